@@ -1,0 +1,1 @@
+//! djinn-hook-deliver: placeholder until its issue lands.

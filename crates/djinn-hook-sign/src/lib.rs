@@ -1,0 +1,1 @@
+//! djinn-hook-sign: placeholder until its issue lands.

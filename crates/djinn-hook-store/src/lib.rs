@@ -1,0 +1,1 @@
+//! djinn-hook-store: placeholder until its issue lands.

@@ -1,0 +1,2 @@
+//! The djinn-hooks binary (placeholder).
+fn main() {}
