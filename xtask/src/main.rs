@@ -1,2 +1,59 @@
-//! Workspace chores (placeholder).
-fn main() {}
+//! Workspace chores, run as `cargo xtask <task>` (the alias is in `.cargo/config.toml`).
+//!
+//! - `cargo xtask fixtures`: regenerate `docs/examples/` and `docs/events.md`
+//!   from the payload crate's examples and schema;
+//! - `cargo xtask fixtures --check`: write nothing, fail naming every stale,
+//!   missing or stray generated file.
+
+mod events_md;
+mod fixtures;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::bail;
+
+const USAGE: &str = "usage: cargo xtask fixtures [--check]
+
+tasks:
+  fixtures          regenerate docs/examples/ and docs/events.md
+  fixtures --check  write nothing; fail if any generated file is stale";
+
+fn main() -> ExitCode {
+    match run(std::env::args().skip(1).collect()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Vec<String>) -> anyhow::Result<()> {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match args.as_slice() {
+        ["fixtures"] => {
+            let written = fixtures::write(&repo_root())?;
+            println!("{}", fixtures::summary(&written));
+            Ok(())
+        }
+        ["fixtures", "--check"] => {
+            fixtures::check(&repo_root())?;
+            println!("generated files are up to date");
+            Ok(())
+        }
+        ["help" | "--help" | "-h"] => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => bail!("unknown arguments {args:?}\n{USAGE}"),
+    }
+}
+
+/// The workspace root: xtask lives in `<root>/xtask`.
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask sits one level below the workspace root")
+        .to_path_buf()
+}

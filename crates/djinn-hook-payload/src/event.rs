@@ -7,6 +7,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::UnknownEvent;
 
+/// The request header naming the event of a delivery, e.g.
+/// `X-Djinn-CI-Event: build.submitted`.
+pub const EVENT_HEADER: &str = "X-Djinn-CI-Event";
+
 /// One kind of event a CI server emits and a webhook can subscribe to.
 ///
 /// The discriminant is the bit position the original Djinn CI assigns the event
@@ -88,6 +92,45 @@ impl EventType {
         }
     }
 
+    /// What the event means, one or two sentences for docs.
+    pub const fn description(self) -> &'static str {
+        match self {
+            EventType::BuildSubmitted => {
+                "A build was submitted to the namespace. The payload is the build, `queued`."
+            }
+            EventType::BuildStarted => {
+                "A build began running. The payload is the build, with `started_at` set."
+            }
+            EventType::BuildFinished => {
+                "A build ended, whatever the outcome: `passed`, `passed_with_failures`, \
+                 `failed`, `killed` or `timed_out`. The payload is the build, with \
+                 `finished_at` set."
+            }
+            EventType::BuildTagged => {
+                "Tags were added to a build after it was submitted (tags given at \
+                 submission do not fire this event)."
+            }
+            EventType::InviteSent => "A user was invited to collaborate in the namespace.",
+            EventType::InviteAccepted => "An invite to the namespace was accepted.",
+            EventType::InviteRejected => "An invite to the namespace was rejected.",
+            EventType::Namespaces => {
+                "A namespace was created, updated or deleted. Creation is only sent \
+                 for child namespaces."
+            }
+            EventType::Cron => "A cron job was created, updated or deleted.",
+            EventType::Images => "An image was created, updated or deleted.",
+            EventType::Objects => "An object was created, updated or deleted.",
+            EventType::Variables => "A variable was created, updated or deleted.",
+            EventType::SshKeys => "An SSH key was created, updated or deleted.",
+            EventType::BuildPinned => {
+                "A build was pinned. The payload is the build, with `pinned` true."
+            }
+            EventType::BuildUnpinned => {
+                "A build was unpinned. The payload is the build, with `pinned` false."
+            }
+        }
+    }
+
     /// The bit this event occupies in an [`EventSet`] mask (`1 << n`, as the original).
     pub const fn bit(self) -> u64 {
         1 << (self as u8)
@@ -154,9 +197,10 @@ impl EventSet {
     /// Reads a stored mask. Bits that name no known event are an error, so a
     /// corrupt or future mask is never silently narrowed.
     pub fn from_mask(mask: u64) -> Result<EventSet, UnknownEvent> {
-        if mask & !Self::ALL_BITS != 0 {
+        let unknown = mask & !Self::ALL_BITS;
+        if unknown != 0 {
             return Err(UnknownEvent {
-                name: format!("bit mask {mask:#x}"),
+                name: format!("mask bits {unknown:#x}"),
             });
         }
         Ok(EventSet(mask))
@@ -200,7 +244,9 @@ impl EventSet {
 
     /// The events in the set, in canonical (bit) order.
     pub fn iter(self) -> impl Iterator<Item = EventType> {
-        EventType::ALL.into_iter().filter(move |e| self.contains(*e))
+        EventType::ALL
+            .into_iter()
+            .filter(move |e| self.contains(*e))
     }
 
     /// The wire names of the events in the set, in canonical (bit) order.
@@ -211,7 +257,9 @@ impl EventSet {
 
 impl fmt::Debug for EventSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_set().entries(self.iter().map(EventType::name)).finish()
+        f.debug_set()
+            .entries(self.iter().map(EventType::name))
+            .finish()
     }
 }
 
