@@ -1,1 +1,88 @@
-//! djinn-hook-deliver: placeholder until its issue lands.
+//! Blocking delivery of Djinn CI webhooks: one signed HTTP POST per attempt, a complete record
+//! of it, retries, an SSRF guard, and a worker loop any store can drive.
+//!
+//! - [`Deliverer`] (built from a [`DeliverConfig`]) turns a [`DeliveryRequest`] into one POST on
+//!   a shared keep-alive connection pool and returns the [`Attempt`] record, whatever happened.
+//! - [`RetryPolicy::decide`] turns an attempt into a [`Decision`]: delivered, retry at a time, or
+//!   failed, and whether to disable the webhook.
+//! - [`Worker`] runs claim → deliver → decide → commit over a store's [`Outbox`] on N threads.
+//!
+//! ```no_run
+//! use djinn_hook_deliver::{DeliverConfig, Deliverer, DeliveryRequest, RetryPolicy};
+//! use djinn_hook_payload::EventType;
+//!
+//! let deliverer = Deliverer::new(DeliverConfig::default());
+//! let attempt = deliverer.deliver(&DeliveryRequest {
+//!     hook_id: 7,
+//!     event_id: uuid::Uuid::new_v4(),
+//!     event: EventType::BuildFinished,
+//!     url: "https://ci.example.com/hook".to_owned(),
+//!     ssl: true,
+//!     secret: Some("s3cret".into()),
+//!     standard_webhooks: false,
+//!     body: br#"{"id":1}"#.to_vec(),
+//!     attempt: 1,
+//!     redelivery: false,
+//! });
+//! let now = time::OffsetDateTime::now_utc();
+//! let decision = RetryPolicy::default().decide(&attempt, 1, None, now);
+//! println!("{} {:?} {:?}", attempt.outcome, attempt.response_status, decision.outcome);
+//! ```
+//!
+//! # Headers
+//!
+//! Every POST carries, in this order: `Accept: */*`,
+//! `Content-Type: application/json; charset=utf-8`, `User-Agent: Djinn-CI-Hook`,
+//! `X-Djinn-CI-Event: <event name>`, `X-Djinn-CI-Hook-ID: <webhook id>`,
+//! `X-Djinn-CI-Delivery: <event uuid>` (new: the same on every retry and redelivery, for
+//! de-duplication), then, when the webhook has a secret,
+//! `X-Djinn-CI-Signature: sha256=<hex HMAC-SHA256 of the body>`, and, when it also has Standard
+//! Webhooks on, `webhook-id` (the event uuid, stable across retries), `webhook-timestamp`
+//! (the attempt's time, Unix seconds) and `webhook-signature` (`v1,<base64>`). The Standard
+//! Webhooks key is the base64 after `whsec_` when the secret starts with `whsec_`, else the
+//! secret's UTF-8 bytes. ureq adds `Host` and `Content-Length`; no `Accept-Encoding` is sent.
+//!
+//! # Redirects, statuses, bodies
+//!
+//! Redirects are never followed (they could carry a signed payload elsewhere): a 3xx is a failed
+//! attempt. Any status is recorded as a response. The response body is read up to
+//! `max_response_body` (64 KiB) plus one byte, then the connection is dropped: an endless body
+//! costs at most that, and the overall `timeout` bounds a slow one.
+//!
+//! # TLS
+//!
+//! `https` URLs are verified against the webpki (Mozilla) roots when the webhook's `ssl` is on.
+//! With `ssl` off, an `https` URL is still encrypted but its certificate is not verified, and
+//! the attempt's `tls_verification_skipped` says so. `ssl` does nothing to `http` URLs.
+//!
+//! # SSRF guard
+//!
+//! Addresses are checked after name resolution, at connect time, so a public name resolving to
+//! `127.0.0.1` is refused like the literal; see [`SsrfGuard`] for the ranges. A refusal is a
+//! failed attempt with outcome [`AttemptOutcome::Blocked`] and an error naming the address;
+//! nothing is sent. Proxies are never used (they would resolve names past the guard).
+//!
+//! # Retries
+//!
+//! See [`RetryPolicy`] for the exact schedule semantics, `Retry-After` and disabling.
+#![warn(missing_docs)]
+
+mod attempt;
+mod deliver;
+mod error;
+mod request;
+mod retry;
+mod ssrf;
+mod worker;
+
+pub use crate::{
+    attempt::{Attempt, AttemptOutcome},
+    deliver::{
+        DEFAULT_USER_AGENT, DELIVERY_HEADER, DeliverConfig, Deliverer, EVENT_HEADER, HOOK_ID_HEADER,
+    },
+    error::{DeliverError, OutboxError},
+    request::{DeliveryRequest, WebhookSecret},
+    retry::{Decision, DecisionOutcome, RetryPolicy},
+    ssrf::{METADATA_ADDRESSES, SsrfGuard},
+    worker::{Completion, Outbox, Stats, Task, Worker, WorkerConfig, WorkerEvent},
+};

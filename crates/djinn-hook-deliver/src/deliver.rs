@@ -1,0 +1,358 @@
+//! One signed POST and its record: [`DeliverConfig`] and [`Deliverer`].
+
+use std::fmt;
+use std::io::{ErrorKind, Read};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use djinn_hook_sign::{
+    SIGNATURE_HEADER, Secret, StandardSecret, WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER,
+    WEBHOOK_TIMESTAMP_HEADER, sign, sign_standard,
+};
+use time::OffsetDateTime;
+use ureq::Agent;
+use ureq::http::Uri;
+use ureq::tls::TlsConfig;
+use ureq::unversioned::transport::DefaultConnector;
+
+use crate::attempt::{Attempt, AttemptOutcome};
+use crate::error::{DeliverError, error_chain};
+use crate::request::DeliveryRequest;
+use crate::ssrf::{GuardedResolver, SsrfGuard};
+
+/// `User-Agent` of the original Djinn CI.
+pub const DEFAULT_USER_AGENT: &str = "Djinn-CI-Hook";
+/// The event type header.
+pub const EVENT_HEADER: &str = "X-Djinn-CI-Event";
+/// The webhook id header.
+pub const HOOK_ID_HEADER: &str = "X-Djinn-CI-Hook-ID";
+/// The event id header (new here): the same on every retry and redelivery of an event.
+pub const DELIVERY_HEADER: &str = "X-Djinn-CI-Delivery";
+
+/// How a [`Deliverer`] connects. `Default` gives the documented defaults; set fields with
+/// `DeliverConfig { timeout: ..., ..DeliverConfig::default() }`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliverConfig {
+    /// Budget for resolving the host and opening the connection (TCP and TLS). Default 10 s.
+    pub connect_timeout: Duration,
+    /// Budget for the whole attempt, from resolving to the last byte of the response body kept.
+    /// Default 30 s (Standard Webhooks advises 15-30 s; the original waited a minute).
+    pub timeout: Duration,
+    /// Allow loopback, RFC 1918, CGNAT, link-local and ULA addresses (local installs, tests).
+    /// Default off. Cloud metadata addresses stay refused either way.
+    pub allow_private_network: bool,
+    /// Cloud metadata addresses (see [`METADATA_ADDRESSES`](crate::METADATA_ADDRESSES)) that are
+    /// nevertheless allowed. Default empty.
+    pub allowed_metadata: Vec<IpAddr>,
+    /// `User-Agent` header. Default `Djinn-CI-Hook`, as the original.
+    pub user_agent: String,
+    /// Response body bytes kept in the attempt record. Default 64 KiB.
+    pub max_response_body: usize,
+    /// Idle keep-alive connections kept in total. Default 64.
+    pub max_idle_connections: usize,
+    /// Idle keep-alive connections kept per host (give it the worker's concurrency). Default 16.
+    pub max_idle_connections_per_host: usize,
+}
+
+impl Default for DeliverConfig {
+    fn default() -> DeliverConfig {
+        DeliverConfig {
+            connect_timeout: Duration::from_secs(10),
+            timeout: Duration::from_secs(30),
+            allow_private_network: false,
+            allowed_metadata: Vec::new(),
+            user_agent: DEFAULT_USER_AGENT.to_owned(),
+            max_response_body: 64 * 1024,
+            max_idle_connections: 64,
+            max_idle_connections_per_host: 16,
+        }
+    }
+}
+
+/// Delivers [`DeliveryRequest`]s: one shared keep-alive connection pool, the SSRF guard in name
+/// resolution, no redirects. Cheap to clone and share across threads.
+#[derive(Clone)]
+pub struct Deliverer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// Verifies certificates against the webpki roots.
+    verified: Agent,
+    /// For `https` URLs of webhooks with `ssl` off: no certificate verification.
+    unverified: Agent,
+    config: DeliverConfig,
+}
+
+impl fmt::Debug for Deliverer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Deliverer")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Deliverer {
+    /// A deliverer with its connection pools.
+    pub fn new(config: DeliverConfig) -> Deliverer {
+        let guard = Arc::new(SsrfGuard::new(
+            config.allow_private_network,
+            config.allowed_metadata.clone(),
+        ));
+        let verified = build_agent(&config, &guard, false);
+        let unverified = build_agent(&config, &guard, true);
+        Deliverer {
+            inner: Arc::new(Inner {
+                verified,
+                unverified,
+                config,
+            }),
+        }
+    }
+
+    /// The configuration this deliverer was built with.
+    pub fn config(&self) -> &DeliverConfig {
+        &self.inner.config
+    }
+
+    /// Makes one attempt and records it. Never panics on a bad URL, secret or receiver: every
+    /// failure is an [`Attempt`] with an `error` and a failed [`AttemptOutcome`].
+    pub fn deliver(&self, request: &DeliveryRequest) -> Attempt {
+        let created_at = OffsetDateTime::now_utc();
+        let started = Instant::now();
+        let mut attempt = Attempt {
+            hook_id: request.hook_id,
+            event_id: request.event_id,
+            event: request.event,
+            url: request.url.clone(),
+            attempt: request.attempt,
+            redelivery: request.redelivery,
+            created_at,
+            duration: Duration::ZERO,
+            request_headers: Vec::new(),
+            request_body: request.body.clone(),
+            response_status: None,
+            response_headers: Vec::new(),
+            response_body: Vec::new(),
+            response_truncated: false,
+            error: None,
+            tls_verification_skipped: false,
+            outcome: AttemptOutcome::Other,
+        };
+        if let Err((outcome, error)) = self.attempt(request, &mut attempt) {
+            attempt.outcome = outcome;
+            attempt.error = Some(error_chain(&error));
+        }
+        attempt.duration = started.elapsed();
+        attempt
+    }
+
+    fn attempt(
+        &self,
+        request: &DeliveryRequest,
+        attempt: &mut Attempt,
+    ) -> Result<(), (AttemptOutcome, DeliverError)> {
+        let other = |error| (AttemptOutcome::Other, error);
+        attempt.request_headers = self
+            .headers(request, attempt.created_at.unix_timestamp())
+            .map_err(other)?;
+        let uri = parse_url(&request.url).map_err(other)?;
+        let https = uri.scheme_str() == Some("https");
+        attempt.tls_verification_skipped = https && !request.ssl;
+        let agent = if attempt.tls_verification_skipped {
+            &self.inner.unverified
+        } else {
+            &self.inner.verified
+        };
+
+        let mut post = agent.post(uri);
+        for (name, value) in &attempt.request_headers {
+            post = post.header(name, value);
+        }
+        let response = post
+            .send(&request.body[..])
+            .map_err(|error| self.classify(error))?;
+
+        let status = response.status().as_u16();
+        attempt.response_status = Some(status);
+        attempt.response_headers = response
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                (name.as_str().to_owned(), value)
+            })
+            .collect();
+        attempt.outcome = match status {
+            200..=299 => AttemptOutcome::Success,
+            300..=399 => AttemptOutcome::RedirectNotFollowed,
+            _ => AttemptOutcome::HttpStatus,
+        };
+
+        let cap = self.inner.config.max_response_body;
+        let mut body = Vec::with_capacity(cap.min(8 * 1024));
+        let read = response
+            .into_body()
+            .into_reader()
+            .take(cap as u64 + 1)
+            .read_to_end(&mut body);
+        if body.len() > cap {
+            body.truncate(cap);
+            attempt.response_truncated = true;
+        }
+        attempt.response_body = body;
+
+        if let Err(error) = read {
+            return Err((attempt.outcome, DeliverError::ResponseBody(error)));
+        }
+        if attempt.outcome == AttemptOutcome::RedirectNotFollowed {
+            let location = attempt.response_header("location").map(str::to_owned);
+            return Err((attempt.outcome, DeliverError::Redirect { status, location }));
+        }
+        Ok(())
+    }
+
+    /// The request headers, in the order sent.
+    fn headers(
+        &self,
+        request: &DeliveryRequest,
+        timestamp: i64,
+    ) -> Result<Vec<(String, String)>, DeliverError> {
+        let mut headers = Vec::with_capacity(10);
+        headers.extend([
+            ("Accept".to_owned(), "*/*".to_owned()),
+            (
+                "Content-Type".to_owned(),
+                "application/json; charset=utf-8".to_owned(),
+            ),
+            (
+                "User-Agent".to_owned(),
+                self.inner.config.user_agent.clone(),
+            ),
+            (EVENT_HEADER.to_owned(), request.event.name().to_owned()),
+            (HOOK_ID_HEADER.to_owned(), request.hook_id.to_string()),
+            (DELIVERY_HEADER.to_owned(), request.event_id.to_string()),
+        ]);
+        let Some(secret) = &request.secret else {
+            return Ok(headers);
+        };
+        let signature = sign(&Secret::from(secret.expose()), &request.body);
+        headers.push((SIGNATURE_HEADER.to_owned(), signature.to_header_value()));
+        if request.standard_webhooks {
+            let key = standard_secret(secret.expose())?;
+            let id = request.event_id.to_string();
+            let signature = sign_standard(&key, &id, timestamp, &request.body);
+            headers.push((WEBHOOK_ID_HEADER.to_owned(), id));
+            headers.push((WEBHOOK_TIMESTAMP_HEADER.to_owned(), timestamp.to_string()));
+            headers.push((WEBHOOK_SIGNATURE_HEADER.to_owned(), signature));
+        }
+        Ok(headers)
+    }
+}
+
+/// The Standard Webhooks key of a webhook secret: `whsec_<base64>` decoded, else its bytes.
+fn standard_secret(secret: &str) -> Result<StandardSecret, DeliverError> {
+    if secret.starts_with("whsec_") {
+        StandardSecret::from_whsec(secret)
+            .map_err(|error| DeliverError::InvalidStandardSecret(Box::new(error)))
+    } else {
+        Ok(StandardSecret::from_bytes(secret.as_bytes()))
+    }
+}
+
+fn parse_url(url: &str) -> Result<Uri, DeliverError> {
+    let invalid = |reason| DeliverError::InvalidUrl {
+        url: url.to_owned(),
+        reason,
+    };
+    let uri: Uri = url.parse().map_err(|_| invalid("not a url"))?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        Some(_) => return Err(invalid("scheme must be http or https")),
+        None => return Err(invalid("not an absolute url")),
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(invalid("no host"));
+    }
+    Ok(uri)
+}
+
+fn build_agent(config: &DeliverConfig, guard: &Arc<SsrfGuard>, skip_verification: bool) -> Agent {
+    let agent_config = Agent::config_builder()
+        // Any status is a response to record, not an error.
+        .http_status_as_error(false)
+        // A redirect could carry a signed payload elsewhere: never follow one.
+        .max_redirects(0)
+        // A proxy (e.g. from HTTP_PROXY) would resolve names itself and bypass the guard.
+        .proxy(None)
+        .user_agent(&config.user_agent)
+        .accept("*/*")
+        // Send no Accept-Encoding: the headers are exactly the original's.
+        .accept_encoding("")
+        .timeout_global(Some(config.timeout))
+        .timeout_resolve(Some(config.connect_timeout))
+        .timeout_connect(Some(config.connect_timeout))
+        .max_idle_connections(config.max_idle_connections)
+        .max_idle_connections_per_host(config.max_idle_connections_per_host)
+        .tls_config(
+            TlsConfig::builder()
+                .disable_verification(skip_verification)
+                .build(),
+        )
+        .build();
+    Agent::with_parts(
+        agent_config,
+        DefaultConnector::new(),
+        GuardedResolver::new(Arc::clone(guard)),
+    )
+}
+
+impl Deliverer {
+    /// Maps a ureq error to the attempt's outcome and error.
+    fn classify(&self, error: ureq::Error) -> (AttemptOutcome, DeliverError) {
+        let config = &self.inner.config;
+        let timeout = |phase| {
+            let limit = match phase {
+                "connect" => config.connect_timeout,
+                _ => config.timeout,
+            };
+            (
+                AttemptOutcome::Timeout,
+                DeliverError::Timeout { phase, limit },
+            )
+        };
+        match error {
+            ureq::Error::Other(inner) => match inner.downcast::<DeliverError>() {
+                Ok(blocked) => (AttemptOutcome::Blocked, *blocked),
+                Err(inner) => (
+                    AttemptOutcome::Other,
+                    DeliverError::Transport(ureq::Error::Other(inner)),
+                ),
+            },
+            ureq::Error::Timeout(ureq::Timeout::Connect | ureq::Timeout::Resolve) => {
+                timeout("connect")
+            }
+            ureq::Error::Timeout(_) => timeout("overall"),
+            ureq::Error::Io(ref io) => match io.kind() {
+                ErrorKind::ConnectionRefused => (
+                    AttemptOutcome::ConnectRefused,
+                    DeliverError::ConnectRefused(error),
+                ),
+                ErrorKind::TimedOut | ErrorKind::WouldBlock => timeout("overall"),
+                _ if io
+                    .get_ref()
+                    .is_some_and(|inner| inner.is::<rustls::Error>()) =>
+                {
+                    (AttemptOutcome::TlsError, DeliverError::Tls(error))
+                }
+                _ => (AttemptOutcome::Other, DeliverError::Transport(error)),
+            },
+            ureq::Error::Tls(_)
+            | ureq::Error::Rustls(_)
+            | ureq::Error::Pem(_)
+            | ureq::Error::TlsRequired => (AttemptOutcome::TlsError, DeliverError::Tls(error)),
+            _ => (AttemptOutcome::Other, DeliverError::Transport(error)),
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! What to deliver: [`DeliveryRequest`] and the webhook's [`WebhookSecret`].
+
+use std::fmt;
+use std::sync::Arc;
+
+use djinn_hook_payload::EventType;
+use uuid::Uuid;
+
+/// A webhook's secret, as the user set it (the store decrypts it just before delivery).
+///
+/// Its `Debug` never shows the value. Cloning shares the string.
+///
+/// The same secret serves both schemes: `X-Djinn-CI-Signature` is HMAC-SHA256 keyed with the
+/// secret's UTF-8 bytes; the Standard Webhooks key is the base64-decoded part after `whsec_`
+/// when the secret starts with `whsec_`, and the secret's UTF-8 bytes otherwise.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WebhookSecret(Arc<str>);
+
+impl WebhookSecret {
+    /// Wraps a secret.
+    pub fn new(secret: impl Into<Arc<str>>) -> WebhookSecret {
+        WebhookSecret(secret.into())
+    }
+
+    /// The secret itself. Never log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for WebhookSecret {
+    fn from(secret: &str) -> WebhookSecret {
+        WebhookSecret::new(secret)
+    }
+}
+
+impl From<String> for WebhookSecret {
+    fn from(secret: String) -> WebhookSecret {
+        WebhookSecret::new(secret)
+    }
+}
+
+impl fmt::Debug for WebhookSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("WebhookSecret(<redacted>)")
+    }
+}
+
+/// One POST to make: the event, the webhook's delivery settings, and the exact body bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliveryRequest {
+    /// The webhook's id (`X-Djinn-CI-Hook-ID`).
+    pub hook_id: i64,
+    /// The event's id (`X-Djinn-CI-Delivery`, and `webhook-id` with Standard Webhooks): the same
+    /// on every retry and redelivery, so receivers can de-duplicate.
+    pub event_id: Uuid,
+    /// The event type (`X-Djinn-CI-Event`).
+    pub event: EventType,
+    /// The payload URL.
+    pub url: String,
+    /// Verify the receiver's certificate on `https` URLs (when off, verification is skipped and
+    /// the attempt record says so). Has no effect on `http` URLs.
+    pub ssl: bool,
+    /// The webhook's secret; without one, no signature headers are sent.
+    pub secret: Option<WebhookSecret>,
+    /// Also send the Standard Webhooks headers (`webhook-id`, `webhook-timestamp`,
+    /// `webhook-signature`); needs a secret.
+    pub standard_webhooks: bool,
+    /// The exact body bytes (the payload JSON), signed and sent as they are.
+    pub body: Vec<u8>,
+    /// Which attempt this is: 1 for the first, 2 for the first retry, ...
+    pub attempt: u32,
+    /// Set when this webhook already had a delivery of this event (a manual redelivery).
+    pub redelivery: bool,
+}

@@ -1,0 +1,176 @@
+//! What happens after an attempt: [`RetryPolicy::decide`] gives a [`Decision`].
+
+use std::time::{Duration, SystemTime};
+
+use time::OffsetDateTime;
+
+use crate::attempt::Attempt;
+
+/// When to retry, and when to give up on a webhook.
+///
+/// # Schedule
+///
+/// The first attempt (number 1) is made when the event is accepted. After a failed attempt
+/// number `n`, retry `n` is due `schedule[n - 1]` later (± `jitter`); after attempt
+/// `schedule.len() + 1` fails, the task has failed for good. The default schedule
+/// (0 s, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h) thus makes 9 attempts in all, the first retry
+/// immediately, spread over about 28 hours.
+///
+/// # The receiver's say
+///
+/// - 2xx: delivered.
+/// - 410 Gone: failed for good, and the webhook is disabled.
+/// - 429, 502, 503, 504 with `Retry-After` (delay in seconds, or an HTTP date): the next retry
+///   is due after that delay (no jitter), capped at the schedule's longest step; it still
+///   counts as one of the scheduled retries.
+/// - anything else (other statuses, redirects, timeouts, network errors, SSRF refusals):
+///   retried per the schedule.
+///
+/// # Disabling
+///
+/// A webhook whose attempts have all failed since `hook_failing_since` (the start of its current
+/// run of failures, kept by the store) for at least `disable_after` is disabled, and the task
+/// fails for good. Re-enabling it is an explicit act of the user.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RetryPolicy {
+    /// `schedule[i]` is the delay before retry `i + 1`, counted from the end of the failed
+    /// attempt.
+    pub schedule: Vec<Duration>,
+    /// Each scheduled delay is multiplied by a random factor in `[1 - jitter, 1 + jitter]`
+    /// (clamped to `0..=1`). Default 0.1.
+    pub jitter: f64,
+    /// How long a webhook may fail continuously before it is disabled. Default 5 days.
+    pub disable_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> RetryPolicy {
+        const MIN: u64 = 60;
+        const HOUR: u64 = 60 * MIN;
+        RetryPolicy {
+            schedule: [
+                0,
+                5,
+                5 * MIN,
+                30 * MIN,
+                2 * HOUR,
+                5 * HOUR,
+                10 * HOUR,
+                10 * HOUR,
+            ]
+            .map(Duration::from_secs)
+            .to_vec(),
+            jitter: 0.1,
+            disable_after: Duration::from_secs(5 * 24 * HOUR),
+        }
+    }
+}
+
+/// What to do with a task after an attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    /// Whether the task is done, retried or failed.
+    pub outcome: DecisionOutcome,
+    /// `Some(reason)` when the webhook must be disabled (410 Gone, or failing for too long).
+    pub disable_hook: Option<String>,
+}
+
+/// The fate of a task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DecisionOutcome {
+    /// The receiver accepted the event (2xx).
+    Delivered,
+    /// Try again at this time.
+    RetryAt(OffsetDateTime),
+    /// Failed for good: retries exhausted, 410 Gone, or the webhook was disabled.
+    Failed,
+}
+
+impl RetryPolicy {
+    /// Decides after attempt number `attempt_number` (1 = first) of a task. Pure apart from the
+    /// jitter: `now` is the current time, `hook_failing_since` the start of the webhook's
+    /// current run of failed attempts (`None` when its last attempt succeeded or it has none).
+    pub fn decide(
+        &self,
+        attempt: &Attempt,
+        attempt_number: u32,
+        hook_failing_since: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> Decision {
+        if attempt.is_success() {
+            return Decision {
+                outcome: DecisionOutcome::Delivered,
+                disable_hook: None,
+            };
+        }
+        let failed = |reason: Option<String>| Decision {
+            outcome: DecisionOutcome::Failed,
+            disable_hook: reason,
+        };
+        if attempt.response_status == Some(410) {
+            return failed(Some("the receiver answered 410 gone".to_owned()));
+        }
+        let since = hook_failing_since.unwrap_or(now);
+        if now - since >= self.disable_after {
+            return failed(Some(format!(
+                "every attempt failed for {} (since {since})",
+                humanize(self.disable_after)
+            )));
+        }
+        let index = attempt_number.saturating_sub(1) as usize;
+        let Some(&step) = self.schedule.get(index) else {
+            return failed(None);
+        };
+        let delay = match self.retry_after(attempt, now) {
+            Some(asked) => asked.min(self.longest_step()),
+            None => self.jittered(step),
+        };
+        Decision {
+            outcome: DecisionOutcome::RetryAt(now + delay),
+            disable_hook: None,
+        }
+    }
+
+    fn longest_step(&self) -> Duration {
+        self.schedule.iter().copied().max().unwrap_or_default()
+    }
+
+    fn jittered(&self, step: Duration) -> Duration {
+        let jitter = self.jitter.clamp(0.0, 1.0);
+        if jitter == 0.0 || step.is_zero() {
+            return step;
+        }
+        let factor = 1.0 + jitter * (2.0 * fastrand::f64() - 1.0);
+        step.mul_f64(factor)
+    }
+
+    /// The receiver's `Retry-After`, on the statuses where it is honoured.
+    fn retry_after(&self, attempt: &Attempt, now: OffsetDateTime) -> Option<Duration> {
+        if !matches!(attempt.response_status, Some(429 | 502 | 503 | 504)) {
+            return None;
+        }
+        parse_retry_after(attempt.response_header("retry-after")?, now)
+    }
+}
+
+/// Parses a `Retry-After` value: delay seconds, or an HTTP date (a past date means now).
+pub(crate) fn parse_retry_after(value: &str, now: OffsetDateTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(
+        at.duration_since(SystemTime::from(now))
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+fn humanize(duration: Duration) -> String {
+    let secs = duration.as_secs();
+    match secs {
+        s if s >= 86_400 && s % 86_400 == 0 => format!("{} days", s / 86_400),
+        s if s >= 3_600 && s % 3_600 == 0 => format!("{} hours", s / 3_600),
+        s => format!("{s} seconds"),
+    }
+}

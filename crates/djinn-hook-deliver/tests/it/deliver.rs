@@ -1,0 +1,332 @@
+//! One delivery against a real server: headers, signatures, statuses, bodies, timeouts.
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use djinn_hook_deliver::{AttemptOutcome, DeliverConfig, Deliverer};
+use djinn_hook_sign::{
+    DEFAULT_TOLERANCE, Secret, StandardHeaders, StandardSecret, verify, verify_standard,
+};
+
+use crate::server::{Reply, Server};
+use crate::{local_config, local_deliverer, request};
+
+/// Received headers minus the two ureq adds, names lower-cased, in order.
+fn sent_headers(received: &crate::server::Received) -> Vec<(String, String)> {
+    received
+        .headers
+        .iter()
+        .filter(|(name, _)| !name.eq_ignore_ascii_case("host"))
+        .filter(|(name, _)| !name.eq_ignore_ascii_case("content-length"))
+        .map(|(name, value)| (name.to_ascii_lowercase(), value.clone()))
+        .collect()
+}
+
+#[test]
+fn headers_and_body_exactly_as_specified_and_signature_verifies() {
+    let server = Server::always(Reply::status(200));
+    let mut req = request(&server.url());
+    let secret = "It's a Secret to Everybody";
+    req.secret = Some(secret.into());
+    let attempt = local_deliverer().deliver(&req);
+
+    assert_eq!(attempt.outcome, AttemptOutcome::Success, "{attempt:?}");
+    assert_eq!(attempt.response_status, Some(200));
+    assert_eq!(attempt.response_body, b"ok");
+    assert!(!attempt.response_truncated);
+    assert_eq!(attempt.error, None);
+    assert!(!attempt.tls_verification_skipped);
+
+    let received = server.requests();
+    assert_eq!(received.len(), 1);
+    let got = &received[0];
+    assert_eq!(got.method, "POST");
+    assert_eq!(got.path, "/hook");
+    assert_eq!(got.body, req.body);
+    assert_eq!(
+        got.header("host"),
+        Some(&*format!("127.0.0.1:{}", server.port()))
+    );
+    assert_eq!(
+        got.header("content-length"),
+        Some(&*req.body.len().to_string())
+    );
+    let signature = got.header("x-djinn-ci-signature").unwrap().to_owned();
+    let expected = [
+        ("accept", "*/*".to_owned()),
+        ("content-type", "application/json; charset=utf-8".to_owned()),
+        ("user-agent", "Djinn-CI-Hook".to_owned()),
+        ("x-djinn-ci-event", "build.finished".to_owned()),
+        ("x-djinn-ci-hook-id", "42".to_owned()),
+        ("x-djinn-ci-delivery", req.event_id.to_string()),
+        ("x-djinn-ci-signature", signature.clone()),
+    ]
+    .map(|(name, value)| (name.to_owned(), value))
+    .to_vec();
+    assert_eq!(sent_headers(got), expected);
+    assert!(signature.starts_with("sha256="));
+    assert_eq!(signature.len(), "sha256=".len() + 64);
+    verify(&Secret::from(secret), &got.body, &signature).unwrap();
+
+    // The record holds the same headers (signature included) and never the secret.
+    let recorded: Vec<_> = attempt
+        .request_headers
+        .iter()
+        .map(|(name, value)| (name.to_ascii_lowercase(), value.clone()))
+        .collect();
+    assert_eq!(recorded, expected);
+    assert_eq!(attempt.request_body, req.body);
+    assert!(!format!("{attempt:?}").contains(secret));
+    assert!(!format!("{req:?}").contains(secret));
+    assert_eq!(attempt.hook_id, 42);
+    assert_eq!(attempt.event_id, req.event_id);
+    assert!(attempt.response_header("content-length").is_some());
+}
+
+#[test]
+fn no_secret_no_signature_headers() {
+    let server = Server::always(Reply::status(204));
+    let mut req = request(&server.url());
+    req.standard_webhooks = true;
+    let attempt = local_deliverer().deliver(&req);
+    assert_eq!(attempt.outcome, AttemptOutcome::Success);
+    let got = &server.requests()[0];
+    assert_eq!(got.header("x-djinn-ci-signature"), None);
+    assert_eq!(got.header("webhook-signature"), None);
+    assert_eq!(sent_headers(got).len(), 6);
+}
+
+fn standard_headers_verify(secret: &str, key: StandardSecret) {
+    let server = Server::always(Reply::status(200));
+    let mut req = request(&server.url());
+    req.secret = Some(secret.into());
+    req.standard_webhooks = true;
+    let attempt = local_deliverer().deliver(&req);
+    assert_eq!(attempt.outcome, AttemptOutcome::Success, "{attempt:?}");
+    let got = &server.requests()[0];
+    let headers = StandardHeaders {
+        id: got.header("webhook-id").unwrap(),
+        timestamp: got.header("webhook-timestamp").unwrap(),
+        signature: got.header("webhook-signature").unwrap(),
+    };
+    assert_eq!(headers.id, req.event_id.to_string());
+    assert_eq!(
+        headers.timestamp,
+        attempt.created_at.unix_timestamp().to_string()
+    );
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    verify_standard(&[key], &headers, &got.body, now, DEFAULT_TOLERANCE).unwrap();
+    // The original's signature is sent too.
+    verify(
+        &Secret::from(secret),
+        &got.body,
+        got.header("x-djinn-ci-signature").unwrap(),
+    )
+    .unwrap();
+    assert!(
+        !attempt
+            .request_headers
+            .iter()
+            .any(|(_, value)| value.contains(secret))
+    );
+}
+
+#[test]
+fn standard_webhooks_headers_verify_with_whsec_secret() {
+    let whsec = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    standard_headers_verify(whsec, StandardSecret::from_whsec(whsec).unwrap());
+}
+
+#[test]
+fn standard_webhooks_headers_verify_with_plain_secret() {
+    let plain = "plain old secret";
+    standard_headers_verify(plain, StandardSecret::from_bytes(plain.as_bytes()));
+}
+
+#[test]
+fn invalid_whsec_secret_is_a_failed_attempt_that_sends_nothing() {
+    let server = Server::always(Reply::status(200));
+    let mut req = request(&server.url());
+    req.secret = Some("whsec_!!!not base64!!!".into());
+    req.standard_webhooks = true;
+    let attempt = local_deliverer().deliver(&req);
+    assert_eq!(attempt.outcome, AttemptOutcome::Other);
+    let error = attempt.error.unwrap();
+    assert!(
+        error.contains("invalid standard webhooks secret"),
+        "{error}"
+    );
+    assert!(!error.contains("!!!not base64"), "{error}");
+    assert_eq!(server.request_count(), 0);
+}
+
+#[test]
+fn the_event_id_is_the_same_on_retries_and_redeliveries() {
+    let server = Server::always(Reply::status(500));
+    let deliverer = local_deliverer();
+    let mut req = request(&server.url());
+    deliverer.deliver(&req);
+    req.attempt = 2;
+    deliverer.deliver(&req);
+    req.redelivery = true;
+    let attempt = deliverer.deliver(&req);
+    assert!(attempt.redelivery);
+    assert_eq!(attempt.attempt, 2);
+    let ids: Vec<_> = server
+        .requests()
+        .iter()
+        .map(|got| got.header("x-djinn-ci-delivery").unwrap().to_owned())
+        .collect();
+    assert_eq!(ids, vec![req.event_id.to_string(); 3]);
+}
+
+#[test]
+fn keep_alive_reuses_one_connection() {
+    let server = Server::always(Reply::status(200));
+    let deliverer = local_deliverer();
+    for _ in 0..5 {
+        let attempt = deliverer.deliver(&request(&server.url()));
+        assert_eq!(attempt.outcome, AttemptOutcome::Success);
+    }
+    assert_eq!(server.request_count(), 5);
+    assert_eq!(server.connections(), 1);
+}
+
+#[test]
+fn error_status_is_a_recorded_response() {
+    let server = Server::always(Reply::Status {
+        status: 500,
+        headers: vec![("X-Why".to_owned(), "broken".to_owned())],
+        body: b"oops".to_vec(),
+    });
+    let attempt = local_deliverer().deliver(&request(&server.url()));
+    assert_eq!(attempt.outcome, AttemptOutcome::HttpStatus);
+    assert_eq!(attempt.response_status, Some(500));
+    assert_eq!(attempt.response_header("x-why"), Some("broken"));
+    assert_eq!(attempt.response_body, b"oops");
+    assert_eq!(attempt.error, None);
+}
+
+#[test]
+fn redirect_is_not_followed() {
+    let target = Server::always(Reply::status(200));
+    let location = target.url();
+    let server = Server::always(Reply::with_header(302, "Location", &location));
+    let attempt = local_deliverer().deliver(&request(&server.url()));
+    assert_eq!(attempt.outcome, AttemptOutcome::RedirectNotFollowed);
+    assert_eq!(attempt.response_status, Some(302));
+    let error = attempt.error.unwrap();
+    assert!(error.contains("redirect not followed"), "{error}");
+    assert!(error.contains(&location), "{error}");
+    assert_eq!(server.request_count(), 1);
+    assert_eq!(target.request_count(), 0);
+    assert_eq!(target.connections(), 0);
+}
+
+#[test]
+fn endless_body_is_capped() {
+    let server = Server::always(Reply::Endless);
+    let started = Instant::now();
+    let attempt = local_deliverer().deliver(&request(&server.url()));
+    assert_eq!(attempt.outcome, AttemptOutcome::Success, "{attempt:?}");
+    assert_eq!(attempt.response_body.len(), 64 * 1024);
+    assert!(attempt.response_truncated);
+    assert_eq!(attempt.error, None);
+    assert!(started.elapsed() < Duration::from_secs(4));
+}
+
+#[test]
+fn huge_body_is_capped() {
+    let server = Server::always(Reply::Huge(10 * 1024 * 1024));
+    let attempt = local_deliverer().deliver(&request(&server.url()));
+    assert_eq!(attempt.outcome, AttemptOutcome::Success);
+    assert_eq!(attempt.response_body, vec![b'y'; 64 * 1024]);
+    assert!(attempt.response_truncated);
+}
+
+#[test]
+fn body_of_exactly_the_cap_is_not_truncated() {
+    let server = Server::always(Reply::Huge(64 * 1024));
+    let attempt = local_deliverer().deliver(&request(&server.url()));
+    assert_eq!(attempt.response_body.len(), 64 * 1024);
+    assert!(!attempt.response_truncated);
+}
+
+#[test]
+fn timeout() {
+    let server = Server::always(Reply::After(
+        Duration::from_secs(3),
+        Box::new(Reply::status(200)),
+    ));
+    let deliverer = Deliverer::new(DeliverConfig {
+        timeout: Duration::from_millis(300),
+        ..local_config()
+    });
+    let started = Instant::now();
+    let attempt = deliverer.deliver(&request(&server.url()));
+    assert_eq!(attempt.outcome, AttemptOutcome::Timeout, "{attempt:?}");
+    assert_eq!(attempt.response_status, None);
+    assert_eq!(
+        attempt.error.as_deref(),
+        Some("timed out: the overall timeout of 300ms expired")
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(attempt.duration >= Duration::from_millis(250));
+}
+
+#[test]
+fn deliverer_is_shared_across_threads() {
+    fn send_sync<T: Send + Sync + Clone>() {}
+    send_sync::<Deliverer>();
+    let server = Server::always(Reply::status(200));
+    let deliverer = local_deliverer();
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            let deliverer = deliverer.clone();
+            let url = server.url();
+            scope.spawn(move || {
+                for _ in 0..5 {
+                    assert!(deliverer.deliver(&request(&url)).is_success());
+                }
+            });
+        }
+    });
+    assert_eq!(server.request_count(), 20);
+    assert!(server.connections() <= 4);
+}
+
+#[test]
+fn connection_refused() {
+    let port = {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let attempt = local_deliverer().deliver(&request(&format!("http://127.0.0.1:{port}/")));
+    assert_eq!(
+        attempt.outcome,
+        AttemptOutcome::ConnectRefused,
+        "{attempt:?}"
+    );
+    assert!(
+        attempt
+            .error
+            .as_deref()
+            .unwrap()
+            .starts_with("connection refused")
+    );
+}
+
+#[test]
+fn invalid_urls_are_failed_attempts() {
+    for (url, reason) in [
+        ("not a url", "not a url"),
+        ("ftp://example.com/x", "scheme must be http or https"),
+        ("/relative", "not an absolute url"),
+    ] {
+        let attempt = local_deliverer().deliver(&request(url));
+        assert_eq!(attempt.outcome, AttemptOutcome::Other, "{url}");
+        let error = attempt.error.unwrap();
+        assert!(error.contains(reason), "{url}: {error}");
+        assert!(error.contains(&format!("{url:?}")), "{url}: {error}");
+    }
+}

@@ -1,0 +1,393 @@
+//! The worker loop over an in-memory `Outbox`: retries, exactly-once delivery under
+//! concurrency, stopping while deliveries are in flight, a failing store.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use djinn_hook_deliver::{
+    Completion, DecisionOutcome, DeliveryRequest, Outbox, OutboxError, RetryPolicy, Task, Worker,
+    WorkerConfig, WorkerEvent,
+};
+use time::OffsetDateTime;
+
+use crate::server::{Reply, Server};
+use crate::{local_deliverer, request};
+
+/// A store in memory with the `Outbox` contract: due tasks claimed under a lease with a fresh
+/// token, completions applied only with the current token.
+#[derive(Default)]
+struct MemOutbox {
+    state: Mutex<State>,
+    /// `complete` fails this many times first.
+    fail_completes: AtomicUsize,
+}
+
+#[derive(Default)]
+struct State {
+    tasks: HashMap<i64, MemTask>,
+    next_lease: u64,
+    completed: Vec<Completion>,
+    batches: Vec<usize>,
+    claims: usize,
+}
+
+struct MemTask {
+    request: DeliveryRequest,
+    due: OffsetDateTime,
+    lease: Option<(String, Instant)>,
+    done: Option<DecisionOutcome>,
+}
+
+impl MemOutbox {
+    fn with_tasks(requests: impl IntoIterator<Item = DeliveryRequest>) -> MemOutbox {
+        let outbox = MemOutbox::default();
+        {
+            let mut state = outbox.state.lock().unwrap();
+            for (id, request) in requests.into_iter().enumerate() {
+                state.tasks.insert(
+                    id as i64 + 1,
+                    MemTask {
+                        request,
+                        due: OffsetDateTime::now_utc(),
+                        lease: None,
+                        done: None,
+                    },
+                );
+            }
+        }
+        outbox
+    }
+
+    fn completed(&self) -> Vec<Completion> {
+        self.state.lock().unwrap().completed.clone()
+    }
+
+    fn done(&self, task_id: i64) -> Option<DecisionOutcome> {
+        self.state.lock().unwrap().tasks[&task_id].done
+    }
+}
+
+impl Outbox for MemOutbox {
+    fn claim(&self, limit: usize, lease: Duration) -> Result<Vec<Task>, OutboxError> {
+        let mut state = self.state.lock().unwrap();
+        state.claims += 1;
+        let now = OffsetDateTime::now_utc();
+        let mut ids: Vec<i64> = state
+            .tasks
+            .iter()
+            .filter(|(_, task)| task.done.is_none() && task.due <= now)
+            .filter(|(_, task)| {
+                task.lease
+                    .as_ref()
+                    .is_none_or(|(_, until)| *until <= Instant::now())
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        ids.sort_unstable();
+        ids.truncate(limit);
+        let mut claimed = Vec::new();
+        for id in ids {
+            state.next_lease += 1;
+            let token = format!("lease-{}", state.next_lease);
+            let task = state.tasks.get_mut(&id).unwrap();
+            task.lease = Some((token.clone(), Instant::now() + lease));
+            claimed.push(Task {
+                task_id: id,
+                lease: token,
+                request: task.request.clone(),
+                hook_failing_since: None,
+            });
+        }
+        Ok(claimed)
+    }
+
+    fn complete(&self, done: &[Completion]) -> Result<(), OutboxError> {
+        if self
+            .fail_completes
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(OutboxError::new("disk on fire"));
+        }
+        let mut state = self.state.lock().unwrap();
+        state.batches.push(done.len());
+        for completion in done {
+            let task = state.tasks.get_mut(&completion.task_id).unwrap();
+            let current = task.lease.as_ref().map(|(token, _)| token.as_str());
+            assert_eq!(current, Some(completion.lease.as_str()), "stale lease");
+            task.lease = None;
+            match completion.decision.outcome {
+                DecisionOutcome::RetryAt(at) => {
+                    task.due = at;
+                    task.request.attempt += 1;
+                }
+                outcome => task.done = Some(outcome),
+            }
+            state.completed.push(completion.clone());
+        }
+        Ok(())
+    }
+}
+
+fn fast_config(concurrency: usize) -> WorkerConfig {
+    WorkerConfig {
+        concurrency,
+        poll_interval: Duration::from_millis(20),
+        ..WorkerConfig::default()
+    }
+}
+
+/// Retries after 0 s and 50 ms, no jitter.
+fn quick_policy() -> RetryPolicy {
+    RetryPolicy {
+        schedule: vec![Duration::ZERO, Duration::from_millis(50)],
+        jitter: 0.0,
+        ..RetryPolicy::default()
+    }
+}
+
+#[test]
+fn server_error_then_success_is_retried() {
+    let server = Server::start(|_, n| Reply::status(if n == 0 { 500 } else { 200 }));
+    let outbox = MemOutbox::with_tasks([request(&server.url())]);
+    let worker = Worker::new(&outbox, local_deliverer(), quick_policy(), fast_config(2));
+    let stats = worker.run_until_idle();
+
+    assert_eq!(stats.attempts, 2);
+    assert_eq!(stats.retries_scheduled, 1);
+    assert_eq!(stats.delivered, 1);
+    assert_eq!(stats.failed, 0);
+    let completed = outbox.completed();
+    assert_eq!(completed.len(), 2);
+    assert_eq!(completed[0].attempt.response_status, Some(500));
+    assert_eq!(completed[0].attempt.attempt, 1);
+    assert!(matches!(
+        completed[0].decision.outcome,
+        DecisionOutcome::RetryAt(_)
+    ));
+    assert_eq!(completed[1].attempt.response_status, Some(200));
+    assert_eq!(completed[1].attempt.attempt, 2);
+    assert_eq!(completed[1].decision.outcome, DecisionOutcome::Delivered);
+    assert_eq!(outbox.done(1), Some(DecisionOutcome::Delivered));
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(
+        requests[0].header("x-djinn-ci-delivery"),
+        requests[1].header("x-djinn-ci-delivery")
+    );
+}
+
+#[test]
+fn retries_run_out_then_the_task_fails() {
+    let server = Server::always(Reply::status(500));
+    let outbox = MemOutbox::with_tasks([request(&server.url())]);
+    let worker = Worker::new(&outbox, local_deliverer(), quick_policy(), fast_config(1));
+    // The first retry is immediate; the second is due 50 ms later, when the worker is idle.
+    let stats = worker.run_until_idle();
+    assert_eq!((stats.attempts, stats.retries_scheduled), (2, 2));
+    assert!(outbox.done(1).is_none());
+    thread::sleep(Duration::from_millis(60));
+    let stats = worker.run_until_idle();
+    // Schedule of two retries: three attempts.
+    assert_eq!(stats.attempts, 1);
+    assert_eq!(stats.failed, 1);
+    assert_eq!(server.request_count(), 3);
+    assert_eq!(outbox.done(1), Some(DecisionOutcome::Failed));
+}
+
+#[test]
+fn gone_through_the_worker_disables_and_stops() {
+    let server = Server::always(Reply::status(410));
+    let outbox = MemOutbox::with_tasks([request(&server.url())]);
+    let worker = Worker::new(&outbox, local_deliverer(), quick_policy(), fast_config(1));
+    let stats = worker.run_until_idle();
+    assert_eq!(stats.attempts, 1);
+    assert_eq!(stats.hooks_disabled, 1);
+    assert_eq!(server.request_count(), 1);
+    let completed = outbox.completed();
+    assert!(completed[0].decision.disable_hook.is_some());
+}
+
+#[test]
+fn many_tasks_are_each_delivered_exactly_once() {
+    let active = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let (active_in, peak_in) = (Arc::clone(&active), Arc::clone(&peak));
+    let server = Server::start(move |_, _| {
+        let now = active_in.fetch_add(1, Ordering::SeqCst) + 1;
+        peak_in.fetch_max(now, Ordering::SeqCst);
+        thread::sleep(Duration::from_millis(5));
+        active_in.fetch_sub(1, Ordering::SeqCst);
+        Reply::status(200)
+    });
+    let tasks = 120;
+    let outbox = MemOutbox::with_tasks((0..tasks).map(|_| request(&server.url())));
+    let mut seen = 0;
+    let worker = Worker::new(&outbox, local_deliverer(), quick_policy(), fast_config(8))
+        .with_observer(|event| {
+            if let WorkerEvent::Completed(_) = event {
+                seen += 1;
+            }
+        });
+    let stats = worker.run_until_idle();
+    drop(worker);
+
+    assert_eq!(stats.claimed, tasks);
+    assert_eq!(stats.delivered, tasks);
+    assert_eq!(seen, tasks);
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for got in server.requests() {
+        *counts
+            .entry(got.header("x-djinn-ci-delivery").unwrap().to_owned())
+            .or_default() += 1;
+    }
+    assert_eq!(counts.len(), tasks as usize);
+    assert!(counts.values().all(|&n| n == 1));
+    assert!(peak.load(Ordering::SeqCst) > 1, "no concurrency");
+    assert!(peak.load(Ordering::SeqCst) <= 8);
+    let state = outbox.state.lock().unwrap();
+    assert_eq!(state.completed.len(), tasks as usize);
+    assert_eq!(state.batches.iter().sum::<usize>(), tasks as usize);
+    assert!(
+        state
+            .tasks
+            .values()
+            .all(|task| task.done == Some(DecisionOutcome::Delivered))
+    );
+}
+
+#[test]
+fn stop_lets_in_flight_deliveries_finish_and_records_them() {
+    let server = Server::always(Reply::After(
+        Duration::from_millis(300),
+        Box::new(Reply::status(200)),
+    ));
+    let outbox = MemOutbox::with_tasks((0..40).map(|_| request(&server.url())));
+    let stop = AtomicBool::new(false);
+    let worker = Worker::new(&outbox, local_deliverer(), quick_policy(), fast_config(4));
+    let stats = thread::scope(|scope| {
+        let running = scope.spawn(|| worker.run(&stop));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while server.request_count() < 4 && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(5));
+        }
+        stop.store(true, Ordering::SeqCst);
+        running.join().unwrap()
+    });
+
+    let completed = outbox.completed();
+    // Everything claimed was delivered and committed; nothing more was sent; most tasks wait.
+    assert!(stats.claimed >= 4);
+    assert_eq!(stats.attempts, stats.claimed);
+    assert_eq!(completed.len() as u64, stats.claimed);
+    assert_eq!(server.request_count() as u64, stats.claimed);
+    assert!(completed.iter().all(|c| c.attempt.is_success()));
+    assert!(stats.claimed <= 8, "claimed {} after stop", stats.claimed);
+    let pending = (1..=40).filter(|id| outbox.done(*id).is_none()).count();
+    assert_eq!(pending as u64, 40 - stats.claimed);
+}
+
+#[test]
+fn run_without_tasks_waits_for_work_until_stopped() {
+    let server = Server::always(Reply::status(200));
+    let outbox = MemOutbox::default();
+    let stop = AtomicBool::new(false);
+    let worker = Worker::new(&outbox, local_deliverer(), quick_policy(), fast_config(2));
+    let stats = thread::scope(|scope| {
+        let running = scope.spawn(|| worker.run(&stop));
+        thread::sleep(Duration::from_millis(100));
+        // Work arrives while the worker polls.
+        outbox.state.lock().unwrap().tasks.insert(
+            1,
+            MemTask {
+                request: request(&server.url()),
+                due: OffsetDateTime::now_utc(),
+                lease: None,
+                done: None,
+            },
+        );
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while outbox.done(1).is_none() && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(5));
+        }
+        stop.store(true, Ordering::SeqCst);
+        running.join().unwrap()
+    });
+    assert_eq!(stats.delivered, 1);
+    assert!(outbox.state.lock().unwrap().claims > 2);
+}
+
+#[test]
+fn a_failing_complete_is_retried_and_reported() {
+    let server = Server::always(Reply::status(200));
+    let outbox = MemOutbox::with_tasks([request(&server.url())]);
+    outbox.fail_completes.store(2, Ordering::SeqCst);
+    let mut failures = Vec::new();
+    let worker = Worker::new(&outbox, local_deliverer(), quick_policy(), fast_config(1))
+        .with_observer(|event| {
+            if let WorkerEvent::CompleteFailed { error, batch, .. } = event {
+                failures.push((error.to_string(), batch));
+            }
+        });
+    let stats = worker.run_until_idle();
+    drop(worker);
+    assert_eq!(stats.complete_errors, 2);
+    assert_eq!(stats.delivered, 1);
+    assert_eq!(stats.abandoned, 0);
+    assert_eq!(failures, vec![("disk on fire".to_owned(), 1); 2]);
+    assert_eq!(outbox.completed().len(), 1);
+}
+
+#[test]
+fn a_complete_that_keeps_failing_is_abandoned_and_reported() {
+    let server = Server::always(Reply::status(200));
+    let outbox = MemOutbox::with_tasks([request(&server.url())]);
+    outbox.fail_completes.store(usize::MAX, Ordering::SeqCst);
+    let mut abandoned = 0;
+    let config = WorkerConfig {
+        complete_retries: 1,
+        ..fast_config(1)
+    };
+    let worker =
+        Worker::new(&outbox, local_deliverer(), quick_policy(), config).with_observer(|event| {
+            if let WorkerEvent::Abandoned(batch) = event {
+                abandoned += batch.len();
+            }
+        });
+    let stats = worker.run_until_idle();
+    drop(worker);
+    assert_eq!(stats.complete_errors, 2);
+    assert_eq!(stats.abandoned, 1);
+    assert_eq!(stats.attempts, 0);
+    assert_eq!(abandoned, 1);
+    assert!(outbox.completed().is_empty());
+}
+
+#[test]
+fn a_task_whose_lease_runs_out_in_flight_is_not_delivered_twice() {
+    let server = Server::always(Reply::After(
+        Duration::from_millis(300),
+        Box::new(Reply::status(200)),
+    ));
+    let outbox = MemOutbox::with_tasks([request(&server.url())]);
+    let config = WorkerConfig {
+        lease: Duration::from_millis(50),
+        ..fast_config(2)
+    };
+    let worker = Worker::new(&outbox, local_deliverer(), quick_policy(), config);
+    let stats = worker.run_until_idle();
+    assert_eq!(server.request_count(), 1);
+    assert_eq!(stats.claimed, 1);
+    assert_eq!(stats.delivered, 1);
+    let state = outbox.state.lock().unwrap();
+    // Claimed again (new lease tokens) while in flight; completed with the newest token (the
+    // in-memory outbox asserts that).
+    assert!(state.next_lease > 1, "never re-claimed");
+    assert_eq!(
+        state.completed[0].lease,
+        format!("lease-{}", state.next_lease)
+    );
+}
