@@ -1,1 +1,146 @@
-//! djinn-hook-store: placeholder until its issue lands.
+//! SQLite storage for Djinn CI webhooks: webhooks, a durable outbox and the delivery log.
+//!
+//! A [`Store`] is one SQLite file holding [`Namespace`]s, [`Webhook`]s (their
+//! secrets encrypted with AES-256-GCM under a [`SecretKey`]), the outbox of
+//! accepted events with one delivery task per matching webhook, and the log of
+//! every delivery attempt ([`Delivery`]).
+//!
+//! ```
+//! use std::time::Duration;
+//! use djinn_hook_payload::EventType;
+//! use djinn_hook_store::{
+//!     AttemptRecord, Completion, NewEvent, NewWebhook, Outcome, SecretKey, Store,
+//! };
+//! use time::OffsetDateTime;
+//!
+//! # fn main() -> Result<(), djinn_hook_store::Error> {
+//! # let dir = tempfile::tempdir().unwrap();
+//! let store = Store::open(dir.path().join("hooks.db"), SecretKey::from_bytes([7; 32]))?;
+//! store.ensure_namespace("alice/ci")?;
+//! let hook = store.create_webhook(NewWebhook::new("alice/ci", "https://example.com/hook"))?;
+//!
+//! let accepted = store.accept_event(NewEvent {
+//!     namespace: "alice/ci".into(),
+//!     event: EventType::BuildSubmitted,
+//!     payload: br#"{"id":1}"#.to_vec(),
+//! })?;
+//! assert_eq!(accepted.matched, 1);
+//!
+//! let now = OffsetDateTime::now_utc();
+//! let task = store.claim_due(now, 10, Duration::from_secs(90))?.remove(0);
+//! assert_eq!(task.hook_id, hook.id);
+//! // ... POST task.body to task.payload_url, then:
+//! store.complete_one(Completion {
+//!     task_id: task.task_id,
+//!     lease: task.lease,
+//!     attempt: AttemptRecord {
+//!         attempt: task.attempt,
+//!         redelivery: task.redelivery,
+//!         request_headers: vec![("X-Djinn-CI-Event".into(), task.event.to_string())],
+//!         request_body: task.body.clone(),
+//!         response_status: Some(200),
+//!         response_headers: vec![],
+//!         response_body: b"ok".to_vec(),
+//!         response_truncated: false,
+//!         tls_verification_skipped: false,
+//!         duration: Duration::from_millis(12),
+//!         error: None,
+//!         created_at: now,
+//!     },
+//!     outcome: Outcome::Delivered,
+//!     disable_hook: None,
+//! })?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Schema
+//!
+//! [`Store::open`] applies the migrations the file lacks, each in its own
+//! transaction, versioned with `PRAGMA user_version`; a file written by a newer
+//! build is refused ([`Error::NewerSchema`]), never downgraded. Webhook event
+//! sets are stored as the original Djinn CI's integer bit mask.
+//!
+//! # Secrets
+//!
+//! A webhook's secret is sealed with AES-256-GCM under the caller's
+//! [`SecretKey`], with a fresh random nonce on every write and the webhook's id
+//! as associated data (a sealed secret copied to another row does not open).
+//! Only [`Store::claim_due`] decrypts it, into [`ClaimedTask::secret`]; with the
+//! wrong key that is [`Error::WrongSecretKey`]. No `Debug` output in this crate
+//! shows a secret. The log records the headers it is given: the delivery layer
+//! sends signatures, never the secret.
+//!
+//! # Durability
+//!
+//! The file is in WAL mode with `synchronous=FULL`: every commit fsyncs the
+//! WAL, so a call that returned `Ok` is on disk and survives a power cut (with
+//! `NORMAL` a commit could be lost at power loss, which would break the
+//! outbox's promise). One fsync costs about 0.2 ms on the reference machine, so
+//! [`Store::accept_events`] and [`Store::complete`] take batches in one
+//! transaction (group commit): a busy emitter or worker pays one fsync per
+//! batch, not per row.
+//!
+//! # Concurrency
+//!
+//! `Store` is `Send + Sync`. It keeps one writer connection and one reader
+//! connection, each behind a mutex. Every write is one `BEGIN IMMEDIATE`
+//! transaction, which takes SQLite's write lock up front: with a 30 s busy
+//! timeout, writers from other threads, `Store`s or processes on the same file
+//! queue instead of failing with "database is locked", and a read-then-write
+//! transaction can never fail half-way on a lock upgrade. Reads use the reader
+//! connection in a snapshot and never wait for writers (WAL).
+//!
+//! Tasks are leased, not locked: [`Store::claim_due`] marks due tasks with a
+//! lease token and expiry in one write transaction, so two workers never get
+//! the same task, and a crashed worker's tasks become due again when the lease
+//! runs out. [`Store::complete`] always records the attempt, but applies the
+//! outcome only while the lease token still matches.
+//!
+//! # Retention
+//!
+//! Deleting a webhook deletes its tasks and its delivery log (a log of a
+//! webhook that no longer exists would point at nothing). [`Store::prune`]
+//! removes deliveries older than N days ([`DEFAULT_RETENTION`] is 30), then
+//! events older than that with no pending task and no delivery left,
+//! [`PRUNE_BATCH`] rows per transaction. Since an event outlives its
+//! deliveries, [`Store::redeliver`] can always send it again, and the log
+//! stores a request body only when it differs from the event's payload (usually
+//! it is the payload: a delivery row then costs a few hundred bytes, not the
+//! payload's size again).
+//!
+//! # Tasks and their states
+//!
+//! Accepting an event queues one task per matching webhook, due at once.
+//! [`Store::claim_due`] leases due tasks; [`Store::complete`] finishes a task
+//! ([`Outcome::Delivered`]), schedules its next attempt ([`Outcome::RetryAt`]:
+//! the delivery layer owns the retry policy) or gives up on it
+//! ([`Outcome::Failed`]). Deactivating or disabling a webhook marks its
+//! pending tasks failed; [`Store::retry_now`] makes a webhook's failed and
+//! waiting tasks due again. A task queued by [`Store::redeliver`] carries
+//! [`ClaimedTask::redelivery`]; retries of one task are told apart by
+//! [`ClaimedTask::attempt`].
+#![warn(missing_docs)]
+
+mod error;
+mod hooks;
+mod key;
+mod log;
+mod outbox;
+mod schema;
+mod sql;
+mod store;
+mod types;
+mod validate;
+
+pub use error::{DatabaseError, Error, Result};
+pub use key::SecretKey;
+pub use log::{DEFAULT_RETENTION, PRUNE_BATCH};
+pub use outbox::MAX_BODY;
+pub use store::Store;
+pub use types::{
+    Accepted, AttemptRecord, ClaimedTask, Completed, Completion, Delivery, DeliveryFilter,
+    LastResponse, Namespace, NewEvent, NewWebhook, Outcome, Page, Paged, Pruned, SecretUpdate,
+    Stats, Webhook, WebhookUpdate,
+};
+pub use validate::ValidationErrors;

@@ -1,0 +1,169 @@
+//! The store's error type.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::validate::ValidationErrors;
+
+/// Everything that can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The database file could not be opened or configured.
+    #[error("cannot open database {}", path.display())]
+    Open {
+        /// The file that was being opened.
+        path: PathBuf,
+        /// What SQLite said.
+        #[source]
+        source: DatabaseError,
+    },
+    /// The file was written by a newer version of this program; it is never downgraded.
+    #[error(
+        "database schema version {found} is newer than the {supported} this build supports; upgrade djinn-hooks"
+    )]
+    NewerSchema {
+        /// The version found in the file (`PRAGMA user_version`).
+        found: i64,
+        /// The newest version this build knows.
+        supported: i64,
+    },
+    /// A schema migration failed; the file stays at the previous version.
+    #[error("migration to schema version {version} failed")]
+    Migration {
+        /// The version being migrated to.
+        version: i64,
+        /// What SQLite said.
+        #[source]
+        source: DatabaseError,
+    },
+    /// A query failed.
+    #[error("database error while {operation}")]
+    Database {
+        /// What the store was doing, e.g. `claiming due tasks`.
+        operation: &'static str,
+        /// What SQLite said.
+        #[source]
+        source: DatabaseError,
+    },
+    /// A webhook's fields failed validation (create or update).
+    #[error("invalid webhook: {0}")]
+    Invalid(ValidationErrors),
+    /// A namespace name is not of the form `owner/path`.
+    #[error("invalid namespace {namespace:?}: {reason}")]
+    InvalidNamespace {
+        /// The name given.
+        namespace: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// No namespace has this name.
+    #[error("namespace {namespace:?} not found")]
+    NamespaceNotFound {
+        /// The name given.
+        namespace: String,
+    },
+    /// No webhook has this id.
+    #[error("webhook {id} not found")]
+    WebhookNotFound {
+        /// The id given.
+        id: i64,
+    },
+    /// No delivery has this id.
+    #[error("delivery {id} not found")]
+    DeliveryNotFound {
+        /// The id given.
+        id: i64,
+    },
+    /// A redelivery was asked for a webhook that is not active.
+    #[error("webhook {id} is not active; re-enable it before redelivering")]
+    WebhookInactive {
+        /// The webhook's id.
+        id: i64,
+    },
+    /// The recorded request body cannot be sent again. Not returned by this
+    /// version: an event is kept as long as a delivery refers to it, so a
+    /// redelivery can always fall back to the event's payload. Kept so that
+    /// callers matching on it need not change.
+    #[error("delivery {id} cannot be redelivered: its recorded body is unavailable")]
+    RedeliveryBodyUnavailable {
+        /// The delivery's id.
+        id: i64,
+    },
+    /// A stored secret did not decrypt: the key is not the one it was written with
+    /// (or the row is corrupt).
+    #[error("cannot decrypt the secret of webhook {hook_id}: wrong secret key (or corrupt data)")]
+    WrongSecretKey {
+        /// The webhook whose secret failed to decrypt.
+        hook_id: i64,
+    },
+    /// The system random number generator failed (nonce or key generation).
+    #[error("the system random number generator failed")]
+    Random,
+    /// A stored value is not one this build understands.
+    #[error("corrupt stored value: {what}")]
+    Corrupt {
+        /// Which value, and why.
+        what: String,
+    },
+}
+
+/// An error from the database engine, kept opaque so that no SQLite type is part
+/// of the public API (a PostgreSQL backend is planned).
+pub struct DatabaseError(pub(crate) rusqlite::Error);
+
+impl fmt::Debug for DatabaseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Display for DatabaseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for DatabaseError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+/// The store's internal result: either a store error or a raw SQLite error that
+/// the public method wraps with what it was doing.
+#[derive(Debug)]
+pub(crate) enum Inner {
+    Store(Error),
+    Sql(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for Inner {
+    fn from(e: rusqlite::Error) -> Self {
+        Inner::Sql(e)
+    }
+}
+
+impl From<Error> for Inner {
+    fn from(e: Error) -> Self {
+        Inner::Store(e)
+    }
+}
+
+impl Inner {
+    pub(crate) fn with(self, operation: &'static str) -> Error {
+        match self {
+            Inner::Store(e) => e,
+            Inner::Sql(source) => Error::Database {
+                operation,
+                source: DatabaseError(source),
+            },
+        }
+    }
+}
+
+/// Result of the store's internal functions.
+pub(crate) type IResult<T> = std::result::Result<T, Inner>;
+
+/// Result of the store's public functions.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

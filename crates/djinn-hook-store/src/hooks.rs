@@ -1,0 +1,244 @@
+//! Webhook create, read, update and delete.
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use time::OffsetDateTime;
+
+use crate::error::{Error, IResult, Result};
+use crate::sql::{events_from_mask, from_ns, mask, to_ns};
+use crate::store::{Store, check_namespace, namespace_id};
+use crate::types::{NewWebhook, SecretUpdate, Webhook, WebhookUpdate};
+use crate::validate::{self, ValidationErrors};
+
+const SELECT_HOOK: &str =
+    "SELECT w.id, n.name, w.author_id, w.payload_url, w.ssl, w.events, w.active,
+        w.standard_webhooks, w.secret IS NOT NULL, w.created_at, w.disabled_reason, w.disabled_at,
+        w.failing_since
+    FROM webhooks w JOIN namespaces n ON n.id = w.namespace_id";
+
+impl Store {
+    /// Creates a webhook after validating it ([`Error::Invalid`] lists every
+    /// bad field). The namespace must exist ([`Error::NamespaceNotFound`]).
+    pub fn create_webhook(&self, new: NewWebhook) -> Result<Webhook> {
+        check_namespace(&new.namespace)?;
+        let mut errors = ValidationErrors::default();
+        let url = validate::payload_url(&new.payload_url, &mut errors);
+        if let Some((_, https)) = &url {
+            validate::ssl(new.ssl, *https, &mut errors);
+        }
+        let events = validate::events(&new.events, &mut errors);
+        self.write("creating a webhook", |tx| {
+            let ns = namespace_id(tx, &new.namespace)?;
+            if let Some((url, _)) = &url {
+                unique_url(tx, ns, url, None, &mut errors)?;
+            }
+            let (Some((url, _)), Some(events)) = (url, events) else {
+                return Err(Error::Invalid(errors).into());
+            };
+            if !errors.is_empty() {
+                return Err(Error::Invalid(errors).into());
+            }
+            tx.prepare_cached(
+                "INSERT INTO webhooks (namespace_id, author_id, payload_url, ssl, events, active,
+                    standard_webhooks, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                ns,
+                new.author_id,
+                url,
+                new.ssl,
+                mask(events),
+                new.active,
+                new.standard_webhooks,
+                to_ns(OffsetDateTime::now_utc()),
+            ])?;
+            let id = tx.last_insert_rowid();
+            if let Some(secret) = &new.secret {
+                set_secret(self, tx, id, Some(secret))?;
+            }
+            Ok(hook_by_id(tx, id)?.expect("just inserted"))
+        })
+    }
+
+    /// The webhook with this id, if any.
+    pub fn webhook(&self, id: i64) -> Result<Option<Webhook>> {
+        self.read("reading a webhook", |conn| Ok(hook_by_id(conn, id)?))
+    }
+
+    /// The webhooks of a namespace (`owner/path`), by id; empty if the namespace
+    /// does not exist.
+    pub fn webhooks(&self, namespace: &str) -> Result<Vec<Webhook>> {
+        self.read("listing webhooks", |conn| {
+            let mut stmt =
+                conn.prepare_cached(&format!("{SELECT_HOOK} WHERE n.name = ?1 ORDER BY w.id"))?;
+            let rows = stmt.query_map([namespace], row_hook)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// Every webhook, by id.
+    pub fn all_webhooks(&self) -> Result<Vec<Webhook>> {
+        self.read("listing webhooks", |conn| {
+            let mut stmt = conn.prepare_cached(&format!("{SELECT_HOOK} ORDER BY w.id"))?;
+            let rows = stmt.query_map([], row_hook)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// Updates the given fields of a webhook, validating the result as on
+    /// create. Re-enabling (`active: Some(true)`) clears `disabled_reason`,
+    /// `disabled_at` and `failing_since`; deactivating marks its pending tasks
+    /// failed (revive them with [`Store::retry_now`]).
+    pub fn update_webhook(&self, id: i64, update: WebhookUpdate) -> Result<Webhook> {
+        let mut errors = ValidationErrors::default();
+        let url = update
+            .payload_url
+            .as_deref()
+            .map(|u| validate::payload_url(u, &mut errors));
+        let events = update
+            .events
+            .as_deref()
+            .map(|e| validate::events(e, &mut errors));
+        self.write("updating a webhook", |tx| {
+            let (ns, old_url, old_active): (i64, String, bool) = tx
+                .prepare_cached("SELECT namespace_id, payload_url, active FROM webhooks WHERE id = ?1")?
+                .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()?
+                .ok_or(Error::WebhookNotFound { id })?;
+            let ssl: bool = match update.ssl {
+                Some(ssl) => ssl,
+                None => tx.query_row("SELECT ssl FROM webhooks WHERE id = ?1", [id], |r| r.get(0))?,
+            };
+            let (new_url, https) = match &url {
+                Some(Some((u, https))) => {
+                    unique_url(tx, ns, u, Some(id), &mut errors)?;
+                    (u.clone(), *https)
+                }
+                Some(None) => (old_url, false),
+                None => {
+                    let https = old_url
+                        .get(..8)
+                        .is_some_and(|s| s.eq_ignore_ascii_case("https://"));
+                    (old_url, https)
+                }
+            };
+            if !matches!(url, Some(None)) {
+                validate::ssl(ssl, https, &mut errors);
+            }
+            if !errors.is_empty() {
+                return Err(Error::Invalid(errors).into());
+            }
+            let events = events.flatten();
+            tx.prepare_cached(
+                "UPDATE webhooks SET payload_url = ?2, ssl = ?3, events = COALESCE(?4, events),
+                    standard_webhooks = COALESCE(?5, standard_webhooks), active = COALESCE(?6, active)
+                 WHERE id = ?1",
+            )?
+            .execute(params![
+                id,
+                new_url,
+                ssl,
+                events.map(mask),
+                update.standard_webhooks,
+                update.active,
+            ])?;
+            match update.active {
+                Some(true) if !old_active => {
+                    tx.prepare_cached(
+                        "UPDATE webhooks SET disabled_reason = NULL, disabled_at = NULL,
+                            failing_since = NULL WHERE id = ?1",
+                    )?
+                    .execute([id])?;
+                }
+                Some(false) => fail_pending(tx, id)?,
+                _ => {}
+            }
+            match &update.secret {
+                SecretUpdate::Keep => {}
+                SecretUpdate::Remove => set_secret(self, tx, id, None)?,
+                SecretUpdate::Set(secret) => set_secret(self, tx, id, Some(secret))?,
+            }
+            Ok(hook_by_id(tx, id)?.expect("exists"))
+        })
+    }
+
+    /// Deletes a webhook with its tasks and its delivery log: a deleted
+    /// webhook's log would otherwise point at nothing.
+    pub fn delete_webhook(&self, id: i64) -> Result<()> {
+        self.write("deleting a webhook", |tx| {
+            tx.prepare_cached("DELETE FROM deliveries WHERE hook_id = ?1")?
+                .execute([id])?;
+            let n = tx
+                .prepare_cached("DELETE FROM webhooks WHERE id = ?1")?
+                .execute([id])?;
+            if n == 0 {
+                return Err(Error::WebhookNotFound { id }.into());
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Marks a webhook's pending tasks failed (it was deactivated or disabled).
+/// Leases are kept, so a worker still holding one can report a delivery.
+pub(crate) fn fail_pending(tx: &Transaction<'_>, hook_id: i64) -> rusqlite::Result<()> {
+    tx.prepare_cached("UPDATE tasks SET state = 1 WHERE hook_id = ?1 AND state = 0")?
+        .execute([hook_id])?;
+    Ok(())
+}
+
+fn set_secret(store: &Store, tx: &Transaction<'_>, id: i64, secret: Option<&str>) -> IResult<()> {
+    let sealed = match secret {
+        Some(s) => Some(store.cipher.seal(id, s)?),
+        None => None,
+    };
+    tx.prepare_cached("UPDATE webhooks SET secret = ?2 WHERE id = ?1")?
+        .execute(params![id, sealed])?;
+    Ok(())
+}
+
+fn unique_url(
+    conn: &Connection,
+    ns: i64,
+    url: &str,
+    except: Option<i64>,
+    errors: &mut ValidationErrors,
+) -> IResult<()> {
+    let taken = conn
+        .prepare_cached(
+            "SELECT 1 FROM webhooks WHERE namespace_id = ?1 AND payload_url = ?2
+                AND id IS NOT ?3",
+        )?
+        .exists(params![ns, url, except])?;
+    if taken {
+        errors.add(
+            "payload_url",
+            "is already used by another webhook in this namespace",
+        );
+    }
+    Ok(())
+}
+
+pub(crate) fn hook_by_id(conn: &Connection, id: i64) -> rusqlite::Result<Option<Webhook>> {
+    conn.prepare_cached(&format!("{SELECT_HOOK} WHERE w.id = ?1"))?
+        .query_row([id], row_hook)
+        .optional()
+}
+
+fn row_hook(r: &rusqlite::Row<'_>) -> rusqlite::Result<Webhook> {
+    Ok(Webhook {
+        id: r.get(0)?,
+        namespace: r.get(1)?,
+        author_id: r.get(2)?,
+        payload_url: r.get(3)?,
+        ssl: r.get(4)?,
+        events: events_from_mask(r.get(5)?)?,
+        active: r.get(6)?,
+        standard_webhooks: r.get(7)?,
+        has_secret: r.get(8)?,
+        created_at: from_ns(r.get(9)?),
+        disabled_reason: r.get(10)?,
+        disabled_at: r.get::<_, Option<i64>>(11)?.map(from_ns),
+        failing_since: r.get::<_, Option<i64>>(12)?.map(from_ns),
+    })
+}

@@ -1,0 +1,224 @@
+//! The delivery log: queries and pruning.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+use time::OffsetDateTime;
+
+use crate::error::{IResult, Result};
+use crate::sql::{count, event_from_code, from_ns, headers_from_json, to_ns, uuid_from_blob};
+use crate::store::Store;
+use crate::types::{Delivery, DeliveryFilter, LastResponse, Page, Paged, Pruned};
+
+/// How long the log keeps deliveries and finished events by default (30 days, as the original).
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
+/// Rows deleted per prune transaction, so a prune never holds the write lock long.
+pub const PRUNE_BATCH: usize = 1000;
+
+const SELECT_DELIVERY: &str = "SELECT d.id, d.hook_id, e.uuid, e.event, d.attempt, d.redelivery,
+        d.request_headers, substr(COALESCE(d.request_body, e.payload), 1, 65536),
+        d.request_truncated OR length(COALESCE(d.request_body, e.payload)) > 65536, d.response_status,
+        d.response_headers, d.response_body, d.response_truncated, d.tls_verification_skipped,
+        d.duration_ns, d.error, d.created_at
+    FROM deliveries d JOIN events e ON e.id = d.event_id";
+
+const FAILED: &str = "(d.error IS NOT NULL OR d.response_status IS NULL
+    OR d.response_status NOT BETWEEN 200 AND 299)";
+
+// The SQL above spells out MAX_BODY.
+const _: () = assert!(crate::outbox::MAX_BODY == 65536);
+
+impl Store {
+    /// Deliveries matching `filter`, newest first, one page at a time.
+    pub fn deliveries(&self, filter: DeliveryFilter, page: Page) -> Result<Paged<Delivery>> {
+        self.read("listing deliveries", |conn| {
+            let mut clauses = Vec::new();
+            let mut values = Vec::new();
+            if let Some(hook) = filter.hook_id {
+                values.push(Value::Integer(hook));
+                clauses.push(format!("d.hook_id = ?{}", values.len()));
+            }
+            if let Some(event) = filter.event_id {
+                values.push(Value::Blob(event.as_bytes().to_vec()));
+                clauses.push(format!("e.uuid = ?{}", values.len()));
+            }
+            if filter.failed_only {
+                clauses.push(FAILED.to_owned());
+            }
+            let page_no = page.page.max(1);
+            let per_page = page.per_page.max(1);
+            values.push(Value::Integer(i64::from(per_page) + 1));
+            let limit = values.len();
+            values.push(Value::Integer(i64::from(page_no - 1) * i64::from(per_page)));
+            let offset = values.len();
+            let filter = if clauses.is_empty() {
+                String::new()
+            } else {
+                format!(" WHERE {}", clauses.join(" AND "))
+            };
+            let sql = format!(
+                "{SELECT_DELIVERY}{filter} ORDER BY d.id DESC LIMIT ?{limit} OFFSET ?{offset}"
+            );
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let mut items = stmt
+                .query_map(params_from_iter(values), row_delivery)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let has_next = items.len() > per_page as usize;
+            items.truncate(per_page as usize);
+            Ok(Paged {
+                items,
+                page: page_no,
+                has_next,
+            })
+        })
+    }
+
+    /// One delivery in full, if it exists.
+    pub fn delivery(&self, id: i64) -> Result<Option<Delivery>> {
+        self.read("reading a delivery", |conn| {
+            Ok(conn
+                .prepare_cached(&format!("{SELECT_DELIVERY} WHERE d.id = ?1"))?
+                .query_row([id], row_delivery)
+                .optional()?)
+        })
+    }
+
+    /// The last delivery of each of these webhooks (the original's
+    /// `last_response`), in one query. Webhooks with no delivery are absent.
+    pub fn last_responses(&self, hook_ids: &[i64]) -> Result<HashMap<i64, LastResponse>> {
+        self.read("reading last responses", |conn| {
+            last_responses(conn, hook_ids)
+        })
+    }
+
+    /// Prunes deliveries, and finished events, older than `older_than`
+    /// (usually [`DEFAULT_RETENTION`]); see [`Store::prune_before`].
+    pub fn prune(&self, older_than: Duration) -> Result<Pruned> {
+        self.prune_before(OffsetDateTime::now_utc() - older_than)
+    }
+
+    /// Prunes deliveries created before `cutoff`, then events created before
+    /// `cutoff` that have no pending task and no delivery left (their failed
+    /// and delivered tasks go with them), in transactions of at most
+    /// [`PRUNE_BATCH`] rows.
+    ///
+    /// Rows are found by id, not through an index on their time (which every
+    /// insert would pay for): ids grow with time, so the rows to prune are
+    /// those before the first one created at or after `cutoff`. A row recorded
+    /// out of order (an attempt whose time lies before rows already logged)
+    /// goes with the next prune that passes it.
+    pub fn prune_before(&self, cutoff: OffsetDateTime) -> Result<Pruned> {
+        let cutoff = to_ns(cutoff);
+        let mut pruned = Pruned::default();
+        let end = self.read("pruning deliveries", |conn| {
+            first_at_or_after(conn, "deliveries", cutoff)
+        })?;
+        loop {
+            let n = self.write("pruning deliveries", |tx| {
+                Ok(tx
+                    .prepare_cached(
+                        "DELETE FROM deliveries WHERE id IN
+                            (SELECT id FROM deliveries WHERE id < ?1 ORDER BY id LIMIT ?2)",
+                    )?
+                    .execute(params![end, PRUNE_BATCH as i64])?)
+            })?;
+            pruned.deliveries += n as u64;
+            if n < PRUNE_BATCH {
+                break;
+            }
+        }
+        let end = self.read("pruning events", |conn| {
+            first_at_or_after(conn, "events", cutoff)
+        })?;
+        let mut after = 0;
+        loop {
+            // Events kept (still pending or logged) are skipped by moving `after`.
+            let (n, last) = self.write("pruning events", |tx| {
+                let ids: Vec<i64> = tx
+                    .prepare_cached(
+                        "SELECT e.id FROM events e
+                         WHERE e.id > ?1 AND e.id < ?2
+                            AND NOT EXISTS (SELECT 1 FROM tasks t
+                                WHERE t.event_id = e.id AND t.state = 0)
+                            AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id)
+                         ORDER BY e.id LIMIT ?3",
+                    )?
+                    .query_map(params![after, end, PRUNE_BATCH as i64], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                let mut delete = tx.prepare_cached("DELETE FROM events WHERE id = ?1")?;
+                for id in &ids {
+                    delete.execute([id])?;
+                }
+                Ok((ids.len(), ids.last().copied()))
+            })?;
+            pruned.events += n as u64;
+            match last {
+                Some(last) if n == PRUNE_BATCH => after = last,
+                _ => break,
+            }
+        }
+        Ok(pruned)
+    }
+}
+
+/// The id of the first row of `table` created at or after `cutoff` (one past
+/// the last id if none): a scan in id order that stops there, so its cost is
+/// the number of rows about to be pruned.
+fn first_at_or_after(conn: &Connection, table: &str, cutoff: i64) -> IResult<i64> {
+    let sql = format!(
+        "SELECT coalesce(
+            (SELECT id FROM {table} WHERE created_at >= ?1 ORDER BY id LIMIT 1),
+            (SELECT max(id) + 1 FROM {table}),
+            0)"
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([cutoff], |r| r.get(0))?)
+}
+
+fn last_responses(conn: &Connection, hook_ids: &[i64]) -> IResult<HashMap<i64, LastResponse>> {
+    let ids = serde_json::to_string(hook_ids).expect("integers serialise");
+    let mut stmt = conn.prepare_cached(
+        "SELECT d.hook_id, d.id, d.response_status, d.duration_ns, d.error, d.created_at
+         FROM json_each(?1) j
+         JOIN deliveries d ON d.id = (SELECT max(id) FROM deliveries WHERE hook_id = j.value)",
+    )?;
+    let rows = stmt.query_map([ids], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            LastResponse {
+                delivery_id: r.get(1)?,
+                code: r.get(2)?,
+                duration: Duration::from_nanos(count(r.get(3)?)),
+                error: r.get(4)?,
+                created_at: from_ns(r.get(5)?),
+            },
+        ))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<HashMap<_, _>>>()?)
+}
+
+fn row_delivery(r: &rusqlite::Row<'_>) -> rusqlite::Result<Delivery> {
+    Ok(Delivery {
+        id: r.get(0)?,
+        hook_id: r.get(1)?,
+        event_id: uuid_from_blob(&r.get::<_, Vec<u8>>(2)?)?,
+        event: event_from_code(r.get(3)?)?,
+        attempt: r.get(4)?,
+        redelivery: r.get(5)?,
+        request_headers: headers_from_json(&r.get::<_, String>(6)?)?,
+        request_body: r.get(7)?,
+        request_truncated: r.get(8)?,
+        response_status: r.get(9)?,
+        response_headers: headers_from_json(&r.get::<_, String>(10)?)?,
+        response_body: r.get(11)?,
+        response_truncated: r.get(12)?,
+        tls_verification_skipped: r.get(13)?,
+        duration: Duration::from_nanos(count(r.get(14)?)),
+        error: r.get(15)?,
+        created_at: from_ns(r.get(16)?),
+    })
+}

@@ -1,0 +1,517 @@
+//! The outbox: accepting events, claiming and completing delivery tasks.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use rusqlite::{OptionalExtension, Transaction, params};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::error::{Error, IResult, Result};
+use crate::hooks::fail_pending;
+use crate::sql::{
+    count, event_code, event_from_code, from_ns, headers_to_json, to_ns, uuid_from_blob,
+};
+use crate::store::{Store, namespace_id};
+use crate::types::{Accepted, ClaimedTask, Completed, Completion, NewEvent, Outcome, Stats};
+
+/// The most bytes of a request or response body the log keeps; longer bodies
+/// are cut and marked truncated.
+pub const MAX_BODY: usize = 64 * 1024;
+
+const STATE_FAILED: i64 = 1;
+const STATE_DONE: i64 = 2;
+
+impl Store {
+    /// Accepts one event: stores it and queues one task per active webhook of
+    /// its namespace that subscribes to its type, in one durable transaction.
+    /// An unknown namespace is [`Error::NamespaceNotFound`] and stores nothing.
+    pub fn accept_event(&self, event: NewEvent) -> Result<Accepted> {
+        self.write("accepting an event", |tx| {
+            accept(tx, &mut Hooks::default(), &event, OffsetDateTime::now_utc())
+        })
+    }
+
+    /// Accepts many events in one transaction (one fsync: group commit). All or
+    /// nothing: if one fails (e.g. an unknown namespace) none is stored.
+    pub fn accept_events(&self, events: Vec<NewEvent>) -> Result<Vec<Accepted>> {
+        self.write("accepting events", |tx| {
+            let now = OffsetDateTime::now_utc();
+            let mut hooks = Hooks::default();
+            events
+                .iter()
+                .map(|e| accept(tx, &mut hooks, e, now))
+                .collect()
+        })
+    }
+
+    /// Leases up to `limit` due tasks (due at or before `now`, not leased or
+    /// with an expired lease, of an active webhook), oldest due first, until
+    /// `now + lease`. Atomic: two workers (threads, `Store`s or processes) never
+    /// get the same task; a crashed worker's tasks come back when the lease
+    /// runs out. Each claim counts as an attempt ([`ClaimedTask::attempt`]).
+    pub fn claim_due(
+        &self,
+        now: OffsetDateTime,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<ClaimedTask>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        // A lease past the year 9999 (say `Duration::MAX`) means "until further notice".
+        let until = time::Duration::try_from(lease)
+            .ok()
+            .and_then(|lease| now.checked_add(lease))
+            .unwrap_or(from_ns(i64::MAX));
+        self.write("claiming due tasks", |tx| {
+            let token = Uuid::new_v4();
+            let rows = tx
+                .prepare_cached(
+                    "SELECT t.id, t.attempts, t.redelivery, e.uuid, e.event, e.created_at,
+                        COALESCE(t.body, e.payload), w.id, w.payload_url, w.ssl, w.secret,
+                        w.standard_webhooks, w.failing_since
+                     FROM tasks t
+                     JOIN webhooks w ON w.id = t.hook_id
+                     JOIN events e ON e.id = t.event_id
+                     WHERE t.state = 0 AND t.next_at <= ?1 AND w.active = 1
+                     ORDER BY t.next_at
+                     LIMIT ?2",
+                )?
+                .query_map(
+                    params![to_ns(now), i64::try_from(limit).unwrap_or(i64::MAX)],
+                    |r| {
+                        Ok(ClaimRow {
+                            task_id: r.get(0)?,
+                            attempts: r.get(1)?,
+                            redelivery: r.get(2)?,
+                            event_id: uuid_from_blob(&r.get::<_, Vec<u8>>(3)?)?,
+                            event: event_from_code(r.get(4)?)?,
+                            event_created_at: from_ns(r.get(5)?),
+                            body: r.get(6)?,
+                            hook_id: r.get(7)?,
+                            payload_url: r.get(8)?,
+                            ssl: r.get(9)?,
+                            sealed_secret: r.get(10)?,
+                            standard_webhooks: r.get(11)?,
+                            hook_failing_since: r.get::<_, Option<i64>>(12)?.map(from_ns),
+                        })
+                    },
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut lease_stmt = tx.prepare_cached(
+                "UPDATE tasks SET lease = ?2, next_at = ?3, attempts = attempts + 1 WHERE id = ?1",
+            )?;
+            // Decrypted once per webhook per claim.
+            let mut secrets: HashMap<i64, Option<String>> = HashMap::new();
+            let mut claimed = Vec::with_capacity(rows.len());
+            for row in rows {
+                lease_stmt.execute(params![row.task_id, token.as_bytes(), to_ns(until)])?;
+                let secret = match secrets.get(&row.hook_id) {
+                    Some(secret) => secret.clone(),
+                    None => {
+                        let secret = match &row.sealed_secret {
+                            Some(sealed) => Some(self.cipher.open(row.hook_id, sealed)?),
+                            None => None,
+                        };
+                        secrets.insert(row.hook_id, secret.clone());
+                        secret
+                    }
+                };
+                claimed.push(ClaimedTask {
+                    task_id: row.task_id,
+                    lease: token,
+                    lease_until: until,
+                    event_id: row.event_id,
+                    event: row.event,
+                    event_created_at: row.event_created_at,
+                    hook_id: row.hook_id,
+                    payload_url: row.payload_url,
+                    ssl: row.ssl,
+                    secret,
+                    standard_webhooks: row.standard_webhooks,
+                    body: row.body,
+                    attempt: u32::try_from(row.attempts + 1).unwrap_or(u32::MAX),
+                    redelivery: row.redelivery,
+                    hook_failing_since: row.hook_failing_since,
+                });
+            }
+            Ok(claimed)
+        })
+    }
+
+    /// Records attempts and applies their outcomes, all in one transaction
+    /// (group commit). Each attempt is always recorded, even if its lease was
+    /// lost; the outcome is applied to the task only while the lease token
+    /// still matches. The webhook's `failing_since` is set on a failed attempt
+    /// (if unset) and cleared on success, and the webhook is disabled if asked
+    /// (its other pending tasks are marked failed).
+    pub fn complete(&self, completions: Vec<Completion>) -> Result<Vec<Completed>> {
+        self.write("completing tasks", |tx| complete_batch(tx, &completions))
+    }
+
+    /// [`Store::complete`] for one attempt.
+    pub fn complete_one(&self, completion: Completion) -> Result<Completed> {
+        self.write("completing a task", |tx| {
+            Ok(complete_batch(tx, std::slice::from_ref(&completion))?.remove(0))
+        })
+    }
+
+    /// Queues the event of a recorded delivery again for that delivery's
+    /// webhook, with the recorded request body and the same event id; the new
+    /// task is flagged as a redelivery. Returns the new task's id.
+    pub fn redeliver(&self, delivery_id: i64) -> Result<i64> {
+        self.write("queueing a redelivery", |tx| {
+            let (hook_id, event_row, body, truncated, active): (
+                i64,
+                i64,
+                Option<Vec<u8>>,
+                bool,
+                bool,
+            ) = tx
+                .prepare_cached(
+                    "SELECT d.hook_id, d.event_id, d.request_body, d.request_truncated, w.active
+                     FROM deliveries d JOIN webhooks w ON w.id = d.hook_id WHERE d.id = ?1",
+                )?
+                .query_row([delivery_id], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                })
+                .optional()?
+                .ok_or(Error::DeliveryNotFound { id: delivery_id })?;
+            if !active {
+                return Err(Error::WebhookInactive { id: hook_id }.into());
+            }
+            // No recorded body means the event's payload was sent: the new task
+            // reads it from the event (kept as long as a delivery refers to it). A
+            // truncated record cannot be sent again: the payload is sent instead.
+            let body = body.filter(|_| !truncated);
+            let task = tx
+                .prepare_cached(
+                    "INSERT INTO tasks (event_id, hook_id, state, next_at, redelivery, body)
+                     VALUES (?1, ?2, 0, ?3, 1, ?4)",
+                )?
+                .insert(params![
+                    event_row,
+                    hook_id,
+                    to_ns(OffsetDateTime::now_utc()),
+                    body
+                ])?;
+            Ok(task)
+        })
+    }
+
+    /// Makes a webhook's failed and waiting (not leased) tasks due now, e.g.
+    /// after re-enabling it. Returns how many tasks were rescheduled. The
+    /// webhook must be active ([`Error::WebhookInactive`]).
+    pub fn retry_now(&self, hook_id: i64) -> Result<u64> {
+        self.write("rescheduling tasks", |tx| {
+            let active: bool = tx
+                .prepare_cached("SELECT active FROM webhooks WHERE id = ?1")?
+                .query_row([hook_id], |r| r.get(0))
+                .optional()?
+                .ok_or(Error::WebhookNotFound { id: hook_id })?;
+            if !active {
+                return Err(Error::WebhookInactive { id: hook_id }.into());
+            }
+            let n = tx
+                .prepare_cached(
+                    "UPDATE tasks SET state = 0, next_at = ?2
+                     WHERE hook_id = ?1 AND (state = 1 OR (state = 0 AND lease IS NULL))",
+                )?
+                .execute(params![hook_id, to_ns(OffsetDateTime::now_utc())])?;
+            Ok(n as u64)
+        })
+    }
+
+    /// When the next task of an active webhook becomes claimable (its due time
+    /// or its lease's end), if any: a worker can sleep until then.
+    pub fn next_due_at(&self) -> Result<Option<OffsetDateTime>> {
+        self.read("finding the next due task", |conn| {
+            let next: Option<i64> = conn
+                .prepare_cached(
+                    "SELECT t.next_at FROM tasks t JOIN webhooks w ON w.id = t.hook_id
+                     WHERE t.state = 0 AND w.active = 1 ORDER BY t.next_at LIMIT 1",
+                )?
+                .query_row([], |r| r.get(0))
+                .optional()?;
+            Ok(next.map(from_ns))
+        })
+    }
+
+    /// Counts for metrics: tasks pending, leased and failed, disabled
+    /// webhooks, events and deliveries stored.
+    pub fn stats(&self) -> Result<Stats> {
+        self.read("counting", |conn| {
+            let now = to_ns(OffsetDateTime::now_utc());
+            Ok(conn.prepare_cached(
+                "SELECT
+                    (SELECT count(*) FROM tasks WHERE state = 0 AND (lease IS NULL OR next_at <= ?1)),
+                    (SELECT count(*) FROM tasks WHERE state = 0 AND lease IS NOT NULL AND next_at > ?1),
+                    (SELECT count(*) FROM tasks WHERE state = 1),
+                    (SELECT count(*) FROM webhooks WHERE active = 0 AND disabled_at IS NOT NULL),
+                    (SELECT count(*) FROM events),
+                    (SELECT count(*) FROM deliveries)",
+            )?
+            .query_row([now], |r| {
+                Ok(Stats {
+                    pending: count(r.get(0)?),
+                    leased: count(r.get(1)?),
+                    failed: count(r.get(2)?),
+                    disabled_hooks: count(r.get(3)?),
+                    events: count(r.get(4)?),
+                    deliveries: count(r.get(5)?),
+                })
+            })?)
+        })
+    }
+}
+
+/// A due task as read by a claim, before its secret is decrypted.
+struct ClaimRow {
+    task_id: i64,
+    attempts: i64,
+    redelivery: bool,
+    event_id: Uuid,
+    event: djinn_hook_payload::EventType,
+    event_created_at: OffsetDateTime,
+    body: Vec<u8>,
+    hook_id: i64,
+    payload_url: String,
+    ssl: bool,
+    sealed_secret: Option<Vec<u8>>,
+    standard_webhooks: bool,
+    hook_failing_since: Option<OffsetDateTime>,
+}
+
+/// The matching-webhook candidates of the namespaces seen in one accept call.
+#[derive(Default)]
+struct Hooks {
+    /// namespace name -> (namespace id, [(hook id, event mask)]) of its active hooks.
+    by_namespace: HashMap<String, (i64, Vec<(i64, i64)>)>,
+}
+
+impl Hooks {
+    fn of(&mut self, tx: &Transaction<'_>, name: &str) -> IResult<&(i64, Vec<(i64, i64)>)> {
+        if !self.by_namespace.contains_key(name) {
+            let ns = namespace_id(tx, name)?;
+            let hooks = tx
+                .prepare_cached(
+                    "SELECT id, events FROM webhooks WHERE namespace_id = ?1 AND active = 1
+                     ORDER BY id",
+                )?
+                .query_map([ns], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            self.by_namespace.insert(name.to_owned(), (ns, hooks));
+        }
+        Ok(&self.by_namespace[name])
+    }
+}
+
+fn accept(
+    tx: &Transaction<'_>,
+    hooks: &mut Hooks,
+    event: &NewEvent,
+    now: OffsetDateTime,
+) -> IResult<Accepted> {
+    let (ns, candidates) = hooks.of(tx, &event.namespace)?;
+    let event_id = Uuid::new_v4();
+    let now = to_ns(now);
+    let row = tx
+        .prepare_cached(
+            "INSERT INTO events (uuid, namespace_id, event, payload, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .insert(params![
+            event_id.as_bytes(),
+            ns,
+            event_code(event.event),
+            event.payload,
+            now
+        ])?;
+    let bit = mask_bit(event.event);
+    let mut matched = 0;
+    // One single-row INSERT per matching webhook (an INSERT ... SELECT would need
+    // a statement journal).
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO tasks (event_id, hook_id, state, next_at) VALUES (?1, ?2, 0, ?3)",
+    )?;
+    for (hook, events) in candidates {
+        if events & bit != 0 {
+            insert.execute(params![row, hook, now])?;
+            matched += 1;
+        }
+    }
+    Ok(Accepted { event_id, matched })
+}
+
+fn mask_bit(event: djinn_hook_payload::EventType) -> i64 {
+    // 15 bits: always fits.
+    event.bit() as i64
+}
+
+/// What a batch of completions does to one webhook's `failing_since`, in order.
+#[derive(Clone, Copy)]
+enum Health {
+    /// The last attempt in the batch succeeded: clear it.
+    Clear,
+    /// Only failures, from this time: set it if unset.
+    FailingIfUnset(i64),
+    /// A success, then failures from this time: set it.
+    FailingFrom(i64),
+}
+
+fn complete_batch(tx: &Transaction<'_>, completions: &[Completion]) -> IResult<Vec<Completed>> {
+    let mut health: Vec<(i64, Health)> = Vec::new();
+    let mut done = Vec::with_capacity(completions.len());
+    for c in completions {
+        let (completed, hook_id) = complete(tx, c)?;
+        done.push(completed);
+        let Some(hook_id) = hook_id else { continue };
+        let failed_at = to_ns(c.attempt.created_at);
+        let slot = match health.iter_mut().find(|(h, _)| *h == hook_id) {
+            Some((_, slot)) => slot,
+            None => {
+                let initial = match c.outcome {
+                    Outcome::Delivered => Health::Clear,
+                    _ => Health::FailingIfUnset(failed_at),
+                };
+                health.push((hook_id, initial));
+                continue;
+            }
+        };
+        *slot = match (c.outcome, *slot) {
+            (Outcome::Delivered, _) => Health::Clear,
+            (_, Health::Clear) => Health::FailingFrom(failed_at),
+            (_, kept) => kept,
+        };
+    }
+    for (hook_id, h) in health {
+        match h {
+            Health::Clear => tx
+                .prepare_cached(
+                    "UPDATE webhooks SET failing_since = NULL
+                     WHERE id = ?1 AND failing_since IS NOT NULL",
+                )?
+                .execute([hook_id])?,
+            Health::FailingIfUnset(at) => tx
+                .prepare_cached(
+                    "UPDATE webhooks SET failing_since = ?2 WHERE id = ?1 AND failing_since IS NULL",
+                )?
+                .execute(params![hook_id, at])?,
+            Health::FailingFrom(at) => tx
+                .prepare_cached("UPDATE webhooks SET failing_since = ?2 WHERE id = ?1")?
+                .execute(params![hook_id, at])?,
+        };
+    }
+    // Disabling last, so it also fails tasks that this batch rescheduled.
+    for c in completions {
+        let Some(reason) = &c.disable_hook else {
+            continue;
+        };
+        let hook_id: Option<i64> = tx
+            .prepare_cached("SELECT hook_id FROM tasks WHERE id = ?1")?
+            .query_row([c.task_id], |r| r.get(0))
+            .optional()?;
+        let Some(hook_id) = hook_id else { continue };
+        let n = tx
+            .prepare_cached(
+                "UPDATE webhooks SET active = 0, disabled_reason = ?2, disabled_at = ?3
+                 WHERE id = ?1 AND active = 1",
+            )?
+            .execute(params![hook_id, reason, to_ns(c.attempt.created_at)])?;
+        if n > 0 {
+            fail_pending(tx, hook_id)?;
+        }
+    }
+    Ok(done)
+}
+
+/// Applies one completion's outcome (if its lease still holds) and records its
+/// attempt. Returns the webhook, or `None` if the task no longer exists.
+fn complete(tx: &Transaction<'_>, c: &Completion) -> IResult<(Completed, Option<i64>)> {
+    let (state, next_at) = match c.outcome {
+        Outcome::Delivered => (Some(STATE_DONE), None),
+        // A task failed meanwhile (its webhook disabled) stays failed.
+        Outcome::RetryAt(at) => (None, Some(to_ns(at))),
+        Outcome::Failed => (Some(STATE_FAILED), None),
+    };
+    // The request body is stored only if it differs from the event's payload
+    // (usually it is the payload: no need to write it twice). Plain statements
+    // only: an UPDATE ... RETURNING costs a temporary table and a statement
+    // journal.
+    let task: Option<(i64, i64, bool, bool)> = tx
+        .prepare_cached(
+            "SELECT hook_id, event_id, coalesce(lease = ?2, 0),
+                coalesce((SELECT payload FROM events e WHERE e.id = t.event_id) = ?3, 0)
+             FROM tasks t WHERE id = ?1",
+        )?
+        .query_row(
+            params![c.task_id, c.lease.as_bytes(), c.attempt.request_body],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .optional()?;
+    let lease_held = task.is_some_and(|t| t.2);
+    if lease_held {
+        tx.prepare_cached(
+            "UPDATE tasks SET state = COALESCE(?2, state), next_at = COALESCE(?3, next_at),
+                lease = NULL
+             WHERE id = ?1",
+        )?
+        .execute(params![c.task_id, state, next_at])?;
+    }
+    let task = task.map(|(hook, event, _, same)| (hook, event, same));
+    let Some((hook_id, event_row, same_body)) = task else {
+        let none = Completed {
+            delivery_id: None,
+            lease_held: false,
+        };
+        return Ok((none, None));
+    };
+    let a = &c.attempt;
+    let (request_body, request_truncated) = if same_body {
+        (None, false)
+    } else {
+        let (body, cut) = cap(&a.request_body);
+        (Some(body), cut)
+    };
+    let (response_body, response_cut) = cap(&a.response_body);
+    let delivery_id = tx
+        .prepare_cached(
+            "INSERT INTO deliveries (hook_id, event_id, attempt, redelivery, request_headers,
+                request_body, request_truncated, response_status, response_headers,
+                response_body, response_truncated, tls_verification_skipped, duration_ns,
+                error, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+        )?
+        .insert(params![
+            hook_id,
+            event_row,
+            a.attempt,
+            a.redelivery,
+            headers_to_json(&a.request_headers),
+            request_body,
+            request_truncated,
+            a.response_status,
+            headers_to_json(&a.response_headers),
+            response_body,
+            a.response_truncated || response_cut,
+            a.tls_verification_skipped,
+            i64::try_from(a.duration.as_nanos()).unwrap_or(i64::MAX),
+            a.error,
+            to_ns(a.created_at),
+        ])?;
+    let completed = Completed {
+        delivery_id: Some(delivery_id),
+        lease_held,
+    };
+    Ok((completed, Some(hook_id)))
+}
+
+/// A body cut to [`MAX_BODY`], and whether it was cut.
+fn cap(body: &[u8]) -> (&[u8], bool) {
+    if body.len() > MAX_BODY {
+        (&body[..MAX_BODY], true)
+    } else {
+        (body, false)
+    }
+}

@@ -1,0 +1,237 @@
+//! The [`Store`] handle: connections, pragmas, and namespaces.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use rusqlite::{
+    Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
+};
+use time::OffsetDateTime;
+
+use crate::error::{DatabaseError, Error, IResult, Inner, Result};
+use crate::key::{Cipher, SecretKey};
+use crate::schema;
+use crate::sql::{from_ns, to_ns};
+use crate::types::Namespace;
+use crate::validate;
+
+/// How long a connection waits for another writer before giving up with
+/// "database is locked". Writers hold the lock for one short transaction, so
+/// under normal contention this is never reached.
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The webhook store: namespaces, webhooks, the durable outbox of events and
+/// delivery tasks, and the delivery log, in one SQLite file.
+///
+/// `Send + Sync`: share it (e.g. in an `Arc`) between threads. It holds two
+/// connections, each behind a mutex: a writer, used for every write in a
+/// `BEGIN IMMEDIATE` transaction, and a reader for queries (WAL lets it read
+/// while the writer writes). SQLite allows one writer per file at a time anyway,
+/// so one writer connection per process loses nothing; other processes (or
+/// other `Store`s on the same file) wait on the busy timeout (30 s) instead of
+/// failing.
+#[derive(Debug)]
+pub struct Store {
+    writer: Mutex<Connection>,
+    reader: Option<Mutex<Connection>>,
+    pub(crate) cipher: Cipher,
+    path: Option<PathBuf>,
+}
+
+impl Store {
+    /// Opens (creating if missing) the database file at `path` and brings its
+    /// schema up to date. `key` encrypts webhook secrets; a wrong key is only
+    /// noticed when a secret is decrypted ([`Error::WrongSecretKey`]).
+    ///
+    /// Every connection uses WAL, `synchronous=FULL` (a commit that returned is
+    /// on disk), foreign keys and a busy timeout.
+    pub fn open(path: impl AsRef<Path>, key: SecretKey) -> Result<Store> {
+        let path = path.as_ref();
+        let open_err = |source| Error::Open {
+            path: path.to_owned(),
+            source: DatabaseError(source),
+        };
+        let mut writer = Connection::open(path).map_err(open_err)?;
+        configure(&writer, true).map_err(open_err)?;
+        schema::migrate(&mut writer)?;
+        let reader = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
+        )
+        .map_err(open_err)?;
+        configure(&reader, false).map_err(open_err)?;
+        Ok(Store {
+            writer: Mutex::new(writer),
+            reader: Some(Mutex::new(reader)),
+            cipher: Cipher::new(&key),
+            path: Some(path.to_owned()),
+        })
+    }
+
+    /// An in-memory store (one connection, gone when dropped), for tests and
+    /// tries; not durable, and not shared with other `Store`s.
+    pub fn open_in_memory(key: SecretKey) -> Result<Store> {
+        let open_err = |source| Error::Open {
+            path: PathBuf::from(":memory:"),
+            source: DatabaseError(source),
+        };
+        let mut writer = Connection::open_in_memory().map_err(open_err)?;
+        configure(&writer, true).map_err(open_err)?;
+        schema::migrate(&mut writer)?;
+        Ok(Store {
+            writer: Mutex::new(writer),
+            reader: None,
+            cipher: Cipher::new(&key),
+            path: None,
+        })
+    }
+
+    /// The database file, or `None` for an in-memory store.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// The schema version this build writes (`PRAGMA user_version`).
+    pub fn schema_version() -> i64 {
+        schema::SCHEMA_VERSION
+    }
+
+    /// Runs `f` in a `BEGIN IMMEDIATE` transaction on the writer: committed if
+    /// it returns `Ok`, rolled back otherwise.
+    pub(crate) fn write<T>(
+        &self,
+        operation: &'static str,
+        f: impl FnOnce(&Transaction<'_>) -> IResult<T>,
+    ) -> Result<T> {
+        let mut conn = lock(&self.writer);
+        let run = || -> IResult<T> {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let value = f(&tx)?;
+            tx.commit()?;
+            Ok(value)
+        };
+        run().map_err(|e| e.with(operation))
+    }
+
+    /// Runs `f` on the reader (the writer for an in-memory store) inside a
+    /// deferred transaction, so multi-statement reads see one snapshot.
+    pub(crate) fn read<T>(
+        &self,
+        operation: &'static str,
+        f: impl FnOnce(&Connection) -> IResult<T>,
+    ) -> Result<T> {
+        let mut conn = lock(self.reader.as_ref().unwrap_or(&self.writer));
+        let run = || -> IResult<T> {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+            let value = f(&tx)?;
+            tx.finish()?;
+            Ok(value)
+        };
+        run().map_err(|e| e.with(operation))
+    }
+
+    /// Returns the namespace named `name` (`owner/path`), creating it and any
+    /// missing ancestors (`owner/a` for `owner/a/b`) if needed.
+    pub fn ensure_namespace(&self, name: &str) -> Result<Namespace> {
+        check_namespace(name)?;
+        self.write("creating a namespace", |tx| {
+            let now = to_ns(OffsetDateTime::now_utc());
+            let mut parent: Option<i64> = None;
+            let segments: Vec<&str> = name.split('/').collect();
+            for end in 2..=segments.len() {
+                let prefix = segments[..end].join("/");
+                tx.prepare_cached(
+                    "INSERT INTO namespaces (name, parent_id, created_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (name) DO NOTHING",
+                )?
+                .execute(params![prefix, parent, now])?;
+                let id: i64 = tx
+                    .prepare_cached("SELECT id FROM namespaces WHERE name = ?1")?
+                    .query_row([&prefix], |r| r.get(0))?;
+                parent = Some(id);
+            }
+            let id = parent.expect("a namespace has at least two segments");
+            Ok(namespace_by_id(tx, id)?.expect("just inserted"))
+        })
+    }
+
+    /// The namespace named `name`, if it exists.
+    pub fn namespace(&self, name: &str) -> Result<Option<Namespace>> {
+        self.read("reading a namespace", |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, name, parent_id, created_at FROM namespaces WHERE name = ?1",
+            )?;
+            Ok(stmt.query_row([name], row_namespace).optional()?)
+        })
+    }
+
+    /// Every namespace, by name.
+    pub fn namespaces(&self) -> Result<Vec<Namespace>> {
+        self.read("listing namespaces", |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, name, parent_id, created_at FROM namespaces ORDER BY name",
+            )?;
+            let rows = stmt.query_map([], row_namespace)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+}
+
+pub(crate) fn check_namespace(name: &str) -> Result<()> {
+    validate::namespace(name).map_err(|reason| Error::InvalidNamespace {
+        namespace: name.to_owned(),
+        reason,
+    })
+}
+
+/// The id of the namespace named `name`, or [`Error::NamespaceNotFound`].
+pub(crate) fn namespace_id(conn: &Connection, name: &str) -> IResult<i64> {
+    conn.prepare_cached("SELECT id FROM namespaces WHERE name = ?1")?
+        .query_row([name], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| {
+            Inner::Store(Error::NamespaceNotFound {
+                namespace: name.to_owned(),
+            })
+        })
+}
+
+fn namespace_by_id(conn: &Connection, id: i64) -> rusqlite::Result<Option<Namespace>> {
+    conn.prepare_cached("SELECT id, name, parent_id, created_at FROM namespaces WHERE id = ?1")?
+        .query_row([id], row_namespace)
+        .optional()
+}
+
+fn row_namespace(r: &rusqlite::Row<'_>) -> rusqlite::Result<Namespace> {
+    Ok(Namespace {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        parent_id: r.get(2)?,
+        created_at: from_ns(r.get(3)?),
+    })
+}
+
+fn configure(conn: &Connection, writer: bool) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    if writer {
+        // Persistent in the file: set once by the writer; readers inherit it.
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        let _ = mode; // ":memory:" answers "memory"; a file answers "wal".
+    }
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    // 16 MiB of page cache (the default is 2 MiB): the indexes of a month of
+    // deliveries stay in memory.
+    conn.pragma_update(None, "cache_size", -16_384)?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    Ok(())
+}
+
+/// Locks a connection; a panic in another thread left no open transaction
+/// (rusqlite rolls back on drop), so a poisoned lock is safe to reuse.
+fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}

@@ -1,0 +1,507 @@
+//! The store's data types: namespaces, webhooks, events, tasks and deliveries.
+
+use std::fmt;
+use std::time::Duration;
+
+use djinn_hook_payload::{EventSet, EventType};
+use serde::{Serialize, Serializer};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// A namespace, addressed as `owner/path` (as in the original's
+/// `/n/:username/:path`); `path` may have several segments (`owner/parent/child`),
+/// whose parent is the namespace one segment shorter.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Namespace {
+    /// The store's id of the namespace.
+    pub id: i64,
+    /// The full name, `owner/path`.
+    pub name: String,
+    /// The parent's id; `None` for a top-level `owner/path`.
+    pub parent_id: Option<i64>,
+    /// When the store first saw the namespace.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl Namespace {
+    /// The owner (the first segment of the name).
+    pub fn owner(&self) -> &str {
+        self.name.split_once('/').map_or(&self.name, |(o, _)| o)
+    }
+
+    /// The path below the owner (everything after the first `/`).
+    pub fn path(&self) -> &str {
+        self.name.split_once('/').map_or("", |(_, p)| p)
+    }
+}
+
+/// A stored webhook. Its secret is never part of it: only [`Webhook::has_secret`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Webhook {
+    /// The webhook's id (sent as `X-Djinn-CI-Hook-ID`).
+    pub id: i64,
+    /// The namespace it belongs to, `owner/path`.
+    pub namespace: String,
+    /// The user who created it, if known.
+    pub author_id: Option<i64>,
+    /// Where deliveries are POSTed.
+    pub payload_url: String,
+    /// Whether the TLS certificate must be verified.
+    pub ssl: bool,
+    /// The events it fires on (stored as the original's bit mask).
+    pub events: EventSet,
+    /// Whether deliveries are made at all.
+    pub active: bool,
+    /// Whether Standard Webhooks headers are sent too.
+    pub standard_webhooks: bool,
+    /// Whether a signing secret is set.
+    pub has_secret: bool,
+    /// When it was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// Why the delivery layer disabled it (e.g. `410 Gone`), if it did.
+    pub disabled_reason: Option<String>,
+    /// When the delivery layer disabled it.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub disabled_at: Option<OffsetDateTime>,
+    /// The time of the first failed attempt since the last success.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub failing_since: Option<OffsetDateTime>,
+}
+
+/// The fields of a webhook to create. `events` are wire names; an empty list
+/// means all events. Its `Debug` never shows the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewWebhook {
+    /// The namespace, `owner/path`; it must exist.
+    pub namespace: String,
+    /// The user creating it, if known.
+    pub author_id: Option<i64>,
+    /// Where deliveries are POSTed: http or https, with a host.
+    pub payload_url: String,
+    /// Verify the TLS certificate; requires an https URL.
+    pub ssl: bool,
+    /// Event names; empty means all events.
+    pub events: Vec<String>,
+    /// Whether deliveries are made at all.
+    pub active: bool,
+    /// Whether to send Standard Webhooks headers too.
+    pub standard_webhooks: bool,
+    /// The signing secret, if any; stored encrypted, never returned.
+    pub secret: Option<String>,
+}
+
+impl NewWebhook {
+    /// An active webhook on all events, no secret, `ssl` on for https URLs.
+    pub fn new(namespace: impl Into<String>, payload_url: impl Into<String>) -> NewWebhook {
+        let payload_url = payload_url.into();
+        NewWebhook {
+            namespace: namespace.into(),
+            author_id: None,
+            ssl: payload_url
+                .get(..8)
+                .is_some_and(|s| s.eq_ignore_ascii_case("https://")),
+            payload_url,
+            events: Vec::new(),
+            active: true,
+            standard_webhooks: false,
+            secret: None,
+        }
+    }
+}
+
+impl fmt::Debug for NewWebhook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewWebhook")
+            .field("namespace", &self.namespace)
+            .field("author_id", &self.author_id)
+            .field("payload_url", &self.payload_url)
+            .field("ssl", &self.ssl)
+            .field("events", &self.events)
+            .field("active", &self.active)
+            .field("standard_webhooks", &self.standard_webhooks)
+            .field("secret", &self.secret.as_ref().map(|_| Redacted))
+            .finish()
+    }
+}
+
+/// What to do with a webhook's secret in an update.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub enum SecretUpdate {
+    /// Leave it as it is.
+    #[default]
+    Keep,
+    /// Remove it: deliveries are no longer signed.
+    Remove,
+    /// Replace it (encrypted with a fresh nonce).
+    Set(String),
+}
+
+impl fmt::Debug for SecretUpdate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretUpdate::Keep => f.write_str("Keep"),
+            SecretUpdate::Remove => f.write_str("Remove"),
+            SecretUpdate::Set(_) => f.write_str("Set(<redacted>)"),
+        }
+    }
+}
+
+/// A partial update of a webhook: `None` fields are left as they are.
+///
+/// Setting `active: Some(true)` re-enables a webhook: its `disabled_reason`,
+/// `disabled_at` and `failing_since` are cleared. Setting `active: Some(false)`
+/// marks its pending tasks failed (see [`Store::retry_now`](crate::Store::retry_now)).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WebhookUpdate {
+    /// A new payload URL.
+    pub payload_url: Option<String>,
+    /// A new `ssl` setting.
+    pub ssl: Option<bool>,
+    /// New event names; an empty list means all events.
+    pub events: Option<Vec<String>>,
+    /// Activate or deactivate.
+    pub active: Option<bool>,
+    /// Send Standard Webhooks headers or not.
+    pub standard_webhooks: Option<bool>,
+    /// Keep, remove or replace the secret.
+    pub secret: SecretUpdate,
+}
+
+/// An event to accept into the outbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewEvent {
+    /// The namespace it happened in, `owner/path`; it must exist.
+    pub namespace: String,
+    /// What happened.
+    pub event: EventType,
+    /// The exact body to deliver (the payload JSON).
+    pub payload: Vec<u8>,
+}
+
+/// The outcome of accepting one event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Accepted {
+    /// The event's id (UUID v4), shared by all its deliveries.
+    pub event_id: Uuid,
+    /// How many webhooks matched, i.e. how many tasks were queued (zero is fine).
+    pub matched: usize,
+}
+
+/// A leased task: everything one delivery attempt needs. Its `Debug` never
+/// shows the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClaimedTask {
+    /// The task's id.
+    pub task_id: i64,
+    /// The lease token; give it back in [`Completion::lease`].
+    pub lease: Uuid,
+    /// When the lease runs out and the task may be claimed again.
+    pub lease_until: OffsetDateTime,
+    /// The event's id.
+    pub event_id: Uuid,
+    /// The event's type.
+    pub event: EventType,
+    /// When the event was accepted.
+    pub event_created_at: OffsetDateTime,
+    /// The webhook's id.
+    pub hook_id: i64,
+    /// Where to POST.
+    pub payload_url: String,
+    /// Whether to verify the TLS certificate.
+    pub ssl: bool,
+    /// The decrypted signing secret: the only place a secret leaves the store.
+    pub secret: Option<String>,
+    /// Whether to send Standard Webhooks headers too.
+    pub standard_webhooks: bool,
+    /// The bytes to send: the event's payload, or for a redelivery the recorded
+    /// request body.
+    pub body: Vec<u8>,
+    /// The 1-based number of this attempt (each claim counts one).
+    pub attempt: u32,
+    /// Whether this task was queued by [`Store::redeliver`](crate::Store::redeliver).
+    pub redelivery: bool,
+    /// The webhook's `failing_since`, for the delivery layer's disable rule.
+    pub hook_failing_since: Option<OffsetDateTime>,
+}
+
+impl fmt::Debug for ClaimedTask {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClaimedTask")
+            .field("task_id", &self.task_id)
+            .field("lease", &self.lease)
+            .field("lease_until", &self.lease_until)
+            .field("event_id", &self.event_id)
+            .field("event", &self.event)
+            .field("event_created_at", &self.event_created_at)
+            .field("hook_id", &self.hook_id)
+            .field("payload_url", &self.payload_url)
+            .field("ssl", &self.ssl)
+            .field("secret", &self.secret.as_ref().map(|_| Redacted))
+            .field("standard_webhooks", &self.standard_webhooks)
+            .field("body_len", &self.body.len())
+            .field("attempt", &self.attempt)
+            .field("redelivery", &self.redelivery)
+            .field("hook_failing_since", &self.hook_failing_since)
+            .finish()
+    }
+}
+
+/// One delivery attempt as the delivery layer made it: the input to the log.
+/// Headers are what was sent (a signature is fine; a secret never is).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttemptRecord {
+    /// The 1-based attempt number ([`ClaimedTask::attempt`]).
+    pub attempt: u32,
+    /// Whether it was a redelivery ([`ClaimedTask::redelivery`]).
+    pub redelivery: bool,
+    /// The request headers sent, in order.
+    pub request_headers: Vec<(String, String)>,
+    /// The request body sent.
+    pub request_body: Vec<u8>,
+    /// The response status, if a response came.
+    pub response_status: Option<u16>,
+    /// The response headers, in order.
+    pub response_headers: Vec<(String, String)>,
+    /// The response body (as much as was read).
+    pub response_body: Vec<u8>,
+    /// Whether the delivery layer already cut the response body short.
+    pub response_truncated: bool,
+    /// Whether the TLS certificate was not verified (`ssl` off on an https URL).
+    pub tls_verification_skipped: bool,
+    /// How long the attempt took.
+    pub duration: Duration,
+    /// What went wrong, if anything (connect error, timeout, non-2xx summary).
+    pub error: Option<String>,
+    /// When the attempt was made.
+    pub created_at: OffsetDateTime,
+}
+
+/// What happens to a task after an attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Delivered: the task is finished; the webhook's
+    /// `failing_since` is cleared.
+    Delivered,
+    /// Try again at this time; the webhook's `failing_since` is set if unset.
+    RetryAt(OffsetDateTime),
+    /// Give up: the task is kept as failed (see
+    /// [`Store::retry_now`](crate::Store::retry_now)); `failing_since` is set if unset.
+    Failed,
+}
+
+/// The result of one attempt, given back to the store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Completion {
+    /// The task's id ([`ClaimedTask::task_id`]).
+    pub task_id: i64,
+    /// The lease token from the claim.
+    pub lease: Uuid,
+    /// The attempt, always recorded.
+    pub attempt: AttemptRecord,
+    /// What to do with the task (only if the lease is still held).
+    pub outcome: Outcome,
+    /// Disable the webhook with this reason (e.g. `410 Gone`, `failing for 5 days`).
+    pub disable_hook: Option<String>,
+}
+
+/// What [`Store::complete`](crate::Store::complete) did with one completion.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Completed {
+    /// The id of the recorded delivery; `None` only when the task no longer
+    /// exists (its webhook was deleted, taking its log with it, or its event was
+    /// pruned), so there is nothing to attach the attempt to.
+    pub delivery_id: Option<i64>,
+    /// Whether the lease was still held, so the outcome was applied to the task.
+    /// When `false` the attempt is recorded but the task is left to its new holder.
+    pub lease_held: bool,
+}
+
+/// A recorded delivery attempt: the output of the log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Delivery {
+    /// The delivery's id.
+    pub id: i64,
+    /// The webhook's id.
+    pub hook_id: i64,
+    /// The event's id.
+    pub event_id: Uuid,
+    /// The event's type.
+    pub event: EventType,
+    /// The 1-based attempt number.
+    pub attempt: u32,
+    /// Whether it was a redelivery.
+    pub redelivery: bool,
+    /// The request headers sent.
+    pub request_headers: Vec<(String, String)>,
+    /// The request body sent (at most [`MAX_BODY`](crate::MAX_BODY) bytes).
+    #[serde(serialize_with = "lossy_utf8")]
+    pub request_body: Vec<u8>,
+    /// Whether the stored request body was cut at [`MAX_BODY`](crate::MAX_BODY).
+    pub request_truncated: bool,
+    /// The response status, if a response came.
+    pub response_status: Option<u16>,
+    /// The response headers.
+    pub response_headers: Vec<(String, String)>,
+    /// The response body (at most [`MAX_BODY`](crate::MAX_BODY) bytes).
+    #[serde(serialize_with = "lossy_utf8")]
+    pub response_body: Vec<u8>,
+    /// Whether the response body was cut short.
+    pub response_truncated: bool,
+    /// Whether the TLS certificate was not verified.
+    pub tls_verification_skipped: bool,
+    /// How long the attempt took (JSON: nanoseconds).
+    #[serde(serialize_with = "nanos")]
+    pub duration: Duration,
+    /// What went wrong, if anything.
+    pub error: Option<String>,
+    /// When the attempt was made.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl Delivery {
+    /// Whether the attempt failed: an error, no response, or a non-2xx status.
+    pub fn failed(&self) -> bool {
+        self.error.is_some()
+            || !self
+                .response_status
+                .is_some_and(|s| (200..300).contains(&s))
+    }
+}
+
+/// A webhook's last response, as in the original's `last_response`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LastResponse {
+    /// The delivery it comes from.
+    pub delivery_id: i64,
+    /// The response status, if any.
+    pub code: Option<u16>,
+    /// How long the attempt took (JSON: nanoseconds, as the original).
+    #[serde(serialize_with = "nanos")]
+    pub duration: Duration,
+    /// What went wrong, if anything.
+    pub error: Option<String>,
+    /// When the attempt was made.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// Which deliveries to list; the default lists all of them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeliveryFilter {
+    /// Only this webhook's.
+    pub hook_id: Option<i64>,
+    /// Only this event's.
+    pub event_id: Option<Uuid>,
+    /// Only failed ones (an error, no response or a non-2xx status).
+    pub failed_only: bool,
+}
+
+impl DeliveryFilter {
+    /// One webhook's deliveries.
+    pub fn hook(hook_id: i64) -> DeliveryFilter {
+        DeliveryFilter {
+            hook_id: Some(hook_id),
+            ..DeliveryFilter::default()
+        }
+    }
+
+    /// One event's deliveries (to every webhook).
+    pub fn event(event_id: Uuid) -> DeliveryFilter {
+        DeliveryFilter {
+            event_id: Some(event_id),
+            ..DeliveryFilter::default()
+        }
+    }
+
+    /// Failed deliveries.
+    pub fn failed() -> DeliveryFilter {
+        DeliveryFilter {
+            failed_only: true,
+            ..DeliveryFilter::default()
+        }
+    }
+}
+
+/// A page request: 1-based page number and page size (25 by default, as the original).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Page {
+    /// The 1-based page number (0 is read as 1).
+    pub page: u32,
+    /// Items per page (0 is read as 1).
+    pub per_page: u32,
+}
+
+impl Page {
+    /// The default page size, as the original's webhook view.
+    pub const DEFAULT_PER_PAGE: u32 = 25;
+
+    /// Page `page` (1-based) of the default size.
+    pub fn new(page: u32) -> Page {
+        Page {
+            page,
+            per_page: Page::DEFAULT_PER_PAGE,
+        }
+    }
+}
+
+impl Default for Page {
+    fn default() -> Page {
+        Page::new(1)
+    }
+}
+
+/// One page of results.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Paged<T> {
+    /// The items, newest first.
+    pub items: Vec<T>,
+    /// The page these are (1-based).
+    pub page: u32,
+    /// Whether a next page exists.
+    pub has_next: bool,
+}
+
+/// Counts for metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    /// Tasks waiting for an attempt (due now or later), not leased.
+    pub pending: u64,
+    /// Tasks currently leased by a worker.
+    pub leased: u64,
+    /// Tasks given up on (kept for [`Store::retry_now`](crate::Store::retry_now)).
+    pub failed: u64,
+    /// Webhooks disabled by the delivery layer.
+    pub disabled_hooks: u64,
+    /// Stored events.
+    pub events: u64,
+    /// Stored delivery attempts.
+    pub deliveries: u64,
+}
+
+/// What a prune removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Pruned {
+    /// Delivery attempts removed.
+    pub deliveries: u64,
+    /// Finished events removed (with their failed tasks).
+    pub events: u64,
+}
+
+struct Redacted;
+
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+fn lossy_utf8<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&String::from_utf8_lossy(bytes))
+}
+
+fn nanos<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}

@@ -1,0 +1,556 @@
+//! Outbox flows: accept, claim, complete (deliver, retry, fail, disable), redeliver,
+//! leases, and all-or-nothing transactions.
+
+use std::time::Duration;
+
+use djinn_hook_payload::EventType;
+use djinn_hook_store::{DeliveryFilter, Error, NewEvent, Outcome, Page, WebhookUpdate};
+use time::OffsetDateTime;
+
+use crate::support::{LEASE, attempt, completion, db, event, now};
+
+#[test]
+fn delivered_task_is_finished_and_logged() {
+    let db = db();
+    let hook = db.hook("alice/ci", "https://example.com/hook");
+    let accepted = db
+        .store
+        .accept_event(event("alice/ci", EventType::BuildFinished))
+        .unwrap();
+    let t = now();
+    let tasks = db.claim_all(t);
+    assert_eq!(tasks.len(), 1);
+    let task = &tasks[0];
+    assert_eq!(task.event_id, accepted.event_id);
+    assert_eq!(task.event, EventType::BuildFinished);
+    assert_eq!(task.hook_id, hook.id);
+    assert_eq!(task.payload_url, hook.payload_url);
+    assert!(task.ssl);
+    assert_eq!(task.body, br#"{"event":"build.finished"}"#);
+    assert_eq!((task.attempt, task.redelivery), (1, false));
+    assert_eq!(task.lease_until, t + LEASE);
+    assert_eq!(db.store.stats().unwrap().leased, 1);
+    assert!(db.claim_all(t).is_empty(), "leased");
+
+    let done = db
+        .store
+        .complete(vec![completion(task, Outcome::Delivered, t)])
+        .unwrap();
+    assert!(done[0].lease_held);
+    let delivery = db
+        .store
+        .delivery(done[0].delivery_id.unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(delivery.hook_id, hook.id);
+    assert_eq!(delivery.event_id, accepted.event_id);
+    assert_eq!(delivery.event, EventType::BuildFinished);
+    assert_eq!(delivery.response_status, Some(200));
+    assert_eq!(delivery.request_body, task.body);
+    assert_eq!(delivery.duration, Duration::from_millis(5));
+    assert_eq!(delivery.created_at, t);
+    assert!(!delivery.failed());
+    assert!(db.claim_all(t + LEASE * 2).is_empty(), "finished for good");
+    let stats = db.store.stats().unwrap();
+    assert_eq!((stats.pending, stats.leased, stats.failed), (0, 0, 0));
+    assert_eq!(db.store.next_due_at().unwrap(), None);
+}
+
+#[test]
+fn retry_then_fail_then_retry_now() {
+    let db = db();
+    let hook = db.hook("alice/ci", "https://example.com/hook");
+    db.store
+        .accept_event(event("alice/ci", EventType::Cron))
+        .unwrap();
+    let t0 = now();
+    let task = db.claim_all(t0).remove(0);
+    let retry_at = t0 + Duration::from_secs(30);
+    db.store
+        .complete_one(completion(&task, Outcome::RetryAt(retry_at), t0))
+        .unwrap();
+    let hook_now = db.store.webhook(hook.id).unwrap().unwrap();
+    assert_eq!(hook_now.failing_since, Some(t0));
+    assert_eq!(db.store.next_due_at().unwrap(), Some(retry_at));
+    assert!(db.claim_all(t0 + Duration::from_secs(29)).is_empty());
+
+    let t1 = retry_at;
+    let task = db.claim_all(t1).remove(0);
+    assert_eq!(task.attempt, 2);
+    assert_eq!(task.hook_failing_since, Some(t0));
+    db.store
+        .complete_one(completion(&task, Outcome::Failed, t1))
+        .unwrap();
+    // failing_since keeps the first failure.
+    assert_eq!(
+        db.store.webhook(hook.id).unwrap().unwrap().failing_since,
+        Some(t0)
+    );
+    let stats = db.store.stats().unwrap();
+    assert_eq!((stats.pending, stats.failed), (0, 1));
+    assert!(db.claim_all(t1 + Duration::from_secs(3600)).is_empty());
+
+    assert_eq!(db.store.retry_now(hook.id).unwrap(), 1);
+    let task = db.claim_all(now()).remove(0);
+    assert_eq!(task.attempt, 3);
+    db.store
+        .complete_one(completion(&task, Outcome::Delivered, now()))
+        .unwrap();
+    assert_eq!(
+        db.store.webhook(hook.id).unwrap().unwrap().failing_since,
+        None
+    );
+    let log = db
+        .store
+        .deliveries(DeliveryFilter::hook(hook.id), Page::default())
+        .unwrap();
+    let attempts: Vec<u32> = log.items.iter().map(|d| d.attempt).collect();
+    assert_eq!(attempts, [3, 2, 1], "newest first");
+}
+
+#[test]
+fn lease_expiry_gives_the_task_back_and_a_late_completion_is_still_logged() {
+    let db = db();
+    let hook = db.hook("alice/ci", "https://example.com/hook");
+    db.store
+        .accept_event(event("alice/ci", EventType::Images))
+        .unwrap();
+    let t0 = now();
+    let lease = Duration::from_secs(30);
+    let first = db.store.claim_due(t0, 10, lease).unwrap().remove(0);
+    assert!(
+        db.store
+            .claim_due(t0 + Duration::from_secs(29), 10, lease)
+            .unwrap()
+            .is_empty()
+    );
+    // The first worker "crashed"; after the lease another one gets the task.
+    let second = db.store.claim_due(t0 + lease, 10, lease).unwrap().remove(0);
+    assert_eq!(second.task_id, first.task_id);
+    assert_ne!(second.lease, first.lease);
+    assert_eq!(second.attempt, 2);
+
+    // The first worker comes back late: its attempt is recorded, its outcome ignored.
+    let late = db
+        .store
+        .complete_one(completion(&first, Outcome::Failed, t0 + lease))
+        .unwrap();
+    assert!(!late.lease_held);
+    assert!(late.delivery_id.is_some());
+    assert_eq!(db.store.stats().unwrap().failed, 0, "outcome not applied");
+    let done = db
+        .store
+        .complete_one(completion(&second, Outcome::Delivered, t0 + lease))
+        .unwrap();
+    assert!(done.lease_held);
+    let log = db
+        .store
+        .deliveries(DeliveryFilter::hook(hook.id), Page::default())
+        .unwrap();
+    assert_eq!(log.items.len(), 2);
+    let stats = db.store.stats().unwrap();
+    assert_eq!((stats.pending, stats.leased, stats.failed), (0, 0, 0));
+}
+
+#[test]
+fn a_batch_with_one_bad_namespace_stores_nothing() {
+    let db = db();
+    db.hook("alice/ci", "https://example.com/hook");
+    let err = db
+        .store
+        .accept_events(vec![
+            event("alice/ci", EventType::BuildStarted),
+            event("alice/ci", EventType::BuildFinished),
+            event("nobody/here", EventType::BuildFinished),
+        ])
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::NamespaceNotFound { namespace } if namespace == "nobody/here"),
+        "{err:?}"
+    );
+    let stats = db.store.stats().unwrap();
+    assert_eq!((stats.events, stats.pending), (0, 0));
+    assert!(db.claim_all(now()).is_empty());
+
+    let ok = db
+        .store
+        .accept_events(vec![
+            event("alice/ci", EventType::BuildStarted),
+            event("alice/ci", EventType::BuildFinished),
+        ])
+        .unwrap();
+    assert_eq!(ok.len(), 2);
+    assert_ne!(ok[0].event_id, ok[1].event_id);
+    assert_eq!(db.store.stats().unwrap().pending, 2);
+}
+
+#[test]
+fn a_completion_batch_is_one_transaction() {
+    let db = db();
+    db.hook("alice/ci", "https://example.com/hook");
+    let batch: Vec<NewEvent> = (0..5)
+        .map(|_| event("alice/ci", EventType::Objects))
+        .collect();
+    db.store.accept_events(batch).unwrap();
+    let t = now();
+    let tasks = db.claim_all(t);
+    assert_eq!(tasks.len(), 5);
+    let done = db
+        .store
+        .complete(
+            tasks
+                .iter()
+                .map(|task| completion(task, Outcome::Delivered, t))
+                .collect(),
+        )
+        .unwrap();
+    assert!(done.iter().all(|c| c.lease_held && c.delivery_id.is_some()));
+    let stats = db.store.stats().unwrap();
+    assert_eq!((stats.pending, stats.deliveries), (0, 5));
+}
+
+#[test]
+fn disabling_a_hook_fails_its_tasks_and_reenabling_clears_it() {
+    let db = db();
+    let hook = db.hook("alice/ci", "https://example.com/hook");
+    let other = db.hook("alice/ci", "https://example.com/other");
+    db.store
+        .accept_events(vec![
+            event("alice/ci", EventType::BuildStarted),
+            event("alice/ci", EventType::BuildFinished),
+        ])
+        .unwrap();
+    let t = now();
+    let tasks = db.store.claim_due(t, 1, LEASE).unwrap();
+    assert_eq!(tasks[0].hook_id, hook.id, "oldest first, hooks in id order");
+    let mut c = completion(&tasks[0], Outcome::Failed, t);
+    c.attempt.response_status = Some(410);
+    c.disable_hook = Some("410 Gone".into());
+    db.store.complete_one(c).unwrap();
+
+    let disabled = db.store.webhook(hook.id).unwrap().unwrap();
+    assert!(!disabled.active);
+    assert_eq!(disabled.disabled_reason.as_deref(), Some("410 Gone"));
+    assert_eq!(disabled.disabled_at, Some(t));
+    let stats = db.store.stats().unwrap();
+    assert_eq!(stats.disabled_hooks, 1);
+    assert_eq!(stats.failed, 2, "its other pending task failed too");
+    let rest = db.claim_all(t);
+    assert!(rest.iter().all(|task| task.hook_id == other.id));
+    assert_eq!(rest.len(), 2);
+    // An inactive hook gets no new tasks either.
+    let accepted = db
+        .store
+        .accept_event(event("alice/ci", EventType::Cron))
+        .unwrap();
+    assert_eq!(accepted.matched, 1);
+    assert!(matches!(
+        db.store.retry_now(hook.id).unwrap_err(),
+        Error::WebhookInactive { .. }
+    ));
+
+    let enabled = db
+        .store
+        .update_webhook(
+            hook.id,
+            WebhookUpdate {
+                active: Some(true),
+                ..WebhookUpdate::default()
+            },
+        )
+        .unwrap();
+    assert!(enabled.active);
+    assert_eq!(
+        (
+            enabled.disabled_reason,
+            enabled.disabled_at,
+            enabled.failing_since
+        ),
+        (None, None, None)
+    );
+    assert_eq!(db.store.retry_now(hook.id).unwrap(), 2);
+    let revived = db.claim_all(now());
+    assert_eq!(revived.len(), 3, "2 revived + the new cron task of `other`");
+}
+
+#[test]
+fn redelivery_resends_the_recorded_body_with_the_same_event_id() {
+    let db = db();
+    let hook = db.hook("alice/ci", "https://example.com/hook");
+    let accepted = db
+        .store
+        .accept_event(event("alice/ci", EventType::BuildTagged))
+        .unwrap();
+    let t = now();
+    let task = db.claim_all(t).remove(0);
+    let mut c = completion(&task, Outcome::Delivered, t);
+    c.attempt.request_body = b"the exact bytes sent".to_vec();
+    let delivery_id = db.store.complete_one(c).unwrap().delivery_id.unwrap();
+
+    let task_id = db.store.redeliver(delivery_id).unwrap();
+    let again = db.claim_all(now()).remove(0);
+    assert_eq!(again.task_id, task_id);
+    assert_ne!(again.task_id, task.task_id);
+    assert_eq!(again.event_id, accepted.event_id);
+    assert_eq!(again.hook_id, hook.id);
+    assert!(again.redelivery);
+    assert_eq!(again.attempt, 1);
+    assert_eq!(again.body, b"the exact bytes sent");
+    let id = db
+        .store
+        .complete_one(completion(&again, Outcome::Delivered, now()))
+        .unwrap()
+        .delivery_id
+        .unwrap();
+    assert!(db.store.delivery(id).unwrap().unwrap().redelivery);
+    let of_event = db
+        .store
+        .deliveries(DeliveryFilter::event(accepted.event_id), Page::default())
+        .unwrap();
+    assert_eq!(of_event.items.len(), 2);
+
+    assert!(matches!(
+        db.store.redeliver(9999).unwrap_err(),
+        Error::DeliveryNotFound { id: 9999 }
+    ));
+    db.store
+        .update_webhook(
+            hook.id,
+            WebhookUpdate {
+                active: Some(false),
+                ..WebhookUpdate::default()
+            },
+        )
+        .unwrap();
+    assert!(matches!(
+        db.store.redeliver(delivery_id).unwrap_err(),
+        Error::WebhookInactive { id } if id == hook.id
+    ));
+}
+
+#[test]
+fn an_event_outlives_pruning_while_a_delivery_refers_to_it() {
+    let db = db();
+    db.hook("alice/ci", "https://example.com/hook");
+    let accepted = db
+        .store
+        .accept_event(event("alice/ci", EventType::Variables))
+        .unwrap();
+    let task = db.claim_all(now()).remove(0);
+    let later = now() + Duration::from_secs(3600);
+    let delivery_id = db
+        .store
+        .complete_one(completion(&task, Outcome::Delivered, later))
+        .unwrap()
+        .delivery_id
+        .unwrap();
+    // The event is older than the cutoff and finished, but its delivery is newer.
+    let pruned = db
+        .store
+        .prune_before(now() + Duration::from_secs(1))
+        .unwrap();
+    assert_eq!((pruned.events, pruned.deliveries), (0, 0));
+    db.store.redeliver(delivery_id).unwrap();
+    let again = db.claim_all(now()).remove(0);
+    assert_eq!(again.event_id, accepted.event_id);
+    assert_eq!(again.body, task.body);
+    // Once its deliveries are pruned, the (finished) event goes too.
+    db.store
+        .complete_one(completion(&again, Outcome::Delivered, later))
+        .unwrap();
+    let pruned = db
+        .store
+        .prune_before(later + Duration::from_secs(1))
+        .unwrap();
+    assert_eq!((pruned.events, pruned.deliveries), (1, 2));
+    assert_eq!(db.store.stats().unwrap(), Default::default());
+}
+
+#[test]
+fn deleting_a_hook_takes_its_tasks_and_log() {
+    let db = db();
+    let hook = db.hook("alice/ci", "https://example.com/hook");
+    let keep = db.hook("alice/ci", "https://example.com/keep");
+    db.store
+        .accept_events(vec![
+            event("alice/ci", EventType::Cron),
+            event("alice/ci", EventType::Cron),
+        ])
+        .unwrap();
+    let t = now();
+    let tasks = db.store.claim_due(t, 2, LEASE).unwrap();
+    let ids: Vec<_> = db
+        .store
+        .complete(
+            tasks
+                .iter()
+                .map(|task| completion(task, Outcome::Delivered, t))
+                .collect(),
+        )
+        .unwrap();
+    assert_eq!(db.store.stats().unwrap().deliveries, 2);
+    let leased = db.store.claim_due(t, 1, LEASE).unwrap().remove(0);
+    assert_eq!(leased.hook_id, hook.id);
+
+    db.store.delete_webhook(hook.id).unwrap();
+    for c in &ids {
+        let d = db.store.delivery(c.delivery_id.unwrap()).unwrap();
+        assert!(d.is_none_or(|d| d.hook_id == keep.id));
+    }
+    let stats = db.store.stats().unwrap();
+    assert_eq!(stats.pending + stats.leased, 1, "only `keep`'s second task");
+    assert_eq!(stats.deliveries, 1);
+    // A completion for a deleted hook's task has nothing to attach to.
+    let orphan = db
+        .store
+        .complete_one(completion(&leased, Outcome::Delivered, t))
+        .unwrap();
+    assert_eq!(orphan.delivery_id, None);
+    assert!(!orphan.lease_held);
+}
+
+#[test]
+fn bodies_are_capped_and_marked_truncated() {
+    let db = db();
+    db.hook("alice/ci", "https://example.com/hook");
+    db.store
+        .accept_event(NewEvent {
+            namespace: "alice/ci".into(),
+            event: EventType::Objects,
+            payload: vec![b'x'; 100_000],
+        })
+        .unwrap();
+    let t = now();
+    let task = db.claim_all(t).remove(0);
+    assert_eq!(
+        task.body.len(),
+        100_000,
+        "the outbox keeps the full payload"
+    );
+    let mut record = attempt(&task, Some(200), t);
+    record.response_body = vec![b'y'; 70_000];
+    let id = db
+        .store
+        .complete_one(djinn_hook_store::Completion {
+            task_id: task.task_id,
+            lease: task.lease,
+            attempt: record,
+            outcome: Outcome::Delivered,
+            disable_hook: None,
+        })
+        .unwrap()
+        .delivery_id
+        .unwrap();
+    let d = db.store.delivery(id).unwrap().unwrap();
+    assert_eq!(d.request_body.len(), djinn_hook_store::MAX_BODY);
+    assert_eq!(d.response_body.len(), djinn_hook_store::MAX_BODY);
+    assert!(d.request_truncated && d.response_truncated);
+    // A truncated record redelivers the event's full payload.
+    db.store.redeliver(id).unwrap();
+    assert_eq!(db.claim_all(now())[0].body.len(), 100_000);
+}
+
+#[test]
+fn claim_respects_limit_and_due_order() {
+    let db = db();
+    db.hook("alice/ci", "https://example.com/hook");
+    let accepted = db
+        .store
+        .accept_events((0..5).map(|_| event("alice/ci", EventType::Cron)).collect())
+        .unwrap();
+    assert_eq!(db.store.claim_due(now(), 0, LEASE).unwrap().len(), 0);
+    let first = db.store.claim_due(now(), 2, LEASE).unwrap();
+    let rest = db.store.claim_due(now(), 10, LEASE).unwrap();
+    assert_eq!((first.len(), rest.len()), (2, 3));
+    let order: Vec<_> = first.iter().chain(&rest).map(|t| t.event_id).collect();
+    let expected: Vec<_> = accepted.iter().map(|a| a.event_id).collect();
+    assert_eq!(order, expected);
+    // Not yet due in the past.
+    let db2 = crate::support::db();
+    db2.hook("a/b", "https://example.com");
+    db2.store
+        .accept_event(event("a/b", EventType::Cron))
+        .unwrap();
+    let past = OffsetDateTime::now_utc() - Duration::from_secs(60);
+    assert!(db2.store.claim_due(past, 10, LEASE).unwrap().is_empty());
+    // A lease too long to represent means "until further notice".
+    let forever = db2.store.claim_due(now(), 10, Duration::MAX).unwrap();
+    assert_eq!(forever[0].lease_until.year(), 2262);
+    let later = now() + Duration::from_secs(3650 * 24 * 3600);
+    assert!(db2.store.claim_due(later, 10, LEASE).unwrap().is_empty());
+}
+
+#[test]
+fn failing_since_follows_the_order_of_a_batch() {
+    let db = db();
+    let hook = db.hook("alice/ci", "https://example.com/hook");
+    db.store
+        .accept_events((0..4).map(|_| event("alice/ci", EventType::Cron)).collect())
+        .unwrap();
+    let t0 = now();
+    let at = |s: u64| t0 + Duration::from_secs(s);
+    let tasks = db.claim_all(t0);
+    let failing = || db.store.webhook(hook.id).unwrap().unwrap().failing_since;
+    // Failures only: the first failure's time.
+    db.store
+        .complete(vec![
+            completion(&tasks[0], Outcome::RetryAt(at(100)), at(1)),
+            completion(&tasks[1], Outcome::Failed, at(2)),
+        ])
+        .unwrap();
+    assert_eq!(failing(), Some(at(1)));
+    // A success then a failure: failing since that failure, not the older one.
+    db.store
+        .complete(vec![
+            completion(&tasks[2], Outcome::Delivered, at(3)),
+            completion(&tasks[3], Outcome::Failed, at(4)),
+        ])
+        .unwrap();
+    assert_eq!(failing(), Some(at(4)));
+    // A failure then a success: healthy.
+    let task = db.claim_all(at(100)).remove(0);
+    db.store.retry_now(hook.id).unwrap();
+    let more = db.claim_all(now());
+    let mut batch = vec![completion(&more[0], Outcome::Failed, at(5))];
+    batch.push(completion(&task, Outcome::Delivered, at(6)));
+    db.store.complete(batch).unwrap();
+    assert_eq!(failing(), None);
+}
+
+#[test]
+fn the_log_does_not_store_the_payload_twice() {
+    let db = db();
+    db.hook("alice/ci", "https://example.com/hook");
+    db.store
+        .accept_events(vec![
+            event("alice/ci", EventType::Cron),
+            event("alice/ci", EventType::Images),
+        ])
+        .unwrap();
+    let t = now();
+    let tasks = db.claim_all(t);
+    let same = completion(&tasks[0], Outcome::Delivered, t);
+    let mut own = completion(&tasks[1], Outcome::Delivered, t);
+    own.attempt.request_body = b"not the payload".to_vec();
+    let ids: Vec<i64> = db
+        .store
+        .complete(vec![same, own])
+        .unwrap()
+        .iter()
+        .map(|c| c.delivery_id.unwrap())
+        .collect();
+    let stored: Vec<Option<Vec<u8>>> = rusqlite::Connection::open(db.path())
+        .unwrap()
+        .prepare("SELECT request_body FROM deliveries ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(stored, [None, Some(b"not the payload".to_vec())]);
+    // Reading gives back what was sent either way.
+    let first = db.store.delivery(ids[0]).unwrap().unwrap();
+    assert_eq!(first.request_body, tasks[0].body);
+    let second = db.store.delivery(ids[1]).unwrap().unwrap();
+    assert_eq!(second.request_body, b"not the payload");
+}

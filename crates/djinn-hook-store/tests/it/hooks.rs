@@ -1,0 +1,312 @@
+//! Namespaces and webhook create/read/update/delete with validation.
+
+use djinn_hook_payload::{EventSet, EventType};
+use djinn_hook_store::{Error, NewWebhook, SecretUpdate, ValidationErrors, WebhookUpdate};
+
+use crate::support::{db, event, now};
+
+#[test]
+fn ensure_namespace_creates_ancestors_once() {
+    let db = db();
+    let child = db.store.ensure_namespace("alice/parent/child").unwrap();
+    let parent = db.store.namespace("alice/parent").unwrap().unwrap();
+    assert_eq!(child.parent_id, Some(parent.id));
+    assert_eq!(parent.parent_id, None);
+    assert_eq!(child.owner(), "alice");
+    assert_eq!(child.path(), "parent/child");
+    let again = db.store.ensure_namespace("alice/parent/child").unwrap();
+    assert_eq!(again, child);
+    let names: Vec<_> = db
+        .store
+        .namespaces()
+        .unwrap()
+        .into_iter()
+        .map(|n| n.name)
+        .collect();
+    assert_eq!(names, ["alice/parent", "alice/parent/child"]);
+    assert_eq!(db.store.namespace("bob/x").unwrap(), None);
+}
+
+#[test]
+fn bad_namespace_names_are_refused() {
+    let db = db();
+    for bad in ["alice", "alice/", "/x", "a//b", ""] {
+        let err = db.store.ensure_namespace(bad).unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidNamespace { .. }),
+            "{bad}: {err:?}"
+        );
+        assert!(err.to_string().contains(&format!("{bad:?}")), "{err}");
+    }
+}
+
+fn invalid(err: Error) -> ValidationErrors {
+    match err {
+        Error::Invalid(e) => e,
+        other => panic!("expected a validation error, got {other:?}"),
+    }
+}
+
+#[test]
+fn create_validates_every_field() {
+    let db = db();
+    db.store.ensure_namespace("alice/ci").unwrap();
+    let check = |url: &str, ssl: bool, events: &[&str], field: &str, message: &str| {
+        let mut new = NewWebhook::new("alice/ci", url);
+        new.ssl = ssl;
+        new.events = events.iter().map(|s| s.to_string()).collect();
+        let errors = invalid(db.store.create_webhook(new).unwrap_err());
+        assert_eq!(
+            errors.field(field),
+            [message],
+            "{url} {events:?}: {errors:?}"
+        );
+    };
+    check("", false, &[], "payload_url", "is required");
+    check("   ", false, &[], "payload_url", "is required");
+    check(
+        "ftp://example.com",
+        false,
+        &[],
+        "payload_url",
+        "must be an http or https URL",
+    );
+    check(
+        "example.com/hook",
+        false,
+        &[],
+        "payload_url",
+        "must be an http or https URL",
+    );
+    check("https://", false, &[], "payload_url", "must have a host");
+    check(
+        "http://:8080/x",
+        false,
+        &[],
+        "payload_url",
+        "must have a host",
+    );
+    check(
+        "http://user@/x",
+        false,
+        &[],
+        "payload_url",
+        "must have a host",
+    );
+    check(
+        "http://example.com",
+        true,
+        &[],
+        "ssl",
+        "requires an https payload_url",
+    );
+    check(
+        "https://example.com",
+        true,
+        &["build.submitted", "x"],
+        "events",
+        "unknown event \"x\"",
+    );
+    // Several fields at once, in the original's API error shape.
+    let mut new = NewWebhook::new("alice/ci", "gopher://h");
+    new.events = vec!["nope".into(), "cron".into()];
+    let errors = invalid(db.store.create_webhook(new).unwrap_err());
+    insta::assert_json_snapshot!("validation_errors", errors);
+    assert_eq!(
+        errors.to_string(),
+        "events unknown event \"nope\"; payload_url must be an http or https URL"
+    );
+    assert!(
+        db.store.all_webhooks().unwrap().is_empty(),
+        "nothing stored"
+    );
+}
+
+#[test]
+fn payload_url_is_unique_within_its_namespace_only() {
+    let db = db();
+    let first = db.hook("alice/ci", "https://example.com/hook");
+    let errors = invalid(
+        db.store
+            .create_webhook(NewWebhook::new("alice/ci", "https://example.com/hook"))
+            .unwrap_err(),
+    );
+    assert_eq!(
+        errors.field("payload_url"),
+        ["is already used by another webhook in this namespace"]
+    );
+    let other = db.hook("alice/other", "https://example.com/hook");
+    assert_ne!(first.id, other.id);
+    // Updating a hook to its own URL is fine; to another's is not.
+    let second = db.hook("alice/ci", "https://example.com/second");
+    db.store
+        .update_webhook(
+            second.id,
+            WebhookUpdate {
+                payload_url: Some("https://example.com/second".into()),
+                ..WebhookUpdate::default()
+            },
+        )
+        .unwrap();
+    let errors = invalid(
+        db.store
+            .update_webhook(
+                second.id,
+                WebhookUpdate {
+                    payload_url: Some("https://example.com/hook".into()),
+                    ..WebhookUpdate::default()
+                },
+            )
+            .unwrap_err(),
+    );
+    assert_eq!(errors.field("payload_url").len(), 1);
+}
+
+#[test]
+fn create_in_unknown_namespace_names_it() {
+    let db = db();
+    let err = db
+        .store
+        .create_webhook(NewWebhook::new("ghost/ns", "https://example.com"))
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::NamespaceNotFound { namespace } if namespace == "ghost/ns"),
+        "{err:?}"
+    );
+    assert_eq!(err.to_string(), "namespace \"ghost/ns\" not found");
+}
+
+#[test]
+fn create_get_list_update_delete() {
+    let db = db();
+    db.store.ensure_namespace("alice/ci").unwrap();
+    db.store.ensure_namespace("bob/ci").unwrap();
+    let mut new = NewWebhook::new("alice/ci", "https://example.com/a");
+    new.author_id = Some(12);
+    new.events = vec![];
+    new.standard_webhooks = true;
+    new.secret = Some("s".into());
+    let a = db.store.create_webhook(new).unwrap();
+    assert_eq!(a.events, EventSet::all(), "empty list means all events");
+    assert!(a.ssl && a.active && a.standard_webhooks && a.has_secret);
+    assert_eq!(a.author_id, Some(12));
+    insta::assert_json_snapshot!("webhook", a, {
+        ".id" => "[id]",
+        ".created_at" => "[time]",
+    });
+    let b = db.hook("bob/ci", "http://example.com/b");
+    assert!(!b.ssl);
+    assert_eq!(db.store.webhook(a.id).unwrap().as_ref(), Some(&a));
+    assert_eq!(
+        db.store.webhooks("alice/ci").unwrap(),
+        std::slice::from_ref(&a)
+    );
+    assert_eq!(db.store.webhooks("nobody/x").unwrap(), []);
+    assert_eq!(db.store.all_webhooks().unwrap().len(), 2);
+
+    let updated = db
+        .store
+        .update_webhook(
+            a.id,
+            WebhookUpdate {
+                payload_url: Some("http://example.com/a2".into()),
+                ssl: Some(false),
+                events: Some(vec!["cron".into(), "images".into()]),
+                standard_webhooks: Some(false),
+                secret: SecretUpdate::Remove,
+                ..WebhookUpdate::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(updated.payload_url, "http://example.com/a2");
+    assert_eq!(updated.events.names(), ["cron", "images"]);
+    assert!(!updated.ssl && !updated.standard_webhooks && !updated.has_secret);
+    assert_eq!(updated.author_id, Some(12), "untouched");
+    assert_eq!(updated.created_at, a.created_at);
+
+    // ssl=true on the (now http) URL is refused; so is an unknown event.
+    let errors = invalid(
+        db.store
+            .update_webhook(
+                a.id,
+                WebhookUpdate {
+                    ssl: Some(true),
+                    events: Some(vec!["bogus".into()]),
+                    ..WebhookUpdate::default()
+                },
+            )
+            .unwrap_err(),
+    );
+    assert_eq!(errors.field("ssl"), ["requires an https payload_url"]);
+    assert_eq!(errors.field("events"), ["unknown event \"bogus\""]);
+    let errors = invalid(
+        db.store
+            .update_webhook(
+                a.id,
+                WebhookUpdate {
+                    payload_url: Some(" ".into()),
+                    ..WebhookUpdate::default()
+                },
+            )
+            .unwrap_err(),
+    );
+    assert_eq!(errors.field("payload_url"), ["is required"]);
+    assert_eq!(
+        db.store.webhook(a.id).unwrap().unwrap(),
+        updated,
+        "unchanged"
+    );
+
+    db.store.delete_webhook(a.id).unwrap();
+    assert_eq!(db.store.webhook(a.id).unwrap(), None);
+    assert!(matches!(
+        db.store.delete_webhook(a.id).unwrap_err(),
+        Error::WebhookNotFound { id } if id == a.id
+    ));
+    assert!(matches!(
+        db.store
+            .update_webhook(a.id, WebhookUpdate::default())
+            .unwrap_err(),
+        Error::WebhookNotFound { .. }
+    ));
+}
+
+#[test]
+fn only_active_subscribed_hooks_of_the_namespace_match() {
+    let db = db();
+    db.hook("alice/ci", "https://example.com/all");
+    let mut cron_only = NewWebhook::new("alice/ci", "https://example.com/cron");
+    cron_only.events = vec!["cron".into()];
+    db.store.create_webhook(cron_only).unwrap();
+    let mut inactive = NewWebhook::new("alice/ci", "https://example.com/off");
+    inactive.active = false;
+    db.store.create_webhook(inactive).unwrap();
+    db.hook("alice/other", "https://example.com/elsewhere");
+
+    let accepted = db
+        .store
+        .accept_event(event("alice/ci", EventType::BuildSubmitted))
+        .unwrap();
+    assert_eq!(accepted.matched, 1);
+    let accepted = db
+        .store
+        .accept_event(event("alice/ci", EventType::Cron))
+        .unwrap();
+    assert_eq!(accepted.matched, 2);
+    // invite.rejected is part of "all" (unlike the original).
+    let accepted = db
+        .store
+        .accept_event(event("alice/ci", EventType::InviteRejected))
+        .unwrap();
+    assert_eq!(accepted.matched, 1);
+    // No webhook at all: recorded anyway.
+    db.store.ensure_namespace("carol/quiet").unwrap();
+    let accepted = db
+        .store
+        .accept_event(event("carol/quiet", EventType::Images))
+        .unwrap();
+    assert_eq!(accepted.matched, 0);
+    let stats = db.store.stats().unwrap();
+    assert_eq!((stats.events, stats.pending), (4, 4));
+    assert_eq!(db.claim_all(now()).len(), 4);
+}

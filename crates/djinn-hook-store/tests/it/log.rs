@@ -1,0 +1,183 @@
+//! The delivery log: pagination, filters, last responses, pruning.
+
+use std::time::Duration;
+
+use djinn_hook_payload::EventType;
+use djinn_hook_store::{DeliveryFilter, Outcome, Page};
+use time::OffsetDateTime;
+
+use crate::support::{Db, completion, db, event, now};
+
+/// Accepts `n` events for `ns` and completes each task once, with `outcome`,
+/// recorded at `at`. Returns the delivery ids.
+fn deliver(db: &Db, ns: &str, n: usize, outcome: Outcome, at: OffsetDateTime) -> Vec<i64> {
+    db.store
+        .accept_events(
+            (0..n)
+                .map(|_| event(ns, EventType::BuildSubmitted))
+                .collect(),
+        )
+        .unwrap();
+    let tasks = db.claim_all(now());
+    db.store
+        .complete(tasks.iter().map(|t| completion(t, outcome, at)).collect())
+        .unwrap()
+        .into_iter()
+        .map(|c| c.delivery_id.unwrap())
+        .collect()
+}
+
+#[test]
+fn pages_of_25_newest_first() {
+    let db = db();
+    let hook = db.hook("alice/ci", "https://example.com/hook");
+    let ids = deliver(&db, "alice/ci", 30, Outcome::Delivered, now());
+    let first = db
+        .store
+        .deliveries(DeliveryFilter::hook(hook.id), Page::default())
+        .unwrap();
+    assert_eq!(first.items.len(), 25);
+    assert!(first.has_next);
+    assert_eq!(first.page, 1);
+    assert_eq!(first.items[0].id, *ids.last().unwrap(), "newest first");
+    let second = db
+        .store
+        .deliveries(DeliveryFilter::hook(hook.id), Page::new(2))
+        .unwrap();
+    assert_eq!(second.items.len(), 5);
+    assert!(!second.has_next);
+    assert_eq!(second.items[4].id, ids[0]);
+    let small = db
+        .store
+        .deliveries(
+            DeliveryFilter::default(),
+            Page {
+                page: 3,
+                per_page: 10,
+            },
+        )
+        .unwrap();
+    assert_eq!((small.items.len(), small.has_next), (10, false));
+    let beyond = db
+        .store
+        .deliveries(DeliveryFilter::default(), Page::new(9))
+        .unwrap();
+    assert!(beyond.items.is_empty() && !beyond.has_next);
+}
+
+#[test]
+fn failed_filter_and_json_shape() {
+    let db = db();
+    let hook = db.hook("alice/ci", "https://example.com/hook");
+    deliver(&db, "alice/ci", 2, Outcome::Delivered, now());
+    let failed = deliver(&db, "alice/ci", 3, Outcome::Failed, now());
+    let page = db
+        .store
+        .deliveries(DeliveryFilter::failed(), Page::default())
+        .unwrap();
+    let mut got: Vec<i64> = page.items.iter().map(|d| d.id).collect();
+    got.reverse();
+    assert_eq!(got, failed);
+    assert!(page.items.iter().all(|d| d.failed()));
+    let mut both = DeliveryFilter::failed();
+    both.hook_id = Some(hook.id + 100);
+    assert!(
+        db.store
+            .deliveries(both, Page::default())
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    let one = db.store.delivery(failed[0]).unwrap().unwrap();
+    insta::assert_json_snapshot!("delivery", one, {
+        ".id" => "[id]",
+        ".hook_id" => "[id]",
+        ".event_id" => "[uuid]",
+        ".created_at" => "[time]",
+    });
+}
+
+#[test]
+fn last_response_of_many_hooks_in_one_query() {
+    let db = db();
+    let a = db.hook("alice/a", "https://example.com/a");
+    let b = db.hook("alice/b", "https://example.com/b");
+    let c = db.hook("alice/c", "https://example.com/c");
+    let t0 = now();
+    deliver(&db, "alice/a", 1, Outcome::Failed, t0);
+    let a_last = deliver(
+        &db,
+        "alice/a",
+        1,
+        Outcome::Delivered,
+        t0 + Duration::from_secs(1),
+    );
+    let b_last = deliver(&db, "alice/b", 1, Outcome::Failed, t0);
+    let last = db.store.last_responses(&[a.id, b.id, c.id, 4242]).unwrap();
+    assert_eq!(last.len(), 2);
+    let la = &last[&a.id];
+    assert_eq!(la.delivery_id, a_last[0]);
+    assert_eq!(la.code, Some(200));
+    assert_eq!(la.error, None);
+    assert_eq!(la.created_at, t0 + Duration::from_secs(1));
+    assert_eq!(la.duration, Duration::from_millis(5));
+    let lb = &last[&b.id];
+    assert_eq!(lb.delivery_id, b_last[0]);
+    assert_eq!(
+        (lb.code, lb.error.as_deref()),
+        (Some(500), Some("status 500"))
+    );
+    assert!(!last.contains_key(&c.id));
+    assert!(db.store.last_responses(&[]).unwrap().is_empty());
+    let json = serde_json::to_value(la).unwrap();
+    assert_eq!(json["duration"], 5_000_000, "nanoseconds, as the original");
+}
+
+#[test]
+fn prune_removes_old_rows_and_keeps_recent_ones() {
+    let db = db();
+    let hook = db.hook("alice/ci", "https://example.com/hook");
+    let old = now() - Duration::from_secs(40 * 24 * 3600);
+    // 1,005 old deliveries: more than one prune batch.
+    let old_ids = deliver(&db, "alice/ci", 1005, Outcome::Delivered, old);
+    // An old event whose task is still pending (retrying tomorrow).
+    let pending_old = db
+        .store
+        .accept_event(event("alice/ci", EventType::Cron))
+        .unwrap();
+    let tomorrow = now() + Duration::from_secs(24 * 3600);
+    let task = db.claim_all(now()).remove(0);
+    db.store
+        .complete_one(completion(&task, Outcome::RetryAt(tomorrow), old))
+        .unwrap();
+    let cutoff = now();
+    std::thread::sleep(Duration::from_millis(5));
+    let recent_ids = deliver(&db, "alice/ci", 3, Outcome::Delivered, now());
+    let stats = db.store.stats().unwrap();
+    assert_eq!((stats.events, stats.deliveries), (1009, 1009));
+
+    let pruned = db.store.prune_before(cutoff).unwrap();
+    assert_eq!(pruned.deliveries, 1006);
+    assert_eq!(
+        pruned.events, 1005,
+        "finished old events; the pending one stays"
+    );
+    assert_eq!(db.store.delivery(old_ids[0]).unwrap(), None);
+    for id in &recent_ids {
+        assert!(db.store.delivery(*id).unwrap().is_some());
+    }
+    let stats = db.store.stats().unwrap();
+    assert_eq!((stats.events, stats.deliveries, stats.pending), (4, 3, 1));
+    let task = db.claim_all(tomorrow).remove(0);
+    assert_eq!(task.event_id, pending_old.event_id);
+    assert_eq!(task.hook_id, hook.id);
+    // An attempt recorded out of order (its time before rows already logged)
+    // waits until a prune passes it by id.
+    let late = deliver(&db, "alice/ci", 1, Outcome::Delivered, old);
+    assert_eq!(db.store.prune_before(cutoff).unwrap().deliveries, 0);
+    assert!(db.store.delivery(late[0]).unwrap().is_some());
+    // Pruning again removes nothing; the default 30 days keeps everything recent.
+    assert_eq!(db.store.prune_before(cutoff).unwrap().deliveries, 0);
+    let kept = db.store.prune(djinn_hook_store::DEFAULT_RETENTION).unwrap();
+    assert_eq!((kept.deliveries, kept.events), (0, 0));
+}

@@ -1,0 +1,9 @@
+//! Integration tests of djinn-hook-store, on real temporary database files.
+
+mod flows;
+mod hooks;
+mod log;
+mod race;
+mod schema;
+mod secrets;
+mod support;

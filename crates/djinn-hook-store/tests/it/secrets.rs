@@ -1,0 +1,137 @@
+//! Secrets: encrypted at rest, returned only by a claim, never in Debug; a wrong key is clear.
+
+use djinn_hook_payload::EventType;
+use djinn_hook_store::{Error, NewWebhook, SecretKey, SecretUpdate, Store, WebhookUpdate};
+
+use crate::support::{LEASE, db, event, key, now};
+
+const SECRET: &str = "plaintext-secret-8f2c1e";
+
+fn file_contains(dir: &std::path::Path, needle: &[u8]) -> bool {
+    std::fs::read_dir(dir).unwrap().any(|entry| {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        bytes.windows(needle.len()).any(|w| w == needle)
+    })
+}
+
+#[test]
+fn secret_round_trips_through_a_claim_only() {
+    let db = db();
+    db.store.ensure_namespace("alice/ci").unwrap();
+    let mut new = NewWebhook::new("alice/ci", "https://example.com/hook");
+    new.secret = Some(SECRET.into());
+    assert!(!format!("{new:?}").contains(SECRET));
+    let hook = db.store.create_webhook(new).unwrap();
+    assert!(hook.has_secret);
+    assert!(!format!("{hook:?}").contains(SECRET));
+    assert!(!serde_json::to_string(&hook).unwrap().contains(SECRET));
+
+    db.store
+        .accept_event(event("alice/ci", EventType::BuildStarted))
+        .unwrap();
+    let task = db.claim_all(now()).remove(0);
+    assert_eq!(task.secret.as_deref(), Some(SECRET));
+    let debug = format!("{task:?}");
+    assert!(!debug.contains(SECRET), "{debug}");
+    assert!(debug.contains("<redacted>"), "{debug}");
+
+    // The raw files (database and WAL) never hold the plaintext.
+    drop(db.store);
+    assert!(!file_contains(db.dir.path(), SECRET.as_bytes()));
+    assert!(
+        file_contains(db.dir.path(), b"https://example.com/hook"),
+        "sanity"
+    );
+}
+
+#[test]
+fn each_write_uses_a_fresh_nonce() {
+    let db = db();
+    db.store.ensure_namespace("alice/ci").unwrap();
+    let hook = db.hook("alice/ci", "https://example.com/hook");
+    let read = || -> Vec<u8> {
+        rusqlite::Connection::open(db.path())
+            .unwrap()
+            .query_row(
+                "SELECT secret FROM webhooks WHERE id = ?1",
+                [hook.id],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    let set = || {
+        db.store
+            .update_webhook(
+                hook.id,
+                WebhookUpdate {
+                    secret: SecretUpdate::Set(SECRET.into()),
+                    ..WebhookUpdate::default()
+                },
+            )
+            .unwrap()
+    };
+    set();
+    let first = read();
+    set();
+    let second = read();
+    assert_eq!(
+        first.len(),
+        12 + SECRET.len() + 16,
+        "nonce || ciphertext || tag"
+    );
+    assert_ne!(first, second);
+    assert_ne!(first[..12], second[..12]);
+}
+
+#[test]
+fn wrong_key_is_a_clear_error_when_decrypting() {
+    let db = db();
+    db.store.ensure_namespace("alice/ci").unwrap();
+    let mut new = NewWebhook::new("alice/ci", "https://example.com/hook");
+    new.secret = Some(SECRET.into());
+    let hook = db.store.create_webhook(new).unwrap();
+    db.store
+        .accept_event(event("alice/ci", EventType::BuildStarted))
+        .unwrap();
+
+    let other = Store::open(db.path(), SecretKey::from_bytes([1; 32])).unwrap();
+    // Reading the webhook needs no decryption.
+    assert!(other.webhook(hook.id).unwrap().unwrap().has_secret);
+    let err = other.claim_due(now(), 10, LEASE).unwrap_err();
+    assert!(
+        matches!(err, Error::WrongSecretKey { hook_id } if hook_id == hook.id),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("wrong secret key"), "{err}");
+    // The failed claim leased nothing: the right key still gets the task.
+    assert_eq!(db.claim_all(now()).len(), 1);
+}
+
+#[test]
+fn removed_secret_claims_as_none_and_key_debug_is_redacted() {
+    let db = db();
+    db.store.ensure_namespace("alice/ci").unwrap();
+    let mut new = NewWebhook::new("alice/ci", "https://example.com/hook");
+    new.secret = Some(SECRET.into());
+    let hook = db.store.create_webhook(new).unwrap();
+    let hook = db
+        .store
+        .update_webhook(
+            hook.id,
+            WebhookUpdate {
+                secret: SecretUpdate::Remove,
+                ..WebhookUpdate::default()
+            },
+        )
+        .unwrap();
+    assert!(!hook.has_secret);
+    db.store
+        .accept_event(event("alice/ci", EventType::Cron))
+        .unwrap();
+    assert_eq!(db.claim_all(now())[0].secret, None);
+    assert_eq!(format!("{:?}", key()), "SecretKey(<redacted>)");
+    assert_eq!(
+        format!("{:?}", SecretUpdate::Set(SECRET.into())),
+        "Set(<redacted>)"
+    );
+}
