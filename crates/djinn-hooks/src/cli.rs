@@ -7,30 +7,49 @@ use clap::{Args, Parser, Subcommand};
 /// Djinn CI webhooks for small installs: manage webhooks, emit events, deliver
 /// them signed, and look at what was sent.
 #[derive(Debug, Parser)]
-#[command(name = "djinn-hooks", version, about, long_about = None)]
-pub struct Cli {
-    /// The SQLite database file.
-    #[arg(long, global = true, env = "DJINN_HOOKS_DB", default_value = "djinn-hooks.db")]
-    pub db: PathBuf,
+#[command(
+    name = "djinn-hooks",
+    version,
+    after_help = "Exit codes: 0 success; 1 the operation failed (including a signature that does not \
+                  match); 2 bad usage or invalid input (the message names the field or value)."
+)]
+pub(crate) struct Cli {
+    /// The SQLite database file [default: djinn-hooks.db; for `demo`: djinn-demo.db].
+    #[arg(long, global = true, env = "DJINN_HOOKS_DB", hide_env_values = true)]
+    pub(crate) db: Option<PathBuf>,
 
     /// The file holding the 32-byte key that encrypts webhook secrets
     /// [default: beside the database, <db>.key; created with mode 0600 on first use]
-    #[arg(long, global = true, env = "DJINN_HOOKS_KEY_FILE")]
-    pub key_file: Option<PathBuf>,
+    #[arg(
+        long,
+        global = true,
+        env = "DJINN_HOOKS_KEY_FILE",
+        hide_env_values = true
+    )]
+    pub(crate) key_file: Option<PathBuf>,
 
     /// Print machine-readable JSON instead of tables and text.
     #[arg(long, global = true)]
-    pub json: bool,
+    pub(crate) json: bool,
 
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
+
+/// The `--json` form of a webhook, shown by `hook --help`.
+const HOOK_JSON_HELP: &str = "\
+With --json, a webhook is printed with the original Djinn CI webhook entity's fields:
+  id, author_id, user_id (always null: users live in the CI server), namespace_id,
+  payload_url, ssl, events (names), active, namespace {id, name, parent_id},
+  last_response {delivery_id, code, duration (ns), error, created_at} or null;
+and these of djinn-hooks: has_secret (the secret itself is never shown),
+standard_webhooks, disabled_reason, disabled_at, created_at.";
 
 /// The top-level commands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Create, list, show, update, delete and test webhooks.
-    #[command(subcommand)]
+    #[command(subcommand, after_long_help = HOOK_JSON_HELP)]
     Hook(HookCommand),
     /// Validate and store an event; one delivery is queued per matching webhook.
     Emit(EmitArgs),
@@ -48,7 +67,8 @@ pub enum Command {
     Prune(PruneArgs),
     /// Print the X-Djinn-CI-Signature value for a body (a file, or stdin).
     Sign(SignArgs),
-    /// Check an X-Djinn-CI-Signature value against a body: exit 0 on a match, 1 otherwise.
+    /// Check an X-Djinn-CI-Signature value against a body: exit 0 on a match, 1 on a
+    /// mismatch, 2 when the value is malformed.
     Verify(VerifyArgs),
     /// Print the example payload of an event (the same bytes as docs/examples).
     Example(ExampleArgs),
@@ -64,7 +84,7 @@ pub enum Command {
 
 /// `hook …`
 #[derive(Debug, Subcommand)]
-pub enum HookCommand {
+pub(crate) enum HookCommand {
     /// Create a webhook and print its id.
     Create(HookCreateArgs),
     /// List webhooks with their last response.
@@ -100,117 +120,130 @@ pub enum HookCommand {
 /// Where a secret comes from.
 #[derive(Debug, Args)]
 #[group(multiple = false)]
-pub struct SecretArgs {
+pub(crate) struct SecretArgs {
     /// The secret that signs deliveries (prefer --secret-file: arguments are visible to other users).
     #[arg(long)]
-    pub secret: Option<String>,
+    pub(crate) secret: Option<String>,
     /// A file whose contents (trailing newline removed) are the secret.
     #[arg(long)]
-    pub secret_file: Option<PathBuf>,
+    pub(crate) secret_file: Option<PathBuf>,
 }
 
 /// `hook create`
 #[derive(Debug, Args)]
-pub struct HookCreateArgs {
+pub(crate) struct HookCreateArgs {
     /// The namespace, as OWNER/PATH (created if it does not exist).
     #[arg(long)]
-    pub namespace: String,
+    pub(crate) namespace: String,
     /// The payload URL deliveries are POSTed to.
     #[arg(long)]
-    pub url: String,
+    pub(crate) url: String,
     #[command(flatten)]
-    pub secret: SecretArgs,
+    pub(crate) secret: SecretArgs,
     /// Comma-separated event names; none means all events.
     #[arg(long, value_delimiter = ',')]
-    pub events: Vec<String>,
+    pub(crate) events: Vec<String>,
     /// Verify the receiver's TLS certificate (needs an https URL) [default: on for https URLs].
     #[arg(long, overrides_with = "no_ssl")]
-    pub ssl: bool,
-    /// Do not verify the receiver's TLS certificate.
-    #[arg(long)]
-    pub no_ssl: bool,
+    pub(crate) ssl: bool,
+    /// Do not verify the receiver's TLS certificate (https URLs only matter).
+    #[arg(long, overrides_with = "ssl")]
+    pub(crate) no_ssl: bool,
     /// Create the webhook switched off.
     #[arg(long)]
-    pub inactive: bool,
+    pub(crate) inactive: bool,
     /// Also sign with the Standard Webhooks headers (webhook-id, -timestamp, -signature).
     #[arg(long)]
-    pub standard_webhooks: bool,
+    pub(crate) standard_webhooks: bool,
+}
+
+impl HookCreateArgs {
+    /// `--ssl` / `--no-ssl` (the last one given wins); `None` when neither was given.
+    pub(crate) fn ssl(&self) -> Option<bool> {
+        if self.ssl {
+            Some(true)
+        } else if self.no_ssl {
+            Some(false)
+        } else {
+            None
+        }
+    }
 }
 
 /// `hook update`
 #[derive(Debug, Args)]
-pub struct HookUpdateArgs {
+pub(crate) struct HookUpdateArgs {
     /// The webhook id.
-    pub id: i64,
+    pub(crate) id: i64,
     /// A new payload URL.
     #[arg(long)]
-    pub url: Option<String>,
+    pub(crate) url: Option<String>,
     #[command(flatten)]
-    pub secret: SecretArgs,
+    pub(crate) secret: SecretArgs,
     /// Remove the secret: deliveries are no longer signed.
     #[arg(long, conflicts_with_all = ["secret", "secret_file"])]
-    pub remove_secret: bool,
+    pub(crate) remove_secret: bool,
     /// Comma-separated event names; an empty value means all events.
     #[arg(long, value_delimiter = ',')]
-    pub events: Option<Vec<String>>,
+    pub(crate) events: Option<Vec<String>>,
     /// Verify the receiver's TLS certificate.
     #[arg(long, conflicts_with = "no_ssl")]
-    pub ssl: bool,
+    pub(crate) ssl: bool,
     /// Do not verify the receiver's TLS certificate.
     #[arg(long)]
-    pub no_ssl: bool,
+    pub(crate) no_ssl: bool,
     /// Switch the webhook on (also re-enables one the sender disabled).
     #[arg(long, conflicts_with = "inactive")]
-    pub active: bool,
+    pub(crate) active: bool,
     /// Switch the webhook off.
     #[arg(long)]
-    pub inactive: bool,
+    pub(crate) inactive: bool,
     /// Also sign with the Standard Webhooks headers.
     #[arg(long, conflicts_with = "no_standard_webhooks")]
-    pub standard_webhooks: bool,
+    pub(crate) standard_webhooks: bool,
     /// Stop sending the Standard Webhooks headers.
     #[arg(long)]
-    pub no_standard_webhooks: bool,
+    pub(crate) no_standard_webhooks: bool,
 }
 
 /// Whether delivery may reach private networks.
 #[derive(Debug, Args)]
-pub struct NetworkArgs {
+pub(crate) struct NetworkArgs {
     /// Allow delivery to loopback and private networks (local installs, tests).
     /// Cloud metadata addresses stay blocked.
     #[arg(long)]
-    pub allow_private_network: bool,
+    pub(crate) allow_private_network: bool,
 }
 
 /// `emit`
 #[derive(Debug, Args)]
-pub struct EmitArgs {
+pub(crate) struct EmitArgs {
     /// The event name, e.g. build.finished (see `djinn-hooks events`).
-    pub event: String,
+    pub(crate) event: String,
     /// The namespace, as OWNER/PATH (created if it does not exist).
     #[arg(long)]
-    pub namespace: String,
+    pub(crate) namespace: String,
     /// The JSON payload file; stdin when absent.
     #[arg(long)]
-    pub payload: Option<PathBuf>,
+    pub(crate) payload: Option<PathBuf>,
 }
 
 /// `worker`
 #[derive(Debug, Args)]
-pub struct WorkerArgs {
+pub(crate) struct WorkerArgs {
     /// How many deliveries run at once.
     #[arg(long, default_value_t = 8)]
-    pub concurrency: usize,
+    pub(crate) concurrency: usize,
     /// Return once nothing is due (for scripts and tests) instead of running until SIGINT/SIGTERM.
     #[arg(long)]
-    pub until_idle: bool,
+    pub(crate) until_idle: bool,
     #[command(flatten)]
-    pub network: NetworkArgs,
+    pub(crate) network: NetworkArgs,
 }
 
 /// `deliveries …`
 #[derive(Debug, Subcommand)]
-pub enum DeliveriesCommand {
+pub(crate) enum DeliveriesCommand {
     /// List delivery attempts, newest first, 25 a page.
     List {
         /// Only this webhook's deliveries.
@@ -235,75 +268,81 @@ pub enum DeliveriesCommand {
 
 /// `prune`
 #[derive(Debug, Args)]
-pub struct PruneArgs {
+pub(crate) struct PruneArgs {
     /// The age past which attempts and finished events go, e.g. 30d, 12h.
     #[arg(long, default_value = "30d")]
-    pub older_than: String,
+    pub(crate) older_than: String,
 }
 
 /// `sign`
 #[derive(Debug, Args)]
-pub struct SignArgs {
-    /// The webhook's secret.
-    #[arg(long)]
-    pub secret: String,
+pub(crate) struct SignArgs {
+    /// The webhook's secret (--secret or --secret-file).
+    #[command(flatten)]
+    pub(crate) secret: SecretArgs,
     /// The body file; stdin when absent.
-    pub file: Option<PathBuf>,
+    pub(crate) file: Option<PathBuf>,
 }
 
 /// `verify`
 #[derive(Debug, Args)]
-pub struct VerifyArgs {
-    /// The webhook's secret.
-    #[arg(long)]
-    pub secret: String,
+pub(crate) struct VerifyArgs {
+    /// The webhook's secret (--secret or --secret-file).
+    #[command(flatten)]
+    pub(crate) secret: SecretArgs,
     /// The X-Djinn-CI-Signature header value, sha256=<hex>.
     #[arg(long)]
-    pub signature: String,
+    pub(crate) signature: String,
     /// The body file; stdin when absent.
-    pub file: Option<PathBuf>,
+    pub(crate) file: Option<PathBuf>,
 }
 
 /// `example`
 #[derive(Debug, Args)]
-pub struct ExampleArgs {
+pub(crate) struct ExampleArgs {
     /// The event name.
-    pub event: String,
+    pub(crate) event: String,
     /// The API server base URL the example's URLs are built from.
-    #[arg(long, default_value = "https://api.djinn-ci.com")]
-    pub api_server: String,
+    #[arg(long, default_value = djinn_hook_payload::DEFAULT_API_SERVER)]
+    pub(crate) api_server: String,
 }
 
 /// `demo`
 #[derive(Debug, Args)]
-pub struct DemoArgs {}
+pub(crate) struct DemoArgs {}
 
 /// `serve`
 #[derive(Debug, Args)]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     /// The address the API listens on.
     #[arg(long, default_value = "127.0.0.1:8080")]
-    pub listen: String,
+    pub(crate) listen: String,
     /// How many deliveries run at once.
     #[arg(long, default_value_t = 8)]
-    pub concurrency: usize,
+    pub(crate) concurrency: usize,
     /// A file of bearer tokens, one a line (also DJINN_HOOKS_TOKENS, comma-separated).
     #[arg(long)]
-    pub token_file: Option<PathBuf>,
+    pub(crate) token_file: Option<PathBuf>,
     /// The largest request body accepted, in bytes.
     #[arg(long, default_value_t = 1024 * 1024)]
-    pub max_body: usize,
+    pub(crate) max_body: usize,
+    /// How many threads answer API requests (one slow client holds one).
+    #[arg(long, default_value_t = 4)]
+    pub(crate) http_threads: usize,
+    /// The API's public base URL, for the `url` fields of responses [default: http://<bound address>].
+    #[arg(long)]
+    pub(crate) base_url: Option<String>,
     #[command(flatten)]
-    pub network: NetworkArgs,
+    pub(crate) network: NetworkArgs,
 }
 
 /// `listen`
 #[derive(Debug, Args)]
-pub struct ListenArgs {
+pub(crate) struct ListenArgs {
     /// The address the receiver listens on.
     #[arg(long, default_value = "127.0.0.1:9090")]
-    pub listen: String,
-    /// The webhook's secret, used to check each delivery's signature.
-    #[arg(long)]
-    pub secret: String,
+    pub(crate) listen: String,
+    /// The webhook's secret, used to check each delivery's signature (--secret or --secret-file).
+    #[command(flatten)]
+    pub(crate) secret: SecretArgs,
 }

@@ -1,2 +1,21 @@
-//! The djinn-hooks binary (placeholder).
-fn main() {}
+//! The djinn-hooks binary: parses the command line, runs one command, maps its outcome to an exit code.
+
+mod cli;
+mod cmd;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match cmd::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            let code = cmd::exit_code(&err);
+            eprintln!("djinn-hooks: {err:#}");
+            ExitCode::from(code)
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! `deliveries list|show` and `redeliver`: the delivery log.
+
+use djinn_hook_store::{Delivery, DeliveryFilter, Page};
+
+use super::output::{self, Table};
+use super::store::{self, StoreResult as _};
+use super::{Global, invalid};
+use crate::cli::DeliveriesCommand;
+
+/// Runs a `deliveries` subcommand.
+pub(crate) fn run(global: &Global, command: DeliveriesCommand) -> anyhow::Result<()> {
+    match command {
+        DeliveriesCommand::List {
+            hook,
+            event,
+            failed,
+            page,
+        } => list(global, hook, event.as_deref(), failed, page),
+        DeliveriesCommand::Show { id } => show(global, id),
+    }
+}
+
+fn list(
+    global: &Global,
+    hook: Option<i64>,
+    event: Option<&str>,
+    failed: bool,
+    page: u32,
+) -> anyhow::Result<()> {
+    let event_id = match event.map(uuid::Uuid::parse_str) {
+        None => None,
+        Some(Ok(id)) => Some(id),
+        Some(Err(_)) => invalid!(
+            "--event: {:?} is not an event id (a UUID)",
+            event.unwrap_or("")
+        ),
+    };
+    if page == 0 {
+        invalid!("--page: pages count from 1");
+    }
+    let store = store::open(global)?;
+    let filter = DeliveryFilter {
+        hook_id: hook,
+        event_id,
+        failed_only: failed,
+    };
+    let paged = store.deliveries(filter, Page::new(page)).or_fail()?;
+    if global.json {
+        return output::print_json(&paged);
+    }
+    if paged.items.is_empty() {
+        outln!("no deliveries");
+        return Ok(());
+    }
+    let mut table = Table::new(&[
+        "id", "hook", "event", "event id", "attempt", "status", "duration", "time", "result",
+    ]);
+    for d in &paged.items {
+        table.row(vec![
+            d.id.to_string(),
+            d.hook_id.to_string(),
+            d.event.to_string(),
+            d.event_id.to_string(),
+            if d.redelivery {
+                format!("{} (redelivery)", d.attempt)
+            } else {
+                d.attempt.to_string()
+            },
+            d.response_status
+                .map_or_else(|| "-".to_owned(), |s| s.to_string()),
+            output::duration(d.duration),
+            output::time(d.created_at),
+            result(d),
+        ]);
+    }
+    table.print();
+    if paged.has_next {
+        outln!("(more: --page {})", paged.page + 1);
+    }
+    Ok(())
+}
+
+/// `ok`, or what went wrong.
+fn result(d: &Delivery) -> String {
+    match (&d.error, d.failed()) {
+        (Some(error), _) => error.clone(),
+        (None, true) => "failed".to_owned(),
+        (None, false) => "ok".to_owned(),
+    }
+}
+
+fn show(global: &Global, id: i64) -> anyhow::Result<()> {
+    let store = store::open(global)?;
+    let Some(d) = store.delivery(id).or_fail()? else {
+        return Err(store::error(djinn_hook_store::Error::DeliveryNotFound {
+            id,
+        }));
+    };
+    if global.json {
+        return output::print_json(&d);
+    }
+    let url = store
+        .webhook(d.hook_id)
+        .or_fail()?
+        .map_or_else(|| "?".to_owned(), |h| h.payload_url);
+    outln!(
+        "delivery {}: {} to hook {}, attempt {}{}",
+        d.id,
+        d.event,
+        d.hook_id,
+        d.attempt,
+        if d.redelivery { " (redelivery)" } else { "" }
+    );
+    outln!("event id:  {}", d.event_id);
+    outln!("time:      {}", output::time(d.created_at));
+    outln!("duration:  {}", output::duration(d.duration));
+    outln!("result:    {}", result(&d));
+    if d.tls_verification_skipped {
+        outln!("tls:       certificate not verified (ssl off)");
+    }
+    outln!();
+    outln!("> POST {url}");
+    for (name, value) in &d.request_headers {
+        outln!("> {name}: {value}");
+    }
+    outln!();
+    outln!("{}", String::from_utf8_lossy(&d.request_body));
+    if d.request_truncated {
+        outln!("[request body truncated]");
+    }
+    outln!();
+    match d.response_status {
+        Some(status) => outln!("< {status}"),
+        None => outln!("< no response"),
+    }
+    for (name, value) in &d.response_headers {
+        outln!("< {name}: {value}");
+    }
+    if !d.response_body.is_empty() {
+        outln!();
+        outln!("{}", String::from_utf8_lossy(&d.response_body));
+    }
+    if d.response_truncated {
+        outln!("[response body truncated]");
+    }
+    Ok(())
+}
+
+/// Runs `redeliver`.
+pub(crate) fn redeliver(global: &Global, id: i64) -> anyhow::Result<()> {
+    let store = store::open(global)?;
+    let task = store.redeliver(id).or_fail()?;
+    if global.json {
+        output::print_json(&serde_json::json!({ "delivery_id": id, "task_id": task }))
+    } else {
+        outln!(
+            "delivery {id} queued again (same event id, flagged as a redelivery); `djinn-hooks worker --until-idle` sends it"
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,39 @@
+//! `emit`: validate an event's payload, store it, queue one delivery per matching webhook.
+
+use djinn_hook_payload::Payload;
+use djinn_hook_store::NewEvent;
+
+use super::events::parse_event;
+use super::store::{self, StoreResult as _};
+use super::{Global, invalid, output, read_input};
+use crate::cli::EmitArgs;
+
+/// Runs `emit`: nothing is stored unless the event name and payload are valid.
+pub(crate) fn run(global: &Global, args: &EmitArgs) -> anyhow::Result<()> {
+    let event = parse_event(&args.event)?;
+    let bytes = read_input(args.payload.as_deref())?;
+    let payload = match Payload::parse(event, &bytes) {
+        Ok(payload) => payload,
+        Err(err) => invalid!("invalid payload: {err}"),
+    };
+    let store = store::open(global)?;
+    store.ensure_namespace(&args.namespace).or_fail()?;
+    let accepted = store
+        .accept_event(NewEvent {
+            namespace: args.namespace.clone(),
+            event,
+            payload: payload.to_body(),
+        })
+        .or_fail()?;
+    if global.json {
+        output::print_json(&accepted)
+    } else {
+        outln!(
+            "event {} ({event}) accepted: {} webhook{} matched",
+            accepted.event_id,
+            accepted.matched,
+            if accepted.matched == 1 { "" } else { "s" }
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,339 @@
+//! `hook create|list|show|update|delete|test`: managing webhooks.
+
+use std::collections::HashMap;
+
+use djinn_hook_payload::EventSet;
+use djinn_hook_store::{
+    LastResponse, Namespace, NewWebhook, SecretUpdate, Store, Webhook, WebhookUpdate,
+};
+use serde::Serialize;
+
+use super::output::{self, Table};
+use super::store::{self, StoreResult as _};
+use super::{Global, invalid};
+use crate::cli::{HookCommand, HookCreateArgs, HookUpdateArgs, SecretArgs};
+
+/// Runs a `hook` subcommand.
+pub(crate) fn run(global: &Global, command: HookCommand) -> anyhow::Result<()> {
+    match command {
+        HookCommand::Create(args) => create(global, &args),
+        HookCommand::List { namespace } => list(global, namespace.as_deref()),
+        HookCommand::Show { id } => show(global, id),
+        HookCommand::Update(args) => update(global, &args),
+        HookCommand::Delete { id } => delete(global, id),
+        HookCommand::Test { id, event, network } => {
+            super::worker::test(global, id, &event, network.allow_private_network)
+        }
+    }
+}
+
+/// A webhook as printed with `--json`: the original's webhook entity fields
+/// (`id`, `author_id`, `user_id`, `namespace_id`, `payload_url`, `ssl`,
+/// `events`, `active`, `namespace`, `last_response`) and ours (`has_secret`,
+/// `standard_webhooks`, `disabled_reason`, `disabled_at`, `created_at`).
+#[derive(Debug, Serialize)]
+pub(crate) struct WebhookView<'a> {
+    id: i64,
+    author_id: Option<i64>,
+    /// The owner's user id: users live in the CI server, not here, so always null.
+    user_id: Option<i64>,
+    namespace_id: Option<i64>,
+    payload_url: &'a str,
+    ssl: bool,
+    events: EventSet,
+    active: bool,
+    namespace: NamespaceView<'a>,
+    last_response: Option<&'a LastResponse>,
+    has_secret: bool,
+    standard_webhooks: bool,
+    disabled_reason: Option<&'a str>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    disabled_at: Option<time::OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: time::OffsetDateTime,
+}
+
+/// The webhook's namespace: its id, `owner/path` name and parent.
+#[derive(Debug, Serialize)]
+struct NamespaceView<'a> {
+    id: Option<i64>,
+    name: &'a str,
+    parent_id: Option<i64>,
+}
+
+impl<'a> WebhookView<'a> {
+    fn new(
+        hook: &'a Webhook,
+        namespaces: &HashMap<String, Namespace>,
+        last: Option<&'a LastResponse>,
+    ) -> WebhookView<'a> {
+        let ns = namespaces.get(&hook.namespace);
+        WebhookView {
+            id: hook.id,
+            author_id: hook.author_id,
+            user_id: None,
+            namespace_id: ns.map(|n| n.id),
+            payload_url: &hook.payload_url,
+            ssl: hook.ssl,
+            events: hook.events,
+            active: hook.active,
+            namespace: NamespaceView {
+                id: ns.map(|n| n.id),
+                name: &hook.namespace,
+                parent_id: ns.and_then(|n| n.parent_id),
+            },
+            last_response: last,
+            has_secret: hook.has_secret,
+            standard_webhooks: hook.standard_webhooks,
+            disabled_reason: hook.disabled_reason.as_deref(),
+            disabled_at: hook.disabled_at,
+            created_at: hook.created_at,
+        }
+    }
+}
+
+/// The secret from `--secret` or `--secret-file` (trailing newline removed).
+pub(crate) fn secret(args: &SecretArgs) -> anyhow::Result<Option<String>> {
+    if let Some(secret) = &args.secret {
+        if secret.is_empty() {
+            invalid!("--secret: is empty; leave it out for unsigned deliveries");
+        }
+        return Ok(Some(secret.clone()));
+    }
+    let Some(path) = &args.secret_file else {
+        return Ok(None);
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(err) => invalid!("--secret-file: cannot read {}: {err}", path.display()),
+    };
+    let secret = text.strip_suffix('\n').unwrap_or(&text);
+    let secret = secret.strip_suffix('\r').unwrap_or(secret);
+    if secret.is_empty() {
+        invalid!("--secret-file: {} is empty", path.display());
+    }
+    Ok(Some(secret.to_owned()))
+}
+
+/// Event names from `--events` (blank entries dropped; none means all events).
+fn events(names: &[String]) -> Vec<String> {
+    names
+        .iter()
+        .map(|n| n.trim())
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn create(global: &Global, args: &HookCreateArgs) -> anyhow::Result<()> {
+    let secret = secret(&args.secret)?;
+    let mut new = NewWebhook::new(&args.namespace, &args.url);
+    if let Some(ssl) = args.ssl() {
+        new.ssl = ssl;
+    }
+    new.events = events(&args.events);
+    new.active = !args.inactive;
+    new.standard_webhooks = args.standard_webhooks;
+    new.secret = secret;
+    let store = store::open(global)?;
+    let hook = create_in(&store, new)?;
+    if global.json {
+        print_hooks(global, &store, std::slice::from_ref(&hook), true)
+    } else {
+        outln!("{}", hook.id);
+        Ok(())
+    }
+}
+
+/// Creates a webhook, creating its namespace first when it does not exist yet.
+pub(crate) fn create_in(store: &Store, new: NewWebhook) -> anyhow::Result<Webhook> {
+    match store.create_webhook(new.clone()) {
+        Err(djinn_hook_store::Error::NamespaceNotFound { .. }) => {
+            store.ensure_namespace(&new.namespace).or_fail()?;
+            store.create_webhook(new).or_fail()
+        }
+        other => other.or_fail(),
+    }
+}
+
+fn list(global: &Global, namespace: Option<&str>) -> anyhow::Result<()> {
+    let store = store::open(global)?;
+    let hooks = match namespace {
+        Some(ns) => {
+            if store.namespace(ns).or_fail()?.is_none() {
+                invalid!("--namespace: no namespace {ns:?}");
+            }
+            store.webhooks(ns).or_fail()?
+        }
+        None => store.all_webhooks().or_fail()?,
+    };
+    print_hooks(global, &store, &hooks, false)
+}
+
+fn show(global: &Global, id: i64) -> anyhow::Result<()> {
+    let store = store::open(global)?;
+    let hook = get(&store, id)?;
+    print_hooks(global, &store, std::slice::from_ref(&hook), true)
+}
+
+/// The webhook with this id, or a failure naming it.
+fn get(store: &Store, id: i64) -> anyhow::Result<Webhook> {
+    match store.webhook(id).or_fail()? {
+        Some(hook) => Ok(hook),
+        None => Err(store::error(djinn_hook_store::Error::WebhookNotFound {
+            id,
+        })),
+    }
+}
+
+fn update(global: &Global, args: &HookUpdateArgs) -> anyhow::Result<()> {
+    let mut update = WebhookUpdate {
+        payload_url: args.url.clone(),
+        events: args.events.as_deref().map(events),
+        ..WebhookUpdate::default()
+    };
+    if args.ssl {
+        update.ssl = Some(true);
+    } else if args.no_ssl {
+        update.ssl = Some(false);
+    }
+    if args.active {
+        update.active = Some(true);
+    } else if args.inactive {
+        update.active = Some(false);
+    }
+    if args.standard_webhooks {
+        update.standard_webhooks = Some(true);
+    } else if args.no_standard_webhooks {
+        update.standard_webhooks = Some(false);
+    }
+    if args.remove_secret {
+        update.secret = SecretUpdate::Remove;
+    } else if let Some(secret) = secret(&args.secret)? {
+        update.secret = SecretUpdate::Set(secret);
+    }
+    let store = store::open(global)?;
+    let hook = store.update_webhook(args.id, update).or_fail()?;
+    print_hooks(global, &store, std::slice::from_ref(&hook), true)
+}
+
+fn delete(global: &Global, id: i64) -> anyhow::Result<()> {
+    let store = store::open(global)?;
+    store.delete_webhook(id).or_fail()?;
+    if global.json {
+        output::print_json(&serde_json::json!({ "deleted": id }))
+    } else {
+        outln!("deleted webhook {id} (with its pending deliveries and its delivery log)");
+        Ok(())
+    }
+}
+
+/// Prints webhooks: JSON (an object for `one`, else an array), a table, or
+/// for `one` a field-per-line view.
+fn print_hooks(global: &Global, store: &Store, hooks: &[Webhook], one: bool) -> anyhow::Result<()> {
+    let namespaces: HashMap<String, Namespace> = store
+        .namespaces()
+        .or_fail()?
+        .into_iter()
+        .map(|n| (n.name.clone(), n))
+        .collect();
+    let ids: Vec<i64> = hooks.iter().map(|h| h.id).collect();
+    let last = store.last_responses(&ids).or_fail()?;
+    let views: Vec<WebhookView<'_>> = hooks
+        .iter()
+        .map(|h| WebhookView::new(h, &namespaces, last.get(&h.id)))
+        .collect();
+    match (global.json, one) {
+        (true, true) => output::print_json(&views[0]),
+        (true, false) => output::print_json(&views),
+        (false, true) => {
+            print_one(&views[0]);
+            Ok(())
+        }
+        (false, false) if views.is_empty() => {
+            outln!("no webhooks");
+            Ok(())
+        }
+        (false, false) => {
+            let mut table = Table::new(&[
+                "id",
+                "namespace",
+                "url",
+                "events",
+                "active",
+                "secret",
+                "last response",
+            ]);
+            for view in &views {
+                table.row(vec![
+                    view.id.to_string(),
+                    view.namespace.name.to_owned(),
+                    view.payload_url.to_owned(),
+                    events_cell(view.events),
+                    active_cell(view),
+                    if view.has_secret { "set" } else { "not set" }.to_owned(),
+                    last_cell(view.last_response),
+                ]);
+            }
+            table.print();
+            Ok(())
+        }
+    }
+}
+
+fn print_one(view: &WebhookView<'_>) {
+    let mut lines: Vec<(&str, String)> = vec![
+        ("id", view.id.to_string()),
+        ("namespace", view.namespace.name.to_owned()),
+        ("payload_url", view.payload_url.to_owned()),
+        ("ssl", view.ssl.to_string()),
+        ("events", view.events.names().join(",")),
+        ("active", active_cell(view)),
+        (
+            "secret",
+            if view.has_secret { "set" } else { "not set" }.to_owned(),
+        ),
+        ("standard_webhooks", view.standard_webhooks.to_string()),
+        ("created_at", output::time(view.created_at)),
+        ("last_response", last_cell(view.last_response)),
+    ];
+    if let Some(reason) = view.disabled_reason {
+        lines.push(("disabled_reason", reason.to_owned()));
+    }
+    for (name, value) in lines {
+        outln!("{name:<18} {value}");
+    }
+}
+
+fn events_cell(events: EventSet) -> String {
+    if events == EventSet::all() {
+        "all".to_owned()
+    } else {
+        events.names().join(",")
+    }
+}
+
+fn active_cell(view: &WebhookView<'_>) -> String {
+    match (view.active, view.disabled_reason) {
+        (_, Some(reason)) => format!("disabled: {reason}"),
+        (true, None) => "yes".to_owned(),
+        (false, None) => "no".to_owned(),
+    }
+}
+
+fn last_cell(last: Option<&LastResponse>) -> String {
+    match last {
+        None => "-".to_owned(),
+        Some(last) => {
+            let status = last
+                .code
+                .map_or_else(|| "no response".to_owned(), |c| c.to_string());
+            let mut cell = format!("{status} in {}", output::duration(last.duration));
+            if let Some(error) = &last.error {
+                cell.push_str(": ");
+                cell.push_str(error);
+            }
+            cell
+        }
+    }
+}

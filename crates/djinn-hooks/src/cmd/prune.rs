@@ -1,0 +1,61 @@
+//! `prune`: delete old delivery attempts and finished events.
+
+use std::time::Duration;
+
+use super::store::{self, StoreResult as _};
+use super::{Global, invalid, output};
+use crate::cli::PruneArgs;
+
+/// Runs `prune`.
+pub(crate) fn run(global: &Global, args: &PruneArgs) -> anyhow::Result<()> {
+    let age = parse_age(&args.older_than)?;
+    let store = store::open(global)?;
+    let pruned = store.prune(age).or_fail()?;
+    if global.json {
+        output::print_json(&pruned)
+    } else {
+        outln!(
+            "pruned {} deliveries and {} events older than {}",
+            pruned.deliveries,
+            pruned.events,
+            args.older_than
+        );
+        Ok(())
+    }
+}
+
+/// Reads an age such as `30d`, `12h`, `45m` or `90s`.
+pub(crate) fn parse_age(text: &str) -> anyhow::Result<Duration> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let seconds = match unit {
+        "d" => 86_400,
+        "h" => 3_600,
+        "m" => 60,
+        "s" => 1,
+        _ => invalid!("--older-than: {text:?} is not an age like 30d, 12h, 45m or 90s"),
+    };
+    let Ok(number) = number.parse::<u64>() else {
+        invalid!("--older-than: {text:?} is not an age like 30d, 12h, 45m or 90s");
+    };
+    Ok(Duration::from_secs(number.saturating_mul(seconds)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages() {
+        assert_eq!(parse_age("30d").unwrap(), Duration::from_secs(30 * 86_400));
+        assert_eq!(parse_age("12h").unwrap(), Duration::from_secs(12 * 3_600));
+        assert_eq!(parse_age("0s").unwrap(), Duration::ZERO);
+        for bad in ["", "d", "30", "30 days", "-1d", "1.5h"] {
+            let err = parse_age(bad).unwrap_err();
+            assert_eq!(super::super::exit_code(&err), 2, "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! `worker`: deliver due tasks with retries, until idle or until SIGINT/SIGTERM.
+
+use std::io::{IsTerminal as _, Write as _};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use djinn_hook_deliver::{
+    Completion, DecisionOutcome, DeliverConfig, Deliverer, RetryPolicy, Stats, Worker,
+    WorkerConfig, WorkerEvent,
+};
+use djinn_hooks::StoreOutbox;
+
+use super::output;
+use super::{Global, store};
+use crate::cli::WorkerArgs;
+
+/// Runs `worker`.
+pub(crate) fn run(global: &Global, args: &WorkerArgs) -> anyhow::Result<()> {
+    if args.concurrency == 0 {
+        super::invalid!("--concurrency: must be at least 1");
+    }
+    let store = store::open(global)?;
+    let stop = if args.until_idle {
+        None
+    } else {
+        Some(stop_on_signal()?)
+    };
+    let terminal = std::io::stderr().is_terminal();
+    let mut progress = Progress::default();
+    let worker = worker(
+        &store,
+        args.concurrency,
+        args.network.allow_private_network,
+        args.until_idle,
+    )
+    .with_observer(|event| progress.observe(&event, terminal));
+    if stop.is_some() {
+        eprintln!(
+            "worker: delivering with {} threads; Ctrl-C (or SIGTERM) finishes in-flight deliveries and stops",
+            args.concurrency
+        );
+    }
+    let stats = match &stop {
+        None => worker.run_until_idle(),
+        Some(signal) => {
+            // On a signal, claim nothing new from the store, let the worker
+            // take the tasks already leased into the outbox's buffer, then
+            // stop it: it finishes what is in flight and returns.
+            let stop_worker = AtomicBool::new(false);
+            std::thread::scope(|scope| {
+                scope.spawn(|| {
+                    while !signal.load(Ordering::SeqCst) && !stop_worker.load(Ordering::SeqCst) {
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                    worker.outbox().stop_claiming();
+                    while worker.outbox().buffered() > 0 && !stop_worker.load(Ordering::SeqCst) {
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                    stop_worker.store(true, Ordering::SeqCst);
+                });
+                worker.run(&stop_worker)
+            })
+        }
+    };
+    drop(worker);
+    if terminal {
+        eprintln!();
+    }
+    report(global, &stats)
+}
+
+/// Tasks leased per claim transaction, per delivery thread (see `StoreOutbox`'s prefetch).
+/// With 2 x concurrency in flight, the last buffered task waits at most 6 delivery
+/// timeouts (3 min at 30 s), inside the worker's 5 min lease.
+const PREFETCH_PER_THREAD: usize = 4;
+
+/// A worker over the store at concurrency `n`, with the default retry schedule.
+///
+/// `until_idle` shortens the poll interval: the worker then only waits for its
+/// own in-flight deliveries, and a short poll bounds how long it can miss the
+/// moment they are all committed (the default 1 s suits a long-running worker,
+/// where it is the delay before a new event is noticed).
+pub(crate) fn worker<'o>(
+    store: &'o djinn_hook_store::Store,
+    concurrency: usize,
+    allow_private_network: bool,
+    until_idle: bool,
+) -> Worker<'o, StoreOutbox<&'o djinn_hook_store::Store>> {
+    let deliverer = Deliverer::new(DeliverConfig {
+        allow_private_network,
+        max_idle_connections_per_host: concurrency.max(1),
+        max_idle_connections: concurrency.max(64),
+        ..DeliverConfig::default()
+    });
+    Worker::new(
+        StoreOutbox::new(store).with_prefetch(PREFETCH_PER_THREAD * concurrency),
+        deliverer,
+        RetryPolicy::default(),
+        WorkerConfig {
+            concurrency,
+            poll_interval: if until_idle {
+                Duration::from_millis(20)
+            } else {
+                WorkerConfig::default().poll_interval
+            },
+            ..WorkerConfig::default()
+        },
+    )
+}
+
+/// Prints what a run did: a line, or `--json` counters.
+fn report(global: &Global, stats: &Stats) -> anyhow::Result<()> {
+    if global.json {
+        return output::print_json(&serde_json::json!({
+            "attempts": stats.attempts,
+            "delivered": stats.delivered,
+            "retries_scheduled": stats.retries_scheduled,
+            "failed": stats.failed,
+            "hooks_disabled": stats.hooks_disabled,
+            "abandoned": stats.abandoned,
+        }));
+    }
+    eprintln!(
+        "worker: {} attempts: {} delivered, {} to retry, {} failed for good{}",
+        stats.attempts,
+        stats.delivered,
+        stats.retries_scheduled,
+        stats.failed,
+        if stats.hooks_disabled > 0 {
+            format!(", {} webhooks disabled", stats.hooks_disabled)
+        } else {
+            String::new()
+        }
+    );
+    Ok(())
+}
+
+/// Counts for the progress line, and the per-attempt log lines.
+#[derive(Debug, Default)]
+struct Progress {
+    delivered: u64,
+    retrying: u64,
+    failed: u64,
+}
+
+impl Progress {
+    fn observe(&mut self, event: &WorkerEvent<'_>, terminal: bool) {
+        match event {
+            WorkerEvent::Completed(done) => {
+                match done.decision.outcome {
+                    DecisionOutcome::Delivered => self.delivered += 1,
+                    DecisionOutcome::RetryAt(_) => self.retrying += 1,
+                    DecisionOutcome::Failed => self.failed += 1,
+                }
+                if terminal {
+                    eprint!(
+                        "\r\x1b[Kdelivered {}  retrying {}  failed {}  (last: {} to hook {}: {})",
+                        self.delivered,
+                        self.retrying,
+                        self.failed,
+                        done.attempt.event,
+                        done.attempt.hook_id,
+                        status(done),
+                    );
+                    let _ = std::io::stderr().flush();
+                } else {
+                    eprintln!("{}", log_line(done));
+                }
+            }
+            WorkerEvent::ClaimFailed(error) => {
+                eprintln!("worker: claiming tasks failed: {}", chain(error));
+            }
+            WorkerEvent::CompleteFailed {
+                error,
+                batch,
+                retry_in,
+            } => eprintln!(
+                "worker: recording {batch} attempts failed ({}); retrying in {}",
+                chain(error),
+                output::duration(*retry_in)
+            ),
+            WorkerEvent::Abandoned(batch) => eprintln!(
+                "worker: gave up recording {} attempts; their tasks will be claimed again when their leases run out",
+                batch.len()
+            ),
+            _ => {}
+        }
+    }
+}
+
+/// One plain line per attempt: event, hook, status, duration, outcome. Never a secret.
+pub(crate) fn log_line(done: &Completion) -> String {
+    let attempt = &done.attempt;
+    let outcome = match done.decision.outcome {
+        DecisionOutcome::Delivered => "delivered".to_owned(),
+        DecisionOutcome::RetryAt(at) => format!("retry at {}", output::time(at)),
+        DecisionOutcome::Failed => "failed for good".to_owned(),
+    };
+    let mut line = format!(
+        "event={} id={} hook={} attempt={} status={} duration={} outcome={outcome}",
+        attempt.event,
+        attempt.event_id,
+        attempt.hook_id,
+        attempt.attempt,
+        status(done),
+        output::duration(attempt.duration),
+    );
+    if let Some(reason) = &done.decision.disable_hook {
+        line.push_str(&format!(" disabled_hook={reason:?}"));
+    }
+    if let Some(error) = &attempt.error {
+        line.push_str(&format!(" error={error:?}"));
+    }
+    line
+}
+
+/// The response status, or the kind of failure when none came.
+fn status(done: &Completion) -> String {
+    match done.attempt.response_status {
+        Some(code) => code.to_string(),
+        None => done.attempt.outcome.to_string(),
+    }
+}
+
+/// An error and its causes on one line.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// A flag that SIGINT or SIGTERM sets. The handler is installed once per process.
+pub(crate) fn stop_on_signal() -> anyhow::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))?;
+    Ok(stop)
+}
+
+/// `hook test`: deliver an event's example payload to one webhook now.
+///
+/// Not available yet: the webhook's secret only leaves the store inside a
+/// claimed task, and the store has no call that queues (and leases) a task for
+/// one webhook, so this cannot be done without also delivering other due tasks.
+pub(crate) fn test(
+    _global: &Global,
+    id: i64,
+    event: &str,
+    _allow_private_network: bool,
+) -> anyhow::Result<()> {
+    super::events::parse_event(event)?;
+    anyhow::bail!(
+        "hook test {id}: not available yet (the store cannot queue a delivery for one webhook); \
+         emit the example instead: djinn-hooks example {event} | djinn-hooks emit {event} --namespace NS"
+    )
+}

@@ -1,0 +1,25 @@
+//! The parts of the djinn-hooks binary that other code reuses: the adapter
+//! between the store and the delivery worker, and a verifying receiver.
+//!
+//! [`StoreOutbox`] implements `djinn_hook_deliver::Outbox` for
+//! `djinn_hook_store::Store`; it is the only code that knows both crates.
+//! [`Receiver`] is a webhook receiver on a local address that checks every
+//! delivery's signature with `djinn_hook_sign::verify`.
+//!
+//! ```no_run
+//! use djinn_hook_sign::Secret;
+//! use djinn_hooks::Receiver;
+//!
+//! let receiver = Receiver::start("127.0.0.1:0", Secret::from("s3cret")).unwrap();
+//! println!("register {} as the payload URL", receiver.url());
+//! if let Some(got) = receiver.next_timeout(std::time::Duration::from_secs(5)) {
+//!     println!("{:?} signature ok: {}", got.event(), got.signature_valid);
+//! }
+//! ```
+#![warn(missing_docs)]
+
+mod outbox;
+mod receiver;
+
+pub use outbox::StoreOutbox;
+pub use receiver::{BindError, Received, Receiver};

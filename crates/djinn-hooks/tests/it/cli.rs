@@ -1,0 +1,476 @@
+//! The command line itself: invalid input exits 2 and stores nothing, `--help` and output snapshots, the demo.
+
+use djinn_hook_sign::Secret;
+use djinn_hooks::Receiver;
+use serde_json::Value;
+
+use crate::{Env, Run};
+
+const NS: &str = "wallace.breen/blackmesa";
+
+/// Insta settings that redact what changes from run to run: event ids,
+/// times, durations, ports and HTTP dates.
+fn redacted() -> insta::Settings {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_prepend_module_to_snapshot(false);
+    let filters: &[(&str, &str)] = &[
+        (
+            r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+            "[uuid]",
+        ),
+        (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", "[time]"),
+        (r#""duration": \d+"#, r#""duration": "[ns]""#),
+        // Durations in tables keep a fixed width so columns stay put.
+        (r"\b\d+(\.\d+)?(µs|ms|s) {2,}", "[dur]    "),
+        (r"\b\d+(\.\d+)?(µs|ms|s)\b", "[dur]"),
+        (r"127\.0\.0\.1:\d{4,5}", "127.0.0.1:[port]"),
+        (r"(?m)^< date: .*$", "< date: [date]"),
+        (r"\S*/\.tmp[A-Za-z0-9]+", "[tmpdir]"),
+        // Bodies and their signatures follow the payload crate's examples.
+        (r"sha256=[0-9a-f]{64}", "sha256=[hmac]"),
+        (r#""request_body": ".*""#, r#""request_body": "[body]""#),
+        (r#"(?m)^\{"id":.*\}$"#, "[body]"),
+    ];
+    for (regex, replacement) in filters {
+        settings.add_filter(regex, *replacement);
+    }
+    settings
+}
+
+/// Asserts exit code 2, a message on stderr containing `needle`, nothing on stdout.
+#[track_caller]
+fn assert_invalid(run: &Run, needle: &str) {
+    assert_eq!(run.code, 2, "expected exit code 2: {run:#?}");
+    assert!(
+        run.stderr.contains(needle),
+        "stderr lacks {needle:?}: {}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.lines().count() <= 2,
+        "one or two lines: {}",
+        run.stderr
+    );
+    assert_eq!(run.stdout, "");
+}
+
+fn hooks(env: &Env) -> Vec<Value> {
+    serde_json::from_str(env.run(&["--json", "hook", "list"], None).ok()).unwrap()
+}
+
+#[test]
+fn bad_urls_and_ssl_on_http_exit_2_and_store_no_hook() {
+    let env = Env::new();
+    for (url, extra, needle) in [
+        ("ftp://example.com/hook", None, "payload_url"),
+        ("not a url", None, "payload_url"),
+        ("http:///nohost", None, "payload_url"),
+        ("http://example.com/hook", Some("--ssl"), "ssl"),
+    ] {
+        let mut args = vec!["hook", "create", "--namespace", NS, "--url", url];
+        args.extend(extra);
+        assert_invalid(&env.run(&args, None), needle);
+    }
+    let run = env.run(
+        &[
+            "hook",
+            "create",
+            "--namespace",
+            "no-slash",
+            "--url",
+            "https://example.com/",
+        ],
+        None,
+    );
+    assert_invalid(&run, "no-slash");
+    assert_eq!(hooks(&env), Vec::<Value>::new(), "nothing was stored");
+
+    // --no-ssl on https is fine, and https defaults to ssl on.
+    env.run(
+        &[
+            "hook",
+            "create",
+            "--namespace",
+            NS,
+            "--url",
+            "https://a.example.com/",
+        ],
+        None,
+    )
+    .ok();
+    env.run(
+        &[
+            "hook",
+            "create",
+            "--namespace",
+            NS,
+            "--url",
+            "https://b.example.com/",
+            "--no-ssl",
+        ],
+        None,
+    )
+    .ok();
+    let ssl: Vec<bool> = hooks(&env)
+        .iter()
+        .map(|h| h["ssl"].as_bool().unwrap())
+        .collect();
+    assert_eq!(ssl, [true, false]);
+}
+
+#[test]
+fn bad_payloads_and_unknown_events_exit_2_and_store_no_event() {
+    let env = Env::new();
+    let receiver = Receiver::start("127.0.0.1:0", Secret::new("s")).unwrap();
+    env.run(
+        &[
+            "hook",
+            "create",
+            "--namespace",
+            NS,
+            "--url",
+            &receiver.url(),
+            "--secret",
+            "s",
+        ],
+        None,
+    )
+    .ok();
+    let finished = env
+        .run(&["example", "build.finished"], None)
+        .ok()
+        .to_owned();
+    let bad_status = finished.replacen("\"status\": \"passed\"", "\"status\": \"done\"", 1);
+    assert_ne!(
+        bad_status, finished,
+        "the example has a passed status to break"
+    );
+
+    let run = env.run(
+        &["emit", "build.finished", "--namespace", NS],
+        Some(bad_status.as_bytes()),
+    );
+    assert_invalid(&run, "build.finished: status: unknown variant");
+    let run = env.run(
+        &["emit", "build.finished", "--namespace", NS],
+        Some(b"{\"id\": "),
+    );
+    assert_invalid(&run, "invalid payload: build.finished");
+    let run = env.run(
+        &["emit", "build.exploded", "--namespace", NS],
+        Some(finished.as_bytes()),
+    );
+    assert_invalid(
+        &run,
+        "unknown event \"build.exploded\", expected one of build.submitted",
+    );
+    let run = env.run(&["example", "build.exploded"], None);
+    assert_invalid(&run, "unknown event \"build.exploded\"");
+    let run = env.run(
+        &[
+            "emit",
+            "cron",
+            "--namespace",
+            NS,
+            "--payload",
+            "missing.json",
+        ],
+        None,
+    );
+    assert_invalid(&run, "missing.json");
+
+    // Nothing was stored: the worker finds nothing to deliver.
+    let run = env.run(
+        &[
+            "--json",
+            "worker",
+            "--until-idle",
+            "--allow-private-network",
+        ],
+        None,
+    );
+    let stats: Value = serde_json::from_str(run.ok()).unwrap();
+    assert_eq!(stats["attempts"], 0);
+    assert!(receiver.drain().is_empty());
+    let list = env.run(&["--json", "deliveries", "list"], None);
+    let list: Value = serde_json::from_str(list.ok()).unwrap();
+    assert_eq!(list["items"], Value::Array(vec![]));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let env = Env::new();
+    assert_eq!(env.run(&["hook", "frobnicate"], None).code, 2);
+    assert_eq!(env.run(&["emit"], None).code, 2);
+    assert_invalid(
+        &env.run(&["prune", "--older-than", "soon"], None),
+        "--older-than",
+    );
+    assert_invalid(
+        &env.run(&["deliveries", "list", "--event", "nope"], None),
+        "--event",
+    );
+    // `serve` itself is tested in serve.rs; without tokens it refuses a non-loopback address.
+    let run = env.run(&["serve", "--listen", "0.0.0.0:0"], None);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("--listen 0.0.0.0:0"), "{run:?}");
+}
+
+#[test]
+fn missing_things_and_a_damaged_key_file_exit_1() {
+    let env = Env::new();
+    let run = env.run(&["hook", "show", "42"], None);
+    assert_eq!(
+        (run.code, run.stderr.trim()),
+        (1, "djinn-hooks: webhook 42 not found")
+    );
+    let run = env.run(&["deliveries", "show", "7"], None);
+    assert_eq!(
+        (run.code, run.stderr.trim()),
+        (1, "djinn-hooks: delivery 7 not found")
+    );
+
+    std::fs::write(env.path("short.key"), b"0123").unwrap();
+    let run = env.run(&["--key-file", "short.key", "hook", "list"], None);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("short.key holds 4 bytes, expected 32"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn the_key_file_is_created_0600_beside_the_database_and_secrets_stay_hidden() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    env.run(
+        &[
+            "hook",
+            "create",
+            "--namespace",
+            NS,
+            "--url",
+            "https://example.com/",
+            "--secret",
+            "hunter2",
+        ],
+        None,
+    )
+    .ok();
+    let key = env.path("hooks.db.key");
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert_eq!(std::fs::metadata(&key).unwrap().len(), 32);
+    for args in [
+        &["hook", "list"][..],
+        &["hook", "show", "1"],
+        &["--json", "hook", "show", "1"],
+    ] {
+        let out = env.run(args, None);
+        assert!(!out.ok().contains("hunter2"), "{args:?} shows the secret");
+    }
+    let db = std::fs::read(env.db()).unwrap();
+    assert!(
+        !db.windows(7).any(|w| w == b"hunter2"),
+        "the secret is stored encrypted"
+    );
+}
+
+#[test]
+fn help_snapshots() {
+    let env = Env::new();
+    let commands: &[&[&str]] = &[
+        &[],
+        &["hook"],
+        &["hook", "create"],
+        &["hook", "list"],
+        &["hook", "show"],
+        &["hook", "update"],
+        &["hook", "delete"],
+        &["hook", "test"],
+        &["emit"],
+        &["worker"],
+        &["deliveries"],
+        &["deliveries", "list"],
+        &["deliveries", "show"],
+        &["redeliver"],
+        &["prune"],
+        &["sign"],
+        &["verify"],
+        &["example"],
+        &["events"],
+        &["demo"],
+        &["serve"],
+        &["listen"],
+    ];
+    for command in commands {
+        let mut args = command.to_vec();
+        args.push("--help");
+        let run = env.run(&args, None);
+        let name = if command.is_empty() {
+            "help".to_owned()
+        } else {
+            format!("help-{}", command.join("-"))
+        };
+        redacted().bind(|| insta::assert_snapshot!(name, run.ok()));
+    }
+}
+
+#[test]
+fn output_snapshots() {
+    let env = Env::new();
+    let receiver = Receiver::start("127.0.0.1:0", Secret::new("s3cret")).unwrap();
+    let url = receiver.url();
+    env.run(
+        &[
+            "hook",
+            "create",
+            "--namespace",
+            NS,
+            "--url",
+            &url,
+            "--secret",
+            "s3cret",
+        ],
+        None,
+    )
+    .ok();
+    env.run(
+        &[
+            "hook",
+            "create",
+            "--namespace",
+            "wallace.breen/blackmesa/xen",
+            "--url",
+            "https://hooks.example.com/djinn",
+            "--events",
+            "build.finished,build.tagged",
+            "--standard-webhooks",
+            "--inactive",
+        ],
+        None,
+    )
+    .ok();
+    let payload = env
+        .run(&["example", "build.finished"], None)
+        .ok()
+        .to_owned();
+    let emit = env.run(
+        &["emit", "build.finished", "--namespace", NS],
+        Some(payload.as_bytes()),
+    );
+    let worker = env.run(&["worker", "--until-idle", "--allow-private-network"], None);
+    worker.ok();
+
+    redacted().bind(|| {
+        insta::assert_snapshot!("events", env.run(&["events"], None).ok());
+        insta::assert_snapshot!("emit", emit.ok());
+        insta::assert_snapshot!("worker-log", worker.stderr);
+        insta::assert_snapshot!("hook-list", env.run(&["hook", "list"], None).ok());
+        insta::assert_snapshot!(
+            "hook-list-json",
+            env.run(&["--json", "hook", "list"], None).ok()
+        );
+        insta::assert_snapshot!("hook-show", env.run(&["hook", "show", "2"], None).ok());
+        insta::assert_snapshot!(
+            "deliveries-list",
+            env.run(&["deliveries", "list"], None).ok()
+        );
+        insta::assert_snapshot!(
+            "deliveries-list-json",
+            env.run(&["--json", "deliveries", "list"], None).ok()
+        );
+        insta::assert_snapshot!(
+            "deliveries-show",
+            env.run(&["deliveries", "show", "1"], None).ok()
+        );
+        insta::assert_snapshot!(
+            "hook-update-json",
+            env.run(
+                &[
+                    "--json",
+                    "hook",
+                    "update",
+                    "2",
+                    "--active",
+                    "--remove-secret",
+                    "--events",
+                    ""
+                ],
+                None
+            )
+            .ok()
+        );
+    });
+}
+
+#[test]
+fn demo_runs_end_to_end_and_can_run_again() {
+    let env = Env::new();
+    // Without --db the demo uses (and replaces) djinn-demo.db in the current folder.
+    for _ in 0..2 {
+        let mut command = env.command(&["demo"]);
+        command.env_remove("DJINN_HOOKS_DB");
+        let run = Run::from(command.output().unwrap());
+        let out = run.ok();
+        assert!(
+            out.contains("15 of 15 events delivered and verified"),
+            "{out}"
+        );
+        assert_eq!(out.matches("  yes\n").count(), 15, "{out}");
+    }
+    assert!(env.path("djinn-demo.db").exists());
+    let list = env.run(
+        &["--db", "djinn-demo.db", "--json", "deliveries", "list"],
+        None,
+    );
+    let list: Value = serde_json::from_str(list.ok()).unwrap();
+    assert_eq!(list["items"].as_array().unwrap().len(), 15);
+
+    // With --db it needs a fresh file, and leaves it behind.
+    let run = env.run(&["demo"], None);
+    redacted().bind(|| insta::assert_snapshot!("demo", run.ok()));
+    let run = env.run(&["demo"], None);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("needs a fresh database"),
+        "{}",
+        run.stderr
+    );
+
+    // --json: one object, a delivery per event.
+    let run = env.run(&["--db", "json-demo.db", "--json", "demo"], None);
+    let out: Value = serde_json::from_str(run.ok()).unwrap();
+    assert_eq!(out["ok"], true);
+    let deliveries = out["deliveries"].as_array().unwrap();
+    assert_eq!(deliveries.len(), 15);
+    assert!(
+        deliveries
+            .iter()
+            .all(|d| d["status"] == 204 && d["signature_ok"] == true)
+    );
+}
+
+#[test]
+fn example_prints_the_same_bytes_as_the_fixtures() {
+    let env = Env::new();
+    let fixtures =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/examples/webhooks");
+    for event in djinn_hook_payload::EventType::ALL {
+        let fixture = std::fs::read(fixtures.join(format!("{}.json", event.name())))
+            .unwrap_or_else(|err| panic!("{event}: {err} (run `cargo xtask fixtures`)"));
+        let run = env.run(&["example", event.name()], None);
+        assert_eq!(run.ok().as_bytes(), fixture, "{event}");
+    }
+    // Another API server changes the URLs, nothing else.
+    let run = env.run(
+        &["example", "cron", "--api-server", "https://ci.example.com/"],
+        None,
+    );
+    assert!(
+        run.ok().contains("\"url\": \"https://ci.example.com/cron/"),
+        "{}",
+        run.stdout
+    );
+}

@@ -1,0 +1,235 @@
+//! The main path end to end: create a hook, emit all 15 events, run the worker, look at deliveries, redeliver.
+
+use std::time::Duration;
+
+use djinn_hook_payload::{EventType, Payload};
+use djinn_hook_sign::Secret;
+use djinn_hooks::{Received, Receiver};
+use serde_json::Value;
+
+use crate::Env;
+
+const NS: &str = "wallace.breen/blackmesa";
+const SECRET: &str = "It's a Secret to Everybody";
+
+/// Starts a receiver and creates a webhook for it; returns both and the hook id.
+fn hook_for_receiver(env: &Env) -> (Receiver, String) {
+    let receiver = Receiver::start("127.0.0.1:0", Secret::new(SECRET)).unwrap();
+    let url = receiver.url();
+    let run = env.run(
+        &[
+            "hook",
+            "create",
+            "--namespace",
+            NS,
+            "--url",
+            &url,
+            "--secret",
+            SECRET,
+        ],
+        None,
+    );
+    let id = run.ok().trim().to_owned();
+    assert!(
+        id.parse::<i64>().is_ok(),
+        "hook create prints the id: {id:?}"
+    );
+    (receiver, id)
+}
+
+/// Emits `event` with its example payload; returns the event id printed.
+fn emit_example(env: &Env, event: EventType) -> String {
+    let example = env.run(&["example", event.name()], None);
+    let example = example.ok().as_bytes().to_vec();
+    let run = env.run(
+        &["--json", "emit", event.name(), "--namespace", NS],
+        Some(&example),
+    );
+    let accepted: Value = serde_json::from_str(run.ok()).unwrap();
+    assert_eq!(accepted["matched"], 1, "{accepted}");
+    accepted["event_id"].as_str().unwrap().to_owned()
+}
+
+fn worker(env: &Env) -> String {
+    let run = env.run(&["worker", "--until-idle", "--allow-private-network"], None);
+    run.ok();
+    run.stderr
+}
+
+fn deliveries(env: &Env, extra: &[&str]) -> Vec<Value> {
+    let mut args = vec!["--json", "deliveries", "list"];
+    args.extend_from_slice(extra);
+    let run = env.run(&args, None);
+    let page: Value = serde_json::from_str(run.ok()).unwrap();
+    page["items"].as_array().unwrap().clone()
+}
+
+#[test]
+fn all_15_events_reach_a_receiver_signed_with_the_exact_headers() {
+    let env = Env::new();
+    let (receiver, hook_id) = hook_for_receiver(&env);
+    let ids: Vec<(EventType, String)> = EventType::ALL
+        .iter()
+        .map(|&event| (event, emit_example(&env, event)))
+        .collect();
+
+    let log = worker(&env);
+    assert_eq!(
+        log.lines().filter(|l| l.starts_with("event=")).count(),
+        15,
+        "{log}"
+    );
+    assert!(
+        !log.contains(SECRET),
+        "the worker's log never shows the secret"
+    );
+    assert!(log.contains("worker: 15 attempts: 15 delivered"), "{log}");
+
+    let got: Vec<Received> = receiver.drain();
+    assert_eq!(got.len(), 15, "the receiver got one POST per event");
+    for (event, event_id) in &ids {
+        let post = got
+            .iter()
+            .find(|r| r.delivery() == Some(event_id))
+            .unwrap_or_else(|| panic!("no POST for {event}"));
+        assert_eq!(post.url, "/hook");
+        assert_eq!(post.header("Accept"), Some("*/*"));
+        assert_eq!(
+            post.header("Content-Type"),
+            Some("application/json; charset=utf-8")
+        );
+        assert_eq!(post.header("User-Agent"), Some("Djinn-CI-Hook"));
+        assert_eq!(post.event(), Some(event.name()));
+        assert_eq!(post.hook_id(), Some(hook_id.as_str()));
+        assert!(post.signature_valid, "{event}: signature verifies");
+        // The body is the example's exact compact bytes.
+        let example = Payload::parse(
+            *event,
+            env.run(&["example", event.name()], None).ok().as_bytes(),
+        )
+        .unwrap()
+        .to_body();
+        assert_eq!(post.body, example, "{event}: body");
+        // And the binary's own `verify` agrees with the receiver.
+        let verify = env.run(
+            &[
+                "verify",
+                "--secret",
+                SECRET,
+                "--signature",
+                post.signature().unwrap(),
+            ],
+            Some(&post.body),
+        );
+        assert_eq!(verify.code, 0, "{verify:?}");
+    }
+
+    let list = deliveries(&env, &[]);
+    assert_eq!(list.len(), 15);
+    for d in &list {
+        assert_eq!(d["response_status"], 204);
+        assert_eq!(d["hook_id"].to_string(), hook_id);
+        assert_eq!(d["redelivery"], false);
+        assert!(
+            !d.to_string().contains(SECRET),
+            "the delivery log never holds the secret"
+        );
+    }
+    let table = env.run(&["deliveries", "list"], None);
+    assert_eq!(table.ok().lines().count(), 16, "a header and 15 rows");
+}
+
+#[test]
+fn redeliver_sends_the_recorded_body_again_with_the_same_event_id() {
+    let env = Env::new();
+    let (receiver, _) = hook_for_receiver(&env);
+    let event_id = emit_example(&env, EventType::BuildFinished);
+    worker(&env);
+    let first = receiver.next_timeout(Duration::from_secs(5)).unwrap();
+    let delivery = deliveries(&env, &["--event", &event_id])[0]["id"].to_string();
+
+    let run = env.run(&["redeliver", &delivery], None);
+    assert!(run.ok().contains("queued again"), "{run:?}");
+    worker(&env);
+    let again = receiver.next_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(again.delivery(), Some(event_id.as_str()));
+    assert_eq!(again.body, first.body);
+    assert!(again.signature_valid);
+    let list = deliveries(&env, &["--event", &event_id]);
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0]["redelivery"], true, "newest first, flagged");
+}
+
+#[test]
+fn a_failing_receiver_is_retried_and_listed_as_failed() {
+    let env = Env::new();
+    // A port with nothing listening: bind, note the port, close.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/hook");
+    env.run(&["hook", "create", "--namespace", NS, "--url", &url], None)
+        .ok();
+    emit_example(&env, EventType::Cron);
+    let log = worker(&env);
+    // The first retry is immediate, the next one 5 s later: two attempts, then idle.
+    assert_eq!(
+        log.lines()
+            .filter(|l| l.contains("status=connect_refused"))
+            .count(),
+        2,
+        "{log}"
+    );
+    let failed = deliveries(&env, &["--failed"]);
+    assert_eq!(failed.len(), 2);
+    assert!(failed[0]["error"].as_str().unwrap().contains("refused"));
+    let list = env.run(&["hook", "list"], None);
+    assert!(list.ok().contains("no response"), "{list:?}");
+}
+
+#[test]
+fn without_allow_private_network_loopback_is_refused() {
+    let env = Env::new();
+    let (receiver, _) = hook_for_receiver(&env);
+    emit_example(&env, EventType::Cron);
+    let run = env.run(&["worker", "--until-idle"], None);
+    run.ok();
+    assert!(run.stderr.contains("status=blocked"), "{}", run.stderr);
+    assert!(receiver.drain().is_empty(), "nothing reached the receiver");
+}
+
+#[test]
+fn a_running_worker_stops_on_sigterm_after_recording_what_it_sent() {
+    let env = Env::new();
+    let (receiver, _) = hook_for_receiver(&env);
+    let child = env
+        .command(&["worker", "--allow-private-network", "--concurrency", "4"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    for event in [EventType::Cron, EventType::Images, EventType::Objects] {
+        emit_example(&env, event);
+    }
+    // The running worker polls the outbox and delivers all three.
+    let mut got = Vec::new();
+    while got.len() < 3 {
+        let post = receiver.next_timeout(Duration::from_secs(10));
+        got.push(post.expect("the running worker delivers"));
+    }
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let run = crate::Run::from(child.wait_with_output().unwrap());
+    assert_eq!(run.code, 0, "{run:#?}");
+    assert!(
+        run.stderr.contains("3 attempts: 3 delivered"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(deliveries(&env, &[]).len(), 3, "every POST is recorded");
+}

@@ -1,0 +1,110 @@
+//! End-to-end tests: the built djinn-hooks binary run against real receivers on 127.0.0.1.
+
+mod cli;
+mod deliver;
+mod listen;
+mod serve;
+mod sign;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+/// A temporary folder holding the database and key file of one test.
+pub(crate) struct Env {
+    dir: tempfile::TempDir,
+}
+
+/// What one run of the binary gave.
+#[derive(Debug)]
+pub(crate) struct Run {
+    /// The exit code.
+    pub(crate) code: i32,
+    /// Standard output, as text.
+    pub(crate) stdout: String,
+    /// Standard error, as text.
+    pub(crate) stderr: String,
+}
+
+impl Run {
+    /// Asserts exit code 0 and returns stdout.
+    #[track_caller]
+    pub(crate) fn ok(&self) -> &str {
+        assert_eq!(self.code, 0, "expected success, got {self:#?}");
+        &self.stdout
+    }
+}
+
+impl Env {
+    pub(crate) fn new() -> Env {
+        Env {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    /// The database file.
+    pub(crate) fn db(&self) -> PathBuf {
+        self.dir.path().join("hooks.db")
+    }
+
+    /// A path in the test's folder.
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The binary, with this test's database and nothing from the caller's environment.
+    pub(crate) fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_djinn-hooks"));
+        command
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("DJINN_HOOKS_DB", self.db())
+            .env_remove("DJINN_HOOKS_KEY_FILE")
+            .env_remove("DJINN_HOOKS_TOKENS")
+            .env("NO_COLOR", "1");
+        command
+    }
+
+    /// Runs the binary with `args` and `stdin` (empty when `None`) and waits for it.
+    pub(crate) fn run(&self, args: &[&str], stdin: Option<&[u8]>) -> Run {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn djinn-hooks");
+        let mut input = child.stdin.take().expect("stdin");
+        if let Some(bytes) = stdin {
+            // A command that rejects its arguments exits without reading stdin.
+            match input.write_all(bytes) {
+                Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
+                    panic!("write stdin: {err}")
+                }
+                _ => {}
+            }
+        }
+        drop(input);
+        let output = child.wait_with_output().expect("wait for djinn-hooks");
+        Run::from(output)
+    }
+}
+
+impl From<Output> for Run {
+    fn from(output: Output) -> Run {
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+/// An HTTP agent for tests: statuses are values, not errors; no proxy; short timeouts.
+pub(crate) fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(10)))
+        .build()
+        .into()
+}

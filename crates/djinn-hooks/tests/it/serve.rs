@@ -1,0 +1,925 @@
+//! `serve`: the REST API over real HTTP on 127.0.0.1 (lifecycle with snapshots, every error
+//! status, auth, an event reaching a receiver signed, metrics) and shutdown with deliveries in
+//! flight.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
+use djinn_hook_sign::Secret;
+use djinn_hooks::Receiver;
+use serde_json::{Value, json};
+
+use crate::{Env, agent};
+
+const NS: &str = "alice/ci";
+const SECRET: &str = "It's a Secret to Everybody";
+const TOKEN: &str = "t0k3n-for-tests";
+
+/// A running `serve`, killed when dropped.
+struct Serve {
+    child: Child,
+    base: String,
+    logs: Arc<Mutex<Vec<String>>>,
+    reader: Option<thread::JoinHandle<()>>,
+    token: Option<String>,
+}
+
+impl Serve {
+    /// Starts `serve --listen 127.0.0.1:0 --allow-private-network` plus `extra`, with `tokens` in
+    /// `DJINN_HOOKS_TOKENS`, and reads the bound address from its first log line.
+    fn start(env: &Env, extra: &[&str], tokens: Option<&str>) -> Serve {
+        let mut args = vec![
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--allow-private-network",
+        ];
+        args.extend_from_slice(extra);
+        let mut command = env.command(&args);
+        if let Some(tokens) = tokens {
+            command.env("DJINN_HOOKS_TOKENS", tokens);
+        }
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn serve");
+        let stderr = child.stderr.take().unwrap();
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let (addr_tx, addr_rx) = mpsc::channel();
+        let sink = Arc::clone(&logs);
+        let reader = thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if line.contains("msg=listening") {
+                    let addr = line
+                        .split_whitespace()
+                        .find_map(|field| field.strip_prefix("addr="))
+                        .map(str::to_owned);
+                    let _ = addr_tx.send(addr);
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let mut serve = Serve {
+            child,
+            base: String::new(),
+            logs,
+            reader: Some(reader),
+            token: tokens.map(|t| t.split(',').next().unwrap().to_owned()),
+        };
+        match addr_rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(Some(addr)) => serve.base = format!("http://{addr}"),
+            _ => panic!("serve did not start: {}", serve.logs()),
+        }
+        serve
+    }
+
+    fn logs(&self) -> String {
+        self.logs.lock().unwrap().join("\n")
+    }
+
+    /// Sends a request with the configured token (if any).
+    fn call(&self, method: &str, path: &str, body: Option<&str>) -> Reply {
+        let token = self.token.clone();
+        self.call_with(method, path, body, token.as_deref(), &[])
+    }
+
+    fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut request = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        if body.is_some() {
+            request = request.header("Content-Type", "application/json");
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request
+            .body(body.unwrap_or("").as_bytes().to_vec())
+            .unwrap();
+        let mut response = agent()
+            .run(request)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}\n{}", self.logs()));
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+            .collect();
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        Reply {
+            status: response.status().as_u16(),
+            headers,
+            json: serde_json::from_str(&text).unwrap_or(Value::Null),
+            text,
+        }
+    }
+
+    /// Posts an event with its example payload.
+    fn post_event(&self, ns: &str, event: EventType) -> Reply {
+        let body = String::from_utf8(example_payload(event, DEFAULT_API_SERVER).to_body()).unwrap();
+        let token = self.token.clone();
+        self.call_with(
+            "POST",
+            &format!("/n/{ns}/-/events"),
+            Some(&body),
+            token.as_deref(),
+            &[("X-Djinn-CI-Event", event.name())],
+        )
+    }
+
+    /// Polls `GET path` until `done` holds for its JSON (10 s at most).
+    fn wait_for(&self, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let reply = self.call("GET", path, None);
+            if done(&reply.json) {
+                return reply.json;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting on {path}: {}",
+                reply.text
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits (5 s at most) for a log line containing `text`: a request's line is written just
+    /// after its response.
+    fn wait_for_log(&self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !self.logs().contains(text) {
+            assert!(
+                Instant::now() < deadline,
+                "no {text:?} in:\n{}",
+                self.logs()
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// SIGTERM, then waits (15 s at most) and returns the exit code.
+    fn terminate(&mut self) -> i32 {
+        let pid = self.child.id().to_string();
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                // The pipe is closed: the reader has every line once it ends.
+                if let Some(reader) = self.reader.take() {
+                    reader.join().unwrap();
+                }
+                return status.code().unwrap_or(-1);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "serve did not stop: {}",
+                self.logs()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A response: status, headers (lower-case names), body as text and JSON (`null` if not JSON).
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    text: String,
+    json: Value,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    #[track_caller]
+    fn expect(self, status: u16) -> Reply {
+        assert_eq!(self.status, status, "{self:#?}");
+        self
+    }
+}
+
+/// Snapshot settings: ids of events, times, durations and ports redacted.
+fn redacted() -> insta::Settings {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_prepend_module_to_snapshot(false);
+    let filters: &[(&str, &str)] = &[
+        (
+            r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+            "[uuid]",
+        ),
+        (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", "[time]"),
+        (r#""duration": \d+"#, r#""duration": "[ns]""#),
+        (r"127\.0\.0\.1:\d{2,5}", "127.0.0.1:[port]"),
+        (r"sha256=[0-9a-f]{64}", "sha256=[hmac]"),
+        (r#""v1,[A-Za-z0-9+/=]+""#, r#""v1,[hmac]""#),
+        (r#"("webhook-timestamp",\s+)"\d+""#, r#"$1"[unix]""#),
+        (
+            r#""[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT""#,
+            r#""[date]""#,
+        ),
+    ];
+    for (regex, replacement) in filters {
+        settings.add_filter(regex, *replacement);
+    }
+    settings
+}
+
+fn create_body(url: &str) -> String {
+    json!({
+        "payload_url": url,
+        "secret": SECRET,
+        "events": ["build.submitted", "build.finished"],
+    })
+    .to_string()
+}
+
+#[test]
+fn lifecycle_create_list_get_update_deliveries_redeliver_delete() {
+    let env = Env::new();
+    let receiver = Receiver::start("127.0.0.1:0", Secret::new(SECRET)).unwrap();
+    let mut serve = Serve::start(&env, &[], None);
+    let hooks = format!("/n/{NS}/-/webhooks");
+
+    let created = serve
+        .call("POST", &hooks, Some(&create_body(&receiver.url())))
+        .expect(201);
+    assert_eq!(
+        created
+            .header("Location")
+            .map(|l| l.ends_with("/n/alice/ci/-/webhooks/1")),
+        Some(true)
+    );
+    assert!(
+        !created.text.contains(SECRET),
+        "the secret is never returned"
+    );
+    let id = created.json["id"].as_i64().unwrap();
+    let hook = format!("{hooks}/{id}");
+    redacted().bind(|| insta::assert_snapshot!("serve-create", created.text));
+
+    let list = serve.call("GET", &hooks, None).expect(200);
+    assert_eq!(list.json.as_array().map(Vec::len), Some(1));
+    assert_eq!(list.json[0], created.json);
+    let got = serve.call("GET", &hook, None).expect(200);
+    assert_eq!(got.json, created.json);
+
+    let updated = serve
+        .call(
+            "PATCH",
+            &hook,
+            Some(r#"{"events": ["build.finished"], "standard_webhooks": true}"#),
+        )
+        .expect(200);
+    assert_eq!(updated.json["events"], json!(["build.finished"]));
+    assert_eq!(updated.json["has_secret"], true, "an absent secret is kept");
+    redacted().bind(|| insta::assert_snapshot!("serve-update", updated.text));
+
+    // An event it does not subscribe to matches nothing; one it does is delivered, signed.
+    let skipped = serve.post_event(NS, EventType::BuildSubmitted).expect(202);
+    assert_eq!(skipped.json["matched"], 0);
+    let accepted = serve.post_event(NS, EventType::BuildFinished).expect(202);
+    assert_eq!(accepted.json["matched"], 1);
+    assert_eq!(accepted.json["event"], "build.finished");
+    let event_id = accepted.json["id"].as_str().unwrap().to_owned();
+    redacted().bind(|| insta::assert_snapshot!("serve-event-accepted", accepted.text));
+
+    let post = receiver
+        .next_timeout(Duration::from_secs(10))
+        .expect("the event reaches the receiver");
+    assert_eq!(post.event(), Some("build.finished"));
+    assert_eq!(post.delivery(), Some(event_id.as_str()));
+    assert_eq!(post.hook_id(), Some(id.to_string().as_str()));
+    let signature = post.signature().expect("signed");
+    djinn_hook_sign::verify(&Secret::new(SECRET), &post.body, signature)
+        .expect("the signature verifies with the webhook's secret");
+    assert!(
+        post.header("webhook-signature").is_some(),
+        "standard_webhooks was switched on"
+    );
+    assert_eq!(
+        post.body,
+        example_payload(EventType::BuildFinished, DEFAULT_API_SERVER).to_body()
+    );
+
+    let deliveries = serve.wait_for(&format!("{hook}/deliveries"), |v| {
+        v.as_array().is_some_and(|a| a.len() == 1)
+    });
+    assert_eq!(deliveries[0]["code"], 204);
+    assert_eq!(deliveries[0]["event_id"], event_id.as_str());
+    let text = serde_json::to_string_pretty(&deliveries).unwrap();
+    redacted().bind(|| insta::assert_snapshot!("serve-deliveries", text));
+
+    let delivery_id = deliveries[0]["id"].as_i64().unwrap();
+    let full = serve
+        .call("GET", &format!("{hook}/deliveries/{delivery_id}"), None)
+        .expect(200);
+    assert_eq!(full.json["request"]["body_encoding"], "utf-8");
+    assert_eq!(
+        full.json["request"]["body"].as_str().map(str::as_bytes),
+        Some(post.body.as_slice())
+    );
+    assert!(!full.text.contains(SECRET));
+    let text = full.text.replace(
+        &serde_json::to_string(full.json["request"]["body"].as_str().unwrap()).unwrap(),
+        r#""[payload]""#,
+    );
+    redacted().bind(|| insta::assert_snapshot!("serve-delivery", text));
+
+    let shown = serve.call("GET", &hook, None).expect(200);
+    assert_eq!(shown.json["last_response"]["code"], 204);
+    assert!(shown.json["last_response"]["duration"].as_u64().unwrap() > 0);
+
+    let queued = serve
+        .call(
+            "POST",
+            &format!("{hook}/deliveries/{delivery_id}/redeliver"),
+            None,
+        )
+        .expect(202);
+    redacted().bind(|| insta::assert_snapshot!("serve-redeliver", queued.text));
+    let again = receiver
+        .next_timeout(Duration::from_secs(10))
+        .expect("the redelivery reaches the receiver");
+    assert_eq!(again.delivery(), Some(event_id.as_str()));
+    assert_eq!(again.body, post.body, "the recorded body, byte for byte");
+    let deliveries = serve.wait_for(&format!("{hook}/deliveries"), |v| {
+        v.as_array().is_some_and(|a| a.len() == 2)
+    });
+    assert_eq!(deliveries[0]["redelivery"], true, "newest first");
+    assert_eq!(deliveries[1]["redelivery"], false);
+
+    // The counters follow the commit (the worker's observer runs just after it): poll.
+    let want = [
+        "djinn_hooks_events_accepted_total 2",
+        r#"djinn_hooks_deliveries_total{outcome="delivered",result="success"} 2"#,
+        "djinn_hooks_delivery_duration_seconds_count 2",
+        "djinn_hooks_tasks_pending 0",
+        "djinn_hooks_webhooks_disabled 0",
+        r#"djinn_hooks_http_requests_total{code="202"} 3"#,
+    ];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let metrics = serve.call("GET", "/metrics", None).expect(200);
+        assert!(
+            metrics
+                .header("Content-Type")
+                .is_some_and(|t| t.starts_with("application/openmetrics-text"))
+        );
+        let missing: Vec<&str> = want
+            .iter()
+            .copied()
+            .filter(|line| !metrics.text.lines().any(|l| l == *line))
+            .collect();
+        if missing.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{missing:?}\n{}", metrics.text);
+        thread::sleep(Duration::from_millis(20));
+    }
+
+    // 409: a redelivery asked of an inactive webhook.
+    serve
+        .call("PATCH", &hook, Some(r#"{"active": false}"#))
+        .expect(200);
+    let conflict = serve
+        .call(
+            "POST",
+            &format!("{hook}/deliveries/{delivery_id}/redeliver"),
+            None,
+        )
+        .expect(409);
+    assert_eq!(
+        conflict.json,
+        json!({"message": format!("webhook {id} is not active; re-enable it before redelivering")})
+    );
+
+    serve.call("DELETE", &hook, None).expect(204);
+    serve.call("GET", &hook, None).expect(404);
+    let list = serve.call("GET", &hooks, None).expect(200);
+    assert_eq!(list.json, json!([]));
+
+    assert_eq!(serve.terminate(), 0, "{}", serve.logs());
+    let logs = serve.logs();
+    assert!(!logs.contains(SECRET), "no secret in the logs:\n{logs}");
+    assert!(
+        !logs.contains(&receiver.url()),
+        "no payload URL in the logs"
+    );
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("msg=request method=POST path=/n/alice/ci/-/events status=202")),
+        "{logs}"
+    );
+    assert_eq!(
+        logs.lines().filter(|l| l.contains("msg=delivery ")).count(),
+        2,
+        "{logs}"
+    );
+    assert!(logs.contains("auth=\"none: no tokens configured"), "{logs}");
+}
+
+#[test]
+fn child_namespaces_and_pages_of_deliveries() {
+    let env = Env::new();
+    let (url, got) = slow_receiver(Duration::ZERO);
+    let serve = Serve::start(&env, &[], None);
+    let ns = "alice/parent/child";
+    let hooks = format!("/n/{ns}/-/webhooks");
+    let created = serve
+        .call(
+            "POST",
+            &hooks,
+            Some(&json!({"payload_url": url}).to_string()),
+        )
+        .expect(201);
+    let namespace = &created.json["namespace"];
+    assert_eq!(namespace["path"], "parent/child");
+    assert_eq!(namespace["name"], "child");
+    assert!(namespace["parent_id"].as_i64().is_some(), "{namespace}");
+    assert_eq!(created.json["has_secret"], false);
+    assert_eq!(
+        created.json["events"].as_array().unwrap().len(),
+        15,
+        "none given: all"
+    );
+    // The parent exists now but has no webhook of its own.
+    serve
+        .call("GET", "/n/alice/parent/-/webhooks", None)
+        .expect(200);
+    let id = created.json["id"].as_i64().unwrap();
+
+    for _ in 0..27 {
+        serve.post_event(ns, EventType::Cron).expect(202);
+    }
+    let deliveries = format!("{hooks}/{id}/deliveries");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while got.lock().unwrap().len() < 27 {
+        assert!(
+            Instant::now() < deadline,
+            "{}\n{}",
+            serve.call("GET", "/metrics", None).text,
+            got.lock().unwrap().len()
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    let last_page = serve.wait_for(&format!("{deliveries}?page=2"), |v| {
+        v.as_array().is_some_and(|a| a.len() == 2)
+    });
+    assert_eq!(last_page[1]["id"], 1, "oldest last");
+
+    let first = serve.call("GET", &deliveries, None).expect(200);
+    assert_eq!(first.json.as_array().unwrap().len(), 25);
+    let link = first.header("Link").expect("a Link header").to_owned();
+    assert!(
+        link.ends_with(&format!("{deliveries}?page=2>; rel=\"next\"")),
+        "{link}"
+    );
+    assert!(!link.contains("prev"));
+    let second = serve
+        .call("GET", &format!("{deliveries}?page=2"), None)
+        .expect(200);
+    let link = second.header("Link").expect("a Link header");
+    assert!(
+        link.ends_with(&format!("{deliveries}?page=1>; rel=\"prev\"")),
+        "{link}"
+    );
+    assert!(!link.contains("next"));
+    let beyond = serve
+        .call("GET", &format!("{deliveries}?page=3"), None)
+        .expect(200);
+    assert_eq!(beyond.json, json!([]));
+}
+
+#[test]
+fn every_error_status() {
+    let env = Env::new();
+    let serve = Serve::start(&env, &["--max-body", "4000"], None);
+    let hooks = format!("/n/{NS}/-/webhooks");
+
+    // 404: unknown namespace, route, webhook, a webhook of another namespace, delivery.
+    let unknown = serve
+        .call("GET", "/n/nobody/nothing/-/webhooks", None)
+        .expect(404);
+    assert_eq!(
+        unknown.json,
+        json!({"message": "namespace \"nobody/nothing\" not found"})
+    );
+    serve.call("GET", "/n/alice/-/webhooks", None).expect(404);
+    serve.call("GET", "/nope", None).expect(404);
+    serve.call("GET", &format!("{hooks}/1"), None).expect(404);
+    let other = serve
+        .call(
+            "POST",
+            "/n/bob/other/-/webhooks",
+            Some(r#"{"payload_url": "https://example.com/hook"}"#),
+        )
+        .expect(201);
+    let other_id = other.json["id"].as_i64().unwrap();
+    serve
+        .call(
+            "POST",
+            &hooks,
+            Some(r#"{"payload_url": "https://example.com/a"}"#),
+        )
+        .expect(201);
+    let foreign = serve
+        .call("GET", &format!("{hooks}/{other_id}"), None)
+        .expect(404);
+    assert_eq!(
+        foreign.json,
+        json!({"message": format!("webhook {other_id} not found")})
+    );
+    serve
+        .call("DELETE", &format!("{hooks}/{other_id}"), None)
+        .expect(404);
+    serve
+        .call("GET", &format!("{hooks}/2/deliveries/5"), None)
+        .expect(404);
+    serve
+        .call("POST", &format!("{hooks}/2/deliveries/5/redeliver"), None)
+        .expect(404);
+    serve
+        .post_event("nobody/nothing", EventType::BuildStarted)
+        .expect(404);
+
+    // 400: validation errors as {field: [messages]}.
+    let invalid = serve
+        .call(
+            "POST",
+            &hooks,
+            Some(r#"{"payload_url": "ftp://x", "events": ["build.exploded"], "ssl": true}"#),
+        )
+        .expect(400);
+    redacted().bind(|| insta::assert_snapshot!("serve-400-validation", invalid.text));
+    let invalid = serve
+        .call(
+            "PATCH",
+            &format!("{hooks}/2"),
+            Some(r#"{"payload_url": "http://example.com/b", "ssl": true}"#),
+        )
+        .expect(400);
+    assert_eq!(
+        invalid.json,
+        json!({"ssl": ["requires an https payload_url"]})
+    );
+    let page = serve
+        .call("GET", &format!("{hooks}/2/deliveries?page=0"), None)
+        .expect(400);
+    assert_eq!(
+        page.json,
+        json!({"page": ["must be a whole number from 1"]})
+    );
+
+    // 400: malformed JSON, naming the problem.
+    let check = |body: &str, want: Value| {
+        let reply = serve.call("POST", &hooks, Some(body)).expect(400);
+        assert_eq!(reply.json, want, "{body}");
+    };
+    check(
+        r#"{"payload_url": "https://example.com/c""#,
+        json!({"message": "malformed JSON at line 1 column 39: EOF while parsing an object"}),
+    );
+    check(
+        r#"{"ssl": "yes"}"#,
+        json!({"ssl": ["invalid type: string \"yes\", expected a boolean"]}),
+    );
+    check(
+        r#"{"events": ["cron", 7]}"#,
+        json!({"events[1]": ["invalid type: integer `7`, expected a string"]}),
+    );
+    check(
+        "",
+        json!({"message": "malformed JSON: the body is empty; expected a JSON object"}),
+    );
+
+    // Events: the header is required and known; the payload is validated, errors by JSON path.
+    let events = format!("/n/{NS}/-/events");
+    let no_header = serve.call("POST", &events, Some("{}")).expect(400);
+    assert_eq!(no_header.json, json!({"X-Djinn-CI-Event": ["is required"]}));
+    let unknown_event = serve
+        .call_with(
+            "POST",
+            &events,
+            Some("{}"),
+            None,
+            &[("X-Djinn-CI-Event", "build.exploded")],
+        )
+        .expect(400);
+    assert!(
+        unknown_event.json["X-Djinn-CI-Event"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("unknown event \"build.exploded\""),
+        "{unknown_event:?}"
+    );
+    let bad_payload = serve
+        .call_with(
+            "POST",
+            &events,
+            Some(r#"{"id": "four"}"#),
+            None,
+            &[("X-Djinn-CI-Event", "build.finished")],
+        )
+        .expect(400);
+    assert_eq!(
+        bad_payload.json,
+        json!({"id": ["invalid type: string \"four\", expected i64"]})
+    );
+    let syntax = serve
+        .call_with(
+            "POST",
+            &events,
+            Some("{"),
+            None,
+            &[("X-Djinn-CI-Event", "cron")],
+        )
+        .expect(400);
+    assert!(
+        syntax.json["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("malformed JSON at line 1"),
+        "{syntax:?}"
+    );
+
+    // 405 with Allow.
+    let put = serve
+        .call("PUT", &format!("{hooks}/2"), Some("{}"))
+        .expect(405);
+    assert_eq!(put.header("Allow"), Some("GET, PATCH, DELETE"));
+    assert_eq!(put.json, json!({"message": "method PUT not allowed"}));
+    let get = serve.call("GET", &events, None).expect(405);
+    assert_eq!(get.header("Allow"), Some("POST"));
+
+    // 413 over --max-body, declared or chunked; the server keeps serving.
+    let big = format!(
+        r#"{{"payload_url": "https://example.com/{}"}}"#,
+        "x".repeat(5000)
+    );
+    let too_large = serve.call("POST", &hooks, Some(&big)).expect(413);
+    assert_eq!(
+        too_large.json,
+        json!({"message": "request body larger than 4000 bytes"})
+    );
+    let mut reader = big.as_bytes();
+    let chunked = ureq::http::Request::builder()
+        .method("POST")
+        .uri(format!("{}{hooks}", serve.base))
+        .body(ureq::SendBody::from_reader(&mut reader))
+        .unwrap();
+    let response = agent().run(chunked).unwrap();
+    assert_eq!(response.status().as_u16(), 413);
+    serve.call("GET", "/healthz", None).expect(200);
+
+    // A declared body of 100 GB: tiny_http would abort the process discarding it; answered 413.
+    let mut raw = std::net::TcpStream::connect(serve.base.trim_start_matches("http://")).unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    raw.write_all(
+        format!("POST {hooks} HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000000\r\n\r\n{{}}")
+            .as_bytes(),
+    )
+    .unwrap();
+    let mut status = String::new();
+    BufReader::new(&raw).read_line(&mut status).unwrap();
+    assert_eq!(status.trim_end(), "HTTP/1.1 413 Payload Too Large");
+    drop(raw);
+    serve.call("GET", "/healthz", None).expect(200);
+
+    serve.wait_for_log("status=413");
+}
+
+#[test]
+fn bearer_tokens_from_env_and_file() {
+    let env = Env::new();
+    let serve = Serve::start(&env, &[], Some(&format!("{TOKEN},second")));
+    let hooks = format!("/n/{NS}/-/webhooks");
+    let missing = serve.call_with("GET", &hooks, None, None, &[]).expect(401);
+    let wrong = serve
+        .call_with("GET", &hooks, None, Some("t0k3n"), &[])
+        .expect(401);
+    let other_path = serve
+        .call_with("GET", "/nope", None, Some("x"), &[])
+        .expect(401);
+    assert_eq!(missing.json, json!({"message": "unauthorized"}));
+    assert_eq!(missing.text, wrong.text, "missing and wrong look the same");
+    assert_eq!(
+        missing.text, other_path.text,
+        "nothing about the route is revealed"
+    );
+    assert_eq!(missing.header("WWW-Authenticate"), Some("Bearer"));
+    serve
+        .call_with("GET", "/metrics", None, None, &[])
+        .expect(401);
+    serve
+        .call_with("GET", "/healthz", None, None, &[])
+        .expect(200);
+    // An unauthenticated body is not read, yet the server stays up.
+    serve
+        .call_with("POST", &hooks, Some(&"x".repeat(100_000)), None, &[])
+        .expect(401);
+    serve
+        .call_with("GET", "/nope", None, Some(TOKEN), &[])
+        .expect(404);
+    serve
+        .call_with("GET", "/metrics", None, Some("second"), &[])
+        .expect(200);
+    serve
+        .call_with(
+            "POST",
+            &hooks,
+            Some(r#"{"payload_url": "https://example.com/h"}"#),
+            Some(TOKEN),
+            &[],
+        )
+        .expect(201);
+    let logs = serve.logs();
+    assert!(logs.contains("auth=bearer tokens=2"), "{logs}");
+    assert!(!logs.contains(TOKEN), "no token in the logs");
+    drop(serve);
+
+    let file = env.path("tokens");
+    std::fs::write(&file, format!("# ops\n{TOKEN}\n")).unwrap();
+    let serve = Serve::start(&env, &["--token-file", file.to_str().unwrap()], None);
+    serve.call_with("GET", &hooks, None, None, &[]).expect(401);
+    serve
+        .call_with("GET", &hooks, None, Some(TOKEN), &[])
+        .expect(200);
+}
+
+#[test]
+fn refuses_a_non_loopback_address_without_tokens() {
+    let env = Env::new();
+    let run = env.run(&["serve", "--listen", "0.0.0.0:0"], None);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains(
+            "--listen 0.0.0.0:0: refusing to serve a non-loopback address without tokens"
+        ),
+        "{run:?}"
+    );
+    assert!(!env.db().exists(), "a refused start creates nothing");
+    let run = env.run(&["serve", "--token-file", "missing-tokens"], None);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("--token-file: cannot read missing-tokens"),
+        "{run:?}"
+    );
+}
+
+/// A receiver that answers 200 after `delay`, recording each delivery's event id: a thread per
+/// connection, keep-alive (tiny_http's connection pool can leave a burst of new connections
+/// waiting, which would stall deliveries here).
+fn slow_receiver(delay: Duration) -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&got);
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { break };
+            let sink = Arc::clone(&sink);
+            thread::spawn(move || {
+                // Bounded: an idle connection is dropped after a minute.
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(60)))
+                    .unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut writer = stream;
+                loop {
+                    let mut id = String::new();
+                    let mut length = 0;
+                    let mut line = String::new();
+                    loop {
+                        line.clear();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let line = line.trim_end();
+                        if line.is_empty() {
+                            break;
+                        }
+                        if let Some((name, value)) = line.split_once(':') {
+                            if name.eq_ignore_ascii_case("content-length") {
+                                length = value.trim().parse().unwrap();
+                            } else if name.eq_ignore_ascii_case("x-djinn-ci-delivery") {
+                                id = value.trim().to_owned();
+                            }
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    if reader.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    thread::sleep(delay);
+                    sink.lock().unwrap().push(id);
+                    let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+                    if writer.write_all(ok).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url, got)
+}
+
+#[test]
+fn sigterm_with_deliveries_in_flight_loses_none() {
+    let env = Env::new();
+    let (url, got) = slow_receiver(Duration::from_millis(300));
+    let mut serve = Serve::start(&env, &["--concurrency", "2"], None);
+    serve
+        .call(
+            "POST",
+            &format!("/n/{NS}/-/webhooks"),
+            Some(&json!({"payload_url": url}).to_string()),
+        )
+        .expect(201);
+    let ids: BTreeSet<String> = (0..12)
+        .map(|_| {
+            let reply = serve.post_event(NS, EventType::BuildStarted).expect(202);
+            reply.json["id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while got.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "no delivery started");
+        thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(serve.terminate(), 0, "{}", serve.logs());
+    let logs = serve.logs();
+    assert!(logs.contains("msg=\"worker stopped\""), "{logs}");
+    let before: BTreeSet<String> = got.lock().unwrap().iter().cloned().collect();
+    assert!(
+        before.len() < ids.len(),
+        "stopped with work left: {}",
+        before.len()
+    );
+
+    // Every delivery the receiver answered before the stop is recorded as delivered.
+    let recorded = env.run(&["--json", "deliveries", "list", "--page", "1"], None);
+    let recorded: Value = serde_json::from_str(recorded.ok()).unwrap();
+    let recorded: BTreeSet<String> = recorded["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["response_status"] == 200)
+        .map(|d| d["event_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(recorded, before, "answered deliveries are all recorded");
+
+    // The rest is delivered on the next start.
+    let serve = Serve::start(&env, &["--concurrency", "4"], None);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let seen: BTreeSet<String> = got.lock().unwrap().iter().cloned().collect();
+        if seen == ids {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "missing after restart: {:?}\n{}",
+            ids.difference(&seen).collect::<Vec<_>>(),
+            serve.logs()
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
