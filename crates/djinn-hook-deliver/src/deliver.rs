@@ -191,7 +191,9 @@ impl Deliverer {
         };
 
         let cap = self.inner.config.max_response_body;
-        let mut body = Vec::with_capacity(cap.min(8 * 1024));
+        // Empty until read: most receivers answer with no or a short body, and read_to_end
+        // probes before it allocates.
+        let mut body = Vec::new();
         let read = response
             .into_body()
             .into_reader()

@@ -5,7 +5,8 @@
 //!   a shared keep-alive connection pool and returns the [`Attempt`] record, whatever happened.
 //! - [`RetryPolicy::decide`] turns an attempt into a [`Decision`]: delivered, retry at a time, or
 //!   failed, and whether to disable the webhook.
-//! - [`Worker`] runs claim → deliver → decide → commit over a store's [`Outbox`] on N threads.
+//! - [`Worker`] runs claim → deliver → decide → commit over a store's [`Outbox`] on N threads,
+//!   claiming and committing in batches; a [`WorkerWaker`] makes it claim at once.
 //!
 //! ```no_run
 //! use djinn_hook_deliver::{DeliverConfig, Deliverer, DeliveryRequest, RetryPolicy};
@@ -84,5 +85,5 @@ pub use crate::{
     request::{DeliveryRequest, WebhookSecret},
     retry::{Decision, DecisionOutcome, RetryPolicy},
     ssrf::{METADATA_ADDRESSES, SsrfGuard},
-    worker::{Completion, Outbox, Stats, Task, Worker, WorkerConfig, WorkerEvent},
+    worker::{Completion, Outbox, Stats, Task, Worker, WorkerConfig, WorkerEvent, WorkerWaker},
 };

@@ -1,20 +1,25 @@
-//! The worker loop over a store's [`Outbox`]: claim due tasks, deliver them on N threads, commit
-//! the results in batches.
+//! The worker loop over a store's [`Outbox`]: N delivery threads that claim due tasks in
+//! batches, deliver them and commit the results in batches, with no thread in between.
 //!
 //! ```text
-//!  claimer ──(bounded channel)──▶ N delivery threads ──(channel)──▶ completer
-//!  Outbox::claim                   deliver + decide                  Outbox::complete (batch)
+//!            ┌──────────── shared state (one mutex) ────────────┐
+//!  Outbox::claim ─▶ queue ─▶ thread: deliver + decide ─▶ pending ─▶ Outbox::complete (batch)
+//!  (by whichever thread finds the queue low)          (by whichever thread finds no commit running)
 //! ```
 //!
-//! The claimer never holds more than `2 × concurrency` tasks in flight (claimed, not yet
-//! committed), so memory is bounded and a slow receiver slows claiming instead of filling a
-//! queue. The completer takes whatever completions are ready (up to `complete_batch`) and commits
-//! them in one `complete` call: one durable commit per batch (group commit).
+//! Each delivery thread takes its next task from a shared queue; the thread that finds the
+//! queue at or below the low-water mark (`2 × concurrency` tasks) refills it to the high-water
+//! mark (`4 × concurrency`) with one claim (hysteresis: claims are big and rare, whatever the
+//! store, and the queue does not run dry while a claim waits for the store). A thread that
+//! finishes a delivery appends its completion to a shared batch and, if no commit is running,
+//! commits everything pending in one `complete` call (group commit); otherwise it goes straight
+//! back to delivering. Under load no thread waits for another: no channel hand-off, no wake-up
+//! per delivery. Memory is bounded: at most `6 × concurrency` tasks are claimed and not yet
+//! committed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -33,6 +38,9 @@ use crate::retry::{Decision, DecisionOutcome, RetryPolicy};
 /// lease expires or it is completed) with a fresh opaque lease token each time; `complete`
 /// applies a batch of results in one durable transaction, ignoring (not failing on) a
 /// completion whose lease token is no longer current.
+///
+/// The worker batches both calls itself (see [`Worker`]): an implementor needs no buffering of
+/// its own.
 pub trait Outbox: Send + Sync {
     /// Claims up to `limit` due tasks for `lease`.
     fn claim(&self, limit: usize, lease: Duration) -> Result<Vec<Task>, OutboxError>;
@@ -94,11 +102,15 @@ pub struct WorkerConfig {
     /// Delivery threads. Default 4.
     pub concurrency: usize,
     /// Lease asked for each claim. It must outlast a delivery's overall timeout plus its wait in
-    /// the queue (up to one more delivery), or the task may be claimed again. Default 5 min.
+    /// the queue (up to four more deliveries: the queue holds at most `4 × concurrency` tasks),
+    /// or the task may be claimed again. Default 5 min.
     pub lease: Duration,
-    /// How long to wait before claiming again when nothing was due. Default 1 s.
+    /// How long to wait before claiming again when nothing was due, unless woken earlier by a
+    /// [`WorkerWaker`]. Default 1 s.
     pub poll_interval: Duration,
-    /// Most tasks asked for in one `claim`. Default 32.
+    /// Most tasks asked for in one `claim`. The worker claims when its queue falls to
+    /// `2 × concurrency` tasks, asking for enough to bring it to `4 × concurrency` (never more
+    /// than this). Default 64.
     pub claim_batch: usize,
     /// Most completions committed in one `complete`. Default 64.
     pub complete_batch: usize,
@@ -114,7 +126,7 @@ impl Default for WorkerConfig {
             concurrency: 4,
             lease: Duration::from_secs(300),
             poll_interval: Duration::from_secs(1),
-            claim_batch: 32,
+            claim_batch: 64,
             complete_batch: 64,
             complete_retries: 10,
         }
@@ -153,7 +165,7 @@ pub struct Stats {
 pub enum WorkerEvent<'a> {
     /// This completion was committed.
     Completed(&'a Completion),
-    /// `claim` failed; the claimer waits `poll_interval` and tries again.
+    /// `claim` failed; the worker waits `poll_interval` and tries again.
     ClaimFailed(&'a OutboxError),
     /// `complete` failed for a batch of `batch` completions; it is retried after `retry_in`.
     CompleteFailed {
@@ -175,30 +187,43 @@ type Observer<'o> = Box<dyn FnMut(WorkerEvent<'_>) + Send + 'o>;
 /// results in batches.
 ///
 /// ```text
-///  claimer ──(bounded channel)──▶ N delivery threads ──(channel)──▶ completer
-///  Outbox::claim                   deliver + decide                  Outbox::complete (batch)
+///  Outbox::claim ─▶ queue ─▶ N threads: deliver + decide ─▶ pending ─▶ Outbox::complete
 /// ```
 ///
-/// - **Bounded memory, back-pressure**: at most `2 × concurrency` tasks are in flight (claimed,
-///   not yet committed); the claimer asks for no more than there is room for, so slow receivers
-///   slow claiming down instead of filling a queue.
-/// - **Group commit**: the completer takes every completion that is ready (up to
-///   `complete_batch`) and commits them in one `complete` call, so the store pays one durable
-///   commit per batch, not per delivery.
+/// - **No hand-offs**: the delivery threads claim and commit themselves. A thread that finds the
+///   queue at or below `2 × concurrency` tasks refills it to `4 × concurrency` with one claim
+///   (capped by `claim_batch`), so claims are big and rare; a claim that brings fewer than it
+///   asked for (the store had no more due) is not repeated before the poll interval, a wake-up
+///   or (until idle) a commit. A thread that finishes a delivery adds its completion to the
+///   pending batch and, unless a commit is already running, commits the whole batch.
+/// - **Bounded memory, back-pressure**: at most `6 × concurrency` tasks are in flight (claimed,
+///   not yet committed); slow receivers or a slow store slow claiming down instead of filling a
+///   queue.
+/// - **Group commit**: what completes while a commit runs is committed together in the next
+///   `complete` call (up to `complete_batch`), so the store pays one durable commit per batch,
+///   not per delivery.
 /// - **Never the same task twice at once**: a task claimed again while still in flight (its
 ///   lease ran out) is not delivered again; its completion carries the newest lease token.
 /// - **Failures of the store**: a failed `claim` is reported and retried after `poll_interval`;
 ///   a failed `complete` is reported and retried with backoff, and after `complete_retries` the
 ///   batch is reported as [`WorkerEvent::Abandoned`] (the tasks' leases then expire and they are
 ///   delivered again: at least once, never silently lost).
-/// - **Stopping**: [`run`](Self::run) stops claiming when the flag is set, lets claimed tasks
-///   finish, commits them and returns.
+/// - **Waking up**: when nothing is due the worker claims again after `poll_interval`, or as
+///   soon as a [`WorkerWaker`] (from [`waker`](Self::waker)) is woken, e.g. right after new
+///   events were committed.
+/// - **Stopping**: [`run`](Self::run) stops claiming when the flag is set, delivers the tasks
+///   already claimed (at most `4 × concurrency` queued, plus those being delivered), commits them
+///   and returns.
+///
+/// Runs of one worker do not overlap: a `run` or `run_until_idle` called while another is
+/// running waits for it to return.
 pub struct Worker<'o, O: Outbox> {
     outbox: O,
     deliverer: Deliverer,
     policy: RetryPolicy,
     config: WorkerConfig,
     observer: Mutex<Option<Observer<'o>>>,
+    shared: Arc<Shared>,
 }
 
 impl<O: Outbox> fmt::Debug for Worker<'_, O> {
@@ -208,6 +233,29 @@ impl<O: Outbox> fmt::Debug for Worker<'_, O> {
             .field("policy", &self.policy)
             .field("config", &self.config)
             .finish_non_exhaustive()
+    }
+}
+
+/// Wakes a [`Worker`] that is waiting for due tasks, so it claims at once instead of at the end
+/// of its `poll_interval`. Cheap to clone and to call (a lock and a notification); waking a
+/// worker that is busy or not running does no harm (it claims once more).
+#[derive(Clone)]
+pub struct WorkerWaker {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for WorkerWaker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkerWaker").finish_non_exhaustive()
+    }
+}
+
+impl WorkerWaker {
+    /// Makes the worker claim now (if it was waiting for due tasks).
+    pub fn wake(&self) {
+        let mut state = lock(&self.shared.state);
+        state.wakes += 1;
+        self.shared.notify(&state);
     }
 }
 
@@ -233,6 +281,7 @@ impl<'o, O: Outbox> Worker<'o, O> {
                 ..config
             },
             observer: Mutex::new(None),
+            shared: Arc::new(Shared::default()),
         }
     }
 
@@ -247,41 +296,54 @@ impl<'o, O: Outbox> Worker<'o, O> {
         &self.outbox
     }
 
+    /// A handle that wakes this worker when it waits for due tasks (see [`WorkerWaker`]).
+    pub fn waker(&self) -> WorkerWaker {
+        WorkerWaker {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
     /// Runs until nothing is due and nothing is in flight (a claim returned no task while no
     /// attempt was pending), or a claim failed while nothing was in flight.
     pub fn run_until_idle(&self) -> Stats {
         self.run_inner(None)
     }
 
-    /// Runs until `stop` is set; then claims nothing more, lets the claimed tasks finish
-    /// (deliveries in progress and the few queued for a thread), commits their completions and
-    /// returns.
+    /// Runs until `stop` is set; then claims nothing more, delivers the tasks already claimed,
+    /// commits their completions and returns.
     pub fn run(&self, stop: &AtomicBool) -> Stats {
         self.run_inner(Some(stop))
     }
 
     fn run_inner(&self, stop: Option<&AtomicBool>) -> Stats {
-        let shared = Shared {
-            in_flight: Mutex::new(HashMap::new()),
-            changed: Condvar::new(),
-            stats: Mutex::new(Stats::default()),
-        };
-        let concurrency = self.config.concurrency;
-        let (task_tx, task_rx) = mpsc::sync_channel::<Task>(concurrency);
-        let task_rx = Mutex::new(task_rx);
-        let (done_tx, done_rx) = mpsc::sync_channel::<Completion>(2 * concurrency);
-        thread::scope(|scope| {
-            for _ in 0..concurrency {
-                let done_tx = done_tx.clone();
-                let task_rx = &task_rx;
-                scope.spawn(move || self.deliver_loop(task_rx, done_tx));
+        {
+            let mut state = lock(&self.shared.state);
+            while state.running {
+                state = wait(&self.shared.changed, state, STOP_CHECK);
             }
-            drop(done_tx);
-            let shared = &shared;
-            scope.spawn(move || self.complete_loop(done_rx, shared));
-            self.claim_loop(task_tx, shared, stop);
+            *state = State {
+                running: true,
+                wakes: state.wakes,
+                ..State::default()
+            };
+        }
+        let run = Run {
+            stop,
+            until_idle: stop.is_none(),
+            low_water: 2 * self.config.concurrency,
+            high_water: 4 * self.config.concurrency,
+            max_in_flight: 6 * self.config.concurrency,
+        };
+        let running = Running(&self.shared);
+        thread::scope(|scope| {
+            for _ in 1..self.config.concurrency {
+                scope.spawn(|| self.thread_loop(&run));
+            }
+            self.thread_loop(&run);
         });
-        *lock(&shared.stats)
+        let stats = lock(&self.shared.state).stats;
+        drop(running);
+        stats
     }
 
     fn observe(&self, event: WorkerEvent<'_>) {
@@ -290,84 +352,44 @@ impl<'o, O: Outbox> Worker<'o, O> {
         }
     }
 
-    fn claim_loop(&self, tasks: SyncSender<Task>, shared: &Shared, stop: Option<&AtomicBool>) {
-        let stopped = || stop.is_some_and(|stop| stop.load(Ordering::Acquire));
-        let max_in_flight = 2 * self.config.concurrency;
-        'claiming: loop {
-            // Wait for room; remember whether nothing was in flight before claiming, so that an
-            // empty claim then proves that nothing is due (completions commit before removal).
-            let (room, idle) = {
-                let mut in_flight = lock(&shared.in_flight);
-                while in_flight.len() >= max_in_flight {
-                    if stopped() {
-                        break 'claiming;
-                    }
-                    in_flight = wait(&shared.changed, in_flight, STOP_CHECK);
-                }
-                (max_in_flight - in_flight.len(), in_flight.is_empty())
-            };
-            if stopped() {
-                break;
+    /// One delivery thread: take a task (claiming a batch first when the queue is low), deliver
+    /// it, add its completion to the pending batch and commit that batch unless a commit runs.
+    fn thread_loop(&self, run: &Run<'_>) {
+        let shared = &*self.shared;
+        let _ends_the_run_on_panic = EndOnPanic(shared);
+        let mut state = lock(&shared.state);
+        loop {
+            if run.stopped() && !state.stopping {
+                state.stopping = true;
+                shared.notify(&state);
             }
-            let claimed = self
-                .outbox
-                .claim(room.min(self.config.claim_batch), self.config.lease);
-            let claimed = match claimed {
-                Ok(claimed) => claimed,
-                Err(error) => {
-                    lock(&shared.stats).claim_errors += 1;
-                    self.observe(WorkerEvent::ClaimFailed(&error));
-                    Vec::new()
-                }
-            };
-            if claimed.is_empty() {
-                if stop.is_none() && idle {
-                    break;
-                }
-                self.pause(shared, stop);
+            if state.finished || (state.stopping && state.queue.is_empty()) {
+                return;
+            }
+            if self.may_claim(&state, run) {
+                state = self.claim(state, run);
                 continue;
             }
-            for task in claimed {
-                {
-                    let mut in_flight = lock(&shared.in_flight);
-                    if let Some(lease) = in_flight.get_mut(&task.task_id) {
-                        // Still in flight from an earlier claim whose lease ran out: never
-                        // deliver it twice at once; its completion carries the newest lease.
-                        *lease = task.lease;
-                        continue;
-                    }
-                    in_flight.insert(task.task_id, task.lease.clone());
-                }
-                lock(&shared.stats).claimed += 1;
-                if tasks.send(task).is_err() {
-                    break 'claiming;
-                }
-            }
-        }
-    }
+            let Some(task) = state.queue.pop_front() else {
+                let timeout = match state.idle {
+                    Some(idle) => idle
+                        .until
+                        .saturating_duration_since(Instant::now())
+                        .min(STOP_CHECK),
+                    None => STOP_CHECK,
+                };
+                state.waiting += 1;
+                state = wait(
+                    &shared.changed,
+                    state,
+                    timeout.max(Duration::from_millis(1)),
+                );
+                state.waiting -= 1;
+                continue;
+            };
+            state.delivering += 1;
+            drop(state);
 
-    /// Waits up to `poll_interval`, waking early when a completion commits (in
-    /// `run_until_idle`, which may make a retry due) or when asked to stop.
-    fn pause(&self, shared: &Shared, stop: Option<&AtomicBool>) {
-        let deadline = Instant::now() + self.config.poll_interval;
-        let mut in_flight = lock(&shared.in_flight);
-        let before = in_flight.len();
-        loop {
-            let now = Instant::now();
-            if now >= deadline || stop.is_some_and(|stop| stop.load(Ordering::Acquire)) {
-                return;
-            }
-            in_flight = wait(&shared.changed, in_flight, (deadline - now).min(STOP_CHECK));
-            if stop.is_none() && in_flight.len() < before {
-                return;
-            }
-        }
-    }
-
-    fn deliver_loop(&self, tasks: &Mutex<Receiver<Task>>, done: SyncSender<Completion>) {
-        loop {
-            let task = lock(tasks).recv();
-            let Ok(task) = task else { return };
             let attempt = self.deliverer.deliver(&task.request);
             let decision = self.policy.decide(
                 &attempt,
@@ -381,49 +403,137 @@ impl<'o, O: Outbox> Worker<'o, O> {
                 attempt,
                 decision,
             };
-            if done.send(completion).is_err() {
-                return;
+
+            state = lock(&shared.state);
+            state.delivering -= 1;
+            state.pending.push(completion);
+            if !state.committing {
+                state = self.commit_pending(state);
             }
         }
     }
 
-    fn complete_loop(&self, done: Receiver<Completion>, shared: &Shared) {
-        while let Ok(first) = done.recv() {
-            let mut batch = vec![first];
-            while batch.len() < self.config.complete_batch {
-                match done.try_recv() {
-                    Ok(completion) => batch.push(completion),
-                    Err(_) => break,
-                }
+    /// Whether this thread should claim now: the queue is at or below the low-water mark, there
+    /// is room in flight, no other claim runs, and the worker is not waiting out a poll interval.
+    fn may_claim(&self, state: &State, run: &Run<'_>) -> bool {
+        if state.claiming
+            || state.stopping
+            || state.queue.len() > run.low_water
+            || state.in_flight.len() >= run.max_in_flight
+        {
+            return false;
+        }
+        match state.idle {
+            None => true,
+            Some(idle) => {
+                // Woken, or (until idle) a commit landed since the empty claim: it may have
+                // made a retry due, or left nothing in flight.
+                state.wakes != idle.wakes
+                    || (run.until_idle && idle.commits.is_some_and(|seen| seen != state.commits))
+                    || Instant::now() >= idle.until
             }
-            {
-                let in_flight = lock(&shared.in_flight);
-                for completion in &mut batch {
-                    if let Some(lease) = in_flight.get(&completion.task_id) {
-                        completion.lease.clone_from(lease);
-                    }
-                }
-            }
-            let committed = self.commit(&batch, shared);
-            {
-                let mut stats = lock(&shared.stats);
-                if committed {
-                    stats.batches += 1;
-                    for completion in &batch {
-                        stats.attempts += 1;
-                        match completion.decision.outcome {
-                            DecisionOutcome::Delivered => stats.delivered += 1,
-                            DecisionOutcome::RetryAt(_) => stats.retries_scheduled += 1,
-                            DecisionOutcome::Failed => stats.failed += 1,
-                        }
-                        if completion.decision.disable_hook.is_some() {
-                            stats.hooks_disabled += 1;
-                        }
-                    }
+        }
+    }
+
+    /// Claims one batch (the lock released meanwhile) and queues it.
+    fn claim<'s>(
+        &'s self,
+        mut state: MutexGuard<'s, State>,
+        run: &Run<'_>,
+    ) -> MutexGuard<'s, State> {
+        let shared = &*self.shared;
+        let limit = (run.high_water - state.queue.len())
+            .min(run.max_in_flight - state.in_flight.len())
+            .min(self.config.claim_batch);
+        // What the claim is compared against afterwards: seen before it, so that completions
+        // committed while it ran are never missed (claims are exclusive, so nothing else adds to
+        // `in_flight` meanwhile; it can only shrink).
+        let seen = Idle {
+            until: Instant::now(),
+            commits: Some(state.commits),
+            wakes: state.wakes,
+        };
+        let nothing_in_flight = state.in_flight.is_empty();
+        state.claiming = true;
+        state.idle = None;
+        drop(state);
+
+        let claimed = self.outbox.claim(limit, self.config.lease);
+
+        let mut state = lock(&shared.state);
+        state.claiming = false;
+        let claimed = match claimed {
+            Ok(claimed) => claimed,
+            Err(error) => {
+                state.stats.claim_errors += 1;
+                drop(state);
+                self.observe(WorkerEvent::ClaimFailed(&error));
+                state = lock(&shared.state);
+                if run.until_idle && nothing_in_flight {
+                    state.finished = true;
                 } else {
-                    stats.abandoned += batch.len() as u64;
+                    // Retried after the poll interval, even if commits land meanwhile.
+                    state.idle = Some(Idle {
+                        until: Instant::now() + self.config.poll_interval,
+                        commits: None,
+                        wakes: seen.wakes,
+                    });
+                }
+                shared.notify(&state);
+                return state;
+            }
+        };
+        if claimed.is_empty() {
+            if run.until_idle && nothing_in_flight {
+                state.finished = true;
+            } else {
+                state.idle = Some(Idle {
+                    until: Instant::now() + self.config.poll_interval,
+                    ..seen
+                });
+            }
+            shared.notify(&state);
+            return state;
+        }
+        if claimed.len() < limit {
+            // The store had no more due: claim again only after the poll interval (or a
+            // wake-up, or, until idle, a commit), not each time the queue runs low.
+            state.idle = Some(Idle {
+                until: Instant::now() + self.config.poll_interval,
+                ..seen
+            });
+        }
+        for task in claimed {
+            if let Some(lease) = state.in_flight.get_mut(&task.task_id) {
+                // Still in flight from an earlier claim whose lease ran out: never deliver it
+                // twice at once; its completion carries the newest lease.
+                *lease = task.lease;
+                continue;
+            }
+            state.in_flight.insert(task.task_id, task.lease.clone());
+            state.stats.claimed += 1;
+            state.queue.push_back(task);
+        }
+        shared.notify(&state);
+        state
+    }
+
+    /// Commits pending completions, one batch at a time, until none is left or another thread
+    /// is still delivering (its completion will commit what is left).
+    fn commit_pending<'s>(&'s self, mut state: MutexGuard<'s, State>) -> MutexGuard<'s, State> {
+        let shared = &*self.shared;
+        while !state.pending.is_empty() {
+            state.committing = true;
+            let n = state.pending.len().min(self.config.complete_batch);
+            let mut batch: Vec<Completion> = state.pending.drain(..n).collect();
+            for completion in &mut batch {
+                if let Some(lease) = state.in_flight.get(&completion.task_id) {
+                    completion.lease.clone_from(lease);
                 }
             }
+            drop(state);
+
+            let committed = self.commit(&batch);
             if committed {
                 for completion in &batch {
                     self.observe(WorkerEvent::Completed(completion));
@@ -431,23 +541,47 @@ impl<'o, O: Outbox> Worker<'o, O> {
             } else {
                 self.observe(WorkerEvent::Abandoned(&batch));
             }
-            let mut in_flight = lock(&shared.in_flight);
-            for completion in &batch {
-                in_flight.remove(&completion.task_id);
+
+            state = lock(&shared.state);
+            let stats = &mut state.stats;
+            if committed {
+                stats.batches += 1;
+                for completion in &batch {
+                    stats.attempts += 1;
+                    match completion.decision.outcome {
+                        DecisionOutcome::Delivered => stats.delivered += 1,
+                        DecisionOutcome::RetryAt(_) => stats.retries_scheduled += 1,
+                        DecisionOutcome::Failed => stats.failed += 1,
+                    }
+                    if completion.decision.disable_hook.is_some() {
+                        stats.hooks_disabled += 1;
+                    }
+                }
+            } else {
+                stats.abandoned += batch.len() as u64;
             }
-            shared.changed.notify_all();
+            for completion in &batch {
+                state.in_flight.remove(&completion.task_id);
+            }
+            state.commits += 1;
+            state.committing = false;
+            shared.notify(&state);
+            if state.delivering > 0 {
+                break;
+            }
         }
+        state
     }
 
     /// Commits a batch, retrying with backoff; `false` when it was abandoned.
-    fn commit(&self, batch: &[Completion], shared: &Shared) -> bool {
+    fn commit(&self, batch: &[Completion]) -> bool {
         let mut backoff = Duration::from_millis(100);
         let mut failures = 0;
         loop {
             let Err(error) = self.outbox.complete(batch) else {
                 return true;
             };
-            lock(&shared.stats).complete_errors += 1;
+            lock(&self.shared.state).stats.complete_errors += 1;
             failures += 1;
             if failures > self.config.complete_retries {
                 return false;
@@ -463,12 +597,109 @@ impl<'o, O: Outbox> Worker<'o, O> {
     }
 }
 
+/// Ends a run (also when it unwinds), so that the next one may start.
+struct Running<'a>(&'a Shared);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        let mut state = lock(&self.0.state);
+        state.running = false;
+        state.queue = VecDeque::new();
+        state.in_flight = HashMap::new();
+        state.pending = Vec::new();
+        self.0.changed.notify_all();
+    }
+}
+
+/// Ends the run if its thread unwinds (say, a panicking observer), so that the other threads
+/// return instead of waiting for work it held; the panic then propagates from `run`.
+struct EndOnPanic<'a>(&'a Shared);
+
+impl Drop for EndOnPanic<'_> {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            let mut state = lock(&self.0.state);
+            state.finished = true;
+            state.stopping = true;
+            self.0.changed.notify_all();
+        }
+    }
+}
+
+/// The parameters of one run.
+struct Run<'a> {
+    stop: Option<&'a AtomicBool>,
+    until_idle: bool,
+    /// Claim when the queue holds this many tasks or fewer.
+    low_water: usize,
+    /// Claim up to this many queued.
+    high_water: usize,
+    /// Most tasks claimed and not yet committed.
+    max_in_flight: usize,
+}
+
+impl Run<'_> {
+    fn stopped(&self) -> bool {
+        self.stop.is_some_and(|stop| stop.load(Ordering::Acquire))
+    }
+}
+
+#[derive(Default)]
 struct Shared {
-    /// Claimed, not yet committed: task id to its newest lease token.
-    in_flight: Mutex<HashMap<i64, String>>,
-    /// Signalled when tasks leave `in_flight`.
+    state: Mutex<State>,
+    /// Signalled when tasks are queued, commits land, a waker wakes or the run ends.
     changed: Condvar,
-    stats: Mutex<Stats>,
+}
+
+impl Shared {
+    /// Wakes the waiting threads, if any (with the lock held, so none is missed).
+    fn notify(&self, state: &State) {
+        if state.waiting > 0 {
+            self.changed.notify_all();
+        }
+    }
+}
+
+#[derive(Default)]
+struct State {
+    /// A run is in progress (runs of one worker do not overlap).
+    running: bool,
+    /// Claimed, waiting for a thread.
+    queue: VecDeque<Task>,
+    /// Claimed, not yet committed: task id to its newest lease token.
+    in_flight: HashMap<i64, String>,
+    /// Delivered, waiting for a commit.
+    pending: Vec<Completion>,
+    /// A thread is claiming (claims are exclusive).
+    claiming: bool,
+    /// A thread is committing.
+    committing: bool,
+    /// Threads between taking a task and adding its completion to `pending`.
+    delivering: usize,
+    /// Threads waiting on `changed`.
+    waiting: usize,
+    /// Batches committed (or abandoned) in this run.
+    commits: u64,
+    /// Times a [`WorkerWaker`] woke the worker (kept across runs).
+    wakes: u64,
+    /// The last claim found nothing due: wait until then (or a wake-up) before the next.
+    idle: Option<Idle>,
+    /// The stop flag was seen: claim no more, finish the queue.
+    stopping: bool,
+    /// `run_until_idle` is done.
+    finished: bool,
+    stats: Stats,
+}
+
+/// Why and until when the worker does not claim (after a claim found nothing).
+#[derive(Clone, Copy)]
+struct Idle {
+    until: Instant,
+    /// `State::commits` seen before that claim (`None`: a failed claim, retried only after
+    /// the poll interval or a wake-up).
+    commits: Option<u64>,
+    /// `State::wakes` seen before that claim.
+    wakes: u64,
 }
 
 /// Locks, ignoring poisoning (a panicking observer must not wedge the worker).

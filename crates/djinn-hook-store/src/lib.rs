@@ -66,8 +66,8 @@
 //! A webhook's secret is sealed with AES-256-GCM under the caller's
 //! [`SecretKey`], with a fresh random nonce on every write and the webhook's id
 //! as associated data (a sealed secret copied to another row does not open).
-//! Only [`Store::claim_due`] decrypts it, into [`ClaimedTask::secret`]; with the
-//! wrong key that is [`Error::WrongSecretKey`]. No `Debug` output in this crate
+//! Only [`Store::claim_due`] (and [`Store::queue_test`], which leases the task
+//! it queues) decrypts it, into [`ClaimedTask::secret`]; with the wrong key that is [`Error::WrongSecretKey`]. No `Debug` output in this crate
 //! shows a secret. The log records the headers it is given: the delivery layer
 //! sends signatures, never the secret.
 //!
@@ -80,6 +80,12 @@
 //! [`Store::accept_events`] and [`Store::complete`] take batches in one
 //! transaction (group commit): a busy emitter or worker pays one fsync per
 //! batch, not per row.
+//!
+//! One exception: [`Store::claim_due`] commits without waiting for an fsync
+//! (`synchronous=NORMAL` for that transaction only). Losing a claim in a crash
+//! is harmless (its tasks are due again, as if their lease had run out), and
+//! the next durable commit on the file fsyncs the WAL with the claim in it, so
+//! a completion is never on disk without the claim it completes.
 //!
 //! # Concurrency
 //!
@@ -130,6 +136,7 @@ mod outbox;
 mod schema;
 mod sql;
 mod store;
+mod test_delivery;
 mod types;
 mod validate;
 

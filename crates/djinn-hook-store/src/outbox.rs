@@ -50,6 +50,14 @@ impl Store {
     /// `now + lease`. Atomic: two workers (threads, `Store`s or processes) never
     /// get the same task; a crashed worker's tasks come back when the lease
     /// runs out. Each claim counts as an attempt ([`ClaimedTask::attempt`]).
+    ///
+    /// Not durable on return, unlike every other write: the claim commits
+    /// without waiting for an fsync (one fewer per claim). It becomes durable
+    /// with the next durable commit on the file (say, the completion of one of
+    /// its tasks: in WAL mode that commit's fsync covers every frame written
+    /// before it). A claim lost in a machine crash is harmless: its tasks are
+    /// due again at once, as if their lease had run out, and the attempt it
+    /// counted is not counted.
     pub fn claim_due(
         &self,
         now: OffsetDateTime,
@@ -64,7 +72,7 @@ impl Store {
             .ok()
             .and_then(|lease| now.checked_add(lease))
             .unwrap_or(from_ns(i64::MAX));
-        self.write("claiming due tasks", |tx| {
+        self.write_unsynced("claiming due tasks", |tx| {
             let token = Uuid::new_v4();
             let rows = tx
                 .prepare_cached(

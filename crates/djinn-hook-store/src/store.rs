@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use rusqlite::config::DbConfig;
 use rusqlite::{
     Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
 };
@@ -99,8 +100,8 @@ impl Store {
         schema::SCHEMA_VERSION
     }
 
-    /// Runs `f` in a `BEGIN IMMEDIATE` transaction on the writer: committed if
-    /// it returns `Ok`, rolled back otherwise.
+    /// Runs `f` in a `BEGIN IMMEDIATE` transaction on the writer: committed
+    /// (durably: `synchronous=FULL`) if it returns `Ok`, rolled back otherwise.
     pub(crate) fn write<T>(
         &self,
         operation: &'static str,
@@ -112,6 +113,42 @@ impl Store {
             let value = f(&tx)?;
             tx.commit()?;
             Ok(value)
+        };
+        run().map_err(|e| e.with(operation))
+    }
+
+    /// [`write`](Self::write), but the commit does not wait for an fsync
+    /// (`synchronous=NORMAL` for this transaction only): it is atomic, and
+    /// durable as soon as any later commit on this file is, but a crash (of
+    /// the machine, not the process) may undo it.
+    ///
+    /// Only for writes whose loss is harmless: a claim lost this way is the
+    /// same as a claim whose lease ran out. Why a later durable commit makes it
+    /// durable too: in WAL mode a commit appends frames to the WAL file, and a
+    /// `synchronous=FULL` commit fsyncs that whole file, so every frame written
+    /// before it (this transaction's included) reaches the disk no later than
+    /// that commit returns; a checkpoint fsyncs the WAL before copying frames
+    /// into the database, whatever the setting. So nothing that depends on
+    /// such a write (a completion of a claimed task) can be durable without it.
+    pub(crate) fn write_unsynced<T>(
+        &self,
+        operation: &'static str,
+        f: impl FnOnce(&Transaction<'_>) -> IResult<T>,
+    ) -> Result<T> {
+        let mut conn = lock(&self.writer);
+        let run = || -> IResult<T> {
+            conn.prepare_cached("PRAGMA synchronous = NORMAL")?
+                .raw_execute()?;
+            let outcome = (|| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let value = f(&tx)?;
+                tx.commit()?;
+                Ok(value)
+            })();
+            // Back to FULL whatever happened: every other write must be durable.
+            conn.prepare_cached("PRAGMA synchronous = FULL")?
+                .raw_execute()?;
+            outcome
         };
         run().map_err(|e| e.with(operation))
     }
@@ -227,6 +264,11 @@ fn configure(conn: &Connection, writer: bool) -> rusqlite::Result<()> {
     // deliveries stay in memory.
     conn.pragma_update(None, "cache_size", -16_384)?;
     conn.pragma_update(None, "foreign_keys", true)?;
+    // The bundled SQLite is built with STAT4, which re-plans (re-prepares) a
+    // statement at every run when its plan could depend on a bound value, as
+    // the claim's `next_at <= ?` does: a tenth of a claim's time. Nothing here
+    // runs ANALYZE, so the plan would never change: keep the prepared one.
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     Ok(())
 }
 
@@ -234,4 +276,40 @@ fn configure(conn: &Connection, writer: bool) -> rusqlite::Result<()> {
 /// (rusqlite rolls back on drop), so a poisoned lock is safe to reuse.
 fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn synchronous(store: &Store) -> i64 {
+        lock(&store.writer)
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn only_the_claim_commits_without_fsync() {
+        let store = Store::open_in_memory(SecretKey::from_bytes([3; 32])).unwrap();
+        // 2 = FULL.
+        assert_eq!(synchronous(&store), 2);
+        let claimed = store
+            .claim_due(OffsetDateTime::now_utc(), 10, Duration::from_secs(60))
+            .unwrap();
+        assert!(claimed.is_empty());
+        assert_eq!(synchronous(&store), 2);
+        let seen = store
+            .write_unsynced("probing", |tx| {
+                Ok(tx.query_row("PRAGMA synchronous", [], |r| r.get::<_, i64>(0))?)
+            })
+            .unwrap();
+        // 1 = NORMAL, inside the unsynced transaction only; FULL again after a failed one.
+        assert_eq!(seen, 1);
+        let failed = store.write_unsynced("failing", |tx| {
+            tx.execute("INSERT INTO no_such_table VALUES (1)", [])?;
+            Ok(())
+        });
+        assert!(failed.is_err());
+        assert_eq!(synchronous(&store), 2);
+    }
 }

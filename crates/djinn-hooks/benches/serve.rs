@@ -8,8 +8,7 @@
 //! `SERVE_BENCH_CONNECTIONS` (default 4), `SERVE_BENCH_SECONDS` (load phase, default 5).
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex, mpsc};
@@ -17,6 +16,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
+use djinn_hook_sign::Secret;
+use djinn_hooks::Receiver;
 
 /// The namespace the load goes to.
 const NS: &str = "bench/load";
@@ -28,14 +29,15 @@ fn main() {
     let baseline_for = Duration::from_secs(3);
 
     let dir = tempfile::tempdir().expect("temp dir");
-    let receiver = Receiver::start();
+    let receiver =
+        Receiver::start("127.0.0.1:0", Secret::new("bench")).expect("start the receiver");
     let serve = Serve::start(dir.path());
     let created = agent()
         .post(format!("{}/n/{NS}/-/webhooks", serve.base))
         .header("Content-Type", "application/json")
         .send(format!(
             r#"{{"payload_url": "{}", "secret": "bench"}}"#,
-            receiver.url
+            receiver.url()
         ))
         .expect("create the webhook");
     assert_eq!(created.status().as_u16(), 201);
@@ -87,13 +89,17 @@ fn main() {
     stop.store(true, Ordering::Relaxed);
     let healthz_load = healthz_load.join().unwrap();
 
-    // Wait (bounded) for every accepted event to be delivered.
+    // Wait (bounded) for every accepted event to be delivered; the first arrival of each counts.
     let total = sent.lock().unwrap().len();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while receiver.count() < total && Instant::now() < deadline {
-        thread::sleep(Duration::from_millis(20));
+    let mut arrived: HashMap<String, Instant> = HashMap::new();
+    while arrived.len() < total && Instant::now() < deadline {
+        if let Some(got) = receiver.next_timeout(Duration::from_millis(20)) {
+            assert!(got.signature_valid, "deliveries are signed");
+            let id = got.delivery().unwrap_or_default().to_owned();
+            arrived.entry(id).or_insert(got.at);
+        }
     }
-    let arrived = receiver.arrivals();
     let sent = sent.lock().unwrap();
     let mut latencies: Vec<Duration> = sent
         .iter()
@@ -202,10 +208,10 @@ fn hammer(
             let count = Arc::clone(&count);
             let start_line = Arc::clone(&start_line);
             let request = request.clone();
-            // Connections open one at a time (tiny_http's pool can strand a burst of new ones).
-            let agent = agent();
-            get_healthz(&agent, &base);
             thread::spawn(move || {
+                // Each connection opens before the clock starts.
+                let agent = agent();
+                get_healthz(&agent, &base);
                 start_line.wait();
                 let end = Instant::now() + duration;
                 while Instant::now() < end {
@@ -297,76 +303,4 @@ impl Drop for Serve {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A minimal keep-alive receiver (a thread per connection) that records when each event
-/// (`X-Djinn-CI-Delivery`) first arrived and answers 204.
-struct Receiver {
-    url: String,
-    arrivals: Arc<Mutex<HashMap<String, Instant>>>,
-}
-
-impl Receiver {
-    fn start() -> Receiver {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the receiver");
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        let arrivals: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
-        let sink = Arc::clone(&arrivals);
-        thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { break };
-                let sink = Arc::clone(&sink);
-                thread::spawn(move || {
-                    let _ = stream.set_read_timeout(Some(Duration::from_secs(90)));
-                    let mut reader = BufReader::new(stream.try_clone().unwrap());
-                    let mut writer = stream;
-                    while let Some(id) = read_request(&mut reader) {
-                        sink.lock().unwrap().entry(id).or_insert_with(Instant::now);
-                        if writer
-                            .write_all(b"HTTP/1.1 204 No Content\r\n\r\n")
-                            .is_err()
-                        {
-                            return;
-                        }
-                    }
-                });
-            }
-        });
-        Receiver { url, arrivals }
-    }
-
-    fn count(&self) -> usize {
-        self.arrivals.lock().unwrap().len()
-    }
-
-    fn arrivals(&self) -> HashMap<String, Instant> {
-        self.arrivals.lock().unwrap().clone()
-    }
-}
-
-/// Reads one request; returns its `X-Djinn-CI-Delivery`, or `None` at the end of the connection.
-fn read_request(reader: &mut impl BufRead) -> Option<String> {
-    let mut id = String::new();
-    let mut length = 0usize;
-    let mut line = String::new();
-    loop {
-        line.clear();
-        if reader.read_line(&mut line).ok()? == 0 {
-            return None;
-        }
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':') {
-            if name.eq_ignore_ascii_case("content-length") {
-                length = value.trim().parse().ok()?;
-            } else if name.eq_ignore_ascii_case("x-djinn-ci-delivery") {
-                id = value.trim().to_owned();
-            }
-        }
-    }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).ok()?;
-    Some(id)
 }

@@ -2,8 +2,9 @@
 //!
 //! Run: `cargo run -p djinn-hooks --example receiver -- 127.0.0.1:9091 "$(cat hook-secret.txt)"`
 //!
-//! tiny_http serves each keep-alive connection on one pooled thread; deliver to it with
-//! `worker --concurrency 4` or less (see docs/readme-tour.md).
+//! Built against the workspace's patched tiny_http (vendor/tiny_http/PATCHES.md). With tiny_http
+//! 0.12 from crates.io, a burst of new keep-alive connections can wait behind idle ones: deliver
+//! to such a copy with `worker --concurrency 4` or less (see docs/readme-tour.md).
 
 use djinn_hook_sign::{Secret, verify};
 

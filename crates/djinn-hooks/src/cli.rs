@@ -105,7 +105,7 @@ pub(crate) enum HookCommand {
         /// The webhook id.
         id: i64,
     },
-    /// Deliver an event's example payload to one webhook now and print the attempt.
+    /// Deliver an event's example payload to one webhook now, even inactive; record and print it
     Test {
         /// The webhook id.
         id: i64,

@@ -3,6 +3,8 @@
 //!
 //! [`StoreOutbox`] implements `djinn_hook_deliver::Outbox` for
 //! `djinn_hook_store::Store`; it is the only code that knows both crates.
+//! Its [`deliver_test`](StoreOutbox::deliver_test) sends one event to one
+//! webhook now and records it ([`TestDelivery`]).
 //! [`Receiver`] is a webhook receiver on a local address that checks every
 //! delivery's signature with `djinn_hook_sign::verify`.
 //!
@@ -20,6 +22,8 @@
 
 mod outbox;
 mod receiver;
+mod test_delivery;
 
 pub use outbox::StoreOutbox;
 pub use receiver::{BindError, Received, Receiver};
+pub use test_delivery::TestDelivery;

@@ -1,9 +1,6 @@
 //! [`StoreOutbox`]: the store as the delivery worker's outbox; the only code that knows both crates.
 
 use std::borrow::Borrow;
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use djinn_hook_deliver::{
@@ -18,17 +15,9 @@ use uuid::Uuid;
 /// `complete` is one [`Store::complete`] call (one transaction, one fsync) for
 /// the whole batch.
 ///
-/// # Prefetch
-///
-/// Every claim is a durable write transaction. The worker asks for tasks as
-/// soon as a few of its in-flight deliveries finish, so under load it would
-/// claim a handful at a time and pay one fsync each. With
-/// [`with_prefetch(n)`](StoreOutbox::with_prefetch), a claim that finds the
-/// outbox's buffer empty leases up to `n` tasks from the store, hands out what
-/// was asked, and keeps the rest for the next calls (no transaction). Buffered
-/// tasks are leased like in-flight ones; to stop without stranding them until
-/// their lease runs out, call [`stop_claiming`](StoreOutbox::stop_claiming)
-/// first and stop the worker once [`buffered`](StoreOutbox::buffered) is 0.
+/// No buffering here: the [`Worker`](djinn_hook_deliver::Worker) claims in
+/// batches itself (it refills its queue only when it runs low), and a claim
+/// does not wait for an fsync (see [`Store::claim_due`]).
 ///
 /// ```no_run
 /// use djinn_hook_deliver::{DeliverConfig, Deliverer, RetryPolicy, Worker, WorkerConfig};
@@ -37,7 +26,7 @@ use uuid::Uuid;
 ///
 /// let store = Store::open("hooks.db", SecretKey::from_bytes([7; 32])).unwrap();
 /// let worker = Worker::new(
-///     StoreOutbox::new(&store).with_prefetch(64),
+///     StoreOutbox::new(&store),
 ///     Deliverer::new(DeliverConfig::default()),
 ///     RetryPolicy::default(),
 ///     WorkerConfig::default(),
@@ -48,36 +37,12 @@ use uuid::Uuid;
 #[derive(Debug)]
 pub struct StoreOutbox<S = Store> {
     store: S,
-    prefetch: usize,
-    buffer: Mutex<VecDeque<Task>>,
-    stopped: AtomicBool,
 }
 
 impl<S: Borrow<Store>> StoreOutbox<S> {
-    /// The outbox over `store` (a `Store`, `&Store` or `Arc<Store>`), without prefetch.
+    /// The outbox over `store` (a `Store`, `&Store` or `Arc<Store>`).
     pub fn new(store: S) -> StoreOutbox<S> {
-        StoreOutbox {
-            store,
-            prefetch: 0,
-            buffer: Mutex::new(VecDeque::new()),
-            stopped: AtomicBool::new(false),
-        }
-    }
-
-    /// Leases up to `n` tasks per store transaction (see [Prefetch](#prefetch)).
-    pub fn with_prefetch(mut self, n: usize) -> StoreOutbox<S> {
-        self.prefetch = n;
-        self
-    }
-
-    /// From now on, claims only hand out buffered tasks; the store is not asked again.
-    pub fn stop_claiming(&self) {
-        self.stopped.store(true, Ordering::SeqCst);
-    }
-
-    /// How many leased tasks wait in the buffer.
-    pub fn buffered(&self) -> usize {
-        self.lock().len()
+        StoreOutbox { store }
     }
 
     /// The store.
@@ -85,28 +50,19 @@ impl<S: Borrow<Store>> StoreOutbox<S> {
         self.store.borrow()
     }
 
-    /// Gives the store back. Buffered tasks stay leased until their lease runs out.
+    /// Gives the store back.
     pub fn into_inner(self) -> S {
         self.store
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Task>> {
-        self.buffer.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
 impl<S: Borrow<Store> + Send + Sync> Outbox for StoreOutbox<S> {
     fn claim(&self, limit: usize, lease: Duration) -> Result<Vec<Task>, OutboxError> {
-        let mut buffer = self.lock();
-        if buffer.is_empty() && !self.stopped.load(Ordering::SeqCst) {
-            let claimed = self
-                .store()
-                .claim_due(OffsetDateTime::now_utc(), limit.max(self.prefetch), lease)
-                .map_err(OutboxError::new)?;
-            buffer.extend(claimed.into_iter().map(task));
-        }
-        let n = limit.min(buffer.len());
-        Ok(buffer.drain(..n).collect())
+        let claimed = self
+            .store()
+            .claim_due(OffsetDateTime::now_utc(), limit, lease)
+            .map_err(OutboxError::new)?;
+        Ok(claimed.into_iter().map(task).collect())
     }
 
     fn complete(&self, done: &[Completion]) -> Result<(), OutboxError> {

@@ -32,6 +32,8 @@ struct State {
     completed: Vec<Completion>,
     batches: Vec<usize>,
     claims: usize,
+    /// Sizes of the claims that returned tasks, in order.
+    claim_sizes: Vec<usize>,
 }
 
 struct MemTask {
@@ -88,6 +90,9 @@ impl Outbox for MemOutbox {
             .collect();
         ids.sort_unstable();
         ids.truncate(limit);
+        if !ids.is_empty() {
+            state.claim_sizes.push(ids.len());
+        }
         let mut claimed = Vec::new();
         for id in ids {
             state.next_lease += 1;
@@ -257,6 +262,11 @@ fn many_tasks_are_each_delivered_exactly_once() {
             .values()
             .all(|task| task.done == Some(DecisionOutcome::Delivered))
     );
+    // Claims come in batches: the queue is refilled (to 4 x concurrency) only once it is down to
+    // 2 x, so every claim but the last brings at least 2 x concurrency tasks.
+    let (last, full) = state.claim_sizes.split_last().unwrap();
+    assert!(*last > 0);
+    assert!(full.iter().all(|&n| n >= 16), "{:?}", state.claim_sizes);
 }
 
 #[test]
@@ -280,12 +290,14 @@ fn stop_lets_in_flight_deliveries_finish_and_records_them() {
 
     let completed = outbox.completed();
     // Everything claimed was delivered and committed; nothing more was sent; most tasks wait.
+    // At most 6 x concurrency were claimed (a queue of up to 4 x, those delivering, and a
+    // claim made while the queue was at its low-water mark of 2 x).
     assert!(stats.claimed >= 4);
     assert_eq!(stats.attempts, stats.claimed);
     assert_eq!(completed.len() as u64, stats.claimed);
     assert_eq!(server.request_count() as u64, stats.claimed);
     assert!(completed.iter().all(|c| c.attempt.is_success()));
-    assert!(stats.claimed <= 8, "claimed {} after stop", stats.claimed);
+    assert!(stats.claimed <= 24, "claimed {} after stop", stats.claimed);
     let pending = (1..=40).filter(|id| outbox.done(*id).is_none()).count();
     assert_eq!(pending as u64, 40 - stats.claimed);
 }
@@ -390,4 +402,127 @@ fn a_task_whose_lease_runs_out_in_flight_is_not_delivered_twice() {
         state.completed[0].lease,
         format!("lease-{}", state.next_lease)
     );
+}
+
+/// An outbox whose second claim returns only after the first task's completion was committed
+/// (and the worker had time to take note): the completion lands while the claim runs.
+struct CompletesDuringClaim {
+    inner: MemOutbox,
+    claims: AtomicUsize,
+    committed: (Mutex<bool>, std::sync::Condvar),
+}
+
+impl Outbox for CompletesDuringClaim {
+    fn claim(&self, limit: usize, lease: Duration) -> Result<Vec<Task>, OutboxError> {
+        if self.claims.fetch_add(1, Ordering::SeqCst) == 1 {
+            let (committed, changed) = &self.committed;
+            let guard = committed.lock().unwrap();
+            let _ = changed
+                .wait_timeout_while(guard, Duration::from_secs(5), |done| !*done)
+                .unwrap();
+            thread::sleep(Duration::from_millis(50));
+        }
+        self.inner.claim(limit, lease)
+    }
+
+    fn complete(&self, done: &[Completion]) -> Result<(), OutboxError> {
+        self.inner.complete(done)?;
+        *self.committed.0.lock().unwrap() = true;
+        self.committed.1.notify_all();
+        Ok(())
+    }
+}
+
+#[test]
+fn run_until_idle_sees_completions_committed_during_an_empty_claim() {
+    // The last completion commits while a claim that finds nothing runs. Comparing with the
+    // in-flight count seen after the claim (0) waited the whole poll interval for a decrease
+    // that never came; the worker must compare with what it saw before the claim.
+    let server = Server::always(Reply::After(
+        Duration::from_millis(20),
+        Box::new(Reply::status(200)),
+    ));
+    let outbox = CompletesDuringClaim {
+        inner: MemOutbox::with_tasks([request(&server.url())]),
+        claims: AtomicUsize::new(0),
+        committed: (Mutex::new(false), std::sync::Condvar::new()),
+    };
+    // Claims of one task: the first is full, so the worker claims again while it is in flight.
+    let config = WorkerConfig {
+        poll_interval: Duration::from_secs(5),
+        claim_batch: 1,
+        ..fast_config(2)
+    };
+    let worker = Worker::new(&outbox, local_deliverer(), quick_policy(), config);
+    let started = Instant::now();
+    let stats = worker.run_until_idle();
+    let took = started.elapsed();
+    assert_eq!(stats.delivered, 1);
+    assert!(
+        outbox.claims.load(Ordering::SeqCst) >= 3,
+        "no claim after the commit"
+    );
+    assert!(took < Duration::from_secs(2), "waited {took:?} for nothing");
+}
+
+#[test]
+fn a_waker_makes_an_idle_worker_claim_at_once() {
+    let server = Server::always(Reply::status(200));
+    let outbox = MemOutbox::default();
+    let stop = AtomicBool::new(false);
+    let config = WorkerConfig {
+        poll_interval: Duration::from_secs(10),
+        ..fast_config(2)
+    };
+    let worker = Worker::new(&outbox, local_deliverer(), quick_policy(), config);
+    let waker = worker.waker();
+    let (stats, latency) = thread::scope(|scope| {
+        let running = scope.spawn(|| worker.run(&stop));
+        // Let the worker find nothing and start waiting out its 10 s poll interval.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while outbox.state.lock().unwrap().claims == 0 && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(5));
+        }
+        thread::sleep(Duration::from_millis(50));
+        outbox.state.lock().unwrap().tasks.insert(
+            1,
+            MemTask {
+                request: request(&server.url()),
+                due: OffsetDateTime::now_utc(),
+                lease: None,
+                done: None,
+            },
+        );
+        let woken = Instant::now();
+        waker.wake();
+        while outbox.done(1).is_none() && Instant::now() < deadline + Duration::from_secs(5) {
+            thread::sleep(Duration::from_millis(2));
+        }
+        let latency = woken.elapsed();
+        stop.store(true, Ordering::SeqCst);
+        (running.join().unwrap(), latency)
+    });
+    assert_eq!(stats.delivered, 1);
+    assert_eq!(outbox.state.lock().unwrap().claims, 2);
+    assert!(
+        latency < Duration::from_secs(2),
+        "delivered {latency:?} after the wake-up"
+    );
+}
+
+#[test]
+fn a_panicking_observer_ends_the_run_instead_of_hanging_it() {
+    let server = Server::always(Reply::status(200));
+    let outbox = MemOutbox::with_tasks((0..20).map(|_| request(&server.url())));
+    let worker = Worker::new(&outbox, local_deliverer(), quick_policy(), fast_config(4))
+        .with_observer(|event| {
+            if let WorkerEvent::Completed(_) = event {
+                panic!("observer bug");
+            }
+        });
+    let started = Instant::now();
+    let outcome =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| worker.run_until_idle()));
+    assert!(outcome.is_err(), "the panic is not swallowed");
+    assert!(started.elapsed() < Duration::from_secs(5));
 }

@@ -7,3 +7,4 @@ mod race;
 mod schema;
 mod secrets;
 mod support;
+mod test_delivery;

@@ -87,18 +87,19 @@ pub(crate) fn run(global: &Global, _args: &DemoArgs) -> anyhow::Result<()> {
     }
 
     let rows: Mutex<HashMap<EventType, Row>> = Mutex::new(HashMap::new());
-    let worker = super::worker::worker(&store, 4, true, true).with_observer(|event| {
-        if let WorkerEvent::Completed(done) = event {
-            let mut rows = rows
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let row = rows.entry(done.attempt.event).or_default();
-            row.status = done.attempt.response_status;
-            row.duration = done.attempt.duration;
-            row.delivered = done.decision.outcome == DecisionOutcome::Delivered;
-            row.error.clone_from(&done.attempt.error);
-        }
-    });
+    let worker = super::worker::worker(&store, 4, true, super::worker::UNTIL_IDLE_POLL)
+        .with_observer(|event| {
+            if let WorkerEvent::Completed(done) = event {
+                let mut rows = rows
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let row = rows.entry(done.attempt.event).or_default();
+                row.status = done.attempt.response_status;
+                row.duration = done.attempt.duration;
+                row.delivered = done.decision.outcome == DecisionOutcome::Delivered;
+                row.error.clone_from(&done.attempt.error);
+            }
+        });
     worker.run_until_idle();
     drop(worker);
     let mut rows = rows

@@ -2,10 +2,12 @@
 
 use std::collections::HashMap;
 
-use djinn_hook_payload::EventSet;
+use djinn_hook_deliver::{DeliverConfig, Deliverer};
+use djinn_hook_payload::{DEFAULT_API_SERVER, EventSet, example_payload};
 use djinn_hook_store::{
     LastResponse, Namespace, NewWebhook, SecretUpdate, Store, Webhook, WebhookUpdate,
 };
+use djinn_hooks::StoreOutbox;
 use serde::Serialize;
 
 use super::output::{self, Table};
@@ -22,7 +24,7 @@ pub(crate) fn run(global: &Global, command: HookCommand) -> anyhow::Result<()> {
         HookCommand::Update(args) => update(global, &args),
         HookCommand::Delete { id } => delete(global, id),
         HookCommand::Test { id, event, network } => {
-            super::worker::test(global, id, &event, network.allow_private_network)
+            test(global, id, &event, network.allow_private_network)
         }
     }
 }
@@ -337,3 +339,85 @@ fn last_cell(last: Option<&LastResponse>) -> String {
         }
     }
 }
+
+/// `hook test`: delivers the event's example payload to one webhook now, records
+/// it in the delivery log, and prints the attempt. A failed attempt (no 2xx) is
+/// exit code 1, after the attempt is printed; it is not retried.
+fn test(global: &Global, id: i64, event: &str, allow_private_network: bool) -> anyhow::Result<()> {
+    let event = super::events::parse_event(event)?;
+    let store = store::open(global)?;
+    let deliverer = Deliverer::new(DeliverConfig {
+        allow_private_network,
+        ..DeliverConfig::default()
+    });
+    let body = example_payload(event, DEFAULT_API_SERVER).to_body();
+    let done = match StoreOutbox::new(&store).deliver_test(&deliverer, id, event, body) {
+        Ok(done) => done,
+        Err(err) => match err.into_inner().downcast::<djinn_hook_store::Error>() {
+            Ok(err) => return Err(store::error(*err)),
+            Err(err) => return Err(anyhow::anyhow!(err)),
+        },
+    };
+    let attempt = &done.attempt;
+    if global.json {
+        match &done.delivery {
+            Some(delivery) => output::print_json(delivery)?,
+            None => anyhow::bail!("hook test {id}: the webhook was deleted during the test"),
+        }
+    } else {
+        let number = done
+            .delivery
+            .as_ref()
+            .map_or_else(|| "-".to_owned(), |d| d.id.to_string());
+        outln!(
+            "test delivery {number}: {event} to hook {id} ({})",
+            attempt.url
+        );
+        outln!("event id:  {}", attempt.event_id);
+        outln!(
+            "status:    {}",
+            attempt.response_status.map_or_else(
+                || format!("no response ({})", attempt.outcome),
+                |s| s.to_string()
+            )
+        );
+        outln!("duration:  {}", output::duration(attempt.duration));
+        if let Some(error) = &attempt.error {
+            outln!("error:     {error}");
+        }
+        if !attempt.response_body.is_empty() {
+            outln!("response:  {}", excerpt(&attempt.response_body));
+        }
+        if let Some(delivery) = &done.delivery {
+            outln!(
+                "recorded:  djinn-hooks deliveries show {} (full request and response)",
+                delivery.id
+            );
+        }
+    }
+    if !done.delivered() {
+        anyhow::bail!(
+            "hook test {id}: the test delivery failed ({}); it is not retried",
+            attempt.error.as_deref().unwrap_or(attempt.outcome.as_str())
+        );
+    }
+    Ok(())
+}
+
+/// The start of a response body on one line: at most [`EXCERPT`] characters,
+/// control characters as spaces, `…` when cut.
+fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let mut line: String = text
+        .chars()
+        .take(EXCERPT)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if text.chars().count() > EXCERPT {
+        line.push('…');
+    }
+    line.trim_end().to_owned()
+}
+
+/// How much of a response body `hook test` prints.
+const EXCERPT: usize = 200;

@@ -39,6 +39,9 @@ use anyhow::Context as _;
 
 use crate::cli::{Cli, Command};
 
+pub(crate) use output::chain;
+pub(crate) use worker::worker as delivery_worker;
+
 /// Invalid input or usage (exit code 2): the message names the bad field or value.
 #[derive(Debug)]
 pub(crate) struct Invalid(pub(crate) String);

@@ -32,7 +32,11 @@ pub(crate) fn run(global: &Global, args: &WorkerArgs) -> anyhow::Result<()> {
         &store,
         args.concurrency,
         args.network.allow_private_network,
-        args.until_idle,
+        if args.until_idle {
+            UNTIL_IDLE_POLL
+        } else {
+            WorkerConfig::default().poll_interval
+        },
     )
     .with_observer(|event| progress.observe(&event, terminal));
     if stop.is_some() {
@@ -43,25 +47,7 @@ pub(crate) fn run(global: &Global, args: &WorkerArgs) -> anyhow::Result<()> {
     }
     let stats = match &stop {
         None => worker.run_until_idle(),
-        Some(signal) => {
-            // On a signal, claim nothing new from the store, let the worker
-            // take the tasks already leased into the outbox's buffer, then
-            // stop it: it finishes what is in flight and returns.
-            let stop_worker = AtomicBool::new(false);
-            std::thread::scope(|scope| {
-                scope.spawn(|| {
-                    while !signal.load(Ordering::SeqCst) && !stop_worker.load(Ordering::SeqCst) {
-                        std::thread::sleep(Duration::from_millis(50));
-                    }
-                    worker.outbox().stop_claiming();
-                    while worker.outbox().buffered() > 0 && !stop_worker.load(Ordering::SeqCst) {
-                        std::thread::sleep(Duration::from_millis(10));
-                    }
-                    stop_worker.store(true, Ordering::SeqCst);
-                });
-                worker.run(&stop_worker)
-            })
-        }
+        Some(signal) => worker.run(signal),
     };
     drop(worker);
     if terminal {
@@ -70,22 +56,20 @@ pub(crate) fn run(global: &Global, args: &WorkerArgs) -> anyhow::Result<()> {
     report(global, &stats)
 }
 
-/// Tasks leased per claim transaction, per delivery thread (see `StoreOutbox`'s prefetch).
-/// With 2 x concurrency in flight, the last buffered task waits at most 6 delivery
-/// timeouts (3 min at 30 s), inside the worker's 5 min lease.
-const PREFETCH_PER_THREAD: usize = 4;
+/// How often `worker --until-idle` and the demo look for due tasks. Such a worker
+/// only waits for its own in-flight deliveries, and a short poll bounds how long
+/// it can miss the moment they are all committed (the default 1 s suits a
+/// long-running worker, where it is the delay before a new event is noticed).
+pub(crate) const UNTIL_IDLE_POLL: Duration = Duration::from_millis(20);
 
-/// A worker over the store at concurrency `n`, with the default retry schedule.
-///
-/// `until_idle` shortens the poll interval: the worker then only waits for its
-/// own in-flight deliveries, and a short poll bounds how long it can miss the
-/// moment they are all committed (the default 1 s suits a long-running worker,
-/// where it is the delay before a new event is noticed).
+/// A worker over the store at concurrency `n` with the default retry schedule,
+/// looking for due tasks every `poll_interval` when none was due (`worker`,
+/// `demo` and `serve`).
 pub(crate) fn worker<'o>(
     store: &'o djinn_hook_store::Store,
     concurrency: usize,
     allow_private_network: bool,
-    until_idle: bool,
+    poll_interval: Duration,
 ) -> Worker<'o, StoreOutbox<&'o djinn_hook_store::Store>> {
     let deliverer = Deliverer::new(DeliverConfig {
         allow_private_network,
@@ -94,16 +78,12 @@ pub(crate) fn worker<'o>(
         ..DeliverConfig::default()
     });
     Worker::new(
-        StoreOutbox::new(store).with_prefetch(PREFETCH_PER_THREAD * concurrency),
+        StoreOutbox::new(store),
         deliverer,
         RetryPolicy::default(),
         WorkerConfig {
             concurrency,
-            poll_interval: if until_idle {
-                Duration::from_millis(20)
-            } else {
-                WorkerConfig::default().poll_interval
-            },
+            poll_interval,
             ..WorkerConfig::default()
         },
     )
@@ -169,7 +149,7 @@ impl Progress {
                 }
             }
             WorkerEvent::ClaimFailed(error) => {
-                eprintln!("worker: claiming tasks failed: {}", chain(error));
+                eprintln!("worker: claiming tasks failed: {}", output::chain(error));
             }
             WorkerEvent::CompleteFailed {
                 error,
@@ -177,7 +157,7 @@ impl Progress {
                 retry_in,
             } => eprintln!(
                 "worker: recording {batch} attempts failed ({}); retrying in {}",
-                chain(error),
+                output::chain(error),
                 output::duration(*retry_in)
             ),
             WorkerEvent::Abandoned(batch) => eprintln!(
@@ -223,40 +203,10 @@ fn status(done: &Completion) -> String {
     }
 }
 
-/// An error and its causes on one line.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
 /// A flag that SIGINT or SIGTERM sets. The handler is installed once per process.
 pub(crate) fn stop_on_signal() -> anyhow::Result<Arc<AtomicBool>> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
     ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))?;
     Ok(stop)
-}
-
-/// `hook test`: deliver an event's example payload to one webhook now.
-///
-/// Not available yet: the webhook's secret only leaves the store inside a
-/// claimed task, and the store has no call that queues (and leases) a task for
-/// one webhook, so this cannot be done without also delivering other due tasks.
-pub(crate) fn test(
-    _global: &Global,
-    id: i64,
-    event: &str,
-    _allow_private_network: bool,
-) -> anyhow::Result<()> {
-    super::events::parse_event(event)?;
-    anyhow::bail!(
-        "hook test {id}: not available yet (the store cannot queue a delivery for one webhook); \
-         emit the example instead: djinn-hooks example {event} | djinn-hooks emit {event} --namespace NS"
-    )
 }

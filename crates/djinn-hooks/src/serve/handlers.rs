@@ -103,23 +103,11 @@ impl Reply {
             }
             other => {
                 let mut reply = Reply::message(500, format!("internal error: {other}"));
-                reply.error = Some(chain(&other));
+                reply.error = Some(crate::cmd::chain(&other));
                 reply
             }
         }
     }
-}
-
-/// An error and its causes on one line.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Early return of an error reply.

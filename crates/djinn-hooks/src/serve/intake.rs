@@ -51,20 +51,24 @@ impl Intake {
 }
 
 impl Committer {
-    /// Commits batches until every [`Intake`] is gone and the queue is empty.
-    pub(super) fn run(self, store: &Store) {
+    /// Commits batches until every [`Intake`] is gone and the queue is empty; calls `queued`
+    /// after each commit that queued a delivery task (to wake the worker).
+    pub(super) fn run(self, store: &Store, queued: impl Fn()) {
         while let Ok(first) = self.jobs.recv() {
             let mut batch = vec![first];
             batch.extend(self.jobs.try_iter().take(MAX_BATCH - 1));
-            commit(store, batch);
+            commit(store, batch, &queued);
         }
     }
 }
 
-fn commit(store: &Store, batch: Vec<Job>) {
+fn commit(store: &Store, batch: Vec<Job>, queued: &impl Fn()) {
     let events: Vec<NewEvent> = batch.iter().map(|job| job.event.clone()).collect();
     match store.accept_events(events) {
         Ok(accepted) => {
+            if accepted.iter().any(|a| a.matched > 0) {
+                queued();
+            }
             for (job, accepted) in batch.into_iter().zip(accepted) {
                 let _ = job.answer.send(Ok(accepted));
             }
@@ -72,6 +76,9 @@ fn commit(store: &Store, batch: Vec<Job>) {
         Err(_) if batch.len() > 1 => {
             for job in batch {
                 let outcome = store.accept_event(job.event);
+                if outcome.as_ref().is_ok_and(|a| a.matched > 0) {
+                    queued();
+                }
                 let _ = job.answer.send(outcome);
             }
         }
@@ -100,7 +107,7 @@ mod tests {
             .unwrap();
         let (intake, committer) = channel();
         std::thread::scope(|scope| {
-            scope.spawn(|| committer.run(&store));
+            scope.spawn(|| committer.run(&store, || {}));
             let event = |ns: &str| NewEvent {
                 namespace: ns.to_owned(),
                 event: EventType::Cron,

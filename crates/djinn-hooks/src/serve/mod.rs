@@ -3,8 +3,9 @@
 //!
 //! ```text
 //!  tiny_http accept thread ──▶ queue ──▶ N request threads (Api::handle) ──▶ Store
-//!                                                                           ▲   │ outbox
-//!  Worker: claimer ──▶ delivery threads ──▶ completer (one commit a batch) ─┘   ▼
+//!                                            │ events: one committer thread  ▲   │ outbox
+//!                                            └──── wakes ──▶ Worker ──────────┘   ▼
+//!  Worker: delivery threads sharing one claim queue and one completion batch
 //! ```
 //!
 //! tiny_http is blocking and small (the stack has no async runtime): its accept thread parses
@@ -32,11 +33,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use djinn_hook_deliver::{
-    DeliverConfig, Deliverer, RetryPolicy, Worker, WorkerConfig, WorkerEvent,
-};
+use djinn_hook_deliver::WorkerEvent;
 use djinn_hook_store::Store;
-use djinn_hooks::StoreOutbox;
 use tiny_http::{Header, Request, Response, Server};
 
 use self::auth::{TOKENS_ENV, Tokens};
@@ -49,10 +47,6 @@ use crate::cmd::Invalid;
 
 /// How often an idle request thread looks at the stop flag.
 const STOP_CHECK: Duration = Duration::from_millis(100);
-
-/// Requests declaring a body larger than this (and than `--max-body`) are never dropped: see
-/// [`abandon`].
-const DROP_GUARD: usize = 256 * 1024 * 1024;
 
 /// How often the worker looks for due tasks when none was due: the floor of an idle
 /// server's delivery latency.
@@ -114,7 +108,13 @@ pub(crate) fn run(
         urls: Urls { base: base.clone() },
         max_body: args.max_body,
     };
-    let worker = worker(&store, args).with_observer(|event| observe(&metrics, &event));
+    let worker = crate::cmd::delivery_worker(
+        &store,
+        args.concurrency,
+        args.network.allow_private_network,
+        POLL_INTERVAL,
+    )
+    .with_observer(|event| observe(&metrics, &event));
 
     let mut line = Line::new("info", "listening");
     line.display("addr", bound)
@@ -132,9 +132,11 @@ pub(crate) fn run(
     }
     line.emit();
 
+    let waker = worker.waker();
     let stats = thread::scope(|scope| {
         // Ends when the request threads are done and `api` (holding the intake) is dropped.
-        scope.spawn(|| committer.run(&store));
+        // Wakes the worker after each commit that queued tasks: no wait for its next poll.
+        scope.spawn(|| committer.run(&store, || waker.wake()));
         let worker = scope.spawn(|| worker.run(&stop));
         thread::scope(|requests| {
             for _ in 0..args.http_threads {
@@ -156,26 +158,6 @@ pub(crate) fn run(
         .display("attempts", stats.attempts)
         .emit();
     Ok(())
-}
-
-/// The delivery worker over the store, as `worker` builds it but polling more often.
-fn worker<'o>(store: &'o Store, args: &ServeArgs) -> Worker<'o, StoreOutbox<&'o Store>> {
-    let deliverer = Deliverer::new(DeliverConfig {
-        allow_private_network: args.network.allow_private_network,
-        max_idle_connections_per_host: args.concurrency,
-        max_idle_connections: args.concurrency.max(64),
-        ..DeliverConfig::default()
-    });
-    Worker::new(
-        StoreOutbox::new(store),
-        deliverer,
-        RetryPolicy::default(),
-        WorkerConfig {
-            concurrency: args.concurrency,
-            poll_interval: POLL_INTERVAL,
-            ..WorkerConfig::default()
-        },
-    )
 }
 
 /// The worker's events as metrics and log lines.
@@ -224,29 +206,16 @@ fn serve_requests(api: &Api<'_>, server: &Server, stop: &AtomicBool) {
 }
 
 /// Answers one request and logs it.
+///
+/// A body declared over `--max-body` is answered 413 (by `Api::handle`) without reading any of
+/// it, however large the declared length: when the request is dropped, the patched tiny_http
+/// discards at most 1 MiB of the unread body (vendor/tiny_http/PATCHES.md); whatever follows is
+/// no request, so the connection ends there.
 fn answer(api: &Api<'_>, mut request: Request) {
     let start = Instant::now();
     let method = request.method().to_string();
     let path = request.url().split('?').next().unwrap_or("").to_owned();
     let remote = request.remote_addr().map(ToString::to_string);
-    if request
-        .body_length()
-        .is_some_and(|n| n > api.max_body.max(DROP_GUARD))
-    {
-        abandon(api, request);
-        Line::new("warn", "request")
-            .field("method", &method)
-            .field("path", &path)
-            .display("status", 413)
-            .millis("duration_ms", start.elapsed())
-            .field("remote", remote.as_deref().unwrap_or("unknown"))
-            .field(
-                "note",
-                "declared body far over the limit; connection abandoned (tiny_http would abort on it)",
-            )
-            .emit();
-        return;
-    }
     let reply = api.handle(&mut request);
     let status = reply.status;
     let error = reply.error.clone();
@@ -267,22 +236,6 @@ fn answer(api: &Api<'_>, mut request: Request) {
         line.field("send_error", &err.to_string());
     }
     line.emit();
-}
-
-/// Answers 413 to a request whose declared body is larger than [`DROP_GUARD`], without ever
-/// dropping it.
-///
-/// tiny_http 0.12 discards the unread rest of a body when the request is dropped, into one
-/// buffer of the declared remaining size (`EqualReader::drop`): a request claiming a body of
-/// 100 GB aborts the process with "memory allocation failed", whoever sends it. So such a
-/// request is answered through `upgrade` (which hands the connection over) and the connection
-/// is leaked on purpose: it stays open until the process ends, and holds one tiny_http
-/// connection thread. A bounded cost per such request instead of a crash; the real fix belongs
-/// in tiny_http.
-fn abandon(api: &Api<'_>, request: Request) {
-    api.metrics.request(413);
-    let stream = request.upgrade("close", response(handlers::too_large(api.max_body)));
-    std::mem::forget(stream);
 }
 
 /// A [`Reply`] as a tiny_http response.

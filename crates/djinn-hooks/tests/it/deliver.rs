@@ -15,25 +15,7 @@ const SECRET: &str = "It's a Secret to Everybody";
 /// Starts a receiver and creates a webhook for it; returns both and the hook id.
 fn hook_for_receiver(env: &Env) -> (Receiver, String) {
     let receiver = Receiver::start("127.0.0.1:0", Secret::new(SECRET)).unwrap();
-    let url = receiver.url();
-    let run = env.run(
-        &[
-            "hook",
-            "create",
-            "--namespace",
-            NS,
-            "--url",
-            &url,
-            "--secret",
-            SECRET,
-        ],
-        None,
-    );
-    let id = run.ok().trim().to_owned();
-    assert!(
-        id.parse::<i64>().is_ok(),
-        "hook create prints the id: {id:?}"
-    );
+    let id = env.create_hook(NS, &receiver.url(), &["--secret", SECRET]);
     (receiver, id)
 }
 
@@ -232,4 +214,47 @@ fn a_running_worker_stops_on_sigterm_after_recording_what_it_sent() {
         run.stderr
     );
     assert_eq!(deliveries(&env, &[]).len(), 3, "every POST is recorded");
+}
+
+/// Bursts of new keep-alive connections (a fresh worker at concurrency 8, then 16, three times
+/// each) are all served at once: a queued connection would stall a delivery until the sender's
+/// 30 s timeout.
+#[test]
+fn bursts_of_connections_at_concurrency_8_and_16_never_stall() {
+    let env = Env::new();
+    let (receiver, _) = hook_for_receiver(&env);
+    let key = std::fs::read(env.path("hooks.db.key")).unwrap();
+    let store = djinn_hook_store::Store::open(
+        env.db(),
+        djinn_hook_store::SecretKey::from_bytes(key.try_into().unwrap()),
+    )
+    .unwrap();
+    for concurrency in ["8", "16", "8", "16", "8", "16"] {
+        let events = EventType::ALL
+            .iter()
+            .cycle()
+            .take(64)
+            .map(|&event| djinn_hook_store::NewEvent {
+                namespace: NS.to_owned(),
+                event,
+                payload: djinn_hook_payload::example_payload(
+                    event,
+                    djinn_hook_payload::DEFAULT_API_SERVER,
+                )
+                .to_body(),
+            })
+            .collect();
+        store.accept_events(events).unwrap();
+        let start = std::time::Instant::now();
+        let stats = env.worker_stats(&["--concurrency", concurrency]);
+        let elapsed = start.elapsed();
+        assert_eq!(stats["delivered"], 64, "concurrency {concurrency}: {stats}");
+        assert!(
+            elapsed < Duration::from_secs(10),
+            "concurrency {concurrency}: {elapsed:?}"
+        );
+        let got = receiver.drain();
+        assert_eq!(got.len(), 64);
+        assert!(got.iter().all(|r| r.signature_valid));
+    }
 }

@@ -2,6 +2,7 @@
 
 mod cli;
 mod deliver;
+mod hook_test;
 mod listen;
 mod serve;
 mod sign;
@@ -65,6 +66,33 @@ impl Env {
         command
     }
 
+    /// `hook create --namespace NS --url URL [extra...]`, which must succeed; returns the id printed.
+    #[track_caller]
+    pub(crate) fn create_hook(&self, ns: &str, url: &str, extra: &[&str]) -> String {
+        let mut args = vec!["hook", "create", "--namespace", ns, "--url", url];
+        args.extend_from_slice(extra);
+        let id = self.run(&args, None).ok().trim().to_owned();
+        assert!(
+            id.parse::<i64>().is_ok(),
+            "hook create prints the id: {id:?}"
+        );
+        id
+    }
+
+    /// `--json worker --until-idle --allow-private-network [extra...]`, which must succeed;
+    /// returns its counters (`attempts`, `delivered`, ...).
+    #[track_caller]
+    pub(crate) fn worker_stats(&self, extra: &[&str]) -> serde_json::Value {
+        let mut args = vec![
+            "--json",
+            "worker",
+            "--until-idle",
+            "--allow-private-network",
+        ];
+        args.extend_from_slice(extra);
+        serde_json::from_str(self.run(&args, None).ok()).expect("worker --json prints counters")
+    }
+
     /// Runs the binary with `args` and `stdin` (empty when `None`) and waits for it.
     pub(crate) fn run(&self, args: &[&str], stdin: Option<&[u8]>) -> Run {
         let mut child = self
@@ -107,4 +135,29 @@ pub(crate) fn agent() -> ureq::Agent {
         .timeout_global(Some(std::time::Duration::from_secs(10)))
         .build()
         .into()
+}
+
+/// Insta settings redacting what changes from run to run (event ids, times, durations, ports,
+/// signatures, HTTP dates), then the `extra` filters of one test module.
+pub(crate) fn redacted(extra: &[(&str, &str)]) -> insta::Settings {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_prepend_module_to_snapshot(false);
+    let common: &[(&str, &str)] = &[
+        (
+            r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+            "[uuid]",
+        ),
+        (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", "[time]"),
+        (r#""duration": \d+"#, r#""duration": "[ns]""#),
+        (r"127\.0\.0\.1:\d{2,5}", "127.0.0.1:[port]"),
+        (r"sha256=[0-9a-f]{64}", "sha256=[hmac]"),
+        (
+            r"[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT",
+            "[date]",
+        ),
+    ];
+    for (regex, replacement) in common.iter().chain(extra) {
+        settings.add_filter(regex, *replacement);
+    }
+    settings
 }

@@ -1,0 +1,118 @@
+//! Test deliveries: one event queued for one webhook and leased at once (`hook test`).
+
+use std::time::Duration;
+
+use djinn_hook_payload::EventType;
+use rusqlite::{OptionalExtension, params};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+use crate::sql::{event_code, from_ns, to_ns};
+use crate::store::Store;
+use crate::types::ClaimedTask;
+
+impl Store {
+    /// Queues a test delivery and leases it, in one durable transaction: stores
+    /// `body` as an `event` of the webhook's namespace with one task for that
+    /// webhook only, leased until `now + lease`, and returns the task as
+    /// [`Store::claim_due`] would (attempt 1, secret decrypted).
+    ///
+    /// The task is queued even if the webhook is inactive, disabled or not
+    /// subscribed to `event`: the caller asked for this webhook explicitly.
+    /// Deliver it and give the attempt to [`Store::complete`] like any other;
+    /// it then shows in the delivery log and as the webhook's last response.
+    /// Other webhooks of the namespace get nothing. If the caller never
+    /// completes it, the task becomes due when the lease runs out and a worker
+    /// delivers it (if the webhook is active), like any crashed worker's task.
+    ///
+    /// An unknown webhook is [`Error::WebhookNotFound`] and stores nothing.
+    pub fn queue_test(
+        &self,
+        hook_id: i64,
+        event: EventType,
+        body: Vec<u8>,
+        lease: Duration,
+    ) -> Result<ClaimedTask> {
+        let now = OffsetDateTime::now_utc();
+        let until = time::Duration::try_from(lease)
+            .ok()
+            .and_then(|lease| now.checked_add(lease))
+            .unwrap_or(from_ns(i64::MAX));
+        self.write("queueing a test delivery", |tx| {
+            let hook = tx
+                .prepare_cached(
+                    "SELECT namespace_id, payload_url, ssl, secret, standard_webhooks, failing_since
+                     FROM webhooks WHERE id = ?1",
+                )?
+                .query_row([hook_id], |r| {
+                    Ok(TestHook {
+                        namespace_id: r.get(0)?,
+                        payload_url: r.get(1)?,
+                        ssl: r.get(2)?,
+                        sealed_secret: r.get(3)?,
+                        standard_webhooks: r.get(4)?,
+                        failing_since: r.get::<_, Option<i64>>(5)?.map(from_ns),
+                    })
+                })
+                .optional()?
+                .ok_or(Error::WebhookNotFound { id: hook_id })?;
+            let secret = match &hook.sealed_secret {
+                Some(sealed) => Some(self.cipher.open(hook_id, sealed)?),
+                None => None,
+            };
+            let event_id = Uuid::new_v4();
+            let event_row = tx
+                .prepare_cached(
+                    "INSERT INTO events (uuid, namespace_id, event, payload, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .insert(params![
+                    event_id.as_bytes(),
+                    hook.namespace_id,
+                    event_code(event),
+                    body,
+                    to_ns(now)
+                ])?;
+            let lease_token = Uuid::new_v4();
+            let task_id = tx
+                .prepare_cached(
+                    "INSERT INTO tasks (event_id, hook_id, state, next_at, lease, attempts)
+                     VALUES (?1, ?2, 0, ?3, ?4, 1)",
+                )?
+                .insert(params![
+                    event_row,
+                    hook_id,
+                    to_ns(until),
+                    lease_token.as_bytes()
+                ])?;
+            Ok(ClaimedTask {
+                task_id,
+                lease: lease_token,
+                lease_until: until,
+                event_id,
+                event,
+                event_created_at: from_ns(to_ns(now)),
+                hook_id,
+                payload_url: hook.payload_url,
+                ssl: hook.ssl,
+                secret,
+                standard_webhooks: hook.standard_webhooks,
+                body,
+                attempt: 1,
+                redelivery: false,
+                hook_failing_since: hook.failing_since,
+            })
+        })
+    }
+}
+
+/// The webhook columns a test delivery needs, before its secret is decrypted.
+struct TestHook {
+    namespace_id: i64,
+    payload_url: String,
+    ssl: bool,
+    sealed_secret: Option<Vec<u8>>,
+    standard_webhooks: bool,
+    failing_since: Option<OffsetDateTime>,
+}

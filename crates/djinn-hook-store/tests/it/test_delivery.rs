@@ -1,0 +1,160 @@
+//! `Store::queue_test`: one event for one webhook, leased at once, completed like any task.
+
+use std::time::Duration;
+
+use djinn_hook_payload::{EventSet, EventType};
+use djinn_hook_store::{DeliveryFilter, Error, NewWebhook, Outcome, Page, WebhookUpdate};
+
+use crate::support::{LEASE, completion, db, now};
+
+const BODY: &[u8] = br#"{"test":true}"#;
+
+#[test]
+fn queues_one_leased_task_for_that_hook_only_with_its_secret() {
+    let db = db();
+    db.store.ensure_namespace("alice/ci").unwrap();
+    let mut new = NewWebhook::new("alice/ci", "https://example.com/one");
+    new.secret = Some("s3cret".to_owned());
+    new.standard_webhooks = true;
+    let hook = db.store.create_webhook(new).unwrap();
+    let other = db.hook("alice/ci", "https://example.com/other");
+
+    let before = now();
+    let task = db
+        .store
+        .queue_test(hook.id, EventType::BuildFinished, BODY.to_vec(), LEASE)
+        .unwrap();
+    assert_eq!(task.hook_id, hook.id);
+    assert_eq!(task.event, EventType::BuildFinished);
+    assert_eq!(task.body, BODY);
+    assert_eq!(task.payload_url, "https://example.com/one");
+    assert!(task.ssl && task.standard_webhooks);
+    assert_eq!(task.secret.as_deref(), Some("s3cret"));
+    assert_eq!((task.attempt, task.redelivery), (1, false));
+    assert!(task.lease_until >= before + LEASE && task.lease_until <= now() + LEASE);
+    assert!(!format!("{task:?}").contains("s3cret"));
+
+    // Leased: no worker gets it, nor does the other webhook get anything.
+    assert!(db.claim_all(now()).is_empty());
+    let stats = db.store.stats().unwrap();
+    assert_eq!((stats.leased, stats.pending, stats.events), (1, 0, 1));
+
+    // Completed like any task: logged under the event id, as the hook's last response.
+    let t = now();
+    let done = db
+        .store
+        .complete_one(completion(&task, Outcome::Delivered, t))
+        .unwrap();
+    assert!(done.lease_held);
+    let logged = db
+        .store
+        .deliveries(DeliveryFilter::event(task.event_id), Page::default())
+        .unwrap()
+        .items;
+    assert_eq!(logged.len(), 1);
+    assert_eq!(Some(logged[0].id), done.delivery_id);
+    assert_eq!(logged[0].hook_id, hook.id);
+    assert_eq!(logged[0].request_body, BODY);
+    assert_eq!(logged[0].attempt, 1);
+    let last = db.store.last_responses(&[hook.id, other.id]).unwrap();
+    assert_eq!(last[&hook.id].delivery_id, logged[0].id);
+    assert!(!last.contains_key(&other.id));
+    let stats = db.store.stats().unwrap();
+    assert_eq!((stats.leased, stats.pending, stats.failed), (0, 0, 0));
+    assert!(db.claim_all(now() + Duration::from_secs(3600)).is_empty());
+}
+
+#[test]
+fn an_inactive_or_unsubscribed_hook_is_tested_anyway() {
+    let db = db();
+    db.store.ensure_namespace("alice/ci").unwrap();
+    let mut new = NewWebhook::new("alice/ci", "https://example.com/hook");
+    new.events = vec!["build.started".to_owned()];
+    new.active = false;
+    let hook = db.store.create_webhook(new).unwrap();
+    assert_eq!(
+        hook.events,
+        EventSet::from_mask(EventType::BuildStarted.bit()).unwrap()
+    );
+
+    let task = db
+        .store
+        .queue_test(hook.id, EventType::InviteSent, BODY.to_vec(), LEASE)
+        .unwrap();
+    assert_eq!((task.hook_id, task.event), (hook.id, EventType::InviteSent));
+    assert_eq!(task.secret, None);
+
+    // A failed test is a failed attempt like any other; the hook stays as it was.
+    let done = db
+        .store
+        .complete_one(completion(&task, Outcome::Failed, now()))
+        .unwrap();
+    assert!(done.lease_held && done.delivery_id.is_some());
+    let hook = db.store.webhook(hook.id).unwrap().unwrap();
+    assert!(!hook.active);
+    assert_eq!(hook.disabled_reason, None);
+    assert!(hook.failing_since.is_some());
+    assert_eq!(db.store.stats().unwrap().failed, 1);
+    let failed = db
+        .store
+        .deliveries(DeliveryFilter::failed(), Page::default())
+        .unwrap()
+        .items;
+    assert_eq!(failed.len(), 1);
+}
+
+#[test]
+fn an_unclaimed_test_comes_back_when_its_lease_runs_out() {
+    let db = db();
+    let hook = db.hook("alice/ci", "https://example.com/hook");
+    let task = db
+        .store
+        .queue_test(hook.id, EventType::Cron, BODY.to_vec(), LEASE)
+        .unwrap();
+    let later = db.claim_all(task.lease_until);
+    assert_eq!(later.len(), 1);
+    assert_eq!(later[0].task_id, task.task_id);
+    assert_eq!(later[0].attempt, 2);
+    assert_ne!(later[0].lease, task.lease);
+
+    // The first holder's completion is still logged, but no longer changes the task.
+    let done = db
+        .store
+        .complete_one(completion(&task, Outcome::Delivered, now()))
+        .unwrap();
+    assert!(!done.lease_held);
+    assert_eq!(db.store.stats().unwrap().leased, 1);
+}
+
+#[test]
+fn an_unknown_hook_stores_nothing_and_a_wrong_key_is_reported() {
+    let db = db();
+    let err = db
+        .store
+        .queue_test(404, EventType::Cron, BODY.to_vec(), LEASE)
+        .unwrap_err();
+    assert!(matches!(err, Error::WebhookNotFound { id: 404 }), "{err:?}");
+    assert_eq!(db.store.stats().unwrap().events, 0);
+
+    let hook = db.hook("alice/ci", "https://example.com/hook");
+    db.store
+        .update_webhook(
+            hook.id,
+            WebhookUpdate {
+                secret: djinn_hook_store::SecretUpdate::Set("s3cret".to_owned()),
+                ..WebhookUpdate::default()
+            },
+        )
+        .unwrap();
+    let wrong =
+        djinn_hook_store::Store::open(db.path(), djinn_hook_store::SecretKey::from_bytes([1; 32]))
+            .unwrap();
+    let err = wrong
+        .queue_test(hook.id, EventType::Cron, BODY.to_vec(), LEASE)
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::WrongSecretKey { hook_id } if hook_id == hook.id),
+        "{err:?}"
+    );
+    assert_eq!(db.store.stats().unwrap().events, 0, "rolled back");
+}

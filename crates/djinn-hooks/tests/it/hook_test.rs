@@ -1,0 +1,164 @@
+//! `hook test`: one example event to one webhook now, against a real receiver, recorded in the log.
+
+use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
+use djinn_hook_sign::Secret;
+use djinn_hooks::Receiver;
+use serde_json::Value;
+
+use crate::Env;
+
+const NS: &str = "wallace.breen/blackmesa";
+const SECRET: &str = "It's a Secret to Everybody";
+
+fn deliveries(env: &Env, extra: &[&str]) -> Vec<Value> {
+    let mut args = vec!["--json", "deliveries", "list"];
+    args.extend_from_slice(extra);
+    let page: Value = serde_json::from_str(env.run(&args, None).ok()).unwrap();
+    page["items"].as_array().unwrap().clone()
+}
+
+#[test]
+fn delivers_the_example_to_that_hook_only_even_inactive_and_records_it() {
+    let env = Env::new();
+    let receiver = Receiver::start("127.0.0.1:0", Secret::new(SECRET)).unwrap();
+    let bystander = Receiver::start("127.0.0.1:0", Secret::new(SECRET)).unwrap();
+    // Inactive and not subscribed to build.finished: the user asked for it explicitly.
+    let id = env.create_hook(
+        NS,
+        &receiver.url(),
+        &[
+            "--secret",
+            SECRET,
+            "--inactive",
+            "--events",
+            "build.started",
+        ],
+    );
+    env.create_hook(NS, &bystander.url(), &["--secret", SECRET]);
+
+    let run = env.run(
+        &[
+            "hook",
+            "test",
+            &id,
+            "--event",
+            "build.finished",
+            "--allow-private-network",
+        ],
+        None,
+    );
+    let out = run.ok();
+    assert!(
+        out.starts_with("test delivery 1: build.finished to hook 1 (http://127.0.0.1:"),
+        "{out}"
+    );
+    assert!(out.contains("\nstatus:    204\n"), "{out}");
+    assert!(out.contains("djinn-hooks deliveries show 1"), "{out}");
+    assert!(!out.contains(SECRET) && !run.stderr.contains(SECRET));
+
+    let got = receiver.drain();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].event(), Some("build.finished"));
+    assert_eq!(got[0].hook_id(), Some(id.as_str()));
+    assert!(got[0].signature_valid);
+    let example = example_payload(EventType::BuildFinished, DEFAULT_API_SERVER).to_body();
+    assert_eq!(got[0].body, example);
+    assert!(bystander.drain().is_empty(), "other hooks get nothing");
+
+    // In the log like any attempt, as the hook's last response; nothing left to deliver.
+    let list = deliveries(&env, &[]);
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["hook_id"].to_string(), id);
+    assert_eq!(list[0]["event"], "build.finished");
+    assert_eq!(list[0]["event_id"].as_str(), got[0].delivery());
+    assert_eq!(list[0]["response_status"], 204);
+    let hooks = env.run(&["--json", "hook", "show", &id], None);
+    let hook: Value = serde_json::from_str(hooks.ok()).unwrap();
+    assert_eq!(hook["last_response"]["code"], 204);
+    assert_eq!(hook["active"], false, "the test leaves the hook as it was");
+    assert_eq!(
+        env.worker_stats(&[])["attempts"],
+        0,
+        "nothing left to deliver"
+    );
+}
+
+#[test]
+fn json_prints_the_recorded_delivery() {
+    let env = Env::new();
+    let receiver = Receiver::start("127.0.0.1:0", Secret::new(SECRET)).unwrap();
+    let id = env.create_hook(NS, &receiver.url(), &["--secret", SECRET]);
+    let run = env.run(
+        &["--json", "hook", "test", &id, "--allow-private-network"],
+        None,
+    );
+    let delivery: Value = serde_json::from_str(run.ok()).unwrap();
+    assert_eq!(delivery["event"], "build.submitted", "the default event");
+    assert_eq!(delivery["response_status"], 204);
+    assert_eq!(delivery["attempt"], 1);
+    assert_eq!(delivery["redelivery"], false);
+    let signature = delivery["request_headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h[0] == "X-Djinn-CI-Signature")
+        .expect("signed");
+    assert_eq!(
+        signature[1].as_str(),
+        receiver.drain()[0].signature(),
+        "the record is what was sent"
+    );
+    assert_eq!(deliveries(&env, &[])[0], delivery);
+}
+
+#[test]
+fn a_failed_test_is_printed_recorded_exit_1_and_not_retried() {
+    let env = Env::new();
+    // The receiver checks another secret: it answers 401.
+    let receiver = Receiver::start("127.0.0.1:0", Secret::new("another secret")).unwrap();
+    let id = env.create_hook(NS, &receiver.url(), &["--secret", SECRET]);
+    let run = env.run(
+        &[
+            "hook",
+            "test",
+            &id,
+            "--event",
+            "cron",
+            "--allow-private-network",
+        ],
+        None,
+    );
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert!(run.stdout.contains("\nstatus:    401\n"), "{run:#?}");
+    assert!(run.stderr.contains("the test delivery failed"), "{run:#?}");
+    assert_eq!(receiver.drain().len(), 1);
+    assert_eq!(deliveries(&env, &["--failed"]).len(), 1);
+    assert_eq!(
+        env.worker_stats(&[])["attempts"],
+        0,
+        "a test is not retried"
+    );
+    assert!(receiver.drain().is_empty());
+
+    // Without --allow-private-network the SSRF guard refuses loopback: nothing sent, recorded.
+    let run = env.run(&["hook", "test", &id], None);
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert!(run.stdout.contains("no response (blocked)"), "{run:#?}");
+    assert!(receiver.drain().is_empty());
+    assert_eq!(deliveries(&env, &["--failed"]).len(), 2);
+}
+
+#[test]
+fn an_unknown_hook_exits_1_and_an_unknown_event_exits_2_storing_nothing() {
+    let env = Env::new();
+    let run = env.run(&["hook", "test", "42"], None);
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert!(run.stderr.contains("42"), "names the id: {run:#?}");
+    let receiver = Receiver::start("127.0.0.1:0", Secret::new(SECRET)).unwrap();
+    let id = env.create_hook(NS, &receiver.url(), &[]);
+    let run = env.run(&["hook", "test", &id, "--event", "build.exploded"], None);
+    assert_eq!(run.code, 2, "{run:#?}");
+    assert!(run.stderr.contains("build.exploded"), "{run:#?}");
+    assert!(deliveries(&env, &[]).is_empty());
+    assert!(receiver.drain().is_empty());
+}
