@@ -18,7 +18,9 @@ const SECRET: &str = "a receiver's shared secret";
 fn open_store(dir: &tempfile::TempDir) -> Store {
     let store = Store::open(dir.path().join("hooks.db"), SecretKey::from_bytes([42; 32]))
         .expect("open the store");
-    store.ensure_namespace(NAMESPACE).expect("create the namespace");
+    store
+        .ensure_namespace(NAMESPACE)
+        .expect("create the namespace");
     store
 }
 
@@ -84,7 +86,10 @@ fn every_event_is_delivered_signed_and_recorded() {
         got.push(received);
     }
     assert!(got.iter().all(|r| r.signature_valid));
-    let events: HashSet<_> = got.iter().filter_map(|r| r.event().map(str::to_owned)).collect();
+    let events: HashSet<_> = got
+        .iter()
+        .filter_map(|r| r.event().map(str::to_owned))
+        .collect();
     let expected: HashSet<_> = EventType::ALL.iter().map(|e| e.name().to_owned()).collect();
     assert_eq!(events, expected);
     let delivery_ids: HashSet<_> = got.iter().filter_map(|r| r.delivery()).collect();
@@ -96,13 +101,34 @@ fn every_event_is_delivered_signed_and_recorded() {
 
     // The store recorded every attempt and finished every task.
     let log = store
-        .deliveries(DeliveryFilter::hook(hook_id), Page { page: 1, per_page: 100 })
+        .deliveries(
+            DeliveryFilter::hook(hook_id),
+            Page {
+                page: 1,
+                per_page: 100,
+            },
+        )
         .unwrap();
     assert_eq!(log.items.len(), 15);
-    assert!(log.items.iter().all(|d| d.response_status == Some(204) && d.error.is_none()));
+    assert!(
+        log.items
+            .iter()
+            .all(|d| d.response_status == Some(204) && d.error.is_none())
+    );
     let counts = store.stats().unwrap();
-    assert_eq!((counts.pending, counts.leased, counts.failed), (0, 0, 0), "{counts:?}");
-    assert!(store.webhook(hook_id).unwrap().unwrap().failing_since.is_none());
+    assert_eq!(
+        (counts.pending, counts.leased, counts.failed),
+        (0, 0, 0),
+        "{counts:?}"
+    );
+    assert!(
+        store
+            .webhook(hook_id)
+            .unwrap()
+            .unwrap()
+            .failing_since
+            .is_none()
+    );
 }
 
 #[test]
@@ -110,9 +136,14 @@ fn a_failed_delivery_is_recorded_and_scheduled_again() {
     let dir = tempfile::tempdir().unwrap();
     let store = open_store(&dir);
     // A port nobody listens on: bind, note it, close it.
-    let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let hook_id = hook_to(&store, format!("http://{closed}/hook"));
-    store.accept_event(example_event(EventType::BuildFinished)).unwrap();
+    store
+        .accept_event(example_event(EventType::BuildFinished))
+        .unwrap();
 
     // The default schedule's first retry is immediate, so two attempts happen now,
     // and the third waits 5 s: `run_until_idle` returns with it pending.
@@ -126,7 +157,9 @@ fn a_failed_delivery_is_recorded_and_scheduled_again() {
     assert_eq!(stats.delivered, 0, "{stats:?}");
     assert!(stats.retries_scheduled >= 1, "{stats:?}");
 
-    let log = store.deliveries(DeliveryFilter::hook(hook_id), Page::new(1)).unwrap();
+    let log = store
+        .deliveries(DeliveryFilter::hook(hook_id), Page::new(1))
+        .unwrap();
     assert!(!log.items.is_empty());
     for delivery in &log.items {
         assert_eq!(delivery.response_status, None);
@@ -134,8 +167,18 @@ fn a_failed_delivery_is_recorded_and_scheduled_again() {
         assert!(!error.is_empty());
     }
     let counts = store.stats().unwrap();
-    assert_eq!(counts.pending, 1, "the task waits for its next attempt: {counts:?}");
-    assert!(store.webhook(hook_id).unwrap().unwrap().failing_since.is_some());
+    assert_eq!(
+        counts.pending, 1,
+        "the task waits for its next attempt: {counts:?}"
+    );
+    assert!(
+        store
+            .webhook(hook_id)
+            .unwrap()
+            .unwrap()
+            .failing_since
+            .is_some()
+    );
 }
 
 #[test]
