@@ -27,7 +27,7 @@ echo "# $(openssl version)" >&2
 echo "# openssl speed, before the bench ..." >&2
 openssl_speed >"$out/openssl-before"
 echo "# cargo bench -p djinn-hook-sign ..." >&2
-cargo bench -p djinn-hook-sign --bench sign -- --color never --sample-count 500 >"$out/divan" 2>/dev/null
+cargo bench -p djinn-hook-sign --bench sign -- --color never --sample-count 500 --sample-size 16 >"$out/divan" 2>/dev/null
 echo "# openssl speed, after the bench ..." >&2
 openssl_speed >"$out/openssl-after"
 
