@@ -4,7 +4,7 @@
 //!
 //! Built against the workspace's patched tiny_http (vendor/tiny_http/PATCHES.md). With tiny_http
 //! 0.12 from crates.io, a burst of new keep-alive connections can wait behind idle ones: deliver
-//! to such a copy with `worker --concurrency 4` or less (see docs/readme-tour.md).
+//! to such a copy with `worker --concurrency 4` or less (see the tour in README.md).
 
 use djinn_hook_sign::{Secret, verify};
 
