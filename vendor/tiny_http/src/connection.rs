@@ -13,6 +13,9 @@ pub enum Listener {
     #[cfg(unix)]
     Unix(unix_net::UnixListener),
 }
+/// djinn-hooks patch: how long one read or write on a connection may block.
+const IO_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 impl Listener {
     pub(crate) fn local_addr(&self) -> std::io::Result<ListenAddr> {
         match self {
@@ -24,9 +27,15 @@ impl Listener {
 
     pub(crate) fn accept(&self) -> std::io::Result<(Connection, Option<SocketAddr>)> {
         match self {
-            Self::Tcp(l) => l
-                .accept()
-                .map(|(conn, addr)| (Connection::from(conn), Some(addr))),
+            Self::Tcp(l) => l.accept().and_then(|(conn, addr)| {
+                // djinn-hooks patch: upstream set no timeouts, so a client that
+                // stopped sending (mid-request or idle on keep-alive) held a
+                // connection thread forever. IO_TIMEOUT bounds each read and
+                // write; a timed-out connection is closed.
+                conn.set_read_timeout(Some(IO_TIMEOUT))?;
+                conn.set_write_timeout(Some(IO_TIMEOUT))?;
+                Ok((Connection::from(conn), Some(addr)))
+            }),
             #[cfg(unix)]
             Self::Unix(l) => l.accept().map(|(conn, _)| (Connection::from(conn), None)),
         }
