@@ -1,11 +1,12 @@
 //! The worker loop running against the store's API on a real database file.
 
+use std::borrow::Borrow;
 use std::collections::HashSet;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use djinn_hook_deliver::{DeliverConfig, Deliverer, RetryPolicy, Worker, WorkerConfig};
+use djinn_hook_deliver::{DeliverConfig, Deliverer, RetryPolicy, Stats, Worker, WorkerConfig};
 use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
 use djinn_hook_sign::Secret;
 use djinn_hook_store::{DeliveryFilter, NewEvent, NewWebhook, Page, SecretKey, Store};
@@ -14,10 +15,15 @@ use djinn_hooks::{Receiver, StoreOutbox};
 const NAMESPACE: &str = "wallace.breen/blackmesa";
 const SECRET: &str = "a receiver's shared secret";
 
+/// A `Store` on the database file in `dir` (created if missing).
+fn open(dir: &tempfile::TempDir) -> Store {
+    Store::open(dir.path().join("hooks.db"), SecretKey::from_bytes([42; 32]))
+        .expect("open the store")
+}
+
 /// A store on a fresh file in `dir`, with the namespace created.
 fn open_store(dir: &tempfile::TempDir) -> Store {
-    let store = Store::open(dir.path().join("hooks.db"), SecretKey::from_bytes([42; 32]))
-        .expect("open the store");
+    let store = open(dir);
     store
         .ensure_namespace(NAMESPACE)
         .expect("create the namespace");
@@ -40,12 +46,30 @@ fn deliverer() -> Deliverer {
     })
 }
 
-fn worker_config(concurrency: usize) -> WorkerConfig {
-    WorkerConfig {
+/// Runs a worker with `concurrency` over `store` until nothing is due.
+fn run_worker(store: impl Borrow<Store> + Send + Sync, concurrency: usize) -> Stats {
+    let config = WorkerConfig {
         concurrency,
         poll_interval: Duration::from_millis(20),
         ..WorkerConfig::default()
-    }
+    };
+    Worker::new(
+        StoreOutbox::new(store),
+        deliverer(),
+        RetryPolicy::default(),
+        config,
+    )
+    .run_until_idle()
+}
+
+/// The webhook's `failing_since` is set.
+fn failing(store: &Store, hook_id: i64) -> bool {
+    store
+        .webhook(hook_id)
+        .unwrap()
+        .unwrap()
+        .failing_since
+        .is_some()
 }
 
 fn example_event(event: EventType) -> NewEvent {
@@ -68,13 +92,7 @@ fn every_event_is_delivered_signed_and_recorded() {
         .unwrap();
     assert!(accepted.iter().all(|a| a.matched == 1), "{accepted:?}");
 
-    let worker = Worker::new(
-        StoreOutbox::new(&store),
-        deliverer(),
-        RetryPolicy::default(),
-        worker_config(4),
-    );
-    let stats = worker.run_until_idle();
+    let stats = run_worker(&store, 4);
     assert_eq!(stats.delivered, 15, "{stats:?}");
 
     // The receiver saw each event once, each signature verified with the public verifier.
@@ -121,14 +139,7 @@ fn every_event_is_delivered_signed_and_recorded() {
         (0, 0, 0),
         "{counts:?}"
     );
-    assert!(
-        store
-            .webhook(hook_id)
-            .unwrap()
-            .unwrap()
-            .failing_since
-            .is_none()
-    );
+    assert!(!failing(&store, hook_id));
 }
 
 #[test]
@@ -147,13 +158,7 @@ fn a_failed_delivery_is_recorded_and_scheduled_again() {
 
     // The default schedule's first retry is immediate, so two attempts happen now,
     // and the third waits 5 s: `run_until_idle` returns with it pending.
-    let worker = Worker::new(
-        StoreOutbox::new(&store),
-        deliverer(),
-        RetryPolicy::default(),
-        worker_config(1),
-    );
-    let stats = worker.run_until_idle();
+    let stats = run_worker(&store, 1);
     assert_eq!(stats.delivered, 0, "{stats:?}");
     assert!(stats.retries_scheduled >= 1, "{stats:?}");
 
@@ -171,14 +176,7 @@ fn a_failed_delivery_is_recorded_and_scheduled_again() {
         counts.pending, 1,
         "the task waits for its next attempt: {counts:?}"
     );
-    assert!(
-        store
-            .webhook(hook_id)
-            .unwrap()
-            .unwrap()
-            .failing_since
-            .is_some()
-    );
+    assert!(failing(&store, hook_id));
 }
 
 #[test]
@@ -186,9 +184,7 @@ fn two_workers_on_one_file_deliver_each_task_once() {
     let dir = tempfile::tempdir().unwrap();
     let first = Arc::new(open_store(&dir));
     // A second Store on the same file: another connection set, as a second process would have.
-    let second = Arc::new(
-        Store::open(dir.path().join("hooks.db"), SecretKey::from_bytes([42; 32])).unwrap(),
-    );
+    let second = Arc::new(open(&dir));
     let receiver = Receiver::start("127.0.0.1:0", Secret::from(SECRET)).unwrap();
     hook_to(&first, receiver.url());
     let events: Vec<_> = (0..60)
@@ -196,17 +192,7 @@ fn two_workers_on_one_file_deliver_each_task_once() {
         .collect();
     first.accept_events(events).unwrap();
 
-    let run = |store: Arc<Store>| {
-        std::thread::spawn(move || {
-            Worker::new(
-                StoreOutbox::new(store),
-                deliverer(),
-                RetryPolicy::default(),
-                worker_config(3),
-            )
-            .run_until_idle()
-        })
-    };
+    let run = |store: Arc<Store>| std::thread::spawn(move || run_worker(store, 3));
     let (a, b) = (run(Arc::clone(&first)), run(Arc::clone(&second)));
     let (a, b) = (a.join().unwrap(), b.join().unwrap());
     assert_eq!(a.delivered + b.delivered, 60, "{a:?} {b:?}");

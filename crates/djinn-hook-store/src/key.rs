@@ -83,6 +83,15 @@ impl Cipher {
         Ok(out)
     }
 
+    /// [`open`](Self::open) for a webhook that may have no secret.
+    pub(crate) fn open_optional(
+        &self,
+        hook_id: i64,
+        sealed: Option<&[u8]>,
+    ) -> Result<Option<String>, Error> {
+        sealed.map(|sealed| self.open(hook_id, sealed)).transpose()
+    }
+
     pub(crate) fn open(&self, hook_id: i64, sealed: &[u8]) -> Result<String, Error> {
         let wrong = || Error::WrongSecretKey { hook_id };
         if sealed.len() < NONCE_LEN {

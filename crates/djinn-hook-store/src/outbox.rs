@@ -67,11 +67,7 @@ impl Store {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        // A lease past the year 9999 (say `Duration::MAX`) means "until further notice".
-        let until = time::Duration::try_from(lease)
-            .ok()
-            .and_then(|lease| now.checked_add(lease))
-            .unwrap_or(from_ns(i64::MAX));
+        let until = lease_until(now, lease);
         self.write_unsynced("claiming due tasks", |tx| {
             let token = Uuid::new_v4();
             let rows = tx
@@ -118,10 +114,9 @@ impl Store {
                 let secret = match secrets.get(&row.hook_id) {
                     Some(secret) => secret.clone(),
                     None => {
-                        let secret = match &row.sealed_secret {
-                            Some(sealed) => Some(self.cipher.open(row.hook_id, sealed)?),
-                            None => None,
-                        };
+                        let secret = self
+                            .cipher
+                            .open_optional(row.hook_id, row.sealed_secret.as_deref())?;
                         secrets.insert(row.hook_id, secret.clone());
                         secret
                     }
@@ -324,18 +319,7 @@ fn accept(
     let (ns, candidates) = hooks.of(tx, &event.namespace)?;
     let event_id = Uuid::new_v4();
     let now = to_ns(now);
-    let row = tx
-        .prepare_cached(
-            "INSERT INTO events (uuid, namespace_id, event, payload, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?
-        .insert(params![
-            event_id.as_bytes(),
-            ns,
-            event_code(event.event),
-            event.payload,
-            now
-        ])?;
+    let row = insert_event(tx, event_id, *ns, event.event, &event.payload, now)?;
     let bit = mask_bit(event.event);
     let mut matched = 0;
     // One single-row INSERT per matching webhook (an INSERT ... SELECT would need
@@ -350,6 +334,37 @@ fn accept(
         }
     }
     Ok(Accepted { event_id, matched })
+}
+
+/// Stores an event (`created_at` in Unix ns); returns its row id.
+pub(crate) fn insert_event(
+    tx: &Transaction<'_>,
+    event_id: Uuid,
+    namespace_id: i64,
+    event: djinn_hook_payload::EventType,
+    payload: &[u8],
+    created_at: i64,
+) -> rusqlite::Result<i64> {
+    tx.prepare_cached(
+        "INSERT INTO events (uuid, namespace_id, event, payload, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .insert(params![
+        event_id.as_bytes(),
+        namespace_id,
+        event_code(event),
+        payload,
+        created_at
+    ])
+}
+
+/// When a lease of `lease` taken at `now` runs out. A lease past the year 9999
+/// (say `Duration::MAX`) means "until further notice".
+pub(crate) fn lease_until(now: OffsetDateTime, lease: Duration) -> OffsetDateTime {
+    time::Duration::try_from(lease)
+        .ok()
+        .and_then(|lease| now.checked_add(lease))
+        .unwrap_or(from_ns(i64::MAX))
 }
 
 fn mask_bit(event: djinn_hook_payload::EventType) -> i64 {

@@ -108,13 +108,7 @@ impl Store {
         f: impl FnOnce(&Transaction<'_>) -> IResult<T>,
     ) -> Result<T> {
         let mut conn = lock(&self.writer);
-        let run = || -> IResult<T> {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let value = f(&tx)?;
-            tx.commit()?;
-            Ok(value)
-        };
-        run().map_err(|e| e.with(operation))
+        immediate(&mut conn, f).map_err(|e| e.with(operation))
     }
 
     /// [`write`](Self::write), but the commit does not wait for an fsync
@@ -139,12 +133,7 @@ impl Store {
         let run = || -> IResult<T> {
             conn.prepare_cached("PRAGMA synchronous = NORMAL")?
                 .raw_execute()?;
-            let outcome = (|| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let value = f(&tx)?;
-                tx.commit()?;
-                Ok(value)
-            })();
+            let outcome = immediate(&mut conn, f);
             // Back to FULL whatever happened: every other write must be durable.
             conn.prepare_cached("PRAGMA synchronous = FULL")?
                 .raw_execute()?;
@@ -270,6 +259,18 @@ fn configure(conn: &Connection, writer: bool) -> rusqlite::Result<()> {
     // runs ANALYZE, so the plan would never change: keep the prepared one.
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     Ok(())
+}
+
+/// Runs `f` in a `BEGIN IMMEDIATE` transaction on `conn`: committed if it
+/// returns `Ok`, rolled back (when the transaction drops) otherwise.
+fn immediate<T>(
+    conn: &mut Connection,
+    f: impl FnOnce(&Transaction<'_>) -> IResult<T>,
+) -> IResult<T> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let value = f(&tx)?;
+    tx.commit()?;
+    Ok(value)
 }
 
 /// Locks a connection; a panic in another thread left no open transaction

@@ -8,7 +8,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
-use crate::sql::{event_code, from_ns, to_ns};
+use crate::outbox::{insert_event, lease_until};
+use crate::sql::{from_ns, to_ns};
 use crate::store::Store;
 use crate::types::ClaimedTask;
 
@@ -35,10 +36,7 @@ impl Store {
         lease: Duration,
     ) -> Result<ClaimedTask> {
         let now = OffsetDateTime::now_utc();
-        let until = time::Duration::try_from(lease)
-            .ok()
-            .and_then(|lease| now.checked_add(lease))
-            .unwrap_or(from_ns(i64::MAX));
+        let until = lease_until(now, lease);
         self.write("queueing a test delivery", |tx| {
             let hook = tx
                 .prepare_cached(
@@ -57,23 +55,12 @@ impl Store {
                 })
                 .optional()?
                 .ok_or(Error::WebhookNotFound { id: hook_id })?;
-            let secret = match &hook.sealed_secret {
-                Some(sealed) => Some(self.cipher.open(hook_id, sealed)?),
-                None => None,
-            };
+            let secret = self
+                .cipher
+                .open_optional(hook_id, hook.sealed_secret.as_deref())?;
             let event_id = Uuid::new_v4();
-            let event_row = tx
-                .prepare_cached(
-                    "INSERT INTO events (uuid, namespace_id, event, payload, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                )?
-                .insert(params![
-                    event_id.as_bytes(),
-                    hook.namespace_id,
-                    event_code(event),
-                    body,
-                    to_ns(now)
-                ])?;
+            let event_row =
+                insert_event(tx, event_id, hook.namespace_id, event, &body, to_ns(now))?;
             let lease_token = Uuid::new_v4();
             let task_id = tx
                 .prepare_cached(

@@ -8,16 +8,18 @@
 //! `SERVE_BENCH_CONNECTIONS` (default 4), `SERVE_BENCH_SECONDS` (load phase, default 5).
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Barrier, Mutex, mpsc};
+use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
 use djinn_hook_sign::Secret;
 use djinn_hooks::Receiver;
+
+#[path = "../tests/it/serve_process.rs"]
+mod serve_process;
 
 /// The namespace the load goes to.
 const NS: &str = "bench/load";
@@ -239,7 +241,8 @@ struct Serve {
 
 impl Serve {
     fn start(dir: &std::path::Path) -> Serve {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_djinn-hooks"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_djinn-hooks"));
+        command
             .args([
                 "serve",
                 "--listen",
@@ -251,34 +254,14 @@ impl Serve {
             .current_dir(dir)
             .env("DJINN_HOOKS_DB", dir.join("bench.db"))
             .env_remove("DJINN_HOOKS_TOKENS")
-            .env_remove("DJINN_HOOKS_KEY_FILE")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn serve");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel();
+            .env_remove("DJINN_HOOKS_KEY_FILE");
         // Reads (and drops) the log lines, so the pipe never fills.
-        thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if line.contains("msg=listening") {
-                    let addr = line
-                        .split_whitespace()
-                        .find_map(|f| f.strip_prefix("addr="))
-                        .map(str::to_owned);
-                    let _ = tx.send(addr);
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(20))
-            .ok()
-            .flatten()
-            .expect("serve printed its address");
+        let spawned = serve_process::spawn(&mut command, drop);
+        // Not joined: it ends when `serve` does.
+        drop(spawned.reader);
+        let addr = spawned.addr.expect("serve printed its address");
         Serve {
-            child,
+            child: spawned.child,
             base: format!("http://{addr}"),
         }
     }

@@ -83,18 +83,24 @@ fn task(claimed: ClaimedTask) -> Task {
         task_id: claimed.task_id,
         lease: claimed.lease.to_string(),
         hook_failing_since: claimed.hook_failing_since,
-        request: DeliveryRequest {
-            hook_id: claimed.hook_id,
-            event_id: claimed.event_id,
-            event: claimed.event,
-            url: claimed.payload_url,
-            ssl: claimed.ssl,
-            secret: claimed.secret.map(WebhookSecret::new),
-            standard_webhooks: claimed.standard_webhooks,
-            body: claimed.body,
-            attempt: claimed.attempt,
-            redelivery: claimed.redelivery,
-        },
+        request: request(claimed),
+    }
+}
+
+/// What a claimed store task asks the delivery layer to send (a worker's
+/// claim through [`task`], a test delivery directly).
+pub(crate) fn request(claimed: ClaimedTask) -> DeliveryRequest {
+    DeliveryRequest {
+        hook_id: claimed.hook_id,
+        event_id: claimed.event_id,
+        event: claimed.event,
+        url: claimed.payload_url,
+        ssl: claimed.ssl,
+        secret: claimed.secret.map(WebhookSecret::new),
+        standard_webhooks: claimed.standard_webhooks,
+        body: claimed.body,
+        attempt: claimed.attempt,
+        redelivery: claimed.redelivery,
     }
 }
 

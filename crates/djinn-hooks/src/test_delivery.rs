@@ -4,13 +4,13 @@ use std::borrow::Borrow;
 use std::time::Duration;
 
 use djinn_hook_deliver::{
-    Attempt, Completion, Decision, DecisionOutcome, Deliverer, DeliveryRequest, Outbox as _,
-    OutboxError, WebhookSecret,
+    Attempt, Completion, Decision, DecisionOutcome, Deliverer, Outbox as _, OutboxError,
 };
 use djinn_hook_payload::EventType;
-use djinn_hook_store::{ClaimedTask, Delivery, DeliveryFilter, Page, Store};
+use djinn_hook_store::{Delivery, DeliveryFilter, Page, Store};
 
 use crate::StoreOutbox;
+use crate::outbox::request;
 
 /// How long a test delivery's task is leased: as a worker's claim (5 min), far
 /// longer than one delivery's timeout.
@@ -83,21 +83,5 @@ impl<S: Borrow<Store> + Send + Sync> StoreOutbox<S> {
             attempt: done.attempt,
             delivery,
         })
-    }
-}
-
-/// What a claimed store task asks the delivery layer to send.
-pub(crate) fn request(claimed: ClaimedTask) -> DeliveryRequest {
-    DeliveryRequest {
-        hook_id: claimed.hook_id,
-        event_id: claimed.event_id,
-        event: claimed.event,
-        url: claimed.payload_url,
-        ssl: claimed.ssl,
-        secret: claimed.secret.map(WebhookSecret::new),
-        standard_webhooks: claimed.standard_webhooks,
-        body: claimed.body,
-        attempt: claimed.attempt,
-        redelivery: claimed.redelivery,
     }
 }

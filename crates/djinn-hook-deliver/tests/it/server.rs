@@ -1,7 +1,7 @@
 //! A small HTTP/1.1 server on 127.0.0.1 for the tests: keep-alive, one thread per connection,
 //! scripted replies, every request recorded. Dropping it stops and joins every thread.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -174,7 +174,9 @@ fn serve(stream: TcpStream, shared: &Shared) {
     }
 }
 
-fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Received> {
+/// Reads one request (its body by `Content-Length`); `None` at the end of the stream or on an
+/// error.
+pub fn read_request(reader: &mut impl BufRead) -> Option<Received> {
     let mut line = String::new();
     if reader.read_line(&mut line).ok()? == 0 {
         return None;

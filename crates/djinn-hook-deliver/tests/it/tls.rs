@@ -1,7 +1,7 @@
 //! TLS against a tiny rustls server with a self-generated certificate: refused with `ssl` on,
 //! accepted (and flagged) with `ssl` off.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -10,6 +10,7 @@ use std::time::Duration;
 use djinn_hook_deliver::AttemptOutcome;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
+use crate::server::read_request;
 use crate::{local_deliverer, request};
 
 /// Serves exactly one TLS connection (one request) on 127.0.0.1 and returns whether a request
@@ -35,29 +36,13 @@ fn one_shot_tls_server() -> (u16, JoinHandle<Option<Vec<u8>>>) {
         tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let conn = rustls::ServerConnection::new(Arc::new(config)).unwrap();
         let mut tls = rustls::StreamOwned::new(conn, tcp);
-        let mut reader = BufReader::new(&mut tls);
-        let mut length = 0;
-        loop {
-            let mut line = String::new();
-            // A failed handshake surfaces here.
-            reader.read_line(&mut line).ok()?;
-            let line = line.trim_end();
-            if line.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = line.split_once(':')
-                && name.eq_ignore_ascii_case("content-length")
-            {
-                length = value.trim().parse().unwrap();
-            }
-        }
-        let mut body = vec![0; length];
-        reader.read_exact(&mut body).ok()?;
+        // A failed handshake surfaces here, as `None`.
+        let request = read_request(&mut BufReader::new(&mut tls))?;
         tls.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
             .ok()?;
         tls.conn.send_close_notify();
         let _ = tls.flush();
-        Some(body)
+        Some(request.body)
     });
     (port, handle)
 }

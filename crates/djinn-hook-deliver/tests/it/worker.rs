@@ -46,21 +46,23 @@ struct MemTask {
 impl MemOutbox {
     fn with_tasks(requests: impl IntoIterator<Item = DeliveryRequest>) -> MemOutbox {
         let outbox = MemOutbox::default();
-        {
-            let mut state = outbox.state.lock().unwrap();
-            for (id, request) in requests.into_iter().enumerate() {
-                state.tasks.insert(
-                    id as i64 + 1,
-                    MemTask {
-                        request,
-                        due: OffsetDateTime::now_utc(),
-                        lease: None,
-                        done: None,
-                    },
-                );
-            }
+        for (id, request) in requests.into_iter().enumerate() {
+            outbox.add(id as i64 + 1, request);
         }
         outbox
+    }
+
+    /// Adds task `id`, due now.
+    fn add(&self, id: i64, request: DeliveryRequest) {
+        self.state.lock().unwrap().tasks.insert(
+            id,
+            MemTask {
+                request,
+                due: OffsetDateTime::now_utc(),
+                lease: None,
+                done: None,
+            },
+        );
     }
 
     fn completed(&self) -> Vec<Completion> {
@@ -312,15 +314,7 @@ fn run_without_tasks_waits_for_work_until_stopped() {
         let running = scope.spawn(|| worker.run(&stop));
         thread::sleep(Duration::from_millis(100));
         // Work arrives while the worker polls.
-        outbox.state.lock().unwrap().tasks.insert(
-            1,
-            MemTask {
-                request: request(&server.url()),
-                due: OffsetDateTime::now_utc(),
-                lease: None,
-                done: None,
-            },
-        );
+        outbox.add(1, request(&server.url()));
         let deadline = Instant::now() + Duration::from_secs(5);
         while outbox.done(1).is_none() && Instant::now() < deadline {
             thread::sleep(Duration::from_millis(5));
@@ -484,15 +478,7 @@ fn a_waker_makes_an_idle_worker_claim_at_once() {
             thread::sleep(Duration::from_millis(5));
         }
         thread::sleep(Duration::from_millis(50));
-        outbox.state.lock().unwrap().tasks.insert(
-            1,
-            MemTask {
-                request: request(&server.url()),
-                due: OffsetDateTime::now_utc(),
-                lease: None,
-                done: None,
-            },
-        );
+        outbox.add(1, request(&server.url()));
         let woken = Instant::now();
         waker.wake();
         while outbox.done(1).is_none() && Instant::now() < deadline + Duration::from_secs(5) {

@@ -7,16 +7,13 @@ use djinn_hook_payload::EventType;
 use djinn_hook_store::{DeliveryFilter, Error, NewEvent, Outcome, Page, WebhookUpdate};
 use time::OffsetDateTime;
 
-use crate::support::{LEASE, attempt, completion, db, event, now};
+use crate::support::{LEASE, all_delivered, attempt, completion, db, event, now};
 
 #[test]
 fn delivered_task_is_finished_and_logged() {
     let db = db();
     let hook = db.hook("alice/ci", "https://example.com/hook");
-    let accepted = db
-        .store
-        .accept_event(event("alice/ci", EventType::BuildFinished))
-        .unwrap();
+    let accepted = db.emit("alice/ci", EventType::BuildFinished);
     let t = now();
     let tasks = db.claim_all(t);
     assert_eq!(tasks.len(), 1);
@@ -60,9 +57,7 @@ fn delivered_task_is_finished_and_logged() {
 fn retry_then_fail_then_retry_now() {
     let db = db();
     let hook = db.hook("alice/ci", "https://example.com/hook");
-    db.store
-        .accept_event(event("alice/ci", EventType::Cron))
-        .unwrap();
+    db.emit("alice/ci", EventType::Cron);
     let t0 = now();
     let task = db.claim_all(t0).remove(0);
     let retry_at = t0 + Duration::from_secs(30);
@@ -112,9 +107,7 @@ fn retry_then_fail_then_retry_now() {
 fn lease_expiry_gives_the_task_back_and_a_late_completion_is_still_logged() {
     let db = db();
     let hook = db.hook("alice/ci", "https://example.com/hook");
-    db.store
-        .accept_event(event("alice/ci", EventType::Images))
-        .unwrap();
+    db.emit("alice/ci", EventType::Images);
     let t0 = now();
     let lease = Duration::from_secs(30);
     let first = db.store.claim_due(t0, 10, lease).unwrap().remove(0);
@@ -172,13 +165,10 @@ fn a_batch_with_one_bad_namespace_stores_nothing() {
     assert_eq!((stats.events, stats.pending), (0, 0));
     assert!(db.claim_all(now()).is_empty());
 
-    let ok = db
-        .store
-        .accept_events(vec![
-            event("alice/ci", EventType::BuildStarted),
-            event("alice/ci", EventType::BuildFinished),
-        ])
-        .unwrap();
+    let ok = db.emit_all(
+        "alice/ci",
+        &[EventType::BuildStarted, EventType::BuildFinished],
+    );
     assert_eq!(ok.len(), 2);
     assert_ne!(ok[0].event_id, ok[1].event_id);
     assert_eq!(db.store.stats().unwrap().pending, 2);
@@ -195,15 +185,7 @@ fn a_completion_batch_is_one_transaction() {
     let t = now();
     let tasks = db.claim_all(t);
     assert_eq!(tasks.len(), 5);
-    let done = db
-        .store
-        .complete(
-            tasks
-                .iter()
-                .map(|task| completion(task, Outcome::Delivered, t))
-                .collect(),
-        )
-        .unwrap();
+    let done = db.store.complete(all_delivered(&tasks, t)).unwrap();
     assert!(done.iter().all(|c| c.lease_held && c.delivery_id.is_some()));
     let stats = db.store.stats().unwrap();
     assert_eq!((stats.pending, stats.deliveries), (0, 5));
@@ -214,12 +196,10 @@ fn disabling_a_hook_fails_its_tasks_and_reenabling_clears_it() {
     let db = db();
     let hook = db.hook("alice/ci", "https://example.com/hook");
     let other = db.hook("alice/ci", "https://example.com/other");
-    db.store
-        .accept_events(vec![
-            event("alice/ci", EventType::BuildStarted),
-            event("alice/ci", EventType::BuildFinished),
-        ])
-        .unwrap();
+    db.emit_all(
+        "alice/ci",
+        &[EventType::BuildStarted, EventType::BuildFinished],
+    );
     let t = now();
     let tasks = db.store.claim_due(t, 1, LEASE).unwrap();
     assert_eq!(tasks[0].hook_id, hook.id, "oldest first, hooks in id order");
@@ -239,10 +219,7 @@ fn disabling_a_hook_fails_its_tasks_and_reenabling_clears_it() {
     assert!(rest.iter().all(|task| task.hook_id == other.id));
     assert_eq!(rest.len(), 2);
     // An inactive hook gets no new tasks either.
-    let accepted = db
-        .store
-        .accept_event(event("alice/ci", EventType::Cron))
-        .unwrap();
+    let accepted = db.emit("alice/ci", EventType::Cron);
     assert_eq!(accepted.matched, 1);
     assert!(matches!(
         db.store.retry_now(hook.id).unwrap_err(),
@@ -277,10 +254,7 @@ fn disabling_a_hook_fails_its_tasks_and_reenabling_clears_it() {
 fn redelivery_resends_the_recorded_body_with_the_same_event_id() {
     let db = db();
     let hook = db.hook("alice/ci", "https://example.com/hook");
-    let accepted = db
-        .store
-        .accept_event(event("alice/ci", EventType::BuildTagged))
-        .unwrap();
+    let accepted = db.emit("alice/ci", EventType::BuildTagged);
     let t = now();
     let task = db.claim_all(t).remove(0);
     let mut c = completion(&task, Outcome::Delivered, t);
@@ -332,10 +306,7 @@ fn redelivery_resends_the_recorded_body_with_the_same_event_id() {
 fn an_event_outlives_pruning_while_a_delivery_refers_to_it() {
     let db = db();
     db.hook("alice/ci", "https://example.com/hook");
-    let accepted = db
-        .store
-        .accept_event(event("alice/ci", EventType::Variables))
-        .unwrap();
+    let accepted = db.emit("alice/ci", EventType::Variables);
     let task = db.claim_all(now()).remove(0);
     let later = now() + Duration::from_secs(3600);
     let delivery_id = db
@@ -371,23 +342,10 @@ fn deleting_a_hook_takes_its_tasks_and_log() {
     let db = db();
     let hook = db.hook("alice/ci", "https://example.com/hook");
     let keep = db.hook("alice/ci", "https://example.com/keep");
-    db.store
-        .accept_events(vec![
-            event("alice/ci", EventType::Cron),
-            event("alice/ci", EventType::Cron),
-        ])
-        .unwrap();
+    db.emit_all("alice/ci", &[EventType::Cron, EventType::Cron]);
     let t = now();
     let tasks = db.store.claim_due(t, 2, LEASE).unwrap();
-    let ids: Vec<_> = db
-        .store
-        .complete(
-            tasks
-                .iter()
-                .map(|task| completion(task, Outcome::Delivered, t))
-                .collect(),
-        )
-        .unwrap();
+    let ids: Vec<_> = db.store.complete(all_delivered(&tasks, t)).unwrap();
     assert_eq!(db.store.stats().unwrap().deliveries, 2);
     let leased = db.store.claim_due(t, 1, LEASE).unwrap().remove(0);
     assert_eq!(leased.hook_id, hook.id);
@@ -454,10 +412,7 @@ fn bodies_are_capped_and_marked_truncated() {
 fn claim_respects_limit_and_due_order() {
     let db = db();
     db.hook("alice/ci", "https://example.com/hook");
-    let accepted = db
-        .store
-        .accept_events((0..5).map(|_| event("alice/ci", EventType::Cron)).collect())
-        .unwrap();
+    let accepted = db.emit_all("alice/ci", &[EventType::Cron; 5]);
     assert_eq!(db.store.claim_due(now(), 0, LEASE).unwrap().len(), 0);
     let first = db.store.claim_due(now(), 2, LEASE).unwrap();
     let rest = db.store.claim_due(now(), 10, LEASE).unwrap();
@@ -484,9 +439,7 @@ fn claim_respects_limit_and_due_order() {
 fn failing_since_follows_the_order_of_a_batch() {
     let db = db();
     let hook = db.hook("alice/ci", "https://example.com/hook");
-    db.store
-        .accept_events((0..4).map(|_| event("alice/ci", EventType::Cron)).collect())
-        .unwrap();
+    db.emit_all("alice/ci", &[EventType::Cron; 4]);
     let t0 = now();
     let at = |s: u64| t0 + Duration::from_secs(s);
     let tasks = db.claim_all(t0);
@@ -521,12 +474,7 @@ fn failing_since_follows_the_order_of_a_batch() {
 fn the_log_does_not_store_the_payload_twice() {
     let db = db();
     db.hook("alice/ci", "https://example.com/hook");
-    db.store
-        .accept_events(vec![
-            event("alice/ci", EventType::Cron),
-            event("alice/ci", EventType::Images),
-        ])
-        .unwrap();
+    db.emit_all("alice/ci", &[EventType::Cron, EventType::Images]);
     let t = now();
     let tasks = db.claim_all(t);
     let same = completion(&tasks[0], Outcome::Delivered, t);

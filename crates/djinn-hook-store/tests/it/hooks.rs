@@ -3,7 +3,7 @@
 use djinn_hook_payload::{EventSet, EventType};
 use djinn_hook_store::{Error, NewWebhook, SecretUpdate, ValidationErrors, WebhookUpdate};
 
-use crate::support::{db, event, now};
+use crate::support::{db, now};
 
 #[test]
 fn ensure_namespace_creates_ancestors_once() {
@@ -283,28 +283,16 @@ fn only_active_subscribed_hooks_of_the_namespace_match() {
     db.store.create_webhook(inactive).unwrap();
     db.hook("alice/other", "https://example.com/elsewhere");
 
-    let accepted = db
-        .store
-        .accept_event(event("alice/ci", EventType::BuildSubmitted))
-        .unwrap();
+    let accepted = db.emit("alice/ci", EventType::BuildSubmitted);
     assert_eq!(accepted.matched, 1);
-    let accepted = db
-        .store
-        .accept_event(event("alice/ci", EventType::Cron))
-        .unwrap();
+    let accepted = db.emit("alice/ci", EventType::Cron);
     assert_eq!(accepted.matched, 2);
     // invite.rejected is part of "all" (unlike the original).
-    let accepted = db
-        .store
-        .accept_event(event("alice/ci", EventType::InviteRejected))
-        .unwrap();
+    let accepted = db.emit("alice/ci", EventType::InviteRejected);
     assert_eq!(accepted.matched, 1);
     // No webhook at all: recorded anyway.
     db.store.ensure_namespace("carol/quiet").unwrap();
-    let accepted = db
-        .store
-        .accept_event(event("carol/quiet", EventType::Images))
-        .unwrap();
+    let accepted = db.emit("carol/quiet", EventType::Images);
     assert_eq!(accepted.matched, 0);
     let stats = db.store.stats().unwrap();
     assert_eq!((stats.events, stats.pending), (4, 4));

@@ -6,18 +6,12 @@ use djinn_hook_payload::EventType;
 use djinn_hook_store::{DeliveryFilter, Outcome, Page};
 use time::OffsetDateTime;
 
-use crate::support::{Db, completion, db, event, now};
+use crate::support::{Db, completion, db, now};
 
 /// Accepts `n` events for `ns` and completes each task once, with `outcome`,
 /// recorded at `at`. Returns the delivery ids.
 fn deliver(db: &Db, ns: &str, n: usize, outcome: Outcome, at: OffsetDateTime) -> Vec<i64> {
-    db.store
-        .accept_events(
-            (0..n)
-                .map(|_| event(ns, EventType::BuildSubmitted))
-                .collect(),
-        )
-        .unwrap();
+    db.emit_all(ns, &vec![EventType::BuildSubmitted; n]);
     let tasks = db.claim_all(now());
     db.store
         .complete(tasks.iter().map(|t| completion(t, outcome, at)).collect())
@@ -141,10 +135,7 @@ fn prune_removes_old_rows_and_keeps_recent_ones() {
     // 1,005 old deliveries: more than one prune batch.
     let old_ids = deliver(&db, "alice/ci", 1005, Outcome::Delivered, old);
     // An old event whose task is still pending (retrying tomorrow).
-    let pending_old = db
-        .store
-        .accept_event(event("alice/ci", EventType::Cron))
-        .unwrap();
+    let pending_old = db.emit("alice/ci", EventType::Cron);
     let tomorrow = now() + Duration::from_secs(24 * 3600);
     let task = db.claim_all(now()).remove(0);
     db.store

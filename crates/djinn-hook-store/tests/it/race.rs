@@ -6,9 +6,9 @@ use std::thread;
 use std::time::Duration;
 
 use djinn_hook_payload::EventType;
-use djinn_hook_store::{NewEvent, Outcome, Store};
+use djinn_hook_store::Store;
 
-use crate::support::{completion, db, event, now};
+use crate::support::{all_delivered, db, event, now};
 
 const TASKS: usize = 300;
 
@@ -17,10 +17,7 @@ fn two_connections_never_claim_the_same_task() {
     let db = db();
     db.hook("alice/ci", "https://example.com/a");
     db.hook("alice/ci", "https://example.com/b");
-    let events: Vec<NewEvent> = (0..TASKS / 2)
-        .map(|_| event("alice/ci", EventType::BuildStarted))
-        .collect();
-    db.store.accept_events(events).unwrap();
+    db.emit_all("alice/ci", &[EventType::BuildStarted; TASKS / 2]);
 
     let stores = [Arc::new(db.reopen()), Arc::new(db.reopen())];
     let barrier = Arc::new(Barrier::new(2));
@@ -63,14 +60,7 @@ fn worker(store: &Store, barrier: &Barrier) -> Vec<i64> {
         // "Deliver" outside any transaction, as a real worker does.
         thread::sleep(Duration::from_millis(1));
         let t = now();
-        store
-            .complete(
-                tasks
-                    .iter()
-                    .map(|task| completion(task, Outcome::Delivered, t))
-                    .collect(),
-            )
-            .unwrap();
+        store.complete(all_delivered(&tasks, t)).unwrap();
     }
 }
 

@@ -3,7 +3,7 @@
 use djinn_hook_payload::EventType;
 use djinn_hook_store::{Error, NewWebhook, SecretKey, SecretUpdate, Store, WebhookUpdate};
 
-use crate::support::{LEASE, db, event, key, now};
+use crate::support::{LEASE, db, key, now};
 
 const SECRET: &str = "plaintext-secret-8f2c1e";
 
@@ -17,18 +17,15 @@ fn file_contains(dir: &std::path::Path, needle: &[u8]) -> bool {
 #[test]
 fn secret_round_trips_through_a_claim_only() {
     let db = db();
-    db.store.ensure_namespace("alice/ci").unwrap();
     let mut new = NewWebhook::new("alice/ci", "https://example.com/hook");
     new.secret = Some(SECRET.into());
     assert!(!format!("{new:?}").contains(SECRET));
-    let hook = db.store.create_webhook(new).unwrap();
+    let hook = db.create(new);
     assert!(hook.has_secret);
     assert!(!format!("{hook:?}").contains(SECRET));
     assert!(!serde_json::to_string(&hook).unwrap().contains(SECRET));
 
-    db.store
-        .accept_event(event("alice/ci", EventType::BuildStarted))
-        .unwrap();
+    db.emit("alice/ci", EventType::BuildStarted);
     let task = db.claim_all(now()).remove(0);
     assert_eq!(task.secret.as_deref(), Some(SECRET));
     let debug = format!("{task:?}");
@@ -86,13 +83,10 @@ fn each_write_uses_a_fresh_nonce() {
 #[test]
 fn wrong_key_is_a_clear_error_when_decrypting() {
     let db = db();
-    db.store.ensure_namespace("alice/ci").unwrap();
     let mut new = NewWebhook::new("alice/ci", "https://example.com/hook");
     new.secret = Some(SECRET.into());
-    let hook = db.store.create_webhook(new).unwrap();
-    db.store
-        .accept_event(event("alice/ci", EventType::BuildStarted))
-        .unwrap();
+    let hook = db.create(new);
+    db.emit("alice/ci", EventType::BuildStarted);
 
     let other = Store::open(db.path(), SecretKey::from_bytes([1; 32])).unwrap();
     // Reading the webhook needs no decryption.
@@ -110,10 +104,9 @@ fn wrong_key_is_a_clear_error_when_decrypting() {
 #[test]
 fn removed_secret_claims_as_none_and_key_debug_is_redacted() {
     let db = db();
-    db.store.ensure_namespace("alice/ci").unwrap();
     let mut new = NewWebhook::new("alice/ci", "https://example.com/hook");
     new.secret = Some(SECRET.into());
-    let hook = db.store.create_webhook(new).unwrap();
+    let hook = db.create(new);
     let hook = db
         .store
         .update_webhook(
@@ -125,9 +118,7 @@ fn removed_secret_claims_as_none_and_key_debug_is_redacted() {
         )
         .unwrap();
     assert!(!hook.has_secret);
-    db.store
-        .accept_event(event("alice/ci", EventType::Cron))
-        .unwrap();
+    db.emit("alice/ci", EventType::Cron);
     assert_eq!(db.claim_all(now())[0].secret, None);
     assert_eq!(format!("{:?}", key()), "SecretKey(<redacted>)");
     assert_eq!(

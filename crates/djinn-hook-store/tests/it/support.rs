@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use djinn_hook_payload::EventType;
 use djinn_hook_store::{
-    AttemptRecord, ClaimedTask, Completion, NewEvent, NewWebhook, Outcome, SecretKey, Store,
-    Webhook,
+    Accepted, AttemptRecord, ClaimedTask, Completion, NewEvent, NewWebhook, Outcome, SecretKey,
+    Store, Webhook,
 };
 use tempfile::TempDir;
 use time::OffsetDateTime;
@@ -34,8 +34,24 @@ impl Db {
 
     /// A webhook on all events in `ns` (created if missing).
     pub(crate) fn hook(&self, ns: &str, url: &str) -> Webhook {
-        self.store.ensure_namespace(ns).unwrap();
-        self.store.create_webhook(NewWebhook::new(ns, url)).unwrap()
+        self.create(NewWebhook::new(ns, url))
+    }
+
+    /// Creates `new`, and its namespace if missing.
+    pub(crate) fn create(&self, new: NewWebhook) -> Webhook {
+        self.store.ensure_namespace(&new.namespace).unwrap();
+        self.store.create_webhook(new).unwrap()
+    }
+
+    /// Accepts one `event` in `ns`.
+    pub(crate) fn emit(&self, ns: &str, event_type: EventType) -> Accepted {
+        self.store.accept_event(event(ns, event_type)).unwrap()
+    }
+
+    /// Accepts one event of each of `events` in `ns`, in one batch.
+    pub(crate) fn emit_all(&self, ns: &str, events: &[EventType]) -> Vec<Accepted> {
+        let batch = events.iter().map(|&e| event(ns, e)).collect();
+        self.store.accept_events(batch).unwrap()
     }
 
     pub(crate) fn claim_all(&self, now: OffsetDateTime) -> Vec<ClaimedTask> {
@@ -97,6 +113,14 @@ pub(crate) fn completion(task: &ClaimedTask, outcome: Outcome, at: OffsetDateTim
         outcome,
         disable_hook: None,
     }
+}
+
+/// Completions reporting each of `tasks` delivered at `at`.
+pub(crate) fn all_delivered(tasks: &[ClaimedTask], at: OffsetDateTime) -> Vec<Completion> {
+    tasks
+        .iter()
+        .map(|task| completion(task, Outcome::Delivered, at))
+        .collect()
 }
 
 pub(crate) fn now() -> OffsetDateTime {

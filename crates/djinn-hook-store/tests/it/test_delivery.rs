@@ -12,11 +12,10 @@ const BODY: &[u8] = br#"{"test":true}"#;
 #[test]
 fn queues_one_leased_task_for_that_hook_only_with_its_secret() {
     let db = db();
-    db.store.ensure_namespace("alice/ci").unwrap();
     let mut new = NewWebhook::new("alice/ci", "https://example.com/one");
     new.secret = Some("s3cret".to_owned());
     new.standard_webhooks = true;
-    let hook = db.store.create_webhook(new).unwrap();
+    let hook = db.create(new);
     let other = db.hook("alice/ci", "https://example.com/other");
 
     let before = now();
@@ -67,11 +66,10 @@ fn queues_one_leased_task_for_that_hook_only_with_its_secret() {
 #[test]
 fn an_inactive_or_unsubscribed_hook_is_tested_anyway() {
     let db = db();
-    db.store.ensure_namespace("alice/ci").unwrap();
     let mut new = NewWebhook::new("alice/ci", "https://example.com/hook");
     new.events = vec!["build.started".to_owned()];
     new.active = false;
-    let hook = db.store.create_webhook(new).unwrap();
+    let hook = db.create(new);
     assert_eq!(
         hook.events,
         EventSet::from_mask(EventType::BuildStarted.bit()).unwrap()

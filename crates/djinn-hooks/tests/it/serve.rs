@@ -4,8 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, Stdio};
-use std::sync::mpsc;
+use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -15,6 +14,7 @@ use djinn_hook_sign::Secret;
 use djinn_hooks::Receiver;
 use serde_json::{Value, json};
 
+use crate::serve_process;
 use crate::{Env, agent};
 
 const NS: &str = "alice/ci";
@@ -45,39 +45,21 @@ impl Serve {
         if let Some(tokens) = tokens {
             command.env("DJINN_HOOKS_TOKENS", tokens);
         }
-        let mut child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn serve");
-        let stderr = child.stderr.take().unwrap();
         let logs = Arc::new(Mutex::new(Vec::new()));
-        let (addr_tx, addr_rx) = mpsc::channel();
         let sink = Arc::clone(&logs);
-        let reader = thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if line.contains("msg=listening") {
-                    let addr = line
-                        .split_whitespace()
-                        .find_map(|field| field.strip_prefix("addr="))
-                        .map(str::to_owned);
-                    let _ = addr_tx.send(addr);
-                }
-                sink.lock().unwrap().push(line);
-            }
+        let spawned = serve_process::spawn(&mut command, move |line| {
+            sink.lock().unwrap().push(line);
         });
         let mut serve = Serve {
-            child,
+            child: spawned.child,
             base: String::new(),
             logs,
-            reader: Some(reader),
+            reader: Some(spawned.reader),
             token: tokens.map(|t| t.split(',').next().unwrap().to_owned()),
         };
-        match addr_rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(Some(addr)) => serve.base = format!("http://{addr}"),
-            _ => panic!("serve did not start: {}", serve.logs()),
+        match spawned.addr {
+            Some(addr) => serve.base = format!("http://{addr}"),
+            None => panic!("serve did not start: {}", serve.logs()),
         }
         serve
     }
