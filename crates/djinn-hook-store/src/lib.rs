@@ -125,7 +125,8 @@
 //! pending tasks failed; [`Store::retry_now`] makes a webhook's failed and
 //! waiting tasks due again. A task queued by [`Store::redeliver`] carries
 //! [`ClaimedTask::redelivery`]; retries of one task are told apart by
-//! [`ClaimedTask::attempt`].
+//! [`ClaimedTask::attempt`]. An event queued by [`Store::queue_test`] is
+//! marked as a test, and so is every delivery of it ([`Delivery::test`]).
 #![warn(missing_docs)]
 
 mod error;

@@ -19,7 +19,7 @@ pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 pub const PRUNE_BATCH: usize = 1000;
 
 const SELECT_DELIVERY: &str = "SELECT d.id, d.hook_id, e.uuid, e.event, d.attempt, d.redelivery,
-        d.request_headers, substr(COALESCE(d.request_body, e.payload), 1, 65536),
+        e.test, d.request_headers, substr(COALESCE(d.request_body, e.payload), 1, 65536),
         d.request_truncated OR length(COALESCE(d.request_body, e.payload)) > 65536, d.response_status,
         d.response_headers, d.response_body, d.response_truncated, d.tls_verification_skipped,
         d.duration_ns, d.error, d.created_at
@@ -47,6 +47,10 @@ impl Store {
             }
             if filter.failed_only {
                 clauses.push(FAILED.to_owned());
+            }
+            if let Some(test) = filter.test {
+                values.push(Value::Integer(i64::from(test)));
+                clauses.push(format!("e.test = ?{}", values.len()));
             }
             let page_no = page.page.max(1);
             let per_page = page.per_page.max(1);
@@ -209,16 +213,17 @@ fn row_delivery(r: &rusqlite::Row<'_>) -> rusqlite::Result<Delivery> {
         event: event_from_code(r.get(3)?)?,
         attempt: r.get(4)?,
         redelivery: r.get(5)?,
-        request_headers: headers_from_json(&r.get::<_, String>(6)?)?,
-        request_body: r.get(7)?,
-        request_truncated: r.get(8)?,
-        response_status: r.get(9)?,
-        response_headers: headers_from_json(&r.get::<_, String>(10)?)?,
-        response_body: r.get(11)?,
-        response_truncated: r.get(12)?,
-        tls_verification_skipped: r.get(13)?,
-        duration: Duration::from_nanos(count(r.get(14)?)),
-        error: r.get(15)?,
-        created_at: from_ns(r.get(16)?),
+        test: r.get(6)?,
+        request_headers: headers_from_json(&r.get::<_, String>(7)?)?,
+        request_body: r.get(8)?,
+        request_truncated: r.get(9)?,
+        response_status: r.get(10)?,
+        response_headers: headers_from_json(&r.get::<_, String>(11)?)?,
+        response_body: r.get(12)?,
+        response_truncated: r.get(13)?,
+        tls_verification_skipped: r.get(14)?,
+        duration: Duration::from_nanos(count(r.get(15)?)),
+        error: r.get(16)?,
+        created_at: from_ns(r.get(17)?),
     })
 }

@@ -319,7 +319,7 @@ fn accept(
     let (ns, candidates) = hooks.of(tx, &event.namespace)?;
     let event_id = Uuid::new_v4();
     let now = to_ns(now);
-    let row = insert_event(tx, event_id, *ns, event.event, &event.payload, now)?;
+    let row = insert_event(tx, event_id, *ns, event.event, &event.payload, now, false)?;
     let bit = mask_bit(event.event);
     let mut matched = 0;
     // One single-row INSERT per matching webhook (an INSERT ... SELECT would need
@@ -336,7 +336,8 @@ fn accept(
     Ok(Accepted { event_id, matched })
 }
 
-/// Stores an event (`created_at` in Unix ns); returns its row id.
+/// Stores an event (`created_at` in Unix ns; `test`: queued by
+/// [`Store::queue_test`]); returns its row id.
 pub(crate) fn insert_event(
     tx: &Transaction<'_>,
     event_id: Uuid,
@@ -344,17 +345,19 @@ pub(crate) fn insert_event(
     event: djinn_hook_payload::EventType,
     payload: &[u8],
     created_at: i64,
+    test: bool,
 ) -> rusqlite::Result<i64> {
     tx.prepare_cached(
-        "INSERT INTO events (uuid, namespace_id, event, payload, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO events (uuid, namespace_id, event, payload, created_at, test)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
     .insert(params![
         event_id.as_bytes(),
         namespace_id,
         event_code(event),
         payload,
-        created_at
+        created_at,
+        test
     ])
 }
 

@@ -9,6 +9,7 @@ use crate::error::{DatabaseError, Error};
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_standard_webhooks.sql"),
+    include_str!("migrations/0003_test_events.sql"),
 ];
 
 /// The schema version this build writes.

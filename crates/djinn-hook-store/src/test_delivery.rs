@@ -1,4 +1,4 @@
-//! Test deliveries: one event queued for one webhook and leased at once (`hook test`).
+//! Test deliveries: one event, marked as a test, queued for one webhook and leased at once (`hook test`).
 
 use std::time::Duration;
 
@@ -15,9 +15,14 @@ use crate::types::ClaimedTask;
 
 impl Store {
     /// Queues a test delivery and leases it, in one durable transaction: stores
-    /// `body` as an `event` of the webhook's namespace with one task for that
-    /// webhook only, leased until `now + lease`, and returns the task as
-    /// [`Store::claim_due`] would (attempt 1, secret decrypted).
+    /// `body` as an `event` of the webhook's namespace, marked as a test, with
+    /// one task for that webhook only, leased until `now + lease`, and returns
+    /// the task as [`Store::claim_due`] would (attempt 1, secret decrypted).
+    ///
+    /// Every delivery of that event, a redelivery included, has
+    /// [`Delivery::test`](crate::Delivery::test) set;
+    /// [`DeliveryFilter::test`](crate::DeliveryFilter::test) lists them (or the
+    /// others).
     ///
     /// The task is queued even if the webhook is inactive, disabled or not
     /// subscribed to `event`: the caller asked for this webhook explicitly.
@@ -59,8 +64,15 @@ impl Store {
                 .cipher
                 .open_optional(hook_id, hook.sealed_secret.as_deref())?;
             let event_id = Uuid::new_v4();
-            let event_row =
-                insert_event(tx, event_id, hook.namespace_id, event, &body, to_ns(now))?;
+            let event_row = insert_event(
+                tx,
+                event_id,
+                hook.namespace_id,
+                event,
+                &body,
+                to_ns(now),
+                true,
+            )?;
             let lease_token = Uuid::new_v4();
             let task_id = tx
                 .prepare_cached(

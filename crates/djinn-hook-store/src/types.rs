@@ -333,6 +333,10 @@ pub struct Delivery {
     pub attempt: u32,
     /// Whether it was a redelivery.
     pub redelivery: bool,
+    /// Whether it delivered a test event, queued by
+    /// [`Store::queue_test`](crate::Store::queue_test) (`hook test`) rather
+    /// than accepted from the CI server. A redelivery of a test is a test too.
+    pub test: bool,
     /// The request headers sent.
     pub request_headers: Vec<(String, String)>,
     /// The request body sent (at most [`MAX_BODY`](crate::MAX_BODY) bytes).
@@ -397,6 +401,9 @@ pub struct DeliveryFilter {
     pub event_id: Option<Uuid>,
     /// Only failed ones (an error, no response or a non-2xx status).
     pub failed_only: bool,
+    /// `Some(true)`: only test deliveries ([`Delivery::test`]); `Some(false)`:
+    /// none of them.
+    pub test: Option<bool>,
 }
 
 impl DeliveryFilter {

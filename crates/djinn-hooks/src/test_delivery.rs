@@ -1,4 +1,4 @@
-//! Test deliveries (`hook test`): one event to one webhook now, recorded like any attempt.
+//! Test deliveries (`hook test`): one event to one webhook now, recorded like any attempt and marked as a test.
 
 use std::borrow::Borrow;
 use std::time::Duration;
@@ -36,7 +36,8 @@ impl TestDelivery {
 impl<S: Borrow<Store> + Send + Sync> StoreOutbox<S> {
     /// Delivers `body` as `event` to webhook `hook_id` now, whatever its state
     /// or events (the caller asked for this webhook), and records the attempt
-    /// in the delivery log like any other.
+    /// in the delivery log like any other, marked as a test
+    /// ([`Delivery::test`]).
     ///
     /// The event and its one task are stored and leased by
     /// [`Store::queue_test`] (the secret leaves the store only inside the

@@ -1,11 +1,13 @@
-//! Migrations: a fresh file, a version-1 file upgraded, a newer file refused; pragmas.
+//! Migrations: a fresh file, version-1 and version-2 files upgraded, a newer file refused; pragmas.
 
-use djinn_hook_store::{Error, Store};
+use djinn_hook_payload::EventType;
+use djinn_hook_store::{DeliveryFilter, Error, Outcome, Page, Store};
 use rusqlite::Connection;
 
-use crate::support::{db, key};
+use crate::support::{LEASE, completion, db, key, now};
 
 const V1: &str = include_str!("../../src/migrations/0001_init.sql");
+const V2: &str = include_str!("../../src/migrations/0002_standard_webhooks.sql");
 
 fn user_version(path: &std::path::Path) -> i64 {
     Connection::open(path)
@@ -17,7 +19,7 @@ fn user_version(path: &std::path::Path) -> i64 {
 #[test]
 fn fresh_file_is_at_the_latest_version_in_wal_mode() {
     let db = db();
-    assert_eq!(Store::schema_version(), 2);
+    assert_eq!(Store::schema_version(), 3);
     assert_eq!(user_version(&db.path()), Store::schema_version());
     let conn = Connection::open(db.path()).unwrap();
     let mode: String = conn
@@ -26,7 +28,7 @@ fn fresh_file_is_at_the_latest_version_in_wal_mode() {
     assert_eq!(mode, "wal");
     // Opening again is a no-op migration.
     drop(db.reopen());
-    assert_eq!(user_version(&db.path()), 2);
+    assert_eq!(user_version(&db.path()), 3);
 }
 
 #[test]
@@ -56,7 +58,7 @@ fn version_1_file_migrates_and_keeps_its_rows() {
     );
     assert_eq!(hook.created_at.unix_timestamp(), 1);
     drop(store);
-    assert_eq!(user_version(&path), 2);
+    assert_eq!(user_version(&path), 3);
     let conn = Connection::open(&path).unwrap();
     let column: i64 = conn
         .query_row(
@@ -66,6 +68,64 @@ fn version_1_file_migrates_and_keeps_its_rows() {
         )
         .unwrap();
     assert_eq!(column, 1);
+}
+
+#[test]
+fn version_2_file_migrates_and_its_deliveries_are_not_tests() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v2.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(V1).unwrap();
+        conn.execute_batch(V2).unwrap();
+        conn.execute_batch(
+            "INSERT INTO namespaces (id, name, parent_id, created_at) VALUES (1, 'alice/ci', NULL, 0);
+             INSERT INTO webhooks (id, namespace_id, author_id, payload_url, ssl, events, active,
+                 secret, created_at, standard_webhooks)
+             VALUES (7, 1, NULL, 'https://old.example/hook', 1, 1, 1, NULL, 0, 1);
+             INSERT INTO events (id, uuid, namespace_id, event, payload, created_at)
+             VALUES (3, x'0123456789abcdef0123456789abcdef', 1, 0, x'7b226964223a317d', 0);
+             INSERT INTO tasks (id, event_id, hook_id, state, next_at) VALUES (5, 3, 7, 2, 0);
+             INSERT INTO deliveries (id, hook_id, event_id, attempt, redelivery, request_headers,
+                 request_body, request_truncated, response_status, response_headers,
+                 response_body, response_truncated, tls_verification_skipped, duration_ns,
+                 error, created_at)
+             VALUES (9, 7, 3, 1, 0, '[]', NULL, 0, 204, '[]', x'', 0, 0, 1000, NULL, 0);
+             PRAGMA user_version = 2;",
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path, key()).unwrap();
+    assert_eq!(user_version(&path), 3);
+    let old = store.delivery(9).unwrap().expect("row kept");
+    assert_eq!(
+        old.event_id.to_string(),
+        "01234567-89ab-cdef-0123-456789abcdef"
+    );
+    assert_eq!(old.request_body, br#"{"id":1}"#);
+    assert!(!old.test, "events before v3 are not tests");
+    assert!(store.webhook(7).unwrap().unwrap().standard_webhooks);
+
+    // The new column works on the migrated file.
+    let task = store
+        .queue_test(7, EventType::BuildSubmitted, b"{}".to_vec(), LEASE)
+        .unwrap();
+    store
+        .complete_one(completion(&task, Outcome::Delivered, now()))
+        .unwrap();
+    let tests = store
+        .deliveries(
+            DeliveryFilter {
+                test: Some(true),
+                ..DeliveryFilter::default()
+            },
+            Page::default(),
+        )
+        .unwrap()
+        .items;
+    assert_eq!(tests.len(), 1);
+    assert_eq!(tests[0].event_id, task.event_id);
+    assert!(tests[0].test);
 }
 
 #[test]
@@ -82,7 +142,7 @@ fn newer_file_is_refused_untouched() {
             err,
             Error::NewerSchema {
                 found: 99,
-                supported: 2
+                supported: 3
             }
         ),
         "{err:?}"

@@ -1,4 +1,5 @@
-//! `Store::queue_test`: one event for one webhook, leased at once, completed like any task.
+//! `Store::queue_test`: one event for one webhook, leased at once, completed like any task,
+//! and marked as a test in the log.
 
 use std::time::Duration;
 
@@ -55,6 +56,7 @@ fn queues_one_leased_task_for_that_hook_only_with_its_secret() {
     assert_eq!(logged[0].hook_id, hook.id);
     assert_eq!(logged[0].request_body, BODY);
     assert_eq!(logged[0].attempt, 1);
+    assert!(logged[0].test && !logged[0].redelivery);
     let last = db.store.last_responses(&[hook.id, other.id]).unwrap();
     assert_eq!(last[&hook.id].delivery_id, logged[0].id);
     assert!(!last.contains_key(&other.id));
@@ -155,4 +157,60 @@ fn an_unknown_hook_stores_nothing_and_a_wrong_key_is_reported() {
         "{err:?}"
     );
     assert_eq!(db.store.stats().unwrap().events, 0, "rolled back");
+}
+
+#[test]
+fn test_deliveries_are_marked_and_filtered_and_their_redeliveries_too() {
+    let db = db();
+    let hook = db.hook("alice/ci", "https://example.com/hook");
+    // An ordinary event and a test, both delivered.
+    db.emit("alice/ci", EventType::BuildSubmitted);
+    let real = db.claim_all(now()).remove(0);
+    db.store
+        .complete_one(completion(&real, Outcome::Delivered, now()))
+        .unwrap();
+    let test = db
+        .store
+        .queue_test(hook.id, EventType::BuildSubmitted, BODY.to_vec(), LEASE)
+        .unwrap();
+    let tested = db
+        .store
+        .complete_one(completion(&test, Outcome::Delivered, now()))
+        .unwrap()
+        .delivery_id
+        .unwrap();
+
+    let list = |test: Option<bool>| -> Vec<(uuid::Uuid, bool, bool)> {
+        let filter = DeliveryFilter {
+            test,
+            ..DeliveryFilter::hook(hook.id)
+        };
+        db.store
+            .deliveries(filter, Page::default())
+            .unwrap()
+            .items
+            .iter()
+            .map(|d| (d.event_id, d.test, d.redelivery))
+            .collect()
+    };
+    assert_eq!(
+        list(None),
+        [(test.event_id, true, false), (real.event_id, false, false)]
+    );
+    assert_eq!(list(Some(true)), [(test.event_id, true, false)]);
+    assert_eq!(list(Some(false)), [(real.event_id, false, false)]);
+    assert!(db.store.delivery(tested).unwrap().unwrap().test);
+
+    // Sending a test again is still a test (same event), flagged as a redelivery.
+    db.store.redeliver(tested).unwrap();
+    let again = db.claim_all(now()).remove(0);
+    assert!(again.redelivery);
+    db.store
+        .complete_one(completion(&again, Outcome::Delivered, now()))
+        .unwrap();
+    assert_eq!(
+        list(Some(true)),
+        [(test.event_id, true, true), (test.event_id, true, false)]
+    );
+    assert_eq!(list(Some(false)), [(real.event_id, false, false)]);
 }

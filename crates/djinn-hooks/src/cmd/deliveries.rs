@@ -43,6 +43,7 @@ fn list(
         hook_id: hook,
         event_id,
         failed_only: failed,
+        test: None,
     };
     let paged = store.deliveries(filter, Page::new(page)).or_fail()?;
     if global.json {
@@ -61,11 +62,7 @@ fn list(
             d.hook_id.to_string(),
             d.event.to_string(),
             d.event_id.to_string(),
-            if d.redelivery {
-                format!("{} (redelivery)", d.attempt)
-            } else {
-                d.attempt.to_string()
-            },
+            format!("{}{}", d.attempt, marks(d)),
             d.response_status
                 .map_or_else(|| "-".to_owned(), |s| s.to_string()),
             output::duration(d.duration),
@@ -78,6 +75,17 @@ fn list(
         outln!("(more: --page {})", paged.page + 1);
     }
     Ok(())
+}
+
+/// ` (test)`, ` (redelivery)`, ` (test, redelivery)` or nothing: what kind of
+/// delivery it was, after its attempt number.
+fn marks(d: &Delivery) -> &'static str {
+    match (d.test, d.redelivery) {
+        (true, true) => " (test, redelivery)",
+        (true, false) => " (test)",
+        (false, true) => " (redelivery)",
+        (false, false) => "",
+    }
 }
 
 /// `ok`, or what went wrong.
@@ -109,7 +117,7 @@ fn show(global: &Global, id: i64) -> anyhow::Result<()> {
         d.event,
         d.hook_id,
         d.attempt,
-        if d.redelivery { " (redelivery)" } else { "" }
+        marks(&d)
     );
     outln!("event id:  {}", d.event_id);
     outln!("time:      {}", output::time(d.created_at));
@@ -154,7 +162,8 @@ pub(crate) fn redeliver(global: &Global, id: i64) -> anyhow::Result<()> {
         output::print_json(&serde_json::json!({ "delivery_id": id, "task_id": task }))
     } else {
         outln!(
-            "delivery {id} queued again (same event id, flagged as a redelivery); `djinn-hooks worker --until-idle` sends it"
+            "delivery {id} queued again (same event id, flagged as a redelivery); `{} worker --until-idle` sends it",
+            output::program()
         );
         Ok(())
     }

@@ -169,16 +169,22 @@ pub(crate) fn run(global: &Global, _args: &DemoArgs) -> anyhow::Result<()> {
         outln!();
         table.print();
         outln!();
-        let db_arg = shell_word(&db);
+        // The follow-up commands as the user can run them (`cargo run` puts no
+        // djinn-hooks on the PATH), with the database and key file of this run.
+        let mut command = format!("{} --db {}", output::program(), output::shell_word(&db));
+        if let Some(key_file) = key_file {
+            command.push_str(" --key-file ");
+            command.push_str(&output::shell_word(key_file));
+        }
         outln!(
             "{} of {} events delivered and verified in {}. Look further:",
             EventType::ALL.len() - bad,
             EventType::ALL.len(),
             output::duration(started.elapsed())
         );
-        outln!("  djinn-hooks --db {db_arg} deliveries list");
-        outln!("  djinn-hooks --db {db_arg} deliveries show {first}");
-        outln!("  djinn-hooks --db {db_arg} hook list");
+        outln!("  {command} deliveries list");
+        outln!("  {command} deliveries show {first}");
+        outln!("  {command} hook list");
     }
     if bad > 0 {
         anyhow::bail!(
@@ -221,18 +227,5 @@ fn remove_if_exists(path: &Path) -> anyhow::Result<()> {
         Err(err) => {
             Err(anyhow::Error::new(err).context(format!("cannot remove {}", path.display())))
         }
-    }
-}
-
-/// A path as a shell word (quoted when it needs to be).
-fn shell_word(path: &Path) -> String {
-    let text = path.display().to_string();
-    if text
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "/._-+:=,@".contains(c))
-    {
-        text
-    } else {
-        format!("'{}'", text.replace('\'', r"'\''"))
     }
 }

@@ -390,7 +390,8 @@ fn test(global: &Global, id: i64, event: &str, allow_private_network: bool) -> a
         }
         if let Some(delivery) = &done.delivery {
             outln!(
-                "recorded:  djinn-hooks deliveries show {} (full request and response)",
+                "recorded:  as a test delivery: {} deliveries show {} (full request and response)",
+                output::program(),
                 delivery.id
             );
         }

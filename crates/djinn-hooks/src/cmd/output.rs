@@ -1,6 +1,8 @@
-//! Output helpers: aligned text tables, pretty JSON, durations and times for people.
+//! Output helpers: aligned text tables, pretty JSON, durations and times, commands for people.
 
+use std::ffi::OsString;
 use std::io::Write;
+use std::path::Path;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -115,4 +117,112 @@ pub(crate) fn chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// This program as the user can type it in a follow-up command: `djinn-hooks`
+/// when that name on the `PATH` is this executable, else the executable's path
+/// relative to the current folder when it is under it
+/// (`target/release/djinn-hooks`, as after `cargo run`), else its absolute
+/// path, else (no path known) `djinn-hooks`. Quoted for the shell if needed.
+pub(crate) fn program() -> String {
+    let exe = std::env::current_exe().ok();
+    program_for(
+        exe.as_deref(),
+        std::env::current_dir().ok().as_deref(),
+        std::env::var_os("PATH"),
+    )
+}
+
+/// [`program`] for a given executable, current folder and `PATH`.
+fn program_for(exe: Option<&Path>, cwd: Option<&Path>, path_var: Option<OsString>) -> String {
+    const NAME: &str = "djinn-hooks";
+    let Some(exe) = exe.map(|e| e.canonicalize().unwrap_or_else(|_| e.to_owned())) else {
+        return NAME.to_owned();
+    };
+    // The first `djinn-hooks` on the PATH is what the bare name runs.
+    let on_path = path_var
+        .iter()
+        .flat_map(std::env::split_paths)
+        .find_map(|dir| {
+            let candidate = dir.join(format!("{NAME}{}", std::env::consts::EXE_SUFFIX));
+            candidate.is_file().then_some(candidate)
+        });
+    if on_path.is_some_and(|found| found.canonicalize().is_ok_and(|found| found == exe)) {
+        return NAME.to_owned();
+    }
+    let relative = cwd
+        .and_then(|cwd| cwd.canonicalize().ok())
+        .and_then(|cwd| exe.strip_prefix(cwd).ok().map(Path::to_owned))
+        .map(|rel| {
+            if rel.components().count() == 1 {
+                Path::new(".").join(rel)
+            } else {
+                rel
+            }
+        });
+    shell_word(&relative.unwrap_or(exe))
+}
+
+/// A path as a shell word (quoted when it needs to be).
+pub(crate) fn shell_word(path: &Path) -> String {
+    let text = path.display().to_string();
+    if !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+:=,@".contains(c))
+    {
+        text
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn program_is_the_shortest_command_that_runs_this_executable() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let bin = root.join("target/release");
+        std::fs::create_dir_all(&bin).unwrap();
+        let exe = bin.join(format!("djinn-hooks{}", std::env::consts::EXE_SUFFIX));
+        std::fs::write(&exe, b"").unwrap();
+        let other = root.join("elsewhere");
+        std::fs::create_dir_all(other.join("bin")).unwrap();
+        std::fs::write(
+            other.join(format!("bin/djinn-hooks{}", std::env::consts::EXE_SUFFIX)),
+            b"",
+        )
+        .unwrap();
+        let path = |dirs: &[&Path]| Some(std::env::join_paths(dirs).unwrap());
+        let check = |cwd: &Path, path_var: Option<OsString>, expect: &str| {
+            assert_eq!(program_for(Some(&exe), Some(cwd), path_var), expect);
+        };
+
+        // `cargo run` from the clone: relative to the current folder.
+        check(&root, None, "target/release/djinn-hooks");
+        check(&bin, None, "./djinn-hooks");
+        // Elsewhere: absolute.
+        check(&other, None, &shell_word(&exe));
+        // On the PATH (and first there): the bare name.
+        check(&other, path(&[&bin]), "djinn-hooks");
+        check(&root, path(&[&root, &bin]), "djinn-hooks");
+        // Another djinn-hooks first on the PATH: not the bare name.
+        check(
+            &root,
+            path(&[&other.join("bin"), &bin]),
+            "target/release/djinn-hooks",
+        );
+        // No executable known.
+        assert_eq!(program_for(None, Some(&root), None), "djinn-hooks");
+    }
+
+    #[test]
+    fn shell_words_are_quoted_when_needed() {
+        assert_eq!(shell_word(Path::new("djinn-demo.db")), "djinn-demo.db");
+        assert_eq!(shell_word(Path::new("/tmp/a b.db")), "'/tmp/a b.db'");
+        assert_eq!(shell_word(Path::new("it's.db")), r"'it'\''s.db'");
+    }
 }

@@ -294,7 +294,8 @@ impl Api<'_> {
         Ok(Reply::empty(204))
     }
 
-    /// 25 a page, newest first, with a `Link` header to the previous and next pages.
+    /// 25 a page, newest first, with a `Link` header to the previous and next pages;
+    /// `?test=true` lists only test deliveries (`hook test`), `?test=false` the others.
     fn list_deliveries(&self, ns: &str, id: i64, query: &str) -> Result<Reply> {
         self.webhook(ns, id)?;
         let page = match routes::query_param(query, "page") {
@@ -304,9 +305,19 @@ impl Api<'_> {
                 _ => return Err(Reply::invalid("page", "must be a whole number from 1")),
             },
         };
+        let test = match routes::query_param(query, "test").as_deref() {
+            None => None,
+            Some("true") => Some(true),
+            Some("false") => Some(false),
+            Some(_) => return Err(Reply::invalid("test", "must be true or false")),
+        };
+        let filter = DeliveryFilter {
+            test,
+            ..DeliveryFilter::hook(id)
+        };
         let paged = self
             .store
-            .deliveries(DeliveryFilter::hook(id), Page::new(page))
+            .deliveries(filter, Page::new(page))
             .map_err(Reply::store)?;
         let items: Vec<DeliveryJson> = paged
             .items
@@ -314,12 +325,19 @@ impl Api<'_> {
             .map(|d| DeliveryJson::summary(&self.urls, ns, d))
             .collect();
         let base = self.urls.deliveries(ns, id);
+        let test = test.map_or_else(String::new, |t| format!("&test={t}"));
         let mut links = Vec::new();
         if paged.page > 1 {
-            links.push(format!("<{base}?page={}>; rel=\"prev\"", paged.page - 1));
+            links.push(format!(
+                "<{base}?page={}{test}>; rel=\"prev\"",
+                paged.page - 1
+            ));
         }
         if paged.has_next {
-            links.push(format!("<{base}?page={}>; rel=\"next\"", paged.page + 1));
+            links.push(format!(
+                "<{base}?page={}{test}>; rel=\"next\"",
+                paged.page + 1
+            ));
         }
         let mut reply = Reply::json(200, &items);
         if !links.is_empty() {

@@ -163,6 +163,8 @@ pub(super) struct DeliveryJson {
     event: &'static str,
     attempt: u32,
     redelivery: bool,
+    /// Sent by `hook test`, not for an event the CI server handed over.
+    test: bool,
     code: Option<u16>,
     #[serde(serialize_with = "nanos")]
     duration: Duration,
@@ -217,6 +219,7 @@ impl DeliveryJson {
             event: d.event.name(),
             attempt: d.attempt,
             redelivery: d.redelivery,
+            test: d.test,
             code: d.response_status,
             duration: d.duration,
             error: d.error.clone(),

@@ -335,15 +335,64 @@ fn demo_runs_end_to_end_and_can_run_again() {
     let list: Value = serde_json::from_str(list.ok()).unwrap();
     assert_eq!(list["items"].as_array().unwrap().len(), 15);
 
-    // With --db it needs a fresh file, and leaves it behind.
-    let run = env.run(&["demo"], None);
-    redacted().bind(|| insta::assert_snapshot!("demo", run.ok()));
+    // With --db it needs a fresh file, and leaves it behind. The follow-up commands name the
+    // executable as it can be run: here, not on the PATH nor under the current folder, by its
+    // absolute path.
+    let mut command = env.command(&["demo"]);
+    command.env_remove("PATH");
+    let run = Run::from(command.output().unwrap());
+    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_djinn-hooks"))
+        .canonicalize()
+        .unwrap();
+    assert!(
+        run.ok().contains(&format!(
+            "\n  {} --db {}",
+            exe.display(),
+            env.db().display()
+        )),
+        "{}",
+        run.stdout
+    );
+    let mut settings = redacted();
+    settings.add_filter(r"(?m)^  \S+/djinn-hooks --db", "  [exe] --db");
+    settings.bind(|| insta::assert_snapshot!("demo", run.ok()));
     let run = env.run(&["demo"], None);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(
         run.stderr.contains("needs a fresh database"),
         "{}",
         run.stderr
+    );
+
+    // `cargo run` from the clone: the path under the current folder. On the PATH: the name.
+    let (bin_dir, target) = (
+        exe.parent().unwrap(),
+        exe.parent().unwrap().parent().unwrap(),
+    );
+    let relative = exe.strip_prefix(target).unwrap().display().to_string();
+    let follow_up = |cwd: &std::path::Path, path: Option<&std::path::Path>, db: &str| {
+        let mut command = env.command(&["--db", env.path(db).to_str().unwrap(), "demo"]);
+        command.current_dir(cwd);
+        match path {
+            Some(path) => command.env("PATH", path),
+            None => command.env_remove("PATH"),
+        };
+        let run = Run::from(command.output().unwrap());
+        run.ok().lines().next_back().unwrap_or_default().to_owned()
+    };
+    assert_eq!(
+        follow_up(target, None, "relative.db"),
+        format!(
+            "  {relative} --db {} hook list",
+            env.path("relative.db").display()
+        )
+    );
+    assert_eq!(
+        follow_up(env.path("").as_path(), Some(bin_dir), "on-path.db"),
+        format!(
+            "  djinn-hooks --db {} hook list",
+            env.path("on-path.db").display()
+        )
     );
 
     // --json: one object, a delivery per event.

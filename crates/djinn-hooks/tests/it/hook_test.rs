@@ -1,9 +1,10 @@
-//! `hook test`: one example event to one webhook now, against a real receiver, recorded in the log.
+//! `hook test`: one example event to one webhook now, against a real receiver, recorded in the log
+//! and marked as a test.
 
 use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
 use djinn_hook_sign::Secret;
 use djinn_hooks::Receiver;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::Env;
 
@@ -53,7 +54,11 @@ fn delivers_the_example_to_that_hook_only_even_inactive_and_records_it() {
         "{out}"
     );
     assert!(out.contains("\nstatus:    204\n"), "{out}");
-    assert!(out.contains("djinn-hooks deliveries show 1"), "{out}");
+    assert!(
+        out.contains("\nrecorded:  as a test delivery: ")
+            && out.contains("djinn-hooks deliveries show 1 (full request and response)\n"),
+        "{out}"
+    );
     assert!(!out.contains(SECRET) && !run.stderr.contains(SECRET));
 
     let got = receiver.drain();
@@ -72,6 +77,17 @@ fn delivers_the_example_to_that_hook_only_even_inactive_and_records_it() {
     assert_eq!(list[0]["event"], "build.finished");
     assert_eq!(list[0]["event_id"].as_str(), got[0].delivery());
     assert_eq!(list[0]["response_status"], 204);
+    assert_eq!(list[0]["test"], true, "marked as a test");
+    let table = env.run(&["deliveries", "list"], None);
+    let row = table.ok().lines().nth(1).unwrap().to_owned();
+    assert!(row.contains("  1 (test)  204  "), "{row}");
+    let show = env.run(&["deliveries", "show", "1"], None);
+    assert!(
+        show.ok()
+            .starts_with("delivery 1: build.finished to hook 1, attempt 1 (test)\n"),
+        "{}",
+        show.stdout
+    );
     let hooks = env.run(&["--json", "hook", "show", &id], None);
     let hook: Value = serde_json::from_str(hooks.ok()).unwrap();
     assert_eq!(hook["last_response"]["code"], 204);
@@ -108,7 +124,20 @@ fn json_prints_the_recorded_delivery() {
         receiver.drain()[0].signature(),
         "the record is what was sent"
     );
+    assert_eq!(delivery["test"], true);
     assert_eq!(deliveries(&env, &[])[0], delivery);
+
+    // Sent again, it is still a test, and a redelivery.
+    env.run(&["redeliver", "1"], None).ok();
+    assert_eq!(env.worker_stats(&[])["delivered"], 1);
+    let again = &deliveries(&env, &[])[0];
+    assert_eq!(
+        (&again["test"], &again["redelivery"]),
+        (&json!(true), &json!(true))
+    );
+    let table = env.run(&["deliveries", "list"], None);
+    let row = table.ok().lines().nth(1).unwrap().to_owned();
+    assert!(row.contains("  1 (test, redelivery)  204  "), "{row}");
 }
 
 #[test]

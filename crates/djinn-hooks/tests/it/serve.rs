@@ -491,6 +491,80 @@ fn child_namespaces_and_pages_of_deliveries() {
 }
 
 #[test]
+fn test_deliveries_are_marked_and_filtered() {
+    let env = Env::new();
+    let receiver = Receiver::start("127.0.0.1:0", Secret::new(SECRET)).unwrap();
+    let serve = Serve::start(&env, &[], None);
+    let hooks = format!("/n/{NS}/-/webhooks");
+    let created = serve
+        .call("POST", &hooks, Some(&create_body(&receiver.url())))
+        .expect(201);
+    let id = created.json["id"].as_i64().unwrap();
+    // `hook test` on the same database as the running serve, then an ordinary event.
+    let test = env.run(
+        &[
+            "--json",
+            "hook",
+            "test",
+            &id.to_string(),
+            "--allow-private-network",
+        ],
+        None,
+    );
+    let test: Value = serde_json::from_str(test.ok()).unwrap();
+    assert_eq!(test["test"], true);
+    serve.post_event(NS, EventType::BuildFinished).expect(202);
+    let deliveries = format!("{hooks}/{id}/deliveries");
+    let all = serve.wait_for(&deliveries, |v| v.as_array().is_some_and(|a| a.len() == 2));
+    let marks: Vec<(&Value, &Value)> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (&d["event"], &d["test"]))
+        .collect();
+    assert_eq!(
+        marks,
+        [
+            (&json!("build.finished"), &json!(false)),
+            (&json!("build.submitted"), &json!(true))
+        ]
+    );
+    let one = serve
+        .call("GET", &format!("{deliveries}/{}", test["id"]), None)
+        .expect(200);
+    assert_eq!(one.json["test"], true);
+
+    let only = |query: &str| -> Vec<Value> {
+        let reply = serve
+            .call("GET", &format!("{deliveries}?{query}"), None)
+            .expect(200);
+        reply
+            .json
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["id"].clone())
+            .collect()
+    };
+    assert_eq!(only("test=true"), [test["id"].clone()]);
+    assert_eq!(only("test=false"), [all[0]["id"].clone()]);
+    // Page links keep the filter.
+    let page = serve
+        .call("GET", &format!("{deliveries}?page=2&test=true"), None)
+        .expect(200);
+    assert_eq!(page.json, json!([]));
+    let link = page.header("Link").expect("a Link header");
+    assert!(
+        link.ends_with(&format!("{deliveries}?page=1&test=true>; rel=\"prev\"")),
+        "{link}"
+    );
+    let bad = serve
+        .call("GET", &format!("{deliveries}?test=maybe"), None)
+        .expect(400);
+    assert_eq!(bad.json, json!({"test": ["must be true or false"]}));
+}
+
+#[test]
 fn every_error_status() {
     let env = Env::new();
     let serve = Serve::start(&env, &["--max-body", "4000"], None);
