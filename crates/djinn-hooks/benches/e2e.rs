@@ -1,13 +1,25 @@
 //! The whole path, end to end: N events accepted in batches, then the built `djinn-hooks worker`
 //! (concurrency 16) signs, POSTs and records every one to a keep-alive HTTP server on 127.0.0.1,
 //! timed until the worker returns (the last attempt committed). In the same run, the baseline: a
-//! raw ureq loop on 16 threads posting the same bodies with the same headers to the same server
-//! (no signing, no storage).
+//! raw ureq loop on 16 threads posting the same bodies with the same headers (valid signatures,
+//! computed beforehand) to the same server (no signing, no storage).
 //!
-//! Run: `cargo bench -p djinn-hooks --bench e2e` (N = 20,000; about 10 s).
-//! `DJINN_BENCH_N=200000` sets N; `DJINN_BENCH_MEMORY=1` also runs N = 200,000 to compare the
-//! worker's peak memory (VmHWM of its process) with the N run. `DJINN_BENCH_WRAP="perf record -g"`
-//! runs the worker under a profiler (the figures then include its overhead).
+//! Two receivers, each with its own baseline, one after the other in the same run:
+//! - `sink`: a minimal hand-written HTTP/1.1 responder (reads the request, answers 204; no
+//!   check). The server costs almost nothing, so this ratio is the worker against the fastest
+//!   loop ureq can do: the harshest comparison.
+//! - `receiver`: `djinn_hooks::Receiver`, the receiver `listen` and the demo use (tiny_http,
+//!   checks every `X-Djinn-CI-Signature`, answers 204), with a thread taking each `Received`
+//!   off its channel. A realistic receiver: its cost is in both the baseline and the run.
+//!
+//! Run: `cargo bench -p djinn-hooks --bench e2e` (N = 20,000; about 15 s).
+//! `DJINN_BENCH_N=200000` sets N; `DJINN_BENCH_ONLY=sink` (or `receiver`) runs one receiver;
+//! `DJINN_BENCH_MEMORY=1` also runs N = 200,000 (against the sink) to compare the worker's peak
+//! memory (VmHWM of its process) with the N run. `DJINN_BENCH_WRAP="perf record -g"` runs the
+//! worker under a profiler (the figures then include its overhead); `DJINN_BENCH_BIN=path` runs
+//! that build of `djinn-hooks` instead of this one (say, a copy saved before a change). The worker's CPU time
+//! (user + system, from `/proc/<pid>/stat`, read when it has exited and is not yet reaped) is
+//! printed per delivery.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -20,11 +32,21 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
+use djinn_hook_sign::{Secret, sign};
 use djinn_hook_store::{NewEvent, NewWebhook, SecretKey, Store};
+use djinn_hooks::Receiver;
 
 const THREADS: usize = 16;
 const NAMESPACE: &str = "wallace.breen/blackmesa";
 const BATCH: usize = 1_000;
+const SECRET: &str = "It's a Secret to Everybody";
+
+/// One body to send: its event type, bytes, and `X-Djinn-CI-Signature` value.
+struct Body {
+    event: EventType,
+    bytes: Vec<u8>,
+    signature: String,
+}
 
 fn main() {
     let n: usize = std::env::var("DJINN_BENCH_N")
@@ -32,6 +54,7 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(20_000);
     let memory = std::env::var_os("DJINN_BENCH_MEMORY").is_some_and(|v| v == "1");
+    let only = std::env::var("DJINN_BENCH_ONLY").unwrap_or_default();
     // `cargo bench` passes `--bench`; anything else (e.g. `cargo test --benches`) runs a token N.
     let n = if std::env::args().any(|a| a == "--bench") {
         n
@@ -39,60 +62,206 @@ fn main() {
         300
     };
 
-    let server = Server::start();
-    let bodies: Vec<(EventType, Vec<u8>)> = EventType::ALL
+    let secret = Secret::from(SECRET);
+    let bodies: Vec<Body> = EventType::ALL
         .iter()
-        .map(|&e| (e, example_payload(e, DEFAULT_API_SERVER).to_body()))
+        .map(|&event| {
+            let bytes = example_payload(event, DEFAULT_API_SERVER).to_body();
+            let signature = sign(&secret, &bytes).to_header_value();
+            Body {
+                event,
+                bytes,
+                signature,
+            }
+        })
         .collect();
-    let mean_body = bodies.iter().map(|(_, b)| b.len()).sum::<usize>() / bodies.len();
+    let mean_body = bodies.iter().map(|b| b.bytes.len()).sum::<usize>() / bodies.len();
     println!(
-        "e2e: {THREADS} threads/concurrency, {} example bodies (mean {mean_body} B), server {}",
+        "e2e: N = {n}, {THREADS} threads/concurrency, {} example bodies (mean {mean_body} B)",
         bodies.len(),
-        server.addr
     );
 
-    // Warm up both paths (connections, page cache, binary on disk).
-    raw(&server, &bodies, 2_000);
-    e2e(&server, &bodies, 500);
+    let mut summary = Vec::new();
+    for kind in [Kind::Sink, Kind::Receiver] {
+        if !only.is_empty() && only != kind.name() {
+            continue;
+        }
+        let target = Target::start(kind);
+        // Warm up both paths (connections, page cache, binary on disk).
+        raw(&target, &bodies, 2_000);
+        e2e(&target, &bodies, 500);
 
-    let base = raw(&server, &bodies, n);
-    let run = e2e(&server, &bodies, n);
-    let raw_rate = n as f64 / base.as_secs_f64();
-    let rate = n as f64 / run.deliver.as_secs_f64();
-    println!(
-        "raw ureq loop:     {n} POSTs in {:.2} s = {raw_rate:.0}/s",
-        base.as_secs_f64()
-    );
-    println!(
-        "accept (batches of {BATCH}): {n} events in {:.2} s = {:.0}/s",
-        run.accept.as_secs_f64(),
-        n as f64 / run.accept.as_secs_f64()
-    );
-    println!(
-        "worker end to end: {n} deliveries in {:.2} s = {rate:.0}/s ({:.0}% of raw), peak memory {} KiB",
-        run.deliver.as_secs_f64(),
-        100.0 * rate / raw_rate,
-        run.peak_kib
-    );
-    println!(
-        "server: {} requests on {} connections",
-        server.requests.load(Ordering::SeqCst),
-        server.connections.load(Ordering::SeqCst)
-    );
-    if memory {
-        let big = 200_000;
-        let run = e2e(&server, &bodies, big);
+        let base = raw(&target, &bodies, n);
+        let run = e2e(&target, &bodies, n);
+        let raw_rate = n as f64 / base.as_secs_f64();
+        let rate = n as f64 / run.deliver.as_secs_f64();
+        let ratio = 100.0 * rate / raw_rate;
+        println!("[{}] {}", kind.name(), kind.describe());
         println!(
-            "worker end to end: {big} deliveries in {:.2} s = {:.0}/s, peak memory {} KiB",
+            "[{}] raw ureq loop:     {n} POSTs in {:.2} s = {raw_rate:.0}/s",
+            kind.name(),
+            base.as_secs_f64()
+        );
+        println!(
+            "[{}] accept (batches of {BATCH}): {n} events in {:.2} s = {:.0}/s",
+            kind.name(),
+            run.accept.as_secs_f64(),
+            n as f64 / run.accept.as_secs_f64()
+        );
+        println!(
+            "[{}] worker end to end: {n} deliveries in {:.2} s = {rate:.0}/s ({ratio:.0}% of raw), \
+             CPU {:.1} us per delivery, peak memory {} KiB",
+            kind.name(),
             run.deliver.as_secs_f64(),
-            big as f64 / run.deliver.as_secs_f64(),
+            run.cpu.as_secs_f64() * 1e6 / n as f64,
             run.peak_kib
         );
+        println!(
+            "[{}] server: {} requests{}",
+            kind.name(),
+            target.requests(),
+            match &target.connections {
+                Some(c) => format!(" on {} connections", c.load(Ordering::SeqCst)),
+                None => String::new(),
+            }
+        );
+        summary.push(format!(
+            "{}: worker {rate:.0}/s, raw {raw_rate:.0}/s: {ratio:.1}% of raw, CPU {:.1} us/delivery",
+            kind.name(),
+            run.cpu.as_secs_f64() * 1e6 / n as f64
+        ));
+        if memory && kind == Kind::Sink {
+            let big = 200_000;
+            let run = e2e(&target, &bodies, big);
+            println!(
+                "[{}] worker end to end: {big} deliveries in {:.2} s = {:.0}/s, peak memory {} KiB",
+                kind.name(),
+                run.deliver.as_secs_f64(),
+                big as f64 / run.deliver.as_secs_f64(),
+                run.peak_kib
+            );
+        }
+    }
+    for line in summary {
+        println!("summary: {line}");
+    }
+}
+
+/// Which receiver the webhook points at.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Sink,
+    Receiver,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Sink => "sink",
+            Kind::Receiver => "receiver",
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Kind::Sink => "minimal hand-written HTTP/1.1 responder, 204, no signature check",
+            Kind::Receiver => {
+                "djinn_hooks::Receiver (tiny_http, verifies X-Djinn-CI-Signature, 204), as `listen`"
+            }
+        }
+    }
+}
+
+/// A running receiver and its request count.
+struct Target {
+    url: String,
+    requests: Arc<AtomicUsize>,
+    /// Requests whose signature did not verify (the `receiver` only).
+    invalid: Arc<AtomicUsize>,
+    /// Connections accepted (the `sink` only).
+    connections: Option<Arc<AtomicUsize>>,
+    stop: Arc<AtomicBool>,
+    /// Ends the receiver's taker thread (which owns and drops the receiver).
+    taker: Option<thread::JoinHandle<()>>,
+    _sink: Option<Server>,
+}
+
+impl Target {
+    fn start(kind: Kind) -> Target {
+        let stop = Arc::new(AtomicBool::new(false));
+        let invalid = Arc::new(AtomicUsize::new(0));
+        match kind {
+            Kind::Sink => {
+                let server = Server::start();
+                Target {
+                    url: server.url(),
+                    requests: Arc::clone(&server.requests),
+                    invalid,
+                    connections: Some(Arc::clone(&server.connections)),
+                    stop,
+                    taker: None,
+                    _sink: Some(server),
+                }
+            }
+            Kind::Receiver => {
+                let receiver = Receiver::start("127.0.0.1:0", Secret::from(SECRET)).unwrap();
+                let url = receiver.url();
+                let requests = Arc::new(AtomicUsize::new(0));
+                let (r, i, s) = (requests.clone(), invalid.clone(), stop.clone());
+                // What `listen` does with each request, minus the printing: take it off the
+                // channel and look at it.
+                let taker = thread::spawn(move || {
+                    while !s.load(Ordering::SeqCst) {
+                        if let Some(got) = receiver.next_timeout(Duration::from_millis(20)) {
+                            if !got.signature_valid {
+                                i.fetch_add(1, Ordering::SeqCst);
+                            }
+                            r.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                });
+                Target {
+                    url,
+                    requests,
+                    invalid,
+                    connections: None,
+                    stop,
+                    taker: Some(taker),
+                    _sink: None,
+                }
+            }
+        }
+    }
+
+    fn url(&self) -> String {
+        self.url.clone()
+    }
+
+    fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+
+    /// Waits (up to 5 s) until the server counted `expected` requests; the count.
+    fn wait_for(&self, expected: usize) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.requests() < expected && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(1));
+        }
+        self.requests()
+    }
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(taker) = self.taker.take() {
+            let _ = taker.join();
+        }
     }
 }
 
 /// The baseline: `n` POSTs of the same bodies and headers on `THREADS` threads, one shared agent.
-fn raw(server: &Server, bodies: &[(EventType, Vec<u8>)], n: usize) -> Duration {
+fn raw(target: &Target, bodies: &[Body], n: usize) -> Duration {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
@@ -104,8 +273,9 @@ fn raw(server: &Server, bodies: &[(EventType, Vec<u8>)], n: usize) -> Duration {
         .max_idle_connections_per_host(THREADS)
         .build()
         .into();
-    let url = server.url();
+    let url = target.url();
     let next = AtomicUsize::new(0);
+    let before = target.requests();
     let started = Instant::now();
     thread::scope(|scope| {
         for _ in 0..THREADS {
@@ -115,19 +285,19 @@ fn raw(server: &Server, bodies: &[(EventType, Vec<u8>)], n: usize) -> Duration {
                     if i >= n {
                         return;
                     }
-                    let (event, body) = &bodies[i % bodies.len()];
+                    let body = &bodies[i % bodies.len()];
                     // The same header names and value sizes a delivery sends.
                     let status = agent
                         .post(&url)
                         .header("Content-Type", "application/json; charset=utf-8")
-                        .header("X-Djinn-CI-Event", event.name())
+                        .header("X-Djinn-CI-Event", body.event.name())
                         .header("X-Djinn-CI-Hook-ID", "1")
-                        .header("X-Djinn-CI-Delivery", "0b7e8a49-2c1f-4b8e-9d55-1f1d3f0a7c11")
                         .header(
-                            "X-Djinn-CI-Signature",
-                            "sha256=0000000000000000000000000000000000000000000000000000000000000000",
+                            "X-Djinn-CI-Delivery",
+                            "0b7e8a49-2c1f-4b8e-9d55-1f1d3f0a7c11",
                         )
-                        .send(&body[..])
+                        .header("X-Djinn-CI-Signature", &body.signature)
+                        .send(&body.bytes[..])
                         .expect("raw POST")
                         .status();
                     assert_eq!(status.as_u16(), 204);
@@ -135,19 +305,27 @@ fn raw(server: &Server, bodies: &[(EventType, Vec<u8>)], n: usize) -> Duration {
             });
         }
     });
-    started.elapsed()
+    let elapsed = started.elapsed();
+    assert_eq!(
+        target.wait_for(before + n) - before,
+        n,
+        "the server got every POST once"
+    );
+    elapsed
 }
 
 /// What one end-to-end run measured.
 struct Run {
     accept: Duration,
     deliver: Duration,
+    /// The worker process's CPU time, user + system.
+    cpu: Duration,
     peak_kib: u64,
 }
 
 /// A fresh database with one webhook on the server, `n` events accepted in
 /// batches, then `djinn-hooks worker --until-idle --concurrency 16` timed.
-fn e2e(server: &Server, bodies: &[(EventType, Vec<u8>)], n: usize) -> Run {
+fn e2e(target: &Target, bodies: &[Body], n: usize) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("bench.db");
     let key_file = dir.path().join("bench.key");
@@ -162,8 +340,8 @@ fn e2e(server: &Server, bodies: &[(EventType, Vec<u8>)], n: usize) -> Run {
         .unwrap();
     let store = Store::open(&db, key).unwrap();
     store.ensure_namespace(NAMESPACE).unwrap();
-    let mut hook = NewWebhook::new(NAMESPACE, server.url());
-    hook.secret = Some("It's a Secret to Everybody".to_owned());
+    let mut hook = NewWebhook::new(NAMESPACE, target.url());
+    hook.secret = Some(SECRET.to_owned());
     store.create_webhook(hook).unwrap();
 
     let started = Instant::now();
@@ -171,11 +349,11 @@ fn e2e(server: &Server, bodies: &[(EventType, Vec<u8>)], n: usize) -> Run {
     while i < n {
         let batch: Vec<NewEvent> = (i..n.min(i + BATCH))
             .map(|j| {
-                let (event, body) = &bodies[j % bodies.len()];
+                let body = &bodies[j % bodies.len()];
                 NewEvent {
                     namespace: NAMESPACE.to_owned(),
-                    event: *event,
-                    payload: body.clone(),
+                    event: body.event,
+                    payload: body.bytes.clone(),
                 }
             })
             .collect();
@@ -185,31 +363,41 @@ fn e2e(server: &Server, bodies: &[(EventType, Vec<u8>)], n: usize) -> Run {
     let accept = started.elapsed();
     drop(store);
 
-    let before = server.requests.load(Ordering::SeqCst);
-    let (deliver, peak_kib) = worker(&db, &key_file);
-    let delivered = server.requests.load(Ordering::SeqCst) - before;
+    let before = target.requests();
+    let (deliver, cpu, peak_kib) = worker(&db, &key_file);
+    let delivered = target.wait_for(before + n) - before;
     assert_eq!(delivered, n, "the server got every event once");
+    assert_eq!(
+        target.invalid.load(Ordering::SeqCst),
+        0,
+        "every signature verified"
+    );
     Run {
         accept,
         deliver,
+        cpu,
         peak_kib,
     }
 }
 
-/// Runs the worker until idle; its wall time and its peak resident memory
+/// Runs the worker until idle; its wall time, its CPU time and its peak resident memory
 /// (VmHWM, read from /proc while it runs; the high-water mark only grows).
-fn worker(db: &Path, key_file: &Path) -> (Duration, u64) {
+fn worker(db: &Path, key_file: &Path) -> (Duration, Duration, u64) {
     let started = Instant::now();
     // DJINN_BENCH_WRAP="strace -f -c -o /tmp/trace" runs the worker under a profiler.
     let wrap = std::env::var("DJINN_BENCH_WRAP").unwrap_or_default();
     let mut words = wrap.split_whitespace();
+    // DJINN_BENCH_BIN runs another build of the binary (a copy saved before a change, to
+    // compare the two in one run).
+    let binary = std::env::var("DJINN_BENCH_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_djinn-hooks").to_owned());
     let mut command = match words.next() {
         Some(program) => {
             let mut command = Command::new(program);
-            command.args(words).arg(env!("CARGO_BIN_EXE_djinn-hooks"));
+            command.args(words).arg(&binary);
             command
         }
-        None => Command::new(env!("CARGO_BIN_EXE_djinn-hooks")),
+        None => Command::new(&binary),
     };
     let mut child = command
         .arg("--db")
@@ -229,19 +417,42 @@ fn worker(db: &Path, key_file: &Path) -> (Duration, u64) {
         .spawn()
         .expect("spawn djinn-hooks worker");
     let status_file = format!("/proc/{}/status", child.id());
+    let stat_file = format!("/proc/{}/stat", child.id());
     let mut peak = 0;
+    let mut cpu = Duration::ZERO;
     loop {
         if let Ok(status) = std::fs::read_to_string(&status_file)
             && let Some(kib) = vm_hwm(&status)
         {
             peak = peak.max(kib);
         }
+        // Read before reaping: once the process has exited (a zombie), this is its total.
+        if let Ok(stat) = std::fs::read_to_string(&stat_file)
+            && let Some(time) = cpu_time(&stat)
+        {
+            cpu = time;
+        }
         if let Some(status) = child.try_wait().unwrap() {
             assert!(status.success(), "worker failed: {status}");
-            return (started.elapsed(), peak);
+            return (started.elapsed(), cpu, peak);
         }
         thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// utime + stime + cutime + cstime of a `/proc/<pid>/stat` line (fields 14 to 17, in clock
+/// ticks of 10 ms): the worker's CPU time (under `DJINN_BENCH_WRAP`, the wrapper's plus the
+/// worker's, which it has reaped).
+fn cpu_time(stat: &str) -> Option<Duration> {
+    // The command name (field 2) is in parentheses and may hold spaces: count after it.
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let ticks = rest
+        .split_whitespace()
+        .skip(11)
+        .take(4)
+        .map(|field| field.parse::<u64>().ok())
+        .sum::<Option<u64>>()?;
+    Some(Duration::from_millis(10 * ticks))
 }
 
 fn vm_hwm(status: &str) -> Option<u64> {

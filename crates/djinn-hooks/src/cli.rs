@@ -38,12 +38,26 @@ pub(crate) struct Cli {
 
 /// The `--json` form of a webhook, shown by `hook --help`.
 const HOOK_JSON_HELP: &str = "\
-With --json, a webhook is printed with the original Djinn CI webhook entity's fields:
+With --json, a webhook is printed as `serve` answers it, with the original Djinn CI webhook
+entity's fields:
   id, author_id, user_id (always null: users live in the CI server), namespace_id,
-  payload_url, ssl, events (names), active, namespace {id, name, parent_id},
-  last_response {delivery_id, code, duration (ns), error, created_at} or null;
+  payload_url, ssl, events (names), active, url,
+  namespace {id, parent_id, name (last segment), path (below the owner), owner, url,
+  webhooks_url},
+  last_response {code, duration (ns), error, created_at, delivery_id} or null;
 and these of djinn-hooks: has_secret (the secret itself is never shown),
-standard_webhooks, disabled_reason, disabled_at, created_at.";
+standard_webhooks, disabled_reason, disabled_at, created_at.
+API URLs (url, namespace.url, namespace.webhooks_url) are null on the command line.
+`hook test --json` prints the delivery in full, as `deliveries show --json`.";
+
+/// The `--json` form of a delivery, shown by `deliveries --help`.
+const DELIVERY_JSON_HELP: &str = "\
+With --json, a delivery is printed as `serve` answers it:
+  id, hook_id, event_id, event, attempt, redelivery, test, code (the response status or
+  null), duration (ns), error, failed, created_at, url (null on the command line);
+`deliveries show` adds tls_verification_skipped, request and response, each
+  {headers ([name, value] pairs), body, body_encoding (utf-8 or base64), truncated}.
+`deliveries list` prints {items, page, has_next}.";
 
 /// The top-level commands.
 #[derive(Debug, Subcommand)]
@@ -56,7 +70,7 @@ pub(crate) enum Command {
     /// Deliver due events, retrying failures on the schedule.
     Worker(WorkerArgs),
     /// Look at recorded delivery attempts.
-    #[command(subcommand)]
+    #[command(subcommand, after_long_help = DELIVERY_JSON_HELP)]
     Deliveries(DeliveriesCommand),
     /// Queue a recorded delivery again (same event id, flagged as a redelivery).
     Redeliver {
@@ -255,6 +269,12 @@ pub(crate) enum DeliveriesCommand {
         /// Only failed attempts (an error or a non-2xx status).
         #[arg(long)]
         failed: bool,
+        /// Only test deliveries (sent by `hook test`).
+        #[arg(long, overrides_with = "no_test")]
+        test: bool,
+        /// Leave test deliveries out.
+        #[arg(long, overrides_with = "test")]
+        no_test: bool,
         /// The page, from 1.
         #[arg(long, default_value_t = 1)]
         page: u32,

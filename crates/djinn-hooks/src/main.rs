@@ -2,6 +2,7 @@
 
 mod cli;
 mod cmd;
+mod json;
 mod serve;
 
 use std::process::ExitCode;

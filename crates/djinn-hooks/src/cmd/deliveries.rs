@@ -6,6 +6,7 @@ use super::output::{self, Table};
 use super::store::{self, StoreResult as _};
 use super::{Global, invalid};
 use crate::cli::DeliveriesCommand;
+use crate::json::{DeliveryFullJson, DeliveryJson, PageJson, RedeliveryJson};
 
 /// Runs a `deliveries` subcommand.
 pub(crate) fn run(global: &Global, command: DeliveriesCommand) -> anyhow::Result<()> {
@@ -14,8 +15,17 @@ pub(crate) fn run(global: &Global, command: DeliveriesCommand) -> anyhow::Result
             hook,
             event,
             failed,
+            test,
+            no_test,
             page,
-        } => list(global, hook, event.as_deref(), failed, page),
+        } => {
+            let test = match (test, no_test) {
+                (true, _) => Some(true),
+                (false, true) => Some(false),
+                (false, false) => None,
+            };
+            list(global, hook, event.as_deref(), failed, test, page)
+        }
         DeliveriesCommand::Show { id } => show(global, id),
     }
 }
@@ -25,6 +35,7 @@ fn list(
     hook: Option<i64>,
     event: Option<&str>,
     failed: bool,
+    test: Option<bool>,
     page: u32,
 ) -> anyhow::Result<()> {
     let event_id = match event.map(uuid::Uuid::parse_str) {
@@ -43,11 +54,19 @@ fn list(
         hook_id: hook,
         event_id,
         failed_only: failed,
-        test: None,
+        test,
     };
     let paged = store.deliveries(filter, Page::new(page)).or_fail()?;
     if global.json {
-        return output::print_json(&paged);
+        return output::print_json(&PageJson {
+            items: paged
+                .items
+                .iter()
+                .map(|d| DeliveryJson::new(d, None))
+                .collect(),
+            page: paged.page,
+            has_next: paged.has_next,
+        });
     }
     if paged.items.is_empty() {
         outln!("no deliveries");
@@ -105,7 +124,7 @@ fn show(global: &Global, id: i64) -> anyhow::Result<()> {
         }));
     };
     if global.json {
-        return output::print_json(&d);
+        return output::print_json(&DeliveryFullJson::new(&d, None));
     }
     let url = store
         .webhook(d.hook_id)
@@ -159,7 +178,12 @@ pub(crate) fn redeliver(global: &Global, id: i64) -> anyhow::Result<()> {
     let store = store::open(global)?;
     let task = store.redeliver(id).or_fail()?;
     if global.json {
-        output::print_json(&serde_json::json!({ "delivery_id": id, "task_id": task }))
+        let Some(d) = store.delivery(id).or_fail()? else {
+            return Err(store::error(djinn_hook_store::Error::DeliveryNotFound {
+                id,
+            }));
+        };
+        output::print_json(&RedeliveryJson::new(&d, task))
     } else {
         outln!(
             "delivery {id} queued again (same event id, flagged as a redelivery); `{} worker --until-idle` sends it",

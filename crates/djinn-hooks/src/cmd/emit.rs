@@ -7,6 +7,7 @@ use super::events::parse_event;
 use super::store::{self, StoreResult as _};
 use super::{Global, invalid, output, read_input};
 use crate::cli::EmitArgs;
+use crate::json::AcceptedJson;
 
 /// Runs `emit`: nothing is stored unless the event name and payload are valid.
 pub(crate) fn run(global: &Global, args: &EmitArgs) -> anyhow::Result<()> {
@@ -26,7 +27,7 @@ pub(crate) fn run(global: &Global, args: &EmitArgs) -> anyhow::Result<()> {
         })
         .or_fail()?;
     if global.json {
-        output::print_json(&accepted)
+        output::print_json(&AcceptedJson::new(event, &accepted))
     } else {
         outln!(
             "event {} ({event}) accepted: {} webhook{} matched",

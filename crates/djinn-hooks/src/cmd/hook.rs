@@ -8,12 +8,12 @@ use djinn_hook_store::{
     LastResponse, Namespace, NewWebhook, SecretUpdate, Store, Webhook, WebhookUpdate,
 };
 use djinn_hooks::StoreOutbox;
-use serde::Serialize;
 
 use super::output::{self, Table};
 use super::store::{self, StoreResult as _};
 use super::{Global, invalid};
 use crate::cli::{HookCommand, HookCreateArgs, HookUpdateArgs, SecretArgs};
+use crate::json::{DeliveryFullJson, WebhookJson};
 
 /// Runs a `hook` subcommand.
 pub(crate) fn run(global: &Global, command: HookCommand) -> anyhow::Result<()> {
@@ -25,71 +25,6 @@ pub(crate) fn run(global: &Global, command: HookCommand) -> anyhow::Result<()> {
         HookCommand::Delete { id } => delete(global, id),
         HookCommand::Test { id, event, network } => {
             test(global, id, &event, network.allow_private_network)
-        }
-    }
-}
-
-/// A webhook as printed with `--json`: the original's webhook entity fields
-/// (`id`, `author_id`, `user_id`, `namespace_id`, `payload_url`, `ssl`,
-/// `events`, `active`, `namespace`, `last_response`) and ours (`has_secret`,
-/// `standard_webhooks`, `disabled_reason`, `disabled_at`, `created_at`).
-#[derive(Debug, Serialize)]
-pub(crate) struct WebhookView<'a> {
-    id: i64,
-    author_id: Option<i64>,
-    /// The owner's user id: users live in the CI server, not here, so always null.
-    user_id: Option<i64>,
-    namespace_id: Option<i64>,
-    payload_url: &'a str,
-    ssl: bool,
-    events: EventSet,
-    active: bool,
-    namespace: NamespaceView<'a>,
-    last_response: Option<&'a LastResponse>,
-    has_secret: bool,
-    standard_webhooks: bool,
-    disabled_reason: Option<&'a str>,
-    #[serde(with = "time::serde::rfc3339::option")]
-    disabled_at: Option<time::OffsetDateTime>,
-    #[serde(with = "time::serde::rfc3339")]
-    created_at: time::OffsetDateTime,
-}
-
-/// The webhook's namespace: its id, `owner/path` name and parent.
-#[derive(Debug, Serialize)]
-struct NamespaceView<'a> {
-    id: Option<i64>,
-    name: &'a str,
-    parent_id: Option<i64>,
-}
-
-impl<'a> WebhookView<'a> {
-    fn new(
-        hook: &'a Webhook,
-        namespaces: &HashMap<String, Namespace>,
-        last: Option<&'a LastResponse>,
-    ) -> WebhookView<'a> {
-        let ns = namespaces.get(&hook.namespace);
-        WebhookView {
-            id: hook.id,
-            author_id: hook.author_id,
-            user_id: None,
-            namespace_id: ns.map(|n| n.id),
-            payload_url: &hook.payload_url,
-            ssl: hook.ssl,
-            events: hook.events,
-            active: hook.active,
-            namespace: NamespaceView {
-                id: ns.map(|n| n.id),
-                name: &hook.namespace,
-                parent_id: ns.and_then(|n| n.parent_id),
-            },
-            last_response: last,
-            has_secret: hook.has_secret,
-            standard_webhooks: hook.standard_webhooks,
-            disabled_reason: hook.disabled_reason.as_deref(),
-            disabled_at: hook.disabled_at,
-            created_at: hook.created_at,
         }
     }
 }
@@ -233,30 +168,41 @@ fn delete(global: &Global, id: i64) -> anyhow::Result<()> {
 /// Prints webhooks: JSON (an object for `one`, else an array), a table, or
 /// for `one` a field-per-line view.
 fn print_hooks(global: &Global, store: &Store, hooks: &[Webhook], one: bool) -> anyhow::Result<()> {
-    let namespaces: HashMap<String, Namespace> = store
-        .namespaces()
-        .or_fail()?
-        .into_iter()
-        .map(|n| (n.name.clone(), n))
-        .collect();
     let ids: Vec<i64> = hooks.iter().map(|h| h.id).collect();
     let last = store.last_responses(&ids).or_fail()?;
-    let views: Vec<WebhookView<'_>> = hooks
-        .iter()
-        .map(|h| WebhookView::new(h, &namespaces, last.get(&h.id)))
-        .collect();
-    match (global.json, one) {
-        (true, true) => output::print_json(&views[0]),
-        (true, false) => output::print_json(&views),
-        (false, true) => {
-            print_one(&views[0]);
+    if global.json {
+        let namespaces: HashMap<String, Namespace> = store
+            .namespaces()
+            .or_fail()?
+            .into_iter()
+            .map(|n| (n.name.clone(), n))
+            .collect();
+        let mut views = Vec::with_capacity(hooks.len());
+        for hook in hooks {
+            let Some(ns) = namespaces.get(&hook.namespace) else {
+                anyhow::bail!(
+                    "webhook {}: its namespace {:?} is not in the store",
+                    hook.id,
+                    hook.namespace
+                );
+            };
+            views.push(WebhookJson::new(None, hook, ns, last.get(&hook.id)));
+        }
+        return match views.as_slice() {
+            [view] if one => output::print_json(view),
+            _ => output::print_json(&views),
+        };
+    }
+    match hooks {
+        [hook] if one => {
+            print_one(hook, last.get(&hook.id));
             Ok(())
         }
-        (false, false) if views.is_empty() => {
+        [] => {
             outln!("no webhooks");
             Ok(())
         }
-        (false, false) => {
+        _ => {
             let mut table = Table::new(&[
                 "id",
                 "namespace",
@@ -266,15 +212,15 @@ fn print_hooks(global: &Global, store: &Store, hooks: &[Webhook], one: bool) -> 
                 "secret",
                 "last response",
             ]);
-            for view in &views {
+            for hook in hooks {
                 table.row(vec![
-                    view.id.to_string(),
-                    view.namespace.name.to_owned(),
-                    view.payload_url.to_owned(),
-                    events_cell(view.events),
-                    active_cell(view),
-                    if view.has_secret { "set" } else { "not set" }.to_owned(),
-                    last_cell(view.last_response),
+                    hook.id.to_string(),
+                    hook.namespace.clone(),
+                    hook.payload_url.clone(),
+                    events_cell(hook.events),
+                    active_cell(hook),
+                    secret_cell(hook),
+                    last_cell(last.get(&hook.id)),
                 ]);
             }
             table.print();
@@ -283,24 +229,21 @@ fn print_hooks(global: &Global, store: &Store, hooks: &[Webhook], one: bool) -> 
     }
 }
 
-fn print_one(view: &WebhookView<'_>) {
+fn print_one(hook: &Webhook, last: Option<&LastResponse>) {
     let mut lines: Vec<(&str, String)> = vec![
-        ("id", view.id.to_string()),
-        ("namespace", view.namespace.name.to_owned()),
-        ("payload_url", view.payload_url.to_owned()),
-        ("ssl", view.ssl.to_string()),
-        ("events", view.events.names().join(",")),
-        ("active", active_cell(view)),
-        (
-            "secret",
-            if view.has_secret { "set" } else { "not set" }.to_owned(),
-        ),
-        ("standard_webhooks", view.standard_webhooks.to_string()),
-        ("created_at", output::time(view.created_at)),
-        ("last_response", last_cell(view.last_response)),
+        ("id", hook.id.to_string()),
+        ("namespace", hook.namespace.clone()),
+        ("payload_url", hook.payload_url.clone()),
+        ("ssl", hook.ssl.to_string()),
+        ("events", hook.events.names().join(",")),
+        ("active", active_cell(hook)),
+        ("secret", secret_cell(hook)),
+        ("standard_webhooks", hook.standard_webhooks.to_string()),
+        ("created_at", output::time(hook.created_at)),
+        ("last_response", last_cell(last)),
     ];
-    if let Some(reason) = view.disabled_reason {
-        lines.push(("disabled_reason", reason.to_owned()));
+    if let Some(reason) = &hook.disabled_reason {
+        lines.push(("disabled_reason", reason.clone()));
     }
     for (name, value) in lines {
         outln!("{name:<18} {value}");
@@ -315,8 +258,12 @@ fn events_cell(events: EventSet) -> String {
     }
 }
 
-fn active_cell(view: &WebhookView<'_>) -> String {
-    match (view.active, view.disabled_reason) {
+fn secret_cell(hook: &Webhook) -> String {
+    if hook.has_secret { "set" } else { "not set" }.to_owned()
+}
+
+fn active_cell(hook: &Webhook) -> String {
+    match (hook.active, hook.disabled_reason.as_deref()) {
         (_, Some(reason)) => format!("disabled: {reason}"),
         (true, None) => "yes".to_owned(),
         (false, None) => "no".to_owned(),
@@ -361,7 +308,7 @@ fn test(global: &Global, id: i64, event: &str, allow_private_network: bool) -> a
     let attempt = &done.attempt;
     if global.json {
         match &done.delivery {
-            Some(delivery) => output::print_json(delivery)?,
+            Some(delivery) => output::print_json(&DeliveryFullJson::new(delivery, None))?,
             None => anyhow::bail!("hook test {id}: the webhook was deleted during the test"),
         }
     } else {

@@ -1,5 +1,6 @@
 //! `worker`: deliver due tasks with retries, until idle or until SIGINT/SIGTERM.
 
+use std::fmt::Write as _;
 use std::io::{IsTerminal as _, Write as _};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -122,10 +123,16 @@ struct Progress {
     delivered: u64,
     retrying: u64,
     failed: u64,
+    /// Log lines of the batch being reported, written together once it is committed (one
+    /// `write` per batch instead of two per attempt).
+    lines: String,
 }
 
 impl Progress {
     fn observe(&mut self, event: &WorkerEvent<'_>, terminal: bool) {
+        if !matches!(event, WorkerEvent::Completed(_)) {
+            self.flush();
+        }
         match event {
             WorkerEvent::Completed(done) => {
                 match done.decision.outcome {
@@ -145,7 +152,8 @@ impl Progress {
                     );
                     let _ = std::io::stderr().flush();
                 } else {
-                    eprintln!("{}", log_line(done));
+                    write_log_line(&mut self.lines, done);
+                    self.lines.push('\n');
                 }
             }
             WorkerEvent::ClaimFailed(error) => {
@@ -167,32 +175,52 @@ impl Progress {
             _ => {}
         }
     }
+
+    /// Writes the buffered log lines, if any, in one call.
+    fn flush(&mut self) {
+        if !self.lines.is_empty() {
+            let _ = std::io::stderr().write_all(self.lines.as_bytes());
+            self.lines.clear();
+        }
+    }
 }
 
-/// One plain line per attempt: event, hook, status, duration, outcome. Never a secret.
-pub(crate) fn log_line(done: &Completion) -> String {
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+/// Appends one plain line per attempt to `out` (without a newline): event, hook, status,
+/// duration, outcome. Never a secret.
+fn write_log_line(out: &mut String, done: &Completion) {
     let attempt = &done.attempt;
-    let outcome = match done.decision.outcome {
-        DecisionOutcome::Delivered => "delivered".to_owned(),
-        DecisionOutcome::RetryAt(at) => format!("retry at {}", output::time(at)),
-        DecisionOutcome::Failed => "failed for good".to_owned(),
-    };
-    let mut line = format!(
-        "event={} id={} hook={} attempt={} status={} duration={} outcome={outcome}",
-        attempt.event,
-        attempt.event_id,
-        attempt.hook_id,
-        attempt.attempt,
-        status(done),
-        output::duration(attempt.duration),
+    // Writing to a String cannot fail.
+    let _ = write!(
+        out,
+        "event={} id={} hook={} attempt={} status=",
+        attempt.event, attempt.event_id, attempt.hook_id, attempt.attempt,
     );
+    let _ = match attempt.response_status {
+        Some(code) => write!(out, "{code}"),
+        None => write!(out, "{}", attempt.outcome),
+    };
+    let _ = write!(
+        out,
+        " duration={} outcome=",
+        output::duration(attempt.duration)
+    );
+    let _ = match done.decision.outcome {
+        DecisionOutcome::Delivered => write!(out, "delivered"),
+        DecisionOutcome::RetryAt(at) => write!(out, "retry at {}", output::time(at)),
+        DecisionOutcome::Failed => write!(out, "failed for good"),
+    };
     if let Some(reason) = &done.decision.disable_hook {
-        line.push_str(&format!(" disabled_hook={reason:?}"));
+        let _ = write!(out, " disabled_hook={reason:?}");
     }
     if let Some(error) = &attempt.error {
-        line.push_str(&format!(" error={error:?}"));
+        let _ = write!(out, " error={error:?}");
     }
-    line
 }
 
 /// The response status, or the kind of failure when none came.

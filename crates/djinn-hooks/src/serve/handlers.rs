@@ -13,9 +13,10 @@ use tiny_http::{Method, Request};
 
 use super::auth::Tokens;
 use super::intake::Intake;
-use super::json::{self, BodyError, DeliveryJson, Urls, WebhookJson};
+use super::json::{self, BodyError, Urls};
 use super::metrics::{self, Metrics};
 use super::routes::{self, Route};
+use crate::json::{AcceptedJson, DeliveryFullJson, DeliveryJson, RedeliveryJson, WebhookJson};
 
 /// The request header naming a posted event.
 const EVENT_HEADER: &str = djinn_hook_payload::EVENT_HEADER;
@@ -223,7 +224,12 @@ impl Api<'_> {
             .store
             .last_responses(&[hook.id])
             .map_err(Reply::store)?;
-        Ok(WebhookJson::new(&self.urls, hook, &ns, last.get(&hook.id)))
+        Ok(WebhookJson::new(
+            Some(&self.urls),
+            hook,
+            &ns,
+            last.get(&hook.id),
+        ))
     }
 
     fn list_webhooks(&self, ns: &str) -> Result<Reply> {
@@ -233,7 +239,7 @@ impl Api<'_> {
         let last = self.store.last_responses(&ids).map_err(Reply::store)?;
         let items: Vec<WebhookJson> = hooks
             .iter()
-            .map(|hook| WebhookJson::new(&self.urls, hook, &namespace, last.get(&hook.id)))
+            .map(|hook| WebhookJson::new(Some(&self.urls), hook, &namespace, last.get(&hook.id)))
             .collect();
         Ok(Reply::json(200, &items))
     }
@@ -322,7 +328,7 @@ impl Api<'_> {
         let items: Vec<DeliveryJson> = paged
             .items
             .iter()
-            .map(|d| DeliveryJson::summary(&self.urls, ns, d))
+            .map(|d| DeliveryJson::new(d, Some(self.urls.delivery(ns, id, d.id))))
             .collect();
         let base = self.urls.deliveries(ns, id);
         let test = test.map_or_else(String::new, |t| format!("&test={t}"));
@@ -360,31 +366,15 @@ impl Api<'_> {
 
     fn show_delivery(&self, ns: &str, id: i64, delivery: i64) -> Result<Reply> {
         let d = self.delivery(ns, id, delivery)?;
-        Ok(Reply::json(200, &DeliveryJson::full(&self.urls, ns, &d)))
+        let url = self.urls.delivery(ns, id, d.id);
+        Ok(Reply::json(200, &DeliveryFullJson::new(&d, Some(url))))
     }
 
     /// Queues the recorded request again (same event id, flagged as a redelivery): 202.
     fn redeliver(&self, ns: &str, id: i64, delivery: i64) -> Result<Reply> {
         let d = self.delivery(ns, id, delivery)?;
         let task = self.store.redeliver(delivery).map_err(Reply::store)?;
-        #[derive(Serialize)]
-        struct Queued {
-            queued: bool,
-            task_id: i64,
-            hook_id: i64,
-            event_id: uuid::Uuid,
-            redelivery_of: i64,
-        }
-        Ok(Reply::json(
-            202,
-            &Queued {
-                queued: true,
-                task_id: task,
-                hook_id: id,
-                event_id: d.event_id,
-                redelivery_of: delivery,
-            },
-        ))
+        Ok(Reply::json(202, &RedeliveryJson::new(&d, task)))
     }
 
     /// Validates the event with `Payload::parse` and stores its normalised body: 202 with the
@@ -405,20 +395,7 @@ impl Api<'_> {
             })
             .map_err(Reply::store)?;
         self.metrics.event_accepted();
-        #[derive(Serialize)]
-        struct Accepted {
-            id: uuid::Uuid,
-            event: &'static str,
-            matched: usize,
-        }
-        Ok(Reply::json(
-            202,
-            &Accepted {
-                id: accepted.event_id,
-                event: event.name(),
-                matched: accepted.matched,
-            },
-        ))
+        Ok(Reply::json(202, &AcceptedJson::new(event, &accepted)))
     }
 }
 

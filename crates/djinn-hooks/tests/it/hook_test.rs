@@ -76,7 +76,7 @@ fn delivers_the_example_to_that_hook_only_even_inactive_and_records_it() {
     assert_eq!(list[0]["hook_id"].to_string(), id);
     assert_eq!(list[0]["event"], "build.finished");
     assert_eq!(list[0]["event_id"].as_str(), got[0].delivery());
-    assert_eq!(list[0]["response_status"], 204);
+    assert_eq!(list[0]["code"], 204);
     assert_eq!(list[0]["test"], true, "marked as a test");
     let table = env.run(&["deliveries", "list"], None);
     let row = table.ok().lines().nth(1).unwrap().to_owned();
@@ -110,10 +110,11 @@ fn json_prints_the_recorded_delivery() {
     );
     let delivery: Value = serde_json::from_str(run.ok()).unwrap();
     assert_eq!(delivery["event"], "build.submitted", "the default event");
-    assert_eq!(delivery["response_status"], 204);
+    assert_eq!(delivery["code"], 204);
     assert_eq!(delivery["attempt"], 1);
     assert_eq!(delivery["redelivery"], false);
-    let signature = delivery["request_headers"]
+    assert_eq!(delivery["request"]["body_encoding"], "utf-8");
+    let signature = delivery["request"]["headers"]
         .as_array()
         .unwrap()
         .iter()
@@ -125,7 +126,14 @@ fn json_prints_the_recorded_delivery() {
         "the record is what was sent"
     );
     assert_eq!(delivery["test"], true);
-    assert_eq!(deliveries(&env, &[])[0], delivery);
+    // The full record, as `deliveries show --json` prints it; the list shows its summary.
+    let show = env.run(&["--json", "deliveries", "show", "1"], None);
+    assert_eq!(serde_json::from_str::<Value>(show.ok()).unwrap(), delivery);
+    let mut summary = delivery.clone();
+    for key in ["tls_verification_skipped", "request", "response"] {
+        summary.as_object_mut().unwrap().remove(key);
+    }
+    assert_eq!(deliveries(&env, &[])[0], summary);
 
     // Sent again, it is still a test, and a redelivery.
     env.run(&["redeliver", "1"], None).ok();
@@ -138,6 +146,38 @@ fn json_prints_the_recorded_delivery() {
     let table = env.run(&["deliveries", "list"], None);
     let row = table.ok().lines().nth(1).unwrap().to_owned();
     assert!(row.contains("  1 (test, redelivery)  204  "), "{row}");
+}
+
+#[test]
+fn deliveries_list_filters_tests_in_or_out() {
+    let env = Env::new();
+    let receiver = Receiver::start("127.0.0.1:0", Secret::new(SECRET)).unwrap();
+    let id = env.create_hook(NS, &receiver.url(), &["--secret", SECRET]);
+    env.run(&["hook", "test", &id, "--allow-private-network"], None)
+        .ok();
+    let example = example_payload(EventType::Cron, DEFAULT_API_SERVER).to_body();
+    env.run(&["emit", "cron", "--namespace", NS], Some(&example))
+        .ok();
+    assert_eq!(env.worker_stats(&[])["delivered"], 1);
+
+    // Each delivery as `event` or `event (test)`, newest first.
+    let listed = |extra: &[&str]| -> Vec<String> {
+        deliveries(&env, extra)
+            .iter()
+            .map(|d| match (d["event"].as_str().unwrap(), &d["test"]) {
+                (event, Value::Bool(true)) => format!("{event} (test)"),
+                (event, _) => event.to_owned(),
+            })
+            .collect()
+    };
+    assert_eq!(listed(&[]), ["cron", "build.submitted (test)"]);
+    assert_eq!(listed(&["--test"]), ["build.submitted (test)"]);
+    assert_eq!(listed(&["--no-test"]), ["cron"]);
+    // The last of the two wins.
+    assert_eq!(listed(&["--test", "--no-test"]), ["cron"]);
+    assert!(listed(&["--no-test", "--test", "--failed"]).is_empty());
+    let table = env.run(&["deliveries", "list", "--test"], None);
+    assert_eq!(table.ok().lines().count(), 2, "a header and the test");
 }
 
 #[test]

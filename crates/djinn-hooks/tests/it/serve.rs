@@ -224,6 +224,23 @@ fn redacted() -> insta::Settings {
     ])
 }
 
+/// `value` with every `url` and `webhooks_url` key set to `null`, as the command line prints
+/// them (it knows no API base URL).
+fn without_urls(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| match k.as_str() {
+                    "url" | "webhooks_url" => (k.clone(), Value::Null),
+                    _ => (k.clone(), without_urls(v)),
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(without_urls).collect()),
+        other => other.clone(),
+    }
+}
+
 fn create_body(url: &str) -> String {
     json!({
         "payload_url": url,
@@ -280,7 +297,7 @@ fn lifecycle_create_list_get_update_deliveries_redeliver_delete() {
     let accepted = serve.post_event(NS, EventType::BuildFinished).expect(202);
     assert_eq!(accepted.json["matched"], 1);
     assert_eq!(accepted.json["event"], "build.finished");
-    let event_id = accepted.json["id"].as_str().unwrap().to_owned();
+    let event_id = accepted.json["event_id"].as_str().unwrap().to_owned();
     redacted().bind(|| insta::assert_snapshot!("serve-event-accepted", accepted.text));
 
     let post = receiver
@@ -328,6 +345,25 @@ fn lifecycle_create_list_get_update_deliveries_redeliver_delete() {
     let shown = serve.call("GET", &hook, None).expect(200);
     assert_eq!(shown.json["last_response"]["code"], 204);
     assert!(shown.json["last_response"]["duration"].as_u64().unwrap() > 0);
+    assert_eq!(shown.json["last_response"]["delivery_id"], delivery_id);
+
+    // The command line prints the same entities in the same shape, its URLs null.
+    let cli = |args: &[&str]| -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        serde_json::from_str(env.run(&all, None).ok()).unwrap()
+    };
+    let (id_arg, delivery_arg) = (id.to_string(), delivery_id.to_string());
+    assert_eq!(cli(&["hook", "show", &id_arg]), without_urls(&shown.json));
+    assert_eq!(cli(&["hook", "list"]), json!([without_urls(&shown.json)]));
+    assert_eq!(
+        cli(&["deliveries", "show", &delivery_arg]),
+        without_urls(&full.json)
+    );
+    assert_eq!(
+        cli(&["deliveries", "list", "--hook", &id_arg])["items"],
+        without_urls(&deliveries)
+    );
 
     let queued = serve
         .call(
@@ -895,7 +931,7 @@ fn sigterm_with_deliveries_in_flight_loses_none() {
     let ids: BTreeSet<String> = (0..12)
         .map(|_| {
             let reply = serve.post_event(NS, EventType::BuildStarted).expect(202);
-            reply.json["id"].as_str().unwrap().to_owned()
+            reply.json["event_id"].as_str().unwrap().to_owned()
         })
         .collect();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -920,7 +956,7 @@ fn sigterm_with_deliveries_in_flight_loses_none() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|d| d["response_status"] == 200)
+        .filter(|d| d["code"] == 200)
         .map(|d| d["event_id"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(recorded, before, "answered deliveries are all recorded");
