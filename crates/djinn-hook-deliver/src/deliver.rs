@@ -14,9 +14,10 @@ use time::OffsetDateTime;
 use ureq::Agent;
 use ureq::http::Uri;
 use ureq::tls::TlsConfig;
-use ureq::unversioned::transport::DefaultConnector;
+use ureq::unversioned::transport::{Connector as _, DefaultConnector};
 
 use crate::attempt::{Attempt, AttemptOutcome};
+use crate::coalesce::CoalescingConnector;
 use crate::error::{DeliverError, error_chain};
 use crate::request::DeliveryRequest;
 use crate::ssrf::{GuardedResolver, SsrfGuard};
@@ -119,19 +120,33 @@ impl Deliverer {
     /// Makes one attempt and records it. Never panics on a bad URL, secret or receiver: every
     /// failure is an [`Attempt`] with an `error` and a failed [`AttemptOutcome`].
     pub fn deliver(&self, request: &DeliveryRequest) -> Attempt {
+        self.deliver_parts(request, request.url.clone(), request.body.clone())
+    }
+
+    /// [`deliver`](Self::deliver) taking the request: its URL and body move into the attempt
+    /// instead of being copied (the worker's path; a body is ~2 KiB, and copying it cost an
+    /// allocation large enough to make malloc consolidate its free lists).
+    pub(crate) fn deliver_owned(&self, mut request: DeliveryRequest) -> Attempt {
+        let url = std::mem::take(&mut request.url);
+        let body = std::mem::take(&mut request.body);
+        self.deliver_parts(&request, url, body)
+    }
+
+    /// One attempt at `request`, whose `url` and `body` are given apart (owned, for the record).
+    fn deliver_parts(&self, request: &DeliveryRequest, url: String, body: Vec<u8>) -> Attempt {
         let created_at = OffsetDateTime::now_utc();
         let started = Instant::now();
         let mut attempt = Attempt {
             hook_id: request.hook_id,
             event_id: request.event_id,
             event: request.event,
-            url: request.url.clone(),
+            url,
             attempt: request.attempt,
             redelivery: request.redelivery,
             created_at,
             duration: Duration::ZERO,
             request_headers: Vec::new(),
-            request_body: request.body.clone(),
+            request_body: body,
             response_status: None,
             response_headers: Vec::new(),
             response_body: Vec::new(),
@@ -155,9 +170,13 @@ impl Deliverer {
     ) -> Result<(), (AttemptOutcome, DeliverError)> {
         let other = |error| (AttemptOutcome::Other, error);
         attempt.request_headers = self
-            .headers(request, attempt.created_at.unix_timestamp())
+            .headers(
+                request,
+                &attempt.request_body,
+                attempt.created_at.unix_timestamp(),
+            )
             .map_err(other)?;
-        let uri = parse_url(&request.url).map_err(other)?;
+        let uri = parse_url(&attempt.url).map_err(other)?;
         let https = uri.scheme_str() == Some("https");
         attempt.tls_verification_skipped = https && !request.ssl;
         let agent = if attempt.tls_verification_skipped {
@@ -171,7 +190,7 @@ impl Deliverer {
             post = post.header(name, value);
         }
         let response = post
-            .send(&request.body[..])
+            .send(&attempt.request_body[..])
             .map_err(|error| self.classify(error))?;
 
         let status = response.status().as_u16();
@@ -219,6 +238,7 @@ impl Deliverer {
     fn headers(
         &self,
         request: &DeliveryRequest,
+        body: &[u8],
         timestamp: i64,
     ) -> Result<Vec<(String, String)>, DeliverError> {
         let mut headers = Vec::with_capacity(10);
@@ -239,12 +259,12 @@ impl Deliverer {
         let Some(secret) = &request.secret else {
             return Ok(headers);
         };
-        let signature = sign(&Secret::from(secret.expose()), &request.body);
+        let signature = sign(&Secret::from(secret.expose()), body);
         headers.push((SIGNATURE_HEADER.to_owned(), signature.to_header_value()));
         if request.standard_webhooks {
             let key = standard_secret(secret.expose())?;
             let id = request.event_id.to_string();
-            let signature = sign_standard(&key, &id, timestamp, &request.body);
+            let signature = sign_standard(&key, &id, timestamp, body);
             headers.push((WEBHOOK_ID_HEADER.to_owned(), id));
             headers.push((WEBHOOK_TIMESTAMP_HEADER.to_owned(), timestamp.to_string()));
             headers.push((WEBHOOK_SIGNATURE_HEADER.to_owned(), signature));
@@ -297,6 +317,11 @@ fn build_agent(config: &DeliverConfig, guard: &Arc<SsrfGuard>, skip_verification
         .timeout_connect(Some(config.connect_timeout))
         .max_idle_connections(config.max_idle_connections)
         .max_idle_connections_per_host(config.max_idle_connections_per_host)
+        // Each pooled connection holds these twice (ureq's transport and `Coalescing`): 64 KiB
+        // instead of ureq's 128 KiB keeps its memory where it was. The input buffer still holds
+        // the largest response head ureq accepts (64 KiB); a longer body streams through.
+        .input_buffer_size(64 * 1024)
+        .output_buffer_size(64 * 1024)
         .tls_config(
             TlsConfig::builder()
                 .disable_verification(skip_verification)
@@ -305,7 +330,8 @@ fn build_agent(config: &DeliverConfig, guard: &Arc<SsrfGuard>, skip_verification
         .build();
     Agent::with_parts(
         agent_config,
-        DefaultConnector::new(),
+        // Head and body in one write (see `coalesce`).
+        DefaultConnector::new().chain(CoalescingConnector),
         GuardedResolver::new(Arc::clone(guard)),
     )
 }

@@ -69,6 +69,7 @@
 #![warn(missing_docs)]
 
 mod attempt;
+mod coalesce;
 mod deliver;
 mod error;
 mod request;

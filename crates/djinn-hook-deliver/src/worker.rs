@@ -165,6 +165,12 @@ pub struct Stats {
 pub enum WorkerEvent<'a> {
     /// This completion was committed.
     Completed(&'a Completion),
+    /// A batch was committed: the [`Completed`](Self::Completed) events of its attempts came
+    /// just before (a cue to write output buffered per batch).
+    BatchCommitted {
+        /// Attempts in the batch.
+        attempts: usize,
+    },
     /// `claim` failed; the worker waits `poll_interval` and tries again.
     ClaimFailed(&'a OutboxError),
     /// `complete` failed for a batch of `batch` completions; it is retried after `retry_in`.
@@ -390,10 +396,11 @@ impl<'o, O: Outbox> Worker<'o, O> {
             state.delivering += 1;
             drop(state);
 
-            let attempt = self.deliverer.deliver(&task.request);
+            let number = task.request.attempt;
+            let attempt = self.deliverer.deliver_owned(task.request);
             let decision = self.policy.decide(
                 &attempt,
-                task.request.attempt,
+                number,
                 task.hook_failing_since,
                 OffsetDateTime::now_utc(),
             );
@@ -538,6 +545,9 @@ impl<'o, O: Outbox> Worker<'o, O> {
                 for completion in &batch {
                     self.observe(WorkerEvent::Completed(completion));
                 }
+                self.observe(WorkerEvent::BatchCommitted {
+                    attempts: batch.len(),
+                });
             } else {
                 self.observe(WorkerEvent::Abandoned(&batch));
             }

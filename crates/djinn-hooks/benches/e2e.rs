@@ -12,7 +12,7 @@
 //!   checks every `X-Djinn-CI-Signature`, answers 204), with a thread taking each `Received`
 //!   off its channel. A realistic receiver: its cost is in both the baseline and the run.
 //!
-//! Run: `cargo bench -p djinn-hooks --bench e2e` (N = 20,000; about 15 s).
+//! Run: `cargo bench -p djinn-hooks --bench e2e` (N = 20,000; about 5 s after the build).
 //! `DJINN_BENCH_N=200000` sets N; `DJINN_BENCH_ONLY=sink` (or `receiver`) runs one receiver;
 //! `DJINN_BENCH_MEMORY=1` also runs N = 200,000 (against the sink) to compare the worker's peak
 //! memory (VmHWM of its process) with the N run. `DJINN_BENCH_WRAP="perf record -g"` runs the

@@ -330,3 +330,30 @@ fn invalid_urls_are_failed_attempts() {
         assert!(error.contains(&format!("{url:?}")), "{url}: {error}");
     }
 }
+
+#[test]
+fn large_bodies_arrive_whole() {
+    // Larger than the 64 KiB at which held-back output is sent and than ureq's 128 KiB output
+    // buffer: the request goes out in several writes, in order.
+    let server = Server::always(Reply::status(204));
+    let deliverer = local_deliverer();
+    let mut req = request(&server.url());
+    req.secret = Some("It's a Secret to Everybody".into());
+    req.body = (0..300 * 1024).map(|i| (i % 251) as u8).collect();
+    for _ in 0..2 {
+        let attempt = deliverer.deliver(&req);
+        assert_eq!(attempt.outcome, AttemptOutcome::Success, "{attempt:?}");
+        assert_eq!(attempt.request_body, req.body);
+    }
+    let received = server.requests();
+    assert_eq!(received.len(), 2);
+    for got in &received {
+        assert_eq!(got.body, req.body);
+        verify(
+            &Secret::from("It's a Secret to Everybody"),
+            &got.body,
+            got.header("x-djinn-ci-signature").unwrap(),
+        )
+        .unwrap();
+    }
+}

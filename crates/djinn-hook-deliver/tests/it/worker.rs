@@ -233,11 +233,24 @@ fn many_tasks_are_each_delivered_exactly_once() {
     let tasks = 120;
     let outbox = MemOutbox::with_tasks((0..tasks).map(|_| request(&server.url())));
     let mut seen = 0;
+    // Completed events not yet followed by their BatchCommitted, and the batch sizes reported.
+    let mut unannounced = 0;
+    let mut announced = Vec::new();
     let worker = Worker::new(&outbox, local_deliverer(), quick_policy(), fast_config(8))
-        .with_observer(|event| {
-            if let WorkerEvent::Completed(_) = event {
+        .with_observer(|event| match event {
+            WorkerEvent::Completed(_) => {
                 seen += 1;
+                unannounced += 1;
             }
+            WorkerEvent::BatchCommitted { attempts } => {
+                assert_eq!(
+                    attempts, unannounced,
+                    "a batch's Completed events come first"
+                );
+                announced.push(attempts);
+                unannounced = 0;
+            }
+            _ => {}
         });
     let stats = worker.run_until_idle();
     drop(worker);
@@ -245,6 +258,8 @@ fn many_tasks_are_each_delivered_exactly_once() {
     assert_eq!(stats.claimed, tasks);
     assert_eq!(stats.delivered, tasks);
     assert_eq!(seen, tasks);
+    assert_eq!(unannounced, 0);
+    assert_eq!(announced.len() as u64, stats.batches);
     let mut counts: HashMap<String, usize> = HashMap::new();
     for got in server.requests() {
         *counts
@@ -258,6 +273,7 @@ fn many_tasks_are_each_delivered_exactly_once() {
     let state = outbox.state.lock().unwrap();
     assert_eq!(state.completed.len(), tasks as usize);
     assert_eq!(state.batches.iter().sum::<usize>(), tasks as usize);
+    assert_eq!(state.batches, announced);
     assert!(
         state
             .tasks
