@@ -9,7 +9,7 @@
 //! use std::time::Duration;
 //! use djinn_hook_payload::EventType;
 //! use djinn_hook_store::{
-//!     AttemptRecord, Completion, NewEvent, NewWebhook, Outcome, SecretKey, Store,
+//!     AttemptRecord, Completion, NewEvent, NewWebhook, Outcome, RequestBody, SecretKey, Store,
 //! };
 //! use time::OffsetDateTime;
 //!
@@ -37,7 +37,8 @@
 //!         attempt: task.attempt,
 //!         redelivery: task.redelivery,
 //!         request_headers: vec![("X-Djinn-CI-Event".into(), task.event.to_string())],
-//!         request_body: task.body.clone(),
+//!         // `task.body`, as claimed: the log refers to it, nothing is copied.
+//!         request_body: RequestBody::Claimed,
 //!         response_status: Some(200),
 //!         response_headers: vec![],
 //!         response_body: b"ok".to_vec(),
@@ -113,7 +114,9 @@
 //! deliveries, [`Store::redeliver`] can always send it again, and the log
 //! stores a request body only when it differs from the event's payload (usually
 //! it is the payload: a delivery row then costs a few hundred bytes, not the
-//! payload's size again).
+//! payload's size again). A caller that sent the claimed body unchanged says
+//! so ([`RequestBody::Claimed`]), and the store neither receives nor compares
+//! a copy.
 //!
 //! # Tasks and their states
 //!
@@ -148,7 +151,7 @@ pub use outbox::MAX_BODY;
 pub use store::Store;
 pub use types::{
     Accepted, AttemptRecord, ClaimedTask, Completed, Completion, Delivery, DeliveryFilter,
-    LastResponse, Namespace, NewEvent, NewWebhook, Outcome, Page, Paged, Pruned, SecretUpdate,
-    Stats, Webhook, WebhookUpdate,
+    LastResponse, Namespace, NewEvent, NewWebhook, Outcome, Page, Paged, Pruned, RequestBody,
+    SecretUpdate, Stats, Webhook, WebhookUpdate,
 };
 pub use validate::ValidationErrors;

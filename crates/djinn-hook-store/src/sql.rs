@@ -47,7 +47,16 @@ pub(crate) fn uuid_from_blob(blob: &[u8]) -> rusqlite::Result<Uuid> {
 }
 
 pub(crate) fn headers_to_json(headers: &[(String, String)]) -> String {
-    serde_json::to_string(headers).expect("strings serialise")
+    // Sized for `[["name","value"],...]` without escapes: one allocation, not
+    // a doubling series (two per attempt recorded).
+    let size = headers
+        .iter()
+        .map(|(name, value)| name.len() + value.len() + 8)
+        .sum::<usize>()
+        + 2;
+    let mut json = Vec::with_capacity(size);
+    serde_json::to_writer(&mut json, headers).expect("strings serialise");
+    String::from_utf8(json).expect("serde_json writes UTF-8")
 }
 
 pub(crate) fn headers_from_json(json: &str) -> rusqlite::Result<Vec<(String, String)>> {

@@ -259,7 +259,7 @@ pub struct AttemptRecord {
     /// The request headers sent, in order.
     pub request_headers: Vec<(String, String)>,
     /// The request body sent.
-    pub request_body: Vec<u8>,
+    pub request_body: RequestBody,
     /// The response status, if a response came.
     pub response_status: Option<u16>,
     /// The response headers, in order.
@@ -276,6 +276,19 @@ pub struct AttemptRecord {
     pub error: Option<String>,
     /// When the attempt was made.
     pub created_at: OffsetDateTime,
+}
+
+/// The request body an attempt sent ([`AttemptRecord::request_body`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RequestBody {
+    /// The claimed task's body ([`ClaimedTask::body`]), sent unchanged: the
+    /// event's payload, or for a redelivery the recorded body it resends. The
+    /// log refers to what the store already holds; nothing is copied or
+    /// compared. The usual case, and the cheapest.
+    Claimed,
+    /// These bytes. The log stores them (cut at [`MAX_BODY`](crate::MAX_BODY))
+    /// unless they equal the event's payload, which it then refers to instead.
+    Bytes(Vec<u8>),
 }
 
 /// What happens to a task after an attempt.

@@ -6,7 +6,7 @@ use std::time::Duration;
 use djinn_hook_deliver::{
     Attempt, Completion, DecisionOutcome, DeliveryRequest, Outbox, OutboxError, Task, WebhookSecret,
 };
-use djinn_hook_store::{AttemptRecord, ClaimedTask, Outcome, Store};
+use djinn_hook_store::{AttemptRecord, ClaimedTask, Outcome, RequestBody, Store};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -122,12 +122,17 @@ fn completion(done: &Completion) -> Result<djinn_hook_store::Completion, OutboxE
 }
 
 /// An [`Attempt`] as the store's delivery log record.
+///
+/// The body is recorded as [`RequestBody::Claimed`], not copied: every attempt
+/// completed here delivered a [`request`] made from a claimed task, and the
+/// [`Deliverer`](djinn_hook_deliver::Deliverer) sends a request's body
+/// unchanged (it signs those bytes), so the store already holds what was sent.
 fn record(attempt: &Attempt) -> AttemptRecord {
     AttemptRecord {
         attempt: attempt.attempt,
         redelivery: attempt.redelivery,
         request_headers: attempt.request_headers.clone(),
-        request_body: attempt.request_body.clone(),
+        request_body: RequestBody::Claimed,
         response_status: attempt.response_status,
         response_headers: attempt.response_headers.clone(),
         response_body: attempt.response_body.clone(),

@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use djinn_hook_payload::EventType;
-use djinn_hook_store::{DeliveryFilter, Error, NewEvent, Outcome, Page, WebhookUpdate};
+use djinn_hook_store::{
+    DeliveryFilter, Error, NewEvent, Outcome, Page, RequestBody, WebhookUpdate,
+};
 use time::OffsetDateTime;
 
 use crate::support::{LEASE, all_delivered, attempt, completion, db, event, now};
@@ -258,7 +260,7 @@ fn redelivery_resends_the_recorded_body_with_the_same_event_id() {
     let t = now();
     let task = db.claim_all(t).remove(0);
     let mut c = completion(&task, Outcome::Delivered, t);
-    c.attempt.request_body = b"the exact bytes sent".to_vec();
+    c.attempt.request_body = RequestBody::Bytes(b"the exact bytes sent".to_vec());
     let delivery_id = db.store.complete_one(c).unwrap().delivery_id.unwrap();
 
     let task_id = db.store.redeliver(delivery_id).unwrap();
@@ -276,7 +278,11 @@ fn redelivery_resends_the_recorded_body_with_the_same_event_id() {
         .unwrap()
         .delivery_id
         .unwrap();
-    assert!(db.store.delivery(id).unwrap().unwrap().redelivery);
+    let redelivered = db.store.delivery(id).unwrap().unwrap();
+    assert!(redelivered.redelivery);
+    // Completed as "the claimed body": the log holds the recorded body, not the payload.
+    assert_eq!(redelivered.request_body, b"the exact bytes sent");
+    assert!(!redelivered.request_truncated);
     let of_event = db
         .store
         .deliveries(DeliveryFilter::event(accepted.event_id), Page::default())
@@ -474,15 +480,21 @@ fn failing_since_follows_the_order_of_a_batch() {
 fn the_log_does_not_store_the_payload_twice() {
     let db = db();
     db.hook("alice/ci", "https://example.com/hook");
-    db.emit_all("alice/ci", &[EventType::Cron, EventType::Images]);
+    db.emit_all(
+        "alice/ci",
+        &[EventType::Cron, EventType::Images, EventType::BuildTagged],
+    );
     let t = now();
     let tasks = db.claim_all(t);
-    let same = completion(&tasks[0], Outcome::Delivered, t);
+    let claimed = completion(&tasks[0], Outcome::Delivered, t);
     let mut own = completion(&tasks[1], Outcome::Delivered, t);
-    own.attempt.request_body = b"not the payload".to_vec();
+    own.attempt.request_body = RequestBody::Bytes(b"not the payload".to_vec());
+    // Bytes equal to the payload are recognised (a caller that does not say "claimed").
+    let mut same = completion(&tasks[2], Outcome::Delivered, t);
+    same.attempt.request_body = RequestBody::Bytes(tasks[2].body.clone());
     let ids: Vec<i64> = db
         .store
-        .complete(vec![same, own])
+        .complete(vec![claimed, own, same])
         .unwrap()
         .iter()
         .map(|c| c.delivery_id.unwrap())
@@ -495,10 +507,12 @@ fn the_log_does_not_store_the_payload_twice() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(stored, [None, Some(b"not the payload".to_vec())]);
+    assert_eq!(stored, [None, Some(b"not the payload".to_vec()), None]);
     // Reading gives back what was sent either way.
     let first = db.store.delivery(ids[0]).unwrap().unwrap();
     assert_eq!(first.request_body, tasks[0].body);
     let second = db.store.delivery(ids[1]).unwrap().unwrap();
     assert_eq!(second.request_body, b"not the payload");
+    let third = db.store.delivery(ids[2]).unwrap().unwrap();
+    assert_eq!(third.request_body, tasks[2].body);
 }

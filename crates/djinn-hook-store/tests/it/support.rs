@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use djinn_hook_payload::EventType;
 use djinn_hook_store::{
-    Accepted, AttemptRecord, ClaimedTask, Completion, NewEvent, NewWebhook, Outcome, SecretKey,
-    Store, Webhook,
+    Accepted, AttemptRecord, ClaimedTask, Completion, NewEvent, NewWebhook, Outcome, RequestBody,
+    SecretKey, Store, Webhook,
 };
 use tempfile::TempDir;
 use time::OffsetDateTime;
@@ -85,7 +85,8 @@ pub(crate) fn attempt(
             ("X-Djinn-CI-Event".to_owned(), task.event.to_string()),
             ("X-Djinn-CI-Signature".to_owned(), "sha256=00ff".to_owned()),
         ],
-        request_body: task.body.clone(),
+        // The worker's case: the claimed body, sent unchanged.
+        request_body: RequestBody::Claimed,
         response_status: status,
         response_headers: vec![("Content-Type".to_owned(), "text/plain".to_owned())],
         response_body: b"response".to_vec(),
