@@ -24,8 +24,8 @@ use crate::ssrf::{GuardedResolver, SsrfGuard};
 
 /// `User-Agent` of the original Djinn CI.
 pub const DEFAULT_USER_AGENT: &str = "Djinn-CI-Hook";
-/// The event type header.
-pub const EVENT_HEADER: &str = "X-Djinn-CI-Event";
+/// The event type header, defined once by the payload crate beside the event names.
+pub use djinn_hook_payload::EVENT_HEADER;
 /// The webhook id header.
 pub const HOOK_ID_HEADER: &str = "X-Djinn-CI-Hook-ID";
 /// The event id header (new here): the same on every retry and redelivery of an event.
