@@ -72,9 +72,11 @@ mod attempt;
 mod coalesce;
 mod deliver;
 mod error;
+mod queue_depth;
 mod request;
 mod retry;
 mod ssrf;
+mod store_thread;
 mod worker;
 
 pub use crate::{

@@ -8,14 +8,16 @@
 //! ```
 //!
 //! Each delivery thread takes its next task from a shared queue; the thread that finds the
-//! queue at or below the low-water mark (`2 × concurrency` tasks) refills it to the high-water
-//! mark (`4 × concurrency`) with one claim (hysteresis: claims are big and rare, whatever the
-//! store, and the queue does not run dry while a claim waits for the store). A thread that
-//! finishes a delivery appends its completion to a shared batch and, if no commit is running,
-//! commits everything pending in one `complete` call (group commit); otherwise it goes straight
-//! back to delivering. Under load no thread waits for another: no channel hand-off, no wake-up
-//! per delivery. Memory is bounded: at most `6 × concurrency` tasks are claimed and not yet
-//! committed.
+//! queue at or below the low-water mark refills it to the high-water mark (twice that) with one
+//! claim (hysteresis: claims are big and rare, whatever the store). The low-water mark is about
+//! 20 ms of deliveries at the measured rate, between 2 and 16 tasks per thread
+//! ([`QueueDepth`]), so the queue does not run dry while a claim waits for a commit's fsync,
+//! and is short when receivers are slow. A thread that finishes a delivery appends its
+//! completion to a shared batch and, if no commit is running, commits everything pending in one
+//! `complete` call (group commit); otherwise it goes straight back to delivering. Under load no
+//! thread waits for another: no channel hand-off, no wake-up per delivery. Memory is bounded:
+//! at most 64 tasks per thread, and (roughly) `max_in_flight_bytes` of bodies, are claimed and
+//! not yet committed.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -29,8 +31,10 @@ use time::OffsetDateTime;
 use crate::attempt::Attempt;
 use crate::deliver::Deliverer;
 use crate::error::OutboxError;
+use crate::queue_depth::QueueDepth;
 use crate::request::DeliveryRequest;
 use crate::retry::{Decision, DecisionOutcome, RetryPolicy};
+use crate::store_thread::StoreThread;
 
 /// The storage side of the worker loop, implemented by the store.
 ///
@@ -101,19 +105,24 @@ pub struct Completion {
 pub struct WorkerConfig {
     /// Delivery threads. Default 4.
     pub concurrency: usize,
-    /// Lease asked for each claim. It must outlast a delivery's overall timeout plus its wait in
-    /// the queue (up to four more deliveries: the queue holds at most `4 × concurrency` tasks),
-    /// or the task may be claimed again. Default 5 min.
+    /// Lease asked for each claim. It should outlast a delivery's overall timeout plus its wait
+    /// in the queue (about 20 ms at the measured rate), or the task may be claimed again. A task
+    /// whose lease ran out while it was queued is not delivered under it (it is left to be
+    /// claimed again). Default 5 min.
     pub lease: Duration,
     /// How long to wait before claiming again when nothing was due, unless woken earlier by a
     /// [`WorkerWaker`]. Default 1 s.
     pub poll_interval: Duration,
-    /// Most tasks asked for in one `claim`. The worker claims when its queue falls to
-    /// `2 × concurrency` tasks, asking for enough to bring it to `4 × concurrency` (never more
-    /// than this). Default 64.
+    /// Most tasks asked for in one `claim`. The worker claims when its queue falls to its
+    /// low-water mark, asking for enough to bring it to twice that (never more than this).
+    /// Default 256.
     pub claim_batch: usize,
-    /// Most completions committed in one `complete`. Default 64.
+    /// Most completions committed in one `complete`. Default 256.
     pub complete_batch: usize,
+    /// Request bodies claimed and not yet committed, in bytes, beyond which the worker claims
+    /// no more: a claim asks for as many tasks as fit at the average size of the last claim's
+    /// bodies (at least one). Default 64 MiB.
+    pub max_in_flight_bytes: usize,
     /// Times a failing `complete` is retried (with backoff from 100 ms doubling to 5 s) before
     /// its batch is abandoned (reported as [`WorkerEvent::Abandoned`]; the tasks' leases expire
     /// and they are delivered again). Default 10 (about half a minute).
@@ -126,8 +135,9 @@ impl Default for WorkerConfig {
             concurrency: 4,
             lease: Duration::from_secs(300),
             poll_interval: Duration::from_secs(1),
-            claim_batch: 64,
-            complete_batch: 64,
+            claim_batch: 256,
+            complete_batch: 256,
+            max_in_flight_bytes: 64 * 1024 * 1024,
             complete_retries: 10,
         }
     }
@@ -197,14 +207,15 @@ type Observer<'o> = Box<dyn FnMut(WorkerEvent<'_>) + Send + 'o>;
 /// ```
 ///
 /// - **No hand-offs**: the delivery threads claim and commit themselves. A thread that finds the
-///   queue at or below `2 × concurrency` tasks refills it to `4 × concurrency` with one claim
-///   (capped by `claim_batch`), so claims are big and rare; a claim that brings fewer than it
+///   queue at or below its low-water mark (about 20 ms of deliveries, 2 to 16 tasks per thread)
+///   refills it to twice that with one claim (capped by `claim_batch`), so claims are big and
+///   rare and the queue outlasts a claim waiting for a commit; a claim that brings fewer than it
 ///   asked for (the store had no more due) is not repeated before the poll interval, a wake-up
 ///   or (until idle) a commit. A thread that finishes a delivery adds its completion to the
 ///   pending batch and, unless a commit is already running, commits the whole batch.
-/// - **Bounded memory, back-pressure**: at most `6 × concurrency` tasks are in flight (claimed,
-///   not yet committed); slow receivers or a slow store slow claiming down instead of filling a
-///   queue.
+/// - **Bounded memory, back-pressure**: at most twice the high-water mark of tasks (64 per
+///   thread), and about `max_in_flight_bytes` of bodies, are in flight (claimed, not yet
+///   committed); slow receivers or a slow store slow claiming down instead of filling a queue.
 /// - **Group commit**: what completes while a commit runs is committed together in the next
 ///   `complete` call (up to `complete_batch`), so the store pays one durable commit per batch,
 ///   not per delivery.
@@ -218,8 +229,8 @@ type Observer<'o> = Box<dyn FnMut(WorkerEvent<'_>) + Send + 'o>;
 ///   soon as a [`WorkerWaker`] (from [`waker`](Self::waker)) is woken, e.g. right after new
 ///   events were committed.
 /// - **Stopping**: [`run`](Self::run) stops claiming when the flag is set, delivers the tasks
-///   already claimed (at most `4 × concurrency` queued, plus those being delivered), commits them
-///   and returns.
+///   already claimed (about 20 ms of deliveries at the rate before the stop, plus those being
+///   delivered), commits them and returns.
 ///
 /// Runs of one worker do not overlap: a `run` or `run_until_idle` called while another is
 /// running waits for it to return.
@@ -330,22 +341,25 @@ impl<'o, O: Outbox> Worker<'o, O> {
             *state = State {
                 running: true,
                 wakes: state.wakes,
+                depth: QueueDepth::new(self.config.concurrency),
                 ..State::default()
             };
         }
-        let run = Run {
-            stop,
-            until_idle: stop.is_none(),
-            low_water: 2 * self.config.concurrency,
-            high_water: 4 * self.config.concurrency,
-            max_in_flight: 6 * self.config.concurrency,
-        };
         let running = Running(&self.shared);
-        thread::scope(|scope| {
-            for _ in 1..self.config.concurrency {
-                scope.spawn(|| self.thread_loop(&run));
-            }
-            self.thread_loop(&run);
+        thread::scope(|outer| {
+            // Ends (its handle dropped) once every delivery thread has returned.
+            let store = StoreThread::start(outer);
+            let run = Run {
+                stop,
+                until_idle: stop.is_none(),
+                store: &store,
+            };
+            thread::scope(|scope| {
+                for _ in 1..self.config.concurrency {
+                    scope.spawn(|| self.thread_loop(&run));
+                }
+                self.thread_loop(&run);
+            });
         });
         let stats = lock(&self.shared.state).stats;
         drop(running);
@@ -360,7 +374,7 @@ impl<'o, O: Outbox> Worker<'o, O> {
 
     /// One delivery thread: take a task (claiming a batch first when the queue is low), deliver
     /// it, add its completion to the pending batch and commit that batch unless a commit runs.
-    fn thread_loop(&self, run: &Run<'_>) {
+    fn thread_loop<'env>(&'env self, run: &Run<'_, 'env>) {
         let shared = &*self.shared;
         let _ends_the_run_on_panic = EndOnPanic(shared);
         let mut state = lock(&shared.state);
@@ -393,6 +407,16 @@ impl<'o, O: Outbox> Worker<'o, O> {
                 state.waiting -= 1;
                 continue;
             };
+            if !state
+                .in_flight
+                .get(&task.task_id)
+                .is_some_and(InFlight::lease_holds)
+            {
+                // Its lease ran out while it was queued: another worker may hold the task now.
+                // Left to be claimed again (by this worker or another), not delivered twice.
+                forget(&mut state, task.task_id);
+                continue;
+            }
             state.delivering += 1;
             drop(state);
 
@@ -415,18 +439,19 @@ impl<'o, O: Outbox> Worker<'o, O> {
             state.delivering -= 1;
             state.pending.push(completion);
             if !state.committing {
-                state = self.commit_pending(state);
+                state = self.commit_pending(state, run);
             }
         }
     }
 
     /// Whether this thread should claim now: the queue is at or below the low-water mark, there
     /// is room in flight, no other claim runs, and the worker is not waiting out a poll interval.
-    fn may_claim(&self, state: &State, run: &Run<'_>) -> bool {
+    fn may_claim(&self, state: &State, run: &Run<'_, '_>) -> bool {
         if state.claiming
             || state.stopping
-            || state.queue.len() > run.low_water
-            || state.in_flight.len() >= run.max_in_flight
+            || state.queue.len() > state.depth.low_water()
+            || state.in_flight.len() >= state.depth.max_in_flight()
+            || state.in_flight_bytes >= self.config.max_in_flight_bytes
         {
             return false;
         }
@@ -443,15 +468,20 @@ impl<'o, O: Outbox> Worker<'o, O> {
     }
 
     /// Claims one batch (the lock released meanwhile) and queues it.
-    fn claim<'s>(
-        &'s self,
-        mut state: MutexGuard<'s, State>,
-        run: &Run<'_>,
-    ) -> MutexGuard<'s, State> {
+    fn claim<'env>(
+        &'env self,
+        mut state: MutexGuard<'env, State>,
+        run: &Run<'_, 'env>,
+    ) -> MutexGuard<'env, State> {
         let shared = &*self.shared;
-        let limit = (run.high_water - state.queue.len())
-            .min(run.max_in_flight - state.in_flight.len())
-            .min(self.config.claim_batch);
+        let bytes_room = self
+            .config
+            .max_in_flight_bytes
+            .saturating_sub(state.in_flight_bytes);
+        let limit = (state.depth.high_water().saturating_sub(state.queue.len()))
+            .min(state.depth.max_in_flight() - state.in_flight.len())
+            .min(self.config.claim_batch)
+            .min((bytes_room / state.body_estimate.max(1)).max(1));
         // What the claim is compared against afterwards: seen before it, so that completions
         // committed while it ran are never missed (claims are exclusive, so nothing else adds to
         // `in_flight` meanwhile; it can only shrink).
@@ -465,7 +495,10 @@ impl<'o, O: Outbox> Worker<'o, O> {
         state.idle = None;
         drop(state);
 
-        let claimed = self.outbox.claim(limit, self.config.lease);
+        // Taken before the claim, so the lease is never thought to last longer than it does.
+        let lease_until = Instant::now() + self.config.lease;
+        let lease = self.config.lease;
+        let claimed = run.store.call(move || self.outbox.claim(limit, lease));
 
         let mut state = lock(&shared.state);
         state.claiming = false;
@@ -510,14 +543,26 @@ impl<'o, O: Outbox> Worker<'o, O> {
                 ..seen
             });
         }
+        let claimed_bytes: usize = claimed.iter().map(|task| task.request.body.len()).sum();
+        state.body_estimate = claimed_bytes / claimed.len();
         for task in claimed {
-            if let Some(lease) = state.in_flight.get_mut(&task.task_id) {
+            if let Some(in_flight) = state.in_flight.get_mut(&task.task_id) {
                 // Still in flight from an earlier claim whose lease ran out: never deliver it
                 // twice at once; its completion carries the newest lease.
-                *lease = task.lease;
+                in_flight.lease = task.lease;
+                in_flight.lease_until = lease_until;
                 continue;
             }
-            state.in_flight.insert(task.task_id, task.lease.clone());
+            let bytes = task.request.body.len();
+            state.in_flight_bytes += bytes;
+            state.in_flight.insert(
+                task.task_id,
+                InFlight {
+                    lease: task.lease.clone(),
+                    lease_until,
+                    bytes,
+                },
+            );
             state.stats.claimed += 1;
             state.queue.push_back(task);
         }
@@ -527,20 +572,24 @@ impl<'o, O: Outbox> Worker<'o, O> {
 
     /// Commits pending completions, one batch at a time, until none is left or another thread
     /// is still delivering (its completion will commit what is left).
-    fn commit_pending<'s>(&'s self, mut state: MutexGuard<'s, State>) -> MutexGuard<'s, State> {
+    fn commit_pending<'env>(
+        &'env self,
+        mut state: MutexGuard<'env, State>,
+        run: &Run<'_, 'env>,
+    ) -> MutexGuard<'env, State> {
         let shared = &*self.shared;
         while !state.pending.is_empty() {
             state.committing = true;
             let n = state.pending.len().min(self.config.complete_batch);
             let mut batch: Vec<Completion> = state.pending.drain(..n).collect();
             for completion in &mut batch {
-                if let Some(lease) = state.in_flight.get(&completion.task_id) {
-                    completion.lease.clone_from(lease);
+                if let Some(in_flight) = state.in_flight.get(&completion.task_id) {
+                    completion.lease.clone_from(&in_flight.lease);
                 }
             }
             drop(state);
 
-            let committed = self.commit(&batch);
+            let (batch, committed) = self.commit(batch, run);
             if committed {
                 for completion in &batch {
                     self.observe(WorkerEvent::Completed(completion));
@@ -571,8 +620,9 @@ impl<'o, O: Outbox> Worker<'o, O> {
                 stats.abandoned += batch.len() as u64;
             }
             for completion in &batch {
-                state.in_flight.remove(&completion.task_id);
+                forget(&mut state, completion.task_id);
             }
+            state.depth.record(batch.len(), Instant::now());
             state.commits += 1;
             state.committing = false;
             shared.notify(&state);
@@ -583,18 +633,28 @@ impl<'o, O: Outbox> Worker<'o, O> {
         state
     }
 
-    /// Commits a batch, retrying with backoff; `false` when it was abandoned.
-    fn commit(&self, batch: &[Completion]) -> bool {
+    /// Commits a batch (on the store thread), retrying with backoff; `false` when it was
+    /// abandoned. The batch comes back either way.
+    fn commit<'env>(
+        &'env self,
+        mut batch: Vec<Completion>,
+        run: &Run<'_, 'env>,
+    ) -> (Vec<Completion>, bool) {
         let mut backoff = Duration::from_millis(100);
         let mut failures = 0;
         loop {
-            let Err(error) = self.outbox.complete(batch) else {
-                return true;
+            let result;
+            (batch, result) = run.store.call(move || {
+                let result = self.outbox.complete(&batch);
+                (batch, result)
+            });
+            let Err(error) = result else {
+                return (batch, true);
             };
             lock(&self.shared.state).stats.complete_errors += 1;
             failures += 1;
             if failures > self.config.complete_retries {
-                return false;
+                return (batch, false);
             }
             self.observe(WorkerEvent::CompleteFailed {
                 error: &error,
@@ -616,6 +676,7 @@ impl Drop for Running<'_> {
         state.running = false;
         state.queue = VecDeque::new();
         state.in_flight = HashMap::new();
+        state.in_flight_bytes = 0;
         state.pending = Vec::new();
         self.0.changed.notify_all();
     }
@@ -637,18 +698,14 @@ impl Drop for EndOnPanic<'_> {
 }
 
 /// The parameters of one run.
-struct Run<'a> {
+struct Run<'a, 'env> {
     stop: Option<&'a AtomicBool>,
     until_idle: bool,
-    /// Claim when the queue holds this many tasks or fewer.
-    low_water: usize,
-    /// Claim up to this many queued.
-    high_water: usize,
-    /// Most tasks claimed and not yet committed.
-    max_in_flight: usize,
+    /// Where the outbox is called.
+    store: &'a StoreThread<'env>,
 }
 
-impl Run<'_> {
+impl Run<'_, '_> {
     fn stopped(&self) -> bool {
         self.stop.is_some_and(|stop| stop.load(Ordering::Acquire))
     }
@@ -676,8 +733,14 @@ struct State {
     running: bool,
     /// Claimed, waiting for a thread.
     queue: VecDeque<Task>,
-    /// Claimed, not yet committed: task id to its newest lease token.
-    in_flight: HashMap<i64, String>,
+    /// Claimed, not yet committed, by task id.
+    in_flight: HashMap<i64, InFlight>,
+    /// The request bodies of `in_flight`, in bytes.
+    in_flight_bytes: usize,
+    /// The average request body of the last claim, in bytes.
+    body_estimate: usize,
+    /// The queue's bounds, from the delivery rate.
+    depth: QueueDepth,
     /// Delivered, waiting for a commit.
     pending: Vec<Completion>,
     /// A thread is claiming (claims are exclusive).
@@ -699,6 +762,29 @@ struct State {
     /// `run_until_idle` is done.
     finished: bool,
     stats: Stats,
+}
+
+/// A task claimed and not yet committed.
+struct InFlight {
+    /// The lease token of its newest claim.
+    lease: String,
+    /// When that lease runs out (at the latest).
+    lease_until: Instant,
+    /// Its request body's size.
+    bytes: usize,
+}
+
+impl InFlight {
+    fn lease_holds(&self) -> bool {
+        Instant::now() < self.lease_until
+    }
+}
+
+/// Drops a task from the in-flight set (committed, abandoned, or let go).
+fn forget(state: &mut State, task_id: i64) {
+    if let Some(in_flight) = state.in_flight.remove(&task_id) {
+        state.in_flight_bytes -= in_flight.bytes;
+    }
 }
 
 /// Why and until when the worker does not claim (after a claim found nothing).

@@ -92,15 +92,28 @@ fn main() {
         e2e(&target, &bodies, 500);
 
         let base = raw(&target, &bodies, n);
+        let plain = deliverer_loop(&target, &bodies, n);
         let run = e2e(&target, &bodies, n);
-        let raw_rate = n as f64 / base.as_secs_f64();
+        let raw_rate = n as f64 / base.elapsed.as_secs_f64();
         let rate = n as f64 / run.deliver.as_secs_f64();
         let ratio = 100.0 * rate / raw_rate;
         println!("[{}] {}", kind.name(), kind.describe());
         println!(
-            "[{}] raw ureq loop:     {n} POSTs in {:.2} s = {raw_rate:.0}/s",
+            "[{}] raw ureq loop:     {n} POSTs in {:.2} s = {raw_rate:.0}/s, CPU {:.1} us per \
+             request (client and server; client {:.1} us)",
             kind.name(),
-            base.as_secs_f64()
+            base.elapsed.as_secs_f64(),
+            per_event_us(base.cpu, n),
+            per_event_us(base.client_cpu, n),
+        );
+        println!(
+            "[{}] Deliverer loop:    {n} deliveries in {:.2} s = {:.0}/s, CPU {:.1} us per \
+             request (client and server; client {:.1} us)",
+            kind.name(),
+            plain.elapsed.as_secs_f64(),
+            n as f64 / plain.elapsed.as_secs_f64(),
+            per_event_us(plain.cpu, n),
+            per_event_us(plain.client_cpu, n),
         );
         println!(
             "[{}] accept (batches of {BATCH}): {n} events in {:.2} s = {:.0}/s",
@@ -110,10 +123,11 @@ fn main() {
         );
         println!(
             "[{}] worker end to end: {n} deliveries in {:.2} s = {rate:.0}/s ({ratio:.0}% of raw), \
-             CPU {:.1} us per delivery, peak memory {} KiB",
+             CPU {:.1} us per delivery (server {:.1} us), peak memory {} KiB",
             kind.name(),
             run.deliver.as_secs_f64(),
-            run.cpu.as_secs_f64() * 1e6 / n as f64,
+            per_event_us(run.cpu, n),
+            per_event_us(run.server_cpu, n),
             run.peak_kib
         );
         println!(
@@ -261,7 +275,7 @@ impl Drop for Target {
 }
 
 /// The baseline: `n` POSTs of the same bodies and headers on `THREADS` threads, one shared agent.
-fn raw(target: &Target, bodies: &[Body], n: usize) -> Duration {
+fn raw(target: &Target, bodies: &[Body], n: usize) -> Raw {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
@@ -274,8 +288,33 @@ fn raw(target: &Target, bodies: &[Body], n: usize) -> Duration {
         .build()
         .into();
     let url = target.url();
+    run_threads(target, n, |i| {
+        let body = &bodies[i % bodies.len()];
+        // The same header names and value sizes a delivery sends.
+        let status = agent
+            .post(&url)
+            .header("Content-Type", "application/json; charset=utf-8")
+            .header("X-Djinn-CI-Event", body.event.name())
+            .header("X-Djinn-CI-Hook-ID", "1")
+            .header(
+                "X-Djinn-CI-Delivery",
+                "0b7e8a49-2c1f-4b8e-9d55-1f1d3f0a7c11",
+            )
+            .header("X-Djinn-CI-Signature", &body.signature)
+            .send(&body.bytes[..])
+            .expect("raw POST")
+            .status();
+        assert_eq!(status.as_u16(), 204);
+    })
+}
+
+/// Calls `post(i)` for i in 0..n on `THREADS` threads; the time, this process's CPU time, and
+/// the client threads' CPU time.
+fn run_threads(target: &Target, n: usize, post: impl Fn(usize) + Sync) -> Raw {
     let next = AtomicUsize::new(0);
+    let client_ticks = std::sync::Mutex::new(Duration::ZERO);
     let before = target.requests();
+    let cpu_before = own_cpu_time();
     let started = Instant::now();
     thread::scope(|scope| {
         for _ in 0..THREADS {
@@ -283,24 +322,14 @@ fn raw(target: &Target, bodies: &[Body], n: usize) -> Duration {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     if i >= n {
+                        let own = std::fs::read_to_string("/proc/thread-self/stat")
+                            .ok()
+                            .and_then(|stat| cpu_ticks(&stat, 2))
+                            .unwrap_or_default();
+                        *client_ticks.lock().unwrap() += own;
                         return;
                     }
-                    let body = &bodies[i % bodies.len()];
-                    // The same header names and value sizes a delivery sends.
-                    let status = agent
-                        .post(&url)
-                        .header("Content-Type", "application/json; charset=utf-8")
-                        .header("X-Djinn-CI-Event", body.event.name())
-                        .header("X-Djinn-CI-Hook-ID", "1")
-                        .header(
-                            "X-Djinn-CI-Delivery",
-                            "0b7e8a49-2c1f-4b8e-9d55-1f1d3f0a7c11",
-                        )
-                        .header("X-Djinn-CI-Signature", &body.signature)
-                        .send(&body.bytes[..])
-                        .expect("raw POST")
-                        .status();
-                    assert_eq!(status.as_u16(), 204);
+                    post(i);
                 }
             });
         }
@@ -311,7 +340,61 @@ fn raw(target: &Target, bodies: &[Body], n: usize) -> Duration {
         n,
         "the server got every POST once"
     );
-    elapsed
+    Raw {
+        elapsed,
+        cpu: own_cpu_time().saturating_sub(cpu_before),
+        client_cpu: client_ticks.into_inner().unwrap(),
+    }
+}
+
+/// The same loop as [`raw`], through `Deliverer::deliver` (signing, its headers, its agent,
+/// the attempt record), without the store and the worker.
+fn deliverer_loop(target: &Target, bodies: &[Body], n: usize) -> Raw {
+    let deliverer = djinn_hook_deliver::Deliverer::new(djinn_hook_deliver::DeliverConfig {
+        allow_private_network: true,
+        ..Default::default()
+    });
+    let requests: Vec<djinn_hook_deliver::DeliveryRequest> = bodies
+        .iter()
+        .map(|body| djinn_hook_deliver::DeliveryRequest {
+            hook_id: 1,
+            event_id: uuid::Uuid::new_v4(),
+            event: body.event,
+            url: target.url(),
+            ssl: true,
+            secret: Some(SECRET.into()),
+            standard_webhooks: false,
+            body: body.bytes.clone(),
+            attempt: 1,
+            redelivery: false,
+        })
+        .collect();
+    run_threads(target, n, |i| {
+        let attempt = deliverer.deliver(&requests[i % requests.len()]);
+        assert_eq!(attempt.response_status, Some(204));
+    })
+}
+
+/// CPU microseconds per event.
+fn per_event_us(cpu: Duration, n: usize) -> f64 {
+    cpu.as_secs_f64() * 1e6 / n as f64
+}
+
+/// What one raw run measured.
+struct Raw {
+    elapsed: Duration,
+    /// This process's CPU time over the run: the client loop and the server together.
+    cpu: Duration,
+    /// The client threads' CPU time (each read as it ends).
+    client_cpu: Duration,
+}
+
+/// This process's own CPU time (utime + stime, without reaped children), in 10 ms ticks.
+fn own_cpu_time() -> Duration {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| cpu_ticks(&stat, 2))
+        .unwrap_or_default()
 }
 
 /// What one end-to-end run measured.
@@ -320,6 +403,9 @@ struct Run {
     deliver: Duration,
     /// The worker process's CPU time, user + system.
     cpu: Duration,
+    /// This process's CPU time while the worker ran: the server's (and the 5 ms polling of
+    /// the worker's `/proc` files).
+    server_cpu: Duration,
     peak_kib: u64,
 }
 
@@ -364,7 +450,9 @@ fn e2e(target: &Target, bodies: &[Body], n: usize) -> Run {
     drop(store);
 
     let before = target.requests();
+    let server_before = own_cpu_time();
     let (deliver, cpu, peak_kib) = worker(&db, &key_file);
+    let server_cpu = own_cpu_time().saturating_sub(server_before);
     let delivered = target.wait_for(before + n) - before;
     assert_eq!(delivered, n, "the server got every event once");
     assert_eq!(
@@ -376,6 +464,7 @@ fn e2e(target: &Target, bodies: &[Body], n: usize) -> Run {
         accept,
         deliver,
         cpu,
+        server_cpu,
         peak_kib,
     }
 }
@@ -428,7 +517,7 @@ fn worker(db: &Path, key_file: &Path) -> (Duration, Duration, u64) {
         }
         // Read before reaping: once the process has exited (a zombie), this is its total.
         if let Ok(stat) = std::fs::read_to_string(&stat_file)
-            && let Some(time) = cpu_time(&stat)
+            && let Some(time) = cpu_ticks(&stat, 4)
         {
             cpu = time;
         }
@@ -440,16 +529,16 @@ fn worker(db: &Path, key_file: &Path) -> (Duration, Duration, u64) {
     }
 }
 
-/// utime + stime + cutime + cstime of a `/proc/<pid>/stat` line (fields 14 to 17, in clock
-/// ticks of 10 ms): the worker's CPU time (under `DJINN_BENCH_WRAP`, the wrapper's plus the
-/// worker's, which it has reaped).
-fn cpu_time(stat: &str) -> Option<Duration> {
+/// CPU time from a `/proc/<pid>/stat` line, in clock ticks of 10 ms: utime + stime with
+/// `fields` = 2, plus cutime + cstime (reaped children) with 4. With 4, the worker's CPU time
+/// (under `DJINN_BENCH_WRAP`, the wrapper's plus the worker's, which it has reaped).
+fn cpu_ticks(stat: &str, fields: usize) -> Option<Duration> {
     // The command name (field 2) is in parentheses and may hold spaces: count after it.
     let rest = stat.get(stat.rfind(')')? + 2..)?;
     let ticks = rest
         .split_whitespace()
         .skip(11)
-        .take(4)
+        .take(fields)
         .map(|field| field.parse::<u64>().ok())
         .sum::<Option<u64>>()?;
     Some(Duration::from_millis(10 * ticks))
