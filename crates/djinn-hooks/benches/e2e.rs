@@ -4,6 +4,12 @@
 //! raw ureq loop on 16 threads posting the same bodies with the same headers (valid signatures,
 //! computed beforehand) to the same server (no signing, no storage).
 //!
+//! Two more loops show where the worker's time goes (same receiver, same N, same threads):
+//! `Deliverer::deliver` called in a loop (signing, the deliverer's headers and agent, the
+//! attempt record; no worker, no store), and `Worker::run_until_idle` in this process over an
+//! outbox in memory (the worker loop and the deliverer; no SQLite). Each loop prints its CPU
+//! time per request: this process's (client and server), and the client threads' alone.
+//!
 //! Two receivers, each with its own baseline, one after the other in the same run:
 //! - `sink`: a minimal hand-written HTTP/1.1 responder (reads the request, answers 204; no
 //!   check). The server costs almost nothing, so this ratio is the worker against the fastest
@@ -93,6 +99,7 @@ fn main() {
 
         let base = raw(&target, &bodies, n);
         let plain = deliverer_loop(&target, &bodies, n);
+        let memory_worker = worker_without_store(&target, &bodies, n);
         let run = e2e(&target, &bodies, n);
         let raw_rate = n as f64 / base.elapsed.as_secs_f64();
         let rate = n as f64 / run.deliver.as_secs_f64();
@@ -114,6 +121,14 @@ fn main() {
             n as f64 / plain.elapsed.as_secs_f64(),
             per_event_us(plain.cpu, n),
             per_event_us(plain.client_cpu, n),
+        );
+        println!(
+            "[{}] Worker over an in-memory outbox: {n} deliveries in {:.2} s = {:.0}/s, CPU {:.1} us \
+             per delivery (worker and server)",
+            kind.name(),
+            memory_worker.elapsed.as_secs_f64(),
+            n as f64 / memory_worker.elapsed.as_secs_f64(),
+            per_event_us(memory_worker.cpu, n),
         );
         println!(
             "[{}] accept (batches of {BATCH}): {n} events in {:.2} s = {:.0}/s",
@@ -373,6 +388,90 @@ fn deliverer_loop(target: &Target, bodies: &[Body], n: usize) -> Raw {
         let attempt = deliverer.deliver(&requests[i % requests.len()]);
         assert_eq!(attempt.response_status, Some(204));
     })
+}
+
+/// An [`Outbox`](djinn_hook_deliver::Outbox) in memory: tasks handed out once, completions
+/// counted and dropped. No store: what the worker loop and the deliverer cost by themselves.
+struct MemoryOutbox {
+    tasks: std::sync::Mutex<Vec<djinn_hook_deliver::Task>>,
+    completed: AtomicUsize,
+}
+
+impl djinn_hook_deliver::Outbox for MemoryOutbox {
+    fn claim(
+        &self,
+        limit: usize,
+        _lease: Duration,
+    ) -> Result<Vec<djinn_hook_deliver::Task>, djinn_hook_deliver::OutboxError> {
+        let mut tasks = self.tasks.lock().unwrap();
+        let keep = tasks.len().saturating_sub(limit);
+        Ok(tasks.split_off(keep))
+    }
+
+    fn complete(
+        &self,
+        done: &[djinn_hook_deliver::Completion],
+    ) -> Result<(), djinn_hook_deliver::OutboxError> {
+        self.completed.fetch_add(done.len(), Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// `Worker::run_until_idle` in this process over a [`MemoryOutbox`] of `n` tasks: the worker
+/// end to end minus SQLite. The CPU time is this process's (worker and server together).
+fn worker_without_store(target: &Target, bodies: &[Body], n: usize) -> Raw {
+    let deliverer = djinn_hook_deliver::Deliverer::new(djinn_hook_deliver::DeliverConfig {
+        allow_private_network: true,
+        ..Default::default()
+    });
+    let tasks = (0..n)
+        .map(|i| {
+            let body = &bodies[i % bodies.len()];
+            djinn_hook_deliver::Task {
+                task_id: i as i64,
+                lease: "lease".to_owned(),
+                request: djinn_hook_deliver::DeliveryRequest {
+                    hook_id: 1,
+                    event_id: uuid::Uuid::new_v4(),
+                    event: body.event,
+                    url: target.url(),
+                    ssl: true,
+                    secret: Some(SECRET.into()),
+                    standard_webhooks: false,
+                    body: body.bytes.clone(),
+                    attempt: 1,
+                    redelivery: false,
+                },
+                hook_failing_since: None,
+            }
+        })
+        .collect();
+    let outbox = MemoryOutbox {
+        tasks: std::sync::Mutex::new(tasks),
+        completed: AtomicUsize::new(0),
+    };
+    let worker = djinn_hook_deliver::Worker::new(
+        &outbox,
+        deliverer,
+        djinn_hook_deliver::RetryPolicy::default(),
+        djinn_hook_deliver::WorkerConfig {
+            concurrency: THREADS,
+            ..Default::default()
+        },
+    );
+    let before = target.requests();
+    let cpu_before = own_cpu_time();
+    let started = Instant::now();
+    let stats = worker.run_until_idle();
+    let elapsed = started.elapsed();
+    assert_eq!(stats.delivered, n as u64);
+    assert_eq!(outbox.completed.load(Ordering::Relaxed), n);
+    assert_eq!(target.wait_for(before + n) - before, n);
+    Raw {
+        elapsed,
+        cpu: own_cpu_time().saturating_sub(cpu_before),
+        client_cpu: Duration::ZERO,
+    }
 }
 
 /// CPU microseconds per event.

@@ -5,7 +5,8 @@
 //! Not a divan benchmark: what it measures (throughput over seconds, end-to-end latency through
 //! the store and the worker to a receiver) is not a per-iteration time. `cargo bench -p
 //! djinn-hooks --bench serve` runs it and prints a Markdown table. Knobs (environment):
-//! `SERVE_BENCH_CONNECTIONS` (default 4), `SERVE_BENCH_SECONDS` (load phase, default 5).
+//! `SERVE_BENCH_CONNECTIONS` (default 4), `SERVE_BENCH_SECONDS` (load phase, default 5),
+//! `DJINN_BENCH_BIN` (run that build of `djinn-hooks` instead of this one).
 
 use std::collections::HashMap;
 use std::process::{Child, Command};
@@ -79,11 +80,10 @@ fn main() {
                 .expect("POST an event");
             assert_eq!(reply.status().as_u16(), 202);
             let text = reply.into_body().read_to_string().unwrap();
-            let id = text
-                .split('"')
-                .skip_while(|s| *s != "id")
-                .nth(2)
-                .expect("an event id")
+            let accepted: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let id = accepted["event_id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("an event_id in {text}"))
                 .to_owned();
             sent.lock().unwrap().insert(id, start);
         })
@@ -241,7 +241,10 @@ struct Serve {
 
 impl Serve {
     fn start(dir: &std::path::Path) -> Serve {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_djinn-hooks"));
+        // DJINN_BENCH_BIN runs another build (a copy saved before a change, to compare).
+        let binary = std::env::var("DJINN_BENCH_BIN")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_djinn-hooks").to_owned());
+        let mut command = Command::new(binary);
         command
             .args([
                 "serve",
