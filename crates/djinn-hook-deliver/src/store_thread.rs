@@ -10,7 +10,7 @@
 //! delivery.
 
 use std::sync::mpsc;
-use std::thread::Scope;
+use std::thread::{self, Scope};
 
 /// A call for the store thread.
 type Job<'env> = Box<dyn FnOnce() + Send + 'env>;
@@ -25,11 +25,15 @@ impl<'env> StoreThread<'env> {
     /// Starts the store thread in `scope`; it ends when this handle is dropped.
     pub(crate) fn start<'scope>(scope: &'scope Scope<'scope, 'env>) -> StoreThread<'env> {
         let (jobs, calls) = mpsc::channel::<Job<'env>>();
-        scope.spawn(move || {
-            for job in calls {
-                job();
-            }
-        });
+        // Named, so that it can be told apart in `top -H`, `perf` and the like.
+        thread::Builder::new()
+            .name("djinn-store".to_owned())
+            .spawn_scoped(scope, move || {
+                for job in calls {
+                    job();
+                }
+            })
+            .expect("spawning the store thread");
         StoreThread { jobs }
     }
 
@@ -52,7 +56,6 @@ impl<'env> StoreThread<'env> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::thread;
 
     #[test]
     fn calls_run_on_one_other_thread_and_return_their_results() {

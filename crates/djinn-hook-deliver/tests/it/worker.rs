@@ -416,7 +416,7 @@ fn a_task_whose_lease_runs_out_in_flight_is_not_delivered_twice() {
 
 #[test]
 fn a_task_whose_lease_ran_out_in_the_queue_is_claimed_again_before_it_is_delivered() {
-    // One thread, five tasks claimed at once, leases of 100 ms, deliveries of 250 ms: the tasks
+    // One thread, five tasks claimed at once, leases of 150 ms, deliveries of 400 ms: the tasks
     // queued behind the first outlive their leases there. Delivering one under its expired
     // lease could deliver it twice (another worker may have claimed it); the receiver checks,
     // as each request arrives, that its task's current lease holds.
@@ -435,7 +435,7 @@ fn a_task_whose_lease_ran_out_in_the_queue_is_claimed_again_before_it_is_deliver
             if lease.is_none_or(|(_, until)| Instant::now() >= *until) {
                 unleased.fetch_add(1, Ordering::SeqCst);
             }
-            Reply::After(Duration::from_millis(250), Box::new(Reply::status(200)))
+            Reply::After(Duration::from_millis(400), Box::new(Reply::status(200)))
         })
     };
     let tasks = (1..=5).map(|id| DeliveryRequest {
@@ -443,8 +443,10 @@ fn a_task_whose_lease_ran_out_in_the_queue_is_claimed_again_before_it_is_deliver
         ..request(&server.url())
     });
     let outbox = Arc::clone(outbox.get_or_init(|| Arc::new(MemOutbox::with_tasks(tasks))));
+    // Each delivery starts within a few milliseconds of the claim that leased its task, so the
+    // receiver's check has a margin of ~150 ms.
     let config = WorkerConfig {
-        lease: Duration::from_millis(100),
+        lease: Duration::from_millis(150),
         ..fast_config(1)
     };
     let worker = Worker::new(&*outbox, local_deliverer(), quick_policy(), config);
