@@ -1,11 +1,15 @@
 //! The worker loop over a store's [`Outbox`]: N delivery threads that claim due tasks in
-//! batches, deliver them and commit the results in batches, with no thread in between.
+//! batches, deliver them and commit the results in batches, with no hand-off per delivery.
 //!
 //! ```text
 //!            ┌──────────── shared state (one mutex) ────────────┐
 //!  Outbox::claim ─▶ queue ─▶ thread: deliver + decide ─▶ pending ─▶ Outbox::complete (batch)
 //!  (by whichever thread finds the queue low)          (by whichever thread finds no commit running)
 //! ```
+//!
+//! The thread that claims or commits makes the outbox call through one store thread
+//! ([`StoreThread`]) and waits for it, so that what the store allocates comes from one thread's
+//! allocator arena (memory stays flat) at the cost of two wake-ups per batch.
 //!
 //! Each delivery thread takes its next task from a shared queue; the thread that finds the
 //! queue at or below the low-water mark refills it to the high-water mark (twice that) with one
@@ -15,7 +19,7 @@
 //! and is short when receivers are slow. A thread that finishes a delivery appends its
 //! completion to a shared batch and, if no commit is running, commits everything pending in one
 //! `complete` call (group commit); otherwise it goes straight back to delivering. Under load no
-//! thread waits for another: no channel hand-off, no wake-up per delivery. Memory is bounded:
+//! delivery thread waits for another: no hand-off, no wake-up per delivery. Memory is bounded:
 //! at most 64 tasks per thread, and (roughly) `max_in_flight_bytes` of bodies, are claimed and
 //! not yet committed.
 
@@ -206,7 +210,8 @@ type Observer<'o> = Box<dyn FnMut(WorkerEvent<'_>) + Send + 'o>;
 ///  Outbox::claim ─▶ queue ─▶ N threads: deliver + decide ─▶ pending ─▶ Outbox::complete
 /// ```
 ///
-/// - **No hand-offs**: the delivery threads claim and commit themselves. A thread that finds the
+/// - **No hand-off per delivery**: the delivery threads claim and commit themselves (each call
+///   runs on one store thread while the calling thread waits). A thread that finds the
 ///   queue at or below its low-water mark (about 20 ms of deliveries, 2 to 16 tasks per thread)
 ///   refills it to twice that with one claim (capped by `claim_batch`), so claims are big and
 ///   rare and the queue outlasts a claim waiting for a commit; a claim that brings fewer than it
@@ -479,7 +484,12 @@ impl<'o, O: Outbox> Worker<'o, O> {
             .max_in_flight_bytes
             .saturating_sub(state.in_flight_bytes);
         let limit = (state.depth.high_water().saturating_sub(state.queue.len()))
-            .min(state.depth.max_in_flight() - state.in_flight.len())
+            .min(
+                state
+                    .depth
+                    .max_in_flight()
+                    .saturating_sub(state.in_flight.len()),
+            )
             .min(self.config.claim_batch)
             .min((bytes_room / state.body_estimate.max(1)).max(1));
         // What the claim is compared against afterwards: seen before it, so that completions
