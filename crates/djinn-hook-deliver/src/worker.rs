@@ -151,7 +151,8 @@ impl Default for WorkerConfig {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
-    /// Tasks claimed and handed to a delivery thread.
+    /// Tasks claimed and queued for a delivery thread (a task claimed again after its lease ran
+    /// out in the queue counts again).
     pub claimed: u64,
     /// Attempts committed.
     pub attempts: u64,
