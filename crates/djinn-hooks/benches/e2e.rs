@@ -326,29 +326,35 @@ fn raw(target: &Target, bodies: &[Body], n: usize) -> Raw {
 /// Calls `post(i)` for i in 0..n on `THREADS` threads; the time, this process's CPU time, and
 /// the client threads' CPU time.
 fn run_threads(target: &Target, n: usize, post: impl Fn(usize) + Sync) -> Raw {
-    let next = AtomicUsize::new(0);
-    let client_ticks = std::sync::Mutex::new(Duration::ZERO);
+    measured(target, n, || {
+        let next = AtomicUsize::new(0);
+        let client_ticks = std::sync::Mutex::new(Duration::ZERO);
+        thread::scope(|scope| {
+            for _ in 0..THREADS {
+                scope.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= n {
+                            *client_ticks.lock().unwrap() += cpu_time("/proc/thread-self/stat");
+                            return;
+                        }
+                        post(i);
+                    }
+                });
+            }
+        });
+        client_ticks.into_inner().unwrap()
+    })
+}
+
+/// Times `work` (which makes `n` POSTs to `target` and returns its client threads' CPU time,
+/// or zero if it cannot tell them apart) and this process's CPU time meanwhile; checks that
+/// the server got the `n` POSTs.
+fn measured(target: &Target, n: usize, work: impl FnOnce() -> Duration) -> Raw {
     let before = target.requests();
     let cpu_before = own_cpu_time();
     let started = Instant::now();
-    thread::scope(|scope| {
-        for _ in 0..THREADS {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= n {
-                        let own = std::fs::read_to_string("/proc/thread-self/stat")
-                            .ok()
-                            .and_then(|stat| cpu_ticks(&stat, 2))
-                            .unwrap_or_default();
-                        *client_ticks.lock().unwrap() += own;
-                        return;
-                    }
-                    post(i);
-                }
-            });
-        }
-    });
+    let client_cpu = work();
     let elapsed = started.elapsed();
     assert_eq!(
         target.wait_for(before + n) - before,
@@ -358,31 +364,41 @@ fn run_threads(target: &Target, n: usize, post: impl Fn(usize) + Sync) -> Raw {
     Raw {
         elapsed,
         cpu: own_cpu_time().saturating_sub(cpu_before),
-        client_cpu: client_ticks.into_inner().unwrap(),
+        client_cpu,
+    }
+}
+
+/// A deliverer allowed to post to the loopback receivers.
+fn loopback_deliverer() -> djinn_hook_deliver::Deliverer {
+    djinn_hook_deliver::Deliverer::new(djinn_hook_deliver::DeliverConfig {
+        allow_private_network: true,
+        ..Default::default()
+    })
+}
+
+/// A first delivery of `body` to `target`, signed with the bench's secret.
+fn delivery_request(target: &Target, body: &Body) -> djinn_hook_deliver::DeliveryRequest {
+    djinn_hook_deliver::DeliveryRequest {
+        hook_id: 1,
+        event_id: uuid::Uuid::new_v4(),
+        event: body.event,
+        url: target.url(),
+        ssl: true,
+        secret: Some(SECRET.into()),
+        standard_webhooks: false,
+        body: body.bytes.clone(),
+        attempt: 1,
+        redelivery: false,
     }
 }
 
 /// The same loop as [`raw`], through `Deliverer::deliver` (signing, its headers, its agent,
 /// the attempt record), without the store and the worker.
 fn deliverer_loop(target: &Target, bodies: &[Body], n: usize) -> Raw {
-    let deliverer = djinn_hook_deliver::Deliverer::new(djinn_hook_deliver::DeliverConfig {
-        allow_private_network: true,
-        ..Default::default()
-    });
+    let deliverer = loopback_deliverer();
     let requests: Vec<djinn_hook_deliver::DeliveryRequest> = bodies
         .iter()
-        .map(|body| djinn_hook_deliver::DeliveryRequest {
-            hook_id: 1,
-            event_id: uuid::Uuid::new_v4(),
-            event: body.event,
-            url: target.url(),
-            ssl: true,
-            secret: Some(SECRET.into()),
-            standard_webhooks: false,
-            body: body.bytes.clone(),
-            attempt: 1,
-            redelivery: false,
-        })
+        .map(|body| delivery_request(target, body))
         .collect();
     run_threads(target, n, |i| {
         let attempt = deliverer.deliver(&requests[i % requests.len()]);
@@ -420,30 +436,12 @@ impl djinn_hook_deliver::Outbox for MemoryOutbox {
 /// `Worker::run_until_idle` in this process over a [`MemoryOutbox`] of `n` tasks: the worker
 /// end to end minus SQLite. The CPU time is this process's (worker and server together).
 fn worker_without_store(target: &Target, bodies: &[Body], n: usize) -> Raw {
-    let deliverer = djinn_hook_deliver::Deliverer::new(djinn_hook_deliver::DeliverConfig {
-        allow_private_network: true,
-        ..Default::default()
-    });
     let tasks = (0..n)
-        .map(|i| {
-            let body = &bodies[i % bodies.len()];
-            djinn_hook_deliver::Task {
-                task_id: i as i64,
-                lease: "lease".to_owned(),
-                request: djinn_hook_deliver::DeliveryRequest {
-                    hook_id: 1,
-                    event_id: uuid::Uuid::new_v4(),
-                    event: body.event,
-                    url: target.url(),
-                    ssl: true,
-                    secret: Some(SECRET.into()),
-                    standard_webhooks: false,
-                    body: body.bytes.clone(),
-                    attempt: 1,
-                    redelivery: false,
-                },
-                hook_failing_since: None,
-            }
+        .map(|i| djinn_hook_deliver::Task {
+            task_id: i as i64,
+            lease: "lease".to_owned(),
+            request: delivery_request(target, &bodies[i % bodies.len()]),
+            hook_failing_since: None,
         })
         .collect();
     let outbox = MemoryOutbox {
@@ -452,26 +450,21 @@ fn worker_without_store(target: &Target, bodies: &[Body], n: usize) -> Raw {
     };
     let worker = djinn_hook_deliver::Worker::new(
         &outbox,
-        deliverer,
+        loopback_deliverer(),
         djinn_hook_deliver::RetryPolicy::default(),
         djinn_hook_deliver::WorkerConfig {
             concurrency: THREADS,
             ..Default::default()
         },
     );
-    let before = target.requests();
-    let cpu_before = own_cpu_time();
-    let started = Instant::now();
-    let stats = worker.run_until_idle();
-    let elapsed = started.elapsed();
-    assert_eq!(stats.delivered, n as u64);
+    let run = measured(target, n, || {
+        let stats = worker.run_until_idle();
+        assert_eq!(stats.delivered, n as u64);
+        // The worker's threads are not told apart from the server's.
+        Duration::ZERO
+    });
     assert_eq!(outbox.completed.load(Ordering::Relaxed), n);
-    assert_eq!(target.wait_for(before + n) - before, n);
-    Raw {
-        elapsed,
-        cpu: own_cpu_time().saturating_sub(cpu_before),
-        client_cpu: Duration::ZERO,
-    }
+    run
 }
 
 /// CPU microseconds per event.
@@ -484,13 +477,18 @@ struct Raw {
     elapsed: Duration,
     /// This process's CPU time over the run: the client loop and the server together.
     cpu: Duration,
-    /// The client threads' CPU time (each read as it ends).
+    /// The client threads' CPU time (each read as it ends; zero where not measured).
     client_cpu: Duration,
 }
 
 /// This process's own CPU time (utime + stime, without reaped children), in 10 ms ticks.
 fn own_cpu_time() -> Duration {
-    std::fs::read_to_string("/proc/self/stat")
+    cpu_time("/proc/self/stat")
+}
+
+/// utime + stime of a `/proc/.../stat` file (a process's or a thread's), in 10 ms ticks.
+fn cpu_time(stat_file: &str) -> Duration {
+    std::fs::read_to_string(stat_file)
         .ok()
         .and_then(|stat| cpu_ticks(&stat, 2))
         .unwrap_or_default()
