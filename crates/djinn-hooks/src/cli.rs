@@ -251,6 +251,10 @@ pub(crate) struct WorkerArgs {
     /// Return once nothing is due (for scripts and tests) instead of running until SIGINT/SIGTERM.
     #[arg(long)]
     pub(crate) until_idle: bool,
+    /// How long a claimed task stays reserved for this worker (e.g. 90s, 5m): if the worker
+    /// dies, its tasks are delivered again once this runs out.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub(crate) lease: std::time::Duration,
     #[command(flatten)]
     pub(crate) network: NetworkArgs,
 }

@@ -29,14 +29,18 @@ pub(crate) fn run(global: &Global, args: &WorkerArgs) -> anyhow::Result<()> {
     };
     let terminal = std::io::stderr().is_terminal();
     let mut progress = Progress::default();
-    let worker = worker(
+    let worker = configured_worker(
         &store,
-        args.concurrency,
         args.network.allow_private_network,
-        if args.until_idle {
-            UNTIL_IDLE_POLL
-        } else {
-            WorkerConfig::default().poll_interval
+        WorkerConfig {
+            concurrency: args.concurrency,
+            lease: args.lease,
+            poll_interval: if args.until_idle {
+                UNTIL_IDLE_POLL
+            } else {
+                WorkerConfig::default().poll_interval
+            },
+            ..WorkerConfig::default()
         },
     )
     .with_observer(|event| progress.observe(&event, terminal));
@@ -72,21 +76,34 @@ pub(crate) fn worker<'o>(
     allow_private_network: bool,
     poll_interval: Duration,
 ) -> Worker<'o, StoreOutbox<&'o djinn_hook_store::Store>> {
+    configured_worker(
+        store,
+        allow_private_network,
+        WorkerConfig {
+            concurrency,
+            poll_interval,
+            ..WorkerConfig::default()
+        },
+    )
+}
+
+/// A worker over the store with `config` and the default retry schedule.
+fn configured_worker<'o>(
+    store: &'o djinn_hook_store::Store,
+    allow_private_network: bool,
+    config: WorkerConfig,
+) -> Worker<'o, StoreOutbox<&'o djinn_hook_store::Store>> {
     let deliverer = Deliverer::new(DeliverConfig {
         allow_private_network,
-        max_idle_connections_per_host: concurrency.max(1),
-        max_idle_connections: concurrency.max(64),
+        max_idle_connections_per_host: config.concurrency.max(1),
+        max_idle_connections: config.concurrency.max(64),
         ..DeliverConfig::default()
     });
     Worker::new(
         StoreOutbox::new(store),
         deliverer,
         RetryPolicy::default(),
-        WorkerConfig {
-            concurrency,
-            poll_interval,
-            ..WorkerConfig::default()
-        },
+        config,
     )
 }
 

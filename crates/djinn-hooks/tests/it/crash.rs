@@ -1,0 +1,317 @@
+//! Kill -9 at every stage: the real binary (`worker`, `serve`) is killed with SIGKILL while it
+//! claims, delivers, commits and accepts, then restarted, and the books are checked: every event
+//! that was accepted (an `emit` that printed its id, a 202) reaches the receiver at least once and
+//! ends with a successful attempt in the delivery log, and the duplicates the crashes caused are
+//! counted and reported.
+//!
+//! The kill points are made, not hoped for: the receiver holds a chosen request unanswered, so
+//! the worker is killed with that delivery in flight, others of its batch answered, and their
+//! completions committed or not; the serve rounds kill the process right after a 202, while its
+//! own worker delivers. `DJINN_CRASH_ROUNDS` (default 4) sets the rounds of each test.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use djinn_hook_payload::{EventType, example_payload};
+use djinn_hook_store::{DeliveryFilter, Page, SecretKey, Store};
+use serde_json::Value;
+
+use crate::Env;
+
+const NS: &str = "crash/test";
+/// How long a killed worker's tasks stay leased: short, so the test does not wait for them.
+const LEASE: &str = "1s";
+
+fn rounds() -> usize {
+    std::env::var("DJINN_CRASH_ROUNDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(4)
+}
+
+/// Waits until `done` holds, checking every few milliseconds, for at most `limit`.
+#[track_caller]
+fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A receiver on 127.0.0.1 that records every request's (hook id, delivery id) as it arrives,
+/// before answering 200, and can hold requests unanswered from a chosen arrival on.
+struct Sink {
+    addr: SocketAddr,
+    shared: Arc<SinkShared>,
+}
+
+#[derive(Default)]
+struct SinkShared {
+    state: Mutex<SinkState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct SinkState {
+    /// Every request that arrived: (X-Djinn-CI-Hook-ID, X-Djinn-CI-Delivery).
+    seen: Vec<(String, String)>,
+    /// Requests from this arrival number on are held until released.
+    hold_from: Option<usize>,
+    /// Requests being held right now.
+    held: usize,
+}
+
+impl Sink {
+    fn start() -> Sink {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shared = Arc::new(SinkShared::default());
+        let accept_shared = Arc::clone(&shared);
+        // The accept thread lives as long as the test binary: each connection thread ends when
+        // its peer (a killed worker) closes the socket, or after 10 s of silence.
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let shared = Arc::clone(&accept_shared);
+                thread::spawn(move || serve_connection(stream, &shared));
+            }
+        });
+        Sink { addr, shared }
+    }
+
+    /// The URL of the `n`th webhook (a namespace's hooks need distinct URLs).
+    fn url(&self, n: usize) -> String {
+        format!("http://{}/hook/{n}", self.addr)
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, SinkState> {
+        self.shared.state.lock().unwrap()
+    }
+
+    /// Holds every request from `n` more arrivals on.
+    fn hold_after(&self, n: usize) {
+        let mut state = self.state();
+        state.hold_from = Some(state.seen.len() + n);
+    }
+
+    fn release(&self) {
+        self.state().hold_from = None;
+        self.shared.changed.notify_all();
+    }
+
+    fn held(&self) -> usize {
+        self.state().held
+    }
+
+    fn seen(&self) -> Vec<(String, String)> {
+        self.state().seen.clone()
+    }
+}
+
+fn serve_connection(stream: TcpStream, shared: &SinkShared) {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut writer = stream;
+    loop {
+        let mut headers = BTreeMap::new();
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        loop {
+            line.clear();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let Some((name, value)) = line.trim_end().split_once(':') else {
+                break;
+            };
+            headers.insert(name.to_ascii_lowercase(), value.trim().to_owned());
+        }
+        let length: usize = headers
+            .get("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let mut body = vec![0; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let header = |name: &str| headers.get(name).cloned().unwrap_or_default();
+        {
+            let mut state = shared.state.lock().unwrap();
+            let arrival = state.seen.len();
+            state
+                .seen
+                .push((header("x-djinn-ci-hook-id"), header("x-djinn-ci-delivery")));
+            if state.hold_from.is_some_and(|from| arrival >= from) {
+                state.held += 1;
+                shared.changed.notify_all();
+                while state.hold_from.is_some_and(|from| arrival >= from) {
+                    state = shared.changed.wait(state).unwrap();
+                }
+                state.held -= 1;
+            }
+        }
+        if writer
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// Kills `child` with SIGKILL and reaps it.
+fn kill_9(child: &mut Child) {
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reap");
+}
+
+/// Emits `count` build.submitted events; returns their ids (each `emit` printed it: accepted).
+fn emit_events(env: &Env, count: usize) -> Vec<String> {
+    let body = example_payload(EventType::BuildSubmitted, "https://ci.example.com").to_body();
+    (0..count)
+        .map(|_| {
+            let run = env.run(
+                &["--json", "emit", "build.submitted", "--namespace", NS],
+                Some(&body),
+            );
+            let accepted: Value = serde_json::from_str(run.ok()).unwrap();
+            accepted["event_id"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+/// Runs `worker --until-idle` until every (hook, event) pair has a successful attempt in the
+/// log: tasks of a killed worker come back once their lease runs out.
+fn drain(env: &Env, expected: &BTreeSet<(String, String)>) -> BTreeSet<(String, String)> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        env.run(
+            &[
+                "worker",
+                "--until-idle",
+                "--allow-private-network",
+                "--lease",
+                LEASE,
+            ],
+            None,
+        )
+        .ok();
+        let delivered = delivered_pairs(env);
+        if expected.is_subset(&delivered) {
+            return delivered;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {} deliveries still missing after 60 s",
+            expected.difference(&delivered).count(),
+            expected.len()
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Every (hook id, event id) with a 2xx attempt in the delivery log.
+fn delivered_pairs(env: &Env) -> BTreeSet<(String, String)> {
+    // Reading the log decrypts nothing, so any key opens it.
+    let store = Store::open(env.db(), SecretKey::from_bytes([0; 32])).unwrap();
+    let mut pairs = BTreeSet::new();
+    for page in 1.. {
+        let paged = store
+            .deliveries(
+                DeliveryFilter::default(),
+                Page {
+                    page,
+                    per_page: 500,
+                },
+            )
+            .unwrap();
+        for d in &paged.items {
+            if d.response_status.is_some_and(|s| (200..300).contains(&s)) {
+                pairs.insert((d.hook_id.to_string(), d.event_id.to_string()));
+            }
+        }
+        if !paged.has_next {
+            break;
+        }
+    }
+    pairs
+}
+
+/// Every (hook, event) the receiver must get, for `hooks` × `events`.
+fn expected_pairs(hooks: &[String], events: &[String]) -> BTreeSet<(String, String)> {
+    hooks
+        .iter()
+        .flat_map(|h| events.iter().map(move |e| (h.clone(), e.clone())))
+        .collect()
+}
+
+/// Asserts the books after the crashes and prints the duplicates they caused.
+fn check_books(sink: &Sink, expected: &BTreeSet<(String, String)>, crashes: usize, what: &str) {
+    let seen = sink.seen();
+    let distinct: BTreeSet<(String, String)> = seen.iter().cloned().collect();
+    let missing: Vec<_> = expected.difference(&distinct).collect();
+    assert!(
+        missing.is_empty(),
+        "never reached the receiver: {missing:?}"
+    );
+    let strangers: Vec<_> = distinct.difference(expected).collect();
+    assert!(strangers.is_empty(), "unexpected deliveries: {strangers:?}");
+    let duplicates = seen.len() - distinct.len();
+    eprintln!(
+        "{what}: {} deliveries, {} requests, {duplicates} duplicates over {crashes} kills \
+         ({:.1} per kill)",
+        expected.len(),
+        seen.len(),
+        duplicates as f64 / crashes.max(1) as f64
+    );
+}
+
+#[test]
+fn worker_killed_mid_batch_loses_nothing() {
+    let env = Env::new();
+    let sink = Sink::start();
+    let hooks: Vec<String> = (0..2)
+        .map(|n| env.create_hook(NS, &sink.url(n), &[]))
+        .collect();
+    let events = emit_events(&env, 30);
+    let expected = expected_pairs(&hooks, &events);
+
+    // Each round lets a different number of requests through before holding one, so the kill
+    // lands at a different point of a batch: first request, mid-batch, after a commit.
+    let steps = [0, 3, 9, 17, 1, 6];
+    let rounds = rounds();
+    for round in 0..rounds {
+        sink.hold_after(steps[round % steps.len()]);
+        let mut worker = env
+            .command(&[
+                "worker",
+                "--concurrency",
+                "4",
+                "--allow-private-network",
+                "--lease",
+                LEASE,
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn worker");
+        wait_until(Duration::from_secs(30), "a delivery in flight", || {
+            sink.held() > 0
+        });
+        kill_9(&mut worker);
+        sink.release();
+    }
+    drain(&env, &expected);
+    check_books(&sink, &expected, rounds, "worker kill -9");
+}
