@@ -61,10 +61,14 @@ struct SinkShared {
 struct SinkState {
     /// Every request that arrived: (X-Djinn-CI-Hook-ID, X-Djinn-CI-Delivery).
     seen: Vec<(String, String)>,
+    /// When each of `seen` arrived.
+    arrived_at: Vec<Instant>,
     /// Requests from this arrival number on are held until released.
     hold_from: Option<usize>,
     /// Requests being held right now.
     held: usize,
+    /// The first request of each of these event ids is answered only after this long.
+    slow_first: Option<(Duration, BTreeSet<String>)>,
 }
 
 impl Sink {
@@ -105,12 +109,28 @@ impl Sink {
         self.shared.changed.notify_all();
     }
 
+    /// Answers the first request of each of `events` only after `delay`.
+    fn slow_first(&self, delay: Duration, events: BTreeSet<String>) {
+        self.state().slow_first = Some((delay, events));
+    }
+
     fn held(&self) -> usize {
         self.state().held
     }
 
     fn seen(&self) -> Vec<(String, String)> {
         self.state().seen.clone()
+    }
+
+    /// Every request that arrived, with when.
+    fn arrivals(&self) -> Vec<((String, String), Instant)> {
+        let state = self.state();
+        state
+            .seen
+            .iter()
+            .cloned()
+            .zip(state.arrived_at.iter().copied())
+            .collect()
     }
 }
 
@@ -145,12 +165,13 @@ fn serve_connection(stream: TcpStream, shared: &SinkShared) {
             return;
         }
         let header = |name: &str| headers.get(name).cloned().unwrap_or_default();
-        {
+        let delay = {
             let mut state = shared.state.lock().unwrap();
             let arrival = state.seen.len();
-            state
-                .seen
-                .push((header("x-djinn-ci-hook-id"), header("x-djinn-ci-delivery")));
+            let pair = (header("x-djinn-ci-hook-id"), header("x-djinn-ci-delivery"));
+            let first = !state.seen.contains(&pair);
+            state.seen.push(pair.clone());
+            state.arrived_at.push(Instant::now());
             if state.hold_from.is_some_and(|from| arrival >= from) {
                 state.held += 1;
                 shared.changed.notify_all();
@@ -159,7 +180,12 @@ fn serve_connection(stream: TcpStream, shared: &SinkShared) {
                 }
                 state.held -= 1;
             }
-        }
+            match &state.slow_first {
+                Some((delay, events)) if first && events.contains(&pair.1) => *delay,
+                _ => Duration::ZERO,
+            }
+        };
+        thread::sleep(delay);
         if writer
             .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
             .is_err()
@@ -222,9 +248,20 @@ fn drain(env: &Env, expected: &BTreeSet<(String, String)>) -> BTreeSet<(String, 
 
 /// Every (hook id, event id) with a 2xx attempt in the delivery log.
 fn delivered_pairs(env: &Env) -> BTreeSet<(String, String)> {
+    let mut pairs = BTreeSet::new();
+    for (pair, status) in logged_attempts(env) {
+        if status.is_some_and(|s| (200..300).contains(&s)) {
+            pairs.insert(pair);
+        }
+    }
+    pairs
+}
+
+/// Every attempt in the delivery log: (hook id, event id) and the response status.
+fn logged_attempts(env: &Env) -> Vec<((String, String), Option<u16>)> {
     // Reading the log decrypts nothing, so any key opens it.
     let store = Store::open(env.db(), SecretKey::from_bytes([0; 32])).unwrap();
-    let mut pairs = BTreeSet::new();
+    let mut attempts = Vec::new();
     for page in 1.. {
         let paged = store
             .deliveries(
@@ -236,15 +273,16 @@ fn delivered_pairs(env: &Env) -> BTreeSet<(String, String)> {
             )
             .unwrap();
         for d in &paged.items {
-            if d.response_status.is_some_and(|s| (200..300).contains(&s)) {
-                pairs.insert((d.hook_id.to_string(), d.event_id.to_string()));
-            }
+            attempts.push((
+                (d.hook_id.to_string(), d.event_id.to_string()),
+                d.response_status,
+            ));
         }
         if !paged.has_next {
             break;
         }
     }
-    pairs
+    attempts
 }
 
 /// Every (hook, event) the receiver must get, for `hooks` × `events`.
@@ -314,4 +352,97 @@ fn worker_killed_mid_batch_loses_nothing() {
     }
     drain(&env, &expected);
     check_books(&sink, &expected, rounds, "worker kill -9");
+}
+
+/// Spawns a long-running `worker` with `--lease lease`.
+fn spawn_worker(env: &Env, lease: &str) -> Child {
+    env.command(&[
+        "worker",
+        "--concurrency",
+        "2",
+        "--allow-private-network",
+        "--lease",
+        lease,
+    ])
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("spawn worker")
+}
+
+/// Stops a worker with SIGTERM (it finishes and records what is in flight) and waits for it.
+fn terminate(child: &mut Child) {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    child.wait().unwrap();
+}
+
+#[test]
+fn two_workers_racing_on_short_leases_never_share_a_live_lease() {
+    let env = Env::new();
+    let sink = Sink::start();
+    let hook = env.create_hook(NS, &sink.url(0), &[]);
+    let events = emit_events(&env, 24);
+    let expected = expected_pairs(&[hook], &events);
+    // A quarter of the first deliveries outlast the lease: those tasks are claimed again by
+    // either worker while the slow attempt is still under way, and its completion comes late.
+    let lease = Duration::from_secs(2);
+    let slow: BTreeSet<String> = events.iter().step_by(4).cloned().collect();
+    sink.slow_first(lease + Duration::from_secs(1), slow.clone());
+
+    let started = Instant::now();
+    let mut workers = [spawn_worker(&env, "2s"), spawn_worker(&env, "2s")];
+    wait_until(Duration::from_secs(60), "every event delivered", || {
+        expected.is_subset(&delivered_pairs(&env))
+    });
+    // Each slow first attempt is still to finish and be recorded, late: wait for its record.
+    wait_until(
+        Duration::from_secs(30),
+        "the late attempts recorded",
+        || logged_attempts(&env).len() >= sink.seen().len(),
+    );
+    for worker in &mut workers {
+        terminate(worker);
+    }
+
+    // No task was delivered twice while a lease on it held: every task was due when the
+    // workers started, so no claim is older than that, and a task is claimed again only once
+    // the lease of the claim before ran out.
+    // (A task answered at once may still be delivered twice, rarely: taken from the queue with
+    // its lease about to run out, its completion can land just after. So that is counted, not
+    // asserted.)
+    let mut first_seen = BTreeSet::new();
+    let mut fast_twice = 0;
+    for (pair, at) in sink.arrivals() {
+        if !first_seen.insert(pair.clone()) {
+            assert!(
+                at.duration_since(started) >= lease,
+                "{pair:?} delivered again {:?} after the workers started, within the lease",
+                at.duration_since(started)
+            );
+            fast_twice += usize::from(!slow.contains(&pair.1));
+        }
+    }
+    // Every attempt that reached the receiver is in the log, the late ones too, and each task
+    // ended once: nothing pending, leased or failed.
+    let logged = logged_attempts(&env);
+    assert_eq!(logged.len(), sink.seen().len(), "every attempt recorded");
+    let store = Store::open(env.db(), SecretKey::from_bytes([0; 32])).unwrap();
+    let stats = store.stats().unwrap();
+    assert_eq!(
+        (stats.pending, stats.leased, stats.failed),
+        (0, 0, 0),
+        "{stats:?}"
+    );
+    let duplicates = sink.seen().len() - expected.len();
+    eprintln!(
+        "lease race: {} deliveries, {duplicates} delivered twice ({} slower than the lease; \
+         {fast_twice} answered at once)",
+        expected.len(),
+        slow.len()
+    );
 }
