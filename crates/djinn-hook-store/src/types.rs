@@ -93,15 +93,14 @@ pub struct NewWebhook {
 }
 
 impl NewWebhook {
-    /// An active webhook on all events, no secret, `ssl` on for https URLs.
+    /// An active webhook on all events, no secret, `ssl` on for https URLs (leading and
+    /// trailing spaces aside, as validation trims them).
     pub fn new(namespace: impl Into<String>, payload_url: impl Into<String>) -> NewWebhook {
         let payload_url = payload_url.into();
         NewWebhook {
             namespace: namespace.into(),
             author_id: None,
-            ssl: payload_url
-                .get(..8)
-                .is_some_and(|s| s.eq_ignore_ascii_case("https://")),
+            ssl: crate::validate::is_https(&payload_url),
             payload_url,
             events: Vec::new(),
             active: true,
@@ -157,7 +156,8 @@ impl fmt::Debug for SecretUpdate {
 pub struct WebhookUpdate {
     /// A new payload URL.
     pub payload_url: Option<String>,
-    /// A new `ssl` setting.
+    /// A new `ssl` setting. `None` keeps it, except when the URL changes scheme: to https
+    /// turns verification on (nobody chose to leave it off), to http turns it off.
     pub ssl: Option<bool>,
     /// New event names; an empty list means all events.
     pub events: Option<Vec<String>>,

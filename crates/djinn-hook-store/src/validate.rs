@@ -117,6 +117,14 @@ pub(crate) fn events(names: &[String], errors: &mut ValidationErrors) -> Option<
     })
 }
 
+/// Whether `url`, trimmed as [`payload_url`] trims it, is an https URL: where `ssl` (certificate
+/// verification) is on unless turned off.
+pub(crate) fn is_https(url: &str) -> bool {
+    url.trim()
+        .get(..8)
+        .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+}
+
 /// `ssl` true needs an https URL.
 pub(crate) fn ssl(ssl: bool, https: bool, errors: &mut ValidationErrors) {
     if ssl && !https {

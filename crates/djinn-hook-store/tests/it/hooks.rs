@@ -298,3 +298,56 @@ fn only_active_subscribed_hooks_of_the_namespace_match() {
     assert_eq!((stats.events, stats.pending), (4, 4));
     assert_eq!(db.claim_all(now()).len(), 4);
 }
+
+#[test]
+fn tls_verification_is_on_unless_turned_off_for_an_https_url() {
+    let db = db();
+    // The default comes from the trimmed URL.
+    let padded = db.hook("alice/ci", "  HTTPS://example.com/padded ");
+    assert_eq!(padded.payload_url, "HTTPS://example.com/padded");
+    assert!(padded.ssl, "an https URL verifies by default");
+
+    // http -> https without a word about ssl: verification comes on.
+    let plain = db.hook("alice/ci", "http://example.com/plain");
+    assert!(!plain.ssl);
+    let url = |u: &str| WebhookUpdate {
+        payload_url: Some(u.into()),
+        ..WebhookUpdate::default()
+    };
+    let upgraded = db
+        .store
+        .update_webhook(plain.id, url(" https://example.com/plain "))
+        .unwrap();
+    assert!(upgraded.ssl, "{upgraded:?}");
+
+    // Off only when asked for, and then kept across a change of https URL.
+    let asked = db
+        .store
+        .update_webhook(
+            plain.id,
+            WebhookUpdate {
+                ssl: Some(false),
+                ..WebhookUpdate::default()
+            },
+        )
+        .unwrap();
+    assert!(!asked.ssl);
+    let moved = db
+        .store
+        .update_webhook(plain.id, url("https://example.com/moved"))
+        .unwrap();
+    assert!(!moved.ssl, "an explicit ssl=false stays with the webhook");
+
+    // https -> http turns it off rather than refusing the change; back to https turns it on.
+    let verified = db.hook("alice/ci", "https://example.com/verified");
+    let down = db
+        .store
+        .update_webhook(verified.id, url("http://example.com/verified"))
+        .unwrap();
+    assert!(!down.ssl);
+    let up = db
+        .store
+        .update_webhook(verified.id, url("https://example.com/verified"))
+        .unwrap();
+    assert!(up.ssl);
+}
