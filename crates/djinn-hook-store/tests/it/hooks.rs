@@ -351,3 +351,43 @@ fn tls_verification_is_on_unless_turned_off_for_an_https_url() {
         .unwrap();
     assert!(up.ssl);
 }
+
+#[test]
+fn payload_urls_are_what_the_http_client_can_send() {
+    let db = db();
+    db.store.ensure_namespace("alice/ci").unwrap();
+    let create = |url: &str| db.store.create_webhook(NewWebhook::new("alice/ci", url));
+    // A non-ASCII host is stored IDNA-encoded, the rest as given.
+    let idn = create("https://Bücher.example:8443/hook?q=1").unwrap();
+    assert_eq!(
+        idn.payload_url,
+        "https://xn--bcher-kva.example:8443/hook?q=1"
+    );
+    let with_user = create("http://user:password@bücher.example/").unwrap();
+    assert_eq!(
+        with_user.payload_url,
+        "http://user:password@xn--bcher-kva.example/"
+    );
+    // What the client's URI parser refuses is refused here, naming payload_url, never quoting
+    // the URL (it may hold credentials).
+    for bad in [
+        "http://üser:password@example.com/",
+        "http://exa%mple.com/",
+        "http://[::1/",
+        "http://example.com:99999999/",
+        "http://a\u{fffd}\u{fffd}b.example/",
+    ] {
+        let errors = invalid(create(bad).unwrap_err());
+        let messages = errors.field("payload_url");
+        assert_eq!(messages.len(), 1, "{bad}: {errors:?}");
+        assert!(
+            !errors.to_string().contains("password") && !errors.to_string().contains("example"),
+            "{bad}: {errors}"
+        );
+    }
+    assert_eq!(
+        db.store.all_webhooks().unwrap().len(),
+        2,
+        "nothing else stored"
+    );
+}
