@@ -56,6 +56,11 @@
 //! With `ssl` off, an `https` URL is still encrypted but its certificate is not verified, and
 //! the attempt's `tls_verification_skipped` says so. `ssl` does nothing to `http` URLs.
 //!
+//! # Credentials in URLs
+//!
+//! A payload URL's user-info (`https://user:password@host/`) is sent as basic auth, and never
+//! kept: the attempt's `url` and `error` carry `***` in its place ([`redact_userinfo`]).
+//!
 //! # SSRF guard
 //!
 //! Addresses are checked after name resolution, at connect time, so a public name resolving to
@@ -77,6 +82,7 @@ mod request;
 mod retry;
 mod ssrf;
 mod store_thread;
+mod userinfo;
 mod worker;
 
 pub use crate::{
@@ -88,5 +94,6 @@ pub use crate::{
     request::{DeliveryRequest, WebhookSecret},
     retry::{Decision, DecisionOutcome, RetryPolicy},
     ssrf::{METADATA_ADDRESSES, SsrfGuard},
+    userinfo::redact_userinfo,
     worker::{Completion, Outbox, Stats, Task, Worker, WorkerConfig, WorkerEvent, WorkerWaker},
 };

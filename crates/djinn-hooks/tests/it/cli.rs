@@ -430,3 +430,43 @@ fn example_prints_the_same_bytes_as_the_fixtures() {
         run.stdout
     );
 }
+
+#[test]
+fn credentials_in_a_payload_url_are_never_printed() {
+    let env = Env::new();
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let url = format!("http://user:password@127.0.0.1:{closed}/hook");
+    let id = env.create_hook(NS, &url, &[]);
+    let example = env.run(&["example", "build.finished"], None);
+    env.run(
+        &["emit", "build.finished", "--namespace", NS],
+        Some(example.ok().as_bytes()),
+    )
+    .ok();
+    let mut runs = vec![
+        env.run(&["hook", "list"], None),
+        env.run(&["hook", "show", &id], None),
+        env.run(&["hook", "test", &id, "--allow-private-network"], None),
+        env.run(&["worker", "--until-idle", "--allow-private-network"], None),
+    ];
+    runs.push(env.run(&["deliveries", "list"], None));
+    runs.push(env.run(&["deliveries", "show", "1"], None));
+    runs.push(env.run(&["deliveries", "show", "2"], None));
+    for run in &runs {
+        let all = format!("{}{}", run.stdout, run.stderr);
+        assert!(!all.contains("password"), "{run:#?}");
+    }
+    let show = runs[1].ok();
+    assert!(
+        show.contains(&format!("http://***@127.0.0.1:{closed}/hook")),
+        "{show}"
+    );
+    assert!(
+        runs[5].ok().contains("> POST http://***@127.0.0.1:"),
+        "{:#?}",
+        runs[5]
+    );
+}
