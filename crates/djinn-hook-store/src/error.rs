@@ -18,6 +18,15 @@ pub enum Error {
         #[source]
         source: DatabaseError,
     },
+    /// The database file did not exist and could not be created (readable by its owner only).
+    #[error("cannot create database {}", path.display())]
+    Create {
+        /// The file that was being created.
+        path: PathBuf,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
     /// The file was written by a newer version of this program; it is never downgraded.
     #[error(
         "database schema version {found} is newer than the {supported} this build supports; upgrade djinn-hooks"

@@ -1,8 +1,8 @@
 //! The key file: 32 random bytes that encrypt webhook secrets, created with mode 0600 on first use.
 
-use std::fs::OpenOptions;
-use std::io::{ErrorKind, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs::{File, OpenOptions};
+use std::io::{ErrorKind, Read, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -44,10 +44,26 @@ pub(crate) fn load_or_create(path: &Path) -> anyhow::Result<[u8; KEY_LEN]> {
     }
 }
 
-/// Reads an existing key file; a file of another size is an error saying so.
+/// Reads an existing key file. A file others may read is refused, as ssh refuses such a
+/// private key (the key opens every webhook secret); a file of another size is an error too.
 fn read(path: &Path) -> anyhow::Result<[u8; KEY_LEN]> {
-    let bytes =
-        std::fs::read(path).with_context(|| format!("cannot read key file {}", path.display()))?;
+    let cannot_read = || format!("cannot read key file {}", path.display());
+    let mut file = File::open(path).with_context(cannot_read)?;
+    let mode = file
+        .metadata()
+        .with_context(cannot_read)?
+        .permissions()
+        .mode()
+        & 0o777;
+    if mode & 0o077 != 0 {
+        anyhow::bail!(
+            "key file {path} is readable by others (mode {mode:04o}); \
+             make it private with `chmod 600 {path}`",
+            path = path.display()
+        );
+    }
+    let mut bytes = Vec::with_capacity(KEY_LEN);
+    file.read_to_end(&mut bytes).with_context(cannot_read)?;
     <[u8; KEY_LEN]>::try_from(bytes.as_slice()).map_err(|_| {
         anyhow::anyhow!(
             "key file {} holds {} bytes, expected {KEY_LEN} (it is not a djinn-hooks key file, or it was damaged)",
@@ -59,8 +75,6 @@ fn read(path: &Path) -> anyhow::Result<[u8; KEY_LEN]> {
 
 #[cfg(test)]
 mod tests {
-    use std::os::unix::fs::PermissionsExt;
-
     use super::*;
 
     #[test]
@@ -80,7 +94,28 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("short.key");
         std::fs::write(&path, b"not a key").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         let err = load_or_create(&path).unwrap_err().to_string();
         assert!(err.contains("holds 9 bytes, expected 32"), "{err}");
+    }
+
+    #[test]
+    fn a_key_file_others_may_read_is_refused_with_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hooks.db.key");
+        let key = load_or_create(&path).unwrap();
+        for mode in [0o644, 0o640, 0o604, 0o660] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let err = load_or_create(&path).unwrap_err().to_string();
+            assert!(err.contains(&format!("(mode {mode:04o})")), "{err}");
+            assert!(
+                err.contains(&format!("chmod 600 {}", path.display())),
+                "{err}"
+            );
+        }
+        for mode in [0o600, 0o400] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            assert_eq!(load_or_create(&path).unwrap(), key, "{mode:o}");
+        }
     }
 }
