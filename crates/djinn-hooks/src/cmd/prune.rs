@@ -38,11 +38,23 @@ pub(crate) fn parse_age(text: &str) -> anyhow::Result<Duration> {
         "s" => 1,
         _ => invalid!("--older-than: {text:?} is not an age like 30d, 12h, 45m or 90s"),
     };
-    let Ok(number) = number.parse::<u64>() else {
+    if number.is_empty() {
         invalid!("--older-than: {text:?} is not an age like 30d, 12h, 45m or 90s");
-    };
-    Ok(Duration::from_secs(number.saturating_mul(seconds)))
+    }
+    match number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(seconds))
+    {
+        Some(age) if age <= MAX_AGE_DAYS * 86_400 => Ok(Duration::from_secs(age)),
+        // Only digits are left: the number is too large.
+        _ => invalid!("--older-than: {text:?} is too long; at most {MAX_AGE_DAYS}d (100 years)"),
+    }
 }
+
+/// The longest age `--older-than` takes: nothing in the log is older, and far longer ages
+/// reach before any date the clock can name.
+const MAX_AGE_DAYS: u64 = 36_500;
 
 #[cfg(test)]
 mod tests {

@@ -470,3 +470,17 @@ fn credentials_in_a_payload_url_are_never_printed() {
         runs[5]
     );
 }
+
+#[test]
+fn prune_with_an_age_beyond_any_date_exits_2() {
+    let env = Env::new();
+    for age in ["999999999999d", "36501d", "18446744073709551615s"] {
+        let run = env.run(&["prune", "--older-than", age], None);
+        assert_invalid(&run, &format!("--older-than: {age:?} is too long"));
+    }
+    let run = env.run(&["prune", "--older-than", "36500d"], None);
+    assert_eq!(
+        run.ok(),
+        "pruned 0 deliveries and 0 events older than 36500d\n"
+    );
+}
