@@ -4,6 +4,7 @@ mod files;
 mod flows;
 mod hooks;
 mod log;
+mod props;
 mod race;
 mod schema;
 mod secrets;
