@@ -169,13 +169,31 @@ fn missing_things_and_a_damaged_key_file_exit_1() {
         (1, "djinn-hooks: delivery 7 not found")
     );
 
+    use std::os::unix::fs::PermissionsExt;
+    let private = |name: &str, mode: u32| {
+        std::fs::set_permissions(env.path(name), std::fs::Permissions::from_mode(mode)).unwrap();
+    };
     std::fs::write(env.path("short.key"), b"0123").unwrap();
+    private("short.key", 0o600);
     let run = env.run(&["--key-file", "short.key", "hook", "list"], None);
     assert_eq!(run.code, 1);
     assert!(
         run.stderr.contains("short.key holds 4 bytes, expected 32"),
         "{}",
         run.stderr
+    );
+
+    // A key file others may read is refused, with the fix, as ssh does.
+    std::fs::write(env.path("open.key"), [7u8; 32]).unwrap();
+    private("open.key", 0o644);
+    let run = env.run(&["--key-file", "open.key", "hook", "list"], None);
+    assert_eq!(
+        (run.code, run.stderr.trim()),
+        (
+            1,
+            "djinn-hooks: key file open.key is readable by others (mode 0644); \
+             make it private with `chmod 600 open.key`"
+        )
     );
 }
 
