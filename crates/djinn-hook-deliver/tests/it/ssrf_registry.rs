@@ -54,124 +54,46 @@ const GLOBAL_ANYCAST: &str =
     "globally reachable per the registry: public anycast servers, no local target";
 
 /// IANA IPv4 Special-Purpose Address Registry.
+#[rustfmt::skip]
 const IPV4_REGISTRY: &[Entry] = &[
     e("0.0.0.0/8", "\"this network\"", "RFC 791 §3.2", Never),
-    e(
-        "0.0.0.0/32",
-        "\"this host on this network\"",
-        "RFC 1122 §3.2.1.3",
-        Never,
-    ),
+    e("0.0.0.0/32", "\"this host on this network\"", "RFC 1122 §3.2.1.3", Never),
     e("10.0.0.0/8", "private-use", "RFC 1918", Private),
     e("100.64.0.0/10", "shared address space", "RFC 6598", Private),
     e("127.0.0.0/8", "loopback", "RFC 1122 §3.2.1.3", Private),
     e("169.254.0.0/16", "link local", "RFC 3927", Private),
     e("172.16.0.0/12", "private-use", "RFC 1918", Private),
-    e(
-        "192.0.0.0/24",
-        "IETF protocol assignments",
-        "RFC 6890 §2.1",
-        Private,
-    ),
-    e(
-        "192.0.0.0/29",
-        "IPv4 service continuity prefix",
-        "RFC 7335",
-        Private,
-    ),
+    e("192.0.0.0/24", "IETF protocol assignments", "RFC 6890 §2.1", Private),
+    e("192.0.0.0/29", "IPv4 service continuity prefix", "RFC 7335", Private),
     e("192.0.0.8/32", "IPv4 dummy address", "RFC 7600", Private),
     // Globally reachable in the registry, but the anycast reaches the local network's own
     // PCP server or TURN relay: a gateway, so it counts as private.
-    e(
-        "192.0.0.9/32",
-        "port control protocol anycast",
-        "RFC 7723",
-        Private,
-    ),
+    e("192.0.0.9/32", "port control protocol anycast", "RFC 7723", Private),
     e("192.0.0.10/32", "TURN anycast", "RFC 8155", Private),
-    e(
-        "192.0.0.170/32",
-        "NAT64/DNS64 discovery",
-        "RFC 8880, RFC 7050 §2.2",
-        Private,
-    ),
-    e(
-        "192.0.0.171/32",
-        "NAT64/DNS64 discovery",
-        "RFC 8880, RFC 7050 §2.2",
-        Private,
-    ),
-    e(
-        "192.0.2.0/24",
-        "documentation (TEST-NET-1)",
-        "RFC 5737",
-        Never,
-    ),
-    e(
-        "192.31.196.0/24",
-        "AS112-v4",
-        "RFC 7535",
-        Allowed(GLOBAL_ANYCAST),
-    ),
-    e(
-        "192.52.193.0/24",
-        "AMT",
-        "RFC 7450",
-        Allowed(GLOBAL_ANYCAST),
-    ),
-    e(
-        "192.88.99.0/24",
-        "deprecated (6to4 relay anycast)",
-        "RFC 7526",
-        Never,
-    ),
+    e("192.0.0.170/32", "NAT64/DNS64 discovery", "RFC 8880, RFC 7050 §2.2", Private),
+    e("192.0.0.171/32", "NAT64/DNS64 discovery", "RFC 8880, RFC 7050 §2.2", Private),
+    e("192.0.2.0/24", "documentation (TEST-NET-1)", "RFC 5737", Never),
+    e("192.31.196.0/24", "AS112-v4", "RFC 7535", Allowed(GLOBAL_ANYCAST)),
+    e("192.52.193.0/24", "AMT", "RFC 7450", Allowed(GLOBAL_ANYCAST)),
+    e("192.88.99.0/24", "deprecated (6to4 relay anycast)", "RFC 7526", Never),
     e("192.168.0.0/16", "private-use", "RFC 1918", Private),
-    e(
-        "192.175.48.0/24",
-        "direct delegation AS112 service",
-        "RFC 7534",
-        Allowed(GLOBAL_ANYCAST),
-    ),
+    e("192.175.48.0/24", "direct delegation AS112 service", "RFC 7534", Allowed(GLOBAL_ANYCAST)),
     e("198.18.0.0/15", "benchmarking", "RFC 2544", Private),
-    e(
-        "198.51.100.0/24",
-        "documentation (TEST-NET-2)",
-        "RFC 5737",
-        Never,
-    ),
-    e(
-        "203.0.113.0/24",
-        "documentation (TEST-NET-3)",
-        "RFC 5737",
-        Never,
-    ),
+    e("198.51.100.0/24", "documentation (TEST-NET-2)", "RFC 5737", Never),
+    e("203.0.113.0/24", "documentation (TEST-NET-3)", "RFC 5737", Never),
     e("240.0.0.0/4", "reserved", "RFC 1112 §4", Never),
-    e(
-        "255.255.255.255/32",
-        "limited broadcast",
-        "RFC 8190, RFC 919 §7",
-        Never,
-    ),
+    e("255.255.255.255/32", "limited broadcast", "RFC 8190, RFC 919 §7", Never),
 ];
 
 /// IANA IPv6 Special-Purpose Address Registry.
+#[rustfmt::skip]
 const IPV6_REGISTRY: &[Entry] = &[
     e("::1/128", "loopback address", "RFC 4291", Private),
     e("::/128", "unspecified address", "RFC 4291", Never),
     e("::ffff:0:0/96", "IPv4-mapped address", "RFC 4291", Embedded),
-    e(
-        "64:ff9b::/96",
-        "IPv4-IPv6 translation",
-        "RFC 6052",
-        Embedded,
-    ),
+    e("64:ff9b::/96", "IPv4-IPv6 translation", "RFC 6052", Embedded),
     // The operator's own translator: it reaches whatever IPv4 network it sits in.
-    e(
-        "64:ff9b:1::/48",
-        "IPv4-IPv6 translation (local-use)",
-        "RFC 8215",
-        PrivateEmbedded,
-    ),
+    e("64:ff9b:1::/48", "IPv4-IPv6 translation (local-use)", "RFC 8215", PrivateEmbedded),
     e("100::/64", "discard-only address block", "RFC 6666", Never),
     e("100:0:0:1::/64", "dummy IPv6 prefix", "RFC 9780", Never),
     e("2001::/23", "IETF protocol assignments", "RFC 2928", Never),
@@ -179,95 +101,36 @@ const IPV6_REGISTRY: &[Entry] = &[
     // not choose.
     e("2001::/32", "TEREDO", "RFC 4380, RFC 8190", Never),
     // Anycast services of the local network (its PCP server, TURN relay, SRP registrar).
-    e(
-        "2001:1::1/128",
-        "port control protocol anycast",
-        "RFC 7723",
-        Private,
-    ),
+    e("2001:1::1/128", "port control protocol anycast", "RFC 7723", Private),
     e("2001:1::2/128", "TURN anycast", "RFC 8155", Private),
-    e(
-        "2001:1::3/128",
-        "DNS-SD service registration protocol anycast",
-        "RFC 9665",
-        Private,
-    ),
-    e(
-        "2001:2::/48",
-        "benchmarking",
-        "RFC 5180, RFC Errata 1752",
-        Private,
-    ),
+    e("2001:1::3/128", "DNS-SD service registration protocol anycast", "RFC 9665", Private),
+    e("2001:2::/48", "benchmarking", "RFC 5180, RFC Errata 1752", Private),
     e("2001:3::/32", "AMT", "RFC 7450", Allowed(GLOBAL_ANYCAST)),
-    e(
-        "2001:4:112::/48",
-        "AS112-v6",
-        "RFC 7535",
-        Allowed(GLOBAL_ANYCAST),
-    ),
-    e(
-        "2001:10::/28",
-        "deprecated (previously ORCHID)",
-        "RFC 4843",
-        Never,
-    ),
+    e("2001:4:112::/48", "AS112-v6", "RFC 7535", Allowed(GLOBAL_ANYCAST)),
+    e("2001:10::/28", "deprecated (previously ORCHID)", "RFC 4843", Never),
     e("2001:20::/28", "ORCHIDv2", "RFC 7343", Never),
-    e(
-        "2001:30::/28",
-        "drone remote ID protocol entity tags (DETs)",
-        "RFC 9374",
-        Never,
-    ),
+    e("2001:30::/28", "drone remote ID protocol entity tags (DETs)", "RFC 9374", Never),
     e("2001:db8::/32", "documentation", "RFC 3849", Never),
     e("2002::/16", "6to4", "RFC 3056", Embedded),
-    e(
-        "2620:4f:8000::/48",
-        "direct delegation AS112 service",
-        "RFC 7534",
-        Allowed(GLOBAL_ANYCAST),
-    ),
+    e("2620:4f:8000::/48", "direct delegation AS112 service", "RFC 7534", Allowed(GLOBAL_ANYCAST)),
     e("3fff::/20", "documentation", "RFC 9637", Never),
-    e(
-        "5f00::/16",
-        "segment routing (SRv6) SIDs",
-        "RFC 9602",
-        Never,
-    ),
+    e("5f00::/16", "segment routing (SRv6) SIDs", "RFC 9602", Never),
     e("fc00::/7", "unique-local", "RFC 4193, RFC 8190", Private),
     e("fe80::/10", "link-local unicast", "RFC 4291", Private),
 ];
 
 /// Ranges outside the special-purpose registries that the guard judges too.
+#[rustfmt::skip]
 const OTHER_RANGES: &[Entry] = &[
     e("224.0.0.0/4", "IPv4 multicast", "RFC 5771", Never),
     e("ff00::/8", "IPv6 multicast", "RFC 4291 §2.7", Never),
-    e(
-        "::/96",
-        "IPv4-compatible (deprecated)",
-        "RFC 4291 §2.5.5.1",
-        Embedded,
-    ),
-    e(
-        "::ffff:0:0:0/96",
-        "IPv4-translated (SIIT)",
-        "RFC 2765 §2.1",
-        Embedded,
-    ),
+    e("::/96", "IPv4-compatible (deprecated)", "RFC 4291 §2.5.5.1", Embedded),
+    e("::ffff:0:0:0/96", "IPv4-translated (SIIT)", "RFC 2765 §2.1", Embedded),
     e("fec0::/10", "site-local (deprecated)", "RFC 3879", Private),
     // IANA IPv6 Address Space registry: everything outside 2000::/3 not listed above is
     // "reserved by IETF", so nothing there is a receiver.
-    e(
-        "::/0",
-        "reserved by IETF (outside global unicast)",
-        "RFC 4291 §2.4",
-        Never,
-    ),
-    e(
-        "2000::/3",
-        "global unicast",
-        "RFC 4291 §2.4",
-        Allowed("the public internet"),
-    ),
+    e("::/0", "reserved by IETF (outside global unicast)", "RFC 4291 §2.4", Never),
+    e("2000::/3", "global unicast", "RFC 4291 §2.4", Allowed("the public internet")),
 ];
 
 fn all_entries() -> impl Iterator<Item = (&'static Entry, IpNet)> {
