@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use djinn_hook_payload::{redact_userinfo, scrub_userinfo};
 use djinn_hook_sign::{
     SIGNATURE_HEADER, Secret, StandardSecret, WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER,
     WEBHOOK_TIMESTAMP_HEADER, sign, sign_standard,
@@ -22,7 +23,6 @@ use crate::coalesce::CoalescingConnector;
 use crate::error::{DeliverError, error_chain};
 use crate::request::DeliveryRequest;
 use crate::ssrf::{GuardedResolver, SsrfGuard};
-use crate::userinfo::{redact_userinfo, scrub_userinfo};
 
 /// `User-Agent` of the original Djinn CI.
 pub const DEFAULT_USER_AGENT: &str = "Djinn-CI-Hook";

@@ -59,7 +59,8 @@
 //! # Credentials in URLs
 //!
 //! A payload URL's user-info (`https://user:password@host/`) is sent as basic auth, and never
-//! kept: the attempt's `url` and `error` carry `***` in its place ([`redact_userinfo`]).
+//! kept: the attempt's `url` and `error` carry `***` in its place
+//! ([`djinn_hook_payload::redact_userinfo`]).
 //!
 //! # SSRF guard
 //!
@@ -82,7 +83,6 @@ mod request;
 mod retry;
 mod ssrf;
 mod store_thread;
-mod userinfo;
 mod worker;
 
 pub use crate::{
@@ -94,6 +94,5 @@ pub use crate::{
     request::{DeliveryRequest, WebhookSecret},
     retry::{Decision, DecisionOutcome, RetryPolicy},
     ssrf::{METADATA_ADDRESSES, SsrfGuard},
-    userinfo::redact_userinfo,
     worker::{Completion, Outbox, Stats, Task, Worker, WorkerConfig, WorkerEvent, WorkerWaker},
 };

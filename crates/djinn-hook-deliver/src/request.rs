@@ -3,10 +3,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use djinn_hook_payload::EventType;
+use djinn_hook_payload::{EventType, redact_userinfo};
 use uuid::Uuid;
-
-use crate::userinfo::redact_userinfo;
 
 /// A webhook's secret, as the user set it (the store decrypts it just before delivery).
 ///

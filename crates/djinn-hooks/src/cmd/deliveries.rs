@@ -1,6 +1,6 @@
 //! `deliveries list|show` and `redeliver`: the delivery log.
 
-use djinn_hook_deliver::redact_userinfo;
+use djinn_hook_payload::redact_userinfo;
 use djinn_hook_store::{Delivery, DeliveryFilter, Page};
 
 use super::output::{self, Table};

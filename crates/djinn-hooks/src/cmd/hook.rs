@@ -2,8 +2,8 @@
 
 use std::collections::HashMap;
 
-use djinn_hook_deliver::{DeliverConfig, Deliverer, redact_userinfo};
-use djinn_hook_payload::{DEFAULT_API_SERVER, EventSet, example_payload};
+use djinn_hook_deliver::{DeliverConfig, Deliverer};
+use djinn_hook_payload::{DEFAULT_API_SERVER, EventSet, example_payload, redact_userinfo};
 use djinn_hook_store::{
     LastResponse, Namespace, NewWebhook, SecretUpdate, Store, Webhook, WebhookUpdate,
 };

@@ -1,5 +1,6 @@
 //! URLs as they may be shown: the user-info (`user:password@`) of a payload URL is a credential
-//! (ureq sends it as basic auth), so records, errors and logs carry `***` in its place.
+//! (the HTTP client sends it as basic auth), so records, errors, logs and `Debug` carry `***` in
+//! its place. Here, the lowest crate, because the store and the delivery crate both show URLs.
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -12,7 +13,7 @@ const MASK: &str = "***";
 /// invalid URL is redacted too.
 ///
 /// ```
-/// use djinn_hook_deliver::redact_userinfo;
+/// use djinn_hook_payload::redact_userinfo;
 ///
 /// assert_eq!(redact_userinfo("https://ci:s3cret@hooks.example/x"), "https://***@hooks.example/x");
 /// assert_eq!(redact_userinfo("https://hooks.example/a@b"), "https://hooks.example/a@b");
@@ -30,7 +31,7 @@ pub fn redact_userinfo(url: &str) -> Cow<'_, str> {
 
 /// `text` (an error message, say) with every copy of `url`'s user-info, and of its password
 /// alone, replaced by `***`.
-pub(crate) fn scrub_userinfo(text: String, url: &str) -> String {
+pub fn scrub_userinfo(text: String, url: &str) -> String {
     let Some(range) = userinfo(url) else {
         return text;
     };
