@@ -71,3 +71,36 @@ mod tests {
         }
     }
 }
+
+/// `--older-than` under random input: never a panic, exit code 2 for anything but an age in
+/// range, and `{n}{unit}` reads back as n units. Cases: proptest's default (256);
+/// `PROPTEST_CASES=100000` runs more.
+#[cfg(test)]
+mod props {
+    use std::time::Duration;
+
+    use proptest::prelude::*;
+
+    use super::{MAX_AGE_DAYS, parse_age};
+    use crate::cmd::exit_code;
+
+    proptest! {
+        #[test]
+        fn anything_is_an_age_or_exit_code_2(text in prop_oneof![".{0,24}", "[ ]?[0-9]{0,22}[dhms]?[ ]?"]) {
+            if let Err(err) = parse_age(&text) {
+                prop_assert_eq!(exit_code(&err), 2, "{}", err);
+                prop_assert!(err.to_string().starts_with("--older-than: "), "{}", err);
+            }
+        }
+
+        #[test]
+        fn ages_read_back(n in 0..=MAX_AGE_DAYS * 86_400, unit in prop::sample::select(vec![("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)])) {
+            let (suffix, seconds) = unit;
+            let n = n / seconds;
+            prop_assert_eq!(
+                parse_age(&format!("{n}{suffix}")).unwrap(),
+                Duration::from_secs(n * seconds)
+            );
+        }
+    }
+}
