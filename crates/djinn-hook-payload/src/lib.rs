@@ -62,6 +62,7 @@ mod event;
 mod examples;
 mod payload;
 mod schema;
+mod userinfo;
 mod wire;
 
 pub use entity::{
@@ -76,3 +77,4 @@ pub use payload::{
     NamespaceChange, ObjectChange, Payload, VariableChange,
 };
 pub use schema::{FieldSchema, FieldType, ObjectSchema};
+pub use userinfo::{redact_userinfo, scrub_userinfo};

@@ -135,6 +135,7 @@
 mod error;
 mod hooks;
 mod key;
+mod key_file;
 mod log;
 mod outbox;
 mod schema;

@@ -100,8 +100,15 @@ impl Store {
 
     /// Prunes deliveries, and finished events, older than `older_than`
     /// (usually [`DEFAULT_RETENTION`]); see [`Store::prune_before`].
+    /// An age reaching before any date the clock can name prunes nothing.
     pub fn prune(&self, older_than: Duration) -> Result<Pruned> {
-        self.prune_before(OffsetDateTime::now_utc() - older_than)
+        let cutoff = time::Duration::try_from(older_than)
+            .ok()
+            .and_then(|age| OffsetDateTime::now_utc().checked_sub(age));
+        match cutoff {
+            Some(cutoff) => self.prune_before(cutoff),
+            None => Ok(Pruned::default()),
+        }
     }
 
     /// Prunes deliveries created before `cutoff`, then events created before

@@ -5,6 +5,7 @@
 mod event;
 mod examples;
 mod parse;
+mod props;
 mod schema;
 mod upstream;
 

@@ -172,3 +172,19 @@ fn prune_removes_old_rows_and_keeps_recent_ones() {
     let kept = db.store.prune(djinn_hook_store::DEFAULT_RETENTION).unwrap();
     assert_eq!((kept.deliveries, kept.events), (0, 0));
 }
+
+#[test]
+fn prune_by_an_age_beyond_any_date_prunes_nothing_and_does_not_panic() {
+    let db = db();
+    db.hook("alice/ci", "https://example.com/");
+    let logged = deliver(&db, "alice/ci", 2, Outcome::Delivered, now());
+    assert_eq!(logged.len(), 2);
+    for age in [
+        Duration::MAX,
+        Duration::from_secs(u64::MAX / 2),
+        Duration::from_secs(400_000 * 365 * 86_400),
+    ] {
+        let pruned = db.store.prune(age).unwrap();
+        assert_eq!((pruned.deliveries, pruned.events), (0, 0), "{age:?}");
+    }
+}

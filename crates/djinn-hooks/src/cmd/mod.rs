@@ -23,7 +23,6 @@ mod demo;
 mod emit;
 mod events;
 mod hook;
-mod keyfile;
 mod listen;
 mod output;
 mod prune;
