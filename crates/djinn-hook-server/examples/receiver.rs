@@ -1,42 +1,32 @@
-//! A webhook receiver in a few lines: check `X-Djinn-CI-Signature` with djinn-hook-sign.
+//! A webhook receiver in a few lines: check `X-Djinn-CI-Signature` with djinn-hook-sign, on the
+//! receiver this crate serves (`listen` runs the same).
 //!
-//! Run: `cargo run -p djinn-hooks --example receiver -- 127.0.0.1:9091 "$(cat hook-secret.txt)"`
+//! Run: `cargo run -p djinn-hook-server --example receiver -- 127.0.0.1:9091 "$(cat hook-secret.txt)"`
 //!
-//! Built against the workspace's patched tiny_http (vendor/tiny_http/PATCHES.md). With tiny_http
-//! 0.12 from crates.io, a burst of new keep-alive connections can wait behind idle ones: deliver
-//! to such a copy with `worker --concurrency 4` or less (see the tour in README.md).
+//! To mount the check in an axum application of your own, use
+//! `djinn_hook_server::receiver::router(secret, |received| …)` instead of `Receiver::start`.
 
-use djinn_hook_sign::{Secret, verify};
+use std::time::Duration;
+
+use djinn_hook_server::Receiver;
+use djinn_hook_sign::Secret;
 
 fn main() {
     let mut args = std::env::args().skip(1);
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:9091".into());
     let secret = Secret::new(args.next().expect("usage: receiver ADDR SECRET"));
-    let server = tiny_http::Server::http(&addr).expect("listen");
-    println!("receiving on http://{addr}/");
-    for mut request in server.incoming_requests() {
-        let header = |name: &str| {
-            request
-                .headers()
-                .iter()
-                .find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name))
-                .map(|h| h.value.to_string())
-        };
-        let event = header("X-Djinn-CI-Event").unwrap_or_default();
-        let signature = header("X-Djinn-CI-Signature").unwrap_or_default();
-        let mut body = Vec::new();
-        if request.as_reader().read_to_end(&mut body).is_err() {
+    let receiver = Receiver::start(&addr, secret).expect("listen");
+    println!("receiving on http://{}/", receiver.addr());
+    loop {
+        let Some(got) = receiver.next_timeout(Duration::from_secs(3600)) else {
             continue;
-        }
-        // One call: constant-time HMAC-SHA256 check of the exact body bytes.
-        let status = match verify(&secret, &body, &signature) {
-            Ok(()) => 204,
-            Err(err) => {
-                eprintln!("rejected {event}: {err}");
-                401
-            }
         };
-        println!("{event}: {} bytes, answered {status}", body.len());
-        let _ = request.respond(tiny_http::Response::empty(status));
+        // Checked already: constant-time HMAC-SHA256 of the exact body bytes; 204 or 401 sent.
+        let status = if got.signature_valid { 204 } else { 401 };
+        println!(
+            "{}: {} bytes, answered {status}",
+            got.event().unwrap_or("-"),
+            got.body.len()
+        );
     }
 }

@@ -1,33 +1,58 @@
-//! The JSON the API reads: request bodies, and how a body that fails to parse is reported.
-//! What it writes is in `crate::json`, shared with the command line's `--json`.
+//! Request bodies: read with the size limit enforced while they arrive, the JSON the API reads,
+//! and how a body that fails to parse is reported. What it writes is in `crate::json`, shared
+//! with the command line's `--json`.
 
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, header};
+use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use serde::{Deserialize, Deserializer};
 
-pub(super) use crate::json::Urls;
+use crate::error::ApiError;
+
+/// Reads at most `max` bytes: 413 beyond. A declared length over the limit is refused before
+/// anything is read; a chunked body is cut off as soon as it passes the limit.
+pub(crate) async fn read(headers: &HeaderMap, body: Body, max: usize) -> Result<Bytes, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(ApiError::TooLarge(max));
+    }
+    match Limited::new(body, max).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(ApiError::TooLarge(max))
+        }
+        Err(err) => Err(ApiError::BadRequest(format!(
+            "cannot read the request body: {err}"
+        ))),
+    }
+}
 
 /// The body of `POST …/webhooks`. Unknown fields are ignored, as the original does.
 #[derive(Debug, Default, Deserialize)]
-pub(super) struct CreateWebhook {
-    pub(super) payload_url: Option<String>,
-    pub(super) secret: Option<String>,
-    pub(super) ssl: Option<bool>,
-    pub(super) active: Option<bool>,
-    pub(super) events: Option<Vec<String>>,
-    pub(super) standard_webhooks: Option<bool>,
+pub(crate) struct CreateWebhook {
+    pub(crate) payload_url: Option<String>,
+    pub(crate) secret: Option<String>,
+    pub(crate) ssl: Option<bool>,
+    pub(crate) active: Option<bool>,
+    pub(crate) events: Option<Vec<String>>,
+    pub(crate) standard_webhooks: Option<bool>,
 }
 
 /// The body of `PATCH …/webhooks/:id`: absent fields stay as they are; `"secret": null` or `""`
 /// removes the secret; `"events": null` or `[]` means all events.
 #[derive(Debug, Default, Deserialize)]
-pub(super) struct UpdateWebhook {
-    pub(super) payload_url: Option<String>,
+pub(crate) struct UpdateWebhook {
+    pub(crate) payload_url: Option<String>,
     #[serde(default, deserialize_with = "present")]
-    pub(super) secret: Option<Option<String>>,
-    pub(super) ssl: Option<bool>,
-    pub(super) active: Option<bool>,
+    pub(crate) secret: Option<Option<String>>,
+    pub(crate) ssl: Option<bool>,
+    pub(crate) active: Option<bool>,
     #[serde(default, deserialize_with = "present")]
-    pub(super) events: Option<Option<Vec<String>>>,
-    pub(super) standard_webhooks: Option<bool>,
+    pub(crate) events: Option<Option<Vec<String>>>,
+    pub(crate) standard_webhooks: Option<bool>,
 }
 
 /// `Some(value)` for a field that is present, even as `null` (absent fields get the default, `None`).
@@ -39,7 +64,7 @@ fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
 
 /// What is wrong with a request body that did not parse.
 #[derive(Debug)]
-pub(super) enum BodyError {
+pub(crate) enum BodyError {
     /// Not well-formed JSON (or not an object): a message naming the problem.
     Malformed(String),
     /// Well-formed, but a field has the wrong type: the field's path and what is wrong.
@@ -47,7 +72,7 @@ pub(super) enum BodyError {
 }
 
 /// Parses a JSON request body into `T`, naming the bad field or the syntax problem.
-pub(super) fn parse_body<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, BodyError> {
+pub(crate) fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, BodyError> {
     match body.iter().find(|b| !b.is_ascii_whitespace()) {
         None => {
             return Err(BodyError::Malformed(
@@ -101,7 +126,7 @@ mod tests {
 
     #[test]
     fn body_errors_name_the_problem() {
-        let check = |body: &str| match parse_body::<CreateWebhook>(body.as_bytes()) {
+        let check = |body: &str| match parse::<CreateWebhook>(body.as_bytes()) {
             Ok(_) => "ok".to_owned(),
             Err(BodyError::Malformed(m)) => m,
             Err(BodyError::Field { path, message }) => format!("{path}: {message}"),
@@ -140,10 +165,10 @@ mod tests {
 
     #[test]
     fn update_tells_null_from_absent() {
-        let u: UpdateWebhook = parse_body(br#"{"secret": null}"#).unwrap();
+        let u: UpdateWebhook = parse(br#"{"secret": null}"#).unwrap();
         assert_eq!(u.secret, Some(None));
         assert_eq!(u.events, None);
-        let u: UpdateWebhook = parse_body(br#"{"events": null, "secret": "s"}"#).unwrap();
+        let u: UpdateWebhook = parse(br#"{"events": null, "secret": "s"}"#).unwrap();
         assert_eq!(u.events, Some(None));
         assert_eq!(u.secret, Some(Some("s".to_owned())));
     }

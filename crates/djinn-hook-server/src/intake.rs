@@ -1,15 +1,16 @@
-//! Group commit for posted events: request threads hand their event to one committer thread,
+//! Group commit for posted events: request handlers hand their event to one committer thread,
 //! which stores whatever is waiting in one `Store::accept_events` transaction (one fsync for
-//! the batch) and answers each thread.
+//! the batch) and answers each handler. A handler awaits its answer without holding a thread.
 //!
 //! With `synchronous=FULL` every commit is an fsync, and the store's writer is shared with the
 //! worker's claims and completions; one transaction per event would cap intake at one fsync per
 //! event. A batch is all or nothing, so when it fails (say, one event names a namespace that
 //! was just deleted) its events are retried one by one and each gets its own answer.
 
-use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::mpsc::{self, Receiver, Sender};
 
 use djinn_hook_store::{Accepted, Error, NewEvent, Store};
+use tokio::sync::oneshot;
 
 /// The most events committed in one transaction.
 const MAX_BATCH: usize = 256;
@@ -17,35 +18,35 @@ const MAX_BATCH: usize = 256;
 /// One event waiting to be stored, and where its answer goes.
 struct Job {
     event: NewEvent,
-    answer: SyncSender<Result<Accepted, Error>>,
+    answer: oneshot::Sender<Result<Accepted, Error>>,
 }
 
-/// The request threads' side: hands events to the committer.
-#[derive(Debug)]
-pub(super) struct Intake {
+/// The handlers' side: hands events to the committer.
+#[derive(Clone, Debug)]
+pub(crate) struct Intake {
     jobs: Sender<Job>,
 }
 
 /// The committer's side; [`Committer::run`] returns once every [`Intake`] is dropped.
-pub(super) struct Committer {
+pub(crate) struct Committer {
     jobs: Receiver<Job>,
 }
 
 /// A connected intake and committer.
-pub(super) fn channel() -> (Intake, Committer) {
+pub(crate) fn channel() -> (Intake, Committer) {
     let (tx, rx) = mpsc::channel();
     (Intake { jobs: tx }, Committer { jobs: rx })
 }
 
 impl Intake {
     /// Stores one event (in a batch with whatever else is waiting) and returns its outcome.
-    pub(super) fn accept(&self, event: NewEvent) -> Result<Accepted, Error> {
-        let (answer, outcome) = mpsc::sync_channel(1);
+    pub(crate) async fn accept(&self, event: NewEvent) -> Result<Accepted, Error> {
+        let (answer, outcome) = oneshot::channel();
         self.jobs
             .send(Job { event, answer })
             .expect("the committer runs as long as an Intake exists");
         outcome
-            .recv()
+            .await
             .expect("the committer answers every job it takes")
     }
 }
@@ -53,7 +54,7 @@ impl Intake {
 impl Committer {
     /// Commits batches until every [`Intake`] is gone and the queue is empty; calls `queued`
     /// after each commit that queued a delivery task (to wake the worker).
-    pub(super) fn run(self, store: &Store, queued: impl Fn()) {
+    pub(crate) fn run(self, store: &Store, queued: impl Fn()) {
         while let Ok(first) = self.jobs.recv() {
             let mut batch = vec![first];
             batch.extend(self.jobs.try_iter().take(MAX_BATCH - 1));
@@ -118,7 +119,12 @@ mod tests {
                     .into_iter()
                     .map(|ns| {
                         let intake = &intake;
-                        inner.spawn(move || intake.accept(event(ns)))
+                        inner.spawn(move || {
+                            tokio::runtime::Builder::new_current_thread()
+                                .build()
+                                .unwrap()
+                                .block_on(intake.accept(event(ns)))
+                        })
                     })
                     .collect();
                 handles.into_iter().map(|h| h.join().unwrap()).collect()

@@ -19,35 +19,35 @@ use uuid::Uuid;
 
 /// Builds the API's absolute URLs.
 #[derive(Clone, Debug)]
-pub(crate) struct Urls {
+pub struct Urls {
     /// The base, without a trailing slash, e.g. `http://127.0.0.1:8080`.
-    pub(crate) base: String,
+    pub base: String,
 }
 
 impl Urls {
     /// `/n/:username/:path`, each segment percent-encoded where needed.
-    pub(crate) fn namespace(&self, ns: &str) -> String {
+    pub fn namespace(&self, ns: &str) -> String {
         let path: Vec<String> = ns.split('/').map(encode_segment).collect();
         format!("{}/n/{}", self.base, path.join("/"))
     }
 
     /// `/n/:username/:path/-/webhooks`
-    pub(crate) fn webhooks(&self, ns: &str) -> String {
+    pub fn webhooks(&self, ns: &str) -> String {
         format!("{}/-/webhooks", self.namespace(ns))
     }
 
     /// `/n/:username/:path/-/webhooks/:id`
-    pub(crate) fn webhook(&self, ns: &str, id: i64) -> String {
+    pub fn webhook(&self, ns: &str, id: i64) -> String {
         format!("{}/{id}", self.webhooks(ns))
     }
 
     /// `/n/:username/:path/-/webhooks/:id/deliveries`
-    pub(crate) fn deliveries(&self, ns: &str, id: i64) -> String {
+    pub fn deliveries(&self, ns: &str, id: i64) -> String {
         format!("{}/deliveries", self.webhook(ns, id))
     }
 
     /// `/n/:username/:path/-/webhooks/:id/deliveries/:delivery_id`
-    pub(crate) fn delivery(&self, ns: &str, id: i64, delivery: i64) -> String {
+    pub fn delivery(&self, ns: &str, id: i64, delivery: i64) -> String {
         format!("{}/{delivery}", self.deliveries(ns, id))
     }
 }
@@ -70,7 +70,7 @@ fn encode_segment(segment: &str) -> String {
 /// (`has_secret`, `standard_webhooks`, `disabled_reason`, `disabled_at`, `created_at`). Never
 /// the secret.
 #[derive(Debug, Serialize)]
-pub(crate) struct WebhookJson {
+pub struct WebhookJson {
     id: i64,
     author_id: Option<i64>,
     /// The owning user's id: users live in the CI server, not here, so always `null`.
@@ -95,7 +95,7 @@ pub(crate) struct WebhookJson {
 
 impl WebhookJson {
     /// The webhook `hook` of namespace `ns`, with its last response.
-    pub(crate) fn new(
+    pub fn new(
         urls: Option<&Urls>,
         hook: &Webhook,
         ns: &Namespace,
@@ -126,7 +126,7 @@ impl WebhookJson {
 /// segment (`child`), `path` everything below the owner (`parent/child`); `owner` (ours) is the
 /// first segment, so `owner/path` is the namespace's full name.
 #[derive(Debug, Serialize)]
-pub(crate) struct NamespaceJson {
+pub struct NamespaceJson {
     id: i64,
     parent_id: Option<i64>,
     name: String,
@@ -179,7 +179,7 @@ impl LastResponseJson {
 
 /// One delivery attempt as lists show it.
 #[derive(Debug, Serialize)]
-pub(crate) struct DeliveryJson {
+pub struct DeliveryJson {
     id: i64,
     hook_id: i64,
     event_id: Uuid,
@@ -203,7 +203,7 @@ pub(crate) struct DeliveryJson {
 
 impl DeliveryJson {
     /// The summary of `d`; `url` is its API URL, when known.
-    pub(crate) fn new(d: &Delivery, url: Option<String>) -> DeliveryJson {
+    pub fn new(d: &Delivery, url: Option<String>) -> DeliveryJson {
         DeliveryJson {
             id: d.id,
             hook_id: d.hook_id,
@@ -225,7 +225,7 @@ impl DeliveryJson {
 /// One delivery attempt in full: the summary's fields, then `tls_verification_skipped` and the
 /// request and response as recorded.
 #[derive(Debug, Serialize)]
-pub(crate) struct DeliveryFullJson {
+pub struct DeliveryFullJson {
     #[serde(flatten)]
     summary: DeliveryJson,
     tls_verification_skipped: bool,
@@ -235,7 +235,7 @@ pub(crate) struct DeliveryFullJson {
 
 impl DeliveryFullJson {
     /// Everything recorded of `d`; `url` is its API URL, when known.
-    pub(crate) fn new(d: &Delivery, url: Option<String>) -> DeliveryFullJson {
+    pub fn new(d: &Delivery, url: Option<String>) -> DeliveryFullJson {
         DeliveryFullJson {
             summary: DeliveryJson::new(d, url),
             tls_verification_skipped: d.tls_verification_skipped,
@@ -276,7 +276,7 @@ impl MessageJson {
 
 /// An accepted event: its id, type, and how many webhooks it was queued for.
 #[derive(Debug, Serialize)]
-pub(crate) struct AcceptedJson {
+pub struct AcceptedJson {
     event_id: Uuid,
     event: EventType,
     matched: usize,
@@ -284,7 +284,7 @@ pub(crate) struct AcceptedJson {
 
 impl AcceptedJson {
     /// The event `event`, accepted as `accepted`.
-    pub(crate) fn new(event: EventType, accepted: &Accepted) -> AcceptedJson {
+    pub fn new(event: EventType, accepted: &Accepted) -> AcceptedJson {
         AcceptedJson {
             event_id: accepted.event_id,
             event,
@@ -295,7 +295,7 @@ impl AcceptedJson {
 
 /// A redelivery queued: the new task, the webhook, the event, and the delivery sent again.
 #[derive(Debug, Serialize)]
-pub(crate) struct RedeliveryJson {
+pub struct RedeliveryJson {
     queued: bool,
     task_id: i64,
     hook_id: i64,
@@ -305,7 +305,7 @@ pub(crate) struct RedeliveryJson {
 
 impl RedeliveryJson {
     /// Delivery `of` queued again as task `task_id`.
-    pub(crate) fn new(of: &Delivery, task_id: i64) -> RedeliveryJson {
+    pub fn new(of: &Delivery, task_id: i64) -> RedeliveryJson {
         RedeliveryJson {
             queued: true,
             task_id,
@@ -319,10 +319,13 @@ impl RedeliveryJson {
 /// A page of a list on the command line: the items, the page number (from 1), and whether a
 /// next page exists. (`serve` answers the bare array and a `Link` header.)
 #[derive(Debug, Serialize)]
-pub(crate) struct PageJson<T> {
-    pub(crate) items: Vec<T>,
-    pub(crate) page: u32,
-    pub(crate) has_next: bool,
+pub struct PageJson<T> {
+    /// The items of this page.
+    pub items: Vec<T>,
+    /// The page number, from 1.
+    pub page: u32,
+    /// Whether a next page exists.
+    pub has_next: bool,
 }
 
 /// A duration as whole nanoseconds, as the original's.

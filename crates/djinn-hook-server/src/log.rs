@@ -1,125 +1,110 @@
-//! Structured log lines on stderr, one per request and one per delivery, in logfmt
-//! (`key=value`, values quoted when they hold spaces or quotes). Never a secret, a token, an
-//! `Authorization` header, a payload URL (it may carry credentials) or a body.
+//! Log lines on stderr through `tracing`, written as logfmt (`key=value`, values quoted when
+//! they hold spaces or quotes) by `tracing-logfmt`: one per request, one per delivery, and the
+//! server's start and stop. Never a secret, a token, an `Authorization` header, a payload URL
+//! (it may carry credentials) or a body.
 
-use std::fmt::Write as _;
-use std::time::Duration;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
+use axum::extract::{ConnectInfo, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
 use djinn_hook_deliver::{Completion, DecisionOutcome};
-use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use tower_http::request_id::RequestId;
+use tracing_subscriber::layer::SubscriberExt as _;
 
-/// A log line being built: `time=… level=… msg=…` then fields.
-pub(super) struct Line(String);
+use crate::app::AppState;
+use crate::error::ErrorDetail;
 
-impl Line {
-    /// A line with the time, level and message.
-    pub(super) fn new(level: &str, msg: &str) -> Line {
-        let now = OffsetDateTime::now_utc()
-            .format(&Rfc3339)
-            .unwrap_or_default();
-        let mut line = Line(String::with_capacity(160));
-        line.field("time", &now)
-            .field("level", level)
-            .field("msg", msg);
-        line
+/// Sends `tracing` events to stderr as logfmt lines, unless the program installed its own
+/// subscriber first.
+pub(crate) fn install() {
+    let layer = tracing_logfmt::builder()
+        .with_target(false)
+        .with_span_name(false)
+        .with_span_path(false)
+        .layer()
+        .with_writer(std::io::stderr);
+    let subscriber = tracing_subscriber::registry().with(layer);
+    // Already set (a library user's own subscriber, or a second server in one process): keep it.
+    let _ = tracing::subscriber::set_global_default(subscriber);
+}
+
+/// A duration in milliseconds, three decimals.
+pub(crate) fn millis(d: Duration) -> String {
+    format!("{:.3}", d.as_secs_f64() * 1000.0)
+}
+
+/// The request layer: one log line per request (method, path without the query, status,
+/// duration, remote address, request id; for a 5xx what went wrong) and the request counter.
+pub(crate) async fn request(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let start = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let remote = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.to_string());
+    let id = request
+        .extensions()
+        .get::<RequestId>()
+        .and_then(|id| id.header_value().to_str().ok())
+        .map(str::to_owned);
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    state.metrics.request(status);
+    let error = response.extensions().get::<ErrorDetail>().map(|e| e.0.as_str());
+    let duration_ms = millis(start.elapsed());
+    macro_rules! line {
+        ($level:ident) => {
+            tracing::$level!(
+                msg = "request",
+                method = method.as_str(),
+                path,
+                status,
+                duration_ms,
+                remote,
+                request_id = id,
+                error
+            )
+        };
     }
-
-    /// Adds `key=value`, quoting the value when it needs it.
-    pub(super) fn field(&mut self, key: &str, value: &str) -> &mut Line {
-        if !self.0.is_empty() {
-            self.0.push(' ');
-        }
-        self.0.push_str(key);
-        self.0.push('=');
-        let plain = !value.is_empty()
-            && value
-                .chars()
-                .all(|c| c.is_ascii_graphic() && c != '"' && c != '=' && c != '\\');
-        if plain {
-            self.0.push_str(value);
-        } else {
-            let _ = write!(self.0, "{value:?}");
-        }
-        self
+    if status >= 500 {
+        line!(error);
+    } else {
+        line!(info);
     }
-
-    /// Adds `key=value` for anything `Display`.
-    pub(super) fn display(&mut self, key: &str, value: impl std::fmt::Display) -> &mut Line {
-        self.field(key, &value.to_string())
-    }
-
-    /// Adds a duration in milliseconds, three decimals.
-    pub(super) fn millis(&mut self, key: &str, d: Duration) -> &mut Line {
-        self.field(key, &format!("{:.3}", d.as_secs_f64() * 1000.0))
-    }
-
-    /// Writes the line to stderr.
-    pub(super) fn emit(&self) {
-        eprintln!("{}", self.0);
-    }
-
-    /// The text (for tests).
-    #[cfg(test)]
-    pub(super) fn text(&self) -> &str {
-        &self.0
-    }
+    response
 }
 
 /// The line for one committed delivery attempt.
-pub(super) fn delivery(done: &Completion) -> Line {
+pub(crate) fn delivery(done: &Completion) {
     let attempt = &done.attempt;
-    let mut line = Line::new("info", "delivery");
-    line.field("event", attempt.event.name())
-        .display("event_id", attempt.event_id)
-        .display("hook", attempt.hook_id)
-        .display("attempt", attempt.attempt)
-        .field(
-            "redelivery",
-            if attempt.redelivery { "true" } else { "false" },
-        )
-        .field(
-            "status",
-            &attempt
-                .response_status
-                .map_or_else(|| "none".to_owned(), |s| s.to_string()),
-        )
-        .field("result", attempt.outcome.as_str())
-        .millis("duration_ms", attempt.duration);
-    match done.decision.outcome {
-        DecisionOutcome::Delivered => line.field("outcome", "delivered"),
-        DecisionOutcome::RetryAt(at) => line
-            .field("outcome", "retry")
-            .field("retry_at", &at.format(&Rfc3339).unwrap_or_default()),
-        DecisionOutcome::Failed => line.field("outcome", "failed"),
+    let (outcome, retry_at) = match done.decision.outcome {
+        DecisionOutcome::Delivered => ("delivered", None),
+        DecisionOutcome::RetryAt(at) => ("retry", at.format(&Rfc3339).ok()),
+        DecisionOutcome::Failed => ("failed", None),
     };
-    if let Some(reason) = &done.decision.disable_hook {
-        line.field("disabled_hook", reason);
-    }
-    if let Some(error) = &attempt.error {
-        line.field("error", error);
-    }
-    line
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn values_are_quoted_when_needed() {
-        let mut line = Line::new("info", "request");
-        line.field("path", "/n/a b/c/-/webhooks")
-            .field("method", "GET")
-            .field("empty", "")
-            .field("quote", "a\"b");
-        let text = line.text();
-        assert!(text.starts_with("time="), "{text}");
-        assert!(
-            text.ends_with(
-                r#"level=info msg=request path="/n/a b/c/-/webhooks" method=GET empty="" quote="a\"b""#
-            ),
-            "{text}"
-        );
-    }
+    tracing::info!(
+        msg = "delivery",
+        event = attempt.event.name(),
+        event_id = %attempt.event_id,
+        hook = attempt.hook_id,
+        attempt = attempt.attempt,
+        redelivery = attempt.redelivery,
+        status = attempt
+            .response_status
+            .map_or_else(|| "none".to_owned(), |s| s.to_string()),
+        result = attempt.outcome.as_str(),
+        duration_ms = millis(attempt.duration),
+        outcome,
+        retry_at,
+        disabled_hook = done.decision.disable_hook.as_deref(),
+        error = attempt.error.as_deref(),
+    );
 }

@@ -13,7 +13,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
 /// The `Content-Type` of `/metrics`.
-pub(super) const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub(crate) const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Labels of a committed delivery attempt.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -32,7 +32,7 @@ struct RequestLabels {
 
 /// Every metric of `serve`.
 #[derive(Debug)]
-pub(super) struct Metrics {
+pub(crate) struct Metrics {
     registry: Registry,
     events_accepted: Counter,
     deliveries: Family<DeliveryLabels, Counter>,
@@ -46,7 +46,7 @@ pub(super) struct Metrics {
 }
 
 impl Metrics {
-    pub(super) fn new() -> Metrics {
+    pub(crate) fn new() -> Metrics {
         let mut registry = Registry::with_prefix("djinn_hooks");
         let events_accepted = Counter::default();
         registry.register(
@@ -120,17 +120,17 @@ impl Metrics {
     }
 
     /// One event accepted.
-    pub(super) fn event_accepted(&self) {
+    pub(crate) fn event_accepted(&self) {
         self.events_accepted.inc();
     }
 
     /// One API request answered.
-    pub(super) fn request(&self, code: u16) {
+    pub(crate) fn request(&self, code: u16) {
         self.requests.get_or_create(&RequestLabels { code }).inc();
     }
 
     /// One attempt committed by the worker.
-    pub(super) fn delivery(&self, done: &Completion) {
+    pub(crate) fn delivery(&self, done: &Completion) {
         let outcome = match done.decision.outcome {
             DecisionOutcome::Delivered => "delivered",
             DecisionOutcome::RetryAt(_) => "retry",
@@ -150,7 +150,7 @@ impl Metrics {
     }
 
     /// The exposition text, with the gauges set from `stats`.
-    pub(super) fn render(&self, stats: &Stats) -> String {
+    pub(crate) fn render(&self, stats: &Stats) -> String {
         let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         self.tasks_pending.set(as_i64(stats.pending));
         self.tasks_leased.set(as_i64(stats.leased));

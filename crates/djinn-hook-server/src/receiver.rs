@@ -1,22 +1,29 @@
-//! A verifying webhook receiver on a local address, used by `listen`, `demo` and tests.
+//! A verifying webhook receiver, for `listen`, the demo, tests, and anyone writing an
+//! integration: [`check`] turns one request into a [`Received`] with its signature checked by
+//! `djinn_hook_sign::verify`; [`router`] is that as an axum `Router` to mount in your own
+//! server; [`Receiver`] runs it on a local address on its own threads.
 
 use std::fmt;
-use std::io::Read as _;
 use std::net::SocketAddr;
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use djinn_hook_sign::Secret;
-use tiny_http::{Method, Request, Response, Server};
+use tokio::sync::oneshot;
+
+use crate::conn::{self, Limits};
 
 /// The largest body the receiver reads; a larger one is answered 413 and not recorded.
-const MAX_BODY: usize = 16 * 1024 * 1024;
+pub const MAX_BODY: usize = 16 * 1024 * 1024;
 
-/// Threads answering requests. Checking a signature takes microseconds, so a few
-/// keep up with any sender on loopback; connections are read on tiny_http's own
-/// threads (one per open connection).
-const HANDLERS: usize = 4;
+/// Runtime threads of a [`Receiver`]. Checking a signature takes microseconds, so two keep
+/// up with any sender on loopback; connections are tasks, not threads.
+const THREADS: usize = 2;
 
 /// One POST the receiver got, with the outcome of its signature check.
 #[derive(Clone)]
@@ -77,22 +84,99 @@ impl fmt::Debug for Received {
     }
 }
 
-/// A webhook receiver: an HTTP/1.1 server (tiny_http) on its own threads that
-/// checks every POST's `X-Djinn-CI-Signature` with [`djinn_hook_sign::verify`],
-/// answers `204 No Content` when it verifies and `401 Unauthorized` otherwise,
-/// and hands each request over as a [`Received`].
+/// Checks one delivery: the request's path and query, headers and exact body as a
+/// [`Received`], with `X-Djinn-CI-Signature` verified against `secret`.
 ///
-/// Other methods are answered `405` and not recorded, a body over 16 MiB `413`.
-/// Connections are kept alive, each read on its own tiny_http thread. Dropping
-/// the receiver stops it: it accepts no new connection and answers nothing more
-/// (a sender that reuses a connection kept alive from before waits for its own
-/// timeout: tiny_http 0.12 does not close open connections when its `Server`
-/// is dropped).
+/// ```
+/// use axum::http::{HeaderMap, HeaderValue, Uri};
+/// use djinn_hook_sign::Secret;
+///
+/// let secret = Secret::from("s3cret");
+/// let body = br#"{"id": 1}"#;
+/// let mut headers = HeaderMap::new();
+/// let signature = djinn_hook_sign::sign(&secret, body);
+/// headers.insert("X-Djinn-CI-Signature", HeaderValue::from_str(&signature.to_string()).unwrap());
+/// let got = djinn_hook_server::receiver::check(&Uri::from_static("/hook"), &headers, body, &secret);
+/// assert!(got.signature_valid);
+/// ```
+pub fn check(uri: &Uri, headers: &HeaderMap, body: &[u8], secret: &Secret) -> Received {
+    let mut received = Received {
+        url: uri
+            .path_and_query()
+            .map_or_else(|| uri.path().to_owned(), ToString::to_string),
+        headers: headers
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_owned(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body: body.to_vec(),
+        signature_valid: false,
+        at: Instant::now(),
+    };
+    received.signature_valid = received
+        .signature()
+        .is_some_and(|sig| djinn_hook_sign::verify(secret, &received.body, sig).is_ok());
+    received
+}
+
+/// A receiver as an axum `Router` on any path: a POST is checked ([`check`]), handed to
+/// `sink`, then answered `204 No Content` when its signature verifies and `401 Unauthorized`
+/// otherwise; other methods get `405`, a body over [`MAX_BODY`] `413` (neither is handed over).
+pub fn router(secret: Secret, sink: impl Fn(Received) + Send + Sync + 'static) -> Router {
+    let state: Arc<Sink> = Arc::new(Sink {
+        secret,
+        sink: Box::new(sink),
+    });
+    Router::new().fallback(receive).with_state(state)
+}
+
+/// What [`router`]'s handler shares.
+struct Sink {
+    secret: Secret,
+    sink: Box<dyn Fn(Received) + Send + Sync>,
+}
+
+async fn receive(
+    State(state): State<Arc<Sink>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> StatusCode {
+    if method != Method::POST {
+        return StatusCode::METHOD_NOT_ALLOWED;
+    }
+    let body: Bytes = match crate::body::read(&headers, body, MAX_BODY).await {
+        Ok(body) => body,
+        Err(crate::error::ApiError::TooLarge(_)) => return StatusCode::PAYLOAD_TOO_LARGE,
+        Err(_) => return StatusCode::BAD_REQUEST,
+    };
+    let received = check(&uri, &headers, &body, &state.secret);
+    let status = if received.signature_valid {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::UNAUTHORIZED
+    };
+    // Hand the request over before answering, so a sender that saw the answer can count on
+    // the receiver's record of it.
+    (state.sink)(received);
+    status
+}
+
+/// A webhook receiver on a local address: [`router`] served on its own threads, every
+/// request handed over as a [`Received`] (see [`Receiver::next_timeout`]).
+///
+/// Connections are kept alive, each a task on the receiver's async runtime. Dropping the
+/// receiver stops it: it accepts no new connection and closes the open ones.
 pub struct Receiver {
     addr: SocketAddr,
     rx: mpsc::Receiver<Received>,
-    server: Arc<Server>,
-    threads: Vec<JoinHandle<()>>,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
 }
 
 impl fmt::Debug for Receiver {
@@ -104,22 +188,12 @@ impl fmt::Debug for Receiver {
 }
 
 /// Why a receiver could not start.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {addr}")]
 pub struct BindError {
     addr: String,
-    source: Box<dyn std::error::Error + Send + Sync>,
-}
-
-impl fmt::Display for BindError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "cannot listen on {}", self.addr)
-    }
-}
-
-impl std::error::Error for BindError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&*self.source)
-    }
+    #[source]
+    source: std::io::Error,
 }
 
 impl Receiver {
@@ -130,35 +204,44 @@ impl Receiver {
             addr: addr.to_owned(),
             source,
         };
-        let server = Arc::new(Server::http(addr).map_err(bind_error)?);
-        let local = server
-            .server_addr()
-            .to_ip()
-            .ok_or_else(|| bind_error("not an IP address".into()))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(THREADS)
+            .thread_name("djinn-receiver")
+            .enable_all()
+            .build()
+            .map_err(bind_error)?;
+        let std_listener = std::net::TcpListener::bind(addr).map_err(bind_error)?;
+        std_listener.set_nonblocking(true).map_err(bind_error)?;
+        let local = std_listener.local_addr().map_err(bind_error)?;
+        let listener = {
+            let _runtime = runtime.enter();
+            tokio::net::TcpListener::from_std(std_listener).map_err(bind_error)?
+        };
         let (tx, rx) = mpsc::channel();
-        let secret = Arc::new(secret);
-        let mut receiver = Receiver {
+        let app = router(secret, move |received| {
+            // A closed channel only means nobody reads any more.
+            let _ = tx.send(received);
+        });
+        let (stop, stopped) = oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("djinn-receiver".into())
+            .spawn(move || {
+                let limits = Limits {
+                    shutdown_grace: Duration::ZERO,
+                    ..Limits::default()
+                };
+                runtime.block_on(conn::serve_connections(listener, app, &limits, async {
+                    let _ = stopped.await;
+                }));
+                // Dropping the runtime ends every connection still open.
+            })
+            .map_err(bind_error)?;
+        Ok(Receiver {
             addr: local,
             rx,
-            server,
-            threads: Vec::with_capacity(HANDLERS),
-        };
-        for _ in 0..HANDLERS {
-            let server = Arc::clone(&receiver.server);
-            let secret = Arc::clone(&secret);
-            let tx = tx.clone();
-            let thread = std::thread::Builder::new()
-                .name("djinn-receiver".into())
-                .spawn(move || {
-                    // Ends when `Drop` unblocks it.
-                    while let Ok(request) = server.recv() {
-                        answer(request, &secret, &tx);
-                    }
-                })
-                .map_err(|err| bind_error(err.into()))?;
-            receiver.threads.push(thread);
-        }
-        Ok(receiver)
+            stop: Some(stop),
+            thread: Some(thread),
+        })
     }
 
     /// The address the receiver listens on (with the port chosen when 0 was asked).
@@ -184,62 +267,11 @@ impl Receiver {
 
 impl Drop for Receiver {
     fn drop(&mut self) {
-        // One unblock per handler thread; each ends on the first it takes.
-        for _ in 0..self.threads.len() {
-            self.server.unblock();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
         }
-        for thread in self.threads.drain(..) {
+        if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
-        // The last `Arc<Server>` goes with `self`: tiny_http stops accepting.
     }
-}
-
-/// Answers one request: 405 unless POST, 413 over [`MAX_BODY`], else checks the
-/// signature, hands the request over, and answers 204 or 401.
-fn answer(mut request: Request, secret: &Secret, tx: &mpsc::Sender<Received>) {
-    if *request.method() != Method::Post {
-        let _ = request.respond(Response::empty(405));
-        return;
-    }
-    if request.body_length().is_some_and(|n| n > MAX_BODY) {
-        // Nothing read; the patched tiny_http discards at most 1 MiB of it.
-        let _ = request.respond(Response::empty(413));
-        return;
-    }
-    let mut body = Vec::new();
-    let limit = u64::try_from(MAX_BODY).unwrap_or(u64::MAX) + 1;
-    if request
-        .as_reader()
-        .take(limit)
-        .read_to_end(&mut body)
-        .is_err()
-    {
-        let _ = request.respond(Response::empty(400));
-        return;
-    }
-    if body.len() > MAX_BODY {
-        let _ = request.respond(Response::empty(413));
-        return;
-    }
-    let mut received = Received {
-        url: request.url().to_owned(),
-        headers: request
-            .headers()
-            .iter()
-            .map(|h| (h.field.to_string(), h.value.to_string()))
-            .collect(),
-        body,
-        signature_valid: false,
-        at: Instant::now(),
-    };
-    received.signature_valid = received
-        .signature()
-        .is_some_and(|sig| djinn_hook_sign::verify(secret, &received.body, sig).is_ok());
-    let status = if received.signature_valid { 204 } else { 401 };
-    // Hand the request over before answering, so a sender that saw the answer
-    // can count on the receiver's record of it. A closed channel only means
-    // nobody reads any more.
-    let _ = tx.send(received);
-    let _ = request.respond(Response::empty(status));
 }

@@ -3,11 +3,11 @@
 //! Namespaced paths are `/n/:username/:path/-/…`: the path may have several segments (child
 //! namespaces), which is why the `/-/` separator exists. Segments are percent-decoded.
 
-use tiny_http::Method;
+use axum::http::Method;
 
 /// Where a request goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) enum Route {
+pub(crate) enum Route {
     /// `/healthz`
     Healthz,
     /// `/metrics`
@@ -28,7 +28,7 @@ pub(super) enum Route {
 
 impl Route {
     /// The route of a path (without the query), or `None` for an unknown path.
-    pub(super) fn parse(path: &str) -> Option<Route> {
+    pub(crate) fn parse(path: &str) -> Option<Route> {
         let path = path
             .strip_suffix('/')
             .filter(|p| !p.is_empty())
@@ -62,22 +62,35 @@ impl Route {
         Some(route)
     }
 
-    /// The methods the route answers (the `Allow` header of a 405).
-    pub(super) fn allowed(&self) -> &'static [Method] {
+    /// The namespace the route is in, if any.
+    pub(crate) fn namespace(&self) -> Option<&str> {
         match self {
-            Route::Healthz | Route::Metrics | Route::Deliveries { .. } | Route::Delivery { .. } => {
-                &[Method::Get]
-            }
-            Route::Webhooks { .. } => &[Method::Get, Method::Post],
-            Route::Webhook { .. } => &[Method::Get, Method::Patch, Method::Delete],
-            Route::Redeliver { .. } | Route::Events { .. } => &[Method::Post],
+            Route::Healthz | Route::Metrics => None,
+            Route::Webhooks { ns }
+            | Route::Webhook { ns, .. }
+            | Route::Deliveries { ns, .. }
+            | Route::Delivery { ns, .. }
+            | Route::Redeliver { ns, .. }
+            | Route::Events { ns } => Some(ns),
         }
     }
 
-    /// Whether the route reads a request body.
-    pub(super) fn takes_body(&self, method: &Method) -> bool {
-        matches!(method, Method::Post | Method::Patch)
+    /// The methods the route answers (the `Allow` header of a 405).
+    pub(crate) fn allowed(&self) -> &'static [Method] {
+        match self {
+            Route::Healthz | Route::Metrics | Route::Deliveries { .. } | Route::Delivery { .. } => {
+                &[Method::GET]
+            }
+            Route::Webhooks { .. } => &[Method::GET, Method::POST],
+            Route::Webhook { .. } => &[Method::GET, Method::PATCH, Method::DELETE],
+            Route::Redeliver { .. } | Route::Events { .. } => &[Method::POST],
+        }
     }
+}
+
+/// Whether a request with `method` has a body to read.
+pub(crate) fn takes_body(method: &Method) -> bool {
+    matches!(*method, Method::POST | Method::PATCH)
 }
 
 /// `username/path…` percent-decoded, at least two non-empty segments.
@@ -105,7 +118,7 @@ fn id_of(raw: &str) -> Option<i64> {
 }
 
 /// Decodes `%XX` escapes; `None` for a bad escape or bytes that are not UTF-8.
-pub(super) fn percent_decode(raw: &str) -> Option<String> {
+pub(crate) fn percent_decode(raw: &str) -> Option<String> {
     let bytes = raw.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -123,7 +136,7 @@ pub(super) fn percent_decode(raw: &str) -> Option<String> {
 }
 
 /// The value of `name` in a query string (`a=1&page=2`), percent-decoded.
-pub(super) fn query_param(query: &str, name: &str) -> Option<String> {
+pub(crate) fn query_param(query: &str, name: &str) -> Option<String> {
     query
         .split('&')
         .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))

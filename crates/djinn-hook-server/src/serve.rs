@@ -2,162 +2,205 @@
 //! `/metrics`, with the delivery worker in the same process.
 //!
 //! ```text
-//!  tiny_http accept thread ──▶ queue ──▶ N request threads (Api::handle) ──▶ Store
-//!                                            │ events: one committer thread  ▲   │ outbox
-//!                                            └──── wakes ──▶ Worker ──────────┘   ▼
+//!  accept loop (tokio) ──▶ a task per connection ──▶ Router ──▶ spawn_blocking ──▶ Store
+//!                                  │ events: intake ──▶ one committer thread  ▲   │ outbox
+//!                                  └──── wakes ──▶ Worker ────────────────────┘   ▼
 //!  Worker: delivery threads sharing one claim queue and one completion batch
 //! ```
 //!
-//! tiny_http is blocking and small (the stack has no async runtime): its accept thread parses
-//! requests into a queue; several request threads share the `Server` and each takes requests
-//! with `recv_timeout`, so one slow client ties up one thread, not the API. The worker is the
-//! `djinn-hook-deliver` `Worker` over the store (`StoreOutbox`); its observer feeds the
-//! delivery log lines and metrics.
+//! The HTTP side is async (hyper under axum, on a few runtime threads): a connection, idle or
+//! slow, is a task and holds no thread; the store's blocking calls run on the runtime's
+//! blocking pool. Delivery stays blocking: the `djinn-hook-deliver` `Worker` over the store,
+//! on its own threads; its observer feeds the delivery log lines and metrics.
 //!
-//! SIGINT/SIGTERM set a flag: the request threads answer what they hold and what is already
-//! queued, the worker finishes and commits its in-flight deliveries, then the process exits 0.
-//! Tasks it had not claimed stay in the store and are delivered on the next start.
+//! When `stop` is set (the binary sets it on SIGINT/SIGTERM) the server stops accepting,
+//! answers the requests in progress, the worker finishes and commits its in-flight
+//! deliveries, and [`serve`] returns. Tasks it had not claimed stay in the store and are
+//! delivered on the next start.
 
-mod auth;
-mod handlers;
-mod intake;
-mod json;
-mod log;
-mod metrics;
-mod routes;
-
+use std::io;
 use std::net::{SocketAddr, ToSocketAddrs as _};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::Context as _;
-use djinn_hook_deliver::WorkerEvent;
+use djinn_hook_deliver::{Outbox, Stats, Worker, WorkerEvent};
 use djinn_hook_store::Store;
-use tiny_http::{Header, Request, Response, Server};
+use tokio::net::TcpListener;
 
-use self::auth::{TOKENS_ENV, Tokens};
-use self::handlers::{Api, Reply};
-use self::json::Urls;
-use self::log::Line;
-use self::metrics::Metrics;
-use crate::cli::ServeArgs;
-use crate::cmd::Invalid;
+use crate::app::{self, AppState};
+use crate::auth::{TOKENS_ENV, Tokens};
+use crate::conn::{self, Limits};
+use crate::log;
+use crate::metrics::Metrics;
 
-/// How often an idle request thread looks at the stop flag.
-const STOP_CHECK: Duration = Duration::from_millis(100);
+/// How often the server looks at the stop flag.
+const STOP_CHECK: Duration = Duration::from_millis(50);
 
-/// How often the worker looks for due tasks when none was due: the floor of an idle
-/// server's delivery latency.
-const POLL_INTERVAL: Duration = Duration::from_millis(25);
+/// How `serve` runs. [`Config::new`] checks the address and the auth; the rest has defaults.
+#[derive(Debug)]
+pub struct Config {
+    /// The address as given, for messages.
+    pub listen: String,
+    addrs: Vec<SocketAddr>,
+    /// The bearer tokens; none means loopback callers only.
+    pub tokens: Arc<Tokens>,
+    /// The API's public base URL for the `url` fields of responses; `None`: `http://<bound address>`.
+    pub base_url: Option<String>,
+    /// The largest request body accepted, in bytes.
+    pub max_body: usize,
+    /// Threads running the HTTP side (connections are tasks on them).
+    pub http_threads: usize,
+    /// The longest a request may take, body read included, before a 408.
+    pub request_timeout: Duration,
+    /// Per-connection limits.
+    pub limits: Limits,
+}
 
-/// Runs `serve` until SIGINT or SIGTERM. `open_store` opens the database (after the arguments
-/// are checked, so a refused start creates nothing).
-pub(crate) fn run(
-    args: &ServeArgs,
-    open_store: impl FnOnce() -> anyhow::Result<Store>,
-) -> anyhow::Result<()> {
-    if args.concurrency == 0 {
-        return Err(Invalid("--concurrency: must be at least 1".to_owned()).into());
-    }
-    if args.http_threads == 0 {
-        return Err(Invalid("--http-threads: must be at least 1".to_owned()).into());
-    }
-    let env_tokens = std::env::var(TOKENS_ENV).ok();
-    let tokens =
-        Tokens::load(args.token_file.as_deref(), env_tokens.as_deref()).map_err(Invalid)?;
-    let addrs: Vec<SocketAddr> = match args.listen.to_socket_addrs() {
-        Ok(addrs) => addrs.collect(),
-        Err(err) => {
-            return Err(Invalid(format!("--listen {:?}: {err}", args.listen)).into());
+/// A `serve` that cannot start as configured.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The listen address does not resolve.
+    #[error("--listen {listen:?}: {source}")]
+    Address {
+        /// The address as given.
+        listen: String,
+        /// Why it does not resolve.
+        source: io::Error,
+    },
+    /// A non-loopback address without tokens.
+    #[error(
+        "--listen {0}: refusing to serve a non-loopback address without tokens; \
+         give --token-file or {TOKENS_ENV}, or listen on 127.0.0.1"
+    )]
+    OpenToTheNetwork(String),
+}
+
+/// Why `serve` stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address as given.
+        addr: String,
+        /// What the system said.
+        source: io::Error,
+    },
+    /// The async runtime could not start.
+    #[error("cannot start the HTTP runtime: {0}")]
+    Runtime(io::Error),
+}
+
+impl Config {
+    /// A configuration listening on `listen` with `tokens`, the other settings at their
+    /// defaults. Refuses a non-loopback address without tokens.
+    pub fn new(listen: &str, tokens: Tokens) -> Result<Config, ConfigError> {
+        let addrs: Vec<SocketAddr> = listen
+            .to_socket_addrs()
+            .map_err(|source| ConfigError::Address {
+                listen: listen.to_owned(),
+                source,
+            })?
+            .collect();
+        if tokens.is_empty() && addrs.iter().any(|a| !a.ip().is_loopback()) {
+            return Err(ConfigError::OpenToTheNetwork(listen.to_owned()));
         }
-    };
-    if tokens.is_empty() && addrs.iter().any(|a| !a.ip().is_loopback()) {
-        return Err(Invalid(format!(
-            "--listen {}: refusing to serve a non-loopback address without tokens; \
-             give --token-file or {TOKENS_ENV}, or listen on 127.0.0.1",
-            args.listen
-        ))
-        .into());
+        Ok(Config {
+            listen: listen.to_owned(),
+            addrs,
+            tokens: Arc::new(tokens),
+            base_url: None,
+            max_body: 1024 * 1024,
+            http_threads: 2,
+            request_timeout: Duration::from_secs(30),
+            limits: Limits::default(),
+        })
     }
-    let store = open_store()?;
-    let server = Server::http(addrs.as_slice())
-        .map_err(|err| anyhow::anyhow!("cannot listen on {}: {err}", args.listen))?;
-    let bound = server
-        .server_addr()
-        .to_ip()
-        .context("the server is not on an IP address")?;
-    let base = match &args.base_url {
-        Some(url) => url.trim_end_matches('/').to_owned(),
-        None => format!("http://{bound}"),
+}
+
+/// Serves the API on `config`'s address and runs `worker` until `stop` is set; returns the
+/// worker's counters. The file-descriptor soft limit is raised to the hard limit first, so the
+/// number of open connections is bounded by what the operator allows, not by a low default.
+pub fn serve<O: Outbox>(
+    config: Config,
+    store: Arc<Store>,
+    worker: Worker<'_, O>,
+    stop: &AtomicBool,
+) -> Result<Stats, ServeError> {
+    log::install();
+    let max_open_files = rlimit::increase_nofile_limit(u64::MAX).ok();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.http_threads.max(1))
+        .thread_name("djinn-http")
+        .enable_all()
+        .build()
+        .map_err(ServeError::Runtime)?;
+    let bind_error = |source| ServeError::Bind {
+        addr: config.listen.clone(),
+        source,
     };
-
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&stop);
-    ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
-        .context("cannot install the SIGINT/SIGTERM handler")?;
-
-    let metrics = Metrics::new();
-    let (intake, committer) = intake::channel();
-    let api = Api {
-        store: &store,
-        metrics: &metrics,
-        tokens: &tokens,
-        intake,
-        urls: Urls { base: base.clone() },
-        max_body: args.max_body,
+    let listener = {
+        let _runtime = runtime.enter();
+        TcpListener::from_std(conn::bind(&config.addrs).map_err(bind_error)?)
+            .map_err(bind_error)?
     };
-    let worker = crate::cmd::delivery_worker(
-        &store,
-        args.concurrency,
-        args.network.allow_private_network,
-        POLL_INTERVAL,
-    )
-    .with_observer(|event| observe(&metrics, &event));
-
-    let mut line = Line::new("info", "listening");
-    line.display("addr", bound)
-        .field("url", &base)
-        .display("http_threads", args.http_threads)
-        .display("concurrency", args.concurrency)
-        .display("max_body", args.max_body);
-    if tokens.is_empty() {
-        line.field(
-            "auth",
-            "none: no tokens configured, the API is open to anyone who can reach this loopback address",
-        );
-    } else {
-        line.field("auth", "bearer").display("tokens", tokens.len());
-    }
-    line.emit();
-
+    let bound = listener.local_addr().map_err(bind_error)?;
     let waker = worker.waker();
+    let state = AppState::new(&config, store, bound, move || waker.wake());
+    let metrics = Arc::clone(&state.metrics);
+    let worker = worker.with_observer(move |event| observe(&metrics, &event));
+    let tokens = &config.tokens;
+    let base = state.base_url().to_owned();
+
+    let auth = if tokens.is_empty() {
+        "none: no tokens configured, the API answers only requests to a loopback name from this machine"
+    } else {
+        "bearer"
+    };
+    tracing::info!(
+        msg = "listening",
+        addr = %bound,
+        url = base,
+        http_threads = config.http_threads,
+        max_body = config.max_body,
+        max_open_files,
+        auth,
+        tokens = (!tokens.is_empty()).then(|| tokens.len()),
+    );
+
+    let limits = &config.limits;
     let stats = thread::scope(|scope| {
-        // Ends when the request threads are done and `api` (holding the intake) is dropped.
-        // Wakes the worker after each commit that queued tasks: no wait for its next poll.
-        scope.spawn(|| committer.run(&store, || waker.wake()));
-        let worker = scope.spawn(|| worker.run(&stop));
-        thread::scope(|requests| {
-            for _ in 0..args.http_threads {
-                requests.spawn(|| serve_requests(&api, &server, &stop));
-            }
-        });
-        drop(api);
+        let worker = scope.spawn(|| worker.run(stop));
+        runtime.block_on(conn::serve_connections(
+            listener,
+            app::router(state),
+            limits,
+            stopped(stop),
+        ));
+        // Ends the connections still open, and the handler state they hold (the intake's
+        // committer ends with the last of it).
+        drop(runtime);
         let stats = worker.join().expect("the worker does not panic");
-        Line::new("info", "worker stopped")
-            .display("attempts", stats.attempts)
-            .display("delivered", stats.delivered)
-            .display("retries_scheduled", stats.retries_scheduled)
-            .display("failed", stats.failed)
-            .emit();
+        tracing::info!(
+            msg = "worker stopped",
+            attempts = stats.attempts,
+            delivered = stats.delivered,
+            retries_scheduled = stats.retries_scheduled,
+            failed = stats.failed,
+        );
         stats
     });
-    drop(server);
-    Line::new("info", "stopped")
-        .display("attempts", stats.attempts)
-        .emit();
-    Ok(())
+    tracing::info!(msg = "stopped", attempts = stats.attempts);
+    Ok(stats)
+}
+
+/// Completes once `stop` is set.
+pub(crate) async fn stopped(stop: &AtomicBool) {
+    while !stop.load(Ordering::SeqCst) {
+        tokio::time::sleep(STOP_CHECK).await;
+    }
 }
 
 /// The worker's events as metrics and log lines.
@@ -165,92 +208,25 @@ fn observe(metrics: &Metrics, event: &WorkerEvent<'_>) {
     match event {
         WorkerEvent::Completed(done) => {
             metrics.delivery(done);
-            log::delivery(done).emit();
+            log::delivery(done);
         }
-        WorkerEvent::ClaimFailed(error) => Line::new("error", "claiming tasks failed")
-            .field("error", &error.to_string())
-            .emit(),
+        WorkerEvent::ClaimFailed(error) => {
+            tracing::error!(msg = "claiming tasks failed", error = %error);
+        }
         WorkerEvent::CompleteFailed {
             error,
             batch,
             retry_in,
-        } => Line::new("error", "recording attempts failed")
-            .field("error", &error.to_string())
-            .display("batch", batch)
-            .millis("retry_in_ms", *retry_in)
-            .emit(),
-        WorkerEvent::Abandoned(batch) => Line::new(
-            "error",
-            "gave up recording attempts; their tasks are claimed again when their leases run out",
-        )
-        .display("batch", batch.len())
-        .emit(),
+        } => tracing::error!(
+            msg = "recording attempts failed",
+            error = %error,
+            batch,
+            retry_in_ms = log::millis(*retry_in),
+        ),
+        WorkerEvent::Abandoned(batch) => tracing::error!(
+            msg = "gave up recording attempts; their tasks are claimed again when their leases run out",
+            batch = batch.len(),
+        ),
         _ => {}
     }
-}
-
-/// One request thread: answers requests until `stop`, then what is already queued.
-fn serve_requests(api: &Api<'_>, server: &Server, stop: &AtomicBool) {
-    while !stop.load(Ordering::SeqCst) {
-        match server.recv_timeout(STOP_CHECK) {
-            Ok(Some(request)) => answer(api, request),
-            Ok(None) => {}
-            Err(err) => Line::new("error", "accepting a request failed")
-                .field("error", &err.to_string())
-                .emit(),
-        }
-    }
-    while let Ok(Some(request)) = server.try_recv() {
-        answer(api, request);
-    }
-}
-
-/// Answers one request and logs it.
-///
-/// A body declared over `--max-body` is answered 413 (by `Api::handle`) without reading any of
-/// it, however large the declared length: when the request is dropped, the patched tiny_http
-/// discards at most 1 MiB of the unread body (vendor/tiny_http/PATCHES.md); whatever follows is
-/// no request, so the connection ends there.
-fn answer(api: &Api<'_>, mut request: Request) {
-    let start = Instant::now();
-    let method = request.method().to_string();
-    let path = request.url().split('?').next().unwrap_or("").to_owned();
-    let remote = request.remote_addr().map(ToString::to_string);
-    let reply = api.handle(&mut request);
-    let status = reply.status;
-    let error = reply.error.clone();
-    let sent = request.respond(response(reply));
-    api.metrics.request(status);
-    let mut line = Line::new(if status >= 500 { "error" } else { "info" }, "request");
-    line.field("method", &method)
-        .field("path", &path)
-        .display("status", status)
-        .millis("duration_ms", start.elapsed());
-    if let Some(remote) = remote {
-        line.field("remote", &remote);
-    }
-    if let Some(error) = error {
-        line.field("error", &error);
-    }
-    if let Err(err) = sent {
-        line.field("send_error", &err.to_string());
-    }
-    line.emit();
-}
-
-/// A [`Reply`] as a tiny_http response.
-fn response(reply: Reply) -> Response<std::io::Cursor<Vec<u8>>> {
-    let mut response = Response::from_data(reply.body).with_status_code(reply.status);
-    let mut add = |name: &str, value: &str| {
-        if let Ok(header) = Header::from_bytes(name.as_bytes(), value.as_bytes()) {
-            response.add_header(header);
-        }
-    };
-    if let Some(content_type) = reply.content_type {
-        add("Content-Type", content_type);
-    }
-    for (name, value) in &reply.headers {
-        add(name, value);
-    }
-    response
 }

@@ -27,6 +27,7 @@ mod keyfile;
 mod listen;
 mod output;
 mod prune;
+mod serve;
 mod sign;
 mod store;
 mod worker;
@@ -39,8 +40,6 @@ use anyhow::Context as _;
 
 use crate::cli::{Cli, Command};
 
-pub(crate) use output::chain;
-pub(crate) use worker::worker as delivery_worker;
 
 /// Invalid input or usage (exit code 2): the message names the bad field or value.
 #[derive(Debug)]
@@ -90,7 +89,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Example(args) => events::example(&args),
         Command::Events => events::list(&global),
         Command::Demo(args) => demo::run(&global, &args),
-        Command::Serve(args) => crate::serve::run(&args, || store::open(&global)),
+        Command::Serve(args) => serve::run(&global, &args),
         Command::Listen(args) => listen::run(&global, &args),
     }
 }
