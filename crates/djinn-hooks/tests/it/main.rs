@@ -5,6 +5,7 @@ mod deliver;
 mod hook_test;
 mod listen;
 mod serve;
+mod serve_flood;
 mod serve_process;
 mod sign;
 
