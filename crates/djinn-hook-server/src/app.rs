@@ -15,9 +15,9 @@ use tower_http::timeout::TimeoutLayer;
 use crate::auth::Tokens;
 use crate::error::ApiError;
 use crate::intake::{self, Intake};
-use crate::serve::Config;
 use crate::json::Urls;
 use crate::metrics::Metrics;
+use crate::serve::Config;
 use crate::{handlers, log};
 
 /// What every handler shares. Cheap to clone.

@@ -396,7 +396,10 @@ mod tests {
         assert!(check(Some("localhost:8080"), Some("http://localhost:8080")));
         assert!(check(Some("localhost:8080"), Some("http://127.0.0.1:8080")));
         assert!(!check(Some("localhost:8080"), Some("http://evil.example")));
-        assert!(!check(Some("localhost:8080"), Some("http://localhost:3000")));
+        assert!(!check(
+            Some("localhost:8080"),
+            Some("http://localhost:3000")
+        ));
         assert!(!check(Some("localhost:8080"), Some("null")));
     }
 }

@@ -108,14 +108,16 @@ impl IntoResponse for ApiError {
         let message = self.to_string();
         match self {
             ApiError::Unauthorized => {
-                let mut response = Reply::message(StatusCode::UNAUTHORIZED, message).into_response();
-                response.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Bearer"),
-                );
+                let mut response =
+                    Reply::message(StatusCode::UNAUTHORIZED, message).into_response();
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
                 response
             }
-            ApiError::Forbidden(_) => Reply::message(StatusCode::FORBIDDEN, message).into_response(),
+            ApiError::Forbidden(_) => {
+                Reply::message(StatusCode::FORBIDDEN, message).into_response()
+            }
             ApiError::NoRoute | ApiError::NotFound(_) => {
                 Reply::message(StatusCode::NOT_FOUND, message).into_response()
             }
@@ -149,7 +151,9 @@ impl IntoResponse for ApiError {
 /// A store error as the API answers it.
 fn store_error(err: StoreError) -> Response {
     match err {
-        StoreError::Invalid(errors) => Reply::json(StatusCode::BAD_REQUEST, &errors).into_response(),
+        StoreError::Invalid(errors) => {
+            Reply::json(StatusCode::BAD_REQUEST, &errors).into_response()
+        }
         StoreError::NamespaceNotFound { .. }
         | StoreError::InvalidNamespace { .. }
         | StoreError::WebhookNotFound { .. }
@@ -165,9 +169,7 @@ fn store_error(err: StoreError) -> Response {
                 format!("internal error: {other}"),
             )
             .into_response();
-            response
-                .extensions_mut()
-                .insert(ErrorDetail(chain(&other)));
+            response.extensions_mut().insert(ErrorDetail(chain(&other)));
             response
         }
     }

@@ -58,7 +58,10 @@ pub(crate) async fn request(
     let response = next.run(request).await;
     let status = response.status().as_u16();
     state.metrics.request(status);
-    let error = response.extensions().get::<ErrorDetail>().map(|e| e.0.as_str());
+    let error = response
+        .extensions()
+        .get::<ErrorDetail>()
+        .map(|e| e.0.as_str());
     let duration_ms = millis(start.elapsed());
     macro_rules! line {
         ($level:ident) => {

@@ -143,8 +143,7 @@ pub fn serve<O: Outbox>(
     };
     let listener = {
         let _runtime = runtime.enter();
-        TcpListener::from_std(conn::bind(&config.addrs).map_err(bind_error)?)
-            .map_err(bind_error)?
+        TcpListener::from_std(conn::bind(&config.addrs).map_err(bind_error)?).map_err(bind_error)?
     };
     let bound = listener.local_addr().map_err(bind_error)?;
     let waker = worker.waker();

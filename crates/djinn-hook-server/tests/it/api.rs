@@ -52,7 +52,10 @@ async fn without_tokens_only_loopback_hosts_and_the_own_origin() {
         &config,
         get(
             hooks,
-            &[("Host", "127.0.0.1:8080"), ("Origin", "https://evil.example")],
+            &[
+                ("Host", "127.0.0.1:8080"),
+                ("Origin", "https://evil.example"),
+            ],
         ),
     )
     .await;
@@ -61,7 +64,10 @@ async fn without_tokens_only_loopback_hosts_and_the_own_origin() {
         &config,
         get(
             hooks,
-            &[("Host", "127.0.0.1:8080"), ("Origin", "http://127.0.0.1:8080")],
+            &[
+                ("Host", "127.0.0.1:8080"),
+                ("Origin", "http://127.0.0.1:8080"),
+            ],
         ),
     )
     .await;
@@ -108,7 +114,10 @@ async fn token_scopes_are_403_outside_them() {
     );
     let read = call(
         &config,
-        get("/n/alice/ci/-/webhooks", &[("Authorization", &bearer("ci-token"))]),
+        get(
+            "/n/alice/ci/-/webhooks",
+            &[("Authorization", &bearer("ci-token"))],
+        ),
     )
     .await;
     assert_eq!(read.status(), StatusCode::FORBIDDEN);
@@ -122,13 +131,19 @@ async fn token_scopes_are_403_outside_them() {
     );
     let own = call(
         &config,
-        get("/n/bob/x/-/webhooks", &[("Authorization", &bearer("viewer"))]),
+        get(
+            "/n/bob/x/-/webhooks",
+            &[("Authorization", &bearer("viewer"))],
+        ),
     )
     .await;
     assert_eq!(own.status(), StatusCode::OK);
     let other = call(
         &config,
-        get("/n/alice/ci/-/webhooks", &[("Authorization", &bearer("viewer"))]),
+        get(
+            "/n/alice/ci/-/webhooks",
+            &[("Authorization", &bearer("viewer"))],
+        ),
     )
     .await;
     assert_eq!(other.status(), StatusCode::FORBIDDEN);
@@ -146,7 +161,11 @@ async fn every_answer_carries_a_request_id() {
     let fresh = call(&config, get("/healthz", &[])).await;
     let id = fresh.headers().get("x-request-id").expect("a request id");
     assert_eq!(id.len(), 36, "a UUID: {id:?}");
-    let kept = call(&config, get("/healthz", &[("x-request-id", "from-the-proxy")])).await;
+    let kept = call(
+        &config,
+        get("/healthz", &[("x-request-id", "from-the-proxy")]),
+    )
+    .await;
     assert_eq!(kept.headers()["x-request-id"], "from-the-proxy");
 }
 
@@ -156,8 +175,9 @@ async fn the_body_limit_holds_while_reading_an_endless_body() {
     config.max_body = 4000;
     // Chunked, no declared length, and it never ends: only a limit applied while reading
     // answers at all.
-    let endless =
-        futures_util::stream::repeat_with(|| Ok::<_, std::io::Error>(Bytes::from(vec![b'x'; 1000])));
+    let endless = futures_util::stream::repeat_with(|| {
+        Ok::<_, std::io::Error>(Bytes::from(vec![b'x'; 1000]))
+    });
     let request = Request::post("/n/alice/ci/-/webhooks")
         .body(Body::from_stream(endless))
         .unwrap();
@@ -181,4 +201,3 @@ async fn a_request_that_never_finishes_times_out() {
     let response = call(&config, request).await;
     assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
 }
-

@@ -203,7 +203,10 @@ fn pipelined_requests_are_read_only_as_fast_as_they_are_answered() {
             Err(err) => panic!("{err}"),
         }
     }
-    assert!(sent < cap, "the server read {sent} bytes of pipelined requests");
+    assert!(
+        sent < cap,
+        "the server read {sent} bytes of pipelined requests"
+    );
     // It still answers others meanwhile.
     assert_eq!(server.get("/healthz"), "HTTP/1.1 200 OK");
 }

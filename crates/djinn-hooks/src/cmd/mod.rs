@@ -40,7 +40,6 @@ use anyhow::Context as _;
 
 use crate::cli::{Cli, Command};
 
-
 /// Invalid input or usage (exit code 2): the message names the bad field or value.
 #[derive(Debug)]
 pub(crate) struct Invalid(pub(crate) String);

@@ -24,8 +24,7 @@ pub(crate) fn run(global: &Global, args: &ServeArgs) -> anyhow::Result<()> {
     let env_tokens = std::env::var(TOKENS_ENV).ok();
     let tokens =
         Tokens::load(args.token_file.as_deref(), env_tokens.as_deref()).map_err(Invalid)?;
-    let mut config =
-        Config::new(&args.listen, tokens).map_err(|err| Invalid(err.to_string()))?;
+    let mut config = Config::new(&args.listen, tokens).map_err(|err| Invalid(err.to_string()))?;
     config.base_url.clone_from(&args.base_url);
     config.max_body = args.max_body;
     config.http_threads = args.http_threads;

@@ -53,7 +53,11 @@ impl Limited {
     fn wait_for_log(&self, text: &str) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while !self.logs().contains(text) {
-            assert!(Instant::now() < deadline, "no {text:?} in:\n{}", self.logs());
+            assert!(
+                Instant::now() < deadline,
+                "no {text:?} in:\n{}",
+                self.logs()
+            );
             thread::sleep(Duration::from_millis(10));
         }
     }
@@ -111,7 +115,9 @@ fn the_soft_fd_limit_is_raised_to_the_hard_limit() {
     let numbers: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
     assert_eq!(numbers[0], numbers[1], "soft = hard: {line}");
     assert!(
-        serve.logs().contains(&format!("max_open_files={}", numbers[1])),
+        serve
+            .logs()
+            .contains(&format!("max_open_files={}", numbers[1])),
         "{}",
         serve.logs()
     );
@@ -127,7 +133,11 @@ fn a_connection_flood_past_the_fd_limit_never_stops_the_listener() {
     // More connections than the process may have files: accepting fails with EMFILE.
     let flood: Vec<TcpStream> = (0..80).map(|_| connect(&serve.addr)).collect();
     serve.wait_for_log("accepting a connection failed");
-    assert!(serve.logs().contains("Too many open files"), "{}", serve.logs());
+    assert!(
+        serve.logs().contains("Too many open files"),
+        "{}",
+        serve.logs()
+    );
     // During the flood: an open connection is still answered.
     assert_eq!(healthz(&mut early), "HTTP/1.1 200 OK");
 
