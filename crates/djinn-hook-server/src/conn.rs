@@ -70,6 +70,9 @@ pub async fn serve_connections(
         .max_buf_size(limits.max_buf_size)
         .keep_alive(true);
     let graceful = GracefulShutdown::new();
+    // Tells connections that have sent nothing yet to close at shutdown (hyper's graceful
+    // shutdown reaches only the connections handed to it).
+    let (stopping, stopping_rx) = tokio::sync::watch::channel(());
     tokio::pin!(stop);
     loop {
         let accepted = tokio::select! {
@@ -99,13 +102,29 @@ pub async fn serve_connections(
         // Small answers go out at once rather than waiting for more to send.
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(with_remote(router.clone(), remote));
-        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        let first_byte = limits.header_read_timeout;
+        let mut stopping = stopping_rx.clone();
         tokio::spawn(async move {
+            // Hyper gives a connection its 8 KiB read buffer at once; a connection that has sent
+            // nothing yet waits here without one (under the same deadline as a request head),
+            // so a crowd of idle connections costs little memory.
+            tokio::select! {
+                ready = tokio::time::timeout(first_byte, stream.readable()) => {
+                    if !matches!(ready, Ok(Ok(()))) {
+                        return;
+                    }
+                }
+                _ = stopping.changed() => return,
+            }
+            let connection = watcher.watch(builder.serve_connection(TokioIo::new(stream), service));
             // A client that goes away or sends garbage ends only its own connection.
             let _ = connection.await;
         });
     }
     drop(listener);
+    let _ = stopping.send(());
     let _ = tokio::time::timeout(limits.shutdown_grace, graceful.shutdown()).await;
 }
 

@@ -210,3 +210,23 @@ fn pipelined_requests_are_read_only_as_fast_as_they_are_answered() {
     // It still answers others meanwhile.
     assert_eq!(server.get("/healthz"), "HTTP/1.1 200 OK");
 }
+
+#[test]
+fn stopping_closes_idle_connections_at_once() {
+    // Deadlines far beyond the test's own: only the stop can close these connections.
+    let limits = Limits {
+        header_read_timeout: Duration::from_secs(120),
+        shutdown_grace: Duration::from_secs(120),
+        ..Limits::default()
+    };
+    let mut server = Running::start(config(&[]), limits, "stop-test");
+    let mut fresh = server.connect();
+    let mut kept = server.connect();
+    write!(kept, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut answer = [0u8; 12];
+    kept.read_exact(&mut answer).unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 200");
+    drop(server.stop.take());
+    read_until_closed(&mut fresh);
+    read_until_closed(&mut kept);
+}
