@@ -20,8 +20,11 @@ use tower::ServiceExt as _;
 /// Per-connection limits.
 #[derive(Clone, Debug)]
 pub struct Limits {
-    /// How long a client has to send a whole request head (slowloris); also how long a
-    /// kept-alive connection may sit idle before its next request starts.
+    /// How long a new connection may stay silent before its first byte. It holds no buffer
+    /// meanwhile (a few hundred bytes in all), so this can be longer than the head's deadline.
+    pub first_byte_timeout: Duration,
+    /// How long a client has to send a whole request head once it has started (slowloris);
+    /// also how long a kept-alive connection may sit idle before its next request.
     pub header_read_timeout: Duration,
     /// The most header lines in a request (431 beyond).
     pub max_headers: usize,
@@ -37,6 +40,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Limits {
         Limits {
+            first_byte_timeout: Duration::from_secs(60),
             header_read_timeout: Duration::from_secs(10),
             max_headers: 64,
             max_header_size: 16 * 1024,
@@ -104,12 +108,12 @@ pub async fn serve_connections(
         let service = TowerToHyperService::new(with_remote(router.clone(), remote));
         let builder = builder.clone();
         let watcher = graceful.watcher();
-        let first_byte = limits.header_read_timeout;
+        let first_byte = limits.first_byte_timeout;
         let mut stopping = stopping_rx.clone();
         tokio::spawn(async move {
             // Hyper gives a connection its 8 KiB read buffer at once; a connection that has sent
-            // nothing yet waits here without one (under the same deadline as a request head),
-            // so a crowd of idle connections costs little memory.
+            // nothing yet waits here without one, so a crowd of idle connections costs little
+            // memory.
             tokio::select! {
                 ready = tokio::time::timeout(first_byte, stream.readable()) => {
                     if !matches!(ready, Ok(Ok(()))) {
@@ -118,7 +122,9 @@ pub async fn serve_connections(
                 }
                 _ = stopping.changed() => return,
             }
-            let connection = watcher.watch(builder.serve_connection(TokioIo::new(stream), service));
+            // Boxed: the task of a silent connection stays small.
+            let connection =
+                Box::pin(watcher.watch(builder.serve_connection(TokioIo::new(stream), service)));
             // A client that goes away or sends garbage ends only its own connection.
             let _ = connection.await;
         });

@@ -138,10 +138,14 @@ fn idle_and_stalled_connections_hold_no_thread() {
 #[test]
 fn a_request_head_sent_too_slowly_is_cut_off() {
     let limits = Limits {
+        first_byte_timeout: Duration::from_millis(300),
         header_read_timeout: Duration::from_millis(300),
         ..Limits::default()
     };
     let server = Running::start(config(&[]), limits, "slowloris-test");
+    let mut silent = server.connect();
+    let got = read_until_closed(&mut silent);
+    assert!(got.is_empty(), "{got}");
     let mut slow = server.connect();
     slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
         .unwrap();
@@ -215,6 +219,7 @@ fn pipelined_requests_are_read_only_as_fast_as_they_are_answered() {
 fn stopping_closes_idle_connections_at_once() {
     // Deadlines far beyond the test's own: only the stop can close these connections.
     let limits = Limits {
+        first_byte_timeout: Duration::from_secs(120),
         header_read_timeout: Duration::from_secs(120),
         shutdown_grace: Duration::from_secs(120),
         ..Limits::default()
