@@ -114,9 +114,11 @@ pub async fn serve_connections(
             // Hyper gives a connection its 8 KiB read buffer at once; a connection that has sent
             // nothing yet waits here without one, so a crowd of idle connections costs little
             // memory.
+            let mut first = [0u8; 1];
             tokio::select! {
-                ready = tokio::time::timeout(first_byte, stream.readable()) => {
-                    if !matches!(ready, Ok(Ok(()))) {
+                // `peek`, not `readable`: readiness can be reported before any byte is there.
+                peeked = tokio::time::timeout(first_byte, stream.peek(&mut first)) => {
+                    if !matches!(peeked, Ok(Ok(1..))) {
                         return;
                     }
                 }
