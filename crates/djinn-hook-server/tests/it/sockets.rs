@@ -235,3 +235,24 @@ fn stopping_closes_idle_connections_at_once() {
     read_until_closed(&mut fresh);
     read_until_closed(&mut kept);
 }
+
+#[test]
+fn a_silent_connection_is_not_held_to_the_head_deadline() {
+    let limits = Limits {
+        first_byte_timeout: Duration::from_secs(120),
+        header_read_timeout: Duration::from_millis(200),
+        ..Limits::default()
+    };
+    let server = Running::start(config(&[]), limits, "silent-test");
+    let silent = server.connect();
+    let mut slow = server.connect();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\n").unwrap();
+    // The slow head was cut off; the silent connection, older, is still open.
+    read_until_closed(&mut slow);
+    silent.set_nonblocking(true).unwrap();
+    let peeked = silent.peek(&mut [0u8; 1]);
+    assert!(
+        matches!(&peeked, Err(e) if e.kind() == ErrorKind::WouldBlock),
+        "{peeked:?}"
+    );
+}
