@@ -176,13 +176,10 @@ fn store_error(err: StoreError) -> Response {
 }
 
 /// An error and its causes, `: `-separated.
-pub(crate) fn chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
+fn chain(err: &dyn std::error::Error) -> String {
+    let causes = std::iter::successors(Some(err), |e| e.source());
+    causes
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
 }

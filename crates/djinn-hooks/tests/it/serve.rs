@@ -22,9 +22,9 @@ const SECRET: &str = "It's a Secret to Everybody";
 const TOKEN: &str = "t0k3n-for-tests";
 
 /// A running `serve`, killed when dropped.
-struct Serve {
-    child: Child,
-    base: String,
+pub(crate) struct Serve {
+    pub(crate) child: Child,
+    pub(crate) base: String,
     logs: Arc<Mutex<Vec<String>>>,
     reader: Option<thread::JoinHandle<()>>,
     token: Option<String>,
@@ -45,6 +45,12 @@ impl Serve {
         if let Some(tokens) = tokens {
             command.env("DJINN_HOOKS_TOKENS", tokens);
         }
+        Serve::spawn(command, tokens)
+    }
+
+    /// Spawns `command` (a `serve`, perhaps behind a shell) and reads the bound address from
+    /// its first log line; `tokens` as in [`Serve::start`].
+    pub(crate) fn spawn(mut command: std::process::Command, tokens: Option<&str>) -> Serve {
         let logs = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&logs);
         let spawned = serve_process::spawn(&mut command, move |line| {
@@ -64,7 +70,7 @@ impl Serve {
         serve
     }
 
-    fn logs(&self) -> String {
+    pub(crate) fn logs(&self) -> String {
         self.logs.lock().unwrap().join("\n")
     }
 
@@ -146,7 +152,7 @@ impl Serve {
 
     /// Waits (5 s at most) for a log line containing `text`: a request's line is written just
     /// after its response.
-    fn wait_for_log(&self, text: &str) {
+    pub(crate) fn wait_for_log(&self, text: &str) {
         let deadline = Instant::now() + Duration::from_secs(5);
         while !self.logs().contains(text) {
             assert!(

@@ -4,70 +4,26 @@
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpStream;
-use std::process::{Child, Command};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::{Env, serve_process};
+use crate::Env;
+use crate::serve::Serve;
 
-/// `serve` started by `sh` after `ulimit_args` (e.g. `-n 48`); killed when dropped.
-struct Limited {
-    child: Child,
-    addr: String,
-    logs: Arc<Mutex<Vec<String>>>,
-}
-
-impl Limited {
-    fn start(env: &Env, ulimit_args: &str) -> Limited {
-        let mut command = Command::new("sh");
-        command
-            .arg("-c")
-            .arg(format!("ulimit {ulimit_args} && exec \"$0\" \"$@\""))
-            .arg(env!("CARGO_BIN_EXE_djinn-hooks"))
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .current_dir(env.path(""))
-            .env("DJINN_HOOKS_DB", env.db())
-            .env_remove("DJINN_HOOKS_KEY_FILE")
-            .env_remove("DJINN_HOOKS_TOKENS");
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&logs);
-        let spawned = serve_process::spawn(&mut command, move |line| {
-            sink.lock().unwrap().push(line);
-        });
-        let addr = spawned
-            .addr
-            .unwrap_or_else(|| panic!("serve did not start: {:?}", logs.lock().unwrap()));
-        Limited {
-            child: spawned.child,
-            addr,
-            logs,
-        }
-    }
-
-    fn logs(&self) -> String {
-        self.logs.lock().unwrap().join("\n")
-    }
-
-    /// Waits (10 s at most) for a log line containing `text`.
-    fn wait_for_log(&self, text: &str) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !self.logs().contains(text) {
-            assert!(
-                Instant::now() < deadline,
-                "no {text:?} in:\n{}",
-                self.logs()
-            );
-            thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Limited {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `serve` started by `sh` after `ulimit {ulimit_args}` (e.g. `-n 48`).
+fn start(env: &Env, ulimit_args: &str) -> Serve {
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(format!("ulimit {ulimit_args} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_djinn-hooks"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(env.path(""))
+        .env("DJINN_HOOKS_DB", env.db())
+        .env_remove("DJINN_HOOKS_KEY_FILE")
+        .env_remove("DJINN_HOOKS_TOKENS");
+    Serve::spawn(command, None)
 }
 
 /// Sends `GET /healthz` on `stream` (kept alive) and returns the status line.
@@ -106,7 +62,7 @@ fn connect(addr: &str) -> TcpStream {
 #[test]
 fn the_soft_fd_limit_is_raised_to_the_hard_limit() {
     let env = Env::new();
-    let serve = Limited::start(&env, "-S -n 64");
+    let serve = start(&env, "-S -n 64");
     let limits = std::fs::read_to_string(format!("/proc/{}/limits", serve.child.id())).unwrap();
     let line = limits
         .lines()
@@ -126,12 +82,14 @@ fn the_soft_fd_limit_is_raised_to_the_hard_limit() {
 #[test]
 fn a_connection_flood_past_the_fd_limit_never_stops_the_listener() {
     let env = Env::new();
-    let mut serve = Limited::start(&env, "-n 48");
-    let mut early = connect(&serve.addr);
+    let mut serve = start(&env, "-n 48");
+    let mut early = connect(serve.base.trim_start_matches("http://"));
     assert_eq!(healthz(&mut early), "HTTP/1.1 200 OK");
 
     // More connections than the process may have files: accepting fails with EMFILE.
-    let flood: Vec<TcpStream> = (0..80).map(|_| connect(&serve.addr)).collect();
+    let flood: Vec<TcpStream> = (0..80)
+        .map(|_| connect(serve.base.trim_start_matches("http://")))
+        .collect();
     serve.wait_for_log("accepting a connection failed");
     assert!(
         serve.logs().contains("Too many open files"),
@@ -145,7 +103,7 @@ fn a_connection_flood_past_the_fd_limit_never_stops_the_listener() {
     drop(flood);
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let mut fresh = connect(&serve.addr);
+        let mut fresh = connect(serve.base.trim_start_matches("http://"));
         if healthz(&mut fresh) == "HTTP/1.1 200 OK" {
             break;
         }
