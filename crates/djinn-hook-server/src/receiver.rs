@@ -30,7 +30,7 @@ const THREADS: usize = 2;
 pub struct Received {
     /// The request path and query, e.g. `/hooks`.
     pub url: String,
-    /// The request headers, in the order received (names as sent).
+    /// The request headers, names in lower case, grouped by name in the order first seen.
     pub headers: Vec<(String, String)>,
     /// The exact body bytes.
     pub body: Vec<u8>,
