@@ -56,6 +56,8 @@ pub struct Config {
     pub request_timeout: Duration,
     /// Per-connection limits.
     pub limits: Limits,
+    /// The worker's delivery threads, for the start line (the caller builds the worker).
+    pub concurrency: Option<usize>,
 }
 
 /// A `serve` that cannot start as configured.
@@ -116,6 +118,7 @@ impl Config {
             http_threads: 2,
             request_timeout: Duration::from_secs(30),
             limits: Limits::default(),
+            concurrency: None,
         })
     }
 }
@@ -163,6 +166,7 @@ pub fn serve<O: Outbox>(
         addr = %bound,
         url = base,
         http_threads = config.http_threads,
+        concurrency = config.concurrency,
         max_body = config.max_body,
         max_open_files,
         auth,

@@ -28,6 +28,7 @@ pub(crate) fn run(global: &Global, args: &ServeArgs) -> anyhow::Result<()> {
     config.base_url.clone_from(&args.base_url);
     config.max_body = args.max_body;
     config.http_threads = args.http_threads;
+    config.concurrency = Some(args.concurrency);
     let store = Arc::new(store::open(global)?);
     let stop = super::worker::stop_on_signal()?;
     let worker = super::worker::worker(
