@@ -350,8 +350,8 @@ pub(crate) struct ServeArgs {
     /// The largest request body accepted, in bytes.
     #[arg(long, default_value_t = 1024 * 1024)]
     pub(crate) max_body: usize,
-    /// How many threads answer API requests (one slow client holds one).
-    #[arg(long, default_value_t = 4)]
+    /// How many threads run the HTTP side (connections are tasks on them: a slow or idle client holds none).
+    #[arg(long, default_value_t = 2)]
     pub(crate) http_threads: usize,
     /// The API's public base URL, for the `url` fields of responses [default: http://<bound address>].
     #[arg(long)]

@@ -7,6 +7,7 @@ mod full_disk;
 mod hook_test;
 mod listen;
 mod serve;
+mod serve_flood;
 mod serve_process;
 mod sign;
 
