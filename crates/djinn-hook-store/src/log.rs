@@ -8,7 +8,9 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use time::OffsetDateTime;
 
 use crate::error::{IResult, Result};
-use crate::sql::{count, event_from_code, from_ns, headers_from_json, to_ns, uuid_from_blob};
+use crate::sql::{
+    count, event_code, event_from_code, from_ns, headers_from_json, to_ns, uuid_from_blob,
+};
 use crate::store::Store;
 use crate::types::{Delivery, DeliveryFilter, LastResponse, Page, Paged, Pruned};
 
@@ -44,6 +46,10 @@ impl Store {
             if let Some(event) = filter.event_id {
                 values.push(Value::Blob(event.as_bytes().to_vec()));
                 clauses.push(format!("e.uuid = ?{}", values.len()));
+            }
+            if let Some(event) = filter.event_type {
+                values.push(Value::Integer(event_code(event)));
+                clauses.push(format!("e.event = ?{}", values.len()));
             }
             if filter.failed_only {
                 clauses.push(FAILED.to_owned());

@@ -412,6 +412,8 @@ pub struct DeliveryFilter {
     pub hook_id: Option<i64>,
     /// Only this event's.
     pub event_id: Option<Uuid>,
+    /// Only deliveries of this event type.
+    pub event_type: Option<EventType>,
     /// Only failed ones (an error, no response or a non-2xx status).
     pub failed_only: bool,
     /// `Some(true)`: only test deliveries ([`Delivery::test`]); `Some(false)`:

@@ -24,7 +24,10 @@ fn every_bit_matches_the_original() {
         .iter()
         .map(|event| (event.name().to_string(), event.bit().trailing_zeros()))
         .collect();
-    assert_eq!(bits, ours, "the original's bit table against EventType::ALL");
+    assert_eq!(
+        bits, ours,
+        "the original's bit table against EventType::ALL"
+    );
     for (name, n) in bits {
         let event = EventType::from_name(&name).unwrap();
         assert_eq!(event.bit(), 1 << n, "{name}");
