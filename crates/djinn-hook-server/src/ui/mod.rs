@@ -66,7 +66,9 @@ pub fn router(state: UiState) -> Router {
         .route("/ui/signout", post(signin::signout))
         .route("/ui/assets/style.css", get(assets::stylesheet))
         .route("/ui/n/{*rest}", get(pages::get).post(pages::post))
-        .layer(axum::middleware::from_fn_with_state(
+        // `route_layer`: the guard (and its cookies) only for the UI's own paths, never for
+        // a path the server's fallback answers once this router is merged into it.
+        .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             guard::guard,
         ))

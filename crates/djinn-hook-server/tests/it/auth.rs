@@ -296,3 +296,24 @@ async fn a_cross_site_arrival_at_sign_in_reloads_once_to_get_its_cookie() {
         .unwrap();
     assert!(String::from_utf8_lossy(&body).contains(r#"<meta http-equiv="refresh" content="0">"#));
 }
+
+#[tokio::test]
+async fn paths_outside_the_ui_get_no_ui_cookies_once_merged() {
+    // Merged into a server's router, the guard runs for UI paths only.
+    let ui = Ui::open();
+    let server = axum::Router::new()
+        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .merge(ui.router.clone());
+    use tower::ServiceExt as _;
+    for path in ["/healthz", "/favicon.ico"] {
+        let request = axum::http::Request::builder()
+            .uri(path)
+            .header("host", HOST)
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = server.clone().oneshot(request).await.unwrap();
+        assert!(response.headers().get("set-cookie").is_none(), "{path}");
+    }
+    let mut c = ui.client();
+    assert!(c.get("/ui/").await.set_cookies()[0].starts_with("djinn_ui_csrf="));
+}
