@@ -189,7 +189,10 @@ pub(crate) async fn post(
     uri: Uri,
 ) -> Result<Response> {
     let (ns, target) = paths::parse(&rest).ok_or_else(|| not_found(&rest))?;
-    may_write(&visitor, &ns, &uri)?;
+    // Signed out meanwhile (the session expired): back to the list after signing in, not
+    // to this POST-only address.
+    let list: Uri = paths::webhooks(&ns).parse().unwrap_or(uri);
+    may_write(&visitor, &ns, &list)?;
     match target {
         Target::Create => create(state, visitor, ns, form).await,
         Target::Hook(id) => update(state, visitor, ns, id, form).await,

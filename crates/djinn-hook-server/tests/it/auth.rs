@@ -67,6 +67,15 @@ async fn pages_need_a_session_and_the_sign_in_form_exchanges_a_token_for_one() {
     assert_eq!(page.status, StatusCode::OK);
     page.has(&["Create webhook", "Sign out"]);
 
+    // A form posted after the session ended leads to sign-in, then to the list.
+    let mut stale = ui.client();
+    stale.get("/ui/signin").await;
+    let refused = stale.post(&format!("{LIST}/1/delete"), &[]).await;
+    assert_eq!(
+        refused.location(),
+        "/ui/signin?next=%2Fui%2Fn%2Falice%2Fci%2F-%2Fwebhooks"
+    );
+
     // Sign-out ends it.
     let out = c.post("/ui/signout", &[]).await;
     assert_eq!(c.redirected(&out), "/ui/signin");
