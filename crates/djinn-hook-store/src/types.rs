@@ -405,6 +405,24 @@ pub struct LastResponse {
     pub created_at: OffsetDateTime,
 }
 
+/// A webhook's attempts over a time window ([`Store::success_rates`](crate::Store::success_rates)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SuccessRate {
+    /// Attempts made in the window.
+    pub attempts: u64,
+    /// Of those, the ones that got a 2xx without error.
+    pub delivered: u64,
+}
+
+impl SuccessRate {
+    /// Delivered attempts in whole percent, rounded down (100 only when none failed).
+    pub fn percent(&self) -> u64 {
+        (self.delivered * 100)
+            .checked_div(self.attempts)
+            .unwrap_or(0)
+    }
+}
+
 /// Which deliveries to list; the default lists all of them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DeliveryFilter {

@@ -208,11 +208,13 @@ pub(crate) async fn post(
 
 async fn list(state: UiState, visitor: Visitor, ns: String) -> Result<Response> {
     let name = ns.clone();
-    let (hooks, last) = blocking::store(&state, move |store| {
+    let (hooks, last, rates) = blocking::store(&state, move |store| {
         let hooks = store.webhooks(&name)?;
         let ids: Vec<i64> = hooks.iter().map(|h| h.id).collect();
         let last = store.last_responses(&ids)?;
-        Ok::<_, StoreError>((hooks, last))
+        let day_ago = time::OffsetDateTime::now_utc() - time::Duration::days(1);
+        let rates = store.success_rates(&ids, day_ago)?;
+        Ok::<_, StoreError>((hooks, last, rates))
     })
     .await?;
     render(ListPage {
@@ -221,7 +223,7 @@ async fn list(state: UiState, visitor: Visitor, ns: String) -> Result<Response> 
         create_href: format!("{}/create", paths::webhooks(&ns)),
         hooks: hooks
             .iter()
-            .map(|h| HookRow::new(h, last.get(&h.id)))
+            .map(|h| HookRow::new(h, last.get(&h.id), rates.get(&h.id)))
             .collect(),
         ns,
     })

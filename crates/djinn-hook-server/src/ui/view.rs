@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use djinn_hook_store::{Delivery, LastResponse, Webhook};
+use djinn_hook_store::{Delivery, LastResponse, SuccessRate, Webhook};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
@@ -52,11 +52,17 @@ pub(crate) struct HookRow {
     pub(crate) health: Health,
     /// E.g. `200 OK, 2026-12-01 12:00:00 UTC`; empty when never delivered.
     pub(crate) last: String,
+    /// E.g. `24 h: 75% of 4 delivered`; empty when nothing was attempted in 24 hours.
+    pub(crate) rate: String,
     pub(crate) delete_action: String,
 }
 
 impl HookRow {
-    pub(crate) fn new(hook: &Webhook, last: Option<&LastResponse>) -> HookRow {
+    pub(crate) fn new(
+        hook: &Webhook,
+        last: Option<&LastResponse>,
+        rate: Option<&SuccessRate>,
+    ) -> HookRow {
         let href = paths::hook(&hook.namespace, hook.id);
         HookRow {
             delete_action: format!("{href}/delete"),
@@ -67,6 +73,13 @@ impl HookRow {
             health: Health::of(last),
             last: last.map_or_else(String::new, |last| {
                 format!("{}, {}", status_line(last.code), when(last.created_at))
+            }),
+            rate: rate.map_or_else(String::new, |rate| {
+                format!(
+                    "last 24 h: {}% of {} delivered",
+                    rate.percent(),
+                    rate.attempts
+                )
             }),
         }
     }

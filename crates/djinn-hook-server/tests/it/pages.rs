@@ -68,6 +68,11 @@ async fn the_list_shows_each_hooks_newest_delivery_and_state() {
     let fixed_row = row(fixed.id);
     assert!(fixed_row.contains("icon-ok") && fixed_row.contains("Last delivery succeeded"));
     assert!(fixed_row.contains("Last: 200 OK"), "{fixed_row}");
+    assert!(
+        fixed_row.contains("last 24 h: 50% of 2 delivered"),
+        "{fixed_row}"
+    );
+    assert!(!never_row.contains("last 24 h"));
     assert!(!fixed_row.contains("inactive"));
     let failing_row = row(failing.id);
     assert!(failing_row.contains("icon-failed") && failing_row.contains("Last delivery failed"));
