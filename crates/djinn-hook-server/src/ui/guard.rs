@@ -148,7 +148,7 @@ async fn admit(state: &UiState, req: Request) -> Result<Admitted, Response> {
 
     let mut req = req;
     if req.method() == Method::POST {
-        if !same_origin(&req) {
+        if !same_origin(&req, inner.public_origin.as_deref()) {
             return Err(UiError::Forbidden(
                 "this form was sent from another site; it is refused".into(),
             )
@@ -201,9 +201,9 @@ async fn admit(state: &UiState, req: Request) -> Result<Admitted, Response> {
 }
 
 /// A POST from a page of this server: `Origin` (sent by browsers on every POST) names the
-/// host the request went to. Without `Origin`, `Sec-Fetch-Site` if present must not say
+/// host the request went to, or is the server's public origin. Without `Origin`, `Sec-Fetch-Site` if present must not say
 /// another site; a client sending neither (curl) still needs the CSRF token.
-fn same_origin(req: &Request) -> bool {
+fn same_origin(req: &Request, public_origin: Option<&str>) -> bool {
     let headers = req.headers();
     let host = headers
         .get(header::HOST)
@@ -212,6 +212,9 @@ fn same_origin(req: &Request) -> bool {
     match headers.get(header::ORIGIN) {
         Some(origin) => {
             let origin = origin.to_str().unwrap_or("");
+            if public_origin.is_some_and(|p| p.eq_ignore_ascii_case(origin)) {
+                return true;
+            }
             let origin_host = origin
                 .strip_prefix("http://")
                 .or_else(|| origin.strip_prefix("https://"));

@@ -47,7 +47,7 @@ use axum::Router;
 use axum::routing::{get, post};
 
 pub use session::{SessionKey, SessionKeyError};
-pub use state::{Access, Actions, Auth, TokenCheck, UiState};
+pub use state::{Access, Actions, Auth, FnActions, TokenCheck, UiState};
 
 /// Where the UI is mounted: every UI path starts with it, and its cookies are scoped to it.
 pub const PREFIX: &str = "/ui";

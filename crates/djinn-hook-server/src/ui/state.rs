@@ -76,6 +76,35 @@ pub trait Actions: Send + Sync + 'static {
     fn queued(&self);
 }
 
+/// [`Actions`] from two closures, for a server that has them at hand:
+/// `FnActions { send_test: |hook, event| ..., queued: || waker.wake() }`.
+pub struct FnActions<S, Q> {
+    /// [`Actions::send_test`].
+    pub send_test: S,
+    /// [`Actions::queued`].
+    pub queued: Q,
+}
+
+impl<S, Q> fmt::Debug for FnActions<S, Q> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FnActions")
+    }
+}
+
+impl<S, Q> Actions for FnActions<S, Q>
+where
+    S: Fn(i64, EventType) -> Result<Option<i64>, String> + Send + Sync + 'static,
+    Q: Fn() + Send + Sync + 'static,
+{
+    fn send_test(&self, hook_id: i64, event: EventType) -> Result<Option<i64>, String> {
+        (self.send_test)(hook_id, event)
+    }
+
+    fn queued(&self) {
+        (self.queued)();
+    }
+}
+
 /// The UI's shared state: cheap to clone.
 #[derive(Clone)]
 pub struct UiState {
@@ -89,6 +118,9 @@ pub(crate) struct Inner {
     pub(crate) key: SessionKey,
     pub(crate) secure_cookies: bool,
     pub(crate) session_ttl: Duration,
+    /// The origin people reach the UI at (`https://hooks.example.com`), if the server knows
+    /// it: a form's `Origin` may be this as well as the request's `Host`.
+    pub(crate) public_origin: Option<String>,
 }
 
 impl fmt::Debug for UiState {
@@ -120,6 +152,7 @@ impl UiState {
                 key: SessionKey::generate()?,
                 secure_cookies: false,
                 session_ttl: UiState::DEFAULT_SESSION_TTL,
+                public_origin: None,
             }),
         })
     }
@@ -140,6 +173,27 @@ impl UiState {
         self.map(|inner| inner.key = key)
     }
 
+    /// The server's public base URL (`serve --base-url`), for a reverse proxy that changes
+    /// `Host`: a form whose `Origin` is this URL's origin is accepted too. Also makes cookies
+    /// `Secure` when it is https.
+    pub fn with_public_url(self, url: &str) -> UiState {
+        let origin = url.split_once("://").map(|(scheme, rest)| {
+            let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+            format!(
+                "{}://{}",
+                scheme.to_ascii_lowercase(),
+                host.to_ascii_lowercase()
+            )
+        });
+        let https = url
+            .get(..8)
+            .is_some_and(|s| s.eq_ignore_ascii_case("https://"));
+        self.map(|inner| {
+            inner.public_origin = origin;
+            inner.secure_cookies |= https;
+        })
+    }
+
     fn map(self, f: impl FnOnce(&mut Inner)) -> UiState {
         let mut inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
             store: Arc::clone(&shared.store),
@@ -148,6 +202,7 @@ impl UiState {
             key: shared.key.clone(),
             secure_cookies: shared.secure_cookies,
             session_ttl: shared.session_ttl,
+            public_origin: shared.public_origin.clone(),
         });
         f(&mut inner);
         UiState {

@@ -326,3 +326,32 @@ async fn paths_outside_the_ui_get_no_ui_cookies_once_merged() {
     let mut c = ui.client();
     assert!(c.get("/ui/").await.set_cookies()[0].starts_with("djinn_ui_csrf="));
 }
+
+#[tokio::test]
+async fn behind_a_proxy_the_public_origin_is_accepted_and_cookies_are_secure() {
+    let ui = Ui::with(Auth::Open, |s| {
+        s.with_public_url("https://Hooks.Example.com/base/")
+    });
+    let mut c = ui.client();
+    let create = format!("{LIST}/create");
+    let form = c.get(&create).await;
+    assert!(form.set_cookies().iter().all(|s| s.contains("; Secure")));
+    let token = c.csrf.clone().unwrap();
+    let url = ("payload_url", "https://example.com/hook");
+    let other = c
+        .post_raw(
+            &create,
+            &[("_csrf", &token), url],
+            Some("https://other.example.com"),
+        )
+        .await;
+    assert_eq!(other.status, StatusCode::FORBIDDEN);
+    let proxied = c
+        .post_raw(
+            &create,
+            &[("_csrf", &token), url],
+            Some("https://hooks.example.com"),
+        )
+        .await;
+    assert_eq!(proxied.status, StatusCode::SEE_OTHER, "{}", proxied.body);
+}

@@ -209,10 +209,7 @@ async fn delete_test_and_redeliver_redirect_with_flashes() {
 
     let again = c.post(&format!("{location}/redeliver"), &[]).await;
     assert_eq!(c.redirected(&again), format!("{path}#recent"));
-    assert_eq!(
-        ui.actions.queued.load(std::sync::atomic::Ordering::SeqCst),
-        1
-    );
+    assert_eq!(ui.queued.load(std::sync::atomic::Ordering::SeqCst), 1);
     let page = c.get(&path).await;
     page.has(&["Webhook delivery queued"]);
     let rows: Vec<&str> = page.body.split("<li>").skip(1).collect();

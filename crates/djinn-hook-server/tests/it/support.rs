@@ -11,20 +11,13 @@ use axum::body::{Body, to_bytes};
 use axum::http::{Request, StatusCode, header};
 use djinn_hook_deliver::{DeliverConfig, Deliverer, RetryPolicy, Worker, WorkerConfig};
 use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
-use djinn_hook_server::ui::{self, Access, Actions, Auth, UiState};
+use djinn_hook_server::ui::{self, Access, Actions, Auth, FnActions, UiState};
 use djinn_hook_store::{NewWebhook, SecretKey, Store, Webhook};
 use djinn_hooks::StoreOutbox;
 use tower::ServiceExt as _;
 
 /// The host every test request names (and its forms' `Origin`).
 pub(crate) const HOST: &str = "ui.test";
-
-/// Test deliveries and redeliveries for real: the project's deliverer and worker over the
-/// store, to loopback receivers. A redelivery is sent before `queued` returns.
-pub(crate) struct RealActions {
-    store: Arc<Store>,
-    pub(crate) queued: AtomicUsize,
-}
 
 fn deliverer() -> Deliverer {
     Deliverer::new(DeliverConfig {
@@ -33,32 +26,40 @@ fn deliverer() -> Deliverer {
     })
 }
 
-impl Actions for RealActions {
-    fn send_test(&self, hook_id: i64, event: EventType) -> Result<Option<i64>, String> {
-        let body = example_payload(event, DEFAULT_API_SERVER).to_body();
-        StoreOutbox::new(Arc::clone(&self.store))
-            .deliver_test(&deliverer(), hook_id, event, body)
-            .map(|done| done.delivery.map(|d| d.id))
-            .map_err(|err| err.to_string())
-    }
-
-    fn queued(&self) {
-        self.queued.fetch_add(1, Ordering::SeqCst);
-        Worker::new(
-            StoreOutbox::new(Arc::clone(&self.store)),
-            deliverer(),
-            RetryPolicy::default(),
-            WorkerConfig::default(),
-        )
-        .run_until_idle();
-    }
+/// Test deliveries and redeliveries for real, as a server wires them: the project's
+/// deliverer and worker over the store, to loopback receivers. A redelivery is sent before
+/// `queued` returns.
+fn real_actions(store: &Arc<Store>, queued: &Arc<AtomicUsize>) -> Arc<dyn Actions> {
+    let (for_test, for_worker) = (Arc::clone(store), Arc::clone(store));
+    let queued = Arc::clone(queued);
+    Arc::new(FnActions {
+        send_test: move |hook_id, event: EventType| {
+            let body = example_payload(event, DEFAULT_API_SERVER).to_body();
+            StoreOutbox::new(Arc::clone(&for_test))
+                .deliver_test(&deliverer(), hook_id, event, body)
+                .map(|done| done.delivery.map(|d| d.id))
+                .map_err(|err| err.to_string())
+        },
+        queued: move || {
+            queued.fetch_add(1, Ordering::SeqCst);
+            Worker::new(
+                StoreOutbox::new(Arc::clone(&for_worker)),
+                deliverer(),
+                RetryPolicy::default(),
+                WorkerConfig::default(),
+            )
+            .run_until_idle();
+        },
+    })
 }
 
 /// The UI under test and what it stands on.
 pub(crate) struct Ui {
     pub(crate) store: Arc<Store>,
     pub(crate) router: Router,
-    pub(crate) actions: Arc<RealActions>,
+    pub(crate) actions: Arc<dyn Actions>,
+    /// How many redeliveries the UI queued.
+    pub(crate) queued: Arc<AtomicUsize>,
     _dir: tempfile::TempDir,
 }
 
@@ -95,15 +96,14 @@ impl Ui {
         let store = Arc::new(
             Store::open(dir.path().join("hooks.db"), SecretKey::from_bytes([7; 32])).unwrap(),
         );
-        let actions = Arc::new(RealActions {
-            store: Arc::clone(&store),
-            queued: AtomicUsize::new(0),
-        });
-        let state = tweak(UiState::new(Arc::clone(&store), auth, actions.clone()).unwrap());
+        let queued = Arc::new(AtomicUsize::new(0));
+        let actions = real_actions(&store, &queued);
+        let state = tweak(UiState::new(Arc::clone(&store), auth, Arc::clone(&actions)).unwrap());
         Ui {
             store,
             router: ui::router(state),
             actions,
+            queued,
             _dir: dir,
         }
     }
