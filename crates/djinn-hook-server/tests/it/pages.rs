@@ -3,8 +3,6 @@
 use axum::http::StatusCode;
 use djinn_hook_store::{DeliveryFilter, Page as StorePage, WebhookUpdate};
 
-use djinn_hook_server::ui::Actions as _;
-
 use crate::support::{Receiver, Ui};
 
 #[tokio::test]
