@@ -36,7 +36,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:8080".into());
     let dir = tempfile::tempdir()?;
-    let store = Arc::new(Store::open(dir.path().join("demo.db"), SecretKey::generate()?)?);
+    let store = Arc::new(Store::open(
+        dir.path().join("demo.db"),
+        SecretKey::generate()?,
+    )?);
     let receiver = Receiver::start("127.0.0.1:0", Secret::new("demo-secret"))?;
     store.ensure_namespace(NAMESPACE)?;
     let mut hook = NewWebhook::new(NAMESPACE, receiver.url());

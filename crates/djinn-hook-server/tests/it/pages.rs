@@ -346,3 +346,32 @@ async fn assets_and_headers() {
     let root = c.get("/ui").await;
     assert_eq!(root.location(), "/ui/");
 }
+
+#[tokio::test]
+async fn the_delivery_page_as_a_snapshot() {
+    let ui = Ui::open();
+    let receiver = Receiver::start();
+    let hook = ui.hook("alice/ci", &receiver.url("/ok"));
+    let id = ui.send_test(hook.id);
+    let page = ui
+        .client()
+        .get(&format!(
+            "/ui/n/alice/ci/-/webhooks/{}/deliveries/{id}",
+            hook.id
+        ))
+        .await;
+    insta::with_settings!({filters => vec![
+        (r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "[uuid]"),
+        (r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", "[time]"),
+        (r"\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT", "[http-date]"),
+        (r"\d+\.\d+ms", "[duration]"),
+        (r"127\.0\.0\.1:\d+", "127.0.0.1:[port]"),
+        (r"sha256=[0-9a-f]{64}", "sha256=[signature]"),
+        (r#"name="_csrf" value="[^"]+""#, r#"name="_csrf" value="[csrf]""#),
+        (r"(?s)<svg.*?</svg>", "[svg]"),
+        // The example payload's fields past the first few: the payload crate's business.
+        (r"(?s)(&#34;number&#34;: 1,\n).*?(\n\}</pre>)", "$1  [...]$2"),
+    ]}, {
+        insta::assert_snapshot!(page.body);
+    });
+}
