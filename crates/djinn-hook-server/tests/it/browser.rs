@@ -106,6 +106,15 @@ async fn body_text(client: &Client) -> String {
         .unwrap()
 }
 
+/// Types `text` into the field with id `id`.
+async fn type_into(
+    client: &Client,
+    id: &str,
+    text: &str,
+) -> Result<(), fantoccini::error::CmdError> {
+    client.find(Locator::Id(id)).await?.send_keys(text).await
+}
+
 /// Clicks the button whose text is `label` and waits for the page it leads to.
 async fn press(client: &Client, label: &str) {
     let button = client
@@ -210,21 +219,13 @@ async fn run(
     client.goto(&format!("{base}/ui/")).await?;
     assert!(client.current_url().await?.path().ends_with("/ui/signin"));
     shot(client, dir, "01-sign-in").await;
-    client
-        .find(Locator::Id("token"))
-        .await?
-        .send_keys("writer")
-        .await?;
+    type_into(client, "token", "writer").await?;
     press(client, "Sign in").await;
     let text = body_text(client).await;
     assert!(text.contains("Namespaces"), "{text}");
 
     // Open a namespace from the index.
-    client
-        .find(Locator::Id("ns"))
-        .await?
-        .send_keys("alice/ci")
-        .await?;
+    type_into(client, "ns", "alice/ci").await?;
     press(client, "Open").await;
     assert!(
         body_text(client)
@@ -237,16 +238,8 @@ async fn run(
     // what was typed apart from the secret.
     follow(client, "Create webhook").await;
     let url = receiver.url("/ok");
-    client
-        .find(Locator::Id("payload_url"))
-        .await?
-        .send_keys(&url)
-        .await?;
-    client
-        .find(Locator::Id("secret"))
-        .await?
-        .send_keys("s3cret")
-        .await?;
+    type_into(client, "payload_url", &url).await?;
+    type_into(client, "secret", "s3cret").await?;
     shot(client, dir, "03-create").await;
     press(client, "Create").await;
     let text = body_text(client).await;
@@ -269,11 +262,7 @@ async fn run(
         .await?
         .click()
         .await?;
-    client
-        .find(Locator::Id("secret"))
-        .await?
-        .send_keys("s3cret")
-        .await?;
+    type_into(client, "secret", "s3cret").await?;
     press(client, "Create").await;
     assert!(body_text(client).await.contains("Webhook created"));
     let hooks = ui.store.webhooks("alice/ci").unwrap();

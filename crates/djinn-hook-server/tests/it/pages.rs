@@ -28,15 +28,7 @@ async fn the_list_shows_each_hooks_newest_delivery_and_state() {
     let failing = ui.hook("alice/ci", &receiver.url("/fail?again"));
     // `fixed` failed first, then succeeded: the newest delivery decides its icon.
     ui.send_test(fixed.id);
-    ui.store
-        .update_webhook(
-            fixed.id,
-            WebhookUpdate {
-                payload_url: Some(receiver.url("/ok")),
-                ..WebhookUpdate::default()
-            },
-        )
-        .unwrap();
+    ui.point(fixed.id, &receiver.url("/ok"));
     ui.send_test(fixed.id);
     ui.send_test(failing.id);
     ui.store
@@ -173,15 +165,7 @@ async fn the_edit_page_shows_values_never_the_secret_and_recent_deliveries() {
     let ok = ui.send_test(hook.id);
     ui.store.redeliver(ok).unwrap();
     ui.actions.queued();
-    ui.store
-        .update_webhook(
-            hook.id,
-            WebhookUpdate {
-                payload_url: Some(receiver.url("/fail")),
-                ..WebhookUpdate::default()
-            },
-        )
-        .unwrap();
+    ui.point(hook.id, &receiver.url("/fail"));
     let failed = ui.send_test(hook.id);
     let page = c.get(&path).await;
     let rows: Vec<&str> = page.body.split("<li>").skip(1).collect();
@@ -206,15 +190,7 @@ async fn recent_deliveries_page_and_filter() {
     for _ in 0..26 {
         ui.send_test(hook.id);
     }
-    ui.store
-        .update_webhook(
-            hook.id,
-            WebhookUpdate {
-                payload_url: Some(receiver.url("/fail")),
-                ..WebhookUpdate::default()
-            },
-        )
-        .unwrap();
+    ui.point(hook.id, &receiver.url("/fail"));
     ui.actions
         .send_test(hook.id, djinn_hook_payload::EventType::Cron)
         .unwrap();

@@ -114,6 +114,15 @@ impl Ui {
         self.store.create_webhook(NewWebhook::new(ns, url)).unwrap()
     }
 
+    /// Points webhook `id` at `url`.
+    pub(crate) fn point(&self, id: i64, url: &str) {
+        let update = djinn_hook_store::WebhookUpdate {
+            payload_url: Some(url.to_owned()),
+            ..djinn_hook_store::WebhookUpdate::default()
+        };
+        self.store.update_webhook(id, update).unwrap();
+    }
+
     /// A browser-like client of this UI.
     pub(crate) fn client(&self) -> Client {
         Client {
