@@ -47,6 +47,8 @@ pub(crate) struct HookForm {
     pub(crate) remove_secret: bool,
     /// Whether the stored webhook has a secret (edit only; shown as "a secret is set").
     pub(crate) has_secret: bool,
+    /// Why the delivery layer disabled the stored webhook, and since when (edit only).
+    pub(crate) disabled: Option<String>,
 }
 
 impl HookForm {
@@ -60,6 +62,7 @@ impl HookForm {
             events: EventType::ALL.iter().map(|e| e.name().to_owned()).collect(),
             remove_secret: false,
             has_secret: false,
+            disabled: None,
         }
     }
 
@@ -73,11 +76,19 @@ impl HookForm {
             events: hook.events.names().into_iter().map(str::to_owned).collect(),
             remove_secret: false,
             has_secret: hook.has_secret,
+            disabled: hook
+                .disabled_reason
+                .as_ref()
+                .map(|reason| match hook.disabled_at {
+                    Some(at) => format!("{reason} (since {})", super::view::when(at)),
+                    None => reason.clone(),
+                }),
         }
     }
 
-    /// What was posted, and the secret typed (if any). `has_secret` is the stored hook's.
-    pub(crate) fn posted(form: &Form, has_secret: bool) -> (HookForm, Option<String>) {
+    /// What was posted, and the secret typed (if any). `stored` is the webhook being
+    /// edited (its secret and disabled state are shown again if the form is refused).
+    pub(crate) fn posted(form: &Form, stored: Option<&Webhook>) -> (HookForm, Option<String>) {
         let secret = form
             .get("secret")
             .filter(|s| !s.is_empty())
@@ -89,7 +100,7 @@ impl HookForm {
             standard_webhooks: form.checked("standard_webhooks"),
             events: form.all("events").map(str::to_owned).collect(),
             remove_secret: form.checked("remove_secret"),
-            has_secret,
+            ..stored.map_or_else(HookForm::blank, HookForm::of)
         };
         (fields, secret)
     }

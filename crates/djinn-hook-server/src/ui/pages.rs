@@ -390,7 +390,7 @@ fn precheck(form: &HookForm, secret: Option<&String>) -> ValidationErrors {
 }
 
 async fn create(state: UiState, visitor: Visitor, ns: String, form: Form) -> Result<Response> {
-    let (fields, secret) = HookForm::posted(&form, false);
+    let (fields, secret) = HookForm::posted(&form, None);
     let new = fields.new_webhook(&ns, secret);
     let created = blocking::store(&state, move |store| {
         match store.create_webhook(new.clone()) {
@@ -428,7 +428,7 @@ async fn update(
     form: Form,
 ) -> Result<Response> {
     let hook = hook_in(&state, &ns, id).await?;
-    let (fields, secret) = HookForm::posted(&form, hook.has_secret);
+    let (fields, secret) = HookForm::posted(&form, Some(&hook));
     let errors = precheck(&fields, secret.as_ref());
     let result = if errors.is_empty() {
         let update = fields.update(secret);

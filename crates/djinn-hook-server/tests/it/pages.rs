@@ -351,3 +351,62 @@ async fn the_delivery_page_as_a_snapshot() {
         insta::assert_snapshot!(page.body);
     });
 }
+
+#[tokio::test]
+async fn a_hook_disabled_by_the_delivery_layer_says_so_and_saving_active_revives_it() {
+    let ui = Ui::open();
+    let hook = ui.hook("alice/ci", "https://gone.example/hook");
+    // A delivery answered 410 Gone: the delivery layer disables the hook.
+    let task = ui
+        .store
+        .queue_test(
+            hook.id,
+            djinn_hook_payload::EventType::Cron,
+            b"{}".to_vec(),
+            std::time::Duration::from_secs(60),
+        )
+        .unwrap();
+    ui.store
+        .complete_one(djinn_hook_store::Completion {
+            task_id: task.task_id,
+            lease: task.lease,
+            attempt: djinn_hook_store::AttemptRecord {
+                attempt: 1,
+                redelivery: false,
+                request_headers: vec![],
+                request_body: djinn_hook_store::RequestBody::Claimed,
+                response_status: Some(410),
+                response_headers: vec![],
+                response_body: vec![],
+                response_truncated: false,
+                tls_verification_skipped: false,
+                duration: std::time::Duration::from_millis(3),
+                error: None,
+                created_at: time::OffsetDateTime::now_utc(),
+            },
+            outcome: djinn_hook_store::Outcome::Failed,
+            disable_hook: Some("410 Gone".into()),
+        })
+        .unwrap();
+    let path = format!("/ui/n/alice/ci/-/webhooks/{}", hook.id);
+    let mut c = ui.client();
+    c.get("/ui/n/alice/ci/-/webhooks")
+        .await
+        .has(&["disabled: 410 Gone"]);
+    c.get(&path)
+        .await
+        .has(&["Deliveries stopped: the webhook was disabled after 410 Gone (since "]);
+    let saved = c
+        .post(
+            &path,
+            &[
+                ("payload_url", "https://gone.example/hook"),
+                ("active", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER);
+    let revived = ui.store.webhook(hook.id).unwrap().unwrap();
+    assert!(revived.active && revived.disabled_reason.is_none());
+    c.get(&path).await.lacks(&["Deliveries stopped"]);
+}
