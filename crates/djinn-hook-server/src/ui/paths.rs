@@ -27,7 +27,8 @@ pub(crate) enum Target {
 /// The namespace and target of `rest` (the path after `/ui/n/`, percent-decoded).
 pub(crate) fn parse(rest: &str) -> Option<(String, Target)> {
     let (ns, tail) = rest.split_once("/-/")?;
-    if ns.split('/').count() < 2 || ns.split('/').any(str::is_empty) {
+    // `.` and `..` segments would be folded away by a browser resolving a link to them.
+    if ns.split('/').count() < 2 || ns.split('/').any(|s| matches!(s, "" | "." | "..")) {
         return None;
     }
     let segments: Vec<&str> = tail.trim_end_matches('/').split('/').collect();
@@ -106,6 +107,8 @@ mod tests {
         for bad in [
             "alice/-/webhooks",
             "a//b/-/webhooks",
+            "a/../-/webhooks",
+            "./b/-/webhooks",
             "a/b/webhooks",
             "a/b/-/webhooks/x",
             "a/b/-/webhooks/0",
