@@ -16,7 +16,7 @@
 //! | GET | `/assets/style.css` | the one stylesheet |
 //!
 //! Every POST carries a CSRF token and a same-origin `Origin` (checked in one layer,
-//! [`guard`]), and answers with a 303 redirect and a flash message, or with the form again
+//! `guard.rs`), and answers with a 303 redirect and a flash message, or with the form again
 //! (what was typed kept, apart from the secret) and its errors under their fields.
 //!
 //! ```no_run
