@@ -3,7 +3,6 @@
 
 use axum::http::StatusCode;
 use djinn_hook_payload::EventType;
-use djinn_hook_store::SecretUpdate;
 
 use crate::support::{Receiver, Ui};
 
@@ -170,7 +169,6 @@ async fn update_applies_a_typed_secret_keeps_a_blank_one_and_removes_on_request(
     let done = c.post(&path, &remove).await;
     assert_eq!(done.status, StatusCode::SEE_OTHER);
     assert!(!ui.store.webhook(hook.id).unwrap().unwrap().has_secret);
-    let _ = SecretUpdate::Keep;
 
     // An invalid update keeps the typed values and the hook unchanged.
     let page = c
