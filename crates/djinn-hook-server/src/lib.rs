@@ -1,6 +1,7 @@
 //! The HTTP front end of djinn-hooks, on axum (hyper + tokio) with tower layers: `serve`'s REST
 //! API (the original Djinn CI's webhook endpoints), event intake, `/healthz` and `/metrics`;
-//! and a verifying webhook receiver for `listen`, the demo, tests and integrations.
+//! the Webhooks tab, a server-rendered web UI under `/ui/` ([`ui`]); and a verifying webhook
+//! receiver for `listen`, the demo, tests and integrations.
 //!
 //! - [`serve()`] runs the API and a delivery worker until a stop flag is set.
 //! - [`router`] is the API as an axum `Router` over an [`AppState`] (tests drive it directly).
@@ -38,6 +39,7 @@ pub mod receiver;
 mod reply;
 mod routes;
 mod serve;
+pub mod ui;
 
 pub use app::{AppState, router};
 pub use auth::{TOKENS_ENV, Tokens};

@@ -153,6 +153,6 @@ pub use store::Store;
 pub use types::{
     Accepted, AttemptRecord, ClaimedTask, Completed, Completion, Delivery, DeliveryFilter,
     LastResponse, Namespace, NewEvent, NewWebhook, Outcome, Page, Paged, Pruned, RequestBody,
-    SecretUpdate, Stats, Webhook, WebhookUpdate,
+    SecretUpdate, Stats, SuccessRate, Webhook, WebhookUpdate,
 };
 pub use validate::ValidationErrors;

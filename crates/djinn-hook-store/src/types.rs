@@ -443,6 +443,24 @@ pub struct LastResponse {
     pub created_at: OffsetDateTime,
 }
 
+/// A webhook's attempts over a time window ([`Store::success_rates`](crate::Store::success_rates)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SuccessRate {
+    /// Attempts made in the window.
+    pub attempts: u64,
+    /// Of those, the ones that got a 2xx without error.
+    pub delivered: u64,
+}
+
+impl SuccessRate {
+    /// Delivered attempts in whole percent, rounded down (100 only when none failed).
+    pub fn percent(&self) -> u64 {
+        (self.delivered * 100)
+            .checked_div(self.attempts)
+            .unwrap_or(0)
+    }
+}
+
 /// Which deliveries to list; the default lists all of them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DeliveryFilter {
@@ -450,6 +468,8 @@ pub struct DeliveryFilter {
     pub hook_id: Option<i64>,
     /// Only this event's.
     pub event_id: Option<Uuid>,
+    /// Only deliveries of this event type.
+    pub event_type: Option<EventType>,
     /// Only failed ones (an error, no response or a non-2xx status).
     pub failed_only: bool,
     /// `Some(true)`: only test deliveries ([`Delivery::test`]); `Some(false)`:

@@ -1,9 +1,15 @@
-//! djinn-hook-server's tests: the `Router` driven directly for the API's rules, real listeners
-//! on 127.0.0.1 for what needs sockets (limits, timeouts, idle connections, the receiver).
+//! djinn-hook-server's tests: the `Router` driven directly for the API's rules and the web UI,
+//! real listeners on 127.0.0.1 for what needs sockets (limits, timeouts, idle connections, the
+//! receiver), and the UI in headless Chromium (`browser`).
 
 mod api;
+mod auth;
+mod browser;
+mod forms;
+mod pages;
 mod receiver;
 mod sockets;
+mod support;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

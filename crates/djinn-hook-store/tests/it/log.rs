@@ -128,6 +128,50 @@ fn last_response_of_many_hooks_in_one_query() {
 }
 
 #[test]
+fn success_rates_count_only_the_window() {
+    let db = db();
+    let a = db.hook("alice/a", "https://example.com/a");
+    let b = db.hook("alice/b", "https://example.com/b");
+    let c = db.hook("alice/c", "https://example.com/c");
+    let t0 = now();
+    let day = Duration::from_secs(24 * 60 * 60);
+    // Old attempts (before the window) do not count.
+    deliver(
+        &db,
+        "alice/a",
+        3,
+        Outcome::Failed,
+        t0 - day - Duration::from_secs(1),
+    );
+    deliver(
+        &db,
+        "alice/a",
+        3,
+        Outcome::Delivered,
+        t0 - day + Duration::from_secs(1),
+    );
+    deliver(&db, "alice/a", 1, Outcome::Failed, t0);
+    deliver(&db, "alice/b", 2, Outcome::Failed, t0);
+    deliver(&db, "alice/c", 2, Outcome::Failed, t0 - day - day);
+    let rates = db
+        .store
+        .success_rates(&[a.id, b.id, c.id], t0 - day)
+        .unwrap();
+    assert_eq!(
+        rates[&a.id],
+        djinn_hook_store::SuccessRate {
+            attempts: 4,
+            delivered: 3
+        }
+    );
+    assert_eq!(rates[&a.id].percent(), 75);
+    assert_eq!(rates[&b.id].percent(), 0);
+    assert_eq!(rates[&b.id].attempts, 2);
+    assert!(!rates.contains_key(&c.id), "nothing in the window");
+    assert!(db.store.success_rates(&[], t0).unwrap().is_empty());
+}
+
+#[test]
 fn prune_removes_old_rows_and_keeps_recent_ones() {
     let db = db();
     let hook = db.hook("alice/ci", "https://example.com/hook");

@@ -54,6 +54,7 @@ fn list(
     let filter = DeliveryFilter {
         hook_id: hook,
         event_id,
+        event_type: None,
         failed_only: failed,
         test,
     };
