@@ -8,6 +8,8 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::StatusCode;
 use axum::middleware;
+use axum::response::Redirect;
+use axum::routing::get;
 use djinn_hook_store::Store;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
@@ -18,6 +20,7 @@ use crate::intake::{self, Intake};
 use crate::json::Urls;
 use crate::metrics::Metrics;
 use crate::serve::Config;
+use crate::ui::UiState;
 use crate::{handlers, log};
 
 /// What every handler shares. Cheap to clone.
@@ -89,8 +92,23 @@ impl AppState {
 /// UUID, echoed in the response), the log line and request metrics, the per-request timeout
 /// (408), the auth check; then the handlers.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    app(state, None)
+}
+
+/// The API and, when given, the web UI under `/ui/` (with `/` sending a browser there), behind
+/// the same layers: the UI's requests are logged, counted and timed out like the API's, and
+/// the auth layer leaves their sign-in to the UI but keeps the no-token mode's loopback rule.
+pub(crate) fn app(state: AppState, ui: Option<UiState>) -> Router {
+    let api = Router::new()
         .fallback(handlers::api)
+        .with_state(state.clone());
+    let routes = match ui {
+        Some(ui) => crate::ui::router(ui)
+            .route("/", get(|| async { Redirect::to("/ui/") }))
+            .merge(api),
+        None => api,
+    };
+    routes
         .layer(middleware::from_fn_with_state(
             state.clone(),
             crate::auth::layer,
@@ -99,8 +117,7 @@ pub fn router(state: AppState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             state.request_timeout,
         ))
-        .layer(middleware::from_fn_with_state(state.clone(), log::request))
+        .layer(middleware::from_fn_with_state(state, log::request))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .with_state(state)
 }

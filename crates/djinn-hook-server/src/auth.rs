@@ -27,6 +27,7 @@ use ring::rand::SystemRandom;
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::routes::Route;
+use crate::ui::Access;
 
 /// The environment variable holding comma-separated tokens.
 pub const TOKENS_ENV: &str = "DJINN_HOOKS_TOKENS";
@@ -199,11 +200,30 @@ impl Tokens {
     /// The scope of the configured token an `Authorization` header value (`Bearer <token>`)
     /// carries, if any.
     fn scope(&self, authorization: Option<&str>) -> Option<&Scope> {
-        let token = authorization.and_then(bearer)?;
+        self.token_scope(authorization.and_then(bearer)?)
+    }
+
+    /// The scope of `token`, if it is a configured one.
+    fn token_scope(&self, token: &str) -> Option<&Scope> {
         // Check every tag, without stopping at the first match.
         self.tags.iter().fold(None, |found, (tag, scope)| {
             let matches = hmac::verify(&self.key, token.as_bytes(), tag.as_ref()).is_ok();
             if matches { Some(scope) } else { found }
+        })
+    }
+
+    /// What signing in to the web UI with `token` gives: writing if its scope allows changes,
+    /// the namespaces it is limited to. `None` for an unknown token, and for one that may
+    /// neither read nor write (an intake-only token).
+    pub fn ui_access(&self, token: &str) -> Option<Access> {
+        let scope = self.token_scope(token)?;
+        let may = |kind| scope.kinds.is_empty() || scope.kinds.contains(&kind);
+        if !may(Kind::Read) && !may(Kind::Write) {
+            return None;
+        }
+        Some(Access {
+            can_write: may(Kind::Write),
+            namespaces: (!scope.namespaces.is_empty()).then(|| scope.namespaces.clone()),
         })
     }
 
@@ -229,13 +249,17 @@ pub(crate) async fn layer(
     request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let route = Route::parse(request.uri().path());
+    let path = request.uri().path();
+    let route = Route::parse(path);
     if route == Some(Route::Healthz) {
         return Ok(next.run(request).await);
     }
+    // The web UI signs people in itself (a session cookie, CSRF tokens); without tokens it is
+    // as loopback-only as the API.
+    let ui = path == "/" || path == "/ui" || path.starts_with("/ui/");
     if state.tokens.is_empty() {
         local_only(request.headers(), state.local).map_err(ApiError::Forbidden)?;
-    } else {
+    } else if !ui {
         let authorization = request
             .headers()
             .get(header::AUTHORIZATION)

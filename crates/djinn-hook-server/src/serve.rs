@@ -34,6 +34,7 @@ use crate::auth::{TOKENS_ENV, Tokens};
 use crate::conn::{self, Limits};
 use crate::log;
 use crate::metrics::Metrics;
+use crate::ui::UiState;
 
 /// How often the server looks at the stop flag.
 const STOP_CHECK: Duration = Duration::from_millis(50);
@@ -58,6 +59,8 @@ pub struct Config {
     pub limits: Limits,
     /// The worker's delivery threads, for the start line (the caller builds the worker).
     pub concurrency: Option<usize>,
+    /// The web UI, served under `/ui/` beside the API; `None`: the API only.
+    pub ui: Option<UiState>,
 }
 
 /// A `serve` that cannot start as configured.
@@ -119,6 +122,7 @@ impl Config {
             request_timeout: Duration::from_secs(30),
             limits: Limits::default(),
             concurrency: None,
+            ui: None,
         })
     }
 }
@@ -161,10 +165,12 @@ pub fn serve<O: Outbox>(
     } else {
         "bearer"
     };
+    let ui = config.ui.as_ref().map(|_| format!("{base}/ui/"));
     tracing::info!(
         msg = "listening",
         addr = %bound,
         url = base,
+        ui,
         http_threads = config.http_threads,
         concurrency = config.concurrency,
         max_body = config.max_body,
@@ -178,7 +184,7 @@ pub fn serve<O: Outbox>(
         let worker = scope.spawn(|| worker.run(stop));
         runtime.block_on(conn::serve_connections(
             listener,
-            app::router(state),
+            app::app(state, config.ui.clone()),
             limits,
             stopped(stop),
         ));

@@ -333,7 +333,13 @@ pub(crate) struct ExampleArgs {
 
 /// `demo`
 #[derive(Debug, Args)]
-pub(crate) struct DemoArgs {}
+pub(crate) struct DemoArgs {
+    /// After the demo, serve the API and the web UI on this address over the demo's database
+    /// (receiver included) until Ctrl-C, to look at the deliveries in a browser (ADDR: default
+    /// 127.0.0.1:8080).
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:8080")]
+    pub(crate) keep_serving: Option<String>,
+}
 
 /// `serve`
 #[derive(Debug, Args)]

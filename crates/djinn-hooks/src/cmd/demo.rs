@@ -2,18 +2,19 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use djinn_hook_deliver::{DecisionOutcome, WorkerEvent};
 use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
+use djinn_hook_server::{Config, Tokens};
 use djinn_hook_sign::Secret;
-use djinn_hook_store::{DeliveryFilter, NewEvent, NewWebhook, Page, SecretKey};
+use djinn_hook_store::{DeliveryFilter, NewEvent, NewWebhook, Page, SecretKey, Store};
 use djinn_hooks::Receiver;
 
 use super::output::{self, Table};
 use super::store::{self, StoreResult as _};
-use super::{Global, invalid};
+use super::{Global, Invalid, invalid};
 use crate::cli::DemoArgs;
 
 /// The demo's database when `--db` is not given; it is replaced on every run.
@@ -34,7 +35,7 @@ struct Row {
 }
 
 /// Runs `demo`.
-pub(crate) fn run(global: &Global, _args: &DemoArgs) -> anyhow::Result<()> {
+pub(crate) fn run(global: &Global, args: &DemoArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let db = fresh_db(global)?;
     let key_file = global.key_file.as_deref();
@@ -52,7 +53,7 @@ pub(crate) fn run(global: &Global, _args: &DemoArgs) -> anyhow::Result<()> {
         .collect();
     let receiver = Receiver::start("127.0.0.1:0", Secret::new(&secret))?;
 
-    let store = store::open_at(&db, key_file)?;
+    let store = Arc::new(store::open_at(&db, key_file)?);
     store.ensure_namespace(NAMESPACE).or_fail()?;
     let mut new = NewWebhook::new(NAMESPACE, receiver.url());
     new.secret = Some(secret);
@@ -117,7 +118,6 @@ pub(crate) fn run(global: &Global, _args: &DemoArgs) -> anyhow::Result<()> {
             row.signature_ok = got.signature_valid;
         }
     }
-    drop(receiver);
 
     let mut table = Table::new(&["event", "status", "duration", "signature ok"]);
     let mut json = Vec::new();
@@ -192,6 +192,32 @@ pub(crate) fn run(global: &Global, _args: &DemoArgs) -> anyhow::Result<()> {
             EventType::ALL.len()
         );
     }
+    if let Some(listen) = &args.keep_serving {
+        // The receiver stays up too, so test deliveries and redeliveries from the UI arrive.
+        keep_serving(&store, listen)?;
+    }
+    drop(receiver);
+    Ok(())
+}
+
+/// `--keep-serving`: `serve` on `listen` over the demo's database, the web UI included, until
+/// Ctrl-C; the address of the Webhooks tab is printed first.
+fn keep_serving(store: &Arc<Store>, listen: &str) -> anyhow::Result<()> {
+    let no_tokens = Tokens::new([]).map_err(anyhow::Error::msg)?;
+    let mut config =
+        Config::new(listen, no_tokens).map_err(|err| Invalid(format!("--keep-serving {err}")))?;
+    let stop = super::worker::stop_on_signal()?;
+    let worker = super::worker::worker(store, 4, true, super::serve::POLL_INTERVAL);
+    config.ui = Some(super::web_ui::state(
+        store,
+        &config.tokens,
+        worker.waker(),
+        true,
+        None,
+    )?);
+    outln!();
+    outln!("The Webhooks tab, until Ctrl-C: http://{listen}/ui/n/{NAMESPACE}/-/webhooks");
+    djinn_hook_server::serve(config, Arc::clone(store), worker, &stop)?;
     Ok(())
 }
 

@@ -29,6 +29,7 @@ mod prune;
 mod serve;
 mod sign;
 mod store;
+mod web_ui;
 mod worker;
 
 use std::fmt;

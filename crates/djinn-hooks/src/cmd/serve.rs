@@ -1,4 +1,5 @@
-//! `serve`: checks the arguments, opens the store, and runs `djinn_hook_server::serve`.
+//! `serve`: checks the arguments, opens the store, and runs `djinn_hook_server::serve` with the
+//! web UI.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +11,7 @@ use crate::cli::ServeArgs;
 
 /// How often the worker looks for due tasks when none was due: the floor of an idle server's
 /// delivery latency (an accepted event wakes it at once).
-const POLL_INTERVAL: Duration = Duration::from_millis(25);
+pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(25);
 
 /// Runs `serve` until SIGINT or SIGTERM. The arguments are checked before the store is
 /// opened, so a refused start creates nothing.
@@ -37,6 +38,13 @@ pub(crate) fn run(global: &Global, args: &ServeArgs) -> anyhow::Result<()> {
         args.network.allow_private_network,
         POLL_INTERVAL,
     );
+    config.ui = Some(super::web_ui::state(
+        &store,
+        &config.tokens,
+        worker.waker(),
+        args.network.allow_private_network,
+        args.base_url.as_deref(),
+    )?);
     djinn_hook_server::serve(config, Arc::clone(&store), worker, &stop)?;
     Ok(())
 }

@@ -988,3 +988,74 @@ fn sigterm_with_deliveries_in_flight_loses_none() {
         thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn the_web_ui_is_served_beside_the_api() {
+    let env = Env::new();
+    let serve = Serve::start(&env, &[], None);
+    assert!(serve.logs().contains(&format!("ui={}/ui/", serve.base)));
+    // `/` sends a browser to the UI (the agent follows the redirect).
+    let index = serve.call("GET", "/", None).expect(200);
+    assert!(index.text.contains("<html"), "{}", index.text);
+    serve.call("GET", "/ui/", None).expect(200);
+    // Loopback only without tokens, as the API: a foreign Host (DNS rebinding) is refused.
+    serve
+        .call_with("GET", "/ui/", None, None, &[("Host", "evil.example")])
+        .expect(403);
+    drop(serve);
+
+    // With tokens, the UI asks for one on its sign-in page while the API answers 401.
+    let serve = Serve::start(&env, &[], Some(TOKEN));
+    serve
+        .call_with("GET", &format!("/n/{NS}/-/webhooks"), None, None, &[])
+        .expect(401);
+    let page = serve.call_with("GET", "/ui/", None, None, &[]).expect(200);
+    assert!(
+        page.text.to_lowercase().contains("sign in"),
+        "{}",
+        page.text
+    );
+}
+
+#[test]
+fn demo_keep_serving_shows_its_15_deliveries_in_the_web_ui() {
+    let env = Env::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut demo = env
+        .command(&["demo", "--keep-serving", &listen])
+        .env_remove("DJINN_HOOKS_DB")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = BufReader::new(demo.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            line.strip_prefix("The Webhooks tab, until Ctrl-C: ")
+                .map(str::to_owned)
+        })
+        .expect("the demo prints the tab's address");
+    assert_eq!(
+        url,
+        format!("http://{listen}/ui/n/wallace.breen/blackmesa/-/webhooks")
+    );
+    // The server may still be binding: try for a few seconds.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let page = loop {
+        match agent().get(&url).call() {
+            Ok(mut response) => break response.body_mut().read_to_string().unwrap(),
+            Err(_) if Instant::now() < deadline => thread::sleep(Duration::from_millis(20)),
+            Err(err) => panic!("{url}: {err}"),
+        }
+    };
+    demo.kill().unwrap();
+    demo.wait().unwrap();
+    assert!(page.contains("100% of 15 delivered"), "{page}");
+}

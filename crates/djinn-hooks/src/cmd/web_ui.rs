@@ -1,0 +1,49 @@
+//! The web UI's wiring for `serve` and `demo --keep-serving`: who may sign in (the API's
+//! tokens, their scopes mapped onto UI access), and what the UI asks of the delivery side (a
+//! test delivery sent now, the worker woken after a redelivery).
+
+use std::sync::Arc;
+
+use djinn_hook_deliver::{DeliverConfig, Deliverer, WorkerWaker};
+use djinn_hook_payload::{DEFAULT_API_SERVER, example_payload};
+use djinn_hook_server::Tokens;
+use djinn_hook_server::ui::{Auth, FnActions, UiState};
+use djinn_hook_store::Store;
+use djinn_hooks::StoreOutbox;
+
+/// The UI over `store`: signing in with `tokens` (none: the loopback mode, no sign-in), test
+/// deliveries sent like `hook test`'s, redeliveries waking the worker through `waker`.
+pub(crate) fn state(
+    store: &Arc<Store>,
+    tokens: &Arc<Tokens>,
+    waker: WorkerWaker,
+    allow_private_network: bool,
+    base_url: Option<&str>,
+) -> anyhow::Result<UiState> {
+    let auth = if tokens.is_empty() {
+        Auth::Open
+    } else {
+        let tokens = Arc::clone(tokens);
+        Auth::Tokens(Arc::new(move |token| tokens.ui_access(token)))
+    };
+    let deliverer = Deliverer::new(DeliverConfig {
+        allow_private_network,
+        ..DeliverConfig::default()
+    });
+    let outbox = StoreOutbox::new(Arc::clone(store));
+    let actions = FnActions {
+        send_test: move |hook_id, event| {
+            let body = example_payload(event, DEFAULT_API_SERVER).to_body();
+            outbox
+                .deliver_test(&deliverer, hook_id, event, body)
+                .map(|done| done.delivery.map(|d| d.id))
+                .map_err(|err| err.to_string())
+        },
+        queued: move || waker.wake(),
+    };
+    let ui = UiState::new(Arc::clone(store), auth, Arc::new(actions))?;
+    Ok(match base_url {
+        Some(url) => ui.with_public_url(url),
+        None => ui,
+    })
+}
