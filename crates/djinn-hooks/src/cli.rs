@@ -350,6 +350,10 @@ pub(crate) struct ServeArgs {
     /// How many deliveries run at once.
     #[arg(long, default_value_t = 8)]
     pub(crate) concurrency: usize,
+    /// How long a claimed task stays reserved for this server's worker (e.g. 90s, 5m): if the server
+    /// dies, its tasks are delivered again once this runs out.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub(crate) lease: std::time::Duration,
     /// A file of bearer tokens, one a line (also DJINN_HOOKS_TOKENS, comma-separated).
     #[arg(long)]
     pub(crate) token_file: Option<PathBuf>,

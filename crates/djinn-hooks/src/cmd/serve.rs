@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use djinn_hook_deliver::WorkerConfig;
 use djinn_hook_server::{Config, TOKENS_ENV, Tokens};
 
 use super::{Global, Invalid, store};
@@ -32,11 +33,15 @@ pub(crate) fn run(global: &Global, args: &ServeArgs) -> anyhow::Result<()> {
     config.concurrency = Some(args.concurrency);
     let store = Arc::new(store::open(global)?);
     let stop = super::worker::stop_on_signal()?;
-    let worker = super::worker::worker(
+    let worker = super::worker::configured_worker(
         &store,
-        args.concurrency,
         args.network.allow_private_network,
-        POLL_INTERVAL,
+        WorkerConfig {
+            concurrency: args.concurrency,
+            lease: args.lease,
+            poll_interval: POLL_INTERVAL,
+            ..WorkerConfig::default()
+        },
     );
     config.ui = Some(super::web_ui::state(
         &store,

@@ -88,7 +88,7 @@ pub(crate) fn worker<'o>(
 }
 
 /// A worker over the store with `config` and the default retry schedule.
-fn configured_worker<'o>(
+pub(crate) fn configured_worker<'o>(
     store: &'o djinn_hook_store::Store,
     allow_private_network: bool,
     config: WorkerConfig,

@@ -21,7 +21,7 @@ use djinn_hook_payload::{EventType, example_payload};
 use djinn_hook_store::{DeliveryFilter, Page, SecretKey, Store};
 use serde_json::Value;
 
-use crate::Env;
+use crate::{Env, serve_process};
 
 const NS: &str = "crash/test";
 /// How long a killed worker's tasks stay leased: short, so the test does not wait for them.
@@ -445,4 +445,51 @@ fn two_workers_racing_on_short_leases_never_share_a_live_lease() {
         expected.len(),
         slow.len()
     );
+}
+
+#[test]
+fn serve_killed_after_a_202_loses_nothing() {
+    let env = Env::new();
+    let sink = Sink::start();
+    let hook = env.create_hook(NS, &sink.url(0), &[]);
+    let body = String::from_utf8(
+        example_payload(EventType::BuildSubmitted, "https://ci.example.com").to_body(),
+    )
+    .unwrap();
+    let agent = crate::agent();
+    let mut accepted = Vec::new();
+    let rounds = rounds();
+    for round in 0..rounds {
+        let mut command = env.command(&[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--allow-private-network",
+            "--lease",
+            LEASE,
+        ]);
+        let mut spawned = serve_process::spawn(&mut command, |_| {});
+        let addr = spawned.addr.clone().expect("serve printed its address");
+        // Let its worker deliver some of what earlier rounds accepted, holding one request,
+        // then accept a few more events and kill it right after the last 202.
+        sink.hold_after(round % 3);
+        for _ in 0..(5 + round) {
+            let mut response = agent
+                .post(&format!("http://{addr}/n/{NS}/-/events"))
+                .header("X-Djinn-CI-Event", "build.submitted")
+                .header("Content-Type", "application/json")
+                .send(&body)
+                .expect("intake answers");
+            assert_eq!(response.status().as_u16(), 202);
+            let reply: Value =
+                serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
+            accepted.push(reply["event_id"].as_str().unwrap().to_owned());
+        }
+        kill_9(&mut spawned.child);
+        spawned.reader.join().unwrap();
+        sink.release();
+    }
+    let expected = expected_pairs(&[hook], &accepted);
+    drain(&env, &expected);
+    check_books(&sink, &expected, rounds, "serve kill -9");
 }

@@ -87,6 +87,14 @@ fn tmpfs_or_skip(test: &str, size: &str, options: &str) -> Option<Tmpfs> {
     }
 }
 
+/// A build.submitted payload padded to ~40 KiB (an unknown field, kept as sent).
+fn padded_event() -> Vec<u8> {
+    let example = example_payload(EventType::BuildSubmitted, "https://ci.example.com").to_body();
+    let mut body: Value = serde_json::from_slice(&example).unwrap();
+    body["padding"] = Value::String("x".repeat(40 * 1024));
+    body.to_string().into_bytes()
+}
+
 /// `emit` with the database at `db`.
 fn emit(env: &Env, db: &Path, body: &[u8]) -> crate::Run {
     let mut command = env.command(&["--json", "emit", "build.submitted", "--namespace", NS]);
@@ -163,10 +171,7 @@ fn a_full_disk_refuses_events_loses_none_and_recovers() {
 
     // Events of ~40 KiB each until the disk refuses one: every `emit` either printed its
     // event id (accepted) or exited non-zero.
-    let example = example_payload(EventType::BuildSubmitted, "https://ci.example.com").to_body();
-    let mut body: Value = serde_json::from_slice(&example).unwrap();
-    body["padding"] = Value::String("x".repeat(40 * 1024));
-    let body = body.to_string().into_bytes();
+    let body = padded_event();
     let mut accepted = Vec::new();
     let refused = loop {
         let run = emit(&env, &db, &body);
@@ -261,4 +266,79 @@ fn a_key_file_that_cannot_be_written_leaves_nothing_behind() {
     // No empty key file is left to lock the database out once there is room again.
     std::fs::remove_file(&filler).unwrap();
     list().ok();
+}
+
+#[test]
+fn serve_answers_an_error_not_202_while_the_disk_is_full() {
+    let Some(disk) = tmpfs_or_skip("serve on a full disk", "2m", "") else {
+        return;
+    };
+    let env = Env::new();
+    let db = disk.path("hooks.db");
+    let receiver = Receiver::start("127.0.0.1:0", Secret::new(SECRET)).unwrap();
+    let mut hook = env.command(&[
+        "hook",
+        "create",
+        "--namespace",
+        NS,
+        "--secret",
+        SECRET,
+        "--url",
+    ]);
+    hook.arg(receiver.url()).env("DJINN_HOOKS_DB", &db);
+    crate::run_command(hook, None).ok();
+    let mut command = env.command(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--allow-private-network",
+        "--lease",
+        "1s",
+    ]);
+    command.env("DJINN_HOOKS_DB", &db);
+    let mut serve = crate::serve_process::spawn(&mut command, |_| {});
+    let url = format!(
+        "http://{}/n/{NS}/-/events",
+        serve.addr.clone().expect("serve started")
+    );
+    let body = padded_event();
+    let agent = crate::agent();
+    let post = || {
+        let mut response = agent
+            .post(&url)
+            .header("X-Djinn-CI-Event", "build.submitted")
+            .header("Content-Type", "application/json")
+            .send(&body[..])
+            .expect("serve answers");
+        let text = response.body_mut().read_to_string().unwrap();
+        (response.status().as_u16(), text)
+    };
+    let mut accepted = Vec::new();
+    let (status, text) = loop {
+        let (status, text) = post();
+        if status != 202 {
+            break (status, text);
+        }
+        let reply: Value = serde_json::from_str(&text).unwrap();
+        accepted.push(reply["event_id"].as_str().unwrap().to_owned());
+        assert!(accepted.len() < 200, "a 2 MiB disk never filled up");
+    };
+    assert!((500..600).contains(&status), "{status}: {text}");
+    assert_ne!(post().0, 202, "still full: still refused");
+
+    disk.resize("64m");
+    assert_eq!(post().0, 202, "room again: accepted again");
+    let mut delivered = std::collections::BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !accepted.iter().all(|id| delivered.contains(id)) {
+        assert!(
+            Instant::now() < deadline,
+            "accepted but not delivered within 30 s"
+        );
+        if let Some(got) = receiver.next_timeout(Duration::from_millis(200)) {
+            delivered.extend(got.delivery().map(str::to_owned));
+        }
+    }
+    serve.child.kill().unwrap();
+    serve.child.wait().unwrap();
 }
