@@ -1,6 +1,7 @@
 //! The [`Store`] handle: connections, pragmas, and namespaces.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicI64;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -38,6 +39,8 @@ pub struct Store {
     reader: Option<Mutex<Connection>>,
     pub(crate) cipher: Cipher,
     path: Option<PathBuf>,
+    /// The webhook the last claim served last: the next claim starts after it (round-robin).
+    pub(crate) claim_cursor: AtomicI64,
 }
 
 impl Store {
@@ -68,6 +71,7 @@ impl Store {
             writer: Mutex::new(writer),
             reader: Some(Mutex::new(reader)),
             cipher: Cipher::new(&key),
+            claim_cursor: AtomicI64::new(0),
             path: Some(path.to_owned()),
         })
     }
@@ -86,6 +90,7 @@ impl Store {
             writer: Mutex::new(writer),
             reader: None,
             cipher: Cipher::new(&key),
+            claim_cursor: AtomicI64::new(0),
             path: None,
         })
     }

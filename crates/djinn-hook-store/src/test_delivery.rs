@@ -7,11 +7,12 @@ use rusqlite::{OptionalExtension, params};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::claim::limits_from_row;
 use crate::error::{Error, Result};
 use crate::outbox::{insert_event, lease_until};
 use crate::sql::{from_ns, to_ns};
 use crate::store::Store;
-use crate::types::ClaimedTask;
+use crate::types::{ClaimedTask, DeliveryLimits};
 
 impl Store {
     /// Queues a test delivery and leases it, in one durable transaction: stores
@@ -45,7 +46,8 @@ impl Store {
         self.write("queueing a test delivery", |tx| {
             let hook = tx
                 .prepare_cached(
-                    "SELECT namespace_id, payload_url, ssl, secret, standard_webhooks, failing_since
+                    "SELECT namespace_id, payload_url, ssl, secret, standard_webhooks, failing_since,
+                        max_in_flight, timeout_ms
                      FROM webhooks WHERE id = ?1",
                 )?
                 .query_row([hook_id], |r| {
@@ -56,6 +58,7 @@ impl Store {
                         sealed_secret: r.get(3)?,
                         standard_webhooks: r.get(4)?,
                         failing_since: r.get::<_, Option<i64>>(5)?.map(from_ns),
+                        limits: limits_from_row(r.get(6)?, r.get(7)?),
                     })
                 })
                 .optional()?
@@ -101,6 +104,7 @@ impl Store {
                 attempt: 1,
                 redelivery: false,
                 hook_failing_since: hook.failing_since,
+                limits: hook.limits,
             })
         })
     }
@@ -114,4 +118,5 @@ struct TestHook {
     sealed_secret: Option<Vec<u8>>,
     standard_webhooks: bool,
     failing_since: Option<OffsetDateTime>,
+    limits: DeliveryLimits,
 }

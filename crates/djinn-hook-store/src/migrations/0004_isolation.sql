@@ -1,0 +1,14 @@
+-- Schema version 4: per-receiver isolation.
+-- A webhook's own delivery limits; NULL leaves them to the worker's defaults.
+ALTER TABLE webhooks ADD COLUMN max_in_flight INTEGER;
+ALTER TABLE webhooks ADD COLUMN timeout_ms INTEGER;
+-- The open circuit breaker that last put this webhook's deliveries off: its destination
+-- (scheme://host:port), until when, and why. Cleared when the breaker closes or the webhook
+-- has a delivery succeed.
+ALTER TABLE webhooks ADD COLUMN breaker_destination TEXT;
+ALTER TABLE webhooks ADD COLUMN breaker_until INTEGER;
+ALTER TABLE webhooks ADD COLUMN breaker_reason TEXT;
+-- A claim goes webhook by webhook (fair across them, each under its cap): a webhook's due
+-- tasks, and the count of its live leases, are each one index range.
+CREATE INDEX tasks_hook_due ON tasks (hook_id, next_at) WHERE state = 0;
+CREATE INDEX tasks_hook_leased ON tasks (hook_id, next_at) WHERE state = 0 AND lease IS NOT NULL;
