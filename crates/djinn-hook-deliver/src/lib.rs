@@ -24,6 +24,7 @@
 //!     body: br#"{"id":1}"#.to_vec(),
 //!     attempt: 1,
 //!     redelivery: false,
+//!     timeout: None,
 //! });
 //! let now = time::OffsetDateTime::now_utc();
 //! let decision = RetryPolicy::default().decide(&attempt, 1, None, now);
@@ -69,9 +70,11 @@
 #![warn(missing_docs)]
 
 mod attempt;
+mod breaker;
 mod coalesce;
 mod deliver;
 mod error;
+mod hook_queue;
 mod queue_depth;
 mod request;
 mod retry;
@@ -81,6 +84,7 @@ mod worker;
 
 pub use crate::{
     attempt::{Attempt, AttemptOutcome},
+    breaker::{BreakerConfig, BreakerState, BreakerStatus, Destination},
     deliver::{
         DEFAULT_USER_AGENT, DELIVERY_HEADER, DeliverConfig, Deliverer, EVENT_HEADER, HOOK_ID_HEADER,
     },
@@ -88,5 +92,8 @@ pub use crate::{
     request::{DeliveryRequest, WebhookSecret},
     retry::{Decision, DecisionOutcome, RetryPolicy},
     ssrf::{METADATA_ADDRESSES, SsrfGuard},
-    worker::{Completion, Outbox, Stats, Task, Worker, WorkerConfig, WorkerEvent, WorkerWaker},
+    worker::{
+        BreakerMonitor, ClaimRequest, Claimed, Completion, Outbox, PutOff, Stats, Task, Worker,
+        WorkerConfig, WorkerEvent, WorkerWaker,
+    },
 };

@@ -92,8 +92,9 @@ impl DeliveryLimits {
     pub const MAX_IN_FLIGHT: u32 = 1_000;
     /// The shortest `timeout` accepted.
     pub const MIN_TIMEOUT: Duration = Duration::from_millis(100);
-    /// The longest `timeout` accepted (the original waited one minute; ten is plenty).
-    pub const MAX_TIMEOUT: Duration = Duration::from_secs(600);
+    /// The longest `timeout` accepted: twice the original's one minute, well within the
+    /// worker's default lease of five minutes.
+    pub const MAX_TIMEOUT: Duration = Duration::from_secs(120);
 }
 
 /// A change of a webhook's [`DeliveryLimits`]: `None` keeps a limit, `Some(None)` returns it to

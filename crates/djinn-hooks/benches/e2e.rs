@@ -389,6 +389,7 @@ fn delivery_request(target: &Target, body: &Body) -> djinn_hook_deliver::Deliver
         body: body.bytes.clone(),
         attempt: 1,
         redelivery: false,
+        timeout: None,
     }
 }
 
@@ -416,12 +417,21 @@ struct MemoryOutbox {
 impl djinn_hook_deliver::Outbox for MemoryOutbox {
     fn claim(
         &self,
-        limit: usize,
-        _lease: Duration,
-    ) -> Result<Vec<djinn_hook_deliver::Task>, djinn_hook_deliver::OutboxError> {
+        claim: &djinn_hook_deliver::ClaimRequest,
+    ) -> Result<djinn_hook_deliver::Claimed, djinn_hook_deliver::OutboxError> {
         let mut tasks = self.tasks.lock().unwrap();
-        let keep = tasks.len().saturating_sub(limit);
-        Ok(tasks.split_off(keep))
+        let keep = tasks.len().saturating_sub(claim.limit);
+        Ok(djinn_hook_deliver::Claimed {
+            tasks: tasks.split_off(keep),
+            held_back: false,
+        })
+    }
+
+    fn put_off(
+        &self,
+        _put_off: &[djinn_hook_deliver::PutOff],
+    ) -> Result<(), djinn_hook_deliver::OutboxError> {
+        unreachable!("no breaker opens against a healthy receiver")
     }
 
     fn complete(
@@ -442,6 +452,7 @@ fn worker_without_store(target: &Target, bodies: &[Body], n: usize) -> Raw {
             lease: "lease".to_owned(),
             request: delivery_request(target, &bodies[i % bodies.len()]),
             hook_failing_since: None,
+            max_in_flight: None,
         })
         .collect();
     let outbox = MemoryOutbox {

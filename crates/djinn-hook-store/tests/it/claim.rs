@@ -230,7 +230,7 @@ fn limits_are_validated_set_and_reset() {
     );
     assert_eq!(
         errors.field("timeout"),
-        ["must be between 100 ms and 600 s, got 5 ms"]
+        ["must be between 100 ms and 120 s, got 5 ms"]
     );
 
     let hook = db.hook("a/ns", "https://a.example.com/");
