@@ -643,3 +643,41 @@ fn a_panicking_observer_ends_the_run_instead_of_hanging_it() {
     assert!(outcome.is_err(), "the panic is not swallowed");
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+#[test]
+fn one_webhook_never_has_more_than_its_cap_delivering_at_once() {
+    // Per webhook: deliveries in progress now, and the most seen at once.
+    let busy: Arc<Mutex<HashMap<String, (usize, usize)>>> = Arc::default();
+    let server = Server::start({
+        let busy = Arc::clone(&busy);
+        move |received, _| {
+            let hook = received.header("X-Djinn-CI-Hook-ID").unwrap().to_owned();
+            {
+                let mut busy = busy.lock().unwrap();
+                let (now, most) = busy.entry(hook.clone()).or_default();
+                *now += 1;
+                *most = (*most).max(*now);
+            }
+            // A slow receiver: deliveries overlap.
+            thread::sleep(Duration::from_millis(30));
+            busy.lock().unwrap().get_mut(&hook).unwrap().0 -= 1;
+            Reply::status(200)
+        }
+    });
+    let requests = (0..40).map(|i| DeliveryRequest {
+        hook_id: 1 + i % 2,
+        ..request(&server.url())
+    });
+    let outbox = MemOutbox::with_tasks(requests);
+    let config = WorkerConfig {
+        max_in_flight_per_hook: Some(2),
+        ..fast_config(8)
+    };
+    let stats = Worker::new(&outbox, local_deliverer(), quick_policy(), config).run_until_idle();
+    assert_eq!(stats.delivered, 40, "{stats:?}");
+    let busy = busy.lock().unwrap();
+    assert_eq!(busy.len(), 2);
+    for (hook, (_, most)) in busy.iter() {
+        assert!(*most <= 2, "webhook {hook}: {most} deliveries at once");
+    }
+}
