@@ -908,8 +908,10 @@ impl<'o, O: Outbox> Worker<'o, O> {
             } else {
                 stats.abandoned += batch.len() as u64;
             }
-            for completion in &batch {
-                forget(&mut state, completion.task_id);
+            if !committed {
+                for completion in &batch {
+                    forget(&mut state, completion.task_id);
+                }
             }
             state.depth.record(batch.len(), Instant::now());
             state.commits += 1;
@@ -943,6 +945,7 @@ impl<'o, O: Outbox> Worker<'o, O> {
                     .iter()
                     .try_for_each(|destination| self.outbox.breaker_closed(destination))
             });
+            self.forget_all(put_offs.iter().map(|p| p.task_id));
             (put_offs, result)
         });
         if let Err(error) = &result {
@@ -955,12 +958,20 @@ impl<'o, O: Outbox> Worker<'o, O> {
         if result.is_ok() {
             state.stats.put_off += put_offs.len() as u64;
         }
-        for put_off in &put_offs {
-            forget(&mut state, put_off.task_id);
-        }
         state.committing = false;
         self.shared.notify(&state);
         state
+    }
+
+    /// Drops tasks from the in-flight set; called on the store thread right after their
+    /// completions (or put-offs) were written, before any later claim runs there: a claim that
+    /// follows may hand the same task out again (a retry due at once), and must find it gone,
+    /// not still in flight.
+    fn forget_all(&self, task_ids: impl Iterator<Item = i64>) {
+        let mut state = lock(&self.shared.state);
+        for task_id in task_ids {
+            forget(&mut state, task_id);
+        }
     }
 
     /// Commits a batch (on the store thread), retrying with backoff; `false` when it was
@@ -976,6 +987,9 @@ impl<'o, O: Outbox> Worker<'o, O> {
             let result;
             (batch, result) = run.store.call(move || {
                 let result = self.outbox.complete(&batch);
+                if result.is_ok() {
+                    self.forget_all(batch.iter().map(|c| c.task_id));
+                }
                 (batch, result)
             });
             let Err(error) = result else {

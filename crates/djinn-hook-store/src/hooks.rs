@@ -97,7 +97,25 @@ impl Store {
     /// `disabled_at` and `failing_since`; deactivating marks its pending tasks
     /// failed (revive them with [`Store::retry_now`]).
     pub fn update_webhook(&self, id: i64, update: WebhookUpdate) -> Result<Webhook> {
+        self.update_webhook_with(id, update, LimitsUpdate::default())
+    }
+
+    /// [`Store::update_webhook`] and a change of its delivery limits, in one transaction: all
+    /// of it is validated first, and nothing changes if any of it is invalid.
+    pub fn update_webhook_with(
+        &self,
+        id: i64,
+        update: WebhookUpdate,
+        limits: LimitsUpdate,
+    ) -> Result<Webhook> {
         let mut errors = ValidationErrors::default();
+        validate::limits(
+            &DeliveryLimits {
+                max_in_flight: limits.max_in_flight.flatten(),
+                timeout: limits.timeout.flatten(),
+            },
+            &mut errors,
+        );
         let url = update
             .payload_url
             .as_deref()
@@ -165,35 +183,22 @@ impl Store {
                 SecretUpdate::Remove => set_secret(self, tx, id, None)?,
                 SecretUpdate::Set(secret) => set_secret(self, tx, id, Some(secret))?,
             }
+            if let Some(max) = limits.max_in_flight {
+                tx.prepare_cached("UPDATE webhooks SET max_in_flight = ?2 WHERE id = ?1")?
+                    .execute(params![id, max])?;
+            }
+            if let Some(timeout) = limits.timeout {
+                tx.prepare_cached("UPDATE webhooks SET timeout_ms = ?2 WHERE id = ?1")?
+                    .execute(params![id, timeout_ms(timeout)])?;
+            }
             Ok(hook_by_id(tx, id)?.expect("exists"))
         })
     }
 
     /// Changes a webhook's own delivery limits (validated as on create; [`Error::Invalid`]
     /// names the bad field). Takes effect at the worker's next claim of its tasks.
-    pub fn update_webhook_limits(&self, id: i64, update: LimitsUpdate) -> Result<Webhook> {
-        let mut errors = ValidationErrors::default();
-        validate::limits(
-            &DeliveryLimits {
-                max_in_flight: update.max_in_flight.flatten(),
-                timeout: update.timeout.flatten(),
-            },
-            &mut errors,
-        );
-        if !errors.is_empty() {
-            return Err(Error::Invalid(errors));
-        }
-        self.write("updating a webhook's limits", |tx| {
-            if let Some(max) = update.max_in_flight {
-                tx.prepare_cached("UPDATE webhooks SET max_in_flight = ?2 WHERE id = ?1")?
-                    .execute(params![id, max])?;
-            }
-            if let Some(timeout) = update.timeout {
-                tx.prepare_cached("UPDATE webhooks SET timeout_ms = ?2 WHERE id = ?1")?
-                    .execute(params![id, timeout_ms(timeout)])?;
-            }
-            Ok(hook_by_id(tx, id)?.ok_or(Error::WebhookNotFound { id })?)
-        })
+    pub fn update_webhook_limits(&self, id: i64, limits: LimitsUpdate) -> Result<Webhook> {
+        self.update_webhook_with(id, WebhookUpdate::default(), limits)
     }
 
     /// Deletes a webhook with its tasks and its delivery log: a deleted

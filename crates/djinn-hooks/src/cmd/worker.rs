@@ -21,6 +21,9 @@ pub(crate) fn run(global: &Global, args: &WorkerArgs) -> anyhow::Result<()> {
     if args.concurrency == 0 {
         super::invalid!("--concurrency: must be at least 1");
     }
+    if args.max_in_flight_per_hook == Some(0) {
+        super::invalid!("--max-in-flight-per-hook: must be at least 1");
+    }
     let store = store::open(global)?;
     let stop = if args.until_idle {
         None
@@ -29,9 +32,10 @@ pub(crate) fn run(global: &Global, args: &WorkerArgs) -> anyhow::Result<()> {
     };
     let terminal = std::io::stderr().is_terminal();
     let mut progress = Progress::default();
-    let worker = worker(
+    let worker = worker_with_cap(
         &store,
         args.concurrency,
+        args.max_in_flight_per_hook,
         args.network.allow_private_network,
         if args.until_idle {
             UNTIL_IDLE_POLL
@@ -72,6 +76,24 @@ pub(crate) fn worker<'o>(
     allow_private_network: bool,
     poll_interval: Duration,
 ) -> Worker<'o, StoreOutbox<&'o djinn_hook_store::Store>> {
+    worker_with_cap(
+        store,
+        concurrency,
+        None,
+        allow_private_network,
+        poll_interval,
+    )
+}
+
+/// [`worker`] with a cap on one webhook's deliveries at once for webhooks without their own
+/// (`None`: half the threads).
+pub(crate) fn worker_with_cap<'o>(
+    store: &'o djinn_hook_store::Store,
+    concurrency: usize,
+    max_in_flight_per_hook: Option<usize>,
+    allow_private_network: bool,
+    poll_interval: Duration,
+) -> Worker<'o, StoreOutbox<&'o djinn_hook_store::Store>> {
     let deliverer = Deliverer::new(DeliverConfig {
         allow_private_network,
         max_idle_connections_per_host: concurrency.max(1),
@@ -85,6 +107,7 @@ pub(crate) fn worker<'o>(
         WorkerConfig {
             concurrency,
             poll_interval,
+            max_in_flight_per_hook,
             ..WorkerConfig::default()
         },
     )
@@ -100,6 +123,8 @@ fn report(global: &Global, stats: &Stats) -> anyhow::Result<()> {
             "failed": stats.failed,
             "hooks_disabled": stats.hooks_disabled,
             "abandoned": stats.abandoned,
+            "put_off": stats.put_off,
+            "breakers_opened": stats.breakers_opened,
         }));
     }
     eprintln!(
@@ -171,6 +196,21 @@ impl Progress {
             WorkerEvent::Abandoned(batch) => eprintln!(
                 "worker: gave up recording {} attempts; their tasks will be claimed again when their leases run out",
                 batch.len()
+            ),
+            WorkerEvent::BreakerOpened {
+                destination,
+                reason,
+                open_for,
+            } => eprintln!(
+                "worker: breaker open for {destination} ({reason}): its deliveries are put off for {}, then one probe goes out",
+                output::duration(*open_for)
+            ),
+            WorkerEvent::BreakerClosed { destination } => {
+                eprintln!("worker: breaker closed for {destination}: its deliveries resume");
+            }
+            WorkerEvent::PutOffFailed { error, tasks } => eprintln!(
+                "worker: putting off {tasks} tasks failed ({}); they come back when their leases run out",
+                output::chain(error)
             ),
             _ => {}
         }

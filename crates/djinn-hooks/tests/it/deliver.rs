@@ -259,3 +259,72 @@ fn bursts_of_connections_at_concurrency_8_and_16_never_stall() {
         assert!(got.iter().all(|r| r.signature_valid));
     }
 }
+
+/// The scenario through the binary, with its defaults: 200 events for a receiver that
+/// accepts connections and never answers, then 200 for a healthy one; `worker --concurrency
+/// 16`. The healthy ones all arrive while the dead receiver's attempts are still waiting for
+/// their 15 s timeout.
+#[test]
+fn a_hanging_receiver_does_not_hold_up_the_others() {
+    let env = Env::new();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}/hook", dead.local_addr().unwrap());
+    // Accepts and holds every connection, never answering (the thread ends with the test).
+    std::thread::spawn(move || {
+        let held: Vec<_> = dead.incoming().collect();
+        drop(held);
+    });
+    env.create_hook("dead/ns", &dead_url, &[]);
+    let (receiver, _) = {
+        let receiver = Receiver::start("127.0.0.1:0", Secret::new(SECRET)).unwrap();
+        let id = env.create_hook("ok/ns", &receiver.url(), &["--secret", SECRET]);
+        (receiver, id)
+    };
+    // 400 events in one transaction, through the store (400 `emit` runs take seconds).
+    let key: [u8; 32] = std::fs::read(env.path("hooks.db.key"))
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let store =
+        djinn_hook_store::Store::open(env.db(), djinn_hook_store::SecretKey::from_bytes(key))
+            .unwrap();
+    let body = Payload::parse(
+        EventType::BuildFinished,
+        env.run(&["example", "build.finished"], None)
+            .ok()
+            .as_bytes(),
+    )
+    .unwrap()
+    .to_body();
+    let events = ["dead/ns", "ok/ns"]
+        .into_iter()
+        .flat_map(|ns| std::iter::repeat_n(ns, 200))
+        .map(|ns| djinn_hook_store::NewEvent {
+            namespace: ns.to_owned(),
+            event: EventType::BuildFinished,
+            payload: body.clone(),
+        })
+        .collect();
+    store.accept_events(events).unwrap();
+    drop(store);
+
+    let mut worker = env
+        .command(&["worker", "--concurrency", "16", "--allow-private-network"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut got = 0;
+    while got < 200 {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if receiver.next_timeout(left).is_none() {
+            break;
+        }
+        got += 1;
+    }
+    // kill -9: nothing accepted may be lost by it (the store's own tests check the tasks).
+    worker.kill().unwrap();
+    worker.wait().unwrap();
+    assert_eq!(got, 200, "healthy deliveries within 10 s");
+}
