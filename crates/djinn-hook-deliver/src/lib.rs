@@ -6,7 +6,9 @@
 //! - [`RetryPolicy::decide`] turns an attempt into a [`Decision`]: delivered, retry at a time, or
 //!   failed, and whether to disable the webhook.
 //! - [`Worker`] runs claim → deliver → decide → commit over a store's [`Outbox`] on N threads,
-//!   claiming and committing in batches; a [`WorkerWaker`] makes it claim at once.
+//!   claiming and committing in batches; a [`WorkerWaker`] makes it claim at once. One
+//!   receiver costs only itself: a cap on each webhook's deliveries at once, and a circuit
+//!   breaker per [`Destination`] ([`BreakerConfig`], reported by a [`BreakerMonitor`]).
 //!
 //! ```no_run
 //! use djinn_hook_deliver::{DeliverConfig, Deliverer, DeliveryRequest, RetryPolicy};

@@ -22,6 +22,12 @@
 //! delivery thread waits for another: no hand-off, no wake-up per delivery. Memory is bounded:
 //! at most 64 tasks per thread, and (roughly) `max_in_flight_bytes` of bodies, are claimed and
 //! not yet committed.
+//!
+//! Isolation: the queue is one queue per webhook ([`HookQueues`]), taken round-robin, with at
+//! most the webhook's cap of its tasks delivering at once; the store's claim is fair and capped
+//! the same way. A destination whose [breaker](crate::breaker) is open has its tasks put off
+//! ([`Outbox::put_off`]) wherever they are found: when claimed, when its breaker opens while
+//! they are queued, or when a thread takes one.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -353,6 +359,10 @@ type Observer<'o> = Box<dyn FnMut(WorkerEvent<'_>) + Send + 'o>;
 ///   a failed `complete` is reported and retried with backoff, and after `complete_retries` the
 ///   batch is reported as [`WorkerEvent::Abandoned`] (the tasks' leases then expire and they are
 ///   delivered again: at least once, never silently lost).
+/// - **Isolation**: at most `max_in_flight_per_hook` (or the webhook's own cap) of one
+///   webhook's tasks are delivered at once; threads take webhooks in turn. A destination whose
+///   circuit breaker is open has its due tasks put off without an attempt (see
+///   [`BreakerConfig`]); [`breakers`](Self::breakers) reports the breakers.
 /// - **Waking up**: when nothing is due the worker claims again after `poll_interval`, or as
 ///   soon as a [`WorkerWaker`] (from [`waker`](Self::waker)) is woken, e.g. right after new
 ///   events were committed.
