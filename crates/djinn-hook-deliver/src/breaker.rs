@@ -143,8 +143,8 @@ struct Breaker {
     reason: Option<String>,
     /// Until when it is open; `None` while closed.
     open_until: Option<Instant>,
-    /// The probe out, while probing.
-    probe: Option<i64>,
+    /// The probe out (its task, and when it went), while probing.
+    probe: Option<(i64, Instant)>,
     /// How long it was open last time (the next failed probe doubles it).
     open_for: Duration,
     /// Tasks put off since it opened.
@@ -182,7 +182,12 @@ impl Breakers {
         let breaker = self.table.get(destination)?;
         let until = breaker.open_until?;
         let reason = breaker.reason.clone().unwrap_or_default();
-        if breaker.probe.is_some() {
+        // A probe whose result never came back (it cannot take longer than the longest
+        // timeout, well under `max_open_for`) no longer holds the others: another goes out.
+        if breaker
+            .probe
+            .is_some_and(|(_, sent)| now.saturating_duration_since(sent) < self.config.max_open_for)
+        {
             return Some(Gate::Hold {
                 until: now + self.config.probe_hold,
                 reason,
@@ -200,7 +205,7 @@ impl Breakers {
         if let Some(breaker) = self.table.get_mut(destination)
             && breaker.open_until.is_some()
         {
-            breaker.probe = Some(task_id);
+            breaker.probe = Some((task_id, now));
         }
         Gate::Deliver
     }
@@ -220,11 +225,17 @@ impl Breakers {
         attempt: &Attempt,
         now: Instant,
     ) -> Option<Change> {
+        let is_probe = self
+            .table
+            .get(destination)
+            .and_then(|b| b.probe)
+            .is_some_and(|(probe, _)| probe == task_id);
         let failure = match attempt.outcome {
             AttemptOutcome::Timeout => "timeouts",
             AttemptOutcome::ConnectRefused => "refused connections",
-            // An answer, whatever its status, means the receiver is there.
-            _ if attempt.response_status.is_some() => {
+            // An answer, whatever its status, means the receiver is there; so does anything
+            // else that ends a probe (a TLS failure, a reset): it got past connecting.
+            _ if attempt.response_status.is_some() || is_probe => {
                 let breaker = self.table.remove(destination)?;
                 return breaker.open_until.map(|_| Change::Closed);
             }
@@ -246,7 +257,7 @@ impl Breakers {
             }
             // Attempts already out when it opened: nothing new.
             BreakerState::Open => return None,
-            BreakerState::Probing if breaker.probe != Some(task_id) => return None,
+            BreakerState::Probing if !is_probe => return None,
             BreakerState::Probing => {
                 breaker.failures += 1;
                 breaker.probe = None;
@@ -279,5 +290,152 @@ impl Breakers {
             .collect();
         statuses.sort_by(|a, b| a.destination.cmp(&b.destination));
         statuses
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attempt(outcome: AttemptOutcome, status: Option<u16>) -> Attempt {
+        Attempt {
+            hook_id: 1,
+            event_id: uuid::Uuid::nil(),
+            event: djinn_hook_payload::EventType::BuildFinished,
+            url: String::new(),
+            attempt: 1,
+            redelivery: false,
+            created_at: time::OffsetDateTime::UNIX_EPOCH,
+            duration: Duration::ZERO,
+            request_headers: Vec::new(),
+            request_body: Vec::new(),
+            response_status: status,
+            response_headers: Vec::new(),
+            response_body: Vec::new(),
+            response_truncated: false,
+            error: None,
+            tls_verification_skipped: false,
+            outcome,
+        }
+    }
+
+    fn breakers() -> Breakers {
+        Breakers::new(BreakerConfig {
+            failures: 3,
+            open_for: Duration::from_secs(10),
+            max_open_for: Duration::from_secs(25),
+            probe_hold: Duration::from_secs(1),
+        })
+    }
+
+    #[test]
+    fn destinations_name_scheme_host_and_port() {
+        let of = |url| Destination::of(url).map(|d| d.to_string());
+        assert_eq!(
+            of("https://Example.com/a?b").unwrap(),
+            "https://example.com:443"
+        );
+        assert_eq!(
+            of("http://example.com:8080/").unwrap(),
+            "http://example.com:8080"
+        );
+        assert_eq!(of("http://[::1]/x").unwrap(), "http://[::1]:80");
+        assert_eq!(of("ftp://example.com/"), None);
+        assert_eq!(of("not a url"), None);
+    }
+
+    #[test]
+    fn opens_after_consecutive_failures_probes_and_closes() {
+        let mut table = breakers();
+        let dest = Destination::of("http://127.0.0.1:9/").unwrap();
+        let t0 = Instant::now();
+        let timeout = attempt(AttemptOutcome::Timeout, None);
+        assert_eq!(table.record(&dest, 1, &timeout, t0), None);
+        // An answer in between starts the count again.
+        let answer = attempt(AttemptOutcome::HttpStatus, Some(500));
+        assert_eq!(table.record(&dest, 2, &answer, t0), None);
+        assert_eq!(table.record(&dest, 3, &timeout, t0), None);
+        assert_eq!(table.record(&dest, 4, &timeout, t0), None);
+        let opened = table.record(&dest, 5, &timeout, t0);
+        assert_eq!(
+            opened,
+            Some(Change::Opened {
+                until: t0 + Duration::from_secs(10),
+                reason: "3 consecutive timeouts".to_owned()
+            })
+        );
+        // Held until the period ends; attempts already out change nothing.
+        assert!(matches!(table.gate(&dest, 6, t0), Gate::Hold { .. }));
+        assert_eq!(table.record(&dest, 7, &timeout, t0), None);
+        // Then one probe; the others wait for it.
+        let t1 = t0 + Duration::from_secs(10);
+        assert_eq!(table.gate(&dest, 8, t1), Gate::Deliver);
+        assert_eq!(
+            table.gate(&dest, 9, t1),
+            Gate::Hold {
+                until: t1 + Duration::from_secs(1),
+                reason: "3 consecutive timeouts".to_owned()
+            }
+        );
+        // A failed probe opens it for twice as long.
+        let refused = attempt(AttemptOutcome::ConnectRefused, None);
+        assert_eq!(
+            table.record(&dest, 8, &refused, t1),
+            Some(Change::Opened {
+                until: t1 + Duration::from_secs(20),
+                reason: "4 consecutive refused connections".to_owned()
+            })
+        );
+        // The next failed probe is capped at max_open_for.
+        let t2 = t1 + Duration::from_secs(20);
+        assert_eq!(table.gate(&dest, 10, t2), Gate::Deliver);
+        let Some(Change::Opened { until, .. }) = table.record(&dest, 10, &refused, t2) else {
+            panic!("opened again");
+        };
+        assert_eq!(until, t2 + Duration::from_secs(25));
+        // A probe that gets an answer closes it.
+        let t3 = t2 + Duration::from_secs(25);
+        assert_eq!(table.gate(&dest, 11, t3), Gate::Deliver);
+        assert_eq!(table.record(&dest, 11, &answer, t3), Some(Change::Closed));
+        assert_eq!(table.gate(&dest, 12, t3), Gate::Deliver);
+        assert!(table.statuses(t3).is_empty());
+    }
+
+    #[test]
+    fn neutral_outcomes_neither_count_nor_close_but_end_a_probe() {
+        let mut table = breakers();
+        let dest = Destination::of("https://example.com/").unwrap();
+        let t0 = Instant::now();
+        let tls = attempt(AttemptOutcome::TlsError, None);
+        let timeout = attempt(AttemptOutcome::Timeout, None);
+        for id in 0..2 {
+            table.record(&dest, id, &timeout, t0);
+        }
+        assert_eq!(table.record(&dest, 2, &tls, t0), None);
+        assert!(
+            table.record(&dest, 3, &timeout, t0).is_some(),
+            "tls did not reset"
+        );
+        let t1 = t0 + Duration::from_secs(10);
+        assert_eq!(table.gate(&dest, 4, t1), Gate::Deliver);
+        assert_eq!(table.record(&dest, 4, &tls, t1), Some(Change::Closed));
+    }
+
+    #[test]
+    fn a_lost_probe_does_not_hold_the_destination_forever() {
+        let mut table = breakers();
+        let dest = Destination::of("https://example.com/").unwrap();
+        let t0 = Instant::now();
+        let timeout = attempt(AttemptOutcome::Timeout, None);
+        for id in 0..3 {
+            table.record(&dest, id, &timeout, t0);
+        }
+        let t1 = t0 + Duration::from_secs(10);
+        assert_eq!(table.gate(&dest, 4, t1), Gate::Deliver);
+        assert!(matches!(table.gate(&dest, 5, t1), Gate::Hold { .. }));
+        assert_eq!(
+            table.gate(&dest, 5, t1 + Duration::from_secs(25)),
+            Gate::Deliver
+        );
     }
 }
