@@ -7,7 +7,7 @@
 //! Timeouts and breaker periods are set short here; every wait is on a condition with a
 //! generous deadline, never on the clock.
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -69,6 +69,14 @@ fn config(concurrency: usize, breaker: BreakerConfig) -> WorkerConfig {
         breaker,
         ..WorkerConfig::default()
     }
+}
+
+/// An address on 127.0.0.1 nobody listens on (yet): bound, noted, closed.
+fn closed_port() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
 }
 
 /// Waits until `done` holds, failing the test (naming `what`) after [`DEADLINE`].
@@ -264,11 +272,7 @@ fn a_resetting_receiver_is_retried_and_costs_only_itself() {
 fn a_receiver_that_comes_back_gets_its_backlog_with_its_retries_intact() {
     let dir = tempfile::tempdir().unwrap();
     let store = store(&dir);
-    // A port nobody listens on (yet): bind, note it, close it.
-    let addr = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let addr = closed_port();
     let hook_id = hook(&store, "back/ns", format!("http://{addr}/hook"));
     emit(&store, "back/ns", 20);
 
@@ -321,10 +325,7 @@ fn a_receiver_that_comes_back_gets_its_backlog_with_its_retries_intact() {
 fn a_breaker_that_stays_open_does_not_keep_a_dead_webhook_enabled() {
     let dir = tempfile::tempdir().unwrap();
     let store = store(&dir);
-    let addr = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let addr = closed_port();
     let hook_id = hook(&store, "gone/ns", format!("http://{addr}/hook"));
     emit(&store, "gone/ns", 5);
 

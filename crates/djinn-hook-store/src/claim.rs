@@ -113,15 +113,38 @@ impl Store {
     }
 }
 
+/// The columns of a webhook that a delivery needs (its secret still sealed).
+pub(crate) const SETTINGS_COLUMNS: &str =
+    "payload_url, ssl, secret, standard_webhooks, failing_since, max_in_flight, timeout_ms";
+
+/// A webhook's delivery settings, as [`SETTINGS_COLUMNS`] reads them.
+pub(crate) struct Settings {
+    pub(crate) payload_url: String,
+    pub(crate) ssl: bool,
+    pub(crate) sealed_secret: Option<Vec<u8>>,
+    pub(crate) standard_webhooks: bool,
+    pub(crate) failing_since: Option<OffsetDateTime>,
+    pub(crate) limits: DeliveryLimits,
+}
+
+impl Settings {
+    /// Reads [`SETTINGS_COLUMNS`] from column `at` on.
+    pub(crate) fn read(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Settings> {
+        Ok(Settings {
+            payload_url: r.get(at)?,
+            ssl: r.get(at + 1)?,
+            sealed_secret: r.get(at + 2)?,
+            standard_webhooks: r.get(at + 3)?,
+            failing_since: r.get::<_, Option<i64>>(at + 4)?.map(from_ns),
+            limits: limits_from_row(r.get(at + 5)?, r.get(at + 6)?),
+        })
+    }
+}
+
 /// A webhook with due tasks, as a claim serves it.
 struct Candidate {
     hook_id: i64,
-    payload_url: String,
-    ssl: bool,
-    sealed_secret: Option<Vec<u8>>,
-    standard_webhooks: bool,
-    failing_since: Option<OffsetDateTime>,
-    limits: DeliveryLimits,
+    hook: Settings,
     /// Leases it may still take.
     room: usize,
     /// `(next_at, id)` of the last task taken: the next round continues after it.
@@ -159,11 +182,9 @@ fn claim_in(
         after = id;
     }
 
-    let mut hook_stmt = tx.prepare_cached(
-        "SELECT active, payload_url, ssl, secret, standard_webhooks, failing_since,
-            max_in_flight, timeout_ms
-         FROM webhooks WHERE id = ?1",
-    )?;
+    let mut hook_stmt = tx.prepare_cached(&format!(
+        "SELECT active, {SETTINGS_COLUMNS} FROM webhooks WHERE id = ?1"
+    ))?;
     let mut leased_stmt = tx.prepare_cached(
         "SELECT count(*) FROM tasks
          WHERE hook_id = ?1 AND state = 0 AND lease IS NOT NULL AND next_at > ?2",
@@ -179,12 +200,7 @@ fn claim_in(
                 let active: bool = r.get(0)?;
                 let hook = Candidate {
                     hook_id,
-                    payload_url: r.get(1)?,
-                    ssl: r.get(2)?,
-                    sealed_secret: r.get(3)?,
-                    standard_webhooks: r.get(4)?,
-                    failing_since: r.get::<_, Option<i64>>(5)?.map(from_ns),
-                    limits: limits_from_row(r.get(6)?, r.get(7)?),
+                    hook: Settings::read(r, 1)?,
                     room: 0,
                     after: (i64::MIN, i64::MIN),
                 };
@@ -194,6 +210,7 @@ fn claim_in(
             .flatten();
         let Some(mut hook) = hook else { continue };
         let cap = hook
+            .hook
             .limits
             .max_in_flight
             .unwrap_or(claim.max_in_flight)
@@ -268,7 +285,7 @@ fn claim_in(
                 None if got > 0 => {
                     let secret = store
                         .cipher
-                        .open_optional(hook.hook_id, hook.sealed_secret.as_deref())?;
+                        .open_optional(hook.hook_id, hook.hook.sealed_secret.as_deref())?;
                     secrets.insert(hook.hook_id, secret.clone());
                     secret
                 }
@@ -286,15 +303,15 @@ fn claim_in(
                     event,
                     event_created_at: created_at,
                     hook_id: hook.hook_id,
-                    payload_url: hook.payload_url.clone(),
-                    ssl: hook.ssl,
+                    payload_url: hook.hook.payload_url.clone(),
+                    ssl: hook.hook.ssl,
                     secret: secret.clone(),
-                    standard_webhooks: hook.standard_webhooks,
+                    standard_webhooks: hook.hook.standard_webhooks,
                     body,
                     attempt: u32::try_from(attempts + 1).unwrap_or(u32::MAX),
                     redelivery,
-                    hook_failing_since: hook.failing_since,
-                    limits: hook.limits,
+                    hook_failing_since: hook.hook.failing_since,
+                    limits: hook.hook.limits,
                 });
             }
             hook.room -= got;

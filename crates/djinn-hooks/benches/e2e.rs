@@ -29,7 +29,6 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -39,8 +38,10 @@ use std::time::{Duration, Instant};
 
 use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
 use djinn_hook_sign::{Secret, sign};
-use djinn_hook_store::{NewEvent, NewWebhook, SecretKey, Store};
+use djinn_hook_store::{NewEvent, NewWebhook};
 use djinn_hooks::Receiver;
+
+mod support;
 
 const THREADS: usize = 16;
 const NAMESPACE: &str = "wallace.breen/blackmesa";
@@ -521,18 +522,7 @@ struct Run {
 /// batches, then `djinn-hooks worker --until-idle --concurrency 16` timed.
 fn e2e(target: &Target, bodies: &[Body], n: usize) -> Run {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("bench.db");
-    let key_file = dir.path().join("bench.key");
-    let key = SecretKey::generate().unwrap();
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&key_file)
-        .unwrap()
-        .write_all(key.as_bytes())
-        .unwrap();
-    let store = Store::open(&db, key).unwrap();
+    let (store, db, key_file) = support::fresh_store(&dir);
     store.ensure_namespace(NAMESPACE).unwrap();
     let mut hook = NewWebhook::new(NAMESPACE, target.url());
     hook.secret = Some(SECRET.to_owned());

@@ -13,17 +13,17 @@
 //! `DJINN_BENCH_N` sets N, `DJINN_BENCH_PAIRS` the pairs; `DJINN_BENCH_BIN=path` runs that build
 //! of `djinn-hooks` instead of this one.
 
-use std::io::Write;
 use std::net::TcpListener;
-use std::os::unix::fs::OpenOptionsExt;
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
 use djinn_hook_sign::Secret;
-use djinn_hook_store::{NewEvent, NewWebhook, SecretKey, Store};
+use djinn_hook_store::{NewEvent, NewWebhook};
 use djinn_hooks::Receiver;
+
+mod support;
 
 const THREADS: usize = 16;
 const DEAD_TASKS: usize = 1_000;
@@ -79,18 +79,7 @@ fn main() {
 /// One run; the seconds from the worker's spawn to the N-th healthy delivery.
 fn run(receiver: &Receiver, dead_url: Option<&str>, n: usize) -> f64 {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("bench.db");
-    let key_file = dir.path().join("bench.key");
-    let key = SecretKey::generate().unwrap();
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&key_file)
-        .unwrap()
-        .write_all(key.as_bytes())
-        .unwrap();
-    let store = Store::open(&db, key).unwrap();
+    let (store, db, key_file) = support::fresh_store(&dir);
     let body = example_payload(EventType::BuildFinished, DEFAULT_API_SERVER).to_body();
     let add = |ns: &str, url: &str, count: usize| {
         store.ensure_namespace(ns).unwrap();
