@@ -582,6 +582,14 @@ impl<'o, O: Outbox> Worker<'o, O> {
                 continue;
             }
             let Some(Queued { task, destination }) = state.queue.pop() else {
+                if !state.pending.is_empty() && !state.committing {
+                    // Left by a commit that ended while others were delivering: with nothing
+                    // to deliver, commit it rather than wait for them (a hanging receiver's
+                    // attempt may take its whole timeout, and the leases of these completions
+                    // may be what keeps a webhook at its cap).
+                    state = self.commit_pending(state, run);
+                    continue;
+                }
                 let timeout = match state.idle {
                     Some(idle) => idle
                         .until
