@@ -71,6 +71,12 @@ impl HookQueues {
         self.ready
     }
 
+    /// Tasks queued behind webhooks at their cap: they wait for a slot of their own webhook,
+    /// and take no thread meanwhile.
+    pub(crate) fn waiting_for_cap(&self) -> usize {
+        self.len - self.ready
+    }
+
     /// Queues a task; its webhook may have `cap` (at least 1) of its tasks taken at once.
     pub(crate) fn push(&mut self, queued: Queued, cap: usize) {
         let hook_id = queued.task.request.hook_id;

@@ -719,7 +719,7 @@ impl<'o, O: Outbox> Worker<'o, O> {
         if state.claiming
             || state.stopping
             || state.queue.ready() > state.depth.low_water()
-            || state.in_flight.len() >= state.depth.max_in_flight()
+            || counted_in_flight(state) >= state.depth.max_in_flight()
             || state.in_flight_bytes >= self.config.max_in_flight_bytes
         {
             return false;
@@ -755,7 +755,7 @@ impl<'o, O: Outbox> Worker<'o, O> {
                 state
                     .depth
                     .max_in_flight()
-                    .saturating_sub(state.in_flight.len()),
+                    .saturating_sub(counted_in_flight(&state)),
             )
             .min(self.config.claim_batch)
             .min((bytes_room / state.body_estimate.max(1)).max(1))
@@ -1168,6 +1168,16 @@ fn put_off(
         destination: destination.clone(),
         reason,
     });
+}
+
+/// Tasks in flight as far as the claim limit is concerned: not those queued behind a webhook at
+/// its cap (a hanging receiver's queue would otherwise stop claims for everyone; they are
+/// bounded by the store's cap per webhook and by `max_in_flight_bytes`).
+fn counted_in_flight(state: &State) -> usize {
+    state
+        .in_flight
+        .len()
+        .saturating_sub(state.queue.waiting_for_cap())
 }
 
 /// Drops a task from the in-flight set (committed, abandoned, or let go).
