@@ -643,9 +643,8 @@ impl<'o, O: Outbox> Worker<'o, O> {
 
             state = lock(&shared.state);
             state.delivering -= 1;
-            if state.queue.done(hook_id) {
-                shared.notify(&state);
-            }
+            // No wake-up for the slot this frees: this thread takes the next task itself.
+            state.queue.done(hook_id);
             if let Some(destination) = destination
                 && let Some(change) =
                     state

@@ -60,6 +60,7 @@ fn main() {
     let receiver = Receiver::start("127.0.0.1:0", Secret::from(SECRET)).unwrap();
 
     let mut ratios = Vec::new();
+    let (mut alone_total, mut beside_total) = (0.0, 0.0);
     for pair in 1..=pairs {
         let alone = run(&receiver, None, n);
         let beside = run(&receiver, Some(&dead_url), n);
@@ -70,10 +71,18 @@ fn main() {
              {beside_rate:.0}/s ({beside:.2} s): {ratio:.0}%"
         );
         ratios.push(ratio);
+        alone_total += alone;
+        beside_total += beside;
     }
-    let min = ratios.iter().copied().fold(f64::INFINITY, f64::min);
-    let max = ratios.iter().copied().fold(0.0, f64::max);
-    println!("summary: healthy rate beside a dead receiver = {min:.0}-{max:.0}% of alone");
+    ratios.sort_by(f64::total_cmp);
+    let median = ratios[ratios.len() / 2];
+    println!(
+        "summary: healthy rate beside a dead receiver = {:.0}-{:.0}% of alone (median {median:.0}%, \
+         all pairs together {:.0}%)",
+        ratios[0],
+        ratios[ratios.len() - 1],
+        100.0 * alone_total / beside_total
+    );
 }
 
 /// One run; the seconds from the worker's spawn to the N-th healthy delivery.

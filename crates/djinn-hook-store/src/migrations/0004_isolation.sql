@@ -9,6 +9,7 @@ ALTER TABLE webhooks ADD COLUMN breaker_destination TEXT;
 ALTER TABLE webhooks ADD COLUMN breaker_until INTEGER;
 ALTER TABLE webhooks ADD COLUMN breaker_reason TEXT;
 -- A claim goes webhook by webhook (fair across them, each under its cap): a webhook's due
--- tasks, and the count of its live leases, are each one index range.
+-- tasks are one range of this index, its live leases (counted for the cap) another. No index
+-- of leases alone: it would be written twice per delivery (claim and completion) to spare a
+-- claim looking at a webhook's tasks due later.
 CREATE INDEX tasks_hook_due ON tasks (hook_id, next_at) WHERE state = 0;
-CREATE INDEX tasks_hook_leased ON tasks (hook_id, next_at) WHERE state = 0 AND lease IS NOT NULL;
