@@ -75,7 +75,12 @@ fn main() {
         beside_total += beside;
     }
     ratios.sort_by(f64::total_cmp);
-    let median = ratios[ratios.len() / 2];
+    let mid = ratios.len() / 2;
+    let median = if ratios.len() % 2 == 0 {
+        (ratios[mid - 1] + ratios[mid]) / 2.0
+    } else {
+        ratios[mid]
+    };
     println!(
         "summary: healthy rate beside a dead receiver = {:.0}-{:.0}% of alone (median {median:.0}%, \
          all pairs together {:.0}%)",
