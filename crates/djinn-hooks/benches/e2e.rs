@@ -30,7 +30,6 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
@@ -571,38 +570,7 @@ fn e2e(target: &Target, bodies: &[Body], n: usize) -> Run {
 /// (VmHWM, read from /proc while it runs; the high-water mark only grows).
 fn worker(db: &Path, key_file: &Path) -> (Duration, Duration, u64) {
     let started = Instant::now();
-    // DJINN_BENCH_WRAP="strace -f -c -o /tmp/trace" runs the worker under a profiler.
-    let wrap = std::env::var("DJINN_BENCH_WRAP").unwrap_or_default();
-    let mut words = wrap.split_whitespace();
-    // DJINN_BENCH_BIN runs another build of the binary (a copy saved before a change, to
-    // compare the two in one run).
-    let binary = std::env::var("DJINN_BENCH_BIN")
-        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_djinn-hooks").to_owned());
-    let mut command = match words.next() {
-        Some(program) => {
-            let mut command = Command::new(program);
-            command.args(words).arg(&binary);
-            command
-        }
-        None => Command::new(&binary),
-    };
-    let mut child = command
-        .arg("--db")
-        .arg(db)
-        .arg("--key-file")
-        .arg(key_file)
-        .args([
-            "worker",
-            "--until-idle",
-            "--allow-private-network",
-            "--concurrency",
-        ])
-        .arg(THREADS.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn djinn-hooks worker");
+    let mut child = support::spawn_worker(db, key_file, THREADS, &["--until-idle"]);
     let status_file = format!("/proc/{}/status", child.id());
     let stat_file = format!("/proc/{}/stat", child.id());
     let mut peak = 0;

@@ -14,7 +14,6 @@
 //! of `djinn-hooks` instead of this one.
 
 use std::net::TcpListener;
-use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -119,21 +118,8 @@ fn run(receiver: &Receiver, dead_url: Option<&str>, n: usize) -> f64 {
     // Whatever an earlier run left behind (none expected).
     receiver.drain();
 
-    let binary = std::env::var("DJINN_BENCH_BIN")
-        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_djinn-hooks").to_owned());
     let started = Instant::now();
-    let mut worker = Command::new(binary)
-        .arg("--db")
-        .arg(&db)
-        .arg("--key-file")
-        .arg(&key_file)
-        .args(["worker", "--allow-private-network", "--concurrency"])
-        .arg(THREADS.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn djinn-hooks worker");
+    let mut worker = support::spawn_worker(&db, &key_file, THREADS, &[]);
     let deadline = started + Duration::from_secs(300);
     let mut got = 0;
     while got < n {
