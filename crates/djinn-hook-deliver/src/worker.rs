@@ -933,7 +933,7 @@ impl<'o, O: Outbox> Worker<'o, O> {
             state.depth.record(batch.len(), Instant::now());
             state.commits += 1;
             state.committing = false;
-            shared.notify(&state);
+            shared.nudge(&state);
             if state.delivering > 0 {
                 break;
             }
@@ -976,7 +976,7 @@ impl<'o, O: Outbox> Worker<'o, O> {
             state.stats.put_off += put_offs.len() as u64;
         }
         state.committing = false;
-        self.shared.notify(&state);
+        self.shared.nudge(&state);
         state
     }
 
@@ -1086,6 +1086,16 @@ impl Shared {
     fn notify(&self, state: &State) {
         if state.waiting > 0 {
             self.changed.notify_all();
+        }
+    }
+
+    /// Wakes one waiting thread, if any: after a commit, which gives work to one thread at
+    /// most (a claim it may now make, or completions left to commit; a claim then wakes the
+    /// others for what it queued). Waking them all woke the threads idle behind a webhook's
+    /// cap at every commit, for nothing.
+    fn nudge(&self, state: &State) {
+        if state.waiting > 0 {
+            self.changed.notify_one();
         }
     }
 }
