@@ -215,9 +215,9 @@ pub struct WorkerConfig {
     /// Most deliveries of one webhook at once, for webhooks without their own cap. `None`
     /// (the default): half the threads, rounded up. Why half: one receiver that hangs holds
     /// at most half the threads for the short while before its breaker opens, and the other
-    /// half keeps every other webhook moving; a lone busy webhook still gets half the threads,
-    /// which on a local receiver deliver about as fast as all of them (the client's CPU, not
-    /// the thread count, limits; see docs/PERFORMANCE.md).
+    /// half keeps every other webhook moving. A lone busy webhook gets half the threads (on a
+    /// local receiver, measured from as fast as all of them to 15-25% slower; see
+    /// docs/PERFORMANCE.md): an install with one webhook may raise this to `concurrency`.
     pub max_in_flight_per_hook: Option<usize>,
     /// When a destination's circuit breaker opens, and for how long.
     pub breaker: BreakerConfig,
