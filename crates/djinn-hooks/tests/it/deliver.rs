@@ -328,3 +328,43 @@ fn a_hanging_receiver_does_not_hold_up_the_others() {
     worker.wait().unwrap();
     assert_eq!(got, 200, "healthy deliveries within 10 s");
 }
+
+#[test]
+fn a_refusing_receiver_opens_its_breaker_which_the_log_and_hook_show_report() {
+    let env = Env::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/hook");
+    let id = env.create_hook(NS, &url, &[]);
+    for _ in 0..8 {
+        emit_example(&env, EventType::Cron);
+    }
+    let log = worker(&env);
+    let destination = format!("http://127.0.0.1:{port}");
+    assert!(
+        log.contains(&format!(
+            "worker: breaker open for {destination} (5 consecutive refused connections)"
+        )),
+        "{log}"
+    );
+    // Fewer attempts than tasks: the rest were put off, not attempted.
+    let attempts = log.lines().filter(|l| l.starts_with("event=")).count();
+    assert!((5..8).contains(&attempts), "{attempts} attempts: {log}");
+
+    let show = env.run(&["hook", "show", &id], None);
+    assert!(
+        show.ok()
+            .contains(&format!("breaker            open for {destination} until")),
+        "{show:?}"
+    );
+    let json: Value =
+        serde_json::from_str(env.run(&["--json", "hook", "show", &id], None).ok()).unwrap();
+    assert_eq!(json["breaker"]["destination"], destination.as_str());
+    assert_eq!(
+        json["breaker"]["reason"],
+        "5 consecutive refused connections"
+    );
+}
