@@ -10,6 +10,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ureq::http::Uri;
@@ -17,9 +18,9 @@ use ureq::http::Uri;
 use crate::attempt::{Attempt, AttemptOutcome};
 
 /// Where deliveries go, as far as a breaker is concerned: scheme, host and port (the port
-/// made explicit: `https://example.com` is `https://example.com:443`).
+/// made explicit: `https://example.com` is `https://example.com:443`). Cheap to clone.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Destination(String);
+pub struct Destination(Arc<str>);
 
 impl Destination {
     /// The destination of a payload URL; `None` for a URL that is not absolute `http` or
@@ -34,7 +35,7 @@ impl Destination {
         };
         let host = uri.host().filter(|h| !h.is_empty())?.to_ascii_lowercase();
         let port = uri.port_u16().unwrap_or(default_port);
-        Some(Destination(format!("{scheme}://{host}:{port}")))
+        Some(Destination(format!("{scheme}://{host}:{port}").into()))
     }
 
     /// `scheme://host:port`.

@@ -838,6 +838,8 @@ impl<'o, O: Outbox> Worker<'o, O> {
         let claimed_bytes: usize = claimed.iter().map(|task| task.request.body.len()).sum();
         state.body_estimate = claimed_bytes / claimed.len();
         let now = Instant::now();
+        // Parsed once per webhook per claim.
+        let mut destinations: HashMap<i64, Option<Destination>> = HashMap::new();
         for task in claimed {
             if let Some(in_flight) = state.in_flight.get_mut(&task.task_id) {
                 // Still in flight from an earlier claim whose lease ran out: never deliver it
@@ -857,7 +859,10 @@ impl<'o, O: Outbox> Worker<'o, O> {
                 },
             );
             state.stats.claimed += 1;
-            let destination = Destination::of(&task.request.url);
+            let destination = destinations
+                .entry(task.request.hook_id)
+                .or_insert_with(|| Destination::of(&task.request.url))
+                .clone();
             if let Some(destination) = &destination
                 && !self.failing_too_long(&task)
                 && let Some(Gate::Hold { until, reason }) = state.breakers.holds(destination, now)
