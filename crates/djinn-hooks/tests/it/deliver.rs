@@ -323,10 +323,22 @@ fn a_hanging_receiver_does_not_hold_up_the_others() {
         }
         got += 1;
     }
-    // kill -9: nothing accepted may be lost by it (the store's own tests check the tasks).
+    // kill -9 while the dead receiver's attempts hang: nothing accepted is lost.
     worker.kill().unwrap();
     worker.wait().unwrap();
     assert_eq!(got, 200, "healthy deliveries within 10 s");
+    let store =
+        djinn_hook_store::Store::open(env.db(), djinn_hook_store::SecretKey::from_bytes(key))
+            .unwrap();
+    let counts = store.stats().unwrap();
+    assert_eq!((counts.events, counts.failed), (400, 0), "{counts:?}");
+    // Every dead-receiver task is still there, with its event, once its lease has run out.
+    let later = time::OffsetDateTime::now_utc() + Duration::from_secs(3_600);
+    let tasks = store
+        .claim_due(later, 1_000, Duration::from_secs(60))
+        .unwrap();
+    let dead_hook = tasks.iter().filter(|t| t.payload_url == dead_url).count();
+    assert_eq!(dead_hook, 200);
 }
 
 #[test]
