@@ -33,6 +33,16 @@ fn emit_example(env: &Env, event: EventType) -> String {
     accepted["event_id"].as_str().unwrap().to_owned()
 }
 
+/// A port on 127.0.0.1 with nothing listening (bound, noted, closed), and a hook URL on it.
+fn closed_port() -> (u16, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    (port, format!("http://127.0.0.1:{port}/hook"))
+}
+
 fn worker(env: &Env) -> String {
     let run = env.run(&["worker", "--until-idle", "--allow-private-network"], None);
     run.ok();
@@ -146,13 +156,7 @@ fn redeliver_sends_the_recorded_body_again_with_the_same_event_id() {
 #[test]
 fn a_failing_receiver_is_retried_and_listed_as_failed() {
     let env = Env::new();
-    // A port with nothing listening: bind, note the port, close.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let url = format!("http://127.0.0.1:{port}/hook");
+    let (_, url) = closed_port();
     env.run(&["hook", "create", "--namespace", NS, "--url", &url], None)
         .ok();
     emit_example(&env, EventType::Cron);
@@ -344,12 +348,7 @@ fn a_hanging_receiver_does_not_hold_up_the_others() {
 #[test]
 fn a_refusing_receiver_opens_its_breaker_which_the_log_and_hook_show_report() {
     let env = Env::new();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let url = format!("http://127.0.0.1:{port}/hook");
+    let (port, url) = closed_port();
     let id = env.create_hook(NS, &url, &[]);
     for _ in 0..8 {
         emit_example(&env, EventType::Cron);
