@@ -1,11 +1,13 @@
 //! One signed POST and its record: [`DeliverConfig`] and [`Deliverer`].
 
+use std::borrow::Cow;
 use std::fmt;
 use std::io::{ErrorKind, Read};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use djinn_hook_payload::{redact_userinfo, scrub_userinfo};
 use djinn_hook_sign::{
     SIGNATURE_HEADER, Secret, StandardSecret, WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER,
     WEBHOOK_TIMESTAMP_HEADER, sign, sign_standard,
@@ -163,7 +165,11 @@ impl Deliverer {
         };
         if let Err((outcome, error)) = self.attempt(request, &mut attempt) {
             attempt.outcome = outcome;
-            attempt.error = Some(error_chain(&error));
+            // ureq's errors may quote the URL whole.
+            attempt.error = Some(scrub_userinfo(error_chain(&error), &attempt.url));
+        }
+        if let Cow::Owned(shown) = redact_userinfo(&attempt.url) {
+            attempt.url = shown;
         }
         attempt.duration = started.elapsed();
         attempt
@@ -295,7 +301,7 @@ fn standard_secret(secret: &str) -> Result<StandardSecret, DeliverError> {
 
 fn parse_url(url: &str) -> Result<Uri, DeliverError> {
     let invalid = |reason| DeliverError::InvalidUrl {
-        url: url.to_owned(),
+        url: redact_userinfo(url).into_owned(),
         reason,
     };
     let uri: Uri = url.parse().map_err(|_| invalid("not a url"))?;

@@ -13,7 +13,7 @@ pub enum DeliverError {
     /// The payload URL is not an absolute `http` or `https` URL with a host.
     #[error("invalid payload url {url:?}: {reason}")]
     InvalidUrl {
-        /// The URL as given.
+        /// The URL as given, its user-info replaced by `***`.
         url: String,
         /// What is wrong with it.
         reason: &'static str,

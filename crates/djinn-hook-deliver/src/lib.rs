@@ -59,6 +59,12 @@
 //! With `ssl` off, an `https` URL is still encrypted but its certificate is not verified, and
 //! the attempt's `tls_verification_skipped` says so. `ssl` does nothing to `http` URLs.
 //!
+//! # Credentials in URLs
+//!
+//! A payload URL's user-info (`https://user:password@host/`) is sent as basic auth, and never
+//! kept: the attempt's `url` and `error` carry `***` in its place
+//! ([`djinn_hook_payload::redact_userinfo`]).
+//!
 //! # SSRF guard
 //!
 //! Addresses are checked after name resolution, at connect time, so a public name resolving to

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use djinn_hook_payload::EventType;
+use djinn_hook_payload::{EventType, redact_userinfo};
 use uuid::Uuid;
 
 /// A webhook's secret, as the user set it (the store decrypts it just before delivery).
@@ -48,7 +48,8 @@ impl fmt::Debug for WebhookSecret {
 }
 
 /// One POST to make: the event, the webhook's delivery settings, and the exact body bytes.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Its `Debug` shows the URL without its user-info.
+#[derive(Clone, PartialEq, Eq)]
 pub struct DeliveryRequest {
     /// The webhook's id (`X-Djinn-CI-Hook-ID`).
     pub hook_id: i64,
@@ -76,4 +77,21 @@ pub struct DeliveryRequest {
     /// The webhook's own overall timeout for this attempt; `None`: the deliverer's
     /// ([`DeliverConfig::timeout`](crate::DeliverConfig::timeout)).
     pub timeout: Option<Duration>,
+}
+
+impl fmt::Debug for DeliveryRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeliveryRequest")
+            .field("hook_id", &self.hook_id)
+            .field("event_id", &self.event_id)
+            .field("event", &self.event)
+            .field("url", &redact_userinfo(&self.url))
+            .field("ssl", &self.ssl)
+            .field("secret", &self.secret)
+            .field("standard_webhooks", &self.standard_webhooks)
+            .field("body", &self.body)
+            .field("attempt", &self.attempt)
+            .field("redelivery", &self.redelivery)
+            .finish()
+    }
 }

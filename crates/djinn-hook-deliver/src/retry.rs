@@ -174,3 +174,54 @@ fn humanize(duration: Duration) -> String {
         s => format!("{s} seconds"),
     }
 }
+
+/// `Retry-After` comes from the receiver: never a panic, and what a receiver may send reads
+/// back as meant. Cases: proptest's default (256); `PROPTEST_CASES=100000` runs more.
+#[cfg(test)]
+mod props {
+    use std::time::{Duration, SystemTime};
+
+    use proptest::prelude::*;
+    use time::OffsetDateTime;
+
+    use super::parse_retry_after;
+
+    fn now() -> impl Strategy<Value = OffsetDateTime> {
+        (0i64..8_000_000_000).prop_map(|s| OffsetDateTime::from_unix_timestamp(s).unwrap())
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(
+            value in prop_oneof![
+                ".{0,40}",
+                "[ ]?[0-9]{0,30}[ ]?",
+                "(Mon|Sun|Xyz), [0-9]{1,2} (Jan|Dec|Foo) [0-9]{1,6} [0-9]{2}:[0-9]{2}:[0-9]{2} GMT",
+            ],
+            now in now(),
+        ) {
+            let _ = parse_retry_after(&value, now);
+        }
+
+        #[test]
+        fn delay_seconds_read_back(seconds in any::<u64>(), now in now(), pad in "[ \t]{0,2}") {
+            prop_assert_eq!(
+                parse_retry_after(&format!("{pad}{seconds}{pad}"), now),
+                Some(Duration::from_secs(seconds))
+            );
+        }
+
+        #[test]
+        fn http_dates_read_back(now in now(), ahead in -100_000i64..10_000_000) {
+            let at = now + time::Duration::seconds(ahead);
+            let value = httpdate::fmt_http_date(SystemTime::from(at));
+            let expect = Duration::from_secs(ahead.max(0).unsigned_abs());
+            prop_assert_eq!(parse_retry_after(&value, now), Some(expect));
+        }
+
+        #[test]
+        fn anything_else_is_no_delay(value in "[a-zA-Z,:;/ -]{1,30}", now in now()) {
+            prop_assert_eq!(parse_retry_after(&value, now), None);
+        }
+    }
+}

@@ -7,6 +7,8 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+
 use ureq::config::Config;
 use ureq::http::Uri;
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
@@ -28,20 +30,27 @@ pub const METADATA_ADDRESSES: [IpAddr; 4] = [
 
 /// Decides which addresses deliveries may connect to.
 ///
-/// Three groups of non-public addresses:
+/// The tables follow the IANA IPv4 and IPv6 special-purpose address registries; each address
+/// is judged by the most specific range holding it. Three kinds of non-public range:
 ///
 /// - **private** (refused unless `allow_private_network`): loopback (`127.0.0.0/8`, `::1`),
-///   RFC 1918 (`10/8`, `172.16/12`, `192.168/16`), CGNAT (`100.64/10`), link-local
-///   (`169.254/16`, `fe80::/10`), IPv6 ULA (`fc00::/7`), deprecated site-local (`fec0::/10`),
-///   benchmarking (`198.18/15`), IETF protocol assignments (`192.0.0/24`);
-/// - **never routable** (always refused): unspecified (`0.0.0.0/8`, `::`), multicast
-///   (`224/4`, `ff00::/8`), broadcast (`255.255.255.255`), reserved (`240/4`), documentation
-///   (`192.0.2/24`, `198.51.100/24`, `203.0.113/24`, `2001:db8::/32`, `3fff::/20`), discard
-///   (`100::/64`);
+///   RFC 1918 (`10/8`, `172.16/12`, `192.168/16`), shared/CGNAT (`100.64/10`), link-local
+///   (`169.254/16`, `fe80::/10`), IPv6 unique local (`fc00::/7`), deprecated site-local
+///   (`fec0::/10`), benchmarking (`198.18/15`, `2001:2::/48`), IETF protocol assignments
+///   (`192.0.0/24`) and the local network's anycast services (`2001:1::1`-`2001:1::3`);
+/// - **never** (always refused): "this network" (`0/8`), unspecified (`::`), multicast (`224/4`,
+///   `ff00::/8`), limited broadcast, reserved (`240/4`), documentation (`192.0.2/24`,
+///   `198.51.100/24`, `203.0.113/24`, `2001:db8::/32`, `3fff::/20`), the deprecated 6to4 relay
+///   anycast (`192.88.99/24`), discard and dummy prefixes (`100::/64`, `100:0:0:1::/64`), the
+///   rest of `2001::/23` (Teredo, ORCHID, drone entity tags), SRv6 SIDs (`5f00::/16`) and all
+///   IPv6 space outside global unicast `2000::/3`;
 /// - **cloud metadata** ([`METADATA_ADDRESSES`]): always refused unless named one by one.
 ///
-/// IPv6 addresses that embed an IPv4 address (IPv4-mapped `::ffff:a.b.c.d`, IPv4-compatible
-/// `::a.b.c.d`, NAT64 `64:ff9b::/96`, 6to4 `2002::/16`) are judged by the embedded address.
+/// IPv6 addresses that embed an IPv4 address are judged by the embedded address:
+/// IPv4-mapped `::ffff:0:0/96`, IPv4-translated (SIIT) `::ffff:0:0:0/96`, IPv4-compatible
+/// `::/96`, NAT64 `64:ff9b::/96`, 6to4 `2002::/16`; the local-use NAT64 prefix
+/// `64:ff9b:1::/48` (RFC 8215) is private too, then judged by its embedded address.
+/// Everything else (AMT and AS112 anycast included: public servers) is public.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SsrfGuard {
     allow_private_network: bool,
@@ -59,101 +68,190 @@ impl SsrfGuard {
 
     /// `Ok` when a delivery may connect to `ip`; otherwise the name of the refused range.
     pub fn check(&self, ip: IpAddr) -> Result<(), &'static str> {
-        let ip = canonical(ip);
-        if METADATA_ADDRESSES.contains(&ip) {
-            return if self.allowed_metadata.contains(&ip) {
+        match ip {
+            IpAddr::V4(v4) => self.check_v4(v4),
+            IpAddr::V6(v6) => {
+                if let Some(refused) = self.check_metadata(ip) {
+                    return refused;
+                }
+                let range = most_specific(V6_RANGES, ip);
+                match range.class {
+                    Class::Embeds { at, private } => {
+                        if private && !self.allow_private_network {
+                            return Err(range.name);
+                        }
+                        let o = v6.octets();
+                        self.check_v4(Ipv4Addr::new(o[at], o[at + 1], o[at + 2], o[at + 3]))
+                    }
+                    class => self.decide(class, range.name),
+                }
+            }
+        }
+    }
+
+    fn check_v4(&self, ip: Ipv4Addr) -> Result<(), &'static str> {
+        if let Some(refused) = self.check_metadata(IpAddr::V4(ip)) {
+            return refused;
+        }
+        let range = most_specific(V4_RANGES, IpAddr::V4(ip));
+        self.decide(range.class, range.name)
+    }
+
+    /// `Some` verdict for a metadata address, `None` for any other.
+    fn check_metadata(&self, ip: IpAddr) -> Option<Result<(), &'static str>> {
+        METADATA_ADDRESSES.contains(&ip).then(|| {
+            if self.allowed_metadata.contains(&ip) {
                 Ok(())
             } else {
                 Err("cloud metadata")
-            };
-        }
-        match classify(ip) {
+            }
+        })
+    }
+
+    fn decide(&self, class: Class, name: &'static str) -> Result<(), &'static str> {
+        match class {
             Class::Public => Ok(()),
-            Class::Private(_) if self.allow_private_network => Ok(()),
-            Class::Private(range) | Class::Never(range) => Err(range),
+            Class::Private if self.allow_private_network => Ok(()),
+            // `check` judges embedding ranges by their IPv4 address; none reaches here, and
+            // refusing is the safe answer if one did.
+            Class::Private | Class::Never | Class::Embeds { .. } => Err(name),
         }
     }
 }
 
+/// How the guard treats a range.
+#[derive(Clone, Copy, Debug)]
 enum Class {
     Public,
-    Private(&'static str),
-    Never(&'static str),
+    /// Refused unless private networks are allowed.
+    Private,
+    /// Always refused.
+    Never,
+    /// Judged by the IPv4 address at octets `at..at + 4`; refused first, unless private
+    /// networks are allowed, when `private`.
+    Embeds {
+        at: usize,
+        private: bool,
+    },
 }
 
-/// Reduces an IPv6 address that embeds an IPv4 one to that IPv4 address.
-fn canonical(ip: IpAddr) -> IpAddr {
-    let IpAddr::V6(v6) = ip else { return ip };
-    let seg = v6.segments();
-    let oct = v6.octets();
-    let tail = Ipv4Addr::new(oct[12], oct[13], oct[14], oct[15]);
-    if let Some(v4) = v6.to_ipv4_mapped() {
-        return IpAddr::V4(v4);
-    }
-    // IPv4-compatible (deprecated): ::a.b.c.d, but not :: and ::1 themselves.
-    if seg[..6] == [0; 6] && !(seg[6] == 0 && (seg[7] == 0 || seg[7] == 1)) {
-        return IpAddr::V4(tail);
-    }
-    // NAT64 well-known prefix 64:ff9b::/96.
-    if seg[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-        return IpAddr::V4(tail);
-    }
-    // 6to4: 2002:AABB:CCDD::/48 carries AA.BB.CC.DD.
-    if seg[0] == 0x2002 {
-        return IpAddr::V4(Ipv4Addr::new(oct[2], oct[3], oct[4], oct[5]));
-    }
-    ip
+/// A range of the guard's tables.
+#[derive(Debug)]
+struct Range {
+    net: IpNet,
+    class: Class,
+    /// Named in the refusal: "refused ... loopback address".
+    name: &'static str,
 }
 
-fn classify(ip: IpAddr) -> Class {
-    match ip {
-        IpAddr::V4(v4) => classify_v4(v4),
-        IpAddr::V6(v6) => classify_v6(v6),
-    }
+/// The most specific range of `table` holding `ip`; each table starts with a `/0`.
+fn most_specific(table: &'static [Range], ip: IpAddr) -> &'static Range {
+    table
+        .iter()
+        .filter(|range| range.net.contains(&ip))
+        .max_by_key(|range| range.net.prefix_len())
+        .expect("the table's /0 holds every address")
 }
 
-fn classify_v4(ip: Ipv4Addr) -> Class {
-    let [a, b, c, _] = ip.octets();
-    match (a, b, c) {
-        (0, _, _) => Class::Never("unspecified"),
-        (127, _, _) => Class::Private("loopback"),
-        (10, _, _) => Class::Private("private (rfc 1918)"),
-        (172, 16..=31, _) => Class::Private("private (rfc 1918)"),
-        (192, 168, _) => Class::Private("private (rfc 1918)"),
-        (100, 64..=127, _) => Class::Private("shared (cgnat)"),
-        (169, 254, _) => Class::Private("link-local"),
-        (198, 18..=19, _) => Class::Private("benchmarking"),
-        (192, 0, 0) => Class::Private("ietf protocol assignment"),
-        (192, 0, 2) | (198, 51, 100) | (203, 0, 113) => Class::Never("documentation"),
-        (224..=239, _, _) => Class::Never("multicast"),
-        _ if ip == Ipv4Addr::BROADCAST => Class::Never("broadcast"),
-        (240..=255, _, _) => Class::Never("reserved"),
-        _ => Class::Public,
+const fn v4(a: u8, b: u8, c: u8, d: u8, len: u8, class: Class, name: &'static str) -> Range {
+    Range {
+        net: IpNet::V4(Ipv4Net::new_assert(Ipv4Addr::new(a, b, c, d), len)),
+        class,
+        name,
     }
 }
 
-fn classify_v6(ip: Ipv6Addr) -> Class {
-    let seg = ip.segments();
-    if ip.is_unspecified() {
-        Class::Never("unspecified")
-    } else if ip.is_loopback() {
-        Class::Private("loopback")
-    } else if seg[0] & 0xff00 == 0xff00 {
-        Class::Never("multicast")
-    } else if seg[0] & 0xfe00 == 0xfc00 {
-        Class::Private("unique local (ula)")
-    } else if seg[0] & 0xffc0 == 0xfe80 {
-        Class::Private("link-local")
-    } else if seg[0] & 0xffc0 == 0xfec0 {
-        Class::Private("site-local")
-    } else if (seg[0] == 0x2001 && seg[1] == 0x0db8) || seg[0] & 0xfff0 == 0x3ff0 {
-        Class::Never("documentation")
-    } else if seg[..4] == [0x0100, 0, 0, 0] {
-        Class::Never("discard")
-    } else {
-        Class::Public
+const fn v6(segments: [u16; 8], len: u8, class: Class, name: &'static str) -> Range {
+    let [a, b, c, d, e, f, g, h] = segments;
+    Range {
+        net: IpNet::V6(Ipv6Net::new_assert(
+            Ipv6Addr::new(a, b, c, d, e, f, g, h),
+            len,
+        )),
+        class,
+        name,
     }
 }
+
+use Class::{Never, Private, Public};
+
+const RFC_1918: &str = "private (rfc 1918)";
+const DOCUMENTATION: &str = "documentation";
+/// Judged by the IPv4 address in the last 32 bits.
+const EMBEDS_V4: Class = Class::Embeds {
+    at: 12,
+    private: false,
+};
+/// Private, then judged by the IPv4 address in the last 32 bits.
+const EMBEDS_V4_PRIVATE: Class = Class::Embeds {
+    at: 12,
+    private: true,
+};
+/// 6to4: `2002:AABB:CCDD::/48` carries `AA.BB.CC.DD`.
+const EMBEDS_6TO4: Class = Class::Embeds {
+    at: 2,
+    private: false,
+};
+
+/// IPv4: the IANA IPv4 Special-Purpose Address Registry, plus multicast (RFC 5771). Its entries
+/// not listed here are public: AS112 (`192.31.196/24`, `192.175.48/24`) and AMT
+/// (`192.52.193/24`) are public anycast servers; the sub-entries of `192.0.0.0/24` fall under it.
+const V4_RANGES: &[Range] = &[
+    v4(0, 0, 0, 0, 0, Public, "public"),
+    v4(0, 0, 0, 0, 8, Never, "unspecified"),
+    v4(10, 0, 0, 0, 8, Private, RFC_1918),
+    v4(100, 64, 0, 0, 10, Private, "shared (cgnat)"),
+    v4(127, 0, 0, 0, 8, Private, "loopback"),
+    v4(169, 254, 0, 0, 16, Private, "link-local"),
+    v4(172, 16, 0, 0, 12, Private, RFC_1918),
+    v4(192, 0, 0, 0, 24, Private, "ietf protocol assignment"),
+    v4(192, 0, 2, 0, 24, Never, DOCUMENTATION),
+    v4(192, 88, 99, 0, 24, Never, "6to4 relay anycast (deprecated)"),
+    v4(192, 168, 0, 0, 16, Private, RFC_1918),
+    v4(198, 18, 0, 0, 15, Private, "benchmarking"),
+    v4(198, 51, 100, 0, 24, Never, DOCUMENTATION),
+    v4(203, 0, 113, 0, 24, Never, DOCUMENTATION),
+    v4(224, 0, 0, 0, 4, Never, "multicast"),
+    v4(240, 0, 0, 0, 4, Never, "reserved"),
+    v4(255, 255, 255, 255, 32, Never, "broadcast"),
+];
+
+/// IPv6: the IANA IPv6 Special-Purpose Address Registry, plus multicast, site-local, the
+/// deprecated IPv4-compatible and SIIT forms, and the space outside global unicast `2000::/3`
+/// (reserved in the IPv6 Address Space registry). Registry entries not listed here are public:
+/// AMT (`2001:3::/32`) and AS112 (`2001:4:112::/48`, `2620:4f:8000::/48`).
+#[rustfmt::skip]
+const V6_RANGES: &[Range] = &[
+    v6([0; 8], 0, Never, "reserved"),
+    v6([0x2000, 0, 0, 0, 0, 0, 0, 0], 3, Public, "public"),
+    v6([0; 8], 128, Never, "unspecified"),
+    v6([0, 0, 0, 0, 0, 0, 0, 1], 128, Private, "loopback"),
+    v6([0; 8], 96, EMBEDS_V4, "ipv4-compatible"),
+    v6([0, 0, 0, 0, 0, 0xffff, 0, 0], 96, EMBEDS_V4, "ipv4-mapped"),
+    v6([0, 0, 0, 0, 0xffff, 0, 0, 0], 96, EMBEDS_V4, "ipv4-translated"),
+    v6([0x64, 0xff9b, 0, 0, 0, 0, 0, 0], 96, EMBEDS_V4, "nat64"),
+    // RFC 8215: an operator's own translator, reaching whatever IPv4 network it sits in.
+    v6([0x64, 0xff9b, 1, 0, 0, 0, 0, 0], 48, EMBEDS_V4_PRIVATE, "local-use nat64"),
+    v6([0x100, 0, 0, 0, 0, 0, 0, 0], 64, Never, "discard"),
+    v6([0x100, 0, 0, 1, 0, 0, 0, 0], 64, Never, "dummy prefix"),
+    // Teredo, ORCHID, drone entity tags: relays or identifiers, not receivers.
+    v6([0x2001, 0, 0, 0, 0, 0, 0, 0], 23, Never, "ietf protocol assignment"),
+    // The local network's PCP server, TURN relay and DNS-SD registrar.
+    v6([0x2001, 1, 0, 0, 0, 0, 0, 1], 128, Private, "local anycast service"),
+    v6([0x2001, 1, 0, 0, 0, 0, 0, 2], 128, Private, "local anycast service"),
+    v6([0x2001, 1, 0, 0, 0, 0, 0, 3], 128, Private, "local anycast service"),
+    v6([0x2001, 2, 0, 0, 0, 0, 0, 0], 48, Private, "benchmarking"),
+    v6([0x2001, 3, 0, 0, 0, 0, 0, 0], 32, Public, "public"),
+    v6([0x2001, 4, 0x112, 0, 0, 0, 0, 0], 48, Public, "public"),
+    v6([0x2001, 0xdb8, 0, 0, 0, 0, 0, 0], 32, Never, DOCUMENTATION),
+    v6([0x2002, 0, 0, 0, 0, 0, 0, 0], 16, EMBEDS_6TO4, "6to4"),
+    v6([0x3fff, 0, 0, 0, 0, 0, 0, 0], 20, Never, DOCUMENTATION),
+    v6([0x5f00, 0, 0, 0, 0, 0, 0, 0], 16, Never, "segment routing sid"),
+    v6([0xfc00, 0, 0, 0, 0, 0, 0, 0], 7, Private, "unique local (ula)"),
+    v6([0xfe80, 0, 0, 0, 0, 0, 0, 0], 10, Private, "link-local"),
+    v6([0xfec0, 0, 0, 0, 0, 0, 0, 0], 10, Private, "site-local"),
+    v6([0xff00, 0, 0, 0, 0, 0, 0, 0], 8, Never, "multicast"),
+];
 
 /// ureq's resolver with the guard applied to every resolved address.
 ///

@@ -1,7 +1,7 @@
 //! The entities nested in payloads (user, namespace, build, cron, ...), field for
 //! field as the original Djinn CI's JSON encoders write them.
 //!
-//! Field order is the order of the fields in UPSTREAM.md, and it is the order of
+//! Field order is the order of the fields in the original's encoders, and it is the order of
 //! the keys in the serialised body. Every key is always written, nullable ones as
 //! `null`. Keys that the original's older example payloads lack carry
 //! `#[serde(default)]` so those payloads still parse; see the crate docs.

@@ -24,8 +24,8 @@
 //!
 //! # Wire format
 //!
-//! Keys are written in the order the original's encoders list them (see
-//! `UPSTREAM.md`), compact, every key always present: nullable ones as `null`.
+//! Keys are written in the order the original's encoders list them,
+//! compact, every key always present: nullable ones as `null`.
 //! Timestamps are RFC 3339 in UTC (`2021-10-06T18:14:33Z`, fractional seconds
 //! only when non-zero), read and written by the `time` crate; an offset other
 //! than UTC is accepted on input and kept.
@@ -62,6 +62,7 @@ mod event;
 mod examples;
 mod payload;
 mod schema;
+mod userinfo;
 mod wire;
 
 pub use entity::{
@@ -76,3 +77,4 @@ pub use payload::{
     NamespaceChange, ObjectChange, Payload, VariableChange,
 };
 pub use schema::{FieldSchema, FieldType, ObjectSchema};
+pub use userinfo::{redact_userinfo, scrub_userinfo};

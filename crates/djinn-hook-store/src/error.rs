@@ -18,6 +18,15 @@ pub enum Error {
         #[source]
         source: DatabaseError,
     },
+    /// The database file did not exist and could not be created (readable by its owner only).
+    #[error("cannot create database {}", path.display())]
+    Create {
+        /// The file that was being created.
+        path: PathBuf,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
     /// The file was written by a newer version of this program; it is never downgraded.
     #[error(
         "database schema version {found} is newer than the {supported} this build supports; upgrade djinn-hooks"
@@ -96,6 +105,39 @@ pub enum Error {
     WrongSecretKey {
         /// The webhook whose secret failed to decrypt.
         hook_id: i64,
+    },
+    /// The key file could not be created, written or read.
+    #[error("cannot {action} key file {}", path.display())]
+    KeyFileIo {
+        /// `create`, `write` or `read`.
+        action: &'static str,
+        /// The key file.
+        path: PathBuf,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The key file may be read by group or others: refused, as ssh refuses such a key.
+    #[error(
+        "key file {path} is readable by others (mode {mode:04o}); make it private with `chmod 600 {path}`",
+        path = path.display()
+    )]
+    KeyFileTooOpen {
+        /// The key file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// The key file does not hold a 32-byte key.
+    #[error(
+        "key file {} holds {len} bytes, expected 32 (it is not a djinn-hooks key file, or it was damaged)",
+        path.display()
+    )]
+    KeyFileSize {
+        /// The key file.
+        path: PathBuf,
+        /// How many bytes it holds.
+        len: usize,
     },
     /// The system random number generator failed (nonce or key generation).
     #[error("the system random number generator failed")]

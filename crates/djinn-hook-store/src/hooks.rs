@@ -125,28 +125,27 @@ impl Store {
             .as_deref()
             .map(|e| validate::events(e, &mut errors));
         self.write("updating a webhook", |tx| {
-            let (ns, old_url, old_active): (i64, String, bool) = tx
-                .prepare_cached("SELECT namespace_id, payload_url, active FROM webhooks WHERE id = ?1")?
-                .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            let (ns, old_url, old_active, old_ssl): (i64, String, bool, bool) = tx
+                .prepare_cached(
+                    "SELECT namespace_id, payload_url, active, ssl FROM webhooks WHERE id = ?1",
+                )?
+                .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
                 .optional()?
                 .ok_or(Error::WebhookNotFound { id })?;
-            let ssl: bool = match update.ssl {
-                Some(ssl) => ssl,
-                None => tx.query_row("SELECT ssl FROM webhooks WHERE id = ?1", [id], |r| r.get(0))?,
-            };
+            let old_https = validate::is_https(&old_url);
             let (new_url, https) = match &url {
                 Some(Some((u, https))) => {
                     unique_url(tx, ns, u, Some(id), &mut errors)?;
                     (u.clone(), *https)
                 }
                 Some(None) => (old_url, false),
-                None => {
-                    let https = old_url
-                        .get(..8)
-                        .is_some_and(|s| s.eq_ignore_ascii_case("https://"));
-                    (old_url, https)
-                }
+                None => (old_url, old_https),
             };
+            // Unless asked, a move to https verifies (nobody chose otherwise for it) and a
+            // move to http drops the setting; https to https keeps what was chosen.
+            let ssl = update
+                .ssl
+                .unwrap_or(if https != old_https { https } else { old_ssl });
             if !matches!(url, Some(None)) {
                 validate::ssl(ssl, https, &mut errors);
             }

@@ -136,6 +136,7 @@ mod claim;
 mod error;
 mod hooks;
 mod key;
+mod key_file;
 mod log;
 mod outbox;
 mod schema;
@@ -153,7 +154,7 @@ pub use store::Store;
 pub use types::{
     Accepted, AttemptRecord, BreakerHold, Claim, Claimed, ClaimedTask, Completed, Completion,
     Delivery, DeliveryFilter, DeliveryLimits, LastResponse, LimitsUpdate, Namespace, NewEvent,
-    NewWebhook, Outcome, Page, Paged, Pruned, PutOff, RequestBody, SecretUpdate, Stats, Webhook,
-    WebhookUpdate,
+    NewWebhook, Outcome, Page, Paged, Pruned, PutOff, RequestBody, SecretUpdate, Stats,
+    SuccessRate, Webhook, WebhookUpdate,
 };
 pub use validate::ValidationErrors;

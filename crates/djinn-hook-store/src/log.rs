@@ -8,9 +8,11 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use time::OffsetDateTime;
 
 use crate::error::{IResult, Result};
-use crate::sql::{count, event_from_code, from_ns, headers_from_json, to_ns, uuid_from_blob};
+use crate::sql::{
+    count, event_code, event_from_code, from_ns, headers_from_json, to_ns, uuid_from_blob,
+};
 use crate::store::Store;
-use crate::types::{Delivery, DeliveryFilter, LastResponse, Page, Paged, Pruned};
+use crate::types::{Delivery, DeliveryFilter, LastResponse, Page, Paged, Pruned, SuccessRate};
 
 /// How long the log keeps deliveries and finished events by default (30 days, as the original).
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
@@ -44,6 +46,10 @@ impl Store {
             if let Some(event) = filter.event_id {
                 values.push(Value::Blob(event.as_bytes().to_vec()));
                 clauses.push(format!("e.uuid = ?{}", values.len()));
+            }
+            if let Some(event) = filter.event_type {
+                values.push(Value::Integer(event_code(event)));
+                clauses.push(format!("e.event = ?{}", values.len()));
             }
             if filter.failed_only {
                 clauses.push(FAILED.to_owned());
@@ -98,10 +104,48 @@ impl Store {
         })
     }
 
+    /// Each webhook's delivery attempts made at or after `since` (e.g. the last 24 hours):
+    /// how many, and how many succeeded (a 2xx and no error). Webhooks without any
+    /// attempt in that time are absent. One query for all of them.
+    pub fn success_rates(
+        &self,
+        hook_ids: &[i64],
+        since: OffsetDateTime,
+    ) -> Result<HashMap<i64, SuccessRate>> {
+        self.read("reading success rates", |conn| {
+            let ids = serde_json::to_string(hook_ids).expect("integers serialise");
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT d.hook_id, count(*), sum(CASE WHEN {FAILED} THEN 0 ELSE 1 END)
+                 FROM json_each(?1) j JOIN deliveries d ON d.hook_id = j.value
+                 WHERE d.created_at >= ?2
+                 GROUP BY d.hook_id"
+            ))?;
+            // By each hook's index entries, filtered on time: a row recorded out of time
+            // order is still counted in the right window.
+            let rows = stmt.query_map(params![ids, to_ns(since)], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    SuccessRate {
+                        attempts: count(r.get(1)?),
+                        delivered: count(r.get(2)?),
+                    },
+                ))
+            })?;
+            Ok(rows.collect::<rusqlite::Result<HashMap<_, _>>>()?)
+        })
+    }
+
     /// Prunes deliveries, and finished events, older than `older_than`
     /// (usually [`DEFAULT_RETENTION`]); see [`Store::prune_before`].
+    /// An age reaching before any date the clock can name prunes nothing.
     pub fn prune(&self, older_than: Duration) -> Result<Pruned> {
-        self.prune_before(OffsetDateTime::now_utc() - older_than)
+        let cutoff = time::Duration::try_from(older_than)
+            .ok()
+            .and_then(|age| OffsetDateTime::now_utc().checked_sub(age));
+        match cutoff {
+            Some(cutoff) => self.prune_before(cutoff),
+            None => Ok(Pruned::default()),
+        }
     }
 
     /// Prunes deliveries created before `cutoff`, then events created before

@@ -1,5 +1,7 @@
 //! The [`Store`] handle: connections, pragmas, and namespaces.
 
+use std::fs::OpenOptions;
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicI64;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -48,6 +50,10 @@ impl Store {
     /// schema up to date. `key` encrypts webhook secrets; a wrong key is only
     /// noticed when a secret is decrypted ([`Error::WrongSecretKey`]).
     ///
+    /// A new file is created readable and writable by its owner only (0600), and so are its
+    /// `-wal` and `-shm` files: SQLite gives them the database file's mode. An existing file
+    /// keeps its mode.
+    ///
     /// Every connection uses WAL, `synchronous=FULL` (a commit that returned is
     /// on disk), foreign keys and a busy timeout.
     pub fn open(path: impl AsRef<Path>, key: SecretKey) -> Result<Store> {
@@ -56,6 +62,10 @@ impl Store {
             path: path.to_owned(),
             source: DatabaseError(source),
         };
+        create_private(path).map_err(|source| Error::Create {
+            path: path.to_owned(),
+            source,
+        })?;
         let mut writer = Connection::open(path).map_err(open_err)?;
         configure(&writer, true).map_err(open_err)?;
         schema::migrate(&mut writer)?;
@@ -243,6 +253,24 @@ fn row_namespace(r: &rusqlite::Row<'_>) -> rusqlite::Result<Namespace> {
         parent_id: r.get(2)?,
         created_at: from_ns(r.get(3)?),
     })
+}
+
+/// Creates the database file with mode 0600 when it does not exist: SQLite would create it
+/// with the umask's mode (often 0644, readable by everyone), and the file holds every payload
+/// and delivery. `:memory:` and `file:` URIs are left to SQLite.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    let name = path.as_os_str().as_encoded_bytes();
+    if name == b":memory:" || name.starts_with(b"file:") {
+        return Ok(());
+    }
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Err(e) if e.kind() != ErrorKind::AlreadyExists => Err(e),
+        _ => Ok(()),
+    }
 }
 
 fn configure(conn: &Connection, writer: bool) -> rusqlite::Result<()> {

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use djinn_hook_payload::{EventSet, EventType};
+use djinn_hook_payload::{EventSet, EventType, redact_userinfo};
 use serde::{Serialize, Serializer};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -36,8 +36,9 @@ impl Namespace {
     }
 }
 
-/// A stored webhook. Its secret is never part of it: only [`Webhook::has_secret`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// A stored webhook. Its secret is never part of it: only [`Webhook::has_secret`]. Its `Debug`
+/// shows the payload URL without its user-info.
+#[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct Webhook {
     /// The webhook's id (sent as `X-Djinn-CI-Hook-ID`).
     pub id: i64,
@@ -145,15 +146,14 @@ pub struct NewWebhook {
 }
 
 impl NewWebhook {
-    /// An active webhook on all events, no secret, `ssl` on for https URLs.
+    /// An active webhook on all events, no secret, `ssl` on for https URLs (leading and
+    /// trailing spaces aside, as validation trims them).
     pub fn new(namespace: impl Into<String>, payload_url: impl Into<String>) -> NewWebhook {
         let payload_url = payload_url.into();
         NewWebhook {
             namespace: namespace.into(),
             author_id: None,
-            ssl: payload_url
-                .get(..8)
-                .is_some_and(|s| s.eq_ignore_ascii_case("https://")),
+            ssl: crate::validate::is_https(&payload_url),
             payload_url,
             events: Vec::new(),
             active: true,
@@ -169,13 +169,49 @@ impl fmt::Debug for NewWebhook {
         f.debug_struct("NewWebhook")
             .field("namespace", &self.namespace)
             .field("author_id", &self.author_id)
-            .field("payload_url", &self.payload_url)
+            .field("payload_url", &redact_userinfo(&self.payload_url))
             .field("ssl", &self.ssl)
             .field("events", &self.events)
             .field("active", &self.active)
             .field("standard_webhooks", &self.standard_webhooks)
             .field("secret", &self.secret.as_ref().map(|_| Redacted))
             .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+impl fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Webhook")
+            .field("id", &self.id)
+            .field("namespace", &self.namespace)
+            .field("author_id", &self.author_id)
+            .field("payload_url", &redact_userinfo(&self.payload_url))
+            .field("ssl", &self.ssl)
+            .field("events", &self.events)
+            .field("active", &self.active)
+            .field("standard_webhooks", &self.standard_webhooks)
+            .field("has_secret", &self.has_secret)
+            .field("created_at", &self.created_at)
+            .field("disabled_reason", &self.disabled_reason)
+            .field("disabled_at", &self.disabled_at)
+            .field("failing_since", &self.failing_since)
+            .finish()
+    }
+}
+
+impl fmt::Debug for WebhookUpdate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookUpdate")
+            .field(
+                "payload_url",
+                &self.payload_url.as_deref().map(redact_userinfo),
+            )
+            .field("ssl", &self.ssl)
+            .field("events", &self.events)
+            .field("active", &self.active)
+            .field("standard_webhooks", &self.standard_webhooks)
+            .field("secret", &self.secret)
             .finish()
     }
 }
@@ -202,16 +238,18 @@ impl fmt::Debug for SecretUpdate {
     }
 }
 
-/// A partial update of a webhook: `None` fields are left as they are.
+/// A partial update of a webhook: `None` fields are left as they are. Its `Debug` shows neither
+/// the secret nor the payload URL's user-info.
 ///
 /// Setting `active: Some(true)` re-enables a webhook: its `disabled_reason`,
 /// `disabled_at` and `failing_since` are cleared. Setting `active: Some(false)`
 /// marks its pending tasks failed (see [`Store::retry_now`](crate::Store::retry_now)).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct WebhookUpdate {
     /// A new payload URL.
     pub payload_url: Option<String>,
-    /// A new `ssl` setting.
+    /// A new `ssl` setting. `None` keeps it, except when the URL changes scheme: to https
+    /// turns verification on (nobody chose to leave it off), to http turns it off.
     pub ssl: Option<bool>,
     /// New event names; an empty list means all events.
     pub events: Option<Vec<String>>,
@@ -343,7 +381,7 @@ impl fmt::Debug for ClaimedTask {
             .field("event", &self.event)
             .field("event_created_at", &self.event_created_at)
             .field("hook_id", &self.hook_id)
-            .field("payload_url", &self.payload_url)
+            .field("payload_url", &redact_userinfo(&self.payload_url))
             .field("ssl", &self.ssl)
             .field("secret", &self.secret.as_ref().map(|_| Redacted))
             .field("standard_webhooks", &self.standard_webhooks)
@@ -513,6 +551,24 @@ pub struct LastResponse {
     pub created_at: OffsetDateTime,
 }
 
+/// A webhook's attempts over a time window ([`Store::success_rates`](crate::Store::success_rates)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SuccessRate {
+    /// Attempts made in the window.
+    pub attempts: u64,
+    /// Of those, the ones that got a 2xx without error.
+    pub delivered: u64,
+}
+
+impl SuccessRate {
+    /// Delivered attempts in whole percent, rounded down (100 only when none failed).
+    pub fn percent(&self) -> u64 {
+        (self.delivered * 100)
+            .checked_div(self.attempts)
+            .unwrap_or(0)
+    }
+}
+
 /// Which deliveries to list; the default lists all of them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DeliveryFilter {
@@ -520,6 +576,8 @@ pub struct DeliveryFilter {
     pub hook_id: Option<i64>,
     /// Only this event's.
     pub event_id: Option<Uuid>,
+    /// Only deliveries of this event type.
+    pub event_type: Option<EventType>,
     /// Only failed ones (an error, no response or a non-2xx status).
     pub failed_only: bool,
     /// `Some(true)`: only test deliveries ([`Delivery::test`]); `Some(false)`:

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::ops::Range;
 
 use djinn_hook_payload::{EventSet, EventType};
 use serde::Serialize;
@@ -55,45 +56,78 @@ impl fmt::Display for ValidationErrors {
     }
 }
 
-/// Checks a payload URL: present, http or https, with a host. Returns the
-/// trimmed URL and whether it is https.
+/// Checks a payload URL: present, http or https, with a host, and accepted by the URI parser
+/// the HTTP client sends with (`http::Uri`), so nothing stored fails only at delivery. A
+/// non-ASCII host is IDNA-encoded (`bücher.example` becomes `xn--bcher-kva.example`). Returns
+/// the trimmed (and encoded) URL and whether it is https. Messages never quote the URL: it may
+/// hold credentials.
 pub(crate) fn payload_url(url: &str, errors: &mut ValidationErrors) -> Option<(String, bool)> {
+    let mut refuse = |message: &str| {
+        errors.add("payload_url", message);
+        None
+    };
     let url = url.trim();
     if url.is_empty() {
-        errors.add("payload_url", "is required");
-        return None;
+        return refuse("is required");
     }
-    let Some((scheme, rest)) = url.split_once("://") else {
-        errors.add("payload_url", "must be an http or https URL");
-        return None;
+    let https = match url.split_once("://") {
+        Some((s, _)) if s.eq_ignore_ascii_case("https") => true,
+        Some((s, _)) if s.eq_ignore_ascii_case("http") => false,
+        _ => return refuse("must be an http or https URL"),
     };
-    let https = if scheme.eq_ignore_ascii_case("https") {
-        true
-    } else if scheme.eq_ignore_ascii_case("http") {
-        false
+    let host = host_range(url);
+    if host.is_empty() {
+        return refuse("must have a host");
+    }
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return refuse("must not contain spaces or control characters");
+    }
+    let url = if url[host.clone()].is_ascii() {
+        url.to_owned()
     } else {
-        errors.add("payload_url", "must be an http or https URL");
-        return None;
+        match idna::domain_to_ascii(&url[host.clone()]) {
+            Ok(ascii) => format!("{}{ascii}{}", &url[..host.start], &url[host.end..]),
+            Err(_) => {
+                return refuse("has a host that is not a valid internationalised domain name");
+            }
+        }
+    };
+    match http::Uri::try_from(&url) {
+        Err(e) => return refuse(&format!("is not a URL the HTTP client can send ({e})")),
+        // The client would quietly use the scheme's default port instead.
+        Ok(uri) if !port_fits(&uri) => {
+            return refuse("has a port that is not a number from 0 to 65535");
+        }
+        Ok(_) => {}
+    }
+    Some((url, https))
+}
+
+/// Whether the port of `uri`, if it names one, is a number the client can use.
+fn port_fits(uri: &http::Uri) -> bool {
+    let authority = uri.authority().map_or("", |a| a.as_str());
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    match host_port.rsplit_once(':') {
+        Some((_, port)) if !port.contains(']') && !port.is_empty() => port.parse::<u16>().is_ok(),
+        _ => true,
+    }
+}
+
+/// Where the host of `url` (`scheme://[userinfo@]host[:port]...`) is, brackets of an IPv6
+/// literal excluded; empty when there is none.
+fn host_range(url: &str) -> Range<usize> {
+    let Some((_, rest)) = url.split_once("://") else {
+        return 0..0;
     };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = if let Some(v6) = host_port.strip_prefix('[') {
-        v6.split_once(']').map_or("", |(h, _)| h)
-    } else {
-        host_port.split(':').next().unwrap_or("")
-    };
-    if host.is_empty() {
-        errors.add("payload_url", "must have a host");
-        return None;
+    let start = url.len() - rest.len() + authority.len() - host_port.len();
+    if let Some(v6) = host_port.strip_prefix('[') {
+        return v6
+            .split_once(']')
+            .map_or(0..0, |(h, _)| start + 1..start + 1 + h.len());
     }
-    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        errors.add(
-            "payload_url",
-            "must not contain spaces or control characters",
-        );
-        return None;
-    }
-    Some((url.to_owned(), https))
+    start..start + host_port.split(':').next().unwrap_or("").len()
 }
 
 /// Checks event names; an empty list means all events.
@@ -117,6 +151,14 @@ pub(crate) fn events(names: &[String], errors: &mut ValidationErrors) -> Option<
     } else {
         set
     })
+}
+
+/// Whether `url`, trimmed as [`payload_url`] trims it, is an https URL: where `ssl` (certificate
+/// verification) is on unless turned off.
+pub(crate) fn is_https(url: &str) -> bool {
+    url.trim()
+        .get(..8)
+        .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
 }
 
 /// `ssl` true needs an https URL.

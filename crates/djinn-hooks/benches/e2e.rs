@@ -14,7 +14,7 @@
 //! - `sink`: a minimal hand-written HTTP/1.1 responder (reads the request, answers 204; no
 //!   check). The server costs almost nothing, so this ratio is the worker against the fastest
 //!   loop ureq can do: the harshest comparison.
-//! - `receiver`: `djinn_hooks::Receiver`, the receiver `listen` and the demo use (tiny_http,
+//! - `receiver`: `djinn_hooks::Receiver`, the receiver `listen` and the demo use (djinn-hook-server on axum,
 //!   checks every `X-Djinn-CI-Signature`, answers 204), with a thread taking each `Received`
 //!   off its channel. A realistic receiver: its cost is in both the baseline and the run.
 //!
@@ -195,7 +195,7 @@ impl Kind {
         match self {
             Kind::Sink => "minimal hand-written HTTP/1.1 responder, 204, no signature check",
             Kind::Receiver => {
-                "djinn_hooks::Receiver (tiny_http, verifies X-Djinn-CI-Signature, 204), as `listen`"
+                "djinn_hooks::Receiver (axum, verifies X-Djinn-CI-Signature, 204), as `listen`"
             }
         }
     }

@@ -2,13 +2,19 @@
 //! `/n/:username/:path/-/events` from several keep-alive connections while the worker delivers
 //! them to a local receiver, next to the same server's `/healthz` rate in the same run.
 //!
+//! A second load phase runs with `SERVE_BENCH_IDLE` idle connections (default 10,000) held open
+//! on the server, and is compared with the first: throughput ratio and the server's memory.
+//!
 //! Not a divan benchmark: what it measures (throughput over seconds, end-to-end latency through
 //! the store and the worker to a receiver) is not a per-iteration time. `cargo bench -p
 //! djinn-hooks --bench serve` runs it and prints a Markdown table. Knobs (environment):
-//! `SERVE_BENCH_CONNECTIONS` (default 4), `SERVE_BENCH_SECONDS` (load phase, default 5),
+//! `SERVE_BENCH_CONNECTIONS` (default 4), `SERVE_BENCH_SECONDS` (each load phase, default 5;
+//! keep it under the server's 10 s idle timeout, or the idle connections are closed during the
+//! second phase), `SERVE_BENCH_IDLE` (default 10000; 0 skips the second phase),
 //! `DJINN_BENCH_BIN` (run that build of `djinn-hooks` instead of this one).
 
 use std::collections::HashMap;
+use std::net::TcpStream;
 use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
@@ -28,6 +34,7 @@ const NS: &str = "bench/load";
 fn main() {
     let connections = knob("SERVE_BENCH_CONNECTIONS", 4);
     let seconds = knob("SERVE_BENCH_SECONDS", 5);
+    let idle = knob("SERVE_BENCH_IDLE", 10_000);
     let load_for = Duration::from_secs(seconds);
     let baseline_for = Duration::from_secs(3);
 
@@ -47,12 +54,135 @@ fn main() {
 
     // Baseline: /healthz alone.
     let healthz_idle = hammer(&serve.base, connections, baseline_for, |agent, base| {
-        get_healthz(agent, base)
+        get_healthz(agent, base);
     });
 
-    // Load: events from `connections` connections, plus one connection on /healthz.
+    let plain = load(&serve, &receiver, connections, load_for);
+    let rss_after_plain = serve.memory("VmRSS");
+
+    println!();
+    println!(
+        "serve load test: {connections} connections, {seconds} s of events, keep-alive, loopback"
+    );
+    println!();
+    println!("| measure | value | ratio to /healthz alone |");
+    println!("|---|---|---|");
+    println!(
+        "| /healthz alone (baseline, {connections} connections) | {:.0} req/s | 1.00 |",
+        healthz_idle.rate
+    );
+    plain.print(healthz_idle.rate);
+    println!(
+        "| serve peak RSS (VmHWM) after the load | {} | |",
+        mib(serve.memory("VmHWM"))
+    );
+    println!();
+
+    if idle > 0 {
+        let before = serve.memory("VmRSS");
+        let held: Vec<TcpStream> = (0..idle)
+            .map(|_| TcpStream::connect(serve.base.trim_start_matches("http://")).unwrap())
+            .collect();
+        // Let the server accept them all before measuring.
+        thread::sleep(Duration::from_millis(500));
+        let with_idle_rss = serve.memory("VmRSS");
+        let loaded = load(&serve, &receiver, connections, load_for);
+        let still_open = held.iter().filter(|c| is_open(c)).count();
+        println!("with {idle} idle connections held open (opened after the run above):");
+        println!();
+        println!("| measure | value | ratio to the run without |");
+        println!("|---|---|---|");
+        println!(
+            "| events accepted | {:.0} /s | {:.2} |",
+            loaded.accepted,
+            loaded.accepted / plain.accepted
+        );
+        println!(
+            "| deliveries | {:.0} /s | {:.2} |",
+            loaded.delivered_rate,
+            loaded.delivered_rate / plain.delivered_rate
+        );
+        println!(
+            "| intake latency p50 / p99 | {} / {} | |",
+            ms(loaded.intake.0),
+            ms(loaded.intake.1)
+        );
+        println!(
+            "| serve RSS: before opening / with them open / after this load | {} / {} / {} | +{} for the idle connections |",
+            mib(before),
+            mib(with_idle_rss),
+            mib(serve.memory("VmRSS")),
+            mib(with_idle_rss.saturating_sub(before))
+        );
+        println!(
+            "| serve peak RSS (VmHWM) | {} | (after the first run: {}) |",
+            mib(serve.memory("VmHWM")),
+            mib(rss_after_plain)
+        );
+        println!("| idle connections still open at the end | {still_open} of {idle} | |");
+        println!();
+        drop(held);
+    }
+    serve.stop();
+}
+
+/// What one load phase measured.
+struct Phase {
+    /// Events accepted (202) per second.
+    accepted: f64,
+    /// `/healthz` per second on one more connection during the phase.
+    healthz: f64,
+    /// Deliveries per second, first POST to last arrival.
+    delivered_rate: f64,
+    /// POST sent to 202 read: p50, p99.
+    intake: (Duration, Duration),
+    /// POST sent to the receiver reading it: p50, p99, max.
+    end_to_end: (Duration, Duration, Duration),
+    total: usize,
+    delivered: usize,
+}
+
+impl Phase {
+    fn print(&self, baseline: f64) {
+        println!(
+            "| events accepted (POST /events, 202) | {:.0} /s | {:.2} |",
+            self.accepted,
+            self.accepted / baseline
+        );
+        println!(
+            "| /healthz during the load (1 more connection) | {:.0} req/s | {:.2} |",
+            self.healthz,
+            self.healthz / baseline
+        );
+        println!(
+            "| deliveries (first POST to last arrival) | {:.0} /s | {:.2} |",
+            self.delivered_rate,
+            self.delivered_rate / baseline
+        );
+        println!(
+            "| intake latency p50 / p99 (POST sent -> 202 read) | {} / {} | |",
+            ms(self.intake.0),
+            ms(self.intake.1)
+        );
+        println!(
+            "| end-to-end latency p50 / p99 / max (POST sent -> receiver got it) | {} / {} / {} | |",
+            ms(self.end_to_end.0),
+            ms(self.end_to_end.1),
+            ms(self.end_to_end.2)
+        );
+        println!(
+            "| events accepted / delivered | {} / {} | |",
+            self.total, self.delivered
+        );
+    }
+}
+
+/// Events POSTed from `connections` connections for `load_for` (one more connection on
+/// `/healthz`), then a bounded wait for every accepted event to reach the receiver.
+fn load(serve: &Serve, receiver: &Receiver, connections: u64, load_for: Duration) -> Phase {
     let body = example_payload(EventType::BuildSubmitted, DEFAULT_API_SERVER).to_body();
     let sent: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let intake: Arc<Mutex<Vec<Duration>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     let healthz_load = {
         let base = serve.base.clone();
@@ -70,6 +200,7 @@ fn main() {
     };
     let events = {
         let sent = Arc::clone(&sent);
+        let intake = Arc::clone(&intake);
         hammer(&serve.base, connections, load_for, move |agent, base| {
             let start = Instant::now();
             let reply = agent
@@ -80,6 +211,7 @@ fn main() {
                 .expect("POST an event");
             assert_eq!(reply.status().as_u16(), 202);
             let text = reply.into_body().read_to_string().unwrap();
+            intake.lock().unwrap().push(start.elapsed());
             let accepted: serde_json::Value = serde_json::from_str(&text).unwrap();
             let id = accepted["event_id"]
                 .as_str()
@@ -89,7 +221,7 @@ fn main() {
         })
     };
     stop.store(true, Ordering::Relaxed);
-    let healthz_load = healthz_load.join().unwrap();
+    let healthz = healthz_load.join().unwrap();
 
     // Wait (bounded) for every accepted event to be delivered; the first arrival of each counts.
     let total = sent.lock().unwrap().len();
@@ -112,56 +244,53 @@ fn main() {
         })
         .collect();
     latencies.sort();
+    let mut intake = intake.lock().unwrap().clone();
+    intake.sort();
     let last_arrival = arrived.values().max().copied();
     let first_sent = sent.values().min().copied();
     let delivered = latencies.len();
-    let delivery_rate = match (first_sent, last_arrival) {
+    let delivered_rate = match (first_sent, last_arrival) {
         (Some(first), Some(last)) => delivered as f64 / last.duration_since(first).as_secs_f64(),
         _ => 0.0,
     };
-    let pct = |p: f64| -> Duration {
-        if latencies.is_empty() {
-            return Duration::ZERO;
-        }
-        let i = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
-        latencies[i]
-    };
-    let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1000.0);
-
-    println!();
-    println!(
-        "serve load test: {connections} connections, {seconds} s of events, keep-alive, loopback"
-    );
-    println!();
-    println!("| measure | value | ratio to /healthz alone |");
-    println!("|---|---|---|");
-    println!(
-        "| /healthz alone (baseline, {connections} connections) | {:.0} req/s | 1.00 |",
-        healthz_idle.rate
-    );
-    println!(
-        "| events accepted (POST /events, 202) | {:.0} /s | {:.2} |",
-        events.rate,
-        events.rate / healthz_idle.rate
-    );
-    println!(
-        "| /healthz during the load (1 more connection) | {healthz_load:.0} req/s | {:.2} |",
-        healthz_load / healthz_idle.rate
-    );
-    println!(
-        "| deliveries (first POST to last arrival) | {delivery_rate:.0} /s | {:.2} |",
-        delivery_rate / healthz_idle.rate
-    );
-    println!(
-        "| end-to-end latency p50 (POST sent -> receiver got it) | {} | |",
-        ms(pct(0.50))
-    );
-    println!("| end-to-end latency p99 | {} | |", ms(pct(0.99)));
-    println!("| end-to-end latency max | {} | |", ms(pct(1.0)));
-    println!("| events accepted / delivered | {total} / {delivered} | |");
-    println!();
     assert_eq!(delivered, total, "every accepted event was delivered");
-    serve.stop();
+    Phase {
+        accepted: events.rate,
+        healthz,
+        delivered_rate,
+        intake: (pct(&intake, 0.50), pct(&intake, 0.99)),
+        end_to_end: (
+            pct(&latencies, 0.50),
+            pct(&latencies, 0.99),
+            pct(&latencies, 1.0),
+        ),
+        total,
+        delivered,
+    }
+}
+
+/// The `p` quantile of sorted durations.
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
+}
+
+/// Whether the server has not closed `stream` (nothing to read, no EOF).
+fn is_open(stream: &TcpStream) -> bool {
+    stream.set_nonblocking(true).unwrap();
+    let mut byte = [0u8; 1];
+    matches!(stream.peek(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
 }
 
 /// An environment knob with a default.
@@ -251,8 +380,6 @@ impl Serve {
                 "--listen",
                 "127.0.0.1:0",
                 "--allow-private-network",
-                "--http-threads",
-                "8",
             ])
             .current_dir(dir)
             .env("DJINN_HOOKS_DB", dir.join("bench.db"))
@@ -267,6 +394,17 @@ impl Serve {
             child: spawned.child,
             base: format!("http://{addr}"),
         }
+    }
+
+    /// A `kB` line of the server's `/proc/<pid>/status` (`VmRSS`, `VmHWM`), in KiB.
+    fn memory(&self, key: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(key)?.strip_prefix(':'))
+            .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
     }
 
     /// SIGTERM and wait (10 s at most).

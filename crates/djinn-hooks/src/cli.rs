@@ -263,6 +263,10 @@ pub(crate) struct WorkerArgs {
     /// Return once nothing is due (for scripts and tests) instead of running until SIGINT/SIGTERM.
     #[arg(long)]
     pub(crate) until_idle: bool,
+    /// How long a claimed task stays reserved for this worker (e.g. 90s, 5m): if the worker
+    /// dies, its tasks are delivered again once this runs out.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub(crate) lease: std::time::Duration,
     /// Most deliveries to one webhook at once, for webhooks without their own
     /// (`hook update --max-in-flight`) [default: half of --concurrency, rounded up].
     #[arg(long, value_name = "N")]
@@ -362,8 +366,8 @@ pub(crate) struct ServeArgs {
     /// The largest request body accepted, in bytes.
     #[arg(long, default_value_t = 1024 * 1024)]
     pub(crate) max_body: usize,
-    /// How many threads answer API requests (one slow client holds one).
-    #[arg(long, default_value_t = 4)]
+    /// How many threads run the HTTP side (connections are tasks on them: a slow or idle client holds none).
+    #[arg(long, default_value_t = 2)]
     pub(crate) http_threads: usize,
     /// The API's public base URL, for the `url` fields of responses [default: http://<bound address>].
     #[arg(long)]

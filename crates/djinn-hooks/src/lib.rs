@@ -1,5 +1,6 @@
 //! The parts of the djinn-hooks binary that other code reuses: the adapter
-//! between the store and the delivery worker, and a verifying receiver.
+//! between the store and the delivery worker, and (from `djinn-hook-server`)
+//! a verifying receiver.
 //!
 //! [`StoreOutbox`] implements `djinn_hook_deliver::Outbox` for
 //! `djinn_hook_store::Store`; it is the only code that knows both crates.
@@ -21,9 +22,8 @@
 #![warn(missing_docs)]
 
 mod outbox;
-mod receiver;
 mod test_delivery;
 
+pub use djinn_hook_server::{BindError, Received, Receiver};
 pub use outbox::StoreOutbox;
-pub use receiver::{BindError, Received, Receiver};
 pub use test_delivery::TestDelivery;

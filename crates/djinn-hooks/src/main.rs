@@ -2,8 +2,9 @@
 
 mod cli;
 mod cmd;
-mod json;
-mod serve;
+
+/// The JSON shapes of `--json`, the same as the API's.
+use djinn_hook_server::json;
 
 use std::process::ExitCode;
 

@@ -401,3 +401,41 @@ fn large_bodies_arrive_whole() {
         .unwrap();
     }
 }
+
+#[test]
+fn credentials_in_the_url_are_sent_but_never_recorded() {
+    let server = Server::always(Reply::status(204));
+    let port = server.port();
+    let deliverer = local_deliverer();
+    let attempt = deliverer.deliver(&request(&format!(
+        "http://user:password@127.0.0.1:{port}/hook"
+    )));
+    assert_eq!(attempt.outcome, AttemptOutcome::Success, "{attempt:?}");
+    // ureq sends user-info as basic auth: "user:password" in base64.
+    assert_eq!(
+        server.requests()[0].header("authorization"),
+        Some("Basic dXNlcjpwYXNzd29yZA==")
+    );
+    assert_eq!(attempt.url, format!("http://***@127.0.0.1:{port}/hook"));
+
+    let closed = {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    for url in [
+        format!("http://user:password@127.0.0.1:{closed}/"),
+        "http://user:password@/x".to_owned(),
+        "ftp://user:password@example.com/x".to_owned(),
+        "http://user:password@[::1/".to_owned(),
+    ] {
+        let request = request(&url);
+        let attempt = deliverer.deliver(&request);
+        let shown = format!(
+            "{} {:?} {attempt:?} {request:?}",
+            attempt.url, attempt.error
+        );
+        assert!(attempt.error.is_some(), "{url}");
+        assert!(!shown.contains("password"), "{url}: {shown}");
+        assert!(!shown.contains("user:"), "{url}: {shown}");
+    }
+}

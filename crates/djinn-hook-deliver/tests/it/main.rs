@@ -7,6 +7,7 @@ mod deliver;
 mod retry;
 mod server;
 mod ssrf;
+mod ssrf_registry;
 mod tls;
 mod worker;
 

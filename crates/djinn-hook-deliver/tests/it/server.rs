@@ -50,11 +50,18 @@ pub enum Reply {
 }
 
 impl Reply {
+    /// `status` with the body "ok", or none where HTTP allows none (204, 304): a body there
+    /// would be left on the connection and read as the start of the next response.
     pub fn status(status: u16) -> Reply {
+        let body = if matches!(status, 204 | 304) {
+            Vec::new()
+        } else {
+            b"ok".to_vec()
+        };
         Reply::Status {
             status,
             headers: Vec::new(),
-            body: b"ok".to_vec(),
+            body,
         }
     }
 

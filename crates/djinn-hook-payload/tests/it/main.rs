@@ -5,6 +5,7 @@
 mod event;
 mod examples;
 mod parse;
+mod props;
 mod schema;
 mod upstream;
 
@@ -12,23 +13,17 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-/// The shared reference folder, checked out beside the repository
-/// (`/work/main` and `/work/shared` here; CI clones the same way).
-fn reference_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference")
+/// The crate's test data: the upstream example payloads (`upstream/`, with
+/// their LICENSE and NOTICE) and the event bit table.
+fn data_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data")
 }
 
-/// Reads a reference file, failing (never skipping) with a clear message when
-/// it is not there.
-fn read_reference(relative: &str) -> String {
-    let path = reference_dir().join(relative);
-    std::fs::read_to_string(&path).unwrap_or_else(|error| {
-        panic!(
-            "cannot read {} ({error}): these tests need the shared reference \
-             (UPSTREAM.md, djinn-docs/) checked out as `shared/` beside the repository",
-            path.display()
-        )
-    })
+/// Reads a file of the test data.
+fn read_data(relative: &str) -> String {
+    let path = data_dir().join(relative);
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|error| panic!("cannot read {} ({error})", path.display()))
 }
 
 /// The JSON value of a payload's signed body.

@@ -257,7 +257,7 @@ fn unknown_fields_are_kept_top_level_and_nested() {
 
 #[test]
 fn build_tagged_url_carrying_the_build_is_rejected() {
-    // UPSTREAM.md, "Defects of the original": build.tagged's `url` carries the
+    // A defect of the original: build.tagged's `url` carries the
     // build object. It must be the tags URL; a body repeating the defect is an
     // error naming `url`, not silently accepted.
     let mut body = example(EventType::BuildTagged);

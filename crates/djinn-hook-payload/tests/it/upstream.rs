@@ -1,9 +1,9 @@
 //! Compatibility with the original's example payloads: one test per file under
-//! `shared/reference/djinn-docs/examples/`. Each file, with its URL placeholder
-//! replaced, parses as its event's payload, and the body we would send keeps
+//! `tests/data/upstream/` (the original docs' `examples/`, unchanged). Each
+//! file, with its URL placeholder replaced, parses as its event's payload, and the body we would send keeps
 //! every key and value of the file. The keys we add are listed per file: they
 //! are the fields the original's code sends but its 2021 examples lack
-//! (UPSTREAM.md, "Entities: the fields the original's code sends"), written
+//! (the original's encoders write them; its examples predate them), written
 //! with their documented defaults.
 
 use std::collections::BTreeSet;
@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use djinn_hook_payload::{EventType, Payload};
 use serde_json::{Value, json};
 
-use crate::{body_value, read_reference, reference_dir};
+use crate::{body_value, data_dir, read_data};
 
 const PLACEHOLDER: &str = "{{ env.DJINN_API_SERVER }}";
 const BASE: &str = "https://ci.example.com";
@@ -35,7 +35,7 @@ const FILES: [&str; 12] = [
 
 /// The file's text with the API server placeholder replaced by [`BASE`].
 fn upstream_text(file: &str) -> String {
-    let text = read_reference(&format!("djinn-docs/examples/{file}"));
+    let text = read_data(&format!("upstream/{file}"));
     assert!(
         text.contains(PLACEHOLDER),
         "{file} has no {PLACEHOLDER} placeholder"
@@ -124,8 +124,7 @@ fn additions(upstream: &Value, out: &Value, path: &str, new: &mut Vec<String>) {
     }
 }
 
-/// The keys a namespace from the 2021 examples lacks (UPSTREAM.md: "the 2021
-/// examples lack ... namespace `parent` and `build`").
+/// The keys a namespace from the 2021 examples lacks: `parent` and `build`.
 fn namespace_gaps(prefix: &str) -> [String; 2] {
     [
         format!("{prefix}build = null"),
@@ -140,17 +139,12 @@ fn with_gaps(mut added: Vec<String>) -> Vec<String> {
 
 #[test]
 fn every_upstream_file_is_covered() {
-    let root = reference_dir().join("djinn-docs/examples");
+    let root = data_dir().join("upstream");
     let mut found = BTreeSet::new();
     for folder in ["api", "webhooks"] {
         let dir = root.join(folder);
-        let entries = std::fs::read_dir(&dir).unwrap_or_else(|error| {
-            panic!(
-                "cannot list {} ({error}): the compatibility tests need the shared reference \
-                 checked out as `shared/` beside the repository",
-                dir.display()
-            )
-        });
+        let entries = std::fs::read_dir(&dir)
+            .unwrap_or_else(|error| panic!("cannot list {} ({error})", dir.display()));
         for entry in entries {
             let name = entry.unwrap().file_name().into_string().unwrap();
             found.insert(format!("{folder}/{name}"));
@@ -213,8 +207,7 @@ fn build_tagged() {
             "build.trigger = null",
         ],
     );
-    // UPSTREAM.md lists as a defect that the original puts the whole build
-    // object in `url`. This file does not show it: its `url` is the tags URL,
+    // A defect of the original: it puts the whole build object in `url`. This file does not show it: its `url` is the tags URL,
     // which is what we require (`parse::build_tagged_url_carrying_the_build_is_rejected`
     // covers a body that does repeat the defect).
     let Payload::BuildTagged(tagged) = payload else {
@@ -300,7 +293,7 @@ fn ssh_keys() {
     let added: Vec<&str> = added.iter().map(String::as_str).collect();
     check("webhooks/ssh_keys.json", EventType::SshKeys, &added);
 
-    // UPSTREAM.md: the original's docs table calls the entity `ssh_key`, its code
+    // The original's docs table calls the entity `ssh_key`, its code
     // and this example send `key`, and the code is right. A body using the
     // table's name lacks `key` and is rejected.
     let mut body: Value = serde_json::from_str(&upstream_text("webhooks/ssh_keys.json")).unwrap();
@@ -312,7 +305,7 @@ fn ssh_keys() {
 
 #[test]
 fn variables() {
-    // UPSTREAM.md: the 2021 examples lack `masked` (and the variable docs table
+    // The 2021 examples lack `masked` (and the variable docs table
     // says `variable` where the code and this file send `key`).
     let mut added = vec!["variable.masked = false".to_owned()];
     added.extend(namespace_gaps("variable.namespace."));

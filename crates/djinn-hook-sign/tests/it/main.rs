@@ -5,6 +5,7 @@ mod cross_check;
 mod data;
 mod known_answers;
 mod parse;
+mod props;
 mod redaction;
 mod standard;
 mod verify;

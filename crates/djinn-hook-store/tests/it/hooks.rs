@@ -298,3 +298,85 @@ fn only_active_subscribed_hooks_of_the_namespace_match() {
     assert_eq!((stats.events, stats.pending), (4, 4));
     assert_eq!(db.claim_all(now()).len(), 4);
 }
+
+#[test]
+fn tls_verification_is_on_unless_turned_off_for_an_https_url() {
+    let db = db();
+    // The default comes from the trimmed URL.
+    let padded = db.hook("alice/ci", "  HTTPS://example.com/padded ");
+    assert_eq!(padded.payload_url, "HTTPS://example.com/padded");
+    assert!(padded.ssl, "an https URL verifies by default");
+
+    // http -> https without a word about ssl: verification comes on.
+    let plain = db.hook("alice/ci", "http://example.com/plain");
+    assert!(!plain.ssl);
+    let url = |u: &str| WebhookUpdate {
+        payload_url: Some(u.into()),
+        ..WebhookUpdate::default()
+    };
+    // The ssl setting after moving webhook `id` to `u`, saying nothing about ssl.
+    let ssl_after_move = |id: i64, u: &str| db.store.update_webhook(id, url(u)).unwrap().ssl;
+    assert!(ssl_after_move(plain.id, " https://example.com/plain "));
+
+    // Off only when asked for, and then kept across a change of https URL.
+    let asked = db
+        .store
+        .update_webhook(
+            plain.id,
+            WebhookUpdate {
+                ssl: Some(false),
+                ..WebhookUpdate::default()
+            },
+        )
+        .unwrap();
+    assert!(!asked.ssl);
+    assert!(
+        !ssl_after_move(plain.id, "https://example.com/moved"),
+        "an explicit ssl=false stays with the webhook"
+    );
+
+    // https -> http turns it off rather than refusing the change; back to https turns it on.
+    let verified = db.hook("alice/ci", "https://example.com/verified");
+    assert!(!ssl_after_move(verified.id, "http://example.com/verified"));
+    assert!(ssl_after_move(verified.id, "https://example.com/verified"));
+}
+
+#[test]
+fn payload_urls_are_what_the_http_client_can_send() {
+    let db = db();
+    db.store.ensure_namespace("alice/ci").unwrap();
+    let create = |url: &str| db.store.create_webhook(NewWebhook::new("alice/ci", url));
+    // A non-ASCII host is stored IDNA-encoded, the rest as given.
+    let idn = create("https://Bücher.example:8443/hook?q=1").unwrap();
+    assert_eq!(
+        idn.payload_url,
+        "https://xn--bcher-kva.example:8443/hook?q=1"
+    );
+    let with_user = create("http://user:password@bücher.example/").unwrap();
+    assert_eq!(
+        with_user.payload_url,
+        "http://user:password@xn--bcher-kva.example/"
+    );
+    // What the client's URI parser refuses is refused here, naming payload_url, never quoting
+    // the URL (it may hold credentials).
+    for bad in [
+        "http://üser:password@example.com/",
+        "http://exa%mple.com/",
+        "http://[::1/",
+        "http://example.com:99999999/",
+        "http://a\u{fffd}\u{fffd}b.example/",
+    ] {
+        let errors = invalid(create(bad).unwrap_err());
+        let messages = errors.field("payload_url");
+        assert_eq!(messages.len(), 1, "{bad}: {errors:?}");
+        assert!(
+            !errors.to_string().contains("password") && !errors.to_string().contains("example"),
+            "{bad}: {errors}"
+        );
+    }
+    assert_eq!(
+        db.store.all_webhooks().unwrap().len(),
+        2,
+        "nothing else stored"
+    );
+}

@@ -128,6 +128,50 @@ fn last_response_of_many_hooks_in_one_query() {
 }
 
 #[test]
+fn success_rates_count_only_the_window() {
+    let db = db();
+    let a = db.hook("alice/a", "https://example.com/a");
+    let b = db.hook("alice/b", "https://example.com/b");
+    let c = db.hook("alice/c", "https://example.com/c");
+    let t0 = now();
+    let day = Duration::from_secs(24 * 60 * 60);
+    // Old attempts (before the window) do not count.
+    deliver(
+        &db,
+        "alice/a",
+        3,
+        Outcome::Failed,
+        t0 - day - Duration::from_secs(1),
+    );
+    deliver(
+        &db,
+        "alice/a",
+        3,
+        Outcome::Delivered,
+        t0 - day + Duration::from_secs(1),
+    );
+    deliver(&db, "alice/a", 1, Outcome::Failed, t0);
+    deliver(&db, "alice/b", 2, Outcome::Failed, t0);
+    deliver(&db, "alice/c", 2, Outcome::Failed, t0 - day - day);
+    let rates = db
+        .store
+        .success_rates(&[a.id, b.id, c.id], t0 - day)
+        .unwrap();
+    assert_eq!(
+        rates[&a.id],
+        djinn_hook_store::SuccessRate {
+            attempts: 4,
+            delivered: 3
+        }
+    );
+    assert_eq!(rates[&a.id].percent(), 75);
+    assert_eq!(rates[&b.id].percent(), 0);
+    assert_eq!(rates[&b.id].attempts, 2);
+    assert!(!rates.contains_key(&c.id), "nothing in the window");
+    assert!(db.store.success_rates(&[], t0).unwrap().is_empty());
+}
+
+#[test]
 fn prune_removes_old_rows_and_keeps_recent_ones() {
     let db = db();
     let hook = db.hook("alice/ci", "https://example.com/hook");
@@ -171,4 +215,20 @@ fn prune_removes_old_rows_and_keeps_recent_ones() {
     assert_eq!(db.store.prune_before(cutoff).unwrap().deliveries, 0);
     let kept = db.store.prune(djinn_hook_store::DEFAULT_RETENTION).unwrap();
     assert_eq!((kept.deliveries, kept.events), (0, 0));
+}
+
+#[test]
+fn prune_by_an_age_beyond_any_date_prunes_nothing_and_does_not_panic() {
+    let db = db();
+    db.hook("alice/ci", "https://example.com/");
+    let logged = deliver(&db, "alice/ci", 2, Outcome::Delivered, now());
+    assert_eq!(logged.len(), 2);
+    for age in [
+        Duration::MAX,
+        Duration::from_secs(u64::MAX / 2),
+        Duration::from_secs(400_000 * 365 * 86_400),
+    ] {
+        let pruned = db.store.prune(age).unwrap();
+        assert_eq!((pruned.deliveries, pruned.events), (0, 0), "{age:?}");
+    }
 }

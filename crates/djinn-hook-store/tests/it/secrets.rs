@@ -126,3 +126,31 @@ fn removed_secret_claims_as_none_and_key_debug_is_redacted() {
         "Set(<redacted>)"
     );
 }
+
+#[test]
+fn credentials_in_a_payload_url_are_never_in_debug() {
+    let db = db();
+    let url = "https://user:password@example.com/hook";
+    let new = NewWebhook::new("alice/ci", url);
+    let update = WebhookUpdate {
+        payload_url: Some(url.into()),
+        ..WebhookUpdate::default()
+    };
+    let hook = db.create(new.clone());
+    assert_eq!(
+        hook.payload_url, url,
+        "stored as given: it is sent as basic auth"
+    );
+    db.emit("alice/ci", EventType::BuildStarted);
+    let task = db.claim_all(now()).remove(0);
+    assert_eq!(task.payload_url, url);
+    for debug in [
+        format!("{new:?}"),
+        format!("{update:?}"),
+        format!("{hook:?}"),
+        format!("{task:?}"),
+    ] {
+        assert!(!debug.contains("password"), "{debug}");
+        assert!(debug.contains("https://***@example.com/hook"), "{debug}");
+    }
+}

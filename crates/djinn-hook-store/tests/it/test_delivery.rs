@@ -201,6 +201,21 @@ fn test_deliveries_are_marked_and_filtered_and_their_redeliveries_too() {
     assert_eq!(list(Some(false)), [(real.event_id, false, false)]);
     assert!(db.store.delivery(tested).unwrap().unwrap().test);
 
+    // By event type: both were build.submitted; no cron delivery exists.
+    let by_type = |event: EventType| {
+        let filter = DeliveryFilter {
+            event_type: Some(event),
+            ..DeliveryFilter::hook(hook.id)
+        };
+        db.store
+            .deliveries(filter, Page::default())
+            .unwrap()
+            .items
+            .len()
+    };
+    assert_eq!(by_type(EventType::BuildSubmitted), 2);
+    assert_eq!(by_type(EventType::Cron), 0);
+
     // Sending a test again is still a test (same event), flagged as a redelivery.
     db.store.redeliver(tested).unwrap();
     let again = db.claim_all(now()).remove(0);

@@ -1,5 +1,6 @@
 //! `deliveries list|show` and `redeliver`: the delivery log.
 
+use djinn_hook_payload::redact_userinfo;
 use djinn_hook_store::{Delivery, DeliveryFilter, Page};
 
 use super::output::{self, Table};
@@ -53,6 +54,7 @@ fn list(
     let filter = DeliveryFilter {
         hook_id: hook,
         event_id,
+        event_type: None,
         failed_only: failed,
         test,
     };
@@ -126,10 +128,10 @@ fn show(global: &Global, id: i64) -> anyhow::Result<()> {
     if global.json {
         return output::print_json(&DeliveryFullJson::new(&d, None));
     }
-    let url = store
-        .webhook(d.hook_id)
-        .or_fail()?
-        .map_or_else(|| "?".to_owned(), |h| h.payload_url);
+    let url = store.webhook(d.hook_id).or_fail()?.map_or_else(
+        || "?".to_owned(),
+        |h| redact_userinfo(&h.payload_url).into_owned(),
+    );
     outln!(
         "delivery {}: {} to hook {}, attempt {}{}",
         d.id,

@@ -40,7 +40,7 @@ pub(crate) fn run(global: &Global, _args: &DemoArgs) -> anyhow::Result<()> {
     let key_file = global.key_file.as_deref();
     if global.db.is_none() && key_file.is_none() {
         // The default demo database is replaced, its key file with it.
-        remove_if_exists(&super::keyfile::path(&db, None))?;
+        remove_if_exists(&SecretKey::file_beside(&db))?;
     }
 
     // A fresh random secret for the webhook; the receiver checks with the same.

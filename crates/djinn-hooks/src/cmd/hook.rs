@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use djinn_hook_deliver::{DeliverConfig, Deliverer};
-use djinn_hook_payload::{DEFAULT_API_SERVER, EventSet, example_payload};
+use djinn_hook_payload::{DEFAULT_API_SERVER, EventSet, example_payload, redact_userinfo};
 use djinn_hook_store::{
     DeliveryLimits, LastResponse, LimitsUpdate, Namespace, NewWebhook, SecretUpdate, Store,
     Webhook, WebhookUpdate,
@@ -258,7 +258,7 @@ fn print_hooks(global: &Global, store: &Store, hooks: &[Webhook], one: bool) -> 
                 table.row(vec![
                     hook.id.to_string(),
                     hook.namespace.clone(),
-                    hook.payload_url.clone(),
+                    redact_userinfo(&hook.payload_url).into_owned(),
                     events_cell(hook.events),
                     active_cell(hook),
                     secret_cell(hook),
@@ -275,7 +275,10 @@ fn print_one(hook: &Webhook, last: Option<&LastResponse>) {
     let mut lines: Vec<(&str, String)> = vec![
         ("id", hook.id.to_string()),
         ("namespace", hook.namespace.clone()),
-        ("payload_url", hook.payload_url.clone()),
+        (
+            "payload_url",
+            redact_userinfo(&hook.payload_url).into_owned(),
+        ),
         ("ssl", hook.ssl.to_string()),
         ("events", hook.events.names().join(",")),
         ("active", active_cell(hook)),

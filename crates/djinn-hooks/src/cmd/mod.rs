@@ -23,10 +23,10 @@ mod demo;
 mod emit;
 mod events;
 mod hook;
-mod keyfile;
 mod listen;
 mod output;
 mod prune;
+mod serve;
 mod sign;
 mod store;
 mod worker;
@@ -38,9 +38,6 @@ use std::path::Path;
 use anyhow::Context as _;
 
 use crate::cli::{Cli, Command};
-
-pub(crate) use output::chain;
-pub(crate) use worker::worker as delivery_worker;
 
 /// Invalid input or usage (exit code 2): the message names the bad field or value.
 #[derive(Debug)]
@@ -90,7 +87,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Example(args) => events::example(&args),
         Command::Events => events::list(&global),
         Command::Demo(args) => demo::run(&global, &args),
-        Command::Serve(args) => crate::serve::run(&args, || store::open(&global)),
+        Command::Serve(args) => serve::run(&global, &args),
         Command::Listen(args) => listen::run(&global, &args),
     }
 }

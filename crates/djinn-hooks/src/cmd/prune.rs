@@ -38,11 +38,23 @@ pub(crate) fn parse_age(text: &str) -> anyhow::Result<Duration> {
         "s" => 1,
         _ => invalid!("--older-than: {text:?} is not an age like 30d, 12h, 45m or 90s"),
     };
-    let Ok(number) = number.parse::<u64>() else {
+    if number.is_empty() {
         invalid!("--older-than: {text:?} is not an age like 30d, 12h, 45m or 90s");
-    };
-    Ok(Duration::from_secs(number.saturating_mul(seconds)))
+    }
+    match number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(seconds))
+    {
+        Some(age) if age <= MAX_AGE_DAYS * 86_400 => Ok(Duration::from_secs(age)),
+        // Only digits are left: the number is too large.
+        _ => invalid!("--older-than: {text:?} is too long; at most {MAX_AGE_DAYS}d (100 years)"),
+    }
 }
+
+/// The longest age `--older-than` takes: nothing in the log is older, and far longer ages
+/// reach before any date the clock can name.
+const MAX_AGE_DAYS: u64 = 36_500;
 
 #[cfg(test)]
 mod tests {
@@ -56,6 +68,39 @@ mod tests {
         for bad in ["", "d", "30", "30 days", "-1d", "1.5h"] {
             let err = parse_age(bad).unwrap_err();
             assert_eq!(super::super::exit_code(&err), 2, "{bad:?}");
+        }
+    }
+}
+
+/// `--older-than` under random input: never a panic, exit code 2 for anything but an age in
+/// range, and `{n}{unit}` reads back as n units. Cases: proptest's default (256);
+/// `PROPTEST_CASES=100000` runs more.
+#[cfg(test)]
+mod props {
+    use std::time::Duration;
+
+    use proptest::prelude::*;
+
+    use super::{MAX_AGE_DAYS, parse_age};
+    use crate::cmd::exit_code;
+
+    proptest! {
+        #[test]
+        fn anything_is_an_age_or_exit_code_2(text in prop_oneof![".{0,24}", "[ ]?[0-9]{0,22}[dhms]?[ ]?"]) {
+            if let Err(err) = parse_age(&text) {
+                prop_assert_eq!(exit_code(&err), 2, "{}", err);
+                prop_assert!(err.to_string().starts_with("--older-than: "), "{}", err);
+            }
+        }
+
+        #[test]
+        fn ages_read_back(n in 0..=MAX_AGE_DAYS * 86_400, unit in prop::sample::select(vec![("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)])) {
+            let (suffix, seconds) = unit;
+            let n = n / seconds;
+            prop_assert_eq!(
+                parse_age(&format!("{n}{suffix}")).unwrap(),
+                Duration::from_secs(n * seconds)
+            );
         }
     }
 }

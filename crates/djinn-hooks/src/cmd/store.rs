@@ -4,7 +4,7 @@ use std::path::Path;
 
 use djinn_hook_store::{Error, SecretKey, Store};
 
-use super::{Global, Invalid, keyfile};
+use super::{Global, Invalid};
 
 /// Opens the database, creating it and its key file on first use.
 pub(crate) fn open(global: &Global) -> anyhow::Result<Store> {
@@ -13,9 +13,9 @@ pub(crate) fn open(global: &Global) -> anyhow::Result<Store> {
 
 /// Opens the database at `db` with the key from `key_file` (default `<db>.key`).
 pub(crate) fn open_at(db: &Path, key_file: Option<&Path>) -> anyhow::Result<Store> {
-    let key_path = keyfile::path(db, key_file);
-    let key = keyfile::load_or_create(&key_path)?;
-    Store::open(db, SecretKey::from_bytes(key)).map_err(error)
+    let key_path = key_file.map_or_else(|| SecretKey::file_beside(db), Path::to_owned);
+    let key = SecretKey::load_or_create(&key_path).map_err(error)?;
+    Store::open(db, key).map_err(error)
 }
 
 /// A store error as the binary reports it: invalid input (exit 2) for

@@ -32,15 +32,19 @@ pub(crate) fn run(global: &Global, args: &WorkerArgs) -> anyhow::Result<()> {
     };
     let terminal = std::io::stderr().is_terminal();
     let mut progress = Progress::default();
-    let worker = worker_with_cap(
+    let worker = configured_worker(
         &store,
-        args.concurrency,
-        args.max_in_flight_per_hook,
         args.network.allow_private_network,
-        if args.until_idle {
-            UNTIL_IDLE_POLL
-        } else {
-            WorkerConfig::default().poll_interval
+        WorkerConfig {
+            concurrency: args.concurrency,
+            lease: args.lease,
+            max_in_flight_per_hook: args.max_in_flight_per_hook,
+            poll_interval: if args.until_idle {
+                UNTIL_IDLE_POLL
+            } else {
+                WorkerConfig::default().poll_interval
+            },
+            ..WorkerConfig::default()
         },
     )
     .with_observer(|event| progress.observe(&event, terminal));
@@ -76,40 +80,34 @@ pub(crate) fn worker<'o>(
     allow_private_network: bool,
     poll_interval: Duration,
 ) -> Worker<'o, StoreOutbox<&'o djinn_hook_store::Store>> {
-    worker_with_cap(
+    configured_worker(
         store,
-        concurrency,
-        None,
         allow_private_network,
-        poll_interval,
+        WorkerConfig {
+            concurrency,
+            poll_interval,
+            ..WorkerConfig::default()
+        },
     )
 }
 
-/// [`worker`] with a cap on one webhook's deliveries at once for webhooks without their own
-/// (`None`: half the threads).
-pub(crate) fn worker_with_cap<'o>(
+/// A worker over the store with `config` and the default retry schedule.
+fn configured_worker<'o>(
     store: &'o djinn_hook_store::Store,
-    concurrency: usize,
-    max_in_flight_per_hook: Option<usize>,
     allow_private_network: bool,
-    poll_interval: Duration,
+    config: WorkerConfig,
 ) -> Worker<'o, StoreOutbox<&'o djinn_hook_store::Store>> {
     let deliverer = Deliverer::new(DeliverConfig {
         allow_private_network,
-        max_idle_connections_per_host: concurrency.max(1),
-        max_idle_connections: concurrency.max(64),
+        max_idle_connections_per_host: config.concurrency.max(1),
+        max_idle_connections: config.concurrency.max(64),
         ..DeliverConfig::default()
     });
     Worker::new(
         StoreOutbox::new(store),
         deliverer,
         RetryPolicy::default(),
-        WorkerConfig {
-            concurrency,
-            poll_interval,
-            max_in_flight_per_hook,
-            ..WorkerConfig::default()
-        },
+        config,
     )
 }
 

@@ -169,13 +169,31 @@ fn missing_things_and_a_damaged_key_file_exit_1() {
         (1, "djinn-hooks: delivery 7 not found")
     );
 
+    use std::os::unix::fs::PermissionsExt;
+    let private = |name: &str, mode: u32| {
+        std::fs::set_permissions(env.path(name), std::fs::Permissions::from_mode(mode)).unwrap();
+    };
     std::fs::write(env.path("short.key"), b"0123").unwrap();
+    private("short.key", 0o600);
     let run = env.run(&["--key-file", "short.key", "hook", "list"], None);
     assert_eq!(run.code, 1);
     assert!(
         run.stderr.contains("short.key holds 4 bytes, expected 32"),
         "{}",
         run.stderr
+    );
+
+    // A key file others may read is refused, with the fix, as ssh does.
+    std::fs::write(env.path("open.key"), [7u8; 32]).unwrap();
+    private("open.key", 0o644);
+    let run = env.run(&["--key-file", "open.key", "hook", "list"], None);
+    assert_eq!(
+        (run.code, run.stderr.trim()),
+        (
+            1,
+            "djinn-hooks: key file open.key is readable by others (mode 0644); \
+             make it private with `chmod 600 open.key`"
+        )
     );
 }
 
@@ -485,4 +503,58 @@ fn a_webhooks_delivery_limits_are_set_shown_and_reset() {
     let hook = show(&env);
     assert_eq!(hook["timeout_ms"], 20_000);
     assert_eq!(hook["active"], true, "an invalid update changes nothing");
+}
+
+#[test]
+fn credentials_in_a_payload_url_are_never_printed() {
+    let env = Env::new();
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let url = format!("http://user:password@127.0.0.1:{closed}/hook");
+    let id = env.create_hook(NS, &url, &[]);
+    let example = env.run(&["example", "build.finished"], None);
+    env.run(
+        &["emit", "build.finished", "--namespace", NS],
+        Some(example.ok().as_bytes()),
+    )
+    .ok();
+    let mut runs = vec![
+        env.run(&["hook", "list"], None),
+        env.run(&["hook", "show", &id], None),
+        env.run(&["hook", "test", &id, "--allow-private-network"], None),
+        env.run(&["worker", "--until-idle", "--allow-private-network"], None),
+    ];
+    runs.push(env.run(&["deliveries", "list"], None));
+    runs.push(env.run(&["deliveries", "show", "1"], None));
+    runs.push(env.run(&["deliveries", "show", "2"], None));
+    for run in &runs {
+        let all = format!("{}{}", run.stdout, run.stderr);
+        assert!(!all.contains("password"), "{run:#?}");
+    }
+    let show = runs[1].ok();
+    assert!(
+        show.contains(&format!("http://***@127.0.0.1:{closed}/hook")),
+        "{show}"
+    );
+    assert!(
+        runs[5].ok().contains("> POST http://***@127.0.0.1:"),
+        "{:#?}",
+        runs[5]
+    );
+}
+
+#[test]
+fn prune_with_an_age_beyond_any_date_exits_2() {
+    let env = Env::new();
+    for age in ["999999999999d", "36501d", "18446744073709551615s"] {
+        let run = env.run(&["prune", "--older-than", age], None);
+        assert_invalid(&run, &format!("--older-than: {age:?} is too long"));
+    }
+    let run = env.run(&["prune", "--older-than", "36500d"], None);
+    assert_eq!(
+        run.ok(),
+        "pruned 0 deliveries and 0 events older than 36500d\n"
+    );
 }

@@ -1,10 +1,13 @@
 //! End-to-end tests: the built djinn-hooks binary run against real receivers on 127.0.0.1.
 
 mod cli;
+mod crash;
 mod deliver;
+mod full_disk;
 mod hook_test;
 mod listen;
 mod serve;
+mod serve_flood;
 mod serve_process;
 mod sign;
 
@@ -96,27 +99,31 @@ impl Env {
 
     /// Runs the binary with `args` and `stdin` (empty when `None`) and waits for it.
     pub(crate) fn run(&self, args: &[&str], stdin: Option<&[u8]>) -> Run {
-        let mut child = self
-            .command(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn djinn-hooks");
-        let mut input = child.stdin.take().expect("stdin");
-        if let Some(bytes) = stdin {
-            // A command that rejects its arguments exits without reading stdin.
-            match input.write_all(bytes) {
-                Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
-                    panic!("write stdin: {err}")
-                }
-                _ => {}
-            }
-        }
-        drop(input);
-        let output = child.wait_with_output().expect("wait for djinn-hooks");
-        Run::from(output)
+        run_command(self.command(args), stdin)
     }
+}
+
+/// Runs `command` with `stdin` (empty when `None`) and waits for it.
+pub(crate) fn run_command(mut command: Command, stdin: Option<&[u8]>) -> Run {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn djinn-hooks");
+    let mut input = child.stdin.take().expect("stdin");
+    if let Some(bytes) = stdin {
+        // A command that rejects its arguments exits without reading stdin.
+        match input.write_all(bytes) {
+            Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
+                panic!("write stdin: {err}")
+            }
+            _ => {}
+        }
+    }
+    drop(input);
+    let output = child.wait_with_output().expect("wait for djinn-hooks");
+    Run::from(output)
 }
 
 impl From<Output> for Run {

@@ -22,9 +22,9 @@ const SECRET: &str = "It's a Secret to Everybody";
 const TOKEN: &str = "t0k3n-for-tests";
 
 /// A running `serve`, killed when dropped.
-struct Serve {
-    child: Child,
-    base: String,
+pub(crate) struct Serve {
+    pub(crate) child: Child,
+    pub(crate) base: String,
     logs: Arc<Mutex<Vec<String>>>,
     reader: Option<thread::JoinHandle<()>>,
     token: Option<String>,
@@ -45,6 +45,12 @@ impl Serve {
         if let Some(tokens) = tokens {
             command.env("DJINN_HOOKS_TOKENS", tokens);
         }
+        Serve::spawn(command, tokens)
+    }
+
+    /// Spawns `command` (a `serve`, perhaps behind a shell) and reads the bound address from
+    /// its first log line; `tokens` as in [`Serve::start`].
+    pub(crate) fn spawn(mut command: std::process::Command, tokens: Option<&str>) -> Serve {
         let logs = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&logs);
         let spawned = serve_process::spawn(&mut command, move |line| {
@@ -64,7 +70,7 @@ impl Serve {
         serve
     }
 
-    fn logs(&self) -> String {
+    pub(crate) fn logs(&self) -> String {
         self.logs.lock().unwrap().join("\n")
     }
 
@@ -146,7 +152,7 @@ impl Serve {
 
     /// Waits (5 s at most) for a log line containing `text`: a request's line is written just
     /// after its response.
-    fn wait_for_log(&self, text: &str) {
+    pub(crate) fn wait_for_log(&self, text: &str) {
         let deadline = Instant::now() + Duration::from_secs(5);
         while !self.logs().contains(text) {
             assert!(
@@ -788,7 +794,7 @@ fn every_error_status() {
             std::net::TcpStream::connect(serve.base.trim_start_matches("http://")).unwrap();
         raw.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         raw.write_all(
-            format!("POST {hooks} HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000000\r\n\r\n{{}}")
+            format!("POST {hooks} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000000000\r\n\r\n{{}}")
                 .as_bytes(),
         )
         .unwrap();
@@ -886,33 +892,37 @@ fn refuses_a_non_loopback_address_without_tokens() {
     );
 }
 
-/// A receiver that answers 200 after `delay`, recording each delivery's event id: tiny_http,
-/// keep-alive, four request threads (as many deliveries at once as the tests' workers make).
+/// A receiver that answers 200 after `delay`, recording each delivery's event id: axum on its
+/// own runtime thread, keep-alive, as many deliveries at once as come.
 fn slow_receiver(delay: Duration) -> (String, Arc<Mutex<Vec<String>>>) {
-    let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
-    let url = format!("http://{}/hook", server.server_addr().to_ip().unwrap());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
     let got = Arc::new(Mutex::new(Vec::new()));
-    for _ in 0..4 {
-        let server = Arc::clone(&server);
-        let sink = Arc::clone(&got);
-        thread::spawn(move || {
-            for mut request in server.incoming_requests() {
-                let id = request
-                    .headers()
-                    .iter()
-                    .find(|h| h.field.equiv("X-Djinn-CI-Delivery"))
-                    .map(|h| h.value.to_string())
-                    .unwrap_or_default();
-                let mut body = Vec::new();
-                if request.as_reader().read_to_end(&mut body).is_err() {
-                    continue;
-                }
-                thread::sleep(delay);
-                sink.lock().unwrap().push(id);
-                let _ = request.respond(tiny_http::Response::empty(200));
-            }
+    let sink = Arc::clone(&got);
+    let app = axum::Router::new().fallback(move |headers: axum::http::HeaderMap| {
+        let sink = Arc::clone(&sink);
+        async move {
+            let id = headers
+                .get("X-Djinn-CI-Delivery")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            tokio::time::sleep(delay).await;
+            sink.lock().unwrap().push(id);
+            axum::http::StatusCode::OK
+        }
+    });
+    thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            axum::serve(listener, app).await.unwrap();
         });
-    }
+    });
     (url, got)
 }
 

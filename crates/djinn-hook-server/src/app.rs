@@ -1,0 +1,106 @@
+//! The API as one axum [`Router`]: [`AppState`], the layers for the rules every request
+//! follows (request id, log line and metrics, timeout, auth), and the handlers.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::middleware;
+use djinn_hook_store::Store;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+
+use crate::auth::Tokens;
+use crate::error::ApiError;
+use crate::intake::{self, Intake};
+use crate::json::Urls;
+use crate::metrics::Metrics;
+use crate::serve::Config;
+use crate::{handlers, log};
+
+/// What every handler shares. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub(crate) store: Arc<Store>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) tokens: Arc<Tokens>,
+    pub(crate) intake: Intake,
+    pub(crate) urls: Arc<Urls>,
+    pub(crate) max_body: usize,
+    pub(crate) request_timeout: Duration,
+    /// The address the server is bound to: the port an `Origin` must name in the no-token mode.
+    pub(crate) local: SocketAddr,
+}
+
+impl AppState {
+    /// The state of a server bound to `local` with `config`, over `store`. Starts the intake's
+    /// committer thread, which calls `queued` after each commit that queued delivery tasks and
+    /// ends once the last clone of this state is dropped.
+    pub fn new(
+        config: &Config,
+        store: Arc<Store>,
+        local: SocketAddr,
+        queued: impl Fn() + Send + 'static,
+    ) -> AppState {
+        let (intake, committer) = intake::channel();
+        let committer_store = Arc::clone(&store);
+        std::thread::Builder::new()
+            .name("djinn-intake".into())
+            .spawn(move || committer.run(&committer_store, queued))
+            .expect("a thread can be started");
+        let base = match &config.base_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{local}"),
+        };
+        AppState {
+            store,
+            metrics: Arc::new(Metrics::new()),
+            tokens: Arc::clone(&config.tokens),
+            intake,
+            urls: Arc::new(Urls { base }),
+            max_body: config.max_body,
+            request_timeout: config.request_timeout,
+            local,
+        }
+    }
+
+    /// The API's base URL.
+    pub fn base_url(&self) -> &str {
+        &self.urls.base
+    }
+
+    /// Runs `f` on the store on a blocking thread, off the async workers: every store call is
+    /// blocking SQLite work.
+    pub(crate) async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store, &Urls) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let store = Arc::clone(&self.store);
+        let urls = Arc::clone(&self.urls);
+        tokio::task::spawn_blocking(move || f(&store, &urls))
+            .await
+            .unwrap_or_else(|err| Err(ApiError::Internal(format!("a store call failed: {err}"))))
+    }
+}
+
+/// The whole API. Layers, outermost first: a request id (kept from `x-request-id` or a new
+/// UUID, echoed in the response), the log line and request metrics, the per-request timeout
+/// (408), the auth check; then the handlers.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .fallback(handlers::api)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::layer,
+        ))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            state.request_timeout,
+        ))
+        .layer(middleware::from_fn_with_state(state.clone(), log::request))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}

@@ -1,0 +1,303 @@
+//! The API's handlers: the route of a request, its method and body checked, then one handler
+//! per route. Store work runs through [`AppState::blocking`], off the async threads.
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use djinn_hook_payload::{EventType, Payload};
+use djinn_hook_store::{
+    DeliveryFilter, Error as StoreError, NewEvent, NewWebhook, Page, SecretUpdate, Store, Webhook,
+    WebhookUpdate,
+};
+
+use crate::app::AppState;
+use crate::body::{self, CreateWebhook, UpdateWebhook};
+use crate::error::ApiError;
+use crate::json::{
+    AcceptedJson, DeliveryFullJson, DeliveryJson, RedeliveryJson, Urls, WebhookJson,
+};
+use crate::metrics;
+use crate::reply::Reply;
+use crate::routes::{self, Route};
+
+/// The request header naming a posted event.
+const EVENT_HEADER: &str = djinn_hook_payload::EVENT_HEADER;
+
+type Result<T, E = ApiError> = std::result::Result<T, E>;
+
+/// Every request (the router's fallback): the original's URL shapes do not fit a path
+/// pattern router (a namespace has any number of segments before `/-/`), so [`Route::parse`]
+/// decides, then the method, then the body.
+pub(crate) async fn api(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Reply> {
+    let route = Route::parse(uri.path()).ok_or(ApiError::NoRoute)?;
+    if !route.allowed().contains(&method) {
+        let allow: Vec<&str> = route.allowed().iter().map(Method::as_str).collect();
+        return Err(ApiError::MethodNotAllowed {
+            method: method.to_string(),
+            allow: allow.join(", "),
+        });
+    }
+    let body = if routes::takes_body(&method) {
+        body::read(&headers, body, state.max_body).await?
+    } else {
+        Bytes::new()
+    };
+    let query = uri.query().unwrap_or("").to_owned();
+    match (route, method) {
+        (Route::Healthz, _) => Ok(Reply::json(
+            StatusCode::OK,
+            &serde_json::json!({"status": "ok"}),
+        )),
+        (Route::Metrics, _) => {
+            let stats = state.blocking(|store, _| Ok(store.stats()?)).await?;
+            let text = state.metrics.render(&stats);
+            Ok(Reply::bytes(
+                StatusCode::OK,
+                metrics::CONTENT_TYPE,
+                text.into_bytes(),
+            ))
+        }
+        (Route::Events { ns }, _) => accept_event(&state, ns, &headers, &body).await,
+        (route, method) => {
+            state
+                .blocking(move |store, urls| {
+                    let api = Api { store, urls };
+                    match (route, method) {
+                        (Route::Webhooks { ns }, Method::GET) => api.list_webhooks(&ns),
+                        (Route::Webhooks { ns }, _) => api.create_webhook(&ns, &body),
+                        (Route::Webhook { ns, id }, Method::GET) => api.show_webhook(&ns, id),
+                        (Route::Webhook { ns, id }, Method::PATCH) => {
+                            api.update_webhook(&ns, id, &body)
+                        }
+                        (Route::Webhook { ns, id }, _) => api.delete_webhook(&ns, id),
+                        (Route::Deliveries { ns, id }, _) => api.list_deliveries(&ns, id, &query),
+                        (Route::Delivery { ns, id, delivery }, _) => {
+                            api.show_delivery(&ns, id, delivery)
+                        }
+                        (Route::Redeliver { ns, id, delivery }, _) => {
+                            api.redeliver(&ns, id, delivery)
+                        }
+                        (Route::Healthz | Route::Metrics | Route::Events { .. }, _) => {
+                            unreachable!("answered above")
+                        }
+                    }
+                })
+                .await
+        }
+    }
+}
+
+/// Validates the event with `Payload::parse` and stores its normalised body (in a group
+/// commit): 202 with the event id and the number of webhooks matched.
+async fn accept_event(
+    state: &AppState,
+    ns: String,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Reply> {
+    let Some(name) = headers.get(EVENT_HEADER) else {
+        return Err(ApiError::invalid(EVENT_HEADER, "is required"));
+    };
+    let name = name
+        .to_str()
+        .map_err(|_| ApiError::invalid(EVENT_HEADER, "is not ASCII text"))?;
+    let event = EventType::from_name(name.trim())
+        .map_err(|err| ApiError::invalid(EVENT_HEADER, err.to_string()))?;
+    let payload = Payload::parse(event, body).map_err(ApiError::payload)?;
+    let accepted = state
+        .intake
+        .accept(NewEvent {
+            namespace: ns,
+            event,
+            payload: payload.to_body(),
+        })
+        .await?;
+    state.metrics.event_accepted();
+    Ok(Reply::json(
+        StatusCode::ACCEPTED,
+        &AcceptedJson::new(event, &accepted),
+    ))
+}
+
+/// The handlers over the store, run on a blocking thread.
+struct Api<'a> {
+    store: &'a Store,
+    urls: &'a Urls,
+}
+
+impl Api<'_> {
+    /// The namespace, or 404.
+    fn namespace(&self, ns: &str) -> Result<djinn_hook_store::Namespace> {
+        self.store
+            .namespace(ns)?
+            .ok_or_else(|| ApiError::NotFound(format!("namespace {ns:?} not found")))
+    }
+
+    /// The webhook `id` of namespace `ns`, or 404 (a webhook of another namespace is not found).
+    fn webhook(&self, ns: &str, id: i64) -> Result<Webhook> {
+        match self.store.webhook(id)? {
+            Some(hook) if hook.namespace == ns => Ok(hook),
+            _ => Err(ApiError::NotFound(format!("webhook {id} not found"))),
+        }
+    }
+
+    /// The webhook entity of one webhook.
+    fn webhook_json(&self, hook: &Webhook) -> Result<WebhookJson> {
+        let ns = self.namespace(&hook.namespace)?;
+        let last = self.store.last_responses(&[hook.id])?;
+        Ok(WebhookJson::new(
+            Some(self.urls),
+            hook,
+            &ns,
+            last.get(&hook.id),
+        ))
+    }
+
+    fn list_webhooks(&self, ns: &str) -> Result<Reply> {
+        let namespace = self.namespace(ns)?;
+        let hooks = self.store.webhooks(ns)?;
+        let ids: Vec<i64> = hooks.iter().map(|h| h.id).collect();
+        let last = self.store.last_responses(&ids)?;
+        let items: Vec<WebhookJson> = hooks
+            .iter()
+            .map(|hook| WebhookJson::new(Some(self.urls), hook, &namespace, last.get(&hook.id)))
+            .collect();
+        Ok(Reply::json(StatusCode::OK, &items))
+    }
+
+    /// Creates the webhook, and its namespace if this is the namespace's first webhook.
+    fn create_webhook(&self, ns: &str, body: &[u8]) -> Result<Reply> {
+        let input: CreateWebhook = body::parse(body)?;
+        let mut new = NewWebhook::new(ns, input.payload_url.unwrap_or_default());
+        if let Some(ssl) = input.ssl {
+            new.ssl = ssl;
+        }
+        new.active = input.active.unwrap_or(true);
+        new.events = input.events.unwrap_or_default();
+        new.standard_webhooks = input.standard_webhooks.unwrap_or(false);
+        new.secret = input.secret.filter(|s| !s.is_empty());
+        let hook = match self.store.create_webhook(new.clone()) {
+            Err(StoreError::NamespaceNotFound { .. }) => {
+                self.store.ensure_namespace(ns)?;
+                self.store.create_webhook(new)
+            }
+            other => other,
+        }?;
+        let json = self.webhook_json(&hook)?;
+        Ok(Reply::json(StatusCode::CREATED, &json)
+            .header(header::LOCATION, self.urls.webhook(ns, hook.id)))
+    }
+
+    fn show_webhook(&self, ns: &str, id: i64) -> Result<Reply> {
+        let hook = self.webhook(ns, id)?;
+        Ok(Reply::json(StatusCode::OK, &self.webhook_json(&hook)?))
+    }
+
+    fn update_webhook(&self, ns: &str, id: i64, body: &[u8]) -> Result<Reply> {
+        self.webhook(ns, id)?;
+        let input: UpdateWebhook = body::parse(body)?;
+        let update = WebhookUpdate {
+            payload_url: input.payload_url,
+            ssl: input.ssl,
+            events: input.events.map(Option::unwrap_or_default),
+            active: input.active,
+            standard_webhooks: input.standard_webhooks,
+            secret: match input.secret {
+                None => SecretUpdate::Keep,
+                Some(Some(secret)) if !secret.is_empty() => SecretUpdate::Set(secret),
+                Some(_) => SecretUpdate::Remove,
+            },
+        };
+        let hook = self.store.update_webhook(id, update)?;
+        Ok(Reply::json(StatusCode::OK, &self.webhook_json(&hook)?))
+    }
+
+    fn delete_webhook(&self, ns: &str, id: i64) -> Result<Reply> {
+        self.webhook(ns, id)?;
+        self.store.delete_webhook(id)?;
+        Ok(Reply::empty(StatusCode::NO_CONTENT))
+    }
+
+    /// 25 a page, newest first, with a `Link` header to the previous and next pages;
+    /// `?test=true` lists only test deliveries (`hook test`), `?test=false` the others.
+    fn list_deliveries(&self, ns: &str, id: i64, query: &str) -> Result<Reply> {
+        self.webhook(ns, id)?;
+        let page = match routes::query_param(query, "page") {
+            None => 1,
+            Some(raw) => match raw.parse::<u32>() {
+                Ok(page) if page >= 1 => page,
+                _ => return Err(ApiError::invalid("page", "must be a whole number from 1")),
+            },
+        };
+        let test = match routes::query_param(query, "test").as_deref() {
+            None => None,
+            Some("true") => Some(true),
+            Some("false") => Some(false),
+            Some(_) => return Err(ApiError::invalid("test", "must be true or false")),
+        };
+        let filter = DeliveryFilter {
+            test,
+            ..DeliveryFilter::hook(id)
+        };
+        let paged = self.store.deliveries(filter, Page::new(page))?;
+        let items: Vec<DeliveryJson> = paged
+            .items
+            .iter()
+            .map(|d| DeliveryJson::new(d, Some(self.urls.delivery(ns, id, d.id))))
+            .collect();
+        let base = self.urls.deliveries(ns, id);
+        let test = test.map_or_else(String::new, |t| format!("&test={t}"));
+        let mut links = Vec::new();
+        if paged.page > 1 {
+            links.push(format!(
+                "<{base}?page={}{test}>; rel=\"prev\"",
+                paged.page - 1
+            ));
+        }
+        if paged.has_next {
+            links.push(format!(
+                "<{base}?page={}{test}>; rel=\"next\"",
+                paged.page + 1
+            ));
+        }
+        let mut reply = Reply::json(StatusCode::OK, &items);
+        if !links.is_empty() {
+            reply = reply.header(header::LINK, links.join(", "));
+        }
+        Ok(reply)
+    }
+
+    /// The delivery `delivery` of webhook `id`, or 404.
+    fn delivery(&self, ns: &str, id: i64, delivery: i64) -> Result<djinn_hook_store::Delivery> {
+        self.webhook(ns, id)?;
+        match self.store.delivery(delivery)? {
+            Some(d) if d.hook_id == id => Ok(d),
+            _ => Err(ApiError::NotFound(format!("delivery {delivery} not found"))),
+        }
+    }
+
+    fn show_delivery(&self, ns: &str, id: i64, delivery: i64) -> Result<Reply> {
+        let d = self.delivery(ns, id, delivery)?;
+        let url = self.urls.delivery(ns, id, d.id);
+        Ok(Reply::json(
+            StatusCode::OK,
+            &DeliveryFullJson::new(&d, Some(url)),
+        ))
+    }
+
+    /// Queues the recorded request again (same event id, flagged as a redelivery): 202.
+    fn redeliver(&self, ns: &str, id: i64, delivery: i64) -> Result<Reply> {
+        let d = self.delivery(ns, id, delivery)?;
+        let task = self.store.redeliver(delivery)?;
+        Ok(Reply::json(
+            StatusCode::ACCEPTED,
+            &RedeliveryJson::new(&d, task),
+        ))
+    }
+}

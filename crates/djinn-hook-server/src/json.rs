@@ -1,0 +1,404 @@
+//! The JSON form of every entity the binary prints, one shape each, shared by `--json` and
+//! `serve`: a webhook (the original's webhook entity), its namespace and last response, a
+//! delivery (summary, or in full with request and response), an accepted event, a queued
+//! redelivery, and a page of results.
+//!
+//! Every key is always present, as in the original's entities; absent values are `null`. The
+//! API's absolute URLs (a webhook's `url`, a namespace's `url` and `webhooks_url`, a delivery's
+//! `url`) need the API's base URL: `serve` knows it (the address it serves), the command line
+//! does not and prints `null` there ([`Urls`] is `None`).
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use djinn_hook_payload::{EventSet, EventType};
+use djinn_hook_store::{Accepted, BreakerHold, Delivery, LastResponse, Namespace, Webhook};
+use serde::{Serialize, Serializer};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// Builds the API's absolute URLs.
+#[derive(Clone, Debug)]
+pub struct Urls {
+    /// The base, without a trailing slash, e.g. `http://127.0.0.1:8080`.
+    pub base: String,
+}
+
+impl Urls {
+    /// `/n/:username/:path`, each segment percent-encoded where needed.
+    pub fn namespace(&self, ns: &str) -> String {
+        let path: Vec<String> = ns.split('/').map(encode_segment).collect();
+        format!("{}/n/{}", self.base, path.join("/"))
+    }
+
+    /// `/n/:username/:path/-/webhooks`
+    pub fn webhooks(&self, ns: &str) -> String {
+        format!("{}/-/webhooks", self.namespace(ns))
+    }
+
+    /// `/n/:username/:path/-/webhooks/:id`
+    pub fn webhook(&self, ns: &str, id: i64) -> String {
+        format!("{}/{id}", self.webhooks(ns))
+    }
+
+    /// `/n/:username/:path/-/webhooks/:id/deliveries`
+    pub fn deliveries(&self, ns: &str, id: i64) -> String {
+        format!("{}/deliveries", self.webhook(ns, id))
+    }
+
+    /// `/n/:username/:path/-/webhooks/:id/deliveries/:delivery_id`
+    pub fn delivery(&self, ns: &str, id: i64, delivery: i64) -> String {
+        format!("{}/{delivery}", self.deliveries(ns, id))
+    }
+}
+
+/// Percent-encodes what may not stand in a path segment as is.
+fn encode_segment(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for byte in segment.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// A webhook: the original's webhook entity (`id`, `author_id`, `user_id`, `namespace_id`,
+/// `payload_url`, `ssl`, `events`, `active`, `url`, `namespace`, `last_response`), then ours
+/// (`has_secret`, `standard_webhooks`, `disabled_reason`, `disabled_at`, `created_at`,
+/// `max_in_flight` and `timeout_ms`: `null` for the worker's default, and `breaker`: `null`, or
+/// the open circuit breaker that holds its deliveries). Never the secret.
+#[derive(Debug, Serialize)]
+pub struct WebhookJson {
+    id: i64,
+    author_id: Option<i64>,
+    /// The owning user's id: users live in the CI server, not here, so always `null`.
+    user_id: Option<i64>,
+    namespace_id: i64,
+    payload_url: String,
+    ssl: bool,
+    events: EventSet,
+    active: bool,
+    /// The webhook's API URL; `null` without an API base URL.
+    url: Option<String>,
+    namespace: NamespaceJson,
+    last_response: Option<LastResponseJson>,
+    has_secret: bool,
+    standard_webhooks: bool,
+    disabled_reason: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    disabled_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    max_in_flight: Option<u32>,
+    timeout_ms: Option<u64>,
+    breaker: Option<BreakerHold>,
+}
+
+impl WebhookJson {
+    /// The webhook `hook` of namespace `ns`, with its last response.
+    pub fn new(
+        urls: Option<&Urls>,
+        hook: &Webhook,
+        ns: &Namespace,
+        last: Option<&LastResponse>,
+    ) -> WebhookJson {
+        WebhookJson {
+            id: hook.id,
+            author_id: hook.author_id,
+            user_id: None,
+            namespace_id: ns.id,
+            payload_url: hook.payload_url.clone(),
+            ssl: hook.ssl,
+            events: hook.events,
+            active: hook.active,
+            url: urls.map(|u| u.webhook(&ns.name, hook.id)),
+            namespace: NamespaceJson::new(urls, ns),
+            last_response: last.map(LastResponseJson::new),
+            has_secret: hook.has_secret,
+            standard_webhooks: hook.standard_webhooks,
+            disabled_reason: hook.disabled_reason.clone(),
+            disabled_at: hook.disabled_at,
+            created_at: hook.created_at,
+            max_in_flight: hook.limits.max_in_flight,
+            timeout_ms: hook
+                .limits
+                .timeout
+                .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+            breaker: hook.breaker.clone(),
+        }
+    }
+}
+
+/// A webhook's namespace, as the original's namespace entity names things: `name` is the last
+/// segment (`child`), `path` everything below the owner (`parent/child`); `owner` (ours) is the
+/// first segment, so `owner/path` is the namespace's full name.
+#[derive(Debug, Serialize)]
+pub struct NamespaceJson {
+    id: i64,
+    parent_id: Option<i64>,
+    name: String,
+    path: String,
+    owner: String,
+    /// `/n/:owner/:path`; `null` without an API base URL.
+    url: Option<String>,
+    /// `/n/:owner/:path/-/webhooks`; `null` without an API base URL.
+    webhooks_url: Option<String>,
+}
+
+impl NamespaceJson {
+    fn new(urls: Option<&Urls>, ns: &Namespace) -> NamespaceJson {
+        NamespaceJson {
+            id: ns.id,
+            parent_id: ns.parent_id,
+            name: ns.path().rsplit('/').next().unwrap_or_default().to_owned(),
+            path: ns.path().to_owned(),
+            owner: ns.owner().to_owned(),
+            url: urls.map(|u| u.namespace(&ns.name)),
+            webhooks_url: urls.map(|u| u.webhooks(&ns.name)),
+        }
+    }
+}
+
+/// `last_response`: the original's `code`, `duration` (ns), `error`, `created_at`, and the
+/// `delivery_id` it comes from.
+#[derive(Debug, Serialize)]
+struct LastResponseJson {
+    code: Option<u16>,
+    #[serde(serialize_with = "nanos")]
+    duration: Duration,
+    error: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    delivery_id: i64,
+}
+
+impl LastResponseJson {
+    fn new(last: &LastResponse) -> LastResponseJson {
+        LastResponseJson {
+            code: last.code,
+            duration: last.duration,
+            error: last.error.clone(),
+            created_at: last.created_at,
+            delivery_id: last.delivery_id,
+        }
+    }
+}
+
+/// One delivery attempt as lists show it.
+#[derive(Debug, Serialize)]
+pub struct DeliveryJson {
+    id: i64,
+    hook_id: i64,
+    event_id: Uuid,
+    event: EventType,
+    attempt: u32,
+    redelivery: bool,
+    /// Sent by `hook test`, not for an event the CI server handed over.
+    test: bool,
+    /// The response status; `null` when no response came.
+    code: Option<u16>,
+    #[serde(serialize_with = "nanos")]
+    duration: Duration,
+    error: Option<String>,
+    /// An error, no response, or a non-2xx status.
+    failed: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    /// The delivery's API URL; `null` without an API base URL.
+    url: Option<String>,
+}
+
+impl DeliveryJson {
+    /// The summary of `d`; `url` is its API URL, when known.
+    pub fn new(d: &Delivery, url: Option<String>) -> DeliveryJson {
+        DeliveryJson {
+            id: d.id,
+            hook_id: d.hook_id,
+            event_id: d.event_id,
+            event: d.event,
+            attempt: d.attempt,
+            redelivery: d.redelivery,
+            test: d.test,
+            code: d.response_status,
+            duration: d.duration,
+            error: d.error.clone(),
+            failed: d.failed(),
+            created_at: d.created_at,
+            url,
+        }
+    }
+}
+
+/// One delivery attempt in full: the summary's fields, then `tls_verification_skipped` and the
+/// request and response as recorded.
+#[derive(Debug, Serialize)]
+pub struct DeliveryFullJson {
+    #[serde(flatten)]
+    summary: DeliveryJson,
+    tls_verification_skipped: bool,
+    request: MessageJson,
+    response: MessageJson,
+}
+
+impl DeliveryFullJson {
+    /// Everything recorded of `d`; `url` is its API URL, when known.
+    pub fn new(d: &Delivery, url: Option<String>) -> DeliveryFullJson {
+        DeliveryFullJson {
+            summary: DeliveryJson::new(d, url),
+            tls_verification_skipped: d.tls_verification_skipped,
+            request: MessageJson::new(&d.request_headers, &d.request_body, d.request_truncated),
+            response: MessageJson::new(&d.response_headers, &d.response_body, d.response_truncated),
+        }
+    }
+}
+
+/// A request or response: headers in order as `[name, value]` pairs, the body as UTF-8 text
+/// when it is valid UTF-8, else base64 (`body_encoding` says which), and whether the stored
+/// body was cut short.
+#[derive(Debug, Serialize)]
+struct MessageJson {
+    headers: Vec<(String, String)>,
+    body: String,
+    body_encoding: &'static str,
+    truncated: bool,
+}
+
+impl MessageJson {
+    fn new(headers: &[(String, String)], body: &[u8], truncated: bool) -> MessageJson {
+        let (body, body_encoding) = match std::str::from_utf8(body) {
+            Ok(text) => (text.to_owned(), "utf-8"),
+            Err(_) => (
+                base64::engine::general_purpose::STANDARD.encode(body),
+                "base64",
+            ),
+        };
+        MessageJson {
+            headers: headers.to_vec(),
+            body,
+            body_encoding,
+            truncated,
+        }
+    }
+}
+
+/// An accepted event: its id, type, and how many webhooks it was queued for.
+#[derive(Debug, Serialize)]
+pub struct AcceptedJson {
+    event_id: Uuid,
+    event: EventType,
+    matched: usize,
+}
+
+impl AcceptedJson {
+    /// The event `event`, accepted as `accepted`.
+    pub fn new(event: EventType, accepted: &Accepted) -> AcceptedJson {
+        AcceptedJson {
+            event_id: accepted.event_id,
+            event,
+            matched: accepted.matched,
+        }
+    }
+}
+
+/// A redelivery queued: the new task, the webhook, the event, and the delivery sent again.
+#[derive(Debug, Serialize)]
+pub struct RedeliveryJson {
+    queued: bool,
+    task_id: i64,
+    hook_id: i64,
+    event_id: Uuid,
+    redelivery_of: i64,
+}
+
+impl RedeliveryJson {
+    /// Delivery `of` queued again as task `task_id`.
+    pub fn new(of: &Delivery, task_id: i64) -> RedeliveryJson {
+        RedeliveryJson {
+            queued: true,
+            task_id,
+            hook_id: of.hook_id,
+            event_id: of.event_id,
+            redelivery_of: of.id,
+        }
+    }
+}
+
+/// A page of a list on the command line: the items, the page number (from 1), and whether a
+/// next page exists. (`serve` answers the bare array and a `Link` header.)
+#[derive(Debug, Serialize)]
+pub struct PageJson<T> {
+    /// The items of this page.
+    pub items: Vec<T>,
+    /// The page number, from 1.
+    pub page: u32,
+    /// Whether a next page exists.
+    pub has_next: bool,
+}
+
+/// A duration as whole nanoseconds, as the original's.
+fn nanos<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_are_text_when_utf8_else_base64() {
+        let text = MessageJson::new(&[], "héllo".as_bytes(), false);
+        assert_eq!((text.body.as_str(), text.body_encoding), ("héllo", "utf-8"));
+        let binary = MessageJson::new(&[], &[0xff, 0x00, 0x41], true);
+        assert_eq!(
+            (binary.body.as_str(), binary.body_encoding),
+            ("/wBB", "base64")
+        );
+        assert!(binary.truncated);
+    }
+
+    #[test]
+    fn urls_encode_segments() {
+        let urls = Urls {
+            base: "http://h".to_owned(),
+        };
+        assert_eq!(
+            urls.delivery("al ice/a/b", 1, 2),
+            "http://h/n/al%20ice/a/b/-/webhooks/1/deliveries/2"
+        );
+    }
+
+    #[test]
+    fn namespaces_name_the_last_segment_and_the_path_below_the_owner() {
+        let ns = Namespace {
+            id: 3,
+            name: "alice/parent/child".to_owned(),
+            parent_id: Some(2),
+            created_at: OffsetDateTime::UNIX_EPOCH,
+        };
+        let urls = Urls {
+            base: "http://h".to_owned(),
+        };
+        let check = |urls: Option<&Urls>, expect: serde_json::Value| {
+            let got = serde_json::to_value(NamespaceJson::new(urls, &ns)).unwrap();
+            assert_eq!(got, expect);
+        };
+        check(
+            Some(&urls),
+            serde_json::json!({
+                "id": 3, "parent_id": 2, "name": "child", "path": "parent/child", "owner": "alice",
+                "url": "http://h/n/alice/parent/child",
+                "webhooks_url": "http://h/n/alice/parent/child/-/webhooks",
+            }),
+        );
+        check(
+            None,
+            serde_json::json!({
+                "id": 3, "parent_id": 2, "name": "child", "path": "parent/child", "owner": "alice",
+                "url": null, "webhooks_url": null,
+            }),
+        );
+    }
+}

@@ -1,0 +1,49 @@
+//! The HTTP front end of djinn-hooks, on axum (hyper + tokio) with tower layers: `serve`'s REST
+//! API (the original Djinn CI's webhook endpoints), event intake, `/healthz` and `/metrics`;
+//! the Webhooks tab, a server-rendered web UI under `/ui/` ([`ui`]); and a verifying webhook
+//! receiver for `listen`, the demo, tests and integrations.
+//!
+//! - [`serve()`] runs the API and a delivery worker until a stop flag is set.
+//! - [`router`] is the API as an axum `Router` over an [`AppState`] (tests drive it directly).
+//! - [`receiver`]: [`receiver::check`] one request, [`receiver::router`] to mount, or a
+//!   ready [`Receiver`] on its own threads.
+//! - [`json`]: the JSON shapes the API writes, shared with the command line's `--json`.
+//!
+//! Invariant: no request ever holds a thread while it waits on its client: connections are
+//! tasks on the async runtime, store calls run on its blocking pool, and every wait on a client
+//! (request head, body, the whole request) has a deadline or a size limit.
+//!
+//! ```no_run
+//! use djinn_hook_sign::Secret;
+//! use djinn_hook_server::Receiver;
+//!
+//! let receiver = Receiver::start("127.0.0.1:0", Secret::from("s3cret")).unwrap();
+//! println!("register {} as the payload URL", receiver.url());
+//! if let Some(got) = receiver.next_timeout(std::time::Duration::from_secs(5)) {
+//!     println!("{:?} signature ok: {}", got.event(), got.signature_valid);
+//! }
+//! ```
+#![warn(missing_docs)]
+
+mod app;
+mod auth;
+mod body;
+mod conn;
+mod error;
+mod handlers;
+mod intake;
+pub mod json;
+mod log;
+mod metrics;
+pub mod receiver;
+mod reply;
+mod routes;
+mod serve;
+pub mod ui;
+
+pub use app::{AppState, router};
+pub use auth::{TOKENS_ENV, Tokens};
+pub use conn::{Limits, serve_connections};
+pub use error::ApiError;
+pub use receiver::{BindError, Received, Receiver};
+pub use serve::{Config, ConfigError, ServeError, serve};

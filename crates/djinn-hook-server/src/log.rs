@@ -1,0 +1,113 @@
+//! Log lines on stderr through `tracing`, written as logfmt (`key=value`, values quoted when
+//! they hold spaces or quotes) by `tracing-logfmt`: one per request, one per delivery, and the
+//! server's start and stop. Never a secret, a token, an `Authorization` header, a payload URL
+//! (it may carry credentials) or a body.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use djinn_hook_deliver::{Completion, DecisionOutcome};
+use time::format_description::well_known::Rfc3339;
+use tower_http::request_id::RequestId;
+use tracing_subscriber::layer::SubscriberExt as _;
+
+use crate::app::AppState;
+use crate::error::ErrorDetail;
+
+/// Sends `tracing` events to stderr as logfmt lines, unless the program installed its own
+/// subscriber first.
+pub(crate) fn install() {
+    let layer = tracing_logfmt::builder()
+        .with_target(false)
+        .with_span_name(false)
+        .with_span_path(false)
+        .layer()
+        .with_writer(std::io::stderr);
+    let subscriber = tracing_subscriber::registry().with(layer);
+    // Already set (a library user's own subscriber, or a second server in one process): keep it.
+    let _ = tracing::subscriber::set_global_default(subscriber);
+}
+
+/// A duration in milliseconds, three decimals.
+pub(crate) fn millis(d: Duration) -> String {
+    format!("{:.3}", d.as_secs_f64() * 1000.0)
+}
+
+/// The request layer: one log line per request (method, path without the query, status,
+/// duration, remote address, request id; for a 5xx what went wrong) and the request counter.
+pub(crate) async fn request(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let start = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let remote = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.to_string());
+    let id = request
+        .extensions()
+        .get::<RequestId>()
+        .and_then(|id| id.header_value().to_str().ok())
+        .map(str::to_owned);
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    state.metrics.request(status);
+    let error = response
+        .extensions()
+        .get::<ErrorDetail>()
+        .map(|e| e.0.as_str());
+    let duration_ms = millis(start.elapsed());
+    macro_rules! line {
+        ($level:ident) => {
+            tracing::$level!(
+                msg = "request",
+                method = method.as_str(),
+                path,
+                status,
+                duration_ms,
+                remote,
+                request_id = id,
+                error
+            )
+        };
+    }
+    if status >= 500 {
+        line!(error);
+    } else {
+        line!(info);
+    }
+    response
+}
+
+/// The line for one committed delivery attempt.
+pub(crate) fn delivery(done: &Completion) {
+    let attempt = &done.attempt;
+    let (outcome, retry_at) = match done.decision.outcome {
+        DecisionOutcome::Delivered => ("delivered", None),
+        DecisionOutcome::RetryAt(at) => ("retry", at.format(&Rfc3339).ok()),
+        DecisionOutcome::Failed => ("failed", None),
+    };
+    tracing::info!(
+        msg = "delivery",
+        event = attempt.event.name(),
+        event_id = %attempt.event_id,
+        hook = attempt.hook_id,
+        attempt = attempt.attempt,
+        redelivery = attempt.redelivery,
+        status = attempt
+            .response_status
+            .map_or_else(|| "none".to_owned(), |s| s.to_string()),
+        result = attempt.outcome.as_str(),
+        duration_ms = millis(attempt.duration),
+        outcome,
+        retry_at,
+        disabled_hook = done.decision.disable_hook.as_deref(),
+        error = attempt.error.as_deref(),
+    );
+}

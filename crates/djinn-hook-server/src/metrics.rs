@@ -1,0 +1,164 @@
+//! `/metrics`: counters fed by the request handlers and the worker's observer, gauges read from
+//! `Store::stats` at scrape time, encoded by `prometheus-client` (OpenMetrics text).
+
+use std::sync::atomic::AtomicI64;
+
+use djinn_hook_deliver::{Completion, DecisionOutcome};
+use djinn_hook_store::Stats;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::{Registry, Unit};
+
+/// The `Content-Type` of `/metrics`.
+pub(crate) const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Labels of a committed delivery attempt.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeliveryLabels {
+    /// What happens to the task: `delivered`, `retry` or `failed`.
+    outcome: &'static str,
+    /// How the attempt went: `success`, `http_status`, `timeout`, `connect_refused`, ...
+    result: &'static str,
+}
+
+/// Labels of an answered API request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    code: u16,
+}
+
+/// Every metric of `serve`.
+#[derive(Debug)]
+pub(crate) struct Metrics {
+    registry: Registry,
+    events_accepted: Counter,
+    deliveries: Family<DeliveryLabels, Counter>,
+    delivery_duration: Histogram,
+    hooks_disabled_by_worker: Counter,
+    requests: Family<RequestLabels, Counter>,
+    tasks_pending: Gauge<i64, AtomicI64>,
+    tasks_leased: Gauge<i64, AtomicI64>,
+    tasks_failed: Gauge<i64, AtomicI64>,
+    webhooks_disabled: Gauge<i64, AtomicI64>,
+}
+
+impl Metrics {
+    pub(crate) fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("djinn_hooks");
+        let events_accepted = Counter::default();
+        registry.register(
+            "events_accepted",
+            "Events accepted by POST /n/:username/:path/-/events",
+            events_accepted.clone(),
+        );
+        let deliveries = Family::<DeliveryLabels, Counter>::default();
+        registry.register(
+            "deliveries",
+            "Delivery attempts recorded, by what happens to the task (delivered, retry, failed) and how the attempt went",
+            deliveries.clone(),
+        );
+        // 1 ms to about 65 s: a local receiver up to the one-minute timeout.
+        let delivery_duration = Histogram::new(exponential_buckets(0.001, 2.0, 17));
+        registry.register_with_unit(
+            "delivery_duration",
+            "Duration of delivery attempts, from connect to the end of the response body",
+            Unit::Seconds,
+            delivery_duration.clone(),
+        );
+        let hooks_disabled_by_worker = Counter::default();
+        registry.register(
+            "webhook_disables",
+            "Webhooks disabled by the worker since start (410 Gone, failing too long)",
+            hooks_disabled_by_worker.clone(),
+        );
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "API requests answered, by status code",
+            requests.clone(),
+        );
+        let gauge = |registry: &mut Registry, name: &str, help: &str| {
+            let gauge = Gauge::<i64, AtomicI64>::default();
+            registry.register(name, help, gauge.clone());
+            gauge
+        };
+        let tasks_pending = gauge(
+            &mut registry,
+            "tasks_pending",
+            "Delivery tasks waiting for an attempt: new ones and scheduled retries (from the store)",
+        );
+        let tasks_leased = gauge(
+            &mut registry,
+            "tasks_leased",
+            "Delivery tasks claimed by a worker, attempt in progress (from the store)",
+        );
+        let tasks_failed = gauge(
+            &mut registry,
+            "tasks_failed",
+            "Delivery tasks given up on, kept for a manual retry (from the store)",
+        );
+        let webhooks_disabled = gauge(
+            &mut registry,
+            "webhooks_disabled",
+            "Webhooks currently disabled by the delivery layer (from the store)",
+        );
+        Metrics {
+            registry,
+            events_accepted,
+            deliveries,
+            delivery_duration,
+            hooks_disabled_by_worker,
+            requests,
+            tasks_pending,
+            tasks_leased,
+            tasks_failed,
+            webhooks_disabled,
+        }
+    }
+
+    /// One event accepted.
+    pub(crate) fn event_accepted(&self) {
+        self.events_accepted.inc();
+    }
+
+    /// One API request answered.
+    pub(crate) fn request(&self, code: u16) {
+        self.requests.get_or_create(&RequestLabels { code }).inc();
+    }
+
+    /// One attempt committed by the worker.
+    pub(crate) fn delivery(&self, done: &Completion) {
+        let outcome = match done.decision.outcome {
+            DecisionOutcome::Delivered => "delivered",
+            DecisionOutcome::RetryAt(_) => "retry",
+            DecisionOutcome::Failed => "failed",
+        };
+        self.deliveries
+            .get_or_create(&DeliveryLabels {
+                outcome,
+                result: done.attempt.outcome.as_str(),
+            })
+            .inc();
+        self.delivery_duration
+            .observe(done.attempt.duration.as_secs_f64());
+        if done.decision.disable_hook.is_some() {
+            self.hooks_disabled_by_worker.inc();
+        }
+    }
+
+    /// The exposition text, with the gauges set from `stats`.
+    pub(crate) fn render(&self, stats: &Stats) -> String {
+        let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        self.tasks_pending.set(as_i64(stats.pending));
+        self.tasks_leased.set(as_i64(stats.leased));
+        self.tasks_failed.set(as_i64(stats.failed));
+        self.webhooks_disabled.set(as_i64(stats.disabled_hooks));
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)
+            .expect("writing to a String cannot fail");
+        text
+    }
+}

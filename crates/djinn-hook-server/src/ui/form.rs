@@ -1,0 +1,145 @@
+//! Form bodies: parsed once by the guard (CSRF) and read by the handlers; the webhook form.
+
+use djinn_hook_payload::EventType;
+use djinn_hook_store::{NewWebhook, SecretUpdate, Webhook, WebhookUpdate};
+
+/// A POSTed `application/x-www-form-urlencoded` body, fields in order (a field may repeat:
+/// one `events` per ticked box). A request extension, put there by the guard.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Form(Vec<(String, String)>);
+
+impl Form {
+    pub(crate) fn parse(body: &[u8]) -> Form {
+        Form(form_urlencoded::parse(body).into_owned().collect())
+    }
+
+    /// The first value of `name`.
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of `name`, in order.
+    pub(crate) fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0
+            .iter()
+            .filter(move |(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether the checkbox `name` was ticked (present at all: unticked boxes are not sent).
+    pub(crate) fn checked(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+}
+
+/// The create / edit form's fields as typed. The secret is kept only to be applied, never
+/// to be shown again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct HookForm {
+    pub(crate) payload_url: String,
+    pub(crate) ssl: bool,
+    pub(crate) active: bool,
+    pub(crate) standard_webhooks: bool,
+    pub(crate) events: Vec<String>,
+    pub(crate) remove_secret: bool,
+    /// Whether the stored webhook has a secret (edit only; shown as "a secret is set").
+    pub(crate) has_secret: bool,
+    /// Why the delivery layer disabled the stored webhook, and since when (edit only).
+    pub(crate) disabled: Option<String>,
+}
+
+impl HookForm {
+    /// A new webhook's defaults: active, certificates verified, every event ticked.
+    pub(crate) fn blank() -> HookForm {
+        HookForm {
+            payload_url: String::new(),
+            ssl: true,
+            active: true,
+            standard_webhooks: false,
+            events: EventType::ALL.iter().map(|e| e.name().to_owned()).collect(),
+            remove_secret: false,
+            has_secret: false,
+            disabled: None,
+        }
+    }
+
+    /// A stored webhook's values.
+    pub(crate) fn of(hook: &Webhook) -> HookForm {
+        HookForm {
+            payload_url: hook.payload_url.clone(),
+            ssl: hook.ssl,
+            active: hook.active,
+            standard_webhooks: hook.standard_webhooks,
+            events: hook.events.names().into_iter().map(str::to_owned).collect(),
+            remove_secret: false,
+            has_secret: hook.has_secret,
+            disabled: hook
+                .disabled_reason
+                .as_ref()
+                .map(|reason| match hook.disabled_at {
+                    Some(at) => format!("{reason} (since {})", super::view::when(at)),
+                    None => reason.clone(),
+                }),
+        }
+    }
+
+    /// What was posted, and the secret typed (if any). `stored` is the webhook being
+    /// edited (its secret and disabled state are shown again if the form is refused).
+    pub(crate) fn posted(form: &Form, stored: Option<&Webhook>) -> (HookForm, Option<String>) {
+        let secret = form
+            .get("secret")
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned);
+        let fields = HookForm {
+            payload_url: form.get("payload_url").unwrap_or("").trim().to_owned(),
+            ssl: form.checked("ssl"),
+            active: form.checked("active"),
+            standard_webhooks: form.checked("standard_webhooks"),
+            events: form.all("events").map(str::to_owned).collect(),
+            remove_secret: form.checked("remove_secret"),
+            ..stored.map_or_else(HookForm::blank, HookForm::of)
+        };
+        (fields, secret)
+    }
+
+    /// Whether the box for `event` is ticked.
+    pub(crate) fn has_event(&self, event: &EventType) -> bool {
+        self.events.iter().any(|e| e == event.name())
+    }
+
+    /// The webhook to create in `ns`.
+    pub(crate) fn new_webhook(&self, ns: &str, secret: Option<String>) -> NewWebhook {
+        NewWebhook {
+            namespace: ns.to_owned(),
+            author_id: None,
+            payload_url: self.payload_url.clone(),
+            ssl: self.ssl,
+            events: self.events.clone(),
+            active: self.active,
+            standard_webhooks: self.standard_webhooks,
+            secret,
+            // The form offers no delivery limits yet: the worker's defaults.
+            limits: djinn_hook_store::DeliveryLimits::default(),
+        }
+    }
+
+    /// The update: every field as posted. A typed secret replaces the stored one; "remove
+    /// secret" removes it; neither keeps it.
+    pub(crate) fn update(&self, secret: Option<String>) -> WebhookUpdate {
+        WebhookUpdate {
+            payload_url: Some(self.payload_url.clone()),
+            ssl: Some(self.ssl),
+            events: Some(self.events.clone()),
+            active: Some(self.active),
+            standard_webhooks: Some(self.standard_webhooks),
+            secret: match (secret, self.remove_secret) {
+                (Some(secret), _) => SecretUpdate::Set(secret),
+                (None, true) => SecretUpdate::Remove,
+                (None, false) => SecretUpdate::Keep,
+            },
+        }
+    }
+}

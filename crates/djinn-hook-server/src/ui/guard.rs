@@ -1,0 +1,286 @@
+//! The one layer every UI request passes: who is asking, CSRF and `Origin` on every POST,
+//! the cookies a handler asked for, and the security headers of every answer.
+
+use axum::body::{Body, to_bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use cookie::{Cookie, SameSite};
+
+use super::error::UiError;
+use super::flash::Flash;
+use super::form::Form;
+use super::session::{Session, SessionKey, random_id};
+use super::state::{Access, Auth, UiState};
+
+/// The signed-in session (only with [`Auth::Tokens`]).
+const SESSION_COOKIE: &str = "djinn_ui_session";
+/// A random id per browser; every form's CSRF token is an HMAC of it.
+const CSRF_COOKIE: &str = "djinn_ui_csrf";
+/// The flash message for the next page.
+const FLASH_COOKIE: &str = "djinn_ui_flash";
+const CSRF_PURPOSE: &str = "csrf-id";
+/// How long a browser keeps its CSRF id: forms left open for a day still work.
+const CSRF_TTL: time::Duration = time::Duration::days(1);
+/// A flash message not shown within a minute is stale.
+const FLASH_TTL: time::Duration = time::Duration::minutes(1);
+/// The largest form body: a webhook form is well under 4 KiB.
+pub(crate) const FORM_LIMIT: usize = 64 * 1024;
+
+/// Who is asking, for handlers (a request extension) and the page frame.
+#[derive(Clone, Debug)]
+pub(crate) struct Visitor {
+    /// What they may do; `None` when sign-in is required and they have not.
+    pub(crate) access: Option<Access>,
+    /// The CSRF token to put in every form.
+    pub(crate) csrf: String,
+    /// The flash message to show, if any.
+    pub(crate) flash: Option<Flash>,
+    /// Whether they signed in with a token (a sign-out button is shown).
+    pub(crate) signed_in: bool,
+}
+
+impl Visitor {
+    /// For an error page: no access, no forms, no flash.
+    pub(crate) fn nobody() -> Visitor {
+        Visitor {
+            access: None,
+            csrf: String::new(),
+            flash: None,
+            signed_in: false,
+        }
+    }
+
+    /// Whether edit buttons are shown and writes allowed.
+    pub(crate) fn can_write(&self) -> bool {
+        self.access.as_ref().is_some_and(|a| a.can_write)
+    }
+}
+
+/// What a handler asks the guard to do with the session cookie: set it (sign-in) or clear
+/// it (`None`: sign-out). Put it in the response's extensions.
+#[derive(Clone, Debug)]
+pub(crate) struct SetSession(pub(crate) Option<Session>);
+
+/// The layer (`axum::middleware::from_fn_with_state`).
+pub(crate) async fn guard(State(state): State<UiState>, req: Request, next: Next) -> Response {
+    let mut response = match admit(&state, req).await {
+        Ok(admitted) => {
+            let Admitted {
+                request,
+                new_csrf_id,
+                had_flash,
+            } = admitted;
+            let mut response = next.run(request).await;
+            let key = &state.inner.key;
+            let secure = state.inner.secure_cookies;
+            let mut cookies = Vec::new();
+            if let Some(id) = new_csrf_id {
+                cookies.push(cookie(
+                    CSRF_COOKIE,
+                    key.seal(CSRF_PURPOSE, id.as_bytes()),
+                    CSRF_TTL,
+                    secure,
+                ));
+            }
+            if let Some(SetSession(session)) = response.extensions_mut().remove::<SetSession>() {
+                cookies.push(match session {
+                    Some(session) => {
+                        let ttl = time::Duration::seconds(
+                            session.expires - time::OffsetDateTime::now_utc().unix_timestamp(),
+                        );
+                        cookie(SESSION_COOKIE, session.seal(key), ttl, secure)
+                    }
+                    None => removal(SESSION_COOKIE, secure),
+                });
+            }
+            if let Some(flash) = response.extensions_mut().remove::<Flash>() {
+                cookies.push(cookie(FLASH_COOKIE, flash.seal(key), FLASH_TTL, secure));
+            } else if had_flash && !response.status().is_redirection() {
+                cookies.push(removal(FLASH_COOKIE, secure));
+            }
+            for c in cookies {
+                if let Ok(value) = HeaderValue::from_str(&c.to_string()) {
+                    response.headers_mut().append(header::SET_COOKIE, value);
+                }
+            }
+            response
+        }
+        Err(refused) => refused,
+    };
+    secure_headers(response.headers_mut());
+    response
+}
+
+struct Admitted {
+    request: Request,
+    new_csrf_id: Option<String>,
+    had_flash: bool,
+}
+
+/// Reads the cookies into a [`Visitor`]; for a POST, checks `Origin` and the CSRF token.
+async fn admit(state: &UiState, req: Request) -> Result<Admitted, Response> {
+    let inner = &state.inner;
+    let key = &inner.key;
+    let jar = Jar::read(req.headers());
+    let (csrf_id, new_csrf_id) = match jar.csrf_id(key) {
+        Some(id) => (id, None),
+        None => {
+            let id = random_id().ok_or_else(|| {
+                UiError::Internal("the system random number generator failed".into())
+                    .into_response()
+            })?;
+            (id.clone(), Some(id))
+        }
+    };
+    let session = match inner.auth {
+        Auth::Open => None,
+        Auth::Tokens(_) => jar.get(SESSION_COOKIE).and_then(|v| Session::open(key, v)),
+    };
+    let signed_in = session.is_some();
+    let access = match inner.auth {
+        Auth::Open => Some(Access::full()),
+        Auth::Tokens(_) => session.map(|s| s.access),
+    };
+    let flash = jar.get(FLASH_COOKIE).and_then(|v| Flash::open(key, v));
+    let had_flash = jar.get(FLASH_COOKIE).is_some();
+
+    let mut req = req;
+    if req.method() == Method::POST {
+        if !same_origin(&req, inner.public_origin.as_deref()) {
+            return Err(UiError::Forbidden(
+                "this form was sent from another site; it is refused".into(),
+            )
+            .into_response());
+        }
+        let (parts, body) = req.into_parts();
+        let bytes = to_bytes(body, FORM_LIMIT).await.map_err(|_| {
+            UiError::Status(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the form is too large".into(),
+            )
+            .into_response()
+        })?;
+        let form = Form::parse(&bytes);
+        let csrf_ok = form.get("_csrf").is_some_and(|t| key.csrf_ok(&csrf_id, t));
+        if !csrf_ok {
+            // The reply carries a fresh CSRF cookie if there was none, so a reload works.
+            let mut refused = UiError::Forbidden(
+                "the form's security token is missing or stale; reload the page and try again"
+                    .into(),
+            )
+            .into_response();
+            if let Some(id) = &new_csrf_id {
+                let c = cookie(
+                    CSRF_COOKIE,
+                    key.seal(CSRF_PURPOSE, id.as_bytes()),
+                    CSRF_TTL,
+                    inner.secure_cookies,
+                );
+                if let Ok(value) = HeaderValue::from_str(&c.to_string()) {
+                    refused.headers_mut().append(header::SET_COOKIE, value);
+                }
+            }
+            return Err(refused);
+        }
+        req = Request::from_parts(parts, Body::from(bytes));
+        req.extensions_mut().insert(form);
+    }
+    req.extensions_mut().insert(Visitor {
+        access,
+        csrf: key.csrf_token(&csrf_id),
+        flash,
+        signed_in,
+    });
+    Ok(Admitted {
+        request: req,
+        new_csrf_id,
+        had_flash,
+    })
+}
+
+/// A POST from a page of this server: `Origin` (sent by browsers on every POST) names the
+/// host the request went to, or is the server's public origin. Without `Origin`, `Sec-Fetch-Site` if present must not say
+/// another site; a client sending neither (curl) still needs the CSRF token.
+fn same_origin(req: &Request, public_origin: Option<&str>) -> bool {
+    let headers = req.headers();
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()));
+    match headers.get(header::ORIGIN) {
+        Some(origin) => {
+            let origin = origin.to_str().unwrap_or("");
+            if public_origin.is_some_and(|p| p.eq_ignore_ascii_case(origin)) {
+                return true;
+            }
+            let origin_host = origin
+                .strip_prefix("http://")
+                .or_else(|| origin.strip_prefix("https://"));
+            matches!((origin_host, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
+        }
+        None => headers
+            .get("sec-fetch-site")
+            .is_none_or(|site| site == "same-origin" || site == "none"),
+    }
+}
+
+/// The request's cookies.
+struct Jar(Vec<Cookie<'static>>);
+
+impl Jar {
+    fn read(headers: &HeaderMap) -> Jar {
+        Jar(headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|h| h.to_str().ok())
+            .flat_map(|h| Cookie::split_parse(h.to_owned()))
+            .filter_map(Result::ok)
+            .collect())
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|c| c.name() == name).map(Cookie::value)
+    }
+
+    fn csrf_id(&self, key: &SessionKey) -> Option<String> {
+        let id = key.open(CSRF_PURPOSE, self.get(CSRF_COOKIE)?)?;
+        String::from_utf8(id).ok()
+    }
+}
+
+/// A UI cookie: only for `/ui`, out of scripts' reach, never sent by another site's request,
+/// `Secure` under https.
+fn cookie(name: &'static str, value: String, ttl: time::Duration, secure: bool) -> Cookie<'static> {
+    Cookie::build((name, value))
+        .path(super::PREFIX)
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(secure)
+        .max_age(ttl)
+        .build()
+}
+
+fn removal(name: &'static str, secure: bool) -> Cookie<'static> {
+    cookie(name, String::new(), time::Duration::ZERO, secure)
+}
+
+/// Nothing from another host, no framing, no caching of pages that show secrets' absence or
+/// delivery bodies.
+fn secure_headers(headers: &mut HeaderMap) {
+    let set = |headers: &mut HeaderMap, name: header::HeaderName, value: &'static str| {
+        headers
+            .entry(name)
+            .or_insert(HeaderValue::from_static(value));
+    };
+    set(
+        headers,
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+         frame-ancestors 'none'; base-uri 'none'",
+    );
+    set(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(headers, header::REFERRER_POLICY, "same-origin");
+    set(headers, header::CACHE_CONTROL, "no-store");
+}

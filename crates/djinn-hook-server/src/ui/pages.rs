@@ -1,0 +1,534 @@
+//! The page handlers: the index, a namespace's webhooks, the form, a delivery, and the
+//! POST actions (create, update, delete, test, redeliver), each answered with a 303.
+
+use std::collections::{BTreeMap, HashMap};
+
+use askama::Template;
+use axum::Extension;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, Uri};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use djinn_hook_payload::EventType;
+use djinn_hook_store::{
+    DeliveryFilter, Error as StoreError, Page, Paged, ValidationErrors, Webhook,
+};
+
+use super::blocking;
+use super::error::UiError;
+use super::flash::Flash;
+use super::form::{Form, HookForm};
+use super::guard::Visitor;
+use super::paths::{self, Target};
+use super::state::UiState;
+use super::templates::{
+    DeliveryPage, EditExtras, FilterView, FormPage, IndexPage, ListPage, NamespaceRow,
+};
+use super::view::{DeliveryRow, DeliveryView, Health, HookRow};
+
+type Result<T, E = UiError> = std::result::Result<T, E>;
+
+/// Renders a page (200).
+pub(crate) fn render(page: impl Template) -> Result<Response> {
+    render_with(StatusCode::OK, page)
+}
+
+fn render_with(status: StatusCode, page: impl Template) -> Result<Response> {
+    let html = page
+        .render()
+        .map_err(|err| UiError::Internal(format!("rendering the page failed: {err}")))?;
+    Ok((status, Html(html)).into_response())
+}
+
+/// A 303 to `to` with a flash message on the next page.
+fn see_other(to: &str, flash: Flash) -> Response {
+    let mut response = Redirect::to(to).into_response();
+    response.extensions_mut().insert(flash);
+    response
+}
+
+/// What the visitor may see: signed in, and `ns` among their namespaces.
+fn may_read(visitor: &Visitor, ns: &str, uri: &Uri) -> Result<()> {
+    match &visitor.access {
+        None => Err(UiError::SignIn {
+            next: uri.path().to_owned(),
+        }),
+        Some(access) if !access.allows(ns) => Err(not_found(ns)),
+        Some(_) => Ok(()),
+    }
+}
+
+/// [`may_read`], and a token that may write.
+fn may_write(visitor: &Visitor, ns: &str, uri: &Uri) -> Result<()> {
+    may_read(visitor, ns, uri)?;
+    if visitor.can_write() {
+        Ok(())
+    } else {
+        Err(UiError::Forbidden(
+            "this token is read-only: it cannot change webhooks".into(),
+        ))
+    }
+}
+
+fn not_found(ns: &str) -> UiError {
+    UiError::NotFound(format!("no webhooks page for namespace {ns:?}"))
+}
+
+/// `GET /ui/`: every namespace the visitor may see that has webhooks, with their health.
+pub(crate) async fn index(
+    State(state): State<UiState>,
+    Extension(visitor): Extension<Visitor>,
+    uri: Uri,
+) -> Result<Response> {
+    let Some(access) = visitor.access.clone() else {
+        return Err(UiError::SignIn {
+            next: uri.path().to_owned(),
+        });
+    };
+    let (hooks, last) = blocking::store(&state, |store| {
+        let hooks = store.all_webhooks()?;
+        let ids: Vec<i64> = hooks.iter().map(|h| h.id).collect();
+        let last = store.last_responses(&ids)?;
+        Ok::<_, StoreError>((hooks, last))
+    })
+    .await?;
+    let mut by_ns: BTreeMap<String, NamespaceRow> = BTreeMap::new();
+    for hook in hooks.iter().filter(|h| access.allows(&h.namespace)) {
+        let row = by_ns
+            .entry(hook.namespace.clone())
+            .or_insert_with(|| NamespaceRow {
+                name: hook.namespace.clone(),
+                href: paths::webhooks(&hook.namespace),
+                hooks: 0,
+                ok: 0,
+                failed: 0,
+                never: 0,
+                inactive: 0,
+            });
+        row.hooks += 1;
+        if !hook.active {
+            row.inactive += 1;
+        }
+        match Health::of(last.get(&hook.id)) {
+            Health::Ok => row.ok += 1,
+            Health::Failed => row.failed += 1,
+            Health::Never => row.never += 1,
+        }
+    }
+    render(IndexPage {
+        visitor,
+        title: "Namespaces".into(),
+        namespaces: by_ns.into_values().collect(),
+    })
+}
+
+/// `GET /ui/go?ns=owner/path`: the index's "open a namespace" box.
+pub(crate) async fn go(Query(query): Query<HashMap<String, String>>) -> Response {
+    let ns = query.get("ns").map_or("", |s| s.trim().trim_matches('/'));
+    if paths::parse(&format!("{ns}/-/webhooks")).is_some() {
+        Redirect::to(&paths::webhooks(ns)).into_response()
+    } else {
+        see_other(
+            "/ui/",
+            Flash::failed(format!(
+                "{ns:?} is not a namespace: expected owner/path, e.g. alice/ci"
+            )),
+        )
+    }
+}
+
+/// `GET /ui/n/{rest}`.
+pub(crate) async fn get(
+    State(state): State<UiState>,
+    Extension(visitor): Extension<Visitor>,
+    Path(rest): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    uri: Uri,
+) -> Result<Response> {
+    let (ns, target) = paths::parse(&rest).ok_or_else(|| not_found(&rest))?;
+    may_read(&visitor, &ns, &uri)?;
+    match target {
+        Target::List => list(state, visitor, ns).await,
+        Target::Create => {
+            may_write(&visitor, &ns, &uri)?;
+            form_page(
+                StatusCode::OK,
+                visitor,
+                &ns,
+                HookForm::blank(),
+                ValidationErrors::default(),
+                None,
+            )
+        }
+        Target::Hook(id) => {
+            let hook = hook_in(&state, &ns, id).await?;
+            edit_page(
+                &state,
+                StatusCode::OK,
+                visitor,
+                &hook,
+                HookForm::of(&hook),
+                ValidationErrors::default(),
+                &query,
+            )
+            .await
+        }
+        Target::Delivery(id, delivery) => delivery_page(state, visitor, ns, id, delivery).await,
+        Target::Delete(_) | Target::Test(_) | Target::Redeliver(..) => Err(UiError::Status(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "this address takes a form (POST) only".into(),
+        )),
+    }
+}
+
+/// `POST /ui/n/{rest}`: every change, behind a CSRF token (checked by the guard).
+pub(crate) async fn post(
+    State(state): State<UiState>,
+    Extension(visitor): Extension<Visitor>,
+    Extension(form): Extension<Form>,
+    Path(rest): Path<String>,
+    uri: Uri,
+) -> Result<Response> {
+    let (ns, target) = paths::parse(&rest).ok_or_else(|| not_found(&rest))?;
+    // Signed out meanwhile (the session expired): back to the list after signing in, not
+    // to this POST-only address.
+    let list: Uri = paths::webhooks(&ns).parse().unwrap_or(uri);
+    may_write(&visitor, &ns, &list)?;
+    match target {
+        Target::Create => create(state, visitor, ns, form).await,
+        Target::Hook(id) => update(state, visitor, ns, id, form).await,
+        Target::Delete(id) => delete(state, ns, id).await,
+        Target::Test(id) => test(state, ns, id, form).await,
+        Target::Redeliver(id, delivery) => redeliver(state, ns, id, delivery).await,
+        Target::List | Target::Delivery(..) => Err(UiError::Status(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "nothing to post here".into(),
+        )),
+    }
+}
+
+async fn list(state: UiState, visitor: Visitor, ns: String) -> Result<Response> {
+    let name = ns.clone();
+    let (hooks, last, rates) = blocking::store(&state, move |store| {
+        let hooks = store.webhooks(&name)?;
+        let ids: Vec<i64> = hooks.iter().map(|h| h.id).collect();
+        let last = store.last_responses(&ids)?;
+        let day_ago = time::OffsetDateTime::now_utc() - time::Duration::days(1);
+        let rates = store.success_rates(&ids, day_ago)?;
+        Ok::<_, StoreError>((hooks, last, rates))
+    })
+    .await?;
+    render(ListPage {
+        visitor,
+        title: format!("{ns} - Webhooks"),
+        create_href: format!("{}/create", paths::webhooks(&ns)),
+        hooks: hooks
+            .iter()
+            .map(|h| HookRow::new(h, last.get(&h.id), rates.get(&h.id)))
+            .collect(),
+        ns,
+    })
+}
+
+/// The webhook `id`, if it belongs to `ns` (else 404: ids are not guessed across namespaces).
+async fn hook_in(state: &UiState, ns: &str, id: i64) -> Result<Webhook> {
+    let hook = blocking::store(state, move |store| store.webhook(id)).await?;
+    hook.filter(|h| h.namespace == ns)
+        .ok_or_else(|| UiError::NotFound(format!("webhook {id} not found in {ns}")))
+}
+
+fn form_page(
+    status: StatusCode,
+    visitor: Visitor,
+    ns: &str,
+    form: HookForm,
+    errors: ValidationErrors,
+    edit: Option<(i64, EditExtras)>,
+) -> Result<Response> {
+    let (title, action, edit) = match edit {
+        None => (
+            "Create webhook".to_owned(),
+            format!("{}/create", paths::webhooks(ns)),
+            None,
+        ),
+        Some((id, extras)) => (format!("Webhook {id}"), paths::hook(ns, id), Some(extras)),
+    };
+    render_with(
+        status,
+        FormPage {
+            visitor,
+            title,
+            ns: ns.to_owned(),
+            list_href: paths::webhooks(ns),
+            action,
+            form,
+            errors,
+            edit,
+        },
+    )
+}
+
+/// The edit page: the form (stored values, or what was posted with its errors) and the
+/// recent deliveries, filtered and paged by the query.
+async fn edit_page(
+    state: &UiState,
+    status: StatusCode,
+    visitor: Visitor,
+    hook: &Webhook,
+    form: HookForm,
+    errors: ValidationErrors,
+    query: &HashMap<String, String>,
+) -> Result<Response> {
+    let view = FilterView {
+        failed: query.get("failed").is_some_and(|v| !v.is_empty()),
+        event: query
+            .get("event")
+            .filter(|e| EventType::from_name(e).is_ok())
+            .cloned()
+            .unwrap_or_default(),
+        test: query
+            .get("test")
+            .filter(|t| *t == "only" || *t == "none")
+            .cloned()
+            .unwrap_or_default(),
+    };
+    let page: u32 = query
+        .get("page")
+        .and_then(|p| p.parse().ok())
+        .filter(|p| *p >= 1)
+        .unwrap_or(1);
+    let filter = DeliveryFilter {
+        event_type: EventType::from_name(&view.event).ok(),
+        failed_only: view.failed,
+        test: match view.test.as_str() {
+            "only" => Some(true),
+            "none" => Some(false),
+            _ => None,
+        },
+        ..DeliveryFilter::hook(hook.id)
+    };
+    let paged: Paged<_> = blocking::store(state, move |store| {
+        store.deliveries(filter, Page::new(page))
+    })
+    .await?;
+    let href = paths::hook(&hook.namespace, hook.id);
+    let page_href = |page: u32| {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        if view.failed {
+            query.append_pair("failed", "1");
+        }
+        if !view.event.is_empty() {
+            query.append_pair("event", &view.event);
+        }
+        if !view.test.is_empty() {
+            query.append_pair("test", &view.test);
+        }
+        query.append_pair("page", &page.to_string());
+        format!("{href}?{}#recent", query.finish())
+    };
+    let extras = EditExtras {
+        delete_action: format!("{href}/delete"),
+        test_action: format!("{href}/test"),
+        test_event: hook
+            .events
+            .iter()
+            .next()
+            .unwrap_or(EventType::BuildSubmitted)
+            .name(),
+        prev_href: (paged.page > 1).then(|| page_href(paged.page - 1)),
+        next_href: paged.has_next.then(|| page_href(paged.page + 1)),
+        deliveries: paged
+            .items
+            .iter()
+            .map(|d| DeliveryRow::new(&hook.namespace, d))
+            .collect(),
+        filter: view,
+    };
+    form_page(
+        status,
+        visitor,
+        &hook.namespace,
+        form,
+        errors,
+        Some((hook.id, extras)),
+    )
+}
+
+async fn delivery_page(
+    state: UiState,
+    visitor: Visitor,
+    ns: String,
+    id: i64,
+    delivery: i64,
+) -> Result<Response> {
+    let hook = hook_in(&state, &ns, id).await?;
+    let found = blocking::store(&state, move |store| store.delivery(delivery)).await?;
+    let d = found.filter(|d| d.hook_id == id).ok_or_else(|| {
+        UiError::NotFound(format!("delivery {delivery} not found for webhook {id}"))
+    })?;
+    render(DeliveryPage {
+        visitor,
+        title: format!("{ns} - Webhook Delivery"),
+        list_href: paths::webhooks(&ns),
+        hook_href: paths::hook(&ns, id),
+        hook_url: hook.payload_url,
+        d: DeliveryView::new(&ns, &d),
+        ns,
+    })
+}
+
+/// Checks the form beyond what the store checks: a new secret and "remove secret" at once
+/// contradict each other.
+fn precheck(form: &HookForm, secret: Option<&String>) -> ValidationErrors {
+    let mut errors = ValidationErrors::default();
+    if secret.is_some() && form.remove_secret {
+        errors.add(
+            "secret",
+            "type a new secret or tick \"Remove secret\", not both",
+        );
+    }
+    errors
+}
+
+async fn create(state: UiState, visitor: Visitor, ns: String, form: Form) -> Result<Response> {
+    let (fields, secret) = HookForm::posted(&form, None);
+    let new = fields.new_webhook(&ns, secret);
+    let created = blocking::store(&state, move |store| {
+        match store.create_webhook(new.clone()) {
+            // The UI can open any namespace: its first webhook creates it, as the API does.
+            Err(StoreError::NamespaceNotFound { .. }) => {
+                store.ensure_namespace(&new.namespace)?;
+                store.create_webhook(new)
+            }
+            other => other,
+        }
+    })
+    .await;
+    match created {
+        Ok(hook) => Ok(see_other(
+            &paths::webhooks(&ns),
+            Flash::ok(format!("Webhook created: {}", hook.payload_url)),
+        )),
+        Err(UiError::Store(StoreError::Invalid(errors))) => form_page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            visitor,
+            &ns,
+            fields,
+            errors,
+            None,
+        ),
+        Err(err) => Err(err),
+    }
+}
+
+async fn update(
+    state: UiState,
+    visitor: Visitor,
+    ns: String,
+    id: i64,
+    form: Form,
+) -> Result<Response> {
+    let hook = hook_in(&state, &ns, id).await?;
+    let (fields, secret) = HookForm::posted(&form, Some(&hook));
+    let errors = precheck(&fields, secret.as_ref());
+    let result = if errors.is_empty() {
+        let update = fields.update(secret);
+        blocking::store(&state, move |store| store.update_webhook(id, update)).await
+    } else {
+        Err(UiError::Store(StoreError::Invalid(errors)))
+    };
+    match result {
+        Ok(hook) => Ok(see_other(
+            &paths::hook(&ns, id),
+            Flash::ok(format!("Webhook has been updated: {}", hook.payload_url)),
+        )),
+        Err(UiError::Store(StoreError::Invalid(errors))) => {
+            edit_page(
+                &state,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                visitor,
+                &hook,
+                fields,
+                errors,
+                &HashMap::new(),
+            )
+            .await
+        }
+        Err(err) => Err(err),
+    }
+}
+
+async fn delete(state: UiState, ns: String, id: i64) -> Result<Response> {
+    let hook = hook_in(&state, &ns, id).await?;
+    blocking::store(&state, move |store| store.delete_webhook(id)).await?;
+    Ok(see_other(
+        &paths::webhooks(&ns),
+        Flash::ok(format!("Webhook has been deleted: {}", hook.payload_url)),
+    ))
+}
+
+async fn test(state: UiState, ns: String, id: i64, form: Form) -> Result<Response> {
+    hook_in(&state, &ns, id).await?;
+    let event = form
+        .get("event")
+        .map(EventType::from_name)
+        .transpose()
+        .map_err(|err| UiError::Status(StatusCode::BAD_REQUEST, format!("event: {err}")))?
+        .unwrap_or(EventType::BuildSubmitted);
+    let actions = std::sync::Arc::clone(&state.inner.actions);
+    let sent = blocking::run(move || actions.send_test(id, event)).await?;
+    let hook_href = paths::hook(&ns, id);
+    Ok(match sent {
+        Ok(Some(delivery)) => {
+            let d = blocking::store(&state, move |store| store.delivery(delivery)).await?;
+            let flash = match d {
+                Some(d) if !d.failed() => Flash::ok(format!(
+                    "Test delivery sent: {event}, {}",
+                    super::view::status_line(d.response_status)
+                )),
+                Some(d) => Flash::failed(format!(
+                    "Test delivery failed: {event}, {}",
+                    d.error
+                        .unwrap_or_else(|| super::view::status_line(d.response_status))
+                )),
+                None => Flash::failed("Test delivery sent, but its record is gone"),
+            };
+            see_other(&paths::delivery(&ns, id, delivery), flash)
+        }
+        Ok(None) => see_other(
+            &paths::webhooks(&ns),
+            Flash::failed("The webhook was deleted during the test delivery"),
+        ),
+        Err(message) => see_other(
+            &hook_href,
+            Flash::failed(format!("Test delivery not sent: {message}")),
+        ),
+    })
+}
+
+async fn redeliver(state: UiState, ns: String, id: i64, delivery: i64) -> Result<Response> {
+    hook_in(&state, &ns, id).await?;
+    let found = blocking::store(&state, move |store| store.delivery(delivery)).await?;
+    if found.is_none_or(|d| d.hook_id != id) {
+        return Err(UiError::NotFound(format!(
+            "delivery {delivery} not found for webhook {id}"
+        )));
+    }
+    let here = paths::delivery(&ns, id, delivery);
+    match blocking::store(&state, move |store| store.redeliver(delivery)).await {
+        Ok(_task) => {
+            let actions = std::sync::Arc::clone(&state.inner.actions);
+            blocking::run(move || actions.queued()).await?;
+            Ok(see_other(
+                &format!("{}#recent", paths::hook(&ns, id)),
+                Flash::ok(
+                    "Webhook delivery queued: it is sent again with the same event id and shows in Recent deliveries",
+                ),
+            ))
+        }
+        Err(UiError::Store(err @ StoreError::WebhookInactive { .. })) => Ok(see_other(
+            &here,
+            Flash::failed(format!("Not redelivered: {err}")),
+        )),
+        Err(err) => Err(err),
+    }
+}

@@ -1,0 +1,122 @@
+//! The UI's namespace paths: `/ui/n/{owner/path}/-/webhooks/...`, parsed and built.
+//!
+//! A namespace has two or more segments, so the webhook part starts after a `/-/`
+//! separator, as in the JSON API's `/n/{owner/path}/-/webhooks`.
+
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+
+/// What a path below `/ui/n/` names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// `webhooks`
+    List,
+    /// `webhooks/create`
+    Create,
+    /// `webhooks/{id}`
+    Hook(i64),
+    /// `webhooks/{id}/delete`
+    Delete(i64),
+    /// `webhooks/{id}/test`
+    Test(i64),
+    /// `webhooks/{id}/deliveries/{delivery}`
+    Delivery(i64, i64),
+    /// `webhooks/{id}/deliveries/{delivery}/redeliver`
+    Redeliver(i64, i64),
+}
+
+/// The namespace and target of `rest` (the path after `/ui/n/`, percent-decoded).
+pub(crate) fn parse(rest: &str) -> Option<(String, Target)> {
+    let (ns, tail) = rest.split_once("/-/")?;
+    // `.` and `..` segments would be folded away by a browser resolving a link to them.
+    if ns.split('/').count() < 2 || ns.split('/').any(|s| matches!(s, "" | "." | "..")) {
+        return None;
+    }
+    let segments: Vec<&str> = tail.trim_end_matches('/').split('/').collect();
+    let id = |s: &str| s.parse::<i64>().ok().filter(|id| *id > 0);
+    let target = match segments.as_slice() {
+        ["webhooks"] => Target::List,
+        ["webhooks", "create"] => Target::Create,
+        ["webhooks", hook] => Target::Hook(id(hook)?),
+        ["webhooks", hook, "delete"] => Target::Delete(id(hook)?),
+        ["webhooks", hook, "test"] => Target::Test(id(hook)?),
+        ["webhooks", hook, "deliveries", d] => Target::Delivery(id(hook)?, id(d)?),
+        ["webhooks", hook, "deliveries", d, "redeliver"] => Target::Redeliver(id(hook)?, id(d)?),
+        _ => return None,
+    };
+    Some((ns.to_owned(), target))
+}
+
+/// Characters escaped in one path segment.
+const SEGMENT: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}')
+    .add(b'/');
+
+/// `/ui/n/{ns}/-/webhooks`, each segment of `ns` percent-encoded.
+pub(crate) fn webhooks(ns: &str) -> String {
+    let ns: Vec<String> = ns
+        .split('/')
+        .map(|s| utf8_percent_encode(s, SEGMENT).to_string())
+        .collect();
+    format!("{}/n/{}/-/webhooks", super::PREFIX, ns.join("/"))
+}
+
+/// The edit page of webhook `id` in `ns`.
+pub(crate) fn hook(ns: &str, id: i64) -> String {
+    format!("{}/{id}", webhooks(ns))
+}
+
+/// One delivery's page.
+pub(crate) fn delivery(ns: &str, id: i64, delivery: i64) -> String {
+    format!("{}/deliveries/{delivery}", hook(ns, id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_parse_and_build() {
+        let check = |path: &str, ns: &str, target: Target| {
+            assert_eq!(parse(path), Some((ns.to_owned(), target)), "{path}");
+        };
+        check("alice/ci/-/webhooks", "alice/ci", Target::List);
+        check("alice/ci/-/webhooks/", "alice/ci", Target::List);
+        check("a/b/c/-/webhooks/create", "a/b/c", Target::Create);
+        check("a/b/-/webhooks/7", "a/b", Target::Hook(7));
+        check("a/b/-/webhooks/7/delete", "a/b", Target::Delete(7));
+        check("a/b/-/webhooks/7/test", "a/b", Target::Test(7));
+        check(
+            "a/b/-/webhooks/7/deliveries/9",
+            "a/b",
+            Target::Delivery(7, 9),
+        );
+        check(
+            "a/b/-/webhooks/7/deliveries/9/redeliver",
+            "a/b",
+            Target::Redeliver(7, 9),
+        );
+        for bad in [
+            "alice/-/webhooks",
+            "a//b/-/webhooks",
+            "a/../-/webhooks",
+            "./b/-/webhooks",
+            "a/b/webhooks",
+            "a/b/-/webhooks/x",
+            "a/b/-/webhooks/0",
+            "a/b/-/webhooks/7/nope",
+        ] {
+            assert_eq!(parse(bad), None, "{bad}");
+        }
+        assert_eq!(webhooks("a b/c?d"), "/ui/n/a%20b/c%3Fd/-/webhooks");
+        assert_eq!(delivery("a/b", 7, 9), "/ui/n/a/b/-/webhooks/7/deliveries/9");
+    }
+}

@@ -1,0 +1,92 @@
+//! Sign-in with an API token (exchanged for a signed session cookie) and sign-out.
+
+use std::collections::HashMap;
+
+use axum::Extension;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+
+use super::error::UiError;
+use super::flash::Flash;
+use super::form::Form;
+use super::guard::{SetSession, Visitor};
+use super::pages::render;
+use super::session::Session;
+use super::state::{Auth, UiState};
+use super::templates::SignInPage;
+
+/// Where to go after signing in: a UI path on this server, never another site.
+fn next_path(next: Option<&str>) -> String {
+    match next {
+        Some(next)
+            if next.starts_with("/ui/") && !next.starts_with("//") && !next.contains('\\') =>
+        {
+            next.to_owned()
+        }
+        _ => "/ui/".to_owned(),
+    }
+}
+
+/// `GET /ui/signin`.
+pub(crate) async fn form(
+    State(state): State<UiState>,
+    Extension(visitor): Extension<Visitor>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Response, UiError> {
+    let next = next_path(query.get("next").map(String::as_str));
+    if matches!(state.inner.auth, Auth::Open) || visitor.access.is_some() {
+        return Ok(Redirect::to(&next).into_response());
+    }
+    let cross_site = headers
+        .get("sec-fetch-site")
+        .is_some_and(|site| site == "cross-site");
+    render(SignInPage {
+        visitor,
+        title: "Sign in".into(),
+        next,
+        error: None,
+        refresh: cross_site,
+    })
+}
+
+/// `POST /ui/signin`: a configured token starts a session with its access.
+pub(crate) async fn submit(
+    State(state): State<UiState>,
+    Extension(visitor): Extension<Visitor>,
+    Extension(form): Extension<Form>,
+) -> Result<Response, UiError> {
+    let next = next_path(form.get("next"));
+    let Auth::Tokens(check) = &state.inner.auth else {
+        return Ok(Redirect::to(&next).into_response());
+    };
+    let token = form.get("token").unwrap_or("").trim();
+    match (!token.is_empty()).then(|| check(token)).flatten() {
+        Some(access) => {
+            let mut response = Redirect::to(&next).into_response();
+            let session = Session::new(access, state.inner.session_ttl);
+            response.extensions_mut().insert(SetSession(Some(session)));
+            Ok(response)
+        }
+        None => {
+            let mut response = render(SignInPage {
+                visitor,
+                title: "Sign in".into(),
+                next,
+                error: Some("This token is not recognised.".into()),
+                refresh: false,
+            })?;
+            *response.status_mut() = StatusCode::UNAUTHORIZED;
+            Ok(response)
+        }
+    }
+}
+
+/// `POST /ui/signout`: ends the session.
+pub(crate) async fn signout() -> Response {
+    let mut response = Redirect::to("/ui/signin").into_response();
+    response.extensions_mut().insert(SetSession(None));
+    response.extensions_mut().insert(Flash::ok("Signed out"));
+    response
+}

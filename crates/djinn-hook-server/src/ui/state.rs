@@ -1,0 +1,212 @@
+//! What the UI needs from the server: the store, how to check a sign-in token, and how to send.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use djinn_hook_payload::EventType;
+use djinn_hook_store::Store;
+use serde::{Deserialize, Serialize};
+
+use super::session::{SessionKey, SessionKeyError};
+
+/// What a signed-in person may do: the server maps its token scopes onto this.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Access {
+    /// Whether they may create, change, delete, test and redeliver (else read only).
+    pub can_write: bool,
+    /// The namespaces they may see (each with its children), or `None` for all.
+    pub namespaces: Option<Vec<String>>,
+}
+
+impl Access {
+    /// Everything: the loopback no-token mode.
+    pub fn full() -> Access {
+        Access {
+            can_write: true,
+            namespaces: None,
+        }
+    }
+
+    /// Whether namespace `ns` (`owner/path`) is visible: listed, or below a listed one.
+    pub fn allows(&self, ns: &str) -> bool {
+        self.namespaces.as_ref().is_none_or(|allowed| {
+            allowed.iter().any(|a| {
+                ns == a
+                    || ns
+                        .strip_prefix(a.as_str())
+                        .is_some_and(|r| r.starts_with('/'))
+            })
+        })
+    }
+}
+
+/// Checks a token typed on the sign-in page: its [`Access`], or `None` if it is not a
+/// configured token. Supplied by the server (the same tokens file as the API).
+pub type TokenCheck = Arc<dyn Fn(&str) -> Option<Access> + Send + Sync>;
+
+/// How people get in.
+#[derive(Clone)]
+pub enum Auth {
+    /// No tokens configured (the server listens on loopback only): no sign-in, full access.
+    /// CSRF tokens and `Origin` are still checked.
+    Open,
+    /// Sign in with an API token, exchanged for a signed session cookie.
+    Tokens(TokenCheck),
+}
+
+impl fmt::Debug for Auth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Auth::Open => "Open",
+            Auth::Tokens(_) => "Tokens",
+        })
+    }
+}
+
+/// What the UI asks of the delivery side. Both are called off the async threads.
+pub trait Actions: Send + Sync + 'static {
+    /// Delivers `event`'s example payload to webhook `hook_id` now (whatever its state or
+    /// events), records it as a test delivery, and returns the recorded delivery's id (`None`
+    /// if the webhook was deleted meanwhile). Blocks for the delivery. `Err` is a message to
+    /// show, e.g. an unknown webhook.
+    fn send_test(&self, hook_id: i64, event: EventType) -> Result<Option<i64>, String>;
+
+    /// A task was queued (a redelivery) and is due now: wake the delivery worker.
+    fn queued(&self);
+}
+
+/// [`Actions`] from two closures, for a server that has them at hand:
+/// `FnActions { send_test: |hook, event| ..., queued: || waker.wake() }`.
+pub struct FnActions<S, Q> {
+    /// [`Actions::send_test`].
+    pub send_test: S,
+    /// [`Actions::queued`].
+    pub queued: Q,
+}
+
+impl<S, Q> fmt::Debug for FnActions<S, Q> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FnActions")
+    }
+}
+
+impl<S, Q> Actions for FnActions<S, Q>
+where
+    S: Fn(i64, EventType) -> Result<Option<i64>, String> + Send + Sync + 'static,
+    Q: Fn() + Send + Sync + 'static,
+{
+    fn send_test(&self, hook_id: i64, event: EventType) -> Result<Option<i64>, String> {
+        (self.send_test)(hook_id, event)
+    }
+
+    fn queued(&self) {
+        (self.queued)();
+    }
+}
+
+/// The UI's shared state: cheap to clone.
+#[derive(Clone)]
+pub struct UiState {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) store: Arc<Store>,
+    pub(crate) auth: Auth,
+    pub(crate) actions: Arc<dyn Actions>,
+    pub(crate) key: SessionKey,
+    pub(crate) secure_cookies: bool,
+    pub(crate) session_ttl: Duration,
+    /// The origin people reach the UI at (`https://hooks.example.com`), if the server knows
+    /// it: a form's `Origin` may be this as well as the request's `Host`.
+    pub(crate) public_origin: Option<String>,
+}
+
+impl fmt::Debug for UiState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UiState")
+            .field("auth", &self.inner.auth)
+            .field("secure_cookies", &self.inner.secure_cookies)
+            .field("session_ttl", &self.inner.session_ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl UiState {
+    /// How long a session lasts after sign-in unless [`UiState::with_session_ttl`] says otherwise.
+    pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(8 * 60 * 60);
+
+    /// The state with a fresh random session key (sessions end when the process does),
+    /// cookies without `Secure` (plain-HTTP loopback) and [`UiState::DEFAULT_SESSION_TTL`].
+    pub fn new(
+        store: Arc<Store>,
+        auth: Auth,
+        actions: Arc<dyn Actions>,
+    ) -> Result<UiState, SessionKeyError> {
+        Ok(UiState {
+            inner: Arc::new(Inner {
+                store,
+                auth,
+                actions,
+                key: SessionKey::generate()?,
+                secure_cookies: false,
+                session_ttl: UiState::DEFAULT_SESSION_TTL,
+                public_origin: None,
+            }),
+        })
+    }
+
+    /// Marks cookies `Secure`: give `true` when people reach the UI over https (the
+    /// server's base URL is https), so a cookie never travels in clear.
+    pub fn with_secure_cookies(self, secure: bool) -> UiState {
+        self.map(|inner| inner.secure_cookies = secure)
+    }
+
+    /// How long a session lasts after sign-in.
+    pub fn with_session_ttl(self, ttl: Duration) -> UiState {
+        self.map(|inner| inner.session_ttl = ttl)
+    }
+
+    /// Signs sessions with this key (e.g. one kept across restarts).
+    pub fn with_session_key(self, key: SessionKey) -> UiState {
+        self.map(|inner| inner.key = key)
+    }
+
+    /// The server's public base URL (`serve --base-url`), for a reverse proxy that changes
+    /// `Host`: a form whose `Origin` is this URL's origin is accepted too. Also makes cookies
+    /// `Secure` when it is https.
+    pub fn with_public_url(self, url: &str) -> UiState {
+        let origin = url.split_once("://").map(|(scheme, rest)| {
+            let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+            format!(
+                "{}://{}",
+                scheme.to_ascii_lowercase(),
+                host.to_ascii_lowercase()
+            )
+        });
+        let https = url
+            .get(..8)
+            .is_some_and(|s| s.eq_ignore_ascii_case("https://"));
+        self.map(|inner| {
+            inner.public_origin = origin;
+            inner.secure_cookies |= https;
+        })
+    }
+
+    fn map(self, f: impl FnOnce(&mut Inner)) -> UiState {
+        let mut inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
+            store: Arc::clone(&shared.store),
+            auth: shared.auth.clone(),
+            actions: Arc::clone(&shared.actions),
+            key: shared.key.clone(),
+            secure_cookies: shared.secure_cookies,
+            session_ttl: shared.session_ttl,
+            public_origin: shared.public_origin.clone(),
+        });
+        f(&mut inner);
+        UiState {
+            inner: Arc::new(inner),
+        }
+    }
+}

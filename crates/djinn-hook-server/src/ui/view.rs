@@ -1,0 +1,240 @@
+//! What the templates show: webhooks and deliveries turned into display strings and links.
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use djinn_hook_store::{Delivery, LastResponse, SuccessRate, Webhook};
+use time::OffsetDateTime;
+use time::macros::format_description;
+
+use super::paths;
+
+/// How a webhook's last delivery went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Health {
+    /// Never delivered.
+    Never,
+    /// The last delivery got a 2xx.
+    Ok,
+    /// The last delivery failed.
+    Failed,
+}
+
+impl Health {
+    pub(crate) fn of(last: Option<&LastResponse>) -> Health {
+        match last {
+            None => Health::Never,
+            Some(last) if last.error.is_none() && last.code.is_some_and(is_2xx) => Health::Ok,
+            Some(_) => Health::Failed,
+        }
+    }
+
+    pub(crate) fn is_ok(&self) -> bool {
+        *self == Health::Ok
+    }
+
+    pub(crate) fn is_failed(&self) -> bool {
+        *self == Health::Failed
+    }
+}
+
+fn is_2xx(code: u16) -> bool {
+    (200..300).contains(&code)
+}
+
+/// One row of the webhook list.
+#[derive(Clone, Debug)]
+pub(crate) struct HookRow {
+    pub(crate) href: String,
+    pub(crate) payload_url: String,
+    pub(crate) active: bool,
+    pub(crate) disabled_reason: Option<String>,
+    pub(crate) health: Health,
+    /// E.g. `200 OK, 2026-12-01 12:00:00 UTC`; empty when never delivered.
+    pub(crate) last: String,
+    /// E.g. `24 h: 75% of 4 delivered`; empty when nothing was attempted in 24 hours.
+    pub(crate) rate: String,
+    pub(crate) delete_action: String,
+}
+
+impl HookRow {
+    pub(crate) fn new(
+        hook: &Webhook,
+        last: Option<&LastResponse>,
+        rate: Option<&SuccessRate>,
+    ) -> HookRow {
+        let href = paths::hook(&hook.namespace, hook.id);
+        HookRow {
+            delete_action: format!("{href}/delete"),
+            href,
+            payload_url: hook.payload_url.clone(),
+            active: hook.active,
+            disabled_reason: hook.disabled_reason.clone(),
+            health: Health::of(last),
+            last: last.map_or_else(String::new, |last| {
+                format!("{}, {}", status_line(last.code), when(last.created_at))
+            }),
+            rate: rate.map_or_else(String::new, |rate| {
+                format!(
+                    "last 24 h: {}% of {} delivered",
+                    rate.percent(),
+                    rate.attempts
+                )
+            }),
+        }
+    }
+}
+
+/// One row of "Recent deliveries".
+#[derive(Clone, Debug)]
+pub(crate) struct DeliveryRow {
+    pub(crate) href: String,
+    pub(crate) ok: bool,
+    pub(crate) redelivery: bool,
+    pub(crate) test: bool,
+    pub(crate) event_id: String,
+    pub(crate) event: &'static str,
+    pub(crate) status: String,
+    pub(crate) when: String,
+    pub(crate) duration: String,
+}
+
+impl DeliveryRow {
+    pub(crate) fn new(ns: &str, d: &Delivery) -> DeliveryRow {
+        DeliveryRow {
+            href: paths::delivery(ns, d.hook_id, d.id),
+            ok: !d.failed(),
+            redelivery: d.redelivery,
+            test: d.test,
+            event_id: d.event_id.to_string(),
+            event: d.event.name(),
+            status: d
+                .response_status
+                .map_or_else(|| "no response".to_owned(), |s| s.to_string()),
+            when: when(d.created_at),
+            duration: duration(d.duration),
+        }
+    }
+}
+
+/// One delivery in full.
+#[derive(Clone, Debug)]
+pub(crate) struct DeliveryView {
+    pub(crate) ok: bool,
+    pub(crate) redelivery: bool,
+    pub(crate) test: bool,
+    pub(crate) event_id: String,
+    pub(crate) event: &'static str,
+    pub(crate) when: String,
+    pub(crate) duration: String,
+    pub(crate) attempt: u32,
+    pub(crate) error: Option<String>,
+    pub(crate) request_headers: String,
+    pub(crate) request_body: String,
+    pub(crate) request_truncated: bool,
+    /// `200 OK`; empty when no response came.
+    pub(crate) status_line: String,
+    pub(crate) response_headers: String,
+    pub(crate) response_body: String,
+    pub(crate) response_truncated: bool,
+    pub(crate) tls_verification_skipped: bool,
+    pub(crate) redeliver_action: String,
+}
+
+impl DeliveryView {
+    pub(crate) fn new(ns: &str, d: &Delivery) -> DeliveryView {
+        DeliveryView {
+            ok: !d.failed(),
+            redelivery: d.redelivery,
+            test: d.test,
+            event_id: d.event_id.to_string(),
+            event: d.event.name(),
+            when: when(d.created_at),
+            duration: duration(d.duration),
+            attempt: d.attempt,
+            error: d.error.clone(),
+            request_headers: headers(&d.request_headers),
+            request_body: pretty(&d.request_body),
+            request_truncated: d.request_truncated,
+            status_line: d
+                .response_status
+                .map_or_else(String::new, |s| status_line(Some(s))),
+            response_headers: headers(&d.response_headers),
+            response_body: String::from_utf8_lossy(&d.response_body).into_owned(),
+            response_truncated: d.response_truncated,
+            tls_verification_skipped: d.tls_verification_skipped,
+            redeliver_action: format!("{}/redeliver", paths::delivery(ns, d.hook_id, d.id)),
+        }
+    }
+}
+
+/// `200 OK`, `599`, or `no response`.
+pub(crate) fn status_line(code: Option<u16>) -> String {
+    match code {
+        None => "no response".to_owned(),
+        Some(code) => match StatusCode::from_u16(code)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+        {
+            Some(reason) => format!("{code} {reason}"),
+            None => code.to_string(),
+        },
+    }
+}
+
+/// `2026-12-01 12:00:00 UTC`.
+pub(crate) fn when(at: OffsetDateTime) -> String {
+    at.to_offset(time::UtcOffset::UTC)
+        .format(format_description!(
+            "[year]-[month]-[day] [hour]:[minute]:[second] UTC"
+        ))
+        .unwrap_or_else(|_| at.to_string())
+}
+
+/// `152.3ms` under a second, `1.52s` above, as the original.
+pub(crate) fn duration(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{:.1}ms", d.as_secs_f64() * 1000.0)
+    } else {
+        format!("{:.2}s", d.as_secs_f64())
+    }
+}
+
+/// Headers one a line, `Name: value`, as sent.
+fn headers(headers: &[(String, String)]) -> String {
+    headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A JSON body pretty-printed, keys in the order sent; anything else as text.
+fn pretty(body: &[u8]) -> String {
+    let mut out = Vec::new();
+    let mut from = serde_json::Deserializer::from_slice(body);
+    let mut to = serde_json::Serializer::pretty(&mut out);
+    match serde_transcode::transcode(&mut from, &mut to).and_then(|()| from.end()) {
+        Ok(()) => String::from_utf8(out).unwrap_or_default(),
+        Err(_) => String::from_utf8_lossy(body).into_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        assert_eq!(duration(Duration::from_micros(152_300)), "152.3ms");
+        assert_eq!(duration(Duration::from_millis(1520)), "1.52s");
+        assert_eq!(status_line(Some(200)), "200 OK");
+        assert_eq!(status_line(Some(599)), "599");
+        assert_eq!(status_line(None), "no response");
+        assert_eq!(
+            pretty(br#"{"b":1,"a":[]}"#),
+            "{\n  \"b\": 1,\n  \"a\": []\n}"
+        );
+        assert_eq!(pretty(b"not json"), "not json");
+    }
+}

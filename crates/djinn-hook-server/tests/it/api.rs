@@ -1,0 +1,203 @@
+//! The API's rules, through `tower::ServiceExt::oneshot` on the `Router`: who may call it
+//! (Host and Origin without tokens, token scopes), request ids, body limits and the
+//! per-request timeout.
+
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::http::{Request, StatusCode};
+use axum::response::Response;
+use djinn_hook_server::{Config, Tokens, router};
+use http_body_util::BodyExt as _;
+use tower::ServiceExt as _;
+
+use crate::{config, state};
+
+/// Runs `request` through a fresh router over `config`, with a 10 s deadline.
+async fn call(config: &Config, request: Request<Body>) -> Response {
+    let app = router(state(config));
+    tokio::time::timeout(Duration::from_secs(10), app.oneshot(request))
+        .await
+        .expect("answered within 10 s")
+        .unwrap()
+}
+
+fn get(path: &str, headers: &[(&str, &str)]) -> Request<Body> {
+    let mut request = Request::get(path);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.body(Body::empty()).unwrap()
+}
+
+async fn text(response: Response) -> String {
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+#[tokio::test]
+async fn without_tokens_only_loopback_hosts_and_the_own_origin() {
+    let config = config(&[]);
+    let hooks = "/n/alice/ci/-/webhooks";
+    let ok = call(&config, get(hooks, &[("Host", "127.0.0.1:8080")])).await;
+    assert_eq!(ok.status(), StatusCode::OK);
+    let ok = call(&config, get(hooks, &[("Host", "localhost:8080")])).await;
+    assert_eq!(ok.status(), StatusCode::OK);
+    // DNS rebinding: a name that resolves to 127.0.0.1 but is not a loopback name.
+    let rebound = call(&config, get(hooks, &[("Host", "attacker.example:8080")])).await;
+    assert_eq!(rebound.status(), StatusCode::FORBIDDEN);
+    assert!(text(rebound).await.contains("is not a loopback name"));
+    // A web page in the operator's browser.
+    let page = call(
+        &config,
+        get(
+            hooks,
+            &[
+                ("Host", "127.0.0.1:8080"),
+                ("Origin", "https://evil.example"),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(page.status(), StatusCode::FORBIDDEN);
+    let own = call(
+        &config,
+        get(
+            hooks,
+            &[
+                ("Host", "127.0.0.1:8080"),
+                ("Origin", "http://127.0.0.1:8080"),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(own.status(), StatusCode::OK);
+    let create = Request::post(hooks)
+        .header("Host", "localhost:8080")
+        .header("Origin", "http://localhost:9999")
+        .body(Body::from(r#"{"payload_url": "https://example.com/h"}"#))
+        .unwrap();
+    assert_eq!(call(&config, create).await.status(), StatusCode::FORBIDDEN);
+    // /healthz answers anyone.
+    let health = call(&config, get("/healthz", &[("Host", "attacker.example")])).await;
+    assert_eq!(health.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn token_scopes_are_403_outside_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tokens");
+    std::fs::write(
+        &file,
+        "# the CI server\nci-token intake\nviewer read namespace=bob/x\nadmin\n",
+    )
+    .unwrap();
+    let tokens = Tokens::load(Some(&file), None).unwrap();
+    let config = Config::new("127.0.0.1:0", tokens).unwrap();
+    let bearer = |token: &str| format!("Bearer {token}");
+    let event = |token: &str| {
+        Request::post("/n/alice/ci/-/events")
+            .header("Authorization", bearer(token))
+            .header("X-Djinn-CI-Event", "cron")
+            .body(Body::from(
+                djinn_hook_payload::example_payload(
+                    djinn_hook_payload::EventType::Cron,
+                    djinn_hook_payload::DEFAULT_API_SERVER,
+                )
+                .to_body(),
+            ))
+            .unwrap()
+    };
+    assert_eq!(
+        call(&config, event("ci-token")).await.status(),
+        StatusCode::ACCEPTED
+    );
+    let read = call(
+        &config,
+        get(
+            "/n/alice/ci/-/webhooks",
+            &[("Authorization", &bearer("ci-token"))],
+        ),
+    )
+    .await;
+    assert_eq!(read.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        text(read).await,
+        "{\n  \"message\": \"forbidden: this token may not read\"\n}\n"
+    );
+    assert_eq!(
+        call(&config, event("viewer")).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let own = call(
+        &config,
+        get(
+            "/n/bob/x/-/webhooks",
+            &[("Authorization", &bearer("viewer"))],
+        ),
+    )
+    .await;
+    assert_eq!(own.status(), StatusCode::OK);
+    let other = call(
+        &config,
+        get(
+            "/n/alice/ci/-/webhooks",
+            &[("Authorization", &bearer("viewer"))],
+        ),
+    )
+    .await;
+    assert_eq!(other.status(), StatusCode::FORBIDDEN);
+    let missing = call(&config, get("/n/alice/ci/-/webhooks", &[])).await;
+    assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        call(&config, event("admin")).await.status(),
+        StatusCode::ACCEPTED
+    );
+}
+
+#[tokio::test]
+async fn every_answer_carries_a_request_id() {
+    let config = config(&[]);
+    let fresh = call(&config, get("/healthz", &[])).await;
+    let id = fresh.headers().get("x-request-id").expect("a request id");
+    assert_eq!(id.len(), 36, "a UUID: {id:?}");
+    let kept = call(
+        &config,
+        get("/healthz", &[("x-request-id", "from-the-proxy")]),
+    )
+    .await;
+    assert_eq!(kept.headers()["x-request-id"], "from-the-proxy");
+}
+
+#[tokio::test]
+async fn the_body_limit_holds_while_reading_an_endless_body() {
+    let mut config = config(&[]);
+    config.max_body = 4000;
+    // Chunked, no declared length, and it never ends: only a limit applied while reading
+    // answers at all.
+    let endless = futures_util::stream::repeat_with(|| {
+        Ok::<_, std::io::Error>(Bytes::from(vec![b'x'; 1000]))
+    });
+    let request = Request::post("/n/alice/ci/-/webhooks")
+        .body(Body::from_stream(endless))
+        .unwrap();
+    let response = call(&config, request).await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        text(response).await,
+        "{\n  \"message\": \"request body larger than 4000 bytes\"\n}\n"
+    );
+}
+
+#[tokio::test]
+async fn a_request_that_never_finishes_times_out() {
+    let mut config = config(&[]);
+    config.request_timeout = Duration::from_millis(200);
+    // A body whose first chunk never comes.
+    let stalled = futures_util::stream::pending::<Result<Bytes, std::io::Error>>();
+    let request = Request::post("/n/alice/ci/-/webhooks")
+        .body(Body::from_stream(stalled))
+        .unwrap();
+    let response = call(&config, request).await;
+    assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+}

@@ -1,0 +1,357 @@
+//! Sign-in, sessions, scopes, CSRF and `Origin`.
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use djinn_hook_server::ui::Auth;
+
+use crate::support::{Client, HOST, Ui, check_token};
+
+const LIST: &str = "/ui/n/alice/ci/-/webhooks";
+
+async fn signed_in(ui: &Ui, token: &str) -> Client {
+    let mut c = ui.client();
+    let form = c.get("/ui/signin").await;
+    assert_eq!(form.status, StatusCode::OK);
+    let done = c
+        .post("/ui/signin", &[("token", token), ("next", LIST)])
+        .await;
+    assert_eq!(c.redirected(&done), LIST, "{token}");
+    c
+}
+
+#[tokio::test]
+async fn pages_need_a_session_and_the_sign_in_form_exchanges_a_token_for_one() {
+    let ui = Ui::tokens();
+    let mut c = ui.client();
+    let page = c.get(LIST).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        page.location(),
+        "/ui/signin?next=%2Fui%2Fn%2Falice%2Fci%2F-%2Fwebhooks"
+    );
+    c.get("/ui/").await;
+    let form = c.get(page.location()).await;
+    form.has(&[
+        r#"<input type="password" id="token" name="token""#,
+        &format!(r#"name="next" value="{LIST}""#),
+    ]);
+
+    let wrong = c
+        .post("/ui/signin", &[("token", "nope"), ("next", LIST)])
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    wrong
+        .has(&["This token is not recognised."])
+        .lacks(&["nope"]);
+    assert!(!c.cookies.contains_key("djinn_ui_session"));
+
+    let done = c
+        .post("/ui/signin", &[("token", "writer"), ("next", LIST)])
+        .await;
+    assert_eq!(c.redirected(&done), LIST);
+    let set = done
+        .set_cookies()
+        .into_iter()
+        .find(|s| s.starts_with("djinn_ui_session="))
+        .expect("a session cookie");
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/ui", "Max-Age=28800"] {
+        assert!(set.contains(attribute), "{attribute} missing: {set}");
+    }
+    assert!(!set.contains("Secure"), "plain-HTTP loopback: {set}");
+    assert!(
+        !set.contains("writer"),
+        "the token never goes into the cookie"
+    );
+    let page = c.get(LIST).await;
+    assert_eq!(page.status, StatusCode::OK);
+    page.has(&["Create webhook", "Sign out"]);
+
+    // A form posted after the session ended leads to sign-in, then to the list.
+    let mut stale = ui.client();
+    stale.get("/ui/signin").await;
+    let refused = stale.post(&format!("{LIST}/1/delete"), &[]).await;
+    assert_eq!(
+        refused.location(),
+        "/ui/signin?next=%2Fui%2Fn%2Falice%2Fci%2F-%2Fwebhooks"
+    );
+
+    // Sign-out ends it.
+    let out = c.post("/ui/signout", &[]).await;
+    assert_eq!(c.redirected(&out), "/ui/signin");
+    assert!(!c.cookies.contains_key("djinn_ui_session"));
+    assert_eq!(c.get(LIST).await.status, StatusCode::SEE_OTHER);
+
+    // Only a path of this UI is a place to go next.
+    let mut c = ui.client();
+    c.get("/ui/signin").await;
+    let away = c
+        .post(
+            "/ui/signin",
+            &[("token", "writer"), ("next", "https://evil.example/")],
+        )
+        .await;
+    assert_eq!(c.redirected(&away), "/ui/");
+}
+
+#[tokio::test]
+async fn a_forged_or_tampered_session_is_no_session() {
+    let ui = Ui::tokens();
+    let mut c = signed_in(&ui, "reader").await;
+    let cookie = c.cookies["djinn_ui_session"].clone();
+    let (payload, tag) = cookie.split_once('.').unwrap();
+    // A payload claiming write access, with the read-only session's tag.
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let claims = String::from_utf8(b64.decode(payload).unwrap()).unwrap();
+    assert!(claims.contains(r#""can_write":false"#), "{claims}");
+    let forged = b64.encode(claims.replace(r#""can_write":false"#, r#""can_write":true"#));
+    c.cookies
+        .insert("djinn_ui_session".into(), format!("{forged}.{tag}"));
+    assert_eq!(c.get(LIST).await.status, StatusCode::SEE_OTHER);
+    // Another server's key does not open it either.
+    let other = Ui::tokens();
+    let mut c2 = other.client();
+    c2.cookies.insert("djinn_ui_session".into(), cookie);
+    assert_eq!(c2.get(LIST).await.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn secure_cookies_under_https() {
+    let ui = Ui::with(Auth::Tokens(Arc::new(check_token)), |s| {
+        s.with_secure_cookies(true)
+    });
+    let mut c = ui.client();
+    let form = c.get("/ui/signin").await;
+    assert!(form.set_cookies().iter().all(|s| s.contains("; Secure")));
+    let done = c.post("/ui/signin", &[("token", "writer")]).await;
+    assert!(
+        done.set_cookies().iter().all(|s| s.contains("; Secure")),
+        "{:?}",
+        done.set_cookies()
+    );
+}
+
+#[tokio::test]
+async fn a_read_only_token_sees_no_edit_buttons_and_cannot_write() {
+    let ui = Ui::tokens();
+    let hook = ui.hook("alice/ci", "https://example.com/hook");
+    let mut c = signed_in(&ui, "reader").await;
+    let path = format!("{LIST}/{}", hook.id);
+    c.get(LIST)
+        .await
+        .has(&["Signed in, read only", "https://example.com/hook"])
+        .lacks(&["Create webhook", ">Delete</button>"]);
+    let edit = c.get(&path).await;
+    assert_eq!(edit.status, StatusCode::OK);
+    edit.has(&[
+        "Recent deliveries",
+        r#"name="payload_url" value="https://example.com/hook""#,
+    ])
+    .lacks(&[">Save</button>", "Delete webhook", "Send test delivery"]);
+    assert_eq!(
+        c.get(&format!("{LIST}/create")).await.status,
+        StatusCode::FORBIDDEN
+    );
+    for (action, fields) in [
+        (
+            format!("{LIST}/create"),
+            vec![("payload_url", "https://x.example/")],
+        ),
+        (path.clone(), vec![("payload_url", "https://x.example/")]),
+        (format!("{path}/delete"), vec![]),
+        (format!("{path}/test"), vec![]),
+    ] {
+        let refused = c.post(&action, &fields).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{action}");
+        refused.has(&["this token is read-only"]);
+    }
+    let stored = ui.store.webhooks("alice/ci").unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].payload_url, "https://example.com/hook");
+    assert_eq!(ui.store.stats().unwrap().events, 0, "no test was sent");
+}
+
+#[tokio::test]
+async fn a_namespace_scoped_token_sees_only_its_namespaces() {
+    let ui = Ui::tokens();
+    let alice = ui.hook("alice/ci", "https://example.com/a");
+    ui.hook("bob/ci", "https://example.com/b");
+    ui.hook("bob/ci/child", "https://example.com/c");
+    ui.hook("bob/cider", "https://example.com/d");
+    let mut c = signed_in(&ui, "bob").await;
+    let index = c.get("/ui/").await;
+    index
+        .has(&[">bob/ci</a>", ">bob/ci/child</a>"])
+        .lacks(&["alice/ci", "bob/cider"]);
+    assert_eq!(c.get(LIST).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        c.get(&format!("{LIST}/{}", alice.id)).await.status,
+        StatusCode::NOT_FOUND
+    );
+    c.get("/ui/n/bob/ci/-/webhooks").await;
+    let refused = c.post(&format!("{LIST}/{}/delete", alice.id), &[]).await;
+    assert_eq!(refused.status, StatusCode::NOT_FOUND);
+    assert!(ui.store.webhook(alice.id).unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_form_without_a_valid_csrf_token_or_from_another_origin_is_refused() {
+    let ui = Ui::open();
+    let mut c = ui.client();
+    let create = format!("{LIST}/create");
+    c.get(&create).await;
+    let token = c.csrf.clone().unwrap();
+    let origin = format!("http://{HOST}");
+    let url = ("payload_url", "https://example.com/hook");
+
+    let missing = c.post_raw(&create, &[url], Some(&origin)).await;
+    assert_eq!(missing.status, StatusCode::FORBIDDEN);
+    missing.has(&["security token is missing or stale"]);
+    let wrong = c
+        .post_raw(&create, &[("_csrf", "AAAA"), url], Some(&origin))
+        .await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+    // Another browser's token does not fit this browser's cookie.
+    let mut other = ui.client();
+    other.get(&create).await;
+    let theirs = other.csrf.clone().unwrap();
+    assert_ne!(theirs, token);
+    let stolen = c
+        .post_raw(&create, &[("_csrf", &theirs), url], Some(&origin))
+        .await;
+    assert_eq!(stolen.status, StatusCode::FORBIDDEN);
+    // The right token from another site.
+    for bad_origin in [
+        "http://evil.example",
+        "null",
+        "https://ui.test.evil.example",
+    ] {
+        let cross = c
+            .post_raw(&create, &[("_csrf", &token), url], Some(bad_origin))
+            .await;
+        assert_eq!(cross.status, StatusCode::FORBIDDEN, "{bad_origin}");
+        cross.has(&["sent from another site"]);
+    }
+    // No cookie at all: refused, and the answer gives the browser one.
+    let mut fresh = ui.client();
+    let bare = fresh
+        .post_raw(&create, &[("_csrf", &token), url], Some(&origin))
+        .await;
+    assert_eq!(bare.status, StatusCode::FORBIDDEN);
+    assert!(fresh.cookies.contains_key("djinn_ui_csrf"));
+    assert!(
+        ui.store.webhooks("alice/ci").unwrap().is_empty(),
+        "nothing stored"
+    );
+
+    // The same form with its token and origin goes through.
+    let ok = c
+        .post_raw(&create, &[("_csrf", &token), url], Some(&origin))
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER);
+    // A client sending no Origin (curl) still needs, and here has, the token.
+    let mut fields = vec![
+        ("_csrf", token.as_str()),
+        ("payload_url", "https://example.com/2"),
+    ];
+    fields.push(("active", "on"));
+    let no_origin = c.post_raw(&create, &fields, None).await;
+    assert_eq!(no_origin.status, StatusCode::SEE_OTHER);
+    assert_eq!(ui.store.webhooks("alice/ci").unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn sign_in_needs_csrf_and_the_open_mode_has_no_sign_in() {
+    let ui = Ui::tokens();
+    let mut c = ui.client();
+    c.get("/ui/signin").await;
+    let forged = c
+        .post_raw(
+            "/ui/signin",
+            &[("token", "writer")],
+            Some(&format!("http://{HOST}")),
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(!c.cookies.contains_key("djinn_ui_session"));
+
+    let open = Ui::open();
+    let mut c = open.client();
+    let signin = c.get("/ui/signin").await;
+    assert_eq!(signin.status, StatusCode::SEE_OTHER);
+    c.get(LIST)
+        .await
+        .has(&["Create webhook"])
+        .lacks(&["Sign out"]);
+}
+
+#[tokio::test]
+async fn a_cross_site_arrival_at_sign_in_reloads_once_to_get_its_cookie() {
+    let ui = Ui::tokens();
+    let mut c = ui.client();
+    let plain = c.get("/ui/signin").await;
+    plain.lacks(&["http-equiv=\"refresh\""]);
+    let request = axum::http::Request::builder()
+        .uri("/ui/signin")
+        .header("host", HOST)
+        .header("sec-fetch-site", "cross-site")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    use tower::ServiceExt as _;
+    let response = ui.router.clone().oneshot(request).await.unwrap();
+    let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    assert!(String::from_utf8_lossy(&body).contains(r#"<meta http-equiv="refresh" content="0">"#));
+}
+
+#[tokio::test]
+async fn paths_outside_the_ui_get_no_ui_cookies_once_merged() {
+    // Merged into a server's router, the guard runs for UI paths only.
+    let ui = Ui::open();
+    let server = axum::Router::new()
+        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .merge(ui.router.clone());
+    use tower::ServiceExt as _;
+    for path in ["/healthz", "/favicon.ico"] {
+        let request = axum::http::Request::builder()
+            .uri(path)
+            .header("host", HOST)
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = server.clone().oneshot(request).await.unwrap();
+        assert!(response.headers().get("set-cookie").is_none(), "{path}");
+    }
+    let mut c = ui.client();
+    assert!(c.get("/ui/").await.set_cookies()[0].starts_with("djinn_ui_csrf="));
+}
+
+#[tokio::test]
+async fn behind_a_proxy_the_public_origin_is_accepted_and_cookies_are_secure() {
+    let ui = Ui::with(Auth::Open, |s| {
+        s.with_public_url("https://Hooks.Example.com/base/")
+    });
+    let mut c = ui.client();
+    let create = format!("{LIST}/create");
+    let form = c.get(&create).await;
+    assert!(form.set_cookies().iter().all(|s| s.contains("; Secure")));
+    let token = c.csrf.clone().unwrap();
+    let url = ("payload_url", "https://example.com/hook");
+    let other = c
+        .post_raw(
+            &create,
+            &[("_csrf", &token), url],
+            Some("https://other.example.com"),
+        )
+        .await;
+    assert_eq!(other.status, StatusCode::FORBIDDEN);
+    let proxied = c
+        .post_raw(
+            &create,
+            &[("_csrf", &token), url],
+            Some("https://hooks.example.com"),
+        )
+        .await;
+    assert_eq!(proxied.status, StatusCode::SEE_OTHER, "{}", proxied.body);
+}

@@ -1,0 +1,265 @@
+//! Each form's success (303 and a flash shown once) and each validation error (the form
+//! again, what was typed kept apart from the secret); escaping of stored text.
+
+use axum::http::StatusCode;
+use djinn_hook_payload::EventType;
+
+use crate::support::{Receiver, Ui};
+
+const CREATE: &str = "/ui/n/alice/ci/-/webhooks/create";
+
+#[tokio::test]
+async fn create_redirects_with_a_flash_shown_once() {
+    let ui = Ui::open();
+    let mut c = ui.client();
+    c.get(CREATE).await;
+    let done = c
+        .post(
+            CREATE,
+            &[
+                ("payload_url", " https://example.com/hook "),
+                ("secret", "s3cret"),
+                ("ssl", "on"),
+                ("events", "cron"),
+                ("events", "invite.rejected"),
+                ("standard_webhooks", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(c.redirected(&done), "/ui/n/alice/ci/-/webhooks");
+    let hooks = ui.store.webhooks("alice/ci").unwrap();
+    assert_eq!(hooks.len(), 1);
+    let hook = &hooks[0];
+    assert_eq!(hook.payload_url, "https://example.com/hook");
+    assert_eq!(hook.events.names(), ["invite.rejected", "cron"]);
+    assert!(hook.ssl && hook.has_secret && hook.standard_webhooks);
+    assert!(!hook.active, "the active box was not ticked");
+
+    let list = c.get("/ui/n/alice/ci/-/webhooks").await;
+    list.has(&[
+        r#"<p class="flash ok" role="status">Webhook created: https://example.com/hook</p>"#,
+    ]);
+    let again = c.get("/ui/n/alice/ci/-/webhooks").await;
+    again.lacks(&["Webhook created"]);
+}
+
+#[tokio::test]
+async fn each_validation_error_is_under_its_field_and_the_form_keeps_its_values() {
+    let ui = Ui::open();
+    ui.hook("alice/ci", "https://taken.example/hook");
+    let mut c = ui.client();
+    c.get(CREATE).await;
+    let check = |url: &'static str, ssl: bool, field: &'static str, message: &'static str| {
+        (url, ssl, field, message)
+    };
+    for (url, ssl, field, message) in [
+        check("", false, "payload_url", "is required"),
+        check(
+            "ftp://example.com",
+            false,
+            "payload_url",
+            "must be an http or https URL",
+        ),
+        check(
+            "example.com/hook",
+            false,
+            "payload_url",
+            "must be an http or https URL",
+        ),
+        check("https:///path", false, "payload_url", "must have a host"),
+        check(
+            "https://taken.example/hook",
+            false,
+            "payload_url",
+            "is already used by another webhook in this namespace",
+        ),
+        check(
+            "http://plain.example/hook",
+            true,
+            "ssl",
+            "requires an https payload_url",
+        ),
+    ] {
+        let mut fields = vec![
+            ("payload_url", url),
+            ("secret", "typed-secret"),
+            ("events", "invite.rejected"),
+        ];
+        if ssl {
+            fields.push(("ssl", "on"));
+        }
+        let page = c.post(CREATE, &fields).await;
+        assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{url}");
+        page.has(&[
+            "The webhook was not saved",
+            &format!(r#"<p class="error" id="{field}-error">{message}</p>"#),
+            &format!(r#"name="payload_url" value="{url}""#),
+            r#"value="invite.rejected" checked"#,
+        ])
+        .lacks(&["typed-secret", r#"value="cron" checked"#]);
+        // The choices as typed: active unticked stays unticked, ssl as given.
+        assert!(!page.body.contains(r#"name="active" checked"#), "{url}");
+        assert_eq!(
+            page.body
+                .contains(r#"name="ssl" aria-describedby="ssl-error" checked"#),
+            ssl
+        );
+    }
+    assert_eq!(
+        ui.store.webhooks("alice/ci").unwrap().len(),
+        1,
+        "nothing stored"
+    );
+}
+
+#[tokio::test]
+async fn update_applies_a_typed_secret_keeps_a_blank_one_and_removes_on_request() {
+    let ui = Ui::open();
+    let hook = ui.hook("alice/ci", "https://example.com/hook");
+    let path = format!("/ui/n/alice/ci/-/webhooks/{}", hook.id);
+    let mut c = ui.client();
+    c.get(&path).await;
+    let base = [
+        ("payload_url", "https://example.com/v2"),
+        ("active", "on"),
+        ("ssl", "on"),
+    ];
+
+    // A new secret typed on edit is applied (the original ignored it).
+    let mut fields = base.to_vec();
+    fields.extend([("secret", "new-secret"), ("events", "build.finished")]);
+    let done = c.post(&path, &fields).await;
+    assert_eq!(c.redirected(&done), path);
+    let stored = ui.store.webhook(hook.id).unwrap().unwrap();
+    assert!(stored.has_secret);
+    assert_eq!(stored.payload_url, "https://example.com/v2");
+    assert_eq!(stored.events.names(), ["build.finished"]);
+    c.get(&path).await.has(&[
+        "Webhook has been updated: https://example.com/v2",
+        "A secret is set",
+    ]);
+    let sealed = ui
+        .store
+        .queue_test(
+            hook.id,
+            EventType::Cron,
+            b"{}".to_vec(),
+            std::time::Duration::from_secs(1),
+        )
+        .unwrap();
+    assert_eq!(sealed.secret.as_deref(), Some("new-secret"));
+
+    // Blank keeps it.
+    let done = c.post(&path, &base).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    assert!(ui.store.webhook(hook.id).unwrap().unwrap().has_secret);
+
+    // Both a new secret and "remove" is refused, under the secret field.
+    let mut both = base.to_vec();
+    both.extend([("secret", "x"), ("remove_secret", "on")]);
+    let refused = c.post(&path, &both).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    refused
+        .has(&[r#"id="secret-error">type a new secret or tick &#34;Remove secret&#34;, not both"#])
+        .has(&[r#"name="remove_secret" checked"#]);
+
+    // "Remove secret" removes it.
+    let mut remove = base.to_vec();
+    remove.push(("remove_secret", "on"));
+    let done = c.post(&path, &remove).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    assert!(!ui.store.webhook(hook.id).unwrap().unwrap().has_secret);
+
+    // An invalid update keeps the typed values and the hook unchanged.
+    let page = c
+        .post(&path, &[("payload_url", "nope"), ("events", "cron")])
+        .await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    page.has(&[
+        r#"name="payload_url" value="nope""#,
+        r#"value="cron" checked"#,
+        "Recent deliveries",
+    ]);
+    assert_eq!(
+        ui.store.webhook(hook.id).unwrap().unwrap().payload_url,
+        "https://example.com/v2"
+    );
+}
+
+#[tokio::test]
+async fn delete_test_and_redeliver_redirect_with_flashes() {
+    let ui = Ui::open();
+    let receiver = Receiver::start();
+    let hook = ui.hook("alice/ci", &receiver.url("/ok"));
+    let path = format!("/ui/n/alice/ci/-/webhooks/{}", hook.id);
+    let mut c = ui.client();
+    c.get(&path).await;
+
+    let sent = c.post(&format!("{path}/test"), &[("event", "cron")]).await;
+    let location = c.redirected(&sent).to_owned();
+    assert!(
+        location.starts_with(&format!("{path}/deliveries/")),
+        "{location}"
+    );
+    let delivery_page = c.get(&location).await;
+    delivery_page.has(&["Test delivery sent: cron, 200 OK", "cron (test delivery)"]);
+    assert_eq!(receiver.hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+    let again = c.post(&format!("{location}/redeliver"), &[]).await;
+    assert_eq!(c.redirected(&again), format!("{path}#recent"));
+    assert_eq!(ui.queued.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let page = c.get(&path).await;
+    page.has(&["Webhook delivery queued"]);
+    let rows: Vec<&str> = page.body.split("<li>").skip(1).collect();
+    assert_eq!(rows.len(), 2);
+    assert!(
+        rows[0].contains("Redelivery"),
+        "the worker sent it: {}",
+        rows[0]
+    );
+
+    // Redelivering for an inactive hook: a red flash on the delivery page.
+    c.post(&path, &[("payload_url", &receiver.url("/ok"))])
+        .await;
+    let refused = c.post(&format!("{location}/redeliver"), &[]).await;
+    assert_eq!(c.redirected(&refused), location);
+    c.get(&location)
+        .await
+        .has(&[r#"<p class="flash failed" role="status">Not redelivered: webhook"#]);
+
+    let deleted = c.post(&format!("{path}/delete"), &[]).await;
+    assert_eq!(c.redirected(&deleted), "/ui/n/alice/ci/-/webhooks");
+    assert!(ui.store.webhook(hook.id).unwrap().is_none());
+    c.get("/ui/n/alice/ci/-/webhooks")
+        .await
+        .has(&["Webhook has been deleted: http://127.0.0.1"]);
+}
+
+#[tokio::test]
+async fn script_in_a_payload_url_or_a_response_body_is_shown_as_text() {
+    let ui = Ui::open();
+    let receiver = Receiver::start();
+    // The store refuses `<` and `>` in a payload URL (the HTTP client cannot send them), but
+    // quotes and `&` are valid URL characters that would break out of an HTML attribute.
+    let evil = ui.hook(
+        "alice/ci",
+        "https://example.com/?a=1&b='onmouseover='alert(1)",
+    );
+    let ok = ui.hook("alice/ci", &receiver.url("/ok"));
+    let d = ui.send_test(ok.id);
+    let mut c = ui.client();
+    let list = c.get("/ui/n/alice/ci/-/webhooks").await;
+    list.has(&["https://example.com/?a=1&#38;b=&#39;onmouseover=&#39;alert(1)"])
+        .lacks(&["'onmouseover='"]);
+    c.get(&format!("/ui/n/alice/ci/-/webhooks/{}", evil.id))
+        .await
+        .lacks(&["'onmouseover='"]);
+    let page = c
+        .get(&format!(
+            "/ui/n/alice/ci/-/webhooks/{}/deliveries/{d}",
+            ok.id
+        ))
+        .await;
+    page.has(&["&#60;script&#62;alert(&#39;pwned&#39;)&#60;/script&#62;"])
+        .lacks(&["<script>"]);
+}

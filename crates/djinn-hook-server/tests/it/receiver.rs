@@ -1,0 +1,74 @@
+//! The receiver as a library: signatures checked, answers 204/401/405, and a dropped receiver
+//! closes the connections it had open.
+
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use djinn_hook_server::Receiver;
+use djinn_hook_sign::Secret;
+
+fn post(stream: &mut TcpStream, signature: &str, body: &str) -> String {
+    write!(
+        stream,
+        "POST /hook HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Djinn-CI-Event: cron\r\n\
+         X-Djinn-CI-Signature: {signature}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut buf = [0u8; 1024];
+    let n = stream.read(&mut buf).unwrap();
+    String::from_utf8_lossy(&buf[..n])
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn checks_signatures_and_hands_each_post_over() {
+    let secret = Secret::from("s3cret");
+    let receiver = Receiver::start("127.0.0.1:0", secret.clone()).unwrap();
+    let mut stream = TcpStream::connect(receiver.addr()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let body = r#"{"id": 1}"#;
+    let good = djinn_hook_sign::sign(&secret, body.as_bytes()).to_string();
+    assert_eq!(post(&mut stream, &good, body), "HTTP/1.1 204 No Content");
+    let got = receiver.next_timeout(Duration::from_secs(10)).unwrap();
+    assert!(got.signature_valid);
+    assert_eq!(got.event(), Some("cron"));
+    assert_eq!(got.body, body.as_bytes());
+    assert_eq!(got.url, "/hook");
+
+    // Same connection (kept alive), a wrong signature.
+    assert_eq!(
+        post(&mut stream, "sha256=00", body),
+        "HTTP/1.1 401 Unauthorized"
+    );
+    assert!(
+        !receiver
+            .next_timeout(Duration::from_secs(10))
+            .unwrap()
+            .signature_valid
+    );
+
+    let mut get = TcpStream::connect(receiver.addr()).unwrap();
+    get.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    get.write_all(b"GET /hook HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .unwrap();
+    let mut buf = [0u8; 256];
+    let n = get.read(&mut buf).unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 405"));
+    assert!(receiver.drain().is_empty(), "a GET is not handed over");
+
+    // Dropping the receiver closes the kept-alive connection.
+    drop(receiver);
+    let mut rest = Vec::new();
+    let closed = stream.read_to_end(&mut rest);
+    assert!(
+        closed.is_ok() || closed.is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+        "the connection was closed"
+    );
+}

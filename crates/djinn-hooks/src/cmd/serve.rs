@@ -1,0 +1,42 @@
+//! `serve`: checks the arguments, opens the store, and runs `djinn_hook_server::serve`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use djinn_hook_server::{Config, TOKENS_ENV, Tokens};
+
+use super::{Global, Invalid, store};
+use crate::cli::ServeArgs;
+
+/// How often the worker looks for due tasks when none was due: the floor of an idle server's
+/// delivery latency (an accepted event wakes it at once).
+const POLL_INTERVAL: Duration = Duration::from_millis(25);
+
+/// Runs `serve` until SIGINT or SIGTERM. The arguments are checked before the store is
+/// opened, so a refused start creates nothing.
+pub(crate) fn run(global: &Global, args: &ServeArgs) -> anyhow::Result<()> {
+    if args.concurrency == 0 {
+        super::invalid!("--concurrency: must be at least 1");
+    }
+    if args.http_threads == 0 {
+        super::invalid!("--http-threads: must be at least 1");
+    }
+    let env_tokens = std::env::var(TOKENS_ENV).ok();
+    let tokens =
+        Tokens::load(args.token_file.as_deref(), env_tokens.as_deref()).map_err(Invalid)?;
+    let mut config = Config::new(&args.listen, tokens).map_err(|err| Invalid(err.to_string()))?;
+    config.base_url.clone_from(&args.base_url);
+    config.max_body = args.max_body;
+    config.http_threads = args.http_threads;
+    config.concurrency = Some(args.concurrency);
+    let store = Arc::new(store::open(global)?);
+    let stop = super::worker::stop_on_signal()?;
+    let worker = super::worker::worker(
+        &store,
+        args.concurrency,
+        args.network.allow_private_network,
+        POLL_INTERVAL,
+    );
+    djinn_hook_server::serve(config, Arc::clone(&store), worker, &stop)?;
+    Ok(())
+}
