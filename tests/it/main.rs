@@ -2,4 +2,6 @@
 //! completing into the real SQLite store (djinn-hook-store), through the
 //! binary crate's `StoreOutbox`, delivering to a verifying receiver on 127.0.0.1.
 
+mod isolation;
+mod peers;
 mod worker_on_store;

@@ -128,6 +128,7 @@ fn request(url: &str, body: &[u8], thread: usize) -> DeliveryRequest {
         body: body.to_vec(),
         attempt: 1,
         redelivery: false,
+        timeout: None,
     }
 }
 

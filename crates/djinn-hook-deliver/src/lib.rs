@@ -6,7 +6,9 @@
 //! - [`RetryPolicy::decide`] turns an attempt into a [`Decision`]: delivered, retry at a time, or
 //!   failed, and whether to disable the webhook.
 //! - [`Worker`] runs claim → deliver → decide → commit over a store's [`Outbox`] on N threads,
-//!   claiming and committing in batches; a [`WorkerWaker`] makes it claim at once.
+//!   claiming and committing in batches; a [`WorkerWaker`] makes it claim at once. One
+//!   receiver costs only itself: a cap on each webhook's deliveries at once, and a circuit
+//!   breaker per [`Destination`] ([`BreakerConfig`], reported by a [`BreakerMonitor`]).
 //!
 //! ```no_run
 //! use djinn_hook_deliver::{DeliverConfig, Deliverer, DeliveryRequest, RetryPolicy};
@@ -24,6 +26,7 @@
 //!     body: br#"{"id":1}"#.to_vec(),
 //!     attempt: 1,
 //!     redelivery: false,
+//!     timeout: None,
 //! });
 //! let now = time::OffsetDateTime::now_utc();
 //! let decision = RetryPolicy::default().decide(&attempt, 1, None, now);
@@ -75,9 +78,11 @@
 #![warn(missing_docs)]
 
 mod attempt;
+mod breaker;
 mod coalesce;
 mod deliver;
 mod error;
+mod hook_queue;
 mod queue_depth;
 mod request;
 mod retry;
@@ -87,6 +92,7 @@ mod worker;
 
 pub use crate::{
     attempt::{Attempt, AttemptOutcome},
+    breaker::{BreakerConfig, BreakerState, BreakerStatus, Destination},
     deliver::{
         DEFAULT_USER_AGENT, DELIVERY_HEADER, DeliverConfig, Deliverer, EVENT_HEADER, HOOK_ID_HEADER,
     },
@@ -94,5 +100,8 @@ pub use crate::{
     request::{DeliveryRequest, WebhookSecret},
     retry::{Decision, DecisionOutcome, RetryPolicy},
     ssrf::{METADATA_ADDRESSES, SsrfGuard},
-    worker::{Completion, Outbox, Stats, Task, Worker, WorkerConfig, WorkerEvent, WorkerWaker},
+    worker::{
+        BreakerMonitor, ClaimRequest, Claimed, Completion, Outbox, PutOff, Stats, Task, Worker,
+        WorkerConfig, WorkerEvent, WorkerWaker,
+    },
 };

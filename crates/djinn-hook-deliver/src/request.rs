@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use djinn_hook_payload::{EventType, redact_userinfo};
 use uuid::Uuid;
@@ -73,6 +74,9 @@ pub struct DeliveryRequest {
     pub attempt: u32,
     /// Set when this webhook already had a delivery of this event (a manual redelivery).
     pub redelivery: bool,
+    /// The webhook's own overall timeout for this attempt; `None`: the deliverer's
+    /// ([`DeliverConfig::timeout`](crate::DeliverConfig::timeout)).
+    pub timeout: Option<Duration>,
 }
 
 impl fmt::Debug for DeliveryRequest {

@@ -22,8 +22,14 @@
 //! delivery thread waits for another: no hand-off, no wake-up per delivery. Memory is bounded:
 //! at most 64 tasks per thread, and (roughly) `max_in_flight_bytes` of bodies, are claimed and
 //! not yet committed.
+//!
+//! Isolation: the queue is one queue per webhook ([`HookQueues`]), taken round-robin, with at
+//! most the webhook's cap of its tasks delivering at once; the store's claim is fair and capped
+//! the same way. A destination whose [breaker](crate::breaker) is open has its tasks put off
+//! ([`Outbox::put_off`]) wherever they are found: when claimed, when its breaker opens while
+//! they are queued, or when a thread takes one.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -33,8 +39,12 @@ use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
 use crate::attempt::Attempt;
+use crate::breaker::{
+    BreakerConfig, BreakerState, BreakerStatus, Breakers, Change, Destination, Gate,
+};
 use crate::deliver::Deliverer;
 use crate::error::OutboxError;
+use crate::hook_queue::{HookQueues, Queued};
 use crate::queue_depth::QueueDepth;
 use crate::request::DeliveryRequest;
 use crate::retry::{Decision, DecisionOutcome, RetryPolicy};
@@ -50,31 +60,99 @@ use crate::store_thread::StoreThread;
 /// The worker batches both calls itself (see [`Worker`]): an implementor needs no buffering of
 /// its own.
 pub trait Outbox: Send + Sync {
-    /// Claims up to `limit` due tasks for `lease`.
-    fn claim(&self, limit: usize, lease: Duration) -> Result<Vec<Task>, OutboxError>;
+    /// Claims up to `claim.limit` due tasks for `claim.lease`, fairly across webhooks and at
+    /// most `max_in_flight × leases_per_slot` live leases per webhook (its own `max_in_flight`
+    /// if it has one, else `claim.max_in_flight`).
+    fn claim(&self, claim: &ClaimRequest) -> Result<Claimed, OutboxError>;
     /// Records the attempts and applies the decisions, all in one commit. On error nothing of the
     /// batch may have been applied: the worker calls again with the same batch.
     fn complete(&self, done: &[Completion]) -> Result<(), OutboxError>;
+    /// Puts claimed tasks back without an attempt (an open circuit breaker holds their
+    /// destination): each is due again at its `until`, its claim not counted as an attempt;
+    /// a task whose lease token is no longer current is left alone. If this fails, the tasks
+    /// come back when their leases run out.
+    fn put_off(&self, put_off: &[PutOff]) -> Result<(), OutboxError>;
+    /// The breaker of `destination` closed (for an outbox that shows breaker state; the default
+    /// does nothing).
+    fn breaker_closed(&self, destination: &Destination) -> Result<(), OutboxError> {
+        let _ = destination;
+        Ok(())
+    }
 }
 
 impl<T: Outbox + ?Sized> Outbox for Arc<T> {
-    fn claim(&self, limit: usize, lease: Duration) -> Result<Vec<Task>, OutboxError> {
-        (**self).claim(limit, lease)
+    fn claim(&self, claim: &ClaimRequest) -> Result<Claimed, OutboxError> {
+        (**self).claim(claim)
     }
 
     fn complete(&self, done: &[Completion]) -> Result<(), OutboxError> {
         (**self).complete(done)
+    }
+
+    fn put_off(&self, put_off: &[PutOff]) -> Result<(), OutboxError> {
+        (**self).put_off(put_off)
+    }
+
+    fn breaker_closed(&self, destination: &Destination) -> Result<(), OutboxError> {
+        (**self).breaker_closed(destination)
     }
 }
 
 impl<T: Outbox + ?Sized> Outbox for &T {
-    fn claim(&self, limit: usize, lease: Duration) -> Result<Vec<Task>, OutboxError> {
-        (**self).claim(limit, lease)
+    fn claim(&self, claim: &ClaimRequest) -> Result<Claimed, OutboxError> {
+        (**self).claim(claim)
     }
 
     fn complete(&self, done: &[Completion]) -> Result<(), OutboxError> {
         (**self).complete(done)
     }
+
+    fn put_off(&self, put_off: &[PutOff]) -> Result<(), OutboxError> {
+        (**self).put_off(put_off)
+    }
+
+    fn breaker_closed(&self, destination: &Destination) -> Result<(), OutboxError> {
+        (**self).breaker_closed(destination)
+    }
+}
+
+/// What the worker asks of [`Outbox::claim`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClaimRequest {
+    /// Most tasks to claim.
+    pub limit: usize,
+    /// How long the lease lasts.
+    pub lease: Duration,
+    /// Deliveries at once of a webhook without its own cap.
+    pub max_in_flight: usize,
+    /// Leases a webhook may hold per delivery it may make at once: the deliveries, and the
+    /// worker's queue behind each (at least 1).
+    pub leases_per_slot: usize,
+}
+
+/// What [`Outbox::claim`] got.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Claimed {
+    /// The claimed tasks.
+    pub tasks: Vec<Task>,
+    /// Due tasks were left because their webhooks were at their cap: the worker claims again
+    /// after its next commit (which ends leases) instead of waiting for the poll interval.
+    pub held_back: bool,
+}
+
+/// A claimed task put back without an attempt because its destination's breaker is open.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PutOff {
+    /// The task's id.
+    pub task_id: i64,
+    /// The lease token of its newest claim.
+    pub lease: String,
+    /// When it is due again.
+    pub until: OffsetDateTime,
+    /// The destination whose breaker holds it.
+    pub destination: Destination,
+    /// Why the breaker opened.
+    pub reason: String,
 }
 
 /// A claimed delivery task.
@@ -89,6 +167,9 @@ pub struct Task {
     /// When the webhook's current run of failed attempts started (`None` if its last attempt
     /// succeeded or it has none), for [`RetryPolicy::decide`].
     pub hook_failing_since: Option<OffsetDateTime>,
+    /// The webhook's own cap on deliveries at once; `None`: the worker's
+    /// ([`WorkerConfig::max_in_flight_per_hook`]).
+    pub max_in_flight: Option<usize>,
 }
 
 /// The result of one task's attempt, to be committed by [`Outbox::complete`].
@@ -131,6 +212,15 @@ pub struct WorkerConfig {
     /// its batch is abandoned (reported as [`WorkerEvent::Abandoned`]; the tasks' leases expire
     /// and they are delivered again). Default 10 (about half a minute).
     pub complete_retries: u32,
+    /// Most deliveries of one webhook at once, for webhooks without their own cap. `None`
+    /// (the default): half the threads, rounded up. Why half: one receiver that hangs holds
+    /// at most half the threads for the short while before its breaker opens, and the other
+    /// half keeps every other webhook moving. A lone busy webhook gets half the threads (on a
+    /// local receiver, measured from as fast as all of them to 15-25% slower; see
+    /// docs/PERFORMANCE.md): an install with one webhook may raise this to `concurrency`.
+    pub max_in_flight_per_hook: Option<usize>,
+    /// When a destination's circuit breaker opens, and for how long.
+    pub breaker: BreakerConfig,
 }
 
 impl Default for WorkerConfig {
@@ -143,7 +233,18 @@ impl Default for WorkerConfig {
             complete_batch: 256,
             max_in_flight_bytes: 64 * 1024 * 1024,
             complete_retries: 10,
+            max_in_flight_per_hook: None,
+            breaker: BreakerConfig::default(),
         }
+    }
+}
+
+impl WorkerConfig {
+    /// Most deliveries of one webhook at once for webhooks without their own cap.
+    pub fn hook_cap(&self) -> usize {
+        self.max_in_flight_per_hook
+            .unwrap_or(self.concurrency.div_ceil(2))
+            .max(1)
     }
 }
 
@@ -172,6 +273,12 @@ pub struct Stats {
     pub complete_errors: u64,
     /// Attempts whose batch could not be committed at all.
     pub abandoned: u64,
+    /// Tasks put off without an attempt because their destination's breaker was open.
+    pub put_off: u64,
+    /// Times a breaker opened (again, after a failed probe, included).
+    pub breakers_opened: u64,
+    /// Times a breaker closed.
+    pub breakers_closed: u64,
 }
 
 /// What a [`Worker`] reports to its observer (for log lines and progress).
@@ -200,6 +307,27 @@ pub enum WorkerEvent<'a> {
     /// `complete` kept failing: these attempts are not recorded; their tasks will be claimed
     /// again once their leases expire.
     Abandoned(&'a [Completion]),
+    /// A destination's breaker opened: its tasks are put off until the probe.
+    BreakerOpened {
+        /// The destination.
+        destination: &'a Destination,
+        /// Why, e.g. `5 consecutive timeouts`.
+        reason: &'a str,
+        /// How long until the probe.
+        open_for: Duration,
+    },
+    /// A destination's breaker closed: its tasks go out again.
+    BreakerClosed {
+        /// The destination.
+        destination: &'a Destination,
+    },
+    /// `put_off` failed for this many tasks; they come back when their leases run out.
+    PutOffFailed {
+        /// The error.
+        error: &'a OutboxError,
+        /// Tasks in the call.
+        tasks: usize,
+    },
 }
 
 type Observer<'o> = Box<dyn FnMut(WorkerEvent<'_>) + Send + 'o>;
@@ -231,6 +359,10 @@ type Observer<'o> = Box<dyn FnMut(WorkerEvent<'_>) + Send + 'o>;
 ///   a failed `complete` is reported and retried with backoff, and after `complete_retries` the
 ///   batch is reported as [`WorkerEvent::Abandoned`] (the tasks' leases then expire and they are
 ///   delivered again: at least once, never silently lost).
+/// - **Isolation**: at most `max_in_flight_per_hook` (or the webhook's own cap) of one
+///   webhook's tasks are delivered at once; threads take webhooks in turn. A destination whose
+///   circuit breaker is open has its due tasks put off without an attempt (see
+///   [`BreakerConfig`]); [`breakers`](Self::breakers) reports the breakers.
 /// - **Waking up**: when nothing is due the worker claims again after `poll_interval`, or as
 ///   soon as a [`WorkerWaker`] (from [`waker`](Self::waker)) is woken, e.g. right after new
 ///   events were committed.
@@ -282,6 +414,43 @@ impl WorkerWaker {
     }
 }
 
+/// Reports a [`Worker`]'s circuit breakers, e.g. for metrics: cheap to clone, safe to call from
+/// any thread while the worker runs (it takes the worker's lock briefly).
+#[derive(Clone)]
+pub struct BreakerMonitor {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for BreakerMonitor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BreakerMonitor").finish_non_exhaustive()
+    }
+}
+
+impl BreakerMonitor {
+    /// Every destination with a breaker that is open, probing, or counting failures.
+    pub fn statuses(&self) -> Vec<BreakerStatus> {
+        lock(&self.shared.state).breakers.statuses(Instant::now())
+    }
+
+    /// Breakers open or probing.
+    pub fn open(&self) -> usize {
+        self.statuses()
+            .iter()
+            .filter(|b| b.state != BreakerState::Closed)
+            .count()
+    }
+
+    /// Tasks put off by the breakers open or probing now (distinct tasks).
+    pub fn tasks_held(&self) -> usize {
+        self.statuses()
+            .iter()
+            .filter(|b| b.state != BreakerState::Closed)
+            .map(|b| b.tasks_held)
+            .sum()
+    }
+}
+
 /// Longest sleep between two looks at the stop flag.
 const STOP_CHECK: Duration = Duration::from_millis(50);
 
@@ -293,6 +462,8 @@ impl<'o, O: Outbox> Worker<'o, O> {
         policy: RetryPolicy,
         config: WorkerConfig,
     ) -> Worker<'o, O> {
+        let shared = Arc::new(Shared::default());
+        lock(&shared.state).breakers = Breakers::new(config.breaker.clone());
         Worker {
             outbox,
             deliverer,
@@ -304,7 +475,7 @@ impl<'o, O: Outbox> Worker<'o, O> {
                 ..config
             },
             observer: Mutex::new(None),
-            shared: Arc::new(Shared::default()),
+            shared,
         }
     }
 
@@ -322,6 +493,13 @@ impl<'o, O: Outbox> Worker<'o, O> {
     /// A handle that wakes this worker when it waits for due tasks (see [`WorkerWaker`]).
     pub fn waker(&self) -> WorkerWaker {
         WorkerWaker {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// A handle that reports this worker's circuit breakers (see [`BreakerMonitor`]).
+    pub fn breakers(&self) -> BreakerMonitor {
+        BreakerMonitor {
             shared: Arc::clone(&self.shared),
         }
     }
@@ -348,6 +526,8 @@ impl<'o, O: Outbox> Worker<'o, O> {
                 running: true,
                 wakes: state.wakes,
                 depth: QueueDepth::new(self.config.concurrency),
+                // Kept across runs: a destination does not recover because the worker restarted.
+                breakers: std::mem::take(&mut state.breakers),
                 ..State::default()
             };
         }
@@ -389,14 +569,27 @@ impl<'o, O: Outbox> Worker<'o, O> {
                 state.stopping = true;
                 shared.notify(&state);
             }
-            if state.finished || (state.stopping && state.queue.is_empty()) {
+            let unwritten = !state.put_offs.is_empty() || !state.closed.is_empty();
+            if unwritten && !state.committing {
+                state = self.commit_pending(state, run);
+                continue;
+            }
+            if state.finished || (state.stopping && state.queue.is_empty() && !unwritten) {
                 return;
             }
             if self.may_claim(&state, run) {
                 state = self.claim(state, run);
                 continue;
             }
-            let Some(task) = state.queue.pop_front() else {
+            let Some(Queued { task, destination }) = state.queue.pop() else {
+                if !state.pending.is_empty() && !state.committing {
+                    // Left by a commit that ended while others were delivering: with nothing
+                    // to deliver, commit it rather than wait for them (a hanging receiver's
+                    // attempt may take its whole timeout, and the leases of these completions
+                    // may be what keeps a webhook at its cap).
+                    state = self.commit_pending(state, run);
+                    continue;
+                }
                 let timeout = match state.idle {
                     Some(idle) => idle
                         .until
@@ -413,6 +606,7 @@ impl<'o, O: Outbox> Worker<'o, O> {
                 state.waiting -= 1;
                 continue;
             };
+            let hook_id = task.request.hook_id;
             if !state
                 .in_flight
                 .get(&task.task_id)
@@ -421,6 +615,18 @@ impl<'o, O: Outbox> Worker<'o, O> {
                 // Its lease ran out while it was queued: another worker may hold the task now.
                 // Left to be claimed again (by this worker or another), not delivered twice.
                 forget(&mut state, task.task_id);
+                state.queue.done(hook_id);
+                continue;
+            }
+            if let Some(destination) = &destination
+                && !self.failing_too_long(&task)
+                && let Gate::Hold { until, reason } =
+                    state
+                        .breakers
+                        .gate(destination, task.task_id, Instant::now())
+            {
+                put_off(&mut state, &task, destination, until, reason);
+                state.queue.done(hook_id);
                 continue;
             }
             state.delivering += 1;
@@ -434,29 +640,85 @@ impl<'o, O: Outbox> Worker<'o, O> {
                 task.hook_failing_since,
                 OffsetDateTime::now_utc(),
             );
-            let completion = Completion {
+
+            state = lock(&shared.state);
+            state.delivering -= 1;
+            // No wake-up for the slot this frees: this thread takes the next task itself.
+            state.queue.done(hook_id);
+            if let Some(destination) = destination
+                && let Some(change) =
+                    state
+                        .breakers
+                        .record(&destination, task.task_id, &attempt, Instant::now())
+            {
+                state = self.breaker_changed(state, &destination, change);
+            }
+            state.pending.push(Completion {
                 task_id: task.task_id,
                 lease: task.lease,
                 attempt,
                 decision,
-            };
-
-            state = lock(&shared.state);
-            state.delivering -= 1;
-            state.pending.push(completion);
+            });
             if !state.committing {
                 state = self.commit_pending(state, run);
             }
         }
     }
 
-    /// Whether this thread should claim now: the queue is at or below the low-water mark, there
-    /// is room in flight, no other claim runs, and the worker is not waiting out a poll interval.
+    /// Whether the task's webhook has failed for so long that its next attempt may disable it:
+    /// such a task is delivered even while its breaker is open, so a breaker that never closes
+    /// does not keep a dead webhook enabled forever.
+    fn failing_too_long(&self, task: &Task) -> bool {
+        task.hook_failing_since
+            .is_some_and(|since| OffsetDateTime::now_utc() - since >= self.policy.disable_after)
+    }
+
+    /// Acts on a breaker's change: an opened breaker puts off the destination's queued tasks
+    /// at once; a closed one is recorded. Reported to the observer (the lock released).
+    fn breaker_changed<'env>(
+        &'env self,
+        mut state: MutexGuard<'env, State>,
+        destination: &Destination,
+        change: Change,
+    ) -> MutexGuard<'env, State> {
+        let open_for = match change {
+            Change::Opened { until, reason } => {
+                state.stats.breakers_opened += 1;
+                let queued = state.queue.take_where(|queued| {
+                    queued.destination.as_ref() == Some(destination)
+                        && !self.failing_too_long(&queued.task)
+                });
+                for Queued { task, .. } in queued {
+                    put_off(&mut state, &task, destination, until, reason.clone());
+                }
+                Some((until.saturating_duration_since(Instant::now()), reason))
+            }
+            Change::Closed => {
+                state.stats.breakers_closed += 1;
+                state.closed.push(destination.clone());
+                None
+            }
+        };
+        drop(state);
+        match &open_for {
+            Some((open_for, reason)) => self.observe(WorkerEvent::BreakerOpened {
+                destination,
+                reason,
+                open_for: *open_for,
+            }),
+            None => self.observe(WorkerEvent::BreakerClosed { destination }),
+        }
+        lock(&self.shared.state)
+    }
+
+    /// Whether this thread should claim now: few tasks are ready (the queue, less those of
+    /// webhooks at their cap, is at or below the low-water mark), there is room in flight, no
+    /// other claim runs, and the worker is not waiting out a poll interval.
     fn may_claim(&self, state: &State, run: &Run<'_, '_>) -> bool {
         if state.claiming
             || state.stopping
-            || state.queue.len() > state.depth.low_water()
-            || state.in_flight.len() >= state.depth.max_in_flight()
+            || state.queue.ready() > state.depth.low_water()
+            || counted_in_flight(state) >= state.depth.max_in_flight()
             || state.in_flight_bytes >= self.config.max_in_flight_bytes
         {
             return false;
@@ -464,16 +726,19 @@ impl<'o, O: Outbox> Worker<'o, O> {
         match state.idle {
             None => true,
             Some(idle) => {
-                // Woken, or (until idle) a commit landed since the empty claim: it may have
-                // made a retry due, or left nothing in flight.
+                // Woken, or (until idle, or when caps held tasks back) a commit landed since
+                // that claim: it may have made a retry due, ended leases, or left nothing in
+                // flight.
                 state.wakes != idle.wakes
-                    || (run.until_idle && idle.commits.is_some_and(|seen| seen != state.commits))
+                    || ((run.until_idle || idle.held_back)
+                        && idle.commits.is_some_and(|seen| seen != state.commits))
                     || Instant::now() >= idle.until
             }
         }
     }
 
-    /// Claims one batch (the lock released meanwhile) and queues it.
+    /// Claims one batch (the lock released meanwhile) and queues it; tasks of a destination
+    /// whose breaker is open are put off instead.
     fn claim<'env>(
         &'env self,
         mut state: MutexGuard<'env, State>,
@@ -484,15 +749,16 @@ impl<'o, O: Outbox> Worker<'o, O> {
             .config
             .max_in_flight_bytes
             .saturating_sub(state.in_flight_bytes);
-        let limit = (state.depth.high_water().saturating_sub(state.queue.len()))
+        let limit = (state.depth.high_water().saturating_sub(state.queue.ready()))
             .min(
                 state
                     .depth
                     .max_in_flight()
-                    .saturating_sub(state.in_flight.len()),
+                    .saturating_sub(counted_in_flight(&state)),
             )
             .min(self.config.claim_batch)
-            .min((bytes_room / state.body_estimate.max(1)).max(1));
+            .min((bytes_room / state.body_estimate.max(1)).max(1))
+            .max(1);
         // What the claim is compared against afterwards: seen before it, so that completions
         // committed while it ran are never missed (claims are exclusive, so nothing else adds to
         // `in_flight` meanwhile; it can only shrink).
@@ -500,20 +766,31 @@ impl<'o, O: Outbox> Worker<'o, O> {
             until: Instant::now(),
             commits: Some(state.commits),
             wakes: state.wakes,
+            held_back: false,
         };
         let nothing_in_flight = state.in_flight.is_empty();
         state.claiming = true;
         state.idle = None;
+        let request = ClaimRequest {
+            limit,
+            lease: self.config.lease,
+            max_in_flight: self.config.hook_cap(),
+            // A webhook's share of the queue: as many tasks behind each of its slots as the
+            // queue holds per thread at its high-water mark.
+            leases_per_slot: 1 + state.depth.high_water() / self.config.concurrency,
+        };
         drop(state);
 
         // Taken before the claim, so the lease is never thought to last longer than it does.
         let lease_until = Instant::now() + self.config.lease;
-        let lease = self.config.lease;
-        let claimed = run.store.call(move || self.outbox.claim(limit, lease));
+        let claimed = run.store.call(move || self.outbox.claim(&request));
 
         let mut state = lock(&shared.state);
         state.claiming = false;
-        let claimed = match claimed {
+        let Claimed {
+            tasks: claimed,
+            held_back,
+        } = match claimed {
             Ok(claimed) => claimed,
             Err(error) => {
                 state.stats.claim_errors += 1;
@@ -528,6 +805,7 @@ impl<'o, O: Outbox> Worker<'o, O> {
                         until: Instant::now() + self.config.poll_interval,
                         commits: None,
                         wakes: seen.wakes,
+                        held_back: false,
                     });
                 }
                 shared.notify(&state);
@@ -540,6 +818,7 @@ impl<'o, O: Outbox> Worker<'o, O> {
             } else {
                 state.idle = Some(Idle {
                     until: Instant::now() + self.config.poll_interval,
+                    held_back,
                     ..seen
                 });
             }
@@ -547,15 +826,20 @@ impl<'o, O: Outbox> Worker<'o, O> {
             return state;
         }
         if claimed.len() < limit {
-            // The store had no more due: claim again only after the poll interval (or a
-            // wake-up, or, until idle, a commit), not each time the queue runs low.
+            // The store had no more due (or none it would give, its webhooks at their caps):
+            // claim again only after the poll interval (or a wake-up, or, until idle or when
+            // caps held tasks back, a commit), not each time the queue runs low.
             state.idle = Some(Idle {
                 until: Instant::now() + self.config.poll_interval,
+                held_back,
                 ..seen
             });
         }
         let claimed_bytes: usize = claimed.iter().map(|task| task.request.body.len()).sum();
         state.body_estimate = claimed_bytes / claimed.len();
+        let now = Instant::now();
+        // Parsed once per webhook per claim.
+        let mut destinations: HashMap<i64, Option<Destination>> = HashMap::new();
         for task in claimed {
             if let Some(in_flight) = state.in_flight.get_mut(&task.task_id) {
                 // Still in flight from an earlier claim whose lease ran out: never deliver it
@@ -575,7 +859,19 @@ impl<'o, O: Outbox> Worker<'o, O> {
                 },
             );
             state.stats.claimed += 1;
-            state.queue.push_back(task);
+            let destination = destinations
+                .entry(task.request.hook_id)
+                .or_insert_with(|| Destination::of(&task.request.url))
+                .clone();
+            if let Some(destination) = &destination
+                && !self.failing_too_long(&task)
+                && let Some(Gate::Hold { until, reason }) = state.breakers.holds(destination, now)
+            {
+                put_off(&mut state, &task, destination, until, reason);
+                continue;
+            }
+            let cap = task.max_in_flight.unwrap_or(self.config.hook_cap());
+            state.queue.push(Queued { task, destination }, cap);
         }
         shared.notify(&state);
         state
@@ -589,8 +885,12 @@ impl<'o, O: Outbox> Worker<'o, O> {
         run: &Run<'_, 'env>,
     ) -> MutexGuard<'env, State> {
         let shared = &*self.shared;
-        while !state.pending.is_empty() {
+        while !state.pending.is_empty() || !state.put_offs.is_empty() || !state.closed.is_empty() {
             state.committing = true;
+            if !state.put_offs.is_empty() || !state.closed.is_empty() {
+                state = self.write_put_offs(state, run);
+                continue;
+            }
             let n = state.pending.len().min(self.config.complete_batch);
             let mut batch: Vec<Completion> = state.pending.drain(..n).collect();
             for completion in &mut batch {
@@ -630,18 +930,70 @@ impl<'o, O: Outbox> Worker<'o, O> {
             } else {
                 stats.abandoned += batch.len() as u64;
             }
-            for completion in &batch {
-                forget(&mut state, completion.task_id);
+            if !committed {
+                for completion in &batch {
+                    forget(&mut state, completion.task_id);
+                }
             }
             state.depth.record(batch.len(), Instant::now());
             state.commits += 1;
             state.committing = false;
-            shared.notify(&state);
+            shared.nudge(&state);
             if state.delivering > 0 {
                 break;
             }
         }
         state
+    }
+
+    /// Hands the tasks put off, and the breakers closed, to the outbox (on the store thread),
+    /// once: if that fails, the tasks come back when their leases run out.
+    fn write_put_offs<'env>(
+        &'env self,
+        mut state: MutexGuard<'env, State>,
+        run: &Run<'_, 'env>,
+    ) -> MutexGuard<'env, State> {
+        let mut put_offs = std::mem::take(&mut state.put_offs);
+        for put_off in &mut put_offs {
+            if let Some(in_flight) = state.in_flight.get(&put_off.task_id) {
+                put_off.lease.clone_from(&in_flight.lease);
+            }
+        }
+        let closed = std::mem::take(&mut state.closed);
+        drop(state);
+        let (put_offs, result) = run.store.call(move || {
+            let result = self.outbox.put_off(&put_offs).and_then(|()| {
+                closed
+                    .iter()
+                    .try_for_each(|destination| self.outbox.breaker_closed(destination))
+            });
+            self.forget_all(put_offs.iter().map(|p| p.task_id));
+            (put_offs, result)
+        });
+        if let Err(error) = &result {
+            self.observe(WorkerEvent::PutOffFailed {
+                error,
+                tasks: put_offs.len(),
+            });
+        }
+        let mut state = lock(&self.shared.state);
+        if result.is_ok() {
+            state.stats.put_off += put_offs.len() as u64;
+        }
+        state.committing = false;
+        self.shared.nudge(&state);
+        state
+    }
+
+    /// Drops tasks from the in-flight set; called on the store thread right after their
+    /// completions (or put-offs) were written, before any later claim runs there: a claim that
+    /// follows may hand the same task out again (a retry due at once), and must find it gone,
+    /// not still in flight.
+    fn forget_all(&self, task_ids: impl Iterator<Item = i64>) {
+        let mut state = lock(&self.shared.state);
+        for task_id in task_ids {
+            forget(&mut state, task_id);
+        }
     }
 
     /// Commits a batch (on the store thread), retrying with backoff; `false` when it was
@@ -657,6 +1009,9 @@ impl<'o, O: Outbox> Worker<'o, O> {
             let result;
             (batch, result) = run.store.call(move || {
                 let result = self.outbox.complete(&batch);
+                if result.is_ok() {
+                    self.forget_all(batch.iter().map(|c| c.task_id));
+                }
                 (batch, result)
             });
             let Err(error) = result else {
@@ -685,7 +1040,9 @@ impl Drop for Running<'_> {
     fn drop(&mut self) {
         let mut state = lock(&self.0.state);
         state.running = false;
-        state.queue = VecDeque::new();
+        state.queue = HookQueues::default();
+        state.put_offs = Vec::new();
+        state.closed = Vec::new();
         state.in_flight = HashMap::new();
         state.in_flight_bytes = 0;
         state.pending = Vec::new();
@@ -736,14 +1093,30 @@ impl Shared {
             self.changed.notify_all();
         }
     }
+
+    /// Wakes one waiting thread, if any: after a commit, which gives work to one thread at
+    /// most (a claim it may now make, or completions left to commit; a claim then wakes the
+    /// others for what it queued). Waking them all woke the threads idle behind a webhook's
+    /// cap at every commit, for nothing.
+    fn nudge(&self, state: &State) {
+        if state.waiting > 0 {
+            self.changed.notify_one();
+        }
+    }
 }
 
 #[derive(Default)]
 struct State {
     /// A run is in progress (runs of one worker do not overlap).
     running: bool,
-    /// Claimed, waiting for a thread.
-    queue: VecDeque<Task>,
+    /// Claimed, waiting for a thread, by webhook.
+    queue: HookQueues,
+    /// The breakers, by destination (kept across runs).
+    breakers: Breakers,
+    /// Tasks put off by an open breaker, not yet handed to the outbox (still in flight).
+    put_offs: Vec<PutOff>,
+    /// Breakers closed, not yet handed to the outbox.
+    closed: Vec<Destination>,
     /// Claimed, not yet committed, by task id.
     in_flight: HashMap<i64, InFlight>,
     /// The request bodies of `in_flight`, in bytes.
@@ -791,6 +1164,36 @@ impl InFlight {
     }
 }
 
+/// Records a task put off by the open breaker of `destination` until `until` (it stays in
+/// flight until the outbox has it).
+fn put_off(
+    state: &mut State,
+    task: &Task,
+    destination: &Destination,
+    until: Instant,
+    reason: String,
+) {
+    state.breakers.held(destination, task.task_id);
+    let wait = until.saturating_duration_since(Instant::now());
+    state.put_offs.push(PutOff {
+        task_id: task.task_id,
+        lease: task.lease.clone(),
+        until: OffsetDateTime::now_utc() + wait,
+        destination: destination.clone(),
+        reason,
+    });
+}
+
+/// Tasks in flight as far as the claim limit is concerned: not those queued behind a webhook at
+/// its cap (a hanging receiver's queue would otherwise stop claims for everyone; they are
+/// bounded by the store's cap per webhook and by `max_in_flight_bytes`).
+fn counted_in_flight(state: &State) -> usize {
+    state
+        .in_flight
+        .len()
+        .saturating_sub(state.queue.waiting_for_cap())
+}
+
 /// Drops a task from the in-flight set (committed, abandoned, or let go).
 fn forget(state: &mut State, task_id: i64) {
     if let Some(in_flight) = state.in_flight.remove(&task_id) {
@@ -807,6 +1210,9 @@ struct Idle {
     commits: Option<u64>,
     /// `State::wakes` seen before that claim.
     wakes: u64,
+    /// That claim left due tasks behind because their webhooks were at their caps: a commit
+    /// (which ends leases) ends the wait.
+    held_back: bool,
 }
 
 /// Locks, ignoring poisoning (a panicking observer must not wedge the worker).

@@ -39,10 +39,15 @@ pub(crate) struct CreateWebhook {
     pub(crate) active: Option<bool>,
     pub(crate) events: Option<Vec<String>>,
     pub(crate) standard_webhooks: Option<bool>,
+    /// Most deliveries to this webhook at once; absent or `null`: the worker's default.
+    pub(crate) max_in_flight: Option<u32>,
+    /// The overall timeout of one attempt, in milliseconds; absent or `null`: the worker's.
+    pub(crate) timeout_ms: Option<u64>,
 }
 
 /// The body of `PATCH …/webhooks/:id`: absent fields stay as they are; `"secret": null` or `""`
-/// removes the secret; `"events": null` or `[]` means all events.
+/// removes the secret; `"events": null` or `[]` means all events; `"max_in_flight": null` and
+/// `"timeout_ms": null` return them to the worker's defaults.
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct UpdateWebhook {
     pub(crate) payload_url: Option<String>,
@@ -53,6 +58,10 @@ pub(crate) struct UpdateWebhook {
     #[serde(default, deserialize_with = "present")]
     pub(crate) events: Option<Option<Vec<String>>>,
     pub(crate) standard_webhooks: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    pub(crate) max_in_flight: Option<Option<u32>>,
+    #[serde(default, deserialize_with = "present")]
+    pub(crate) timeout_ms: Option<Option<u64>>,
 }
 
 /// `Some(value)` for a field that is present, even as `null` (absent fields get the default, `None`).

@@ -1,13 +1,15 @@
 //! The API's handlers: the route of a request, its method and body checked, then one handler
 //! per route. Store work runs through [`AppState::blocking`], off the async threads.
 
+use std::time::Duration;
+
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use djinn_hook_payload::{EventType, Payload};
 use djinn_hook_store::{
-    DeliveryFilter, Error as StoreError, NewEvent, NewWebhook, Page, SecretUpdate, Store, Webhook,
-    WebhookUpdate,
+    DeliveryFilter, DeliveryLimits, Error as StoreError, LimitsUpdate, NewEvent, NewWebhook, Page,
+    SecretUpdate, Store, Webhook, WebhookUpdate,
 };
 
 use crate::app::AppState;
@@ -182,6 +184,10 @@ impl Api<'_> {
         new.events = input.events.unwrap_or_default();
         new.standard_webhooks = input.standard_webhooks.unwrap_or(false);
         new.secret = input.secret.filter(|s| !s.is_empty());
+        new.limits = DeliveryLimits {
+            max_in_flight: input.max_in_flight,
+            timeout: input.timeout_ms.map(Duration::from_millis),
+        };
         let hook = match self.store.create_webhook(new.clone()) {
             Err(StoreError::NamespaceNotFound { .. }) => {
                 self.store.ensure_namespace(ns)?;
@@ -214,7 +220,11 @@ impl Api<'_> {
                 Some(_) => SecretUpdate::Remove,
             },
         };
-        let hook = self.store.update_webhook(id, update)?;
+        let limits = LimitsUpdate {
+            max_in_flight: input.max_in_flight,
+            timeout: input.timeout_ms.map(|ms| ms.map(Duration::from_millis)),
+        };
+        let hook = self.store.update_webhook_with(id, update, limits)?;
         Ok(Reply::json(StatusCode::OK, &self.webhook_json(&hook)?))
     }
 

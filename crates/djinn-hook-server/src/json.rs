@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use djinn_hook_payload::{EventSet, EventType};
-use djinn_hook_store::{Accepted, Delivery, LastResponse, Namespace, Webhook};
+use djinn_hook_store::{Accepted, BreakerHold, Delivery, LastResponse, Namespace, Webhook};
 use serde::{Serialize, Serializer};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -67,8 +67,9 @@ fn encode_segment(segment: &str) -> String {
 
 /// A webhook: the original's webhook entity (`id`, `author_id`, `user_id`, `namespace_id`,
 /// `payload_url`, `ssl`, `events`, `active`, `url`, `namespace`, `last_response`), then ours
-/// (`has_secret`, `standard_webhooks`, `disabled_reason`, `disabled_at`, `created_at`). Never
-/// the secret.
+/// (`has_secret`, `standard_webhooks`, `disabled_reason`, `disabled_at`, `created_at`,
+/// `max_in_flight` and `timeout_ms`: `null` for the worker's default, and `breaker`: `null`, or
+/// the open circuit breaker that holds its deliveries). Never the secret.
 #[derive(Debug, Serialize)]
 pub struct WebhookJson {
     id: i64,
@@ -91,6 +92,9 @@ pub struct WebhookJson {
     disabled_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
+    max_in_flight: Option<u32>,
+    timeout_ms: Option<u64>,
+    breaker: Option<BreakerHold>,
 }
 
 impl WebhookJson {
@@ -118,6 +122,12 @@ impl WebhookJson {
             disabled_reason: hook.disabled_reason.clone(),
             disabled_at: hook.disabled_at,
             created_at: hook.created_at,
+            max_in_flight: hook.limits.max_in_flight,
+            timeout_ms: hook
+                .limits
+                .timeout
+                .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+            breaker: hook.breaker.clone(),
         }
     }
 }

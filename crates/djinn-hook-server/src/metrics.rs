@@ -1,9 +1,10 @@
 //! `/metrics`: counters fed by the request handlers and the worker's observer, gauges read from
 //! `Store::stats` at scrape time, encoded by `prometheus-client` (OpenMetrics text).
 
+use std::sync::OnceLock;
 use std::sync::atomic::AtomicI64;
 
-use djinn_hook_deliver::{Completion, DecisionOutcome};
+use djinn_hook_deliver::{BreakerMonitor, Completion, DecisionOutcome};
 use djinn_hook_store::Stats;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -43,6 +44,10 @@ pub(crate) struct Metrics {
     tasks_leased: Gauge<i64, AtomicI64>,
     tasks_failed: Gauge<i64, AtomicI64>,
     webhooks_disabled: Gauge<i64, AtomicI64>,
+    breakers_open: Gauge<i64, AtomicI64>,
+    tasks_held: Gauge<i64, AtomicI64>,
+    /// The worker's breakers, read at scrape time (set once the worker is known).
+    breakers: OnceLock<BreakerMonitor>,
 }
 
 impl Metrics {
@@ -105,6 +110,16 @@ impl Metrics {
             "webhooks_disabled",
             "Webhooks currently disabled by the delivery layer (from the store)",
         );
+        let breakers_open = gauge(
+            &mut registry,
+            "breakers_open",
+            "Receivers (scheme, host, port) whose circuit breaker is open or probing (from the worker)",
+        );
+        let tasks_held = gauge(
+            &mut registry,
+            "tasks_held",
+            "Delivery tasks put off by an open circuit breaker, without an attempt (from the worker)",
+        );
         Metrics {
             registry,
             events_accepted,
@@ -116,7 +131,15 @@ impl Metrics {
             tasks_leased,
             tasks_failed,
             webhooks_disabled,
+            breakers_open,
+            tasks_held,
+            breakers: OnceLock::new(),
         }
+    }
+
+    /// Reads the worker's circuit breakers at each scrape from now on.
+    pub(crate) fn watch_breakers(&self, breakers: BreakerMonitor) {
+        let _ = self.breakers.set(breakers);
     }
 
     /// One event accepted.
@@ -156,6 +179,11 @@ impl Metrics {
         self.tasks_leased.set(as_i64(stats.leased));
         self.tasks_failed.set(as_i64(stats.failed));
         self.webhooks_disabled.set(as_i64(stats.disabled_hooks));
+        if let Some(breakers) = self.breakers.get() {
+            let as_i64 = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+            self.breakers_open.set(as_i64(breakers.open()));
+            self.tasks_held.set(as_i64(breakers.tasks_held()));
+        }
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)
             .expect("writing to a String cannot fail");

@@ -156,6 +156,7 @@ pub fn serve<O: Outbox>(
     let waker = worker.waker();
     let state = AppState::new(&config, store, bound, move || waker.wake());
     let metrics = Arc::clone(&state.metrics);
+    metrics.watch_breakers(worker.breakers());
     let worker = worker.with_observer(move |event| observe(&metrics, &event));
     let tokens = &config.tokens;
     let base = state.base_url().to_owned();
@@ -235,6 +236,25 @@ fn observe(metrics: &Metrics, event: &WorkerEvent<'_>) {
         WorkerEvent::Abandoned(batch) => tracing::error!(
             msg = "gave up recording attempts; their tasks are claimed again when their leases run out",
             batch = batch.len(),
+        ),
+        WorkerEvent::BreakerOpened {
+            destination,
+            reason,
+            open_for,
+        } => tracing::warn!(
+            msg = "breaker open: the receiver's deliveries are put off, then one probe goes out",
+            destination = %destination,
+            reason,
+            open_for_ms = log::millis(*open_for),
+        ),
+        WorkerEvent::BreakerClosed { destination } => tracing::info!(
+            msg = "breaker closed: the receiver's deliveries resume",
+            destination = %destination,
+        ),
+        WorkerEvent::PutOffFailed { error, tasks } => tracing::error!(
+            msg = "putting tasks off failed; they come back when their leases run out",
+            error = %error,
+            tasks,
         ),
         _ => {}
     }

@@ -341,6 +341,7 @@ mod raw {
             attempt: 1,
             redelivery: false,
             hook_failing_since: None,
+            limits: Default::default(),
         };
         (
             serde_json::to_string(&request_headers(&task_like)).unwrap(),

@@ -3,16 +3,20 @@
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use time::OffsetDateTime;
 
+use crate::claim::limits_from_row;
 use crate::error::{Error, IResult, Result};
 use crate::sql::{events_from_mask, from_ns, mask, to_ns};
 use crate::store::{Store, check_namespace, namespace_id};
-use crate::types::{NewWebhook, SecretUpdate, Webhook, WebhookUpdate};
+use crate::types::{
+    BreakerHold, DeliveryLimits, LimitsUpdate, NewWebhook, SecretUpdate, Webhook, WebhookUpdate,
+};
 use crate::validate::{self, ValidationErrors};
 
 const SELECT_HOOK: &str =
     "SELECT w.id, n.name, w.author_id, w.payload_url, w.ssl, w.events, w.active,
         w.standard_webhooks, w.secret IS NOT NULL, w.created_at, w.disabled_reason, w.disabled_at,
-        w.failing_since
+        w.failing_since, w.max_in_flight, w.timeout_ms, w.breaker_destination, w.breaker_until,
+        w.breaker_reason
     FROM webhooks w JOIN namespaces n ON n.id = w.namespace_id";
 
 impl Store {
@@ -26,6 +30,7 @@ impl Store {
             validate::ssl(new.ssl, *https, &mut errors);
         }
         let events = validate::events(&new.events, &mut errors);
+        validate::limits(&new.limits, &mut errors);
         self.write("creating a webhook", |tx| {
             let ns = namespace_id(tx, &new.namespace)?;
             if let Some((url, _)) = &url {
@@ -39,8 +44,8 @@ impl Store {
             }
             tx.prepare_cached(
                 "INSERT INTO webhooks (namespace_id, author_id, payload_url, ssl, events, active,
-                    standard_webhooks, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    standard_webhooks, created_at, max_in_flight, timeout_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )?
             .execute(params![
                 ns,
@@ -51,6 +56,8 @@ impl Store {
                 new.active,
                 new.standard_webhooks,
                 to_ns(OffsetDateTime::now_utc()),
+                new.limits.max_in_flight,
+                timeout_ms(new.limits.timeout),
             ])?;
             let id = tx.last_insert_rowid();
             if let Some(secret) = &new.secret {
@@ -90,7 +97,25 @@ impl Store {
     /// `disabled_at` and `failing_since`; deactivating marks its pending tasks
     /// failed (revive them with [`Store::retry_now`]).
     pub fn update_webhook(&self, id: i64, update: WebhookUpdate) -> Result<Webhook> {
+        self.update_webhook_with(id, update, LimitsUpdate::default())
+    }
+
+    /// [`Store::update_webhook`] and a change of its delivery limits, in one transaction: all
+    /// of it is validated first, and nothing changes if any of it is invalid.
+    pub fn update_webhook_with(
+        &self,
+        id: i64,
+        update: WebhookUpdate,
+        limits: LimitsUpdate,
+    ) -> Result<Webhook> {
         let mut errors = ValidationErrors::default();
+        validate::limits(
+            &DeliveryLimits {
+                max_in_flight: limits.max_in_flight.flatten(),
+                timeout: limits.timeout.flatten(),
+            },
+            &mut errors,
+        );
         let url = update
             .payload_url
             .as_deref()
@@ -157,8 +182,22 @@ impl Store {
                 SecretUpdate::Remove => set_secret(self, tx, id, None)?,
                 SecretUpdate::Set(secret) => set_secret(self, tx, id, Some(secret))?,
             }
+            if let Some(max) = limits.max_in_flight {
+                tx.prepare_cached("UPDATE webhooks SET max_in_flight = ?2 WHERE id = ?1")?
+                    .execute(params![id, max])?;
+            }
+            if let Some(timeout) = limits.timeout {
+                tx.prepare_cached("UPDATE webhooks SET timeout_ms = ?2 WHERE id = ?1")?
+                    .execute(params![id, timeout_ms(timeout)])?;
+            }
             Ok(hook_by_id(tx, id)?.expect("exists"))
         })
+    }
+
+    /// Changes a webhook's own delivery limits (validated as on create; [`Error::Invalid`]
+    /// names the bad field). Takes effect at the worker's next claim of its tasks.
+    pub fn update_webhook_limits(&self, id: i64, limits: LimitsUpdate) -> Result<Webhook> {
+        self.update_webhook_with(id, WebhookUpdate::default(), limits)
     }
 
     /// Deletes a webhook with its tasks and its delivery log: a deleted
@@ -176,6 +215,11 @@ impl Store {
             Ok(())
         })
     }
+}
+
+/// A timeout as stored: whole milliseconds.
+fn timeout_ms(timeout: Option<std::time::Duration>) -> Option<i64> {
+    timeout.map(|t| i64::try_from(t.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Marks a webhook's pending tasks failed (it was deactivated or disabled).
@@ -239,5 +283,17 @@ fn row_hook(r: &rusqlite::Row<'_>) -> rusqlite::Result<Webhook> {
         disabled_reason: r.get(10)?,
         disabled_at: r.get::<_, Option<i64>>(11)?.map(from_ns),
         failing_since: r.get::<_, Option<i64>>(12)?.map(from_ns),
+        limits: limits_from_row(r.get(13)?, r.get(14)?),
+        breaker: match (
+            r.get::<_, Option<String>>(15)?,
+            r.get::<_, Option<i64>>(16)?,
+        ) {
+            (Some(destination), Some(until)) => Some(BreakerHold {
+                destination,
+                until: from_ns(until),
+                reason: r.get::<_, Option<String>>(17)?.unwrap_or_default(),
+            }),
+            _ => None,
+        },
     })
 }

@@ -132,6 +132,7 @@
 //! marked as a test, and so is every delivery of it ([`Delivery::test`]).
 #![warn(missing_docs)]
 
+mod claim;
 mod error;
 mod hooks;
 mod key;
@@ -151,8 +152,9 @@ pub use log::{DEFAULT_RETENTION, PRUNE_BATCH};
 pub use outbox::MAX_BODY;
 pub use store::Store;
 pub use types::{
-    Accepted, AttemptRecord, ClaimedTask, Completed, Completion, Delivery, DeliveryFilter,
-    LastResponse, Namespace, NewEvent, NewWebhook, Outcome, Page, Paged, Pruned, RequestBody,
-    SecretUpdate, Stats, SuccessRate, Webhook, WebhookUpdate,
+    Accepted, AttemptRecord, BreakerHold, Claim, Claimed, ClaimedTask, Completed, Completion,
+    Delivery, DeliveryFilter, DeliveryLimits, LastResponse, LimitsUpdate, Namespace, NewEvent,
+    NewWebhook, Outcome, Page, Paged, Pruned, PutOff, RequestBody, SecretUpdate, Stats,
+    SuccessRate, Webhook, WebhookUpdate,
 };
 pub use validate::ValidationErrors;

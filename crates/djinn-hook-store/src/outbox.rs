@@ -10,13 +10,9 @@ use uuid::Uuid;
 
 use crate::error::{Error, IResult, Result};
 use crate::hooks::fail_pending;
-use crate::sql::{
-    count, event_code, event_from_code, from_ns, headers_to_json, to_ns, uuid_from_blob,
-};
+use crate::sql::{count, event_code, from_ns, headers_to_json, to_ns};
 use crate::store::{Store, namespace_id};
-use crate::types::{
-    Accepted, ClaimedTask, Completed, Completion, NewEvent, Outcome, RequestBody, Stats,
-};
+use crate::types::{Accepted, Completed, Completion, NewEvent, Outcome, RequestBody, Stats};
 
 /// The most bytes of a request or response body the log keeps; longer bodies
 /// are cut and marked truncated.
@@ -45,104 +41,6 @@ impl Store {
                 .iter()
                 .map(|e| accept(tx, &mut hooks, e, now))
                 .collect()
-        })
-    }
-
-    /// Leases up to `limit` due tasks (due at or before `now`, not leased or
-    /// with an expired lease, of an active webhook), oldest due first, until
-    /// `now + lease`. Atomic: two workers (threads, `Store`s or processes) never
-    /// get the same task; a crashed worker's tasks come back when the lease
-    /// runs out. Each claim counts as an attempt ([`ClaimedTask::attempt`]).
-    ///
-    /// Not durable on return, unlike every other write: the claim commits
-    /// without waiting for an fsync (one fewer per claim). It becomes durable
-    /// with the next durable commit on the file (say, the completion of one of
-    /// its tasks: in WAL mode that commit's fsync covers every frame written
-    /// before it). A claim lost in a machine crash is harmless: its tasks are
-    /// due again at once, as if their lease had run out, and the attempt it
-    /// counted is not counted.
-    pub fn claim_due(
-        &self,
-        now: OffsetDateTime,
-        limit: usize,
-        lease: Duration,
-    ) -> Result<Vec<ClaimedTask>> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let until = lease_until(now, lease);
-        self.write_unsynced("claiming due tasks", |tx| {
-            let token = Uuid::new_v4();
-            let rows = tx
-                .prepare_cached(
-                    "SELECT t.id, t.attempts, t.redelivery, e.uuid, e.event, e.created_at,
-                        COALESCE(t.body, e.payload), w.id, w.payload_url, w.ssl, w.secret,
-                        w.standard_webhooks, w.failing_since
-                     FROM tasks t
-                     JOIN webhooks w ON w.id = t.hook_id
-                     JOIN events e ON e.id = t.event_id
-                     WHERE t.state = 0 AND t.next_at <= ?1 AND w.active = 1
-                     ORDER BY t.next_at
-                     LIMIT ?2",
-                )?
-                .query_map(
-                    params![to_ns(now), i64::try_from(limit).unwrap_or(i64::MAX)],
-                    |r| {
-                        Ok(ClaimRow {
-                            task_id: r.get(0)?,
-                            attempts: r.get(1)?,
-                            redelivery: r.get(2)?,
-                            event_id: uuid_from_blob(&r.get::<_, Vec<u8>>(3)?)?,
-                            event: event_from_code(r.get(4)?)?,
-                            event_created_at: from_ns(r.get(5)?),
-                            body: r.get(6)?,
-                            hook_id: r.get(7)?,
-                            payload_url: r.get(8)?,
-                            ssl: r.get(9)?,
-                            sealed_secret: r.get(10)?,
-                            standard_webhooks: r.get(11)?,
-                            hook_failing_since: r.get::<_, Option<i64>>(12)?.map(from_ns),
-                        })
-                    },
-                )?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            let mut lease_stmt = tx.prepare_cached(
-                "UPDATE tasks SET lease = ?2, next_at = ?3, attempts = attempts + 1 WHERE id = ?1",
-            )?;
-            // Decrypted once per webhook per claim.
-            let mut secrets: HashMap<i64, Option<String>> = HashMap::new();
-            let mut claimed = Vec::with_capacity(rows.len());
-            for row in rows {
-                lease_stmt.execute(params![row.task_id, token.as_bytes(), to_ns(until)])?;
-                let secret = match secrets.get(&row.hook_id) {
-                    Some(secret) => secret.clone(),
-                    None => {
-                        let secret = self
-                            .cipher
-                            .open_optional(row.hook_id, row.sealed_secret.as_deref())?;
-                        secrets.insert(row.hook_id, secret.clone());
-                        secret
-                    }
-                };
-                claimed.push(ClaimedTask {
-                    task_id: row.task_id,
-                    lease: token,
-                    lease_until: until,
-                    event_id: row.event_id,
-                    event: row.event,
-                    event_created_at: row.event_created_at,
-                    hook_id: row.hook_id,
-                    payload_url: row.payload_url,
-                    ssl: row.ssl,
-                    secret,
-                    standard_webhooks: row.standard_webhooks,
-                    body: row.body,
-                    attempt: u32::try_from(row.attempts + 1).unwrap_or(u32::MAX),
-                    redelivery: row.redelivery,
-                    hook_failing_since: row.hook_failing_since,
-                });
-            }
-            Ok(claimed)
         })
     }
 
@@ -270,23 +168,6 @@ impl Store {
             })?)
         })
     }
-}
-
-/// A due task as read by a claim, before its secret is decrypted.
-struct ClaimRow {
-    task_id: i64,
-    attempts: i64,
-    redelivery: bool,
-    event_id: Uuid,
-    event: djinn_hook_payload::EventType,
-    event_created_at: OffsetDateTime,
-    body: Vec<u8>,
-    hook_id: i64,
-    payload_url: String,
-    ssl: bool,
-    sealed_secret: Option<Vec<u8>>,
-    standard_webhooks: bool,
-    hook_failing_since: Option<OffsetDateTime>,
 }
 
 /// The matching-webhook candidates of the namespaces seen in one accept call.
@@ -419,8 +300,10 @@ fn complete_batch(tx: &Transaction<'_>, completions: &[Completion]) -> IResult<V
         match h {
             Health::Clear => tx
                 .prepare_cached(
-                    "UPDATE webhooks SET failing_since = NULL
-                     WHERE id = ?1 AND failing_since IS NOT NULL",
+                    "UPDATE webhooks SET failing_since = NULL, breaker_destination = NULL,
+                        breaker_until = NULL, breaker_reason = NULL
+                     WHERE id = ?1
+                        AND (failing_since IS NOT NULL OR breaker_destination IS NOT NULL)",
                 )?
                 .execute([hook_id])?,
             Health::FailingIfUnset(at) => tx

@@ -10,6 +10,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_standard_webhooks.sql"),
     include_str!("migrations/0003_test_events.sql"),
+    include_str!("migrations/0004_isolation.sql"),
 ];
 
 /// The schema version this build writes.

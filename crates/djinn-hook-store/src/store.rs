@@ -3,6 +3,7 @@
 use std::fs::OpenOptions;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicI64;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -40,6 +41,8 @@ pub struct Store {
     reader: Option<Mutex<Connection>>,
     pub(crate) cipher: Cipher,
     path: Option<PathBuf>,
+    /// The webhook the last claim served last: the next claim starts after it (round-robin).
+    pub(crate) claim_cursor: AtomicI64,
 }
 
 impl Store {
@@ -78,6 +81,7 @@ impl Store {
             writer: Mutex::new(writer),
             reader: Some(Mutex::new(reader)),
             cipher: Cipher::new(&key),
+            claim_cursor: AtomicI64::new(0),
             path: Some(path.to_owned()),
         })
     }
@@ -96,6 +100,7 @@ impl Store {
             writer: Mutex::new(writer),
             reader: None,
             cipher: Cipher::new(&key),
+            claim_cursor: AtomicI64::new(0),
             path: None,
         })
     }

@@ -7,6 +7,7 @@ use rusqlite::{OptionalExtension, params};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::claim::{SETTINGS_COLUMNS, Settings};
 use crate::error::{Error, Result};
 use crate::outbox::{insert_event, lease_until};
 use crate::sql::{from_ns, to_ns};
@@ -43,20 +44,12 @@ impl Store {
         let now = OffsetDateTime::now_utc();
         let until = lease_until(now, lease);
         self.write("queueing a test delivery", |tx| {
-            let hook = tx
-                .prepare_cached(
-                    "SELECT namespace_id, payload_url, ssl, secret, standard_webhooks, failing_since
-                     FROM webhooks WHERE id = ?1",
-                )?
+            let (namespace_id, hook) = tx
+                .prepare_cached(&format!(
+                    "SELECT namespace_id, {SETTINGS_COLUMNS} FROM webhooks WHERE id = ?1"
+                ))?
                 .query_row([hook_id], |r| {
-                    Ok(TestHook {
-                        namespace_id: r.get(0)?,
-                        payload_url: r.get(1)?,
-                        ssl: r.get(2)?,
-                        sealed_secret: r.get(3)?,
-                        standard_webhooks: r.get(4)?,
-                        failing_since: r.get::<_, Option<i64>>(5)?.map(from_ns),
-                    })
+                    Ok((r.get::<_, i64>(0)?, Settings::read(r, 1)?))
                 })
                 .optional()?
                 .ok_or(Error::WebhookNotFound { id: hook_id })?;
@@ -64,15 +57,8 @@ impl Store {
                 .cipher
                 .open_optional(hook_id, hook.sealed_secret.as_deref())?;
             let event_id = Uuid::new_v4();
-            let event_row = insert_event(
-                tx,
-                event_id,
-                hook.namespace_id,
-                event,
-                &body,
-                to_ns(now),
-                true,
-            )?;
+            let event_row =
+                insert_event(tx, event_id, namespace_id, event, &body, to_ns(now), true)?;
             let lease_token = Uuid::new_v4();
             let task_id = tx
                 .prepare_cached(
@@ -101,17 +87,8 @@ impl Store {
                 attempt: 1,
                 redelivery: false,
                 hook_failing_since: hook.failing_since,
+                limits: hook.limits,
             })
         })
     }
-}
-
-/// The webhook columns a test delivery needs, before its secret is decrypted.
-struct TestHook {
-    namespace_id: i64,
-    payload_url: String,
-    ssl: bool,
-    sealed_secret: Option<Vec<u8>>,
-    standard_webhooks: bool,
-    failing_since: Option<OffsetDateTime>,
 }

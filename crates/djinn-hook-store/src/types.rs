@@ -69,6 +69,56 @@ pub struct Webhook {
     /// The time of the first failed attempt since the last success.
     #[serde(with = "time::serde::rfc3339::option")]
     pub failing_since: Option<OffsetDateTime>,
+    /// Its own delivery limits (unset ones are the worker's defaults).
+    pub limits: DeliveryLimits,
+    /// The open circuit breaker that last put its deliveries off, as the worker recorded it;
+    /// `None` once the breaker closed or a delivery succeeded.
+    pub breaker: Option<BreakerHold>,
+}
+
+/// A webhook's own delivery limits; `None` leaves a limit to the worker's default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct DeliveryLimits {
+    /// Most deliveries of this webhook at once (1 to [`DeliveryLimits::MAX_IN_FLIGHT`]).
+    pub max_in_flight: Option<u32>,
+    /// The overall timeout of one attempt, from connecting to the last byte of the response
+    /// (between [`DeliveryLimits::MIN_TIMEOUT`] and [`DeliveryLimits::MAX_TIMEOUT`]; JSON:
+    /// milliseconds).
+    #[serde(serialize_with = "millis_option")]
+    pub timeout: Option<Duration>,
+}
+
+impl DeliveryLimits {
+    /// The highest `max_in_flight` accepted.
+    pub const MAX_IN_FLIGHT: u32 = 1_000;
+    /// The shortest `timeout` accepted.
+    pub const MIN_TIMEOUT: Duration = Duration::from_millis(100);
+    /// The longest `timeout` accepted: twice the original's one minute, well within the
+    /// worker's default lease of five minutes.
+    pub const MAX_TIMEOUT: Duration = Duration::from_secs(120);
+}
+
+/// A change of a webhook's [`DeliveryLimits`]: `None` keeps a limit, `Some(None)` returns it to
+/// the worker's default, `Some(Some(v))` sets it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LimitsUpdate {
+    /// Keep, reset or set `max_in_flight`.
+    pub max_in_flight: Option<Option<u32>>,
+    /// Keep, reset or set `timeout`.
+    pub timeout: Option<Option<Duration>>,
+}
+
+/// An open circuit breaker holding a webhook's deliveries: its destination, until when it is
+/// open, and why it opened.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BreakerHold {
+    /// `scheme://host:port` of the receiver.
+    pub destination: String,
+    /// When the breaker lets one probe through.
+    #[serde(with = "time::serde::rfc3339")]
+    pub until: OffsetDateTime,
+    /// Why it opened, e.g. `5 consecutive timeouts`.
+    pub reason: String,
 }
 
 /// The fields of a webhook to create. `events` are wire names; an empty list
@@ -91,6 +141,8 @@ pub struct NewWebhook {
     pub standard_webhooks: bool,
     /// The signing secret, if any; stored encrypted, never returned.
     pub secret: Option<String>,
+    /// Its own delivery limits; the default leaves them to the worker.
+    pub limits: DeliveryLimits,
 }
 
 impl NewWebhook {
@@ -107,6 +159,7 @@ impl NewWebhook {
             active: true,
             standard_webhooks: false,
             secret: None,
+            limits: DeliveryLimits::default(),
         }
     }
 }
@@ -122,6 +175,7 @@ impl fmt::Debug for NewWebhook {
             .field("active", &self.active)
             .field("standard_webhooks", &self.standard_webhooks)
             .field("secret", &self.secret.as_ref().map(|_| Redacted))
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -262,6 +316,59 @@ pub struct ClaimedTask {
     pub redelivery: bool,
     /// The webhook's `failing_since`, for the delivery layer's disable rule.
     pub hook_failing_since: Option<OffsetDateTime>,
+    /// The webhook's own delivery limits.
+    pub limits: DeliveryLimits,
+}
+
+/// What a claim asks for ([`Store::claim`](crate::Store::claim)).
+///
+/// A webhook may hold at most `max_in_flight × leases_per_slot` live leases (its own
+/// `max_in_flight` if set, else this one): its deliveries at once, and the worker's queue for
+/// each of them. A webhook at that cap gets nothing; the others share the claim round-robin.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Claim {
+    /// Most tasks to claim.
+    pub limit: usize,
+    /// How long each lease lasts.
+    pub lease: Duration,
+    /// Deliveries at once of a webhook without its own `max_in_flight`.
+    pub max_in_flight: u32,
+    /// Leases a webhook may hold per delivery it may make at once (at least 1).
+    pub leases_per_slot: u32,
+}
+
+impl Claim {
+    /// Up to `limit` tasks leased for `lease`, no webhook capped.
+    pub fn uncapped(limit: usize, lease: Duration) -> Claim {
+        Claim {
+            limit,
+            lease,
+            max_in_flight: u32::MAX,
+            leases_per_slot: 1,
+        }
+    }
+}
+
+/// What a [`Claim`] got.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claimed {
+    /// The leased tasks, round-robin across webhooks.
+    pub tasks: Vec<ClaimedTask>,
+    /// Due tasks were left because their webhooks were at their cap: claim again once some of
+    /// their leases end (a completion), not only at the next poll.
+    pub held_back: bool,
+}
+
+/// A claimed task put back without an attempt, because an open circuit breaker holds its
+/// destination: it is due again at `hold.until`, its claim not counted as an attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PutOff {
+    /// The task's id.
+    pub task_id: i64,
+    /// The lease token of its claim (nothing happens if it is no longer current).
+    pub lease: Uuid,
+    /// The breaker, recorded on the task's webhook for `hook show`.
+    pub hold: BreakerHold,
 }
 
 impl fmt::Debug for ClaimedTask {
@@ -282,6 +389,7 @@ impl fmt::Debug for ClaimedTask {
             .field("attempt", &self.attempt)
             .field("redelivery", &self.redelivery)
             .field("hook_failing_since", &self.hook_failing_since)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -578,6 +686,13 @@ impl fmt::Debug for Redacted {
 
 fn lossy_utf8<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&String::from_utf8_lossy(bytes))
+}
+
+fn millis_option<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        None => s.serialize_none(),
+    }
 }
 
 fn nanos<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {

@@ -7,6 +7,8 @@ use std::ops::Range;
 use djinn_hook_payload::{EventSet, EventType};
 use serde::Serialize;
 
+use crate::types::DeliveryLimits;
+
 /// Validation failures by field name, serialised as the original's API error
 /// shape: `{"payload_url": ["..."], "events": ["unknown event \"x\""]}`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -178,4 +180,32 @@ pub(crate) fn namespace(name: &str) -> Result<(), &'static str> {
         return Err("control character");
     }
     Ok(())
+}
+
+/// Checks a webhook's own delivery limits against their ranges.
+pub(crate) fn limits(limits: &DeliveryLimits, errors: &mut ValidationErrors) {
+    if let Some(n) = limits.max_in_flight
+        && !(1..=DeliveryLimits::MAX_IN_FLIGHT).contains(&n)
+    {
+        errors.add(
+            "max_in_flight",
+            format!(
+                "must be between 1 and {}, got {n}",
+                DeliveryLimits::MAX_IN_FLIGHT
+            ),
+        );
+    }
+    if let Some(t) = limits.timeout
+        && !(DeliveryLimits::MIN_TIMEOUT..=DeliveryLimits::MAX_TIMEOUT).contains(&t)
+    {
+        errors.add(
+            "timeout",
+            format!(
+                "must be between {} ms and {} s, got {} ms",
+                DeliveryLimits::MIN_TIMEOUT.as_millis(),
+                DeliveryLimits::MAX_TIMEOUT.as_secs(),
+                t.as_millis()
+            ),
+        );
+    }
 }

@@ -29,9 +29,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
@@ -39,8 +37,10 @@ use std::time::{Duration, Instant};
 
 use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
 use djinn_hook_sign::{Secret, sign};
-use djinn_hook_store::{NewEvent, NewWebhook, SecretKey, Store};
+use djinn_hook_store::{NewEvent, NewWebhook};
 use djinn_hooks::Receiver;
+
+mod support;
 
 const THREADS: usize = 16;
 const NAMESPACE: &str = "wallace.breen/blackmesa";
@@ -389,6 +389,7 @@ fn delivery_request(target: &Target, body: &Body) -> djinn_hook_deliver::Deliver
         body: body.bytes.clone(),
         attempt: 1,
         redelivery: false,
+        timeout: None,
     }
 }
 
@@ -416,12 +417,21 @@ struct MemoryOutbox {
 impl djinn_hook_deliver::Outbox for MemoryOutbox {
     fn claim(
         &self,
-        limit: usize,
-        _lease: Duration,
-    ) -> Result<Vec<djinn_hook_deliver::Task>, djinn_hook_deliver::OutboxError> {
+        claim: &djinn_hook_deliver::ClaimRequest,
+    ) -> Result<djinn_hook_deliver::Claimed, djinn_hook_deliver::OutboxError> {
         let mut tasks = self.tasks.lock().unwrap();
-        let keep = tasks.len().saturating_sub(limit);
-        Ok(tasks.split_off(keep))
+        let keep = tasks.len().saturating_sub(claim.limit);
+        Ok(djinn_hook_deliver::Claimed {
+            tasks: tasks.split_off(keep),
+            held_back: false,
+        })
+    }
+
+    fn put_off(
+        &self,
+        _put_off: &[djinn_hook_deliver::PutOff],
+    ) -> Result<(), djinn_hook_deliver::OutboxError> {
+        unreachable!("no breaker opens against a healthy receiver")
     }
 
     fn complete(
@@ -442,6 +452,7 @@ fn worker_without_store(target: &Target, bodies: &[Body], n: usize) -> Raw {
             lease: "lease".to_owned(),
             request: delivery_request(target, &bodies[i % bodies.len()]),
             hook_failing_since: None,
+            max_in_flight: None,
         })
         .collect();
     let outbox = MemoryOutbox {
@@ -510,18 +521,7 @@ struct Run {
 /// batches, then `djinn-hooks worker --until-idle --concurrency 16` timed.
 fn e2e(target: &Target, bodies: &[Body], n: usize) -> Run {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("bench.db");
-    let key_file = dir.path().join("bench.key");
-    let key = SecretKey::generate().unwrap();
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&key_file)
-        .unwrap()
-        .write_all(key.as_bytes())
-        .unwrap();
-    let store = Store::open(&db, key).unwrap();
+    let (store, db, key_file) = support::fresh_store(&dir);
     store.ensure_namespace(NAMESPACE).unwrap();
     let mut hook = NewWebhook::new(NAMESPACE, target.url());
     hook.secret = Some(SECRET.to_owned());
@@ -570,38 +570,7 @@ fn e2e(target: &Target, bodies: &[Body], n: usize) -> Run {
 /// (VmHWM, read from /proc while it runs; the high-water mark only grows).
 fn worker(db: &Path, key_file: &Path) -> (Duration, Duration, u64) {
     let started = Instant::now();
-    // DJINN_BENCH_WRAP="strace -f -c -o /tmp/trace" runs the worker under a profiler.
-    let wrap = std::env::var("DJINN_BENCH_WRAP").unwrap_or_default();
-    let mut words = wrap.split_whitespace();
-    // DJINN_BENCH_BIN runs another build of the binary (a copy saved before a change, to
-    // compare the two in one run).
-    let binary = std::env::var("DJINN_BENCH_BIN")
-        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_djinn-hooks").to_owned());
-    let mut command = match words.next() {
-        Some(program) => {
-            let mut command = Command::new(program);
-            command.args(words).arg(&binary);
-            command
-        }
-        None => Command::new(&binary),
-    };
-    let mut child = command
-        .arg("--db")
-        .arg(db)
-        .arg("--key-file")
-        .arg(key_file)
-        .args([
-            "worker",
-            "--until-idle",
-            "--allow-private-network",
-            "--concurrency",
-        ])
-        .arg(THREADS.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn djinn-hooks worker");
+    let mut child = support::spawn_worker(db, key_file, THREADS, &["--until-idle"]);
     let status_file = format!("/proc/{}/status", child.id());
     let stat_file = format!("/proc/{}/stat", child.id());
     let mut peak = 0;

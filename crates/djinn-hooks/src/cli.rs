@@ -169,6 +169,12 @@ pub(crate) struct HookCreateArgs {
     /// Also sign with the Standard Webhooks headers (webhook-id, -timestamp, -signature).
     #[arg(long)]
     pub(crate) standard_webhooks: bool,
+    /// Most deliveries to this webhook at once [default: the worker's --max-in-flight-per-hook].
+    #[arg(long, value_name = "N")]
+    pub(crate) max_in_flight: Option<u32>,
+    /// The overall timeout of one attempt, e.g. 10s or 500ms [default: the worker's, 15s].
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) timeout: Option<String>,
 }
 
 impl HookCreateArgs {
@@ -218,6 +224,12 @@ pub(crate) struct HookUpdateArgs {
     /// Stop sending the Standard Webhooks headers.
     #[arg(long)]
     pub(crate) no_standard_webhooks: bool,
+    /// Most deliveries to this webhook at once; `default` leaves it to the worker.
+    #[arg(long, value_name = "N|default")]
+    pub(crate) max_in_flight: Option<String>,
+    /// The overall timeout of one attempt, e.g. 10s or 500ms; `default` leaves it to the worker.
+    #[arg(long, value_name = "DURATION|default")]
+    pub(crate) timeout: Option<String>,
 }
 
 /// Whether delivery may reach private networks.
@@ -255,6 +267,10 @@ pub(crate) struct WorkerArgs {
     /// dies, its tasks are delivered again once this runs out.
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     pub(crate) lease: std::time::Duration,
+    /// Most deliveries to one webhook at once, for webhooks without their own
+    /// (`hook update --max-in-flight`) [default: half of --concurrency, rounded up].
+    #[arg(long, value_name = "N")]
+    pub(crate) max_in_flight_per_hook: Option<usize>,
     #[command(flatten)]
     pub(crate) network: NetworkArgs,
 }

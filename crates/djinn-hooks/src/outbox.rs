@@ -1,17 +1,20 @@
 //! [`StoreOutbox`]: the store as the delivery worker's outbox; the only code that knows both crates.
 
 use std::borrow::Borrow;
-use std::time::Duration;
 
 use djinn_hook_deliver::{
-    Attempt, Completion, DecisionOutcome, DeliveryRequest, Outbox, OutboxError, Task, WebhookSecret,
+    Attempt, ClaimRequest, Claimed, Completion, DecisionOutcome, DeliveryRequest, Destination,
+    Outbox, OutboxError, PutOff, Task, WebhookSecret,
 };
-use djinn_hook_store::{AttemptRecord, ClaimedTask, Outcome, RequestBody, Store};
+use djinn_hook_store::{
+    AttemptRecord, BreakerHold, Claim, ClaimedTask, Outcome, RequestBody, Store,
+};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// Implements [`djinn_hook_deliver::Outbox`] over a [`djinn_hook_store::Store`]:
-/// `claim` is [`Store::claim_due`] (now, limit, lease) turned into [`Task`]s,
+/// `claim` is [`Store::claim`] (fair across webhooks, capped per webhook) turned into
+/// [`Task`]s, `put_off` is [`Store::put_off`],
 /// `complete` is one [`Store::complete`] call (one transaction, one fsync) for
 /// the whole batch.
 ///
@@ -57,12 +60,49 @@ impl<S: Borrow<Store>> StoreOutbox<S> {
 }
 
 impl<S: Borrow<Store> + Send + Sync> Outbox for StoreOutbox<S> {
-    fn claim(&self, limit: usize, lease: Duration) -> Result<Vec<Task>, OutboxError> {
+    fn claim(&self, claim: &ClaimRequest) -> Result<Claimed, OutboxError> {
+        let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         let claimed = self
             .store()
-            .claim_due(OffsetDateTime::now_utc(), limit, lease)
+            .claim(
+                OffsetDateTime::now_utc(),
+                &Claim {
+                    limit: claim.limit,
+                    lease: claim.lease,
+                    max_in_flight: clamp(claim.max_in_flight),
+                    leases_per_slot: clamp(claim.leases_per_slot),
+                },
+            )
             .map_err(OutboxError::new)?;
-        Ok(claimed.into_iter().map(task).collect())
+        Ok(Claimed {
+            tasks: claimed.tasks.into_iter().map(task).collect(),
+            held_back: claimed.held_back,
+        })
+    }
+
+    fn put_off(&self, put_off: &[PutOff]) -> Result<(), OutboxError> {
+        let put_off = put_off
+            .iter()
+            .map(|p| {
+                Ok(djinn_hook_store::PutOff {
+                    task_id: p.task_id,
+                    lease: lease_token(&p.lease)?,
+                    hold: BreakerHold {
+                        destination: p.destination.to_string(),
+                        until: p.until,
+                        reason: p.reason.clone(),
+                    },
+                })
+            })
+            .collect::<Result<Vec<_>, OutboxError>>()?;
+        self.store().put_off(&put_off).map_err(OutboxError::new)?;
+        Ok(())
+    }
+
+    fn breaker_closed(&self, destination: &Destination) -> Result<(), OutboxError> {
+        self.store()
+            .breaker_closed(destination.as_str())
+            .map_err(OutboxError::new)
     }
 
     fn complete(&self, done: &[Completion]) -> Result<(), OutboxError> {
@@ -83,6 +123,10 @@ fn task(claimed: ClaimedTask) -> Task {
         task_id: claimed.task_id,
         lease: claimed.lease.to_string(),
         hook_failing_since: claimed.hook_failing_since,
+        max_in_flight: claimed
+            .limits
+            .max_in_flight
+            .and_then(|n| usize::try_from(n).ok()),
         request: request(claimed),
     }
 }
@@ -101,16 +145,15 @@ pub(crate) fn request(claimed: ClaimedTask) -> DeliveryRequest {
         body: claimed.body,
         attempt: claimed.attempt,
         redelivery: claimed.redelivery,
+        timeout: claimed.limits.timeout,
     }
 }
 
 /// The worker's [`Completion`] as the store's.
 fn completion(done: &Completion) -> Result<djinn_hook_store::Completion, OutboxError> {
-    let lease = Uuid::parse_str(&done.lease)
-        .map_err(|_| OutboxError::new(format!("lease token {:?} is not a UUID", done.lease)))?;
     Ok(djinn_hook_store::Completion {
         task_id: done.task_id,
-        lease,
+        lease: lease_token(&done.lease)?,
         attempt: record(&done.attempt),
         outcome: match done.decision.outcome {
             DecisionOutcome::Delivered => Outcome::Delivered,
@@ -119,6 +162,12 @@ fn completion(done: &Completion) -> Result<djinn_hook_store::Completion, OutboxE
         },
         disable_hook: done.decision.disable_hook.clone(),
     })
+}
+
+/// A worker's lease token as the store's.
+fn lease_token(lease: &str) -> Result<Uuid, OutboxError> {
+    Uuid::parse_str(lease)
+        .map_err(|_| OutboxError::new(format!("lease token {lease:?} is not a UUID")))
 }
 
 /// An [`Attempt`] as the store's delivery log record.

@@ -275,6 +275,50 @@ fn timeout() {
 }
 
 #[test]
+fn a_receiver_trickling_its_head_is_cut_off_at_the_webhooks_timeout() {
+    // One byte a second: the head alone would take 38 s.
+    let server = Server::always(Reply::Trickle {
+        at_once: Vec::new(),
+        slowly: b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec(),
+        every: Duration::from_secs(1),
+    });
+    // The deliverer's own timeout is 5 s; the webhook's (the request's) wins.
+    let mut request = request(&server.url());
+    request.timeout = Some(Duration::from_millis(1500));
+    let attempt = local_deliverer().deliver(&request);
+    assert_eq!(attempt.outcome, AttemptOutcome::Timeout, "{attempt:?}");
+    assert_eq!(attempt.response_status, None);
+    assert_eq!(
+        attempt.error.as_deref(),
+        Some("timed out: the overall timeout of 1.5s expired")
+    );
+}
+
+#[test]
+fn a_receiver_trickling_its_body_is_cut_off_by_the_overall_timeout() {
+    // The head at once, then 100 bytes of body at one a second.
+    let server = Server::always(Reply::Trickle {
+        at_once: b"HTTP/1.1 503 Busy\r\nContent-Length: 100\r\n\r\n".to_vec(),
+        slowly: vec![b'x'; 100],
+        every: Duration::from_secs(1),
+    });
+    let mut request = request(&server.url());
+    request.timeout = Some(Duration::from_millis(1500));
+    let attempt = local_deliverer().deliver(&request);
+    assert_eq!(attempt.response_status, Some(503), "{attempt:?}");
+    assert!(
+        attempt.response_body.len() < 100,
+        "cut off: {} bytes",
+        attempt.response_body.len()
+    );
+    let error = attempt.error.as_deref().unwrap();
+    assert!(
+        error.starts_with("reading the response body failed") && error.contains("imeout"),
+        "{error}"
+    );
+}
+
+#[test]
 fn deliverer_is_shared_across_threads() {
     fn send_sync<T: Send + Sync + Clone>() {}
     send_sync::<Deliverer>();

@@ -44,5 +44,6 @@ fn request(url: &str) -> DeliveryRequest {
         body: br#"{"id":1,"status":"passed"}"#.to_vec(),
         attempt: 1,
         redelivery: false,
+        timeout: None,
     }
 }

@@ -41,6 +41,12 @@ pub enum Reply {
     Endless,
     /// 200 with `Content-Length: len`, all of it sent.
     Huge(usize),
+    /// `at_once` as it is, then `slowly` one byte every `every` (until the client goes).
+    Trickle {
+        at_once: Vec<u8>,
+        slowly: Vec<u8>,
+        every: Duration,
+    },
 }
 
 impl Reply {
@@ -253,6 +259,22 @@ fn write_reply(writer: &mut TcpStream, reply: Reply, shared: &Shared) -> std::io
                 writer.write_all(b"\r\n")?;
             }
             Err(std::io::ErrorKind::Other.into())
+        }
+        Reply::Trickle {
+            at_once,
+            slowly,
+            every,
+        } => {
+            writer.write_all(&at_once)?;
+            for byte in slowly {
+                writer.write_all(&[byte])?;
+                writer.flush()?;
+                let until = Instant::now() + every;
+                while Instant::now() < until && !shared.stop.load(Ordering::SeqCst) {
+                    thread::sleep(Duration::from_millis(10));
+                }
+            }
+            Ok(())
         }
         Reply::Huge(len) => {
             writer.write_all(

@@ -8,8 +8,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use djinn_hook_deliver::{
-    Completion, DecisionOutcome, DeliveryRequest, Outbox, OutboxError, RetryPolicy, Task, Worker,
-    WorkerConfig, WorkerEvent,
+    ClaimRequest, Claimed, Completion, DecisionOutcome, DeliveryRequest, Outbox, OutboxError,
+    PutOff, RetryPolicy, Task, Worker, WorkerConfig, WorkerEvent,
 };
 use time::OffsetDateTime;
 
@@ -34,6 +34,8 @@ struct State {
     claims: usize,
     /// Sizes of the claims that returned tasks, in order.
     claim_sizes: Vec<usize>,
+    /// Tasks put off.
+    put_off: usize,
 }
 
 struct MemTask {
@@ -75,22 +77,45 @@ impl MemOutbox {
 }
 
 impl Outbox for MemOutbox {
-    fn claim(&self, limit: usize, lease: Duration) -> Result<Vec<Task>, OutboxError> {
+    fn claim(&self, claim: &ClaimRequest) -> Result<Claimed, OutboxError> {
+        let (limit, lease) = (claim.limit, claim.lease);
         let mut state = self.state.lock().unwrap();
         state.claims += 1;
         let now = OffsetDateTime::now_utc();
-        let mut ids: Vec<i64> = state
+        let leased = |task: &MemTask| {
+            task.lease
+                .as_ref()
+                .is_some_and(|(_, until)| *until > Instant::now())
+        };
+        // Live leases per webhook, against its cap (`max_in_flight × leases_per_slot`).
+        let mut held: HashMap<i64, usize> = HashMap::new();
+        for task in state
+            .tasks
+            .values()
+            .filter(|t| t.done.is_none() && leased(t))
+        {
+            *held.entry(task.request.hook_id).or_default() += 1;
+        }
+        let cap = claim.max_in_flight * claim.leases_per_slot.max(1);
+        let mut due: Vec<i64> = state
             .tasks
             .iter()
-            .filter(|(_, task)| task.done.is_none() && task.due <= now)
-            .filter(|(_, task)| {
-                task.lease
-                    .as_ref()
-                    .is_none_or(|(_, until)| *until <= Instant::now())
-            })
+            .filter(|(_, task)| task.done.is_none() && task.due <= now && !leased(task))
             .map(|(id, _)| *id)
             .collect();
-        ids.sort_unstable();
+        due.sort_unstable();
+        let mut held_back = false;
+        let mut ids = Vec::new();
+        for id in due {
+            let hook = state.tasks[&id].request.hook_id;
+            let n = held.entry(hook).or_default();
+            if *n >= cap {
+                held_back = true;
+                continue;
+            }
+            *n += 1;
+            ids.push(id);
+        }
         ids.truncate(limit);
         if !ids.is_empty() {
             state.claim_sizes.push(ids.len());
@@ -106,9 +131,26 @@ impl Outbox for MemOutbox {
                 lease: token,
                 request: task.request.clone(),
                 hook_failing_since: None,
+                max_in_flight: None,
             });
         }
-        Ok(claimed)
+        Ok(Claimed {
+            tasks: claimed,
+            held_back,
+        })
+    }
+
+    fn put_off(&self, put_off: &[PutOff]) -> Result<(), OutboxError> {
+        let mut state = self.state.lock().unwrap();
+        state.put_off += put_off.len();
+        for p in put_off {
+            let task = state.tasks.get_mut(&p.task_id).unwrap();
+            let current = task.lease.as_ref().map(|(token, _)| token.as_str());
+            assert_eq!(current, Some(p.lease.as_str()), "stale lease");
+            task.lease = None;
+            task.due = p.until;
+        }
+        Ok(())
     }
 
     fn complete(&self, done: &[Completion]) -> Result<(), OutboxError> {
@@ -139,10 +181,13 @@ impl Outbox for MemOutbox {
     }
 }
 
+/// A worker polling every 20 ms; its one webhook may use every thread (the tests here are
+/// about one webhook; `isolation.rs` tests the caps).
 fn fast_config(concurrency: usize) -> WorkerConfig {
     WorkerConfig {
         concurrency,
         poll_interval: Duration::from_millis(20),
+        max_in_flight_per_hook: Some(concurrency),
         ..WorkerConfig::default()
     }
 }
@@ -497,15 +542,19 @@ struct SlowSecondClaim {
 }
 
 impl Outbox for SlowSecondClaim {
-    fn claim(&self, limit: usize, lease: Duration) -> Result<Vec<Task>, OutboxError> {
+    fn claim(&self, claim: &ClaimRequest) -> Result<Claimed, OutboxError> {
         if self.claims.fetch_add(1, Ordering::SeqCst) == 1 {
             thread::sleep(Duration::from_millis(100));
         }
-        self.inner.claim(limit, lease)
+        self.inner.claim(claim)
     }
 
     fn complete(&self, done: &[Completion]) -> Result<(), OutboxError> {
         self.inner.complete(done)
+    }
+
+    fn put_off(&self, put_off: &[PutOff]) -> Result<(), OutboxError> {
+        self.inner.put_off(put_off)
     }
 }
 
@@ -593,4 +642,42 @@ fn a_panicking_observer_ends_the_run_instead_of_hanging_it() {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| worker.run_until_idle()));
     assert!(outcome.is_err(), "the panic is not swallowed");
     assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn one_webhook_never_has_more_than_its_cap_delivering_at_once() {
+    // Per webhook: deliveries in progress now, and the most seen at once.
+    let busy: Arc<Mutex<HashMap<String, (usize, usize)>>> = Arc::default();
+    let server = Server::start({
+        let busy = Arc::clone(&busy);
+        move |received, _| {
+            let hook = received.header("X-Djinn-CI-Hook-ID").unwrap().to_owned();
+            {
+                let mut busy = busy.lock().unwrap();
+                let (now, most) = busy.entry(hook.clone()).or_default();
+                *now += 1;
+                *most = (*most).max(*now);
+            }
+            // A slow receiver: deliveries overlap.
+            thread::sleep(Duration::from_millis(30));
+            busy.lock().unwrap().get_mut(&hook).unwrap().0 -= 1;
+            Reply::status(200)
+        }
+    });
+    let requests = (0..40).map(|i| DeliveryRequest {
+        hook_id: 1 + i % 2,
+        ..request(&server.url())
+    });
+    let outbox = MemOutbox::with_tasks(requests);
+    let config = WorkerConfig {
+        max_in_flight_per_hook: Some(2),
+        ..fast_config(8)
+    };
+    let stats = Worker::new(&outbox, local_deliverer(), quick_policy(), config).run_until_idle();
+    assert_eq!(stats.delivered, 40, "{stats:?}");
+    let busy = busy.lock().unwrap();
+    assert_eq!(busy.len(), 2);
+    for (hook, (_, most)) in busy.iter() {
+        assert!(*most <= 2, "webhook {hook}: {most} deliveries at once");
+    }
 }

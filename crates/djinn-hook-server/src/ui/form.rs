@@ -121,6 +121,8 @@ impl HookForm {
             active: self.active,
             standard_webhooks: self.standard_webhooks,
             secret,
+            // The form offers no delivery limits yet: the worker's defaults.
+            limits: djinn_hook_store::DeliveryLimits::default(),
         }
     }
 

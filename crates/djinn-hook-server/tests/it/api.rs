@@ -201,3 +201,62 @@ async fn a_request_that_never_finishes_times_out() {
     let response = call(&config, request).await;
     assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
 }
+
+#[tokio::test]
+async fn a_webhooks_delivery_limits_are_set_and_reset_through_the_api() {
+    let config = config(&[]);
+    let app = router(state(&config));
+    let send = |method: &str, path: &str, body: &str| {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("Host", "127.0.0.1:8080")
+            .header("Content-Type", "application/json")
+            .body(Body::from(body.to_owned()))
+            .unwrap();
+        let app = app.clone();
+        async move {
+            let response = tokio::time::timeout(Duration::from_secs(10), app.oneshot(request))
+                .await
+                .expect("answered within 10 s")
+                .unwrap();
+            let status = response.status();
+            let json: serde_json::Value = serde_json::from_str(&text(response).await).unwrap();
+            (status, json)
+        }
+    };
+    let (status, hook) = send(
+        "POST",
+        "/n/alice/ci/-/webhooks",
+        r#"{"payload_url": "https://example.com/hook", "max_in_flight": 3, "timeout_ms": 2500}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{hook}");
+    assert_eq!(hook["max_in_flight"], 3);
+    assert_eq!(hook["timeout_ms"], 2500);
+    assert_eq!(hook["breaker"], serde_json::Value::Null);
+    let path = format!("/n/alice/ci/-/webhooks/{}", hook["id"]);
+
+    let (status, hook) = send(
+        "PATCH",
+        &path,
+        r#"{"max_in_flight": null, "timeout_ms": 20000}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{hook}");
+    assert_eq!(
+        hook["max_in_flight"],
+        serde_json::Value::Null,
+        "back to the default"
+    );
+    assert_eq!(hook["timeout_ms"], 20_000);
+
+    let (status, error) = send("PATCH", &path, r#"{"max_in_flight": 0}"#).await;
+    assert!(status.is_client_error(), "{status} {error}");
+    assert!(error.to_string().contains("max_in_flight"), "{error}");
+    let (_, hook) = send("PATCH", &path, "{}").await;
+    assert_eq!(
+        hook["timeout_ms"], 20_000,
+        "an invalid update changes nothing"
+    );
+}

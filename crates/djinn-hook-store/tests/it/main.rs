@@ -1,5 +1,6 @@
 //! Integration tests of djinn-hook-store, on real temporary database files.
 
+mod claim;
 mod faults;
 mod files;
 mod flows;

@@ -1,11 +1,13 @@
 //! `hook create|list|show|update|delete|test`: managing webhooks.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use djinn_hook_deliver::{DeliverConfig, Deliverer};
 use djinn_hook_payload::{DEFAULT_API_SERVER, EventSet, example_payload, redact_userinfo};
 use djinn_hook_store::{
-    LastResponse, Namespace, NewWebhook, SecretUpdate, Store, Webhook, WebhookUpdate,
+    DeliveryLimits, LastResponse, LimitsUpdate, Namespace, NewWebhook, SecretUpdate, Store,
+    Webhook, WebhookUpdate,
 };
 use djinn_hooks::StoreOutbox;
 
@@ -52,6 +54,21 @@ pub(crate) fn secret(args: &SecretArgs) -> anyhow::Result<Option<String>> {
     Ok(Some(secret.to_owned()))
 }
 
+/// A timeout such as `10s` or `500ms`.
+fn timeout(flag: &str, text: &str) -> anyhow::Result<Duration> {
+    let parsed = if let Some(ms) = text.strip_suffix("ms") {
+        ms.parse().ok().map(Duration::from_millis)
+    } else if let Some(s) = text.strip_suffix('s') {
+        s.parse().ok().map(Duration::from_secs)
+    } else {
+        None
+    };
+    match parsed {
+        Some(timeout) => Ok(timeout),
+        None => invalid!("{flag}: {text:?} is not a duration like 10s or 500ms"),
+    }
+}
+
 /// Event names from `--events` (blank entries dropped; none means all events).
 fn events(names: &[String]) -> Vec<String> {
     names
@@ -72,6 +89,14 @@ fn create(global: &Global, args: &HookCreateArgs) -> anyhow::Result<()> {
     new.active = !args.inactive;
     new.standard_webhooks = args.standard_webhooks;
     new.secret = secret;
+    new.limits = DeliveryLimits {
+        max_in_flight: args.max_in_flight,
+        timeout: args
+            .timeout
+            .as_deref()
+            .map(|t| timeout("--timeout", t))
+            .transpose()?,
+    };
     let store = store::open(global)?;
     let hook = create_in(&store, new)?;
     if global.json {
@@ -149,8 +174,25 @@ fn update(global: &Global, args: &HookUpdateArgs) -> anyhow::Result<()> {
     } else if let Some(secret) = secret(&args.secret)? {
         update.secret = SecretUpdate::Set(secret);
     }
+    let limits = LimitsUpdate {
+        max_in_flight: match args.max_in_flight.as_deref() {
+            None => None,
+            Some("default") => Some(None),
+            Some(n) => match n.parse::<u32>() {
+                Ok(n) => Some(Some(n)),
+                Err(_) => invalid!("--max-in-flight: {n:?} is not a number or `default`"),
+            },
+        },
+        timeout: match args.timeout.as_deref() {
+            None => None,
+            Some("default") => Some(None),
+            Some(t) => Some(Some(timeout("--timeout", t)?)),
+        },
+    };
     let store = store::open(global)?;
-    let hook = store.update_webhook(args.id, update).or_fail()?;
+    let hook = store
+        .update_webhook_with(args.id, update, limits)
+        .or_fail()?;
     print_hooks(global, &store, std::slice::from_ref(&hook), true)
 }
 
@@ -242,6 +284,19 @@ fn print_one(hook: &Webhook, last: Option<&LastResponse>) {
         ("active", active_cell(hook)),
         ("secret", secret_cell(hook)),
         ("standard_webhooks", hook.standard_webhooks.to_string()),
+        (
+            "max_in_flight",
+            hook.limits
+                .max_in_flight
+                .map_or_else(|| "the worker's default".to_owned(), |n| n.to_string()),
+        ),
+        (
+            "timeout",
+            hook.limits
+                .timeout
+                .map_or_else(|| "the worker's default".to_owned(), output::duration),
+        ),
+        ("breaker", breaker_cell(hook)),
         ("created_at", output::time(hook.created_at)),
         ("last_response", last_cell(last)),
     ];
@@ -250,6 +305,19 @@ fn print_one(hook: &Webhook, last: Option<&LastResponse>) {
     }
     for (name, value) in lines {
         outln!("{name:<18} {value}");
+    }
+}
+
+/// The circuit breaker the worker last recorded for the webhook's receiver.
+fn breaker_cell(hook: &Webhook) -> String {
+    match &hook.breaker {
+        None => "closed".to_owned(),
+        Some(hold) => format!(
+            "open for {} until {} ({}); deliveries are put off, then one probe goes out",
+            hold.destination,
+            output::time(hold.until),
+            hold.reason
+        ),
     }
 }
 

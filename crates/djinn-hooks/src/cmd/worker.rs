@@ -21,6 +21,9 @@ pub(crate) fn run(global: &Global, args: &WorkerArgs) -> anyhow::Result<()> {
     if args.concurrency == 0 {
         super::invalid!("--concurrency: must be at least 1");
     }
+    if args.max_in_flight_per_hook == Some(0) {
+        super::invalid!("--max-in-flight-per-hook: must be at least 1");
+    }
     let store = store::open(global)?;
     let stop = if args.until_idle {
         None
@@ -35,6 +38,7 @@ pub(crate) fn run(global: &Global, args: &WorkerArgs) -> anyhow::Result<()> {
         WorkerConfig {
             concurrency: args.concurrency,
             lease: args.lease,
+            max_in_flight_per_hook: args.max_in_flight_per_hook,
             poll_interval: if args.until_idle {
                 UNTIL_IDLE_POLL
             } else {
@@ -117,6 +121,8 @@ fn report(global: &Global, stats: &Stats) -> anyhow::Result<()> {
             "failed": stats.failed,
             "hooks_disabled": stats.hooks_disabled,
             "abandoned": stats.abandoned,
+            "put_off": stats.put_off,
+            "breakers_opened": stats.breakers_opened,
         }));
     }
     eprintln!(
@@ -188,6 +194,21 @@ impl Progress {
             WorkerEvent::Abandoned(batch) => eprintln!(
                 "worker: gave up recording {} attempts; their tasks will be claimed again when their leases run out",
                 batch.len()
+            ),
+            WorkerEvent::BreakerOpened {
+                destination,
+                reason,
+                open_for,
+            } => eprintln!(
+                "worker: breaker open for {destination} ({reason}): its deliveries are put off for {}, then one probe goes out",
+                output::duration(*open_for)
+            ),
+            WorkerEvent::BreakerClosed { destination } => {
+                eprintln!("worker: breaker closed for {destination}: its deliveries resume");
+            }
+            WorkerEvent::PutOffFailed { error, tasks } => eprintln!(
+                "worker: putting off {tasks} tasks failed ({}); they come back when their leases run out",
+                output::chain(error)
             ),
             _ => {}
         }

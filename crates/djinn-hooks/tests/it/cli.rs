@@ -450,6 +450,62 @@ fn example_prints_the_same_bytes_as_the_fixtures() {
 }
 
 #[test]
+fn a_webhooks_delivery_limits_are_set_shown_and_reset() {
+    let env = Env::new();
+    let id = env.create_hook(
+        "o/ns",
+        "https://example.com/hook",
+        &["--max-in-flight", "3", "--timeout", "2500ms"],
+    );
+    let show = |env: &Env| -> Value {
+        serde_json::from_str(env.run(&["--json", "hook", "show", &id], None).ok()).unwrap()
+    };
+    let hook = show(&env);
+    assert_eq!(hook["max_in_flight"], 3);
+    assert_eq!(hook["timeout_ms"], 2500);
+    assert_eq!(hook["breaker"], Value::Null);
+    let text = env.run(&["hook", "show", &id], None);
+    assert!(text.ok().contains("max_in_flight      3"), "{text:?}");
+
+    env.run(
+        &[
+            "hook",
+            "update",
+            &id,
+            "--max-in-flight",
+            "default",
+            "--timeout",
+            "20s",
+        ],
+        None,
+    )
+    .ok();
+    let hook = show(&env);
+    assert_eq!(hook["max_in_flight"], Value::Null);
+    assert_eq!(hook["timeout_ms"], 20_000);
+
+    // Bad values name the flag and change nothing.
+    let run = env.run(&["hook", "update", &id, "--timeout", "soon"], None);
+    assert_invalid(
+        &run,
+        "--timeout: \"soon\" is not a duration like 10s or 500ms",
+    );
+    let run = env.run(&["hook", "update", &id, "--max-in-flight", "0"], None);
+    assert_invalid(&run, "max_in_flight must be between 1 and 1000, got 0");
+    let run = env.run(
+        &["hook", "update", &id, "--timeout", "1000s", "--inactive"],
+        None,
+    );
+    assert_invalid(
+        &run,
+        "timeout must be between 100 ms and 120 s, got 1000000 ms",
+    );
+    let hook = show(&env);
+    assert_eq!(hook["timeout_ms"], 20_000);
+    assert_eq!(hook["active"], true, "an invalid update changes nothing");
+}
+
+#[test]
 fn credentials_in_a_payload_url_are_never_printed() {
     let env = Env::new();
     let closed = {

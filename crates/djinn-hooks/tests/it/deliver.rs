@@ -33,6 +33,16 @@ fn emit_example(env: &Env, event: EventType) -> String {
     accepted["event_id"].as_str().unwrap().to_owned()
 }
 
+/// A port on 127.0.0.1 with nothing listening (bound, noted, closed), and a hook URL on it.
+fn closed_port() -> (u16, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    (port, format!("http://127.0.0.1:{port}/hook"))
+}
+
 fn worker(env: &Env) -> String {
     let run = env.run(&["worker", "--until-idle", "--allow-private-network"], None);
     run.ok();
@@ -146,13 +156,7 @@ fn redeliver_sends_the_recorded_body_again_with_the_same_event_id() {
 #[test]
 fn a_failing_receiver_is_retried_and_listed_as_failed() {
     let env = Env::new();
-    // A port with nothing listening: bind, note the port, close.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let url = format!("http://127.0.0.1:{port}/hook");
+    let (_, url) = closed_port();
     env.run(&["hook", "create", "--namespace", NS, "--url", &url], None)
         .ok();
     emit_example(&env, EventType::Cron);
@@ -258,4 +262,120 @@ fn bursts_of_connections_at_concurrency_8_and_16_never_stall() {
         assert_eq!(got.len(), 64);
         assert!(got.iter().all(|r| r.signature_valid));
     }
+}
+
+/// The scenario through the binary, with its defaults: 200 events for a receiver that
+/// accepts connections and never answers, then 200 for a healthy one; `worker --concurrency
+/// 16`. The healthy ones all arrive while the dead receiver's attempts are still waiting for
+/// their 15 s timeout.
+#[test]
+fn a_hanging_receiver_does_not_hold_up_the_others() {
+    let env = Env::new();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}/hook", dead.local_addr().unwrap());
+    // Accepts and holds every connection, never answering (the thread ends with the test).
+    std::thread::spawn(move || {
+        let held: Vec<_> = dead.incoming().collect();
+        drop(held);
+    });
+    env.create_hook("dead/ns", &dead_url, &[]);
+    let (receiver, _) = {
+        let receiver = Receiver::start("127.0.0.1:0", Secret::new(SECRET)).unwrap();
+        let id = env.create_hook("ok/ns", &receiver.url(), &["--secret", SECRET]);
+        (receiver, id)
+    };
+    // 400 events in one transaction, through the store (400 `emit` runs take seconds).
+    let key: [u8; 32] = std::fs::read(env.path("hooks.db.key"))
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let store =
+        djinn_hook_store::Store::open(env.db(), djinn_hook_store::SecretKey::from_bytes(key))
+            .unwrap();
+    let body = Payload::parse(
+        EventType::BuildFinished,
+        env.run(&["example", "build.finished"], None)
+            .ok()
+            .as_bytes(),
+    )
+    .unwrap()
+    .to_body();
+    let events = ["dead/ns", "ok/ns"]
+        .into_iter()
+        .flat_map(|ns| std::iter::repeat_n(ns, 200))
+        .map(|ns| djinn_hook_store::NewEvent {
+            namespace: ns.to_owned(),
+            event: EventType::BuildFinished,
+            payload: body.clone(),
+        })
+        .collect();
+    store.accept_events(events).unwrap();
+    drop(store);
+
+    let mut worker = env
+        .command(&["worker", "--concurrency", "16", "--allow-private-network"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut got = 0;
+    while got < 200 {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if receiver.next_timeout(left).is_none() {
+            break;
+        }
+        got += 1;
+    }
+    // kill -9 while the dead receiver's attempts hang: nothing accepted is lost.
+    worker.kill().unwrap();
+    worker.wait().unwrap();
+    assert_eq!(got, 200, "healthy deliveries within 10 s");
+    let store =
+        djinn_hook_store::Store::open(env.db(), djinn_hook_store::SecretKey::from_bytes(key))
+            .unwrap();
+    let counts = store.stats().unwrap();
+    assert_eq!((counts.events, counts.failed), (400, 0), "{counts:?}");
+    // Every dead-receiver task is still there, with its event, once its lease has run out.
+    let later = time::OffsetDateTime::now_utc() + Duration::from_secs(3_600);
+    let tasks = store
+        .claim_due(later, 1_000, Duration::from_secs(60))
+        .unwrap();
+    let dead_hook = tasks.iter().filter(|t| t.payload_url == dead_url).count();
+    assert_eq!(dead_hook, 200);
+}
+
+#[test]
+fn a_refusing_receiver_opens_its_breaker_which_the_log_and_hook_show_report() {
+    let env = Env::new();
+    let (port, url) = closed_port();
+    let id = env.create_hook(NS, &url, &[]);
+    for _ in 0..8 {
+        emit_example(&env, EventType::Cron);
+    }
+    let log = worker(&env);
+    let destination = format!("http://127.0.0.1:{port}");
+    assert!(
+        log.contains(&format!(
+            "worker: breaker open for {destination} (5 consecutive refused connections)"
+        )),
+        "{log}"
+    );
+    // Fewer attempts than tasks: the rest were put off, not attempted.
+    let attempts = log.lines().filter(|l| l.starts_with("event=")).count();
+    assert!((5..8).contains(&attempts), "{attempts} attempts: {log}");
+
+    let show = env.run(&["hook", "show", &id], None);
+    assert!(
+        show.ok()
+            .contains(&format!("breaker            open for {destination} until")),
+        "{show:?}"
+    );
+    let json: Value =
+        serde_json::from_str(env.run(&["--json", "hook", "show", &id], None).ok()).unwrap();
+    assert_eq!(json["breaker"]["destination"], destination.as_str());
+    assert_eq!(
+        json["breaker"]["reason"],
+        "5 consecutive refused connections"
+    );
 }

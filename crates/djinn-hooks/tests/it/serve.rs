@@ -1059,3 +1059,37 @@ fn demo_keep_serving_shows_its_15_deliveries_in_the_web_ui() {
     demo.wait().unwrap();
     assert!(page.contains("100% of 15 delivered"), "{page}");
 }
+
+#[test]
+fn metrics_show_an_open_breaker_and_the_tasks_it_holds() {
+    let env = Env::new();
+    // A receiver that refuses connections: its breaker opens after five refusals.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    env.create_hook(NS, &format!("http://127.0.0.1:{port}/hook"), &[]);
+    let body = example_payload(EventType::Cron, DEFAULT_API_SERVER).to_body();
+    for _ in 0..12 {
+        env.run(&["emit", "cron", "--namespace", NS], Some(&body))
+            .ok();
+    }
+    let serve = Serve::start(&env, &[], None);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let metrics = serve.call("GET", "/metrics", None).expect(200).text;
+        let value = |name: &str| {
+            metrics
+                .lines()
+                .find_map(|l| l.strip_prefix(name)?.trim().parse::<i64>().ok())
+        };
+        if value("djinn_hooks_breakers_open") == Some(1)
+            && value("djinn_hooks_tasks_held").is_some_and(|n| n > 0)
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{metrics}");
+        thread::sleep(Duration::from_millis(20));
+    }
+}

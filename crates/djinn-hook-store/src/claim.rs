@@ -1,0 +1,346 @@
+//! Claiming due tasks fairly across webhooks, each under its cap; putting claimed tasks off
+//! while a circuit breaker holds their receiver.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+
+use rusqlite::{OptionalExtension, Transaction, params};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::error::{IResult, Result};
+use crate::outbox::lease_until;
+use crate::sql::{event_from_code, from_ns, to_ns, uuid_from_blob};
+use crate::store::Store;
+use crate::types::{Claim, Claimed, ClaimedTask, DeliveryLimits, PutOff};
+
+impl Store {
+    /// Leases up to `limit` due tasks, no webhook capped: [`Store::claim`] with
+    /// [`Claim::uncapped`].
+    pub fn claim_due(
+        &self,
+        now: OffsetDateTime,
+        limit: usize,
+        lease: std::time::Duration,
+    ) -> Result<Vec<ClaimedTask>> {
+        Ok(self.claim(now, &Claim::uncapped(limit, lease))?.tasks)
+    }
+
+    /// Leases up to `claim.limit` due tasks (due at or before `now`, not leased or with an
+    /// expired lease, of an active webhook) until `now + claim.lease`.
+    ///
+    /// **Fair across webhooks**: the webhooks with due tasks share the claim round-robin (each
+    /// its oldest due first), starting after the webhook the previous claim served last, so one
+    /// webhook's backlog never fills a claim while another's tasks wait. **Capped per
+    /// webhook**: a webhook holding `max_in_flight × leases_per_slot` live leases (its own
+    /// `max_in_flight`, else the claim's) gets no more; [`Claimed::held_back`] says whether
+    /// that left due tasks behind.
+    ///
+    /// Atomic: two workers (threads, `Store`s or processes) never get the same task; a crashed
+    /// worker's tasks come back when the lease runs out. Each claim counts as an attempt
+    /// ([`ClaimedTask::attempt`]) until [`Store::put_off`] takes it back.
+    ///
+    /// Not durable on return, unlike every other write: the claim commits without waiting for
+    /// an fsync (one fewer per claim). It becomes durable with the next durable commit on the
+    /// file (say, the completion of one of its tasks: in WAL mode that commit's fsync covers
+    /// every frame written before it). A claim lost in a machine crash is harmless: its tasks
+    /// are due again at once, as if their lease had run out, and the attempt it counted is not
+    /// counted.
+    pub fn claim(&self, now: OffsetDateTime, claim: &Claim) -> Result<Claimed> {
+        if claim.limit == 0 {
+            return Ok(Claimed {
+                tasks: Vec::new(),
+                held_back: false,
+            });
+        }
+        let after = self.claim_cursor.load(Ordering::Relaxed);
+        let (claimed, last) = self.write_unsynced("claiming due tasks", |tx| {
+            claim_in(self, tx, now, claim, after)
+        })?;
+        if let Some(last) = last {
+            self.claim_cursor.store(last, Ordering::Relaxed);
+        }
+        Ok(claimed)
+    }
+
+    /// Puts claimed tasks back without an attempt (an open circuit breaker holds their
+    /// receiver): each is due again at its `hold.until`, its lease dropped and its claim no
+    /// longer counted as an attempt, so the retry schedule is not used up; its webhook records
+    /// the breaker ([`Webhook::breaker`](crate::Webhook::breaker)). A task whose lease is no
+    /// longer current is left alone. Returns how many were put off.
+    ///
+    /// Not durable on return, like a claim (it undoes one): lost in a machine crash, the tasks
+    /// come back when their leases run out.
+    pub fn put_off(&self, put_off: &[PutOff]) -> Result<usize> {
+        if put_off.is_empty() {
+            return Ok(0);
+        }
+        self.write_unsynced("putting tasks off", |tx| {
+            let mut task = tx.prepare_cached(
+                "UPDATE tasks SET next_at = ?3, lease = NULL, attempts = max(attempts - 1, 0)
+                 WHERE id = ?1 AND lease = ?2 AND state = 0",
+            )?;
+            let mut hook = tx.prepare_cached(
+                "UPDATE webhooks SET breaker_destination = ?2, breaker_until = ?3,
+                    breaker_reason = ?4
+                 WHERE id = (SELECT hook_id FROM tasks WHERE id = ?1)",
+            )?;
+            let mut n = 0;
+            for p in put_off {
+                let until = to_ns(p.hold.until);
+                if task.execute(params![p.task_id, p.lease.as_bytes(), until])? == 0 {
+                    continue;
+                }
+                n += 1;
+                hook.execute(params![p.task_id, p.hold.destination, until, p.hold.reason])?;
+            }
+            Ok(n)
+        })
+    }
+
+    /// Records that the circuit breaker of `destination` closed: the webhooks it held no
+    /// longer show it. Not durable on return (it is shown, not relied on).
+    pub fn breaker_closed(&self, destination: &str) -> Result<()> {
+        self.write_unsynced("recording a closed breaker", |tx| {
+            tx.prepare_cached(
+                "UPDATE webhooks SET breaker_destination = NULL, breaker_until = NULL,
+                    breaker_reason = NULL
+                 WHERE breaker_destination = ?1",
+            )?
+            .execute([destination])?;
+            Ok(())
+        })
+    }
+}
+
+/// The columns of a webhook that a delivery needs (its secret still sealed).
+pub(crate) const SETTINGS_COLUMNS: &str =
+    "payload_url, ssl, secret, standard_webhooks, failing_since, max_in_flight, timeout_ms";
+
+/// A webhook's delivery settings, as [`SETTINGS_COLUMNS`] reads them.
+pub(crate) struct Settings {
+    pub(crate) payload_url: String,
+    pub(crate) ssl: bool,
+    pub(crate) sealed_secret: Option<Vec<u8>>,
+    pub(crate) standard_webhooks: bool,
+    pub(crate) failing_since: Option<OffsetDateTime>,
+    pub(crate) limits: DeliveryLimits,
+}
+
+impl Settings {
+    /// Reads [`SETTINGS_COLUMNS`] from column `at` on.
+    pub(crate) fn read(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Settings> {
+        Ok(Settings {
+            payload_url: r.get(at)?,
+            ssl: r.get(at + 1)?,
+            sealed_secret: r.get(at + 2)?,
+            standard_webhooks: r.get(at + 3)?,
+            failing_since: r.get::<_, Option<i64>>(at + 4)?.map(from_ns),
+            limits: limits_from_row(r.get(at + 5)?, r.get(at + 6)?),
+        })
+    }
+}
+
+/// A webhook with due tasks, as a claim serves it.
+struct Candidate {
+    hook_id: i64,
+    hook: Settings,
+    /// Leases it may still take.
+    room: usize,
+    /// `(next_at, id)` of the last task taken: the next round continues after it.
+    after: (i64, i64),
+}
+
+/// The claim's transaction: returns what it got and the webhook it served last.
+fn claim_in(
+    store: &Store,
+    tx: &Transaction<'_>,
+    now: OffsetDateTime,
+    claim: &Claim,
+    cursor: i64,
+) -> IResult<(Claimed, Option<i64>)> {
+    let now_ns = to_ns(now);
+    let until = to_ns(lease_until(now, claim.lease));
+    let token = Uuid::new_v4();
+    let mut held_back = false;
+
+    // The webhooks with pending tasks (one index seek each), those after the cursor first.
+    let mut next_hook =
+        tx.prepare_cached("SELECT min(hook_id) FROM tasks WHERE state = 0 AND hook_id > ?1")?;
+    let mut hook_ids = Vec::new();
+    let mut after = cursor;
+    while let Some(id) = next_hook.query_row([after], |r| r.get::<_, Option<i64>>(0))? {
+        hook_ids.push(id);
+        after = id;
+    }
+    after = i64::MIN;
+    while let Some(id) = next_hook.query_row([after], |r| r.get::<_, Option<i64>>(0))? {
+        if id > cursor {
+            break;
+        }
+        hook_ids.push(id);
+        after = id;
+    }
+
+    let mut hook_stmt = tx.prepare_cached(&format!(
+        "SELECT active, {SETTINGS_COLUMNS} FROM webhooks WHERE id = ?1"
+    ))?;
+    let mut leased_stmt = tx.prepare_cached(
+        "SELECT count(*) FROM tasks
+         WHERE hook_id = ?1 AND state = 0 AND lease IS NOT NULL AND next_at > ?2",
+    )?;
+    let mut due_after = tx.prepare_cached(
+        "SELECT 1 FROM tasks WHERE hook_id = ?1 AND state = 0 AND next_at <= ?2
+            AND (next_at, id) > (?3, ?4)",
+    )?;
+    let mut candidates = Vec::new();
+    for hook_id in hook_ids {
+        let hook = hook_stmt
+            .query_row([hook_id], |r| {
+                let active: bool = r.get(0)?;
+                let hook = Candidate {
+                    hook_id,
+                    hook: Settings::read(r, 1)?,
+                    room: 0,
+                    after: (i64::MIN, i64::MIN),
+                };
+                Ok(active.then_some(hook))
+            })
+            .optional()?
+            .flatten();
+        let Some(mut hook) = hook else { continue };
+        let cap = hook
+            .hook
+            .limits
+            .max_in_flight
+            .unwrap_or(claim.max_in_flight)
+            .saturating_mul(claim.leases_per_slot.max(1));
+        let leased: i64 = leased_stmt.query_row(params![hook_id, now_ns], |r| r.get(0))?;
+        hook.room = usize::try_from(i64::from(cap).saturating_sub(leased)).unwrap_or(0);
+        if hook.room == 0 {
+            held_back |= due_after.exists(params![hook_id, now_ns, i64::MIN, i64::MIN])?;
+            continue;
+        }
+        candidates.push(hook);
+    }
+
+    let mut due = tx.prepare_cached(
+        "SELECT t.id, t.attempts, t.redelivery, e.uuid, e.event, e.created_at,
+            COALESCE(t.body, e.payload), t.next_at
+         FROM tasks t JOIN events e ON e.id = t.event_id
+         WHERE t.hook_id = ?1 AND t.state = 0 AND t.next_at <= ?2
+            AND (t.next_at, t.id) > (?3, ?4)
+         ORDER BY t.next_at, t.id
+         LIMIT ?5",
+    )?;
+    let mut lease_stmt = tx.prepare_cached(
+        "UPDATE tasks SET lease = ?2, next_at = ?3, attempts = attempts + 1 WHERE id = ?1",
+    )?;
+    // Decrypted once per webhook per claim.
+    let mut secrets: HashMap<i64, Option<String>> = HashMap::new();
+    let mut tasks = Vec::new();
+    let mut remaining = claim.limit;
+    let mut last = None;
+    // Rounds: each webhook left takes an equal share of what is left, so a claim smaller than
+    // the number of webhooks takes one task from each of the first ones (and the next claim
+    // continues after the last), and one with room to spare gives it to those with more due.
+    while remaining > 0 && !candidates.is_empty() {
+        let share = (remaining / candidates.len()).max(1);
+        let mut keep = Vec::with_capacity(candidates.len());
+        for mut hook in std::mem::take(&mut candidates) {
+            let want = share.min(hook.room).min(remaining);
+            if want == 0 {
+                keep.push(hook);
+                continue;
+            }
+            let rows = due
+                .query_map(
+                    params![
+                        hook.hook_id,
+                        now_ns,
+                        hook.after.0,
+                        hook.after.1,
+                        i64::try_from(want).unwrap_or(i64::MAX)
+                    ],
+                    |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, bool>(2)?,
+                            uuid_from_blob(&r.get::<_, Vec<u8>>(3)?)?,
+                            event_from_code(r.get(4)?)?,
+                            from_ns(r.get(5)?),
+                            r.get::<_, Vec<u8>>(6)?,
+                            r.get::<_, i64>(7)?,
+                        ))
+                    },
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let got = rows.len();
+            if got > 0 {
+                last = Some(hook.hook_id);
+            }
+            let secret = match secrets.get(&hook.hook_id) {
+                Some(secret) => secret.clone(),
+                None if got > 0 => {
+                    let secret = store
+                        .cipher
+                        .open_optional(hook.hook_id, hook.hook.sealed_secret.as_deref())?;
+                    secrets.insert(hook.hook_id, secret.clone());
+                    secret
+                }
+                None => None,
+            };
+            for (task_id, attempts, redelivery, event_id, event, created_at, body, next_at) in rows
+            {
+                lease_stmt.execute(params![task_id, token.as_bytes(), until])?;
+                hook.after = (next_at, task_id);
+                tasks.push(ClaimedTask {
+                    task_id,
+                    lease: token,
+                    lease_until: from_ns(until),
+                    event_id,
+                    event,
+                    event_created_at: created_at,
+                    hook_id: hook.hook_id,
+                    payload_url: hook.hook.payload_url.clone(),
+                    ssl: hook.hook.ssl,
+                    secret: secret.clone(),
+                    standard_webhooks: hook.hook.standard_webhooks,
+                    body,
+                    attempt: u32::try_from(attempts + 1).unwrap_or(u32::MAX),
+                    redelivery,
+                    hook_failing_since: hook.hook.failing_since,
+                    limits: hook.hook.limits,
+                });
+            }
+            hook.room -= got;
+            remaining -= got;
+            if got < want {
+                // Nothing more due.
+                continue;
+            }
+            if hook.room == 0 {
+                held_back |=
+                    due_after.exists(params![hook.hook_id, now_ns, hook.after.0, hook.after.1])?;
+                continue;
+            }
+            keep.push(hook);
+        }
+        candidates = keep;
+    }
+    Ok((Claimed { tasks, held_back }, last))
+}
+
+/// A webhook's limits from its columns (a value out of range reads as unset).
+pub(crate) fn limits_from_row(
+    max_in_flight: Option<i64>,
+    timeout_ms: Option<i64>,
+) -> DeliveryLimits {
+    DeliveryLimits {
+        max_in_flight: max_in_flight.and_then(|n| u32::try_from(n).ok()),
+        timeout: timeout_ms
+            .and_then(|ms| u64::try_from(ms).ok())
+            .map(std::time::Duration::from_millis),
+    }
+}

@@ -1,0 +1,15 @@
+-- Schema version 4: per-receiver isolation.
+-- A webhook's own delivery limits; NULL leaves them to the worker's defaults.
+ALTER TABLE webhooks ADD COLUMN max_in_flight INTEGER;
+ALTER TABLE webhooks ADD COLUMN timeout_ms INTEGER;
+-- The open circuit breaker that last put this webhook's deliveries off: its destination
+-- (scheme://host:port), until when, and why. Cleared when the breaker closes or the webhook
+-- has a delivery succeed.
+ALTER TABLE webhooks ADD COLUMN breaker_destination TEXT;
+ALTER TABLE webhooks ADD COLUMN breaker_until INTEGER;
+ALTER TABLE webhooks ADD COLUMN breaker_reason TEXT;
+-- A claim goes webhook by webhook (fair across them, each under its cap): a webhook's due
+-- tasks are one range of this index, its live leases (counted for the cap) another. No index
+-- of leases alone: it would be written twice per delivery (claim and completion) to spare a
+-- claim looking at a webhook's tasks due later.
+CREATE INDEX tasks_hook_due ON tasks (hook_id, next_at) WHERE state = 0;

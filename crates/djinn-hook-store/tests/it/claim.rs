@@ -1,0 +1,275 @@
+//! Claims are fair across webhooks and capped per webhook; put-off tasks keep their attempt.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use djinn_hook_payload::EventType;
+use djinn_hook_store::{
+    BreakerHold, Claim, DeliveryFilter, DeliveryLimits, Error, LimitsUpdate, NewWebhook, Outcome,
+    Page, PutOff,
+};
+
+use crate::support::{LEASE, completion, db, now};
+
+fn emit_n(db: &crate::support::Db, ns: &str, n: usize) {
+    db.emit_all(ns, &vec![EventType::BuildFinished; n]);
+}
+
+fn per_hook(tasks: &[djinn_hook_store::ClaimedTask]) -> HashMap<i64, usize> {
+    let mut counts = HashMap::new();
+    for task in tasks {
+        *counts.entry(task.hook_id).or_default() += 1;
+    }
+    counts
+}
+
+#[test]
+fn a_small_backlog_is_not_queued_behind_a_big_one() {
+    let db = db();
+    let big = db.hook("big/ns", "https://big.example.com/hook");
+    emit_n(&db, "big/ns", 1_000);
+    let small = db.hook("small/ns", "https://small.example.com/hook");
+    emit_n(&db, "small/ns", 10);
+
+    // The big backlog is older, yet a claim of 20 takes half from each webhook, interleaved.
+    let tasks = db.store.claim_due(now(), 20, LEASE).unwrap();
+    let counts = per_hook(&tasks);
+    assert_eq!(counts[&small.id], 10, "{counts:?}");
+    assert_eq!(counts[&big.id], 10, "{counts:?}");
+    // Each webhook's own tasks still go oldest first.
+    let big_ids: Vec<i64> = tasks
+        .iter()
+        .filter(|t| t.hook_id == big.id)
+        .map(|t| t.task_id)
+        .collect();
+    let mut sorted = big_ids.clone();
+    sorted.sort_unstable();
+    assert_eq!(big_ids, sorted);
+}
+
+#[test]
+fn claims_smaller_than_the_webhook_count_take_turns() {
+    let db = db();
+    let hooks: Vec<i64> = (0..3)
+        .map(|i| {
+            let ns = format!("o/ns{i}");
+            let id = db.hook(&ns, &format!("https://h{i}.example.com/")).id;
+            emit_n(&db, &ns, 5);
+            id
+        })
+        .collect();
+    let mut served = Vec::new();
+    for _ in 0..6 {
+        let tasks = db.store.claim_due(now(), 1, LEASE).unwrap();
+        served.push(tasks[0].hook_id);
+    }
+    // Round-robin: every webhook once in each three claims.
+    for turn in served.chunks(3) {
+        let mut turn = turn.to_vec();
+        turn.sort_unstable();
+        assert_eq!(turn, hooks, "served in order {served:?}");
+    }
+}
+
+#[test]
+fn a_webhook_at_its_cap_gets_nothing_until_leases_end() {
+    let db = db();
+    let busy = db.hook("a/ns", "https://a.example.com/");
+    emit_n(&db, "a/ns", 50);
+    let mut own = NewWebhook::new("b/ns", "https://b.example.com/");
+    own.limits.max_in_flight = Some(1);
+    let own = db.create(own);
+    emit_n(&db, "b/ns", 50);
+    let claim = Claim {
+        limit: 100,
+        lease: LEASE,
+        max_in_flight: 2,
+        leases_per_slot: 3,
+    };
+
+    let t = now();
+    let first = db.store.claim(t, &claim).unwrap();
+    let counts = per_hook(&first.tasks);
+    assert_eq!(counts[&busy.id], 6, "2 in flight x 3 leases each");
+    assert_eq!(counts[&own.id], 3, "its own max_in_flight of 1 x 3");
+    assert!(first.held_back, "due tasks were left behind by the caps");
+
+    let second = db.store.claim(t, &claim).unwrap();
+    assert!(second.tasks.is_empty());
+    assert!(second.held_back);
+
+    // Two completions free two of the busy webhook's leases.
+    let done: Vec<_> = first
+        .tasks
+        .iter()
+        .filter(|task| task.hook_id == busy.id)
+        .take(2)
+        .map(|task| completion(task, Outcome::Delivered, t))
+        .collect();
+    db.store.complete(done).unwrap();
+    let third = db.store.claim(t, &claim).unwrap();
+    assert_eq!(per_hook(&third.tasks), HashMap::from([(busy.id, 2)]));
+
+    // Leases that ran out no longer count.
+    let later = db.store.claim(t + LEASE, &claim).unwrap();
+    assert_eq!(per_hook(&later.tasks)[&busy.id], 6);
+}
+
+#[test]
+fn a_put_off_task_keeps_its_attempt_and_its_event() {
+    let db = db();
+    let hook = db.hook("a/ns", "https://a.example.com/");
+    let accepted = db.emit("a/ns", EventType::BuildFinished);
+    let t = now();
+    let task = db.store.claim_due(t, 10, LEASE).unwrap().remove(0);
+    assert_eq!(task.attempt, 1);
+    let hold = BreakerHold {
+        destination: "https://a.example.com:443".to_owned(),
+        until: t + Duration::from_secs(10),
+        reason: "5 consecutive timeouts".to_owned(),
+    };
+    let stale = PutOff {
+        task_id: task.task_id,
+        lease: uuid::Uuid::new_v4(),
+        hold: hold.clone(),
+    };
+    assert_eq!(
+        db.store.put_off(&[stale]).unwrap(),
+        0,
+        "a stale lease is ignored"
+    );
+    let put_off = PutOff {
+        task_id: task.task_id,
+        lease: task.lease,
+        hold: hold.clone(),
+    };
+    assert_eq!(db.store.put_off(&[put_off]).unwrap(), 1);
+
+    assert_eq!(
+        db.store.webhook(hook.id).unwrap().unwrap().breaker,
+        Some(hold)
+    );
+    assert!(
+        db.store
+            .claim_due(t + Duration::from_secs(9), 10, LEASE)
+            .unwrap()
+            .is_empty(),
+        "held until the breaker's end"
+    );
+    let again = db
+        .store
+        .claim_due(t + Duration::from_secs(10), 10, LEASE)
+        .unwrap()
+        .remove(0);
+    assert_eq!(again.task_id, task.task_id);
+    assert_eq!(again.event_id, accepted.event_id);
+    assert_eq!(again.attempt, 1, "the put-off claim did not count");
+    assert!(
+        db.store
+            .deliveries(DeliveryFilter::hook(hook.id), Page::default())
+            .unwrap()
+            .items
+            .is_empty(),
+        "no attempt was recorded"
+    );
+
+    db.store
+        .breaker_closed("https://a.example.com:443")
+        .unwrap();
+    assert_eq!(db.store.webhook(hook.id).unwrap().unwrap().breaker, None);
+}
+
+#[test]
+fn a_success_clears_the_recorded_breaker() {
+    let db = db();
+    let hook = db.hook("a/ns", "https://a.example.com/");
+    emit_n(&db, "a/ns", 2);
+    let t = now();
+    let tasks = db.store.claim_due(t, 10, LEASE).unwrap();
+    let hold = BreakerHold {
+        destination: "https://a.example.com:443".to_owned(),
+        until: t + Duration::from_secs(10),
+        reason: "connection refused 5 times in a row".to_owned(),
+    };
+    db.store
+        .put_off(&[PutOff {
+            task_id: tasks[0].task_id,
+            lease: tasks[0].lease,
+            hold,
+        }])
+        .unwrap();
+    assert!(
+        db.store
+            .webhook(hook.id)
+            .unwrap()
+            .unwrap()
+            .breaker
+            .is_some()
+    );
+    db.store
+        .complete(vec![completion(&tasks[1], Outcome::Delivered, t)])
+        .unwrap();
+    assert_eq!(db.store.webhook(hook.id).unwrap().unwrap().breaker, None);
+}
+
+#[test]
+fn limits_are_validated_set_and_reset() {
+    let db = db();
+    db.store.ensure_namespace("a/ns").unwrap();
+    let mut bad = NewWebhook::new("a/ns", "https://a.example.com/");
+    bad.limits = DeliveryLimits {
+        max_in_flight: Some(0),
+        timeout: Some(Duration::from_millis(5)),
+    };
+    let Err(Error::Invalid(errors)) = db.store.create_webhook(bad) else {
+        panic!("expected a validation error");
+    };
+    assert_eq!(
+        errors.field("max_in_flight"),
+        ["must be between 1 and 1000, got 0"]
+    );
+    assert_eq!(
+        errors.field("timeout"),
+        ["must be between 100 ms and 120 s, got 5 ms"]
+    );
+
+    let hook = db.hook("a/ns", "https://a.example.com/");
+    assert_eq!(hook.limits, DeliveryLimits::default());
+    let set = db
+        .store
+        .update_webhook_limits(
+            hook.id,
+            LimitsUpdate {
+                max_in_flight: Some(Some(3)),
+                timeout: Some(Some(Duration::from_secs(5))),
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        set.limits,
+        DeliveryLimits {
+            max_in_flight: Some(3),
+            timeout: Some(Duration::from_secs(5)),
+        }
+    );
+    let kept = db
+        .store
+        .update_webhook_limits(
+            hook.id,
+            LimitsUpdate {
+                max_in_flight: Some(None),
+                timeout: None,
+            },
+        )
+        .unwrap();
+    assert_eq!(kept.limits.max_in_flight, None, "reset to the default");
+    assert_eq!(kept.limits.timeout, Some(Duration::from_secs(5)), "kept");
+    assert!(matches!(
+        db.store
+            .update_webhook_limits(999, LimitsUpdate::default())
+            .unwrap_err(),
+        Error::WebhookNotFound { id: 999 }
+    ));
+    let claimed = db.store.claim_due(now(), 1, LEASE).unwrap();
+    assert!(claimed.is_empty(), "no event yet");
+}
