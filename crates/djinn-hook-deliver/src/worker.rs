@@ -192,8 +192,9 @@ pub struct WorkerConfig {
     pub concurrency: usize,
     /// Lease asked for each claim. It should outlast a delivery's overall timeout plus its wait
     /// in the queue (about 20 ms at the measured rate), or the task may be claimed again. A task
-    /// whose lease ran out while it was queued is not delivered under it (it is left to be
-    /// claimed again). Default 5 min.
+    /// with less than a quarter of its lease left when a thread takes it from the queue is not
+    /// delivered under it (it is left to be claimed again), so a delivery that starts can finish
+    /// and be committed before the lease runs out. Default 5 min.
     pub lease: Duration,
     /// How long to wait before claiming again when nothing was due, unless woken earlier by a
     /// [`WorkerWaker`]. Default 1 s.
@@ -610,10 +611,11 @@ impl<'o, O: Outbox> Worker<'o, O> {
             if !state
                 .in_flight
                 .get(&task.task_id)
-                .is_some_and(InFlight::lease_holds)
+                .is_some_and(|task| task.lease_left_at_least(self.config.lease / 4))
             {
-                // Its lease ran out while it was queued: another worker may hold the task now.
-                // Left to be claimed again (by this worker or another), not delivered twice.
+                // Its lease ran out while it was queued, or nearly: another worker may hold the
+                // task now, or could claim it while this delivery is under way. Left to be
+                // claimed again (by this worker or another), not delivered twice.
                 forget(&mut state, task.task_id);
                 state.queue.done(hook_id);
                 continue;
@@ -1159,8 +1161,10 @@ struct InFlight {
 }
 
 impl InFlight {
-    fn lease_holds(&self) -> bool {
-        Instant::now() < self.lease_until
+    /// Whether at least `margin` of its lease is left: a delivery started with less could
+    /// still be under way, or its completion uncommitted, when the lease runs out.
+    fn lease_left_at_least(&self, margin: Duration) -> bool {
+        Instant::now() + margin < self.lease_until
     }
 }
 
