@@ -36,10 +36,17 @@ struct State {
     claim_sizes: Vec<usize>,
     /// Tasks put off.
     put_off: usize,
+    /// Completions whose lease was no longer current.
+    late: usize,
 }
 
+/// A task as the store keeps it: its attempt number counts claims (a claim whose lease ran
+/// out, or whose task was put off and given back, is numbered as the store numbers it), and a
+/// completion under a stale lease is recorded but changes nothing.
 struct MemTask {
     request: DeliveryRequest,
+    /// Claims counted so far, as the store's `attempts` column.
+    attempts: u32,
     due: OffsetDateTime,
     lease: Option<(String, Instant)>,
     done: Option<DecisionOutcome>,
@@ -60,6 +67,7 @@ impl MemOutbox {
             id,
             MemTask {
                 request,
+                attempts: 0,
                 due: OffsetDateTime::now_utc(),
                 lease: None,
                 done: None,
@@ -73,6 +81,12 @@ impl MemOutbox {
 
     fn done(&self, task_id: i64) -> Option<DecisionOutcome> {
         self.state.lock().unwrap().tasks[&task_id].done
+    }
+
+    /// Makes task `id`'s next attempt due now (a retry scheduled for later, without waiting).
+    fn make_due(&self, task_id: i64) {
+        let mut state = self.state.lock().unwrap();
+        state.tasks.get_mut(&task_id).unwrap().due = OffsetDateTime::now_utc();
     }
 }
 
@@ -126,6 +140,8 @@ impl Outbox for MemOutbox {
             let token = format!("lease-{}", state.next_lease);
             let task = state.tasks.get_mut(&id).unwrap();
             task.lease = Some((token.clone(), Instant::now() + lease));
+            task.attempts += 1;
+            task.request.attempt = task.attempts;
             claimed.push(Task {
                 task_id: id,
                 lease: token,
@@ -149,6 +165,8 @@ impl Outbox for MemOutbox {
             assert_eq!(current, Some(p.lease.as_str()), "stale lease");
             task.lease = None;
             task.due = p.until;
+            // Put off, not attempted: the claim's count is taken back, as the store does.
+            task.attempts -= 1;
         }
         Ok(())
     }
@@ -166,14 +184,14 @@ impl Outbox for MemOutbox {
         for completion in done {
             let task = state.tasks.get_mut(&completion.task_id).unwrap();
             let current = task.lease.as_ref().map(|(token, _)| token.as_str());
-            assert_eq!(current, Some(completion.lease.as_str()), "stale lease");
-            task.lease = None;
-            match completion.decision.outcome {
-                DecisionOutcome::RetryAt(at) => {
-                    task.due = at;
-                    task.request.attempt += 1;
+            if current == Some(completion.lease.as_str()) {
+                task.lease = None;
+                match completion.decision.outcome {
+                    DecisionOutcome::RetryAt(at) => task.due = at,
+                    outcome => task.done = Some(outcome),
                 }
-                outcome => task.done = Some(outcome),
+            } else {
+                state.late += 1;
             }
             state.completed.push(completion.clone());
         }
@@ -236,12 +254,16 @@ fn server_error_then_success_is_retried() {
 fn retries_run_out_then_the_task_fails() {
     let server = Server::always(Reply::status(500));
     let outbox = MemOutbox::with_tasks([request(&server.url())]);
-    let worker = Worker::new(&outbox, local_deliverer(), quick_policy(), fast_config(1));
-    // The first retry is immediate; the second is due 50 ms later, when the worker is idle.
+    // The first retry is immediate; the second is due in an hour, made due by hand.
+    let policy = RetryPolicy {
+        schedule: vec![Duration::ZERO, Duration::from_secs(3600)],
+        ..quick_policy()
+    };
+    let worker = Worker::new(&outbox, local_deliverer(), policy, fast_config(1));
     let stats = worker.run_until_idle();
     assert_eq!((stats.attempts, stats.retries_scheduled), (2, 2));
     assert!(outbox.done(1).is_none());
-    thread::sleep(Duration::from_millis(60));
+    outbox.make_due(1);
     let stats = worker.run_until_idle();
     // Schedule of two retries: three attempts.
     assert_eq!(stats.attempts, 1);
@@ -373,8 +395,12 @@ fn run_without_tasks_waits_for_work_until_stopped() {
     let worker = Worker::new(&outbox, local_deliverer(), quick_policy(), fast_config(2));
     let stats = thread::scope(|scope| {
         let running = scope.spawn(|| worker.run(&stop));
-        thread::sleep(Duration::from_millis(100));
-        // Work arrives while the worker polls.
+        // Work arrives while the worker polls: after it has found nothing twice.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while outbox.state.lock().unwrap().claims < 2 {
+            assert!(Instant::now() < deadline, "the worker never polled");
+            thread::sleep(Duration::from_millis(2));
+        }
         outbox.add(1, request(&server.url()));
         let deadline = Instant::now() + Duration::from_secs(5);
         while outbox.done(1).is_none() && Instant::now() < deadline {
@@ -450,9 +476,10 @@ fn a_task_whose_lease_runs_out_in_flight_is_not_delivered_twice() {
     assert_eq!(stats.claimed, 1);
     assert_eq!(stats.delivered, 1);
     let state = outbox.state.lock().unwrap();
-    // Claimed again (new lease tokens) while in flight; completed with the newest token (the
-    // in-memory outbox asserts that).
+    // Claimed again (new lease tokens) while in flight; completed with the newest token, so
+    // not a late completion.
     assert!(state.next_lease > 1, "never re-claimed");
+    assert_eq!(state.late, 0, "completed under an old lease");
     assert_eq!(
         state.completed[0].lease,
         format!("lease-{}", state.next_lease)
@@ -461,7 +488,7 @@ fn a_task_whose_lease_runs_out_in_flight_is_not_delivered_twice() {
 
 #[test]
 fn a_task_whose_lease_ran_out_in_the_queue_is_claimed_again_before_it_is_delivered() {
-    // One thread, five tasks claimed at once, leases of 150 ms, deliveries of 400 ms: the tasks
+    // One thread, five tasks claimed at once, leases of 300 ms, deliveries of 700 ms: the tasks
     // queued behind the first outlive their leases there. Delivering one under its expired
     // lease could deliver it twice (another worker may have claimed it); the receiver checks,
     // as each request arrives, that its task's current lease holds.
@@ -480,7 +507,7 @@ fn a_task_whose_lease_ran_out_in_the_queue_is_claimed_again_before_it_is_deliver
             if lease.is_none_or(|(_, until)| Instant::now() >= *until) {
                 unleased.fetch_add(1, Ordering::SeqCst);
             }
-            Reply::After(Duration::from_millis(400), Box::new(Reply::status(200)))
+            Reply::After(Duration::from_millis(700), Box::new(Reply::status(200)))
         })
     };
     let tasks = (1..=5).map(|id| DeliveryRequest {
@@ -488,10 +515,10 @@ fn a_task_whose_lease_ran_out_in_the_queue_is_claimed_again_before_it_is_deliver
         ..request(&server.url())
     });
     let outbox = Arc::clone(outbox.get_or_init(|| Arc::new(MemOutbox::with_tasks(tasks))));
-    // Each delivery starts within a few milliseconds of the claim that leased its task, so the
-    // receiver's check has a margin of ~150 ms.
+    // A delivery starts with at least a quarter of its lease left, so the receiver's check has
+    // a margin of at least 75 ms.
     let config = WorkerConfig {
-        lease: Duration::from_millis(150),
+        lease: Duration::from_millis(300),
         ..fast_config(1)
     };
     let worker = Worker::new(&*outbox, local_deliverer(), quick_policy(), config);
