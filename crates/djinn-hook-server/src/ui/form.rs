@@ -49,6 +49,11 @@ pub(crate) struct HookForm {
     pub(crate) has_secret: bool,
     /// Why the delivery layer disabled the stored webhook, and since when (edit only).
     pub(crate) disabled: Option<String>,
+    /// The open breaker holding its deliveries (edit only), as `view::breaker_line` says it.
+    pub(crate) breaker: String,
+    /// Its delivery limits in words (edit only), e.g. `at most 2 deliveries at once, each
+    /// cut off after 5s`; the worker's defaults where it has none of its own.
+    pub(crate) limits: String,
 }
 
 impl HookForm {
@@ -63,6 +68,8 @@ impl HookForm {
             remove_secret: false,
             has_secret: false,
             disabled: None,
+            breaker: String::new(),
+            limits: String::new(),
         }
     }
 
@@ -76,6 +83,8 @@ impl HookForm {
             events: hook.events.names().into_iter().map(str::to_owned).collect(),
             remove_secret: false,
             has_secret: hook.has_secret,
+            breaker: super::view::breaker_line(hook),
+            limits: super::view::limits_line(hook),
             disabled: hook
                 .disabled_reason
                 .as_ref()

@@ -49,6 +49,8 @@ pub(crate) struct HookRow {
     pub(crate) payload_url: String,
     pub(crate) active: bool,
     pub(crate) disabled_reason: Option<String>,
+    /// The open breaker holding its deliveries, as [`breaker_line`] says it; empty when none.
+    pub(crate) breaker: String,
     pub(crate) health: Health,
     /// E.g. `200 OK, 2026-12-01 12:00:00 UTC`; empty when never delivered.
     pub(crate) last: String,
@@ -70,6 +72,7 @@ impl HookRow {
             payload_url: hook.payload_url.clone(),
             active: hook.active,
             disabled_reason: hook.disabled_reason.clone(),
+            breaker: breaker_line(hook),
             health: Health::of(last),
             last: last.map_or_else(String::new, |last| {
                 format!("{}, {}", status_line(last.code), when(last.created_at))
@@ -169,6 +172,32 @@ impl DeliveryView {
 }
 
 /// `200 OK`, `599`, or `no response`.
+/// The breaker a worker last recorded for `hook`, e.g. `deliveries to http://h:80 held until
+/// 2026-12-01 12:00:00 UTC: 5 consecutive timeouts`; empty when none is open.
+pub(crate) fn breaker_line(hook: &Webhook) -> String {
+    hook.breaker.as_ref().map_or_else(String::new, |b| {
+        format!(
+            "deliveries to {} held until {}: {}",
+            b.destination,
+            when(b.until),
+            b.reason
+        )
+    })
+}
+
+/// `hook`'s own delivery limits in words; the worker's defaults where it has none.
+pub(crate) fn limits_line(hook: &Webhook) -> String {
+    let at_once = hook.limits.max_in_flight.map_or_else(
+        || "the worker's default number of deliveries at once".to_owned(),
+        |n| format!("at most {n} deliveries at once"),
+    );
+    let timeout = hook.limits.timeout.map_or_else(
+        || "the worker's default timeout".to_owned(),
+        |t| format!("each cut off after {}", duration(t)),
+    );
+    format!("{at_once}, {timeout}")
+}
+
 pub(crate) fn status_line(code: Option<u16>) -> String {
     match code {
         None => "no response".to_owned(),

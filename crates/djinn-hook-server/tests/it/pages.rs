@@ -410,3 +410,43 @@ async fn a_hook_disabled_by_the_delivery_layer_says_so_and_saving_active_revives
     assert!(revived.active && revived.disabled_reason.is_none());
     c.get(&path).await.lacks(&["Deliveries stopped"]);
 }
+
+#[tokio::test]
+async fn an_open_breaker_is_shown_on_the_list_and_the_hook() {
+    let ui = Ui::open();
+    let hook = ui.hook("alice/ci", "http://down.example/hook");
+    // A worker put a task off behind the destination's open breaker; the store records it.
+    let task = ui
+        .store
+        .queue_test(
+            hook.id,
+            djinn_hook_payload::EventType::Cron,
+            b"{}".to_vec(),
+            std::time::Duration::from_secs(60),
+        )
+        .unwrap();
+    let put_off = ui
+        .store
+        .put_off(&[djinn_hook_store::PutOff {
+            task_id: task.task_id,
+            lease: task.lease,
+            hold: djinn_hook_store::BreakerHold {
+                destination: "http://down.example:80".into(),
+                until: time::OffsetDateTime::now_utc() + time::Duration::minutes(5),
+                reason: "5 consecutive timeouts".into(),
+            },
+        }])
+        .unwrap();
+    assert_eq!(put_off, 1);
+    let mut c = ui.client();
+    c.get("/ui/n/alice/ci/-/webhooks").await.has(&[
+        "Breaker open: deliveries to http://down.example:80 held until ",
+        ": 5 consecutive timeouts",
+    ]);
+    c.get(&format!("/ui/n/alice/ci/-/webhooks/{}", hook.id))
+        .await
+        .has(&[
+            "Deliveries resume with one probe then.",
+            "Delivery limits: the worker&#39;s default number of deliveries at once, the worker&#39;s default timeout",
+        ]);
+}
