@@ -35,6 +35,9 @@ pub struct AppState {
     pub(crate) request_timeout: Duration,
     /// The address the server is bound to: the port an `Origin` must name in the no-token mode.
     pub(crate) local: SocketAddr,
+    /// Whether requests that are themselves deliveries may be stored as events, and webhooks
+    /// may point at this server's own intake (`relay.rs`).
+    pub(crate) accept_relayed_deliveries: bool,
 }
 
 impl AppState {
@@ -66,6 +69,7 @@ impl AppState {
             max_body: config.max_body,
             request_timeout: config.request_timeout,
             local,
+            accept_relayed_deliveries: config.accept_relayed_deliveries,
         }
     }
 

@@ -1,6 +1,7 @@
 //! The API's handlers: the route of a request, its method and body checked, then one handler
 //! per route. Store work runs through [`AppState::blocking`], off the async threads.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -67,9 +68,10 @@ pub(crate) async fn api(
         }
         (Route::Events { ns }, _) => accept_event(&state, ns, &headers, &body).await,
         (route, method) => {
+            let own = (!state.accept_relayed_deliveries).then_some(state.local);
             state
                 .blocking(move |store, urls| {
-                    let api = Api { store, urls };
+                    let api = Api { store, urls, own };
                     match (route, method) {
                         (Route::Webhooks { ns }, Method::GET) => api.list_webhooks(&ns),
                         (Route::Webhooks { ns }, _) => api.create_webhook(&ns, &body),
@@ -111,6 +113,9 @@ async fn accept_event(
         .map_err(|_| ApiError::invalid(EVENT_HEADER, "is not ASCII text"))?;
     let event = EventType::from_name(name.trim())
         .map_err(|err| ApiError::invalid(EVENT_HEADER, err.to_string()))?;
+    if !state.accept_relayed_deliveries {
+        crate::relay::refuse_delivery(headers)?;
+    }
     let payload = Payload::parse(event, body).map_err(ApiError::payload)?;
     let accepted = state
         .intake
@@ -131,6 +136,9 @@ async fn accept_event(
 struct Api<'a> {
     store: &'a Store,
     urls: &'a Urls,
+    /// The address the server is bound to, for refusing webhooks pointed at its own intake;
+    /// `None` when relaying is allowed.
+    own: Option<SocketAddr>,
 }
 
 impl Api<'_> {
@@ -176,6 +184,7 @@ impl Api<'_> {
     /// Creates the webhook, and its namespace if this is the namespace's first webhook.
     fn create_webhook(&self, ns: &str, body: &[u8]) -> Result<Reply> {
         let input: CreateWebhook = body::parse(body)?;
+        self.refuse_own_intake(input.payload_url.as_deref())?;
         let mut new = NewWebhook::new(ns, input.payload_url.unwrap_or_default());
         if let Some(ssl) = input.ssl {
             new.ssl = ssl;
@@ -208,6 +217,7 @@ impl Api<'_> {
     fn update_webhook(&self, ns: &str, id: i64, body: &[u8]) -> Result<Reply> {
         self.webhook(ns, id)?;
         let input: UpdateWebhook = body::parse(body)?;
+        self.refuse_own_intake(input.payload_url.as_deref())?;
         let update = WebhookUpdate {
             payload_url: input.payload_url,
             ssl: input.ssl,
@@ -226,6 +236,16 @@ impl Api<'_> {
         };
         let hook = self.store.update_webhook_with(id, update, limits)?;
         Ok(Reply::json(StatusCode::OK, &self.webhook_json(&hook)?))
+    }
+
+    /// A payload URL naming this server's own intake is a loop (see `relay.rs`).
+    fn refuse_own_intake(&self, payload_url: Option<&str>) -> Result<()> {
+        match (self.own, payload_url) {
+            (Some(local), Some(url)) => {
+                crate::relay::refuse_own_intake(url, local, &self.urls.base)
+            }
+            _ => Ok(()),
+        }
     }
 
     fn delete_webhook(&self, ns: &str, id: i64) -> Result<Reply> {

@@ -36,6 +36,7 @@ pub mod json;
 mod log;
 mod metrics;
 pub mod receiver;
+mod relay;
 mod reply;
 mod routes;
 mod serve;

@@ -61,6 +61,10 @@ pub struct Config {
     pub concurrency: Option<usize>,
     /// The web UI, served under `/ui/` beside the API; `None`: the API only.
     pub ui: Option<UiState>,
+    /// Store requests that are themselves webhook deliveries as events, and let webhooks
+    /// point at this server's own intake: relaying on purpose. Off by default, as such a
+    /// webhook loops.
+    pub accept_relayed_deliveries: bool,
 }
 
 /// A `serve` that cannot start as configured.
@@ -123,6 +127,7 @@ impl Config {
             limits: Limits::default(),
             concurrency: None,
             ui: None,
+            accept_relayed_deliveries: false,
         })
     }
 }

@@ -382,6 +382,10 @@ pub(crate) struct ServeArgs {
     /// The API's public base URL, for the `url` fields of responses [default: http://<bound address>].
     #[arg(long)]
     pub(crate) base_url: Option<String>,
+    /// Store posted events that are themselves webhook deliveries, and allow webhooks aimed at
+    /// this server's own intake (relaying on purpose; otherwise refused as a webhook loop).
+    #[arg(long)]
+    pub(crate) accept_relayed_deliveries: bool,
     #[command(flatten)]
     pub(crate) network: NetworkArgs,
 }

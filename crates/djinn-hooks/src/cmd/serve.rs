@@ -31,6 +31,7 @@ pub(crate) fn run(global: &Global, args: &ServeArgs) -> anyhow::Result<()> {
     config.max_body = args.max_body;
     config.http_threads = args.http_threads;
     config.concurrency = Some(args.concurrency);
+    config.accept_relayed_deliveries = args.accept_relayed_deliveries;
     let store = Arc::new(store::open(global)?);
     let stop = super::worker::stop_on_signal()?;
     let worker = super::worker::configured_worker(

@@ -1093,3 +1093,52 @@ fn metrics_show_an_open_breaker_and_the_tasks_it_holds() {
         thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn a_webhook_loop_is_refused_unless_relaying_on_purpose() {
+    let env = Env::new();
+    let serve = Serve::start(&env, &[], None);
+    let own = format!("{}/n/{NS}/-/events", serve.base);
+    let hooks = format!("/n/{NS}/-/webhooks");
+    let refused = serve
+        .call("POST", &hooks, Some(&create_body(&own)))
+        .expect(400);
+    assert!(
+        refused.json["payload_url"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("points at this server's own event intake"),
+        "{}",
+        refused.text
+    );
+    // A delivery posted to the intake (as such a webhook would send it) is not stored.
+    let body =
+        String::from_utf8(example_payload(EventType::Cron, DEFAULT_API_SERVER).to_body()).unwrap();
+    let delivery = serve
+        .call_with(
+            "POST",
+            &format!("/n/{NS}/-/events"),
+            Some(&body),
+            None,
+            &[
+                ("X-Djinn-CI-Event", "cron"),
+                (
+                    "X-Djinn-CI-Delivery",
+                    "7b74c828-009d-495a-94ff-4cd5109317cb",
+                ),
+            ],
+        )
+        .expect(400);
+    assert!(
+        delivery.text.contains("X-Djinn-CI-Delivery"),
+        "{}",
+        delivery.text
+    );
+    drop(serve);
+
+    let serve = Serve::start(&env, &["--accept-relayed-deliveries"], None);
+    let own = format!("{}/n/{NS}/-/events", serve.base);
+    serve
+        .call("POST", &hooks, Some(&create_body(&own)))
+        .expect(201);
+}
