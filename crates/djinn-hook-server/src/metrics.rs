@@ -48,6 +48,9 @@ pub(crate) struct Metrics {
     tasks_held: Gauge<i64, AtomicI64>,
     /// The worker's breakers, read at scrape time (set once the worker is known).
     breakers: OnceLock<BreakerMonitor>,
+    pruned_deliveries: Counter,
+    pruned_events: Counter,
+    prune_failures: Counter,
 }
 
 impl Metrics {
@@ -120,7 +123,28 @@ impl Metrics {
             "tasks_held",
             "Delivery tasks put off by an open circuit breaker, without an attempt (from the worker)",
         );
+        let pruned_deliveries = Counter::default();
+        registry.register(
+            "pruned_deliveries",
+            "Delivery attempts removed by the automatic prune since start",
+            pruned_deliveries.clone(),
+        );
+        let pruned_events = Counter::default();
+        registry.register(
+            "pruned_events",
+            "Finished events removed by the automatic prune since start",
+            pruned_events.clone(),
+        );
+        let prune_failures = Counter::default();
+        registry.register(
+            "prune_failures",
+            "Automatic prunes that failed (tried again at the next turn)",
+            prune_failures.clone(),
+        );
         Metrics {
+            pruned_deliveries,
+            pruned_events,
+            prune_failures,
             registry,
             events_accepted,
             deliveries,
@@ -143,6 +167,19 @@ impl Metrics {
     }
 
     /// One event accepted.
+    /// Counts what an automatic prune removed, or that it failed.
+    pub(crate) fn pruned(&self, outcome: Result<&djinn_hook_store::Pruned, ()>) {
+        match outcome {
+            Ok(pruned) => {
+                self.pruned_deliveries.inc_by(pruned.deliveries);
+                self.pruned_events.inc_by(pruned.events);
+            }
+            Err(()) => {
+                self.prune_failures.inc();
+            }
+        }
+    }
+
     pub(crate) fn event_accepted(&self) {
         self.events_accepted.inc();
     }

@@ -26,7 +26,7 @@ use std::thread;
 use std::time::Duration;
 
 use djinn_hook_deliver::{Outbox, Stats, Worker, WorkerEvent};
-use djinn_hook_store::Store;
+use djinn_hook_store::{AutoPrune, Store};
 use tokio::net::TcpListener;
 
 use crate::app::{self, AppState};
@@ -61,6 +61,8 @@ pub struct Config {
     pub concurrency: Option<usize>,
     /// The web UI, served under `/ui/` beside the API; `None`: the API only.
     pub ui: Option<UiState>,
+    /// Prune old deliveries and finished events on this schedule; `None`: never by itself.
+    pub auto_prune: Option<AutoPrune>,
     /// Store requests that are themselves webhook deliveries as events, and let webhooks
     /// point at this server's own intake: relaying on purpose. Off by default, as such a
     /// webhook loops.
@@ -127,6 +129,7 @@ impl Config {
             limits: Limits::default(),
             concurrency: None,
             ui: None,
+            auto_prune: Some(AutoPrune::default()),
             accept_relayed_deliveries: false,
         })
     }
@@ -172,11 +175,22 @@ pub fn serve<O: Outbox>(
         "bearer"
     };
     let ui = config.ui.as_ref().map(|_| format!("{base}/ui/"));
+    let auto_prune = config.auto_prune.map_or_else(
+        || "off".to_owned(),
+        |auto| {
+            format!(
+                "every {} older than {}",
+                humantime::format_duration(auto.every),
+                humantime::format_duration(auto.older_than)
+            )
+        },
+    );
     tracing::info!(
         msg = "listening",
         addr = %bound,
         url = base,
         ui,
+        auto_prune,
         http_threads = config.http_threads,
         concurrency = config.concurrency,
         max_body = config.max_body,
@@ -186,8 +200,29 @@ pub fn serve<O: Outbox>(
     );
 
     let limits = &config.limits;
+    let prune_store = Arc::clone(&state.store);
+    let prune_metrics = Arc::clone(&state.metrics);
     let stats = thread::scope(|scope| {
         let worker = scope.spawn(|| worker.run(stop));
+        if let Some(auto) = config.auto_prune {
+            scope.spawn(move || {
+                auto.run(&prune_store, stop, |outcome| match outcome {
+                    Ok(pruned) => {
+                        prune_metrics.pruned(Ok(&pruned));
+                        tracing::info!(
+                            msg = "pruned",
+                            deliveries = pruned.deliveries,
+                            events = pruned.events,
+                            older_than_s = auto.older_than.as_secs(),
+                        );
+                    }
+                    Err(err) => {
+                        prune_metrics.pruned(Err(()));
+                        tracing::warn!(msg = "prune failed", error = %err);
+                    }
+                });
+            });
+        }
         runtime.block_on(conn::serve_connections(
             listener,
             app::app(state, config.ui.clone()),

@@ -132,6 +132,7 @@
 //! marked as a test, and so is every delivery of it ([`Delivery::test`]).
 #![warn(missing_docs)]
 
+mod auto_prune;
 mod claim;
 mod error;
 mod hooks;
@@ -146,6 +147,7 @@ mod test_delivery;
 mod types;
 mod validate;
 
+pub use auto_prune::AutoPrune;
 pub use error::{DatabaseError, Error, Result};
 pub use key::SecretKey;
 pub use log::{DEFAULT_RETENTION, PRUNE_BATCH};

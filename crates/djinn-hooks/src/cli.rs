@@ -241,6 +241,30 @@ pub(crate) struct NetworkArgs {
     pub(crate) allow_private_network: bool,
 }
 
+/// Pruning by itself, for `serve` and a long-running `worker`.
+#[derive(Debug, Args)]
+pub(crate) struct AutoPruneArgs {
+    /// Prune delivery attempts and finished events older than this, by itself (e.g. 30d, 12h).
+    #[arg(long, default_value = "30d", value_parser = humantime::parse_duration)]
+    pub(crate) prune_older_than: std::time::Duration,
+    /// How often to prune by itself (each prune works in small batches).
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    pub(crate) prune_every: std::time::Duration,
+    /// Never prune by itself (run the `prune` command from cron instead).
+    #[arg(long)]
+    pub(crate) no_auto_prune: bool,
+}
+
+impl AutoPruneArgs {
+    /// The schedule asked for, or `None` with --no-auto-prune.
+    pub(crate) fn schedule(&self) -> Option<djinn_hook_store::AutoPrune> {
+        (!self.no_auto_prune).then_some(djinn_hook_store::AutoPrune {
+            older_than: self.prune_older_than,
+            every: self.prune_every,
+        })
+    }
+}
+
 /// `emit`
 #[derive(Debug, Args)]
 pub(crate) struct EmitArgs {
@@ -273,6 +297,8 @@ pub(crate) struct WorkerArgs {
     pub(crate) max_in_flight_per_hook: Option<usize>,
     #[command(flatten)]
     pub(crate) network: NetworkArgs,
+    #[command(flatten)]
+    pub(crate) auto_prune: AutoPruneArgs,
 }
 
 /// `deliveries …`
@@ -388,6 +414,8 @@ pub(crate) struct ServeArgs {
     pub(crate) accept_relayed_deliveries: bool,
     #[command(flatten)]
     pub(crate) network: NetworkArgs,
+    #[command(flatten)]
+    pub(crate) auto_prune: AutoPruneArgs,
 }
 
 /// `listen`

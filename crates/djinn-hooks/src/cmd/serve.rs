@@ -32,6 +32,7 @@ pub(crate) fn run(global: &Global, args: &ServeArgs) -> anyhow::Result<()> {
     config.http_threads = args.http_threads;
     config.concurrency = Some(args.concurrency);
     config.accept_relayed_deliveries = args.accept_relayed_deliveries;
+    config.auto_prune = args.auto_prune.schedule();
     let store = Arc::new(store::open(global)?);
     let stop = super::worker::stop_on_signal()?;
     let worker = super::worker::configured_worker(

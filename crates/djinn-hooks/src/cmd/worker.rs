@@ -10,6 +10,7 @@ use djinn_hook_deliver::{
     Completion, DecisionOutcome, DeliverConfig, Deliverer, RetryPolicy, Stats, Worker,
     WorkerConfig, WorkerEvent,
 };
+use djinn_hook_store::AutoPrune;
 use djinn_hooks::StoreOutbox;
 
 use super::output;
@@ -56,13 +57,34 @@ pub(crate) fn run(global: &Global, args: &WorkerArgs) -> anyhow::Result<()> {
     }
     let stats = match &stop {
         None => worker.run_until_idle(),
-        Some(signal) => worker.run(signal),
+        Some(signal) => std::thread::scope(|scope| {
+            if let Some(auto) = args.auto_prune.schedule() {
+                let store = &store;
+                scope.spawn(move || {
+                    auto.run(store, signal, |outcome| report_prune(&outcome, &auto));
+                });
+            }
+            worker.run(signal)
+        }),
     };
     drop(worker);
     if terminal {
         eprintln!();
     }
     report(global, &stats)
+}
+
+/// A log line for an automatic prune (a long-running `worker`; `serve` logs its own).
+fn report_prune(outcome: &djinn_hook_store::Result<djinn_hook_store::Pruned>, auto: &AutoPrune) {
+    match outcome {
+        Ok(pruned) => eprintln!(
+            "worker: pruned {} deliveries and {} events older than {}",
+            pruned.deliveries,
+            pruned.events,
+            humantime::format_duration(auto.older_than)
+        ),
+        Err(err) => eprintln!("worker: pruning failed (tried again later): {err}"),
+    }
 }
 
 /// How often `worker --until-idle` and the demo look for due tasks. Such a worker

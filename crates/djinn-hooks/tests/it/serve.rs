@@ -1142,3 +1142,55 @@ fn a_webhook_loop_is_refused_unless_relaying_on_purpose() {
         .call("POST", &hooks, Some(&create_body(&own)))
         .expect(201);
 }
+
+#[test]
+fn serve_prunes_old_deliveries_by_itself_and_counts_them() {
+    let env = Env::new();
+    let receiver = Receiver::start("127.0.0.1:0", Secret::new(SECRET)).unwrap();
+    env.create_hook(NS, &receiver.url(), &["--secret", SECRET]);
+    // Everything is "old" at an age of 0 s: each prune removes whatever was delivered.
+    let serve = Serve::start(
+        &env,
+        &["--prune-every", "100ms", "--prune-older-than", "0s"],
+        None,
+    );
+    serve.post_event(NS, EventType::Cron).expect(202);
+    receiver
+        .next_timeout(Duration::from_secs(10))
+        .expect("delivered");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let metrics = serve.call("GET", "/metrics", None).expect(200).text;
+        if metrics.contains("djinn_hooks_pruned_deliveries_total 1") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never pruned: {metrics}");
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        serve.logs().contains("msg=pruned deliveries=1 events=1"),
+        "{}",
+        serve.logs()
+    );
+    let log = env.run(&["--json", "deliveries", "list"], None);
+    assert_eq!(
+        serde_json::from_str::<Value>(log.ok()).unwrap()["items"],
+        json!([])
+    );
+}
+
+#[test]
+fn auto_prune_is_on_by_default_and_can_be_turned_off() {
+    let env = Env::new();
+    let serve = Serve::start(&env, &[], None);
+    assert!(
+        serve
+            .logs()
+            .contains(r#"auto_prune="every 1h older than 30days""#),
+        "{}",
+        serve.logs()
+    );
+    drop(serve);
+    let serve = Serve::start(&env, &["--no-auto-prune"], None);
+    assert!(serve.logs().contains("auto_prune=off"), "{}", serve.logs());
+}
