@@ -30,6 +30,7 @@ mod serve;
 mod sign;
 mod store;
 mod web_ui;
+mod wake;
 mod worker;
 
 use std::fmt;

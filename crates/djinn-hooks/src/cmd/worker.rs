@@ -56,7 +56,9 @@ pub(crate) fn run(global: &Global, args: &WorkerArgs) -> anyhow::Result<()> {
     }
     let stats = match &stop {
         None => worker.run_until_idle(),
-        Some(signal) => worker.run(signal),
+        Some(signal) => {
+            super::wake::while_listening(&store, worker.waker(), signal, || worker.run(signal))?
+        }
     };
     drop(worker);
     if terminal {
