@@ -17,7 +17,7 @@ use crate::types::{Claim, Claimed, ClaimedTask, DeliveryLimits, PutOff};
 impl Store {
     /// Leases up to `limit` due tasks, no webhook capped: [`Store::claim`] with
     /// [`Claim::uncapped`].
-    pub fn claim_due(
+    pub(crate) fn claim_due(
         &self,
         now: OffsetDateTime,
         limit: usize,
@@ -46,7 +46,7 @@ impl Store {
     /// every frame written before it). A claim lost in a machine crash is harmless: its tasks
     /// are due again at once, as if their lease had run out, and the attempt it counted is not
     /// counted.
-    pub fn claim(&self, now: OffsetDateTime, claim: &Claim) -> Result<Claimed> {
+    pub(crate) fn claim(&self, now: OffsetDateTime, claim: &Claim) -> Result<Claimed> {
         if claim.limit == 0 {
             return Ok(Claimed {
                 tasks: Vec::new(),
@@ -71,7 +71,7 @@ impl Store {
     ///
     /// Not durable on return, like a claim (it undoes one): lost in a machine crash, the tasks
     /// come back when their leases run out.
-    pub fn put_off(&self, put_off: &[PutOff]) -> Result<usize> {
+    pub(crate) fn put_off(&self, put_off: &[PutOff]) -> Result<usize> {
         if put_off.is_empty() {
             return Ok(0);
         }
@@ -100,7 +100,7 @@ impl Store {
 
     /// Records that the circuit breaker of `destination` closed: the webhooks it held no
     /// longer show it. Not durable on return (it is shown, not relied on).
-    pub fn breaker_closed(&self, destination: &str) -> Result<()> {
+    pub(crate) fn breaker_closed(&self, destination: &str) -> Result<()> {
         self.write_unsynced("recording a closed breaker", |tx| {
             tx.prepare_cached(
                 "UPDATE webhooks SET breaker_destination = NULL, breaker_until = NULL,

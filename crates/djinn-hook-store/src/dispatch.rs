@@ -13,9 +13,9 @@ use crate::key::SecretKey;
 use crate::pg::{self, PgStore};
 use crate::store::Store as Sqlite;
 use crate::types::{
-    Accepted, ClaimedTask, Completed, Completion, Delivery, DeliveryFilter, LastResponse,
-    Namespace, NewEvent, NewWebhook, Page, Paged, Pruned, Stats, SuccessRate, Webhook,
-    WebhookUpdate,
+    Accepted, Claim, Claimed, ClaimedTask, Completed, Completion, Delivery, DeliveryFilter,
+    LastResponse, LimitsUpdate, Namespace, NewEvent, NewWebhook, Page, Paged, Pruned, PutOff,
+    Stats, SuccessRate, Webhook, WebhookUpdate,
 };
 
 /// The webhook store: namespaces, webhooks, the durable outbox of events and
@@ -103,7 +103,7 @@ impl Store {
     }
 
     /// The PostgreSQL schema version this build writes (the `schema_version`
-    /// table); numbered on its own, its version 1 holds SQLite's 1 to 3.
+    /// table); numbered on its own, its version 1 holds SQLite's 1 to 3, its 2 SQLite's 4.
     pub fn postgres_schema_version() -> i64 {
         pg::SCHEMA_VERSION
     }
@@ -167,6 +167,23 @@ impl Store {
         on_backend!(self, update_webhook(id, update))
     }
 
+    /// [`Store::update_webhook`] and a change of its delivery limits, in one transaction: all
+    /// of it is validated first, and nothing changes if any of it is invalid.
+    pub fn update_webhook_with(
+        &self,
+        id: i64,
+        update: WebhookUpdate,
+        limits: LimitsUpdate,
+    ) -> Result<Webhook> {
+        on_backend!(self, update_webhook_with(id, update, limits))
+    }
+
+    /// Changes a webhook's own delivery limits (validated as on create; [`Error::Invalid`]
+    /// names the bad field). Takes effect at the worker's next claim of its tasks.
+    pub fn update_webhook_limits(&self, id: i64, limits: LimitsUpdate) -> Result<Webhook> {
+        on_backend!(self, update_webhook_limits(id, limits))
+    }
+
     /// Deletes a webhook with its tasks and its delivery log.
     pub fn delete_webhook(&self, id: i64) -> Result<()> {
         on_backend!(self, delete_webhook(id))
@@ -185,12 +202,8 @@ impl Store {
         on_backend!(self, accept_events(events))
     }
 
-    /// Leases up to `limit` due tasks (due at or before `now`, not leased or
-    /// with an expired lease, of an active webhook), oldest due first, until
-    /// `now + lease`. Two workers (threads, `Store`s or processes) never get the
-    /// same task; a crashed worker's tasks come back when the lease runs out.
-    /// Each claim counts as an attempt ([`ClaimedTask::attempt`]). Not durable
-    /// on return: a claim lost in a crash is an expired lease.
+    /// Leases up to `limit` due tasks, no webhook capped: [`Store::claim`] with
+    /// [`Claim::uncapped`].
     pub fn claim_due(
         &self,
         now: OffsetDateTime,
@@ -198,6 +211,41 @@ impl Store {
         lease: Duration,
     ) -> Result<Vec<ClaimedTask>> {
         on_backend!(self, claim_due(now, limit, lease))
+    }
+
+    /// Leases up to `claim.limit` due tasks (due at or before `now`, not leased or with an
+    /// expired lease, of an active webhook) until `now + claim.lease`.
+    ///
+    /// **Fair across webhooks**: the webhooks with due tasks share the claim round-robin (each
+    /// its oldest due first), starting after the webhook this `Store`'s previous claim served
+    /// last, so one webhook's backlog never fills a claim while another's tasks wait.
+    /// **Capped per webhook**: a webhook holding `max_in_flight × leases_per_slot` live leases
+    /// (its own `max_in_flight`, else the claim's) gets no more, counting the leases of every
+    /// worker on the file or database; [`Claimed::held_back`] says whether that left due tasks
+    /// behind.
+    ///
+    /// Atomic: two workers (threads, `Store`s or processes) never get the same task; a crashed
+    /// worker's tasks come back when the lease runs out. Each claim counts as an attempt
+    /// ([`ClaimedTask::attempt`]) until [`Store::put_off`] takes it back. Not durable on
+    /// return: a claim lost in a crash is an expired lease.
+    pub fn claim(&self, now: OffsetDateTime, claim: &Claim) -> Result<Claimed> {
+        on_backend!(self, claim(now, claim))
+    }
+
+    /// Puts claimed tasks back without an attempt (an open circuit breaker holds their
+    /// receiver): each is due again at its `hold.until`, its lease dropped and its claim no
+    /// longer counted as an attempt, so the retry schedule is not used up; its webhook records
+    /// the breaker ([`Webhook::breaker`]). A task whose lease is no longer current is left
+    /// alone. Returns how many were put off. Not durable on return, like a claim (it undoes
+    /// one): lost in a crash, the tasks come back when their leases run out.
+    pub fn put_off(&self, put_off: &[PutOff]) -> Result<usize> {
+        on_backend!(self, put_off(put_off))
+    }
+
+    /// Records that the circuit breaker of `destination` closed: the webhooks it held no
+    /// longer show it. Not durable on return (it is shown, not relied on).
+    pub fn breaker_closed(&self, destination: &str) -> Result<()> {
+        on_backend!(self, breaker_closed(destination))
     }
 
     /// Records attempts and applies their outcomes, all in one transaction

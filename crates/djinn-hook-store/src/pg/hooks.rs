@@ -5,15 +5,20 @@ use time::OffsetDateTime;
 
 use super::{PgStore, events_from_mask, namespace_id};
 use crate::error::{Error, IResult, Result};
+use crate::claim::limits_from_row;
+use crate::hooks::timeout_ms;
 use crate::sql::{from_ns, mask, to_ns};
 use crate::store::check_namespace;
-use crate::types::{NewWebhook, SecretUpdate, Webhook, WebhookUpdate};
+use crate::types::{
+    BreakerHold, DeliveryLimits, LimitsUpdate, NewWebhook, SecretUpdate, Webhook, WebhookUpdate,
+};
 use crate::validate::{self, ValidationErrors};
 
 const SELECT_HOOK: &str =
     "SELECT w.id, n.name, w.author_id, w.payload_url, w.ssl, w.events, w.active,
         w.standard_webhooks, w.secret IS NOT NULL, w.created_at, w.disabled_reason, w.disabled_at,
-        w.failing_since
+        w.failing_since, w.max_in_flight, w.timeout_ms, w.breaker_destination, w.breaker_until,
+        w.breaker_reason
     FROM webhooks w JOIN namespaces n ON n.id = w.namespace_id";
 
 impl PgStore {
@@ -25,6 +30,7 @@ impl PgStore {
             validate::ssl(new.ssl, *https, &mut checked);
         }
         let events = validate::events(&new.events, &mut checked);
+        validate::limits(&new.limits, &mut checked);
         self.write("creating a webhook", |tx| {
             let mut errors = checked.clone();
             let ns = namespace_id(tx, &new.namespace)?;
@@ -40,8 +46,8 @@ impl PgStore {
             let id: i64 = tx
                 .query_one(
                     "INSERT INTO webhooks (namespace_id, author_id, payload_url, ssl, events,
-                        active, standard_webhooks, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                        active, standard_webhooks, created_at, max_in_flight, timeout_ms)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
                     &[
                         &ns,
                         &new.author_id,
@@ -51,6 +57,8 @@ impl PgStore {
                         &new.active,
                         &new.standard_webhooks,
                         &to_ns(OffsetDateTime::now_utc()),
+                        &new.limits.max_in_flight.map(i64::from),
+                        &timeout_ms(new.limits.timeout),
                     ],
                 )?
                 .get(0);
@@ -87,7 +95,27 @@ impl PgStore {
     }
 
     pub(crate) fn update_webhook(&self, id: i64, update: WebhookUpdate) -> Result<Webhook> {
+        self.update_webhook_with(id, update, LimitsUpdate::default())
+    }
+
+    pub(crate) fn update_webhook_limits(&self, id: i64, limits: LimitsUpdate) -> Result<Webhook> {
+        self.update_webhook_with(id, WebhookUpdate::default(), limits)
+    }
+
+    pub(crate) fn update_webhook_with(
+        &self,
+        id: i64,
+        update: WebhookUpdate,
+        limits: LimitsUpdate,
+    ) -> Result<Webhook> {
         let mut checked = ValidationErrors::default();
+        validate::limits(
+            &DeliveryLimits {
+                max_in_flight: limits.max_in_flight.flatten(),
+                timeout: limits.timeout.flatten(),
+            },
+            &mut checked,
+        );
         let url = update
             .payload_url
             .as_deref()
@@ -157,6 +185,18 @@ impl PgStore {
                 SecretUpdate::Keep => {}
                 SecretUpdate::Remove => self.set_secret(tx, id, None)?,
                 SecretUpdate::Set(secret) => self.set_secret(tx, id, Some(secret))?,
+            }
+            if let Some(max) = limits.max_in_flight {
+                tx.execute(
+                    "UPDATE webhooks SET max_in_flight = $2 WHERE id = $1",
+                    &[&id, &max.map(i64::from)],
+                )?;
+            }
+            if let Some(timeout) = limits.timeout {
+                tx.execute(
+                    "UPDATE webhooks SET timeout_ms = $2 WHERE id = $1",
+                    &[&id, &timeout_ms(timeout)],
+                )?;
             }
             Ok(hook_by_id(tx, id)?.expect("exists"))
         })
@@ -241,5 +281,14 @@ fn row_hook(r: &Row) -> IResult<Webhook> {
         disabled_reason: r.get(10),
         disabled_at: r.get::<_, Option<i64>>(11).map(from_ns),
         failing_since: r.get::<_, Option<i64>>(12).map(from_ns),
+        limits: limits_from_row(r.get(13), r.get(14)),
+        breaker: match (r.get::<_, Option<String>>(15), r.get::<_, Option<i64>>(16)) {
+            (Some(destination), Some(until)) => Some(BreakerHold {
+                destination,
+                until: from_ns(until),
+                reason: r.get::<_, Option<String>>(17).unwrap_or_default(),
+            }),
+            _ => None,
+        },
     })
 }

@@ -8,11 +8,13 @@
 mod hooks;
 mod listen;
 mod log;
+mod claim;
 mod outbox;
 mod schema;
 mod test_delivery;
 
 use std::fmt;
+use std::sync::atomic::AtomicI64;
 use std::time::Duration;
 
 use djinn_hook_payload::{EventSet, EventType};
@@ -59,6 +61,8 @@ pub(crate) struct PgStore {
     pub(crate) cipher: Cipher,
     /// The URL, password masked, for errors and `Debug`.
     url: String,
+    /// The webhook the last claim served last: the next one starts after it (round-robin).
+    pub(crate) claim_cursor: AtomicI64,
 }
 
 impl fmt::Debug for PgStore {
@@ -101,6 +105,7 @@ impl PgStore {
             config,
             cipher: Cipher::new(&key),
             url: shown,
+            claim_cursor: AtomicI64::new(0),
         })
     }
 

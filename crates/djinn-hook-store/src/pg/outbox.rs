@@ -1,8 +1,7 @@
-//! The outbox on PostgreSQL: accepting events, claiming (`FOR UPDATE SKIP LOCKED`) and
-//! completing delivery tasks.
+//! The outbox on PostgreSQL: accepting events and completing delivery tasks (claims are in
+//! `claim.rs`).
 
 use std::collections::{HashMap, HashSet};
-use std::time::Duration;
 
 use postgres::Transaction;
 use postgres::types::Type;
@@ -10,12 +9,12 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::hooks::fail_pending;
-use super::{CHANNEL, PgStore, attempt, event_from_code, namespace_id};
+use super::{CHANNEL, PgStore, namespace_id};
 use crate::error::{Error, IResult, Result};
-use crate::outbox::{cap, lease_until};
+use crate::outbox::cap;
 use crate::sql::{count, event_code, from_ns, headers_to_json, to_ns};
 use crate::types::{
-    Accepted, AttemptRecord, ClaimedTask, Completed, Completion, NewEvent, Outcome, RequestBody,
+    Accepted, AttemptRecord, Completed, Completion, NewEvent, Outcome, RequestBody,
     Stats,
 };
 
@@ -35,85 +34,6 @@ impl PgStore {
                 announce(tx)?;
             }
             Ok(accepted)
-        })
-    }
-
-    pub(crate) fn claim_due(
-        &self,
-        now: OffsetDateTime,
-        limit: usize,
-        lease: Duration,
-    ) -> Result<Vec<ClaimedTask>> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let until = lease_until(now, lease);
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.claim_write("claiming due tasks", |tx| {
-            let token = Uuid::new_v4();
-            // SKIP LOCKED: a task another claim is leasing right now is left to
-            // it, not waited for; once that claim commits, the task's next_at is
-            // its lease's end, so it no longer matches anyway. The webhook is
-            // checked per task (a subquery, not a join) so that the plan can
-            // walk the due index in order (see `claim_write`).
-            let rows = tx.query_typed(
-                "WITH due AS (
-                    SELECT t.id, t.next_at FROM tasks t
-                    WHERE t.state = 0 AND t.next_at <= $1
-                        AND (SELECT w.active FROM webhooks w WHERE w.id = t.hook_id)
-                    ORDER BY t.next_at
-                    LIMIT $2
-                    FOR UPDATE OF t SKIP LOCKED)
-                 UPDATE tasks t SET lease = $3, next_at = $4, attempts = t.attempts + 1
-                 FROM due, events e, webhooks w
-                 WHERE t.id = due.id AND e.id = t.event_id AND w.id = t.hook_id
-                 RETURNING due.next_at, t.id, t.attempts, t.redelivery, e.uuid, e.event,
-                    e.created_at, COALESCE(t.body, e.payload), w.id, w.payload_url, w.ssl,
-                    w.secret, w.standard_webhooks, w.failing_since",
-                &[
-                    (&to_ns(now), Type::INT8),
-                    (&limit, Type::INT8),
-                    (&token, Type::UUID),
-                    (&to_ns(until), Type::INT8),
-                ],
-            )?;
-            // Decrypted once per webhook per claim.
-            let mut secrets: HashMap<i64, Option<String>> = HashMap::new();
-            let mut claimed = Vec::with_capacity(rows.len());
-            for r in &rows {
-                let hook_id: i64 = r.get(8);
-                let secret = match secrets.get(&hook_id) {
-                    Some(secret) => secret.clone(),
-                    None => {
-                        let sealed: Option<Vec<u8>> = r.get(11);
-                        let secret = self.cipher.open_optional(hook_id, sealed.as_deref())?;
-                        secrets.insert(hook_id, secret.clone());
-                        secret
-                    }
-                };
-                let due: i64 = r.get(0);
-                let task = ClaimedTask {
-                    task_id: r.get(1),
-                    lease: token,
-                    lease_until: until,
-                    event_id: r.get(4),
-                    event: event_from_code(r.get(5))?,
-                    event_created_at: from_ns(r.get(6)),
-                    hook_id,
-                    payload_url: r.get(9),
-                    ssl: r.get(10),
-                    secret,
-                    standard_webhooks: r.get(12),
-                    body: r.get(7),
-                    attempt: attempt(r.get(2)),
-                    redelivery: r.get(3),
-                    hook_failing_since: r.get::<_, Option<i64>>(13).map(from_ns),
-                };
-                claimed.push((due, task));
-            }
-            // RETURNING keeps no order: oldest due first, as asked.
-            claimed.sort_by_key(|(due, task)| (*due, task.task_id));
-            Ok(claimed.into_iter().map(|(_, task)| task).collect())
         })
     }
 
@@ -397,8 +317,10 @@ fn complete_batch(tx: &mut Transaction<'_>, completions: &[Completion]) -> IResu
         let id = (&hook_id as _, Type::INT8);
         match h {
             Health::Clear => tx.query_typed(
-                "UPDATE webhooks SET failing_since = NULL
-                 WHERE id = $1 AND failing_since IS NOT NULL",
+                "UPDATE webhooks SET failing_since = NULL, breaker_destination = NULL,
+                    breaker_until = NULL, breaker_reason = NULL
+                 WHERE id = $1
+                    AND (failing_since IS NOT NULL OR breaker_destination IS NOT NULL)",
                 &[id],
             )?,
             Health::FailingIfUnset(at) => tx.query_typed(

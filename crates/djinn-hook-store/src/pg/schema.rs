@@ -6,8 +6,12 @@ use crate::error::Error;
 
 /// The migrations in order; migration `i` takes the schema to version `i + 1`.
 /// Never edit one that has shipped: add a new one. (The numbering is the
-/// PostgreSQL schema's own: its version 1 holds what SQLite's 1-3 hold.)
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
+/// PostgreSQL schema's own: its version 1 holds what SQLite's 1-3 hold, its 2
+/// SQLite's 4.)
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_init.sql"),
+    include_str!("migrations/0002_isolation.sql"),
+];
 
 /// The PostgreSQL schema version this build writes.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::PgStore;
 use super::outbox::insert_event;
+use crate::claim::limits_from_row;
 use crate::error::{Error, Result};
 use crate::outbox::lease_until;
 use crate::sql::{from_ns, to_ns};
@@ -26,7 +27,8 @@ impl PgStore {
         self.write("queueing a test delivery", |tx| {
             let hook = tx
                 .query_opt(
-                    "SELECT namespace_id, payload_url, ssl, secret, standard_webhooks, failing_since
+                    "SELECT namespace_id, payload_url, ssl, secret, standard_webhooks, failing_since,
+                        max_in_flight, timeout_ms
                      FROM webhooks WHERE id = $1",
                     &[&hook_id],
                 )?
@@ -60,6 +62,7 @@ impl PgStore {
                 attempt: 1,
                 redelivery: false,
                 hook_failing_since: hook.get::<_, Option<i64>>(5).map(from_ns),
+                limits: limits_from_row(hook.get(6), hook.get(7)),
             })
         })
     }
