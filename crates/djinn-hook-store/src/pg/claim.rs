@@ -144,24 +144,47 @@ fn claim_in(
     let mut held_back = false;
 
     // The active webhooks with due tasks: a skip scan over the pending tasks' webhooks (one
-    // index seek each), then those webhooks' rows, locked.
-    let rows = tx.query_typed(
-        "WITH RECURSIVE pending (id) AS (
-            (SELECT hook_id FROM tasks WHERE state = 0 ORDER BY hook_id LIMIT 1)
-            UNION ALL
-            SELECT (SELECT t.hook_id FROM tasks t WHERE t.state = 0 AND t.hook_id > p.id
-                    ORDER BY t.hook_id LIMIT 1)
-            FROM pending p WHERE p.id IS NOT NULL)
-         SELECT w.id, w.payload_url, w.ssl, w.secret, w.standard_webhooks, w.failing_since,
-            w.max_in_flight, w.timeout_ms
-         FROM webhooks w
-         WHERE w.id IN (SELECT id FROM pending WHERE id IS NOT NULL) AND w.active
-            AND EXISTS (SELECT 1 FROM tasks t
-                        WHERE t.hook_id = w.id AND t.state = 0 AND t.next_at <= $1)
-         ORDER BY w.id
-         FOR NO KEY UPDATE OF w SKIP LOCKED",
-        &[(&now_ns, Type::INT8)],
-    )?;
+    // index seek each).
+    let due_hooks: Vec<i64> = tx
+        .query_typed(
+            "WITH RECURSIVE pending (id) AS (
+                (SELECT hook_id FROM tasks WHERE state = 0 ORDER BY hook_id LIMIT 1)
+                UNION ALL
+                SELECT (SELECT t.hook_id FROM tasks t WHERE t.state = 0 AND t.hook_id > p.id
+                        ORDER BY t.hook_id LIMIT 1)
+                FROM pending p WHERE p.id IS NOT NULL)
+             SELECT w.id FROM webhooks w
+             WHERE w.id IN (SELECT id FROM pending WHERE id IS NOT NULL) AND w.active
+                AND EXISTS (SELECT 1 FROM tasks t
+                            WHERE t.hook_id = w.id AND t.state = 0 AND t.next_at <= $1)",
+            &[(&now_ns, Type::INT8)],
+        )?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    if due_hooks.is_empty() {
+        return Ok((
+            Claimed {
+                tasks: Vec::new(),
+                held_back,
+            },
+            None,
+        ));
+    }
+    // Their rows, locked, read as of the lock. Those another claim holds are left to it; but
+    // if it holds them all, this one waits for it (in id order, as every claim locks them)
+    // rather than come back empty while tasks are due.
+    const LOCK: &str = "SELECT id, payload_url, ssl, secret, standard_webhooks, failing_since,
+            max_in_flight, timeout_ms
+         FROM webhooks WHERE id = ANY($1) AND active
+         ORDER BY id
+         FOR NO KEY UPDATE";
+    let params: [(&(dyn postgres::types::ToSql + Sync), Type); 1] =
+        [(&due_hooks, Type::INT8_ARRAY)];
+    let mut rows = tx.query_typed(&format!("{LOCK} SKIP LOCKED"), &params)?;
+    if rows.is_empty() {
+        rows = tx.query_typed(LOCK, &params)?;
+    }
     let mut candidates: Vec<Candidate> = rows
         .iter()
         .map(|r| Candidate {
@@ -175,15 +198,6 @@ fn claim_in(
             room: 0,
         })
         .collect();
-    if candidates.is_empty() {
-        return Ok((
-            Claimed {
-                tasks: Vec::new(),
-                held_back,
-            },
-            None,
-        ));
-    }
     // Round-robin: those after the webhook the previous claim served last go first.
     let split = candidates.partition_point(|c| c.hook_id <= cursor);
     candidates.rotate_left(split);
