@@ -47,6 +47,15 @@ macro_rules! conformance {
 }
 
 conformance! {
+    claim {
+        a_small_backlog_is_not_queued_behind_a_big_one,
+        claims_smaller_than_the_webhook_count_take_turns,
+        a_webhook_at_its_cap_gets_nothing_until_leases_end,
+        a_put_off_task_keeps_its_attempt_and_its_event,
+        a_success_clears_the_recorded_breaker,
+        limits_are_validated_set_and_reset,
+        caps_hold_across_stores_claiming_at_once,
+    }
     flows {
         delivered_task_is_finished_and_logged,
         retry_then_fail_then_retry_now,
