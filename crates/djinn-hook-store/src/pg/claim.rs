@@ -125,8 +125,8 @@ struct Candidate {
 
 /// The claim's transaction: returns what it got and the webhook it served last.
 ///
-/// Caps hold across processes: the candidate webhooks' rows are locked (`FOR NO KEY UPDATE
-/// SKIP LOCKED`, so a webhook another claim is serving is left to it) before their live
+/// Caps hold across processes: the candidate webhooks' rows are locked (`FOR NO KEY UPDATE`,
+/// skipping those another claim is serving unless that is all of them) before their live
 /// leases are counted, in a statement of its own that sees every claim committed before the
 /// lock was taken. Each webhook's due tasks are then one walk of the `(hook_id, next_at)`
 /// index, oldest first; the tasks this claim leased are no longer due (their `next_at` is
