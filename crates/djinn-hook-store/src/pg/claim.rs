@@ -119,6 +119,8 @@ struct Candidate {
     standard_webhooks: bool,
     failing_since: Option<OffsetDateTime>,
     limits: DeliveryLimits,
+    /// Its secret, once decrypted (once per claim, if it gets a task).
+    secret: Option<Option<String>>,
     /// Leases it may still take.
     room: usize,
 }
@@ -195,6 +197,7 @@ fn claim_in(
             standard_webhooks: r.get(4),
             failing_since: r.get::<_, Option<i64>>(5).map(from_ns),
             limits: limits_from_row(r.get(6), r.get(7)),
+            secret: None,
             room: 0,
         })
         .collect();
@@ -226,8 +229,6 @@ fn claim_in(
         hook.room > 0
     });
 
-    // Decrypted once per webhook per claim.
-    let mut secrets: HashMap<i64, Option<String>> = HashMap::new();
     let mut tasks = Vec::new();
     let mut remaining = claim.limit;
     let mut last = None;
@@ -268,11 +269,12 @@ fn claim_in(
             let got = rows.len();
             if got > 0 {
                 last = Some(hook.hook_id);
-                if !secrets.contains_key(&hook.hook_id) {
-                    let secret = store
-                        .cipher
-                        .open_optional(hook.hook_id, hook.sealed_secret.as_deref())?;
-                    secrets.insert(hook.hook_id, secret);
+                if hook.secret.is_none() {
+                    hook.secret = Some(
+                        store
+                            .cipher
+                            .open_optional(hook.hook_id, hook.sealed_secret.as_deref())?,
+                    );
                 }
             }
             for r in &rows {
@@ -286,7 +288,7 @@ fn claim_in(
                     hook_id: hook.hook_id,
                     payload_url: hook.payload_url.clone(),
                     ssl: hook.ssl,
-                    secret: secrets[&hook.hook_id].clone(),
+                    secret: hook.secret.clone().flatten(),
                     standard_webhooks: hook.standard_webhooks,
                     body: r.get(7),
                     attempt: attempt(r.get(2)),
@@ -302,12 +304,11 @@ fn claim_in(
                 continue;
             }
             if hook.room == 0 {
-                held_back |= tx
-                    .query_typed(
-                        "SELECT EXISTS (SELECT 1 FROM tasks
+                held_back |= tx.query_typed(
+                    "SELECT EXISTS (SELECT 1 FROM tasks
                             WHERE hook_id = $1 AND state = 0 AND next_at <= $2)",
-                        &[(&hook.hook_id, Type::INT8), (&now_ns, Type::INT8)],
-                    )?[0]
+                    &[(&hook.hook_id, Type::INT8), (&now_ns, Type::INT8)],
+                )?[0]
                     .get::<_, bool>(0);
                 continue;
             }

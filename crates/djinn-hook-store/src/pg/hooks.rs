@@ -4,8 +4,8 @@ use postgres::{GenericClient, Row, Transaction};
 use time::OffsetDateTime;
 
 use super::{PgStore, events_from_mask, namespace_id};
-use crate::error::{Error, IResult, Result};
 use crate::claim::limits_from_row;
+use crate::error::{Error, IResult, Result};
 use crate::hooks::timeout_ms;
 use crate::sql::{from_ns, mask, to_ns};
 use crate::store::check_namespace;

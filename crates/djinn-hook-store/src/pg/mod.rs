@@ -5,10 +5,10 @@
 //! migrations run under an advisory lock, and accepting events `NOTIFY`s
 //! [`CHANNEL`] so idle workers ([`WorkListener`]) wake at once.
 
+mod claim;
 mod hooks;
 mod listen;
 mod log;
-mod claim;
 mod outbox;
 mod schema;
 mod test_delivery;

@@ -14,8 +14,7 @@ use crate::error::{Error, IResult, Result};
 use crate::outbox::cap;
 use crate::sql::{count, event_code, from_ns, headers_to_json, to_ns};
 use crate::types::{
-    Accepted, AttemptRecord, Completed, Completion, NewEvent, Outcome, RequestBody,
-    Stats,
+    Accepted, AttemptRecord, Completed, Completion, NewEvent, Outcome, RequestBody, Stats,
 };
 
 const STATE_FAILED: i64 = 1;

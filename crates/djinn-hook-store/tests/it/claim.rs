@@ -299,6 +299,10 @@ pub(crate) fn caps_hold_across_stores_claiming_at_once(backend: &Backend) {
     let claimed: Vec<_> = claimers.into_iter().map(|c| c.join().unwrap()).collect();
     let got: usize = claimed.iter().map(|c| c.tasks.len()).sum();
     assert_eq!(got, 3, "its max_in_flight of 3, whichever store claimed");
-    assert!(claimed.iter().all(|c| c.tasks.iter().all(|t| t.hook_id == hook.id)));
+    assert!(
+        claimed
+            .iter()
+            .all(|c| c.tasks.iter().all(|t| t.hook_id == hook.id))
+    );
     assert_eq!(db.store.stats().unwrap().leased, 3);
 }

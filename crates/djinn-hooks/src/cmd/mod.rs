@@ -29,8 +29,8 @@ mod prune;
 mod serve;
 mod sign;
 mod store;
-mod web_ui;
 mod wake;
+mod web_ui;
 mod worker;
 
 use std::fmt;
