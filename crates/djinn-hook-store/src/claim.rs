@@ -15,17 +15,6 @@ use crate::store::Store;
 use crate::types::{Claim, Claimed, ClaimedTask, DeliveryLimits, PutOff};
 
 impl Store {
-    /// Leases up to `limit` due tasks, no webhook capped: [`Store::claim`] with
-    /// [`Claim::uncapped`].
-    pub(crate) fn claim_due(
-        &self,
-        now: OffsetDateTime,
-        limit: usize,
-        lease: std::time::Duration,
-    ) -> Result<Vec<ClaimedTask>> {
-        Ok(self.claim(now, &Claim::uncapped(limit, lease))?.tasks)
-    }
-
     /// Leases up to `claim.limit` due tasks (due at or before `now`, not leased or with an
     /// expired lease, of an active webhook) until `now + claim.lease`.
     ///
@@ -47,12 +36,6 @@ impl Store {
     /// are due again at once, as if their lease had run out, and the attempt it counted is not
     /// counted.
     pub(crate) fn claim(&self, now: OffsetDateTime, claim: &Claim) -> Result<Claimed> {
-        if claim.limit == 0 {
-            return Ok(Claimed {
-                tasks: Vec::new(),
-                held_back: false,
-            });
-        }
         let after = self.claim_cursor.load(Ordering::Relaxed);
         let (claimed, last) = self.write_unsynced("claiming due tasks", |tx| {
             claim_in(self, tx, now, claim, after)

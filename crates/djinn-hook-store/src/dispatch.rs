@@ -210,7 +210,7 @@ impl Store {
         limit: usize,
         lease: Duration,
     ) -> Result<Vec<ClaimedTask>> {
-        on_backend!(self, claim_due(now, limit, lease))
+        Ok(self.claim(now, &Claim::uncapped(limit, lease))?.tasks)
     }
 
     /// Leases up to `claim.limit` due tasks (due at or before `now`, not leased or with an
@@ -229,6 +229,12 @@ impl Store {
     /// ([`ClaimedTask::attempt`]) until [`Store::put_off`] takes it back. Not durable on
     /// return: a claim lost in a crash is an expired lease.
     pub fn claim(&self, now: OffsetDateTime, claim: &Claim) -> Result<Claimed> {
+        if claim.limit == 0 {
+            return Ok(Claimed {
+                tasks: Vec::new(),
+                held_back: false,
+            });
+        }
         on_backend!(self, claim(now, claim))
     }
 

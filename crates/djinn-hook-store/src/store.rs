@@ -328,9 +328,12 @@ mod tests {
         // 2 = FULL.
         assert_eq!(synchronous(&store), 2);
         let claimed = store
-            .claim_due(OffsetDateTime::now_utc(), 10, Duration::from_secs(60))
+            .claim(
+                OffsetDateTime::now_utc(),
+                &crate::Claim::uncapped(10, Duration::from_secs(60)),
+            )
             .unwrap();
-        assert!(claimed.is_empty());
+        assert!(claimed.tasks.is_empty());
         assert_eq!(synchronous(&store), 2);
         let seen = store
             .write_unsynced("probing", |tx| {

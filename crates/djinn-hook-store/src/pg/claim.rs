@@ -18,22 +18,7 @@ use crate::sql::{from_ns, to_ns};
 use crate::types::{BreakerHold, Claim, Claimed, ClaimedTask, DeliveryLimits, PutOff};
 
 impl PgStore {
-    pub(crate) fn claim_due(
-        &self,
-        now: OffsetDateTime,
-        limit: usize,
-        lease: std::time::Duration,
-    ) -> Result<Vec<ClaimedTask>> {
-        Ok(self.claim(now, &Claim::uncapped(limit, lease))?.tasks)
-    }
-
     pub(crate) fn claim(&self, now: OffsetDateTime, claim: &Claim) -> Result<Claimed> {
-        if claim.limit == 0 {
-            return Ok(Claimed {
-                tasks: Vec::new(),
-                held_back: false,
-            });
-        }
         let cursor = self.claim_cursor.load(Ordering::Relaxed);
         let (claimed, last) = self.claim_write("claiming due tasks", |tx| {
             claim_in(self, tx, now, claim, cursor)
