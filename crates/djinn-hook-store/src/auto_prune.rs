@@ -4,9 +4,9 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::dispatch::Store;
 use crate::error::Result;
 use crate::log::DEFAULT_RETENTION;
-use crate::store::Store;
 use crate::types::Pruned;
 
 /// How often the stop flag is looked at while waiting for the next prune.

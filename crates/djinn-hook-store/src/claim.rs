@@ -15,17 +15,6 @@ use crate::store::Store;
 use crate::types::{Claim, Claimed, ClaimedTask, DeliveryLimits, PutOff};
 
 impl Store {
-    /// Leases up to `limit` due tasks, no webhook capped: [`Store::claim`] with
-    /// [`Claim::uncapped`].
-    pub fn claim_due(
-        &self,
-        now: OffsetDateTime,
-        limit: usize,
-        lease: std::time::Duration,
-    ) -> Result<Vec<ClaimedTask>> {
-        Ok(self.claim(now, &Claim::uncapped(limit, lease))?.tasks)
-    }
-
     /// Leases up to `claim.limit` due tasks (due at or before `now`, not leased or with an
     /// expired lease, of an active webhook) until `now + claim.lease`.
     ///
@@ -46,13 +35,7 @@ impl Store {
     /// every frame written before it). A claim lost in a machine crash is harmless: its tasks
     /// are due again at once, as if their lease had run out, and the attempt it counted is not
     /// counted.
-    pub fn claim(&self, now: OffsetDateTime, claim: &Claim) -> Result<Claimed> {
-        if claim.limit == 0 {
-            return Ok(Claimed {
-                tasks: Vec::new(),
-                held_back: false,
-            });
-        }
+    pub(crate) fn claim(&self, now: OffsetDateTime, claim: &Claim) -> Result<Claimed> {
         let after = self.claim_cursor.load(Ordering::Relaxed);
         let (claimed, last) = self.write_unsynced("claiming due tasks", |tx| {
             claim_in(self, tx, now, claim, after)
@@ -71,7 +54,7 @@ impl Store {
     ///
     /// Not durable on return, like a claim (it undoes one): lost in a machine crash, the tasks
     /// come back when their leases run out.
-    pub fn put_off(&self, put_off: &[PutOff]) -> Result<usize> {
+    pub(crate) fn put_off(&self, put_off: &[PutOff]) -> Result<usize> {
         if put_off.is_empty() {
             return Ok(0);
         }
@@ -100,7 +83,7 @@ impl Store {
 
     /// Records that the circuit breaker of `destination` closed: the webhooks it held no
     /// longer show it. Not durable on return (it is shown, not relied on).
-    pub fn breaker_closed(&self, destination: &str) -> Result<()> {
+    pub(crate) fn breaker_closed(&self, destination: &str) -> Result<()> {
         self.write_unsynced("recording a closed breaker", |tx| {
             tx.prepare_cached(
                 "UPDATE webhooks SET breaker_destination = NULL, breaker_until = NULL,

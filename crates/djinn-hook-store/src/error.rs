@@ -148,27 +148,79 @@ pub enum Error {
         /// Which value, and why.
         what: String,
     },
+    /// The PostgreSQL server could not be reached, or refused the connection.
+    #[error("cannot connect to PostgreSQL at {url}")]
+    Connect {
+        /// The URL given, with any password replaced by `***`.
+        url: String,
+        /// What the client or server said.
+        #[source]
+        source: DatabaseError,
+    },
 }
 
-/// An error from the database engine, kept opaque so that no SQLite type is part
-/// of the public API (a PostgreSQL backend is planned).
-pub struct DatabaseError(pub(crate) rusqlite::Error);
+/// An error from the database engine (SQLite or PostgreSQL), kept opaque so
+/// that no engine's type is part of the public API.
+pub struct DatabaseError(pub(crate) Engine);
+
+/// The engine error inside a [`DatabaseError`].
+#[derive(Debug)]
+pub(crate) enum Engine {
+    Sqlite(rusqlite::Error),
+    Postgres(postgres::Error),
+    /// No pooled PostgreSQL connection became free in time.
+    Pool(r2d2::Error),
+}
+
+impl From<rusqlite::Error> for DatabaseError {
+    fn from(e: rusqlite::Error) -> Self {
+        DatabaseError(Engine::Sqlite(e))
+    }
+}
+
+impl From<postgres::Error> for DatabaseError {
+    fn from(e: postgres::Error) -> Self {
+        DatabaseError(Engine::Postgres(e))
+    }
+}
+
+impl From<r2d2::Error> for DatabaseError {
+    fn from(e: r2d2::Error) -> Self {
+        DatabaseError(Engine::Pool(e))
+    }
+}
 
 impl fmt::Debug for DatabaseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.0, f)
+        match &self.0 {
+            Engine::Sqlite(e) => fmt::Debug::fmt(e, f),
+            Engine::Postgres(e) => fmt::Debug::fmt(e, f),
+            Engine::Pool(e) => fmt::Debug::fmt(e, f),
+        }
     }
 }
 
 impl fmt::Display for DatabaseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
+        match &self.0 {
+            Engine::Sqlite(e) => fmt::Display::fmt(e, f),
+            // The client's own message is only "db error"; the server's says what failed.
+            Engine::Postgres(e) => match e.as_db_error() {
+                Some(db) => fmt::Display::fmt(db, f),
+                None => fmt::Display::fmt(e, f),
+            },
+            Engine::Pool(e) => fmt::Display::fmt(e, f),
+        }
     }
 }
 
 impl std::error::Error for DatabaseError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.0.source()
+        match &self.0 {
+            Engine::Sqlite(e) => e.source(),
+            Engine::Postgres(e) => e.source(),
+            Engine::Pool(e) => e.source(),
+        }
     }
 }
 
@@ -178,6 +230,19 @@ impl std::error::Error for DatabaseError {
 pub(crate) enum Inner {
     Store(Error),
     Sql(rusqlite::Error),
+    Pg(DatabaseError),
+}
+
+impl From<postgres::Error> for Inner {
+    fn from(e: postgres::Error) -> Self {
+        Inner::Pg(e.into())
+    }
+}
+
+impl From<r2d2::Error> for Inner {
+    fn from(e: r2d2::Error) -> Self {
+        Inner::Pg(e.into())
+    }
 }
 
 impl From<rusqlite::Error> for Inner {
@@ -198,8 +263,9 @@ impl Inner {
             Inner::Store(e) => e,
             Inner::Sql(source) => Error::Database {
                 operation,
-                source: DatabaseError(source),
+                source: source.into(),
             },
+            Inner::Pg(source) => Error::Database { operation, source },
         }
     }
 }

@@ -218,7 +218,7 @@ impl Store {
 }
 
 /// A timeout as stored: whole milliseconds.
-fn timeout_ms(timeout: Option<std::time::Duration>) -> Option<i64> {
+pub(crate) fn timeout_ms(timeout: Option<std::time::Duration>) -> Option<i64> {
     timeout.map(|t| i64::try_from(t.as_millis()).unwrap_or(i64::MAX))
 }
 

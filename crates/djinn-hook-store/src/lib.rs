@@ -1,6 +1,9 @@
-//! SQLite storage for Djinn CI webhooks: webhooks, a durable outbox and the delivery log.
+//! Storage for Djinn CI webhooks, in SQLite or PostgreSQL: webhooks, a durable outbox and the
+//! delivery log.
 //!
-//! A [`Store`] is one SQLite file holding [`Namespace`]s, [`Webhook`]s (their
+//! A [`Store`] is one SQLite file ([`Store::open`]) or one PostgreSQL database
+//! ([`Store::open_postgres`], [`Store::open_url`]; see "PostgreSQL" below) holding
+//! [`Namespace`]s, [`Webhook`]s (their
 //! secrets encrypted with AES-256-GCM under a [`SecretKey`]), the outbox of
 //! accepted events with one delivery task per matching webhook, and the log of
 //! every delivery attempt ([`Delivery`]).
@@ -130,29 +133,52 @@
 //! [`ClaimedTask::redelivery`]; retries of one task are told apart by
 //! [`ClaimedTask::attempt`]. An event queued by [`Store::queue_test`] is
 //! marked as a test, and so is every delivery of it ([`Delivery::test`]).
+//!
+//! # PostgreSQL
+//!
+//! Everything above holds on PostgreSQL too, with these differences. Many
+//! processes on many machines may share the database: a claim takes due tasks
+//! with `FOR UPDATE SKIP LOCKED`, under the same leases. Migrations are
+//! versioned in a `schema_version` table (numbered on their own:
+//! [`Store::postgres_schema_version`]) and run under an advisory lock. Every
+//! process must use the same [`SecretKey`]. Accepting events announces them
+//! (`NOTIFY`), and [`Store::work_listener`] gives an idle worker a
+//! [`WorkListener`] to block on instead of polling. Commits are durable as the
+//! server is configured (`synchronous_commit`), but a claim's, which does not
+//! wait for the flush, as on SQLite. The connection is not encrypted (no TLS).
 #![warn(missing_docs)]
 
 mod auto_prune;
 mod claim;
+mod dispatch;
 mod error;
-mod hooks;
 mod key;
 mod key_file;
-mod log;
-mod outbox;
+mod pg;
 mod schema;
 mod sql;
-mod store;
-mod test_delivery;
 mod types;
 mod validate;
 
+// The SQLite backend: `store::Store` and its methods here. Their `pub` is
+// crate-wide only: the public `Store` (dispatch.rs) calls them.
+#[allow(unreachable_pub, reason = "called by dispatch.rs")]
+mod hooks;
+#[allow(unreachable_pub, reason = "called by dispatch.rs")]
+mod log;
+#[allow(unreachable_pub, reason = "called by dispatch.rs")]
+mod outbox;
+#[allow(unreachable_pub, reason = "called by dispatch.rs")]
+mod store;
+#[allow(unreachable_pub, reason = "called by dispatch.rs")]
+mod test_delivery;
+
 pub use auto_prune::AutoPrune;
+pub use dispatch::{Store, WorkListener, is_postgres_url};
 pub use error::{DatabaseError, Error, Result};
 pub use key::SecretKey;
 pub use log::{DEFAULT_RETENTION, PRUNE_BATCH};
 pub use outbox::MAX_BODY;
-pub use store::Store;
 pub use types::{
     Accepted, AttemptRecord, BreakerHold, Claim, Claimed, ClaimedTask, Completed, Completion,
     Delivery, DeliveryFilter, DeliveryLimits, LastResponse, LimitsUpdate, Namespace, NewEvent,

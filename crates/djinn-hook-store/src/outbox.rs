@@ -458,7 +458,7 @@ fn complete(s: &mut CompleteStatements<'_>, c: &Completion) -> IResult<(Complete
 }
 
 /// A body cut to [`MAX_BODY`], and whether it was cut.
-fn cap(body: &[u8]) -> (&[u8], bool) {
+pub(crate) fn cap(body: &[u8]) -> (&[u8], bool) {
     if body.len() > MAX_BODY {
         (&body[..MAX_BODY], true)
     } else {

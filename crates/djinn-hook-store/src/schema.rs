@@ -2,7 +2,7 @@
 
 use rusqlite::{Connection, TransactionBehavior};
 
-use crate::error::{DatabaseError, Error};
+use crate::error::Error;
 
 /// The migrations in order; migration `i` takes the schema to version `i + 1`.
 /// Never edit one that has shipped: add a new one.
@@ -40,7 +40,7 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), Error> {
                 .and_then(|()| tx.commit());
             Ok(result.map(|()| true).map_err(|source| Error::Migration {
                 version: next,
-                source: DatabaseError(source),
+                source: source.into(),
             }))
         };
         match step(conn) {
@@ -50,7 +50,7 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), Error> {
             Err(source) => {
                 return Err(Error::Database {
                     operation: "reading the schema version",
-                    source: DatabaseError(source),
+                    source: source.into(),
                 });
             }
         }

@@ -13,7 +13,7 @@ use rusqlite::{
 };
 use time::OffsetDateTime;
 
-use crate::error::{DatabaseError, Error, IResult, Inner, Result};
+use crate::error::{Error, IResult, Inner, Result};
 use crate::key::{Cipher, SecretKey};
 use crate::schema;
 use crate::sql::{from_ns, to_ns};
@@ -58,9 +58,9 @@ impl Store {
     /// on disk), foreign keys and a busy timeout.
     pub fn open(path: impl AsRef<Path>, key: SecretKey) -> Result<Store> {
         let path = path.as_ref();
-        let open_err = |source| Error::Open {
+        let open_err = |source: rusqlite::Error| Error::Open {
             path: path.to_owned(),
-            source: DatabaseError(source),
+            source: source.into(),
         };
         create_private(path).map_err(|source| Error::Create {
             path: path.to_owned(),
@@ -89,9 +89,9 @@ impl Store {
     /// An in-memory store (one connection, gone when dropped), for tests and
     /// tries; not durable, and not shared with other `Store`s.
     pub fn open_in_memory(key: SecretKey) -> Result<Store> {
-        let open_err = |source| Error::Open {
+        let open_err = |source: rusqlite::Error| Error::Open {
             path: PathBuf::from(":memory:"),
-            source: DatabaseError(source),
+            source: source.into(),
         };
         let mut writer = Connection::open_in_memory().map_err(open_err)?;
         configure(&writer, true).map_err(open_err)?;
@@ -328,9 +328,12 @@ mod tests {
         // 2 = FULL.
         assert_eq!(synchronous(&store), 2);
         let claimed = store
-            .claim_due(OffsetDateTime::now_utc(), 10, Duration::from_secs(60))
+            .claim(
+                OffsetDateTime::now_utc(),
+                &crate::Claim::uncapped(10, Duration::from_secs(60)),
+            )
             .unwrap();
-        assert!(claimed.is_empty());
+        assert!(claimed.tasks.is_empty());
         assert_eq!(synchronous(&store), 2);
         let seen = store
             .write_unsynced("probing", |tx| {

@@ -14,12 +14,14 @@ use clap::{Args, Parser, Subcommand};
                   match); 2 bad usage or invalid input (the message names the field or value)."
 )]
 pub(crate) struct Cli {
-    /// The SQLite database file [default: djinn-hooks.db; for `demo`: djinn-demo.db].
+    /// The SQLite database file, or a PostgreSQL URL (postgres://user@host:port/db, which
+    /// needs --key-file) [default: djinn-hooks.db; for `demo`: djinn-demo.db].
     #[arg(long, global = true, env = "DJINN_HOOKS_DB", hide_env_values = true)]
     pub(crate) db: Option<PathBuf>,
 
     /// The file holding the 32-byte key that encrypts webhook secrets
-    /// [default: beside the database, <db>.key; created with mode 0600 on first use]
+    /// [default: beside the database, <db>.key; created with mode 0600 on first use; required
+    /// with PostgreSQL, and the same file for every process sharing the database]
     #[arg(
         long,
         global = true,

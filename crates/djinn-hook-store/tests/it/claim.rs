@@ -1,6 +1,9 @@
-//! Claims are fair across webhooks and capped per webhook; put-off tasks keep their attempt.
+//! Claims are fair across webhooks and capped per webhook (across `Store`s too); put-off tasks
+//! keep their attempt.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Barrier};
+use std::thread;
 use std::time::Duration;
 
 use djinn_hook_payload::EventType;
@@ -9,7 +12,7 @@ use djinn_hook_store::{
     Page, PutOff,
 };
 
-use crate::support::{LEASE, completion, db, now};
+use crate::support::{Backend, LEASE, completion, now};
 
 fn emit_n(db: &crate::support::Db, ns: &str, n: usize) {
     db.emit_all(ns, &vec![EventType::BuildFinished; n]);
@@ -23,9 +26,8 @@ fn per_hook(tasks: &[djinn_hook_store::ClaimedTask]) -> HashMap<i64, usize> {
     counts
 }
 
-#[test]
-fn a_small_backlog_is_not_queued_behind_a_big_one() {
-    let db = db();
+pub(crate) fn a_small_backlog_is_not_queued_behind_a_big_one(backend: &Backend) {
+    let db = backend.db();
     let big = db.hook("big/ns", "https://big.example.com/hook");
     emit_n(&db, "big/ns", 1_000);
     let small = db.hook("small/ns", "https://small.example.com/hook");
@@ -47,9 +49,8 @@ fn a_small_backlog_is_not_queued_behind_a_big_one() {
     assert_eq!(big_ids, sorted);
 }
 
-#[test]
-fn claims_smaller_than_the_webhook_count_take_turns() {
-    let db = db();
+pub(crate) fn claims_smaller_than_the_webhook_count_take_turns(backend: &Backend) {
+    let db = backend.db();
     let hooks: Vec<i64> = (0..3)
         .map(|i| {
             let ns = format!("o/ns{i}");
@@ -71,9 +72,8 @@ fn claims_smaller_than_the_webhook_count_take_turns() {
     }
 }
 
-#[test]
-fn a_webhook_at_its_cap_gets_nothing_until_leases_end() {
-    let db = db();
+pub(crate) fn a_webhook_at_its_cap_gets_nothing_until_leases_end(backend: &Backend) {
+    let db = backend.db();
     let busy = db.hook("a/ns", "https://a.example.com/");
     emit_n(&db, "a/ns", 50);
     let mut own = NewWebhook::new("b/ns", "https://b.example.com/");
@@ -115,9 +115,8 @@ fn a_webhook_at_its_cap_gets_nothing_until_leases_end() {
     assert_eq!(per_hook(&later.tasks)[&busy.id], 6);
 }
 
-#[test]
-fn a_put_off_task_keeps_its_attempt_and_its_event() {
-    let db = db();
+pub(crate) fn a_put_off_task_keeps_its_attempt_and_its_event(backend: &Backend) {
+    let db = backend.db();
     let hook = db.hook("a/ns", "https://a.example.com/");
     let accepted = db.emit("a/ns", EventType::BuildFinished);
     let t = now();
@@ -179,9 +178,8 @@ fn a_put_off_task_keeps_its_attempt_and_its_event() {
     assert_eq!(db.store.webhook(hook.id).unwrap().unwrap().breaker, None);
 }
 
-#[test]
-fn a_success_clears_the_recorded_breaker() {
-    let db = db();
+pub(crate) fn a_success_clears_the_recorded_breaker(backend: &Backend) {
+    let db = backend.db();
     let hook = db.hook("a/ns", "https://a.example.com/");
     emit_n(&db, "a/ns", 2);
     let t = now();
@@ -212,9 +210,8 @@ fn a_success_clears_the_recorded_breaker() {
     assert_eq!(db.store.webhook(hook.id).unwrap().unwrap().breaker, None);
 }
 
-#[test]
-fn limits_are_validated_set_and_reset() {
-    let db = db();
+pub(crate) fn limits_are_validated_set_and_reset(backend: &Backend) {
+    let db = backend.db();
     db.store.ensure_namespace("a/ns").unwrap();
     let mut bad = NewWebhook::new("a/ns", "https://a.example.com/");
     bad.limits = DeliveryLimits {
@@ -272,4 +269,40 @@ fn limits_are_validated_set_and_reset() {
     ));
     let claimed = db.store.claim_due(now(), 1, LEASE).unwrap();
     assert!(claimed.is_empty(), "no event yet");
+}
+
+pub(crate) fn caps_hold_across_stores_claiming_at_once(backend: &Backend) {
+    const CLAIMERS: usize = 4;
+    let db = backend.db();
+    let mut new = NewWebhook::new("a/ns", "https://a.example.com/");
+    new.limits.max_in_flight = Some(3);
+    let hook = db.create(new);
+    emit_n(&db, "a/ns", 40);
+    let claim = Claim {
+        limit: 10,
+        lease: LEASE,
+        max_in_flight: 100,
+        leases_per_slot: 1,
+    };
+    let t = now();
+    let barrier = Arc::new(Barrier::new(CLAIMERS));
+    let claimers: Vec<_> = (0..CLAIMERS)
+        .map(|_| {
+            let store = db.reopen();
+            let barrier = Arc::clone(&barrier);
+            thread::spawn(move || {
+                barrier.wait();
+                store.claim(t, &claim).unwrap()
+            })
+        })
+        .collect();
+    let claimed: Vec<_> = claimers.into_iter().map(|c| c.join().unwrap()).collect();
+    let got: usize = claimed.iter().map(|c| c.tasks.len()).sum();
+    assert_eq!(got, 3, "its max_in_flight of 3, whichever store claimed");
+    assert!(
+        claimed
+            .iter()
+            .all(|c| c.tasks.iter().all(|t| t.hook_id == hook.id))
+    );
+    assert_eq!(db.store.stats().unwrap().leased, 3);
 }

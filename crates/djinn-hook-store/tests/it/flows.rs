@@ -9,11 +9,10 @@ use djinn_hook_store::{
 };
 use time::OffsetDateTime;
 
-use crate::support::{LEASE, all_delivered, attempt, completion, db, event, now};
+use crate::support::{Backend, LEASE, all_delivered, attempt, completion, event, now};
 
-#[test]
-fn delivered_task_is_finished_and_logged() {
-    let db = db();
+pub(crate) fn delivered_task_is_finished_and_logged(backend: &Backend) {
+    let db = backend.db();
     let hook = db.hook("alice/ci", "https://example.com/hook");
     let accepted = db.emit("alice/ci", EventType::BuildFinished);
     let t = now();
@@ -55,9 +54,8 @@ fn delivered_task_is_finished_and_logged() {
     assert_eq!(db.store.next_due_at().unwrap(), None);
 }
 
-#[test]
-fn retry_then_fail_then_retry_now() {
-    let db = db();
+pub(crate) fn retry_then_fail_then_retry_now(backend: &Backend) {
+    let db = backend.db();
     let hook = db.hook("alice/ci", "https://example.com/hook");
     db.emit("alice/ci", EventType::Cron);
     let t0 = now();
@@ -105,9 +103,10 @@ fn retry_then_fail_then_retry_now() {
     assert_eq!(attempts, [3, 2, 1], "newest first");
 }
 
-#[test]
-fn lease_expiry_gives_the_task_back_and_a_late_completion_is_still_logged() {
-    let db = db();
+pub(crate) fn lease_expiry_gives_the_task_back_and_a_late_completion_is_still_logged(
+    backend: &Backend,
+) {
+    let db = backend.db();
     let hook = db.hook("alice/ci", "https://example.com/hook");
     db.emit("alice/ci", EventType::Images);
     let t0 = now();
@@ -147,9 +146,8 @@ fn lease_expiry_gives_the_task_back_and_a_late_completion_is_still_logged() {
     assert_eq!((stats.pending, stats.leased, stats.failed), (0, 0, 0));
 }
 
-#[test]
-fn a_batch_with_one_bad_namespace_stores_nothing() {
-    let db = db();
+pub(crate) fn a_batch_with_one_bad_namespace_stores_nothing(backend: &Backend) {
+    let db = backend.db();
     db.hook("alice/ci", "https://example.com/hook");
     let err = db
         .store
@@ -176,9 +174,8 @@ fn a_batch_with_one_bad_namespace_stores_nothing() {
     assert_eq!(db.store.stats().unwrap().pending, 2);
 }
 
-#[test]
-fn a_completion_batch_is_one_transaction() {
-    let db = db();
+pub(crate) fn a_completion_batch_is_one_transaction(backend: &Backend) {
+    let db = backend.db();
     db.hook("alice/ci", "https://example.com/hook");
     let batch: Vec<NewEvent> = (0..5)
         .map(|_| event("alice/ci", EventType::Objects))
@@ -193,9 +190,8 @@ fn a_completion_batch_is_one_transaction() {
     assert_eq!((stats.pending, stats.deliveries), (0, 5));
 }
 
-#[test]
-fn disabling_a_hook_fails_its_tasks_and_reenabling_clears_it() {
-    let db = db();
+pub(crate) fn disabling_a_hook_fails_its_tasks_and_reenabling_clears_it(backend: &Backend) {
+    let db = backend.db();
     let hook = db.hook("alice/ci", "https://example.com/hook");
     let other = db.hook("alice/ci", "https://example.com/other");
     db.emit_all(
@@ -252,9 +248,8 @@ fn disabling_a_hook_fails_its_tasks_and_reenabling_clears_it() {
     assert_eq!(revived.len(), 3, "2 revived + the new cron task of `other`");
 }
 
-#[test]
-fn redelivery_resends_the_recorded_body_with_the_same_event_id() {
-    let db = db();
+pub(crate) fn redelivery_resends_the_recorded_body_with_the_same_event_id(backend: &Backend) {
+    let db = backend.db();
     let hook = db.hook("alice/ci", "https://example.com/hook");
     let accepted = db.emit("alice/ci", EventType::BuildTagged);
     let t = now();
@@ -308,9 +303,8 @@ fn redelivery_resends_the_recorded_body_with_the_same_event_id() {
     ));
 }
 
-#[test]
-fn an_event_outlives_pruning_while_a_delivery_refers_to_it() {
-    let db = db();
+pub(crate) fn an_event_outlives_pruning_while_a_delivery_refers_to_it(backend: &Backend) {
+    let db = backend.db();
     db.hook("alice/ci", "https://example.com/hook");
     let accepted = db.emit("alice/ci", EventType::Variables);
     let task = db.claim_all(now()).remove(0);
@@ -343,9 +337,8 @@ fn an_event_outlives_pruning_while_a_delivery_refers_to_it() {
     assert_eq!(db.store.stats().unwrap(), Default::default());
 }
 
-#[test]
-fn deleting_a_hook_takes_its_tasks_and_log() {
-    let db = db();
+pub(crate) fn deleting_a_hook_takes_its_tasks_and_log(backend: &Backend) {
+    let db = backend.db();
     let hook = db.hook("alice/ci", "https://example.com/hook");
     let keep = db.hook("alice/ci", "https://example.com/keep");
     db.emit_all("alice/ci", &[EventType::Cron, EventType::Cron]);
@@ -373,9 +366,8 @@ fn deleting_a_hook_takes_its_tasks_and_log() {
     assert!(!orphan.lease_held);
 }
 
-#[test]
-fn bodies_are_capped_and_marked_truncated() {
-    let db = db();
+pub(crate) fn bodies_are_capped_and_marked_truncated(backend: &Backend) {
+    let db = backend.db();
     db.hook("alice/ci", "https://example.com/hook");
     db.store
         .accept_event(NewEvent {
@@ -414,9 +406,8 @@ fn bodies_are_capped_and_marked_truncated() {
     assert_eq!(db.claim_all(now())[0].body.len(), 100_000);
 }
 
-#[test]
-fn claim_respects_limit_and_due_order() {
-    let db = db();
+pub(crate) fn claim_respects_limit_and_due_order(backend: &Backend) {
+    let db = backend.db();
     db.hook("alice/ci", "https://example.com/hook");
     let accepted = db.emit_all("alice/ci", &[EventType::Cron; 5]);
     assert_eq!(db.store.claim_due(now(), 0, LEASE).unwrap().len(), 0);
@@ -427,7 +418,7 @@ fn claim_respects_limit_and_due_order() {
     let expected: Vec<_> = accepted.iter().map(|a| a.event_id).collect();
     assert_eq!(order, expected);
     // Not yet due in the past.
-    let db2 = crate::support::db();
+    let db2 = backend.db();
     db2.hook("a/b", "https://example.com");
     db2.store
         .accept_event(event("a/b", EventType::Cron))
@@ -441,9 +432,8 @@ fn claim_respects_limit_and_due_order() {
     assert!(db2.store.claim_due(later, 10, LEASE).unwrap().is_empty());
 }
 
-#[test]
-fn failing_since_follows_the_order_of_a_batch() {
-    let db = db();
+pub(crate) fn failing_since_follows_the_order_of_a_batch(backend: &Backend) {
+    let db = backend.db();
     let hook = db.hook("alice/ci", "https://example.com/hook");
     db.emit_all("alice/ci", &[EventType::Cron; 4]);
     let t0 = now();
@@ -476,9 +466,8 @@ fn failing_since_follows_the_order_of_a_batch() {
     assert_eq!(failing(), None);
 }
 
-#[test]
-fn the_log_does_not_store_the_payload_twice() {
-    let db = db();
+pub(crate) fn the_log_does_not_store_the_payload_twice(backend: &Backend) {
+    let db = backend.db();
     db.hook("alice/ci", "https://example.com/hook");
     db.emit_all(
         "alice/ci",
@@ -499,14 +488,7 @@ fn the_log_does_not_store_the_payload_twice() {
         .iter()
         .map(|c| c.delivery_id.unwrap())
         .collect();
-    let stored: Vec<Option<Vec<u8>>> = rusqlite::Connection::open(db.path())
-        .unwrap()
-        .prepare("SELECT request_body FROM deliveries ORDER BY id")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let stored = db.stored_request_bodies();
     assert_eq!(stored, [None, Some(b"not the payload".to_vec()), None]);
     // Reading gives back what was sent either way.
     let first = db.store.delivery(ids[0]).unwrap().unwrap();

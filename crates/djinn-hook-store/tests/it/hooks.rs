@@ -3,11 +3,10 @@
 use djinn_hook_payload::{EventSet, EventType};
 use djinn_hook_store::{Error, NewWebhook, SecretUpdate, ValidationErrors, WebhookUpdate};
 
-use crate::support::{db, now};
+use crate::support::{Backend, now};
 
-#[test]
-fn ensure_namespace_creates_ancestors_once() {
-    let db = db();
+pub(crate) fn ensure_namespace_creates_ancestors_once(backend: &Backend) {
+    let db = backend.db();
     let child = db.store.ensure_namespace("alice/parent/child").unwrap();
     let parent = db.store.namespace("alice/parent").unwrap().unwrap();
     assert_eq!(child.parent_id, Some(parent.id));
@@ -27,9 +26,8 @@ fn ensure_namespace_creates_ancestors_once() {
     assert_eq!(db.store.namespace("bob/x").unwrap(), None);
 }
 
-#[test]
-fn bad_namespace_names_are_refused() {
-    let db = db();
+pub(crate) fn bad_namespace_names_are_refused(backend: &Backend) {
+    let db = backend.db();
     for bad in ["alice", "alice/", "/x", "a//b", ""] {
         let err = db.store.ensure_namespace(bad).unwrap_err();
         assert!(
@@ -47,9 +45,8 @@ fn invalid(err: Error) -> ValidationErrors {
     }
 }
 
-#[test]
-fn create_validates_every_field() {
-    let db = db();
+pub(crate) fn create_validates_every_field(backend: &Backend) {
+    let db = backend.db();
     db.store.ensure_namespace("alice/ci").unwrap();
     let check = |url: &str, ssl: bool, events: &[&str], field: &str, message: &str| {
         let mut new = NewWebhook::new("alice/ci", url);
@@ -122,9 +119,8 @@ fn create_validates_every_field() {
     );
 }
 
-#[test]
-fn payload_url_is_unique_within_its_namespace_only() {
-    let db = db();
+pub(crate) fn payload_url_is_unique_within_its_namespace_only(backend: &Backend) {
+    let db = backend.db();
     let first = db.hook("alice/ci", "https://example.com/hook");
     let errors = invalid(
         db.store
@@ -162,9 +158,8 @@ fn payload_url_is_unique_within_its_namespace_only() {
     assert_eq!(errors.field("payload_url").len(), 1);
 }
 
-#[test]
-fn create_in_unknown_namespace_names_it() {
-    let db = db();
+pub(crate) fn create_in_unknown_namespace_names_it(backend: &Backend) {
+    let db = backend.db();
     let err = db
         .store
         .create_webhook(NewWebhook::new("ghost/ns", "https://example.com"))
@@ -176,9 +171,8 @@ fn create_in_unknown_namespace_names_it() {
     assert_eq!(err.to_string(), "namespace \"ghost/ns\" not found");
 }
 
-#[test]
-fn create_get_list_update_delete() {
-    let db = db();
+pub(crate) fn create_get_list_update_delete(backend: &Backend) {
+    let db = backend.db();
     db.store.ensure_namespace("alice/ci").unwrap();
     db.store.ensure_namespace("bob/ci").unwrap();
     let mut new = NewWebhook::new("alice/ci", "https://example.com/a");
@@ -271,9 +265,8 @@ fn create_get_list_update_delete() {
     ));
 }
 
-#[test]
-fn only_active_subscribed_hooks_of_the_namespace_match() {
-    let db = db();
+pub(crate) fn only_active_subscribed_hooks_of_the_namespace_match(backend: &Backend) {
+    let db = backend.db();
     db.hook("alice/ci", "https://example.com/all");
     let mut cron_only = NewWebhook::new("alice/ci", "https://example.com/cron");
     cron_only.events = vec!["cron".into()];
@@ -299,9 +292,8 @@ fn only_active_subscribed_hooks_of_the_namespace_match() {
     assert_eq!(db.claim_all(now()).len(), 4);
 }
 
-#[test]
-fn tls_verification_is_on_unless_turned_off_for_an_https_url() {
-    let db = db();
+pub(crate) fn tls_verification_is_on_unless_turned_off_for_an_https_url(backend: &Backend) {
+    let db = backend.db();
     // The default comes from the trimmed URL.
     let padded = db.hook("alice/ci", "  HTTPS://example.com/padded ");
     assert_eq!(padded.payload_url, "HTTPS://example.com/padded");
@@ -341,9 +333,8 @@ fn tls_verification_is_on_unless_turned_off_for_an_https_url() {
     assert!(ssl_after_move(verified.id, "https://example.com/verified"));
 }
 
-#[test]
-fn payload_urls_are_what_the_http_client_can_send() {
-    let db = db();
+pub(crate) fn payload_urls_are_what_the_http_client_can_send(backend: &Backend) {
+    let db = backend.db();
     db.store.ensure_namespace("alice/ci").unwrap();
     let create = |url: &str| db.store.create_webhook(NewWebhook::new("alice/ci", url));
     // A non-ASCII host is stored IDNA-encoded, the rest as given.

@@ -6,7 +6,7 @@ use djinn_hook_payload::EventType;
 use djinn_hook_store::{DeliveryFilter, Outcome, Page};
 use time::OffsetDateTime;
 
-use crate::support::{Db, completion, db, now};
+use crate::support::{Backend, Db, completion, now};
 
 /// Accepts `n` events for `ns` and completes each task once, with `outcome`,
 /// recorded at `at`. Returns the delivery ids.
@@ -21,9 +21,8 @@ fn deliver(db: &Db, ns: &str, n: usize, outcome: Outcome, at: OffsetDateTime) ->
         .collect()
 }
 
-#[test]
-fn pages_of_25_newest_first() {
-    let db = db();
+pub(crate) fn pages_of_25_newest_first(backend: &Backend) {
+    let db = backend.db();
     let hook = db.hook("alice/ci", "https://example.com/hook");
     let ids = deliver(&db, "alice/ci", 30, Outcome::Delivered, now());
     let first = db
@@ -59,9 +58,8 @@ fn pages_of_25_newest_first() {
     assert!(beyond.items.is_empty() && !beyond.has_next);
 }
 
-#[test]
-fn failed_filter_and_json_shape() {
-    let db = db();
+pub(crate) fn failed_filter_and_json_shape(backend: &Backend) {
+    let db = backend.db();
     let hook = db.hook("alice/ci", "https://example.com/hook");
     deliver(&db, "alice/ci", 2, Outcome::Delivered, now());
     let failed = deliver(&db, "alice/ci", 3, Outcome::Failed, now());
@@ -91,9 +89,8 @@ fn failed_filter_and_json_shape() {
     });
 }
 
-#[test]
-fn last_response_of_many_hooks_in_one_query() {
-    let db = db();
+pub(crate) fn last_response_of_many_hooks_in_one_query(backend: &Backend) {
+    let db = backend.db();
     let a = db.hook("alice/a", "https://example.com/a");
     let b = db.hook("alice/b", "https://example.com/b");
     let c = db.hook("alice/c", "https://example.com/c");
@@ -127,9 +124,8 @@ fn last_response_of_many_hooks_in_one_query() {
     assert_eq!(json["duration"], 5_000_000, "nanoseconds, as the original");
 }
 
-#[test]
-fn success_rates_count_only_the_window() {
-    let db = db();
+pub(crate) fn success_rates_count_only_the_window(backend: &Backend) {
+    let db = backend.db();
     let a = db.hook("alice/a", "https://example.com/a");
     let b = db.hook("alice/b", "https://example.com/b");
     let c = db.hook("alice/c", "https://example.com/c");
@@ -171,9 +167,8 @@ fn success_rates_count_only_the_window() {
     assert!(db.store.success_rates(&[], t0).unwrap().is_empty());
 }
 
-#[test]
-fn prune_removes_old_rows_and_keeps_recent_ones() {
-    let db = db();
+pub(crate) fn prune_removes_old_rows_and_keeps_recent_ones(backend: &Backend) {
+    let db = backend.db();
     let hook = db.hook("alice/ci", "https://example.com/hook");
     let old = now() - Duration::from_secs(40 * 24 * 3600);
     // 1,005 old deliveries: more than one prune batch.
@@ -217,9 +212,8 @@ fn prune_removes_old_rows_and_keeps_recent_ones() {
     assert_eq!((kept.deliveries, kept.events), (0, 0));
 }
 
-#[test]
-fn prune_by_an_age_beyond_any_date_prunes_nothing_and_does_not_panic() {
-    let db = db();
+pub(crate) fn prune_by_an_age_beyond_any_date_prunes_nothing_and_does_not_panic(backend: &Backend) {
+    let db = backend.db();
     db.hook("alice/ci", "https://example.com/");
     let logged = deliver(&db, "alice/ci", 2, Outcome::Delivered, now());
     assert_eq!(logged.len(), 2);

@@ -1,14 +1,115 @@
-//! Integration tests of djinn-hook-store, on real temporary database files.
+//! Integration tests of djinn-hook-store: one conformance suite run on both
+//! backends (real SQLite files; throw-away databases on a real PostgreSQL
+//! server), and tests of what only one backend has.
 
 mod claim;
 mod faults;
 mod files;
 mod flows;
 mod hooks;
+mod leases;
 mod log;
+mod pg;
 mod props;
 mod race;
 mod schema;
 mod secrets;
 mod support;
 mod test_delivery;
+
+/// Runs each listed test function (`fn(&Backend)`) once per backend:
+/// `sqlite::<module>::<test>` and `postgres::<module>::<test>`. The PostgreSQL
+/// ones are built as ignored, with the reason shown by `cargo test`, unless
+/// `DJINN_TEST_POSTGRES_URL` was set when the tests were built (build.rs).
+macro_rules! conformance {
+    ($($module:ident { $($test:ident),* $(,)? })*) => {
+        mod sqlite {
+            $(mod $module {
+                $(#[test]
+                fn $test() {
+                    crate::$module::$test(&crate::support::Backend::Sqlite);
+                })*
+            })*
+        }
+        mod postgres {
+            $(mod $module {
+                $(#[test]
+                #[cfg_attr(
+                    not(postgres_tests),
+                    ignore = "not run: DJINN_TEST_POSTGRES_URL was unset when the tests were built"
+                )]
+                fn $test() {
+                    crate::$module::$test(&crate::support::postgres());
+                })*
+            })*
+        }
+    };
+}
+
+conformance! {
+    claim {
+        a_small_backlog_is_not_queued_behind_a_big_one,
+        claims_smaller_than_the_webhook_count_take_turns,
+        a_webhook_at_its_cap_gets_nothing_until_leases_end,
+        a_put_off_task_keeps_its_attempt_and_its_event,
+        a_success_clears_the_recorded_breaker,
+        limits_are_validated_set_and_reset,
+        caps_hold_across_stores_claiming_at_once,
+    }
+    flows {
+        delivered_task_is_finished_and_logged,
+        retry_then_fail_then_retry_now,
+        lease_expiry_gives_the_task_back_and_a_late_completion_is_still_logged,
+        a_batch_with_one_bad_namespace_stores_nothing,
+        a_completion_batch_is_one_transaction,
+        disabling_a_hook_fails_its_tasks_and_reenabling_clears_it,
+        redelivery_resends_the_recorded_body_with_the_same_event_id,
+        an_event_outlives_pruning_while_a_delivery_refers_to_it,
+        deleting_a_hook_takes_its_tasks_and_log,
+        bodies_are_capped_and_marked_truncated,
+        claim_respects_limit_and_due_order,
+        failing_since_follows_the_order_of_a_batch,
+        the_log_does_not_store_the_payload_twice,
+    }
+    hooks {
+        ensure_namespace_creates_ancestors_once,
+        bad_namespace_names_are_refused,
+        create_validates_every_field,
+        payload_url_is_unique_within_its_namespace_only,
+        create_in_unknown_namespace_names_it,
+        create_get_list_update_delete,
+        only_active_subscribed_hooks_of_the_namespace_match,
+        tls_verification_is_on_unless_turned_off_for_an_https_url,
+        payload_urls_are_what_the_http_client_can_send,
+    }
+    leases {
+        eight_claimers_never_share_a_task,
+        a_task_completed_twice_in_one_batch_takes_the_first_outcome,
+    }
+    log {
+        pages_of_25_newest_first,
+        failed_filter_and_json_shape,
+        last_response_of_many_hooks_in_one_query,
+        success_rates_count_only_the_window,
+        prune_removes_old_rows_and_keeps_recent_ones,
+        prune_by_an_age_beyond_any_date_prunes_nothing_and_does_not_panic,
+    }
+    race {
+        two_connections_never_claim_the_same_task,
+        one_store_is_shared_by_threads,
+    }
+    secrets {
+        secret_round_trips_through_a_claim_only,
+        each_write_uses_a_fresh_nonce,
+        wrong_key_is_a_clear_error_when_decrypting,
+        removed_secret_claims_as_none_and_key_debug_is_redacted,
+        credentials_in_a_payload_url_are_never_in_debug,
+    }
+    test_delivery {
+        queues_one_leased_task_for_that_hook_only_with_its_secret,
+        an_inactive_or_unsubscribed_hook_is_tested_anyway,
+        an_unclaimed_test_comes_back_when_its_lease_runs_out,
+        an_unknown_hook_stores_nothing_and_a_wrong_key_is_reported,
+        test_deliveries_are_marked_and_filtered_and_their_redeliveries_too,
+    }
+}

@@ -8,13 +8,12 @@ use std::time::Duration;
 use djinn_hook_payload::EventType;
 use djinn_hook_store::Store;
 
-use crate::support::{all_delivered, db, event, now};
+use crate::support::{Backend, all_delivered, event, now};
 
 const TASKS: usize = 300;
 
-#[test]
-fn two_connections_never_claim_the_same_task() {
-    let db = db();
+pub(crate) fn two_connections_never_claim_the_same_task(backend: &Backend) {
+    let db = backend.db();
     db.hook("alice/ci", "https://example.com/a");
     db.hook("alice/ci", "https://example.com/b");
     db.emit_all("alice/ci", &[EventType::BuildStarted; TASKS / 2]);
@@ -64,9 +63,8 @@ fn worker(store: &Store, barrier: &Barrier) -> Vec<i64> {
     }
 }
 
-#[test]
-fn one_store_is_shared_by_threads() {
-    let db = db();
+pub(crate) fn one_store_is_shared_by_threads(backend: &Backend) {
+    let db = backend.db();
     db.hook("alice/ci", "https://example.com/a");
     let store = Arc::new(db.reopen());
     let emitters: Vec<_> = (0..2)

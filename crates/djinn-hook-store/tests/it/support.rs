@@ -16,20 +16,194 @@ pub(crate) fn key() -> SecretKey {
     SecretKey::from_bytes([42; 32])
 }
 
-/// A store on a fresh file; the directory lives as long as the value.
+/// The backend a conformance test runs on (see `conformance!` in main.rs).
+#[derive(Debug)]
+pub(crate) enum Backend {
+    /// A SQLite file in a temporary folder.
+    Sqlite,
+    /// A throw-away database on the PostgreSQL server at this URL.
+    Postgres(String),
+}
+
+impl Backend {
+    /// A fresh, empty store on this backend.
+    pub(crate) fn db(&self) -> Db {
+        match self {
+            Backend::Sqlite => db(),
+            Backend::Postgres(server) => {
+                let scratch = ScratchDatabase::create(server);
+                let store = Store::open_postgres(&scratch.url, key()).unwrap();
+                Db {
+                    store,
+                    place: Place::Postgres(scratch),
+                }
+            }
+        }
+    }
+}
+
+/// The PostgreSQL server of the PostgreSQL tests, from `DJINN_TEST_POSTGRES_URL`
+/// (e.g. `postgres://postgres@127.0.0.1:5432/test`). The tests on it are built
+/// only when the variable was set at build time (see build.rs); set but empty
+/// or gone at run time, they fail saying so.
+pub(crate) fn postgres() -> Backend {
+    match std::env::var(POSTGRES_URL) {
+        Ok(url) if !url.is_empty() => Backend::Postgres(url),
+        _ => panic!("{POSTGRES_URL} is unset: it names the PostgreSQL server to test on"),
+    }
+}
+
+pub(crate) const POSTGRES_URL: &str = "DJINN_TEST_POSTGRES_URL";
+
+/// A database made for one test on the server, dropped (with any connection
+/// still open to it) when the value is dropped, even if the test failed.
+#[derive(Debug)]
+pub(crate) struct ScratchDatabase {
+    server: String,
+    name: String,
+    /// The URL of this database.
+    pub(crate) url: String,
+}
+
+impl ScratchDatabase {
+    pub(crate) fn create(server: &str) -> ScratchDatabase {
+        let name = format!(
+            "djinn_test_{}_{:016x}",
+            std::process::id(),
+            fastrand::u64(..)
+        );
+        admin(server)
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .unwrap();
+        ScratchDatabase {
+            server: server.to_owned(),
+            url: with_database(server, &name),
+            name,
+        }
+    }
+}
+
+impl Drop for ScratchDatabase {
+    fn drop(&mut self) {
+        let dropped = admin(&self.server).batch_execute(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ));
+        if let Err(e) = dropped {
+            eprintln!("could not drop test database {}: {e}", self.name);
+        }
+    }
+}
+
+/// A connection to the server's own database, to create and drop others.
+fn admin(server: &str) -> postgres::Client {
+    postgres::Client::connect(server, postgres::NoTls)
+        .unwrap_or_else(|e| panic!("cannot connect to {POSTGRES_URL}: {e}"))
+}
+
+/// `server` (a `postgres://` URL) with its database replaced by `name`.
+fn with_database(server: &str, name: &str) -> String {
+    let (base, query) = server.split_once('?').unwrap_or((server, ""));
+    let authority_start = base.find("://").expect("a postgres:// URL") + 3;
+    let base = match base[authority_start..].find('/') {
+        Some(slash) => &base[..authority_start + slash],
+        None => base,
+    };
+    if query.is_empty() {
+        format!("{base}/{name}")
+    } else {
+        format!("{base}/{name}?{query}")
+    }
+}
+
+/// A store on a fresh file or database; the file or database lives as long as the value.
 pub(crate) struct Db {
-    pub(crate) dir: TempDir,
     pub(crate) store: Store,
+    place: Place,
+}
+
+enum Place {
+    File(TempDir),
+    Postgres(ScratchDatabase),
 }
 
 impl Db {
+    /// The SQLite file (SQLite-only tests).
     pub(crate) fn path(&self) -> std::path::PathBuf {
-        self.dir.path().join("hooks.db")
+        self.dir().join("hooks.db")
     }
 
-    /// A second, independent `Store` on the same file.
+    /// The SQLite file's folder (SQLite-only tests).
+    pub(crate) fn dir(&self) -> &std::path::Path {
+        match &self.place {
+            Place::File(dir) => dir.path(),
+            Place::Postgres(_) => panic!("a SQLite-only helper used on PostgreSQL"),
+        }
+    }
+
+    /// Closes the store and gives back its SQLite folder (SQLite-only tests).
+    pub(crate) fn close(self) -> TempDir {
+        match self.place {
+            Place::File(dir) => dir,
+            Place::Postgres(_) => panic!("a SQLite-only helper used on PostgreSQL"),
+        }
+    }
+
+    /// Whether this store is on SQLite.
+    pub(crate) fn is_sqlite(&self) -> bool {
+        matches!(self.place, Place::File(_))
+    }
+
+    /// A second, independent `Store` on the same file or database.
     pub(crate) fn reopen(&self) -> Store {
-        Store::open(self.path(), key()).unwrap()
+        self.reopen_with(key())
+    }
+
+    /// [`reopen`](Self::reopen) with another key.
+    pub(crate) fn reopen_with(&self, key: SecretKey) -> Store {
+        match &self.place {
+            Place::File(_) => Store::open(self.path(), key).unwrap(),
+            Place::Postgres(scratch) => Store::open_postgres(&scratch.url, key).unwrap(),
+        }
+    }
+
+    /// The request bodies stored in the log, by delivery id (`None`: the event's payload).
+    pub(crate) fn stored_request_bodies(&self) -> Vec<Option<Vec<u8>>> {
+        const SQL: &str = "SELECT request_body FROM deliveries ORDER BY id";
+        match &self.place {
+            Place::File(_) => rusqlite::Connection::open(self.path())
+                .unwrap()
+                .prepare(SQL)
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap(),
+            Place::Postgres(scratch) => admin(&scratch.url)
+                .query(SQL, &[])
+                .unwrap()
+                .iter()
+                .map(|r| r.get(0))
+                .collect(),
+        }
+    }
+
+    /// A webhook's secret as stored (sealed).
+    pub(crate) fn stored_secret(&self, hook_id: i64) -> Vec<u8> {
+        match &self.place {
+            Place::File(_) => rusqlite::Connection::open(self.path())
+                .unwrap()
+                .query_row(
+                    "SELECT secret FROM webhooks WHERE id = ?1",
+                    [hook_id],
+                    |r| r.get(0),
+                )
+                .unwrap(),
+            Place::Postgres(scratch) => admin(&scratch.url)
+                .query_one("SELECT secret FROM webhooks WHERE id = $1", &[&hook_id])
+                .unwrap()
+                .get(0),
+        }
     }
 
     /// A webhook on all events in `ns` (created if missing).
@@ -59,10 +233,14 @@ impl Db {
     }
 }
 
+/// A SQLite store on a fresh file.
 pub(crate) fn db() -> Db {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path().join("hooks.db"), key()).unwrap();
-    Db { dir, store }
+    Db {
+        store,
+        place: Place::File(dir),
+    }
 }
 
 pub(crate) fn event(ns: &str, event: EventType) -> NewEvent {

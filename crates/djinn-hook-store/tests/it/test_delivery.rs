@@ -6,13 +6,12 @@ use std::time::Duration;
 use djinn_hook_payload::{EventSet, EventType};
 use djinn_hook_store::{DeliveryFilter, Error, NewWebhook, Outcome, Page, WebhookUpdate};
 
-use crate::support::{LEASE, completion, db, now};
+use crate::support::{Backend, LEASE, completion, now};
 
 const BODY: &[u8] = br#"{"test":true}"#;
 
-#[test]
-fn queues_one_leased_task_for_that_hook_only_with_its_secret() {
-    let db = db();
+pub(crate) fn queues_one_leased_task_for_that_hook_only_with_its_secret(backend: &Backend) {
+    let db = backend.db();
     let mut new = NewWebhook::new("alice/ci", "https://example.com/one");
     new.secret = Some("s3cret".to_owned());
     new.standard_webhooks = true;
@@ -65,9 +64,8 @@ fn queues_one_leased_task_for_that_hook_only_with_its_secret() {
     assert!(db.claim_all(now() + Duration::from_secs(3600)).is_empty());
 }
 
-#[test]
-fn an_inactive_or_unsubscribed_hook_is_tested_anyway() {
-    let db = db();
+pub(crate) fn an_inactive_or_unsubscribed_hook_is_tested_anyway(backend: &Backend) {
+    let db = backend.db();
     let mut new = NewWebhook::new("alice/ci", "https://example.com/hook");
     new.events = vec!["build.started".to_owned()];
     new.active = false;
@@ -103,9 +101,8 @@ fn an_inactive_or_unsubscribed_hook_is_tested_anyway() {
     assert_eq!(failed.len(), 1);
 }
 
-#[test]
-fn an_unclaimed_test_comes_back_when_its_lease_runs_out() {
-    let db = db();
+pub(crate) fn an_unclaimed_test_comes_back_when_its_lease_runs_out(backend: &Backend) {
+    let db = backend.db();
     let hook = db.hook("alice/ci", "https://example.com/hook");
     let task = db
         .store
@@ -126,9 +123,8 @@ fn an_unclaimed_test_comes_back_when_its_lease_runs_out() {
     assert_eq!(db.store.stats().unwrap().leased, 1);
 }
 
-#[test]
-fn an_unknown_hook_stores_nothing_and_a_wrong_key_is_reported() {
-    let db = db();
+pub(crate) fn an_unknown_hook_stores_nothing_and_a_wrong_key_is_reported(backend: &Backend) {
+    let db = backend.db();
     let err = db
         .store
         .queue_test(404, EventType::Cron, BODY.to_vec(), LEASE)
@@ -146,9 +142,7 @@ fn an_unknown_hook_stores_nothing_and_a_wrong_key_is_reported() {
             },
         )
         .unwrap();
-    let wrong =
-        djinn_hook_store::Store::open(db.path(), djinn_hook_store::SecretKey::from_bytes([1; 32]))
-            .unwrap();
+    let wrong = db.reopen_with(djinn_hook_store::SecretKey::from_bytes([1; 32]));
     let err = wrong
         .queue_test(hook.id, EventType::Cron, BODY.to_vec(), LEASE)
         .unwrap_err();
@@ -159,9 +153,10 @@ fn an_unknown_hook_stores_nothing_and_a_wrong_key_is_reported() {
     assert_eq!(db.store.stats().unwrap().events, 0, "rolled back");
 }
 
-#[test]
-fn test_deliveries_are_marked_and_filtered_and_their_redeliveries_too() {
-    let db = db();
+pub(crate) fn test_deliveries_are_marked_and_filtered_and_their_redeliveries_too(
+    backend: &Backend,
+) {
+    let db = backend.db();
     let hook = db.hook("alice/ci", "https://example.com/hook");
     // An ordinary event and a test, both delivered.
     db.emit("alice/ci", EventType::BuildSubmitted);

@@ -226,6 +226,9 @@ fn keep_serving(store: &Arc<Store>, listen: &str) -> anyhow::Result<()> {
 fn fresh_db(global: &Global) -> anyhow::Result<PathBuf> {
     match &global.db {
         Some(db) => {
+            if db.to_str().is_some_and(djinn_hook_store::is_postgres_url) {
+                super::invalid!("--db: the demo runs on a fresh SQLite file, not PostgreSQL");
+            }
             if db.exists() {
                 invalid!(
                     "--db: {} exists; the demo needs a fresh database (leave --db out to use {DEMO_DB})",

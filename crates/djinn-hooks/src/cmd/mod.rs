@@ -29,6 +29,7 @@ mod prune;
 mod serve;
 mod sign;
 mod store;
+mod wake;
 mod web_ui;
 mod worker;
 

@@ -64,8 +64,8 @@ pub(crate) fn run(global: &Global, args: &WorkerArgs) -> anyhow::Result<()> {
                     auto.run(store, signal, |outcome| report_prune(&outcome, &auto));
                 });
             }
-            worker.run(signal)
-        }),
+            super::wake::while_listening(&store, worker.waker(), signal, || worker.run(signal))
+        })?,
     };
     drop(worker);
     if terminal {

@@ -353,7 +353,20 @@ fn a_refusing_receiver_opens_its_breaker_which_the_log_and_hook_show_report() {
     for _ in 0..8 {
         emit_example(&env, EventType::Cron);
     }
-    let log = worker(&env);
+    // One delivery at a time, so none is still in flight when the fifth refusal opens the
+    // breaker (with more, how many get attempted first is up to the scheduler).
+    let run = env.run(
+        &[
+            "worker",
+            "--until-idle",
+            "--allow-private-network",
+            "--concurrency",
+            "1",
+        ],
+        None,
+    );
+    run.ok();
+    let log = run.stderr;
     let destination = format!("http://127.0.0.1:{port}");
     assert!(
         log.contains(&format!(

@@ -3,9 +3,11 @@
 mod cli;
 mod crash;
 mod deliver;
+mod fixtures;
 mod full_disk;
 mod hook_test;
 mod listen;
+mod many_processes;
 mod serve;
 mod serve_flood;
 mod serve_process;

@@ -463,7 +463,7 @@ fn lifecycle_create_list_get_update_deliveries_redeliver_delete() {
 #[test]
 fn child_namespaces_and_pages_of_deliveries() {
     let env = Env::new();
-    let (url, got) = slow_receiver(Duration::ZERO);
+    let (url, got) = crate::fixtures::receiver(Duration::ZERO);
     let serve = Serve::start(&env, &[], None);
     let ns = "alice/parent/child";
     let hooks = format!("/n/{ns}/-/webhooks");
@@ -892,44 +892,10 @@ fn refuses_a_non_loopback_address_without_tokens() {
     );
 }
 
-/// A receiver that answers 200 after `delay`, recording each delivery's event id: axum on its
-/// own runtime thread, keep-alive, as many deliveries at once as come.
-fn slow_receiver(delay: Duration) -> (String, Arc<Mutex<Vec<String>>>) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let sink = Arc::clone(&got);
-    let app = axum::Router::new().fallback(move |headers: axum::http::HeaderMap| {
-        let sink = Arc::clone(&sink);
-        async move {
-            let id = headers
-                .get("X-Djinn-CI-Delivery")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_owned();
-            tokio::time::sleep(delay).await;
-            sink.lock().unwrap().push(id);
-            axum::http::StatusCode::OK
-        }
-    });
-    thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            axum::serve(listener, app).await.unwrap();
-        });
-    });
-    (url, got)
-}
-
 #[test]
 fn sigterm_with_deliveries_in_flight_loses_none() {
     let env = Env::new();
-    let (url, got) = slow_receiver(Duration::from_millis(300));
+    let (url, got) = crate::fixtures::receiver(Duration::from_millis(300));
     let mut serve = Serve::start(&env, &["--concurrency", "2"], None);
     serve
         .call(

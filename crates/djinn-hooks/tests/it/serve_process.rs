@@ -35,14 +35,16 @@ pub(crate) fn spawn(
     let reader = thread::spawn(move || {
         for line in BufReader::new(stderr).lines() {
             let Ok(line) = line else { break };
-            if line.contains("msg=listening") {
-                let addr = line
-                    .split_whitespace()
+            let addr = line.contains("msg=listening").then(|| {
+                line.split_whitespace()
                     .find_map(|field| field.strip_prefix("addr="))
-                    .map(str::to_owned);
+                    .map(str::to_owned)
+            });
+            // Kept before the address is handed over, so the caller finds the line in the logs.
+            keep(line);
+            if let Some(addr) = addr {
                 let _ = addr_tx.send(addr);
             }
-            keep(line);
         }
     });
     let addr = addr_rx.recv_timeout(Duration::from_secs(20)).ok().flatten();

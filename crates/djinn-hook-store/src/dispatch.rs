@@ -1,0 +1,415 @@
+//! The public [`Store`]: one API over either backend, SQLite (`store.rs` and its
+//! siblings) or PostgreSQL (`pg/`); each method hands the call to the one it holds.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use djinn_hook_payload::EventType;
+use time::OffsetDateTime;
+
+use crate::error::{Error, Result};
+use crate::key::SecretKey;
+use crate::pg::{self, PgStore};
+use crate::store::Store as Sqlite;
+use crate::types::{
+    Accepted, Claim, Claimed, ClaimedTask, Completed, Completion, Delivery, DeliveryFilter,
+    LastResponse, LimitsUpdate, Namespace, NewEvent, NewWebhook, Page, Paged, Pruned, PutOff,
+    Stats, SuccessRate, Webhook, WebhookUpdate,
+};
+
+/// The webhook store: namespaces, webhooks, the durable outbox of events and
+/// delivery tasks, and the delivery log, in one SQLite file or one PostgreSQL
+/// database (see the crate docs for what each promises).
+///
+/// `Send + Sync`: share it (e.g. in an `Arc`) between threads. On SQLite it
+/// holds a writer and a reader connection; on PostgreSQL a small pool. Other
+/// processes may use the same file or database at the same time.
+#[derive(Debug)]
+pub struct Store {
+    backend: Backend,
+}
+
+#[derive(Debug)]
+enum Backend {
+    Sqlite(Sqlite),
+    Postgres(PgStore),
+}
+
+/// Calls the same method on whichever backend `$store` holds.
+macro_rules! on_backend {
+    ($store:expr, $method:ident($($arg:expr),*)) => {
+        match &$store.backend {
+            Backend::Sqlite(s) => s.$method($($arg),*),
+            Backend::Postgres(s) => s.$method($($arg),*),
+        }
+    };
+}
+
+impl Store {
+    /// Opens (creating if missing) the SQLite database file at `path` and
+    /// brings its schema up to date. `key` encrypts webhook secrets; a wrong key
+    /// is only noticed when a secret is decrypted ([`Error::WrongSecretKey`]).
+    pub fn open(path: impl AsRef<Path>, key: SecretKey) -> Result<Store> {
+        Ok(Store {
+            backend: Backend::Sqlite(Sqlite::open(path, key)?),
+        })
+    }
+
+    /// Connects to a PostgreSQL database (`postgres://user@host:port/db`; any
+    /// URL or key-value string the `postgres` client accepts) and brings its
+    /// schema up to date. Every process sharing the database must use the same
+    /// `key`. An unreachable server is [`Error::Connect`].
+    pub fn open_postgres(url: &str, key: SecretKey) -> Result<Store> {
+        Ok(Store {
+            backend: Backend::Postgres(PgStore::open(url, key)?),
+        })
+    }
+
+    /// [`open_postgres`](Self::open_postgres) for a `postgres://` or
+    /// `postgresql://` URL, [`open`](Self::open) for anything else (a file path).
+    pub fn open_url(url_or_path: &str, key: SecretKey) -> Result<Store> {
+        if is_postgres_url(url_or_path) {
+            Store::open_postgres(url_or_path, key)
+        } else {
+            Store::open(url_or_path, key)
+        }
+    }
+
+    /// An in-memory SQLite store (one connection, gone when dropped), for tests
+    /// and tries; not durable, and not shared with other `Store`s.
+    pub fn open_in_memory(key: SecretKey) -> Result<Store> {
+        Ok(Store {
+            backend: Backend::Sqlite(Sqlite::open_in_memory(key)?),
+        })
+    }
+
+    /// The SQLite database file; `None` for an in-memory store or PostgreSQL.
+    pub fn path(&self) -> Option<&Path> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.path(),
+            Backend::Postgres(_) => None,
+        }
+    }
+
+    /// Whether this store is on PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
+    }
+
+    /// The SQLite schema version this build writes (`PRAGMA user_version`).
+    pub fn schema_version() -> i64 {
+        Sqlite::schema_version()
+    }
+
+    /// The PostgreSQL schema version this build writes (the `schema_version`
+    /// table); numbered on its own, its version 1 holds SQLite's 1 to 3, its 2 SQLite's 4.
+    pub fn postgres_schema_version() -> i64 {
+        pg::SCHEMA_VERSION
+    }
+
+    /// A listener that blocks until new work is announced, so an idle worker
+    /// wakes at once instead of at its next poll: on PostgreSQL a connection
+    /// of its own that `LISTEN`s for what [`accept_events`](Self::accept_events),
+    /// [`redeliver`](Self::redeliver) and [`retry_now`](Self::retry_now) announce
+    /// from any process. `None` on SQLite, which cannot signal across processes
+    /// (a worker in the same process as the emitter is woken directly).
+    pub fn work_listener(&self) -> Result<Option<WorkListener>> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(None),
+            Backend::Postgres(s) => Ok(Some(WorkListener(s.work_listener()?))),
+        }
+    }
+
+    /// Returns the namespace named `name` (`owner/path`), creating it and any
+    /// missing ancestors (`owner/a` for `owner/a/b`) if needed.
+    pub fn ensure_namespace(&self, name: &str) -> Result<Namespace> {
+        on_backend!(self, ensure_namespace(name))
+    }
+
+    /// The namespace named `name`, if it exists.
+    pub fn namespace(&self, name: &str) -> Result<Option<Namespace>> {
+        on_backend!(self, namespace(name))
+    }
+
+    /// Every namespace, by name.
+    pub fn namespaces(&self) -> Result<Vec<Namespace>> {
+        on_backend!(self, namespaces())
+    }
+
+    /// Creates a webhook after validating it ([`Error::Invalid`] lists every
+    /// bad field). The namespace must exist ([`Error::NamespaceNotFound`]).
+    pub fn create_webhook(&self, new: NewWebhook) -> Result<Webhook> {
+        on_backend!(self, create_webhook(new))
+    }
+
+    /// The webhook with this id, if any.
+    pub fn webhook(&self, id: i64) -> Result<Option<Webhook>> {
+        on_backend!(self, webhook(id))
+    }
+
+    /// The webhooks of a namespace (`owner/path`), by id; empty if the namespace
+    /// does not exist.
+    pub fn webhooks(&self, namespace: &str) -> Result<Vec<Webhook>> {
+        on_backend!(self, webhooks(namespace))
+    }
+
+    /// Every webhook, by id.
+    pub fn all_webhooks(&self) -> Result<Vec<Webhook>> {
+        on_backend!(self, all_webhooks())
+    }
+
+    /// Updates the given fields of a webhook, validating the result as on
+    /// create. Re-enabling (`active: Some(true)`) clears `disabled_reason`,
+    /// `disabled_at` and `failing_since`; deactivating marks its pending tasks
+    /// failed (revive them with [`Store::retry_now`]).
+    pub fn update_webhook(&self, id: i64, update: WebhookUpdate) -> Result<Webhook> {
+        on_backend!(self, update_webhook(id, update))
+    }
+
+    /// [`Store::update_webhook`] and a change of its delivery limits, in one transaction: all
+    /// of it is validated first, and nothing changes if any of it is invalid.
+    pub fn update_webhook_with(
+        &self,
+        id: i64,
+        update: WebhookUpdate,
+        limits: LimitsUpdate,
+    ) -> Result<Webhook> {
+        on_backend!(self, update_webhook_with(id, update, limits))
+    }
+
+    /// Changes a webhook's own delivery limits (validated as on create; [`Error::Invalid`]
+    /// names the bad field). Takes effect at the worker's next claim of its tasks.
+    pub fn update_webhook_limits(&self, id: i64, limits: LimitsUpdate) -> Result<Webhook> {
+        on_backend!(self, update_webhook_limits(id, limits))
+    }
+
+    /// Deletes a webhook with its tasks and its delivery log.
+    pub fn delete_webhook(&self, id: i64) -> Result<()> {
+        on_backend!(self, delete_webhook(id))
+    }
+
+    /// Accepts one event: stores it and queues one task per active webhook of
+    /// its namespace that subscribes to its type, in one durable transaction.
+    /// An unknown namespace is [`Error::NamespaceNotFound`] and stores nothing.
+    pub fn accept_event(&self, event: NewEvent) -> Result<Accepted> {
+        on_backend!(self, accept_event(event))
+    }
+
+    /// Accepts many events in one transaction (group commit). All or nothing:
+    /// if one fails (e.g. an unknown namespace) none is stored.
+    pub fn accept_events(&self, events: Vec<NewEvent>) -> Result<Vec<Accepted>> {
+        on_backend!(self, accept_events(events))
+    }
+
+    /// Leases up to `limit` due tasks, no webhook capped: [`Store::claim`] with
+    /// [`Claim::uncapped`].
+    pub fn claim_due(
+        &self,
+        now: OffsetDateTime,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<ClaimedTask>> {
+        Ok(self.claim(now, &Claim::uncapped(limit, lease))?.tasks)
+    }
+
+    /// Leases up to `claim.limit` due tasks (due at or before `now`, not leased or with an
+    /// expired lease, of an active webhook) until `now + claim.lease`.
+    ///
+    /// **Fair across webhooks**: the webhooks with due tasks share the claim round-robin (each
+    /// its oldest due first), starting after the webhook this `Store`'s previous claim served
+    /// last, so one webhook's backlog never fills a claim while another's tasks wait.
+    /// **Capped per webhook**: a webhook holding `max_in_flight × leases_per_slot` live leases
+    /// (its own `max_in_flight`, else the claim's) gets no more, counting the leases of every
+    /// worker on the file or database; [`Claimed::held_back`] says whether that left due tasks
+    /// behind.
+    ///
+    /// Atomic: two workers (threads, `Store`s or processes) never get the same task; a crashed
+    /// worker's tasks come back when the lease runs out. Each claim counts as an attempt
+    /// ([`ClaimedTask::attempt`]) until [`Store::put_off`] takes it back. Not durable on
+    /// return: a claim lost in a crash is an expired lease.
+    pub fn claim(&self, now: OffsetDateTime, claim: &Claim) -> Result<Claimed> {
+        if claim.limit == 0 {
+            return Ok(Claimed {
+                tasks: Vec::new(),
+                held_back: false,
+            });
+        }
+        on_backend!(self, claim(now, claim))
+    }
+
+    /// Puts claimed tasks back without an attempt (an open circuit breaker holds their
+    /// receiver): each is due again at its `hold.until`, its lease dropped and its claim no
+    /// longer counted as an attempt, so the retry schedule is not used up; its webhook records
+    /// the breaker ([`Webhook::breaker`]). A task whose lease is no longer current is left
+    /// alone. Returns how many were put off. Not durable on return, like a claim (it undoes
+    /// one): lost in a crash, the tasks come back when their leases run out.
+    pub fn put_off(&self, put_off: &[PutOff]) -> Result<usize> {
+        on_backend!(self, put_off(put_off))
+    }
+
+    /// Records that the circuit breaker of `destination` closed: the webhooks it held no
+    /// longer show it. Not durable on return (it is shown, not relied on).
+    pub fn breaker_closed(&self, destination: &str) -> Result<()> {
+        on_backend!(self, breaker_closed(destination))
+    }
+
+    /// Records attempts and applies their outcomes, all in one transaction
+    /// (group commit). Each attempt is always recorded, even if its lease was
+    /// lost; the outcome is applied to the task only while the lease token
+    /// still matches. The webhook's `failing_since` is set on a failed attempt
+    /// (if unset) and cleared on success, and the webhook is disabled if asked.
+    pub fn complete(&self, completions: Vec<Completion>) -> Result<Vec<Completed>> {
+        on_backend!(self, complete(completions))
+    }
+
+    /// [`Store::complete`] for one attempt.
+    pub fn complete_one(&self, completion: Completion) -> Result<Completed> {
+        on_backend!(self, complete_one(completion))
+    }
+
+    /// Queues the event of a recorded delivery again for that delivery's
+    /// webhook, with the recorded request body and the same event id; the new
+    /// task is flagged as a redelivery. Returns the new task's id.
+    pub fn redeliver(&self, delivery_id: i64) -> Result<i64> {
+        on_backend!(self, redeliver(delivery_id))
+    }
+
+    /// Makes a webhook's failed and waiting (not leased) tasks due now. Returns
+    /// how many tasks were rescheduled. The webhook must be active
+    /// ([`Error::WebhookInactive`]).
+    pub fn retry_now(&self, hook_id: i64) -> Result<u64> {
+        on_backend!(self, retry_now(hook_id))
+    }
+
+    /// When the next task of an active webhook becomes claimable (its due time
+    /// or its lease's end), if any: a worker can sleep until then.
+    pub fn next_due_at(&self) -> Result<Option<OffsetDateTime>> {
+        on_backend!(self, next_due_at())
+    }
+
+    /// Counts for metrics: tasks pending, leased and failed, disabled
+    /// webhooks, events and deliveries stored.
+    pub fn stats(&self) -> Result<Stats> {
+        on_backend!(self, stats())
+    }
+
+    /// Deliveries matching `filter`, newest first, one page at a time.
+    pub fn deliveries(&self, filter: DeliveryFilter, page: Page) -> Result<Paged<Delivery>> {
+        on_backend!(self, deliveries(filter, page))
+    }
+
+    /// One delivery in full, if it exists.
+    pub fn delivery(&self, id: i64) -> Result<Option<Delivery>> {
+        on_backend!(self, delivery(id))
+    }
+
+    /// The last delivery of each of these webhooks (the original's
+    /// `last_response`), in one query. Webhooks with no delivery are absent.
+    pub fn last_responses(&self, hook_ids: &[i64]) -> Result<HashMap<i64, LastResponse>> {
+        on_backend!(self, last_responses(hook_ids))
+    }
+
+    /// Each webhook's delivery attempts made at or after `since` (e.g. the last
+    /// 24 hours): how many, and how many succeeded (a 2xx and no error).
+    /// Webhooks without any attempt in that time are absent. One query for all
+    /// of them.
+    pub fn success_rates(
+        &self,
+        hook_ids: &[i64],
+        since: OffsetDateTime,
+    ) -> Result<HashMap<i64, SuccessRate>> {
+        on_backend!(self, success_rates(hook_ids, since))
+    }
+
+    /// Prunes deliveries, and finished events, older than `older_than`
+    /// (usually [`DEFAULT_RETENTION`](crate::DEFAULT_RETENTION)); see
+    /// [`Store::prune_before`]. An age reaching before any date the clock
+    /// can name prunes nothing.
+    pub fn prune(&self, older_than: Duration) -> Result<Pruned> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.prune(older_than),
+            Backend::Postgres(s) => {
+                // As on SQLite: an age reaching before any date the clock can name prunes nothing.
+                let cutoff = time::Duration::try_from(older_than)
+                    .ok()
+                    .and_then(|age| OffsetDateTime::now_utc().checked_sub(age));
+                match cutoff {
+                    Some(cutoff) => s.prune_before(cutoff),
+                    None => Ok(Pruned::default()),
+                }
+            }
+        }
+    }
+
+    /// Prunes deliveries created before `cutoff`, then events created before
+    /// `cutoff` that have no pending task and no delivery left, in transactions
+    /// of at most [`PRUNE_BATCH`](crate::PRUNE_BATCH) rows.
+    pub fn prune_before(&self, cutoff: OffsetDateTime) -> Result<Pruned> {
+        on_backend!(self, prune_before(cutoff))
+    }
+
+    /// Queues a test delivery of `body` as an `event` for one webhook (even an
+    /// inactive or unsubscribed one) and leases it, in one durable transaction;
+    /// returns the task as [`Store::claim_due`] would. Every delivery of that
+    /// event is marked as a test. An unknown webhook is
+    /// [`Error::WebhookNotFound`] and stores nothing.
+    pub fn queue_test(
+        &self,
+        hook_id: i64,
+        event: EventType,
+        body: Vec<u8>,
+        lease: Duration,
+    ) -> Result<ClaimedTask> {
+        on_backend!(self, queue_test(hook_id, event, body, lease))
+    }
+}
+
+/// Whether `url_or_path` names a PostgreSQL database rather than a SQLite file.
+pub fn is_postgres_url(url_or_path: &str) -> bool {
+    ["postgres://", "postgresql://"].iter().any(|scheme| {
+        url_or_path
+            .get(..scheme.len())
+            .is_some_and(|s| s.eq_ignore_ascii_case(scheme))
+    })
+}
+
+/// Blocks an idle worker until new work is announced ([`Store::work_listener`]).
+#[derive(Debug)]
+pub struct WorkListener(pg::WorkListener);
+
+impl WorkListener {
+    /// Waits until work is announced (`Ok(true)`, every announcement received
+    /// so far consumed) or `timeout` passes (`Ok(false)`). An error means the
+    /// connection broke: open a new listener.
+    pub fn wait(&mut self, timeout: Duration) -> Result<bool> {
+        self.0.wait(timeout).map_err(|source| Error::Database {
+            operation: "waiting for work",
+            source: source.into(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_postgres_url;
+
+    #[test]
+    fn only_postgres_urls_select_postgres() {
+        for url in [
+            "postgres://postgres@127.0.0.1:5432/test",
+            "postgresql://db/hooks",
+            "POSTGRES://db/x",
+        ] {
+            assert!(is_postgres_url(url), "{url}");
+        }
+        for path in [
+            "djinn-hooks.db",
+            "/var/lib/postgres/hooks.db",
+            "postgres",
+            "",
+        ] {
+            assert!(!is_postgres_url(path), "{path}");
+        }
+    }
+}

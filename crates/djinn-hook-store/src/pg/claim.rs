@@ -1,0 +1,305 @@
+//! Claiming due tasks on PostgreSQL fairly across webhooks, each under its cap (the same
+//! rules as SQLite's `claim.rs`); putting claimed tasks off while a circuit breaker holds
+//! their receiver.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering;
+
+use postgres::Transaction;
+use postgres::types::Type;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{PgStore, attempt, event_from_code};
+use crate::claim::limits_from_row;
+use crate::error::{IResult, Result};
+use crate::outbox::lease_until;
+use crate::sql::{from_ns, to_ns};
+use crate::types::{BreakerHold, Claim, Claimed, ClaimedTask, DeliveryLimits, PutOff};
+
+impl PgStore {
+    pub(crate) fn claim(&self, now: OffsetDateTime, claim: &Claim) -> Result<Claimed> {
+        let cursor = self.claim_cursor.load(Ordering::Relaxed);
+        let (claimed, last) = self.claim_write("claiming due tasks", |tx| {
+            claim_in(self, tx, now, claim, cursor)
+        })?;
+        if let Some(last) = last {
+            self.claim_cursor.store(last, Ordering::Relaxed);
+        }
+        Ok(claimed)
+    }
+
+    pub(crate) fn put_off(&self, put_off: &[PutOff]) -> Result<usize> {
+        if put_off.is_empty() {
+            return Ok(0);
+        }
+        self.claim_write("putting tasks off", |tx| {
+            // Tasks in id order, then their webhooks in id order: every writer locks rows of
+            // one table in key order, so two of them never wait on each other in a circle.
+            let mut order: Vec<usize> = (0..put_off.len()).collect();
+            order.sort_by_key(|&i| put_off[i].task_id);
+            let mut hook_of = vec![None; put_off.len()];
+            for i in order {
+                let p = &put_off[i];
+                hook_of[i] = tx
+                    .query_typed(
+                        "UPDATE tasks SET next_at = $3, lease = NULL,
+                            attempts = GREATEST(attempts - 1, 0)
+                         WHERE id = $1 AND lease = $2 AND state = 0
+                         RETURNING hook_id",
+                        &[
+                            (&p.task_id, Type::INT8),
+                            (&p.lease, Type::UUID),
+                            (&to_ns(p.hold.until), Type::INT8),
+                        ],
+                    )?
+                    .first()
+                    .map(|r| r.get::<_, i64>(0));
+            }
+            // As on SQLite, the last put-off of a webhook's tasks is what it shows.
+            let mut holds: BTreeMap<i64, &BreakerHold> = BTreeMap::new();
+            for (p, hook) in put_off.iter().zip(&hook_of) {
+                if let Some(hook) = hook {
+                    holds.insert(*hook, &p.hold);
+                }
+            }
+            for (hook_id, hold) in holds {
+                tx.query_typed(
+                    "UPDATE webhooks SET breaker_destination = $2, breaker_until = $3,
+                        breaker_reason = $4
+                     WHERE id = $1",
+                    &[
+                        (&hook_id, Type::INT8),
+                        (&hold.destination, Type::TEXT),
+                        (&to_ns(hold.until), Type::INT8),
+                        (&hold.reason, Type::TEXT),
+                    ],
+                )?;
+            }
+            Ok(hook_of.iter().flatten().count())
+        })
+    }
+
+    pub(crate) fn breaker_closed(&self, destination: &str) -> Result<()> {
+        self.claim_write("recording a closed breaker", |tx| {
+            // Locked in key order first, as completions lock webhooks.
+            tx.query_typed(
+                "UPDATE webhooks SET breaker_destination = NULL, breaker_until = NULL,
+                    breaker_reason = NULL
+                 WHERE id IN (SELECT id FROM webhooks WHERE breaker_destination = $1
+                    ORDER BY id FOR NO KEY UPDATE)",
+                &[(&destination, Type::TEXT)],
+            )?;
+            Ok(())
+        })
+    }
+}
+
+/// A webhook with due tasks, as a claim serves it.
+struct Candidate {
+    hook_id: i64,
+    payload_url: String,
+    ssl: bool,
+    sealed_secret: Option<Vec<u8>>,
+    standard_webhooks: bool,
+    failing_since: Option<OffsetDateTime>,
+    limits: DeliveryLimits,
+    /// Its secret, once decrypted (once per claim, if it gets a task).
+    secret: Option<Option<String>>,
+    /// Leases it may still take.
+    room: usize,
+}
+
+/// The claim's transaction: returns what it got and the webhook it served last.
+///
+/// Caps hold across processes: the candidate webhooks' rows are locked (`FOR NO KEY UPDATE`,
+/// skipping those another claim is serving unless that is all of them) before their live
+/// leases are counted, in a statement of its own that sees every claim committed before the
+/// lock was taken. Each webhook's due tasks are then one walk of the `(hook_id, next_at)`
+/// index, oldest first; the tasks this claim leased are no longer due (their `next_at` is
+/// the lease's end), so a later round of the same webhook continues after them.
+fn claim_in(
+    store: &PgStore,
+    tx: &mut Transaction<'_>,
+    now: OffsetDateTime,
+    claim: &Claim,
+    cursor: i64,
+) -> IResult<(Claimed, Option<i64>)> {
+    let now_ns = to_ns(now);
+    let until = lease_until(now, claim.lease);
+    let token = Uuid::new_v4();
+    let mut held_back = false;
+
+    // The active webhooks with due tasks: a skip scan over the pending tasks' webhooks (one
+    // index seek each).
+    let due_hooks: Vec<i64> = tx
+        .query_typed(
+            "WITH RECURSIVE pending (id) AS (
+                (SELECT hook_id FROM tasks WHERE state = 0 ORDER BY hook_id LIMIT 1)
+                UNION ALL
+                SELECT (SELECT t.hook_id FROM tasks t WHERE t.state = 0 AND t.hook_id > p.id
+                        ORDER BY t.hook_id LIMIT 1)
+                FROM pending p WHERE p.id IS NOT NULL)
+             SELECT w.id FROM webhooks w
+             WHERE w.id IN (SELECT id FROM pending WHERE id IS NOT NULL) AND w.active
+                AND EXISTS (SELECT 1 FROM tasks t
+                            WHERE t.hook_id = w.id AND t.state = 0 AND t.next_at <= $1)",
+            &[(&now_ns, Type::INT8)],
+        )?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    if due_hooks.is_empty() {
+        return Ok((
+            Claimed {
+                tasks: Vec::new(),
+                held_back,
+            },
+            None,
+        ));
+    }
+    // Their rows, locked, read as of the lock. Those another claim holds are left to it; but
+    // if it holds them all, this one waits for it (in id order, as every claim locks them)
+    // rather than come back empty while tasks are due.
+    const LOCK: &str = "SELECT id, payload_url, ssl, secret, standard_webhooks, failing_since,
+            max_in_flight, timeout_ms
+         FROM webhooks WHERE id = ANY($1) AND active
+         ORDER BY id
+         FOR NO KEY UPDATE";
+    let params: [(&(dyn postgres::types::ToSql + Sync), Type); 1] =
+        [(&due_hooks, Type::INT8_ARRAY)];
+    let mut rows = tx.query_typed(&format!("{LOCK} SKIP LOCKED"), &params)?;
+    if rows.is_empty() {
+        rows = tx.query_typed(LOCK, &params)?;
+    }
+    let mut candidates: Vec<Candidate> = rows
+        .iter()
+        .map(|r| Candidate {
+            hook_id: r.get(0),
+            payload_url: r.get(1),
+            ssl: r.get(2),
+            sealed_secret: r.get(3),
+            standard_webhooks: r.get(4),
+            failing_since: r.get::<_, Option<i64>>(5).map(from_ns),
+            limits: limits_from_row(r.get(6), r.get(7)),
+            secret: None,
+            room: 0,
+        })
+        .collect();
+    // Round-robin: those after the webhook the previous claim served last go first.
+    let split = candidates.partition_point(|c| c.hook_id <= cursor);
+    candidates.rotate_left(split);
+
+    let ids: Vec<i64> = candidates.iter().map(|c| c.hook_id).collect();
+    let leased: HashMap<i64, i64> = tx
+        .query_typed(
+            "SELECT hook_id, count(*) FROM tasks
+             WHERE hook_id = ANY($1) AND state = 0 AND lease IS NOT NULL AND next_at > $2
+             GROUP BY hook_id",
+            &[(&ids, Type::INT8_ARRAY), (&now_ns, Type::INT8)],
+        )?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    candidates.retain_mut(|hook| {
+        let cap = hook
+            .limits
+            .max_in_flight
+            .unwrap_or(claim.max_in_flight)
+            .saturating_mul(claim.leases_per_slot.max(1));
+        let leased = leased.get(&hook.hook_id).copied().unwrap_or(0);
+        hook.room = usize::try_from(i64::from(cap).saturating_sub(leased)).unwrap_or(0);
+        // Every candidate has due tasks: one without room leaves them behind.
+        held_back |= hook.room == 0;
+        hook.room > 0
+    });
+
+    let mut tasks = Vec::new();
+    let mut remaining = claim.limit;
+    let mut last = None;
+    // Rounds, as on SQLite: each webhook left takes an equal share of what is left.
+    while remaining > 0 && !candidates.is_empty() {
+        let share = (remaining / candidates.len()).max(1);
+        let mut keep = Vec::with_capacity(candidates.len());
+        for mut hook in std::mem::take(&mut candidates) {
+            let want = share.min(hook.room).min(remaining);
+            if want == 0 {
+                keep.push(hook);
+                continue;
+            }
+            // SKIP LOCKED: a task another transaction is changing (a completion, a put-off)
+            // is left to it, not waited for.
+            let mut rows = tx.query_typed(
+                "WITH due AS (
+                    SELECT id, next_at FROM tasks
+                    WHERE hook_id = $1 AND state = 0 AND next_at <= $2
+                    ORDER BY next_at
+                    LIMIT $3
+                    FOR UPDATE SKIP LOCKED)
+                 UPDATE tasks t SET lease = $4, next_at = $5, attempts = t.attempts + 1
+                 FROM due, events e
+                 WHERE t.id = due.id AND e.id = t.event_id
+                 RETURNING due.next_at, t.id, t.attempts, t.redelivery, e.uuid, e.event,
+                    e.created_at, COALESCE(t.body, e.payload)",
+                &[
+                    (&hook.hook_id, Type::INT8),
+                    (&now_ns, Type::INT8),
+                    (&i64::try_from(want).unwrap_or(i64::MAX), Type::INT8),
+                    (&token, Type::UUID),
+                    (&to_ns(until), Type::INT8),
+                ],
+            )?;
+            // RETURNING keeps no order: oldest due first, as asked.
+            rows.sort_by_key(|r| (r.get::<_, i64>(0), r.get::<_, i64>(1)));
+            let got = rows.len();
+            if got > 0 {
+                last = Some(hook.hook_id);
+                if hook.secret.is_none() {
+                    hook.secret = Some(
+                        store
+                            .cipher
+                            .open_optional(hook.hook_id, hook.sealed_secret.as_deref())?,
+                    );
+                }
+            }
+            for r in &rows {
+                tasks.push(ClaimedTask {
+                    task_id: r.get(1),
+                    lease: token,
+                    lease_until: until,
+                    event_id: r.get(4),
+                    event: event_from_code(r.get(5))?,
+                    event_created_at: from_ns(r.get(6)),
+                    hook_id: hook.hook_id,
+                    payload_url: hook.payload_url.clone(),
+                    ssl: hook.ssl,
+                    secret: hook.secret.clone().flatten(),
+                    standard_webhooks: hook.standard_webhooks,
+                    body: r.get(7),
+                    attempt: attempt(r.get(2)),
+                    redelivery: r.get(3),
+                    hook_failing_since: hook.failing_since,
+                    limits: hook.limits,
+                });
+            }
+            hook.room -= got;
+            remaining -= got;
+            if got < want {
+                // Nothing more due (or the rest is being changed by someone else).
+                continue;
+            }
+            if hook.room == 0 {
+                held_back |= tx.query_typed(
+                    "SELECT EXISTS (SELECT 1 FROM tasks
+                            WHERE hook_id = $1 AND state = 0 AND next_at <= $2)",
+                    &[(&hook.hook_id, Type::INT8), (&now_ns, Type::INT8)],
+                )?[0]
+                    .get::<_, bool>(0);
+                continue;
+            }
+            keep.push(hook);
+        }
+        candidates = keep;
+    }
+    Ok((Claimed { tasks, held_back }, last))
+}

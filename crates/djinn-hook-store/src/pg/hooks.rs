@@ -1,0 +1,294 @@
+//! Webhook create, read, update and delete on PostgreSQL.
+
+use postgres::{GenericClient, Row, Transaction};
+use time::OffsetDateTime;
+
+use super::{PgStore, events_from_mask, namespace_id};
+use crate::claim::limits_from_row;
+use crate::error::{Error, IResult, Result};
+use crate::hooks::timeout_ms;
+use crate::sql::{from_ns, mask, to_ns};
+use crate::store::check_namespace;
+use crate::types::{
+    BreakerHold, DeliveryLimits, LimitsUpdate, NewWebhook, SecretUpdate, Webhook, WebhookUpdate,
+};
+use crate::validate::{self, ValidationErrors};
+
+const SELECT_HOOK: &str =
+    "SELECT w.id, n.name, w.author_id, w.payload_url, w.ssl, w.events, w.active,
+        w.standard_webhooks, w.secret IS NOT NULL, w.created_at, w.disabled_reason, w.disabled_at,
+        w.failing_since, w.max_in_flight, w.timeout_ms, w.breaker_destination, w.breaker_until,
+        w.breaker_reason
+    FROM webhooks w JOIN namespaces n ON n.id = w.namespace_id";
+
+impl PgStore {
+    pub(crate) fn create_webhook(&self, new: NewWebhook) -> Result<Webhook> {
+        check_namespace(&new.namespace)?;
+        let mut checked = ValidationErrors::default();
+        let url = validate::payload_url(&new.payload_url, &mut checked);
+        if let Some((_, https)) = &url {
+            validate::ssl(new.ssl, *https, &mut checked);
+        }
+        let events = validate::events(&new.events, &mut checked);
+        validate::limits(&new.limits, &mut checked);
+        self.write("creating a webhook", |tx| {
+            let mut errors = checked.clone();
+            let ns = namespace_id(tx, &new.namespace)?;
+            if let Some((url, _)) = &url {
+                unique_url(tx, ns, url, None, &mut errors)?;
+            }
+            let (Some((url, _)), Some(events)) = (&url, events) else {
+                return Err(Error::Invalid(errors).into());
+            };
+            if !errors.is_empty() {
+                return Err(Error::Invalid(errors).into());
+            }
+            let id: i64 = tx
+                .query_one(
+                    "INSERT INTO webhooks (namespace_id, author_id, payload_url, ssl, events,
+                        active, standard_webhooks, created_at, max_in_flight, timeout_ms)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+                    &[
+                        &ns,
+                        &new.author_id,
+                        url,
+                        &new.ssl,
+                        &mask(events),
+                        &new.active,
+                        &new.standard_webhooks,
+                        &to_ns(OffsetDateTime::now_utc()),
+                        &new.limits.max_in_flight.map(i64::from),
+                        &timeout_ms(new.limits.timeout),
+                    ],
+                )?
+                .get(0);
+            if let Some(secret) = &new.secret {
+                self.set_secret(tx, id, Some(secret))?;
+            }
+            Ok(hook_by_id(tx, id)?.expect("just inserted"))
+        })
+    }
+
+    pub(crate) fn webhook(&self, id: i64) -> Result<Option<Webhook>> {
+        self.read("reading a webhook", |conn| hook_by_id(conn, id))
+    }
+
+    pub(crate) fn webhooks(&self, namespace: &str) -> Result<Vec<Webhook>> {
+        self.read("listing webhooks", |conn| {
+            conn.query(
+                &format!("{SELECT_HOOK} WHERE n.name = $1 ORDER BY w.id"),
+                &[&namespace],
+            )?
+            .iter()
+            .map(row_hook)
+            .collect()
+        })
+    }
+
+    pub(crate) fn all_webhooks(&self) -> Result<Vec<Webhook>> {
+        self.read("listing webhooks", |conn| {
+            conn.query(&format!("{SELECT_HOOK} ORDER BY w.id"), &[])?
+                .iter()
+                .map(row_hook)
+                .collect()
+        })
+    }
+
+    pub(crate) fn update_webhook(&self, id: i64, update: WebhookUpdate) -> Result<Webhook> {
+        self.update_webhook_with(id, update, LimitsUpdate::default())
+    }
+
+    pub(crate) fn update_webhook_limits(&self, id: i64, limits: LimitsUpdate) -> Result<Webhook> {
+        self.update_webhook_with(id, WebhookUpdate::default(), limits)
+    }
+
+    pub(crate) fn update_webhook_with(
+        &self,
+        id: i64,
+        update: WebhookUpdate,
+        limits: LimitsUpdate,
+    ) -> Result<Webhook> {
+        let mut checked = ValidationErrors::default();
+        validate::limits(
+            &DeliveryLimits {
+                max_in_flight: limits.max_in_flight.flatten(),
+                timeout: limits.timeout.flatten(),
+            },
+            &mut checked,
+        );
+        let url = update
+            .payload_url
+            .as_deref()
+            .map(|u| validate::payload_url(u, &mut checked));
+        let events = update
+            .events
+            .as_deref()
+            .map(|e| validate::events(e, &mut checked));
+        self.write("updating a webhook", |tx| {
+            let mut errors = checked.clone();
+            let row = tx
+                .query_opt(
+                    "SELECT namespace_id, payload_url, active, ssl FROM webhooks WHERE id = $1
+                     FOR UPDATE",
+                    &[&id],
+                )?
+                .ok_or(Error::WebhookNotFound { id })?;
+            let (ns, old_url, old_active, old_ssl): (i64, String, bool, bool) =
+                (row.get(0), row.get(1), row.get(2), row.get(3));
+            let old_https = validate::is_https(&old_url);
+            let (new_url, https) = match &url {
+                Some(Some((u, https))) => {
+                    unique_url(tx, ns, u, Some(id), &mut errors)?;
+                    (u.clone(), *https)
+                }
+                Some(None) => (old_url, false),
+                None => (old_url, old_https),
+            };
+            // As on SQLite: unless asked, a move to https verifies and a move to
+            // http drops the setting; https to https keeps what was chosen.
+            let ssl = update
+                .ssl
+                .unwrap_or(if https != old_https { https } else { old_ssl });
+            if !matches!(url, Some(None)) {
+                validate::ssl(ssl, https, &mut errors);
+            }
+            if !errors.is_empty() {
+                return Err(Error::Invalid(errors).into());
+            }
+            let events = events.flatten();
+            tx.execute(
+                "UPDATE webhooks SET payload_url = $2, ssl = $3, events = COALESCE($4, events),
+                    standard_webhooks = COALESCE($5, standard_webhooks),
+                    active = COALESCE($6, active)
+                 WHERE id = $1",
+                &[
+                    &id,
+                    &new_url,
+                    &ssl,
+                    &events.map(mask),
+                    &update.standard_webhooks,
+                    &update.active,
+                ],
+            )?;
+            match update.active {
+                Some(true) if !old_active => {
+                    tx.execute(
+                        "UPDATE webhooks SET disabled_reason = NULL, disabled_at = NULL,
+                            failing_since = NULL WHERE id = $1",
+                        &[&id],
+                    )?;
+                }
+                Some(false) => fail_pending(tx, id)?,
+                _ => {}
+            }
+            match &update.secret {
+                SecretUpdate::Keep => {}
+                SecretUpdate::Remove => self.set_secret(tx, id, None)?,
+                SecretUpdate::Set(secret) => self.set_secret(tx, id, Some(secret))?,
+            }
+            if let Some(max) = limits.max_in_flight {
+                tx.execute(
+                    "UPDATE webhooks SET max_in_flight = $2 WHERE id = $1",
+                    &[&id, &max.map(i64::from)],
+                )?;
+            }
+            if let Some(timeout) = limits.timeout {
+                tx.execute(
+                    "UPDATE webhooks SET timeout_ms = $2 WHERE id = $1",
+                    &[&id, &timeout_ms(timeout)],
+                )?;
+            }
+            Ok(hook_by_id(tx, id)?.expect("exists"))
+        })
+    }
+
+    pub(crate) fn delete_webhook(&self, id: i64) -> Result<()> {
+        self.write("deleting a webhook", |tx| {
+            tx.execute("DELETE FROM deliveries WHERE hook_id = $1", &[&id])?;
+            let n = tx.execute("DELETE FROM webhooks WHERE id = $1", &[&id])?;
+            if n == 0 {
+                return Err(Error::WebhookNotFound { id }.into());
+            }
+            Ok(())
+        })
+    }
+
+    fn set_secret(&self, tx: &mut Transaction<'_>, id: i64, secret: Option<&str>) -> IResult<()> {
+        let sealed = match secret {
+            Some(s) => Some(self.cipher.seal(id, s)?),
+            None => None,
+        };
+        tx.execute(
+            "UPDATE webhooks SET secret = $2 WHERE id = $1",
+            &[&id, &sealed],
+        )?;
+        Ok(())
+    }
+}
+
+/// Marks a webhook's pending tasks failed (it was deactivated or disabled).
+/// Leases are kept, so a worker still holding one can report a delivery.
+pub(crate) fn fail_pending(tx: &mut Transaction<'_>, hook_id: i64) -> IResult<()> {
+    tx.execute(
+        "UPDATE tasks SET state = 1 WHERE hook_id = $1 AND state = 0",
+        &[&hook_id],
+    )?;
+    Ok(())
+}
+
+fn unique_url(
+    conn: &mut impl GenericClient,
+    ns: i64,
+    url: &str,
+    except: Option<i64>,
+    errors: &mut ValidationErrors,
+) -> IResult<()> {
+    let taken = conn
+        .query_opt(
+            "SELECT 1 FROM webhooks WHERE namespace_id = $1 AND payload_url = $2
+                AND id IS DISTINCT FROM $3",
+            &[&ns, &url, &except],
+        )?
+        .is_some();
+    if taken {
+        errors.add(
+            "payload_url",
+            "is already used by another webhook in this namespace",
+        );
+    }
+    Ok(())
+}
+
+fn hook_by_id(conn: &mut impl GenericClient, id: i64) -> IResult<Option<Webhook>> {
+    conn.query_opt(&format!("{SELECT_HOOK} WHERE w.id = $1"), &[&id])?
+        .as_ref()
+        .map(row_hook)
+        .transpose()
+}
+
+fn row_hook(r: &Row) -> IResult<Webhook> {
+    Ok(Webhook {
+        id: r.get(0),
+        namespace: r.get(1),
+        author_id: r.get(2),
+        payload_url: r.get(3),
+        ssl: r.get(4),
+        events: events_from_mask(r.get(5))?,
+        active: r.get(6),
+        standard_webhooks: r.get(7),
+        has_secret: r.get(8),
+        created_at: from_ns(r.get(9)),
+        disabled_reason: r.get(10),
+        disabled_at: r.get::<_, Option<i64>>(11).map(from_ns),
+        failing_since: r.get::<_, Option<i64>>(12).map(from_ns),
+        limits: limits_from_row(r.get(13), r.get(14)),
+        breaker: match (r.get::<_, Option<String>>(15), r.get::<_, Option<i64>>(16)) {
+            (Some(destination), Some(until)) => Some(BreakerHold {
+                destination,
+                until: from_ns(until),
+                reason: r.get::<_, Option<String>>(17).unwrap_or_default(),
+            }),
+            _ => None,
+        },
+    })
+}

@@ -1,0 +1,236 @@
+//! The delivery log on PostgreSQL: queries and pruning.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use postgres::types::ToSql;
+use postgres::{Client, Row};
+use time::OffsetDateTime;
+
+use super::{PgStore, event_from_code, headers, status};
+use crate::error::{IResult, Result};
+use crate::log::PRUNE_BATCH;
+use crate::sql::{count, event_code, from_ns, to_ns};
+use crate::types::{Delivery, DeliveryFilter, LastResponse, Page, Paged, Pruned, SuccessRate};
+
+const SELECT_DELIVERY: &str = "SELECT d.id, d.hook_id, e.uuid, e.event, d.attempt, d.redelivery,
+        e.test, d.request_headers, substring(COALESCE(d.request_body, e.payload) FROM 1 FOR 65536),
+        d.request_truncated OR octet_length(COALESCE(d.request_body, e.payload)) > 65536,
+        d.response_status, d.response_headers, d.response_body, d.response_truncated,
+        d.tls_verification_skipped, d.duration_ns, d.error, d.created_at
+    FROM deliveries d JOIN events e ON e.id = d.event_id";
+
+const FAILED: &str = "(d.error IS NOT NULL OR d.response_status IS NULL
+    OR d.response_status NOT BETWEEN 200 AND 299)";
+
+// The SQL above spells out MAX_BODY.
+const _: () = assert!(crate::outbox::MAX_BODY == 65536);
+
+impl PgStore {
+    pub(crate) fn deliveries(&self, filter: DeliveryFilter, page: Page) -> Result<Paged<Delivery>> {
+        self.read("listing deliveries", |conn| {
+            let mut clauses = Vec::new();
+            let mut values: Vec<Box<dyn ToSql + Sync>> = Vec::new();
+            if let Some(hook) = filter.hook_id {
+                values.push(Box::new(hook));
+                clauses.push(format!("d.hook_id = ${}", values.len()));
+            }
+            if let Some(event) = filter.event_id {
+                values.push(Box::new(event));
+                clauses.push(format!("e.uuid = ${}", values.len()));
+            }
+            if let Some(event) = filter.event_type {
+                values.push(Box::new(event_code(event)));
+                clauses.push(format!("e.event = ${}", values.len()));
+            }
+            if filter.failed_only {
+                clauses.push(FAILED.to_owned());
+            }
+            if let Some(test) = filter.test {
+                values.push(Box::new(test));
+                clauses.push(format!("e.test = ${}", values.len()));
+            }
+            let page_no = page.page.max(1);
+            let per_page = page.per_page.max(1);
+            values.push(Box::new(i64::from(per_page) + 1));
+            let limit = values.len();
+            values.push(Box::new(i64::from(page_no - 1) * i64::from(per_page)));
+            let offset = values.len();
+            let filter = if clauses.is_empty() {
+                String::new()
+            } else {
+                format!(" WHERE {}", clauses.join(" AND "))
+            };
+            let sql = format!(
+                "{SELECT_DELIVERY}{filter} ORDER BY d.id DESC LIMIT ${limit} OFFSET ${offset}"
+            );
+            let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| &**v).collect();
+            let mut items = conn
+                .query(&sql, &params)?
+                .iter()
+                .map(row_delivery)
+                .collect::<IResult<Vec<_>>>()?;
+            let has_next = items.len() > per_page as usize;
+            items.truncate(per_page as usize);
+            Ok(Paged {
+                items,
+                page: page_no,
+                has_next,
+            })
+        })
+    }
+
+    pub(crate) fn delivery(&self, id: i64) -> Result<Option<Delivery>> {
+        self.read("reading a delivery", |conn| {
+            conn.query_opt(&format!("{SELECT_DELIVERY} WHERE d.id = $1"), &[&id])?
+                .as_ref()
+                .map(row_delivery)
+                .transpose()
+        })
+    }
+
+    pub(crate) fn last_responses(&self, hook_ids: &[i64]) -> Result<HashMap<i64, LastResponse>> {
+        self.read("reading last responses", |conn| {
+            conn.query(
+                "SELECT d.hook_id, d.id, d.response_status, d.duration_ns, d.error, d.created_at
+                 FROM unnest($1::bigint[]) AS h (id)
+                 JOIN LATERAL (SELECT * FROM deliveries WHERE hook_id = h.id
+                    ORDER BY id DESC LIMIT 1) d ON true",
+                &[&hook_ids],
+            )?
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.get::<_, i64>(0),
+                    LastResponse {
+                        delivery_id: r.get(1),
+                        code: status(r.get(2))?,
+                        duration: Duration::from_nanos(count(r.get(3))),
+                        error: r.get(4),
+                        created_at: from_ns(r.get(5)),
+                    },
+                ))
+            })
+            .collect()
+        })
+    }
+
+    pub(crate) fn success_rates(
+        &self,
+        hook_ids: &[i64],
+        since: OffsetDateTime,
+    ) -> Result<HashMap<i64, SuccessRate>> {
+        self.read("reading success rates", |conn| {
+            let rows = conn.query(
+                &format!(
+                    "SELECT d.hook_id, count(*), count(*) FILTER (WHERE NOT {FAILED})
+                     FROM deliveries d
+                     WHERE d.hook_id = ANY($1) AND d.created_at >= $2
+                     GROUP BY d.hook_id"
+                ),
+                &[&hook_ids, &to_ns(since)],
+            )?;
+            Ok(rows
+                .iter()
+                .map(|r| {
+                    let rate = SuccessRate {
+                        attempts: count(r.get(1)),
+                        delivered: count(r.get(2)),
+                    };
+                    (r.get(0), rate)
+                })
+                .collect())
+        })
+    }
+
+    /// As SQLite's `prune_before`: deliveries, then events with nothing
+    /// pending and no delivery left, by id, [`PRUNE_BATCH`] rows per transaction.
+    pub(crate) fn prune_before(&self, cutoff: OffsetDateTime) -> Result<Pruned> {
+        let cutoff = to_ns(cutoff);
+        let batch = PRUNE_BATCH as i64;
+        let mut pruned = Pruned::default();
+        let end = self.read("pruning deliveries", |conn| {
+            first_at_or_after(conn, "deliveries", cutoff)
+        })?;
+        loop {
+            let n = self.write("pruning deliveries", |tx| {
+                Ok(tx.execute(
+                    "DELETE FROM deliveries WHERE id IN
+                        (SELECT id FROM deliveries WHERE id < $1 ORDER BY id LIMIT $2)",
+                    &[&end, &batch],
+                )?)
+            })?;
+            pruned.deliveries += n;
+            if n < PRUNE_BATCH as u64 {
+                break;
+            }
+        }
+        let end = self.read("pruning events", |conn| {
+            first_at_or_after(conn, "events", cutoff)
+        })?;
+        let mut after = 0_i64;
+        loop {
+            // Events kept (still pending or logged) are skipped by moving `after`.
+            let (n, last) = self.write("pruning events", |tx| {
+                let ids: Vec<i64> = tx
+                    .query(
+                        "DELETE FROM events WHERE id IN (
+                            SELECT e.id FROM events e
+                            WHERE e.id > $1 AND e.id < $2
+                                AND NOT EXISTS (SELECT 1 FROM tasks t
+                                    WHERE t.event_id = e.id AND t.state = 0)
+                                AND NOT EXISTS (SELECT 1 FROM deliveries d
+                                    WHERE d.event_id = e.id)
+                            ORDER BY e.id LIMIT $3)
+                         RETURNING id",
+                        &[&after, &end, &batch],
+                    )?
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect();
+                Ok((ids.len(), ids.iter().max().copied()))
+            })?;
+            pruned.events += n as u64;
+            match last {
+                Some(last) if n == PRUNE_BATCH => after = last,
+                _ => break,
+            }
+        }
+        Ok(pruned)
+    }
+}
+
+/// The id of the first row of `table` created at or after `cutoff` (one past
+/// the last id if none).
+fn first_at_or_after(conn: &mut Client, table: &str, cutoff: i64) -> IResult<i64> {
+    let sql = format!(
+        "SELECT coalesce(
+            (SELECT id FROM {table} WHERE created_at >= $1 ORDER BY id LIMIT 1),
+            (SELECT max(id) + 1 FROM {table}),
+            0)"
+    );
+    Ok(conn.query_one(&sql, &[&cutoff])?.get(0))
+}
+
+fn row_delivery(r: &Row) -> IResult<Delivery> {
+    Ok(Delivery {
+        id: r.get(0),
+        hook_id: r.get(1),
+        event_id: r.get(2),
+        event: event_from_code(r.get(3))?,
+        attempt: super::attempt(r.get(4)),
+        redelivery: r.get(5),
+        test: r.get(6),
+        request_headers: headers(r.get(7))?,
+        request_body: r.get(8),
+        request_truncated: r.get(9),
+        response_status: status(r.get(10))?,
+        response_headers: headers(r.get(11))?,
+        response_body: r.get(12),
+        response_truncated: r.get(13),
+        tls_verification_skipped: r.get(14),
+        duration: Duration::from_nanos(count(r.get(15))),
+        error: r.get(16),
+        created_at: from_ns(r.get(17)),
+    })
+}

@@ -1,0 +1,570 @@
+//! The outbox on PostgreSQL: accepting events and completing delivery tasks (claims are in
+//! `claim.rs`).
+
+use std::collections::{HashMap, HashSet};
+
+use postgres::Transaction;
+use postgres::types::Type;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::hooks::fail_pending;
+use super::{CHANNEL, PgStore, namespace_id};
+use crate::error::{Error, IResult, Result};
+use crate::outbox::cap;
+use crate::sql::{count, event_code, from_ns, headers_to_json, to_ns};
+use crate::types::{
+    Accepted, AttemptRecord, Completed, Completion, NewEvent, Outcome, RequestBody, Stats,
+};
+
+const STATE_FAILED: i64 = 1;
+const STATE_DONE: i64 = 2;
+
+impl PgStore {
+    pub(crate) fn accept_event(&self, event: NewEvent) -> Result<Accepted> {
+        let mut accepted = self.accept_events(vec![event])?;
+        Ok(accepted.remove(0))
+    }
+
+    pub(crate) fn accept_events(&self, events: Vec<NewEvent>) -> Result<Vec<Accepted>> {
+        self.write("accepting events", |tx| {
+            let accepted = accept(tx, &events, OffsetDateTime::now_utc())?;
+            if accepted.iter().any(|a| a.matched > 0) {
+                announce(tx)?;
+            }
+            Ok(accepted)
+        })
+    }
+
+    pub(crate) fn complete(&self, completions: Vec<Completion>) -> Result<Vec<Completed>> {
+        self.write("completing tasks", |tx| complete_batch(tx, &completions))
+    }
+
+    pub(crate) fn complete_one(&self, completion: Completion) -> Result<Completed> {
+        self.write("completing a task", |tx| {
+            Ok(complete_batch(tx, std::slice::from_ref(&completion))?.remove(0))
+        })
+    }
+
+    pub(crate) fn redeliver(&self, delivery_id: i64) -> Result<i64> {
+        self.write("queueing a redelivery", |tx| {
+            let row = tx
+                .query_opt(
+                    "SELECT d.hook_id, d.event_id, d.request_body, d.request_truncated, w.active
+                     FROM deliveries d JOIN webhooks w ON w.id = d.hook_id WHERE d.id = $1",
+                    &[&delivery_id],
+                )?
+                .ok_or(Error::DeliveryNotFound { id: delivery_id })?;
+            let (hook_id, event_row, body, truncated, active): (
+                i64,
+                i64,
+                Option<Vec<u8>>,
+                bool,
+                bool,
+            ) = (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
+            if !active {
+                return Err(Error::WebhookInactive { id: hook_id }.into());
+            }
+            // As on SQLite: no recorded body (or a truncated one) sends the payload.
+            let body = body.filter(|_| !truncated);
+            let task: i64 = tx
+                .query_one(
+                    "INSERT INTO tasks (event_id, hook_id, state, next_at, redelivery, body)
+                     VALUES ($1, $2, 0, $3, true, $4) RETURNING id",
+                    &[
+                        &event_row,
+                        &hook_id,
+                        &to_ns(OffsetDateTime::now_utc()),
+                        &body,
+                    ],
+                )?
+                .get(0);
+            announce(tx)?;
+            Ok(task)
+        })
+    }
+
+    pub(crate) fn retry_now(&self, hook_id: i64) -> Result<u64> {
+        self.write("rescheduling tasks", |tx| {
+            let active: bool = tx
+                .query_opt("SELECT active FROM webhooks WHERE id = $1", &[&hook_id])?
+                .ok_or(Error::WebhookNotFound { id: hook_id })?
+                .get(0);
+            if !active {
+                return Err(Error::WebhookInactive { id: hook_id }.into());
+            }
+            let n = tx.execute(
+                "UPDATE tasks SET state = 0, next_at = $2
+                 WHERE hook_id = $1 AND (state = 1 OR (state = 0 AND lease IS NULL))",
+                &[&hook_id, &to_ns(OffsetDateTime::now_utc())],
+            )?;
+            if n > 0 {
+                announce(tx)?;
+            }
+            Ok(n)
+        })
+    }
+
+    pub(crate) fn next_due_at(&self) -> Result<Option<OffsetDateTime>> {
+        self.read("finding the next due task", |conn| {
+            Ok(conn
+                .query_opt(
+                    "SELECT t.next_at FROM tasks t JOIN webhooks w ON w.id = t.hook_id
+                     WHERE t.state = 0 AND w.active ORDER BY t.next_at LIMIT 1",
+                    &[],
+                )?
+                .map(|r| from_ns(r.get(0))))
+        })
+    }
+
+    pub(crate) fn stats(&self) -> Result<Stats> {
+        self.read("counting", |conn| {
+            let now = to_ns(OffsetDateTime::now_utc());
+            let r = conn.query_one(
+                "SELECT
+                    (SELECT count(*) FROM tasks WHERE state = 0 AND (lease IS NULL OR next_at <= $1)),
+                    (SELECT count(*) FROM tasks WHERE state = 0 AND lease IS NOT NULL AND next_at > $1),
+                    (SELECT count(*) FROM tasks WHERE state = 1),
+                    (SELECT count(*) FROM webhooks WHERE NOT active AND disabled_at IS NOT NULL),
+                    (SELECT count(*) FROM events),
+                    (SELECT count(*) FROM deliveries)",
+                &[&now],
+            )?;
+            Ok(Stats {
+                pending: count(r.get(0)),
+                leased: count(r.get(1)),
+                failed: count(r.get(2)),
+                disabled_hooks: count(r.get(3)),
+                events: count(r.get(4)),
+                deliveries: count(r.get(5)),
+            })
+        })
+    }
+}
+
+/// Wakes the listening workers when this transaction commits (one
+/// notification per transaction: PostgreSQL folds identical ones).
+pub(crate) fn announce(tx: &mut Transaction<'_>) -> IResult<()> {
+    tx.execute("SELECT pg_notify($1, '')", &[&CHANNEL])?;
+    Ok(())
+}
+
+/// The matching-webhook candidates of the namespaces seen in one accept call.
+#[derive(Default)]
+struct Hooks {
+    /// namespace name -> (namespace id, [(hook id, event mask)]) of its active hooks.
+    by_namespace: HashMap<String, (i64, Vec<(i64, i64)>)>,
+}
+
+impl Hooks {
+    fn of(&mut self, tx: &mut Transaction<'_>, name: &str) -> IResult<&(i64, Vec<(i64, i64)>)> {
+        if !self.by_namespace.contains_key(name) {
+            let ns = namespace_id(tx, name)?;
+            let hooks = tx
+                .query(
+                    "SELECT id, events FROM webhooks WHERE namespace_id = $1 AND active
+                     ORDER BY id",
+                    &[&ns],
+                )?
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect();
+            self.by_namespace.insert(name.to_owned(), (ns, hooks));
+        }
+        Ok(&self.by_namespace[name])
+    }
+}
+
+/// Stores a batch of events and their tasks: two statements (array
+/// parameters) for the whole batch, plus two per namespace first seen.
+fn accept(
+    tx: &mut Transaction<'_>,
+    events: &[NewEvent],
+    now: OffsetDateTime,
+) -> IResult<Vec<Accepted>> {
+    let now = to_ns(now);
+    let mut hooks = Hooks::default();
+    let (mut uuids, mut namespaces, mut codes, mut payloads) = (vec![], vec![], vec![], vec![]);
+    // (index of the event in the batch, hook) for every task to queue.
+    let mut tasks: Vec<(usize, i64)> = Vec::new();
+    for (i, event) in events.iter().enumerate() {
+        let (ns, candidates) = hooks.of(tx, &event.namespace)?;
+        let bit = event.event.bit() as i64;
+        tasks.extend(
+            candidates
+                .iter()
+                .filter(|(_, events)| events & bit != 0)
+                .map(|(hook, _)| (i, *hook)),
+        );
+        uuids.push(Uuid::new_v4());
+        namespaces.push(*ns);
+        codes.push(event_code(event.event));
+        payloads.push(event.payload.as_slice());
+    }
+    // Rows go in in the batch's order, so the ids, sorted, are the events' in that order.
+    let mut rows: Vec<i64> = tx
+        .query_typed(
+            "INSERT INTO events (uuid, namespace_id, event, payload, created_at, test)
+             SELECT uuid, namespace_id, event, payload, $5, false
+             FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bytea[])
+                WITH ORDINALITY AS e (uuid, namespace_id, event, payload, n)
+             ORDER BY n
+             RETURNING id",
+            &[
+                (&uuids, Type::UUID_ARRAY),
+                (&namespaces, Type::INT8_ARRAY),
+                (&codes, Type::INT8_ARRAY),
+                (&payloads, Type::BYTEA_ARRAY),
+                (&now, Type::INT8),
+            ],
+        )?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    rows.sort_unstable();
+    if !tasks.is_empty() {
+        let event_rows: Vec<i64> = tasks.iter().map(|(i, _)| rows[*i]).collect();
+        let hook_ids: Vec<i64> = tasks.iter().map(|(_, hook)| *hook).collect();
+        tx.query_typed(
+            "INSERT INTO tasks (event_id, hook_id, state, next_at)
+             SELECT event_id, hook_id, 0, $3 FROM unnest($1::bigint[], $2::bigint[])
+                AS t (event_id, hook_id)",
+            &[
+                (&event_rows, Type::INT8_ARRAY),
+                (&hook_ids, Type::INT8_ARRAY),
+                (&now, Type::INT8),
+            ],
+        )?;
+    }
+    let mut matched = vec![0; events.len()];
+    for (i, _) in &tasks {
+        matched[*i] += 1;
+    }
+    Ok(uuids
+        .into_iter()
+        .zip(matched)
+        .map(|(event_id, matched)| Accepted { event_id, matched })
+        .collect())
+}
+
+/// Stores an event (`created_at` in Unix ns; `test`: queued by `queue_test`);
+/// returns its row id.
+pub(crate) fn insert_event(
+    tx: &mut Transaction<'_>,
+    event_id: Uuid,
+    namespace_id: i64,
+    event: djinn_hook_payload::EventType,
+    payload: &[u8],
+    created_at: i64,
+    test: bool,
+) -> IResult<i64> {
+    let rows = tx.query_typed(
+        "INSERT INTO events (uuid, namespace_id, event, payload, created_at, test)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        &[
+            (&event_id, Type::UUID),
+            (&namespace_id, Type::INT8),
+            (&event_code(event), Type::INT8),
+            (&payload, Type::BYTEA),
+            (&created_at, Type::INT8),
+            (&test, Type::BOOL),
+        ],
+    )?;
+    Ok(rows[0].get(0))
+}
+
+/// What a batch of completions does to one webhook's `failing_since`, in order
+/// (the same rule as SQLite's).
+#[derive(Clone, Copy)]
+enum Health {
+    /// The last attempt in the batch succeeded: clear it.
+    Clear,
+    /// Only failures, from this time: set it if unset.
+    FailingIfUnset(i64),
+    /// A success, then failures from this time: set it.
+    FailingFrom(i64),
+}
+
+fn complete_batch(tx: &mut Transaction<'_>, completions: &[Completion]) -> IResult<Vec<Completed>> {
+    let tasks = finish_tasks(tx, completions)?;
+    let done = record_attempts(tx, completions, &tasks)?;
+    let mut health: HashMap<i64, Health> = HashMap::new();
+    for (c, task) in completions.iter().zip(&tasks) {
+        let Some(task) = task else { continue };
+        let failed_at = to_ns(c.attempt.created_at);
+        health
+            .entry(task.hook_id)
+            .and_modify(|slot| {
+                *slot = match (c.outcome, *slot) {
+                    (Outcome::Delivered, _) => Health::Clear,
+                    (_, Health::Clear) => Health::FailingFrom(failed_at),
+                    (_, kept) => kept,
+                }
+            })
+            .or_insert(match c.outcome {
+                Outcome::Delivered => Health::Clear,
+                _ => Health::FailingIfUnset(failed_at),
+            });
+    }
+    // In webhook order, so two batches touching the same webhooks lock them in
+    // the same order (no deadlock between workers).
+    let mut health: Vec<(i64, Health)> = health.into_iter().collect();
+    health.sort_by_key(|(hook_id, _)| *hook_id);
+    for (hook_id, h) in health {
+        // Written only when it changes: a webhook's row is shared by every
+        // worker, and an update would make the others wait for this commit.
+        let id = (&hook_id as _, Type::INT8);
+        match h {
+            Health::Clear => tx.query_typed(
+                "UPDATE webhooks SET failing_since = NULL, breaker_destination = NULL,
+                    breaker_until = NULL, breaker_reason = NULL
+                 WHERE id = $1
+                    AND (failing_since IS NOT NULL OR breaker_destination IS NOT NULL)",
+                &[id],
+            )?,
+            Health::FailingIfUnset(at) => tx.query_typed(
+                "UPDATE webhooks SET failing_since = $2 WHERE id = $1 AND failing_since IS NULL",
+                &[id, (&at, Type::INT8)],
+            )?,
+            Health::FailingFrom(at) => tx.query_typed(
+                "UPDATE webhooks SET failing_since = $2 WHERE id = $1",
+                &[id, (&at, Type::INT8)],
+            )?,
+        };
+    }
+    // Disabling last, so it also fails tasks that this batch rescheduled.
+    for (c, task) in completions.iter().zip(&tasks) {
+        let (Some(reason), Some(task)) = (&c.disable_hook, task) else {
+            continue;
+        };
+        let n = tx.execute(
+            "UPDATE webhooks SET active = false, disabled_reason = $2, disabled_at = $3
+             WHERE id = $1 AND active",
+            &[&task.hook_id, reason, &to_ns(c.attempt.created_at)],
+        )?;
+        if n > 0 {
+            fail_pending(tx, task.hook_id)?;
+        }
+    }
+    Ok(done)
+}
+
+/// A completed task as the log needs it.
+struct Finished {
+    hook_id: i64,
+    event_row: i64,
+    /// The task's own body (a redelivery's), if any.
+    body: Option<Vec<u8>>,
+    /// Whether the lease still held, so the outcome was applied.
+    lease_held: bool,
+}
+
+/// Applies the outcomes whose lease still holds, in one statement (the lease
+/// check and the change together: a claim cannot slip in between), and reads
+/// the tasks back; `None` for a task that no longer exists. A task completed
+/// twice in one batch takes the first outcome; the later ones find the lease
+/// released, as they would one after the other.
+fn finish_tasks(
+    tx: &mut Transaction<'_>,
+    completions: &[Completion],
+) -> IResult<Vec<Option<Finished>>> {
+    let mut seen = HashSet::new();
+    let (mut ids, mut leases, mut states, mut next_ats) = (vec![], vec![], vec![], vec![]);
+    for c in completions.iter().filter(|c| seen.insert(c.task_id)) {
+        let (state, next_at) = match c.outcome {
+            Outcome::Delivered => (Some(STATE_DONE), None),
+            // A task failed meanwhile (its webhook disabled) stays failed.
+            Outcome::RetryAt(at) => (None, Some(to_ns(at))),
+            Outcome::Failed => (Some(STATE_FAILED), None),
+        };
+        ids.push(c.task_id);
+        leases.push(c.lease);
+        states.push(state);
+        next_ats.push(next_at);
+    }
+    // One statement: the main query reads the tasks as they were before the
+    // update (their webhook, event and body, which it does not change).
+    let mut rows: HashMap<i64, Finished> = tx
+        .query_typed(
+            "WITH c AS (
+                SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::bigint[], $4::bigint[])
+                    AS c (id, lease, state, next_at)),
+             held AS (
+                UPDATE tasks t SET state = COALESCE(c.state, t.state),
+                    next_at = COALESCE(c.next_at, t.next_at), lease = NULL
+                FROM c WHERE t.id = c.id AND t.lease = c.lease
+                RETURNING t.id)
+             SELECT t.id, t.hook_id, t.event_id, t.body, t.id IN (SELECT id FROM held)
+             FROM tasks t WHERE t.id = ANY($1)",
+            &[
+                (&ids, Type::INT8_ARRAY),
+                (&leases, Type::UUID_ARRAY),
+                (&states, Type::INT8_ARRAY),
+                (&next_ats, Type::INT8_ARRAY),
+            ],
+        )?
+        .iter()
+        .map(|r| {
+            let task = Finished {
+                hook_id: r.get(1),
+                event_row: r.get(2),
+                body: r.get(3),
+                lease_held: r.get(4),
+            };
+            (r.get(0), task)
+        })
+        .collect();
+    Ok(completions
+        .iter()
+        .map(|c| {
+            let task = rows.get_mut(&c.task_id)?;
+            Some(Finished {
+                hook_id: task.hook_id,
+                event_row: task.event_row,
+                body: task.body.clone(),
+                // Only the first completion of a task can have held its lease.
+                lease_held: std::mem::take(&mut task.lease_held),
+            })
+        })
+        .collect())
+}
+
+/// Records every attempt whose task still exists, in one statement.
+fn record_attempts(
+    tx: &mut Transaction<'_>,
+    completions: &[Completion],
+    tasks: &[Option<Finished>],
+) -> IResult<Vec<Completed>> {
+    let mut rows = Rows::default();
+    for (c, task) in completions.iter().zip(tasks) {
+        let Some(task) = task else { continue };
+        // As on SQLite, the log stores a request body only if it differs from
+        // the event's payload.
+        let request_body: Option<Vec<u8>> = match &c.attempt.request_body {
+            RequestBody::Claimed => task.body.clone(),
+            RequestBody::Bytes(bytes) => {
+                let same: bool = tx
+                    .query_one(
+                        "SELECT payload = $2 FROM events WHERE id = $1",
+                        &[&task.event_row, bytes],
+                    )?
+                    .get(0);
+                (!same).then(|| bytes.clone())
+            }
+        };
+        rows.push(task, &c.attempt, request_body);
+    }
+    // Rows go in in the batch's order (ORDER BY n), each taking the next id,
+    // so the ids, sorted, are the rows' in that order.
+    let mut ids: Vec<i64> = if rows.hook_id.is_empty() {
+        Vec::new()
+    } else {
+        use Type as T;
+        tx.query_typed(
+            "INSERT INTO deliveries (hook_id, event_id, attempt, redelivery, request_headers,
+                request_body, request_truncated, response_status, response_headers,
+                response_body, response_truncated, tls_verification_skipped, duration_ns,
+                error, created_at)
+             SELECT hook_id, event_id, attempt, redelivery, request_headers, request_body,
+                request_truncated, response_status, response_headers, response_body,
+                response_truncated, tls_verification_skipped, duration_ns, error, created_at
+             FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::boolean[], $5::text[],
+                $6::bytea[], $7::boolean[], $8::bigint[], $9::text[], $10::bytea[],
+                $11::boolean[], $12::boolean[], $13::bigint[], $14::text[], $15::bigint[])
+                WITH ORDINALITY AS r (hook_id, event_id, attempt, redelivery, request_headers,
+                    request_body, request_truncated, response_status, response_headers,
+                    response_body, response_truncated, tls_verification_skipped, duration_ns,
+                    error, created_at, n)
+             ORDER BY n
+             RETURNING id",
+            &[
+                (&rows.hook_id, T::INT8_ARRAY),
+                (&rows.event_id, T::INT8_ARRAY),
+                (&rows.attempt, T::INT8_ARRAY),
+                (&rows.redelivery, T::BOOL_ARRAY),
+                (&rows.request_headers, T::TEXT_ARRAY),
+                (&rows.request_body, T::BYTEA_ARRAY),
+                (&rows.request_truncated, T::BOOL_ARRAY),
+                (&rows.response_status, T::INT8_ARRAY),
+                (&rows.response_headers, T::TEXT_ARRAY),
+                (&rows.response_body, T::BYTEA_ARRAY),
+                (&rows.response_truncated, T::BOOL_ARRAY),
+                (&rows.tls_verification_skipped, T::BOOL_ARRAY),
+                (&rows.duration_ns, T::INT8_ARRAY),
+                (&rows.error, T::TEXT_ARRAY),
+                (&rows.created_at, T::INT8_ARRAY),
+            ],
+        )?
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+    };
+    ids.sort_unstable();
+    let mut ids = ids.into_iter();
+    Ok(tasks
+        .iter()
+        .map(|task| match task {
+            Some(task) => Completed {
+                delivery_id: Some(ids.next().expect("one id per recorded attempt")),
+                lease_held: task.lease_held,
+            },
+            None => Completed {
+                delivery_id: None,
+                lease_held: false,
+            },
+        })
+        .collect())
+}
+
+/// The delivery rows of one batch, column by column (one array parameter each).
+#[derive(Default)]
+struct Rows {
+    hook_id: Vec<i64>,
+    event_id: Vec<i64>,
+    attempt: Vec<i64>,
+    redelivery: Vec<bool>,
+    request_headers: Vec<String>,
+    request_body: Vec<Option<Vec<u8>>>,
+    request_truncated: Vec<bool>,
+    response_status: Vec<Option<i64>>,
+    response_headers: Vec<String>,
+    response_body: Vec<Vec<u8>>,
+    response_truncated: Vec<bool>,
+    tls_verification_skipped: Vec<bool>,
+    duration_ns: Vec<i64>,
+    error: Vec<Option<String>>,
+    created_at: Vec<i64>,
+}
+
+impl Rows {
+    fn push(&mut self, task: &Finished, a: &AttemptRecord, body: Option<Vec<u8>>) {
+        let (request_body, request_truncated) = match &body {
+            None => (None, false),
+            Some(body) => {
+                let (body, cut) = cap(body);
+                (Some(body.to_vec()), cut)
+            }
+        };
+        let (response_body, response_cut) = cap(&a.response_body);
+        self.hook_id.push(task.hook_id);
+        self.event_id.push(task.event_row);
+        self.attempt.push(i64::from(a.attempt));
+        self.redelivery.push(a.redelivery);
+        self.request_headers
+            .push(headers_to_json(&a.request_headers));
+        self.request_body.push(request_body);
+        self.request_truncated.push(request_truncated);
+        self.response_status.push(a.response_status.map(i64::from));
+        self.response_headers
+            .push(headers_to_json(&a.response_headers));
+        self.response_body.push(response_body.to_vec());
+        self.response_truncated
+            .push(a.response_truncated || response_cut);
+        self.tls_verification_skipped
+            .push(a.tls_verification_skipped);
+        self.duration_ns
+            .push(i64::try_from(a.duration.as_nanos()).unwrap_or(i64::MAX));
+        self.error.push(a.error.clone());
+        self.created_at.push(to_ns(a.created_at));
+    }
+}

@@ -1,0 +1,173 @@
+//! What only the PostgreSQL backend has: its migrations, connection errors, and
+//! LISTEN/NOTIFY; and the check that CI really ran the PostgreSQL tests.
+
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::Duration;
+
+use djinn_hook_payload::EventType;
+use djinn_hook_store::{Error, Store};
+
+use crate::support::{POSTGRES_URL, ScratchDatabase, db, event, key, postgres};
+
+/// With `DJINN_TEST_POSTGRES_REQUIRED=1` (CI sets it), a missing or unreachable
+/// server fails the run instead of leaving the PostgreSQL tests unrun.
+#[test]
+fn postgres_tests_run_when_required() {
+    if std::env::var("DJINN_TEST_POSTGRES_REQUIRED").as_deref() != Ok("1") {
+        eprintln!("DJINN_TEST_POSTGRES_REQUIRED is not 1: PostgreSQL tests are optional here");
+        return;
+    }
+    let url = std::env::var(POSTGRES_URL).unwrap_or_default();
+    assert!(
+        !url.is_empty(),
+        "DJINN_TEST_POSTGRES_REQUIRED=1 but {POSTGRES_URL} is unset"
+    );
+    if !cfg!(postgres_tests) {
+        panic!(
+            "{POSTGRES_URL} was unset when the tests were built: the PostgreSQL tests were ignored"
+        );
+    }
+    if let Err(e) = ::postgres::Client::connect(&url, ::postgres::NoTls) {
+        panic!(
+            "DJINN_TEST_POSTGRES_REQUIRED=1 but the server at {POSTGRES_URL} is unreachable: {e}"
+        );
+    }
+}
+
+/// Tests of the PostgreSQL backend alone, ignored like the conformance suite's.
+macro_rules! postgres_only {
+    ($(fn $name:ident($server:ident: &str) $body:block)*) => {
+        $(#[test]
+        #[cfg_attr(
+            not(postgres_tests),
+            ignore = "not run: DJINN_TEST_POSTGRES_URL was unset when the tests were built"
+        )]
+        fn $name() {
+            let crate::support::Backend::Postgres(server) = postgres() else { unreachable!() };
+            let $server: &str = &server;
+            $body
+        })*
+    };
+}
+
+fn schema_version(url: &str) -> i64 {
+    ::postgres::Client::connect(url, ::postgres::NoTls)
+        .unwrap()
+        .query_one("SELECT version FROM schema_version", &[])
+        .unwrap()
+        .get(0)
+}
+
+postgres_only! {
+    fn a_fresh_database_is_migrated_once_by_two_processes_at_once(server: &str) {
+        let scratch = ScratchDatabase::create(server);
+        let barrier = Arc::new(Barrier::new(4));
+        let openers: Vec<_> = (0..4)
+            .map(|_| {
+                let url = scratch.url.clone();
+                let barrier = Arc::clone(&barrier);
+                thread::spawn(move || {
+                    barrier.wait();
+                    Store::open_postgres(&url, key()).map(drop)
+                })
+            })
+            .collect();
+        for opener in openers {
+            opener.join().unwrap().unwrap();
+        }
+        assert_eq!(Store::postgres_schema_version(), 2);
+        assert_eq!(schema_version(&scratch.url), Store::postgres_schema_version());
+        let rows: i64 = ::postgres::Client::connect(&scratch.url, ::postgres::NoTls)
+            .unwrap()
+            .query_one("SELECT count(*) FROM schema_version", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(rows, 1);
+        // Opening again is a no-op migration that keeps the rows.
+        let store = Store::open_postgres(&scratch.url, key()).unwrap();
+        store.ensure_namespace("alice/ci").unwrap();
+        drop(store);
+        let store = Store::open_postgres(&scratch.url, key()).unwrap();
+        assert!(store.namespace("alice/ci").unwrap().is_some());
+        assert!(store.is_postgres());
+        assert_eq!(store.path(), None);
+    }
+
+    fn a_newer_database_is_refused_untouched(server: &str) {
+        let scratch = ScratchDatabase::create(server);
+        drop(Store::open_postgres(&scratch.url, key()).unwrap());
+        ::postgres::Client::connect(&scratch.url, ::postgres::NoTls)
+            .unwrap()
+            .batch_execute("UPDATE schema_version SET version = 99")
+            .unwrap();
+        let err = Store::open_postgres(&scratch.url, key()).unwrap_err();
+        assert!(
+            matches!(err, Error::NewerSchema { found: 99, supported: 2 }),
+            "{err:?}"
+        );
+        assert_eq!(schema_version(&scratch.url), 99);
+    }
+
+    fn open_url_picks_the_backend_by_scheme(server: &str) {
+        let scratch = ScratchDatabase::create(server);
+        assert!(Store::open_url(&scratch.url, key()).unwrap().is_postgres());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hooks.db");
+        let sqlite = Store::open_url(path.to_str().unwrap(), key()).unwrap();
+        assert!(!sqlite.is_postgres());
+        assert_eq!(sqlite.path(), Some(path.as_path()));
+    }
+
+    fn an_accepted_event_wakes_a_listener_in_another_store(server: &str) {
+        let scratch = ScratchDatabase::create(server);
+        let emitter = Store::open_postgres(&scratch.url, key()).unwrap();
+        let worker = Store::open_postgres(&scratch.url, key()).unwrap();
+        let mut listener = worker.work_listener().unwrap().expect("PostgreSQL listens");
+        emitter.ensure_namespace("alice/ci").unwrap();
+        // Nothing announced yet: the wait runs out.
+        assert!(!listener.wait(Duration::from_millis(50)).unwrap());
+        // An event no webhook wants is no work.
+        emitter.accept_event(event("alice/ci", EventType::Cron)).unwrap();
+        assert!(!listener.wait(Duration::from_millis(50)).unwrap());
+        let hook = emitter
+            .create_webhook(djinn_hook_store::NewWebhook::new("alice/ci", "https://example.com/h"))
+            .unwrap();
+        emitter.accept_events(vec![event("alice/ci", EventType::Cron); 3]).unwrap();
+        // Woken at once (the timeout is only a bound), once for the batch.
+        assert!(listener.wait(Duration::from_secs(30)).unwrap());
+        assert!(!listener.wait(Duration::from_millis(50)).unwrap());
+        // Work made due again is announced too.
+        let tasks = worker.claim_due(time::OffsetDateTime::now_utc(), 10, Duration::from_secs(60)).unwrap();
+        assert_eq!(tasks.len(), 3);
+        let mut failed = crate::support::completion(
+            &tasks[0],
+            djinn_hook_store::Outcome::Failed,
+            time::OffsetDateTime::now_utc(),
+        );
+        failed.disable_hook = None;
+        worker.complete_one(failed).unwrap();
+        assert_eq!(worker.retry_now(hook.id).unwrap(), 1);
+        assert!(listener.wait(Duration::from_secs(30)).unwrap());
+    }
+}
+
+#[test]
+fn an_unreachable_server_is_a_clear_error_without_its_password() {
+    // Port 1 on loopback: nothing listens there, the connection is refused at once.
+    let err = Store::open_postgres("postgres://alice:s3cret@127.0.0.1:1/hooks", key()).unwrap_err();
+    assert!(matches!(err, Error::Connect { .. }), "{err:?}");
+    let shown = format!("{err} {err:?}");
+    assert!(!shown.contains("s3cret"), "{shown}");
+    assert!(
+        err.to_string()
+            .contains("cannot connect to PostgreSQL at postgres://alice:***@127.0.0.1:1/hooks"),
+        "{err}"
+    );
+}
+
+#[test]
+fn sqlite_has_no_cross_process_listener() {
+    let db = db();
+    assert!(db.store.work_listener().unwrap().is_none());
+}
