@@ -260,7 +260,7 @@ fn delivered_pairs(env: &Env) -> BTreeSet<(String, String)> {
 /// Every attempt in the delivery log: (hook id, event id) and the response status.
 fn logged_attempts(env: &Env) -> Vec<((String, String), Option<u16>)> {
     // Reading the log decrypts nothing, so any key opens it.
-    let store = Store::open(env.db(), SecretKey::from_bytes([0; 32])).unwrap();
+    let store = Store::open_url(&env.database(), SecretKey::from_bytes([0; 32])).unwrap();
     let mut attempts = Vec::new();
     for page in 1.. {
         let paged = store
@@ -314,14 +314,12 @@ fn check_books(sink: &Sink, expected: &BTreeSet<(String, String)>, crashes: usiz
     );
 }
 
-#[test]
-fn worker_killed_mid_batch_loses_nothing() {
-    let env = Env::new();
+fn worker_killed_mid_batch_loses_nothing(env: &Env) {
     let sink = Sink::start();
     let hooks: Vec<String> = (0..2)
         .map(|n| env.create_hook(NS, &sink.url(n), &[]))
         .collect();
-    let events = emit_events(&env, 30);
+    let events = emit_events(env, 30);
     let expected = expected_pairs(&hooks, &events);
 
     // Each round lets a different number of requests through before holding one, so the kill
@@ -350,7 +348,7 @@ fn worker_killed_mid_batch_loses_nothing() {
         kill_9(&mut worker);
         sink.release();
     }
-    drain(&env, &expected);
+    drain(env, &expected);
     check_books(&sink, &expected, rounds, "worker kill -9");
 }
 
@@ -381,12 +379,10 @@ fn terminate(child: &mut Child) {
     child.wait().unwrap();
 }
 
-#[test]
-fn two_workers_racing_on_short_leases_never_share_a_live_lease() {
-    let env = Env::new();
+fn two_workers_racing_on_short_leases_never_share_a_live_lease(env: &Env) {
     let sink = Sink::start();
     let hook = env.create_hook(NS, &sink.url(0), &[]);
-    let events = emit_events(&env, 24);
+    let events = emit_events(env, 24);
     let expected = expected_pairs(&[hook], &events);
     // A quarter of the first deliveries outlast the lease: those tasks are claimed again by
     // either worker while the slow attempt is still under way, and its completion comes late.
@@ -395,15 +391,15 @@ fn two_workers_racing_on_short_leases_never_share_a_live_lease() {
     sink.slow_first(lease + Duration::from_secs(1), slow.clone());
 
     let started = Instant::now();
-    let mut workers = [spawn_worker(&env, "2s"), spawn_worker(&env, "2s")];
+    let mut workers = [spawn_worker(env, "2s"), spawn_worker(env, "2s")];
     wait_until(Duration::from_secs(60), "every event delivered", || {
-        expected.is_subset(&delivered_pairs(&env))
+        expected.is_subset(&delivered_pairs(env))
     });
     // Each slow first attempt is still to finish and be recorded, late: wait for its record.
     wait_until(
         Duration::from_secs(30),
         "the late attempts recorded",
-        || logged_attempts(&env).len() >= sink.seen().len(),
+        || logged_attempts(env).len() >= sink.seen().len(),
     );
     for worker in &mut workers {
         terminate(worker);
@@ -430,9 +426,9 @@ fn two_workers_racing_on_short_leases_never_share_a_live_lease() {
     }
     // Every attempt that reached the receiver is in the log, the late ones too, and each task
     // ended once: nothing pending, leased or failed.
-    let logged = logged_attempts(&env);
+    let logged = logged_attempts(env);
     assert_eq!(logged.len(), sink.seen().len(), "every attempt recorded");
-    let store = Store::open(env.db(), SecretKey::from_bytes([0; 32])).unwrap();
+    let store = Store::open_url(&env.database(), SecretKey::from_bytes([0; 32])).unwrap();
     let stats = store.stats().unwrap();
     assert_eq!(
         (stats.pending, stats.leased, stats.failed),
@@ -447,9 +443,7 @@ fn two_workers_racing_on_short_leases_never_share_a_live_lease() {
     );
 }
 
-#[test]
-fn serve_killed_after_a_202_loses_nothing() {
-    let env = Env::new();
+fn serve_killed_after_a_202_loses_nothing(env: &Env) {
     let sink = Sink::start();
     let hook = env.create_hook(NS, &sink.url(0), &[]);
     let body = String::from_utf8(
@@ -490,6 +484,33 @@ fn serve_killed_after_a_202_loses_nothing() {
         sink.release();
     }
     let expected = expected_pairs(&[hook], &accepted);
-    drain(&env, &expected);
+    drain(env, &expected);
     check_books(&sink, &expected, rounds, "serve kill -9");
 }
+
+/// Each fault test on the test's SQLite file, and on a throw-away PostgreSQL database when
+/// `DJINN_TEST_POSTGRES_URL` names a server (else it says it did not run).
+macro_rules! on_both_backends {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test]
+            fn $test() {
+                super::$test(&crate::Env::new());
+            })*
+        }
+        mod postgres {
+            $(#[test]
+            fn $test() {
+                if let Some(server) = crate::fixtures::postgres_server() {
+                    super::$test(&crate::Env::on_postgres(&server));
+                }
+            })*
+        }
+    };
+}
+
+on_both_backends!(
+    worker_killed_mid_batch_loses_nothing,
+    serve_killed_after_a_202_loses_nothing,
+    two_workers_racing_on_short_leases_never_share_a_live_lease,
+);

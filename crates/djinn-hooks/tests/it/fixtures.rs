@@ -88,3 +88,20 @@ impl Drop for Scratch {
         }
     }
 }
+
+/// The PostgreSQL server from `DJINN_TEST_POSTGRES_URL`; `None` (the test says it was not
+/// run) when unset, unless `DJINN_TEST_POSTGRES_REQUIRED=1`.
+pub(crate) fn postgres_server() -> Option<String> {
+    match std::env::var("DJINN_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert_ne!(
+                std::env::var("DJINN_TEST_POSTGRES_REQUIRED").as_deref(),
+                Ok("1"),
+                "DJINN_TEST_POSTGRES_REQUIRED=1 but DJINN_TEST_POSTGRES_URL is unset"
+            );
+            eprintln!("NOT RUN: DJINN_TEST_POSTGRES_URL is unset (see README, PostgreSQL tests)");
+            None
+        }
+    }
+}

@@ -20,6 +20,8 @@ use std::process::{Command, Output, Stdio};
 /// A temporary folder holding the database and key file of one test.
 pub(crate) struct Env {
     dir: tempfile::TempDir,
+    /// A throw-away PostgreSQL database the binary uses instead of the folder's SQLite file.
+    postgres: Option<fixtures::Scratch>,
 }
 
 /// What one run of the binary gave.
@@ -46,6 +48,24 @@ impl Env {
     pub(crate) fn new() -> Env {
         Env {
             dir: tempfile::tempdir().expect("temp dir"),
+            postgres: None,
+        }
+    }
+
+    /// An environment whose commands use a throw-away database on the PostgreSQL `server`
+    /// (and a key file in the test's folder, as every process on one database shares one).
+    pub(crate) fn on_postgres(server: &str) -> Env {
+        Env {
+            postgres: Some(fixtures::Scratch::create(server)),
+            ..Env::new()
+        }
+    }
+
+    /// What the binary's `--db` names: the folder's SQLite file, or the PostgreSQL URL.
+    pub(crate) fn database(&self) -> String {
+        match &self.postgres {
+            Some(scratch) => scratch.url.clone(),
+            None => self.db().display().to_string(),
         }
     }
 
@@ -65,10 +85,13 @@ impl Env {
         command
             .args(args)
             .current_dir(self.dir.path())
-            .env("DJINN_HOOKS_DB", self.db())
+            .env("DJINN_HOOKS_DB", self.database())
             .env_remove("DJINN_HOOKS_KEY_FILE")
             .env_remove("DJINN_HOOKS_TOKENS")
             .env("NO_COLOR", "1");
+        if self.postgres.is_some() {
+            command.env("DJINN_HOOKS_KEY_FILE", self.path("hooks.key"));
+        }
         command
     }
 

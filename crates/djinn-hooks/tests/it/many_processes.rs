@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
 
-use crate::fixtures::{Scratch, receiver};
+use crate::fixtures::{Scratch, postgres_server, receiver};
 use crate::{Env, agent, serve_process};
 
 const NS: &str = "alice/ci";
@@ -225,23 +225,6 @@ fn wait_until(budget: Duration, what: &str, mut done: impl FnMut() -> bool) {
     while !done() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// The PostgreSQL server from `DJINN_TEST_POSTGRES_URL`; `None` (the test says it was not
-/// run) when unset, unless `DJINN_TEST_POSTGRES_REQUIRED=1`.
-fn postgres_server() -> Option<String> {
-    match std::env::var("DJINN_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert_ne!(
-                std::env::var("DJINN_TEST_POSTGRES_REQUIRED").as_deref(),
-                Ok("1"),
-                "DJINN_TEST_POSTGRES_REQUIRED=1 but DJINN_TEST_POSTGRES_URL is unset"
-            );
-            eprintln!("NOT RUN: DJINN_TEST_POSTGRES_URL is unset (see README, PostgreSQL tests)");
-            None
-        }
     }
 }
 
