@@ -386,12 +386,14 @@ fn two_workers_racing_on_short_leases_never_share_a_live_lease(env: &Env) {
     let expected = expected_pairs(&[hook], &events);
     // A quarter of the first deliveries outlast the lease: those tasks are claimed again by
     // either worker while the slow attempt is still under way, and its completion comes late.
-    let lease = Duration::from_secs(2);
+    // Long enough that a quarter of it (the least a delivery starts with) outlasts a commit on
+    // a loaded machine.
+    let lease = Duration::from_secs(4);
     let slow: BTreeSet<String> = events.iter().step_by(4).cloned().collect();
     sink.slow_first(lease + Duration::from_secs(1), slow.clone());
 
     let started = Instant::now();
-    let mut workers = [spawn_worker(env, "2s"), spawn_worker(env, "2s")];
+    let mut workers = [spawn_worker(env, "4s"), spawn_worker(env, "4s")];
     wait_until(Duration::from_secs(60), "every event delivered", || {
         expected.is_subset(&delivered_pairs(env))
     });
