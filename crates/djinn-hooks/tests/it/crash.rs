@@ -470,15 +470,15 @@ fn serve_killed_after_a_202_loses_nothing(env: &Env) {
         // then accept a few more events and kill it right after the last 202.
         sink.hold_after(round % 3);
         for _ in 0..(5 + round) {
-            let mut response = agent
-                .post(&format!("http://{addr}/n/{NS}/-/events"))
-                .header("X-Djinn-CI-Event", "build.submitted")
-                .header("Content-Type", "application/json")
-                .send(&body)
-                .expect("intake answers");
-            assert_eq!(response.status().as_u16(), 202);
-            let reply: Value =
-                serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
+            let (status, text) = crate::post_event(
+                &agent,
+                &format!("http://{addr}"),
+                NS,
+                EventType::BuildSubmitted,
+                body.as_bytes(),
+            );
+            assert_eq!(status, 202, "{text}");
+            let reply: Value = serde_json::from_str(&text).unwrap();
             accepted.push(reply["event_id"].as_str().unwrap().to_owned());
         }
         kill_9(&mut spawned.child);

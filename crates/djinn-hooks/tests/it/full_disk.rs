@@ -95,6 +95,33 @@ fn padded_event() -> Vec<u8> {
     body.to_string().into_bytes()
 }
 
+/// A database on a 2 MiB tmpfs with one webhook, signed, for a receiver on 127.0.0.1.
+struct Setup {
+    disk: Tmpfs,
+    env: Env,
+    db: PathBuf,
+    receiver: Receiver,
+}
+
+/// The [`Setup`] of `test`, or `None` after saying why it could not run.
+fn setup(test: &str) -> Option<Setup> {
+    let disk = tmpfs_or_skip(test, "2m", "")?;
+    let env = Env::new();
+    let db = disk.path("hooks.db");
+    let receiver = Receiver::start("127.0.0.1:0", Secret::new(SECRET)).unwrap();
+    let mut hook = env.command(&["hook", "create", "--namespace", NS, "--secret", SECRET]);
+    hook.arg("--url")
+        .arg(receiver.url())
+        .env("DJINN_HOOKS_DB", &db);
+    crate::run_command(hook, None).ok();
+    Some(Setup {
+        disk,
+        env,
+        db,
+        receiver,
+    })
+}
+
 /// `emit` with the database at `db`.
 fn emit(env: &Env, db: &Path, body: &[u8]) -> crate::Run {
     let mut command = env.command(&["--json", "emit", "build.submitted", "--namespace", NS]);
@@ -151,23 +178,15 @@ fn worker_killed_while_it_cannot_record(env: &Env, db: &Path) {
 
 #[test]
 fn a_full_disk_refuses_events_loses_none_and_recovers() {
-    let Some(disk) = tmpfs_or_skip("full disk", "2m", "") else {
+    let Some(Setup {
+        disk,
+        env,
+        db,
+        receiver,
+    }) = setup("full disk")
+    else {
         return;
     };
-    let env = Env::new();
-    let db = disk.path("hooks.db");
-    let receiver = Receiver::start("127.0.0.1:0", Secret::new(SECRET)).unwrap();
-    let mut hook = env.command(&[
-        "hook",
-        "create",
-        "--namespace",
-        NS,
-        "--secret",
-        SECRET,
-        "--url",
-    ]);
-    hook.arg(receiver.url()).env("DJINN_HOOKS_DB", &db);
-    crate::run_command(hook, None).ok();
 
     // Events of ~40 KiB each until the disk refuses one: every `emit` either printed its
     // event id (accepted) or exited non-zero.
@@ -270,23 +289,15 @@ fn a_key_file_that_cannot_be_written_leaves_nothing_behind() {
 
 #[test]
 fn serve_answers_an_error_not_202_while_the_disk_is_full() {
-    let Some(disk) = tmpfs_or_skip("serve on a full disk", "2m", "") else {
+    let Some(Setup {
+        disk,
+        env,
+        db,
+        receiver,
+    }) = setup("serve on a full disk")
+    else {
         return;
     };
-    let env = Env::new();
-    let db = disk.path("hooks.db");
-    let receiver = Receiver::start("127.0.0.1:0", Secret::new(SECRET)).unwrap();
-    let mut hook = env.command(&[
-        "hook",
-        "create",
-        "--namespace",
-        NS,
-        "--secret",
-        SECRET,
-        "--url",
-    ]);
-    hook.arg(receiver.url()).env("DJINN_HOOKS_DB", &db);
-    crate::run_command(hook, None).ok();
     let mut command = env.command(&[
         "serve",
         "--listen",
@@ -297,22 +308,10 @@ fn serve_answers_an_error_not_202_while_the_disk_is_full() {
     ]);
     command.env("DJINN_HOOKS_DB", &db);
     let mut serve = crate::serve_process::spawn(&mut command, |_| {});
-    let url = format!(
-        "http://{}/n/{NS}/-/events",
-        serve.addr.clone().expect("serve started")
-    );
+    let base = format!("http://{}", serve.addr.clone().expect("serve started"));
     let body = padded_event();
     let agent = crate::agent();
-    let post = || {
-        let mut response = agent
-            .post(&url)
-            .header("X-Djinn-CI-Event", "build.submitted")
-            .header("Content-Type", "application/json")
-            .send(&body[..])
-            .expect("serve answers");
-        let text = response.body_mut().read_to_string().unwrap();
-        (response.status().as_u16(), text)
-    };
+    let post = || crate::post_event(&agent, &base, NS, EventType::BuildSubmitted, &body);
     let mut accepted = Vec::new();
     let (status, text) = loop {
         let (status, text) = post();

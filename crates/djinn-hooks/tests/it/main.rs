@@ -161,6 +161,25 @@ impl From<Output> for Run {
     }
 }
 
+/// Posts an `event` with `body` through `agent` to the intake of namespace `ns` on the server
+/// at `base` (`http://addr`); its status and answer.
+pub(crate) fn post_event(
+    agent: &ureq::Agent,
+    base: &str,
+    ns: &str,
+    event: djinn_hook_payload::EventType,
+    body: &[u8],
+) -> (u16, String) {
+    let mut response = agent
+        .post(format!("{base}/n/{ns}/-/events"))
+        .header("Content-Type", "application/json")
+        .header("X-Djinn-CI-Event", event.name())
+        .send(body)
+        .expect("the intake answers");
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    (response.status().as_u16(), text)
+}
+
 /// An HTTP agent for tests: statuses are values, not errors; no proxy; short timeouts.
 pub(crate) fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()

@@ -207,15 +207,9 @@ impl Drop for Running {
 fn post_event(agent: &ureq::Agent, base: &str) -> String {
     let event = EventType::BuildStarted;
     let body = example_payload(event, DEFAULT_API_SERVER).to_body();
-    let mut response = agent
-        .post(format!("{base}/n/{NS}/-/events"))
-        .header("Content-Type", "application/json")
-        .header("X-Djinn-CI-Event", event.name())
-        .send(&body[..])
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 202);
-    let reply: serde_json::Value =
-        serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
+    let (status, text) = crate::post_event(agent, base, NS, event, &body);
+    assert_eq!(status, 202, "{text}");
+    let reply: serde_json::Value = serde_json::from_str(&text).unwrap();
     reply["event_id"].as_str().unwrap().to_owned()
 }
 
