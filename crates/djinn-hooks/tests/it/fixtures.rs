@@ -100,7 +100,12 @@ pub(crate) fn postgres_server() -> Option<String> {
                 Ok("1"),
                 "DJINN_TEST_POSTGRES_REQUIRED=1 but DJINN_TEST_POSTGRES_URL is unset"
             );
-            eprintln!("NOT RUN: DJINN_TEST_POSTGRES_URL is unset (see README, PostgreSQL tests)");
+            // Written to stderr itself, not through `eprintln!`, which the test harness captures:
+            // whoever runs `cargo test` sees what did not run.
+            let _ = std::io::Write::write_all(
+                &mut std::io::stderr(),
+                b"NOT RUN: a PostgreSQL test (DJINN_TEST_POSTGRES_URL is unset; see README)\n",
+            );
             None
         }
     }

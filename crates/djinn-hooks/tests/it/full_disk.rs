@@ -5,7 +5,7 @@
 //! Mounting needs root (CI runs as root). Elsewhere the tests say plainly that they did not run,
 //! and `DJINN_TEST_FULL_DISK_REQUIRED=1` turns that into a failure.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -81,7 +81,12 @@ fn tmpfs_or_skip(test: &str, size: &str, options: &str) -> Option<Tmpfs> {
                 std::env::var_os("DJINN_TEST_FULL_DISK_REQUIRED").is_none(),
                 "{test}: required but could not run: {why}"
             );
-            eprintln!("NOT RUN: {test}: {why} (needs root; CI runs it)");
+            // To stderr itself, past the harness's capture of `eprintln!`: the person running
+            // `cargo test` sees what did not run.
+            let _ = writeln!(
+                std::io::stderr(),
+                "NOT RUN: {test}: {why} (needs root; CI runs it)"
+            );
             None
         }
     }
