@@ -15,19 +15,7 @@ use crate::store::Store;
 use crate::types::{Claim, Claimed, ClaimedTask, DeliveryLimits, PutOff};
 
 impl Store {
-    /// Leases up to `claim.limit` due tasks (due at or before `now`, not leased or with an
-    /// expired lease, of an active webhook) until `now + claim.lease`.
-    ///
-    /// **Fair across webhooks**: the webhooks with due tasks share the claim round-robin (each
-    /// its oldest due first), starting after the webhook the previous claim served last, so one
-    /// webhook's backlog never fills a claim while another's tasks wait. **Capped per
-    /// webhook**: a webhook holding `max_in_flight × leases_per_slot` live leases (its own
-    /// `max_in_flight`, else the claim's) gets no more; [`Claimed::held_back`] says whether
-    /// that left due tasks behind.
-    ///
-    /// Atomic: two workers (threads, `Store`s or processes) never get the same task; a crashed
-    /// worker's tasks come back when the lease runs out. Each claim counts as an attempt
-    /// ([`ClaimedTask::attempt`]) until [`Store::put_off`] takes it back.
+    /// [`Store::claim`](crate::Store::claim) on SQLite: the rules are documented there.
     ///
     /// Not durable on return, unlike every other write: the claim commits without waiting for
     /// an fsync (one fewer per claim). It becomes durable with the next durable commit on the
@@ -55,9 +43,6 @@ impl Store {
     /// Not durable on return, like a claim (it undoes one): lost in a machine crash, the tasks
     /// come back when their leases run out.
     pub(crate) fn put_off(&self, put_off: &[PutOff]) -> Result<usize> {
-        if put_off.is_empty() {
-            return Ok(0);
-        }
         self.write_unsynced("putting tasks off", |tx| {
             let mut task = tx.prepare_cached(
                 "UPDATE tasks SET next_at = ?3, lease = NULL, attempts = max(attempts - 1, 0)

@@ -245,6 +245,9 @@ impl Store {
     /// alone. Returns how many were put off. Not durable on return, like a claim (it undoes
     /// one): lost in a crash, the tasks come back when their leases run out.
     pub fn put_off(&self, put_off: &[PutOff]) -> Result<usize> {
+        if put_off.is_empty() {
+            return Ok(0);
+        }
         on_backend!(self, put_off(put_off))
     }
 

@@ -357,15 +357,7 @@ async fn a_hook_disabled_by_the_delivery_layer_says_so_and_saving_active_revives
     let ui = Ui::open();
     let hook = ui.hook("alice/ci", "https://gone.example/hook");
     // A delivery answered 410 Gone: the delivery layer disables the hook.
-    let task = ui
-        .store
-        .queue_test(
-            hook.id,
-            djinn_hook_payload::EventType::Cron,
-            b"{}".to_vec(),
-            std::time::Duration::from_secs(60),
-        )
-        .unwrap();
+    let task = leased_test_task(&ui, hook.id);
     ui.store
         .complete_one(djinn_hook_store::Completion {
             task_id: task.task_id,
@@ -416,15 +408,7 @@ async fn an_open_breaker_is_shown_on_the_list_and_the_hook() {
     let ui = Ui::open();
     let hook = ui.hook("alice/ci", "http://down.example/hook");
     // A worker put a task off behind the destination's open breaker; the store records it.
-    let task = ui
-        .store
-        .queue_test(
-            hook.id,
-            djinn_hook_payload::EventType::Cron,
-            b"{}".to_vec(),
-            std::time::Duration::from_secs(60),
-        )
-        .unwrap();
+    let task = leased_test_task(&ui, hook.id);
     let put_off = ui
         .store
         .put_off(&[djinn_hook_store::PutOff {
@@ -449,4 +433,16 @@ async fn an_open_breaker_is_shown_on_the_list_and_the_hook() {
             "Deliveries resume with one probe then.",
             "Delivery limits: the worker&#39;s default number of deliveries at once, the worker&#39;s default timeout",
         ]);
+}
+
+/// A test delivery of `hook_id` queued and leased, as a worker would hold it.
+fn leased_test_task(ui: &Ui, hook_id: i64) -> djinn_hook_store::ClaimedTask {
+    ui.store
+        .queue_test(
+            hook_id,
+            djinn_hook_payload::EventType::Cron,
+            b"{}".to_vec(),
+            std::time::Duration::from_secs(60),
+        )
+        .unwrap()
 }
