@@ -1,5 +1,5 @@
-//! Circuit breakers per destination (scheme, host, port): [`Destination`], [`BreakerConfig`],
-//! and the worker's table of breakers.
+//! Circuit breakers per [`Destination`] (scheme, host, port): [`BreakerConfig`] and the
+//! worker's table of breakers.
 //!
 //! A destination's breaker opens after `failures` consecutive connect failures or timeouts.
 //! While open, the worker puts that destination's due tasks off (no thread, no attempt, no
@@ -9,46 +9,11 @@
 //! destination: they share its breaker.
 
 use std::collections::{HashMap, HashSet};
-use std::fmt;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ureq::http::Uri;
+use djinn_hook_outbox::Destination;
 
-use crate::attempt::{Attempt, AttemptOutcome};
-
-/// Where deliveries go, as far as a breaker is concerned: scheme, host and port (the port
-/// made explicit: `https://example.com` is `https://example.com:443`). Cheap to clone.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Destination(Arc<str>);
-
-impl Destination {
-    /// The destination of a payload URL; `None` for a URL that is not absolute `http` or
-    /// `https` with a host (its deliveries fail anyway, and trip no breaker).
-    pub fn of(url: &str) -> Option<Destination> {
-        let uri: Uri = url.parse().ok()?;
-        let scheme = uri.scheme_str()?.to_ascii_lowercase();
-        let default_port = match scheme.as_str() {
-            "http" => 80,
-            "https" => 443,
-            _ => return None,
-        };
-        let host = uri.host().filter(|h| !h.is_empty())?.to_ascii_lowercase();
-        let port = uri.port_u16().unwrap_or(default_port);
-        Some(Destination(format!("{scheme}://{host}:{port}").into()))
-    }
-
-    /// `scheme://host:port`.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for Destination {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+use djinn_hook_outbox::{Attempt, AttemptOutcome};
 
 /// When a destination's breaker opens, and for how long.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -309,7 +274,6 @@ mod tests {
             created_at: time::OffsetDateTime::UNIX_EPOCH,
             duration: Duration::ZERO,
             request_headers: Vec::new(),
-            request_body: Vec::new(),
             response_status: status,
             response_headers: Vec::new(),
             response_body: Vec::new(),

@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use djinn_hook_outbox::{Attempt, AttemptOutcome, DeliveryRequest};
 use djinn_hook_payload::{redact_userinfo, scrub_userinfo};
 use djinn_hook_sign::{
     SIGNATURE_HEADER, Secret, StandardSecret, WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER,
@@ -18,10 +19,8 @@ use ureq::http::Uri;
 use ureq::tls::TlsConfig;
 use ureq::unversioned::transport::{Connector as _, DefaultConnector};
 
-use crate::attempt::{Attempt, AttemptOutcome};
 use crate::coalesce::CoalescingConnector;
 use crate::error::{DeliverError, error_chain};
-use crate::request::DeliveryRequest;
 use crate::ssrf::{GuardedResolver, SsrfGuard};
 
 /// `User-Agent` of the original Djinn CI.
@@ -128,41 +127,9 @@ impl Deliverer {
     /// Makes one attempt and records it. Never panics on a bad URL, secret or receiver: every
     /// failure is an [`Attempt`] with an `error` and a failed [`AttemptOutcome`].
     pub fn deliver(&self, request: &DeliveryRequest) -> Attempt {
-        self.deliver_parts(request, request.url.clone(), request.body.clone())
-    }
-
-    /// [`deliver`](Self::deliver) taking the request: its URL and body move into the attempt
-    /// instead of being copied (the worker's path; a body is ~2 KiB, and copying it cost an
-    /// allocation large enough to make malloc consolidate its free lists).
-    pub(crate) fn deliver_owned(&self, mut request: DeliveryRequest) -> Attempt {
-        let url = std::mem::take(&mut request.url);
-        let body = std::mem::take(&mut request.body);
-        self.deliver_parts(&request, url, body)
-    }
-
-    /// One attempt at `request`, whose `url` and `body` are given apart (owned, for the record).
-    fn deliver_parts(&self, request: &DeliveryRequest, url: String, body: Vec<u8>) -> Attempt {
         let created_at = OffsetDateTime::now_utc();
         let started = Instant::now();
-        let mut attempt = Attempt {
-            hook_id: request.hook_id,
-            event_id: request.event_id,
-            event: request.event,
-            url,
-            attempt: request.attempt,
-            redelivery: request.redelivery,
-            created_at,
-            duration: Duration::ZERO,
-            request_headers: Vec::new(),
-            request_body: body,
-            response_status: None,
-            response_headers: Vec::new(),
-            response_body: Vec::new(),
-            response_truncated: false,
-            error: None,
-            tls_verification_skipped: false,
-            outcome: AttemptOutcome::Other,
-        };
+        let mut attempt = Attempt::new(request, created_at);
         if let Err((outcome, error)) = self.attempt(request, &mut attempt) {
             attempt.outcome = outcome;
             // ureq's errors may quote the URL whole.
@@ -184,7 +151,7 @@ impl Deliverer {
         attempt.request_headers = self
             .headers(
                 request,
-                &attempt.request_body,
+                &request.body,
                 attempt.created_at.unix_timestamp(),
             )
             .map_err(other)?;
@@ -206,7 +173,7 @@ impl Deliverer {
             post = post.header(name, value);
         }
         let response = post
-            .send(&attempt.request_body[..])
+            .send(&request.body[..])
             .map_err(|error| self.classify(error, timeout))?;
 
         let status = response.status().as_u16();

@@ -1,4 +1,4 @@
-//! Why an attempt failed ([`DeliverError`]) and the storage side's error ([`OutboxError`]).
+//! Why an attempt failed: [`DeliverError`].
 
 use std::error::Error as StdError;
 use std::net::IpAddr;
@@ -59,31 +59,6 @@ pub enum DeliverError {
     /// The response status arrived but reading its body failed (e.g. the overall timeout hit).
     #[error("reading the response body failed")]
     ResponseBody(#[source] std::io::Error),
-}
-
-/// An error from the storage side of the worker loop ([`Outbox`](crate::Outbox)).
-///
-/// Implementors wrap their own error type: `OutboxError::new(my_error)`. It is transparent:
-/// `Display` and `source` are the wrapped error's.
-#[derive(Debug, thiserror::Error)]
-#[error(transparent)]
-pub struct OutboxError(Box<dyn StdError + Send + Sync>);
-
-impl OutboxError {
-    /// Wraps the storage side's own error.
-    pub fn new(error: impl Into<Box<dyn StdError + Send + Sync>>) -> OutboxError {
-        OutboxError(error.into())
-    }
-
-    /// The wrapped error.
-    pub fn inner(&self) -> &(dyn StdError + Send + Sync + 'static) {
-        &*self.0
-    }
-
-    /// Unwraps the storage side's error.
-    pub fn into_inner(self) -> Box<dyn StdError + Send + Sync> {
-        self.0
-    }
 }
 
 /// Formats an error and its chain of causes as `"error: cause: cause"`.

@@ -7,8 +7,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use crate::breaker::Destination;
-use crate::worker::Task;
+use djinn_hook_outbox::{Destination, Task};
 
 /// A claimed task waiting for a thread, with its destination (for the breakers).
 pub(crate) struct Queued {
@@ -156,13 +155,16 @@ impl HookQueues {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::DeliveryRequest;
+    use djinn_hook_outbox::{DeliveryRequest, LeaseToken};
+    use time::OffsetDateTime;
 
     fn queued(hook_id: i64, task_id: i64) -> Queued {
         Queued {
             task: Task {
                 task_id,
-                lease: String::new(),
+                lease: LeaseToken::new(),
+                lease_until: OffsetDateTime::UNIX_EPOCH,
+                event_created_at: OffsetDateTime::UNIX_EPOCH,
                 request: DeliveryRequest {
                     hook_id,
                     event_id: uuid::Uuid::nil(),

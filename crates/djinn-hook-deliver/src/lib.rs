@@ -77,31 +77,31 @@
 //! See [`RetryPolicy`] for the exact schedule semantics, `Retry-After` and disabling.
 #![warn(missing_docs)]
 
-mod attempt;
 mod breaker;
 mod coalesce;
 mod deliver;
 mod error;
 mod hook_queue;
+mod once;
 mod queue_depth;
-mod request;
 mod retry;
 mod ssrf;
 mod store_thread;
 mod worker;
 
 pub use crate::{
-    attempt::{Attempt, AttemptOutcome},
-    breaker::{BreakerConfig, BreakerState, BreakerStatus, Destination},
+    breaker::{BreakerConfig, BreakerState, BreakerStatus},
     deliver::{
         DEFAULT_USER_AGENT, DELIVERY_HEADER, DeliverConfig, Deliverer, EVENT_HEADER, HOOK_ID_HEADER,
     },
-    error::{DeliverError, OutboxError},
-    request::{DeliveryRequest, WebhookSecret},
-    retry::{Decision, DecisionOutcome, RetryPolicy},
+    error::DeliverError,
+    retry::RetryPolicy,
     ssrf::{METADATA_ADDRESSES, SsrfGuard},
-    worker::{
-        BreakerMonitor, ClaimRequest, Claimed, Completion, Outbox, PutOff, Stats, Task, Worker,
-        WorkerConfig, WorkerEvent, WorkerWaker,
-    },
+    worker::{BreakerMonitor, Stats, Worker, WorkerConfig, WorkerEvent, WorkerWaker},
+};
+/// The types this crate shares with the store, defined once in `djinn-hook-outbox` and
+/// re-exported here so a user of the deliverer alone needs one crate.
+pub use djinn_hook_outbox::{
+    Attempt, AttemptOutcome, ClaimRequest, Claimed, Completion, Decision, DeliveryRequest,
+    Destination, LeaseToken, Outbox, OutboxError, Outcome, PutOff, Task, WebhookSecret,
 };

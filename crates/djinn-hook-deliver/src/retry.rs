@@ -4,7 +4,7 @@ use std::time::{Duration, SystemTime};
 
 use time::OffsetDateTime;
 
-use crate::attempt::Attempt;
+use djinn_hook_outbox::{Attempt, Decision, Outcome};
 
 /// When to retry, and when to give up on a webhook.
 ///
@@ -66,26 +66,6 @@ impl Default for RetryPolicy {
     }
 }
 
-/// What to do with a task after an attempt.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Decision {
-    /// Whether the task is done, retried or failed.
-    pub outcome: DecisionOutcome,
-    /// `Some(reason)` when the webhook must be disabled (410 Gone, or failing for too long).
-    pub disable_hook: Option<String>,
-}
-
-/// The fate of a task.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DecisionOutcome {
-    /// The receiver accepted the event (2xx).
-    Delivered,
-    /// Try again at this time.
-    RetryAt(OffsetDateTime),
-    /// Failed for good: retries exhausted, 410 Gone, or the webhook was disabled.
-    Failed,
-}
-
 impl RetryPolicy {
     /// Decides after attempt number `attempt_number` (1 = first) of a task. Pure apart from the
     /// jitter: `now` is the current time, `hook_failing_since` the start of the webhook's
@@ -99,12 +79,12 @@ impl RetryPolicy {
     ) -> Decision {
         if attempt.is_success() {
             return Decision {
-                outcome: DecisionOutcome::Delivered,
+                outcome: Outcome::Delivered,
                 disable_hook: None,
             };
         }
         let failed = |reason: Option<String>| Decision {
-            outcome: DecisionOutcome::Failed,
+            outcome: Outcome::Failed,
             disable_hook: reason,
         };
         if attempt.response_status == Some(410) {
@@ -126,7 +106,7 @@ impl RetryPolicy {
             None => self.jittered(step),
         };
         Decision {
-            outcome: DecisionOutcome::RetryAt(now + delay),
+            outcome: Outcome::RetryAt(now + delay),
             disable_hook: None,
         }
     }

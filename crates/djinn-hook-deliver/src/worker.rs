@@ -38,152 +38,17 @@ use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 
-use crate::attempt::Attempt;
-use crate::breaker::{
-    BreakerConfig, BreakerState, BreakerStatus, Breakers, Change, Destination, Gate,
+use djinn_hook_outbox::{
+    ClaimRequest, Claimed, Completion, Destination, LeaseToken, Outbox, OutboxError, Outcome, PutOff,
+    Task,
 };
+
+use crate::breaker::{BreakerConfig, BreakerState, BreakerStatus, Breakers, Change, Gate};
 use crate::deliver::Deliverer;
-use crate::error::OutboxError;
 use crate::hook_queue::{HookQueues, Queued};
 use crate::queue_depth::QueueDepth;
-use crate::request::DeliveryRequest;
-use crate::retry::{Decision, DecisionOutcome, RetryPolicy};
+use crate::retry::RetryPolicy;
 use crate::store_thread::StoreThread;
-
-/// The storage side of the worker loop, implemented by the store.
-///
-/// Contract: `claim` hands out due tasks under a lease (a task is not handed out again until its
-/// lease expires or it is completed) with a fresh opaque lease token each time; `complete`
-/// applies a batch of results in one durable transaction, ignoring (not failing on) a
-/// completion whose lease token is no longer current.
-///
-/// The worker batches both calls itself (see [`Worker`]): an implementor needs no buffering of
-/// its own.
-pub trait Outbox: Send + Sync {
-    /// Claims up to `claim.limit` due tasks for `claim.lease`, fairly across webhooks and at
-    /// most `max_in_flight × leases_per_slot` live leases per webhook (its own `max_in_flight`
-    /// if it has one, else `claim.max_in_flight`).
-    fn claim(&self, claim: &ClaimRequest) -> Result<Claimed, OutboxError>;
-    /// Records the attempts and applies the decisions, all in one commit. On error nothing of the
-    /// batch may have been applied: the worker calls again with the same batch.
-    fn complete(&self, done: &[Completion]) -> Result<(), OutboxError>;
-    /// Puts claimed tasks back without an attempt (an open circuit breaker holds their
-    /// destination): each is due again at its `until`, its claim not counted as an attempt;
-    /// a task whose lease token is no longer current is left alone. If this fails, the tasks
-    /// come back when their leases run out.
-    fn put_off(&self, put_off: &[PutOff]) -> Result<(), OutboxError>;
-    /// The breaker of `destination` closed (for an outbox that shows breaker state; the default
-    /// does nothing).
-    fn breaker_closed(&self, destination: &Destination) -> Result<(), OutboxError> {
-        let _ = destination;
-        Ok(())
-    }
-}
-
-impl<T: Outbox + ?Sized> Outbox for Arc<T> {
-    fn claim(&self, claim: &ClaimRequest) -> Result<Claimed, OutboxError> {
-        (**self).claim(claim)
-    }
-
-    fn complete(&self, done: &[Completion]) -> Result<(), OutboxError> {
-        (**self).complete(done)
-    }
-
-    fn put_off(&self, put_off: &[PutOff]) -> Result<(), OutboxError> {
-        (**self).put_off(put_off)
-    }
-
-    fn breaker_closed(&self, destination: &Destination) -> Result<(), OutboxError> {
-        (**self).breaker_closed(destination)
-    }
-}
-
-impl<T: Outbox + ?Sized> Outbox for &T {
-    fn claim(&self, claim: &ClaimRequest) -> Result<Claimed, OutboxError> {
-        (**self).claim(claim)
-    }
-
-    fn complete(&self, done: &[Completion]) -> Result<(), OutboxError> {
-        (**self).complete(done)
-    }
-
-    fn put_off(&self, put_off: &[PutOff]) -> Result<(), OutboxError> {
-        (**self).put_off(put_off)
-    }
-
-    fn breaker_closed(&self, destination: &Destination) -> Result<(), OutboxError> {
-        (**self).breaker_closed(destination)
-    }
-}
-
-/// What the worker asks of [`Outbox::claim`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ClaimRequest {
-    /// Most tasks to claim.
-    pub limit: usize,
-    /// How long the lease lasts.
-    pub lease: Duration,
-    /// Deliveries at once of a webhook without its own cap.
-    pub max_in_flight: usize,
-    /// Leases a webhook may hold per delivery it may make at once: the deliveries, and the
-    /// worker's queue behind each (at least 1).
-    pub leases_per_slot: usize,
-}
-
-/// What [`Outbox::claim`] got.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Claimed {
-    /// The claimed tasks.
-    pub tasks: Vec<Task>,
-    /// Due tasks were left because their webhooks were at their cap: the worker claims again
-    /// after its next commit (which ends leases) instead of waiting for the poll interval.
-    pub held_back: bool,
-}
-
-/// A claimed task put back without an attempt because its destination's breaker is open.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PutOff {
-    /// The task's id.
-    pub task_id: i64,
-    /// The lease token of its newest claim.
-    pub lease: String,
-    /// When it is due again.
-    pub until: OffsetDateTime,
-    /// The destination whose breaker holds it.
-    pub destination: Destination,
-    /// Why the breaker opened.
-    pub reason: String,
-}
-
-/// A claimed delivery task.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Task {
-    /// The store's id of the task.
-    pub task_id: i64,
-    /// The opaque lease token of this claim, handed back in the [`Completion`].
-    pub lease: String,
-    /// What to deliver (`request.attempt` is this attempt's number, 1 = first).
-    pub request: DeliveryRequest,
-    /// When the webhook's current run of failed attempts started (`None` if its last attempt
-    /// succeeded or it has none), for [`RetryPolicy::decide`].
-    pub hook_failing_since: Option<OffsetDateTime>,
-    /// The webhook's own cap on deliveries at once; `None`: the worker's
-    /// ([`WorkerConfig::max_in_flight_per_hook`]).
-    pub max_in_flight: Option<usize>,
-}
-
-/// The result of one task's attempt, to be committed by [`Outbox::complete`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Completion {
-    /// The task's id.
-    pub task_id: i64,
-    /// The lease token of the task's most recent claim.
-    pub lease: String,
-    /// The attempt record for the delivery log.
-    pub attempt: Attempt,
-    /// What to do with the task (and the webhook).
-    pub decision: Decision,
-}
 
 /// How a [`Worker`] runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -635,7 +500,7 @@ impl<'o, O: Outbox> Worker<'o, O> {
             drop(state);
 
             let number = task.request.attempt;
-            let attempt = self.deliverer.deliver_owned(task.request);
+            let attempt = self.deliverer.deliver(&task.request);
             let decision = self.policy.decide(
                 &attempt,
                 number,
@@ -855,7 +720,7 @@ impl<'o, O: Outbox> Worker<'o, O> {
             state.in_flight.insert(
                 task.task_id,
                 InFlight {
-                    lease: task.lease.clone(),
+                    lease: task.lease,
                     lease_until,
                     bytes,
                 },
@@ -872,7 +737,9 @@ impl<'o, O: Outbox> Worker<'o, O> {
                 put_off(&mut state, &task, destination, until, reason);
                 continue;
             }
-            let cap = task.max_in_flight.unwrap_or(self.config.hook_cap());
+            let cap = task
+                .max_in_flight
+                .map_or(self.config.hook_cap(), |n| usize::try_from(n).unwrap_or(usize::MAX));
             state.queue.push(Queued { task, destination }, cap);
         }
         shared.notify(&state);
@@ -897,7 +764,7 @@ impl<'o, O: Outbox> Worker<'o, O> {
             let mut batch: Vec<Completion> = state.pending.drain(..n).collect();
             for completion in &mut batch {
                 if let Some(in_flight) = state.in_flight.get(&completion.task_id) {
-                    completion.lease.clone_from(&in_flight.lease);
+                    completion.lease = in_flight.lease;
                 }
             }
             drop(state);
@@ -921,9 +788,9 @@ impl<'o, O: Outbox> Worker<'o, O> {
                 for completion in &batch {
                     stats.attempts += 1;
                     match completion.decision.outcome {
-                        DecisionOutcome::Delivered => stats.delivered += 1,
-                        DecisionOutcome::RetryAt(_) => stats.retries_scheduled += 1,
-                        DecisionOutcome::Failed => stats.failed += 1,
+                        Outcome::Delivered => stats.delivered += 1,
+                        Outcome::RetryAt(_) => stats.retries_scheduled += 1,
+                        Outcome::Failed => stats.failed += 1,
                     }
                     if completion.decision.disable_hook.is_some() {
                         stats.hooks_disabled += 1;
@@ -958,7 +825,7 @@ impl<'o, O: Outbox> Worker<'o, O> {
         let mut put_offs = std::mem::take(&mut state.put_offs);
         for put_off in &mut put_offs {
             if let Some(in_flight) = state.in_flight.get(&put_off.task_id) {
-                put_off.lease.clone_from(&in_flight.lease);
+                put_off.lease = in_flight.lease;
             }
         }
         let closed = std::mem::take(&mut state.closed);
@@ -1153,7 +1020,7 @@ struct State {
 /// A task claimed and not yet committed.
 struct InFlight {
     /// The lease token of its newest claim.
-    lease: String,
+    lease: LeaseToken,
     /// When that lease runs out (at the latest).
     lease_until: Instant,
     /// Its request body's size.
@@ -1181,7 +1048,7 @@ fn put_off(
     let wait = until.saturating_duration_since(Instant::now());
     state.put_offs.push(PutOff {
         task_id: task.task_id,
-        lease: task.lease.clone(),
+        lease: task.lease,
         until: OffsetDateTime::now_utc() + wait,
         destination: destination.clone(),
         reason,

@@ -202,8 +202,11 @@ pub struct DeliveryJson {
     code: Option<u16>,
     #[serde(serialize_with = "nanos")]
     duration: Duration,
+    /// The attempt's result: `success`, `http_status`, `redirect_not_followed`, `timeout`,
+    /// `connect_refused`, `blocked`, `tls_error` or `other`.
+    result: &'static str,
     error: Option<String>,
-    /// An error, no response, or a non-2xx status.
+    /// Any result but `success`.
     failed: bool,
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
@@ -224,6 +227,7 @@ impl DeliveryJson {
             test: d.test,
             code: d.response_status,
             duration: d.duration,
+            result: d.result.as_str(),
             error: d.error.clone(),
             failed: d.failed(),
             created_at: d.created_at,

@@ -33,7 +33,7 @@ mod error;
 mod handlers;
 mod intake;
 pub mod json;
-mod log;
+pub mod log;
 mod metrics;
 pub mod receiver;
 mod relay;

@@ -1,6 +1,6 @@
 //! Log lines on stderr through `tracing`, written as logfmt (`key=value`, values quoted when
-//! they hold spaces or quotes) by `tracing-logfmt`: one per request, one per delivery, and the
-//! server's start and stop. Never a secret, a token, an `Authorization` header, a payload URL
+//! they hold spaces or quotes) by `tracing-logfmt`: one per request, one per delivery (the
+//! same from `serve` and `worker`), and the server's start and stop. Never a secret, a token, an `Authorization` header, a payload URL
 //! (it may carry credentials) or a body.
 
 use std::net::SocketAddr;
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use djinn_hook_deliver::{Completion, DecisionOutcome};
+use djinn_hook_deliver::{Completion, WorkerEvent};
 use time::format_description::well_known::Rfc3339;
 use tower_http::request_id::RequestId;
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -19,7 +19,7 @@ use crate::error::ErrorDetail;
 
 /// Sends `tracing` events to stderr as logfmt lines, unless the program installed its own
 /// subscriber first.
-pub(crate) fn install() {
+pub fn install() {
     let layer = tracing_logfmt::builder()
         .with_target(false)
         .with_span_name(false)
@@ -85,14 +85,56 @@ pub(crate) async fn request(
     response
 }
 
-/// The line for one committed delivery attempt.
-pub(crate) fn delivery(done: &Completion) {
+/// The log line of a worker's event: one per committed delivery attempt (`msg=delivery`), and
+/// one for each store failure and breaker change. `serve` and `worker` write the same lines.
+pub fn worker_event(event: &WorkerEvent<'_>) {
+    match event {
+        WorkerEvent::Completed(done) => delivery(done),
+        WorkerEvent::ClaimFailed(error) => {
+            tracing::error!(msg = "claiming tasks failed", error = %error);
+        }
+        WorkerEvent::CompleteFailed {
+            error,
+            batch,
+            retry_in,
+        } => tracing::error!(
+            msg = "recording attempts failed",
+            error = %error,
+            batch,
+            retry_in_ms = millis(*retry_in),
+        ),
+        WorkerEvent::Abandoned(batch) => tracing::error!(
+            msg = "gave up recording attempts; their tasks are claimed again when their leases run out",
+            batch = batch.len(),
+        ),
+        WorkerEvent::BreakerOpened {
+            destination,
+            reason,
+            open_for,
+        } => tracing::warn!(
+            msg = "breaker open: the receiver's deliveries are put off, then one probe goes out",
+            destination = %destination,
+            reason,
+            open_for_ms = millis(*open_for),
+        ),
+        WorkerEvent::BreakerClosed { destination } => tracing::info!(
+            msg = "breaker closed: the receiver's deliveries resume",
+            destination = %destination,
+        ),
+        WorkerEvent::PutOffFailed { error, tasks } => tracing::error!(
+            msg = "putting tasks off failed; they come back when their leases run out",
+            error = %error,
+            tasks,
+        ),
+        _ => {}
+    }
+}
+
+/// The line for one committed delivery attempt: the attempt's `result` and the task's
+/// `outcome` in their own words ([`AttemptOutcome`](djinn_hook_deliver::AttemptOutcome),
+/// [`Outcome`]).
+fn delivery(done: &Completion) {
     let attempt = &done.attempt;
-    let (outcome, retry_at) = match done.decision.outcome {
-        DecisionOutcome::Delivered => ("delivered", None),
-        DecisionOutcome::RetryAt(at) => ("retry", at.format(&Rfc3339).ok()),
-        DecisionOutcome::Failed => ("failed", None),
-    };
     tracing::info!(
         msg = "delivery",
         event = attempt.event.name(),
@@ -105,8 +147,12 @@ pub(crate) fn delivery(done: &Completion) {
             .map_or_else(|| "none".to_owned(), |s| s.to_string()),
         result = attempt.outcome.as_str(),
         duration_ms = millis(attempt.duration),
-        outcome,
-        retry_at,
+        outcome = done.decision.outcome.as_str(),
+        retry_at = done
+            .decision
+            .outcome
+            .retry_at()
+            .and_then(|at| at.format(&Rfc3339).ok()),
         disabled_hook = done.decision.disable_hook.as_deref(),
         error = attempt.error.as_deref(),
     );

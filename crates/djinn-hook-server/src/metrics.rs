@@ -4,7 +4,7 @@
 use std::sync::OnceLock;
 use std::sync::atomic::AtomicI64;
 
-use djinn_hook_deliver::{BreakerMonitor, Completion, DecisionOutcome};
+use djinn_hook_deliver::{BreakerMonitor, Completion};
 use djinn_hook_store::Stats;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -191,14 +191,9 @@ impl Metrics {
 
     /// One attempt committed by the worker.
     pub(crate) fn delivery(&self, done: &Completion) {
-        let outcome = match done.decision.outcome {
-            DecisionOutcome::Delivered => "delivered",
-            DecisionOutcome::RetryAt(_) => "retry",
-            DecisionOutcome::Failed => "failed",
-        };
         self.deliveries
             .get_or_create(&DeliveryLabels {
-                outcome,
+                outcome: done.decision.outcome.as_str(),
                 result: done.attempt.outcome.as_str(),
             })
             .inc();

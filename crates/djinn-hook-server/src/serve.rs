@@ -255,47 +255,8 @@ pub(crate) async fn stopped(stop: &AtomicBool) {
 
 /// The worker's events as metrics and log lines.
 fn observe(metrics: &Metrics, event: &WorkerEvent<'_>) {
-    match event {
-        WorkerEvent::Completed(done) => {
-            metrics.delivery(done);
-            log::delivery(done);
-        }
-        WorkerEvent::ClaimFailed(error) => {
-            tracing::error!(msg = "claiming tasks failed", error = %error);
-        }
-        WorkerEvent::CompleteFailed {
-            error,
-            batch,
-            retry_in,
-        } => tracing::error!(
-            msg = "recording attempts failed",
-            error = %error,
-            batch,
-            retry_in_ms = log::millis(*retry_in),
-        ),
-        WorkerEvent::Abandoned(batch) => tracing::error!(
-            msg = "gave up recording attempts; their tasks are claimed again when their leases run out",
-            batch = batch.len(),
-        ),
-        WorkerEvent::BreakerOpened {
-            destination,
-            reason,
-            open_for,
-        } => tracing::warn!(
-            msg = "breaker open: the receiver's deliveries are put off, then one probe goes out",
-            destination = %destination,
-            reason,
-            open_for_ms = log::millis(*open_for),
-        ),
-        WorkerEvent::BreakerClosed { destination } => tracing::info!(
-            msg = "breaker closed: the receiver's deliveries resume",
-            destination = %destination,
-        ),
-        WorkerEvent::PutOffFailed { error, tasks } => tracing::error!(
-            msg = "putting tasks off failed; they come back when their leases run out",
-            error = %error,
-            tasks,
-        ),
-        _ => {}
+    if let WorkerEvent::Completed(done) = event {
+        metrics.delivery(done);
     }
+    log::worker_event(event);
 }

@@ -9,10 +9,8 @@ use std::time::Duration;
 use divan::Bencher;
 use divan::counter::ItemsCount;
 use djinn_hook_payload::EventType;
-use djinn_hook_store::{
-    AttemptRecord, ClaimedTask, Completion, NewEvent, NewWebhook, Outcome, RequestBody, SecretKey,
-    Store,
-};
+use djinn_hook_outbox::{AttemptRecord, Completion, Outcome, RequestBody, Task};
+use djinn_hook_store::{NewEvent, NewWebhook, SecretKey, Store};
 use rusqlite::{Connection, params};
 use tempfile::TempDir;
 use time::OffsetDateTime;
@@ -92,7 +90,7 @@ impl Env {
         }
     }
 
-    fn claimed(&self, n: usize) -> Vec<ClaimedTask> {
+    fn claimed(&self, n: usize) -> Vec<Task> {
         self.store
             .accept_events((0..n).map(|_| Env::event()).collect())
             .unwrap();
@@ -106,7 +104,7 @@ impl Env {
 }
 
 /// The headers a delivery sends (about 400 bytes).
-fn request_headers(task: &ClaimedTask) -> Vec<(String, String)> {
+fn request_headers(task: &Task) -> Vec<(String, String)> {
     vec![
         ("Accept".into(), "*/*".into()),
         (
@@ -131,7 +129,7 @@ fn response_headers() -> Vec<(String, String)> {
     ]
 }
 
-fn completion(task: &ClaimedTask) -> Completion {
+fn completion(task: &Task) -> Completion {
     Completion {
         task_id: task.task_id,
         lease: task.lease,
@@ -325,7 +323,7 @@ mod raw {
     }
 
     fn headers() -> (String, String) {
-        let task_like = ClaimedTask {
+        let task_like = Task {
             task_id: 1,
             lease: uuid::Uuid::nil(),
             lease_until: OffsetDateTime::now_utc(),

@@ -4,15 +4,16 @@
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
+use djinn_hook_outbox::{ClaimRequest, Claimed, LeaseToken, PutOff, WebhookSecret};
 use rusqlite::{OptionalExtension, Transaction, params};
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use crate::error::{IResult, Result};
 use crate::outbox::lease_until;
 use crate::sql::{event_from_code, from_ns, to_ns, uuid_from_blob};
 use crate::store::Store;
-use crate::types::{Claim, Claimed, ClaimedTask, DeliveryLimits, PutOff};
+use crate::task::{Settings, TaskRow, claimed};
+use crate::types::DeliveryLimits;
 
 impl Store {
     /// [`Store::claim`](crate::Store::claim) on SQLite: the rules are documented there.
@@ -23,7 +24,7 @@ impl Store {
     /// every frame written before it). A claim lost in a machine crash is harmless: its tasks
     /// are due again at once, as if their lease had run out, and the attempt it counted is not
     /// counted.
-    pub(crate) fn claim(&self, now: OffsetDateTime, claim: &Claim) -> Result<Claimed> {
+    pub(crate) fn claim(&self, now: OffsetDateTime, claim: &ClaimRequest) -> Result<Claimed> {
         let after = self.claim_cursor.load(Ordering::Relaxed);
         let (claimed, last) = self.write_unsynced("claiming due tasks", |tx| {
             claim_in(self, tx, now, claim, after)
@@ -35,7 +36,7 @@ impl Store {
     }
 
     /// Puts claimed tasks back without an attempt (an open circuit breaker holds their
-    /// receiver): each is due again at its `hold.until`, its lease dropped and its claim no
+    /// receiver): each is due again at its `until`, its lease dropped and its claim no
     /// longer counted as an attempt, so the retry schedule is not used up; its webhook records
     /// the breaker ([`Webhook::breaker`](crate::Webhook::breaker)). A task whose lease is no
     /// longer current is left alone. Returns how many were put off.
@@ -55,12 +56,17 @@ impl Store {
             )?;
             let mut n = 0;
             for p in put_off {
-                let until = to_ns(p.hold.until);
+                let until = to_ns(p.until);
                 if task.execute(params![p.task_id, p.lease.as_bytes(), until])? == 0 {
                     continue;
                 }
                 n += 1;
-                hook.execute(params![p.task_id, p.hold.destination, until, p.hold.reason])?;
+                hook.execute(params![
+                    p.task_id,
+                    p.destination.as_str(),
+                    until,
+                    p.reason
+                ])?;
             }
             Ok(n)
         })
@@ -85,28 +91,21 @@ impl Store {
 pub(crate) const SETTINGS_COLUMNS: &str =
     "payload_url, ssl, secret, standard_webhooks, failing_since, max_in_flight, timeout_ms";
 
-/// A webhook's delivery settings, as [`SETTINGS_COLUMNS`] reads them.
-pub(crate) struct Settings {
-    pub(crate) payload_url: String,
-    pub(crate) ssl: bool,
-    pub(crate) sealed_secret: Option<Vec<u8>>,
-    pub(crate) standard_webhooks: bool,
-    pub(crate) failing_since: Option<OffsetDateTime>,
-    pub(crate) limits: DeliveryLimits,
-}
-
-impl Settings {
-    /// Reads [`SETTINGS_COLUMNS`] from column `at` on.
-    pub(crate) fn read(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Settings> {
-        Ok(Settings {
-            payload_url: r.get(at)?,
-            ssl: r.get(at + 1)?,
-            sealed_secret: r.get(at + 2)?,
-            standard_webhooks: r.get(at + 3)?,
-            failing_since: r.get::<_, Option<i64>>(at + 4)?.map(from_ns),
-            limits: limits_from_row(r.get(at + 5)?, r.get(at + 6)?),
-        })
-    }
+/// Reads [`SETTINGS_COLUMNS`] of webhook `hook_id` from column `at` on.
+pub(crate) fn read_settings(
+    hook_id: i64,
+    r: &rusqlite::Row<'_>,
+    at: usize,
+) -> rusqlite::Result<Settings> {
+    Ok(Settings {
+        hook_id,
+        payload_url: r.get(at)?,
+        ssl: r.get(at + 1)?,
+        sealed_secret: r.get(at + 2)?,
+        standard_webhooks: r.get(at + 3)?,
+        failing_since: r.get::<_, Option<i64>>(at + 4)?.map(from_ns),
+        limits: limits_from_row(r.get(at + 5)?, r.get(at + 6)?),
+    })
 }
 
 /// A webhook with due tasks, as a claim serves it.
@@ -124,12 +123,12 @@ fn claim_in(
     store: &Store,
     tx: &Transaction<'_>,
     now: OffsetDateTime,
-    claim: &Claim,
+    claim: &ClaimRequest,
     cursor: i64,
 ) -> IResult<(Claimed, Option<i64>)> {
     let now_ns = to_ns(now);
     let until = to_ns(lease_until(now, claim.lease));
-    let token = Uuid::new_v4();
+    let token = LeaseToken::new();
     let mut held_back = false;
 
     // The webhooks with pending tasks (one index seek each), those after the cursor first.
@@ -168,7 +167,7 @@ fn claim_in(
                 let active: bool = r.get(0)?;
                 let hook = Candidate {
                     hook_id,
-                    hook: Settings::read(r, 1)?,
+                    hook: read_settings(hook_id, r, 1)?,
                     room: 0,
                     after: (i64::MIN, i64::MIN),
                 };
@@ -177,14 +176,8 @@ fn claim_in(
             .optional()?
             .flatten();
         let Some(mut hook) = hook else { continue };
-        let cap = hook
-            .hook
-            .limits
-            .max_in_flight
-            .unwrap_or(claim.max_in_flight)
-            .saturating_mul(claim.leases_per_slot.max(1));
         let leased: i64 = leased_stmt.query_row(params![hook_id, now_ns], |r| r.get(0))?;
-        hook.room = usize::try_from(i64::from(cap).saturating_sub(leased)).unwrap_or(0);
+        hook.room = hook.hook.room(claim, leased);
         if hook.room == 0 {
             held_back |= due_after.exists(params![hook_id, now_ns, i64::MIN, i64::MIN])?;
             continue;
@@ -205,7 +198,7 @@ fn claim_in(
         "UPDATE tasks SET lease = ?2, next_at = ?3, attempts = attempts + 1 WHERE id = ?1",
     )?;
     // Decrypted once per webhook per claim.
-    let mut secrets: HashMap<i64, Option<String>> = HashMap::new();
+    let mut secrets: HashMap<i64, Option<WebhookSecret>> = HashMap::new();
     let mut tasks = Vec::new();
     let mut remaining = claim.limit;
     let mut last = None;
@@ -253,7 +246,8 @@ fn claim_in(
                 None if got > 0 => {
                     let secret = store
                         .cipher
-                        .open_optional(hook.hook_id, hook.hook.sealed_secret.as_deref())?;
+                        .open_optional(hook.hook_id, hook.hook.sealed_secret.as_deref())?
+                        .map(WebhookSecret::new);
                     secrets.insert(hook.hook_id, secret.clone());
                     secret
                 }
@@ -263,24 +257,21 @@ fn claim_in(
             {
                 lease_stmt.execute(params![task_id, token.as_bytes(), until])?;
                 hook.after = (next_at, task_id);
-                tasks.push(ClaimedTask {
-                    task_id,
-                    lease: token,
-                    lease_until: from_ns(until),
-                    event_id,
-                    event,
-                    event_created_at: created_at,
-                    hook_id: hook.hook_id,
-                    payload_url: hook.hook.payload_url.clone(),
-                    ssl: hook.hook.ssl,
-                    secret: secret.clone(),
-                    standard_webhooks: hook.hook.standard_webhooks,
-                    body,
-                    attempt: u32::try_from(attempts + 1).unwrap_or(u32::MAX),
-                    redelivery,
-                    hook_failing_since: hook.hook.failing_since,
-                    limits: hook.hook.limits,
-                });
+                tasks.push(claimed(
+                    &hook.hook,
+                    secret.clone(),
+                    token,
+                    from_ns(until),
+                    TaskRow {
+                        task_id,
+                        event_id,
+                        event,
+                        event_created_at: created_at,
+                        body,
+                        attempt: u32::try_from(attempts + 1).unwrap_or(u32::MAX),
+                        redelivery,
+                    },
+                ));
             }
             hook.room -= got;
             remaining -= got;

@@ -5,6 +5,9 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
+use djinn_hook_outbox::{
+    ClaimRequest, Claimed, Completion, Destination, Outbox, OutboxError, PutOff, Task,
+};
 use djinn_hook_payload::EventType;
 use time::OffsetDateTime;
 
@@ -13,9 +16,8 @@ use crate::key::SecretKey;
 use crate::pg::{self, PgStore};
 use crate::store::Store as Sqlite;
 use crate::types::{
-    Accepted, Claim, Claimed, ClaimedTask, Completed, Completion, Delivery, DeliveryFilter,
-    LastResponse, LimitsUpdate, Namespace, NewEvent, NewWebhook, Page, Paged, Pruned, PutOff,
-    Stats, SuccessRate, Webhook, WebhookUpdate,
+    Accepted, Completed, Delivery, DeliveryFilter, LastResponse, LimitsUpdate, Namespace,
+    NewEvent, NewWebhook, Page, Paged, Pruned, Stats, SuccessRate, Webhook, WebhookUpdate,
 };
 
 /// The webhook store: namespaces, webhooks, the durable outbox of events and
@@ -203,14 +205,14 @@ impl Store {
     }
 
     /// Leases up to `limit` due tasks, no webhook capped: [`Store::claim`] with
-    /// [`Claim::uncapped`].
+    /// [`ClaimRequest::uncapped`].
     pub fn claim_due(
         &self,
         now: OffsetDateTime,
         limit: usize,
         lease: Duration,
-    ) -> Result<Vec<ClaimedTask>> {
-        Ok(self.claim(now, &Claim::uncapped(limit, lease))?.tasks)
+    ) -> Result<Vec<Task>> {
+        Ok(self.claim(now, &ClaimRequest::uncapped(limit, lease))?.tasks)
     }
 
     /// Leases up to `claim.limit` due tasks (due at or before `now`, not leased or with an
@@ -226,9 +228,9 @@ impl Store {
     ///
     /// Atomic: two workers (threads, `Store`s or processes) never get the same task; a crashed
     /// worker's tasks come back when the lease runs out. Each claim counts as an attempt
-    /// ([`ClaimedTask::attempt`]) until [`Store::put_off`] takes it back. Not durable on
+    /// (the request's `attempt`) until [`Store::put_off`] takes it back. Not durable on
     /// return: a claim lost in a crash is an expired lease.
-    pub fn claim(&self, now: OffsetDateTime, claim: &Claim) -> Result<Claimed> {
+    pub fn claim(&self, now: OffsetDateTime, claim: &ClaimRequest) -> Result<Claimed> {
         if claim.limit == 0 {
             return Ok(Claimed {
                 tasks: Vec::new(),
@@ -239,7 +241,7 @@ impl Store {
     }
 
     /// Puts claimed tasks back without an attempt (an open circuit breaker holds their
-    /// receiver): each is due again at its `hold.until`, its lease dropped and its claim no
+    /// receiver): each is due again at its `until`, its lease dropped and its claim no
     /// longer counted as an attempt, so the retry schedule is not used up; its webhook records
     /// the breaker ([`Webhook::breaker`]). A task whose lease is no longer current is left
     /// alone. Returns how many were put off. Not durable on return, like a claim (it undoes
@@ -262,13 +264,13 @@ impl Store {
     /// lost; the outcome is applied to the task only while the lease token
     /// still matches. The webhook's `failing_since` is set on a failed attempt
     /// (if unset) and cleared on success, and the webhook is disabled if asked.
-    pub fn complete(&self, completions: Vec<Completion>) -> Result<Vec<Completed>> {
+    pub fn complete(&self, completions: &[Completion]) -> Result<Vec<Completed>> {
         on_backend!(self, complete(completions))
     }
 
     /// [`Store::complete`] for one attempt.
-    pub fn complete_one(&self, completion: Completion) -> Result<Completed> {
-        on_backend!(self, complete_one(completion))
+    pub fn complete_one(&self, completion: &Completion) -> Result<Completed> {
+        Ok(self.complete(std::slice::from_ref(completion))?.remove(0))
     }
 
     /// Queues the event of a recorded delivery again for that delivery's
@@ -363,7 +365,7 @@ impl Store {
         event: EventType,
         body: Vec<u8>,
         lease: Duration,
-    ) -> Result<ClaimedTask> {
+    ) -> Result<Task> {
         on_backend!(self, queue_test(hook_id, event, body, lease))
     }
 }
@@ -414,5 +416,30 @@ mod tests {
         ] {
             assert!(!is_postgres_url(path), "{path}");
         }
+    }
+}
+
+/// The store as the delivery worker's outbox: each call is the `Store` method of the same
+/// name, at the current time.
+impl Outbox for Store {
+    fn claim(&self, claim: &ClaimRequest) -> std::result::Result<Claimed, OutboxError> {
+        Store::claim(self, OffsetDateTime::now_utc(), claim).map_err(OutboxError::new)
+    }
+
+    fn complete(&self, done: &[Completion]) -> std::result::Result<(), OutboxError> {
+        if done.is_empty() {
+            return Ok(());
+        }
+        Store::complete(self, done).map_err(OutboxError::new)?;
+        Ok(())
+    }
+
+    fn put_off(&self, put_off: &[PutOff]) -> std::result::Result<(), OutboxError> {
+        Store::put_off(self, put_off).map_err(OutboxError::new)?;
+        Ok(())
+    }
+
+    fn breaker_closed(&self, destination: &Destination) -> std::result::Result<(), OutboxError> {
+        Store::breaker_closed(self, destination.as_str()).map_err(OutboxError::new)
     }
 }

@@ -10,10 +10,9 @@
 //!
 //! ```
 //! use std::time::Duration;
+//! use djinn_hook_outbox::{Attempt, AttemptOutcome, Completion, Decision, Outcome};
 //! use djinn_hook_payload::EventType;
-//! use djinn_hook_store::{
-//!     AttemptRecord, Completion, NewEvent, NewWebhook, Outcome, RequestBody, SecretKey, Store,
-//! };
+//! use djinn_hook_store::{NewEvent, NewWebhook, SecretKey, Store};
 //! use time::OffsetDateTime;
 //!
 //! # fn main() -> Result<(), djinn_hook_store::Error> {
@@ -31,28 +30,16 @@
 //!
 //! let now = OffsetDateTime::now_utc();
 //! let task = store.claim_due(now, 10, Duration::from_secs(90))?.remove(0);
-//! assert_eq!(task.hook_id, hook.id);
-//! // ... POST task.body to task.payload_url, then:
-//! store.complete_one(Completion {
+//! assert_eq!(task.request.hook_id, hook.id);
+//! // ... POST task.request.body to task.request.url (djinn-hook-deliver does), then:
+//! let mut attempt = Attempt::new(&task.request, now);
+//! attempt.response_status = Some(200);
+//! attempt.outcome = AttemptOutcome::Success;
+//! store.complete_one(&Completion {
 //!     task_id: task.task_id,
 //!     lease: task.lease,
-//!     attempt: AttemptRecord {
-//!         attempt: task.attempt,
-//!         redelivery: task.redelivery,
-//!         request_headers: vec![("X-Djinn-CI-Event".into(), task.event.to_string())],
-//!         // `task.body`, as claimed: the log refers to it, nothing is copied.
-//!         request_body: RequestBody::Claimed,
-//!         response_status: Some(200),
-//!         response_headers: vec![],
-//!         response_body: b"ok".to_vec(),
-//!         response_truncated: false,
-//!         tls_verification_skipped: false,
-//!         duration: Duration::from_millis(12),
-//!         error: None,
-//!         created_at: now,
-//!     },
-//!     outcome: Outcome::Delivered,
-//!     disable_hook: None,
+//!     attempt,
+//!     decision: Decision { outcome: Outcome::Delivered, disable_hook: None },
 //! })?;
 //! # Ok(())
 //! # }
@@ -117,21 +104,20 @@
 //! deliveries, [`Store::redeliver`] can always send it again, and the log
 //! stores a request body only when it differs from the event's payload (usually
 //! it is the payload: a delivery row then costs a few hundred bytes, not the
-//! payload's size again). A caller that sent the claimed body unchanged says
-//! so ([`RequestBody::Claimed`]), and the store neither receives nor compares
-//! a copy.
+//! payload's size again). An attempt sends its claimed task's body unchanged,
+//! so the store neither receives nor compares a copy.
 //!
 //! # Tasks and their states
 //!
 //! Accepting an event queues one task per matching webhook, due at once.
 //! [`Store::claim_due`] leases due tasks; [`Store::complete`] finishes a task
-//! ([`Outcome::Delivered`]), schedules its next attempt ([`Outcome::RetryAt`]:
+//! (`Outcome::Delivered`), schedules its next attempt (`Outcome::RetryAt`:
 //! the delivery layer owns the retry policy) or gives up on it
-//! ([`Outcome::Failed`]). Deactivating or disabling a webhook marks its
+//! (`Outcome::Failed`). Deactivating or disabling a webhook marks its
 //! pending tasks failed; [`Store::retry_now`] makes a webhook's failed and
 //! waiting tasks due again. A task queued by [`Store::redeliver`] carries
-//! [`ClaimedTask::redelivery`]; retries of one task are told apart by
-//! [`ClaimedTask::attempt`]. An event queued by [`Store::queue_test`] is
+//! the request's `redelivery` flag; retries of one task are told apart by
+//! its `attempt` number. An event queued by [`Store::queue_test`] is
 //! marked as a test, and so is every delivery of it ([`Delivery::test`]).
 //!
 //! # PostgreSQL
@@ -157,6 +143,7 @@ mod key_file;
 mod pg;
 mod schema;
 mod sql;
+mod task;
 mod types;
 mod validate;
 
@@ -180,9 +167,8 @@ pub use key::SecretKey;
 pub use log::{DEFAULT_RETENTION, PRUNE_BATCH};
 pub use outbox::MAX_BODY;
 pub use types::{
-    Accepted, AttemptRecord, BreakerHold, Claim, Claimed, ClaimedTask, Completed, Completion,
-    Delivery, DeliveryFilter, DeliveryLimits, LastResponse, LimitsUpdate, Namespace, NewEvent,
-    NewWebhook, Outcome, Page, Paged, Pruned, PutOff, RequestBody, SecretUpdate, Stats,
+    Accepted, BreakerHold, Completed, Delivery, DeliveryFilter, DeliveryLimits, LastResponse,
+    LimitsUpdate, Namespace, NewEvent, NewWebhook, Page, Paged, Pruned, SecretUpdate, Stats,
     SuccessRate, Webhook, WebhookUpdate,
 };
 pub use validate::ValidationErrors;

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use djinn_hook_outbox::AttemptOutcome;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use time::OffsetDateTime;
@@ -24,11 +25,11 @@ const SELECT_DELIVERY: &str = "SELECT d.id, d.hook_id, e.uuid, e.event, d.attemp
         e.test, d.request_headers, substr(COALESCE(d.request_body, e.payload), 1, 65536),
         d.request_truncated OR length(COALESCE(d.request_body, e.payload)) > 65536, d.response_status,
         d.response_headers, d.response_body, d.response_truncated, d.tls_verification_skipped,
-        d.duration_ns, d.error, d.created_at
+        d.duration_ns, d.error, d.created_at, d.result
     FROM deliveries d JOIN events e ON e.id = d.event_id";
 
-const FAILED: &str = "(d.error IS NOT NULL OR d.response_status IS NULL
-    OR d.response_status NOT BETWEEN 200 AND 299)";
+/// A failed attempt: any outcome but success (as [`Delivery::failed`]).
+const FAILED: &str = "(d.result <> 'success')";
 
 // The SQL above spells out MAX_BODY.
 const _: () = assert!(crate::outbox::MAX_BODY == 65536);
@@ -269,5 +270,12 @@ fn row_delivery(r: &rusqlite::Row<'_>) -> rusqlite::Result<Delivery> {
         duration: Duration::from_nanos(count(r.get(15)?)),
         error: r.get(16)?,
         created_at: from_ns(r.get(17)?),
+        result: outcome_named(&r.get::<_, String>(18)?),
     })
+}
+
+/// A stored outcome name as the outcome (a name this build does not know, from a newer one,
+/// reads as [`AttemptOutcome::Other`]).
+pub(crate) fn outcome_named(name: &str) -> AttemptOutcome {
+    AttemptOutcome::from_name(name).unwrap_or(AttemptOutcome::Other)
 }

@@ -1,9 +1,9 @@
 //! The outbox: accepting events, claiming and completing delivery tasks.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::time::Duration;
 
+use djinn_hook_outbox::{Completion, Outcome};
 use rusqlite::{CachedStatement, OptionalExtension, Transaction, params};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -12,7 +12,7 @@ use crate::error::{Error, IResult, Result};
 use crate::hooks::fail_pending;
 use crate::sql::{count, event_code, from_ns, headers_to_json, to_ns};
 use crate::store::{Store, namespace_id};
-use crate::types::{Accepted, Completed, Completion, NewEvent, Outcome, RequestBody, Stats};
+use crate::types::{Accepted, Completed, NewEvent, Stats};
 
 /// The most bytes of a request or response body the log keeps; longer bodies
 /// are cut and marked truncated.
@@ -50,15 +50,8 @@ impl Store {
     /// still matches. The webhook's `failing_since` is set on a failed attempt
     /// (if unset) and cleared on success, and the webhook is disabled if asked
     /// (its other pending tasks are marked failed).
-    pub fn complete(&self, completions: Vec<Completion>) -> Result<Vec<Completed>> {
-        self.write("completing tasks", |tx| complete_batch(tx, &completions))
-    }
-
-    /// [`Store::complete`] for one attempt.
-    pub fn complete_one(&self, completion: Completion) -> Result<Completed> {
-        self.write("completing a task", |tx| {
-            Ok(complete_batch(tx, std::slice::from_ref(&completion))?.remove(0))
-        })
+    pub fn complete(&self, completions: &[Completion]) -> Result<Vec<Completed>> {
+        self.write("completing tasks", |tx| complete_batch(tx, completions))
     }
 
     /// Queues the event of a recorded delivery again for that delivery's
@@ -282,7 +275,7 @@ fn complete_batch(tx: &Transaction<'_>, completions: &[Completion]) -> IResult<V
         let slot = match health.iter_mut().find(|(h, _)| *h == hook_id) {
             Some((_, slot)) => slot,
             None => {
-                let initial = match c.outcome {
+                let initial = match c.decision.outcome {
                     Outcome::Delivered => Health::Clear,
                     _ => Health::FailingIfUnset(failed_at),
                 };
@@ -290,7 +283,7 @@ fn complete_batch(tx: &Transaction<'_>, completions: &[Completion]) -> IResult<V
                 continue;
             }
         };
-        *slot = match (c.outcome, *slot) {
+        *slot = match (c.decision.outcome, *slot) {
             (Outcome::Delivered, _) => Health::Clear,
             (_, Health::Clear) => Health::FailingFrom(failed_at),
             (_, kept) => kept,
@@ -318,7 +311,7 @@ fn complete_batch(tx: &Transaction<'_>, completions: &[Completion]) -> IResult<V
     }
     // Disabling last, so it also fails tasks that this batch rescheduled.
     for c in completions {
-        let Some(reason) = &c.disable_hook else {
+        let Some(reason) = &c.decision.disable_hook else {
             continue;
         };
         let hook_id: Option<i64> = tx
@@ -342,10 +335,7 @@ fn complete_batch(tx: &Transaction<'_>, completions: &[Completion]) -> IResult<V
 /// The statements of one completion, taken from the statement cache once per
 /// batch (a lookup and return per use was ~1% of the worker's CPU profile).
 struct CompleteStatements<'tx> {
-    /// The task, for an attempt that sent the claimed body.
     task: CachedStatement<'tx>,
-    /// The task, and whether the given bytes are the event's payload.
-    task_comparing: CachedStatement<'tx>,
     finish: CachedStatement<'tx>,
     record: CachedStatement<'tx>,
 }
@@ -356,11 +346,6 @@ impl<'tx> CompleteStatements<'tx> {
             task: tx.prepare_cached(
                 "SELECT hook_id, event_id, coalesce(lease = ?2, 0), body FROM tasks WHERE id = ?1",
             )?,
-            task_comparing: tx.prepare_cached(
-                "SELECT hook_id, event_id, coalesce(lease = ?2, 0),
-                    coalesce((SELECT payload FROM events e WHERE e.id = t.event_id) = ?3, 0)
-                 FROM tasks t WHERE id = ?1",
-            )?,
             finish: tx.prepare_cached(
                 "UPDATE tasks SET state = COALESCE(?2, state), next_at = COALESCE(?3, next_at),
                     lease = NULL
@@ -370,8 +355,8 @@ impl<'tx> CompleteStatements<'tx> {
                 "INSERT INTO deliveries (hook_id, event_id, attempt, redelivery, request_headers,
                     request_body, request_truncated, response_status, response_headers,
                     response_body, response_truncated, tls_verification_skipped, duration_ns,
-                    error, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                    error, created_at, result)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
             )?,
         })
     }
@@ -379,41 +364,29 @@ impl<'tx> CompleteStatements<'tx> {
 
 /// A task as a completion reads it: webhook, event row, whether the lease is
 /// still held, and the request body for the log (`None`: the event's payload).
-type TaskRow<'a> = (i64, i64, bool, Option<Cow<'a, [u8]>>);
+type TaskRow = (i64, i64, bool, Option<Vec<u8>>);
 
 /// Applies one completion's outcome (if its lease still holds) and records its
 /// attempt. Returns the webhook, or `None` if the task no longer exists.
 fn complete(s: &mut CompleteStatements<'_>, c: &Completion) -> IResult<(Completed, Option<i64>)> {
-    let (state, next_at) = match c.outcome {
+    let (state, next_at) = match c.decision.outcome {
         Outcome::Delivered => (Some(STATE_DONE), None),
         // A task failed meanwhile (its webhook disabled) stays failed.
         Outcome::RetryAt(at) => (None, Some(to_ns(at))),
         Outcome::Failed => (Some(STATE_FAILED), None),
     };
-    // The log stores a request body only if it differs from the event's
-    // payload (usually it is the payload: no need to write it twice). The
-    // claimed body is the payload unless the task carries its own (a
-    // redelivery's recorded body): no comparison needed. Given bytes are
-    // compared with the payload. Plain statements only: an UPDATE ...
-    // RETURNING costs a temporary table and a statement journal.
+    // The log stores a request body only if it is not the event's payload (usually it is:
+    // no need to write it twice): an attempt sends its task's body unchanged, which is the
+    // payload unless the task carries its own (a redelivery's recorded body). Plain
+    // statements only: an UPDATE ... RETURNING costs a temporary table and a statement
+    // journal.
     let lease = c.lease.as_bytes();
-    let task: Option<TaskRow<'_>> = match &c.attempt.request_body {
-        RequestBody::Claimed => s
-            .task
-            .query_row(params![c.task_id, lease], |r| {
-                let own: Option<Vec<u8>> = r.get(3)?;
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, own.map(Cow::Owned)))
-            })
-            .optional()?,
-        RequestBody::Bytes(bytes) => s
-            .task_comparing
-            .query_row(params![c.task_id, lease, bytes], |r| {
-                let same: bool = r.get(3)?;
-                let body = (!same).then_some(Cow::Borrowed(&bytes[..]));
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, body))
-            })
-            .optional()?,
-    };
+    let task: Option<TaskRow> = s
+        .task
+        .query_row(params![c.task_id, lease], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .optional()?;
     let Some((hook_id, event_row, lease_held, request_body)) = task else {
         let none = Completed {
             delivery_id: None,
@@ -449,6 +422,7 @@ fn complete(s: &mut CompleteStatements<'_>, c: &Completion) -> IResult<(Complete
         i64::try_from(a.duration.as_nanos()).unwrap_or(i64::MAX),
         a.error,
         to_ns(a.created_at),
+        a.outcome.as_str(),
     ])?;
     let completed = Completed {
         delivery_id: Some(delivery_id),

@@ -330,7 +330,7 @@ mod tests {
         let claimed = store
             .claim(
                 OffsetDateTime::now_utc(),
-                &crate::Claim::uncapped(10, Duration::from_secs(60)),
+                &djinn_hook_outbox::ClaimRequest::uncapped(10, Duration::from_secs(60)),
             )
             .unwrap();
         assert!(claimed.tasks.is_empty());

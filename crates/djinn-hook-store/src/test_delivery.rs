@@ -2,17 +2,18 @@
 
 use std::time::Duration;
 
+use djinn_hook_outbox::{LeaseToken, Task, WebhookSecret};
 use djinn_hook_payload::EventType;
 use rusqlite::{OptionalExtension, params};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::claim::{SETTINGS_COLUMNS, Settings};
+use crate::claim::{SETTINGS_COLUMNS, read_settings};
 use crate::error::{Error, Result};
 use crate::outbox::{insert_event, lease_until};
 use crate::sql::{from_ns, to_ns};
 use crate::store::Store;
-use crate::types::ClaimedTask;
+use crate::task::{TaskRow, claimed};
 
 impl Store {
     /// Queues a test delivery and leases it, in one durable transaction: stores
@@ -40,7 +41,7 @@ impl Store {
         event: EventType,
         body: Vec<u8>,
         lease: Duration,
-    ) -> Result<ClaimedTask> {
+    ) -> Result<Task> {
         let now = OffsetDateTime::now_utc();
         let until = lease_until(now, lease);
         self.write("queueing a test delivery", |tx| {
@@ -49,17 +50,18 @@ impl Store {
                     "SELECT namespace_id, {SETTINGS_COLUMNS} FROM webhooks WHERE id = ?1"
                 ))?
                 .query_row([hook_id], |r| {
-                    Ok((r.get::<_, i64>(0)?, Settings::read(r, 1)?))
+                    Ok((r.get::<_, i64>(0)?, read_settings(hook_id, r, 1)?))
                 })
                 .optional()?
                 .ok_or(Error::WebhookNotFound { id: hook_id })?;
             let secret = self
                 .cipher
-                .open_optional(hook_id, hook.sealed_secret.as_deref())?;
+                .open_optional(hook_id, hook.sealed_secret.as_deref())?
+                .map(WebhookSecret::new);
             let event_id = Uuid::new_v4();
             let event_row =
                 insert_event(tx, event_id, namespace_id, event, &body, to_ns(now), true)?;
-            let lease_token = Uuid::new_v4();
+            let lease_token = LeaseToken::new();
             let task_id = tx
                 .prepare_cached(
                     "INSERT INTO tasks (event_id, hook_id, state, next_at, lease, attempts)
@@ -71,24 +73,21 @@ impl Store {
                     to_ns(until),
                     lease_token.as_bytes()
                 ])?;
-            Ok(ClaimedTask {
-                task_id,
-                lease: lease_token,
-                lease_until: until,
-                event_id,
-                event,
-                event_created_at: from_ns(to_ns(now)),
-                hook_id,
-                payload_url: hook.payload_url,
-                ssl: hook.ssl,
+            Ok(claimed(
+                &hook,
                 secret,
-                standard_webhooks: hook.standard_webhooks,
-                body,
-                attempt: 1,
-                redelivery: false,
-                hook_failing_since: hook.failing_since,
-                limits: hook.limits,
-            })
+                lease_token,
+                until,
+                TaskRow {
+                    task_id,
+                    event_id,
+                    event,
+                    event_created_at: from_ns(to_ns(now)),
+                    body,
+                    attempt: 1,
+                    redelivery: false,
+                },
+            ))
         })
     }
 }

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use djinn_hook_outbox::AttemptOutcome;
 use djinn_hook_payload::{EventSet, EventType, redact_userinfo};
 use serde::{Serialize, Serializer};
 use time::OffsetDateTime;
@@ -281,190 +282,6 @@ pub struct Accepted {
     pub matched: usize,
 }
 
-/// A leased task: everything one delivery attempt needs. Its `Debug` never
-/// shows the secret.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ClaimedTask {
-    /// The task's id.
-    pub task_id: i64,
-    /// The lease token; give it back in [`Completion::lease`].
-    pub lease: Uuid,
-    /// When the lease runs out and the task may be claimed again.
-    pub lease_until: OffsetDateTime,
-    /// The event's id.
-    pub event_id: Uuid,
-    /// The event's type.
-    pub event: EventType,
-    /// When the event was accepted.
-    pub event_created_at: OffsetDateTime,
-    /// The webhook's id.
-    pub hook_id: i64,
-    /// Where to POST.
-    pub payload_url: String,
-    /// Whether to verify the TLS certificate.
-    pub ssl: bool,
-    /// The decrypted signing secret: the only place a secret leaves the store.
-    pub secret: Option<String>,
-    /// Whether to send Standard Webhooks headers too.
-    pub standard_webhooks: bool,
-    /// The bytes to send: the event's payload, or for a redelivery the recorded
-    /// request body.
-    pub body: Vec<u8>,
-    /// The 1-based number of this attempt (each claim counts one).
-    pub attempt: u32,
-    /// Whether this task was queued by [`Store::redeliver`](crate::Store::redeliver).
-    pub redelivery: bool,
-    /// The webhook's `failing_since`, for the delivery layer's disable rule.
-    pub hook_failing_since: Option<OffsetDateTime>,
-    /// The webhook's own delivery limits.
-    pub limits: DeliveryLimits,
-}
-
-/// What a claim asks for ([`Store::claim`](crate::Store::claim)).
-///
-/// A webhook may hold at most `max_in_flight × leases_per_slot` live leases (its own
-/// `max_in_flight` if set, else this one): its deliveries at once, and the worker's queue for
-/// each of them. A webhook at that cap gets nothing; the others share the claim round-robin.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Claim {
-    /// Most tasks to claim.
-    pub limit: usize,
-    /// How long each lease lasts.
-    pub lease: Duration,
-    /// Deliveries at once of a webhook without its own `max_in_flight`.
-    pub max_in_flight: u32,
-    /// Leases a webhook may hold per delivery it may make at once (at least 1).
-    pub leases_per_slot: u32,
-}
-
-impl Claim {
-    /// Up to `limit` tasks leased for `lease`, no webhook capped.
-    pub fn uncapped(limit: usize, lease: Duration) -> Claim {
-        Claim {
-            limit,
-            lease,
-            max_in_flight: u32::MAX,
-            leases_per_slot: 1,
-        }
-    }
-}
-
-/// What a [`Claim`] got.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Claimed {
-    /// The leased tasks, round-robin across webhooks.
-    pub tasks: Vec<ClaimedTask>,
-    /// Due tasks were left because their webhooks were at their cap: claim again once some of
-    /// their leases end (a completion), not only at the next poll.
-    pub held_back: bool,
-}
-
-/// A claimed task put back without an attempt, because an open circuit breaker holds its
-/// destination: it is due again at `hold.until`, its claim not counted as an attempt.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PutOff {
-    /// The task's id.
-    pub task_id: i64,
-    /// The lease token of its claim (nothing happens if it is no longer current).
-    pub lease: Uuid,
-    /// The breaker, recorded on the task's webhook for `hook show`.
-    pub hold: BreakerHold,
-}
-
-impl fmt::Debug for ClaimedTask {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClaimedTask")
-            .field("task_id", &self.task_id)
-            .field("lease", &self.lease)
-            .field("lease_until", &self.lease_until)
-            .field("event_id", &self.event_id)
-            .field("event", &self.event)
-            .field("event_created_at", &self.event_created_at)
-            .field("hook_id", &self.hook_id)
-            .field("payload_url", &redact_userinfo(&self.payload_url))
-            .field("ssl", &self.ssl)
-            .field("secret", &self.secret.as_ref().map(|_| Redacted))
-            .field("standard_webhooks", &self.standard_webhooks)
-            .field("body_len", &self.body.len())
-            .field("attempt", &self.attempt)
-            .field("redelivery", &self.redelivery)
-            .field("hook_failing_since", &self.hook_failing_since)
-            .field("limits", &self.limits)
-            .finish()
-    }
-}
-
-/// One delivery attempt as the delivery layer made it: the input to the log.
-/// Headers are what was sent (a signature is fine; a secret never is).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AttemptRecord {
-    /// The 1-based attempt number ([`ClaimedTask::attempt`]).
-    pub attempt: u32,
-    /// Whether it was a redelivery ([`ClaimedTask::redelivery`]).
-    pub redelivery: bool,
-    /// The request headers sent, in order.
-    pub request_headers: Vec<(String, String)>,
-    /// The request body sent.
-    pub request_body: RequestBody,
-    /// The response status, if a response came.
-    pub response_status: Option<u16>,
-    /// The response headers, in order.
-    pub response_headers: Vec<(String, String)>,
-    /// The response body (as much as was read).
-    pub response_body: Vec<u8>,
-    /// Whether the delivery layer already cut the response body short.
-    pub response_truncated: bool,
-    /// Whether the TLS certificate was not verified (`ssl` off on an https URL).
-    pub tls_verification_skipped: bool,
-    /// How long the attempt took.
-    pub duration: Duration,
-    /// What went wrong, if anything (connect error, timeout, non-2xx summary).
-    pub error: Option<String>,
-    /// When the attempt was made.
-    pub created_at: OffsetDateTime,
-}
-
-/// The request body an attempt sent ([`AttemptRecord::request_body`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RequestBody {
-    /// The claimed task's body ([`ClaimedTask::body`]), sent unchanged: the
-    /// event's payload, or for a redelivery the recorded body it resends. The
-    /// log refers to what the store already holds; nothing is copied or
-    /// compared. The usual case, and the cheapest.
-    Claimed,
-    /// These bytes. The log stores them (cut at [`MAX_BODY`](crate::MAX_BODY))
-    /// unless they equal the event's payload, which it then refers to instead.
-    Bytes(Vec<u8>),
-}
-
-/// What happens to a task after an attempt.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    /// Delivered: the task is finished; the webhook's
-    /// `failing_since` is cleared.
-    Delivered,
-    /// Try again at this time; the webhook's `failing_since` is set if unset.
-    RetryAt(OffsetDateTime),
-    /// Give up: the task is kept as failed (see
-    /// [`Store::retry_now`](crate::Store::retry_now)); `failing_since` is set if unset.
-    Failed,
-}
-
-/// The result of one attempt, given back to the store.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Completion {
-    /// The task's id ([`ClaimedTask::task_id`]).
-    pub task_id: i64,
-    /// The lease token from the claim.
-    pub lease: Uuid,
-    /// The attempt, always recorded.
-    pub attempt: AttemptRecord,
-    /// What to do with the task (only if the lease is still held).
-    pub outcome: Outcome,
-    /// Disable the webhook with this reason (e.g. `410 Gone`, `failing for 5 days`).
-    pub disable_hook: Option<String>,
-}
-
 /// What [`Store::complete`](crate::Store::complete) did with one completion.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Completed {
@@ -519,18 +336,19 @@ pub struct Delivery {
     pub duration: Duration,
     /// What went wrong, if anything.
     pub error: Option<String>,
+    /// What became of the attempt, as the deliverer classified it: its result (JSON: the
+    /// outcome's name, `success`, `http_status`, `timeout`, ...).
+    #[serde(serialize_with = "outcome_name")]
+    pub result: AttemptOutcome,
     /// When the attempt was made.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 
 impl Delivery {
-    /// Whether the attempt failed: an error, no response, or a non-2xx status.
+    /// Whether the attempt failed: anything but [`AttemptOutcome::Success`].
     pub fn failed(&self) -> bool {
-        self.error.is_some()
-            || !self
-                .response_status
-                .is_some_and(|s| (200..300).contains(&s))
+        self.result != AttemptOutcome::Success
     }
 }
 
@@ -697,4 +515,8 @@ fn millis_option<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::
 
 fn nanos<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u64(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+fn outcome_name<S: Serializer>(outcome: &AttemptOutcome, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(outcome.as_str())
 }

@@ -113,7 +113,7 @@ impl DeliveryRow {
             event: d.event.name(),
             status: d
                 .response_status
-                .map_or_else(|| "no response".to_owned(), |s| s.to_string()),
+                .map_or_else(|| d.result.to_string(), |s| s.to_string()),
             when: when(d.created_at),
             duration: duration(d.duration),
         }
@@ -131,6 +131,8 @@ pub(crate) struct DeliveryView {
     pub(crate) when: String,
     pub(crate) duration: String,
     pub(crate) attempt: u32,
+    /// The attempt's result (`success`, `timeout`, ...).
+    pub(crate) result: &'static str,
     pub(crate) error: Option<String>,
     pub(crate) request_headers: String,
     pub(crate) request_body: String,
@@ -155,6 +157,7 @@ impl DeliveryView {
             when: when(d.created_at),
             duration: duration(d.duration),
             attempt: d.attempt,
+            result: d.result.as_str(),
             error: d.error.clone(),
             request_headers: headers(&d.request_headers),
             request_body: pretty(&d.request_body),

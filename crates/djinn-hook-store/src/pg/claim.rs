@@ -7,18 +7,18 @@ use std::sync::atomic::Ordering;
 
 use postgres::Transaction;
 use postgres::types::Type;
+use djinn_hook_outbox::{ClaimRequest, Claimed, LeaseToken, PutOff, WebhookSecret};
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use super::{PgStore, attempt, event_from_code};
 use crate::claim::limits_from_row;
 use crate::error::{IResult, Result};
 use crate::outbox::lease_until;
 use crate::sql::{from_ns, to_ns};
-use crate::types::{BreakerHold, Claim, Claimed, ClaimedTask, DeliveryLimits, PutOff};
+use crate::task::{Settings, TaskRow, claimed};
 
 impl PgStore {
-    pub(crate) fn claim(&self, now: OffsetDateTime, claim: &Claim) -> Result<Claimed> {
+    pub(crate) fn claim(&self, now: OffsetDateTime, claim: &ClaimRequest) -> Result<Claimed> {
         let cursor = self.claim_cursor.load(Ordering::Relaxed);
         let (claimed, last) = self.claim_write("claiming due tasks", |tx| {
             claim_in(self, tx, now, claim, cursor)
@@ -46,18 +46,18 @@ impl PgStore {
                          RETURNING hook_id",
                         &[
                             (&p.task_id, Type::INT8),
-                            (&p.lease, Type::UUID),
-                            (&to_ns(p.hold.until), Type::INT8),
+                            (p.lease.as_uuid(), Type::UUID),
+                            (&to_ns(p.until), Type::INT8),
                         ],
                     )?
                     .first()
                     .map(|r| r.get::<_, i64>(0));
             }
             // As on SQLite, the last put-off of a webhook's tasks is what it shows.
-            let mut holds: BTreeMap<i64, &BreakerHold> = BTreeMap::new();
+            let mut holds: BTreeMap<i64, &PutOff> = BTreeMap::new();
             for (p, hook) in put_off.iter().zip(&hook_of) {
                 if let Some(hook) = hook {
-                    holds.insert(*hook, &p.hold);
+                    holds.insert(*hook, p);
                 }
             }
             for (hook_id, hold) in holds {
@@ -67,7 +67,7 @@ impl PgStore {
                      WHERE id = $1",
                     &[
                         (&hook_id, Type::INT8),
-                        (&hold.destination, Type::TEXT),
+                        (&hold.destination.as_str(), Type::TEXT),
                         (&to_ns(hold.until), Type::INT8),
                         (&hold.reason, Type::TEXT),
                     ],
@@ -94,17 +94,25 @@ impl PgStore {
 
 /// A webhook with due tasks, as a claim serves it.
 struct Candidate {
-    hook_id: i64,
-    payload_url: String,
-    ssl: bool,
-    sealed_secret: Option<Vec<u8>>,
-    standard_webhooks: bool,
-    failing_since: Option<OffsetDateTime>,
-    limits: DeliveryLimits,
+    hook: Settings,
     /// Its secret, once decrypted (once per claim, if it gets a task).
-    secret: Option<Option<String>>,
+    secret: Option<Option<WebhookSecret>>,
     /// Leases it may still take.
     room: usize,
+}
+
+/// Reads a webhook's delivery settings (`payload_url, ssl, secret, standard_webhooks,
+/// failing_since, max_in_flight, timeout_ms`) from column `at` on.
+pub(crate) fn read_settings(hook_id: i64, r: &postgres::Row, at: usize) -> Settings {
+    Settings {
+        hook_id,
+        payload_url: r.get(at),
+        ssl: r.get(at + 1),
+        sealed_secret: r.get(at + 2),
+        standard_webhooks: r.get(at + 3),
+        failing_since: r.get::<_, Option<i64>>(at + 4).map(from_ns),
+        limits: limits_from_row(r.get(at + 5), r.get(at + 6)),
+    }
 }
 
 /// The claim's transaction: returns what it got and the webhook it served last.
@@ -119,12 +127,12 @@ fn claim_in(
     store: &PgStore,
     tx: &mut Transaction<'_>,
     now: OffsetDateTime,
-    claim: &Claim,
+    claim: &ClaimRequest,
     cursor: i64,
 ) -> IResult<(Claimed, Option<i64>)> {
     let now_ns = to_ns(now);
     let until = lease_until(now, claim.lease);
-    let token = Uuid::new_v4();
+    let token = LeaseToken::new();
     let mut held_back = false;
 
     // The active webhooks with due tasks: a skip scan over the pending tasks' webhooks (one
@@ -172,22 +180,16 @@ fn claim_in(
     let mut candidates: Vec<Candidate> = rows
         .iter()
         .map(|r| Candidate {
-            hook_id: r.get(0),
-            payload_url: r.get(1),
-            ssl: r.get(2),
-            sealed_secret: r.get(3),
-            standard_webhooks: r.get(4),
-            failing_since: r.get::<_, Option<i64>>(5).map(from_ns),
-            limits: limits_from_row(r.get(6), r.get(7)),
+            hook: read_settings(r.get(0), r, 1),
             secret: None,
             room: 0,
         })
         .collect();
     // Round-robin: those after the webhook the previous claim served last go first.
-    let split = candidates.partition_point(|c| c.hook_id <= cursor);
+    let split = candidates.partition_point(|c| c.hook.hook_id <= cursor);
     candidates.rotate_left(split);
 
-    let ids: Vec<i64> = candidates.iter().map(|c| c.hook_id).collect();
+    let ids: Vec<i64> = candidates.iter().map(|c| c.hook.hook_id).collect();
     let leased: HashMap<i64, i64> = tx
         .query_typed(
             "SELECT hook_id, count(*) FROM tasks
@@ -199,13 +201,8 @@ fn claim_in(
         .map(|r| (r.get(0), r.get(1)))
         .collect();
     candidates.retain_mut(|hook| {
-        let cap = hook
-            .limits
-            .max_in_flight
-            .unwrap_or(claim.max_in_flight)
-            .saturating_mul(claim.leases_per_slot.max(1));
-        let leased = leased.get(&hook.hook_id).copied().unwrap_or(0);
-        hook.room = usize::try_from(i64::from(cap).saturating_sub(leased)).unwrap_or(0);
+        let leased = leased.get(&hook.hook.hook_id).copied().unwrap_or(0);
+        hook.room = hook.hook.room(claim, leased);
         // Every candidate has due tasks: one without room leaves them behind.
         held_back |= hook.room == 0;
         hook.room > 0
@@ -239,10 +236,10 @@ fn claim_in(
                  RETURNING due.next_at, t.id, t.attempts, t.redelivery, e.uuid, e.event,
                     e.created_at, COALESCE(t.body, e.payload)",
                 &[
-                    (&hook.hook_id, Type::INT8),
+                    (&hook.hook.hook_id, Type::INT8),
                     (&now_ns, Type::INT8),
                     (&i64::try_from(want).unwrap_or(i64::MAX), Type::INT8),
-                    (&token, Type::UUID),
+                    (token.as_uuid(), Type::UUID),
                     (&to_ns(until), Type::INT8),
                 ],
             )?;
@@ -250,34 +247,32 @@ fn claim_in(
             rows.sort_by_key(|r| (r.get::<_, i64>(0), r.get::<_, i64>(1)));
             let got = rows.len();
             if got > 0 {
-                last = Some(hook.hook_id);
+                last = Some(hook.hook.hook_id);
                 if hook.secret.is_none() {
                     hook.secret = Some(
                         store
                             .cipher
-                            .open_optional(hook.hook_id, hook.sealed_secret.as_deref())?,
+                            .open_optional(hook.hook.hook_id, hook.hook.sealed_secret.as_deref())?
+                            .map(WebhookSecret::new),
                     );
                 }
             }
             for r in &rows {
-                tasks.push(ClaimedTask {
-                    task_id: r.get(1),
-                    lease: token,
-                    lease_until: until,
-                    event_id: r.get(4),
-                    event: event_from_code(r.get(5))?,
-                    event_created_at: from_ns(r.get(6)),
-                    hook_id: hook.hook_id,
-                    payload_url: hook.payload_url.clone(),
-                    ssl: hook.ssl,
-                    secret: hook.secret.clone().flatten(),
-                    standard_webhooks: hook.standard_webhooks,
-                    body: r.get(7),
-                    attempt: attempt(r.get(2)),
-                    redelivery: r.get(3),
-                    hook_failing_since: hook.failing_since,
-                    limits: hook.limits,
-                });
+                tasks.push(claimed(
+                    &hook.hook,
+                    hook.secret.clone().flatten(),
+                    token,
+                    until,
+                    TaskRow {
+                        task_id: r.get(1),
+                        event_id: r.get(4),
+                        event: event_from_code(r.get(5))?,
+                        event_created_at: from_ns(r.get(6)),
+                        body: r.get(7),
+                        attempt: attempt(r.get(2)),
+                        redelivery: r.get(3),
+                    },
+                ));
             }
             hook.room -= got;
             remaining -= got;
@@ -289,7 +284,7 @@ fn claim_in(
                 held_back |= tx.query_typed(
                     "SELECT EXISTS (SELECT 1 FROM tasks
                             WHERE hook_id = $1 AND state = 0 AND next_at <= $2)",
-                    &[(&hook.hook_id, Type::INT8), (&now_ns, Type::INT8)],
+                    &[(&hook.hook.hook_id, Type::INT8), (&now_ns, Type::INT8)],
                 )?[0]
                     .get::<_, bool>(0);
                 continue;

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use super::{PgStore, event_from_code, headers, status};
 use crate::error::{IResult, Result};
-use crate::log::PRUNE_BATCH;
+use crate::log::{PRUNE_BATCH, outcome_named};
 use crate::sql::{count, event_code, from_ns, to_ns};
 use crate::types::{Delivery, DeliveryFilter, LastResponse, Page, Paged, Pruned, SuccessRate};
 
@@ -17,11 +17,11 @@ const SELECT_DELIVERY: &str = "SELECT d.id, d.hook_id, e.uuid, e.event, d.attemp
         e.test, d.request_headers, substring(COALESCE(d.request_body, e.payload) FROM 1 FOR 65536),
         d.request_truncated OR octet_length(COALESCE(d.request_body, e.payload)) > 65536,
         d.response_status, d.response_headers, d.response_body, d.response_truncated,
-        d.tls_verification_skipped, d.duration_ns, d.error, d.created_at
+        d.tls_verification_skipped, d.duration_ns, d.error, d.created_at, d.result
     FROM deliveries d JOIN events e ON e.id = d.event_id";
 
-const FAILED: &str = "(d.error IS NOT NULL OR d.response_status IS NULL
-    OR d.response_status NOT BETWEEN 200 AND 299)";
+/// A failed attempt: any outcome but success (as [`Delivery::failed`]).
+const FAILED: &str = "(d.result <> 'success')";
 
 // The SQL above spells out MAX_BODY.
 const _: () = assert!(crate::outbox::MAX_BODY == 65536);
@@ -232,5 +232,6 @@ fn row_delivery(r: &Row) -> IResult<Delivery> {
         duration: Duration::from_nanos(count(r.get(15))),
         error: r.get(16),
         created_at: from_ns(r.get(17)),
+        result: outcome_named(r.get(18)),
     })
 }

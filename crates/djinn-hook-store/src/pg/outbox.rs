@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use djinn_hook_outbox::{Attempt, Completion, Outcome};
 use postgres::Transaction;
 use postgres::types::Type;
 use time::OffsetDateTime;
@@ -13,9 +14,7 @@ use super::{CHANNEL, PgStore, namespace_id};
 use crate::error::{Error, IResult, Result};
 use crate::outbox::cap;
 use crate::sql::{count, event_code, from_ns, headers_to_json, to_ns};
-use crate::types::{
-    Accepted, AttemptRecord, Completed, Completion, NewEvent, Outcome, RequestBody, Stats,
-};
+use crate::types::{Accepted, Completed, NewEvent, Stats};
 
 const STATE_FAILED: i64 = 1;
 const STATE_DONE: i64 = 2;
@@ -36,14 +35,8 @@ impl PgStore {
         })
     }
 
-    pub(crate) fn complete(&self, completions: Vec<Completion>) -> Result<Vec<Completed>> {
-        self.write("completing tasks", |tx| complete_batch(tx, &completions))
-    }
-
-    pub(crate) fn complete_one(&self, completion: Completion) -> Result<Completed> {
-        self.write("completing a task", |tx| {
-            Ok(complete_batch(tx, std::slice::from_ref(&completion))?.remove(0))
-        })
+    pub(crate) fn complete(&self, completions: &[Completion]) -> Result<Vec<Completed>> {
+        self.write("completing tasks", |tx| complete_batch(tx, completions))
     }
 
     pub(crate) fn redeliver(&self, delivery_id: i64) -> Result<i64> {
@@ -295,13 +288,13 @@ fn complete_batch(tx: &mut Transaction<'_>, completions: &[Completion]) -> IResu
         health
             .entry(task.hook_id)
             .and_modify(|slot| {
-                *slot = match (c.outcome, *slot) {
+                *slot = match (c.decision.outcome, *slot) {
                     (Outcome::Delivered, _) => Health::Clear,
                     (_, Health::Clear) => Health::FailingFrom(failed_at),
                     (_, kept) => kept,
                 }
             })
-            .or_insert(match c.outcome {
+            .or_insert(match c.decision.outcome {
                 Outcome::Delivered => Health::Clear,
                 _ => Health::FailingIfUnset(failed_at),
             });
@@ -334,7 +327,7 @@ fn complete_batch(tx: &mut Transaction<'_>, completions: &[Completion]) -> IResu
     }
     // Disabling last, so it also fails tasks that this batch rescheduled.
     for (c, task) in completions.iter().zip(&tasks) {
-        let (Some(reason), Some(task)) = (&c.disable_hook, task) else {
+        let (Some(reason), Some(task)) = (&c.decision.disable_hook, task) else {
             continue;
         };
         let n = tx.execute(
@@ -371,14 +364,14 @@ fn finish_tasks(
     let mut seen = HashSet::new();
     let (mut ids, mut leases, mut states, mut next_ats) = (vec![], vec![], vec![], vec![]);
     for c in completions.iter().filter(|c| seen.insert(c.task_id)) {
-        let (state, next_at) = match c.outcome {
+        let (state, next_at) = match c.decision.outcome {
             Outcome::Delivered => (Some(STATE_DONE), None),
             // A task failed meanwhile (its webhook disabled) stays failed.
             Outcome::RetryAt(at) => (None, Some(to_ns(at))),
             Outcome::Failed => (Some(STATE_FAILED), None),
         };
         ids.push(c.task_id);
-        leases.push(c.lease);
+        leases.push(*c.lease.as_uuid());
         states.push(state);
         next_ats.push(next_at);
     }
@@ -438,21 +431,9 @@ fn record_attempts(
     let mut rows = Rows::default();
     for (c, task) in completions.iter().zip(tasks) {
         let Some(task) = task else { continue };
-        // As on SQLite, the log stores a request body only if it differs from
-        // the event's payload.
-        let request_body: Option<Vec<u8>> = match &c.attempt.request_body {
-            RequestBody::Claimed => task.body.clone(),
-            RequestBody::Bytes(bytes) => {
-                let same: bool = tx
-                    .query_one(
-                        "SELECT payload = $2 FROM events WHERE id = $1",
-                        &[&task.event_row, bytes],
-                    )?
-                    .get(0);
-                (!same).then(|| bytes.clone())
-            }
-        };
-        rows.push(task, &c.attempt, request_body);
+        // As on SQLite, the log stores a request body only if it is not the event's payload:
+        // the task's own body (a redelivery's), if it has one.
+        rows.push(task, &c.attempt, task.body.as_deref());
     }
     // Rows go in in the batch's order (ORDER BY n), each taking the next id,
     // so the ids, sorted, are the rows' in that order.
@@ -464,17 +445,19 @@ fn record_attempts(
             "INSERT INTO deliveries (hook_id, event_id, attempt, redelivery, request_headers,
                 request_body, request_truncated, response_status, response_headers,
                 response_body, response_truncated, tls_verification_skipped, duration_ns,
-                error, created_at)
+                error, created_at, result)
              SELECT hook_id, event_id, attempt, redelivery, request_headers, request_body,
                 request_truncated, response_status, response_headers, response_body,
-                response_truncated, tls_verification_skipped, duration_ns, error, created_at
+                response_truncated, tls_verification_skipped, duration_ns, error, created_at,
+                result
              FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::boolean[], $5::text[],
                 $6::bytea[], $7::boolean[], $8::bigint[], $9::text[], $10::bytea[],
-                $11::boolean[], $12::boolean[], $13::bigint[], $14::text[], $15::bigint[])
+                $11::boolean[], $12::boolean[], $13::bigint[], $14::text[], $15::bigint[],
+                $16::text[])
                 WITH ORDINALITY AS r (hook_id, event_id, attempt, redelivery, request_headers,
                     request_body, request_truncated, response_status, response_headers,
                     response_body, response_truncated, tls_verification_skipped, duration_ns,
-                    error, created_at, n)
+                    error, created_at, result, n)
              ORDER BY n
              RETURNING id",
             &[
@@ -493,6 +476,7 @@ fn record_attempts(
                 (&rows.duration_ns, T::INT8_ARRAY),
                 (&rows.error, T::TEXT_ARRAY),
                 (&rows.created_at, T::INT8_ARRAY),
+                (&rows.result, T::TEXT_ARRAY),
             ],
         )?
         .iter()
@@ -534,11 +518,12 @@ struct Rows {
     duration_ns: Vec<i64>,
     error: Vec<Option<String>>,
     created_at: Vec<i64>,
+    result: Vec<&'static str>,
 }
 
 impl Rows {
-    fn push(&mut self, task: &Finished, a: &AttemptRecord, body: Option<Vec<u8>>) {
-        let (request_body, request_truncated) = match &body {
+    fn push(&mut self, task: &Finished, a: &Attempt, body: Option<&[u8]>) {
+        let (request_body, request_truncated) = match body {
             None => (None, false),
             Some(body) => {
                 let (body, cut) = cap(body);
@@ -566,5 +551,6 @@ impl Rows {
             .push(i64::try_from(a.duration.as_nanos()).unwrap_or(i64::MAX));
         self.error.push(a.error.clone());
         self.created_at.push(to_ns(a.created_at));
+        self.result.push(a.outcome.as_str());
     }
 }

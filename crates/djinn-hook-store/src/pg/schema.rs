@@ -11,6 +11,7 @@ use crate::error::Error;
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_isolation.sql"),
+    include_str!("migrations/0003_attempt_result.sql"),
 ];
 
 /// The PostgreSQL schema version this build writes.

@@ -7,10 +7,8 @@ use std::thread;
 use std::time::Duration;
 
 use djinn_hook_payload::EventType;
-use djinn_hook_store::{
-    BreakerHold, Claim, DeliveryFilter, DeliveryLimits, Error, LimitsUpdate, NewWebhook, Outcome,
-    Page, PutOff,
-};
+use djinn_hook_outbox::{ClaimRequest, Destination, LeaseToken, Outcome, PutOff};
+use djinn_hook_store::{BreakerHold, DeliveryFilter, DeliveryLimits, Error, LimitsUpdate, NewWebhook, Page};
 
 use crate::support::{Backend, LEASE, completion, now};
 
@@ -18,10 +16,10 @@ fn emit_n(db: &crate::support::Db, ns: &str, n: usize) {
     db.emit_all(ns, &vec![EventType::BuildFinished; n]);
 }
 
-fn per_hook(tasks: &[djinn_hook_store::ClaimedTask]) -> HashMap<i64, usize> {
+fn per_hook(tasks: &[djinn_hook_outbox::Task]) -> HashMap<i64, usize> {
     let mut counts = HashMap::new();
     for task in tasks {
-        *counts.entry(task.hook_id).or_default() += 1;
+        *counts.entry(task.request.hook_id).or_default() += 1;
     }
     counts
 }
@@ -41,7 +39,7 @@ pub(crate) fn a_small_backlog_is_not_queued_behind_a_big_one(backend: &Backend) 
     // Each webhook's own tasks still go oldest first.
     let big_ids: Vec<i64> = tasks
         .iter()
-        .filter(|t| t.hook_id == big.id)
+        .filter(|t| t.request.hook_id == big.id)
         .map(|t| t.task_id)
         .collect();
     let mut sorted = big_ids.clone();
@@ -62,7 +60,7 @@ pub(crate) fn claims_smaller_than_the_webhook_count_take_turns(backend: &Backend
     let mut served = Vec::new();
     for _ in 0..6 {
         let tasks = db.store.claim_due(now(), 1, LEASE).unwrap();
-        served.push(tasks[0].hook_id);
+        served.push(tasks[0].request.hook_id);
     }
     // Round-robin: every webhook once in each three claims.
     for turn in served.chunks(3) {
@@ -80,7 +78,7 @@ pub(crate) fn a_webhook_at_its_cap_gets_nothing_until_leases_end(backend: &Backe
     own.limits.max_in_flight = Some(1);
     let own = db.create(own);
     emit_n(&db, "b/ns", 50);
-    let claim = Claim {
+    let claim = ClaimRequest {
         limit: 100,
         lease: LEASE,
         max_in_flight: 2,
@@ -102,11 +100,11 @@ pub(crate) fn a_webhook_at_its_cap_gets_nothing_until_leases_end(backend: &Backe
     let done: Vec<_> = first
         .tasks
         .iter()
-        .filter(|task| task.hook_id == busy.id)
+        .filter(|task| task.request.hook_id == busy.id)
         .take(2)
         .map(|task| completion(task, Outcome::Delivered, t))
         .collect();
-    db.store.complete(done).unwrap();
+    db.store.complete(&done).unwrap();
     let third = db.store.claim(t, &claim).unwrap();
     assert_eq!(per_hook(&third.tasks), HashMap::from([(busy.id, 2)]));
 
@@ -121,28 +119,26 @@ pub(crate) fn a_put_off_task_keeps_its_attempt_and_its_event(backend: &Backend) 
     let accepted = db.emit("a/ns", EventType::BuildFinished);
     let t = now();
     let task = db.store.claim_due(t, 10, LEASE).unwrap().remove(0);
-    assert_eq!(task.attempt, 1);
+    assert_eq!(task.request.attempt, 1);
     let hold = BreakerHold {
         destination: "https://a.example.com:443".to_owned(),
         until: t + Duration::from_secs(10),
         reason: "5 consecutive timeouts".to_owned(),
     };
-    let stale = PutOff {
+    let put_off = |lease| PutOff {
         task_id: task.task_id,
-        lease: uuid::Uuid::new_v4(),
-        hold: hold.clone(),
+        lease,
+        until: hold.until,
+        destination: Destination::of(&hold.destination).unwrap(),
+        reason: hold.reason.clone(),
     };
+    let stale = put_off(LeaseToken::new());
     assert_eq!(
         db.store.put_off(&[stale]).unwrap(),
         0,
         "a stale lease is ignored"
     );
-    let put_off = PutOff {
-        task_id: task.task_id,
-        lease: task.lease,
-        hold: hold.clone(),
-    };
-    assert_eq!(db.store.put_off(&[put_off]).unwrap(), 1);
+    assert_eq!(db.store.put_off(&[put_off(task.lease)]).unwrap(), 1);
 
     assert_eq!(
         db.store.webhook(hook.id).unwrap().unwrap().breaker,
@@ -161,8 +157,8 @@ pub(crate) fn a_put_off_task_keeps_its_attempt_and_its_event(backend: &Backend) 
         .unwrap()
         .remove(0);
     assert_eq!(again.task_id, task.task_id);
-    assert_eq!(again.event_id, accepted.event_id);
-    assert_eq!(again.attempt, 1, "the put-off claim did not count");
+    assert_eq!(again.request.event_id, accepted.event_id);
+    assert_eq!(again.request.attempt, 1, "the put-off claim did not count");
     assert!(
         db.store
             .deliveries(DeliveryFilter::hook(hook.id), Page::default())
@@ -193,7 +189,9 @@ pub(crate) fn a_success_clears_the_recorded_breaker(backend: &Backend) {
         .put_off(&[PutOff {
             task_id: tasks[0].task_id,
             lease: tasks[0].lease,
-            hold,
+            until: hold.until,
+            destination: Destination::of(&hold.destination).unwrap(),
+            reason: hold.reason.clone(),
         }])
         .unwrap();
     assert!(
@@ -205,7 +203,7 @@ pub(crate) fn a_success_clears_the_recorded_breaker(backend: &Backend) {
             .is_some()
     );
     db.store
-        .complete(vec![completion(&tasks[1], Outcome::Delivered, t)])
+        .complete(&[completion(&tasks[1], Outcome::Delivered, t)])
         .unwrap();
     assert_eq!(db.store.webhook(hook.id).unwrap().unwrap().breaker, None);
 }
@@ -278,7 +276,7 @@ pub(crate) fn caps_hold_across_stores_claiming_at_once(backend: &Backend) {
     new.limits.max_in_flight = Some(3);
     let hook = db.create(new);
     emit_n(&db, "a/ns", 40);
-    let claim = Claim {
+    let claim = ClaimRequest {
         limit: 10,
         lease: LEASE,
         max_in_flight: 100,
@@ -302,7 +300,7 @@ pub(crate) fn caps_hold_across_stores_claiming_at_once(backend: &Backend) {
     assert!(
         claimed
             .iter()
-            .all(|c| c.tasks.iter().all(|t| t.hook_id == hook.id))
+            .all(|c| c.tasks.iter().all(|t| t.request.hook_id == hook.id))
     );
     assert_eq!(db.store.stats().unwrap().leased, 3);
 }

@@ -3,7 +3,8 @@
 //! written, and the same batch must go through once the fault is gone.
 
 use djinn_hook_payload::EventType;
-use djinn_hook_store::{DeliveryFilter, Outcome, Page};
+use djinn_hook_outbox::Outcome;
+use djinn_hook_store::{DeliveryFilter, Page};
 
 use crate::support::{all_delivered, completion, db, now};
 
@@ -27,13 +28,13 @@ fn a_completion_batch_that_fails_half_way_writes_nothing() {
     let mut tasks = db.claim_all(now());
     assert_eq!(tasks.len(), 4);
     // The failing row in the middle of the batch: the first hook's attempts come before it.
-    tasks.sort_by_key(|t| (t.hook_id != first.id, t.task_id));
+    tasks.sort_by_key(|t| (t.request.hook_id != first.id, t.task_id));
     let raw = rusqlite::Connection::open(db.path()).unwrap();
     raw.execute_batch(&fail_on_hook(second.id)).unwrap();
 
     let mut batch = all_delivered(&tasks, now());
     batch[3] = completion(&tasks[3], Outcome::RetryAt(now()), now());
-    let error = db.store.complete(batch.clone()).unwrap_err();
+    let error = db.store.complete(&batch.clone()).unwrap_err();
     let cause = std::error::Error::source(&error).map(ToString::to_string);
     assert!(
         cause
@@ -54,7 +55,7 @@ fn a_completion_batch_that_fails_half_way_writes_nothing() {
 
     // With the fault gone the same batch is applied whole, under the same leases.
     raw.execute("DROP TRIGGER injected_fault", []).unwrap();
-    let completed = db.store.complete(batch).unwrap();
+    let completed = db.store.complete(&batch).unwrap();
     assert!(completed.iter().all(|c| c.lease_held), "{completed:?}");
     let stats = db.store.stats().unwrap();
     assert_eq!((stats.pending, stats.leased), (1, 0), "{stats:?}");

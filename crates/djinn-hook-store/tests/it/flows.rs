@@ -4,9 +4,8 @@
 use std::time::Duration;
 
 use djinn_hook_payload::EventType;
-use djinn_hook_store::{
-    DeliveryFilter, Error, NewEvent, Outcome, Page, RequestBody, WebhookUpdate,
-};
+use djinn_hook_outbox::{Decision, Outcome};
+use djinn_hook_store::{DeliveryFilter, Error, NewEvent, Page, WebhookUpdate};
 use time::OffsetDateTime;
 
 use crate::support::{Backend, LEASE, all_delivered, attempt, completion, event, now};
@@ -19,20 +18,20 @@ pub(crate) fn delivered_task_is_finished_and_logged(backend: &Backend) {
     let tasks = db.claim_all(t);
     assert_eq!(tasks.len(), 1);
     let task = &tasks[0];
-    assert_eq!(task.event_id, accepted.event_id);
-    assert_eq!(task.event, EventType::BuildFinished);
-    assert_eq!(task.hook_id, hook.id);
-    assert_eq!(task.payload_url, hook.payload_url);
-    assert!(task.ssl);
-    assert_eq!(task.body, br#"{"event":"build.finished"}"#);
-    assert_eq!((task.attempt, task.redelivery), (1, false));
+    assert_eq!(task.request.event_id, accepted.event_id);
+    assert_eq!(task.request.event, EventType::BuildFinished);
+    assert_eq!(task.request.hook_id, hook.id);
+    assert_eq!(task.request.url, hook.payload_url);
+    assert!(task.request.ssl);
+    assert_eq!(task.request.body, br#"{"event":"build.finished"}"#);
+    assert_eq!((task.request.attempt, task.request.redelivery), (1, false));
     assert_eq!(task.lease_until, t + LEASE);
     assert_eq!(db.store.stats().unwrap().leased, 1);
     assert!(db.claim_all(t).is_empty(), "leased");
 
     let done = db
         .store
-        .complete(vec![completion(task, Outcome::Delivered, t)])
+        .complete(&[completion(task, Outcome::Delivered, t)])
         .unwrap();
     assert!(done[0].lease_held);
     let delivery = db
@@ -44,7 +43,7 @@ pub(crate) fn delivered_task_is_finished_and_logged(backend: &Backend) {
     assert_eq!(delivery.event_id, accepted.event_id);
     assert_eq!(delivery.event, EventType::BuildFinished);
     assert_eq!(delivery.response_status, Some(200));
-    assert_eq!(delivery.request_body, task.body);
+    assert_eq!(delivery.request_body, task.request.body);
     assert_eq!(delivery.duration, Duration::from_millis(5));
     assert_eq!(delivery.created_at, t);
     assert!(!delivery.failed());
@@ -62,7 +61,7 @@ pub(crate) fn retry_then_fail_then_retry_now(backend: &Backend) {
     let task = db.claim_all(t0).remove(0);
     let retry_at = t0 + Duration::from_secs(30);
     db.store
-        .complete_one(completion(&task, Outcome::RetryAt(retry_at), t0))
+        .complete_one(&completion(&task, Outcome::RetryAt(retry_at), t0))
         .unwrap();
     let hook_now = db.store.webhook(hook.id).unwrap().unwrap();
     assert_eq!(hook_now.failing_since, Some(t0));
@@ -71,10 +70,10 @@ pub(crate) fn retry_then_fail_then_retry_now(backend: &Backend) {
 
     let t1 = retry_at;
     let task = db.claim_all(t1).remove(0);
-    assert_eq!(task.attempt, 2);
+    assert_eq!(task.request.attempt, 2);
     assert_eq!(task.hook_failing_since, Some(t0));
     db.store
-        .complete_one(completion(&task, Outcome::Failed, t1))
+        .complete_one(&completion(&task, Outcome::Failed, t1))
         .unwrap();
     // failing_since keeps the first failure.
     assert_eq!(
@@ -87,9 +86,9 @@ pub(crate) fn retry_then_fail_then_retry_now(backend: &Backend) {
 
     assert_eq!(db.store.retry_now(hook.id).unwrap(), 1);
     let task = db.claim_all(now()).remove(0);
-    assert_eq!(task.attempt, 3);
+    assert_eq!(task.request.attempt, 3);
     db.store
-        .complete_one(completion(&task, Outcome::Delivered, now()))
+        .complete_one(&completion(&task, Outcome::Delivered, now()))
         .unwrap();
     assert_eq!(
         db.store.webhook(hook.id).unwrap().unwrap().failing_since,
@@ -122,19 +121,19 @@ pub(crate) fn lease_expiry_gives_the_task_back_and_a_late_completion_is_still_lo
     let second = db.store.claim_due(t0 + lease, 10, lease).unwrap().remove(0);
     assert_eq!(second.task_id, first.task_id);
     assert_ne!(second.lease, first.lease);
-    assert_eq!(second.attempt, 2);
+    assert_eq!(second.request.attempt, 2);
 
     // The first worker comes back late: its attempt is recorded, its outcome ignored.
     let late = db
         .store
-        .complete_one(completion(&first, Outcome::Failed, t0 + lease))
+        .complete_one(&completion(&first, Outcome::Failed, t0 + lease))
         .unwrap();
     assert!(!late.lease_held);
     assert!(late.delivery_id.is_some());
     assert_eq!(db.store.stats().unwrap().failed, 0, "outcome not applied");
     let done = db
         .store
-        .complete_one(completion(&second, Outcome::Delivered, t0 + lease))
+        .complete_one(&completion(&second, Outcome::Delivered, t0 + lease))
         .unwrap();
     assert!(done.lease_held);
     let log = db
@@ -184,7 +183,7 @@ pub(crate) fn a_completion_batch_is_one_transaction(backend: &Backend) {
     let t = now();
     let tasks = db.claim_all(t);
     assert_eq!(tasks.len(), 5);
-    let done = db.store.complete(all_delivered(&tasks, t)).unwrap();
+    let done = db.store.complete(&all_delivered(&tasks, t)).unwrap();
     assert!(done.iter().all(|c| c.lease_held && c.delivery_id.is_some()));
     let stats = db.store.stats().unwrap();
     assert_eq!((stats.pending, stats.deliveries), (0, 5));
@@ -200,11 +199,11 @@ pub(crate) fn disabling_a_hook_fails_its_tasks_and_reenabling_clears_it(backend:
     );
     let t = now();
     let tasks = db.store.claim_due(t, 1, LEASE).unwrap();
-    assert_eq!(tasks[0].hook_id, hook.id, "oldest first, hooks in id order");
+    assert_eq!(tasks[0].request.hook_id, hook.id, "oldest first, hooks in id order");
     let mut c = completion(&tasks[0], Outcome::Failed, t);
     c.attempt.response_status = Some(410);
-    c.disable_hook = Some("410 Gone".into());
-    db.store.complete_one(c).unwrap();
+    c.decision.disable_hook = Some("410 Gone".into());
+    db.store.complete_one(&c).unwrap();
 
     let disabled = db.store.webhook(hook.id).unwrap().unwrap();
     assert!(!disabled.active);
@@ -214,7 +213,7 @@ pub(crate) fn disabling_a_hook_fails_its_tasks_and_reenabling_clears_it(backend:
     assert_eq!(stats.disabled_hooks, 1);
     assert_eq!(stats.failed, 2, "its other pending task failed too");
     let rest = db.claim_all(t);
-    assert!(rest.iter().all(|task| task.hook_id == other.id));
+    assert!(rest.iter().all(|task| task.request.hook_id == other.id));
     assert_eq!(rest.len(), 2);
     // An inactive hook gets no new tasks either.
     let accepted = db.emit("alice/ci", EventType::Cron);
@@ -254,29 +253,27 @@ pub(crate) fn redelivery_resends_the_recorded_body_with_the_same_event_id(backen
     let accepted = db.emit("alice/ci", EventType::BuildTagged);
     let t = now();
     let task = db.claim_all(t).remove(0);
-    let mut c = completion(&task, Outcome::Delivered, t);
-    c.attempt.request_body = RequestBody::Bytes(b"the exact bytes sent".to_vec());
-    let delivery_id = db.store.complete_one(c).unwrap().delivery_id.unwrap();
+    let c = completion(&task, Outcome::Delivered, t);
+    let delivery_id = db.store.complete_one(&c).unwrap().delivery_id.unwrap();
 
     let task_id = db.store.redeliver(delivery_id).unwrap();
     let again = db.claim_all(now()).remove(0);
     assert_eq!(again.task_id, task_id);
     assert_ne!(again.task_id, task.task_id);
-    assert_eq!(again.event_id, accepted.event_id);
-    assert_eq!(again.hook_id, hook.id);
-    assert!(again.redelivery);
-    assert_eq!(again.attempt, 1);
-    assert_eq!(again.body, b"the exact bytes sent");
+    assert_eq!(again.request.event_id, accepted.event_id);
+    assert_eq!(again.request.hook_id, hook.id);
+    assert!(again.request.redelivery);
+    assert_eq!(again.request.attempt, 1);
+    assert_eq!(again.request.body, task.request.body);
     let id = db
         .store
-        .complete_one(completion(&again, Outcome::Delivered, now()))
+        .complete_one(&completion(&again, Outcome::Delivered, now()))
         .unwrap()
         .delivery_id
         .unwrap();
     let redelivered = db.store.delivery(id).unwrap().unwrap();
     assert!(redelivered.redelivery);
-    // Completed as "the claimed body": the log holds the recorded body, not the payload.
-    assert_eq!(redelivered.request_body, b"the exact bytes sent");
+    assert_eq!(redelivered.request_body, task.request.body);
     assert!(!redelivered.request_truncated);
     let of_event = db
         .store
@@ -311,7 +308,7 @@ pub(crate) fn an_event_outlives_pruning_while_a_delivery_refers_to_it(backend: &
     let later = now() + Duration::from_secs(3600);
     let delivery_id = db
         .store
-        .complete_one(completion(&task, Outcome::Delivered, later))
+        .complete_one(&completion(&task, Outcome::Delivered, later))
         .unwrap()
         .delivery_id
         .unwrap();
@@ -323,11 +320,11 @@ pub(crate) fn an_event_outlives_pruning_while_a_delivery_refers_to_it(backend: &
     assert_eq!((pruned.events, pruned.deliveries), (0, 0));
     db.store.redeliver(delivery_id).unwrap();
     let again = db.claim_all(now()).remove(0);
-    assert_eq!(again.event_id, accepted.event_id);
-    assert_eq!(again.body, task.body);
+    assert_eq!(again.request.event_id, accepted.event_id);
+    assert_eq!(again.request.body, task.request.body);
     // Once its deliveries are pruned, the (finished) event goes too.
     db.store
-        .complete_one(completion(&again, Outcome::Delivered, later))
+        .complete_one(&completion(&again, Outcome::Delivered, later))
         .unwrap();
     let pruned = db
         .store
@@ -344,10 +341,10 @@ pub(crate) fn deleting_a_hook_takes_its_tasks_and_log(backend: &Backend) {
     db.emit_all("alice/ci", &[EventType::Cron, EventType::Cron]);
     let t = now();
     let tasks = db.store.claim_due(t, 2, LEASE).unwrap();
-    let ids: Vec<_> = db.store.complete(all_delivered(&tasks, t)).unwrap();
+    let ids: Vec<_> = db.store.complete(&all_delivered(&tasks, t)).unwrap();
     assert_eq!(db.store.stats().unwrap().deliveries, 2);
     let leased = db.store.claim_due(t, 1, LEASE).unwrap().remove(0);
-    assert_eq!(leased.hook_id, hook.id);
+    assert_eq!(leased.request.hook_id, hook.id);
 
     db.store.delete_webhook(hook.id).unwrap();
     for c in &ids {
@@ -360,7 +357,7 @@ pub(crate) fn deleting_a_hook_takes_its_tasks_and_log(backend: &Backend) {
     // A completion for a deleted hook's task has nothing to attach to.
     let orphan = db
         .store
-        .complete_one(completion(&leased, Outcome::Delivered, t))
+        .complete_one(&completion(&leased, Outcome::Delivered, t))
         .unwrap();
     assert_eq!(orphan.delivery_id, None);
     assert!(!orphan.lease_held);
@@ -379,7 +376,7 @@ pub(crate) fn bodies_are_capped_and_marked_truncated(backend: &Backend) {
     let t = now();
     let task = db.claim_all(t).remove(0);
     assert_eq!(
-        task.body.len(),
+        task.request.body.len(),
         100_000,
         "the outbox keeps the full payload"
     );
@@ -387,12 +384,14 @@ pub(crate) fn bodies_are_capped_and_marked_truncated(backend: &Backend) {
     record.response_body = vec![b'y'; 70_000];
     let id = db
         .store
-        .complete_one(djinn_hook_store::Completion {
+        .complete_one(&djinn_hook_outbox::Completion {
             task_id: task.task_id,
             lease: task.lease,
             attempt: record,
-            outcome: Outcome::Delivered,
-            disable_hook: None,
+            decision: Decision {
+                outcome: Outcome::Delivered,
+                disable_hook: None,
+            },
         })
         .unwrap()
         .delivery_id
@@ -403,7 +402,7 @@ pub(crate) fn bodies_are_capped_and_marked_truncated(backend: &Backend) {
     assert!(d.request_truncated && d.response_truncated);
     // A truncated record redelivers the event's full payload.
     db.store.redeliver(id).unwrap();
-    assert_eq!(db.claim_all(now())[0].body.len(), 100_000);
+    assert_eq!(db.claim_all(now())[0].request.body.len(), 100_000);
 }
 
 pub(crate) fn claim_respects_limit_and_due_order(backend: &Backend) {
@@ -414,7 +413,7 @@ pub(crate) fn claim_respects_limit_and_due_order(backend: &Backend) {
     let first = db.store.claim_due(now(), 2, LEASE).unwrap();
     let rest = db.store.claim_due(now(), 10, LEASE).unwrap();
     assert_eq!((first.len(), rest.len()), (2, 3));
-    let order: Vec<_> = first.iter().chain(&rest).map(|t| t.event_id).collect();
+    let order: Vec<_> = first.iter().chain(&rest).map(|t| t.request.event_id).collect();
     let expected: Vec<_> = accepted.iter().map(|a| a.event_id).collect();
     assert_eq!(order, expected);
     // Not yet due in the past.
@@ -442,7 +441,7 @@ pub(crate) fn failing_since_follows_the_order_of_a_batch(backend: &Backend) {
     let failing = || db.store.webhook(hook.id).unwrap().unwrap().failing_since;
     // Failures only: the first failure's time.
     db.store
-        .complete(vec![
+        .complete(&[
             completion(&tasks[0], Outcome::RetryAt(at(100)), at(1)),
             completion(&tasks[1], Outcome::Failed, at(2)),
         ])
@@ -450,7 +449,7 @@ pub(crate) fn failing_since_follows_the_order_of_a_batch(backend: &Backend) {
     assert_eq!(failing(), Some(at(1)));
     // A success then a failure: failing since that failure, not the older one.
     db.store
-        .complete(vec![
+        .complete(&[
             completion(&tasks[2], Outcome::Delivered, at(3)),
             completion(&tasks[3], Outcome::Failed, at(4)),
         ])
@@ -462,39 +461,33 @@ pub(crate) fn failing_since_follows_the_order_of_a_batch(backend: &Backend) {
     let more = db.claim_all(now());
     let mut batch = vec![completion(&more[0], Outcome::Failed, at(5))];
     batch.push(completion(&task, Outcome::Delivered, at(6)));
-    db.store.complete(batch).unwrap();
+    db.store.complete(&batch).unwrap();
     assert_eq!(failing(), None);
 }
 
 pub(crate) fn the_log_does_not_store_the_payload_twice(backend: &Backend) {
     let db = backend.db();
     db.hook("alice/ci", "https://example.com/hook");
-    db.emit_all(
-        "alice/ci",
-        &[EventType::Cron, EventType::Images, EventType::BuildTagged],
-    );
+    db.emit_all("alice/ci", &[EventType::Cron, EventType::Images]);
     let t = now();
     let tasks = db.claim_all(t);
-    let claimed = completion(&tasks[0], Outcome::Delivered, t);
-    let mut own = completion(&tasks[1], Outcome::Delivered, t);
-    own.attempt.request_body = RequestBody::Bytes(b"not the payload".to_vec());
-    // Bytes equal to the payload are recognised (a caller that does not say "claimed").
-    let mut same = completion(&tasks[2], Outcome::Delivered, t);
-    same.attempt.request_body = RequestBody::Bytes(tasks[2].body.clone());
     let ids: Vec<i64> = db
         .store
-        .complete(vec![claimed, own, same])
+        .complete(&all_delivered(&tasks, t))
         .unwrap()
         .iter()
         .map(|c| c.delivery_id.unwrap())
         .collect();
-    let stored = db.stored_request_bodies();
-    assert_eq!(stored, [None, Some(b"not the payload".to_vec()), None]);
-    // Reading gives back what was sent either way.
-    let first = db.store.delivery(ids[0]).unwrap().unwrap();
-    assert_eq!(first.request_body, tasks[0].body);
-    let second = db.store.delivery(ids[1]).unwrap().unwrap();
-    assert_eq!(second.request_body, b"not the payload");
-    let third = db.store.delivery(ids[2]).unwrap().unwrap();
-    assert_eq!(third.request_body, tasks[2].body);
+    // A redelivery sends what was recorded: the payload again, still not stored twice.
+    db.store.redeliver(ids[0]).unwrap();
+    let again = db.claim_all(now());
+    let redelivered = db.store.complete(&all_delivered(&again, t)).unwrap()[0]
+        .delivery_id
+        .unwrap();
+    assert_eq!(db.stored_request_bodies(), [None, None, None]);
+    // Reading gives back what was sent.
+    for (id, task) in [(ids[0], &tasks[0]), (ids[1], &tasks[1]), (redelivered, &tasks[0])] {
+        let d = db.store.delivery(id).unwrap().unwrap();
+        assert_eq!(d.request_body, task.request.body);
+    }
 }

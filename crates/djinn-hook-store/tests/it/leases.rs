@@ -6,7 +6,7 @@ use std::thread;
 use std::time::Duration;
 
 use djinn_hook_payload::EventType;
-use djinn_hook_store::Outcome;
+use djinn_hook_outbox::Outcome;
 
 use crate::support::{Backend, all_delivered, completion, now};
 
@@ -34,7 +34,7 @@ pub(crate) fn eight_claimers_never_share_a_task(backend: &Backend) {
                         return ids;
                     }
                     ids.extend(tasks.iter().map(|t| t.task_id));
-                    store.complete(all_delivered(&tasks, now())).unwrap();
+                    store.complete(&all_delivered(&tasks, now())).unwrap();
                 }
             })
         })
@@ -63,7 +63,7 @@ pub(crate) fn a_task_completed_twice_in_one_batch_takes_the_first_outcome(backen
     let t = now();
     let done = db
         .store
-        .complete(vec![
+        .complete(&[
             completion(&task, Outcome::Failed, t),
             completion(&task, Outcome::Delivered, t),
         ])

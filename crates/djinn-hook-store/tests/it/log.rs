@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use djinn_hook_payload::EventType;
-use djinn_hook_store::{DeliveryFilter, Outcome, Page};
+use djinn_hook_outbox::Outcome;
+use djinn_hook_store::{DeliveryFilter, Page};
 use time::OffsetDateTime;
 
 use crate::support::{Backend, Db, completion, now};
@@ -14,7 +15,7 @@ fn deliver(db: &Db, ns: &str, n: usize, outcome: Outcome, at: OffsetDateTime) ->
     db.emit_all(ns, &vec![EventType::BuildSubmitted; n]);
     let tasks = db.claim_all(now());
     db.store
-        .complete(tasks.iter().map(|t| completion(t, outcome, at)).collect())
+        .complete(&tasks.iter().map(|t| completion(t, outcome, at)).collect::<Vec<_>>())
         .unwrap()
         .into_iter()
         .map(|c| c.delivery_id.unwrap())
@@ -178,7 +179,7 @@ pub(crate) fn prune_removes_old_rows_and_keeps_recent_ones(backend: &Backend) {
     let tomorrow = now() + Duration::from_secs(24 * 3600);
     let task = db.claim_all(now()).remove(0);
     db.store
-        .complete_one(completion(&task, Outcome::RetryAt(tomorrow), old))
+        .complete_one(&completion(&task, Outcome::RetryAt(tomorrow), old))
         .unwrap();
     let cutoff = now();
     std::thread::sleep(Duration::from_millis(5));
@@ -199,8 +200,8 @@ pub(crate) fn prune_removes_old_rows_and_keeps_recent_ones(backend: &Backend) {
     let stats = db.store.stats().unwrap();
     assert_eq!((stats.events, stats.deliveries, stats.pending), (4, 3, 1));
     let task = db.claim_all(tomorrow).remove(0);
-    assert_eq!(task.event_id, pending_old.event_id);
-    assert_eq!(task.hook_id, hook.id);
+    assert_eq!(task.request.event_id, pending_old.event_id);
+    assert_eq!(task.request.hook_id, hook.id);
     // An attempt recorded out of order (its time before rows already logged)
     // waits until a prune passes it by id.
     let late = deliver(&db, "alice/ci", 1, Outcome::Delivered, old);

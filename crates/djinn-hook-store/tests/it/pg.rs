@@ -76,7 +76,7 @@ postgres_only! {
         for opener in openers {
             opener.join().unwrap().unwrap();
         }
-        assert_eq!(Store::postgres_schema_version(), 2);
+        assert_eq!(Store::postgres_schema_version(), 3);
         assert_eq!(schema_version(&scratch.url), Store::postgres_schema_version());
         let rows: i64 = ::postgres::Client::connect(&scratch.url, ::postgres::NoTls)
             .unwrap()
@@ -103,7 +103,7 @@ postgres_only! {
             .unwrap();
         let err = Store::open_postgres(&scratch.url, key()).unwrap_err();
         assert!(
-            matches!(err, Error::NewerSchema { found: 99, supported: 2 }),
+            matches!(err, Error::NewerSchema { found: 99, supported: 3 }),
             "{err:?}"
         );
         assert_eq!(schema_version(&scratch.url), 99);
@@ -142,11 +142,11 @@ postgres_only! {
         assert_eq!(tasks.len(), 3);
         let mut failed = crate::support::completion(
             &tasks[0],
-            djinn_hook_store::Outcome::Failed,
+            djinn_hook_outbox::Outcome::Failed,
             time::OffsetDateTime::now_utc(),
         );
-        failed.disable_hook = None;
-        worker.complete_one(failed).unwrap();
+        failed.decision.disable_hook = None;
+        worker.complete_one(&failed).unwrap();
         assert_eq!(worker.retry_now(hook.id).unwrap(), 1);
         assert!(listener.wait(Duration::from_secs(30)).unwrap());
     }

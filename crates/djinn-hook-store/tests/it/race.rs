@@ -59,7 +59,7 @@ fn worker(store: &Store, barrier: &Barrier) -> Vec<i64> {
         // "Deliver" outside any transaction, as a real worker does.
         thread::sleep(Duration::from_millis(1));
         let t = now();
-        store.complete(all_delivered(&tasks, t)).unwrap();
+        store.complete(&all_delivered(&tasks, t)).unwrap();
     }
 }
 

@@ -1,7 +1,9 @@
 //! Migrations: a fresh file, version-1 and version-2 files upgraded, a newer file refused; pragmas.
 
 use djinn_hook_payload::EventType;
-use djinn_hook_store::{DeliveryFilter, Error, Outcome, Page, Store};
+use djinn_hook_outbox::Outcome;
+use djinn_hook_outbox::AttemptOutcome;
+use djinn_hook_store::{DeliveryFilter, Error, Page, Store};
 use rusqlite::Connection;
 
 use crate::support::{LEASE, completion, db, key, now};
@@ -19,7 +21,7 @@ fn user_version(path: &std::path::Path) -> i64 {
 #[test]
 fn fresh_file_is_at_the_latest_version_in_wal_mode() {
     let db = db();
-    assert_eq!(Store::schema_version(), 4);
+    assert_eq!(Store::schema_version(), 5);
     assert_eq!(user_version(&db.path()), Store::schema_version());
     let conn = Connection::open(db.path()).unwrap();
     let mode: String = conn
@@ -28,7 +30,7 @@ fn fresh_file_is_at_the_latest_version_in_wal_mode() {
     assert_eq!(mode, "wal");
     // Opening again is a no-op migration.
     drop(db.reopen());
-    assert_eq!(user_version(&db.path()), 4);
+    assert_eq!(user_version(&db.path()), 5);
 }
 
 #[test]
@@ -58,7 +60,7 @@ fn version_1_file_migrates_and_keeps_its_rows() {
     );
     assert_eq!(hook.created_at.unix_timestamp(), 1);
     drop(store);
-    assert_eq!(user_version(&path), 4);
+    assert_eq!(user_version(&path), 5);
     let conn = Connection::open(&path).unwrap();
     let column: i64 = conn
         .query_row(
@@ -96,7 +98,7 @@ fn version_2_file_migrates_and_its_deliveries_are_not_tests() {
         .unwrap();
     }
     let store = Store::open(&path, key()).unwrap();
-    assert_eq!(user_version(&path), 4);
+    assert_eq!(user_version(&path), 5);
     let old = store.delivery(9).unwrap().expect("row kept");
     assert_eq!(
         old.event_id.to_string(),
@@ -104,6 +106,11 @@ fn version_2_file_migrates_and_its_deliveries_are_not_tests() {
     );
     assert_eq!(old.request_body, br#"{"id":1}"#);
     assert!(!old.test, "events before v3 are not tests");
+    assert_eq!(
+        old.result,
+        AttemptOutcome::Success,
+        "v5 gives older rows the result their status implies"
+    );
     assert!(store.webhook(7).unwrap().unwrap().standard_webhooks);
 
     // The new column works on the migrated file.
@@ -111,7 +118,7 @@ fn version_2_file_migrates_and_its_deliveries_are_not_tests() {
         .queue_test(7, EventType::BuildSubmitted, b"{}".to_vec(), LEASE)
         .unwrap();
     store
-        .complete_one(completion(&task, Outcome::Delivered, now()))
+        .complete_one(&completion(&task, Outcome::Delivered, now()))
         .unwrap();
     let tests = store
         .deliveries(
@@ -124,7 +131,7 @@ fn version_2_file_migrates_and_its_deliveries_are_not_tests() {
         .unwrap()
         .items;
     assert_eq!(tests.len(), 1);
-    assert_eq!(tests[0].event_id, task.event_id);
+    assert_eq!(tests[0].event_id, task.request.event_id);
     assert!(tests[0].test);
 }
 
@@ -142,7 +149,7 @@ fn newer_file_is_refused_untouched() {
             err,
             Error::NewerSchema {
                 found: 99,
-                supported: 4
+                supported: 5
             }
         ),
         "{err:?}"

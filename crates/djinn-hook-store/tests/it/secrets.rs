@@ -1,5 +1,6 @@
 //! Secrets: encrypted at rest, returned only by a claim, never in Debug; a wrong key is clear.
 
+use djinn_hook_outbox::WebhookSecret;
 use djinn_hook_payload::EventType;
 use djinn_hook_store::{Error, NewWebhook, SecretKey, SecretUpdate, WebhookUpdate};
 
@@ -26,7 +27,7 @@ pub(crate) fn secret_round_trips_through_a_claim_only(backend: &Backend) {
 
     db.emit("alice/ci", EventType::BuildStarted);
     let task = db.claim_all(now()).remove(0);
-    assert_eq!(task.secret.as_deref(), Some(SECRET));
+    assert_eq!(task.request.secret.as_ref().map(WebhookSecret::expose), Some(SECRET));
     let debug = format!("{task:?}");
     assert!(!debug.contains(SECRET), "{debug}");
     assert!(debug.contains("<redacted>"), "{debug}");
@@ -110,7 +111,7 @@ pub(crate) fn removed_secret_claims_as_none_and_key_debug_is_redacted(backend: &
         .unwrap();
     assert!(!hook.has_secret);
     db.emit("alice/ci", EventType::Cron);
-    assert_eq!(db.claim_all(now())[0].secret, None);
+    assert_eq!(db.claim_all(now())[0].request.secret, None);
     assert_eq!(format!("{:?}", key()), "SecretKey(<redacted>)");
     assert_eq!(
         format!("{:?}", SecretUpdate::Set(SECRET.into())),
@@ -133,7 +134,7 @@ pub(crate) fn credentials_in_a_payload_url_are_never_in_debug(backend: &Backend)
     );
     db.emit("alice/ci", EventType::BuildStarted);
     let task = db.claim_all(now()).remove(0);
-    assert_eq!(task.payload_url, url);
+    assert_eq!(task.request.url, url);
     for debug in [
         format!("{new:?}"),
         format!("{update:?}"),

@@ -2,11 +2,9 @@
 
 use std::time::Duration;
 
+use djinn_hook_outbox::{Attempt, AttemptOutcome, Completion, Decision, Outcome, Task};
 use djinn_hook_payload::EventType;
-use djinn_hook_store::{
-    Accepted, AttemptRecord, ClaimedTask, Completion, NewEvent, NewWebhook, Outcome, RequestBody,
-    SecretKey, Store, Webhook,
-};
+use djinn_hook_store::{Accepted, NewEvent, NewWebhook, SecretKey, Store, Webhook};
 use tempfile::TempDir;
 use time::OffsetDateTime;
 
@@ -228,7 +226,7 @@ impl Db {
         self.store.accept_events(batch).unwrap()
     }
 
-    pub(crate) fn claim_all(&self, now: OffsetDateTime) -> Vec<ClaimedTask> {
+    pub(crate) fn claim_all(&self, now: OffsetDateTime) -> Vec<Task> {
         self.store.claim_due(now, 100_000, LEASE).unwrap()
     }
 }
@@ -251,36 +249,28 @@ pub(crate) fn event(ns: &str, event: EventType) -> NewEvent {
     }
 }
 
-pub(crate) fn attempt(
-    task: &ClaimedTask,
-    status: Option<u16>,
-    at: OffsetDateTime,
-) -> AttemptRecord {
-    AttemptRecord {
-        attempt: task.attempt,
-        redelivery: task.redelivery,
-        request_headers: vec![
-            ("X-Djinn-CI-Event".to_owned(), task.event.to_string()),
-            ("X-Djinn-CI-Signature".to_owned(), "sha256=00ff".to_owned()),
-        ],
-        // The worker's case: the claimed body, sent unchanged.
-        request_body: RequestBody::Claimed,
-        response_status: status,
-        response_headers: vec![("Content-Type".to_owned(), "text/plain".to_owned())],
-        response_body: b"response".to_vec(),
-        response_truncated: false,
-        tls_verification_skipped: false,
-        duration: Duration::from_millis(5),
-        error: match status {
-            Some(200..=299) => None,
-            Some(s) => Some(format!("status {s}")),
-            None => Some("connection refused".to_owned()),
-        },
-        created_at: at,
-    }
+pub(crate) fn attempt(task: &Task, status: Option<u16>, at: OffsetDateTime) -> Attempt {
+    let mut attempt = Attempt::new(&task.request, at);
+    attempt.request_headers = vec![
+        ("X-Djinn-CI-Event".to_owned(), task.request.event.to_string()),
+        ("X-Djinn-CI-Signature".to_owned(), "sha256=00ff".to_owned()),
+    ];
+    attempt.response_status = status;
+    attempt.response_headers = vec![("Content-Type".to_owned(), "text/plain".to_owned())];
+    attempt.response_body = b"response".to_vec();
+    attempt.duration = Duration::from_millis(5);
+    (attempt.outcome, attempt.error) = match status {
+        Some(200..=299) => (AttemptOutcome::Success, None),
+        Some(s) => (AttemptOutcome::HttpStatus, Some(format!("status {s}"))),
+        None => (
+            AttemptOutcome::ConnectRefused,
+            Some("connection refused".to_owned()),
+        ),
+    };
+    attempt
 }
 
-pub(crate) fn completion(task: &ClaimedTask, outcome: Outcome, at: OffsetDateTime) -> Completion {
+pub(crate) fn completion(task: &Task, outcome: Outcome, at: OffsetDateTime) -> Completion {
     let status = match outcome {
         Outcome::Delivered => Some(200),
         _ => Some(500),
@@ -289,13 +279,15 @@ pub(crate) fn completion(task: &ClaimedTask, outcome: Outcome, at: OffsetDateTim
         task_id: task.task_id,
         lease: task.lease,
         attempt: attempt(task, status, at),
-        outcome,
-        disable_hook: None,
+        decision: Decision {
+            outcome,
+            disable_hook: None,
+        },
     }
 }
 
 /// Completions reporting each of `tasks` delivered at `at`.
-pub(crate) fn all_delivered(tasks: &[ClaimedTask], at: OffsetDateTime) -> Vec<Completion> {
+pub(crate) fn all_delivered(tasks: &[Task], at: OffsetDateTime) -> Vec<Completion> {
     tasks
         .iter()
         .map(|task| completion(task, Outcome::Delivered, at))

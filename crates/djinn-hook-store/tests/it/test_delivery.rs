@@ -3,8 +3,10 @@
 
 use std::time::Duration;
 
+use djinn_hook_outbox::WebhookSecret;
 use djinn_hook_payload::{EventSet, EventType};
-use djinn_hook_store::{DeliveryFilter, Error, NewWebhook, Outcome, Page, WebhookUpdate};
+use djinn_hook_outbox::Outcome;
+use djinn_hook_store::{DeliveryFilter, Error, NewWebhook, Page, WebhookUpdate};
 
 use crate::support::{Backend, LEASE, completion, now};
 
@@ -23,13 +25,13 @@ pub(crate) fn queues_one_leased_task_for_that_hook_only_with_its_secret(backend:
         .store
         .queue_test(hook.id, EventType::BuildFinished, BODY.to_vec(), LEASE)
         .unwrap();
-    assert_eq!(task.hook_id, hook.id);
-    assert_eq!(task.event, EventType::BuildFinished);
-    assert_eq!(task.body, BODY);
-    assert_eq!(task.payload_url, "https://example.com/one");
-    assert!(task.ssl && task.standard_webhooks);
-    assert_eq!(task.secret.as_deref(), Some("s3cret"));
-    assert_eq!((task.attempt, task.redelivery), (1, false));
+    assert_eq!(task.request.hook_id, hook.id);
+    assert_eq!(task.request.event, EventType::BuildFinished);
+    assert_eq!(task.request.body, BODY);
+    assert_eq!(task.request.url, "https://example.com/one");
+    assert!(task.request.ssl && task.request.standard_webhooks);
+    assert_eq!(task.request.secret.as_ref().map(WebhookSecret::expose), Some("s3cret"));
+    assert_eq!((task.request.attempt, task.request.redelivery), (1, false));
     assert!(task.lease_until >= before + LEASE && task.lease_until <= now() + LEASE);
     assert!(!format!("{task:?}").contains("s3cret"));
 
@@ -42,12 +44,12 @@ pub(crate) fn queues_one_leased_task_for_that_hook_only_with_its_secret(backend:
     let t = now();
     let done = db
         .store
-        .complete_one(completion(&task, Outcome::Delivered, t))
+        .complete_one(&completion(&task, Outcome::Delivered, t))
         .unwrap();
     assert!(done.lease_held);
     let logged = db
         .store
-        .deliveries(DeliveryFilter::event(task.event_id), Page::default())
+        .deliveries(DeliveryFilter::event(task.request.event_id), Page::default())
         .unwrap()
         .items;
     assert_eq!(logged.len(), 1);
@@ -79,13 +81,13 @@ pub(crate) fn an_inactive_or_unsubscribed_hook_is_tested_anyway(backend: &Backen
         .store
         .queue_test(hook.id, EventType::InviteSent, BODY.to_vec(), LEASE)
         .unwrap();
-    assert_eq!((task.hook_id, task.event), (hook.id, EventType::InviteSent));
-    assert_eq!(task.secret, None);
+    assert_eq!((task.request.hook_id, task.request.event), (hook.id, EventType::InviteSent));
+    assert_eq!(task.request.secret, None);
 
     // A failed test is a failed attempt like any other; the hook stays as it was.
     let done = db
         .store
-        .complete_one(completion(&task, Outcome::Failed, now()))
+        .complete_one(&completion(&task, Outcome::Failed, now()))
         .unwrap();
     assert!(done.lease_held && done.delivery_id.is_some());
     let hook = db.store.webhook(hook.id).unwrap().unwrap();
@@ -111,13 +113,13 @@ pub(crate) fn an_unclaimed_test_comes_back_when_its_lease_runs_out(backend: &Bac
     let later = db.claim_all(task.lease_until);
     assert_eq!(later.len(), 1);
     assert_eq!(later[0].task_id, task.task_id);
-    assert_eq!(later[0].attempt, 2);
+    assert_eq!(later[0].request.attempt, 2);
     assert_ne!(later[0].lease, task.lease);
 
     // The first holder's completion is still logged, but no longer changes the task.
     let done = db
         .store
-        .complete_one(completion(&task, Outcome::Delivered, now()))
+        .complete_one(&completion(&task, Outcome::Delivered, now()))
         .unwrap();
     assert!(!done.lease_held);
     assert_eq!(db.store.stats().unwrap().leased, 1);
@@ -162,7 +164,7 @@ pub(crate) fn test_deliveries_are_marked_and_filtered_and_their_redeliveries_too
     db.emit("alice/ci", EventType::BuildSubmitted);
     let real = db.claim_all(now()).remove(0);
     db.store
-        .complete_one(completion(&real, Outcome::Delivered, now()))
+        .complete_one(&completion(&real, Outcome::Delivered, now()))
         .unwrap();
     let test = db
         .store
@@ -170,7 +172,7 @@ pub(crate) fn test_deliveries_are_marked_and_filtered_and_their_redeliveries_too
         .unwrap();
     let tested = db
         .store
-        .complete_one(completion(&test, Outcome::Delivered, now()))
+        .complete_one(&completion(&test, Outcome::Delivered, now()))
         .unwrap()
         .delivery_id
         .unwrap();
@@ -190,10 +192,10 @@ pub(crate) fn test_deliveries_are_marked_and_filtered_and_their_redeliveries_too
     };
     assert_eq!(
         list(None),
-        [(test.event_id, true, false), (real.event_id, false, false)]
+        [(test.request.event_id, true, false), (real.request.event_id, false, false)]
     );
-    assert_eq!(list(Some(true)), [(test.event_id, true, false)]);
-    assert_eq!(list(Some(false)), [(real.event_id, false, false)]);
+    assert_eq!(list(Some(true)), [(test.request.event_id, true, false)]);
+    assert_eq!(list(Some(false)), [(real.request.event_id, false, false)]);
     assert!(db.store.delivery(tested).unwrap().unwrap().test);
 
     // By event type: both were build.submitted; no cron delivery exists.
@@ -214,13 +216,13 @@ pub(crate) fn test_deliveries_are_marked_and_filtered_and_their_redeliveries_too
     // Sending a test again is still a test (same event), flagged as a redelivery.
     db.store.redeliver(tested).unwrap();
     let again = db.claim_all(now()).remove(0);
-    assert!(again.redelivery);
+    assert!(again.request.redelivery);
     db.store
-        .complete_one(completion(&again, Outcome::Delivered, now()))
+        .complete_one(&completion(&again, Outcome::Delivered, now()))
         .unwrap();
     assert_eq!(
         list(Some(true)),
-        [(test.event_id, true, true), (test.event_id, true, false)]
+        [(test.request.event_id, true, true), (test.request.event_id, true, false)]
     );
-    assert_eq!(list(Some(false)), [(real.event_id, false, false)]);
+    assert_eq!(list(Some(false)), [(real.request.event_id, false, false)]);
 }

@@ -88,7 +88,7 @@ fn list(
                 .map_or_else(|| "-".to_owned(), |s| s.to_string()),
             output::duration(d.duration),
             output::time(d.created_at),
-            result(d),
+            d.result.to_string(),
         ]);
     }
     table.print();
@@ -109,12 +109,12 @@ fn marks(d: &Delivery) -> &'static str {
     }
 }
 
-/// `ok`, or what went wrong.
+/// The attempt's result, and what went wrong if anything: `success`, or e.g.
+/// `timeout (timed out: the overall timeout of 15s expired)`.
 fn result(d: &Delivery) -> String {
-    match (&d.error, d.failed()) {
-        (Some(error), _) => error.clone(),
-        (None, true) => "failed".to_owned(),
-        (None, false) => "ok".to_owned(),
+    match &d.error {
+        Some(error) => format!("{} ({error})", d.result),
+        None => d.result.to_string(),
     }
 }
 

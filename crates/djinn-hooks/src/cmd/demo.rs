@@ -5,12 +5,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use djinn_hook_deliver::{DecisionOutcome, WorkerEvent};
+use djinn_hook_deliver::{Outcome, WorkerEvent};
 use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
 use djinn_hook_server::{Config, Tokens};
 use djinn_hook_sign::Secret;
 use djinn_hook_store::{DeliveryFilter, NewEvent, NewWebhook, Page, SecretKey, Store};
-use djinn_hooks::Receiver;
+use djinn_hook_server::Receiver;
 
 use super::output::{self, Table};
 use super::store::{self, StoreResult as _};
@@ -97,7 +97,7 @@ pub(crate) fn run(global: &Global, args: &DemoArgs) -> anyhow::Result<()> {
                 let row = rows.entry(done.attempt.event).or_default();
                 row.status = done.attempt.response_status;
                 row.duration = done.attempt.duration;
-                row.delivered = done.decision.outcome == DecisionOutcome::Delivered;
+                row.delivered = done.decision.outcome == Outcome::Delivered;
                 row.error.clone_from(&done.attempt.error);
             }
         });

@@ -3,13 +3,14 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use djinn_hook_deliver::{DeliverConfig, Deliverer};
-use djinn_hook_payload::{DEFAULT_API_SERVER, EventSet, example_payload, redact_userinfo};
-use djinn_hook_store::{
-    DeliveryLimits, LastResponse, LimitsUpdate, Namespace, NewWebhook, SecretUpdate, Store,
-    Webhook, WebhookUpdate,
+use djinn_hook_deliver::{Completion, DeliverConfig, Deliverer, Outcome};
+use djinn_hook_payload::{
+    DEFAULT_API_SERVER, EventSet, EventType, example_payload, redact_userinfo,
 };
-use djinn_hooks::StoreOutbox;
+use djinn_hook_store::{
+    Delivery, DeliveryFilter, DeliveryLimits, LastResponse, LimitsUpdate, Namespace, NewWebhook,
+    Page, SecretUpdate, Store, Webhook, WebhookUpdate,
+};
 
 use super::output::{self, Table};
 use super::store::{self, StoreResult as _};
@@ -358,6 +359,39 @@ fn last_cell(last: Option<&LastResponse>) -> String {
     }
 }
 
+/// How long a test delivery's task is leased: as a worker's claim, far longer than one
+/// delivery's timeout.
+const TEST_LEASE: Duration = Duration::from_secs(300);
+
+/// A test delivery (`hook test`, and the web UI's test button): `event`'s example payload to
+/// webhook `id` now, whatever its state or events, recorded in the delivery log as a test
+/// ([`Delivery::test`]), delivered or failed but never retried. Returns the committed
+/// completion and the recorded delivery (`None` if the webhook was deleted meanwhile, taking
+/// its log). An unknown webhook sends nothing.
+pub(crate) fn send_test(
+    store: &Store,
+    deliverer: &Deliverer,
+    id: i64,
+    event: EventType,
+) -> anyhow::Result<(Completion, Option<Delivery>)> {
+    let body = example_payload(event, DEFAULT_API_SERVER).to_body();
+    let task = store.queue_test(id, event, body, TEST_LEASE).or_fail()?;
+    let event_id = task.request.event_id;
+    let done = deliverer
+        .deliver_once(store, task)
+        .map_err(|err| match err.into_inner().downcast::<djinn_hook_store::Error>() {
+            Ok(err) => store::error(*err),
+            Err(err) => anyhow::anyhow!(err),
+        })?;
+    let delivery = store
+        .deliveries(DeliveryFilter::event(event_id), Page::new(1))
+        .or_fail()?
+        .items
+        .into_iter()
+        .next();
+    Ok((done, delivery))
+}
+
 /// `hook test`: delivers the event's example payload to one webhook now, records
 /// it in the delivery log, and prints the attempt. A failed attempt (no 2xx) is
 /// exit code 1, after the attempt is printed; it is not retried.
@@ -368,23 +402,15 @@ fn test(global: &Global, id: i64, event: &str, allow_private_network: bool) -> a
         allow_private_network,
         ..DeliverConfig::default()
     });
-    let body = example_payload(event, DEFAULT_API_SERVER).to_body();
-    let done = match StoreOutbox::new(&store).deliver_test(&deliverer, id, event, body) {
-        Ok(done) => done,
-        Err(err) => match err.into_inner().downcast::<djinn_hook_store::Error>() {
-            Ok(err) => return Err(store::error(*err)),
-            Err(err) => return Err(anyhow::anyhow!(err)),
-        },
-    };
+    let (done, delivery) = send_test(&store, &deliverer, id, event)?;
     let attempt = &done.attempt;
     if global.json {
-        match &done.delivery {
+        match &delivery {
             Some(delivery) => output::print_json(&DeliveryFullJson::new(delivery, None))?,
             None => anyhow::bail!("hook test {id}: the webhook was deleted during the test"),
         }
     } else {
-        let number = done
-            .delivery
+        let number = delivery
             .as_ref()
             .map_or_else(|| "-".to_owned(), |d| d.id.to_string());
         outln!(
@@ -406,7 +432,7 @@ fn test(global: &Global, id: i64, event: &str, allow_private_network: bool) -> a
         if !attempt.response_body.is_empty() {
             outln!("response:  {}", excerpt(&attempt.response_body));
         }
-        if let Some(delivery) = &done.delivery {
+        if let Some(delivery) = &delivery {
             outln!(
                 "recorded:  as a test delivery: {} deliveries show {} (full request and response)",
                 output::program(),
@@ -414,7 +440,7 @@ fn test(global: &Global, id: i64, event: &str, allow_private_network: bool) -> a
             );
         }
     }
-    if !done.delivered() {
+    if done.decision.outcome != Outcome::Delivered {
         anyhow::bail!(
             "hook test {id}: the test delivery failed ({}); it is not retried",
             attempt.error.as_deref().unwrap_or(attempt.outcome.as_str())

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use djinn_hook_sign::Secret;
-use djinn_hooks::{Received, Receiver};
+use djinn_hook_server::{Received, Receiver};
 use serde_json::Value;
 
 use super::Global;

@@ -107,18 +107,6 @@ pub(crate) fn time(t: time::OffsetDateTime) -> String {
         .unwrap_or_else(|_| t.to_string())
 }
 
-/// An error and its causes on one line, `: `-separated.
-pub(crate) fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
 /// This program as the user can type it in a follow-up command: `djinn-hooks`
 /// when that name on the `PATH` is this executable, else the executable's path
 /// relative to the current folder when it is under it

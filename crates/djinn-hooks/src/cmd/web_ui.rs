@@ -5,11 +5,9 @@
 use std::sync::Arc;
 
 use djinn_hook_deliver::{DeliverConfig, Deliverer, WorkerWaker};
-use djinn_hook_payload::{DEFAULT_API_SERVER, example_payload};
 use djinn_hook_server::Tokens;
 use djinn_hook_server::ui::{Auth, FnActions, UiState};
 use djinn_hook_store::Store;
-use djinn_hooks::StoreOutbox;
 
 /// The UI over `store`: signing in with `tokens` (none: the loopback mode, no sign-in), test
 /// deliveries sent like `hook test`'s, redeliveries waking the worker through `waker`.
@@ -30,14 +28,12 @@ pub(crate) fn state(
         allow_private_network,
         ..DeliverConfig::default()
     });
-    let outbox = StoreOutbox::new(Arc::clone(store));
+    let for_tests = Arc::clone(store);
     let actions = FnActions {
         send_test: move |hook_id, event| {
-            let body = example_payload(event, DEFAULT_API_SERVER).to_body();
-            outbox
-                .deliver_test(&deliverer, hook_id, event, body)
-                .map(|done| done.delivery.map(|d| d.id))
-                .map_err(|err| err.to_string())
+            super::hook::send_test(&for_tests, &deliverer, hook_id, event)
+                .map(|(_, delivery)| delivery.map(|d| d.id))
+                .map_err(|err| format!("{err:#}"))
         },
         queued: move || waker.wake(),
     };

@@ -1,17 +1,15 @@
 //! `worker`: deliver due tasks with retries, until idle or until SIGINT/SIGTERM.
 
-use std::fmt::Write as _;
 use std::io::{IsTerminal as _, Write as _};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use djinn_hook_deliver::{
-    Completion, DecisionOutcome, DeliverConfig, Deliverer, RetryPolicy, Stats, Worker,
-    WorkerConfig, WorkerEvent,
+    Completion, DeliverConfig, Deliverer, Outcome, RetryPolicy, Stats, Worker, WorkerConfig,
+    WorkerEvent,
 };
-use djinn_hook_store::AutoPrune;
-use djinn_hooks::StoreOutbox;
+use djinn_hook_store::{AutoPrune, Store};
 
 use super::output;
 use super::{Global, store};
@@ -32,6 +30,7 @@ pub(crate) fn run(global: &Global, args: &WorkerArgs) -> anyhow::Result<()> {
         Some(stop_on_signal()?)
     };
     let terminal = std::io::stderr().is_terminal();
+    djinn_hook_server::log::install();
     let mut progress = Progress::default();
     let worker = configured_worker(
         &store,
@@ -97,11 +96,11 @@ pub(crate) const UNTIL_IDLE_POLL: Duration = Duration::from_millis(20);
 /// looking for due tasks every `poll_interval` when none was due (`worker`,
 /// `demo` and `serve`).
 pub(crate) fn worker<'o>(
-    store: &'o djinn_hook_store::Store,
+    store: &'o Store,
     concurrency: usize,
     allow_private_network: bool,
     poll_interval: Duration,
-) -> Worker<'o, StoreOutbox<&'o djinn_hook_store::Store>> {
+) -> Worker<'o, &'o Store> {
     configured_worker(
         store,
         allow_private_network,
@@ -115,10 +114,10 @@ pub(crate) fn worker<'o>(
 
 /// A worker over the store with `config` and the default retry schedule.
 pub(crate) fn configured_worker<'o>(
-    store: &'o djinn_hook_store::Store,
+    store: &'o Store,
     allow_private_network: bool,
     config: WorkerConfig,
-) -> Worker<'o, StoreOutbox<&'o djinn_hook_store::Store>> {
+) -> Worker<'o, &'o Store> {
     let deliverer = Deliverer::new(DeliverConfig {
         allow_private_network,
         max_idle_connections_per_host: config.concurrency.max(1),
@@ -126,7 +125,7 @@ pub(crate) fn configured_worker<'o>(
         ..DeliverConfig::default()
     });
     Worker::new(
-        StoreOutbox::new(store),
+        store,
         deliverer,
         RetryPolicy::default(),
         config,
@@ -162,128 +161,47 @@ fn report(global: &Global, stats: &Stats) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Counts for the progress line, and the per-attempt log lines.
+/// Counts for the progress line on a terminal; elsewhere, log lines (the same as `serve`'s).
 #[derive(Debug, Default)]
 struct Progress {
     delivered: u64,
     retrying: u64,
     failed: u64,
-    /// Log lines of the batch being reported, written together once it is committed (one
-    /// `write` per batch instead of two per attempt).
-    lines: String,
 }
 
 impl Progress {
     fn observe(&mut self, event: &WorkerEvent<'_>, terminal: bool) {
-        if !matches!(event, WorkerEvent::Completed(_)) {
-            self.flush();
+        let WorkerEvent::Completed(done) = event else {
+            if terminal && !matches!(event, WorkerEvent::BatchCommitted { .. }) {
+                // Below the progress line, which is drawn again at the next attempt.
+                eprintln!();
+            }
+            djinn_hook_server::log::worker_event(event);
+            return;
+        };
+        match done.decision.outcome {
+            Outcome::Delivered => self.delivered += 1,
+            Outcome::RetryAt(_) => self.retrying += 1,
+            Outcome::Failed => self.failed += 1,
         }
-        match event {
-            WorkerEvent::Completed(done) => {
-                match done.decision.outcome {
-                    DecisionOutcome::Delivered => self.delivered += 1,
-                    DecisionOutcome::RetryAt(_) => self.retrying += 1,
-                    DecisionOutcome::Failed => self.failed += 1,
-                }
-                if terminal {
-                    eprint!(
-                        "\r\x1b[Kdelivered {}  retrying {}  failed {}  (last: {} to hook {}: {})",
-                        self.delivered,
-                        self.retrying,
-                        self.failed,
-                        done.attempt.event,
-                        done.attempt.hook_id,
-                        status(done),
-                    );
-                    let _ = std::io::stderr().flush();
-                } else {
-                    write_log_line(&mut self.lines, done);
-                    self.lines.push('\n');
-                }
-            }
-            WorkerEvent::ClaimFailed(error) => {
-                eprintln!("worker: claiming tasks failed: {}", output::chain(error));
-            }
-            WorkerEvent::CompleteFailed {
-                error,
-                batch,
-                retry_in,
-            } => eprintln!(
-                "worker: recording {batch} attempts failed ({}); retrying in {}",
-                output::chain(error),
-                output::duration(*retry_in)
-            ),
-            WorkerEvent::Abandoned(batch) => eprintln!(
-                "worker: gave up recording {} attempts; their tasks will be claimed again when their leases run out",
-                batch.len()
-            ),
-            WorkerEvent::BreakerOpened {
-                destination,
-                reason,
-                open_for,
-            } => eprintln!(
-                "worker: breaker open for {destination} ({reason}): its deliveries are put off for {}, then one probe goes out",
-                output::duration(*open_for)
-            ),
-            WorkerEvent::BreakerClosed { destination } => {
-                eprintln!("worker: breaker closed for {destination}: its deliveries resume");
-            }
-            WorkerEvent::PutOffFailed { error, tasks } => eprintln!(
-                "worker: putting off {tasks} tasks failed ({}); they come back when their leases run out",
-                output::chain(error)
-            ),
-            _ => {}
-        }
-    }
-
-    /// Writes the buffered log lines, if any, in one call.
-    fn flush(&mut self) {
-        if !self.lines.is_empty() {
-            let _ = std::io::stderr().write_all(self.lines.as_bytes());
-            self.lines.clear();
+        if terminal {
+            eprint!(
+                "\r\x1b[Kdelivered {}  retrying {}  failed {}  (last: {} to hook {}: {})",
+                self.delivered,
+                self.retrying,
+                self.failed,
+                done.attempt.event,
+                done.attempt.hook_id,
+                status(done),
+            );
+            let _ = std::io::stderr().flush();
+        } else {
+            djinn_hook_server::log::worker_event(event);
         }
     }
 }
 
-impl Drop for Progress {
-    fn drop(&mut self) {
-        self.flush();
-    }
-}
-
-/// Appends one plain line per attempt to `out` (without a newline): event, hook, status,
-/// duration, outcome. Never a secret.
-fn write_log_line(out: &mut String, done: &Completion) {
-    let attempt = &done.attempt;
-    // Writing to a String cannot fail.
-    let _ = write!(
-        out,
-        "event={} id={} hook={} attempt={} status=",
-        attempt.event, attempt.event_id, attempt.hook_id, attempt.attempt,
-    );
-    let _ = match attempt.response_status {
-        Some(code) => write!(out, "{code}"),
-        None => write!(out, "{}", attempt.outcome),
-    };
-    let _ = write!(
-        out,
-        " duration={} outcome=",
-        output::duration(attempt.duration)
-    );
-    let _ = match done.decision.outcome {
-        DecisionOutcome::Delivered => write!(out, "delivered"),
-        DecisionOutcome::RetryAt(at) => write!(out, "retry at {}", output::time(at)),
-        DecisionOutcome::Failed => write!(out, "failed for good"),
-    };
-    if let Some(reason) = &done.decision.disable_hook {
-        let _ = write!(out, " disabled_hook={reason:?}");
-    }
-    if let Some(error) = &attempt.error {
-        let _ = write!(out, " error={error:?}");
-    }
-}
-
-/// The response status, or the kind of failure when none came.
+/// The response status, or the attempt's result when no response came.
 fn status(done: &Completion) -> String {
     match done.attempt.response_status {
         Some(code) => code.to_string(),

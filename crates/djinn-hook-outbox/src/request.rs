@@ -74,8 +74,7 @@ pub struct DeliveryRequest {
     pub attempt: u32,
     /// Set when this webhook already had a delivery of this event (a manual redelivery).
     pub redelivery: bool,
-    /// The webhook's own overall timeout for this attempt; `None`: the deliverer's
-    /// ([`DeliverConfig::timeout`](crate::DeliverConfig::timeout)).
+    /// The webhook's own overall timeout for this attempt; `None`: the deliverer's default.
     pub timeout: Option<Duration>,
 }
 
@@ -89,9 +88,10 @@ impl fmt::Debug for DeliveryRequest {
             .field("ssl", &self.ssl)
             .field("secret", &self.secret)
             .field("standard_webhooks", &self.standard_webhooks)
-            .field("body", &self.body)
+            .field("body_len", &self.body.len())
             .field("attempt", &self.attempt)
             .field("redelivery", &self.redelivery)
+            .field("timeout", &self.timeout)
             .finish()
     }
 }

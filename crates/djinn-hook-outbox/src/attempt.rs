@@ -1,4 +1,8 @@
 //! The record of one delivery attempt: [`Attempt`] and its classified [`AttemptOutcome`].
+//!
+//! An attempt's outcome is its *result*: its names ([`AttemptOutcome::as_str`]) are the words
+//! of the delivery log's `result` column, `deliveries list/show`, the API's JSON, the web UI,
+//! log lines and metrics (the task's fate after it is its [`Outcome`](crate::Outcome)).
 
 use std::fmt;
 use std::time::Duration;
@@ -6,6 +10,8 @@ use std::time::Duration;
 use djinn_hook_payload::EventType;
 use time::OffsetDateTime;
 use uuid::Uuid;
+
+use crate::request::DeliveryRequest;
 
 /// What became of one attempt, for retry decisions, statistics and the delivery log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -70,9 +76,10 @@ impl fmt::Display for AttemptOutcome {
 
 /// Everything the delivery log keeps about one attempt.
 ///
-/// Request headers include the signature headers but never the secret. The response body is
-/// capped at [`DeliverConfig::max_response_body`](crate::DeliverConfig::max_response_body)
-/// bytes; `response_truncated` says whether more followed.
+/// Request headers include the signature headers but never the secret. The request body is not
+/// here: an attempt sends its [`DeliveryRequest`](crate::DeliveryRequest)'s body unchanged (it
+/// signs those bytes), and the store already holds them. The response body is capped by the
+/// deliverer; `response_truncated` says whether more followed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Attempt {
     /// The webhook's id.
@@ -93,8 +100,6 @@ pub struct Attempt {
     pub duration: Duration,
     /// The headers this crate set, in the order sent (ureq adds `Host` and `Content-Length`).
     pub request_headers: Vec<(String, String)>,
-    /// The body sent.
-    pub request_body: Vec<u8>,
     /// The response status, when a response arrived.
     pub response_status: Option<u16>,
     /// The response headers, in the order received (values decoded lossily as UTF-8).
@@ -113,6 +118,30 @@ pub struct Attempt {
 }
 
 impl Attempt {
+    /// An attempt at `request` started at `created_at`, with nothing sent or received yet:
+    /// no headers, no response, outcome [`AttemptOutcome::Other`]. The deliverer fills it in;
+    /// a store's tests and tools make records by hand from it.
+    pub fn new(request: &DeliveryRequest, created_at: OffsetDateTime) -> Attempt {
+        Attempt {
+            hook_id: request.hook_id,
+            event_id: request.event_id,
+            event: request.event,
+            url: request.url.clone(),
+            attempt: request.attempt,
+            redelivery: request.redelivery,
+            created_at,
+            duration: Duration::ZERO,
+            request_headers: Vec::new(),
+            response_status: None,
+            response_headers: Vec::new(),
+            response_body: Vec::new(),
+            response_truncated: false,
+            error: None,
+            tls_verification_skipped: false,
+            outcome: AttemptOutcome::Other,
+        }
+    }
+
     /// The first response header named `name` (case-insensitive).
     pub fn response_header(&self, name: &str) -> Option<&str> {
         self.response_headers

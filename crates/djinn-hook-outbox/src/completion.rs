@@ -1,0 +1,89 @@
+//! What becomes of a claimed task: a [`Completion`] (an attempt and the [`Decision`] on it) or
+//! a [`PutOff`] (no attempt: its destination's breaker is open).
+
+use std::fmt;
+
+use time::OffsetDateTime;
+
+use crate::attempt::Attempt;
+use crate::destination::Destination;
+use crate::lease::LeaseToken;
+
+/// The fate of a task after an attempt.
+///
+/// Its words ([`as_str`](Self::as_str): `delivered`, `retry`, `failed`) are the ones every log
+/// line, counter and command output uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The receiver accepted the event (2xx): the task is finished, and the webhook's run of
+    /// failures (`failing_since`) is over.
+    Delivered,
+    /// Try again at this time; the webhook's run of failures starts now if it had not.
+    RetryAt(OffsetDateTime),
+    /// Failed for good (retries exhausted, 410 Gone, or the webhook was disabled): the task is
+    /// kept as failed, to be retried by hand.
+    Failed,
+}
+
+impl Outcome {
+    /// `delivered`, `retry` or `failed`.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Outcome::Delivered => "delivered",
+            Outcome::RetryAt(_) => "retry",
+            Outcome::Failed => "failed",
+        }
+    }
+
+    /// When the task is due again, for [`Outcome::RetryAt`].
+    pub const fn retry_at(&self) -> Option<OffsetDateTime> {
+        match self {
+            Outcome::RetryAt(at) => Some(*at),
+            Outcome::Delivered | Outcome::Failed => None,
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What to do with a task after an attempt (the retry policy's answer).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    /// Whether the task is done, retried or failed.
+    pub outcome: Outcome,
+    /// `Some(reason)` when the webhook must be disabled (410 Gone, or failing for too long).
+    pub disable_hook: Option<String>,
+}
+
+/// The result of one claimed task's attempt, for [`Outbox::complete`](crate::Outbox::complete).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Completion {
+    /// The task's id.
+    pub task_id: i64,
+    /// The lease token of the claim the attempt was made under.
+    pub lease: LeaseToken,
+    /// The attempt, always recorded (even when the lease is no longer current).
+    pub attempt: Attempt,
+    /// What to do with the task (applied only while the lease is current) and the webhook.
+    pub decision: Decision,
+}
+
+/// A claimed task put back without an attempt, because the circuit breaker of its destination
+/// is open: due again at `until`, its claim not counted as an attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PutOff {
+    /// The task's id.
+    pub task_id: i64,
+    /// The lease token of its claim (nothing happens if it is no longer current).
+    pub lease: LeaseToken,
+    /// When it is due again (the breaker's probe).
+    pub until: OffsetDateTime,
+    /// The destination whose breaker holds it.
+    pub destination: Destination,
+    /// Why the breaker opened, e.g. `5 consecutive timeouts`.
+    pub reason: String,
+}

@@ -1,0 +1,39 @@
+//! The contract between a store and the delivery worker: the [`Outbox`] trait and every type
+//! that crosses it, defined once and used as they are on both sides.
+//!
+//! One event's way through these types: the store hands out a claimed [`Task`] (its
+//! [`DeliveryRequest`] under a [`LeaseToken`]); the deliverer turns the request into an
+//! [`Attempt`] (classified by its [`AttemptOutcome`]); the retry policy turns the attempt into a
+//! [`Decision`] (the task's [`Outcome`], and whether to disable the webhook); the worker gives
+//! the store a [`Completion`] (task, lease, attempt, decision), which the store records and
+//! applies in one transaction. A task whose [`Destination`] has an open circuit breaker goes
+//! back as a [`PutOff`] instead, without an attempt.
+//!
+//! ```
+//! use djinn_hook_outbox::{AttemptOutcome, Outcome};
+//!
+//! assert_eq!(AttemptOutcome::from_name("timeout"), Some(AttemptOutcome::Timeout));
+//! assert_eq!(Outcome::Failed.to_string(), "failed");
+//! ```
+//!
+//! This crate does no I/O: the store (djinn-hook-store) implements [`Outbox`], the worker
+//! (djinn-hook-deliver) drives it.
+#![warn(missing_docs)]
+
+mod attempt;
+mod claim;
+mod completion;
+mod destination;
+mod lease;
+mod outbox;
+mod request;
+
+pub use crate::{
+    attempt::{Attempt, AttemptOutcome},
+    claim::{ClaimRequest, Claimed, Task},
+    completion::{Completion, Decision, Outcome, PutOff},
+    destination::Destination,
+    lease::LeaseToken,
+    outbox::{Outbox, OutboxError},
+    request::{DeliveryRequest, WebhookSecret},
+};

@@ -1,0 +1,98 @@
+//! The [`Outbox`] trait: the storage side of the worker loop, and its [`OutboxError`].
+
+use std::error::Error as StdError;
+use std::sync::Arc;
+
+use crate::claim::{ClaimRequest, Claimed};
+use crate::completion::{Completion, PutOff};
+use crate::destination::Destination;
+
+/// The storage side of the worker loop, implemented by the store.
+///
+/// Contract: `claim` hands out due tasks under a lease (a task is not handed out again until its
+/// lease expires or it is completed) with a fresh [`LeaseToken`](crate::LeaseToken) each time;
+/// `complete` applies a batch of results in one durable transaction, recording every attempt
+/// and ignoring (not failing on) the decision of a completion whose lease is no longer current.
+///
+/// The worker batches both calls itself: an implementor needs no buffering of its own.
+pub trait Outbox: Send + Sync {
+    /// Claims up to `claim.limit` due tasks under leases of `claim.lease`, fairly across
+    /// webhooks and within each webhook's cap (see [`ClaimRequest`]).
+    fn claim(&self, claim: &ClaimRequest) -> Result<Claimed, OutboxError>;
+    /// Records the attempts and applies the decisions, all in one commit. On error nothing of
+    /// the batch may have been applied: the worker calls again with the same batch (so it is
+    /// borrowed, not taken).
+    fn complete(&self, done: &[Completion]) -> Result<(), OutboxError>;
+    /// Puts claimed tasks back without an attempt (an open circuit breaker holds their
+    /// destination): each is due again at its `until`, its claim not counted as an attempt; a
+    /// task whose lease is no longer current is left alone. If this fails, the tasks come back
+    /// when their leases run out.
+    fn put_off(&self, put_off: &[PutOff]) -> Result<(), OutboxError>;
+    /// The breaker of `destination` closed (for an outbox that shows breaker state; the default
+    /// does nothing).
+    fn breaker_closed(&self, destination: &Destination) -> Result<(), OutboxError> {
+        let _ = destination;
+        Ok(())
+    }
+}
+
+impl<T: Outbox + ?Sized> Outbox for Arc<T> {
+    fn claim(&self, claim: &ClaimRequest) -> Result<Claimed, OutboxError> {
+        (**self).claim(claim)
+    }
+
+    fn complete(&self, done: &[Completion]) -> Result<(), OutboxError> {
+        (**self).complete(done)
+    }
+
+    fn put_off(&self, put_off: &[PutOff]) -> Result<(), OutboxError> {
+        (**self).put_off(put_off)
+    }
+
+    fn breaker_closed(&self, destination: &Destination) -> Result<(), OutboxError> {
+        (**self).breaker_closed(destination)
+    }
+}
+
+impl<T: Outbox + ?Sized> Outbox for &T {
+    fn claim(&self, claim: &ClaimRequest) -> Result<Claimed, OutboxError> {
+        (**self).claim(claim)
+    }
+
+    fn complete(&self, done: &[Completion]) -> Result<(), OutboxError> {
+        (**self).complete(done)
+    }
+
+    fn put_off(&self, put_off: &[PutOff]) -> Result<(), OutboxError> {
+        (**self).put_off(put_off)
+    }
+
+    fn breaker_closed(&self, destination: &Destination) -> Result<(), OutboxError> {
+        (**self).breaker_closed(destination)
+    }
+}
+
+/// An error of the storage side ([`Outbox`]).
+///
+/// Implementors wrap their own error type: `OutboxError::new(my_error)`. It is transparent:
+/// `Display` and `source` are the wrapped error's.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct OutboxError(Box<dyn StdError + Send + Sync>);
+
+impl OutboxError {
+    /// Wraps the storage side's own error.
+    pub fn new(error: impl Into<Box<dyn StdError + Send + Sync>>) -> OutboxError {
+        OutboxError(error.into())
+    }
+
+    /// The wrapped error.
+    pub fn inner(&self) -> &(dyn StdError + Send + Sync + 'static) {
+        &*self.0
+    }
+
+    /// Unwraps the storage side's error.
+    pub fn into_inner(self) -> Box<dyn StdError + Send + Sync> {
+        self.0
+    }
+}
