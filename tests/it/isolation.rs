@@ -18,7 +18,7 @@ use djinn_hook_deliver::{
 use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
 use djinn_hook_sign::Secret;
 use djinn_hook_store::{DeliveryFilter, NewEvent, NewWebhook, Page, SecretKey, Store};
-use djinn_hooks::{Receiver, StoreOutbox};
+use djinn_hook_server::Receiver;
 use time::OffsetDateTime;
 
 use crate::peers::Peer;
@@ -130,7 +130,7 @@ fn a_dead_receivers_backlog_does_not_hold_up_a_healthy_one() {
     let config = config(16, breaker);
     let cap = config.hook_cap();
     let worker = Worker::new(
-        StoreOutbox::new(&store),
+        &store,
         deliverer(),
         RetryPolicy::default(),
         config,
@@ -174,11 +174,11 @@ fn a_dead_receivers_backlog_does_not_hold_up_a_healthy_one() {
     let tasks = store
         .claim_due(later, 1_000, Duration::from_secs(60))
         .unwrap();
-    let dead_tasks: Vec<_> = tasks.iter().filter(|t| t.hook_id == dead_hook).collect();
+    let dead_tasks: Vec<_> = tasks.iter().filter(|t| t.request.hook_id == dead_hook).collect();
     assert_eq!(dead_tasks.len(), 200);
-    let retried = dead_tasks.iter().filter(|t| t.attempt == 2).count();
+    let retried = dead_tasks.iter().filter(|t| t.request.attempt == 2).count();
     assert_eq!(retried, dead_attempts.len());
-    assert!(dead_tasks.iter().all(|t| t.attempt <= 2));
+    assert!(dead_tasks.iter().all(|t| t.request.attempt <= 2));
 }
 
 #[test]
@@ -192,7 +192,7 @@ fn a_small_backlog_finishes_long_before_a_big_one() {
     emit(&store, "small/ns", 10);
 
     let stats = Worker::new(
-        StoreOutbox::new(&store),
+        &store,
         deliverer(),
         RetryPolicy::default(),
         config(4, BreakerConfig::default()),
@@ -241,7 +241,7 @@ fn a_resetting_receiver_is_retried_and_costs_only_itself() {
         ..RetryPolicy::default()
     };
     let stats = Worker::new(
-        StoreOutbox::new(&store),
+        &store,
         deliverer(),
         policy,
         config(4, BreakerConfig::default()),
@@ -290,7 +290,7 @@ fn a_receiver_that_comes_back_gets_its_backlog_with_its_retries_intact() {
         probe_hold: Duration::from_millis(100),
     };
     let worker = Worker::new(
-        StoreOutbox::new(&store),
+        &store,
         deliverer(),
         policy,
         config(4, breaker),
@@ -342,7 +342,7 @@ fn a_breaker_that_stays_open_does_not_keep_a_dead_webhook_enabled() {
         probe_hold: Duration::from_millis(100),
     };
     let worker = Worker::new(
-        StoreOutbox::new(&store),
+        &store,
         deliverer(),
         policy,
         config(2, breaker),

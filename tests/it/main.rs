@@ -1,6 +1,6 @@
 //! Cross-crate tests: the delivery worker (djinn-hook-deliver) claiming from and
 //! completing into the real SQLite store (djinn-hook-store), through the
-//! binary crate's `StoreOutbox`, delivering to a verifying receiver on 127.0.0.1.
+//! store's own `Outbox` implementation, delivering to a verifying receiver on 127.0.0.1.
 
 mod isolation;
 mod peers;

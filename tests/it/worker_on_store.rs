@@ -1,6 +1,5 @@
 //! The worker loop running against the store's API on a real database file.
 
-use std::borrow::Borrow;
 use std::collections::HashSet;
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -10,7 +9,7 @@ use djinn_hook_deliver::{DeliverConfig, Deliverer, RetryPolicy, Stats, Worker, W
 use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
 use djinn_hook_sign::Secret;
 use djinn_hook_store::{DeliveryFilter, NewEvent, NewWebhook, Page, SecretKey, Store};
-use djinn_hooks::{Receiver, StoreOutbox};
+use djinn_hook_server::Receiver;
 
 const NAMESPACE: &str = "wallace.breen/blackmesa";
 const SECRET: &str = "a receiver's shared secret";
@@ -47,14 +46,14 @@ fn deliverer() -> Deliverer {
 }
 
 /// Runs a worker with `concurrency` over `store` until nothing is due.
-fn run_worker(store: impl Borrow<Store> + Send + Sync, concurrency: usize) -> Stats {
+fn run_worker(store: &Store, concurrency: usize) -> Stats {
     let config = WorkerConfig {
         concurrency,
         poll_interval: Duration::from_millis(20),
         ..WorkerConfig::default()
     };
     Worker::new(
-        StoreOutbox::new(store),
+        store,
         deliverer(),
         RetryPolicy::default(),
         config,
@@ -192,7 +191,7 @@ fn two_workers_on_one_file_deliver_each_task_once() {
         .collect();
     first.accept_events(events).unwrap();
 
-    let run = |store: Arc<Store>| std::thread::spawn(move || run_worker(store, 3));
+    let run = |store: Arc<Store>| std::thread::spawn(move || run_worker(&store, 3));
     let (a, b) = (run(Arc::clone(&first)), run(Arc::clone(&second)));
     let (a, b) = (a.join().unwrap(), b.join().unwrap());
     assert_eq!(a.delivered + b.delivered, 60, "{a:?} {b:?}");

@@ -15,10 +15,10 @@ use std::sync::atomic::AtomicBool;
 
 use djinn_hook_deliver::{DeliverConfig, Deliverer, RetryPolicy, Worker, WorkerConfig};
 use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
-use djinn_hook_server::ui::{self, Auth, FnActions, UiState};
+use djinn_hook_server::ui::{self, Auth, UiState};
+use djinn_hook_server::{Receiver, StoreActions};
 use djinn_hook_sign::Secret;
 use djinn_hook_store::{NewEvent, NewWebhook, SecretKey, Store};
-use djinn_hooks::{Receiver, StoreOutbox};
 
 const NAMESPACE: &str = "wallace.breen/blackmesa";
 
@@ -58,7 +58,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // The worker, in the background for the life of the process; the UI wakes it.
     let worker = Worker::new(
-        StoreOutbox::new(Arc::clone(&store)),
+        Arc::clone(&store),
         deliverer(),
         RetryPolicy::default(),
         WorkerConfig::default(),
@@ -67,17 +67,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     static STOP: AtomicBool = AtomicBool::new(false);
     std::thread::spawn(move || worker.run(&STOP));
 
-    let for_tests = Arc::clone(&store);
-    let actions = FnActions {
-        send_test: move |hook_id, event: EventType| {
-            let body = example_payload(event, DEFAULT_API_SERVER).to_body();
-            StoreOutbox::new(Arc::clone(&for_tests))
-                .deliver_test(&deliverer(), hook_id, event, body)
-                .map(|done| done.delivery.map(|d| d.id))
-                .map_err(|err| err.to_string())
-        },
-        queued: move || waker.wake(),
-    };
+    let actions = StoreActions::new(Arc::clone(&store), deliverer(), Some(waker));
     let state = UiState::new(Arc::clone(&store), Auth::Open, Arc::new(actions))?;
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     let addr = listener.local_addr()?;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use divan::Bencher;
 use divan::counter::ItemsCount;
 use djinn_hook_payload::EventType;
-use djinn_hook_outbox::{AttemptRecord, Completion, Outcome, RequestBody, Task};
+use djinn_hook_outbox::{Attempt, AttemptOutcome, Completion, Decision, Outcome, Task};
 use djinn_hook_store::{NewEvent, NewWebhook, SecretKey, Store};
 use rusqlite::{Connection, params};
 use tempfile::TempDir;
@@ -112,9 +112,9 @@ fn request_headers(task: &Task) -> Vec<(String, String)> {
             "application/json; charset=utf-8".into(),
         ),
         ("User-Agent".into(), "Djinn-CI-Hook".into()),
-        ("X-Djinn-CI-Event".into(), task.event.to_string()),
-        ("X-Djinn-CI-Hook-ID".into(), task.hook_id.to_string()),
-        ("X-Djinn-CI-Delivery".into(), task.event_id.to_string()),
+        ("X-Djinn-CI-Event".into(), task.request.event.to_string()),
+        ("X-Djinn-CI-Hook-ID".into(), task.request.hook_id.to_string()),
+        ("X-Djinn-CI-Delivery".into(), task.request.event_id.to_string()),
         (
             "X-Djinn-CI-Signature".into(),
             format!("sha256={}", "ab".repeat(32)),
@@ -130,26 +130,21 @@ fn response_headers() -> Vec<(String, String)> {
 }
 
 fn completion(task: &Task) -> Completion {
+    let mut attempt = Attempt::new(&task.request, OffsetDateTime::now_utc());
+    attempt.request_headers = request_headers(task);
+    attempt.response_status = Some(200);
+    attempt.response_headers = response_headers();
+    attempt.response_body = b"ok".to_vec();
+    attempt.duration = Duration::from_millis(42);
+    attempt.outcome = AttemptOutcome::Success;
     Completion {
         task_id: task.task_id,
         lease: task.lease,
-        attempt: AttemptRecord {
-            attempt: task.attempt,
-            redelivery: task.redelivery,
-            request_headers: request_headers(task),
-            // As the worker completes: the claimed body, sent unchanged.
-            request_body: RequestBody::Claimed,
-            response_status: Some(200),
-            response_headers: response_headers(),
-            response_body: b"ok".to_vec(),
-            response_truncated: false,
-            tls_verification_skipped: false,
-            duration: Duration::from_millis(42),
-            error: None,
-            created_at: OffsetDateTime::now_utc(),
+        attempt,
+        decision: Decision {
+            outcome: Outcome::Delivered,
+            disable_hook: None,
         },
-        outcome: Outcome::Delivered,
-        disable_hook: None,
     }
 }
 
@@ -180,7 +175,7 @@ fn complete_single(bencher: Bencher) {
     bencher
         .counter(ItemsCount::new(1usize))
         .with_inputs(|| completion(&env.claimed(1)[0]))
-        .bench_local_values(|c| env.store.complete_one(c).unwrap());
+        .bench_local_values(|c| env.store.complete_one(&c).unwrap());
 }
 
 /// Completing 100 tasks per transaction (group commit).
@@ -195,27 +190,7 @@ fn complete_batched_100(bencher: Bencher) {
                 .map(completion)
                 .collect::<Vec<_>>()
         })
-        .bench_local_values(|batch| env.store.complete(batch).unwrap());
-}
-
-/// Completing 100 tasks per transaction where the body sent differs from the
-/// event's payload (same size), so the log stores it: the store's worst case.
-#[divan::bench(sample_count = 300, max_time = 4)]
-fn complete_batched_100_own_body(bencher: Bencher) {
-    let env = Env::new(1);
-    bencher
-        .counter(ItemsCount::new(BATCH))
-        .with_inputs(|| {
-            env.claimed(BATCH)
-                .iter()
-                .map(|task| {
-                    let mut c = completion(task);
-                    c.attempt.request_body = RequestBody::Bytes(vec![b'y'; PAYLOAD]);
-                    c
-                })
-                .collect::<Vec<_>>()
-        })
-        .bench_local_values(|batch| env.store.complete(batch).unwrap());
+        .bench_local_values(|batch| env.store.complete(&batch).unwrap());
 }
 
 /// Claiming 100 due tasks (one transaction, committed without an fsync).
@@ -325,21 +300,24 @@ mod raw {
     fn headers() -> (String, String) {
         let task_like = Task {
             task_id: 1,
-            lease: uuid::Uuid::nil(),
+            lease: djinn_hook_outbox::LeaseToken::new(),
             lease_until: OffsetDateTime::now_utc(),
-            event_id: uuid::Uuid::new_v4(),
-            event: EventType::BuildFinished,
             event_created_at: OffsetDateTime::now_utc(),
-            hook_id: 1,
-            payload_url: String::new(),
-            ssl: true,
-            secret: None,
-            standard_webhooks: false,
-            body: Vec::new(),
-            attempt: 1,
-            redelivery: false,
             hook_failing_since: None,
-            limits: Default::default(),
+            max_in_flight: None,
+            request: djinn_hook_outbox::DeliveryRequest {
+                hook_id: 1,
+                event_id: uuid::Uuid::new_v4(),
+                event: EventType::BuildFinished,
+                url: String::new(),
+                ssl: true,
+                secret: None,
+                standard_webhooks: false,
+                body: Vec::new(),
+                attempt: 1,
+                redelivery: false,
+                timeout: None,
+            },
         };
         (
             serde_json::to_string(&request_headers(&task_like)).unwrap(),

@@ -14,7 +14,7 @@
 //! - `sink`: a minimal hand-written HTTP/1.1 responder (reads the request, answers 204; no
 //!   check). The server costs almost nothing, so this ratio is the worker against the fastest
 //!   loop ureq can do: the harshest comparison.
-//! - `receiver`: `djinn_hooks::Receiver`, the receiver `listen` and the demo use (djinn-hook-server on axum,
+//! - `receiver`: `djinn_hook_server::Receiver`, the receiver `listen` and the demo use (djinn-hook-server on axum,
 //!   checks every `X-Djinn-CI-Signature`, answers 204), with a thread taking each `Received`
 //!   off its channel. A realistic receiver: its cost is in both the baseline and the run.
 //!
@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
 use djinn_hook_sign::{Secret, sign};
 use djinn_hook_store::{NewEvent, NewWebhook};
-use djinn_hooks::Receiver;
+use djinn_hook_server::Receiver;
 
 mod support;
 
@@ -195,7 +195,7 @@ impl Kind {
         match self {
             Kind::Sink => "minimal hand-written HTTP/1.1 responder, 204, no signature check",
             Kind::Receiver => {
-                "djinn_hooks::Receiver (axum, verifies X-Djinn-CI-Signature, 204), as `listen`"
+                "djinn_hook_server::Receiver (axum, verifies X-Djinn-CI-Signature, 204), as `listen`"
             }
         }
     }
@@ -449,7 +449,9 @@ fn worker_without_store(target: &Target, bodies: &[Body], n: usize) -> Raw {
     let tasks = (0..n)
         .map(|i| djinn_hook_deliver::Task {
             task_id: i as i64,
-            lease: "lease".to_owned(),
+            lease: djinn_hook_deliver::LeaseToken::new(),
+            lease_until: time::OffsetDateTime::now_utc() + std::time::Duration::from_secs(300),
+            event_created_at: time::OffsetDateTime::now_utc(),
             request: delivery_request(target, &bodies[i % bodies.len()]),
             hook_failing_since: None,
             max_in_flight: None,

@@ -6,7 +6,7 @@
 //! (so they are older), then N events for the healthy webhook; then the built `djinn-hooks
 //! worker --concurrency 16 --allow-private-network` (its defaults otherwise: 15 s timeout,
 //! half the threads per webhook, breaker after 5 failures), timed from spawn until the healthy
-//! receiver (`djinn_hooks::Receiver`, verifying every signature) has all N, then killed. Runs
+//! receiver (`djinn_hook_server::Receiver`, verifying every signature) has all N, then killed. Runs
 //! alternate without and with the dead receiver, so both see the same machine.
 //!
 //! Run: `cargo bench -p djinn-hooks --bench isolation` (N = 10,000, 3 pairs).
@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
 use djinn_hook_sign::Secret;
 use djinn_hook_store::{NewEvent, NewWebhook};
-use djinn_hooks::Receiver;
+use djinn_hook_server::Receiver;
 
 mod support;
 

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
 use djinn_hook_sign::Secret;
-use djinn_hooks::Receiver;
+use djinn_hook_server::Receiver;
 
 #[path = "../tests/it/serve_process.rs"]
 mod serve_process;

@@ -75,7 +75,6 @@ fn headers_and_body_exactly_as_specified_and_signature_verifies() {
         .map(|(name, value)| (name.to_ascii_lowercase(), value.clone()))
         .collect();
     assert_eq!(recorded, expected);
-    assert_eq!(attempt.request_body, req.body);
     assert!(!format!("{attempt:?}").contains(secret));
     assert!(!format!("{req:?}").contains(secret));
     assert_eq!(attempt.hook_id, 42);
@@ -387,8 +386,7 @@ fn large_bodies_arrive_whole() {
     for _ in 0..2 {
         let attempt = deliverer.deliver(&req);
         assert_eq!(attempt.outcome, AttemptOutcome::Success, "{attempt:?}");
-        assert_eq!(attempt.request_body, req.body);
-    }
+        }
     let received = server.requests();
     assert_eq!(received.len(), 2);
     for got in &received {

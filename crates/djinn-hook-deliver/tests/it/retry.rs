@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use djinn_hook_deliver::{Attempt, AttemptOutcome, Decision, DecisionOutcome, RetryPolicy};
+use djinn_hook_deliver::{Attempt, AttemptOutcome, Decision, Outcome, RetryPolicy};
 use djinn_hook_payload::EventType;
 use time::OffsetDateTime;
 use time::macros::datetime;
@@ -26,7 +26,6 @@ fn attempt(outcome: AttemptOutcome, status: Option<u16>, headers: &[(&str, &str)
         created_at: NOW,
         duration: Duration::from_millis(5),
         request_headers: Vec::new(),
-        request_body: Vec::new(),
         response_status: status,
         response_headers: headers
             .iter()
@@ -58,13 +57,13 @@ fn no_jitter() -> RetryPolicy {
 
 fn retry_at(delay: Duration) -> Decision {
     Decision {
-        outcome: DecisionOutcome::RetryAt(NOW + delay),
+        outcome: Outcome::RetryAt(NOW + delay),
         disable_hook: None,
     }
 }
 
 const FAILED: Decision = Decision {
-    outcome: DecisionOutcome::Failed,
+    outcome: Outcome::Failed,
     disable_hook: None,
 };
 
@@ -81,7 +80,7 @@ fn default_schedule() {
 fn success_is_delivered() {
     for code in [200, 201, 204, 299] {
         let decision = no_jitter().decide(&status(code), 3, Some(NOW), NOW);
-        assert_eq!(decision.outcome, DecisionOutcome::Delivered);
+        assert_eq!(decision.outcome, Outcome::Delivered);
         assert_eq!(decision.disable_hook, None);
     }
 }
@@ -132,7 +131,7 @@ fn jitter_stays_within_its_fraction() {
     let failed = status(500);
     let mut seen = std::collections::HashSet::new();
     for _ in 0..200 {
-        let DecisionOutcome::RetryAt(at) = policy.decide(&failed, 3, None, NOW).outcome else {
+        let Outcome::RetryAt(at) = policy.decide(&failed, 3, None, NOW).outcome else {
             panic!("not a retry");
         };
         let delay = (at - NOW).as_seconds_f64();
@@ -150,7 +149,7 @@ fn jitter_stays_within_its_fraction() {
 #[test]
 fn gone_disables_and_stops() {
     let decision = no_jitter().decide(&status(410), 1, None, NOW);
-    assert_eq!(decision.outcome, DecisionOutcome::Failed);
+    assert_eq!(decision.outcome, Outcome::Failed);
     assert_eq!(
         decision.disable_hook.as_deref(),
         Some("the receiver answered 410 gone")
@@ -163,7 +162,7 @@ fn failing_for_disable_after_disables() {
     let failed = status(503);
     let since = NOW - Duration::from_secs(5 * 86_400);
     let decision = policy.decide(&failed, 2, Some(since), NOW);
-    assert_eq!(decision.outcome, DecisionOutcome::Failed);
+    assert_eq!(decision.outcome, Outcome::Failed);
     let reason = decision.disable_hook.unwrap();
     assert!(
         reason.contains("every attempt failed for 5 days"),
@@ -179,7 +178,7 @@ fn failing_for_disable_after_disables() {
     let old = NOW - Duration::from_secs(30 * 86_400);
     assert_eq!(
         policy.decide(&status(200), 2, Some(old), NOW).outcome,
-        DecisionOutcome::Delivered
+        Outcome::Delivered
     );
 }
 
@@ -286,14 +285,14 @@ fn retry_after_from_a_real_server() {
 
     let first = deliverer.deliver(&request(&server.url()));
     assert_eq!(first.response_status, Some(503));
-    let DecisionOutcome::RetryAt(at) = policy.decide(&first, 1, None, now).outcome else {
+    let Outcome::RetryAt(at) = policy.decide(&first, 1, None, now).outcome else {
         panic!("not a retry");
     };
     assert_eq!(at - now, Duration::from_secs(90));
 
     let second = deliverer.deliver(&request(&server.url()));
     assert_eq!(second.response_status, Some(429));
-    let DecisionOutcome::RetryAt(at) = policy.decide(&second, 2, None, now).outcome else {
+    let Outcome::RetryAt(at) = policy.decide(&second, 2, None, now).outcome else {
         panic!("not a retry");
     };
     // HTTP dates have whole seconds.
@@ -307,6 +306,6 @@ fn gone_from_a_real_server_disables() {
     let attempt = local_deliverer().deliver(&request(&server.url()));
     assert_eq!(attempt.outcome, AttemptOutcome::HttpStatus);
     let decision = RetryPolicy::default().decide(&attempt, 1, None, OffsetDateTime::now_utc());
-    assert_eq!(decision.outcome, DecisionOutcome::Failed);
+    assert_eq!(decision.outcome, Outcome::Failed);
     assert!(decision.disable_hook.is_some());
 }

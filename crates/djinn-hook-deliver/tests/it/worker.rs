@@ -8,7 +8,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use djinn_hook_deliver::{
-    ClaimRequest, Claimed, Completion, DecisionOutcome, DeliveryRequest, Outbox, OutboxError,
+    ClaimRequest, Claimed, Completion, DeliveryRequest, LeaseToken, Outbox, OutboxError, Outcome,
     PutOff, RetryPolicy, Task, Worker, WorkerConfig, WorkerEvent,
 };
 use time::OffsetDateTime;
@@ -29,6 +29,8 @@ struct MemOutbox {
 struct State {
     tasks: HashMap<i64, MemTask>,
     next_lease: u64,
+    /// The token of the newest claim.
+    newest_lease: Option<LeaseToken>,
     completed: Vec<Completion>,
     batches: Vec<usize>,
     claims: usize,
@@ -48,8 +50,8 @@ struct MemTask {
     /// Claims counted so far, as the store's `attempts` column.
     attempts: u32,
     due: OffsetDateTime,
-    lease: Option<(String, Instant)>,
-    done: Option<DecisionOutcome>,
+    lease: Option<(LeaseToken, Instant)>,
+    done: Option<Outcome>,
 }
 
 impl MemOutbox {
@@ -79,7 +81,7 @@ impl MemOutbox {
         self.state.lock().unwrap().completed.clone()
     }
 
-    fn done(&self, task_id: i64) -> Option<DecisionOutcome> {
+    fn done(&self, task_id: i64) -> Option<Outcome> {
         self.state.lock().unwrap().tasks[&task_id].done
     }
 
@@ -137,14 +139,17 @@ impl Outbox for MemOutbox {
         let mut claimed = Vec::new();
         for id in ids {
             state.next_lease += 1;
-            let token = format!("lease-{}", state.next_lease);
+            let token = LeaseToken::new();
+            state.newest_lease = Some(token);
             let task = state.tasks.get_mut(&id).unwrap();
-            task.lease = Some((token.clone(), Instant::now() + lease));
+            task.lease = Some((token, Instant::now() + lease));
             task.attempts += 1;
             task.request.attempt = task.attempts;
             claimed.push(Task {
                 task_id: id,
                 lease: token,
+                lease_until: OffsetDateTime::now_utc() + lease,
+                event_created_at: OffsetDateTime::now_utc(),
                 request: task.request.clone(),
                 hook_failing_since: None,
                 max_in_flight: None,
@@ -161,8 +166,8 @@ impl Outbox for MemOutbox {
         state.put_off += put_off.len();
         for p in put_off {
             let task = state.tasks.get_mut(&p.task_id).unwrap();
-            let current = task.lease.as_ref().map(|(token, _)| token.as_str());
-            assert_eq!(current, Some(p.lease.as_str()), "stale lease");
+            let current = task.lease.map(|(token, _)| token);
+            assert_eq!(current, Some(p.lease), "stale lease");
             task.lease = None;
             task.due = p.until;
             // Put off, not attempted: the claim's count is taken back, as the store does.
@@ -183,11 +188,11 @@ impl Outbox for MemOutbox {
         state.batches.push(done.len());
         for completion in done {
             let task = state.tasks.get_mut(&completion.task_id).unwrap();
-            let current = task.lease.as_ref().map(|(token, _)| token.as_str());
-            if current == Some(completion.lease.as_str()) {
+            let current = task.lease.map(|(token, _)| token);
+            if current == Some(completion.lease) {
                 task.lease = None;
                 match completion.decision.outcome {
-                    DecisionOutcome::RetryAt(at) => task.due = at,
+                    Outcome::RetryAt(at) => task.due = at,
                     outcome => task.done = Some(outcome),
                 }
             } else {
@@ -236,12 +241,12 @@ fn server_error_then_success_is_retried() {
     assert_eq!(completed[0].attempt.attempt, 1);
     assert!(matches!(
         completed[0].decision.outcome,
-        DecisionOutcome::RetryAt(_)
+        Outcome::RetryAt(_)
     ));
     assert_eq!(completed[1].attempt.response_status, Some(200));
     assert_eq!(completed[1].attempt.attempt, 2);
-    assert_eq!(completed[1].decision.outcome, DecisionOutcome::Delivered);
-    assert_eq!(outbox.done(1), Some(DecisionOutcome::Delivered));
+    assert_eq!(completed[1].decision.outcome, Outcome::Delivered);
+    assert_eq!(outbox.done(1), Some(Outcome::Delivered));
     let requests = server.requests();
     assert_eq!(requests.len(), 2);
     assert_eq!(
@@ -269,7 +274,7 @@ fn retries_run_out_then_the_task_fails() {
     assert_eq!(stats.attempts, 1);
     assert_eq!(stats.failed, 1);
     assert_eq!(server.request_count(), 3);
-    assert_eq!(outbox.done(1), Some(DecisionOutcome::Failed));
+    assert_eq!(outbox.done(1), Some(Outcome::Failed));
 }
 
 #[test]
@@ -345,7 +350,7 @@ fn many_tasks_are_each_delivered_exactly_once() {
         state
             .tasks
             .values()
-            .all(|task| task.done == Some(DecisionOutcome::Delivered))
+            .all(|task| task.done == Some(Outcome::Delivered))
     );
     // Claims come in batches: the queue is refilled (to 4 x concurrency) only once it is down to
     // 2 x, so every claim but the last brings at least 2 x concurrency tasks.
@@ -480,10 +485,7 @@ fn a_task_whose_lease_runs_out_in_flight_is_not_delivered_twice() {
     // not a late completion.
     assert!(state.next_lease > 1, "never re-claimed");
     assert_eq!(state.late, 0, "completed under an old lease");
-    assert_eq!(
-        state.completed[0].lease,
-        format!("lease-{}", state.next_lease)
-    );
+    assert_eq!(Some(state.completed[0].lease), state.newest_lease);
 }
 
 #[test]

@@ -1,6 +1,9 @@
 //! Every page's status and content, in the loopback no-token mode.
 
 use axum::http::StatusCode;
+use djinn_hook_deliver::{
+    Attempt, AttemptOutcome, Completion, Decision, Destination, Outcome, PutOff, Task,
+};
 use djinn_hook_store::{DeliveryFilter, Page as StorePage, WebhookUpdate};
 
 use crate::support::{Receiver, Ui};
@@ -359,25 +362,19 @@ async fn a_hook_disabled_by_the_delivery_layer_says_so_and_saving_active_revives
     // A delivery answered 410 Gone: the delivery layer disables the hook.
     let task = leased_test_task(&ui, hook.id);
     ui.store
-        .complete_one(djinn_hook_store::Completion {
+        .complete_one(&Completion {
             task_id: task.task_id,
             lease: task.lease,
-            attempt: djinn_hook_store::AttemptRecord {
-                attempt: 1,
-                redelivery: false,
-                request_headers: vec![],
-                request_body: djinn_hook_store::RequestBody::Claimed,
-                response_status: Some(410),
-                response_headers: vec![],
-                response_body: vec![],
-                response_truncated: false,
-                tls_verification_skipped: false,
-                duration: std::time::Duration::from_millis(3),
-                error: None,
-                created_at: time::OffsetDateTime::now_utc(),
+            attempt: {
+                let mut attempt = Attempt::new(&task.request, time::OffsetDateTime::now_utc());
+                attempt.response_status = Some(410);
+                attempt.outcome = AttemptOutcome::HttpStatus;
+                attempt
             },
-            outcome: djinn_hook_store::Outcome::Failed,
-            disable_hook: Some("410 Gone".into()),
+            decision: Decision {
+                outcome: Outcome::Failed,
+                disable_hook: Some("410 Gone".into()),
+            },
         })
         .unwrap();
     let path = format!("/ui/n/alice/ci/-/webhooks/{}", hook.id);
@@ -411,14 +408,12 @@ async fn an_open_breaker_is_shown_on_the_list_and_the_hook() {
     let task = leased_test_task(&ui, hook.id);
     let put_off = ui
         .store
-        .put_off(&[djinn_hook_store::PutOff {
+        .put_off(&[PutOff {
             task_id: task.task_id,
             lease: task.lease,
-            hold: djinn_hook_store::BreakerHold {
-                destination: "http://down.example:80".into(),
-                until: time::OffsetDateTime::now_utc() + time::Duration::minutes(5),
-                reason: "5 consecutive timeouts".into(),
-            },
+            until: time::OffsetDateTime::now_utc() + time::Duration::minutes(5),
+            destination: Destination::of("http://down.example/").unwrap(),
+            reason: "5 consecutive timeouts".into(),
         }])
         .unwrap();
     assert_eq!(put_off, 1);
@@ -436,7 +431,7 @@ async fn an_open_breaker_is_shown_on_the_list_and_the_hook() {
 }
 
 /// A test delivery of `hook_id` queued and leased, as a worker would hold it.
-fn leased_test_task(ui: &Ui, hook_id: i64) -> djinn_hook_store::ClaimedTask {
+fn leased_test_task(ui: &Ui, hook_id: i64) -> Task {
     ui.store
         .queue_test(
             hook_id,

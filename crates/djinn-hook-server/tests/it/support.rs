@@ -10,10 +10,9 @@ use axum::Router;
 use axum::body::{Body, to_bytes};
 use axum::http::{Request, StatusCode, header};
 use djinn_hook_deliver::{DeliverConfig, Deliverer, RetryPolicy, Worker, WorkerConfig};
-use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
+use djinn_hook_payload::EventType;
 use djinn_hook_server::ui::{self, Access, Actions, Auth, FnActions, UiState};
 use djinn_hook_store::{NewWebhook, SecretKey, Store, Webhook};
-use djinn_hooks::StoreOutbox;
 use tower::ServiceExt as _;
 
 /// The host every test request names (and its forms' `Origin`).
@@ -34,16 +33,14 @@ fn real_actions(store: &Arc<Store>, queued: &Arc<AtomicUsize>) -> Arc<dyn Action
     let queued = Arc::clone(queued);
     Arc::new(FnActions {
         send_test: move |hook_id, event: EventType| {
-            let body = example_payload(event, DEFAULT_API_SERVER).to_body();
-            StoreOutbox::new(Arc::clone(&for_test))
-                .deliver_test(&deliverer(), hook_id, event, body)
-                .map(|done| done.delivery.map(|d| d.id))
+            djinn_hook_server::send_test(&for_test, &deliverer(), hook_id, event)
+                .map(|sent| sent.delivery.map(|d| d.id))
                 .map_err(|err| err.to_string())
         },
         queued: move || {
             queued.fetch_add(1, Ordering::SeqCst);
             Worker::new(
-                StoreOutbox::new(Arc::clone(&for_worker)),
+                &*for_worker,
                 deliverer(),
                 RetryPolicy::default(),
                 WorkerConfig::default(),

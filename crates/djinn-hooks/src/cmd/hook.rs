@@ -3,13 +3,11 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use djinn_hook_deliver::{Completion, DeliverConfig, Deliverer, Outcome};
-use djinn_hook_payload::{
-    DEFAULT_API_SERVER, EventSet, EventType, example_payload, redact_userinfo,
-};
+use djinn_hook_deliver::{DeliverConfig, Deliverer, Outcome};
+use djinn_hook_payload::{EventSet, redact_userinfo};
 use djinn_hook_store::{
-    Delivery, DeliveryFilter, DeliveryLimits, LastResponse, LimitsUpdate, Namespace, NewWebhook,
-    Page, SecretUpdate, Store, Webhook, WebhookUpdate,
+    DeliveryLimits, LastResponse, LimitsUpdate, Namespace, NewWebhook, SecretUpdate, Store,
+    Webhook, WebhookUpdate,
 };
 
 use super::output::{self, Table};
@@ -359,39 +357,6 @@ fn last_cell(last: Option<&LastResponse>) -> String {
     }
 }
 
-/// How long a test delivery's task is leased: as a worker's claim, far longer than one
-/// delivery's timeout.
-const TEST_LEASE: Duration = Duration::from_secs(300);
-
-/// A test delivery (`hook test`, and the web UI's test button): `event`'s example payload to
-/// webhook `id` now, whatever its state or events, recorded in the delivery log as a test
-/// ([`Delivery::test`]), delivered or failed but never retried. Returns the committed
-/// completion and the recorded delivery (`None` if the webhook was deleted meanwhile, taking
-/// its log). An unknown webhook sends nothing.
-pub(crate) fn send_test(
-    store: &Store,
-    deliverer: &Deliverer,
-    id: i64,
-    event: EventType,
-) -> anyhow::Result<(Completion, Option<Delivery>)> {
-    let body = example_payload(event, DEFAULT_API_SERVER).to_body();
-    let task = store.queue_test(id, event, body, TEST_LEASE).or_fail()?;
-    let event_id = task.request.event_id;
-    let done = deliverer
-        .deliver_once(store, task)
-        .map_err(|err| match err.into_inner().downcast::<djinn_hook_store::Error>() {
-            Ok(err) => store::error(*err),
-            Err(err) => anyhow::anyhow!(err),
-        })?;
-    let delivery = store
-        .deliveries(DeliveryFilter::event(event_id), Page::new(1))
-        .or_fail()?
-        .items
-        .into_iter()
-        .next();
-    Ok((done, delivery))
-}
-
 /// `hook test`: delivers the event's example payload to one webhook now, records
 /// it in the delivery log, and prints the attempt. A failed attempt (no 2xx) is
 /// exit code 1, after the attempt is printed; it is not retried.
@@ -402,7 +367,8 @@ fn test(global: &Global, id: i64, event: &str, allow_private_network: bool) -> a
         allow_private_network,
         ..DeliverConfig::default()
     });
-    let (done, delivery) = send_test(&store, &deliverer, id, event)?;
+    let sent = djinn_hook_server::send_test(&store, &deliverer, id, event).or_fail()?;
+    let (done, delivery) = (sent.completion, sent.delivery);
     let attempt = &done.attempt;
     if global.json {
         match &delivery {

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use djinn_hook_deliver::{DeliverConfig, Deliverer, WorkerWaker};
-use djinn_hook_server::Tokens;
-use djinn_hook_server::ui::{Auth, FnActions, UiState};
+use djinn_hook_server::ui::{Auth, UiState};
+use djinn_hook_server::{StoreActions, Tokens};
 use djinn_hook_store::Store;
 
 /// The UI over `store`: signing in with `tokens` (none: the loopback mode, no sign-in), test
@@ -28,15 +28,7 @@ pub(crate) fn state(
         allow_private_network,
         ..DeliverConfig::default()
     });
-    let for_tests = Arc::clone(store);
-    let actions = FnActions {
-        send_test: move |hook_id, event| {
-            super::hook::send_test(&for_tests, &deliverer, hook_id, event)
-                .map(|(_, delivery)| delivery.map(|d| d.id))
-                .map_err(|err| format!("{err:#}"))
-        },
-        queued: move || waker.wake(),
-    };
+    let actions = StoreActions::new(Arc::clone(store), deliverer, Some(waker));
     let ui = UiState::new(Arc::clone(store), auth, Arc::new(actions))?;
     Ok(match base_url {
         Some(url) => ui.with_public_url(url),

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use djinn_hook_payload::{EventType, Payload};
 use djinn_hook_sign::Secret;
-use djinn_hooks::{Received, Receiver};
+use djinn_hook_server::{Received, Receiver};
 use serde_json::Value;
 
 use crate::Env;
@@ -341,7 +341,7 @@ fn a_hanging_receiver_does_not_hold_up_the_others() {
     let tasks = store
         .claim_due(later, 1_000, Duration::from_secs(60))
         .unwrap();
-    let dead_hook = tasks.iter().filter(|t| t.payload_url == dead_url).count();
+    let dead_hook = tasks.iter().filter(|t| t.request.url == dead_url).count();
     assert_eq!(dead_hook, 200);
 }
 

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use djinn_hook_payload::{EventType, example_payload};
 use djinn_hook_sign::Secret;
-use djinn_hooks::Receiver;
+use djinn_hook_server::Receiver;
 use serde_json::Value;
 
 use crate::Env;

@@ -3,7 +3,7 @@
 
 use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
 use djinn_hook_sign::Secret;
-use djinn_hooks::Receiver;
+use djinn_hook_server::Receiver;
 use serde_json::{Value, json};
 
 use crate::Env;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
 use djinn_hook_sign::Secret;
-use djinn_hooks::Receiver;
+use djinn_hook_server::Receiver;
 use serde_json::{Value, json};
 
 use crate::serve_process;
