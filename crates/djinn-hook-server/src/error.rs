@@ -176,7 +176,7 @@ fn store_error(err: StoreError) -> Response {
 }
 
 /// An error and its causes, `: `-separated.
-fn chain(err: &dyn std::error::Error) -> String {
+pub(crate) fn chain(err: &dyn std::error::Error) -> String {
     let causes = std::iter::successors(Some(err), |e| e.source());
     causes
         .map(ToString::to_string)

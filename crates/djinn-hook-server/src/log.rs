@@ -15,7 +15,7 @@ use tower_http::request_id::RequestId;
 use tracing_subscriber::layer::SubscriberExt as _;
 
 use crate::app::AppState;
-use crate::error::ErrorDetail;
+use crate::error::{ErrorDetail, chain};
 
 /// Sends `tracing` events to stderr as logfmt lines, unless the program installed its own
 /// subscriber first.
@@ -91,7 +91,7 @@ pub fn worker_event(event: &WorkerEvent<'_>) {
     match event {
         WorkerEvent::Completed(done) => delivery(done),
         WorkerEvent::ClaimFailed(error) => {
-            tracing::error!(msg = "claiming tasks failed", error = %error);
+            tracing::error!(msg = "claiming tasks failed", error = chain(*error));
         }
         WorkerEvent::CompleteFailed {
             error,
@@ -99,7 +99,7 @@ pub fn worker_event(event: &WorkerEvent<'_>) {
             retry_in,
         } => tracing::error!(
             msg = "recording attempts failed",
-            error = %error,
+            error = chain(*error),
             batch,
             retry_in_ms = millis(*retry_in),
         ),
@@ -123,7 +123,7 @@ pub fn worker_event(event: &WorkerEvent<'_>) {
         ),
         WorkerEvent::PutOffFailed { error, tasks } => tracing::error!(
             msg = "putting tasks off failed; they come back when their leases run out",
-            error = %error,
+            error = chain(*error),
             tasks,
         ),
         _ => {}

@@ -7,6 +7,7 @@ use djinn_hook_store::Error as StoreError;
 
 use super::guard::Visitor;
 use super::templates::ErrorPage;
+use crate::error::chain;
 
 /// A failed UI request. Handlers end in `?`; the status is decided here.
 #[derive(Debug, thiserror::Error)]
@@ -72,16 +73,4 @@ impl IntoResponse for UiError {
             Err(_) => (status, page.message).into_response(),
         }
     }
-}
-
-/// An error and its causes, `: `-separated.
-fn chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -147,7 +147,7 @@ fn report(global: &Global, stats: &Stats) -> anyhow::Result<()> {
         }));
     }
     eprintln!(
-        "worker: {} attempts: {} delivered, {} to retry, {} failed for good{}",
+        "worker: {} attempts: {} delivered, {} retry, {} failed{}",
         stats.attempts,
         stats.delivered,
         stats.retries_scheduled,
@@ -186,7 +186,7 @@ impl Progress {
         }
         if terminal {
             eprint!(
-                "\r\x1b[Kdelivered {}  retrying {}  failed {}  (last: {} to hook {}: {})",
+                "\r\x1b[Kdelivered {}  retry {}  failed {}  (last: {} to hook {}: {})",
                 self.delivered,
                 self.retrying,
                 self.failed,

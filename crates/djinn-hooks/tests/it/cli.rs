@@ -15,6 +15,7 @@ fn redacted() -> insta::Settings {
         // Durations in tables keep a fixed width so columns stay put.
         (r"\b\d+(\.\d+)?(µs|ms|s) {2,}", "[dur]    "),
         (r"\b\d+(\.\d+)?(µs|ms|s)\b", "[dur]"),
+        (r"duration_ms=\d+\.\d+", "duration_ms=[ms]"),
         (r"\S*/\.tmp[A-Za-z0-9]+", "[tmpdir]"),
         // Bodies follow the payload crate's examples.
         (r#""request_body": ".*""#, r#""request_body": "[body]""#),

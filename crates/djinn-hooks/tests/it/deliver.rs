@@ -68,7 +68,7 @@ fn all_15_events_reach_a_receiver_signed_with_the_exact_headers() {
 
     let log = worker(&env);
     assert_eq!(
-        log.lines().filter(|l| l.starts_with("event=")).count(),
+        log.lines().filter(|l| l.contains("msg=delivery ")).count(),
         15,
         "{log}"
     );
@@ -164,7 +164,7 @@ fn a_failing_receiver_is_retried_and_listed_as_failed() {
     // The first retry is immediate, the next one 5 s later: two attempts, then idle.
     assert_eq!(
         log.lines()
-            .filter(|l| l.contains("status=connect_refused"))
+            .filter(|l| l.contains("result=connect_refused"))
             .count(),
         2,
         "{log}"
@@ -172,6 +172,16 @@ fn a_failing_receiver_is_retried_and_listed_as_failed() {
     let failed = deliveries(&env, &["--failed"]);
     assert_eq!(failed.len(), 2);
     assert!(failed[0]["error"].as_str().unwrap().contains("refused"));
+    // The attempt's result is stored, listed and shown.
+    assert_eq!(failed[0]["result"], "connect_refused");
+    let id = failed[0]["id"].to_string();
+    let show = env.run(&["deliveries", "show", &id], None);
+    assert!(
+        show.ok().contains("result:    connect_refused (connection refused"),
+        "{show:?}"
+    );
+    let table = env.run(&["deliveries", "list", "--failed"], None);
+    assert_eq!(table.ok().matches(" connect_refused").count(), 2, "{table:?}");
     let list = env.run(&["hook", "list"], None);
     assert!(list.ok().contains("no response"), "{list:?}");
 }
@@ -183,7 +193,7 @@ fn without_allow_private_network_loopback_is_refused() {
     emit_example(&env, EventType::Cron);
     let run = env.run(&["worker", "--until-idle"], None);
     run.ok();
-    assert!(run.stderr.contains("status=blocked"), "{}", run.stderr);
+    assert!(run.stderr.contains("result=blocked"), "{}", run.stderr);
     assert!(receiver.drain().is_empty(), "nothing reached the receiver");
 }
 
@@ -369,13 +379,13 @@ fn a_refusing_receiver_opens_its_breaker_which_the_log_and_hook_show_report() {
     let log = run.stderr;
     let destination = format!("http://127.0.0.1:{port}");
     assert!(
-        log.contains(&format!(
-            "worker: breaker open for {destination} (5 consecutive refused connections)"
-        )),
+        log.lines().any(|l| l.contains("msg=\"breaker open:")
+            && l.contains(&format!("destination={destination} "))
+            && l.contains("reason=\"5 consecutive refused connections\"")),
         "{log}"
     );
     // Fewer attempts than tasks: the rest were put off, not attempted.
-    let attempts = log.lines().filter(|l| l.starts_with("event=")).count();
+    let attempts = log.lines().filter(|l| l.contains("msg=delivery ")).count();
     assert!((5..8).contains(&attempts), "{attempts} attempts: {log}");
 
     let show = env.run(&["hook", "show", &id], None);
