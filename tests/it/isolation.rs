@@ -16,9 +16,9 @@ use djinn_hook_deliver::{
     BreakerConfig, DeliverConfig, Deliverer, RetryPolicy, Stats, Worker, WorkerConfig,
 };
 use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
+use djinn_hook_server::Receiver;
 use djinn_hook_sign::Secret;
 use djinn_hook_store::{DeliveryFilter, NewEvent, NewWebhook, Page, SecretKey, Store};
-use djinn_hook_server::Receiver;
 use time::OffsetDateTime;
 
 use crate::peers::Peer;
@@ -129,12 +129,7 @@ fn a_dead_receivers_backlog_does_not_hold_up_a_healthy_one() {
     let failures = breaker.failures as usize;
     let config = config(16, breaker);
     let cap = config.hook_cap();
-    let worker = Worker::new(
-        &store,
-        deliverer(),
-        RetryPolicy::default(),
-        config,
-    );
+    let worker = Worker::new(&store, deliverer(), RetryPolicy::default(), config);
     let monitor = worker.breakers();
     let stop = AtomicBool::new(false);
     let stats = thread::scope(|s| {
@@ -174,7 +169,10 @@ fn a_dead_receivers_backlog_does_not_hold_up_a_healthy_one() {
     let tasks = store
         .claim_due(later, 1_000, Duration::from_secs(60))
         .unwrap();
-    let dead_tasks: Vec<_> = tasks.iter().filter(|t| t.request.hook_id == dead_hook).collect();
+    let dead_tasks: Vec<_> = tasks
+        .iter()
+        .filter(|t| t.request.hook_id == dead_hook)
+        .collect();
     assert_eq!(dead_tasks.len(), 200);
     let retried = dead_tasks.iter().filter(|t| t.request.attempt == 2).count();
     assert_eq!(retried, dead_attempts.len());
@@ -289,12 +287,7 @@ fn a_receiver_that_comes_back_gets_its_backlog_with_its_retries_intact() {
         max_open_for: Duration::from_secs(1),
         probe_hold: Duration::from_millis(100),
     };
-    let worker = Worker::new(
-        &store,
-        deliverer(),
-        policy,
-        config(4, breaker),
-    );
+    let worker = Worker::new(&store, deliverer(), policy, config(4, breaker));
     let monitor = worker.breakers();
     let stop = AtomicBool::new(false);
     let stats: Stats = thread::scope(|s| {
@@ -341,12 +334,7 @@ fn a_breaker_that_stays_open_does_not_keep_a_dead_webhook_enabled() {
         max_open_for: Duration::from_millis(200),
         probe_hold: Duration::from_millis(100),
     };
-    let worker = Worker::new(
-        &store,
-        deliverer(),
-        policy,
-        config(2, breaker),
-    );
+    let worker = Worker::new(&store, deliverer(), policy, config(2, breaker));
     let stop = AtomicBool::new(false);
     let stats = thread::scope(|s| {
         let run = s.spawn(|| worker.run(&stop));

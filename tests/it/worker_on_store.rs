@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use djinn_hook_deliver::{DeliverConfig, Deliverer, RetryPolicy, Stats, Worker, WorkerConfig};
 use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
+use djinn_hook_server::Receiver;
 use djinn_hook_sign::Secret;
 use djinn_hook_store::{DeliveryFilter, NewEvent, NewWebhook, Page, SecretKey, Store};
-use djinn_hook_server::Receiver;
 
 const NAMESPACE: &str = "wallace.breen/blackmesa";
 const SECRET: &str = "a receiver's shared secret";
@@ -52,13 +52,7 @@ fn run_worker(store: &Store, concurrency: usize) -> Stats {
         poll_interval: Duration::from_millis(20),
         ..WorkerConfig::default()
     };
-    Worker::new(
-        store,
-        deliverer(),
-        RetryPolicy::default(),
-        config,
-    )
-    .run_until_idle()
+    Worker::new(store, deliverer(), RetryPolicy::default(), config).run_until_idle()
 }
 
 /// The webhook's `failing_since` is set.

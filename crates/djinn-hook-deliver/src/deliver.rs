@@ -149,11 +149,7 @@ impl Deliverer {
     ) -> Result<(), (AttemptOutcome, DeliverError)> {
         let other = |error| (AttemptOutcome::Other, error);
         attempt.request_headers = self
-            .headers(
-                request,
-                &request.body,
-                attempt.created_at.unix_timestamp(),
-            )
+            .headers(request, &request.body, attempt.created_at.unix_timestamp())
             .map_err(other)?;
         let uri = parse_url(&attempt.url).map_err(other)?;
         let https = uri.scheme_str() == Some("https");

@@ -1,11 +1,13 @@
 //! How many claimed tasks the worker keeps queued: about [`QUEUE_TIME`] of deliveries at the
 //! rate it is delivering, within 2 to 16 tasks per thread.
 //!
+//! This is the queue-depth rule; the worker's docs refer here. The thread that finds the queue
+//! at or below the low-water mark refills it to the high-water mark (twice that) with one claim.
+//!
 //! Why it adapts: a claim and a commit share the store's one writer, and a commit waits for its
 //! fsync, so a claim can wait milliseconds. A queue that lasts less than that starves the
-//! delivery threads (measured: with a fixed 2 tasks per thread, the threads of a 16-thread
-//! worker spent a third of their time waiting for a claim; see docs/PERFORMANCE.md). A queue
-//! sized for that rate is far too long when receivers are slow, though: a stop drains the
+//! delivery threads, which then wait for claims instead of delivering. A queue sized for a
+//! fast rate is far too long when receivers are slow, though: a stop drains the
 //! queue, a new event waits behind it, and a task must not outwait its lease in it. Sizing the
 //! queue in time rather than in tasks gives both.
 

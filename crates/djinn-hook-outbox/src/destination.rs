@@ -40,4 +40,3 @@ impl fmt::Display for Destination {
         f.write_str(&self.0)
     }
 }
-

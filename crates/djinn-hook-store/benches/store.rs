@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use divan::Bencher;
 use divan::counter::ItemsCount;
-use djinn_hook_payload::EventType;
 use djinn_hook_outbox::{Attempt, AttemptOutcome, Completion, Decision, Outcome, Task};
+use djinn_hook_payload::EventType;
 use djinn_hook_store::{NewEvent, NewWebhook, SecretKey, Store};
 use rusqlite::{Connection, params};
 use tempfile::TempDir;
@@ -113,8 +113,14 @@ fn request_headers(task: &Task) -> Vec<(String, String)> {
         ),
         ("User-Agent".into(), "Djinn-CI-Hook".into()),
         ("X-Djinn-CI-Event".into(), task.request.event.to_string()),
-        ("X-Djinn-CI-Hook-ID".into(), task.request.hook_id.to_string()),
-        ("X-Djinn-CI-Delivery".into(), task.request.event_id.to_string()),
+        (
+            "X-Djinn-CI-Hook-ID".into(),
+            task.request.hook_id.to_string(),
+        ),
+        (
+            "X-Djinn-CI-Delivery".into(),
+            task.request.event_id.to_string(),
+        ),
         (
             "X-Djinn-CI-Signature".into(),
             format!("sha256={}", "ab".repeat(32)),

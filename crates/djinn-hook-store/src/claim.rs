@@ -61,12 +61,7 @@ impl Store {
                     continue;
                 }
                 n += 1;
-                hook.execute(params![
-                    p.task_id,
-                    p.destination.as_str(),
-                    until,
-                    p.reason
-                ])?;
+                hook.execute(params![p.task_id, p.destination.as_str(), until, p.reason])?;
             }
             Ok(n)
         })

@@ -16,8 +16,8 @@ use crate::key::SecretKey;
 use crate::pg::{self, PgStore};
 use crate::store::Store as Sqlite;
 use crate::types::{
-    Accepted, Completed, Delivery, DeliveryFilter, LastResponse, LimitsUpdate, Namespace,
-    NewEvent, NewWebhook, Page, Paged, Pruned, Stats, SuccessRate, Webhook, WebhookUpdate,
+    Accepted, Completed, Delivery, DeliveryFilter, LastResponse, LimitsUpdate, Namespace, NewEvent,
+    NewWebhook, Page, Paged, Pruned, Stats, SuccessRate, Webhook, WebhookUpdate,
 };
 
 /// The webhook store: namespaces, webhooks, the durable outbox of events and
@@ -212,7 +212,9 @@ impl Store {
         limit: usize,
         lease: Duration,
     ) -> Result<Vec<Task>> {
-        Ok(self.claim(now, &ClaimRequest::uncapped(limit, lease))?.tasks)
+        Ok(self
+            .claim(now, &ClaimRequest::uncapped(limit, lease))?
+            .tasks)
     }
 
     /// Leases up to `claim.limit` due tasks (due at or before `now`, not leased or with an

@@ -386,7 +386,7 @@ fn large_bodies_arrive_whole() {
     for _ in 0..2 {
         let attempt = deliverer.deliver(&req);
         assert_eq!(attempt.outcome, AttemptOutcome::Success, "{attempt:?}");
-        }
+    }
     let received = server.requests();
     assert_eq!(received.len(), 2);
     for got in &received {

@@ -239,10 +239,7 @@ fn server_error_then_success_is_retried() {
     assert_eq!(completed.len(), 2);
     assert_eq!(completed[0].attempt.response_status, Some(500));
     assert_eq!(completed[0].attempt.attempt, 1);
-    assert!(matches!(
-        completed[0].decision.outcome,
-        Outcome::RetryAt(_)
-    ));
+    assert!(matches!(completed[0].decision.outcome, Outcome::RetryAt(_)));
     assert_eq!(completed[1].attempt.response_status, Some(200));
     assert_eq!(completed[1].attempt.attempt, 2);
     assert_eq!(completed[1].decision.outcome, Outcome::Delivered);

@@ -147,7 +147,10 @@ async fn update_applies_a_typed_secret_keeps_a_blank_one_and_removes_on_request(
             std::time::Duration::from_secs(1),
         )
         .unwrap();
-    assert_eq!(sealed.request.secret.as_ref().map(|s| s.expose()), Some("new-secret"));
+    assert_eq!(
+        sealed.request.secret.as_ref().map(|s| s.expose()),
+        Some("new-secret")
+    );
 
     // Blank keeps it.
     let done = c.post(&path, &base).await;

@@ -5,9 +5,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
 
+use djinn_hook_outbox::{ClaimRequest, Claimed, LeaseToken, PutOff, WebhookSecret};
 use postgres::Transaction;
 use postgres::types::Type;
-use djinn_hook_outbox::{ClaimRequest, Claimed, LeaseToken, PutOff, WebhookSecret};
 use time::OffsetDateTime;
 
 use super::{PgStore, attempt, event_from_code};

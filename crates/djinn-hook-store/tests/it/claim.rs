@@ -6,9 +6,11 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Duration;
 
-use djinn_hook_payload::EventType;
 use djinn_hook_outbox::{ClaimRequest, Destination, LeaseToken, Outcome, PutOff};
-use djinn_hook_store::{BreakerHold, DeliveryFilter, DeliveryLimits, Error, LimitsUpdate, NewWebhook, Page};
+use djinn_hook_payload::EventType;
+use djinn_hook_store::{
+    BreakerHold, DeliveryFilter, DeliveryLimits, Error, LimitsUpdate, NewWebhook, Page,
+};
 
 use crate::support::{Backend, LEASE, completion, now};
 

@@ -2,8 +2,8 @@
 //! completion batch (a trigger raising an error on one row) must leave nothing of the batch
 //! written, and the same batch must go through once the fault is gone.
 
-use djinn_hook_payload::EventType;
 use djinn_hook_outbox::Outcome;
+use djinn_hook_payload::EventType;
 use djinn_hook_store::{DeliveryFilter, Page};
 
 use crate::support::{all_delivered, completion, db, now};

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use djinn_hook_payload::EventType;
 use djinn_hook_outbox::{Decision, Outcome};
+use djinn_hook_payload::EventType;
 use djinn_hook_store::{DeliveryFilter, Error, NewEvent, Page, WebhookUpdate};
 use time::OffsetDateTime;
 
@@ -199,7 +199,10 @@ pub(crate) fn disabling_a_hook_fails_its_tasks_and_reenabling_clears_it(backend:
     );
     let t = now();
     let tasks = db.store.claim_due(t, 1, LEASE).unwrap();
-    assert_eq!(tasks[0].request.hook_id, hook.id, "oldest first, hooks in id order");
+    assert_eq!(
+        tasks[0].request.hook_id, hook.id,
+        "oldest first, hooks in id order"
+    );
     let mut c = completion(&tasks[0], Outcome::Failed, t);
     c.attempt.response_status = Some(410);
     c.decision.disable_hook = Some("410 Gone".into());
@@ -413,7 +416,11 @@ pub(crate) fn claim_respects_limit_and_due_order(backend: &Backend) {
     let first = db.store.claim_due(now(), 2, LEASE).unwrap();
     let rest = db.store.claim_due(now(), 10, LEASE).unwrap();
     assert_eq!((first.len(), rest.len()), (2, 3));
-    let order: Vec<_> = first.iter().chain(&rest).map(|t| t.request.event_id).collect();
+    let order: Vec<_> = first
+        .iter()
+        .chain(&rest)
+        .map(|t| t.request.event_id)
+        .collect();
     let expected: Vec<_> = accepted.iter().map(|a| a.event_id).collect();
     assert_eq!(order, expected);
     // Not yet due in the past.
@@ -486,7 +493,11 @@ pub(crate) fn the_log_does_not_store_the_payload_twice(backend: &Backend) {
         .unwrap();
     assert_eq!(db.stored_request_bodies(), [None, None, None]);
     // Reading gives back what was sent.
-    for (id, task) in [(ids[0], &tasks[0]), (ids[1], &tasks[1]), (redelivered, &tasks[0])] {
+    for (id, task) in [
+        (ids[0], &tasks[0]),
+        (ids[1], &tasks[1]),
+        (redelivered, &tasks[0]),
+    ] {
         let d = db.store.delivery(id).unwrap().unwrap();
         assert_eq!(d.request_body, task.request.body);
     }

@@ -5,8 +5,8 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Duration;
 
-use djinn_hook_payload::EventType;
 use djinn_hook_outbox::Outcome;
+use djinn_hook_payload::EventType;
 
 use crate::support::{Backend, all_delivered, completion, now};
 

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use djinn_hook_payload::EventType;
 use djinn_hook_outbox::Outcome;
+use djinn_hook_payload::EventType;
 use djinn_hook_store::{DeliveryFilter, Page};
 use time::OffsetDateTime;
 
@@ -15,7 +15,12 @@ fn deliver(db: &Db, ns: &str, n: usize, outcome: Outcome, at: OffsetDateTime) ->
     db.emit_all(ns, &vec![EventType::BuildSubmitted; n]);
     let tasks = db.claim_all(now());
     db.store
-        .complete(&tasks.iter().map(|t| completion(t, outcome, at)).collect::<Vec<_>>())
+        .complete(
+            &tasks
+                .iter()
+                .map(|t| completion(t, outcome, at))
+                .collect::<Vec<_>>(),
+        )
         .unwrap()
         .into_iter()
         .map(|c| c.delivery_id.unwrap())

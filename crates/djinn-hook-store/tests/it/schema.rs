@@ -1,8 +1,8 @@
 //! Migrations: a fresh file, version-1 and version-2 files upgraded, a newer file refused; pragmas.
 
-use djinn_hook_payload::EventType;
-use djinn_hook_outbox::Outcome;
 use djinn_hook_outbox::AttemptOutcome;
+use djinn_hook_outbox::Outcome;
+use djinn_hook_payload::EventType;
 use djinn_hook_store::{DeliveryFilter, Error, Page, Store};
 use rusqlite::Connection;
 

@@ -27,7 +27,10 @@ pub(crate) fn secret_round_trips_through_a_claim_only(backend: &Backend) {
 
     db.emit("alice/ci", EventType::BuildStarted);
     let task = db.claim_all(now()).remove(0);
-    assert_eq!(task.request.secret.as_ref().map(WebhookSecret::expose), Some(SECRET));
+    assert_eq!(
+        task.request.secret.as_ref().map(WebhookSecret::expose),
+        Some(SECRET)
+    );
     let debug = format!("{task:?}");
     assert!(!debug.contains(SECRET), "{debug}");
     assert!(debug.contains("<redacted>"), "{debug}");

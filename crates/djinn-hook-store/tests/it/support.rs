@@ -252,7 +252,10 @@ pub(crate) fn event(ns: &str, event: EventType) -> NewEvent {
 pub(crate) fn attempt(task: &Task, status: Option<u16>, at: OffsetDateTime) -> Attempt {
     let mut attempt = Attempt::new(&task.request, at);
     attempt.request_headers = vec![
-        ("X-Djinn-CI-Event".to_owned(), task.request.event.to_string()),
+        (
+            "X-Djinn-CI-Event".to_owned(),
+            task.request.event.to_string(),
+        ),
         ("X-Djinn-CI-Signature".to_owned(), "sha256=00ff".to_owned()),
     ];
     attempt.response_status = status;

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
+use djinn_hook_outbox::Outcome;
 use djinn_hook_outbox::WebhookSecret;
 use djinn_hook_payload::{EventSet, EventType};
-use djinn_hook_outbox::Outcome;
 use djinn_hook_store::{DeliveryFilter, Error, NewWebhook, Page, WebhookUpdate};
 
 use crate::support::{Backend, LEASE, completion, now};
@@ -30,7 +30,10 @@ pub(crate) fn queues_one_leased_task_for_that_hook_only_with_its_secret(backend:
     assert_eq!(task.request.body, BODY);
     assert_eq!(task.request.url, "https://example.com/one");
     assert!(task.request.ssl && task.request.standard_webhooks);
-    assert_eq!(task.request.secret.as_ref().map(WebhookSecret::expose), Some("s3cret"));
+    assert_eq!(
+        task.request.secret.as_ref().map(WebhookSecret::expose),
+        Some("s3cret")
+    );
     assert_eq!((task.request.attempt, task.request.redelivery), (1, false));
     assert!(task.lease_until >= before + LEASE && task.lease_until <= now() + LEASE);
     assert!(!format!("{task:?}").contains("s3cret"));
@@ -49,7 +52,10 @@ pub(crate) fn queues_one_leased_task_for_that_hook_only_with_its_secret(backend:
     assert!(done.lease_held);
     let logged = db
         .store
-        .deliveries(DeliveryFilter::event(task.request.event_id), Page::default())
+        .deliveries(
+            DeliveryFilter::event(task.request.event_id),
+            Page::default(),
+        )
         .unwrap()
         .items;
     assert_eq!(logged.len(), 1);
@@ -81,7 +87,10 @@ pub(crate) fn an_inactive_or_unsubscribed_hook_is_tested_anyway(backend: &Backen
         .store
         .queue_test(hook.id, EventType::InviteSent, BODY.to_vec(), LEASE)
         .unwrap();
-    assert_eq!((task.request.hook_id, task.request.event), (hook.id, EventType::InviteSent));
+    assert_eq!(
+        (task.request.hook_id, task.request.event),
+        (hook.id, EventType::InviteSent)
+    );
     assert_eq!(task.request.secret, None);
 
     // A failed test is a failed attempt like any other; the hook stays as it was.
@@ -192,7 +201,10 @@ pub(crate) fn test_deliveries_are_marked_and_filtered_and_their_redeliveries_too
     };
     assert_eq!(
         list(None),
-        [(test.request.event_id, true, false), (real.request.event_id, false, false)]
+        [
+            (test.request.event_id, true, false),
+            (real.request.event_id, false, false)
+        ]
     );
     assert_eq!(list(Some(true)), [(test.request.event_id, true, false)]);
     assert_eq!(list(Some(false)), [(real.request.event_id, false, false)]);
@@ -222,7 +234,10 @@ pub(crate) fn test_deliveries_are_marked_and_filtered_and_their_redeliveries_too
         .unwrap();
     assert_eq!(
         list(Some(true)),
-        [(test.request.event_id, true, true), (test.request.event_id, true, false)]
+        [
+            (test.request.event_id, true, true),
+            (test.request.event_id, true, false)
+        ]
     );
     assert_eq!(list(Some(false)), [(real.request.event_id, false, false)]);
 }

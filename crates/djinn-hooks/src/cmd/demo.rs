@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use djinn_hook_deliver::{Outcome, WorkerEvent};
 use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
+use djinn_hook_server::Receiver;
 use djinn_hook_server::{Config, Tokens};
 use djinn_hook_sign::Secret;
 use djinn_hook_store::{DeliveryFilter, NewEvent, NewWebhook, Page, SecretKey, Store};
-use djinn_hook_server::Receiver;
 
 use super::output::{self, Table};
 use super::store::{self, StoreResult as _};

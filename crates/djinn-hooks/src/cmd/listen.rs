@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use djinn_hook_sign::Secret;
 use djinn_hook_server::{Received, Receiver};
+use djinn_hook_sign::Secret;
 use serde_json::Value;
 
 use super::Global;

@@ -124,12 +124,7 @@ pub(crate) fn configured_worker<'o>(
         max_idle_connections: config.concurrency.max(64),
         ..DeliverConfig::default()
     });
-    Worker::new(
-        store,
-        deliverer,
-        RetryPolicy::default(),
-        config,
-    )
+    Worker::new(store, deliverer, RetryPolicy::default(), config)
 }
 
 /// Prints what a run did: a line, or `--json` counters.

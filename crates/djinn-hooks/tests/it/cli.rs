@@ -1,7 +1,7 @@
 //! The command line itself: invalid input exits 2 and stores nothing, `--help` and output snapshots, the demo.
 
-use djinn_hook_sign::Secret;
 use djinn_hook_server::Receiver;
+use djinn_hook_sign::Secret;
 use serde_json::Value;
 
 use crate::{Env, Run};

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use djinn_hook_payload::{EventType, Payload};
-use djinn_hook_sign::Secret;
 use djinn_hook_server::{Received, Receiver};
+use djinn_hook_sign::Secret;
 use serde_json::Value;
 
 use crate::Env;
@@ -177,11 +177,16 @@ fn a_failing_receiver_is_retried_and_listed_as_failed() {
     let id = failed[0]["id"].to_string();
     let show = env.run(&["deliveries", "show", &id], None);
     assert!(
-        show.ok().contains("result:    connect_refused (connection refused"),
+        show.ok()
+            .contains("result:    connect_refused (connection refused"),
         "{show:?}"
     );
     let table = env.run(&["deliveries", "list", "--failed"], None);
-    assert_eq!(table.ok().matches(" connect_refused").count(), 2, "{table:?}");
+    assert_eq!(
+        table.ok().matches(" connect_refused").count(),
+        2,
+        "{table:?}"
+    );
     let list = env.run(&["hook", "list"], None);
     assert!(list.ok().contains("no response"), "{list:?}");
 }

@@ -2,8 +2,8 @@
 //! and marked as a test.
 
 use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
-use djinn_hook_sign::Secret;
 use djinn_hook_server::Receiver;
+use djinn_hook_sign::Secret;
 use serde_json::{Value, json};
 
 use crate::Env;

@@ -1,388 +1,28 @@
-//! The worker loop over a store's [`Outbox`]: N delivery threads that claim due tasks in
-//! batches, deliver them and commit the results in batches, with no hand-off per delivery.
-//!
-//! ```text
-//!            ┌──────────── shared state (one mutex) ────────────┐
-//!  Outbox::claim ─▶ queue ─▶ thread: deliver + decide ─▶ pending ─▶ Outbox::complete (batch)
-//!  (by whichever thread finds the queue low)          (by whichever thread finds no commit running)
-//! ```
-//!
-//! The thread that claims or commits makes the outbox call through one store thread
-//! ([`StoreThread`]) and waits for it, so that what the store allocates comes from one thread's
-//! allocator arena (memory stays flat) at the cost of two wake-ups per batch.
-//!
-//! Each delivery thread takes its next task from a shared queue; the thread that finds the
-//! queue at or below the low-water mark refills it to the high-water mark (twice that) with one
-//! claim (hysteresis: claims are big and rare, whatever the store). The low-water mark is about
-//! 20 ms of deliveries at the measured rate, between 2 and 16 tasks per thread
-//! ([`QueueDepth`]), so the queue does not run dry while a claim waits for a commit's fsync,
-//! and is short when receivers are slow. A thread that finishes a delivery appends its
-//! completion to a shared batch and, if no commit is running, commits everything pending in one
-//! `complete` call (group commit); otherwise it goes straight back to delivering. Under load no
-//! delivery thread waits for another: no hand-off, no wake-up per delivery. Memory is bounded:
-//! at most 64 tasks per thread, and (roughly) `max_in_flight_bytes` of bodies, are claimed and
-//! not yet committed.
-//!
-//! Isolation: the queue is one queue per webhook ([`HookQueues`]), taken round-robin, with at
-//! most the webhook's cap of its tasks delivering at once; the store's claim is fair and capped
-//! the same way. A destination whose [breaker](crate::breaker) is open has its tasks put off
-//! ([`Outbox::put_off`]) wherever they are found: when claimed, when its breaker opens while
-//! they are queued, or when a thread takes one.
+//! The worker's machinery: the delivery threads' loop, claiming, committing and the shared
+//! state they work on. The behaviour it implements is described on [`Worker`].
 
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use djinn_hook_outbox::{
+    ClaimRequest, Claimed, Completion, Destination, LeaseToken, Outbox, Outcome, PutOff, Task,
+};
 use time::OffsetDateTime;
 
-use djinn_hook_outbox::{
-    ClaimRequest, Claimed, Completion, Destination, LeaseToken, Outbox, OutboxError, Outcome, PutOff,
-    Task,
-};
-
-use crate::breaker::{BreakerConfig, BreakerState, BreakerStatus, Breakers, Change, Gate};
-use crate::deliver::Deliverer;
+use crate::breaker::{BreakerConfig, BreakerStatus, Breakers, Change, Gate};
 use crate::hook_queue::{HookQueues, Queued};
 use crate::queue_depth::QueueDepth;
-use crate::retry::RetryPolicy;
 use crate::store_thread::StoreThread;
-
-/// How a [`Worker`] runs.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WorkerConfig {
-    /// Delivery threads. Default 4.
-    pub concurrency: usize,
-    /// Lease asked for each claim. It should outlast a delivery's overall timeout plus its wait
-    /// in the queue (about 20 ms at the measured rate), or the task may be claimed again. A task
-    /// with less than a quarter of its lease left when a thread takes it from the queue is not
-    /// delivered under it (it is left to be claimed again), so a delivery that starts can finish
-    /// and be committed before the lease runs out. Default 5 min.
-    pub lease: Duration,
-    /// How long to wait before claiming again when nothing was due, unless woken earlier by a
-    /// [`WorkerWaker`]. Default 1 s.
-    pub poll_interval: Duration,
-    /// Most tasks asked for in one `claim`. The worker claims when its queue falls to its
-    /// low-water mark, asking for enough to bring it to twice that (never more than this).
-    /// Default 256.
-    pub claim_batch: usize,
-    /// Most completions committed in one `complete`. Default 256.
-    pub complete_batch: usize,
-    /// Request bodies claimed and not yet committed, in bytes, beyond which the worker claims
-    /// no more: a claim asks for as many tasks as fit at the average size of the last claim's
-    /// bodies (at least one). Default 64 MiB.
-    pub max_in_flight_bytes: usize,
-    /// Times a failing `complete` is retried (with backoff from 100 ms doubling to 5 s) before
-    /// its batch is abandoned (reported as [`WorkerEvent::Abandoned`]; the tasks' leases expire
-    /// and they are delivered again). Default 10 (about half a minute).
-    pub complete_retries: u32,
-    /// Most deliveries of one webhook at once, for webhooks without their own cap. `None`
-    /// (the default): half the threads, rounded up. Why half: one receiver that hangs holds
-    /// at most half the threads for the short while before its breaker opens, and the other
-    /// half keeps every other webhook moving. A lone busy webhook gets half the threads (on a
-    /// local receiver, measured from as fast as all of them to 15-25% slower; see
-    /// docs/PERFORMANCE.md): an install with one webhook may raise this to `concurrency`.
-    pub max_in_flight_per_hook: Option<usize>,
-    /// When a destination's circuit breaker opens, and for how long.
-    pub breaker: BreakerConfig,
-}
-
-impl Default for WorkerConfig {
-    fn default() -> WorkerConfig {
-        WorkerConfig {
-            concurrency: 4,
-            lease: Duration::from_secs(300),
-            poll_interval: Duration::from_secs(1),
-            claim_batch: 256,
-            complete_batch: 256,
-            max_in_flight_bytes: 64 * 1024 * 1024,
-            complete_retries: 10,
-            max_in_flight_per_hook: None,
-            breaker: BreakerConfig::default(),
-        }
-    }
-}
-
-impl WorkerConfig {
-    /// Most deliveries of one webhook at once for webhooks without their own cap.
-    pub fn hook_cap(&self) -> usize {
-        self.max_in_flight_per_hook
-            .unwrap_or(self.concurrency.div_ceil(2))
-            .max(1)
-    }
-}
-
-/// Counters of one [`Worker::run`] or [`Worker::run_until_idle`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Stats {
-    /// Tasks claimed and queued for a delivery thread (a task claimed again after its lease ran
-    /// out in the queue counts again).
-    pub claimed: u64,
-    /// Attempts committed.
-    pub attempts: u64,
-    /// Committed attempts that delivered (2xx).
-    pub delivered: u64,
-    /// Committed attempts with a retry scheduled.
-    pub retries_scheduled: u64,
-    /// Committed attempts that failed their task for good.
-    pub failed: u64,
-    /// Committed decisions that disable a webhook.
-    pub hooks_disabled: u64,
-    /// Successful `complete` calls.
-    pub batches: u64,
-    /// Failed `claim` calls.
-    pub claim_errors: u64,
-    /// Failed `complete` calls (each retried).
-    pub complete_errors: u64,
-    /// Attempts whose batch could not be committed at all.
-    pub abandoned: u64,
-    /// Tasks put off without an attempt because their destination's breaker was open.
-    pub put_off: u64,
-    /// Times a breaker opened (again, after a failed probe, included).
-    pub breakers_opened: u64,
-    /// Times a breaker closed.
-    pub breakers_closed: u64,
-}
-
-/// What a [`Worker`] reports to its observer (for log lines and progress).
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum WorkerEvent<'a> {
-    /// This completion was committed.
-    Completed(&'a Completion),
-    /// A batch was committed: the [`Completed`](Self::Completed) events of its attempts came
-    /// just before (a cue to write output buffered per batch).
-    BatchCommitted {
-        /// Attempts in the batch.
-        attempts: usize,
-    },
-    /// `claim` failed; the worker waits `poll_interval` and tries again.
-    ClaimFailed(&'a OutboxError),
-    /// `complete` failed for a batch of `batch` completions; it is retried after `retry_in`.
-    CompleteFailed {
-        /// The error.
-        error: &'a OutboxError,
-        /// Completions in the batch.
-        batch: usize,
-        /// Delay before the next try.
-        retry_in: Duration,
-    },
-    /// `complete` kept failing: these attempts are not recorded; their tasks will be claimed
-    /// again once their leases expire.
-    Abandoned(&'a [Completion]),
-    /// A destination's breaker opened: its tasks are put off until the probe.
-    BreakerOpened {
-        /// The destination.
-        destination: &'a Destination,
-        /// Why, e.g. `5 consecutive timeouts`.
-        reason: &'a str,
-        /// How long until the probe.
-        open_for: Duration,
-    },
-    /// A destination's breaker closed: its tasks go out again.
-    BreakerClosed {
-        /// The destination.
-        destination: &'a Destination,
-    },
-    /// `put_off` failed for this many tasks; they come back when their leases run out.
-    PutOffFailed {
-        /// The error.
-        error: &'a OutboxError,
-        /// Tasks in the call.
-        tasks: usize,
-    },
-}
-
-type Observer<'o> = Box<dyn FnMut(WorkerEvent<'_>) + Send + 'o>;
-
-/// Claims tasks from an [`Outbox`], delivers them on `concurrency` threads and commits the
-/// results in batches.
-///
-/// ```text
-///  Outbox::claim ─▶ queue ─▶ N threads: deliver + decide ─▶ pending ─▶ Outbox::complete
-/// ```
-///
-/// - **No hand-off per delivery**: the delivery threads claim and commit themselves (each call
-///   runs on one store thread while the calling thread waits). A thread that finds the
-///   queue at or below its low-water mark (about 20 ms of deliveries, 2 to 16 tasks per thread)
-///   refills it to twice that with one claim (capped by `claim_batch`), so claims are big and
-///   rare and the queue outlasts a claim waiting for a commit; a claim that brings fewer than it
-///   asked for (the store had no more due) is not repeated before the poll interval, a wake-up
-///   or (until idle) a commit. A thread that finishes a delivery adds its completion to the
-///   pending batch and, unless a commit is already running, commits the whole batch.
-/// - **Bounded memory, back-pressure**: at most twice the high-water mark of tasks (64 per
-///   thread), and about `max_in_flight_bytes` of bodies, are in flight (claimed, not yet
-///   committed); slow receivers or a slow store slow claiming down instead of filling a queue.
-/// - **Group commit**: what completes while a commit runs is committed together in the next
-///   `complete` call (up to `complete_batch`), so the store pays one durable commit per batch,
-///   not per delivery.
-/// - **Never the same task twice at once**: a task claimed again while still in flight (its
-///   lease ran out) is not delivered again; its completion carries the newest lease token.
-/// - **Failures of the store**: a failed `claim` is reported and retried after `poll_interval`;
-///   a failed `complete` is reported and retried with backoff, and after `complete_retries` the
-///   batch is reported as [`WorkerEvent::Abandoned`] (the tasks' leases then expire and they are
-///   delivered again: at least once, never silently lost).
-/// - **Isolation**: at most `max_in_flight_per_hook` (or the webhook's own cap) of one
-///   webhook's tasks are delivered at once; threads take webhooks in turn. A destination whose
-///   circuit breaker is open has its due tasks put off without an attempt (see
-///   [`BreakerConfig`]); [`breakers`](Self::breakers) reports the breakers.
-/// - **Waking up**: when nothing is due the worker claims again after `poll_interval`, or as
-///   soon as a [`WorkerWaker`] (from [`waker`](Self::waker)) is woken, e.g. right after new
-///   events were committed.
-/// - **Stopping**: [`run`](Self::run) stops claiming when the flag is set, delivers the tasks
-///   already claimed (about 20 ms of deliveries at the rate before the stop, plus those being
-///   delivered), commits them and returns.
-///
-/// Runs of one worker do not overlap: a `run` or `run_until_idle` called while another is
-/// running waits for it to return.
-pub struct Worker<'o, O: Outbox> {
-    outbox: O,
-    deliverer: Deliverer,
-    policy: RetryPolicy,
-    config: WorkerConfig,
-    observer: Mutex<Option<Observer<'o>>>,
-    shared: Arc<Shared>,
-}
-
-impl<O: Outbox> fmt::Debug for Worker<'_, O> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Worker")
-            .field("deliverer", &self.deliverer)
-            .field("policy", &self.policy)
-            .field("config", &self.config)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Wakes a [`Worker`] that is waiting for due tasks, so it claims at once instead of at the end
-/// of its `poll_interval`. Cheap to clone and to call (a lock and a notification); waking a
-/// worker that is busy or not running does no harm (it claims once more).
-#[derive(Clone)]
-pub struct WorkerWaker {
-    shared: Arc<Shared>,
-}
-
-impl fmt::Debug for WorkerWaker {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WorkerWaker").finish_non_exhaustive()
-    }
-}
-
-impl WorkerWaker {
-    /// Makes the worker claim now (if it was waiting for due tasks).
-    pub fn wake(&self) {
-        let mut state = lock(&self.shared.state);
-        state.wakes += 1;
-        self.shared.notify(&state);
-    }
-}
-
-/// Reports a [`Worker`]'s circuit breakers, e.g. for metrics: cheap to clone, safe to call from
-/// any thread while the worker runs (it takes the worker's lock briefly).
-#[derive(Clone)]
-pub struct BreakerMonitor {
-    shared: Arc<Shared>,
-}
-
-impl fmt::Debug for BreakerMonitor {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BreakerMonitor").finish_non_exhaustive()
-    }
-}
-
-impl BreakerMonitor {
-    /// Every destination with a breaker that is open, probing, or counting failures.
-    pub fn statuses(&self) -> Vec<BreakerStatus> {
-        lock(&self.shared.state).breakers.statuses(Instant::now())
-    }
-
-    /// Breakers open or probing.
-    pub fn open(&self) -> usize {
-        self.statuses()
-            .iter()
-            .filter(|b| b.state != BreakerState::Closed)
-            .count()
-    }
-
-    /// Tasks put off by the breakers open or probing now (distinct tasks).
-    pub fn tasks_held(&self) -> usize {
-        self.statuses()
-            .iter()
-            .filter(|b| b.state != BreakerState::Closed)
-            .map(|b| b.tasks_held)
-            .sum()
-    }
-}
+use crate::worker::{Stats, Worker, WorkerEvent};
 
 /// Longest sleep between two looks at the stop flag.
-const STOP_CHECK: Duration = Duration::from_millis(50);
+pub(crate) const STOP_CHECK: Duration = Duration::from_millis(50);
 
-impl<'o, O: Outbox> Worker<'o, O> {
-    /// A worker. `concurrency`, `claim_batch` and `complete_batch` of 0 count as 1.
-    pub fn new(
-        outbox: O,
-        deliverer: Deliverer,
-        policy: RetryPolicy,
-        config: WorkerConfig,
-    ) -> Worker<'o, O> {
-        let shared = Arc::new(Shared::default());
-        lock(&shared.state).breakers = Breakers::new(config.breaker.clone());
-        Worker {
-            outbox,
-            deliverer,
-            policy,
-            config: WorkerConfig {
-                concurrency: config.concurrency.max(1),
-                claim_batch: config.claim_batch.max(1),
-                complete_batch: config.complete_batch.max(1),
-                ..config
-            },
-            observer: Mutex::new(None),
-            shared,
-        }
-    }
-
-    /// Calls `observer` for every [`WorkerEvent`] (from the worker's threads, one at a time).
-    pub fn with_observer(self, observer: impl FnMut(WorkerEvent<'_>) + Send + 'o) -> Self {
-        *lock(&self.observer) = Some(Box::new(observer));
-        self
-    }
-
-    /// The outbox.
-    pub fn outbox(&self) -> &O {
-        &self.outbox
-    }
-
-    /// A handle that wakes this worker when it waits for due tasks (see [`WorkerWaker`]).
-    pub fn waker(&self) -> WorkerWaker {
-        WorkerWaker {
-            shared: Arc::clone(&self.shared),
-        }
-    }
-
-    /// A handle that reports this worker's circuit breakers (see [`BreakerMonitor`]).
-    pub fn breakers(&self) -> BreakerMonitor {
-        BreakerMonitor {
-            shared: Arc::clone(&self.shared),
-        }
-    }
-
-    /// Runs until nothing is due and nothing is in flight (a claim returned no task while no
-    /// attempt was pending), or a claim failed while nothing was in flight.
-    pub fn run_until_idle(&self) -> Stats {
-        self.run_inner(None)
-    }
-
-    /// Runs until `stop` is set; then claims nothing more, delivers the tasks already claimed,
-    /// commits their completions and returns.
-    pub fn run(&self, stop: &AtomicBool) -> Stats {
-        self.run_inner(Some(stop))
-    }
-
-    fn run_inner(&self, stop: Option<&AtomicBool>) -> Stats {
+impl<O: Outbox> Worker<'_, O> {
+    pub(crate) fn run_inner(&self, stop: Option<&AtomicBool>) -> Stats {
         {
             let mut state = lock(&self.shared.state);
             while state.running {
@@ -737,9 +377,9 @@ impl<'o, O: Outbox> Worker<'o, O> {
                 put_off(&mut state, &task, destination, until, reason);
                 continue;
             }
-            let cap = task
-                .max_in_flight
-                .map_or(self.config.hook_cap(), |n| usize::try_from(n).unwrap_or(usize::MAX));
+            let cap = task.max_in_flight.map_or(self.config.hook_cap(), |n| {
+                usize::try_from(n).unwrap_or(usize::MAX)
+            });
             state.queue.push(Queued { task, destination }, cap);
         }
         shared.notify(&state);
@@ -949,13 +589,32 @@ impl Run<'_, '_> {
 }
 
 #[derive(Default)]
-struct Shared {
+pub(crate) struct Shared {
     state: Mutex<State>,
     /// Signalled when tasks are queued, commits land, a waker wakes or the run ends.
     changed: Condvar,
 }
 
 impl Shared {
+    /// A new worker's state, with breakers as `config` says.
+    pub(crate) fn new(config: BreakerConfig) -> Shared {
+        let shared = Shared::default();
+        lock(&shared.state).breakers = Breakers::new(config);
+        shared
+    }
+
+    /// Makes the worker claim now, if it was waiting for due tasks.
+    pub(crate) fn wake(&self) {
+        let mut state = lock(&self.state);
+        state.wakes += 1;
+        self.notify(&state);
+    }
+
+    /// Every destination with a breaker that is open, probing, or counting failures.
+    pub(crate) fn breaker_statuses(&self) -> Vec<BreakerStatus> {
+        lock(&self.state).breakers.statuses(Instant::now())
+    }
+
     /// Wakes the waiting threads, if any (with the lock held, so none is missed).
     fn notify(&self, state: &State) {
         if state.waiting > 0 {
@@ -1087,7 +746,7 @@ struct Idle {
 }
 
 /// Locks, ignoring poisoning (a panicking observer must not wedge the worker).
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 

@@ -1,0 +1,148 @@
+//! The worker loop over a store's [`Outbox`]: [`Worker`] (what it does and promises is
+//! documented there), its [`WorkerConfig`], what it reports ([`Stats`], [`WorkerEvent`]) and
+//! its handles ([`WorkerWaker`], [`BreakerMonitor`]); the machinery is in `machinery.rs`.
+
+mod config;
+mod handles;
+mod machinery;
+mod report;
+
+use std::fmt;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+
+use djinn_hook_outbox::Outbox;
+
+pub use config::WorkerConfig;
+pub use handles::{BreakerMonitor, WorkerWaker};
+pub use report::{Stats, WorkerEvent};
+
+#[cfg(doc)]
+use crate::breaker::BreakerConfig;
+use crate::deliver::Deliverer;
+use crate::retry::RetryPolicy;
+use machinery::{Shared, lock};
+use report::Observer;
+
+/// Claims tasks from an [`Outbox`], delivers them on `concurrency` threads and commits the
+/// results in batches.
+///
+/// ```text
+///  Outbox::claim ─▶ queue ─▶ N threads: deliver + decide ─▶ pending ─▶ Outbox::complete
+/// ```
+///
+/// - **No hand-off per delivery**: the delivery threads claim and commit themselves (each call
+///   runs on one store thread while the calling thread waits: the store's allocations stay in
+///   one allocator arena). A thread that finds the queue at or below its low-water mark (the
+///   rule is in `queue_depth.rs`) refills it to twice that with one claim (capped by
+///   `claim_batch`), so claims are big and rare and the queue outlasts a claim waiting for a
+///   commit; a claim that brings fewer than it
+///   asked for (the store had no more due) is not repeated before the poll interval, a wake-up
+///   or (until idle) a commit. A thread that finishes a delivery adds its completion to the
+///   pending batch and, unless a commit is already running, commits the whole batch.
+/// - **Bounded memory, back-pressure**: at most twice the high-water mark of tasks, and about
+///   `max_in_flight_bytes` of bodies, are in flight (claimed, not yet
+///   committed); slow receivers or a slow store slow claiming down instead of filling a queue.
+/// - **Group commit**: what completes while a commit runs is committed together in the next
+///   `complete` call (up to `complete_batch`), so the store pays one durable commit per batch,
+///   not per delivery.
+/// - **Never the same task twice at once**: a task claimed again while still in flight (its
+///   lease ran out) is not delivered again; its completion carries the newest lease token.
+/// - **Failures of the store**: a failed `claim` is reported and retried after `poll_interval`;
+///   a failed `complete` is reported and retried with backoff, and after `complete_retries` the
+///   batch is reported as [`WorkerEvent::Abandoned`] (the tasks' leases then expire and they are
+///   delivered again: at least once, never silently lost).
+/// - **Isolation**: the queue is one queue per webhook, taken round-robin; at most
+///   `max_in_flight_per_hook` (or the webhook's own cap) of one webhook's tasks are delivered
+///   at once, and the store's claim is fair and capped the same way. A destination whose
+///   circuit breaker is open has its due tasks put off without an attempt wherever they are
+///   found (when claimed, queued, or taken by a thread; see [`BreakerConfig`]);
+///   [`breakers`](Self::breakers) reports the breakers.
+/// - **Waking up**: when nothing is due the worker claims again after `poll_interval`, or as
+///   soon as a [`WorkerWaker`] (from [`waker`](Self::waker)) is woken, e.g. right after new
+///   events were committed.
+/// - **Stopping**: [`run`](Self::run) stops claiming when the flag is set, delivers the tasks
+///   already claimed (the queue, plus those being delivered), commits them and returns.
+///
+/// Runs of one worker do not overlap: a `run` or `run_until_idle` called while another is
+/// running waits for it to return.
+pub struct Worker<'o, O: Outbox> {
+    outbox: O,
+    deliverer: Deliverer,
+    policy: RetryPolicy,
+    config: WorkerConfig,
+    observer: Mutex<Option<Observer<'o>>>,
+    shared: Arc<Shared>,
+}
+
+impl<O: Outbox> fmt::Debug for Worker<'_, O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Worker")
+            .field("deliverer", &self.deliverer)
+            .field("policy", &self.policy)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'o, O: Outbox> Worker<'o, O> {
+    /// A worker. `concurrency`, `claim_batch` and `complete_batch` of 0 count as 1.
+    pub fn new(
+        outbox: O,
+        deliverer: Deliverer,
+        policy: RetryPolicy,
+        config: WorkerConfig,
+    ) -> Worker<'o, O> {
+        let shared = Arc::new(Shared::new(config.breaker.clone()));
+        Worker {
+            outbox,
+            deliverer,
+            policy,
+            config: WorkerConfig {
+                concurrency: config.concurrency.max(1),
+                claim_batch: config.claim_batch.max(1),
+                complete_batch: config.complete_batch.max(1),
+                ..config
+            },
+            observer: Mutex::new(None),
+            shared,
+        }
+    }
+
+    /// Calls `observer` for every [`WorkerEvent`] (from the worker's threads, one at a time).
+    pub fn with_observer(self, observer: impl FnMut(WorkerEvent<'_>) + Send + 'o) -> Self {
+        *lock(&self.observer) = Some(Box::new(observer));
+        self
+    }
+
+    /// The outbox.
+    pub fn outbox(&self) -> &O {
+        &self.outbox
+    }
+
+    /// A handle that wakes this worker when it waits for due tasks (see [`WorkerWaker`]).
+    pub fn waker(&self) -> WorkerWaker {
+        WorkerWaker {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// A handle that reports this worker's circuit breakers (see [`BreakerMonitor`]).
+    pub fn breakers(&self) -> BreakerMonitor {
+        BreakerMonitor {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// Runs until nothing is due and nothing is in flight (a claim returned no task while no
+    /// attempt was pending), or a claim failed while nothing was in flight.
+    pub fn run_until_idle(&self) -> Stats {
+        self.run_inner(None)
+    }
+
+    /// Runs until `stop` is set; then claims nothing more, delivers the tasks already claimed,
+    /// commits their completions and returns.
+    pub fn run(&self, stop: &AtomicBool) -> Stats {
+        self.run_inner(Some(stop))
+    }
+}
