@@ -22,7 +22,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-MAX_BODY = 25 * 1024 * 1024  # refuse larger bodies (413) before reading them
+MAX_BODY = 16 * 1024 * 1024  # refuse larger bodies (413) before reading them, as `listen` does
 TOLERANCE = 5 * 60  # seconds a webhook-timestamp may lie from our clock, either way
 MAX_STANDARD_SIGNATURES = 16  # v1 entries checked at most, so a forged header costs little
 REMEMBERED = 10_000  # delivery ids kept for de-duplication

@@ -196,3 +196,22 @@ fn python_receiver_verifies_real_deliveries() {
         "build.started {test_event} BAD SIGNATURE (standard webhooks absent) -> 401"
     ));
 }
+
+/// Every Python block docs/RECEIVING.md quotes is a verbatim part of the script, so the page
+/// shows the code the test above runs.
+#[test]
+fn receiving_md_quotes_the_script_as_it_is() {
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/RECEIVING.md");
+    let page = std::fs::read_to_string(&docs).unwrap();
+    let script = std::fs::read_to_string(script()).unwrap();
+    let mut quoted = 0;
+    for block in page.split("```python\n").skip(1) {
+        let code = block.split("```").next().unwrap();
+        assert!(
+            script.contains(code),
+            "docs/RECEIVING.md quotes code that docs/receivers/receiver.py does not have:\n{code}"
+        );
+        quoted += 1;
+    }
+    assert!(quoted > 0, "docs/RECEIVING.md quotes no Python");
+}
