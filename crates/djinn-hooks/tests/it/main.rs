@@ -8,6 +8,7 @@ mod full_disk;
 mod hook_test;
 mod listen;
 mod many_processes;
+mod python_receiver;
 mod serve;
 mod serve_flood;
 mod serve_process;
