@@ -11,9 +11,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use djinn_hook_outbox::Destination;
-
-use djinn_hook_outbox::{Attempt, AttemptOutcome};
+use djinn_hook_outbox::{Attempt, AttemptOutcome, Destination};
 
 /// When a destination's breaker opens, and for how long.
 #[derive(Clone, Debug, PartialEq, Eq)]
