@@ -78,6 +78,22 @@ impl Store {
         }
     }
 
+    /// Opens the store at `db` (a file path, or a `postgres://` URL) with the key from
+    /// `key_file`, creating a SQLite file and its key file on first use: the convention every
+    /// process of one install follows. A SQLite file's key file is `<db>.key` unless
+    /// `key_file` names another ([`SecretKey::file_beside`]); a PostgreSQL database needs
+    /// `key_file` ([`Error::KeyFileRequired`]), the same one in every process sharing it. The
+    /// key file is made and checked by [`SecretKey::load_or_create`] (0600, refused if others
+    /// may read it).
+    pub fn open_with_key_file(db: &Path, key_file: Option<&Path>) -> Result<Store> {
+        if let Some(url) = db.to_str().filter(|db| is_postgres_url(db)) {
+            let key_file = key_file.ok_or(Error::KeyFileRequired)?;
+            return Store::open_postgres(url, SecretKey::load_or_create(key_file)?);
+        }
+        let key_file = key_file.map_or_else(|| SecretKey::file_beside(db), Path::to_owned);
+        Store::open(db, SecretKey::load_or_create(&key_file)?)
+    }
+
     /// An in-memory SQLite store (one connection, gone when dropped), for tests
     /// and tries; not durable, and not shared with other `Store`s.
     pub fn open_in_memory(key: SecretKey) -> Result<Store> {

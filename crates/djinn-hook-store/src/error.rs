@@ -128,6 +128,13 @@ pub enum Error {
         /// Its permission bits.
         mode: u32,
     },
+    /// A PostgreSQL database was opened without a key file: there is no file beside which to
+    /// keep one, and every process sharing the database must use the same key.
+    #[error(
+        "a key file is required with a PostgreSQL database: every process sharing the database \
+         must use the same key file"
+    )]
+    KeyFileRequired,
     /// The key file does not hold a 32-byte key.
     #[error(
         "key file {} holds {len} bytes, expected 32 (it is not a djinn-hooks key file, or it was damaged)",

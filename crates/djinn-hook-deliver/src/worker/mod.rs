@@ -19,7 +19,7 @@ pub use report::{Stats, WorkerEvent};
 
 #[cfg(doc)]
 use crate::breaker::BreakerConfig;
-use crate::deliver::Deliverer;
+use crate::deliver::{DeliverConfig, Deliverer};
 use crate::retry::RetryPolicy;
 use machinery::{Shared, lock};
 use report::Observer;
@@ -107,6 +107,21 @@ impl<'o, O: Outbox> Worker<'o, O> {
             observer: Mutex::new(None),
             shared,
         }
+    }
+
+    /// A worker over `outbox` as `config` says, with the default [`RetryPolicy`] and a
+    /// [`Deliverer`] made from `deliver`, its pool of idle connections raised to fit the
+    /// worker's threads (at least one per thread for a receiver, and `max(threads, 64)` in
+    /// all), so that no thread opens a new connection for each delivery. The usual way to
+    /// build a worker; [`new`](Self::new) takes every part.
+    pub fn with_config(outbox: O, config: WorkerConfig, deliver: DeliverConfig) -> Worker<'o, O> {
+        let threads = config.concurrency.max(1);
+        let deliverer = Deliverer::new(DeliverConfig {
+            max_idle_connections_per_host: deliver.max_idle_connections_per_host.max(threads),
+            max_idle_connections: deliver.max_idle_connections.max(threads.max(64)),
+            ..deliver
+        });
+        Worker::new(outbox, deliverer, RetryPolicy::default(), config)
     }
 
     /// Calls `observer` for every [`WorkerEvent`] (from the worker's threads, one at a time).

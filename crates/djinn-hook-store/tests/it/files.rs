@@ -96,3 +96,47 @@ fn a_key_file_others_may_read_is_refused_with_the_fix() {
         assert_eq!(again.as_bytes(), key.as_bytes(), "{bits:o}");
     }
 }
+
+#[test]
+fn the_key_file_convention_opens_a_file_with_its_key_beside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hooks.db");
+    let store = Store::open_with_key_file(&path, None).unwrap();
+    store.ensure_namespace("alice/ci").unwrap();
+    let mut hook = NewWebhook::new("alice/ci", "https://example.com/");
+    hook.secret = Some("s3cret".into());
+    store.create_webhook(hook).unwrap();
+    drop(store);
+    let beside = dir.path().join("hooks.db.key");
+    assert_eq!(mode(&beside), 0o600);
+    // Opened again with the key beside it, the secret decrypts; with another key, it does not.
+    let store = Store::open_with_key_file(&path, Some(&beside)).unwrap();
+    assert!(
+        store
+            .claim_due(
+                time::OffsetDateTime::now_utc(),
+                1,
+                std::time::Duration::from_secs(1)
+            )
+            .is_ok()
+    );
+    let other = dir.path().join("other.key");
+    let wrong = Store::open_with_key_file(&path, Some(&other)).unwrap();
+    assert!(matches!(
+        wrong.queue_test(
+            1,
+            djinn_hook_payload::EventType::Cron,
+            b"{}".to_vec(),
+            std::time::Duration::from_secs(1)
+        ),
+        Err(Error::WrongSecretKey { hook_id: 1 })
+    ));
+}
+
+#[test]
+fn a_postgres_database_needs_a_key_file() {
+    // Refused before a connection is tried (nothing listens on port 1 anyway).
+    let url = Path::new("postgres://djinn@127.0.0.1:1/hooks");
+    let err = Store::open_with_key_file(url, None).unwrap_err();
+    assert!(matches!(err, Error::KeyFileRequired), "{err:?}");
+}

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use djinn_hook_store::{Error, SecretKey, Store, is_postgres_url};
+use djinn_hook_store::{Error, Store};
 
 use super::{Global, Invalid};
 
@@ -11,30 +11,22 @@ pub(crate) fn open(global: &Global) -> anyhow::Result<Store> {
     open_at(&global.db(), global.key_file.as_deref())
 }
 
-/// Opens the database at `db` with the key from `key_file` (default `<db>.key`).
-/// A `postgres://` URL opens PostgreSQL, and then the key file must be given:
-/// there is no file beside which to keep it, and every process sharing the
-/// database must use the same key.
+/// Opens the database at `db` with the key from `key_file` (default `<db>.key`; required
+/// for PostgreSQL): [`Store::open_with_key_file`].
 pub(crate) fn open_at(db: &Path, key_file: Option<&Path>) -> anyhow::Result<Store> {
-    if let Some(url) = db.to_str().filter(|db| is_postgres_url(db)) {
-        let Some(key_path) = key_file else {
-            super::invalid!(
-                "--key-file (or DJINN_HOOKS_KEY_FILE) is required with a PostgreSQL --db: \
-                 every process sharing the database must use the same key file"
-            );
-        };
-        let key = SecretKey::load_or_create(key_path).map_err(error)?;
-        return Store::open_postgres(url, key).map_err(error);
-    }
-    let key_path = key_file.map_or_else(|| SecretKey::file_beside(db), Path::to_owned);
-    let key = SecretKey::load_or_create(&key_path).map_err(error)?;
-    Store::open(db, key).map_err(error)
+    Store::open_with_key_file(db, key_file).map_err(error)
 }
 
 /// A store error as the binary reports it: invalid input (exit 2) for
 /// validation errors and malformed namespaces, a failure (exit 1) otherwise.
 pub(crate) fn error(err: Error) -> anyhow::Error {
     match err {
+        // The library cannot name the flag; the binary can.
+        Error::KeyFileRequired => anyhow::Error::new(Invalid(
+            "--key-file (or DJINN_HOOKS_KEY_FILE) is required with a PostgreSQL --db: every \
+             process sharing the database must use the same key file"
+                .to_owned(),
+        )),
         Error::Invalid(_) | Error::InvalidNamespace { .. } => {
             anyhow::Error::new(Invalid(err.to_string()))
         }

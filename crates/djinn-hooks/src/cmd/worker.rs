@@ -6,8 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use djinn_hook_deliver::{
-    Completion, DeliverConfig, Deliverer, Outcome, RetryPolicy, Stats, Worker, WorkerConfig,
-    WorkerEvent,
+    Completion, DeliverConfig, Outcome, Stats, Worker, WorkerConfig, WorkerEvent,
 };
 use djinn_hook_store::{AutoPrune, Store};
 
@@ -118,13 +117,11 @@ pub(crate) fn configured_worker<'o>(
     allow_private_network: bool,
     config: WorkerConfig,
 ) -> Worker<'o, &'o Store> {
-    let deliverer = Deliverer::new(DeliverConfig {
+    let deliver = DeliverConfig {
         allow_private_network,
-        max_idle_connections_per_host: config.concurrency.max(1),
-        max_idle_connections: config.concurrency.max(64),
         ..DeliverConfig::default()
-    });
-    Worker::new(store, deliverer, RetryPolicy::default(), config)
+    };
+    Worker::with_config(store, config, deliver)
 }
 
 /// Prints what a run did: a line, or `--json` counters.
