@@ -309,7 +309,7 @@ fn a_receiver_that_comes_back_gets_its_backlog_with_its_retries_intact() {
     let log = attempts_of(&store, hook_id);
     let delivered = log.iter().filter(|d| d.response_status == Some(204));
     assert!(delivered.into_iter().all(|d| d.attempt <= 3));
-    let counts = store.stats().unwrap();
+    let counts = store.counts().unwrap();
     assert_eq!((counts.pending, counts.failed), (0, 0), "{counts:?}");
     assert!(store.webhook(hook_id).unwrap().unwrap().breaker.is_none());
 }
@@ -352,5 +352,5 @@ fn a_breaker_that_stays_open_does_not_keep_a_dead_webhook_enabled() {
         stats.put_off > 0,
         "the breaker held tasks meanwhile: {stats:?}"
     );
-    assert_eq!(store.stats().unwrap().failed, 5, "its tasks failed with it");
+    assert_eq!(store.counts().unwrap().failed, 5, "its tasks failed with it");
 }

@@ -126,7 +126,7 @@ fn every_event_is_delivered_signed_and_recorded() {
             .iter()
             .all(|d| d.response_status == Some(204) && d.error.is_none())
     );
-    let counts = store.stats().unwrap();
+    let counts = store.counts().unwrap();
     assert_eq!(
         (counts.pending, counts.leased, counts.failed),
         (0, 0, 0),
@@ -164,7 +164,7 @@ fn a_failed_delivery_is_recorded_and_scheduled_again() {
         let error = delivery.error.as_deref().expect("the error is recorded");
         assert!(!error.is_empty());
     }
-    let counts = store.stats().unwrap();
+    let counts = store.counts().unwrap();
     assert_eq!(
         counts.pending, 1,
         "the task waits for its next attempt: {counts:?}"
@@ -199,5 +199,5 @@ fn two_workers_on_one_file_deliver_each_task_once() {
         );
     }
     assert_eq!(delivery_ids.len(), 60);
-    assert_eq!(first.stats().unwrap().deliveries, 60);
+    assert_eq!(first.counts().unwrap().deliveries, 60);
 }

@@ -58,7 +58,7 @@ pub(crate) async fn api(
             &serde_json::json!({"status": "ok"}),
         )),
         (Route::Metrics, _) => {
-            let stats = state.blocking(|store, _| Ok(store.stats()?)).await?;
+            let stats = state.blocking(|store, _| Ok(store.counts()?)).await?;
             let text = state.metrics.render(&stats);
             Ok(Reply::bytes(
                 StatusCode::OK,

@@ -144,6 +144,6 @@ mod tests {
                 ]
             );
         });
-        assert_eq!(store.stats().unwrap().events, 3);
+        assert_eq!(store.counts().unwrap().events, 3);
     }
 }

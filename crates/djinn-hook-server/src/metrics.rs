@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::AtomicI64;
 
 use djinn_hook_deliver::{BreakerMonitor, Completion};
-use djinn_hook_store::Stats;
+use djinn_hook_store::Counts;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -205,7 +205,7 @@ impl Metrics {
     }
 
     /// The exposition text, with the gauges set from `stats`.
-    pub(crate) fn render(&self, stats: &Stats) -> String {
+    pub(crate) fn render(&self, stats: &Counts) -> String {
         let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         self.tasks_pending.set(as_i64(stats.pending));
         self.tasks_leased.set(as_i64(stats.leased));

@@ -17,7 +17,7 @@ use crate::pg::{self, PgStore};
 use crate::store::Store as Sqlite;
 use crate::types::{
     Accepted, Completed, Delivery, DeliveryFilter, LastResponse, LimitsUpdate, Namespace, NewEvent,
-    NewWebhook, Page, Paged, Pruned, Stats, SuccessRate, Webhook, WebhookUpdate,
+    NewWebhook, Page, Paged, Pruned, Counts, SuccessRate, Webhook, WebhookUpdate,
 };
 
 /// The webhook store: namespaces, webhooks, the durable outbox of events and
@@ -313,8 +313,8 @@ impl Store {
 
     /// Counts for metrics: tasks pending, leased and failed, disabled
     /// webhooks, events and deliveries stored.
-    pub fn stats(&self) -> Result<Stats> {
-        on_backend!(self, stats())
+    pub fn counts(&self) -> Result<Counts> {
+        on_backend!(self, counts())
     }
 
     /// Deliveries matching `filter`, newest first, one page at a time.

@@ -156,9 +156,9 @@ mod log;
 #[allow(unreachable_pub, reason = "called by dispatch.rs")]
 mod outbox;
 #[allow(unreachable_pub, reason = "called by dispatch.rs")]
-mod store;
+mod queue_test;
 #[allow(unreachable_pub, reason = "called by dispatch.rs")]
-mod test_delivery;
+mod store;
 
 pub use auto_prune::AutoPrune;
 pub use dispatch::{Store, WorkListener, is_postgres_url};
@@ -168,7 +168,7 @@ pub use log::{DEFAULT_RETENTION, PRUNE_BATCH};
 pub use outbox::MAX_BODY;
 pub use types::{
     Accepted, BreakerHold, Completed, Delivery, DeliveryFilter, DeliveryLimits, LastResponse,
-    LimitsUpdate, Namespace, NewEvent, NewWebhook, Page, Paged, Pruned, SecretUpdate, Stats,
+    LimitsUpdate, Namespace, NewEvent, NewWebhook, Page, Paged, Pruned, SecretUpdate, Counts,
     SuccessRate, Webhook, WebhookUpdate,
 };
 pub use validate::ValidationErrors;

@@ -12,7 +12,7 @@ use crate::error::{Error, IResult, Result};
 use crate::hooks::fail_pending;
 use crate::sql::{count, event_code, from_ns, headers_to_json, to_ns};
 use crate::store::{Store, namespace_id};
-use crate::types::{Accepted, Completed, NewEvent, Stats};
+use crate::types::{Accepted, Completed, NewEvent, Counts};
 
 /// The most bytes of a request or response body the log keeps; longer bodies
 /// are cut and marked truncated.
@@ -137,7 +137,7 @@ impl Store {
 
     /// Counts for metrics: tasks pending, leased and failed, disabled
     /// webhooks, events and deliveries stored.
-    pub fn stats(&self) -> Result<Stats> {
+    pub fn counts(&self) -> Result<Counts> {
         self.read("counting", |conn| {
             let now = to_ns(OffsetDateTime::now_utc());
             Ok(conn.prepare_cached(
@@ -150,7 +150,7 @@ impl Store {
                     (SELECT count(*) FROM deliveries)",
             )?
             .query_row([now], |r| {
-                Ok(Stats {
+                Ok(Counts {
                     pending: count(r.get(0)?),
                     leased: count(r.get(1)?),
                     failed: count(r.get(2)?),

@@ -470,7 +470,7 @@ pub struct Paged<T> {
 
 /// Counts for metrics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Stats {
+pub struct Counts {
     /// Tasks waiting for an attempt (due now or later), not leased.
     pub pending: u64,
     /// Tasks currently leased by a worker.

@@ -132,7 +132,7 @@ fn drain(
         assert!(worker.wait().unwrap().success(), "a worker failed");
     }
     let seconds = started.elapsed().as_secs_f64();
-    let stats = store.stats().unwrap();
+    let stats = store.counts().unwrap();
     assert_eq!(
         (stats.pending, stats.leased, stats.deliveries),
         (0, 0, events as u64),

@@ -169,7 +169,7 @@ async fn a_read_only_token_sees_no_edit_buttons_and_cannot_write() {
     let stored = ui.store.webhooks("alice/ci").unwrap();
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].payload_url, "https://example.com/hook");
-    assert_eq!(ui.store.stats().unwrap().events, 0, "no test was sent");
+    assert_eq!(ui.store.counts().unwrap().events, 0, "no test was sent");
 }
 
 #[tokio::test]

@@ -10,8 +10,8 @@ mod hooks;
 mod listen;
 mod log;
 mod outbox;
+mod queue_test;
 mod schema;
-mod test_delivery;
 
 use std::fmt;
 use std::sync::atomic::AtomicI64;

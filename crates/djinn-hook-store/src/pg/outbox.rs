@@ -14,7 +14,7 @@ use super::{CHANNEL, PgStore, namespace_id};
 use crate::error::{Error, IResult, Result};
 use crate::outbox::cap;
 use crate::sql::{count, event_code, from_ns, headers_to_json, to_ns};
-use crate::types::{Accepted, Completed, NewEvent, Stats};
+use crate::types::{Accepted, Completed, NewEvent, Counts};
 
 const STATE_FAILED: i64 = 1;
 const STATE_DONE: i64 = 2;
@@ -110,7 +110,7 @@ impl PgStore {
         })
     }
 
-    pub(crate) fn stats(&self) -> Result<Stats> {
+    pub(crate) fn counts(&self) -> Result<Counts> {
         self.read("counting", |conn| {
             let now = to_ns(OffsetDateTime::now_utc());
             let r = conn.query_one(
@@ -123,7 +123,7 @@ impl PgStore {
                     (SELECT count(*) FROM deliveries)",
                 &[&now],
             )?;
-            Ok(Stats {
+            Ok(Counts {
                 pending: count(r.get(0)),
                 leased: count(r.get(1)),
                 failed: count(r.get(2)),

@@ -304,5 +304,5 @@ pub(crate) fn caps_hold_across_stores_claiming_at_once(backend: &Backend) {
             .iter()
             .all(|c| c.tasks.iter().all(|t| t.request.hook_id == hook.id))
     );
-    assert_eq!(db.store.stats().unwrap().leased, 3);
+    assert_eq!(db.store.counts().unwrap().leased, 3);
 }

@@ -49,7 +49,7 @@ fn a_completion_batch_that_fails_half_way_writes_nothing() {
         .deliveries(DeliveryFilter::default(), Page::new(1))
         .unwrap();
     assert!(log.items.is_empty(), "{:?}", log.items);
-    let stats = db.store.stats().unwrap();
+    let stats = db.store.counts().unwrap();
     assert_eq!((stats.pending, stats.leased), (0, 4), "{stats:?}");
     assert_eq!(stats.deliveries, 0);
 
@@ -57,7 +57,7 @@ fn a_completion_batch_that_fails_half_way_writes_nothing() {
     raw.execute("DROP TRIGGER injected_fault", []).unwrap();
     let completed = db.store.complete(&batch).unwrap();
     assert!(completed.iter().all(|c| c.lease_held), "{completed:?}");
-    let stats = db.store.stats().unwrap();
+    let stats = db.store.counts().unwrap();
     assert_eq!((stats.pending, stats.leased), (1, 0), "{stats:?}");
     assert_eq!(stats.deliveries, 4);
 }

@@ -26,7 +26,7 @@ pub(crate) fn delivered_task_is_finished_and_logged(backend: &Backend) {
     assert_eq!(task.request.body, br#"{"event":"build.finished"}"#);
     assert_eq!((task.request.attempt, task.request.redelivery), (1, false));
     assert_eq!(task.lease_until, t + LEASE);
-    assert_eq!(db.store.stats().unwrap().leased, 1);
+    assert_eq!(db.store.counts().unwrap().leased, 1);
     assert!(db.claim_all(t).is_empty(), "leased");
 
     let done = db
@@ -48,7 +48,7 @@ pub(crate) fn delivered_task_is_finished_and_logged(backend: &Backend) {
     assert_eq!(delivery.created_at, t);
     assert!(!delivery.failed());
     assert!(db.claim_all(t + LEASE * 2).is_empty(), "finished for good");
-    let stats = db.store.stats().unwrap();
+    let stats = db.store.counts().unwrap();
     assert_eq!((stats.pending, stats.leased, stats.failed), (0, 0, 0));
     assert_eq!(db.store.next_due_at().unwrap(), None);
 }
@@ -80,7 +80,7 @@ pub(crate) fn retry_then_fail_then_retry_now(backend: &Backend) {
         db.store.webhook(hook.id).unwrap().unwrap().failing_since,
         Some(t0)
     );
-    let stats = db.store.stats().unwrap();
+    let stats = db.store.counts().unwrap();
     assert_eq!((stats.pending, stats.failed), (0, 1));
     assert!(db.claim_all(t1 + Duration::from_secs(3600)).is_empty());
 
@@ -130,7 +130,7 @@ pub(crate) fn lease_expiry_gives_the_task_back_and_a_late_completion_is_still_lo
         .unwrap();
     assert!(!late.lease_held);
     assert!(late.delivery_id.is_some());
-    assert_eq!(db.store.stats().unwrap().failed, 0, "outcome not applied");
+    assert_eq!(db.store.counts().unwrap().failed, 0, "outcome not applied");
     let done = db
         .store
         .complete_one(&completion(&second, Outcome::Delivered, t0 + lease))
@@ -141,7 +141,7 @@ pub(crate) fn lease_expiry_gives_the_task_back_and_a_late_completion_is_still_lo
         .deliveries(DeliveryFilter::hook(hook.id), Page::default())
         .unwrap();
     assert_eq!(log.items.len(), 2);
-    let stats = db.store.stats().unwrap();
+    let stats = db.store.counts().unwrap();
     assert_eq!((stats.pending, stats.leased, stats.failed), (0, 0, 0));
 }
 
@@ -160,7 +160,7 @@ pub(crate) fn a_batch_with_one_bad_namespace_stores_nothing(backend: &Backend) {
         matches!(&err, Error::NamespaceNotFound { namespace } if namespace == "nobody/here"),
         "{err:?}"
     );
-    let stats = db.store.stats().unwrap();
+    let stats = db.store.counts().unwrap();
     assert_eq!((stats.events, stats.pending), (0, 0));
     assert!(db.claim_all(now()).is_empty());
 
@@ -170,7 +170,7 @@ pub(crate) fn a_batch_with_one_bad_namespace_stores_nothing(backend: &Backend) {
     );
     assert_eq!(ok.len(), 2);
     assert_ne!(ok[0].event_id, ok[1].event_id);
-    assert_eq!(db.store.stats().unwrap().pending, 2);
+    assert_eq!(db.store.counts().unwrap().pending, 2);
 }
 
 pub(crate) fn a_completion_batch_is_one_transaction(backend: &Backend) {
@@ -185,7 +185,7 @@ pub(crate) fn a_completion_batch_is_one_transaction(backend: &Backend) {
     assert_eq!(tasks.len(), 5);
     let done = db.store.complete(&all_delivered(&tasks, t)).unwrap();
     assert!(done.iter().all(|c| c.lease_held && c.delivery_id.is_some()));
-    let stats = db.store.stats().unwrap();
+    let stats = db.store.counts().unwrap();
     assert_eq!((stats.pending, stats.deliveries), (0, 5));
 }
 
@@ -212,7 +212,7 @@ pub(crate) fn disabling_a_hook_fails_its_tasks_and_reenabling_clears_it(backend:
     assert!(!disabled.active);
     assert_eq!(disabled.disabled_reason.as_deref(), Some("410 Gone"));
     assert_eq!(disabled.disabled_at, Some(t));
-    let stats = db.store.stats().unwrap();
+    let stats = db.store.counts().unwrap();
     assert_eq!(stats.disabled_hooks, 1);
     assert_eq!(stats.failed, 2, "its other pending task failed too");
     let rest = db.claim_all(t);
@@ -334,7 +334,7 @@ pub(crate) fn an_event_outlives_pruning_while_a_delivery_refers_to_it(backend: &
         .prune_before(later + Duration::from_secs(1))
         .unwrap();
     assert_eq!((pruned.events, pruned.deliveries), (1, 2));
-    assert_eq!(db.store.stats().unwrap(), Default::default());
+    assert_eq!(db.store.counts().unwrap(), Default::default());
 }
 
 pub(crate) fn deleting_a_hook_takes_its_tasks_and_log(backend: &Backend) {
@@ -345,7 +345,7 @@ pub(crate) fn deleting_a_hook_takes_its_tasks_and_log(backend: &Backend) {
     let t = now();
     let tasks = db.store.claim_due(t, 2, LEASE).unwrap();
     let ids: Vec<_> = db.store.complete(&all_delivered(&tasks, t)).unwrap();
-    assert_eq!(db.store.stats().unwrap().deliveries, 2);
+    assert_eq!(db.store.counts().unwrap().deliveries, 2);
     let leased = db.store.claim_due(t, 1, LEASE).unwrap().remove(0);
     assert_eq!(leased.request.hook_id, hook.id);
 
@@ -354,7 +354,7 @@ pub(crate) fn deleting_a_hook_takes_its_tasks_and_log(backend: &Backend) {
         let d = db.store.delivery(c.delivery_id.unwrap()).unwrap();
         assert!(d.is_none_or(|d| d.hook_id == keep.id));
     }
-    let stats = db.store.stats().unwrap();
+    let stats = db.store.counts().unwrap();
     assert_eq!(stats.pending + stats.leased, 1, "only `keep`'s second task");
     assert_eq!(stats.deliveries, 1);
     // A completion for a deleted hook's task has nothing to attach to.

@@ -287,7 +287,7 @@ pub(crate) fn only_active_subscribed_hooks_of_the_namespace_match(backend: &Back
     db.store.ensure_namespace("carol/quiet").unwrap();
     let accepted = db.emit("carol/quiet", EventType::Images);
     assert_eq!(accepted.matched, 0);
-    let stats = db.store.stats().unwrap();
+    let stats = db.store.counts().unwrap();
     assert_eq!((stats.events, stats.pending), (4, 4));
     assert_eq!(db.claim_all(now()).len(), 4);
 }

@@ -46,7 +46,7 @@ pub(crate) fn eight_claimers_never_share_a_task(backend: &Backend) {
     let unique: HashSet<i64> = all.iter().copied().collect();
     assert_eq!(all.len(), TASKS, "every task claimed exactly once");
     assert_eq!(unique.len(), TASKS, "no task claimed twice");
-    let stats = db.store.stats().unwrap();
+    let stats = db.store.counts().unwrap();
     assert_eq!(
         (stats.pending, stats.leased, stats.deliveries),
         (0, 0, TASKS as u64)
@@ -71,6 +71,6 @@ pub(crate) fn a_task_completed_twice_in_one_batch_takes_the_first_outcome(backen
     assert!(done[0].lease_held);
     assert!(!done[1].lease_held);
     assert!(done[0].delivery_id.unwrap() < done[1].delivery_id.unwrap());
-    let stats = db.store.stats().unwrap();
+    let stats = db.store.counts().unwrap();
     assert_eq!((stats.failed, stats.deliveries), (1, 2));
 }

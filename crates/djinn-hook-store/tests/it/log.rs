@@ -189,7 +189,7 @@ pub(crate) fn prune_removes_old_rows_and_keeps_recent_ones(backend: &Backend) {
     let cutoff = now();
     std::thread::sleep(Duration::from_millis(5));
     let recent_ids = deliver(&db, "alice/ci", 3, Outcome::Delivered, now());
-    let stats = db.store.stats().unwrap();
+    let stats = db.store.counts().unwrap();
     assert_eq!((stats.events, stats.deliveries), (1009, 1009));
 
     let pruned = db.store.prune_before(cutoff).unwrap();
@@ -202,7 +202,7 @@ pub(crate) fn prune_removes_old_rows_and_keeps_recent_ones(backend: &Backend) {
     for id in &recent_ids {
         assert!(db.store.delivery(*id).unwrap().is_some());
     }
-    let stats = db.store.stats().unwrap();
+    let stats = db.store.counts().unwrap();
     assert_eq!((stats.events, stats.deliveries, stats.pending), (4, 3, 1));
     let task = db.claim_all(tomorrow).remove(0);
     assert_eq!(task.request.event_id, pending_old.event_id);

@@ -11,11 +11,11 @@ mod leases;
 mod log;
 mod pg;
 mod props;
+mod queue_test;
 mod race;
 mod schema;
 mod secrets;
 mod support;
-mod test_delivery;
 
 /// Runs each listed test function (`fn(&Backend)`) once per backend:
 /// `sqlite::<module>::<test>` and `postgres::<module>::<test>`. The PostgreSQL
@@ -105,7 +105,7 @@ conformance! {
         removed_secret_claims_as_none_and_key_debug_is_redacted,
         credentials_in_a_payload_url_are_never_in_debug,
     }
-    test_delivery {
+    queue_test {
         queues_one_leased_task_for_that_hook_only_with_its_secret,
         an_inactive_or_unsubscribed_hook_is_tested_anyway,
         an_unclaimed_test_comes_back_when_its_lease_runs_out,

@@ -39,7 +39,7 @@ pub(crate) fn two_connections_never_claim_the_same_task(backend: &Backend) {
         counts.iter().all(|&n| n > 0),
         "both workers got work: {counts:?}"
     );
-    let stats = db.store.stats().unwrap();
+    let stats = db.store.counts().unwrap();
     assert_eq!(
         (stats.pending, stats.leased, stats.deliveries),
         (0, 0, TASKS as u64)
@@ -75,7 +75,7 @@ pub(crate) fn one_store_is_shared_by_threads(backend: &Backend) {
                     store
                         .accept_event(event("alice/ci", EventType::Cron))
                         .unwrap();
-                    store.stats().unwrap();
+                    store.counts().unwrap();
                 }
             })
         })
@@ -83,7 +83,7 @@ pub(crate) fn one_store_is_shared_by_threads(backend: &Backend) {
     for e in emitters {
         e.join().unwrap();
     }
-    assert_eq!(store.stats().unwrap().pending, 40);
+    assert_eq!(store.counts().unwrap().pending, 40);
 }
 
 #[test]

@@ -431,7 +431,7 @@ fn two_workers_racing_on_short_leases_never_share_a_live_lease(env: &Env) {
     let logged = logged_attempts(env);
     assert_eq!(logged.len(), sink.seen().len(), "every attempt recorded");
     let store = Store::open_url(&env.database(), SecretKey::from_bytes([0; 32])).unwrap();
-    let stats = store.stats().unwrap();
+    let stats = store.counts().unwrap();
     assert_eq!(
         (stats.pending, stats.leased, stats.failed),
         (0, 0, 0),

@@ -349,7 +349,7 @@ fn a_hanging_receiver_does_not_hold_up_the_others() {
     let store =
         djinn_hook_store::Store::open(env.db(), djinn_hook_store::SecretKey::from_bytes(key))
             .unwrap();
-    let counts = store.stats().unwrap();
+    let counts = store.counts().unwrap();
     assert_eq!((counts.events, counts.failed), (400, 0), "{counts:?}");
     // Every dead-receiver task is still there, with its event, once its lease has run out.
     let later = time::OffsetDateTime::now_utc() + Duration::from_secs(3_600);

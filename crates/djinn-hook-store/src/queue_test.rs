@@ -1,4 +1,4 @@
-//! Test deliveries: one event, marked as a test, queued for one webhook and leased at once (`hook test`).
+//! `Store::queue_test`: one test event, queued for one webhook and leased at once (`hook test`).
 
 use std::time::Duration;
 

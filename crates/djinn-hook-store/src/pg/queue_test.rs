@@ -1,4 +1,4 @@
-//! Test deliveries on PostgreSQL: one event, marked as a test, queued for one webhook and leased at once.
+//! `queue_test` on PostgreSQL: one test event, queued for one webhook and leased at once.
 
 use std::time::Duration;
 

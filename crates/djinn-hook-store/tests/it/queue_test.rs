@@ -40,7 +40,7 @@ pub(crate) fn queues_one_leased_task_for_that_hook_only_with_its_secret(backend:
 
     // Leased: no worker gets it, nor does the other webhook get anything.
     assert!(db.claim_all(now()).is_empty());
-    let stats = db.store.stats().unwrap();
+    let stats = db.store.counts().unwrap();
     assert_eq!((stats.leased, stats.pending, stats.events), (1, 0, 1));
 
     // Completed like any task: logged under the event id, as the hook's last response.
@@ -67,7 +67,7 @@ pub(crate) fn queues_one_leased_task_for_that_hook_only_with_its_secret(backend:
     let last = db.store.last_responses(&[hook.id, other.id]).unwrap();
     assert_eq!(last[&hook.id].delivery_id, logged[0].id);
     assert!(!last.contains_key(&other.id));
-    let stats = db.store.stats().unwrap();
+    let stats = db.store.counts().unwrap();
     assert_eq!((stats.leased, stats.pending, stats.failed), (0, 0, 0));
     assert!(db.claim_all(now() + Duration::from_secs(3600)).is_empty());
 }
@@ -103,7 +103,7 @@ pub(crate) fn an_inactive_or_unsubscribed_hook_is_tested_anyway(backend: &Backen
     assert!(!hook.active);
     assert_eq!(hook.disabled_reason, None);
     assert!(hook.failing_since.is_some());
-    assert_eq!(db.store.stats().unwrap().failed, 1);
+    assert_eq!(db.store.counts().unwrap().failed, 1);
     let failed = db
         .store
         .deliveries(DeliveryFilter::failed(), Page::default())
@@ -131,7 +131,7 @@ pub(crate) fn an_unclaimed_test_comes_back_when_its_lease_runs_out(backend: &Bac
         .complete_one(&completion(&task, Outcome::Delivered, now()))
         .unwrap();
     assert!(!done.lease_held);
-    assert_eq!(db.store.stats().unwrap().leased, 1);
+    assert_eq!(db.store.counts().unwrap().leased, 1);
 }
 
 pub(crate) fn an_unknown_hook_stores_nothing_and_a_wrong_key_is_reported(backend: &Backend) {
@@ -141,7 +141,7 @@ pub(crate) fn an_unknown_hook_stores_nothing_and_a_wrong_key_is_reported(backend
         .queue_test(404, EventType::Cron, BODY.to_vec(), LEASE)
         .unwrap_err();
     assert!(matches!(err, Error::WebhookNotFound { id: 404 }), "{err:?}");
-    assert_eq!(db.store.stats().unwrap().events, 0);
+    assert_eq!(db.store.counts().unwrap().events, 0);
 
     let hook = db.hook("alice/ci", "https://example.com/hook");
     db.store
@@ -161,7 +161,7 @@ pub(crate) fn an_unknown_hook_stores_nothing_and_a_wrong_key_is_reported(backend
         matches!(err, Error::WrongSecretKey { hook_id } if hook_id == hook.id),
         "{err:?}"
     );
-    assert_eq!(db.store.stats().unwrap().events, 0, "rolled back");
+    assert_eq!(db.store.counts().unwrap().events, 0, "rolled back");
 }
 
 pub(crate) fn test_deliveries_are_marked_and_filtered_and_their_redeliveries_too(
