@@ -3,12 +3,16 @@
 //!
 //! - [`Deliverer`] (built from a [`DeliverConfig`]) turns a [`DeliveryRequest`] into one POST on
 //!   a shared keep-alive connection pool and returns the [`Attempt`] record, whatever happened.
-//! - [`RetryPolicy::decide`] turns an attempt into a [`Decision`]: delivered, retry at a time, or
-//!   failed, and whether to disable the webhook.
+//! - [`RetryPolicy::decide`] turns an attempt into a [`Decision`]: the task's [`Outcome`]
+//!   (delivered, retry at a time, or failed) and whether to disable the webhook;
+//!   [`Deliverer::deliver_once`] delivers a task by hand, never retried (a test delivery).
 //! - [`Worker`] runs claim → deliver → decide → commit over a store's [`Outbox`] on N threads,
 //!   claiming and committing in batches; a [`WorkerWaker`] makes it claim at once. One
 //!   receiver costs only itself: a cap on each webhook's deliveries at once, and a circuit
 //!   breaker per [`Destination`] ([`BreakerConfig`], reported by a [`BreakerMonitor`]).
+//!
+//! The types shared with the store (the request, the attempt, the task, the completion and the
+//! `Outbox` trait) are djinn-hook-outbox's, re-exported here.
 //!
 //! ```no_run
 //! use djinn_hook_deliver::{DeliverConfig, Deliverer, DeliveryRequest, RetryPolicy};

@@ -58,8 +58,9 @@
 //! [`SecretKey`], with a fresh random nonce on every write and the webhook's id
 //! as associated data (a sealed secret copied to another row does not open).
 //! Only [`Store::claim_due`] (and [`Store::queue_test`], which leases the task
-//! it queues) decrypts it, into [`ClaimedTask::secret`]; with the wrong key that is [`Error::WrongSecretKey`]. No `Debug` output in this crate
-//! shows a secret. The log records the headers it is given: the delivery layer
+//! it queues) decrypts it, into the claimed task's request; with the wrong key
+//! that is [`Error::WrongSecretKey`]. No `Debug` output in this crate shows a
+//! secret. The log records the headers it is given: the delivery layer
 //! sends signatures, never the secret.
 //!
 //! # Durability

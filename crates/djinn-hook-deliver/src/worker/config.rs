@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::breaker::BreakerConfig;
 #[cfg(doc)]
-use crate::worker::{WorkerEvent, WorkerWaker};
+use crate::worker::{Worker, WorkerEvent, WorkerWaker};
 
 /// How a [`Worker`] runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
