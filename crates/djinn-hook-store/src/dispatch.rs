@@ -413,30 +413,6 @@ impl WorkListener {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::is_postgres_url;
-
-    #[test]
-    fn only_postgres_urls_select_postgres() {
-        for url in [
-            "postgres://postgres@127.0.0.1:5432/test",
-            "postgresql://db/hooks",
-            "POSTGRES://db/x",
-        ] {
-            assert!(is_postgres_url(url), "{url}");
-        }
-        for path in [
-            "djinn-hooks.db",
-            "/var/lib/postgres/hooks.db",
-            "postgres",
-            "",
-        ] {
-            assert!(!is_postgres_url(path), "{path}");
-        }
-    }
-}
-
 /// The store as the delivery worker's outbox: each call is the `Store` method of the same
 /// name, at the current time.
 impl Outbox for Store {
@@ -459,5 +435,29 @@ impl Outbox for Store {
 
     fn breaker_closed(&self, destination: &Destination) -> std::result::Result<(), OutboxError> {
         Store::breaker_closed(self, destination.as_str()).map_err(OutboxError::new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_postgres_url;
+
+    #[test]
+    fn only_postgres_urls_select_postgres() {
+        for url in [
+            "postgres://postgres@127.0.0.1:5432/test",
+            "postgresql://db/hooks",
+            "POSTGRES://db/x",
+        ] {
+            assert!(is_postgres_url(url), "{url}");
+        }
+        for path in [
+            "djinn-hooks.db",
+            "/var/lib/postgres/hooks.db",
+            "postgres",
+            "",
+        ] {
+            assert!(!is_postgres_url(path), "{path}");
+        }
     }
 }
