@@ -93,9 +93,7 @@ mod worker;
 pub use crate::{
     attempt::{Attempt, AttemptOutcome},
     breaker::{BreakerConfig, BreakerState, BreakerStatus, Destination},
-    deliver::{
-        DEFAULT_USER_AGENT, DELIVERY_HEADER, DeliverConfig, Deliverer, EVENT_HEADER, HOOK_ID_HEADER,
-    },
+    deliver::{DEFAULT_USER_AGENT, DeliverConfig, Deliverer},
     error::{DeliverError, OutboxError},
     request::{DeliveryRequest, WebhookSecret},
     retry::{Decision, DecisionOutcome, RetryPolicy},

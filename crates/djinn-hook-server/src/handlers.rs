@@ -7,6 +7,7 @@ use std::time::Duration;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use djinn_hook_payload::headers::EVENT as EVENT_HEADER;
 use djinn_hook_payload::{EventType, Payload};
 use djinn_hook_store::{
     DeliveryFilter, DeliveryLimits, Error as StoreError, LimitsUpdate, NewEvent, NewWebhook, Page,
@@ -22,9 +23,6 @@ use crate::json::{
 use crate::metrics;
 use crate::reply::Reply;
 use crate::routes::{self, Route};
-
-/// The request header naming a posted event.
-const EVENT_HEADER: &str = djinn_hook_payload::EVENT_HEADER;
 
 type Result<T, E = ApiError> = std::result::Result<T, E>;
 

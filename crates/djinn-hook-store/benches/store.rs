@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use divan::Bencher;
 use divan::counter::ItemsCount;
-use djinn_hook_payload::EventType;
+use djinn_hook_payload::{EventType, headers};
 use djinn_hook_store::{
     AttemptRecord, ClaimedTask, Completion, NewEvent, NewWebhook, Outcome, RequestBody, SecretKey,
     Store,
@@ -114,11 +114,11 @@ fn request_headers(task: &ClaimedTask) -> Vec<(String, String)> {
             "application/json; charset=utf-8".into(),
         ),
         ("User-Agent".into(), "Djinn-CI-Hook".into()),
-        ("X-Djinn-CI-Event".into(), task.event.to_string()),
-        ("X-Djinn-CI-Hook-ID".into(), task.hook_id.to_string()),
-        ("X-Djinn-CI-Delivery".into(), task.event_id.to_string()),
+        (headers::EVENT.into(), task.event.to_string()),
+        (headers::HOOK_ID.into(), task.hook_id.to_string()),
+        (headers::DELIVERY.into(), task.event_id.to_string()),
         (
-            "X-Djinn-CI-Signature".into(),
+            headers::SIGNATURE.into(),
             format!("sha256={}", "ab".repeat(32)),
         ),
     ]

@@ -39,7 +39,7 @@
 //!     attempt: AttemptRecord {
 //!         attempt: task.attempt,
 //!         redelivery: task.redelivery,
-//!         request_headers: vec![("X-Djinn-CI-Event".into(), task.event.to_string())],
+//!         request_headers: vec![(djinn_hook_payload::headers::EVENT.into(), task.event.to_string())],
 //!         // `task.body`, as claimed: the log refers to it, nothing is copied.
 //!         request_body: RequestBody::Claimed,
 //!         response_status: Some(200),

@@ -7,6 +7,7 @@ use std::time::Duration;
 use axum::body::{Body, Bytes};
 use axum::http::{Request, StatusCode};
 use axum::response::Response;
+use djinn_hook_payload::headers;
 use djinn_hook_server::{Config, Tokens, router};
 use http_body_util::BodyExt as _;
 use tower::ServiceExt as _;
@@ -98,7 +99,7 @@ async fn token_scopes_are_403_outside_them() {
     let event = |token: &str| {
         Request::post("/n/alice/ci/-/events")
             .header("Authorization", bearer(token))
-            .header("X-Djinn-CI-Event", "cron")
+            .header(headers::EVENT, "cron")
             .body(Body::from(
                 djinn_hook_payload::example_payload(
                     djinn_hook_payload::EventType::Cron,

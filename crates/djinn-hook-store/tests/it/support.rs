@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use djinn_hook_payload::EventType;
+use djinn_hook_payload::{EventType, headers};
 use djinn_hook_store::{
     Accepted, AttemptRecord, ClaimedTask, Completion, NewEvent, NewWebhook, Outcome, RequestBody,
     SecretKey, Store, Webhook,
@@ -260,8 +260,8 @@ pub(crate) fn attempt(
         attempt: task.attempt,
         redelivery: task.redelivery,
         request_headers: vec![
-            ("X-Djinn-CI-Event".to_owned(), task.event.to_string()),
-            ("X-Djinn-CI-Signature".to_owned(), "sha256=00ff".to_owned()),
+            (headers::EVENT.to_owned(), task.event.to_string()),
+            (headers::SIGNATURE.to_owned(), "sha256=00ff".to_owned()),
         ],
         // The worker's case: the claimed body, sent unchanged.
         request_body: RequestBody::Claimed,
