@@ -191,13 +191,21 @@ impl Store {
 
     /// Accepts one event: stores it and queues one task per active webhook of
     /// its namespace that subscribes to its type, in one durable transaction.
-    /// An unknown namespace is [`Error::NamespaceNotFound`] and stores nothing.
+    ///
+    /// The one rule for unknown namespaces, for every intake (`emit`, `POST
+    /// /n/{ns}/-/events`): a namespace comes into being with its first webhook
+    /// ([`Store::create_webhook`] after [`Store::ensure_namespace`]), never with an
+    /// event, so an event for a namespace nobody created is [`Error::NamespaceNotFound`]
+    /// (naming it) and stores nothing: a mistyped namespace fails loudly rather than
+    /// storing events no webhook will ever see. A namespace that exists but has no
+    /// matching webhook accepts the event with `matched: 0`.
     pub fn accept_event(&self, event: NewEvent) -> Result<Accepted> {
         on_backend!(self, accept_event(event))
     }
 
     /// Accepts many events in one transaction (group commit). All or nothing:
-    /// if one fails (e.g. an unknown namespace) none is stored.
+    /// if one fails (e.g. an unknown namespace, as in [`Store::accept_event`])
+    /// none is stored.
     pub fn accept_events(&self, events: Vec<NewEvent>) -> Result<Vec<Accepted>> {
         on_backend!(self, accept_events(events))
     }

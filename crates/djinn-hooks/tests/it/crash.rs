@@ -164,7 +164,12 @@ fn serve_connection(stream: TcpStream, shared: &SinkShared) {
         if reader.read_exact(&mut body).is_err() {
             return;
         }
-        let header = |name: &str| headers.get(name).cloned().unwrap_or_default();
+        let header = |name: &str| {
+            headers
+                .get(&name.to_ascii_lowercase())
+                .cloned()
+                .unwrap_or_default()
+        };
         let delay = {
             let mut state = shared.state.lock().unwrap();
             let arrival = state.seen.len();
