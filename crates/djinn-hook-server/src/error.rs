@@ -7,8 +7,8 @@ use axum::response::{IntoResponse, Response};
 use djinn_hook_payload::PayloadError;
 use djinn_hook_store::Error as StoreError;
 
-use crate::body::BodyError;
 use crate::reply::Reply;
+use crate::request_body::BodyError;
 
 /// An error answer. Messages use the original's shapes: `{"message": …}`, or `{field: [message]}`
 /// for validation errors.

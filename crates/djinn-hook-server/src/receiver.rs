@@ -152,7 +152,7 @@ async fn receive(
     if method != Method::POST {
         return StatusCode::METHOD_NOT_ALLOWED;
     }
-    let body: Bytes = match crate::body::read(&headers, body, MAX_BODY).await {
+    let body: Bytes = match crate::request_body::read(&headers, body, MAX_BODY).await {
         Ok(body) => body,
         Err(crate::error::ApiError::TooLarge(_)) => return StatusCode::PAYLOAD_TOO_LARGE,
         Err(_) => return StatusCode::BAD_REQUEST,

@@ -15,7 +15,7 @@ use super::output::{self, Table};
 use super::store::{self, StoreResult as _};
 use super::{Global, invalid};
 use crate::cli::{HookCommand, HookCreateArgs, HookUpdateArgs, SecretArgs};
-use crate::json::{DeliveryFullJson, WebhookJson};
+use crate::entity_json::{DeliveryFullJson, WebhookJson};
 
 /// Runs a `hook` subcommand.
 pub(crate) fn run(global: &Global, command: HookCommand) -> anyhow::Result<()> {
