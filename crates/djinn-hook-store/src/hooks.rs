@@ -1,5 +1,6 @@
 //! Webhook create, read, update and delete.
 
+use const_format::formatcp;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use time::OffsetDateTime;
 
@@ -7,6 +8,7 @@ use crate::claim::limits_from_row;
 use crate::error::{Error, IResult, Result};
 use crate::sql::{events_from_mask, from_ns, mask, to_ns};
 use crate::store::{Store, check_namespace, namespace_id};
+use crate::task_state::{FAILED, PENDING};
 use crate::types::{
     BreakerHold, DeliveryLimits, LimitsUpdate, NewWebhook, SecretUpdate, Webhook, WebhookUpdate,
 };
@@ -225,8 +227,10 @@ pub(crate) fn timeout_ms(timeout: Option<std::time::Duration>) -> Option<i64> {
 /// Marks a webhook's pending tasks failed (it was deactivated or disabled).
 /// Leases are kept, so a worker still holding one can report a delivery.
 pub(crate) fn fail_pending(tx: &Transaction<'_>, hook_id: i64) -> rusqlite::Result<()> {
-    tx.prepare_cached("UPDATE tasks SET state = 1 WHERE hook_id = ?1 AND state = 0")?
-        .execute([hook_id])?;
+    tx.prepare_cached(formatcp!(
+        "UPDATE tasks SET state = {FAILED} WHERE hook_id = ?1 AND state = {PENDING}"
+    ))?
+    .execute([hook_id])?;
     Ok(())
 }
 

@@ -157,6 +157,7 @@ mod key_file;
 mod pg;
 mod schema;
 mod sql;
+mod task_state;
 mod types;
 mod validate;
 

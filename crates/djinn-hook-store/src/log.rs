@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use const_format::formatcp;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use time::OffsetDateTime;
@@ -12,6 +13,7 @@ use crate::sql::{
     count, event_code, event_from_code, from_ns, headers_from_json, to_ns, uuid_from_blob,
 };
 use crate::store::Store;
+use crate::task_state::PENDING;
 use crate::types::{Delivery, DeliveryFilter, LastResponse, Page, Paged, Pruned, SuccessRate};
 
 /// How long the log keeps deliveries and finished events by default (30 days, as the original).
@@ -186,14 +188,14 @@ impl Store {
             // Events kept (still pending or logged) are skipped by moving `after`.
             let (n, last) = self.write("pruning events", |tx| {
                 let ids: Vec<i64> = tx
-                    .prepare_cached(
+                    .prepare_cached(formatcp!(
                         "SELECT e.id FROM events e
                          WHERE e.id > ?1 AND e.id < ?2
                             AND NOT EXISTS (SELECT 1 FROM tasks t
-                                WHERE t.event_id = e.id AND t.state = 0)
+                                WHERE t.event_id = e.id AND t.state = {PENDING})
                             AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id)
-                         ORDER BY e.id LIMIT ?3",
-                    )?
+                         ORDER BY e.id LIMIT ?3"
+                    ))?
                     .query_map(params![after, end, PRUNE_BATCH as i64], |r| r.get(0))?
                     .collect::<rusqlite::Result<_>>()?;
                 let mut delete = tx.prepare_cached("DELETE FROM events WHERE id = ?1")?;

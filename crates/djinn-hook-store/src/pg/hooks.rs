@@ -1,5 +1,6 @@
 //! Webhook create, read, update and delete on PostgreSQL.
 
+use const_format::formatcp;
 use postgres::{GenericClient, Row, Transaction};
 use time::OffsetDateTime;
 
@@ -9,6 +10,7 @@ use crate::error::{Error, IResult, Result};
 use crate::hooks::timeout_ms;
 use crate::sql::{from_ns, mask, to_ns};
 use crate::store::check_namespace;
+use crate::task_state::{FAILED, PENDING};
 use crate::types::{
     BreakerHold, DeliveryLimits, LimitsUpdate, NewWebhook, SecretUpdate, Webhook, WebhookUpdate,
 };
@@ -230,7 +232,7 @@ impl PgStore {
 /// Leases are kept, so a worker still holding one can report a delivery.
 pub(crate) fn fail_pending(tx: &mut Transaction<'_>, hook_id: i64) -> IResult<()> {
     tx.execute(
-        "UPDATE tasks SET state = 1 WHERE hook_id = $1 AND state = 0",
+        formatcp!("UPDATE tasks SET state = {FAILED} WHERE hook_id = $1 AND state = {PENDING}"),
         &[&hook_id],
     )?;
     Ok(())

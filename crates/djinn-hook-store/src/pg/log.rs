@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use const_format::formatcp;
 use postgres::types::ToSql;
 use postgres::{Client, Row};
 use time::OffsetDateTime;
@@ -11,6 +12,7 @@ use super::{PgStore, event_from_code, headers, status};
 use crate::error::{IResult, Result};
 use crate::log::PRUNE_BATCH;
 use crate::sql::{count, event_code, from_ns, to_ns};
+use crate::task_state::PENDING;
 use crate::types::{Delivery, DeliveryFilter, LastResponse, Page, Paged, Pruned, SuccessRate};
 
 const SELECT_DELIVERY: &str = "SELECT d.id, d.hook_id, e.uuid, e.event, d.attempt, d.redelivery,
@@ -174,15 +176,17 @@ impl PgStore {
             let (n, last) = self.write("pruning events", |tx| {
                 let ids: Vec<i64> = tx
                     .query(
-                        "DELETE FROM events WHERE id IN (
+                        formatcp!(
+                            "DELETE FROM events WHERE id IN (
                             SELECT e.id FROM events e
                             WHERE e.id > $1 AND e.id < $2
                                 AND NOT EXISTS (SELECT 1 FROM tasks t
-                                    WHERE t.event_id = e.id AND t.state = 0)
+                                    WHERE t.event_id = e.id AND t.state = {PENDING})
                                 AND NOT EXISTS (SELECT 1 FROM deliveries d
                                     WHERE d.event_id = e.id)
                             ORDER BY e.id LIMIT $3)
-                         RETURNING id",
+                         RETURNING id"
+                        ),
                         &[&after, &end, &batch],
                     )?
                     .iter()
