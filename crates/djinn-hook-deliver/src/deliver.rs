@@ -128,8 +128,8 @@ impl Deliverer {
     }
 
     /// [`deliver`](Self::deliver) taking the request: its URL and body move into the attempt
-    /// instead of being copied (the worker's path; a body is ~2 KiB, and copying it cost an
-    /// allocation large enough to make malloc consolidate its free lists).
+    /// instead of being copied (the worker's path: copying a body costs an allocation large
+    /// enough to make malloc consolidate its free lists).
     pub(crate) fn deliver_owned(&self, mut request: DeliveryRequest) -> Attempt {
         let url = std::mem::take(&mut request.url);
         let body = std::mem::take(&mut request.body);

@@ -3,8 +3,7 @@
 //!
 //! Why it adapts: a claim and a commit share the store's one writer, and a commit waits for its
 //! fsync, so a claim can wait milliseconds. A queue that lasts less than that starves the
-//! delivery threads (measured: with a fixed 2 tasks per thread, the threads of a 16-thread
-//! worker spent a third of their time waiting for a claim; see docs/PERFORMANCE.md). A queue
+//! delivery threads: they wait for a claim instead of delivering. A queue
 //! sized for that rate is far too long when receivers are slow, though: a stop drains the
 //! queue, a new event waits behind it, and a task must not outwait its lease in it. Sizing the
 //! queue in time rather than in tasks gives both.

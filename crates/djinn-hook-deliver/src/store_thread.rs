@@ -4,10 +4,9 @@
 //! Why: what a claim allocates (each task's request body) lives until its attempt is committed,
 //! and the allocator (glibc's, one arena per thread) keeps memory freed in an arena for that
 //! arena. With every delivery thread claiming in turn, each arena came to hold a claim's worth
-//! of bodies, and the worker's peak memory grew with the length of the run (46 MiB after 20,000
-//! deliveries, 53 MiB after 200,000; see docs/PERFORMANCE.md). Claims and commits made on one
-//! thread keep that memory in one arena; the hand-off costs two wake-ups per batch, not per
-//! delivery.
+//! of bodies, and the worker's peak memory grew with the length of the run. Claims and commits
+//! made on one thread keep that memory in one arena; the hand-off costs two wake-ups per batch,
+//! not per delivery.
 
 use std::sync::mpsc;
 use std::thread::{self, Scope};

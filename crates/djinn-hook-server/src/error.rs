@@ -160,7 +160,7 @@ fn store_error(err: StoreError) -> Response {
         | StoreError::DeliveryNotFound { .. } => {
             Reply::message(StatusCode::NOT_FOUND, err.to_string()).into_response()
         }
-        StoreError::WebhookInactive { .. } | StoreError::RedeliveryBodyUnavailable { .. } => {
+        StoreError::WebhookInactive { .. } => {
             Reply::message(StatusCode::CONFLICT, err.to_string()).into_response()
         }
         other => {

@@ -80,7 +80,7 @@
 //! The file is in WAL mode with `synchronous=FULL`: every commit fsyncs the
 //! WAL, so a call that returned `Ok` is on disk and survives a power cut (with
 //! `NORMAL` a commit could be lost at power loss, which would break the
-//! outbox's promise). One fsync costs about 0.2 ms on the reference machine, so
+//! outbox's promise). An fsync is the costliest part of a small write, so
 //! [`Store::accept_events`] and [`Store::complete`] take batches in one
 //! transaction (group commit): a busy emitter or worker pays one fsync per
 //! batch, not per row.

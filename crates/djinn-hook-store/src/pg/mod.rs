@@ -91,8 +91,8 @@ impl PgStore {
         let mut client = config.connect(NoTls).map_err(connect_err)?;
         schema::migrate(&mut client)?;
         drop(client);
-        // No test query on each check-out (a round trip per call, ~15% of a
-        // claim's): a connection found closed is dropped when it comes back,
+        // No test query on each check-out (a round trip per call, a good part
+        // of a claim's time): a connection found closed is dropped when it comes back,
         // and a call that meets a broken one fails once, as any call can.
         let pool = Pool::builder()
             .max_size(POOL_SIZE)
@@ -125,9 +125,8 @@ impl PgStore {
     /// an expired lease, and any later durable commit flushes the WAL up to and
     /// past it. And the planner may not sort or use bitmap scans: the claim
     /// must walk the due index in order and stop at its limit, and statistics
-    /// lag behind a table that grows by thousands of tasks a second (with them
-    /// it read every due task and sorted them: 5-27 ms a claim instead of 0.2
-    /// ms, at 5,000-20,000 due).
+    /// lag behind a table that grows fast (with them it may read every due
+    /// task and sort them, so a claim's cost grows with the backlog).
     pub(crate) fn claim_write<T>(
         &self,
         operation: &'static str,
