@@ -150,6 +150,7 @@
 
 mod auto_prune;
 mod claim;
+mod delivery_query;
 mod dispatch;
 mod error;
 mod key;
@@ -160,6 +161,7 @@ mod sql;
 mod task_state;
 mod types;
 mod validate;
+mod webhook_rules;
 
 // The SQLite backend: `store::Store` and its methods here. Their `pub` is
 // crate-wide only: the public `Store` (dispatch.rs) calls them.

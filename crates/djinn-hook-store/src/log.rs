@@ -8,10 +8,9 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use time::OffsetDateTime;
 
+use crate::delivery_query::{Bind, FAILED_DELIVERY, PageQuery, Placeholders};
 use crate::error::{IResult, Result};
-use crate::sql::{
-    count, event_code, event_from_code, from_ns, headers_from_json, to_ns, uuid_from_blob,
-};
+use crate::sql::{count, event_from_code, from_ns, headers_from_json, to_ns, uuid_from_blob};
 use crate::store::Store;
 use crate::task_state::PENDING;
 use crate::types::{Delivery, DeliveryFilter, LastResponse, Page, Paged, Pruned, SuccessRate};
@@ -29,62 +28,24 @@ const SELECT_DELIVERY: &str = "SELECT d.id, d.hook_id, e.uuid, e.event, d.attemp
         d.duration_ns, d.error, d.created_at
     FROM deliveries d JOIN events e ON e.id = d.event_id";
 
-const FAILED: &str = "(d.error IS NOT NULL OR d.response_status IS NULL
-    OR d.response_status NOT BETWEEN 200 AND 299)";
-
 // The SQL above spells out MAX_BODY.
 const _: () = assert!(crate::outbox::MAX_BODY == 65536);
 
 impl Store {
     /// Deliveries matching `filter`, newest first, one page at a time.
     pub fn deliveries(&self, filter: DeliveryFilter, page: Page) -> Result<Paged<Delivery>> {
+        let query = PageQuery::new(SELECT_DELIVERY, &filter, page, Placeholders::Question);
         self.read("listing deliveries", |conn| {
-            let mut clauses = Vec::new();
-            let mut values = Vec::new();
-            if let Some(hook) = filter.hook_id {
-                values.push(Value::Integer(hook));
-                clauses.push(format!("d.hook_id = ?{}", values.len()));
-            }
-            if let Some(event) = filter.event_id {
-                values.push(Value::Blob(event.as_bytes().to_vec()));
-                clauses.push(format!("e.uuid = ?{}", values.len()));
-            }
-            if let Some(event) = filter.event_type {
-                values.push(Value::Integer(event_code(event)));
-                clauses.push(format!("e.event = ?{}", values.len()));
-            }
-            if filter.failed_only {
-                clauses.push(FAILED.to_owned());
-            }
-            if let Some(test) = filter.test {
-                values.push(Value::Integer(i64::from(test)));
-                clauses.push(format!("e.test = ?{}", values.len()));
-            }
-            let page_no = page.page.max(1);
-            let per_page = page.per_page.max(1);
-            values.push(Value::Integer(i64::from(per_page) + 1));
-            let limit = values.len();
-            values.push(Value::Integer(i64::from(page_no - 1) * i64::from(per_page)));
-            let offset = values.len();
-            let filter = if clauses.is_empty() {
-                String::new()
-            } else {
-                format!(" WHERE {}", clauses.join(" AND "))
-            };
-            let sql = format!(
-                "{SELECT_DELIVERY}{filter} ORDER BY d.id DESC LIMIT ?{limit} OFFSET ?{offset}"
-            );
-            let mut stmt = conn.prepare_cached(&sql)?;
-            let mut items = stmt
+            let values = query.binds.iter().map(|bind| match *bind {
+                Bind::Int(n) => Value::Integer(n),
+                Bind::Uuid(uuid) => Value::Blob(uuid.as_bytes().to_vec()),
+                Bind::Bool(flag) => Value::Integer(i64::from(flag)),
+            });
+            let items = conn
+                .prepare_cached(&query.sql)?
                 .query_map(params_from_iter(values), row_delivery)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            let has_next = items.len() > per_page as usize;
-            items.truncate(per_page as usize);
-            Ok(Paged {
-                items,
-                page: page_no,
-                has_next,
-            })
+            Ok(query.paged(items))
         })
     }
 
@@ -117,7 +78,7 @@ impl Store {
         self.read("reading success rates", |conn| {
             let ids = serde_json::to_string(hook_ids).expect("integers serialise");
             let mut stmt = conn.prepare_cached(&format!(
-                "SELECT d.hook_id, count(*), sum(CASE WHEN {FAILED} THEN 0 ELSE 1 END)
+                "SELECT d.hook_id, count(*), sum(CASE WHEN {FAILED_DELIVERY} THEN 0 ELSE 1 END)
                  FROM json_each(?1) j JOIN deliveries d ON d.hook_id = j.value
                  WHERE d.created_at >= ?2
                  GROUP BY d.hook_id"

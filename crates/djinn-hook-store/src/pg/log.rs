@@ -9,9 +9,10 @@ use postgres::{Client, Row};
 use time::OffsetDateTime;
 
 use super::{PgStore, event_from_code, headers, status};
+use crate::delivery_query::{Bind, FAILED_DELIVERY, PageQuery, Placeholders};
 use crate::error::{IResult, Result};
 use crate::log::PRUNE_BATCH;
-use crate::sql::{count, event_code, from_ns, to_ns};
+use crate::sql::{count, from_ns, to_ns};
 use crate::task_state::PENDING;
 use crate::types::{Delivery, DeliveryFilter, LastResponse, Page, Paged, Pruned, SuccessRate};
 
@@ -22,63 +23,28 @@ const SELECT_DELIVERY: &str = "SELECT d.id, d.hook_id, e.uuid, e.event, d.attemp
         d.tls_verification_skipped, d.duration_ns, d.error, d.created_at
     FROM deliveries d JOIN events e ON e.id = d.event_id";
 
-const FAILED: &str = "(d.error IS NOT NULL OR d.response_status IS NULL
-    OR d.response_status NOT BETWEEN 200 AND 299)";
-
 // The SQL above spells out MAX_BODY.
 const _: () = assert!(crate::outbox::MAX_BODY == 65536);
 
 impl PgStore {
     pub(crate) fn deliveries(&self, filter: DeliveryFilter, page: Page) -> Result<Paged<Delivery>> {
+        let query = PageQuery::new(SELECT_DELIVERY, &filter, page, Placeholders::Dollar);
         self.read("listing deliveries", |conn| {
-            let mut clauses = Vec::new();
-            let mut values: Vec<Box<dyn ToSql + Sync>> = Vec::new();
-            if let Some(hook) = filter.hook_id {
-                values.push(Box::new(hook));
-                clauses.push(format!("d.hook_id = ${}", values.len()));
-            }
-            if let Some(event) = filter.event_id {
-                values.push(Box::new(event));
-                clauses.push(format!("e.uuid = ${}", values.len()));
-            }
-            if let Some(event) = filter.event_type {
-                values.push(Box::new(event_code(event)));
-                clauses.push(format!("e.event = ${}", values.len()));
-            }
-            if filter.failed_only {
-                clauses.push(FAILED.to_owned());
-            }
-            if let Some(test) = filter.test {
-                values.push(Box::new(test));
-                clauses.push(format!("e.test = ${}", values.len()));
-            }
-            let page_no = page.page.max(1);
-            let per_page = page.per_page.max(1);
-            values.push(Box::new(i64::from(per_page) + 1));
-            let limit = values.len();
-            values.push(Box::new(i64::from(page_no - 1) * i64::from(per_page)));
-            let offset = values.len();
-            let filter = if clauses.is_empty() {
-                String::new()
-            } else {
-                format!(" WHERE {}", clauses.join(" AND "))
-            };
-            let sql = format!(
-                "{SELECT_DELIVERY}{filter} ORDER BY d.id DESC LIMIT ${limit} OFFSET ${offset}"
-            );
-            let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| &**v).collect();
-            let mut items = conn
-                .query(&sql, &params)?
+            let params: Vec<&(dyn ToSql + Sync)> = query
+                .binds
+                .iter()
+                .map(|bind| match bind {
+                    Bind::Int(n) => n as &(dyn ToSql + Sync),
+                    Bind::Uuid(uuid) => uuid,
+                    Bind::Bool(flag) => flag,
+                })
+                .collect();
+            let items = conn
+                .query(&query.sql, &params)?
                 .iter()
                 .map(row_delivery)
                 .collect::<IResult<Vec<_>>>()?;
-            let has_next = items.len() > per_page as usize;
-            items.truncate(per_page as usize);
-            Ok(Paged {
-                items,
-                page: page_no,
-                has_next,
-            })
+            Ok(query.paged(items))
         })
     }
 
@@ -125,7 +91,7 @@ impl PgStore {
         self.read("reading success rates", |conn| {
             let rows = conn.query(
                 &format!(
-                    "SELECT d.hook_id, count(*), count(*) FILTER (WHERE NOT {FAILED})
+                    "SELECT d.hook_id, count(*), count(*) FILTER (WHERE NOT {FAILED_DELIVERY})
                      FROM deliveries d
                      WHERE d.hook_id = ANY($1) AND d.created_at >= $2
                      GROUP BY d.hook_id"
