@@ -195,7 +195,7 @@ impl Kind {
         match self {
             Kind::Sink => "minimal hand-written HTTP/1.1 responder, 204, no signature check",
             Kind::Receiver => {
-                "djinn_hooks::Receiver (axum, verifies X-Djinn-CI-Signature, 204), as `listen`"
+                "djinn_hooks::Receiver (axum, verifies the signature, 204), as `listen`"
             }
         }
     }
