@@ -340,16 +340,10 @@ impl Store {
     pub fn prune(&self, older_than: Duration) -> Result<Pruned> {
         match &self.backend {
             Backend::Sqlite(s) => s.prune(older_than),
-            Backend::Postgres(s) => {
-                // As on SQLite: an age reaching before any date the clock can name prunes nothing.
-                let cutoff = time::Duration::try_from(older_than)
-                    .ok()
-                    .and_then(|age| OffsetDateTime::now_utc().checked_sub(age));
-                match cutoff {
-                    Some(cutoff) => s.prune_before(cutoff),
-                    None => Ok(Pruned::default()),
-                }
-            }
+            Backend::Postgres(s) => match crate::pruning::cutoff(older_than) {
+                Some(cutoff) => s.prune_before(cutoff),
+                None => Ok(Pruned::default()),
+            },
         }
     }
 

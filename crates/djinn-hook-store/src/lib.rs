@@ -156,6 +156,7 @@ mod error;
 mod key;
 mod key_file;
 mod pg;
+mod pruning;
 mod schema;
 mod sql;
 mod task_state;

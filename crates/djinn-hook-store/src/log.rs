@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 
 use crate::delivery_query::{Bind, FAILED_DELIVERY, PageQuery, Placeholders};
 use crate::error::{IResult, Result};
+use crate::pruning;
 use crate::sql::{count, event_from_code, from_ns, headers_from_json, to_ns, uuid_from_blob};
 use crate::store::Store;
 use crate::task_state::PENDING;
@@ -102,10 +103,7 @@ impl Store {
     /// (usually [`DEFAULT_RETENTION`]); see [`Store::prune_before`].
     /// An age reaching before any date the clock can name prunes nothing.
     pub fn prune(&self, older_than: Duration) -> Result<Pruned> {
-        let cutoff = time::Duration::try_from(older_than)
-            .ok()
-            .and_then(|age| OffsetDateTime::now_utc().checked_sub(age));
-        match cutoff {
+        match pruning::cutoff(older_than) {
             Some(cutoff) => self.prune_before(cutoff),
             None => Ok(Pruned::default()),
         }
@@ -123,31 +121,24 @@ impl Store {
     /// goes with the next prune that passes it.
     pub fn prune_before(&self, cutoff: OffsetDateTime) -> Result<Pruned> {
         let cutoff = to_ns(cutoff);
-        let mut pruned = Pruned::default();
-        let end = self.read("pruning deliveries", |conn| {
+        let deliveries_end = self.read("pruning deliveries", |conn| {
             first_at_or_after(conn, "deliveries", cutoff)
         })?;
-        loop {
-            let n = self.write("pruning deliveries", |tx| {
+        let events_end = self.read("pruning events", |conn| {
+            first_at_or_after(conn, "events", cutoff)
+        })?;
+        let deliveries = || {
+            self.write("pruning deliveries", |tx| {
                 Ok(tx
                     .prepare_cached(
                         "DELETE FROM deliveries WHERE id IN
                             (SELECT id FROM deliveries WHERE id < ?1 ORDER BY id LIMIT ?2)",
                     )?
-                    .execute(params![end, PRUNE_BATCH as i64])?)
-            })?;
-            pruned.deliveries += n as u64;
-            if n < PRUNE_BATCH {
-                break;
-            }
-        }
-        let end = self.read("pruning events", |conn| {
-            first_at_or_after(conn, "events", cutoff)
-        })?;
-        let mut after = 0;
-        loop {
-            // Events kept (still pending or logged) are skipped by moving `after`.
-            let (n, last) = self.write("pruning events", |tx| {
+                    .execute(params![deliveries_end, PRUNE_BATCH as i64])?)
+            })
+        };
+        let events = |after: i64| {
+            self.write("pruning events", |tx| {
                 let ids: Vec<i64> = tx
                     .prepare_cached(formatcp!(
                         "SELECT e.id FROM events e
@@ -157,21 +148,16 @@ impl Store {
                             AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id)
                          ORDER BY e.id LIMIT ?3"
                     ))?
-                    .query_map(params![after, end, PRUNE_BATCH as i64], |r| r.get(0))?
+                    .query_map(params![after, events_end, PRUNE_BATCH as i64], |r| r.get(0))?
                     .collect::<rusqlite::Result<_>>()?;
                 let mut delete = tx.prepare_cached("DELETE FROM events WHERE id = ?1")?;
                 for id in &ids {
                     delete.execute([id])?;
                 }
                 Ok((ids.len(), ids.last().copied()))
-            })?;
-            pruned.events += n as u64;
-            match last {
-                Some(last) if n == PRUNE_BATCH => after = last,
-                _ => break,
-            }
-        }
-        Ok(pruned)
+            })
+        };
+        pruning::in_batches(deliveries, events)
     }
 }
 

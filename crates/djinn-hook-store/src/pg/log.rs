@@ -12,6 +12,7 @@ use super::{PgStore, event_from_code, headers, status};
 use crate::delivery_query::{Bind, FAILED_DELIVERY, PageQuery, Placeholders};
 use crate::error::{IResult, Result};
 use crate::log::PRUNE_BATCH;
+use crate::pruning;
 use crate::sql::{count, from_ns, to_ns};
 use crate::task_state::PENDING;
 use crate::types::{Delivery, DeliveryFilter, LastResponse, Page, Paged, Pruned, SuccessRate};
@@ -116,30 +117,24 @@ impl PgStore {
     pub(crate) fn prune_before(&self, cutoff: OffsetDateTime) -> Result<Pruned> {
         let cutoff = to_ns(cutoff);
         let batch = PRUNE_BATCH as i64;
-        let mut pruned = Pruned::default();
-        let end = self.read("pruning deliveries", |conn| {
+        let deliveries_end = self.read("pruning deliveries", |conn| {
             first_at_or_after(conn, "deliveries", cutoff)
         })?;
-        loop {
-            let n = self.write("pruning deliveries", |tx| {
-                Ok(tx.execute(
-                    "DELETE FROM deliveries WHERE id IN
-                        (SELECT id FROM deliveries WHERE id < $1 ORDER BY id LIMIT $2)",
-                    &[&end, &batch],
-                )?)
-            })?;
-            pruned.deliveries += n;
-            if n < PRUNE_BATCH as u64 {
-                break;
-            }
-        }
-        let end = self.read("pruning events", |conn| {
+        let events_end = self.read("pruning events", |conn| {
             first_at_or_after(conn, "events", cutoff)
         })?;
-        let mut after = 0_i64;
-        loop {
-            // Events kept (still pending or logged) are skipped by moving `after`.
-            let (n, last) = self.write("pruning events", |tx| {
+        let deliveries = || {
+            self.write("pruning deliveries", |tx| {
+                let n = tx.execute(
+                    "DELETE FROM deliveries WHERE id IN
+                        (SELECT id FROM deliveries WHERE id < $1 ORDER BY id LIMIT $2)",
+                    &[&deliveries_end, &batch],
+                )?;
+                Ok(usize::try_from(n).unwrap_or(usize::MAX))
+            })
+        };
+        let events = |after: i64| {
+            self.write("pruning events", |tx| {
                 let ids: Vec<i64> = tx
                     .query(
                         formatcp!(
@@ -153,20 +148,15 @@ impl PgStore {
                             ORDER BY e.id LIMIT $3)
                          RETURNING id"
                         ),
-                        &[&after, &end, &batch],
+                        &[&after, &events_end, &batch],
                     )?
                     .iter()
                     .map(|r| r.get(0))
                     .collect();
                 Ok((ids.len(), ids.iter().max().copied()))
-            })?;
-            pruned.events += n as u64;
-            match last {
-                Some(last) if n == PRUNE_BATCH => after = last,
-                _ => break,
-            }
-        }
-        Ok(pruned)
+            })
+        };
+        pruning::in_batches(deliveries, events)
     }
 }
 
