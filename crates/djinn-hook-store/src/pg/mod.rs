@@ -32,6 +32,7 @@ use crate::key::{Cipher, SecretKey};
 use crate::sql::{from_ns, to_ns};
 use crate::store::check_namespace;
 use crate::types::Namespace;
+use crate::validate;
 
 /// The channel that accepted events (and redeliveries, retries) are announced on.
 pub(crate) const CHANNEL: &str = "djinn_hooks_work";
@@ -192,9 +193,7 @@ impl PgStore {
         self.write("creating a namespace", |tx| {
             let now = to_ns(OffsetDateTime::now_utc());
             let mut parent: Option<i64> = None;
-            let segments: Vec<&str> = name.split('/').collect();
-            for end in 2..=segments.len() {
-                let prefix = segments[..end].join("/");
+            for prefix in validate::namespace_lineage(name) {
                 tx.execute(
                     "INSERT INTO namespaces (name, parent_id, created_at) VALUES ($1, $2, $3)
                      ON CONFLICT (name) DO NOTHING",
