@@ -9,3 +9,25 @@ pub(crate) const PENDING: i64 = 0;
 pub(crate) const FAILED: i64 = 1;
 /// Delivered; kept until its event is pruned, so a late completion can still be logged.
 pub(crate) const DONE: i64 = 2;
+
+#[cfg(test)]
+mod tests {
+    use const_format::formatcp;
+
+    use super::PENDING;
+
+    /// The migrations are history and keep their numbers; the states must stay what their
+    /// partial indexes were built on.
+    #[test]
+    fn the_partial_indexes_are_on_pending() {
+        let due = formatcp!("WHERE state = {PENDING};");
+        for migration in [
+            include_str!("migrations/0001_init.sql"),
+            include_str!("migrations/0004_isolation.sql"),
+            include_str!("pg/migrations/0001_init.sql"),
+            include_str!("pg/migrations/0002_isolation.sql"),
+        ] {
+            assert!(migration.contains(due), "{migration}");
+        }
+    }
+}
