@@ -338,12 +338,9 @@ impl Store {
     /// [`Store::prune_before`]. An age reaching before any date the clock
     /// can name prunes nothing.
     pub fn prune(&self, older_than: Duration) -> Result<Pruned> {
-        match &self.backend {
-            Backend::Sqlite(s) => s.prune(older_than),
-            Backend::Postgres(s) => match crate::pruning::cutoff(older_than) {
-                Some(cutoff) => s.prune_before(cutoff),
-                None => Ok(Pruned::default()),
-            },
+        match crate::pruning::cutoff(older_than) {
+            Some(cutoff) => self.prune_before(cutoff),
+            None => Ok(Pruned::default()),
         }
     }
 

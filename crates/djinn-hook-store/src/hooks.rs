@@ -20,8 +20,7 @@ const SELECT_HOOK: &str =
     FROM webhooks w JOIN namespaces n ON n.id = w.namespace_id";
 
 impl Store {
-    /// Creates a webhook after validating it ([`Error::Invalid`] lists every
-    /// bad field). The namespace must exist ([`Error::NamespaceNotFound`]).
+    /// [`Store::create_webhook`](crate::Store::create_webhook) on SQLite.
     pub fn create_webhook(&self, new: NewWebhook) -> Result<Webhook> {
         let checked = CheckedNew::check(&new)?;
         self.write("creating a webhook", |tx| {
@@ -52,13 +51,12 @@ impl Store {
         })
     }
 
-    /// The webhook with this id, if any.
+    /// [`Store::webhook`](crate::Store::webhook) on SQLite.
     pub fn webhook(&self, id: i64) -> Result<Option<Webhook>> {
         self.read("reading a webhook", |conn| Ok(hook_by_id(conn, id)?))
     }
 
-    /// The webhooks of a namespace (`owner/path`), by id; empty if the namespace
-    /// does not exist.
+    /// [`Store::webhooks`](crate::Store::webhooks) on SQLite.
     pub fn webhooks(&self, namespace: &str) -> Result<Vec<Webhook>> {
         self.read("listing webhooks", |conn| {
             let mut stmt =
@@ -68,7 +66,7 @@ impl Store {
         })
     }
 
-    /// Every webhook, by id.
+    /// [`Store::all_webhooks`](crate::Store::all_webhooks) on SQLite.
     pub fn all_webhooks(&self) -> Result<Vec<Webhook>> {
         self.read("listing webhooks", |conn| {
             let mut stmt = conn.prepare_cached(&format!("{SELECT_HOOK} ORDER BY w.id"))?;
@@ -77,16 +75,12 @@ impl Store {
         })
     }
 
-    /// Updates the given fields of a webhook, validating the result as on
-    /// create. Re-enabling (`active: Some(true)`) clears `disabled_reason`,
-    /// `disabled_at` and `failing_since`; deactivating marks its pending tasks
-    /// failed (revive them with [`Store::retry_now`]).
+    /// [`Store::update_webhook`](crate::Store::update_webhook) on SQLite.
     pub fn update_webhook(&self, id: i64, update: WebhookUpdate) -> Result<Webhook> {
         self.update_webhook_with(id, update, LimitsUpdate::default())
     }
 
-    /// [`Store::update_webhook`] and a change of its delivery limits, in one transaction: all
-    /// of it is validated first, and nothing changes if any of it is invalid.
+    /// [`Store::update_webhook_with`](crate::Store::update_webhook_with) on SQLite.
     pub fn update_webhook_with(
         &self,
         id: i64,
@@ -148,14 +142,13 @@ impl Store {
         })
     }
 
-    /// Changes a webhook's own delivery limits (validated as on create; [`Error::Invalid`]
-    /// names the bad field). Takes effect at the worker's next claim of its tasks.
+    /// [`Store::update_webhook_limits`](crate::Store::update_webhook_limits) on SQLite.
     pub fn update_webhook_limits(&self, id: i64, limits: LimitsUpdate) -> Result<Webhook> {
         self.update_webhook_with(id, WebhookUpdate::default(), limits)
     }
 
-    /// Deletes a webhook with its tasks and its delivery log: a deleted
-    /// webhook's log would otherwise point at nothing.
+    /// [`Store::delete_webhook`](crate::Store::delete_webhook) on SQLite; its delivery log goes
+    /// too, as a deleted webhook's log would otherwise point at nothing.
     pub fn delete_webhook(&self, id: i64) -> Result<()> {
         self.write("deleting a webhook", |tx| {
             tx.prepare_cached("DELETE FROM deliveries WHERE hook_id = ?1")?

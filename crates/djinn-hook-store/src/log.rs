@@ -33,7 +33,7 @@ const SELECT_DELIVERY: &str = "SELECT d.id, d.hook_id, e.uuid, e.event, d.attemp
 const _: () = assert!(crate::outbox::MAX_BODY == 65536);
 
 impl Store {
-    /// Deliveries matching `filter`, newest first, one page at a time.
+    /// [`Store::deliveries`](crate::Store::deliveries) on SQLite.
     pub fn deliveries(&self, filter: DeliveryFilter, page: Page) -> Result<Paged<Delivery>> {
         let query = PageQuery::new(SELECT_DELIVERY, &filter, page, Placeholders::Question);
         self.read("listing deliveries", |conn| {
@@ -50,7 +50,7 @@ impl Store {
         })
     }
 
-    /// One delivery in full, if it exists.
+    /// [`Store::delivery`](crate::Store::delivery) on SQLite.
     pub fn delivery(&self, id: i64) -> Result<Option<Delivery>> {
         self.read("reading a delivery", |conn| {
             Ok(conn
@@ -60,17 +60,14 @@ impl Store {
         })
     }
 
-    /// The last delivery of each of these webhooks (the original's
-    /// `last_response`), in one query. Webhooks with no delivery are absent.
+    /// [`Store::last_responses`](crate::Store::last_responses) on SQLite.
     pub fn last_responses(&self, hook_ids: &[i64]) -> Result<HashMap<i64, LastResponse>> {
         self.read("reading last responses", |conn| {
             last_responses(conn, hook_ids)
         })
     }
 
-    /// Each webhook's delivery attempts made at or after `since` (e.g. the last 24 hours):
-    /// how many, and how many succeeded (a 2xx and no error). Webhooks without any
-    /// attempt in that time are absent. One query for all of them.
+    /// [`Store::success_rates`](crate::Store::success_rates) on SQLite.
     pub fn success_rates(
         &self,
         hook_ids: &[i64],
@@ -99,20 +96,8 @@ impl Store {
         })
     }
 
-    /// Prunes deliveries, and finished events, older than `older_than`
-    /// (usually [`DEFAULT_RETENTION`]); see [`Store::prune_before`].
-    /// An age reaching before any date the clock can name prunes nothing.
-    pub fn prune(&self, older_than: Duration) -> Result<Pruned> {
-        match pruning::cutoff(older_than) {
-            Some(cutoff) => self.prune_before(cutoff),
-            None => Ok(Pruned::default()),
-        }
-    }
-
-    /// Prunes deliveries created before `cutoff`, then events created before
-    /// `cutoff` that have no pending task and no delivery left (their failed
-    /// and delivered tasks go with them), in transactions of at most
-    /// [`PRUNE_BATCH`] rows.
+    /// [`Store::prune_before`](crate::Store::prune_before) on SQLite; an event's failed and
+    /// delivered tasks go with it.
     ///
     /// Rows are found by id, not through an index on their time (which every
     /// insert would pay for): ids grow with time, so the rows to prune are
