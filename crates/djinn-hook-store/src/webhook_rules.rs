@@ -7,11 +7,12 @@
 //! that runs its transaction again (PostgreSQL after a serialisation failure) reports each
 //! error once.
 
+use djinn_hook_payload::EventSet;
+
 use crate::error::{Error, IResult, Result};
 use crate::store::check_namespace;
 use crate::types::{DeliveryLimits, LimitsUpdate, NewWebhook, SecretUpdate, WebhookUpdate};
 use crate::validate::{self, ValidationErrors};
-use djinn_hook_payload::EventSet;
 
 /// The message for a payload URL that another webhook of the namespace already has.
 const URL_TAKEN: &str = "is already used by another webhook in this namespace";
