@@ -352,5 +352,9 @@ fn a_breaker_that_stays_open_does_not_keep_a_dead_webhook_enabled() {
         stats.put_off > 0,
         "the breaker held tasks meanwhile: {stats:?}"
     );
-    assert_eq!(store.counts().unwrap().failed, 5, "its tasks failed with it");
+    assert_eq!(
+        store.counts().unwrap().failed,
+        5,
+        "its tasks failed with it"
+    );
 }

@@ -8,11 +8,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use djinn_hook_outbox::{Attempt, AttemptOutcome, DeliveryRequest};
-use djinn_hook_payload::{redact_userinfo, scrub_userinfo};
-use djinn_hook_sign::{
-    SIGNATURE_HEADER, Secret, StandardSecret, WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER,
-    WEBHOOK_TIMESTAMP_HEADER, sign, sign_standard,
+use djinn_hook_payload::headers::{
+    DELIVERY as DELIVERY_HEADER, EVENT as EVENT_HEADER, HOOK_ID as HOOK_ID_HEADER,
+    SIGNATURE as SIGNATURE_HEADER, WEBHOOK_ID as WEBHOOK_ID_HEADER,
+    WEBHOOK_SIGNATURE as WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP as WEBHOOK_TIMESTAMP_HEADER,
 };
+use djinn_hook_payload::{redact_userinfo, scrub_userinfo};
+use djinn_hook_sign::{Secret, StandardSecret, sign, sign_standard};
 use time::OffsetDateTime;
 use ureq::Agent;
 use ureq::http::Uri;
@@ -25,12 +27,6 @@ use crate::ssrf::{GuardedResolver, SsrfGuard};
 
 /// `User-Agent` of the original Djinn CI.
 pub const DEFAULT_USER_AGENT: &str = "Djinn-CI-Hook";
-/// The event type header, defined once by the payload crate beside the event names.
-pub use djinn_hook_payload::EVENT_HEADER;
-/// The webhook id header.
-pub const HOOK_ID_HEADER: &str = "X-Djinn-CI-Hook-ID";
-/// The event id header (new here): the same on every retry and redelivery of an event.
-pub const DELIVERY_HEADER: &str = "X-Djinn-CI-Delivery";
 
 /// How a [`Deliverer`] connects. `Default` gives the documented defaults; set fields with
 /// `DeliverConfig { timeout: ..., ..DeliverConfig::default() }`.

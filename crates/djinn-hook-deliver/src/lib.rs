@@ -95,9 +95,7 @@ mod worker;
 
 pub use crate::{
     breaker::{BreakerConfig, BreakerState, BreakerStatus},
-    deliver::{
-        DEFAULT_USER_AGENT, DELIVERY_HEADER, DeliverConfig, Deliverer, EVENT_HEADER, HOOK_ID_HEADER,
-    },
+    deliver::{DEFAULT_USER_AGENT, DeliverConfig, Deliverer},
     error::DeliverError,
     retry::RetryPolicy,
     ssrf::{METADATA_ADDRESSES, SsrfGuard},

@@ -7,10 +7,6 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::UnknownEvent;
 
-/// The request header naming the event of a delivery, e.g.
-/// `X-Djinn-CI-Event: build.submitted`.
-pub const EVENT_HEADER: &str = "X-Djinn-CI-Event";
-
 /// One kind of event a CI server emits and a webhook can subscribe to.
 ///
 /// The discriminant is the bit position the original Djinn CI assigns the event

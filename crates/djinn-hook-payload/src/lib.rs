@@ -11,6 +11,7 @@
 //! - [`example_payload`] gives a consistent example for every event;
 //!   [`EventType::payload_schema`] and [`ObjectSchema`] describe every field, for
 //!   the generated `docs/events.md`.
+//! - [`headers`] names every HTTP header a delivery carries.
 //!
 //! ```
 //! use djinn_hook_payload::{EventSet, EventType, Payload};
@@ -60,6 +61,7 @@ mod entity;
 mod error;
 mod event;
 mod examples;
+pub mod headers;
 mod payload;
 mod schema;
 mod userinfo;
@@ -70,7 +72,7 @@ pub use entity::{
     Tag, Trigger, TriggerType, User, Variable, Visibility,
 };
 pub use error::{PayloadError, UnknownEvent};
-pub use event::{EVENT_HEADER, EventSet, EventType};
+pub use event::{EventSet, EventType};
 pub use examples::{DEFAULT_API_SERVER, example_api_build, example_payload};
 pub use payload::{
     Action, BuildTagged, CronChange, ImageChange, InviteAnswered, InviteSent, KeyChange,

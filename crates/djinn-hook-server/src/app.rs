@@ -15,9 +15,9 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 
 use crate::auth::Tokens;
+use crate::entity_json::Urls;
 use crate::error::ApiError;
 use crate::intake::{self, Intake};
-use crate::json::Urls;
 use crate::metrics::Metrics;
 use crate::serve::Config;
 use crate::ui::UiState;

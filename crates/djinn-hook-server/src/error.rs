@@ -7,8 +7,8 @@ use axum::response::{IntoResponse, Response};
 use djinn_hook_payload::PayloadError;
 use djinn_hook_store::Error as StoreError;
 
-use crate::body::BodyError;
 use crate::reply::Reply;
+use crate::request_body::BodyError;
 
 /// An error answer. Messages use the original's shapes: `{"message": …}`, or `{field: [message]}`
 /// for validation errors.
@@ -160,7 +160,7 @@ fn store_error(err: StoreError) -> Response {
         | StoreError::DeliveryNotFound { .. } => {
             Reply::message(StatusCode::NOT_FOUND, err.to_string()).into_response()
         }
-        StoreError::WebhookInactive { .. } | StoreError::RedeliveryBodyUnavailable { .. } => {
+        StoreError::WebhookInactive { .. } => {
             Reply::message(StatusCode::CONFLICT, err.to_string()).into_response()
         }
         other => {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use djinn_hook_payload::headers::EVENT as EVENT_HEADER;
 use djinn_hook_payload::{EventType, Payload};
 use djinn_hook_store::{
     DeliveryFilter, DeliveryLimits, Error as StoreError, LimitsUpdate, NewEvent, NewWebhook, Page,
@@ -14,17 +15,14 @@ use djinn_hook_store::{
 };
 
 use crate::app::AppState;
-use crate::body::{self, CreateWebhook, UpdateWebhook};
-use crate::error::ApiError;
-use crate::json::{
+use crate::entity_json::{
     AcceptedJson, DeliveryFullJson, DeliveryJson, RedeliveryJson, Urls, WebhookJson,
 };
+use crate::error::ApiError;
 use crate::metrics;
 use crate::reply::Reply;
+use crate::request_body::{self, CreateWebhook, UpdateWebhook};
 use crate::routes::{self, Route};
-
-/// The request header naming a posted event.
-const EVENT_HEADER: &str = djinn_hook_payload::EVENT_HEADER;
 
 type Result<T, E = ApiError> = std::result::Result<T, E>;
 
@@ -47,7 +45,7 @@ pub(crate) async fn api(
         });
     }
     let body = if routes::takes_body(&method) {
-        body::read(&headers, body, state.max_body).await?
+        request_body::read(&headers, body, state.max_body).await?
     } else {
         Bytes::new()
     };
@@ -99,6 +97,10 @@ pub(crate) async fn api(
 
 /// Validates the event with `Payload::parse` and stores its normalised body (in a group
 /// commit): 202 with the event id and the number of webhooks matched.
+///
+/// An unknown namespace is refused by the store's one rule (see `Store::accept_event`: a
+/// namespace comes into being with its first webhook): 404 naming it, nothing stored, as
+/// `djinn-hooks emit` refuses it.
 async fn accept_event(
     state: &AppState,
     ns: String,
@@ -183,7 +185,7 @@ impl Api<'_> {
 
     /// Creates the webhook, and its namespace if this is the namespace's first webhook.
     fn create_webhook(&self, ns: &str, body: &[u8]) -> Result<Reply> {
-        let input: CreateWebhook = body::parse(body)?;
+        let input: CreateWebhook = request_body::parse(body)?;
         self.refuse_own_intake(input.payload_url.as_deref())?;
         let mut new = NewWebhook::new(ns, input.payload_url.unwrap_or_default());
         if let Some(ssl) = input.ssl {
@@ -216,7 +218,7 @@ impl Api<'_> {
 
     fn update_webhook(&self, ns: &str, id: i64, body: &[u8]) -> Result<Reply> {
         self.webhook(ns, id)?;
-        let input: UpdateWebhook = body::parse(body)?;
+        let input: UpdateWebhook = request_body::parse(body)?;
         self.refuse_own_intake(input.payload_url.as_deref())?;
         let update = WebhookUpdate {
             payload_url: input.payload_url,

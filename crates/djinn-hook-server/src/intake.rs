@@ -39,7 +39,9 @@ pub(crate) fn channel() -> (Intake, Committer) {
 }
 
 impl Intake {
-    /// Stores one event (in a batch with whatever else is waiting) and returns its outcome.
+    /// Stores one event (in a batch with whatever else is waiting) and returns its outcome: an
+    /// event for an unknown namespace is `Error::NamespaceNotFound` and stores nothing, the
+    /// store's one rule for every intake (see `Store::accept_event`).
     pub(crate) async fn accept(&self, event: NewEvent) -> Result<Accepted, Error> {
         let (answer, outcome) = oneshot::channel();
         self.jobs

@@ -7,7 +7,7 @@
 //! - [`router`] is the API as an axum `Router` over an [`AppState`] (tests drive it directly).
 //! - [`receiver`]: [`receiver::check`] one request, [`receiver::router`] to mount, or a
 //!   ready [`Receiver`] on its own threads.
-//! - [`json`]: the JSON shapes the API writes, shared with the command line's `--json`.
+//! - [`entity_json`]: the JSON shapes the API writes, shared with the command line's `--json`.
 //!
 //! Invariant: no request ever holds a thread while it waits on its client: connections are
 //! tasks on the async runtime, store calls run on its blocking pool, and every wait on a client
@@ -27,18 +27,18 @@
 
 mod app;
 mod auth;
-mod body;
 mod conn;
+pub mod entity_json;
 mod error;
 mod handlers;
 mod hook_test;
 mod intake;
-pub mod json;
 pub mod log;
 mod metrics;
 pub mod receiver;
 mod relay;
 mod reply;
+mod request_body;
 mod routes;
 mod serve;
 pub mod ui;

@@ -13,6 +13,7 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use djinn_hook_payload::headers;
 use djinn_hook_sign::Secret;
 use tokio::sync::oneshot;
 
@@ -51,22 +52,22 @@ impl Received {
 
     /// `X-Djinn-CI-Event`, the event name.
     pub fn event(&self) -> Option<&str> {
-        self.header("X-Djinn-CI-Event")
+        self.header(headers::EVENT)
     }
 
     /// `X-Djinn-CI-Delivery`, the event's UUID (the same on retries and redeliveries).
     pub fn delivery(&self) -> Option<&str> {
-        self.header("X-Djinn-CI-Delivery")
+        self.header(headers::DELIVERY)
     }
 
     /// `X-Djinn-CI-Hook-ID`, the webhook's id.
     pub fn hook_id(&self) -> Option<&str> {
-        self.header("X-Djinn-CI-Hook-ID")
+        self.header(headers::HOOK_ID)
     }
 
     /// `X-Djinn-CI-Signature`, as sent.
     pub fn signature(&self) -> Option<&str> {
-        self.header("X-Djinn-CI-Signature")
+        self.header(headers::SIGNATURE)
     }
 }
 
@@ -89,13 +90,14 @@ impl fmt::Debug for Received {
 ///
 /// ```
 /// use axum::http::{HeaderMap, HeaderValue, Uri};
+/// use djinn_hook_payload::headers::SIGNATURE;
 /// use djinn_hook_sign::Secret;
 ///
 /// let secret = Secret::from("s3cret");
 /// let body = br#"{"id": 1}"#;
 /// let mut headers = HeaderMap::new();
 /// let signature = djinn_hook_sign::sign(&secret, body);
-/// headers.insert("X-Djinn-CI-Signature", HeaderValue::from_str(&signature.to_string()).unwrap());
+/// headers.insert(SIGNATURE, HeaderValue::from_str(&signature.to_string()).unwrap());
 /// let got = djinn_hook_server::receiver::check(&Uri::from_static("/hook"), &headers, body, &secret);
 /// assert!(got.signature_valid);
 /// ```
@@ -150,7 +152,7 @@ async fn receive(
     if method != Method::POST {
         return StatusCode::METHOD_NOT_ALLOWED;
     }
-    let body: Bytes = match crate::body::read(&headers, body, MAX_BODY).await {
+    let body: Bytes = match crate::request_body::read(&headers, body, MAX_BODY).await {
         Ok(body) => body,
         Err(crate::error::ApiError::TooLarge(_)) => return StatusCode::PAYLOAD_TOO_LARGE,
         Err(_) => return StatusCode::BAD_REQUEST,

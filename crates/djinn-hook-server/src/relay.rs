@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 
 use axum::http::{HeaderMap, Uri};
-use djinn_hook_deliver::DELIVERY_HEADER;
+use djinn_hook_payload::headers::DELIVERY as DELIVERY_HEADER;
 
 use crate::error::ApiError;
 
@@ -128,7 +128,7 @@ mod tests {
         headers.insert(DELIVERY_HEADER, "e6d8".parse().unwrap());
         let error = refuse_delivery(&headers).unwrap_err().to_string();
         assert!(
-            error.starts_with("X-Djinn-CI-Delivery: this request is itself"),
+            error.starts_with(&format!("{DELIVERY_HEADER}: this request is itself")),
             "{error}"
         );
     }

@@ -57,10 +57,11 @@ pub enum VerifyError {
     #[error("no secret to verify against")]
     NoSecrets,
     /// A required Standard Webhooks header is empty or absent.
-    #[error("header `{header}` is empty")]
+    #[error("the Standard Webhooks {part} header is empty")]
     EmptyHeader {
-        /// The header's name, e.g. `webhook-id`.
-        header: &'static str,
+        /// Which of the three: `id`, `timestamp` or `signature`, as the fields of
+        /// [`StandardHeaders`](crate::StandardHeaders).
+        part: &'static str,
     },
     /// `webhook-timestamp` is not a non-negative decimal integer.
     #[error("webhook-timestamp {value:?} is not a number of seconds")]

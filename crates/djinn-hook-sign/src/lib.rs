@@ -3,11 +3,14 @@
 //! Two schemes, both HMAC-SHA256 on `ring`:
 //!
 //! - The Djinn CI signature, compatible with the original: a [`Secret`], [`sign`] gives a
-//!   [`Signature`] whose header value is `sha256=<64 lowercase hex>` in [`SIGNATURE_HEADER`];
+//!   [`Signature`] whose header value is `sha256=<64 lowercase hex>`;
 //!   a receiver checks it with [`verify`], or [`verify_any`] while rotating secrets.
 //! - Standard Webhooks, opt-in replay protection: a [`StandardSecret`] (`whsec_…`),
 //!   [`sign_standard`] over `{id}.{timestamp}.{body}`, and [`verify_standard`], which also
 //!   rejects timestamps outside a tolerance ([`DEFAULT_TOLERANCE`], 5 minutes).
+//!
+//! The crate works on header values and names no header: the names are the wire format's, in
+//! `djinn_hook_payload::headers`.
 //!
 //! Verification is constant time (`ring::hmac::verify`); a mismatch is one opaque
 //! [`VerifyError::Mismatch`], while malformed headers get precise errors. Secrets never
@@ -31,10 +34,9 @@ mod standard;
 
 pub use crate::{
     error::{SignError, VerifyError},
-    signature::{SIGNATURE_HEADER, Secret, Signature, sign, verify, verify_any},
+    signature::{Secret, Signature, sign, verify, verify_any},
     standard::{
-        DEFAULT_TOLERANCE, MAX_STANDARD_SIGNATURES, StandardHeaders, StandardSecret,
-        WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER, sign_standard,
+        DEFAULT_TOLERANCE, MAX_STANDARD_SIGNATURES, StandardHeaders, StandardSecret, sign_standard,
         sign_standard_all, verify_standard,
     },
 };

@@ -6,9 +6,6 @@ use ring::hmac;
 
 use crate::VerifyError;
 
-/// The header that carries a Djinn CI signature.
-pub const SIGNATURE_HEADER: &str = "X-Djinn-CI-Signature";
-
 const PREFIX: &str = "sha256=";
 const TAG_LEN: usize = 32;
 const HEX_LEN: usize = 2 * TAG_LEN;
@@ -72,7 +69,7 @@ impl Signature {
         &self.0
     }
 
-    /// The value for [`SIGNATURE_HEADER`]: `sha256=` and 64 lowercase hex digits.
+    /// The header value: `sha256=` and 64 lowercase hex digits.
     pub fn to_header_value(&self) -> String {
         let mut value = String::with_capacity(HEADER_LEN);
         value.push_str(self.render().as_str());
@@ -180,7 +177,7 @@ pub fn sign(secret: &Secret, body: &[u8]) -> Signature {
     Signature(bytes)
 }
 
-/// Verifies the value of an [`SIGNATURE_HEADER`] header against `body`, in constant time.
+/// Verifies a signature header value against `body`, in constant time.
 ///
 /// A malformed header gives a precise parse error; a well-formed one that does not match gives
 /// [`VerifyError::Mismatch`] and nothing more.

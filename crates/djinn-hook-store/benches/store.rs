@@ -9,7 +9,7 @@ use std::time::Duration;
 use divan::Bencher;
 use divan::counter::ItemsCount;
 use djinn_hook_outbox::{Attempt, AttemptOutcome, Completion, Decision, Outcome, Task};
-use djinn_hook_payload::EventType;
+use djinn_hook_payload::{EventType, headers};
 use djinn_hook_store::{NewEvent, NewWebhook, SecretKey, Store};
 use rusqlite::{Connection, params};
 use tempfile::TempDir;
@@ -112,17 +112,11 @@ fn request_headers(task: &Task) -> Vec<(String, String)> {
             "application/json; charset=utf-8".into(),
         ),
         ("User-Agent".into(), "Djinn-CI-Hook".into()),
-        ("X-Djinn-CI-Event".into(), task.request.event.to_string()),
+        (headers::EVENT.into(), task.request.event.to_string()),
+        (headers::HOOK_ID.into(), task.request.hook_id.to_string()),
+        (headers::DELIVERY.into(), task.request.event_id.to_string()),
         (
-            "X-Djinn-CI-Hook-ID".into(),
-            task.request.hook_id.to_string(),
-        ),
-        (
-            "X-Djinn-CI-Delivery".into(),
-            task.request.event_id.to_string(),
-        ),
-        (
-            "X-Djinn-CI-Signature".into(),
+            headers::SIGNATURE.into(),
             format!("sha256={}", "ab".repeat(32)),
         ),
     ]

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
+use const_format::formatcp;
 use djinn_hook_outbox::{ClaimRequest, Claimed, LeaseToken, PutOff, WebhookSecret};
 use rusqlite::{OptionalExtension, Transaction, params};
 use time::OffsetDateTime;
@@ -13,6 +14,7 @@ use crate::outbox::lease_until;
 use crate::sql::{event_from_code, from_ns, to_ns, uuid_from_blob};
 use crate::store::Store;
 use crate::task::{Settings, TaskRow, claimed};
+use crate::task_state::PENDING;
 use crate::types::DeliveryLimits;
 
 impl Store {
@@ -45,10 +47,10 @@ impl Store {
     /// come back when their leases run out.
     pub(crate) fn put_off(&self, put_off: &[PutOff]) -> Result<usize> {
         self.write_unsynced("putting tasks off", |tx| {
-            let mut task = tx.prepare_cached(
+            let mut task = tx.prepare_cached(formatcp!(
                 "UPDATE tasks SET next_at = ?3, lease = NULL, attempts = max(attempts - 1, 0)
-                 WHERE id = ?1 AND lease = ?2 AND state = 0",
-            )?;
+                 WHERE id = ?1 AND lease = ?2 AND state = {PENDING}"
+            ))?;
             let mut hook = tx.prepare_cached(
                 "UPDATE webhooks SET breaker_destination = ?2, breaker_until = ?3,
                     breaker_reason = ?4
@@ -127,8 +129,9 @@ fn claim_in(
     let mut held_back = false;
 
     // The webhooks with pending tasks (one index seek each), those after the cursor first.
-    let mut next_hook =
-        tx.prepare_cached("SELECT min(hook_id) FROM tasks WHERE state = 0 AND hook_id > ?1")?;
+    let mut next_hook = tx.prepare_cached(formatcp!(
+        "SELECT min(hook_id) FROM tasks WHERE state = {PENDING} AND hook_id > ?1"
+    ))?;
     let mut hook_ids = Vec::new();
     let mut after = cursor;
     while let Some(id) = next_hook.query_row([after], |r| r.get::<_, Option<i64>>(0))? {
@@ -147,14 +150,14 @@ fn claim_in(
     let mut hook_stmt = tx.prepare_cached(&format!(
         "SELECT active, {SETTINGS_COLUMNS} FROM webhooks WHERE id = ?1"
     ))?;
-    let mut leased_stmt = tx.prepare_cached(
+    let mut leased_stmt = tx.prepare_cached(formatcp!(
         "SELECT count(*) FROM tasks
-         WHERE hook_id = ?1 AND state = 0 AND lease IS NOT NULL AND next_at > ?2",
-    )?;
-    let mut due_after = tx.prepare_cached(
-        "SELECT 1 FROM tasks WHERE hook_id = ?1 AND state = 0 AND next_at <= ?2
-            AND (next_at, id) > (?3, ?4)",
-    )?;
+         WHERE hook_id = ?1 AND state = {PENDING} AND lease IS NOT NULL AND next_at > ?2"
+    ))?;
+    let mut due_after = tx.prepare_cached(formatcp!(
+        "SELECT 1 FROM tasks WHERE hook_id = ?1 AND state = {PENDING} AND next_at <= ?2
+            AND (next_at, id) > (?3, ?4)"
+    ))?;
     let mut candidates = Vec::new();
     for hook_id in hook_ids {
         let hook = hook_stmt
@@ -180,15 +183,15 @@ fn claim_in(
         candidates.push(hook);
     }
 
-    let mut due = tx.prepare_cached(
+    let mut due = tx.prepare_cached(formatcp!(
         "SELECT t.id, t.attempts, t.redelivery, e.uuid, e.event, e.created_at,
             COALESCE(t.body, e.payload), t.next_at
          FROM tasks t JOIN events e ON e.id = t.event_id
-         WHERE t.hook_id = ?1 AND t.state = 0 AND t.next_at <= ?2
+         WHERE t.hook_id = ?1 AND t.state = {PENDING} AND t.next_at <= ?2
             AND (t.next_at, t.id) > (?3, ?4)
          ORDER BY t.next_at, t.id
-         LIMIT ?5",
-    )?;
+         LIMIT ?5"
+    ))?;
     let mut lease_stmt = tx.prepare_cached(
         "UPDATE tasks SET lease = ?2, next_at = ?3, attempts = attempts + 1 WHERE id = ?1",
     )?;

@@ -16,8 +16,8 @@ use crate::key::SecretKey;
 use crate::pg::{self, PgStore};
 use crate::store::Store as Sqlite;
 use crate::types::{
-    Accepted, Completed, Delivery, DeliveryFilter, LastResponse, LimitsUpdate, Namespace, NewEvent,
-    NewWebhook, Page, Paged, Pruned, Counts, SuccessRate, Webhook, WebhookUpdate,
+    Accepted, Completed, Counts, Delivery, DeliveryFilter, LastResponse, LimitsUpdate, Namespace,
+    NewEvent, NewWebhook, Page, Paged, Pruned, SuccessRate, Webhook, WebhookUpdate,
 };
 
 /// The webhook store: namespaces, webhooks, the durable outbox of events and
@@ -209,13 +209,21 @@ impl Store {
 
     /// Accepts one event: stores it and queues one task per active webhook of
     /// its namespace that subscribes to its type, in one durable transaction.
-    /// An unknown namespace is [`Error::NamespaceNotFound`] and stores nothing.
+    ///
+    /// The one rule for unknown namespaces, for every intake (`emit`, `POST
+    /// /n/{ns}/-/events`): a namespace comes into being with its first webhook
+    /// ([`Store::create_webhook`] after [`Store::ensure_namespace`]), never with an
+    /// event, so an event for a namespace nobody created is [`Error::NamespaceNotFound`]
+    /// (naming it) and stores nothing: a mistyped namespace fails loudly rather than
+    /// storing events no webhook will ever see. A namespace that exists but has no
+    /// matching webhook accepts the event with `matched: 0`.
     pub fn accept_event(&self, event: NewEvent) -> Result<Accepted> {
         on_backend!(self, accept_event(event))
     }
 
     /// Accepts many events in one transaction (group commit). All or nothing:
-    /// if one fails (e.g. an unknown namespace) none is stored.
+    /// if one fails (e.g. an unknown namespace, as in [`Store::accept_event`])
+    /// none is stored.
     pub fn accept_events(&self, events: Vec<NewEvent>) -> Result<Vec<Accepted>> {
         on_backend!(self, accept_events(events))
     }
@@ -350,18 +358,9 @@ impl Store {
     /// [`Store::prune_before`]. An age reaching before any date the clock
     /// can name prunes nothing.
     pub fn prune(&self, older_than: Duration) -> Result<Pruned> {
-        match &self.backend {
-            Backend::Sqlite(s) => s.prune(older_than),
-            Backend::Postgres(s) => {
-                // As on SQLite: an age reaching before any date the clock can name prunes nothing.
-                let cutoff = time::Duration::try_from(older_than)
-                    .ok()
-                    .and_then(|age| OffsetDateTime::now_utc().checked_sub(age));
-                match cutoff {
-                    Some(cutoff) => s.prune_before(cutoff),
-                    None => Ok(Pruned::default()),
-                }
-            }
+        match crate::pruning::cutoff(older_than) {
+            Some(cutoff) => self.prune_before(cutoff),
+            None => Ok(Pruned::default()),
         }
     }
 

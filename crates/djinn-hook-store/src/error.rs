@@ -90,15 +90,6 @@ pub enum Error {
         /// The webhook's id.
         id: i64,
     },
-    /// The recorded request body cannot be sent again. Not returned by this
-    /// version: an event is kept as long as a delivery refers to it, so a
-    /// redelivery can always fall back to the event's payload. Kept so that
-    /// callers matching on it need not change.
-    #[error("delivery {id} cannot be redelivered: its recorded body is unavailable")]
-    RedeliveryBodyUnavailable {
-        /// The delivery's id.
-        id: i64,
-    },
     /// A stored secret did not decrypt: the key is not the one it was written with
     /// (or the row is corrupt).
     #[error("cannot decrypt the secret of webhook {hook_id}: wrong secret key (or corrupt data)")]

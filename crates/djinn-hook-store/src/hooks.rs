@@ -1,16 +1,16 @@
 //! Webhook create, read, update and delete.
 
+use const_format::formatcp;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use time::OffsetDateTime;
 
 use crate::claim::limits_from_row;
 use crate::error::{Error, IResult, Result};
 use crate::sql::{events_from_mask, from_ns, mask, to_ns};
-use crate::store::{Store, check_namespace, namespace_id};
-use crate::types::{
-    BreakerHold, DeliveryLimits, LimitsUpdate, NewWebhook, SecretUpdate, Webhook, WebhookUpdate,
-};
-use crate::validate::{self, ValidationErrors};
+use crate::store::{Store, namespace_id};
+use crate::task_state::{FAILED, PENDING};
+use crate::types::{BreakerHold, LimitsUpdate, NewWebhook, Webhook, WebhookUpdate};
+use crate::webhook_rules::{CheckedNew, CheckedUpdate, StoredHook, secret_change};
 
 const SELECT_HOOK: &str =
     "SELECT w.id, n.name, w.author_id, w.payload_url, w.ssl, w.events, w.active,
@@ -20,28 +20,12 @@ const SELECT_HOOK: &str =
     FROM webhooks w JOIN namespaces n ON n.id = w.namespace_id";
 
 impl Store {
-    /// Creates a webhook after validating it ([`Error::Invalid`] lists every
-    /// bad field). The namespace must exist ([`Error::NamespaceNotFound`]).
+    /// [`Store::create_webhook`](crate::Store::create_webhook) on SQLite.
     pub fn create_webhook(&self, new: NewWebhook) -> Result<Webhook> {
-        check_namespace(&new.namespace)?;
-        let mut errors = ValidationErrors::default();
-        let url = validate::payload_url(&new.payload_url, &mut errors);
-        if let Some((_, https)) = &url {
-            validate::ssl(new.ssl, *https, &mut errors);
-        }
-        let events = validate::events(&new.events, &mut errors);
-        validate::limits(&new.limits, &mut errors);
+        let checked = CheckedNew::check(&new)?;
         self.write("creating a webhook", |tx| {
             let ns = namespace_id(tx, &new.namespace)?;
-            if let Some((url, _)) = &url {
-                unique_url(tx, ns, url, None, &mut errors)?;
-            }
-            let (Some((url, _)), Some(events)) = (url, events) else {
-                return Err(Error::Invalid(errors).into());
-            };
-            if !errors.is_empty() {
-                return Err(Error::Invalid(errors).into());
-            }
+            let (url, events) = checked.valid(|url| url_taken(tx, ns, url, None))?;
             tx.prepare_cached(
                 "INSERT INTO webhooks (namespace_id, author_id, payload_url, ssl, events, active,
                     standard_webhooks, created_at, max_in_flight, timeout_ms)
@@ -67,13 +51,12 @@ impl Store {
         })
     }
 
-    /// The webhook with this id, if any.
+    /// [`Store::webhook`](crate::Store::webhook) on SQLite.
     pub fn webhook(&self, id: i64) -> Result<Option<Webhook>> {
         self.read("reading a webhook", |conn| Ok(hook_by_id(conn, id)?))
     }
 
-    /// The webhooks of a namespace (`owner/path`), by id; empty if the namespace
-    /// does not exist.
+    /// [`Store::webhooks`](crate::Store::webhooks) on SQLite.
     pub fn webhooks(&self, namespace: &str) -> Result<Vec<Webhook>> {
         self.read("listing webhooks", |conn| {
             let mut stmt =
@@ -83,7 +66,7 @@ impl Store {
         })
     }
 
-    /// Every webhook, by id.
+    /// [`Store::all_webhooks`](crate::Store::all_webhooks) on SQLite.
     pub fn all_webhooks(&self) -> Result<Vec<Webhook>> {
         self.read("listing webhooks", |conn| {
             let mut stmt = conn.prepare_cached(&format!("{SELECT_HOOK} ORDER BY w.id"))?;
@@ -92,67 +75,35 @@ impl Store {
         })
     }
 
-    /// Updates the given fields of a webhook, validating the result as on
-    /// create. Re-enabling (`active: Some(true)`) clears `disabled_reason`,
-    /// `disabled_at` and `failing_since`; deactivating marks its pending tasks
-    /// failed (revive them with [`Store::retry_now`]).
+    /// [`Store::update_webhook`](crate::Store::update_webhook) on SQLite.
     pub fn update_webhook(&self, id: i64, update: WebhookUpdate) -> Result<Webhook> {
         self.update_webhook_with(id, update, LimitsUpdate::default())
     }
 
-    /// [`Store::update_webhook`] and a change of its delivery limits, in one transaction: all
-    /// of it is validated first, and nothing changes if any of it is invalid.
+    /// [`Store::update_webhook_with`](crate::Store::update_webhook_with) on SQLite.
     pub fn update_webhook_with(
         &self,
         id: i64,
         update: WebhookUpdate,
         limits: LimitsUpdate,
     ) -> Result<Webhook> {
-        let mut errors = ValidationErrors::default();
-        validate::limits(
-            &DeliveryLimits {
-                max_in_flight: limits.max_in_flight.flatten(),
-                timeout: limits.timeout.flatten(),
-            },
-            &mut errors,
-        );
-        let url = update
-            .payload_url
-            .as_deref()
-            .map(|u| validate::payload_url(u, &mut errors));
-        let events = update
-            .events
-            .as_deref()
-            .map(|e| validate::events(e, &mut errors));
+        let checked = CheckedUpdate::check(&update, &limits);
         self.write("updating a webhook", |tx| {
-            let (ns, old_url, old_active, old_ssl): (i64, String, bool, bool) = tx
+            let (ns, stored) = tx
                 .prepare_cached(
                     "SELECT namespace_id, payload_url, active, ssl FROM webhooks WHERE id = ?1",
                 )?
-                .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .query_row([id], |r| {
+                    let stored = StoredHook {
+                        url: r.get(1)?,
+                        active: r.get(2)?,
+                        ssl: r.get(3)?,
+                    };
+                    Ok((r.get::<_, i64>(0)?, stored))
+                })
                 .optional()?
                 .ok_or(Error::WebhookNotFound { id })?;
-            let old_https = validate::is_https(&old_url);
-            let (new_url, https) = match &url {
-                Some(Some((u, https))) => {
-                    unique_url(tx, ns, u, Some(id), &mut errors)?;
-                    (u.clone(), *https)
-                }
-                Some(None) => (old_url, false),
-                None => (old_url, old_https),
-            };
-            // Unless asked, a move to https verifies (nobody chose otherwise for it) and a
-            // move to http drops the setting; https to https keeps what was chosen.
-            let ssl = update
-                .ssl
-                .unwrap_or(if https != old_https { https } else { old_ssl });
-            if !matches!(url, Some(None)) {
-                validate::ssl(ssl, https, &mut errors);
-            }
-            if !errors.is_empty() {
-                return Err(Error::Invalid(errors).into());
-            }
-            let events = events.flatten();
+            let merged = checked.merge(&update, stored, |url| url_taken(tx, ns, url, Some(id)))?;
             tx.prepare_cached(
                 "UPDATE webhooks SET payload_url = ?2, ssl = ?3, events = COALESCE(?4, events),
                     standard_webhooks = COALESCE(?5, standard_webhooks), active = COALESCE(?6, active)
@@ -160,27 +111,24 @@ impl Store {
             )?
             .execute(params![
                 id,
-                new_url,
-                ssl,
-                events.map(mask),
+                merged.url,
+                merged.ssl,
+                merged.events.map(mask),
                 update.standard_webhooks,
                 update.active,
             ])?;
-            match update.active {
-                Some(true) if !old_active => {
-                    tx.prepare_cached(
-                        "UPDATE webhooks SET disabled_reason = NULL, disabled_at = NULL,
-                            failing_since = NULL WHERE id = ?1",
-                    )?
-                    .execute([id])?;
-                }
-                Some(false) => fail_pending(tx, id)?,
-                _ => {}
+            if merged.reactivated {
+                tx.prepare_cached(
+                    "UPDATE webhooks SET disabled_reason = NULL, disabled_at = NULL,
+                        failing_since = NULL WHERE id = ?1",
+                )?
+                .execute([id])?;
             }
-            match &update.secret {
-                SecretUpdate::Keep => {}
-                SecretUpdate::Remove => set_secret(self, tx, id, None)?,
-                SecretUpdate::Set(secret) => set_secret(self, tx, id, Some(secret))?,
+            if merged.deactivated {
+                fail_pending(tx, id)?;
+            }
+            if let Some(secret) = secret_change(&update.secret) {
+                set_secret(self, tx, id, secret)?;
             }
             if let Some(max) = limits.max_in_flight {
                 tx.prepare_cached("UPDATE webhooks SET max_in_flight = ?2 WHERE id = ?1")?
@@ -194,14 +142,13 @@ impl Store {
         })
     }
 
-    /// Changes a webhook's own delivery limits (validated as on create; [`Error::Invalid`]
-    /// names the bad field). Takes effect at the worker's next claim of its tasks.
+    /// [`Store::update_webhook_limits`](crate::Store::update_webhook_limits) on SQLite.
     pub fn update_webhook_limits(&self, id: i64, limits: LimitsUpdate) -> Result<Webhook> {
         self.update_webhook_with(id, WebhookUpdate::default(), limits)
     }
 
-    /// Deletes a webhook with its tasks and its delivery log: a deleted
-    /// webhook's log would otherwise point at nothing.
+    /// [`Store::delete_webhook`](crate::Store::delete_webhook) on SQLite; its delivery log goes
+    /// too, as a deleted webhook's log would otherwise point at nothing.
     pub fn delete_webhook(&self, id: i64) -> Result<()> {
         self.write("deleting a webhook", |tx| {
             tx.prepare_cached("DELETE FROM deliveries WHERE hook_id = ?1")?
@@ -225,8 +172,10 @@ pub(crate) fn timeout_ms(timeout: Option<std::time::Duration>) -> Option<i64> {
 /// Marks a webhook's pending tasks failed (it was deactivated or disabled).
 /// Leases are kept, so a worker still holding one can report a delivery.
 pub(crate) fn fail_pending(tx: &Transaction<'_>, hook_id: i64) -> rusqlite::Result<()> {
-    tx.prepare_cached("UPDATE tasks SET state = 1 WHERE hook_id = ?1 AND state = 0")?
-        .execute([hook_id])?;
+    tx.prepare_cached(formatcp!(
+        "UPDATE tasks SET state = {FAILED} WHERE hook_id = ?1 AND state = {PENDING}"
+    ))?
+    .execute([hook_id])?;
     Ok(())
 }
 
@@ -240,26 +189,14 @@ fn set_secret(store: &Store, tx: &Transaction<'_>, id: i64, secret: Option<&str>
     Ok(())
 }
 
-fn unique_url(
-    conn: &Connection,
-    ns: i64,
-    url: &str,
-    except: Option<i64>,
-    errors: &mut ValidationErrors,
-) -> IResult<()> {
-    let taken = conn
+/// Whether a webhook of namespace `ns` other than `except` has the payload URL `url`.
+fn url_taken(conn: &Connection, ns: i64, url: &str, except: Option<i64>) -> IResult<bool> {
+    Ok(conn
         .prepare_cached(
             "SELECT 1 FROM webhooks WHERE namespace_id = ?1 AND payload_url = ?2
                 AND id IS NOT ?3",
         )?
-        .exists(params![ns, url, except])?;
-    if taken {
-        errors.add(
-            "payload_url",
-            "is already used by another webhook in this namespace",
-        );
-    }
-    Ok(())
+        .exists(params![ns, url, except])?)
 }
 
 pub(crate) fn hook_by_id(conn: &Connection, id: i64) -> rusqlite::Result<Option<Webhook>> {

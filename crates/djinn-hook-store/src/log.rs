@@ -3,16 +3,18 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use const_format::formatcp;
 use djinn_hook_outbox::AttemptOutcome;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use time::OffsetDateTime;
 
+use crate::delivery_query::{Bind, FAILED_DELIVERY, PageQuery, Placeholders};
 use crate::error::{IResult, Result};
-use crate::sql::{
-    count, event_code, event_from_code, from_ns, headers_from_json, to_ns, uuid_from_blob,
-};
+use crate::pruning;
+use crate::sql::{count, event_from_code, from_ns, headers_from_json, to_ns, uuid_from_blob};
 use crate::store::Store;
+use crate::task_state::PENDING;
 use crate::types::{Delivery, DeliveryFilter, LastResponse, Page, Paged, Pruned, SuccessRate};
 
 /// How long the log keeps deliveries and finished events by default (30 days, as the original).
@@ -28,66 +30,28 @@ const SELECT_DELIVERY: &str = "SELECT d.id, d.hook_id, e.uuid, e.event, d.attemp
         d.duration_ns, d.error, d.created_at, d.result
     FROM deliveries d JOIN events e ON e.id = d.event_id";
 
-/// A failed attempt: any outcome but success (as [`Delivery::failed`]).
-const FAILED: &str = "(d.result <> 'success')";
-
 // The SQL above spells out MAX_BODY.
 const _: () = assert!(crate::outbox::MAX_BODY == 65536);
 
 impl Store {
-    /// Deliveries matching `filter`, newest first, one page at a time.
+    /// [`Store::deliveries`](crate::Store::deliveries) on SQLite.
     pub fn deliveries(&self, filter: DeliveryFilter, page: Page) -> Result<Paged<Delivery>> {
+        let query = PageQuery::new(SELECT_DELIVERY, &filter, page, Placeholders::Question);
         self.read("listing deliveries", |conn| {
-            let mut clauses = Vec::new();
-            let mut values = Vec::new();
-            if let Some(hook) = filter.hook_id {
-                values.push(Value::Integer(hook));
-                clauses.push(format!("d.hook_id = ?{}", values.len()));
-            }
-            if let Some(event) = filter.event_id {
-                values.push(Value::Blob(event.as_bytes().to_vec()));
-                clauses.push(format!("e.uuid = ?{}", values.len()));
-            }
-            if let Some(event) = filter.event_type {
-                values.push(Value::Integer(event_code(event)));
-                clauses.push(format!("e.event = ?{}", values.len()));
-            }
-            if filter.failed_only {
-                clauses.push(FAILED.to_owned());
-            }
-            if let Some(test) = filter.test {
-                values.push(Value::Integer(i64::from(test)));
-                clauses.push(format!("e.test = ?{}", values.len()));
-            }
-            let page_no = page.page.max(1);
-            let per_page = page.per_page.max(1);
-            values.push(Value::Integer(i64::from(per_page) + 1));
-            let limit = values.len();
-            values.push(Value::Integer(i64::from(page_no - 1) * i64::from(per_page)));
-            let offset = values.len();
-            let filter = if clauses.is_empty() {
-                String::new()
-            } else {
-                format!(" WHERE {}", clauses.join(" AND "))
-            };
-            let sql = format!(
-                "{SELECT_DELIVERY}{filter} ORDER BY d.id DESC LIMIT ?{limit} OFFSET ?{offset}"
-            );
-            let mut stmt = conn.prepare_cached(&sql)?;
-            let mut items = stmt
+            let values = query.binds.iter().map(|bind| match *bind {
+                Bind::Int(n) => Value::Integer(n),
+                Bind::Uuid(uuid) => Value::Blob(uuid.as_bytes().to_vec()),
+                Bind::Bool(flag) => Value::Integer(i64::from(flag)),
+            });
+            let items = conn
+                .prepare_cached(&query.sql)?
                 .query_map(params_from_iter(values), row_delivery)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            let has_next = items.len() > per_page as usize;
-            items.truncate(per_page as usize);
-            Ok(Paged {
-                items,
-                page: page_no,
-                has_next,
-            })
+            Ok(query.paged(items))
         })
     }
 
-    /// One delivery in full, if it exists.
+    /// [`Store::delivery`](crate::Store::delivery) on SQLite.
     pub fn delivery(&self, id: i64) -> Result<Option<Delivery>> {
         self.read("reading a delivery", |conn| {
             Ok(conn
@@ -97,17 +61,14 @@ impl Store {
         })
     }
 
-    /// The last delivery of each of these webhooks (the original's
-    /// `last_response`), in one query. Webhooks with no delivery are absent.
+    /// [`Store::last_responses`](crate::Store::last_responses) on SQLite.
     pub fn last_responses(&self, hook_ids: &[i64]) -> Result<HashMap<i64, LastResponse>> {
         self.read("reading last responses", |conn| {
             last_responses(conn, hook_ids)
         })
     }
 
-    /// Each webhook's delivery attempts made at or after `since` (e.g. the last 24 hours):
-    /// how many, and how many succeeded (a 2xx and no error). Webhooks without any
-    /// attempt in that time are absent. One query for all of them.
+    /// [`Store::success_rates`](crate::Store::success_rates) on SQLite.
     pub fn success_rates(
         &self,
         hook_ids: &[i64],
@@ -116,7 +77,7 @@ impl Store {
         self.read("reading success rates", |conn| {
             let ids = serde_json::to_string(hook_ids).expect("integers serialise");
             let mut stmt = conn.prepare_cached(&format!(
-                "SELECT d.hook_id, count(*), sum(CASE WHEN {FAILED} THEN 0 ELSE 1 END)
+                "SELECT d.hook_id, count(*), sum(CASE WHEN {FAILED_DELIVERY} THEN 0 ELSE 1 END)
                  FROM json_each(?1) j JOIN deliveries d ON d.hook_id = j.value
                  WHERE d.created_at >= ?2
                  GROUP BY d.hook_id"
@@ -136,23 +97,8 @@ impl Store {
         })
     }
 
-    /// Prunes deliveries, and finished events, older than `older_than`
-    /// (usually [`DEFAULT_RETENTION`]); see [`Store::prune_before`].
-    /// An age reaching before any date the clock can name prunes nothing.
-    pub fn prune(&self, older_than: Duration) -> Result<Pruned> {
-        let cutoff = time::Duration::try_from(older_than)
-            .ok()
-            .and_then(|age| OffsetDateTime::now_utc().checked_sub(age));
-        match cutoff {
-            Some(cutoff) => self.prune_before(cutoff),
-            None => Ok(Pruned::default()),
-        }
-    }
-
-    /// Prunes deliveries created before `cutoff`, then events created before
-    /// `cutoff` that have no pending task and no delivery left (their failed
-    /// and delivered tasks go with them), in transactions of at most
-    /// [`PRUNE_BATCH`] rows.
+    /// [`Store::prune_before`](crate::Store::prune_before) on SQLite; an event's failed and
+    /// delivered tasks go with it.
     ///
     /// Rows are found by id, not through an index on their time (which every
     /// insert would pay for): ids grow with time, so the rows to prune are
@@ -161,55 +107,43 @@ impl Store {
     /// goes with the next prune that passes it.
     pub fn prune_before(&self, cutoff: OffsetDateTime) -> Result<Pruned> {
         let cutoff = to_ns(cutoff);
-        let mut pruned = Pruned::default();
-        let end = self.read("pruning deliveries", |conn| {
+        let deliveries_end = self.read("pruning deliveries", |conn| {
             first_at_or_after(conn, "deliveries", cutoff)
         })?;
-        loop {
-            let n = self.write("pruning deliveries", |tx| {
+        let events_end = self.read("pruning events", |conn| {
+            first_at_or_after(conn, "events", cutoff)
+        })?;
+        let deliveries = || {
+            self.write("pruning deliveries", |tx| {
                 Ok(tx
                     .prepare_cached(
                         "DELETE FROM deliveries WHERE id IN
                             (SELECT id FROM deliveries WHERE id < ?1 ORDER BY id LIMIT ?2)",
                     )?
-                    .execute(params![end, PRUNE_BATCH as i64])?)
-            })?;
-            pruned.deliveries += n as u64;
-            if n < PRUNE_BATCH {
-                break;
-            }
-        }
-        let end = self.read("pruning events", |conn| {
-            first_at_or_after(conn, "events", cutoff)
-        })?;
-        let mut after = 0;
-        loop {
-            // Events kept (still pending or logged) are skipped by moving `after`.
-            let (n, last) = self.write("pruning events", |tx| {
+                    .execute(params![deliveries_end, PRUNE_BATCH as i64])?)
+            })
+        };
+        let events = |after: i64| {
+            self.write("pruning events", |tx| {
                 let ids: Vec<i64> = tx
-                    .prepare_cached(
+                    .prepare_cached(formatcp!(
                         "SELECT e.id FROM events e
                          WHERE e.id > ?1 AND e.id < ?2
                             AND NOT EXISTS (SELECT 1 FROM tasks t
-                                WHERE t.event_id = e.id AND t.state = 0)
+                                WHERE t.event_id = e.id AND t.state = {PENDING})
                             AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id)
-                         ORDER BY e.id LIMIT ?3",
-                    )?
-                    .query_map(params![after, end, PRUNE_BATCH as i64], |r| r.get(0))?
+                         ORDER BY e.id LIMIT ?3"
+                    ))?
+                    .query_map(params![after, events_end, PRUNE_BATCH as i64], |r| r.get(0))?
                     .collect::<rusqlite::Result<_>>()?;
                 let mut delete = tx.prepare_cached("DELETE FROM events WHERE id = ?1")?;
                 for id in &ids {
                     delete.execute([id])?;
                 }
                 Ok((ids.len(), ids.last().copied()))
-            })?;
-            pruned.events += n as u64;
-            match last {
-                Some(last) if n == PRUNE_BATCH => after = last,
-                _ => break,
-            }
-        }
-        Ok(pruned)
+            })
+        };
+        pruning::in_batches(deliveries, events)
     }
 }
 

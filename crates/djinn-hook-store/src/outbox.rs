@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use const_format::formatcp;
 use djinn_hook_outbox::{Completion, Outcome};
 use rusqlite::{CachedStatement, OptionalExtension, Transaction, params};
 use time::OffsetDateTime;
@@ -12,14 +13,12 @@ use crate::error::{Error, IResult, Result};
 use crate::hooks::fail_pending;
 use crate::sql::{count, event_code, from_ns, headers_to_json, to_ns};
 use crate::store::{Store, namespace_id};
-use crate::types::{Accepted, Completed, NewEvent, Counts};
+use crate::task_state::{DONE as STATE_DONE, FAILED, FAILED as STATE_FAILED, PENDING};
+use crate::types::{Accepted, Completed, Counts, NewEvent};
 
 /// The most bytes of a request or response body the log keeps; longer bodies
 /// are cut and marked truncated.
 pub const MAX_BODY: usize = 64 * 1024;
-
-const STATE_FAILED: i64 = 1;
-const STATE_DONE: i64 = 2;
 
 impl Store {
     /// Accepts one event: stores it and queues one task per active webhook of
@@ -83,10 +82,10 @@ impl Store {
             // truncated record cannot be sent again: the payload is sent instead.
             let body = body.filter(|_| !truncated);
             let task = tx
-                .prepare_cached(
+                .prepare_cached(formatcp!(
                     "INSERT INTO tasks (event_id, hook_id, state, next_at, redelivery, body)
-                     VALUES (?1, ?2, 0, ?3, 1, ?4)",
-                )?
+                     VALUES (?1, ?2, {PENDING}, ?3, 1, ?4)"
+                ))?
                 .insert(params![
                     event_row,
                     hook_id,
@@ -112,8 +111,8 @@ impl Store {
             }
             let n = tx
                 .prepare_cached(
-                    "UPDATE tasks SET state = 0, next_at = ?2
-                     WHERE hook_id = ?1 AND (state = 1 OR (state = 0 AND lease IS NULL))",
+                    formatcp!("UPDATE tasks SET state = {PENDING}, next_at = ?2
+                     WHERE hook_id = ?1 AND (state = {FAILED} OR (state = {PENDING} AND lease IS NULL))"),
                 )?
                 .execute(params![hook_id, to_ns(OffsetDateTime::now_utc())])?;
             Ok(n as u64)
@@ -125,10 +124,10 @@ impl Store {
     pub fn next_due_at(&self) -> Result<Option<OffsetDateTime>> {
         self.read("finding the next due task", |conn| {
             let next: Option<i64> = conn
-                .prepare_cached(
+                .prepare_cached(formatcp!(
                     "SELECT t.next_at FROM tasks t JOIN webhooks w ON w.id = t.hook_id
-                     WHERE t.state = 0 AND w.active = 1 ORDER BY t.next_at LIMIT 1",
-                )?
+                     WHERE t.state = {PENDING} AND w.active = 1 ORDER BY t.next_at LIMIT 1"
+                ))?
                 .query_row([], |r| r.get(0))
                 .optional()?;
             Ok(next.map(from_ns))
@@ -141,13 +140,13 @@ impl Store {
         self.read("counting", |conn| {
             let now = to_ns(OffsetDateTime::now_utc());
             Ok(conn.prepare_cached(
-                "SELECT
-                    (SELECT count(*) FROM tasks WHERE state = 0 AND (lease IS NULL OR next_at <= ?1)),
-                    (SELECT count(*) FROM tasks WHERE state = 0 AND lease IS NOT NULL AND next_at > ?1),
-                    (SELECT count(*) FROM tasks WHERE state = 1),
+                formatcp!("SELECT
+                    (SELECT count(*) FROM tasks WHERE state = {PENDING} AND (lease IS NULL OR next_at <= ?1)),
+                    (SELECT count(*) FROM tasks WHERE state = {PENDING} AND lease IS NOT NULL AND next_at > ?1),
+                    (SELECT count(*) FROM tasks WHERE state = {FAILED}),
                     (SELECT count(*) FROM webhooks WHERE active = 0 AND disabled_at IS NOT NULL),
                     (SELECT count(*) FROM events),
-                    (SELECT count(*) FROM deliveries)",
+                    (SELECT count(*) FROM deliveries)"),
             )?
             .query_row([now], |r| {
                 Ok(Counts {
@@ -201,9 +200,9 @@ fn accept(
     let mut matched = 0;
     // One single-row INSERT per matching webhook (an INSERT ... SELECT would need
     // a statement journal).
-    let mut insert = tx.prepare_cached(
-        "INSERT INTO tasks (event_id, hook_id, state, next_at) VALUES (?1, ?2, 0, ?3)",
-    )?;
+    let mut insert = tx.prepare_cached(formatcp!(
+        "INSERT INTO tasks (event_id, hook_id, state, next_at) VALUES (?1, ?2, {PENDING}, ?3)"
+    ))?;
     for (hook, events) in candidates {
         if events & bit != 0 {
             insert.execute(params![row, hook, now])?;

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use const_format::formatcp;
 use djinn_hook_outbox::{LeaseToken, Task, WebhookSecret};
 use djinn_hook_payload::EventType;
 use rusqlite::{OptionalExtension, params};
@@ -14,6 +15,7 @@ use crate::outbox::{insert_event, lease_until};
 use crate::sql::{from_ns, to_ns};
 use crate::store::Store;
 use crate::task::{TaskRow, claimed};
+use crate::task_state::PENDING;
 
 impl Store {
     /// Queues a test delivery and leases it, in one durable transaction: stores
@@ -63,10 +65,10 @@ impl Store {
                 insert_event(tx, event_id, namespace_id, event, &body, to_ns(now), true)?;
             let lease_token = LeaseToken::new();
             let task_id = tx
-                .prepare_cached(
+                .prepare_cached(formatcp!(
                     "INSERT INTO tasks (event_id, hook_id, state, next_at, lease, attempts)
-                     VALUES (?1, ?2, 0, ?3, ?4, 1)",
-                )?
+                     VALUES (?1, ?2, {PENDING}, ?3, ?4, 1)"
+                ))?
                 .insert(params![
                     event_row,
                     hook_id,

@@ -4,8 +4,6 @@ use djinn_hook_payload::{EventSet, EventType};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::error::{Error, IResult};
-
 /// Unix nanoseconds (fits in an `i64` until the year 2262).
 pub(crate) fn to_ns(t: OffsetDateTime) -> i64 {
     i64::try_from(t.unix_timestamp_nanos()).unwrap_or(if t.year() < 1970 {
@@ -86,10 +84,4 @@ impl std::error::Error for CorruptValue {}
 /// Turns a count read from SQLite into `u64`.
 pub(crate) fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
-}
-
-/// A stored value that is not valid for its column's type.
-#[allow(dead_code, reason = "kept for call sites outside row mappers")]
-pub(crate) fn corrupt_err<T>(what: impl Into<String>) -> IResult<T> {
-    Err(Error::Corrupt { what: what.into() }.into())
 }

@@ -181,9 +181,7 @@ impl Store {
         self.write("creating a namespace", |tx| {
             let now = to_ns(OffsetDateTime::now_utc());
             let mut parent: Option<i64> = None;
-            let segments: Vec<&str> = name.split('/').collect();
-            for end in 2..=segments.len() {
-                let prefix = segments[..end].join("/");
+            for prefix in validate::namespace_lineage(name) {
                 tx.prepare_cached(
                     "INSERT INTO namespaces (name, parent_id, created_at) VALUES (?1, ?2, ?3)
                      ON CONFLICT (name) DO NOTHING",

@@ -182,6 +182,13 @@ pub(crate) fn namespace(name: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// A valid namespace's ancestors and itself, outermost first: `owner/a`, `owner/a/b` for
+/// `owner/a/b` (the owner alone is no namespace).
+pub(crate) fn namespace_lineage(name: &str) -> impl Iterator<Item = String> + '_ {
+    let segments: Vec<&str> = name.split('/').collect();
+    (2..=segments.len()).map(move |end| segments[..end].join("/"))
+}
+
 /// Checks a webhook's own delivery limits against their ranges.
 pub(crate) fn limits(limits: &DeliveryLimits, errors: &mut ValidationErrors) {
     if let Some(n) = limits.max_in_flight

@@ -35,7 +35,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
+use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload, headers};
 use djinn_hook_server::Receiver;
 use djinn_hook_sign::{Secret, sign};
 use djinn_hook_store::{NewEvent, NewWebhook};
@@ -195,7 +195,7 @@ impl Kind {
         match self {
             Kind::Sink => "minimal hand-written HTTP/1.1 responder, 204, no signature check",
             Kind::Receiver => {
-                "djinn_hook_server::Receiver (axum, verifies X-Djinn-CI-Signature, 204), as `listen`"
+                "djinn_hook_server::Receiver (axum, verifies the signature, 204), as `listen`"
             }
         }
     }
@@ -309,13 +309,10 @@ fn raw(target: &Target, bodies: &[Body], n: usize) -> Raw {
         let status = agent
             .post(&url)
             .header("Content-Type", "application/json; charset=utf-8")
-            .header("X-Djinn-CI-Event", body.event.name())
-            .header("X-Djinn-CI-Hook-ID", "1")
-            .header(
-                "X-Djinn-CI-Delivery",
-                "0b7e8a49-2c1f-4b8e-9d55-1f1d3f0a7c11",
-            )
-            .header("X-Djinn-CI-Signature", &body.signature)
+            .header(headers::EVENT, body.event.name())
+            .header(headers::HOOK_ID, "1")
+            .header(headers::DELIVERY, "0b7e8a49-2c1f-4b8e-9d55-1f1d3f0a7c11")
+            .header(headers::SIGNATURE, &body.signature)
             .send(&body.bytes[..])
             .expect("raw POST")
             .status();

@@ -21,7 +21,7 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
+use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload, headers};
 use djinn_hook_server::Receiver;
 use djinn_hook_sign::Secret;
 
@@ -205,7 +205,7 @@ fn load(serve: &Serve, receiver: &Receiver, connections: u64, load_for: Duration
             let start = Instant::now();
             let reply = agent
                 .post(format!("{base}/n/{NS}/-/events"))
-                .header("X-Djinn-CI-Event", "build.submitted")
+                .header(headers::EVENT, "build.submitted")
                 .header("Content-Type", "application/json")
                 .send(&body[..])
                 .expect("POST an event");

@@ -61,6 +61,12 @@ With --json, a delivery is printed as `serve` answers it:
   {headers ([name, value] pairs), body, body_encoding (utf-8 or base64), truncated}.
 `deliveries list` prints {items, page, has_next}.";
 
+/// After `emit --help`: the one rule for unknown namespaces, the same as the API's.
+const EMIT_HELP: &str = "\
+The namespace must exist: it comes into being with its first webhook (`hook create`). An event
+for an unknown namespace is refused (exit code 1) and nothing is stored, as
+`POST /n/{ns}/-/events` answers 404.";
+
 /// The top-level commands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
@@ -68,6 +74,7 @@ pub(crate) enum Command {
     #[command(subcommand, after_long_help = HOOK_JSON_HELP)]
     Hook(HookCommand),
     /// Validate and store an event; one delivery is queued per matching webhook.
+    #[command(after_help = EMIT_HELP)]
     Emit(EmitArgs),
     /// Deliver due events, retrying failures on the schedule.
     Worker(WorkerArgs),
@@ -272,7 +279,7 @@ impl AutoPruneArgs {
 pub(crate) struct EmitArgs {
     /// The event name, e.g. build.finished (see `djinn-hooks events`).
     pub(crate) event: String,
-    /// The namespace, as OWNER/PATH (created if it does not exist).
+    /// The namespace, as OWNER/PATH; it must exist (see below).
     #[arg(long)]
     pub(crate) namespace: String,
     /// The JSON payload file; stdin when absent.

@@ -4,7 +4,7 @@ mod cli;
 mod cmd;
 
 /// The JSON shapes of `--json`, the same as the API's.
-use djinn_hook_server::json;
+use djinn_hook_server::entity_json;
 
 use std::process::ExitCode;
 

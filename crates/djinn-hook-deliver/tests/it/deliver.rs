@@ -4,6 +4,7 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use djinn_hook_deliver::{AttemptOutcome, DeliverConfig, Deliverer};
+use djinn_hook_payload::headers;
 use djinn_hook_sign::{
     DEFAULT_TOLERANCE, Secret, StandardHeaders, StandardSecret, verify, verify_standard,
 };
@@ -51,17 +52,17 @@ fn headers_and_body_exactly_as_specified_and_signature_verifies() {
         got.header("content-length"),
         Some(&*req.body.len().to_string())
     );
-    let signature = got.header("x-djinn-ci-signature").unwrap().to_owned();
+    let signature = got.header(headers::SIGNATURE).unwrap().to_owned();
     let expected = [
         ("accept", "*/*".to_owned()),
         ("content-type", "application/json; charset=utf-8".to_owned()),
         ("user-agent", "Djinn-CI-Hook".to_owned()),
-        ("x-djinn-ci-event", "build.finished".to_owned()),
-        ("x-djinn-ci-hook-id", "42".to_owned()),
-        ("x-djinn-ci-delivery", req.event_id.to_string()),
-        ("x-djinn-ci-signature", signature.clone()),
+        (headers::EVENT, "build.finished".to_owned()),
+        (headers::HOOK_ID, "42".to_owned()),
+        (headers::DELIVERY, req.event_id.to_string()),
+        (headers::SIGNATURE, signature.clone()),
     ]
-    .map(|(name, value)| (name.to_owned(), value))
+    .map(|(name, value)| (name.to_ascii_lowercase(), value))
     .to_vec();
     assert_eq!(sent_headers(got), expected);
     assert!(signature.starts_with("sha256="));
@@ -90,8 +91,8 @@ fn no_secret_no_signature_headers() {
     let attempt = local_deliverer().deliver(&req);
     assert_eq!(attempt.outcome, AttemptOutcome::Success);
     let got = &server.requests()[0];
-    assert_eq!(got.header("x-djinn-ci-signature"), None);
-    assert_eq!(got.header("webhook-signature"), None);
+    assert_eq!(got.header(headers::SIGNATURE), None);
+    assert_eq!(got.header(headers::WEBHOOK_SIGNATURE), None);
     assert_eq!(sent_headers(got).len(), 6);
 }
 
@@ -104,9 +105,9 @@ fn standard_headers_verify(secret: &str, key: StandardSecret) {
     assert_eq!(attempt.outcome, AttemptOutcome::Success, "{attempt:?}");
     let got = &server.requests()[0];
     let headers = StandardHeaders {
-        id: got.header("webhook-id").unwrap(),
-        timestamp: got.header("webhook-timestamp").unwrap(),
-        signature: got.header("webhook-signature").unwrap(),
+        id: got.header(headers::WEBHOOK_ID).unwrap(),
+        timestamp: got.header(headers::WEBHOOK_TIMESTAMP).unwrap(),
+        signature: got.header(headers::WEBHOOK_SIGNATURE).unwrap(),
     };
     assert_eq!(headers.id, req.event_id.to_string());
     assert_eq!(
@@ -119,7 +120,7 @@ fn standard_headers_verify(secret: &str, key: StandardSecret) {
     verify(
         &Secret::from(secret),
         &got.body,
-        got.header("x-djinn-ci-signature").unwrap(),
+        got.header(headers::SIGNATURE).unwrap(),
     )
     .unwrap();
     assert!(
@@ -174,7 +175,7 @@ fn the_event_id_is_the_same_on_retries_and_redeliveries() {
     let ids: Vec<_> = server
         .requests()
         .iter()
-        .map(|got| got.header("x-djinn-ci-delivery").unwrap().to_owned())
+        .map(|got| got.header(headers::DELIVERY).unwrap().to_owned())
         .collect();
     assert_eq!(ids, vec![req.event_id.to_string(); 3]);
 }
@@ -394,7 +395,7 @@ fn large_bodies_arrive_whole() {
         verify(
             &Secret::from("It's a Secret to Everybody"),
             &got.body,
-            got.header("x-djinn-ci-signature").unwrap(),
+            got.header(headers::SIGNATURE).unwrap(),
         )
         .unwrap();
     }

@@ -11,6 +11,7 @@ use djinn_hook_deliver::{
     ClaimRequest, Claimed, Completion, DeliveryRequest, LeaseToken, Outbox, OutboxError, Outcome,
     PutOff, RetryPolicy, Task, Worker, WorkerConfig, WorkerEvent,
 };
+use djinn_hook_payload::headers;
 use time::OffsetDateTime;
 
 use crate::server::{Reply, Server};
@@ -247,8 +248,8 @@ fn server_error_then_success_is_retried() {
     let requests = server.requests();
     assert_eq!(requests.len(), 2);
     assert_eq!(
-        requests[0].header("x-djinn-ci-delivery"),
-        requests[1].header("x-djinn-ci-delivery")
+        requests[0].header(headers::DELIVERY),
+        requests[1].header(headers::DELIVERY)
     );
 }
 
@@ -332,7 +333,7 @@ fn many_tasks_are_each_delivered_exactly_once() {
     let mut counts: HashMap<String, usize> = HashMap::new();
     for got in server.requests() {
         *counts
-            .entry(got.header("x-djinn-ci-delivery").unwrap().to_owned())
+            .entry(got.header(headers::DELIVERY).unwrap().to_owned())
             .or_default() += 1;
     }
     assert_eq!(counts.len(), tasks as usize);
@@ -496,11 +497,7 @@ fn a_task_whose_lease_ran_out_in_the_queue_is_claimed_again_before_it_is_deliver
     let server = {
         let (outbox, unleased) = (Arc::clone(&outbox), Arc::clone(&unleased));
         Server::start(move |received, _| {
-            let id: i64 = received
-                .header("X-Djinn-CI-Hook-ID")
-                .unwrap()
-                .parse()
-                .unwrap();
+            let id: i64 = received.header(headers::HOOK_ID).unwrap().parse().unwrap();
             let state = outbox.get().unwrap().state.lock().unwrap();
             let lease = state.tasks[&id].lease.as_ref();
             if lease.is_none_or(|(_, until)| Instant::now() >= *until) {
@@ -677,7 +674,7 @@ fn one_webhook_never_has_more_than_its_cap_delivering_at_once() {
     let server = Server::start({
         let busy = Arc::clone(&busy);
         move |received, _| {
-            let hook = received.header("X-Djinn-CI-Hook-ID").unwrap().to_owned();
+            let hook = received.header(headers::HOOK_ID).unwrap().to_owned();
             {
                 let mut busy = busy.lock().unwrap();
                 let (now, most) = busy.entry(hook.clone()).or_default();

@@ -2,11 +2,13 @@
 //! (Host and Origin without tokens, token scopes), request ids, body limits and the
 //! per-request timeout.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::http::{Request, StatusCode};
 use axum::response::Response;
+use djinn_hook_payload::headers;
 use djinn_hook_server::{Config, Tokens, router};
 use http_body_util::BodyExt as _;
 use tower::ServiceExt as _;
@@ -98,7 +100,7 @@ async fn token_scopes_are_403_outside_them() {
     let event = |token: &str| {
         Request::post("/n/alice/ci/-/events")
             .header("Authorization", bearer(token))
-            .header("X-Djinn-CI-Event", "cron")
+            .header(headers::EVENT, "cron")
             .body(Body::from(
                 djinn_hook_payload::example_payload(
                     djinn_hook_payload::EventType::Cron,
@@ -259,4 +261,47 @@ async fn a_webhooks_delivery_limits_are_set_and_reset_through_the_api() {
         hook["timeout_ms"], 20_000,
         "an invalid update changes nothing"
     );
+}
+
+/// The one intake rule (the store's, shared with `djinn-hooks emit`): an event for a namespace
+/// nobody created is 404 naming it and stores nothing, not even the namespace; an existing
+/// namespace without webhooks accepts it with nothing matched.
+#[tokio::test]
+async fn an_event_for_an_unknown_namespace_is_404_and_stores_nothing() {
+    let config = config(&[]);
+    let store = crate::store();
+    let local = "127.0.0.1:8080".parse().unwrap();
+    let app = router(djinn_hook_server::AppState::new(
+        &config,
+        Arc::clone(&store),
+        local,
+        || {},
+    ));
+    let event = |ns: &str| {
+        Request::post(format!("/n/{ns}/-/events"))
+            .header(headers::EVENT, "cron")
+            .body(Body::from(
+                djinn_hook_payload::example_payload(
+                    djinn_hook_payload::EventType::Cron,
+                    djinn_hook_payload::DEFAULT_API_SERVER,
+                )
+                .to_body(),
+            ))
+            .unwrap()
+    };
+    let unknown = app.clone().oneshot(event("ghost/ns")).await.unwrap();
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    let body: serde_json::Value = serde_json::from_str(&text(unknown).await).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"message": "namespace \"ghost/ns\" not found"})
+    );
+    assert_eq!(store.namespace("ghost/ns").unwrap(), None);
+    assert_eq!(store.counts().unwrap().events, 0);
+
+    let known = app.oneshot(event("alice/ci")).await.unwrap();
+    assert_eq!(known.status(), StatusCode::ACCEPTED);
+    let body: serde_json::Value = serde_json::from_str(&text(known).await).unwrap();
+    assert_eq!(body["matched"], 0, "{body}");
+    assert_eq!(store.counts().unwrap().events, 1);
 }

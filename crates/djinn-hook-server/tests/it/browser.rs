@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use djinn_hook_payload::headers;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
@@ -275,7 +276,10 @@ async fn run(
     press(client, "Send test delivery").await;
     let text = body_text(client).await;
     assert!(text.contains("Test delivery sent"), "{text}");
-    assert!(text.contains("X-Djinn-CI-Signature: sha256="), "{text}");
+    assert!(
+        text.contains(&format!("{}: sha256=", headers::SIGNATURE)),
+        "{text}"
+    );
     assert!(
         text.contains("<script>alert('pwned')</script>"),
         "shown as text: {text}"

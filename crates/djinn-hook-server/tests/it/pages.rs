@@ -4,6 +4,7 @@ use axum::http::StatusCode;
 use djinn_hook_deliver::{
     Attempt, AttemptOutcome, Completion, Decision, Destination, Outcome, PutOff, Task,
 };
+use djinn_hook_payload::headers;
 use djinn_hook_store::{DeliveryFilter, Page as StorePage, WebhookUpdate};
 
 use crate::support::{Receiver, Ui};
@@ -120,6 +121,10 @@ async fn the_create_form_has_every_event_and_an_empty_secret() {
         "Also send Standard Webhooks headers",
         r#"action="/ui/n/alice/ci/-/webhooks/create""#,
         ">Create</button>",
+        &format!(
+            "Deliveries are signed with it (<code>{}</code>)",
+            headers::SIGNATURE
+        ),
     ]);
     for event in djinn_hook_payload::EventType::ALL {
         page.has(&[&format!(
@@ -251,7 +256,7 @@ async fn the_delivery_page_shows_request_response_and_none() {
         &format!("<code>{}</code></h1>", d.event_id),
         "icon-failed",
         "build.submitted (test delivery)",
-        "X-Djinn-CI-Event: build.submitted",
+        &format!("{}: build.submitted", headers::EVENT),
         // Pretty JSON, keys in the order sent.
         "{\n  &#34;id&#34;: ",
         "<pre>500 Internal Server Error</pre>",

@@ -5,14 +5,17 @@ use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::time::Duration;
 
+use djinn_hook_payload::headers;
 use djinn_hook_server::Receiver;
 use djinn_hook_sign::Secret;
 
 fn post(stream: &mut TcpStream, signature: &str, body: &str) -> String {
     write!(
         stream,
-        "POST /hook HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Djinn-CI-Event: cron\r\n\
-         X-Djinn-CI-Signature: {signature}\r\nContent-Length: {}\r\n\r\n{body}",
+        "POST /hook HTTP/1.1\r\nHost: 127.0.0.1\r\n{}: cron\r\n\
+         {}: {signature}\r\nContent-Length: {}\r\n\r\n{body}",
+        headers::EVENT,
+        headers::SIGNATURE,
         body.len()
     )
     .unwrap();

@@ -4,8 +4,7 @@ use std::time::Duration;
 
 use djinn_hook_sign::{
     DEFAULT_TOLERANCE, MAX_STANDARD_SIGNATURES, SignError, StandardHeaders, StandardSecret,
-    VerifyError, WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER,
-    sign_standard, sign_standard_all, verify_standard,
+    VerifyError, sign_standard, sign_standard_all, verify_standard,
 };
 
 use crate::data;
@@ -66,10 +65,7 @@ impl Example {
 }
 
 #[test]
-fn header_names_and_tolerance_follow_the_spec() {
-    assert_eq!(WEBHOOK_ID_HEADER, "webhook-id");
-    assert_eq!(WEBHOOK_TIMESTAMP_HEADER, "webhook-timestamp");
-    assert_eq!(WEBHOOK_SIGNATURE_HEADER, "webhook-signature");
+fn tolerance_follows_the_spec() {
     assert_eq!(DEFAULT_TOLERANCE, Duration::from_secs(300));
 }
 
@@ -166,26 +162,26 @@ fn timestamp_must_be_a_number() {
 fn empty_headers_are_named() {
     let ex = example();
     let full = ex.headers(&ex.signature);
-    for (headers, header) in [
-        (StandardHeaders { id: "", ..full }, "webhook-id"),
+    for (headers, part) in [
+        (StandardHeaders { id: "", ..full }, "id"),
         (
             StandardHeaders {
                 timestamp: "",
                 ..full
             },
-            "webhook-timestamp",
+            "timestamp",
         ),
         (
             StandardHeaders {
                 signature: "",
                 ..full
             },
-            "webhook-signature",
+            "signature",
         ),
     ] {
         assert_eq!(
             ex.verify(&headers, ex.ts()),
-            Err(VerifyError::EmptyHeader { header })
+            Err(VerifyError::EmptyHeader { part })
         );
     }
     assert_eq!(

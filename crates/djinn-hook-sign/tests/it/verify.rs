@@ -1,16 +1,11 @@
 //! Verifying Djinn CI signatures: tampering, wrong secrets, rotation.
 
-use djinn_hook_sign::{SIGNATURE_HEADER, Secret, Signature, VerifyError, sign, verify, verify_any};
+use djinn_hook_sign::{Secret, Signature, VerifyError, sign, verify, verify_any};
 
 const BODY: &[u8] = br#"{"id":42,"status":"passed","url":"https://api.djinn-ci.com/b/me/42"}"#;
 
 fn header(secret: &str, body: &[u8]) -> String {
     sign(&Secret::from(secret), body).to_header_value()
-}
-
-#[test]
-fn header_name_matches_the_original() {
-    assert_eq!(SIGNATURE_HEADER, "X-Djinn-CI-Signature");
 }
 
 #[test]

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
 
+use const_format::formatcp;
 use djinn_hook_outbox::{ClaimRequest, Claimed, LeaseToken, PutOff, WebhookSecret};
 use postgres::Transaction;
 use postgres::types::Type;
@@ -16,6 +17,7 @@ use crate::error::{IResult, Result};
 use crate::outbox::lease_until;
 use crate::sql::{from_ns, to_ns};
 use crate::task::{Settings, TaskRow, claimed};
+use crate::task_state::PENDING;
 
 impl PgStore {
     pub(crate) fn claim(&self, now: OffsetDateTime, claim: &ClaimRequest) -> Result<Claimed> {
@@ -40,10 +42,12 @@ impl PgStore {
                 let p = &put_off[i];
                 hook_of[i] = tx
                     .query_typed(
-                        "UPDATE tasks SET next_at = $3, lease = NULL,
+                        formatcp!(
+                            "UPDATE tasks SET next_at = $3, lease = NULL,
                             attempts = GREATEST(attempts - 1, 0)
-                         WHERE id = $1 AND lease = $2 AND state = 0
-                         RETURNING hook_id",
+                         WHERE id = $1 AND lease = $2 AND state = {PENDING}
+                         RETURNING hook_id"
+                        ),
                         &[
                             (&p.task_id, Type::INT8),
                             (p.lease.as_uuid(), Type::UUID),
@@ -139,16 +143,18 @@ fn claim_in(
     // index seek each).
     let due_hooks: Vec<i64> = tx
         .query_typed(
-            "WITH RECURSIVE pending (id) AS (
-                (SELECT hook_id FROM tasks WHERE state = 0 ORDER BY hook_id LIMIT 1)
+            formatcp!(
+                "WITH RECURSIVE pending (id) AS (
+                (SELECT hook_id FROM tasks WHERE state = {PENDING} ORDER BY hook_id LIMIT 1)
                 UNION ALL
-                SELECT (SELECT t.hook_id FROM tasks t WHERE t.state = 0 AND t.hook_id > p.id
+                SELECT (SELECT t.hook_id FROM tasks t WHERE t.state = {PENDING} AND t.hook_id > p.id
                         ORDER BY t.hook_id LIMIT 1)
                 FROM pending p WHERE p.id IS NOT NULL)
              SELECT w.id FROM webhooks w
              WHERE w.id IN (SELECT id FROM pending WHERE id IS NOT NULL) AND w.active
                 AND EXISTS (SELECT 1 FROM tasks t
-                            WHERE t.hook_id = w.id AND t.state = 0 AND t.next_at <= $1)",
+                            WHERE t.hook_id = w.id AND t.state = {PENDING} AND t.next_at <= $1)"
+            ),
             &[(&now_ns, Type::INT8)],
         )?
         .iter()
@@ -192,9 +198,11 @@ fn claim_in(
     let ids: Vec<i64> = candidates.iter().map(|c| c.hook.hook_id).collect();
     let leased: HashMap<i64, i64> = tx
         .query_typed(
-            "SELECT hook_id, count(*) FROM tasks
-             WHERE hook_id = ANY($1) AND state = 0 AND lease IS NOT NULL AND next_at > $2
-             GROUP BY hook_id",
+            formatcp!(
+                "SELECT hook_id, count(*) FROM tasks
+             WHERE hook_id = ANY($1) AND state = {PENDING} AND lease IS NOT NULL AND next_at > $2
+             GROUP BY hook_id"
+            ),
             &[(&ids, Type::INT8_ARRAY), (&now_ns, Type::INT8)],
         )?
         .iter()
@@ -224,9 +232,10 @@ fn claim_in(
             // SKIP LOCKED: a task another transaction is changing (a completion, a put-off)
             // is left to it, not waited for.
             let mut rows = tx.query_typed(
-                "WITH due AS (
+                formatcp!(
+                    "WITH due AS (
                     SELECT id, next_at FROM tasks
-                    WHERE hook_id = $1 AND state = 0 AND next_at <= $2
+                    WHERE hook_id = $1 AND state = {PENDING} AND next_at <= $2
                     ORDER BY next_at
                     LIMIT $3
                     FOR UPDATE SKIP LOCKED)
@@ -234,7 +243,8 @@ fn claim_in(
                  FROM due, events e
                  WHERE t.id = due.id AND e.id = t.event_id
                  RETURNING due.next_at, t.id, t.attempts, t.redelivery, e.uuid, e.event,
-                    e.created_at, COALESCE(t.body, e.payload)",
+                    e.created_at, COALESCE(t.body, e.payload)"
+                ),
                 &[
                     (&hook.hook.hook_id, Type::INT8),
                     (&now_ns, Type::INT8),
@@ -282,8 +292,10 @@ fn claim_in(
             }
             if hook.room == 0 {
                 held_back |= tx.query_typed(
-                    "SELECT EXISTS (SELECT 1 FROM tasks
-                            WHERE hook_id = $1 AND state = 0 AND next_at <= $2)",
+                    formatcp!(
+                        "SELECT EXISTS (SELECT 1 FROM tasks
+                            WHERE hook_id = $1 AND state = {PENDING} AND next_at <= $2)"
+                    ),
                     &[(&hook.hook.hook_id, Type::INT8), (&now_ns, Type::INT8)],
                 )?[0]
                     .get::<_, bool>(0);

@@ -1,5 +1,6 @@
 //! Webhook create, read, update and delete on PostgreSQL.
 
+use const_format::formatcp;
 use postgres::{GenericClient, Row, Transaction};
 use time::OffsetDateTime;
 
@@ -8,11 +9,9 @@ use crate::claim::limits_from_row;
 use crate::error::{Error, IResult, Result};
 use crate::hooks::timeout_ms;
 use crate::sql::{from_ns, mask, to_ns};
-use crate::store::check_namespace;
-use crate::types::{
-    BreakerHold, DeliveryLimits, LimitsUpdate, NewWebhook, SecretUpdate, Webhook, WebhookUpdate,
-};
-use crate::validate::{self, ValidationErrors};
+use crate::task_state::{FAILED, PENDING};
+use crate::types::{BreakerHold, LimitsUpdate, NewWebhook, Webhook, WebhookUpdate};
+use crate::webhook_rules::{CheckedNew, CheckedUpdate, StoredHook, secret_change};
 
 const SELECT_HOOK: &str =
     "SELECT w.id, n.name, w.author_id, w.payload_url, w.ssl, w.events, w.active,
@@ -23,26 +22,10 @@ const SELECT_HOOK: &str =
 
 impl PgStore {
     pub(crate) fn create_webhook(&self, new: NewWebhook) -> Result<Webhook> {
-        check_namespace(&new.namespace)?;
-        let mut checked = ValidationErrors::default();
-        let url = validate::payload_url(&new.payload_url, &mut checked);
-        if let Some((_, https)) = &url {
-            validate::ssl(new.ssl, *https, &mut checked);
-        }
-        let events = validate::events(&new.events, &mut checked);
-        validate::limits(&new.limits, &mut checked);
+        let checked = CheckedNew::check(&new)?;
         self.write("creating a webhook", |tx| {
-            let mut errors = checked.clone();
             let ns = namespace_id(tx, &new.namespace)?;
-            if let Some((url, _)) = &url {
-                unique_url(tx, ns, url, None, &mut errors)?;
-            }
-            let (Some((url, _)), Some(events)) = (&url, events) else {
-                return Err(Error::Invalid(errors).into());
-            };
-            if !errors.is_empty() {
-                return Err(Error::Invalid(errors).into());
-            }
+            let (url, events) = checked.valid(|url| url_taken(tx, ns, url, None))?;
             let id: i64 = tx
                 .query_one(
                     "INSERT INTO webhooks (namespace_id, author_id, payload_url, ssl, events,
@@ -51,7 +34,7 @@ impl PgStore {
                     &[
                         &ns,
                         &new.author_id,
-                        url,
+                        &url,
                         &new.ssl,
                         &mask(events),
                         &new.active,
@@ -108,24 +91,8 @@ impl PgStore {
         update: WebhookUpdate,
         limits: LimitsUpdate,
     ) -> Result<Webhook> {
-        let mut checked = ValidationErrors::default();
-        validate::limits(
-            &DeliveryLimits {
-                max_in_flight: limits.max_in_flight.flatten(),
-                timeout: limits.timeout.flatten(),
-            },
-            &mut checked,
-        );
-        let url = update
-            .payload_url
-            .as_deref()
-            .map(|u| validate::payload_url(u, &mut checked));
-        let events = update
-            .events
-            .as_deref()
-            .map(|e| validate::events(e, &mut checked));
+        let checked = CheckedUpdate::check(&update, &limits);
         self.write("updating a webhook", |tx| {
-            let mut errors = checked.clone();
             let row = tx
                 .query_opt(
                     "SELECT namespace_id, payload_url, active, ssl FROM webhooks WHERE id = $1
@@ -133,29 +100,13 @@ impl PgStore {
                     &[&id],
                 )?
                 .ok_or(Error::WebhookNotFound { id })?;
-            let (ns, old_url, old_active, old_ssl): (i64, String, bool, bool) =
-                (row.get(0), row.get(1), row.get(2), row.get(3));
-            let old_https = validate::is_https(&old_url);
-            let (new_url, https) = match &url {
-                Some(Some((u, https))) => {
-                    unique_url(tx, ns, u, Some(id), &mut errors)?;
-                    (u.clone(), *https)
-                }
-                Some(None) => (old_url, false),
-                None => (old_url, old_https),
+            let ns: i64 = row.get(0);
+            let stored = StoredHook {
+                url: row.get(1),
+                active: row.get(2),
+                ssl: row.get(3),
             };
-            // As on SQLite: unless asked, a move to https verifies and a move to
-            // http drops the setting; https to https keeps what was chosen.
-            let ssl = update
-                .ssl
-                .unwrap_or(if https != old_https { https } else { old_ssl });
-            if !matches!(url, Some(None)) {
-                validate::ssl(ssl, https, &mut errors);
-            }
-            if !errors.is_empty() {
-                return Err(Error::Invalid(errors).into());
-            }
-            let events = events.flatten();
+            let merged = checked.merge(&update, stored, |url| url_taken(tx, ns, url, Some(id)))?;
             tx.execute(
                 "UPDATE webhooks SET payload_url = $2, ssl = $3, events = COALESCE($4, events),
                     standard_webhooks = COALESCE($5, standard_webhooks),
@@ -163,28 +114,25 @@ impl PgStore {
                  WHERE id = $1",
                 &[
                     &id,
-                    &new_url,
-                    &ssl,
-                    &events.map(mask),
+                    &merged.url,
+                    &merged.ssl,
+                    &merged.events.map(mask),
                     &update.standard_webhooks,
                     &update.active,
                 ],
             )?;
-            match update.active {
-                Some(true) if !old_active => {
-                    tx.execute(
-                        "UPDATE webhooks SET disabled_reason = NULL, disabled_at = NULL,
-                            failing_since = NULL WHERE id = $1",
-                        &[&id],
-                    )?;
-                }
-                Some(false) => fail_pending(tx, id)?,
-                _ => {}
+            if merged.reactivated {
+                tx.execute(
+                    "UPDATE webhooks SET disabled_reason = NULL, disabled_at = NULL,
+                        failing_since = NULL WHERE id = $1",
+                    &[&id],
+                )?;
             }
-            match &update.secret {
-                SecretUpdate::Keep => {}
-                SecretUpdate::Remove => self.set_secret(tx, id, None)?,
-                SecretUpdate::Set(secret) => self.set_secret(tx, id, Some(secret))?,
+            if merged.deactivated {
+                fail_pending(tx, id)?;
+            }
+            if let Some(secret) = secret_change(&update.secret) {
+                self.set_secret(tx, id, secret)?;
             }
             if let Some(max) = limits.max_in_flight {
                 tx.execute(
@@ -230,33 +178,26 @@ impl PgStore {
 /// Leases are kept, so a worker still holding one can report a delivery.
 pub(crate) fn fail_pending(tx: &mut Transaction<'_>, hook_id: i64) -> IResult<()> {
     tx.execute(
-        "UPDATE tasks SET state = 1 WHERE hook_id = $1 AND state = 0",
+        formatcp!("UPDATE tasks SET state = {FAILED} WHERE hook_id = $1 AND state = {PENDING}"),
         &[&hook_id],
     )?;
     Ok(())
 }
 
-fn unique_url(
+/// Whether a webhook of namespace `ns` other than `except` has the payload URL `url`.
+fn url_taken(
     conn: &mut impl GenericClient,
     ns: i64,
     url: &str,
     except: Option<i64>,
-    errors: &mut ValidationErrors,
-) -> IResult<()> {
-    let taken = conn
+) -> IResult<bool> {
+    Ok(conn
         .query_opt(
             "SELECT 1 FROM webhooks WHERE namespace_id = $1 AND payload_url = $2
                 AND id IS DISTINCT FROM $3",
             &[&ns, &url, &except],
         )?
-        .is_some();
-    if taken {
-        errors.add(
-            "payload_url",
-            "is already used by another webhook in this namespace",
-        );
-    }
-    Ok(())
+        .is_some())
 }
 
 fn hook_by_id(conn: &mut impl GenericClient, id: i64) -> IResult<Option<Webhook>> {

@@ -3,14 +3,18 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use const_format::formatcp;
 use postgres::types::ToSql;
 use postgres::{Client, Row};
 use time::OffsetDateTime;
 
 use super::{PgStore, event_from_code, headers, status};
+use crate::delivery_query::{Bind, FAILED_DELIVERY, PageQuery, Placeholders};
 use crate::error::{IResult, Result};
 use crate::log::{PRUNE_BATCH, outcome_named};
-use crate::sql::{count, event_code, from_ns, to_ns};
+use crate::pruning;
+use crate::sql::{count, from_ns, to_ns};
+use crate::task_state::PENDING;
 use crate::types::{Delivery, DeliveryFilter, LastResponse, Page, Paged, Pruned, SuccessRate};
 
 const SELECT_DELIVERY: &str = "SELECT d.id, d.hook_id, e.uuid, e.event, d.attempt, d.redelivery,
@@ -20,63 +24,28 @@ const SELECT_DELIVERY: &str = "SELECT d.id, d.hook_id, e.uuid, e.event, d.attemp
         d.tls_verification_skipped, d.duration_ns, d.error, d.created_at, d.result
     FROM deliveries d JOIN events e ON e.id = d.event_id";
 
-/// A failed attempt: any outcome but success (as [`Delivery::failed`]).
-const FAILED: &str = "(d.result <> 'success')";
-
 // The SQL above spells out MAX_BODY.
 const _: () = assert!(crate::outbox::MAX_BODY == 65536);
 
 impl PgStore {
     pub(crate) fn deliveries(&self, filter: DeliveryFilter, page: Page) -> Result<Paged<Delivery>> {
+        let query = PageQuery::new(SELECT_DELIVERY, &filter, page, Placeholders::Dollar);
         self.read("listing deliveries", |conn| {
-            let mut clauses = Vec::new();
-            let mut values: Vec<Box<dyn ToSql + Sync>> = Vec::new();
-            if let Some(hook) = filter.hook_id {
-                values.push(Box::new(hook));
-                clauses.push(format!("d.hook_id = ${}", values.len()));
-            }
-            if let Some(event) = filter.event_id {
-                values.push(Box::new(event));
-                clauses.push(format!("e.uuid = ${}", values.len()));
-            }
-            if let Some(event) = filter.event_type {
-                values.push(Box::new(event_code(event)));
-                clauses.push(format!("e.event = ${}", values.len()));
-            }
-            if filter.failed_only {
-                clauses.push(FAILED.to_owned());
-            }
-            if let Some(test) = filter.test {
-                values.push(Box::new(test));
-                clauses.push(format!("e.test = ${}", values.len()));
-            }
-            let page_no = page.page.max(1);
-            let per_page = page.per_page.max(1);
-            values.push(Box::new(i64::from(per_page) + 1));
-            let limit = values.len();
-            values.push(Box::new(i64::from(page_no - 1) * i64::from(per_page)));
-            let offset = values.len();
-            let filter = if clauses.is_empty() {
-                String::new()
-            } else {
-                format!(" WHERE {}", clauses.join(" AND "))
-            };
-            let sql = format!(
-                "{SELECT_DELIVERY}{filter} ORDER BY d.id DESC LIMIT ${limit} OFFSET ${offset}"
-            );
-            let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| &**v).collect();
-            let mut items = conn
-                .query(&sql, &params)?
+            let params: Vec<&(dyn ToSql + Sync)> = query
+                .binds
+                .iter()
+                .map(|bind| match bind {
+                    Bind::Int(n) => n as &(dyn ToSql + Sync),
+                    Bind::Uuid(uuid) => uuid,
+                    Bind::Bool(flag) => flag,
+                })
+                .collect();
+            let items = conn
+                .query(&query.sql, &params)?
                 .iter()
                 .map(row_delivery)
                 .collect::<IResult<Vec<_>>>()?;
-            let has_next = items.len() > per_page as usize;
-            items.truncate(per_page as usize);
-            Ok(Paged {
-                items,
-                page: page_no,
-                has_next,
-            })
+            Ok(query.paged(items))
         })
     }
 
@@ -123,7 +92,7 @@ impl PgStore {
         self.read("reading success rates", |conn| {
             let rows = conn.query(
                 &format!(
-                    "SELECT d.hook_id, count(*), count(*) FILTER (WHERE NOT {FAILED})
+                    "SELECT d.hook_id, count(*), count(*) FILTER (WHERE NOT {FAILED_DELIVERY})
                      FROM deliveries d
                      WHERE d.hook_id = ANY($1) AND d.created_at >= $2
                      GROUP BY d.hook_id"
@@ -148,55 +117,46 @@ impl PgStore {
     pub(crate) fn prune_before(&self, cutoff: OffsetDateTime) -> Result<Pruned> {
         let cutoff = to_ns(cutoff);
         let batch = PRUNE_BATCH as i64;
-        let mut pruned = Pruned::default();
-        let end = self.read("pruning deliveries", |conn| {
+        let deliveries_end = self.read("pruning deliveries", |conn| {
             first_at_or_after(conn, "deliveries", cutoff)
         })?;
-        loop {
-            let n = self.write("pruning deliveries", |tx| {
-                Ok(tx.execute(
-                    "DELETE FROM deliveries WHERE id IN
-                        (SELECT id FROM deliveries WHERE id < $1 ORDER BY id LIMIT $2)",
-                    &[&end, &batch],
-                )?)
-            })?;
-            pruned.deliveries += n;
-            if n < PRUNE_BATCH as u64 {
-                break;
-            }
-        }
-        let end = self.read("pruning events", |conn| {
+        let events_end = self.read("pruning events", |conn| {
             first_at_or_after(conn, "events", cutoff)
         })?;
-        let mut after = 0_i64;
-        loop {
-            // Events kept (still pending or logged) are skipped by moving `after`.
-            let (n, last) = self.write("pruning events", |tx| {
+        let deliveries = || {
+            self.write("pruning deliveries", |tx| {
+                let n = tx.execute(
+                    "DELETE FROM deliveries WHERE id IN
+                        (SELECT id FROM deliveries WHERE id < $1 ORDER BY id LIMIT $2)",
+                    &[&deliveries_end, &batch],
+                )?;
+                Ok(usize::try_from(n).unwrap_or(usize::MAX))
+            })
+        };
+        let events = |after: i64| {
+            self.write("pruning events", |tx| {
                 let ids: Vec<i64> = tx
                     .query(
-                        "DELETE FROM events WHERE id IN (
+                        formatcp!(
+                            "DELETE FROM events WHERE id IN (
                             SELECT e.id FROM events e
                             WHERE e.id > $1 AND e.id < $2
                                 AND NOT EXISTS (SELECT 1 FROM tasks t
-                                    WHERE t.event_id = e.id AND t.state = 0)
+                                    WHERE t.event_id = e.id AND t.state = {PENDING})
                                 AND NOT EXISTS (SELECT 1 FROM deliveries d
                                     WHERE d.event_id = e.id)
                             ORDER BY e.id LIMIT $3)
-                         RETURNING id",
-                        &[&after, &end, &batch],
+                         RETURNING id"
+                        ),
+                        &[&after, &events_end, &batch],
                     )?
                     .iter()
                     .map(|r| r.get(0))
                     .collect();
                 Ok((ids.len(), ids.iter().max().copied()))
-            })?;
-            pruned.events += n as u64;
-            match last {
-                Some(last) if n == PRUNE_BATCH => after = last,
-                _ => break,
-            }
-        }
-        Ok(pruned)
+            })
+        };
+        pruning::in_batches(deliveries, events)
     }
 }
 

@@ -32,6 +32,7 @@ use crate::key::{Cipher, SecretKey};
 use crate::sql::{from_ns, to_ns};
 use crate::store::check_namespace;
 use crate::types::Namespace;
+use crate::validate;
 
 /// The channel that accepted events (and redeliveries, retries) are announced on.
 pub(crate) const CHANNEL: &str = "djinn_hooks_work";
@@ -91,8 +92,8 @@ impl PgStore {
         let mut client = config.connect(NoTls).map_err(connect_err)?;
         schema::migrate(&mut client)?;
         drop(client);
-        // No test query on each check-out (a round trip per call, ~15% of a
-        // claim's): a connection found closed is dropped when it comes back,
+        // No test query on each check-out (a round trip per call, a good part
+        // of a claim's time): a connection found closed is dropped when it comes back,
         // and a call that meets a broken one fails once, as any call can.
         let pool = Pool::builder()
             .max_size(POOL_SIZE)
@@ -125,9 +126,8 @@ impl PgStore {
     /// an expired lease, and any later durable commit flushes the WAL up to and
     /// past it. And the planner may not sort or use bitmap scans: the claim
     /// must walk the due index in order and stop at its limit, and statistics
-    /// lag behind a table that grows by thousands of tasks a second (with them
-    /// it read every due task and sorted them: 5-27 ms a claim instead of 0.2
-    /// ms, at 5,000-20,000 due).
+    /// lag behind a table that grows fast (with them it may read every due
+    /// task and sort them, so a claim's cost grows with the backlog).
     pub(crate) fn claim_write<T>(
         &self,
         operation: &'static str,
@@ -193,9 +193,7 @@ impl PgStore {
         self.write("creating a namespace", |tx| {
             let now = to_ns(OffsetDateTime::now_utc());
             let mut parent: Option<i64> = None;
-            let segments: Vec<&str> = name.split('/').collect();
-            for end in 2..=segments.len() {
-                let prefix = segments[..end].join("/");
+            for prefix in validate::namespace_lineage(name) {
                 tx.execute(
                     "INSERT INTO namespaces (name, parent_id, created_at) VALUES ($1, $2, $3)
                      ON CONFLICT (name) DO NOTHING",

@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use const_format::formatcp;
 use djinn_hook_outbox::{Attempt, Completion, Outcome};
 use postgres::Transaction;
 use postgres::types::Type;
@@ -14,10 +15,8 @@ use super::{CHANNEL, PgStore, namespace_id};
 use crate::error::{Error, IResult, Result};
 use crate::outbox::cap;
 use crate::sql::{count, event_code, from_ns, headers_to_json, to_ns};
-use crate::types::{Accepted, Completed, NewEvent, Counts};
-
-const STATE_FAILED: i64 = 1;
-const STATE_DONE: i64 = 2;
+use crate::task_state::{DONE as STATE_DONE, FAILED, FAILED as STATE_FAILED, PENDING};
+use crate::types::{Accepted, Completed, Counts, NewEvent};
 
 impl PgStore {
     pub(crate) fn accept_event(&self, event: NewEvent) -> Result<Accepted> {
@@ -62,8 +61,10 @@ impl PgStore {
             let body = body.filter(|_| !truncated);
             let task: i64 = tx
                 .query_one(
-                    "INSERT INTO tasks (event_id, hook_id, state, next_at, redelivery, body)
-                     VALUES ($1, $2, 0, $3, true, $4) RETURNING id",
+                    formatcp!(
+                        "INSERT INTO tasks (event_id, hook_id, state, next_at, redelivery, body)
+                     VALUES ($1, $2, {PENDING}, $3, true, $4) RETURNING id"
+                    ),
                     &[
                         &event_row,
                         &hook_id,
@@ -87,8 +88,8 @@ impl PgStore {
                 return Err(Error::WebhookInactive { id: hook_id }.into());
             }
             let n = tx.execute(
-                "UPDATE tasks SET state = 0, next_at = $2
-                 WHERE hook_id = $1 AND (state = 1 OR (state = 0 AND lease IS NULL))",
+                formatcp!("UPDATE tasks SET state = {PENDING}, next_at = $2
+                 WHERE hook_id = $1 AND (state = {FAILED} OR (state = {PENDING} AND lease IS NULL))"),
                 &[&hook_id, &to_ns(OffsetDateTime::now_utc())],
             )?;
             if n > 0 {
@@ -102,8 +103,10 @@ impl PgStore {
         self.read("finding the next due task", |conn| {
             Ok(conn
                 .query_opt(
-                    "SELECT t.next_at FROM tasks t JOIN webhooks w ON w.id = t.hook_id
-                     WHERE t.state = 0 AND w.active ORDER BY t.next_at LIMIT 1",
+                    formatcp!(
+                        "SELECT t.next_at FROM tasks t JOIN webhooks w ON w.id = t.hook_id
+                     WHERE t.state = {PENDING} AND w.active ORDER BY t.next_at LIMIT 1"
+                    ),
                     &[],
                 )?
                 .map(|r| from_ns(r.get(0))))
@@ -114,13 +117,13 @@ impl PgStore {
         self.read("counting", |conn| {
             let now = to_ns(OffsetDateTime::now_utc());
             let r = conn.query_one(
-                "SELECT
-                    (SELECT count(*) FROM tasks WHERE state = 0 AND (lease IS NULL OR next_at <= $1)),
-                    (SELECT count(*) FROM tasks WHERE state = 0 AND lease IS NOT NULL AND next_at > $1),
-                    (SELECT count(*) FROM tasks WHERE state = 1),
+                formatcp!("SELECT
+                    (SELECT count(*) FROM tasks WHERE state = {PENDING} AND (lease IS NULL OR next_at <= $1)),
+                    (SELECT count(*) FROM tasks WHERE state = {PENDING} AND lease IS NOT NULL AND next_at > $1),
+                    (SELECT count(*) FROM tasks WHERE state = {FAILED}),
                     (SELECT count(*) FROM webhooks WHERE NOT active AND disabled_at IS NOT NULL),
                     (SELECT count(*) FROM events),
-                    (SELECT count(*) FROM deliveries)",
+                    (SELECT count(*) FROM deliveries)"),
                 &[&now],
             )?;
             Ok(Counts {
@@ -219,9 +222,11 @@ fn accept(
         let event_rows: Vec<i64> = tasks.iter().map(|(i, _)| rows[*i]).collect();
         let hook_ids: Vec<i64> = tasks.iter().map(|(_, hook)| *hook).collect();
         tx.query_typed(
-            "INSERT INTO tasks (event_id, hook_id, state, next_at)
-             SELECT event_id, hook_id, 0, $3 FROM unnest($1::bigint[], $2::bigint[])
-                AS t (event_id, hook_id)",
+            formatcp!(
+                "INSERT INTO tasks (event_id, hook_id, state, next_at)
+             SELECT event_id, hook_id, {PENDING}, $3 FROM unnest($1::bigint[], $2::bigint[])
+                AS t (event_id, hook_id)"
+            ),
             &[
                 (&event_rows, Type::INT8_ARRAY),
                 (&hook_ids, Type::INT8_ARRAY),

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use const_format::formatcp;
 use djinn_hook_outbox::{LeaseToken, Task, WebhookSecret};
 use djinn_hook_payload::EventType;
 use time::OffsetDateTime;
@@ -14,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::outbox::lease_until;
 use crate::sql::{from_ns, to_ns};
 use crate::task::{TaskRow, claimed};
+use crate::task_state::PENDING;
 
 impl PgStore {
     pub(crate) fn queue_test(
@@ -45,8 +47,10 @@ impl PgStore {
             let lease_token = LeaseToken::new();
             let task_id: i64 = tx
                 .query_one(
-                    "INSERT INTO tasks (event_id, hook_id, state, next_at, lease, attempts)
-                     VALUES ($1, $2, 0, $3, $4, 1) RETURNING id",
+                    formatcp!(
+                        "INSERT INTO tasks (event_id, hook_id, state, next_at, lease, attempts)
+                         VALUES ($1, $2, {PENDING}, $3, $4, 1) RETURNING id"
+                    ),
                     &[&event_row, &hook_id, &to_ns(until), lease_token.as_uuid()],
                 )?
                 .get(0);

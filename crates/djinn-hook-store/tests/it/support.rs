@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use djinn_hook_outbox::{Attempt, AttemptOutcome, Completion, Decision, Outcome, Task};
-use djinn_hook_payload::EventType;
+use djinn_hook_payload::{EventType, headers};
 use djinn_hook_store::{Accepted, NewEvent, NewWebhook, SecretKey, Store, Webhook};
 use tempfile::TempDir;
 use time::OffsetDateTime;
@@ -252,11 +252,8 @@ pub(crate) fn event(ns: &str, event: EventType) -> NewEvent {
 pub(crate) fn attempt(task: &Task, status: Option<u16>, at: OffsetDateTime) -> Attempt {
     let mut attempt = Attempt::new(&task.request, at);
     attempt.request_headers = vec![
-        (
-            "X-Djinn-CI-Event".to_owned(),
-            task.request.event.to_string(),
-        ),
-        ("X-Djinn-CI-Signature".to_owned(), "sha256=00ff".to_owned()),
+        (headers::EVENT.to_owned(), task.request.event.to_string()),
+        (headers::SIGNATURE.to_owned(), "sha256=00ff".to_owned()),
     ];
     attempt.response_status = status;
     attempt.response_headers = vec![("Content-Type".to_owned(), "text/plain".to_owned())];

@@ -7,7 +7,7 @@ use super::output::{self, Table};
 use super::store::{self, StoreResult as _};
 use super::{Global, invalid};
 use crate::cli::DeliveriesCommand;
-use crate::json::{DeliveryFullJson, DeliveryJson, PageJson, RedeliveryJson};
+use crate::entity_json::{DeliveryFullJson, DeliveryJson, PageJson, RedeliveryJson};
 
 /// Runs a `deliveries` subcommand.
 pub(crate) fn run(global: &Global, command: DeliveriesCommand) -> anyhow::Result<()> {

@@ -14,7 +14,7 @@ use super::output::{self, Table};
 use super::store::{self, StoreResult as _};
 use super::{Global, invalid};
 use crate::cli::{HookCommand, HookCreateArgs, HookUpdateArgs, SecretArgs};
-use crate::json::{DeliveryFullJson, WebhookJson};
+use crate::entity_json::{DeliveryFullJson, WebhookJson};
 
 /// Runs a `hook` subcommand.
 pub(crate) fn run(global: &Global, command: HookCommand) -> anyhow::Result<()> {
@@ -53,18 +53,12 @@ pub(crate) fn secret(args: &SecretArgs) -> anyhow::Result<Option<String>> {
     Ok(Some(secret.to_owned()))
 }
 
-/// A timeout such as `10s` or `500ms`.
+/// A timeout such as `10s` or `500ms` (humantime's syntax, as the other duration flags); the
+/// store checks its range.
 fn timeout(flag: &str, text: &str) -> anyhow::Result<Duration> {
-    let parsed = if let Some(ms) = text.strip_suffix("ms") {
-        ms.parse().ok().map(Duration::from_millis)
-    } else if let Some(s) = text.strip_suffix('s') {
-        s.parse().ok().map(Duration::from_secs)
-    } else {
-        None
-    };
-    match parsed {
-        Some(timeout) => Ok(timeout),
-        None => invalid!("{flag}: {text:?} is not a duration like 10s or 500ms"),
+    match humantime::parse_duration(text) {
+        Ok(timeout) => Ok(timeout),
+        Err(_) => invalid!("{flag}: {text:?} is not a duration like 10s or 500ms"),
     }
 }
 

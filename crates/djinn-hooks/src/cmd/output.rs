@@ -7,49 +7,38 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-/// A text table: a header row and rows of cells, printed with columns aligned.
+/// A text table: an upper-case header row and rows of cells, columns aligned and two spaces
+/// apart, no borders, no trailing spaces. Laid out by `comfy-table` (no borders, no padding but
+/// the gap after each column but the last).
 #[derive(Debug)]
 pub(crate) struct Table {
-    header: Vec<&'static str>,
-    rows: Vec<Vec<String>>,
+    table: comfy_table::Table,
 }
 
 impl Table {
     /// A table with these column names.
     pub(crate) fn new(header: &[&'static str]) -> Table {
-        Table {
-            header: header.to_vec(),
-            rows: Vec::new(),
+        let mut table = comfy_table::Table::new();
+        table
+            .load_preset(comfy_table::presets::NOTHING)
+            .set_header(header.iter().map(|h| h.to_uppercase()));
+        let last = header.len().saturating_sub(1);
+        for (i, column) in table.column_iter_mut().enumerate() {
+            column.set_padding((0, if i == last { 0 } else { 2 }));
         }
+        Table { table }
     }
 
     /// Adds a row (as many cells as columns).
     pub(crate) fn row(&mut self, cells: Vec<String>) {
-        debug_assert_eq!(cells.len(), self.header.len());
-        self.rows.push(cells);
+        debug_assert_eq!(cells.len(), self.table.column_count());
+        self.table.add_row(cells);
     }
 
-    /// Renders the table; the last column is not padded.
+    /// Renders the table, each line ending in a newline.
     pub(crate) fn render(&self) -> String {
-        let mut widths: Vec<usize> = self.header.iter().map(|h| h.chars().count()).collect();
-        for row in &self.rows {
-            for (width, cell) in widths.iter_mut().zip(row) {
-                *width = (*width).max(cell.chars().count());
-            }
-        }
-        let mut out = String::new();
-        let header: Vec<String> = self.header.iter().map(|h| h.to_uppercase()).collect();
-        for row in std::iter::once(&header).chain(&self.rows) {
-            let last = row.len() - 1;
-            for (i, cell) in row.iter().enumerate() {
-                out.push_str(cell);
-                if i < last {
-                    let pad = widths[i] - cell.chars().count() + 2;
-                    out.extend(std::iter::repeat_n(' ', pad));
-                }
-            }
-            out.push('\n');
-        }
+        let mut out = self.table.trim_fmt();
+        out.push('\n');
         out
     }
 
@@ -205,6 +194,19 @@ mod tests {
         );
         // No executable known.
         assert_eq!(program_for(None, Some(&root), None), "djinn-hooks");
+    }
+
+    #[test]
+    fn tables_align_columns_two_spaces_apart_without_trailing_spaces() {
+        let mut table = Table::new(&["id", "duration", "result"]);
+        table.row(vec!["1".into(), "850µs".into(), "ok".into()]);
+        table.row(vec!["12345".into(), "1.20s".into(), "HTTP 500".into()]);
+        assert_eq!(
+            table.render(),
+            "ID     DURATION  RESULT\n\
+             1      850µs     ok\n\
+             12345  1.20s     HTTP 500\n"
+        );
     }
 
     #[test]

@@ -24,31 +24,16 @@ pub(crate) fn run(global: &Global, args: &PruneArgs) -> anyhow::Result<()> {
     }
 }
 
-/// Reads an age such as `30d`, `12h`, `45m` or `90s`.
+/// Reads an age such as `30d`, `12h`, `45m` or `90s` (or `1d 12h`: humantime's syntax, as the
+/// other duration flags), at most [`MAX_AGE_DAYS`]; anything else is invalid input (exit 2).
 pub(crate) fn parse_age(text: &str) -> anyhow::Result<Duration> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let seconds = match unit {
-        "d" => 86_400,
-        "h" => 3_600,
-        "m" => 60,
-        "s" => 1,
-        _ => invalid!("--older-than: {text:?} is not an age like 30d, 12h, 45m or 90s"),
-    };
-    if number.is_empty() {
-        invalid!("--older-than: {text:?} is not an age like 30d, 12h, 45m or 90s");
-    }
-    match number
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(seconds))
-    {
-        Some(age) if age <= MAX_AGE_DAYS * 86_400 => Ok(Duration::from_secs(age)),
-        // Only digits are left: the number is too large.
-        _ => invalid!("--older-than: {text:?} is too long; at most {MAX_AGE_DAYS}d (100 years)"),
+    match humantime::parse_duration(text) {
+        Ok(age) if age <= Duration::from_secs(MAX_AGE_DAYS * 86_400) => Ok(age),
+        Ok(_) | Err(humantime::DurationError::NumberOverflow) => {
+            invalid!("--older-than: {text:?} is too long; at most {MAX_AGE_DAYS}d (100 years)")
+        }
+        Err(_) => invalid!("--older-than: {text:?} is not an age like 30d, 12h, 45m or 90s"),
     }
 }
 
@@ -65,7 +50,12 @@ mod tests {
         assert_eq!(parse_age("30d").unwrap(), Duration::from_secs(30 * 86_400));
         assert_eq!(parse_age("12h").unwrap(), Duration::from_secs(12 * 3_600));
         assert_eq!(parse_age("0s").unwrap(), Duration::ZERO);
-        for bad in ["", "d", "30", "30 days", "-1d", "1.5h"] {
+        assert_eq!(
+            parse_age("1d 12h").unwrap(),
+            Duration::from_secs(36 * 3_600)
+        );
+        assert_eq!(parse_age("1.5h").unwrap(), Duration::from_secs(90 * 60));
+        for bad in ["", "d", "30", "-1d", "soon", "36501d"] {
             let err = parse_age(bad).unwrap_err();
             assert_eq!(super::super::exit_code(&err), 2, "{bad:?}");
         }

@@ -198,6 +198,43 @@ fn missing_things_and_a_damaged_key_file_exit_1() {
     );
 }
 
+/// The one intake rule, as the API's (`POST /n/{ns}/-/events` answers 404): an event for a
+/// namespace nobody created exits 1 naming it and stores nothing, not even the namespace.
+#[test]
+fn emit_to_an_unknown_namespace_exits_1_and_stores_nothing() {
+    let env = Env::new();
+    let example = env.run(&["example", "cron"], None).ok().to_owned();
+    let run = env.run(
+        &["emit", "cron", "--namespace", "ghost/ns"],
+        Some(example.as_bytes()),
+    );
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert_eq!(run.stdout, "");
+    assert_eq!(
+        run.stderr.trim(),
+        "djinn-hooks: namespace \"ghost/ns\" not found; nothing stored (a namespace comes into \
+         being with its first webhook: hook create --namespace ghost/ns ...)"
+    );
+    let key = djinn_hook_store::SecretKey::load_or_create(
+        &djinn_hook_store::SecretKey::file_beside(&env.db()),
+    )
+    .unwrap();
+    let store = djinn_hook_store::Store::open(env.db(), key).unwrap();
+    assert_eq!(store.namespace("ghost/ns").unwrap(), None);
+    assert_eq!(store.counts().unwrap().events, 0);
+    drop(store);
+
+    // Once its first webhook made the namespace, the same event is stored and matched.
+    let receiver = Receiver::start("127.0.0.1:0", Secret::new("s")).unwrap();
+    env.create_hook("ghost/ns", &receiver.url(), &["--secret", "s"]);
+    let run = env.run(
+        &["--json", "emit", "cron", "--namespace", "ghost/ns"],
+        Some(example.as_bytes()),
+    );
+    let accepted: Value = serde_json::from_str(run.ok()).unwrap();
+    assert_eq!(accepted["matched"], 1, "{accepted}");
+}
+
 #[test]
 fn the_key_file_is_created_0600_beside_the_database_and_secrets_stay_hidden() {
     use std::os::unix::fs::PermissionsExt;

@@ -17,7 +17,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use djinn_hook_payload::{EventType, example_payload};
+use djinn_hook_payload::{EventType, example_payload, headers};
 use djinn_hook_store::{DeliveryFilter, Page, SecretKey, Store};
 use serde_json::Value;
 
@@ -164,11 +164,16 @@ fn serve_connection(stream: TcpStream, shared: &SinkShared) {
         if reader.read_exact(&mut body).is_err() {
             return;
         }
-        let header = |name: &str| headers.get(name).cloned().unwrap_or_default();
+        let header = |name: &str| {
+            headers
+                .get(&name.to_ascii_lowercase())
+                .cloned()
+                .unwrap_or_default()
+        };
         let delay = {
             let mut state = shared.state.lock().unwrap();
             let arrival = state.seen.len();
-            let pair = (header("x-djinn-ci-hook-id"), header("x-djinn-ci-delivery"));
+            let pair = (header(headers::HOOK_ID), header(headers::DELIVERY));
             let first = !state.seen.contains(&pair);
             state.seen.push(pair.clone());
             state.arrived_at.push(Instant::now());

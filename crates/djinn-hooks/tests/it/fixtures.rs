@@ -6,6 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
+use djinn_hook_payload::headers;
+
 /// A receiver on 127.0.0.1 that answers 200 after `delay` and records the event id
 /// (`X-Djinn-CI-Delivery`) of every request: axum on a runtime of its own thread.
 pub(crate) fn receiver(delay: Duration) -> (String, Arc<Mutex<Vec<String>>>) {
@@ -18,7 +20,7 @@ pub(crate) fn receiver(delay: Duration) -> (String, Arc<Mutex<Vec<String>>>) {
         let sink = Arc::clone(&sink);
         async move {
             let id = headers
-                .get("X-Djinn-CI-Delivery")
+                .get(headers::DELIVERY)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or_default()
                 .to_owned();

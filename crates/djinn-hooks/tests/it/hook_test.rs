@@ -1,7 +1,7 @@
 //! `hook test`: one example event to one webhook now, against a real receiver, recorded in the log
 //! and marked as a test.
 
-use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
+use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload, headers};
 use djinn_hook_server::Receiver;
 use djinn_hook_sign::Secret;
 use serde_json::{Value, json};
@@ -118,7 +118,7 @@ fn json_prints_the_recorded_delivery() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|h| h[0] == "X-Djinn-CI-Signature")
+        .find(|h| h[0] == headers::SIGNATURE)
         .expect("signed");
     assert_eq!(
         signature[1].as_str(),

@@ -4,6 +4,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::Stdio;
 
 use crate::{Env, agent};
+use djinn_hook_payload::headers;
 
 const BODY: &str = r#"{"action":"created","variable":{"id":7,"key":"PGADDR"}}"#;
 
@@ -31,14 +32,11 @@ fn start(env: &Env, extra: &[&str]) -> (std::process::Child, String) {
 fn post(url: &str, signature: Option<&str>) -> u16 {
     let mut request = agent()
         .post(url)
-        .header("X-Djinn-CI-Event", "variables")
-        .header(
-            "X-Djinn-CI-Delivery",
-            "0b7e8a49-2c1f-4b8e-9d55-1f1d3f0a7c11",
-        )
-        .header("X-Djinn-CI-Hook-ID", "3");
+        .header(headers::EVENT, "variables")
+        .header(headers::DELIVERY, "0b7e8a49-2c1f-4b8e-9d55-1f1d3f0a7c11")
+        .header(headers::HOOK_ID, "3");
     if let Some(signature) = signature {
-        request = request.header("X-Djinn-CI-Signature", signature);
+        request = request.header(headers::SIGNATURE, signature);
     }
     request
         .send(BODY)

@@ -18,6 +18,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
+use djinn_hook_payload::headers;
+
 /// A temporary folder holding the database and key file of one test.
 pub(crate) struct Env {
     dir: tempfile::TempDir,
@@ -174,7 +176,7 @@ pub(crate) fn post_event(
     let mut response = agent
         .post(format!("{base}/n/{ns}/-/events"))
         .header("Content-Type", "application/json")
-        .header("X-Djinn-CI-Event", event.name())
+        .header(headers::EVENT, event.name())
         .send(body)
         .expect("the intake answers");
     let text = response.body_mut().read_to_string().unwrap_or_default();

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
+use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload, headers};
 use djinn_hook_server::Receiver;
 use djinn_hook_sign::Secret;
 use serde_json::{Value, json};
@@ -129,7 +129,7 @@ impl Serve {
             &format!("/n/{ns}/-/events"),
             Some(&body),
             token.as_deref(),
-            &[("X-Djinn-CI-Event", event.name())],
+            &[(headers::EVENT, event.name())],
         )
     }
 
@@ -316,7 +316,7 @@ fn lifecycle_create_list_get_update_deliveries_redeliver_delete() {
     djinn_hook_sign::verify(&Secret::new(SECRET), &post.body, signature)
         .expect("the signature verifies with the webhook's secret");
     assert!(
-        post.header("webhook-signature").is_some(),
+        post.header(headers::WEBHOOK_SIGNATURE).is_some(),
         "standard_webhooks was switched on"
     );
     assert_eq!(
@@ -711,18 +711,18 @@ fn every_error_status() {
     // Events: the header is required and known; the payload is validated, errors by JSON path.
     let events = format!("/n/{NS}/-/events");
     let no_header = serve.call("POST", &events, Some("{}")).expect(400);
-    assert_eq!(no_header.json, json!({"X-Djinn-CI-Event": ["is required"]}));
+    assert_eq!(no_header.json, json!({headers::EVENT: ["is required"]}));
     let unknown_event = serve
         .call_with(
             "POST",
             &events,
             Some("{}"),
             None,
-            &[("X-Djinn-CI-Event", "build.exploded")],
+            &[(headers::EVENT, "build.exploded")],
         )
         .expect(400);
     assert!(
-        unknown_event.json["X-Djinn-CI-Event"][0]
+        unknown_event.json[headers::EVENT][0]
             .as_str()
             .unwrap()
             .starts_with("unknown event \"build.exploded\""),
@@ -734,7 +734,7 @@ fn every_error_status() {
             &events,
             Some(r#"{"id": "four"}"#),
             None,
-            &[("X-Djinn-CI-Event", "build.finished")],
+            &[(headers::EVENT, "build.finished")],
         )
         .expect(400);
     assert_eq!(
@@ -747,7 +747,7 @@ fn every_error_status() {
             &events,
             Some("{"),
             None,
-            &[("X-Djinn-CI-Event", "cron")],
+            &[(headers::EVENT, "cron")],
         )
         .expect(400);
     assert!(
@@ -1087,16 +1087,13 @@ fn a_webhook_loop_is_refused_unless_relaying_on_purpose() {
             Some(&body),
             None,
             &[
-                ("X-Djinn-CI-Event", "cron"),
-                (
-                    "X-Djinn-CI-Delivery",
-                    "7b74c828-009d-495a-94ff-4cd5109317cb",
-                ),
+                (headers::EVENT, "cron"),
+                (headers::DELIVERY, "7b74c828-009d-495a-94ff-4cd5109317cb"),
             ],
         )
         .expect(400);
     assert!(
-        delivery.text.contains("X-Djinn-CI-Delivery"),
+        delivery.text.contains(headers::DELIVERY),
         "{}",
         delivery.text
     );

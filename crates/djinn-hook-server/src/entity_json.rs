@@ -13,6 +13,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use djinn_hook_payload::{EventSet, EventType};
 use djinn_hook_store::{Accepted, BreakerHold, Delivery, LastResponse, Namespace, Webhook};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::{Serialize, Serializer};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -52,17 +53,17 @@ impl Urls {
     }
 }
 
+/// What is percent-encoded in a segment of the API's URLs: all but RFC 3986's unreserved
+/// characters.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// Percent-encodes what may not stand in a path segment as is.
 fn encode_segment(segment: &str) -> String {
-    let mut out = String::with_capacity(segment.len());
-    for byte in segment.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(segment, SEGMENT).to_string()
 }
 
 /// A webhook: the original's webhook entity (`id`, `author_id`, `user_id`, `namespace_id`,
@@ -371,6 +372,11 @@ mod tests {
         assert_eq!(
             urls.delivery("al ice/a/b", 1, 2),
             "http://h/n/al%20ice/a/b/-/webhooks/1/deliveries/2"
+        );
+        // RFC 3986's unreserved characters stay; anything else, UTF-8 included, is encoded.
+        assert_eq!(
+            urls.namespace("café/a-b.c_d~e+f"),
+            "http://h/n/caf%C3%A9/a-b.c_d~e%2Bf"
         );
     }
 

@@ -1,5 +1,5 @@
 //! Request bodies: read with the size limit enforced while they arrive, the JSON the API reads,
-//! and how a body that fails to parse is reported. What it writes is in `crate::json`, shared
+//! and how a body that fails to parse is reported. What it writes is in `crate::entity_json`, shared
 //! with the command line's `--json`.
 
 use axum::body::{Body, Bytes};

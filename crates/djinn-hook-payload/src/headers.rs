@@ -1,0 +1,23 @@
+//! The names of every HTTP header a delivery carries, in one place: the sender sets them, the
+//! receiver, the relay and the intake API read them, and tests and benches use them too.
+//!
+//! They live here, in the wire-format crate, because they are part of the wire format as much as
+//! the body is, and every crate that touches a delivery already depends on this one.
+//! `djinn-hook-sign` deliberately holds none: it signs and verifies bytes and header *values*
+//! (its `StandardHeaders` takes the three values), so it stays free of HTTP.
+
+/// The event of a delivery, e.g. `X-Djinn-CI-Event: build.submitted`; also the header that
+/// names the event of a `POST /n/{namespace}/-/events`.
+pub const EVENT: &str = "X-Djinn-CI-Event";
+/// The id of the webhook a delivery is for, e.g. `X-Djinn-CI-Hook-ID: 42`.
+pub const HOOK_ID: &str = "X-Djinn-CI-Hook-ID";
+/// The event's UUID, the same on every retry and redelivery: a receiver deduplicates on it.
+pub const DELIVERY: &str = "X-Djinn-CI-Delivery";
+/// The Djinn CI signature of the body: `sha256=<64 lowercase hex>`.
+pub const SIGNATURE: &str = "X-Djinn-CI-Signature";
+/// Standard Webhooks: the message id, the same for every attempt of one message.
+pub const WEBHOOK_ID: &str = "webhook-id";
+/// Standard Webhooks: the attempt's Unix time in seconds.
+pub const WEBHOOK_TIMESTAMP: &str = "webhook-timestamp";
+/// Standard Webhooks: the space-separated `v1,<base64>` signatures.
+pub const WEBHOOK_SIGNATURE: &str = "webhook-signature";
