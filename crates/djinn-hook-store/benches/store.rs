@@ -336,6 +336,7 @@ mod raw {
             payload_url: String::new(),
             ssl: true,
             secret: None,
+            previous_secret: None,
             standard_webhooks: false,
             body: Vec::new(),
             attempt: 1,

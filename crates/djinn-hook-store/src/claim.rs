@@ -82,8 +82,8 @@ impl Store {
 }
 
 /// The columns of a webhook that a delivery needs (its secret still sealed).
-pub(crate) const SETTINGS_COLUMNS: &str =
-    "payload_url, ssl, secret, standard_webhooks, failing_since, max_in_flight, timeout_ms";
+pub(crate) const SETTINGS_COLUMNS: &str = "payload_url, ssl, secret, standard_webhooks,
+    failing_since, max_in_flight, timeout_ms, previous_secret, previous_secret_until";
 
 /// A webhook's delivery settings, as [`SETTINGS_COLUMNS`] reads them.
 pub(crate) struct Settings {
@@ -93,9 +93,29 @@ pub(crate) struct Settings {
     pub(crate) standard_webhooks: bool,
     pub(crate) failing_since: Option<OffsetDateTime>,
     pub(crate) limits: DeliveryLimits,
+    /// The previous secret, sealed, and until when it is signed with (stored ns).
+    sealed_previous: Option<Vec<u8>>,
+    previous_until: Option<i64>,
 }
 
 impl Settings {
+    /// The current and (while its overlap lasts at `now`) the previous secret, decrypted.
+    pub(crate) fn open_secrets(
+        &self,
+        cipher: &crate::key::Cipher,
+        hook_id: i64,
+        now: OffsetDateTime,
+    ) -> Result<(Option<String>, Option<String>), crate::error::Error> {
+        let previous = self
+            .sealed_previous
+            .as_deref()
+            .filter(|_| crate::rotation::live(self.previous_until, now));
+        Ok((
+            cipher.open_optional(hook_id, self.sealed_secret.as_deref())?,
+            cipher.open_optional(hook_id, previous)?,
+        ))
+    }
+
     /// Reads [`SETTINGS_COLUMNS`] from column `at` on.
     pub(crate) fn read(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Settings> {
         Ok(Settings {
@@ -105,6 +125,8 @@ impl Settings {
             standard_webhooks: r.get(at + 3)?,
             failing_since: r.get::<_, Option<i64>>(at + 4)?.map(from_ns),
             limits: limits_from_row(r.get(at + 5)?, r.get(at + 6)?),
+            sealed_previous: r.get(at + 7)?,
+            previous_until: r.get(at + 8)?,
         })
     }
 }
@@ -204,8 +226,8 @@ fn claim_in(
     let mut lease_stmt = tx.prepare_cached(
         "UPDATE tasks SET lease = ?2, next_at = ?3, attempts = attempts + 1 WHERE id = ?1",
     )?;
-    // Decrypted once per webhook per claim.
-    let mut secrets: HashMap<i64, Option<String>> = HashMap::new();
+    // Decrypted once per webhook per claim: the current and the previous secret.
+    let mut secrets: HashMap<i64, (Option<String>, Option<String>)> = HashMap::new();
     let mut tasks = Vec::new();
     let mut remaining = claim.limit;
     let mut last = None;
@@ -248,16 +270,14 @@ fn claim_in(
             if got > 0 {
                 last = Some(hook.hook_id);
             }
-            let secret = match secrets.get(&hook.hook_id) {
-                Some(secret) => secret.clone(),
+            let (secret, previous_secret) = match secrets.get(&hook.hook_id) {
+                Some(secrets) => secrets.clone(),
                 None if got > 0 => {
-                    let secret = store
-                        .cipher
-                        .open_optional(hook.hook_id, hook.hook.sealed_secret.as_deref())?;
-                    secrets.insert(hook.hook_id, secret.clone());
-                    secret
+                    let opened = hook.hook.open_secrets(&store.cipher, hook.hook_id, now)?;
+                    secrets.insert(hook.hook_id, opened.clone());
+                    opened
                 }
-                None => None,
+                None => (None, None),
             };
             for (task_id, attempts, redelivery, event_id, event, created_at, body, next_at) in rows
             {
@@ -274,6 +294,7 @@ fn claim_in(
                     payload_url: hook.hook.payload_url.clone(),
                     ssl: hook.hook.ssl,
                     secret: secret.clone(),
+                    previous_secret: previous_secret.clone(),
                     standard_webhooks: hook.hook.standard_webhooks,
                     body,
                     attempt: u32::try_from(attempts + 1).unwrap_or(u32::MAX),

@@ -53,9 +53,7 @@ impl Store {
                 })
                 .optional()?
                 .ok_or(Error::WebhookNotFound { id: hook_id })?;
-            let secret = self
-                .cipher
-                .open_optional(hook_id, hook.sealed_secret.as_deref())?;
+            let (secret, previous_secret) = hook.open_secrets(&self.cipher, hook_id, now)?;
             let event_id = Uuid::new_v4();
             let event_row =
                 insert_event(tx, event_id, namespace_id, event, &body, to_ns(now), true)?;
@@ -82,6 +80,7 @@ impl Store {
                 payload_url: hook.payload_url,
                 ssl: hook.ssl,
                 secret,
+                previous_secret,
                 standard_webhooks: hook.standard_webhooks,
                 body,
                 attempt: 1,

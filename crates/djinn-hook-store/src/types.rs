@@ -74,6 +74,10 @@ pub struct Webhook {
     /// The open circuit breaker that last put its deliveries off, as the worker recorded it;
     /// `None` once the breaker closed or a delivery succeeded.
     pub breaker: Option<BreakerHold>,
+    /// While a secret rotation's overlap lasts ([`Store::rotate_secret`](crate::Store::rotate_secret)),
+    /// when it ends: until then deliveries are signed with the previous secret too.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub secret_rotating_until: Option<OffsetDateTime>,
 }
 
 /// A webhook's own delivery limits; `None` leaves a limit to the worker's default.
@@ -192,6 +196,7 @@ impl fmt::Debug for Webhook {
             .field("active", &self.active)
             .field("standard_webhooks", &self.standard_webhooks)
             .field("has_secret", &self.has_secret)
+            .field("secret_rotating_until", &self.secret_rotating_until)
             .field("created_at", &self.created_at)
             .field("disabled_reason", &self.disabled_reason)
             .field("disabled_at", &self.disabled_at)
@@ -305,6 +310,8 @@ pub struct ClaimedTask {
     pub ssl: bool,
     /// The decrypted signing secret: the only place a secret leaves the store.
     pub secret: Option<String>,
+    /// The decrypted previous secret while a rotation's overlap lasts: sign with it too.
+    pub previous_secret: Option<String>,
     /// Whether to send Standard Webhooks headers too.
     pub standard_webhooks: bool,
     /// The bytes to send: the event's payload, or for a redelivery the recorded
@@ -384,6 +391,10 @@ impl fmt::Debug for ClaimedTask {
             .field("payload_url", &redact_userinfo(&self.payload_url))
             .field("ssl", &self.ssl)
             .field("secret", &self.secret.as_ref().map(|_| Redacted))
+            .field(
+                "previous_secret",
+                &self.previous_secret.as_ref().map(|_| Redacted),
+            )
             .field("standard_webhooks", &self.standard_webhooks)
             .field("body_len", &self.body.len())
             .field("attempt", &self.attempt)

@@ -141,6 +141,7 @@ pub(crate) fn request(claimed: ClaimedTask) -> DeliveryRequest {
         url: claimed.payload_url,
         ssl: claimed.ssl,
         secret: claimed.secret.map(WebhookSecret::new),
+        previous_secret: claimed.previous_secret.map(WebhookSecret::new),
         standard_webhooks: claimed.standard_webhooks,
         body: claimed.body,
         attempt: claimed.attempt,

@@ -101,8 +101,12 @@ struct Candidate {
     standard_webhooks: bool,
     failing_since: Option<OffsetDateTime>,
     limits: DeliveryLimits,
+    /// Its previous secret, sealed, while its rotation's overlap lasts.
+    sealed_previous: Option<Vec<u8>>,
     /// Its secret, once decrypted (once per claim, if it gets a task).
     secret: Option<Option<String>>,
+    /// Its previous secret, decrypted with its secret.
+    previous_secret: Option<String>,
     /// Leases it may still take.
     room: usize,
 }
@@ -159,7 +163,7 @@ fn claim_in(
     // if it holds them all, this one waits for it (in id order, as every claim locks them)
     // rather than come back empty while tasks are due.
     const LOCK: &str = "SELECT id, payload_url, ssl, secret, standard_webhooks, failing_since,
-            max_in_flight, timeout_ms
+            max_in_flight, timeout_ms, previous_secret, previous_secret_until
          FROM webhooks WHERE id = ANY($1) AND active
          ORDER BY id
          FOR NO KEY UPDATE";
@@ -179,7 +183,11 @@ fn claim_in(
             standard_webhooks: r.get(4),
             failing_since: r.get::<_, Option<i64>>(5).map(from_ns),
             limits: limits_from_row(r.get(6), r.get(7)),
+            sealed_previous: r
+                .get::<_, Option<Vec<u8>>>(8)
+                .filter(|_| crate::rotation::live(r.get(9), now)),
             secret: None,
+            previous_secret: None,
             room: 0,
         })
         .collect();
@@ -257,6 +265,9 @@ fn claim_in(
                             .cipher
                             .open_optional(hook.hook_id, hook.sealed_secret.as_deref())?,
                     );
+                    hook.previous_secret = store
+                        .cipher
+                        .open_optional(hook.hook_id, hook.sealed_previous.as_deref())?;
                 }
             }
             for r in &rows {
@@ -271,6 +282,7 @@ fn claim_in(
                     payload_url: hook.payload_url.clone(),
                     ssl: hook.ssl,
                     secret: hook.secret.clone().flatten(),
+                    previous_secret: hook.previous_secret.clone(),
                     standard_webhooks: hook.standard_webhooks,
                     body: r.get(7),
                     attempt: attempt(r.get(2)),

@@ -10,6 +10,7 @@ mod hooks;
 mod listen;
 mod log;
 mod outbox;
+mod rotation;
 mod schema;
 mod test_delivery;
 

@@ -28,13 +28,17 @@ impl PgStore {
             let hook = tx
                 .query_opt(
                     "SELECT namespace_id, payload_url, ssl, secret, standard_webhooks, failing_since,
-                        max_in_flight, timeout_ms
+                        max_in_flight, timeout_ms, previous_secret, previous_secret_until
                      FROM webhooks WHERE id = $1",
                     &[&hook_id],
                 )?
                 .ok_or(Error::WebhookNotFound { id: hook_id })?;
             let sealed: Option<Vec<u8>> = hook.get(3);
             let secret = self.cipher.open_optional(hook_id, sealed.as_deref())?;
+            let previous: Option<Vec<u8>> = hook
+                .get::<_, Option<Vec<u8>>>(8)
+                .filter(|_| crate::rotation::live(hook.get(9), now));
+            let previous_secret = self.cipher.open_optional(hook_id, previous.as_deref())?;
             let event_id = Uuid::new_v4();
             let event_row =
                 insert_event(tx, event_id, hook.get(0), event, &body, to_ns(now), true)?;
@@ -57,6 +61,7 @@ impl PgStore {
                 payload_url: hook.get(1),
                 ssl: hook.get(2),
                 secret,
+                previous_secret,
                 standard_webhooks: hook.get(4),
                 body: body.clone(),
                 attempt: 1,
