@@ -9,15 +9,16 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use djinn_hook_payload::{EventType, Payload};
 use djinn_hook_store::{
-    DeliveryFilter, DeliveryLimits, Error as StoreError, LimitsUpdate, NewEvent, NewWebhook, Page,
-    SecretUpdate, Store, Webhook, WebhookUpdate,
+    DEFAULT_ROTATION_OVERLAP, DeliveryFilter, DeliveryLimits, Error as StoreError, LimitsUpdate,
+    NewEvent, NewWebhook, Page, SecretUpdate, Store, Webhook, WebhookUpdate,
 };
 
 use crate::app::AppState;
-use crate::body::{self, CreateWebhook, UpdateWebhook};
+use crate::body::{self, CreateWebhook, RotateSecret, UpdateWebhook};
 use crate::error::ApiError;
 use crate::json::{
-    AcceptedJson, DeliveryFullJson, DeliveryJson, RedeliveryJson, Urls, WebhookJson,
+    AcceptedJson, DeliveryFullJson, DeliveryJson, RedeliveryJson, RotatedJson, Urls, WebhookJson,
+    generate_secret,
 };
 use crate::metrics;
 use crate::reply::Reply;
@@ -80,6 +81,7 @@ pub(crate) async fn api(
                             api.update_webhook(&ns, id, &body)
                         }
                         (Route::Webhook { ns, id }, _) => api.delete_webhook(&ns, id),
+                        (Route::RotateSecret { ns, id }, _) => api.rotate_secret(&ns, id, &body),
                         (Route::Deliveries { ns, id }, _) => api.list_deliveries(&ns, id, &query),
                         (Route::Delivery { ns, id, delivery }, _) => {
                             api.show_delivery(&ns, id, delivery)
@@ -246,6 +248,32 @@ impl Api<'_> {
             }
             _ => Ok(()),
         }
+    }
+
+    /// Rotates the webhook's secret (`Store::rotate_secret`): 200 with the webhook and, when the
+    /// body gave no secret, the one generated, shown this once (`Cache-Control: no-store`).
+    fn rotate_secret(&self, ns: &str, id: i64, body: &[u8]) -> Result<Reply> {
+        self.webhook(ns, id)?;
+        let input: RotateSecret = if body.iter().all(u8::is_ascii_whitespace) {
+            RotateSecret::default()
+        } else {
+            body::parse(body)?
+        };
+        let overlap = input
+            .overlap_seconds
+            .map_or(DEFAULT_ROTATION_OVERLAP, Duration::from_secs);
+        let (secret, generated) = match input.secret {
+            Some(secret) => (secret, None),
+            None => {
+                let secret = generate_secret().map_err(|err| {
+                    ApiError::Internal(format!("generating a secret failed: {err}"))
+                })?;
+                (secret.clone(), Some(secret))
+            }
+        };
+        let hook = self.store.rotate_secret(id, &secret, overlap)?;
+        let json = RotatedJson::new(self.webhook_json(&hook)?, generated);
+        Ok(Reply::json(StatusCode::OK, &json).header(header::CACHE_CONTROL, "no-store"))
     }
 
     fn delete_webhook(&self, ns: &str, id: i64) -> Result<Reply> {

@@ -68,8 +68,9 @@ fn encode_segment(segment: &str) -> String {
 /// A webhook: the original's webhook entity (`id`, `author_id`, `user_id`, `namespace_id`,
 /// `payload_url`, `ssl`, `events`, `active`, `url`, `namespace`, `last_response`), then ours
 /// (`has_secret`, `standard_webhooks`, `disabled_reason`, `disabled_at`, `created_at`,
-/// `max_in_flight` and `timeout_ms`: `null` for the worker's default, and `breaker`: `null`, or
-/// the open circuit breaker that holds its deliveries). Never the secret.
+/// `max_in_flight` and `timeout_ms`: `null` for the worker's default, `breaker`: `null`, or
+/// the open circuit breaker that holds its deliveries, and `secret_rotating_until`). Never the
+/// secret.
 #[derive(Debug, Serialize)]
 pub struct WebhookJson {
     id: i64,
@@ -95,6 +96,10 @@ pub struct WebhookJson {
     max_in_flight: Option<u32>,
     timeout_ms: Option<u64>,
     breaker: Option<BreakerHold>,
+    /// While a secret rotation's overlap lasts, when it ends (deliveries carry a signature
+    /// with the previous secret too until then); else `null`.
+    #[serde(with = "time::serde::rfc3339::option")]
+    secret_rotating_until: Option<OffsetDateTime>,
 }
 
 impl WebhookJson {
@@ -128,8 +133,35 @@ impl WebhookJson {
                 .timeout
                 .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
             breaker: hook.breaker.clone(),
+            secret_rotating_until: hook.secret_rotating_until,
         }
     }
+}
+
+/// The answer to a secret rotation: the webhook, and the new secret only if it was generated
+/// (shown this once; a secret the caller gave is never echoed).
+#[derive(Debug, Serialize)]
+pub struct RotatedJson {
+    #[serde(flatten)]
+    webhook: WebhookJson,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    generated_secret: Option<String>,
+}
+
+impl RotatedJson {
+    /// `webhook` after its rotation, with the secret generated for it, if any.
+    pub fn new(webhook: WebhookJson, generated_secret: Option<String>) -> RotatedJson {
+        RotatedJson {
+            webhook,
+            generated_secret,
+        }
+    }
+}
+
+/// A new random webhook secret: `whsec_` and 32 random bytes in base64, usable by both
+/// signature schemes (Standard Webhooks decodes it; `X-Djinn-CI-Signature` keys with its text).
+pub fn generate_secret() -> Result<String, djinn_hook_sign::SignError> {
+    Ok(djinn_hook_sign::StandardSecret::generate()?.to_whsec())
 }
 
 /// A webhook's namespace, as the original's namespace entity names things: `name` is the last

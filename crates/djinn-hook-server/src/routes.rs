@@ -16,6 +16,8 @@ pub(crate) enum Route {
     Webhooks { ns: String },
     /// `/n/:username/:path/-/webhooks/:id`
     Webhook { ns: String, id: i64 },
+    /// `/n/:username/:path/-/webhooks/:id/rotate-secret`
+    RotateSecret { ns: String, id: i64 },
     /// `/n/:username/:path/-/webhooks/:id/deliveries`
     Deliveries { ns: String, id: i64 },
     /// `/n/:username/:path/-/webhooks/:id/deliveries/:delivery_id`
@@ -46,6 +48,7 @@ impl Route {
             ["webhooks"] => Route::Webhooks { ns },
             ["events"] => Route::Events { ns },
             ["webhooks", id] => Route::Webhook { ns, id: id_of(id)? },
+            ["webhooks", id, "rotate-secret"] => Route::RotateSecret { ns, id: id_of(id)? },
             ["webhooks", id, "deliveries"] => Route::Deliveries { ns, id: id_of(id)? },
             ["webhooks", id, "deliveries", delivery] => Route::Delivery {
                 ns,
@@ -68,6 +71,7 @@ impl Route {
             Route::Healthz | Route::Metrics => None,
             Route::Webhooks { ns }
             | Route::Webhook { ns, .. }
+            | Route::RotateSecret { ns, .. }
             | Route::Deliveries { ns, .. }
             | Route::Delivery { ns, .. }
             | Route::Redeliver { ns, .. }
@@ -83,7 +87,9 @@ impl Route {
             }
             Route::Webhooks { .. } => &[Method::GET, Method::POST],
             Route::Webhook { .. } => &[Method::GET, Method::PATCH, Method::DELETE],
-            Route::Redeliver { .. } | Route::Events { .. } => &[Method::POST],
+            Route::RotateSecret { .. } | Route::Redeliver { .. } | Route::Events { .. } => {
+                &[Method::POST]
+            }
         }
     }
 }
@@ -195,6 +201,13 @@ mod tests {
                     ns: ns("alice/ci"),
                     id: 7,
                     delivery: 9,
+                }),
+            ),
+            (
+                "/n/alice/ci/-/webhooks/7/rotate-secret",
+                Some(Route::RotateSecret {
+                    ns: ns("alice/ci"),
+                    id: 7,
                 }),
             ),
             (

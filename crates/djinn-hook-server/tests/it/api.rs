@@ -260,3 +260,108 @@ async fn a_webhooks_delivery_limits_are_set_and_reset_through_the_api() {
         "an invalid update changes nothing"
     );
 }
+
+/// Sends a JSON `body` through `app` as a loopback client: the status, the JSON answer, and
+/// its headers.
+async fn send_json(
+    app: &axum::Router,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> (StatusCode, serde_json::Value, axum::http::HeaderMap) {
+    let request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("Host", "127.0.0.1:8080")
+        .header("Content-Type", "application/json")
+        .body(Body::from(body.to_owned()))
+        .unwrap();
+    let response = tokio::time::timeout(Duration::from_secs(10), app.clone().oneshot(request))
+        .await
+        .expect("answered within 10 s")
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let text = text(response).await;
+    let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+    (status, json, headers)
+}
+
+#[tokio::test]
+async fn a_secret_is_rotated_through_the_api_and_a_generated_one_shown_once() {
+    let config = config(&[]);
+    let app = router(state(&config));
+    let (status, hook, _) = send_json(
+        &app,
+        "POST",
+        "/n/alice/ci/-/webhooks",
+        r#"{"payload_url": "https://example.com/hook", "secret": "old-secret"}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{hook}");
+    assert_eq!(hook["secret_rotating_until"], serde_json::Value::Null);
+    let path = format!("/n/alice/ci/-/webhooks/{}", hook["id"]);
+    let rotate = format!("{path}/rotate-secret");
+
+    let (status, rotated, _) = send_json(
+        &app,
+        "POST",
+        &rotate,
+        r#"{"secret": "new-secret", "overlap_seconds": 3600}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    let until = rotated["secret_rotating_until"].as_str().expect("a time");
+    let until =
+        time::OffsetDateTime::parse(until, &time::format_description::well_known::Rfc3339).unwrap();
+    let in_an_hour = time::OffsetDateTime::now_utc() + Duration::from_secs(3600);
+    assert!(
+        (in_an_hour - until).abs() < time::Duration::seconds(60),
+        "{until}"
+    );
+    assert_eq!(rotated["has_secret"], true);
+    let shown = rotated.to_string();
+    assert!(
+        !shown.contains("new-secret")
+            && !shown.contains("old-secret")
+            && !shown.contains("generated_secret"),
+        "a given secret is never echoed: {shown}"
+    );
+
+    // No secret given: one is generated, shown in this answer only.
+    let (status, rotated, headers) = send_json(&app, "POST", &rotate, "").await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    let generated = rotated["generated_secret"].as_str().expect("generated");
+    assert!(
+        generated.starts_with("whsec_") && generated.len() > 40,
+        "{generated}"
+    );
+    assert_eq!(headers["cache-control"], "no-store");
+    let (_, shown, _) = send_json(&app, "GET", &path, "").await;
+    assert!(!shown.to_string().contains(generated), "{shown}");
+    assert_eq!(shown["generated_secret"], serde_json::Value::Null);
+
+    // Bad input: a 4xx naming the field; nothing changes.
+    for (body, field) in [
+        (r#"{"overlap_seconds": 604801}"#, "overlap"),
+        (r#"{"secret": ""}"#, "secret"),
+        (r#"{"overlap_seconds": "a day"}"#, "overlap_seconds"),
+        (r#"{"overlap_seconds": -1}"#, "overlap_seconds"),
+    ] {
+        let (status, error, _) = send_json(&app, "POST", &rotate, body).await;
+        assert!(status.is_client_error(), "{body}: {status} {error}");
+        assert!(error.to_string().contains(field), "{body}: {error}");
+    }
+    let (status, _, headers) = send_json(&app, "GET", &rotate, "").await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(headers["allow"], "POST");
+    let (status, _, _) =
+        send_json(&app, "POST", "/n/alice/ci/-/webhooks/999/rotate-secret", "").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, _) = send_json(&app, "POST", "/n/bob/x/-/webhooks/1/rotate-secret", "").await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "another namespace's webhook is not found"
+    );
+}

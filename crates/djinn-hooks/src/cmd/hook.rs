@@ -1,4 +1,4 @@
-//! `hook create|list|show|update|delete|test`: managing webhooks.
+//! `hook create|list|show|update|rotate-secret|delete|test`: managing webhooks.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -14,8 +14,8 @@ use djinn_hooks::StoreOutbox;
 use super::output::{self, Table};
 use super::store::{self, StoreResult as _};
 use super::{Global, invalid};
-use crate::cli::{HookCommand, HookCreateArgs, HookUpdateArgs, SecretArgs};
-use crate::json::{DeliveryFullJson, WebhookJson};
+use crate::cli::{HookCommand, HookCreateArgs, HookRotateArgs, HookUpdateArgs, SecretArgs};
+use crate::json::{DeliveryFullJson, RotatedJson, WebhookJson, generate_secret};
 
 /// Runs a `hook` subcommand.
 pub(crate) fn run(global: &Global, command: HookCommand) -> anyhow::Result<()> {
@@ -24,6 +24,7 @@ pub(crate) fn run(global: &Global, command: HookCommand) -> anyhow::Result<()> {
         HookCommand::List { namespace } => list(global, namespace.as_deref()),
         HookCommand::Show { id } => show(global, id),
         HookCommand::Update(args) => update(global, &args),
+        HookCommand::RotateSecret(args) => rotate_secret(global, &args),
         HookCommand::Delete { id } => delete(global, id),
         HookCommand::Test { id, event, network } => {
             test(global, id, &event, network.allow_private_network)
@@ -196,6 +197,49 @@ fn update(global: &Global, args: &HookUpdateArgs) -> anyhow::Result<()> {
     print_hooks(global, &store, std::slice::from_ref(&hook), true)
 }
 
+/// `hook rotate-secret`: the new secret given or generated (and then printed this once).
+fn rotate_secret(global: &Global, args: &HookRotateArgs) -> anyhow::Result<()> {
+    let (secret, generated) = match secret(&args.secret)? {
+        Some(secret) => (secret, None),
+        None => {
+            let secret = generate_secret()?;
+            (secret.clone(), Some(secret))
+        }
+    };
+    let store = store::open(global)?;
+    let hook = store
+        .rotate_secret(args.id, &secret, args.overlap)
+        .or_fail()?;
+    if global.json {
+        let Some(ns) = store.namespace(&hook.namespace).or_fail()? else {
+            anyhow::bail!(
+                "webhook {}: its namespace {:?} is not in the store",
+                hook.id,
+                hook.namespace
+            );
+        };
+        let last = store.last_responses(&[hook.id]).or_fail()?;
+        let view = WebhookJson::new(None, &hook, &ns, last.get(&hook.id));
+        return output::print_json(&RotatedJson::new(view, generated));
+    }
+    match hook.secret_rotating_until {
+        Some(until) => outln!(
+            "rotated the secret of webhook {}: deliveries are signed with the new and the old \
+             secret until {}, then with the new one only",
+            hook.id,
+            output::time(until)
+        ),
+        None => outln!(
+            "rotated the secret of webhook {}: deliveries are signed with the new secret only",
+            hook.id
+        ),
+    }
+    if let Some(secret) = generated {
+        outln!("new secret (generated; shown only this once): {secret}");
+    }
+    Ok(())
+}
+
 fn delete(global: &Global, id: i64) -> anyhow::Result<()> {
     let store = store::open(global)?;
     store.delete_webhook(id).or_fail()?;
@@ -330,7 +374,13 @@ fn events_cell(events: EventSet) -> String {
 }
 
 fn secret_cell(hook: &Webhook) -> String {
-    if hook.has_secret { "set" } else { "not set" }.to_owned()
+    match (hook.has_secret, hook.secret_rotating_until) {
+        (true, Some(until)) => {
+            format!("set, old one signed with too until {}", output::time(until))
+        }
+        (true, None) => "set".to_owned(),
+        (false, _) => "not set".to_owned(),
+    }
 }
 
 fn active_cell(hook: &Webhook) -> String {

@@ -231,6 +231,7 @@ fn help_snapshots() {
         &["hook", "list"],
         &["hook", "show"],
         &["hook", "update"],
+        &["hook", "rotate-secret"],
         &["hook", "delete"],
         &["hook", "test"],
         &["emit"],
