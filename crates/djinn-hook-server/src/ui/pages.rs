@@ -21,7 +21,7 @@ use super::guard::Visitor;
 use super::paths::{self, Target};
 use super::state::UiState;
 use super::templates::{
-    DeliveryPage, EditExtras, FilterView, FormPage, IndexPage, ListPage, NamespaceRow,
+    DeliveryPage, EditExtras, FilterView, FormPage, IndexPage, ListPage, NamespaceRow, SecretPage,
 };
 use super::view::{DeliveryRow, DeliveryView, Health, HookRow};
 
@@ -173,10 +173,12 @@ pub(crate) async fn get(
             .await
         }
         Target::Delivery(id, delivery) => delivery_page(state, visitor, ns, id, delivery).await,
-        Target::Delete(_) | Target::Test(_) | Target::Redeliver(..) => Err(UiError::Status(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "this address takes a form (POST) only".into(),
-        )),
+        Target::Delete(_) | Target::Test(_) | Target::RotateSecret(_) | Target::Redeliver(..) => {
+            Err(UiError::Status(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "this address takes a form (POST) only".into(),
+            ))
+        }
     }
 }
 
@@ -198,6 +200,7 @@ pub(crate) async fn post(
         Target::Hook(id) => update(state, visitor, ns, id, form).await,
         Target::Delete(id) => delete(state, ns, id).await,
         Target::Test(id) => test(state, ns, id, form).await,
+        Target::RotateSecret(id) => rotate_secret(state, visitor, ns, id, form).await,
         Target::Redeliver(id, delivery) => redeliver(state, ns, id, delivery).await,
         Target::List | Target::Delivery(..) => Err(UiError::Status(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -328,6 +331,8 @@ async fn edit_page(
     let extras = EditExtras {
         delete_action: format!("{href}/delete"),
         test_action: format!("{href}/test"),
+        rotate_action: format!("{href}/rotate-secret"),
+        rotating_until: hook.secret_rotating_until.map(super::view::when),
         test_event: hook
             .events
             .iter()
@@ -503,6 +508,83 @@ async fn test(state: UiState, ns: String, id: i64, form: Form) -> Result<Respons
             Flash::failed(format!("Test delivery not sent: {message}")),
         ),
     })
+}
+
+/// The rotation form's overlap: whole hours from 0 to the store's bound; blank is the default.
+fn overlap_hours(raw: Option<&str>) -> Result<std::time::Duration, String> {
+    let max = djinn_hook_store::MAX_ROTATION_OVERLAP.as_secs() / 3600;
+    match raw.map(str::trim).filter(|r| !r.is_empty()) {
+        None => Ok(djinn_hook_store::DEFAULT_ROTATION_OVERLAP),
+        Some(raw) => match raw.parse::<u64>() {
+            Ok(hours) if hours <= max => Ok(std::time::Duration::from_secs(hours * 3600)),
+            _ => Err(format!(
+                "overlap_hours must be a whole number of hours from 0 to {max}, not {raw:?}"
+            )),
+        },
+    }
+}
+
+/// A new secret (typed, or generated and then shown on this answer only), the old one still
+/// signed with for the overlap asked for.
+async fn rotate_secret(
+    state: UiState,
+    visitor: Visitor,
+    ns: String,
+    id: i64,
+    form: Form,
+) -> Result<Response> {
+    hook_in(&state, &ns, id).await?;
+    let here = paths::hook(&ns, id);
+    let overlap = match overlap_hours(form.get("overlap_hours")) {
+        Ok(overlap) => overlap,
+        Err(message) => {
+            return Ok(see_other(
+                &here,
+                Flash::failed(format!("Secret not rotated: {message}")),
+            ));
+        }
+    };
+    let (secret, generated) = match form.get("secret").filter(|s| !s.is_empty()) {
+        Some(secret) => (secret.to_owned(), None),
+        None => {
+            let secret = crate::json::generate_secret()
+                .map_err(|err| UiError::Internal(format!("generating a secret failed: {err}")))?;
+            (secret.clone(), Some(secret))
+        }
+    };
+    let rotated = blocking::store(&state, move |store| {
+        store.rotate_secret(id, &secret, overlap)
+    })
+    .await;
+    let hook = match rotated {
+        Ok(hook) => hook,
+        Err(UiError::Store(StoreError::Invalid(errors))) => {
+            return Ok(see_other(
+                &here,
+                Flash::failed(format!("Secret not rotated: {errors}")),
+            ));
+        }
+        Err(err) => return Err(err),
+    };
+    let until = hook.secret_rotating_until.map(super::view::when);
+    match generated {
+        Some(secret) => render(SecretPage {
+            visitor,
+            title: format!("Webhook {id}: secret rotated"),
+            hook_href: here,
+            secret,
+            until,
+        }),
+        None => Ok(see_other(
+            &here,
+            Flash::ok(match until {
+                Some(until) => format!(
+                    "Secret rotated: deliveries are signed with the old secret too until {until}"
+                ),
+                None => "Secret rotated: deliveries are signed with the new secret only".to_owned(),
+            }),
+        )),
+    }
 }
 
 async fn redeliver(state: UiState, ns: String, id: i64, delivery: i64) -> Result<Response> {

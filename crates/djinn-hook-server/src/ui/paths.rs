@@ -18,6 +18,8 @@ pub(crate) enum Target {
     Delete(i64),
     /// `webhooks/{id}/test`
     Test(i64),
+    /// `webhooks/{id}/rotate-secret`
+    RotateSecret(i64),
     /// `webhooks/{id}/deliveries/{delivery}`
     Delivery(i64, i64),
     /// `webhooks/{id}/deliveries/{delivery}/redeliver`
@@ -39,6 +41,7 @@ pub(crate) fn parse(rest: &str) -> Option<(String, Target)> {
         ["webhooks", hook] => Target::Hook(id(hook)?),
         ["webhooks", hook, "delete"] => Target::Delete(id(hook)?),
         ["webhooks", hook, "test"] => Target::Test(id(hook)?),
+        ["webhooks", hook, "rotate-secret"] => Target::RotateSecret(id(hook)?),
         ["webhooks", hook, "deliveries", d] => Target::Delivery(id(hook)?, id(d)?),
         ["webhooks", hook, "deliveries", d, "redeliver"] => Target::Redeliver(id(hook)?, id(d)?),
         _ => return None,
@@ -94,6 +97,11 @@ mod tests {
         check("a/b/-/webhooks/7", "a/b", Target::Hook(7));
         check("a/b/-/webhooks/7/delete", "a/b", Target::Delete(7));
         check("a/b/-/webhooks/7/test", "a/b", Target::Test(7));
+        check(
+            "a/b/-/webhooks/7/rotate-secret",
+            "a/b",
+            Target::RotateSecret(7),
+        );
         check(
             "a/b/-/webhooks/7/deliveries/9",
             "a/b",

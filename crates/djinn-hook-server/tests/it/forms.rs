@@ -263,3 +263,102 @@ async fn script_in_a_payload_url_or_a_response_body_is_shown_as_text() {
     page.has(&["&#60;script&#62;alert(&#39;pwned&#39;)&#60;/script&#62;"])
         .lacks(&["<script>"]);
 }
+
+/// The generated secret shown on a rotation's answer, HTML entities decoded.
+fn shown_secret(body: &str) -> String {
+    let at = body
+        .find(r#"<code id="new-secret">"#)
+        .expect("the secret is shown")
+        + r#"<code id="new-secret">"#.len();
+    let end = body[at..].find("</code>").unwrap();
+    body[at..at + end]
+        .replace("&#43;", "+")
+        .replace("&#x2f;", "/")
+        .replace("&#47;", "/")
+        .replace("&#61;", "=")
+        .replace("&#x3d;", "=")
+}
+
+#[tokio::test]
+async fn rotate_secret_keeps_the_old_one_for_the_overlap_and_shows_a_generated_one_once() {
+    use std::time::Duration;
+
+    let ui = Ui::open();
+    ui.store.ensure_namespace("alice/ci").unwrap();
+    let mut new = djinn_hook_store::NewWebhook::new("alice/ci", "https://example.com/hook");
+    new.secret = Some("old-secret".into());
+    let hook = ui.store.create_webhook(new).unwrap();
+    let path = format!("/ui/n/alice/ci/-/webhooks/{}", hook.id);
+    let rotate = format!("{path}/rotate-secret");
+    let secrets = || {
+        let task = ui
+            .store
+            .queue_test(
+                hook.id,
+                EventType::Cron,
+                b"{}".to_vec(),
+                Duration::from_secs(60),
+            )
+            .unwrap();
+        (task.secret.unwrap(), task.previous_secret)
+    };
+    let mut c = ui.client();
+    c.get(&path)
+        .await
+        .has(&[&format!(r#"action="{rotate}""#), "Rotate secret"]);
+
+    // A typed secret, two hours of overlap.
+    let done = c
+        .post(&rotate, &[("secret", "new-secret"), ("overlap_hours", "2")])
+        .await;
+    assert_eq!(c.redirected(&done), path);
+    assert_eq!(
+        secrets(),
+        ("new-secret".to_owned(), Some("old-secret".to_owned()))
+    );
+    let until = ui
+        .store
+        .webhook(hook.id)
+        .unwrap()
+        .unwrap()
+        .secret_rotating_until
+        .expect("rotating");
+    let in_two_hours = time::OffsetDateTime::now_utc() + Duration::from_secs(7200);
+    assert!((in_two_hours - until).abs() < time::Duration::seconds(60));
+    c.get(&path)
+        .await
+        .has(&[
+            "Secret rotated: deliveries are signed with the old secret too until ",
+            "The previous secret is signed with too until ",
+        ])
+        .lacks(&["new-secret", "old-secret"]);
+
+    // Blank: generated, shown on this answer only; no overlap asked for.
+    let page = c
+        .post(&rotate, &[("secret", ""), ("overlap_hours", "0")])
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    page.has(&["It is shown only now", "signed with the new secret only"]);
+    assert_eq!(page.headers["cache-control"], "no-store");
+    let generated = shown_secret(&page.body);
+    assert!(generated.starts_with("whsec_"), "{generated}");
+    assert_eq!(secrets(), (generated.clone(), None));
+    c.get(&path)
+        .await
+        .lacks(&[&generated, "The previous secret"]);
+
+    // A bad overlap: a flash naming the field, nothing changed.
+    for bad in ["169", "-1", "1.5", "soon"] {
+        let done = c
+            .post(&rotate, &[("secret", "never-used"), ("overlap_hours", bad)])
+            .await;
+        assert_eq!(c.redirected(&done), path);
+        c.get(&path).await.has(&[&format!(
+            "Secret not rotated: overlap_hours must be a whole number of hours from 0 to 168, not &#34;{bad}&#34;"
+        )]);
+    }
+    assert_eq!(secrets(), (generated, None));
+    // The address takes a form only.
+    let get = c.get(&rotate).await;
+    assert_eq!(get.status, StatusCode::METHOD_NOT_ALLOWED);
+}
