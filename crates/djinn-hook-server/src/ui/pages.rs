@@ -383,8 +383,8 @@ async fn delivery_page(
 
 /// Checks the form beyond what the store checks: a new secret and "remove secret" at once
 /// contradict each other.
-fn precheck(form: &HookForm, secret: Option<&String>) -> ValidationErrors {
-    let mut errors = ValidationErrors::default();
+fn precheck(state: &UiState, form: &HookForm, secret: Option<&String>) -> ValidationErrors {
+    let mut errors = own_intake(state, form);
     if secret.is_some() && form.remove_secret {
         errors.add(
             "secret",
@@ -394,8 +394,30 @@ fn precheck(form: &HookForm, secret: Option<&String>) -> ValidationErrors {
     errors
 }
 
+/// A payload URL naming this server's own event intake is a loop: refused as the API does.
+fn own_intake(state: &UiState, form: &HookForm) -> ValidationErrors {
+    let mut errors = ValidationErrors::default();
+    if let Some((local, base)) = &state.inner.own_intake
+        && crate::relay::is_own_intake(&form.payload_url, *local, base)
+    {
+        errors.add("payload_url", crate::relay::OWN_INTAKE);
+    }
+    errors
+}
+
 async fn create(state: UiState, visitor: Visitor, ns: String, form: Form) -> Result<Response> {
     let (fields, secret) = HookForm::posted(&form, None);
+    let errors = own_intake(&state, &fields);
+    if !errors.is_empty() {
+        return form_page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            visitor,
+            &ns,
+            fields,
+            errors,
+            None,
+        );
+    }
     let new = fields.new_webhook(&ns, secret);
     let created = blocking::store(&state, move |store| {
         match store.create_webhook(new.clone()) {
@@ -434,7 +456,7 @@ async fn update(
 ) -> Result<Response> {
     let hook = hook_in(&state, &ns, id).await?;
     let (fields, secret) = HookForm::posted(&form, Some(&hook));
-    let errors = precheck(&fields, secret.as_ref());
+    let errors = precheck(&state, &fields, secret.as_ref());
     let result = if errors.is_empty() {
         let update = fields.update(secret);
         blocking::store(&state, move |store| store.update_webhook(id, update)).await

@@ -362,3 +362,58 @@ async fn rotate_secret_keeps_the_old_one_for_the_overlap_and_shows_a_generated_o
     let get = c.get(&rotate).await;
     assert_eq!(get.status, StatusCode::METHOD_NOT_ALLOWED);
 }
+
+#[tokio::test]
+async fn a_webhook_pointed_at_this_servers_own_intake_is_refused_as_the_api_does() {
+    let local: std::net::SocketAddr = "127.0.0.1:8080".parse().unwrap();
+    let ui = Ui::with(djinn_hook_server::ui::Auth::Open, |state| {
+        state.refusing_own_intake(local, "https://hooks.example.com/")
+    });
+    let message = "points at this server&#39;s own event intake: every delivery would come back \
+                   as a new event (serve --accept-relayed-deliveries relays on purpose)";
+    let mut c = ui.client();
+    c.get(CREATE).await;
+    for url in [
+        "http://127.0.0.1:8080/n/alice/ci/-/events",
+        "http://localhost:8080/n/bob/x/-/events/",
+        "https://hooks.example.com/n/alice/ci/-/events",
+    ] {
+        let page = c
+            .post(CREATE, &[("payload_url", url), ("events", "cron")])
+            .await;
+        assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{url}");
+        page.has(&[&format!(
+            r#"<p class="error" id="payload_url-error">{message}</p>"#
+        )]);
+    }
+    assert!(
+        ui.store.webhooks("alice/ci").unwrap().is_empty(),
+        "nothing stored"
+    );
+
+    // Editing a webhook onto the intake is refused the same way; elsewhere is fine.
+    let hook = ui.hook("alice/ci", "https://example.com/hook");
+    let path = format!("/ui/n/alice/ci/-/webhooks/{}", hook.id);
+    c.get(&path).await;
+    let page = c
+        .post(
+            &path,
+            &[("payload_url", "http://127.0.0.1:8080/n/alice/ci/-/events")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    page.has(&[&format!(
+        r#"<p class="error" id="payload_url-error">{message}</p>"#
+    )]);
+    assert_eq!(
+        ui.store.webhook(hook.id).unwrap().unwrap().payload_url,
+        "https://example.com/hook"
+    );
+    let done = c
+        .post(
+            CREATE,
+            &[("payload_url", "http://127.0.0.1:9090/n/alice/ci/-/events")],
+        )
+        .await;
+    assert_eq!(c.redirected(&done), "/ui/n/alice/ci/-/webhooks");
+}
