@@ -217,11 +217,13 @@ impl Api<'_> {
     }
 
     fn update_webhook(&self, ns: &str, id: i64, body: &[u8]) -> Result<Reply> {
-        self.webhook(ns, id)?;
+        let stored = self.webhook(ns, id)?;
         let input: UpdateWebhook = body::parse(body)?;
         self.refuse_own_intake(input.payload_url.as_deref())?;
         let update = WebhookUpdate {
-            payload_url: input.payload_url,
+            payload_url: input
+                .payload_url
+                .map(|url| crate::json::kept_payload_url(&url, &stored.payload_url)),
             ssl: input.ssl,
             events: input.events.map(Option::unwrap_or_default),
             active: input.active,

@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use base64::Engine as _;
-use djinn_hook_payload::{EventSet, EventType};
+use djinn_hook_payload::{EventSet, EventType, redact_userinfo};
 use djinn_hook_store::{Accepted, BreakerHold, Delivery, LastResponse, Namespace, Webhook};
 use serde::{Serialize, Serializer};
 use time::OffsetDateTime;
@@ -70,7 +70,8 @@ fn encode_segment(segment: &str) -> String {
 /// (`has_secret`, `standard_webhooks`, `disabled_reason`, `disabled_at`, `created_at`,
 /// `max_in_flight` and `timeout_ms`: `null` for the worker's default, `breaker`: `null`, or
 /// the open circuit breaker that holds its deliveries, and `secret_rotating_until`). Never the
-/// secret.
+/// secret, and never the payload URL's user-info: `https://user:pw@host/` is shown as
+/// `https://***@host/` (the store keeps it, and sends it as basic auth).
 #[derive(Debug, Serialize)]
 pub struct WebhookJson {
     id: i64,
@@ -115,7 +116,7 @@ impl WebhookJson {
             author_id: hook.author_id,
             user_id: None,
             namespace_id: ns.id,
-            payload_url: hook.payload_url.clone(),
+            payload_url: redact_userinfo(&hook.payload_url).into_owned(),
             ssl: hook.ssl,
             events: hook.events,
             active: hook.active,
@@ -155,6 +156,18 @@ impl RotatedJson {
             webhook,
             generated_secret,
         }
+    }
+}
+
+/// The payload URL to store for `posted` when the webhook's is `stored`: the stored one (with
+/// its user-info) when `posted` is what the API and the UI show of it (user-info as `***`), so
+/// a webhook read and written back unchanged keeps its credentials; else `posted`.
+pub fn kept_payload_url(posted: &str, stored: &str) -> String {
+    let shown = redact_userinfo(stored);
+    if posted.trim() == shown && shown != stored {
+        stored.to_owned()
+    } else {
+        posted.to_owned()
     }
 }
 

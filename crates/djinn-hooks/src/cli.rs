@@ -43,7 +43,8 @@ const HOOK_JSON_HELP: &str = "\
 With --json, a webhook is printed as `serve` answers it, with the original Djinn CI webhook
 entity's fields:
   id, author_id, user_id (always null: users live in the CI server), namespace_id,
-  payload_url, ssl, events (names), active, url,
+  payload_url (its user-info, as in https://user:pw@host/, shown as ***), ssl, events
+  (names), active, url,
   namespace {id, parent_id, name (last segment), path (below the owner), owner, url,
   webhooks_url},
   last_response {code, duration (ns), error, created_at, delivery_id} or null;

@@ -8,7 +8,7 @@ use axum::Extension;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use djinn_hook_payload::EventType;
+use djinn_hook_payload::{EventType, redact_userinfo};
 use djinn_hook_store::{
     DeliveryFilter, Error as StoreError, Page, Paged, ValidationErrors, Webhook,
 };
@@ -375,7 +375,7 @@ async fn delivery_page(
         title: format!("{ns} - Webhook Delivery"),
         list_href: paths::webhooks(&ns),
         hook_href: paths::hook(&ns, id),
-        hook_url: hook.payload_url,
+        hook_url: redact_userinfo(&hook.payload_url).into_owned(),
         d: DeliveryView::new(&ns, &d),
         ns,
     })
@@ -433,7 +433,10 @@ async fn create(state: UiState, visitor: Visitor, ns: String, form: Form) -> Res
     match created {
         Ok(hook) => Ok(see_other(
             &paths::webhooks(&ns),
-            Flash::ok(format!("Webhook created: {}", hook.payload_url)),
+            Flash::ok(format!(
+                "Webhook created: {}",
+                redact_userinfo(&hook.payload_url)
+            )),
         )),
         Err(UiError::Store(StoreError::Invalid(errors))) => form_page(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -466,9 +469,21 @@ async fn update(
     match result {
         Ok(hook) => Ok(see_other(
             &paths::hook(&ns, id),
-            Flash::ok(format!("Webhook has been updated: {}", hook.payload_url)),
+            Flash::ok(format!(
+                "Webhook has been updated: {}",
+                redact_userinfo(&hook.payload_url)
+            )),
         )),
         Err(UiError::Store(StoreError::Invalid(errors))) => {
+            // Shown again as the form showed it: the stored URL's user-info as `***`.
+            let fields = HookForm {
+                payload_url: if fields.payload_url == hook.payload_url {
+                    redact_userinfo(&hook.payload_url).into_owned()
+                } else {
+                    fields.payload_url.clone()
+                },
+                ..fields
+            };
             edit_page(
                 &state,
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -489,7 +504,10 @@ async fn delete(state: UiState, ns: String, id: i64) -> Result<Response> {
     blocking::store(&state, move |store| store.delete_webhook(id)).await?;
     Ok(see_other(
         &paths::webhooks(&ns),
-        Flash::ok(format!("Webhook has been deleted: {}", hook.payload_url)),
+        Flash::ok(format!(
+            "Webhook has been deleted: {}",
+            redact_userinfo(&hook.payload_url)
+        )),
     ))
 }
 

@@ -365,3 +365,62 @@ async fn a_secret_is_rotated_through_the_api_and_a_generated_one_shown_once() {
         "another namespace's webhook is not found"
     );
 }
+
+#[tokio::test]
+async fn a_payload_urls_user_info_is_never_shown_and_survives_a_round_trip() {
+    let config = config(&[]);
+    let store = crate::store();
+    let local: std::net::SocketAddr = "127.0.0.1:8080".parse().unwrap();
+    let app = router(djinn_hook_server::AppState::new(
+        &config,
+        std::sync::Arc::clone(&store),
+        local,
+        || {},
+    ));
+    let url = "https://ci:hunter2@example.com/hook";
+    let shown = "https://***@example.com/hook";
+    let (status, hook, _) = send_json(
+        &app,
+        "POST",
+        "/n/alice/ci/-/webhooks",
+        &format!(r#"{{"payload_url": "{url}"}}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{hook}");
+    assert_eq!(hook["payload_url"], shown);
+    let path = format!("/n/alice/ci/-/webhooks/{}", hook["id"]);
+    for read in [path.as_str(), "/n/alice/ci/-/webhooks"] {
+        let (_, json, _) = send_json(&app, "GET", read, "").await;
+        assert!(!json.to_string().contains("hunter2"), "{json}");
+        assert!(json.to_string().contains(shown), "{json}");
+    }
+    let id = hook["id"].as_i64().unwrap();
+    assert_eq!(
+        store.webhook(id).unwrap().unwrap().payload_url,
+        url,
+        "kept for sending"
+    );
+
+    // Written back as read: the credentials stay.
+    let (status, hook, _) = send_json(
+        &app,
+        "PATCH",
+        &path,
+        &format!(r#"{{"payload_url": "{shown}", "active": false}}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{hook}");
+    assert_eq!(store.webhook(id).unwrap().unwrap().payload_url, url);
+    // A new URL replaces them.
+    send_json(
+        &app,
+        "PATCH",
+        &path,
+        r#"{"payload_url": "https://other:pw@example.com/hook"}"#,
+    )
+    .await;
+    assert_eq!(
+        store.webhook(id).unwrap().unwrap().payload_url,
+        "https://other:pw@example.com/hook"
+    );
+}

@@ -417,3 +417,53 @@ async fn a_webhook_pointed_at_this_servers_own_intake_is_refused_as_the_api_does
         .await;
     assert_eq!(c.redirected(&done), "/ui/n/alice/ci/-/webhooks");
 }
+
+#[tokio::test]
+async fn a_payload_urls_user_info_is_shown_as_stars_and_kept_when_saved_unchanged() {
+    let ui = Ui::open();
+    let url = "https://ci:hunter2@example.com/hook";
+    let hook = ui.hook("alice/ci", url);
+    let path = format!("/ui/n/alice/ci/-/webhooks/{}", hook.id);
+    let mut c = ui.client();
+    c.get("/ui/n/alice/ci/-/webhooks")
+        .await
+        .has(&["https://***@example.com/hook"])
+        .lacks(&["hunter2"]);
+    c.get(&path)
+        .await
+        .has(&[r#"name="payload_url" value="https://***@example.com/hook""#])
+        .lacks(&["hunter2"]);
+
+    // Saved as shown: the credentials stay; the flash shows none.
+    let done = c
+        .post(
+            &path,
+            &[
+                ("payload_url", "https://***@example.com/hook"),
+                ("ssl", "on"),
+                ("events", "cron"),
+            ],
+        )
+        .await;
+    assert_eq!(c.redirected(&done), path);
+    let stored = ui.store.webhook(hook.id).unwrap().unwrap();
+    assert_eq!(stored.payload_url, url);
+    assert_eq!(stored.events.names(), ["cron"]);
+    c.get(&path)
+        .await
+        .has(&["Webhook has been updated: https://***@example.com/hook"])
+        .lacks(&["hunter2"]);
+    // Refused for another field, the form shows the URL as before, not the credentials.
+    let page = c
+        .post(
+            &path,
+            &[
+                ("payload_url", "https://***@example.com/hook"),
+                ("events", "no-such-event"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    page.has(&[r#"value="https://***@example.com/hook""#])
+        .lacks(&["hunter2"]);
+}

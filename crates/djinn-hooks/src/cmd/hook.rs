@@ -191,6 +191,11 @@ fn update(global: &Global, args: &HookUpdateArgs) -> anyhow::Result<()> {
         },
     };
     let store = store::open(global)?;
+    if let Some(url) = &update.payload_url {
+        // The URL as `hook show` prints it (user-info as ***) keeps the stored credentials.
+        let stored = get(&store, args.id)?;
+        update.payload_url = Some(crate::json::kept_payload_url(url, &stored.payload_url));
+    }
     let hook = store
         .update_webhook_with(args.id, update, limits)
         .or_fail()?;
