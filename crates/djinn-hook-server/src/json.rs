@@ -52,8 +52,12 @@ impl Urls {
     }
 }
 
-/// Percent-encodes what may not stand in a path segment as is.
+/// Percent-encodes what may not stand in a path segment as is. A segment that is exactly `-`
+/// is encoded too (`%2D`): as is, it would read as the `/-/` that ends the namespace.
 fn encode_segment(segment: &str) -> String {
+    if segment == "-" {
+        return "%2D".to_owned();
+    }
     let mut out = String::with_capacity(segment.len());
     for byte in segment.bytes() {
         if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {

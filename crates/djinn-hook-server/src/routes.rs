@@ -236,6 +236,69 @@ mod tests {
         }
     }
 
+    /// Property tests: any path parses without a panic, and the API's URLs of any namespace
+    /// the store accepts and any ids parse back to them (parse ∘ print = identity); a query
+    /// string built from a key and any value gives the value back. Cases: proptest's default
+    /// (256 per property); `PROPTEST_CASES=100000 cargo test -p djinn-hook-server --lib
+    /// props` runs more.
+    mod props {
+        use proptest::prelude::*;
+
+        use super::super::*;
+        use crate::json::Urls;
+
+        proptest! {
+            #[test]
+            fn any_path_parses_without_a_panic(path in "\\PC{0,60}") {
+                let _ = Route::parse(&path);
+                let _ = percent_decode(&path);
+                let _ = query_param(&path, "page");
+            }
+
+            #[test]
+            fn the_apis_urls_parse_back(
+                segments in prop::collection::vec(prop_oneof!["[^/\\p{Cc}]{1,8}", Just("-".to_owned())], 2..5)
+                    .prop_filter("no blank segment", |s| s.iter().all(|s| !s.trim().is_empty())),
+                id in 1..i64::MAX,
+                delivery in 1..i64::MAX,
+            ) {
+                let ns = segments.join("/");
+                let urls = Urls { base: String::new() };
+                prop_assert_eq!(
+                    Route::parse(&urls.webhooks(&ns)),
+                    Some(Route::Webhooks { ns: ns.clone() })
+                );
+                prop_assert_eq!(
+                    Route::parse(&format!("{}/", urls.webhook(&ns, id))),
+                    Some(Route::Webhook { ns: ns.clone(), id })
+                );
+                prop_assert_eq!(
+                    Route::parse(&format!("{}/redeliver", urls.delivery(&ns, id, delivery))),
+                    Some(Route::Redeliver { ns: ns.clone(), id, delivery })
+                );
+                prop_assert_eq!(
+                    Route::parse(&format!("{}/rotate-secret", urls.webhook(&ns, id))),
+                    Some(Route::RotateSecret { ns, id })
+                );
+            }
+
+            #[test]
+            fn a_query_value_reads_back(
+                key in "[a-z_]{1,8}",
+                value in "\\PC{0,20}",
+                other in "[a-z]{0,5}=[a-z0-9%+]{0,5}",
+            ) {
+                let encoded: String = form_urlencoded::Serializer::new(String::new())
+                    .append_pair(&key, &value)
+                    .finish();
+                // Were `other` the same key, its value would win: the first one counts.
+                prop_assume!(other.split('=').next() != Some(key.as_str()));
+                let query = format!("{other}&{encoded}");
+                prop_assert_eq!(query_param(&query, &key), Some(value));
+            }
+        }
+    }
+
     #[test]
     fn query_params() {
         assert_eq!(query_param("page=2", "page").as_deref(), Some("2"));
