@@ -220,10 +220,17 @@ impl Api<'_> {
         let stored = self.webhook(ns, id)?;
         let input: UpdateWebhook = body::parse(body)?;
         self.refuse_own_intake(input.payload_url.as_deref())?;
+        let payload_url = input
+            .payload_url
+            .map(|url| crate::json::kept_payload_url(&url, &stored.payload_url));
+        if let Some(problem) = payload_url
+            .as_deref()
+            .and_then(crate::json::masked_userinfo)
+        {
+            return Err(ApiError::invalid("payload_url", problem));
+        }
         let update = WebhookUpdate {
-            payload_url: input
-                .payload_url
-                .map(|url| crate::json::kept_payload_url(&url, &stored.payload_url)),
+            payload_url,
             ssl: input.ssl,
             events: input.events.map(Option::unwrap_or_default),
             active: input.active,

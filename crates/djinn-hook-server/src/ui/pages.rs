@@ -385,6 +385,9 @@ async fn delivery_page(
 /// contradict each other.
 fn precheck(state: &UiState, form: &HookForm, secret: Option<&String>) -> ValidationErrors {
     let mut errors = own_intake(state, form);
+    if let Some(problem) = crate::json::masked_userinfo(&form.payload_url) {
+        errors.add("payload_url", problem);
+    }
     if secret.is_some() && form.remove_secret {
         errors.add(
             "secret",

@@ -411,6 +411,23 @@ async fn a_payload_urls_user_info_is_never_shown_and_survives_a_round_trip() {
     .await;
     assert_eq!(status, StatusCode::OK, "{hook}");
     assert_eq!(store.webhook(id).unwrap().unwrap().payload_url, url);
+    // Changed around the mask: refused, lest the credentials go to another address.
+    let (status, error, _) = send_json(
+        &app,
+        "PATCH",
+        &path,
+        r#"{"payload_url": "https://***@attacker.example/hook"}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert!(
+        error["payload_url"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("has *** for its credentials"),
+        "{error}"
+    );
+    assert_eq!(store.webhook(id).unwrap().unwrap().payload_url, url);
     // A new URL replaces them.
     send_json(
         &app,

@@ -466,4 +466,14 @@ async fn a_payload_urls_user_info_is_shown_as_stars_and_kept_when_saved_unchange
     assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
     page.has(&[r#"value="https://***@example.com/hook""#])
         .lacks(&["hunter2"]);
+    // Changed around the mask: refused under the field, the credentials not moved.
+    let page = c
+        .post(
+            &path,
+            &[("payload_url", "https://***@attacker.example/hook")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    page.has(&[r#"<p class="error" id="payload_url-error">has *** for its credentials"#]);
+    assert_eq!(ui.store.webhook(hook.id).unwrap().unwrap().payload_url, url);
 }

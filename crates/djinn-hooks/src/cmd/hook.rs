@@ -194,7 +194,11 @@ fn update(global: &Global, args: &HookUpdateArgs) -> anyhow::Result<()> {
     if let Some(url) = &update.payload_url {
         // The URL as `hook show` prints it (user-info as ***) keeps the stored credentials.
         let stored = get(&store, args.id)?;
-        update.payload_url = Some(crate::json::kept_payload_url(url, &stored.payload_url));
+        let url = crate::json::kept_payload_url(url, &stored.payload_url);
+        if let Some(problem) = crate::json::masked_userinfo(&url) {
+            invalid!("--url: {problem}");
+        }
+        update.payload_url = Some(url);
     }
     let hook = store
         .update_webhook_with(args.id, update, limits)

@@ -603,4 +603,21 @@ fn a_payload_urls_user_info_is_never_printed_and_survives_an_update_as_shown() {
     );
     assert!(!out.ok().contains("hunter2"), "{}", out.stdout);
     assert_eq!(stored(), url, "the URL as printed keeps the credentials");
+    let moved = env.run(
+        &[
+            "hook",
+            "update",
+            &id,
+            "--url",
+            "https://***@attacker.example/hook",
+        ],
+        None,
+    );
+    assert_eq!(moved.code, 2, "{}", moved.stderr);
+    assert!(
+        moved.stderr.contains("--url: has *** for its credentials"),
+        "{}",
+        moved.stderr
+    );
+    assert_eq!(stored(), url);
 }
