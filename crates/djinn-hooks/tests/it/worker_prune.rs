@@ -80,7 +80,7 @@ fn a_long_running_worker_prunes_old_deliveries_and_keeps_recent_ones() {
     }
     assert_eq!(delivery_ids(&env), [2, 1]);
 
-    let mut worker = env
+    let worker = env
         .command(&[
             "worker",
             "--prune-every",
