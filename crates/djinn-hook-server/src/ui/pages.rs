@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use askama::Template;
 use axum::Extension;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use djinn_hook_payload::{EventType, redact_userinfo};
@@ -124,7 +124,12 @@ pub(crate) async fn index(
 /// `GET /ui/go?ns=owner/path`: the index's "open a namespace" box.
 pub(crate) async fn go(Query(query): Query<HashMap<String, String>>) -> Response {
     let ns = query.get("ns").map_or("", |s| s.trim().trim_matches('/'));
-    if paths::parse(&format!("{ns}/-/webhooks")).is_some() {
+    let link = paths::webhooks(ns);
+    let opens = link
+        .strip_prefix("/ui/n/")
+        .and_then(paths::parse)
+        .is_some_and(|(parsed, _)| parsed == ns);
+    if opens {
         Redirect::to(&paths::webhooks(ns)).into_response()
     } else {
         see_other(
@@ -140,11 +145,12 @@ pub(crate) async fn go(Query(query): Query<HashMap<String, String>>) -> Response
 pub(crate) async fn get(
     State(state): State<UiState>,
     Extension(visitor): Extension<Visitor>,
-    Path(rest): Path<String>,
     Query(query): Query<HashMap<String, String>>,
     uri: Uri,
 ) -> Result<Response> {
-    let (ns, target) = paths::parse(&rest).ok_or_else(|| not_found(&rest))?;
+    // The path as sent, not axum's decoded `{*rest}`: see `paths::parse`.
+    let rest = uri.path().strip_prefix("/ui/n/").unwrap_or_default();
+    let (ns, target) = paths::parse(rest).ok_or_else(|| not_found(rest))?;
     may_read(&visitor, &ns, &uri)?;
     match target {
         Target::List => list(state, visitor, ns).await,
@@ -187,10 +193,10 @@ pub(crate) async fn post(
     State(state): State<UiState>,
     Extension(visitor): Extension<Visitor>,
     Extension(form): Extension<Form>,
-    Path(rest): Path<String>,
     uri: Uri,
 ) -> Result<Response> {
-    let (ns, target) = paths::parse(&rest).ok_or_else(|| not_found(&rest))?;
+    let rest = uri.path().strip_prefix("/ui/n/").unwrap_or_default();
+    let (ns, target) = paths::parse(rest).ok_or_else(|| not_found(rest))?;
     // Signed out meanwhile (the session expired): back to the list after signing in, not
     // to this POST-only address.
     let list: Uri = paths::webhooks(&ns).parse().unwrap_or(uri);
