@@ -340,6 +340,36 @@ fn a_rotated_secret_signs_with_both_during_the_overlap_and_the_new_one_after() {
     assert_eq!(accepted_with(&sent, "new-secret"), (true, true));
     assert_eq!(accepted_with(&sent, "old-secret"), (true, false));
     assert!(receiver.drain()[0].signature_valid);
+    // The worker's deliveries too (claimed from the store, not queued by `hook test`).
+    let body = example_payload(EventType::Cron, DEFAULT_API_SERVER).to_body();
+    env.run(&["emit", "cron", "--namespace", NS], Some(&body))
+        .ok();
+    assert_eq!(env.worker_stats(&[])["delivered"], 1);
+    let newest = &deliveries(&env, &[])[0];
+    assert_eq!(newest["test"], false);
+    let id_of = newest["id"].to_string();
+    let shown: Value = serde_json::from_str(
+        env.run(&["--json", "deliveries", "show", &id_of], None)
+            .ok(),
+    )
+    .unwrap();
+    let sent = (
+        shown["request"]["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| {
+                (
+                    h[0].as_str().unwrap().to_owned(),
+                    h[1].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect::<Vec<_>>(),
+        shown["request"]["body"].as_str().unwrap().to_owned(),
+    );
+    assert_eq!(accepted_with(&sent, "new-secret"), (true, true));
+    assert_eq!(accepted_with(&sent, "old-secret"), (true, false));
+    receiver.drain();
 
     // No secret given and no overlap: a generated one, printed once, alone from now on.
     let run = env.run(
