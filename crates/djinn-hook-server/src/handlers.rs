@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use djinn_hook_payload::{EventType, Payload};
 use djinn_hook_store::{
     DEFAULT_ROTATION_OVERLAP, DeliveryFilter, DeliveryLimits, Error as StoreError, LimitsUpdate,
-    NewEvent, NewWebhook, Page, SecretUpdate, Store, Webhook, WebhookUpdate,
+    MAX_ROTATION_OVERLAP, NewEvent, NewWebhook, Page, SecretUpdate, Store, Webhook, WebhookUpdate,
 };
 
 use crate::app::AppState;
@@ -271,6 +271,15 @@ impl Api<'_> {
         let overlap = input
             .overlap_seconds
             .map_or(DEFAULT_ROTATION_OVERLAP, Duration::from_secs);
+        if overlap > MAX_ROTATION_OVERLAP {
+            return Err(ApiError::invalid(
+                "overlap_seconds",
+                format!(
+                    "must be at most {} (7 days)",
+                    MAX_ROTATION_OVERLAP.as_secs()
+                ),
+            ));
+        }
         let (secret, generated) = match input.secret {
             Some(secret) => (secret, None),
             None => {

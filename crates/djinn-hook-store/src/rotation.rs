@@ -33,8 +33,8 @@ pub(crate) fn check(secret: &str, overlap: Duration) -> Result<()> {
         errors.add(
             "overlap",
             format!(
-                "must be at most {} ({}s), is {}s",
-                humanize(MAX_ROTATION_OVERLAP),
+                "must be at most {} days ({}s), is {}s",
+                MAX_ROTATION_OVERLAP.as_secs() / 86_400,
                 MAX_ROTATION_OVERLAP.as_secs(),
                 overlap.as_secs()
             ),
@@ -45,10 +45,6 @@ pub(crate) fn check(secret: &str, overlap: Duration) -> Result<()> {
     } else {
         Err(Error::Invalid(errors))
     }
-}
-
-fn humanize(d: Duration) -> String {
-    format!("{} days", d.as_secs() / 86_400)
 }
 
 /// When the overlap of a rotation made at `now` ends, as stored; `None` for no overlap.

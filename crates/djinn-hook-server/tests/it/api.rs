@@ -343,7 +343,7 @@ async fn a_secret_is_rotated_through_the_api_and_a_generated_one_shown_once() {
 
     // Bad input: a 4xx naming the field; nothing changes.
     for (body, field) in [
-        (r#"{"overlap_seconds": 604801}"#, "overlap"),
+        (r#"{"overlap_seconds": 604801}"#, "overlap_seconds"),
         (r#"{"secret": ""}"#, "secret"),
         (r#"{"overlap_seconds": "a day"}"#, "overlap_seconds"),
         (r#"{"overlap_seconds": -1}"#, "overlap_seconds"),
