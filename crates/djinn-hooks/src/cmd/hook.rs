@@ -208,6 +208,12 @@ fn update(global: &Global, args: &HookUpdateArgs) -> anyhow::Result<()> {
 
 /// `hook rotate-secret`: the new secret given or generated (and then printed this once).
 fn rotate_secret(global: &Global, args: &HookRotateArgs) -> anyhow::Result<()> {
+    if args.overlap > djinn_hook_store::MAX_ROTATION_OVERLAP {
+        invalid!(
+            "--overlap: must be at most 7d, is {}",
+            humantime::format_duration(args.overlap)
+        );
+    }
     let (secret, generated) = match secret(&args.secret)? {
         Some(secret) => (secret, None),
         None => {

@@ -419,7 +419,8 @@ fn a_rotated_secret_signs_with_both_during_the_overlap_and_the_new_one_after() {
     let run = env.run(&["hook", "rotate-secret", &id, "--overlap", "8d"], None);
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(
-        run.stderr.contains("overlap must be at most 7 days"),
+        run.stderr
+            .contains("--overlap: must be at most 7d, is 8days"),
         "{}",
         run.stderr
     );
