@@ -124,6 +124,7 @@ fn request(url: &str, body: &[u8], thread: usize) -> DeliveryRequest {
         url: url.to_owned(),
         ssl: true,
         secret: Some("bench secret, 32 bytes long!!!!!".into()),
+        previous_secret: None,
         standard_webhooks: false,
         body: body.to_vec(),
         attempt: 1,

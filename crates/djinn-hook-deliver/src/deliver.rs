@@ -14,7 +14,7 @@ use djinn_hook_payload::headers::{
     WEBHOOK_SIGNATURE as WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP as WEBHOOK_TIMESTAMP_HEADER,
 };
 use djinn_hook_payload::{redact_userinfo, scrub_userinfo};
-use djinn_hook_sign::{Secret, StandardSecret, sign, sign_standard};
+use djinn_hook_sign::{Secret, StandardSecret, sign, sign_standard, sign_standard_all};
 use time::OffsetDateTime;
 use ureq::Agent;
 use ureq::http::Uri;
@@ -237,9 +237,21 @@ impl Deliverer {
         let signature = sign(&Secret::from(secret.expose()), body);
         headers.push((SIGNATURE_HEADER.to_owned(), signature.to_header_value()));
         if request.standard_webhooks {
-            let key = standard_secret(secret.expose())?;
             let id = request.event_id.to_string();
-            let signature = sign_standard(&key, &id, timestamp, body);
+            let signature = match &request.previous_secret {
+                None => sign_standard(&standard_secret(secret.expose())?, &id, timestamp, body),
+                // During a rotation, the new secret's signature first, then the old one's: a
+                // receiver holding either secret finds its own (the spec allows several).
+                Some(previous) => sign_standard_all(
+                    &[
+                        standard_secret(secret.expose())?,
+                        standard_secret(previous.expose())?,
+                    ],
+                    &id,
+                    timestamp,
+                    body,
+                ),
+            };
             headers.push((WEBHOOK_ID_HEADER.to_owned(), id));
             headers.push((WEBHOOK_TIMESTAMP_HEADER.to_owned(), timestamp.to_string()));
             headers.push((WEBHOOK_SIGNATURE_HEADER.to_owned(), signature));

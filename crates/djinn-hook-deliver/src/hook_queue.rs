@@ -172,6 +172,7 @@ mod tests {
                     url: String::new(),
                     ssl: false,
                     secret: None,
+                    previous_secret: None,
                     standard_webhooks: false,
                     body: Vec::new(),
                     attempt: 1,

@@ -26,6 +26,7 @@
 //!     url: "https://ci.example.com/hook".to_owned(),
 //!     ssl: true,
 //!     secret: Some("s3cret".into()),
+//!     previous_secret: None,
 //!     standard_webhooks: false,
 //!     body: br#"{"id":1}"#.to_vec(),
 //!     attempt: 1,
@@ -46,7 +47,9 @@
 //! de-duplication), then, when the webhook has a secret,
 //! `X-Djinn-CI-Signature: sha256=<hex HMAC-SHA256 of the body>`, and, when it also has Standard
 //! Webhooks on, `webhook-id` (the event uuid, stable across retries), `webhook-timestamp`
-//! (the attempt's time, Unix seconds) and `webhook-signature` (`v1,<base64>`). The Standard
+//! (the attempt's time, Unix seconds) and `webhook-signature` (`v1,<base64>`; during a secret
+//! rotation's overlap `v1,<new> v1,<previous>`, while `X-Djinn-CI-Signature` carries only the
+//! new secret's). The Standard
 //! Webhooks key is the base64 after `whsec_` when the secret starts with `whsec_`, else the
 //! secret's UTF-8 bytes. ureq adds `Host` and `Content-Length`; no `Accept-Encoding` is sent.
 //!

@@ -65,6 +65,10 @@ pub struct DeliveryRequest {
     pub ssl: bool,
     /// The webhook's secret; without one, no signature headers are sent.
     pub secret: Option<WebhookSecret>,
+    /// The secret it replaced, while a rotation's overlap lasts: `webhook-signature` carries
+    /// a signature with each (`X-Djinn-CI-Signature` only the new one's). Ignored without
+    /// [`secret`](Self::secret).
+    pub previous_secret: Option<WebhookSecret>,
     /// Also send the Standard Webhooks headers (`webhook-id`, `webhook-timestamp`,
     /// `webhook-signature`); needs a secret.
     pub standard_webhooks: bool,
@@ -87,6 +91,7 @@ impl fmt::Debug for DeliveryRequest {
             .field("url", &redact_userinfo(&self.url))
             .field("ssl", &self.ssl)
             .field("secret", &self.secret)
+            .field("previous_secret", &self.previous_secret)
             .field("standard_webhooks", &self.standard_webhooks)
             .field("body_len", &self.body.len())
             .field("attempt", &self.attempt)

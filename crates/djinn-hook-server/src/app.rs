@@ -106,6 +106,13 @@ pub(crate) fn app(state: AppState, ui: Option<UiState>) -> Router {
     let api = Router::new()
         .fallback(handlers::api)
         .with_state(state.clone());
+    let ui = ui.map(|ui| {
+        if state.accept_relayed_deliveries {
+            ui
+        } else {
+            ui.refusing_own_intake(state.local, &state.urls.base)
+        }
+    });
     let routes = match ui {
         Some(ui) => crate::ui::router(ui)
             .route("/", get(|| async { Redirect::to("/ui/") }))

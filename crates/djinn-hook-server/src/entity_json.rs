@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use base64::Engine as _;
-use djinn_hook_payload::{EventSet, EventType};
+use djinn_hook_payload::{EventSet, EventType, redact_userinfo};
 use djinn_hook_store::{Accepted, BreakerHold, Delivery, LastResponse, Namespace, Webhook};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::{Serialize, Serializer};
@@ -61,16 +61,22 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
-/// Percent-encodes what may not stand in a path segment as is.
+/// Percent-encodes what may not stand in a path segment as is. A segment that is exactly `-`
+/// is encoded too (`%2D`): as is, it would read as the `/-/` that ends the namespace.
 fn encode_segment(segment: &str) -> String {
+    if segment == "-" {
+        return "%2D".to_owned();
+    }
     utf8_percent_encode(segment, SEGMENT).to_string()
 }
 
 /// A webhook: the original's webhook entity (`id`, `author_id`, `user_id`, `namespace_id`,
 /// `payload_url`, `ssl`, `events`, `active`, `url`, `namespace`, `last_response`), then ours
 /// (`has_secret`, `standard_webhooks`, `disabled_reason`, `disabled_at`, `created_at`,
-/// `max_in_flight` and `timeout_ms`: `null` for the worker's default, and `breaker`: `null`, or
-/// the open circuit breaker that holds its deliveries). Never the secret.
+/// `max_in_flight` and `timeout_ms`: `null` for the worker's default, `breaker`: `null`, or
+/// the open circuit breaker that holds its deliveries, and `secret_rotating_until`). Never the
+/// secret, and never the payload URL's user-info: `https://user:pw@host/` is shown as
+/// `https://***@host/` (the store keeps it, and sends it as basic auth).
 #[derive(Debug, Serialize)]
 pub struct WebhookJson {
     id: i64,
@@ -96,6 +102,10 @@ pub struct WebhookJson {
     max_in_flight: Option<u32>,
     timeout_ms: Option<u64>,
     breaker: Option<BreakerHold>,
+    /// While a secret rotation's overlap lasts, when it ends (deliveries carry a signature
+    /// with the previous secret too until then); else `null`.
+    #[serde(with = "time::serde::rfc3339::option")]
+    secret_rotating_until: Option<OffsetDateTime>,
 }
 
 impl WebhookJson {
@@ -111,7 +121,7 @@ impl WebhookJson {
             author_id: hook.author_id,
             user_id: None,
             namespace_id: ns.id,
-            payload_url: hook.payload_url.clone(),
+            payload_url: redact_userinfo(&hook.payload_url).into_owned(),
             ssl: hook.ssl,
             events: hook.events,
             active: hook.active,
@@ -129,8 +139,63 @@ impl WebhookJson {
                 .timeout
                 .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
             breaker: hook.breaker.clone(),
+            secret_rotating_until: hook.secret_rotating_until,
         }
     }
+}
+
+/// The answer to a secret rotation: the webhook, and the new secret only if it was generated
+/// (shown this once; a secret the caller gave is never echoed).
+#[derive(Debug, Serialize)]
+pub struct RotatedJson {
+    #[serde(flatten)]
+    webhook: WebhookJson,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    generated_secret: Option<String>,
+}
+
+impl RotatedJson {
+    /// `webhook` after its rotation, with the secret generated for it, if any.
+    pub fn new(webhook: WebhookJson, generated_secret: Option<String>) -> RotatedJson {
+        RotatedJson {
+            webhook,
+            generated_secret,
+        }
+    }
+}
+
+/// The payload URL to store for `posted` when the webhook's is `stored`: the stored one (with
+/// its user-info) when `posted` is what the API and the UI show of it (user-info as `***`), so
+/// a webhook read and written back unchanged keeps its credentials; else `posted`.
+pub fn kept_payload_url(posted: &str, stored: &str) -> String {
+    let shown = redact_userinfo(stored);
+    if posted.trim() == shown && shown != stored {
+        stored.to_owned()
+    } else {
+        posted.to_owned()
+    }
+}
+
+/// What is wrong with a payload URL to store whose user-info is the mask `***` (what
+/// [`kept_payload_url`] leaves when the URL was changed around it): the stored credentials
+/// are kept only for the URL exactly as shown, so they are never sent to another address by
+/// someone who cannot read them.
+pub fn masked_userinfo(url: &str) -> Option<&'static str> {
+    let url = url.trim();
+    let masked = url
+        .split_once("://")
+        .is_some_and(|(_, rest)| rest.starts_with("***@"))
+        && redact_userinfo(url) == url;
+    masked.then_some(
+        "has *** for its credentials: they are kept only when the URL is otherwise unchanged; \
+         type them again to change the URL",
+    )
+}
+
+/// A new random webhook secret: `whsec_` and 32 random bytes in base64, usable by both
+/// signature schemes (Standard Webhooks decodes it; `X-Djinn-CI-Signature` keys with its text).
+pub fn generate_secret() -> Result<String, djinn_hook_sign::SignError> {
+    Ok(djinn_hook_sign::StandardSecret::generate()?.to_whsec())
 }
 
 /// A webhook's namespace, as the original's namespace entity names things: `name` is the last

@@ -10,18 +10,19 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use djinn_hook_payload::headers::EVENT as EVENT_HEADER;
 use djinn_hook_payload::{EventType, Payload};
 use djinn_hook_store::{
-    DeliveryFilter, DeliveryLimits, Error as StoreError, LimitsUpdate, NewEvent, NewWebhook, Page,
-    SecretUpdate, Store, Webhook, WebhookUpdate,
+    DEFAULT_ROTATION_OVERLAP, DeliveryFilter, DeliveryLimits, Error as StoreError, LimitsUpdate,
+    MAX_ROTATION_OVERLAP, NewEvent, NewWebhook, Page, SecretUpdate, Store, Webhook, WebhookUpdate,
 };
 
 use crate::app::AppState;
 use crate::entity_json::{
-    AcceptedJson, DeliveryFullJson, DeliveryJson, RedeliveryJson, Urls, WebhookJson,
+    AcceptedJson, DeliveryFullJson, DeliveryJson, RedeliveryJson, RotatedJson, Urls, WebhookJson,
+    generate_secret,
 };
 use crate::error::ApiError;
 use crate::metrics;
 use crate::reply::Reply;
-use crate::request_body::{self, CreateWebhook, UpdateWebhook};
+use crate::request_body::{self, CreateWebhook, RotateSecret, UpdateWebhook};
 use crate::routes::{self, Route};
 
 type Result<T, E = ApiError> = std::result::Result<T, E>;
@@ -78,6 +79,7 @@ pub(crate) async fn api(
                             api.update_webhook(&ns, id, &body)
                         }
                         (Route::Webhook { ns, id }, _) => api.delete_webhook(&ns, id),
+                        (Route::RotateSecret { ns, id }, _) => api.rotate_secret(&ns, id, &body),
                         (Route::Deliveries { ns, id }, _) => api.list_deliveries(&ns, id, &query),
                         (Route::Delivery { ns, id, delivery }, _) => {
                             api.show_delivery(&ns, id, delivery)
@@ -217,11 +219,20 @@ impl Api<'_> {
     }
 
     fn update_webhook(&self, ns: &str, id: i64, body: &[u8]) -> Result<Reply> {
-        self.webhook(ns, id)?;
+        let stored = self.webhook(ns, id)?;
         let input: UpdateWebhook = request_body::parse(body)?;
         self.refuse_own_intake(input.payload_url.as_deref())?;
+        let payload_url = input
+            .payload_url
+            .map(|url| crate::entity_json::kept_payload_url(&url, &stored.payload_url));
+        if let Some(problem) = payload_url
+            .as_deref()
+            .and_then(crate::entity_json::masked_userinfo)
+        {
+            return Err(ApiError::invalid("payload_url", problem));
+        }
         let update = WebhookUpdate {
-            payload_url: input.payload_url,
+            payload_url,
             ssl: input.ssl,
             events: input.events.map(Option::unwrap_or_default),
             active: input.active,
@@ -248,6 +259,41 @@ impl Api<'_> {
             }
             _ => Ok(()),
         }
+    }
+
+    /// Rotates the webhook's secret (`Store::rotate_secret`): 200 with the webhook and, when the
+    /// body gave no secret, the one generated, shown this once (`Cache-Control: no-store`).
+    fn rotate_secret(&self, ns: &str, id: i64, body: &[u8]) -> Result<Reply> {
+        self.webhook(ns, id)?;
+        let input: RotateSecret = if body.iter().all(u8::is_ascii_whitespace) {
+            RotateSecret::default()
+        } else {
+            request_body::parse(body)?
+        };
+        let overlap = input
+            .overlap_seconds
+            .map_or(DEFAULT_ROTATION_OVERLAP, Duration::from_secs);
+        if overlap > MAX_ROTATION_OVERLAP {
+            return Err(ApiError::invalid(
+                "overlap_seconds",
+                format!(
+                    "must be at most {} (7 days)",
+                    MAX_ROTATION_OVERLAP.as_secs()
+                ),
+            ));
+        }
+        let (secret, generated) = match input.secret {
+            Some(secret) => (secret, None),
+            None => {
+                let secret = generate_secret().map_err(|err| {
+                    ApiError::Internal(format!("generating a secret failed: {err}"))
+                })?;
+                (secret.clone(), Some(secret))
+            }
+        };
+        let hook = self.store.rotate_secret(id, &secret, overlap)?;
+        let json = RotatedJson::new(self.webhook_json(&hook)?, generated);
+        Ok(Reply::json(StatusCode::OK, &json).header(header::CACHE_CONTROL, "no-store"))
     }
 
     fn delete_webhook(&self, ns: &str, id: i64) -> Result<Reply> {

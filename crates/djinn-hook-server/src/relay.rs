@@ -24,6 +24,11 @@ pub(crate) fn refuse_delivery(headers: &HeaderMap) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Why a payload URL naming this server's own intake is refused (the `payload_url` field's
+/// message, the same in the API and the UI).
+pub(crate) const OWN_INTAKE: &str = "points at this server's own event intake: every delivery \
+    would come back as a new event (serve --accept-relayed-deliveries relays on purpose)";
+
 /// Refuses a payload URL that names this server's intake: an events path (`/-/events`) on
 /// the address it is bound to (`local`, or a loopback name for it) or its public `base` URL.
 pub(crate) fn refuse_own_intake(
@@ -31,15 +36,23 @@ pub(crate) fn refuse_own_intake(
     local: SocketAddr,
     base: &str,
 ) -> Result<(), ApiError> {
+    if is_own_intake(payload_url, local, base) {
+        return Err(ApiError::invalid("payload_url", OWN_INTAKE));
+    }
+    Ok(())
+}
+
+/// Whether `payload_url` names this server's intake (see [`refuse_own_intake`]).
+pub(crate) fn is_own_intake(payload_url: &str, local: SocketAddr, base: &str) -> bool {
     let Ok(url) = payload_url.trim().parse::<Uri>() else {
         // Not a URL: the store's validation says what is wrong with it.
-        return Ok(());
+        return false;
     };
     let Some(authority) = url.authority() else {
-        return Ok(());
+        return false;
     };
     let events = url.path().trim_end_matches('/').ends_with("/-/events");
-    if events
+    events
         && is_own(
             authority.host(),
             url.port_u16(),
@@ -47,14 +60,6 @@ pub(crate) fn refuse_own_intake(
             local,
             base,
         )
-    {
-        return Err(ApiError::invalid(
-            "payload_url",
-            "points at this server's own event intake: every delivery would come back as a \
-             new event (serve --accept-relayed-deliveries relays on purpose)",
-        ));
-    }
-    Ok(())
 }
 
 /// Whether `host:port` is this server: its bound address (a loopback name or address when it

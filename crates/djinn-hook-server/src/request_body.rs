@@ -64,6 +64,15 @@ pub(crate) struct UpdateWebhook {
     pub(crate) timeout_ms: Option<Option<u64>>,
 }
 
+/// The body of `POST …/webhooks/:id/rotate-secret` (an empty body, or `{}`, takes the
+/// defaults): the new secret (absent: one is generated and returned once) and how long the
+/// current one is still signed with, in seconds (absent: a day).
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct RotateSecret {
+    pub(crate) secret: Option<String>,
+    pub(crate) overlap_seconds: Option<u64>,
+}
+
 /// `Some(value)` for a field that is present, even as `null` (absent fields get the default, `None`).
 fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
     d: D,

@@ -16,6 +16,8 @@ pub(crate) enum Route {
     Webhooks { ns: String },
     /// `/n/:username/:path/-/webhooks/:id`
     Webhook { ns: String, id: i64 },
+    /// `/n/:username/:path/-/webhooks/:id/rotate-secret`
+    RotateSecret { ns: String, id: i64 },
     /// `/n/:username/:path/-/webhooks/:id/deliveries`
     Deliveries { ns: String, id: i64 },
     /// `/n/:username/:path/-/webhooks/:id/deliveries/:delivery_id`
@@ -46,6 +48,7 @@ impl Route {
             ["webhooks"] => Route::Webhooks { ns },
             ["events"] => Route::Events { ns },
             ["webhooks", id] => Route::Webhook { ns, id: id_of(id)? },
+            ["webhooks", id, "rotate-secret"] => Route::RotateSecret { ns, id: id_of(id)? },
             ["webhooks", id, "deliveries"] => Route::Deliveries { ns, id: id_of(id)? },
             ["webhooks", id, "deliveries", delivery] => Route::Delivery {
                 ns,
@@ -68,6 +71,7 @@ impl Route {
             Route::Healthz | Route::Metrics => None,
             Route::Webhooks { ns }
             | Route::Webhook { ns, .. }
+            | Route::RotateSecret { ns, .. }
             | Route::Deliveries { ns, .. }
             | Route::Delivery { ns, .. }
             | Route::Redeliver { ns, .. }
@@ -83,7 +87,9 @@ impl Route {
             }
             Route::Webhooks { .. } => &[Method::GET, Method::POST],
             Route::Webhook { .. } => &[Method::GET, Method::PATCH, Method::DELETE],
-            Route::Redeliver { .. } | Route::Events { .. } => &[Method::POST],
+            Route::RotateSecret { .. } | Route::Redeliver { .. } | Route::Events { .. } => {
+                &[Method::POST]
+            }
         }
     }
 }
@@ -198,6 +204,13 @@ mod tests {
                 }),
             ),
             (
+                "/n/alice/ci/-/webhooks/7/rotate-secret",
+                Some(Route::RotateSecret {
+                    ns: ns("alice/ci"),
+                    id: 7,
+                }),
+            ),
+            (
                 "/n/al%20ice/c%2Fi/-/events",
                 None, // an encoded slash would change the namespace's shape
             ),
@@ -220,6 +233,69 @@ mod tests {
         ];
         for (path, want) in cases {
             assert_eq!(Route::parse(path), want, "{path}");
+        }
+    }
+
+    /// Property tests: any path parses without a panic, and the API's URLs of any namespace
+    /// the store accepts and any ids parse back to them (parse ∘ print = identity); a query
+    /// string built from a key and any value gives the value back. Cases: proptest's default
+    /// (256 per property); `PROPTEST_CASES=100000 cargo test -p djinn-hook-server --lib
+    /// props` runs more.
+    mod props {
+        use proptest::prelude::*;
+
+        use super::super::*;
+        use crate::entity_json::Urls;
+
+        proptest! {
+            #[test]
+            fn any_path_parses_without_a_panic(path in "\\PC{0,60}") {
+                let _ = Route::parse(&path);
+                let _ = percent_decode(&path);
+                let _ = query_param(&path, "page");
+            }
+
+            #[test]
+            fn the_apis_urls_parse_back(
+                segments in prop::collection::vec(prop_oneof!["[^/\\p{Cc}]{1,8}", Just("-".to_owned())], 2..5)
+                    .prop_filter("no blank segment", |s| s.iter().all(|s| !s.trim().is_empty())),
+                id in 1..i64::MAX,
+                delivery in 1..i64::MAX,
+            ) {
+                let ns = segments.join("/");
+                let urls = Urls { base: String::new() };
+                prop_assert_eq!(
+                    Route::parse(&urls.webhooks(&ns)),
+                    Some(Route::Webhooks { ns: ns.clone() })
+                );
+                prop_assert_eq!(
+                    Route::parse(&format!("{}/", urls.webhook(&ns, id))),
+                    Some(Route::Webhook { ns: ns.clone(), id })
+                );
+                prop_assert_eq!(
+                    Route::parse(&format!("{}/redeliver", urls.delivery(&ns, id, delivery))),
+                    Some(Route::Redeliver { ns: ns.clone(), id, delivery })
+                );
+                prop_assert_eq!(
+                    Route::parse(&format!("{}/rotate-secret", urls.webhook(&ns, id))),
+                    Some(Route::RotateSecret { ns, id })
+                );
+            }
+
+            #[test]
+            fn a_query_value_reads_back(
+                key in "[a-z_]{1,8}",
+                value in "\\PC{0,20}",
+                other in "[a-z]{0,5}=[a-z0-9%+]{0,5}",
+            ) {
+                let encoded: String = form_urlencoded::Serializer::new(String::new())
+                    .append_pair(&key, &value)
+                    .finish();
+                // Were `other` the same key, its value would win: the first one counts.
+                prop_assume!(other.split('=').next() != Some(key.as_str()));
+                let query = format!("{other}&{encoded}");
+                prop_assert_eq!(query_param(&query, &key), Some(value));
+            }
         }
     }
 

@@ -312,6 +312,7 @@ mod raw {
                 url: String::new(),
                 ssl: true,
                 secret: None,
+                previous_secret: None,
                 standard_webhooks: false,
                 body: Vec::new(),
                 attempt: 1,

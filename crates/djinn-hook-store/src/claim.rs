@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
 use const_format::formatcp;
-use djinn_hook_outbox::{ClaimRequest, Claimed, LeaseToken, PutOff, WebhookSecret};
+use djinn_hook_outbox::{ClaimRequest, Claimed, LeaseToken, PutOff};
 use rusqlite::{OptionalExtension, Transaction, params};
 use time::OffsetDateTime;
 
@@ -13,7 +13,7 @@ use crate::error::{IResult, Result};
 use crate::outbox::lease_until;
 use crate::sql::{event_from_code, from_ns, to_ns, uuid_from_blob};
 use crate::store::Store;
-use crate::task::{Settings, TaskRow, claimed};
+use crate::task::{Secrets, Settings, TaskRow, claimed};
 use crate::task_state::PENDING;
 use crate::types::DeliveryLimits;
 
@@ -85,8 +85,8 @@ impl Store {
 }
 
 /// The columns of a webhook that a delivery needs (its secret still sealed).
-pub(crate) const SETTINGS_COLUMNS: &str =
-    "payload_url, ssl, secret, standard_webhooks, failing_since, max_in_flight, timeout_ms";
+pub(crate) const SETTINGS_COLUMNS: &str = "payload_url, ssl, secret, standard_webhooks,
+    failing_since, max_in_flight, timeout_ms, previous_secret, previous_secret_until";
 
 /// Reads [`SETTINGS_COLUMNS`] of webhook `hook_id` from column `at` on.
 pub(crate) fn read_settings(
@@ -102,6 +102,8 @@ pub(crate) fn read_settings(
         standard_webhooks: r.get(at + 3)?,
         failing_since: r.get::<_, Option<i64>>(at + 4)?.map(from_ns),
         limits: limits_from_row(r.get(at + 5)?, r.get(at + 6)?),
+        sealed_previous_secret: r.get(at + 7)?,
+        previous_secret_until: r.get(at + 8)?,
     })
 }
 
@@ -195,8 +197,8 @@ fn claim_in(
     let mut lease_stmt = tx.prepare_cached(
         "UPDATE tasks SET lease = ?2, next_at = ?3, attempts = attempts + 1 WHERE id = ?1",
     )?;
-    // Decrypted once per webhook per claim.
-    let mut secrets: HashMap<i64, Option<WebhookSecret>> = HashMap::new();
+    // Decrypted once per webhook per claim: the current and the previous secret.
+    let mut secrets: HashMap<i64, Secrets> = HashMap::new();
     let mut tasks = Vec::new();
     let mut remaining = claim.limit;
     let mut last = None;
@@ -239,17 +241,14 @@ fn claim_in(
             if got > 0 {
                 last = Some(hook.hook_id);
             }
-            let secret = match secrets.get(&hook.hook_id) {
-                Some(secret) => secret.clone(),
+            let opened: Secrets = match secrets.get(&hook.hook_id) {
+                Some(secrets) => secrets.clone(),
                 None if got > 0 => {
-                    let secret = store
-                        .cipher
-                        .open_optional(hook.hook_id, hook.hook.sealed_secret.as_deref())?
-                        .map(WebhookSecret::new);
-                    secrets.insert(hook.hook_id, secret.clone());
-                    secret
+                    let opened = hook.hook.open_secrets(&store.cipher, now)?;
+                    secrets.insert(hook.hook_id, opened.clone());
+                    opened
                 }
-                None => None,
+                None => (None, None),
             };
             for (task_id, attempts, redelivery, event_id, event, created_at, body, next_at) in rows
             {
@@ -257,7 +256,7 @@ fn claim_in(
                 hook.after = (next_at, task_id);
                 tasks.push(claimed(
                     &hook.hook,
-                    secret.clone(),
+                    opened.clone(),
                     token,
                     from_ns(until),
                     TaskRow {

@@ -121,7 +121,8 @@ impl Store {
     }
 
     /// The PostgreSQL schema version this build writes (the `schema_version`
-    /// table); numbered on its own, its version 1 holds SQLite's 1 to 3, its 2 SQLite's 4.
+    /// table); numbered on its own, its version 1 holds SQLite's 1 to 3, its 2 SQLite's 4, its 3
+    /// SQLite's 5.
     pub fn postgres_schema_version() -> i64 {
         pg::SCHEMA_VERSION
     }
@@ -200,6 +201,19 @@ impl Store {
     /// names the bad field). Takes effect at the worker's next claim of its tasks.
     pub fn update_webhook_limits(&self, id: i64, limits: LimitsUpdate) -> Result<Webhook> {
         on_backend!(self, update_webhook_limits(id, limits))
+    }
+
+    /// Rotates a webhook's signing secret: `secret` signs its deliveries from now on, and the
+    /// current secret is still signed with until `overlap` from now (both signatures are sent,
+    /// see [`ClaimedTask::previous_secret`]), then ignored and deleted by the next prune. A
+    /// rotation during an overlap drops the older previous secret: at most two are signed with.
+    /// A webhook without a secret gets its first one, with nothing to overlap; a zero overlap
+    /// replaces the secret at once.
+    ///
+    /// An empty secret or an overlap over [`MAX_ROTATION_OVERLAP`](crate::MAX_ROTATION_OVERLAP)
+    /// is [`Error::Invalid`]; an unknown webhook [`Error::WebhookNotFound`].
+    pub fn rotate_secret(&self, id: i64, secret: &str, overlap: Duration) -> Result<Webhook> {
+        on_backend!(self, rotate_secret(id, secret, overlap))
     }
 
     /// Deletes a webhook with its tasks and its delivery log.
@@ -360,14 +374,19 @@ impl Store {
     pub fn prune(&self, older_than: Duration) -> Result<Pruned> {
         match crate::pruning::cutoff(older_than) {
             Some(cutoff) => self.prune_before(cutoff),
-            None => Ok(Pruned::default()),
+            None => {
+                on_backend!(self, clear_ended_rotations(OffsetDateTime::now_utc()))?;
+                Ok(Pruned::default())
+            }
         }
     }
 
     /// Prunes deliveries created before `cutoff`, then events created before
     /// `cutoff` that have no pending task and no delivery left, in transactions
-    /// of at most [`PRUNE_BATCH`](crate::PRUNE_BATCH) rows.
+    /// of at most [`PRUNE_BATCH`](crate::PRUNE_BATCH) rows. Both prunes also delete the
+    /// previous secrets whose rotation overlap has ended ([`Store::rotate_secret`]).
     pub fn prune_before(&self, cutoff: OffsetDateTime) -> Result<Pruned> {
+        on_backend!(self, clear_ended_rotations(OffsetDateTime::now_utc()))?;
         on_backend!(self, prune_before(cutoff))
     }
 

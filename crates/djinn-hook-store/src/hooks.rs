@@ -16,7 +16,7 @@ const SELECT_HOOK: &str =
     "SELECT w.id, n.name, w.author_id, w.payload_url, w.ssl, w.events, w.active,
         w.standard_webhooks, w.secret IS NOT NULL, w.created_at, w.disabled_reason, w.disabled_at,
         w.failing_since, w.max_in_flight, w.timeout_ms, w.breaker_destination, w.breaker_until,
-        w.breaker_reason
+        w.breaker_reason, w.previous_secret_until
     FROM webhooks w JOIN namespaces n ON n.id = w.namespace_id";
 
 impl Store {
@@ -184,8 +184,12 @@ fn set_secret(store: &Store, tx: &Transaction<'_>, id: i64, secret: Option<&str>
         Some(s) => Some(store.cipher.seal(id, s)?),
         None => None,
     };
-    tx.prepare_cached("UPDATE webhooks SET secret = ?2 WHERE id = ?1")?
-        .execute(params![id, sealed])?;
+    // Setting or removing a secret ends any rotation's overlap: the previous one goes too.
+    tx.prepare_cached(
+        "UPDATE webhooks SET secret = ?2, previous_secret = NULL, previous_secret_until = NULL
+         WHERE id = ?1",
+    )?
+    .execute(params![id, sealed])?;
     Ok(())
 }
 
@@ -232,5 +236,6 @@ fn row_hook(r: &rusqlite::Row<'_>) -> rusqlite::Result<Webhook> {
             }),
             _ => None,
         },
+        secret_rotating_until: crate::rotation::rotating_until(r.get(18)?),
     })
 }

@@ -63,6 +63,12 @@
 //! secret. The log records the headers it is given: the delivery layer
 //! sends signatures, never the secret.
 //!
+//! [`Store::rotate_secret`] gives a webhook a new secret and keeps the current one as its
+//! previous secret for an overlap ([`DEFAULT_ROTATION_OVERLAP`], at most
+//! [`MAX_ROTATION_OVERLAP`]): until it ends a claim hands out both
+//! ([`ClaimedTask::previous_secret`]) and [`Webhook::secret_rotating_until`] says when; past
+//! it the previous secret is ignored, and a prune deletes it.
+//!
 //! # Durability
 //!
 //! The file is in WAL mode with `synchronous=FULL`: every commit fsyncs the
@@ -144,6 +150,7 @@ mod key;
 mod key_file;
 mod pg;
 mod pruning;
+mod rotation;
 mod schema;
 mod sql;
 mod task;
@@ -171,6 +178,7 @@ pub use error::{DatabaseError, Error, Result};
 pub use key::SecretKey;
 pub use log::{DEFAULT_RETENTION, PRUNE_BATCH};
 pub use outbox::MAX_BODY;
+pub use rotation::{DEFAULT_ROTATION_OVERLAP, MAX_ROTATION_OVERLAP};
 pub use types::{
     Accepted, BreakerHold, Completed, Counts, Delivery, DeliveryFilter, DeliveryLimits,
     LastResponse, LimitsUpdate, Namespace, NewEvent, NewWebhook, Page, Paged, Pruned, SecretUpdate,

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use const_format::formatcp;
-use djinn_hook_outbox::{LeaseToken, Task, WebhookSecret};
+use djinn_hook_outbox::{LeaseToken, Task};
 use djinn_hook_payload::EventType;
 use rusqlite::{OptionalExtension, params};
 use time::OffsetDateTime;
@@ -56,10 +56,7 @@ impl Store {
                 })
                 .optional()?
                 .ok_or(Error::WebhookNotFound { id: hook_id })?;
-            let secret = self
-                .cipher
-                .open_optional(hook_id, hook.sealed_secret.as_deref())?
-                .map(WebhookSecret::new);
+            let secrets = hook.open_secrets(&self.cipher, now)?;
             let event_id = Uuid::new_v4();
             let event_row =
                 insert_event(tx, event_id, namespace_id, event, &body, to_ns(now), true)?;
@@ -77,7 +74,7 @@ impl Store {
                 ])?;
             Ok(claimed(
                 &hook,
-                secret,
+                secrets,
                 lease_token,
                 until,
                 TaskRow {

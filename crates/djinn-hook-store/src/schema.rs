@@ -11,7 +11,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_standard_webhooks.sql"),
     include_str!("migrations/0003_test_events.sql"),
     include_str!("migrations/0004_isolation.sql"),
-    include_str!("migrations/0005_attempt_result.sql"),
+    include_str!("migrations/0005_secret_rotation.sql"),
+    include_str!("migrations/0006_attempt_result.sql"),
 ];
 
 /// The schema version this build writes.

@@ -6,6 +6,8 @@ use djinn_hook_payload::EventType;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::error::Result;
+use crate::key::Cipher;
 use crate::types::DeliveryLimits;
 
 /// A webhook's columns that a delivery needs, its secret still sealed.
@@ -18,9 +20,32 @@ pub(crate) struct Settings {
     pub(crate) standard_webhooks: bool,
     pub(crate) failing_since: Option<OffsetDateTime>,
     pub(crate) limits: DeliveryLimits,
+    /// The secret a rotation replaced, sealed, and until when it is still signed with (stored
+    /// nanoseconds).
+    pub(crate) sealed_previous_secret: Option<Vec<u8>>,
+    pub(crate) previous_secret_until: Option<i64>,
 }
 
+/// A webhook's secrets, decrypted: the current one, and the one a rotation replaced while its
+/// overlap lasts.
+pub(crate) type Secrets = (Option<WebhookSecret>, Option<WebhookSecret>);
+
 impl Settings {
+    /// The current and (while its rotation's overlap lasts at `now`) the previous secret,
+    /// decrypted.
+    pub(crate) fn open_secrets(&self, cipher: &Cipher, now: OffsetDateTime) -> Result<Secrets> {
+        let previous = self
+            .sealed_previous_secret
+            .as_deref()
+            .filter(|_| crate::rotation::live(self.previous_secret_until, now));
+        let open = |sealed| {
+            cipher
+                .open_optional(self.hook_id, sealed)
+                .map(|secret| secret.map(WebhookSecret::new))
+        };
+        Ok((open(self.sealed_secret.as_deref())?, open(previous)?))
+    }
+
     /// Leases this webhook may still take under `claim`, holding `leased` live ones: its cap
     /// (its own `max_in_flight`, else the claim's) times the claim's leases per slot, less
     /// those.
@@ -49,10 +74,10 @@ pub(crate) struct TaskRow {
     pub(crate) redelivery: bool,
 }
 
-/// The leased task of `row`, for the webhook of `hook` with its decrypted `secret`.
+/// The leased task of `row`, for the webhook of `hook` with its decrypted `secrets`.
 pub(crate) fn claimed(
     hook: &Settings,
-    secret: Option<WebhookSecret>,
+    (secret, previous_secret): Secrets,
     lease: LeaseToken,
     lease_until: OffsetDateTime,
     row: TaskRow,
@@ -71,6 +96,7 @@ pub(crate) fn claimed(
             url: hook.payload_url.clone(),
             ssl: hook.ssl,
             secret,
+            previous_secret,
             standard_webhooks: hook.standard_webhooks,
             body: row.body,
             attempt: row.attempt,

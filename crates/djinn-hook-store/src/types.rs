@@ -75,6 +75,10 @@ pub struct Webhook {
     /// The open circuit breaker that last put its deliveries off, as the worker recorded it;
     /// `None` once the breaker closed or a delivery succeeded.
     pub breaker: Option<BreakerHold>,
+    /// While a secret rotation's overlap lasts ([`Store::rotate_secret`](crate::Store::rotate_secret)),
+    /// when it ends: until then deliveries are signed with the previous secret too.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub secret_rotating_until: Option<OffsetDateTime>,
 }
 
 /// A webhook's own delivery limits; `None` leaves a limit to the worker's default.
@@ -193,6 +197,7 @@ impl fmt::Debug for Webhook {
             .field("active", &self.active)
             .field("standard_webhooks", &self.standard_webhooks)
             .field("has_secret", &self.has_secret)
+            .field("secret_rotating_until", &self.secret_rotating_until)
             .field("created_at", &self.created_at)
             .field("disabled_reason", &self.disabled_reason)
             .field("disabled_at", &self.disabled_at)

@@ -382,6 +382,7 @@ fn delivery_request(target: &Target, body: &Body) -> djinn_hook_deliver::Deliver
         url: target.url(),
         ssl: true,
         secret: Some(SECRET.into()),
+        previous_secret: None,
         standard_webhooks: false,
         body: body.bytes.clone(),
         attempt: 1,

@@ -43,12 +43,15 @@ const HOOK_JSON_HELP: &str = "\
 With --json, a webhook is printed as `serve` answers it, with the original Djinn CI webhook
 entity's fields:
   id, author_id, user_id (always null: users live in the CI server), namespace_id,
-  payload_url, ssl, events (names), active, url,
+  payload_url (its user-info, as in https://user:pw@host/, shown as ***), ssl, events
+  (names), active, url,
   namespace {id, parent_id, name (last segment), path (below the owner), owner, url,
   webhooks_url},
   last_response {code, duration (ns), error, created_at, delivery_id} or null;
 and these of djinn-hooks: has_secret (the secret itself is never shown),
-standard_webhooks, disabled_reason, disabled_at, created_at.
+standard_webhooks, disabled_reason, disabled_at, created_at, secret_rotating_until (when
+a rotation's overlap ends, or null); `hook rotate-secret --json` adds generated_secret
+when it generated the secret (shown only then).
 API URLs (url, namespace.url, namespace.webhooks_url) are null on the command line.
 `hook test --json` prints the delivery in full, as `deliveries show --json`.";
 
@@ -70,7 +73,7 @@ for an unknown namespace is refused (exit code 1) and nothing is stored, as
 /// The top-level commands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// Create, list, show, update, delete and test webhooks.
+    /// Create, list, show, update, rotate the secret of, delete and test webhooks.
     #[command(subcommand, after_long_help = HOOK_JSON_HELP)]
     Hook(HookCommand),
     /// Validate and store an event; one delivery is queued per matching webhook.
@@ -123,6 +126,8 @@ pub(crate) enum HookCommand {
     },
     /// Change any of a webhook's fields.
     Update(HookUpdateArgs),
+    /// Give a webhook a new secret, still signing with the old one too for an overlap
+    RotateSecret(HookRotateArgs),
     /// Delete a webhook, its pending deliveries and its delivery log.
     Delete {
         /// The webhook id.
@@ -239,6 +244,23 @@ pub(crate) struct HookUpdateArgs {
     /// The overall timeout of one attempt, e.g. 10s or 500ms; `default` leaves it to the worker.
     #[arg(long, value_name = "DURATION|default")]
     pub(crate) timeout: Option<String>,
+}
+
+/// `hook rotate-secret`
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Without --secret or --secret-file a random secret is generated and printed this once. \
+During the overlap each delivery's webhook-signature header carries two signatures, \
+`v1,<new> v1,<old>`, so a receiver holding either secret accepts it; X-Djinn-CI-Signature \
+carries the new secret's only. Receivers: see docs/SECRET-ROTATION.md.")]
+pub(crate) struct HookRotateArgs {
+    /// The webhook id.
+    pub(crate) id: i64,
+    #[command(flatten)]
+    pub(crate) secret: SecretArgs,
+    /// How long deliveries are still signed with the old secret too (at most a week; zero: the old one stops at once).
+    #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+    pub(crate) overlap: std::time::Duration,
 }
 
 /// Whether delivery may reach private networks.

@@ -131,6 +131,56 @@ fn standard_headers_verify(secret: &str, key: StandardSecret) {
     );
 }
 
+/// What a receiver holding `secret` makes of a delivery's two signature headers.
+fn verifies_with(got: &crate::server::Received, secret: &str) -> (bool, bool) {
+    let headers = StandardHeaders {
+        id: got.header("webhook-id").unwrap(),
+        timestamp: got.header("webhook-timestamp").unwrap(),
+        signature: got.header("webhook-signature").unwrap(),
+    };
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let key = StandardSecret::from_bytes(secret.as_bytes());
+    let standard = verify_standard(&[key], &headers, &got.body, now, DEFAULT_TOLERANCE).is_ok();
+    let djinn = verify(
+        &Secret::from(secret),
+        &got.body,
+        got.header("x-djinn-ci-signature").unwrap(),
+    )
+    .is_ok();
+    (standard, djinn)
+}
+
+#[test]
+fn during_a_rotation_webhook_signature_carries_both_secrets_and_the_djinn_one_the_new() {
+    let (old, new) = ("the-old-secret", "the-new-secret");
+    let server = Server::always(Reply::status(200));
+    let mut req = request(&server.url());
+    req.secret = Some(new.into());
+    req.previous_secret = Some(old.into());
+    req.standard_webhooks = true;
+    let attempt = local_deliverer().deliver(&req);
+    assert_eq!(attempt.outcome, AttemptOutcome::Success, "{attempt:?}");
+    let got = &server.requests()[0];
+    let value = got.header("webhook-signature").unwrap();
+    let parts: Vec<&str> = value.split(' ').collect();
+    assert_eq!(parts.len(), 2, "{value}");
+    assert!(parts.iter().all(|p| p.starts_with("v1,")), "{value}");
+    assert_eq!(verifies_with(got, new), (true, true));
+    assert_eq!(verifies_with(got, old), (true, false));
+    assert!(
+        !format!("{req:?}{attempt:?}").contains(old),
+        "neither the request nor the record shows the old secret"
+    );
+
+    // Once the overlap is over the store hands out no previous secret: only the new verifies.
+    req.previous_secret = None;
+    local_deliverer().deliver(&req);
+    let got = &server.requests()[1];
+    assert!(!got.header("webhook-signature").unwrap().contains(' '));
+    assert_eq!(verifies_with(got, new), (true, true));
+    assert_eq!(verifies_with(got, old), (false, false));
+}
+
 #[test]
 fn standard_webhooks_headers_verify_with_whsec_secret() {
     let whsec = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";

@@ -40,6 +40,7 @@ fn request(url: &str) -> DeliveryRequest {
         url: url.to_owned(),
         ssl: true,
         secret: None,
+        previous_secret: None,
         standard_webhooks: false,
         body: br#"{"id":1,"status":"passed"}"#.to_vec(),
         attempt: 1,

@@ -1,6 +1,6 @@
 //! Form bodies: parsed once by the guard (CSRF) and read by the handlers; the webhook form.
 
-use djinn_hook_payload::EventType;
+use djinn_hook_payload::{EventType, redact_userinfo};
 use djinn_hook_store::{NewWebhook, SecretUpdate, Webhook, WebhookUpdate};
 
 /// A POSTed `application/x-www-form-urlencoded` body, fields in order (a field may repeat:
@@ -73,10 +73,10 @@ impl HookForm {
         }
     }
 
-    /// A stored webhook's values.
+    /// A stored webhook's values; the payload URL as shown, its user-info as `***`.
     pub(crate) fn of(hook: &Webhook) -> HookForm {
         HookForm {
-            payload_url: hook.payload_url.clone(),
+            payload_url: redact_userinfo(&hook.payload_url).into_owned(),
             ssl: hook.ssl,
             active: hook.active,
             standard_webhooks: hook.standard_webhooks,
@@ -96,14 +96,19 @@ impl HookForm {
     }
 
     /// What was posted, and the secret typed (if any). `stored` is the webhook being
-    /// edited (its secret and disabled state are shown again if the form is refused).
+    /// edited (its secret and disabled state are shown again if the form is refused; its
+    /// payload URL is kept, credentials and all, when the one posted is as the form showed it).
     pub(crate) fn posted(form: &Form, stored: Option<&Webhook>) -> (HookForm, Option<String>) {
         let secret = form
             .get("secret")
             .filter(|s| !s.is_empty())
             .map(str::to_owned);
+        let posted_url = form.get("payload_url").unwrap_or("").trim();
         let fields = HookForm {
-            payload_url: form.get("payload_url").unwrap_or("").trim().to_owned(),
+            payload_url: match stored {
+                Some(hook) => crate::entity_json::kept_payload_url(posted_url, &hook.payload_url),
+                None => posted_url.to_owned(),
+            },
             ssl: form.checked("ssl"),
             active: form.checked("active"),
             standard_webhooks: form.checked("standard_webhooks"),

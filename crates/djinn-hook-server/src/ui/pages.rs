@@ -5,10 +5,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use askama::Template;
 use axum::Extension;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use djinn_hook_payload::EventType;
+use djinn_hook_payload::{EventType, redact_userinfo};
 use djinn_hook_store::{
     DeliveryFilter, Error as StoreError, Page, Paged, ValidationErrors, Webhook,
 };
@@ -21,7 +21,7 @@ use super::guard::Visitor;
 use super::paths::{self, Target};
 use super::state::UiState;
 use super::templates::{
-    DeliveryPage, EditExtras, FilterView, FormPage, IndexPage, ListPage, NamespaceRow,
+    DeliveryPage, EditExtras, FilterView, FormPage, IndexPage, ListPage, NamespaceRow, SecretPage,
 };
 use super::view::{DeliveryRow, DeliveryView, Health, HookRow};
 
@@ -124,7 +124,12 @@ pub(crate) async fn index(
 /// `GET /ui/go?ns=owner/path`: the index's "open a namespace" box.
 pub(crate) async fn go(Query(query): Query<HashMap<String, String>>) -> Response {
     let ns = query.get("ns").map_or("", |s| s.trim().trim_matches('/'));
-    if paths::parse(&format!("{ns}/-/webhooks")).is_some() {
+    let link = paths::webhooks(ns);
+    let opens = link
+        .strip_prefix("/ui/n/")
+        .and_then(paths::parse)
+        .is_some_and(|(parsed, _)| parsed == ns);
+    if opens {
         Redirect::to(&paths::webhooks(ns)).into_response()
     } else {
         see_other(
@@ -140,11 +145,12 @@ pub(crate) async fn go(Query(query): Query<HashMap<String, String>>) -> Response
 pub(crate) async fn get(
     State(state): State<UiState>,
     Extension(visitor): Extension<Visitor>,
-    Path(rest): Path<String>,
     Query(query): Query<HashMap<String, String>>,
     uri: Uri,
 ) -> Result<Response> {
-    let (ns, target) = paths::parse(&rest).ok_or_else(|| not_found(&rest))?;
+    // The path as sent, not axum's decoded `{*rest}`: see `paths::parse`.
+    let rest = uri.path().strip_prefix("/ui/n/").unwrap_or_default();
+    let (ns, target) = paths::parse(rest).ok_or_else(|| not_found(rest))?;
     may_read(&visitor, &ns, &uri)?;
     match target {
         Target::List => list(state, visitor, ns).await,
@@ -173,10 +179,12 @@ pub(crate) async fn get(
             .await
         }
         Target::Delivery(id, delivery) => delivery_page(state, visitor, ns, id, delivery).await,
-        Target::Delete(_) | Target::Test(_) | Target::Redeliver(..) => Err(UiError::Status(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "this address takes a form (POST) only".into(),
-        )),
+        Target::Delete(_) | Target::Test(_) | Target::RotateSecret(_) | Target::Redeliver(..) => {
+            Err(UiError::Status(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "this address takes a form (POST) only".into(),
+            ))
+        }
     }
 }
 
@@ -185,10 +193,10 @@ pub(crate) async fn post(
     State(state): State<UiState>,
     Extension(visitor): Extension<Visitor>,
     Extension(form): Extension<Form>,
-    Path(rest): Path<String>,
     uri: Uri,
 ) -> Result<Response> {
-    let (ns, target) = paths::parse(&rest).ok_or_else(|| not_found(&rest))?;
+    let rest = uri.path().strip_prefix("/ui/n/").unwrap_or_default();
+    let (ns, target) = paths::parse(rest).ok_or_else(|| not_found(rest))?;
     // Signed out meanwhile (the session expired): back to the list after signing in, not
     // to this POST-only address.
     let list: Uri = paths::webhooks(&ns).parse().unwrap_or(uri);
@@ -198,6 +206,7 @@ pub(crate) async fn post(
         Target::Hook(id) => update(state, visitor, ns, id, form).await,
         Target::Delete(id) => delete(state, ns, id).await,
         Target::Test(id) => test(state, ns, id, form).await,
+        Target::RotateSecret(id) => rotate_secret(state, visitor, ns, id, form).await,
         Target::Redeliver(id, delivery) => redeliver(state, ns, id, delivery).await,
         Target::List | Target::Delivery(..) => Err(UiError::Status(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -328,6 +337,8 @@ async fn edit_page(
     let extras = EditExtras {
         delete_action: format!("{href}/delete"),
         test_action: format!("{href}/test"),
+        rotate_action: format!("{href}/rotate-secret"),
+        rotating_until: hook.secret_rotating_until.map(super::view::when),
         test_event: hook
             .events
             .iter()
@@ -370,7 +381,7 @@ async fn delivery_page(
         title: format!("{ns} - Webhook Delivery"),
         list_href: paths::webhooks(&ns),
         hook_href: paths::hook(&ns, id),
-        hook_url: hook.payload_url,
+        hook_url: redact_userinfo(&hook.payload_url).into_owned(),
         d: DeliveryView::new(&ns, &d),
         ns,
     })
@@ -378,8 +389,11 @@ async fn delivery_page(
 
 /// Checks the form beyond what the store checks: a new secret and "remove secret" at once
 /// contradict each other.
-fn precheck(form: &HookForm, secret: Option<&String>) -> ValidationErrors {
-    let mut errors = ValidationErrors::default();
+fn precheck(state: &UiState, form: &HookForm, secret: Option<&String>) -> ValidationErrors {
+    let mut errors = own_intake(state, form);
+    if let Some(problem) = crate::entity_json::masked_userinfo(&form.payload_url) {
+        errors.add("payload_url", problem);
+    }
     if secret.is_some() && form.remove_secret {
         errors.add(
             "secret",
@@ -389,8 +403,30 @@ fn precheck(form: &HookForm, secret: Option<&String>) -> ValidationErrors {
     errors
 }
 
+/// A payload URL naming this server's own event intake is a loop: refused as the API does.
+fn own_intake(state: &UiState, form: &HookForm) -> ValidationErrors {
+    let mut errors = ValidationErrors::default();
+    if let Some((local, base)) = &state.inner.own_intake
+        && crate::relay::is_own_intake(&form.payload_url, *local, base)
+    {
+        errors.add("payload_url", crate::relay::OWN_INTAKE);
+    }
+    errors
+}
+
 async fn create(state: UiState, visitor: Visitor, ns: String, form: Form) -> Result<Response> {
     let (fields, secret) = HookForm::posted(&form, None);
+    let errors = own_intake(&state, &fields);
+    if !errors.is_empty() {
+        return form_page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            visitor,
+            &ns,
+            fields,
+            errors,
+            None,
+        );
+    }
     let new = fields.new_webhook(&ns, secret);
     let created = blocking::store(&state, move |store| {
         match store.create_webhook(new.clone()) {
@@ -406,7 +442,10 @@ async fn create(state: UiState, visitor: Visitor, ns: String, form: Form) -> Res
     match created {
         Ok(hook) => Ok(see_other(
             &paths::webhooks(&ns),
-            Flash::ok(format!("Webhook created: {}", hook.payload_url)),
+            Flash::ok(format!(
+                "Webhook created: {}",
+                redact_userinfo(&hook.payload_url)
+            )),
         )),
         Err(UiError::Store(StoreError::Invalid(errors))) => form_page(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -429,7 +468,7 @@ async fn update(
 ) -> Result<Response> {
     let hook = hook_in(&state, &ns, id).await?;
     let (fields, secret) = HookForm::posted(&form, Some(&hook));
-    let errors = precheck(&fields, secret.as_ref());
+    let errors = precheck(&state, &fields, secret.as_ref());
     let result = if errors.is_empty() {
         let update = fields.update(secret);
         blocking::store(&state, move |store| store.update_webhook(id, update)).await
@@ -439,9 +478,21 @@ async fn update(
     match result {
         Ok(hook) => Ok(see_other(
             &paths::hook(&ns, id),
-            Flash::ok(format!("Webhook has been updated: {}", hook.payload_url)),
+            Flash::ok(format!(
+                "Webhook has been updated: {}",
+                redact_userinfo(&hook.payload_url)
+            )),
         )),
         Err(UiError::Store(StoreError::Invalid(errors))) => {
+            // Shown again as the form showed it: the stored URL's user-info as `***`.
+            let fields = HookForm {
+                payload_url: if fields.payload_url == hook.payload_url {
+                    redact_userinfo(&hook.payload_url).into_owned()
+                } else {
+                    fields.payload_url.clone()
+                },
+                ..fields
+            };
             edit_page(
                 &state,
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -462,7 +513,10 @@ async fn delete(state: UiState, ns: String, id: i64) -> Result<Response> {
     blocking::store(&state, move |store| store.delete_webhook(id)).await?;
     Ok(see_other(
         &paths::webhooks(&ns),
-        Flash::ok(format!("Webhook has been deleted: {}", hook.payload_url)),
+        Flash::ok(format!(
+            "Webhook has been deleted: {}",
+            redact_userinfo(&hook.payload_url)
+        )),
     ))
 }
 
@@ -503,6 +557,83 @@ async fn test(state: UiState, ns: String, id: i64, form: Form) -> Result<Respons
             Flash::failed(format!("Test delivery not sent: {message}")),
         ),
     })
+}
+
+/// The rotation form's overlap: whole hours from 0 to the store's bound; blank is the default.
+fn overlap_hours(raw: Option<&str>) -> Result<std::time::Duration, String> {
+    let max = djinn_hook_store::MAX_ROTATION_OVERLAP.as_secs() / 3600;
+    match raw.map(str::trim).filter(|r| !r.is_empty()) {
+        None => Ok(djinn_hook_store::DEFAULT_ROTATION_OVERLAP),
+        Some(raw) => match raw.parse::<u64>() {
+            Ok(hours) if hours <= max => Ok(std::time::Duration::from_secs(hours * 3600)),
+            _ => Err(format!(
+                "overlap_hours must be a whole number of hours from 0 to {max}, not {raw:?}"
+            )),
+        },
+    }
+}
+
+/// A new secret (typed, or generated and then shown on this answer only), the old one still
+/// signed with for the overlap asked for.
+async fn rotate_secret(
+    state: UiState,
+    visitor: Visitor,
+    ns: String,
+    id: i64,
+    form: Form,
+) -> Result<Response> {
+    hook_in(&state, &ns, id).await?;
+    let here = paths::hook(&ns, id);
+    let overlap = match overlap_hours(form.get("overlap_hours")) {
+        Ok(overlap) => overlap,
+        Err(message) => {
+            return Ok(see_other(
+                &here,
+                Flash::failed(format!("Secret not rotated: {message}")),
+            ));
+        }
+    };
+    let (secret, generated) = match form.get("secret").filter(|s| !s.is_empty()) {
+        Some(secret) => (secret.to_owned(), None),
+        None => {
+            let secret = crate::entity_json::generate_secret()
+                .map_err(|err| UiError::Internal(format!("generating a secret failed: {err}")))?;
+            (secret.clone(), Some(secret))
+        }
+    };
+    let rotated = blocking::store(&state, move |store| {
+        store.rotate_secret(id, &secret, overlap)
+    })
+    .await;
+    let hook = match rotated {
+        Ok(hook) => hook,
+        Err(UiError::Store(StoreError::Invalid(errors))) => {
+            return Ok(see_other(
+                &here,
+                Flash::failed(format!("Secret not rotated: {errors}")),
+            ));
+        }
+        Err(err) => return Err(err),
+    };
+    let until = hook.secret_rotating_until.map(super::view::when);
+    match generated {
+        Some(secret) => render(SecretPage {
+            visitor,
+            title: format!("Webhook {id}: secret rotated"),
+            hook_href: here,
+            secret,
+            until,
+        }),
+        None => Ok(see_other(
+            &here,
+            Flash::ok(match until {
+                Some(until) => format!(
+                    "Secret rotated: deliveries are signed with the old secret too until {until}"
+                ),
+                None => "Secret rotated: deliveries are signed with the new secret only".to_owned(),
+            }),
+        )),
+    }
 }
 
 async fn redeliver(state: UiState, ns: String, id: i64, delivery: i64) -> Result<Response> {

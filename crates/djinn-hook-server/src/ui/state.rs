@@ -1,6 +1,7 @@
 //! What the UI needs from the server: the store, how to check a sign-in token, and how to send.
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -121,6 +122,9 @@ pub(crate) struct Inner {
     /// The origin people reach the UI at (`https://hooks.example.com`), if the server knows
     /// it: a form's `Origin` may be this as well as the request's `Host`.
     pub(crate) public_origin: Option<String>,
+    /// The server's bound address and API base URL, when webhooks pointed at its own event
+    /// intake are refused (a loop: see `relay.rs`).
+    pub(crate) own_intake: Option<(SocketAddr, String)>,
 }
 
 impl fmt::Debug for UiState {
@@ -153,6 +157,7 @@ impl UiState {
                 secure_cookies: false,
                 session_ttl: UiState::DEFAULT_SESSION_TTL,
                 public_origin: None,
+                own_intake: None,
             }),
         })
     }
@@ -194,6 +199,15 @@ impl UiState {
         })
     }
 
+    /// Refuses a webhook pointed at the event intake of the server bound to `local` with the
+    /// API base URL `base_url` (every delivery would come back as a new event), with the API's
+    /// message under the payload URL. The server sets this itself unless it relays on purpose
+    /// (`serve --accept-relayed-deliveries`).
+    pub fn refusing_own_intake(self, local: SocketAddr, base_url: &str) -> UiState {
+        let base = base_url.trim_end_matches('/').to_owned();
+        self.map(|inner| inner.own_intake = Some((local, base)))
+    }
+
     fn map(self, f: impl FnOnce(&mut Inner)) -> UiState {
         let mut inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
             store: Arc::clone(&shared.store),
@@ -203,6 +217,7 @@ impl UiState {
             secure_cookies: shared.secure_cookies,
             session_ttl: shared.session_ttl,
             public_origin: shared.public_origin.clone(),
+            own_intake: shared.own_intake.clone(),
         });
         f(&mut inner);
         UiState {

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use axum::http::StatusCode;
+use djinn_hook_payload::redact_userinfo;
 use djinn_hook_store::{Delivery, LastResponse, SuccessRate, Webhook};
 use time::OffsetDateTime;
 use time::macros::format_description;
@@ -69,7 +70,7 @@ impl HookRow {
         HookRow {
             delete_action: format!("{href}/delete"),
             href,
-            payload_url: hook.payload_url.clone(),
+            payload_url: redact_userinfo(&hook.payload_url).into_owned(),
             active: hook.active,
             disabled_reason: hook.disabled_reason.clone(),
             breaker: breaker_line(hook),

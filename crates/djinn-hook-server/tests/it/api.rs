@@ -305,3 +305,184 @@ async fn an_event_for_an_unknown_namespace_is_404_and_stores_nothing() {
     assert_eq!(body["matched"], 0, "{body}");
     assert_eq!(store.counts().unwrap().events, 1);
 }
+
+/// Sends a JSON `body` through `app` as a loopback client: the status, the JSON answer, and
+/// its headers.
+async fn send_json(
+    app: &axum::Router,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> (StatusCode, serde_json::Value, axum::http::HeaderMap) {
+    let request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("Host", "127.0.0.1:8080")
+        .header("Content-Type", "application/json")
+        .body(Body::from(body.to_owned()))
+        .unwrap();
+    let response = tokio::time::timeout(Duration::from_secs(10), app.clone().oneshot(request))
+        .await
+        .expect("answered within 10 s")
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let text = text(response).await;
+    let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+    (status, json, headers)
+}
+
+#[tokio::test]
+async fn a_secret_is_rotated_through_the_api_and_a_generated_one_shown_once() {
+    let config = config(&[]);
+    let app = router(state(&config));
+    let (status, hook, _) = send_json(
+        &app,
+        "POST",
+        "/n/alice/ci/-/webhooks",
+        r#"{"payload_url": "https://example.com/hook", "secret": "old-secret"}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{hook}");
+    assert_eq!(hook["secret_rotating_until"], serde_json::Value::Null);
+    let path = format!("/n/alice/ci/-/webhooks/{}", hook["id"]);
+    let rotate = format!("{path}/rotate-secret");
+
+    let (status, rotated, _) = send_json(
+        &app,
+        "POST",
+        &rotate,
+        r#"{"secret": "new-secret", "overlap_seconds": 3600}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    let until = rotated["secret_rotating_until"].as_str().expect("a time");
+    let until =
+        time::OffsetDateTime::parse(until, &time::format_description::well_known::Rfc3339).unwrap();
+    let in_an_hour = time::OffsetDateTime::now_utc() + Duration::from_secs(3600);
+    assert!(
+        (in_an_hour - until).abs() < time::Duration::seconds(60),
+        "{until}"
+    );
+    assert_eq!(rotated["has_secret"], true);
+    let shown = rotated.to_string();
+    assert!(
+        !shown.contains("new-secret")
+            && !shown.contains("old-secret")
+            && !shown.contains("generated_secret"),
+        "a given secret is never echoed: {shown}"
+    );
+
+    // No secret given: one is generated, shown in this answer only.
+    let (status, rotated, headers) = send_json(&app, "POST", &rotate, "").await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    let generated = rotated["generated_secret"].as_str().expect("generated");
+    assert!(
+        generated.starts_with("whsec_") && generated.len() > 40,
+        "{generated}"
+    );
+    assert_eq!(headers["cache-control"], "no-store");
+    let (_, shown, _) = send_json(&app, "GET", &path, "").await;
+    assert!(!shown.to_string().contains(generated), "{shown}");
+    assert_eq!(shown["generated_secret"], serde_json::Value::Null);
+
+    // Bad input: a 4xx naming the field; nothing changes.
+    for (body, field) in [
+        (r#"{"overlap_seconds": 604801}"#, "overlap_seconds"),
+        (r#"{"secret": ""}"#, "secret"),
+        (r#"{"overlap_seconds": "a day"}"#, "overlap_seconds"),
+        (r#"{"overlap_seconds": -1}"#, "overlap_seconds"),
+    ] {
+        let (status, error, _) = send_json(&app, "POST", &rotate, body).await;
+        assert!(status.is_client_error(), "{body}: {status} {error}");
+        assert!(error.to_string().contains(field), "{body}: {error}");
+    }
+    let (status, _, headers) = send_json(&app, "GET", &rotate, "").await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(headers["allow"], "POST");
+    let (status, _, _) =
+        send_json(&app, "POST", "/n/alice/ci/-/webhooks/999/rotate-secret", "").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, _) = send_json(&app, "POST", "/n/bob/x/-/webhooks/1/rotate-secret", "").await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "another namespace's webhook is not found"
+    );
+}
+
+#[tokio::test]
+async fn a_payload_urls_user_info_is_never_shown_and_survives_a_round_trip() {
+    let config = config(&[]);
+    let store = crate::store();
+    let local: std::net::SocketAddr = "127.0.0.1:8080".parse().unwrap();
+    let app = router(djinn_hook_server::AppState::new(
+        &config,
+        std::sync::Arc::clone(&store),
+        local,
+        || {},
+    ));
+    let url = "https://ci:hunter2@example.com/hook";
+    let shown = "https://***@example.com/hook";
+    let (status, hook, _) = send_json(
+        &app,
+        "POST",
+        "/n/alice/ci/-/webhooks",
+        &format!(r#"{{"payload_url": "{url}"}}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{hook}");
+    assert_eq!(hook["payload_url"], shown);
+    let path = format!("/n/alice/ci/-/webhooks/{}", hook["id"]);
+    for read in [path.as_str(), "/n/alice/ci/-/webhooks"] {
+        let (_, json, _) = send_json(&app, "GET", read, "").await;
+        assert!(!json.to_string().contains("hunter2"), "{json}");
+        assert!(json.to_string().contains(shown), "{json}");
+    }
+    let id = hook["id"].as_i64().unwrap();
+    assert_eq!(
+        store.webhook(id).unwrap().unwrap().payload_url,
+        url,
+        "kept for sending"
+    );
+
+    // Written back as read: the credentials stay.
+    let (status, hook, _) = send_json(
+        &app,
+        "PATCH",
+        &path,
+        &format!(r#"{{"payload_url": "{shown}", "active": false}}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{hook}");
+    assert_eq!(store.webhook(id).unwrap().unwrap().payload_url, url);
+    // Changed around the mask: refused, lest the credentials go to another address.
+    let (status, error, _) = send_json(
+        &app,
+        "PATCH",
+        &path,
+        r#"{"payload_url": "https://***@attacker.example/hook"}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert!(
+        error["payload_url"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("has *** for its credentials"),
+        "{error}"
+    );
+    assert_eq!(store.webhook(id).unwrap().unwrap().payload_url, url);
+    // A new URL replaces them.
+    send_json(
+        &app,
+        "PATCH",
+        &path,
+        r#"{"payload_url": "https://other:pw@example.com/hook"}"#,
+    )
+    .await;
+    assert_eq!(
+        store.webhook(id).unwrap().unwrap().payload_url,
+        "https://other:pw@example.com/hook"
+    );
+}

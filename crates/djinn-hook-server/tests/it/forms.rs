@@ -266,3 +266,221 @@ async fn script_in_a_payload_url_or_a_response_body_is_shown_as_text() {
     page.has(&["&#60;script&#62;alert(&#39;pwned&#39;)&#60;/script&#62;"])
         .lacks(&["<script>"]);
 }
+
+/// The generated secret shown on a rotation's answer, HTML entities decoded.
+fn shown_secret(body: &str) -> String {
+    let at = body
+        .find(r#"<code id="new-secret">"#)
+        .expect("the secret is shown")
+        + r#"<code id="new-secret">"#.len();
+    let end = body[at..].find("</code>").unwrap();
+    body[at..at + end]
+        .replace("&#43;", "+")
+        .replace("&#x2f;", "/")
+        .replace("&#47;", "/")
+        .replace("&#61;", "=")
+        .replace("&#x3d;", "=")
+}
+
+#[tokio::test]
+async fn rotate_secret_keeps_the_old_one_for_the_overlap_and_shows_a_generated_one_once() {
+    use std::time::Duration;
+
+    let ui = Ui::open();
+    ui.store.ensure_namespace("alice/ci").unwrap();
+    let mut new = djinn_hook_store::NewWebhook::new("alice/ci", "https://example.com/hook");
+    new.secret = Some("old-secret".into());
+    let hook = ui.store.create_webhook(new).unwrap();
+    let path = format!("/ui/n/alice/ci/-/webhooks/{}", hook.id);
+    let rotate = format!("{path}/rotate-secret");
+    let secrets = || {
+        let task = ui
+            .store
+            .queue_test(
+                hook.id,
+                EventType::Cron,
+                b"{}".to_vec(),
+                Duration::from_secs(60),
+            )
+            .unwrap();
+        let expose = |s: djinn_hook_deliver::WebhookSecret| s.expose().to_owned();
+        (
+            expose(task.request.secret.unwrap()),
+            task.request.previous_secret.map(expose),
+        )
+    };
+    let mut c = ui.client();
+    c.get(&path)
+        .await
+        .has(&[&format!(r#"action="{rotate}""#), "Rotate secret"]);
+
+    // A typed secret, two hours of overlap.
+    let done = c
+        .post(&rotate, &[("secret", "new-secret"), ("overlap_hours", "2")])
+        .await;
+    assert_eq!(c.redirected(&done), path);
+    assert_eq!(
+        secrets(),
+        ("new-secret".to_owned(), Some("old-secret".to_owned()))
+    );
+    let until = ui
+        .store
+        .webhook(hook.id)
+        .unwrap()
+        .unwrap()
+        .secret_rotating_until
+        .expect("rotating");
+    let in_two_hours = time::OffsetDateTime::now_utc() + Duration::from_secs(7200);
+    assert!((in_two_hours - until).abs() < time::Duration::seconds(60));
+    c.get(&path)
+        .await
+        .has(&[
+            "Secret rotated: deliveries are signed with the old secret too until ",
+            "The previous secret is signed with too until ",
+        ])
+        .lacks(&["new-secret", "old-secret"]);
+
+    // Blank: generated, shown on this answer only; no overlap asked for.
+    let page = c
+        .post(&rotate, &[("secret", ""), ("overlap_hours", "0")])
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    page.has(&["It is shown only now", "signed with the new secret only"]);
+    assert_eq!(page.headers["cache-control"], "no-store");
+    let generated = shown_secret(&page.body);
+    assert!(generated.starts_with("whsec_"), "{generated}");
+    assert_eq!(secrets(), (generated.clone(), None));
+    c.get(&path)
+        .await
+        .lacks(&[&generated, "The previous secret"]);
+
+    // A bad overlap: a flash naming the field, nothing changed.
+    for bad in ["169", "-1", "1.5", "soon"] {
+        let done = c
+            .post(&rotate, &[("secret", "never-used"), ("overlap_hours", bad)])
+            .await;
+        assert_eq!(c.redirected(&done), path);
+        c.get(&path).await.has(&[&format!(
+            "Secret not rotated: overlap_hours must be a whole number of hours from 0 to 168, not &#34;{bad}&#34;"
+        )]);
+    }
+    assert_eq!(secrets(), (generated, None));
+    // The address takes a form only.
+    let get = c.get(&rotate).await;
+    assert_eq!(get.status, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test]
+async fn a_webhook_pointed_at_this_servers_own_intake_is_refused_as_the_api_does() {
+    let local: std::net::SocketAddr = "127.0.0.1:8080".parse().unwrap();
+    let ui = Ui::with(djinn_hook_server::ui::Auth::Open, |state| {
+        state.refusing_own_intake(local, "https://hooks.example.com/")
+    });
+    let message = "points at this server&#39;s own event intake: every delivery would come back \
+                   as a new event (serve --accept-relayed-deliveries relays on purpose)";
+    let mut c = ui.client();
+    c.get(CREATE).await;
+    for url in [
+        "http://127.0.0.1:8080/n/alice/ci/-/events",
+        "http://localhost:8080/n/bob/x/-/events/",
+        "https://hooks.example.com/n/alice/ci/-/events",
+    ] {
+        let page = c
+            .post(CREATE, &[("payload_url", url), ("events", "cron")])
+            .await;
+        assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{url}");
+        page.has(&[&format!(
+            r#"<p class="error" id="payload_url-error">{message}</p>"#
+        )]);
+    }
+    assert!(
+        ui.store.webhooks("alice/ci").unwrap().is_empty(),
+        "nothing stored"
+    );
+
+    // Editing a webhook onto the intake is refused the same way; elsewhere is fine.
+    let hook = ui.hook("alice/ci", "https://example.com/hook");
+    let path = format!("/ui/n/alice/ci/-/webhooks/{}", hook.id);
+    c.get(&path).await;
+    let page = c
+        .post(
+            &path,
+            &[("payload_url", "http://127.0.0.1:8080/n/alice/ci/-/events")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    page.has(&[&format!(
+        r#"<p class="error" id="payload_url-error">{message}</p>"#
+    )]);
+    assert_eq!(
+        ui.store.webhook(hook.id).unwrap().unwrap().payload_url,
+        "https://example.com/hook"
+    );
+    let done = c
+        .post(
+            CREATE,
+            &[("payload_url", "http://127.0.0.1:9090/n/alice/ci/-/events")],
+        )
+        .await;
+    assert_eq!(c.redirected(&done), "/ui/n/alice/ci/-/webhooks");
+}
+
+#[tokio::test]
+async fn a_payload_urls_user_info_is_shown_as_stars_and_kept_when_saved_unchanged() {
+    let ui = Ui::open();
+    let url = "https://ci:hunter2@example.com/hook";
+    let hook = ui.hook("alice/ci", url);
+    let path = format!("/ui/n/alice/ci/-/webhooks/{}", hook.id);
+    let mut c = ui.client();
+    c.get("/ui/n/alice/ci/-/webhooks")
+        .await
+        .has(&["https://***@example.com/hook"])
+        .lacks(&["hunter2"]);
+    c.get(&path)
+        .await
+        .has(&[r#"name="payload_url" value="https://***@example.com/hook""#])
+        .lacks(&["hunter2"]);
+
+    // Saved as shown: the credentials stay; the flash shows none.
+    let done = c
+        .post(
+            &path,
+            &[
+                ("payload_url", "https://***@example.com/hook"),
+                ("ssl", "on"),
+                ("events", "cron"),
+            ],
+        )
+        .await;
+    assert_eq!(c.redirected(&done), path);
+    let stored = ui.store.webhook(hook.id).unwrap().unwrap();
+    assert_eq!(stored.payload_url, url);
+    assert_eq!(stored.events.names(), ["cron"]);
+    c.get(&path)
+        .await
+        .has(&["Webhook has been updated: https://***@example.com/hook"])
+        .lacks(&["hunter2"]);
+    // Refused for another field, the form shows the URL as before, not the credentials.
+    let page = c
+        .post(
+            &path,
+            &[
+                ("payload_url", "https://***@example.com/hook"),
+                ("events", "no-such-event"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    page.has(&[r#"value="https://***@example.com/hook""#])
+        .lacks(&["hunter2"]);
+    // Changed around the mask: refused under the field, the credentials not moved.
+    let page = c
+        .post(
+            &path,
+            &[("payload_url", "https://***@attacker.example/hook")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    page.has(&[r#"<p class="error" id="payload_url-error">has *** for its credentials"#]);
+    assert_eq!(ui.store.webhook(hook.id).unwrap().unwrap().payload_url, url);
+}

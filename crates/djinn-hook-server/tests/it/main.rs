@@ -7,6 +7,7 @@ mod auth;
 mod browser;
 mod forms;
 mod pages;
+mod props;
 mod receiver;
 mod sockets;
 mod support;

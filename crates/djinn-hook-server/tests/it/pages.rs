@@ -446,3 +446,22 @@ fn leased_test_task(ui: &Ui, hook_id: i64) -> Task {
         )
         .unwrap()
 }
+
+#[tokio::test]
+async fn a_namespace_with_a_dash_segment_has_its_pages() {
+    // `-` alone is a namespace segment the store accepts; written `%2D`, it is not the `/-/`
+    // that ends the namespace.
+    let ui = Ui::open();
+    let hook = ui.hook("alice/-", "http://127.0.0.1:9/hook");
+    let mut c = ui.client();
+    let href = format!("/ui/n/alice/%2D/-/webhooks/{}", hook.id);
+    let list = c.get("/ui/n/alice/%2D/-/webhooks").await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+    list.has(&[&format!(r#"href="{href}""#)]);
+    let page = c.get(&href).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    page.has(&[&format!("Webhook {}", hook.id)]);
+    c.get("/ui/")
+        .await
+        .has(&[r#"href="/ui/n/alice/%2D/-/webhooks""#]);
+}

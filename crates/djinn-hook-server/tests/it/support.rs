@@ -232,6 +232,15 @@ impl Client {
         self.send(request.body(Body::from(body)).unwrap()).await
     }
 
+    /// POSTs `body` as it is, as a form from this UI's origin.
+    pub(crate) async fn post_bytes(&mut self, path: &str, body: Vec<u8>) -> Page {
+        let request = self
+            .request("POST", path)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::ORIGIN, format!("http://{HOST}"));
+        self.send(request.body(Body::from(body)).unwrap()).await
+    }
+
     /// GETs `path` after a 303 `page`, asserting the redirect.
     #[track_caller]
     pub(crate) fn redirected<'p>(&self, page: &'p Page) -> &'p str {

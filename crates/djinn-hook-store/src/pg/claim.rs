@@ -6,17 +6,18 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
 
 use const_format::formatcp;
-use djinn_hook_outbox::{ClaimRequest, Claimed, LeaseToken, PutOff, WebhookSecret};
+use djinn_hook_outbox::{ClaimRequest, Claimed, LeaseToken, PutOff};
 use postgres::Transaction;
 use postgres::types::Type;
 use time::OffsetDateTime;
 
 use super::{PgStore, attempt, event_from_code};
+use crate::claim::SETTINGS_COLUMNS;
 use crate::claim::limits_from_row;
 use crate::error::{IResult, Result};
 use crate::outbox::lease_until;
 use crate::sql::{from_ns, to_ns};
-use crate::task::{Settings, TaskRow, claimed};
+use crate::task::{Secrets, Settings, TaskRow, claimed};
 use crate::task_state::PENDING;
 
 impl PgStore {
@@ -99,14 +100,13 @@ impl PgStore {
 /// A webhook with due tasks, as a claim serves it.
 struct Candidate {
     hook: Settings,
-    /// Its secret, once decrypted (once per claim, if it gets a task).
-    secret: Option<Option<WebhookSecret>>,
+    /// Its secrets, once decrypted (once per claim, if it gets a task).
+    secrets: Option<Secrets>,
     /// Leases it may still take.
     room: usize,
 }
 
-/// Reads a webhook's delivery settings (`payload_url, ssl, secret, standard_webhooks,
-/// failing_since, max_in_flight, timeout_ms`) from column `at` on.
+/// Reads a webhook's delivery settings ([`SETTINGS_COLUMNS`]) from column `at` on.
 pub(crate) fn read_settings(hook_id: i64, r: &postgres::Row, at: usize) -> Settings {
     Settings {
         hook_id,
@@ -116,6 +116,8 @@ pub(crate) fn read_settings(hook_id: i64, r: &postgres::Row, at: usize) -> Setti
         standard_webhooks: r.get(at + 3),
         failing_since: r.get::<_, Option<i64>>(at + 4).map(from_ns),
         limits: limits_from_row(r.get(at + 5), r.get(at + 6)),
+        sealed_previous_secret: r.get(at + 7),
+        previous_secret_until: r.get(at + 8),
     }
 }
 
@@ -172,11 +174,12 @@ fn claim_in(
     // Their rows, locked, read as of the lock. Those another claim holds are left to it; but
     // if it holds them all, this one waits for it (in id order, as every claim locks them)
     // rather than come back empty while tasks are due.
-    const LOCK: &str = "SELECT id, payload_url, ssl, secret, standard_webhooks, failing_since,
-            max_in_flight, timeout_ms
+    const LOCK: &str = formatcp!(
+        "SELECT id, {SETTINGS_COLUMNS}
          FROM webhooks WHERE id = ANY($1) AND active
          ORDER BY id
-         FOR NO KEY UPDATE";
+         FOR NO KEY UPDATE"
+    );
     let params: [(&(dyn postgres::types::ToSql + Sync), Type); 1] =
         [(&due_hooks, Type::INT8_ARRAY)];
     let mut rows = tx.query_typed(&format!("{LOCK} SKIP LOCKED"), &params)?;
@@ -187,7 +190,7 @@ fn claim_in(
         .iter()
         .map(|r| Candidate {
             hook: read_settings(r.get(0), r, 1),
-            secret: None,
+            secrets: None,
             room: 0,
         })
         .collect();
@@ -258,19 +261,14 @@ fn claim_in(
             let got = rows.len();
             if got > 0 {
                 last = Some(hook.hook.hook_id);
-                if hook.secret.is_none() {
-                    hook.secret = Some(
-                        store
-                            .cipher
-                            .open_optional(hook.hook.hook_id, hook.hook.sealed_secret.as_deref())?
-                            .map(WebhookSecret::new),
-                    );
+                if hook.secrets.is_none() {
+                    hook.secrets = Some(hook.hook.open_secrets(&store.cipher, now)?);
                 }
             }
             for r in &rows {
                 tasks.push(claimed(
                     &hook.hook,
-                    hook.secret.clone().flatten(),
+                    hook.secrets.clone().unwrap_or_default(),
                     token,
                     until,
                     TaskRow {

@@ -17,7 +17,7 @@ const SELECT_HOOK: &str =
     "SELECT w.id, n.name, w.author_id, w.payload_url, w.ssl, w.events, w.active,
         w.standard_webhooks, w.secret IS NOT NULL, w.created_at, w.disabled_reason, w.disabled_at,
         w.failing_since, w.max_in_flight, w.timeout_ms, w.breaker_destination, w.breaker_until,
-        w.breaker_reason
+        w.breaker_reason, w.previous_secret_until
     FROM webhooks w JOIN namespaces n ON n.id = w.namespace_id";
 
 impl PgStore {
@@ -166,8 +166,11 @@ impl PgStore {
             Some(s) => Some(self.cipher.seal(id, s)?),
             None => None,
         };
+        // As on SQLite: setting or removing a secret ends any rotation's overlap.
         tx.execute(
-            "UPDATE webhooks SET secret = $2 WHERE id = $1",
+            "UPDATE webhooks SET secret = $2, previous_secret = NULL,
+                previous_secret_until = NULL
+             WHERE id = $1",
             &[&id, &sealed],
         )?;
         Ok(())
@@ -200,7 +203,7 @@ fn url_taken(
         .is_some())
 }
 
-fn hook_by_id(conn: &mut impl GenericClient, id: i64) -> IResult<Option<Webhook>> {
+pub(super) fn hook_by_id(conn: &mut impl GenericClient, id: i64) -> IResult<Option<Webhook>> {
     conn.query_opt(&format!("{SELECT_HOOK} WHERE w.id = $1"), &[&id])?
         .as_ref()
         .map(row_hook)
@@ -231,5 +234,6 @@ fn row_hook(r: &Row) -> IResult<Webhook> {
             }),
             _ => None,
         },
+        secret_rotating_until: crate::rotation::rotating_until(r.get(18)),
     })
 }

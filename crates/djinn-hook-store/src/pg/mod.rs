@@ -11,6 +11,7 @@ mod listen;
 mod log;
 mod outbox;
 mod queue_test;
+mod rotation;
 mod schema;
 
 use std::fmt;

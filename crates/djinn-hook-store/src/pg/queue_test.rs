@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use const_format::formatcp;
-use djinn_hook_outbox::{LeaseToken, Task, WebhookSecret};
+use djinn_hook_outbox::{LeaseToken, Task};
 use djinn_hook_payload::EventType;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::PgStore;
 use super::claim::read_settings;
 use super::outbox::insert_event;
+use crate::claim::SETTINGS_COLUMNS;
 use crate::error::{Error, Result};
 use crate::outbox::lease_until;
 use crate::sql::{from_ns, to_ns};
@@ -30,17 +31,14 @@ impl PgStore {
         self.write("queueing a test delivery", |tx| {
             let hook = tx
                 .query_opt(
-                    "SELECT namespace_id, payload_url, ssl, secret, standard_webhooks, failing_since,
-                        max_in_flight, timeout_ms
-                     FROM webhooks WHERE id = $1",
+                    formatcp!(
+                        "SELECT namespace_id, {SETTINGS_COLUMNS} FROM webhooks WHERE id = $1"
+                    ),
                     &[&hook_id],
                 )?
                 .ok_or(Error::WebhookNotFound { id: hook_id })?;
             let settings = read_settings(hook_id, &hook, 1);
-            let secret = self
-                .cipher
-                .open_optional(hook_id, settings.sealed_secret.as_deref())?
-                .map(WebhookSecret::new);
+            let secrets = settings.open_secrets(&self.cipher, now)?;
             let event_id = Uuid::new_v4();
             let event_row =
                 insert_event(tx, event_id, hook.get(0), event, &body, to_ns(now), true)?;
@@ -56,7 +54,7 @@ impl PgStore {
                 .get(0);
             Ok(claimed(
                 &settings,
-                secret,
+                secrets,
                 lease_token,
                 until,
                 TaskRow {

@@ -104,6 +104,8 @@ conformance! {
         wrong_key_is_a_clear_error_when_decrypting,
         removed_secret_claims_as_none_and_key_debug_is_redacted,
         credentials_in_a_payload_url_are_never_in_debug,
+        a_rotation_hands_out_both_secrets_until_its_overlap_ends,
+        a_rotation_is_validated_and_its_ended_overlap_deleted_by_prune,
     }
     queue_test {
         queues_one_leased_task_for_that_hook_only_with_its_secret,

@@ -1,8 +1,14 @@
-//! Secrets: encrypted at rest, returned only by a claim, never in Debug; a wrong key is clear.
+//! Secrets: encrypted at rest, returned only by a claim, never in Debug; a wrong key is clear;
+//! a rotation's previous secret handed out only during its overlap.
+
+use std::time::Duration;
 
 use djinn_hook_outbox::WebhookSecret;
 use djinn_hook_payload::EventType;
-use djinn_hook_store::{Error, NewWebhook, SecretKey, SecretUpdate, WebhookUpdate};
+use djinn_hook_store::{
+    DEFAULT_RETENTION, DEFAULT_ROTATION_OVERLAP, Error, MAX_ROTATION_OVERLAP, NewWebhook,
+    SecretKey, SecretUpdate, Webhook, WebhookUpdate,
+};
 
 use crate::support::{Backend, LEASE, key, now};
 
@@ -147,4 +153,174 @@ pub(crate) fn credentials_in_a_payload_url_are_never_in_debug(backend: &Backend)
         assert!(!debug.contains("password"), "{debug}");
         assert!(debug.contains("https://***@example.com/hook"), "{debug}");
     }
+}
+
+const NEW_SECRET: &str = "rotated-secret-5b7d0a";
+
+fn rotate(db: &crate::support::Db, id: i64, secret: &str, overlap: Duration) -> Webhook {
+    db.store.rotate_secret(id, secret, overlap).unwrap()
+}
+
+pub(crate) fn a_rotation_hands_out_both_secrets_until_its_overlap_ends(backend: &Backend) {
+    let db = backend.db();
+    let mut new = NewWebhook::new("alice/ci", "https://example.com/hook");
+    new.secret = Some(SECRET.into());
+    let hook = db.create(new);
+    assert_eq!(hook.secret_rotating_until, None);
+
+    let before = now();
+    let rotated = rotate(&db, hook.id, NEW_SECRET, Duration::from_secs(3600));
+    let until = rotated.secret_rotating_until.expect("an overlap under way");
+    assert!(
+        until >= before + Duration::from_secs(3600) && until <= now() + Duration::from_secs(3600)
+    );
+    for shown in [
+        format!("{rotated:?}"),
+        serde_json::to_string(&rotated).unwrap(),
+    ] {
+        assert!(
+            !shown.contains(SECRET) && !shown.contains(NEW_SECRET),
+            "{shown}"
+        );
+    }
+    assert!(
+        serde_json::to_string(&rotated)
+            .unwrap()
+            .contains("\"secret_rotating_until\":\"")
+    );
+    let sealed = db.stored_previous_secret(hook.id).expect("kept, sealed");
+    assert!(!sealed.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()));
+
+    // During the overlap: both, the new one as the secret.
+    db.emit("alice/ci", EventType::BuildStarted);
+    let task = db.claim_all(now()).remove(0);
+    assert_eq!(
+        task.request.secret.as_ref().map(WebhookSecret::expose),
+        Some(NEW_SECRET)
+    );
+    assert_eq!(
+        task.request
+            .previous_secret
+            .as_ref()
+            .map(WebhookSecret::expose),
+        Some(SECRET)
+    );
+    let debug = format!("{task:?}");
+    assert!(
+        !debug.contains(SECRET) && !debug.contains(NEW_SECRET),
+        "{debug}"
+    );
+    let test = db
+        .store
+        .queue_test(hook.id, EventType::Cron, b"{}".to_vec(), LEASE)
+        .unwrap();
+    assert_eq!(
+        test.request
+            .previous_secret
+            .as_ref()
+            .map(WebhookSecret::expose),
+        Some(SECRET)
+    );
+
+    // Past it: the old one is no longer handed out, even before a prune deletes it.
+    db.emit("alice/ci", EventType::BuildFinished);
+    let later = now() + Duration::from_secs(3601);
+    let task = db.claim_all(later).remove(0);
+    assert_eq!(
+        task.request.secret.as_ref().map(WebhookSecret::expose),
+        Some(NEW_SECRET)
+    );
+    assert_eq!(task.request.previous_secret, None);
+
+    // A second rotation during the overlap keeps only the secret it replaces.
+    rotate(&db, hook.id, "third-secret", Duration::from_secs(60));
+    db.emit("alice/ci", EventType::Cron);
+    let task = db.claim_all(now()).remove(0);
+    assert_eq!(
+        task.request.secret.as_ref().map(WebhookSecret::expose),
+        Some("third-secret")
+    );
+    assert_eq!(
+        task.request
+            .previous_secret
+            .as_ref()
+            .map(WebhookSecret::expose),
+        Some(NEW_SECRET)
+    );
+
+    // Setting a secret outright ends the overlap.
+    let set = db
+        .store
+        .update_webhook(
+            hook.id,
+            WebhookUpdate {
+                secret: SecretUpdate::Set("fourth".into()),
+                ..WebhookUpdate::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(set.secret_rotating_until, None);
+    assert_eq!(db.stored_previous_secret(hook.id), None);
+}
+
+pub(crate) fn a_rotation_is_validated_and_its_ended_overlap_deleted_by_prune(backend: &Backend) {
+    let db = backend.db();
+    let mut new = NewWebhook::new("alice/ci", "https://example.com/hook");
+    new.secret = Some(SECRET.into());
+    let hook = db.create(new);
+    let invalid = |secret: &str, overlap: Duration| match db
+        .store
+        .rotate_secret(hook.id, secret, overlap)
+        .unwrap_err()
+    {
+        Error::Invalid(errors) => errors.to_string(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(invalid("", Duration::ZERO), "secret must not be empty");
+    assert_eq!(
+        invalid("x", MAX_ROTATION_OVERLAP + Duration::from_secs(1)),
+        "overlap must be at most 7 days (604800s), is 604801s"
+    );
+    assert!(matches!(
+        db.store
+            .rotate_secret(hook.id + 100, "x", DEFAULT_ROTATION_OVERLAP),
+        Err(Error::WebhookNotFound { .. })
+    ));
+    assert_eq!(DEFAULT_ROTATION_OVERLAP, Duration::from_secs(24 * 3600));
+
+    // No overlap, or no secret to overlap: nothing kept.
+    let at_once = rotate(&db, hook.id, NEW_SECRET, Duration::ZERO);
+    assert_eq!(at_once.secret_rotating_until, None);
+    assert_eq!(db.stored_previous_secret(hook.id), None);
+    let bare = db.hook("alice/ci", "https://example.com/bare");
+    let first = rotate(&db, bare.id, NEW_SECRET, DEFAULT_ROTATION_OVERLAP);
+    assert!(first.has_secret);
+    assert_eq!(first.secret_rotating_until, None);
+    assert_eq!(db.stored_previous_secret(bare.id), None);
+
+    // A short overlap ends; the webhook stops showing it, and a prune deletes the old secret
+    // while a running overlap is left alone.
+    rotate(&db, hook.id, "short", Duration::from_millis(200));
+    rotate(&db, bare.id, "long", DEFAULT_ROTATION_OVERLAP);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(db.stored_previous_secret(hook.id).is_some());
+    assert_eq!(
+        db.store
+            .webhook(hook.id)
+            .unwrap()
+            .unwrap()
+            .secret_rotating_until,
+        None
+    );
+    db.store.prune(DEFAULT_RETENTION).unwrap();
+    assert_eq!(db.stored_previous_secret(hook.id), None);
+    assert!(db.stored_previous_secret(bare.id).is_some());
+    assert!(
+        db.store
+            .webhook(bare.id)
+            .unwrap()
+            .unwrap()
+            .secret_rotating_until
+            .is_some()
+    );
 }

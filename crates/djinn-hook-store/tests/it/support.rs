@@ -204,6 +204,27 @@ impl Db {
         }
     }
 
+    /// A webhook's previous secret as stored (sealed), if any.
+    pub(crate) fn stored_previous_secret(&self, hook_id: i64) -> Option<Vec<u8>> {
+        match &self.place {
+            Place::File(_) => rusqlite::Connection::open(self.path())
+                .unwrap()
+                .query_row(
+                    "SELECT previous_secret FROM webhooks WHERE id = ?1",
+                    [hook_id],
+                    |r| r.get(0),
+                )
+                .unwrap(),
+            Place::Postgres(scratch) => admin(&scratch.url)
+                .query_one(
+                    "SELECT previous_secret FROM webhooks WHERE id = $1",
+                    &[&hook_id],
+                )
+                .unwrap()
+                .get(0),
+        }
+    }
+
     /// A webhook on all events in `ns` (created if missing).
     pub(crate) fn hook(&self, ns: &str, url: &str) -> Webhook {
         self.create(NewWebhook::new(ns, url))

@@ -1,4 +1,4 @@
-//! `hook create|list|show|update|delete|test`: managing webhooks.
+//! `hook create|list|show|update|rotate-secret|delete|test`: managing webhooks.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -13,8 +13,8 @@ use djinn_hook_store::{
 use super::output::{self, Table};
 use super::store::{self, StoreResult as _};
 use super::{Global, invalid};
-use crate::cli::{HookCommand, HookCreateArgs, HookUpdateArgs, SecretArgs};
-use crate::entity_json::{DeliveryFullJson, WebhookJson};
+use crate::cli::{HookCommand, HookCreateArgs, HookRotateArgs, HookUpdateArgs, SecretArgs};
+use crate::entity_json::{DeliveryFullJson, RotatedJson, WebhookJson, generate_secret};
 
 /// Runs a `hook` subcommand.
 pub(crate) fn run(global: &Global, command: HookCommand) -> anyhow::Result<()> {
@@ -23,6 +23,7 @@ pub(crate) fn run(global: &Global, command: HookCommand) -> anyhow::Result<()> {
         HookCommand::List { namespace } => list(global, namespace.as_deref()),
         HookCommand::Show { id } => show(global, id),
         HookCommand::Update(args) => update(global, &args),
+        HookCommand::RotateSecret(args) => rotate_secret(global, &args),
         HookCommand::Delete { id } => delete(global, id),
         HookCommand::Test { id, event, network } => {
             test(global, id, &event, network.allow_private_network)
@@ -183,10 +184,68 @@ fn update(global: &Global, args: &HookUpdateArgs) -> anyhow::Result<()> {
         },
     };
     let store = store::open(global)?;
+    if let Some(url) = &update.payload_url {
+        // The URL as `hook show` prints it (user-info as ***) keeps the stored credentials.
+        let stored = get(&store, args.id)?;
+        let url = crate::entity_json::kept_payload_url(url, &stored.payload_url);
+        if let Some(problem) = crate::entity_json::masked_userinfo(&url) {
+            invalid!("--url: {problem}");
+        }
+        update.payload_url = Some(url);
+    }
     let hook = store
         .update_webhook_with(args.id, update, limits)
         .or_fail()?;
     print_hooks(global, &store, std::slice::from_ref(&hook), true)
+}
+
+/// `hook rotate-secret`: the new secret given or generated (and then printed this once).
+fn rotate_secret(global: &Global, args: &HookRotateArgs) -> anyhow::Result<()> {
+    if args.overlap > djinn_hook_store::MAX_ROTATION_OVERLAP {
+        invalid!(
+            "--overlap: must be at most 7d, is {}",
+            humantime::format_duration(args.overlap)
+        );
+    }
+    let (secret, generated) = match secret(&args.secret)? {
+        Some(secret) => (secret, None),
+        None => {
+            let secret = generate_secret()?;
+            (secret.clone(), Some(secret))
+        }
+    };
+    let store = store::open(global)?;
+    let hook = store
+        .rotate_secret(args.id, &secret, args.overlap)
+        .or_fail()?;
+    if global.json {
+        let Some(ns) = store.namespace(&hook.namespace).or_fail()? else {
+            anyhow::bail!(
+                "webhook {}: its namespace {:?} is not in the store",
+                hook.id,
+                hook.namespace
+            );
+        };
+        let last = store.last_responses(&[hook.id]).or_fail()?;
+        let view = WebhookJson::new(None, &hook, &ns, last.get(&hook.id));
+        return output::print_json(&RotatedJson::new(view, generated));
+    }
+    match hook.secret_rotating_until {
+        Some(until) => outln!(
+            "rotated the secret of webhook {}: deliveries are signed with the new and the old \
+             secret until {}, then with the new one only",
+            hook.id,
+            output::time(until)
+        ),
+        None => outln!(
+            "rotated the secret of webhook {}: deliveries are signed with the new secret only",
+            hook.id
+        ),
+    }
+    if let Some(secret) = generated {
+        outln!("new secret (generated; shown only this once): {secret}");
+    }
+    Ok(())
 }
 
 fn delete(global: &Global, id: i64) -> anyhow::Result<()> {
@@ -323,7 +382,13 @@ fn events_cell(events: EventSet) -> String {
 }
 
 fn secret_cell(hook: &Webhook) -> String {
-    if hook.has_secret { "set" } else { "not set" }.to_owned()
+    match (hook.has_secret, hook.secret_rotating_until) {
+        (true, Some(until)) => {
+            format!("set, old one signed with too until {}", output::time(until))
+        }
+        (true, None) => "set".to_owned(),
+        (false, _) => "not set".to_owned(),
+    }
 }
 
 fn active_cell(hook: &Webhook) -> String {

@@ -269,6 +269,7 @@ fn help_snapshots() {
         &["hook", "list"],
         &["hook", "show"],
         &["hook", "update"],
+        &["hook", "rotate-secret"],
         &["hook", "delete"],
         &["hook", "test"],
         &["emit"],
@@ -595,4 +596,66 @@ fn prune_with_an_age_beyond_any_date_exits_2() {
         run.ok(),
         "pruned 0 deliveries and 0 events older than 36500d\n"
     );
+}
+
+#[test]
+fn a_payload_urls_user_info_is_never_printed_and_survives_an_update_as_shown() {
+    let env = Env::new();
+    let url = "https://ci:hunter2@example.com/hook";
+    let shown = "https://***@example.com/hook";
+    let id = env.create_hook(NS, url, &[]);
+    for args in [
+        &["--json", "hook", "show", &id][..],
+        &["--json", "hook", "list"],
+        &["hook", "show", &id],
+        &["hook", "list"],
+    ] {
+        let out = env.run(args, None);
+        assert!(!out.ok().contains("hunter2"), "{args:?}: {}", out.stdout);
+        assert!(out.ok().contains(shown), "{args:?}: {}", out.stdout);
+    }
+    let stored = || {
+        let key = djinn_hook_store::SecretKey::load_or_create(
+            &djinn_hook_store::SecretKey::file_beside(&env.db()),
+        )
+        .unwrap();
+        let store = djinn_hook_store::Store::open(env.db(), key).unwrap();
+        store
+            .webhook(id.parse().unwrap())
+            .unwrap()
+            .unwrap()
+            .payload_url
+    };
+    assert_eq!(stored(), url, "kept for sending");
+    let out = env.run(
+        &[
+            "--json",
+            "hook",
+            "update",
+            &id,
+            "--url",
+            shown,
+            "--inactive",
+        ],
+        None,
+    );
+    assert!(!out.ok().contains("hunter2"), "{}", out.stdout);
+    assert_eq!(stored(), url, "the URL as printed keeps the credentials");
+    let moved = env.run(
+        &[
+            "hook",
+            "update",
+            &id,
+            "--url",
+            "https://***@attacker.example/hook",
+        ],
+        None,
+    );
+    assert_eq!(moved.code, 2, "{}", moved.stderr);
+    assert!(
+        moved.stderr.contains("--url: has *** for its credentials"),
+        "{}",
+        moved.stderr
+    );
+    assert_eq!(stored(), url);
 }

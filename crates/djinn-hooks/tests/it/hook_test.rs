@@ -231,3 +231,207 @@ fn an_unknown_hook_exits_1_and_an_unknown_event_exits_2_storing_nothing() {
     assert!(deliveries(&env, &[]).is_empty());
     assert!(receiver.drain().is_empty());
 }
+
+/// `hook test` to webhook `id`, as recorded: the headers sent and the body. (The receiver
+/// answers 401 to a signature it cannot check, and `hook test` then exits 1: the record is
+/// printed all the same.)
+fn test_delivery(env: &Env, id: &str) -> (Vec<(String, String)>, String) {
+    let run = env.run(
+        &["--json", "hook", "test", id, "--allow-private-network"],
+        None,
+    );
+    let delivery: Value = serde_json::from_str(&run.stdout).expect(&run.stderr);
+    let headers = delivery["request"]["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h[0].as_str().unwrap().to_owned(),
+                h[1].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    (
+        headers,
+        delivery["request"]["body"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// Whether a receiver holding `secret` accepts the delivery's `webhook-signature` and its
+/// `X-Djinn-CI-Signature`.
+fn accepted_with(sent: &(Vec<(String, String)>, String), secret: &str) -> (bool, bool) {
+    use djinn_hook_sign::{
+        DEFAULT_TOLERANCE, StandardHeaders, StandardSecret, verify, verify_standard,
+    };
+    let (headers, body) = sent;
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_else(|| panic!("no {name} in {headers:?}"))
+    };
+    let standard = StandardHeaders {
+        id: header("webhook-id"),
+        timestamp: header("webhook-timestamp"),
+        signature: header("webhook-signature"),
+    };
+    let key = if secret.starts_with("whsec_") {
+        StandardSecret::from_whsec(secret).unwrap()
+    } else {
+        StandardSecret::from_bytes(secret.as_bytes())
+    };
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    (
+        verify_standard(&[key], &standard, body.as_bytes(), now, DEFAULT_TOLERANCE).is_ok(),
+        verify(
+            &Secret::new(secret),
+            body.as_bytes(),
+            header("X-Djinn-CI-Signature"),
+        )
+        .is_ok(),
+    )
+}
+
+#[test]
+fn a_rotated_secret_signs_with_both_during_the_overlap_and_the_new_one_after() {
+    let env = Env::new();
+    let receiver = Receiver::start("127.0.0.1:0", Secret::new("new-secret")).unwrap();
+    let id = env.create_hook(
+        NS,
+        &receiver.url(),
+        &["--secret", "old-secret", "--standard-webhooks"],
+    );
+    let run = env.run(
+        &[
+            "hook",
+            "rotate-secret",
+            &id,
+            "--secret",
+            "new-secret",
+            "--overlap",
+            "1h",
+        ],
+        None,
+    );
+    let out = run.ok();
+    assert!(
+        out.starts_with(
+            "rotated the secret of webhook 1: deliveries are signed with the new and the old \
+             secret until "
+        ) && out.ends_with(", then with the new one only\n"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("new-secret") && !out.contains("old-secret"),
+        "{out}"
+    );
+    let show = env.run(&["hook", "show", &id], None);
+    assert!(
+        show.ok().contains("set, old one signed with too until "),
+        "{}",
+        show.stdout
+    );
+
+    // During the overlap a receiver holding either secret accepts webhook-signature; the
+    // original's header is the new secret's.
+    let sent = test_delivery(&env, &id);
+    assert_eq!(accepted_with(&sent, "new-secret"), (true, true));
+    assert_eq!(accepted_with(&sent, "old-secret"), (true, false));
+    assert!(receiver.drain()[0].signature_valid);
+    // The worker's deliveries too (claimed from the store, not queued by `hook test`).
+    let body = example_payload(EventType::Cron, DEFAULT_API_SERVER).to_body();
+    env.run(&["emit", "cron", "--namespace", NS], Some(&body))
+        .ok();
+    assert_eq!(env.worker_stats(&[])["delivered"], 1);
+    let newest = &deliveries(&env, &[])[0];
+    assert_eq!(newest["test"], false);
+    let id_of = newest["id"].to_string();
+    let shown: Value = serde_json::from_str(
+        env.run(&["--json", "deliveries", "show", &id_of], None)
+            .ok(),
+    )
+    .unwrap();
+    let sent = (
+        shown["request"]["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| {
+                (
+                    h[0].as_str().unwrap().to_owned(),
+                    h[1].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect::<Vec<_>>(),
+        shown["request"]["body"].as_str().unwrap().to_owned(),
+    );
+    assert_eq!(accepted_with(&sent, "new-secret"), (true, true));
+    assert_eq!(accepted_with(&sent, "old-secret"), (true, false));
+    receiver.drain();
+
+    // No secret given and no overlap: a generated one, printed once, alone from now on.
+    let run = env.run(
+        &["--json", "hook", "rotate-secret", &id, "--overlap", "0s"],
+        None,
+    );
+    let rotated: Value = serde_json::from_str(run.ok()).unwrap();
+    let generated = rotated["generated_secret"].as_str().unwrap().to_owned();
+    assert!(generated.starts_with("whsec_"), "{generated}");
+    assert_eq!(rotated["secret_rotating_until"], Value::Null);
+    let shown = env.run(&["--json", "hook", "show", &id], None);
+    assert!(!shown.ok().contains(&generated), "never shown again");
+    let sent = test_delivery(&env, &id);
+    assert_eq!(accepted_with(&sent, &generated), (true, true));
+    assert_eq!(accepted_with(&sent, "new-secret"), (false, false));
+
+    // An overlap that runs out: the old secret signs no more.
+    env.run(
+        &[
+            "hook",
+            "rotate-secret",
+            &id,
+            "--secret",
+            "third",
+            "--overlap",
+            "1s",
+        ],
+        None,
+    )
+    .ok();
+    assert_eq!(
+        accepted_with(&test_delivery(&env, &id), &generated),
+        (true, false)
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let sent = test_delivery(&env, &id);
+    assert_eq!(accepted_with(&sent, "third"), (true, true));
+    assert_eq!(accepted_with(&sent, &generated), (false, false));
+    assert!(
+        !sent
+            .0
+            .iter()
+            .any(|(_, v)| v.contains("third") || v.contains(&generated))
+    );
+
+    // Bad input exits 2 naming it; an unknown webhook 1.
+    let run = env.run(&["hook", "rotate-secret", &id, "--overlap", "8d"], None);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("--overlap: must be at most 7d, is 8days"),
+        "{}",
+        run.stderr
+    );
+    let run = env.run(&["hook", "rotate-secret", &id, "--overlap", "soon"], None);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("--overlap"), "{}", run.stderr);
+    let run = env.run(&["hook", "rotate-secret", "42"], None);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("webhook 42 not found"),
+        "{}",
+        run.stderr
+    );
+}

@@ -13,6 +13,7 @@ mod serve;
 mod serve_flood;
 mod serve_process;
 mod sign;
+mod worker_prune;
 
 use std::io::Write;
 use std::path::PathBuf;

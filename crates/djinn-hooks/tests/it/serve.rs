@@ -94,7 +94,10 @@ impl Serve {
         if let Some(token) = token {
             request = request.header("Authorization", format!("Bearer {token}"));
         }
-        if body.is_some() {
+        let typed = headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("content-type"));
+        if body.is_some() && !typed {
             request = request.header("Content-Type", "application/json");
         }
         for (name, value) in headers {
@@ -1097,6 +1100,16 @@ fn a_webhook_loop_is_refused_unless_relaying_on_purpose() {
         "{}",
         delivery.text
     );
+    // The web UI's create form refuses it too, with the same message.
+    let refused = ui_create(&serve, &own);
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    assert!(
+        refused
+            .text
+            .contains("points at this server&#39;s own event intake"),
+        "{}",
+        refused.text
+    );
     drop(serve);
 
     let serve = Serve::start(&env, &["--accept-relayed-deliveries"], None);
@@ -1104,6 +1117,44 @@ fn a_webhook_loop_is_refused_unless_relaying_on_purpose() {
     serve
         .call("POST", &hooks, Some(&create_body(&own)))
         .expect(201);
+    let relayed = format!(
+        "{}/n/{NS}/-/events",
+        serve.base.replace("127.0.0.1", "localhost")
+    );
+    let created = ui_create(&serve, &relayed);
+    assert_eq!(created.status, 200, "{}", created.text);
+    let listed = serve.call("GET", &hooks, None).expect(200).json;
+    assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
+}
+
+/// Posts the web UI's create form for `url` as a browser would (its CSRF cookie and token, a
+/// same-origin `Origin`); the answer after any redirect.
+fn ui_create(serve: &Serve, url: &str) -> Reply {
+    let create = format!("/ui/n/{NS}/-/webhooks/create");
+    let form = serve.call("GET", &create, None).expect(200);
+    let cookies: Vec<&str> = form
+        .headers
+        .iter()
+        .filter(|(name, _)| name == "set-cookie")
+        .filter_map(|(_, value)| value.split(';').next())
+        .collect();
+    let at = form.text.find(r#"name="_csrf" value=""#).unwrap() + r#"name="_csrf" value=""#.len();
+    let csrf = &form.text[at..at + form.text[at..].find('"').unwrap()];
+    let body = format!(
+        "_csrf={csrf}&payload_url={}&events=cron",
+        url.replace(':', "%3A").replace('/', "%2F")
+    );
+    serve.call_with(
+        "POST",
+        &create,
+        Some(&body),
+        None,
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Cookie", &cookies.join("; ")),
+            ("Origin", &serve.base),
+        ],
+    )
 }
 
 #[test]

@@ -1,6 +1,7 @@
--- Schema version 3 (PostgreSQL): each attempt's result: its outcome as the deliverer classified it (the names of
--- AttemptOutcome: success, http_status, redirect_not_followed, timeout, connect_refused,
--- blocked, tls_error, other). Older rows get the outcome their status and error imply.
+-- Schema version 6: each attempt's result, its outcome as the deliverer classified it
+-- (AttemptOutcome's names: success, http_status, redirect_not_followed, timeout,
+-- connect_refused, blocked, tls_error, other). Older rows get the result their status and
+-- error imply.
 ALTER TABLE deliveries ADD COLUMN result TEXT NOT NULL DEFAULT 'other';
 UPDATE deliveries SET result = CASE
     WHEN error IS NULL AND response_status BETWEEN 200 AND 299 THEN 'success'
