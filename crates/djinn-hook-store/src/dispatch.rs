@@ -204,8 +204,8 @@ impl Store {
     }
 
     /// Rotates a webhook's signing secret: `secret` signs its deliveries from now on, and the
-    /// current secret is still signed with until `overlap` from now (both signatures are sent,
-    /// see [`ClaimedTask::previous_secret`]), then ignored and deleted by the next prune. A
+    /// current secret is still signed with until `overlap` from now (both signatures are sent:
+    /// a claimed task's request carries `previous_secret`), then ignored and deleted by the next prune. A
     /// rotation during an overlap drops the older previous secret: at most two are signed with.
     /// A webhook without a secret gets its first one, with nothing to overlap; a zero overlap
     /// replaces the secret at once.
@@ -213,7 +213,9 @@ impl Store {
     /// An empty secret or an overlap over [`MAX_ROTATION_OVERLAP`](crate::MAX_ROTATION_OVERLAP)
     /// is [`Error::Invalid`]; an unknown webhook [`Error::WebhookNotFound`].
     pub fn rotate_secret(&self, id: i64, secret: &str, overlap: Duration) -> Result<Webhook> {
-        on_backend!(self, rotate_secret(id, secret, overlap))
+        crate::rotation::check(secret, overlap)?;
+        let until = crate::rotation::overlap_end(OffsetDateTime::now_utc(), overlap);
+        on_backend!(self, rotate_secret(id, secret, until))
     }
 
     /// Deletes a webhook with its tasks and its delivery log.

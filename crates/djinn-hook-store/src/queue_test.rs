@@ -18,25 +18,7 @@ use crate::task::{TaskRow, claimed};
 use crate::task_state::PENDING;
 
 impl Store {
-    /// Queues a test delivery and leases it, in one durable transaction: stores
-    /// `body` as an `event` of the webhook's namespace, marked as a test, with
-    /// one task for that webhook only, leased until `now + lease`, and returns
-    /// the task as [`Store::claim_due`] would (attempt 1, secret decrypted).
-    ///
-    /// Every delivery of that event, a redelivery included, has
-    /// [`Delivery::test`](crate::Delivery::test) set;
-    /// [`DeliveryFilter::test`](crate::DeliveryFilter::test) lists them (or the
-    /// others).
-    ///
-    /// The task is queued even if the webhook is inactive, disabled or not
-    /// subscribed to `event`: the caller asked for this webhook explicitly.
-    /// Deliver it and give the attempt to [`Store::complete`] like any other;
-    /// it then shows in the delivery log and as the webhook's last response.
-    /// Other webhooks of the namespace get nothing. If the caller never
-    /// completes it, the task becomes due when the lease runs out and a worker
-    /// delivers it (if the webhook is active), like any crashed worker's task.
-    ///
-    /// An unknown webhook is [`Error::WebhookNotFound`] and stores nothing.
+    /// [`Store::queue_test`](crate::Store::queue_test) on SQLite: the rules are documented there.
     pub fn queue_test(
         &self,
         hook_id: i64,

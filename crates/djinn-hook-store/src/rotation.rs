@@ -70,10 +70,8 @@ impl Store {
         &self,
         id: i64,
         secret: &str,
-        overlap: Duration,
+        until: Option<i64>,
     ) -> Result<Webhook> {
-        check(secret, overlap)?;
-        let until = overlap_end(OffsetDateTime::now_utc(), overlap);
         self.write("rotating a webhook secret", |tx| {
             let exists = tx
                 .prepare_cached("SELECT 1 FROM webhooks WHERE id = ?1")?

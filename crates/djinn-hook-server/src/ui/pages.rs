@@ -416,29 +416,24 @@ fn own_intake(state: &UiState, form: &HookForm) -> ValidationErrors {
 
 async fn create(state: UiState, visitor: Visitor, ns: String, form: Form) -> Result<Response> {
     let (fields, secret) = HookForm::posted(&form, None);
-    let errors = own_intake(&state, &fields);
-    if !errors.is_empty() {
-        return form_page(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            visitor,
-            &ns,
-            fields,
-            errors,
-            None,
-        );
-    }
+    let loop_errors = own_intake(&state, &fields);
     let new = fields.new_webhook(&ns, secret);
-    let created = blocking::store(&state, move |store| {
-        match store.create_webhook(new.clone()) {
-            // The UI can open any namespace: its first webhook creates it, as the API does.
-            Err(StoreError::NamespaceNotFound { .. }) => {
-                store.ensure_namespace(&new.namespace)?;
-                store.create_webhook(new)
+    // A webhook loop is refused like any invalid field, on the same page.
+    let created = if loop_errors.is_empty() {
+        blocking::store(&state, move |store| {
+            match store.create_webhook(new.clone()) {
+                // The UI can open any namespace: its first webhook creates it, as the API does.
+                Err(StoreError::NamespaceNotFound { .. }) => {
+                    store.ensure_namespace(&new.namespace)?;
+                    store.create_webhook(new)
+                }
+                other => other,
             }
-            other => other,
-        }
-    })
-    .await;
+        })
+        .await
+    } else {
+        Err(UiError::Store(StoreError::Invalid(loop_errors)))
+    };
     match created {
         Ok(hook) => Ok(see_other(
             &paths::webhooks(&ns),

@@ -1,13 +1,10 @@
 //! Secret rotation on PostgreSQL (the rules are SQLite's, in `rotation.rs`).
 
-use std::time::Duration;
-
 use time::OffsetDateTime;
 
 use super::PgStore;
 use super::hooks::hook_by_id;
 use crate::error::{Error, Result};
-use crate::rotation::{check, overlap_end};
 use crate::sql::to_ns;
 use crate::types::Webhook;
 
@@ -16,10 +13,8 @@ impl PgStore {
         &self,
         id: i64,
         secret: &str,
-        overlap: Duration,
+        until: Option<i64>,
     ) -> Result<Webhook> {
-        check(secret, overlap)?;
-        let until = overlap_end(OffsetDateTime::now_utc(), overlap);
         self.write("rotating a webhook secret", |tx| {
             let sealed = self.cipher.seal(id, secret)?;
             let n = tx.execute(
