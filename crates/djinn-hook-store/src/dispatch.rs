@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use djinn_hook_outbox::{
@@ -139,6 +140,49 @@ impl Store {
             Backend::Postgres(s) => Ok(Some(WorkListener(s.work_listener()?))),
         }
     }
+
+    /// Calls `wake` each time work is announced on this database (what
+    /// [`work_listener`](Self::work_listener) hears) until `stop` is set, looking at it
+    /// every [`STOP_CHECK`](Self::STOP_CHECK). A listener that fails is reported to `failed`
+    /// and connected again, and `wake` is called then, in case something was announced while
+    /// it was down. Returns at once on SQLite, which announces nothing across processes.
+    ///
+    /// For a long-running worker in a thread beside it: an event accepted by any process
+    /// starts being delivered at once, not at the worker's next poll.
+    pub fn wake_on_new_work(
+        &self,
+        stop: &AtomicBool,
+        wake: impl Fn(),
+        mut failed: impl FnMut(&Error),
+    ) {
+        let mut listener = None;
+        while !stop.load(Ordering::SeqCst) {
+            let Some(current) = listener.as_mut() else {
+                match self.work_listener() {
+                    Ok(None) => return,
+                    Ok(Some(fresh)) => listener = Some(fresh),
+                    Err(err) => {
+                        failed(&err);
+                        std::thread::sleep(Self::STOP_CHECK);
+                    }
+                }
+                continue;
+            };
+            match current.wait(Self::STOP_CHECK) {
+                Ok(true) => wake(),
+                Ok(false) => {}
+                Err(err) => {
+                    failed(&err);
+                    listener = None;
+                    std::thread::sleep(Self::STOP_CHECK);
+                    wake();
+                }
+            }
+        }
+    }
+
+    /// How often [`wake_on_new_work`](Self::wake_on_new_work) looks at its stop flag.
+    pub const STOP_CHECK: Duration = Duration::from_millis(250);
 
     /// Returns the namespace named `name` (`owner/path`), creating it and any
     /// missing ancestors (`owner/a` for `owner/a/b`) if needed.

@@ -150,6 +150,40 @@ postgres_only! {
         assert_eq!(worker.retry_now(hook.id).unwrap(), 1);
         assert!(listener.wait(Duration::from_secs(30)).unwrap());
     }
+
+    fn wake_on_new_work_calls_back_for_another_stores_event_and_stops(server: &str) {
+        let scratch = ScratchDatabase::create(server);
+        let emitter = Store::open_postgres(&scratch.url, key()).unwrap();
+        let worker = Store::open_postgres(&scratch.url, key()).unwrap();
+        emitter.ensure_namespace("alice/ci").unwrap();
+        emitter
+            .create_webhook(djinn_hook_store::NewWebhook::new("alice/ci", "https://example.com/h"))
+            .unwrap();
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let (woken, wakes) = std::sync::mpsc::channel();
+        std::thread::scope(|scope| {
+            let listening = scope.spawn(|| {
+                worker.wake_on_new_work(
+                    &stop,
+                    || woken.send(()).unwrap(),
+                    |err| panic!("listening failed: {err}"),
+                );
+            });
+            // Until the listener is connected an announcement may be missed: keep emitting
+            // (bounded) until one wakes it.
+            let mut woke = false;
+            for _ in 0..60 {
+                emitter.accept_event(event("alice/ci", EventType::Cron)).unwrap();
+                if wakes.recv_timeout(Duration::from_millis(500)).is_ok() {
+                    woke = true;
+                    break;
+                }
+            }
+            assert!(woke, "an event accepted by another store never woke the listener");
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            listening.join().unwrap();
+        });
+    }
 }
 
 #[test]
@@ -170,4 +204,8 @@ fn an_unreachable_server_is_a_clear_error_without_its_password() {
 fn sqlite_has_no_cross_process_listener() {
     let db = db();
     assert!(db.store.work_listener().unwrap().is_none());
+    // Nothing to listen for: returns at once, without being stopped.
+    let never = std::sync::atomic::AtomicBool::new(false);
+    db.store
+        .wake_on_new_work(&never, || panic!("woken"), |err| panic!("{err}"));
 }

@@ -29,7 +29,6 @@ mod prune;
 mod serve;
 mod sign;
 mod store;
-mod wake;
 mod web_ui;
 mod worker;
 

@@ -62,8 +62,18 @@ pub(crate) fn run(global: &Global, args: &WorkerArgs) -> anyhow::Result<()> {
                     auto.run(store, signal, |outcome| report_prune(&outcome, &auto));
                 });
             }
-            super::wake::while_listening(&store, worker.waker(), signal, || worker.run(signal))
-        })?,
+            // On PostgreSQL, an event accepted by another process wakes the worker at once.
+            let waker = worker.waker();
+            let store = &store;
+            scope.spawn(move || {
+                store.wake_on_new_work(
+                    signal,
+                    || waker.wake(),
+                    |err| eprintln!("worker: listening for new events failed: {err}; reconnecting"),
+                );
+            });
+            worker.run(signal)
+        }),
     };
     drop(worker);
     if terminal {
