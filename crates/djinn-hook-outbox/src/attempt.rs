@@ -51,20 +51,23 @@ impl AttemptOutcome {
         }
     }
 
-    /// Looks an outcome up by [`as_str`](Self::as_str) name.
+    /// Every outcome, in the order declared.
+    pub const ALL: [AttemptOutcome; 8] = [
+        AttemptOutcome::Success,
+        AttemptOutcome::HttpStatus,
+        AttemptOutcome::RedirectNotFollowed,
+        AttemptOutcome::Timeout,
+        AttemptOutcome::ConnectRefused,
+        AttemptOutcome::Blocked,
+        AttemptOutcome::TlsError,
+        AttemptOutcome::Other,
+    ];
+
+    /// Looks an outcome up by [`as_str`](Self::as_str) name (how the stores read it back).
     pub fn from_name(name: &str) -> Option<AttemptOutcome> {
-        [
-            AttemptOutcome::Success,
-            AttemptOutcome::HttpStatus,
-            AttemptOutcome::RedirectNotFollowed,
-            AttemptOutcome::Timeout,
-            AttemptOutcome::ConnectRefused,
-            AttemptOutcome::Blocked,
-            AttemptOutcome::TlsError,
-            AttemptOutcome::Other,
-        ]
-        .into_iter()
-        .find(|outcome| outcome.as_str() == name)
+        AttemptOutcome::ALL
+            .into_iter()
+            .find(|outcome| outcome.as_str() == name)
     }
 }
 
@@ -153,5 +156,24 @@ impl Attempt {
     /// The receiver answered 2xx.
     pub fn is_success(&self) -> bool {
         self.outcome == AttemptOutcome::Success
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AttemptOutcome;
+
+    #[test]
+    fn every_outcome_reads_back_from_its_name_and_names_are_distinct() {
+        for outcome in AttemptOutcome::ALL {
+            assert_eq!(AttemptOutcome::from_name(outcome.as_str()), Some(outcome));
+            let same = AttemptOutcome::ALL
+                .iter()
+                .filter(|o| o.as_str() == outcome.as_str())
+                .count();
+            assert_eq!(same, 1, "{outcome}");
+        }
+        assert_eq!(AttemptOutcome::from_name("Success"), None);
+        assert_eq!(AttemptOutcome::from_name(""), None);
     }
 }
