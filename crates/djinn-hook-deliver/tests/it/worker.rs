@@ -351,10 +351,15 @@ fn many_tasks_are_each_delivered_exactly_once() {
             .all(|task| task.done == Some(Outcome::Delivered))
     );
     // Claims come in batches: the queue is refilled (to 4 x concurrency) only once it is down to
-    // 2 x, so every claim but the last brings at least 2 x concurrency tasks.
-    let (last, full) = state.claim_sizes.split_last().unwrap();
-    assert!(*last > 0);
-    assert!(full.iter().all(|&n| n >= 16), "{:?}", state.claim_sizes);
+    // 2 x. A claim may bring fewer than asked (the webhook's cap on live leases, which counts
+    // what is still being delivered or committed), so the bound is on the claims' number: one
+    // per task would be 120, batches of at least `concurrency` on average at most 15.
+    assert!(state.claim_sizes.iter().all(|&n| n > 0));
+    assert!(
+        state.claim_sizes.len() <= tasks as usize / 8,
+        "{:?}",
+        state.claim_sizes
+    );
 }
 
 #[test]
