@@ -66,7 +66,7 @@
 //! [`Store::rotate_secret`] gives a webhook a new secret and keeps the current one as its
 //! previous secret for an overlap ([`DEFAULT_ROTATION_OVERLAP`], at most
 //! [`MAX_ROTATION_OVERLAP`]): until it ends a claim hands out both
-//! ([`ClaimedTask::previous_secret`]) and [`Webhook::secret_rotating_until`] says when; past
+//! (the request's `previous_secret`) and [`Webhook::secret_rotating_until`] says when; past
 //! it the previous secret is ignored, and a prune deletes it.
 //!
 //! # Durability
