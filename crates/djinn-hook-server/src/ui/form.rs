@@ -1,7 +1,12 @@
 //! Form bodies: parsed once by the guard (CSRF) and read by the handlers; the webhook form.
 
 use djinn_hook_payload::{EventType, redact_userinfo};
-use djinn_hook_store::{NewWebhook, SecretUpdate, Webhook, WebhookUpdate};
+use std::time::Duration;
+
+use djinn_hook_store::{
+    DeliveryLimits, LimitsUpdate, NewWebhook, SecretUpdate, ValidationErrors, Webhook,
+    WebhookUpdate,
+};
 
 /// A POSTed `application/x-www-form-urlencoded` body, fields in order (a field may repeat:
 /// one `events` per ticked box). A request extension, put there by the guard.
@@ -54,6 +59,10 @@ pub(crate) struct HookForm {
     /// Its delivery limits in words (edit only), e.g. `at most 2 deliveries at once, each
     /// cut off after 5s`; the worker's defaults where it has none of its own.
     pub(crate) limits: String,
+    /// The webhook's own cap on deliveries at once, as typed; empty: the worker's default.
+    pub(crate) max_in_flight: String,
+    /// The webhook's own per-attempt timeout in milliseconds, as typed; empty: the worker's.
+    pub(crate) timeout_ms: String,
 }
 
 impl HookForm {
@@ -70,6 +79,8 @@ impl HookForm {
             disabled: None,
             breaker: String::new(),
             limits: String::new(),
+            max_in_flight: String::new(),
+            timeout_ms: String::new(),
         }
     }
 
@@ -85,6 +96,14 @@ impl HookForm {
             has_secret: hook.has_secret,
             breaker: super::view::breaker_line(hook),
             limits: super::view::limits_line(hook),
+            max_in_flight: hook
+                .limits
+                .max_in_flight
+                .map_or_else(String::new, |n| n.to_string()),
+            timeout_ms: hook
+                .limits
+                .timeout
+                .map_or_else(String::new, |t| t.as_millis().to_string()),
             disabled: hook
                 .disabled_reason
                 .as_ref()
@@ -114,6 +133,8 @@ impl HookForm {
             standard_webhooks: form.checked("standard_webhooks"),
             events: form.all("events").map(str::to_owned).collect(),
             remove_secret: form.checked("remove_secret"),
+            max_in_flight: form.get("max_in_flight").unwrap_or("").trim().to_owned(),
+            timeout_ms: form.get("timeout").unwrap_or("").trim().to_owned(),
             ..stored.map_or_else(HookForm::blank, HookForm::of)
         };
         (fields, secret)
@@ -135,8 +156,44 @@ impl HookForm {
             active: self.active,
             standard_webhooks: self.standard_webhooks,
             secret,
-            // The form offers no delivery limits yet: the worker's defaults.
-            limits: djinn_hook_store::DeliveryLimits::default(),
+            limits: self.limits(&mut ValidationErrors::default()),
+        }
+    }
+
+    /// The delivery limits as typed (an empty field: the worker's default). A field that is
+    /// not a whole number is an error under it, and reads as unset; the store checks the
+    /// ranges.
+    pub(crate) fn limits(&self, errors: &mut ValidationErrors) -> DeliveryLimits {
+        let number = |field: &'static str,
+                      typed: &str,
+                      what: &str,
+                      errors: &mut ValidationErrors| {
+            if typed.is_empty() {
+                return None;
+            }
+            let n = typed.parse::<u64>().ok();
+            if n.is_none() {
+                errors.add(
+                    field,
+                    format!("must be a whole number of {what}, or empty for the worker's default"),
+                );
+            }
+            n
+        };
+        DeliveryLimits {
+            max_in_flight: number("max_in_flight", &self.max_in_flight, "deliveries", errors)
+                .map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
+            timeout: number("timeout", &self.timeout_ms, "milliseconds", errors)
+                .map(Duration::from_millis),
+        }
+    }
+
+    /// The change of the delivery limits: both set to what the form holds.
+    pub(crate) fn limits_update(&self) -> LimitsUpdate {
+        let limits = self.limits(&mut ValidationErrors::default());
+        LimitsUpdate {
+            max_in_flight: Some(limits.max_in_flight),
+            timeout: Some(limits.timeout),
         }
     }
 

@@ -391,6 +391,7 @@ async fn delivery_page(
 /// contradict each other.
 fn precheck(state: &UiState, form: &HookForm, secret: Option<&String>) -> ValidationErrors {
     let mut errors = own_intake(state, form);
+    form.limits(&mut errors);
     if let Some(problem) = crate::entity_json::masked_userinfo(&form.payload_url) {
         errors.add("payload_url", problem);
     }
@@ -416,10 +417,12 @@ fn own_intake(state: &UiState, form: &HookForm) -> ValidationErrors {
 
 async fn create(state: UiState, visitor: Visitor, ns: String, form: Form) -> Result<Response> {
     let (fields, secret) = HookForm::posted(&form, None);
-    let loop_errors = own_intake(&state, &fields);
+    let mut errors = own_intake(&state, &fields);
+    fields.limits(&mut errors);
     let new = fields.new_webhook(&ns, secret);
-    // A webhook loop is refused like any invalid field, on the same page.
-    let created = if loop_errors.is_empty() {
+    // A webhook loop or a limit that is not a number is refused like any invalid field, on the
+    // same page.
+    let created = if errors.is_empty() {
         blocking::store(&state, move |store| {
             match store.create_webhook(new.clone()) {
                 // The UI can open any namespace: its first webhook creates it, as the API does.
@@ -432,7 +435,7 @@ async fn create(state: UiState, visitor: Visitor, ns: String, form: Form) -> Res
         })
         .await
     } else {
-        Err(UiError::Store(StoreError::Invalid(loop_errors)))
+        Err(UiError::Store(StoreError::Invalid(errors)))
     };
     match created {
         Ok(hook) => Ok(see_other(
@@ -465,8 +468,11 @@ async fn update(
     let (fields, secret) = HookForm::posted(&form, Some(&hook));
     let errors = precheck(&state, &fields, secret.as_ref());
     let result = if errors.is_empty() {
-        let update = fields.update(secret);
-        blocking::store(&state, move |store| store.update_webhook(id, update)).await
+        let (update, limits) = (fields.update(secret), fields.limits_update());
+        blocking::store(&state, move |store| {
+            store.update_webhook_with(id, update, limits)
+        })
+        .await
     } else {
         Err(UiError::Store(StoreError::Invalid(errors)))
     };

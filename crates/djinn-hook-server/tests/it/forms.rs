@@ -190,6 +190,85 @@ async fn update_applies_a_typed_secret_keeps_a_blank_one_and_removes_on_request(
 }
 
 #[tokio::test]
+async fn delivery_limits_are_set_on_create_edited_reset_and_checked_by_field() {
+    let ui = Ui::open();
+    let mut c = ui.client();
+    c.get(CREATE).await;
+    let done = c
+        .post(
+            CREATE,
+            &[
+                ("payload_url", "https://example.com/hook"),
+                ("active", "on"),
+                ("max_in_flight", "3"),
+                ("timeout", "2500"),
+            ],
+        )
+        .await;
+    assert_eq!(c.redirected(&done), "/ui/n/alice/ci/-/webhooks");
+    let hook = ui.store.webhooks("alice/ci").unwrap().remove(0);
+    assert_eq!(hook.limits.max_in_flight, Some(3));
+    assert_eq!(
+        hook.limits.timeout,
+        Some(std::time::Duration::from_millis(2500))
+    );
+    let path = format!("/ui/n/alice/ci/-/webhooks/{}", hook.id);
+    c.get(&path).await.has(&[
+        r#"name="max_in_flight" value="3""#,
+        r#"name="timeout" value="2500""#,
+        "Delivery limits: at most 3 deliveries at once, each cut off after 2.50s.",
+    ]);
+
+    // Out of range: the store's message under the field; not a number: the form's. Nothing
+    // changes, and what was typed is shown again.
+    let base = [
+        ("payload_url", "https://example.com/hook"),
+        ("active", "on"),
+    ];
+    for (field, typed, message) in [
+        ("max_in_flight", "0", "must be between 1 and 1000, got 0"),
+        (
+            "timeout",
+            "50",
+            "must be between 100 ms and 120 s, got 50 ms",
+        ),
+        (
+            "max_in_flight",
+            "many",
+            "must be a whole number of deliveries, or empty for the worker&#39;s default",
+        ),
+        (
+            "timeout",
+            "1.5",
+            "must be a whole number of milliseconds, or empty for the worker&#39;s default",
+        ),
+    ] {
+        let mut fields = base.to_vec();
+        fields.push((field, typed));
+        let page = c.post(&path, &fields).await;
+        assert_eq!(
+            page.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{field}={typed}"
+        );
+        page.has(&[
+            &format!(r#"<p class="error" id="{field}-error">{message}</p>"#),
+            &format!(r#"name="{field}" value="{typed}""#),
+        ]);
+        assert_eq!(
+            ui.store.webhook(hook.id).unwrap().unwrap().limits,
+            hook.limits
+        );
+    }
+
+    // Emptied: back to the worker's defaults.
+    let done = c.post(&path, &base).await;
+    assert_eq!(c.redirected(&done), path);
+    let reset = ui.store.webhook(hook.id).unwrap().unwrap();
+    assert_eq!(reset.limits, djinn_hook_store::DeliveryLimits::default());
+}
+
+#[tokio::test]
 async fn delete_test_and_redeliver_redirect_with_flashes() {
     let ui = Ui::open();
     let receiver = Receiver::start();
