@@ -11,7 +11,6 @@ use crate::key::Cipher;
 use crate::types::DeliveryLimits;
 
 /// A webhook's columns that a delivery needs, its secret still sealed.
-#[derive(Clone)]
 pub(crate) struct Settings {
     pub(crate) hook_id: i64,
     pub(crate) payload_url: String,
