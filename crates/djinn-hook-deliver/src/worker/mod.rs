@@ -36,18 +36,19 @@ use report::Observer;
 ///   one allocator arena). A thread that finds the queue at or below its low-water mark (the
 ///   rule is in `queue_depth.rs`) refills it to twice that with one claim (capped by
 ///   `claim_batch`), so claims are big and rare and the queue outlasts a claim waiting for a
-///   commit; a claim that brings fewer than it
-///   asked for (the store had no more due) is not repeated before the poll interval, a wake-up
-///   or (until idle) a commit. A thread that finishes a delivery adds its completion to the
+///   commit; a claim that brings fewer than it asked for (the store had no more due) is not
+///   repeated before the poll interval, a wake-up or (until idle) a commit. A thread that finishes a delivery adds its completion to the
 ///   pending batch and, unless a commit is already running, commits the whole batch.
 /// - **Bounded memory, back-pressure**: at most twice the high-water mark of tasks, and about
-///   `max_in_flight_bytes` of bodies, are in flight (claimed, not yet
-///   committed); slow receivers or a slow store slow claiming down instead of filling a queue.
+///   `max_in_flight_bytes` of bodies, are in flight (claimed, not yet committed); slow
+///   receivers or a slow store slow claiming down instead of filling a queue.
 /// - **Group commit**: what completes while a commit runs is committed together in the next
 ///   `complete` call (up to `complete_batch`), so the store pays one durable commit per batch,
 ///   not per delivery.
 /// - **Never the same task twice at once**: a task claimed again while still in flight (its
-///   lease ran out) is not delivered again; its completion carries the newest lease token.
+///   lease ran out) is not delivered again; its completion carries the newest lease token. A
+///   queued task with less than a quarter of its lease left is not delivered under it (left to
+///   be claimed again), so a delivery that starts can finish and be committed in time.
 /// - **Failures of the store**: a failed `claim` is reported and retried after `poll_interval`;
 ///   a failed `complete` is reported and retried with backoff, and after `complete_retries` the
 ///   batch is reported as [`WorkerEvent::Abandoned`] (the tasks' leases then expire and they are
