@@ -2,7 +2,6 @@
 //! while a circuit breaker holds their receiver.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 
 use const_format::formatcp;
 use djinn_hook_outbox::{ClaimRequest, Claimed, LeaseToken, PutOff};
@@ -26,15 +25,16 @@ impl Store {
     /// every frame written before it). A claim lost in a machine crash is harmless: its tasks
     /// are due again at once, as if their lease had run out, and the attempt it counted is not
     /// counted.
-    pub(crate) fn claim(&self, now: OffsetDateTime, claim: &ClaimRequest) -> Result<Claimed> {
-        let after = self.claim_cursor.load(Ordering::Relaxed);
-        let (claimed, last) = self.write_unsynced("claiming due tasks", |tx| {
+    /// Starts after webhook `after`; returns what it got and the webhook it served last.
+    pub(crate) fn claim(
+        &self,
+        now: OffsetDateTime,
+        claim: &ClaimRequest,
+        after: i64,
+    ) -> Result<(Claimed, Option<i64>)> {
+        self.write_unsynced("claiming due tasks", |tx| {
             claim_in(self, tx, now, claim, after)
-        })?;
-        if let Some(last) = last {
-            self.claim_cursor.store(last, Ordering::Relaxed);
-        }
-        Ok(claimed)
+        })
     }
 
     /// Puts claimed tasks back without an attempt (an open circuit breaker holds their

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
 use djinn_hook_outbox::{
@@ -31,6 +31,9 @@ use crate::types::{
 #[derive(Debug)]
 pub struct Store {
     backend: Backend,
+    /// The webhook this `Store`'s last claim served last: the next claim starts after it
+    /// (round-robin across webhooks).
+    claim_cursor: AtomicI64,
 }
 
 #[derive(Debug)]
@@ -50,13 +53,18 @@ macro_rules! on_backend {
 }
 
 impl Store {
+    fn over(backend: Backend) -> Store {
+        Store {
+            backend,
+            claim_cursor: AtomicI64::new(0),
+        }
+    }
+
     /// Opens (creating if missing) the SQLite database file at `path` and
     /// brings its schema up to date. `key` encrypts webhook secrets; a wrong key
     /// is only noticed when a secret is decrypted ([`Error::WrongSecretKey`]).
     pub fn open(path: impl AsRef<Path>, key: SecretKey) -> Result<Store> {
-        Ok(Store {
-            backend: Backend::Sqlite(Sqlite::open(path, key)?),
-        })
+        Ok(Store::over(Backend::Sqlite(Sqlite::open(path, key)?)))
     }
 
     /// Connects to a PostgreSQL database (`postgres://user@host:port/db`; any
@@ -64,9 +72,7 @@ impl Store {
     /// schema up to date. Every process sharing the database must use the same
     /// `key`. An unreachable server is [`Error::Connect`].
     pub fn open_postgres(url: &str, key: SecretKey) -> Result<Store> {
-        Ok(Store {
-            backend: Backend::Postgres(PgStore::open(url, key)?),
-        })
+        Ok(Store::over(Backend::Postgres(PgStore::open(url, key)?)))
     }
 
     /// [`open_postgres`](Self::open_postgres) for a `postgres://` or
@@ -98,9 +104,7 @@ impl Store {
     /// An in-memory SQLite store (one connection, gone when dropped), for tests
     /// and tries; not durable, and not shared with other `Store`s.
     pub fn open_in_memory(key: SecretKey) -> Result<Store> {
-        Ok(Store {
-            backend: Backend::Sqlite(Sqlite::open_in_memory(key)?),
-        })
+        Ok(Store::over(Backend::Sqlite(Sqlite::open_in_memory(key)?)))
     }
 
     /// The SQLite database file; `None` for an in-memory store or PostgreSQL.
@@ -323,7 +327,12 @@ impl Store {
                 held_back: false,
             });
         }
-        on_backend!(self, claim(now, claim))
+        let after = self.claim_cursor.load(Ordering::Relaxed);
+        let (claimed, last) = on_backend!(self, claim(now, claim, after))?;
+        if let Some(last) = last {
+            self.claim_cursor.store(last, Ordering::Relaxed);
+        }
+        Ok(claimed)
     }
 
     /// Puts claimed tasks back without an attempt (an open circuit breaker holds their
@@ -351,6 +360,9 @@ impl Store {
     /// still matches. The webhook's `failing_since` is set on a failed attempt
     /// (if unset) and cleared on success, and the webhook is disabled if asked.
     pub fn complete(&self, completions: &[Completion]) -> Result<Vec<Completed>> {
+        if completions.is_empty() {
+            return Ok(Vec::new());
+        }
         on_backend!(self, complete(completions))
     }
 
@@ -485,9 +497,6 @@ impl Outbox for Store {
     }
 
     fn complete(&self, done: &[Completion]) -> std::result::Result<(), OutboxError> {
-        if done.is_empty() {
-            return Ok(());
-        }
         Store::complete(self, done).map_err(OutboxError::new)?;
         Ok(())
     }

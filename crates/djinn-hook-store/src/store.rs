@@ -3,7 +3,6 @@
 use std::fs::OpenOptions;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicI64;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -41,8 +40,6 @@ pub struct Store {
     reader: Option<Mutex<Connection>>,
     pub(crate) cipher: Cipher,
     path: Option<PathBuf>,
-    /// The webhook the last claim served last: the next claim starts after it (round-robin).
-    pub(crate) claim_cursor: AtomicI64,
 }
 
 impl Store {
@@ -81,7 +78,6 @@ impl Store {
             writer: Mutex::new(writer),
             reader: Some(Mutex::new(reader)),
             cipher: Cipher::new(&key),
-            claim_cursor: AtomicI64::new(0),
             path: Some(path.to_owned()),
         })
     }
@@ -100,7 +96,6 @@ impl Store {
             writer: Mutex::new(writer),
             reader: None,
             cipher: Cipher::new(&key),
-            claim_cursor: AtomicI64::new(0),
             path: None,
         })
     }
@@ -325,10 +320,11 @@ mod tests {
         let store = Store::open_in_memory(SecretKey::from_bytes([3; 32])).unwrap();
         // 2 = FULL.
         assert_eq!(synchronous(&store), 2);
-        let claimed = store
+        let (claimed, _) = store
             .claim(
                 OffsetDateTime::now_utc(),
                 &djinn_hook_outbox::ClaimRequest::uncapped(10, Duration::from_secs(60)),
+                0,
             )
             .unwrap();
         assert!(claimed.tasks.is_empty());

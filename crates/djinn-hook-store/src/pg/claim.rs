@@ -3,7 +3,6 @@
 //! their receiver.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::Ordering;
 
 use const_format::formatcp;
 use djinn_hook_outbox::{ClaimRequest, Claimed, LeaseToken, PutOff};
@@ -21,15 +20,16 @@ use crate::task::{Secrets, Settings, TaskRow, claimed};
 use crate::task_state::PENDING;
 
 impl PgStore {
-    pub(crate) fn claim(&self, now: OffsetDateTime, claim: &ClaimRequest) -> Result<Claimed> {
-        let cursor = self.claim_cursor.load(Ordering::Relaxed);
-        let (claimed, last) = self.claim_write("claiming due tasks", |tx| {
-            claim_in(self, tx, now, claim, cursor)
-        })?;
-        if let Some(last) = last {
-            self.claim_cursor.store(last, Ordering::Relaxed);
-        }
-        Ok(claimed)
+    /// As SQLite's: starts after webhook `after`, returns the webhook it served last too.
+    pub(crate) fn claim(
+        &self,
+        now: OffsetDateTime,
+        claim: &ClaimRequest,
+        after: i64,
+    ) -> Result<(Claimed, Option<i64>)> {
+        self.claim_write("claiming due tasks", |tx| {
+            claim_in(self, tx, now, claim, after)
+        })
     }
 
     pub(crate) fn put_off(&self, put_off: &[PutOff]) -> Result<usize> {

@@ -15,7 +15,6 @@ mod rotation;
 mod schema;
 
 use std::fmt;
-use std::sync::atomic::AtomicI64;
 use std::time::Duration;
 
 use djinn_hook_payload::{EventSet, EventType};
@@ -63,8 +62,6 @@ pub(crate) struct PgStore {
     pub(crate) cipher: Cipher,
     /// The URL, password masked, for errors and `Debug`.
     url: String,
-    /// The webhook the last claim served last: the next one starts after it (round-robin).
-    pub(crate) claim_cursor: AtomicI64,
 }
 
 impl fmt::Debug for PgStore {
@@ -107,7 +104,6 @@ impl PgStore {
             config,
             cipher: Cipher::new(&key),
             url: shown,
-            claim_cursor: AtomicI64::new(0),
         })
     }
 
