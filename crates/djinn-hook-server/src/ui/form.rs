@@ -4,8 +4,7 @@ use djinn_hook_payload::{EventType, redact_userinfo};
 use std::time::Duration;
 
 use djinn_hook_store::{
-    DeliveryLimits, LimitsUpdate, NewWebhook, SecretUpdate, ValidationErrors, Webhook,
-    WebhookUpdate,
+    DeliveryLimits, NewWebhook, SecretUpdate, ValidationErrors, Webhook, WebhookUpdate,
 };
 
 /// A POSTed `application/x-www-form-urlencoded` body, fields in order (a field may repeat:
@@ -145,8 +144,14 @@ impl HookForm {
         self.events.iter().any(|e| e == event.name())
     }
 
-    /// The webhook to create in `ns`.
-    pub(crate) fn new_webhook(&self, ns: &str, secret: Option<String>) -> NewWebhook {
+    /// The webhook to create in `ns`, with its delivery limits as [`limits`](Self::limits) read
+    /// them.
+    pub(crate) fn new_webhook(
+        &self,
+        ns: &str,
+        secret: Option<String>,
+        limits: DeliveryLimits,
+    ) -> NewWebhook {
         NewWebhook {
             namespace: ns.to_owned(),
             author_id: None,
@@ -156,7 +161,7 @@ impl HookForm {
             active: self.active,
             standard_webhooks: self.standard_webhooks,
             secret,
-            limits: self.limits(&mut ValidationErrors::default()),
+            limits,
         }
     }
 
@@ -185,15 +190,6 @@ impl HookForm {
                 .map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
             timeout: number("timeout", &self.timeout_ms, "milliseconds", errors)
                 .map(Duration::from_millis),
-        }
-    }
-
-    /// The change of the delivery limits: both set to what the form holds.
-    pub(crate) fn limits_update(&self) -> LimitsUpdate {
-        let limits = self.limits(&mut ValidationErrors::default());
-        LimitsUpdate {
-            max_in_flight: Some(limits.max_in_flight),
-            timeout: Some(limits.timeout),
         }
     }
 

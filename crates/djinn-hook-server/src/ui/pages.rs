@@ -10,7 +10,7 @@ use axum::http::{StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use djinn_hook_payload::{EventType, redact_userinfo};
 use djinn_hook_store::{
-    DeliveryFilter, Error as StoreError, Page, Paged, ValidationErrors, Webhook,
+    DeliveryFilter, Error as StoreError, LimitsUpdate, Page, Paged, ValidationErrors, Webhook,
 };
 
 use super::blocking;
@@ -391,7 +391,6 @@ async fn delivery_page(
 /// contradict each other.
 fn precheck(state: &UiState, form: &HookForm, secret: Option<&String>) -> ValidationErrors {
     let mut errors = own_intake(state, form);
-    form.limits(&mut errors);
     if let Some(problem) = crate::entity_json::masked_userinfo(&form.payload_url) {
         errors.add("payload_url", problem);
     }
@@ -418,8 +417,8 @@ fn own_intake(state: &UiState, form: &HookForm) -> ValidationErrors {
 async fn create(state: UiState, visitor: Visitor, ns: String, form: Form) -> Result<Response> {
     let (fields, secret) = HookForm::posted(&form, None);
     let mut errors = own_intake(&state, &fields);
-    fields.limits(&mut errors);
-    let new = fields.new_webhook(&ns, secret);
+    let limits = fields.limits(&mut errors);
+    let new = fields.new_webhook(&ns, secret, limits);
     // A webhook loop or a limit that is not a number is refused like any invalid field, on the
     // same page.
     let created = if errors.is_empty() {
@@ -466,9 +465,15 @@ async fn update(
 ) -> Result<Response> {
     let hook = hook_in(&state, &ns, id).await?;
     let (fields, secret) = HookForm::posted(&form, Some(&hook));
-    let errors = precheck(&state, &fields, secret.as_ref());
+    let mut errors = precheck(&state, &fields, secret.as_ref());
+    let limits = fields.limits(&mut errors);
     let result = if errors.is_empty() {
-        let (update, limits) = (fields.update(secret), fields.limits_update());
+        let update = fields.update(secret);
+        // The form holds both limits: each is set, or returned to the worker's default.
+        let limits = LimitsUpdate {
+            max_in_flight: Some(limits.max_in_flight),
+            timeout: Some(limits.timeout),
+        };
         blocking::store(&state, move |store| {
             store.update_webhook_with(id, update, limits)
         })
