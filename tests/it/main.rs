@@ -4,4 +4,5 @@
 
 mod isolation;
 mod peers;
+mod starvation;
 mod worker_on_store;

@@ -76,14 +76,27 @@ impl HookQueues {
         self.len - self.ready
     }
 
-    /// Queues a task; its webhook may have `cap` (at least 1) of its tasks taken at once.
+    /// Queues a task; its webhook may have `cap` of its tasks taken at once.
     pub(crate) fn push(&mut self, queued: Queued, cap: usize) {
         let hook_id = queued.task.request.hook_id;
         self.update(hook_id, |hook| {
-            hook.cap = cap.max(1);
+            hook.cap = cap;
             hook.tasks.push_back(queued);
         });
         self.len += 1;
+    }
+
+    /// Sets how many of `hook_id`'s tasks may be taken at once (its adaptive limit: 0 while it
+    /// is paused).
+    pub(crate) fn set_cap(&mut self, hook_id: i64, cap: usize) {
+        if self.hooks.contains_key(&hook_id) {
+            self.update(hook_id, |hook| hook.cap = cap);
+        }
+    }
+
+    /// Tasks of `hook_id` taken and not yet done.
+    pub(crate) fn delivering(&self, hook_id: i64) -> usize {
+        self.hooks.get(&hook_id).map_or(0, |hook| hook.delivering)
     }
 
     /// Takes the next webhook's oldest task (round-robin), counting it against the webhook's
@@ -210,6 +223,23 @@ mod tests {
         assert!(queues.done(1), "a slot of webhook 1 freed");
         assert_eq!(pop_id(&mut queues), Some(3));
         assert!(!queues.done(2), "webhook 2 has nothing queued");
+    }
+
+    #[test]
+    fn a_lowered_cap_holds_a_webhook_and_a_raised_one_frees_it() {
+        let mut queues = HookQueues::default();
+        for id in 1..=3 {
+            queues.push(queued(1, id), 2);
+        }
+        assert_eq!(pop_id(&mut queues), Some(1));
+        queues.set_cap(1, 1);
+        assert_eq!((queues.ready(), queues.delivering(1)), (0, 1));
+        assert_eq!(pop_id(&mut queues), None);
+        queues.set_cap(1, 0);
+        assert!(!queues.done(1), "paused: nothing takeable");
+        queues.set_cap(1, 2);
+        assert_eq!(queues.ready(), 2);
+        assert_eq!(pop_id(&mut queues), Some(2));
     }
 
     #[test]

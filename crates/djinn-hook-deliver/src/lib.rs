@@ -89,6 +89,7 @@ mod coalesce;
 mod deliver;
 mod error;
 mod hook_queue;
+mod limits;
 mod once;
 mod queue_depth;
 mod retry;
@@ -100,9 +101,10 @@ pub use crate::{
     breaker::{BreakerConfig, BreakerState, BreakerStatus},
     deliver::{DEFAULT_USER_AGENT, DeliverConfig, Deliverer},
     error::DeliverError,
+    limits::{LimitReason, LimitStatus, MAX_PAUSE},
     retry::RetryPolicy,
     ssrf::{METADATA_ADDRESSES, SsrfGuard},
-    worker::{BreakerMonitor, Stats, Worker, WorkerConfig, WorkerEvent, WorkerWaker},
+    worker::{BreakerMonitor, LimitMonitor, Stats, Worker, WorkerConfig, WorkerEvent, WorkerWaker},
 };
 /// The types this crate shares with the store, defined once in `djinn-hook-outbox` and
 /// re-exported here so a user of the deliverer alone needs one crate.

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use djinn_hook_outbox::Outbox;
 
 pub use config::WorkerConfig;
-pub use handles::{BreakerMonitor, WorkerWaker};
+pub use handles::{BreakerMonitor, LimitMonitor, WorkerWaker};
 pub use report::{Stats, WorkerEvent};
 
 #[cfg(doc)]
@@ -87,7 +87,8 @@ impl<O: Outbox> fmt::Debug for Worker<'_, O> {
 }
 
 impl<'o, O: Outbox> Worker<'o, O> {
-    /// A worker. `concurrency`, `claim_batch` and `complete_batch` of 0 count as 1.
+    /// A worker. `concurrency`, `claim_batch` and `complete_batch` of 0 count as 1;
+    /// `max_deliveries` is at least `concurrency`.
     pub fn new(
         outbox: O,
         deliverer: Deliverer,
@@ -101,6 +102,7 @@ impl<'o, O: Outbox> Worker<'o, O> {
             policy,
             config: WorkerConfig {
                 concurrency: config.concurrency.max(1),
+                max_deliveries: config.max_deliveries.max(config.concurrency.max(1)),
                 claim_batch: config.claim_batch.max(1),
                 complete_batch: config.complete_batch.max(1),
                 ..config
@@ -146,6 +148,13 @@ impl<'o, O: Outbox> Worker<'o, O> {
     /// A handle that reports this worker's circuit breakers (see [`BreakerMonitor`]).
     pub fn breakers(&self) -> BreakerMonitor {
         BreakerMonitor {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// A handle that reports this worker's adaptive limits per webhook (see [`LimitMonitor`]).
+    pub fn limits(&self) -> LimitMonitor {
+        LimitMonitor {
             shared: Arc::clone(&self.shared),
         }
     }
