@@ -1,6 +1,6 @@
 //! Faulty receivers on 127.0.0.1: one that accepts connections and never answers, one that
 //! resets every connection, one that trickles its answer a byte a second, one that answers
-//! correctly but slowly. Dropping one stops its
+//! correctly but slowly, one that answers `429 Too Many Requests`. Dropping one stops its
 //! threads and closes its connections (a slow one then answers at once).
 
 use std::io::{Read, Write};
@@ -22,6 +22,8 @@ enum Behaviour {
     Trickle,
     /// Reads the request, waits this long, then answers `204` (at once once dropped).
     Slow(Duration),
+    /// Reads the request and answers `429` with `Retry-After` of this many seconds.
+    Throttle(u64),
 }
 
 pub(crate) struct Peer {
@@ -54,6 +56,11 @@ impl Peer {
         Peer::start(Behaviour::Slow(delay))
     }
 
+    /// Answers `429 Too Many Requests` with `Retry-After: <seconds>`.
+    pub(crate) fn throttling(seconds: u64) -> Peer {
+        Peer::start(Behaviour::Throttle(seconds))
+    }
+
     fn start(behaviour: Behaviour) -> Peer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
@@ -82,7 +89,7 @@ impl Peer {
                             let mut start = [0; 16];
                             let _ = stream.read_exact(&mut start);
                         }
-                        Behaviour::Trickle | Behaviour::Slow(_) => {
+                        Behaviour::Trickle | Behaviour::Slow(_) | Behaviour::Throttle(_) => {
                             let (stop, requests) = (Arc::clone(&stop), Arc::clone(&requests));
                             answering.push(thread::spawn(move || {
                                 answer(stream, behaviour, &stop, &requests);
@@ -134,7 +141,18 @@ fn answer(
             return;
         };
         requests.lock().unwrap().push((delivery, Instant::now()));
-        let response: &[u8] = b"HTTP/1.1 204 No Content\r\n\r\n";
+        let response: &[u8] = match behaviour {
+            Behaviour::Throttle(seconds) => {
+                let head = format!(
+                    "HTTP/1.1 429 Too Many Requests\r\nRetry-After: {seconds}\r\nContent-Length: 0\r\n\r\n"
+                );
+                if stream.write_all(head.as_bytes()).is_err() {
+                    return;
+                }
+                continue;
+            }
+            _ => b"HTTP/1.1 204 No Content\r\n\r\n",
+        };
         match behaviour {
             Behaviour::Trickle => {
                 for byte in response {

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use djinn_hook_deliver::{DeliverConfig, Stats, Worker, WorkerConfig};
+use djinn_hook_deliver::{DeliverConfig, LimitReason, Stats, Worker, WorkerConfig};
 use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
 use djinn_hook_server::Receiver;
 use djinn_hook_sign::Secret;
@@ -309,4 +309,98 @@ fn fifty_faulty_receivers_leave_a_healthy_one_served_within_a_second() {
     for hook_id in hooks {
         accounted_for(&store, hook_id, 100, &pending);
     }
+}
+
+/// Waits until `done` holds, failing the test (naming `what`) after 20 s.
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A receiver answering `429` with `Retry-After: 2`: its webhook is paused (its limit 0, its
+/// queued tasks put off), nothing is sent to it during the pause, it resumes at half its
+/// limit, and its tasks' attempt counters are unchanged (throttling uses no retry).
+#[test]
+fn a_throttling_receiver_is_paused_and_keeps_its_retries() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir);
+    let peer = Peer::throttling(2);
+    let hook_id = hook(&store, "throttled/ns", peer.url());
+    emit(&store, "throttled/ns", 40);
+
+    let config = WorkerConfig {
+        concurrency: 8,
+        max_in_flight_per_hook: Some(8),
+        ..serve_defaults()
+    };
+    let worker = Worker::with_config(&store, config, default_delivery());
+    let limits = worker.limits();
+    let stop = AtomicBool::new(false);
+    let stats = thread::scope(|s| {
+        let run = s.spawn(|| worker.run(&stop));
+        let _stop = StopOnDrop(&stop);
+        // The first answers pause the webhook for 2 s, its limit halved.
+        let mut paused = None;
+        wait_for("the webhook to be paused", || {
+            paused = limits.status(hook_id).filter(|s| s.paused_for.is_some());
+            paused.is_some()
+        });
+        let paused = paused.unwrap();
+        let paused_at = Instant::now();
+        let pause = paused.paused_for.unwrap();
+        assert_eq!(paused.limit, 0, "{paused:?}");
+        assert_eq!(paused.reason, Some(LimitReason::Throttled), "{paused:?}");
+        assert!(pause > Duration::from_secs(1), "{paused:?}");
+        // The attempts already out when the first answer came in end, and none follows.
+        wait_for("the attempts under way to end", || {
+            limits.status(hook_id).is_some_and(|s| s.in_flight == 0)
+        });
+        let before_pause_ends = peer.requests().len();
+        wait_for("the pause to end", || {
+            limits
+                .status(hook_id)
+                .is_some_and(|s| s.paused_for.is_none())
+        });
+        let resumed = limits.status(hook_id).unwrap();
+        assert!(
+            resumed.limit <= 4,
+            "resumes at half its cap at most: {resumed:?}"
+        );
+        let during = peer
+            .requests()
+            .iter()
+            .filter(|(_, at)| *at < paused_at + pause - Duration::from_millis(100))
+            .count();
+        assert_eq!(during, before_pause_ends, "a request sent during the pause");
+        // After the pause the tasks go out again (and are throttled again).
+        wait_for("the tasks to go out again", || {
+            peer.requests().len() > before_pause_ends
+        });
+        stop.store(true, Ordering::SeqCst);
+        run.join().unwrap()
+    });
+    assert!(stats.throttled > 0, "{stats:?}");
+    assert_eq!(stats.retries_scheduled + stats.failed, 0, "{stats:?}");
+    assert_eq!(
+        stats.attempts,
+        peer.requests().len() as u64,
+        "each request recorded"
+    );
+    // Every task is still pending at its first attempt: throttling counted none.
+    let later = OffsetDateTime::now_utc() + Duration::from_secs(3_600);
+    let pending = store
+        .claim_due(later, 1_000, Duration::from_secs(60))
+        .unwrap();
+    assert_eq!(pending.len(), 40);
+    assert!(
+        pending.iter().all(|t| t.request.attempt == 1),
+        "{:?}",
+        pending
+            .iter()
+            .map(|t| t.request.attempt)
+            .collect::<Vec<_>>()
+    );
 }

@@ -102,7 +102,7 @@ pub use crate::{
     deliver::{DEFAULT_USER_AGENT, DeliverConfig, Deliverer},
     error::DeliverError,
     limits::{LimitReason, LimitStatus, MAX_PAUSE},
-    retry::RetryPolicy,
+    retry::{RetryPolicy, THROTTLE_MIN},
     ssrf::{METADATA_ADDRESSES, SsrfGuard},
     worker::{BreakerMonitor, LimitMonitor, Stats, Worker, WorkerConfig, WorkerEvent, WorkerWaker},
 };

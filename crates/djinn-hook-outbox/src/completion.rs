@@ -11,8 +11,8 @@ use crate::lease::LeaseToken;
 
 /// The fate of a task after an attempt.
 ///
-/// Its words ([`as_str`](Self::as_str): `delivered`, `retry`, `failed`) are the ones every log
-/// line, counter and command output uses.
+/// Its words ([`as_str`](Self::as_str): `delivered`, `retry`, `throttled`, `failed`) are the
+/// ones every log line, counter and command output uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// The receiver accepted the event (2xx): the task is finished, and the webhook's run of
@@ -20,6 +20,11 @@ pub enum Outcome {
     Delivered,
     /// Try again at this time; the webhook's run of failures starts now if it had not.
     RetryAt(OffsetDateTime),
+    /// The receiver asked to slow down (429 or 503): try again at this time. The attempt is
+    /// recorded but not counted against the retry schedule (the task's next attempt has the
+    /// same number); the webhook's run of failures starts now if it had not, so a receiver that
+    /// throttles forever is still disabled in the end.
+    Throttled(OffsetDateTime),
     /// Failed for good (retries exhausted, 410 Gone, or the webhook was disabled): the task is
     /// kept as failed, to be retried by hand.
     Failed,
@@ -31,14 +36,15 @@ impl Outcome {
         match self {
             Outcome::Delivered => "delivered",
             Outcome::RetryAt(_) => "retry",
+            Outcome::Throttled(_) => "throttled",
             Outcome::Failed => "failed",
         }
     }
 
-    /// When the task is due again, for [`Outcome::RetryAt`].
+    /// When the task is due again, for [`Outcome::RetryAt`] and [`Outcome::Throttled`].
     pub const fn retry_at(&self) -> Option<OffsetDateTime> {
         match self {
-            Outcome::RetryAt(at) => Some(*at),
+            Outcome::RetryAt(at) | Outcome::Throttled(at) => Some(*at),
             Outcome::Delivered | Outcome::Failed => None,
         }
     }

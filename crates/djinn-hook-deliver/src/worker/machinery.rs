@@ -191,7 +191,7 @@ impl<O: Outbox> Worker<'_, O> {
 
             let number = task.request.attempt;
             let attempt = self.deliverer.deliver(&task.request);
-            let decision = self.policy.decide(
+            let mut decision = self.policy.decide(
                 &attempt,
                 number,
                 task.hook_failing_since,
@@ -221,6 +221,15 @@ impl<O: Outbox> Worker<'_, O> {
                 if let (Some(until), Some(destination)) = (change.paused_until, &destination) {
                     self.pause(&mut state, hook_id, destination, until);
                 }
+            }
+            if let (Outcome::Throttled(at), Some(until)) = (
+                decision.outcome,
+                state.limits.paused_until(hook_id, Instant::now()),
+            ) {
+                // Not before its webhook's pause ends.
+                let pause_end =
+                    OffsetDateTime::now_utc() + until.saturating_duration_since(Instant::now());
+                decision.outcome = Outcome::Throttled(at.max(pause_end));
             }
             // No wake-up for the slot this frees: this thread takes the next task itself.
             state.queue.done(hook_id);
@@ -572,6 +581,7 @@ impl<O: Outbox> Worker<'_, O> {
                     match completion.decision.outcome {
                         Outcome::Delivered => stats.delivered += 1,
                         Outcome::RetryAt(_) => stats.retries_scheduled += 1,
+                        Outcome::Throttled(_) => stats.throttled += 1,
                         Outcome::Failed => stats.failed += 1,
                     }
                     if completion.decision.disable_hook.is_some() {

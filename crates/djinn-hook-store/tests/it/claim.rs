@@ -115,6 +115,43 @@ pub(crate) fn a_webhook_at_its_cap_gets_nothing_until_leases_end(backend: &Backe
     assert_eq!(per_hook(&later.tasks)[&busy.id], 6);
 }
 
+pub(crate) fn a_throttled_attempt_is_recorded_but_not_counted(backend: &Backend) {
+    let db = backend.db();
+    let hook = db.hook("a/ns", "https://a.example.com/");
+    db.emit("a/ns", EventType::BuildFinished);
+    let t = now();
+    let task = db.store.claim_due(t, 10, LEASE).unwrap().remove(0);
+    assert_eq!(task.request.attempt, 1);
+    let at = t + Duration::from_secs(2);
+    db.store
+        .complete(&[completion(&task, Outcome::Throttled(at), t)])
+        .unwrap();
+    assert!(
+        db.store
+            .claim_due(at - Duration::from_millis(1), 10, LEASE)
+            .unwrap()
+            .is_empty(),
+        "not due before its time"
+    );
+    let again = db.store.claim_due(at, 10, LEASE).unwrap().remove(0);
+    assert_eq!(
+        again.request.attempt, 1,
+        "the throttled attempt did not count"
+    );
+    let log = db
+        .store
+        .deliveries(DeliveryFilter::hook(hook.id), Page::default())
+        .unwrap()
+        .items;
+    assert_eq!(log.len(), 1, "the attempt was recorded");
+    // A counted retry after it is attempt 2.
+    db.store
+        .complete(&[completion(&again, Outcome::RetryAt(at), at)])
+        .unwrap();
+    let third = db.store.claim_due(at, 10, LEASE).unwrap().remove(0);
+    assert_eq!(third.request.attempt, 2);
+}
+
 pub(crate) fn a_put_off_task_keeps_its_attempt_and_its_event(backend: &Backend) {
     let db = backend.db();
     let hook = db.hook("a/ns", "https://a.example.com/");

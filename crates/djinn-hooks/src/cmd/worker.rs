@@ -141,6 +141,7 @@ fn report(global: &Global, stats: &Stats) -> anyhow::Result<()> {
             "attempts": stats.attempts,
             "delivered": stats.delivered,
             "retries_scheduled": stats.retries_scheduled,
+            "throttled": stats.throttled,
             "failed": stats.failed,
             "hooks_disabled": stats.hooks_disabled,
             "abandoned": stats.abandoned,
@@ -183,7 +184,7 @@ impl Progress {
         };
         match done.decision.outcome {
             Outcome::Delivered => self.delivered += 1,
-            Outcome::RetryAt(_) => self.retrying += 1,
+            Outcome::RetryAt(_) | Outcome::Throttled(_) => self.retrying += 1,
             Outcome::Failed => self.failed += 1,
         }
         if terminal {
