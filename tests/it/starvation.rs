@@ -404,3 +404,59 @@ fn a_throttling_receiver_is_paused_and_keeps_its_retries() {
             .collect::<Vec<_>>()
     );
 }
+
+/// Receivers that never answer, with room for more deliveries at once than the worker lets
+/// wait on slow receivers: once they are known to be slow they hold only `max_deliveries`
+/// threads (plus, at first, one each before they were known), and a healthy webhook is
+/// served at once by the working threads.
+#[test]
+fn slow_receivers_hold_only_their_budget_of_a_small_pool() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir);
+    let hanging: Vec<Peer> = (0..4).map(|_| Peer::hanging()).collect();
+    for (i, peer) in hanging.iter().enumerate() {
+        let ns = format!("hanging/ns{i}");
+        hook(&store, &ns, peer.url());
+        emit(&store, &ns, 20);
+    }
+    let receiver = Receiver::start("127.0.0.1:0", Secret::from(SECRET)).unwrap();
+    hook(&store, "healthy/ns", receiver.url());
+
+    // 2 working threads, and 4 for slow receivers, which could take 16.
+    let config = WorkerConfig {
+        concurrency: 2,
+        max_deliveries: 4,
+        max_in_flight_per_hook: Some(4),
+        ..serve_defaults()
+    };
+    let worker = Worker::with_config(&store, config, default_delivery());
+    let waker = worker.waker();
+    let stop = AtomicBool::new(false);
+    thread::scope(|s| {
+        let run = s.spawn(|| worker.run(&stop));
+        let _stop = StopOnDrop(&stop);
+        wait_for("every receiver to be tried", || {
+            hanging.iter().all(|p| p.accepted() >= 1)
+        });
+        // Long enough for each of their deliveries to count as slow.
+        thread::sleep(Duration::from_millis(300));
+        for round in 0..3 {
+            emit(&store, "healthy/ns", 1);
+            waker.wake();
+            let got = receiver.next_timeout(Duration::from_secs(1));
+            assert!(
+                got.is_some(),
+                "event {round} not delivered within a second; connections: {:?}",
+                hanging.iter().map(Peer::accepted).collect::<Vec<_>>()
+            );
+        }
+        let connections: usize = hanging.iter().map(Peer::accepted).sum();
+        assert!(
+            connections <= 4 + hanging.len(),
+            "{connections} deliveries to the slow receivers at once"
+        );
+        drop(hanging);
+        stop.store(true, Ordering::SeqCst);
+        run.join().unwrap()
+    });
+}

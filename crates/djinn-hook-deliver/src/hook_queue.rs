@@ -2,7 +2,8 @@
 //! across webhooks, and never more of one webhook's at once than its cap.
 //!
 //! A webhook at its cap keeps its queued tasks (they hold leases, not threads) while the other
-//! webhooks' tasks are taken. [`HookQueues::ready`] counts only tasks that could be taken now,
+//! webhooks' tasks are taken. So does a webhook *parked* because its receiver is slow and the
+//! worker's budget for slow deliveries is spent, until [`HookQueues::unpark`]. [`HookQueues::ready`] counts only tasks that could be taken now,
 //! so a queue full of a capped webhook's tasks still lets the worker claim for the others.
 
 use std::collections::{HashMap, VecDeque};
@@ -25,12 +26,14 @@ struct HookQueue {
     cap: usize,
     /// Listed in the ring.
     in_ring: bool,
+    /// Held back until [`HookQueues::unpark`].
+    parked: bool,
 }
 
 impl HookQueue {
     /// Tasks of it that could be taken now.
     fn ready(&self) -> usize {
-        if self.delivering < self.cap {
+        if self.delivering < self.cap && !self.parked {
             self.tasks.len()
         } else {
             0
@@ -38,7 +41,7 @@ impl HookQueue {
     }
 
     fn takeable(&self) -> bool {
-        self.delivering < self.cap && !self.tasks.is_empty()
+        self.delivering < self.cap && !self.parked && !self.tasks.is_empty()
     }
 }
 
@@ -52,6 +55,8 @@ pub(crate) struct HookQueues {
     len: usize,
     /// Tasks queued of webhooks below their cap.
     ready: usize,
+    /// Webhooks parked by [`pop_unless`](Self::pop_unless).
+    parked: Vec<i64>,
 }
 
 impl HookQueues {
@@ -101,13 +106,25 @@ impl HookQueues {
 
     /// Takes the next webhook's oldest task (round-robin), counting it against the webhook's
     /// cap until [`done`](Self::done).
+    #[cfg(test)]
     pub(crate) fn pop(&mut self) -> Option<Queued> {
+        self.pop_unless(|_| false)
+    }
+
+    /// [`pop`](Self::pop), parking each webhook that `held` holds back on the way: its tasks
+    /// are neither taken nor counted as ready until [`unpark`](Self::unpark).
+    pub(crate) fn pop_unless(&mut self, held: impl Fn(i64) -> bool) -> Option<Queued> {
         while let Some(hook_id) = self.ring.pop_front() {
             let Some(hook) = self.hooks.get_mut(&hook_id) else {
                 continue;
             };
             hook.in_ring = false;
             if !hook.takeable() {
+                continue;
+            }
+            if held(hook_id) {
+                self.update(hook_id, |hook| hook.parked = true);
+                self.parked.push(hook_id);
                 continue;
             }
             let mut taken = None;
@@ -119,6 +136,15 @@ impl HookQueues {
             return taken;
         }
         None
+    }
+
+    /// Lets the parked webhooks' tasks be taken again.
+    pub(crate) fn unpark(&mut self) {
+        for hook_id in std::mem::take(&mut self.parked) {
+            if self.hooks.contains_key(&hook_id) {
+                self.update(hook_id, |hook| hook.parked = false);
+            }
+        }
     }
 
     /// A task of `hook_id` taken by [`pop`](Self::pop) is done (delivered or put off). Returns
@@ -240,6 +266,21 @@ mod tests {
         queues.set_cap(1, 2);
         assert_eq!(queues.ready(), 2);
         assert_eq!(pop_id(&mut queues), Some(2));
+    }
+
+    #[test]
+    fn a_parked_webhook_is_neither_taken_nor_ready_until_unparked() {
+        let mut queues = HookQueues::default();
+        queues.push(queued(1, 1), 2);
+        queues.push(queued(1, 2), 2);
+        queues.push(queued(2, 10), 2);
+        let took = queues.pop_unless(|hook_id| hook_id == 1);
+        assert_eq!(took.map(|q| q.task.task_id), Some(10));
+        assert_eq!((queues.len(), queues.ready()), (2, 0));
+        assert_eq!(pop_id(&mut queues), None);
+        queues.unpark();
+        assert_eq!(queues.ready(), 2);
+        assert_eq!(pop_id(&mut queues), Some(1));
     }
 
     #[test]

@@ -11,11 +11,13 @@ use crate::worker::{Worker, WorkerEvent, WorkerWaker};
 pub struct WorkerConfig {
     /// Delivery threads free to work at any time: they claim, commit, sign and send. A
     /// delivery that waits on its receiver for long (over 100 ms) no longer counts among them,
-    /// and the pool adds a thread in its place, up to `max_deliveries`. Default 4.
+    /// and the pool adds a thread in its place. Default 4.
     pub concurrency: usize,
-    /// Most deliveries under way at once (threads in the pool): what slow receivers may hold
-    /// together before a new delivery waits for one of them to end. Each costs a thread with a
-    /// small stack, a socket and its buffers (about 150 KiB of memory at most). Default 512.
+    /// Most deliveries waiting on slow receivers at once, beside the `concurrency` working
+    /// threads: the pool has at most `max_deliveries + concurrency` threads. Once this many
+    /// are waiting, a receiver known to be slow waits for one of them to end; the working
+    /// threads stay with the others. Each costs a thread with a small stack, a socket and its
+    /// buffers. Default 512.
     pub max_deliveries: usize,
     /// Lease asked for each claim. It should outlast a delivery's overall timeout plus its wait
     /// in the queue (see `queue_depth.rs`), or the task may be claimed again. A task

@@ -118,7 +118,19 @@ impl<O: Outbox> Worker<'_, O> {
                 state = self.claim(state, run);
                 continue;
             }
-            let Some(Queued { task, destination }) = state.queue.pop() else {
+            let slow_budget = self.config.max_deliveries;
+            let State {
+                queue,
+                limits,
+                slow,
+                ..
+            } = &mut *state;
+            // Once slow deliveries hold their budget of threads, receivers known to be slow
+            // wait for one of them to end; the rest of the pool stays with the others.
+            let spent = *slow >= slow_budget;
+            let Some(Queued { task, destination }) =
+                queue.pop_unless(|hook_id| spent && limits.slow(hook_id))
+            else {
                 if !state.pending.is_empty() && !state.committing {
                     // Left by a commit that ended while others were delivering: with nothing
                     // to deliver, commit it rather than wait for them (a hanging receiver's
@@ -205,6 +217,7 @@ impl<O: Outbox> Worker<'_, O> {
             if expected_slow || took >= SLOW {
                 // Counted slow by the keeper (or about to be): no longer.
                 state.slow = state.slow.saturating_sub(1);
+                state.queue.unpark();
             }
             let timeout = task
                 .request
@@ -255,8 +268,8 @@ impl<O: Outbox> Worker<'_, O> {
 
     /// The pool keeper: counts the deliveries waiting on their receivers (under way longer than
     /// [`SLOW`]) and adds a thread for each, so that `concurrency` threads are always free to
-    /// claim, commit and take the next task, up to `max_deliveries` threads in all. Ends with
-    /// the run.
+    /// claim, commit and take the next task, up to `max_deliveries + concurrency` threads in
+    /// all. Ends with the run.
     fn keep_pool<'scope, 'env: 'scope>(
         &'env self,
         run: &'scope Run<'_, 'env>,
@@ -280,9 +293,13 @@ impl<O: Outbox> Worker<'_, O> {
                     limits.mark_slow(hook_id);
                 }
             }
+            if slow < state.slow {
+                state.queue.unpark();
+            }
             state.slow = slow;
             let working = state.threads.saturating_sub(state.slow);
-            let room = self.config.max_deliveries.saturating_sub(state.threads);
+            let room = (self.config.max_deliveries + self.config.concurrency)
+                .saturating_sub(state.threads);
             let wanted = self.config.concurrency.saturating_sub(working).min(room);
             if wanted > 0 && !(state.stopping && state.queue.is_empty()) {
                 state.threads += wanted;

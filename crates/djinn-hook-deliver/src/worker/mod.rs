@@ -87,8 +87,8 @@ impl<O: Outbox> fmt::Debug for Worker<'_, O> {
 }
 
 impl<'o, O: Outbox> Worker<'o, O> {
-    /// A worker. `concurrency`, `claim_batch` and `complete_batch` of 0 count as 1;
-    /// `max_deliveries` is at least `concurrency`.
+    /// A worker. `concurrency`, `max_deliveries`, `claim_batch` and `complete_batch` of 0
+    /// count as 1.
     pub fn new(
         outbox: O,
         deliverer: Deliverer,
@@ -102,7 +102,7 @@ impl<'o, O: Outbox> Worker<'o, O> {
             policy,
             config: WorkerConfig {
                 concurrency: config.concurrency.max(1),
-                max_deliveries: config.max_deliveries.max(config.concurrency.max(1)),
+                max_deliveries: config.max_deliveries.max(1),
                 claim_batch: config.claim_batch.max(1),
                 complete_batch: config.complete_batch.max(1),
                 ..config
