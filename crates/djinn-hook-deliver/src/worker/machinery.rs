@@ -72,11 +72,11 @@ impl<O: Outbox> Worker<'_, O> {
             let run = &run;
             thread::scope(|scope| {
                 for _ in 1..self.config.concurrency {
-                    spawn_delivery_thread(scope, move || self.thread_loop(run, false))
+                    spawn_delivery_thread(scope, move || self.thread_loop(run, scope, false))
                         .expect("spawning a delivery thread");
                 }
                 scope.spawn(move || self.keep_pool(run, scope));
-                self.thread_loop(run, false);
+                self.thread_loop(run, scope, false);
             });
         });
         let stats = lock(&self.shared.state).stats;
@@ -95,7 +95,12 @@ impl<O: Outbox> Worker<'_, O> {
     ///
     /// A thread the keeper added (`grown`) ends once it has been idle for [`IDLE_RETIRE`] while
     /// the pool has more threads than it needs.
-    fn thread_loop<'env>(&'env self, run: &Run<'_, 'env>, grown: bool) {
+    fn thread_loop<'scope, 'env: 'scope>(
+        &'env self,
+        run: &'scope Run<'_, 'env>,
+        scope: &'scope Scope<'scope, '_>,
+        grown: bool,
+    ) {
         let shared = &*self.shared;
         let _ends_the_run_on_panic = EndOnPanic(shared);
         let _counted = ThreadCount(shared);
@@ -196,10 +201,22 @@ impl<O: Outbox> Worker<'_, O> {
             state
                 .started
                 .insert(delivery, (started, expected_slow, hook_id));
+            let replace = expected_slow
+                && state.threads < self.config.max_deliveries + self.config.concurrency;
             if expected_slow {
                 state.slow += 1;
             }
+            if replace {
+                state.threads += 1;
+            }
             drop(state);
+            // This thread will wait: a new one takes its place now, not at the keeper's next
+            // look (a backlog for a slow receiver then goes out at the rate threads start).
+            if replace
+                && spawn_delivery_thread(scope, move || self.thread_loop(run, scope, true)).is_err()
+            {
+                lock(&shared.state).threads -= 1;
+            }
 
             let number = task.request.attempt;
             let attempt = self.deliverer.deliver(&task.request);
@@ -305,7 +322,9 @@ impl<O: Outbox> Worker<'_, O> {
                 state.threads += wanted;
                 drop(state);
                 for _ in 0..wanted {
-                    if spawn_delivery_thread(scope, move || self.thread_loop(run, true)).is_err() {
+                    if spawn_delivery_thread(scope, move || self.thread_loop(run, scope, true))
+                        .is_err()
+                    {
                         // Out of threads (a process limit): the pool stays as it is for now.
                         lock(&shared.state).threads -= 1;
                     }

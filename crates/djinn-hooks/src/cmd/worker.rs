@@ -19,10 +19,14 @@ pub(crate) fn run(global: &Global, args: &WorkerArgs) -> anyhow::Result<()> {
     if args.concurrency == 0 {
         super::invalid!("--concurrency: must be at least 1");
     }
+    if args.max_deliveries == 0 {
+        super::invalid!("--max-deliveries: must be at least 1");
+    }
     if args.max_in_flight_per_hook == Some(0) {
         super::invalid!("--max-in-flight-per-hook: must be at least 1");
     }
     let store = store::open(global)?;
+    raise_open_file_limit(args.concurrency + args.max_deliveries);
     let stop = if args.until_idle {
         None
     } else {
@@ -36,6 +40,7 @@ pub(crate) fn run(global: &Global, args: &WorkerArgs) -> anyhow::Result<()> {
         args.network.allow_private_network,
         WorkerConfig {
             concurrency: args.concurrency,
+            max_deliveries: args.max_deliveries,
             lease: args.lease,
             max_in_flight_per_hook: args.max_in_flight_per_hook,
             poll_interval: if args.until_idle {
@@ -80,6 +85,23 @@ pub(crate) fn run(global: &Global, args: &WorkerArgs) -> anyhow::Result<()> {
         eprintln!();
     }
     report(global, &stats)
+}
+
+/// Raises the open-file limit to its hard limit (a socket per delivery under way, besides the
+/// store's files and the idle connection pool), and says so if even that is below what
+/// `deliveries` at once need: deliveries past it fail to connect and are retried.
+fn raise_open_file_limit(deliveries: usize) {
+    let wanted = u64::try_from(deliveries)
+        .unwrap_or(u64::MAX)
+        .saturating_add(128);
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) if limit < wanted => eprintln!(
+            "worker: the open-file limit is {limit}, below the {wanted} that --concurrency and \
+             --max-deliveries may need; lower --max-deliveries or raise the hard limit"
+        ),
+        Ok(_) => {}
+        Err(err) => eprintln!("worker: could not raise the open-file limit: {err}"),
+    }
 }
 
 /// A log line for an automatic prune (a long-running `worker`; `serve` logs its own).
