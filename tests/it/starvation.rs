@@ -354,6 +354,15 @@ fn a_throttling_receiver_is_paused_and_keeps_its_retries() {
         assert_eq!(paused.limit, 0, "{paused:?}");
         assert_eq!(paused.reason, Some(LimitReason::Throttled), "{paused:?}");
         assert!(pause > Duration::from_secs(1), "{paused:?}");
+        // The store shows it (for `hook show`, the API and the web UI).
+        wait_for("the pause to be recorded", || {
+            store
+                .webhook(hook_id)
+                .unwrap()
+                .unwrap()
+                .delivery_limit
+                .is_some_and(|l| l.reason == "throttled" && l.paused_until.is_some())
+        });
         // The attempts already out when the first answer came in end, and none follows.
         wait_for("the attempts under way to end", || {
             limits.status(hook_id).is_some_and(|s| s.in_flight == 0)
@@ -407,13 +416,13 @@ fn a_throttling_receiver_is_paused_and_keeps_its_retries() {
 
 /// Receivers that never answer, with room for more deliveries at once than the worker lets
 /// wait on slow receivers: once they are known to be slow they hold only `max_deliveries`
-/// threads (plus, at first, one each before they were known), and a healthy webhook is
-/// served at once by the working threads.
+/// threads, and a healthy webhook is served at once by the working threads. (Receivers not
+/// yet known to be slow are a known limit: each first contact may take a working thread.)
 #[test]
 fn slow_receivers_hold_only_their_budget_of_a_small_pool() {
     let dir = tempfile::tempdir().unwrap();
     let store = store(&dir);
-    let hanging: Vec<Peer> = (0..4).map(|_| Peer::hanging()).collect();
+    let hanging: Vec<Peer> = (0..2).map(|_| Peer::hanging()).collect();
     for (i, peer) in hanging.iter().enumerate() {
         let ns = format!("hanging/ns{i}");
         hook(&store, &ns, peer.url());
@@ -426,7 +435,7 @@ fn slow_receivers_hold_only_their_budget_of_a_small_pool() {
     let config = WorkerConfig {
         concurrency: 2,
         max_deliveries: 4,
-        max_in_flight_per_hook: Some(4),
+        max_in_flight_per_hook: Some(8),
         ..serve_defaults()
     };
     let worker = Worker::with_config(&store, config, default_delivery());
@@ -452,7 +461,7 @@ fn slow_receivers_hold_only_their_budget_of_a_small_pool() {
         }
         let connections: usize = hanging.iter().map(Peer::accepted).sum();
         assert!(
-            connections <= 4 + hanging.len(),
+            connections <= 4,
             "{connections} deliveries to the slow receivers at once"
         );
         drop(hanging);

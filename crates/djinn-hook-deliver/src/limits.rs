@@ -21,7 +21,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use djinn_hook_outbox::{Attempt, AttemptOutcome};
+use djinn_hook_outbox::{Attempt, AttemptOutcome, LimitNote, ReducedLimit};
 use time::OffsetDateTime;
 
 use crate::retry::parse_retry_after;
@@ -241,6 +241,27 @@ impl Limits {
             limit: if after.1.is_some() { 0 } else { after.0 },
             paused_until: after.1.filter(|&until| Some(until) != before.1),
         })
+    }
+
+    /// What an outbox is told of `hook_id`'s limit now: below its cap or paused, and why; or
+    /// nothing to show.
+    pub(crate) fn note(&self, hook_id: i64, now: Instant) -> LimitNote {
+        let reduced = self.table.get(&hook_id).and_then(|limit| {
+            let paused = limit.paused_until.filter(|&until| now < until);
+            if paused.is_none() && limit.limit >= limit.cap {
+                return None;
+            }
+            Some(ReducedLimit {
+                limit: if paused.is_some() {
+                    0
+                } else {
+                    u32::try_from(limit.limit).unwrap_or(u32::MAX)
+                },
+                reason: limit.reason.map_or("", LimitReason::as_str).to_owned(),
+                paused_until: paused.map(|until| OffsetDateTime::now_utc() + (until - now)),
+            })
+        });
+        LimitNote { hook_id, reduced }
     }
 
     /// Every webhook with a limit below its cap, a pause, or slow answers; `in_flight` gives

@@ -78,6 +78,27 @@ pub struct Completion {
     pub decision: Decision,
 }
 
+/// A webhook's adaptive delivery limit as a worker changed it, for an outbox that shows it
+/// ([`Outbox::limits_changed`](crate::Outbox::limits_changed)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LimitNote {
+    /// The webhook.
+    pub hook_id: i64,
+    /// Its limit below its cap, or its pause; `None`: back at its cap, nothing to show.
+    pub reduced: Option<ReducedLimit>,
+}
+
+/// A webhook's limit below its cap, or its pause, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReducedLimit {
+    /// Deliveries it may have under way at once (0 while paused).
+    pub limit: u32,
+    /// Why: `timeouts`, `slow answers` or `throttled`.
+    pub reason: String,
+    /// While paused (it answered 429 or 503), until when.
+    pub paused_until: Option<OffsetDateTime>,
+}
+
 /// A claimed task put back without an attempt, because the circuit breaker of its destination
 /// is open: due again at `until`, its claim not counted as an attempt.
 #[derive(Clone, Debug, PartialEq, Eq)]

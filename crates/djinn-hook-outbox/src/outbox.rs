@@ -4,7 +4,7 @@ use std::error::Error as StdError;
 use std::sync::Arc;
 
 use crate::claim::{ClaimRequest, Claimed};
-use crate::completion::{Completion, PutOff};
+use crate::completion::{Completion, LimitNote, PutOff};
 use crate::destination::Destination;
 
 /// The storage side of the worker loop, implemented by the store.
@@ -34,6 +34,12 @@ pub trait Outbox: Send + Sync {
         let _ = destination;
         Ok(())
     }
+    /// Webhooks' adaptive limits changed (for an outbox that shows them; the default does
+    /// nothing).
+    fn limits_changed(&self, notes: &[LimitNote]) -> Result<(), OutboxError> {
+        let _ = notes;
+        Ok(())
+    }
 }
 
 impl<T: Outbox + ?Sized> Outbox for Arc<T> {
@@ -52,6 +58,10 @@ impl<T: Outbox + ?Sized> Outbox for Arc<T> {
     fn breaker_closed(&self, destination: &Destination) -> Result<(), OutboxError> {
         (**self).breaker_closed(destination)
     }
+
+    fn limits_changed(&self, notes: &[LimitNote]) -> Result<(), OutboxError> {
+        (**self).limits_changed(notes)
+    }
 }
 
 impl<T: Outbox + ?Sized> Outbox for &T {
@@ -69,6 +79,10 @@ impl<T: Outbox + ?Sized> Outbox for &T {
 
     fn breaker_closed(&self, destination: &Destination) -> Result<(), OutboxError> {
         (**self).breaker_closed(destination)
+    }
+
+    fn limits_changed(&self, notes: &[LimitNote]) -> Result<(), OutboxError> {
+        (**self).limits_changed(notes)
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
 use djinn_hook_outbox::{
-    ClaimRequest, Claimed, Completion, Destination, Outbox, OutboxError, PutOff, Task,
+    ClaimRequest, Claimed, Completion, Destination, LimitNote, Outbox, OutboxError, PutOff, Task,
 };
 use djinn_hook_payload::EventType;
 use time::OffsetDateTime;
@@ -354,6 +354,16 @@ impl Store {
         on_backend!(self, breaker_closed(destination))
     }
 
+    /// Records webhooks' adaptive delivery limits as a worker changed them (shown as
+    /// [`Webhook::delivery_limit`](crate::Webhook::delivery_limit)). Not durable on return (it
+    /// is shown, not relied on).
+    pub fn limits_changed(&self, notes: &[LimitNote]) -> Result<()> {
+        if notes.is_empty() {
+            return Ok(());
+        }
+        on_backend!(self, limits_changed(notes))
+    }
+
     /// Records attempts and applies their outcomes, all in one transaction
     /// (group commit). Each attempt is always recorded, even if its lease was
     /// lost; the outcome is applied to the task only while the lease token
@@ -508,6 +518,10 @@ impl Outbox for Store {
 
     fn breaker_closed(&self, destination: &Destination) -> std::result::Result<(), OutboxError> {
         Store::breaker_closed(self, destination.as_str()).map_err(OutboxError::new)
+    }
+
+    fn limits_changed(&self, notes: &[LimitNote]) -> std::result::Result<(), OutboxError> {
+        Store::limits_changed(self, notes).map_err(OutboxError::new)
     }
 }
 

@@ -164,6 +164,8 @@ mod webhook_rules;
 #[allow(unreachable_pub, reason = "called by dispatch.rs")]
 mod hooks;
 #[allow(unreachable_pub, reason = "called by dispatch.rs")]
+mod limit_notes;
+#[allow(unreachable_pub, reason = "called by dispatch.rs")]
 mod log;
 #[allow(unreachable_pub, reason = "called by dispatch.rs")]
 mod outbox;
@@ -181,7 +183,7 @@ pub use outbox::MAX_BODY;
 pub use rotation::{DEFAULT_ROTATION_OVERLAP, MAX_ROTATION_OVERLAP};
 pub use types::{
     Accepted, BreakerHold, Completed, Counts, Delivery, DeliveryFilter, DeliveryLimits,
-    LastResponse, LimitsUpdate, Namespace, NewEvent, NewWebhook, Page, Paged, Pruned, SecretUpdate,
-    SuccessRate, Webhook, WebhookUpdate,
+    LastResponse, LimitHold, LimitsUpdate, Namespace, NewEvent, NewWebhook, Page, Paged, Pruned,
+    SecretUpdate, SuccessRate, Webhook, WebhookUpdate,
 };
 pub use validate::ValidationErrors;

@@ -8,7 +8,8 @@ use std::thread::{self, Scope};
 use std::time::{Duration, Instant};
 
 use djinn_hook_outbox::{
-    ClaimRequest, Claimed, Completion, Destination, LeaseToken, Outbox, Outcome, PutOff, Task,
+    ClaimRequest, Claimed, Completion, Destination, LeaseToken, LimitNote, Outbox, Outcome, PutOff,
+    Task,
 };
 use time::OffsetDateTime;
 
@@ -111,7 +112,7 @@ impl<O: Outbox> Worker<'_, O> {
                 state.stopping = true;
                 shared.notify(&state);
             }
-            let unwritten = !state.put_offs.is_empty() || !state.closed.is_empty();
+            let unwritten = state.unwritten();
             if unwritten && !state.committing {
                 state = self.commit_pending(state, run);
                 continue;
@@ -248,6 +249,9 @@ impl<O: Outbox> Worker<'_, O> {
                     .record(hook_id, cap, signal, took >= SLOW, Instant::now())
             {
                 state.queue.set_cap(hook_id, change.limit);
+                let note = state.limits.note(hook_id, Instant::now());
+                state.limit_notes.retain(|n| n.hook_id != hook_id);
+                state.limit_notes.push(note);
                 if let (Some(until), Some(destination)) = (change.paused_until, &destination) {
                     self.pause(&mut state, hook_id, destination, until);
                 }
@@ -581,9 +585,9 @@ impl<O: Outbox> Worker<'_, O> {
         run: &Run<'_, 'env>,
     ) -> MutexGuard<'env, State> {
         let shared = &*self.shared;
-        while !state.pending.is_empty() || !state.put_offs.is_empty() || !state.closed.is_empty() {
+        while !state.pending.is_empty() || state.unwritten() {
             state.committing = true;
-            if !state.put_offs.is_empty() || !state.closed.is_empty() {
+            if state.unwritten() {
                 state = self.write_put_offs(state, run);
                 continue;
             }
@@ -643,7 +647,8 @@ impl<O: Outbox> Worker<'_, O> {
         state
     }
 
-    /// Hands the tasks put off, and the breakers closed, to the outbox (on the store thread),
+    /// Hands the tasks put off, the breakers closed and the limits changed to the outbox (on the
+    /// store thread),
     /// once: if that fails, the tasks come back when their leases run out.
     fn write_put_offs<'env>(
         &'env self,
@@ -657,12 +662,14 @@ impl<O: Outbox> Worker<'_, O> {
             }
         }
         let closed = std::mem::take(&mut state.closed);
+        let limit_notes = std::mem::take(&mut state.limit_notes);
         drop(state);
         let (put_offs, result) = run.store.call(move || {
             let result = self.outbox.put_off(&put_offs).and_then(|()| {
                 closed
                     .iter()
                     .try_for_each(|destination| self.outbox.breaker_closed(destination))
+                    .and_then(|()| self.outbox.limits_changed(&limit_notes))
             });
             self.forget_all(put_offs.iter().map(|p| p.task_id));
             (put_offs, result)
@@ -740,6 +747,7 @@ impl Drop for Running<'_> {
         state.queue = HookQueues::default();
         state.put_offs = Vec::new();
         state.closed = Vec::new();
+        state.limit_notes = Vec::new();
         state.in_flight = HashMap::new();
         state.in_flight_bytes = 0;
         state.pending = Vec::new();
@@ -866,6 +874,8 @@ struct State {
     put_offs: Vec<PutOff>,
     /// Breakers closed, not yet handed to the outbox.
     closed: Vec<Destination>,
+    /// Webhooks' limits changed, not yet handed to the outbox.
+    limit_notes: Vec<LimitNote>,
     /// Claimed, not yet committed, by task id.
     in_flight: HashMap<i64, InFlight>,
     /// The request bodies of `in_flight`, in bytes.
@@ -904,6 +914,13 @@ struct State {
     /// `run_until_idle` is done.
     finished: bool,
     stats: Stats,
+}
+
+impl State {
+    /// Whether put-offs, closed breakers or changed limits wait to be handed to the outbox.
+    fn unwritten(&self) -> bool {
+        !self.put_offs.is_empty() || !self.closed.is_empty() || !self.limit_notes.is_empty()
+    }
 }
 
 /// A task claimed and not yet committed.

@@ -7,6 +7,7 @@
 
 mod claim;
 mod hooks;
+mod limit_notes;
 mod listen;
 mod log;
 mod outbox;

@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_isolation.sql"),
     include_str!("migrations/0003_secret_rotation.sql"),
     include_str!("migrations/0004_attempt_result.sql"),
+    include_str!("migrations/0005_adaptive_limit.sql"),
 ];
 
 /// The PostgreSQL schema version this build writes.

@@ -6,10 +6,12 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Duration;
 
-use djinn_hook_outbox::{ClaimRequest, Destination, LeaseToken, Outcome, PutOff};
+use djinn_hook_outbox::{
+    ClaimRequest, Destination, LeaseToken, LimitNote, Outcome, PutOff, ReducedLimit,
+};
 use djinn_hook_payload::EventType;
 use djinn_hook_store::{
-    BreakerHold, DeliveryFilter, DeliveryLimits, Error, LimitsUpdate, NewWebhook, Page,
+    BreakerHold, DeliveryFilter, DeliveryLimits, Error, LimitHold, LimitsUpdate, NewWebhook, Page,
 };
 
 use crate::support::{Backend, LEASE, completion, now};
@@ -150,6 +152,55 @@ pub(crate) fn a_throttled_attempt_is_recorded_but_not_counted(backend: &Backend)
         .unwrap();
     let third = db.store.claim_due(at, 10, LEASE).unwrap().remove(0);
     assert_eq!(third.request.attempt, 2);
+}
+
+pub(crate) fn a_webhooks_adaptive_limit_and_in_flight_tasks_are_shown(backend: &Backend) {
+    let db = backend.db();
+    let hook = db.hook("a/ns", "https://a.example.com/");
+    let other = db.hook("b/ns", "https://b.example.com/");
+    emit_n(&db, "a/ns", 3);
+    let t = now();
+    let shown = |id| db.store.webhook(id).unwrap().unwrap();
+    assert_eq!(
+        (shown(hook.id).in_flight, shown(hook.id).delivery_limit),
+        (0, None)
+    );
+    let claimed = db.store.claim_due(t, 2, LEASE).unwrap();
+    assert_eq!(shown(hook.id).in_flight, 2, "claimed, not completed");
+
+    let until = t + Duration::from_secs(2);
+    db.store
+        .limits_changed(&[LimitNote {
+            hook_id: hook.id,
+            reduced: Some(ReducedLimit {
+                limit: 0,
+                reason: "throttled".to_owned(),
+                paused_until: Some(until),
+            }),
+        }])
+        .unwrap();
+    let limited = shown(hook.id);
+    assert_eq!(
+        limited.delivery_limit,
+        Some(LimitHold {
+            limit: 0,
+            reason: "throttled".to_owned(),
+            paused_until: Some(until),
+        })
+    );
+    assert_eq!(shown(other.id).delivery_limit, None, "only that webhook");
+
+    db.store
+        .complete(&[completion(&claimed[0], Outcome::Delivered, t)])
+        .unwrap();
+    assert_eq!(shown(hook.id).in_flight, 1);
+    db.store
+        .limits_changed(&[LimitNote {
+            hook_id: hook.id,
+            reduced: None,
+        }])
+        .unwrap();
+    assert_eq!(shown(hook.id).delivery_limit, None, "back at its cap");
 }
 
 pub(crate) fn a_put_off_task_keeps_its_attempt_and_its_event(backend: &Backend) {
