@@ -5,4 +5,5 @@
 mod isolation;
 mod peers;
 mod starvation;
+mod support;
 mod worker_on_store;

@@ -15,39 +15,13 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use djinn_hook_deliver::{DeliverConfig, LimitReason, Stats, Worker, WorkerConfig};
-use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
 use djinn_hook_server::Receiver;
 use djinn_hook_sign::Secret;
-use djinn_hook_store::{DeliveryFilter, NewEvent, NewWebhook, Page, SecretKey, Store};
+use djinn_hook_store::{DeliveryFilter, Page, Store};
 use time::OffsetDateTime;
 
 use crate::peers::Peer;
-
-const SECRET: &str = "a receiver's shared secret";
-
-fn store(dir: &tempfile::TempDir) -> Store {
-    Store::open(dir.path().join("hooks.db"), SecretKey::from_bytes([42; 32])).unwrap()
-}
-
-/// A webhook (with the secret) for `url` in its own namespace `ns`.
-fn hook(store: &Store, ns: &str, url: String) -> i64 {
-    store.ensure_namespace(ns).unwrap();
-    let mut new = NewWebhook::new(ns, url);
-    new.secret = Some(SECRET.to_owned());
-    store.create_webhook(new).unwrap().id
-}
-
-fn emit(store: &Store, ns: &str, n: usize) {
-    let payload = example_payload(EventType::BuildFinished, DEFAULT_API_SERVER).to_body();
-    let events = (0..n)
-        .map(|_| NewEvent {
-            namespace: ns.to_owned(),
-            event: EventType::BuildFinished,
-            payload: payload.clone(),
-        })
-        .collect();
-    store.accept_events(events).unwrap();
-}
+use crate::support::{SECRET, closed_port, emit, hook, store, wait_for};
 
 /// The `worker` command's defaults: 8 threads, a poll every second.
 fn worker_defaults() -> WorkerConfig {
@@ -108,13 +82,9 @@ impl Drop for StopOnDrop<'_> {
     }
 }
 
-/// A URL on 127.0.0.1 nobody listens on: bound, noted, closed.
+/// A URL on 127.0.0.1 nobody listens on.
 fn closed_port_url() -> String {
-    let addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    format!("http://{addr}/hook")
+    format!("http://{}/hook", closed_port())
 }
 
 /// Takes `n` deliveries off `receiver` within `within`, failing the test naming how many came.
@@ -308,15 +278,6 @@ fn fifty_faulty_receivers_leave_a_healthy_one_served_within_a_second() {
     accounted_for(&store, healthy, 3, &pending);
     for hook_id in hooks {
         accounted_for(&store, hook_id, 100, &pending);
-    }
-}
-
-/// Waits until `done` holds, failing the test (naming `what`) after 20 s.
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        thread::sleep(Duration::from_millis(5));
     }
 }
 
