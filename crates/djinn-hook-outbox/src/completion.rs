@@ -78,6 +78,17 @@ pub struct Completion {
     pub decision: Decision,
 }
 
+/// A webhook whose due tasks are all put off until `until` without an attempt (its receiver's
+/// breaker is open, or it is paused after a 429 or 503): so that a claim does not hand them out
+/// one by one only to have them put off ([`Outbox::defer`](crate::Outbox::defer)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deferral {
+    /// The webhook.
+    pub hook_id: i64,
+    /// When its tasks are due again.
+    pub until: OffsetDateTime,
+}
+
 /// A webhook's adaptive delivery limit as a worker changed it, for an outbox that shows it
 /// ([`Outbox::limits_changed`](crate::Outbox::limits_changed)).
 #[derive(Clone, Debug, PartialEq, Eq)]

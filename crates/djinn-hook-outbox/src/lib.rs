@@ -31,7 +31,7 @@ mod request;
 pub use crate::{
     attempt::{Attempt, AttemptOutcome},
     claim::{ClaimRequest, Claimed, Task},
-    completion::{Completion, Decision, LimitNote, Outcome, PutOff, ReducedLimit},
+    completion::{Completion, Decision, Deferral, LimitNote, Outcome, PutOff, ReducedLimit},
     destination::Destination,
     lease::LeaseToken,
     outbox::{Outbox, OutboxError},

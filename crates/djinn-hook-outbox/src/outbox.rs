@@ -4,7 +4,7 @@ use std::error::Error as StdError;
 use std::sync::Arc;
 
 use crate::claim::{ClaimRequest, Claimed};
-use crate::completion::{Completion, LimitNote, PutOff};
+use crate::completion::{Completion, Deferral, LimitNote, PutOff};
 use crate::destination::Destination;
 
 /// The storage side of the worker loop, implemented by the store.
@@ -40,6 +40,13 @@ pub trait Outbox: Send + Sync {
         let _ = notes;
         Ok(())
     }
+    /// Puts off every due task of each webhook until its `until` (those not leased, or whose
+    /// lease ran out), without an attempt: its claim is not counted, nothing is recorded. The
+    /// default does nothing (the worker then puts the tasks off as claims bring them).
+    fn defer(&self, deferrals: &[Deferral]) -> Result<(), OutboxError> {
+        let _ = deferrals;
+        Ok(())
+    }
 }
 
 impl<T: Outbox + ?Sized> Outbox for Arc<T> {
@@ -62,6 +69,10 @@ impl<T: Outbox + ?Sized> Outbox for Arc<T> {
     fn limits_changed(&self, notes: &[LimitNote]) -> Result<(), OutboxError> {
         (**self).limits_changed(notes)
     }
+
+    fn defer(&self, deferrals: &[Deferral]) -> Result<(), OutboxError> {
+        (**self).defer(deferrals)
+    }
 }
 
 impl<T: Outbox + ?Sized> Outbox for &T {
@@ -83,6 +94,10 @@ impl<T: Outbox + ?Sized> Outbox for &T {
 
     fn limits_changed(&self, notes: &[LimitNote]) -> Result<(), OutboxError> {
         (**self).limits_changed(notes)
+    }
+
+    fn defer(&self, deferrals: &[Deferral]) -> Result<(), OutboxError> {
+        (**self).defer(deferrals)
     }
 }
 

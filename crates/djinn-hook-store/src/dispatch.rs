@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
 use djinn_hook_outbox::{
-    ClaimRequest, Claimed, Completion, Destination, LimitNote, Outbox, OutboxError, PutOff, Task,
+    ClaimRequest, Claimed, Completion, Deferral, Destination, LimitNote, Outbox, OutboxError,
+    PutOff, Task,
 };
 use djinn_hook_payload::EventType;
 use time::OffsetDateTime;
@@ -354,6 +355,16 @@ impl Store {
         on_backend!(self, breaker_closed(destination))
     }
 
+    /// Puts off every due task of each webhook until its deferral's `until` (those not leased,
+    /// or whose lease ran out, and due before then), without an attempt: nothing is counted or
+    /// recorded. Returns how many tasks were put off. Not durable on return, like a claim.
+    pub fn defer(&self, now: OffsetDateTime, deferrals: &[Deferral]) -> Result<usize> {
+        if deferrals.is_empty() {
+            return Ok(0);
+        }
+        on_backend!(self, defer(now, deferrals))
+    }
+
     /// Records webhooks' adaptive delivery limits as a worker changed them (shown as
     /// [`Webhook::delivery_limit`](crate::Webhook::delivery_limit)). Not durable on return (it
     /// is shown, not relied on).
@@ -522,6 +533,12 @@ impl Outbox for Store {
 
     fn limits_changed(&self, notes: &[LimitNote]) -> std::result::Result<(), OutboxError> {
         Store::limits_changed(self, notes).map_err(OutboxError::new)
+    }
+
+    fn defer(&self, deferrals: &[Deferral]) -> std::result::Result<(), OutboxError> {
+        Store::defer(self, OffsetDateTime::now_utc(), deferrals)
+            .map(drop)
+            .map_err(OutboxError::new)
     }
 }
 

@@ -8,8 +8,8 @@ use std::thread::{self, Scope};
 use std::time::{Duration, Instant};
 
 use djinn_hook_outbox::{
-    ClaimRequest, Claimed, Completion, Destination, LeaseToken, LimitNote, Outbox, Outcome, PutOff,
-    Task,
+    ClaimRequest, Claimed, Completion, Deferral, Destination, LeaseToken, LimitNote, Outbox,
+    Outcome, PutOff, Task,
 };
 use time::OffsetDateTime;
 
@@ -663,6 +663,10 @@ impl<O: Outbox> Worker<'_, O> {
         }
         let closed = std::mem::take(&mut state.closed);
         let limit_notes = std::mem::take(&mut state.limit_notes);
+        let deferrals: Vec<Deferral> = std::mem::take(&mut state.deferrals)
+            .into_iter()
+            .map(|(hook_id, until)| Deferral { hook_id, until })
+            .collect();
         drop(state);
         let (put_offs, result) = run.store.call(move || {
             let result = self.outbox.put_off(&put_offs).and_then(|()| {
@@ -670,6 +674,7 @@ impl<O: Outbox> Worker<'_, O> {
                     .iter()
                     .try_for_each(|destination| self.outbox.breaker_closed(destination))
                     .and_then(|()| self.outbox.limits_changed(&limit_notes))
+                    .and_then(|()| self.outbox.defer(&deferrals))
             });
             self.forget_all(put_offs.iter().map(|p| p.task_id));
             (put_offs, result)
@@ -748,6 +753,7 @@ impl Drop for Running<'_> {
         state.put_offs = Vec::new();
         state.closed = Vec::new();
         state.limit_notes = Vec::new();
+        state.deferrals = HashMap::new();
         state.in_flight = HashMap::new();
         state.in_flight_bytes = 0;
         state.pending = Vec::new();
@@ -876,6 +882,8 @@ struct State {
     closed: Vec<Destination>,
     /// Webhooks' limits changed, not yet handed to the outbox.
     limit_notes: Vec<LimitNote>,
+    /// Webhooks whose due tasks are to be put off, until when, not yet handed to the outbox.
+    deferrals: HashMap<i64, OffsetDateTime>,
     /// Claimed, not yet committed, by task id.
     in_flight: HashMap<i64, InFlight>,
     /// The request bodies of `in_flight`, in bytes.
@@ -919,7 +927,10 @@ struct State {
 impl State {
     /// Whether put-offs, closed breakers or changed limits wait to be handed to the outbox.
     fn unwritten(&self) -> bool {
-        !self.put_offs.is_empty() || !self.closed.is_empty() || !self.limit_notes.is_empty()
+        !self.put_offs.is_empty()
+            || !self.closed.is_empty()
+            || !self.limit_notes.is_empty()
+            || !self.deferrals.is_empty()
     }
 }
 
@@ -952,13 +963,19 @@ fn put_off(
 ) {
     state.breakers.held(destination, task.task_id);
     let wait = until.saturating_duration_since(Instant::now());
+    let until = OffsetDateTime::now_utc() + wait;
     state.put_offs.push(PutOff {
         task_id: task.task_id,
         lease: task.lease,
-        until: OffsetDateTime::now_utc() + wait,
+        until,
         destination: destination.clone(),
         reason,
     });
+    // The webhook's other due tasks too, at once: claims would otherwise bring them one by one
+    // only for them to be put off here (a dead receiver's backlog would cost the store as much
+    // as as many deliveries).
+    let deferred = state.deferrals.entry(task.request.hook_id).or_insert(until);
+    *deferred = (*deferred).max(until);
 }
 
 /// Tasks in flight as far as the claim limit is concerned: not those queued behind a webhook at

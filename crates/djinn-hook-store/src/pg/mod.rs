@@ -6,6 +6,7 @@
 //! [`CHANNEL`] so idle workers ([`WorkListener`]) wake at once.
 
 mod claim;
+mod defer;
 mod hooks;
 mod limit_notes;
 mod listen;

@@ -7,7 +7,7 @@ use std::thread;
 use std::time::Duration;
 
 use djinn_hook_outbox::{
-    ClaimRequest, Destination, LeaseToken, LimitNote, Outcome, PutOff, ReducedLimit,
+    ClaimRequest, Deferral, Destination, LeaseToken, LimitNote, Outcome, PutOff, ReducedLimit,
 };
 use djinn_hook_payload::EventType;
 use djinn_hook_store::{
@@ -201,6 +201,52 @@ pub(crate) fn a_webhooks_adaptive_limit_and_in_flight_tasks_are_shown(backend: &
         }])
         .unwrap();
     assert_eq!(shown(hook.id).delivery_limit, None, "back at its cap");
+}
+
+pub(crate) fn a_deferred_webhooks_due_tasks_wait_uncounted_and_leased_ones_stay(backend: &Backend) {
+    let db = backend.db();
+    let held = db.hook("a/ns", "https://a.example.com/");
+    let other = db.hook("b/ns", "https://b.example.com/");
+    emit_n(&db, "a/ns", 4);
+    emit_n(&db, "b/ns", 1);
+    let t = now();
+    // One of the webhook's tasks is claimed (leased) before the deferral.
+    let claim = ClaimRequest {
+        limit: 1,
+        lease: LEASE,
+        max_in_flight: 1,
+        leases_per_slot: 1,
+    };
+    let leased = db.store.claim(t, &claim).unwrap().tasks.remove(0);
+    assert_eq!(leased.request.hook_id, held.id);
+    let until = t + Duration::from_secs(30);
+    let deferred = db
+        .store
+        .defer(
+            t,
+            &[Deferral {
+                hook_id: held.id,
+                until,
+            }],
+        )
+        .unwrap();
+    assert_eq!(deferred, 3, "the due ones, not the leased one");
+    let due = db.store.claim_due(t, 10, LEASE).unwrap();
+    assert_eq!(
+        per_hook(&due),
+        HashMap::from([(other.id, 1)]),
+        "only the other webhook"
+    );
+    // The leased task's completion still applies.
+    db.store
+        .complete(&[completion(&leased, Outcome::Delivered, t)])
+        .unwrap();
+    let later = db.store.claim_due(until, 10, LEASE).unwrap();
+    assert_eq!(per_hook(&later)[&held.id], 3);
+    assert!(
+        later.iter().all(|task| task.request.attempt == 1),
+        "deferring counted no attempt"
+    );
 }
 
 pub(crate) fn a_put_off_task_keeps_its_attempt_and_its_event(backend: &Backend) {

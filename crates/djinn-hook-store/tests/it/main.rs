@@ -54,6 +54,7 @@ conformance! {
         a_put_off_task_keeps_its_attempt_and_its_event,
         a_throttled_attempt_is_recorded_but_not_counted,
         a_webhooks_adaptive_limit_and_in_flight_tasks_are_shown,
+        a_deferred_webhooks_due_tasks_wait_uncounted_and_leased_ones_stay,
         a_success_clears_the_recorded_breaker,
         limits_are_validated_set_and_reset,
         caps_hold_across_stores_claiming_at_once,
