@@ -18,7 +18,7 @@
 //! once instead of after the fact. This is a state machine without I/O or clock of its own:
 //! the worker passes `now` in.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use djinn_hook_outbox::{Attempt, AttemptOutcome, LimitNote, ReducedLimit};
@@ -130,6 +130,8 @@ pub(crate) struct Change {
 #[derive(Debug, Default)]
 pub(crate) struct Limits {
     table: HashMap<i64, Limit>,
+    /// Webhooks whose last attempt got an answer quickly (within the worker's `SLOW`).
+    fast: HashSet<i64>,
 }
 
 impl Limits {
@@ -150,6 +152,11 @@ impl Limits {
             .filter(|&until| now < until)
     }
 
+    /// Whether the last attempt to `hook_id` got an answer quickly.
+    pub(crate) fn fast(&self, hook_id: i64) -> bool {
+        self.fast.contains(&hook_id)
+    }
+
     /// Whether the last attempt to `hook_id` was slow (so its next delivery will likely be).
     pub(crate) fn slow(&self, hook_id: i64) -> bool {
         self.table.get(&hook_id).is_some_and(|limit| limit.slow)
@@ -157,6 +164,7 @@ impl Limits {
 
     /// Notes that a delivery to `hook_id` under way is slow (its next ones will likely be).
     pub(crate) fn mark_slow(&mut self, hook_id: i64) {
+        self.fast.remove(&hook_id);
         if let Some(limit) = self.table.get_mut(&hook_id) {
             limit.slow = true;
             return;
@@ -186,6 +194,11 @@ impl Limits {
         now: Instant,
     ) -> Option<Change> {
         let cap = cap.max(1);
+        if !slow && matches!(signal, Signal::Answered { .. }) {
+            self.fast.insert(hook_id);
+        } else {
+            self.fast.remove(&hook_id);
+        }
         let entry = self.table.entry(hook_id).or_insert(Limit {
             limit: cap,
             cap,

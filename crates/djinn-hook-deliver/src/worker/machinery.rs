@@ -31,6 +31,11 @@ pub(crate) const STOP_CHECK: Duration = Duration::from_millis(50);
 /// and then each one under way has its own thread (waiting is cheap: see `DELIVERY_STACK`).
 pub(crate) const SLOW: Duration = Duration::from_millis(100);
 
+/// [`SLOW`] for a webhook whose receiver has not answered quickly yet (a first contact): a
+/// working thread caught by a receiver that never answers is replaced sooner, while a
+/// receiver known to answer quickly keeps the longer, load-proof threshold.
+const SLOW_UNPROVEN: Duration = Duration::from_millis(20);
+
 /// How often the pool keeper counts slow deliveries.
 const KEEPER_TICK: Duration = Duration::from_millis(10);
 
@@ -199,9 +204,20 @@ impl<O: Outbox> Worker<'_, O> {
             // A delivery to a receiver that answered slowly last time counts as waiting from
             // its start: the keeper adds a thread for it at its next look, not after `SLOW`.
             let expected_slow = state.limits.slow(hook_id);
-            state
-                .started
-                .insert(delivery, (started, expected_slow, hook_id));
+            let slow_after = if state.limits.fast(hook_id) {
+                SLOW
+            } else {
+                SLOW_UNPROVEN
+            };
+            state.started.insert(
+                delivery,
+                Started {
+                    at: started,
+                    expected_slow,
+                    slow_after,
+                    hook_id,
+                },
+            );
             let replace = expected_slow
                 && state.threads < self.config.max_deliveries + self.config.concurrency;
             if expected_slow {
@@ -232,7 +248,7 @@ impl<O: Outbox> Worker<'_, O> {
             state.delivering -= 1;
             state.started.remove(&delivery);
             let took = started.elapsed();
-            if expected_slow || took >= SLOW {
+            if expected_slow || took >= slow_after {
                 // Counted slow by the keeper (or about to be): no longer.
                 state.slow = state.slow.saturating_sub(1);
                 state.queue.unpark();
@@ -307,8 +323,11 @@ impl<O: Outbox> Worker<'_, O> {
                 started, limits, ..
             } = &mut *state;
             let mut slow = 0;
-            for &(started, expected_slow, hook_id) in started.values() {
-                if expected_slow || now.saturating_duration_since(started) >= SLOW {
+            for delivery in started.values() {
+                if delivery.expected_slow
+                    || now.saturating_duration_since(delivery.at) >= delivery.slow_after
+                {
+                    let hook_id = delivery.hook_id;
                     slow += 1;
                     // The webhook's next deliveries count as slow from their start.
                     limits.mark_slow(hook_id);
@@ -906,7 +925,7 @@ struct State {
     slow: usize,
     /// When each delivery under way started, whether it was expected to be slow, and its
     /// webhook, by a number of its own.
-    started: HashMap<u64, (Instant, bool, i64)>,
+    started: HashMap<u64, Started>,
     /// The number of the next delivery.
     next_delivery: u64,
     /// Threads waiting on `changed`.
@@ -932,6 +951,16 @@ impl State {
             || !self.limit_notes.is_empty()
             || !self.deferrals.is_empty()
     }
+}
+
+/// A delivery under way.
+struct Started {
+    at: Instant,
+    /// Its webhook was known to be slow when it started.
+    expected_slow: bool,
+    /// It counts as slow (waiting on its receiver) once under way this long.
+    slow_after: Duration,
+    hook_id: i64,
 }
 
 /// A task claimed and not yet committed.
