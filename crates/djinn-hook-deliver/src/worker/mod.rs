@@ -32,7 +32,8 @@ use report::Observer;
 /// ```
 ///
 /// - **Waiting is cheap**: `concurrency` threads are always free to work; a delivery waiting on
-///   its receiver for over 100 ms (or, once a receiver is known to be slow, from its start)
+///   its receiver for over 100 ms (20 ms while the receiver has not answered quickly yet; from
+///   its start once the receiver is known to be slow)
 ///   hands its place to a new thread with a small stack, up to `max_deliveries` waiting at
 ///   once; beyond that, receivers known to be slow wait in the queue. Threads beyond the
 ///   pool's need end after 2 s idle.
