@@ -15,9 +15,6 @@
 //! each). `DJINN_BENCH_N` sets N, `DJINN_BENCH_K` the Ks (`1,10,50`), `DJINN_BENCH_PAIRS` the
 //! pairs; `DJINN_BENCH_BIN=path` runs that build of `djinn-hooks` instead of this one.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
@@ -25,6 +22,8 @@ use djinn_hook_server::Receiver;
 use djinn_hook_sign::Secret;
 use djinn_hook_store::{NewEvent, NewWebhook};
 
+#[path = "support/faulty.rs"]
+mod faulty;
 mod support;
 
 /// The `worker` command's default.
@@ -63,7 +62,7 @@ fn main() {
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     let receiver = Receiver::start("127.0.0.1:0", Secret::from(SECRET)).unwrap();
     let most = ks.iter().copied().max().unwrap_or(0);
-    let faulty: Vec<String> = (0..most).map(faulty_receiver).collect();
+    let faulty: Vec<String> = (0..most).map(faulty::receiver).collect();
 
     for k in ks {
         println!(
@@ -98,52 +97,6 @@ fn main() {
             ratios[ratios.len() - 1],
             100.0 * alone_total / beside_total
         );
-    }
-}
-
-/// The URL of faulty receiver `i`: never answering, trickling, refusing, or 3 s slow, in turn
-/// (in this process, for as long as it runs).
-fn faulty_receiver(i: usize) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    match i % 4 {
-        0 => {
-            thread::spawn(move || {
-                let held: Vec<_> = listener.incoming().collect();
-                drop(held);
-            });
-        }
-        2 => drop(listener),
-        kind => {
-            thread::spawn(move || {
-                for stream in listener.incoming().flatten() {
-                    thread::spawn(move || answer(stream, kind == 1));
-                }
-            });
-        }
-    }
-    url
-}
-
-/// Answers each request of a connection with a 204, a byte a second (`trickle`) or after 3 s.
-fn answer(mut stream: TcpStream, trickle: bool) {
-    let mut buffer = [0; 64 * 1024];
-    let response = b"HTTP/1.1 204 No Content\r\n\r\n";
-    // One read per request is enough here: the worker sends head and body in one write.
-    while matches!(stream.read(&mut buffer), Ok(n) if n > 0) {
-        if trickle {
-            for byte in response {
-                if stream.write_all(&[*byte]).is_err() {
-                    return;
-                }
-                thread::sleep(Duration::from_secs(1));
-            }
-        } else {
-            thread::sleep(Duration::from_secs(3));
-            if stream.write_all(response).is_err() {
-                return;
-            }
-        }
     }
 }
 
