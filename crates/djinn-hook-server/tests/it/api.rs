@@ -486,3 +486,50 @@ async fn a_payload_urls_user_info_is_never_shown_and_survives_a_round_trip() {
         "https://other:pw@example.com/hook"
     );
 }
+
+/// A `whsec_` secret that is not padded base64 of 24 to 64 bytes (the Standard Webhooks
+/// spec's rule, `StandardSecret::from_whsec`) is 400 naming `secret` at create, update and
+/// rotation, and nothing changes; before, it was stored and every delivery then failed.
+#[tokio::test]
+async fn an_invalid_standard_webhooks_secret_is_400_naming_secret() {
+    let config = config(&[]);
+    let app = router(state(&config));
+    let hooks = "/n/alice/ci/-/webhooks";
+    let (status, hook, _) = send_json(
+        &app,
+        "POST",
+        hooks,
+        r#"{"payload_url": "https://example.com/kept", "standard_webhooks": true}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{hook}");
+    let path = format!("{hooks}/{}", hook["id"]);
+    for bad in ["whsec_!!!notbase64", "whsec_", "whsec_c2VjcmV0=="] {
+        let create = serde_json::json!({
+            "payload_url": "https://example.com/new",
+            "standard_webhooks": true,
+            "secret": bad,
+        });
+        let update = serde_json::json!({"standard_webhooks": true, "secret": bad});
+        let rotate = serde_json::json!({"secret": bad});
+        for (method, at, body) in [
+            ("POST", hooks.to_owned(), create),
+            ("PATCH", path.clone(), update),
+            ("POST", format!("{path}/rotate-secret"), rotate),
+        ] {
+            let (status, error, _) = send_json(&app, method, &at, &body.to_string()).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {at} {bad}: {error}");
+            let messages = error["secret"].as_array().expect("names secret");
+            assert!(
+                messages[0]
+                    .as_str()
+                    .unwrap()
+                    .contains("not a Standard Webhooks secret"),
+                "{error}"
+            );
+        }
+    }
+    let (_, listed, _) = send_json(&app, "GET", hooks, "").await;
+    assert_eq!(listed.as_array().unwrap().len(), 1, "nothing created: {listed}");
+    assert_eq!(listed[0]["has_secret"], false, "nothing changed: {listed}");
+}
