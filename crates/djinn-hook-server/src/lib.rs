@@ -48,5 +48,5 @@ pub use auth::{TOKENS_ENV, Tokens};
 pub use conn::{Limits, serve_connections};
 pub use error::ApiError;
 pub use receiver::{BindError, Received, Receiver};
-pub use send_test::{SentTest, StoreActions, send_test};
+pub use send_test::{SentTest, StoreActions, TestLimits, TestRefused, send_test};
 pub use serve::{Config, ConfigError, ServeError, serve};

@@ -191,7 +191,8 @@ impl Page {
     }
 }
 
-/// Keeps cookies and the last page's CSRF token, like a browser.
+/// Keeps cookies and the last page's CSRF token, like a browser (a clone is another tab).
+#[derive(Clone)]
 pub(crate) struct Client {
     router: Router,
     pub(crate) cookies: HashMap<String, String>,
@@ -199,6 +200,11 @@ pub(crate) struct Client {
 }
 
 impl Client {
+    /// This client on `router` instead (the UI merged with more routes).
+    pub(crate) fn on(self, router: Router) -> Client {
+        Client { router, ..self }
+    }
+
     pub(crate) async fn get(&mut self, path: &str) -> Page {
         let request = self.request("GET", path).body(Body::empty()).unwrap();
         self.send(request).await
