@@ -533,3 +533,45 @@ async fn an_invalid_standard_webhooks_secret_is_400_naming_secret() {
     assert_eq!(listed.as_array().unwrap().len(), 1, "nothing created: {listed}");
     assert_eq!(listed[0]["has_secret"], false, "nothing changed: {listed}");
 }
+
+/// The create-time loop check reads the payload URL as the guard, ureq's resolver and a proxy
+/// would: an IPv4 shorthand, IPv4-mapped IPv6 or a dot segment names this server's intake as
+/// surely as `127.0.0.1`, at create and at update.
+#[tokio::test]
+async fn a_webhook_loop_is_refused_however_the_url_spells_this_server() {
+    let config = config(&[]);
+    let app = router(state(&config));
+    let hooks = "/n/alice/ci/-/webhooks";
+    let (status, kept, _) = send_json(
+        &app,
+        "POST",
+        hooks,
+        r#"{"payload_url": "https://example.com/kept"}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{kept}");
+    let path = format!("{hooks}/{}", kept["id"]);
+    for url in [
+        "http://127.1:8080/n/alice/ci/-/events",
+        "http://0x7f.0.0.1:8080/n/alice/ci/-/events",
+        "http://[::ffff:127.0.0.1]:8080/n/alice/ci/-/events",
+        "http://localhost.:8080/n/alice/ci/-/events",
+        "http://127.0.0.1:8080/n/alice/ci/-/events/.",
+        "http://127.0.0.1:8080/n/alice/ci/-/hooks/../events",
+    ] {
+        let body = serde_json::json!({"payload_url": url}).to_string();
+        for (method, at) in [("POST", hooks), ("PATCH", path.as_str())] {
+            let (status, error, _) = send_json(&app, method, at, &body).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {url}: {error}");
+            assert!(
+                error["payload_url"][0]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("points at this server's own event intake")),
+                "{method} {url}: {error}"
+            );
+        }
+    }
+    let (_, listed, _) = send_json(&app, "GET", hooks, "").await;
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["payload_url"], "https://example.com/kept", "{listed}");
+}

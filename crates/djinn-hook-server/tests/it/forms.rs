@@ -463,6 +463,9 @@ async fn a_webhook_pointed_at_this_servers_own_intake_is_refused_as_the_api_does
         "http://127.0.0.1:8080/n/alice/ci/-/events",
         "http://localhost:8080/n/bob/x/-/events/",
         "https://hooks.example.com/n/alice/ci/-/events",
+        "http://127.1:8080/n/alice/ci/-/events",
+        "http://[::ffff:127.0.0.1]:8080/n/alice/ci/-/events",
+        "http://127.0.0.1:8080/n/alice/ci/-/events/.",
     ] {
         let page = c
             .post(CREATE, &[("payload_url", url), ("events", "cron")])
