@@ -44,7 +44,7 @@ mod serve;
 pub mod ui;
 
 pub use app::{AppState, router};
-pub use auth::{TOKENS_ENV, Tokens};
+pub use auth::{MIN_TOKEN_CHARS, TOKENS_ENV, Tokens};
 pub use conn::{Limits, serve_connections};
 pub use error::ApiError;
 pub use receiver::{BindError, Received, Receiver};

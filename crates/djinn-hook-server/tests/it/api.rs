@@ -85,13 +85,76 @@ async fn without_tokens_only_loopback_hosts_and_the_own_origin() {
     assert_eq!(health.status(), StatusCode::OK);
 }
 
+/// Without tokens, the one `Host` a check reads is the one the request names: a request
+/// without `Host`, with two, with two `Origin`s, or whose absolute-form target names another
+/// host than its `Host` is refused before any handler runs.
+#[tokio::test]
+async fn without_tokens_a_request_names_exactly_one_loopback_host() {
+    let config = config(&[]);
+    let hooks = "/n/alice/ci/-/webhooks";
+    let request = |target: &str, hosts: &[&str], origins: &[&str]| {
+        let mut request = Request::get(target);
+        for host in hosts {
+            request = request.header("Host", *host);
+        }
+        for origin in origins {
+            request = request.header("Origin", *origin);
+        }
+        request.body(Body::empty()).unwrap()
+    };
+    let refused = [
+        (request(hooks, &[], &[]), StatusCode::BAD_REQUEST, "is required"),
+        (
+            request(hooks, &["127.0.0.1:8080", "evil.example"], &[]),
+            StatusCode::BAD_REQUEST,
+            "must be sent once",
+        ),
+        (
+            request(hooks, &["evil.example", "127.0.0.1:8080"], &[]),
+            StatusCode::BAD_REQUEST,
+            "must be sent once",
+        ),
+        (
+            request(
+                hooks,
+                &["127.0.0.1:8080"],
+                &["http://127.0.0.1:8080", "https://evil.example"],
+            ),
+            StatusCode::BAD_REQUEST,
+            "must be sent at most once",
+        ),
+        (
+            request(
+                "http://evil.example/n/alice/ci/-/webhooks",
+                &["127.0.0.1:8080"],
+                &[],
+            ),
+            StatusCode::FORBIDDEN,
+            "the request target names",
+        ),
+    ];
+    for (request, status, needle) in refused {
+        let what = format!("{:?} {:?}", request.uri(), request.headers());
+        let response = call(&config, request).await;
+        assert_eq!(response.status(), status, "{what}");
+        let body = text(response).await;
+        assert!(body.contains(needle), "{what}: {body}");
+    }
+    let absolute = request(
+        "http://127.0.0.1:8080/n/alice/ci/-/webhooks",
+        &["127.0.0.1:8080"],
+        &[],
+    );
+    assert_eq!(call(&config, absolute).await.status(), StatusCode::OK);
+}
+
 #[tokio::test]
 async fn token_scopes_are_403_outside_them() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("tokens");
     std::fs::write(
         &file,
-        "# the CI server\nci-token intake\nviewer read namespace=bob/x\nadmin\n",
+        "# the CI server\nci-token-0123456789 intake\nviewer-0123456789 read namespace=bob/x\nadmin-0123456789\n",
     )
     .unwrap();
     let tokens = Tokens::load(Some(&file), None).unwrap();
@@ -111,14 +174,14 @@ async fn token_scopes_are_403_outside_them() {
             .unwrap()
     };
     assert_eq!(
-        call(&config, event("ci-token")).await.status(),
+        call(&config, event("ci-token-0123456789")).await.status(),
         StatusCode::ACCEPTED
     );
     let read = call(
         &config,
         get(
             "/n/alice/ci/-/webhooks",
-            &[("Authorization", &bearer("ci-token"))],
+            &[("Authorization", &bearer("ci-token-0123456789"))],
         ),
     )
     .await;
@@ -128,14 +191,14 @@ async fn token_scopes_are_403_outside_them() {
         "{\n  \"message\": \"forbidden: this token may not read\"\n}\n"
     );
     assert_eq!(
-        call(&config, event("viewer")).await.status(),
+        call(&config, event("viewer-0123456789")).await.status(),
         StatusCode::FORBIDDEN
     );
     let own = call(
         &config,
         get(
             "/n/bob/x/-/webhooks",
-            &[("Authorization", &bearer("viewer"))],
+            &[("Authorization", &bearer("viewer-0123456789"))],
         ),
     )
     .await;
@@ -144,7 +207,7 @@ async fn token_scopes_are_403_outside_them() {
         &config,
         get(
             "/n/alice/ci/-/webhooks",
-            &[("Authorization", &bearer("viewer"))],
+            &[("Authorization", &bearer("viewer-0123456789"))],
         ),
     )
     .await;
@@ -152,7 +215,7 @@ async fn token_scopes_are_403_outside_them() {
     let missing = call(&config, get("/n/alice/ci/-/webhooks", &[])).await;
     assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
-        call(&config, event("admin")).await.status(),
+        call(&config, event("admin-0123456789")).await.status(),
         StatusCode::ACCEPTED
     );
 }
@@ -181,6 +244,7 @@ async fn the_body_limit_holds_while_reading_an_endless_body() {
         Ok::<_, std::io::Error>(Bytes::from(vec![b'x'; 1000]))
     });
     let request = Request::post("/n/alice/ci/-/webhooks")
+        .header("Host", "127.0.0.1:8080")
         .body(Body::from_stream(endless))
         .unwrap();
     let response = call(&config, request).await;
@@ -198,6 +262,7 @@ async fn a_request_that_never_finishes_times_out() {
     // A body whose first chunk never comes.
     let stalled = futures_util::stream::pending::<Result<Bytes, std::io::Error>>();
     let request = Request::post("/n/alice/ci/-/webhooks")
+        .header("Host", "127.0.0.1:8080")
         .body(Body::from_stream(stalled))
         .unwrap();
     let response = call(&config, request).await;
@@ -279,6 +344,7 @@ async fn an_event_for_an_unknown_namespace_is_404_and_stores_nothing() {
     ));
     let event = |ns: &str| {
         Request::post(format!("/n/{ns}/-/events"))
+            .header("Host", "127.0.0.1:8080")
             .header(headers::EVENT, "cron")
             .body(Body::from(
                 djinn_hook_payload::example_payload(
