@@ -43,7 +43,7 @@ mod send_test;
 mod serve;
 pub mod ui;
 
-pub use app::{AppState, router};
+pub use app::{AppState, MAX_REQUEST_ID, router};
 pub use auth::{MIN_TOKEN_CHARS, TOKENS_ENV, Tokens};
 pub use conn::{Limits, serve_connections};
 pub use error::ApiError;

@@ -232,6 +232,70 @@ async fn every_answer_carries_a_request_id() {
     )
     .await;
     assert_eq!(kept.headers()["x-request-id"], "from-the-proxy");
+    let longest = "a".repeat(128);
+    let kept = call(&config, get("/healthz", &[("x-request-id", &longest)])).await;
+    assert_eq!(kept.headers()["x-request-id"], longest.as_str());
+    // Too long, blank, spaced or repeated: replaced by a fresh id, never echoed.
+    let too_long = "a".repeat(129);
+    for ids in [
+        vec![too_long.as_str()],
+        vec![""],
+        vec!["two words"],
+        vec!["one", "two"],
+    ] {
+        let mut request = Request::get("/healthz");
+        for id in &ids {
+            request = request.header("x-request-id", *id);
+        }
+        let fresh = call(&config, request.body(Body::empty()).unwrap()).await;
+        let echoed = fresh.headers().get_all("x-request-id").iter().collect::<Vec<_>>();
+        assert_eq!(echoed.len(), 1, "{ids:?}");
+        assert_eq!(echoed[0].len(), 36, "a fresh UUID for {ids:?}: {:?}", echoed[0]);
+    }
+    let mut request = Request::get("/healthz").body(Body::empty()).unwrap();
+    request.headers_mut().insert(
+        "x-request-id",
+        axum::http::HeaderValue::from_bytes(b"caf\xc3\xa9").unwrap(),
+    );
+    let fresh = call(&config, request).await;
+    assert_eq!(fresh.headers()["x-request-id"].len(), 36, "not ASCII");
+}
+
+/// Every answer of the API says `X-Content-Type-Options: nosniff`: JSON, errors of every layer
+/// (auth, routing, validation, timeout) and the metrics text.
+#[tokio::test]
+async fn every_answer_says_nosniff() {
+    let open = config(&[]);
+    let host = [("Host", "127.0.0.1:8080")];
+    let mut timing_out = config(&[]);
+    timing_out.request_timeout = Duration::from_millis(50);
+    let stalled = Request::post("/n/alice/ci/-/webhooks")
+        .header("Host", "127.0.0.1:8080")
+        .body(Body::from_stream(futures_util::stream::pending::<
+            Result<Bytes, std::io::Error>,
+        >()))
+        .unwrap();
+    let with_tokens = config(&["a-token-of-16-chars"]);
+    let answers = [
+        call(&open, get("/healthz", &[])).await,
+        call(&open, get("/n/alice/ci/-/webhooks", &host)).await,
+        call(&open, get("/metrics", &host)).await,
+        call(&open, get("/nope", &host)).await,
+        call(&open, get("/n/alice/ci/-/webhooks", &[("Host", "evil.example")])).await,
+        call(&open, get("/n/alice/ci/-/webhooks", &[])).await,
+        call(&with_tokens, get("/n/alice/ci/-/webhooks", &[])).await,
+        call(&timing_out, stalled).await,
+    ];
+    let statuses: Vec<u16> = answers.iter().map(|a| a.status().as_u16()).collect();
+    assert_eq!(statuses, [200, 200, 200, 404, 403, 400, 401, 408]);
+    for answer in &answers {
+        assert_eq!(
+            answer.headers()["x-content-type-options"],
+            "nosniff",
+            "{}",
+            answer.status()
+        );
+    }
 }
 
 #[tokio::test]
