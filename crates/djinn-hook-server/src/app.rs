@@ -6,13 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::Request;
 use axum::http::StatusCode;
+use axum::http::{HeaderValue, header};
 use axum::middleware;
 use axum::response::Redirect;
 use axum::routing::get;
 use djinn_hook_store::Store;
-use axum::extract::Request;
-use axum::http::{HeaderValue, header};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;

@@ -183,8 +183,9 @@ impl Tokens {
         if let Some(env) = env {
             let listed = env.split(',').map(str::trim).filter(|t| !t.is_empty());
             for (index, token) in listed.enumerate() {
-                check_length(token)
-                    .map_err(|err| format!("{TOKENS_ENV}: token {} of the list: {err}", index + 1))?;
+                check_length(token).map_err(|err| {
+                    format!("{TOKENS_ENV}: token {} of the list: {err}", index + 1)
+                })?;
                 raw.push((token.to_owned(), Scope::default()));
             }
         }
@@ -477,7 +478,10 @@ mod tests {
         );
         assert!(!err.contains("fifteen"), "never the token: {err}");
         let err = Tokens::new(["short"]).unwrap_err();
-        assert!(err.starts_with("token 1: the token is 5 characters"), "{err}");
+        assert!(
+            err.starts_with("token 1: the token is 5 characters"),
+            "{err}"
+        );
         assert_eq!(
             Tokens::load(None, Some("sixteen-chars-ok")).map(|t| t.len()),
             Ok(1)
@@ -519,12 +523,18 @@ mod tests {
         assert!(!check(&["evil.example", "localhost:8080"], &[]));
         let origins = ["http://localhost:8080", "https://evil.example"];
         let twice = check_target("/x", &["localhost:8080"], &origins).unwrap_err();
-        assert!(twice.starts_with("Origin: must be sent at most once"), "{twice}");
+        assert!(
+            twice.starts_with("Origin: must be sent at most once"),
+            "{twice}"
+        );
         // An absolute-form target is what the server routes by: it must be the Host.
         assert!(check_target("http://localhost:8080/x", &["localhost:8080"], &[]).is_ok());
         assert!(check_target("http://LOCALHOST:8080/x", &["localhost:8080"], &[]).is_ok());
         let other = check_target("http://evil.example/x", &["localhost:8080"], &[]).unwrap_err();
-        assert!(other.contains("the request target names \"evil.example\""), "{other}");
+        assert!(
+            other.contains("the request target names \"evil.example\""),
+            "{other}"
+        );
         assert!(check_target("http://127.0.0.1:9/x", &["localhost:8080"], &[]).is_err());
     }
 }

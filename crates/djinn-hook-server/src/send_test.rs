@@ -258,10 +258,7 @@ mod tests {
         });
         let a1 = slots.take(1).unwrap();
         let _a2 = slots.take(1).unwrap();
-        assert_eq!(
-            slots.take(1).err(),
-            Some(TestRefused::Webhook { limit: 2 })
-        );
+        assert_eq!(slots.take(1).err(), Some(TestRefused::Webhook { limit: 2 }));
         let _b1 = slots.take(2).unwrap();
         assert_eq!(slots.take(3).err(), Some(TestRefused::Total { limit: 3 }));
         drop(a1);

@@ -335,7 +335,10 @@ fn every_cloud_metadata_and_platform_endpoint_is_refused_even_with_private_netwo
                 }
                 Ok(ip) => refused(ip),
                 Err(_) => {
-                    for name in [row.endpoint.to_owned(), format!("{}.", row.endpoint.to_uppercase())] {
+                    for name in [
+                        row.endpoint.to_owned(),
+                        format!("{}.", row.endpoint.to_uppercase()),
+                    ] {
                         if guard.check_host(&name).is_ok() {
                             failures.push(format!("{what}: name {name:?} allowed by {guard:?}"));
                         }

@@ -103,7 +103,11 @@ async fn without_tokens_a_request_names_exactly_one_loopback_host() {
         request.body(Body::empty()).unwrap()
     };
     let refused = [
-        (request(hooks, &[], &[]), StatusCode::BAD_REQUEST, "is required"),
+        (
+            request(hooks, &[], &[]),
+            StatusCode::BAD_REQUEST,
+            "is required",
+        ),
         (
             request(hooks, &["127.0.0.1:8080", "evil.example"], &[]),
             StatusCode::BAD_REQUEST,
@@ -248,9 +252,18 @@ async fn every_answer_carries_a_request_id() {
             request = request.header("x-request-id", *id);
         }
         let fresh = call(&config, request.body(Body::empty()).unwrap()).await;
-        let echoed = fresh.headers().get_all("x-request-id").iter().collect::<Vec<_>>();
+        let echoed = fresh
+            .headers()
+            .get_all("x-request-id")
+            .iter()
+            .collect::<Vec<_>>();
         assert_eq!(echoed.len(), 1, "{ids:?}");
-        assert_eq!(echoed[0].len(), 36, "a fresh UUID for {ids:?}: {:?}", echoed[0]);
+        assert_eq!(
+            echoed[0].len(),
+            36,
+            "a fresh UUID for {ids:?}: {:?}",
+            echoed[0]
+        );
     }
     let mut request = Request::get("/healthz").body(Body::empty()).unwrap();
     request.headers_mut().insert(
@@ -281,7 +294,11 @@ async fn every_answer_says_nosniff() {
         call(&open, get("/n/alice/ci/-/webhooks", &host)).await,
         call(&open, get("/metrics", &host)).await,
         call(&open, get("/nope", &host)).await,
-        call(&open, get("/n/alice/ci/-/webhooks", &[("Host", "evil.example")])).await,
+        call(
+            &open,
+            get("/n/alice/ci/-/webhooks", &[("Host", "evil.example")]),
+        )
+        .await,
         call(&open, get("/n/alice/ci/-/webhooks", &[])).await,
         call(&with_tokens, get("/n/alice/ci/-/webhooks", &[])).await,
         call(&timing_out, stalled).await,
@@ -648,7 +665,11 @@ async fn an_invalid_standard_webhooks_secret_is_400_naming_secret() {
             ("POST", format!("{path}/rotate-secret"), rotate),
         ] {
             let (status, error, _) = send_json(&app, method, &at, &body.to_string()).await;
-            assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {at} {bad}: {error}");
+            assert_eq!(
+                status,
+                StatusCode::BAD_REQUEST,
+                "{method} {at} {bad}: {error}"
+            );
             let messages = error["secret"].as_array().expect("names secret");
             assert!(
                 messages[0]
@@ -660,7 +681,11 @@ async fn an_invalid_standard_webhooks_secret_is_400_naming_secret() {
         }
     }
     let (_, listed, _) = send_json(&app, "GET", hooks, "").await;
-    assert_eq!(listed.as_array().unwrap().len(), 1, "nothing created: {listed}");
+    assert_eq!(
+        listed.as_array().unwrap().len(),
+        1,
+        "nothing created: {listed}"
+    );
     assert_eq!(listed[0]["has_secret"], false, "nothing changed: {listed}");
 }
 
@@ -703,5 +728,8 @@ async fn a_webhook_loop_is_refused_however_the_url_spells_this_server() {
     }
     let (_, listed, _) = send_json(&app, "GET", hooks, "").await;
     assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
-    assert_eq!(listed[0]["payload_url"], "https://example.com/kept", "{listed}");
+    assert_eq!(
+        listed[0]["payload_url"], "https://example.com/kept",
+        "{listed}"
+    );
 }

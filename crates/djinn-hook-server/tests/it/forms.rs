@@ -606,12 +606,15 @@ async fn an_invalid_standard_webhooks_secret_is_refused_under_the_secret_field()
             )
             .await;
         assert_eq!(c.redirected(&done), path);
-        c.get(&path)
-            .await
-            .has(&["Secret not rotated: secret starts with whsec_ but is not a Standard Webhooks secret"]);
+        c.get(&path).await.has(&[
+            "Secret not rotated: secret starts with whsec_ but is not a Standard Webhooks secret",
+        ]);
     }
     let hooks = ui.store.webhooks("alice/ci").unwrap();
     assert_eq!(hooks.len(), 1, "nothing created");
     assert_eq!(hooks[0].payload_url, "https://example.com/kept");
-    assert!(!hooks[0].has_secret && !hooks[0].standard_webhooks, "nothing changed");
+    assert!(
+        !hooks[0].has_secret && !hooks[0].standard_webhooks,
+        "nothing changed"
+    );
 }

@@ -133,14 +133,26 @@ fn test_deliveries_are_bounded_run_off_the_store_pool_and_recorded_when_the_requ
         let a2 = press_test(&c, a);
         wait_until("two tests at the receiver", || receiver.arrived() == 2).await;
         let refused = c.clone().post(&test_path(a), &[]).await;
-        assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS, "{}", refused.body);
-        refused.has(&["2 test deliveries to this webhook are already running (at most 2 at a time)"]);
+        assert_eq!(
+            refused.status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{}",
+            refused.body
+        );
+        refused
+            .has(&["2 test deliveries to this webhook are already running (at most 2 at a time)"]);
         // One to `b` runs; then the server's limit is reached, for any webhook.
         let b1 = press_test(&c, b);
         wait_until("three tests at the receiver", || receiver.arrived() == 3).await;
         let refused = c.clone().post(&test_path(b), &[]).await;
-        assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS, "{}", refused.body);
-        refused.has(&["3 test deliveries are already running on this server (at most 3 at a time)"]);
+        assert_eq!(
+            refused.status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{}",
+            refused.body
+        );
+        refused
+            .has(&["3 test deliveries are already running on this server (at most 3 at a time)"]);
         assert_eq!(receiver.arrived(), 3, "a refused test sends nothing");
 
         // Every test waits on its receiver, yet the API and the UI answer.

@@ -349,7 +349,12 @@ pub(crate) fn an_invalid_whsec_secret_is_refused_at_create_update_and_rotation(b
         other => panic!("{secret}: expected a refusal naming secret, got {other:?}"),
     };
     let hook = db.hook("alice/ci", "https://example.com/kept");
-    for bad in ["whsec_!!!notbase64", "whsec_", "whsec_c2VjcmV0==", "whsec_c2VjcmV0"] {
+    for bad in [
+        "whsec_!!!notbase64",
+        "whsec_",
+        "whsec_c2VjcmV0==",
+        "whsec_c2VjcmV0",
+    ] {
         let mut new = NewWebhook::new("alice/ci", "https://example.com/new");
         new.standard_webhooks = true;
         new.secret = Some(bad.into());
@@ -361,13 +366,21 @@ pub(crate) fn an_invalid_whsec_secret_is_refused_at_create_update_and_rotation(b
         };
         refused(db.store.update_webhook(hook.id, update), bad);
         refused(
-            db.store.rotate_secret(hook.id, bad, DEFAULT_ROTATION_OVERLAP),
+            db.store
+                .rotate_secret(hook.id, bad, DEFAULT_ROTATION_OVERLAP),
             bad,
         );
     }
-    assert_eq!(db.store.webhooks("alice/ci").unwrap().len(), 1, "nothing created");
+    assert_eq!(
+        db.store.webhooks("alice/ci").unwrap().len(),
+        1,
+        "nothing created"
+    );
     let kept = db.store.webhook(hook.id).unwrap().unwrap();
-    assert!(!kept.has_secret && !kept.standard_webhooks, "nothing changed");
+    assert!(
+        !kept.has_secret && !kept.standard_webhooks,
+        "nothing changed"
+    );
 
     // 24 bytes, and a plain secret of any length, are accepted.
     let mut new = NewWebhook::new("alice/ci", "https://example.com/ok");

@@ -695,5 +695,8 @@ fn an_invalid_standard_webhooks_secret_exits_2_naming_secret() {
     }
     let listed = hooks(&env);
     assert_eq!(listed.len(), 1, "nothing created: {listed:?}");
-    assert_eq!(listed[0]["has_secret"], false, "nothing changed: {listed:?}");
+    assert_eq!(
+        listed[0]["has_secret"], false,
+        "nothing changed: {listed:?}"
+    );
 }

@@ -899,9 +899,8 @@ fn refuses_a_non_loopback_address_without_tokens() {
     let run = env.run(&["serve", "--token-file", file.to_str().unwrap()], None);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(
-        run.stderr.contains(
-            "line 3: the token is 1 characters long; a token must have at least 16"
-        ),
+        run.stderr
+            .contains("line 3: the token is 1 characters long; a token must have at least 16"),
         "{run:?}"
     );
     assert!(!env.db().exists(), "a refused start creates nothing");
