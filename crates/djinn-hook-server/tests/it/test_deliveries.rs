@@ -14,7 +14,7 @@ use djinn_hook_server::{AppState, TestLimits};
 use djinn_hook_store::{DeliveryFilter, DeliveryLimits, NewWebhook, Page};
 use tower::ServiceExt as _;
 
-use crate::support::{Client, Ui};
+use crate::support::{Client, Ui, serve_on_a_thread};
 
 /// A receiver on 127.0.0.1 that holds every request until [`SlowReceiver::release`], then
 /// answers 200.
@@ -40,19 +40,7 @@ impl SlowReceiver {
                 }
             }),
         );
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
-        std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                    axum::serve(listener, app).await.unwrap();
-                });
-        });
+        let addr = serve_on_a_thread(app);
         SlowReceiver {
             addr,
             arrived,
@@ -86,6 +74,13 @@ fn test_path(hook: i64) -> String {
 fn press_test(client: &Client, hook: i64) -> tokio::task::JoinHandle<crate::support::Page> {
     let mut client = client.clone();
     tokio::spawn(async move { client.post(&test_path(hook), &[("event", "cron")]).await })
+}
+
+/// Presses the test button on `hook` and asserts it is refused at once: 429 saying `why`.
+async fn refused(client: &Client, hook: i64, why: &str) {
+    let page = client.clone().post(&test_path(hook), &[]).await;
+    assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS, "{}", page.body);
+    page.has(&[why]);
 }
 
 #[test]
@@ -132,27 +127,21 @@ fn test_deliveries_are_bounded_run_off_the_store_pool_and_recorded_when_the_requ
         let a1 = press_test(&c, a);
         let a2 = press_test(&c, a);
         wait_until("two tests at the receiver", || receiver.arrived() == 2).await;
-        let refused = c.clone().post(&test_path(a), &[]).await;
-        assert_eq!(
-            refused.status,
-            StatusCode::TOO_MANY_REQUESTS,
-            "{}",
-            refused.body
-        );
-        refused
-            .has(&["2 test deliveries to this webhook are already running (at most 2 at a time)"]);
+        refused(
+            &c,
+            a,
+            "2 test deliveries to this webhook are already running (at most 2 at a time)",
+        )
+        .await;
         // One to `b` runs; then the server's limit is reached, for any webhook.
         let b1 = press_test(&c, b);
         wait_until("three tests at the receiver", || receiver.arrived() == 3).await;
-        let refused = c.clone().post(&test_path(b), &[]).await;
-        assert_eq!(
-            refused.status,
-            StatusCode::TOO_MANY_REQUESTS,
-            "{}",
-            refused.body
-        );
-        refused
-            .has(&["3 test deliveries are already running on this server (at most 3 at a time)"]);
+        refused(
+            &c,
+            b,
+            "3 test deliveries are already running on this server (at most 3 at a time)",
+        )
+        .await;
         assert_eq!(receiver.arrived(), 3, "a refused test sends nothing");
 
         // Every test waits on its receiver, yet the API and the UI answer.
