@@ -52,6 +52,11 @@ impl Visitor {
         }
     }
 
+    /// Whether webhooks and deliveries may be shown.
+    pub(crate) fn can_read(&self) -> bool {
+        self.access.as_ref().is_some_and(|a| a.can_read)
+    }
+
     /// Whether edit buttons are shown and writes allowed.
     pub(crate) fn can_write(&self) -> bool {
         self.access.as_ref().is_some_and(|a| a.can_write)

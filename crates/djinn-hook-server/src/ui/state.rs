@@ -14,7 +14,11 @@ use super::session::{SessionKey, SessionKeyError};
 /// What a signed-in person may do: the server maps its token scopes onto this.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Access {
-    /// Whether they may create, change, delete, test and redeliver (else read only).
+    /// Whether they may see webhooks and deliveries (a token scoped `read`, or unscoped).
+    pub can_read: bool,
+    /// Whether they may create, change, delete, test and redeliver (a token scoped `write`,
+    /// or unscoped). Independent of `can_read`, as in the API: a write-only token changes
+    /// webhooks but sees none of them.
     pub can_write: bool,
     /// The namespaces they may see (each with its children), or `None` for all.
     pub namespaces: Option<Vec<String>>,
@@ -24,6 +28,7 @@ impl Access {
     /// Everything: the loopback no-token mode.
     pub fn full() -> Access {
         Access {
+            can_read: true,
             can_write: true,
             namespaces: None,
         }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::http::StatusCode;
 use djinn_hook_server::ui::Auth;
 
-use crate::support::{Client, HOST, Ui, check_token};
+use crate::support::{Client, HOST, Receiver, Ui, check_token};
 
 const LIST: &str = "/ui/n/alice/ci/-/webhooks";
 
@@ -170,6 +170,55 @@ async fn a_read_only_token_sees_no_edit_buttons_and_cannot_write() {
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].payload_url, "https://example.com/hook");
     assert_eq!(ui.store.counts().unwrap().events, 0, "no test was sent");
+}
+
+#[tokio::test]
+async fn a_write_only_token_reads_nothing_yet_writes_as_in_the_api() {
+    let ui = Ui::tokens();
+    let receiver = Receiver::start();
+    let hook = ui.hook("alice/ci", &receiver.url("/ok"));
+    let delivery = ui.send_test(hook.id);
+    let path = format!("{LIST}/{}", hook.id);
+    let mut c = signed_in(&ui, "scribe").await;
+    let port = receiver.addr.port().to_string();
+    for page in [
+        "/ui/".to_owned(),
+        LIST.to_owned(),
+        path.clone(),
+        format!("{path}/deliveries/{delivery}"),
+    ] {
+        let refused = c.get(&page).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{page}");
+        refused
+            .has(&["this token may not read"])
+            .lacks(&[&port, "pwned", "Recent deliveries"]);
+    }
+    // The create form shows nothing stored; creating, as `POST …/webhooks` in the API, works.
+    let form = c.get(&format!("{LIST}/create")).await;
+    assert_eq!(form.status, StatusCode::OK);
+    form.has(&["Signed in, write only"]);
+    let created = c
+        .post(
+            &format!("{LIST}/create"),
+            &[
+                ("payload_url", "https://example.com/new"),
+                ("events", "cron"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    assert_eq!(ui.store.webhooks("alice/ci").unwrap().len(), 2);
+    // A refused edit answers with its errors, not with the stored webhook and its deliveries.
+    let refused = c
+        .post(&path, &[("payload_url", "nope"), ("events", "cron")])
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    refused
+        .has(&["payload_url"])
+        .lacks(&[&port, "Recent deliveries"]);
+    let deleted = c.post(&format!("{path}/delete"), &[]).await;
+    assert_eq!(deleted.status, StatusCode::SEE_OTHER);
+    assert!(ui.store.webhook(hook.id).unwrap().is_none());
 }
 
 #[tokio::test]

@@ -390,6 +390,7 @@ fn a_tokens_file_reads_back_each_token_with_its_scope() {
                     continue;
                 }
                 let access = access.expect("a configured token");
+                prop_assert_eq!(access.can_read, may("read"));
                 prop_assert_eq!(access.can_write, may("write"));
                 prop_assert_eq!(
                     access.namespaces,

@@ -60,18 +60,22 @@ pub(crate) struct Ui {
     _dir: tempfile::TempDir,
 }
 
-/// Tokens of the token-mode UI: `writer` (everything), `reader` (read only), `bob`
-/// (writes, only `bob/...`).
+/// Tokens of the token-mode UI: `writer` (everything), `reader` (read only), `scribe` (write
+/// only), `bob` (reads and writes, only `bob/...`).
 pub(crate) fn check_token(token: &str) -> Option<Access> {
     match token {
         "writer" => Some(Access::full()),
         "reader" => Some(Access {
             can_write: false,
-            namespaces: None,
+            ..Access::full()
+        }),
+        "scribe" => Some(Access {
+            can_read: false,
+            ..Access::full()
         }),
         "bob" => Some(Access {
-            can_write: true,
             namespaces: Some(vec!["bob/ci".into()]),
+            ..Access::full()
         }),
         _ => None,
     }
