@@ -16,16 +16,27 @@ use super::session::Session;
 use super::state::{Auth, UiState};
 use super::templates::SignInPage;
 
-/// Where to go after signing in: a UI path on this server, never another site.
+/// Where to go after signing in: `next` if it is a path of this UI, else the index.
 fn next_path(next: Option<&str>) -> String {
     match next {
-        Some(next)
-            if next.starts_with("/ui/") && !next.starts_with("//") && !next.contains('\\') =>
-        {
-            next.to_owned()
-        }
-        _ => "/ui/".to_owned(),
+        Some(next) if is_ui_path(next) => next.to_owned(),
+        _ => format!("{}/", super::PREFIX),
     }
+}
+
+/// Whether `next` is a plain path below `/ui/` that every browser resolves to itself: visible
+/// ASCII only (no control character for a header, no space), no backslash (read as `/`), no
+/// `//` (another host, to some parsers), no `.` or `..` segment (which could climb out of
+/// `/ui/`, also written `%2e`).
+fn is_ui_path(next: &str) -> bool {
+    let path = next.split(['?', '#']).next().unwrap_or_default();
+    next.starts_with("/ui/")
+        && next.bytes().all(|b| b.is_ascii_graphic() && b != b'\\')
+        && !path.contains("//")
+        && path.split('/').all(|segment| {
+            let segment = segment.to_ascii_lowercase().replace("%2e", ".");
+            segment != "." && segment != ".."
+        })
 }
 
 /// `GET /ui/signin`.

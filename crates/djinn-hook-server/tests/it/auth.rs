@@ -94,6 +94,57 @@ async fn pages_need_a_session_and_the_sign_in_form_exchanges_a_token_for_one() {
     assert_eq!(c.redirected(&away), "/ui/");
 }
 
+/// A `next` that is not a plain path of this UI: a header-splitting control character, another
+/// host, a backslash, a scheme, a dot segment climbing out of `/ui/`.
+const UNSAFE_NEXTS: &[&str] = &[
+    "/ui/\r\nSet-Cookie:x",
+    "/ui/\u{7f}",
+    "/ui/\tx",
+    "/ui/a b",
+    "/ui/\u{e9}",
+    "//evil.example/",
+    "/ui//evil.example/",
+    "/ui/\\\\evil.example",
+    "/\\evil.example",
+    "https://evil.example/ui/",
+    "javascript:alert(1)//ui/",
+    "/ui/../n/bob/ci/-/webhooks",
+    "/ui/%2E%2e/n/bob/ci/-/webhooks",
+    "/ui/n/./x",
+    "/uix/",
+    "",
+];
+
+#[tokio::test]
+async fn an_unsafe_next_falls_back_to_the_index_on_the_form_and_after_sign_in() {
+    let ui = Ui::tokens();
+    for next in UNSAFE_NEXTS {
+        let query: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair("next", next)
+            .finish();
+        let mut c = ui.client();
+        let form = c.get(&format!("/ui/signin?{query}")).await;
+        assert_eq!(form.status, StatusCode::OK, "{next:?}: {}", form.body);
+        form.has(&[r#"name="next" value="/ui/""#]);
+        let done = c
+            .post("/ui/signin", &[("token", "writer"), ("next", next)])
+            .await;
+        assert_eq!(c.redirected(&done), "/ui/", "{next:?}");
+        // Signed in, the form sends on at once: to the index too.
+        let again = c.get(&format!("/ui/signin?{query}")).await;
+        assert_eq!(again.status, StatusCode::SEE_OTHER, "{next:?}");
+        assert_eq!(again.location(), "/ui/", "{next:?}");
+    }
+    // A plain UI path, with its query, is kept.
+    let mut c = ui.client();
+    c.get("/ui/signin").await;
+    let next = "/ui/n/alice/ci/-/webhooks/3?failed=1&page=2";
+    let done = c
+        .post("/ui/signin", &[("token", "writer"), ("next", next)])
+        .await;
+    assert_eq!(c.redirected(&done), next);
+}
+
 #[tokio::test]
 async fn a_forged_or_tampered_session_is_no_session() {
     let ui = Ui::tokens();
