@@ -486,3 +486,39 @@ async fn a_payload_urls_user_info_is_never_shown_and_survives_a_round_trip() {
         "https://other:pw@example.com/hook"
     );
 }
+
+#[tokio::test]
+async fn a_namespace_a_url_path_would_change_is_a_400_naming_what_and_stores_nothing() {
+    let config = config(&[]);
+    let store = crate::store();
+    let local = "127.0.0.1:8080".parse().unwrap();
+    let app = router(djinn_hook_server::AppState::new(
+        &config,
+        Arc::clone(&store),
+        local,
+        || {},
+    ));
+    for (ns, named) in [
+        // `alice/ci/x\..\..\..\bob\ci`: a browser would resolve its links into `bob/ci`.
+        ("alice/ci/x%5C..%5C..%5C..%5Cbob%5Cci", "backslash"),
+        ("alice/ci/%2E%2E", r#"segment \"..\""#),
+        ("alice/%2e/ci", r#"segment \".\""#),
+    ] {
+        let (status, body, _) = send_json(
+            &app,
+            "POST",
+            &format!("/n/{ns}/-/webhooks"),
+            r#"{"payload_url": "https://example.com/hook"}"#,
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{ns}: {body}");
+        assert!(body.to_string().contains(named), "{ns}: {body}");
+    }
+    let names: Vec<String> = store
+        .namespaces()
+        .unwrap()
+        .into_iter()
+        .map(|n| n.name)
+        .collect();
+    assert_eq!(names, ["alice/ci", "bob/x"], "nothing stored");
+}
