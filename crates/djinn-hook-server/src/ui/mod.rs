@@ -39,6 +39,7 @@ mod icons;
 mod pages;
 mod paths;
 mod session;
+mod sessions;
 mod signin;
 mod state;
 mod templates;

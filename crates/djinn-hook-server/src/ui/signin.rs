@@ -1,4 +1,5 @@
-//! Sign-in with an API token (exchanged for a signed session cookie) and sign-out.
+//! Sign-in with an API token (exchanged for a session, its id in a signed cookie) and
+//! sign-out, which ends every session of that token.
 
 use std::collections::HashMap;
 
@@ -12,7 +13,6 @@ use super::flash::Flash;
 use super::form::Form;
 use super::guard::{SetSession, Visitor};
 use super::pages::render;
-use super::session::Session;
 use super::state::{Auth, UiState};
 use super::templates::SignInPage;
 
@@ -75,9 +75,20 @@ pub(crate) async fn submit(
     let token = form.get("token").unwrap_or("").trim();
     match (!token.is_empty()).then(|| check(token)).flatten() {
         Some(access) => {
+            let inner = &state.inner;
+            // Signing in again in the same browser replaces its session.
+            if let Some(old) = &visitor.session {
+                inner.sessions.end(old);
+            }
+            let mark = inner.key.mark("token", token.as_bytes());
+            let started = inner
+                .sessions
+                .start(access, mark, inner.session_ttl)
+                .ok_or_else(|| {
+                    UiError::Internal("the system random number generator failed".into())
+                })?;
             let mut response = Redirect::to(&next).into_response();
-            let session = Session::new(access, state.inner.session_ttl);
-            response.extensions_mut().insert(SetSession(Some(session)));
+            response.extensions_mut().insert(SetSession(Some(started)));
             Ok(response)
         }
         None => {
@@ -94,8 +105,14 @@ pub(crate) async fn submit(
     }
 }
 
-/// `POST /ui/signout`: ends the session.
-pub(crate) async fn signout() -> Response {
+/// `POST /ui/signout`: ends the session, and every other session of the same token.
+pub(crate) async fn signout(
+    State(state): State<UiState>,
+    Extension(visitor): Extension<Visitor>,
+) -> Response {
+    if let Some(id) = &visitor.session {
+        state.inner.sessions.end_token_of(id);
+    }
     let mut response = Redirect::to("/ui/signin").into_response();
     response.extensions_mut().insert(SetSession(None));
     response.extensions_mut().insert(Flash::ok("Signed out"));

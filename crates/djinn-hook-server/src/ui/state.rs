@@ -10,6 +10,7 @@ use djinn_hook_store::Store;
 use serde::{Deserialize, Serialize};
 
 use super::session::{SessionKey, SessionKeyError};
+use super::sessions::Sessions;
 
 /// What a signed-in person may do: the server maps its token scopes onto this.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,7 +58,8 @@ pub enum Auth {
     /// No tokens configured (the server listens on loopback only): no sign-in, full access.
     /// CSRF tokens and `Origin` are still checked.
     Open,
-    /// Sign in with an API token, exchanged for a signed session cookie.
+    /// Sign in with an API token, exchanged for a session (kept by the server; the cookie
+    /// holds its id).
     Tokens(TokenCheck),
 }
 
@@ -122,6 +124,8 @@ pub(crate) struct Inner {
     pub(crate) auth: Auth,
     pub(crate) actions: Arc<dyn Actions>,
     pub(crate) key: SessionKey,
+    /// Who is signed in: shared by every clone of the state, so a sign-out is seen by all.
+    pub(crate) sessions: Arc<Sessions>,
     pub(crate) secure_cookies: bool,
     pub(crate) session_ttl: Duration,
     /// The origin people reach the UI at (`https://hooks.example.com`), if the server knows
@@ -146,7 +150,8 @@ impl UiState {
     /// How long a session lasts after sign-in unless [`UiState::with_session_ttl`] says otherwise.
     pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(8 * 60 * 60);
 
-    /// The state with a fresh random session key (sessions end when the process does),
+    /// The state with a fresh random cookie key and no sessions (they live in this process's
+    /// memory, and end when it does),
     /// cookies without `Secure` (plain-HTTP loopback) and [`UiState::DEFAULT_SESSION_TTL`].
     pub fn new(
         store: Arc<Store>,
@@ -159,6 +164,7 @@ impl UiState {
                 auth,
                 actions,
                 key: SessionKey::generate()?,
+                sessions: Arc::default(),
                 secure_cookies: false,
                 session_ttl: UiState::DEFAULT_SESSION_TTL,
                 public_origin: None,
@@ -178,7 +184,8 @@ impl UiState {
         self.map(|inner| inner.session_ttl = ttl)
     }
 
-    /// Signs sessions with this key (e.g. one kept across restarts).
+    /// Signs the UI's cookies (session ids, CSRF ids, flash messages) and CSRF tokens with
+    /// this key.
     pub fn with_session_key(self, key: SessionKey) -> UiState {
         self.map(|inner| inner.key = key)
     }
@@ -219,6 +226,7 @@ impl UiState {
             auth: shared.auth.clone(),
             actions: Arc::clone(&shared.actions),
             key: shared.key.clone(),
+            sessions: Arc::clone(&shared.sessions),
             secure_cookies: shared.secure_cookies,
             session_ttl: shared.session_ttl,
             public_origin: shared.public_origin.clone(),

@@ -150,21 +150,98 @@ async fn a_forged_or_tampered_session_is_no_session() {
     let ui = Ui::tokens();
     let mut c = signed_in(&ui, "reader").await;
     let cookie = c.cookies["djinn_ui_session"].clone();
+    assert!(!cookie.contains("can_write"), "only an id: {cookie}");
     let (payload, tag) = cookie.split_once('.').unwrap();
-    // A payload claiming write access, with the read-only session's tag.
+    // Another id under the same tag.
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let claims = String::from_utf8(b64.decode(payload).unwrap()).unwrap();
-    assert!(claims.contains(r#""can_write":false"#), "{claims}");
-    let forged = b64.encode(claims.replace(r#""can_write":false"#, r#""can_write":true"#));
-    c.cookies
-        .insert("djinn_ui_session".into(), format!("{forged}.{tag}"));
-    assert_eq!(c.get(LIST).await.status, StatusCode::SEE_OTHER);
+    let mut id = b64.decode(payload).unwrap();
+    id[0] ^= 1;
+    c.cookies.insert(
+        "djinn_ui_session".into(),
+        format!("{}.{tag}", b64.encode(id)),
+    );
+    let refused = c.get(LIST).await;
+    assert_eq!(refused.status, StatusCode::SEE_OTHER);
+    assert!(
+        !c.cookies.contains_key("djinn_ui_session"),
+        "a dead session's cookie is cleared"
+    );
     // Another server's key does not open it either.
     let other = Ui::tokens();
     let mut c2 = other.client();
     c2.cookies.insert("djinn_ui_session".into(), cookie);
     assert_eq!(c2.get(LIST).await.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn signing_out_ends_every_session_of_the_token_and_their_csrf_tokens() {
+    let ui = Ui::tokens();
+    let mut c = signed_in(&ui, "writer").await;
+    c.get(LIST).await;
+    let stolen_cookies = c.cookies.clone();
+    let stolen_csrf = c.csrf.clone().unwrap();
+    let mut elsewhere = signed_in(&ui, "writer").await;
+    let mut reader = signed_in(&ui, "reader").await;
+
+    let out = c.post("/ui/signout", &[]).await;
+    assert_eq!(c.redirected(&out), "/ui/signin");
+    // The cookie as it was before sign-out, replayed: signed out.
+    let mut replay = ui.client();
+    replay.cookies = stolen_cookies;
+    let page = replay.get(LIST).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert!(
+        page.location().starts_with("/ui/signin?"),
+        "{}",
+        page.location()
+    );
+    let refused = replay
+        .post_raw(
+            &format!("{LIST}/create"),
+            &[
+                ("_csrf", &stolen_csrf),
+                ("payload_url", "https://example.com/"),
+            ],
+            Some(&format!("http://{HOST}")),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    // The same token's session in another browser ended with it; another token's did not.
+    assert_eq!(elsewhere.get(LIST).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(reader.get(LIST).await.status, StatusCode::OK);
+
+    // A CSRF token of a session does not outlive it: not after sign-out ...
+    let again = c
+        .post_raw(
+            "/ui/signin",
+            &[("_csrf", &stolen_csrf), ("token", "writer")],
+            Some(&format!("http://{HOST}")),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::FORBIDDEN);
+    // ... nor once another token signs in in the same browser.
+    let mut c = signed_in(&ui, "writer").await;
+    c.get(LIST).await;
+    let writers = c.csrf.clone().unwrap();
+    let switched = c
+        .post("/ui/signin", &[("token", "reader"), ("next", LIST)])
+        .await;
+    assert_eq!(c.redirected(&switched), LIST);
+    c.get(LIST).await.has(&["Signed in, read only"]);
+    let old = c
+        .post_raw(
+            "/ui/signout",
+            &[("_csrf", &writers)],
+            Some(&format!("http://{HOST}")),
+        )
+        .await;
+    assert_eq!(old.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        ui.store.webhooks("alice/ci").unwrap().len(),
+        0,
+        "nothing stored"
+    );
 }
 
 #[tokio::test]
