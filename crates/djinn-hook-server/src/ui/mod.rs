@@ -36,6 +36,7 @@ mod flash;
 mod form;
 mod guard;
 mod icons;
+mod limit;
 mod pages;
 mod paths;
 mod session;

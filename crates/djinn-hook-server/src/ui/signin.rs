@@ -2,10 +2,12 @@
 //! sign-out, which ends every session of that token.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Instant;
 
 use axum::Extension;
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::error::UiError;
@@ -62,16 +64,38 @@ pub(crate) async fn form(
     })
 }
 
-/// `POST /ui/signin`: a configured token starts a session with its access.
+/// `POST /ui/signin`: a configured token starts a session with its access. Failures are
+/// limited per client address and in all (`limit.rs`): over the limit, 429 with
+/// `Retry-After`, and the token is not checked.
 pub(crate) async fn submit(
     State(state): State<UiState>,
     Extension(visitor): Extension<Visitor>,
     Extension(form): Extension<Form>,
+    remote: Option<Extension<ConnectInfo<SocketAddr>>>,
 ) -> Result<Response, UiError> {
     let next = next_path(form.get("next"));
     let Auth::Tokens(check) = &state.inner.auth else {
         return Ok(Redirect::to(&next).into_response());
     };
+    let client = remote.map(|Extension(ConnectInfo(addr))| addr.ip());
+    let limit = &state.inner.sign_in_limit;
+    if let Err(wait) = limit.check(client, Instant::now()) {
+        let seconds = wait.as_secs();
+        let mut response = render(SignInPage {
+            visitor,
+            title: "Sign in".into(),
+            next,
+            error: Some(format!(
+                "Too many failed sign-ins: try again in {seconds} s."
+            )),
+            refresh: false,
+        })?;
+        *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        return Ok(response);
+    }
     let token = form.get("token").unwrap_or("").trim();
     match (!token.is_empty()).then(|| check(token)).flatten() {
         Some(access) => {
@@ -92,6 +116,7 @@ pub(crate) async fn submit(
             Ok(response)
         }
         None => {
+            limit.failed(client, Instant::now());
             let mut response = render(SignInPage {
                 visitor,
                 title: "Sign in".into(),

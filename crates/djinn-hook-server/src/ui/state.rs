@@ -9,6 +9,7 @@ use djinn_hook_payload::EventType;
 use djinn_hook_store::Store;
 use serde::{Deserialize, Serialize};
 
+use super::limit::SignInLimit;
 use super::session::{SessionKey, SessionKeyError};
 use super::sessions::Sessions;
 
@@ -126,6 +127,8 @@ pub(crate) struct Inner {
     pub(crate) key: SessionKey,
     /// Who is signed in: shared by every clone of the state, so a sign-out is seen by all.
     pub(crate) sessions: Arc<Sessions>,
+    /// Failed sign-ins, per client address and in all.
+    pub(crate) sign_in_limit: Arc<SignInLimit>,
     pub(crate) secure_cookies: bool,
     pub(crate) session_ttl: Duration,
     /// The origin people reach the UI at (`https://hooks.example.com`), if the server knows
@@ -165,6 +168,7 @@ impl UiState {
                 actions,
                 key: SessionKey::generate()?,
                 sessions: Arc::default(),
+                sign_in_limit: Arc::default(),
                 secure_cookies: false,
                 session_ttl: UiState::DEFAULT_SESSION_TTL,
                 public_origin: None,
@@ -227,6 +231,7 @@ impl UiState {
             actions: Arc::clone(&shared.actions),
             key: shared.key.clone(),
             sessions: Arc::clone(&shared.sessions),
+            sign_in_limit: Arc::clone(&shared.sign_in_limit),
             secure_cookies: shared.secure_cookies,
             session_ttl: shared.session_ttl,
             public_origin: shared.public_origin.clone(),

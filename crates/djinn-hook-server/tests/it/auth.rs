@@ -245,6 +245,34 @@ async fn signing_out_ends_every_session_of_the_token_and_their_csrf_tokens() {
 }
 
 #[tokio::test]
+async fn failed_sign_ins_are_limited_per_address_with_a_retry_after() {
+    let ui = Ui::tokens();
+    let mut c = ui.client();
+    c.remote = Some("192.0.2.7:40000".parse().unwrap());
+    c.get("/ui/signin").await;
+    for n in 0..10 {
+        let wrong = c
+            .post("/ui/signin", &[("token", &format!("guess-{n}"))])
+            .await;
+        assert_eq!(wrong.status, StatusCode::UNAUTHORIZED, "guess {n}");
+    }
+    let limited = c.post("/ui/signin", &[("token", "guess-10")]).await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(limited.headers["retry-after"], "6");
+    limited.has(&["Too many failed sign-ins: try again in 6 s."]);
+    // While limited even the right token waits: the answer tells a guesser nothing.
+    let right = c.post("/ui/signin", &[("token", "writer")]).await;
+    assert_eq!(right.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(!c.cookies.contains_key("djinn_ui_session"));
+    // Another address is not held up.
+    let mut other = ui.client();
+    other.remote = Some("198.51.100.8:40000".parse().unwrap());
+    other.get("/ui/signin").await;
+    let done = other.post("/ui/signin", &[("token", "writer")]).await;
+    assert_eq!(other.redirected(&done), "/ui/");
+}
+
+#[tokio::test]
 async fn secure_cookies_under_https() {
     let ui = Ui::with(Auth::Tokens(Arc::new(check_token)), |s| {
         s.with_secure_cookies(true)

@@ -130,6 +130,7 @@ impl Ui {
             router: self.router.clone(),
             cookies: HashMap::new(),
             csrf: None,
+            remote: None,
         }
     }
 
@@ -200,6 +201,8 @@ pub(crate) struct Client {
     router: Router,
     pub(crate) cookies: HashMap<String, String>,
     pub(crate) csrf: Option<String>,
+    /// The address requests come from, as the server's connections give it (`None`: none).
+    pub(crate) remote: Option<SocketAddr>,
 }
 
 impl Client {
@@ -268,7 +271,12 @@ impl Client {
         request
     }
 
-    async fn send(&mut self, request: Request<Body>) -> Page {
+    async fn send(&mut self, mut request: Request<Body>) -> Page {
+        if let Some(remote) = self.remote {
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(remote));
+        }
         let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();
