@@ -24,6 +24,17 @@ async fn call(config: &Config, request: Request<Body>) -> Response {
         .unwrap()
 }
 
+/// The router of a server said to be bound to 127.0.0.1:8080, over `store`.
+fn router_over(config: &Config, store: &Arc<djinn_hook_store::Store>) -> axum::Router {
+    let local = "127.0.0.1:8080".parse().unwrap();
+    router(djinn_hook_server::AppState::new(
+        config,
+        Arc::clone(store),
+        local,
+        || {},
+    ))
+}
+
 fn get(path: &str, headers: &[(&str, &str)]) -> Request<Body> {
     let mut request = Request::get(path);
     for (name, value) in headers {
@@ -270,13 +281,7 @@ async fn a_webhooks_delivery_limits_are_set_and_reset_through_the_api() {
 async fn an_event_for_an_unknown_namespace_is_404_and_stores_nothing() {
     let config = config(&[]);
     let store = crate::store();
-    let local = "127.0.0.1:8080".parse().unwrap();
-    let app = router(djinn_hook_server::AppState::new(
-        &config,
-        Arc::clone(&store),
-        local,
-        || {},
-    ));
+    let app = router_over(&config, &store);
     let event = |ns: &str| {
         Request::post(format!("/n/{ns}/-/events"))
             .header(headers::EVENT, "cron")
@@ -491,13 +496,7 @@ async fn a_payload_urls_user_info_is_never_shown_and_survives_a_round_trip() {
 async fn a_namespace_a_url_path_would_change_is_a_400_naming_what_and_stores_nothing() {
     let config = config(&[]);
     let store = crate::store();
-    let local = "127.0.0.1:8080".parse().unwrap();
-    let app = router(djinn_hook_server::AppState::new(
-        &config,
-        Arc::clone(&store),
-        local,
-        || {},
-    ));
+    let app = router_over(&config, &store);
     for (ns, named) in [
         // `alice/ci/x\..\..\..\bob\ci`: a browser would resolve its links into `bob/ci`.
         ("alice/ci/x%5C..%5C..%5C..%5Cbob%5Cci", "backslash"),
