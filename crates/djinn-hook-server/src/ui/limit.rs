@@ -3,9 +3,10 @@
 //! too, but the form is where a person types one).
 //!
 //! Two token buckets: each client address may fail [`PER_CLIENT`]'s burst, then one more every
-//! few seconds; everyone together [`ALL`]'s. While either is empty a sign-in is answered 429
-//! without the token being checked at all (else guessing would go on, only answered late).
-//! Only failures take from a bucket: a person who signs in right is never slowed. A few dozen
+//! few seconds; everyone together [`ALL`]'s. Every attempt takes from both before its token is
+//! checked (so attempts sent at once cannot all slip through), and one that signs in is given
+//! back: only failures count. While either is empty a sign-in is answered 429 without the token
+//! being checked at all (else guessing would go on, only answered late). A few dozen
 //! lines instead of the `governor` crate, whose keyed limiter brings a concurrent map, a clock
 //! crate and a lock crate for two counters.
 
@@ -60,6 +61,13 @@ struct Bucket {
 }
 
 impl Bucket {
+    fn full(rate: Rate, now: Instant) -> Bucket {
+        Bucket {
+            left: rate.burst,
+            at: now,
+        }
+    }
+
     /// The bucket as of `now`: refilled for the time since, never above the burst.
     fn at(self, rate: Rate, now: Instant) -> Bucket {
         let since = now.saturating_duration_since(self.at).as_secs_f64();
@@ -69,7 +77,15 @@ impl Bucket {
         }
     }
 
-    /// How long until one more failure is allowed (zero: now).
+    /// `delta` more attempts left, within 0 and the burst.
+    fn add(self, delta: f64, rate: Rate) -> Bucket {
+        Bucket {
+            left: (self.left + delta).clamp(0.0, rate.burst),
+            ..self
+        }
+    }
+
+    /// How long until one more attempt is allowed (zero: now).
     fn wait(self, rate: Rate) -> Duration {
         if self.left >= 1.0 {
             Duration::ZERO
@@ -106,60 +122,47 @@ impl SignInLimit {
         }
     }
 
-    /// `Err(retry_after)`, in whole seconds (at least one), while `client` (or everyone) has
-    /// used up its failures.
-    pub(crate) fn check(&self, client: Option<IpAddr>, now: Instant) -> Result<(), Duration> {
-        let buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
+    /// Takes one sign-in attempt for `client`, or `Err(retry_after)` (whole seconds, at least
+    /// one) while it, or everyone, has none left. Taken before the token is checked, so that
+    /// attempts sent at once cannot all pass; one that signs in is given back.
+    pub(crate) fn take(&self, client: Option<IpAddr>, now: Instant) -> Result<(), Duration> {
+        let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
+        let per_client = self.per_client;
+        let key = client.map(client_key);
         let all = buckets
             .all
-            .map_or(Duration::ZERO, |b| b.at(self.all, now).wait(self.all));
+            .unwrap_or(Bucket::full(self.all, now))
+            .at(self.all, now);
         let own = buckets
             .by_client
-            .get(&client.map(client_key))
-            .map_or(Duration::ZERO, |b| {
-                b.at(self.per_client, now).wait(self.per_client)
-            });
-        match all.max(own) {
-            Duration::ZERO => Ok(()),
+            .get(&key)
+            .map_or(Bucket::full(per_client, now), |b| b.at(per_client, now));
+        let wait = all.wait(self.all).max(own.wait(per_client));
+        if wait > Duration::ZERO {
             // Rounded up, less a nanosecond's worth of float error: 3.0000000000000004 s is 3.
-            wait => Err(Duration::from_secs(
+            return Err(Duration::from_secs(
                 ((wait.as_secs_f64() - 1e-9).ceil() as u64).max(1),
-            )),
+            ));
         }
-    }
-
-    /// Counts a failed sign-in from `client`.
-    pub(crate) fn failed(&self, client: Option<IpAddr>, now: Instant) {
-        let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
-        let full = |rate: Rate| Bucket {
-            left: rate.burst,
-            at: now,
-        };
-        let all = buckets.all.unwrap_or(full(self.all)).at(self.all, now);
-        buckets.all = Some(Bucket {
-            left: (all.left - 1.0).max(0.0),
-            ..all
-        });
-        let per_client = self.per_client;
+        buckets.all = Some(all.add(-1.0, self.all));
         // A bucket that has refilled says no more than an absent one: forget it.
         buckets
             .by_client
             .retain(|_, b| b.at(per_client, now).left < per_client.burst);
-        let key = client.map(client_key);
-        if buckets.by_client.len() >= MAX_CLIENTS && !buckets.by_client.contains_key(&key) {
-            return;
+        if buckets.by_client.len() < MAX_CLIENTS || buckets.by_client.contains_key(&key) {
+            buckets.by_client.insert(key, own.add(-1.0, per_client));
         }
-        let own = buckets
-            .by_client
-            .get(&key)
-            .map_or(full(per_client), |b| b.at(per_client, now));
-        buckets.by_client.insert(
-            key,
-            Bucket {
-                left: (own.left - 1.0).max(0.0),
-                ..own
-            },
-        );
+        Ok(())
+    }
+
+    /// Gives back the attempt `client` took: it signed in.
+    pub(crate) fn give_back(&self, client: Option<IpAddr>, now: Instant) {
+        let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
+        let (all, per_client) = (self.all, self.per_client);
+        buckets.all = buckets.all.map(|b| b.at(all, now).add(1.0, all));
+        if let Some(own) = buckets.by_client.get_mut(&client.map(client_key)) {
+            *own = own.at(per_client, now).add(1.0, per_client);
+        }
     }
 }
 
@@ -176,29 +179,40 @@ mod tests {
         let limit = SignInLimit::default();
         let t0 = Instant::now();
         for _ in 0..10 {
-            assert_eq!(limit.check(ip("192.0.2.1"), t0), Ok(()));
-            limit.failed(ip("192.0.2.1"), t0);
+            assert_eq!(limit.take(ip("192.0.2.1"), t0), Ok(()));
         }
+        assert_eq!(limit.take(ip("192.0.2.1"), t0), Err(Duration::from_secs(6)));
+        assert_eq!(limit.take(ip("192.0.2.2"), t0), Ok(()), "another address");
         assert_eq!(
-            limit.check(ip("192.0.2.1"), t0),
-            Err(Duration::from_secs(6))
-        );
-        assert_eq!(limit.check(ip("192.0.2.2"), t0), Ok(()), "another address");
-        assert_eq!(
-            limit.check(ip("192.0.2.1"), t0 + Duration::from_secs(3)),
+            limit.take(ip("192.0.2.1"), t0 + Duration::from_secs(3)),
             Err(Duration::from_secs(3))
         );
         assert_eq!(
-            limit.check(ip("192.0.2.1"), t0 + Duration::from_secs(6)),
+            limit.take(ip("192.0.2.1"), t0 + Duration::from_secs(6)),
             Ok(())
         );
         // One IPv6 host's /64 is one address; a mapped IPv4 address is that address.
         for _ in 0..10 {
-            limit.failed(ip("2001:db8::1"), t0);
+            limit.take(ip("2001:db8::1"), t0).unwrap();
         }
-        assert!(limit.check(ip("2001:db8::ffff"), t0).is_err());
-        assert_eq!(limit.check(ip("2001:db8:0:1::1"), t0), Ok(()));
-        assert!(limit.check(ip("::ffff:192.0.2.1"), t0).is_err());
+        assert!(limit.take(ip("2001:db8::ffff"), t0).is_err());
+        assert_eq!(limit.take(ip("2001:db8:0:1::1"), t0), Ok(()));
+        assert!(
+            limit
+                .take(ip("::ffff:192.0.2.1"), t0 + Duration::from_secs(6))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn an_attempt_that_signs_in_is_given_back() {
+        let limit = SignInLimit::default();
+        let t0 = Instant::now();
+        for _ in 0..100 {
+            limit.take(ip("192.0.2.1"), t0).unwrap();
+            limit.give_back(ip("192.0.2.1"), t0);
+        }
+        assert_eq!(limit.take(ip("192.0.2.1"), t0), Ok(()));
     }
 
     #[test]
@@ -206,14 +220,16 @@ mod tests {
         let limit = SignInLimit::default();
         let t0 = Instant::now();
         for n in 0..60u8 {
-            limit.failed(Some(IpAddr::from([198, 51, 100, n])), t0);
+            limit
+                .take(Some(IpAddr::from([198, 51, 100, n])), t0)
+                .unwrap();
         }
         assert_eq!(
-            limit.check(ip("203.0.113.9"), t0),
+            limit.take(ip("203.0.113.9"), t0),
             Err(Duration::from_secs(1))
         );
         assert_eq!(
-            limit.check(ip("203.0.113.9"), t0 + Duration::from_secs(1)),
+            limit.take(ip("203.0.113.9"), t0 + Duration::from_secs(1)),
             Ok(())
         );
     }

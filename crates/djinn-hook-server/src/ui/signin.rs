@@ -79,7 +79,7 @@ pub(crate) async fn submit(
     };
     let client = remote.map(|Extension(ConnectInfo(addr))| addr.ip());
     let limit = &state.inner.sign_in_limit;
-    if let Err(wait) = limit.check(client, Instant::now()) {
+    if let Err(wait) = limit.take(client, Instant::now()) {
         let seconds = wait.as_secs();
         let mut response = render(SignInPage {
             visitor,
@@ -99,6 +99,7 @@ pub(crate) async fn submit(
     let token = form.get("token").unwrap_or("").trim();
     match (!token.is_empty()).then(|| check(token)).flatten() {
         Some(access) => {
+            limit.give_back(client, Instant::now());
             let inner = &state.inner;
             // Signing in again in the same browser replaces its session.
             if let Some(old) = &visitor.session {
@@ -116,7 +117,6 @@ pub(crate) async fn submit(
             Ok(response)
         }
         None => {
-            limit.failed(client, Instant::now());
             let mut response = render(SignInPage {
                 visitor,
                 title: "Sign in".into(),
