@@ -24,6 +24,17 @@ async fn call(config: &Config, request: Request<Body>) -> Response {
         .unwrap()
 }
 
+/// The router of a server said to be bound to 127.0.0.1:8080, over `store`.
+fn router_over(config: &Config, store: &Arc<djinn_hook_store::Store>) -> axum::Router {
+    let local = "127.0.0.1:8080".parse().unwrap();
+    router(djinn_hook_server::AppState::new(
+        config,
+        Arc::clone(store),
+        local,
+        || {},
+    ))
+}
+
 fn get(path: &str, headers: &[(&str, &str)]) -> Request<Body> {
     let mut request = Request::get(path);
     for (name, value) in headers {
@@ -270,13 +281,7 @@ async fn a_webhooks_delivery_limits_are_set_and_reset_through_the_api() {
 async fn an_event_for_an_unknown_namespace_is_404_and_stores_nothing() {
     let config = config(&[]);
     let store = crate::store();
-    let local = "127.0.0.1:8080".parse().unwrap();
-    let app = router(djinn_hook_server::AppState::new(
-        &config,
-        Arc::clone(&store),
-        local,
-        || {},
-    ));
+    let app = router_over(&config, &store);
     let event = |ns: &str| {
         Request::post(format!("/n/{ns}/-/events"))
             .header(headers::EVENT, "cron")
@@ -485,4 +490,34 @@ async fn a_payload_urls_user_info_is_never_shown_and_survives_a_round_trip() {
         store.webhook(id).unwrap().unwrap().payload_url,
         "https://other:pw@example.com/hook"
     );
+}
+
+#[tokio::test]
+async fn a_namespace_a_url_path_would_change_is_a_400_naming_what_and_stores_nothing() {
+    let config = config(&[]);
+    let store = crate::store();
+    let app = router_over(&config, &store);
+    for (ns, named) in [
+        // `alice/ci/x\..\..\..\bob\ci`: a browser would resolve its links into `bob/ci`.
+        ("alice/ci/x%5C..%5C..%5C..%5Cbob%5Cci", "backslash"),
+        ("alice/ci/%2E%2E", r#"segment \"..\""#),
+        ("alice/%2e/ci", r#"segment \".\""#),
+    ] {
+        let (status, body, _) = send_json(
+            &app,
+            "POST",
+            &format!("/n/{ns}/-/webhooks"),
+            r#"{"payload_url": "https://example.com/hook"}"#,
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{ns}: {body}");
+        assert!(body.to_string().contains(named), "{ns}: {body}");
+    }
+    let names: Vec<String> = store
+        .namespaces()
+        .unwrap()
+        .into_iter()
+        .map(|n| n.name)
+        .collect();
+    assert_eq!(names, ["alice/ci", "bob/x"], "nothing stored");
 }

@@ -355,8 +355,10 @@ async fn run(
     assert!(ui.store.webhooks("alice/ci").unwrap().is_empty());
     shot(client, dir, "10-deleted").await;
 
-    // Sign out.
+    // Sign out: the pages are closed again.
     press(client, "Sign out").await;
+    assert!(client.current_url().await?.path().ends_with("/ui/signin"));
+    client.goto(&format!("{base}/ui/")).await?;
     assert!(client.current_url().await?.path().ends_with("/ui/signin"));
     Ok(())
 }
