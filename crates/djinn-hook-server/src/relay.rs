@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 
 use axum::http::{HeaderMap, Uri};
-use djinn_hook_payload::headers::DELIVERY as DELIVERY_HEADER;
+use djinn_hook_sign::headers::DELIVERY as DELIVERY_HEADER;
 
 use crate::error::ApiError;
 

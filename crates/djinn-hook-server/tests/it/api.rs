@@ -8,8 +8,8 @@ use std::time::Duration;
 use axum::body::{Body, Bytes};
 use axum::http::{Request, StatusCode};
 use axum::response::Response;
-use djinn_hook_payload::headers;
 use djinn_hook_server::{Config, Tokens, router};
+use djinn_hook_sign::headers;
 use http_body_util::BodyExt as _;
 use tower::ServiceExt as _;
 

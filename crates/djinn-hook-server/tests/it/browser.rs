@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use djinn_hook_payload::headers;
+use djinn_hook_sign::headers;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
