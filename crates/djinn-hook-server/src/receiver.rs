@@ -94,7 +94,7 @@ impl fmt::Debug for Received {
 /// ```
 /// use axum::http::{HeaderMap, HeaderValue, Uri};
 /// use djinn_hook_sign::headers::SIGNATURE;
-/// use djinn_hook_sign::Verifier;
+/// use djinn_hook_sign::{Secret, Verifier};
 ///
 /// let secret = Secret::from("s3cret");
 /// let body = br#"{"id": 1}"#;
