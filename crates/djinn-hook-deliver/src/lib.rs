@@ -84,6 +84,11 @@
 //! See [`RetryPolicy`] for the exact schedule semantics, `Retry-After` and disabling.
 #![warn(missing_docs)]
 
+/// The crate README's example, compiled and run as a doctest so it cannot drift.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+struct ReadmeDoctests;
+
 mod breaker;
 mod coalesce;
 mod deliver;

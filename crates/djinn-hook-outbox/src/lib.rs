@@ -20,6 +20,11 @@
 //! (djinn-hook-deliver) drives it.
 #![warn(missing_docs)]
 
+/// The crate README's example, compiled and run as a doctest so it cannot drift.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+struct ReadmeDoctests;
+
 mod attempt;
 mod claim;
 mod completion;

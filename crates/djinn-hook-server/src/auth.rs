@@ -236,9 +236,9 @@ impl Tokens {
         })
     }
 
-    /// What signing in to the web UI with `token` gives: writing if its scope allows changes,
-    /// the namespaces it is limited to. `None` for an unknown token, and for one that may
-    /// neither read nor write (an intake-only token).
+    /// What signing in to the web UI with `token` gives: reading and writing each as its scope
+    /// allows them in the API, the namespaces it is limited to. `None` for an unknown token,
+    /// and for one that may neither read nor write (an intake-only token).
     pub fn ui_access(&self, token: &str) -> Option<Access> {
         let scope = self.token_scope(token)?;
         let may = |kind| scope.kinds.is_empty() || scope.kinds.contains(&kind);
@@ -246,6 +246,7 @@ impl Tokens {
             return None;
         }
         Some(Access {
+            can_read: may(Kind::Read),
             can_write: may(Kind::Write),
             namespaces: (!scope.namespaces.is_empty()).then(|| scope.namespaces.clone()),
         })

@@ -7,8 +7,8 @@ use std::time::Duration;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
-use djinn_hook_payload::headers::EVENT as EVENT_HEADER;
 use djinn_hook_payload::{EventType, Payload};
+use djinn_hook_sign::headers::EVENT as EVENT_HEADER;
 use djinn_hook_store::{
     DEFAULT_ROTATION_OVERLAP, DeliveryFilter, DeliveryLimits, Error as StoreError, LimitsUpdate,
     MAX_ROTATION_OVERLAP, NewEvent, NewWebhook, Page, SecretUpdate, Store, Webhook, WebhookUpdate,

@@ -25,6 +25,11 @@
 //! ```
 #![warn(missing_docs)]
 
+/// The crate README's example, compiled and run as a doctest so it cannot drift.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+struct ReadmeDoctests;
+
 mod app;
 mod auth;
 mod conn;

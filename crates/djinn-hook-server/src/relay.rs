@@ -8,7 +8,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::http::HeaderMap;
-use djinn_hook_payload::headers::DELIVERY as DELIVERY_HEADER;
+use djinn_hook_sign::headers::DELIVERY as DELIVERY_HEADER;
 
 use url::{Host, Url};
 

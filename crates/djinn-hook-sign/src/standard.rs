@@ -87,6 +87,17 @@ impl StandardSecret {
         STANDARD.encode_string(&self.bytes, &mut whsec);
         whsec
     }
+
+    /// The Standard Webhooks key of a webhook secret as the sender and receivers derive it:
+    /// a `whsec_…` secret decoded ([`from_whsec`](Self::from_whsec)), any other secret's
+    /// UTF-8 bytes as they are.
+    pub fn for_webhook_secret(secret: &str) -> Result<Self, SignError> {
+        if secret.starts_with(WHSEC_PREFIX) {
+            Self::from_whsec(secret)
+        } else {
+            Ok(Self::from_bytes(secret.as_bytes()))
+        }
+    }
 }
 
 impl fmt::Debug for StandardSecret {

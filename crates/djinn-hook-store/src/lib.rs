@@ -141,6 +141,11 @@
 //! wait for the flush, as on SQLite. The connection is not encrypted (no TLS).
 #![warn(missing_docs)]
 
+/// The crate README's example, compiled and run as a doctest so it cannot drift.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+struct ReadmeDoctests;
+
 mod auto_prune;
 mod claim;
 mod delivery_query;

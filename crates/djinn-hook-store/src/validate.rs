@@ -184,7 +184,10 @@ pub(crate) fn ssl(ssl: bool, https: bool, errors: &mut ValidationErrors) {
     }
 }
 
-/// The namespace name: `owner/path`, no empty segments.
+/// The namespace name: `owner/path`, no empty segments, and nothing a URL path would change:
+/// every namespace is a path of the API and the web UI, and a browser (or any WHATWG URL
+/// parser) folds away a `.` or `..` segment and reads a backslash as `/`, so such a name would
+/// be a link into another namespace.
 pub(crate) fn namespace(name: &str) -> Result<(), &'static str> {
     if name.split('/').count() < 2 {
         return Err("expected owner/path");
@@ -194,6 +197,15 @@ pub(crate) fn namespace(name: &str) -> Result<(), &'static str> {
     }
     if name.chars().any(|c| c.is_control()) {
         return Err("control character");
+    }
+    if name.split('/').any(|s| s == "..") {
+        return Err("segment \"..\" (a URL path folds it away)");
+    }
+    if name.split('/').any(|s| s == ".") {
+        return Err("segment \".\" (a URL path folds it away)");
+    }
+    if name.contains('\\') {
+        return Err("backslash (a browser reads it as /)");
     }
     Ok(())
 }

@@ -1,4 +1,8 @@
 //! The command line, declared with clap: every flag the binary accepts lives here.
+#![allow(
+    rustdoc::invalid_html_tags,
+    reason = "the doc comments are clap's --help texts, where `<db>` and the like are placeholders"
+)]
 
 use std::path::PathBuf;
 

@@ -11,7 +11,7 @@ use djinn_hook_deliver::{
     ClaimRequest, Claimed, Completion, DeliveryRequest, LeaseToken, Outbox, OutboxError, Outcome,
     PutOff, RetryPolicy, Task, Worker, WorkerConfig, WorkerEvent,
 };
-use djinn_hook_payload::headers;
+use djinn_hook_sign::headers;
 use time::OffsetDateTime;
 
 use crate::server::{Reply, Server};

@@ -9,13 +9,19 @@ use djinn_hook_payload::EventType;
 use djinn_hook_store::Store;
 use serde::{Deserialize, Serialize};
 
+use super::limit::SignInLimit;
 use super::session::{SessionKey, SessionKeyError};
+use super::sessions::Sessions;
 use crate::send_test::{TestLimits, TestSlots};
 
 /// What a signed-in person may do: the server maps its token scopes onto this.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Access {
-    /// Whether they may create, change, delete, test and redeliver (else read only).
+    /// Whether they may see webhooks and deliveries (a token scoped `read`, or unscoped).
+    pub can_read: bool,
+    /// Whether they may create, change, delete, test and redeliver (a token scoped `write`,
+    /// or unscoped). Independent of `can_read`, as in the API: a write-only token changes
+    /// webhooks but sees none of them.
     pub can_write: bool,
     /// The namespaces they may see (each with its children), or `None` for all.
     pub namespaces: Option<Vec<String>>,
@@ -25,6 +31,7 @@ impl Access {
     /// Everything: the loopback no-token mode.
     pub fn full() -> Access {
         Access {
+            can_read: true,
             can_write: true,
             namespaces: None,
         }
@@ -53,7 +60,8 @@ pub enum Auth {
     /// No tokens configured (the server listens on loopback only): no sign-in, full access.
     /// CSRF tokens and `Origin` are still checked.
     Open,
-    /// Sign in with an API token, exchanged for a signed session cookie.
+    /// Sign in with an API token, exchanged for a session (kept by the server; the cookie
+    /// holds its id).
     Tokens(TokenCheck),
 }
 
@@ -119,6 +127,10 @@ pub(crate) struct Inner {
     pub(crate) auth: Auth,
     pub(crate) actions: Arc<dyn Actions>,
     pub(crate) key: SessionKey,
+    /// Who is signed in: shared by every clone of the state, so a sign-out is seen by all.
+    pub(crate) sessions: Arc<Sessions>,
+    /// Failed sign-ins, per client address and in all.
+    pub(crate) sign_in_limit: Arc<SignInLimit>,
     pub(crate) secure_cookies: bool,
     pub(crate) session_ttl: Duration,
     /// The origin people reach the UI at (`https://hooks.example.com`), if the server knows
@@ -145,7 +157,8 @@ impl UiState {
     /// How long a session lasts after sign-in unless [`UiState::with_session_ttl`] says otherwise.
     pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(8 * 60 * 60);
 
-    /// The state with a fresh random session key (sessions end when the process does),
+    /// The state with a fresh random cookie key and no sessions (they live in this process's
+    /// memory, and end when it does),
     /// cookies without `Secure` (plain-HTTP loopback) and [`UiState::DEFAULT_SESSION_TTL`].
     pub fn new(
         store: Arc<Store>,
@@ -158,6 +171,8 @@ impl UiState {
                 auth,
                 actions,
                 key: SessionKey::generate()?,
+                sessions: Arc::default(),
+                sign_in_limit: Arc::default(),
                 secure_cookies: false,
                 session_ttl: UiState::DEFAULT_SESSION_TTL,
                 public_origin: None,
@@ -178,7 +193,8 @@ impl UiState {
         self.map(|inner| inner.session_ttl = ttl)
     }
 
-    /// Signs sessions with this key (e.g. one kept across restarts).
+    /// Signs the UI's cookies (session ids, CSRF ids, flash messages) and CSRF tokens with
+    /// this key.
     pub fn with_session_key(self, key: SessionKey) -> UiState {
         self.map(|inner| inner.key = key)
     }
@@ -225,6 +241,8 @@ impl UiState {
             auth: shared.auth.clone(),
             actions: Arc::clone(&shared.actions),
             key: shared.key.clone(),
+            sessions: Arc::clone(&shared.sessions),
+            sign_in_limit: Arc::clone(&shared.sign_in_limit),
             secure_cookies: shared.secure_cookies,
             session_ttl: shared.session_ttl,
             public_origin: shared.public_origin.clone(),

@@ -8,8 +8,8 @@ use std::time::Duration;
 use axum::body::{Body, Bytes};
 use axum::http::{Request, StatusCode};
 use axum::response::Response;
-use djinn_hook_payload::headers;
 use djinn_hook_server::{Config, Tokens, router};
+use djinn_hook_sign::headers;
 use http_body_util::BodyExt as _;
 use tower::ServiceExt as _;
 
@@ -22,6 +22,17 @@ async fn call(config: &Config, request: Request<Body>) -> Response {
         .await
         .expect("answered within 10 s")
         .unwrap()
+}
+
+/// The router of a server said to be bound to 127.0.0.1:8080, over `store`.
+fn router_over(config: &Config, store: &Arc<djinn_hook_store::Store>) -> axum::Router {
+    let local = "127.0.0.1:8080".parse().unwrap();
+    router(djinn_hook_server::AppState::new(
+        config,
+        Arc::clone(store),
+        local,
+        || {},
+    ))
 }
 
 fn get(path: &str, headers: &[(&str, &str)]) -> Request<Body> {
@@ -416,13 +427,7 @@ async fn a_webhooks_delivery_limits_are_set_and_reset_through_the_api() {
 async fn an_event_for_an_unknown_namespace_is_404_and_stores_nothing() {
     let config = config(&[]);
     let store = crate::store();
-    let local = "127.0.0.1:8080".parse().unwrap();
-    let app = router(djinn_hook_server::AppState::new(
-        &config,
-        Arc::clone(&store),
-        local,
-        || {},
-    ));
+    let app = router_over(&config, &store);
     let event = |ns: &str| {
         Request::post(format!("/n/{ns}/-/events"))
             .header("Host", "127.0.0.1:8080")
@@ -732,4 +737,34 @@ async fn a_webhook_loop_is_refused_however_the_url_spells_this_server() {
         listed[0]["payload_url"], "https://example.com/kept",
         "{listed}"
     );
+}
+
+#[tokio::test]
+async fn a_namespace_a_url_path_would_change_is_a_400_naming_what_and_stores_nothing() {
+    let config = config(&[]);
+    let store = crate::store();
+    let app = router_over(&config, &store);
+    for (ns, named) in [
+        // `alice/ci/x\..\..\..\bob\ci`: a browser would resolve its links into `bob/ci`.
+        ("alice/ci/x%5C..%5C..%5C..%5Cbob%5Cci", "backslash"),
+        ("alice/ci/%2E%2E", r#"segment \"..\""#),
+        ("alice/%2e/ci", r#"segment \".\""#),
+    ] {
+        let (status, body, _) = send_json(
+            &app,
+            "POST",
+            &format!("/n/{ns}/-/webhooks"),
+            r#"{"payload_url": "https://example.com/hook"}"#,
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{ns}: {body}");
+        assert!(body.to_string().contains(named), "{ns}: {body}");
+    }
+    let names: Vec<String> = store
+        .namespaces()
+        .unwrap()
+        .into_iter()
+        .map(|n| n.name)
+        .collect();
+    assert_eq!(names, ["alice/ci", "bob/x"], "nothing stored");
 }

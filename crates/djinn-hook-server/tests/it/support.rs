@@ -60,18 +60,22 @@ pub(crate) struct Ui {
     _dir: tempfile::TempDir,
 }
 
-/// Tokens of the token-mode UI: `writer` (everything), `reader` (read only), `bob`
-/// (writes, only `bob/...`).
+/// Tokens of the token-mode UI: `writer` (everything), `reader` (read only), `scribe` (write
+/// only), `bob` (reads and writes, only `bob/...`).
 pub(crate) fn check_token(token: &str) -> Option<Access> {
     match token {
         "writer" => Some(Access::full()),
         "reader" => Some(Access {
             can_write: false,
-            namespaces: None,
+            ..Access::full()
+        }),
+        "scribe" => Some(Access {
+            can_read: false,
+            ..Access::full()
         }),
         "bob" => Some(Access {
-            can_write: true,
             namespaces: Some(vec!["bob/ci".into()]),
+            ..Access::full()
         }),
         _ => None,
     }
@@ -126,6 +130,7 @@ impl Ui {
             router: self.router.clone(),
             cookies: HashMap::new(),
             csrf: None,
+            remote: None,
         }
     }
 
@@ -197,6 +202,8 @@ pub(crate) struct Client {
     router: Router,
     pub(crate) cookies: HashMap<String, String>,
     pub(crate) csrf: Option<String>,
+    /// The address requests come from, as the server's connections give it (`None`: none).
+    pub(crate) remote: Option<SocketAddr>,
 }
 
 impl Client {
@@ -270,7 +277,12 @@ impl Client {
         request
     }
 
-    async fn send(&mut self, request: Request<Body>) -> Page {
+    async fn send(&mut self, mut request: Request<Body>) -> Page {
+        if let Some(remote) = self.remote {
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(remote));
+        }
         let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();

@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use djinn_hook_outbox::{Attempt, AttemptOutcome, Completion, Decision, Outcome, Task};
-use djinn_hook_payload::{EventType, headers};
+use djinn_hook_payload::EventType;
+use djinn_hook_sign::headers;
 use djinn_hook_store::{Accepted, NewEvent, NewWebhook, SecretKey, Store, Webhook};
 use tempfile::TempDir;
 use time::OffsetDateTime;

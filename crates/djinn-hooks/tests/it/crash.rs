@@ -17,7 +17,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use djinn_hook_payload::{EventType, example_payload, headers};
+use djinn_hook_payload::{EventType, example_payload};
+use djinn_hook_sign::headers;
 use djinn_hook_store::{DeliveryFilter, Page, SecretKey, Store};
 use serde_json::Value;
 

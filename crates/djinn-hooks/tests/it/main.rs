@@ -19,7 +19,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
-use djinn_hook_payload::headers;
+use djinn_hook_sign::headers;
 
 /// A temporary folder holding the database and key file of one test.
 pub(crate) struct Env {

@@ -9,9 +9,10 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload, headers};
+use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
 use djinn_hook_server::Receiver;
 use djinn_hook_sign::Secret;
+use djinn_hook_sign::headers;
 use serde_json::{Value, json};
 
 use crate::serve_process;
