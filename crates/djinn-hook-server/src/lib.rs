@@ -53,5 +53,5 @@ pub use auth::{MIN_TOKEN_CHARS, TOKENS_ENV, Tokens};
 pub use conn::{Limits, serve_connections};
 pub use error::ApiError;
 pub use receiver::{BindError, Received, Receiver};
-pub use send_test::{SentTest, StoreActions, TestLimits, TestRefused, send_test};
+pub use send_test::{SentTest, StoreActions, TestLimits, send_test};
 pub use serve::{Config, ConfigError, ServeError, serve};

@@ -126,7 +126,7 @@ impl Default for TestLimits {
 
 /// Why a test delivery was not started: a limit of [`TestLimits`] is reached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum TestRefused {
+pub(crate) enum TestRefused {
     /// As many tests to this webhook as [`TestLimits::per_webhook`] are running.
     #[error(
         "{limit} test deliveries to this webhook are already running (at most {limit} at a \
