@@ -130,6 +130,38 @@ pub fn worker_event(event: &WorkerEvent<'_>) {
     }
 }
 
+/// The log line of claims taken back from a process found dead (`msg="took back claims"`):
+/// the same from `serve` and `worker`.
+pub fn taken_back(taken: &djinn_hook_store::TakenBack) {
+    let process = &taken.process;
+    tracing::warn!(
+        msg = "took back claims: their process is gone, its tasks are due again",
+        process = %process.id,
+        pid = process.pid,
+        host = process.host,
+        started_at = process.started_at.format(&Rfc3339).ok(),
+        tasks = taken.tasks,
+    );
+}
+
+/// The log line of a stopping process handing back what it still holds: after its shutdown
+/// timeout ran out (`timeout`), or after a clean stop (a line only if anything was left).
+pub fn handed_back(outcome: &djinn_hook_store::Result<u64>, timeout: Option<Duration>) {
+    match (outcome, timeout) {
+        (Ok(tasks), Some(timeout)) => tracing::warn!(
+            msg = "shutdown timeout: handed back the deliveries still under way",
+            tasks,
+            timeout_ms = millis(timeout),
+        ),
+        (Ok(0), None) => {}
+        (Ok(tasks), None) => tracing::info!(msg = "handed back claimed tasks", tasks),
+        (Err(err), _) => tracing::error!(
+            msg = "handing back claimed tasks failed; they come back once this process is seen gone",
+            error = chain(err),
+        ),
+    }
+}
+
 /// The line for one committed delivery attempt: the attempt's `result` and the task's
 /// `outcome` in their own words ([`AttemptOutcome`](djinn_hook_deliver::AttemptOutcome),
 /// [`Outcome`]).

@@ -3,17 +3,20 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use djinn_hook_outbox::{
-    ClaimRequest, Claimed, Completion, Destination, Outbox, OutboxError, PutOff, Task,
+    ClaimRequest, Claimed, Completion, Destination, Outbox, OutboxError, PutOff, Release, Task,
 };
 use djinn_hook_payload::EventType;
 use time::OffsetDateTime;
 
 use crate::error::{Error, Result};
 use crate::key::SecretKey;
+use crate::liveness::{Liveness, Process, ProcessId, ProcessInfo, TakenBack};
+use crate::lock_file::{self, LockFile, Probe};
 use crate::pg::{self, PgStore};
 use crate::store::Store as Sqlite;
 use crate::types::{
@@ -34,6 +37,12 @@ pub struct Store {
     /// The webhook this `Store`'s last claim served last: the next claim starts after it
     /// (round-robin across webhooks).
     claim_cursor: AtomicI64,
+    /// This process, once registered ([`Store::register_process`]).
+    process: Mutex<Option<Arc<Process>>>,
+    /// Tasks taken back from dead processes by this `Store`.
+    taken_back: AtomicU64,
+    /// Attempts this `Store` recorded after their task's lease was lost.
+    stale_completions: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -57,6 +66,9 @@ impl Store {
         Store {
             backend,
             claim_cursor: AtomicI64::new(0),
+            process: Mutex::new(None),
+            taken_back: AtomicU64::new(0),
+            stale_completions: AtomicU64::new(0),
         }
     }
 
@@ -127,7 +139,7 @@ impl Store {
 
     /// The PostgreSQL schema version this build writes (the `schema_version`
     /// table); numbered on its own, its version 1 holds SQLite's 1 to 3, its 2 SQLite's 4, its 3
-    /// SQLite's 5.
+    /// SQLite's 5, its 4 SQLite's 6, its 5 SQLite's 7.
     pub fn postgres_schema_version() -> i64 {
         pg::SCHEMA_VERSION
     }
@@ -317,7 +329,10 @@ impl Store {
     /// behind.
     ///
     /// Atomic: two workers (threads, `Store`s or processes) never get the same task; a crashed
-    /// worker's tasks come back when the lease runs out. Each claim counts as an attempt
+    /// worker's tasks come back when the lease runs out, or at once if it was a registered
+    /// process ([`Store::register_process`]): the claims of a registered store carry its
+    /// process, and look for dead processes first (once a second at most,
+    /// [`Store::take_back_from_dead`]). Each claim counts as an attempt
     /// (the request's `attempt`) until [`Store::put_off`] takes it back. Not durable on
     /// return: a claim lost in a crash is an expired lease.
     pub fn claim(&self, now: OffsetDateTime, claim: &ClaimRequest) -> Result<Claimed> {
@@ -327,8 +342,15 @@ impl Store {
                 held_back: false,
             });
         }
+        let process = self.process();
+        if let Some(process) = &process
+            && process.look_due(Instant::now())
+        {
+            self.take_back_from(process)?;
+        }
+        let holder = process.map(|p| p.info.id);
         let after = self.claim_cursor.load(Ordering::Relaxed);
-        let (claimed, last) = on_backend!(self, claim(now, claim, after))?;
+        let (claimed, last) = on_backend!(self, claim(now, claim, after, holder))?;
         if let Some(last) = last {
             self.claim_cursor.store(last, Ordering::Relaxed);
         }
@@ -363,7 +385,25 @@ impl Store {
         if completions.is_empty() {
             return Ok(Vec::new());
         }
-        on_backend!(self, complete(completions))
+        let completed = on_backend!(self, complete(completions))?;
+        let stale = completed
+            .iter()
+            .filter(|c| c.delivery_id.is_some() && !c.lease_held)
+            .count();
+        self.stale_completions
+            .fetch_add(stale as u64, Ordering::Relaxed);
+        Ok(completed)
+    }
+
+    /// Hands back claimed tasks that will not be attempted (a worker stopping): each is due
+    /// again at once, its lease dropped and its claim no longer counted as an attempt. A task
+    /// whose lease is no longer current is left alone. Returns how many were handed back. Not
+    /// durable on return, like a claim (it undoes one).
+    pub fn release(&self, tasks: &[Release]) -> Result<usize> {
+        if tasks.is_empty() {
+            return Ok(0);
+        }
+        on_backend!(self, release(tasks, OffsetDateTime::now_utc()))
     }
 
     /// [`Store::complete`] for one attempt.
@@ -464,6 +504,200 @@ impl Store {
     }
 }
 
+/// Process liveness: a long-running process (`serve`, `worker`) registers, its claims carry its
+/// identity, and its claims come back at once when it dies (`liveness.rs`).
+impl Store {
+    /// Registers this process as the holder of this store's claims from now on, shows the
+    /// other processes that it runs for as long as it does, and takes back at once the claims
+    /// of processes found dead (a restarted process takes back its dead predecessor's).
+    /// `on_taken_back` is told of every take-back by this store, now and at later claims.
+    /// Returns this process's identity; a second call returns the same.
+    ///
+    /// The sign of life: on SQLite, an exclusive lock on `<db>.procs/<id>.lock` that the
+    /// kernel drops when the process dies (so only processes on the same machine as the file
+    /// can tell, as only they can share it); on PostgreSQL, a session-level advisory lock held
+    /// by a connection of this store's own, which the server releases when the connection ends
+    /// (at once for a dead process; within about 25 s for a vanished host, by TCP keepalives).
+    /// The lease stays the outer bound: a process alive but cut off from the database, or
+    /// stuck, still loses its claims when their leases run out.
+    pub fn register_process(
+        &self,
+        on_taken_back: impl Fn(&TakenBack) + Send + Sync + 'static,
+    ) -> Result<ProcessId> {
+        if let Some(process) = self.process() {
+            return Ok(process.info.id);
+        }
+        let info = ProcessInfo::this(ProcessId::random());
+        let liveness = match &self.backend {
+            Backend::Sqlite(s) => match s.path() {
+                Some(db) => {
+                    let dir = lock_file::dir_of(db);
+                    let lock = LockFile::create(&dir, info.id).map_err(|source| {
+                        Error::LockFile {
+                            action: "create",
+                            dir,
+                            source,
+                        }
+                    })?;
+                    s.register_process(&info)?;
+                    Liveness::File(lock)
+                }
+                None => Liveness::Alone,
+            },
+            Backend::Postgres(p) => {
+                Liveness::Session(Box::new(Mutex::new(p.liveness_session(&info)?)))
+            }
+        };
+        let process = Arc::new(Process {
+            info,
+            liveness,
+            report: Box::new(on_taken_back),
+            last_look: Mutex::new(Some(Instant::now())),
+        });
+        *lock(&self.process) = Some(Arc::clone(&process));
+        self.take_back_from(&process)?;
+        if let Some(db) = self.path() {
+            // Files of processes that died while registering, or after their claims were
+            // taken back: nothing refers to them.
+            lock_file::clean_stale(&lock_file::dir_of(db)).map_err(|source| Error::LockFile {
+                action: "check",
+                dir: lock_file::dir_of(db),
+                source,
+            })?;
+        }
+        Ok(process.info.id)
+    }
+
+    /// This process's identity, if it registered ([`Store::register_process`]).
+    pub fn process_id(&self) -> Option<ProcessId> {
+        self.process().map(|p| p.info.id)
+    }
+
+    /// Takes back the claims of every registered process found dead (see
+    /// [`Store::register_process`]): their tasks are due at once, their claims still counted
+    /// as attempts (an attempt may have reached its receiver before the death, as when a lease
+    /// runs out), and the processes are forgotten. Each take-back is reported to the
+    /// registration's `on_taken_back` and counted ([`Store::claims_taken_back`]). Nothing to
+    /// do for a store that did not register. A claim does this by itself, once a second at
+    /// most.
+    pub fn take_back_from_dead(&self) -> Result<Vec<TakenBack>> {
+        match self.process() {
+            Some(process) => self.take_back_from(&process),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Hands back every claim this process holds, and ends its registration: its tasks are due
+    /// at once (their claims still counted as attempts: some may be under way) and it is no
+    /// longer shown as running. For a process about to exit with deliveries still in flight;
+    /// a completion that comes after is recorded as stale ([`Store::stale_completions`]).
+    /// Returns how many tasks were handed back (0 for a store that did not register). Dropping
+    /// the store does the same.
+    pub fn retire_process(&self) -> Result<u64> {
+        let Some(process) = lock(&self.process).take() else {
+            return Ok(0);
+        };
+        let now = OffsetDateTime::now_utc();
+        let handed_back = on_backend!(self, hand_back_all(process.info.id, now, true))?;
+        if let Liveness::File(lock) = &process.liveness {
+            lock.remove_file();
+        }
+        Ok(handed_back)
+    }
+
+    /// Tasks this store took back from dead processes since it was opened.
+    pub fn claims_taken_back(&self) -> u64 {
+        self.taken_back.load(Ordering::Relaxed)
+    }
+
+    /// Attempts this store recorded after their task's lease was lost (it ran out, or was taken
+    /// back from a process thought dead), since it was opened: the task may have been
+    /// delivered again by another claim (at least once).
+    pub fn stale_completions(&self) -> u64 {
+        self.stale_completions.load(Ordering::Relaxed)
+    }
+
+    fn process(&self) -> Option<Arc<Process>> {
+        lock(&self.process).clone()
+    }
+
+    /// Takes back the claims of the processes `process` finds dead.
+    fn take_back_from(&self, process: &Process) -> Result<Vec<TakenBack>> {
+        let now = OffsetDateTime::now_utc();
+        let me = process.info.id;
+        let taken = match (&self.backend, &process.liveness) {
+            (Backend::Sqlite(s), Liveness::File(_)) => {
+                let dir = lock_file::dir_of(s.path().expect("a file store has a path"));
+                let mut dead = Vec::new();
+                let mut locks = Vec::new();
+                for other in s.processes()? {
+                    if other.id == me {
+                        continue;
+                    }
+                    let probe = lock_file::probe(&dir, other.id).map_err(|source| {
+                        Error::LockFile {
+                            action: "check",
+                            dir: dir.clone(),
+                            source,
+                        }
+                    })?;
+                    if let Probe::Dead(lock) = probe {
+                        dead.push(other);
+                        locks.extend(lock);
+                    }
+                }
+                let taken = if dead.is_empty() {
+                    Vec::new()
+                } else {
+                    let ids: Vec<ProcessId> = dead.iter().map(|p| p.id).collect();
+                    let counts = s.take_back(&ids, now)?;
+                    dead.into_iter()
+                        .zip(counts)
+                        .map(|(process, tasks)| TakenBack { process, tasks })
+                        .collect()
+                };
+                // Removed by their holder (this store) only once their claims are back.
+                for lock in locks {
+                    lock.remove_file();
+                }
+                taken
+            }
+            (Backend::Postgres(p), Liveness::Session(session)) => {
+                {
+                    let mut session = lock(session);
+                    if !session.works() {
+                        // Its lock went with the connection: shown alive again from now on (its
+                        // claims may have been taken back meanwhile; their completions are then
+                        // stale).
+                        *session = p.liveness_session(&process.info)?;
+                    }
+                }
+                p.take_back_dead(me, now)?
+            }
+            _ => Vec::new(),
+        };
+        for taken_back in &taken {
+            self.taken_back
+                .fetch_add(taken_back.tasks, Ordering::Relaxed);
+            (process.report)(taken_back);
+        }
+        Ok(taken)
+    }
+}
+
+impl Drop for Store {
+    /// Ends this process's registration, if it has one ([`Store::retire_process`]); a failure
+    /// is let go (the others take the claims back when they find the process gone).
+    fn drop(&mut self) {
+        let _ = self.retire_process();
+    }
+}
+
+/// Locks a mutex whose holder may have panicked (what it guards stays consistent).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// Whether `url_or_path` names a PostgreSQL database rather than a SQLite file.
 pub fn is_postgres_url(url_or_path: &str) -> bool {
     ["postgres://", "postgresql://"].iter().any(|scheme| {
@@ -508,6 +742,11 @@ impl Outbox for Store {
 
     fn breaker_closed(&self, destination: &Destination) -> std::result::Result<(), OutboxError> {
         Store::breaker_closed(self, destination.as_str()).map_err(OutboxError::new)
+    }
+
+    fn release(&self, tasks: &[Release]) -> std::result::Result<(), OutboxError> {
+        Store::release(self, tasks).map_err(OutboxError::new)?;
+        Ok(())
     }
 }
 

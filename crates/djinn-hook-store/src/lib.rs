@@ -148,6 +148,8 @@ mod dispatch;
 mod error;
 mod key;
 mod key_file;
+mod liveness;
+mod lock_file;
 mod pg;
 mod pruning;
 mod rotation;
@@ -168,6 +170,8 @@ mod log;
 #[allow(unreachable_pub, reason = "called by dispatch.rs")]
 mod outbox;
 #[allow(unreachable_pub, reason = "called by dispatch.rs")]
+mod process;
+#[allow(unreachable_pub, reason = "called by dispatch.rs")]
 mod queue_test;
 #[allow(unreachable_pub, reason = "called by dispatch.rs")]
 mod store;
@@ -176,6 +180,7 @@ pub use auto_prune::AutoPrune;
 pub use dispatch::{Store, WorkListener, is_postgres_url};
 pub use error::{DatabaseError, Error, Result};
 pub use key::SecretKey;
+pub use liveness::{ProcessId, ProcessInfo, TakenBack};
 pub use log::{DEFAULT_RETENTION, PRUNE_BATCH};
 pub use outbox::MAX_BODY;
 pub use rotation::{DEFAULT_ROTATION_OVERLAP, MAX_ROTATION_OVERLAP};
