@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use djinn_hook_outbox::{Attempt, AttemptOutcome, Completion, Decision, Outcome, Task};
 use djinn_hook_payload::{EventType, headers};
-use djinn_hook_store::{Accepted, NewEvent, NewWebhook, SecretKey, Store, Webhook};
+use djinn_hook_store::{Accepted, NewEvent, NewWebhook, ProcessId, SecretKey, Store, Webhook};
 use tempfile::TempDir;
 use time::OffsetDateTime;
 
@@ -222,6 +222,30 @@ impl Db {
                 )
                 .unwrap()
                 .get(0),
+        }
+    }
+
+    /// Takes away the sign of life of registered process `id`, as its death would: on SQLite
+    /// its lock file goes, on PostgreSQL the server ends the session holding its advisory lock.
+    pub(crate) fn take_sign_of_life(&self, id: ProcessId) {
+        match &self.place {
+            Place::File(_) => {
+                let file = self.dir().join(format!("hooks.db.procs/{id}.lock"));
+                std::fs::remove_file(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            }
+            Place::Postgres(scratch) => {
+                let ended: bool = admin(&scratch.url)
+                    .query_one(
+                        "SELECT bool_and(pg_terminate_backend(pid)) FROM pg_locks
+                         WHERE locktype = 'advisory' AND objsubid = 1
+                            AND ((classid::bigint << 32) | objid::bigint) = $1",
+                        &[&id.as_i64()],
+                    )
+                    .unwrap()
+                    .get::<_, Option<bool>>(0)
+                    .expect("the process's advisory lock is held");
+                assert!(ended);
+            }
         }
     }
 

@@ -7,6 +7,7 @@ mod fixtures;
 mod full_disk;
 mod hook_test;
 mod listen;
+mod liveness;
 mod many_processes;
 mod python_receiver;
 mod serve;
