@@ -156,7 +156,8 @@ pub fn handed_back(outcome: &djinn_hook_store::Result<u64>, timeout: Option<Dura
         (Ok(0), None) => {}
         (Ok(tasks), None) => tracing::info!(msg = "handed back claimed tasks", tasks),
         (Err(err), _) => tracing::error!(
-            msg = "handing back claimed tasks failed; they come back once this process is seen gone",
+            msg =
+                "handing back claimed tasks failed; they come back once this process is seen gone",
             error = chain(err),
         ),
     }

@@ -532,21 +532,18 @@ impl Store {
             Backend::Sqlite(s) => match s.path() {
                 Some(db) => {
                     let dir = lock_file::dir_of(db);
-                    let lock = LockFile::create(&dir, info.id).map_err(|source| {
-                        Error::LockFile {
+                    let lock =
+                        LockFile::create(&dir, info.id).map_err(|source| Error::LockFile {
                             action: "create",
                             dir,
                             source,
-                        }
-                    })?;
+                        })?;
                     s.register_process(&info)?;
                     Liveness::File(lock)
                 }
                 None => Liveness::Alone,
             },
-            Backend::Postgres(p) => {
-                Liveness::Session(Box::new(Mutex::new(p.liveness_session(&info)?)))
-            }
+            Backend::Postgres(p) => Liveness::Session(p.liveness_session(&info)?),
         };
         let process = Arc::new(Process {
             info,
@@ -599,8 +596,10 @@ impl Store {
         };
         let now = OffsetDateTime::now_utc();
         let handed_back = on_backend!(self, hand_back_all(process.info.id, now, true))?;
-        if let Liveness::File(lock) = &process.liveness {
-            lock.remove_file();
+        match &process.liveness {
+            Liveness::File(lock) => lock.remove_file(),
+            Liveness::Session(keeper) => keeper.stop(),
+            Liveness::Alone => {}
         }
         Ok(handed_back)
     }
@@ -634,13 +633,12 @@ impl Store {
                     if other.id == me {
                         continue;
                     }
-                    let probe = lock_file::probe(&dir, other.id).map_err(|source| {
-                        Error::LockFile {
+                    let probe =
+                        lock_file::probe(&dir, other.id).map_err(|source| Error::LockFile {
                             action: "check",
                             dir: dir.clone(),
                             source,
-                        }
-                    })?;
+                        })?;
                     if let Probe::Dead(lock) = probe {
                         dead.push(other);
                         locks.extend(lock);
@@ -662,17 +660,15 @@ impl Store {
                 }
                 taken
             }
-            (Backend::Postgres(p), Liveness::Session(session)) => {
-                {
-                    let mut session = lock(session);
-                    if !session.works() {
-                        // Its lock went with the connection: shown alive again from now on (its
-                        // claims may have been taken back meanwhile; their completions are then
-                        // stale).
-                        *session = p.liveness_session(&process.info)?;
-                    }
+            (Backend::Postgres(p), Liveness::Session(keeper)) => {
+                // A session that broke is connected again (this process's claims may have been
+                // taken back meanwhile: their completions are then stale), and for a while
+                // judges no one (they may all have lost theirs).
+                if keeper.may_judge() {
+                    p.take_back_dead(me, now)?
+                } else {
+                    Vec::new()
                 }
-                p.take_back_dead(me, now)?
             }
             _ => Vec::new(),
         };

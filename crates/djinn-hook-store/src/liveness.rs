@@ -6,13 +6,13 @@
 //! one's claims at once instead of waiting for their leases to run out.
 
 use std::fmt;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 
 use crate::lock_file::LockFile;
-use crate::pg::LivenessSession;
+use crate::pg::SessionKeeper;
 
 /// How often a claim looks for dead processes to take claims back from (at most): a death is
 /// noticed within this, plus the claiming worker's poll interval.
@@ -86,8 +86,8 @@ pub struct TakenBack {
 pub(crate) enum Liveness {
     /// SQLite: the lock on `<db>.procs/<id>.lock`.
     File(LockFile),
-    /// PostgreSQL: the connection that holds the process's advisory lock.
-    Session(Box<Mutex<LivenessSession>>),
+    /// PostgreSQL: the connection that holds the process's advisory lock, and its keeper.
+    Session(Arc<SessionKeeper>),
     /// An in-memory SQLite store: no other process can share it.
     Alone,
 }
@@ -100,6 +100,14 @@ pub(crate) struct Process {
     pub(crate) report: Box<dyn Fn(&TakenBack) + Send + Sync>,
     /// When a claim last looked for dead processes.
     pub(crate) last_look: Mutex<Option<Instant>>,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if let Liveness::Session(keeper) = &self.liveness {
+            keeper.stop();
+        }
+    }
 }
 
 impl fmt::Debug for Process {

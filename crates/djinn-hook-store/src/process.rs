@@ -16,9 +16,8 @@ use crate::task_state::PENDING;
 /// The live leases of one holder: pending tasks whose `next_at` (the lease's end) is still
 /// ahead. No index of holders: a take-back is rare, and walks the pending tasks due later
 /// (`tasks_due`), which spares every claim and completion an index write.
-const HELD_BY: &str = formatcp!(
-    "state = {PENDING} AND next_at > ?2 AND lease IS NOT NULL AND holder = ?1"
-);
+const HELD_BY: &str =
+    formatcp!("state = {PENDING} AND next_at > ?2 AND lease IS NOT NULL AND holder = ?1");
 
 impl Store {
     /// Adds this process to the `processes` table.

@@ -26,7 +26,7 @@ use r2d2_postgres::PostgresConnectionManager;
 use time::OffsetDateTime;
 
 pub(crate) use listen::WorkListener;
-pub(crate) use process::LivenessSession;
+pub(crate) use process::SessionKeeper;
 pub(crate) use schema::SCHEMA_VERSION;
 
 use crate::error::{Engine, Error, IResult, Inner, Result};
@@ -187,9 +187,13 @@ impl PgStore {
         })
     }
 
-    /// The liveness session of registered process `me` (`process.rs`), on its own connection.
-    pub(crate) fn liveness_session(&self, me: &crate::liveness::ProcessInfo) -> Result<LivenessSession> {
-        LivenessSession::open(&self.config, me)
+    /// The liveness session of registered process `me` (`process.rs`), on a connection of its
+    /// own, kept up by a thread of its own.
+    pub(crate) fn liveness_session(
+        &self,
+        me: &crate::liveness::ProcessInfo,
+    ) -> Result<std::sync::Arc<SessionKeeper>> {
+        SessionKeeper::start(&self.config, me)
     }
 
     pub(crate) fn ensure_namespace(&self, name: &str) -> Result<Namespace> {

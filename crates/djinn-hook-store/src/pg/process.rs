@@ -6,7 +6,10 @@
 //! keepalives, set short here). Another process's claim tries the lock: whoever gets it knows
 //! the holder is gone, and takes its claims back in the same transaction.
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
 
 use const_format::formatcp;
 use djinn_hook_outbox::Release;
@@ -16,16 +19,15 @@ use time::OffsetDateTime;
 
 use super::PgStore;
 use crate::error::{Error, Result};
-use crate::liveness::{ProcessId, ProcessInfo, TakenBack};
+use crate::liveness::{LOOK_EVERY, ProcessId, ProcessInfo, TakenBack};
 use crate::sql::{from_ns, to_ns};
 use crate::task_state::PENDING;
 
 /// The live leases of one holder (`$1`) at `$2`: pending tasks whose `next_at` (the lease's
 /// end) is still ahead. No index of holders: a take-back is rare, and walks the pending tasks
 /// due later (`tasks_due`), which spares every claim and completion an index write.
-const HELD_BY: &str = formatcp!(
-    "state = {PENDING} AND next_at > $2 AND lease IS NOT NULL AND holder = ANY($1)"
-);
+const HELD_BY: &str =
+    formatcp!("state = {PENDING} AND next_at > $2 AND lease IS NOT NULL AND holder = ANY($1)");
 
 /// The server's TCP keepalives on the liveness session: idle time before the first probe, the
 /// time between probes, and how many may go unanswered. A host that vanished (power cut,
@@ -38,15 +40,103 @@ const KEEPALIVE_COUNT: u32 = 3;
 /// How long a look at the liveness session may take before it is thought broken.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long after its own session was renewed a process takes nothing back: a session usually
+/// breaks because the server restarted, and then every process's lock went with it; each
+/// process's keeper takes its lock again within a second or two, and until then they would all
+/// look dead to each other.
+const RENEW_GRACE: Duration = Duration::from_secs(5);
+
+/// Keeps a registered process's [`LivenessSession`] up: a thread of its own looks at it every
+/// [`LOOK_EVERY`] and, if it broke (its lock then went with it), connects it again, so that a
+/// process busy with long deliveries, which claims nothing for a while, is not thought dead.
+pub(crate) struct SessionKeeper {
+    config: Config,
+    info: ProcessInfo,
+    state: Mutex<KeeperState>,
+    stopped: AtomicBool,
+}
+
+struct KeeperState {
+    /// `None` while broken, or once stopped.
+    session: Option<LivenessSession>,
+    /// When the session was last connected again after it broke.
+    renewed_at: Option<Instant>,
+}
+
+impl SessionKeeper {
+    /// Opens `me`'s session and starts the thread that keeps it up until [`stop`](Self::stop).
+    pub(crate) fn start(config: &Config, me: &ProcessInfo) -> Result<Arc<SessionKeeper>> {
+        let session = LivenessSession::open(config, me)?;
+        let keeper = Arc::new(SessionKeeper {
+            config: config.clone(),
+            info: me.clone(),
+            state: Mutex::new(KeeperState {
+                session: Some(session),
+                renewed_at: None,
+            }),
+            stopped: AtomicBool::new(false),
+        });
+        let kept = Arc::clone(&keeper);
+        // Without the thread (it could not start), the session is still looked at by this
+        // process's claims (`may_judge`).
+        let _ = thread::Builder::new()
+            .name("djinn-liveness".to_owned())
+            .spawn(move || {
+                while !kept.stopped.load(Ordering::SeqCst) {
+                    thread::sleep(LOOK_EVERY);
+                    kept.repair();
+                }
+            });
+        Ok(keeper)
+    }
+
+    /// Connects the session again if it broke (or is not up); `true` if it was already up.
+    fn repair(&self) -> bool {
+        let mut state = self.lock();
+        if self.stopped.load(Ordering::SeqCst) {
+            return true;
+        }
+        if state.session.as_mut().is_some_and(LivenessSession::works) {
+            return true;
+        }
+        state.session = LivenessSession::open(&self.config, &self.info).ok();
+        state.renewed_at = Some(Instant::now());
+        false
+    }
+
+    /// Whether this process may judge others dead now: its own session is up and was not just
+    /// renewed ([`RENEW_GRACE`]).
+    pub(crate) fn may_judge(&self) -> bool {
+        if !self.repair() {
+            return false;
+        }
+        let state = self.lock();
+        state.session.is_some()
+            && state
+                .renewed_at
+                .is_none_or(|at| at.elapsed() >= RENEW_GRACE)
+    }
+
+    /// Ends the session (its lock goes with it) and the thread (within a second).
+    pub(crate) fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        self.lock().session = None;
+    }
+
+    fn lock(&self) -> MutexGuard<'_, KeeperState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 /// The connection that holds a registered process's advisory lock.
-pub(crate) struct LivenessSession {
+struct LivenessSession {
     client: Client,
 }
 
 impl LivenessSession {
     /// Connects, takes `me`'s advisory lock and (only then, so that no one sees it registered
     /// and unlocked) registers `me` (again, after a lost connection: kept if still there).
-    pub(crate) fn open(config: &Config, me: &ProcessInfo) -> Result<LivenessSession> {
+    fn open(config: &Config, me: &ProcessInfo) -> Result<LivenessSession> {
         let mut config = config.clone();
         config
             .application_name("djinn-hooks liveness")
@@ -90,7 +180,7 @@ impl LivenessSession {
 
     /// Whether the connection still works (one round trip, at most `CHECK_TIMEOUT`): if not,
     /// its lock went with it.
-    pub(crate) fn works(&mut self) -> bool {
+    fn works(&mut self) -> bool {
         self.client.is_valid(CHECK_TIMEOUT).is_ok()
     }
 }

@@ -19,7 +19,9 @@ fn recorder() -> (
 ) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let keep = Arc::clone(&seen);
-    (seen, move |t: &TakenBack| keep.lock().unwrap().push(t.clone()))
+    (seen, move |t: &TakenBack| {
+        keep.lock().unwrap().push(t.clone())
+    })
 }
 
 pub(crate) fn a_live_process_keeps_its_claims_a_dead_ones_come_back_at_once(backend: &Backend) {
@@ -41,11 +43,15 @@ pub(crate) fn a_live_process_keeps_its_claims_a_dead_ones_come_back_at_once(back
     assert_eq!(other.claim_due(now(), 10, LEASE).unwrap().len(), 2);
     assert!(other.claim_due(now(), 10, LEASE).unwrap().is_empty());
 
-    db.take_sign_of_life(holder_id);
+    // The holder dies (its claims now a dead process's): the claims come back at once.
+    let dead = db.hand_claims_to_a_dead_process(holder_id);
     let taken = other.take_back_from_dead().unwrap();
     assert_eq!(taken.len(), 1, "{taken:?}");
-    assert_eq!(taken[0].process.id, holder_id);
-    assert_eq!(taken[0].process.pid, std::process::id());
+    assert_eq!(taken[0].process.id.as_i64(), dead);
+    assert_eq!(
+        (taken[0].process.pid, taken[0].process.host.as_str()),
+        (1, "gone")
+    );
     assert_eq!(taken[0].tasks, 3);
     assert_eq!(*seen.lock().unwrap(), taken, "reported");
     assert_eq!(other.claims_taken_back(), 3);
@@ -60,10 +66,13 @@ pub(crate) fn a_live_process_keeps_its_claims_a_dead_ones_come_back_at_once(back
     // Forgotten: not taken back twice.
     assert!(other.take_back_from_dead().unwrap().is_empty());
 
-    // The holder, alive after all (cut off), completes late: recorded, counted stale, and the
-    // new claim's outcome is not undone.
+    // The holder, alive after all (as a process cut off from the database would be), completes
+    // late: recorded, counted stale, and the new claim is not undone.
     let late = holder.complete(&all_delivered(&held, now())).unwrap();
-    assert!(late.iter().all(|c| c.delivery_id.is_some() && !c.lease_held));
+    assert!(
+        late.iter()
+            .all(|c| c.delivery_id.is_some() && !c.lease_held)
+    );
     assert_eq!(holder.stale_completions(), 3);
     // Still leased to the other process: the two it claimed first, the three it took back.
     let counts = db.store.counts().unwrap();
@@ -80,7 +89,7 @@ pub(crate) fn a_claim_looks_for_dead_processes_by_itself(backend: &Backend) {
     let holder = db.reopen();
     let holder_id = holder.register_process(|_| {}).unwrap();
     assert_eq!(holder.claim_due(now(), 4, LEASE).unwrap().len(), 4);
-    db.take_sign_of_life(holder_id);
+    db.hand_claims_to_a_dead_process(holder_id);
     // A claim of a process that was running all along looks (once a second at most), takes
     // the claims back and gets them.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -102,7 +111,7 @@ pub(crate) fn a_restarted_process_takes_back_as_it_registers(backend: &Backend) 
     let holder = db.reopen();
     let holder_id = holder.register_process(|_| {}).unwrap();
     assert_eq!(holder.claim_due(now(), 4, LEASE).unwrap().len(), 4);
-    db.take_sign_of_life(holder_id);
+    db.hand_claims_to_a_dead_process(holder_id);
     let (seen, report) = recorder();
     let restarted = db.reopen();
     restarted.register_process(report).unwrap();
@@ -128,7 +137,11 @@ pub(crate) fn retiring_hands_back_every_claim_and_releasing_uncounts_it(backend:
         })
         .collect();
     assert_eq!(process.release(&release).unwrap(), 2);
-    assert_eq!(process.release(&release).unwrap(), 0, "their leases are gone");
+    assert_eq!(
+        process.release(&release).unwrap(),
+        0,
+        "their leases are gone"
+    );
     // The other two under way: retiring hands them back, still counted.
     assert_eq!(process.retire_process().unwrap(), 2);
     assert_eq!(process.process_id(), None);
@@ -136,7 +149,10 @@ pub(crate) fn retiring_hands_back_every_claim_and_releasing_uncounts_it(backend:
     let other = db.reopen();
     let (seen, report) = recorder();
     other.register_process(report).unwrap();
-    assert!(seen.lock().unwrap().is_empty(), "a retired process is not found dead");
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "a retired process is not found dead"
+    );
     let again = other.claim_due(now(), 10, LEASE).unwrap();
     let attempts = |id: i64| {
         again
@@ -145,9 +161,17 @@ pub(crate) fn retiring_hands_back_every_claim_and_releasing_uncounts_it(backend:
             .map(|t| t.request.attempt)
     };
     for t in &tasks[..2] {
-        assert_eq!(attempts(t.task_id), Some(1), "released: the claim not counted");
+        assert_eq!(
+            attempts(t.task_id),
+            Some(1),
+            "released: the claim not counted"
+        );
     }
     for t in &tasks[2..] {
-        assert_eq!(attempts(t.task_id), Some(2), "handed back under way: counted");
+        assert_eq!(
+            attempts(t.task_id),
+            Some(2),
+            "handed back under way: counted"
+        );
     }
 }

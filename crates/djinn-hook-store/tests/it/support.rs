@@ -225,28 +225,40 @@ impl Db {
         }
     }
 
-    /// Takes away the sign of life of registered process `id`, as its death would: on SQLite
-    /// its lock file goes, on PostgreSQL the server ends the session holding its advisory lock.
-    pub(crate) fn take_sign_of_life(&self, id: ProcessId) {
+    /// Hands the claims of registered process `from` to a process that died: registered, with
+    /// no sign of life (no lock file, no advisory lock), as a killed process leaves them.
+    /// Returns the dead process's id (its pid is 1, its host `gone`).
+    pub(crate) fn hand_claims_to_a_dead_process(&self, from: ProcessId) -> i64 {
+        let dead = fastrand::i64(1..i64::MAX);
         match &self.place {
             Place::File(_) => {
-                let file = self.dir().join(format!("hooks.db.procs/{id}.lock"));
-                std::fs::remove_file(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+                let conn = rusqlite::Connection::open(self.path()).unwrap();
+                conn.execute(
+                    "INSERT INTO processes (id, pid, host, started_at) VALUES (?1, 1, 'gone', 0)",
+                    [dead],
+                )
+                .unwrap();
+                conn.execute(
+                    "UPDATE tasks SET holder = ?1 WHERE holder = ?2",
+                    [dead, from.as_i64()],
+                )
+                .unwrap();
             }
             Place::Postgres(scratch) => {
-                let ended: bool = admin(&scratch.url)
-                    .query_one(
-                        "SELECT bool_and(pg_terminate_backend(pid)) FROM pg_locks
-                         WHERE locktype = 'advisory' AND objsubid = 1
-                            AND ((classid::bigint << 32) | objid::bigint) = $1",
-                        &[&id.as_i64()],
-                    )
-                    .unwrap()
-                    .get::<_, Option<bool>>(0)
-                    .expect("the process's advisory lock is held");
-                assert!(ended);
+                let mut conn = admin(&scratch.url);
+                conn.execute(
+                    "INSERT INTO processes (id, pid, host, started_at) VALUES ($1, 1, 'gone', 0)",
+                    &[&dead],
+                )
+                .unwrap();
+                conn.execute(
+                    "UPDATE tasks SET holder = $1 WHERE holder = $2",
+                    &[&dead, &from.as_i64()],
+                )
+                .unwrap();
             }
         }
+        dead
     }
 
     /// A webhook on all events in `ns` (created if missing).

@@ -116,7 +116,14 @@ fn serve_killed_holding_claims_is_delivered_within_seconds_of_its_restart(env: &
     let sink = Sink::start();
     sink.slow_all(Duration::from_secs(2));
     let hook = env.create_hook(NS, &sink.url(0), &[]);
-    let serve = || env.command(&["serve", "--listen", "127.0.0.1:0", "--allow-private-network"]);
+    let serve = || {
+        env.command(&[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--allow-private-network",
+        ])
+    };
     let mut first = serve_process::spawn(&mut serve(), |_| {});
     let base = format!("http://{}", first.addr.clone().expect("serve's address"));
     let body = example_payload(EventType::BuildSubmitted, "https://ci.example.com").to_body();
@@ -152,9 +159,11 @@ fn serve_killed_holding_claims_is_delivered_within_seconds_of_its_restart(env: &
             expected.is_subset(&seen)
         },
     );
-    wait_until(Duration::from_secs(30), "every event recorded delivered", || {
-        expected.is_subset(&delivered_pairs(env))
-    });
+    wait_until(
+        Duration::from_secs(30),
+        "every event recorded delivered",
+        || expected.is_subset(&delivered_pairs(env)),
+    );
     let took_back: u64 = lines
         .lock()
         .unwrap()
@@ -192,9 +201,11 @@ fn a_running_worker_delivers_a_killed_workers_claims(env: &Env) {
     let events = emit_events(env, 20);
     let expected = expected_pairs(&[hook], &events);
     let mut holder = start_worker(env, &[]);
-    wait_until(Duration::from_secs(20), "the first worker delivering", || {
-        !sink.seen().is_empty()
-    });
+    wait_until(
+        Duration::from_secs(20),
+        "the first worker delivering",
+        || !sink.seen().is_empty(),
+    );
     let survivor = start_worker(env, &[]);
     let held = leased(env);
     assert!(held > 0, "the first worker held no claim");
@@ -214,7 +225,10 @@ fn a_running_worker_delivers_a_killed_workers_claims(env: &Env) {
         .iter()
         .map(|l| tasks_field(l))
         .sum();
-    assert!(took_back > 0 && took_back <= held, "took back {took_back} of {held}");
+    assert!(
+        took_back > 0 && took_back <= held,
+        "took back {took_back} of {held}"
+    );
     let mut survivor = survivor;
     kill_9(&mut survivor.child);
 }
@@ -261,7 +275,11 @@ fn a_paused_worker_keeps_its_claims(env: &Env) {
     let seen = sink.seen();
     let distinct: BTreeSet<(String, String)> = seen.iter().cloned().collect();
     assert_eq!(seen.len(), distinct.len(), "an event was delivered twice");
-    assert_eq!(logged_attempts(env).len(), seen.len(), "every attempt recorded once");
+    assert_eq!(
+        logged_attempts(env).len(),
+        seen.len(),
+        "every attempt recorded once"
+    );
     kill_9(&mut paused.child);
     kill_9(&mut other.child);
 }
@@ -280,7 +298,10 @@ fn sigterm_hands_everything_back_within_the_shutdown_timeout(env: &Env) {
     wait_until(Duration::from_secs(20), "deliveries under way", || {
         sink.held() > 0
     });
-    assert!(leased(env) > sink.held() as u64, "nothing queued behind them");
+    assert!(
+        leased(env) > sink.held() as u64,
+        "nothing queued behind them"
+    );
     let stopped_at = Instant::now();
     signal(&worker.child, "TERM");
     let status = worker.child.wait().unwrap();
@@ -293,10 +314,19 @@ fn sigterm_hands_everything_back_within_the_shutdown_timeout(env: &Env) {
         "{:?}",
         worker.lines.lock().unwrap()
     );
-    assert_eq!(leased(env), 0, "a task is still leased to the stopped worker");
+    assert_eq!(
+        leased(env),
+        0,
+        "a task is still leased to the stopped worker"
+    );
     sink.release();
     let run = env.run(
-        &["--json", "worker", "--until-idle", "--allow-private-network"],
+        &[
+            "--json",
+            "worker",
+            "--until-idle",
+            "--allow-private-network",
+        ],
         None,
     );
     let stats: Value = serde_json::from_str(run.ok()).unwrap();
@@ -313,7 +343,12 @@ fn sigterm_to_serve_finishes_what_is_under_way(env: &Env) {
     let hook = env.create_hook(NS, &sink.url(0), &[]);
     let events = emit_events(env, 20);
     let expected = expected_pairs(&[hook], &events);
-    let mut serve = env.command(&["serve", "--listen", "127.0.0.1:0", "--allow-private-network"]);
+    let mut serve = env.command(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--allow-private-network",
+    ]);
     let mut spawned = serve_process::spawn(&mut serve, |_| {});
     wait_until(Duration::from_secs(20), "deliveries under way", || {
         !sink.seen().is_empty()
@@ -326,7 +361,11 @@ fn sigterm_to_serve_finishes_what_is_under_way(env: &Env) {
     spawned.reader.join().unwrap();
     assert!(status.success(), "{status:?}");
     assert!(took < Duration::from_secs(8), "stopped after {took:?}");
-    assert_eq!(leased(env), 0, "a task is still leased to the stopped server");
+    assert_eq!(
+        leased(env),
+        0,
+        "a task is still leased to the stopped server"
+    );
     let recorded = logged_attempts(env).len();
     assert!(
         recorded >= under_way,
