@@ -101,6 +101,18 @@
 //! runs out. [`Store::complete`] always records the attempt, but applies the
 //! outcome only while the lease token still matches.
 //!
+//! # Processes
+//!
+//! A long-running process registers ([`Store::register_process`]): its claims then carry its
+//! [`ProcessId`], it shows the others that it runs (on SQLite a lock on its own file beside
+//! the database, `<db>.procs/<id>.lock`; on PostgreSQL a session-level advisory lock on a
+//! connection of its own), and the claims of a registered process found dead come back at
+//! once ([`Store::take_back_from_dead`], which claims run by themselves once a second), each
+//! reported as a [`TakenBack`]. Stopping, it hands back what it still holds
+//! ([`Store::release`] for tasks never attempted, [`Store::retire_process`] for the rest). The
+//! lease stays the outer bound for a process alive but cut off, or stuck: an attempt recorded
+//! after its lease was lost is counted ([`Store::stale_completions`]).
+//!
 //! # Retention
 //!
 //! Deleting a webhook deletes its tasks and its delivery log (a log of a
