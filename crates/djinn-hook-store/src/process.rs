@@ -72,23 +72,16 @@ impl Store {
     }
 
     /// Makes every task `me` holds due at `now`, its claim still counted as an attempt (some
-    /// may be under way); returns how many. With `unregister`, removes `me` from the table too.
-    pub(crate) fn hand_back_all(
-        &self,
-        me: ProcessId,
-        now: OffsetDateTime,
-        unregister: bool,
-    ) -> Result<u64> {
+    /// may be under way), and removes `me` from the table; returns how many tasks.
+    pub(crate) fn retire(&self, me: ProcessId, now: OffsetDateTime) -> Result<u64> {
         self.write("handing back this process's claims", |tx| {
             let n = tx
                 .prepare_cached(formatcp!(
                     "UPDATE tasks SET lease = NULL, next_at = ?2 WHERE {HELD_BY}"
                 ))?
                 .execute(params![me.as_i64(), to_ns(now)])?;
-            if unregister {
-                tx.prepare_cached("DELETE FROM processes WHERE id = ?1")?
-                    .execute([me.as_i64()])?;
-            }
+            tx.prepare_cached("DELETE FROM processes WHERE id = ?1")?
+                .execute([me.as_i64()])?;
             Ok(n as u64)
         })
     }

@@ -103,7 +103,7 @@ impl Store {
             return Ok(0);
         };
         let now = OffsetDateTime::now_utc();
-        let handed_back = on_backend!(self, hand_back_all(process.info.id, now, true))?;
+        let handed_back = on_backend!(self, retire(process.info.id, now))?;
         match &process.liveness {
             Liveness::File(lock) => lock.remove_file(),
             Liveness::Session(keeper) => keeper.stop(),

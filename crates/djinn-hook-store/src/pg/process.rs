@@ -239,22 +239,15 @@ impl PgStore {
         })
     }
 
-    /// As SQLite's `hand_back_all`.
-    pub(crate) fn hand_back_all(
-        &self,
-        me: ProcessId,
-        now: OffsetDateTime,
-        unregister: bool,
-    ) -> Result<u64> {
+    /// As SQLite's `retire`.
+    pub(crate) fn retire(&self, me: ProcessId, now: OffsetDateTime) -> Result<u64> {
         self.write("handing back this process's claims", |tx| {
             let ids = vec![me.as_i64()];
             let n = tx.execute(
                 formatcp!("UPDATE tasks SET lease = NULL, next_at = $2 WHERE {HELD_BY}"),
                 &[&ids, &to_ns(now)],
             )?;
-            if unregister {
-                tx.execute("DELETE FROM processes WHERE id = $1", &[&me.as_i64()])?;
-            }
+            tx.execute("DELETE FROM processes WHERE id = $1", &[&me.as_i64()])?;
             Ok(n)
         })
     }

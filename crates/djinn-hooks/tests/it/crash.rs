@@ -511,27 +511,6 @@ fn serve_killed_after_a_202_loses_nothing(env: &Env) {
     check_books(&sink, &expected, rounds, "serve kill -9");
 }
 
-/// Each fault test on the test's SQLite file, and on a throw-away PostgreSQL database when
-/// `DJINN_TEST_POSTGRES_URL` names a server (else it says it did not run).
-macro_rules! on_both_backends {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[test]
-            fn $test() {
-                super::$test(&crate::Env::new());
-            })*
-        }
-        mod postgres {
-            $(#[test]
-            fn $test() {
-                if let Some(server) = crate::fixtures::postgres_server() {
-                    super::$test(&crate::Env::on_postgres(&server));
-                }
-            })*
-        }
-    };
-}
-
 on_both_backends!(
     worker_killed_mid_batch_loses_nothing,
     serve_killed_after_a_202_loses_nothing,

@@ -381,27 +381,6 @@ fn sigterm_to_serve_finishes_what_is_under_way(env: &Env) {
     assert!(expected.is_subset(&delivered_pairs(env)));
 }
 
-/// Each test on the test's SQLite file, and on a throw-away PostgreSQL database when
-/// `DJINN_TEST_POSTGRES_URL` names a server (else it says it did not run).
-macro_rules! on_both_backends {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[test]
-            fn $test() {
-                super::$test(&crate::Env::new());
-            })*
-        }
-        mod postgres {
-            $(#[test]
-            fn $test() {
-                if let Some(server) = crate::fixtures::postgres_server() {
-                    super::$test(&crate::Env::on_postgres(&server));
-                }
-            })*
-        }
-    };
-}
-
 on_both_backends!(
     serve_killed_holding_claims_is_delivered_within_seconds_of_its_restart,
     a_running_worker_delivers_a_killed_workers_claims,
