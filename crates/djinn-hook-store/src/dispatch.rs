@@ -492,8 +492,8 @@ impl Store {
 
     /// Queues a test delivery of `body` as an `event` for one webhook (even an
     /// inactive or unsubscribed one) and leases it, in one durable transaction;
-    /// returns the task as [`Store::claim_due`] would. Every delivery of that
-    /// event is marked as a test. An unknown webhook is
+    /// returns the task as [`Store::claim_due`] would (held by this process, if registered).
+    /// Every delivery of that event is marked as a test. An unknown webhook is
     /// [`Error::WebhookNotFound`] and stores nothing.
     pub fn queue_test(
         &self,
@@ -502,7 +502,8 @@ impl Store {
         body: Vec<u8>,
         lease: Duration,
     ) -> Result<Task> {
-        on_backend!(self, queue_test(hook_id, event, body, lease))
+        let holder = self.process_id();
+        on_backend!(self, queue_test(hook_id, event, body, lease, holder))
     }
 }
 

@@ -121,7 +121,7 @@ pub(crate) fn a_restarted_process_takes_back_as_it_registers(backend: &Backend) 
 
 pub(crate) fn retiring_hands_back_every_claim_and_releasing_uncounts_it(backend: &Backend) {
     let db = backend.db();
-    db.hook("alice/ci", "https://example.com/hook");
+    let hook = db.hook("alice/ci", "https://example.com/hook");
     db.emit_all("alice/ci", &[EventType::BuildStarted; 4]);
     let process = db.reopen();
     process.register_process(|_| {}).unwrap();
@@ -142,8 +142,12 @@ pub(crate) fn retiring_hands_back_every_claim_and_releasing_uncounts_it(backend:
         0,
         "their leases are gone"
     );
-    // The other two under way: retiring hands them back, still counted.
-    assert_eq!(process.retire_process().unwrap(), 2);
+    // A test delivery is this process's claim too.
+    let test = process
+        .queue_test(hook.id, EventType::BuildStarted, b"{}".to_vec(), LEASE)
+        .unwrap();
+    // The other two under way, and the test: retiring hands them back, still counted.
+    assert_eq!(process.retire_process().unwrap(), 3);
     assert_eq!(process.process_id(), None);
     assert_eq!(process.retire_process().unwrap(), 0);
     let other = db.reopen();
@@ -174,4 +178,5 @@ pub(crate) fn retiring_hands_back_every_claim_and_releasing_uncounts_it(backend:
             "handed back under way: counted"
         );
     }
+    assert_eq!(attempts(test.task_id), Some(2), "the test delivery too");
 }
