@@ -10,6 +10,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use djinn_hook_deliver::{Completion, WorkerEvent};
+use djinn_hook_store::LivenessEvent;
 use time::format_description::well_known::Rfc3339;
 use tower_http::request_id::RequestId;
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -130,18 +131,27 @@ pub fn worker_event(event: &WorkerEvent<'_>) {
     }
 }
 
-/// The log line of claims taken back from a process found dead (`msg="took back claims"`):
-/// the same from `serve` and `worker`.
-pub fn taken_back(taken: &djinn_hook_store::TakenBack) {
-    let process = &taken.process;
-    tracing::warn!(
-        msg = "took back claims: their process is gone, its tasks are due again",
-        process = %process.id,
-        pid = process.pid,
-        host = process.host,
-        started_at = process.started_at.format(&Rfc3339).ok(),
-        tasks = taken.tasks,
-    );
+/// The log line of a look for dead processes: claims taken back from one found dead
+/// (`msg="took back claims: …"`), or a look that failed. The same from `serve` and `worker`.
+pub fn liveness(event: LivenessEvent<'_>) {
+    match event {
+        LivenessEvent::TakenBack(taken) => {
+            let process = &taken.process;
+            tracing::warn!(
+                msg = "took back claims: their process is gone, its tasks are due again",
+                process = %process.id,
+                pid = process.pid,
+                host = process.host,
+                started_at = process.started_at.format(&Rfc3339).ok(),
+                tasks = taken.tasks,
+            );
+        }
+        LivenessEvent::LookFailed(err) => tracing::error!(
+            msg = "looking for dead processes failed; their claims come back at the next look, or when their leases run out",
+            error = chain(err),
+        ),
+        _ => {}
+    }
 }
 
 /// The log line of a stopping process handing back what it still holds: after its shutdown

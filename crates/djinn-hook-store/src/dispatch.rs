@@ -347,8 +347,10 @@ impl Store {
         let process = self.process();
         if let Some(process) = &process
             && process.look_due(Instant::now())
+            && let Err(err) = self.take_back_from(process)
         {
-            self.take_back_from(process)?;
+            // The lease stays the outer bound: a failed look delays a take-back, not the claim.
+            (process.report)(crate::liveness::LivenessEvent::LookFailed(&err));
         }
         let holder = process.map(|p| p.info.id);
         let after = self.claim_cursor.load(Ordering::Relaxed);

@@ -192,7 +192,7 @@ pub use auto_prune::AutoPrune;
 pub use dispatch::{Store, WorkListener, is_postgres_url};
 pub use error::{DatabaseError, Error, Result};
 pub use key::SecretKey;
-pub use liveness::{ProcessId, ProcessInfo, TakenBack};
+pub use liveness::{LivenessEvent, ProcessId, ProcessInfo, TakenBack};
 pub use log::{DEFAULT_RETENTION, PRUNE_BATCH};
 pub use outbox::MAX_BODY;
 pub use rotation::{DEFAULT_ROTATION_OVERLAP, MAX_ROTATION_OVERLAP};

@@ -82,6 +82,18 @@ pub struct TakenBack {
     pub tasks: u64,
 }
 
+/// What a registered store tells of its looks for dead processes
+/// ([`Store::register_process`](crate::Store::register_process)).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum LivenessEvent<'a> {
+    /// Claims were taken back from a process found dead.
+    TakenBack(&'a TakenBack),
+    /// A claim's look for dead processes failed; the claim went on (a dead process's claims
+    /// then come back at the next look, or when their leases run out).
+    LookFailed(&'a crate::Error),
+}
+
 /// What a registered process shows of itself, so the others can tell it runs.
 pub(crate) enum Liveness {
     /// SQLite: the lock on `<db>.procs/<id>.lock`.
@@ -96,8 +108,8 @@ pub(crate) enum Liveness {
 pub(crate) struct Process {
     pub(crate) info: ProcessInfo,
     pub(crate) liveness: Liveness,
-    /// Told of every take-back (for a log line).
-    pub(crate) report: Box<dyn Fn(&TakenBack) + Send + Sync>,
+    /// Told of every take-back and failed look (for a log line).
+    pub(crate) report: Box<dyn Fn(LivenessEvent<'_>) + Send + Sync>,
     /// When a claim last looked for dead processes.
     pub(crate) last_look: Mutex<Option<Instant>>,
 }

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use super::{Backend, Store};
 use crate::error::{Error, Result};
-use crate::liveness::{Liveness, Process, ProcessId, ProcessInfo, TakenBack};
+use crate::liveness::{Liveness, LivenessEvent, Process, ProcessId, ProcessInfo, TakenBack};
 use crate::lock_file::{self, LockFile, Probe};
 
 /// Process liveness: a long-running process (`serve`, `worker`) registers, its claims carry its
@@ -18,7 +18,8 @@ impl Store {
     /// Registers this process as the holder of this store's claims from now on, shows the
     /// other processes that it runs for as long as it does, and takes back at once the claims
     /// of processes found dead (a restarted process takes back its dead predecessor's).
-    /// `on_taken_back` is told of every take-back by this store, now and at later claims.
+    /// `report` is told of every take-back by this store, now and at later claims, and of a
+    /// claim's look that failed (the claim goes on without it).
     /// Returns this process's identity; a second call returns the same.
     ///
     /// The sign of life: on SQLite, an exclusive lock on `<db>.procs/<id>.lock` that the
@@ -30,7 +31,7 @@ impl Store {
     /// stuck, still loses its claims when their leases run out.
     pub fn register_process(
         &self,
-        on_taken_back: impl Fn(&TakenBack) + Send + Sync + 'static,
+        report: impl Fn(LivenessEvent<'_>) + Send + Sync + 'static,
     ) -> Result<ProcessId> {
         if let Some(process) = self.process() {
             return Ok(process.info.id);
@@ -56,7 +57,7 @@ impl Store {
         let process = Arc::new(Process {
             info,
             liveness,
-            report: Box::new(on_taken_back),
+            report: Box::new(report),
             last_look: Mutex::new(Some(Instant::now())),
         });
         *lock(&self.process) = Some(Arc::clone(&process));
@@ -82,7 +83,7 @@ impl Store {
     /// [`Store::register_process`]): their tasks are due at once, their claims still counted
     /// as attempts (an attempt may have reached its receiver before the death, as when a lease
     /// runs out), and the processes are forgotten. Each take-back is reported to the
-    /// registration's `on_taken_back` and counted ([`Store::claims_taken_back`]). Nothing to
+    /// registration's `report` and counted ([`Store::claims_taken_back`]). Nothing to
     /// do for a store that did not register. A claim does this by itself, once a second at
     /// most.
     pub fn take_back_from_dead(&self) -> Result<Vec<TakenBack>> {
@@ -183,7 +184,7 @@ impl Store {
         for taken_back in &taken {
             self.taken_back
                 .fetch_add(taken_back.tasks, Ordering::Relaxed);
-            (process.report)(taken_back);
+            (process.report)(LivenessEvent::TakenBack(taken_back));
         }
         Ok(taken)
     }

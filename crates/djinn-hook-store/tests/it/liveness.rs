@@ -8,20 +8,24 @@ use std::time::{Duration, Instant};
 
 use djinn_hook_outbox::{ClaimRequest, Release};
 use djinn_hook_payload::EventType;
-use djinn_hook_store::TakenBack;
+use djinn_hook_store::{LivenessEvent, TakenBack};
 
 use crate::support::{Backend, LEASE, all_delivered, now};
 
-/// A `register_process` callback that keeps what it is told.
+/// A `register_process` callback that keeps the take-backs it is told of (and fails the test
+/// on a failed look).
 fn recorder() -> (
     Arc<Mutex<Vec<TakenBack>>>,
-    impl Fn(&TakenBack) + Send + Sync + 'static,
+    impl Fn(LivenessEvent<'_>) + Send + Sync + 'static,
 ) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let keep = Arc::clone(&seen);
-    (seen, move |t: &TakenBack| {
-        keep.lock().unwrap().push(t.clone())
-    })
+    let report = move |event: LivenessEvent<'_>| match event {
+        LivenessEvent::TakenBack(t) => keep.lock().unwrap().push(t.clone()),
+        LivenessEvent::LookFailed(err) => panic!("a look failed: {err}"),
+        _ => {}
+    };
+    (seen, report)
 }
 
 pub(crate) fn a_live_process_keeps_its_claims_a_dead_ones_come_back_at_once(backend: &Backend) {
@@ -179,4 +183,42 @@ pub(crate) fn retiring_hands_back_every_claim_and_releasing_uncounts_it(backend:
         );
     }
     assert_eq!(attempts(test.task_id), Some(2), "the test delivery too");
+}
+
+/// A look that fails (here a process's lock file that cannot be opened) is reported, and the
+/// claim goes on without it: the lease stays the outer bound.
+#[test]
+fn a_failed_look_is_reported_and_the_claim_goes_on() {
+    let db = crate::support::db();
+    db.hook("alice/ci", "https://example.com/hook");
+    db.emit_all("alice/ci", &[EventType::BuildStarted; 2]);
+    let failures = Arc::new(Mutex::new(Vec::new()));
+    let keep = Arc::clone(&failures);
+    let running = db.reopen();
+    let me = running
+        .register_process(move |event| {
+            if let LivenessEvent::LookFailed(err) = event {
+                keep.lock().unwrap().push(err.to_string());
+            }
+        })
+        .unwrap();
+    // Another process whose lock file is a symbolic link to itself: it cannot be opened.
+    let other = db.hand_claims_to_a_dead_process(me);
+    let file = db.dir().join(format!("hooks.db.procs/{other:016x}.lock"));
+    std::os::unix::fs::symlink(&file, &file).unwrap();
+    let mut claimed = 0;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while failures.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "no look failed");
+        claimed += running.claim_due(now(), 10, LEASE).unwrap().len();
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(claimed, 2, "the claims went on");
+    let failed = failures.lock().unwrap()[0].clone();
+    assert!(
+        failed.contains("cannot check process lock file"),
+        "{failed}"
+    );
+    // Looked at directly, the failure is an error.
+    assert!(running.take_back_from_dead().is_err());
 }

@@ -21,7 +21,7 @@ const STOP_CHECK: Duration = Duration::from_millis(50);
 pub(crate) fn register(store: &Store) -> anyhow::Result<()> {
     djinn_hook_server::log::install();
     store
-        .register_process(djinn_hook_server::log::taken_back)
+        .register_process(djinn_hook_server::log::liveness)
         .or_fail()?;
     Ok(())
 }
