@@ -159,10 +159,16 @@ fn serve_killed_holding_claims_is_delivered_within_seconds_of_its_restart(env: &
             expected.is_subset(&seen)
         },
     );
+    let arrived = restarted_at.elapsed();
     wait_until(
         Duration::from_secs(30),
         "every event recorded delivered",
         || expected.is_subset(&delivered_pairs(env)),
+    );
+    eprintln!(
+        "serve kill -9 holding {held} claims: every event at the receiver {arrived:?} after the \
+         restart, all recorded delivered after {:?}",
+        restarted_at.elapsed()
     );
     let took_back: u64 = lines
         .lock()
