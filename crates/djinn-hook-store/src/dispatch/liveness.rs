@@ -33,7 +33,9 @@ impl Store {
         &self,
         report: impl Fn(LivenessEvent<'_>) + Send + Sync + 'static,
     ) -> Result<ProcessId> {
-        if let Some(process) = self.process() {
+        // Held until this process is registered: two calls at once register it once.
+        let mut slot = lock(&self.process);
+        if let Some(process) = &*slot {
             return Ok(process.info.id);
         }
         let info = ProcessInfo::this(ProcessId::random());
@@ -60,7 +62,8 @@ impl Store {
             report: Box::new(report),
             last_look: Mutex::new(Some(Instant::now())),
         });
-        *lock(&self.process) = Some(Arc::clone(&process));
+        *slot = Some(Arc::clone(&process));
+        drop(slot);
         self.take_back_from(&process)?;
         if let Some(db) = self.path() {
             // Files of processes that died while registering, or after their claims were
