@@ -181,6 +181,14 @@ fn serve_killed_holding_claims_is_delivered_within_seconds_of_its_restart(env: &
         took_back >= held,
         "the restart took back {took_back} of the {held} claims the dead server held"
     );
+    if !env.database().starts_with("postgres") {
+        // The dead server's lock file went with its claims: the live server's alone is left.
+        let files: Vec<_> = std::fs::read_dir(env.path("hooks.db.procs"))
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .collect();
+        assert_eq!(files.len(), 1, "{files:?}");
+    }
     let addr = second.addr.clone().expect("serve's address");
     let mut metrics = agent
         .get(format!("http://{addr}/metrics"))
