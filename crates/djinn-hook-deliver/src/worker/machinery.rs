@@ -488,15 +488,13 @@ impl<O: Outbox> Worker<'_, O> {
         }
         drop(state);
         let (put_offs, released, result) = run.store.call(move || {
-            let result = self
-                .outbox
-                .put_off(&put_offs)
-                .and_then(|()| {
-                    closed
-                        .iter()
-                        .try_for_each(|destination| self.outbox.breaker_closed(destination))
-                })
-                .and_then(|()| self.outbox.release(&releases));
+            let result = self.outbox.put_off(&put_offs).and_then(|()| {
+                closed
+                    .iter()
+                    .try_for_each(|destination| self.outbox.breaker_closed(destination))
+            });
+            // Tried whatever happened above: a stop should hand back all it can.
+            let result = result.and(self.outbox.release(&releases));
             self.forget_all(put_offs.iter().map(|p| p.task_id));
             self.forget_all(releases.iter().map(|r| r.task_id));
             (put_offs, releases.len(), result)
