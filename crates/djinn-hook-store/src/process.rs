@@ -55,8 +55,13 @@ impl Store {
 
     /// Makes the tasks the `dead` processes hold due at `now` (their claims still count as
     /// attempts, as when a lease runs out: the attempt may have reached the receiver) and
-    /// removes the processes; returns how many tasks each held.
-    pub(crate) fn take_back(&self, dead: &[ProcessId], now: OffsetDateTime) -> Result<Vec<u64>> {
+    /// removes the processes; returns how many tasks each held, or `None` for one already
+    /// removed (another process took its claims back first).
+    pub(crate) fn take_back(
+        &self,
+        dead: &[ProcessId],
+        now: OffsetDateTime,
+    ) -> Result<Vec<Option<u64>>> {
         self.write("taking back the claims of dead processes", |tx| {
             let mut release = tx.prepare_cached(formatcp!(
                 "UPDATE tasks SET lease = NULL, next_at = ?2 WHERE {HELD_BY}"
@@ -64,8 +69,9 @@ impl Store {
             let mut forget = tx.prepare_cached("DELETE FROM processes WHERE id = ?1")?;
             let mut counts = Vec::with_capacity(dead.len());
             for id in dead {
-                counts.push(release.execute(params![id.as_i64(), to_ns(now)])? as u64);
-                forget.execute([id.as_i64()])?;
+                let tasks = release.execute(params![id.as_i64(), to_ns(now)])? as u64;
+                let removed = forget.execute([id.as_i64()])? > 0;
+                counts.push(removed.then_some(tasks));
             }
             Ok(counts)
         })

@@ -163,7 +163,12 @@ impl Store {
                     let counts = s.take_back(&ids, now)?;
                     dead.into_iter()
                         .zip(counts)
-                        .map(|(process, tasks)| TakenBack { process, tasks })
+                        .filter_map(|(process, tasks)| {
+                            Some(TakenBack {
+                                process,
+                                tasks: tasks?,
+                            })
+                        })
                         .collect()
                 };
                 // Removed by their holder (this store) only once their claims are back.
