@@ -113,5 +113,5 @@ pub use crate::{
 /// re-exported here so a user of the deliverer alone needs one crate.
 pub use djinn_hook_outbox::{
     Attempt, AttemptOutcome, ClaimRequest, Claimed, Completion, Decision, DeliveryRequest,
-    Destination, LeaseToken, Outbox, OutboxError, Outcome, PutOff, Task, WebhookSecret,
+    Destination, LeaseToken, Outbox, OutboxError, Outcome, PutOff, Release, Task, WebhookSecret,
 };

@@ -7,7 +7,8 @@
 //! [`Decision`] (the task's [`Outcome`], and whether to disable the webhook); the worker gives
 //! the store a [`Completion`] (task, lease, attempt, decision), which the store records and
 //! applies in one transaction. A task whose [`Destination`] has an open circuit breaker goes
-//! back as a [`PutOff`] instead, without an attempt.
+//! back as a [`PutOff`] instead, without an attempt; a task the worker will not attempt because
+//! it is stopping goes back as a [`Release`].
 //!
 //! ```
 //! use djinn_hook_outbox::{AttemptOutcome, Outcome};
@@ -31,6 +32,7 @@ mod completion;
 mod destination;
 mod lease;
 mod outbox;
+mod release;
 mod request;
 
 pub use crate::{
@@ -40,5 +42,6 @@ pub use crate::{
     destination::Destination,
     lease::LeaseToken,
     outbox::{Outbox, OutboxError},
+    release::Release,
     request::{DeliveryRequest, WebhookSecret},
 };

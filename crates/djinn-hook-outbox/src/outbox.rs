@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::claim::{ClaimRequest, Claimed};
 use crate::completion::{Completion, PutOff};
 use crate::destination::Destination;
+use crate::release::Release;
 
 /// The storage side of the worker loop, implemented by the store.
 ///
@@ -34,6 +35,14 @@ pub trait Outbox: Send + Sync {
         let _ = destination;
         Ok(())
     }
+    /// Hands back claimed tasks that will not be attempted (the worker is stopping): each is
+    /// due again at once, its claim not counted as an attempt; a task whose lease is no longer
+    /// current is left alone. The default does nothing: the tasks come back when their leases
+    /// run out, as they do if this fails.
+    fn release(&self, tasks: &[Release]) -> Result<(), OutboxError> {
+        let _ = tasks;
+        Ok(())
+    }
 }
 
 impl<T: Outbox + ?Sized> Outbox for Arc<T> {
@@ -52,6 +61,10 @@ impl<T: Outbox + ?Sized> Outbox for Arc<T> {
     fn breaker_closed(&self, destination: &Destination) -> Result<(), OutboxError> {
         (**self).breaker_closed(destination)
     }
+
+    fn release(&self, tasks: &[Release]) -> Result<(), OutboxError> {
+        (**self).release(tasks)
+    }
 }
 
 impl<T: Outbox + ?Sized> Outbox for &T {
@@ -69,6 +82,10 @@ impl<T: Outbox + ?Sized> Outbox for &T {
 
     fn breaker_closed(&self, destination: &Destination) -> Result<(), OutboxError> {
         (**self).breaker_closed(destination)
+    }
+
+    fn release(&self, tasks: &[Release]) -> Result<(), OutboxError> {
+        (**self).release(tasks)
     }
 }
 

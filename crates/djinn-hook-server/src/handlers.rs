@@ -57,7 +57,19 @@ pub(crate) async fn api(
             &serde_json::json!({"status": "ok"}),
         )),
         (Route::Metrics, _) => {
-            let stats = state.blocking(|store, _| Ok(store.counts()?)).await?;
+            let (stats, backend, taken_back, stale) = state
+                .blocking(|store, _| {
+                    let backend = if store.is_postgres() {
+                        "postgres"
+                    } else {
+                        "sqlite"
+                    };
+                    let (taken_back, stale) =
+                        (store.claims_taken_back(), store.stale_completions());
+                    Ok((store.counts()?, backend, taken_back, stale))
+                })
+                .await?;
+            state.metrics.store_counts(backend, taken_back, stale);
             let text = state.metrics.render(&stats);
             Ok(Reply::bytes(
                 StatusCode::OK,

@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_isolation.sql"),
     include_str!("migrations/0005_secret_rotation.sql"),
     include_str!("migrations/0006_attempt_result.sql"),
+    include_str!("migrations/0007_process_liveness.sql"),
 ];
 
 /// The schema version this build writes.

@@ -322,10 +322,17 @@ pub(crate) struct WorkerArgs {
     /// Return once nothing is due (for scripts and tests) instead of running until SIGINT/SIGTERM.
     #[arg(long)]
     pub(crate) until_idle: bool,
-    /// How long a claimed task stays reserved for this worker (e.g. 90s, 5m): if the worker
-    /// dies, its tasks are delivered again once this runs out.
+    /// How long a claimed task stays reserved for this worker (e.g. 90s, 5m) while it runs. If
+    /// it dies, its tasks come back at once: when it restarts, or when another worker or
+    /// server on the database next claims (see `--shutdown-timeout` for a stop). The lease
+    /// is the outer bound, for a worker alive but cut off from the database, or stuck.
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     pub(crate) lease: std::time::Duration,
+    /// On SIGINT/SIGTERM the worker claims no more and hands its queued tasks back at once;
+    /// the deliveries under way get this long to finish (e.g. 8s, 0s), then what is left is
+    /// handed back (due again at once, for the next process) and the worker exits.
+    #[arg(long, default_value = "8s", value_parser = humantime::parse_duration)]
+    pub(crate) shutdown_timeout: std::time::Duration,
     /// Most deliveries to one webhook at once, for webhooks without their own
     /// (`hook update --max-in-flight`) [default: half of --concurrency, rounded up].
     #[arg(long, value_name = "N")]
@@ -427,10 +434,18 @@ pub(crate) struct ServeArgs {
     /// How many deliveries run at once.
     #[arg(long, default_value_t = 8)]
     pub(crate) concurrency: usize,
-    /// How long a claimed task stays reserved for this server's worker (e.g. 90s, 5m): if the server
-    /// dies, its tasks are delivered again once this runs out.
+    /// How long a claimed task stays reserved for this server's worker (e.g. 90s, 5m) while it
+    /// runs. If the server dies, its tasks come back at once: when it restarts, or when
+    /// another server or worker on the database next claims. The lease is the outer bound,
+    /// for a server alive but cut off from the database, or stuck.
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     pub(crate) lease: std::time::Duration,
+    /// On SIGINT/SIGTERM the server stops accepting, answers the requests in progress, and its
+    /// worker claims no more and hands its queued tasks back at once; the deliveries under way
+    /// get this long to finish (e.g. 8s, 0s), then what is left is handed back (due again at
+    /// once, for the next process) and the server exits.
+    #[arg(long, default_value = "8s", value_parser = humantime::parse_duration)]
+    pub(crate) shutdown_timeout: std::time::Duration,
     /// A file of bearer tokens, one a line (also DJINN_HOOKS_TOKENS, comma-separated).
     #[arg(long)]
     pub(crate) token_file: Option<PathBuf>,

@@ -8,7 +8,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use djinn_hook_outbox::{
-    ClaimRequest, Claimed, Completion, Destination, LeaseToken, Outbox, Outcome, PutOff, Task,
+    ClaimRequest, Claimed, Completion, Destination, LeaseToken, Outbox, Outcome, PutOff, Release,
+    Task,
 };
 use time::OffsetDateTime;
 
@@ -75,7 +76,12 @@ impl<O: Outbox> Worker<'_, O> {
                 state.stopping = true;
                 shared.notify(&state);
             }
-            let unwritten = !state.put_offs.is_empty() || !state.closed.is_empty();
+            if state.stopping && !state.queue.is_empty() {
+                hand_back_queue(&mut state);
+            }
+            let unwritten = !state.put_offs.is_empty()
+                || !state.closed.is_empty()
+                || !state.releases.is_empty();
             if unwritten && !state.committing {
                 state = self.commit_pending(state, run);
                 continue;
@@ -394,9 +400,14 @@ impl<O: Outbox> Worker<'_, O> {
         run: &Run<'_, 'env>,
     ) -> MutexGuard<'env, State> {
         let shared = &*self.shared;
-        while !state.pending.is_empty() || !state.put_offs.is_empty() || !state.closed.is_empty() {
+        while !state.pending.is_empty()
+            || !state.put_offs.is_empty()
+            || !state.closed.is_empty()
+            || !state.releases.is_empty()
+        {
             state.committing = true;
-            if !state.put_offs.is_empty() || !state.closed.is_empty() {
+            if !state.put_offs.is_empty() || !state.closed.is_empty() || !state.releases.is_empty()
+            {
                 state = self.write_put_offs(state, run);
                 continue;
             }
@@ -455,8 +466,8 @@ impl<O: Outbox> Worker<'_, O> {
         state
     }
 
-    /// Hands the tasks put off, and the breakers closed, to the outbox (on the store thread),
-    /// once: if that fails, the tasks come back when their leases run out.
+    /// Hands the tasks put off, the breakers closed and the tasks released to the outbox (on the
+    /// store thread), once: if that fails, the tasks come back when their leases run out.
     fn write_put_offs<'env>(
         &'env self,
         mut state: MutexGuard<'env, State>,
@@ -469,15 +480,24 @@ impl<O: Outbox> Worker<'_, O> {
             }
         }
         let closed = std::mem::take(&mut state.closed);
+        let mut releases = std::mem::take(&mut state.releases);
+        for release in &mut releases {
+            if let Some(in_flight) = state.in_flight.get(&release.task_id) {
+                release.lease = in_flight.lease;
+            }
+        }
         drop(state);
-        let (put_offs, result) = run.store.call(move || {
+        let (put_offs, released, result) = run.store.call(move || {
             let result = self.outbox.put_off(&put_offs).and_then(|()| {
                 closed
                     .iter()
                     .try_for_each(|destination| self.outbox.breaker_closed(destination))
             });
+            // Tried whatever happened above: a stop should hand back all it can.
+            let result = result.and(self.outbox.release(&releases));
             self.forget_all(put_offs.iter().map(|p| p.task_id));
-            (put_offs, result)
+            self.forget_all(releases.iter().map(|r| r.task_id));
+            (put_offs, releases.len(), result)
         });
         if let Err(error) = &result {
             self.observe(WorkerEvent::PutOffFailed {
@@ -488,6 +508,7 @@ impl<O: Outbox> Worker<'_, O> {
         let mut state = lock(&self.shared.state);
         if result.is_ok() {
             state.stats.put_off += put_offs.len() as u64;
+            state.stats.released += released as u64;
         }
         state.committing = false;
         self.shared.nudge(&state);
@@ -552,6 +573,7 @@ impl Drop for Running<'_> {
         state.queue = HookQueues::default();
         state.put_offs = Vec::new();
         state.closed = Vec::new();
+        state.releases = Vec::new();
         state.in_flight = HashMap::new();
         state.in_flight_bytes = 0;
         state.pending = Vec::new();
@@ -645,6 +667,8 @@ struct State {
     put_offs: Vec<PutOff>,
     /// Breakers closed, not yet handed to the outbox.
     closed: Vec<Destination>,
+    /// Tasks the stopping worker will not attempt, not yet handed back (still in flight).
+    releases: Vec<Release>,
     /// Claimed, not yet committed, by task id.
     in_flight: HashMap<i64, InFlight>,
     /// The request bodies of `in_flight`, in bytes.
@@ -669,7 +693,7 @@ struct State {
     wakes: u64,
     /// The last claim found nothing due: wait until then (or a wake-up) before the next.
     idle: Option<Idle>,
-    /// The stop flag was seen: claim no more, finish the queue.
+    /// The stop flag was seen: claim no more, hand the queue back.
     stopping: bool,
     /// `run_until_idle` is done.
     finished: bool,
@@ -712,6 +736,18 @@ fn put_off(
         destination: destination.clone(),
         reason,
     });
+}
+
+/// Stopping: the queued tasks no thread has started are handed back (due at once, for the next
+/// claim of this process after a restart or of another one) rather than delivered first, so a
+/// stop waits only for the deliveries under way.
+fn hand_back_queue(state: &mut State) {
+    for Queued { task, .. } in state.queue.take_where(|_| true) {
+        state.releases.push(Release {
+            task_id: task.task_id,
+            lease: task.lease,
+        });
+    }
 }
 
 /// Tasks in flight as far as the claim limit is concerned: not those queued behind a webhook at

@@ -8,6 +8,7 @@ mod files;
 mod flows;
 mod hooks;
 mod leases;
+mod liveness;
 mod log;
 mod pg;
 mod props;
@@ -81,6 +82,12 @@ conformance! {
         only_active_subscribed_hooks_of_the_namespace_match,
         tls_verification_is_on_unless_turned_off_for_an_https_url,
         payload_urls_are_what_the_http_client_can_send,
+    }
+    liveness {
+        a_live_process_keeps_its_claims_a_dead_ones_come_back_at_once,
+        a_claim_looks_for_dead_processes_by_itself,
+        a_restarted_process_takes_back_as_it_registers,
+        retiring_hands_back_every_claim_and_releasing_uncounts_it,
     }
     leases {
         eight_claimers_never_share_a_task,
