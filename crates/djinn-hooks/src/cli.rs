@@ -446,7 +446,8 @@ pub(crate) struct ServeArgs {
     /// once, for the next process) and the server exits.
     #[arg(long, default_value = "8s", value_parser = humantime::parse_duration)]
     pub(crate) shutdown_timeout: std::time::Duration,
-    /// A file of bearer tokens, one a line (also DJINN_HOOKS_TOKENS, comma-separated).
+    /// A file of bearer tokens, one a line, each of at least 16 characters (also
+    /// DJINN_HOOKS_TOKENS, comma-separated).
     #[arg(long)]
     pub(crate) token_file: Option<PathBuf>,
     /// The largest request body accepted, in bytes.
