@@ -154,6 +154,7 @@ pub(crate) enum HookCommand {
 #[group(multiple = false)]
 pub(crate) struct SecretArgs {
     /// The secret that signs deliveries (prefer --secret-file: arguments are visible to other users).
+    /// A whsec_… secret is a Standard Webhooks one: padded base64 of 24 to 64 bytes.
     #[arg(long)]
     pub(crate) secret: Option<String>,
     /// A file whose contents (trailing newline removed) are the secret.
