@@ -201,7 +201,8 @@ impl TestSlots {
     /// Runs `send` (a test delivery to webhook `hook_id`) on a thread of its own, if a slot is
     /// free, and waits for its result. If this future is dropped first, the thread goes on to
     /// the end (the attempt is recorded) and frees its slot then. `Ok(None)`: the thread
-    /// could not be started or `send` panicked (logged).
+    /// could not be started (logged), or `send` panicked (reported by the panic hook); the
+    /// slot is freed either way.
     pub(crate) async fn run<T: Send + 'static>(
         &self,
         hook_id: i64,
