@@ -213,9 +213,15 @@ impl TestSlots {
         let started = std::thread::Builder::new()
             .name("djinn-test-delivery".into())
             .spawn(move || {
-                let _slot = slot;
+                // Locals in this order: the slot is freed before the waiting request hears of
+                // the end, on a panic too (locals drop in reverse order), so a test started
+                // after this one's answer finds its slot free.
+                let done = done;
+                let slot = slot;
+                let sent = send();
+                drop(slot);
                 // The request may be gone; the attempt is recorded either way.
-                let _ = done.send(send());
+                let _ = done.send(sent);
             });
         if let Err(err) = started {
             tracing::error!(msg = "cannot start a test delivery thread", error = %err);
@@ -268,6 +274,21 @@ mod tests {
             TestRefused::Webhook { limit: 2 }.to_string(),
             "2 test deliveries to this webhook are already running (at most 2 at a time); \
              try again once one has finished"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_test_that_panics_gives_its_slot_back() {
+        let slots = TestSlots::new(TestLimits {
+            per_webhook: 1,
+            total: 1,
+        });
+        let ran = slots.run(1, || panic!("a broken test delivery")).await;
+        assert_eq!(ran.map(|r: Option<()>| r.is_none()), Ok(true));
+        assert_eq!(
+            slots.run(1, || 7).await,
+            Ok(Some(7)),
+            "the slot is free again"
         );
     }
 }
