@@ -106,7 +106,7 @@ pub use crate::{
     deliver::{DEFAULT_USER_AGENT, DeliverConfig, Deliverer},
     error::DeliverError,
     retry::RetryPolicy,
-    ssrf::{METADATA_ADDRESSES, SsrfGuard},
+    ssrf::{METADATA_ADDRESSES, METADATA_HOSTS, SsrfGuard},
     worker::{BreakerMonitor, Stats, Worker, WorkerConfig, WorkerEvent, WorkerWaker},
 };
 /// The types this crate shares with the store, defined once in `djinn-hook-outbox` and

@@ -125,6 +125,16 @@ pub enum SignError {
     /// The text after `whsec_` decodes to no bytes.
     #[error("standard webhook secret is empty after `whsec_`")]
     EmptyWhsec,
+    /// The text after `whsec_` decodes to fewer than 24 or more than 64 bytes
+    /// ([`STANDARD_SECRET_BYTES`](crate::STANDARD_SECRET_BYTES)).
+    #[error(
+        "standard webhook secret is {len} bytes after `whsec_`, the spec asks for 24 to 64 \
+         (base64 of 32 to 88 characters)"
+    )]
+    WhsecLength {
+        /// How many bytes the base64 decodes to.
+        len: usize,
+    },
     /// The system random number generator failed.
     #[error("system random number generator failed")]
     Random,

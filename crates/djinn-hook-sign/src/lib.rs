@@ -57,7 +57,7 @@ pub use crate::{
     error::{SignError, VerifyError},
     signature::{Secret, Signature, sign, verify, verify_any},
     standard::{
-        DEFAULT_TOLERANCE, MAX_STANDARD_SIGNATURES, StandardHeaders, StandardSecret, sign_standard,
-        sign_standard_all, verify_standard,
+        DEFAULT_TOLERANCE, MAX_STANDARD_SIGNATURES, STANDARD_SECRET_BYTES, StandardHeaders,
+        StandardSecret, sign_standard, sign_standard_all, verify_standard,
     },
 };

@@ -130,6 +130,19 @@ fn host_range(url: &str) -> Range<usize> {
     start..start + host_port.split(':').next().unwrap_or("").len()
 }
 
+/// Checks a signing secret: its Standard Webhooks key must derive as the sender derives it
+/// (`djinn_hook_sign::StandardSecret::for_webhook_secret`): a `whsec_…` secret must be padded
+/// base64 of 24 to 64 bytes, or every delivery with Standard Webhooks on would fail on it; any
+/// other secret is a key as typed. The message never quotes the secret.
+pub(crate) fn secret(secret: &str, errors: &mut ValidationErrors) {
+    if let Err(err) = djinn_hook_sign::StandardSecret::for_webhook_secret(secret) {
+        errors.add(
+            "secret",
+            format!("starts with whsec_ but is not a Standard Webhooks secret: {err}"),
+        );
+    }
+}
+
 /// Checks event names; an empty list means all events.
 pub(crate) fn events(names: &[String], errors: &mut ValidationErrors) -> Option<EventSet> {
     let mut set = EventSet::empty();

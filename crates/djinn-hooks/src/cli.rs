@@ -154,6 +154,7 @@ pub(crate) enum HookCommand {
 #[group(multiple = false)]
 pub(crate) struct SecretArgs {
     /// The secret that signs deliveries (prefer --secret-file: arguments are visible to other users).
+    /// A whsec_… secret is a Standard Webhooks one: padded base64 of 24 to 64 bytes.
     #[arg(long)]
     pub(crate) secret: Option<String>,
     /// A file whose contents (trailing newline removed) are the secret.
@@ -446,7 +447,8 @@ pub(crate) struct ServeArgs {
     /// once, for the next process) and the server exits.
     #[arg(long, default_value = "8s", value_parser = humantime::parse_duration)]
     pub(crate) shutdown_timeout: std::time::Duration,
-    /// A file of bearer tokens, one a line (also DJINN_HOOKS_TOKENS, comma-separated).
+    /// A file of bearer tokens, one a line, each of at least 16 characters (also
+    /// DJINN_HOOKS_TOKENS, comma-separated).
     #[arg(long)]
     pub(crate) token_file: Option<PathBuf>,
     /// The largest request body accepted, in bytes.

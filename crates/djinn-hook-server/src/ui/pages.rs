@@ -574,7 +574,14 @@ async fn test(
         .map_err(|err| UiError::Status(StatusCode::BAD_REQUEST, format!("event: {err}")))?
         .unwrap_or(EventType::BuildSubmitted);
     let actions = std::sync::Arc::clone(&state.inner.actions);
-    let sent = blocking::run(move || actions.send_test(id, event)).await?;
+    // On a thread of its own, not the blocking pool the store calls need (`send_test.rs`).
+    let sent = state
+        .inner
+        .tests
+        .run(id, move || actions.send_test(id, event))
+        .await
+        .map_err(|refused| UiError::Status(StatusCode::TOO_MANY_REQUESTS, refused.to_string()))?
+        .ok_or_else(|| UiError::Internal("the test delivery failed to run".to_owned()))?;
     let hook_href = paths::hook(&ns, id);
     Ok(match sent {
         // A delivery's outcome is something to read: a write-only token learns only that it

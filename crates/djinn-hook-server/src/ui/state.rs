@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::limit::SignInLimit;
 use super::session::{SessionKey, SessionKeyError};
 use super::sessions::Sessions;
+use crate::send_test::{TestLimits, TestSlots};
 
 /// What a signed-in person may do: the server maps its token scopes onto this.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,7 +74,8 @@ impl fmt::Debug for Auth {
     }
 }
 
-/// What the UI asks of the delivery side. Both are called off the async threads.
+/// What the UI asks of the delivery side. Both are called off the async threads:
+/// `send_test` on a thread of its own, within the UI's [`TestLimits`](crate::TestLimits).
 pub trait Actions: Send + Sync + 'static {
     /// Delivers `event`'s example payload to webhook `hook_id` now (whatever its state or
     /// events), records it as a test delivery, and returns the recorded delivery's id (`None`
@@ -137,6 +139,8 @@ pub(crate) struct Inner {
     /// The server's bound address and API base URL, when webhooks pointed at its own event
     /// intake are refused (a loop: see `relay.rs`).
     pub(crate) own_intake: Option<(SocketAddr, String)>,
+    /// Where test deliveries run, and how many at once.
+    pub(crate) tests: TestSlots,
 }
 
 impl fmt::Debug for UiState {
@@ -173,6 +177,7 @@ impl UiState {
                 session_ttl: UiState::DEFAULT_SESSION_TTL,
                 public_origin: None,
                 own_intake: None,
+                tests: TestSlots::new(TestLimits::default()),
             }),
         })
     }
@@ -224,6 +229,12 @@ impl UiState {
         self.map(|inner| inner.own_intake = Some((local, base)))
     }
 
+    /// How many test deliveries may run at once (default [`TestLimits::default`]); one more
+    /// is refused with 429 naming the limit.
+    pub fn with_test_limits(self, limits: TestLimits) -> UiState {
+        self.map(|inner| inner.tests = TestSlots::new(limits))
+    }
+
     fn map(self, f: impl FnOnce(&mut Inner)) -> UiState {
         let mut inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
             store: Arc::clone(&shared.store),
@@ -236,6 +247,7 @@ impl UiState {
             session_ttl: shared.session_ttl,
             public_origin: shared.public_origin.clone(),
             own_intake: shared.own_intake.clone(),
+            tests: shared.tests.clone(),
         });
         f(&mut inner);
         UiState {

@@ -196,7 +196,8 @@ impl Page {
     }
 }
 
-/// Keeps cookies and the last page's CSRF token, like a browser.
+/// Keeps cookies and the last page's CSRF token, like a browser (a clone is another tab).
+#[derive(Clone)]
 pub(crate) struct Client {
     router: Router,
     pub(crate) cookies: HashMap<String, String>,
@@ -206,6 +207,11 @@ pub(crate) struct Client {
 }
 
 impl Client {
+    /// This client on `router` instead (the UI merged with more routes).
+    pub(crate) fn on(self, router: Router) -> Client {
+        Client { router, ..self }
+    }
+
     pub(crate) async fn get(&mut self, path: &str) -> Page {
         let request = self.request("GET", path).body(Body::empty()).unwrap();
         self.send(request).await
@@ -341,23 +347,31 @@ impl Receiver {
                     next.run(req)
                 },
             ));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
-        std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                    axum::serve(listener, app).await.unwrap();
-                });
-        });
-        Receiver { addr, hits }
+        Receiver {
+            addr: serve_on_a_thread(app),
+            hits,
+        }
     }
 
     pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
+}
+
+/// Serves `app` on 127.0.0.1 from a runtime thread of its own, for the test's life; its address.
+pub(crate) fn serve_on_a_thread(app: Router) -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                axum::serve(listener, app).await.unwrap();
+            });
+    });
+    addr
 }

@@ -113,6 +113,7 @@ conformance! {
         credentials_in_a_payload_url_are_never_in_debug,
         a_rotation_hands_out_both_secrets_until_its_overlap_ends,
         a_rotation_is_validated_and_its_ended_overlap_deleted_by_prune,
+        an_invalid_whsec_secret_is_refused_at_create_update_and_rotation,
     }
     queue_test {
         queues_one_leased_task_for_that_hook_only_with_its_secret,
