@@ -15,7 +15,7 @@
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, Uri, header};
@@ -36,14 +36,80 @@ pub const TOKENS_ENV: &str = "DJINN_HOOKS_TOKENS";
 /// (16 random letters and digits are 95 bits).
 pub const MIN_TOKEN_CHARS: usize = 16;
 
+/// Why the configured tokens could not be loaded. Each says where the bad token is (the file and
+/// line, or its place in a list) and never the token itself.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokensError {
+    /// The tokens file could not be read.
+    #[error("--token-file: cannot read {}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A line of the tokens file is invalid.
+    #[error("--token-file {}: line {line}: {problem}", path.display())]
+    Line {
+        /// The file.
+        path: PathBuf,
+        /// The line's number, from 1.
+        line: usize,
+        /// What is wrong with it.
+        problem: TokenProblem,
+    },
+    /// A token of `DJINN_HOOKS_TOKENS` is invalid.
+    #[error("{TOKENS_ENV}: token {index} of the list: {problem}")]
+    Listed {
+        /// Its place in the list, from 1.
+        index: usize,
+        /// What is wrong with it.
+        problem: TokenProblem,
+    },
+    /// A token given to [`Tokens::new`] is invalid.
+    #[error("token {index}: {problem}")]
+    Given {
+        /// Its place in the list, from 1.
+        index: usize,
+        /// What is wrong with it.
+        problem: TokenProblem,
+    },
+    /// The system random number generator failed (the tokens' key is drawn at start).
+    #[error("the system random number generator failed")]
+    Random,
+}
+
+/// What is wrong with one token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenProblem {
+    /// Fewer than [`MIN_TOKEN_CHARS`] characters.
+    #[error(
+        "the token is {chars} characters long; a token must have at least {MIN_TOKEN_CHARS} \
+         (a short one can be guessed)"
+    )]
+    TooShort {
+        /// How many it has.
+        chars: usize,
+    },
+    /// A word after the token that is no scope.
+    #[error(
+        "unknown scope {word:?} (expected intake, read, write or \
+         namespace=OWNER/PATH[,OWNER/PATH…])"
+    )]
+    UnknownScope {
+        /// The word.
+        word: String,
+    },
+}
+
 /// `Err` saying the rule when `token` is shorter than [`MIN_TOKEN_CHARS`]; never the token.
-fn check_length(token: &str) -> Result<(), String> {
+fn check_length(token: &str) -> Result<(), TokenProblem> {
     let chars = token.chars().count();
     if chars < MIN_TOKEN_CHARS {
-        return Err(format!(
-            "the token is {chars} characters long; a token must have at least \
-             {MIN_TOKEN_CHARS} (a short one can be guessed)"
-        ));
+        return Err(TokenProblem::TooShort { chars });
     }
     Ok(())
 }
@@ -71,7 +137,7 @@ enum Kind {
 impl Scope {
     /// Parses the scope words of a token's line: `intake`, `read`, `write`,
     /// `namespace=OWNER/PATH[,OWNER/PATH…]`.
-    fn parse<'a>(words: impl Iterator<Item = &'a str>) -> Result<Scope, String> {
+    fn parse<'a>(words: impl Iterator<Item = &'a str>) -> Result<Scope, TokenProblem> {
         let mut scope = Scope::default();
         for word in words {
             match word {
@@ -85,10 +151,9 @@ impl Scope {
                             .filter(|ns| !ns.is_empty()),
                     ),
                     _ => {
-                        return Err(format!(
-                            "unknown scope {word:?} (expected intake, read, write or \
-                             namespace=OWNER/PATH[,OWNER/PATH…])"
-                        ));
+                        return Err(TokenProblem::UnknownScope {
+                            word: word.to_owned(),
+                        });
                     }
                 },
             }
@@ -156,11 +221,13 @@ impl Tokens {
     /// starting with `#` are skipped) and from `env` (comma-separated, unscoped), each of at
     /// least [`MIN_TOKEN_CHARS`] characters. Errors name the file and line (or the token's place
     /// in `env`), never a token.
-    pub fn load(file: Option<&Path>, env: Option<&str>) -> Result<Tokens, String> {
+    pub fn load(file: Option<&Path>, env: Option<&str>) -> Result<Tokens, TokensError> {
         let mut raw: Vec<(String, Scope)> = Vec::new();
         if let Some(path) = file {
-            let text = std::fs::read_to_string(path)
-                .map_err(|err| format!("--token-file: cannot read {}: {err}", path.display()))?;
+            let text = std::fs::read_to_string(path).map_err(|source| TokensError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
             for (number, line) in text.lines().enumerate() {
                 let line = line.trim();
                 if line.is_empty() || line.starts_with('#') {
@@ -170,12 +237,10 @@ impl Tokens {
                 let token = words.next().unwrap_or_default().to_owned();
                 let scope = check_length(&token)
                     .and_then(|()| Scope::parse(words))
-                    .map_err(|err| {
-                        format!(
-                            "--token-file {}: line {}: {err}",
-                            path.display(),
-                            number + 1
-                        )
+                    .map_err(|problem| TokensError::Line {
+                        path: path.to_owned(),
+                        line: number + 1,
+                        problem,
                     })?;
                 raw.push((token, scope));
             }
@@ -183,8 +248,9 @@ impl Tokens {
         if let Some(env) = env {
             let listed = env.split(',').map(str::trim).filter(|t| !t.is_empty());
             for (index, token) in listed.enumerate() {
-                check_length(token).map_err(|err| {
-                    format!("{TOKENS_ENV}: token {} of the list: {err}", index + 1)
+                check_length(token).map_err(|problem| TokensError::Listed {
+                    index: index + 1,
+                    problem,
                 })?;
                 raw.push((token.to_owned(), Scope::default()));
             }
@@ -193,17 +259,22 @@ impl Tokens {
     }
 
     /// Unscoped tokens from a list, each of at least [`MIN_TOKEN_CHARS`] characters.
-    pub fn new<'a>(tokens: impl IntoIterator<Item = &'a str>) -> Result<Tokens, String> {
+    pub fn new<'a>(tokens: impl IntoIterator<Item = &'a str>) -> Result<Tokens, TokensError> {
         let tokens: Vec<&str> = tokens.into_iter().collect();
         for (index, token) in tokens.iter().enumerate() {
-            check_length(token).map_err(|err| format!("token {}: {err}", index + 1))?;
+            check_length(token).map_err(|problem| TokensError::Given {
+                index: index + 1,
+                problem,
+            })?;
         }
         Tokens::scoped(tokens.into_iter().map(|t| (t, Scope::default())))
     }
 
-    fn scoped<'a>(tokens: impl IntoIterator<Item = (&'a str, Scope)>) -> Result<Tokens, String> {
+    fn scoped<'a>(
+        tokens: impl IntoIterator<Item = (&'a str, Scope)>,
+    ) -> Result<Tokens, TokensError> {
         let key = hmac::Key::generate(hmac::HMAC_SHA256, &SystemRandom::new())
-            .map_err(|_| "the system random number generator failed".to_owned())?;
+            .map_err(|_| TokensError::Random)?;
         let tags = tokens
             .into_iter()
             .map(|(token, scope)| (hmac::sign(&key, token.as_bytes()), scope))
@@ -420,7 +491,11 @@ mod tests {
         }
         assert!(!format!("{tokens:?}").contains("one"));
         let err = Tokens::load(Some(&dir.path().join("missing")), None).unwrap_err();
-        assert!(err.starts_with("--token-file: cannot read"), "{err}");
+        assert!(matches!(err, TokensError::Read { .. }), "{err:?}");
+        assert!(
+            err.to_string().starts_with("--token-file: cannot read"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -453,7 +528,7 @@ mod tests {
         assert_eq!(all.permits(&hooks, &Method::DELETE), Ok(()));
 
         std::fs::write(&file, "# x\nsecret-tok-0123456 admin\n").unwrap();
-        let err = Tokens::load(Some(&file), None).unwrap_err();
+        let err = Tokens::load(Some(&file), None).unwrap_err().to_string();
         assert!(err.contains("line 2: unknown scope \"admin\""), "{err}");
         assert!(!err.contains("secret-tok"), "never the token: {err}");
     }
@@ -465,14 +540,16 @@ mod tests {
         std::fs::write(&file, "# ops\nlong-enough-token-1\nx intake\n").unwrap();
         let err = Tokens::load(Some(&file), None).unwrap_err();
         assert_eq!(
-            err,
+            err.to_string(),
             format!(
                 "--token-file {}: line 3: the token is 1 characters long; a token must have at \
                  least 16 (a short one can be guessed)",
                 file.display()
             )
         );
-        let err = Tokens::load(None, Some("long-enough-token-1,fifteen-chars-x")).unwrap_err();
+        let err = Tokens::load(None, Some("long-enough-token-1,fifteen-chars-x"))
+            .unwrap_err()
+            .to_string();
         assert!(
             err.starts_with("DJINN_HOOKS_TOKENS: token 2 of the list: the token is 15 characters"),
             "{err}"
@@ -480,12 +557,25 @@ mod tests {
         assert!(!err.contains("fifteen"), "never the token: {err}");
         let err = Tokens::new(["short"]).unwrap_err();
         assert!(
+            matches!(
+                err,
+                TokensError::Given {
+                    index: 1,
+                    problem: TokenProblem::TooShort { chars: 5 }
+                }
+            ),
+            "{err:?}"
+        );
+        let err = err.to_string();
+        assert!(
             err.starts_with("token 1: the token is 5 characters"),
             "{err}"
         );
         assert_eq!(
-            Tokens::load(None, Some("sixteen-chars-ok")).map(|t| t.len()),
-            Ok(1)
+            Tokens::load(None, Some("sixteen-chars-ok"))
+                .map(|t| t.len())
+                .ok(),
+            Some(1)
         );
     }
 

@@ -49,7 +49,7 @@ mod serve;
 pub mod ui;
 
 pub use app::{AppState, MAX_REQUEST_ID, router};
-pub use auth::{MIN_TOKEN_CHARS, TOKENS_ENV, Tokens};
+pub use auth::{MIN_TOKEN_CHARS, TOKENS_ENV, TokenProblem, Tokens, TokensError};
 pub use conn::{Limits, serve_connections};
 pub use error::ApiError;
 pub use receiver::{BindError, Received, Receiver};

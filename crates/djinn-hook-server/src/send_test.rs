@@ -21,7 +21,7 @@ use djinn_hook_deliver::{Completion, Deliverer, WorkerWaker};
 use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
 use djinn_hook_store::{Delivery, DeliveryFilter, Page, Store};
 
-use crate::ui::Actions;
+use crate::ui::{ActionError, Actions};
 
 /// How long a test delivery's task is leased: as a worker's claim, far longer than one
 /// delivery's timeout.
@@ -92,10 +92,10 @@ impl fmt::Debug for StoreActions {
 }
 
 impl Actions for StoreActions {
-    fn send_test(&self, hook_id: i64, event: EventType) -> Result<Option<i64>, String> {
+    fn send_test(&self, hook_id: i64, event: EventType) -> Result<Option<i64>, ActionError> {
         send_test(&self.store, &self.deliverer, hook_id, event)
             .map(|sent| sent.delivery.map(|d| d.id))
-            .map_err(|err| err.to_string())
+            .map_err(Into::into)
     }
 
     fn queued(&self) {

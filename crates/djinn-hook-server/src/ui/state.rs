@@ -79,13 +79,16 @@ impl fmt::Debug for Auth {
 pub trait Actions: Send + Sync + 'static {
     /// Delivers `event`'s example payload to webhook `hook_id` now (whatever its state or
     /// events), records it as a test delivery, and returns the recorded delivery's id (`None`
-    /// if the webhook was deleted meanwhile). Blocks for the delivery. `Err` is a message to
-    /// show, e.g. an unknown webhook.
-    fn send_test(&self, hook_id: i64, event: EventType) -> Result<Option<i64>, String>;
+    /// if the webhook was deleted meanwhile). Blocks for the delivery. `Err` is why it could
+    /// not be sent (e.g. an unknown webhook), shown to the person who asked.
+    fn send_test(&self, hook_id: i64, event: EventType) -> Result<Option<i64>, ActionError>;
 
     /// A task was queued (a redelivery) and is due now: wake the delivery worker.
     fn queued(&self);
 }
+
+/// Why an [`Actions`] call failed: any error of the delivery side, shown by its `Display`.
+pub type ActionError = Box<dyn std::error::Error + Send + Sync>;
 
 /// [`Actions`] from two closures, for a server that has them at hand:
 /// `FnActions { send_test: |hook, event| ..., queued: || waker.wake() }`.
@@ -104,10 +107,10 @@ impl<S, Q> fmt::Debug for FnActions<S, Q> {
 
 impl<S, Q> Actions for FnActions<S, Q>
 where
-    S: Fn(i64, EventType) -> Result<Option<i64>, String> + Send + Sync + 'static,
+    S: Fn(i64, EventType) -> Result<Option<i64>, ActionError> + Send + Sync + 'static,
     Q: Fn() + Send + Sync + 'static,
 {
-    fn send_test(&self, hook_id: i64, event: EventType) -> Result<Option<i64>, String> {
+    fn send_test(&self, hook_id: i64, event: EventType) -> Result<Option<i64>, ActionError> {
         (self.send_test)(hook_id, event)
     }
 

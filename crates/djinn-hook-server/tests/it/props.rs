@@ -552,6 +552,7 @@ fn a_bad_tokens_file_is_an_error_naming_its_line_and_never_a_token() {
                     prop_assert_eq!(tokens.len(), lines.len());
                 }
                 Err(error) => {
+                    let error = error.to_string();
                     prop_assert!(error.starts_with("--token-file "), "{error}");
                     prop_assert!(error.contains(": line "), "{error}");
                     for (token, _) in &lines {

@@ -35,7 +35,7 @@ fn real_actions(store: &Arc<Store>, queued: &Arc<AtomicUsize>) -> Arc<dyn Action
         send_test: move |hook_id, event: EventType| {
             djinn_hook_server::send_test(&for_test, &deliverer(), hook_id, event)
                 .map(|sent| sent.delivery.map(|d| d.id))
-                .map_err(|err| err.to_string())
+                .map_err(Into::into)
         },
         queued: move || {
             queued.fetch_add(1, Ordering::SeqCst);

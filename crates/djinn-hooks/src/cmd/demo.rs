@@ -203,7 +203,7 @@ pub(crate) fn run(global: &Global, args: &DemoArgs) -> anyhow::Result<()> {
 /// `--keep-serving`: `serve` on `listen` over the demo's database, the web UI included, until
 /// Ctrl-C; the address of the Webhooks tab is printed first.
 fn keep_serving(store: &Arc<Store>, listen: &str) -> anyhow::Result<()> {
-    let no_tokens = Tokens::new([]).map_err(anyhow::Error::msg)?;
+    let no_tokens = Tokens::new([])?;
     let mut config =
         Config::new(listen, no_tokens).map_err(|err| Invalid(format!("--keep-serving {err}")))?;
     let stop = super::worker::stop_on_signal()?;

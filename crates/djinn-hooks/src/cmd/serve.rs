@@ -25,8 +25,8 @@ pub(crate) fn run(global: &Global, args: &ServeArgs) -> anyhow::Result<()> {
         super::invalid!("--http-threads: must be at least 1");
     }
     let env_tokens = std::env::var(TOKENS_ENV).ok();
-    let tokens =
-        Tokens::load(args.token_file.as_deref(), env_tokens.as_deref()).map_err(Invalid)?;
+    let tokens = Tokens::load(args.token_file.as_deref(), env_tokens.as_deref())
+        .map_err(|err| Invalid(format!("{:#}", anyhow::Error::new(err))))?;
     let mut config = Config::new(&args.listen, tokens).map_err(|err| Invalid(err.to_string()))?;
     config.base_url.clone_from(&args.base_url);
     config.max_body = args.max_body;
