@@ -2,8 +2,8 @@
 
 use std::fmt::Write as _;
 
-use djinn_hook_payload::headers::EVENT as EVENT_HEADER;
 use djinn_hook_payload::{EventType, FieldType, ObjectSchema};
+use djinn_hook_sign::headers::EVENT as EVENT_HEADER;
 
 use crate::fixtures::{COMMAND, example_path};
 

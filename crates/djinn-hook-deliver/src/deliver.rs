@@ -8,12 +8,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use djinn_hook_outbox::{Attempt, AttemptOutcome, DeliveryRequest};
-use djinn_hook_payload::headers::{
+use djinn_hook_payload::{redact_userinfo, scrub_userinfo};
+use djinn_hook_sign::headers::{
     DELIVERY as DELIVERY_HEADER, EVENT as EVENT_HEADER, HOOK_ID as HOOK_ID_HEADER,
     SIGNATURE as SIGNATURE_HEADER, WEBHOOK_ID as WEBHOOK_ID_HEADER,
     WEBHOOK_SIGNATURE as WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP as WEBHOOK_TIMESTAMP_HEADER,
 };
-use djinn_hook_payload::{redact_userinfo, scrub_userinfo};
 use djinn_hook_sign::{Secret, StandardSecret, sign, sign_standard, sign_standard_all};
 use time::OffsetDateTime;
 use ureq::Agent;
@@ -260,14 +260,10 @@ impl Deliverer {
     }
 }
 
-/// The Standard Webhooks key of a webhook secret: `whsec_<base64>` decoded, else its bytes.
+/// The Standard Webhooks key of a webhook secret, derived as receivers derive it.
 fn standard_secret(secret: &str) -> Result<StandardSecret, DeliverError> {
-    if secret.starts_with("whsec_") {
-        StandardSecret::from_whsec(secret)
-            .map_err(|error| DeliverError::InvalidStandardSecret(Box::new(error)))
-    } else {
-        Ok(StandardSecret::from_bytes(secret.as_bytes()))
-    }
+    StandardSecret::for_webhook_secret(secret)
+        .map_err(|error| DeliverError::InvalidStandardSecret(Box::new(error)))
 }
 
 fn parse_url(url: &str) -> Result<Uri, DeliverError> {

@@ -31,6 +31,15 @@ pub enum DeliverError {
         /// The range the address falls in (e.g. `loopback`, `cloud metadata`).
         range: &'static str,
     },
+    /// The SSRF guard refused the host name itself (a cloud metadata or platform name), before
+    /// any lookup; nothing was sent.
+    #[error("refused to connect to {host}: {range} name blocked by the ssrf guard")]
+    BlockedName {
+        /// The host name from the URL.
+        host: String,
+        /// Why the name is refused.
+        range: &'static str,
+    },
     /// The request did not complete within the configured connect or overall timeout.
     #[error("timed out: the {phase} timeout of {limit:?} expired")]
     Timeout {

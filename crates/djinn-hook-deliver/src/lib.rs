@@ -86,6 +86,11 @@
 //! See [`RetryPolicy`] for the exact schedule semantics, `Retry-After` and disabling.
 #![warn(missing_docs)]
 
+/// The crate README's example, compiled and run as a doctest so it cannot drift.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+struct ReadmeDoctests;
+
 mod breaker;
 mod coalesce;
 mod deliver;
@@ -105,7 +110,7 @@ pub use crate::{
     error::DeliverError,
     limits::{LimitReason, LimitStatus, MAX_PAUSE},
     retry::{RetryPolicy, THROTTLE_MIN},
-    ssrf::{METADATA_ADDRESSES, SsrfGuard},
+    ssrf::{METADATA_ADDRESSES, METADATA_HOSTS, SsrfGuard},
     worker::{BreakerMonitor, LimitMonitor, Stats, Worker, WorkerConfig, WorkerEvent, WorkerWaker},
 };
 /// The types this crate shares with the store, defined once in `djinn-hook-outbox` and
@@ -113,5 +118,5 @@ pub use crate::{
 pub use djinn_hook_outbox::{
     Attempt, AttemptOutcome, ClaimRequest, Claimed, Completion, Decision, Deferral,
     DeliveryRequest, Destination, LeaseToken, LimitNote, Outbox, OutboxError, Outcome, PutOff,
-    ReducedLimit, Task, WebhookSecret,
+    ReducedLimit, Release, Task, WebhookSecret,
 };

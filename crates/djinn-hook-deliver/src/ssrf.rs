@@ -16,17 +16,68 @@ use ureq::unversioned::transport::NextTimeout;
 
 use crate::error::DeliverError;
 
-/// Cloud metadata addresses: refused even when private networks are allowed, unless named in
-/// [`DeliverConfig::allowed_metadata`](crate::DeliverConfig::allowed_metadata).
-///
-/// `169.254.169.254` (AWS, GCP, Azure, OpenStack, ...), `169.254.170.2` (AWS ECS task
-/// metadata), `100.100.100.200` (Alibaba Cloud) and `fd00:ec2::254` (AWS over IPv6).
-pub const METADATA_ADDRESSES: [IpAddr; 4] = [
+/// Cloud metadata and platform endpoints: refused even when private networks are allowed,
+/// unless named in [`DeliverConfig::allowed_metadata`](crate::DeliverConfig::allowed_metadata).
+/// Each serves credentials or instance data to whatever runs on the machine, or is the
+/// platform's own agent; none is a webhook receiver. Public ones (Azure's `168.63.129.16`) are
+/// refused by default too. The registry test (`tests/it/ssrf_registry.rs`) has a row per
+/// provider and endpoint with its documentation.
+pub const METADATA_ADDRESSES: &[IpAddr] = &[
+    // Instance metadata of AWS, GCP, Azure, Oracle, DigitalOcean, OpenStack, Hetzner, ...
     IpAddr::V4(Ipv4Addr::new(169, 254, 169, 254)),
-    IpAddr::V4(Ipv4Addr::new(169, 254, 170, 2)),
-    IpAddr::V4(Ipv4Addr::new(100, 100, 100, 200)),
+    // AWS: IMDS over IPv6.
     IpAddr::V6(Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)),
+    // AWS: ECS task metadata and credentials.
+    IpAddr::V4(Ipv4Addr::new(169, 254, 170, 2)),
+    // AWS: EKS Pod Identity Agent (credentials), IPv4 and IPv6.
+    IpAddr::V4(Ipv4Addr::new(169, 254, 170, 23)),
+    IpAddr::V6(Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x23)),
+    // AWS: Time Sync Service, IPv4 and IPv6.
+    IpAddr::V4(Ipv4Addr::new(169, 254, 169, 123)),
+    IpAddr::V6(Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x123)),
+    // AWS: the VPC's DNS resolver (Route 53 Resolver), IPv4 and IPv6.
+    IpAddr::V4(Ipv4Addr::new(169, 254, 169, 253)),
+    IpAddr::V6(Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x253)),
+    // GCP: metadata server over IPv6.
+    IpAddr::V6(Ipv6Addr::new(0xfd20, 0xce, 0, 0, 0, 0, 0, 0x254)),
+    // GCP: GKE metadata server (Workload Identity), where 169.254.169.254 is redirected.
+    IpAddr::V4(Ipv4Addr::new(169, 254, 169, 252)),
+    // Azure: WireServer (platform agent, DNS, health probes), a public address.
+    IpAddr::V4(Ipv4Addr::new(168, 63, 129, 16)),
+    // Oracle Cloud (Classic, Cloud@Customer): instance metadata.
+    IpAddr::V4(Ipv4Addr::new(192, 0, 0, 192)),
+    // Alibaba Cloud: instance metadata.
+    IpAddr::V4(Ipv4Addr::new(100, 100, 100, 200)),
+    // Scaleway: instance metadata, IPv4 and IPv6.
+    IpAddr::V4(Ipv4Addr::new(169, 254, 42, 42)),
+    IpAddr::V6(Ipv6Addr::new(0xfd00, 0x42, 0, 0, 0, 0, 0, 0x42)),
 ];
+
+/// Host names of cloud metadata and platform endpoints, refused before any lookup whatever the
+/// configuration (compared without case and without a trailing dot). Most resolve to a
+/// [`METADATA_ADDRESSES`] entry and would be refused there too; Kubernetes' API server is here
+/// because its address is not fixed: it is the cluster's `kubernetes` service, a private
+/// address that `allow_private_network` would otherwise let through. Any cluster domain counts
+/// (`kubernetes.default.svc.<domain>`).
+pub const METADATA_HOSTS: &[&str] = &[
+    // GCP's metadata server, with its short name (resolved through the `google.internal`
+    // search domain).
+    "metadata.google.internal",
+    "metadata.goog",
+    "metadata",
+    // AWS: IMDS by name.
+    "instance-data",
+    "instance-data.ec2.internal",
+    // Tencent Cloud: instance metadata.
+    "metadata.tencentyun.com",
+    // Kubernetes: the API server, from a pod (search domains make the short forms resolve).
+    "kubernetes",
+    "kubernetes.default",
+    "kubernetes.default.svc",
+];
+
+/// The refusal of a [`METADATA_HOSTS`] name.
+const PLATFORM_NAME: &str = "cloud metadata or platform";
 
 /// Decides which addresses deliveries may connect to.
 ///
@@ -44,7 +95,8 @@ pub const METADATA_ADDRESSES: [IpAddr; 4] = [
 ///   anycast (`192.88.99/24`), discard and dummy prefixes (`100::/64`, `100:0:0:1::/64`), the
 ///   rest of `2001::/23` (Teredo, ORCHID, drone entity tags), SRv6 SIDs (`5f00::/16`) and all
 ///   IPv6 space outside global unicast `2000::/3`;
-/// - **cloud metadata** ([`METADATA_ADDRESSES`]): always refused unless named one by one.
+/// - **cloud metadata** ([`METADATA_ADDRESSES`]): always refused unless named one by one; and
+///   by name before any lookup, [`METADATA_HOSTS`] ([`SsrfGuard::check_host`]).
 ///
 /// IPv6 addresses that embed an IPv4 address are judged by the embedded address:
 /// IPv4-mapped `::ffff:0:0/96`, IPv4-translated (SIIT) `::ffff:0:0:0/96`, IPv4-compatible
@@ -64,6 +116,18 @@ impl SsrfGuard {
             allow_private_network,
             allowed_metadata,
         }
+    }
+
+    /// `Ok` when a delivery may connect to host name `host` (before resolving it); the refusal
+    /// for a [`METADATA_HOSTS`] name, whatever the configuration. IP literals pass here: their
+    /// address is judged by [`SsrfGuard::check`].
+    pub fn check_host(&self, host: &str) -> Result<(), &'static str> {
+        let name = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
+        let in_cluster = name.starts_with("kubernetes.default.svc.");
+        if in_cluster || METADATA_HOSTS.contains(&name.as_str()) {
+            return Err(PLATFORM_NAME);
+        }
+        Ok(())
     }
 
     /// `Ok` when a delivery may connect to `ip`; otherwise the name of the refused range.
@@ -283,6 +347,12 @@ impl Resolver for GuardedResolver {
     ) -> Result<ResolvedSocketAddrs, ureq::Error> {
         let host = uri.host().unwrap_or_default();
         let bare = host.trim_start_matches('[').trim_end_matches(']');
+        if let Err(range) = self.guard.check_host(bare) {
+            return Err(ureq::Error::Other(Box::new(DeliverError::BlockedName {
+                host: bare.to_owned(),
+                range,
+            })));
+        }
         let resolved = match bare.parse::<IpAddr>() {
             Ok(ip) => {
                 let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
@@ -394,6 +464,31 @@ mod tests {
         assert_eq!(check(&guard, "fd00:ec2::254"), Err("cloud metadata"));
         assert_eq!(check(&guard, "0.0.0.0"), Err("unspecified"));
         assert_eq!(check(&guard, "224.0.0.1"), Err("multicast"));
+    }
+
+    #[test]
+    fn platform_names_are_refused_whatever_their_case_or_trailing_dot() {
+        for guard in [SsrfGuard::default(), SsrfGuard::new(true, Vec::new())] {
+            for host in [
+                "metadata.google.internal",
+                "METADATA.Google.Internal.",
+                "metadata",
+                "kubernetes.default.svc",
+                "kubernetes.default.svc.cluster.local",
+                "kubernetes.default.svc.corp.example.",
+            ] {
+                assert_eq!(guard.check_host(host), Err(PLATFORM_NAME), "{host}");
+            }
+            for host in [
+                "example.com",
+                "metadata.example.com",
+                "kubernetes.example.com",
+                "my-kubernetes.default.svc",
+                "127.0.0.1",
+            ] {
+                assert_eq!(guard.check_host(host), Ok(()), "{host}");
+            }
+        }
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! [`Decision`] (the task's [`Outcome`], and whether to disable the webhook); the worker gives
 //! the store a [`Completion`] (task, lease, attempt, decision), which the store records and
 //! applies in one transaction. A task whose [`Destination`] has an open circuit breaker goes
-//! back as a [`PutOff`] instead, without an attempt.
+//! back as a [`PutOff`] instead, without an attempt; a task the worker will not attempt because
+//! it is stopping goes back as a [`Release`].
 //!
 //! ```
 //! use djinn_hook_outbox::{AttemptOutcome, Outcome};
@@ -20,12 +21,18 @@
 //! (djinn-hook-deliver) drives it.
 #![warn(missing_docs)]
 
+/// The crate README's example, compiled and run as a doctest so it cannot drift.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+struct ReadmeDoctests;
+
 mod attempt;
 mod claim;
 mod completion;
 mod destination;
 mod lease;
 mod outbox;
+mod release;
 mod request;
 
 pub use crate::{
@@ -35,5 +42,6 @@ pub use crate::{
     destination::Destination,
     lease::LeaseToken,
     outbox::{Outbox, OutboxError},
+    release::Release,
     request::{DeliveryRequest, WebhookSecret},
 };

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::claim::{ClaimRequest, Claimed};
 use crate::completion::{Completion, Deferral, LimitNote, PutOff};
 use crate::destination::Destination;
+use crate::release::Release;
 
 /// The storage side of the worker loop, implemented by the store.
 ///
@@ -47,6 +48,14 @@ pub trait Outbox: Send + Sync {
         let _ = deferrals;
         Ok(())
     }
+    /// Hands back claimed tasks that will not be attempted (the worker is stopping): each is
+    /// due again at once, its claim not counted as an attempt; a task whose lease is no longer
+    /// current is left alone. The default does nothing: the tasks come back when their leases
+    /// run out, as they do if this fails.
+    fn release(&self, tasks: &[Release]) -> Result<(), OutboxError> {
+        let _ = tasks;
+        Ok(())
+    }
 }
 
 impl<T: Outbox + ?Sized> Outbox for Arc<T> {
@@ -73,6 +82,10 @@ impl<T: Outbox + ?Sized> Outbox for Arc<T> {
     fn defer(&self, deferrals: &[Deferral]) -> Result<(), OutboxError> {
         (**self).defer(deferrals)
     }
+
+    fn release(&self, tasks: &[Release]) -> Result<(), OutboxError> {
+        (**self).release(tasks)
+    }
 }
 
 impl<T: Outbox + ?Sized> Outbox for &T {
@@ -98,6 +111,10 @@ impl<T: Outbox + ?Sized> Outbox for &T {
 
     fn defer(&self, deferrals: &[Deferral]) -> Result<(), OutboxError> {
         (**self).defer(deferrals)
+    }
+
+    fn release(&self, tasks: &[Release]) -> Result<(), OutboxError> {
+        (**self).release(tasks)
     }
 }
 

@@ -11,7 +11,6 @@
 //! - [`example_payload`] gives a consistent example for every event;
 //!   [`EventType::payload_schema`] and [`ObjectSchema`] describe every field, for
 //!   the generated `docs/events.md`.
-//! - [`headers`] names every HTTP header a delivery carries.
 //!
 //! ```
 //! use djinn_hook_payload::{EventSet, EventType, Payload};
@@ -57,11 +56,15 @@
 //! example, `build.finished` must carry a final status).
 #![warn(missing_docs)]
 
+/// The crate README's example, compiled and run as a doctest so it cannot drift.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+struct ReadmeDoctests;
+
 mod entity;
 mod error;
 mod event;
 mod examples;
-pub mod headers;
 mod payload;
 mod schema;
 mod userinfo;

@@ -6,12 +6,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::Request;
 use axum::http::StatusCode;
+use axum::http::{HeaderValue, header};
 use axum::middleware;
 use axum::response::Redirect;
 use axum::routing::get;
 use djinn_hook_store::Store;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::auth::Tokens;
@@ -92,9 +95,11 @@ impl AppState {
     }
 }
 
-/// The whole API. Layers, outermost first: a request id (kept from `x-request-id` or a new
-/// UUID, echoed in the response), the log line and request metrics, the per-request timeout
-/// (408), the auth check; then the handlers.
+/// The whole API. Layers, outermost first: `X-Content-Type-Options: nosniff` on every answer
+/// (a browser never guesses a JSON body to be HTML); a request id (kept from `x-request-id`
+/// when it is 1 to [`MAX_REQUEST_ID`] visible ASCII characters, else a new UUID; echoed in the
+/// response), the log line and request metrics, the per-request timeout (408), the auth check;
+/// then the handlers.
 pub fn router(state: AppState) -> Router {
     app(state, None)
 }
@@ -131,4 +136,31 @@ pub(crate) fn app(state: AppState, ui: Option<UiState>) -> Router {
         .layer(middleware::from_fn_with_state(state, log::request))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(middleware::map_request(drop_unfit_request_id))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+}
+
+/// The longest `X-Request-Id` kept from a request: a proxy's ids (UUIDs, trace ids) fit; the
+/// id is echoed in the answer and written in the log line, so it is not a free channel of
+/// any length.
+pub const MAX_REQUEST_ID: usize = 128;
+
+/// Removes the request's `X-Request-Id` unless there is one and it is 1 to [`MAX_REQUEST_ID`]
+/// visible ASCII characters, so the request-id layer makes a fresh one instead.
+async fn drop_unfit_request_id(mut request: Request) -> Request {
+    let mut ids = request.headers().get_all("x-request-id").iter();
+    let fit = match (ids.next(), ids.next()) {
+        (Some(id), None) => {
+            let id = id.as_bytes();
+            (1..=MAX_REQUEST_ID).contains(&id.len()) && id.iter().all(u8::is_ascii_graphic)
+        }
+        _ => false,
+    };
+    if !fit {
+        request.headers_mut().remove("x-request-id");
+    }
+    request
 }

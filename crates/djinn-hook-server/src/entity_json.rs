@@ -65,7 +65,7 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
 
 /// Percent-encodes what may not stand in a path segment as is. A segment that is exactly `-`
 /// is encoded too (`%2D`): as is, it would read as the `/-/` that ends the namespace.
-fn encode_segment(segment: &str) -> String {
+pub(crate) fn encode_segment(segment: &str) -> String {
     if segment == "-" {
         return "%2D".to_owned();
     }

@@ -154,8 +154,11 @@ fn store_error(err: StoreError) -> Response {
         StoreError::Invalid(errors) => {
             Reply::json(StatusCode::BAD_REQUEST, &errors).into_response()
         }
+        // Only creating a webhook checks a name: a bad one is bad input, not a missing page.
+        StoreError::InvalidNamespace { .. } => {
+            Reply::message(StatusCode::BAD_REQUEST, err.to_string()).into_response()
+        }
         StoreError::NamespaceNotFound { .. }
-        | StoreError::InvalidNamespace { .. }
         | StoreError::WebhookNotFound { .. }
         | StoreError::DeliveryNotFound { .. } => {
             Reply::message(StatusCode::NOT_FOUND, err.to_string()).into_response()

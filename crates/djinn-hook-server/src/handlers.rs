@@ -7,8 +7,8 @@ use std::time::Duration;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
-use djinn_hook_payload::headers::EVENT as EVENT_HEADER;
 use djinn_hook_payload::{EventType, Payload};
+use djinn_hook_sign::headers::EVENT as EVENT_HEADER;
 use djinn_hook_store::{
     DEFAULT_ROTATION_OVERLAP, DeliveryFilter, DeliveryLimits, Error as StoreError, LimitsUpdate,
     MAX_ROTATION_OVERLAP, NewEvent, NewWebhook, Page, SecretUpdate, Store, Webhook, WebhookUpdate,
@@ -57,7 +57,19 @@ pub(crate) async fn api(
             &serde_json::json!({"status": "ok"}),
         )),
         (Route::Metrics, _) => {
-            let stats = state.blocking(|store, _| Ok(store.counts()?)).await?;
+            let (stats, backend, taken_back, stale) = state
+                .blocking(|store, _| {
+                    let backend = if store.is_postgres() {
+                        "postgres"
+                    } else {
+                        "sqlite"
+                    };
+                    let (taken_back, stale) =
+                        (store.claims_taken_back(), store.stale_completions());
+                    Ok((store.counts()?, backend, taken_back, stale))
+                })
+                .await?;
+            state.metrics.store_counts(backend, taken_back, stale);
             let text = state.metrics.render(&stats);
             Ok(Reply::bytes(
                 StatusCode::OK,

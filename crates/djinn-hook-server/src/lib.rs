@@ -25,6 +25,11 @@
 //! ```
 #![warn(missing_docs)]
 
+/// The crate README's example, compiled and run as a doctest so it cannot drift.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+struct ReadmeDoctests;
+
 mod app;
 mod auth;
 mod conn;
@@ -43,10 +48,10 @@ mod send_test;
 mod serve;
 pub mod ui;
 
-pub use app::{AppState, router};
-pub use auth::{TOKENS_ENV, Tokens};
+pub use app::{AppState, MAX_REQUEST_ID, router};
+pub use auth::{MIN_TOKEN_CHARS, TOKENS_ENV, TokenProblem, Tokens, TokensError};
 pub use conn::{Limits, serve_connections};
 pub use error::ApiError;
 pub use receiver::{BindError, Received, Receiver};
-pub use send_test::{SentTest, StoreActions, send_test};
+pub use send_test::{SentTest, StoreActions, TestLimits, send_test};
 pub use serve::{Config, ConfigError, ServeError, serve};

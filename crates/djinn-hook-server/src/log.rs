@@ -10,6 +10,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use djinn_hook_deliver::{Completion, WorkerEvent};
+use djinn_hook_store::LivenessEvent;
 use time::format_description::well_known::Rfc3339;
 use tower_http::request_id::RequestId;
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -127,6 +128,48 @@ pub fn worker_event(event: &WorkerEvent<'_>) {
             tasks,
         ),
         _ => {}
+    }
+}
+
+/// The log line of a look for dead processes: claims taken back from one found dead
+/// (`msg="took back claims: …"`), or a look that failed. The same from `serve` and `worker`.
+pub fn liveness(event: LivenessEvent<'_>) {
+    match event {
+        LivenessEvent::TakenBack(taken) => {
+            let process = &taken.process;
+            tracing::warn!(
+                msg = "took back claims: their process is gone, its tasks are due again",
+                process = %process.id,
+                pid = process.pid,
+                host = process.host,
+                started_at = process.started_at.format(&Rfc3339).ok(),
+                tasks = taken.tasks,
+            );
+        }
+        LivenessEvent::LookFailed(err) => tracing::error!(
+            msg = "looking for dead processes failed; their claims come back at the next look, or when their leases run out",
+            error = chain(err),
+        ),
+        _ => {}
+    }
+}
+
+/// The log line of a stopping process handing back what it still holds: after its shutdown
+/// timeout ran out (`timeout`), or after a clean stop (a line only if anything was left).
+pub fn handed_back(outcome: &djinn_hook_store::Result<u64>, timeout: Option<Duration>) {
+    match (outcome, timeout) {
+        (Ok(tasks), Some(timeout)) => tracing::warn!(
+            msg = "shutdown timeout: handed back the deliveries still under way",
+            tasks,
+            timeout_ms = millis(timeout),
+        ),
+        (Ok(0), None) => {}
+        (Ok(tasks), None) => tracing::info!(msg = "handed back claimed tasks", tasks),
+        (Err(err), _) => tracing::error!(
+            msg =
+                "handing back claimed tasks failed; they come back once this process is seen gone",
+            error = chain(err),
+        ),
     }
 }
 

@@ -31,6 +31,13 @@ struct HookLabels {
     hook: i64,
 }
 
+/// Labels of a count kept per store backend.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BackendLabels {
+    /// `sqlite` or `postgres`.
+    backend: &'static str,
+}
+
 /// Labels of an answered API request.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -61,6 +68,8 @@ pub(crate) struct Metrics {
     pruned_deliveries: Counter,
     pruned_events: Counter,
     prune_failures: Counter,
+    claims_taken_back: Family<BackendLabels, Counter>,
+    stale_completions: Counter,
 }
 
 impl Metrics {
@@ -163,7 +172,21 @@ impl Metrics {
             "Automatic prunes that failed (tried again at the next turn)",
             prune_failures.clone(),
         );
+        let claims_taken_back = Family::<BackendLabels, Counter>::default();
+        registry.register(
+            "claims_taken_back",
+            "Claimed tasks taken back from processes found dead (due again at once, not when their leases run out), by store backend",
+            claims_taken_back.clone(),
+        );
+        let stale_completions = Counter::default();
+        registry.register(
+            "stale_completions",
+            "Attempts recorded after their task's lease was lost (it ran out, or was taken back): the task may have been delivered again (at least once)",
+            stale_completions.clone(),
+        );
         Metrics {
+            claims_taken_back,
+            stale_completions,
             pruned_deliveries,
             pruned_events,
             prune_failures,
@@ -196,7 +219,16 @@ impl Metrics {
         let _ = self.breakers.set(breakers);
     }
 
-    /// One event accepted.
+    /// Brings the counts kept by the store up to its `taken_back` and `stale` (they only grow).
+    pub(crate) fn store_counts(&self, backend: &'static str, taken_back: u64, stale: u64) {
+        let taken = self
+            .claims_taken_back
+            .get_or_create(&BackendLabels { backend });
+        taken.inc_by(taken_back.saturating_sub(taken.get()));
+        self.stale_completions
+            .inc_by(stale.saturating_sub(self.stale_completions.get()));
+    }
+
     /// Counts what an automatic prune removed, or that it failed.
     pub(crate) fn pruned(&self, outcome: Result<&djinn_hook_store::Pruned, ()>) {
         match outcome {
@@ -210,6 +242,7 @@ impl Metrics {
         }
     }
 
+    /// One event accepted.
     pub(crate) fn event_accepted(&self) {
         self.events_accepted.inc();
     }

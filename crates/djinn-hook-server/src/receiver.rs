@@ -1,7 +1,9 @@
 //! A verifying webhook receiver, for `listen`, the demo, tests, and anyone writing an
-//! integration: [`check`] turns one request into a [`Received`] with its signature checked by
-//! `djinn_hook_sign::verify`; [`router`] is that as an axum `Router` to mount in your own
-//! server; [`Receiver`] runs it on a local address on its own threads.
+//! integration: [`check`] turns one request into a [`Received`] with its signatures checked by
+//! a `djinn_hook_sign::Verifier`; [`router`] is that as an axum `Router` to mount in your own
+//! server; [`Receiver`] runs it on a local address on its own threads. (To check deliveries
+//! inside your own handlers, `djinn_hook_sign`'s `axum` feature has an extractor, with far
+//! fewer dependencies than this crate.)
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -13,8 +15,8 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use djinn_hook_payload::headers;
-use djinn_hook_sign::Secret;
+use djinn_hook_sign::Verifier;
+use djinn_hook_sign::headers;
 use tokio::sync::oneshot;
 
 use crate::conn::{self, Limits};
@@ -35,7 +37,8 @@ pub struct Received {
     pub headers: Vec<(String, String)>,
     /// The exact body bytes.
     pub body: Vec<u8>,
-    /// Whether `X-Djinn-CI-Signature` was present and verified against the secret.
+    /// Whether the request's signatures verified: every scheme it carries, at least one
+    /// ([`Verifier::verify`]).
     pub signature_valid: bool,
     /// When the request was read.
     pub at: Instant,
@@ -86,23 +89,24 @@ impl fmt::Debug for Received {
 }
 
 /// Checks one delivery: the request's path and query, headers and exact body as a
-/// [`Received`], with `X-Djinn-CI-Signature` verified against `secret`.
+/// [`Received`], with its signatures checked by `verifier`.
 ///
 /// ```
 /// use axum::http::{HeaderMap, HeaderValue, Uri};
-/// use djinn_hook_payload::headers::SIGNATURE;
-/// use djinn_hook_sign::Secret;
+/// use djinn_hook_sign::headers::SIGNATURE;
+/// use djinn_hook_sign::{Secret, Verifier};
 ///
 /// let secret = Secret::from("s3cret");
 /// let body = br#"{"id": 1}"#;
 /// let mut headers = HeaderMap::new();
 /// let signature = djinn_hook_sign::sign(&secret, body);
 /// headers.insert(SIGNATURE, HeaderValue::from_str(&signature.to_string()).unwrap());
-/// let got = djinn_hook_server::receiver::check(&Uri::from_static("/hook"), &headers, body, &secret);
+/// let verifier = Verifier::new("s3cret").unwrap();
+/// let got = djinn_hook_server::receiver::check(&Uri::from_static("/hook"), &headers, body, &verifier);
 /// assert!(got.signature_valid);
 /// ```
-pub fn check(uri: &Uri, headers: &HeaderMap, body: &[u8], secret: &Secret) -> Received {
-    let mut received = Received {
+pub fn check(uri: &Uri, headers: &HeaderMap, body: &[u8], verifier: &Verifier) -> Received {
+    Received {
         url: uri
             .path_and_query()
             .map_or_else(|| uri.path().to_owned(), ToString::to_string),
@@ -116,21 +120,22 @@ pub fn check(uri: &Uri, headers: &HeaderMap, body: &[u8], secret: &Secret) -> Re
             })
             .collect(),
         body: body.to_vec(),
-        signature_valid: false,
+        signature_valid: verifier.verify(headers, body).is_ok(),
         at: Instant::now(),
-    };
-    received.signature_valid = received
-        .signature()
-        .is_some_and(|sig| djinn_hook_sign::verify(secret, &received.body, sig).is_ok());
-    received
+    }
 }
 
 /// A receiver as an axum `Router` on any path: a POST is checked ([`check`]), handed to
 /// `sink`, then answered `204 No Content` when its signature verifies and `401 Unauthorized`
 /// otherwise; other methods get `405`, a body over [`MAX_BODY`] `413` (neither is handed over).
-pub fn router(secret: Secret, sink: impl Fn(Received) + Send + Sync + 'static) -> Router {
+///
+/// `verifier` is a [`Verifier`], or a bare `Secret` to check `X-Djinn-CI-Signature` alone.
+pub fn router(
+    verifier: impl Into<Verifier>,
+    sink: impl Fn(Received) + Send + Sync + 'static,
+) -> Router {
     let state: Arc<Sink> = Arc::new(Sink {
-        secret,
+        verifier: verifier.into(),
         sink: Box::new(sink),
     });
     Router::new().fallback(receive).with_state(state)
@@ -138,7 +143,7 @@ pub fn router(secret: Secret, sink: impl Fn(Received) + Send + Sync + 'static) -
 
 /// What [`router`]'s handler shares.
 struct Sink {
-    secret: Secret,
+    verifier: Verifier,
     sink: Box<dyn Fn(Received) + Send + Sync>,
 }
 
@@ -157,7 +162,7 @@ async fn receive(
         Err(crate::error::ApiError::TooLarge(_)) => return StatusCode::PAYLOAD_TOO_LARGE,
         Err(_) => return StatusCode::BAD_REQUEST,
     };
-    let received = check(&uri, &headers, &body, &state.secret);
+    let received = check(&uri, &headers, &body, &state.verifier);
     let status = if received.signature_valid {
         StatusCode::NO_CONTENT
     } else {
@@ -199,9 +204,9 @@ pub struct BindError {
 }
 
 impl Receiver {
-    /// Starts a receiver on `addr` (e.g. `127.0.0.1:0` for any free port)
-    /// checking signatures against `secret`.
-    pub fn start(addr: &str, secret: Secret) -> Result<Receiver, BindError> {
+    /// Starts a receiver on `addr` (e.g. `127.0.0.1:0` for any free port) checking signatures
+    /// with `verifier` (a [`Verifier`], or a bare `Secret` for `X-Djinn-CI-Signature` alone).
+    pub fn start(addr: &str, verifier: impl Into<Verifier>) -> Result<Receiver, BindError> {
         let bind_error = |source| BindError {
             addr: addr.to_owned(),
             source,
@@ -220,7 +225,7 @@ impl Receiver {
             tokio::net::TcpListener::from_std(std_listener).map_err(bind_error)?
         };
         let (tx, rx) = mpsc::channel();
-        let app = router(secret, move |received| {
+        let app = router(verifier, move |received| {
             // A closed channel only means nobody reads any more.
             let _ = tx.send(received);
         });

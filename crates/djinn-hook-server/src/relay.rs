@@ -5,10 +5,12 @@
 //! carries `X-Djinn-CI-Delivery`); at create and update, a payload URL naming this server's
 //! own address and an events path.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
-use axum::http::{HeaderMap, Uri};
-use djinn_hook_payload::headers::DELIVERY as DELIVERY_HEADER;
+use axum::http::HeaderMap;
+use djinn_hook_sign::headers::DELIVERY as DELIVERY_HEADER;
+
+use url::{Host, Url};
 
 use crate::error::ApiError;
 
@@ -43,55 +45,76 @@ pub(crate) fn refuse_own_intake(
 }
 
 /// Whether `payload_url` names this server's intake (see [`refuse_own_intake`]).
+///
+/// The URL is read as the WHATWG parser reads it, the forms a resolver or a proxy on the way
+/// accepts too: IPv4 shorthands (`127.1`, `0x7f.1`, `2130706433`, which ureq's resolver sends
+/// to 127.0.0.1), IPv4-mapped IPv6 (`[::ffff:127.0.0.1]`), a host's trailing dot, and the dot
+/// segments of the path (`/-/events/.`, `/x/../-/events`, `%2e`). A name is not looked up:
+/// one that only resolves here is caught at intake, which refuses a request that is itself a
+/// delivery.
 pub(crate) fn is_own_intake(payload_url: &str, local: SocketAddr, base: &str) -> bool {
-    let Ok(url) = payload_url.trim().parse::<Uri>() else {
+    let Ok(url) = Url::parse(payload_url.trim()) else {
         // Not a URL: the store's validation says what is wrong with it.
-        return false;
-    };
-    let Some(authority) = url.authority() else {
         return false;
     };
     let events = url.path().trim_end_matches('/').ends_with("/-/events");
     events
-        && is_own(
-            authority.host(),
-            url.port_u16(),
-            url.scheme_str(),
-            local,
-            base,
-        )
+        && Machine::of(&url).is_some_and(|target| {
+            target.is_bound_address(local) || Machine::of_base(base).as_ref() == Some(&target)
+        })
 }
 
-/// Whether `host:port` is this server: its bound address (a loopback name or address when it
-/// is bound to one, any host when bound to all addresses) or its public base URL's authority.
-fn is_own(
-    host: &str,
-    port: Option<u16>,
-    scheme: Option<&str>,
-    local: SocketAddr,
-    base: &str,
-) -> bool {
-    let port = port.unwrap_or(if scheme == Some("https") { 443 } else { 80 });
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let loopback_name = host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    let bound_here = port == local.port()
-        && (local.ip().is_unspecified()
-            || host.parse::<std::net::IpAddr>() == Ok(local.ip())
-            || (local.ip().is_loopback() && loopback_name));
-    let public = base
-        .parse::<Uri>()
-        .ok()
-        .and_then(|b| b.authority().cloned())
-        .is_some_and(|b| {
-            let base_port =
-                b.port_u16()
-                    .unwrap_or(if base.starts_with("https") { 443 } else { 80 });
-            b.host().eq_ignore_ascii_case(host) && base_port == port
-        });
-    bound_here || public
+/// Where a URL points: its host, normalised, and its port (the scheme's by default).
+#[derive(Debug, PartialEq, Eq)]
+struct Machine {
+    host: Host<String>,
+    port: u16,
+}
+
+impl Machine {
+    /// The host and port of `url`; IPv4-mapped IPv6 as its IPv4 address, a domain without its
+    /// trailing dot (the parser has already lower-cased it).
+    fn of(url: &Url) -> Option<Machine> {
+        let host = match url.host()? {
+            Host::Ipv6(v6) => v6.to_ipv4_mapped().map_or(Host::Ipv6(v6), Host::Ipv4),
+            Host::Ipv4(v4) => Host::Ipv4(v4),
+            Host::Domain(name) => Host::Domain(name.trim_end_matches('.').to_owned()),
+        };
+        Some(Machine {
+            host,
+            port: url.port_or_known_default()?,
+        })
+    }
+
+    /// Where the public base URL points, if it parses.
+    fn of_base(base: &str) -> Option<Machine> {
+        Url::parse(base).ok().as_ref().and_then(Machine::of)
+    }
+
+    /// The host as an address, if it is one.
+    fn ip(&self) -> Option<IpAddr> {
+        match self.host {
+            Host::Ipv4(v4) => Some(IpAddr::V4(v4)),
+            Host::Ipv6(v6) => Some(IpAddr::V6(v6)),
+            Host::Domain(_) => None,
+        }
+    }
+
+    /// Whether this is the address the server is bound to (`local`): its port and any host
+    /// when bound to all addresses; its address; or, bound to loopback, any name or address of
+    /// this machine (`localhost`, `*.localhost`, loopback, unspecified).
+    fn is_bound_address(&self, local: SocketAddr) -> bool {
+        let this_machine = match &self.host {
+            Host::Domain(name) => name == "localhost" || name.ends_with(".localhost"),
+            _ => self
+                .ip()
+                .is_some_and(|ip| ip.is_loopback() || ip.is_unspecified()),
+        };
+        self.port == local.port()
+            && (local.ip().is_unspecified()
+                || self.ip() == Some(local.ip())
+                || (local.ip().is_loopback() && this_machine))
+    }
 }
 
 #[cfg(test)]
@@ -108,6 +131,21 @@ mod tests {
             "http://[::1]:8080/n/a/b/c/-/events",
             "https://hooks.example.com/n/a/b/-/events",
             "https://HOOKS.example.com:443/n/a/b/-/events",
+            "https://hooks.example.com./n/a/b/-/events",
+            // The shorthands a resolver, and the parser, read as 127.0.0.1.
+            "http://127.1:8080/n/a/b/-/events",
+            "http://0x7f.1:8080/n/a/b/-/events",
+            "http://2130706433:8080/n/a/b/-/events",
+            "http://[::ffff:127.0.0.1]:8080/n/a/b/-/events",
+            "http://localhost.:8080/n/a/b/-/events",
+            "http://LOCALHOST:8080/n/a/b/-/events",
+            "http://app.localhost:8080/n/a/b/-/events",
+            "http://0.0.0.0:8080/n/a/b/-/events",
+            // Dot segments, as a proxy on the way would resolve them.
+            "http://127.0.0.1:8080/n/a/b/-/events/.",
+            "http://127.0.0.1:8080/n/a/b/-/x/../events",
+            "http://127.0.0.1:8080/n/a/b/-/events/%2e",
+            "http://127.0.0.1:8080/n/a/b/-/events?x=1",
         ] {
             assert!(refuse_own_intake(own, local, base).is_err(), "{own}");
         }
@@ -116,6 +154,9 @@ mod tests {
             "http://127.0.0.1:8080/hook",
             "https://other.example.com/n/a/b/-/events",
             "http://hooks.example.com/n/a/b/-/events",
+            "http://127.1:9090/n/a/b/-/events",
+            "http://127.0.0.1:8080/n/a/b/-/events/more",
+            "http://127.0.0.1:8080/n/a/b/-/events/..",
             "not a url",
         ] {
             assert!(refuse_own_intake(other, local, base).is_ok(), "{other}");

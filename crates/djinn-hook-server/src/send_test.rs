@@ -1,15 +1,27 @@
-//! Test deliveries (`hook test`, the web UI's test button): [`send_test`], and [`StoreActions`],
-//! the UI's delivery side over a store.
+//! Test deliveries (`hook test`, the web UI's test button): [`send_test`], [`StoreActions`],
+//! the UI's delivery side over a store, and `TestSlots`, which bounds how many run at once in
+//! a server ([`TestLimits`]) and runs each on a thread of its own.
+//!
+//! A test delivery blocks for as long as its receiver takes (up to the webhook's timeout, 120 s
+//! at most). On the runtime's blocking pool it would hold a thread that every store call of the
+//! API and the UI also needs, so a few tests to a slow receiver could stall both; and nothing
+//! bounded how many a write token could start. So a server runs each on its own thread, at
+//! most [`TestLimits::per_webhook`] to one webhook and [`TestLimits::total`] in all; one more
+//! is refused at once (429 naming the limit) rather than queued: a queued test would wait for
+//! the slow ones, then past the request's deadline, and its result would reach nobody. When the
+//! request ends first (its 408, or the browser gone), the delivery finishes on its thread and
+//! is recorded like any other; its slot is freed then.
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use djinn_hook_deliver::{Completion, Deliverer, WorkerWaker};
 use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
 use djinn_hook_store::{Delivery, DeliveryFilter, Page, Store};
 
-use crate::ui::Actions;
+use crate::ui::{ActionError, Actions};
 
 /// How long a test delivery's task is leased: as a worker's claim, far longer than one
 /// delivery's timeout.
@@ -80,15 +92,203 @@ impl fmt::Debug for StoreActions {
 }
 
 impl Actions for StoreActions {
-    fn send_test(&self, hook_id: i64, event: EventType) -> Result<Option<i64>, String> {
+    fn send_test(&self, hook_id: i64, event: EventType) -> Result<Option<i64>, ActionError> {
         send_test(&self.store, &self.deliverer, hook_id, event)
             .map(|sent| sent.delivery.map(|d| d.id))
-            .map_err(|err| err.to_string())
+            .map_err(Into::into)
     }
 
     fn queued(&self) {
         if let Some(waker) = &self.waker {
             waker.wake();
         }
+    }
+}
+
+/// How many test deliveries a server runs at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TestLimits {
+    /// To one webhook: a second click while a test to a slow receiver runs is fine, a burst is
+    /// not. Default 2.
+    pub per_webhook: usize,
+    /// In all: each holds a thread of its own until its receiver answers. Default 8.
+    pub total: usize,
+}
+
+impl Default for TestLimits {
+    fn default() -> TestLimits {
+        TestLimits {
+            per_webhook: 2,
+            total: 8,
+        }
+    }
+}
+
+/// Why a test delivery was not started: a limit of [`TestLimits`] is reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum TestRefused {
+    /// As many tests to this webhook as [`TestLimits::per_webhook`] are running.
+    #[error(
+        "{limit} test deliveries to this webhook are already running (at most {limit} at a \
+         time); try again once one has finished"
+    )]
+    Webhook {
+        /// The limit.
+        limit: usize,
+    },
+    /// As many tests as [`TestLimits::total`] are running.
+    #[error(
+        "{limit} test deliveries are already running on this server (at most {limit} at a \
+         time); try again once one has finished"
+    )]
+    Total {
+        /// The limit.
+        limit: usize,
+    },
+}
+
+/// Runs test deliveries within [`TestLimits`], each on a thread of its own. Cheap to clone
+/// (the clones share the counts).
+#[derive(Clone, Debug)]
+pub(crate) struct TestSlots {
+    limits: TestLimits,
+    running: Arc<Mutex<Running>>,
+}
+
+/// The tests running now: in all and by webhook.
+#[derive(Debug, Default)]
+struct Running {
+    total: usize,
+    by_hook: HashMap<i64, usize>,
+}
+
+/// One running test's place in [`Running`], given back when dropped (the test's thread ended,
+/// or it could not start).
+struct Slot {
+    running: Arc<Mutex<Running>>,
+    hook_id: i64,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut running = lock(&self.running);
+        running.total -= 1;
+        if let Some(count) = running.by_hook.get_mut(&self.hook_id) {
+            *count -= 1;
+            if *count == 0 {
+                running.by_hook.remove(&self.hook_id);
+            }
+        }
+    }
+}
+
+/// The counts, even if a thread panicked while holding them (they are updated in one step).
+fn lock(running: &Mutex<Running>) -> std::sync::MutexGuard<'_, Running> {
+    running
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl TestSlots {
+    /// Slots for tests within `limits`.
+    pub(crate) fn new(limits: TestLimits) -> TestSlots {
+        TestSlots {
+            limits,
+            running: Arc::default(),
+        }
+    }
+
+    /// Runs `send` (a test delivery to webhook `hook_id`) on a thread of its own, if a slot is
+    /// free, and waits for its result. If this future is dropped first, the thread goes on to
+    /// the end (the attempt is recorded) and frees its slot then. `Ok(None)`: the thread
+    /// could not be started (logged), or `send` panicked (reported by the panic hook); the
+    /// slot is freed either way.
+    pub(crate) async fn run<T: Send + 'static>(
+        &self,
+        hook_id: i64,
+        send: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<Option<T>, TestRefused> {
+        let slot = self.take(hook_id)?;
+        let (done, result) = tokio::sync::oneshot::channel();
+        let started = std::thread::Builder::new()
+            .name("djinn-test-delivery".into())
+            .spawn(move || {
+                // Locals in this order: the slot is freed before the waiting request hears of
+                // the end, on a panic too (locals drop in reverse order), so a test started
+                // after this one's answer finds its slot free.
+                let done = done;
+                let slot = slot;
+                let sent = send();
+                drop(slot);
+                // The request may be gone; the attempt is recorded either way.
+                let _ = done.send(sent);
+            });
+        if let Err(err) = started {
+            tracing::error!(msg = "cannot start a test delivery thread", error = %err);
+            return Ok(None);
+        }
+        Ok(result.await.ok())
+    }
+
+    /// A slot for a test to `hook_id`, or which limit is reached.
+    fn take(&self, hook_id: i64) -> Result<Slot, TestRefused> {
+        let mut running = lock(&self.running);
+        let to_hook = running.by_hook.get(&hook_id).copied().unwrap_or(0);
+        if to_hook >= self.limits.per_webhook {
+            return Err(TestRefused::Webhook {
+                limit: self.limits.per_webhook,
+            });
+        }
+        if running.total >= self.limits.total {
+            return Err(TestRefused::Total {
+                limit: self.limits.total,
+            });
+        }
+        running.total += 1;
+        *running.by_hook.entry(hook_id).or_default() += 1;
+        Ok(Slot {
+            running: Arc::clone(&self.running),
+            hook_id,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_bounded_per_webhook_and_in_all_and_given_back() {
+        let slots = TestSlots::new(TestLimits {
+            per_webhook: 2,
+            total: 3,
+        });
+        let a1 = slots.take(1).unwrap();
+        let _a2 = slots.take(1).unwrap();
+        assert_eq!(slots.take(1).err(), Some(TestRefused::Webhook { limit: 2 }));
+        let _b1 = slots.take(2).unwrap();
+        assert_eq!(slots.take(3).err(), Some(TestRefused::Total { limit: 3 }));
+        drop(a1);
+        let _c1 = slots.take(3).unwrap();
+        assert_eq!(
+            TestRefused::Webhook { limit: 2 }.to_string(),
+            "2 test deliveries to this webhook are already running (at most 2 at a time); \
+             try again once one has finished"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_test_that_panics_gives_its_slot_back() {
+        let slots = TestSlots::new(TestLimits {
+            per_webhook: 1,
+            total: 1,
+        });
+        let ran = slots.run(1, || panic!("a broken test delivery")).await;
+        assert_eq!(ran.map(|r: Option<()>| r.is_none()), Ok(true));
+        assert_eq!(
+            slots.run(1, || 7).await,
+            Ok(Some(7)),
+            "the slot is free again"
+        );
     }
 }

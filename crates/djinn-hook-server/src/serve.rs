@@ -14,9 +14,9 @@
 //! on its own threads; its observer feeds the delivery log lines and metrics.
 //!
 //! When `stop` is set (the binary sets it on SIGINT/SIGTERM) the server stops accepting,
-//! answers the requests in progress, the worker finishes and commits its in-flight
-//! deliveries, and [`serve`] returns. Tasks it had not claimed stay in the store and are
-//! delivered on the next start.
+//! answers the requests in progress, the worker hands its queued tasks back to the store (due
+//! again at once), finishes and commits the deliveries under way, and [`serve`] returns. (The
+//! binary bounds that wait, and hands back what is still under way when it runs out.)
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs as _};

@@ -125,7 +125,57 @@ pub enum SignError {
     /// The text after `whsec_` decodes to no bytes.
     #[error("standard webhook secret is empty after `whsec_`")]
     EmptyWhsec,
+    /// The text after `whsec_` decodes to fewer than 24 or more than 64 bytes
+    /// ([`STANDARD_SECRET_BYTES`](crate::STANDARD_SECRET_BYTES)).
+    #[error(
+        "standard webhook secret is {len} bytes after `whsec_`, the spec asks for 24 to 64 \
+         (base64 of 32 to 88 characters)"
+    )]
+    WhsecLength {
+        /// How many bytes the base64 decodes to.
+        len: usize,
+    },
     /// The system random number generator failed.
     #[error("system random number generator failed")]
     Random,
+}
+
+/// Why a delivery request was refused by a [`Verifier`](crate::Verifier).
+///
+/// Each names the header it is about; like [`VerifyError`], none says which secret or byte
+/// differed.
+#[cfg(feature = "http")]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// The request carries neither `X-Djinn-CI-Signature` nor the Standard Webhooks headers.
+    #[error("the request carries no signature header")]
+    Unsigned,
+    /// A header that the request's scheme needs is absent.
+    #[error("the request has no {header} header")]
+    Missing {
+        /// The header's name.
+        header: &'static str,
+    },
+    /// A signature header is given more than once.
+    #[error("the request has more than one {header} header")]
+    Repeated {
+        /// The header's name.
+        header: &'static str,
+    },
+    /// A signature header's value is not visible ASCII.
+    #[error("the {header} header is not visible ASCII")]
+    NotText {
+        /// The header's name.
+        header: &'static str,
+    },
+    /// A signature header is malformed, out of its time tolerance, or does not match.
+    #[error("the {header} header does not verify")]
+    Invalid {
+        /// The header's name.
+        header: &'static str,
+        /// What was wrong with it.
+        #[source]
+        source: VerifyError,
+    },
 }

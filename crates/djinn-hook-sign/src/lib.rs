@@ -1,4 +1,4 @@
-//! Signing and verifying Djinn CI webhook deliveries; no I/O, no HTTP, no SQL.
+//! Signing and verifying Djinn CI webhook deliveries, for senders and receivers; no I/O, no SQL.
 //!
 //! Two schemes, both HMAC-SHA256 on `ring`:
 //!
@@ -9,8 +9,11 @@
 //!   [`sign_standard`] over `{id}.{timestamp}.{body}`, and [`verify_standard`], which also
 //!   rejects timestamps outside a tolerance ([`DEFAULT_TOLERANCE`], 5 minutes).
 //!
-//! The crate works on header values and names no header: the names are the wire format's, in
-//! `djinn_hook_payload::headers`.
+//! [`headers`] names every header a delivery carries. With the `http` feature, a [`Verifier`]
+//! checks a whole request (headers as `http` types and the body): both schemes, the previous
+//! secret while the sender rotates, and the Standard Webhooks timestamp tolerance; with the
+//! `axum` feature, [`VerifiedDelivery`] is that as an axum extractor. Without features the
+//! crate depends on ring, base64, const-hex and thiserror only.
 //!
 //! Verification is constant time (`ring::hmac::verify`); a mismatch is one opaque
 //! [`VerifyError::Mismatch`], while malformed headers get precise errors. Secrets never
@@ -28,15 +31,33 @@
 //! ```
 #![warn(missing_docs)]
 
+/// The crate README's example, compiled and run as a doctest so it cannot drift.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+struct ReadmeDoctests;
+
 mod error;
+#[cfg(feature = "axum")]
+mod extract;
+pub mod headers;
+#[cfg(feature = "http")]
+mod request;
 mod signature;
 mod standard;
+
+#[cfg(feature = "axum")]
+pub use crate::extract::{DeliveryRejection, VerifiedDelivery};
+#[cfg(feature = "http")]
+pub use crate::{
+    error::RequestError,
+    request::{Verified, Verifier},
+};
 
 pub use crate::{
     error::{SignError, VerifyError},
     signature::{Secret, Signature, sign, verify, verify_any},
     standard::{
-        DEFAULT_TOLERANCE, MAX_STANDARD_SIGNATURES, StandardHeaders, StandardSecret, sign_standard,
-        sign_standard_all, verify_standard,
+        DEFAULT_TOLERANCE, MAX_STANDARD_SIGNATURES, STANDARD_SECRET_BYTES, StandardHeaders,
+        StandardSecret, sign_standard, sign_standard_all, verify_standard,
     },
 };

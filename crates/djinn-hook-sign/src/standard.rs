@@ -19,6 +19,10 @@ pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(5 * 60);
 /// hundreds of HMACs over its body. Rotation needs two or three.
 pub const MAX_STANDARD_SIGNATURES: usize = 16;
 
+/// The fewest and the most secret bytes a `whsec_` secret may hold: the spec's "at least 24
+/// bytes (192 bits), 512 bits maximum" for symmetric signing secrets.
+pub const STANDARD_SECRET_BYTES: std::ops::RangeInclusive<usize> = 24..=64;
+
 const WHSEC_PREFIX: &str = "whsec_";
 const VERSION: &str = "v1";
 const TAG_LEN: usize = 32;
@@ -36,7 +40,10 @@ pub struct StandardSecret {
 }
 
 impl StandardSecret {
-    /// Parses `whsec_` followed by standard padded base64 of at least one byte.
+    /// Parses `whsec_` followed by standard padded base64 of 24 to 64 bytes
+    /// ([`STANDARD_SECRET_BYTES`]): what the spec asks of a secret. This is the one rule for
+    /// a `whsec_` secret: the store checks a webhook's secret with it before keeping one, so
+    /// no delivery fails later on a secret it accepted.
     pub fn from_whsec(whsec: &str) -> Result<Self, SignError> {
         let encoded = whsec
             .strip_prefix(WHSEC_PREFIX)
@@ -47,11 +54,15 @@ impl StandardSecret {
         if bytes.is_empty() {
             return Err(SignError::EmptyWhsec);
         }
+        if !STANDARD_SECRET_BYTES.contains(&bytes.len()) {
+            return Err(SignError::WhsecLength { len: bytes.len() });
+        }
         Ok(Self::from_bytes(&bytes))
     }
 
     /// Wraps raw secret bytes as they are (the spec asks senders for 24 to 64 random bytes;
-    /// this does not check).
+    /// this does not check: the Djinn CI secret of a webhook without `whsec_` is its key as
+    /// typed).
     pub fn from_bytes(bytes: &[u8]) -> Self {
         Self {
             bytes: bytes.into(),
@@ -75,6 +86,17 @@ impl StandardSecret {
         whsec.push_str(WHSEC_PREFIX);
         STANDARD.encode_string(&self.bytes, &mut whsec);
         whsec
+    }
+
+    /// The Standard Webhooks key of a webhook secret as the sender and receivers derive it:
+    /// a `whsec_…` secret decoded ([`from_whsec`](Self::from_whsec)), any other secret's
+    /// UTF-8 bytes as they are.
+    pub fn for_webhook_secret(secret: &str) -> Result<Self, SignError> {
+        if secret.starts_with(WHSEC_PREFIX) {
+            Self::from_whsec(secret)
+        } else {
+            Ok(Self::from_bytes(secret.as_bytes()))
+        }
     }
 }
 

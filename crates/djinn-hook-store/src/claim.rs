@@ -9,6 +9,7 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use time::OffsetDateTime;
 
 use crate::error::{IResult, Result};
+use crate::liveness::ProcessId;
 use crate::outbox::lease_until;
 use crate::sql::{event_from_code, from_ns, to_ns, uuid_from_blob};
 use crate::store::Store;
@@ -25,15 +26,17 @@ impl Store {
     /// every frame written before it). A claim lost in a machine crash is harmless: its tasks
     /// are due again at once, as if their lease had run out, and the attempt it counted is not
     /// counted.
-    /// Starts after webhook `after`; returns what it got and the webhook it served last.
+    /// Starts after webhook `after`; returns what it got and the webhook it served last. The
+    /// leases are `holder`'s (a registered process), if given.
     pub(crate) fn claim(
         &self,
         now: OffsetDateTime,
         claim: &ClaimRequest,
         after: i64,
+        holder: Option<ProcessId>,
     ) -> Result<(Claimed, Option<i64>)> {
         self.write_unsynced("claiming due tasks", |tx| {
-            claim_in(self, tx, now, claim, after)
+            claim_in(self, tx, now, claim, after, holder)
         })
     }
 
@@ -124,8 +127,10 @@ fn claim_in(
     now: OffsetDateTime,
     claim: &ClaimRequest,
     cursor: i64,
+    holder: Option<ProcessId>,
 ) -> IResult<(Claimed, Option<i64>)> {
     let now_ns = to_ns(now);
+    let holder = holder.map(ProcessId::as_i64);
     let until = to_ns(lease_until(now, claim.lease));
     let token = LeaseToken::new();
     let mut held_back = false;
@@ -195,7 +200,8 @@ fn claim_in(
          LIMIT ?5"
     ))?;
     let mut lease_stmt = tx.prepare_cached(
-        "UPDATE tasks SET lease = ?2, next_at = ?3, attempts = attempts + 1 WHERE id = ?1",
+        "UPDATE tasks SET lease = ?2, next_at = ?3, attempts = attempts + 1, holder = ?4
+         WHERE id = ?1",
     )?;
     // Decrypted once per webhook per claim: the current and the previous secret.
     let mut secrets: HashMap<i64, Secrets> = HashMap::new();
@@ -252,7 +258,7 @@ fn claim_in(
             };
             for (task_id, attempts, redelivery, event_id, event, created_at, body, next_at) in rows
             {
-                lease_stmt.execute(params![task_id, token.as_bytes(), until])?;
+                lease_stmt.execute(params![task_id, token.as_bytes(), until, holder])?;
                 hook.after = (next_at, task_id);
                 tasks.push(claimed(
                     &hook.hook,

@@ -3,18 +3,20 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use djinn_hook_outbox::{
     ClaimRequest, Claimed, Completion, Deferral, Destination, LimitNote, Outbox, OutboxError,
-    PutOff, Task,
+    PutOff, Release, Task,
 };
 use djinn_hook_payload::EventType;
 use time::OffsetDateTime;
 
 use crate::error::{Error, Result};
 use crate::key::SecretKey;
+use crate::liveness::Process;
 use crate::pg::{self, PgStore};
 use crate::store::Store as Sqlite;
 use crate::types::{
@@ -35,6 +37,12 @@ pub struct Store {
     /// The webhook this `Store`'s last claim served last: the next claim starts after it
     /// (round-robin across webhooks).
     claim_cursor: AtomicI64,
+    /// This process, once registered ([`Store::register_process`]).
+    process: Mutex<Option<Arc<Process>>>,
+    /// Tasks taken back from dead processes by this `Store`.
+    taken_back: AtomicU64,
+    /// Attempts this `Store` recorded after their task's lease was lost.
+    stale_completions: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -53,11 +61,17 @@ macro_rules! on_backend {
     };
 }
 
+// The public methods of process liveness, in a file of their own.
+mod liveness;
+
 impl Store {
     fn over(backend: Backend) -> Store {
         Store {
             backend,
             claim_cursor: AtomicI64::new(0),
+            process: Mutex::new(None),
+            taken_back: AtomicU64::new(0),
+            stale_completions: AtomicU64::new(0),
         }
     }
 
@@ -128,7 +142,7 @@ impl Store {
 
     /// The PostgreSQL schema version this build writes (the `schema_version`
     /// table); numbered on its own, its version 1 holds SQLite's 1 to 3, its 2 SQLite's 4, its 3
-    /// SQLite's 5.
+    /// SQLite's 5, its 4 SQLite's 6, its 5 SQLite's 7.
     pub fn postgres_schema_version() -> i64 {
         pg::SCHEMA_VERSION
     }
@@ -318,7 +332,10 @@ impl Store {
     /// behind.
     ///
     /// Atomic: two workers (threads, `Store`s or processes) never get the same task; a crashed
-    /// worker's tasks come back when the lease runs out. Each claim counts as an attempt
+    /// worker's tasks come back when the lease runs out, or at once if it was a registered
+    /// process ([`Store::register_process`]): the claims of a registered store carry its
+    /// process, and look for dead processes first (once a second at most,
+    /// [`Store::take_back_from_dead`]). Each claim counts as an attempt
     /// (the request's `attempt`) until [`Store::put_off`] takes it back. Not durable on
     /// return: a claim lost in a crash is an expired lease.
     pub fn claim(&self, now: OffsetDateTime, claim: &ClaimRequest) -> Result<Claimed> {
@@ -328,8 +345,17 @@ impl Store {
                 held_back: false,
             });
         }
+        let process = self.process();
+        if let Some(process) = &process
+            && process.look_due(Instant::now())
+            && let Err(err) = self.take_back_from(process)
+        {
+            // The lease stays the outer bound: a failed look delays a take-back, not the claim.
+            (process.report)(crate::liveness::LivenessEvent::LookFailed(&err));
+        }
+        let holder = process.map(|p| p.info.id);
         let after = self.claim_cursor.load(Ordering::Relaxed);
-        let (claimed, last) = on_backend!(self, claim(now, claim, after))?;
+        let (claimed, last) = on_backend!(self, claim(now, claim, after, holder))?;
         if let Some(last) = last {
             self.claim_cursor.store(last, Ordering::Relaxed);
         }
@@ -384,7 +410,25 @@ impl Store {
         if completions.is_empty() {
             return Ok(Vec::new());
         }
-        on_backend!(self, complete(completions))
+        let completed = on_backend!(self, complete(completions))?;
+        let stale = completed
+            .iter()
+            .filter(|c| c.delivery_id.is_some() && !c.lease_held)
+            .count();
+        self.stale_completions
+            .fetch_add(stale as u64, Ordering::Relaxed);
+        Ok(completed)
+    }
+
+    /// Hands back claimed tasks that will not be attempted (a worker stopping): each is due
+    /// again at once, its lease dropped and its claim no longer counted as an attempt. A task
+    /// whose lease is no longer current is left alone. Returns how many were handed back. Not
+    /// durable on return, like a claim (it undoes one).
+    pub fn release(&self, tasks: &[Release]) -> Result<usize> {
+        if tasks.is_empty() {
+            return Ok(0);
+        }
+        on_backend!(self, release(tasks, OffsetDateTime::now_utc()))
     }
 
     /// [`Store::complete`] for one attempt.
@@ -471,8 +515,8 @@ impl Store {
 
     /// Queues a test delivery of `body` as an `event` for one webhook (even an
     /// inactive or unsubscribed one) and leases it, in one durable transaction;
-    /// returns the task as [`Store::claim_due`] would. Every delivery of that
-    /// event is marked as a test. An unknown webhook is
+    /// returns the task as [`Store::claim_due`] would (held by this process, if registered).
+    /// Every delivery of that event is marked as a test. An unknown webhook is
     /// [`Error::WebhookNotFound`] and stores nothing.
     pub fn queue_test(
         &self,
@@ -481,7 +525,8 @@ impl Store {
         body: Vec<u8>,
         lease: Duration,
     ) -> Result<Task> {
-        on_backend!(self, queue_test(hook_id, event, body, lease))
+        let holder = self.process_id();
+        on_backend!(self, queue_test(hook_id, event, body, lease, holder))
     }
 }
 
@@ -539,6 +584,11 @@ impl Outbox for Store {
         Store::defer(self, OffsetDateTime::now_utc(), deferrals)
             .map(drop)
             .map_err(OutboxError::new)
+    }
+
+    fn release(&self, tasks: &[Release]) -> std::result::Result<(), OutboxError> {
+        Store::release(self, tasks).map_err(OutboxError::new)?;
+        Ok(())
     }
 }
 

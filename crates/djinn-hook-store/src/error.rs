@@ -27,6 +27,18 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A process's lock file (its sign of life to the others on a SQLite file) could not be
+    /// made or looked at.
+    #[error("cannot {action} process lock file in {}", dir.display())]
+    LockFile {
+        /// `create` or `check`.
+        action: &'static str,
+        /// The folder of lock files (`<db>.procs`).
+        dir: PathBuf,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
     /// The file was written by a newer version of this program; it is never downgraded.
     #[error(
         "database schema version {found} is newer than the {supported} this build supports; upgrade djinn-hooks"

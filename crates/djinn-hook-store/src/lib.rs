@@ -101,6 +101,18 @@
 //! runs out. [`Store::complete`] always records the attempt, but applies the
 //! outcome only while the lease token still matches.
 //!
+//! # Processes
+//!
+//! A long-running process registers ([`Store::register_process`]): its claims then carry its
+//! [`ProcessId`], it shows the others that it runs (on SQLite a lock on its own file beside
+//! the database, `<db>.procs/<id>.lock`; on PostgreSQL a session-level advisory lock on a
+//! connection of its own), and the claims of a registered process found dead come back at
+//! once ([`Store::take_back_from_dead`], which claims run by themselves once a second), each
+//! reported as a [`TakenBack`]. Stopping, it hands back what it still holds
+//! ([`Store::release`] for tasks never attempted, [`Store::retire_process`] for the rest). The
+//! lease stays the outer bound for a process alive but cut off, or stuck: an attempt recorded
+//! after its lease was lost is counted ([`Store::stale_completions`]).
+//!
 //! # Retention
 //!
 //! Deleting a webhook deletes its tasks and its delivery log (a log of a
@@ -141,6 +153,11 @@
 //! wait for the flush, as on SQLite. The connection is not encrypted (no TLS).
 #![warn(missing_docs)]
 
+/// The crate README's example, compiled and run as a doctest so it cannot drift.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+struct ReadmeDoctests;
+
 mod auto_prune;
 mod claim;
 mod delivery_query;
@@ -148,6 +165,8 @@ mod dispatch;
 mod error;
 mod key;
 mod key_file;
+mod liveness;
+mod lock_file;
 mod pg;
 mod pruning;
 mod rotation;
@@ -172,6 +191,8 @@ mod log;
 #[allow(unreachable_pub, reason = "called by dispatch.rs")]
 mod outbox;
 #[allow(unreachable_pub, reason = "called by dispatch.rs")]
+mod process;
+#[allow(unreachable_pub, reason = "called by dispatch.rs")]
 mod queue_test;
 #[allow(unreachable_pub, reason = "called by dispatch.rs")]
 mod store;
@@ -180,6 +201,7 @@ pub use auto_prune::AutoPrune;
 pub use dispatch::{Store, WorkListener, is_postgres_url};
 pub use error::{DatabaseError, Error, Result};
 pub use key::SecretKey;
+pub use liveness::{LivenessEvent, ProcessId, ProcessInfo, TakenBack};
 pub use log::{DEFAULT_RETENTION, PRUNE_BATCH};
 pub use outbox::MAX_BODY;
 pub use rotation::{DEFAULT_ROTATION_OVERLAP, MAX_ROTATION_OVERLAP};

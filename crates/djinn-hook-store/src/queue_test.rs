@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use crate::claim::{SETTINGS_COLUMNS, read_settings};
 use crate::error::{Error, Result};
+use crate::liveness::ProcessId;
 use crate::outbox::{insert_event, lease_until};
 use crate::sql::{from_ns, to_ns};
 use crate::store::Store;
@@ -25,6 +26,7 @@ impl Store {
         event: EventType,
         body: Vec<u8>,
         lease: Duration,
+        holder: Option<ProcessId>,
     ) -> Result<Task> {
         let now = OffsetDateTime::now_utc();
         let until = lease_until(now, lease);
@@ -45,14 +47,15 @@ impl Store {
             let lease_token = LeaseToken::new();
             let task_id = tx
                 .prepare_cached(formatcp!(
-                    "INSERT INTO tasks (event_id, hook_id, state, next_at, lease, attempts)
-                     VALUES (?1, ?2, {PENDING}, ?3, ?4, 1)"
+                    "INSERT INTO tasks (event_id, hook_id, state, next_at, lease, attempts, holder)
+                     VALUES (?1, ?2, {PENDING}, ?3, ?4, 1, ?5)"
                 ))?
                 .insert(params![
                     event_row,
                     hook_id,
                     to_ns(until),
-                    lease_token.as_bytes()
+                    lease_token.as_bytes(),
+                    holder.map(ProcessId::as_i64)
                 ])?;
             Ok(claimed(
                 &hook,

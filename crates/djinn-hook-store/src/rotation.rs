@@ -29,6 +29,7 @@ pub(crate) fn check(secret: &str, overlap: Duration) -> Result<()> {
     if secret.is_empty() {
         errors.add("secret", "must not be empty");
     }
+    crate::validate::secret(secret, &mut errors);
     if overlap > MAX_ROTATION_OVERLAP {
         errors.add(
             "overlap",

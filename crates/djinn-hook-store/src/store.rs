@@ -325,6 +325,7 @@ mod tests {
                 OffsetDateTime::now_utc(),
                 &djinn_hook_outbox::ClaimRequest::uncapped(10, Duration::from_secs(60)),
                 0,
+                None,
             )
             .unwrap();
         assert!(claimed.tasks.is_empty());

@@ -130,6 +130,19 @@ fn host_range(url: &str) -> Range<usize> {
     start..start + host_port.split(':').next().unwrap_or("").len()
 }
 
+/// Checks a signing secret: its Standard Webhooks key must derive as the sender derives it
+/// (`djinn_hook_sign::StandardSecret::for_webhook_secret`): a `whsec_…` secret must be padded
+/// base64 of 24 to 64 bytes, or every delivery with Standard Webhooks on would fail on it; any
+/// other secret is a key as typed. The message never quotes the secret.
+pub(crate) fn secret(secret: &str, errors: &mut ValidationErrors) {
+    if let Err(err) = djinn_hook_sign::StandardSecret::for_webhook_secret(secret) {
+        errors.add(
+            "secret",
+            format!("starts with whsec_ but is not a Standard Webhooks secret: {err}"),
+        );
+    }
+}
+
 /// Checks event names; an empty list means all events.
 pub(crate) fn events(names: &[String], errors: &mut ValidationErrors) -> Option<EventSet> {
     let mut set = EventSet::empty();
@@ -168,7 +181,10 @@ pub(crate) fn ssl(ssl: bool, https: bool, errors: &mut ValidationErrors) {
     }
 }
 
-/// The namespace name: `owner/path`, no empty segments.
+/// The namespace name: `owner/path`, no empty segments, and nothing a URL path would change:
+/// every namespace is a path of the API and the web UI, and a browser (or any WHATWG URL
+/// parser) folds away a `.` or `..` segment and reads a backslash as `/`, so such a name would
+/// be a link into another namespace.
 pub(crate) fn namespace(name: &str) -> Result<(), &'static str> {
     if name.split('/').count() < 2 {
         return Err("expected owner/path");
@@ -178,6 +194,15 @@ pub(crate) fn namespace(name: &str) -> Result<(), &'static str> {
     }
     if name.chars().any(|c| c.is_control()) {
         return Err("control character");
+    }
+    if name.split('/').any(|s| s == "..") {
+        return Err("segment \"..\" (a URL path folds it away)");
+    }
+    if name.split('/').any(|s| s == ".") {
+        return Err("segment \".\" (a URL path folds it away)");
+    }
+    if name.contains('\\') {
+        return Err("backslash (a browser reads it as /)");
     }
     Ok(())
 }

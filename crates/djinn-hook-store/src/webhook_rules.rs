@@ -38,6 +38,9 @@ impl CheckedNew {
         }
         let events = validate::events(&new.events, &mut errors);
         validate::limits(&new.limits, &mut errors);
+        if let Some(secret) = &new.secret {
+            validate::secret(secret, &mut errors);
+        }
         Ok(CheckedNew {
             errors,
             url: url.map(|(url, _)| url),
@@ -121,6 +124,9 @@ impl CheckedUpdate {
             .events
             .as_deref()
             .map(|e| validate::events(e, &mut errors));
+        if let SecretUpdate::Set(secret) = &update.secret {
+            validate::secret(secret, &mut errors);
+        }
         CheckedUpdate {
             errors,
             url,

@@ -35,8 +35,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload, headers};
+use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
 use djinn_hook_server::Receiver;
+use djinn_hook_sign::headers;
 use djinn_hook_sign::{Secret, sign};
 use djinn_hook_store::{NewEvent, NewWebhook};
 

@@ -1,4 +1,8 @@
 //! The command line, declared with clap: every flag the binary accepts lives here.
+#![allow(
+    rustdoc::invalid_html_tags,
+    reason = "the doc comments are clap's --help texts, where `<db>` and the like are placeholders"
+)]
 
 use std::path::PathBuf;
 
@@ -150,6 +154,7 @@ pub(crate) enum HookCommand {
 #[group(multiple = false)]
 pub(crate) struct SecretArgs {
     /// The secret that signs deliveries (prefer --secret-file: arguments are visible to other users).
+    /// A whsec_… secret is a Standard Webhooks one: padded base64 of 24 to 64 bytes.
     #[arg(long)]
     pub(crate) secret: Option<String>,
     /// A file whose contents (trailing newline removed) are the secret.
@@ -323,10 +328,17 @@ pub(crate) struct WorkerArgs {
     /// Return once nothing is due (for scripts and tests) instead of running until SIGINT/SIGTERM.
     #[arg(long)]
     pub(crate) until_idle: bool,
-    /// How long a claimed task stays reserved for this worker (e.g. 90s, 5m): if the worker
-    /// dies, its tasks are delivered again once this runs out.
+    /// How long a claimed task stays reserved for this worker (e.g. 90s, 5m) while it runs. If
+    /// it dies, its tasks come back at once: when it restarts, or when another worker or
+    /// server on the database next claims (see `--shutdown-timeout` for a stop). The lease
+    /// is the outer bound, for a worker alive but cut off from the database, or stuck.
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     pub(crate) lease: std::time::Duration,
+    /// On SIGINT/SIGTERM the worker claims no more and hands its queued tasks back at once;
+    /// the deliveries under way get this long to finish (e.g. 8s, 0s), then what is left is
+    /// handed back (due again at once, for the next process) and the worker exits.
+    #[arg(long, default_value = "8s", value_parser = humantime::parse_duration)]
+    pub(crate) shutdown_timeout: std::time::Duration,
     /// Most deliveries to one webhook at once, for webhooks without their own
     /// (`hook update --max-in-flight`) [default: half of --concurrency, rounded up].
     #[arg(long, value_name = "N")]
@@ -434,11 +446,20 @@ pub(crate) struct ServeArgs {
     /// small thread and a socket); beyond it, receivers known to be slow wait their turn.
     #[arg(long, value_name = "N", default_value_t = 512)]
     pub(crate) max_deliveries: usize,
-    /// How long a claimed task stays reserved for this server's worker (e.g. 90s, 5m): if the server
-    /// dies, its tasks are delivered again once this runs out.
+    /// How long a claimed task stays reserved for this server's worker (e.g. 90s, 5m) while it
+    /// runs. If the server dies, its tasks come back at once: when it restarts, or when
+    /// another server or worker on the database next claims. The lease is the outer bound,
+    /// for a server alive but cut off from the database, or stuck.
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     pub(crate) lease: std::time::Duration,
-    /// A file of bearer tokens, one a line (also DJINN_HOOKS_TOKENS, comma-separated).
+    /// On SIGINT/SIGTERM the server stops accepting, answers the requests in progress, and its
+    /// worker claims no more and hands its queued tasks back at once; the deliveries under way
+    /// get this long to finish (e.g. 8s, 0s), then what is left is handed back (due again at
+    /// once, for the next process) and the server exits.
+    #[arg(long, default_value = "8s", value_parser = humantime::parse_duration)]
+    pub(crate) shutdown_timeout: std::time::Duration,
+    /// A file of bearer tokens, one a line, each of at least 16 characters (also
+    /// DJINN_HOOKS_TOKENS, comma-separated).
     #[arg(long)]
     pub(crate) token_file: Option<PathBuf>,
     /// The largest request body accepted, in bytes.

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use djinn_hook_outbox::{
     ClaimRequest, Claimed, Completion, Deferral, Destination, LeaseToken, LimitNote, Outbox,
-    Outcome, PutOff, Task,
+    Outcome, PutOff, Release, Task,
 };
 use time::OffsetDateTime;
 
@@ -116,6 +116,9 @@ impl<O: Outbox> Worker<'_, O> {
             if run.stopped() && !state.stopping {
                 state.stopping = true;
                 shared.notify(&state);
+            }
+            if state.stopping && !state.queue.is_empty() {
+                hand_back_queue(&mut state);
             }
             let unwritten = state.unwritten();
             if unwritten && !state.committing {
@@ -666,9 +669,9 @@ impl<O: Outbox> Worker<'_, O> {
         state
     }
 
-    /// Hands the tasks put off, the breakers closed and the limits changed to the outbox (on the
-    /// store thread),
-    /// once: if that fails, the tasks come back when their leases run out.
+    /// Hands the tasks put off, the breakers closed, the limits changed and the tasks released
+    /// to the outbox (on the store thread), once: if that fails, the tasks come back when their
+    /// leases run out.
     fn write_put_offs<'env>(
         &'env self,
         mut state: MutexGuard<'env, State>,
@@ -686,8 +689,14 @@ impl<O: Outbox> Worker<'_, O> {
             .into_iter()
             .map(|(hook_id, until)| Deferral { hook_id, until })
             .collect();
+        let mut releases = std::mem::take(&mut state.releases);
+        for release in &mut releases {
+            if let Some(in_flight) = state.in_flight.get(&release.task_id) {
+                release.lease = in_flight.lease;
+            }
+        }
         drop(state);
-        let (put_offs, result) = run.store.call(move || {
+        let (put_offs, released, result) = run.store.call(move || {
             let result = self.outbox.put_off(&put_offs).and_then(|()| {
                 closed
                     .iter()
@@ -695,8 +704,11 @@ impl<O: Outbox> Worker<'_, O> {
                     .and_then(|()| self.outbox.limits_changed(&limit_notes))
                     .and_then(|()| self.outbox.defer(&deferrals))
             });
+            // Tried whatever happened above: a stop should hand back all it can.
+            let result = result.and(self.outbox.release(&releases));
             self.forget_all(put_offs.iter().map(|p| p.task_id));
-            (put_offs, result)
+            self.forget_all(releases.iter().map(|r| r.task_id));
+            (put_offs, releases.len(), result)
         });
         if let Err(error) = &result {
             self.observe(WorkerEvent::PutOffFailed {
@@ -707,6 +719,7 @@ impl<O: Outbox> Worker<'_, O> {
         let mut state = lock(&self.shared.state);
         if result.is_ok() {
             state.stats.put_off += put_offs.len() as u64;
+            state.stats.released += released as u64;
         }
         state.committing = false;
         self.shared.nudge(&state);
@@ -773,6 +786,7 @@ impl Drop for Running<'_> {
         state.closed = Vec::new();
         state.limit_notes = Vec::new();
         state.deferrals = HashMap::new();
+        state.releases = Vec::new();
         state.in_flight = HashMap::new();
         state.in_flight_bytes = 0;
         state.pending = Vec::new();
@@ -903,6 +917,8 @@ struct State {
     limit_notes: Vec<LimitNote>,
     /// Webhooks whose due tasks are to be put off, until when, not yet handed to the outbox.
     deferrals: HashMap<i64, OffsetDateTime>,
+    /// Tasks the stopping worker will not attempt, not yet handed back (still in flight).
+    releases: Vec<Release>,
     /// Claimed, not yet committed, by task id.
     in_flight: HashMap<i64, InFlight>,
     /// The request bodies of `in_flight`, in bytes.
@@ -936,7 +952,7 @@ struct State {
     wakes: u64,
     /// The last claim found nothing due: wait until then (or a wake-up) before the next.
     idle: Option<Idle>,
-    /// The stop flag was seen: claim no more, finish the queue.
+    /// The stop flag was seen: claim no more, hand the queue back.
     stopping: bool,
     /// `run_until_idle` is done.
     finished: bool,
@@ -944,12 +960,14 @@ struct State {
 }
 
 impl State {
-    /// Whether put-offs, closed breakers or changed limits wait to be handed to the outbox.
+    /// Whether put-offs, closed breakers, changed limits, deferrals or releases wait to be
+    /// handed to the outbox.
     fn unwritten(&self) -> bool {
         !self.put_offs.is_empty()
             || !self.closed.is_empty()
             || !self.limit_notes.is_empty()
             || !self.deferrals.is_empty()
+            || !self.releases.is_empty()
     }
 }
 
@@ -1005,6 +1023,18 @@ fn put_off(
     // as as many deliveries).
     let deferred = state.deferrals.entry(task.request.hook_id).or_insert(until);
     *deferred = (*deferred).max(until);
+}
+
+/// Stopping: the queued tasks no thread has started are handed back (due at once, for the next
+/// claim of this process after a restart or of another one) rather than delivered first, so a
+/// stop waits only for the deliveries under way.
+fn hand_back_queue(state: &mut State) {
+    for Queued { task, .. } in state.queue.take_where(|_| true) {
+        state.releases.push(Release {
+            task_id: task.task_id,
+            lease: task.lease,
+        });
+    }
 }
 
 /// Tasks in flight as far as the claim limit is concerned: not those queued behind a webhook at

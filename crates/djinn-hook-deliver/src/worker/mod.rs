@@ -71,8 +71,9 @@ use report::Observer;
 /// - **Waking up**: when nothing is due the worker claims again after `poll_interval`, or as
 ///   soon as a [`WorkerWaker`] (from [`waker`](Self::waker)) is woken, e.g. right after new
 ///   events were committed.
-/// - **Stopping**: [`run`](Self::run) stops claiming when the flag is set, delivers the tasks
-///   already claimed (the queue, plus those being delivered), commits them and returns.
+/// - **Stopping**: [`run`](Self::run) stops claiming when the flag is set, hands the queued
+///   tasks back to the outbox unattempted ([`Outbox::release`]: due again at once), lets the
+///   deliveries under way finish (each within its timeout), commits them and returns.
 ///
 /// Runs of one worker do not overlap: a `run` or `run_until_idle` called while another is
 /// running waits for it to return.
@@ -174,8 +175,8 @@ impl<'o, O: Outbox> Worker<'o, O> {
         self.run_inner(None)
     }
 
-    /// Runs until `stop` is set; then claims nothing more, delivers the tasks already claimed,
-    /// commits their completions and returns.
+    /// Runs until `stop` is set; then claims nothing more, hands back the queued tasks no
+    /// thread has started, finishes and commits the deliveries under way, and returns.
     pub fn run(&self, stop: &AtomicBool) -> Stats {
         self.run_inner(Some(stop))
     }

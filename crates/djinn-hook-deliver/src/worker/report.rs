@@ -36,6 +36,8 @@ pub struct Stats {
     pub abandoned: u64,
     /// Tasks put off without an attempt because their destination's breaker was open.
     pub put_off: u64,
+    /// Tasks handed back without an attempt because the worker stopped before starting them.
+    pub released: u64,
     /// Times a breaker opened (again, after a failed probe, included).
     pub breakers_opened: u64,
     /// Times a breaker closed.

@@ -4,7 +4,7 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use djinn_hook_deliver::{AttemptOutcome, DeliverConfig, Deliverer};
-use djinn_hook_payload::headers;
+use djinn_hook_sign::headers;
 use djinn_hook_sign::{
     DEFAULT_TOLERANCE, Secret, StandardHeaders, StandardSecret, verify, verify_standard,
 };

@@ -249,3 +249,132 @@ fn the_issue_examples_are_refused() {
         assert!(default.check(ip).is_err(), "{ip} is allowed");
     }
 }
+
+/// A known cloud metadata or platform endpoint: refused with and without
+/// `allow_private_network` (and through every IPv6 form embedding an IPv4 one).
+struct Platform {
+    provider: &'static str,
+    service: &'static str,
+    /// An address, or a host name refused before any lookup.
+    endpoint: &'static str,
+    source: &'static str,
+}
+
+const fn p(
+    provider: &'static str,
+    service: &'static str,
+    endpoint: &'static str,
+    source: &'static str,
+) -> Platform {
+    Platform {
+        provider,
+        service,
+        endpoint,
+        source,
+    }
+}
+
+/// Cloud metadata and platform endpoints, each refused whatever the configuration.
+#[rustfmt::skip]
+const PLATFORMS: &[Platform] = &[
+    p("AWS", "EC2 instance metadata (IMDS)", "169.254.169.254", "EC2 User Guide, \"Retrieve instance metadata\""),
+    p("AWS", "EC2 instance metadata (IMDS) over IPv6", "fd00:ec2::254", "EC2 User Guide, \"Retrieve instance metadata\""),
+    p("AWS", "IMDS by name", "instance-data", "EC2 User Guide, instance metadata"),
+    p("AWS", "IMDS by name", "instance-data.ec2.internal", "EC2 User Guide, instance metadata"),
+    p("AWS", "ECS task metadata and credentials", "169.254.170.2", "ECS Developer Guide, task IAM roles"),
+    p("AWS", "EKS Pod Identity Agent", "169.254.170.23", "EKS User Guide, \"Set up the Amazon EKS Pod Identity Agent\""),
+    p("AWS", "EKS Pod Identity Agent over IPv6", "fd00:ec2::23", "EKS User Guide, \"Set up the Amazon EKS Pod Identity Agent\""),
+    p("AWS", "Time Sync Service", "169.254.169.123", "EC2 User Guide, \"Set the time\""),
+    p("AWS", "Time Sync Service over IPv6", "fd00:ec2::123", "EC2 User Guide, \"Set the time\""),
+    p("AWS", "VPC DNS resolver (Route 53 Resolver)", "169.254.169.253", "VPC User Guide, \"Amazon DNS server\""),
+    p("AWS", "VPC DNS resolver over IPv6", "fd00:ec2::253", "VPC User Guide, \"Amazon DNS server\""),
+    p("GCP", "Compute Engine metadata server", "169.254.169.254", "Compute Engine, \"About VM metadata\""),
+    p("GCP", "Compute Engine metadata server over IPv6", "fd20:ce::254", "Compute Engine, \"About VM metadata\""),
+    p("GCP", "metadata server by name", "metadata.google.internal", "Compute Engine, \"About VM metadata\""),
+    p("GCP", "metadata server by name", "metadata.goog", "Compute Engine, \"About VM metadata\""),
+    p("GCP", "metadata server by its short name", "metadata", "Compute Engine, \"About VM metadata\""),
+    p("GCP", "GKE metadata server (Workload Identity)", "169.254.169.252", "GKE, \"About the GKE metadata server\""),
+    p("Azure", "Instance Metadata Service (IMDS)", "169.254.169.254", "Azure Virtual Machines, \"Azure Instance Metadata Service\""),
+    p("Azure", "WireServer, platform DNS and health probes (a public address)", "168.63.129.16", "Azure Virtual Network, \"What is IP address 168.63.129.16?\""),
+    p("Oracle", "OCI instance metadata (IMDS)", "169.254.169.254", "OCI Compute, \"Getting Instance Metadata\""),
+    p("Oracle", "Cloud Classic and Cloud@Customer instance metadata", "192.0.0.192", "Oracle Cloud at Customer, \"Retrieve Predefined Instance Metadata\""),
+    p("Alibaba Cloud", "ECS instance metadata", "100.100.100.200", "ECS, \"Instance metadata\""),
+    p("DigitalOcean", "Droplet metadata", "169.254.169.254", "DigitalOcean, \"Metadata API\""),
+    p("Tencent Cloud", "CVM instance metadata by name", "metadata.tencentyun.com", "CVM, \"Viewing Instance Metadata\""),
+    p("Scaleway", "instance metadata", "169.254.42.42", "Scaleway Instances, metadata API"),
+    p("Scaleway", "instance metadata over IPv6", "fd00:42::42", "Scaleway Instances, metadata API"),
+    // The API server's address is the cluster's choice (a private ClusterIP), so only its names
+    // can be refused; any cluster domain counts.
+    p("Kubernetes", "API server from a pod", "kubernetes", "Kubernetes, \"Accessing the Kubernetes API from a Pod\""),
+    p("Kubernetes", "API server from a pod", "kubernetes.default", "Kubernetes, \"Accessing the Kubernetes API from a Pod\""),
+    p("Kubernetes", "API server from a pod", "kubernetes.default.svc", "Kubernetes, \"Accessing the Kubernetes API from a Pod\""),
+    p("Kubernetes", "API server from a pod", "kubernetes.default.svc.cluster.local", "Kubernetes, \"DNS for Services and Pods\""),
+];
+
+#[test]
+fn every_cloud_metadata_and_platform_endpoint_is_refused_even_with_private_networks() {
+    let guards = [SsrfGuard::default(), SsrfGuard::new(true, Vec::new())];
+    let mut failures = Vec::new();
+    for row in PLATFORMS {
+        let what = format!(
+            "{} {} ({}, {})",
+            row.provider, row.service, row.endpoint, row.source
+        );
+        for guard in &guards {
+            let mut refused = |ip: IpAddr| {
+                if guard.check(ip).is_ok() {
+                    failures.push(format!("{what}: {ip} allowed by {guard:?}"));
+                }
+            };
+            match row.endpoint.parse::<IpAddr>() {
+                Ok(ip @ IpAddr::V4(v4)) => {
+                    refused(ip);
+                    refused(IpAddr::V6(v4.to_ipv6_mapped()));
+                    refused(embed("64:ff9b::/96".parse().unwrap(), v4));
+                    refused(embed("2002::/16".parse().unwrap(), v4));
+                }
+                Ok(ip) => refused(ip),
+                Err(_) => {
+                    for name in [
+                        row.endpoint.to_owned(),
+                        format!("{}.", row.endpoint.to_uppercase()),
+                    ] {
+                        if guard.check_host(&name).is_ok() {
+                            failures.push(format!("{what}: name {name:?} allowed by {guard:?}"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The guard's tables and this one name the same endpoints: nothing refused without a row
+/// saying why, no row the guard does not know.
+#[test]
+fn the_platform_table_matches_the_guards() {
+    use djinn_hook_deliver::{METADATA_ADDRESSES, METADATA_HOSTS};
+    let rows: Vec<&str> = PLATFORMS.iter().map(|row| row.endpoint).collect();
+    for ip in METADATA_ADDRESSES {
+        assert!(
+            PLATFORMS
+                .iter()
+                .any(|row| row.endpoint.parse::<IpAddr>() == Ok(*ip)),
+            "{ip} has no row"
+        );
+    }
+    for name in METADATA_HOSTS {
+        assert!(rows.contains(name), "{name} has no row");
+    }
+    for row in PLATFORMS {
+        let known = match row.endpoint.parse::<IpAddr>() {
+            Ok(ip) => METADATA_ADDRESSES.contains(&ip),
+            Err(_) => {
+                METADATA_HOSTS.contains(&row.endpoint)
+                    || row.endpoint.starts_with("kubernetes.default.svc.")
+            }
+        };
+        assert!(known, "{} is not in the guard's tables", row.endpoint);
+    }
+}

@@ -11,12 +11,15 @@ use cookie::{Cookie, SameSite};
 use super::error::UiError;
 use super::flash::Flash;
 use super::form::Form;
-use super::session::{Session, SessionKey, random_id};
+use super::session::{SessionKey, random_id};
+use super::sessions::Started;
 use super::state::{Access, Auth, UiState};
 
-/// The signed-in session (only with [`Auth::Tokens`]).
+/// The signed-in session's id (only with [`Auth::Tokens`]); the session is in
+/// [`super::sessions::Sessions`].
 const SESSION_COOKIE: &str = "djinn_ui_session";
-/// A random id per browser; every form's CSRF token is an HMAC of it.
+const SESSION_PURPOSE: &str = "session-id";
+/// A random id per browser; every form's CSRF token is an HMAC of it and the session's id.
 const CSRF_COOKIE: &str = "djinn_ui_csrf";
 /// The flash message for the next page.
 const FLASH_COOKIE: &str = "djinn_ui_flash";
@@ -37,8 +40,8 @@ pub(crate) struct Visitor {
     pub(crate) csrf: String,
     /// The flash message to show, if any.
     pub(crate) flash: Option<Flash>,
-    /// Whether they signed in with a token (a sign-out button is shown).
-    pub(crate) signed_in: bool,
+    /// The id of their live session, if they signed in with a token.
+    pub(crate) session: Option<String>,
 }
 
 impl Visitor {
@@ -48,8 +51,18 @@ impl Visitor {
             access: None,
             csrf: String::new(),
             flash: None,
-            signed_in: false,
+            session: None,
         }
+    }
+
+    /// Whether they signed in with a token (a sign-out button is shown).
+    pub(crate) fn signed_in(&self) -> bool {
+        self.session.is_some()
+    }
+
+    /// Whether webhooks and deliveries may be shown.
+    pub(crate) fn can_read(&self) -> bool {
+        self.access.as_ref().is_some_and(|a| a.can_read)
     }
 
     /// Whether edit buttons are shown and writes allowed.
@@ -58,10 +71,10 @@ impl Visitor {
     }
 }
 
-/// What a handler asks the guard to do with the session cookie: set it (sign-in) or clear
-/// it (`None`: sign-out). Put it in the response's extensions.
+/// What a handler asks the guard to do with the session cookie: set it to a session just
+/// started (sign-in) or clear it (`None`: sign-out). Put it in the response's extensions.
 #[derive(Clone, Debug)]
-pub(crate) struct SetSession(pub(crate) Option<Session>);
+pub(crate) struct SetSession(pub(crate) Option<Started>);
 
 /// The layer (`axum::middleware::from_fn_with_state`).
 pub(crate) async fn guard(State(state): State<UiState>, req: Request, next: Next) -> Response {
@@ -71,6 +84,7 @@ pub(crate) async fn guard(State(state): State<UiState>, req: Request, next: Next
                 request,
                 new_csrf_id,
                 had_flash,
+                dead_session,
             } = admitted;
             let mut response = next.run(request).await;
             let key = &state.inner.key;
@@ -84,16 +98,18 @@ pub(crate) async fn guard(State(state): State<UiState>, req: Request, next: Next
                     secure,
                 ));
             }
-            if let Some(SetSession(session)) = response.extensions_mut().remove::<SetSession>() {
-                cookies.push(match session {
-                    Some(session) => {
-                        let ttl = time::Duration::seconds(
-                            session.expires - time::OffsetDateTime::now_utc().unix_timestamp(),
-                        );
-                        cookie(SESSION_COOKIE, session.seal(key), ttl, secure)
-                    }
-                    None => removal(SESSION_COOKIE, secure),
-                });
+            match response.extensions_mut().remove::<SetSession>() {
+                Some(SetSession(Some(started))) => {
+                    let ttl = time::Duration::seconds(
+                        started.expires - time::OffsetDateTime::now_utc().unix_timestamp(),
+                    );
+                    let value = key.seal(SESSION_PURPOSE, started.id.as_bytes());
+                    cookies.push(cookie(SESSION_COOKIE, value, ttl, secure));
+                }
+                // Signed out, or a cookie whose session has ended: the browser drops it.
+                Some(SetSession(None)) => cookies.push(removal(SESSION_COOKIE, secure)),
+                None if dead_session => cookies.push(removal(SESSION_COOKIE, secure)),
+                None => {}
             }
             if let Some(flash) = response.extensions_mut().remove::<Flash>() {
                 cookies.push(cookie(FLASH_COOKIE, flash.seal(key), FLASH_TTL, secure));
@@ -117,6 +133,8 @@ struct Admitted {
     request: Request,
     new_csrf_id: Option<String>,
     had_flash: bool,
+    /// A session cookie came whose session is not live (ended, expired, or forged).
+    dead_session: bool,
 }
 
 /// Reads the cookies into a [`Visitor`]; for a POST, checks `Origin` and the CSRF token.
@@ -134,14 +152,20 @@ async fn admit(state: &UiState, req: Request) -> Result<Admitted, Response> {
             (id.clone(), Some(id))
         }
     };
+    // The cookie is sealed, so the table is only ever asked about ids this server made.
     let session = match inner.auth {
         Auth::Open => None,
-        Auth::Tokens(_) => jar.get(SESSION_COOKIE).and_then(|v| Session::open(key, v)),
+        Auth::Tokens(_) => jar
+            .get(SESSION_COOKIE)
+            .and_then(|v| key.open(SESSION_PURPOSE, v))
+            .and_then(|id| String::from_utf8(id).ok())
+            .and_then(|id| Some((inner.sessions.access(&id)?, id))),
     };
-    let signed_in = session.is_some();
-    let access = match inner.auth {
-        Auth::Open => Some(Access::full()),
-        Auth::Tokens(_) => session.map(|s| s.access),
+    let dead_session = session.is_none() && jar.get(SESSION_COOKIE).is_some();
+    let (access, session) = match (&inner.auth, session) {
+        (Auth::Open, _) => (Some(Access::full()), None),
+        (Auth::Tokens(_), Some((access, id))) => (Some(access), Some(id)),
+        (Auth::Tokens(_), None) => (None, None),
     };
     let flash = jar.get(FLASH_COOKIE).and_then(|v| Flash::open(key, v));
     let had_flash = jar.get(FLASH_COOKIE).is_some();
@@ -163,7 +187,9 @@ async fn admit(state: &UiState, req: Request) -> Result<Admitted, Response> {
             .into_response()
         })?;
         let form = Form::parse(&bytes);
-        let csrf_ok = form.get("_csrf").is_some_and(|t| key.csrf_ok(&csrf_id, t));
+        let csrf_ok = form
+            .get("_csrf")
+            .is_some_and(|t| key.csrf_ok(&csrf_id, session.as_deref(), t));
         if !csrf_ok {
             // The reply carries a fresh CSRF cookie if there was none, so a reload works.
             let mut refused = UiError::Forbidden(
@@ -189,14 +215,15 @@ async fn admit(state: &UiState, req: Request) -> Result<Admitted, Response> {
     }
     req.extensions_mut().insert(Visitor {
         access,
-        csrf: key.csrf_token(&csrf_id),
+        csrf: key.csrf_token(&csrf_id, session.as_deref()),
         flash,
-        signed_in,
+        session,
     });
     Ok(Admitted {
         request: req,
         new_csrf_id,
         had_flash,
+        dead_session,
     })
 }
 

@@ -36,9 +36,11 @@ mod flash;
 mod form;
 mod guard;
 mod icons;
+mod limit;
 mod pages;
 mod paths;
 mod session;
+mod sessions;
 mod signin;
 mod state;
 mod templates;
@@ -48,7 +50,7 @@ use axum::Router;
 use axum::routing::{get, post};
 
 pub use session::{SessionKey, SessionKeyError};
-pub use state::{Access, Actions, Auth, FnActions, TokenCheck, UiState};
+pub use state::{Access, ActionError, Actions, Auth, FnActions, TokenCheck, UiState};
 
 /// Where the UI is mounted: every UI path starts with it, and its cookies are scoped to it.
 pub const PREFIX: &str = "/ui";

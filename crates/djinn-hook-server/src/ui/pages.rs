@@ -19,7 +19,7 @@ use super::flash::Flash;
 use super::form::{Form, HookForm};
 use super::guard::Visitor;
 use super::paths::{self, Target};
-use super::state::UiState;
+use super::state::{Access, UiState};
 use super::templates::{
     DeliveryPage, EditExtras, FilterView, FormPage, IndexPage, ListPage, NamespaceRow, SecretPage,
 };
@@ -46,27 +46,45 @@ fn see_other(to: &str, flash: Flash) -> Response {
     response
 }
 
-/// What the visitor may see: signed in, and `ns` among their namespaces.
-fn may_read(visitor: &Visitor, ns: &str, uri: &Uri) -> Result<()> {
+/// Signed in, and `ns` among their namespaces (else 404: a namespace out of scope is not
+/// told apart from one that does not exist).
+fn may_open<'v>(visitor: &'v Visitor, ns: &str, uri: &Uri) -> Result<&'v Access> {
     match &visitor.access {
         None => Err(UiError::SignIn {
             next: uri.path().to_owned(),
         }),
         Some(access) if !access.allows(ns) => Err(not_found(ns)),
-        Some(_) => Ok(()),
+        Some(access) => Ok(access),
     }
 }
 
-/// [`may_read`], and a token that may write.
+/// [`may_open`], and a token that may read: every page that shows a webhook or a delivery.
+fn may_read(visitor: &Visitor, ns: &str, uri: &Uri) -> Result<()> {
+    if may_open(visitor, ns, uri)?.can_read {
+        Ok(())
+    } else {
+        Err(cannot_read())
+    }
+}
+
+/// [`may_open`], and a token that may write: every action, and the create form.
 fn may_write(visitor: &Visitor, ns: &str, uri: &Uri) -> Result<()> {
-    may_read(visitor, ns, uri)?;
-    if visitor.can_write() {
+    if may_open(visitor, ns, uri)?.can_write {
         Ok(())
     } else {
         Err(UiError::Forbidden(
             "this token is read-only: it cannot change webhooks".into(),
         ))
     }
+}
+
+/// The API's 403 for a write-only token's `GET`, in the UI's words.
+fn cannot_read() -> UiError {
+    UiError::Forbidden(
+        "this token may not read: its scope lets it change webhooks, not see them or their \
+         deliveries"
+            .into(),
+    )
 }
 
 fn not_found(ns: &str) -> UiError {
@@ -84,6 +102,9 @@ pub(crate) async fn index(
             next: uri.path().to_owned(),
         });
     };
+    if !access.can_read {
+        return Err(cannot_read());
+    }
     let (hooks, last) = blocking::store(&state, |store| {
         let hooks = store.all_webhooks()?;
         let ids: Vec<i64> = hooks.iter().map(|h| h.id).collect();
@@ -151,20 +172,24 @@ pub(crate) async fn get(
     // The path as sent, not axum's decoded `{*rest}`: see `paths::parse`.
     let rest = uri.path().strip_prefix("/ui/n/").unwrap_or_default();
     let (ns, target) = paths::parse(rest).ok_or_else(|| not_found(rest))?;
-    may_read(&visitor, &ns, &uri)?;
+    match target {
+        Target::List | Target::Hook(_) | Target::Delivery(..) => may_read(&visitor, &ns, &uri)?,
+        // The create form shows nothing stored: a write-only token may fill it in.
+        Target::Create => may_write(&visitor, &ns, &uri)?,
+        Target::Delete(_) | Target::Test(_) | Target::RotateSecret(_) | Target::Redeliver(..) => {
+            may_open(&visitor, &ns, &uri)?;
+        }
+    }
     match target {
         Target::List => list(state, visitor, ns).await,
-        Target::Create => {
-            may_write(&visitor, &ns, &uri)?;
-            form_page(
-                StatusCode::OK,
-                visitor,
-                &ns,
-                HookForm::blank(),
-                ValidationErrors::default(),
-                None,
-            )
-        }
+        Target::Create => form_page(
+            StatusCode::OK,
+            visitor,
+            &ns,
+            HookForm::blank(),
+            ValidationErrors::default(),
+            None,
+        ),
         Target::Hook(id) => {
             let hook = hook_in(&state, &ns, id).await?;
             edit_page(
@@ -204,8 +229,8 @@ pub(crate) async fn post(
     match target {
         Target::Create => create(state, visitor, ns, form).await,
         Target::Hook(id) => update(state, visitor, ns, id, form).await,
-        Target::Delete(id) => delete(state, ns, id).await,
-        Target::Test(id) => test(state, ns, id, form).await,
+        Target::Delete(id) => delete(state, visitor, ns, id).await,
+        Target::Test(id) => test(state, visitor, ns, id, form).await,
         Target::RotateSecret(id) => rotate_secret(state, visitor, ns, id, form).await,
         Target::Redeliver(id, delivery) => redeliver(state, ns, id, delivery).await,
         Target::List | Target::Delivery(..) => Err(UiError::Status(
@@ -484,11 +509,12 @@ async fn update(
     match result {
         Ok(hook) => Ok(see_other(
             &paths::hook(&ns, id),
-            Flash::ok(format!(
-                "Webhook has been updated: {}",
-                redact_userinfo(&hook.payload_url)
-            )),
+            Flash::ok(naming_url(&visitor, "Webhook has been updated", &hook)),
         )),
+        // The edit page shows the stored webhook and its deliveries: not to a write-only token.
+        Err(UiError::Store(StoreError::Invalid(errors))) if !visitor.can_read() => Err(
+            UiError::Status(StatusCode::UNPROCESSABLE_ENTITY, errors.to_string()),
+        ),
         Err(UiError::Store(StoreError::Invalid(errors))) => {
             // Shown again as the form showed it: the stored URL's user-info as `***`.
             let fields = HookForm {
@@ -514,19 +540,32 @@ async fn update(
     }
 }
 
-async fn delete(state: UiState, ns: String, id: i64) -> Result<Response> {
+/// `text` and the webhook's payload URL (user-info as `***`), or `text` alone for a visitor
+/// who may not read webhooks.
+fn naming_url(visitor: &Visitor, text: &str, hook: &Webhook) -> String {
+    if visitor.can_read() {
+        format!("{text}: {}", redact_userinfo(&hook.payload_url))
+    } else {
+        text.to_owned()
+    }
+}
+
+async fn delete(state: UiState, visitor: Visitor, ns: String, id: i64) -> Result<Response> {
     let hook = hook_in(&state, &ns, id).await?;
     blocking::store(&state, move |store| store.delete_webhook(id)).await?;
     Ok(see_other(
         &paths::webhooks(&ns),
-        Flash::ok(format!(
-            "Webhook has been deleted: {}",
-            redact_userinfo(&hook.payload_url)
-        )),
+        Flash::ok(naming_url(&visitor, "Webhook has been deleted", &hook)),
     ))
 }
 
-async fn test(state: UiState, ns: String, id: i64, form: Form) -> Result<Response> {
+async fn test(
+    state: UiState,
+    visitor: Visitor,
+    ns: String,
+    id: i64,
+    form: Form,
+) -> Result<Response> {
     hook_in(&state, &ns, id).await?;
     let event = form
         .get("event")
@@ -535,9 +574,22 @@ async fn test(state: UiState, ns: String, id: i64, form: Form) -> Result<Respons
         .map_err(|err| UiError::Status(StatusCode::BAD_REQUEST, format!("event: {err}")))?
         .unwrap_or(EventType::BuildSubmitted);
     let actions = std::sync::Arc::clone(&state.inner.actions);
-    let sent = blocking::run(move || actions.send_test(id, event)).await?;
+    // On a thread of its own, not the blocking pool the store calls need (`send_test.rs`).
+    let sent = state
+        .inner
+        .tests
+        .run(id, move || actions.send_test(id, event))
+        .await
+        .map_err(|refused| UiError::Status(StatusCode::TOO_MANY_REQUESTS, refused.to_string()))?
+        .ok_or_else(|| UiError::Internal("the test delivery failed to run".to_owned()))?;
     let hook_href = paths::hook(&ns, id);
     Ok(match sent {
+        // A delivery's outcome is something to read: a write-only token learns only that it
+        // was made.
+        Ok(Some(_)) if !visitor.can_read() => see_other(
+            &hook_href,
+            Flash::ok(format!("Test delivery sent: {event}")),
+        ),
         Ok(Some(delivery)) => {
             let d = blocking::store(&state, move |store| store.delivery(delivery)).await?;
             let flash = match d {

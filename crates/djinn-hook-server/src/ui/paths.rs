@@ -5,7 +5,7 @@
 //! (percent-encoded), so a namespace segment that is `-` itself, written `%2D`, is not taken
 //! for the separator.
 
-use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+use crate::entity_json::encode_segment;
 
 /// What a path below `/ui/n/` names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,30 +61,11 @@ pub(crate) fn parse(rest: &str) -> Option<(String, Target)> {
     Some((names.join("/"), target))
 }
 
-/// Characters escaped in one path segment.
-const SEGMENT: &AsciiSet = &CONTROLS
-    .add(b' ')
-    .add(b'"')
-    .add(b'#')
-    .add(b'%')
-    .add(b'<')
-    .add(b'>')
-    .add(b'?')
-    .add(b'`')
-    .add(b'{')
-    .add(b'}')
-    .add(b'/');
-
-/// `/ui/n/{ns}/-/webhooks`, each segment of `ns` percent-encoded (a segment that is `-`
-/// itself as `%2D`, lest it read as the separator).
+/// `/ui/n/{ns}/-/webhooks`, each segment of `ns` percent-encoded as the API's links are: all but
+/// RFC 3986's unreserved characters, so a backslash (which a browser reads as `/`) is `%5C`,
+/// and a segment that is `-` itself is `%2D`, lest it read as the separator.
 pub(crate) fn webhooks(ns: &str) -> String {
-    let ns: Vec<String> = ns
-        .split('/')
-        .map(|s| match s {
-            "-" => "%2D".to_owned(),
-            s => utf8_percent_encode(s, SEGMENT).to_string(),
-        })
-        .collect();
+    let ns: Vec<String> = ns.split('/').map(encode_segment).collect();
     format!("{}/n/{}/-/webhooks", super::PREFIX, ns.join("/"))
 }
 
@@ -141,6 +122,11 @@ mod tests {
             assert_eq!(parse(bad), None, "{bad}");
         }
         assert_eq!(webhooks("a b/c?d"), "/ui/n/a%20b/c%3Fd/-/webhooks");
+        // A browser reads `\` as `/`: raw, this link would resolve to `/ui/n/bob/ci/...`.
+        assert_eq!(
+            webhooks(r"alice/ci/x\..\..\..\bob\ci"),
+            "/ui/n/alice/ci/x%5C..%5C..%5C..%5Cbob%5Cci/-/webhooks"
+        );
         assert_eq!(webhooks("a/-"), "/ui/n/a/%2D/-/webhooks");
         assert_eq!(delivery("a/b", 7, 9), "/ui/n/a/b/-/webhooks/7/deliveries/9");
         check("a%20b/c%3Fd/-/webhooks", "a b/c?d", Target::List);
@@ -167,10 +153,15 @@ mod tests {
             #[test]
             fn the_uis_links_parse_back(
                 segments in prop::collection::vec(
-                    prop_oneof!["[^/\\p{Cc}]{1,8}", Just("-".to_owned()), Just("%2D".to_owned())],
+                    prop_oneof![
+                        "[^/\\p{Cc}]{1,8}",
+                        "[a-z.\\\\%]{1,6}",
+                        Just("-".to_owned()),
+                        Just("%2D".to_owned()),
+                    ],
                     2..5,
                 )
-                .prop_filter("a namespace the store accepts and a browser keeps", |s| {
+                .prop_filter("a namespace a link can keep", |s| {
                     s.iter().all(|s| !s.trim().is_empty() && s != "." && s != "..")
                 }),
                 id in 1..i64::MAX,
@@ -184,6 +175,28 @@ mod tests {
                     parse(&below(&delivery(&ns, id, delivery_id))),
                     Some((ns, Target::Delivery(id, delivery_id)))
                 );
+            }
+
+            /// What a browser makes of a link is the link itself: no backslash read as `/`, no
+            /// dot segment folded, whatever the namespace (stored before the store refused
+            /// such names, too), unless a segment is `.` or `..` itself, which no encoding
+            /// keeps (`%2E` is a dot segment to a browser as well).
+            #[test]
+            fn a_browser_resolves_the_uis_links_to_themselves(
+                segments in prop::collection::vec(
+                    prop_oneof!["[a-z.\\\\%?#;:\\p{Cc} -]{1,6}", "[^/]{1,4}"],
+                    2..5,
+                )
+                .prop_filter("no dot segment", |s| s.iter().all(|s| s != "." && s != "..")),
+                id in 1..i64::MAX,
+            ) {
+                let ns = segments.join("/");
+                let base = url::Url::parse("http://ui.test/ui/").unwrap();
+                for link in [webhooks(&ns), hook(&ns, id)] {
+                    let resolved = base.join(&link).unwrap();
+                    prop_assert_eq!(resolved.path(), link.as_str());
+                    prop_assert_eq!(resolved.query(), None);
+                }
             }
         }
     }

@@ -1,20 +1,15 @@
-//! Signed cookies (session, CSRF id, flash) and CSRF tokens, all HMAC-SHA256 under one key.
+//! Signed cookies (session id, CSRF id, flash) and CSRF tokens, all HMAC-SHA256 under one key.
 //!
 //! A signed value is `base64url(payload) "." base64url(tag)`, the tag taken over a purpose
 //! label and the payload, so a flash cookie can never pass as a session. Tags are checked
 //! only with `ring::hmac::verify` (constant time).
 
 use std::fmt;
-use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use ring::hmac;
 use ring::rand::{SecureRandom as _, SystemRandom};
-use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
-
-use super::state::Access;
 
 /// The key that signs the UI's cookies and CSRF tokens. Its `Debug` never shows it.
 #[derive(Clone)]
@@ -39,7 +34,8 @@ impl SessionKey {
             .map_err(|_| SessionKeyError)
     }
 
-    /// A key from 32 bytes (e.g. kept across restarts so sessions survive them).
+    /// A key from 32 bytes (e.g. one shared by tests). Sessions themselves live in the
+    /// process's memory (`sessions.rs`), so a kept key does not make them outlive it.
     pub fn from_bytes(bytes: [u8; 32]) -> SessionKey {
         SessionKey(hmac::Key::new(hmac::HMAC_SHA256, &bytes))
     }
@@ -74,16 +70,30 @@ impl SessionKey {
         self.verify(purpose, &payload, &tag).then_some(payload)
     }
 
-    /// The CSRF token of the browser holding CSRF id `id`.
-    pub(crate) fn csrf_token(&self, id: &str) -> String {
-        B64.encode(self.tag("csrf-token", id.as_bytes()).as_ref())
+    /// A tag over `payload` for `purpose`, base64url: an identifier derived from a secret (a
+    /// token's mark in the session table) that does not reveal it.
+    pub(crate) fn mark(&self, purpose: &str, payload: &[u8]) -> String {
+        B64.encode(self.tag(purpose, payload).as_ref())
     }
 
-    /// Whether `token` is the CSRF token for `id`.
-    pub(crate) fn csrf_ok(&self, id: &str, token: &str) -> bool {
-        B64.decode(token)
-            .is_ok_and(|tag| self.verify("csrf-token", id.as_bytes(), &tag))
+    /// The CSRF token of the browser holding CSRF id `id`, in session `session` (`None`:
+    /// signed out, or the no-token mode). Bound to both, a token stops working when the
+    /// session ends or another begins.
+    pub(crate) fn csrf_token(&self, id: &str, session: Option<&str>) -> String {
+        self.mark("csrf-token", &csrf_payload(id, session))
     }
+
+    /// Whether `token` is the CSRF token for `id` in `session`.
+    pub(crate) fn csrf_ok(&self, id: &str, session: Option<&str>, token: &str) -> bool {
+        B64.decode(token)
+            .is_ok_and(|tag| self.verify("csrf-token", &csrf_payload(id, session), &tag))
+    }
+}
+
+/// `id`, a 0 byte, and the session id (empty when none): random ids are base64url, so the
+/// 0 byte cannot be part of either.
+fn csrf_payload(id: &str, session: Option<&str>) -> Vec<u8> {
+    [id.as_bytes(), &[0], session.unwrap_or("").as_bytes()].concat()
 }
 
 /// A random id (128 bits, base64url), for a browser's CSRF id and a session.
@@ -91,41 +101,6 @@ pub(crate) fn random_id() -> Option<String> {
     let mut bytes = [0u8; 16];
     SystemRandom::new().fill(&mut bytes).ok()?;
     Some(B64.encode(bytes))
-}
-
-/// A signed-in session, kept in the session cookie.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Session {
-    /// What the token it was signed in with may do.
-    pub(crate) access: Access,
-    /// When it ends (Unix seconds).
-    pub(crate) expires: i64,
-}
-
-impl Session {
-    const PURPOSE: &str = "session";
-
-    pub(crate) fn new(access: Access, ttl: Duration) -> Session {
-        let ttl = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
-        Session {
-            access,
-            expires: OffsetDateTime::now_utc()
-                .unix_timestamp()
-                .saturating_add(ttl),
-        }
-    }
-
-    pub(crate) fn seal(&self, key: &SessionKey) -> String {
-        let json = serde_json::to_vec(self).expect("a session serialises");
-        key.seal(Session::PURPOSE, &json)
-    }
-
-    /// The session in a cookie value, if it is signed by `key` and not expired.
-    pub(crate) fn open(key: &SessionKey, value: &str) -> Option<Session> {
-        let json = key.open(Session::PURPOSE, value)?;
-        let session: Session = serde_json::from_slice(&json).ok()?;
-        (session.expires > OffsetDateTime::now_utc().unix_timestamp()).then_some(session)
-    }
 }
 
 #[cfg(test)]
@@ -146,25 +121,18 @@ mod tests {
     }
 
     #[test]
-    fn csrf_tokens_belong_to_one_id() {
+    fn csrf_tokens_belong_to_one_id_and_session() {
         let key = SessionKey::from_bytes([1; 32]);
-        let token = key.csrf_token("abc");
-        assert!(key.csrf_ok("abc", &token));
-        assert!(!key.csrf_ok("abd", &token));
-        assert!(!key.csrf_ok("abc", ""));
-        assert!(!key.csrf_ok("abc", "not base64!"));
-    }
-
-    #[test]
-    fn expired_sessions_do_not_open() {
-        let key = SessionKey::from_bytes([1; 32]);
-        let live = Session::new(Access::full(), Duration::from_secs(60));
-        assert_eq!(Session::open(&key, &live.seal(&key)), Some(live.clone()));
-        let dead = Session {
-            expires: OffsetDateTime::now_utc().unix_timestamp() - 1,
-            ..live
-        };
-        assert_eq!(Session::open(&key, &dead.seal(&key)), None);
+        let token = key.csrf_token("abc", None);
+        assert!(key.csrf_ok("abc", None, &token));
+        assert!(!key.csrf_ok("abd", None, &token));
+        assert!(!key.csrf_ok("abc", Some("s1"), &token));
+        assert!(!key.csrf_ok("abc", None, ""));
+        assert!(!key.csrf_ok("abc", None, "not base64!"));
+        let signed_in = key.csrf_token("abc", Some("s1"));
+        assert!(key.csrf_ok("abc", Some("s1"), &signed_in));
+        assert!(!key.csrf_ok("abc", Some("s2"), &signed_in));
+        assert!(!key.csrf_ok("abc", None, &signed_in));
         assert!(!format!("{key:?}").contains('1'));
     }
 }

@@ -9,12 +9,19 @@ use djinn_hook_payload::EventType;
 use djinn_hook_store::Store;
 use serde::{Deserialize, Serialize};
 
+use super::limit::SignInLimit;
 use super::session::{SessionKey, SessionKeyError};
+use super::sessions::Sessions;
+use crate::send_test::{TestLimits, TestSlots};
 
 /// What a signed-in person may do: the server maps its token scopes onto this.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Access {
-    /// Whether they may create, change, delete, test and redeliver (else read only).
+    /// Whether they may see webhooks and deliveries (a token scoped `read`, or unscoped).
+    pub can_read: bool,
+    /// Whether they may create, change, delete, test and redeliver (a token scoped `write`,
+    /// or unscoped). Independent of `can_read`, as in the API: a write-only token changes
+    /// webhooks but sees none of them.
     pub can_write: bool,
     /// The namespaces they may see (each with its children), or `None` for all.
     pub namespaces: Option<Vec<String>>,
@@ -24,6 +31,7 @@ impl Access {
     /// Everything: the loopback no-token mode.
     pub fn full() -> Access {
         Access {
+            can_read: true,
             can_write: true,
             namespaces: None,
         }
@@ -52,7 +60,8 @@ pub enum Auth {
     /// No tokens configured (the server listens on loopback only): no sign-in, full access.
     /// CSRF tokens and `Origin` are still checked.
     Open,
-    /// Sign in with an API token, exchanged for a signed session cookie.
+    /// Sign in with an API token, exchanged for a session (kept by the server; the cookie
+    /// holds its id).
     Tokens(TokenCheck),
 }
 
@@ -65,17 +74,21 @@ impl fmt::Debug for Auth {
     }
 }
 
-/// What the UI asks of the delivery side. Both are called off the async threads.
+/// What the UI asks of the delivery side. Both are called off the async threads:
+/// `send_test` on a thread of its own, within the UI's [`TestLimits`](crate::TestLimits).
 pub trait Actions: Send + Sync + 'static {
     /// Delivers `event`'s example payload to webhook `hook_id` now (whatever its state or
     /// events), records it as a test delivery, and returns the recorded delivery's id (`None`
-    /// if the webhook was deleted meanwhile). Blocks for the delivery. `Err` is a message to
-    /// show, e.g. an unknown webhook.
-    fn send_test(&self, hook_id: i64, event: EventType) -> Result<Option<i64>, String>;
+    /// if the webhook was deleted meanwhile). Blocks for the delivery. `Err` is why it could
+    /// not be sent (e.g. an unknown webhook), shown to the person who asked.
+    fn send_test(&self, hook_id: i64, event: EventType) -> Result<Option<i64>, ActionError>;
 
     /// A task was queued (a redelivery) and is due now: wake the delivery worker.
     fn queued(&self);
 }
+
+/// Why an [`Actions`] call failed: any error of the delivery side, shown by its `Display`.
+pub type ActionError = Box<dyn std::error::Error + Send + Sync>;
 
 /// [`Actions`] from two closures, for a server that has them at hand:
 /// `FnActions { send_test: |hook, event| ..., queued: || waker.wake() }`.
@@ -94,10 +107,10 @@ impl<S, Q> fmt::Debug for FnActions<S, Q> {
 
 impl<S, Q> Actions for FnActions<S, Q>
 where
-    S: Fn(i64, EventType) -> Result<Option<i64>, String> + Send + Sync + 'static,
+    S: Fn(i64, EventType) -> Result<Option<i64>, ActionError> + Send + Sync + 'static,
     Q: Fn() + Send + Sync + 'static,
 {
-    fn send_test(&self, hook_id: i64, event: EventType) -> Result<Option<i64>, String> {
+    fn send_test(&self, hook_id: i64, event: EventType) -> Result<Option<i64>, ActionError> {
         (self.send_test)(hook_id, event)
     }
 
@@ -117,6 +130,10 @@ pub(crate) struct Inner {
     pub(crate) auth: Auth,
     pub(crate) actions: Arc<dyn Actions>,
     pub(crate) key: SessionKey,
+    /// Who is signed in: shared by every clone of the state, so a sign-out is seen by all.
+    pub(crate) sessions: Arc<Sessions>,
+    /// Failed sign-ins, per client address and in all.
+    pub(crate) sign_in_limit: Arc<SignInLimit>,
     pub(crate) secure_cookies: bool,
     pub(crate) session_ttl: Duration,
     /// The origin people reach the UI at (`https://hooks.example.com`), if the server knows
@@ -125,6 +142,8 @@ pub(crate) struct Inner {
     /// The server's bound address and API base URL, when webhooks pointed at its own event
     /// intake are refused (a loop: see `relay.rs`).
     pub(crate) own_intake: Option<(SocketAddr, String)>,
+    /// Where test deliveries run, and how many at once.
+    pub(crate) tests: TestSlots,
 }
 
 impl fmt::Debug for UiState {
@@ -141,7 +160,8 @@ impl UiState {
     /// How long a session lasts after sign-in unless [`UiState::with_session_ttl`] says otherwise.
     pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(8 * 60 * 60);
 
-    /// The state with a fresh random session key (sessions end when the process does),
+    /// The state with a fresh random cookie key and no sessions (they live in this process's
+    /// memory, and end when it does),
     /// cookies without `Secure` (plain-HTTP loopback) and [`UiState::DEFAULT_SESSION_TTL`].
     pub fn new(
         store: Arc<Store>,
@@ -154,10 +174,13 @@ impl UiState {
                 auth,
                 actions,
                 key: SessionKey::generate()?,
+                sessions: Arc::default(),
+                sign_in_limit: Arc::default(),
                 secure_cookies: false,
                 session_ttl: UiState::DEFAULT_SESSION_TTL,
                 public_origin: None,
                 own_intake: None,
+                tests: TestSlots::new(TestLimits::default()),
             }),
         })
     }
@@ -173,7 +196,8 @@ impl UiState {
         self.map(|inner| inner.session_ttl = ttl)
     }
 
-    /// Signs sessions with this key (e.g. one kept across restarts).
+    /// Signs the UI's cookies (session ids, CSRF ids, flash messages) and CSRF tokens with
+    /// this key.
     pub fn with_session_key(self, key: SessionKey) -> UiState {
         self.map(|inner| inner.key = key)
     }
@@ -208,16 +232,25 @@ impl UiState {
         self.map(|inner| inner.own_intake = Some((local, base)))
     }
 
+    /// How many test deliveries may run at once (default [`TestLimits::default`]); one more
+    /// is refused with 429 naming the limit.
+    pub fn with_test_limits(self, limits: TestLimits) -> UiState {
+        self.map(|inner| inner.tests = TestSlots::new(limits))
+    }
+
     fn map(self, f: impl FnOnce(&mut Inner)) -> UiState {
         let mut inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
             store: Arc::clone(&shared.store),
             auth: shared.auth.clone(),
             actions: Arc::clone(&shared.actions),
             key: shared.key.clone(),
+            sessions: Arc::clone(&shared.sessions),
+            sign_in_limit: Arc::clone(&shared.sign_in_limit),
             secure_cookies: shared.secure_cookies,
             session_ttl: shared.session_ttl,
             public_origin: shared.public_origin.clone(),
             own_intake: shared.own_intake.clone(),
+            tests: shared.tests.clone(),
         });
         f(&mut inner);
         UiState {

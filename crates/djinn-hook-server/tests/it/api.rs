@@ -8,8 +8,8 @@ use std::time::Duration;
 use axum::body::{Body, Bytes};
 use axum::http::{Request, StatusCode};
 use axum::response::Response;
-use djinn_hook_payload::headers;
 use djinn_hook_server::{Config, Tokens, router};
+use djinn_hook_sign::headers;
 use http_body_util::BodyExt as _;
 use tower::ServiceExt as _;
 
@@ -22,6 +22,17 @@ async fn call(config: &Config, request: Request<Body>) -> Response {
         .await
         .expect("answered within 10 s")
         .unwrap()
+}
+
+/// The router of a server said to be bound to 127.0.0.1:8080, over `store`.
+fn router_over(config: &Config, store: &Arc<djinn_hook_store::Store>) -> axum::Router {
+    let local = "127.0.0.1:8080".parse().unwrap();
+    router(djinn_hook_server::AppState::new(
+        config,
+        Arc::clone(store),
+        local,
+        || {},
+    ))
 }
 
 fn get(path: &str, headers: &[(&str, &str)]) -> Request<Body> {
@@ -85,13 +96,80 @@ async fn without_tokens_only_loopback_hosts_and_the_own_origin() {
     assert_eq!(health.status(), StatusCode::OK);
 }
 
+/// Without tokens, the one `Host` a check reads is the one the request names: a request
+/// without `Host`, with two, with two `Origin`s, or whose absolute-form target names another
+/// host than its `Host` is refused before any handler runs.
+#[tokio::test]
+async fn without_tokens_a_request_names_exactly_one_loopback_host() {
+    let config = config(&[]);
+    let hooks = "/n/alice/ci/-/webhooks";
+    let request = |target: &str, hosts: &[&str], origins: &[&str]| {
+        let mut request = Request::get(target);
+        for host in hosts {
+            request = request.header("Host", *host);
+        }
+        for origin in origins {
+            request = request.header("Origin", *origin);
+        }
+        request.body(Body::empty()).unwrap()
+    };
+    let refused = [
+        (
+            request(hooks, &[], &[]),
+            StatusCode::BAD_REQUEST,
+            "is required",
+        ),
+        (
+            request(hooks, &["127.0.0.1:8080", "evil.example"], &[]),
+            StatusCode::BAD_REQUEST,
+            "must be sent once",
+        ),
+        (
+            request(hooks, &["evil.example", "127.0.0.1:8080"], &[]),
+            StatusCode::BAD_REQUEST,
+            "must be sent once",
+        ),
+        (
+            request(
+                hooks,
+                &["127.0.0.1:8080"],
+                &["http://127.0.0.1:8080", "https://evil.example"],
+            ),
+            StatusCode::BAD_REQUEST,
+            "must be sent at most once",
+        ),
+        (
+            request(
+                "http://evil.example/n/alice/ci/-/webhooks",
+                &["127.0.0.1:8080"],
+                &[],
+            ),
+            StatusCode::FORBIDDEN,
+            "the request target names",
+        ),
+    ];
+    for (request, status, needle) in refused {
+        let what = format!("{:?} {:?}", request.uri(), request.headers());
+        let response = call(&config, request).await;
+        assert_eq!(response.status(), status, "{what}");
+        let body = text(response).await;
+        assert!(body.contains(needle), "{what}: {body}");
+    }
+    let absolute = request(
+        "http://127.0.0.1:8080/n/alice/ci/-/webhooks",
+        &["127.0.0.1:8080"],
+        &[],
+    );
+    assert_eq!(call(&config, absolute).await.status(), StatusCode::OK);
+}
+
 #[tokio::test]
 async fn token_scopes_are_403_outside_them() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("tokens");
     std::fs::write(
         &file,
-        "# the CI server\nci-token intake\nviewer read namespace=bob/x\nadmin\n",
+        "# the CI server\nci-token-0123456789 intake\nviewer-0123456789 read namespace=bob/x\nadmin-0123456789\n",
     )
     .unwrap();
     let tokens = Tokens::load(Some(&file), None).unwrap();
@@ -111,14 +189,14 @@ async fn token_scopes_are_403_outside_them() {
             .unwrap()
     };
     assert_eq!(
-        call(&config, event("ci-token")).await.status(),
+        call(&config, event("ci-token-0123456789")).await.status(),
         StatusCode::ACCEPTED
     );
     let read = call(
         &config,
         get(
             "/n/alice/ci/-/webhooks",
-            &[("Authorization", &bearer("ci-token"))],
+            &[("Authorization", &bearer("ci-token-0123456789"))],
         ),
     )
     .await;
@@ -128,14 +206,14 @@ async fn token_scopes_are_403_outside_them() {
         "{\n  \"message\": \"forbidden: this token may not read\"\n}\n"
     );
     assert_eq!(
-        call(&config, event("viewer")).await.status(),
+        call(&config, event("viewer-0123456789")).await.status(),
         StatusCode::FORBIDDEN
     );
     let own = call(
         &config,
         get(
             "/n/bob/x/-/webhooks",
-            &[("Authorization", &bearer("viewer"))],
+            &[("Authorization", &bearer("viewer-0123456789"))],
         ),
     )
     .await;
@@ -144,7 +222,7 @@ async fn token_scopes_are_403_outside_them() {
         &config,
         get(
             "/n/alice/ci/-/webhooks",
-            &[("Authorization", &bearer("viewer"))],
+            &[("Authorization", &bearer("viewer-0123456789"))],
         ),
     )
     .await;
@@ -152,7 +230,7 @@ async fn token_scopes_are_403_outside_them() {
     let missing = call(&config, get("/n/alice/ci/-/webhooks", &[])).await;
     assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
-        call(&config, event("admin")).await.status(),
+        call(&config, event("admin-0123456789")).await.status(),
         StatusCode::ACCEPTED
     );
 }
@@ -169,6 +247,83 @@ async fn every_answer_carries_a_request_id() {
     )
     .await;
     assert_eq!(kept.headers()["x-request-id"], "from-the-proxy");
+    let longest = "a".repeat(128);
+    let kept = call(&config, get("/healthz", &[("x-request-id", &longest)])).await;
+    assert_eq!(kept.headers()["x-request-id"], longest.as_str());
+    // Too long, blank, spaced or repeated: replaced by a fresh id, never echoed.
+    let too_long = "a".repeat(129);
+    for ids in [
+        vec![too_long.as_str()],
+        vec![""],
+        vec!["two words"],
+        vec!["one", "two"],
+    ] {
+        let mut request = Request::get("/healthz");
+        for id in &ids {
+            request = request.header("x-request-id", *id);
+        }
+        let fresh = call(&config, request.body(Body::empty()).unwrap()).await;
+        let echoed = fresh
+            .headers()
+            .get_all("x-request-id")
+            .iter()
+            .collect::<Vec<_>>();
+        assert_eq!(echoed.len(), 1, "{ids:?}");
+        assert_eq!(
+            echoed[0].len(),
+            36,
+            "a fresh UUID for {ids:?}: {:?}",
+            echoed[0]
+        );
+    }
+    let mut request = Request::get("/healthz").body(Body::empty()).unwrap();
+    request.headers_mut().insert(
+        "x-request-id",
+        axum::http::HeaderValue::from_bytes(b"caf\xc3\xa9").unwrap(),
+    );
+    let fresh = call(&config, request).await;
+    assert_eq!(fresh.headers()["x-request-id"].len(), 36, "not ASCII");
+}
+
+/// Every answer of the API says `X-Content-Type-Options: nosniff`: JSON, errors of every layer
+/// (auth, routing, validation, timeout) and the metrics text.
+#[tokio::test]
+async fn every_answer_says_nosniff() {
+    let open = config(&[]);
+    let host = [("Host", "127.0.0.1:8080")];
+    let mut timing_out = config(&[]);
+    timing_out.request_timeout = Duration::from_millis(50);
+    let stalled = Request::post("/n/alice/ci/-/webhooks")
+        .header("Host", "127.0.0.1:8080")
+        .body(Body::from_stream(futures_util::stream::pending::<
+            Result<Bytes, std::io::Error>,
+        >()))
+        .unwrap();
+    let with_tokens = config(&["a-token-of-16-chars"]);
+    let answers = [
+        call(&open, get("/healthz", &[])).await,
+        call(&open, get("/n/alice/ci/-/webhooks", &host)).await,
+        call(&open, get("/metrics", &host)).await,
+        call(&open, get("/nope", &host)).await,
+        call(
+            &open,
+            get("/n/alice/ci/-/webhooks", &[("Host", "evil.example")]),
+        )
+        .await,
+        call(&open, get("/n/alice/ci/-/webhooks", &[])).await,
+        call(&with_tokens, get("/n/alice/ci/-/webhooks", &[])).await,
+        call(&timing_out, stalled).await,
+    ];
+    let statuses: Vec<u16> = answers.iter().map(|a| a.status().as_u16()).collect();
+    assert_eq!(statuses, [200, 200, 200, 404, 403, 400, 401, 408]);
+    for answer in &answers {
+        assert_eq!(
+            answer.headers()["x-content-type-options"],
+            "nosniff",
+            "{}",
+            answer.status()
+        );
+    }
 }
 
 #[tokio::test]
@@ -181,6 +336,7 @@ async fn the_body_limit_holds_while_reading_an_endless_body() {
         Ok::<_, std::io::Error>(Bytes::from(vec![b'x'; 1000]))
     });
     let request = Request::post("/n/alice/ci/-/webhooks")
+        .header("Host", "127.0.0.1:8080")
         .body(Body::from_stream(endless))
         .unwrap();
     let response = call(&config, request).await;
@@ -198,6 +354,7 @@ async fn a_request_that_never_finishes_times_out() {
     // A body whose first chunk never comes.
     let stalled = futures_util::stream::pending::<Result<Bytes, std::io::Error>>();
     let request = Request::post("/n/alice/ci/-/webhooks")
+        .header("Host", "127.0.0.1:8080")
         .body(Body::from_stream(stalled))
         .unwrap();
     let response = call(&config, request).await;
@@ -270,15 +427,10 @@ async fn a_webhooks_delivery_limits_are_set_and_reset_through_the_api() {
 async fn an_event_for_an_unknown_namespace_is_404_and_stores_nothing() {
     let config = config(&[]);
     let store = crate::store();
-    let local = "127.0.0.1:8080".parse().unwrap();
-    let app = router(djinn_hook_server::AppState::new(
-        &config,
-        Arc::clone(&store),
-        local,
-        || {},
-    ));
+    let app = router_over(&config, &store);
     let event = |ns: &str| {
         Request::post(format!("/n/{ns}/-/events"))
+            .header("Host", "127.0.0.1:8080")
             .header(headers::EVENT, "cron")
             .body(Body::from(
                 djinn_hook_payload::example_payload(
@@ -485,4 +637,134 @@ async fn a_payload_urls_user_info_is_never_shown_and_survives_a_round_trip() {
         store.webhook(id).unwrap().unwrap().payload_url,
         "https://other:pw@example.com/hook"
     );
+}
+
+/// A `whsec_` secret that is not padded base64 of 24 to 64 bytes (the Standard Webhooks
+/// spec's rule, `StandardSecret::from_whsec`) is 400 naming `secret` at create, update and
+/// rotation, and nothing changes; before, it was stored and every delivery then failed.
+#[tokio::test]
+async fn an_invalid_standard_webhooks_secret_is_400_naming_secret() {
+    let config = config(&[]);
+    let app = router(state(&config));
+    let hooks = "/n/alice/ci/-/webhooks";
+    let (status, hook, _) = send_json(
+        &app,
+        "POST",
+        hooks,
+        r#"{"payload_url": "https://example.com/kept", "standard_webhooks": true}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{hook}");
+    let path = format!("{hooks}/{}", hook["id"]);
+    for bad in ["whsec_!!!notbase64", "whsec_", "whsec_c2VjcmV0=="] {
+        let create = serde_json::json!({
+            "payload_url": "https://example.com/new",
+            "standard_webhooks": true,
+            "secret": bad,
+        });
+        let update = serde_json::json!({"standard_webhooks": true, "secret": bad});
+        let rotate = serde_json::json!({"secret": bad});
+        for (method, at, body) in [
+            ("POST", hooks.to_owned(), create),
+            ("PATCH", path.clone(), update),
+            ("POST", format!("{path}/rotate-secret"), rotate),
+        ] {
+            let (status, error, _) = send_json(&app, method, &at, &body.to_string()).await;
+            assert_eq!(
+                status,
+                StatusCode::BAD_REQUEST,
+                "{method} {at} {bad}: {error}"
+            );
+            let messages = error["secret"].as_array().expect("names secret");
+            assert!(
+                messages[0]
+                    .as_str()
+                    .unwrap()
+                    .contains("not a Standard Webhooks secret"),
+                "{error}"
+            );
+        }
+    }
+    let (_, listed, _) = send_json(&app, "GET", hooks, "").await;
+    assert_eq!(
+        listed.as_array().unwrap().len(),
+        1,
+        "nothing created: {listed}"
+    );
+    assert_eq!(listed[0]["has_secret"], false, "nothing changed: {listed}");
+}
+
+/// The create-time loop check reads the payload URL as the guard, ureq's resolver and a proxy
+/// would: an IPv4 shorthand, IPv4-mapped IPv6 or a dot segment names this server's intake as
+/// surely as `127.0.0.1`, at create and at update.
+#[tokio::test]
+async fn a_webhook_loop_is_refused_however_the_url_spells_this_server() {
+    let config = config(&[]);
+    let app = router(state(&config));
+    let hooks = "/n/alice/ci/-/webhooks";
+    let (status, kept, _) = send_json(
+        &app,
+        "POST",
+        hooks,
+        r#"{"payload_url": "https://example.com/kept"}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{kept}");
+    let path = format!("{hooks}/{}", kept["id"]);
+    for url in [
+        "http://127.1:8080/n/alice/ci/-/events",
+        "http://0x7f.0.0.1:8080/n/alice/ci/-/events",
+        "http://[::ffff:127.0.0.1]:8080/n/alice/ci/-/events",
+        "http://localhost.:8080/n/alice/ci/-/events",
+        "http://127.0.0.1:8080/n/alice/ci/-/events/.",
+        "http://127.0.0.1:8080/n/alice/ci/-/hooks/../events",
+    ] {
+        let body = serde_json::json!({"payload_url": url}).to_string();
+        for (method, at) in [("POST", hooks), ("PATCH", path.as_str())] {
+            let (status, error, _) = send_json(&app, method, at, &body).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {url}: {error}");
+            assert!(
+                error["payload_url"][0]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("points at this server's own event intake")),
+                "{method} {url}: {error}"
+            );
+        }
+    }
+    let (_, listed, _) = send_json(&app, "GET", hooks, "").await;
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(
+        listed[0]["payload_url"], "https://example.com/kept",
+        "{listed}"
+    );
+}
+
+#[tokio::test]
+async fn a_namespace_a_url_path_would_change_is_a_400_naming_what_and_stores_nothing() {
+    let config = config(&[]);
+    let store = crate::store();
+    let app = router_over(&config, &store);
+    for (ns, named) in [
+        // `alice/ci/x\..\..\..\bob\ci`: a browser would resolve its links into `bob/ci`.
+        ("alice/ci/x%5C..%5C..%5C..%5Cbob%5Cci", "backslash"),
+        ("alice/ci/%2E%2E", r#"segment \"..\""#),
+        ("alice/%2e/ci", r#"segment \".\""#),
+    ] {
+        let (status, body, _) = send_json(
+            &app,
+            "POST",
+            &format!("/n/{ns}/-/webhooks"),
+            r#"{"payload_url": "https://example.com/hook"}"#,
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{ns}: {body}");
+        assert!(body.to_string().contains(named), "{ns}: {body}");
+    }
+    let names: Vec<String> = store
+        .namespaces()
+        .unwrap()
+        .into_iter()
+        .map(|n| n.name)
+        .collect();
+    assert_eq!(names, ["alice/ci", "bob/x"], "nothing stored");
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::http::StatusCode;
 use djinn_hook_server::ui::Auth;
 
-use crate::support::{Client, HOST, Ui, check_token};
+use crate::support::{Client, HOST, Receiver, Ui, check_token};
 
 const LIST: &str = "/ui/n/alice/ci/-/webhooks";
 
@@ -94,26 +94,182 @@ async fn pages_need_a_session_and_the_sign_in_form_exchanges_a_token_for_one() {
     assert_eq!(c.redirected(&away), "/ui/");
 }
 
+/// A `next` that is not a plain path of this UI: a header-splitting control character, another
+/// host, a backslash, a scheme, a dot segment climbing out of `/ui/`.
+const UNSAFE_NEXTS: &[&str] = &[
+    "/ui/\r\nSet-Cookie:x",
+    "/ui/\u{7f}",
+    "/ui/\tx",
+    "/ui/a b",
+    "/ui/\u{e9}",
+    "//evil.example/",
+    "/ui//evil.example/",
+    "/ui/\\\\evil.example",
+    "/\\evil.example",
+    "https://evil.example/ui/",
+    "javascript:alert(1)//ui/",
+    "/ui/../n/bob/ci/-/webhooks",
+    "/ui/%2E%2e/n/bob/ci/-/webhooks",
+    "/ui/n/./x",
+    "/uix/",
+    "",
+];
+
+#[tokio::test]
+async fn an_unsafe_next_falls_back_to_the_index_on_the_form_and_after_sign_in() {
+    let ui = Ui::tokens();
+    for next in UNSAFE_NEXTS {
+        let query: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair("next", next)
+            .finish();
+        let mut c = ui.client();
+        let form = c.get(&format!("/ui/signin?{query}")).await;
+        assert_eq!(form.status, StatusCode::OK, "{next:?}: {}", form.body);
+        form.has(&[r#"name="next" value="/ui/""#]);
+        let done = c
+            .post("/ui/signin", &[("token", "writer"), ("next", next)])
+            .await;
+        assert_eq!(c.redirected(&done), "/ui/", "{next:?}");
+        // Signed in, the form sends on at once: to the index too.
+        let again = c.get(&format!("/ui/signin?{query}")).await;
+        assert_eq!(again.status, StatusCode::SEE_OTHER, "{next:?}");
+        assert_eq!(again.location(), "/ui/", "{next:?}");
+    }
+    // A plain UI path, with its query, is kept.
+    let mut c = ui.client();
+    c.get("/ui/signin").await;
+    let next = "/ui/n/alice/ci/-/webhooks/3?failed=1&page=2";
+    let done = c
+        .post("/ui/signin", &[("token", "writer"), ("next", next)])
+        .await;
+    assert_eq!(c.redirected(&done), next);
+}
+
 #[tokio::test]
 async fn a_forged_or_tampered_session_is_no_session() {
     let ui = Ui::tokens();
     let mut c = signed_in(&ui, "reader").await;
     let cookie = c.cookies["djinn_ui_session"].clone();
+    assert!(!cookie.contains("can_write"), "only an id: {cookie}");
     let (payload, tag) = cookie.split_once('.').unwrap();
-    // A payload claiming write access, with the read-only session's tag.
+    // Another id under the same tag.
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let claims = String::from_utf8(b64.decode(payload).unwrap()).unwrap();
-    assert!(claims.contains(r#""can_write":false"#), "{claims}");
-    let forged = b64.encode(claims.replace(r#""can_write":false"#, r#""can_write":true"#));
-    c.cookies
-        .insert("djinn_ui_session".into(), format!("{forged}.{tag}"));
-    assert_eq!(c.get(LIST).await.status, StatusCode::SEE_OTHER);
+    let mut id = b64.decode(payload).unwrap();
+    id[0] ^= 1;
+    c.cookies.insert(
+        "djinn_ui_session".into(),
+        format!("{}.{tag}", b64.encode(id)),
+    );
+    let refused = c.get(LIST).await;
+    assert_eq!(refused.status, StatusCode::SEE_OTHER);
+    assert!(
+        !c.cookies.contains_key("djinn_ui_session"),
+        "a dead session's cookie is cleared"
+    );
     // Another server's key does not open it either.
     let other = Ui::tokens();
     let mut c2 = other.client();
     c2.cookies.insert("djinn_ui_session".into(), cookie);
     assert_eq!(c2.get(LIST).await.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn signing_out_ends_every_session_of_the_token_and_their_csrf_tokens() {
+    let ui = Ui::tokens();
+    let mut c = signed_in(&ui, "writer").await;
+    c.get(LIST).await;
+    let stolen_cookies = c.cookies.clone();
+    let stolen_csrf = c.csrf.clone().unwrap();
+    let mut elsewhere = signed_in(&ui, "writer").await;
+    let mut reader = signed_in(&ui, "reader").await;
+
+    let out = c.post("/ui/signout", &[]).await;
+    assert_eq!(c.redirected(&out), "/ui/signin");
+    // The cookie as it was before sign-out, replayed: signed out.
+    let mut replay = ui.client();
+    replay.cookies = stolen_cookies;
+    let page = replay.get(LIST).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert!(
+        page.location().starts_with("/ui/signin?"),
+        "{}",
+        page.location()
+    );
+    let refused = replay
+        .post_raw(
+            &format!("{LIST}/create"),
+            &[
+                ("_csrf", &stolen_csrf),
+                ("payload_url", "https://example.com/"),
+            ],
+            Some(&format!("http://{HOST}")),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    // The same token's session in another browser ended with it; another token's did not.
+    assert_eq!(elsewhere.get(LIST).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(reader.get(LIST).await.status, StatusCode::OK);
+
+    // A CSRF token of a session does not outlive it: not after sign-out ...
+    let again = c
+        .post_raw(
+            "/ui/signin",
+            &[("_csrf", &stolen_csrf), ("token", "writer")],
+            Some(&format!("http://{HOST}")),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::FORBIDDEN);
+    // ... nor once another token signs in in the same browser.
+    let mut c = signed_in(&ui, "writer").await;
+    c.get(LIST).await;
+    let writers = c.csrf.clone().unwrap();
+    let switched = c
+        .post("/ui/signin", &[("token", "reader"), ("next", LIST)])
+        .await;
+    assert_eq!(c.redirected(&switched), LIST);
+    c.get(LIST).await.has(&["Signed in, read only"]);
+    let old = c
+        .post_raw(
+            "/ui/signout",
+            &[("_csrf", &writers)],
+            Some(&format!("http://{HOST}")),
+        )
+        .await;
+    assert_eq!(old.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        ui.store.webhooks("alice/ci").unwrap().len(),
+        0,
+        "nothing stored"
+    );
+}
+
+#[tokio::test]
+async fn failed_sign_ins_are_limited_per_address_with_a_retry_after() {
+    let ui = Ui::tokens();
+    let mut c = ui.client();
+    c.remote = Some("192.0.2.7:40000".parse().unwrap());
+    c.get("/ui/signin").await;
+    for n in 0..10 {
+        let wrong = c
+            .post("/ui/signin", &[("token", &format!("guess-{n}"))])
+            .await;
+        assert_eq!(wrong.status, StatusCode::UNAUTHORIZED, "guess {n}");
+    }
+    let limited = c.post("/ui/signin", &[("token", "guess-10")]).await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(limited.headers["retry-after"], "6");
+    limited.has(&["Too many failed sign-ins: try again in 6 s."]);
+    // While limited even the right token waits: the answer tells a guesser nothing.
+    let right = c.post("/ui/signin", &[("token", "writer")]).await;
+    assert_eq!(right.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(!c.cookies.contains_key("djinn_ui_session"));
+    // Another address is not held up.
+    let mut other = ui.client();
+    other.remote = Some("198.51.100.8:40000".parse().unwrap());
+    other.get("/ui/signin").await;
+    let done = other.post("/ui/signin", &[("token", "writer")]).await;
+    assert_eq!(other.redirected(&done), "/ui/");
 }
 
 #[tokio::test]
@@ -170,6 +326,55 @@ async fn a_read_only_token_sees_no_edit_buttons_and_cannot_write() {
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].payload_url, "https://example.com/hook");
     assert_eq!(ui.store.counts().unwrap().events, 0, "no test was sent");
+}
+
+#[tokio::test]
+async fn a_write_only_token_reads_nothing_yet_writes_as_in_the_api() {
+    let ui = Ui::tokens();
+    let receiver = Receiver::start();
+    let hook = ui.hook("alice/ci", &receiver.url("/ok"));
+    let delivery = ui.send_test(hook.id);
+    let path = format!("{LIST}/{}", hook.id);
+    let mut c = signed_in(&ui, "scribe").await;
+    let port = receiver.addr.port().to_string();
+    for page in [
+        "/ui/".to_owned(),
+        LIST.to_owned(),
+        path.clone(),
+        format!("{path}/deliveries/{delivery}"),
+    ] {
+        let refused = c.get(&page).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{page}");
+        refused
+            .has(&["this token may not read"])
+            .lacks(&[&port, "pwned", "Recent deliveries"]);
+    }
+    // The create form shows nothing stored; creating, as `POST …/webhooks` in the API, works.
+    let form = c.get(&format!("{LIST}/create")).await;
+    assert_eq!(form.status, StatusCode::OK);
+    form.has(&["Signed in, write only"]);
+    let created = c
+        .post(
+            &format!("{LIST}/create"),
+            &[
+                ("payload_url", "https://example.com/new"),
+                ("events", "cron"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    assert_eq!(ui.store.webhooks("alice/ci").unwrap().len(), 2);
+    // A refused edit answers with its errors, not with the stored webhook and its deliveries.
+    let refused = c
+        .post(&path, &[("payload_url", "nope"), ("events", "cron")])
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    refused
+        .has(&["payload_url"])
+        .lacks(&[&port, "Recent deliveries"]);
+    let deleted = c.post(&format!("{path}/delete"), &[]).await;
+    assert_eq!(deleted.status, StatusCode::SEE_OTHER);
+    assert!(ui.store.webhook(hook.id).unwrap().is_none());
 }
 
 #[tokio::test]

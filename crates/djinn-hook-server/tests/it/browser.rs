@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use djinn_hook_payload::headers;
+use djinn_hook_sign::headers;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
@@ -355,8 +355,10 @@ async fn run(
     assert!(ui.store.webhooks("alice/ci").unwrap().is_empty());
     shot(client, dir, "10-deleted").await;
 
-    // Sign out.
+    // Sign out: the pages are closed again.
     press(client, "Sign out").await;
+    assert!(client.current_url().await?.path().ends_with("/ui/signin"));
+    client.goto(&format!("{base}/ui/")).await?;
     assert!(client.current_url().await?.path().ends_with("/ui/signin"));
     Ok(())
 }

@@ -463,6 +463,9 @@ async fn a_webhook_pointed_at_this_servers_own_intake_is_refused_as_the_api_does
         "http://127.0.0.1:8080/n/alice/ci/-/events",
         "http://localhost:8080/n/bob/x/-/events/",
         "https://hooks.example.com/n/alice/ci/-/events",
+        "http://127.1:8080/n/alice/ci/-/events",
+        "http://[::ffff:127.0.0.1]:8080/n/alice/ci/-/events",
+        "http://127.0.0.1:8080/n/alice/ci/-/events/.",
     ] {
         let page = c
             .post(CREATE, &[("payload_url", url), ("events", "cron")])
@@ -562,4 +565,56 @@ async fn a_payload_urls_user_info_is_shown_as_stars_and_kept_when_saved_unchange
     assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
     page.has(&[r#"<p class="error" id="payload_url-error">has *** for its credentials"#]);
     assert_eq!(ui.store.webhook(hook.id).unwrap().unwrap().payload_url, url);
+}
+
+/// A `whsec_` secret that is not a Standard Webhooks secret is refused by the UI as by the
+/// API (the store's one rule): on create and edit under the secret field, never echoed; on
+/// rotation in the flash; nothing changes.
+#[tokio::test]
+async fn an_invalid_standard_webhooks_secret_is_refused_under_the_secret_field() {
+    let ui = Ui::open();
+    let hook = ui.hook("alice/ci", "https://example.com/kept");
+    let path = format!("/ui/n/alice/ci/-/webhooks/{}", hook.id);
+    let mut c = ui.client();
+    c.get(CREATE).await;
+    for bad in ["whsec_!!!notbase64", "whsec_", "whsec_c2VjcmV0=="] {
+        for at in [CREATE, path.as_str()] {
+            let page = c
+                .post(
+                    at,
+                    &[
+                        ("payload_url", "https://example.com/new"),
+                        ("secret", bad),
+                        ("standard_webhooks", "on"),
+                        ("active", "on"),
+                    ],
+                )
+                .await;
+            assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{at} {bad}");
+            page.has(&[
+                "The webhook was not saved",
+                r#"<p class="error" id="secret-error">starts with whsec_ but is not a Standard Webhooks secret"#,
+            ]);
+            if bad.len() > "whsec_".len() {
+                page.lacks(&[bad]);
+            }
+        }
+        let done = c
+            .post(
+                &format!("{path}/rotate-secret"),
+                &[("secret", bad), ("overlap_hours", "1")],
+            )
+            .await;
+        assert_eq!(c.redirected(&done), path);
+        c.get(&path).await.has(&[
+            "Secret not rotated: secret starts with whsec_ but is not a Standard Webhooks secret",
+        ]);
+    }
+    let hooks = ui.store.webhooks("alice/ci").unwrap();
+    assert_eq!(hooks.len(), 1, "nothing created");
+    assert_eq!(hooks[0].payload_url, "https://example.com/kept");
+    assert!(
+        !hooks[0].has_secret && !hooks[0].standard_webhooks,
+        "nothing changed"
+    );
 }

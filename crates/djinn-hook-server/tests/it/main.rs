@@ -11,6 +11,7 @@ mod props;
 mod receiver;
 mod sockets;
 mod support;
+mod test_deliveries;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

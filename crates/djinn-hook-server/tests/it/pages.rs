@@ -4,7 +4,7 @@ use axum::http::StatusCode;
 use djinn_hook_deliver::{
     Attempt, AttemptOutcome, Completion, Decision, Destination, Outcome, PutOff, Task,
 };
-use djinn_hook_payload::headers;
+use djinn_hook_sign::headers;
 use djinn_hook_store::{DeliveryFilter, Page as StorePage, WebhookUpdate};
 
 use crate::support::{Receiver, Ui};

@@ -31,12 +31,17 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-/// Path segments: plain, percent-escaped (good and bad), the separator, dots, ids.
+/// Path segments: plain, percent-escaped (good and bad), the separator, dots (plain and
+/// escaped), backslashes (which browsers read as `/`), control characters (escaped: a raw one
+/// is no URI), ids.
 fn segment() -> impl Strategy<Value = String> {
     prop_oneof![
         "[a-z]{1,6}",
         "-",
         "\\.{1,2}",
+        "%2[eE]|\\.%2[eE]|%2[eE]%2[eE]",
+        "[a-z]{0,2}(\\\\|%5[cC])(\\.\\.)?[a-z]{0,2}",
+        "%0[dD]%0[aA]|%00|%09|%1[fF]|%7[fF]",
         "%[0-9A-Fa-fzZ]{0,2}",
         "%C3%A9|%2F|%00|%FF|%20",
         "[0-9]{1,20}",
@@ -66,6 +71,7 @@ fn query() -> impl Strategy<Value = String> {
         "true|false|only|none|1|on",
         "[a-z.]{0,12}",
         "%[0-9A-Fa-fz]{0,2}|%FF|%C3%A9|\\+",
+        "%0D%0ASet-Cookie:x|%00|%7F|%5C|\\\\|%2F%2F|\\.\\.",
     ];
     let key = "page|test|failed|event|per_page|x|";
     prop::collection::vec((key, value), 0..4).prop_map(|pairs| {
@@ -199,7 +205,8 @@ fn ui_paths_and_queries_never_panic_or_5xx() {
         path().prop_map(|p| format!("/ui{p}")),
         query().prop_map(move |q| format!("/ui/n/alice/ci/-/webhooks/{}?{q}", hook.id)),
         query().prop_map(|q| format!("/ui/go?{q}")),
-        "[a-z./%-]{0,20}".prop_map(|ns| format!("/ui/go?ns={ns}")),
+        "[a-z./%\\\\-]{0,20}".prop_map(|ns| format!("/ui/go?ns={ns}")),
+        next().prop_map(|next| format!("/ui/signin?{}", encoded(&[("next", &next)]))),
     ];
     let mut runner = TestRunner::new(Config::default());
     runner
@@ -219,6 +226,122 @@ fn ui_paths_and_queries_never_panic_or_5xx() {
         .unwrap();
 }
 
+/// A `next` for sign-in: UI paths, other hosts, and the control characters, backslashes and
+/// dot segments that must not pass.
+fn next() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "/ui/[a-z0-9/?=&.%-]{0,16}",
+        "(/ui/)?[a-z./\\\\:%\\x00-\\x1f\\x7f]{0,12}",
+        "\\PC{0,12}",
+        "(https?:)?//[a-z.]{1,8}/ui/",
+    ]
+}
+
+/// `pairs` as a query string or form body.
+fn encoded(pairs: &[(&str, &str)]) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
+#[test]
+fn sign_in_goes_on_to_a_plain_ui_path_or_the_index() {
+    let rt = runtime();
+    let ui = Ui::tokens();
+    let mut runner = TestRunner::new(Config::default());
+    runner
+        .run(&next(), |next| {
+            let mut c = ui.client();
+            rt.block_on(c.get("/ui/signin"));
+            let done = rt.block_on(c.post("/ui/signin", &[("token", "writer"), ("next", &next)]));
+            prop_assert_eq!(
+                done.status,
+                StatusCode::SEE_OTHER,
+                "{:?}: {}",
+                next,
+                done.body
+            );
+            let to = done.location();
+            prop_assert!(to == "/ui/" || to == next, "{next:?} -> {to:?}");
+            prop_assert!(
+                to.starts_with("/ui/") && to.bytes().all(|b| b.is_ascii_graphic() && b != b'\\'),
+                "{next:?} -> {to:?}"
+            );
+            // Where a browser goes is where the server said.
+            let base = url::Url::parse("http://ui.test/ui/signin").unwrap();
+            let resolved = base.join(to).unwrap();
+            prop_assert_eq!(resolved.host_str(), Some("ui.test"));
+            prop_assert!(
+                resolved.path().starts_with("/ui/"),
+                "{next:?} -> {resolved}"
+            );
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// Namespace names: plain, with dots, dot segments, backslashes, escapes and the separator.
+fn namespace() -> impl Strategy<Value = String> {
+    let segment = prop_oneof![
+        "[a-z]{1,4}",
+        "[a-z.]{1,4}",
+        "\\.{1,2}",
+        "[a-z]{0,2}\\\\(\\.\\.)?[a-z]{0,2}",
+        "[%?#; -]{1,3}",
+        "-",
+    ];
+    prop::collection::vec(segment, 2..5).prop_map(|s| s.join("/"))
+}
+
+/// Any namespace the store accepts has a link on the index that a browser resolves to itself,
+/// and that opens that namespace's webhooks; the store refuses names a link would change.
+#[test]
+fn a_namespaces_link_opens_that_namespace_in_a_browser() {
+    let rt = runtime();
+    let ui = Ui::open();
+    let client = RefCell::new(ui.client());
+    let base = url::Url::parse("http://ui.test/ui/").unwrap();
+    let mut runner = TestRunner::new(Config::default());
+    runner
+        .run(&namespace(), |ns| {
+            let hook = match ui.store.ensure_namespace(&ns) {
+                Ok(_) => ui.hook(&ns, HOOK_URL),
+                Err(err) => {
+                    let changes = ns.contains('\\')
+                        || ns
+                            .split('/')
+                            .any(|s| s == "." || s == ".." || s.trim().is_empty());
+                    prop_assert!(changes, "{ns:?}: {err}");
+                    return Ok(());
+                }
+            };
+            let mut c = client.borrow_mut();
+            let index = rt.block_on(c.get("/ui/"));
+            let links: Vec<&str> = index
+                .body
+                .match_indices(r#"<a href="/ui/n/"#)
+                .map(|(at, _)| {
+                    let link = &index.body[at + 9..];
+                    &link[..link.find('"').unwrap()]
+                })
+                .collect();
+            prop_assert_eq!(links.len(), 1, "{}", index.body);
+            let resolved = base.join(links[0]).unwrap();
+            prop_assert_eq!(resolved.path(), links[0]);
+            let list = rt.block_on(c.get(resolved.path()));
+            prop_assert_eq!(list.status, StatusCode::OK, "{:?} {}", ns, links[0]);
+            prop_assert!(
+                list.body.contains(&format!("/-/webhooks/{}\"", hook.id)),
+                "{:?}: {}",
+                ns,
+                list.body
+            );
+            ui.store.delete_webhook(hook.id).unwrap();
+            Ok(())
+        })
+        .unwrap();
+}
+
 /// A create or edit form's fields, some good, some not.
 fn form_fields() -> impl Strategy<Value = Vec<(String, String)>> {
     let field = prop_oneof![
@@ -229,13 +352,17 @@ fn form_fields() -> impl Strategy<Value = Vec<(String, String)>> {
                 "\\PC{0,20}",
                 "(ftp|https?)://[^/]{0,10}",
                 "http://127\\.0\\.0\\.1:[0-9]{1,5}/n/alice/ci/-/events",
+                "https://[a-z.]{1,6}[\\\\\\x00-\\x1f\\x7f./]{1,6}",
             ]
             .boxed()
         ),
-        (Just("secret"), "\\PC{0,12}".boxed()),
+        (
+            Just("secret"),
+            "\\PC{0,12}|[a-z\\\\.\\x00-\\x1f]{0,8}".boxed()
+        ),
         (
             Just("events"),
-            "cron|build\\.finished|[a-z.]{0,12}|\\PC{0,6}".boxed()
+            "cron|build\\.finished|[a-z.]{0,12}|\\PC{0,6}|[a-z.\\\\\\x00-\\x1f]{0,6}".boxed()
         ),
         (Just("ssl"), "on|".boxed()),
         (Just("active"), "on|".boxed()),
@@ -390,6 +517,7 @@ fn a_tokens_file_reads_back_each_token_with_its_scope() {
                     continue;
                 }
                 let access = access.expect("a configured token");
+                prop_assert_eq!(access.can_read, may("read"));
                 prop_assert_eq!(access.can_write, may("write"));
                 prop_assert_eq!(
                     access.namespaces,
@@ -424,6 +552,7 @@ fn a_bad_tokens_file_is_an_error_naming_its_line_and_never_a_token() {
                     prop_assert_eq!(tokens.len(), lines.len());
                 }
                 Err(error) => {
+                    let error = error.to_string();
                     prop_assert!(error.starts_with("--token-file "), "{error}");
                     prop_assert!(error.contains(": line "), "{error}");
                     for (token, _) in &lines {

@@ -5,9 +5,9 @@ use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use djinn_hook_payload::headers;
 use djinn_hook_server::Receiver;
 use djinn_hook_sign::Secret;
+use djinn_hook_sign::headers;
 
 fn post(stream: &mut TcpStream, signature: &str, body: &str) -> String {
     write!(
@@ -74,4 +74,57 @@ fn checks_signatures_and_hands_each_post_over() {
         closed.is_ok() || closed.is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
         "the connection was closed"
     );
+}
+
+/// A receiver given a `Verifier` (as `listen` and the demo are) checks the Standard Webhooks
+/// headers a delivery carries too: a valid Djinn signature does not carry a forged Standard one.
+#[test]
+fn a_verifier_checks_the_standard_headers_as_well() {
+    use djinn_hook_sign::{StandardSecret, Verifier, sign_standard};
+
+    let receiver = Receiver::start("127.0.0.1:0", Verifier::new("s3cret").unwrap()).unwrap();
+    let body = r#"{"id": 1}"#;
+    let djinn = djinn_hook_sign::sign(&Secret::from("s3cret"), body.as_bytes()).to_string();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let key = StandardSecret::for_webhook_secret("s3cret").unwrap();
+    let good = sign_standard(&key, "msg_1", now, body.as_bytes());
+    let forged = sign_standard(
+        &StandardSecret::for_webhook_secret("not it").unwrap(),
+        "msg_1",
+        now,
+        body.as_bytes(),
+    );
+    for (standard, expected) in [
+        (good, "HTTP/1.1 204 No Content"),
+        (forged, "HTTP/1.1 401 Unauthorized"),
+    ] {
+        let mut stream = TcpStream::connect(receiver.addr()).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        write!(
+            stream,
+            "POST /hook HTTP/1.1\r\nHost: 127.0.0.1\r\n{}: {djinn}\r\n{}: msg_1\r\n{}: {now}\r\n\
+             {}: {standard}\r\nContent-Length: {}\r\n\r\n{body}",
+            headers::SIGNATURE,
+            headers::WEBHOOK_ID,
+            headers::WEBHOOK_TIMESTAMP,
+            headers::WEBHOOK_SIGNATURE,
+            body.len()
+        )
+        .unwrap();
+        let mut buf = [0u8; 1024];
+        let n = stream.read(&mut buf).unwrap();
+        let status = String::from_utf8_lossy(&buf[..n])
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        assert_eq!(status, expected);
+        let got = receiver.next_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(got.signature_valid, expected.contains("204"));
+    }
 }

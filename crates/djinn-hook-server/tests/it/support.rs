@@ -35,7 +35,7 @@ fn real_actions(store: &Arc<Store>, queued: &Arc<AtomicUsize>) -> Arc<dyn Action
         send_test: move |hook_id, event: EventType| {
             djinn_hook_server::send_test(&for_test, &deliverer(), hook_id, event)
                 .map(|sent| sent.delivery.map(|d| d.id))
-                .map_err(|err| err.to_string())
+                .map_err(Into::into)
         },
         queued: move || {
             queued.fetch_add(1, Ordering::SeqCst);
@@ -60,18 +60,22 @@ pub(crate) struct Ui {
     _dir: tempfile::TempDir,
 }
 
-/// Tokens of the token-mode UI: `writer` (everything), `reader` (read only), `bob`
-/// (writes, only `bob/...`).
+/// Tokens of the token-mode UI: `writer` (everything), `reader` (read only), `scribe` (write
+/// only), `bob` (reads and writes, only `bob/...`).
 pub(crate) fn check_token(token: &str) -> Option<Access> {
     match token {
         "writer" => Some(Access::full()),
         "reader" => Some(Access {
             can_write: false,
-            namespaces: None,
+            ..Access::full()
+        }),
+        "scribe" => Some(Access {
+            can_read: false,
+            ..Access::full()
         }),
         "bob" => Some(Access {
-            can_write: true,
             namespaces: Some(vec!["bob/ci".into()]),
+            ..Access::full()
         }),
         _ => None,
     }
@@ -126,6 +130,7 @@ impl Ui {
             router: self.router.clone(),
             cookies: HashMap::new(),
             csrf: None,
+            remote: None,
         }
     }
 
@@ -191,14 +196,22 @@ impl Page {
     }
 }
 
-/// Keeps cookies and the last page's CSRF token, like a browser.
+/// Keeps cookies and the last page's CSRF token, like a browser (a clone is another tab).
+#[derive(Clone)]
 pub(crate) struct Client {
     router: Router,
     pub(crate) cookies: HashMap<String, String>,
     pub(crate) csrf: Option<String>,
+    /// The address requests come from, as the server's connections give it (`None`: none).
+    pub(crate) remote: Option<SocketAddr>,
 }
 
 impl Client {
+    /// This client on `router` instead (the UI merged with more routes).
+    pub(crate) fn on(self, router: Router) -> Client {
+        Client { router, ..self }
+    }
+
     pub(crate) async fn get(&mut self, path: &str) -> Page {
         let request = self.request("GET", path).body(Body::empty()).unwrap();
         self.send(request).await
@@ -264,7 +277,12 @@ impl Client {
         request
     }
 
-    async fn send(&mut self, request: Request<Body>) -> Page {
+    async fn send(&mut self, mut request: Request<Body>) -> Page {
+        if let Some(remote) = self.remote {
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(remote));
+        }
         let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();
@@ -329,23 +347,31 @@ impl Receiver {
                     next.run(req)
                 },
             ));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
-        std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                    axum::serve(listener, app).await.unwrap();
-                });
-        });
-        Receiver { addr, hits }
+        Receiver {
+            addr: serve_on_a_thread(app),
+            hits,
+        }
     }
 
     pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
+}
+
+/// Serves `app` on 127.0.0.1 from a runtime thread of its own, for the test's life; its address.
+pub(crate) fn serve_on_a_thread(app: Router) -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                axum::serve(listener, app).await.unwrap();
+            });
+    });
+    addr
 }

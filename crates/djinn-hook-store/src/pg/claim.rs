@@ -14,21 +14,24 @@ use super::{PgStore, attempt, event_from_code};
 use crate::claim::SETTINGS_COLUMNS;
 use crate::claim::limits_from_row;
 use crate::error::{IResult, Result};
+use crate::liveness::ProcessId;
 use crate::outbox::lease_until;
 use crate::sql::{from_ns, to_ns};
 use crate::task::{Secrets, Settings, TaskRow, claimed};
 use crate::task_state::PENDING;
 
 impl PgStore {
-    /// As SQLite's: starts after webhook `after`, returns the webhook it served last too.
+    /// As SQLite's: starts after webhook `after`, returns the webhook it served last too; the
+    /// leases are `holder`'s, if given.
     pub(crate) fn claim(
         &self,
         now: OffsetDateTime,
         claim: &ClaimRequest,
         after: i64,
+        holder: Option<ProcessId>,
     ) -> Result<(Claimed, Option<i64>)> {
         self.claim_write("claiming due tasks", |tx| {
-            claim_in(self, tx, now, claim, after)
+            claim_in(self, tx, now, claim, after, holder)
         })
     }
 
@@ -135,8 +138,10 @@ fn claim_in(
     now: OffsetDateTime,
     claim: &ClaimRequest,
     cursor: i64,
+    holder: Option<ProcessId>,
 ) -> IResult<(Claimed, Option<i64>)> {
     let now_ns = to_ns(now);
+    let holder = holder.map(ProcessId::as_i64);
     let until = lease_until(now, claim.lease);
     let token = LeaseToken::new();
     let mut held_back = false;
@@ -242,7 +247,7 @@ fn claim_in(
                     ORDER BY next_at
                     LIMIT $3
                     FOR UPDATE SKIP LOCKED)
-                 UPDATE tasks t SET lease = $4, next_at = $5, attempts = t.attempts + 1
+                 UPDATE tasks t SET lease = $4, next_at = $5, attempts = t.attempts + 1, holder = $6
                  FROM due, events e
                  WHERE t.id = due.id AND e.id = t.event_id
                  RETURNING due.next_at, t.id, t.attempts, t.redelivery, e.uuid, e.event,
@@ -254,6 +259,7 @@ fn claim_in(
                     (&i64::try_from(want).unwrap_or(i64::MAX), Type::INT8),
                     (token.as_uuid(), Type::UUID),
                     (&to_ns(until), Type::INT8),
+                    (&holder, Type::INT8),
                 ],
             )?;
             // RETURNING keeps no order: oldest due first, as asked.

@@ -12,6 +12,7 @@ mod limit_notes;
 mod listen;
 mod log;
 mod outbox;
+mod process;
 mod queue_test;
 mod rotation;
 mod schema;
@@ -27,6 +28,7 @@ use r2d2_postgres::PostgresConnectionManager;
 use time::OffsetDateTime;
 
 pub(crate) use listen::WorkListener;
+pub(crate) use process::SessionKeeper;
 pub(crate) use schema::SCHEMA_VERSION;
 
 use crate::error::{Engine, Error, IResult, Inner, Result};
@@ -185,6 +187,15 @@ impl PgStore {
             url: self.url.clone(),
             source: source.into(),
         })
+    }
+
+    /// The liveness session of registered process `me` (`process.rs`), on a connection of its
+    /// own, kept up by a thread of its own.
+    pub(crate) fn liveness_session(
+        &self,
+        me: &crate::liveness::ProcessInfo,
+    ) -> Result<std::sync::Arc<SessionKeeper>> {
+        SessionKeeper::start(&self.config, me)
     }
 
     pub(crate) fn ensure_namespace(&self, name: &str) -> Result<Namespace> {

@@ -13,6 +13,7 @@ use super::claim::read_settings;
 use super::outbox::insert_event;
 use crate::claim::SETTINGS_COLUMNS;
 use crate::error::{Error, Result};
+use crate::liveness::ProcessId;
 use crate::outbox::lease_until;
 use crate::sql::{from_ns, to_ns};
 use crate::task::{TaskRow, claimed};
@@ -25,6 +26,7 @@ impl PgStore {
         event: EventType,
         body: Vec<u8>,
         lease: Duration,
+        holder: Option<ProcessId>,
     ) -> Result<Task> {
         let now = OffsetDateTime::now_utc();
         let until = lease_until(now, lease);
@@ -46,10 +48,17 @@ impl PgStore {
             let task_id: i64 = tx
                 .query_one(
                     formatcp!(
-                        "INSERT INTO tasks (event_id, hook_id, state, next_at, lease, attempts)
-                         VALUES ($1, $2, {PENDING}, $3, $4, 1) RETURNING id"
+                        "INSERT INTO tasks (event_id, hook_id, state, next_at, lease, attempts,
+                            holder)
+                         VALUES ($1, $2, {PENDING}, $3, $4, 1, $5) RETURNING id"
                     ),
-                    &[&event_row, &hook_id, &to_ns(until), lease_token.as_uuid()],
+                    &[
+                        &event_row,
+                        &hook_id,
+                        &to_ns(until),
+                        lease_token.as_uuid(),
+                        &holder.map(ProcessId::as_i64),
+                    ],
                 )?
                 .get(0);
             Ok(claimed(

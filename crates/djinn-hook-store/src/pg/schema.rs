@@ -7,13 +7,14 @@ use crate::error::Error;
 /// The migrations in order; migration `i` takes the schema to version `i + 1`.
 /// Never edit one that has shipped: add a new one. (The numbering is the
 /// PostgreSQL schema's own: its version 1 holds what SQLite's 1-3 hold, its 2
-/// SQLite's 4, its 3 SQLite's 5.)
+/// SQLite's 4, its 3 SQLite's 5, its 4 SQLite's 6, its 5 SQLite's 7.)
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_isolation.sql"),
     include_str!("migrations/0003_secret_rotation.sql"),
     include_str!("migrations/0004_attempt_result.sql"),
-    include_str!("migrations/0005_adaptive_limit.sql"),
+    include_str!("migrations/0005_process_liveness.sql"),
+    include_str!("migrations/0006_adaptive_limit.sql"),
 ];
 
 /// The PostgreSQL schema version this build writes.

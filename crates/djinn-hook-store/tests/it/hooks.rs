@@ -36,6 +36,28 @@ pub(crate) fn bad_namespace_names_are_refused(backend: &Backend) {
         );
         assert!(err.to_string().contains(&format!("{bad:?}")), "{err}");
     }
+    // What a URL path would change (a browser resolves `x\..\..\bob` or `..` into another
+    // namespace) is refused by name, whether the namespace is made alone or by a webhook.
+    for (bad, named) in [
+        ("alice/ci/..", r#"segment "..""#),
+        ("alice/../bob/ci", r#"segment "..""#),
+        ("alice/./ci", r#"segment ".""#),
+        (r"alice/ci/x\..\..\..\bob\ci", "backslash"),
+        (r"alice\x/ci", "backslash"),
+    ] {
+        let err = db.store.ensure_namespace(bad).unwrap_err();
+        assert!(err.to_string().contains(named), "{bad}: {err}");
+        let err = db
+            .store
+            .create_webhook(NewWebhook::new(bad, "https://example.com/"))
+            .unwrap_err();
+        assert!(err.to_string().contains(named), "{bad}: {err}");
+    }
+    assert!(db.store.namespaces().unwrap().is_empty(), "nothing stored");
+    // Dots within a segment are names like any other.
+    for good in ["alice/.ci", "alice/ci.../x", "alice/v1.2"] {
+        db.store.ensure_namespace(good).unwrap();
+    }
 }
 
 fn invalid(err: Error) -> ValidationErrors {

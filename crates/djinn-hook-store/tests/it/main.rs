@@ -8,6 +8,7 @@ mod files;
 mod flows;
 mod hooks;
 mod leases;
+mod liveness;
 mod log;
 mod pg;
 mod props;
@@ -85,6 +86,12 @@ conformance! {
         tls_verification_is_on_unless_turned_off_for_an_https_url,
         payload_urls_are_what_the_http_client_can_send,
     }
+    liveness {
+        a_live_process_keeps_its_claims_a_dead_ones_come_back_at_once,
+        a_claim_looks_for_dead_processes_by_itself,
+        a_restarted_process_takes_back_as_it_registers,
+        retiring_hands_back_every_claim_and_releasing_uncounts_it,
+    }
     leases {
         eight_claimers_never_share_a_task,
         a_task_completed_twice_in_one_batch_takes_the_first_outcome,
@@ -109,6 +116,7 @@ conformance! {
         credentials_in_a_payload_url_are_never_in_debug,
         a_rotation_hands_out_both_secrets_until_its_overlap_ends,
         a_rotation_is_validated_and_its_ended_overlap_deleted_by_prune,
+        an_invalid_whsec_secret_is_refused_at_create_update_and_rotation,
     }
     queue_test {
         queues_one_leased_task_for_that_hook_only_with_its_secret,

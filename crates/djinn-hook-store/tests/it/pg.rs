@@ -76,7 +76,7 @@ postgres_only! {
         for opener in openers {
             opener.join().unwrap().unwrap();
         }
-        assert_eq!(Store::postgres_schema_version(), 5);
+        assert_eq!(Store::postgres_schema_version(), 6);
         assert_eq!(schema_version(&scratch.url), Store::postgres_schema_version());
         let rows: i64 = ::postgres::Client::connect(&scratch.url, ::postgres::NoTls)
             .unwrap()
@@ -183,6 +183,50 @@ postgres_only! {
             stop.store(true, std::sync::atomic::Ordering::SeqCst);
             listening.join().unwrap();
         });
+    }
+
+    fn a_broken_liveness_session_is_connected_again_and_its_lock_taken_again(server: &str) {
+        let scratch = ScratchDatabase::create(server);
+        let store = Store::open_postgres(&scratch.url, key()).unwrap();
+        let id = store.register_process(|_| {}).unwrap();
+        let mut admin = ::postgres::Client::connect(&scratch.url, ::postgres::NoTls).unwrap();
+        // The backend holding the process's advisory lock (a bigint key: its high and low
+        // halves in classid and objid).
+        let holder = |admin: &mut ::postgres::Client| -> Option<i32> {
+            admin
+                .query_opt(
+                    "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted
+                        AND objsubid = 1 AND ((classid::bigint << 32) | objid::bigint) = $1",
+                    &[&id.as_i64()],
+                )
+                .unwrap()
+                .map(|r| r.get(0))
+        };
+        let first = holder(&mut admin).expect("the process holds its lock");
+        admin
+            .execute("SELECT pg_terminate_backend($1)", &[&first])
+            .unwrap();
+        // Its keeper notices within a second or so and takes the lock again, on a new session.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if holder(&mut admin).is_some_and(|pid| pid != first) {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "the lock was not taken again");
+            thread::sleep(Duration::from_millis(20));
+        }
+        let registered: i64 = admin
+            .query_one("SELECT count(*) FROM processes WHERE id = $1", &[&id.as_i64()])
+            .unwrap()
+            .get(0);
+        assert_eq!(registered, 1);
+        // Retired: unregistered, its lock let go (as soon as the server ends the session).
+        store.retire_process().unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while holder(&mut admin).is_some() {
+            assert!(std::time::Instant::now() < deadline, "the lock outlived the retirement");
+            thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 

@@ -20,6 +20,8 @@ fn namespace() -> impl Strategy<Value = String> {
         ".{0,30}",
         "[a-z.]{1,8}(/[a-z0-9 _.-]{0,8}){0,4}",
         "[ /]{0,3}[a-z]{0,4}[/\t\n ]{0,3}[a-z]{0,4}/?",
+        // Dot segments and backslashes, which a URL path would resolve into another namespace.
+        "[a-z]{1,3}(/(\\.|\\.\\.|[a-z.\\\\]{1,4})){1,4}",
     ]
 }
 
@@ -37,6 +39,10 @@ proptest! {
         match STORE.ensure_namespace(&name) {
             Ok(ns) => {
                 prop_assert_eq!(&ns.name, &name);
+                prop_assert!(
+                    !name.contains('\\') && name.split('/').all(|s| s != "." && s != ".."),
+                    "{name:?} would change in a URL path"
+                );
                 prop_assert_eq!(format!("{}/{}", ns.owner(), ns.path()), name.clone());
                 prop_assert_eq!(STORE.namespace(&name).unwrap(), Some(ns.clone()));
                 // Its parent chain exists, up to `owner/first`.

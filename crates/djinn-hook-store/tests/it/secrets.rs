@@ -324,3 +324,70 @@ pub(crate) fn a_rotation_is_validated_and_its_ended_overlap_deleted_by_prune(bac
             .is_some()
     );
 }
+
+/// A `whsec_` secret that is not padded base64 of 24 to 64 bytes is refused, naming `secret`
+/// and never quoting it, at create, update and rotation; nothing is stored. Other secrets are
+/// keys as typed.
+pub(crate) fn an_invalid_whsec_secret_is_refused_at_create_update_and_rotation(backend: &Backend) {
+    let db = backend.db();
+    db.store.ensure_namespace("alice/ci").unwrap();
+    let refused = |result: Result<Webhook, Error>, secret: &str| match result {
+        Err(Error::Invalid(errors)) => {
+            let messages = errors.field("secret");
+            assert_eq!(messages.len(), 1, "{secret}: {errors}");
+            assert!(
+                messages[0].contains("not a Standard Webhooks secret"),
+                "{secret}: {}",
+                messages[0]
+            );
+            let encoded = &secret["whsec_".len()..];
+            assert!(
+                encoded.is_empty() || !errors.to_string().contains(encoded),
+                "never quoted: {errors}"
+            );
+        }
+        other => panic!("{secret}: expected a refusal naming secret, got {other:?}"),
+    };
+    let hook = db.hook("alice/ci", "https://example.com/kept");
+    for bad in [
+        "whsec_!!!notbase64",
+        "whsec_",
+        "whsec_c2VjcmV0==",
+        "whsec_c2VjcmV0",
+    ] {
+        let mut new = NewWebhook::new("alice/ci", "https://example.com/new");
+        new.standard_webhooks = true;
+        new.secret = Some(bad.into());
+        refused(db.store.create_webhook(new), bad);
+        let update = WebhookUpdate {
+            standard_webhooks: Some(true),
+            secret: SecretUpdate::Set(bad.into()),
+            ..WebhookUpdate::default()
+        };
+        refused(db.store.update_webhook(hook.id, update), bad);
+        refused(
+            db.store
+                .rotate_secret(hook.id, bad, DEFAULT_ROTATION_OVERLAP),
+            bad,
+        );
+    }
+    assert_eq!(
+        db.store.webhooks("alice/ci").unwrap().len(),
+        1,
+        "nothing created"
+    );
+    let kept = db.store.webhook(hook.id).unwrap().unwrap();
+    assert!(
+        !kept.has_secret && !kept.standard_webhooks,
+        "nothing changed"
+    );
+
+    // 24 bytes, and a plain secret of any length, are accepted.
+    let mut new = NewWebhook::new("alice/ci", "https://example.com/ok");
+    new.standard_webhooks = true;
+    new.secret = Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into());
+    assert!(db.store.create_webhook(new).unwrap().has_secret);
+    db.store
+        .rotate_secret(hook.id, "short", DEFAULT_ROTATION_OVERLAP)
+        .unwrap();
+}

@@ -3,8 +3,9 @@
 use std::time::Duration;
 
 use djinn_hook_outbox::{Attempt, AttemptOutcome, Completion, Decision, Outcome, Task};
-use djinn_hook_payload::{EventType, headers};
-use djinn_hook_store::{Accepted, NewEvent, NewWebhook, SecretKey, Store, Webhook};
+use djinn_hook_payload::EventType;
+use djinn_hook_sign::headers;
+use djinn_hook_store::{Accepted, NewEvent, NewWebhook, ProcessId, SecretKey, Store, Webhook};
 use tempfile::TempDir;
 use time::OffsetDateTime;
 
@@ -223,6 +224,42 @@ impl Db {
                 .unwrap()
                 .get(0),
         }
+    }
+
+    /// Hands the claims of registered process `from` to a process that died: registered, with
+    /// no sign of life (no lock file, no advisory lock), as a killed process leaves them.
+    /// Returns the dead process's id (its pid is 1, its host `gone`).
+    pub(crate) fn hand_claims_to_a_dead_process(&self, from: ProcessId) -> i64 {
+        let dead = fastrand::i64(1..i64::MAX);
+        match &self.place {
+            Place::File(_) => {
+                let conn = rusqlite::Connection::open(self.path()).unwrap();
+                conn.execute(
+                    "INSERT INTO processes (id, pid, host, started_at) VALUES (?1, 1, 'gone', 0)",
+                    [dead],
+                )
+                .unwrap();
+                conn.execute(
+                    "UPDATE tasks SET holder = ?1 WHERE holder = ?2",
+                    [dead, from.as_i64()],
+                )
+                .unwrap();
+            }
+            Place::Postgres(scratch) => {
+                let mut conn = admin(&scratch.url);
+                conn.execute(
+                    "INSERT INTO processes (id, pid, host, started_at) VALUES ($1, 1, 'gone', 0)",
+                    &[&dead],
+                )
+                .unwrap();
+                conn.execute(
+                    "UPDATE tasks SET holder = $1 WHERE holder = $2",
+                    &[&dead, &from.as_i64()],
+                )
+                .unwrap();
+            }
+        }
+        dead
     }
 
     /// A webhook on all events in `ns` (created if missing).

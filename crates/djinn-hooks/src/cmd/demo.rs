@@ -9,7 +9,7 @@ use djinn_hook_deliver::{Outcome, WorkerEvent};
 use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
 use djinn_hook_server::Receiver;
 use djinn_hook_server::{Config, Tokens};
-use djinn_hook_sign::Secret;
+use djinn_hook_sign::Verifier;
 use djinn_hook_store::{DeliveryFilter, NewEvent, NewWebhook, Page, SecretKey, Store};
 
 use super::output::{self, Table};
@@ -51,7 +51,7 @@ pub(crate) fn run(global: &Global, args: &DemoArgs) -> anyhow::Result<()> {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    let receiver = Receiver::start("127.0.0.1:0", Secret::new(&secret))?;
+    let receiver = Receiver::start("127.0.0.1:0", Verifier::new(&secret)?)?;
 
     let store = Arc::new(store::open_at(&db, key_file)?);
     store.ensure_namespace(NAMESPACE).or_fail()?;
@@ -203,7 +203,7 @@ pub(crate) fn run(global: &Global, args: &DemoArgs) -> anyhow::Result<()> {
 /// `--keep-serving`: `serve` on `listen` over the demo's database, the web UI included, until
 /// Ctrl-C; the address of the Webhooks tab is printed first.
 fn keep_serving(store: &Arc<Store>, listen: &str) -> anyhow::Result<()> {
-    let no_tokens = Tokens::new([]).map_err(anyhow::Error::msg)?;
+    let no_tokens = Tokens::new([])?;
     let mut config =
         Config::new(listen, no_tokens).map_err(|err| Invalid(format!("--keep-serving {err}")))?;
     let stop = super::worker::stop_on_signal()?;

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use djinn_hook_server::{Received, Receiver};
-use djinn_hook_sign::Secret;
+use djinn_hook_sign::Verifier;
 use serde_json::Value;
 
 use super::Global;
@@ -15,7 +15,12 @@ pub(crate) fn run(global: &Global, args: &ListenArgs) -> anyhow::Result<()> {
         super::invalid!("--secret or --secret-file is required: signatures are checked against it");
     };
     let stop = super::worker::stop_on_signal()?;
-    let receiver = Receiver::start(&args.listen, Secret::new(secret))?;
+    // Both schemes, as the sender derives them from this secret.
+    let verifier = match Verifier::new(&secret) {
+        Ok(verifier) => verifier,
+        Err(error) => super::invalid!("--secret: {error}"),
+    };
+    let receiver = Receiver::start(&args.listen, verifier)?;
     eprintln!(
         "listening on http://{} (204 on a valid signature, 401 otherwise); Ctrl-C stops",
         receiver.addr()
@@ -35,8 +40,8 @@ pub(crate) fn run(global: &Global, args: &ListenArgs) -> anyhow::Result<()> {
 /// One line for people: event, delivery id, signature check, payload summary.
 fn text_line(received: &Received) -> String {
     let sig = match (received.signature(), received.signature_valid) {
-        (None, _) => "signature missing",
-        (Some(_), true) => "signature ok",
+        (_, true) => "signature ok",
+        (None, false) => "signature missing",
         (Some(_), false) => "signature INVALID",
     };
     format!(

@@ -25,6 +25,7 @@ mod events;
 mod hook;
 mod listen;
 mod output;
+mod process;
 mod prune;
 mod serve;
 mod sign;

@@ -14,8 +14,9 @@ use crate::cli::ServeArgs;
 /// delivery latency (an accepted event wakes it at once).
 pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(25);
 
-/// Runs `serve` until SIGINT or SIGTERM. The arguments are checked before the store is
-/// opened, so a refused start creates nothing.
+/// Runs `serve` until SIGINT or SIGTERM, then stops within `--shutdown-timeout`
+/// (`process.rs`). The arguments are checked before the store is opened, so a refused start
+/// creates nothing.
 pub(crate) fn run(global: &Global, args: &ServeArgs) -> anyhow::Result<()> {
     if args.concurrency == 0 {
         super::invalid!("--concurrency: must be at least 1");
@@ -27,8 +28,8 @@ pub(crate) fn run(global: &Global, args: &ServeArgs) -> anyhow::Result<()> {
         super::invalid!("--http-threads: must be at least 1");
     }
     let env_tokens = std::env::var(TOKENS_ENV).ok();
-    let tokens =
-        Tokens::load(args.token_file.as_deref(), env_tokens.as_deref()).map_err(Invalid)?;
+    let tokens = Tokens::load(args.token_file.as_deref(), env_tokens.as_deref())
+        .map_err(|err| Invalid(format!("{:#}", anyhow::Error::new(err))))?;
     let mut config = Config::new(&args.listen, tokens).map_err(|err| Invalid(err.to_string()))?;
     config.base_url.clone_from(&args.base_url);
     config.max_body = args.max_body;
@@ -37,7 +38,9 @@ pub(crate) fn run(global: &Global, args: &ServeArgs) -> anyhow::Result<()> {
     config.accept_relayed_deliveries = args.accept_relayed_deliveries;
     config.auto_prune = args.auto_prune.schedule();
     let store = Arc::new(store::open(global)?);
+    super::process::register(&store)?;
     let stop = super::worker::stop_on_signal()?;
+    super::process::bound_stop(Arc::clone(&store), Arc::clone(&stop), args.shutdown_timeout);
     let worker = super::worker::configured_worker(
         &store,
         args.network.allow_private_network,
@@ -57,5 +60,6 @@ pub(crate) fn run(global: &Global, args: &ServeArgs) -> anyhow::Result<()> {
         args.base_url.as_deref(),
     )?);
     djinn_hook_server::serve(config, Arc::clone(&store), worker, &stop)?;
+    super::process::retire(&store);
     Ok(())
 }

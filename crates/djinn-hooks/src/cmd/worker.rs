@@ -25,15 +25,17 @@ pub(crate) fn run(global: &Global, args: &WorkerArgs) -> anyhow::Result<()> {
     if args.max_in_flight_per_hook == Some(0) {
         super::invalid!("--max-in-flight-per-hook: must be at least 1");
     }
-    let store = store::open(global)?;
+    let store = Arc::new(store::open(global)?);
+    super::process::register(&store)?;
     raise_open_file_limit(args.concurrency + args.max_deliveries);
     let stop = if args.until_idle {
         None
     } else {
-        Some(stop_on_signal()?)
+        let stop = stop_on_signal()?;
+        super::process::bound_stop(Arc::clone(&store), Arc::clone(&stop), args.shutdown_timeout);
+        Some(stop)
     };
     let terminal = std::io::stderr().is_terminal();
-    djinn_hook_server::log::install();
     let mut progress = Progress::default();
     let worker = configured_worker(
         &store,
@@ -54,22 +56,23 @@ pub(crate) fn run(global: &Global, args: &WorkerArgs) -> anyhow::Result<()> {
     .with_observer(|event| progress.observe(&event, terminal));
     if stop.is_some() {
         eprintln!(
-            "worker: delivering with {} threads; Ctrl-C (or SIGTERM) finishes in-flight deliveries and stops",
-            args.concurrency
+            "worker: delivering with {} threads; Ctrl-C (or SIGTERM) hands back the queue, gives the deliveries under way {} to finish, and stops",
+            args.concurrency,
+            humantime::format_duration(args.shutdown_timeout)
         );
     }
     let stats = match &stop {
         None => worker.run_until_idle(),
         Some(signal) => std::thread::scope(|scope| {
             if let Some(auto) = args.auto_prune.schedule() {
-                let store = &store;
+                let store = &*store;
                 scope.spawn(move || {
                     auto.run(store, signal, |outcome| report_prune(&outcome, &auto));
                 });
             }
             // On PostgreSQL, an event accepted by another process wakes the worker at once.
             let waker = worker.waker();
-            let store = &store;
+            let store = &*store;
             scope.spawn(move || {
                 store.wake_on_new_work(
                     signal,
@@ -81,10 +84,15 @@ pub(crate) fn run(global: &Global, args: &WorkerArgs) -> anyhow::Result<()> {
         }),
     };
     drop(worker);
+    super::process::retire(&store);
     if terminal {
         eprintln!();
     }
-    report(global, &stats)
+    report(
+        global,
+        &stats,
+        (store.claims_taken_back(), store.stale_completions()),
+    )
 }
 
 /// Raises the open-file limit to its hard limit (a socket per delivery under way, besides the
@@ -156,8 +164,9 @@ pub(crate) fn configured_worker<'o>(
     Worker::with_config(store, config, deliver)
 }
 
-/// Prints what a run did: a line, or `--json` counters.
-fn report(global: &Global, stats: &Stats) -> anyhow::Result<()> {
+/// Prints what a run did: a line, or `--json` counters (with the store's `(claims taken back,
+/// stale completions)`).
+fn report(global: &Global, stats: &Stats, store_counts: (u64, u64)) -> anyhow::Result<()> {
     if global.json {
         return output::print_json(&serde_json::json!({
             "attempts": stats.attempts,
@@ -168,6 +177,9 @@ fn report(global: &Global, stats: &Stats) -> anyhow::Result<()> {
             "hooks_disabled": stats.hooks_disabled,
             "abandoned": stats.abandoned,
             "put_off": stats.put_off,
+            "released": stats.released,
+            "claims_taken_back": store_counts.0,
+            "stale_completions": store_counts.1,
             "breakers_opened": stats.breakers_opened,
         }));
     }

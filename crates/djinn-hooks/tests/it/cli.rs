@@ -659,3 +659,44 @@ fn a_payload_urls_user_info_is_never_printed_and_survives_an_update_as_shown() {
     );
     assert_eq!(stored(), url);
 }
+
+/// A `whsec_` secret that is not padded base64 of 24 to 64 bytes exits 2 naming `secret` at
+/// `hook create`, `hook update` and `hook rotate-secret` (the store's rule, as the API's and
+/// the UI's), and changes nothing.
+#[test]
+fn an_invalid_standard_webhooks_secret_exits_2_naming_secret() {
+    let env = Env::new();
+    let id = env.create_hook(NS, "https://example.com/kept", &["--standard-webhooks"]);
+    for bad in ["whsec_!!!notbase64", "whsec_", "whsec_c2VjcmV0=="] {
+        for args in [
+            vec![
+                "hook",
+                "create",
+                "--namespace",
+                NS,
+                "--url",
+                "https://example.com/new",
+                "--standard-webhooks",
+                "--secret",
+                bad,
+            ],
+            vec!["hook", "update", &id, "--secret", bad],
+            vec!["hook", "rotate-secret", &id, "--secret", bad],
+        ] {
+            let run = env.run(&args, None);
+            assert_invalid(
+                &run,
+                "secret starts with whsec_ but is not a Standard Webhooks secret",
+            );
+            if bad.len() > "whsec_".len() {
+                assert!(!run.stderr.contains(bad), "never echoed: {}", run.stderr);
+            }
+        }
+    }
+    let listed = hooks(&env);
+    assert_eq!(listed.len(), 1, "nothing created: {listed:?}");
+    assert_eq!(
+        listed[0]["has_secret"], false,
+        "nothing changed: {listed:?}"
+    );
+}

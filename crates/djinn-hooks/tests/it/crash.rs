@@ -17,13 +17,14 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use djinn_hook_payload::{EventType, example_payload, headers};
+use djinn_hook_payload::{EventType, example_payload};
+use djinn_hook_sign::headers;
 use djinn_hook_store::{DeliveryFilter, Page, SecretKey, Store};
 use serde_json::Value;
 
 use crate::{Env, serve_process};
 
-const NS: &str = "crash/test";
+pub(crate) const NS: &str = "crash/test";
 /// How long a killed worker's tasks stay leased: short, so the test does not wait for them.
 const LEASE: &str = "1s";
 
@@ -36,7 +37,7 @@ fn rounds() -> usize {
 
 /// Waits until `done` holds, checking every few milliseconds, for at most `limit`.
 #[track_caller]
-fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+pub(crate) fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !done() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -46,7 +47,7 @@ fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
 
 /// A receiver on 127.0.0.1 that records every request's (hook id, delivery id) as it arrives,
 /// before answering 200, and can hold requests unanswered from a chosen arrival on.
-struct Sink {
+pub(crate) struct Sink {
     addr: SocketAddr,
     shared: Arc<SinkShared>,
 }
@@ -69,10 +70,12 @@ struct SinkState {
     held: usize,
     /// The first request of each of these event ids is answered only after this long.
     slow_first: Option<(Duration, BTreeSet<String>)>,
+    /// Every request is answered only after this long.
+    slow_all: Duration,
 }
 
 impl Sink {
-    fn start() -> Sink {
+    pub(crate) fn start() -> Sink {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let shared = Arc::new(SinkShared::default());
@@ -90,7 +93,7 @@ impl Sink {
     }
 
     /// The URL of the `n`th webhook (a namespace's hooks need distinct URLs).
-    fn url(&self, n: usize) -> String {
+    pub(crate) fn url(&self, n: usize) -> String {
         format!("http://{}/hook/{n}", self.addr)
     }
 
@@ -99,14 +102,19 @@ impl Sink {
     }
 
     /// Holds every request from `n` more arrivals on.
-    fn hold_after(&self, n: usize) {
+    pub(crate) fn hold_after(&self, n: usize) {
         let mut state = self.state();
         state.hold_from = Some(state.seen.len() + n);
     }
 
-    fn release(&self) {
+    pub(crate) fn release(&self) {
         self.state().hold_from = None;
         self.shared.changed.notify_all();
+    }
+
+    /// Answers every request only after `delay` (a slow receiver).
+    pub(crate) fn slow_all(&self, delay: Duration) {
+        self.state().slow_all = delay;
     }
 
     /// Answers the first request of each of `events` only after `delay`.
@@ -114,11 +122,11 @@ impl Sink {
         self.state().slow_first = Some((delay, events));
     }
 
-    fn held(&self) -> usize {
+    pub(crate) fn held(&self) -> usize {
         self.state().held
     }
 
-    fn seen(&self) -> Vec<(String, String)> {
+    pub(crate) fn seen(&self) -> Vec<(String, String)> {
         self.state().seen.clone()
     }
 
@@ -187,7 +195,7 @@ fn serve_connection(stream: TcpStream, shared: &SinkShared) {
             }
             match &state.slow_first {
                 Some((delay, events)) if first && events.contains(&pair.1) => *delay,
-                _ => Duration::ZERO,
+                _ => state.slow_all,
             }
         };
         thread::sleep(delay);
@@ -201,13 +209,13 @@ fn serve_connection(stream: TcpStream, shared: &SinkShared) {
 }
 
 /// Kills `child` with SIGKILL and reaps it.
-fn kill_9(child: &mut Child) {
+pub(crate) fn kill_9(child: &mut Child) {
     child.kill().expect("SIGKILL");
     child.wait().expect("reap");
 }
 
 /// Emits `count` build.submitted events; returns their ids (each `emit` printed it: accepted).
-fn emit_events(env: &Env, count: usize) -> Vec<String> {
+pub(crate) fn emit_events(env: &Env, count: usize) -> Vec<String> {
     let body = example_payload(EventType::BuildSubmitted, "https://ci.example.com").to_body();
     (0..count)
         .map(|_| {
@@ -252,7 +260,7 @@ fn drain(env: &Env, expected: &BTreeSet<(String, String)>) -> BTreeSet<(String, 
 }
 
 /// Every (hook id, event id) with a 2xx attempt in the delivery log.
-fn delivered_pairs(env: &Env) -> BTreeSet<(String, String)> {
+pub(crate) fn delivered_pairs(env: &Env) -> BTreeSet<(String, String)> {
     let mut pairs = BTreeSet::new();
     for (pair, status) in logged_attempts(env) {
         if status.is_some_and(|s| (200..300).contains(&s)) {
@@ -263,7 +271,7 @@ fn delivered_pairs(env: &Env) -> BTreeSet<(String, String)> {
 }
 
 /// Every attempt in the delivery log: (hook id, event id) and the response status.
-fn logged_attempts(env: &Env) -> Vec<((String, String), Option<u16>)> {
+pub(crate) fn logged_attempts(env: &Env) -> Vec<((String, String), Option<u16>)> {
     // Reading the log decrypts nothing, so any key opens it.
     let store = Store::open_url(&env.database(), SecretKey::from_bytes([0; 32])).unwrap();
     let mut attempts = Vec::new();
@@ -291,7 +299,7 @@ fn logged_attempts(env: &Env) -> Vec<((String, String), Option<u16>)> {
 }
 
 /// Every (hook, event) the receiver must get, for `hooks` × `events`.
-fn expected_pairs(hooks: &[String], events: &[String]) -> BTreeSet<(String, String)> {
+pub(crate) fn expected_pairs(hooks: &[String], events: &[String]) -> BTreeSet<(String, String)> {
     hooks
         .iter()
         .flat_map(|h| events.iter().map(move |e| (h.clone(), e.clone())))
@@ -502,27 +510,6 @@ fn serve_killed_after_a_202_loses_nothing(env: &Env) {
     let expected = expected_pairs(&[hook], &accepted);
     drain(env, &expected);
     check_books(&sink, &expected, rounds, "serve kill -9");
-}
-
-/// Each fault test on the test's SQLite file, and on a throw-away PostgreSQL database when
-/// `DJINN_TEST_POSTGRES_URL` names a server (else it says it did not run).
-macro_rules! on_both_backends {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[test]
-            fn $test() {
-                super::$test(&crate::Env::new());
-            })*
-        }
-        mod postgres {
-            $(#[test]
-            fn $test() {
-                if let Some(server) = crate::fixtures::postgres_server() {
-                    super::$test(&crate::Env::on_postgres(&server));
-                }
-            })*
-        }
-    };
 }
 
 on_both_backends!(

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use djinn_hook_payload::headers;
+use djinn_hook_sign::headers;
 
 /// A receiver on 127.0.0.1 that answers 200 after `delay` and records the event id
 /// (`X-Djinn-CI-Delivery`) of every request: axum on a runtime of its own thread.

@@ -1,9 +1,10 @@
 //! `hook test`: one example event to one webhook now, against a real receiver, recorded in the log
 //! and marked as a test.
 
-use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload, headers};
+use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
 use djinn_hook_server::Receiver;
 use djinn_hook_sign::Secret;
+use djinn_hook_sign::headers;
 use serde_json::{Value, json};
 
 use crate::Env;

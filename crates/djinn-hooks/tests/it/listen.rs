@@ -4,7 +4,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::Stdio;
 
 use crate::{Env, agent};
-use djinn_hook_payload::headers;
+use djinn_hook_sign::headers;
 
 const BODY: &str = r#"{"action":"created","variable":{"id":7,"key":"PGADDR"}}"#;
 

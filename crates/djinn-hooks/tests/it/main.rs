@@ -1,5 +1,26 @@
 //! End-to-end tests: the built djinn-hooks binary run against real receivers on 127.0.0.1.
 
+/// Each listed test (`fn(&Env)`) on the test's SQLite file, and on a throw-away PostgreSQL
+/// database when `DJINN_TEST_POSTGRES_URL` names a server (else it says it did not run).
+macro_rules! on_both_backends {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test]
+            fn $test() {
+                super::$test(&crate::Env::new());
+            })*
+        }
+        mod postgres {
+            $(#[test]
+            fn $test() {
+                if let Some(server) = crate::fixtures::postgres_server() {
+                    super::$test(&crate::Env::on_postgres(&server));
+                }
+            })*
+        }
+    };
+}
+
 mod cli;
 mod crash;
 mod deliver;
@@ -7,6 +28,7 @@ mod fixtures;
 mod full_disk;
 mod hook_test;
 mod listen;
+mod liveness;
 mod many_processes;
 mod python_receiver;
 mod serve;
@@ -19,7 +41,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
-use djinn_hook_payload::headers;
+use djinn_hook_sign::headers;
 
 /// A temporary folder holding the database and key file of one test.
 pub(crate) struct Env {

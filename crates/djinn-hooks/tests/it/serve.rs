@@ -9,9 +9,10 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload, headers};
+use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
 use djinn_hook_server::Receiver;
 use djinn_hook_sign::Secret;
+use djinn_hook_sign::headers;
 use serde_json::{Value, json};
 
 use crate::serve_process;
@@ -19,7 +20,7 @@ use crate::{Env, agent};
 
 const NS: &str = "alice/ci";
 const SECRET: &str = "It's a Secret to Everybody";
-const TOKEN: &str = "t0k3n-for-tests";
+const TOKEN: &str = "t0k3n-for-the-tests";
 
 /// A running `serve`, killed when dropped.
 pub(crate) struct Serve {
@@ -819,7 +820,7 @@ fn every_error_status() {
 #[test]
 fn bearer_tokens_from_env_and_file() {
     let env = Env::new();
-    let serve = Serve::start(&env, &[], Some(&format!("{TOKEN},second")));
+    let serve = Serve::start(&env, &[], Some(&format!("{TOKEN},second-token-for-tests")));
     let hooks = format!("/n/{NS}/-/webhooks");
     let missing = serve.call_with("GET", &hooks, None, None, &[]).expect(401);
     let wrong = serve
@@ -849,7 +850,7 @@ fn bearer_tokens_from_env_and_file() {
         .call_with("GET", "/nope", None, Some(TOKEN), &[])
         .expect(404);
     serve
-        .call_with("GET", "/metrics", None, Some("second"), &[])
+        .call_with("GET", "/metrics", None, Some("second-token-for-tests"), &[])
         .expect(200);
     serve
         .call_with(
@@ -893,6 +894,17 @@ fn refuses_a_non_loopback_address_without_tokens() {
             .contains("--token-file: cannot read missing-tokens"),
         "{run:?}"
     );
+    // A guessable token: refused, naming the line and the rule, never the token.
+    let file = env.path("short-tokens");
+    std::fs::write(&file, format!("# ops\n{TOKEN}\nq intake\n")).unwrap();
+    let run = env.run(&["serve", "--token-file", file.to_str().unwrap()], None);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("line 3: the token is 1 characters long; a token must have at least 16"),
+        "{run:?}"
+    );
+    assert!(!env.db().exists(), "a refused start creates nothing");
 }
 
 #[test]

@@ -1,10 +1,10 @@
 //! The names of every HTTP header a delivery carries, in one place: the sender sets them, the
-//! receiver, the relay and the intake API read them, and tests and benches use them too.
+//! receiver ([`Verifier`](crate::Verifier), with the `http` feature), the relay and the intake
+//! API read them, and tests and benches use them too.
 //!
-//! They live here, in the wire-format crate, because they are part of the wire format as much as
-//! the body is, and every crate that touches a delivery already depends on this one.
-//! `djinn-hook-sign` deliberately holds none: it signs and verifies bytes and header *values*
-//! (its `StandardHeaders` takes the three values), so it stays free of HTTP.
+//! They live here, beside the signatures, because the two signature schemes are carried by these
+//! headers and a receiver that checks a request needs their names; every crate that touches a
+//! delivery depends on this one. Names only: this module costs no dependency.
 
 /// The event of a delivery, e.g. `X-Djinn-CI-Event: build.submitted`; also the header that
 /// names the event of a `POST /n/{namespace}/-/events`.

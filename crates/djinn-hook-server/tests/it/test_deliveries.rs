@@ -1,0 +1,201 @@
+//! Test deliveries from the UI against a receiver that does not answer until told: bounded per
+//! webhook and in all (429 naming the limit), run on threads of their own so the API's and the
+//! UI's store calls are still answered while every test waits, and recorded even when the
+//! request that started one has ended.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use djinn_hook_server::ui::Auth;
+use djinn_hook_server::{AppState, TestLimits};
+use djinn_hook_store::{DeliveryFilter, DeliveryLimits, NewWebhook, Page};
+use tower::ServiceExt as _;
+
+use crate::support::{Client, Ui, serve_on_a_thread};
+
+/// A receiver on 127.0.0.1 that holds every request until [`SlowReceiver::release`], then
+/// answers 200.
+struct SlowReceiver {
+    addr: std::net::SocketAddr,
+    arrived: Arc<AtomicUsize>,
+    release: tokio::sync::watch::Sender<bool>,
+}
+
+impl SlowReceiver {
+    fn start() -> SlowReceiver {
+        let arrived = Arc::new(AtomicUsize::new(0));
+        let (release, released) = tokio::sync::watch::channel(false);
+        let counter = Arc::clone(&arrived);
+        let app = axum::Router::new().route(
+            "/{hook}",
+            axum::routing::post(move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let mut released = released.clone();
+                async move {
+                    let _ = released.wait_for(|go| *go).await;
+                    StatusCode::OK
+                }
+            }),
+        );
+        let addr = serve_on_a_thread(app);
+        SlowReceiver {
+            addr,
+            arrived,
+            release,
+        }
+    }
+
+    fn arrived(&self) -> usize {
+        self.arrived.load(Ordering::SeqCst)
+    }
+
+    fn release(&self) {
+        self.release.send_replace(true);
+    }
+}
+
+/// Waits until `done` holds, failing after 20 s (a bound, not a measurement).
+async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < deadline, "still waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn test_path(hook: i64) -> String {
+    format!("/ui/n/alice/ci/-/webhooks/{hook}/test")
+}
+
+/// The UI's test button on `hook`, as a request in a tab of its own.
+fn press_test(client: &Client, hook: i64) -> tokio::task::JoinHandle<crate::support::Page> {
+    let mut client = client.clone();
+    tokio::spawn(async move { client.post(&test_path(hook), &[("event", "cron")]).await })
+}
+
+/// Presses the test button on `hook` and asserts it is refused at once (within a bound, not a
+/// measured time: a test that ran would wait on the receiver): 429 saying `why`.
+async fn refused(client: &Client, hook: i64, why: &str) {
+    let mut client = client.clone();
+    let page = tokio::time::timeout(Duration::from_secs(10), client.post(&test_path(hook), &[]))
+        .await
+        .expect("refused without waiting on the receiver");
+    assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS, "{}", page.body);
+    page.has(&[why]);
+}
+
+#[test]
+fn test_deliveries_are_bounded_run_off_the_store_pool_and_recorded_when_the_request_ends() {
+    // A blocking pool of two threads: were test deliveries run on it, two would stall every
+    // store call of the API and the UI.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let receiver = SlowReceiver::start();
+        let ui = Ui::with(Auth::Open, |state| {
+            state.with_test_limits(TestLimits {
+                per_webhook: 2,
+                total: 3,
+            })
+        });
+        ui.store.ensure_namespace("alice/ci").unwrap();
+        // Only the release ends a delivery: the timeout outlasts the test.
+        let hook = |path: &str| {
+            let mut new = NewWebhook::new("alice/ci", format!("http://{}{path}", receiver.addr));
+            new.limits = DeliveryLimits {
+                timeout: Some(DeliveryLimits::MAX_TIMEOUT),
+                ..DeliveryLimits::default()
+            };
+            ui.store.create_webhook(new).unwrap().id
+        };
+        let (a, b) = (hook("/a"), hook("/b"));
+        let config = crate::config(&[]);
+        let api = djinn_hook_server::router(AppState::new(
+            &config,
+            Arc::clone(&ui.store),
+            "127.0.0.1:8080".parse().unwrap(),
+            || {},
+        ));
+        let app = ui.router.clone().merge(api);
+        let mut c = ui.client().on(app.clone());
+        c.get(&format!("/ui/n/alice/ci/-/webhooks/{a}")).await;
+
+        // Two to `a` run; a third is refused at once, naming the per-webhook limit.
+        let a1 = press_test(&c, a);
+        let a2 = press_test(&c, a);
+        wait_until("two tests at the receiver", || receiver.arrived() == 2).await;
+        refused(
+            &c,
+            a,
+            "2 test deliveries to this webhook are already running (at most 2 at a time)",
+        )
+        .await;
+        // One to `b` runs; then the server's limit is reached, for any webhook.
+        let b1 = press_test(&c, b);
+        wait_until("three tests at the receiver", || receiver.arrived() == 3).await;
+        refused(
+            &c,
+            b,
+            "3 test deliveries are already running on this server (at most 3 at a time)",
+        )
+        .await;
+        assert_eq!(receiver.arrived(), 3, "a refused test sends nothing");
+
+        // Every test waits on its receiver, yet the API and the UI answer.
+        let list = Request::get("/n/alice/ci/-/webhooks")
+            .header("Host", "127.0.0.1:8080")
+            .body(Body::empty())
+            .unwrap();
+        let answered = tokio::time::timeout(Duration::from_secs(10), app.clone().oneshot(list))
+            .await
+            .expect("the API answers while tests wait")
+            .unwrap();
+        assert_eq!(answered.status(), StatusCode::OK);
+        let page = tokio::time::timeout(
+            Duration::from_secs(10),
+            c.clone().get("/ui/n/alice/ci/-/webhooks"),
+        )
+        .await
+        .expect("the UI answers while tests wait");
+        assert_eq!(page.status, StatusCode::OK);
+
+        // The browser gives up on one (its request ends): its delivery goes on and is recorded.
+        a1.abort();
+        assert!(a1.await.unwrap_err().is_cancelled());
+        receiver.release();
+        for pressed in [a2, b1] {
+            let done = pressed.await.unwrap();
+            assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+        }
+        let tests_of = |hook: i64| {
+            let filter = DeliveryFilter {
+                test: Some(true),
+                ..DeliveryFilter::hook(hook)
+            };
+            ui.store.deliveries(filter, Page::new(1)).unwrap().items
+        };
+        wait_until("the abandoned test recorded", || tests_of(a).len() == 2).await;
+        assert!(tests_of(a).iter().all(|d| d.response_status == Some(200)));
+        assert_eq!(tests_of(b).len(), 1);
+
+        // Each slot is given back once its delivery has ended: `a` takes tests again.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let again = loop {
+            let page = c.clone().post(&test_path(a), &[("event", "cron")]).await;
+            if page.status != StatusCode::TOO_MANY_REQUESTS {
+                break page;
+            }
+            assert!(Instant::now() < deadline, "no slot of webhook a came back");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        assert_eq!(again.status, StatusCode::SEE_OTHER, "{}", again.body);
+        assert_eq!(tests_of(a).len(), 3);
+    });
+}

@@ -1,0 +1,48 @@
+//! What `serve` and `worker` do as long-running processes on the store: register (so their
+//! claims carry their identity, and a restarted process takes back its dead predecessor's at
+//! once), and bound their stop: after SIGTERM/SIGINT the deliveries under way get
+//! `--shutdown-timeout` to finish, then whatever is still claimed is handed back and the
+//! process exits.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::Duration;
+
+use djinn_hook_store::Store;
+
+use super::store::StoreResult as _;
+
+/// How often the stop watch looks at the stop flag.
+const STOP_CHECK: Duration = Duration::from_millis(50);
+
+/// Registers this process with the store (a take-back of a dead process's claims is logged,
+/// the same line from `serve` and `worker`), taking back at once the claims of those found dead.
+pub(crate) fn register(store: &Store) -> anyhow::Result<()> {
+    djinn_hook_server::log::install();
+    store
+        .register_process(djinn_hook_server::log::liveness)
+        .or_fail()?;
+    Ok(())
+}
+
+/// Bounds the stop: a thread that, once `stop` is set, gives the process `timeout` to finish by
+/// itself (its worker finishing the deliveries under way), then hands back what the process
+/// still holds ([`Store::retire_process`]: due again at once, for the next process) and ends
+/// it with exit code 0. A process that finishes in time returns from `main` first, which ends
+/// the thread with it.
+pub(crate) fn bound_stop(store: Arc<Store>, stop: Arc<AtomicBool>, timeout: Duration) {
+    thread::spawn(move || {
+        while !stop.load(Ordering::SeqCst) {
+            thread::sleep(STOP_CHECK);
+        }
+        thread::sleep(timeout);
+        djinn_hook_server::log::handed_back(&store.retire_process(), Some(timeout));
+        std::process::exit(0);
+    });
+}
+
+/// Ends this process's registration after a clean stop, handing back anything still claimed.
+pub(crate) fn retire(store: &Store) {
+    djinn_hook_server::log::handed_back(&store.retire_process(), None);
+}
