@@ -11,9 +11,9 @@ use std::collections::HashMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload, headers};
+use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
 use djinn_hook_server::Receiver;
-use djinn_hook_sign::Secret;
+use djinn_hook_sign::{Secret, headers};
 use djinn_hook_store::{NewEvent, NewWebhook};
 
 #[path = "support/faulty.rs"]
