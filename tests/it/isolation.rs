@@ -7,7 +7,6 @@
 //! Timeouts and breaker periods are set short here; every wait is on a condition with a
 //! generous deadline, never on the clock.
 
-use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -15,42 +14,13 @@ use std::time::{Duration, Instant};
 use djinn_hook_deliver::{
     BreakerConfig, DeliverConfig, Deliverer, RetryPolicy, Stats, Worker, WorkerConfig,
 };
-use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
 use djinn_hook_server::Receiver;
 use djinn_hook_sign::Secret;
-use djinn_hook_store::{DeliveryFilter, NewEvent, NewWebhook, Page, SecretKey, Store};
+use djinn_hook_store::{DeliveryFilter, Page, Store};
 use time::OffsetDateTime;
 
 use crate::peers::Peer;
-
-const SECRET: &str = "a receiver's shared secret";
-/// How long any condition below may take before the test fails: generous, so a loaded machine
-/// does not fail it; a broken isolation takes far longer (or forever).
-const DEADLINE: Duration = Duration::from_secs(20);
-
-fn store(dir: &tempfile::TempDir) -> Store {
-    Store::open(dir.path().join("hooks.db"), SecretKey::from_bytes([42; 32])).unwrap()
-}
-
-/// A webhook (with the secret) for `url` in its own namespace `ns`.
-fn hook(store: &Store, ns: &str, url: String) -> i64 {
-    store.ensure_namespace(ns).unwrap();
-    let mut new = NewWebhook::new(ns, url);
-    new.secret = Some(SECRET.to_owned());
-    store.create_webhook(new).unwrap().id
-}
-
-fn emit(store: &Store, ns: &str, n: usize) {
-    let payload = example_payload(EventType::BuildFinished, DEFAULT_API_SERVER).to_body();
-    let events = (0..n)
-        .map(|_| NewEvent {
-            namespace: ns.to_owned(),
-            event: EventType::BuildFinished,
-            payload: payload.clone(),
-        })
-        .collect();
-    store.accept_events(events).unwrap();
-}
+use crate::support::{DEADLINE, SECRET, closed_port, emit, hook, store, wait_for};
 
 /// Short timeouts: connect 500 ms, the whole attempt 1 s.
 fn deliverer() -> Deliverer {
@@ -68,23 +38,6 @@ fn config(concurrency: usize, breaker: BreakerConfig) -> WorkerConfig {
         poll_interval: Duration::from_millis(20),
         breaker,
         ..WorkerConfig::default()
-    }
-}
-
-/// An address on 127.0.0.1 nobody listens on (yet): bound, noted, closed.
-fn closed_port() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
-/// Waits until `done` holds, failing the test (naming `what`) after [`DEADLINE`].
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + DEADLINE;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        thread::sleep(Duration::from_millis(10));
     }
 }
 

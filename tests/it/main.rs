@@ -4,4 +4,6 @@
 
 mod isolation;
 mod peers;
+mod starvation;
+mod support;
 mod worker_on_store;

@@ -1,12 +1,14 @@
 //! Faulty receivers on 127.0.0.1: one that accepts connections and never answers, one that
-//! resets every connection. Dropping one stops its thread and closes its connections.
+//! resets every connection, one that trickles its answer a byte a second, one that answers
+//! correctly but slowly, one that answers `429 Too Many Requests`. Dropping one stops its
+//! threads and closes its connections (a slow one then answers at once).
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// What a [`Peer`] does with a connection.
 #[derive(Clone, Copy)]
@@ -16,12 +18,20 @@ enum Behaviour {
     /// Reads a few bytes of the request and closes with the rest unread: the kernel answers
     /// with a reset.
     Reset,
+    /// Reads the request, then writes a `204` one byte a second.
+    Trickle,
+    /// Reads the request, waits this long, then answers `204` (at once once dropped).
+    Slow(Duration),
+    /// Reads the request and answers `429` with `Retry-After` of this many seconds.
+    Throttle(u64),
 }
 
 pub(crate) struct Peer {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
     accepted: Arc<AtomicUsize>,
+    /// The `X-Djinn-CI-Delivery` of each request read in full, with when it came.
+    requests: Arc<Mutex<Vec<(String, Instant)>>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -36,15 +46,36 @@ impl Peer {
         Peer::start(Behaviour::Reset)
     }
 
+    /// Answers `204 No Content` one byte a second.
+    pub(crate) fn trickling() -> Peer {
+        Peer::start(Behaviour::Trickle)
+    }
+
+    /// Answers `204 No Content` after `delay`.
+    pub(crate) fn slow(delay: Duration) -> Peer {
+        Peer::start(Behaviour::Slow(delay))
+    }
+
+    /// Answers `429 Too Many Requests` with `Retry-After: <seconds>`.
+    pub(crate) fn throttling(seconds: u64) -> Peer {
+        Peer::start(Behaviour::Throttle(seconds))
+    }
+
     fn start(behaviour: Behaviour) -> Peer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let accepted = Arc::new(AtomicUsize::new(0));
+        let requests = Arc::new(Mutex::new(Vec::new()));
         let thread = thread::spawn({
-            let (stop, accepted) = (Arc::clone(&stop), Arc::clone(&accepted));
+            let (stop, accepted, requests) = (
+                Arc::clone(&stop),
+                Arc::clone(&accepted),
+                Arc::clone(&requests),
+            );
             move || {
                 let mut held = Vec::new();
+                let mut answering = Vec::new();
                 for stream in listener.incoming() {
                     if stop.load(Ordering::SeqCst) {
                         break;
@@ -58,7 +89,17 @@ impl Peer {
                             let mut start = [0; 16];
                             let _ = stream.read_exact(&mut start);
                         }
+                        Behaviour::Trickle | Behaviour::Slow(_) | Behaviour::Throttle(_) => {
+                            let (stop, requests) = (Arc::clone(&stop), Arc::clone(&requests));
+                            answering.push(thread::spawn(move || {
+                                answer(stream, behaviour, &stop, &requests);
+                            }));
+                        }
                     }
+                }
+                drop(held);
+                for thread in answering {
+                    let _ = thread.join();
                 }
             }
         });
@@ -66,6 +107,7 @@ impl Peer {
             addr,
             stop,
             accepted,
+            requests,
             thread: Some(thread),
         }
     }
@@ -77,6 +119,106 @@ impl Peer {
     /// Connections accepted so far.
     pub(crate) fn accepted(&self) -> usize {
         self.accepted.load(Ordering::SeqCst)
+    }
+
+    /// The delivery ids of the requests read so far, with when each came.
+    pub(crate) fn requests(&self) -> Vec<(String, Instant)> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+/// Serves the requests of one keep-alive connection as `behaviour` says, until it closes.
+fn answer(
+    mut stream: TcpStream,
+    behaviour: Behaviour,
+    stop: &AtomicBool,
+    requests: &Mutex<Vec<(String, Instant)>>,
+) {
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(100)));
+    let mut buffer = Vec::new();
+    loop {
+        let Some(delivery) = read_request(&mut stream, &mut buffer, stop) else {
+            return;
+        };
+        requests.lock().unwrap().push((delivery, Instant::now()));
+        let response: &[u8] = match behaviour {
+            Behaviour::Throttle(seconds) => {
+                let head = format!(
+                    "HTTP/1.1 429 Too Many Requests\r\nRetry-After: {seconds}\r\nContent-Length: 0\r\n\r\n"
+                );
+                if stream.write_all(head.as_bytes()).is_err() {
+                    return;
+                }
+                continue;
+            }
+            _ => b"HTTP/1.1 204 No Content\r\n\r\n",
+        };
+        match behaviour {
+            Behaviour::Trickle => {
+                for byte in response {
+                    if stream.write_all(&[*byte]).is_err() || !wait(Duration::from_secs(1), stop) {
+                        return;
+                    }
+                }
+            }
+            Behaviour::Slow(delay) => {
+                wait(delay, stop);
+                if stream.write_all(response).is_err() {
+                    return;
+                }
+            }
+            _ => return,
+        }
+    }
+}
+
+/// Waits `delay`, or less if the peer stops meanwhile; returns whether it did not.
+fn wait(delay: Duration, stop: &AtomicBool) -> bool {
+    let until = Instant::now() + delay;
+    while Instant::now() < until {
+        if stop.load(Ordering::SeqCst) {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    true
+}
+
+/// Reads one request (head and `Content-Length` body) and returns its `X-Djinn-CI-Delivery`;
+/// `None` once the connection closes or the peer stops.
+fn read_request(stream: &mut TcpStream, buffer: &mut Vec<u8>, stop: &AtomicBool) -> Option<String> {
+    let mut chunk = [0; 4096];
+    loop {
+        if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buffer[..end]).into_owned();
+            let header = |name: &str| {
+                head.lines().find_map(|line| {
+                    let (key, value) = line.split_once(':')?;
+                    key.eq_ignore_ascii_case(name)
+                        .then(|| value.trim().to_owned())
+                })
+            };
+            let length: usize = header("content-length")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            if buffer.len() >= end + 4 + length {
+                buffer.drain(..end + 4 + length);
+                return Some(header("x-djinn-ci-delivery").unwrap_or_default());
+            }
+        }
+        if stop.load(Ordering::SeqCst) {
+            return None;
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) => return None,
+            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return None,
+        }
     }
 }
 

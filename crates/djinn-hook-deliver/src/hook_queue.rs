@@ -2,7 +2,8 @@
 //! across webhooks, and never more of one webhook's at once than its cap.
 //!
 //! A webhook at its cap keeps its queued tasks (they hold leases, not threads) while the other
-//! webhooks' tasks are taken. [`HookQueues::ready`] counts only tasks that could be taken now,
+//! webhooks' tasks are taken. So does a webhook *parked* because its receiver is slow and the
+//! worker's budget for slow deliveries is spent, until [`HookQueues::unpark`]. [`HookQueues::ready`] counts only tasks that could be taken now,
 //! so a queue full of a capped webhook's tasks still lets the worker claim for the others.
 
 use std::collections::{HashMap, VecDeque};
@@ -25,12 +26,14 @@ struct HookQueue {
     cap: usize,
     /// Listed in the ring.
     in_ring: bool,
+    /// Held back until [`HookQueues::unpark`].
+    parked: bool,
 }
 
 impl HookQueue {
     /// Tasks of it that could be taken now.
     fn ready(&self) -> usize {
-        if self.delivering < self.cap {
+        if self.delivering < self.cap && !self.parked {
             self.tasks.len()
         } else {
             0
@@ -38,7 +41,7 @@ impl HookQueue {
     }
 
     fn takeable(&self) -> bool {
-        self.delivering < self.cap && !self.tasks.is_empty()
+        self.delivering < self.cap && !self.parked && !self.tasks.is_empty()
     }
 }
 
@@ -52,6 +55,8 @@ pub(crate) struct HookQueues {
     len: usize,
     /// Tasks queued of webhooks below their cap.
     ready: usize,
+    /// Webhooks parked by [`pop_unless`](Self::pop_unless).
+    parked: Vec<i64>,
 }
 
 impl HookQueues {
@@ -76,25 +81,50 @@ impl HookQueues {
         self.len - self.ready
     }
 
-    /// Queues a task; its webhook may have `cap` (at least 1) of its tasks taken at once.
+    /// Queues a task; its webhook may have `cap` of its tasks taken at once.
     pub(crate) fn push(&mut self, queued: Queued, cap: usize) {
         let hook_id = queued.task.request.hook_id;
         self.update(hook_id, |hook| {
-            hook.cap = cap.max(1);
+            hook.cap = cap;
             hook.tasks.push_back(queued);
         });
         self.len += 1;
     }
 
+    /// Sets how many of `hook_id`'s tasks may be taken at once (its adaptive limit: 0 while it
+    /// is paused).
+    pub(crate) fn set_cap(&mut self, hook_id: i64, cap: usize) {
+        if self.hooks.contains_key(&hook_id) {
+            self.update(hook_id, |hook| hook.cap = cap);
+        }
+    }
+
+    /// Tasks of `hook_id` taken and not yet done.
+    pub(crate) fn delivering(&self, hook_id: i64) -> usize {
+        self.hooks.get(&hook_id).map_or(0, |hook| hook.delivering)
+    }
+
     /// Takes the next webhook's oldest task (round-robin), counting it against the webhook's
     /// cap until [`done`](Self::done).
+    #[cfg(test)]
     pub(crate) fn pop(&mut self) -> Option<Queued> {
+        self.pop_unless(|_| false)
+    }
+
+    /// [`pop`](Self::pop), parking each webhook that `held` holds back on the way: its tasks
+    /// are neither taken nor counted as ready until [`unpark`](Self::unpark).
+    pub(crate) fn pop_unless(&mut self, held: impl Fn(i64) -> bool) -> Option<Queued> {
         while let Some(hook_id) = self.ring.pop_front() {
             let Some(hook) = self.hooks.get_mut(&hook_id) else {
                 continue;
             };
             hook.in_ring = false;
             if !hook.takeable() {
+                continue;
+            }
+            if held(hook_id) {
+                self.update(hook_id, |hook| hook.parked = true);
+                self.parked.push(hook_id);
                 continue;
             }
             let mut taken = None;
@@ -106,6 +136,15 @@ impl HookQueues {
             return taken;
         }
         None
+    }
+
+    /// Lets the parked webhooks' tasks be taken again.
+    pub(crate) fn unpark(&mut self) {
+        for hook_id in std::mem::take(&mut self.parked) {
+            if self.hooks.contains_key(&hook_id) {
+                self.update(hook_id, |hook| hook.parked = false);
+            }
+        }
     }
 
     /// A task of `hook_id` taken by [`pop`](Self::pop) is done (delivered or put off). Returns
@@ -210,6 +249,38 @@ mod tests {
         assert!(queues.done(1), "a slot of webhook 1 freed");
         assert_eq!(pop_id(&mut queues), Some(3));
         assert!(!queues.done(2), "webhook 2 has nothing queued");
+    }
+
+    #[test]
+    fn a_lowered_cap_holds_a_webhook_and_a_raised_one_frees_it() {
+        let mut queues = HookQueues::default();
+        for id in 1..=3 {
+            queues.push(queued(1, id), 2);
+        }
+        assert_eq!(pop_id(&mut queues), Some(1));
+        queues.set_cap(1, 1);
+        assert_eq!((queues.ready(), queues.delivering(1)), (0, 1));
+        assert_eq!(pop_id(&mut queues), None);
+        queues.set_cap(1, 0);
+        assert!(!queues.done(1), "paused: nothing takeable");
+        queues.set_cap(1, 2);
+        assert_eq!(queues.ready(), 2);
+        assert_eq!(pop_id(&mut queues), Some(2));
+    }
+
+    #[test]
+    fn a_parked_webhook_is_neither_taken_nor_ready_until_unparked() {
+        let mut queues = HookQueues::default();
+        queues.push(queued(1, 1), 2);
+        queues.push(queued(1, 2), 2);
+        queues.push(queued(2, 10), 2);
+        let took = queues.pop_unless(|hook_id| hook_id == 1);
+        assert_eq!(took.map(|q| q.task.task_id), Some(10));
+        assert_eq!((queues.len(), queues.ready()), (2, 0));
+        assert_eq!(pop_id(&mut queues), None);
+        queues.unpark();
+        assert_eq!(queues.ready(), 2);
+        assert_eq!(pop_id(&mut queues), Some(1));
     }
 
     #[test]

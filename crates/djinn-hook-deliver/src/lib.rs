@@ -6,10 +6,12 @@
 //! - [`RetryPolicy::decide`] turns an attempt into a [`Decision`]: the task's [`Outcome`]
 //!   (delivered, retry at a time, or failed) and whether to disable the webhook;
 //!   [`Deliverer::deliver_once`] delivers a task by hand, never retried (a test delivery).
-//! - [`Worker`] runs claim → deliver → decide → commit over a store's [`Outbox`] on N threads,
-//!   claiming and committing in batches; a [`WorkerWaker`] makes it claim at once. One
-//!   receiver costs only itself: a cap on each webhook's deliveries at once, and a circuit
-//!   breaker per [`Destination`] ([`BreakerConfig`], reported by a [`BreakerMonitor`]).
+//! - [`Worker`] runs claim → deliver → decide → commit over a store's [`Outbox`] on a pool of
+//!   threads that grows while receivers are slow, claiming and committing in batches; a
+//!   [`WorkerWaker`] makes it claim at once. Faulty receivers cost only themselves: a limit on
+//!   each webhook's deliveries at once that adapts to how it answers ([`LimitMonitor`]), a
+//!   pause after a 429 or 503, and a circuit breaker per [`Destination`] ([`BreakerConfig`],
+//!   reported by a [`BreakerMonitor`]).
 //!
 //! The types shared with the store (the request, the attempt, the task, the completion and the
 //! `Outbox` trait) are djinn-hook-outbox's, re-exported here.
@@ -94,6 +96,7 @@ mod coalesce;
 mod deliver;
 mod error;
 mod hook_queue;
+mod limits;
 mod once;
 mod queue_depth;
 mod retry;
@@ -105,13 +108,15 @@ pub use crate::{
     breaker::{BreakerConfig, BreakerState, BreakerStatus},
     deliver::{DEFAULT_USER_AGENT, DeliverConfig, Deliverer},
     error::DeliverError,
-    retry::RetryPolicy,
+    limits::{LimitReason, LimitStatus, MAX_PAUSE},
+    retry::{RetryPolicy, THROTTLE_MIN},
     ssrf::{METADATA_ADDRESSES, METADATA_HOSTS, SsrfGuard},
-    worker::{BreakerMonitor, Stats, Worker, WorkerConfig, WorkerEvent, WorkerWaker},
+    worker::{BreakerMonitor, LimitMonitor, Stats, Worker, WorkerConfig, WorkerEvent, WorkerWaker},
 };
 /// The types this crate shares with the store, defined once in `djinn-hook-outbox` and
 /// re-exported here so a user of the deliverer alone needs one crate.
 pub use djinn_hook_outbox::{
-    Attempt, AttemptOutcome, ClaimRequest, Claimed, Completion, Decision, DeliveryRequest,
-    Destination, LeaseToken, Outbox, OutboxError, Outcome, PutOff, Release, Task, WebhookSecret,
+    Attempt, AttemptOutcome, ClaimRequest, Claimed, Completion, Decision, Deferral,
+    DeliveryRequest, Destination, LeaseToken, LimitNote, Outbox, OutboxError, Outcome, PutOff,
+    ReducedLimit, Release, Task, WebhookSecret,
 };

@@ -6,6 +6,10 @@ use time::OffsetDateTime;
 
 use djinn_hook_outbox::{Attempt, Decision, Outcome};
 
+/// The shortest wait before a throttled attempt's retry when the receiver gave no
+/// `Retry-After`.
+pub const THROTTLE_MIN: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// When to retry, and when to give up on a webhook.
 ///
 /// # Schedule
@@ -20,9 +24,14 @@ use djinn_hook_outbox::{Attempt, Decision, Outcome};
 ///
 /// - 2xx: delivered.
 /// - 410 Gone: failed for good, and the webhook is disabled.
-/// - 429, 502, 503, 504 with `Retry-After` (delay in seconds, or an HTTP date): the next retry
-///   is due after that delay (no jitter), capped at the schedule's longest step; it still
-///   counts as one of the scheduled retries.
+/// - 429 Too Many Requests and 503 Service Unavailable: throttling
+///   ([`Outcome::Throttled`]): retried after `Retry-After` (delay in seconds, or an HTTP date;
+///   no jitter), else after the step the schedule has for this attempt (at least
+///   [`THROTTLE_MIN`]), capped at the schedule's longest step; the attempt does not count as
+///   one of the scheduled retries, so throttling never uses the schedule up. (The worker also
+///   pauses the whole webhook: see `Worker`.)
+/// - 502, 504 with `Retry-After`: the next retry is due after that delay (no jitter), capped at
+///   the schedule's longest step; it still counts as one of the scheduled retries.
 /// - anything else (other statuses, redirects, timeouts, network errors, SSRF refusals):
 ///   retried per the schedule.
 ///
@@ -98,6 +107,20 @@ impl RetryPolicy {
             )));
         }
         let index = attempt_number.saturating_sub(1) as usize;
+        if matches!(attempt.response_status, Some(429 | 503)) {
+            let step = self
+                .schedule
+                .get(index)
+                .map_or_else(|| self.longest_step(), |&step| self.jittered(step));
+            let delay = self
+                .retry_after(attempt, now)
+                .unwrap_or(step.max(THROTTLE_MIN))
+                .min(self.longest_step().max(THROTTLE_MIN));
+            return Decision {
+                outcome: Outcome::Throttled(now + delay),
+                disable_hook: None,
+            };
+        }
         let Some(&step) = self.schedule.get(index) else {
             return failed(None);
         };

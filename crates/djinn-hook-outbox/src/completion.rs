@@ -11,8 +11,8 @@ use crate::lease::LeaseToken;
 
 /// The fate of a task after an attempt.
 ///
-/// Its words ([`as_str`](Self::as_str): `delivered`, `retry`, `failed`) are the ones every log
-/// line, counter and command output uses.
+/// Its words ([`as_str`](Self::as_str): `delivered`, `retry`, `throttled`, `failed`) are the
+/// ones every log line, counter and command output uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// The receiver accepted the event (2xx): the task is finished, and the webhook's run of
@@ -20,6 +20,11 @@ pub enum Outcome {
     Delivered,
     /// Try again at this time; the webhook's run of failures starts now if it had not.
     RetryAt(OffsetDateTime),
+    /// The receiver asked to slow down (429 or 503): try again at this time. The attempt is
+    /// recorded but not counted against the retry schedule (the task's next attempt has the
+    /// same number); the webhook's run of failures starts now if it had not, so a receiver that
+    /// throttles forever is still disabled in the end.
+    Throttled(OffsetDateTime),
     /// Failed for good (retries exhausted, 410 Gone, or the webhook was disabled): the task is
     /// kept as failed, to be retried by hand.
     Failed,
@@ -31,14 +36,15 @@ impl Outcome {
         match self {
             Outcome::Delivered => "delivered",
             Outcome::RetryAt(_) => "retry",
+            Outcome::Throttled(_) => "throttled",
             Outcome::Failed => "failed",
         }
     }
 
-    /// When the task is due again, for [`Outcome::RetryAt`].
+    /// When the task is due again, for [`Outcome::RetryAt`] and [`Outcome::Throttled`].
     pub const fn retry_at(&self) -> Option<OffsetDateTime> {
         match self {
-            Outcome::RetryAt(at) => Some(*at),
+            Outcome::RetryAt(at) | Outcome::Throttled(at) => Some(*at),
             Outcome::Delivered | Outcome::Failed => None,
         }
     }
@@ -70,6 +76,38 @@ pub struct Completion {
     pub attempt: Attempt,
     /// What to do with the task (applied only while the lease is current) and the webhook.
     pub decision: Decision,
+}
+
+/// A webhook whose due tasks are all put off until `until` without an attempt (its receiver's
+/// breaker is open, or it is paused after a 429 or 503): so that a claim does not hand them out
+/// one by one only to have them put off ([`Outbox::defer`](crate::Outbox::defer)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deferral {
+    /// The webhook.
+    pub hook_id: i64,
+    /// When its tasks are due again.
+    pub until: OffsetDateTime,
+}
+
+/// A webhook's adaptive delivery limit as a worker changed it, for an outbox that shows it
+/// ([`Outbox::limits_changed`](crate::Outbox::limits_changed)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LimitNote {
+    /// The webhook.
+    pub hook_id: i64,
+    /// Its limit below its cap, or its pause; `None`: back at its cap, nothing to show.
+    pub reduced: Option<ReducedLimit>,
+}
+
+/// A webhook's limit below its cap, or its pause, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReducedLimit {
+    /// Deliveries it may have under way at once (0 while paused).
+    pub limit: u32,
+    /// Why: `timeouts`, `slow answers` or `throttled`.
+    pub reason: String,
+    /// While paused (it answered 429 or 503), until when.
+    pub paused_until: Option<OffsetDateTime>,
 }
 
 /// A claimed task put back without an attempt, because the circuit breaker of its destination

@@ -38,7 +38,7 @@ mod request;
 pub use crate::{
     attempt::{Attempt, AttemptOutcome},
     claim::{ClaimRequest, Claimed, Task},
-    completion::{Completion, Decision, Outcome, PutOff},
+    completion::{Completion, Decision, Deferral, LimitNote, Outcome, PutOff, ReducedLimit},
     destination::Destination,
     lease::LeaseToken,
     outbox::{Outbox, OutboxError},

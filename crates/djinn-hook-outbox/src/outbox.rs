@@ -4,7 +4,7 @@ use std::error::Error as StdError;
 use std::sync::Arc;
 
 use crate::claim::{ClaimRequest, Claimed};
-use crate::completion::{Completion, PutOff};
+use crate::completion::{Completion, Deferral, LimitNote, PutOff};
 use crate::destination::Destination;
 use crate::release::Release;
 
@@ -35,6 +35,19 @@ pub trait Outbox: Send + Sync {
         let _ = destination;
         Ok(())
     }
+    /// Webhooks' adaptive limits changed (for an outbox that shows them; the default does
+    /// nothing).
+    fn limits_changed(&self, notes: &[LimitNote]) -> Result<(), OutboxError> {
+        let _ = notes;
+        Ok(())
+    }
+    /// Puts off every due task of each webhook until its `until` (those not leased, or whose
+    /// lease ran out), without an attempt: its claim is not counted, nothing is recorded. The
+    /// default does nothing (the worker then puts the tasks off as claims bring them).
+    fn defer(&self, deferrals: &[Deferral]) -> Result<(), OutboxError> {
+        let _ = deferrals;
+        Ok(())
+    }
     /// Hands back claimed tasks that will not be attempted (the worker is stopping): each is
     /// due again at once, its claim not counted as an attempt; a task whose lease is no longer
     /// current is left alone. The default does nothing: the tasks come back when their leases
@@ -62,6 +75,14 @@ impl<T: Outbox + ?Sized> Outbox for Arc<T> {
         (**self).breaker_closed(destination)
     }
 
+    fn limits_changed(&self, notes: &[LimitNote]) -> Result<(), OutboxError> {
+        (**self).limits_changed(notes)
+    }
+
+    fn defer(&self, deferrals: &[Deferral]) -> Result<(), OutboxError> {
+        (**self).defer(deferrals)
+    }
+
     fn release(&self, tasks: &[Release]) -> Result<(), OutboxError> {
         (**self).release(tasks)
     }
@@ -82,6 +103,14 @@ impl<T: Outbox + ?Sized> Outbox for &T {
 
     fn breaker_closed(&self, destination: &Destination) -> Result<(), OutboxError> {
         (**self).breaker_closed(destination)
+    }
+
+    fn limits_changed(&self, notes: &[LimitNote]) -> Result<(), OutboxError> {
+        (**self).limits_changed(notes)
+    }
+
+    fn defer(&self, deferrals: &[Deferral]) -> Result<(), OutboxError> {
+        (**self).defer(deferrals)
     }
 
     fn release(&self, tasks: &[Release]) -> Result<(), OutboxError> {

@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use djinn_hook_payload::{EventSet, EventType, redact_userinfo};
-use djinn_hook_store::{Accepted, BreakerHold, Delivery, LastResponse, Namespace, Webhook};
+use djinn_hook_store::{
+    Accepted, BreakerHold, Delivery, LastResponse, LimitHold, Namespace, Webhook,
+};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::{Serialize, Serializer};
 use time::OffsetDateTime;
@@ -74,7 +76,9 @@ pub(crate) fn encode_segment(segment: &str) -> String {
 /// `payload_url`, `ssl`, `events`, `active`, `url`, `namespace`, `last_response`), then ours
 /// (`has_secret`, `standard_webhooks`, `disabled_reason`, `disabled_at`, `created_at`,
 /// `max_in_flight` and `timeout_ms`: `null` for the worker's default, `breaker`: `null`, or
-/// the open circuit breaker that holds its deliveries, and `secret_rotating_until`). Never the
+/// the open circuit breaker that holds its deliveries, `delivery_limit`: `null` at its cap, or
+/// the adaptive limit a worker holds it to (`limit`, `reason`, `paused_until`), `in_flight`: its
+/// tasks claimed and not yet completed, and `secret_rotating_until`). Never the
 /// secret, and never the payload URL's user-info: `https://user:pw@host/` is shown as
 /// `https://***@host/` (the store keeps it, and sends it as basic auth).
 #[derive(Debug, Serialize)]
@@ -102,6 +106,8 @@ pub struct WebhookJson {
     max_in_flight: Option<u32>,
     timeout_ms: Option<u64>,
     breaker: Option<BreakerHold>,
+    delivery_limit: Option<LimitHold>,
+    in_flight: u64,
     /// While a secret rotation's overlap lasts, when it ends (deliveries carry a signature
     /// with the previous secret too until then); else `null`.
     #[serde(with = "time::serde::rfc3339::option")]
@@ -139,6 +145,8 @@ impl WebhookJson {
                 .timeout
                 .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
             breaker: hook.breaker.clone(),
+            delivery_limit: hook.delivery_limit.clone(),
+            in_flight: hook.in_flight,
             secret_rotating_until: hook.secret_rotating_until,
         }
     }

@@ -4,7 +4,7 @@
 use std::sync::OnceLock;
 use std::sync::atomic::AtomicI64;
 
-use djinn_hook_deliver::{BreakerMonitor, Completion};
+use djinn_hook_deliver::{BreakerMonitor, Completion, LimitMonitor};
 use djinn_hook_store::Counts;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -23,6 +23,12 @@ struct DeliveryLabels {
     outcome: &'static str,
     /// How the attempt went: `success`, `http_status`, `timeout`, `connect_refused`, ...
     result: &'static str,
+}
+
+/// Labels of a webhook's gauges.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HookLabels {
+    hook: i64,
 }
 
 /// Labels of a count kept per store backend.
@@ -55,6 +61,10 @@ pub(crate) struct Metrics {
     tasks_held: Gauge<i64, AtomicI64>,
     /// The worker's breakers, read at scrape time (set once the worker is known).
     breakers: OnceLock<BreakerMonitor>,
+    hook_limit: Family<HookLabels, Gauge<i64, AtomicI64>>,
+    hook_in_flight: Family<HookLabels, Gauge<i64, AtomicI64>>,
+    /// The worker's adaptive limits, read at scrape time (set once the worker is known).
+    limits: OnceLock<LimitMonitor>,
     pruned_deliveries: Counter,
     pruned_events: Counter,
     prune_failures: Counter,
@@ -132,6 +142,18 @@ impl Metrics {
             "tasks_held",
             "Delivery tasks put off by an open circuit breaker, without an attempt (from the worker)",
         );
+        let hook_limit = Family::<HookLabels, Gauge<i64, AtomicI64>>::default();
+        registry.register(
+            "webhook_delivery_limit",
+            "Deliveries at once a webhook may have now, for webhooks the worker holds below their cap or pauses (0) after a 429 or 503 (from the worker)",
+            hook_limit.clone(),
+        );
+        let hook_in_flight = Family::<HookLabels, Gauge<i64, AtomicI64>>::default();
+        registry.register(
+            "webhook_deliveries_in_flight",
+            "Deliveries under way of the webhooks in djinn_hooks_webhook_delivery_limit, and of those whose receiver answers slowly (from the worker)",
+            hook_in_flight.clone(),
+        );
         let pruned_deliveries = Counter::default();
         registry.register(
             "pruned_deliveries",
@@ -181,7 +203,15 @@ impl Metrics {
             breakers_open,
             tasks_held,
             breakers: OnceLock::new(),
+            hook_limit,
+            hook_in_flight,
+            limits: OnceLock::new(),
         }
+    }
+
+    /// Reads the worker's adaptive limits at each scrape from now on.
+    pub(crate) fn watch_limits(&self, limits: LimitMonitor) {
+        let _ = self.limits.set(limits);
     }
 
     /// Reads the worker's circuit breakers at each scrape from now on.
@@ -248,6 +278,25 @@ impl Metrics {
             let as_i64 = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
             self.breakers_open.set(as_i64(breakers.open()));
             self.tasks_held.set(as_i64(breakers.tasks_held()));
+        }
+        if let Some(limits) = self.limits.get() {
+            let as_i64 = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+            // Only the webhooks limited now: the others' series end.
+            self.hook_limit.clear();
+            self.hook_in_flight.clear();
+            for status in limits.statuses() {
+                let labels = HookLabels {
+                    hook: status.hook_id,
+                };
+                if status.reason.is_some() || status.limit < status.cap {
+                    self.hook_limit
+                        .get_or_create(&labels)
+                        .set(as_i64(status.limit));
+                }
+                self.hook_in_flight
+                    .get_or_create(&labels)
+                    .set(as_i64(status.in_flight));
+            }
         }
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)

@@ -165,6 +165,7 @@ pub fn serve<O: Outbox>(
     let state = AppState::new(&config, store, bound, move || waker.wake());
     let metrics = Arc::clone(&state.metrics);
     metrics.watch_breakers(worker.breakers());
+    metrics.watch_limits(worker.limits());
     let worker = worker.with_observer(move |event| observe(&metrics, &event));
     let tokens = &config.tokens;
     let base = state.base_url().to_owned();

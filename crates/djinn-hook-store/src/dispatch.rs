@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use djinn_hook_outbox::{
-    ClaimRequest, Claimed, Completion, Destination, Outbox, OutboxError, PutOff, Release, Task,
+    ClaimRequest, Claimed, Completion, Deferral, Destination, LimitNote, Outbox, OutboxError,
+    PutOff, Release, Task,
 };
 use djinn_hook_payload::EventType;
 use time::OffsetDateTime;
@@ -380,6 +381,26 @@ impl Store {
         on_backend!(self, breaker_closed(destination))
     }
 
+    /// Puts off every due task of each webhook until its deferral's `until` (those not leased,
+    /// or whose lease ran out, and due before then), without an attempt: nothing is counted or
+    /// recorded. Returns how many tasks were put off. Not durable on return, like a claim.
+    pub fn defer(&self, now: OffsetDateTime, deferrals: &[Deferral]) -> Result<usize> {
+        if deferrals.is_empty() {
+            return Ok(0);
+        }
+        on_backend!(self, defer(now, deferrals))
+    }
+
+    /// Records webhooks' adaptive delivery limits as a worker changed them (shown as
+    /// [`Webhook::delivery_limit`](crate::Webhook::delivery_limit)). Not durable on return (it
+    /// is shown, not relied on).
+    pub fn limits_changed(&self, notes: &[LimitNote]) -> Result<()> {
+        if notes.is_empty() {
+            return Ok(());
+        }
+        on_backend!(self, limits_changed(notes))
+    }
+
     /// Records attempts and applies their outcomes, all in one transaction
     /// (group commit). Each attempt is always recorded, even if its lease was
     /// lost; the outcome is applied to the task only while the lease token
@@ -553,6 +574,16 @@ impl Outbox for Store {
 
     fn breaker_closed(&self, destination: &Destination) -> std::result::Result<(), OutboxError> {
         Store::breaker_closed(self, destination.as_str()).map_err(OutboxError::new)
+    }
+
+    fn limits_changed(&self, notes: &[LimitNote]) -> std::result::Result<(), OutboxError> {
+        Store::limits_changed(self, notes).map_err(OutboxError::new)
+    }
+
+    fn defer(&self, deferrals: &[Deferral]) -> std::result::Result<(), OutboxError> {
+        Store::defer(self, OffsetDateTime::now_utc(), deferrals)
+            .map(drop)
+            .map_err(OutboxError::new)
     }
 
     fn release(&self, tasks: &[Release]) -> std::result::Result<(), OutboxError> {

@@ -181,7 +181,11 @@ mod webhook_rules;
 // The SQLite backend: `store::Store` and its methods here. Their `pub` is
 // crate-wide only: the public `Store` (dispatch.rs) calls them.
 #[allow(unreachable_pub, reason = "called by dispatch.rs")]
+mod defer;
+#[allow(unreachable_pub, reason = "called by dispatch.rs")]
 mod hooks;
+#[allow(unreachable_pub, reason = "called by dispatch.rs")]
+mod limit_notes;
 #[allow(unreachable_pub, reason = "called by dispatch.rs")]
 mod log;
 #[allow(unreachable_pub, reason = "called by dispatch.rs")]
@@ -203,7 +207,7 @@ pub use outbox::MAX_BODY;
 pub use rotation::{DEFAULT_ROTATION_OVERLAP, MAX_ROTATION_OVERLAP};
 pub use types::{
     Accepted, BreakerHold, Completed, Counts, Delivery, DeliveryFilter, DeliveryLimits,
-    LastResponse, LimitsUpdate, Namespace, NewEvent, NewWebhook, Page, Paged, Pruned, SecretUpdate,
-    SuccessRate, Webhook, WebhookUpdate,
+    LastResponse, LimitHold, LimitsUpdate, Namespace, NewEvent, NewWebhook, Page, Paged, Pruned,
+    SecretUpdate, SuccessRate, Webhook, WebhookUpdate,
 };
 pub use validate::ValidationErrors;

@@ -347,7 +347,7 @@ impl<'tx> CompleteStatements<'tx> {
             )?,
             finish: tx.prepare_cached(
                 "UPDATE tasks SET state = COALESCE(?2, state), next_at = COALESCE(?3, next_at),
-                    lease = NULL
+                    lease = NULL, attempts = max(attempts - ?4, 0)
                  WHERE id = ?1",
             )?,
             record: tx.prepare_cached(
@@ -371,9 +371,11 @@ fn complete(s: &mut CompleteStatements<'_>, c: &Completion) -> IResult<(Complete
     let (state, next_at) = match c.decision.outcome {
         Outcome::Delivered => (Some(STATE_DONE), None),
         // A task failed meanwhile (its webhook disabled) stays failed.
-        Outcome::RetryAt(at) => (None, Some(to_ns(at))),
+        Outcome::RetryAt(at) | Outcome::Throttled(at) => (None, Some(to_ns(at))),
         Outcome::Failed => (Some(STATE_FAILED), None),
     };
+    // A throttled attempt gives back the attempt its claim counted.
+    let uncounted = i64::from(matches!(c.decision.outcome, Outcome::Throttled(_)));
     // The log stores a request body only if it is not the event's payload (usually it is:
     // no need to write it twice): an attempt sends its task's body unchanged, which is the
     // payload unless the task carries its own (a redelivery's recorded body). Plain
@@ -394,7 +396,8 @@ fn complete(s: &mut CompleteStatements<'_>, c: &Completion) -> IResult<(Complete
         return Ok((none, None));
     };
     if lease_held {
-        s.finish.execute(params![c.task_id, state, next_at])?;
+        s.finish
+            .execute(params![c.task_id, state, next_at, uncounted])?;
     }
     let a = &c.attempt;
     let (request_body, request_truncated) = match &request_body {

@@ -75,6 +75,11 @@ pub struct Webhook {
     /// The open circuit breaker that last put its deliveries off, as the worker recorded it;
     /// `None` once the breaker closed or a delivery succeeded.
     pub breaker: Option<BreakerHold>,
+    /// Its adaptive delivery limit while a worker holds it below its cap or paused, as the
+    /// worker last recorded it; `None` at its cap.
+    pub delivery_limit: Option<LimitHold>,
+    /// Its tasks claimed by a worker and not yet completed (queued there or being delivered).
+    pub in_flight: u64,
     /// While a secret rotation's overlap lasts ([`Store::rotate_secret`](crate::Store::rotate_secret)),
     /// when it ends: until then deliveries are signed with the previous secret too.
     #[serde(with = "time::serde::rfc3339::option")]
@@ -124,6 +129,18 @@ pub struct BreakerHold {
     pub until: OffsetDateTime,
     /// Why it opened, e.g. `5 consecutive timeouts`.
     pub reason: String,
+}
+
+/// A webhook's adaptive delivery limit below its cap, or its pause, as a worker recorded it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LimitHold {
+    /// Deliveries it may have under way at once (0 while paused).
+    pub limit: u32,
+    /// Why: `timeouts`, `slow answers` or `throttled`.
+    pub reason: String,
+    /// While paused after a 429 or 503, until when.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub paused_until: Option<OffsetDateTime>,
 }
 
 /// The fields of a webhook to create. `events` are wire names; an empty list

@@ -317,9 +317,14 @@ pub(crate) struct EmitArgs {
 /// `worker`
 #[derive(Debug, Args)]
 pub(crate) struct WorkerArgs {
-    /// How many deliveries run at once.
+    /// Threads that claim, sign, send and commit. A delivery waiting on a slow receiver (over
+    /// 100 ms) hands its place to a new thread, so slow receivers never take these.
     #[arg(long, default_value_t = 8)]
     pub(crate) concurrency: usize,
+    /// Most deliveries waiting on slow receivers at once, beside --concurrency (each a
+    /// small thread and a socket); beyond it, receivers known to be slow wait their turn.
+    #[arg(long, value_name = "N", default_value_t = 512)]
+    pub(crate) max_deliveries: usize,
     /// Return once nothing is due (for scripts and tests) instead of running until SIGINT/SIGTERM.
     #[arg(long)]
     pub(crate) until_idle: bool,
@@ -432,9 +437,15 @@ pub(crate) struct ServeArgs {
     /// The address the API listens on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub(crate) listen: String,
-    /// How many deliveries run at once.
+    /// Delivery threads that claim, sign, send and commit. A delivery waiting on a slow
+    /// receiver (over 100 ms) hands its place to a new thread, so slow receivers never take
+    /// these.
     #[arg(long, default_value_t = 8)]
     pub(crate) concurrency: usize,
+    /// Most deliveries waiting on slow receivers at once, beside --concurrency (each a
+    /// small thread and a socket); beyond it, receivers known to be slow wait their turn.
+    #[arg(long, value_name = "N", default_value_t = 512)]
+    pub(crate) max_deliveries: usize,
     /// How long a claimed task stays reserved for this server's worker (e.g. 90s, 5m) while it
     /// runs. If the server dies, its tasks come back at once: when it restarts, or when
     /// another server or worker on the database next claims. The lease is the outer bound,

@@ -9,8 +9,16 @@ use crate::worker::{Worker, WorkerEvent, WorkerWaker};
 /// How a [`Worker`] runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WorkerConfig {
-    /// Delivery threads. Default 4.
+    /// Delivery threads free to work at any time: they claim, commit, sign and send. A
+    /// delivery that waits on its receiver for long (over 100 ms) no longer counts among them,
+    /// and the pool adds a thread in its place. Default 4.
     pub concurrency: usize,
+    /// Most deliveries waiting on slow receivers at once, beside the `concurrency` working
+    /// threads: the pool has at most `max_deliveries + concurrency` threads. Once this many
+    /// are waiting, a receiver known to be slow waits for one of them to end; the working
+    /// threads stay with the others. Each costs a thread with a small stack, a socket and its
+    /// buffers. Default 512.
+    pub max_deliveries: usize,
     /// Lease asked for each claim. It should outlast a delivery's overall timeout plus its wait
     /// in the queue (see `queue_depth.rs`), or the task may be claimed again. A task
     /// with less than a quarter of its lease left when a thread takes it from the queue is not
@@ -47,6 +55,7 @@ impl Default for WorkerConfig {
     fn default() -> WorkerConfig {
         WorkerConfig {
             concurrency: 4,
+            max_deliveries: 512,
             lease: Duration::from_secs(300),
             poll_interval: Duration::from_secs(1),
             claim_batch: 256,

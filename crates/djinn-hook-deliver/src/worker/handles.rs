@@ -1,9 +1,10 @@
-//! Handles on a running worker: [`WorkerWaker`] and [`BreakerMonitor`].
+//! Handles on a running worker: [`WorkerWaker`], [`BreakerMonitor`] and [`LimitMonitor`].
 
 use std::fmt;
 use std::sync::Arc;
 
 use crate::breaker::{BreakerState, BreakerStatus};
+use crate::limits::LimitStatus;
 #[cfg(doc)]
 use crate::worker::Worker;
 use crate::worker::machinery::Shared;
@@ -63,5 +64,31 @@ impl BreakerMonitor {
             .filter(|b| b.state != BreakerState::Closed)
             .map(|b| b.tasks_held)
             .sum()
+    }
+}
+
+/// Reports a [`Worker`]'s adaptive limits per webhook (see [`LimitStatus`]), e.g. for metrics:
+/// cheap to clone, safe to call from any thread while the worker runs.
+#[derive(Clone)]
+pub struct LimitMonitor {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl fmt::Debug for LimitMonitor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LimitMonitor").finish_non_exhaustive()
+    }
+}
+
+impl LimitMonitor {
+    /// Every webhook whose limit is below its cap, that is paused, or whose receiver answers
+    /// slowly, by webhook id.
+    pub fn statuses(&self) -> Vec<LimitStatus> {
+        self.shared.limit_statuses()
+    }
+
+    /// The status of webhook `hook_id`, if its limit is not plainly at its cap.
+    pub fn status(&self, hook_id: i64) -> Option<LimitStatus> {
+        self.statuses().into_iter().find(|s| s.hook_id == hook_id)
     }
 }

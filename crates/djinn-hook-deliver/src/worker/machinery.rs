@@ -4,23 +4,49 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
-use std::thread;
+use std::thread::{self, Scope};
 use std::time::{Duration, Instant};
 
 use djinn_hook_outbox::{
-    ClaimRequest, Claimed, Completion, Destination, LeaseToken, Outbox, Outcome, PutOff, Release,
-    Task,
+    ClaimRequest, Claimed, Completion, Deferral, Destination, LeaseToken, LimitNote, Outbox,
+    Outcome, PutOff, Release, Task,
 };
 use time::OffsetDateTime;
 
 use crate::breaker::{BreakerConfig, BreakerStatus, Breakers, Change, Gate};
 use crate::hook_queue::{HookQueues, Queued};
+use crate::limits::{LimitReason, LimitStatus, Limits, Signal};
 use crate::queue_depth::QueueDepth;
 use crate::store_thread::StoreThread;
 use crate::worker::{Stats, Worker, WorkerEvent};
 
 /// Longest sleep between two looks at the stop flag.
 pub(crate) const STOP_CHECK: Duration = Duration::from_millis(50);
+
+/// A delivery under way longer than this is waiting on its receiver: its thread no longer
+/// counts as one of the pool's `concurrency` working threads, and the pool grows by one; the
+/// webhook is marked slow, so its next deliveries count as waiting from their start. Above
+/// what a loaded machine adds to a local delivery (so a busy pool of fast deliveries does not
+/// grow), below what a person would notice; a delivery over the internet may well take longer,
+/// and then each one under way has its own thread (waiting is cheap: see `DELIVERY_STACK`).
+pub(crate) const SLOW: Duration = Duration::from_millis(100);
+
+/// [`SLOW`] for a webhook whose receiver has not answered quickly yet (a first contact): a
+/// working thread caught by a receiver that never answers is replaced sooner, while a
+/// receiver known to answer quickly keeps the longer, load-proof threshold.
+const SLOW_UNPROVEN: Duration = Duration::from_millis(20);
+
+/// How often the pool keeper counts slow deliveries.
+const KEEPER_TICK: Duration = Duration::from_millis(10);
+
+/// How long a thread beyond the pool's floor stays idle before it ends.
+const IDLE_RETIRE: Duration = Duration::from_secs(2);
+
+/// Stack of a delivery thread: what a delivery, a claim or a commit needs (the store's calls
+/// run on the store thread; bodies and buffers are on the heap), with room to spare. Threads
+/// held by slow receivers mostly sleep in `recv`: their cost is this stack's touched pages
+/// and the connection's buffers.
+const DELIVERY_STACK: usize = 256 * 1024;
 
 impl<O: Outbox> Worker<'_, O> {
     pub(crate) fn run_inner(&self, stop: Option<&AtomicBool>) -> Stats {
@@ -31,10 +57,12 @@ impl<O: Outbox> Worker<'_, O> {
             }
             *state = State {
                 running: true,
+                threads: self.config.concurrency,
                 wakes: state.wakes,
                 depth: QueueDepth::new(self.config.concurrency),
                 // Kept across runs: a destination does not recover because the worker restarted.
                 breakers: std::mem::take(&mut state.breakers),
+                limits: std::mem::take(&mut state.limits),
                 ..State::default()
             };
         }
@@ -47,11 +75,14 @@ impl<O: Outbox> Worker<'_, O> {
                 until_idle: stop.is_none(),
                 store: &store,
             };
+            let run = &run;
             thread::scope(|scope| {
                 for _ in 1..self.config.concurrency {
-                    scope.spawn(|| self.thread_loop(&run));
+                    spawn_delivery_thread(scope, move || self.thread_loop(run, scope, false))
+                        .expect("spawning a delivery thread");
                 }
-                self.thread_loop(&run);
+                scope.spawn(move || self.keep_pool(run, scope));
+                self.thread_loop(run, scope, false);
             });
         });
         let stats = lock(&self.shared.state).stats;
@@ -67,9 +98,19 @@ impl<O: Outbox> Worker<'_, O> {
 
     /// One delivery thread: take a task (claiming a batch first when the queue is low), deliver
     /// it, add its completion to the pending batch and commit that batch unless a commit runs.
-    fn thread_loop<'env>(&'env self, run: &Run<'_, 'env>) {
+    ///
+    /// A thread the keeper added (`grown`) ends once it has been idle for [`IDLE_RETIRE`] while
+    /// the pool has more threads than it needs.
+    fn thread_loop<'scope, 'env: 'scope>(
+        &'env self,
+        run: &'scope Run<'_, 'env>,
+        scope: &'scope Scope<'scope, '_>,
+        grown: bool,
+    ) {
         let shared = &*self.shared;
         let _ends_the_run_on_panic = EndOnPanic(shared);
+        let _counted = ThreadCount(shared);
+        let mut idle_since: Option<Instant> = None;
         let mut state = lock(&shared.state);
         loop {
             if run.stopped() && !state.stopping {
@@ -79,9 +120,7 @@ impl<O: Outbox> Worker<'_, O> {
             if state.stopping && !state.queue.is_empty() {
                 hand_back_queue(&mut state);
             }
-            let unwritten = !state.put_offs.is_empty()
-                || !state.closed.is_empty()
-                || !state.releases.is_empty();
+            let unwritten = state.unwritten();
             if unwritten && !state.committing {
                 state = self.commit_pending(state, run);
                 continue;
@@ -93,7 +132,19 @@ impl<O: Outbox> Worker<'_, O> {
                 state = self.claim(state, run);
                 continue;
             }
-            let Some(Queued { task, destination }) = state.queue.pop() else {
+            let slow_budget = self.config.max_deliveries;
+            let State {
+                queue,
+                limits,
+                slow,
+                ..
+            } = &mut *state;
+            // Once slow deliveries hold their budget of threads, receivers known to be slow
+            // wait for one of them to end; the rest of the pool stays with the others.
+            let spent = *slow >= slow_budget;
+            let Some(Queued { task, destination }) =
+                queue.pop_unless(|hook_id| spent && limits.slow(hook_id))
+            else {
                 if !state.pending.is_empty() && !state.committing {
                     // Left by a commit that ended while others were delivering: with nothing
                     // to deliver, commit it rather than wait for them (a hanging receiver's
@@ -101,6 +152,12 @@ impl<O: Outbox> Worker<'_, O> {
                     // may be what keeps a webhook at its cap).
                     state = self.commit_pending(state, run);
                     continue;
+                }
+                if grown && state.threads > self.config.concurrency + state.slow {
+                    let since = *idle_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= IDLE_RETIRE {
+                        return;
+                    }
                 }
                 let timeout = match state.idle {
                     Some(idle) => idle
@@ -143,11 +200,47 @@ impl<O: Outbox> Worker<'_, O> {
                 continue;
             }
             state.delivering += 1;
+            idle_since = None;
+            let delivery = state.next_delivery;
+            state.next_delivery += 1;
+            let started = Instant::now();
+            // A delivery to a receiver that answered slowly last time counts as waiting from
+            // its start: the keeper adds a thread for it at its next look, not after `SLOW`.
+            let expected_slow = state.limits.slow(hook_id);
+            let slow_after = if state.limits.fast(hook_id) {
+                SLOW
+            } else {
+                SLOW_UNPROVEN
+            };
+            state.started.insert(
+                delivery,
+                Started {
+                    at: started,
+                    expected_slow,
+                    slow_after,
+                    hook_id,
+                },
+            );
+            let replace = expected_slow
+                && state.threads < self.config.max_deliveries + self.config.concurrency;
+            if expected_slow {
+                state.slow += 1;
+            }
+            if replace {
+                state.threads += 1;
+            }
             drop(state);
+            // This thread will wait: a new one takes its place now, not at the keeper's next
+            // look (a backlog for a slow receiver then goes out at the rate threads start).
+            if replace
+                && spawn_delivery_thread(scope, move || self.thread_loop(run, scope, true)).is_err()
+            {
+                lock(&shared.state).threads -= 1;
+            }
 
             let number = task.request.attempt;
             let attempt = self.deliverer.deliver(&task.request);
-            let decision = self.policy.decide(
+            let mut decision = self.policy.decide(
                 &attempt,
                 number,
                 task.hook_failing_since,
@@ -156,6 +249,41 @@ impl<O: Outbox> Worker<'_, O> {
 
             state = lock(&shared.state);
             state.delivering -= 1;
+            state.started.remove(&delivery);
+            let took = started.elapsed();
+            if expected_slow || took >= slow_after {
+                // Counted slow by the keeper (or about to be): no longer.
+                state.slow = state.slow.saturating_sub(1);
+                state.queue.unpark();
+            }
+            let timeout = task
+                .request
+                .timeout
+                .unwrap_or(self.deliverer.config().timeout);
+            let signal = Signal::of(&attempt, timeout, OffsetDateTime::now_utc());
+            let cap = self.cap_of(&task);
+            if let Some(change) =
+                state
+                    .limits
+                    .record(hook_id, cap, signal, took >= SLOW, Instant::now())
+            {
+                state.queue.set_cap(hook_id, change.limit);
+                let note = state.limits.note(hook_id, Instant::now());
+                state.limit_notes.retain(|n| n.hook_id != hook_id);
+                state.limit_notes.push(note);
+                if let (Some(until), Some(destination)) = (change.paused_until, &destination) {
+                    self.pause(&mut state, hook_id, destination, until);
+                }
+            }
+            if let (Outcome::Throttled(at), Some(until)) = (
+                decision.outcome,
+                state.limits.paused_until(hook_id, Instant::now()),
+            ) {
+                // Not before its webhook's pause ends.
+                let pause_end =
+                    OffsetDateTime::now_utc() + until.saturating_duration_since(Instant::now());
+                decision.outcome = Outcome::Throttled(at.max(pause_end));
+            }
             // No wake-up for the slot this frees: this thread takes the next task itself.
             state.queue.done(hook_id);
             if let Some(destination) = destination
@@ -175,6 +303,80 @@ impl<O: Outbox> Worker<'_, O> {
             if !state.committing {
                 state = self.commit_pending(state, run);
             }
+        }
+    }
+
+    /// The pool keeper: counts the deliveries waiting on their receivers (under way longer than
+    /// [`SLOW`]) and adds a thread for each, so that `concurrency` threads are always free to
+    /// claim, commit and take the next task, up to `max_deliveries + concurrency` threads in
+    /// all. Ends with the run.
+    fn keep_pool<'scope, 'env: 'scope>(
+        &'env self,
+        run: &'scope Run<'_, 'env>,
+        scope: &'scope Scope<'scope, '_>,
+    ) {
+        let shared = &*self.shared;
+        loop {
+            let mut state = lock(&shared.state);
+            if state.threads == 0 || state.finished {
+                return;
+            }
+            let now = Instant::now();
+            let State {
+                started, limits, ..
+            } = &mut *state;
+            let mut slow = 0;
+            for delivery in started.values() {
+                if delivery.expected_slow
+                    || now.saturating_duration_since(delivery.at) >= delivery.slow_after
+                {
+                    let hook_id = delivery.hook_id;
+                    slow += 1;
+                    // The webhook's next deliveries count as slow from their start.
+                    limits.mark_slow(hook_id);
+                }
+            }
+            if slow < state.slow {
+                state.queue.unpark();
+            }
+            state.slow = slow;
+            let working = state.threads.saturating_sub(state.slow);
+            let room = (self.config.max_deliveries + self.config.concurrency)
+                .saturating_sub(state.threads);
+            let wanted = self.config.concurrency.saturating_sub(working).min(room);
+            if wanted > 0 && !(state.stopping && state.queue.is_empty()) {
+                state.threads += wanted;
+                drop(state);
+                for _ in 0..wanted {
+                    if spawn_delivery_thread(scope, move || self.thread_loop(run, scope, true))
+                        .is_err()
+                    {
+                        // Out of threads (a process limit): the pool stays as it is for now.
+                        lock(&shared.state).threads -= 1;
+                    }
+                }
+            } else {
+                drop(state);
+            }
+            thread::sleep(KEEPER_TICK);
+        }
+    }
+
+    /// The most deliveries of `task`'s webhook at once: its own cap, else the worker's.
+    fn cap_of(&self, task: &Task) -> usize {
+        task.max_in_flight.map_or(self.config.hook_cap(), |n| {
+            usize::try_from(n).unwrap_or(usize::MAX)
+        })
+    }
+
+    /// Puts off the queued tasks of webhook `hook_id`, paused until `until` (it answered 429
+    /// or 503): nothing is sent to it meanwhile, and their claims are not counted as attempts.
+    fn pause(&self, state: &mut State, hook_id: i64, destination: &Destination, until: Instant) {
+        let queued = state
+            .queue
+            .take_where(|queued| queued.task.request.hook_id == hook_id);
+        for Queued { task, .. } in queued {
+            put_off(state, &task, destination, until, throttled_reason());
         }
     }
 
@@ -383,9 +585,14 @@ impl<O: Outbox> Worker<'_, O> {
                 put_off(&mut state, &task, destination, until, reason);
                 continue;
             }
-            let cap = task.max_in_flight.map_or(self.config.hook_cap(), |n| {
-                usize::try_from(n).unwrap_or(usize::MAX)
-            });
+            let hook_id = task.request.hook_id;
+            if let Some(destination) = &destination
+                && let Some(until) = state.limits.paused_until(hook_id, now)
+            {
+                put_off(&mut state, &task, destination, until, throttled_reason());
+                continue;
+            }
+            let cap = state.limits.allowed(hook_id, self.cap_of(&task), now);
             state.queue.push(Queued { task, destination }, cap);
         }
         shared.notify(&state);
@@ -400,14 +607,9 @@ impl<O: Outbox> Worker<'_, O> {
         run: &Run<'_, 'env>,
     ) -> MutexGuard<'env, State> {
         let shared = &*self.shared;
-        while !state.pending.is_empty()
-            || !state.put_offs.is_empty()
-            || !state.closed.is_empty()
-            || !state.releases.is_empty()
-        {
+        while !state.pending.is_empty() || state.unwritten() {
             state.committing = true;
-            if !state.put_offs.is_empty() || !state.closed.is_empty() || !state.releases.is_empty()
-            {
+            if state.unwritten() {
                 state = self.write_put_offs(state, run);
                 continue;
             }
@@ -441,6 +643,7 @@ impl<O: Outbox> Worker<'_, O> {
                     match completion.decision.outcome {
                         Outcome::Delivered => stats.delivered += 1,
                         Outcome::RetryAt(_) => stats.retries_scheduled += 1,
+                        Outcome::Throttled(_) => stats.throttled += 1,
                         Outcome::Failed => stats.failed += 1,
                     }
                     if completion.decision.disable_hook.is_some() {
@@ -466,8 +669,9 @@ impl<O: Outbox> Worker<'_, O> {
         state
     }
 
-    /// Hands the tasks put off, the breakers closed and the tasks released to the outbox (on the
-    /// store thread), once: if that fails, the tasks come back when their leases run out.
+    /// Hands the tasks put off, the breakers closed, the limits changed and the tasks released
+    /// to the outbox (on the store thread), once: if that fails, the tasks come back when their
+    /// leases run out.
     fn write_put_offs<'env>(
         &'env self,
         mut state: MutexGuard<'env, State>,
@@ -480,6 +684,11 @@ impl<O: Outbox> Worker<'_, O> {
             }
         }
         let closed = std::mem::take(&mut state.closed);
+        let limit_notes = std::mem::take(&mut state.limit_notes);
+        let deferrals: Vec<Deferral> = std::mem::take(&mut state.deferrals)
+            .into_iter()
+            .map(|(hook_id, until)| Deferral { hook_id, until })
+            .collect();
         let mut releases = std::mem::take(&mut state.releases);
         for release in &mut releases {
             if let Some(in_flight) = state.in_flight.get(&release.task_id) {
@@ -492,6 +701,8 @@ impl<O: Outbox> Worker<'_, O> {
                 closed
                     .iter()
                     .try_for_each(|destination| self.outbox.breaker_closed(destination))
+                    .and_then(|()| self.outbox.limits_changed(&limit_notes))
+                    .and_then(|()| self.outbox.defer(&deferrals))
             });
             // Tried whatever happened above: a stop should hand back all it can.
             let result = result.and(self.outbox.release(&releases));
@@ -573,6 +784,8 @@ impl Drop for Running<'_> {
         state.queue = HookQueues::default();
         state.put_offs = Vec::new();
         state.closed = Vec::new();
+        state.limit_notes = Vec::new();
+        state.deferrals = HashMap::new();
         state.releases = Vec::new();
         state.in_flight = HashMap::new();
         state.in_flight_bytes = 0;
@@ -594,6 +807,29 @@ impl Drop for EndOnPanic<'_> {
             self.0.changed.notify_all();
         }
     }
+}
+
+/// Counts a delivery thread out of the pool when it returns (or unwinds).
+struct ThreadCount<'a>(&'a Shared);
+
+impl Drop for ThreadCount<'_> {
+    fn drop(&mut self) {
+        let mut state = lock(&self.0.state);
+        state.threads -= 1;
+        self.0.changed.notify_all();
+    }
+}
+
+/// Starts a delivery thread of the pool in `scope`, with a small stack.
+fn spawn_delivery_thread<'scope>(
+    scope: &'scope Scope<'scope, '_>,
+    body: impl FnOnce() + Send + 'scope,
+) -> std::io::Result<()> {
+    thread::Builder::new()
+        .name("djinn-deliver".to_owned())
+        .stack_size(DELIVERY_STACK)
+        .spawn_scoped(scope, body)
+        .map(drop)
 }
 
 /// The parameters of one run.
@@ -637,6 +873,14 @@ impl Shared {
         lock(&self.state).breakers.statuses(Instant::now())
     }
 
+    /// Every webhook whose adaptive limit is not plainly at its cap.
+    pub(crate) fn limit_statuses(&self) -> Vec<LimitStatus> {
+        let state = lock(&self.state);
+        state
+            .limits
+            .statuses(Instant::now(), |hook_id| state.queue.delivering(hook_id))
+    }
+
     /// Wakes the waiting threads, if any (with the lock held, so none is missed).
     fn notify(&self, state: &State) {
         if state.waiting > 0 {
@@ -663,10 +907,16 @@ struct State {
     queue: HookQueues,
     /// The breakers, by destination (kept across runs).
     breakers: Breakers,
+    /// The adaptive limits, by webhook (kept across runs).
+    limits: Limits,
     /// Tasks put off by an open breaker, not yet handed to the outbox (still in flight).
     put_offs: Vec<PutOff>,
     /// Breakers closed, not yet handed to the outbox.
     closed: Vec<Destination>,
+    /// Webhooks' limits changed, not yet handed to the outbox.
+    limit_notes: Vec<LimitNote>,
+    /// Webhooks whose due tasks are to be put off, until when, not yet handed to the outbox.
+    deferrals: HashMap<i64, OffsetDateTime>,
     /// Tasks the stopping worker will not attempt, not yet handed back (still in flight).
     releases: Vec<Release>,
     /// Claimed, not yet committed, by task id.
@@ -685,6 +935,15 @@ struct State {
     committing: bool,
     /// Threads between taking a task and adding its completion to `pending`.
     delivering: usize,
+    /// Delivery threads running (the pool: `concurrency`, plus one per slow delivery).
+    threads: usize,
+    /// Deliveries under way longer than [`SLOW`] (as last counted).
+    slow: usize,
+    /// When each delivery under way started, whether it was expected to be slow, and its
+    /// webhook, by a number of its own.
+    started: HashMap<u64, Started>,
+    /// The number of the next delivery.
+    next_delivery: u64,
     /// Threads waiting on `changed`.
     waiting: usize,
     /// Batches committed (or abandoned) in this run.
@@ -698,6 +957,28 @@ struct State {
     /// `run_until_idle` is done.
     finished: bool,
     stats: Stats,
+}
+
+impl State {
+    /// Whether put-offs, closed breakers, changed limits, deferrals or releases wait to be
+    /// handed to the outbox.
+    fn unwritten(&self) -> bool {
+        !self.put_offs.is_empty()
+            || !self.closed.is_empty()
+            || !self.limit_notes.is_empty()
+            || !self.deferrals.is_empty()
+            || !self.releases.is_empty()
+    }
+}
+
+/// A delivery under way.
+struct Started {
+    at: Instant,
+    /// Its webhook was known to be slow when it started.
+    expected_slow: bool,
+    /// It counts as slow (waiting on its receiver) once under way this long.
+    slow_after: Duration,
+    hook_id: i64,
 }
 
 /// A task claimed and not yet committed.
@@ -729,13 +1010,19 @@ fn put_off(
 ) {
     state.breakers.held(destination, task.task_id);
     let wait = until.saturating_duration_since(Instant::now());
+    let until = OffsetDateTime::now_utc() + wait;
     state.put_offs.push(PutOff {
         task_id: task.task_id,
         lease: task.lease,
-        until: OffsetDateTime::now_utc() + wait,
+        until,
         destination: destination.clone(),
         reason,
     });
+    // The webhook's other due tasks too, at once: claims would otherwise bring them one by one
+    // only for them to be put off here (a dead receiver's backlog would cost the store as much
+    // as as many deliveries).
+    let deferred = state.deferrals.entry(task.request.hook_id).or_insert(until);
+    *deferred = (*deferred).max(until);
 }
 
 /// Stopping: the queued tasks no thread has started are handed back (due at once, for the next
@@ -751,13 +1038,20 @@ fn hand_back_queue(state: &mut State) {
 }
 
 /// Tasks in flight as far as the claim limit is concerned: not those queued behind a webhook at
-/// its cap (a hanging receiver's queue would otherwise stop claims for everyone; they are
-/// bounded by the store's cap per webhook and by `max_in_flight_bytes`).
+/// its cap, nor those in slow deliveries (a hanging receiver's tasks would otherwise stop
+/// claims for everyone; they are bounded by the store's cap per webhook, by `max_deliveries`
+/// and by `max_in_flight_bytes`).
 fn counted_in_flight(state: &State) -> usize {
     state
         .in_flight
         .len()
         .saturating_sub(state.queue.waiting_for_cap())
+        .saturating_sub(state.slow)
+}
+
+/// The reason recorded for tasks put off while their webhook is paused.
+fn throttled_reason() -> String {
+    format!("{} (429 or 503)", LimitReason::Throttled.as_str())
 }
 
 /// Drops a task from the in-flight set (committed, abandoned, or let go).

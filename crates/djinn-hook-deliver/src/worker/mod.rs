@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use djinn_hook_outbox::Outbox;
 
 pub use config::WorkerConfig;
-pub use handles::{BreakerMonitor, WorkerWaker};
+pub use handles::{BreakerMonitor, LimitMonitor, WorkerWaker};
 pub use report::{Stats, WorkerEvent};
 
 #[cfg(doc)]
@@ -24,12 +24,19 @@ use crate::retry::RetryPolicy;
 use machinery::{Shared, lock};
 use report::Observer;
 
-/// Claims tasks from an [`Outbox`], delivers them on `concurrency` threads and commits the
-/// results in batches.
+/// Claims tasks from an [`Outbox`], delivers them on a pool of threads and commits the results
+/// in batches.
 ///
 /// ```text
-///  Outbox::claim ─▶ queue ─▶ N threads: deliver + decide ─▶ pending ─▶ Outbox::complete
+///  Outbox::claim ─▶ queue ─▶ pool of threads: deliver + decide ─▶ pending ─▶ Outbox::complete
 /// ```
+///
+/// - **Waiting is cheap**: `concurrency` threads are always free to work; a delivery waiting on
+///   its receiver for over 100 ms (20 ms while the receiver has not answered quickly yet; from
+///   its start once the receiver is known to be slow)
+///   hands its place to a new thread with a small stack, up to `max_deliveries` waiting at
+///   once; beyond that, receivers known to be slow wait in the queue. Threads beyond the
+///   pool's need end after 2 s idle.
 ///
 /// - **No hand-off per delivery**: the delivery threads claim and commit themselves (each call
 ///   runs on one store thread while the calling thread waits: the store's allocations stay in
@@ -55,7 +62,9 @@ use report::Observer;
 ///   delivered again: at least once, never silently lost).
 /// - **Isolation**: the queue is one queue per webhook, taken round-robin; at most
 ///   `max_in_flight_per_hook` (or the webhook's own cap) of one webhook's tasks are delivered
-///   at once, and the store's claim is fair and capped the same way. A destination whose
+///   at once, less while its receiver times out or answers slowly (an adaptive limit, reported
+///   by [`limits`](Self::limits)), and none while it is paused after a 429 or 503 (its tasks
+///   put off, their attempts not counted); the store's claim is fair and capped the same way. A destination whose
 ///   circuit breaker is open has its due tasks put off without an attempt wherever they are
 ///   found (when claimed, queued, or taken by a thread; see [`BreakerConfig`]);
 ///   [`breakers`](Self::breakers) reports the breakers.
@@ -88,7 +97,8 @@ impl<O: Outbox> fmt::Debug for Worker<'_, O> {
 }
 
 impl<'o, O: Outbox> Worker<'o, O> {
-    /// A worker. `concurrency`, `claim_batch` and `complete_batch` of 0 count as 1.
+    /// A worker. `concurrency`, `max_deliveries`, `claim_batch` and `complete_batch` of 0
+    /// count as 1.
     pub fn new(
         outbox: O,
         deliverer: Deliverer,
@@ -102,6 +112,7 @@ impl<'o, O: Outbox> Worker<'o, O> {
             policy,
             config: WorkerConfig {
                 concurrency: config.concurrency.max(1),
+                max_deliveries: config.max_deliveries.max(1),
                 claim_batch: config.claim_batch.max(1),
                 complete_batch: config.complete_batch.max(1),
                 ..config
@@ -147,6 +158,13 @@ impl<'o, O: Outbox> Worker<'o, O> {
     /// A handle that reports this worker's circuit breakers (see [`BreakerMonitor`]).
     pub fn breakers(&self) -> BreakerMonitor {
         BreakerMonitor {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// A handle that reports this worker's adaptive limits per webhook (see [`LimitMonitor`]).
+    pub fn limits(&self) -> LimitMonitor {
+        LimitMonitor {
             shared: Arc::clone(&self.shared),
         }
     }

@@ -20,6 +20,8 @@ pub struct Stats {
     pub delivered: u64,
     /// Committed attempts with a retry scheduled.
     pub retries_scheduled: u64,
+    /// Committed attempts the receiver throttled (429 or 503): retried, not counted.
+    pub throttled: u64,
     /// Committed attempts that failed their task for good.
     pub failed: u64,
     /// Committed decisions that disable a webhook.

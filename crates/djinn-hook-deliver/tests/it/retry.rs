@@ -62,6 +62,13 @@ fn retry_at(delay: Duration) -> Decision {
     }
 }
 
+fn throttled(delay: Duration) -> Decision {
+    Decision {
+        outcome: Outcome::Throttled(NOW + delay),
+        disable_hook: None,
+    }
+}
+
 const FAILED: Decision = Decision {
     outcome: Outcome::Failed,
     disable_hook: None,
@@ -108,7 +115,6 @@ fn every_kind_of_failure_is_retried() {
         status(500),
         status(404),
         status(302),
-        status(429),
         attempt(AttemptOutcome::ConnectRefused, None, &[]),
         attempt(AttemptOutcome::Blocked, None, &[]),
         attempt(AttemptOutcome::TlsError, None, &[]),
@@ -118,6 +124,30 @@ fn every_kind_of_failure_is_retried() {
             policy.decide(&failed, 2, None, NOW),
             retry_at(Duration::from_secs(5)),
             "{failed:?}"
+        );
+    }
+}
+
+#[test]
+fn throttling_is_retried_without_using_up_the_schedule() {
+    let policy = no_jitter();
+    for code in [429, 503] {
+        // The schedule's step for the attempt (5 s after attempt 2), at least a second.
+        assert_eq!(
+            policy.decide(&status(code), 2, None, NOW),
+            throttled(Duration::from_secs(5)),
+            "{code}"
+        );
+        assert_eq!(
+            policy.decide(&status(code), 1, None, NOW),
+            throttled(djinn_hook_deliver::THROTTLE_MIN),
+            "{code}"
+        );
+        // Past the schedule's end too (the attempt did not count): the longest step.
+        assert_eq!(
+            policy.decide(&status(code), 9, None, NOW),
+            throttled(Duration::from_secs(36_000)),
+            "{code}"
         );
     }
 }
@@ -159,7 +189,7 @@ fn gone_disables_and_stops() {
 #[test]
 fn failing_for_disable_after_disables() {
     let policy = no_jitter();
-    let failed = status(503);
+    let failed = status(500);
     let since = NOW - Duration::from_secs(5 * 86_400);
     let decision = policy.decide(&failed, 2, Some(since), NOW);
     assert_eq!(decision.outcome, Outcome::Failed);
@@ -191,11 +221,11 @@ fn retry_after_seconds_is_honoured_on_429_502_503_504() {
             Some(code),
             &[("Retry-After", "120")],
         );
-        assert_eq!(
-            policy.decide(&answer, 1, None, NOW),
-            retry_at(Duration::from_secs(120)),
-            "{code}"
-        );
+        let expected = match code {
+            429 | 503 => throttled(Duration::from_secs(120)),
+            _ => retry_at(Duration::from_secs(120)),
+        };
+        assert_eq!(policy.decide(&answer, 1, None, NOW), expected, "{code}");
     }
     // Not on other statuses.
     let answer = attempt(
@@ -221,7 +251,7 @@ fn retry_after_http_date_is_honoured_and_capped() {
     );
     assert_eq!(
         policy.decide(&answer, 1, None, NOW),
-        retry_at(Duration::from_secs(3600))
+        throttled(Duration::from_secs(3600))
     );
     // Capped at the longest step (10 h).
     let next_week = date(NOW + Duration::from_secs(7 * 86_400));
@@ -232,7 +262,7 @@ fn retry_after_http_date_is_honoured_and_capped() {
     );
     assert_eq!(
         policy.decide(&answer, 1, None, NOW),
-        retry_at(Duration::from_secs(36_000))
+        throttled(Duration::from_secs(36_000))
     );
     let answer = attempt(
         AttemptOutcome::HttpStatus,
@@ -241,7 +271,7 @@ fn retry_after_http_date_is_honoured_and_capped() {
     );
     assert_eq!(
         policy.decide(&answer, 1, None, NOW),
-        retry_at(Duration::from_secs(36_000))
+        throttled(Duration::from_secs(36_000))
     );
     // A past date means now; garbage falls back to the schedule.
     let past = date(NOW - Duration::from_secs(60));
@@ -252,7 +282,7 @@ fn retry_after_http_date_is_honoured_and_capped() {
     );
     assert_eq!(
         policy.decide(&answer, 2, None, NOW),
-        retry_at(Duration::ZERO)
+        throttled(Duration::ZERO)
     );
     let answer = attempt(
         AttemptOutcome::HttpStatus,
@@ -261,12 +291,12 @@ fn retry_after_http_date_is_honoured_and_capped() {
     );
     assert_eq!(
         policy.decide(&answer, 2, None, NOW),
-        retry_at(Duration::from_secs(5))
+        throttled(Duration::from_secs(5))
     );
-    // Retry-After does not extend the number of retries.
+    // On a 502, Retry-After does not extend the number of retries.
     let answer = attempt(
         AttemptOutcome::HttpStatus,
-        Some(503),
+        Some(502),
         &[("Retry-After", "1")],
     );
     assert_eq!(policy.decide(&answer, 9, None, NOW), FAILED);
@@ -285,15 +315,15 @@ fn retry_after_from_a_real_server() {
 
     let first = deliverer.deliver(&request(&server.url()));
     assert_eq!(first.response_status, Some(503));
-    let Outcome::RetryAt(at) = policy.decide(&first, 1, None, now).outcome else {
-        panic!("not a retry");
+    let Outcome::Throttled(at) = policy.decide(&first, 1, None, now).outcome else {
+        panic!("not throttled");
     };
     assert_eq!(at - now, Duration::from_secs(90));
 
     let second = deliverer.deliver(&request(&server.url()));
     assert_eq!(second.response_status, Some(429));
-    let Outcome::RetryAt(at) = policy.decide(&second, 2, None, now).outcome else {
-        panic!("not a retry");
+    let Outcome::Throttled(at) = policy.decide(&second, 2, None, now).outcome else {
+        panic!("not throttled");
     };
     // HTTP dates have whole seconds.
     let delay = (at - now).as_seconds_f64();

@@ -52,6 +52,8 @@ pub(crate) struct HookRow {
     pub(crate) disabled_reason: Option<String>,
     /// The open breaker holding its deliveries, as [`breaker_line`] says it; empty when none.
     pub(crate) breaker: String,
+    /// Its adaptive limit, as [`delivery_limit_line`] says it; empty at its cap.
+    pub(crate) delivery_limit: String,
     pub(crate) health: Health,
     /// E.g. `200 OK, 2026-12-01 12:00:00 UTC`; empty when never delivered.
     pub(crate) last: String,
@@ -74,6 +76,7 @@ impl HookRow {
             active: hook.active,
             disabled_reason: hook.disabled_reason.clone(),
             breaker: breaker_line(hook),
+            delivery_limit: delivery_limit_line(hook),
             health: Health::of(last),
             last: last.map_or_else(String::new, |last| {
                 format!("{}, {}", status_line(last.code), when(last.created_at))
@@ -186,6 +189,28 @@ pub(crate) fn breaker_line(hook: &Webhook) -> String {
             when(b.until),
             b.reason
         )
+    })
+}
+
+/// The adaptive limit a worker last recorded for `hook`, e.g. `1 delivery at once (2 under
+/// way): timeouts` or `paused until 2026-12-01 12:00:00 UTC (2 under way): throttled`; empty
+/// at its cap.
+pub(crate) fn delivery_limit_line(hook: &Webhook) -> String {
+    hook.delivery_limit.as_ref().map_or_else(String::new, |l| {
+        let now = OffsetDateTime::now_utc();
+        let limit = match l.paused_until {
+            Some(until) if until > now => format!("paused until {}", when(until)),
+            _ => format!(
+                "{} {} at once",
+                l.limit.max(1),
+                if l.limit.max(1) == 1 {
+                    "delivery"
+                } else {
+                    "deliveries"
+                }
+            ),
+        };
+        format!("{limit} ({} under way): {}", hook.in_flight, l.reason)
     })
 }
 

@@ -10,14 +10,16 @@ use crate::error::{Error, IResult, Result};
 use crate::hooks::timeout_ms;
 use crate::sql::{from_ns, mask, to_ns};
 use crate::task_state::{FAILED, PENDING};
-use crate::types::{BreakerHold, LimitsUpdate, NewWebhook, Webhook, WebhookUpdate};
+use crate::types::{BreakerHold, LimitHold, LimitsUpdate, NewWebhook, Webhook, WebhookUpdate};
 use crate::webhook_rules::{CheckedNew, CheckedUpdate, StoredHook, secret_change};
 
 const SELECT_HOOK: &str =
     "SELECT w.id, n.name, w.author_id, w.payload_url, w.ssl, w.events, w.active,
         w.standard_webhooks, w.secret IS NOT NULL, w.created_at, w.disabled_reason, w.disabled_at,
         w.failing_since, w.max_in_flight, w.timeout_ms, w.breaker_destination, w.breaker_until,
-        w.breaker_reason, w.previous_secret_until
+        w.breaker_reason, w.previous_secret_until, w.limit_now, w.limit_reason,
+        w.limit_paused_until, (SELECT count(*) FROM tasks t WHERE t.hook_id = w.id AND t.state = 0
+            AND t.lease IS NOT NULL)
     FROM webhooks w JOIN namespaces n ON n.id = w.namespace_id";
 
 impl PgStore {
@@ -235,5 +237,11 @@ fn row_hook(r: &Row) -> IResult<Webhook> {
             _ => None,
         },
         secret_rotating_until: crate::rotation::rotating_until(r.get(18)),
+        delivery_limit: r.get::<_, Option<i64>>(19).map(|limit| LimitHold {
+            limit: u32::try_from(limit).unwrap_or(0),
+            reason: r.get::<_, Option<String>>(20).unwrap_or_default(),
+            paused_until: r.get::<_, Option<i64>>(21).map(from_ns),
+        }),
+        in_flight: r.get::<_, i64>(22).try_into().unwrap_or(0),
     })
 }

@@ -6,7 +6,9 @@
 //! [`CHANNEL`] so idle workers ([`WorkListener`]) wake at once.
 
 mod claim;
+mod defer;
 mod hooks;
+mod limit_notes;
 mod listen;
 mod log;
 mod outbox;

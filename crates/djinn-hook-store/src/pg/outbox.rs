@@ -368,28 +368,35 @@ fn finish_tasks(
 ) -> IResult<Vec<Option<Finished>>> {
     let mut seen = HashSet::new();
     let (mut ids, mut leases, mut states, mut next_ats) = (vec![], vec![], vec![], vec![]);
+    let mut uncounted: Vec<i64> = vec![];
     for c in completions.iter().filter(|c| seen.insert(c.task_id)) {
         let (state, next_at) = match c.decision.outcome {
             Outcome::Delivered => (Some(STATE_DONE), None),
             // A task failed meanwhile (its webhook disabled) stays failed.
-            Outcome::RetryAt(at) => (None, Some(to_ns(at))),
+            Outcome::RetryAt(at) | Outcome::Throttled(at) => (None, Some(to_ns(at))),
             Outcome::Failed => (Some(STATE_FAILED), None),
         };
         ids.push(c.task_id);
         leases.push(*c.lease.as_uuid());
         states.push(state);
         next_ats.push(next_at);
+        // A throttled attempt gives back the attempt its claim counted.
+        uncounted.push(i64::from(matches!(
+            c.decision.outcome,
+            Outcome::Throttled(_)
+        )));
     }
     // One statement: the main query reads the tasks as they were before the
     // update (their webhook, event and body, which it does not change).
     let mut rows: HashMap<i64, Finished> = tx
         .query_typed(
             "WITH c AS (
-                SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::bigint[], $4::bigint[])
-                    AS c (id, lease, state, next_at)),
+                SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::bigint[], $4::bigint[],
+                    $5::bigint[]) AS c (id, lease, state, next_at, uncounted)),
              held AS (
                 UPDATE tasks t SET state = COALESCE(c.state, t.state),
-                    next_at = COALESCE(c.next_at, t.next_at), lease = NULL
+                    next_at = COALESCE(c.next_at, t.next_at), lease = NULL,
+                    attempts = GREATEST(t.attempts - c.uncounted, 0)
                 FROM c WHERE t.id = c.id AND t.lease = c.lease
                 RETURNING t.id)
              SELECT t.id, t.hook_id, t.event_id, t.body, t.id IN (SELECT id FROM held)
@@ -399,6 +406,7 @@ fn finish_tasks(
                 (&leases, Type::UUID_ARRAY),
                 (&states, Type::INT8_ARRAY),
                 (&next_ats, Type::INT8_ARRAY),
+                (&uncounted, Type::INT8_ARRAY),
             ],
         )?
         .iter()

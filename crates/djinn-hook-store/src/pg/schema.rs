@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_secret_rotation.sql"),
     include_str!("migrations/0004_attempt_result.sql"),
     include_str!("migrations/0005_process_liveness.sql"),
+    include_str!("migrations/0006_adaptive_limit.sql"),
 ];
 
 /// The PostgreSQL schema version this build writes.

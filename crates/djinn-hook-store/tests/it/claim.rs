@@ -6,10 +6,12 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Duration;
 
-use djinn_hook_outbox::{ClaimRequest, Destination, LeaseToken, Outcome, PutOff};
+use djinn_hook_outbox::{
+    ClaimRequest, Deferral, Destination, LeaseToken, LimitNote, Outcome, PutOff, ReducedLimit,
+};
 use djinn_hook_payload::EventType;
 use djinn_hook_store::{
-    BreakerHold, DeliveryFilter, DeliveryLimits, Error, LimitsUpdate, NewWebhook, Page,
+    BreakerHold, DeliveryFilter, DeliveryLimits, Error, LimitHold, LimitsUpdate, NewWebhook, Page,
 };
 
 use crate::support::{Backend, LEASE, completion, now};
@@ -113,6 +115,138 @@ pub(crate) fn a_webhook_at_its_cap_gets_nothing_until_leases_end(backend: &Backe
     // Leases that ran out no longer count.
     let later = db.store.claim(t + LEASE, &claim).unwrap();
     assert_eq!(per_hook(&later.tasks)[&busy.id], 6);
+}
+
+pub(crate) fn a_throttled_attempt_is_recorded_but_not_counted(backend: &Backend) {
+    let db = backend.db();
+    let hook = db.hook("a/ns", "https://a.example.com/");
+    db.emit("a/ns", EventType::BuildFinished);
+    let t = now();
+    let task = db.store.claim_due(t, 10, LEASE).unwrap().remove(0);
+    assert_eq!(task.request.attempt, 1);
+    let at = t + Duration::from_secs(2);
+    db.store
+        .complete(&[completion(&task, Outcome::Throttled(at), t)])
+        .unwrap();
+    assert!(
+        db.store
+            .claim_due(at - Duration::from_millis(1), 10, LEASE)
+            .unwrap()
+            .is_empty(),
+        "not due before its time"
+    );
+    let again = db.store.claim_due(at, 10, LEASE).unwrap().remove(0);
+    assert_eq!(
+        again.request.attempt, 1,
+        "the throttled attempt did not count"
+    );
+    let log = db
+        .store
+        .deliveries(DeliveryFilter::hook(hook.id), Page::default())
+        .unwrap()
+        .items;
+    assert_eq!(log.len(), 1, "the attempt was recorded");
+    // A counted retry after it is attempt 2.
+    db.store
+        .complete(&[completion(&again, Outcome::RetryAt(at), at)])
+        .unwrap();
+    let third = db.store.claim_due(at, 10, LEASE).unwrap().remove(0);
+    assert_eq!(third.request.attempt, 2);
+}
+
+pub(crate) fn a_webhooks_adaptive_limit_and_in_flight_tasks_are_shown(backend: &Backend) {
+    let db = backend.db();
+    let hook = db.hook("a/ns", "https://a.example.com/");
+    let other = db.hook("b/ns", "https://b.example.com/");
+    emit_n(&db, "a/ns", 3);
+    let t = now();
+    let shown = |id| db.store.webhook(id).unwrap().unwrap();
+    assert_eq!(
+        (shown(hook.id).in_flight, shown(hook.id).delivery_limit),
+        (0, None)
+    );
+    let claimed = db.store.claim_due(t, 2, LEASE).unwrap();
+    assert_eq!(shown(hook.id).in_flight, 2, "claimed, not completed");
+
+    let until = t + Duration::from_secs(2);
+    db.store
+        .limits_changed(&[LimitNote {
+            hook_id: hook.id,
+            reduced: Some(ReducedLimit {
+                limit: 0,
+                reason: "throttled".to_owned(),
+                paused_until: Some(until),
+            }),
+        }])
+        .unwrap();
+    let limited = shown(hook.id);
+    assert_eq!(
+        limited.delivery_limit,
+        Some(LimitHold {
+            limit: 0,
+            reason: "throttled".to_owned(),
+            paused_until: Some(until),
+        })
+    );
+    assert_eq!(shown(other.id).delivery_limit, None, "only that webhook");
+
+    db.store
+        .complete(&[completion(&claimed[0], Outcome::Delivered, t)])
+        .unwrap();
+    assert_eq!(shown(hook.id).in_flight, 1);
+    db.store
+        .limits_changed(&[LimitNote {
+            hook_id: hook.id,
+            reduced: None,
+        }])
+        .unwrap();
+    assert_eq!(shown(hook.id).delivery_limit, None, "back at its cap");
+}
+
+pub(crate) fn a_deferred_webhooks_due_tasks_wait_uncounted_and_leased_ones_stay(backend: &Backend) {
+    let db = backend.db();
+    let held = db.hook("a/ns", "https://a.example.com/");
+    let other = db.hook("b/ns", "https://b.example.com/");
+    emit_n(&db, "a/ns", 4);
+    emit_n(&db, "b/ns", 1);
+    let t = now();
+    // One of the webhook's tasks is claimed (leased) before the deferral.
+    let claim = ClaimRequest {
+        limit: 1,
+        lease: LEASE,
+        max_in_flight: 1,
+        leases_per_slot: 1,
+    };
+    let leased = db.store.claim(t, &claim).unwrap().tasks.remove(0);
+    assert_eq!(leased.request.hook_id, held.id);
+    let until = t + Duration::from_secs(30);
+    let deferred = db
+        .store
+        .defer(
+            t,
+            &[Deferral {
+                hook_id: held.id,
+                until,
+            }],
+        )
+        .unwrap();
+    assert_eq!(deferred, 3, "the due ones, not the leased one");
+    let due = db.store.claim_due(t, 10, LEASE).unwrap();
+    assert_eq!(
+        per_hook(&due),
+        HashMap::from([(other.id, 1)]),
+        "only the other webhook"
+    );
+    // The leased task's completion still applies.
+    db.store
+        .complete(&[completion(&leased, Outcome::Delivered, t)])
+        .unwrap();
+    let later = db.store.claim_due(until, 10, LEASE).unwrap();
+    assert_eq!(per_hook(&later)[&held.id], 3);
+    assert!(
+        later.iter().all(|task| task.request.attempt == 1),
+        "deferring counted no attempt"
+    );
 }
 
 pub(crate) fn a_put_off_task_keeps_its_attempt_and_its_event(backend: &Backend) {

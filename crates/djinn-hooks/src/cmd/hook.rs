@@ -349,6 +349,8 @@ fn print_one(hook: &Webhook, last: Option<&LastResponse>) {
                 .map_or_else(|| "the worker's default".to_owned(), output::duration),
         ),
         ("breaker", breaker_cell(hook)),
+        ("delivery_limit", delivery_limit_cell(hook)),
+        ("in_flight", hook.in_flight.to_string()),
         ("created_at", output::time(hook.created_at)),
         ("last_response", last_cell(last)),
     ];
@@ -357,6 +359,19 @@ fn print_one(hook: &Webhook, last: Option<&LastResponse>) {
     }
     for (name, value) in lines {
         outln!("{name:<18} {value}");
+    }
+}
+
+/// The adaptive limit the worker last recorded for the webhook.
+fn delivery_limit_cell(hook: &Webhook) -> String {
+    match &hook.delivery_limit {
+        None => "at its cap".to_owned(),
+        Some(limit) => match limit.paused_until {
+            Some(until) if until > time::OffsetDateTime::now_utc() => {
+                format!("paused until {} ({})", output::time(until), limit.reason)
+            }
+            _ => format!("{} at once ({})", limit.limit.max(1), limit.reason),
+        },
     }
 }
 

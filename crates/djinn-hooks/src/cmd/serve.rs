@@ -21,6 +21,9 @@ pub(crate) fn run(global: &Global, args: &ServeArgs) -> anyhow::Result<()> {
     if args.concurrency == 0 {
         super::invalid!("--concurrency: must be at least 1");
     }
+    if args.max_deliveries == 0 {
+        super::invalid!("--max-deliveries: must be at least 1");
+    }
     if args.http_threads == 0 {
         super::invalid!("--http-threads: must be at least 1");
     }
@@ -43,6 +46,7 @@ pub(crate) fn run(global: &Global, args: &ServeArgs) -> anyhow::Result<()> {
         args.network.allow_private_network,
         WorkerConfig {
             concurrency: args.concurrency,
+            max_deliveries: args.max_deliveries,
             lease: args.lease,
             poll_interval: POLL_INTERVAL,
             ..WorkerConfig::default()

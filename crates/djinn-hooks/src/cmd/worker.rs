@@ -19,11 +19,15 @@ pub(crate) fn run(global: &Global, args: &WorkerArgs) -> anyhow::Result<()> {
     if args.concurrency == 0 {
         super::invalid!("--concurrency: must be at least 1");
     }
+    if args.max_deliveries == 0 {
+        super::invalid!("--max-deliveries: must be at least 1");
+    }
     if args.max_in_flight_per_hook == Some(0) {
         super::invalid!("--max-in-flight-per-hook: must be at least 1");
     }
     let store = Arc::new(store::open(global)?);
     super::process::register(&store)?;
+    raise_open_file_limit(args.concurrency + args.max_deliveries);
     let stop = if args.until_idle {
         None
     } else {
@@ -38,6 +42,7 @@ pub(crate) fn run(global: &Global, args: &WorkerArgs) -> anyhow::Result<()> {
         args.network.allow_private_network,
         WorkerConfig {
             concurrency: args.concurrency,
+            max_deliveries: args.max_deliveries,
             lease: args.lease,
             max_in_flight_per_hook: args.max_in_flight_per_hook,
             poll_interval: if args.until_idle {
@@ -88,6 +93,23 @@ pub(crate) fn run(global: &Global, args: &WorkerArgs) -> anyhow::Result<()> {
         &stats,
         (store.claims_taken_back(), store.stale_completions()),
     )
+}
+
+/// Raises the open-file limit to its hard limit (a socket per delivery under way, besides the
+/// store's files and the idle connection pool), and says so if even that is below what
+/// `deliveries` at once need: deliveries past it fail to connect and are retried.
+fn raise_open_file_limit(deliveries: usize) {
+    let wanted = u64::try_from(deliveries)
+        .unwrap_or(u64::MAX)
+        .saturating_add(128);
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) if limit < wanted => eprintln!(
+            "worker: the open-file limit is {limit}, below the {wanted} that --concurrency and \
+             --max-deliveries may need; lower --max-deliveries or raise the hard limit"
+        ),
+        Ok(_) => {}
+        Err(err) => eprintln!("worker: could not raise the open-file limit: {err}"),
+    }
 }
 
 /// A log line for an automatic prune (a long-running `worker`; `serve` logs its own).
@@ -150,6 +172,7 @@ fn report(global: &Global, stats: &Stats, store_counts: (u64, u64)) -> anyhow::R
             "attempts": stats.attempts,
             "delivered": stats.delivered,
             "retries_scheduled": stats.retries_scheduled,
+            "throttled": stats.throttled,
             "failed": stats.failed,
             "hooks_disabled": stats.hooks_disabled,
             "abandoned": stats.abandoned,
@@ -195,7 +218,7 @@ impl Progress {
         };
         match done.decision.outcome {
             Outcome::Delivered => self.delivered += 1,
-            Outcome::RetryAt(_) => self.retrying += 1,
+            Outcome::RetryAt(_) | Outcome::Throttled(_) => self.retrying += 1,
             Outcome::Failed => self.failed += 1,
         }
         if terminal {

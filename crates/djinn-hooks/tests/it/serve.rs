@@ -1075,6 +1075,61 @@ fn metrics_show_an_open_breaker_and_the_tasks_it_holds() {
     }
 }
 
+/// A receiver that answers `429 Too Many Requests` with `Retry-After: 60` to every request:
+/// `serve`'s worker pauses its webhook, and `/metrics`, the webhook's JSON and `hook show`
+/// say so.
+#[test]
+fn a_throttled_webhook_shows_its_pause_in_metrics_the_api_and_hook_show() {
+    let env = Env::new();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            thread::spawn(move || {
+                use std::io::{Read, Write};
+                let mut buffer = [0; 64 * 1024];
+                // One read per request: the worker sends head and body in one write.
+                while matches!(stream.read(&mut buffer), Ok(n) if n > 0) {
+                    let answer = "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 60\r\n\
+                                  Content-Length: 0\r\n\r\n";
+                    if stream.write_all(answer.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let id = env.create_hook(NS, &url, &[]);
+    let body = example_payload(EventType::Cron, DEFAULT_API_SERVER).to_body();
+    for _ in 0..3 {
+        env.run(&["emit", "cron", "--namespace", NS], Some(&body))
+            .ok();
+    }
+    let serve = Serve::start(&env, &[], None);
+    let gauge = format!("djinn_hooks_webhook_delivery_limit{{hook=\"{id}\"}} 0");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let metrics = serve.call("GET", "/metrics", None).expect(200).text;
+        if metrics.lines().any(|line| line == gauge) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no `{gauge}` in {metrics}");
+        thread::sleep(Duration::from_millis(20));
+    }
+    let hook = serve
+        .call("GET", &format!("/n/{NS}/-/webhooks/{id}"), None)
+        .expect(200);
+    let limit = &hook.json["delivery_limit"];
+    assert_eq!(limit["reason"], "throttled", "{}", hook.text);
+    assert_eq!(limit["limit"], 0, "{}", hook.text);
+    assert!(limit["paused_until"].is_string(), "{}", hook.text);
+    let shown = env.run(&["hook", "show", &id], None).ok().to_owned();
+    assert!(
+        shown.contains("paused until") && shown.contains("throttled"),
+        "{shown}"
+    );
+}
+
 #[test]
 fn a_webhook_loop_is_refused_unless_relaying_on_purpose() {
     let env = Env::new();
