@@ -49,6 +49,14 @@ fn completion(task: &Task, outcome: Outcome) -> Completion {
     }
 }
 
+fn task_ids(tasks: &[Task]) -> Vec<i64> {
+    tasks.iter().map(|t| t.task_id).collect()
+}
+
+fn hook_ids(tasks: &[Task]) -> Vec<i64> {
+    tasks.iter().map(|t| t.request.hook_id).collect()
+}
+
 fn state(outbox: &MemoryOutbox, task_id: i64) -> (TaskState, u32) {
     let task = outbox
         .tasks()
@@ -90,9 +98,7 @@ fn a_zero_lease_claim_takes_each_task_once() {
     outbox.push(request(1));
     outbox.push(request(1));
     // Leases that run out at once leave the tasks due, but one claim never repeats a task.
-    let tasks = claim(&outbox, 10, Duration::ZERO);
-    let ids: Vec<i64> = tasks.iter().map(|t| t.task_id).collect();
-    assert_eq!(ids, [1, 2]);
+    assert_eq!(task_ids(&claim(&outbox, 10, Duration::ZERO)), [1, 2]);
 }
 
 #[test]
@@ -197,14 +203,21 @@ fn the_hook_fails_from_its_first_failed_attempt_until_a_delivery() {
     assert_eq!(outbox.hook(1).unwrap().failing_since, None);
 }
 
-#[test]
-fn disabling_a_hook_fails_its_pending_tasks_and_claims_none_of_them() {
+/// Webhook 1 with a leased task and a waiting one, webhook 2 with one: the outbox, the leased
+/// task, and the ids of the waiting and the other.
+fn leased_waiting_and_other() -> (MemoryOutbox, Task, i64, i64) {
     let outbox = MemoryOutbox::new();
     let leased = outbox.push(request(1));
     let waiting = outbox.push(request(1));
     let other = outbox.push(request(2));
     let task = claim(&outbox, 1, MINUTE).remove(0);
     assert_eq!(task.task_id, leased);
+    (outbox, task, waiting, other)
+}
+
+#[test]
+fn disabling_a_hook_fails_its_pending_tasks_and_claims_none_of_them() {
+    let (outbox, task, waiting, other) = leased_waiting_and_other();
     let mut gone = completion(&task, Outcome::Failed);
     gone.decision.disable_hook = Some("410 Gone".to_owned());
     outbox.complete(&[gone]).unwrap();
@@ -214,11 +227,7 @@ fn disabling_a_hook_fails_its_pending_tasks_and_claims_none_of_them() {
         Some("410 Gone")
     );
     assert_eq!(state(&outbox, waiting).0, TaskState::Failed);
-    let ids: Vec<i64> = claim(&outbox, 10, MINUTE)
-        .iter()
-        .map(|t| t.task_id)
-        .collect();
-    assert_eq!(ids, [other]);
+    assert_eq!(task_ids(&claim(&outbox, 10, MINUTE)), [other]);
 }
 
 #[test]
@@ -276,12 +285,7 @@ fn a_release_makes_the_task_due_at_once_uncounted() {
 
 #[test]
 fn a_deferral_moves_a_hooks_due_tasks_but_not_its_live_leases() {
-    let outbox = MemoryOutbox::new();
-    let leased = outbox.push(request(1));
-    let waiting = outbox.push(request(1));
-    let other = outbox.push(request(2));
-    let task = claim(&outbox, 1, MINUTE).remove(0);
-    assert_eq!(task.task_id, leased);
+    let (outbox, task, waiting, other) = leased_waiting_and_other();
     let until = later() + MINUTE;
     outbox.defer(&[Deferral { hook_id: 1, until }]).unwrap();
 
@@ -292,11 +296,7 @@ fn a_deferral_moves_a_hooks_due_tasks_but_not_its_live_leases() {
     );
     assert_eq!((tasks[1].task_id, tasks[1].due_at), (waiting, until));
     assert_eq!(tasks[1].attempts, 0);
-    let ids: Vec<i64> = claim(&outbox, 10, MINUTE)
-        .iter()
-        .map(|t| t.task_id)
-        .collect();
-    assert_eq!(ids, [other]);
+    assert_eq!(task_ids(&claim(&outbox, 10, MINUTE)), [other]);
 }
 
 #[test]
@@ -305,12 +305,10 @@ fn a_claim_shares_round_robin_and_continues_after_the_hook_it_served_last() {
     for hook in [1, 1, 1, 2, 2, 3] {
         outbox.push(request(hook));
     }
-    let hooks =
-        |tasks: Vec<Task>| -> Vec<i64> { tasks.iter().map(|t| t.request.hook_id).collect() };
     // Fewer than the webhooks: one each from the first ones.
-    assert_eq!(hooks(claim(&outbox, 2, MINUTE)), [1, 2]);
+    assert_eq!(hook_ids(&claim(&outbox, 2, MINUTE)), [1, 2]);
     // The next claim starts after webhook 2; spare room goes to those with more due.
-    assert_eq!(hooks(claim(&outbox, 4, MINUTE)), [3, 1, 2, 1]);
+    assert_eq!(hook_ids(&claim(&outbox, 4, MINUTE)), [3, 1, 2, 1]);
 }
 
 #[test]
@@ -327,8 +325,7 @@ fn a_hook_at_its_cap_gets_nothing_and_the_claim_says_so() {
         leases_per_slot: 2,
     };
     let first = outbox.claim(&request).unwrap();
-    let hooks: Vec<i64> = first.tasks.iter().map(|t| t.request.hook_id).collect();
-    assert_eq!(hooks, [1, 1, 2]);
+    assert_eq!(hook_ids(&first.tasks), [1, 1, 2]);
     assert!(first.held_back, "webhook 1 has a third task due");
     assert_eq!(first.tasks[2].max_in_flight, Some(5));
 
