@@ -19,6 +19,13 @@
 //!
 //! This crate does no I/O: the store (djinn-hook-store) implements [`Outbox`], the worker
 //! (djinn-hook-deliver) drives it.
+//!
+//! # Features
+//!
+//! - `memory` (off by default): `MemoryOutbox`, the whole [`Outbox`] contract kept in memory
+//!   behind a mutex, with `MemoryTask`, `MemoryHook` and `TaskState` to check what became of
+//!   its tasks. For tests of code that runs a worker, and the reference implementation for
+//!   anyone writing a store.
 #![warn(missing_docs)]
 
 /// The crate README's example, compiled and run as a doctest so it cannot drift.
@@ -31,6 +38,8 @@ mod claim;
 mod completion;
 mod destination;
 mod lease;
+#[cfg(feature = "memory")]
+mod memory;
 mod outbox;
 mod release;
 mod request;
@@ -45,3 +54,6 @@ pub use crate::{
     release::Release,
     request::{DeliveryRequest, WebhookSecret},
 };
+
+#[cfg(feature = "memory")]
+pub use crate::memory::{MemoryHook, MemoryOutbox, MemoryTask, TaskState};
