@@ -136,16 +136,21 @@ impl Config {
 }
 
 /// Serves the API on `config`'s address and runs `worker` until `stop` is set; returns the
-/// worker's counters. The file-descriptor soft limit is raised to the hard limit first, so the
-/// number of open connections is bounded by what the operator allows, not by a low default.
+/// worker's counters.
+///
+/// It changes nothing process-wide: its log events go to whatever `tracing` subscriber the
+/// application installed ([`log::install`](crate::log::install) is the binary's), and the
+/// number of open connections is bounded by the process's file-descriptor limit, which the
+/// application may raise first (the binary raises the soft limit to the hard one).
 pub fn serve<O: Outbox>(
     config: Config,
     store: Arc<Store>,
     worker: Worker<'_, O>,
     stop: &AtomicBool,
 ) -> Result<Stats, ServeError> {
-    log::install();
-    let max_open_files = rlimit::increase_nofile_limit(u64::MAX).ok();
+    let max_open_files = rlimit::getrlimit(rlimit::Resource::NOFILE)
+        .ok()
+        .map(|(soft, _)| soft);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.http_threads.max(1))
         .thread_name("djinn-http")

@@ -206,6 +206,7 @@ fn keep_serving(store: &Arc<Store>, listen: &str) -> anyhow::Result<()> {
     let no_tokens = Tokens::new([])?;
     let mut config =
         Config::new(listen, no_tokens).map_err(|err| Invalid(format!("--keep-serving {err}")))?;
+    djinn_hook_server::log::install();
     let stop = super::worker::stop_on_signal()?;
     let worker = super::worker::worker(store, 4, true, super::serve::POLL_INTERVAL);
     config.ui = Some(super::web_ui::state(

@@ -26,6 +26,25 @@ pub(crate) fn register(store: &Store) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Raises the open-file limit to its hard limit, as a long-running process's first step (a
+/// socket per delivery under way and, for `serve`, per client connection, besides the store's
+/// files and the idle connection pool), and says so if even that is below what `deliveries`
+/// at once need: deliveries past it fail to connect and are retried. The library crates leave
+/// the process's limits alone; this is the binary's decision.
+pub(crate) fn raise_open_file_limit(command: &str, deliveries: usize) {
+    let wanted = u64::try_from(deliveries)
+        .unwrap_or(u64::MAX)
+        .saturating_add(128);
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) if limit < wanted => eprintln!(
+            "{command}: the open-file limit is {limit}, below the {wanted} that --concurrency \
+             and --max-deliveries may need; lower --max-deliveries or raise the hard limit"
+        ),
+        Ok(_) => {}
+        Err(err) => eprintln!("{command}: could not raise the open-file limit: {err}"),
+    }
+}
+
 /// Bounds the stop: a thread that, once `stop` is set, gives the process `timeout` to finish by
 /// itself (its worker finishing the deliveries under way), then hands back what the process
 /// still holds ([`Store::retire_process`]: due again at once, for the next process) and ends

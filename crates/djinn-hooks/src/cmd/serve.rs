@@ -39,6 +39,7 @@ pub(crate) fn run(global: &Global, args: &ServeArgs) -> anyhow::Result<()> {
     config.auto_prune = args.auto_prune.schedule();
     let store = Arc::new(store::open(global)?);
     super::process::register(&store)?;
+    super::process::raise_open_file_limit("serve", args.concurrency + args.max_deliveries);
     let stop = super::worker::stop_on_signal()?;
     super::process::bound_stop(Arc::clone(&store), Arc::clone(&stop), args.shutdown_timeout);
     let worker = super::worker::configured_worker(

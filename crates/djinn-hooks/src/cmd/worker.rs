@@ -27,7 +27,7 @@ pub(crate) fn run(global: &Global, args: &WorkerArgs) -> anyhow::Result<()> {
     }
     let store = Arc::new(store::open(global)?);
     super::process::register(&store)?;
-    raise_open_file_limit(args.concurrency + args.max_deliveries);
+    super::process::raise_open_file_limit("worker", args.concurrency + args.max_deliveries);
     let stop = if args.until_idle {
         None
     } else {
@@ -93,23 +93,6 @@ pub(crate) fn run(global: &Global, args: &WorkerArgs) -> anyhow::Result<()> {
         &stats,
         (store.claims_taken_back(), store.stale_completions()),
     )
-}
-
-/// Raises the open-file limit to its hard limit (a socket per delivery under way, besides the
-/// store's files and the idle connection pool), and says so if even that is below what
-/// `deliveries` at once need: deliveries past it fail to connect and are retried.
-fn raise_open_file_limit(deliveries: usize) {
-    let wanted = u64::try_from(deliveries)
-        .unwrap_or(u64::MAX)
-        .saturating_add(128);
-    match rlimit::increase_nofile_limit(u64::MAX) {
-        Ok(limit) if limit < wanted => eprintln!(
-            "worker: the open-file limit is {limit}, below the {wanted} that --concurrency and \
-             --max-deliveries may need; lower --max-deliveries or raise the hard limit"
-        ),
-        Ok(_) => {}
-        Err(err) => eprintln!("worker: could not raise the open-file limit: {err}"),
-    }
 }
 
 /// A log line for an automatic prune (a long-running `worker`; `serve` logs its own).
