@@ -1,0 +1,161 @@
+//! A CI server that embeds djinn-hooks in its own axum application: the REST API nested under
+//! `/hooks` beside the server's own routes, behind its own authentication layer and with its
+//! own logging (this crate sets up nothing process-wide), a delivery worker on a thread, and, to
+//! show the other end, a receiver route of its own on djinn-hook-sign's `VerifiedDelivery`.
+//!
+//! Run: `cargo run -p djinn-hook-server --example embed`. It creates a webhook and emits one
+//! event through the nested API, lets the worker deliver it to the receiver route, prints what
+//! arrived and exits 0 (1 if nothing verified arrived within 10 s). CI runs it.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use djinn_hook_deliver::{DeliverConfig, Deliverer, RetryPolicy, Worker, WorkerConfig};
+use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
+use djinn_hook_server::{AppState, Config, Tokens};
+use djinn_hook_sign::{VerifiedDelivery, Verifier, headers};
+use djinn_hook_store::{SecretKey, Store};
+
+const SECRET: &str = "the CI server's webhook secret";
+const API_KEY: &str = "the CI server's own credential";
+
+#[derive(Clone)]
+struct Receiving {
+    verifier: Verifier,
+    arrived: mpsc::SyncSender<String>,
+}
+
+impl axum::extract::FromRef<Receiving> for Verifier {
+    fn from_ref(state: &Receiving) -> Verifier {
+        state.verifier.clone()
+    }
+}
+
+/// The receiver route: only verified deliveries reach the handler.
+async fn receive(State(state): State<Receiving>, delivery: VerifiedDelivery) -> StatusCode {
+    let event = delivery
+        .headers
+        .get(headers::EVENT)
+        .and_then(|v| v.to_str().ok());
+    let _ = state.arrived.try_send(format!(
+        "{} ({} bytes, verified)",
+        event.unwrap_or("-"),
+        delivery.body.len()
+    ));
+    StatusCode::NO_CONTENT
+}
+
+/// The CI server's own authentication in front of the nested API (djinn-hooks' tokens are
+/// not configured: the API trusts what this layer lets through).
+async fn own_auth(request: Request, next: Next) -> Result<Response, StatusCode> {
+    let key = request
+        .headers()
+        .get("x-ci-key")
+        .and_then(|v| v.to_str().ok());
+    if key == Some(API_KEY) {
+        Ok(next.run(request).await)
+    } else {
+        Err(StatusCode::UNAUTHORIZED)
+    }
+}
+
+fn main() -> ExitCode {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let store = Arc::new(
+        Store::open(
+            dir.path().join("hooks.db"),
+            SecretKey::generate().expect("a key"),
+        )
+        .expect("the store"),
+    );
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("a loopback port");
+    let local: SocketAddr = listener.local_addr().expect("its address");
+
+    // The worker, woken by the API whenever an accepted event queued deliveries.
+    let deliverer = Deliverer::new(DeliverConfig {
+        allow_private_network: true, // the receiver route is on loopback
+        ..DeliverConfig::default()
+    });
+    let worker = Worker::new(
+        Arc::clone(&store),
+        deliverer,
+        RetryPolicy::default(),
+        WorkerConfig::default(),
+    );
+    let waker = worker.waker();
+    let stop = Arc::new(AtomicBool::new(false));
+    let worker_stop = Arc::clone(&stop);
+    let worker_thread = std::thread::spawn(move || worker.run(&worker_stop));
+
+    let mut config = Config::new(&local.to_string(), Tokens::new([]).expect("no tokens"))
+        .expect("a loopback address");
+    config.base_url = Some(format!("http://{local}/hooks"));
+    let api = djinn_hook_server::router(AppState::new(
+        &config,
+        Arc::clone(&store),
+        local,
+        move || waker.wake(),
+    ));
+    let (arrived, arrivals) = mpsc::sync_channel(16);
+    let app = Router::new()
+        .route("/status", get(|| async { "ok" }))
+        .nest("/hooks", api.layer(middleware::from_fn(own_auth)))
+        .route(
+            "/receiver",
+            post(receive).with_state(Receiving {
+                verifier: Verifier::new(SECRET).expect("a valid secret"),
+                arrived,
+            }),
+        );
+    runtime.spawn(async move { axum::serve(listener, app).await });
+
+    // What the CI server's own code does: a webhook, then an event, through the nested API.
+    let client = ureq::Agent::new_with_defaults();
+    let api_url = format!("http://{local}/hooks/n/alice/ci/-");
+    let created = client
+        .post(&format!("{api_url}/webhooks"))
+        .header("x-ci-key", API_KEY)
+        .send(
+            serde_json::json!({
+                "payload_url": format!("http://{local}/receiver"),
+                "secret": SECRET,
+            })
+            .to_string(),
+        )
+        .expect("create a webhook");
+    println!("webhook created: {}", created.status());
+    let body = example_payload(EventType::BuildFinished, DEFAULT_API_SERVER).to_body();
+    let accepted = client
+        .post(&format!("{api_url}/events"))
+        .header("x-ci-key", API_KEY)
+        .header(headers::EVENT, "build.finished")
+        .send(&body[..])
+        .expect("emit an event");
+    println!("event accepted: {}", accepted.status());
+
+    let outcome = arrivals.recv_timeout(Duration::from_secs(10));
+    stop.store(true, Ordering::SeqCst);
+    let _ = worker_thread.join();
+    match outcome {
+        Ok(what) => {
+            println!("the receiver route got {what}");
+            ExitCode::SUCCESS
+        }
+        Err(_) => {
+            eprintln!("nothing verified arrived within 10 s");
+            ExitCode::FAILURE
+        }
+    }
+}
