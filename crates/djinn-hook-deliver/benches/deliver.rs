@@ -189,7 +189,7 @@ fn run_raw(threads: usize, total: usize) {
 }
 
 #[divan::bench(args = THREADS, sample_count = 15, sample_size = 1)]
-fn deliverer(bencher: Bencher, threads: usize) {
+fn deliverer(bencher: Bencher<'_, '_>, threads: usize) {
     LazyLock::force(&BENCH);
     bencher
         .counter(ItemsCount::new(PER_SAMPLE))
@@ -197,7 +197,7 @@ fn deliverer(bencher: Bencher, threads: usize) {
 }
 
 #[divan::bench(args = THREADS, sample_count = 15, sample_size = 1)]
-fn raw_ureq(bencher: Bencher, threads: usize) {
+fn raw_ureq(bencher: Bencher<'_, '_>, threads: usize) {
     LazyLock::force(&BENCH);
     bencher
         .counter(ItemsCount::new(PER_SAMPLE))
@@ -207,7 +207,7 @@ fn raw_ureq(bencher: Bencher, threads: usize) {
 /// One delivery refused by the SSRF guard before any I/O: the CPU cost of the `Deliverer`'s own
 /// work (headers, signature, URL parsing, guard, attempt record), without the network.
 #[divan::bench]
-fn overhead_without_network(bencher: Bencher) {
+fn overhead_without_network(bencher: Bencher<'_, '_>) {
     let bench = &*BENCH;
     let request = request("http://169.254.169.254/hook", &bench.body, 0);
     bencher.bench(|| {

@@ -151,7 +151,7 @@ fn completion(task: &Task) -> Completion {
 
 /// Accepting one event per transaction, with 1 and 10 matching webhooks.
 #[divan::bench(args = [1, 10], sample_count = 300, max_time = 4)]
-fn accept_single(bencher: Bencher, hooks: usize) {
+fn accept_single(bencher: Bencher<'_, '_>, hooks: usize) {
     let env = Env::new(hooks);
     bencher
         .counter(ItemsCount::new(1usize))
@@ -161,7 +161,7 @@ fn accept_single(bencher: Bencher, hooks: usize) {
 
 /// Accepting 100 events per transaction (group commit), with 1 and 10 matching webhooks.
 #[divan::bench(args = [1, 10], sample_count = 300, max_time = 4)]
-fn accept_batched_100(bencher: Bencher, hooks: usize) {
+fn accept_batched_100(bencher: Bencher<'_, '_>, hooks: usize) {
     let env = Env::new(hooks);
     bencher
         .counter(ItemsCount::new(BATCH))
@@ -171,7 +171,7 @@ fn accept_batched_100(bencher: Bencher, hooks: usize) {
 
 /// Completing one task per transaction (recording its delivered attempt).
 #[divan::bench(sample_count = 300, max_time = 4)]
-fn complete_single(bencher: Bencher) {
+fn complete_single(bencher: Bencher<'_, '_>) {
     let env = Env::new(1);
     bencher
         .counter(ItemsCount::new(1usize))
@@ -181,7 +181,7 @@ fn complete_single(bencher: Bencher) {
 
 /// Completing 100 tasks per transaction (group commit).
 #[divan::bench(sample_count = 300, max_time = 4)]
-fn complete_batched_100(bencher: Bencher) {
+fn complete_batched_100(bencher: Bencher<'_, '_>) {
     let env = Env::new(1);
     bencher
         .counter(ItemsCount::new(BATCH))
@@ -196,7 +196,7 @@ fn complete_batched_100(bencher: Bencher) {
 
 /// Claiming 100 due tasks (one transaction, committed without an fsync).
 #[divan::bench(sample_count = 300, max_time = 4)]
-fn claim_100(bencher: Bencher) {
+fn claim_100(bencher: Bencher<'_, '_>) {
     let env = Env::new(1);
     bencher
         .counter(ItemsCount::new(BATCH))
@@ -329,7 +329,7 @@ mod raw {
 
     /// One event-sized row per durable commit.
     #[divan::bench(sample_count = 300, max_time = 4)]
-    fn event_row_single_commit(bencher: Bencher) {
+    fn event_row_single_commit(bencher: Bencher<'_, '_>) {
         let mut raw = open();
         let payload = payload();
         bencher.counter(ItemsCount::new(1usize)).bench_local(|| {
@@ -341,7 +341,7 @@ mod raw {
 
     /// 100 event-sized rows per durable commit.
     #[divan::bench(sample_count = 300, max_time = 4)]
-    fn event_rows_100_commit(bencher: Bencher) {
+    fn event_rows_100_commit(bencher: Bencher<'_, '_>) {
         let mut raw = open();
         let payload = payload();
         bencher.counter(ItemsCount::new(BATCH)).bench_local(|| {
@@ -355,7 +355,7 @@ mod raw {
 
     /// One attempt-sized row per durable commit.
     #[divan::bench(sample_count = 300, max_time = 4)]
-    fn attempt_row_single_commit(bencher: Bencher) {
+    fn attempt_row_single_commit(bencher: Bencher<'_, '_>) {
         let mut raw = open();
         let body = payload();
         let (headers, response) = headers();
@@ -368,7 +368,7 @@ mod raw {
 
     /// 100 attempt-sized rows per durable commit.
     #[divan::bench(sample_count = 300, max_time = 4)]
-    fn attempt_rows_100_commit(bencher: Bencher) {
+    fn attempt_rows_100_commit(bencher: Bencher<'_, '_>) {
         let mut raw = open();
         let body = payload();
         let (headers, response) = headers();
