@@ -3,8 +3,10 @@
 //! - `cargo xtask fixtures`: regenerate `docs/examples/` and `docs/events.md`
 //!   from the payload crate's examples and schema;
 //! - `cargo xtask fixtures --check`: write nothing, fail naming every stale,
-//!   missing or stray generated file.
+//!   missing or stray generated file;
+//! - `cargo xtask comments`: fail naming every comment line wider than 100 columns.
 
+mod comments;
 mod events_md;
 mod fixtures;
 
@@ -13,11 +15,12 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 
-const USAGE: &str = "usage: cargo xtask fixtures [--check]
+const USAGE: &str = "usage: cargo xtask fixtures [--check] | comments
 
 tasks:
   fixtures          regenerate docs/examples/ and docs/events.md
-  fixtures --check  write nothing; fail if any generated file is stale";
+  fixtures --check  write nothing; fail if any generated file is stale
+  comments          fail naming every comment line wider than 100 columns";
 
 fn main() -> ExitCode {
     match run(std::env::args().skip(1).collect()) {
@@ -40,6 +43,11 @@ fn run(args: Vec<String>) -> anyhow::Result<()> {
         ["fixtures", "--check"] => {
             fixtures::check(&repo_root())?;
             println!("generated files are up to date");
+            Ok(())
+        }
+        ["comments"] => {
+            let files = comments::check(&repo_root())?;
+            println!("every comment line of {files} files fits in {} columns", comments::MAX_WIDTH);
             Ok(())
         }
         ["help" | "--help" | "-h"] => {
