@@ -22,12 +22,17 @@ pub(crate) fn check(root: &Path) -> anyhow::Result<usize> {
     }
     let mut too_wide = Vec::new();
     for file in &files {
-        let text = fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        let text =
+            fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
         for (index, line) in text.lines().enumerate() {
             let width = line.chars().count();
             if width > MAX_WIDTH && line.trim_start().starts_with("//") {
                 let shown = file.strip_prefix(root).unwrap_or(file);
-                too_wide.push(format!("{}:{}: {width} columns", shown.display(), index + 1));
+                too_wide.push(format!(
+                    "{}:{}: {width} columns",
+                    shown.display(),
+                    index + 1
+                ));
             }
         }
     }
@@ -70,9 +75,17 @@ mod tests {
             fs::create_dir_all(root.join(folder)).unwrap();
         }
         let wide = "x".repeat(MAX_WIDTH);
-        fs::write(crates.join("ok.rs"), format!("const S: &str = \"{wide}\";\n// short\n")).unwrap();
+        fs::write(
+            crates.join("ok.rs"),
+            format!("const S: &str = \"{wide}\";\n// short\n"),
+        )
+        .unwrap();
         assert_eq!(check(&root).unwrap(), 1);
-        fs::write(crates.join("bad.rs"), format!("fn f() {{}}\n    // {wide}\n")).unwrap();
+        fs::write(
+            crates.join("bad.rs"),
+            format!("fn f() {{}}\n    // {wide}\n"),
+        )
+        .unwrap();
         let error = check(&root).unwrap_err().to_string();
         assert!(error.contains("crates/bad.rs:2: 107 columns"), "{error}");
         assert!(!error.contains("ok.rs"), "{error}");

@@ -4,23 +4,27 @@
 //!   from the payload crate's examples and schema;
 //! - `cargo xtask fixtures --check`: write nothing, fail naming every stale,
 //!   missing or stray generated file;
-//! - `cargo xtask comments`: fail naming every comment line wider than 100 columns.
+//! - `cargo xtask comments`: fail naming every comment line wider than 100 columns;
+//! - `cargo xtask manual [DIR]`: write the man pages and shell completions (default
+//!   `target/manual`).
 
 mod comments;
 mod events_md;
 mod fixtures;
+mod manual;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::bail;
 
-const USAGE: &str = "usage: cargo xtask fixtures [--check] | comments
+const USAGE: &str = "usage: cargo xtask fixtures [--check] | comments | manual [DIR]
 
 tasks:
   fixtures          regenerate docs/examples/ and docs/events.md
   fixtures --check  write nothing; fail if any generated file is stale
-  comments          fail naming every comment line wider than 100 columns";
+  comments          fail naming every comment line wider than 100 columns
+  manual [DIR]      write man pages and shell completions into DIR (default target/manual)";
 
 fn main() -> ExitCode {
     match run(std::env::args().skip(1).collect()) {
@@ -47,7 +51,19 @@ fn run(args: Vec<String>) -> anyhow::Result<()> {
         }
         ["comments"] => {
             let files = comments::check(&repo_root())?;
-            println!("every comment line of {files} files fits in {} columns", comments::MAX_WIDTH);
+            println!(
+                "every comment line of {files} files fits in {} columns",
+                comments::MAX_WIDTH
+            );
+            Ok(())
+        }
+        ["manual", rest @ ..] if rest.len() <= 1 => {
+            let root = repo_root();
+            let out = rest
+                .first()
+                .map_or_else(|| manual::default_out(&root), PathBuf::from);
+            let written = manual::write(&root, &out)?;
+            println!("wrote {written} files into {}", out.display());
             Ok(())
         }
         ["help" | "--help" | "-h"] => {

@@ -110,6 +110,36 @@ pub(crate) enum Command {
     Serve(ServeArgs),
     /// Run a receiver that prints each delivery and checks its signature.
     Listen(ListenArgs),
+    /// Print the shell completion script for bash, zsh or fish.
+    #[command(after_help = COMPLETIONS_HELP)]
+    Completions {
+        /// The shell.
+        shell: CompletionShell,
+    },
+    /// Write the man pages (djinn-hooks.1 and one page per command) into a folder.
+    Manpages {
+        /// The folder; created if missing. Existing pages of the same names are replaced.
+        dir: PathBuf,
+    },
+}
+
+/// After `completions --help`: where each shell looks for its script.
+const COMPLETIONS_HELP: &str = "\
+Install the script where your shell looks for completions, for example:
+  bash: djinn-hooks completions bash > ~/.local/share/bash-completion/completions/djinn-hooks
+  zsh:  djinn-hooks completions zsh > ~/.zfunc/_djinn-hooks  (with ~/.zfunc in $fpath)
+  fish: djinn-hooks completions fish > ~/.config/fish/completions/djinn-hooks.fish
+The Debian package installs all three.";
+
+/// The shells `completions` writes a script for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum CompletionShell {
+    /// GNU Bash.
+    Bash,
+    /// The Z shell.
+    Zsh,
+    /// The friendly interactive shell.
+    Fish,
 }
 
 /// `hook …`

@@ -24,6 +24,7 @@ mod emit;
 mod events;
 mod hook;
 mod listen;
+mod manual;
 mod output;
 mod process;
 mod prune;
@@ -91,6 +92,8 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(args) => demo::run(&global, &args),
         Command::Serve(args) => serve::run(&global, &args),
         Command::Listen(args) => listen::run(&global, &args),
+        Command::Completions { shell } => manual::completions(shell),
+        Command::Manpages { dir } => manual::manpages(&dir),
     }
 }
 

@@ -286,6 +286,8 @@ fn help_snapshots() {
         &["demo"],
         &["serve"],
         &["listen"],
+        &["completions"],
+        &["manpages"],
     ];
     for command in commands {
         let mut args = command.to_vec();

@@ -29,6 +29,7 @@ mod full_disk;
 mod hook_test;
 mod listen;
 mod liveness;
+mod manual;
 mod many_processes;
 mod python_receiver;
 mod serve;
