@@ -38,6 +38,17 @@ pub(crate) struct Cli {
     #[arg(long, global = true)]
     pub(crate) json: bool,
 
+    /// The config file: settings of serve and worker, and db and key-file, in TOML; a flag or
+    /// an environment variable overrides it (see `config example`) [default: djinn-hooks.toml
+    /// in the current folder, if it exists]
+    #[arg(
+        long,
+        global = true,
+        env = "DJINN_HOOKS_CONFIG",
+        hide_env_values = true
+    )]
+    pub(crate) config: Option<PathBuf>,
+
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -110,6 +121,9 @@ pub(crate) enum Command {
     Serve(ServeArgs),
     /// Run a receiver that prints each delivery and checks its signature.
     Listen(ListenArgs),
+    /// Check the config file and show the settings in effect, or print an example file.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Print the shell completion script for bash, zsh or fish.
     #[command(after_help = COMPLETIONS_HELP)]
     Completions {
@@ -121,6 +135,17 @@ pub(crate) enum Command {
         /// The folder; created if missing. Existing pages of the same names are replaced.
         dir: PathBuf,
     },
+}
+
+/// `config …`
+#[derive(Debug, Subcommand)]
+pub(crate) enum ConfigCommand {
+    /// Check the config file, then print the settings serve and worker would run with, each
+    /// with where it came from (flag > environment > file > default); exit 2 naming the file,
+    /// line and key of the first bad setting.
+    Check,
+    /// Print a config file naming every setting with its help and default, all commented out.
+    Example,
 }
 
 /// After `completions --help`: where each shell looks for its script.

@@ -18,6 +18,7 @@ macro_rules! out {
     };
 }
 
+mod config;
 mod deliveries;
 mod demo;
 mod emit;
@@ -92,6 +93,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(args) => demo::run(&global, &args),
         Command::Serve(args) => serve::run(&global, &args),
         Command::Listen(args) => listen::run(&global, &args),
+        Command::Config(command) => config::run(command),
         Command::Completions { shell } => manual::completions(shell),
         Command::Manpages { dir } => manual::manpages(&dir),
     }

@@ -286,6 +286,9 @@ fn help_snapshots() {
         &["demo"],
         &["serve"],
         &["listen"],
+        &["config"],
+        &["config", "check"],
+        &["config", "example"],
         &["completions"],
         &["manpages"],
     ];

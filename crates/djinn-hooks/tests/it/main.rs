@@ -22,6 +22,7 @@ macro_rules! on_both_backends {
 }
 
 mod cli;
+mod config;
 mod crash;
 mod deliver;
 mod fixtures;
@@ -115,6 +116,7 @@ impl Env {
             .env("DJINN_HOOKS_DB", self.database())
             .env_remove("DJINN_HOOKS_KEY_FILE")
             .env_remove("DJINN_HOOKS_TOKENS")
+            .env_remove("DJINN_HOOKS_CONFIG")
             .env("NO_COLOR", "1");
         if self.postgres.is_some() {
             command.env("DJINN_HOOKS_KEY_FILE", self.path("hooks.key"));
