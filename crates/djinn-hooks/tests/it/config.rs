@@ -226,3 +226,20 @@ fn setting_line(line: &str) -> Option<&str> {
     let placeholder = value.chars().all(|c| c.is_ascii_uppercase() || c == '_');
     (is_key && !placeholder).then_some(setting)
 }
+
+#[test]
+fn the_debian_package_s_config_file_is_valid() {
+    let env = Env::new();
+    let packaged = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/djinn-hooks.toml");
+    let check = run_in(
+        &env,
+        &["--config", packaged.to_str().unwrap(), "config", "check"],
+        &[],
+    );
+    let out = check.ok();
+    assert!(
+        out.contains("db = \"/var/lib/djinn-hooks/djinn-hooks.db\"  # file"),
+        "{out}"
+    );
+    assert!(out.contains("listen = \"127.0.0.1:8080\"  # file"), "{out}");
+}
