@@ -21,6 +21,7 @@ use crate::entity_json::{
 };
 use crate::error::ApiError;
 use crate::metrics;
+use crate::paths;
 use crate::reply::Reply;
 use crate::request_body::{self, CreateWebhook, RotateSecret, UpdateWebhook};
 use crate::routes::{self, Route};
@@ -318,14 +319,14 @@ impl Api<'_> {
     /// `?test=true` lists only test deliveries (`hook test`), `?test=false` the others.
     fn list_deliveries(&self, ns: &str, id: i64, query: &str) -> Result<Reply> {
         self.webhook(ns, id)?;
-        let page = match routes::query_param(query, "page") {
+        let page = match paths::query_param(query, "page") {
             None => 1,
             Some(raw) => match raw.parse::<u32>() {
                 Ok(page) if page >= 1 => page,
                 _ => return Err(ApiError::invalid("page", "must be a whole number from 1")),
             },
         };
-        let test = match routes::query_param(query, "test").as_deref() {
+        let test = match paths::query_param(query, "test").as_deref() {
             None => None,
             Some("true") => Some(true),
             Some("false") => Some(false),

@@ -39,6 +39,7 @@ mod handlers;
 mod intake;
 pub mod log;
 mod metrics;
+mod paths;
 pub mod receiver;
 mod relay;
 mod reply;

@@ -5,6 +5,8 @@
 
 use axum::http::Method;
 
+use crate::paths::percent_decode;
+
 /// Where a request goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Route {
@@ -123,33 +125,6 @@ fn id_of(raw: &str) -> Option<i64> {
     raw.parse().ok().filter(|&id| id > 0)
 }
 
-/// Decodes `%XX` escapes; `None` for a bad escape or bytes that are not UTF-8.
-pub(crate) fn percent_decode(raw: &str) -> Option<String> {
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-/// The value of `name` in a query string (`a=1&page=2`), percent-decoded.
-pub(crate) fn query_param(query: &str, name: &str) -> Option<String> {
-    query
-        .split('&')
-        .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
-        .find(|(key, _)| *key == name)
-        .and_then(|(_, value)| percent_decode(&value.replace('+', " ")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,7 +220,7 @@ mod tests {
         use proptest::prelude::*;
 
         use super::super::*;
-        use crate::entity_json::Urls;
+        use crate::paths::{Urls, query_param};
 
         proptest! {
             #[test]
@@ -297,13 +272,5 @@ mod tests {
                 prop_assert_eq!(query_param(&query, &key), Some(value));
             }
         }
-    }
-
-    #[test]
-    fn query_params() {
-        assert_eq!(query_param("page=2", "page").as_deref(), Some("2"));
-        assert_eq!(query_param("a=1&page=3", "page").as_deref(), Some("3"));
-        assert_eq!(query_param("page", "page").as_deref(), Some(""));
-        assert_eq!(query_param("pages=3", "page"), None);
     }
 }

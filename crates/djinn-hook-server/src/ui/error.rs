@@ -5,8 +5,8 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use djinn_hook_store::Error as StoreError;
 
-use super::guard::Visitor;
 use super::templates::ErrorPage;
+use super::visitor::Visitor;
 use crate::error::chain;
 
 /// A failed UI request. Handlers end in `?`; the status is decided here.

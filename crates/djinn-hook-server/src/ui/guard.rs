@@ -8,12 +8,14 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use cookie::{Cookie, SameSite};
 
+use super::access::Access;
 use super::error::UiError;
 use super::flash::Flash;
 use super::form::Form;
 use super::session::{SessionKey, random_id};
 use super::sessions::Started;
-use super::state::{Access, Auth, UiState};
+use super::state::{Auth, UiState};
+use super::visitor::Visitor;
 
 /// The signed-in session's id (only with [`Auth::Tokens`]); the session is in
 /// [`super::sessions::Sessions`].
@@ -30,46 +32,6 @@ const CSRF_TTL: time::Duration = time::Duration::days(1);
 const FLASH_TTL: time::Duration = time::Duration::minutes(1);
 /// The largest form body: a webhook form is well under 4 KiB.
 pub(crate) const FORM_LIMIT: usize = 64 * 1024;
-
-/// Who is asking, for handlers (a request extension) and the page frame.
-#[derive(Clone, Debug)]
-pub(crate) struct Visitor {
-    /// What they may do; `None` when sign-in is required and they have not.
-    pub(crate) access: Option<Access>,
-    /// The CSRF token to put in every form.
-    pub(crate) csrf: String,
-    /// The flash message to show, if any.
-    pub(crate) flash: Option<Flash>,
-    /// The id of their live session, if they signed in with a token.
-    pub(crate) session: Option<String>,
-}
-
-impl Visitor {
-    /// For an error page: no access, no forms, no flash.
-    pub(crate) fn nobody() -> Visitor {
-        Visitor {
-            access: None,
-            csrf: String::new(),
-            flash: None,
-            session: None,
-        }
-    }
-
-    /// Whether they signed in with a token (a sign-out button is shown).
-    pub(crate) fn signed_in(&self) -> bool {
-        self.session.is_some()
-    }
-
-    /// Whether webhooks and deliveries may be shown.
-    pub(crate) fn can_read(&self) -> bool {
-        self.access.as_ref().is_some_and(|a| a.can_read)
-    }
-
-    /// Whether edit buttons are shown and writes allowed.
-    pub(crate) fn can_write(&self) -> bool {
-        self.access.as_ref().is_some_and(|a| a.can_write)
-    }
-}
 
 /// What a handler asks the guard to do with the session cookie: set it to a session just
 /// started (sign-in) or clear it (`None`: sign-out). Put it in the response's extensions.

@@ -29,6 +29,7 @@
 //! # }
 //! ```
 
+mod access;
 mod assets;
 mod blocking;
 mod error;
@@ -39,18 +40,21 @@ mod icons;
 mod limit;
 mod pages;
 mod paths;
+mod render;
 mod session;
 mod sessions;
 mod signin;
 mod state;
 mod templates;
 mod view;
+mod visitor;
 
 use axum::Router;
 use axum::routing::{get, post};
 
+pub use access::Access;
 pub use session::{SessionKey, SessionKeyError};
-pub use state::{Access, ActionError, Actions, Auth, FnActions, TokenCheck, UiState};
+pub use state::{ActionError, Actions, Auth, FnActions, TokenCheck, UiState};
 
 /// Where the UI is mounted: every UI path starts with it, and its cookies are scoped to it.
 pub const PREFIX: &str = "/ui";

@@ -3,93 +3,30 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use askama::Template;
 use axum::Extension;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, Uri};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use djinn_hook_payload::{EventType, redact_userinfo};
 use djinn_hook_store::{
     DeliveryFilter, Error as StoreError, LimitsUpdate, Page, Paged, ValidationErrors, Webhook,
 };
 
+use super::access::{cannot_read, may_open, may_read, may_write, not_found};
 use super::blocking;
 use super::error::UiError;
 use super::flash::Flash;
 use super::form::{Form, HookForm};
-use super::guard::Visitor;
 use super::paths::{self, Target};
-use super::state::{Access, UiState};
+use super::render::{render, render_with, see_other};
+use super::state::UiState;
 use super::templates::{
     DeliveryPage, EditExtras, FilterView, FormPage, IndexPage, ListPage, NamespaceRow, SecretPage,
 };
 use super::view::{DeliveryRow, DeliveryView, Health, HookRow};
+use super::visitor::Visitor;
 
 type Result<T, E = UiError> = std::result::Result<T, E>;
-
-/// Renders a page (200).
-pub(crate) fn render(page: impl Template) -> Result<Response> {
-    render_with(StatusCode::OK, page)
-}
-
-fn render_with(status: StatusCode, page: impl Template) -> Result<Response> {
-    let html = page
-        .render()
-        .map_err(|err| UiError::Internal(format!("rendering the page failed: {err}")))?;
-    Ok((status, Html(html)).into_response())
-}
-
-/// A 303 to `to` with a flash message on the next page.
-fn see_other(to: &str, flash: Flash) -> Response {
-    let mut response = Redirect::to(to).into_response();
-    response.extensions_mut().insert(flash);
-    response
-}
-
-/// Signed in, and `ns` among their namespaces (else 404: a namespace out of scope is not
-/// told apart from one that does not exist).
-fn may_open<'v>(visitor: &'v Visitor, ns: &str, uri: &Uri) -> Result<&'v Access> {
-    match &visitor.access {
-        None => Err(UiError::SignIn {
-            next: uri.path().to_owned(),
-        }),
-        Some(access) if !access.allows(ns) => Err(not_found(ns)),
-        Some(access) => Ok(access),
-    }
-}
-
-/// [`may_open`], and a token that may read: every page that shows a webhook or a delivery.
-fn may_read(visitor: &Visitor, ns: &str, uri: &Uri) -> Result<()> {
-    if may_open(visitor, ns, uri)?.can_read {
-        Ok(())
-    } else {
-        Err(cannot_read())
-    }
-}
-
-/// [`may_open`], and a token that may write: every action, and the create form.
-fn may_write(visitor: &Visitor, ns: &str, uri: &Uri) -> Result<()> {
-    if may_open(visitor, ns, uri)?.can_write {
-        Ok(())
-    } else {
-        Err(UiError::Forbidden(
-            "this token is read-only: it cannot change webhooks".into(),
-        ))
-    }
-}
-
-/// The API's 403 for a write-only token's `GET`, in the UI's words.
-fn cannot_read() -> UiError {
-    UiError::Forbidden(
-        "this token may not read: its scope lets it change webhooks, not see them or their \
-         deliveries"
-            .into(),
-    )
-}
-
-fn not_found(ns: &str) -> UiError {
-    UiError::NotFound(format!("no webhooks page for namespace {ns:?}"))
-}
 
 /// `GET /ui/`: every namespace the visitor may see that has webhooks, with their health.
 pub(crate) async fn index(

@@ -5,7 +5,7 @@
 //! (percent-encoded), so a namespace segment that is `-` itself, written `%2D`, is not taken
 //! for the separator.
 
-use crate::entity_json::encode_segment;
+use crate::paths::encode_segment;
 
 /// What a path below `/ui/n/` names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,7 +35,7 @@ pub(crate) fn parse(rest: &str) -> Option<(String, Target)> {
     let (ns, tail) = rest.split_once("/-/")?;
     let names: Vec<String> = ns
         .split('/')
-        .map(crate::routes::percent_decode)
+        .map(crate::paths::percent_decode)
         .collect::<Option<_>>()?;
     // `.` and `..` segments would be folded away by a browser resolving a link to them.
     if names.len() < 2

@@ -13,10 +13,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use super::error::UiError;
 use super::flash::Flash;
 use super::form::Form;
-use super::guard::{SetSession, Visitor};
-use super::pages::render;
+use super::guard::SetSession;
+use super::render::render;
 use super::state::{Auth, UiState};
 use super::templates::SignInPage;
+use super::visitor::Visitor;
 
 /// Where to go after signing in: `next` if it is a path of this UI, else the index.
 fn next_path(next: Option<&str>) -> String {

@@ -6,8 +6,8 @@ use djinn_hook_payload::EventType;
 use djinn_hook_store::ValidationErrors;
 
 use super::form::HookForm;
-use super::guard::Visitor;
 use super::view::{DeliveryRow, DeliveryView, HookRow};
+use super::visitor::Visitor;
 
 /// A failed request.
 #[derive(Template)]
