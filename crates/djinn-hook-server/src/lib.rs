@@ -4,7 +4,8 @@
 //! receiver for `listen`, the demo, tests and integrations.
 //!
 //! - [`serve()`] runs the API and a delivery worker until a stop flag is set.
-//! - [`router`] is the API as an axum `Router` over an [`AppState`] (tests drive it directly).
+//! - [`router`] is the API (and the web UI, when configured) as an axum `Router` over an
+//!   [`AppState`], to serve or to nest under a path of an application's own router.
 //! - [`receiver`]: [`receiver::check`] one request, [`receiver::router`] to mount, or a
 //!   ready [`Receiver`] on its own threads.
 //! - [`entity_json`]: the JSON shapes the API writes, shared with the command line's `--json`.

@@ -1,9 +1,90 @@
-//! The `/n/{namespace}/-/…` paths of the API and the UI: the URL builder, each segment's
-//! percent-encoding and decoding, and a query string's values.
+//! The `/n/{namespace}/-/…` paths of the API and the UI, parsed in one place and built in one
+//! place: [`NamespacePath`] (also an axum extractor) reads them, [`Urls`] writes them, with one
+//! segment encoding and one decoding.
+//!
+//! A namespace has two or more segments (`owner/path…`), so what follows it starts after a
+//! `/-/` separator. Paths are read as sent (percent-encoded), so a namespace segment that is
+//! `-` itself, written `%2D`, is not taken for the separator, and an encoded `/` (which would
+//! change the namespace's shape) is no path. Whether a name is a valid namespace is the
+//! store's to say, with a message naming what is wrong; a path only has to have its shape.
 
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::response::IntoResponse;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-/// Builds the API's absolute URLs.
+/// What follows a namespace's `/-/` in the paths of one surface (the API's, the UI's).
+pub(crate) trait Resource: Sized {
+    /// Where the `/n/…` paths start below the root of the surface's router: `""` for the
+    /// API, `/ui` for the UI.
+    const BELOW: &'static str;
+    /// The answer to a path that names nothing.
+    type Rejection: IntoResponse;
+
+    /// The resource named by the segments after `/-/` (as sent), or `None`.
+    fn parse(segments: &[&str]) -> Option<Self>;
+
+    /// Whether this surface has paths for the namespace of these (decoded) segments, beyond
+    /// the shape every namespace path has. Yes unless the surface says otherwise.
+    fn names(_segments: &[String]) -> bool {
+        true
+    }
+
+    /// The answer to `path`, which names nothing.
+    fn rejection(path: &str) -> Self::Rejection;
+}
+
+/// A path `{R::BELOW}/n/{namespace}/-/{resource}`: the namespace percent-decoded, the
+/// resource typed. One trailing `/` is allowed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct NamespacePath<R> {
+    /// `owner/path…`, decoded.
+    pub(crate) ns: String,
+    /// What in the namespace.
+    pub(crate) at: R,
+}
+
+impl<R: Resource> NamespacePath<R> {
+    /// The namespace path `path` names (below the surface's router, as sent), or `None`.
+    pub(crate) fn parse(path: &str) -> Option<NamespacePath<R>> {
+        let path = path.strip_suffix('/').unwrap_or(path);
+        let rest = path.strip_prefix(R::BELOW)?.strip_prefix("/n/")?;
+        let (ns, resource) = rest.split_once("/-/")?;
+        let names: Vec<String> = ns.split('/').map(percent_decode).collect::<Option<_>>()?;
+        if names.len() < 2
+            || names.iter().any(|s| s.trim().is_empty() || s.contains('/'))
+            || !R::names(&names)
+        {
+            return None;
+        }
+        let segments: Vec<&str> = resource.split('/').collect();
+        Some(NamespacePath {
+            ns: names.join("/"),
+            at: R::parse(&segments)?,
+        })
+    }
+}
+
+/// The request's path as the surface's router sees it (below any `Router::nest`).
+impl<S: Send + Sync, R: Resource + Send> FromRequestParts<S> for NamespacePath<R> {
+    type Rejection = R::Rejection;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let path = parts.uri.path();
+        NamespacePath::parse(path).ok_or_else(|| R::rejection(path))
+    }
+}
+
+/// A positive decimal id, digits only.
+pub(crate) fn id_of(raw: &str) -> Option<i64> {
+    if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    raw.parse().ok().filter(|&id| id > 0)
+}
+
+/// Builds the `/n/…` URLs below a base: the API's absolute URLs (the base is the API's base
+/// URL), and the UI's links (the base is where the UI is mounted, e.g. `/ui`).
 #[derive(Clone, Debug)]
 pub struct Urls {
     /// The base, without a trailing slash, e.g. `http://127.0.0.1:8080`.

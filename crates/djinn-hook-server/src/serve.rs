@@ -231,7 +231,7 @@ pub fn serve<O: Outbox>(
         }
         runtime.block_on(conn::serve_connections(
             listener,
-            app::app(state, config.ui.clone()),
+            app::router(state),
             limits,
             stopped(stop),
         ));

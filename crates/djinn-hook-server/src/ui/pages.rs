@@ -12,12 +12,12 @@ use djinn_hook_store::{
     DeliveryFilter, Error as StoreError, LimitsUpdate, Page, Paged, ValidationErrors, Webhook,
 };
 
-use super::access::{cannot_read, may_open, may_read, may_write, not_found};
+use super::access::{cannot_read, may_open, may_read, may_write};
 use super::blocking;
 use super::error::UiError;
 use super::flash::Flash;
 use super::form::{Form, HookForm};
-use super::paths::{self, Target};
+use super::paths::{self, Links, Target};
 use super::render::{render, render_with, see_other};
 use super::state::UiState;
 use super::templates::{
@@ -25,6 +25,7 @@ use super::templates::{
 };
 use super::view::{DeliveryRow, DeliveryView, Health, HookRow};
 use super::visitor::Visitor;
+use crate::paths::NamespacePath;
 
 type Result<T, E = UiError> = std::result::Result<T, E>;
 
@@ -32,6 +33,7 @@ type Result<T, E = UiError> = std::result::Result<T, E>;
 pub(crate) async fn index(
     State(state): State<UiState>,
     Extension(visitor): Extension<Visitor>,
+    Extension(links): Extension<Links>,
     uri: Uri,
 ) -> Result<Response> {
     let Some(access) = visitor.access.clone() else {
@@ -55,7 +57,7 @@ pub(crate) async fn index(
             .entry(hook.namespace.clone())
             .or_insert_with(|| NamespaceRow {
                 name: hook.namespace.clone(),
-                href: paths::webhooks(&hook.namespace),
+                href: links.webhooks(&hook.namespace),
                 hooks: 0,
                 ok: 0,
                 failed: 0,
@@ -74,24 +76,25 @@ pub(crate) async fn index(
     }
     render(IndexPage {
         visitor,
+        links,
         title: "Namespaces".into(),
         namespaces: by_ns.into_values().collect(),
     })
 }
 
 /// `GET /ui/go?ns=owner/path`: the index's "open a namespace" box.
-pub(crate) async fn go(Query(query): Query<HashMap<String, String>>) -> Response {
+pub(crate) async fn go(
+    Extension(links): Extension<Links>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
     let ns = query.get("ns").map_or("", |s| s.trim().trim_matches('/'));
-    let link = paths::webhooks(ns);
-    let opens = link
-        .strip_prefix("/ui/n/")
-        .and_then(paths::parse)
-        .is_some_and(|(parsed, _)| parsed == ns);
+    // A namespace opens if the link to it names it again (see `paths::page`).
+    let opens = paths::page(&Links::at("").webhooks(ns)).is_some_and(|page| page.ns == ns);
     if opens {
-        Redirect::to(&paths::webhooks(ns)).into_response()
+        Redirect::to(&links.webhooks(ns)).into_response()
     } else {
         see_other(
-            "/ui/",
+            &links.home(),
             Flash::failed(format!(
                 "{ns:?} is not a namespace: expected owner/path, e.g. alice/ci"
             )),
@@ -103,12 +106,11 @@ pub(crate) async fn go(Query(query): Query<HashMap<String, String>>) -> Response
 pub(crate) async fn get(
     State(state): State<UiState>,
     Extension(visitor): Extension<Visitor>,
+    Extension(links): Extension<Links>,
+    NamespacePath { ns, at: target }: NamespacePath<Target>,
     Query(query): Query<HashMap<String, String>>,
     uri: Uri,
 ) -> Result<Response> {
-    // The path as sent, not axum's decoded `{*rest}`: see `paths::parse`.
-    let rest = uri.path().strip_prefix("/ui/n/").unwrap_or_default();
-    let (ns, target) = paths::parse(rest).ok_or_else(|| not_found(rest))?;
     match target {
         Target::List | Target::Hook(_) | Target::Delivery(..) => may_read(&visitor, &ns, &uri)?,
         // The create form shows nothing stored: a write-only token may fill it in.
@@ -118,10 +120,11 @@ pub(crate) async fn get(
         }
     }
     match target {
-        Target::List => list(state, visitor, ns).await,
+        Target::List => list(state, visitor, links, ns).await,
         Target::Create => form_page(
             StatusCode::OK,
             visitor,
+            &links,
             &ns,
             HookForm::blank(),
             ValidationErrors::default(),
@@ -133,6 +136,7 @@ pub(crate) async fn get(
                 &state,
                 StatusCode::OK,
                 visitor,
+                &links,
                 &hook,
                 HookForm::of(&hook),
                 ValidationErrors::default(),
@@ -140,7 +144,9 @@ pub(crate) async fn get(
             )
             .await
         }
-        Target::Delivery(id, delivery) => delivery_page(state, visitor, ns, id, delivery).await,
+        Target::Delivery(id, delivery) => {
+            delivery_page(state, visitor, links, ns, id, delivery).await
+        }
         Target::Delete(_) | Target::Test(_) | Target::RotateSecret(_) | Target::Redeliver(..) => {
             Err(UiError::Status(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -154,22 +160,22 @@ pub(crate) async fn get(
 pub(crate) async fn post(
     State(state): State<UiState>,
     Extension(visitor): Extension<Visitor>,
+    Extension(links): Extension<Links>,
+    NamespacePath { ns, at: target }: NamespacePath<Target>,
     Extension(form): Extension<Form>,
     uri: Uri,
 ) -> Result<Response> {
-    let rest = uri.path().strip_prefix("/ui/n/").unwrap_or_default();
-    let (ns, target) = paths::parse(rest).ok_or_else(|| not_found(rest))?;
     // Signed out meanwhile (the session expired): back to the list after signing in, not
     // to this POST-only address.
-    let list: Uri = paths::webhooks(&ns).parse().unwrap_or(uri);
+    let list: Uri = Links::at("").webhooks(&ns).parse().unwrap_or(uri);
     may_write(&visitor, &ns, &list)?;
     match target {
-        Target::Create => create(state, visitor, ns, form).await,
-        Target::Hook(id) => update(state, visitor, ns, id, form).await,
-        Target::Delete(id) => delete(state, visitor, ns, id).await,
-        Target::Test(id) => test(state, visitor, ns, id, form).await,
-        Target::RotateSecret(id) => rotate_secret(state, visitor, ns, id, form).await,
-        Target::Redeliver(id, delivery) => redeliver(state, ns, id, delivery).await,
+        Target::Create => create(state, visitor, links, ns, form).await,
+        Target::Hook(id) => update(state, visitor, links, ns, id, form).await,
+        Target::Delete(id) => delete(state, visitor, links, ns, id).await,
+        Target::Test(id) => test(state, visitor, links, ns, id, form).await,
+        Target::RotateSecret(id) => rotate_secret(state, visitor, links, ns, id, form).await,
+        Target::Redeliver(id, delivery) => redeliver(state, links, ns, id, delivery).await,
         Target::List | Target::Delivery(..) => Err(UiError::Status(
             StatusCode::METHOD_NOT_ALLOWED,
             "nothing to post here".into(),
@@ -177,7 +183,7 @@ pub(crate) async fn post(
     }
 }
 
-async fn list(state: UiState, visitor: Visitor, ns: String) -> Result<Response> {
+async fn list(state: UiState, visitor: Visitor, links: Links, ns: String) -> Result<Response> {
     let name = ns.clone();
     let (hooks, last, rates) = blocking::store(&state, move |store| {
         let hooks = store.webhooks(&name)?;
@@ -191,11 +197,12 @@ async fn list(state: UiState, visitor: Visitor, ns: String) -> Result<Response> 
     render(ListPage {
         visitor,
         title: format!("{ns} - Webhooks"),
-        create_href: format!("{}/create", paths::webhooks(&ns)),
+        create_href: links.create(&ns),
         hooks: hooks
             .iter()
-            .map(|h| HookRow::new(h, last.get(&h.id), rates.get(&h.id)))
+            .map(|h| HookRow::new(&links, h, last.get(&h.id), rates.get(&h.id)))
             .collect(),
+        links,
         ns,
     })
 }
@@ -210,26 +217,24 @@ async fn hook_in(state: &UiState, ns: &str, id: i64) -> Result<Webhook> {
 fn form_page(
     status: StatusCode,
     visitor: Visitor,
+    links: &Links,
     ns: &str,
     form: HookForm,
     errors: ValidationErrors,
     edit: Option<(i64, EditExtras)>,
 ) -> Result<Response> {
     let (title, action, edit) = match edit {
-        None => (
-            "Create webhook".to_owned(),
-            format!("{}/create", paths::webhooks(ns)),
-            None,
-        ),
-        Some((id, extras)) => (format!("Webhook {id}"), paths::hook(ns, id), Some(extras)),
+        None => ("Create webhook".to_owned(), links.create(ns), None),
+        Some((id, extras)) => (format!("Webhook {id}"), links.hook(ns, id), Some(extras)),
     };
     render_with(
         status,
         FormPage {
             visitor,
+            links: links.clone(),
             title,
             ns: ns.to_owned(),
-            list_href: paths::webhooks(ns),
+            list_href: links.webhooks(ns),
             action,
             form,
             errors,
@@ -244,6 +249,7 @@ async fn edit_page(
     state: &UiState,
     status: StatusCode,
     visitor: Visitor,
+    links: &Links,
     hook: &Webhook,
     form: HookForm,
     errors: ValidationErrors,
@@ -281,7 +287,7 @@ async fn edit_page(
         store.deliveries(filter, Page::new(page))
     })
     .await?;
-    let href = paths::hook(&hook.namespace, hook.id);
+    let href = links.hook(&hook.namespace, hook.id);
     let page_href = |page: u32| {
         let mut query = form_urlencoded::Serializer::new(String::new());
         if view.failed {
@@ -312,13 +318,14 @@ async fn edit_page(
         deliveries: paged
             .items
             .iter()
-            .map(|d| DeliveryRow::new(&hook.namespace, d))
+            .map(|d| DeliveryRow::new(links, &hook.namespace, d))
             .collect(),
         filter: view,
     };
     form_page(
         status,
         visitor,
+        links,
         &hook.namespace,
         form,
         errors,
@@ -329,6 +336,7 @@ async fn edit_page(
 async fn delivery_page(
     state: UiState,
     visitor: Visitor,
+    links: Links,
     ns: String,
     id: i64,
     delivery: i64,
@@ -341,10 +349,11 @@ async fn delivery_page(
     render(DeliveryPage {
         visitor,
         title: format!("{ns} - Webhook Delivery"),
-        list_href: paths::webhooks(&ns),
-        hook_href: paths::hook(&ns, id),
+        list_href: links.webhooks(&ns),
+        hook_href: links.hook(&ns, id),
         hook_url: redact_userinfo(&hook.payload_url).into_owned(),
-        d: DeliveryView::new(&ns, &d),
+        d: DeliveryView::new(&links, &ns, &d),
+        links,
         ns,
     })
 }
@@ -376,7 +385,13 @@ fn own_intake(state: &UiState, form: &HookForm) -> ValidationErrors {
     errors
 }
 
-async fn create(state: UiState, visitor: Visitor, ns: String, form: Form) -> Result<Response> {
+async fn create(
+    state: UiState,
+    visitor: Visitor,
+    links: Links,
+    ns: String,
+    form: Form,
+) -> Result<Response> {
     let (fields, secret) = HookForm::posted(&form, None);
     let mut errors = own_intake(&state, &fields);
     let limits = fields.limits(&mut errors);
@@ -400,7 +415,7 @@ async fn create(state: UiState, visitor: Visitor, ns: String, form: Form) -> Res
     };
     match created {
         Ok(hook) => Ok(see_other(
-            &paths::webhooks(&ns),
+            &links.webhooks(&ns),
             Flash::ok(format!(
                 "Webhook created: {}",
                 redact_userinfo(&hook.payload_url)
@@ -409,6 +424,7 @@ async fn create(state: UiState, visitor: Visitor, ns: String, form: Form) -> Res
         Err(UiError::Store(StoreError::Invalid(errors))) => form_page(
             StatusCode::UNPROCESSABLE_ENTITY,
             visitor,
+            &links,
             &ns,
             fields,
             errors,
@@ -421,6 +437,7 @@ async fn create(state: UiState, visitor: Visitor, ns: String, form: Form) -> Res
 async fn update(
     state: UiState,
     visitor: Visitor,
+    links: Links,
     ns: String,
     id: i64,
     form: Form,
@@ -445,7 +462,7 @@ async fn update(
     };
     match result {
         Ok(hook) => Ok(see_other(
-            &paths::hook(&ns, id),
+            &links.hook(&ns, id),
             Flash::ok(naming_url(&visitor, "Webhook has been updated", &hook)),
         )),
         // The edit page shows the stored webhook and its deliveries: not to a write-only token.
@@ -466,6 +483,7 @@ async fn update(
                 &state,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 visitor,
+                &links,
                 &hook,
                 fields,
                 errors,
@@ -487,11 +505,17 @@ fn naming_url(visitor: &Visitor, text: &str, hook: &Webhook) -> String {
     }
 }
 
-async fn delete(state: UiState, visitor: Visitor, ns: String, id: i64) -> Result<Response> {
+async fn delete(
+    state: UiState,
+    visitor: Visitor,
+    links: Links,
+    ns: String,
+    id: i64,
+) -> Result<Response> {
     let hook = hook_in(&state, &ns, id).await?;
     blocking::store(&state, move |store| store.delete_webhook(id)).await?;
     Ok(see_other(
-        &paths::webhooks(&ns),
+        &links.webhooks(&ns),
         Flash::ok(naming_url(&visitor, "Webhook has been deleted", &hook)),
     ))
 }
@@ -499,6 +523,7 @@ async fn delete(state: UiState, visitor: Visitor, ns: String, id: i64) -> Result
 async fn test(
     state: UiState,
     visitor: Visitor,
+    links: Links,
     ns: String,
     id: i64,
     form: Form,
@@ -519,7 +544,7 @@ async fn test(
         .await
         .map_err(|refused| UiError::Status(StatusCode::TOO_MANY_REQUESTS, refused.to_string()))?
         .ok_or_else(|| UiError::Internal("the test delivery failed to run".to_owned()))?;
-    let hook_href = paths::hook(&ns, id);
+    let hook_href = links.hook(&ns, id);
     Ok(match sent {
         // A delivery's outcome is something to read: a write-only token learns only that it
         // was made.
@@ -541,10 +566,10 @@ async fn test(
                 )),
                 None => Flash::failed("Test delivery sent, but its record is gone"),
             };
-            see_other(&paths::delivery(&ns, id, delivery), flash)
+            see_other(&links.delivery(&ns, id, delivery), flash)
         }
         Ok(None) => see_other(
-            &paths::webhooks(&ns),
+            &links.webhooks(&ns),
             Flash::failed("The webhook was deleted during the test delivery"),
         ),
         Err(message) => see_other(
@@ -573,12 +598,13 @@ fn overlap_hours(raw: Option<&str>) -> Result<std::time::Duration, String> {
 async fn rotate_secret(
     state: UiState,
     visitor: Visitor,
+    links: Links,
     ns: String,
     id: i64,
     form: Form,
 ) -> Result<Response> {
     hook_in(&state, &ns, id).await?;
-    let here = paths::hook(&ns, id);
+    let here = links.hook(&ns, id);
     let overlap = match overlap_hours(form.get("overlap_hours")) {
         Ok(overlap) => overlap,
         Err(message) => {
@@ -614,6 +640,7 @@ async fn rotate_secret(
     match generated {
         Some(secret) => render(SecretPage {
             visitor,
+            links,
             title: format!("Webhook {id}: secret rotated"),
             hook_href: here,
             secret,
@@ -631,7 +658,13 @@ async fn rotate_secret(
     }
 }
 
-async fn redeliver(state: UiState, ns: String, id: i64, delivery: i64) -> Result<Response> {
+async fn redeliver(
+    state: UiState,
+    links: Links,
+    ns: String,
+    id: i64,
+    delivery: i64,
+) -> Result<Response> {
     hook_in(&state, &ns, id).await?;
     let found = blocking::store(&state, move |store| store.delivery(delivery)).await?;
     if found.is_none_or(|d| d.hook_id != id) {
@@ -639,13 +672,13 @@ async fn redeliver(state: UiState, ns: String, id: i64, delivery: i64) -> Result
             "delivery {delivery} not found for webhook {id}"
         )));
     }
-    let here = paths::delivery(&ns, id, delivery);
+    let here = links.delivery(&ns, id, delivery);
     match blocking::store(&state, move |store| store.redeliver(delivery)).await {
         Ok(_task) => {
             let actions = std::sync::Arc::clone(&state.inner.actions);
             blocking::run(move || actions.queued()).await?;
             Ok(see_other(
-                &format!("{}#recent", paths::hook(&ns, id)),
+                &format!("{}#recent", links.hook(&ns, id)),
                 Flash::ok(
                     "Webhook delivery queued: it is sent again with the same event id and shows in Recent deliveries",
                 ),
