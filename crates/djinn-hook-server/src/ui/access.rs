@@ -5,7 +5,6 @@ use axum::http::Uri;
 use serde::{Deserialize, Serialize};
 
 use super::error::UiError;
-use super::visitor::Visitor;
 
 /// What a signed-in person may do: the server maps its token scopes onto this.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,8 +46,8 @@ type Result<T, E = UiError> = std::result::Result<T, E>;
 
 /// Signed in, and `ns` among their namespaces (else 404: a namespace out of scope is not
 /// told apart from one that does not exist).
-pub(crate) fn may_open<'v>(visitor: &'v Visitor, ns: &str, uri: &Uri) -> Result<&'v Access> {
-    match &visitor.access {
+pub(crate) fn may_open<'a>(access: Option<&'a Access>, ns: &str, uri: &Uri) -> Result<&'a Access> {
+    match access {
         None => Err(UiError::SignIn {
             next: uri.path().to_owned(),
         }),
@@ -58,8 +57,8 @@ pub(crate) fn may_open<'v>(visitor: &'v Visitor, ns: &str, uri: &Uri) -> Result<
 }
 
 /// [`may_open`], and a token that may read: every page that shows a webhook or a delivery.
-pub(crate) fn may_read(visitor: &Visitor, ns: &str, uri: &Uri) -> Result<()> {
-    if may_open(visitor, ns, uri)?.can_read {
+pub(crate) fn may_read(access: Option<&Access>, ns: &str, uri: &Uri) -> Result<()> {
+    if may_open(access, ns, uri)?.can_read {
         Ok(())
     } else {
         Err(cannot_read())
@@ -67,8 +66,8 @@ pub(crate) fn may_read(visitor: &Visitor, ns: &str, uri: &Uri) -> Result<()> {
 }
 
 /// [`may_open`], and a token that may write: every action, and the create form.
-pub(crate) fn may_write(visitor: &Visitor, ns: &str, uri: &Uri) -> Result<()> {
-    if may_open(visitor, ns, uri)?.can_write {
+pub(crate) fn may_write(access: Option<&Access>, ns: &str, uri: &Uri) -> Result<()> {
+    if may_open(access, ns, uri)?.can_write {
         Ok(())
     } else {
         Err(UiError::Forbidden(

@@ -112,17 +112,18 @@ pub(crate) async fn get(
     uri: Uri,
 ) -> Result<Response> {
     match target {
-        Target::List | Target::Hook(_) | Target::Delivery(..) => may_read(&visitor, &ns, &uri)?,
+        Target::List | Target::Hook(_) | Target::Delivery(..) => {
+            may_read(visitor.access.as_ref(), &ns, &uri)?
+        }
         // The create form shows nothing stored: a write-only token may fill it in.
-        Target::Create => may_write(&visitor, &ns, &uri)?,
+        Target::Create => may_write(visitor.access.as_ref(), &ns, &uri)?,
         Target::Delete(_) | Target::Test(_) | Target::RotateSecret(_) | Target::Redeliver(..) => {
-            may_open(&visitor, &ns, &uri)?;
+            may_open(visitor.access.as_ref(), &ns, &uri)?;
         }
     }
     match target {
         Target::List => list(state, visitor, links, ns).await,
         Target::Create => form_page(
-            StatusCode::OK,
             visitor,
             &links,
             &ns,
@@ -134,7 +135,6 @@ pub(crate) async fn get(
             let hook = hook_in(&state, &ns, id).await?;
             edit_page(
                 &state,
-                StatusCode::OK,
                 visitor,
                 &links,
                 &hook,
@@ -168,7 +168,7 @@ pub(crate) async fn post(
     // Signed out meanwhile (the session expired): back to the list after signing in, not
     // to this POST-only address.
     let list: Uri = Links::at("").webhooks(&ns).parse().unwrap_or(uri);
-    may_write(&visitor, &ns, &list)?;
+    may_write(visitor.access.as_ref(), &ns, &list)?;
     match target {
         Target::Create => create(state, visitor, links, ns, form).await,
         Target::Hook(id) => update(state, visitor, links, ns, id, form).await,
@@ -214,8 +214,8 @@ async fn hook_in(state: &UiState, ns: &str, id: i64) -> Result<Webhook> {
         .ok_or_else(|| UiError::NotFound(format!("webhook {id} not found in {ns}")))
 }
 
+/// The create or edit form: 200, or 422 when it shows `errors`.
 fn form_page(
-    status: StatusCode,
     visitor: Visitor,
     links: &Links,
     ns: &str,
@@ -226,6 +226,11 @@ fn form_page(
     let (title, action, edit) = match edit {
         None => ("Create webhook".to_owned(), links.create(ns), None),
         Some((id, extras)) => (format!("Webhook {id}"), links.hook(ns, id), Some(extras)),
+    };
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
     };
     render_with(
         status,
@@ -247,7 +252,6 @@ fn form_page(
 /// recent deliveries, filtered and paged by the query.
 async fn edit_page(
     state: &UiState,
-    status: StatusCode,
     visitor: Visitor,
     links: &Links,
     hook: &Webhook,
@@ -323,7 +327,6 @@ async fn edit_page(
         filter: view,
     };
     form_page(
-        status,
         visitor,
         links,
         &hook.namespace,
@@ -421,15 +424,9 @@ async fn create(
                 redact_userinfo(&hook.payload_url)
             )),
         )),
-        Err(UiError::Store(StoreError::Invalid(errors))) => form_page(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            visitor,
-            &links,
-            &ns,
-            fields,
-            errors,
-            None,
-        ),
+        Err(UiError::Store(StoreError::Invalid(errors))) => {
+            form_page(visitor, &links, &ns, fields, errors, None)
+        }
         Err(err) => Err(err),
     }
 }
@@ -481,7 +478,6 @@ async fn update(
             };
             edit_page(
                 &state,
-                StatusCode::UNPROCESSABLE_ENTITY,
                 visitor,
                 &links,
                 &hook,

@@ -12,7 +12,7 @@ use super::access::Access;
 use super::limit::SignInLimit;
 use super::session::{SessionKey, SessionKeyError};
 use super::sessions::Sessions;
-use crate::send_test::{TestLimits, TestSlots};
+use crate::send_test::{StoreActions, TestLimits, TestSlots};
 
 /// Checks a token typed on the sign-in page: its [`Access`], or `None` if it is not a
 /// configured token. Supplied by the server (the same tokens file as the API).
@@ -49,6 +49,18 @@ pub trait Actions: Send + Sync + 'static {
 
     /// A task was queued (a redelivery) and is due now: wake the delivery worker.
     fn queued(&self);
+}
+
+/// The UI's delivery side over a store: a test delivery as `hook test` sends it, and the
+/// worker woken after a redelivery.
+impl Actions for StoreActions {
+    fn send_test(&self, hook_id: i64, event: EventType) -> Result<Option<i64>, ActionError> {
+        self.send(hook_id, event).map_err(Into::into)
+    }
+
+    fn queued(&self) {
+        self.wake();
+    }
 }
 
 /// Why an [`Actions`] call failed: any error of the delivery side, shown by its `Display`.
