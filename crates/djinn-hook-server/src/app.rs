@@ -17,11 +17,11 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::auth::{Gate, Tokens};
+use crate::config::Config;
 use crate::entity_json::Urls;
 use crate::error::ApiError;
 use crate::intake::{self, Intake};
 use crate::metrics::Metrics;
-use crate::serve::Config;
 use crate::ui::UiState;
 use crate::{handlers, log};
 

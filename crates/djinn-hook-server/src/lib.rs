@@ -33,6 +33,7 @@ struct ReadmeDoctests;
 
 mod app;
 mod auth;
+mod config;
 mod conn;
 pub mod entity_json;
 mod error;
@@ -52,8 +53,9 @@ pub mod ui;
 
 pub use app::{AppState, MAX_REQUEST_ID, router};
 pub use auth::{MIN_TOKEN_CHARS, TOKENS_ENV, TokenProblem, Tokens, TokensError};
+pub use config::{Config, ConfigError};
 pub use conn::{Limits, serve_connections};
 pub use error::ApiError;
 pub use receiver::{BindError, Received, Receiver};
 pub use send_test::{SentTest, StoreActions, TestLimits, send_test};
-pub use serve::{Config, ConfigError, ServeError, serve};
+pub use serve::{ServeError, serve};
