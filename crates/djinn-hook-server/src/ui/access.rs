@@ -5,6 +5,7 @@ use axum::http::Uri;
 use serde::{Deserialize, Serialize};
 
 use super::error::UiError;
+use super::paths::{Links, Target};
 
 /// What a signed-in person may do: the server maps its token scopes onto this.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,7 +47,7 @@ type Result<T, E = UiError> = std::result::Result<T, E>;
 
 /// Signed in, and `ns` among their namespaces (else 404: a namespace out of scope is not
 /// told apart from one that does not exist).
-pub(crate) fn may_open<'a>(access: Option<&'a Access>, ns: &str, uri: &Uri) -> Result<&'a Access> {
+fn may_open<'a>(access: Option<&'a Access>, ns: &str, uri: &Uri) -> Result<&'a Access> {
     match access {
         None => Err(UiError::SignIn {
             next: uri.path().to_owned(),
@@ -57,7 +58,7 @@ pub(crate) fn may_open<'a>(access: Option<&'a Access>, ns: &str, uri: &Uri) -> R
 }
 
 /// [`may_open`], and a token that may read: every page that shows a webhook or a delivery.
-pub(crate) fn may_read(access: Option<&Access>, ns: &str, uri: &Uri) -> Result<()> {
+fn may_read(access: Option<&Access>, ns: &str, uri: &Uri) -> Result<()> {
     if may_open(access, ns, uri)?.can_read {
         Ok(())
     } else {
@@ -66,7 +67,7 @@ pub(crate) fn may_read(access: Option<&Access>, ns: &str, uri: &Uri) -> Result<(
 }
 
 /// [`may_open`], and a token that may write: every action, and the create form.
-pub(crate) fn may_write(access: Option<&Access>, ns: &str, uri: &Uri) -> Result<()> {
+fn may_write(access: Option<&Access>, ns: &str, uri: &Uri) -> Result<()> {
     if may_open(access, ns, uri)?.can_write {
         Ok(())
     } else {
@@ -74,6 +75,30 @@ pub(crate) fn may_write(access: Option<&Access>, ns: &str, uri: &Uri) -> Result<
             "this token is read-only: it cannot change webhooks".into(),
         ))
     }
+}
+
+/// Whether `GET` of `target` in `ns` is allowed: `read` for every page that shows a webhook or
+/// a delivery, `write` for the create form (it shows nothing stored, so a write-only token may
+/// fill it in); the action addresses (answered 405) only need the namespace.
+pub(crate) fn may_get(access: Option<&Access>, ns: &str, target: Target, uri: &Uri) -> Result<()> {
+    match target {
+        Target::List | Target::Hook(_) | Target::Delivery(..) => may_read(access, ns, uri),
+        Target::Create => may_write(access, ns, uri),
+        Target::Delete(_) | Target::Test(_) | Target::RotateSecret(_) | Target::Redeliver(..) => {
+            may_open(access, ns, uri).map(drop)
+        }
+    }
+}
+
+/// Whether a `POST` (every action) in `ns` is allowed: `write`. Signed out meanwhile (the
+/// session expired), the visitor comes back to the namespace's list after signing in, not to
+/// the POST-only `uri`.
+pub(crate) fn may_post(access: Option<&Access>, ns: &str, uri: &Uri) -> Result<()> {
+    let list: Uri = Links::at("")
+        .webhooks(ns)
+        .parse()
+        .unwrap_or_else(|_| uri.clone());
+    may_write(access, ns, &list)
 }
 
 /// The API's 403 for a write-only token's `GET`, in the UI's words.
@@ -85,6 +110,6 @@ pub(crate) fn cannot_read() -> UiError {
     )
 }
 
-pub(crate) fn not_found(ns: &str) -> UiError {
+fn not_found(ns: &str) -> UiError {
     UiError::NotFound(format!("no webhooks page for namespace {ns:?}"))
 }

@@ -12,7 +12,7 @@ use djinn_hook_store::{
     DeliveryFilter, Error as StoreError, LimitsUpdate, Page, Paged, ValidationErrors, Webhook,
 };
 
-use super::access::{cannot_read, may_open, may_read, may_write};
+use super::access::{cannot_read, may_get, may_post};
 use super::blocking;
 use super::error::UiError;
 use super::flash::Flash;
@@ -111,16 +111,7 @@ pub(crate) async fn get(
     Query(query): Query<HashMap<String, String>>,
     uri: Uri,
 ) -> Result<Response> {
-    match target {
-        Target::List | Target::Hook(_) | Target::Delivery(..) => {
-            may_read(visitor.access.as_ref(), &ns, &uri)?
-        }
-        // The create form shows nothing stored: a write-only token may fill it in.
-        Target::Create => may_write(visitor.access.as_ref(), &ns, &uri)?,
-        Target::Delete(_) | Target::Test(_) | Target::RotateSecret(_) | Target::Redeliver(..) => {
-            may_open(visitor.access.as_ref(), &ns, &uri)?;
-        }
-    }
+    may_get(visitor.access.as_ref(), &ns, target, &uri)?;
     match target {
         Target::List => list(state, visitor, links, ns).await,
         Target::Create => form_page(
@@ -165,10 +156,7 @@ pub(crate) async fn post(
     Extension(form): Extension<Form>,
     uri: Uri,
 ) -> Result<Response> {
-    // Signed out meanwhile (the session expired): back to the list after signing in, not
-    // to this POST-only address.
-    let list: Uri = Links::at("").webhooks(&ns).parse().unwrap_or(uri);
-    may_write(visitor.access.as_ref(), &ns, &list)?;
+    may_post(visitor.access.as_ref(), &ns, &uri)?;
     match target {
         Target::Create => create(state, visitor, links, ns, form).await,
         Target::Hook(id) => update(state, visitor, links, ns, id, form).await,
