@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, OriginalUri, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use djinn_hook_deliver::{Completion, WorkerEvent};
@@ -40,6 +40,8 @@ pub(crate) fn millis(d: Duration) -> String {
 
 /// The request layer: one log line per request (method, path without the query, status,
 /// duration, remote address, request id; for a 5xx what went wrong) and the request counter.
+/// The path is the one the client asked for, with the mount of an application that nests the
+/// router (`/hooks/n/…`), as its own log lines show it.
 pub(crate) async fn request(
     State(metrics): State<Arc<Metrics>>,
     request: Request,
@@ -47,7 +49,11 @@ pub(crate) async fn request(
 ) -> Response {
     let start = Instant::now();
     let method = request.method().clone();
-    let path = request.uri().path().to_owned();
+    let path = request
+        .extensions()
+        .get::<OriginalUri>()
+        .map_or_else(|| request.uri().path(), |OriginalUri(uri)| uri.path())
+        .to_owned();
     let remote = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
