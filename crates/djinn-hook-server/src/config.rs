@@ -31,8 +31,9 @@ pub struct Config {
     pub limits: Limits,
     /// The worker's delivery threads, for the start line (the caller builds the worker).
     pub concurrency: Option<usize>,
-    /// The web UI, served under `/ui/` beside the API (by `serve`, and in [`router`](crate::router)'s
-    /// `Router`, below wherever an application nests it); `None`: the API only.
+    /// The web UI, served under `/ui/` beside the API (by `serve`, and in
+    /// [`router`](crate::router)'s `Router`, below wherever an application nests it); `None`:
+    /// the API only.
     pub ui: Option<UiState>,
     /// Prune old deliveries and finished events on this schedule; `None`: never by itself.
     pub auto_prune: Option<AutoPrune>,

@@ -84,7 +84,8 @@ pub(crate) fn id_of(raw: &str) -> Option<i64> {
 }
 
 /// Builds the `/n/…` URLs below a base: the API's absolute URLs (the base is the API's base
-/// URL), and the UI's links (the base is where the UI is mounted, e.g. `/ui`).
+/// URL), and the UI's links (the base is where the UI is: `/ui`, or `/hooks/ui` when nested
+/// at `/hooks`).
 #[derive(Clone, Debug)]
 pub struct Urls {
     /// The base, without a trailing slash, e.g. `http://127.0.0.1:8080`.

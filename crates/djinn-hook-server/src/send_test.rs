@@ -61,8 +61,8 @@ pub fn send_test(
     })
 }
 
-/// The UI's [`Actions`](crate::ui::Actions) over a store: test deliveries with [`send_test`], and a redelivery
-/// waking the worker (if one runs in this process).
+/// The UI's [`Actions`](crate::ui::Actions) over a store: test deliveries with [`send_test`],
+/// and a redelivery waking the worker (if one runs in this process).
 pub struct StoreActions {
     store: Arc<Store>,
     deliverer: Deliverer,

@@ -320,9 +320,13 @@ mod tests {
             ) {
                 let ns = segments.join("/");
                 let links = Links::at(&mount);
-                let below = |path: &str| path.strip_prefix(&format!("{mount}/ui/n/")).unwrap().to_owned();
-                prop_assert_eq!(parse(&below(&links.webhooks(&ns))), Some((ns.clone(), Target::List)));
-                prop_assert_eq!(parse(&below(&links.hook(&ns, id))), Some((ns.clone(), Target::Hook(id))));
+                let below = |path: &str| {
+                    path.strip_prefix(&format!("{mount}/ui/n/")).unwrap().to_owned()
+                };
+                let list = parse(&below(&links.webhooks(&ns)));
+                prop_assert_eq!(list, Some((ns.clone(), Target::List)));
+                let hook = parse(&below(&links.hook(&ns, id)));
+                prop_assert_eq!(hook, Some((ns.clone(), Target::Hook(id))));
                 prop_assert_eq!(
                     parse(&below(&links.delivery(&ns, id, delivery_id))),
                     Some((ns, Target::Delivery(id, delivery_id)))
