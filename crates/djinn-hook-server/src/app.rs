@@ -10,19 +10,18 @@ use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::http::{HeaderValue, header};
 use axum::middleware;
-use axum::response::Redirect;
 use axum::routing::get;
 use djinn_hook_store::Store;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::auth::Tokens;
+use crate::auth::{Gate, Tokens};
+use crate::config::Config;
 use crate::entity_json::Urls;
 use crate::error::ApiError;
 use crate::intake::{self, Intake};
 use crate::metrics::Metrics;
-use crate::serve::Config;
 use crate::ui::UiState;
 use crate::{handlers, log};
 
@@ -41,6 +40,8 @@ pub struct AppState {
     /// Whether requests that are themselves deliveries may be stored as events, and webhooks
     /// may point at this server's own intake (`relay.rs`).
     pub(crate) accept_relayed_deliveries: bool,
+    /// The web UI, served beside the API ([`Config::ui`]).
+    pub(crate) ui: Option<UiState>,
 }
 
 impl AppState {
@@ -73,6 +74,7 @@ impl AppState {
             request_timeout: config.request_timeout,
             local,
             accept_relayed_deliveries: config.accept_relayed_deliveries,
+            ui: config.ui.clone(),
         }
     }
 
@@ -95,23 +97,22 @@ impl AppState {
     }
 }
 
-/// The whole API. Layers, outermost first: `X-Content-Type-Options: nosniff` on every answer
-/// (a browser never guesses a JSON body to be HTML); a request id (kept from `x-request-id`
-/// when it is 1 to [`MAX_REQUEST_ID`] visible ASCII characters, else a new UUID; echoed in the
-/// response), the log line and request metrics, the per-request timeout (408), the auth check;
-/// then the handlers.
+/// The whole API and, when the configuration has one ([`Config::ui`]), the web UI under
+/// `/ui/` (with `/` sending a browser there). Serve it, or nest it under a path of an
+/// application's own router (`Router::nest("/hooks", router(state))`): the UI's links,
+/// redirects and cookies follow the mount.
+///
+/// Layers, outermost first: `X-Content-Type-Options: nosniff` on every answer (a browser
+/// never guesses a JSON body to be HTML); a request id (kept from `x-request-id` when it is 1
+/// to [`MAX_REQUEST_ID`] visible ASCII characters, else a new UUID; echoed in the response),
+/// the log line and request metrics, the per-request timeout (408), the auth check; then the
+/// handlers. The UI's requests pass the same layers: the auth layer leaves their sign-in to
+/// the UI but keeps the no-token mode's loopback rule.
 pub fn router(state: AppState) -> Router {
-    app(state, None)
-}
-
-/// The API and, when given, the web UI under `/ui/` (with `/` sending a browser there), behind
-/// the same layers: the UI's requests are logged, counted and timed out like the API's, and
-/// the auth layer leaves their sign-in to the UI but keeps the no-token mode's loopback rule.
-pub(crate) fn app(state: AppState, ui: Option<UiState>) -> Router {
     let api = Router::new()
         .fallback(handlers::api)
         .with_state(state.clone());
-    let ui = ui.map(|ui| {
+    let ui = state.ui.clone().map(|ui| {
         if state.accept_relayed_deliveries {
             ui
         } else {
@@ -120,20 +121,26 @@ pub(crate) fn app(state: AppState, ui: Option<UiState>) -> Router {
     });
     let routes = match ui {
         Some(ui) => crate::ui::router(ui)
-            .route("/", get(|| async { Redirect::to("/ui/") }))
+            .route("/", get(crate::ui::to_home))
             .merge(api),
         None => api,
     };
     routes
         .layer(middleware::from_fn_with_state(
-            state.clone(),
+            Gate {
+                tokens: Arc::clone(&state.tokens),
+                local: state.local,
+            },
             crate::auth::layer,
         ))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             state.request_timeout,
         ))
-        .layer(middleware::from_fn_with_state(state, log::request))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state.metrics),
+            log::request,
+        ))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(middleware::map_request(drop_unfit_request_id))

@@ -16,6 +16,7 @@
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, Uri, header};
@@ -24,7 +25,6 @@ use axum::response::Response;
 use ring::hmac;
 use ring::rand::SystemRandom;
 
-use crate::app::AppState;
 use crate::error::ApiError;
 use crate::routes::Route;
 use crate::ui::Access;
@@ -337,11 +337,19 @@ fn bearer(value: &str) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
+/// What the auth layer needs: the tokens, and the address the server is bound to (the port an
+/// `Origin` must name in the no-token mode).
+#[derive(Clone, Debug)]
+pub(crate) struct Gate {
+    pub(crate) tokens: Arc<Tokens>,
+    pub(crate) local: SocketAddr,
+}
+
 /// The auth layer: with tokens, 401 without a valid one (on every path but `/healthz`, the
 /// same answer whatever the path) and 403 out of its scope; without, 403 for a request not
 /// from a loopback name or with another origin. Runs before any body is read.
 pub(crate) async fn layer(
-    State(state): State<AppState>,
+    State(state): State<Gate>,
     request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {

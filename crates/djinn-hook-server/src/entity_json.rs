@@ -15,62 +15,11 @@ use djinn_hook_payload::{EventSet, EventType, redact_userinfo};
 use djinn_hook_store::{
     Accepted, BreakerHold, Delivery, LastResponse, LimitHold, Namespace, Webhook,
 };
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::{Serialize, Serializer};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// Builds the API's absolute URLs.
-#[derive(Clone, Debug)]
-pub struct Urls {
-    /// The base, without a trailing slash, e.g. `http://127.0.0.1:8080`.
-    pub base: String,
-}
-
-impl Urls {
-    /// `/n/:username/:path`, each segment percent-encoded where needed.
-    pub fn namespace(&self, ns: &str) -> String {
-        let path: Vec<String> = ns.split('/').map(encode_segment).collect();
-        format!("{}/n/{}", self.base, path.join("/"))
-    }
-
-    /// `/n/:username/:path/-/webhooks`
-    pub fn webhooks(&self, ns: &str) -> String {
-        format!("{}/-/webhooks", self.namespace(ns))
-    }
-
-    /// `/n/:username/:path/-/webhooks/:id`
-    pub fn webhook(&self, ns: &str, id: i64) -> String {
-        format!("{}/{id}", self.webhooks(ns))
-    }
-
-    /// `/n/:username/:path/-/webhooks/:id/deliveries`
-    pub fn deliveries(&self, ns: &str, id: i64) -> String {
-        format!("{}/deliveries", self.webhook(ns, id))
-    }
-
-    /// `/n/:username/:path/-/webhooks/:id/deliveries/:delivery_id`
-    pub fn delivery(&self, ns: &str, id: i64, delivery: i64) -> String {
-        format!("{}/{delivery}", self.deliveries(ns, id))
-    }
-}
-
-/// What is percent-encoded in a segment of the API's URLs: all but RFC 3986's unreserved
-/// characters.
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
-/// Percent-encodes what may not stand in a path segment as is. A segment that is exactly `-`
-/// is encoded too (`%2D`): as is, it would read as the `/-/` that ends the namespace.
-pub(crate) fn encode_segment(segment: &str) -> String {
-    if segment == "-" {
-        return "%2D".to_owned();
-    }
-    utf8_percent_encode(segment, SEGMENT).to_string()
-}
+pub use crate::paths::Urls;
 
 /// A webhook: the original's webhook entity (`id`, `author_id`, `user_id`, `namespace_id`,
 /// `payload_url`, `ssl`, `events`, `active`, `url`, `namespace`, `last_response`), then ours
@@ -435,22 +384,6 @@ mod tests {
             ("/wBB", "base64")
         );
         assert!(binary.truncated);
-    }
-
-    #[test]
-    fn urls_encode_segments() {
-        let urls = Urls {
-            base: "http://h".to_owned(),
-        };
-        assert_eq!(
-            urls.delivery("al ice/a/b", 1, 2),
-            "http://h/n/al%20ice/a/b/-/webhooks/1/deliveries/2"
-        );
-        // RFC 3986's unreserved characters stay; anything else, UTF-8 included, is encoded.
-        assert_eq!(
-            urls.namespace("café/a-b.c_d~e+f"),
-            "http://h/n/caf%C3%A9/a-b.c_d~e%2Bf"
-        );
     }
 
     #[test]

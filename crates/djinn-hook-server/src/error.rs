@@ -90,6 +90,7 @@ impl ApiError {
 impl From<BodyError> for ApiError {
     fn from(err: BodyError) -> ApiError {
         match err {
+            BodyError::TooLarge(max) => ApiError::TooLarge(max),
             BodyError::Malformed(message) => ApiError::BadRequest(message),
             BodyError::Field { path, message } => ApiError::Invalid {
                 field: path,

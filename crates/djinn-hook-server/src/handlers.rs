@@ -21,25 +21,27 @@ use crate::entity_json::{
 };
 use crate::error::ApiError;
 use crate::metrics;
+use crate::paths;
 use crate::reply::Reply;
 use crate::request_body::{self, CreateWebhook, RotateSecret, UpdateWebhook};
-use crate::routes::{self, Route};
+use crate::routes::{self, Call, Route};
 
 type Result<T, E = ApiError> = std::result::Result<T, E>;
 
 /// Every request (the router's fallback): the original's URL shapes do not fit a path
-/// pattern router (a namespace has any number of segments before `/-/`), so [`Route::parse`]
-/// decides, then the method, then the body.
+/// pattern router (a namespace has any number of segments before `/-/`), so the [`Route`]
+/// extractor decides, then the method, then the body.
 pub(crate) async fn api(
     State(state): State<AppState>,
+    route: Route,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Reply> {
-    let route = Route::parse(uri.path()).ok_or(ApiError::NoRoute)?;
-    if !route.allowed().contains(&method) {
-        let allow: Vec<&str> = route.allowed().iter().map(Method::as_str).collect();
+    let allowed = route.allowed();
+    if !allowed.contains(&method) {
+        let allow: Vec<&str> = allowed.iter().map(Method::as_str).collect();
         return Err(ApiError::MethodNotAllowed {
             method: method.to_string(),
             allow: allow.join(", "),
@@ -51,12 +53,12 @@ pub(crate) async fn api(
         Bytes::new()
     };
     let query = uri.query().unwrap_or("").to_owned();
-    match (route, method) {
-        (Route::Healthz, _) => Ok(Reply::json(
+    match route {
+        Route::Healthz => Ok(Reply::json(
             StatusCode::OK,
             &serde_json::json!({"status": "ok"}),
         )),
-        (Route::Metrics, _) => {
+        Route::Metrics => {
             let (stats, backend, taken_back, stale) = state
                 .blocking(|store, _| {
                     let backend = if store.is_postgres() {
@@ -77,31 +79,23 @@ pub(crate) async fn api(
                 text.into_bytes(),
             ))
         }
-        (Route::Events { ns }, _) => accept_event(&state, ns, &headers, &body).await,
-        (route, method) => {
+        Route::Events { ns } => accept_event(&state, ns, &headers, &body).await,
+        Route::Hooks { ns, at } => {
+            let call = at.call(&method).ok_or(ApiError::NoRoute)?;
             let own = (!state.accept_relayed_deliveries).then_some(state.local);
             state
                 .blocking(move |store, urls| {
                     let api = Api { store, urls, own };
-                    match (route, method) {
-                        (Route::Webhooks { ns }, Method::GET) => api.list_webhooks(&ns),
-                        (Route::Webhooks { ns }, _) => api.create_webhook(&ns, &body),
-                        (Route::Webhook { ns, id }, Method::GET) => api.show_webhook(&ns, id),
-                        (Route::Webhook { ns, id }, Method::PATCH) => {
-                            api.update_webhook(&ns, id, &body)
-                        }
-                        (Route::Webhook { ns, id }, _) => api.delete_webhook(&ns, id),
-                        (Route::RotateSecret { ns, id }, _) => api.rotate_secret(&ns, id, &body),
-                        (Route::Deliveries { ns, id }, _) => api.list_deliveries(&ns, id, &query),
-                        (Route::Delivery { ns, id, delivery }, _) => {
-                            api.show_delivery(&ns, id, delivery)
-                        }
-                        (Route::Redeliver { ns, id, delivery }, _) => {
-                            api.redeliver(&ns, id, delivery)
-                        }
-                        (Route::Healthz | Route::Metrics | Route::Events { .. }, _) => {
-                            unreachable!("answered above")
-                        }
+                    match call {
+                        Call::ListWebhooks => api.list_webhooks(&ns),
+                        Call::CreateWebhook => api.create_webhook(&ns, &body),
+                        Call::ShowWebhook(id) => api.show_webhook(&ns, id),
+                        Call::UpdateWebhook(id) => api.update_webhook(&ns, id, &body),
+                        Call::DeleteWebhook(id) => api.delete_webhook(&ns, id),
+                        Call::RotateSecret(id) => api.rotate_secret(&ns, id, &body),
+                        Call::ListDeliveries(id) => api.list_deliveries(&ns, id, &query),
+                        Call::ShowDelivery(id, delivery) => api.show_delivery(&ns, id, delivery),
+                        Call::Redeliver(id, delivery) => api.redeliver(&ns, id, delivery),
                     }
                 })
                 .await
@@ -318,14 +312,14 @@ impl Api<'_> {
     /// `?test=true` lists only test deliveries (`hook test`), `?test=false` the others.
     fn list_deliveries(&self, ns: &str, id: i64, query: &str) -> Result<Reply> {
         self.webhook(ns, id)?;
-        let page = match routes::query_param(query, "page") {
+        let page = match paths::query_param(query, "page") {
             None => 1,
             Some(raw) => match raw.parse::<u32>() {
                 Ok(page) if page >= 1 => page,
                 _ => return Err(ApiError::invalid("page", "must be a whole number from 1")),
             },
         };
-        let test = match routes::query_param(query, "test").as_deref() {
+        let test = match paths::query_param(query, "test").as_deref() {
             None => None,
             Some("true") => Some(true),
             Some("false") => Some(false),

@@ -4,7 +4,8 @@
 //! receiver for `listen`, the demo, tests and integrations.
 //!
 //! - [`serve()`] runs the API and a delivery worker until a stop flag is set.
-//! - [`router`] is the API as an axum `Router` over an [`AppState`] (tests drive it directly).
+//! - [`router`] is the API (and the web UI, when configured) as an axum `Router` over an
+//!   [`AppState`], to serve or to nest under a path of an application's own router.
 //! - [`receiver`]: [`receiver::check`] one request, [`receiver::router`] to mount, or a
 //!   ready [`Receiver`] on its own threads.
 //! - [`entity_json`]: the JSON shapes the API writes, shared with the command line's `--json`.
@@ -32,6 +33,7 @@ struct ReadmeDoctests;
 
 mod app;
 mod auth;
+mod config;
 mod conn;
 pub mod entity_json;
 mod error;
@@ -39,6 +41,7 @@ mod handlers;
 mod intake;
 pub mod log;
 mod metrics;
+mod paths;
 pub mod receiver;
 mod relay;
 mod reply;
@@ -50,8 +53,9 @@ pub mod ui;
 
 pub use app::{AppState, MAX_REQUEST_ID, router};
 pub use auth::{MIN_TOKEN_CHARS, TOKENS_ENV, TokenProblem, Tokens, TokensError};
+pub use config::{Config, ConfigError};
 pub use conn::{Limits, serve_connections};
 pub use error::ApiError;
 pub use receiver::{BindError, Received, Receiver};
 pub use send_test::{SentTest, StoreActions, TestLimits, send_test};
-pub use serve::{Config, ConfigError, ServeError, serve};
+pub use serve::{ServeError, serve};

@@ -4,9 +4,10 @@
 //! (it may carry credentials) or a body.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, OriginalUri, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use djinn_hook_deliver::{Completion, WorkerEvent};
@@ -15,8 +16,8 @@ use time::format_description::well_known::Rfc3339;
 use tower_http::request_id::RequestId;
 use tracing_subscriber::layer::SubscriberExt as _;
 
-use crate::app::AppState;
 use crate::error::{ErrorDetail, chain};
+use crate::metrics::Metrics;
 
 /// Sends `tracing` events to stderr as logfmt lines, unless the program installed its own
 /// subscriber first.
@@ -39,14 +40,20 @@ pub(crate) fn millis(d: Duration) -> String {
 
 /// The request layer: one log line per request (method, path without the query, status,
 /// duration, remote address, request id; for a 5xx what went wrong) and the request counter.
+/// The path is the one the client asked for, with the mount of an application that nests the
+/// router (`/hooks/n/…`), as its own log lines show it.
 pub(crate) async fn request(
-    State(state): State<AppState>,
+    State(metrics): State<Arc<Metrics>>,
     request: Request,
     next: Next,
 ) -> Response {
     let start = Instant::now();
     let method = request.method().clone();
-    let path = request.uri().path().to_owned();
+    let path = request
+        .extensions()
+        .get::<OriginalUri>()
+        .map_or_else(|| request.uri().path(), |OriginalUri(uri)| uri.path())
+        .to_owned();
     let remote = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -58,7 +65,7 @@ pub(crate) async fn request(
         .map(str::to_owned);
     let response = next.run(request).await;
     let status = response.status().as_u16();
-    state.metrics.request(status);
+    metrics.request(status);
     let error = response
         .extensions()
         .get::<ErrorDetail>()

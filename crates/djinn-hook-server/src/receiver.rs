@@ -159,7 +159,7 @@ async fn receive(
     }
     let body: Bytes = match crate::request_body::read(&headers, body, MAX_BODY).await {
         Ok(body) => body,
-        Err(crate::error::ApiError::TooLarge(_)) => return StatusCode::PAYLOAD_TOO_LARGE,
+        Err(crate::request_body::BodyError::TooLarge(_)) => return StatusCode::PAYLOAD_TOO_LARGE,
         Err(_) => return StatusCode::BAD_REQUEST,
     };
     let received = check(&uri, &headers, &body, &state.verifier);

@@ -7,24 +7,22 @@ use axum::http::{HeaderMap, header};
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use serde::{Deserialize, Deserializer};
 
-use crate::error::ApiError;
-
 /// Reads at most `max` bytes: 413 beyond. A declared length over the limit is refused before
 /// anything is read; a chunked body is cut off as soon as it passes the limit.
-pub(crate) async fn read(headers: &HeaderMap, body: Body, max: usize) -> Result<Bytes, ApiError> {
+pub(crate) async fn read(headers: &HeaderMap, body: Body, max: usize) -> Result<Bytes, BodyError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > max as u64) {
-        return Err(ApiError::TooLarge(max));
+        return Err(BodyError::TooLarge(max));
     }
     match Limited::new(body, max).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => {
-            Err(ApiError::TooLarge(max))
+            Err(BodyError::TooLarge(max))
         }
-        Err(err) => Err(ApiError::BadRequest(format!(
+        Err(err) => Err(BodyError::Malformed(format!(
             "cannot read the request body: {err}"
         ))),
     }
@@ -83,6 +81,8 @@ fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
 /// What is wrong with a request body that did not parse.
 #[derive(Debug)]
 pub(crate) enum BodyError {
+    /// Longer than the limit, in bytes (413).
+    TooLarge(usize),
     /// Not well-formed JSON (or not an object): a message naming the problem.
     Malformed(String),
     /// Well-formed, but a field has the wrong type: the field's path and what is wrong.
@@ -148,6 +148,7 @@ mod tests {
             Ok(_) => "ok".to_owned(),
             Err(BodyError::Malformed(m)) => m,
             Err(BodyError::Field { path, message }) => format!("{path}: {message}"),
+            Err(BodyError::TooLarge(max)) => format!("over {max} bytes"),
         };
         assert_eq!(check(r#"{"ssl": true}"#), "ok");
         assert_eq!(check(r#"{"x": 1}"#), "ok");

@@ -1,9 +1,15 @@
-//! Routing: a request path (the original's URL shapes) to a [`Route`], and the methods each allows.
+//! The API's routes: a request path (the original's URL shapes) to a [`Route`], and a route
+//! and a method to the [`Call`] that answers them.
 //!
-//! Namespaced paths are `/n/:username/:path/-/…`: the path may have several segments (child
-//! namespaces), which is why the `/-/` separator exists. Segments are percent-decoded.
+//! Namespaced paths are `/n/:username/:path/-/…` ([`NamespacePath`]): the path may have
+//! several segments (child namespaces), which is why the `/-/` separator exists.
 
+use axum::extract::FromRequestParts;
 use axum::http::Method;
+use axum::http::request::Parts;
+
+use crate::error::ApiError;
+use crate::paths::{NamespacePath, Resource, id_of};
 
 /// Where a request goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -12,142 +18,144 @@ pub(crate) enum Route {
     Healthz,
     /// `/metrics`
     Metrics,
-    /// `/n/:username/:path/-/webhooks`
-    Webhooks { ns: String },
-    /// `/n/:username/:path/-/webhooks/:id`
-    Webhook { ns: String, id: i64 },
-    /// `/n/:username/:path/-/webhooks/:id/rotate-secret`
-    RotateSecret { ns: String, id: i64 },
-    /// `/n/:username/:path/-/webhooks/:id/deliveries`
-    Deliveries { ns: String, id: i64 },
-    /// `/n/:username/:path/-/webhooks/:id/deliveries/:delivery_id`
-    Delivery { ns: String, id: i64, delivery: i64 },
-    /// `/n/:username/:path/-/webhooks/:id/deliveries/:delivery_id/redeliver`
-    Redeliver { ns: String, id: i64, delivery: i64 },
     /// `/n/:username/:path/-/events`
     Events { ns: String },
+    /// `/n/:username/:path/-/webhooks…`: the store's webhooks and deliveries.
+    Hooks { ns: String, at: HookPath },
+}
+
+/// What is below `/n/:username/:path/-/`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ApiPath {
+    /// `events`
+    Events,
+    /// `webhooks…`
+    Hooks(HookPath),
+}
+
+/// What is below `/n/:username/:path/-/webhooks`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum HookPath {
+    /// `webhooks`
+    Webhooks,
+    /// `webhooks/:id`
+    Webhook(i64),
+    /// `webhooks/:id/rotate-secret`
+    RotateSecret(i64),
+    /// `webhooks/:id/deliveries`
+    Deliveries(i64),
+    /// `webhooks/:id/deliveries/:delivery_id`
+    Delivery(i64, i64),
+    /// `webhooks/:id/deliveries/:delivery_id/redeliver`
+    Redeliver(i64, i64),
+}
+
+/// What a request on a [`HookPath`] asks of the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Call {
+    ListWebhooks,
+    CreateWebhook,
+    ShowWebhook(i64),
+    UpdateWebhook(i64),
+    DeleteWebhook(i64),
+    RotateSecret(i64),
+    ListDeliveries(i64),
+    ShowDelivery(i64, i64),
+    Redeliver(i64, i64),
+}
+
+impl Resource for ApiPath {
+    const BELOW: &'static str = "";
+    type Rejection = ApiError;
+
+    fn parse(segments: &[&str]) -> Option<ApiPath> {
+        let hook = match segments {
+            ["events"] => return Some(ApiPath::Events),
+            ["webhooks"] => HookPath::Webhooks,
+            ["webhooks", id] => HookPath::Webhook(id_of(id)?),
+            ["webhooks", id, "rotate-secret"] => HookPath::RotateSecret(id_of(id)?),
+            ["webhooks", id, "deliveries"] => HookPath::Deliveries(id_of(id)?),
+            ["webhooks", id, "deliveries", d] => HookPath::Delivery(id_of(id)?, id_of(d)?),
+            ["webhooks", id, "deliveries", d, "redeliver"] => {
+                HookPath::Redeliver(id_of(id)?, id_of(d)?)
+            }
+            _ => return None,
+        };
+        Some(ApiPath::Hooks(hook))
+    }
+
+    fn rejection(_: &str) -> ApiError {
+        ApiError::NoRoute
+    }
 }
 
 impl Route {
     /// The route of a path (without the query), or `None` for an unknown path.
     pub(crate) fn parse(path: &str) -> Option<Route> {
-        let path = path
-            .strip_suffix('/')
-            .filter(|p| !p.is_empty())
-            .unwrap_or(path);
         match path {
-            "/healthz" => return Some(Route::Healthz),
-            "/metrics" => return Some(Route::Metrics),
+            "/healthz" | "/healthz/" => return Some(Route::Healthz),
+            "/metrics" | "/metrics/" => return Some(Route::Metrics),
             _ => {}
         }
-        let rest = path.strip_prefix("/n/")?;
-        let (ns, resource) = rest.split_once("/-/")?;
-        let ns = namespace(ns)?;
-        let parts: Vec<&str> = resource.split('/').collect();
-        let route = match parts.as_slice() {
-            ["webhooks"] => Route::Webhooks { ns },
-            ["events"] => Route::Events { ns },
-            ["webhooks", id] => Route::Webhook { ns, id: id_of(id)? },
-            ["webhooks", id, "rotate-secret"] => Route::RotateSecret { ns, id: id_of(id)? },
-            ["webhooks", id, "deliveries"] => Route::Deliveries { ns, id: id_of(id)? },
-            ["webhooks", id, "deliveries", delivery] => Route::Delivery {
-                ns,
-                id: id_of(id)?,
-                delivery: id_of(delivery)?,
-            },
-            ["webhooks", id, "deliveries", delivery, "redeliver"] => Route::Redeliver {
-                ns,
-                id: id_of(id)?,
-                delivery: id_of(delivery)?,
-            },
-            _ => return None,
-        };
-        Some(route)
+        let NamespacePath { ns, at } = NamespacePath::<ApiPath>::parse(path)?;
+        Some(match at {
+            ApiPath::Events => Route::Events { ns },
+            ApiPath::Hooks(at) => Route::Hooks { ns, at },
+        })
     }
 
     /// The namespace the route is in, if any.
     pub(crate) fn namespace(&self) -> Option<&str> {
         match self {
             Route::Healthz | Route::Metrics => None,
-            Route::Webhooks { ns }
-            | Route::Webhook { ns, .. }
-            | Route::RotateSecret { ns, .. }
-            | Route::Deliveries { ns, .. }
-            | Route::Delivery { ns, .. }
-            | Route::Redeliver { ns, .. }
-            | Route::Events { ns } => Some(ns),
+            Route::Events { ns } | Route::Hooks { ns, .. } => Some(ns),
         }
     }
 
     /// The methods the route answers (the `Allow` header of a 405).
-    pub(crate) fn allowed(&self) -> &'static [Method] {
+    pub(crate) fn allowed(&self) -> Vec<Method> {
         match self {
-            Route::Healthz | Route::Metrics | Route::Deliveries { .. } | Route::Delivery { .. } => {
-                &[Method::GET]
-            }
-            Route::Webhooks { .. } => &[Method::GET, Method::POST],
-            Route::Webhook { .. } => &[Method::GET, Method::PATCH, Method::DELETE],
-            Route::RotateSecret { .. } | Route::Redeliver { .. } | Route::Events { .. } => {
-                &[Method::POST]
-            }
+            Route::Healthz | Route::Metrics => vec![Method::GET],
+            Route::Events { .. } => vec![Method::POST],
+            Route::Hooks { at, .. } => [Method::GET, Method::POST, Method::PATCH, Method::DELETE]
+                .into_iter()
+                .filter(|method| at.call(method).is_some())
+                .collect(),
         }
+    }
+}
+
+impl HookPath {
+    /// What `method` on this path asks, or `None` if it is not allowed here.
+    pub(crate) fn call(self, method: &Method) -> Option<Call> {
+        use HookPath as P;
+        Some(match (self, method.clone()) {
+            (P::Webhooks, Method::GET) => Call::ListWebhooks,
+            (P::Webhooks, Method::POST) => Call::CreateWebhook,
+            (P::Webhook(id), Method::GET) => Call::ShowWebhook(id),
+            (P::Webhook(id), Method::PATCH) => Call::UpdateWebhook(id),
+            (P::Webhook(id), Method::DELETE) => Call::DeleteWebhook(id),
+            (P::RotateSecret(id), Method::POST) => Call::RotateSecret(id),
+            (P::Deliveries(id), Method::GET) => Call::ListDeliveries(id),
+            (P::Delivery(id, d), Method::GET) => Call::ShowDelivery(id, d),
+            (P::Redeliver(id, d), Method::POST) => Call::Redeliver(id, d),
+            _ => return None,
+        })
+    }
+}
+
+/// The request's route, or 404 ([`ApiError::NoRoute`]).
+impl<S: Send + Sync> FromRequestParts<S> for Route {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Route, ApiError> {
+        Route::parse(parts.uri.path()).ok_or(ApiError::NoRoute)
     }
 }
 
 /// Whether a request with `method` has a body to read.
 pub(crate) fn takes_body(method: &Method) -> bool {
     matches!(*method, Method::POST | Method::PATCH)
-}
-
-/// `username/path…` percent-decoded, at least two non-empty segments.
-fn namespace(raw: &str) -> Option<String> {
-    let segments: Vec<String> = raw
-        .split('/')
-        .map(percent_decode)
-        .collect::<Option<Vec<_>>>()?;
-    if segments.len() < 2
-        || segments
-            .iter()
-            .any(|s| s.trim().is_empty() || s.contains('/'))
-    {
-        return None;
-    }
-    Some(segments.join("/"))
-}
-
-/// A positive decimal id.
-fn id_of(raw: &str) -> Option<i64> {
-    if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    raw.parse().ok().filter(|&id| id > 0)
-}
-
-/// Decodes `%XX` escapes; `None` for a bad escape or bytes that are not UTF-8.
-pub(crate) fn percent_decode(raw: &str) -> Option<String> {
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-/// The value of `name` in a query string (`a=1&page=2`), percent-decoded.
-pub(crate) fn query_param(query: &str, name: &str) -> Option<String> {
-    query
-        .split('&')
-        .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
-        .find(|(key, _)| *key == name)
-        .and_then(|(_, value)| percent_decode(&value.replace('+', " ")))
 }
 
 #[cfg(test)]
@@ -158,57 +166,40 @@ mod tests {
         s.to_owned()
     }
 
+    fn hooks(namespace: &str, at: HookPath) -> Option<Route> {
+        Some(Route::Hooks {
+            ns: ns(namespace),
+            at,
+        })
+    }
+
     #[test]
     fn routes_of_the_original_url_shapes() {
+        use HookPath as P;
         let cases = [
             ("/healthz", Some(Route::Healthz)),
             ("/metrics/", Some(Route::Metrics)),
-            (
-                "/n/alice/ci/-/webhooks",
-                Some(Route::Webhooks { ns: ns("alice/ci") }),
-            ),
+            ("/n/alice/ci/-/webhooks", hooks("alice/ci", P::Webhooks)),
             (
                 "/n/alice/parent/child/-/webhooks/",
-                Some(Route::Webhooks {
-                    ns: ns("alice/parent/child"),
-                }),
+                hooks("alice/parent/child", P::Webhooks),
             ),
-            (
-                "/n/alice/ci/-/webhooks/7",
-                Some(Route::Webhook {
-                    ns: ns("alice/ci"),
-                    id: 7,
-                }),
-            ),
+            ("/n/alice/ci/-/webhooks/7", hooks("alice/ci", P::Webhook(7))),
             (
                 "/n/alice/ci/-/webhooks/7/deliveries",
-                Some(Route::Deliveries {
-                    ns: ns("alice/ci"),
-                    id: 7,
-                }),
+                hooks("alice/ci", P::Deliveries(7)),
             ),
             (
                 "/n/alice/ci/-/webhooks/7/deliveries/9",
-                Some(Route::Delivery {
-                    ns: ns("alice/ci"),
-                    id: 7,
-                    delivery: 9,
-                }),
+                hooks("alice/ci", P::Delivery(7, 9)),
             ),
             (
                 "/n/alice/ci/-/webhooks/7/deliveries/9/redeliver",
-                Some(Route::Redeliver {
-                    ns: ns("alice/ci"),
-                    id: 7,
-                    delivery: 9,
-                }),
+                hooks("alice/ci", P::Redeliver(7, 9)),
             ),
             (
                 "/n/alice/ci/-/webhooks/7/rotate-secret",
-                Some(Route::RotateSecret {
-                    ns: ns("alice/ci"),
-                    id: 7,
-                }),
+                hooks("alice/ci", P::RotateSecret(7)),
             ),
             (
                 "/n/al%20ice/c%2Fi/-/events",
@@ -220,16 +211,21 @@ mod tests {
                     ns: ns("al ice/ci"),
                 }),
             ),
+            ("/n/a/%2D/-/webhooks", hooks("a/-", P::Webhooks)),
             ("/n/alice/-/webhooks", None),
             ("/n/alice//ci/-/webhooks", None),
+            ("/n/alice/%20/-/webhooks", None),
             ("/n/alice/ci/-/webhooks/0", None),
             ("/n/alice/ci/-/webhooks/-1", None),
+            ("/n/alice/ci/-/webhooks/+1", None),
             ("/n/alice/ci/-/webhooks/x", None),
             ("/n/alice/ci/-/webhooks/99999999999999999999", None),
+            ("/n/alice/ci/-/webhooks//", None),
             ("/n/alice/ci/-/builds", None),
             ("/n/alice/ci/webhooks", None),
             ("/", None),
             ("/n/alice/ci/-/webhooks/1/deliveries/%zz", None),
+            ("/n/alice/ci/-/webhooks/1/deliveries/%FF", None),
         ];
         for (path, want) in cases {
             assert_eq!(Route::parse(path), want, "{path}");
@@ -245,7 +241,7 @@ mod tests {
         use proptest::prelude::*;
 
         use super::super::*;
-        use crate::entity_json::Urls;
+        use crate::paths::{Urls, percent_decode, query_param};
 
         proptest! {
             #[test]
@@ -264,21 +260,19 @@ mod tests {
             ) {
                 let ns = segments.join("/");
                 let urls = Urls { base: String::new() };
-                prop_assert_eq!(
-                    Route::parse(&urls.webhooks(&ns)),
-                    Some(Route::Webhooks { ns: ns.clone() })
-                );
+                let hooks = |at| Some(Route::Hooks { ns: ns.clone(), at });
+                prop_assert_eq!(Route::parse(&urls.webhooks(&ns)), hooks(HookPath::Webhooks));
                 prop_assert_eq!(
                     Route::parse(&format!("{}/", urls.webhook(&ns, id))),
-                    Some(Route::Webhook { ns: ns.clone(), id })
+                    hooks(HookPath::Webhook(id))
                 );
                 prop_assert_eq!(
                     Route::parse(&format!("{}/redeliver", urls.delivery(&ns, id, delivery))),
-                    Some(Route::Redeliver { ns: ns.clone(), id, delivery })
+                    hooks(HookPath::Redeliver(id, delivery))
                 );
                 prop_assert_eq!(
                     Route::parse(&format!("{}/rotate-secret", urls.webhook(&ns, id))),
-                    Some(Route::RotateSecret { ns, id })
+                    hooks(HookPath::RotateSecret(id))
                 );
             }
 
@@ -297,13 +291,5 @@ mod tests {
                 prop_assert_eq!(query_param(&query, &key), Some(value));
             }
         }
-    }
-
-    #[test]
-    fn query_params() {
-        assert_eq!(query_param("page=2", "page").as_deref(), Some("2"));
-        assert_eq!(query_param("a=1&page=3", "page").as_deref(), Some("3"));
-        assert_eq!(query_param("page", "page").as_deref(), Some(""));
-        assert_eq!(query_param("pages=3", "page"), None);
     }
 }

@@ -21,8 +21,6 @@ use djinn_hook_deliver::{Completion, Deliverer, WorkerWaker};
 use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
 use djinn_hook_store::{Delivery, DeliveryFilter, Page, Store};
 
-use crate::ui::{ActionError, Actions};
-
 /// How long a test delivery's task is leased: as a worker's claim, far longer than one
 /// delivery's timeout.
 const TEST_LEASE: Duration = Duration::from_secs(300);
@@ -63,8 +61,8 @@ pub fn send_test(
     })
 }
 
-/// The UI's [`Actions`] over a store: test deliveries with [`send_test`], and a redelivery
-/// waking the worker (if one runs in this process).
+/// The UI's [`Actions`](crate::ui::Actions) over a store: test deliveries with [`send_test`],
+/// and a redelivery waking the worker (if one runs in this process).
 pub struct StoreActions {
     store: Arc<Store>,
     deliverer: Deliverer,
@@ -91,14 +89,20 @@ impl fmt::Debug for StoreActions {
     }
 }
 
-impl Actions for StoreActions {
-    fn send_test(&self, hook_id: i64, event: EventType) -> Result<Option<i64>, ActionError> {
+impl StoreActions {
+    /// [`send_test`] to webhook `hook_id`: the recorded delivery's id (`None` if the webhook
+    /// was deleted meanwhile). The UI's test button (its `Actions`).
+    pub(crate) fn send(
+        &self,
+        hook_id: i64,
+        event: EventType,
+    ) -> djinn_hook_store::Result<Option<i64>> {
         send_test(&self.store, &self.deliverer, hook_id, event)
             .map(|sent| sent.delivery.map(|d| d.id))
-            .map_err(Into::into)
     }
 
-    fn queued(&self) {
+    /// Wakes the worker, if there is one: a task was queued.
+    pub(crate) fn wake(&self) {
         if let Some(waker) = &self.waker {
             waker.wake();
         }

@@ -19,74 +19,23 @@
 //! binary bounds that wait, and hands back what is still under way when it runs out.)
 
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs as _};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
 use djinn_hook_deliver::{Outbox, Stats, Worker, WorkerEvent};
-use djinn_hook_store::{AutoPrune, Store};
+use djinn_hook_store::Store;
 use tokio::net::TcpListener;
 
 use crate::app::{self, AppState};
-use crate::auth::{TOKENS_ENV, Tokens};
-use crate::conn::{self, Limits};
+use crate::config::Config;
+use crate::conn;
 use crate::log;
 use crate::metrics::Metrics;
-use crate::ui::UiState;
 
 /// How often the server looks at the stop flag.
 const STOP_CHECK: Duration = Duration::from_millis(50);
-
-/// How `serve` runs. [`Config::new`] checks the address and the auth; the rest has defaults.
-#[derive(Debug)]
-pub struct Config {
-    /// The address as given, for messages.
-    pub listen: String,
-    addrs: Vec<SocketAddr>,
-    /// The bearer tokens; none means loopback callers only.
-    pub tokens: Arc<Tokens>,
-    /// The API's public base URL for the `url` fields of responses; `None`: `http://<bound address>`.
-    pub base_url: Option<String>,
-    /// The largest request body accepted, in bytes.
-    pub max_body: usize,
-    /// Threads running the HTTP side (connections are tasks on them).
-    pub http_threads: usize,
-    /// The longest a request may take, body read included, before a 408.
-    pub request_timeout: Duration,
-    /// Per-connection limits.
-    pub limits: Limits,
-    /// The worker's delivery threads, for the start line (the caller builds the worker).
-    pub concurrency: Option<usize>,
-    /// The web UI, served under `/ui/` beside the API; `None`: the API only.
-    pub ui: Option<UiState>,
-    /// Prune old deliveries and finished events on this schedule; `None`: never by itself.
-    pub auto_prune: Option<AutoPrune>,
-    /// Store requests that are themselves webhook deliveries as events, and let webhooks
-    /// point at this server's own intake: relaying on purpose. Off by default, as such a
-    /// webhook loops.
-    pub accept_relayed_deliveries: bool,
-}
-
-/// A `serve` that cannot start as configured.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The listen address does not resolve.
-    #[error("--listen {listen:?}: {source}")]
-    Address {
-        /// The address as given.
-        listen: String,
-        /// Why it does not resolve.
-        source: io::Error,
-    },
-    /// A non-loopback address without tokens.
-    #[error(
-        "--listen {0}: refusing to serve a non-loopback address without tokens; \
-         give --token-file or {TOKENS_ENV}, or listen on 127.0.0.1"
-    )]
-    OpenToTheNetwork(String),
-}
 
 /// Why `serve` stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -102,37 +51,6 @@ pub enum ServeError {
     /// The async runtime could not start.
     #[error("cannot start the HTTP runtime: {0}")]
     Runtime(io::Error),
-}
-
-impl Config {
-    /// A configuration listening on `listen` with `tokens`, the other settings at their
-    /// defaults. Refuses a non-loopback address without tokens.
-    pub fn new(listen: &str, tokens: Tokens) -> Result<Config, ConfigError> {
-        let addrs: Vec<SocketAddr> = listen
-            .to_socket_addrs()
-            .map_err(|source| ConfigError::Address {
-                listen: listen.to_owned(),
-                source,
-            })?
-            .collect();
-        if tokens.is_empty() && addrs.iter().any(|a| !a.ip().is_loopback()) {
-            return Err(ConfigError::OpenToTheNetwork(listen.to_owned()));
-        }
-        Ok(Config {
-            listen: listen.to_owned(),
-            addrs,
-            tokens: Arc::new(tokens),
-            base_url: None,
-            max_body: 1024 * 1024,
-            http_threads: 2,
-            request_timeout: Duration::from_secs(30),
-            limits: Limits::default(),
-            concurrency: None,
-            ui: None,
-            auto_prune: Some(AutoPrune::default()),
-            accept_relayed_deliveries: false,
-        })
-    }
 }
 
 /// Serves the API on `config`'s address and runs `worker` until `stop` is set; returns the
@@ -231,7 +149,7 @@ pub fn serve<O: Outbox>(
         }
         runtime.block_on(conn::serve_connections(
             listener,
-            app::app(state, config.ui.clone()),
+            app::router(state),
             limits,
             stopped(stop),
         ));

@@ -1,12 +1,9 @@
-//! [`UiError`]: every way a UI request fails, rendered as one error page with its status.
+//! [`UiError`]: every way a UI request fails, and the status each is answered with.
 
-use askama::Template;
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use djinn_hook_store::Error as StoreError;
 
-use super::guard::Visitor;
-use super::templates::ErrorPage;
 use crate::error::chain;
 
 /// A failed UI request. Handlers end in `?`; the status is decided here.
@@ -35,42 +32,59 @@ pub(crate) enum UiError {
     Internal(String),
 }
 
+/// A failed request as its answer will show it: the status and message of an error page, or
+/// where to come back to after signing in. Its page needs the UI's links, which only the
+/// request knows, so [`UiError`] leaves this in the answer's extensions and the guard renders
+/// it (`render::failure`).
+#[derive(Clone, Debug)]
+pub(crate) enum Failure {
+    /// An error page.
+    Page {
+        /// Its status.
+        status: StatusCode,
+        /// What went wrong.
+        message: String,
+    },
+    /// A redirect to the sign-in page, then back to `next` (a path below the mount).
+    SignIn {
+        /// Where to go after signing in.
+        next: String,
+    },
+}
+
 impl IntoResponse for UiError {
+    /// The answer's status, its message as plain text (what is sent if nothing renders it), and
+    /// the [`Failure`] to render.
     fn into_response(self) -> Response {
-        let (status, message) = match self {
-            UiError::SignIn { next } => {
-                let query: String = form_urlencoded::Serializer::new(String::new())
-                    .append_pair("next", &next)
-                    .finish();
-                return Redirect::to(&format!("{}/signin?{query}", super::PREFIX)).into_response();
-            }
-            UiError::NotFound(message) => (StatusCode::NOT_FOUND, message),
-            UiError::Forbidden(message) => (StatusCode::FORBIDDEN, message),
-            UiError::Status(status, message) => (status, message),
+        let failure = match self {
+            UiError::SignIn { next } => Failure::SignIn { next },
+            UiError::NotFound(message) => page(StatusCode::NOT_FOUND, message),
+            UiError::Forbidden(message) => page(StatusCode::FORBIDDEN, message),
+            UiError::Status(status, message) => page(status, message),
             UiError::Store(err) => match err {
                 StoreError::WebhookNotFound { .. } | StoreError::DeliveryNotFound { .. } => {
-                    (StatusCode::NOT_FOUND, err.to_string())
+                    page(StatusCode::NOT_FOUND, err.to_string())
                 }
                 StoreError::InvalidNamespace { .. } | StoreError::Invalid(_) => {
-                    (StatusCode::BAD_REQUEST, err.to_string())
+                    page(StatusCode::BAD_REQUEST, err.to_string())
                 }
-                StoreError::WebhookInactive { .. } => (StatusCode::CONFLICT, err.to_string()),
-                other => (
+                StoreError::WebhookInactive { .. } => page(StatusCode::CONFLICT, err.to_string()),
+                other => page(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     format!("the store failed: {}", chain(&other)),
                 ),
             },
-            UiError::Internal(message) => (StatusCode::INTERNAL_SERVER_ERROR, message),
+            UiError::Internal(message) => page(StatusCode::INTERNAL_SERVER_ERROR, message),
         };
-        let page = ErrorPage {
-            visitor: Visitor::nobody(),
-            title: status.canonical_reason().unwrap_or("Error").to_owned(),
-            status: status.as_u16(),
-            message,
+        let mut response = match &failure {
+            Failure::Page { status, message } => (*status, message.clone()).into_response(),
+            Failure::SignIn { .. } => StatusCode::SEE_OTHER.into_response(),
         };
-        match page.render() {
-            Ok(html) => (status, Html(html)).into_response(),
-            Err(_) => (status, page.message).into_response(),
-        }
+        response.extensions_mut().insert(failure);
+        response
     }
+}
+
+fn page(status: StatusCode, message: String) -> Failure {
+    Failure::Page { status, message }
 }

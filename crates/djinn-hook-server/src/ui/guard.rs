@@ -1,5 +1,7 @@
-//! The one layer every UI request passes: who is asking, CSRF and `Origin` on every POST,
-//! the cookies a handler asked for, and the security headers of every answer.
+//! The one layer every UI request passes: where the UI is mounted (the request's `Links`),
+//! who is asking, CSRF and `Origin` on every POST, the cookies a handler asked for (scoped to
+//! the mount's `/ui`), a failed request's page (`render::failure`), and the security headers
+//! of every answer.
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
@@ -8,12 +10,16 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use cookie::{Cookie, SameSite};
 
+use super::access::Access;
 use super::error::UiError;
 use super::flash::Flash;
 use super::form::Form;
+use super::paths::Links;
+use super::render;
 use super::session::{SessionKey, random_id};
 use super::sessions::Started;
-use super::state::{Access, Auth, UiState};
+use super::state::{Auth, UiState};
+use super::visitor::Visitor;
 
 /// The signed-in session's id (only with [`Auth::Tokens`]); the session is in
 /// [`super::sessions::Sessions`].
@@ -31,46 +37,6 @@ const FLASH_TTL: time::Duration = time::Duration::minutes(1);
 /// The largest form body: a webhook form is well under 4 KiB.
 pub(crate) const FORM_LIMIT: usize = 64 * 1024;
 
-/// Who is asking, for handlers (a request extension) and the page frame.
-#[derive(Clone, Debug)]
-pub(crate) struct Visitor {
-    /// What they may do; `None` when sign-in is required and they have not.
-    pub(crate) access: Option<Access>,
-    /// The CSRF token to put in every form.
-    pub(crate) csrf: String,
-    /// The flash message to show, if any.
-    pub(crate) flash: Option<Flash>,
-    /// The id of their live session, if they signed in with a token.
-    pub(crate) session: Option<String>,
-}
-
-impl Visitor {
-    /// For an error page: no access, no forms, no flash.
-    pub(crate) fn nobody() -> Visitor {
-        Visitor {
-            access: None,
-            csrf: String::new(),
-            flash: None,
-            session: None,
-        }
-    }
-
-    /// Whether they signed in with a token (a sign-out button is shown).
-    pub(crate) fn signed_in(&self) -> bool {
-        self.session.is_some()
-    }
-
-    /// Whether webhooks and deliveries may be shown.
-    pub(crate) fn can_read(&self) -> bool {
-        self.access.as_ref().is_some_and(|a| a.can_read)
-    }
-
-    /// Whether edit buttons are shown and writes allowed.
-    pub(crate) fn can_write(&self) -> bool {
-        self.access.as_ref().is_some_and(|a| a.can_write)
-    }
-}
-
 /// What a handler asks the guard to do with the session cookie: set it to a session just
 /// started (sign-in) or clear it (`None`: sign-out). Put it in the response's extensions.
 #[derive(Clone, Debug)]
@@ -78,7 +44,19 @@ pub(crate) struct SetSession(pub(crate) Option<Started>);
 
 /// The layer (`axum::middleware::from_fn_with_state`).
 pub(crate) async fn guard(State(state): State<UiState>, req: Request, next: Next) -> Response {
-    let mut response = match admit(&state, req).await {
+    let (parts, body) = req.into_parts();
+    let Some(links) = Links::of(&parts) else {
+        // Links, redirects and the cookie's path would lead elsewhere than the mount.
+        return (
+            StatusCode::BAD_REQUEST,
+            "the web UI cannot be served below this path",
+        )
+            .into_response();
+    };
+    let mut req = Request::from_parts(parts, body);
+    req.extensions_mut().insert(links.clone());
+    let cookie = |name, value, ttl| cookie(&links, name, value, ttl, state.inner.secure_cookies);
+    let response = match admit(&state, req).await {
         Ok(admitted) => {
             let Admitted {
                 request,
@@ -88,14 +66,12 @@ pub(crate) async fn guard(State(state): State<UiState>, req: Request, next: Next
             } = admitted;
             let mut response = next.run(request).await;
             let key = &state.inner.key;
-            let secure = state.inner.secure_cookies;
             let mut cookies = Vec::new();
             if let Some(id) = new_csrf_id {
                 cookies.push(cookie(
                     CSRF_COOKIE,
                     key.seal(CSRF_PURPOSE, id.as_bytes()),
                     CSRF_TTL,
-                    secure,
                 ));
             }
             match response.extensions_mut().remove::<SetSession>() {
@@ -104,18 +80,19 @@ pub(crate) async fn guard(State(state): State<UiState>, req: Request, next: Next
                         started.expires - time::OffsetDateTime::now_utc().unix_timestamp(),
                     );
                     let value = key.seal(SESSION_PURPOSE, started.id.as_bytes());
-                    cookies.push(cookie(SESSION_COOKIE, value, ttl, secure));
+                    cookies.push(cookie(SESSION_COOKIE, value, ttl));
                 }
                 // Signed out, or a cookie whose session has ended: the browser drops it.
-                Some(SetSession(None)) => cookies.push(removal(SESSION_COOKIE, secure)),
-                None if dead_session => cookies.push(removal(SESSION_COOKIE, secure)),
+                Some(SetSession(None)) => cookies.push(removal(&cookie, SESSION_COOKIE)),
+                None if dead_session => cookies.push(removal(&cookie, SESSION_COOKIE)),
                 None => {}
             }
             if let Some(flash) = response.extensions_mut().remove::<Flash>() {
-                cookies.push(cookie(FLASH_COOKIE, flash.seal(key), FLASH_TTL, secure));
+                cookies.push(cookie(FLASH_COOKIE, flash.seal(key), FLASH_TTL));
             } else if had_flash && !response.status().is_redirection() {
-                cookies.push(removal(FLASH_COOKIE, secure));
+                cookies.push(removal(&cookie, FLASH_COOKIE));
             }
+            let mut response = render::failure(&links, response);
             for c in cookies {
                 if let Ok(value) = HeaderValue::from_str(&c.to_string()) {
                     response.headers_mut().append(header::SET_COOKIE, value);
@@ -123,10 +100,40 @@ pub(crate) async fn guard(State(state): State<UiState>, req: Request, next: Next
             }
             response
         }
-        Err(refused) => refused,
+        Err(Refused {
+            response,
+            new_csrf_id,
+        }) => {
+            let mut response = render::failure(&links, response);
+            // A fresh CSRF cookie if there was none, so a reload works.
+            if let Some(id) = new_csrf_id {
+                let key = &state.inner.key;
+                let c = cookie(CSRF_COOKIE, key.seal(CSRF_PURPOSE, id.as_bytes()), CSRF_TTL);
+                if let Ok(value) = HeaderValue::from_str(&c.to_string()) {
+                    response.headers_mut().append(header::SET_COOKIE, value);
+                }
+            }
+            response
+        }
     };
+    let mut response = response;
     secure_headers(response.headers_mut());
     response
+}
+
+/// A request the guard answers itself, and the CSRF id drawn for it, if the browser had none.
+struct Refused {
+    response: Response,
+    new_csrf_id: Option<String>,
+}
+
+impl From<UiError> for Refused {
+    fn from(err: UiError) -> Refused {
+        Refused {
+            response: err.into_response(),
+            new_csrf_id: None,
+        }
+    }
 }
 
 struct Admitted {
@@ -138,7 +145,7 @@ struct Admitted {
 }
 
 /// Reads the cookies into a [`Visitor`]; for a POST, checks `Origin` and the CSRF token.
-async fn admit(state: &UiState, req: Request) -> Result<Admitted, Response> {
+async fn admit(state: &UiState, req: Request) -> Result<Admitted, Refused> {
     let inner = &state.inner;
     let key = &inner.key;
     let jar = Jar::read(req.headers());
@@ -147,7 +154,6 @@ async fn admit(state: &UiState, req: Request) -> Result<Admitted, Response> {
         None => {
             let id = random_id().ok_or_else(|| {
                 UiError::Internal("the system random number generator failed".into())
-                    .into_response()
             })?;
             (id.clone(), Some(id))
         }
@@ -176,7 +182,7 @@ async fn admit(state: &UiState, req: Request) -> Result<Admitted, Response> {
             return Err(UiError::Forbidden(
                 "this form was sent from another site; it is refused".into(),
             )
-            .into_response());
+            .into());
         }
         let (parts, body) = req.into_parts();
         let bytes = to_bytes(body, FORM_LIMIT).await.map_err(|_| {
@@ -184,31 +190,21 @@ async fn admit(state: &UiState, req: Request) -> Result<Admitted, Response> {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "the form is too large".into(),
             )
-            .into_response()
         })?;
         let form = Form::parse(&bytes);
         let csrf_ok = form
             .get("_csrf")
             .is_some_and(|t| key.csrf_ok(&csrf_id, session.as_deref(), t));
         if !csrf_ok {
-            // The reply carries a fresh CSRF cookie if there was none, so a reload works.
-            let mut refused = UiError::Forbidden(
-                "the form's security token is missing or stale; reload the page and try again"
-                    .into(),
-            )
-            .into_response();
-            if let Some(id) = &new_csrf_id {
-                let c = cookie(
-                    CSRF_COOKIE,
-                    key.seal(CSRF_PURPOSE, id.as_bytes()),
-                    CSRF_TTL,
-                    inner.secure_cookies,
-                );
-                if let Ok(value) = HeaderValue::from_str(&c.to_string()) {
-                    refused.headers_mut().append(header::SET_COOKIE, value);
-                }
-            }
-            return Err(refused);
+            return Err(Refused {
+                response: UiError::Forbidden(
+                    "the form's security token is missing or stale; reload the page and try \
+                     again"
+                        .into(),
+                )
+                .into_response(),
+                new_csrf_id,
+            });
         }
         req = Request::from_parts(parts, Body::from(bytes));
         req.extensions_mut().insert(form);
@@ -277,11 +273,17 @@ impl Jar {
     }
 }
 
-/// A UI cookie: only for `/ui`, out of scripts' reach, never sent by another site's request,
-/// `Secure` under https.
-fn cookie(name: &'static str, value: String, ttl: time::Duration, secure: bool) -> Cookie<'static> {
+/// A UI cookie: only for the UI's paths (`{mount}/ui`), out of scripts' reach, never sent by
+/// another site's request, `Secure` under https.
+fn cookie(
+    links: &Links,
+    name: &'static str,
+    value: String,
+    ttl: time::Duration,
+    secure: bool,
+) -> Cookie<'static> {
     Cookie::build((name, value))
-        .path(super::PREFIX)
+        .path(links.root().to_owned())
         .http_only(true)
         .same_site(SameSite::Strict)
         .secure(secure)
@@ -289,8 +291,12 @@ fn cookie(name: &'static str, value: String, ttl: time::Duration, secure: bool) 
         .build()
 }
 
-fn removal(name: &'static str, secure: bool) -> Cookie<'static> {
-    cookie(name, String::new(), time::Duration::ZERO, secure)
+/// The cookie `name` removed (empty, expired at once), made with `cookie`.
+fn removal(
+    cookie: &impl Fn(&'static str, String, time::Duration) -> Cookie<'static>,
+    name: &'static str,
+) -> Cookie<'static> {
+    cookie(name, String::new(), time::Duration::ZERO)
 }
 
 /// Nothing from another host, no framing, no caching of pages that show secrets' absence or

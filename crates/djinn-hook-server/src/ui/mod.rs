@@ -1,6 +1,8 @@
 //! The Webhooks tab: server-rendered pages for a namespace's webhooks and their deliveries.
 //!
-//! Everything lives under `/ui/` ([`PREFIX`]), next to the JSON API's `/n/...` paths:
+//! Everything lives under `/ui/` ([`PREFIX`]), next to the JSON API's `/n/...` paths, below
+//! wherever the router is mounted (`paths.rs`: every link, redirect and cookie path carries
+//! the mount):
 //!
 //! | method | path (below `/ui`) | what |
 //! |---|---|---|
@@ -29,6 +31,7 @@
 //! # }
 //! ```
 
+mod access;
 mod assets;
 mod blocking;
 mod error;
@@ -39,29 +42,42 @@ mod icons;
 mod limit;
 mod pages;
 mod paths;
+mod render;
 mod session;
 mod sessions;
 mod signin;
 mod state;
 mod templates;
 mod view;
+mod visitor;
 
-use axum::Router;
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use axum::{Extension, Router};
 
+use paths::Links;
+
+pub use access::Access;
 pub use session::{SessionKey, SessionKeyError};
-pub use state::{Access, ActionError, Actions, Auth, FnActions, TokenCheck, UiState};
+pub use state::{ActionError, Actions, Auth, FnActions, TokenCheck, UiState};
 
-/// Where the UI is mounted: every UI path starts with it, and its cookies are scoped to it.
+/// Where the UI is in its router: every UI path starts with it, below wherever an application
+/// mounts the router (`Router::nest("/hooks", …)`: `/hooks/ui/…`), and its cookies are
+/// scoped to that (`Path=/hooks/ui`).
 pub const PREFIX: &str = "/ui";
 
-/// The UI's routes, with `state` applied. Merge it into the server's router as it is
-/// (its paths already start with [`PREFIX`]).
+/// The UI's routes, with `state` applied. Merge it into the server's router as it is (its
+/// paths already start with [`PREFIX`]), or nest that router under a path of an application's
+/// own: links, redirects and cookies follow the mount.
 pub fn router(state: UiState) -> Router {
     Router::new()
         .route(
             "/ui",
-            get(|| async { axum::response::Redirect::permanent("/ui/") }),
+            get(|Extension(links): Extension<Links>| async move {
+                Redirect::permanent(&links.home())
+            }),
         )
         .route("/ui/", get(pages::index))
         .route("/ui/go", get(pages::go))
@@ -76,4 +92,13 @@ pub fn router(state: UiState) -> Router {
             guard::guard,
         ))
         .with_state(state)
+}
+
+/// `GET /` of a server with the UI: a browser is sent to the UI's index, below the mount.
+pub(crate) async fn to_home(request: Request) -> Response {
+    let (parts, _) = request.into_parts();
+    match Links::of(&parts) {
+        Some(links) => Redirect::to(&links.home()).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
 }

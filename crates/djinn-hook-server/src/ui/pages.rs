@@ -3,98 +3,37 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use askama::Template;
 use axum::Extension;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, Uri};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use djinn_hook_payload::{EventType, redact_userinfo};
 use djinn_hook_store::{
     DeliveryFilter, Error as StoreError, LimitsUpdate, Page, Paged, ValidationErrors, Webhook,
 };
 
+use super::access::{cannot_read, may_get, may_post};
 use super::blocking;
 use super::error::UiError;
 use super::flash::Flash;
 use super::form::{Form, HookForm};
-use super::guard::Visitor;
-use super::paths::{self, Target};
-use super::state::{Access, UiState};
+use super::paths::{self, Links, Target};
+use super::render::{render, render_with, see_other};
+use super::state::UiState;
 use super::templates::{
     DeliveryPage, EditExtras, FilterView, FormPage, IndexPage, ListPage, NamespaceRow, SecretPage,
 };
 use super::view::{DeliveryRow, DeliveryView, Health, HookRow};
+use super::visitor::Visitor;
+use crate::paths::NamespacePath;
 
 type Result<T, E = UiError> = std::result::Result<T, E>;
-
-/// Renders a page (200).
-pub(crate) fn render(page: impl Template) -> Result<Response> {
-    render_with(StatusCode::OK, page)
-}
-
-fn render_with(status: StatusCode, page: impl Template) -> Result<Response> {
-    let html = page
-        .render()
-        .map_err(|err| UiError::Internal(format!("rendering the page failed: {err}")))?;
-    Ok((status, Html(html)).into_response())
-}
-
-/// A 303 to `to` with a flash message on the next page.
-fn see_other(to: &str, flash: Flash) -> Response {
-    let mut response = Redirect::to(to).into_response();
-    response.extensions_mut().insert(flash);
-    response
-}
-
-/// Signed in, and `ns` among their namespaces (else 404: a namespace out of scope is not
-/// told apart from one that does not exist).
-fn may_open<'v>(visitor: &'v Visitor, ns: &str, uri: &Uri) -> Result<&'v Access> {
-    match &visitor.access {
-        None => Err(UiError::SignIn {
-            next: uri.path().to_owned(),
-        }),
-        Some(access) if !access.allows(ns) => Err(not_found(ns)),
-        Some(access) => Ok(access),
-    }
-}
-
-/// [`may_open`], and a token that may read: every page that shows a webhook or a delivery.
-fn may_read(visitor: &Visitor, ns: &str, uri: &Uri) -> Result<()> {
-    if may_open(visitor, ns, uri)?.can_read {
-        Ok(())
-    } else {
-        Err(cannot_read())
-    }
-}
-
-/// [`may_open`], and a token that may write: every action, and the create form.
-fn may_write(visitor: &Visitor, ns: &str, uri: &Uri) -> Result<()> {
-    if may_open(visitor, ns, uri)?.can_write {
-        Ok(())
-    } else {
-        Err(UiError::Forbidden(
-            "this token is read-only: it cannot change webhooks".into(),
-        ))
-    }
-}
-
-/// The API's 403 for a write-only token's `GET`, in the UI's words.
-fn cannot_read() -> UiError {
-    UiError::Forbidden(
-        "this token may not read: its scope lets it change webhooks, not see them or their \
-         deliveries"
-            .into(),
-    )
-}
-
-fn not_found(ns: &str) -> UiError {
-    UiError::NotFound(format!("no webhooks page for namespace {ns:?}"))
-}
 
 /// `GET /ui/`: every namespace the visitor may see that has webhooks, with their health.
 pub(crate) async fn index(
     State(state): State<UiState>,
     Extension(visitor): Extension<Visitor>,
+    Extension(links): Extension<Links>,
     uri: Uri,
 ) -> Result<Response> {
     let Some(access) = visitor.access.clone() else {
@@ -118,7 +57,7 @@ pub(crate) async fn index(
             .entry(hook.namespace.clone())
             .or_insert_with(|| NamespaceRow {
                 name: hook.namespace.clone(),
-                href: paths::webhooks(&hook.namespace),
+                href: links.webhooks(&hook.namespace),
                 hooks: 0,
                 ok: 0,
                 failed: 0,
@@ -137,24 +76,25 @@ pub(crate) async fn index(
     }
     render(IndexPage {
         visitor,
+        links,
         title: "Namespaces".into(),
         namespaces: by_ns.into_values().collect(),
     })
 }
 
 /// `GET /ui/go?ns=owner/path`: the index's "open a namespace" box.
-pub(crate) async fn go(Query(query): Query<HashMap<String, String>>) -> Response {
+pub(crate) async fn go(
+    Extension(links): Extension<Links>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
     let ns = query.get("ns").map_or("", |s| s.trim().trim_matches('/'));
-    let link = paths::webhooks(ns);
-    let opens = link
-        .strip_prefix("/ui/n/")
-        .and_then(paths::parse)
-        .is_some_and(|(parsed, _)| parsed == ns);
+    // A namespace opens if the link to it names it again (see `paths::page`).
+    let opens = paths::page(&Links::at("").webhooks(ns)).is_some_and(|page| page.ns == ns);
     if opens {
-        Redirect::to(&paths::webhooks(ns)).into_response()
+        Redirect::to(&links.webhooks(ns)).into_response()
     } else {
         see_other(
-            "/ui/",
+            &links.home(),
             Flash::failed(format!(
                 "{ns:?} is not a namespace: expected owner/path, e.g. alice/ci"
             )),
@@ -166,25 +106,17 @@ pub(crate) async fn go(Query(query): Query<HashMap<String, String>>) -> Response
 pub(crate) async fn get(
     State(state): State<UiState>,
     Extension(visitor): Extension<Visitor>,
+    Extension(links): Extension<Links>,
+    NamespacePath { ns, at: target }: NamespacePath<Target>,
     Query(query): Query<HashMap<String, String>>,
     uri: Uri,
 ) -> Result<Response> {
-    // The path as sent, not axum's decoded `{*rest}`: see `paths::parse`.
-    let rest = uri.path().strip_prefix("/ui/n/").unwrap_or_default();
-    let (ns, target) = paths::parse(rest).ok_or_else(|| not_found(rest))?;
+    may_get(visitor.access.as_ref(), &ns, target, &uri)?;
     match target {
-        Target::List | Target::Hook(_) | Target::Delivery(..) => may_read(&visitor, &ns, &uri)?,
-        // The create form shows nothing stored: a write-only token may fill it in.
-        Target::Create => may_write(&visitor, &ns, &uri)?,
-        Target::Delete(_) | Target::Test(_) | Target::RotateSecret(_) | Target::Redeliver(..) => {
-            may_open(&visitor, &ns, &uri)?;
-        }
-    }
-    match target {
-        Target::List => list(state, visitor, ns).await,
+        Target::List => list(state, visitor, links, ns).await,
         Target::Create => form_page(
-            StatusCode::OK,
             visitor,
+            &links,
             &ns,
             HookForm::blank(),
             ValidationErrors::default(),
@@ -194,8 +126,8 @@ pub(crate) async fn get(
             let hook = hook_in(&state, &ns, id).await?;
             edit_page(
                 &state,
-                StatusCode::OK,
                 visitor,
+                &links,
                 &hook,
                 HookForm::of(&hook),
                 ValidationErrors::default(),
@@ -203,7 +135,9 @@ pub(crate) async fn get(
             )
             .await
         }
-        Target::Delivery(id, delivery) => delivery_page(state, visitor, ns, id, delivery).await,
+        Target::Delivery(id, delivery) => {
+            delivery_page(state, visitor, links, ns, id, delivery).await
+        }
         Target::Delete(_) | Target::Test(_) | Target::RotateSecret(_) | Target::Redeliver(..) => {
             Err(UiError::Status(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -217,22 +151,19 @@ pub(crate) async fn get(
 pub(crate) async fn post(
     State(state): State<UiState>,
     Extension(visitor): Extension<Visitor>,
+    Extension(links): Extension<Links>,
+    NamespacePath { ns, at: target }: NamespacePath<Target>,
     Extension(form): Extension<Form>,
     uri: Uri,
 ) -> Result<Response> {
-    let rest = uri.path().strip_prefix("/ui/n/").unwrap_or_default();
-    let (ns, target) = paths::parse(rest).ok_or_else(|| not_found(rest))?;
-    // Signed out meanwhile (the session expired): back to the list after signing in, not
-    // to this POST-only address.
-    let list: Uri = paths::webhooks(&ns).parse().unwrap_or(uri);
-    may_write(&visitor, &ns, &list)?;
+    may_post(visitor.access.as_ref(), &ns, &uri)?;
     match target {
-        Target::Create => create(state, visitor, ns, form).await,
-        Target::Hook(id) => update(state, visitor, ns, id, form).await,
-        Target::Delete(id) => delete(state, visitor, ns, id).await,
-        Target::Test(id) => test(state, visitor, ns, id, form).await,
-        Target::RotateSecret(id) => rotate_secret(state, visitor, ns, id, form).await,
-        Target::Redeliver(id, delivery) => redeliver(state, ns, id, delivery).await,
+        Target::Create => create(state, visitor, links, ns, form).await,
+        Target::Hook(id) => update(state, visitor, links, ns, id, form).await,
+        Target::Delete(id) => delete(state, visitor, links, ns, id).await,
+        Target::Test(id) => test(state, visitor, links, ns, id, form).await,
+        Target::RotateSecret(id) => rotate_secret(state, visitor, links, ns, id, form).await,
+        Target::Redeliver(id, delivery) => redeliver(state, links, ns, id, delivery).await,
         Target::List | Target::Delivery(..) => Err(UiError::Status(
             StatusCode::METHOD_NOT_ALLOWED,
             "nothing to post here".into(),
@@ -240,7 +171,7 @@ pub(crate) async fn post(
     }
 }
 
-async fn list(state: UiState, visitor: Visitor, ns: String) -> Result<Response> {
+async fn list(state: UiState, visitor: Visitor, links: Links, ns: String) -> Result<Response> {
     let name = ns.clone();
     let (hooks, last, rates) = blocking::store(&state, move |store| {
         let hooks = store.webhooks(&name)?;
@@ -254,11 +185,12 @@ async fn list(state: UiState, visitor: Visitor, ns: String) -> Result<Response> 
     render(ListPage {
         visitor,
         title: format!("{ns} - Webhooks"),
-        create_href: format!("{}/create", paths::webhooks(&ns)),
+        create_href: links.create(&ns),
         hooks: hooks
             .iter()
-            .map(|h| HookRow::new(h, last.get(&h.id), rates.get(&h.id)))
+            .map(|h| HookRow::new(&links, h, last.get(&h.id), rates.get(&h.id)))
             .collect(),
+        links,
         ns,
     })
 }
@@ -270,29 +202,32 @@ async fn hook_in(state: &UiState, ns: &str, id: i64) -> Result<Webhook> {
         .ok_or_else(|| UiError::NotFound(format!("webhook {id} not found in {ns}")))
 }
 
+/// The create or edit form: 200, or 422 when it shows `errors`.
 fn form_page(
-    status: StatusCode,
     visitor: Visitor,
+    links: &Links,
     ns: &str,
     form: HookForm,
     errors: ValidationErrors,
     edit: Option<(i64, EditExtras)>,
 ) -> Result<Response> {
     let (title, action, edit) = match edit {
-        None => (
-            "Create webhook".to_owned(),
-            format!("{}/create", paths::webhooks(ns)),
-            None,
-        ),
-        Some((id, extras)) => (format!("Webhook {id}"), paths::hook(ns, id), Some(extras)),
+        None => ("Create webhook".to_owned(), links.create(ns), None),
+        Some((id, extras)) => (format!("Webhook {id}"), links.hook(ns, id), Some(extras)),
+    };
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
     };
     render_with(
         status,
         FormPage {
             visitor,
+            links: links.clone(),
             title,
             ns: ns.to_owned(),
-            list_href: paths::webhooks(ns),
+            list_href: links.webhooks(ns),
             action,
             form,
             errors,
@@ -305,8 +240,8 @@ fn form_page(
 /// recent deliveries, filtered and paged by the query.
 async fn edit_page(
     state: &UiState,
-    status: StatusCode,
     visitor: Visitor,
+    links: &Links,
     hook: &Webhook,
     form: HookForm,
     errors: ValidationErrors,
@@ -344,7 +279,7 @@ async fn edit_page(
         store.deliveries(filter, Page::new(page))
     })
     .await?;
-    let href = paths::hook(&hook.namespace, hook.id);
+    let href = links.hook(&hook.namespace, hook.id);
     let page_href = |page: u32| {
         let mut query = form_urlencoded::Serializer::new(String::new());
         if view.failed {
@@ -375,13 +310,13 @@ async fn edit_page(
         deliveries: paged
             .items
             .iter()
-            .map(|d| DeliveryRow::new(&hook.namespace, d))
+            .map(|d| DeliveryRow::new(links, &hook.namespace, d))
             .collect(),
         filter: view,
     };
     form_page(
-        status,
         visitor,
+        links,
         &hook.namespace,
         form,
         errors,
@@ -392,6 +327,7 @@ async fn edit_page(
 async fn delivery_page(
     state: UiState,
     visitor: Visitor,
+    links: Links,
     ns: String,
     id: i64,
     delivery: i64,
@@ -404,10 +340,11 @@ async fn delivery_page(
     render(DeliveryPage {
         visitor,
         title: format!("{ns} - Webhook Delivery"),
-        list_href: paths::webhooks(&ns),
-        hook_href: paths::hook(&ns, id),
+        list_href: links.webhooks(&ns),
+        hook_href: links.hook(&ns, id),
         hook_url: redact_userinfo(&hook.payload_url).into_owned(),
-        d: DeliveryView::new(&ns, &d),
+        d: DeliveryView::new(&links, &ns, &d),
+        links,
         ns,
     })
 }
@@ -439,7 +376,13 @@ fn own_intake(state: &UiState, form: &HookForm) -> ValidationErrors {
     errors
 }
 
-async fn create(state: UiState, visitor: Visitor, ns: String, form: Form) -> Result<Response> {
+async fn create(
+    state: UiState,
+    visitor: Visitor,
+    links: Links,
+    ns: String,
+    form: Form,
+) -> Result<Response> {
     let (fields, secret) = HookForm::posted(&form, None);
     let mut errors = own_intake(&state, &fields);
     let limits = fields.limits(&mut errors);
@@ -463,20 +406,15 @@ async fn create(state: UiState, visitor: Visitor, ns: String, form: Form) -> Res
     };
     match created {
         Ok(hook) => Ok(see_other(
-            &paths::webhooks(&ns),
+            &links.webhooks(&ns),
             Flash::ok(format!(
                 "Webhook created: {}",
                 redact_userinfo(&hook.payload_url)
             )),
         )),
-        Err(UiError::Store(StoreError::Invalid(errors))) => form_page(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            visitor,
-            &ns,
-            fields,
-            errors,
-            None,
-        ),
+        Err(UiError::Store(StoreError::Invalid(errors))) => {
+            form_page(visitor, &links, &ns, fields, errors, None)
+        }
         Err(err) => Err(err),
     }
 }
@@ -484,6 +422,7 @@ async fn create(state: UiState, visitor: Visitor, ns: String, form: Form) -> Res
 async fn update(
     state: UiState,
     visitor: Visitor,
+    links: Links,
     ns: String,
     id: i64,
     form: Form,
@@ -508,7 +447,7 @@ async fn update(
     };
     match result {
         Ok(hook) => Ok(see_other(
-            &paths::hook(&ns, id),
+            &links.hook(&ns, id),
             Flash::ok(naming_url(&visitor, "Webhook has been updated", &hook)),
         )),
         // The edit page shows the stored webhook and its deliveries: not to a write-only token.
@@ -527,8 +466,8 @@ async fn update(
             };
             edit_page(
                 &state,
-                StatusCode::UNPROCESSABLE_ENTITY,
                 visitor,
+                &links,
                 &hook,
                 fields,
                 errors,
@@ -550,11 +489,17 @@ fn naming_url(visitor: &Visitor, text: &str, hook: &Webhook) -> String {
     }
 }
 
-async fn delete(state: UiState, visitor: Visitor, ns: String, id: i64) -> Result<Response> {
+async fn delete(
+    state: UiState,
+    visitor: Visitor,
+    links: Links,
+    ns: String,
+    id: i64,
+) -> Result<Response> {
     let hook = hook_in(&state, &ns, id).await?;
     blocking::store(&state, move |store| store.delete_webhook(id)).await?;
     Ok(see_other(
-        &paths::webhooks(&ns),
+        &links.webhooks(&ns),
         Flash::ok(naming_url(&visitor, "Webhook has been deleted", &hook)),
     ))
 }
@@ -562,6 +507,7 @@ async fn delete(state: UiState, visitor: Visitor, ns: String, id: i64) -> Result
 async fn test(
     state: UiState,
     visitor: Visitor,
+    links: Links,
     ns: String,
     id: i64,
     form: Form,
@@ -582,7 +528,7 @@ async fn test(
         .await
         .map_err(|refused| UiError::Status(StatusCode::TOO_MANY_REQUESTS, refused.to_string()))?
         .ok_or_else(|| UiError::Internal("the test delivery failed to run".to_owned()))?;
-    let hook_href = paths::hook(&ns, id);
+    let hook_href = links.hook(&ns, id);
     Ok(match sent {
         // A delivery's outcome is something to read: a write-only token learns only that it
         // was made.
@@ -604,10 +550,10 @@ async fn test(
                 )),
                 None => Flash::failed("Test delivery sent, but its record is gone"),
             };
-            see_other(&paths::delivery(&ns, id, delivery), flash)
+            see_other(&links.delivery(&ns, id, delivery), flash)
         }
         Ok(None) => see_other(
-            &paths::webhooks(&ns),
+            &links.webhooks(&ns),
             Flash::failed("The webhook was deleted during the test delivery"),
         ),
         Err(message) => see_other(
@@ -636,12 +582,13 @@ fn overlap_hours(raw: Option<&str>) -> Result<std::time::Duration, String> {
 async fn rotate_secret(
     state: UiState,
     visitor: Visitor,
+    links: Links,
     ns: String,
     id: i64,
     form: Form,
 ) -> Result<Response> {
     hook_in(&state, &ns, id).await?;
-    let here = paths::hook(&ns, id);
+    let here = links.hook(&ns, id);
     let overlap = match overlap_hours(form.get("overlap_hours")) {
         Ok(overlap) => overlap,
         Err(message) => {
@@ -677,6 +624,7 @@ async fn rotate_secret(
     match generated {
         Some(secret) => render(SecretPage {
             visitor,
+            links,
             title: format!("Webhook {id}: secret rotated"),
             hook_href: here,
             secret,
@@ -694,7 +642,13 @@ async fn rotate_secret(
     }
 }
 
-async fn redeliver(state: UiState, ns: String, id: i64, delivery: i64) -> Result<Response> {
+async fn redeliver(
+    state: UiState,
+    links: Links,
+    ns: String,
+    id: i64,
+    delivery: i64,
+) -> Result<Response> {
     hook_in(&state, &ns, id).await?;
     let found = blocking::store(&state, move |store| store.delivery(delivery)).await?;
     if found.is_none_or(|d| d.hook_id != id) {
@@ -702,13 +656,13 @@ async fn redeliver(state: UiState, ns: String, id: i64, delivery: i64) -> Result
             "delivery {delivery} not found for webhook {id}"
         )));
     }
-    let here = paths::delivery(&ns, id, delivery);
+    let here = links.delivery(&ns, id, delivery);
     match blocking::store(&state, move |store| store.redeliver(delivery)).await {
         Ok(_task) => {
             let actions = std::sync::Arc::clone(&state.inner.actions);
             blocking::run(move || actions.queued()).await?;
             Ok(see_other(
-                &format!("{}#recent", paths::hook(&ns, id)),
+                &format!("{}#recent", links.hook(&ns, id)),
                 Flash::ok(
                     "Webhook delivery queued: it is sent again with the same event id and shows in Recent deliveries",
                 ),

@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
+use super::access::Access;
 use super::session::random_id;
-use super::state::Access;
 
 /// The most sessions kept at once; signing in beyond it ends the one closest to its end.
 /// Each is a few hundred bytes: this bounds the table, not anyone's use of the UI.

@@ -13,12 +13,15 @@ use axum::response::{IntoResponse, Redirect, Response};
 use super::error::UiError;
 use super::flash::Flash;
 use super::form::Form;
-use super::guard::{SetSession, Visitor};
-use super::pages::render;
+use super::guard::SetSession;
+use super::paths::Links;
+use super::render::render;
 use super::state::{Auth, UiState};
 use super::templates::SignInPage;
+use super::visitor::Visitor;
 
-/// Where to go after signing in: `next` if it is a path of this UI, else the index.
+/// Where to go after signing in, below the mount: `next` if it is a path of this UI, else the
+/// index. (The redirect adds the mount: see [`Links::below_mount`].)
 fn next_path(next: Option<&str>) -> String {
     match next {
         Some(next) if is_ui_path(next) => next.to_owned(),
@@ -29,7 +32,8 @@ fn next_path(next: Option<&str>) -> String {
 /// Whether `next` is a plain path below `/ui/` that every browser resolves to itself: visible
 /// ASCII only (no control character for a header, no space), no backslash (read as `/`), no
 /// `//` (another host, to some parsers), no `.` or `..` segment (which could climb out of
-/// `/ui/`, also written `%2e`).
+/// `/ui/`, also written `%2e`). Below a mount that is itself a plain path (`paths.rs`), it
+/// stays a path of this site below that mount.
 fn is_ui_path(next: &str) -> bool {
     let path = next.split(['?', '#']).next().unwrap_or_default();
     next.starts_with("/ui/")
@@ -45,18 +49,20 @@ fn is_ui_path(next: &str) -> bool {
 pub(crate) async fn form(
     State(state): State<UiState>,
     Extension(visitor): Extension<Visitor>,
+    Extension(links): Extension<Links>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, UiError> {
     let next = next_path(query.get("next").map(String::as_str));
     if matches!(state.inner.auth, Auth::Open) || visitor.access.is_some() {
-        return Ok(Redirect::to(&next).into_response());
+        return Ok(Redirect::to(&links.below_mount(&next)).into_response());
     }
     let cross_site = headers
         .get("sec-fetch-site")
         .is_some_and(|site| site == "cross-site");
     render(SignInPage {
         visitor,
+        links,
         title: "Sign in".into(),
         next,
         error: None,
@@ -70,12 +76,13 @@ pub(crate) async fn form(
 pub(crate) async fn submit(
     State(state): State<UiState>,
     Extension(visitor): Extension<Visitor>,
+    Extension(links): Extension<Links>,
     Extension(form): Extension<Form>,
     remote: Option<Extension<ConnectInfo<SocketAddr>>>,
 ) -> Result<Response, UiError> {
     let next = next_path(form.get("next"));
     let Auth::Tokens(check) = &state.inner.auth else {
-        return Ok(Redirect::to(&next).into_response());
+        return Ok(Redirect::to(&links.below_mount(&next)).into_response());
     };
     let client = remote.map(|Extension(ConnectInfo(addr))| addr.ip());
     let limit = &state.inner.sign_in_limit;
@@ -83,6 +90,7 @@ pub(crate) async fn submit(
         let seconds = wait.as_secs();
         let mut response = render(SignInPage {
             visitor,
+            links,
             title: "Sign in".into(),
             next,
             error: Some(format!(
@@ -112,13 +120,14 @@ pub(crate) async fn submit(
                 .ok_or_else(|| {
                     UiError::Internal("the system random number generator failed".into())
                 })?;
-            let mut response = Redirect::to(&next).into_response();
+            let mut response = Redirect::to(&links.below_mount(&next)).into_response();
             response.extensions_mut().insert(SetSession(Some(started)));
             Ok(response)
         }
         None => {
             let mut response = render(SignInPage {
                 visitor,
+                links,
                 title: "Sign in".into(),
                 next,
                 error: Some("This token is not recognised.".into()),
@@ -134,11 +143,12 @@ pub(crate) async fn submit(
 pub(crate) async fn signout(
     State(state): State<UiState>,
     Extension(visitor): Extension<Visitor>,
+    Extension(links): Extension<Links>,
 ) -> Response {
     if let Some(id) = &visitor.session {
         state.inner.sessions.end_token_of(id);
     }
-    let mut response = Redirect::to("/ui/signin").into_response();
+    let mut response = Redirect::to(&links.signin()).into_response();
     response.extensions_mut().insert(SetSession(None));
     response.extensions_mut().insert(Flash::ok("Signed out"));
     response

@@ -7,48 +7,12 @@ use std::time::Duration;
 
 use djinn_hook_payload::EventType;
 use djinn_hook_store::Store;
-use serde::{Deserialize, Serialize};
 
+use super::access::Access;
 use super::limit::SignInLimit;
 use super::session::{SessionKey, SessionKeyError};
 use super::sessions::Sessions;
-use crate::send_test::{TestLimits, TestSlots};
-
-/// What a signed-in person may do: the server maps its token scopes onto this.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Access {
-    /// Whether they may see webhooks and deliveries (a token scoped `read`, or unscoped).
-    pub can_read: bool,
-    /// Whether they may create, change, delete, test and redeliver (a token scoped `write`,
-    /// or unscoped). Independent of `can_read`, as in the API: a write-only token changes
-    /// webhooks but sees none of them.
-    pub can_write: bool,
-    /// The namespaces they may see (each with its children), or `None` for all.
-    pub namespaces: Option<Vec<String>>,
-}
-
-impl Access {
-    /// Everything: the loopback no-token mode.
-    pub fn full() -> Access {
-        Access {
-            can_read: true,
-            can_write: true,
-            namespaces: None,
-        }
-    }
-
-    /// Whether namespace `ns` (`owner/path`) is visible: listed, or below a listed one.
-    pub fn allows(&self, ns: &str) -> bool {
-        self.namespaces.as_ref().is_none_or(|allowed| {
-            allowed.iter().any(|a| {
-                ns == a
-                    || ns
-                        .strip_prefix(a.as_str())
-                        .is_some_and(|r| r.starts_with('/'))
-            })
-        })
-    }
-}
+use crate::send_test::{StoreActions, TestLimits, TestSlots};
 
 /// Checks a token typed on the sign-in page: its [`Access`], or `None` if it is not a
 /// configured token. Supplied by the server (the same tokens file as the API).
@@ -85,6 +49,18 @@ pub trait Actions: Send + Sync + 'static {
 
     /// A task was queued (a redelivery) and is due now: wake the delivery worker.
     fn queued(&self);
+}
+
+/// The UI's delivery side over a store: a test delivery as `hook test` sends it, and the
+/// worker woken after a redelivery.
+impl Actions for StoreActions {
+    fn send_test(&self, hook_id: i64, event: EventType) -> Result<Option<i64>, ActionError> {
+        self.send(hook_id, event).map_err(Into::into)
+    }
+
+    fn queued(&self) {
+        self.wake();
+    }
 }
 
 /// Why an [`Actions`] call failed: any error of the delivery side, shown by its `Display`.

@@ -1,19 +1,22 @@
 //! One askama template per page (files under `templates/`, all extending `base.html`);
-//! escaping stays on, only our own SVG icons are inserted with `|safe`.
+//! escaping stays on, only our own SVG icons are inserted with `|safe`. Every page has the
+//! [`Visitor`] and the request's [`Links`] for the frame (stylesheet, home, sign-out).
 
 use askama::Template;
 use djinn_hook_payload::EventType;
 use djinn_hook_store::ValidationErrors;
 
 use super::form::HookForm;
-use super::guard::Visitor;
+use super::paths::Links;
 use super::view::{DeliveryRow, DeliveryView, HookRow};
+use super::visitor::Visitor;
 
 /// A failed request.
 #[derive(Template)]
 #[template(path = "error.html")]
 pub(crate) struct ErrorPage {
     pub(crate) visitor: Visitor,
+    pub(crate) links: Links,
     pub(crate) title: String,
     pub(crate) status: u16,
     pub(crate) message: String,
@@ -24,6 +27,7 @@ pub(crate) struct ErrorPage {
 #[template(path = "signin.html")]
 pub(crate) struct SignInPage {
     pub(crate) visitor: Visitor,
+    pub(crate) links: Links,
     pub(crate) title: String,
     pub(crate) next: String,
     pub(crate) error: Option<String>,
@@ -49,6 +53,7 @@ pub(crate) struct NamespaceRow {
 #[template(path = "index.html")]
 pub(crate) struct IndexPage {
     pub(crate) visitor: Visitor,
+    pub(crate) links: Links,
     pub(crate) title: String,
     pub(crate) namespaces: Vec<NamespaceRow>,
 }
@@ -58,6 +63,7 @@ pub(crate) struct IndexPage {
 #[template(path = "list.html")]
 pub(crate) struct ListPage {
     pub(crate) visitor: Visitor,
+    pub(crate) links: Links,
     pub(crate) title: String,
     pub(crate) ns: String,
     pub(crate) create_href: String,
@@ -95,6 +101,7 @@ pub(crate) struct EditExtras {
 #[template(path = "form.html")]
 pub(crate) struct FormPage {
     pub(crate) visitor: Visitor,
+    pub(crate) links: Links,
     pub(crate) title: String,
     pub(crate) ns: String,
     pub(crate) list_href: String,
@@ -117,6 +124,7 @@ impl FormPage {
 #[template(path = "secret.html")]
 pub(crate) struct SecretPage {
     pub(crate) visitor: Visitor,
+    pub(crate) links: Links,
     pub(crate) title: String,
     pub(crate) hook_href: String,
     pub(crate) secret: String,
@@ -129,6 +137,7 @@ pub(crate) struct SecretPage {
 #[template(path = "delivery.html")]
 pub(crate) struct DeliveryPage {
     pub(crate) visitor: Visitor,
+    pub(crate) links: Links,
     pub(crate) title: String,
     pub(crate) ns: String,
     pub(crate) list_href: String,

@@ -8,7 +8,7 @@ use djinn_hook_store::{Delivery, LastResponse, SuccessRate, Webhook};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-use super::paths;
+use super::paths::Links;
 
 /// How a webhook's last delivery went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,11 +64,12 @@ pub(crate) struct HookRow {
 
 impl HookRow {
     pub(crate) fn new(
+        links: &Links,
         hook: &Webhook,
         last: Option<&LastResponse>,
         rate: Option<&SuccessRate>,
     ) -> HookRow {
-        let href = paths::hook(&hook.namespace, hook.id);
+        let href = links.hook(&hook.namespace, hook.id);
         HookRow {
             delete_action: format!("{href}/delete"),
             href,
@@ -107,9 +108,9 @@ pub(crate) struct DeliveryRow {
 }
 
 impl DeliveryRow {
-    pub(crate) fn new(ns: &str, d: &Delivery) -> DeliveryRow {
+    pub(crate) fn new(links: &Links, ns: &str, d: &Delivery) -> DeliveryRow {
         DeliveryRow {
-            href: paths::delivery(ns, d.hook_id, d.id),
+            href: links.delivery(ns, d.hook_id, d.id),
             ok: !d.failed(),
             redelivery: d.redelivery,
             test: d.test,
@@ -151,7 +152,7 @@ pub(crate) struct DeliveryView {
 }
 
 impl DeliveryView {
-    pub(crate) fn new(ns: &str, d: &Delivery) -> DeliveryView {
+    pub(crate) fn new(links: &Links, ns: &str, d: &Delivery) -> DeliveryView {
         DeliveryView {
             ok: !d.failed(),
             redelivery: d.redelivery,
@@ -173,7 +174,7 @@ impl DeliveryView {
             response_body: String::from_utf8_lossy(&d.response_body).into_owned(),
             response_truncated: d.response_truncated,
             tls_verification_skipped: d.tls_verification_skipped,
-            redeliver_action: format!("{}/redeliver", paths::delivery(ns, d.hook_id, d.id)),
+            redeliver_action: format!("{}/redeliver", links.delivery(ns, d.hook_id, d.id)),
         }
     }
 }

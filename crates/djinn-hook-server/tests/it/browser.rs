@@ -2,7 +2,9 @@
 //!
 //! Sign in, create a webhook through the form (after a refused first try), send a test
 //! delivery, open it, redeliver, edit the events, remove the secret, delete; a screenshot
-//! of each page goes to `target/ui-screenshots/`.
+//! of each page goes to `target/ui-screenshots/`. The UI is nested under `/ci/hooks` of an
+//! application's router, as an embedding CI server mounts it, so every link, form, redirect
+//! and cookie the browser follows must carry the mount.
 //!
 //! Without chromedriver and Chromium the test says plainly that it did not run, and passes;
 //! with `DJINN_TEST_BROWSER_REQUIRED=1` (CI) a missing browser fails it.
@@ -177,8 +179,9 @@ async fn a_person_does_everything_in_chromium() {
     let ui = Ui::tokens();
     let receiver = Receiver::start();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(axum::serve(listener, ui.router.clone()).into_future());
+    let base = format!("http://{}/ci/hooks", listener.local_addr().unwrap());
+    let app = axum::Router::new().nest("/ci/hooks", ui.router.clone());
+    tokio::spawn(axum::serve(listener, app).into_future());
 
     let profile = tempfile::tempdir().unwrap();
     let caps = json!({
@@ -218,7 +221,7 @@ async fn run(
 ) -> Result<(), fantoccini::error::CmdError> {
     // Sign in: every page sends a signed-out visitor to the sign-in form.
     client.goto(&format!("{base}/ui/")).await?;
-    assert!(client.current_url().await?.path().ends_with("/ui/signin"));
+    assert_eq!(client.current_url().await?.path(), "/ci/hooks/ui/signin");
     shot(client, dir, "01-sign-in").await;
     type_into(client, "token", "writer").await?;
     press(client, "Sign in").await;
