@@ -94,6 +94,7 @@ struct ReadmeDoctests;
 mod breaker;
 mod coalesce;
 mod deliver;
+mod engine;
 mod error;
 mod hook_queue;
 mod limits;
@@ -107,6 +108,7 @@ mod worker;
 pub use crate::{
     breaker::{BreakerConfig, BreakerState, BreakerStatus},
     deliver::{DEFAULT_USER_AGENT, DeliverConfig, Deliverer},
+    engine::{Engine, Prepared},
     error::DeliverError,
     limits::{LimitReason, LimitStatus, MAX_PAUSE},
     retry::{RetryPolicy, THROTTLE_MIN},
