@@ -375,8 +375,9 @@ impl Reactor {
     }
 
     fn end(&mut self, attempt: Attempt, started: Instant, ending: Ending, done: Done) {
-        done(finish(attempt, started, ending));
+        // Counted out first: whoever `done` tells finds it no longer in flight.
         self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
+        done(finish(attempt, started, ending));
     }
 }
 
