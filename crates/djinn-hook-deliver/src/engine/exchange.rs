@@ -283,20 +283,30 @@ impl Exchange {
     /// Sends what is left of the request and reads what has arrived into `input`.
     fn transfer(&mut self, scratch: &mut [u8]) -> Result<(), Failure> {
         if self.tls.is_some() {
-            self.pump_tls()?;
-            let tls = self.tls.as_mut().expect("checked above");
+            // Until the socket has nothing more: rustls stops reading records while its
+            // plaintext is not taken, and readiness is only signalled again for new bytes.
             loop {
-                match tls.reader().read(scratch) {
-                    Ok(0) => {
-                        self.eof = true;
-                        break;
+                self.pump_tls()?;
+                let tls = self.tls.as_mut().expect("checked above");
+                let mut taken = 0;
+                loop {
+                    match tls.reader().read(scratch) {
+                        Ok(0) => {
+                            self.eof = true;
+                            break;
+                        }
+                        Ok(n) => {
+                            taken += n;
+                            self.input.extend_from_slice(&scratch[..n]);
+                        }
+                        Err(error) if error.kind() == ErrorKind::WouldBlock => break,
+                        Err(error) => return self.read_failed(error),
                     }
-                    Ok(n) => self.input.extend_from_slice(&scratch[..n]),
-                    Err(error) if error.kind() == ErrorKind::WouldBlock => break,
-                    Err(error) => return self.read_failed(error),
+                }
+                if taken == 0 || self.eof {
+                    return Ok(());
                 }
             }
-            return Ok(());
         }
         while self.written < self.ready.output.len() {
             match self.stream.write(&self.ready.output[self.written..]) {
