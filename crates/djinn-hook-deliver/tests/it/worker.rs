@@ -763,6 +763,12 @@ impl BlackHole {
                     counts.0 = counts.0.max(held.len());
                     counts.1 += 1;
                 }
+                // Held until the client closes them (a drop would reset them), within a bound.
+                let until = Instant::now() + Duration::from_secs(30);
+                while !held.is_empty() && Instant::now() < until {
+                    held.retain_mut(|stream| still_open(stream));
+                    thread::sleep(Duration::from_millis(10));
+                }
             }
         });
         BlackHole { url, counts }
