@@ -149,15 +149,19 @@ impl<O: Outbox> Worker<'_, O> {
                 queue,
                 limits,
                 slow,
+                evented_by_hook,
                 ..
             } = &mut *state;
             // Once slow deliveries hold their budget of threads, receivers known to be slow
             // wait for one of them to end; the rest of the pool stays with the others. Once
-            // the engine holds its budget, receivers not known to answer quickly wait for one
-            // of its deliveries to end.
+            // the engine holds its budget, a webhook with deliveries waiting there waits for
+            // one of them to end; one with none there (a first contact) takes a thread.
             let spent = *slow >= slow_budget;
             let Some(Queued { task, destination }) = queue.pop_unless(|hook_id| {
-                (spent && limits.slow(hook_id)) || (engine_full && !limits.fast(hook_id))
+                (spent && limits.slow(hook_id))
+                    || (engine_full
+                        && !limits.fast(hook_id)
+                        && evented_by_hook.contains_key(&hook_id))
             }) else {
                 if !state.pending.is_empty() && !state.committing {
                     // Left by a commit that ended while others were delivering: with nothing
@@ -216,9 +220,11 @@ impl<O: Outbox> Worker<'_, O> {
             idle_since = None;
             if let Some(engine) = run.engine
                 && !state.limits.fast(hook_id)
+                && state.evented < self.config.max_deliveries
             {
                 // Not known to answer quickly: it waits in the engine, holding no thread.
                 state.evented += 1;
+                *state.evented_by_hook.entry(hook_id).or_default() += 1;
                 drop(state);
                 let started = Instant::now();
                 let prepared = engine.prepare(&task.request);
@@ -311,6 +317,13 @@ impl<O: Outbox> Worker<'_, O> {
             attempt,
         } = ended;
         state.evented -= 1;
+        let hook_id = task.request.hook_id;
+        if let Some(n) = state.evented_by_hook.get_mut(&hook_id) {
+            *n -= 1;
+            if *n == 0 {
+                state.evented_by_hook.remove(&hook_id);
+            }
+        }
         state.queue.unpark();
         let took = started.elapsed();
         let decision = self.policy.decide(
@@ -872,6 +885,7 @@ impl Drop for Running<'_> {
         state.in_flight_bytes = 0;
         state.pending = Vec::new();
         state.evented = 0;
+        state.evented_by_hook = HashMap::new();
         state.ended = Vec::new();
         self.0.changed.notify_all();
     }
@@ -1027,6 +1041,8 @@ struct State {
     slow: usize,
     /// Deliveries in the engine (at most `max_deliveries`).
     evented: usize,
+    /// Deliveries in the engine, by webhook (those with none have no entry).
+    evented_by_hook: HashMap<i64, usize>,
     /// Deliveries the engine ended, waiting for a thread to record them.
     ended: Vec<Ended>,
     /// When each delivery under way started, whether it was expected to be slow, and its
