@@ -95,6 +95,10 @@ pub(crate) struct Exchange {
 impl Exchange {
     /// Starts connecting to the first address that can be tried; the attempt back with its
     /// ending when none can.
+    #[allow(
+        clippy::result_large_err,
+        reason = "once per delivery, moved straight into its record"
+    )]
     pub(crate) fn connect(
         mut ready: Ready,
         registry: &Registry,

@@ -157,6 +157,10 @@ impl Engine {
         self.send(self.prepare(request), done);
     }
 
+    #[allow(
+        clippy::result_large_err,
+        reason = "once per delivery, moved straight into its record"
+    )]
     fn ready(
         &self,
         request: &DeliveryRequest,

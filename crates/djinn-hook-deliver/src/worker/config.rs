@@ -15,8 +15,9 @@ pub struct WorkerConfig {
     /// and the pool adds a thread in its place. Default 4.
     pub concurrency: usize,
     /// Most deliveries in the worker's evented engine at once (to receivers not known to answer
-    /// quickly; each a socket and a few KiB): once this many are there, such receivers wait in
-    /// the queue for one of them to end, while the threads stay with the others. Also the most
+    /// quickly; each a socket and a few KiB): once this many are there, a webhook with
+    /// deliveries there waits in the queue for one of them to end, while the threads stay
+    /// with the others (a first contact among them). Also the most
     /// slow deliveries on threads, beside the `concurrency` working ones (the pool has at most
     /// `max_deliveries + concurrency` threads; each a small stack, a socket and ureq's
     /// buffers). Default 512.

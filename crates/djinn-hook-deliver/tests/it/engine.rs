@@ -37,7 +37,10 @@ fn both(request: &DeliveryRequest) -> (Attempt, Attempt) {
 
 /// The two records agree on everything but timings.
 fn assert_same(blocking: &Attempt, evented: &Attempt) {
-    assert_eq!(evented.outcome, blocking.outcome, "{evented:?}\n{blocking:?}");
+    assert_eq!(
+        evented.outcome, blocking.outcome,
+        "{evented:?}\n{blocking:?}"
+    );
     assert_eq!(evented.error, blocking.error);
     assert_eq!(evented.response_status, blocking.response_status);
     assert_eq!(evented.response_headers, blocking.response_headers);
@@ -220,7 +223,10 @@ fn redirects_and_large_bodies_are_recorded_alike() {
     let huge_blocking = deliverer.deliver(&req);
     let redirect_evented = through_engine(&deliverer, &req);
     let huge_evented = through_engine(&deliverer, &req);
-    assert_eq!(redirect_evented.outcome, AttemptOutcome::RedirectNotFollowed);
+    assert_eq!(
+        redirect_evented.outcome,
+        AttemptOutcome::RedirectNotFollowed
+    );
     assert_same(&redirect_blocking, &redirect_evented);
     assert!(huge_evented.response_truncated);
     assert_eq!(huge_evented.response_body.len(), 64 * 1024);
@@ -244,7 +250,13 @@ fn tls_is_verified_alike() {
         })
         .collect();
     assert_eq!(attempts[1].outcome, AttemptOutcome::TlsError);
-    assert!(attempts[1].error.as_deref().unwrap().contains("certificate"));
+    assert!(
+        attempts[1]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("certificate")
+    );
     // The event ids differ (two requests): compare the rest.
     let evented = Attempt {
         event_id: attempts[0].event_id,
@@ -274,7 +286,10 @@ fn tls_unverified_with_ssl_off_is_accepted_and_flagged_alike() {
     assert_eq!(evented.outcome, AttemptOutcome::Success, "{evented:?}");
     assert!(evented.tls_verification_skipped);
     assert_eq!(evented.response_body, b"ok");
-    assert_eq!(received.as_deref(), Some(&br#"{"id":1,"status":"passed"}"#[..]));
+    assert_eq!(
+        received.as_deref(),
+        Some(&br#"{"id":1,"status":"passed"}"#[..])
+    );
     let evented = Attempt {
         event_id: attempts[0].0.event_id,
         request_headers: attempts[0].0.request_headers.clone(),

@@ -757,7 +757,7 @@ impl BlackHole {
                         return;
                     };
                     stream.set_nonblocking(true).unwrap();
-                    held.retain_mut(|stream| still_open(stream));
+                    held.retain_mut(still_open);
                     held.push(stream);
                     let mut counts = counts.lock().unwrap();
                     counts.0 = counts.0.max(held.len());
@@ -766,7 +766,7 @@ impl BlackHole {
                 // Held until the client closes them (a drop would reset them), within a bound.
                 let until = Instant::now() + Duration::from_secs(30);
                 while !held.is_empty() && Instant::now() < until {
-                    held.retain_mut(|stream| still_open(stream));
+                    held.retain_mut(still_open);
                     thread::sleep(Duration::from_millis(10));
                 }
             }
@@ -801,8 +801,10 @@ fn deliveries_waiting_on_a_black_hole_are_bounded_by_max_deliveries() {
     config.max_in_flight_per_hook = Some(12);
     // Every attempt is made: no breaker puts the hole's tasks off.
     config.breaker.failures = 0;
-    let mut policy = RetryPolicy::default();
-    policy.schedule = vec![Duration::from_secs(600)];
+    let policy = RetryPolicy {
+        schedule: vec![Duration::from_secs(600)],
+        ..RetryPolicy::default()
+    };
     let stats = Worker::new(&outbox, local_deliverer(), policy, config).run_until_idle();
     assert_eq!(stats.attempts, 12, "{stats:?}");
     assert_eq!(stats.retries_scheduled, 12, "{stats:?}");
