@@ -35,9 +35,10 @@ use report::Observer;
 ///   webhook whose last attempt was not answered within 100 ms (a first contact, a slow or
 ///   dead receiver) goes to an evented [`Engine`](crate::Engine) (one reactor thread; a socket
 ///   and a few KiB per delivery, no thread), up to `max_deliveries` at once; beyond that, a
-///   webhook with deliveries there waits in the queue, and one with none there takes a thread. A delivery on a thread whose receiver turns slow (over
-///   100 ms) hands its place to a new thread with a small stack, up to `max_deliveries`
-///   of them. Threads beyond the pool's need end after 2 s idle.
+///   webhook with deliveries there waits in the queue, and one with none there takes a
+///   thread. A delivery on a thread whose receiver turns slow (over 100 ms) hands its place
+///   to a new thread with a small stack, up to `max_deliveries` of them. Threads beyond the
+///   pool's need end after 2 s idle.
 ///
 /// - **No hand-off per delivery**: the delivery threads claim and commit themselves (each call
 ///   runs on one store thread while the calling thread waits: the store's allocations stay in
