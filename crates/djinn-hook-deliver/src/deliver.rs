@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::io::{ErrorKind, Read};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,8 +17,11 @@ use djinn_hook_sign::headers::{
 use djinn_hook_sign::{Secret, StandardSecret, sign, sign_standard, sign_standard_all};
 use time::OffsetDateTime;
 use ureq::Agent;
-use ureq::http::Uri;
+use ureq::http::{HeaderMap, Uri};
 use ureq::tls::TlsConfig;
+use ureq::unversioned::resolver::Resolver as _;
+use ureq::unversioned::transport::NextTimeout;
+use ureq::unversioned::transport::time::Duration as TimeDuration;
 use ureq::unversioned::transport::{Connector as _, DefaultConnector};
 
 use crate::coalesce::CoalescingConnector;
@@ -86,6 +89,8 @@ struct Inner {
     verified: Agent,
     /// For `https` URLs of webhooks with `ssl` off: no certificate verification.
     unverified: Agent,
+    /// The agents' resolver, for the evented engine (which resolves before it connects).
+    resolver: GuardedResolver,
     config: DeliverConfig,
 }
 
@@ -110,6 +115,7 @@ impl Deliverer {
             inner: Arc::new(Inner {
                 verified,
                 unverified,
+                resolver: GuardedResolver::new(guard),
                 config,
             }),
         }
@@ -123,19 +129,10 @@ impl Deliverer {
     /// Makes one attempt and records it. Never panics on a bad URL, secret or receiver: every
     /// failure is an [`Attempt`] with an `error` and a failed [`AttemptOutcome`].
     pub fn deliver(&self, request: &DeliveryRequest) -> Attempt {
-        let created_at = OffsetDateTime::now_utc();
         let started = Instant::now();
-        let mut attempt = Attempt::new(request, created_at);
-        if let Err((outcome, error)) = self.attempt(request, &mut attempt) {
-            attempt.outcome = outcome;
-            // ureq's errors may quote the URL whole.
-            attempt.error = Some(scrub_userinfo(error_chain(&error), &attempt.url));
-        }
-        if let Cow::Owned(shown) = redact_userinfo(&attempt.url) {
-            attempt.url = shown;
-        }
-        attempt.duration = started.elapsed();
-        attempt
+        let mut attempt = Attempt::new(request, OffsetDateTime::now_utc());
+        let result = self.attempt(request, &mut attempt);
+        finish(attempt, started, result)
     }
 
     fn attempt(
@@ -143,20 +140,14 @@ impl Deliverer {
         request: &DeliveryRequest,
         attempt: &mut Attempt,
     ) -> Result<(), (AttemptOutcome, DeliverError)> {
-        let other = |error| (AttemptOutcome::Other, error);
-        attempt.request_headers = self
-            .headers(request, &request.body, attempt.created_at.unix_timestamp())
-            .map_err(other)?;
-        let uri = parse_url(&attempt.url).map_err(other)?;
-        let https = uri.scheme_str() == Some("https");
-        attempt.tls_verification_skipped = https && !request.ssl;
+        let uri = self.prepare(request, attempt)?;
         let agent = if attempt.tls_verification_skipped {
             &self.inner.unverified
         } else {
             &self.inner.verified
         };
 
-        let timeout = request.timeout.unwrap_or(self.inner.config.timeout);
+        let timeout = self.timeout_of(request);
         let mut post = agent.post(uri);
         if request.timeout.is_some() {
             post = post.config().timeout_global(Some(timeout)).build();
@@ -168,21 +159,7 @@ impl Deliverer {
             .send(&request.body[..])
             .map_err(|error| self.classify(error, timeout))?;
 
-        let status = response.status().as_u16();
-        attempt.response_status = Some(status);
-        attempt.response_headers = response
-            .headers()
-            .iter()
-            .map(|(name, value)| {
-                let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-                (name.as_str().to_owned(), value)
-            })
-            .collect();
-        attempt.outcome = match status {
-            200..=299 => AttemptOutcome::Success,
-            300..=399 => AttemptOutcome::RedirectNotFollowed,
-            _ => AttemptOutcome::HttpStatus,
-        };
+        record_head(attempt, response.status().as_u16(), response.headers());
 
         let cap = self.inner.config.max_response_body;
         // Empty until read: most receivers answer with no or a short body, and read_to_end
@@ -192,21 +169,56 @@ impl Deliverer {
             .into_body()
             .into_reader()
             .take(cap as u64 + 1)
-            .read_to_end(&mut body);
-        if body.len() > cap {
-            body.truncate(cap);
-            attempt.response_truncated = true;
-        }
-        attempt.response_body = body;
+            .read_to_end(&mut body)
+            .map(drop);
+        record_body(attempt, body, cap, read)
+    }
 
-        if let Err(error) = read {
-            return Err((attempt.outcome, DeliverError::ResponseBody(error)));
-        }
-        if attempt.outcome == AttemptOutcome::RedirectNotFollowed {
-            let location = attempt.response_header("location").map(str::to_owned);
-            return Err((attempt.outcome, DeliverError::Redirect { status, location }));
-        }
-        Ok(())
+    /// The steps before connecting, shared with the evented engine: the request headers
+    /// (signed), the URL checked, whether TLS verification is skipped. The URL to send to.
+    pub(crate) fn prepare(
+        &self,
+        request: &DeliveryRequest,
+        attempt: &mut Attempt,
+    ) -> Result<Uri, (AttemptOutcome, DeliverError)> {
+        let other = |error| (AttemptOutcome::Other, error);
+        attempt.request_headers = self
+            .headers(request, &request.body, attempt.created_at.unix_timestamp())
+            .map_err(other)?;
+        let uri = parse_url(&attempt.url).map_err(other)?;
+        let https = uri.scheme_str() == Some("https");
+        attempt.tls_verification_skipped = https && !request.ssl;
+        Ok(uri)
+    }
+
+    /// The overall budget of `request`'s attempt.
+    pub(crate) fn timeout_of(&self, request: &DeliveryRequest) -> Duration {
+        request.timeout.unwrap_or(self.inner.config.timeout)
+    }
+
+    /// Resolves `uri`'s host as the agents do: the SSRF guard applied to every address (IP
+    /// literals without a lookup), within the connect timeout. Blocks for a name's lookup.
+    pub(crate) fn resolve(
+        &self,
+        uri: &Uri,
+        overall: Duration,
+    ) -> Result<Vec<SocketAddr>, (AttemptOutcome, DeliverError)> {
+        let config = &self.inner.config;
+        let timeout = NextTimeout {
+            after: TimeDuration::Exact(config.connect_timeout.min(overall)),
+            reason: if config.connect_timeout <= overall {
+                ureq::Timeout::Resolve
+            } else {
+                ureq::Timeout::Global
+            },
+            per_read: None,
+            per_write: None,
+        };
+        self.inner
+            .resolver
+            .resolve(uri, self.inner.verified.config(), timeout)
+            .map(|addrs| addrs.iter().copied().collect())
+            .map_err(|error| self.classify(error, overall))
     }
 
     /// The request headers, in the order sent.
@@ -258,6 +270,66 @@ impl Deliverer {
         }
         Ok(headers)
     }
+}
+
+/// Ends an attempt: its error (if any) recorded with the URL's credentials scrubbed, the URL
+/// redacted, its duration.
+pub(crate) fn finish(
+    mut attempt: Attempt,
+    started: Instant,
+    result: Result<(), (AttemptOutcome, DeliverError)>,
+) -> Attempt {
+    if let Err((outcome, error)) = result {
+        attempt.outcome = outcome;
+        // ureq's errors may quote the URL whole.
+        attempt.error = Some(scrub_userinfo(error_chain(&error), &attempt.url));
+    }
+    if let Cow::Owned(shown) = redact_userinfo(&attempt.url) {
+        attempt.url = shown;
+    }
+    attempt.duration = started.elapsed();
+    attempt
+}
+
+/// Records a response's status and headers, and the outcome its status means.
+pub(crate) fn record_head(attempt: &mut Attempt, status: u16, headers: &HeaderMap) {
+    attempt.response_status = Some(status);
+    attempt.response_headers = headers
+        .iter()
+        .map(|(name, value)| {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            (name.as_str().to_owned(), value)
+        })
+        .collect();
+    attempt.outcome = match status {
+        200..=299 => AttemptOutcome::Success,
+        300..=399 => AttemptOutcome::RedirectNotFollowed,
+        _ => AttemptOutcome::HttpStatus,
+    };
+}
+
+/// Records the response body read (up to `cap + 1` bytes: more is cut to `cap` and flagged),
+/// and what ended the attempt: the read's failure, a redirect not followed, or nothing.
+pub(crate) fn record_body(
+    attempt: &mut Attempt,
+    mut body: Vec<u8>,
+    cap: usize,
+    read: std::io::Result<()>,
+) -> Result<(), (AttemptOutcome, DeliverError)> {
+    if body.len() > cap {
+        body.truncate(cap);
+        attempt.response_truncated = true;
+    }
+    attempt.response_body = body;
+    if let Err(error) = read {
+        return Err((attempt.outcome, DeliverError::ResponseBody(error)));
+    }
+    if attempt.outcome == AttemptOutcome::RedirectNotFollowed {
+        let status = attempt.response_status.unwrap_or_default();
+        let location = attempt.response_header("location").map(str::to_owned);
+        return Err((attempt.outcome, DeliverError::Redirect { status, location }));
+    }
+    Ok(())
 }
 
 /// The Standard Webhooks key of a webhook secret, derived as receivers derive it.
@@ -320,8 +392,13 @@ fn build_agent(config: &DeliverConfig, guard: &Arc<SsrfGuard>, skip_verification
 }
 
 impl Deliverer {
-    /// Maps a ureq error to the attempt's outcome and error.
-    fn classify(&self, error: ureq::Error, overall: Duration) -> (AttemptOutcome, DeliverError) {
+    /// Maps a ureq error to the attempt's outcome and error (the evented engine's failures
+    /// are put as the ureq errors the same failures give, and mapped here too).
+    pub(crate) fn classify(
+        &self,
+        error: ureq::Error,
+        overall: Duration,
+    ) -> (AttemptOutcome, DeliverError) {
         let config = &self.inner.config;
         let timeout = |phase| {
             let limit = match phase {

@@ -6,8 +6,12 @@
 //! - [`RetryPolicy::decide`] turns an attempt into a [`Decision`]: the task's [`Outcome`]
 //!   (delivered, retry at a time, or failed) and whether to disable the webhook;
 //!   [`Deliverer::deliver_once`] delivers a task by hand, never retried (a test delivery).
+//! - [`Engine`] makes the same attempts as a [`Deliverer`] without a thread per delivery: one
+//!   reactor thread drives them all over non-blocking sockets, so a delivery waiting on its
+//!   receiver costs a socket and a few KiB.
 //! - [`Worker`] runs claim → deliver → decide → commit over a store's [`Outbox`] on a pool of
-//!   threads that grows while receivers are slow, claiming and committing in batches; a
+//!   threads for receivers known to answer quickly and an [`Engine`] for the others (slow,
+//!   dead, or not known yet), claiming and committing in batches; a
 //!   [`WorkerWaker`] makes it claim at once. Faulty receivers cost only themselves: a limit on
 //!   each webhook's deliveries at once that adapts to how it answers ([`LimitMonitor`]), a
 //!   pause after a 429 or 503, and a circuit breaker per [`Destination`] ([`BreakerConfig`],
@@ -94,6 +98,7 @@ struct ReadmeDoctests;
 mod breaker;
 mod coalesce;
 mod deliver;
+mod engine;
 mod error;
 mod hook_queue;
 mod limits;
@@ -107,6 +112,7 @@ mod worker;
 pub use crate::{
     breaker::{BreakerConfig, BreakerState, BreakerStatus},
     deliver::{DEFAULT_USER_AGENT, DeliverConfig, Deliverer},
+    engine::{Engine, Prepared},
     error::DeliverError,
     limits::{LimitReason, LimitStatus, MAX_PAUSE},
     retry::{RetryPolicy, THROTTLE_MIN},

@@ -376,8 +376,8 @@ pub(crate) struct WorkerArgs {
     /// 100 ms) hands its place to a new thread, so slow receivers never take these.
     #[arg(long, default_value_t = 8)]
     pub(crate) concurrency: usize,
-    /// Most deliveries waiting on slow receivers at once, beside --concurrency (each a
-    /// small thread and a socket); beyond it, receivers known to be slow wait their turn.
+    /// Most deliveries waiting on receivers not known to answer quickly at once (each a socket
+    /// and a few KiB, no thread); beyond it, those receivers wait their turn.
     #[arg(long, value_name = "N", default_value_t = 512)]
     pub(crate) max_deliveries: usize,
     /// Return once nothing is due (for scripts and tests) instead of running until SIGINT/SIGTERM.
@@ -497,8 +497,8 @@ pub(crate) struct ServeArgs {
     /// these.
     #[arg(long, default_value_t = 8)]
     pub(crate) concurrency: usize,
-    /// Most deliveries waiting on slow receivers at once, beside --concurrency (each a
-    /// small thread and a socket); beyond it, receivers known to be slow wait their turn.
+    /// Most deliveries waiting on receivers not known to answer quickly at once (each a socket
+    /// and a few KiB, no thread); beyond it, those receivers wait their turn.
     #[arg(long, value_name = "N", default_value_t = 512)]
     pub(crate) max_deliveries: usize,
     /// How long a claimed task stays reserved for this server's worker (e.g. 90s, 5m) while it

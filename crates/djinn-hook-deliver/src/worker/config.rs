@@ -9,15 +9,18 @@ use crate::worker::{Worker, WorkerEvent, WorkerWaker};
 /// How a [`Worker`] runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WorkerConfig {
-    /// Delivery threads free to work at any time: they claim, commit, sign and send. A
+    /// Delivery threads free to work at any time: they claim, commit, sign and send to
+    /// receivers known to answer quickly (the others wait in the worker's evented engine). A
     /// delivery that waits on its receiver for long (over 100 ms) no longer counts among them,
     /// and the pool adds a thread in its place. Default 4.
     pub concurrency: usize,
-    /// Most deliveries waiting on slow receivers at once, beside the `concurrency` working
-    /// threads: the pool has at most `max_deliveries + concurrency` threads. Once this many
-    /// are waiting, a receiver known to be slow waits for one of them to end; the working
-    /// threads stay with the others. Each costs a thread with a small stack, a socket and its
-    /// buffers. Default 512.
+    /// Most deliveries in the worker's evented engine at once (to receivers not known to answer
+    /// quickly; each a socket and a few KiB): once this many are there, a webhook with
+    /// deliveries there waits in the queue for one of them to end, while the threads stay
+    /// with the others (a first contact among them). Also the most
+    /// slow deliveries on threads, beside the `concurrency` working ones (the pool has at most
+    /// `max_deliveries + concurrency` threads; each a small stack, a socket and ureq's
+    /// buffers). Default 512.
     pub max_deliveries: usize,
     /// Lease asked for each claim. It should outlast a delivery's overall timeout plus its wait
     /// in the queue (see `queue_depth.rs`), or the task may be claimed again. A task

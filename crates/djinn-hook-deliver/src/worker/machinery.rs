@@ -8,12 +8,13 @@ use std::thread::{self, Scope};
 use std::time::{Duration, Instant};
 
 use djinn_hook_outbox::{
-    ClaimRequest, Claimed, Completion, Deferral, Destination, LeaseToken, LimitNote, Outbox,
-    Outcome, PutOff, Release, Task,
+    Attempt, ClaimRequest, Claimed, Completion, Decision, Deferral, Destination, LeaseToken,
+    LimitNote, Outbox, Outcome, PutOff, Release, Task,
 };
 use time::OffsetDateTime;
 
 use crate::breaker::{BreakerConfig, BreakerStatus, Breakers, Change, Gate};
+use crate::engine::Engine;
 use crate::hook_queue::{HookQueues, Queued};
 use crate::limits::{LimitReason, LimitStatus, Limits, Signal};
 use crate::queue_depth::QueueDepth;
@@ -67,6 +68,9 @@ impl<O: Outbox> Worker<'_, O> {
             };
         }
         let running = Running(&self.shared);
+        // Dropped (its thread joined) after the delivery threads returned, which wait for the
+        // deliveries in it to end.
+        let engine = Engine::start(self.deliverer.clone()).ok();
         thread::scope(|outer| {
             // Ends (its handle dropped) once every delivery thread has returned.
             let store = StoreThread::start(outer);
@@ -74,6 +78,7 @@ impl<O: Outbox> Worker<'_, O> {
                 stop,
                 until_idle: stop.is_none(),
                 store: &store,
+                engine: engine.as_ref(),
             };
             let run = &run;
             thread::scope(|scope| {
@@ -125,7 +130,13 @@ impl<O: Outbox> Worker<'_, O> {
                 state = self.commit_pending(state, run);
                 continue;
             }
-            if state.finished || (state.stopping && state.queue.is_empty() && !unwritten) {
+            if let Some(ended) = state.ended.pop() {
+                state = self.record_ended(state, run, ended);
+                continue;
+            }
+            if state.finished
+                || (state.stopping && state.queue.is_empty() && !unwritten && state.evented == 0)
+            {
                 return;
             }
             if self.may_claim(&state, run) {
@@ -133,18 +144,25 @@ impl<O: Outbox> Worker<'_, O> {
                 continue;
             }
             let slow_budget = self.config.max_deliveries;
+            let engine_full = state.evented >= self.config.max_deliveries;
             let State {
                 queue,
                 limits,
                 slow,
+                evented_by_hook,
                 ..
             } = &mut *state;
             // Once slow deliveries hold their budget of threads, receivers known to be slow
-            // wait for one of them to end; the rest of the pool stays with the others.
+            // wait for one of them to end; the rest of the pool stays with the others. Once
+            // the engine holds its budget, a webhook with deliveries waiting there waits for
+            // one of them to end; one with none there (a first contact) takes a thread.
             let spent = *slow >= slow_budget;
-            let Some(Queued { task, destination }) =
-                queue.pop_unless(|hook_id| spent && limits.slow(hook_id))
-            else {
+            let Some(Queued { task, destination }) = queue.pop_unless(|hook_id| {
+                (spent && limits.slow(hook_id))
+                    || (engine_full
+                        && !limits.fast(hook_id)
+                        && evented_by_hook.contains_key(&hook_id))
+            }) else {
                 if !state.pending.is_empty() && !state.committing {
                     // Left by a commit that ended while others were delivering: with nothing
                     // to deliver, commit it rather than wait for them (a hanging receiver's
@@ -199,8 +217,33 @@ impl<O: Outbox> Worker<'_, O> {
                 state.queue.done(hook_id);
                 continue;
             }
-            state.delivering += 1;
             idle_since = None;
+            if let Some(engine) = run.engine
+                && !state.limits.fast(hook_id)
+                && state.evented < self.config.max_deliveries
+            {
+                // Not known to answer quickly: it waits in the engine, holding no thread.
+                state.evented += 1;
+                *state.evented_by_hook.entry(hook_id).or_default() += 1;
+                drop(state);
+                let started = Instant::now();
+                let prepared = engine.prepare(&task.request);
+                let to_record = std::sync::Arc::clone(&self.shared);
+                engine.send(prepared, move |attempt| {
+                    let shared = &*to_record;
+                    let mut state = lock(&shared.state);
+                    state.ended.push(Ended {
+                        task,
+                        destination,
+                        started,
+                        attempt,
+                    });
+                    shared.notify(&state);
+                });
+                state = lock(&shared.state);
+                continue;
+            }
+            state.delivering += 1;
             let delivery = state.next_delivery;
             state.next_delivery += 1;
             let started = Instant::now();
@@ -240,7 +283,7 @@ impl<O: Outbox> Worker<'_, O> {
 
             let number = task.request.attempt;
             let attempt = self.deliverer.deliver(&task.request);
-            let mut decision = self.policy.decide(
+            let decision = self.policy.decide(
                 &attempt,
                 number,
                 task.hook_failing_since,
@@ -256,54 +299,105 @@ impl<O: Outbox> Worker<'_, O> {
                 state.slow = state.slow.saturating_sub(1);
                 state.queue.unpark();
             }
-            let timeout = task
-                .request
-                .timeout
-                .unwrap_or(self.deliverer.config().timeout);
-            let signal = Signal::of(&attempt, timeout, OffsetDateTime::now_utc());
-            let cap = self.cap_of(&task);
-            if let Some(change) =
-                state
-                    .limits
-                    .record(hook_id, cap, signal, took >= SLOW, Instant::now())
-            {
-                state.queue.set_cap(hook_id, change.limit);
-                let note = state.limits.note(hook_id, Instant::now());
-                state.limit_notes.retain(|n| n.hook_id != hook_id);
-                state.limit_notes.push(note);
-                if let (Some(until), Some(destination)) = (change.paused_until, &destination) {
-                    self.pause(&mut state, hook_id, destination, until);
-                }
-            }
-            if let (Outcome::Throttled(at), Some(until)) = (
-                decision.outcome,
-                state.limits.paused_until(hook_id, Instant::now()),
-            ) {
-                // Not before its webhook's pause ends.
-                let pause_end =
-                    OffsetDateTime::now_utc() + until.saturating_duration_since(Instant::now());
-                decision.outcome = Outcome::Throttled(at.max(pause_end));
-            }
-            // No wake-up for the slot this frees: this thread takes the next task itself.
-            state.queue.done(hook_id);
-            if let Some(destination) = destination
-                && let Some(change) =
-                    state
-                        .breakers
-                        .record(&destination, task.task_id, &attempt, Instant::now())
-            {
-                state = self.breaker_changed(state, &destination, change);
-            }
-            state.pending.push(Completion {
-                task_id: task.task_id,
-                lease: task.lease,
-                attempt,
-                decision,
-            });
-            if !state.committing {
-                state = self.commit_pending(state, run);
+            state = self.record(state, run, task, destination, took, attempt, decision);
+        }
+    }
+
+    /// Records an evented delivery that ended: its slot in the engine is free again.
+    fn record_ended<'env>(
+        &'env self,
+        mut state: MutexGuard<'env, State>,
+        run: &Run<'_, 'env>,
+        ended: Ended,
+    ) -> MutexGuard<'env, State> {
+        let Ended {
+            task,
+            destination,
+            started,
+            attempt,
+        } = ended;
+        state.evented -= 1;
+        let hook_id = task.request.hook_id;
+        if let Some(n) = state.evented_by_hook.get_mut(&hook_id) {
+            *n -= 1;
+            if *n == 0 {
+                state.evented_by_hook.remove(&hook_id);
             }
         }
+        state.queue.unpark();
+        let took = started.elapsed();
+        let decision = self.policy.decide(
+            &attempt,
+            task.request.attempt,
+            task.hook_failing_since,
+            OffsetDateTime::now_utc(),
+        );
+        self.record(state, run, task, destination, took, attempt, decision)
+    }
+
+    /// Records a delivery's attempt (on a thread or in the engine): the webhook's limit and
+    /// breaker learn from it, its completion joins the pending batch, committed unless a
+    /// commit runs.
+    #[allow(clippy::too_many_arguments)]
+    fn record<'env>(
+        &'env self,
+        mut state: MutexGuard<'env, State>,
+        run: &Run<'_, 'env>,
+        task: Task,
+        destination: Option<Destination>,
+        took: Duration,
+        attempt: Attempt,
+        mut decision: Decision,
+    ) -> MutexGuard<'env, State> {
+        let hook_id = task.request.hook_id;
+        let timeout = task
+            .request
+            .timeout
+            .unwrap_or(self.deliverer.config().timeout);
+        let signal = Signal::of(&attempt, timeout, OffsetDateTime::now_utc());
+        let cap = self.cap_of(&task);
+        if let Some(change) =
+            state
+                .limits
+                .record(hook_id, cap, signal, took >= SLOW, Instant::now())
+        {
+            state.queue.set_cap(hook_id, change.limit);
+            let note = state.limits.note(hook_id, Instant::now());
+            state.limit_notes.retain(|n| n.hook_id != hook_id);
+            state.limit_notes.push(note);
+            if let (Some(until), Some(destination)) = (change.paused_until, &destination) {
+                self.pause(&mut state, hook_id, destination, until);
+            }
+        }
+        if let (Outcome::Throttled(at), Some(until)) = (
+            decision.outcome,
+            state.limits.paused_until(hook_id, Instant::now()),
+        ) {
+            // Not before its webhook's pause ends.
+            let pause_end =
+                OffsetDateTime::now_utc() + until.saturating_duration_since(Instant::now());
+            decision.outcome = Outcome::Throttled(at.max(pause_end));
+        }
+        // No wake-up for the slot this frees: this thread takes the next task itself.
+        state.queue.done(hook_id);
+        if let Some(destination) = destination
+            && let Some(change) =
+                state
+                    .breakers
+                    .record(&destination, task.task_id, &attempt, Instant::now())
+        {
+            state = self.breaker_changed(state, &destination, change);
+        }
+        state.pending.push(Completion {
+            task_id: task.task_id,
+            lease: task.lease,
+            attempt,
+            decision,
+        });
+        if !state.committing {
+            state = self.commit_pending(state, run);
+        }
+        state
     }
 
     /// The pool keeper: counts the deliveries waiting on their receivers (under way longer than
@@ -790,6 +884,9 @@ impl Drop for Running<'_> {
         state.in_flight = HashMap::new();
         state.in_flight_bytes = 0;
         state.pending = Vec::new();
+        state.evented = 0;
+        state.evented_by_hook = HashMap::new();
+        state.ended = Vec::new();
         self.0.changed.notify_all();
     }
 }
@@ -838,6 +935,9 @@ struct Run<'a, 'env> {
     until_idle: bool,
     /// Where the outbox is called.
     store: &'a StoreThread<'env>,
+    /// Where deliveries to receivers not known to answer quickly wait (`None` if its thread
+    /// could not start: then they wait on threads, as fast ones do).
+    engine: Option<&'a Engine>,
 }
 
 impl Run<'_, '_> {
@@ -939,6 +1039,12 @@ struct State {
     threads: usize,
     /// Deliveries under way longer than [`SLOW`] (as last counted).
     slow: usize,
+    /// Deliveries in the engine (at most `max_deliveries`).
+    evented: usize,
+    /// Deliveries in the engine, by webhook (those with none have no entry).
+    evented_by_hook: HashMap<i64, usize>,
+    /// Deliveries the engine ended, waiting for a thread to record them.
+    ended: Vec<Ended>,
     /// When each delivery under way started, whether it was expected to be slow, and its
     /// webhook, by a number of its own.
     started: HashMap<u64, Started>,
@@ -979,6 +1085,14 @@ struct Started {
     /// It counts as slow (waiting on its receiver) once under way this long.
     slow_after: Duration,
     hook_id: i64,
+}
+
+/// A delivery the engine ended.
+struct Ended {
+    task: Task,
+    destination: Option<Destination>,
+    started: Instant,
+    attempt: Attempt,
 }
 
 /// A task claimed and not yet committed.
@@ -1038,7 +1152,7 @@ fn hand_back_queue(state: &mut State) {
 }
 
 /// Tasks in flight as far as the claim limit is concerned: not those queued behind a webhook at
-/// its cap, nor those in slow deliveries (a hanging receiver's tasks would otherwise stop
+/// its cap, nor those in slow or evented deliveries (a hanging receiver's tasks would otherwise stop
 /// claims for everyone; they are bounded by the store's cap per webhook, by `max_deliveries`
 /// and by `max_in_flight_bytes`).
 fn counted_in_flight(state: &State) -> usize {
@@ -1047,6 +1161,7 @@ fn counted_in_flight(state: &State) -> usize {
         .len()
         .saturating_sub(state.queue.waiting_for_cap())
         .saturating_sub(state.slow)
+        .saturating_sub(state.evented)
 }
 
 /// The reason recorded for tasks put off while their webhook is paused.

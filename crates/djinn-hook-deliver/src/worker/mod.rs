@@ -31,11 +31,13 @@ use report::Observer;
 ///  Outbox::claim ─▶ queue ─▶ pool of threads: deliver + decide ─▶ pending ─▶ Outbox::complete
 /// ```
 ///
-/// - **Waiting is cheap**: `concurrency` threads are always free to work; a delivery waiting on
-///   its receiver for over 100 ms (20 ms while the receiver has not answered quickly yet; from
-///   its start once the receiver is known to be slow)
-///   hands its place to a new thread with a small stack, up to `max_deliveries` waiting at
-///   once; beyond that, receivers known to be slow wait in the queue. Threads beyond the
+/// - **Waiting is cheap**: `concurrency` threads are always free to work. A delivery to a
+///   webhook whose last attempt was not answered within 100 ms (a first contact, a slow or
+///   dead receiver) goes to an evented [`Engine`](crate::Engine) (one reactor thread; a socket
+///   and a few KiB per delivery, no thread), up to `max_deliveries` at once; beyond that, a
+///   webhook with deliveries there waits in the queue, and one with none there takes a
+///   thread. A delivery on a thread whose receiver turns slow (over 100 ms) hands its place
+///   to a new thread with a small stack, up to `max_deliveries` of them. Threads beyond the
 ///   pool's need end after 2 s idle.
 ///
 /// - **No hand-off per delivery**: the delivery threads claim and commit themselves (each call

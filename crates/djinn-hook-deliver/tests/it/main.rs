@@ -4,6 +4,7 @@
 #![allow(unreachable_pub, reason = "helpers shared between test modules")]
 
 mod deliver;
+mod engine;
 mod memory_outbox;
 mod retry;
 mod server;

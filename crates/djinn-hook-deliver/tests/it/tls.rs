@@ -15,7 +15,7 @@ use crate::{local_deliverer, request};
 
 /// Serves exactly one TLS connection (one request) on 127.0.0.1 and returns whether a request
 /// was received, from its join handle.
-fn one_shot_tls_server() -> (u16, JoinHandle<Option<Vec<u8>>>) {
+pub fn one_shot_tls_server() -> (u16, JoinHandle<Option<Vec<u8>>>) {
     let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
     let cert = CertificateDer::from(certified.cert.der().to_vec());
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(

@@ -733,3 +733,92 @@ fn one_webhook_never_has_more_than_its_cap_delivering_at_once() {
         assert!(*most <= 2, "webhook {hook}: {most} deliveries at once");
     }
 }
+
+/// A receiver that accepts every connection and never answers, counting the connections open
+/// at once: at each accept, the connections held are read (and ignored) to see which the
+/// client closed (on loopback, a client's close reaches the receiver before its next connect).
+struct BlackHole {
+    url: String,
+    /// (most open at once, accepted in all).
+    counts: Arc<Mutex<(usize, usize)>>,
+}
+
+impl BlackHole {
+    fn start(expected: usize) -> BlackHole {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let counts: Arc<Mutex<(usize, usize)>> = Arc::default();
+        thread::spawn({
+            let counts = Arc::clone(&counts);
+            move || {
+                let mut held: Vec<std::net::TcpStream> = Vec::new();
+                for _ in 0..expected {
+                    let Ok((stream, _)) = listener.accept() else {
+                        return;
+                    };
+                    stream.set_nonblocking(true).unwrap();
+                    held.retain_mut(still_open);
+                    held.push(stream);
+                    let mut counts = counts.lock().unwrap();
+                    counts.0 = counts.0.max(held.len());
+                    counts.1 += 1;
+                }
+                // Held until the client closes them (a drop would reset them), within a bound.
+                let until = Instant::now() + Duration::from_secs(30);
+                while !held.is_empty() && Instant::now() < until {
+                    held.retain_mut(still_open);
+                    thread::sleep(Duration::from_millis(10));
+                }
+            }
+        });
+        BlackHole { url, counts }
+    }
+}
+
+/// Reads what is waiting on a non-blocking `stream`; whether the peer has not closed it.
+fn still_open(stream: &mut std::net::TcpStream) -> bool {
+    let mut sink = [0_u8; 4096];
+    loop {
+        match std::io::Read::read(stream, &mut sink) {
+            Ok(0) => return false,
+            Ok(_) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[test]
+fn deliveries_waiting_on_a_black_hole_are_bounded_by_max_deliveries() {
+    let hole = BlackHole::start(12);
+    let requests = (0..12).map(|_| DeliveryRequest {
+        timeout: Some(Duration::from_millis(300)),
+        ..request(&hole.url)
+    });
+    let outbox = MemOutbox::with_tasks(requests);
+    let mut config = fast_config(2);
+    config.max_deliveries = 4;
+    config.max_in_flight_per_hook = Some(12);
+    // Every attempt is made: no breaker puts the hole's tasks off.
+    config.breaker.failures = 0;
+    let policy = RetryPolicy {
+        schedule: vec![Duration::from_secs(600)],
+        ..RetryPolicy::default()
+    };
+    let stats = Worker::new(&outbox, local_deliverer(), policy, config).run_until_idle();
+    assert_eq!(stats.attempts, 12, "{stats:?}");
+    assert_eq!(stats.retries_scheduled, 12, "{stats:?}");
+    for completion in outbox.completed() {
+        assert_eq!(
+            completion.attempt.outcome,
+            djinn_hook_deliver::AttemptOutcome::Timeout,
+            "{:?}",
+            completion.attempt
+        );
+    }
+    let (most, accepted) = *hole.counts.lock().unwrap();
+    assert_eq!(accepted, 12);
+    // The webhook's cap (12) would allow all at once: the engine's bound holds them to 4,
+    // and more than the 2 threads wait at once.
+    assert!(most > 2 && most <= 4, "{most} deliveries waiting at once");
+}
