@@ -31,7 +31,7 @@ impl Backend {
             Backend::Sqlite => db(),
             Backend::Postgres(server) => {
                 let scratch = ScratchDatabase::create(server);
-                let store = Store::open_postgres(&scratch.url, key()).unwrap();
+                let store = Store::open_url(&scratch.url, key()).unwrap();
                 Db {
                     store,
                     place: Place::Postgres(scratch),
@@ -162,7 +162,7 @@ impl Db {
     pub(crate) fn reopen_with(&self, key: SecretKey) -> Store {
         match &self.place {
             Place::File(_) => Store::open(self.path(), key).unwrap(),
-            Place::Postgres(scratch) => Store::open_postgres(&scratch.url, key).unwrap(),
+            Place::Postgres(scratch) => Store::open_url(&scratch.url, key).unwrap(),
         }
     }
 
