@@ -13,8 +13,10 @@ use std::time::{Duration, Instant};
 
 use djinn_hook_outbox::{Attempt, AttemptOutcome, Destination};
 
-/// When a destination's breaker opens, and for how long.
+/// When a destination's breaker opens, and for how long. [`BreakerConfig::default`] gives the
+/// defaults documented on each field; change one by setting it.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BreakerConfig {
     /// Consecutive connect failures or timeouts that open the breaker. Default 5: one or two
     /// failures are ordinary on the internet; five in a row, with no response between them, is

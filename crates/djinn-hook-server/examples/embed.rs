@@ -84,10 +84,9 @@ fn main() -> ExitCode {
     let local: SocketAddr = listener.local_addr().expect("its address");
 
     // The worker, woken by the API whenever an accepted event queued deliveries.
-    let deliverer = Deliverer::new(DeliverConfig {
-        allow_private_network: true, // the receiver route is on loopback
-        ..DeliverConfig::default()
-    });
+    let mut config = DeliverConfig::default();
+    config.allow_private_network = true; // the receiver route is on loopback
+    let deliverer = Deliverer::new(config);
     let worker = Worker::new(
         Arc::clone(&store),
         deliverer,

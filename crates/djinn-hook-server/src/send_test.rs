@@ -105,8 +105,10 @@ impl Actions for StoreActions {
     }
 }
 
-/// How many test deliveries a server runs at once.
+/// How many test deliveries a server runs at once. [`TestLimits::default`] gives the defaults
+/// documented on each field; change one by setting it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TestLimits {
     /// To one webhook: a second click while a test to a slow receiver runs is fine, a burst is
     /// not. Default 2.

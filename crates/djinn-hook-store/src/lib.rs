@@ -21,11 +21,11 @@
 //! store.ensure_namespace("alice/ci")?;
 //! let hook = store.create_webhook(NewWebhook::new("alice/ci", "https://example.com/hook"))?;
 //!
-//! let accepted = store.accept_event(NewEvent {
-//!     namespace: "alice/ci".into(),
-//!     event: EventType::BuildSubmitted,
-//!     payload: br#"{"id":1}"#.to_vec(),
-//! })?;
+//! let accepted = store.accept_event(NewEvent::new(
+//!     "alice/ci",
+//!     EventType::BuildSubmitted,
+//!     br#"{"id":1}"#.to_vec(),
+//! ))?;
 //! assert_eq!(accepted.matched, 1);
 //!
 //! let now = OffsetDateTime::now_utc();
@@ -35,12 +35,8 @@
 //! let mut attempt = Attempt::new(&task.request, now);
 //! attempt.response_status = Some(200);
 //! attempt.outcome = AttemptOutcome::Success;
-//! store.complete_one(&Completion {
-//!     task_id: task.task_id,
-//!     lease: task.lease,
-//!     attempt,
-//!     decision: Decision { outcome: Outcome::Delivered, disable_hook: None },
-//! })?;
+//! let decision = Decision::new(Outcome::Delivered);
+//! store.complete_one(&Completion::new(task.task_id, task.lease, attempt, decision))?;
 //! # Ok(())
 //! # }
 //! ```

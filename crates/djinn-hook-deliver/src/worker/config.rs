@@ -6,8 +6,10 @@ use crate::breaker::BreakerConfig;
 #[cfg(doc)]
 use crate::worker::{Worker, WorkerEvent, WorkerWaker};
 
-/// How a [`Worker`] runs.
+/// How a [`Worker`] runs. [`WorkerConfig::default`] gives the defaults documented on each field;
+/// change one by setting it (`config.concurrency = 8`).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct WorkerConfig {
     /// Delivery threads free to work at any time: they claim, commit, sign and send. A
     /// delivery that waits on its receiver for long (over 100 ms) no longer counts among them,

@@ -49,30 +49,20 @@ fn status(code: u16) -> Attempt {
 }
 
 fn no_jitter() -> RetryPolicy {
-    RetryPolicy {
-        jitter: 0.0,
-        ..RetryPolicy::default()
-    }
+    let mut policy = RetryPolicy::default();
+    policy.jitter = 0.0;
+    policy
 }
 
 fn retry_at(delay: Duration) -> Decision {
-    Decision {
-        outcome: Outcome::RetryAt(NOW + delay),
-        disable_hook: None,
-    }
+    Decision::new(Outcome::RetryAt(NOW + delay))
 }
 
 fn throttled(delay: Duration) -> Decision {
-    Decision {
-        outcome: Outcome::Throttled(NOW + delay),
-        disable_hook: None,
-    }
+    Decision::new(Outcome::Throttled(NOW + delay))
 }
 
-const FAILED: Decision = Decision {
-    outcome: Outcome::Failed,
-    disable_hook: None,
-};
+const FAILED: Decision = Decision::new(Outcome::Failed);
 
 #[test]
 fn default_schedule() {
@@ -154,10 +144,8 @@ fn throttling_is_retried_without_using_up_the_schedule() {
 
 #[test]
 fn jitter_stays_within_its_fraction() {
-    let policy = RetryPolicy {
-        jitter: 0.2,
-        ..RetryPolicy::default()
-    };
+    let mut policy = RetryPolicy::default();
+    policy.jitter = 0.2;
     let failed = status(500);
     let mut seen = std::collections::HashSet::new();
     for _ in 0..200 {

@@ -330,15 +330,13 @@ async fn edit_page(
         .and_then(|p| p.parse().ok())
         .filter(|p| *p >= 1)
         .unwrap_or(1);
-    let filter = DeliveryFilter {
-        event_type: EventType::from_name(&view.event).ok(),
-        failed_only: view.failed,
-        test: match view.test.as_str() {
-            "only" => Some(true),
-            "none" => Some(false),
-            _ => None,
-        },
-        ..DeliveryFilter::hook(hook.id)
+    let mut filter = DeliveryFilter::hook(hook.id);
+    filter.event_type = EventType::from_name(&view.event).ok();
+    filter.failed_only = view.failed;
+    filter.test = match view.test.as_str() {
+        "only" => Some(true),
+        "none" => Some(false),
+        _ => None,
     };
     let paged: Paged<_> = blocking::store(state, move |store| {
         store.deliveries(filter, Page::new(page))
@@ -495,10 +493,10 @@ async fn update(
     let result = if errors.is_empty() {
         let update = fields.update(secret);
         // The form holds both limits: each is set, or returned to the worker's default.
-        let limits = LimitsUpdate {
-            max_in_flight: Some(limits.max_in_flight),
-            timeout: Some(limits.timeout),
-        };
+        let mut change = LimitsUpdate::default();
+        change.max_in_flight = Some(limits.max_in_flight);
+        change.timeout = Some(limits.timeout);
+        let limits = change;
         blocking::store(&state, move |store| {
             store.update_webhook_with(id, update, limits)
         })

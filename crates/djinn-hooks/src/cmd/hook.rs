@@ -83,14 +83,14 @@ fn create(global: &Global, args: &HookCreateArgs) -> anyhow::Result<()> {
     new.active = !args.inactive;
     new.standard_webhooks = args.standard_webhooks;
     new.secret = secret;
-    new.limits = DeliveryLimits {
-        max_in_flight: args.max_in_flight,
-        timeout: args
-            .timeout
-            .as_deref()
-            .map(|t| timeout("--timeout", t))
-            .transpose()?,
-    };
+    let mut limits = DeliveryLimits::default();
+    limits.max_in_flight = args.max_in_flight;
+    limits.timeout = args
+        .timeout
+        .as_deref()
+        .map(|t| timeout("--timeout", t))
+        .transpose()?;
+    new.limits = limits;
     let store = store::open(global)?;
     let hook = create_in(&store, new)?;
     if global.json {
@@ -143,11 +143,9 @@ fn get(store: &Store, id: i64) -> anyhow::Result<Webhook> {
 }
 
 fn update(global: &Global, args: &HookUpdateArgs) -> anyhow::Result<()> {
-    let mut update = WebhookUpdate {
-        payload_url: args.url.clone(),
-        events: args.events.as_deref().map(events),
-        ..WebhookUpdate::default()
-    };
+    let mut update = WebhookUpdate::default();
+    update.payload_url = args.url.clone();
+    update.events = args.events.as_deref().map(events);
     if args.ssl {
         update.ssl = Some(true);
     } else if args.no_ssl {
@@ -168,20 +166,19 @@ fn update(global: &Global, args: &HookUpdateArgs) -> anyhow::Result<()> {
     } else if let Some(secret) = secret(&args.secret)? {
         update.secret = SecretUpdate::Set(secret);
     }
-    let limits = LimitsUpdate {
-        max_in_flight: match args.max_in_flight.as_deref() {
-            None => None,
-            Some("default") => Some(None),
-            Some(n) => match n.parse::<u32>() {
-                Ok(n) => Some(Some(n)),
-                Err(_) => invalid!("--max-in-flight: {n:?} is not a number or `default`"),
-            },
+    let mut limits = LimitsUpdate::default();
+    limits.max_in_flight = match args.max_in_flight.as_deref() {
+        None => None,
+        Some("default") => Some(None),
+        Some(n) => match n.parse::<u32>() {
+            Ok(n) => Some(Some(n)),
+            Err(_) => invalid!("--max-in-flight: {n:?} is not a number or `default`"),
         },
-        timeout: match args.timeout.as_deref() {
-            None => None,
-            Some("default") => Some(None),
-            Some(t) => Some(Some(timeout("--timeout", t)?)),
-        },
+    };
+    limits.timeout = match args.timeout.as_deref() {
+        None => None,
+        Some("default") => Some(None),
+        Some(t) => Some(Some(timeout("--timeout", t)?)),
     };
     let store = store::open(global)?;
     if let Some(url) = &update.payload_url {
@@ -437,10 +434,9 @@ fn last_cell(last: Option<&LastResponse>) -> String {
 fn test(global: &Global, id: i64, event: &str, allow_private_network: bool) -> anyhow::Result<()> {
     let event = super::events::parse_event(event)?;
     let store = store::open(global)?;
-    let deliverer = Deliverer::new(DeliverConfig {
-        allow_private_network,
-        ..DeliverConfig::default()
-    });
+    let mut config = DeliverConfig::default();
+    config.allow_private_network = allow_private_network;
+    let deliverer = Deliverer::new(config);
     let sent = djinn_hook_server::send_test(&store, &deliverer, id, event).or_fail()?;
     let (done, delivery) = (sent.completion, sent.delivery);
     let attempt = &done.attempt;
