@@ -84,9 +84,9 @@ fn main() -> ExitCode {
     let local: SocketAddr = listener.local_addr().expect("its address");
 
     // The worker, woken by the API whenever an accepted event queued deliveries.
-    let mut config = DeliverConfig::default();
-    config.allow_private_network = true; // the receiver route is on loopback
-    let deliverer = Deliverer::new(config);
+    let mut deliver = DeliverConfig::default();
+    deliver.allow_private_network = true; // the receiver route is on loopback
+    let deliverer = Deliverer::new(deliver);
     let worker = Worker::new(
         Arc::clone(&store),
         deliverer,

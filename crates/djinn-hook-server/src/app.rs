@@ -10,7 +10,9 @@ use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::http::{HeaderValue, header};
 use axum::middleware;
+#[cfg(feature = "ui")]
 use axum::response::Redirect;
+#[cfg(feature = "ui")]
 use axum::routing::get;
 use djinn_hook_store::Store;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -23,6 +25,7 @@ use crate::error::ApiError;
 use crate::intake::{self, Intake};
 use crate::metrics::Metrics;
 use crate::serve::Config;
+#[cfg(feature = "ui")]
 use crate::ui::UiState;
 use crate::{handlers, log};
 
@@ -104,6 +107,11 @@ pub fn router(state: AppState) -> Router {
     app(state, None)
 }
 
+/// Without the `ui` feature there is no web UI to serve: `app`'s `Option<UiState>` is `None`.
+#[cfg(not(feature = "ui"))]
+#[derive(Debug)]
+pub(crate) enum UiState {}
+
 /// The API and, when given, the web UI under `/ui/` (with `/` sending a browser there), behind
 /// the same layers: the UI's requests are logged, counted and timed out like the API's, and
 /// the auth layer leaves their sign-in to the UI but keeps the no-token mode's loopback rule.
@@ -111,6 +119,7 @@ pub(crate) fn app(state: AppState, ui: Option<UiState>) -> Router {
     let api = Router::new()
         .fallback(handlers::api)
         .with_state(state.clone());
+    #[cfg(feature = "ui")]
     let ui = ui.map(|ui| {
         if state.accept_relayed_deliveries {
             ui
@@ -119,6 +128,9 @@ pub(crate) fn app(state: AppState, ui: Option<UiState>) -> Router {
         }
     });
     let routes = match ui {
+        #[cfg(not(feature = "ui"))]
+        Some(none) => match none {},
+        #[cfg(feature = "ui")]
         Some(ui) => crate::ui::router(ui)
             .route("/", get(|| async { Redirect::to("/ui/") }))
             .merge(api),

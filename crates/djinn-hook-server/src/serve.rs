@@ -34,6 +34,7 @@ use crate::auth::{TOKENS_ENV, Tokens};
 use crate::conn::{self, Limits};
 use crate::log;
 use crate::metrics::Metrics;
+#[cfg(feature = "ui")]
 use crate::ui::UiState;
 
 /// How often the server looks at the stop flag.
@@ -63,6 +64,7 @@ pub struct Config {
     /// Default `None` (not shown).
     pub concurrency: Option<usize>,
     /// The web UI, served under `/ui/` beside the API; `None`: the API only.
+    #[cfg(feature = "ui")]
     pub ui: Option<UiState>,
     /// Prune old deliveries and finished events on this schedule; `None`: never by itself.
     /// Default [`AutoPrune::default`].
@@ -134,6 +136,7 @@ impl Config {
             request_timeout: Duration::from_secs(30),
             limits: Limits::default(),
             concurrency: None,
+            #[cfg(feature = "ui")]
             ui: None,
             auto_prune: Some(AutoPrune::default()),
             accept_relayed_deliveries: false,
@@ -186,7 +189,10 @@ pub fn serve<O: Outbox>(
     } else {
         "bearer"
     };
+    #[cfg(feature = "ui")]
     let ui = config.ui.as_ref().map(|_| format!("{base}/ui/"));
+    #[cfg(not(feature = "ui"))]
+    let ui: Option<String> = None;
     let auto_prune = config.auto_prune.map_or_else(
         || "off".to_owned(),
         |auto| {
@@ -237,7 +243,10 @@ pub fn serve<O: Outbox>(
         }
         runtime.block_on(conn::serve_connections(
             listener,
+            #[cfg(feature = "ui")]
             app::app(state, config.ui.clone()),
+            #[cfg(not(feature = "ui"))]
+            app::app(state, None),
             limits,
             stopped(stop),
         ));
