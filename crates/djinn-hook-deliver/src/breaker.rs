@@ -264,24 +264,17 @@ mod tests {
     use super::*;
 
     fn attempt(outcome: AttemptOutcome, status: Option<u16>) -> Attempt {
-        Attempt {
-            hook_id: 1,
-            event_id: uuid::Uuid::nil(),
-            event: djinn_hook_payload::EventType::BuildFinished,
-            url: String::new(),
-            attempt: 1,
-            redelivery: false,
-            created_at: time::OffsetDateTime::UNIX_EPOCH,
-            duration: Duration::ZERO,
-            request_headers: Vec::new(),
-            response_status: status,
-            response_headers: Vec::new(),
-            response_body: Vec::new(),
-            response_truncated: false,
-            error: None,
-            tls_verification_skipped: false,
-            outcome,
-        }
+        let request = djinn_hook_outbox::DeliveryRequest::new(
+            1,
+            uuid::Uuid::nil(),
+            djinn_hook_payload::EventType::BuildFinished,
+            "",
+            Vec::new(),
+        );
+        let mut attempt = Attempt::new(&request, time::OffsetDateTime::UNIX_EPOCH);
+        attempt.response_status = status;
+        attempt.outcome = outcome;
+        attempt
     }
 
     fn breakers() -> Breakers {

@@ -232,10 +232,10 @@ impl Api<'_> {
         self.refuse_own_intake(input.payload_url.as_deref())?;
         let payload_url = input
             .payload_url
-            .map(|url| crate::entity_json::kept_payload_url(&url, &stored.payload_url));
+            .map(|url| crate::payload_url::kept_payload_url(&url, &stored.payload_url));
         if let Some(problem) = payload_url
             .as_deref()
-            .and_then(crate::entity_json::masked_userinfo)
+            .and_then(crate::payload_url::masked_userinfo)
         {
             return Err(ApiError::invalid("payload_url", problem));
         }

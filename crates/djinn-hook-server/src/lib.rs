@@ -1,6 +1,6 @@
 //! The HTTP front end of djinn-hooks, on axum (hyper + tokio) with tower layers: `serve`'s REST
 //! API (the original Djinn CI's webhook endpoints), event intake, `/healthz` and `/metrics`;
-//! the Webhooks tab, a server-rendered web UI under `/ui/` ([`ui`]); and a verifying webhook
+//! the Webhooks tab, a server-rendered web UI under `/ui/` (`ui`); and a verifying webhook
 //! receiver for `listen`, the demo, tests and integrations.
 //!
 //! - [`serve()`] runs the API and a delivery worker until a stop flag is set.
@@ -58,6 +58,15 @@
 //!     println!("{:?} signature ok: {}", got.event(), got.signature_valid);
 //! }
 //! ```
+//!
+//! # Features
+//!
+//! - `ui` (default): the Webhooks tab (the `ui` module, `Config::ui`, `StoreActions`,
+//!   `TestLimits`). Without it the crate serves the API, intake, `/healthz` and `/metrics`, and
+//!   builds neither the templates nor the cookie handling (about ten crates fewer).
+//!
+//! The store comes with SQLite only; for PostgreSQL, depend on djinn-hook-store with its
+//! `postgres` feature too (cargo unifies the features).
 #![warn(missing_docs)]
 
 /// The crate README's example, compiled and run as a doctest so it cannot drift.
@@ -74,6 +83,7 @@ mod handlers;
 mod intake;
 pub mod log;
 mod metrics;
+pub mod payload_url;
 pub mod receiver;
 mod relay;
 mod reply;

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use djinn_hook_deliver::{Attempt, AttemptOutcome, Decision, Outcome, RetryPolicy};
+use djinn_hook_deliver::{
+    Attempt, AttemptOutcome, Decision, DeliveryRequest, Outcome, RetryPolicy,
+};
 use djinn_hook_payload::EventType;
 use time::OffsetDateTime;
 use time::macros::datetime;
@@ -16,27 +18,22 @@ use crate::server::{Reply, Server};
 const NOW: OffsetDateTime = datetime!(2026-11-27 12:00:00 UTC);
 
 fn attempt(outcome: AttemptOutcome, status: Option<u16>, headers: &[(&str, &str)]) -> Attempt {
-    Attempt {
-        hook_id: 1,
-        event_id: Uuid::nil(),
-        event: EventType::BuildStarted,
-        url: "https://example.com/".to_owned(),
-        attempt: 1,
-        redelivery: false,
-        created_at: NOW,
-        duration: Duration::from_millis(5),
-        request_headers: Vec::new(),
-        response_status: status,
-        response_headers: headers
-            .iter()
-            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
-            .collect(),
-        response_body: Vec::new(),
-        response_truncated: false,
-        error: None,
-        tls_verification_skipped: false,
-        outcome,
-    }
+    let request = DeliveryRequest::new(
+        1,
+        Uuid::nil(),
+        EventType::BuildStarted,
+        "https://example.com/",
+        Vec::new(),
+    );
+    let mut attempt = Attempt::new(&request, NOW);
+    attempt.duration = Duration::from_millis(5);
+    attempt.response_status = status;
+    attempt.response_headers = headers
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+        .collect();
+    attempt.outcome = outcome;
+    attempt
 }
 
 fn status(code: u16) -> Attempt {

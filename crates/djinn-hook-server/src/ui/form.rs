@@ -124,7 +124,7 @@ impl HookForm {
         let posted_url = form.get("payload_url").unwrap_or("").trim();
         let fields = HookForm {
             payload_url: match stored {
-                Some(hook) => crate::entity_json::kept_payload_url(posted_url, &hook.payload_url),
+                Some(hook) => crate::payload_url::kept_payload_url(posted_url, &hook.payload_url),
                 None => posted_url.to_owned(),
             },
             ssl: form.checked("ssl"),

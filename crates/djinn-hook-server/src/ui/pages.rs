@@ -414,7 +414,7 @@ async fn delivery_page(
 /// contradict each other.
 fn precheck(state: &UiState, form: &HookForm, secret: Option<&String>) -> ValidationErrors {
     let mut errors = own_intake(state, form);
-    if let Some(problem) = crate::entity_json::masked_userinfo(&form.payload_url) {
+    if let Some(problem) = crate::payload_url::masked_userinfo(&form.payload_url) {
         errors.add("payload_url", problem);
     }
     if secret.is_some() && form.remove_secret {

@@ -14,7 +14,7 @@ use super::output::{self, Table};
 use super::store::{self, StoreResult as _};
 use super::{Global, invalid};
 use crate::cli::{HookCommand, HookCreateArgs, HookRotateArgs, HookUpdateArgs, SecretArgs};
-use crate::entity_json::{DeliveryFullJson, RotatedJson, WebhookJson, generate_secret};
+use crate::entity_json::{DeliveryFullJson, RotatedJson, WebhookJson};
 
 /// Runs a `hook` subcommand.
 pub(crate) fn run(global: &Global, command: HookCommand) -> anyhow::Result<()> {
@@ -184,8 +184,8 @@ fn update(global: &Global, args: &HookUpdateArgs) -> anyhow::Result<()> {
     if let Some(url) = &update.payload_url {
         // The URL as `hook show` prints it (user-info as ***) keeps the stored credentials.
         let stored = get(&store, args.id)?;
-        let url = crate::entity_json::kept_payload_url(url, &stored.payload_url);
-        if let Some(problem) = crate::entity_json::masked_userinfo(&url) {
+        let url = djinn_hook_server::payload_url::kept_payload_url(url, &stored.payload_url);
+        if let Some(problem) = djinn_hook_server::payload_url::masked_userinfo(&url) {
             invalid!("--url: {problem}");
         }
         update.payload_url = Some(url);
@@ -207,7 +207,7 @@ fn rotate_secret(global: &Global, args: &HookRotateArgs) -> anyhow::Result<()> {
     let (secret, generated) = match secret(&args.secret)? {
         Some(secret) => (secret, None),
         None => {
-            let secret = generate_secret()?;
+            let secret = djinn_hook_sign::StandardSecret::generate()?.to_whsec();
             (secret.clone(), Some(secret))
         }
     };
