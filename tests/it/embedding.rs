@@ -156,11 +156,10 @@ fn a_ci_server_mounts_the_api_under_its_own_path_and_delivers_to_its_own_receive
     });
 
     // The worker, as the embedding server runs it (here until nothing is due).
-    let deliverer = Deliverer::new(DeliverConfig {
-        allow_private_network: true,
-        timeout: Duration::from_secs(10),
-        ..DeliverConfig::default()
-    });
+    let mut config = DeliverConfig::default();
+    config.allow_private_network = true;
+    config.timeout = Duration::from_secs(10);
+    let deliverer = Deliverer::new(config);
     let stats = Worker::new(
         &*store,
         deliverer,

@@ -24,21 +24,19 @@ use crate::support::{DEADLINE, SECRET, closed_port, emit, hook, store, wait_for}
 
 /// Short timeouts: connect 500 ms, the whole attempt 1 s.
 fn deliverer() -> Deliverer {
-    Deliverer::new(DeliverConfig {
-        allow_private_network: true,
-        connect_timeout: Duration::from_millis(500),
-        timeout: Duration::from_secs(1),
-        ..DeliverConfig::default()
-    })
+    let mut config = DeliverConfig::default();
+    config.allow_private_network = true;
+    config.connect_timeout = Duration::from_millis(500);
+    config.timeout = Duration::from_secs(1);
+    Deliverer::new(config)
 }
 
 fn config(concurrency: usize, breaker: BreakerConfig) -> WorkerConfig {
-    WorkerConfig {
-        concurrency,
-        poll_interval: Duration::from_millis(20),
-        breaker,
-        ..WorkerConfig::default()
-    }
+    let mut config = WorkerConfig::default();
+    config.concurrency = concurrency;
+    config.poll_interval = Duration::from_millis(20);
+    config.breaker = breaker;
+    config
 }
 
 /// Takes `n` deliveries off `receiver`, failing the test if they do not all come in time.
@@ -75,10 +73,8 @@ fn a_dead_receivers_backlog_does_not_hold_up_a_healthy_one() {
     let ok_hook = hook(&store, "ok/ns", receiver.url());
     emit(&store, "ok/ns", 200);
 
-    let breaker = BreakerConfig {
-        open_for: Duration::from_secs(120),
-        ..BreakerConfig::default()
-    };
+    let mut breaker = BreakerConfig::default();
+    breaker.open_for = Duration::from_secs(120);
     let failures = breaker.failures as usize;
     let config = config(16, breaker);
     let cap = config.hook_cap();
@@ -187,10 +183,8 @@ fn a_resetting_receiver_is_retried_and_costs_only_itself() {
     emit(&store, "ok/ns", 10);
 
     // One immediate retry, then the task fails for good.
-    let policy = RetryPolicy {
-        schedule: vec![Duration::ZERO],
-        ..RetryPolicy::default()
-    };
+    let mut policy = RetryPolicy::default();
+    policy.schedule = vec![Duration::ZERO];
     let stats = Worker::new(
         &store,
         deliverer(),
@@ -229,17 +223,14 @@ fn a_receiver_that_comes_back_gets_its_backlog_with_its_retries_intact() {
 
     // Two retries 100 ms apart: without the breaker, every task would use them up while the
     // port refuses connections.
-    let policy = RetryPolicy {
-        schedule: vec![Duration::ZERO, Duration::from_millis(100)],
-        jitter: 0.0,
-        ..RetryPolicy::default()
-    };
-    let breaker = BreakerConfig {
-        failures: 3,
-        open_for: Duration::from_millis(300),
-        max_open_for: Duration::from_secs(1),
-        probe_hold: Duration::from_millis(100),
-    };
+    let mut policy = RetryPolicy::default();
+    policy.schedule = vec![Duration::ZERO, Duration::from_millis(100)];
+    policy.jitter = 0.0;
+    let mut breaker = BreakerConfig::default();
+    breaker.failures = 3;
+    breaker.open_for = Duration::from_millis(300);
+    breaker.max_open_for = Duration::from_secs(1);
+    breaker.probe_hold = Duration::from_millis(100);
     let worker = Worker::new(&store, deliverer(), policy, config(4, breaker));
     let monitor = worker.breakers();
     let stop = AtomicBool::new(false);
@@ -277,16 +268,13 @@ fn a_breaker_that_stays_open_does_not_keep_a_dead_webhook_enabled() {
 
     // The breaker opens at the first refusal and never closes (every probe is refused); the
     // webhook may fail for one second before it is disabled.
-    let policy = RetryPolicy {
-        disable_after: Duration::from_secs(1),
-        ..RetryPolicy::default()
-    };
-    let breaker = BreakerConfig {
-        failures: 1,
-        open_for: Duration::from_millis(200),
-        max_open_for: Duration::from_millis(200),
-        probe_hold: Duration::from_millis(100),
-    };
+    let mut policy = RetryPolicy::default();
+    policy.disable_after = Duration::from_secs(1);
+    let mut breaker = BreakerConfig::default();
+    breaker.failures = 1;
+    breaker.open_for = Duration::from_millis(200);
+    breaker.max_open_for = Duration::from_millis(200);
+    breaker.probe_hold = Duration::from_millis(100);
     let worker = Worker::new(&store, deliverer(), policy, config(2, breaker));
     let stop = AtomicBool::new(false);
     let stats = thread::scope(|s| {

@@ -25,27 +25,24 @@ use crate::support::{SECRET, closed_port, emit, hook, store, wait_for};
 
 /// The `worker` command's defaults: 8 threads, a poll every second.
 fn worker_defaults() -> WorkerConfig {
-    WorkerConfig {
-        concurrency: 8,
-        ..WorkerConfig::default()
-    }
+    let mut config = WorkerConfig::default();
+    config.concurrency = 8;
+    config
 }
 
 /// `serve`'s in-process worker's defaults: 8 threads, a poll every 25 ms.
 fn serve_defaults() -> WorkerConfig {
-    WorkerConfig {
-        concurrency: 8,
-        poll_interval: Duration::from_millis(25),
-        ..WorkerConfig::default()
-    }
+    let mut config = WorkerConfig::default();
+    config.concurrency = 8;
+    config.poll_interval = Duration::from_millis(25);
+    config
 }
 
 /// The deliverer's defaults (15 s per attempt, 5 s to connect), loopback allowed.
 fn default_delivery() -> DeliverConfig {
-    DeliverConfig {
-        allow_private_network: true,
-        ..DeliverConfig::default()
-    }
+    let mut config = DeliverConfig::default();
+    config.allow_private_network = true;
+    config
 }
 
 /// A faulty receiver of each kind, in turn.
@@ -292,11 +289,9 @@ fn a_throttling_receiver_is_paused_and_keeps_its_retries() {
     let hook_id = hook(&store, "throttled/ns", peer.url());
     emit(&store, "throttled/ns", 40);
 
-    let config = WorkerConfig {
-        concurrency: 8,
-        max_in_flight_per_hook: Some(8),
-        ..serve_defaults()
-    };
+    let mut config = serve_defaults();
+    config.concurrency = 8;
+    config.max_in_flight_per_hook = Some(8);
     let worker = Worker::with_config(&store, config, default_delivery());
     let limits = worker.limits();
     let stop = AtomicBool::new(false);
@@ -393,12 +388,10 @@ fn slow_receivers_hold_only_their_budget_of_a_small_pool() {
     hook(&store, "healthy/ns", receiver.url());
 
     // 2 working threads, and 4 for slow receivers, which could take 16.
-    let config = WorkerConfig {
-        concurrency: 2,
-        max_deliveries: 4,
-        max_in_flight_per_hook: Some(8),
-        ..serve_defaults()
-    };
+    let mut config = serve_defaults();
+    config.concurrency = 2;
+    config.max_deliveries = 4;
+    config.max_in_flight_per_hook = Some(8);
     let worker = Worker::with_config(&store, config, default_delivery());
     let waker = worker.waker();
     let stop = AtomicBool::new(false);

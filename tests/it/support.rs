@@ -28,11 +28,7 @@ pub(crate) fn hook(store: &Store, ns: &str, url: String) -> i64 {
 pub(crate) fn emit(store: &Store, ns: &str, n: usize) {
     let payload = example_payload(EventType::BuildFinished, DEFAULT_API_SERVER).to_body();
     let events = (0..n)
-        .map(|_| NewEvent {
-            namespace: ns.to_owned(),
-            event: EventType::BuildFinished,
-            payload: payload.clone(),
-        })
+        .map(|_| NewEvent::new(ns, EventType::BuildFinished, payload.clone()))
         .collect();
     store.accept_events(events).unwrap();
 }

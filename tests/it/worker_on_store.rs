@@ -37,21 +37,18 @@ fn hook_to(store: &Store, url: String) -> i64 {
 
 /// A deliverer that may reach the loopback receiver, with short timeouts.
 fn deliverer() -> Deliverer {
-    Deliverer::new(DeliverConfig {
-        allow_private_network: true,
-        connect_timeout: Duration::from_secs(2),
-        timeout: Duration::from_secs(5),
-        ..DeliverConfig::default()
-    })
+    let mut config = DeliverConfig::default();
+    config.allow_private_network = true;
+    config.connect_timeout = Duration::from_secs(2);
+    config.timeout = Duration::from_secs(5);
+    Deliverer::new(config)
 }
 
 /// Runs a worker with `concurrency` over `store` until nothing is due.
 fn run_worker(store: &Store, concurrency: usize) -> Stats {
-    let config = WorkerConfig {
-        concurrency,
-        poll_interval: Duration::from_millis(20),
-        ..WorkerConfig::default()
-    };
+    let mut config = WorkerConfig::default();
+    config.concurrency = concurrency;
+    config.poll_interval = Duration::from_millis(20);
     Worker::new(store, deliverer(), RetryPolicy::default(), config).run_until_idle()
 }
 
@@ -66,11 +63,11 @@ fn failing(store: &Store, hook_id: i64) -> bool {
 }
 
 fn example_event(event: EventType) -> NewEvent {
-    NewEvent {
-        namespace: NAMESPACE.to_owned(),
+    NewEvent::new(
+        NAMESPACE,
         event,
-        payload: example_payload(event, DEFAULT_API_SERVER).to_body(),
-    }
+        example_payload(event, DEFAULT_API_SERVER).to_body(),
+    )
 }
 
 #[test]

@@ -48,10 +48,8 @@ struct Bench {
 
 static BENCH: LazyLock<Bench> = LazyLock::new(|| {
     let server = BenchServer::start();
-    let config = DeliverConfig {
-        allow_private_network: true,
-        ..DeliverConfig::default()
-    };
+    let mut config = DeliverConfig::default();
+    config.allow_private_network = true;
     let raw = raw_agent(&config);
     let body = payload();
     let deliverer = Deliverer::new(config);
@@ -117,20 +115,15 @@ impl Resolver for LiteralResolver {
 }
 
 fn request(url: &str, body: &[u8], thread: usize) -> DeliveryRequest {
-    DeliveryRequest {
-        hook_id: thread as i64,
-        event_id: uuid::Uuid::new_v4(),
-        event: EventType::BuildFinished,
-        url: url.to_owned(),
-        ssl: true,
-        secret: Some("bench secret, 32 bytes long!!!!!".into()),
-        previous_secret: None,
-        standard_webhooks: false,
-        body: body.to_vec(),
-        attempt: 1,
-        redelivery: false,
-        timeout: None,
-    }
+    let mut request = DeliveryRequest::new(
+        thread as i64,
+        uuid::Uuid::new_v4(),
+        EventType::BuildFinished,
+        url,
+        body.to_vec(),
+    );
+    request.secret = Some("bench secret, 32 bytes long!!!!!".into());
+    request
 }
 
 /// One delivery through the `Deliverer`: sign, POST, read, record.

@@ -13,8 +13,10 @@ use std::time::{Duration, Instant};
 
 use djinn_hook_outbox::{Attempt, AttemptOutcome, Destination};
 
-/// When a destination's breaker opens, and for how long.
+/// When a destination's breaker opens, and for how long. [`BreakerConfig::default`] gives the
+/// defaults documented on each field; change one by setting it.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BreakerConfig {
     /// Consecutive connect failures or timeouts that open the breaker. Default 5: one or two
     /// failures are ordinary on the internet; five in a row, with no response between them, is
@@ -262,24 +264,17 @@ mod tests {
     use super::*;
 
     fn attempt(outcome: AttemptOutcome, status: Option<u16>) -> Attempt {
-        Attempt {
-            hook_id: 1,
-            event_id: uuid::Uuid::nil(),
-            event: djinn_hook_payload::EventType::BuildFinished,
-            url: String::new(),
-            attempt: 1,
-            redelivery: false,
-            created_at: time::OffsetDateTime::UNIX_EPOCH,
-            duration: Duration::ZERO,
-            request_headers: Vec::new(),
-            response_status: status,
-            response_headers: Vec::new(),
-            response_body: Vec::new(),
-            response_truncated: false,
-            error: None,
-            tls_verification_skipped: false,
-            outcome,
-        }
+        let request = djinn_hook_outbox::DeliveryRequest::new(
+            1,
+            uuid::Uuid::nil(),
+            djinn_hook_payload::EventType::BuildFinished,
+            "",
+            Vec::new(),
+        );
+        let mut attempt = Attempt::new(&request, time::OffsetDateTime::UNIX_EPOCH);
+        attempt.response_status = status;
+        attempt.outcome = outcome;
+        attempt
     }
 
     fn breakers() -> Breakers {

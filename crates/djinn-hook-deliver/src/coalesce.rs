@@ -27,7 +27,7 @@ impl<In: Transport> Connector<In> for CoalescingConnector {
 
     fn connect(
         &self,
-        details: &ConnectionDetails,
+        details: &ConnectionDetails<'_>,
         chained: Option<In>,
     ) -> Result<Option<Self::Out>, Error> {
         Ok(chained.map(|inner| Coalescing {

@@ -31,9 +31,10 @@ use crate::ssrf::{GuardedResolver, SsrfGuard};
 /// `User-Agent` of the original Djinn CI.
 pub const DEFAULT_USER_AGENT: &str = "Djinn-CI-Hook";
 
-/// How a [`Deliverer`] connects. `Default` gives the documented defaults; set fields with
-/// `DeliverConfig { timeout: ..., ..DeliverConfig::default() }`.
+/// How a [`Deliverer`] connects. [`DeliverConfig::default`] gives the defaults documented on
+/// each field; change one by setting it (`config.timeout = Duration::from_secs(5)`).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DeliverConfig {
     /// Budget for resolving the host and opening the connection (TCP and TLS). Default 5 s:
     /// short, so a receiver that does not answer SYNs is given up on quickly; it still allows

@@ -204,19 +204,16 @@ mod tests {
                 lease: LeaseToken::new(),
                 lease_until: OffsetDateTime::UNIX_EPOCH,
                 event_created_at: OffsetDateTime::UNIX_EPOCH,
-                request: DeliveryRequest {
-                    hook_id,
-                    event_id: uuid::Uuid::nil(),
-                    event: djinn_hook_payload::EventType::BuildFinished,
-                    url: String::new(),
-                    ssl: false,
-                    secret: None,
-                    previous_secret: None,
-                    standard_webhooks: false,
-                    body: Vec::new(),
-                    attempt: 1,
-                    redelivery: false,
-                    timeout: None,
+                request: {
+                    let mut request = DeliveryRequest::new(
+                        hook_id,
+                        uuid::Uuid::nil(),
+                        djinn_hook_payload::EventType::BuildFinished,
+                        String::new(),
+                        Vec::new(),
+                    );
+                    request.ssl = false;
+                    request
                 },
                 hook_failing_since: None,
                 max_in_flight: None,

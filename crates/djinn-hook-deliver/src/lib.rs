@@ -20,28 +20,47 @@
 //! The types shared with the store (the request, the attempt, the task, the completion and the
 //! `Outbox` trait) are djinn-hook-outbox's, re-exported here.
 //!
-//! ```no_run
+//! One request to a receiver (here a stand-in on loopback answering 200), then a worker
+//! delivering everything an outbox holds (here djinn-hook-outbox's `MemoryOutbox`; a real one
+//! is djinn-hook-store's `Store`):
+//!
+//! ```
+//! use std::io::{Read, Write};
 //! use djinn_hook_deliver::{DeliverConfig, Deliverer, DeliveryRequest, RetryPolicy};
+//! use djinn_hook_deliver::{Outcome, Worker, WorkerConfig};
+//! use djinn_hook_outbox::{MemoryOutbox, TaskState};
 //! use djinn_hook_payload::EventType;
 //!
-//! let deliverer = Deliverer::new(DeliverConfig::default());
-//! let attempt = deliverer.deliver(&DeliveryRequest {
-//!     hook_id: 7,
-//!     event_id: uuid::Uuid::new_v4(),
-//!     event: EventType::BuildFinished,
-//!     url: "https://ci.example.com/hook".to_owned(),
-//!     ssl: true,
-//!     secret: Some("s3cret".into()),
-//!     previous_secret: None,
-//!     standard_webhooks: false,
-//!     body: br#"{"id":1}"#.to_vec(),
-//!     attempt: 1,
-//!     redelivery: false,
-//!     timeout: None,
+//! // A receiver on 127.0.0.1 that answers each request 200 on a connection of its own.
+//! let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+//! let url = format!("http://{}/hook", listener.local_addr()?);
+//! std::thread::spawn(move || {
+//!     for mut conn in listener.incoming().flatten() {
+//!         let mut buf = [0; 4096];
+//!         let _ = conn.read(&mut buf); // the request fits (a small body)
+//!         let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+//!     }
 //! });
+//!
+//! let mut config = DeliverConfig::default();
+//! config.allow_private_network = true; // the SSRF guard refuses loopback otherwise
+//! let deliverer = Deliverer::new(config);
+//! let mut request =
+//!     DeliveryRequest::new(7, uuid::Uuid::new_v4(), EventType::Cron, &url, br#"{"id":1}"#.to_vec());
+//! request.secret = Some("s3cret".into()); // signed: X-Djinn-CI-Signature
+//! let attempt = deliverer.deliver(&request);
+//! assert_eq!(attempt.response_status, Some(200));
 //! let now = time::OffsetDateTime::now_utc();
-//! let decision = RetryPolicy::default().decide(&attempt, 1, None, now);
-//! println!("{} {:?} {:?}", attempt.outcome, attempt.response_status, decision.outcome);
+//! assert_eq!(RetryPolicy::default().decide(&attempt, 1, None, now).outcome, Outcome::Delivered);
+//!
+//! let outbox = MemoryOutbox::new();
+//! outbox.push(request.clone());
+//! outbox.push(request);
+//! let worker = Worker::new(&outbox, deliverer, RetryPolicy::default(), WorkerConfig::default());
+//! let stats = worker.run_until_idle();
+//! assert_eq!(stats.delivered, 2);
+//! assert!(outbox.tasks().iter().all(|task| task.state == TaskState::Delivered));
+//! # Ok::<(), std::io::Error>(())
 //! ```
 //!
 //! # Headers

@@ -18,14 +18,6 @@ impl Deliverer {
         } else {
             Outcome::Failed
         };
-        Completion {
-            task_id: task.task_id,
-            lease: task.lease,
-            attempt,
-            decision: Decision {
-                outcome,
-                disable_hook: None,
-            },
-        }
+        Completion::new(task.task_id, task.lease, attempt, Decision::new(outcome))
     }
 }

@@ -40,10 +40,15 @@ pub const THROTTLE_MIN: std::time::Duration = std::time::Duration::from_secs(1);
 /// A webhook whose attempts have all failed since `hook_failing_since` (the start of its current
 /// run of failures, kept by the store) for at least `disable_after` is disabled, and the task
 /// fails for good. Re-enabling it is an explicit act of the user.
+///
+/// [`RetryPolicy::default`] gives the defaults documented on each field; change one by setting
+/// it.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct RetryPolicy {
     /// `schedule[i]` is the delay before retry `i + 1`, counted from the end of the failed
-    /// attempt.
+    /// attempt. Default 0 s, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (eight retries over
+    /// about 28 hours).
     pub schedule: Vec<Duration>,
     /// Each scheduled delay is multiplied by a random factor in `[1 - jitter, 1 + jitter]`
     /// (clamped to `0..=1`). Default 0.1.
@@ -87,14 +92,12 @@ impl RetryPolicy {
         now: OffsetDateTime,
     ) -> Decision {
         if attempt.is_success() {
-            return Decision {
-                outcome: Outcome::Delivered,
-                disable_hook: None,
-            };
+            return Decision::new(Outcome::Delivered);
         }
-        let failed = |reason: Option<String>| Decision {
-            outcome: Outcome::Failed,
-            disable_hook: reason,
+        let failed = |reason: Option<String>| {
+            let mut decision = Decision::new(Outcome::Failed);
+            decision.disable_hook = reason;
+            decision
         };
         if attempt.response_status == Some(410) {
             return failed(Some("the receiver answered 410 gone".to_owned()));
@@ -116,10 +119,7 @@ impl RetryPolicy {
                 .retry_after(attempt, now)
                 .unwrap_or(step.max(THROTTLE_MIN))
                 .min(self.longest_step().max(THROTTLE_MIN));
-            return Decision {
-                outcome: Outcome::Throttled(now + delay),
-                disable_hook: None,
-            };
+            return Decision::new(Outcome::Throttled(now + delay));
         }
         let Some(&step) = self.schedule.get(index) else {
             return failed(None);
@@ -128,10 +128,7 @@ impl RetryPolicy {
             Some(asked) => asked.min(self.longest_step()),
             None => self.jittered(step),
         };
-        Decision {
-            outcome: Outcome::RetryAt(now + delay),
-            disable_hook: None,
-        }
+        Decision::new(Outcome::RetryAt(now + delay))
     }
 
     fn longest_step(&self) -> Duration {

@@ -82,8 +82,10 @@ impl fmt::Display for AttemptOutcome {
 /// Request headers include the signature headers but never the secret. The request body is not
 /// here: an attempt sends its [`DeliveryRequest`](crate::DeliveryRequest)'s body unchanged (it
 /// signs those bytes), and the store already holds them. The response body is capped by the
-/// deliverer; `response_truncated` says whether more followed.
+/// deliverer; `response_truncated` says whether more followed. Made with [`Attempt::new`], then
+/// filled in by setting fields.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Attempt {
     /// The webhook's id.
     pub hook_id: i64,

@@ -14,15 +14,20 @@ use crate::request::DeliveryRequest;
 /// [`Task::max_in_flight`] if it has one, else this `max_in_flight`): its deliveries at once,
 /// and the worker's queue behind each. A webhook at that cap gets nothing; the others share the
 /// claim round-robin.
+///
+/// Made with [`ClaimRequest::uncapped`], then capped by setting its fields.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ClaimRequest {
     /// Most tasks to claim.
     pub limit: usize,
     /// How long each lease lasts.
     pub lease: Duration,
-    /// Deliveries at once of a webhook without its own cap.
+    /// Deliveries at once of a webhook without its own cap. [`uncapped`](Self::uncapped):
+    /// `usize::MAX`.
     pub max_in_flight: usize,
     /// Leases a webhook may hold per delivery it may make at once (at least 1).
+    /// [`uncapped`](Self::uncapped): 1.
     pub leases_per_slot: usize,
 }
 

@@ -56,17 +56,32 @@ impl fmt::Display for Outcome {
     }
 }
 
-/// What to do with a task after an attempt (the retry policy's answer).
+/// What to do with a task after an attempt (the retry policy's answer). Made with
+/// [`Decision::new`]; set `disable_hook` to disable the webhook too.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Decision {
     /// Whether the task is done, retried or failed.
     pub outcome: Outcome,
     /// `Some(reason)` when the webhook must be disabled (410 Gone, or failing for too long).
+    /// [`new`](Self::new): `None`.
     pub disable_hook: Option<String>,
 }
 
+impl Decision {
+    /// `outcome` for the task, the webhook left as it is.
+    pub const fn new(outcome: Outcome) -> Decision {
+        Decision {
+            outcome,
+            disable_hook: None,
+        }
+    }
+}
+
 /// The result of one claimed task's attempt, for [`Outbox::complete`](crate::Outbox::complete).
+/// Made with [`Completion::new`].
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Completion {
     /// The task's id.
     pub task_id: i64,
@@ -76,6 +91,24 @@ pub struct Completion {
     pub attempt: Attempt,
     /// What to do with the task (applied only while the lease is current) and the webhook.
     pub decision: Decision,
+}
+
+impl Completion {
+    /// The completion of task `task_id`, claimed under `lease`: `attempt` recorded, `decision`
+    /// applied.
+    pub fn new(
+        task_id: i64,
+        lease: LeaseToken,
+        attempt: Attempt,
+        decision: Decision,
+    ) -> Completion {
+        Completion {
+            task_id,
+            lease,
+            attempt,
+            decision,
+        }
+    }
 }
 
 /// A webhook whose due tasks are all put off until `until` without an attempt (its receiver's

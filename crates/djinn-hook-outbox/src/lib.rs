@@ -10,11 +10,29 @@
 //! back as a [`PutOff`] instead, without an attempt; a task the worker will not attempt because
 //! it is stopping goes back as a [`Release`].
 //!
-//! ```
-//! use djinn_hook_outbox::{AttemptOutcome, Outcome};
+//! What a worker hands back for one task, as an outbox receives it:
 //!
-//! assert_eq!(AttemptOutcome::from_name("timeout"), Some(AttemptOutcome::Timeout));
-//! assert_eq!(Outcome::Failed.to_string(), "failed");
+//! ```
+//! use djinn_hook_outbox::{
+//!     Attempt, AttemptOutcome, Completion, Decision, DeliveryRequest, LeaseToken, Outcome,
+//! };
+//! use djinn_hook_payload::EventType;
+//! use time::OffsetDateTime;
+//!
+//! // The request of a claimed task (a store builds it from its rows).
+//! let event_id = uuid::Uuid::new_v4();
+//! let mut request = DeliveryRequest::new(7, event_id, EventType::Cron, "https://ci.example.com/hook", b"{}".to_vec());
+//! request.secret = Some("s3cret".into());
+//! assert!(!format!("{request:?}").contains("s3cret"));
+//!
+//! // The deliverer's record of the POST, and the retry policy's answer.
+//! let mut attempt = Attempt::new(&request, OffsetDateTime::now_utc());
+//! attempt.response_status = Some(503);
+//! attempt.outcome = AttemptOutcome::HttpStatus;
+//! let retry_at = OffsetDateTime::now_utc() + time::Duration::minutes(5);
+//! let done = Completion::new(41, LeaseToken::new(), attempt, Decision::new(Outcome::RetryAt(retry_at)));
+//! assert_eq!(done.decision.outcome.to_string(), "retry");
+//! assert_eq!(AttemptOutcome::from_name("http_status"), Some(AttemptOutcome::HttpStatus));
 //! ```
 //!
 //! This crate does no I/O: the store (djinn-hook-store) implements [`Outbox`], the worker

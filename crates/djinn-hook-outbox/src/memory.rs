@@ -42,20 +42,13 @@ use crate::request::DeliveryRequest;
 /// use uuid::Uuid;
 ///
 /// let outbox = MemoryOutbox::new();
-/// let task_id = outbox.push(DeliveryRequest {
-///     hook_id: 1,
-///     event_id: Uuid::new_v4(),
-///     event: EventType::BuildFinished,
-///     url: "http://127.0.0.1:9/hook".to_owned(),
-///     ssl: true,
-///     secret: None,
-///     previous_secret: None,
-///     standard_webhooks: false,
-///     body: br#"{"id":1}"#.to_vec(),
-///     attempt: 1,
-///     redelivery: false,
-///     timeout: None,
-/// });
+/// let task_id = outbox.push(DeliveryRequest::new(
+///     1,
+///     Uuid::new_v4(),
+///     EventType::BuildFinished,
+///     "http://127.0.0.1:9/hook",
+///     br#"{"id":1}"#.to_vec(),
+/// ));
 ///
 /// let claimed = outbox.claim(&ClaimRequest::uncapped(10, Duration::from_secs(60)))?;
 /// let task = &claimed.tasks[0];
@@ -65,12 +58,8 @@ use crate::request::DeliveryRequest;
 /// let mut attempt = Attempt::new(&task.request, OffsetDateTime::now_utc());
 /// attempt.response_status = Some(204);
 /// attempt.outcome = AttemptOutcome::Success;
-/// outbox.complete(&[Completion {
-///     task_id,
-///     lease: task.lease,
-///     attempt,
-///     decision: Decision { outcome: Outcome::Delivered, disable_hook: None },
-/// }])?;
+/// let decision = Decision::new(Outcome::Delivered);
+/// outbox.complete(&[Completion::new(task_id, task.lease, attempt, decision)])?;
 ///
 /// assert_eq!(outbox.tasks()[0].state, TaskState::Delivered);
 /// assert_eq!(outbox.attempts()[0].response_status, Some(204));

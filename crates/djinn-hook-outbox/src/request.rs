@@ -49,7 +49,11 @@ impl fmt::Debug for WebhookSecret {
 
 /// One POST to make: the event, the webhook's delivery settings, and the exact body bytes.
 /// Its `Debug` shows the URL without its user-info.
+///
+/// Made with [`DeliveryRequest::new`] (the defaults are on each field), then changed by setting
+/// its fields.
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DeliveryRequest {
     /// The webhook's id (`X-Djinn-CI-Hook-ID`).
     pub hook_id: i64,
@@ -80,6 +84,34 @@ pub struct DeliveryRequest {
     pub redelivery: bool,
     /// The webhook's own overall timeout for this attempt; `None`: the deliverer's default.
     pub timeout: Option<Duration>,
+}
+
+impl DeliveryRequest {
+    /// A first attempt (`attempt` 1) to POST `body` as `event` (with id `event_id`) of webhook
+    /// `hook_id` to `url`: certificates verified (`ssl`), no secret (so no signature), no
+    /// Standard Webhooks headers, not a redelivery, the deliverer's timeout.
+    pub fn new(
+        hook_id: i64,
+        event_id: Uuid,
+        event: EventType,
+        url: impl Into<String>,
+        body: impl Into<Vec<u8>>,
+    ) -> DeliveryRequest {
+        DeliveryRequest {
+            hook_id,
+            event_id,
+            event,
+            url: url.into(),
+            ssl: true,
+            secret: None,
+            previous_secret: None,
+            standard_webhooks: false,
+            body: body.into(),
+            attempt: 1,
+            redelivery: false,
+            timeout: None,
+        }
+    }
 }
 
 impl fmt::Debug for DeliveryRequest {

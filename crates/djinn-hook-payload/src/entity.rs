@@ -37,6 +37,7 @@ pub struct User {
 
 wire_enum! {
     /// Who can see a namespace.
+    #[non_exhaustive]
     pub enum Visibility {
         /// Only the owner and collaborators.
         Private = "private",
@@ -108,6 +109,7 @@ pub struct Namespace {
 
 wire_enum! {
     /// Where a build is in its life.
+    #[non_exhaustive]
     pub enum BuildStatus {
         /// Waiting for a worker.
         Queued = "queued",
@@ -144,6 +146,7 @@ impl BuildStatus {
 
 wire_enum! {
     /// What started a build.
+    #[non_exhaustive]
     pub enum TriggerType {
         /// Submitted by hand (UI or API).
         Manual = "manual",
@@ -247,6 +250,7 @@ pub struct Tag {
 
 wire_enum! {
     /// How often a cron job submits its build.
+    #[non_exhaustive]
     pub enum Schedule {
         /// Every day.
         Daily = "daily",
@@ -298,6 +302,7 @@ pub struct Cron {
 
 wire_enum! {
     /// The driver an image is for.
+    #[non_exhaustive]
     pub enum Driver {
         /// A QEMU disk image.
         Qemu = "qemu",

@@ -14,6 +14,7 @@ use crate::wire::wire_enum;
 wire_enum! {
     /// What happened to the entity of a `namespaces`, `cron`, `images`,
     /// `objects`, `variables` or `ssh_keys` event.
+    #[non_exhaustive]
     pub enum Action {
         /// The entity was created.
         Created = "created",

@@ -104,10 +104,9 @@ fn main() -> ExitCode {
     let local: SocketAddr = listener.local_addr().expect("its address");
 
     // The worker, woken by the API whenever an accepted event queued deliveries.
-    let deliverer = Deliverer::new(DeliverConfig {
-        allow_private_network: true, // the receiver route is on loopback
-        ..DeliverConfig::default()
-    });
+    let mut deliver = DeliverConfig::default();
+    deliver.allow_private_network = true; // the receiver route is on loopback
+    let deliverer = Deliverer::new(deliver.clone());
     let worker = Worker::new(
         Arc::clone(&store),
         deliverer,
@@ -125,10 +124,7 @@ fn main() -> ExitCode {
     config.base_url = Some(format!("http://{local}/hooks"));
     let actions = StoreActions::new(
         Arc::clone(&store),
-        Deliverer::new(DeliverConfig {
-            allow_private_network: true,
-            ..DeliverConfig::default()
-        }),
+        Deliverer::new(deliver),
         Some(worker_waker),
     );
     config.ui = Some(

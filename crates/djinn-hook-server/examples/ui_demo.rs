@@ -24,10 +24,9 @@ const NAMESPACE: &str = "wallace.breen/blackmesa";
 
 fn deliverer() -> Deliverer {
     // The receiver is on loopback: the SSRF guard must let private addresses through.
-    Deliverer::new(DeliverConfig {
-        allow_private_network: true,
-        ..DeliverConfig::default()
-    })
+    let mut config = DeliverConfig::default();
+    config.allow_private_network = true;
+    Deliverer::new(config)
 }
 
 #[tokio::main]
@@ -48,10 +47,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     store.accept_events(
         EventType::ALL
             .iter()
-            .map(|&event| NewEvent {
-                namespace: NAMESPACE.into(),
-                event,
-                payload: example_payload(event, DEFAULT_API_SERVER).to_body(),
+            .map(|&event| {
+                NewEvent::new(
+                    NAMESPACE,
+                    event,
+                    example_payload(event, DEFAULT_API_SERVER).to_body(),
+                )
             })
             .collect(),
     )?;

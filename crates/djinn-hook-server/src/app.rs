@@ -10,6 +10,7 @@ use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::http::{HeaderValue, header};
 use axum::middleware;
+#[cfg(feature = "ui")]
 use axum::routing::get;
 use djinn_hook_store::Store;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -22,6 +23,7 @@ use crate::entity_json::Urls;
 use crate::error::ApiError;
 use crate::intake::{self, Intake};
 use crate::metrics::Metrics;
+#[cfg(feature = "ui")]
 use crate::ui::UiState;
 use crate::{handlers, log};
 
@@ -41,6 +43,7 @@ pub struct AppState {
     /// may point at this server's own intake (`relay.rs`).
     pub(crate) accept_relayed_deliveries: bool,
     /// The web UI, served beside the API ([`Config::ui`]).
+    #[cfg(feature = "ui")]
     pub(crate) ui: Option<UiState>,
 }
 
@@ -74,6 +77,7 @@ impl AppState {
             request_timeout: config.request_timeout,
             local,
             accept_relayed_deliveries: config.accept_relayed_deliveries,
+            #[cfg(feature = "ui")]
             ui: config.ui.clone(),
         }
     }
@@ -112,19 +116,24 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .fallback(handlers::api)
         .with_state(state.clone());
-    let ui = state.ui.clone().map(|ui| {
-        if state.accept_relayed_deliveries {
-            ui
-        } else {
-            ui.refusing_own_intake(state.local, &state.urls.base)
+    #[cfg(feature = "ui")]
+    let routes = {
+        let ui = state.ui.clone().map(|ui| {
+            if state.accept_relayed_deliveries {
+                ui
+            } else {
+                ui.refusing_own_intake(state.local, &state.urls.base)
+            }
+        });
+        match ui {
+            Some(ui) => crate::ui::router(ui)
+                .route("/", get(crate::ui::to_home))
+                .merge(api),
+            None => api,
         }
-    });
-    let routes = match ui {
-        Some(ui) => crate::ui::router(ui)
-            .route("/", get(crate::ui::to_home))
-            .merge(api),
-        None => api,
     };
+    #[cfg(not(feature = "ui"))]
+    let routes = api;
     routes
         .layer(middleware::from_fn_with_state(
             Gate {

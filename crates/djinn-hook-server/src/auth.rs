@@ -27,6 +27,7 @@ use ring::rand::SystemRandom;
 
 use crate::error::ApiError;
 use crate::routes::Route;
+#[cfg(feature = "ui")]
 use crate::ui::Access;
 
 /// The environment variable holding comma-separated tokens.
@@ -307,6 +308,7 @@ impl Tokens {
         })
     }
 
+    #[cfg(feature = "ui")]
     /// What signing in to the web UI with `token` gives: reading and writing each as its scope
     /// allows them in the API, the namespaces it is limited to. `None` for an unknown token,
     /// and for one that may neither read nor write (an intake-only token).

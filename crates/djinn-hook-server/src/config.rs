@@ -9,10 +9,13 @@ use djinn_hook_store::AutoPrune;
 
 use crate::auth::{TOKENS_ENV, Tokens};
 use crate::conn::Limits;
+#[cfg(feature = "ui")]
 use crate::ui::UiState;
 
-/// How `serve` runs. [`Config::new`] checks the address and the auth; the rest has defaults.
+/// How `serve` runs. [`Config::new`] checks the address and the auth; the rest has the defaults
+/// documented on each field, changed by setting it (`config.max_body = 4 << 20`).
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Config {
     /// The address as given, for messages.
     pub listen: String,
@@ -21,21 +24,24 @@ pub struct Config {
     pub tokens: Arc<Tokens>,
     /// The API's public base URL for the `url` fields of responses; `None`: `http://<bound address>`.
     pub base_url: Option<String>,
-    /// The largest request body accepted, in bytes.
+    /// The largest request body accepted, in bytes. Default 1 MiB.
     pub max_body: usize,
-    /// Threads running the HTTP side (connections are tasks on them).
+    /// Threads running the HTTP side (connections are tasks on them). Default 2.
     pub http_threads: usize,
-    /// The longest a request may take, body read included, before a 408.
+    /// The longest a request may take, body read included, before a 408. Default 30 s.
     pub request_timeout: Duration,
-    /// Per-connection limits.
+    /// Per-connection limits. Default [`Limits::default`].
     pub limits: Limits,
     /// The worker's delivery threads, for the start line (the caller builds the worker).
+    /// Default `None` (not shown).
     pub concurrency: Option<usize>,
     /// The web UI, served under `/ui/` beside the API (by `serve`, and in
     /// [`router`](crate::router)'s `Router`, below wherever an application nests it); `None`:
     /// the API only.
+    #[cfg(feature = "ui")]
     pub ui: Option<UiState>,
     /// Prune old deliveries and finished events on this schedule; `None`: never by itself.
+    /// Default [`AutoPrune::default`].
     pub auto_prune: Option<AutoPrune>,
     /// Store requests that are themselves webhook deliveries as events, and let webhooks
     /// point at this server's own intake: relaying on purpose. Off by default, as such a
@@ -45,6 +51,7 @@ pub struct Config {
 
 /// A `serve` that cannot start as configured.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// The listen address does not resolve.
     #[error("--listen {listen:?}: {source}")]
@@ -86,6 +93,7 @@ impl Config {
             request_timeout: Duration::from_secs(30),
             limits: Limits::default(),
             concurrency: None,
+            #[cfg(feature = "ui")]
             ui: None,
             auto_prune: Some(AutoPrune::default()),
             accept_relayed_deliveries: false,

@@ -17,23 +17,29 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tower::ServiceExt as _;
 
-/// Per-connection limits.
+/// Per-connection limits. [`Limits::default`] gives the defaults documented on each field;
+/// change one by setting it.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Limits {
     /// How long a new connection may stay silent before its first byte. It holds no buffer
     /// meanwhile (a few hundred bytes in all), so this can be longer than the head's deadline.
+    /// Default 60 s.
     pub first_byte_timeout: Duration,
     /// How long a client has to send a whole request head once it has started (slowloris);
-    /// also how long a kept-alive connection may sit idle before its next request.
+    /// also how long a kept-alive connection may sit idle before its next request. Default
+    /// 10 s.
     pub header_read_timeout: Duration,
-    /// The most header lines in a request (431 beyond).
+    /// The most header lines in a request (431 beyond). Default 64.
     pub max_headers: usize,
-    /// The most bytes of a request head (431 beyond).
+    /// The most bytes of a request head (431 beyond). Default 16 KiB.
     pub max_header_size: usize,
     /// The most bytes read ahead on a connection: bounds what pipelined requests can queue
-    /// (they are answered one at a time, in order; the client waits beyond this).
+    /// (they are answered one at a time, in order; the client waits beyond this). Default
+    /// 64 KiB.
     pub max_buf_size: usize,
     /// How long shutdown waits for requests in progress before dropping their connections.
+    /// Default 10 s.
     pub shutdown_grace: Duration,
 }
 

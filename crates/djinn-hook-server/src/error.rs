@@ -13,6 +13,7 @@ use crate::request_body::BodyError;
 /// An error answer. Messages use the original's shapes: `{"message": …}`, or `{field: [message]}`
 /// for validation errors.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ApiError {
     /// 401 with `WWW-Authenticate: Bearer`: the same answer for a missing and a wrong token.
     #[error("unauthorized")]

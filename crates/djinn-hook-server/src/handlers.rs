@@ -129,11 +129,7 @@ async fn accept_event(
     let payload = Payload::parse(event, body).map_err(ApiError::payload)?;
     let accepted = state
         .intake
-        .accept(NewEvent {
-            namespace: ns,
-            event,
-            payload: payload.to_body(),
-        })
+        .accept(NewEvent::new(ns, event, payload.to_body()))
         .await?;
     state.metrics.event_accepted();
     Ok(Reply::json(
@@ -203,10 +199,10 @@ impl Api<'_> {
         new.events = input.events.unwrap_or_default();
         new.standard_webhooks = input.standard_webhooks.unwrap_or(false);
         new.secret = input.secret.filter(|s| !s.is_empty());
-        new.limits = DeliveryLimits {
-            max_in_flight: input.max_in_flight,
-            timeout: input.timeout_ms.map(Duration::from_millis),
-        };
+        let mut limits = DeliveryLimits::default();
+        limits.max_in_flight = input.max_in_flight;
+        limits.timeout = input.timeout_ms.map(Duration::from_millis);
+        new.limits = limits;
         let hook = match self.store.create_webhook(new.clone()) {
             Err(StoreError::NamespaceNotFound { .. }) => {
                 self.store.ensure_namespace(ns)?;
@@ -230,29 +226,27 @@ impl Api<'_> {
         self.refuse_own_intake(input.payload_url.as_deref())?;
         let payload_url = input
             .payload_url
-            .map(|url| crate::entity_json::kept_payload_url(&url, &stored.payload_url));
+            .map(|url| crate::payload_url::kept_payload_url(&url, &stored.payload_url));
         if let Some(problem) = payload_url
             .as_deref()
-            .and_then(crate::entity_json::masked_userinfo)
+            .and_then(crate::payload_url::masked_userinfo)
         {
             return Err(ApiError::invalid("payload_url", problem));
         }
-        let update = WebhookUpdate {
-            payload_url,
-            ssl: input.ssl,
-            events: input.events.map(Option::unwrap_or_default),
-            active: input.active,
-            standard_webhooks: input.standard_webhooks,
-            secret: match input.secret {
-                None => SecretUpdate::Keep,
-                Some(Some(secret)) if !secret.is_empty() => SecretUpdate::Set(secret),
-                Some(_) => SecretUpdate::Remove,
-            },
+        let mut update = WebhookUpdate::default();
+        update.payload_url = payload_url;
+        update.ssl = input.ssl;
+        update.events = input.events.map(Option::unwrap_or_default);
+        update.active = input.active;
+        update.standard_webhooks = input.standard_webhooks;
+        update.secret = match input.secret {
+            None => SecretUpdate::Keep,
+            Some(Some(secret)) if !secret.is_empty() => SecretUpdate::Set(secret),
+            Some(_) => SecretUpdate::Remove,
         };
-        let limits = LimitsUpdate {
-            max_in_flight: input.max_in_flight,
-            timeout: input.timeout_ms.map(|ms| ms.map(Duration::from_millis)),
-        };
+        let mut limits = LimitsUpdate::default();
+        limits.max_in_flight = input.max_in_flight;
+        limits.timeout = input.timeout_ms.map(|ms| ms.map(Duration::from_millis));
         let hook = self.store.update_webhook_with(id, update, limits)?;
         Ok(Reply::json(StatusCode::OK, &self.webhook_json(&hook)?))
     }
@@ -325,10 +319,8 @@ impl Api<'_> {
             Some("false") => Some(false),
             Some(_) => return Err(ApiError::invalid("test", "must be true or false")),
         };
-        let filter = DeliveryFilter {
-            test,
-            ..DeliveryFilter::hook(id)
-        };
+        let mut filter = DeliveryFilter::hook(id);
+        filter.test = test;
         let paged = self.store.deliveries(filter, Page::new(page))?;
         let items: Vec<DeliveryJson> = paged
             .items

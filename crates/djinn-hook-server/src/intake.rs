@@ -111,11 +111,7 @@ mod tests {
         let (intake, committer) = channel();
         std::thread::scope(|scope| {
             scope.spawn(|| committer.run(&store, || {}));
-            let event = |ns: &str| NewEvent {
-                namespace: ns.to_owned(),
-                event: EventType::Cron,
-                payload: b"{}".to_vec(),
-            };
+            let event = |ns: &str| NewEvent::new(ns, EventType::Cron, b"{}".to_vec());
             let outcomes: Vec<_> = std::thread::scope(|inner| {
                 let handles: Vec<_> = ["a/b", "no/such", "a/b", "a/b"]
                     .into_iter()

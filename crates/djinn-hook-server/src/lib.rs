@@ -1,6 +1,6 @@
 //! The HTTP front end of djinn-hooks, on axum (hyper + tokio) with tower layers: `serve`'s REST
 //! API (the original Djinn CI's webhook endpoints), event intake, `/healthz` and `/metrics`;
-//! the Webhooks tab, a server-rendered web UI under `/ui/` ([`ui`]); and a verifying webhook
+//! the Webhooks tab, a server-rendered web UI under `/ui/` (`ui`); and a verifying webhook
 //! receiver for `listen`, the demo, tests and integrations.
 //!
 //! - [`serve()`] runs the API and a delivery worker until a stop flag is set.
@@ -14,6 +14,41 @@
 //! tasks on the async runtime, store calls run on its blocking pool, and every wait on a client
 //! (request head, body, the whole request) has a deadline or a size limit.
 //!
+//! The API mounted in an application's own axum router, under a path of its own:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use axum::body::Body;
+//! use axum::http::{Request, StatusCode, header};
+//! use djinn_hook_server::{AppState, Config, Tokens, router};
+//! use djinn_hook_store::{SecretKey, Store};
+//! use tower::ServiceExt as _;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = Arc::new(Store::open_in_memory(SecretKey::from_bytes([7; 32]))?);
+//! let config = Config::new("127.0.0.1:8080", Tokens::new(["a-long-enough-api-token"])?)?;
+//! // `queued` runs after each commit that queued deliveries: wake a worker there.
+//! let state = AppState::new(&config, store, "127.0.0.1:8080".parse()?, || {});
+//! let app = axum::Router::new().nest("/hooks", router(state));
+//!
+//! let get = |path: &str, token: Option<&str>| {
+//!     let mut request = Request::get(path).header(header::HOST, "127.0.0.1:8080");
+//!     if let Some(token) = token {
+//!         request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+//!     }
+//!     request.body(Body::empty()).unwrap()
+//! };
+//! let healthz = app.clone().oneshot(get("/hooks/healthz", None)).await?;
+//! assert_eq!(healthz.status(), StatusCode::OK);
+//! let anonymous = app.clone().oneshot(get("/hooks/n/alice/ci/-/webhooks", None)).await?;
+//! assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! A receiver of its own, on a thread, that checks every delivery's signature:
+//!
 //! ```no_run
 //! use djinn_hook_sign::Secret;
 //! use djinn_hook_server::Receiver;
@@ -24,6 +59,15 @@
 //!     println!("{:?} signature ok: {}", got.event(), got.signature_valid);
 //! }
 //! ```
+//!
+//! # Features
+//!
+//! - `ui` (default): the Webhooks tab (the `ui` module, `Config::ui`, `StoreActions`,
+//!   `TestLimits`). Without it the crate serves the API, intake, `/healthz` and `/metrics`, and
+//!   builds neither the templates nor the cookie handling (about ten crates fewer).
+//!
+//! The store comes with SQLite only; for PostgreSQL, depend on djinn-hook-store with its
+//! `postgres` feature too (cargo unifies the features).
 #![warn(missing_docs)]
 
 /// The crate README's example, compiled and run as a doctest so it cannot drift.
@@ -42,6 +86,7 @@ mod intake;
 pub mod log;
 mod metrics;
 mod paths;
+pub mod payload_url;
 pub mod receiver;
 mod relay;
 mod reply;
@@ -49,6 +94,7 @@ mod request_body;
 mod routes;
 mod send_test;
 mod serve;
+#[cfg(feature = "ui")]
 pub mod ui;
 
 pub use app::{AppState, MAX_REQUEST_ID, router};
@@ -57,5 +103,7 @@ pub use config::{Config, ConfigError};
 pub use conn::{Limits, serve_connections};
 pub use error::ApiError;
 pub use receiver::{BindError, Received, Receiver};
-pub use send_test::{SentTest, StoreActions, TestLimits, send_test};
+pub use send_test::{SentTest, send_test};
+#[cfg(feature = "ui")]
+pub use send_test::{StoreActions, TestLimits};
 pub use serve::{ServeError, serve};

@@ -12,12 +12,17 @@
 //! request ends first (its 408, or the browser gone), the delivery finishes on its thread and
 //! is recorded like any other; its slot is freed then.
 
+#[cfg(feature = "ui")]
 use std::collections::HashMap;
+#[cfg(feature = "ui")]
 use std::fmt;
+#[cfg(feature = "ui")]
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use djinn_hook_deliver::{Completion, Deliverer, WorkerWaker};
+#[cfg(feature = "ui")]
+use djinn_hook_deliver::WorkerWaker;
+use djinn_hook_deliver::{Completion, Deliverer};
 use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
 use djinn_hook_store::{Delivery, DeliveryFilter, Page, Store};
 
@@ -61,6 +66,7 @@ pub fn send_test(
     })
 }
 
+#[cfg(feature = "ui")]
 /// The UI's [`Actions`](crate::ui::Actions) over a store: test deliveries with [`send_test`],
 /// and a redelivery waking the worker (if one runs in this process).
 pub struct StoreActions {
@@ -69,6 +75,7 @@ pub struct StoreActions {
     waker: Option<WorkerWaker>,
 }
 
+#[cfg(feature = "ui")]
 impl StoreActions {
     /// Test deliveries to `store` with `deliverer`; `waker` wakes the worker after a
     /// redelivery (`None`: a worker elsewhere finds it at its next poll).
@@ -81,6 +88,7 @@ impl StoreActions {
     }
 }
 
+#[cfg(feature = "ui")]
 impl fmt::Debug for StoreActions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StoreActions")
@@ -89,6 +97,7 @@ impl fmt::Debug for StoreActions {
     }
 }
 
+#[cfg(feature = "ui")]
 impl StoreActions {
     /// [`send_test`] to webhook `hook_id`: the recorded delivery's id (`None` if the webhook
     /// was deleted meanwhile). The UI's test button (its `Actions`).
@@ -109,8 +118,11 @@ impl StoreActions {
     }
 }
 
-/// How many test deliveries a server runs at once.
+#[cfg(feature = "ui")]
+/// How many test deliveries a server runs at once. [`TestLimits::default`] gives the defaults
+/// documented on each field; change one by setting it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TestLimits {
     /// To one webhook: a second click while a test to a slow receiver runs is fine, a burst is
     /// not. Default 2.
@@ -119,6 +131,7 @@ pub struct TestLimits {
     pub total: usize,
 }
 
+#[cfg(feature = "ui")]
 impl Default for TestLimits {
     fn default() -> TestLimits {
         TestLimits {
@@ -128,6 +141,7 @@ impl Default for TestLimits {
     }
 }
 
+#[cfg(feature = "ui")]
 /// Why a test delivery was not started: a limit of [`TestLimits`] is reached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum TestRefused {
@@ -151,6 +165,7 @@ pub(crate) enum TestRefused {
     },
 }
 
+#[cfg(feature = "ui")]
 /// Runs test deliveries within [`TestLimits`], each on a thread of its own. Cheap to clone
 /// (the clones share the counts).
 #[derive(Clone, Debug)]
@@ -159,6 +174,7 @@ pub(crate) struct TestSlots {
     running: Arc<Mutex<Running>>,
 }
 
+#[cfg(feature = "ui")]
 /// The tests running now: in all and by webhook.
 #[derive(Debug, Default)]
 struct Running {
@@ -166,6 +182,7 @@ struct Running {
     by_hook: HashMap<i64, usize>,
 }
 
+#[cfg(feature = "ui")]
 /// One running test's place in [`Running`], given back when dropped (the test's thread ended,
 /// or it could not start).
 struct Slot {
@@ -173,6 +190,7 @@ struct Slot {
     hook_id: i64,
 }
 
+#[cfg(feature = "ui")]
 impl Drop for Slot {
     fn drop(&mut self) {
         let mut running = lock(&self.running);
@@ -186,6 +204,7 @@ impl Drop for Slot {
     }
 }
 
+#[cfg(feature = "ui")]
 /// The counts, even if a thread panicked while holding them (they are updated in one step).
 fn lock(running: &Mutex<Running>) -> std::sync::MutexGuard<'_, Running> {
     running
@@ -193,6 +212,7 @@ fn lock(running: &Mutex<Running>) -> std::sync::MutexGuard<'_, Running> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+#[cfg(feature = "ui")]
 impl TestSlots {
     /// Slots for tests within `limits`.
     pub(crate) fn new(limits: TestLimits) -> TestSlots {
@@ -257,6 +277,7 @@ impl TestSlots {
     }
 }
 
+#[cfg(feature = "ui")]
 #[cfg(test)]
 mod tests {
     use super::*;

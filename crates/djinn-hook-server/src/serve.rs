@@ -39,6 +39,7 @@ const STOP_CHECK: Duration = Duration::from_millis(50);
 
 /// Why `serve` stopped with an error.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ServeError {
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
@@ -98,7 +99,10 @@ pub fn serve<O: Outbox>(
     } else {
         "bearer"
     };
+    #[cfg(feature = "ui")]
     let ui = config.ui.as_ref().map(|_| format!("{base}/ui/"));
+    #[cfg(not(feature = "ui"))]
+    let ui: Option<String> = None;
     let auto_prune = config.auto_prune.map_or_else(
         || "off".to_owned(),
         |auto| {

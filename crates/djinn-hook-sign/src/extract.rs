@@ -41,6 +41,7 @@ pub struct VerifiedDelivery {
 
 /// The answer to a request that was not a verified delivery.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum DeliveryRejection {
     /// The body could not be read.
     Body(Response),

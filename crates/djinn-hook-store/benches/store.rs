@@ -71,11 +71,7 @@ impl Env {
         // ~1,500 WAL pages of events in a namespace without webhooks.
         store.ensure_namespace(WARM_NS).unwrap();
         let warm = (0..WARM_ROWS)
-            .map(|_| NewEvent {
-                namespace: WARM_NS.to_owned(),
-                event: EventType::Cron,
-                payload: payload(),
-            })
+            .map(|_| NewEvent::new(WARM_NS, EventType::Cron, payload()))
             .collect();
         store.accept_events(warm).unwrap();
         checkpoint_restart(&dir.path().join("bench.db"));
@@ -84,11 +80,7 @@ impl Env {
     }
 
     fn event() -> NewEvent {
-        NewEvent {
-            namespace: NS.to_owned(),
-            event: EventType::BuildFinished,
-            payload: payload(),
-        }
+        NewEvent::new(NS, EventType::BuildFinished, payload())
     }
 
     fn claimed(&self, n: usize) -> Vec<Task> {
@@ -138,15 +130,12 @@ fn completion(task: &Task) -> Completion {
     attempt.response_body = b"ok".to_vec();
     attempt.duration = Duration::from_millis(42);
     attempt.outcome = AttemptOutcome::Success;
-    Completion {
-        task_id: task.task_id,
-        lease: task.lease,
+    Completion::new(
+        task.task_id,
+        task.lease,
         attempt,
-        decision: Decision {
-            outcome: Outcome::Delivered,
-            disable_hook: None,
-        },
-    }
+        Decision::new(Outcome::Delivered),
+    )
 }
 
 /// Accepting one event per transaction, with 1 and 10 matching webhooks.
@@ -306,20 +295,13 @@ mod raw {
             event_created_at: OffsetDateTime::now_utc(),
             hook_failing_since: None,
             max_in_flight: None,
-            request: djinn_hook_outbox::DeliveryRequest {
-                hook_id: 1,
-                event_id: uuid::Uuid::new_v4(),
-                event: EventType::BuildFinished,
-                url: String::new(),
-                ssl: true,
-                secret: None,
-                previous_secret: None,
-                standard_webhooks: false,
-                body: Vec::new(),
-                attempt: 1,
-                redelivery: false,
-                timeout: None,
-            },
+            request: djinn_hook_outbox::DeliveryRequest::new(
+                1,
+                uuid::Uuid::new_v4(),
+                EventType::BuildFinished,
+                String::new(),
+                Vec::new(),
+            ),
         };
         (
             serde_json::to_string(&request_headers(&task_like)).unwrap(),

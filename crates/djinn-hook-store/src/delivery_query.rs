@@ -18,6 +18,7 @@ pub(crate) enum Placeholders {
     /// `?1`, `?2`, ... (SQLite).
     Question,
     /// `$1`, `$2`, ... (PostgreSQL).
+    #[cfg(feature = "postgres")]
     Dollar,
 }
 
@@ -61,6 +62,7 @@ impl PageQuery {
             binds.push(value);
             match style {
                 Placeholders::Question => format!("?{}", binds.len()),
+                #[cfg(feature = "postgres")]
                 Placeholders::Dollar => format!("${}", binds.len()),
             }
         };

@@ -17,6 +17,7 @@ use time::OffsetDateTime;
 use crate::error::{Error, Result};
 use crate::key::SecretKey;
 use crate::liveness::Process;
+#[cfg(feature = "postgres")]
 use crate::pg::{self, PgStore};
 use crate::store::Store as Sqlite;
 use crate::types::{
@@ -45,17 +46,21 @@ pub struct Store {
     stale_completions: AtomicU64,
 }
 
+/// The backends this build has: SQLite always, PostgreSQL with the `postgres` feature.
 #[derive(Debug)]
 enum Backend {
     Sqlite(Sqlite),
+    #[cfg(feature = "postgres")]
     Postgres(PgStore),
 }
 
-/// Calls the same method on whichever backend `$store` holds.
+/// Calls the same method on whichever backend `$store` holds. A method added to the `Store`
+/// goes through here, so it needs no `cfg` of its own.
 macro_rules! on_backend {
     ($store:expr, $method:ident($($arg:expr),*)) => {
         match &$store.backend {
             Backend::Sqlite(s) => s.$method($($arg),*),
+            #[cfg(feature = "postgres")]
             Backend::Postgres(s) => s.$method($($arg),*),
         }
     };
@@ -86,18 +91,22 @@ impl Store {
     /// URL or key-value string the `postgres` client accepts) and brings its
     /// schema up to date. Every process sharing the database must use the same
     /// `key`. An unreachable server is [`Error::Connect`].
+    #[cfg(feature = "postgres")]
     pub fn open_postgres(url: &str, key: SecretKey) -> Result<Store> {
         Ok(Store::over(Backend::Postgres(PgStore::open(url, key)?)))
     }
 
-    /// [`open_postgres`](Self::open_postgres) for a `postgres://` or
-    /// `postgresql://` URL, [`open`](Self::open) for anything else (a file path).
+    /// `Store::open_postgres` for a `postgres://` or `postgresql://` URL,
+    /// [`open`](Self::open) for anything else (a file path). A PostgreSQL URL given to a build
+    /// without the `postgres` feature is [`Error::NotBuilt`].
     pub fn open_url(url_or_path: &str, key: SecretKey) -> Result<Store> {
         if is_postgres_url(url_or_path) {
-            Store::open_postgres(url_or_path, key)
-        } else {
-            Store::open(url_or_path, key)
+            #[cfg(not(feature = "postgres"))]
+            return Err(postgres_not_built());
+            #[cfg(feature = "postgres")]
+            return Store::open_postgres(url_or_path, key);
         }
+        Store::open(url_or_path, key)
     }
 
     /// Opens the store at `db` (a file path, or a `postgres://` URL) with the key from
@@ -106,11 +115,21 @@ impl Store {
     /// `key_file` names another ([`SecretKey::file_beside`]); a PostgreSQL database needs
     /// `key_file` ([`Error::KeyFileRequired`]), the same one in every process sharing it. The
     /// key file is made and checked by [`SecretKey::load_or_create`] (0600, refused if others
-    /// may read it).
+    /// may read it). A PostgreSQL URL given to a build without the `postgres` feature is
+    /// [`Error::NotBuilt`].
     pub fn open_with_key_file(db: &Path, key_file: Option<&Path>) -> Result<Store> {
         if let Some(url) = db.to_str().filter(|db| is_postgres_url(db)) {
-            let key_file = key_file.ok_or(Error::KeyFileRequired)?;
-            return Store::open_postgres(url, SecretKey::load_or_create(key_file)?);
+            // Said before any key file is made for a database this build cannot open.
+            #[cfg(not(feature = "postgres"))]
+            {
+                let _ = url;
+                return Err(postgres_not_built());
+            }
+            #[cfg(feature = "postgres")]
+            {
+                let key_file = key_file.ok_or(Error::KeyFileRequired)?;
+                return Store::open_postgres(url, SecretKey::load_or_create(key_file)?);
+            }
         }
         let key_file = key_file.map_or_else(|| SecretKey::file_beside(db), Path::to_owned);
         Store::open(db, SecretKey::load_or_create(&key_file)?)
@@ -126,13 +145,18 @@ impl Store {
     pub fn path(&self) -> Option<&Path> {
         match &self.backend {
             Backend::Sqlite(s) => s.path(),
+            #[cfg(feature = "postgres")]
             Backend::Postgres(_) => None,
         }
     }
 
     /// Whether this store is on PostgreSQL.
     pub fn is_postgres(&self) -> bool {
-        matches!(self.backend, Backend::Postgres(_))
+        match self.backend {
+            Backend::Sqlite(_) => false,
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(_) => true,
+        }
     }
 
     /// The SQLite schema version this build writes (`PRAGMA user_version`).
@@ -143,6 +167,7 @@ impl Store {
     /// The PostgreSQL schema version this build writes (the `schema_version`
     /// table); numbered on its own, its version 1 holds SQLite's 1 to 3, its 2 SQLite's 4, its 3
     /// SQLite's 5, its 4 SQLite's 6, its 5 SQLite's 7.
+    #[cfg(feature = "postgres")]
     pub fn postgres_schema_version() -> i64 {
         pg::SCHEMA_VERSION
     }
@@ -156,6 +181,7 @@ impl Store {
     pub fn work_listener(&self) -> Result<Option<WorkListener>> {
         match &self.backend {
             Backend::Sqlite(_) => Ok(None),
+            #[cfg(feature = "postgres")]
             Backend::Postgres(s) => Ok(Some(WorkListener(s.work_listener()?))),
         }
     }
@@ -530,6 +556,15 @@ impl Store {
     }
 }
 
+/// What opening a PostgreSQL URL is in a build without the `postgres` feature.
+#[cfg(not(feature = "postgres"))]
+fn postgres_not_built() -> Error {
+    Error::NotBuilt {
+        what: "a PostgreSQL database",
+        feature: "postgres",
+    }
+}
+
 /// Whether `url_or_path` names a PostgreSQL database rather than a SQLite file.
 pub fn is_postgres_url(url_or_path: &str) -> bool {
     ["postgres://", "postgresql://"].iter().any(|scheme| {
@@ -541,17 +576,31 @@ pub fn is_postgres_url(url_or_path: &str) -> bool {
 
 /// Blocks an idle worker until new work is announced ([`Store::work_listener`]).
 #[derive(Debug)]
-pub struct WorkListener(pg::WorkListener);
+pub struct WorkListener(Listener);
+
+/// What a [`WorkListener`] listens with: nothing can be made without PostgreSQL, yet the type
+/// stays, so code that waits on one builds with or without the `postgres` feature.
+#[cfg(feature = "postgres")]
+type Listener = pg::WorkListener;
+#[cfg(not(feature = "postgres"))]
+#[derive(Debug)]
+enum Listener {}
 
 impl WorkListener {
     /// Waits until work is announced (`Ok(true)`, every announcement received
     /// so far consumed) or `timeout` passes (`Ok(false)`). An error means the
     /// connection broke: open a new listener.
     pub fn wait(&mut self, timeout: Duration) -> Result<bool> {
-        self.0.wait(timeout).map_err(|source| Error::Database {
+        #[cfg(feature = "postgres")]
+        return self.0.wait(timeout).map_err(|source| Error::Database {
             operation: "waiting for work",
             source: source.into(),
-        })
+        });
+        #[cfg(not(feature = "postgres"))]
+        {
+            let _ = timeout;
+            match self.0 {}
+        }
     }
 }
 

@@ -158,6 +158,17 @@ pub enum Error {
         /// Which value, and why.
         what: String,
     },
+    /// A database was named that this build has no backend for: a `postgres://` URL given to
+    /// a build without the `postgres` feature.
+    #[error(
+        "{what} needs the `{feature}` feature of djinn-hook-store, which this build does not have"
+    )]
+    NotBuilt {
+        /// What was asked for, e.g. `a PostgreSQL database`.
+        what: &'static str,
+        /// The cargo feature that brings it.
+        feature: &'static str,
+    },
     /// The PostgreSQL server could not be reached, or refused the connection.
     #[error("cannot connect to PostgreSQL at {url}")]
     Connect {
@@ -177,8 +188,10 @@ pub struct DatabaseError(pub(crate) Engine);
 #[derive(Debug)]
 pub(crate) enum Engine {
     Sqlite(rusqlite::Error),
+    #[cfg(feature = "postgres")]
     Postgres(postgres::Error),
     /// No pooled PostgreSQL connection became free in time.
+    #[cfg(feature = "postgres")]
     Pool(r2d2::Error),
 }
 
@@ -188,12 +201,14 @@ impl From<rusqlite::Error> for DatabaseError {
     }
 }
 
+#[cfg(feature = "postgres")]
 impl From<postgres::Error> for DatabaseError {
     fn from(e: postgres::Error) -> Self {
         DatabaseError(Engine::Postgres(e))
     }
 }
 
+#[cfg(feature = "postgres")]
 impl From<r2d2::Error> for DatabaseError {
     fn from(e: r2d2::Error) -> Self {
         DatabaseError(Engine::Pool(e))
@@ -204,7 +219,9 @@ impl fmt::Debug for DatabaseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
             Engine::Sqlite(e) => fmt::Debug::fmt(e, f),
+            #[cfg(feature = "postgres")]
             Engine::Postgres(e) => fmt::Debug::fmt(e, f),
+            #[cfg(feature = "postgres")]
             Engine::Pool(e) => fmt::Debug::fmt(e, f),
         }
     }
@@ -215,10 +232,12 @@ impl fmt::Display for DatabaseError {
         match &self.0 {
             Engine::Sqlite(e) => fmt::Display::fmt(e, f),
             // The client's own message is only "db error"; the server's says what failed.
+            #[cfg(feature = "postgres")]
             Engine::Postgres(e) => match e.as_db_error() {
                 Some(db) => fmt::Display::fmt(db, f),
                 None => fmt::Display::fmt(e, f),
             },
+            #[cfg(feature = "postgres")]
             Engine::Pool(e) => fmt::Display::fmt(e, f),
         }
     }
@@ -228,7 +247,9 @@ impl std::error::Error for DatabaseError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match &self.0 {
             Engine::Sqlite(e) => e.source(),
+            #[cfg(feature = "postgres")]
             Engine::Postgres(e) => e.source(),
+            #[cfg(feature = "postgres")]
             Engine::Pool(e) => e.source(),
         }
     }
@@ -240,15 +261,18 @@ impl std::error::Error for DatabaseError {
 pub(crate) enum Inner {
     Store(Error),
     Sql(rusqlite::Error),
+    #[cfg(feature = "postgres")]
     Pg(DatabaseError),
 }
 
+#[cfg(feature = "postgres")]
 impl From<postgres::Error> for Inner {
     fn from(e: postgres::Error) -> Self {
         Inner::Pg(e.into())
     }
 }
 
+#[cfg(feature = "postgres")]
 impl From<r2d2::Error> for Inner {
     fn from(e: r2d2::Error) -> Self {
         Inner::Pg(e.into())
@@ -275,6 +299,7 @@ impl Inner {
                 operation,
                 source: source.into(),
             },
+            #[cfg(feature = "postgres")]
             Inner::Pg(source) => Error::Database { operation, source },
         }
     }

@@ -2,7 +2,7 @@
 //! delivery log.
 //!
 //! A [`Store`] is one SQLite file ([`Store::open`]) or one PostgreSQL database
-//! ([`Store::open_postgres`], [`Store::open_url`]; see "PostgreSQL" below) holding
+//! (`Store::open_postgres`, [`Store::open_url`]; see "PostgreSQL" below) holding
 //! [`Namespace`]s, [`Webhook`]s (their
 //! secrets encrypted with AES-256-GCM under a [`SecretKey`]), the outbox of
 //! accepted events with one delivery task per matching webhook, and the log of
@@ -21,11 +21,11 @@
 //! store.ensure_namespace("alice/ci")?;
 //! let hook = store.create_webhook(NewWebhook::new("alice/ci", "https://example.com/hook"))?;
 //!
-//! let accepted = store.accept_event(NewEvent {
-//!     namespace: "alice/ci".into(),
-//!     event: EventType::BuildSubmitted,
-//!     payload: br#"{"id":1}"#.to_vec(),
-//! })?;
+//! let accepted = store.accept_event(NewEvent::new(
+//!     "alice/ci",
+//!     EventType::BuildSubmitted,
+//!     br#"{"id":1}"#.to_vec(),
+//! ))?;
 //! assert_eq!(accepted.matched, 1);
 //!
 //! let now = OffsetDateTime::now_utc();
@@ -35,12 +35,8 @@
 //! let mut attempt = Attempt::new(&task.request, now);
 //! attempt.response_status = Some(200);
 //! attempt.outcome = AttemptOutcome::Success;
-//! store.complete_one(&Completion {
-//!     task_id: task.task_id,
-//!     lease: task.lease,
-//!     attempt,
-//!     decision: Decision { outcome: Outcome::Delivered, disable_hook: None },
-//! })?;
+//! let decision = Decision::new(Outcome::Delivered);
+//! store.complete_one(&Completion::new(task.task_id, task.lease, attempt, decision))?;
 //! # Ok(())
 //! # }
 //! ```
@@ -145,13 +141,26 @@
 //! processes on many machines may share the database: a claim takes due tasks
 //! with `FOR UPDATE SKIP LOCKED`, under the same leases. Migrations are
 //! versioned in a `schema_version` table (numbered on their own:
-//! [`Store::postgres_schema_version`]) and run under an advisory lock. Every
+//! `Store::postgres_schema_version`) and run under an advisory lock. Every
 //! process must use the same [`SecretKey`]. Accepting events announces them
 //! (`NOTIFY`), and [`Store::work_listener`] gives an idle worker a
 //! [`WorkListener`] to block on instead of polling. Commits are durable as the
 //! server is configured (`synchronous_commit`), but a claim's, which does not
 //! wait for the flush, as on SQLite. The connection is not encrypted (no TLS).
+//!
+//! # Features
+//!
+//! - `sqlite` (default, required): the SQLite backend. The PostgreSQL backend shares its rules,
+//!   so every build has it.
+//! - `postgres`: the PostgreSQL backend (`Store::open_postgres`, `postgres://` URLs in
+//!   [`Store::open_url`]). It brings the `postgres` client and the async runtime under it
+//!   (tokio); a build without it answers a PostgreSQL URL with [`Error::NotBuilt`].
 #![warn(missing_docs)]
+
+#[cfg(not(feature = "sqlite"))]
+compile_error!(
+    "djinn-hook-store needs its `sqlite` feature (on by default): the PostgreSQL backend shares its code"
+);
 
 /// The crate README's example, compiled and run as a doctest so it cannot drift.
 #[doc = include_str!("../README.md")]
@@ -167,6 +176,7 @@ mod key;
 mod key_file;
 mod liveness;
 mod lock_file;
+#[cfg(feature = "postgres")]
 mod pg;
 mod pruning;
 mod rotation;

@@ -6,12 +6,13 @@
 //! one's claims at once instead of waiting for their leases to run out.
 
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 
 use crate::lock_file::LockFile;
+#[cfg(feature = "postgres")]
 use crate::pg::SessionKeeper;
 
 /// How often a claim looks for dead processes to take claims back from (at most): a death is
@@ -99,7 +100,8 @@ pub(crate) enum Liveness {
     /// SQLite: the lock on `<db>.procs/<id>.lock`.
     File(LockFile),
     /// PostgreSQL: the connection that holds the process's advisory lock, and its keeper.
-    Session(Arc<SessionKeeper>),
+    #[cfg(feature = "postgres")]
+    Session(std::sync::Arc<SessionKeeper>),
     /// An in-memory SQLite store: no other process can share it.
     Alone,
 }
@@ -116,6 +118,7 @@ pub(crate) struct Process {
 
 impl Drop for Process {
     fn drop(&mut self) {
+        #[cfg(feature = "postgres")]
         if let Liveness::Session(keeper) = &self.liveness {
             keeper.stop();
         }

@@ -88,19 +88,22 @@ pub(crate) fn claimed(
         event_created_at: row.event_created_at,
         hook_failing_since: hook.failing_since,
         max_in_flight: hook.limits.max_in_flight,
-        request: DeliveryRequest {
-            hook_id: hook.hook_id,
-            event_id: row.event_id,
-            event: row.event,
-            url: hook.payload_url.clone(),
-            ssl: hook.ssl,
-            secret,
-            previous_secret,
-            standard_webhooks: hook.standard_webhooks,
-            body: row.body,
-            attempt: row.attempt,
-            redelivery: row.redelivery,
-            timeout: hook.limits.timeout,
+        request: {
+            let mut request = DeliveryRequest::new(
+                hook.hook_id,
+                row.event_id,
+                row.event,
+                hook.payload_url.clone(),
+                row.body,
+            );
+            request.ssl = hook.ssl;
+            request.secret = secret;
+            request.previous_secret = previous_secret;
+            request.standard_webhooks = hook.standard_webhooks;
+            request.attempt = row.attempt;
+            request.redelivery = row.redelivery;
+            request.timeout = hook.limits.timeout;
+            request
         },
     }
 }

@@ -86,8 +86,10 @@ pub struct Webhook {
     pub secret_rotating_until: Option<OffsetDateTime>,
 }
 
-/// A webhook's own delivery limits; `None` leaves a limit to the worker's default.
+/// A webhook's own delivery limits; `None` leaves a limit to the worker's default. Made with
+/// `DeliveryLimits::default()` (both `None`), then set.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct DeliveryLimits {
     /// Most deliveries of this webhook at once (1 to [`DeliveryLimits::MAX_IN_FLIGHT`]).
     pub max_in_flight: Option<u32>,
@@ -109,8 +111,10 @@ impl DeliveryLimits {
 }
 
 /// A change of a webhook's [`DeliveryLimits`]: `None` keeps a limit, `Some(None)` returns it to
-/// the worker's default, `Some(Some(v))` sets it.
+/// the worker's default, `Some(Some(v))` sets it. Made with `LimitsUpdate::default()` (keeps
+/// both), then set.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LimitsUpdate {
     /// Keep, reset or set `max_in_flight`.
     pub max_in_flight: Option<Option<u32>>,
@@ -144,8 +148,10 @@ pub struct LimitHold {
 }
 
 /// The fields of a webhook to create. `events` are wire names; an empty list
-/// means all events. Its `Debug` never shows the secret.
+/// means all events. Its `Debug` never shows the secret. Made with [`NewWebhook::new`], then
+/// set.
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct NewWebhook {
     /// The namespace, `owner/path`; it must exist.
     pub namespace: String,
@@ -267,7 +273,10 @@ impl fmt::Debug for SecretUpdate {
 /// Setting `active: Some(true)` re-enables a webhook: its `disabled_reason`,
 /// `disabled_at` and `failing_since` are cleared. Setting `active: Some(false)`
 /// marks its pending tasks failed (see [`Store::retry_now`](crate::Store::retry_now)).
+///
+/// Made with `WebhookUpdate::default()` (changes nothing), then set.
 #[derive(Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct WebhookUpdate {
     /// A new payload URL.
     pub payload_url: Option<String>,
@@ -284,8 +293,9 @@ pub struct WebhookUpdate {
     pub secret: SecretUpdate,
 }
 
-/// An event to accept into the outbox.
+/// An event to accept into the outbox ([`NewEvent::new`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct NewEvent {
     /// The namespace it happened in, `owner/path`; it must exist.
     pub namespace: String,
@@ -293,6 +303,21 @@ pub struct NewEvent {
     pub event: EventType,
     /// The exact body to deliver (the payload JSON).
     pub payload: Vec<u8>,
+}
+
+impl NewEvent {
+    /// An `event` in `namespace` whose deliveries carry `payload`.
+    pub fn new(
+        namespace: impl Into<String>,
+        event: EventType,
+        payload: impl Into<Vec<u8>>,
+    ) -> NewEvent {
+        NewEvent {
+            namespace: namespace.into(),
+            event,
+            payload: payload.into(),
+        }
+    }
 }
 
 /// The outcome of accepting one event.
@@ -409,8 +434,10 @@ impl SuccessRate {
     }
 }
 
-/// Which deliveries to list; the default lists all of them.
+/// Which deliveries to list; the default lists all of them. Made with
+/// `DeliveryFilter::default()` or one of the constructors below, then set.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DeliveryFilter {
     /// Only this webhook's.
     pub hook_id: Option<i64>,

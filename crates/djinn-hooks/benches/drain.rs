@@ -104,11 +104,7 @@ fn drain(
     let payload = example_payload(EventType::BuildFinished, DEFAULT_API_SERVER).to_body();
     for start in (0..events).step_by(1000) {
         let batch = (start..events.min(start + 1000))
-            .map(|_| NewEvent {
-                namespace: NS.to_owned(),
-                event: EventType::BuildFinished,
-                payload: payload.clone(),
-            })
+            .map(|_| NewEvent::new(NS, EventType::BuildFinished, payload.clone()))
             .collect();
         store.accept_events(batch).expect("queue the backlog");
     }

@@ -368,28 +368,22 @@ fn measured(target: &Target, n: usize, work: impl FnOnce() -> Duration) -> Raw {
 
 /// A deliverer allowed to post to the loopback receivers.
 fn loopback_deliverer() -> djinn_hook_deliver::Deliverer {
-    djinn_hook_deliver::Deliverer::new(djinn_hook_deliver::DeliverConfig {
-        allow_private_network: true,
-        ..Default::default()
-    })
+    let mut deliver = djinn_hook_deliver::DeliverConfig::default();
+    deliver.allow_private_network = true;
+    djinn_hook_deliver::Deliverer::new(deliver)
 }
 
 /// A first delivery of `body` to `target`, signed with the bench's secret.
 fn delivery_request(target: &Target, body: &Body) -> djinn_hook_deliver::DeliveryRequest {
-    djinn_hook_deliver::DeliveryRequest {
-        hook_id: 1,
-        event_id: uuid::Uuid::new_v4(),
-        event: body.event,
-        url: target.url(),
-        ssl: true,
-        secret: Some(SECRET.into()),
-        previous_secret: None,
-        standard_webhooks: false,
-        body: body.bytes.clone(),
-        attempt: 1,
-        redelivery: false,
-        timeout: None,
-    }
+    let mut request = djinn_hook_deliver::DeliveryRequest::new(
+        1,
+        uuid::Uuid::new_v4(),
+        body.event,
+        target.url(),
+        body.bytes.clone(),
+    );
+    request.secret = Some(SECRET.into());
+    request
 }
 
 /// The same loop as [`raw`], through `Deliverer::deliver` (signing, its headers, its agent,
@@ -464,9 +458,10 @@ fn worker_without_store(target: &Target, bodies: &[Body], n: usize) -> Raw {
         &outbox,
         loopback_deliverer(),
         djinn_hook_deliver::RetryPolicy::default(),
-        djinn_hook_deliver::WorkerConfig {
-            concurrency: THREADS,
-            ..Default::default()
+        {
+            let mut config = djinn_hook_deliver::WorkerConfig::default();
+            config.concurrency = THREADS;
+            config
         },
     );
     let run = measured(target, n, || {
@@ -534,11 +529,7 @@ fn e2e(target: &Target, bodies: &[Body], n: usize) -> Run {
         let batch: Vec<NewEvent> = (i..n.min(i + BATCH))
             .map(|j| {
                 let body = &bodies[j % bodies.len()];
-                NewEvent {
-                    namespace: NAMESPACE.to_owned(),
-                    event: body.event,
-                    payload: body.bytes.clone(),
-                }
+                NewEvent::new(NAMESPACE, body.event, body.bytes.clone())
             })
             .collect();
         i += batch.len();

@@ -54,11 +54,7 @@ fn main() {
         .unwrap();
     let body = example_payload(EventType::BuildFinished, DEFAULT_API_SERVER).to_body();
     let events: Vec<NewEvent> = (0..n)
-        .map(|_| NewEvent {
-            namespace: "hole/ns".to_owned(),
-            event: EventType::BuildFinished,
-            payload: body.clone(),
-        })
+        .map(|_| NewEvent::new("hole/ns", EventType::BuildFinished, body.clone()))
         .collect();
     for batch in events.chunks(1_000) {
         store.accept_events(batch.to_vec()).unwrap();

@@ -112,11 +112,7 @@ fn run(receiver: &Receiver, faulty: &[String], n: usize) -> f64 {
         hook.secret = Some(SECRET.to_owned());
         store.create_webhook(hook).unwrap();
         let events: Vec<NewEvent> = (0..count)
-            .map(|_| NewEvent {
-                namespace: ns.to_owned(),
-                event: EventType::BuildFinished,
-                payload: body.clone(),
-            })
+            .map(|_| NewEvent::new(ns, EventType::BuildFinished, body.clone()))
             .collect();
         for batch in events.chunks(1_000) {
             store.accept_events(batch.to_vec()).unwrap();

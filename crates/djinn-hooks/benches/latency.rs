@@ -51,11 +51,7 @@ fn main() {
             .create_webhook(NewWebhook::new(&ns, faulty::receiver(i)))
             .unwrap();
         let events: Vec<NewEvent> = (0..1_000)
-            .map(|_| NewEvent {
-                namespace: ns.clone(),
-                event: EventType::BuildFinished,
-                payload: body.clone(),
-            })
+            .map(|_| NewEvent::new(ns.clone(), EventType::BuildFinished, body.clone()))
             .collect();
         store.accept_events(events).unwrap();
     }

@@ -6,8 +6,10 @@ use crate::breaker::BreakerConfig;
 #[cfg(doc)]
 use crate::worker::{Worker, WorkerEvent, WorkerWaker};
 
-/// How a [`Worker`] runs.
+/// How a [`Worker`] runs. [`WorkerConfig::default`] gives the defaults documented on each field;
+/// change one by setting it (`config.concurrency = 8`).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct WorkerConfig {
     /// Delivery threads free to work at any time: they claim, commit, sign and send to
     /// receivers known to answer quickly (the others wait in the worker's evented engine). A

@@ -388,12 +388,9 @@ impl<O: Outbox> Worker<'_, O> {
         {
             state = self.breaker_changed(state, &destination, change);
         }
-        state.pending.push(Completion {
-            task_id: task.task_id,
-            lease: task.lease,
-            attempt,
-            decision,
-        });
+        state
+            .pending
+            .push(Completion::new(task.task_id, task.lease, attempt, decision));
         if !state.committing {
             state = self.commit_pending(state, run);
         }
@@ -580,14 +577,11 @@ impl<O: Outbox> Worker<'_, O> {
         let nothing_in_flight = state.in_flight.is_empty();
         state.claiming = true;
         state.idle = None;
-        let request = ClaimRequest {
-            limit,
-            lease: self.config.lease,
-            max_in_flight: self.config.hook_cap(),
-            // A webhook's share of the queue: as many tasks behind each of its slots as the
-            // queue holds per thread at its high-water mark.
-            leases_per_slot: 1 + state.depth.high_water() / self.config.concurrency,
-        };
+        let mut request = ClaimRequest::uncapped(limit, self.config.lease);
+        request.max_in_flight = self.config.hook_cap();
+        // A webhook's share of the queue: as many tasks behind each of its slots as the
+        // queue holds per thread at its high-water mark.
+        request.leases_per_slot = 1 + state.depth.high_water() / self.config.concurrency;
         drop(state);
 
         // Taken before the claim, so the lease is never thought to last longer than it does.

@@ -3,7 +3,7 @@
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use djinn_hook_deliver::{AttemptOutcome, DeliverConfig, Deliverer};
+use djinn_hook_deliver::{AttemptOutcome, Deliverer};
 use djinn_hook_sign::headers;
 use djinn_hook_sign::{
     DEFAULT_TOLERANCE, Secret, StandardHeaders, StandardSecret, verify, verify_standard,
@@ -308,10 +308,9 @@ fn timeout() {
         Duration::from_secs(3),
         Box::new(Reply::status(200)),
     ));
-    let deliverer = Deliverer::new(DeliverConfig {
-        timeout: Duration::from_millis(300),
-        ..local_config()
-    });
+    let mut config = local_config();
+    config.timeout = Duration::from_millis(300);
+    let deliverer = Deliverer::new(config);
     let started = Instant::now();
     let attempt = deliverer.deliver(&request(&server.url()));
     assert_eq!(attempt.outcome, AttemptOutcome::Timeout, "{attempt:?}");

@@ -25,28 +25,20 @@ fn local_deliverer() -> Deliverer {
 }
 
 fn local_config() -> DeliverConfig {
-    DeliverConfig {
-        connect_timeout: Duration::from_secs(2),
-        timeout: Duration::from_secs(5),
-        allow_private_network: true,
-        ..DeliverConfig::default()
-    }
+    let mut config = DeliverConfig::default();
+    config.connect_timeout = Duration::from_secs(2);
+    config.timeout = Duration::from_secs(5);
+    config.allow_private_network = true;
+    config
 }
 
 /// A first attempt of `build.finished` for webhook 42, no secret.
 fn request(url: &str) -> DeliveryRequest {
-    DeliveryRequest {
-        hook_id: 42,
-        event_id: Uuid::new_v4(),
-        event: EventType::BuildFinished,
-        url: url.to_owned(),
-        ssl: true,
-        secret: None,
-        previous_secret: None,
-        standard_webhooks: false,
-        body: br#"{"id":1,"status":"passed"}"#.to_vec(),
-        attempt: 1,
-        redelivery: false,
-        timeout: None,
-    }
+    DeliveryRequest::new(
+        42,
+        Uuid::new_v4(),
+        EventType::BuildFinished,
+        url,
+        br#"{"id":1,"status":"passed"}"#.to_vec(),
+    )
 }

@@ -29,22 +29,17 @@ fn a_worker_over_the_memory_outbox_delivers_every_task_once() {
     let outbox = MemoryOutbox::new();
     for hook_id in [1, FLAKY_HOOK, 3] {
         for _ in 0..4 {
-            outbox.push(djinn_hook_deliver::DeliveryRequest {
-                hook_id,
-                ..request(&server.url())
-            });
+            let mut request = request(&server.url());
+            request.hook_id = hook_id;
+            outbox.push(request);
         }
     }
-    let policy = RetryPolicy {
-        schedule: vec![Duration::ZERO, Duration::ZERO],
-        jitter: 0.0,
-        ..RetryPolicy::default()
-    };
-    let config = WorkerConfig {
-        concurrency: 4,
-        poll_interval: Duration::from_millis(20),
-        ..WorkerConfig::default()
-    };
+    let mut policy = RetryPolicy::default();
+    policy.schedule = vec![Duration::ZERO, Duration::ZERO];
+    policy.jitter = 0.0;
+    let mut config = WorkerConfig::default();
+    config.concurrency = 4;
+    config.poll_interval = Duration::from_millis(20);
     let stats = Worker::new(&outbox, local_deliverer(), policy, config).run_until_idle();
 
     assert_eq!((stats.delivered, stats.retries_scheduled), (12, 4));

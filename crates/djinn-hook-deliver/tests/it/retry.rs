@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use djinn_hook_deliver::{Attempt, AttemptOutcome, Decision, Outcome, RetryPolicy};
+use djinn_hook_deliver::{
+    Attempt, AttemptOutcome, Decision, DeliveryRequest, Outcome, RetryPolicy,
+};
 use djinn_hook_payload::EventType;
 use time::OffsetDateTime;
 use time::macros::datetime;
@@ -16,27 +18,22 @@ use crate::server::{Reply, Server};
 const NOW: OffsetDateTime = datetime!(2026-11-27 12:00:00 UTC);
 
 fn attempt(outcome: AttemptOutcome, status: Option<u16>, headers: &[(&str, &str)]) -> Attempt {
-    Attempt {
-        hook_id: 1,
-        event_id: Uuid::nil(),
-        event: EventType::BuildStarted,
-        url: "https://example.com/".to_owned(),
-        attempt: 1,
-        redelivery: false,
-        created_at: NOW,
-        duration: Duration::from_millis(5),
-        request_headers: Vec::new(),
-        response_status: status,
-        response_headers: headers
-            .iter()
-            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
-            .collect(),
-        response_body: Vec::new(),
-        response_truncated: false,
-        error: None,
-        tls_verification_skipped: false,
-        outcome,
-    }
+    let request = DeliveryRequest::new(
+        1,
+        Uuid::nil(),
+        EventType::BuildStarted,
+        "https://example.com/",
+        Vec::new(),
+    );
+    let mut attempt = Attempt::new(&request, NOW);
+    attempt.duration = Duration::from_millis(5);
+    attempt.response_status = status;
+    attempt.response_headers = headers
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+        .collect();
+    attempt.outcome = outcome;
+    attempt
 }
 
 fn status(code: u16) -> Attempt {
@@ -49,30 +46,20 @@ fn status(code: u16) -> Attempt {
 }
 
 fn no_jitter() -> RetryPolicy {
-    RetryPolicy {
-        jitter: 0.0,
-        ..RetryPolicy::default()
-    }
+    let mut policy = RetryPolicy::default();
+    policy.jitter = 0.0;
+    policy
 }
 
 fn retry_at(delay: Duration) -> Decision {
-    Decision {
-        outcome: Outcome::RetryAt(NOW + delay),
-        disable_hook: None,
-    }
+    Decision::new(Outcome::RetryAt(NOW + delay))
 }
 
 fn throttled(delay: Duration) -> Decision {
-    Decision {
-        outcome: Outcome::Throttled(NOW + delay),
-        disable_hook: None,
-    }
+    Decision::new(Outcome::Throttled(NOW + delay))
 }
 
-const FAILED: Decision = Decision {
-    outcome: Outcome::Failed,
-    disable_hook: None,
-};
+const FAILED: Decision = Decision::new(Outcome::Failed);
 
 #[test]
 fn default_schedule() {
@@ -154,10 +141,8 @@ fn throttling_is_retried_without_using_up_the_schedule() {
 
 #[test]
 fn jitter_stays_within_its_fraction() {
-    let policy = RetryPolicy {
-        jitter: 0.2,
-        ..RetryPolicy::default()
-    };
+    let mut policy = RetryPolicy::default();
+    policy.jitter = 0.2;
     let failed = status(500);
     let mut seen = std::collections::HashSet::new();
     for _ in 0..200 {

@@ -2,16 +2,15 @@
 
 use std::time::Duration;
 
-use djinn_hook_deliver::{AttemptOutcome, DeliverConfig, Deliverer};
+use djinn_hook_deliver::{AttemptOutcome, Deliverer};
 
 use crate::server::{Reply, Server};
 use crate::{local_config, request};
 
 fn public_only() -> Deliverer {
-    Deliverer::new(DeliverConfig {
-        allow_private_network: false,
-        ..local_config()
-    })
+    let mut config = local_config();
+    config.allow_private_network = false;
+    Deliverer::new(config)
 }
 
 fn assert_blocked(deliverer: &Deliverer, url: &str, addr: &str, range: &str) {

@@ -225,21 +225,19 @@ impl Outbox for MemOutbox {
 /// A worker polling every 20 ms; its one webhook may use every thread (the tests here are
 /// about one webhook; `isolation.rs` tests the caps).
 fn fast_config(concurrency: usize) -> WorkerConfig {
-    WorkerConfig {
-        concurrency,
-        poll_interval: Duration::from_millis(20),
-        max_in_flight_per_hook: Some(concurrency),
-        ..WorkerConfig::default()
-    }
+    let mut config = WorkerConfig::default();
+    config.concurrency = concurrency;
+    config.poll_interval = Duration::from_millis(20);
+    config.max_in_flight_per_hook = Some(concurrency);
+    config
 }
 
 /// Retries after 0 s and 50 ms, no jitter.
 fn quick_policy() -> RetryPolicy {
-    RetryPolicy {
-        schedule: vec![Duration::ZERO, Duration::from_millis(50)],
-        jitter: 0.0,
-        ..RetryPolicy::default()
-    }
+    let mut policy = RetryPolicy::default();
+    policy.schedule = vec![Duration::ZERO, Duration::from_millis(50)];
+    policy.jitter = 0.0;
+    policy
 }
 
 #[test]
@@ -275,10 +273,8 @@ fn retries_run_out_then_the_task_fails() {
     let server = Server::always(Reply::status(500));
     let outbox = MemOutbox::with_tasks([request(&server.url())]);
     // The first retry is immediate; the second is due in an hour, made due by hand.
-    let policy = RetryPolicy {
-        schedule: vec![Duration::ZERO, Duration::from_secs(3600)],
-        ..quick_policy()
-    };
+    let mut policy = quick_policy();
+    policy.schedule = vec![Duration::ZERO, Duration::from_secs(3600)];
     let worker = Worker::new(&outbox, local_deliverer(), policy, fast_config(1));
     let stats = worker.run_until_idle();
     assert_eq!((stats.attempts, stats.retries_scheduled), (2, 2));
@@ -472,10 +468,8 @@ fn a_complete_that_keeps_failing_is_abandoned_and_reported() {
     let outbox = MemOutbox::with_tasks([request(&server.url())]);
     outbox.fail_completes.store(usize::MAX, Ordering::SeqCst);
     let mut abandoned = 0;
-    let config = WorkerConfig {
-        complete_retries: 1,
-        ..fast_config(1)
-    };
+    let mut config = fast_config(1);
+    config.complete_retries = 1;
     let worker =
         Worker::new(&outbox, local_deliverer(), quick_policy(), config).with_observer(|event| {
             if let WorkerEvent::Abandoned(batch) = event {
@@ -498,10 +492,8 @@ fn a_task_whose_lease_runs_out_in_flight_is_not_delivered_twice() {
         Box::new(Reply::status(200)),
     ));
     let outbox = MemOutbox::with_tasks([request(&server.url())]);
-    let config = WorkerConfig {
-        lease: Duration::from_millis(50),
-        ..fast_config(2)
-    };
+    let mut config = fast_config(2);
+    config.lease = Duration::from_millis(50);
     let worker = Worker::new(&outbox, local_deliverer(), quick_policy(), config);
     let stats = worker.run_until_idle();
     assert_eq!(server.request_count(), 1);
@@ -535,17 +527,16 @@ fn a_task_whose_lease_ran_out_in_the_queue_is_claimed_again_before_it_is_deliver
             Reply::After(Duration::from_millis(700), Box::new(Reply::status(200)))
         })
     };
-    let tasks = (1..=5).map(|id| DeliveryRequest {
-        hook_id: id,
-        ..request(&server.url())
+    let tasks = (1..=5).map(|id| {
+        let mut request = request(&server.url());
+        request.hook_id = id;
+        request
     });
     let outbox = Arc::clone(outbox.get_or_init(|| Arc::new(MemOutbox::with_tasks(tasks))));
     // A delivery starts with at least a quarter of its lease left, so the receiver's check has
     // a margin of at least 75 ms.
-    let config = WorkerConfig {
-        lease: Duration::from_millis(300),
-        ..fast_config(1)
-    };
+    let mut config = fast_config(1);
+    config.lease = Duration::from_millis(300);
     let worker = Worker::new(&*outbox, local_deliverer(), quick_policy(), config);
     let stats = worker.run_until_idle();
     assert_eq!(server.request_count(), 5, "each task delivered once");
@@ -571,10 +562,8 @@ fn claims_stop_at_the_in_flight_byte_budget() {
     let outbox = MemOutbox::with_tasks((0..12).map(|_| request(&server.url())));
     let body = request(&server.url()).body.len();
     assert_eq!(body, 26);
-    let config = WorkerConfig {
-        max_in_flight_bytes: 60,
-        ..fast_config(2)
-    };
+    let mut config = fast_config(2);
+    config.max_in_flight_bytes = 60;
     let worker = Worker::new(&outbox, local_deliverer(), quick_policy(), config);
     let stats = worker.run_until_idle();
     assert_eq!(stats.delivered, 12);
@@ -625,11 +614,9 @@ fn run_until_idle_ends_once_the_last_completion_lands_after_an_empty_claim() {
         claims: AtomicUsize::new(0),
     };
     // Claims of one task: the first is full, so the worker claims again while it is in flight.
-    let config = WorkerConfig {
-        poll_interval: Duration::from_secs(5),
-        claim_batch: 1,
-        ..fast_config(2)
-    };
+    let mut config = fast_config(2);
+    config.poll_interval = Duration::from_secs(5);
+    config.claim_batch = 1;
     let worker = Worker::new(&outbox, local_deliverer(), quick_policy(), config);
     let started = Instant::now();
     let stats = worker.run_until_idle();
@@ -647,10 +634,8 @@ fn a_waker_makes_an_idle_worker_claim_at_once() {
     let server = Server::always(Reply::status(200));
     let outbox = MemOutbox::default();
     let stop = AtomicBool::new(false);
-    let config = WorkerConfig {
-        poll_interval: Duration::from_secs(10),
-        ..fast_config(2)
-    };
+    let mut config = fast_config(2);
+    config.poll_interval = Duration::from_secs(10);
     let worker = Worker::new(&outbox, local_deliverer(), quick_policy(), config);
     let waker = worker.waker();
     let (stats, latency) = thread::scope(|scope| {
@@ -716,15 +701,14 @@ fn one_webhook_never_has_more_than_its_cap_delivering_at_once() {
             Reply::status(200)
         }
     });
-    let requests = (0..40).map(|i| DeliveryRequest {
-        hook_id: 1 + i % 2,
-        ..request(&server.url())
+    let requests = (0..40).map(|i| {
+        let mut request = request(&server.url());
+        request.hook_id = 1 + i % 2;
+        request
     });
     let outbox = MemOutbox::with_tasks(requests);
-    let config = WorkerConfig {
-        max_in_flight_per_hook: Some(2),
-        ..fast_config(8)
-    };
+    let mut config = fast_config(8);
+    config.max_in_flight_per_hook = Some(2);
     let stats = Worker::new(&outbox, local_deliverer(), quick_policy(), config).run_until_idle();
     assert_eq!(stats.delivered, 40, "{stats:?}");
     let busy = busy.lock().unwrap();
@@ -791,9 +775,10 @@ fn still_open(stream: &mut std::net::TcpStream) -> bool {
 #[test]
 fn deliveries_waiting_on_a_black_hole_are_bounded_by_max_deliveries() {
     let hole = BlackHole::start(12);
-    let requests = (0..12).map(|_| DeliveryRequest {
-        timeout: Some(Duration::from_millis(300)),
-        ..request(&hole.url)
+    let requests = (0..12).map(|_| {
+        let mut request = request(&hole.url);
+        request.timeout = Some(Duration::from_millis(300));
+        request
     });
     let outbox = MemOutbox::with_tasks(requests);
     let mut config = fast_config(2);
@@ -801,10 +786,8 @@ fn deliveries_waiting_on_a_black_hole_are_bounded_by_max_deliveries() {
     config.max_in_flight_per_hook = Some(12);
     // Every attempt is made: no breaker puts the hole's tasks off.
     config.breaker.failures = 0;
-    let policy = RetryPolicy {
-        schedule: vec![Duration::from_secs(600)],
-        ..RetryPolicy::default()
-    };
+    let mut policy = RetryPolicy::default();
+    policy.schedule = vec![Duration::from_secs(600)];
     let stats = Worker::new(&outbox, local_deliverer(), policy, config).run_until_idle();
     assert_eq!(stats.attempts, 12, "{stats:?}");
     assert_eq!(stats.retries_scheduled, 12, "{stats:?}");

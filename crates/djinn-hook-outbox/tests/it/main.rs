@@ -14,20 +14,13 @@ use uuid::Uuid;
 const MINUTE: Duration = Duration::from_secs(60);
 
 fn request(hook_id: i64) -> DeliveryRequest {
-    DeliveryRequest {
+    DeliveryRequest::new(
         hook_id,
-        event_id: Uuid::new_v4(),
-        event: EventType::BuildFinished,
-        url: "http://127.0.0.1:9/hook".to_owned(),
-        ssl: true,
-        secret: None,
-        previous_secret: None,
-        standard_webhooks: false,
-        body: b"{}".to_vec(),
-        attempt: 1,
-        redelivery: false,
-        timeout: None,
-    }
+        Uuid::new_v4(),
+        EventType::BuildFinished,
+        "http://127.0.0.1:9/hook",
+        b"{}".to_vec(),
+    )
 }
 
 fn claim(outbox: &MemoryOutbox, limit: usize, lease: Duration) -> Vec<Task> {
@@ -38,15 +31,12 @@ fn claim(outbox: &MemoryOutbox, limit: usize, lease: Duration) -> Vec<Task> {
 }
 
 fn completion(task: &Task, outcome: Outcome) -> Completion {
-    Completion {
-        task_id: task.task_id,
-        lease: task.lease,
-        attempt: Attempt::new(&task.request, OffsetDateTime::now_utc()),
-        decision: Decision {
-            outcome,
-            disable_hook: None,
-        },
-    }
+    Completion::new(
+        task.task_id,
+        task.lease,
+        Attempt::new(&task.request, OffsetDateTime::now_utc()),
+        Decision::new(outcome),
+    )
 }
 
 fn task_ids(tasks: &[Task]) -> Vec<i64> {
@@ -318,12 +308,9 @@ fn a_hook_at_its_cap_gets_nothing_and_the_claim_says_so() {
         outbox.push(request(hook));
     }
     outbox.set_max_in_flight(2, Some(5));
-    let request = ClaimRequest {
-        limit: 10,
-        lease: MINUTE,
-        max_in_flight: 1,
-        leases_per_slot: 2,
-    };
+    let mut request = ClaimRequest::uncapped(10, MINUTE);
+    request.max_in_flight = 1;
+    request.leases_per_slot = 2;
     let first = outbox.claim(&request).unwrap();
     assert_eq!(hook_ids(&first.tasks), [1, 1, 2]);
     assert!(first.held_back, "webhook 1 has a third task due");

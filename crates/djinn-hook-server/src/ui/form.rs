@@ -124,7 +124,7 @@ impl HookForm {
         let posted_url = form.get("payload_url").unwrap_or("").trim();
         let fields = HookForm {
             payload_url: match stored {
-                Some(hook) => crate::entity_json::kept_payload_url(posted_url, &hook.payload_url),
+                Some(hook) => crate::payload_url::kept_payload_url(posted_url, &hook.payload_url),
                 None => posted_url.to_owned(),
             },
             ssl: form.checked("ssl"),
@@ -152,17 +152,14 @@ impl HookForm {
         secret: Option<String>,
         limits: DeliveryLimits,
     ) -> NewWebhook {
-        NewWebhook {
-            namespace: ns.to_owned(),
-            author_id: None,
-            payload_url: self.payload_url.clone(),
-            ssl: self.ssl,
-            events: self.events.clone(),
-            active: self.active,
-            standard_webhooks: self.standard_webhooks,
-            secret,
-            limits,
-        }
+        let mut new = NewWebhook::new(ns, self.payload_url.clone());
+        new.ssl = self.ssl;
+        new.events = self.events.clone();
+        new.active = self.active;
+        new.standard_webhooks = self.standard_webhooks;
+        new.secret = secret;
+        new.limits = limits;
+        new
     }
 
     /// The delivery limits as typed (an empty field: the worker's default). A field that is
@@ -185,28 +182,28 @@ impl HookForm {
             }
             n
         };
-        DeliveryLimits {
-            max_in_flight: number("max_in_flight", &self.max_in_flight, "deliveries", errors)
-                .map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
-            timeout: number("timeout", &self.timeout_ms, "milliseconds", errors)
-                .map(Duration::from_millis),
-        }
+        let mut limits = DeliveryLimits::default();
+        limits.max_in_flight = number("max_in_flight", &self.max_in_flight, "deliveries", errors)
+            .map(|n| u32::try_from(n).unwrap_or(u32::MAX));
+        limits.timeout =
+            number("timeout", &self.timeout_ms, "milliseconds", errors).map(Duration::from_millis);
+        limits
     }
 
     /// The update: every field as posted. A typed secret replaces the stored one; "remove
     /// secret" removes it; neither keeps it.
     pub(crate) fn update(&self, secret: Option<String>) -> WebhookUpdate {
-        WebhookUpdate {
-            payload_url: Some(self.payload_url.clone()),
-            ssl: Some(self.ssl),
-            events: Some(self.events.clone()),
-            active: Some(self.active),
-            standard_webhooks: Some(self.standard_webhooks),
-            secret: match (secret, self.remove_secret) {
-                (Some(secret), _) => SecretUpdate::Set(secret),
-                (None, true) => SecretUpdate::Remove,
-                (None, false) => SecretUpdate::Keep,
-            },
-        }
+        let mut update = WebhookUpdate::default();
+        update.payload_url = Some(self.payload_url.clone());
+        update.ssl = Some(self.ssl);
+        update.events = Some(self.events.clone());
+        update.active = Some(self.active);
+        update.standard_webhooks = Some(self.standard_webhooks);
+        update.secret = match (secret, self.remove_secret) {
+            (Some(secret), _) => SecretUpdate::Set(secret),
+            (None, true) => SecretUpdate::Remove,
+            (None, false) => SecretUpdate::Keep,
+        };
+        update
     }
 }

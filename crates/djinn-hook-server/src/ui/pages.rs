@@ -265,15 +265,13 @@ async fn edit_page(
         .and_then(|p| p.parse().ok())
         .filter(|p| *p >= 1)
         .unwrap_or(1);
-    let filter = DeliveryFilter {
-        event_type: EventType::from_name(&view.event).ok(),
-        failed_only: view.failed,
-        test: match view.test.as_str() {
-            "only" => Some(true),
-            "none" => Some(false),
-            _ => None,
-        },
-        ..DeliveryFilter::hook(hook.id)
+    let mut filter = DeliveryFilter::hook(hook.id);
+    filter.event_type = EventType::from_name(&view.event).ok();
+    filter.failed_only = view.failed;
+    filter.test = match view.test.as_str() {
+        "only" => Some(true),
+        "none" => Some(false),
+        _ => None,
     };
     let paged: Paged<_> = blocking::store(state, move |store| {
         store.deliveries(filter, Page::new(page))
@@ -353,7 +351,7 @@ async fn delivery_page(
 /// contradict each other.
 fn precheck(state: &UiState, form: &HookForm, secret: Option<&String>) -> ValidationErrors {
     let mut errors = own_intake(state, form);
-    if let Some(problem) = crate::entity_json::masked_userinfo(&form.payload_url) {
+    if let Some(problem) = crate::payload_url::masked_userinfo(&form.payload_url) {
         errors.add("payload_url", problem);
     }
     if secret.is_some() && form.remove_secret {
@@ -434,10 +432,10 @@ async fn update(
     let result = if errors.is_empty() {
         let update = fields.update(secret);
         // The form holds both limits: each is set, or returned to the worker's default.
-        let limits = LimitsUpdate {
-            max_in_flight: Some(limits.max_in_flight),
-            timeout: Some(limits.timeout),
-        };
+        let mut change = LimitsUpdate::default();
+        change.max_in_flight = Some(limits.max_in_flight);
+        change.timeout = Some(limits.timeout);
+        let limits = change;
         blocking::store(&state, move |store| {
             store.update_webhook_with(id, update, limits)
         })

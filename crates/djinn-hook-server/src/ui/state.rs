@@ -20,6 +20,7 @@ pub type TokenCheck = Arc<dyn Fn(&str) -> Option<Access> + Send + Sync>;
 
 /// How people get in.
 #[derive(Clone)]
+#[non_exhaustive]
 pub enum Auth {
     /// No tokens configured (the server listens on loopback only): no sign-in, full access.
     /// CSRF tokens and `Origin` are still checked.

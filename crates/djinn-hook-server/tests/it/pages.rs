@@ -36,13 +36,11 @@ async fn the_list_shows_each_hooks_newest_delivery_and_state() {
     ui.send_test(fixed.id);
     ui.send_test(failing.id);
     ui.store
-        .update_webhook(
-            never.id,
-            WebhookUpdate {
-                active: Some(false),
-                ..WebhookUpdate::default()
-            },
-        )
+        .update_webhook(never.id, {
+            let mut update = WebhookUpdate::default();
+            update.active = Some(false);
+            update
+        })
         .unwrap();
 
     let page = ui.client().get("/ui/n/alice/ci/-/webhooks").await;
@@ -142,14 +140,12 @@ async fn the_edit_page_shows_values_never_the_secret_and_recent_deliveries() {
     let receiver = Receiver::start();
     let hook = ui.hook("alice/ci", &receiver.url("/ok"));
     ui.store
-        .update_webhook(
-            hook.id,
-            WebhookUpdate {
-                events: Some(vec!["cron".into(), "invite.rejected".into()]),
-                secret: djinn_hook_store::SecretUpdate::Set("s3cret-never-shown".into()),
-                ..WebhookUpdate::default()
-            },
-        )
+        .update_webhook(hook.id, {
+            let mut update = WebhookUpdate::default();
+            update.events = Some(vec!["cron".into(), "invite.rejected".into()]);
+            update.secret = djinn_hook_store::SecretUpdate::Set("s3cret-never-shown".into());
+            update
+        })
         .unwrap();
     let path = format!("/ui/n/alice/ci/-/webhooks/{}", hook.id);
     let mut c = ui.client();
@@ -367,20 +363,21 @@ async fn a_hook_disabled_by_the_delivery_layer_says_so_and_saving_active_revives
     // A delivery answered 410 Gone: the delivery layer disables the hook.
     let task = leased_test_task(&ui, hook.id);
     ui.store
-        .complete_one(&Completion {
-            task_id: task.task_id,
-            lease: task.lease,
-            attempt: {
+        .complete_one(&Completion::new(
+            task.task_id,
+            task.lease,
+            {
                 let mut attempt = Attempt::new(&task.request, time::OffsetDateTime::now_utc());
                 attempt.response_status = Some(410);
                 attempt.outcome = AttemptOutcome::HttpStatus;
                 attempt
             },
-            decision: Decision {
-                outcome: Outcome::Failed,
-                disable_hook: Some("410 Gone".into()),
+            {
+                let mut decision = Decision::new(Outcome::Failed);
+                decision.disable_hook = Some("410 Gone".into());
+                decision
             },
-        })
+        ))
         .unwrap();
     let path = format!("/ui/n/alice/ci/-/webhooks/{}", hook.id);
     let mut c = ui.client();

@@ -137,11 +137,9 @@ fn idle_and_stalled_connections_hold_no_thread() {
 
 #[test]
 fn a_request_head_sent_too_slowly_is_cut_off() {
-    let limits = Limits {
-        first_byte_timeout: Duration::from_millis(300),
-        header_read_timeout: Duration::from_millis(300),
-        ..Limits::default()
-    };
+    let mut limits = Limits::default();
+    limits.first_byte_timeout = Duration::from_millis(300);
+    limits.header_read_timeout = Duration::from_millis(300);
     let server = Running::start(config(&[]), limits, "slowloris-test");
     let mut silent = server.connect();
     let got = read_until_closed(&mut silent);
@@ -218,12 +216,10 @@ fn pipelined_requests_are_read_only_as_fast_as_they_are_answered() {
 #[test]
 fn stopping_closes_idle_connections_at_once() {
     // Deadlines far beyond the test's own: only the stop can close these connections.
-    let limits = Limits {
-        first_byte_timeout: Duration::from_secs(120),
-        header_read_timeout: Duration::from_secs(120),
-        shutdown_grace: Duration::from_secs(120),
-        ..Limits::default()
-    };
+    let mut limits = Limits::default();
+    limits.first_byte_timeout = Duration::from_secs(120);
+    limits.header_read_timeout = Duration::from_secs(120);
+    limits.shutdown_grace = Duration::from_secs(120);
     let mut server = Running::start(config(&[]), limits, "stop-test");
     let mut fresh = server.connect();
     let mut kept = server.connect();
@@ -238,11 +234,9 @@ fn stopping_closes_idle_connections_at_once() {
 
 #[test]
 fn a_silent_connection_is_not_held_to_the_head_deadline() {
-    let limits = Limits {
-        first_byte_timeout: Duration::from_secs(120),
-        header_read_timeout: Duration::from_millis(200),
-        ..Limits::default()
-    };
+    let mut limits = Limits::default();
+    limits.first_byte_timeout = Duration::from_secs(120);
+    limits.header_read_timeout = Duration::from_millis(200);
     let server = Running::start(config(&[]), limits, "silent-test");
     let silent = server.connect();
     let mut slow = server.connect();

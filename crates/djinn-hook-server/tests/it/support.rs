@@ -19,10 +19,9 @@ use tower::ServiceExt as _;
 pub(crate) const HOST: &str = "ui.test";
 
 fn deliverer() -> Deliverer {
-    Deliverer::new(DeliverConfig {
-        allow_private_network: true,
-        ..DeliverConfig::default()
-    })
+    let mut config = DeliverConfig::default();
+    config.allow_private_network = true;
+    Deliverer::new(config)
 }
 
 /// Test deliveries and redeliveries for real, as a server wires them: the project's
@@ -117,10 +116,8 @@ impl Ui {
 
     /// Points webhook `id` at `url`.
     pub(crate) fn point(&self, id: i64, url: &str) {
-        let update = djinn_hook_store::WebhookUpdate {
-            payload_url: Some(url.to_owned()),
-            ..djinn_hook_store::WebhookUpdate::default()
-        };
+        let mut update = djinn_hook_store::WebhookUpdate::default();
+        update.payload_url = Some(url.to_owned());
         self.store.update_webhook(id, update).unwrap();
     }
 

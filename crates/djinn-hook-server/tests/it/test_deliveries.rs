@@ -100,19 +100,18 @@ fn test_deliveries_are_bounded_run_off_the_store_pool_and_recorded_when_the_requ
     runtime.block_on(async {
         let receiver = SlowReceiver::start();
         let ui = Ui::with(Auth::Open, |state| {
-            state.with_test_limits(TestLimits {
-                per_webhook: 2,
-                total: 3,
-            })
+            let mut limits = TestLimits::default();
+            limits.per_webhook = 2;
+            limits.total = 3;
+            state.with_test_limits(limits)
         });
         ui.store.ensure_namespace("alice/ci").unwrap();
         // Only the release ends a delivery: the timeout outlasts the test.
         let hook = |path: &str| {
             let mut new = NewWebhook::new("alice/ci", format!("http://{}{path}", receiver.addr));
-            new.limits = DeliveryLimits {
-                timeout: Some(DeliveryLimits::MAX_TIMEOUT),
-                ..DeliveryLimits::default()
-            };
+            let mut limits = DeliveryLimits::default();
+            limits.timeout = Some(DeliveryLimits::MAX_TIMEOUT);
+            new.limits = limits;
             ui.store.create_webhook(new).unwrap().id
         };
         let (a, b) = (hook("/a"), hook("/b"));
@@ -175,10 +174,8 @@ fn test_deliveries_are_bounded_run_off_the_store_pool_and_recorded_when_the_requ
             assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
         }
         let tests_of = |hook: i64| {
-            let filter = DeliveryFilter {
-                test: Some(true),
-                ..DeliveryFilter::hook(hook)
-            };
+            let mut filter = DeliveryFilter::hook(hook);
+            filter.test = Some(true);
             ui.store.deliveries(filter, Page::new(1)).unwrap().items
         };
         wait_until("the abandoned test recorded", || tests_of(a).len() == 2).await;

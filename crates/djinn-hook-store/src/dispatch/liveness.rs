@@ -54,6 +54,7 @@ impl Store {
                 }
                 None => Liveness::Alone,
             },
+            #[cfg(feature = "postgres")]
             Backend::Postgres(p) => Liveness::Session(p.liveness_session(&info)?),
         };
         let process = Arc::new(Process {
@@ -110,6 +111,7 @@ impl Store {
         let handed_back = on_backend!(self, retire(process.info.id, now))?;
         match &process.liveness {
             Liveness::File(lock) => lock.remove_file(),
+            #[cfg(feature = "postgres")]
             Liveness::Session(keeper) => keeper.stop(),
             Liveness::Alone => {}
         }
@@ -177,6 +179,7 @@ impl Store {
                 }
                 taken
             }
+            #[cfg(feature = "postgres")]
             (Backend::Postgres(p), Liveness::Session(keeper)) => {
                 // A session that broke is connected again (this process's claims may have been
                 // taken back meanwhile: their completions are then stale), and for a while

@@ -82,12 +82,9 @@ pub(crate) fn a_webhook_at_its_cap_gets_nothing_until_leases_end(backend: &Backe
     own.limits.max_in_flight = Some(1);
     let own = db.create(own);
     emit_n(&db, "b/ns", 50);
-    let claim = ClaimRequest {
-        limit: 100,
-        lease: LEASE,
-        max_in_flight: 2,
-        leases_per_slot: 3,
-    };
+    let mut claim = ClaimRequest::uncapped(100, LEASE);
+    claim.max_in_flight = 2;
+    claim.leases_per_slot = 3;
 
     let t = now();
     let first = db.store.claim(t, &claim).unwrap();
@@ -211,12 +208,8 @@ pub(crate) fn a_deferred_webhooks_due_tasks_wait_uncounted_and_leased_ones_stay(
     emit_n(&db, "b/ns", 1);
     let t = now();
     // One of the webhook's tasks is claimed (leased) before the deferral.
-    let claim = ClaimRequest {
-        limit: 1,
-        lease: LEASE,
-        max_in_flight: 1,
-        leases_per_slot: 1,
-    };
+    let mut claim = ClaimRequest::uncapped(1, LEASE);
+    claim.max_in_flight = 1;
     let leased = db.store.claim(t, &claim).unwrap().tasks.remove(0);
     assert_eq!(leased.request.hook_id, held.id);
     let until = t + Duration::from_secs(30);
@@ -348,10 +341,10 @@ pub(crate) fn limits_are_validated_set_and_reset(backend: &Backend) {
     let db = backend.db();
     db.store.ensure_namespace("a/ns").unwrap();
     let mut bad = NewWebhook::new("a/ns", "https://a.example.com/");
-    bad.limits = DeliveryLimits {
-        max_in_flight: Some(0),
-        timeout: Some(Duration::from_millis(5)),
-    };
+    let mut limits = DeliveryLimits::default();
+    limits.max_in_flight = Some(0);
+    limits.timeout = Some(Duration::from_millis(5));
+    bad.limits = limits;
     let Err(Error::Invalid(errors)) = db.store.create_webhook(bad) else {
         panic!("expected a validation error");
     };
@@ -368,30 +361,27 @@ pub(crate) fn limits_are_validated_set_and_reset(backend: &Backend) {
     assert_eq!(hook.limits, DeliveryLimits::default());
     let set = db
         .store
-        .update_webhook_limits(
-            hook.id,
-            LimitsUpdate {
-                max_in_flight: Some(Some(3)),
-                timeout: Some(Some(Duration::from_secs(5))),
-            },
-        )
+        .update_webhook_limits(hook.id, {
+            let mut limits = LimitsUpdate::default();
+            limits.max_in_flight = Some(Some(3));
+            limits.timeout = Some(Some(Duration::from_secs(5)));
+            limits
+        })
         .unwrap();
-    assert_eq!(
-        set.limits,
-        DeliveryLimits {
-            max_in_flight: Some(3),
-            timeout: Some(Duration::from_secs(5)),
-        }
-    );
+    assert_eq!(set.limits, {
+        let mut limits = DeliveryLimits::default();
+        limits.max_in_flight = Some(3);
+        limits.timeout = Some(Duration::from_secs(5));
+        limits
+    });
     let kept = db
         .store
-        .update_webhook_limits(
-            hook.id,
-            LimitsUpdate {
-                max_in_flight: Some(None),
-                timeout: None,
-            },
-        )
+        .update_webhook_limits(hook.id, {
+            let mut limits = LimitsUpdate::default();
+            limits.max_in_flight = Some(None);
+            limits.timeout = None;
+            limits
+        })
         .unwrap();
     assert_eq!(kept.limits.max_in_flight, None, "reset to the default");
     assert_eq!(kept.limits.timeout, Some(Duration::from_secs(5)), "kept");
@@ -412,12 +402,8 @@ pub(crate) fn caps_hold_across_stores_claiming_at_once(backend: &Backend) {
     new.limits.max_in_flight = Some(3);
     let hook = db.create(new);
     emit_n(&db, "a/ns", 40);
-    let claim = ClaimRequest {
-        limit: 10,
-        lease: LEASE,
-        max_in_flight: 100,
-        leases_per_slot: 1,
-    };
+    let mut claim = ClaimRequest::uncapped(10, LEASE);
+    claim.max_in_flight = 100;
     let t = now();
     let barrier = Arc::new(Barrier::new(CLAIMERS));
     let claimers: Vec<_> = (0..CLAIMERS)

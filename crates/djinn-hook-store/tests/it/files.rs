@@ -134,6 +134,7 @@ fn the_key_file_convention_opens_a_file_with_its_key_beside_it() {
 }
 
 #[test]
+#[cfg(feature = "postgres")]
 fn a_postgres_database_needs_a_key_file() {
     // Refused before a connection is tried (nothing listens on port 1 anyway).
     let url = Path::new("postgres://djinn@127.0.0.1:1/hooks");

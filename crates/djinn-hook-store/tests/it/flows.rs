@@ -228,13 +228,11 @@ pub(crate) fn disabling_a_hook_fails_its_tasks_and_reenabling_clears_it(backend:
 
     let enabled = db
         .store
-        .update_webhook(
-            hook.id,
-            WebhookUpdate {
-                active: Some(true),
-                ..WebhookUpdate::default()
-            },
-        )
+        .update_webhook(hook.id, {
+            let mut update = WebhookUpdate::default();
+            update.active = Some(true);
+            update
+        })
         .unwrap();
     assert!(enabled.active);
     assert_eq!(
@@ -289,13 +287,11 @@ pub(crate) fn redelivery_resends_the_recorded_body_with_the_same_event_id(backen
         Error::DeliveryNotFound { id: 9999 }
     ));
     db.store
-        .update_webhook(
-            hook.id,
-            WebhookUpdate {
-                active: Some(false),
-                ..WebhookUpdate::default()
-            },
-        )
+        .update_webhook(hook.id, {
+            let mut update = WebhookUpdate::default();
+            update.active = Some(false);
+            update
+        })
         .unwrap();
     assert!(matches!(
         db.store.redeliver(delivery_id).unwrap_err(),
@@ -370,11 +366,11 @@ pub(crate) fn bodies_are_capped_and_marked_truncated(backend: &Backend) {
     let db = backend.db();
     db.hook("alice/ci", "https://example.com/hook");
     db.store
-        .accept_event(NewEvent {
-            namespace: "alice/ci".into(),
-            event: EventType::Objects,
-            payload: vec![b'x'; 100_000],
-        })
+        .accept_event(NewEvent::new(
+            "alice/ci",
+            EventType::Objects,
+            vec![b'x'; 100_000],
+        ))
         .unwrap();
     let t = now();
     let task = db.claim_all(t).remove(0);
@@ -387,15 +383,12 @@ pub(crate) fn bodies_are_capped_and_marked_truncated(backend: &Backend) {
     record.response_body = vec![b'y'; 70_000];
     let id = db
         .store
-        .complete_one(&djinn_hook_outbox::Completion {
-            task_id: task.task_id,
-            lease: task.lease,
-            attempt: record,
-            decision: Decision {
-                outcome: Outcome::Delivered,
-                disable_hook: None,
-            },
-        })
+        .complete_one(&djinn_hook_outbox::Completion::new(
+            task.task_id,
+            task.lease,
+            record,
+            Decision::new(Outcome::Delivered),
+        ))
         .unwrap()
         .delivery_id
         .unwrap();

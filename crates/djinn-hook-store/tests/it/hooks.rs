@@ -158,23 +158,19 @@ pub(crate) fn payload_url_is_unique_within_its_namespace_only(backend: &Backend)
     // Updating a hook to its own URL is fine; to another's is not.
     let second = db.hook("alice/ci", "https://example.com/second");
     db.store
-        .update_webhook(
-            second.id,
-            WebhookUpdate {
-                payload_url: Some("https://example.com/second".into()),
-                ..WebhookUpdate::default()
-            },
-        )
+        .update_webhook(second.id, {
+            let mut update = WebhookUpdate::default();
+            update.payload_url = Some("https://example.com/second".into());
+            update
+        })
         .unwrap();
     let errors = invalid(
         db.store
-            .update_webhook(
-                second.id,
-                WebhookUpdate {
-                    payload_url: Some("https://example.com/hook".into()),
-                    ..WebhookUpdate::default()
-                },
-            )
+            .update_webhook(second.id, {
+                let mut update = WebhookUpdate::default();
+                update.payload_url = Some("https://example.com/hook".into());
+                update
+            })
             .unwrap_err(),
     );
     assert_eq!(errors.field("payload_url").len(), 1);
@@ -222,17 +218,15 @@ pub(crate) fn create_get_list_update_delete(backend: &Backend) {
 
     let updated = db
         .store
-        .update_webhook(
-            a.id,
-            WebhookUpdate {
-                payload_url: Some("http://example.com/a2".into()),
-                ssl: Some(false),
-                events: Some(vec!["cron".into(), "images".into()]),
-                standard_webhooks: Some(false),
-                secret: SecretUpdate::Remove,
-                ..WebhookUpdate::default()
-            },
-        )
+        .update_webhook(a.id, {
+            let mut update = WebhookUpdate::default();
+            update.payload_url = Some("http://example.com/a2".into());
+            update.ssl = Some(false);
+            update.events = Some(vec!["cron".into(), "images".into()]);
+            update.standard_webhooks = Some(false);
+            update.secret = SecretUpdate::Remove;
+            update
+        })
         .unwrap();
     assert_eq!(updated.payload_url, "http://example.com/a2");
     assert_eq!(updated.events.names(), ["cron", "images"]);
@@ -243,27 +237,23 @@ pub(crate) fn create_get_list_update_delete(backend: &Backend) {
     // ssl=true on the (now http) URL is refused; so is an unknown event.
     let errors = invalid(
         db.store
-            .update_webhook(
-                a.id,
-                WebhookUpdate {
-                    ssl: Some(true),
-                    events: Some(vec!["bogus".into()]),
-                    ..WebhookUpdate::default()
-                },
-            )
+            .update_webhook(a.id, {
+                let mut update = WebhookUpdate::default();
+                update.ssl = Some(true);
+                update.events = Some(vec!["bogus".into()]);
+                update
+            })
             .unwrap_err(),
     );
     assert_eq!(errors.field("ssl"), ["requires an https payload_url"]);
     assert_eq!(errors.field("events"), ["unknown event \"bogus\""]);
     let errors = invalid(
         db.store
-            .update_webhook(
-                a.id,
-                WebhookUpdate {
-                    payload_url: Some(" ".into()),
-                    ..WebhookUpdate::default()
-                },
-            )
+            .update_webhook(a.id, {
+                let mut update = WebhookUpdate::default();
+                update.payload_url = Some(" ".into());
+                update
+            })
             .unwrap_err(),
     );
     assert_eq!(errors.field("payload_url"), ["is required"]);
@@ -324,9 +314,10 @@ pub(crate) fn tls_verification_is_on_unless_turned_off_for_an_https_url(backend:
     // http -> https without a word about ssl: verification comes on.
     let plain = db.hook("alice/ci", "http://example.com/plain");
     assert!(!plain.ssl);
-    let url = |u: &str| WebhookUpdate {
-        payload_url: Some(u.into()),
-        ..WebhookUpdate::default()
+    let url = |u: &str| {
+        let mut update = WebhookUpdate::default();
+        update.payload_url = Some(u.into());
+        update
     };
     // The ssl setting after moving webhook `id` to `u`, saying nothing about ssl.
     let ssl_after_move = |id: i64, u: &str| db.store.update_webhook(id, url(u)).unwrap().ssl;
@@ -335,13 +326,11 @@ pub(crate) fn tls_verification_is_on_unless_turned_off_for_an_https_url(backend:
     // Off only when asked for, and then kept across a change of https URL.
     let asked = db
         .store
-        .update_webhook(
-            plain.id,
-            WebhookUpdate {
-                ssl: Some(false),
-                ..WebhookUpdate::default()
-            },
-        )
+        .update_webhook(plain.id, {
+            let mut update = WebhookUpdate::default();
+            update.ssl = Some(false);
+            update
+        })
         .unwrap();
     assert!(!asked.ssl);
     assert!(

@@ -37,7 +37,7 @@ macro_rules! conformance {
                 $(#[test]
                 #[cfg_attr(
                     not(postgres_tests),
-                    ignore = "not run: DJINN_TEST_POSTGRES_URL was unset when the tests were built"
+                    ignore = "not run: DJINN_TEST_POSTGRES_URL was unset when the tests were built, or the `postgres` feature off"
                 )]
                 fn $test() {
                     crate::$module::$test(&crate::support::postgres());

@@ -1,14 +1,20 @@
 //! What only the PostgreSQL backend has: its migrations, connection errors, and
 //! LISTEN/NOTIFY; and the check that CI really ran the PostgreSQL tests.
 
+#[cfg(feature = "postgres")]
 use std::sync::{Arc, Barrier};
+#[cfg(feature = "postgres")]
 use std::thread;
+#[cfg(feature = "postgres")]
 use std::time::Duration;
 
+#[cfg(feature = "postgres")]
 use djinn_hook_payload::EventType;
 use djinn_hook_store::{Error, Store};
 
-use crate::support::{POSTGRES_URL, ScratchDatabase, db, event, key, postgres};
+use crate::support::{POSTGRES_URL, db, key};
+#[cfg(feature = "postgres")]
+use crate::support::{ScratchDatabase, event, postgres};
 
 /// With `DJINN_TEST_POSTGRES_REQUIRED=1` (CI sets it), a missing or unreachable
 /// server fails the run instead of leaving the PostgreSQL tests unrun.
@@ -25,7 +31,8 @@ fn postgres_tests_run_when_required() {
     );
     if !cfg!(postgres_tests) {
         panic!(
-            "{POSTGRES_URL} was unset when the tests were built: the PostgreSQL tests were ignored"
+            "{POSTGRES_URL} was unset when the tests were built, or the `postgres` feature off \
+             (`cargo test -p djinn-hook-store --features postgres`): the PostgreSQL tests were ignored"
         );
     }
     if let Err(e) = ::postgres::Client::connect(&url, ::postgres::NoTls) {
@@ -39,6 +46,7 @@ fn postgres_tests_run_when_required() {
 macro_rules! postgres_only {
     ($(fn $name:ident($server:ident: &str) $body:block)*) => {
         $(#[test]
+        #[cfg(feature = "postgres")]
         #[cfg_attr(
             not(postgres_tests),
             ignore = "not run: DJINN_TEST_POSTGRES_URL was unset when the tests were built"
@@ -51,6 +59,7 @@ macro_rules! postgres_only {
     };
 }
 
+#[cfg(feature = "postgres")]
 fn schema_version(url: &str) -> i64 {
     ::postgres::Client::connect(url, ::postgres::NoTls)
         .unwrap()
@@ -69,7 +78,7 @@ postgres_only! {
                 let barrier = Arc::clone(&barrier);
                 thread::spawn(move || {
                     barrier.wait();
-                    Store::open_postgres(&url, key()).map(drop)
+                    Store::open_url(&url, key()).map(drop)
                 })
             })
             .collect();
@@ -85,10 +94,10 @@ postgres_only! {
             .get(0);
         assert_eq!(rows, 1);
         // Opening again is a no-op migration that keeps the rows.
-        let store = Store::open_postgres(&scratch.url, key()).unwrap();
+        let store = Store::open_url(&scratch.url, key()).unwrap();
         store.ensure_namespace("alice/ci").unwrap();
         drop(store);
-        let store = Store::open_postgres(&scratch.url, key()).unwrap();
+        let store = Store::open_url(&scratch.url, key()).unwrap();
         assert!(store.namespace("alice/ci").unwrap().is_some());
         assert!(store.is_postgres());
         assert_eq!(store.path(), None);
@@ -96,12 +105,12 @@ postgres_only! {
 
     fn a_newer_database_is_refused_untouched(server: &str) {
         let scratch = ScratchDatabase::create(server);
-        drop(Store::open_postgres(&scratch.url, key()).unwrap());
+        drop(Store::open_url(&scratch.url, key()).unwrap());
         ::postgres::Client::connect(&scratch.url, ::postgres::NoTls)
             .unwrap()
             .batch_execute("UPDATE schema_version SET version = 99")
             .unwrap();
-        let err = Store::open_postgres(&scratch.url, key()).unwrap_err();
+        let err = Store::open_url(&scratch.url, key()).unwrap_err();
         assert!(
             matches!(err, Error::NewerSchema { found: 99, supported } if supported == Store::postgres_schema_version()),
             "{err:?}"
@@ -121,8 +130,8 @@ postgres_only! {
 
     fn an_accepted_event_wakes_a_listener_in_another_store(server: &str) {
         let scratch = ScratchDatabase::create(server);
-        let emitter = Store::open_postgres(&scratch.url, key()).unwrap();
-        let worker = Store::open_postgres(&scratch.url, key()).unwrap();
+        let emitter = Store::open_url(&scratch.url, key()).unwrap();
+        let worker = Store::open_url(&scratch.url, key()).unwrap();
         let mut listener = worker.work_listener().unwrap().expect("PostgreSQL listens");
         emitter.ensure_namespace("alice/ci").unwrap();
         // Nothing announced yet: the wait runs out.
@@ -153,8 +162,8 @@ postgres_only! {
 
     fn wake_on_new_work_calls_back_for_another_stores_event_and_stops(server: &str) {
         let scratch = ScratchDatabase::create(server);
-        let emitter = Store::open_postgres(&scratch.url, key()).unwrap();
-        let worker = Store::open_postgres(&scratch.url, key()).unwrap();
+        let emitter = Store::open_url(&scratch.url, key()).unwrap();
+        let worker = Store::open_url(&scratch.url, key()).unwrap();
         emitter.ensure_namespace("alice/ci").unwrap();
         emitter
             .create_webhook(djinn_hook_store::NewWebhook::new("alice/ci", "https://example.com/h"))
@@ -187,7 +196,7 @@ postgres_only! {
 
     fn a_broken_liveness_session_is_connected_again_and_its_lock_taken_again(server: &str) {
         let scratch = ScratchDatabase::create(server);
-        let store = Store::open_postgres(&scratch.url, key()).unwrap();
+        let store = Store::open_url(&scratch.url, key()).unwrap();
         let id = store.register_process(|_| {}).unwrap();
         let mut admin = ::postgres::Client::connect(&scratch.url, ::postgres::NoTls).unwrap();
         // The backend holding the process's advisory lock (a bigint key: its high and low
@@ -231,9 +240,10 @@ postgres_only! {
 }
 
 #[test]
+#[cfg(feature = "postgres")]
 fn an_unreachable_server_is_a_clear_error_without_its_password() {
     // Port 1 on loopback: nothing listens there, the connection is refused at once.
-    let err = Store::open_postgres("postgres://alice:s3cret@127.0.0.1:1/hooks", key()).unwrap_err();
+    let err = Store::open_url("postgres://alice:s3cret@127.0.0.1:1/hooks", key()).unwrap_err();
     assert!(matches!(err, Error::Connect { .. }), "{err:?}");
     let shown = format!("{err} {err:?}");
     assert!(!shown.contains("s3cret"), "{shown}");
@@ -242,6 +252,34 @@ fn an_unreachable_server_is_a_clear_error_without_its_password() {
             .contains("cannot connect to PostgreSQL at postgres://alice:***@127.0.0.1:1/hooks"),
         "{err}"
     );
+}
+
+/// A build without the `postgres` feature says so for a PostgreSQL URL, by every way of opening
+/// one, before it makes any key file for it.
+#[test]
+#[cfg(not(feature = "postgres"))]
+fn a_postgres_url_names_the_missing_feature() {
+    let url = "postgres://alice@127.0.0.1:1/hooks";
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("hooks.key");
+    for err in [
+        Store::open_url(url, key()).unwrap_err(),
+        Store::open_with_key_file(std::path::Path::new(url), Some(&key_file)).unwrap_err(),
+        Store::open_with_key_file(std::path::Path::new(url), None).unwrap_err(),
+    ] {
+        assert!(
+            matches!(
+                err,
+                Error::NotBuilt {
+                    feature: "postgres",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("`postgres` feature"), "{err}");
+    }
+    assert!(!key_file.exists());
 }
 
 #[test]

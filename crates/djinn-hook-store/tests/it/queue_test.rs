@@ -145,13 +145,11 @@ pub(crate) fn an_unknown_hook_stores_nothing_and_a_wrong_key_is_reported(backend
 
     let hook = db.hook("alice/ci", "https://example.com/hook");
     db.store
-        .update_webhook(
-            hook.id,
-            WebhookUpdate {
-                secret: djinn_hook_store::SecretUpdate::Set("s3cret".to_owned()),
-                ..WebhookUpdate::default()
-            },
-        )
+        .update_webhook(hook.id, {
+            let mut update = WebhookUpdate::default();
+            update.secret = djinn_hook_store::SecretUpdate::Set("s3cret".to_owned());
+            update
+        })
         .unwrap();
     let wrong = db.reopen_with(djinn_hook_store::SecretKey::from_bytes([1; 32]));
     let err = wrong
@@ -187,10 +185,8 @@ pub(crate) fn test_deliveries_are_marked_and_filtered_and_their_redeliveries_too
         .unwrap();
 
     let list = |test: Option<bool>| -> Vec<(uuid::Uuid, bool, bool)> {
-        let filter = DeliveryFilter {
-            test,
-            ..DeliveryFilter::hook(hook.id)
-        };
+        let mut filter = DeliveryFilter::hook(hook.id);
+        filter.test = test;
         db.store
             .deliveries(filter, Page::default())
             .unwrap()
@@ -212,10 +208,8 @@ pub(crate) fn test_deliveries_are_marked_and_filtered_and_their_redeliveries_too
 
     // By event type: both were build.submitted; no cron delivery exists.
     let by_type = |event: EventType| {
-        let filter = DeliveryFilter {
-            event_type: Some(event),
-            ..DeliveryFilter::hook(hook.id)
-        };
+        let mut filter = DeliveryFilter::hook(hook.id);
+        filter.event_type = Some(event);
         db.store
             .deliveries(filter, Page::default())
             .unwrap()

@@ -122,9 +122,10 @@ fn version_2_file_migrates_and_its_deliveries_are_not_tests() {
         .unwrap();
     let tests = store
         .deliveries(
-            DeliveryFilter {
-                test: Some(true),
-                ..DeliveryFilter::default()
+            {
+                let mut filter = DeliveryFilter::default();
+                filter.test = Some(true);
+                filter
             },
             Page::default(),
         )

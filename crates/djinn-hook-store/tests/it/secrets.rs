@@ -61,13 +61,11 @@ pub(crate) fn each_write_uses_a_fresh_nonce(backend: &Backend) {
     let read = || db.stored_secret(hook.id);
     let set = || {
         db.store
-            .update_webhook(
-                hook.id,
-                WebhookUpdate {
-                    secret: SecretUpdate::Set(SECRET.into()),
-                    ..WebhookUpdate::default()
-                },
-            )
+            .update_webhook(hook.id, {
+                let mut update = WebhookUpdate::default();
+                update.secret = SecretUpdate::Set(SECRET.into());
+                update
+            })
             .unwrap()
     };
     set();
@@ -110,13 +108,11 @@ pub(crate) fn removed_secret_claims_as_none_and_key_debug_is_redacted(backend: &
     let hook = db.create(new);
     let hook = db
         .store
-        .update_webhook(
-            hook.id,
-            WebhookUpdate {
-                secret: SecretUpdate::Remove,
-                ..WebhookUpdate::default()
-            },
-        )
+        .update_webhook(hook.id, {
+            let mut update = WebhookUpdate::default();
+            update.secret = SecretUpdate::Remove;
+            update
+        })
         .unwrap();
     assert!(!hook.has_secret);
     db.emit("alice/ci", EventType::Cron);
@@ -132,10 +128,8 @@ pub(crate) fn credentials_in_a_payload_url_are_never_in_debug(backend: &Backend)
     let db = backend.db();
     let url = "https://user:password@example.com/hook";
     let new = NewWebhook::new("alice/ci", url);
-    let update = WebhookUpdate {
-        payload_url: Some(url.into()),
-        ..WebhookUpdate::default()
-    };
+    let mut update = WebhookUpdate::default();
+    update.payload_url = Some(url.into());
     let hook = db.create(new.clone());
     assert_eq!(
         hook.payload_url, url,
@@ -251,13 +245,11 @@ pub(crate) fn a_rotation_hands_out_both_secrets_until_its_overlap_ends(backend: 
     // Setting a secret outright ends the overlap.
     let set = db
         .store
-        .update_webhook(
-            hook.id,
-            WebhookUpdate {
-                secret: SecretUpdate::Set("fourth".into()),
-                ..WebhookUpdate::default()
-            },
-        )
+        .update_webhook(hook.id, {
+            let mut update = WebhookUpdate::default();
+            update.secret = SecretUpdate::Set("fourth".into());
+            update
+        })
         .unwrap();
     assert_eq!(set.secret_rotating_until, None);
     assert_eq!(db.stored_previous_secret(hook.id), None);
@@ -359,11 +351,9 @@ pub(crate) fn an_invalid_whsec_secret_is_refused_at_create_update_and_rotation(b
         new.standard_webhooks = true;
         new.secret = Some(bad.into());
         refused(db.store.create_webhook(new), bad);
-        let update = WebhookUpdate {
-            standard_webhooks: Some(true),
-            secret: SecretUpdate::Set(bad.into()),
-            ..WebhookUpdate::default()
-        };
+        let mut update = WebhookUpdate::default();
+        update.standard_webhooks = Some(true);
+        update.secret = SecretUpdate::Set(bad.into());
         refused(db.store.update_webhook(hook.id, update), bad);
         refused(
             db.store

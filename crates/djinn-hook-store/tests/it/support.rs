@@ -31,7 +31,7 @@ impl Backend {
             Backend::Sqlite => db(),
             Backend::Postgres(server) => {
                 let scratch = ScratchDatabase::create(server);
-                let store = Store::open_postgres(&scratch.url, key()).unwrap();
+                let store = Store::open_url(&scratch.url, key()).unwrap();
                 Db {
                     store,
                     place: Place::Postgres(scratch),
@@ -162,7 +162,7 @@ impl Db {
     pub(crate) fn reopen_with(&self, key: SecretKey) -> Store {
         match &self.place {
             Place::File(_) => Store::open(self.path(), key).unwrap(),
-            Place::Postgres(scratch) => Store::open_postgres(&scratch.url, key).unwrap(),
+            Place::Postgres(scratch) => Store::open_url(&scratch.url, key).unwrap(),
         }
     }
 
@@ -300,11 +300,7 @@ pub(crate) fn db() -> Db {
 }
 
 pub(crate) fn event(ns: &str, event: EventType) -> NewEvent {
-    NewEvent {
-        namespace: ns.to_owned(),
-        event,
-        payload: format!(r#"{{"event":"{event}"}}"#).into_bytes(),
-    }
+    NewEvent::new(ns, event, format!(r#"{{"event":"{event}"}}"#).into_bytes())
 }
 
 pub(crate) fn attempt(task: &Task, status: Option<u16>, at: OffsetDateTime) -> Attempt {
@@ -333,15 +329,12 @@ pub(crate) fn completion(task: &Task, outcome: Outcome, at: OffsetDateTime) -> C
         Outcome::Delivered => Some(200),
         _ => Some(500),
     };
-    Completion {
-        task_id: task.task_id,
-        lease: task.lease,
-        attempt: attempt(task, status, at),
-        decision: Decision {
-            outcome,
-            disable_hook: None,
-        },
-    }
+    Completion::new(
+        task.task_id,
+        task.lease,
+        attempt(task, status, at),
+        Decision::new(outcome),
+    )
 }
 
 /// Completions reporting each of `tasks` delivered at `at`.

@@ -51,13 +51,12 @@ fn list(
         invalid!("--page: pages count from 1");
     }
     let store = store::open(global)?;
-    let filter = DeliveryFilter {
-        hook_id: hook,
-        event_id,
-        event_type: None,
-        failed_only: failed,
-        test,
-    };
+    let mut filter = DeliveryFilter::default();
+    filter.hook_id = hook;
+    filter.event_id = event_id;
+    filter.event_type = None;
+    filter.failed_only = failed;
+    filter.test = test;
     let paged = store.deliveries(filter, Page::new(page)).or_fail()?;
     if global.json {
         return output::print_json(&PageJson {

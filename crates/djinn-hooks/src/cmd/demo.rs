@@ -68,10 +68,12 @@ pub(crate) fn run(global: &Global, args: &DemoArgs) -> anyhow::Result<()> {
 
     let events: Vec<NewEvent> = EventType::ALL
         .iter()
-        .map(|&event| NewEvent {
-            namespace: NAMESPACE.to_owned(),
-            event,
-            payload: example_payload(event, DEFAULT_API_SERVER).to_body(),
+        .map(|&event| {
+            NewEvent::new(
+                NAMESPACE,
+                event,
+                example_payload(event, DEFAULT_API_SERVER).to_body(),
+            )
         })
         .collect();
     let accepted = store.accept_events(events).or_fail()?;

@@ -20,11 +20,11 @@ pub(crate) fn run(global: &Global, args: &EmitArgs) -> anyhow::Result<()> {
         Err(err) => invalid!("invalid payload: {err}"),
     };
     let store = store::open(global)?;
-    let accepted = match store.accept_event(NewEvent {
-        namespace: args.namespace.clone(),
+    let accepted = match store.accept_event(NewEvent::new(
+        args.namespace.clone(),
         event,
-        payload: payload.to_body(),
-    }) {
+        payload.to_body(),
+    )) {
         Err(err @ Error::NamespaceNotFound { .. }) => anyhow::bail!(
             "{err}; nothing stored (a namespace comes into being with its first webhook: \
              hook create --namespace {} ...)",

@@ -14,7 +14,7 @@ use super::output::{self, Table};
 use super::store::{self, StoreResult as _};
 use super::{Global, invalid};
 use crate::cli::{HookCommand, HookCreateArgs, HookRotateArgs, HookUpdateArgs, SecretArgs};
-use crate::entity_json::{DeliveryFullJson, RotatedJson, WebhookJson, generate_secret};
+use crate::entity_json::{DeliveryFullJson, RotatedJson, WebhookJson};
 
 /// Runs a `hook` subcommand.
 pub(crate) fn run(global: &Global, command: HookCommand) -> anyhow::Result<()> {
@@ -83,14 +83,14 @@ fn create(global: &Global, args: &HookCreateArgs) -> anyhow::Result<()> {
     new.active = !args.inactive;
     new.standard_webhooks = args.standard_webhooks;
     new.secret = secret;
-    new.limits = DeliveryLimits {
-        max_in_flight: args.max_in_flight,
-        timeout: args
-            .timeout
-            .as_deref()
-            .map(|t| timeout("--timeout", t))
-            .transpose()?,
-    };
+    let mut limits = DeliveryLimits::default();
+    limits.max_in_flight = args.max_in_flight;
+    limits.timeout = args
+        .timeout
+        .as_deref()
+        .map(|t| timeout("--timeout", t))
+        .transpose()?;
+    new.limits = limits;
     let store = store::open(global)?;
     let hook = create_in(&store, new)?;
     if global.json {
@@ -143,11 +143,9 @@ fn get(store: &Store, id: i64) -> anyhow::Result<Webhook> {
 }
 
 fn update(global: &Global, args: &HookUpdateArgs) -> anyhow::Result<()> {
-    let mut update = WebhookUpdate {
-        payload_url: args.url.clone(),
-        events: args.events.as_deref().map(events),
-        ..WebhookUpdate::default()
-    };
+    let mut update = WebhookUpdate::default();
+    update.payload_url = args.url.clone();
+    update.events = args.events.as_deref().map(events);
     if args.ssl {
         update.ssl = Some(true);
     } else if args.no_ssl {
@@ -168,27 +166,26 @@ fn update(global: &Global, args: &HookUpdateArgs) -> anyhow::Result<()> {
     } else if let Some(secret) = secret(&args.secret)? {
         update.secret = SecretUpdate::Set(secret);
     }
-    let limits = LimitsUpdate {
-        max_in_flight: match args.max_in_flight.as_deref() {
-            None => None,
-            Some("default") => Some(None),
-            Some(n) => match n.parse::<u32>() {
-                Ok(n) => Some(Some(n)),
-                Err(_) => invalid!("--max-in-flight: {n:?} is not a number or `default`"),
-            },
+    let mut limits = LimitsUpdate::default();
+    limits.max_in_flight = match args.max_in_flight.as_deref() {
+        None => None,
+        Some("default") => Some(None),
+        Some(n) => match n.parse::<u32>() {
+            Ok(n) => Some(Some(n)),
+            Err(_) => invalid!("--max-in-flight: {n:?} is not a number or `default`"),
         },
-        timeout: match args.timeout.as_deref() {
-            None => None,
-            Some("default") => Some(None),
-            Some(t) => Some(Some(timeout("--timeout", t)?)),
-        },
+    };
+    limits.timeout = match args.timeout.as_deref() {
+        None => None,
+        Some("default") => Some(None),
+        Some(t) => Some(Some(timeout("--timeout", t)?)),
     };
     let store = store::open(global)?;
     if let Some(url) = &update.payload_url {
         // The URL as `hook show` prints it (user-info as ***) keeps the stored credentials.
         let stored = get(&store, args.id)?;
-        let url = crate::entity_json::kept_payload_url(url, &stored.payload_url);
-        if let Some(problem) = crate::entity_json::masked_userinfo(&url) {
+        let url = djinn_hook_server::payload_url::kept_payload_url(url, &stored.payload_url);
+        if let Some(problem) = djinn_hook_server::payload_url::masked_userinfo(&url) {
             invalid!("--url: {problem}");
         }
         update.payload_url = Some(url);
@@ -210,7 +207,7 @@ fn rotate_secret(global: &Global, args: &HookRotateArgs) -> anyhow::Result<()> {
     let (secret, generated) = match secret(&args.secret)? {
         Some(secret) => (secret, None),
         None => {
-            let secret = generate_secret()?;
+            let secret = djinn_hook_sign::StandardSecret::generate()?.to_whsec();
             (secret.clone(), Some(secret))
         }
     };
@@ -437,10 +434,9 @@ fn last_cell(last: Option<&LastResponse>) -> String {
 fn test(global: &Global, id: i64, event: &str, allow_private_network: bool) -> anyhow::Result<()> {
     let event = super::events::parse_event(event)?;
     let store = store::open(global)?;
-    let deliverer = Deliverer::new(DeliverConfig {
-        allow_private_network,
-        ..DeliverConfig::default()
-    });
+    let mut config = DeliverConfig::default();
+    config.allow_private_network = allow_private_network;
+    let deliverer = Deliverer::new(config);
     let sent = djinn_hook_server::send_test(&store, &deliverer, id, event).or_fail()?;
     let (done, delivery) = (sent.completion, sent.delivery);
     let attempt = &done.attempt;

@@ -42,17 +42,13 @@ pub(crate) fn run(global: &Global, args: &ServeArgs) -> anyhow::Result<()> {
     super::process::raise_open_file_limit("serve", args.concurrency + args.max_deliveries);
     let stop = super::worker::stop_on_signal()?;
     super::process::bound_stop(Arc::clone(&store), Arc::clone(&stop), args.shutdown_timeout);
-    let worker = super::worker::configured_worker(
-        &store,
-        args.network.allow_private_network,
-        WorkerConfig {
-            concurrency: args.concurrency,
-            max_deliveries: args.max_deliveries,
-            lease: args.lease,
-            poll_interval: POLL_INTERVAL,
-            ..WorkerConfig::default()
-        },
-    );
+    let mut worker_config = WorkerConfig::default();
+    worker_config.concurrency = args.concurrency;
+    worker_config.max_deliveries = args.max_deliveries;
+    worker_config.lease = args.lease;
+    worker_config.poll_interval = POLL_INTERVAL;
+    let worker =
+        super::worker::configured_worker(&store, args.network.allow_private_network, worker_config);
     config.ui = Some(super::web_ui::state(
         &store,
         &config.tokens,

@@ -24,10 +24,9 @@ pub(crate) fn state(
         let tokens = Arc::clone(tokens);
         Auth::Tokens(Arc::new(move |token| tokens.ui_access(token)))
     };
-    let deliverer = Deliverer::new(DeliverConfig {
-        allow_private_network,
-        ..DeliverConfig::default()
-    });
+    let mut config = DeliverConfig::default();
+    config.allow_private_network = allow_private_network;
+    let deliverer = Deliverer::new(config);
     let actions = StoreActions::new(Arc::clone(store), deliverer, Some(waker));
     let ui = UiState::new(Arc::clone(store), auth, Arc::new(actions))?;
     Ok(match base_url {

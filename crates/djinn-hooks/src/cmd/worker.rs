@@ -37,23 +37,16 @@ pub(crate) fn run(global: &Global, args: &WorkerArgs) -> anyhow::Result<()> {
     };
     let terminal = std::io::stderr().is_terminal();
     let mut progress = Progress::default();
-    let worker = configured_worker(
-        &store,
-        args.network.allow_private_network,
-        WorkerConfig {
-            concurrency: args.concurrency,
-            max_deliveries: args.max_deliveries,
-            lease: args.lease,
-            max_in_flight_per_hook: args.max_in_flight_per_hook,
-            poll_interval: if args.until_idle {
-                UNTIL_IDLE_POLL
-            } else {
-                WorkerConfig::default().poll_interval
-            },
-            ..WorkerConfig::default()
-        },
-    )
-    .with_observer(|event| progress.observe(&event, terminal));
+    let mut config = WorkerConfig::default();
+    config.concurrency = args.concurrency;
+    config.max_deliveries = args.max_deliveries;
+    config.lease = args.lease;
+    config.max_in_flight_per_hook = args.max_in_flight_per_hook;
+    if args.until_idle {
+        config.poll_interval = UNTIL_IDLE_POLL;
+    }
+    let worker = configured_worker(&store, args.network.allow_private_network, config)
+        .with_observer(|event| progress.observe(&event, terminal));
     if stop.is_some() {
         eprintln!(
             "worker: delivering with {} threads; Ctrl-C (or SIGTERM) hands back the queue, gives the deliveries under way {} to finish, and stops",
@@ -123,15 +116,10 @@ pub(crate) fn worker<'o>(
     allow_private_network: bool,
     poll_interval: Duration,
 ) -> Worker<'o, &'o Store> {
-    configured_worker(
-        store,
-        allow_private_network,
-        WorkerConfig {
-            concurrency,
-            poll_interval,
-            ..WorkerConfig::default()
-        },
-    )
+    let mut config = WorkerConfig::default();
+    config.concurrency = concurrency;
+    config.poll_interval = poll_interval;
+    configured_worker(store, allow_private_network, config)
 }
 
 /// A worker over the store with `config` and the default retry schedule.
@@ -140,10 +128,8 @@ pub(crate) fn configured_worker<'o>(
     allow_private_network: bool,
     config: WorkerConfig,
 ) -> Worker<'o, &'o Store> {
-    let deliver = DeliverConfig {
-        allow_private_network,
-        ..DeliverConfig::default()
-    };
+    let mut deliver = DeliverConfig::default();
+    deliver.allow_private_network = allow_private_network;
     Worker::with_config(store, config, deliver)
 }
 

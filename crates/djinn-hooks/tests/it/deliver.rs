@@ -254,14 +254,16 @@ fn bursts_of_connections_at_concurrency_8_and_16_never_stall() {
             .iter()
             .cycle()
             .take(64)
-            .map(|&event| djinn_hook_store::NewEvent {
-                namespace: NS.to_owned(),
-                event,
-                payload: djinn_hook_payload::example_payload(
+            .map(|&event| {
+                djinn_hook_store::NewEvent::new(
+                    NS,
                     event,
-                    djinn_hook_payload::DEFAULT_API_SERVER,
+                    djinn_hook_payload::example_payload(
+                        event,
+                        djinn_hook_payload::DEFAULT_API_SERVER,
+                    )
+                    .to_body(),
                 )
-                .to_body(),
             })
             .collect();
         store.accept_events(events).unwrap();
@@ -318,11 +320,7 @@ fn a_hanging_receiver_does_not_hold_up_the_others() {
     let events = ["dead/ns", "ok/ns"]
         .into_iter()
         .flat_map(|ns| std::iter::repeat_n(ns, 200))
-        .map(|ns| djinn_hook_store::NewEvent {
-            namespace: ns.to_owned(),
-            event: EventType::BuildFinished,
-            payload: body.clone(),
-        })
+        .map(|ns| djinn_hook_store::NewEvent::new(ns, EventType::BuildFinished, body.clone()))
         .collect();
     store.accept_events(events).unwrap();
     drop(store);

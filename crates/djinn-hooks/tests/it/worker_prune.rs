@@ -47,26 +47,23 @@ fn a_long_running_worker_prunes_old_deliveries_and_keeps_recent_ones() {
         let now = OffsetDateTime::now_utc();
         for at in [now - Duration::from_secs(2 * 3600), now] {
             store
-                .accept_event(NewEvent {
-                    namespace: NS.to_owned(),
-                    event: EventType::Cron,
-                    payload: example_payload(EventType::Cron, DEFAULT_API_SERVER).to_body(),
-                })
+                .accept_event(NewEvent::new(
+                    NS,
+                    EventType::Cron,
+                    example_payload(EventType::Cron, DEFAULT_API_SERVER).to_body(),
+                ))
                 .unwrap();
             let task = store
                 .claim_due(OffsetDateTime::now_utc(), 1, Duration::from_secs(60))
                 .unwrap()
                 .remove(0);
             store
-                .complete_one(&Completion {
-                    task_id: task.task_id,
-                    lease: task.lease,
-                    attempt: attempt(&task, at),
-                    decision: Decision {
-                        outcome: Outcome::Delivered,
-                        disable_hook: None,
-                    },
-                })
+                .complete_one(&Completion::new(
+                    task.task_id,
+                    task.lease,
+                    attempt(&task, at),
+                    Decision::new(Outcome::Delivered),
+                ))
                 .unwrap();
         }
     }
