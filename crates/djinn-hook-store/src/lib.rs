@@ -158,6 +158,7 @@
 #[cfg(doctest)]
 struct ReadmeDoctests;
 
+mod at_cap;
 mod auto_prune;
 mod claim;
 mod delivery_query;
