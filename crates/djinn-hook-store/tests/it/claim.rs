@@ -136,7 +136,10 @@ pub(crate) fn a_webhook_found_at_its_cap_is_passed_over_until_a_lease_of_its_end
     };
     let t = now();
     let first = db.store.claim(t, &claim).unwrap();
-    assert_eq!(per_hook(&first.tasks), HashMap::from([(a.id, 2), (b.id, 2)]));
+    assert_eq!(
+        per_hook(&first.tasks),
+        HashMap::from([(a.id, 2), (b.id, 2)])
+    );
     let of = |hook_id: i64| {
         first
             .tasks
