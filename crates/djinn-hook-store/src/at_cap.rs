@@ -1,7 +1,7 @@
 //! The webhooks a `Store`'s claims found at their cap, remembered so that its next claims pass
-//! over them without counting their leases again (the count walks each live lease: with many
-//! receivers that never answer, each holding its cap of leases, it was most of a claim's cost)
-//! until one of their leases may have ended.
+//! over them without counting their leases again (the count walks each live lease: beside
+//! many receivers that never answer, each holding its cap of leases, it would be most of every
+//! claim's cost) until one of their leases may have ended.
 //!
 //! A lease this `Store` ends (a completion of the webhook's task) makes the webhook's next
 //! claim count it again at once; one put off, handed back or taken back from a dead process,
