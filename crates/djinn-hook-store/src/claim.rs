@@ -1,7 +1,7 @@
 //! Claiming due tasks fairly across webhooks, each under its cap; putting claimed tasks off
 //! while a circuit breaker holds their receiver.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use const_format::formatcp;
 use djinn_hook_outbox::{ClaimRequest, Claimed, LeaseToken, PutOff};
@@ -26,17 +26,20 @@ impl Store {
     /// every frame written before it). A claim lost in a machine crash is harmless: its tasks
     /// are due again at once, as if their lease had run out, and the attempt it counted is not
     /// counted.
-    /// Starts after webhook `after`; returns what it got and the webhook it served last. The
-    /// leases are `holder`'s (a registered process), if given.
+    /// Starts after webhook `after` and passes over the webhooks of `at_cap` (known to be at
+    /// their cap: their due tasks count as held back); returns what it got, the webhook it
+    /// served last and the webhooks it found at their cap. The leases are `holder`'s (a
+    /// registered process), if given.
     pub(crate) fn claim(
         &self,
         now: OffsetDateTime,
         claim: &ClaimRequest,
         after: i64,
         holder: Option<ProcessId>,
-    ) -> Result<(Claimed, Option<i64>)> {
+        at_cap: &HashSet<i64>,
+    ) -> Result<ClaimOutcome> {
         self.write_unsynced("claiming due tasks", |tx| {
-            claim_in(self, tx, now, claim, after, holder)
+            claim_in(self, tx, now, claim, after, at_cap, holder)
         })
     }
 
@@ -120,20 +123,25 @@ struct Candidate {
     after: (i64, i64),
 }
 
-/// The claim's transaction: returns what it got and the webhook it served last.
+/// What a claim got, the webhook it served last and the webhooks it found at their cap.
+pub(crate) type ClaimOutcome = (Claimed, Option<i64>, Vec<i64>);
+
+/// The claim's transaction, after webhook `cursor` and passing over those of `at_cap`.
 fn claim_in(
     store: &Store,
     tx: &Transaction<'_>,
     now: OffsetDateTime,
     claim: &ClaimRequest,
     cursor: i64,
+    at_cap: &HashSet<i64>,
     holder: Option<ProcessId>,
-) -> IResult<(Claimed, Option<i64>)> {
+) -> IResult<ClaimOutcome> {
     let now_ns = to_ns(now);
     let holder = holder.map(ProcessId::as_i64);
     let until = to_ns(lease_until(now, claim.lease));
     let token = LeaseToken::new();
     let mut held_back = false;
+    let mut found_at_cap = Vec::new();
 
     // The webhooks with pending tasks (one index seek each), those after the cursor first.
     let mut next_hook = tx.prepare_cached(formatcp!(
@@ -167,6 +175,15 @@ fn claim_in(
     ))?;
     let mut candidates = Vec::new();
     for hook_id in hook_ids {
+        // A webhook with nothing due (its backlog put off by a breaker, say) is passed over
+        // before its live leases are counted: that count walks every task due later.
+        if !due_after.exists(params![hook_id, now_ns, i64::MIN, i64::MIN])? {
+            continue;
+        }
+        if at_cap.contains(&hook_id) {
+            held_back = true;
+            continue;
+        }
         let hook = hook_stmt
             .query_row([hook_id], |r| {
                 let active: bool = r.get(0)?;
@@ -184,7 +201,9 @@ fn claim_in(
         let leased: i64 = leased_stmt.query_row(params![hook_id, now_ns], |r| r.get(0))?;
         hook.room = hook.hook.room(claim, leased);
         if hook.room == 0 {
-            held_back |= due_after.exists(params![hook_id, now_ns, i64::MIN, i64::MIN])?;
+            // It has due tasks: left behind by its cap.
+            held_back = true;
+            found_at_cap.push(hook_id);
             continue;
         }
         candidates.push(hook);
@@ -285,13 +304,14 @@ fn claim_in(
             if hook.room == 0 {
                 held_back |=
                     due_after.exists(params![hook.hook_id, now_ns, hook.after.0, hook.after.1])?;
+                found_at_cap.push(hook.hook_id);
                 continue;
             }
             keep.push(hook);
         }
         candidates = keep;
     }
-    Ok((Claimed { tasks, held_back }, last))
+    Ok((Claimed { tasks, held_back }, last, found_at_cap))
 }
 
 /// A webhook's limits from its columns (a value out of range reads as unset).

@@ -14,6 +14,7 @@ use djinn_hook_outbox::{
 use djinn_hook_payload::EventType;
 use time::OffsetDateTime;
 
+use crate::at_cap::AtCap;
 use crate::error::{Error, Result};
 use crate::key::SecretKey;
 use crate::liveness::Process;
@@ -38,6 +39,8 @@ pub struct Store {
     /// The webhook this `Store`'s last claim served last: the next claim starts after it
     /// (round-robin across webhooks).
     claim_cursor: AtomicI64,
+    /// The webhooks this `Store`'s claims found at their cap: its next claims pass over them.
+    at_cap: AtCap,
     /// This process, once registered ([`Store::register_process`]).
     process: Mutex<Option<Arc<Process>>>,
     /// Tasks taken back from dead processes by this `Store`.
@@ -74,6 +77,7 @@ impl Store {
         Store {
             backend,
             claim_cursor: AtomicI64::new(0),
+            at_cap: AtCap::default(),
             process: Mutex::new(None),
             taken_back: AtomicU64::new(0),
             stale_completions: AtomicU64::new(0),
@@ -355,7 +359,10 @@ impl Store {
     /// **Capped per webhook**: a webhook holding `max_in_flight × leases_per_slot` live leases
     /// (its own `max_in_flight`, else the claim's) gets no more, counting the leases of every
     /// worker on the file or database; [`Claimed::held_back`] says whether that left due tasks
-    /// behind.
+    /// behind. A webhook found at its cap is passed over by this `Store`'s next claims (its
+    /// leases not counted again) until this `Store` completes one of its tasks, puts off or
+    /// hands back any task, or for half a second by `now` (leases that run out or that other
+    /// stores end).
     ///
     /// Atomic: two workers (threads, `Store`s or processes) never get the same task; a crashed
     /// worker's tasks come back when the lease runs out, or at once if it was a registered
@@ -381,7 +388,10 @@ impl Store {
         }
         let holder = process.map(|p| p.info.id);
         let after = self.claim_cursor.load(Ordering::Relaxed);
-        let (claimed, last) = on_backend!(self, claim(now, claim, after, holder))?;
+        let skip = self.at_cap.skip(now, claim);
+        let (claimed, last, at_cap) =
+            on_backend!(self, claim(now, claim, after, holder, &skip.hooks))?;
+        self.at_cap.found(&skip, now, claim, &at_cap);
         if let Some(last) = last {
             self.claim_cursor.store(last, Ordering::Relaxed);
         }
@@ -398,7 +408,9 @@ impl Store {
         if put_off.is_empty() {
             return Ok(0);
         }
-        on_backend!(self, put_off(put_off))
+        let n = on_backend!(self, put_off(put_off))?;
+        self.at_cap.forget_all();
+        Ok(n)
     }
 
     /// Records that the circuit breaker of `destination` closed: the webhooks it held no
@@ -437,6 +449,8 @@ impl Store {
             return Ok(Vec::new());
         }
         let completed = on_backend!(self, complete(completions))?;
+        self.at_cap
+            .freed(completions.iter().map(|c| c.attempt.hook_id));
         let stale = completed
             .iter()
             .filter(|c| c.delivery_id.is_some() && !c.lease_held)
@@ -454,7 +468,9 @@ impl Store {
         if tasks.is_empty() {
             return Ok(0);
         }
-        on_backend!(self, release(tasks, OffsetDateTime::now_utc()))
+        let released = on_backend!(self, release(tasks, OffsetDateTime::now_utc()))?;
+        self.at_cap.forget_all();
+        Ok(released)
     }
 
     /// [`Store::complete`] for one attempt.

@@ -167,6 +167,7 @@ compile_error!(
 #[cfg(doctest)]
 struct ReadmeDoctests;
 
+mod at_cap;
 mod auto_prune;
 mod claim;
 mod delivery_query;

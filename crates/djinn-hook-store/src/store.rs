@@ -320,12 +320,13 @@ mod tests {
         let store = Store::open_in_memory(SecretKey::from_bytes([3; 32])).unwrap();
         // 2 = FULL.
         assert_eq!(synchronous(&store), 2);
-        let (claimed, _) = store
+        let (claimed, _, _) = store
             .claim(
                 OffsetDateTime::now_utc(),
                 &djinn_hook_outbox::ClaimRequest::uncapped(10, Duration::from_secs(60)),
                 0,
                 None,
+                &Default::default(),
             )
             .unwrap();
         assert!(claimed.tasks.is_empty());

@@ -109,6 +109,7 @@ impl Store {
         };
         let now = OffsetDateTime::now_utc();
         let handed_back = on_backend!(self, retire(process.info.id, now))?;
+        self.at_cap.forget_all();
         match &process.liveness {
             Liveness::File(lock) => lock.remove_file(),
             #[cfg(feature = "postgres")]
@@ -192,6 +193,9 @@ impl Store {
             }
             _ => Vec::new(),
         };
+        if !taken.is_empty() {
+            self.at_cap.forget_all();
+        }
         for taken_back in &taken {
             self.taken_back
                 .fetch_add(taken_back.tasks, Ordering::Relaxed);

@@ -2,7 +2,7 @@
 //! rules as SQLite's `claim.rs`); putting claimed tasks off while a circuit breaker holds
 //! their receiver.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use const_format::formatcp;
 use djinn_hook_outbox::{ClaimRequest, Claimed, LeaseToken, PutOff};
@@ -11,8 +11,8 @@ use postgres::types::Type;
 use time::OffsetDateTime;
 
 use super::{PgStore, attempt, event_from_code};
-use crate::claim::SETTINGS_COLUMNS;
 use crate::claim::limits_from_row;
+use crate::claim::{ClaimOutcome, SETTINGS_COLUMNS};
 use crate::error::{IResult, Result};
 use crate::liveness::ProcessId;
 use crate::outbox::lease_until;
@@ -21,17 +21,19 @@ use crate::task::{Secrets, Settings, TaskRow, claimed};
 use crate::task_state::PENDING;
 
 impl PgStore {
-    /// As SQLite's: starts after webhook `after`, returns the webhook it served last too; the
-    /// leases are `holder`'s, if given.
+    /// As SQLite's: starts after webhook `after`, passes over those of `at_cap`, returns the
+    /// webhook it served last and those it found at their cap too; the leases are `holder`'s,
+    /// if given.
     pub(crate) fn claim(
         &self,
         now: OffsetDateTime,
         claim: &ClaimRequest,
         after: i64,
         holder: Option<ProcessId>,
-    ) -> Result<(Claimed, Option<i64>)> {
+        at_cap: &HashSet<i64>,
+    ) -> Result<ClaimOutcome> {
         self.claim_write("claiming due tasks", |tx| {
-            claim_in(self, tx, now, claim, after, holder)
+            claim_in(self, tx, now, claim, after, at_cap, holder)
         })
     }
 
@@ -138,13 +140,15 @@ fn claim_in(
     now: OffsetDateTime,
     claim: &ClaimRequest,
     cursor: i64,
+    at_cap: &HashSet<i64>,
     holder: Option<ProcessId>,
-) -> IResult<(Claimed, Option<i64>)> {
+) -> IResult<ClaimOutcome> {
     let now_ns = to_ns(now);
     let holder = holder.map(ProcessId::as_i64);
     let until = lease_until(now, claim.lease);
     let token = LeaseToken::new();
     let mut held_back = false;
+    let mut found_at_cap = Vec::new();
 
     // The active webhooks with due tasks: a skip scan over the pending tasks' webhooks (one
     // index seek each).
@@ -166,6 +170,12 @@ fn claim_in(
         )?
         .iter()
         .map(|r| r.get(0))
+        .filter(|hook_id| {
+            // Known to be at its cap: its due tasks are left behind, uncounted.
+            let skip = at_cap.contains(hook_id);
+            held_back |= skip;
+            !skip
+        })
         .collect();
     if due_hooks.is_empty() {
         return Ok((
@@ -174,6 +184,7 @@ fn claim_in(
                 held_back,
             },
             None,
+            found_at_cap,
         ));
     }
     // Their rows, locked, read as of the lock. Those another claim holds are left to it; but
@@ -220,7 +231,10 @@ fn claim_in(
         let leased = leased.get(&hook.hook.hook_id).copied().unwrap_or(0);
         hook.room = hook.hook.room(claim, leased);
         // Every candidate has due tasks: one without room leaves them behind.
-        held_back |= hook.room == 0;
+        if hook.room == 0 {
+            held_back = true;
+            found_at_cap.push(hook.hook.hook_id);
+        }
         hook.room > 0
     });
 
@@ -303,11 +317,12 @@ fn claim_in(
                     &[(&hook.hook.hook_id, Type::INT8), (&now_ns, Type::INT8)],
                 )?[0]
                     .get::<_, bool>(0);
+                found_at_cap.push(hook.hook.hook_id);
                 continue;
             }
             keep.push(hook);
         }
         candidates = keep;
     }
-    Ok((Claimed { tasks, held_back }, last))
+    Ok((Claimed { tasks, held_back }, last, found_at_cap))
 }

@@ -114,6 +114,71 @@ pub(crate) fn a_webhook_at_its_cap_gets_nothing_until_leases_end(backend: &Backe
     assert_eq!(per_hook(&later.tasks)[&busy.id], 6);
 }
 
+/// A `Store` passes over the webhooks its claims found at their cap (sparing the count of their
+/// leases) until it ends one of their leases itself, or for half a second by the claims' clock
+/// when another `Store` ends them.
+pub(crate) fn a_webhook_found_at_its_cap_is_passed_over_until_a_lease_of_its_ends(
+    backend: &Backend,
+) {
+    let db = backend.db();
+    let a = db.hook("a/ns", "https://a.example.com/");
+    let b = db.hook("b/ns", "https://b.example.com/");
+    emit_n(&db, "a/ns", 10);
+    emit_n(&db, "b/ns", 10);
+    let claim = ClaimRequest {
+        limit: 100,
+        lease: LEASE,
+        max_in_flight: 2,
+        leases_per_slot: 1,
+    };
+    let t = now();
+    let first = db.store.claim(t, &claim).unwrap();
+    assert_eq!(
+        per_hook(&first.tasks),
+        HashMap::from([(a.id, 2), (b.id, 2)])
+    );
+    let of = |hook_id: i64| {
+        first
+            .tasks
+            .iter()
+            .find(|task| task.request.hook_id == hook_id)
+            .unwrap()
+    };
+
+    // Another store ends a lease of webhook a: this one still passes it over...
+    let other = db.reopen();
+    other
+        .complete(&[completion(of(a.id), Outcome::Delivered, t)])
+        .unwrap();
+    let passed_over = db.store.claim(t, &claim).unwrap();
+    assert!(passed_over.tasks.is_empty());
+    assert!(passed_over.held_back, "their due tasks are left behind");
+    // ...for half a second at most.
+    let later = t + Duration::from_millis(500);
+    assert_eq!(
+        per_hook(&db.store.claim(later, &claim).unwrap().tasks),
+        HashMap::from([(a.id, 1)])
+    );
+
+    // A lease this store ends counts at once.
+    db.store
+        .complete(&[completion(of(b.id), Outcome::Delivered, later)])
+        .unwrap();
+    assert_eq!(
+        per_hook(&db.store.claim(later, &claim).unwrap().tasks),
+        HashMap::from([(b.id, 1)])
+    );
+    // A claim allowing more than the cap it was found at counts it again.
+    let wider = ClaimRequest {
+        max_in_flight: 3,
+        ..claim
+    };
+    assert_eq!(
+        per_hook(&db.store.claim(later, &wider).unwrap().tasks),
+        HashMap::from([(a.id, 1), (b.id, 1)])
+    );
+}
+
 pub(crate) fn a_throttled_attempt_is_recorded_but_not_counted(backend: &Backend) {
     let db = backend.db();
     let hook = db.hook("a/ns", "https://a.example.com/");

@@ -52,6 +52,7 @@ conformance! {
         a_small_backlog_is_not_queued_behind_a_big_one,
         claims_smaller_than_the_webhook_count_take_turns,
         a_webhook_at_its_cap_gets_nothing_until_leases_end,
+        a_webhook_found_at_its_cap_is_passed_over_until_a_lease_of_its_ends,
         a_put_off_task_keeps_its_attempt_and_its_event,
         a_throttled_attempt_is_recorded_but_not_counted,
         a_webhooks_adaptive_limit_and_in_flight_tasks_are_shown,
