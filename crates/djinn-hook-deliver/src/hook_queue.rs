@@ -3,8 +3,9 @@
 //!
 //! A webhook at its cap keeps its queued tasks (they hold leases, not threads) while the other
 //! webhooks' tasks are taken. So does a webhook *parked* because its receiver is slow and the
-//! worker's budget for slow deliveries is spent, until [`HookQueues::unpark`]. [`HookQueues::ready`] counts only tasks that could be taken now,
-//! so a queue full of a capped webhook's tasks still lets the worker claim for the others.
+//! worker's budget for slow deliveries is spent, until [`HookQueues::unpark`].
+//! [`HookQueues::ready`] counts only tasks that could be taken now, so a queue full of a capped
+//! webhook's tasks still lets the worker claim for the others.
 
 use std::collections::{HashMap, VecDeque};
 

@@ -38,7 +38,8 @@
 //!     for mut conn in listener.incoming().flatten() {
 //!         let mut buf = [0; 4096];
 //!         let _ = conn.read(&mut buf); // the request fits (a small body)
-//!         let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+//!         let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+//!         let _ = conn.write_all(answer);
 //!     }
 //! });
 //!
@@ -46,7 +47,7 @@
 //! config.allow_private_network = true; // the SSRF guard refuses loopback otherwise
 //! let deliverer = Deliverer::new(config);
 //! let mut request =
-//!     DeliveryRequest::new(7, uuid::Uuid::new_v4(), EventType::Cron, &url, br#"{"id":1}"#.to_vec());
+//!     DeliveryRequest::new(7, uuid::Uuid::new_v4(), EventType::Cron, &url, br#"{}"#.to_vec());
 //! request.secret = Some("s3cret".into()); // signed: X-Djinn-CI-Signature
 //! let attempt = deliverer.deliver(&request);
 //! assert_eq!(attempt.response_status, Some(200));

@@ -21,7 +21,8 @@
 //!
 //! // The request of a claimed task (a store builds it from its rows).
 //! let event_id = uuid::Uuid::new_v4();
-//! let mut request = DeliveryRequest::new(7, event_id, EventType::Cron, "https://ci.example.com/hook", b"{}".to_vec());
+//! let url = "https://ci.example.com/hook";
+//! let mut request = DeliveryRequest::new(7, event_id, EventType::Cron, url, b"{}".to_vec());
 //! request.secret = Some("s3cret".into());
 //! assert!(!format!("{request:?}").contains("s3cret"));
 //!
@@ -30,7 +31,8 @@
 //! attempt.response_status = Some(503);
 //! attempt.outcome = AttemptOutcome::HttpStatus;
 //! let retry_at = OffsetDateTime::now_utc() + time::Duration::minutes(5);
-//! let done = Completion::new(41, LeaseToken::new(), attempt, Decision::new(Outcome::RetryAt(retry_at)));
+//! let decision = Decision::new(Outcome::RetryAt(retry_at));
+//! let done = Completion::new(41, LeaseToken::new(), attempt, decision);
 //! assert_eq!(done.decision.outcome.to_string(), "retry");
 //! assert_eq!(AttemptOutcome::from_name("http_status"), Some(AttemptOutcome::HttpStatus));
 //! ```

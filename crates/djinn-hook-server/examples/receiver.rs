@@ -1,7 +1,8 @@
 //! A webhook receiver in a few lines: check `X-Djinn-CI-Signature` with djinn-hook-sign, on the
 //! receiver this crate serves (`listen` runs the same).
 //!
-//! Run: `cargo run -p djinn-hook-server --example receiver -- 127.0.0.1:9091 "$(cat hook-secret.txt)"`
+//! Run: `cargo run -p djinn-hook-server --example receiver -- 127.0.0.1:9091 "$(cat
+//! hook-secret.txt)"`
 //!
 //! To mount the check in an axum application of your own, use
 //! `djinn_hook_server::receiver::router(secret, |received| …)` instead of `Receiver::start`.

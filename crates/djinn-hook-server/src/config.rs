@@ -22,7 +22,8 @@ pub struct Config {
     pub(crate) addrs: Vec<SocketAddr>,
     /// The bearer tokens; none means loopback callers only.
     pub tokens: Arc<Tokens>,
-    /// The API's public base URL for the `url` fields of responses; `None`: `http://<bound address>`.
+    /// The API's public base URL for the `url` fields of responses; `None`: `http://<bound
+    /// address>`.
     pub base_url: Option<String>,
     /// The largest request body accepted, in bytes. Default 1 MiB.
     pub max_body: usize,

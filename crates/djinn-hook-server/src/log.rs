@@ -1,7 +1,7 @@
-//! Log lines on stderr through `tracing`, written as logfmt (`key=value`, values quoted when
-//! they hold spaces or quotes) by `tracing-logfmt`: one per request, one per delivery (the
-//! same from `serve` and `worker`), and the server's start and stop. Never a secret, a token, an `Authorization` header, a payload URL
-//! (it may carry credentials) or a body.
+//! Log lines on stderr through `tracing`, written as logfmt (`key=value`, values quoted when they
+//! hold spaces or quotes) by `tracing-logfmt`: one per request, one per delivery (the same from
+//! `serve` and `worker`), and the server's start and stop. Never a secret, a token, an
+//! `Authorization` header, a payload URL (it may carry credentials) or a body.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

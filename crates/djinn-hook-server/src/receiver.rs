@@ -102,7 +102,8 @@ impl fmt::Debug for Received {
 /// let signature = djinn_hook_sign::sign(&secret, body);
 /// headers.insert(SIGNATURE, HeaderValue::from_str(&signature.to_string()).unwrap());
 /// let verifier = Verifier::new("s3cret").unwrap();
-/// let got = djinn_hook_server::receiver::check(&Uri::from_static("/hook"), &headers, body, &verifier);
+/// let uri = Uri::from_static("/hook");
+/// let got = djinn_hook_server::receiver::check(&uri, &headers, body, &verifier);
 /// assert!(got.signature_valid);
 /// ```
 pub fn check(uri: &Uri, headers: &HeaderMap, body: &[u8], verifier: &Verifier) -> Received {

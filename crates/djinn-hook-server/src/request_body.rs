@@ -1,5 +1,5 @@
-//! Request bodies: read with the size limit enforced while they arrive, the JSON the API reads,
-//! and how a body that fails to parse is reported. What it writes is in `crate::entity_json`, shared
+//! Request bodies: read with the size limit enforced while they arrive, the JSON the API reads, and
+//! how a body that fails to parse is reported. What it writes is in `crate::entity_json`, shared
 //! with the command line's `--json`.
 
 use axum::body::{Body, Bytes};
@@ -71,7 +71,8 @@ pub(crate) struct RotateSecret {
     pub(crate) overlap_seconds: Option<u64>,
 }
 
-/// `Some(value)` for a field that is present, even as `null` (absent fields get the default, `None`).
+/// `Some(value)` for a field that is present, even as `null` (absent fields get the default,
+/// `None`).
 fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
     d: D,
 ) -> Result<Option<Option<T>>, D::Error> {

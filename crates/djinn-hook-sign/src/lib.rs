@@ -24,7 +24,8 @@
 //! ```
 //! use djinn_hook_sign::{Secret, VerifyError, sign, verify};
 //! let secret = Secret::from("It's a Secret to Everybody");
-//! let header = sign(&secret, br#"{"id":1}"#).to_header_value(); // the sender's X-Djinn-CI-Signature
+//! // The sender's X-Djinn-CI-Signature.
+//! let header = sign(&secret, br#"{"id":1}"#).to_header_value();
 //! verify(&secret, br#"{"id":1}"#, &header)?;
 //! assert_eq!(verify(&secret, br#"{"id":2}"#, &header), Err(VerifyError::Mismatch));
 //! # Ok::<(), VerifyError>(())

@@ -297,10 +297,10 @@ impl Store {
     }
 
     /// Rotates a webhook's signing secret: `secret` signs its deliveries from now on, and the
-    /// current secret is still signed with until `overlap` from now (both signatures are sent:
-    /// a claimed task's request carries `previous_secret`), then ignored and deleted by the next prune. A
-    /// rotation during an overlap drops the older previous secret: at most two are signed with.
-    /// A webhook without a secret gets its first one, with nothing to overlap; a zero overlap
+    /// current secret is still signed with until `overlap` from now (both signatures are sent: a
+    /// claimed task's request carries `previous_secret`), then ignored and deleted by the next
+    /// prune. A rotation during an overlap drops the older previous secret: at most two are signed
+    /// with. A webhook without a secret gets its first one, with nothing to overlap; a zero overlap
     /// replaces the secret at once.
     ///
     /// An empty secret or an overlap over [`MAX_ROTATION_OVERLAP`](crate::MAX_ROTATION_OVERLAP)

@@ -80,8 +80,9 @@ pub struct Webhook {
     pub delivery_limit: Option<LimitHold>,
     /// Its tasks claimed by a worker and not yet completed (queued there or being delivered).
     pub in_flight: u64,
-    /// While a secret rotation's overlap lasts ([`Store::rotate_secret`](crate::Store::rotate_secret)),
-    /// when it ends: until then deliveries are signed with the previous secret too.
+    /// While a secret rotation's overlap lasts
+    /// ([`Store::rotate_secret`](crate::Store::rotate_secret)), when it ends: until then deliveries
+    /// are signed with the previous secret too.
     #[serde(with = "time::serde::rfc3339::option")]
     pub secret_rotating_until: Option<OffsetDateTime>,
 }

@@ -14,18 +14,19 @@
 //! - `sink`: a minimal hand-written HTTP/1.1 responder (reads the request, answers 204; no
 //!   check). The server costs almost nothing, so this ratio is the worker against the fastest
 //!   loop ureq can do: the harshest comparison.
-//! - `receiver`: `djinn_hook_server::Receiver`, the receiver `listen` and the demo use (djinn-hook-server on axum,
-//!   checks every `X-Djinn-CI-Signature`, answers 204), with a thread taking each `Received`
-//!   off its channel. A realistic receiver: its cost is in both the baseline and the run.
+//! - `receiver`: `djinn_hook_server::Receiver`, the receiver `listen` and the demo use
+//!   (djinn-hook-server on axum, checks every `X-Djinn-CI-Signature`, answers 204), with a thread
+//!   taking each `Received` off its channel. A realistic receiver: its cost is in both the baseline
+//!   and the run.
 //!
 //! Run: `cargo bench -p djinn-hooks --bench e2e` (N = 20,000; about 5 s after the build).
 //! `DJINN_BENCH_N=200000` sets N; `DJINN_BENCH_ONLY=sink` (or `receiver`) runs one receiver;
 //! `DJINN_BENCH_MEMORY=1` also runs N = 200,000 (against the sink) to compare the worker's peak
 //! memory (VmHWM of its process) with the N run. `DJINN_BENCH_WRAP="perf record -g"` runs the
 //! worker under a profiler (the figures then include its overhead); `DJINN_BENCH_BIN=path` runs
-//! that build of `djinn-hooks` instead of this one (say, a copy saved before a change). The worker's CPU time
-//! (user + system, from `/proc/<pid>/stat`, read when it has exited and is not yet reaped) is
-//! printed per delivery.
+//! that build of `djinn-hooks` instead of this one (say, a copy saved before a change). The
+//! worker's CPU time (user + system, from `/proc/<pid>/stat`, read when it has exited and is not
+//! yet reaped) is printed per delivery.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -208,8 +208,8 @@ pub(crate) enum HookCommand {
 #[derive(Debug, Args)]
 #[group(multiple = false)]
 pub(crate) struct SecretArgs {
-    /// The secret that signs deliveries (prefer --secret-file: arguments are visible to other users).
-    /// A whsec_… secret is a Standard Webhooks one: padded base64 of 24 to 64 bytes.
+    /// The secret that signs deliveries (prefer --secret-file: arguments are visible to other
+    /// users). A whsec_… secret is a Standard Webhooks one: padded base64 of 24 to 64 bytes.
     #[arg(long)]
     pub(crate) secret: Option<String>,
     /// A file whose contents (trailing newline removed) are the secret.
@@ -318,7 +318,8 @@ pub(crate) struct HookRotateArgs {
     pub(crate) id: i64,
     #[command(flatten)]
     pub(crate) secret: SecretArgs,
-    /// How long deliveries are still signed with the old secret too (at most a week; zero: the old one stops at once).
+    /// How long deliveries are still signed with the old secret too (at most a week; zero: the old
+    /// one stops at once).
     #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
     pub(crate) overlap: std::time::Duration,
 }
@@ -520,10 +521,12 @@ pub(crate) struct ServeArgs {
     /// The largest request body accepted, in bytes.
     #[arg(long, default_value_t = 1024 * 1024)]
     pub(crate) max_body: usize,
-    /// How many threads run the HTTP side (connections are tasks on them: a slow or idle client holds none).
+    /// How many threads run the HTTP side (connections are tasks on them: a slow or idle client
+    /// holds none).
     #[arg(long, default_value_t = 2)]
     pub(crate) http_threads: usize,
-    /// The API's public base URL, for the `url` fields of responses [default: http://<bound address>].
+    /// The API's public base URL, for the `url` fields of responses [default: http://<bound
+    /// address>].
     #[arg(long)]
     pub(crate) base_url: Option<String>,
     /// Store posted events that are themselves webhook deliveries, and allow webhooks aimed at

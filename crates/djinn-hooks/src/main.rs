@@ -1,4 +1,5 @@
-//! The djinn-hooks binary: parses the command line, runs one command, maps its outcome to an exit code.
+//! The djinn-hooks binary: parses the command line, runs one command, maps its outcome to an exit
+//! code.
 
 mod cli;
 mod cmd;

@@ -1145,10 +1145,10 @@ fn hand_back_queue(state: &mut State) {
     }
 }
 
-/// Tasks in flight as far as the claim limit is concerned: not those queued behind a webhook at
-/// its cap, nor those in slow or evented deliveries (a hanging receiver's tasks would otherwise stop
-/// claims for everyone; they are bounded by the store's cap per webhook, by `max_deliveries`
-/// and by `max_in_flight_bytes`).
+/// Tasks in flight as far as the claim limit is concerned: not those queued behind a webhook at its
+/// cap, nor those in slow or evented deliveries (a hanging receiver's tasks would otherwise stop
+/// claims for everyone; they are bounded by the store's cap per webhook, by `max_deliveries` and by
+/// `max_in_flight_bytes`).
 fn counted_in_flight(state: &State) -> usize {
     state
         .in_flight

@@ -40,14 +40,14 @@ use report::Observer;
 ///   to a new thread with a small stack, up to `max_deliveries` of them. Threads beyond the
 ///   pool's need end after 2 s idle.
 ///
-/// - **No hand-off per delivery**: the delivery threads claim and commit themselves (each call
-///   runs on one store thread while the calling thread waits: the store's allocations stay in
-///   one allocator arena). A thread that finds the queue at or below its low-water mark (the
-///   rule is in `queue_depth.rs`) refills it to twice that with one claim (capped by
-///   `claim_batch`), so claims are big and rare and the queue outlasts a claim waiting for a
-///   commit; a claim that brings fewer than it asked for (the store had no more due) is not
-///   repeated before the poll interval, a wake-up or (until idle) a commit. A thread that finishes a delivery adds its completion to the
-///   pending batch and, unless a commit is already running, commits the whole batch.
+/// - **No hand-off per delivery**: the delivery threads claim and commit themselves (each call runs
+///   on one store thread while the calling thread waits: the store's allocations stay in one
+///   allocator arena). A thread that finds the queue at or below its low-water mark (the rule is in
+///   `queue_depth.rs`) refills it to twice that with one claim (capped by `claim_batch`), so claims
+///   are big and rare and the queue outlasts a claim waiting for a commit; a claim that brings
+///   fewer than it asked for (the store had no more due) is not repeated before the poll interval,
+///   a wake-up or (until idle) a commit. A thread that finishes a delivery adds its completion to
+///   the pending batch and, unless a commit is already running, commits the whole batch.
 /// - **Bounded memory, back-pressure**: at most twice the high-water mark of tasks, and about
 ///   `max_in_flight_bytes` of bodies, are in flight (claimed, not yet committed); slow
 ///   receivers or a slow store slow claiming down instead of filling a queue.
@@ -63,11 +63,11 @@ use report::Observer;
 ///   batch is reported as [`WorkerEvent::Abandoned`] (the tasks' leases then expire and they are
 ///   delivered again: at least once, never silently lost).
 /// - **Isolation**: the queue is one queue per webhook, taken round-robin; at most
-///   `max_in_flight_per_hook` (or the webhook's own cap) of one webhook's tasks are delivered
-///   at once, less while its receiver times out or answers slowly (an adaptive limit, reported
-///   by [`limits`](Self::limits)), and none while it is paused after a 429 or 503 (its tasks
-///   put off, their attempts not counted); the store's claim is fair and capped the same way. A destination whose
-///   circuit breaker is open has its due tasks put off without an attempt wherever they are
+///   `max_in_flight_per_hook` (or the webhook's own cap) of one webhook's tasks are delivered at
+///   once, less while its receiver times out or answers slowly (an adaptive limit, reported by
+///   [`limits`](Self::limits)), and none while it is paused after a 429 or 503 (its tasks put off,
+///   their attempts not counted); the store's claim is fair and capped the same way. A destination
+///   whose circuit breaker is open has its due tasks put off without an attempt wherever they are
 ///   found (when claimed, queued, or taken by a thread; see [`BreakerConfig`]);
 ///   [`breakers`](Self::breakers) reports the breakers.
 /// - **Waking up**: when nothing is due the worker claims again after `poll_interval`, or as

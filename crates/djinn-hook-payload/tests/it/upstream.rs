@@ -1,10 +1,9 @@
 //! Compatibility with the original's example payloads: one test per file under
-//! `tests/data/upstream/` (the original docs' `examples/`, unchanged). Each
-//! file, with its URL placeholder replaced, parses as its event's payload, and the body we would send keeps
-//! every key and value of the file. The keys we add are listed per file: they
-//! are the fields the original's code sends but its 2021 examples lack
-//! (the original's encoders write them; its examples predate them), written
-//! with their documented defaults.
+//! `tests/data/upstream/` (the original docs' `examples/`, unchanged). Each file, with its URL
+//! placeholder replaced, parses as its event's payload, and the body we would send keeps every key
+//! and value of the file. The keys we add are listed per file: they are the fields the original's
+//! code sends but its 2021 examples lack (the original's encoders write them; its examples predate
+//! them), written with their documented defaults.
 
 use std::collections::BTreeSet;
 
@@ -207,9 +206,10 @@ fn build_tagged() {
             "build.trigger = null",
         ],
     );
-    // A defect of the original: it puts the whole build object in `url`. This file does not show it: its `url` is the tags URL,
-    // which is what we require (`parse::build_tagged_url_carrying_the_build_is_rejected`
-    // covers a body that does repeat the defect).
+    // A defect of the original: it puts the whole build object in `url`. This file does not show
+    // it: its `url` is the tags URL, which is what we require
+    // (`parse::build_tagged_url_carrying_the_build_is_rejected` covers a body that does repeat the
+    // defect).
     let Payload::BuildTagged(tagged) = payload else {
         panic!("expected build.tagged");
     };

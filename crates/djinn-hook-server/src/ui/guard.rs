@@ -223,9 +223,9 @@ async fn admit(state: &UiState, req: Request) -> Result<Admitted, Refused> {
     })
 }
 
-/// A POST from a page of this server: `Origin` (sent by browsers on every POST) names the
-/// host the request went to, or is the server's public origin. Without `Origin`, `Sec-Fetch-Site` if present must not say
-/// another site; a client sending neither (curl) still needs the CSRF token.
+/// A POST from a page of this server: `Origin` (sent by browsers on every POST) names the host the
+/// request went to, or is the server's public origin. Without `Origin`, `Sec-Fetch-Site` if present
+/// must not say another site; a client sending neither (curl) still needs the CSRF token.
 fn same_origin(req: &Request, public_origin: Option<&str>) -> bool {
     let headers = req.headers();
     let host = headers

@@ -12,7 +12,7 @@
 //! | GET, POST | `/n/{ns}/-/webhooks/{id}` | the edit form and recent deliveries; update |
 //! | POST | `/n/{ns}/-/webhooks/{id}/delete` | delete |
 //! | POST | `/n/{ns}/-/webhooks/{id}/test` | send a test delivery now |
-//! | POST | `/n/{ns}/-/webhooks/{id}/rotate-secret` | a new secret, the old one kept for an overlap |
+//! | POST | `/n/{ns}/-/webhooks/{id}/rotate-secret` | a new secret, the old one kept a while |
 //! | GET | `/n/{ns}/-/webhooks/{id}/deliveries/{delivery}` | one delivery |
 //! | POST | `/n/{ns}/-/webhooks/{id}/deliveries/{delivery}/redeliver` | queue it again |
 //! | GET, POST | `/signin`; POST `/signout` | exchange an API token for a session cookie |

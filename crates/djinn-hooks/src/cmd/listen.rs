@@ -1,4 +1,5 @@
-//! `listen`: a receiver for people building integrations; prints each delivery and checks its signature.
+//! `listen`: a receiver for people building integrations; prints each delivery and checks its
+//! signature.
 
 use std::time::Duration;
 

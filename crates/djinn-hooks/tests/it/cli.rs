@@ -1,4 +1,5 @@
-//! The command line itself: invalid input exits 2 and stores nothing, `--help` and output snapshots, the demo.
+//! The command line itself: invalid input exits 2 and stores nothing, `--help` and output
+//! snapshots, the demo.
 
 use djinn_hook_server::Receiver;
 use djinn_hook_sign::Secret;

@@ -1,4 +1,5 @@
-//! The main path end to end: create a hook, emit all 15 events, run the worker, look at deliveries, redeliver.
+//! The main path end to end: create a hook, emit all 15 events, run the worker, look at deliveries,
+//! redeliver.
 
 use std::time::Duration;
 

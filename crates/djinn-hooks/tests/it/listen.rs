@@ -1,4 +1,5 @@
-//! `listen`: the receiver answers 204 on a valid signature, 401 otherwise, prints each delivery, and stops on SIGTERM.
+//! `listen`: the receiver answers 204 on a valid signature, 401 otherwise, prints each delivery,
+//! and stops on SIGTERM.
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::Stdio;

@@ -124,7 +124,8 @@ impl Env {
         command
     }
 
-    /// `hook create --namespace NS --url URL [extra...]`, which must succeed; returns the id printed.
+    /// `hook create --namespace NS --url URL [extra...]`, which must succeed; returns the id
+    /// printed.
     #[track_caller]
     pub(crate) fn create_hook(&self, ns: &str, url: &str, extra: &[&str]) -> String {
         let mut args = vec!["hook", "create", "--namespace", ns, "--url", url];
