@@ -125,12 +125,8 @@ pub(crate) fn a_webhook_found_at_its_cap_is_passed_over_until_a_lease_of_its_end
     let b = db.hook("b/ns", "https://b.example.com/");
     emit_n(&db, "a/ns", 10);
     emit_n(&db, "b/ns", 10);
-    let claim = ClaimRequest {
-        limit: 100,
-        lease: LEASE,
-        max_in_flight: 2,
-        leases_per_slot: 1,
-    };
+    let mut claim = ClaimRequest::uncapped(100, LEASE);
+    claim.max_in_flight = 2;
     let t = now();
     let first = db.store.claim(t, &claim).unwrap();
     assert_eq!(
@@ -169,10 +165,8 @@ pub(crate) fn a_webhook_found_at_its_cap_is_passed_over_until_a_lease_of_its_end
         HashMap::from([(b.id, 1)])
     );
     // A claim allowing more than the cap it was found at counts it again.
-    let wider = ClaimRequest {
-        max_in_flight: 3,
-        ..claim
-    };
+    let mut wider = claim;
+    wider.max_in_flight = 3;
     assert_eq!(
         per_hook(&db.store.claim(later, &wider).unwrap().tasks),
         HashMap::from([(a.id, 1), (b.id, 1)])
