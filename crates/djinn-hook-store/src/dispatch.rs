@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use djinn_hook_outbox::{
-    ClaimRequest, Claimed, Completion, Deferral, Destination, LimitNote, Outbox, OutboxError,
-    PutOff, Release, Task,
+    BreakerOpening, ClaimRequest, Claimed, Completion, Deferral, Destination, LimitNote, Outbox,
+    OutboxError, ProbeTurn, PutOff, Release, SharedBreaker, Task,
 };
 use djinn_hook_payload::EventType;
 use time::OffsetDateTime;
@@ -375,10 +375,43 @@ impl Store {
         on_backend!(self, put_off(put_off))
     }
 
-    /// Records that the circuit breaker of `destination` closed: the webhooks it held no
-    /// longer show it. Not durable on return (it is shown, not relied on).
+    /// Records that the circuit breaker of `destination` closed: its shared breaker is removed
+    /// (every process delivers to it again), and the webhooks it held no longer show it. Not
+    /// durable on return, like a claim: lost in a crash, the breaker stays open until its next
+    /// probe closes it.
     pub fn breaker_closed(&self, destination: &str) -> Result<()> {
         on_backend!(self, breaker_closed(destination))
+    }
+
+    /// Records breakers a worker opened, shared by every process on the file or database (a
+    /// row per destination). A first opening ([`BreakerOpening::after_probe`] false) leaves a
+    /// breaker already recorded as it is: another process opened it first, and its period
+    /// stands. An opening after a failed probe replaces it (its probe ended). Not durable on
+    /// return, like a claim.
+    pub fn breaker_opened(&self, openings: &[BreakerOpening]) -> Result<()> {
+        if openings.is_empty() {
+            return Ok(());
+        }
+        on_backend!(self, breaker_opened(openings))
+    }
+
+    /// Every shared breaker (open, or probing), by destination.
+    pub fn open_breakers(&self) -> Result<Vec<SharedBreaker>> {
+        on_backend!(self, open_breakers())
+    }
+
+    /// Takes the probe of `destination`'s breaker at `now`, if its open period has ended and
+    /// no probe is out (none taken, or taken until a time before `now`): atomic, so of many
+    /// processes asking, one gets [`ProbeTurn::Granted`], and the probe is theirs until
+    /// `until`. Otherwise [`ProbeTurn::Held`] with the breaker as it stands, or
+    /// [`ProbeTurn::Closed`] if none is open. Not durable on return, like a claim.
+    pub fn take_probe(
+        &self,
+        destination: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<ProbeTurn> {
+        on_backend!(self, take_probe(destination, now, until))
     }
 
     /// Puts off every due task of each webhook until its deferral's `until` (those not leased,
@@ -574,6 +607,23 @@ impl Outbox for Store {
 
     fn breaker_closed(&self, destination: &Destination) -> std::result::Result<(), OutboxError> {
         Store::breaker_closed(self, destination.as_str()).map_err(OutboxError::new)
+    }
+
+    fn breaker_opened(&self, openings: &[BreakerOpening]) -> std::result::Result<(), OutboxError> {
+        Store::breaker_opened(self, openings).map_err(OutboxError::new)
+    }
+
+    fn open_breakers(&self) -> std::result::Result<Vec<SharedBreaker>, OutboxError> {
+        Store::open_breakers(self).map_err(OutboxError::new)
+    }
+
+    fn take_probe(
+        &self,
+        destination: &Destination,
+        until: OffsetDateTime,
+    ) -> std::result::Result<ProbeTurn, OutboxError> {
+        Store::take_probe(self, destination.as_str(), OffsetDateTime::now_utc(), until)
+            .map_err(OutboxError::new)
     }
 
     fn limits_changed(&self, notes: &[LimitNote]) -> std::result::Result<(), OutboxError> {
