@@ -50,6 +50,7 @@ pub(crate) fn run(global: &Global, args: &ServeArgs) -> anyhow::Result<()> {
             max_deliveries: args.max_deliveries,
             lease: args.lease,
             poll_interval: POLL_INTERVAL,
+            breaker: super::worker::breaker_config(&args.breakers)?,
             ..WorkerConfig::default()
         },
     );

@@ -6,13 +6,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use djinn_hook_deliver::{
-    Completion, DeliverConfig, Outcome, Stats, Worker, WorkerConfig, WorkerEvent,
+    BreakerConfig, Completion, DeliverConfig, Outcome, Stats, Worker, WorkerConfig, WorkerEvent,
 };
 use djinn_hook_store::{AutoPrune, Store};
 
 use super::output;
 use super::{Global, store};
-use crate::cli::WorkerArgs;
+use crate::cli::{BreakerArgs, WorkerArgs};
 
 /// Runs `worker`.
 pub(crate) fn run(global: &Global, args: &WorkerArgs) -> anyhow::Result<()> {
@@ -45,6 +45,7 @@ pub(crate) fn run(global: &Global, args: &WorkerArgs) -> anyhow::Result<()> {
             max_deliveries: args.max_deliveries,
             lease: args.lease,
             max_in_flight_per_hook: args.max_in_flight_per_hook,
+            breaker: breaker_config(&args.breakers)?,
             poll_interval: if args.until_idle {
                 UNTIL_IDLE_POLL
             } else {
@@ -132,6 +133,28 @@ pub(crate) fn worker<'o>(
             ..WorkerConfig::default()
         },
     )
+}
+
+/// The circuit breakers' settings from the command line.
+pub(crate) fn breaker_config(args: &BreakerArgs) -> anyhow::Result<BreakerConfig> {
+    let open_for = args.breaker_open_for;
+    let max_open_for = args.breaker_max_open_for;
+    if open_for.is_zero() {
+        super::invalid!("--breaker-open-for: must be more than 0s");
+    }
+    if max_open_for < open_for {
+        super::invalid!(
+            "--breaker-max-open-for: must be at least --breaker-open-for ({}), got {}",
+            humantime::format_duration(open_for),
+            humantime::format_duration(max_open_for)
+        );
+    }
+    Ok(BreakerConfig {
+        failures: args.breaker_failures,
+        open_for,
+        max_open_for,
+        ..BreakerConfig::default()
+    })
 }
 
 /// A worker over the store with `config` and the default retry schedule.
