@@ -27,6 +27,7 @@ pub(crate) fn run(global: &Global, args: &ServeArgs) -> anyhow::Result<()> {
     if args.http_threads == 0 {
         super::invalid!("--http-threads: must be at least 1");
     }
+    let breaker = super::worker::breaker_config(&args.breakers)?;
     let env_tokens = std::env::var(TOKENS_ENV).ok();
     let tokens = Tokens::load(args.token_file.as_deref(), env_tokens.as_deref())
         .map_err(|err| Invalid(format!("{:#}", anyhow::Error::new(err))))?;
@@ -50,7 +51,7 @@ pub(crate) fn run(global: &Global, args: &ServeArgs) -> anyhow::Result<()> {
             max_deliveries: args.max_deliveries,
             lease: args.lease,
             poll_interval: POLL_INTERVAL,
-            breaker: super::worker::breaker_config(&args.breakers)?,
+            breaker,
             ..WorkerConfig::default()
         },
     );

@@ -25,6 +25,7 @@ pub(crate) fn run(global: &Global, args: &WorkerArgs) -> anyhow::Result<()> {
     if args.max_in_flight_per_hook == Some(0) {
         super::invalid!("--max-in-flight-per-hook: must be at least 1");
     }
+    let breaker = breaker_config(&args.breakers)?;
     let store = Arc::new(store::open(global)?);
     super::process::register(&store)?;
     super::process::raise_open_file_limit("worker", args.concurrency + args.max_deliveries);
@@ -45,7 +46,7 @@ pub(crate) fn run(global: &Global, args: &WorkerArgs) -> anyhow::Result<()> {
             max_deliveries: args.max_deliveries,
             lease: args.lease,
             max_in_flight_per_hook: args.max_in_flight_per_hook,
-            breaker: breaker_config(&args.breakers)?,
+            breaker,
             poll_interval: if args.until_idle {
                 UNTIL_IDLE_POLL
             } else {
