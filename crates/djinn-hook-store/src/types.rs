@@ -506,6 +506,8 @@ pub struct Counts {
     pub events: u64,
     /// Stored delivery attempts.
     pub deliveries: u64,
+    /// Destinations whose circuit breaker is open or probing, as every process shares them.
+    pub open_breakers: u64,
 }
 
 /// What a prune removed.
