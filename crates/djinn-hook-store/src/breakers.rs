@@ -130,4 +130,18 @@ impl Store {
             Ok(breaker_of(tx, destination)?.map_or(ProbeTurn::Closed, ProbeTurn::Held))
         })
     }
+
+    /// Deletes the breakers whose open period ended before `before` with no probe out since:
+    /// no process had a task for their destination.
+    pub(crate) fn clear_forgotten_breakers(&self, before: OffsetDateTime) -> Result<u64> {
+        self.write_unsynced("clearing forgotten breakers", |tx| {
+            let deleted = tx
+                .prepare_cached(
+                    "DELETE FROM breakers WHERE open_until < ?1
+                        AND (probe_until IS NULL OR probe_until < ?1)",
+                )?
+                .execute([to_ns(before)])?;
+            Ok(u64::try_from(deleted).unwrap_or(u64::MAX))
+        })
+    }
 }

@@ -531,7 +531,9 @@ impl Store {
         match crate::pruning::cutoff(older_than) {
             Some(cutoff) => self.prune_before(cutoff),
             None => {
-                on_backend!(self, clear_ended_rotations(OffsetDateTime::now_utc()))?;
+                let now = OffsetDateTime::now_utc();
+                on_backend!(self, clear_ended_rotations(now))?;
+                on_backend!(self, clear_forgotten_breakers(now - FORGOTTEN_BREAKER))?;
                 Ok(Pruned::default())
             }
         }
@@ -540,9 +542,13 @@ impl Store {
     /// Prunes deliveries created before `cutoff`, then events created before
     /// `cutoff` that have no pending task and no delivery left, in transactions
     /// of at most [`PRUNE_BATCH`](crate::PRUNE_BATCH) rows. Both prunes also delete the
-    /// previous secrets whose rotation overlap has ended ([`Store::rotate_secret`]).
+    /// previous secrets whose rotation overlap has ended ([`Store::rotate_secret`]), and the
+    /// shared circuit breakers nobody probed for a day after their open period ended (no
+    /// process had a task for their destination: their webhooks were deleted or moved).
     pub fn prune_before(&self, cutoff: OffsetDateTime) -> Result<Pruned> {
-        on_backend!(self, clear_ended_rotations(OffsetDateTime::now_utc()))?;
+        let now = OffsetDateTime::now_utc();
+        on_backend!(self, clear_ended_rotations(now))?;
+        on_backend!(self, clear_forgotten_breakers(now - FORGOTTEN_BREAKER))?;
         on_backend!(self, prune_before(cutoff))
     }
 
@@ -562,6 +568,10 @@ impl Store {
         on_backend!(self, queue_test(hook_id, event, body, lease, holder))
     }
 }
+
+/// How long after its open period a shared breaker nobody probed is kept: far beyond any
+/// worker's poll interval, so one that is still wanted has had its probe.
+const FORGOTTEN_BREAKER: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Whether `url_or_path` names a PostgreSQL database rather than a SQLite file.
 pub fn is_postgres_url(url_or_path: &str) -> bool {

@@ -94,4 +94,17 @@ impl PgStore {
                 .map_or(ProbeTurn::Closed, ProbeTurn::Held))
         })
     }
+
+    /// As SQLite's: deletes the breakers whose open period ended before `before` with no probe
+    /// out since.
+    pub(crate) fn clear_forgotten_breakers(&self, before: OffsetDateTime) -> Result<u64> {
+        let before = to_ns(before);
+        self.claim_write("clearing forgotten breakers", |tx| {
+            Ok(tx.execute(
+                "DELETE FROM breakers WHERE open_until < $1
+                    AND (probe_until IS NULL OR probe_until < $1)",
+                &[&before],
+            )?)
+        })
+    }
 }

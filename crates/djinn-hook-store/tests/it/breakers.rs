@@ -182,3 +182,18 @@ pub(crate) fn a_webhook_shows_the_shared_breaker(backend: &Backend) {
     db.store.breaker_closed(DEST).unwrap();
     assert_eq!(shown(&db), None);
 }
+
+pub(crate) fn pruning_forgets_a_breaker_nobody_probed_for_a_day(backend: &Backend) {
+    let db = backend.db();
+    let t = now();
+    let forgotten = BreakerOpening {
+        destination: Destination::of("http://gone.example.com/").unwrap(),
+        ..opening(5, t - Duration::from_secs(2 * 24 * 60 * 60), false)
+    };
+    let recent = opening(5, t - Duration::from_secs(60 * 60), false);
+    db.store
+        .breaker_opened(&[forgotten, recent.clone()])
+        .unwrap();
+    db.store.prune(djinn_hook_store::DEFAULT_RETENTION).unwrap();
+    assert_eq!(db.store.open_breakers().unwrap(), [shared(&recent, None)]);
+}

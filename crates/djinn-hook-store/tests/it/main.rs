@@ -54,6 +54,7 @@ conformance! {
         a_probe_whose_taker_vanished_is_free_once_its_time_is_up,
         stores_taking_a_probe_at_once_get_it_once,
         a_webhook_shows_the_shared_breaker,
+        pruning_forgets_a_breaker_nobody_probed_for_a_day,
     }
     claim {
         a_small_backlog_is_not_queued_behind_a_big_one,
