@@ -1,7 +1,8 @@
 //! Circuit breakers per [`Destination`] (scheme, host, port): [`BreakerConfig`] and the
 //! worker's table of breakers.
 //!
-//! A destination's breaker opens after `failures` consecutive connect failures or timeouts.
+//! A destination's breaker opens after `failures` consecutive connect failures or timeouts
+//! (counted by each process).
 //! While open, the worker puts that destination's due tasks off (no thread, no attempt, no
 //! retry step) until the open period ends; then one task goes out as a probe, the others are
 //! held a little longer. A probe that gets any response closes the breaker; one that fails
