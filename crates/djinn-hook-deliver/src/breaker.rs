@@ -1,17 +1,26 @@
 //! Circuit breakers per [`Destination`] (scheme, host, port): [`BreakerConfig`] and the
 //! worker's table of breakers.
 //!
-//! A destination's breaker opens after `failures` consecutive connect failures or timeouts.
+//! A destination's breaker opens after `failures` consecutive connect failures or timeouts
+//! (counted by each process).
 //! While open, the worker puts that destination's due tasks off (no thread, no attempt, no
 //! retry step) until the open period ends; then one task goes out as a probe, the others are
 //! held a little longer. A probe that gets any response closes the breaker; one that fails
 //! opens it again for twice as long (up to `max_open_for`). Many webhooks may share a
 //! destination: they share its breaker.
+//!
+//! Every process on one store shares it too (the store is the truth; this table is the
+//! worker's copy): an opening is reported to the outbox ([`Change::Opened`] becomes a
+//! `BreakerOpening`), the breakers other processes opened are adopted ([`Breakers::adopt`],
+//! after claims), and the probe is asked of the outbox ([`Gate::Probe`]), which grants it to
+//! one process only. Failures in a row are counted here until they open the breaker: nothing
+//! is written on the healthy path.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use djinn_hook_outbox::{Attempt, AttemptOutcome, Destination};
+use djinn_hook_outbox::{Attempt, AttemptOutcome, BreakerOpening, Destination, SharedBreaker};
+use time::OffsetDateTime;
 
 /// When a destination's breaker opens, and for how long. [`BreakerConfig::default`] gives the
 /// defaults documented on each field; change one by setting it.
@@ -89,6 +98,9 @@ pub struct BreakerStatus {
 pub(crate) enum Gate {
     /// Deliver it.
     Deliver,
+    /// Its open period ended: it is this process's probe if the outbox grants it
+    /// ([`Breakers::probe_refused`] otherwise).
+    Probe,
     /// Put it off until then, for this reason.
     Hold { until: Instant, reason: String },
 }
@@ -97,7 +109,12 @@ pub(crate) enum Gate {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Change {
     /// The breaker opened (or opened again after a failed probe) until then.
-    Opened { until: Instant, reason: String },
+    Opened {
+        until: Instant,
+        reason: String,
+        /// The opening as the outbox records it.
+        opening: BreakerOpening,
+    },
     /// The breaker closed.
     Closed,
 }
@@ -163,7 +180,8 @@ impl Breakers {
     }
 
     /// The gate for task `task_id` of `destination` about to be delivered: the first task
-    /// after the open period becomes the probe.
+    /// after the open period becomes the probe, if the outbox grants it (meanwhile the
+    /// destination's other tasks are held, as behind a probe).
     pub(crate) fn gate(&mut self, destination: &Destination, task_id: i64, now: Instant) -> Gate {
         if let Some(hold) = self.holds(destination, now) {
             return hold;
@@ -172,8 +190,57 @@ impl Breakers {
             && breaker.open_until.is_some()
         {
             breaker.probe = Some((task_id, now));
+            return Gate::Probe;
         }
         Gate::Deliver
+    }
+
+    /// The outbox refused this process the probe of `destination`: another process's probe is
+    /// out, or the breaker opened again meanwhile (`held`: adopted, and its hold returned), or
+    /// it closed (`None`: the breaker is dropped here too, and the task goes out).
+    pub(crate) fn probe_refused(
+        &mut self,
+        destination: &Destination,
+        held: Option<&SharedBreaker>,
+        now: Instant,
+        wall: OffsetDateTime,
+    ) -> Gate {
+        let Some(shared) = held else {
+            self.table.remove(destination);
+            return Gate::Deliver;
+        };
+        if let Some(breaker) = self.table.get_mut(destination) {
+            breaker.probe = None;
+        }
+        self.adopt(std::slice::from_ref(shared), now, wall);
+        self.holds(destination, now).unwrap_or(Gate::Deliver)
+    }
+
+    /// Adopts the breakers every process shares (read from the outbox at `wall`, which is
+    /// `now` here): each destination is held at least until its shared breaker's probe, or,
+    /// while another process's probe is out, for `probe_hold`. A breaker whose probe this
+    /// process has out is left as it is (its outcome is about to change the shared one).
+    pub(crate) fn adopt(&mut self, shared: &[SharedBreaker], now: Instant, wall: OffsetDateTime) {
+        if self.config.failures == 0 {
+            return;
+        }
+        for s in shared {
+            let breaker = self.table.entry(s.destination.clone()).or_default();
+            if breaker.probe.is_some() {
+                continue;
+            }
+            let left = (s.until - wall).max(time::Duration::ZERO);
+            let mut until = now + Duration::try_from(left).unwrap_or_default();
+            if s.probing(wall) {
+                until = until.max(now + self.config.probe_hold);
+            }
+            if breaker.open_until.is_none_or(|mine| mine < until) {
+                breaker.open_until = Some(until);
+                breaker.reason = Some(s.reason.clone());
+                breaker.failures = breaker.failures.max(s.failures);
+                breaker.open_for = breaker.open_for.max(s.open_for);
+            }
+        }
     }
 
     /// Notes that `task_id` was put off by the breaker of `destination`.
@@ -234,7 +301,19 @@ impl Breakers {
         let until = now + breaker.open_for;
         breaker.open_until = Some(until);
         breaker.reason = Some(reason.clone());
-        Some(Change::Opened { until, reason })
+        let opening = BreakerOpening {
+            destination: destination.clone(),
+            failures: breaker.failures,
+            reason: reason.clone(),
+            open_for: breaker.open_for,
+            until: OffsetDateTime::now_utc() + breaker.open_for,
+            after_probe: is_probe,
+        };
+        Some(Change::Opened {
+            until,
+            reason,
+            opening,
+        })
     }
 
     /// Every breaker that is not plainly closed with no failures, by destination.
@@ -314,20 +393,21 @@ mod tests {
         assert_eq!(table.record(&dest, 2, &answer, t0), None);
         assert_eq!(table.record(&dest, 3, &timeout, t0), None);
         assert_eq!(table.record(&dest, 4, &timeout, t0), None);
-        let opened = table.record(&dest, 5, &timeout, t0);
+        let first = opened(table.record(&dest, 5, &timeout, t0));
         assert_eq!(
-            opened,
-            Some(Change::Opened {
-                until: t0 + Duration::from_secs(10),
-                reason: "3 consecutive timeouts".to_owned()
-            })
+            first,
+            Some((
+                t0 + Duration::from_secs(10),
+                "3 consecutive timeouts".to_owned(),
+                false
+            ))
         );
         // Held until the period ends; attempts already out change nothing.
         assert!(matches!(table.gate(&dest, 6, t0), Gate::Hold { .. }));
         assert_eq!(table.record(&dest, 7, &timeout, t0), None);
         // Then one probe; the others wait for it.
         let t1 = t0 + Duration::from_secs(10);
-        assert_eq!(table.gate(&dest, 8, t1), Gate::Deliver);
+        assert_eq!(table.gate(&dest, 8, t1), Gate::Probe);
         assert_eq!(
             table.gate(&dest, 9, t1),
             Gate::Hold {
@@ -338,22 +418,23 @@ mod tests {
         // A failed probe opens it for twice as long.
         let refused = attempt(AttemptOutcome::ConnectRefused, None);
         assert_eq!(
-            table.record(&dest, 8, &refused, t1),
-            Some(Change::Opened {
-                until: t1 + Duration::from_secs(20),
-                reason: "4 consecutive refused connections".to_owned()
-            })
+            opened(table.record(&dest, 8, &refused, t1)),
+            Some((
+                t1 + Duration::from_secs(20),
+                "4 consecutive refused connections".to_owned(),
+                true
+            ))
         );
         // The next failed probe is capped at max_open_for.
         let t2 = t1 + Duration::from_secs(20);
-        assert_eq!(table.gate(&dest, 10, t2), Gate::Deliver);
+        assert_eq!(table.gate(&dest, 10, t2), Gate::Probe);
         let Some(Change::Opened { until, .. }) = table.record(&dest, 10, &refused, t2) else {
             panic!("opened again");
         };
         assert_eq!(until, t2 + Duration::from_secs(25));
         // A probe that gets an answer closes it.
         let t3 = t2 + Duration::from_secs(25);
-        assert_eq!(table.gate(&dest, 11, t3), Gate::Deliver);
+        assert_eq!(table.gate(&dest, 11, t3), Gate::Probe);
         assert_eq!(table.record(&dest, 11, &answer, t3), Some(Change::Closed));
         assert_eq!(table.gate(&dest, 12, t3), Gate::Deliver);
         assert!(table.statuses(t3).is_empty());
@@ -375,7 +456,7 @@ mod tests {
             "tls did not reset"
         );
         let t1 = t0 + Duration::from_secs(10);
-        assert_eq!(table.gate(&dest, 4, t1), Gate::Deliver);
+        assert_eq!(table.gate(&dest, 4, t1), Gate::Probe);
         assert_eq!(table.record(&dest, 4, &tls, t1), Some(Change::Closed));
     }
 
@@ -389,11 +470,100 @@ mod tests {
             table.record(&dest, id, &timeout, t0);
         }
         let t1 = t0 + Duration::from_secs(10);
-        assert_eq!(table.gate(&dest, 4, t1), Gate::Deliver);
+        assert_eq!(table.gate(&dest, 4, t1), Gate::Probe);
         assert!(matches!(table.gate(&dest, 5, t1), Gate::Hold { .. }));
         assert_eq!(
             table.gate(&dest, 5, t1 + Duration::from_secs(25)),
-            Gate::Deliver
+            Gate::Probe
         );
+    }
+
+    fn shared(
+        dest: &Destination,
+        until: OffsetDateTime,
+        probe: Option<OffsetDateTime>,
+    ) -> SharedBreaker {
+        SharedBreaker {
+            destination: dest.clone(),
+            failures: 7,
+            reason: "7 consecutive timeouts".to_owned(),
+            open_for: Duration::from_secs(20),
+            until,
+            probe_until: probe,
+        }
+    }
+
+    #[test]
+    fn breakers_opened_elsewhere_hold_here_and_their_probe_is_asked_for() {
+        let mut table = breakers();
+        let dest = Destination::of("https://example.com/").unwrap();
+        let (t0, wall) = (Instant::now(), OffsetDateTime::now_utc());
+        // Another process opened it for 5 s more: held here until then, no failure of ours.
+        table.adopt(
+            &[shared(&dest, wall + Duration::from_secs(5), None)],
+            t0,
+            wall,
+        );
+        assert_eq!(
+            table.gate(&dest, 1, t0),
+            Gate::Hold {
+                until: t0 + Duration::from_secs(5),
+                reason: "7 consecutive timeouts".to_owned()
+            }
+        );
+        // Its period over, the probe is asked for; refused while another process's is out.
+        let t1 = t0 + Duration::from_secs(5);
+        let wall1 = wall + Duration::from_secs(5);
+        assert_eq!(table.gate(&dest, 2, t1), Gate::Probe);
+        let elsewhere = shared(&dest, wall1, Some(wall1 + Duration::from_secs(60)));
+        assert_eq!(
+            table.probe_refused(&dest, Some(&elsewhere), t1, wall1),
+            Gate::Hold {
+                until: t1 + Duration::from_secs(1),
+                reason: "7 consecutive timeouts".to_owned()
+            }
+        );
+        // That probe failed: the breaker opened again for longer, adopted as it is.
+        let t2 = t1 + Duration::from_secs(1);
+        let wall2 = wall1 + Duration::from_secs(1);
+        assert_eq!(table.gate(&dest, 3, t2), Gate::Probe);
+        let again = shared(&dest, wall2 + Duration::from_secs(40), None);
+        assert!(matches!(
+            table.probe_refused(&dest, Some(&again), t2, wall2),
+            Gate::Hold { until, .. } if until == t2 + Duration::from_secs(40)
+        ));
+        // A failed probe of our own later doubles the shared period, not our own.
+        let t3 = t2 + Duration::from_secs(40);
+        assert_eq!(table.gate(&dest, 4, t3), Gate::Probe);
+        let timeout = attempt(AttemptOutcome::Timeout, None);
+        assert_eq!(
+            opened(table.record(&dest, 4, &timeout, t3)),
+            Some((
+                t3 + Duration::from_secs(25),
+                "8 consecutive timeouts".to_owned(),
+                true
+            ))
+        );
+        // Closed elsewhere: the probe's task goes out as an ordinary delivery.
+        let t4 = t3 + Duration::from_secs(25);
+        assert_eq!(table.gate(&dest, 5, t4), Gate::Probe);
+        assert_eq!(table.probe_refused(&dest, None, t4, wall), Gate::Deliver);
+        assert_eq!(table.gate(&dest, 6, t4), Gate::Deliver);
+        assert!(table.statuses(t4).is_empty());
+    }
+
+    /// An opening's time, reason and whether it follows a probe.
+    fn opened(change: Option<Change>) -> Option<(Instant, String, bool)> {
+        match change? {
+            Change::Opened {
+                until,
+                reason,
+                opening,
+            } => {
+                assert_eq!(opening.reason, reason);
+                Some((until, reason, opening.after_probe))
+            }
+            Change::Closed => None,
+        }
     }
 }

@@ -14,8 +14,8 @@
 //!   dead, or not known yet), claiming and committing in batches; a
 //!   [`WorkerWaker`] makes it claim at once. Faulty receivers cost only themselves: a limit on
 //!   each webhook's deliveries at once that adapts to how it answers ([`LimitMonitor`]), a
-//!   pause after a 429 or 503, and a circuit breaker per [`Destination`] ([`BreakerConfig`],
-//!   reported by a [`BreakerMonitor`]).
+//!   pause after a 429 or 503, and a circuit breaker per [`Destination`] shared by every process
+//!   on one store ([`BreakerConfig`], reported by a [`BreakerMonitor`]).
 //!
 //! The types shared with the store (the request, the attempt, the task, the completion and the
 //! `Outbox` trait) are djinn-hook-outbox's, re-exported here.

@@ -8,7 +8,9 @@
 //! the store a [`Completion`] (task, lease, attempt, decision), which the store records and
 //! applies in one transaction. A task whose [`Destination`] has an open circuit breaker goes
 //! back as a [`PutOff`] instead, without an attempt; a task the worker will not attempt because
-//! it is stopping goes back as a [`Release`].
+//! it is stopping goes back as a [`Release`]. Breakers are shared by every process on one store:
+//! a worker reports an opening ([`BreakerOpening`]), learns those of others
+//! ([`SharedBreaker`]) and asks for a destination's one probe ([`ProbeTurn`]).
 //!
 //! What a worker hands back for one task, as an outbox receives it:
 //!
@@ -54,6 +56,7 @@
 struct ReadmeDoctests;
 
 mod attempt;
+mod breaker;
 mod claim;
 mod completion;
 mod destination;
@@ -66,6 +69,7 @@ mod request;
 
 pub use crate::{
     attempt::{Attempt, AttemptOutcome},
+    breaker::{BreakerOpening, ProbeTurn, SharedBreaker},
     claim::{ClaimRequest, Claimed, Task},
     completion::{Completion, Decision, Deferral, LimitNote, Outcome, PutOff, ReducedLimit},
     destination::Destination,

@@ -14,6 +14,7 @@ use std::time::Duration;
 use time::{OffsetDateTime, PrimitiveDateTime};
 
 use crate::attempt::Attempt;
+use crate::breaker::{BreakerOpening, ProbeTurn, SharedBreaker};
 use crate::claim::{ClaimRequest, Claimed, Task};
 use crate::completion::{Completion, Deferral, LimitNote, Outcome, PutOff, ReducedLimit};
 use crate::destination::Destination;
@@ -127,6 +128,8 @@ struct State {
     attempts: Vec<Attempt>,
     /// The webhook the previous claim served last: the next claim starts after it.
     cursor: i64,
+    /// The shared circuit breakers, by destination.
+    breakers: BTreeMap<Destination, SharedBreaker>,
 }
 
 #[derive(Debug)]
@@ -412,7 +415,9 @@ impl Outbox for MemoryOutbox {
     }
 
     fn breaker_closed(&self, destination: &Destination) -> Result<(), OutboxError> {
-        for hook in self.state().hooks.values_mut() {
+        let mut state = self.state();
+        state.breakers.remove(destination);
+        for hook in state.hooks.values_mut() {
             if hook
                 .breaker
                 .as_ref()
@@ -422,6 +427,52 @@ impl Outbox for MemoryOutbox {
             }
         }
         Ok(())
+    }
+
+    /// A first opening is recorded only where no breaker is; an opening after a probe
+    /// replaces the breaker (its probe ended).
+    fn breaker_opened(&self, openings: &[BreakerOpening]) -> Result<(), OutboxError> {
+        let mut state = self.state();
+        for o in openings {
+            if !o.after_probe && state.breakers.contains_key(&o.destination) {
+                continue;
+            }
+            state.breakers.insert(
+                o.destination.clone(),
+                SharedBreaker {
+                    destination: o.destination.clone(),
+                    failures: o.failures,
+                    reason: o.reason.clone(),
+                    open_for: o.open_for,
+                    until: o.until,
+                    probe_until: None,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    fn open_breakers(&self) -> Result<Vec<SharedBreaker>, OutboxError> {
+        Ok(self.state().breakers.values().cloned().collect())
+    }
+
+    /// Granted when the breaker's period has ended and no probe is out (its `probe_until`
+    /// unset or past), which then becomes `until`; held otherwise; closed without a breaker.
+    fn take_probe(
+        &self,
+        destination: &Destination,
+        until: OffsetDateTime,
+    ) -> Result<ProbeTurn, OutboxError> {
+        let now = OffsetDateTime::now_utc();
+        let mut state = self.state();
+        let Some(breaker) = state.breakers.get_mut(destination) else {
+            return Ok(ProbeTurn::Closed);
+        };
+        if breaker.until > now || breaker.probing(now) {
+            return Ok(ProbeTurn::Held(breaker.clone()));
+        }
+        breaker.probe_until = Some(until);
+        Ok(ProbeTurn::Granted)
     }
 
     fn limits_changed(&self, notes: &[LimitNote]) -> Result<(), OutboxError> {

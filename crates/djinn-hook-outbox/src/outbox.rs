@@ -3,6 +3,9 @@
 use std::error::Error as StdError;
 use std::sync::Arc;
 
+use time::OffsetDateTime;
+
+use crate::breaker::{BreakerOpening, ProbeTurn, SharedBreaker};
 use crate::claim::{ClaimRequest, Claimed};
 use crate::completion::{Completion, Deferral, LimitNote, PutOff};
 use crate::destination::Destination;
@@ -29,11 +32,36 @@ pub trait Outbox: Send + Sync {
     /// task whose lease is no longer current is left alone. If this fails, the tasks come back
     /// when their leases run out.
     fn put_off(&self, put_off: &[PutOff]) -> Result<(), OutboxError>;
-    /// The breaker of `destination` closed (for an outbox that shows breaker state; the default
-    /// does nothing).
+    /// The breaker of `destination` closed: its shared breaker is removed, and the webhooks it
+    /// held no longer show it. The default does nothing.
     fn breaker_closed(&self, destination: &Destination) -> Result<(), OutboxError> {
         let _ = destination;
         Ok(())
+    }
+    /// Breakers opened in this process: each becomes its destination's shared breaker, unless
+    /// one is already recorded and this is a first opening (see
+    /// [`BreakerOpening::after_probe`]). The default does nothing: breakers stay per process.
+    fn breaker_opened(&self, openings: &[BreakerOpening]) -> Result<(), OutboxError> {
+        let _ = openings;
+        Ok(())
+    }
+    /// Every shared breaker (open, or probing), for a worker to hold what other processes
+    /// found dead. The default has none.
+    fn open_breakers(&self) -> Result<Vec<SharedBreaker>, OutboxError> {
+        Ok(Vec::new())
+    }
+    /// Asks for the probe of `destination`, whose open period ended as this process last saw
+    /// it: [`ProbeTurn::Granted`] to one caller only (an atomic conditional update), until
+    /// `until` (or until its outcome is recorded: [`breaker_closed`](Self::breaker_closed), or
+    /// [`breaker_opened`](Self::breaker_opened) after the probe). The default grants every
+    /// probe (breakers per process).
+    fn take_probe(
+        &self,
+        destination: &Destination,
+        until: OffsetDateTime,
+    ) -> Result<ProbeTurn, OutboxError> {
+        let _ = (destination, until);
+        Ok(ProbeTurn::Granted)
     }
     /// Webhooks' adaptive limits changed (for an outbox that shows them; the default does
     /// nothing).
@@ -75,6 +103,22 @@ impl<T: Outbox + ?Sized> Outbox for Arc<T> {
         (**self).breaker_closed(destination)
     }
 
+    fn breaker_opened(&self, openings: &[BreakerOpening]) -> Result<(), OutboxError> {
+        (**self).breaker_opened(openings)
+    }
+
+    fn open_breakers(&self) -> Result<Vec<SharedBreaker>, OutboxError> {
+        (**self).open_breakers()
+    }
+
+    fn take_probe(
+        &self,
+        destination: &Destination,
+        until: OffsetDateTime,
+    ) -> Result<ProbeTurn, OutboxError> {
+        (**self).take_probe(destination, until)
+    }
+
     fn limits_changed(&self, notes: &[LimitNote]) -> Result<(), OutboxError> {
         (**self).limits_changed(notes)
     }
@@ -103,6 +147,22 @@ impl<T: Outbox + ?Sized> Outbox for &T {
 
     fn breaker_closed(&self, destination: &Destination) -> Result<(), OutboxError> {
         (**self).breaker_closed(destination)
+    }
+
+    fn breaker_opened(&self, openings: &[BreakerOpening]) -> Result<(), OutboxError> {
+        (**self).breaker_opened(openings)
+    }
+
+    fn open_breakers(&self) -> Result<Vec<SharedBreaker>, OutboxError> {
+        (**self).open_breakers()
+    }
+
+    fn take_probe(
+        &self,
+        destination: &Destination,
+        until: OffsetDateTime,
+    ) -> Result<ProbeTurn, OutboxError> {
+        (**self).take_probe(destination, until)
     }
 
     fn limits_changed(&self, notes: &[LimitNote]) -> Result<(), OutboxError> {

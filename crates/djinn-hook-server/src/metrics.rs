@@ -135,7 +135,7 @@ impl Metrics {
         let breakers_open = gauge(
             &mut registry,
             "breakers_open",
-            "Receivers (scheme, host, port) whose circuit breaker is open or probing (from the worker)",
+            "Receivers (scheme, host, port) whose circuit breaker is open or probing (shared by every process on the store)",
         );
         let tasks_held = gauge(
             &mut registry,
@@ -274,9 +274,10 @@ impl Metrics {
         self.tasks_leased.set(as_i64(stats.leased));
         self.tasks_failed.set(as_i64(stats.failed));
         self.webhooks_disabled.set(as_i64(stats.disabled_hooks));
+        // Shared by every process on the store: the store's count, not this worker's.
+        self.breakers_open.set(as_i64(stats.open_breakers));
         if let Some(breakers) = self.breakers.get() {
             let as_i64 = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
-            self.breakers_open.set(as_i64(breakers.open()));
             self.tasks_held.set(as_i64(breakers.tasks_held()));
         }
         if let Some(limits) = self.limits.get() {

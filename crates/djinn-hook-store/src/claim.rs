@@ -75,10 +75,13 @@ impl Store {
         })
     }
 
-    /// Records that the circuit breaker of `destination` closed: the webhooks it held no
-    /// longer show it. Not durable on return (it is shown, not relied on).
+    /// Records that the circuit breaker of `destination` closed: its shared breaker is
+    /// removed, and the webhooks it held no longer show it. Not durable on return (lost, the
+    /// breaker is still open to the others: its next probe closes it).
     pub(crate) fn breaker_closed(&self, destination: &str) -> Result<()> {
         self.write_unsynced("recording a closed breaker", |tx| {
+            tx.prepare_cached("DELETE FROM breakers WHERE destination = ?1")?
+                .execute([destination])?;
             tx.prepare_cached(
                 "UPDATE webhooks SET breaker_destination = NULL, breaker_until = NULL,
                     breaker_reason = NULL

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use djinn_hook_outbox::{
-    ClaimRequest, Claimed, Completion, Deferral, Destination, LimitNote, Outbox, OutboxError,
-    PutOff, Release, Task,
+    BreakerOpening, ClaimRequest, Claimed, Completion, Deferral, Destination, LimitNote, Outbox,
+    OutboxError, ProbeTurn, PutOff, Release, SharedBreaker, Task,
 };
 use djinn_hook_payload::EventType;
 use time::OffsetDateTime;
@@ -413,10 +413,43 @@ impl Store {
         Ok(n)
     }
 
-    /// Records that the circuit breaker of `destination` closed: the webhooks it held no
-    /// longer show it. Not durable on return (it is shown, not relied on).
+    /// Records that the circuit breaker of `destination` closed: its shared breaker is removed
+    /// (every process delivers to it again), and the webhooks it held no longer show it. Not
+    /// durable on return, like a claim: lost in a crash, the breaker stays open until its next
+    /// probe closes it.
     pub fn breaker_closed(&self, destination: &str) -> Result<()> {
         on_backend!(self, breaker_closed(destination))
+    }
+
+    /// Records breakers a worker opened, shared by every process on the file or database (a
+    /// row per destination). A first opening ([`BreakerOpening::after_probe`] false) leaves a
+    /// breaker already recorded as it is: another process opened it first, and its period
+    /// stands. An opening after a failed probe replaces it (its probe ended). Not durable on
+    /// return, like a claim.
+    pub fn breaker_opened(&self, openings: &[BreakerOpening]) -> Result<()> {
+        if openings.is_empty() {
+            return Ok(());
+        }
+        on_backend!(self, breaker_opened(openings))
+    }
+
+    /// Every shared breaker (open, or probing), by destination.
+    pub fn open_breakers(&self) -> Result<Vec<SharedBreaker>> {
+        on_backend!(self, open_breakers())
+    }
+
+    /// Takes the probe of `destination`'s breaker at `now`, if its open period has ended and
+    /// no probe is out (none taken, or taken until a time before `now`): atomic, so of many
+    /// processes asking, one gets [`ProbeTurn::Granted`], and the probe is theirs until
+    /// `until`. Otherwise [`ProbeTurn::Held`] with the breaker as it stands, or
+    /// [`ProbeTurn::Closed`] if none is open. Not durable on return, like a claim.
+    pub fn take_probe(
+        &self,
+        destination: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<ProbeTurn> {
+        on_backend!(self, take_probe(destination, now, until))
     }
 
     /// Puts off every due task of each webhook until its deferral's `until` (those not leased,
@@ -540,7 +573,9 @@ impl Store {
         match crate::pruning::cutoff(older_than) {
             Some(cutoff) => self.prune_before(cutoff),
             None => {
-                on_backend!(self, clear_ended_rotations(OffsetDateTime::now_utc()))?;
+                let now = OffsetDateTime::now_utc();
+                on_backend!(self, clear_ended_rotations(now))?;
+                on_backend!(self, clear_forgotten_breakers(now - FORGOTTEN_BREAKER))?;
                 Ok(Pruned::default())
             }
         }
@@ -549,9 +584,13 @@ impl Store {
     /// Prunes deliveries created before `cutoff`, then events created before
     /// `cutoff` that have no pending task and no delivery left, in transactions
     /// of at most [`PRUNE_BATCH`](crate::PRUNE_BATCH) rows. Both prunes also delete the
-    /// previous secrets whose rotation overlap has ended ([`Store::rotate_secret`]).
+    /// previous secrets whose rotation overlap has ended ([`Store::rotate_secret`]), and the
+    /// shared circuit breakers nobody probed for a day after their open period ended (no
+    /// process had a task for their destination: their webhooks were deleted or moved).
     pub fn prune_before(&self, cutoff: OffsetDateTime) -> Result<Pruned> {
-        on_backend!(self, clear_ended_rotations(OffsetDateTime::now_utc()))?;
+        let now = OffsetDateTime::now_utc();
+        on_backend!(self, clear_ended_rotations(now))?;
+        on_backend!(self, clear_forgotten_breakers(now - FORGOTTEN_BREAKER))?;
         on_backend!(self, prune_before(cutoff))
     }
 
@@ -580,6 +619,10 @@ fn postgres_not_built() -> Error {
         feature: "postgres",
     }
 }
+
+/// How long after its open period a shared breaker nobody probed is kept: far beyond any
+/// worker's poll interval, so one that is still wanted has had its probe.
+const FORGOTTEN_BREAKER: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Whether `url_or_path` names a PostgreSQL database rather than a SQLite file.
 pub fn is_postgres_url(url_or_path: &str) -> bool {
@@ -639,6 +682,23 @@ impl Outbox for Store {
 
     fn breaker_closed(&self, destination: &Destination) -> std::result::Result<(), OutboxError> {
         Store::breaker_closed(self, destination.as_str()).map_err(OutboxError::new)
+    }
+
+    fn breaker_opened(&self, openings: &[BreakerOpening]) -> std::result::Result<(), OutboxError> {
+        Store::breaker_opened(self, openings).map_err(OutboxError::new)
+    }
+
+    fn open_breakers(&self) -> std::result::Result<Vec<SharedBreaker>, OutboxError> {
+        Store::open_breakers(self).map_err(OutboxError::new)
+    }
+
+    fn take_probe(
+        &self,
+        destination: &Destination,
+        until: OffsetDateTime,
+    ) -> std::result::Result<ProbeTurn, OutboxError> {
+        Store::take_probe(self, destination.as_str(), OffsetDateTime::now_utc(), until)
+            .map_err(OutboxError::new)
     }
 
     fn limits_changed(&self, notes: &[LimitNote]) -> std::result::Result<(), OutboxError> {

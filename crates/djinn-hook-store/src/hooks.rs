@@ -15,11 +15,13 @@ use crate::webhook_rules::{CheckedNew, CheckedUpdate, StoredHook, secret_change}
 const SELECT_HOOK: &str =
     "SELECT w.id, n.name, w.author_id, w.payload_url, w.ssl, w.events, w.active,
         w.standard_webhooks, w.secret IS NOT NULL, w.created_at, w.disabled_reason, w.disabled_at,
-        w.failing_since, w.max_in_flight, w.timeout_ms, w.breaker_destination, w.breaker_until,
-        w.breaker_reason, w.previous_secret_until, w.limit_now, w.limit_reason,
-        w.limit_paused_until, (SELECT count(*) FROM tasks t WHERE t.hook_id = w.id AND t.state = 0
+        w.failing_since, w.max_in_flight, w.timeout_ms, w.breaker_destination,
+        COALESCE(b.open_until, w.breaker_until), COALESCE(b.reason, w.breaker_reason),
+        w.previous_secret_until, w.limit_now, w.limit_reason, w.limit_paused_until,
+        (SELECT count(*) FROM tasks t WHERE t.hook_id = w.id AND t.state = 0
             AND t.lease IS NOT NULL)
-    FROM webhooks w JOIN namespaces n ON n.id = w.namespace_id";
+    FROM webhooks w JOIN namespaces n ON n.id = w.namespace_id
+        LEFT JOIN breakers b ON b.destination = w.breaker_destination";
 
 impl Store {
     /// [`Store::create_webhook`](crate::Store::create_webhook) on SQLite.

@@ -192,6 +192,8 @@ mod webhook_rules;
 // The SQLite backend: `store::Store` and its methods here. Their `pub` is
 // crate-wide only: the public `Store` (dispatch.rs) calls them.
 #[allow(unreachable_pub, reason = "called by dispatch.rs")]
+mod breakers;
+#[allow(unreachable_pub, reason = "called by dispatch.rs")]
 mod defer;
 #[allow(unreachable_pub, reason = "called by dispatch.rs")]
 mod hooks;

@@ -146,7 +146,8 @@ impl Store {
                     (SELECT count(*) FROM tasks WHERE state = {FAILED}),
                     (SELECT count(*) FROM webhooks WHERE active = 0 AND disabled_at IS NOT NULL),
                     (SELECT count(*) FROM events),
-                    (SELECT count(*) FROM deliveries)"),
+                    (SELECT count(*) FROM deliveries),
+                    (SELECT count(*) FROM breakers)"),
             )?
             .query_row([now], |r| {
                 Ok(Counts {
@@ -156,6 +157,7 @@ impl Store {
                     disabled_hooks: count(r.get(3)?),
                     events: count(r.get(4)?),
                     deliveries: count(r.get(5)?),
+                    open_breakers: count(r.get(6)?),
                 })
             })?)
         })

@@ -15,6 +15,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0006_attempt_result.sql"),
     include_str!("migrations/0007_process_liveness.sql"),
     include_str!("migrations/0008_adaptive_limit.sql"),
+    include_str!("migrations/0009_breakers.sql"),
 ];
 
 /// The schema version this build writes.

@@ -72,8 +72,9 @@ pub struct Webhook {
     pub failing_since: Option<OffsetDateTime>,
     /// Its own delivery limits (unset ones are the worker's defaults).
     pub limits: DeliveryLimits,
-    /// The open circuit breaker that last put its deliveries off, as the worker recorded it;
-    /// `None` once the breaker closed or a delivery succeeded.
+    /// The open circuit breaker that last put its deliveries off: its destination as the
+    /// worker recorded it, until when and why as every process shares it (the breaker's next
+    /// probe, after a failed one too); `None` once the breaker closed or a delivery succeeded.
     pub breaker: Option<BreakerHold>,
     /// Its adaptive delivery limit while a worker holds it below its cap or paused, as the
     /// worker last recorded it; `None` at its cap.
@@ -533,6 +534,8 @@ pub struct Counts {
     pub events: u64,
     /// Stored delivery attempts.
     pub deliveries: u64,
+    /// Destinations whose circuit breaker is open or probing, as every process shares them.
+    pub open_breakers: u64,
 }
 
 /// What a prune removed.

@@ -333,6 +333,23 @@ pub(crate) struct NetworkArgs {
     pub(crate) allow_private_network: bool,
 }
 
+/// Circuit breakers, for `serve` and `worker`.
+#[derive(Debug, Args)]
+pub(crate) struct BreakerArgs {
+    /// Connect failures or timeouts in a row at one receiver (scheme, host, port) that open
+    /// its circuit breaker: every process on the database then puts its deliveries off, without
+    /// using up their retries, until one probe gets an answer. 0 never opens it.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub(crate) breaker_failures: u32,
+    /// How long a breaker stays open before its probe (e.g. 30s, 2m); each failed probe
+    /// doubles it, up to --breaker-max-open-for.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub(crate) breaker_open_for: std::time::Duration,
+    /// The longest a breaker stays open between two probes.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    pub(crate) breaker_max_open_for: std::time::Duration,
+}
+
 /// Pruning by itself, for `serve` and a long-running `worker`.
 #[derive(Debug, Args)]
 pub(crate) struct AutoPruneArgs {
@@ -399,6 +416,8 @@ pub(crate) struct WorkerArgs {
     /// (`hook update --max-in-flight`) [default: half of --concurrency, rounded up].
     #[arg(long, value_name = "N")]
     pub(crate) max_in_flight_per_hook: Option<usize>,
+    #[command(flatten)]
+    pub(crate) breakers: BreakerArgs,
     #[command(flatten)]
     pub(crate) network: NetworkArgs,
     #[command(flatten)]
@@ -533,6 +552,8 @@ pub(crate) struct ServeArgs {
     /// this server's own intake (relaying on purpose; otherwise refused as a webhook loop).
     #[arg(long)]
     pub(crate) accept_relayed_deliveries: bool,
+    #[command(flatten)]
+    pub(crate) breakers: BreakerArgs,
     #[command(flatten)]
     pub(crate) network: NetworkArgs,
     #[command(flatten)]

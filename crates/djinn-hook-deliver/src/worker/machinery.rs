@@ -8,8 +8,8 @@ use std::thread::{self, Scope};
 use std::time::{Duration, Instant};
 
 use djinn_hook_outbox::{
-    Attempt, ClaimRequest, Claimed, Completion, Decision, Deferral, Destination, LeaseToken,
-    LimitNote, Outbox, Outcome, PutOff, Release, Task,
+    Attempt, BreakerOpening, ClaimRequest, Claimed, Completion, Decision, Deferral, Destination,
+    LeaseToken, LimitNote, Outbox, Outcome, PutOff, Release, Task,
 };
 use time::OffsetDateTime;
 
@@ -20,6 +20,9 @@ use crate::limits::{LimitReason, LimitStatus, Limits, Signal};
 use crate::queue_depth::QueueDepth;
 use crate::store_thread::StoreThread;
 use crate::worker::{Stats, Worker, WorkerEvent};
+
+// Asking for probes and adopting the breakers of other processes.
+mod shared_breakers;
 
 /// Longest sleep between two looks at the stop flag.
 pub(crate) const STOP_CHECK: Duration = Duration::from_millis(50);
@@ -208,14 +211,14 @@ impl<O: Outbox> Worker<'_, O> {
             }
             if let Some(destination) = &destination
                 && !self.failing_too_long(&task)
-                && let Gate::Hold { until, reason } =
-                    state
-                        .breakers
-                        .gate(destination, task.task_id, Instant::now())
             {
-                put_off(&mut state, &task, destination, until, reason);
-                state.queue.done(hook_id);
-                continue;
+                let gate;
+                (state, gate) = self.breaker_gate(state, run, destination, task.task_id);
+                if let Gate::Hold { until, reason } = gate {
+                    put_off(&mut state, &task, destination, until, reason);
+                    state.queue.done(hook_id);
+                    continue;
+                }
             }
             idle_since = None;
             if let Some(engine) = run.engine
@@ -488,8 +491,13 @@ impl<O: Outbox> Worker<'_, O> {
         change: Change,
     ) -> MutexGuard<'env, State> {
         let open_for = match change {
-            Change::Opened { until, reason } => {
+            Change::Opened {
+                until,
+                reason,
+                opening,
+            } => {
                 state.stats.breakers_opened += 1;
+                state.opened.push(opening);
                 let queued = state.queue.take_where(|queued| {
                     queued.destination.as_ref() == Some(destination)
                         && !self.failing_too_long(&queued.task)
@@ -582,14 +590,20 @@ impl<O: Outbox> Worker<'_, O> {
         // A webhook's share of the queue: as many tasks behind each of its slots as the
         // queue holds per thread at its high-water mark.
         request.leases_per_slot = 1 + state.depth.high_water() / self.config.concurrency;
+        let last_read = state.breakers_read;
         drop(state);
 
         // Taken before the claim, so the lease is never thought to last longer than it does.
         let lease_until = Instant::now() + self.config.lease;
-        let claimed = run.store.call(move || self.outbox.claim(&request));
+        let (claimed, read) = run
+            .store
+            .call(move || self.claim_and_read_breakers(&request, last_read));
 
         let mut state = lock(&shared.state);
         state.claiming = false;
+        if let Some(read) = read {
+            read.adopt(&mut state);
+        }
         let Claimed {
             tasks: claimed,
             held_back,
@@ -771,6 +785,7 @@ impl<O: Outbox> Worker<'_, O> {
                 put_off.lease = in_flight.lease;
             }
         }
+        let opened = std::mem::take(&mut state.opened);
         let closed = std::mem::take(&mut state.closed);
         let limit_notes = std::mem::take(&mut state.limit_notes);
         let deferrals: Vec<Deferral> = std::mem::take(&mut state.deferrals)
@@ -785,13 +800,17 @@ impl<O: Outbox> Worker<'_, O> {
         }
         drop(state);
         let (put_offs, released, result) = run.store.call(move || {
-            let result = self.outbox.put_off(&put_offs).and_then(|()| {
-                closed
-                    .iter()
-                    .try_for_each(|destination| self.outbox.breaker_closed(destination))
-                    .and_then(|()| self.outbox.limits_changed(&limit_notes))
-                    .and_then(|()| self.outbox.defer(&deferrals))
-            });
+            // Openings first: the other processes hold the destination from the next read.
+            let result = self.outbox.breaker_opened(&opened);
+            let result = result
+                .and_then(|()| self.outbox.put_off(&put_offs))
+                .and_then(|()| {
+                    closed
+                        .iter()
+                        .try_for_each(|destination| self.outbox.breaker_closed(destination))
+                        .and_then(|()| self.outbox.limits_changed(&limit_notes))
+                        .and_then(|()| self.outbox.defer(&deferrals))
+                });
             // Tried whatever happened above: a stop should hand back all it can.
             let result = result.and(self.outbox.release(&releases));
             self.forget_all(put_offs.iter().map(|p| p.task_id));
@@ -871,6 +890,7 @@ impl Drop for Running<'_> {
         state.running = false;
         state.queue = HookQueues::default();
         state.put_offs = Vec::new();
+        state.opened = Vec::new();
         state.closed = Vec::new();
         state.limit_notes = Vec::new();
         state.deferrals = HashMap::new();
@@ -1005,8 +1025,12 @@ struct State {
     limits: Limits,
     /// Tasks put off by an open breaker, not yet handed to the outbox (still in flight).
     put_offs: Vec<PutOff>,
+    /// Breakers opened, not yet handed to the outbox.
+    opened: Vec<BreakerOpening>,
     /// Breakers closed, not yet handed to the outbox.
     closed: Vec<Destination>,
+    /// When the shared breakers were last read (after a claim).
+    breakers_read: Option<Instant>,
     /// Webhooks' limits changed, not yet handed to the outbox.
     limit_notes: Vec<LimitNote>,
     /// Webhooks whose due tasks are to be put off, until when, not yet handed to the outbox.
@@ -1064,6 +1088,7 @@ impl State {
     /// handed to the outbox.
     fn unwritten(&self) -> bool {
         !self.put_offs.is_empty()
+            || !self.opened.is_empty()
             || !self.closed.is_empty()
             || !self.limit_notes.is_empty()
             || !self.deferrals.is_empty()

@@ -68,8 +68,11 @@ use report::Observer;
 ///   [`limits`](Self::limits)), and none while it is paused after a 429 or 503 (its tasks put off,
 ///   their attempts not counted); the store's claim is fair and capped the same way. A destination
 ///   whose circuit breaker is open has its due tasks put off without an attempt wherever they are
-///   found (when claimed, queued, or taken by a thread; see [`BreakerConfig`]);
-///   [`breakers`](Self::breakers) reports the breakers.
+///   found (when claimed, queued, or taken by a thread; see [`BreakerConfig`]). Breakers are
+///   shared through the outbox by every process on one store: openings are reported
+///   ([`Outbox::breaker_opened`]), those of others are read after claims
+///   ([`Outbox::open_breakers`]), and a probe goes out only once the outbox grants it
+///   ([`Outbox::take_probe`]); [`breakers`](Self::breakers) reports this worker's copy.
 /// - **Waking up**: when nothing is due the worker claims again after `poll_interval`, or as
 ///   soon as a [`WorkerWaker`] (from [`waker`](Self::waker)) is woken, e.g. right after new
 ///   events were committed.

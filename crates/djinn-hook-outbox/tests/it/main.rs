@@ -349,3 +349,71 @@ fn limits_changed_shows_the_reduced_limit_until_it_is_back() {
     outbox.limits_changed(&[note(None)]).unwrap();
     assert_eq!(outbox.hook(1).unwrap().reduced_limit, None);
 }
+
+/// The shared breakers' rules, as the store's conformance suite checks them on both backends:
+/// the first opening stands, one taker gets the probe (until its `until`), an opening after a
+/// probe replaces the breaker, a closing removes it.
+#[test]
+fn a_shared_breaker_gives_its_probe_to_one_taker() {
+    use djinn_hook_outbox::{BreakerOpening, ProbeTurn};
+
+    let outbox = MemoryOutbox::new();
+    let dest = Destination::of("http://dead.example.com:8080/").unwrap();
+    let now = OffsetDateTime::now_utc();
+    let opening = |failures: u32, until: OffsetDateTime, after_probe: bool| BreakerOpening {
+        destination: dest.clone(),
+        failures,
+        reason: format!("{failures} consecutive timeouts"),
+        open_for: Duration::from_secs(30),
+        until,
+        after_probe,
+    };
+    assert_eq!(
+        outbox.take_probe(&dest, now + MINUTE).unwrap(),
+        ProbeTurn::Closed
+    );
+
+    // Opened until a minute from now, then again by another process: the first stands.
+    outbox
+        .breaker_opened(&[opening(5, now + MINUTE, false)])
+        .unwrap();
+    outbox.breaker_opened(&[opening(6, now, false)]).unwrap();
+    let open = outbox.open_breakers().unwrap();
+    assert_eq!((open.len(), open[0].failures), (1, 5));
+    assert!(matches!(
+        outbox.take_probe(&dest, now + MINUTE).unwrap(),
+        ProbeTurn::Held(held) if held.until == now + MINUTE
+    ));
+
+    // Its period over (an opening after a probe replaces it): one taker gets the probe.
+    let over = OffsetDateTime::now_utc();
+    outbox.breaker_opened(&[opening(6, over, true)]).unwrap();
+    let probe_until = OffsetDateTime::now_utc() + MINUTE;
+    assert_eq!(
+        outbox.take_probe(&dest, probe_until).unwrap(),
+        ProbeTurn::Granted
+    );
+    assert!(matches!(
+        outbox.take_probe(&dest, probe_until).unwrap(),
+        ProbeTurn::Held(held) if held.probe_until == Some(probe_until)
+    ));
+    // A probe whose `until` passed is free again.
+    outbox.breaker_opened(&[opening(7, over, true)]).unwrap();
+    assert_eq!(
+        outbox.take_probe(&dest, OffsetDateTime::now_utc()).unwrap(),
+        ProbeTurn::Granted
+    );
+    assert_eq!(
+        outbox
+            .take_probe(&dest, OffsetDateTime::now_utc() + MINUTE)
+            .unwrap(),
+        ProbeTurn::Granted
+    );
+
+    outbox.breaker_closed(&dest).unwrap();
+    assert_eq!(outbox.open_breakers().unwrap(), []);
+    assert_eq!(
+        outbox.take_probe(&dest, now + MINUTE).unwrap(),
+        ProbeTurn::Closed
+    );
+}

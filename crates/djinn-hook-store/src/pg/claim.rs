@@ -89,6 +89,10 @@ impl PgStore {
 
     pub(crate) fn breaker_closed(&self, destination: &str) -> Result<()> {
         self.claim_write("recording a closed breaker", |tx| {
+            tx.query_typed(
+                "DELETE FROM breakers WHERE destination = $1",
+                &[(&destination, Type::TEXT)],
+            )?;
             // Locked in key order first, as completions lock webhooks.
             tx.query_typed(
                 "UPDATE webhooks SET breaker_destination = NULL, breaker_until = NULL,

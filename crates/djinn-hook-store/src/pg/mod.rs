@@ -5,6 +5,7 @@
 //! migrations run under an advisory lock, and accepting events `NOTIFY`s
 //! [`CHANNEL`] so idle workers ([`WorkListener`]) wake at once.
 
+mod breakers;
 mod claim;
 mod defer;
 mod hooks;

@@ -123,7 +123,8 @@ impl PgStore {
                     (SELECT count(*) FROM tasks WHERE state = {FAILED}),
                     (SELECT count(*) FROM webhooks WHERE NOT active AND disabled_at IS NOT NULL),
                     (SELECT count(*) FROM events),
-                    (SELECT count(*) FROM deliveries)"),
+                    (SELECT count(*) FROM deliveries),
+                    (SELECT count(*) FROM breakers)"),
                 &[&now],
             )?;
             Ok(Counts {
@@ -133,6 +134,7 @@ impl PgStore {
                 disabled_hooks: count(r.get(3)),
                 events: count(r.get(4)),
                 deliveries: count(r.get(5)),
+                open_breakers: count(r.get(6)),
             })
         })
     }

@@ -15,6 +15,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_attempt_result.sql"),
     include_str!("migrations/0005_process_liveness.sql"),
     include_str!("migrations/0006_adaptive_limit.sql"),
+    include_str!("migrations/0007_breakers.sql"),
 ];
 
 /// The PostgreSQL schema version this build writes.

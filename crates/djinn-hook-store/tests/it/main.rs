@@ -2,6 +2,7 @@
 //! backends (real SQLite files; throw-away databases on a real PostgreSQL
 //! server), and tests of what only one backend has.
 
+mod breakers;
 mod claim;
 mod faults;
 mod files;
@@ -48,6 +49,13 @@ macro_rules! conformance {
 }
 
 conformance! {
+    breakers {
+        the_first_opening_stands_and_one_taker_gets_the_probe,
+        a_probe_whose_taker_vanished_is_free_once_its_time_is_up,
+        stores_taking_a_probe_at_once_get_it_once,
+        a_webhook_shows_the_shared_breaker,
+        pruning_forgets_a_breaker_nobody_probed_for_a_day,
+    }
     claim {
         a_small_backlog_is_not_queued_behind_a_big_one,
         claims_smaller_than_the_webhook_count_take_turns,

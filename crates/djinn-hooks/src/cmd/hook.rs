@@ -372,7 +372,7 @@ fn delivery_limit_cell(hook: &Webhook) -> String {
     }
 }
 
-/// The circuit breaker the worker last recorded for the webhook's receiver.
+/// The circuit breaker holding the webhook's receiver, as every process on the store shares it.
 fn breaker_cell(hook: &Webhook) -> String {
     match &hook.breaker {
         None => "closed".to_owned(),

@@ -27,6 +27,7 @@ pub(crate) fn run(global: &Global, args: &ServeArgs) -> anyhow::Result<()> {
     if args.http_threads == 0 {
         super::invalid!("--http-threads: must be at least 1");
     }
+    let breaker = super::worker::breaker_config(&args.breakers)?;
     let env_tokens = std::env::var(TOKENS_ENV).ok();
     let tokens = Tokens::load(args.token_file.as_deref(), env_tokens.as_deref())
         .map_err(|err| Invalid(format!("{:#}", anyhow::Error::new(err))))?;
@@ -47,6 +48,7 @@ pub(crate) fn run(global: &Global, args: &ServeArgs) -> anyhow::Result<()> {
     worker_config.max_deliveries = args.max_deliveries;
     worker_config.lease = args.lease;
     worker_config.poll_interval = POLL_INTERVAL;
+    worker_config.breaker = breaker;
     let worker =
         super::worker::configured_worker(&store, args.network.allow_private_network, worker_config);
     config.ui = Some(super::web_ui::state(

@@ -6,13 +6,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use djinn_hook_deliver::{
-    Completion, DeliverConfig, Outcome, Stats, Worker, WorkerConfig, WorkerEvent,
+    BreakerConfig, Completion, DeliverConfig, Outcome, Stats, Worker, WorkerConfig, WorkerEvent,
 };
 use djinn_hook_store::{AutoPrune, Store};
 
 use super::output;
 use super::{Global, store};
-use crate::cli::WorkerArgs;
+use crate::cli::{BreakerArgs, WorkerArgs};
 
 /// Runs `worker`.
 pub(crate) fn run(global: &Global, args: &WorkerArgs) -> anyhow::Result<()> {
@@ -25,6 +25,7 @@ pub(crate) fn run(global: &Global, args: &WorkerArgs) -> anyhow::Result<()> {
     if args.max_in_flight_per_hook == Some(0) {
         super::invalid!("--max-in-flight-per-hook: must be at least 1");
     }
+    let breaker = breaker_config(&args.breakers)?;
     let store = Arc::new(store::open(global)?);
     super::process::register(&store)?;
     super::process::raise_open_file_limit("worker", args.concurrency + args.max_deliveries);
@@ -42,6 +43,7 @@ pub(crate) fn run(global: &Global, args: &WorkerArgs) -> anyhow::Result<()> {
     config.max_deliveries = args.max_deliveries;
     config.lease = args.lease;
     config.max_in_flight_per_hook = args.max_in_flight_per_hook;
+    config.breaker = breaker;
     if args.until_idle {
         config.poll_interval = UNTIL_IDLE_POLL;
     }
@@ -120,6 +122,27 @@ pub(crate) fn worker<'o>(
     config.concurrency = concurrency;
     config.poll_interval = poll_interval;
     configured_worker(store, allow_private_network, config)
+}
+
+/// The circuit breakers' settings from the command line.
+pub(crate) fn breaker_config(args: &BreakerArgs) -> anyhow::Result<BreakerConfig> {
+    let open_for = args.breaker_open_for;
+    let max_open_for = args.breaker_max_open_for;
+    if open_for.is_zero() {
+        super::invalid!("--breaker-open-for: must be more than 0s");
+    }
+    if max_open_for < open_for {
+        super::invalid!(
+            "--breaker-max-open-for: must be at least --breaker-open-for ({}), got {}",
+            humantime::format_duration(open_for),
+            humantime::format_duration(max_open_for)
+        );
+    }
+    let mut config = BreakerConfig::default();
+    config.failures = args.breaker_failures;
+    config.open_for = open_for;
+    config.max_open_for = max_open_for;
+    Ok(config)
 }
 
 /// A worker over the store with `config` and the default retry schedule.

@@ -151,6 +151,25 @@ fn usage_errors_exit_2() {
         &env.run(&["deliveries", "list", "--event", "nope"], None),
         "--event",
     );
+    let run = env.run(
+        &["worker", "--until-idle", "--breaker-open-for", "0s"],
+        None,
+    );
+    assert_invalid(&run, "--breaker-open-for: must be more than 0s");
+    let run = env.run(
+        &[
+            "serve",
+            "--breaker-open-for",
+            "1m",
+            "--breaker-max-open-for",
+            "30s",
+        ],
+        None,
+    );
+    assert_invalid(
+        &run,
+        "--breaker-max-open-for: must be at least --breaker-open-for (1m), got 30s",
+    );
     // `serve` itself is tested in serve.rs; without tokens it refuses a non-loopback address.
     let run = env.run(&["serve", "--listen", "0.0.0.0:0"], None);
     assert_eq!(run.code, 2, "{run:?}");

@@ -36,6 +36,7 @@ mod python_receiver;
 mod serve;
 mod serve_flood;
 mod serve_process;
+mod shared_breakers;
 mod sign;
 mod worker_prune;
 

@@ -1,0 +1,110 @@
+//! Circuit breakers shared by every process on the database, on PostgreSQL (the same rules
+//! and table as SQLite's `breakers.rs`).
+
+use djinn_hook_outbox::{BreakerOpening, ProbeTurn, SharedBreaker};
+use postgres::Row;
+use postgres::types::Type;
+use time::OffsetDateTime;
+
+use crate::breakers::{BREAKER_COLUMNS, open_for_ms, shared};
+use crate::error::Result;
+use crate::pg::PgStore;
+use crate::sql::to_ns;
+
+fn read_shared(r: &Row) -> Option<SharedBreaker> {
+    shared(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5))
+}
+
+impl PgStore {
+    /// [`Store::breaker_opened`](crate::Store::breaker_opened) on PostgreSQL, the rows in key
+    /// order (so two writers never wait on each other in a circle).
+    pub(crate) fn breaker_opened(&self, openings: &[BreakerOpening]) -> Result<()> {
+        let mut openings: Vec<&BreakerOpening> = openings.iter().collect();
+        openings.sort_by(|a, b| a.destination.cmp(&b.destination));
+        self.claim_write("recording an open breaker", |tx| {
+            for o in &openings {
+                let on_conflict = if o.after_probe {
+                    "DO UPDATE SET failures = excluded.failures, reason = excluded.reason,
+                        open_for_ms = excluded.open_for_ms, open_until = excluded.open_until,
+                        probe_until = NULL"
+                } else {
+                    "DO NOTHING"
+                };
+                tx.query_typed(
+                    &format!(
+                        "INSERT INTO breakers ({BREAKER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, NULL)
+                         ON CONFLICT (destination) {on_conflict}"
+                    ),
+                    &[
+                        (&o.destination.as_str(), Type::TEXT),
+                        (&i64::from(o.failures), Type::INT8),
+                        (&o.reason, Type::TEXT),
+                        (&open_for_ms(o), Type::INT8),
+                        (&to_ns(o.until), Type::INT8),
+                    ],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    /// [`Store::open_breakers`](crate::Store::open_breakers) on PostgreSQL.
+    pub(crate) fn open_breakers(&self) -> Result<Vec<SharedBreaker>> {
+        self.read("reading the open breakers", |conn| {
+            let rows = conn.query_typed(
+                &format!("SELECT {BREAKER_COLUMNS} FROM breakers ORDER BY destination"),
+                &[],
+            )?;
+            Ok(rows.iter().filter_map(read_shared).collect())
+        })
+    }
+
+    /// [`Store::take_probe`](crate::Store::take_probe) on PostgreSQL: one conditional update
+    /// (a second taker waits on the row's lock, then finds the condition false), and if it
+    /// was not taken, a read of what holds it.
+    pub(crate) fn take_probe(
+        &self,
+        destination: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<ProbeTurn> {
+        let (now, until) = (to_ns(now), to_ns(until));
+        self.claim_write("taking a breaker's probe", |tx| {
+            let taken = tx.query_typed(
+                "UPDATE breakers SET probe_until = $3
+                 WHERE destination = $1 AND open_until <= $2
+                    AND (probe_until IS NULL OR probe_until <= $2)
+                 RETURNING destination",
+                &[
+                    (&destination, Type::TEXT),
+                    (&now, Type::INT8),
+                    (&until, Type::INT8),
+                ],
+            )?;
+            if !taken.is_empty() {
+                return Ok(ProbeTurn::Granted);
+            }
+            let row = tx.query_typed(
+                &format!("SELECT {BREAKER_COLUMNS} FROM breakers WHERE destination = $1"),
+                &[(&destination, Type::TEXT)],
+            )?;
+            Ok(row
+                .first()
+                .and_then(read_shared)
+                .map_or(ProbeTurn::Closed, ProbeTurn::Held))
+        })
+    }
+
+    /// As SQLite's: deletes the breakers whose open period ended before `before` with no probe
+    /// out since.
+    pub(crate) fn clear_forgotten_breakers(&self, before: OffsetDateTime) -> Result<u64> {
+        let before = to_ns(before);
+        self.claim_write("clearing forgotten breakers", |tx| {
+            Ok(tx.execute(
+                "DELETE FROM breakers WHERE open_until < $1
+                    AND (probe_until IS NULL OR probe_until < $1)",
+                &[&before],
+            )?)
+        })
+    }
+}
