@@ -15,7 +15,8 @@ use time::OffsetDateTime;
 
 use crate::destination::Destination;
 
-/// A destination's breaker opened in this process, for [`Outbox::breaker_opened`](crate::Outbox::breaker_opened).
+/// A destination's breaker opened in this process, for
+/// [`Outbox::breaker_opened`](crate::Outbox::breaker_opened).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BreakerOpening {
     /// The destination.
