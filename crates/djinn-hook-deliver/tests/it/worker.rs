@@ -365,11 +365,13 @@ fn many_tasks_are_each_delivered_exactly_once() {
     );
     // Claims come in batches: the queue is refilled (to 4 x concurrency) only once it is down to
     // 2 x. A claim may bring fewer than asked (the webhook's cap on live leases, which counts
-    // what is still being delivered or committed), so the bound is on the claims' number: one
-    // per task would be 120, batches of at least `concurrency` on average at most 15.
+    // what is still being delivered or committed, and so depends on how fast commits go), so
+    // the bound is on the claims' number and loose enough for a loaded machine: one claim per
+    // task, the broken case, would be 120; batches of two or more on average, at most 60 (on a
+    // quiet machine they are 8 to 32).
     assert!(state.claim_sizes.iter().all(|&n| n > 0));
     assert!(
-        state.claim_sizes.len() <= tasks as usize / 8,
+        state.claim_sizes.len() <= tasks as usize / 2,
         "{:?}",
         state.claim_sizes
     );
