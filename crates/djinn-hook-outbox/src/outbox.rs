@@ -86,97 +86,60 @@ pub trait Outbox: Send + Sync {
     }
 }
 
-impl<T: Outbox + ?Sized> Outbox for Arc<T> {
-    fn claim(&self, claim: &ClaimRequest) -> Result<Claimed, OutboxError> {
-        (**self).claim(claim)
-    }
+/// The outbox behind a pointer is an outbox: `Arc<Store>` for a worker on its own thread,
+/// `&Store` for one borrowing it. Every method forwards, so a method added to [`Outbox`] is
+/// added here once.
+macro_rules! forward_outbox {
+    ($($pointer:ty),*) => {$(
+        impl<T: Outbox + ?Sized> Outbox for $pointer {
+            fn claim(&self, claim: &ClaimRequest) -> Result<Claimed, OutboxError> {
+                (**self).claim(claim)
+            }
 
-    fn complete(&self, done: &[Completion]) -> Result<(), OutboxError> {
-        (**self).complete(done)
-    }
+            fn complete(&self, done: &[Completion]) -> Result<(), OutboxError> {
+                (**self).complete(done)
+            }
 
-    fn put_off(&self, put_off: &[PutOff]) -> Result<(), OutboxError> {
-        (**self).put_off(put_off)
-    }
+            fn put_off(&self, put_off: &[PutOff]) -> Result<(), OutboxError> {
+                (**self).put_off(put_off)
+            }
 
-    fn breaker_closed(&self, destination: &Destination) -> Result<(), OutboxError> {
-        (**self).breaker_closed(destination)
-    }
+            fn breaker_closed(&self, destination: &Destination) -> Result<(), OutboxError> {
+                (**self).breaker_closed(destination)
+            }
 
-    fn breaker_opened(&self, openings: &[BreakerOpening]) -> Result<(), OutboxError> {
-        (**self).breaker_opened(openings)
-    }
+            fn breaker_opened(&self, openings: &[BreakerOpening]) -> Result<(), OutboxError> {
+                (**self).breaker_opened(openings)
+            }
 
-    fn open_breakers(&self) -> Result<Vec<SharedBreaker>, OutboxError> {
-        (**self).open_breakers()
-    }
+            fn open_breakers(&self) -> Result<Vec<SharedBreaker>, OutboxError> {
+                (**self).open_breakers()
+            }
 
-    fn take_probe(
-        &self,
-        destination: &Destination,
-        until: OffsetDateTime,
-    ) -> Result<ProbeTurn, OutboxError> {
-        (**self).take_probe(destination, until)
-    }
+            fn take_probe(
+                &self,
+                destination: &Destination,
+                until: OffsetDateTime,
+            ) -> Result<ProbeTurn, OutboxError> {
+                (**self).take_probe(destination, until)
+            }
 
-    fn limits_changed(&self, notes: &[LimitNote]) -> Result<(), OutboxError> {
-        (**self).limits_changed(notes)
-    }
+            fn limits_changed(&self, notes: &[LimitNote]) -> Result<(), OutboxError> {
+                (**self).limits_changed(notes)
+            }
 
-    fn defer(&self, deferrals: &[Deferral]) -> Result<(), OutboxError> {
-        (**self).defer(deferrals)
-    }
+            fn defer(&self, deferrals: &[Deferral]) -> Result<(), OutboxError> {
+                (**self).defer(deferrals)
+            }
 
-    fn release(&self, tasks: &[Release]) -> Result<(), OutboxError> {
-        (**self).release(tasks)
-    }
+            fn release(&self, tasks: &[Release]) -> Result<(), OutboxError> {
+                (**self).release(tasks)
+            }
+        }
+    )*};
 }
 
-impl<T: Outbox + ?Sized> Outbox for &T {
-    fn claim(&self, claim: &ClaimRequest) -> Result<Claimed, OutboxError> {
-        (**self).claim(claim)
-    }
-
-    fn complete(&self, done: &[Completion]) -> Result<(), OutboxError> {
-        (**self).complete(done)
-    }
-
-    fn put_off(&self, put_off: &[PutOff]) -> Result<(), OutboxError> {
-        (**self).put_off(put_off)
-    }
-
-    fn breaker_closed(&self, destination: &Destination) -> Result<(), OutboxError> {
-        (**self).breaker_closed(destination)
-    }
-
-    fn breaker_opened(&self, openings: &[BreakerOpening]) -> Result<(), OutboxError> {
-        (**self).breaker_opened(openings)
-    }
-
-    fn open_breakers(&self) -> Result<Vec<SharedBreaker>, OutboxError> {
-        (**self).open_breakers()
-    }
-
-    fn take_probe(
-        &self,
-        destination: &Destination,
-        until: OffsetDateTime,
-    ) -> Result<ProbeTurn, OutboxError> {
-        (**self).take_probe(destination, until)
-    }
-
-    fn limits_changed(&self, notes: &[LimitNote]) -> Result<(), OutboxError> {
-        (**self).limits_changed(notes)
-    }
-
-    fn defer(&self, deferrals: &[Deferral]) -> Result<(), OutboxError> {
-        (**self).defer(deferrals)
-    }
-
-    fn release(&self, tasks: &[Release]) -> Result<(), OutboxError> {
-        (**self).release(tasks)
-    }
-}
+forward_outbox!(Arc<T>, &T);
 
 /// An error of the storage side ([`Outbox`]).
 ///
