@@ -12,7 +12,9 @@ use crate::task_state::{FAILED, PENDING};
 use crate::types::{BreakerHold, LimitHold, LimitsUpdate, NewWebhook, Webhook, WebhookUpdate};
 use crate::webhook_rules::{CheckedNew, CheckedUpdate, StoredHook, secret_change};
 
-const SELECT_HOOK: &str =
+/// A webhook as both backends read it (the same SQL on each), with its shared breaker and its
+/// live leases; `pg/hooks.rs` reads the same columns in the same order.
+pub(crate) const SELECT_HOOK: &str =
     "SELECT w.id, n.name, w.author_id, w.payload_url, w.ssl, w.events, w.active,
         w.standard_webhooks, w.secret IS NOT NULL, w.created_at, w.disabled_reason, w.disabled_at,
         w.failing_since, w.max_in_flight, w.timeout_ms, w.breaker_destination,

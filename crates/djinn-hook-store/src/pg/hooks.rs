@@ -7,22 +7,11 @@ use time::OffsetDateTime;
 use super::{PgStore, events_from_mask, namespace_id};
 use crate::claim::limits_from_row;
 use crate::error::{Error, IResult, Result};
-use crate::hooks::timeout_ms;
+use crate::hooks::{SELECT_HOOK, timeout_ms};
 use crate::sql::{from_ns, mask, to_ns};
 use crate::task_state::{FAILED, PENDING};
 use crate::types::{BreakerHold, LimitHold, LimitsUpdate, NewWebhook, Webhook, WebhookUpdate};
 use crate::webhook_rules::{CheckedNew, CheckedUpdate, StoredHook, secret_change};
-
-const SELECT_HOOK: &str =
-    "SELECT w.id, n.name, w.author_id, w.payload_url, w.ssl, w.events, w.active,
-        w.standard_webhooks, w.secret IS NOT NULL, w.created_at, w.disabled_reason, w.disabled_at,
-        w.failing_since, w.max_in_flight, w.timeout_ms, w.breaker_destination,
-        COALESCE(b.open_until, w.breaker_until), COALESCE(b.reason, w.breaker_reason),
-        w.previous_secret_until, w.limit_now, w.limit_reason, w.limit_paused_until,
-        (SELECT count(*) FROM tasks t WHERE t.hook_id = w.id AND t.state = 0
-            AND t.lease IS NOT NULL)
-    FROM webhooks w JOIN namespaces n ON n.id = w.namespace_id
-        LEFT JOIN breakers b ON b.destination = w.breaker_destination";
 
 impl PgStore {
     pub(crate) fn create_webhook(&self, new: NewWebhook) -> Result<Webhook> {
