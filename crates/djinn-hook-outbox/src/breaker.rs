@@ -52,6 +52,20 @@ pub struct SharedBreaker {
     pub probe_until: Option<OffsetDateTime>,
 }
 
+/// What an opening becomes once an outbox records it: the shared breaker, no probe out.
+impl From<&BreakerOpening> for SharedBreaker {
+    fn from(opening: &BreakerOpening) -> SharedBreaker {
+        SharedBreaker {
+            destination: opening.destination.clone(),
+            failures: opening.failures,
+            reason: opening.reason.clone(),
+            open_for: opening.open_for,
+            until: opening.until,
+            probe_until: None,
+        }
+    }
+}
+
 impl SharedBreaker {
     /// Whether a probe is out at `now`.
     pub fn probing(&self, now: OffsetDateTime) -> bool {

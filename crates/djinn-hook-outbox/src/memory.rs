@@ -437,17 +437,9 @@ impl Outbox for MemoryOutbox {
             if !o.after_probe && state.breakers.contains_key(&o.destination) {
                 continue;
             }
-            state.breakers.insert(
-                o.destination.clone(),
-                SharedBreaker {
-                    destination: o.destination.clone(),
-                    failures: o.failures,
-                    reason: o.reason.clone(),
-                    open_for: o.open_for,
-                    until: o.until,
-                    probe_until: None,
-                },
-            );
+            state
+                .breakers
+                .insert(o.destination.clone(), SharedBreaker::from(o));
         }
         Ok(())
     }

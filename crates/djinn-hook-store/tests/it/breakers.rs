@@ -26,12 +26,8 @@ fn opening(failures: u32, until: time::OffsetDateTime, after_probe: bool) -> Bre
 
 fn shared(o: &BreakerOpening, probe_until: Option<time::OffsetDateTime>) -> SharedBreaker {
     SharedBreaker {
-        destination: o.destination.clone(),
-        failures: o.failures,
-        reason: o.reason.clone(),
-        open_for: o.open_for,
-        until: o.until,
         probe_until,
+        ..SharedBreaker::from(o)
     }
 }
 
