@@ -11,7 +11,7 @@ use djinn_hook_outbox::{Attempt, AttemptOutcome, DeliveryRequest};
 use djinn_hook_payload::{redact_userinfo, scrub_userinfo};
 use djinn_hook_sign::headers::{
     DELIVERY as DELIVERY_HEADER, EVENT as EVENT_HEADER, HOOK_ID as HOOK_ID_HEADER,
-    SIGNATURE as SIGNATURE_HEADER, WEBHOOK_ID as WEBHOOK_ID_HEADER,
+    SIGNATURE as SIGNATURE_HEADER, TRACEPARENT as TRACEPARENT_HEADER, WEBHOOK_ID as WEBHOOK_ID_HEADER,
     WEBHOOK_SIGNATURE as WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP as WEBHOOK_TIMESTAMP_HEADER,
 };
 use djinn_hook_sign::{Secret, StandardSecret, sign, sign_standard, sign_standard_all};
@@ -244,6 +244,13 @@ impl Deliverer {
             (HOOK_ID_HEADER.to_owned(), request.hook_id.to_string()),
             (DELIVERY_HEADER.to_owned(), request.event_id.to_string()),
         ]);
+        if let Some(intake) = request.traceparent {
+            // The attempt's own span id, so the receiver's span is the attempt's child; the
+            // record keeps the header, which is how the attempt's span is named when exported.
+            let span_id = fastrand::u64(1..).to_be_bytes();
+            let sent = intake.child(span_id).to_string();
+            headers.push((TRACEPARENT_HEADER.to_owned(), sent));
+        }
         let Some(secret) = &request.secret else {
             return Ok(headers);
         };

@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::request::DeliveryRequest;
+use crate::trace::TraceParent;
 
 /// What became of one attempt, for retry decisions, statistics and the delivery log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -120,6 +121,10 @@ pub struct Attempt {
     pub tls_verification_skipped: bool,
     /// The classified outcome.
     pub outcome: AttemptOutcome,
+    /// The request's [`traceparent`](DeliveryRequest::traceparent): the intake's trace, whose
+    /// span is the parent of this attempt's (the attempt's own id is in the `traceparent`
+    /// request header it sent).
+    pub traceparent: Option<TraceParent>,
 }
 
 impl Attempt {
@@ -144,6 +149,7 @@ impl Attempt {
             error: None,
             tls_verification_skipped: false,
             outcome: AttemptOutcome::Other,
+            traceparent: request.traceparent,
         }
     }
 

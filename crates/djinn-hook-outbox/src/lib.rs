@@ -66,6 +66,7 @@ mod memory;
 mod outbox;
 mod release;
 mod request;
+mod trace;
 
 pub use crate::{
     attempt::{Attempt, AttemptOutcome},
@@ -77,6 +78,7 @@ pub use crate::{
     outbox::{Outbox, OutboxError},
     release::Release,
     request::{DeliveryRequest, WebhookSecret},
+    trace::TraceParent,
 };
 
 #[cfg(feature = "memory")]

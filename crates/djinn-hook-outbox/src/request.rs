@@ -7,6 +7,8 @@ use std::time::Duration;
 use djinn_hook_payload::{EventType, redact_userinfo};
 use uuid::Uuid;
 
+use crate::trace::TraceParent;
+
 /// A webhook's secret, as the user set it (the store decrypts it just before delivery).
 ///
 /// Its `Debug` never shows the value. Cloning shares the string.
@@ -84,12 +86,15 @@ pub struct DeliveryRequest {
     pub redelivery: bool,
     /// The webhook's own overall timeout for this attempt; `None`: the deliverer's default.
     pub timeout: Option<Duration>,
+    /// The trace of the event's intake (W3C Trace Context), if it had one: the attempt sends a
+    /// `traceparent` of the same trace, so the receiver continues it. `None`: no `traceparent`.
+    pub traceparent: Option<TraceParent>,
 }
 
 impl DeliveryRequest {
     /// A first attempt (`attempt` 1) to POST `body` as `event` (with id `event_id`) of webhook
     /// `hook_id` to `url`: certificates verified (`ssl`), no secret (so no signature), no
-    /// Standard Webhooks headers, not a redelivery, the deliverer's timeout.
+    /// Standard Webhooks headers, not a redelivery, the deliverer's timeout, no trace.
     pub fn new(
         hook_id: i64,
         event_id: Uuid,
@@ -110,6 +115,7 @@ impl DeliveryRequest {
             attempt: 1,
             redelivery: false,
             timeout: None,
+            traceparent: None,
         }
     }
 }
@@ -129,6 +135,7 @@ impl fmt::Debug for DeliveryRequest {
             .field("attempt", &self.attempt)
             .field("redelivery", &self.redelivery)
             .field("timeout", &self.timeout)
+            .field("traceparent", &self.traceparent)
             .finish()
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use const_format::formatcp;
-use djinn_hook_outbox::{ClaimRequest, Claimed, LeaseToken, PutOff};
+use djinn_hook_outbox::{ClaimRequest, Claimed, LeaseToken, PutOff, TraceParent};
 use rusqlite::{OptionalExtension, Transaction, params};
 use time::OffsetDateTime;
 
@@ -214,7 +214,7 @@ fn claim_in(
 
     let mut due = tx.prepare_cached(formatcp!(
         "SELECT t.id, t.attempts, t.redelivery, e.uuid, e.event, e.created_at,
-            COALESCE(t.body, e.payload), t.next_at
+            COALESCE(t.body, e.payload), t.next_at, e.traceparent
          FROM tasks t JOIN events e ON e.id = t.event_id
          WHERE t.hook_id = ?1 AND t.state = {PENDING} AND t.next_at <= ?2
             AND (t.next_at, t.id) > (?3, ?4)
@@ -261,6 +261,7 @@ fn claim_in(
                             from_ns(r.get(5)?),
                             r.get::<_, Vec<u8>>(6)?,
                             r.get::<_, i64>(7)?,
+                            r.get::<_, Option<String>>(8)?,
                         ))
                     },
                 )?
@@ -278,8 +279,9 @@ fn claim_in(
                 }
                 None => (None, None),
             };
-            for (task_id, attempts, redelivery, event_id, event, created_at, body, next_at) in rows
-            {
+            for row in rows {
+                let (task_id, attempts, redelivery, event_id, event, created_at, body, next_at, tp) =
+                    row;
                 lease_stmt.execute(params![task_id, token.as_bytes(), until, holder])?;
                 hook.after = (next_at, task_id);
                 tasks.push(claimed(
@@ -295,6 +297,7 @@ fn claim_in(
                         body,
                         attempt: u32::try_from(attempts + 1).unwrap_or(u32::MAX),
                         redelivery,
+                        traceparent: tp.as_deref().and_then(TraceParent::parse),
                     },
                 ));
             }

@@ -47,6 +47,9 @@ pub struct Store {
     taken_back: AtomicU64,
     /// Attempts this `Store` recorded after their task's lease was lost.
     stale_completions: AtomicU64,
+    /// How long a breaker stays open before the operator is told, in ms; 0: never
+    /// ([`Store::set_breaker_notice_after`]).
+    breaker_notice_after_ms: AtomicU64,
 }
 
 /// The backends this build has: SQLite always, PostgreSQL with the `postgres` feature.
@@ -71,6 +74,10 @@ macro_rules! on_backend {
 
 // The public methods of process liveness, in a file of their own.
 mod liveness;
+// The operator's notification webhook, in a file of its own.
+mod notifications;
+
+pub use notifications::NotificationTarget;
 
 impl Store {
     fn over(backend: Backend) -> Store {
@@ -81,6 +88,7 @@ impl Store {
             process: Mutex::new(None),
             taken_back: AtomicU64::new(0),
             stale_completions: AtomicU64::new(0),
+            breaker_notice_after_ms: AtomicU64::new(0),
         }
     }
 
@@ -236,6 +244,7 @@ impl Store {
     /// Returns the namespace named `name` (`owner/path`), creating it and any
     /// missing ancestors (`owner/a` for `owner/a/b`) if needed.
     pub fn ensure_namespace(&self, name: &str) -> Result<Namespace> {
+        crate::notify::refuse_reserved(name)?;
         on_backend!(self, ensure_namespace(name))
     }
 
@@ -252,6 +261,7 @@ impl Store {
     /// Creates a webhook after validating it ([`Error::Invalid`] lists every
     /// bad field). The namespace must exist ([`Error::NamespaceNotFound`]).
     pub fn create_webhook(&self, new: NewWebhook) -> Result<Webhook> {
+        crate::notify::refuse_reserved(&new.namespace)?;
         on_backend!(self, create_webhook(new))
     }
 
@@ -327,6 +337,7 @@ impl Store {
     /// storing events no webhook will ever see. A namespace that exists but has no
     /// matching webhook accepts the event with `matched: 0`.
     pub fn accept_event(&self, event: NewEvent) -> Result<Accepted> {
+        crate::notify::refuse_reserved(&event.namespace)?;
         on_backend!(self, accept_event(event))
     }
 
@@ -334,6 +345,9 @@ impl Store {
     /// if one fails (e.g. an unknown namespace, as in [`Store::accept_event`])
     /// none is stored.
     pub fn accept_events(&self, events: Vec<NewEvent>) -> Result<Vec<Accepted>> {
+        for event in &events {
+            crate::notify::refuse_reserved(&event.namespace)?;
+        }
         on_backend!(self, accept_events(events))
     }
 
@@ -426,11 +440,19 @@ impl Store {
     /// breaker already recorded as it is: another process opened it first, and its period
     /// stands. An opening after a failed probe replaces it (its probe ended). Not durable on
     /// return, like a claim.
+    ///
+    /// A breaker reopened after a failed probe whose first opening is longer ago than
+    /// [`Store::set_breaker_notice_after`] queues a `breaker.open` notification, once per run
+    /// of openings, in the same transaction.
     pub fn breaker_opened(&self, openings: &[BreakerOpening]) -> Result<()> {
         if openings.is_empty() {
             return Ok(());
         }
-        on_backend!(self, breaker_opened(openings))
+        let notice_after = match self.breaker_notice_after_ms.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(Duration::from_millis(ms)),
+        };
+        on_backend!(self, breaker_opened(openings, notice_after))
     }
 
     /// Every shared breaker (open, or probing), by destination.

@@ -6,6 +6,8 @@ use time::OffsetDateTime;
 
 use crate::claim::limits_from_row;
 use crate::error::{Error, IResult, Result};
+use crate::notices::{notify, subject};
+use crate::notify::Notice;
 use crate::sql::{events_from_mask, from_ns, mask, to_ns};
 use crate::store::{Store, namespace_id};
 use crate::task_state::{FAILED, PENDING};
@@ -110,6 +112,8 @@ impl Store {
                 .optional()?
                 .ok_or(Error::WebhookNotFound { id })?;
             let merged = checked.merge(&update, stored, |url| url_taken(tx, ns, url, Some(id)))?;
+            // Read before the update clears them: what the re-enabled notice reports.
+            let before = if merged.reactivated { subject(tx, id)? } else { None };
             tx.prepare_cached(
                 "UPDATE webhooks SET payload_url = ?2, ssl = ?3, events = COALESCE(?4, events),
                     standard_webhooks = COALESCE(?5, standard_webhooks), active = COALESCE(?6, active)
@@ -129,6 +133,15 @@ impl Store {
                         failing_since = NULL WHERE id = ?1",
                 )?
                 .execute([id])?;
+                if let Some((hook, _, disabled_at @ Some(_), reason)) = before {
+                    // Only a webhook that djinn-hooks disabled: a user's own pause is no news.
+                    let notice = Notice::Enabled {
+                        hook,
+                        disabled_at,
+                        reason,
+                    };
+                    notify(tx, &notice, OffsetDateTime::now_utc())?;
+                }
             }
             if merged.deactivated {
                 fail_pending(tx, id)?;

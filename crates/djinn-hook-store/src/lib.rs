@@ -177,6 +177,7 @@ mod key;
 mod key_file;
 mod liveness;
 mod lock_file;
+mod notify;
 #[cfg(feature = "postgres")]
 mod pg;
 mod pruning;
@@ -199,6 +200,7 @@ mod defer;
 mod hooks;
 #[allow(unreachable_pub, reason = "called by dispatch.rs")]
 mod limit_notes;
+mod notices;
 #[allow(unreachable_pub, reason = "called by dispatch.rs")]
 mod log;
 #[allow(unreachable_pub, reason = "called by dispatch.rs")]
@@ -211,11 +213,12 @@ mod queue_test;
 mod store;
 
 pub use auto_prune::AutoPrune;
-pub use dispatch::{Store, WorkListener, is_postgres_url};
+pub use dispatch::{NotificationTarget, Store, WorkListener, is_postgres_url};
 pub use error::{DatabaseError, Error, Result};
 pub use key::SecretKey;
 pub use liveness::{LivenessEvent, ProcessId, ProcessInfo, TakenBack};
 pub use log::{DEFAULT_RETENTION, PRUNE_BATCH};
+pub use notify::NOTIFICATIONS_NAMESPACE;
 pub use outbox::MAX_BODY;
 pub use rotation::{DEFAULT_ROTATION_OVERLAP, MAX_ROTATION_OVERLAP};
 pub use types::{

@@ -70,6 +70,7 @@ impl Store {
                     body,
                     attempt: 1,
                     redelivery: false,
+                    traceparent: None,
                 },
             ))
         })

@@ -22,9 +22,9 @@ pub(crate) fn event_code(event: EventType) -> i64 {
 }
 
 pub(crate) fn event_from_code(code: i64) -> rusqlite::Result<EventType> {
-    usize::try_from(code)
+    u32::try_from(code)
         .ok()
-        .and_then(|i| EventType::ALL.get(i).copied())
+        .and_then(EventType::from_position)
         .ok_or_else(|| corrupt(format!("event code {code}")))
 }
 

@@ -1,7 +1,9 @@
 //! A claimed [`Task`] from a webhook's delivery settings and one of its task rows, built the
 //! same way by both backends, for a claim and for a test delivery.
 
-use djinn_hook_outbox::{ClaimRequest, DeliveryRequest, LeaseToken, Task, WebhookSecret};
+use djinn_hook_outbox::{
+    ClaimRequest, DeliveryRequest, LeaseToken, Task, TraceParent, WebhookSecret,
+};
 use djinn_hook_payload::EventType;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -71,6 +73,8 @@ pub(crate) struct TaskRow {
     /// This attempt's number: claims of the task so far, this one included.
     pub(crate) attempt: u32,
     pub(crate) redelivery: bool,
+    /// The event's intake trace, if it had one.
+    pub(crate) traceparent: Option<TraceParent>,
 }
 
 /// The leased task of `row`, for the webhook of `hook` with its decrypted `secrets`.
@@ -103,6 +107,7 @@ pub(crate) fn claimed(
             request.attempt = row.attempt;
             request.redelivery = row.redelivery;
             request.timeout = hook.limits.timeout;
+            request.traceparent = row.traceparent;
             request
         },
     }

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use djinn_hook_outbox::AttemptOutcome;
+use djinn_hook_outbox::{AttemptOutcome, TraceParent};
 use djinn_hook_payload::{EventSet, EventType, redact_userinfo};
 use serde::{Serialize, Serializer};
 use time::OffsetDateTime;
@@ -305,6 +305,9 @@ pub struct NewEvent {
     pub event: EventType,
     /// The exact body to deliver (the payload JSON).
     pub payload: Vec<u8>,
+    /// The trace of its intake (W3C Trace Context), kept with the event so every delivery
+    /// continues it; default `None`.
+    pub traceparent: Option<TraceParent>,
 }
 
 impl NewEvent {
@@ -318,6 +321,7 @@ impl NewEvent {
             namespace: namespace.into(),
             event,
             payload: payload.into(),
+            traceparent: None,
         }
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use const_format::formatcp;
-use djinn_hook_outbox::{ClaimRequest, Claimed, LeaseToken, PutOff};
+use djinn_hook_outbox::{ClaimRequest, Claimed, LeaseToken, PutOff, TraceParent};
 use postgres::Transaction;
 use postgres::types::Type;
 use time::OffsetDateTime;
@@ -269,7 +269,7 @@ fn claim_in(
                  FROM due, events e
                  WHERE t.id = due.id AND e.id = t.event_id
                  RETURNING due.next_at, t.id, t.attempts, t.redelivery, e.uuid, e.event,
-                    e.created_at, COALESCE(t.body, e.payload)"
+                    e.created_at, COALESCE(t.body, e.payload), e.traceparent"
                 ),
                 &[
                     (&hook.hook.hook_id, Type::INT8),
@@ -303,6 +303,9 @@ fn claim_in(
                         body: r.get(7),
                         attempt: attempt(r.get(2)),
                         redelivery: r.get(3),
+                        traceparent: r
+                            .get::<_, Option<&str>>(8)
+                            .and_then(TraceParent::parse),
                     },
                 ));
             }

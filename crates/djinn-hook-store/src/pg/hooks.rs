@@ -6,7 +6,9 @@ use time::OffsetDateTime;
 
 use super::{PgStore, events_from_mask, namespace_id};
 use crate::claim::limits_from_row;
+use super::notices::{notify, subject};
 use crate::error::{Error, IResult, Result};
+use crate::notify::Notice;
 use crate::hooks::{SELECT_HOOK, timeout_ms};
 use crate::sql::{from_ns, mask, to_ns};
 use crate::task_state::{FAILED, PENDING};
@@ -100,6 +102,8 @@ impl PgStore {
                 ssl: row.get(3),
             };
             let merged = checked.merge(&update, stored, |url| url_taken(tx, ns, url, Some(id)))?;
+            // Read before the update clears them: what the re-enabled notice reports.
+            let before = if merged.reactivated { subject(tx, id)? } else { None };
             tx.execute(
                 "UPDATE webhooks SET payload_url = $2, ssl = $3, events = COALESCE($4, events),
                     standard_webhooks = COALESCE($5, standard_webhooks),
@@ -120,6 +124,15 @@ impl PgStore {
                         failing_since = NULL WHERE id = $1",
                     &[&id],
                 )?;
+                if let Some((hook, _, disabled_at @ Some(_), reason)) = before {
+                    // Only a webhook that djinn-hooks disabled: a user's own pause is no news.
+                    let notice = Notice::Enabled {
+                        hook,
+                        disabled_at,
+                        reason,
+                    };
+                    notify(tx, &notice, OffsetDateTime::now_utc())?;
+                }
             }
             if merged.deactivated {
                 fail_pending(tx, id)?;

@@ -12,6 +12,7 @@ mod hooks;
 mod limit_notes;
 mod listen;
 mod log;
+mod notices;
 mod outbox;
 mod process;
 mod queue_test;
@@ -282,9 +283,9 @@ fn retryable(e: &Engine) -> bool {
 
 /// The event type stored as `code` (its bit position).
 pub(crate) fn event_from_code(code: i64) -> IResult<EventType> {
-    usize::try_from(code)
+    u32::try_from(code)
         .ok()
-        .and_then(|i| EventType::ALL.get(i).copied())
+        .and_then(EventType::from_position)
         .ok_or_else(|| corrupt(format!("event code {code}")))
 }
 

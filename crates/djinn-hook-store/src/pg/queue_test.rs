@@ -74,6 +74,7 @@ impl PgStore {
                     body: body.clone(),
                     attempt: 1,
                     redelivery: false,
+                    traceparent: None,
                 },
             ))
         })

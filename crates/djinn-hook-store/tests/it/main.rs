@@ -11,6 +11,7 @@ mod hooks;
 mod leases;
 mod liveness;
 mod log;
+mod notify;
 mod pg;
 mod props;
 mod queue_test;
@@ -126,6 +127,14 @@ conformance! {
         a_rotation_hands_out_both_secrets_until_its_overlap_ends,
         a_rotation_is_validated_and_its_ended_overlap_deleted_by_prune,
         an_invalid_whsec_secret_is_refused_at_create_update_and_rotation,
+    }
+    notify {
+        a_disabled_webhook_and_its_failed_task_are_reported,
+        the_notification_webhook_never_reports_itself,
+        nothing_is_queued_without_a_notification_webhook,
+        the_reserved_namespace_is_refused_to_users,
+        a_breaker_open_too_long_is_reported_once,
+        the_intake_trace_reaches_the_claim,
     }
     queue_test {
         queues_one_leased_task_for_that_hook_only_with_its_secret,
