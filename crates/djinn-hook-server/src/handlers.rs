@@ -7,6 +7,7 @@ use std::time::Duration;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use tracing::Instrument as _;
 use djinn_hook_payload::{EventType, Payload};
 use djinn_hook_sign::headers::EVENT as EVENT_HEADER;
 use djinn_hook_store::{
@@ -127,9 +128,13 @@ async fn accept_event(
         crate::relay::refuse_delivery(headers)?;
     }
     let payload = Payload::parse(event, body).map_err(ApiError::payload)?;
+    let span = crate::trace::intake_span(&ns, event.name(), headers);
+    let mut new = NewEvent::new(ns, event, payload.to_body());
+    new.traceparent = crate::trace::traceparent(&span, headers);
     let accepted = state
         .intake
-        .accept(NewEvent::new(ns, event, payload.to_body()))
+        .accept(new, span.clone())
+        .instrument(span)
         .await?;
     state.metrics.event_accepted();
     Ok(Reply::json(

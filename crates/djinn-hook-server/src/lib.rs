@@ -94,6 +94,7 @@ mod request_body;
 mod routes;
 mod send_test;
 mod serve;
+mod trace;
 #[cfg(feature = "ui")]
 pub mod ui;
 
@@ -107,3 +108,5 @@ pub use send_test::{SentTest, send_test};
 #[cfg(feature = "ui")]
 pub use send_test::{StoreActions, TestLimits};
 pub use serve::{ServeError, serve};
+#[cfg(feature = "otel")]
+pub use trace::AttemptIds;

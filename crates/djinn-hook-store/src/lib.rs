@@ -186,6 +186,7 @@ mod schema;
 mod sql;
 mod task;
 mod task_state;
+mod tracing_span;
 mod types;
 mod validate;
 mod webhook_rules;

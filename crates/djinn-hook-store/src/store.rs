@@ -117,6 +117,7 @@ impl Store {
         operation: &'static str,
         f: impl FnOnce(&Transaction<'_>) -> IResult<T>,
     ) -> Result<T> {
+        let _span = crate::tracing_span::enter(operation);
         let mut conn = lock(&self.writer);
         immediate(&mut conn, f).map_err(|e| e.with(operation))
     }
@@ -139,6 +140,7 @@ impl Store {
         operation: &'static str,
         f: impl FnOnce(&Transaction<'_>) -> IResult<T>,
     ) -> Result<T> {
+        let _span = crate::tracing_span::enter(operation);
         let mut conn = lock(&self.writer);
         let run = || -> IResult<T> {
             conn.prepare_cached("PRAGMA synchronous = NORMAL")?
@@ -159,6 +161,7 @@ impl Store {
         operation: &'static str,
         f: impl FnOnce(&Connection) -> IResult<T>,
     ) -> Result<T> {
+        let _span = crate::tracing_span::enter(operation);
         let mut conn = lock(self.reader.as_ref().unwrap_or(&self.writer));
         let run = || -> IResult<T> {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;

@@ -350,6 +350,32 @@ pub(crate) struct BreakerArgs {
     pub(crate) breaker_max_open_for: std::time::Duration,
 }
 
+/// What `serve` and `worker` tell the operator: traces, and notifications about themselves.
+#[derive(Debug, Args)]
+pub(crate) struct OpsArgs {
+    /// Export traces over OTLP/HTTP (protobuf) to this collector, e.g. http://127.0.0.1:4318
+    /// (spans go to <URL>/v1/traces): the intake, its commit, the store's calls and each
+    /// delivery attempt, one trace per event, continued by the receiver through the
+    /// `traceparent` header. Off when unset.
+    #[arg(long, value_name = "URL", env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub(crate) otlp_endpoint: Option<String>,
+    /// Send notifications about djinn-hooks itself to this URL, signed as any delivery: a
+    /// webhook disabled or enabled again, a delivery failed for good, a breaker open too long.
+    /// Kept in the store as the one webhook of the namespace _djinn-hooks/notifications.
+    #[arg(long, value_name = "URL")]
+    pub(crate) notify_url: Option<String>,
+    /// A file whose contents (trailing newline removed) are the secret that signs the
+    /// notifications.
+    #[arg(long, value_name = "PATH", requires = "notify_url")]
+    pub(crate) notify_secret_file: Option<PathBuf>,
+    /// Send the notifications' Standard Webhooks headers too.
+    #[arg(long, requires = "notify_url")]
+    pub(crate) notify_standard_webhooks: bool,
+    /// Notify when a receiver's breaker is still open this long after it first opened.
+    #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
+    pub(crate) notify_breaker_after: std::time::Duration,
+}
+
 /// Pruning by itself, for `serve` and a long-running `worker`.
 #[derive(Debug, Args)]
 pub(crate) struct AutoPruneArgs {
@@ -422,6 +448,8 @@ pub(crate) struct WorkerArgs {
     pub(crate) network: NetworkArgs,
     #[command(flatten)]
     pub(crate) auto_prune: AutoPruneArgs,
+    #[command(flatten)]
+    pub(crate) ops: OpsArgs,
 }
 
 /// `deliveries …`
@@ -558,6 +586,8 @@ pub(crate) struct ServeArgs {
     pub(crate) network: NetworkArgs,
     #[command(flatten)]
     pub(crate) auto_prune: AutoPruneArgs,
+    #[command(flatten)]
+    pub(crate) ops: OpsArgs,
 }
 
 /// `listen`

@@ -148,6 +148,7 @@ impl PgStore {
         settings: Option<&str>,
         mut f: impl FnMut(&mut Transaction<'_>) -> IResult<T>,
     ) -> Result<T> {
+        let _span = crate::tracing_span::enter(operation);
         let mut conn = self
             .pool
             .get()
@@ -176,6 +177,7 @@ impl PgStore {
         operation: &'static str,
         f: impl FnOnce(&mut Client) -> IResult<T>,
     ) -> Result<T> {
+        let _span = crate::tracing_span::enter(operation);
         let mut conn = self
             .pool
             .get()

@@ -26,6 +26,7 @@ mod events;
 mod hook;
 mod listen;
 mod manual;
+mod ops;
 mod output;
 mod process;
 mod prune;

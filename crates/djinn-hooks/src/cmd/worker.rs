@@ -26,8 +26,10 @@ pub(crate) fn run(global: &Global, args: &WorkerArgs) -> anyhow::Result<()> {
         super::invalid!("--max-in-flight-per-hook: must be at least 1");
     }
     let breaker = breaker_config(&args.breakers)?;
+    let telemetry = super::ops::telemetry(&args.ops, "worker")?;
     let store = Arc::new(store::open(global)?);
     super::process::register(&store)?;
+    super::ops::notifications(&store, &args.ops)?;
     super::process::raise_open_file_limit("worker", args.concurrency + args.max_deliveries);
     let stop = if args.until_idle {
         None
@@ -80,6 +82,7 @@ pub(crate) fn run(global: &Global, args: &WorkerArgs) -> anyhow::Result<()> {
     };
     drop(worker);
     super::process::retire(&store);
+    drop(telemetry);
     if terminal {
         eprintln!();
     }
@@ -214,6 +217,8 @@ impl Progress {
             Outcome::Failed => self.failed += 1,
         }
         if terminal {
+            // The log line gives way to the progress line, the trace does not.
+            djinn_hook_server::log::attempt_span(done);
             eprint!(
                 "\r\x1b[Kdelivered {}  retry {}  failed {}  (last: {} to hook {}: {})",
                 self.delivered,
