@@ -32,6 +32,7 @@ mod listen;
 mod liveness;
 mod manual;
 mod many_processes;
+mod ops;
 mod python_receiver;
 mod serve;
 mod serve_flood;
