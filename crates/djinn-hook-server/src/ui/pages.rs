@@ -23,7 +23,7 @@ use super::state::UiState;
 use super::templates::{
     DeliveryPage, EditExtras, FilterView, FormPage, IndexPage, ListPage, NamespaceRow, SecretPage,
 };
-use super::view::{DeliveryRow, DeliveryView, Health, HookRow};
+use super::view::{DeliveryRow, DeliveryView, Health, HookRow, banner};
 use super::visitor::Visitor;
 use crate::paths::NamespacePath;
 
@@ -186,6 +186,7 @@ async fn list(state: UiState, visitor: Visitor, links: Links, ns: String) -> Res
         visitor,
         title: format!("{ns} - Webhooks"),
         create_href: links.create(&ns),
+        banners: hooks.iter().filter_map(banner).collect(),
         hooks: hooks
             .iter()
             .map(|h| HookRow::new(&links, h, last.get(&h.id), rates.get(&h.id)))

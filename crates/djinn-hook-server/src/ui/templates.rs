@@ -67,6 +67,8 @@ pub(crate) struct ListPage {
     pub(crate) title: String,
     pub(crate) ns: String,
     pub(crate) create_href: String,
+    /// What the operator was told about these webhooks and still holds ([`banner`]).
+    pub(crate) banners: Vec<String>,
     pub(crate) hooks: Vec<HookRow>,
 }
 
