@@ -119,6 +119,7 @@ impl Env {
             .env_remove("DJINN_HOOKS_KEY_FILE")
             .env_remove("DJINN_HOOKS_TOKENS")
             .env_remove("DJINN_HOOKS_CONFIG")
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
             .env("NO_COLOR", "1");
         if self.postgres.is_some() {
             command.env("DJINN_HOOKS_KEY_FILE", self.path("hooks.key"));
