@@ -11,8 +11,9 @@ use djinn_hook_outbox::{Attempt, AttemptOutcome, DeliveryRequest};
 use djinn_hook_payload::{redact_userinfo, scrub_userinfo};
 use djinn_hook_sign::headers::{
     DELIVERY as DELIVERY_HEADER, EVENT as EVENT_HEADER, HOOK_ID as HOOK_ID_HEADER,
-    SIGNATURE as SIGNATURE_HEADER, TRACEPARENT as TRACEPARENT_HEADER, WEBHOOK_ID as WEBHOOK_ID_HEADER,
-    WEBHOOK_SIGNATURE as WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP as WEBHOOK_TIMESTAMP_HEADER,
+    SIGNATURE as SIGNATURE_HEADER, TRACEPARENT as TRACEPARENT_HEADER,
+    WEBHOOK_ID as WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE as WEBHOOK_SIGNATURE_HEADER,
+    WEBHOOK_TIMESTAMP as WEBHOOK_TIMESTAMP_HEADER,
 };
 use djinn_hook_sign::{Secret, StandardSecret, sign, sign_standard, sign_standard_all};
 use time::OffsetDateTime;

@@ -25,7 +25,11 @@ pub struct Notification {
 
 impl Notification {
     /// A notification of `kind` noticed at `created_at`, with `details`.
-    pub fn new(kind: impl Into<String>, created_at: OffsetDateTime, details: Extra) -> Notification {
+    pub fn new(
+        kind: impl Into<String>,
+        created_at: OffsetDateTime,
+        details: Extra,
+    ) -> Notification {
         Notification {
             kind: kind.into(),
             created_at,

@@ -906,7 +906,12 @@ static NOTIFICATION: ObjectSchema = ObjectSchema {
             false,
             "What happened.",
         ),
-        field("created_at", Timestamp, false, "When djinn-hooks noticed it."),
+        field(
+            "created_at",
+            Timestamp,
+            false,
+            "When djinn-hooks noticed it.",
+        ),
     ],
 };
 

@@ -7,13 +7,13 @@ use std::time::Duration;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
-use tracing::Instrument as _;
 use djinn_hook_payload::{EventType, Payload};
 use djinn_hook_sign::headers::EVENT as EVENT_HEADER;
 use djinn_hook_store::{
     DEFAULT_ROTATION_OVERLAP, DeliveryFilter, DeliveryLimits, Error as StoreError, LimitsUpdate,
     MAX_ROTATION_OVERLAP, NewEvent, NewWebhook, Page, SecretUpdate, Store, Webhook, WebhookUpdate,
 };
+use tracing::Instrument as _;
 
 use crate::app::AppState;
 use crate::entity_json::{

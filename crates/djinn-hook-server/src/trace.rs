@@ -49,9 +49,9 @@ fn client_traceparent(headers: &HeaderMap) -> Option<TraceParent> {
 }
 
 #[cfg(feature = "otel")]
-pub(crate) use otel::attempt_span;
-#[cfg(feature = "otel")]
 pub use otel::AttemptIds;
+#[cfg(feature = "otel")]
+pub(crate) use otel::attempt_span;
 
 #[cfg(feature = "otel")]
 mod otel {
@@ -161,7 +161,10 @@ mod otel {
             KeyValue::new("djinn.event.type", attempt.event.name()),
         ];
         if let Some(status) = attempt.response_status {
-            attributes.push(KeyValue::new("http.response.status_code", i64::from(status)));
+            attributes.push(KeyValue::new(
+                "http.response.status_code",
+                i64::from(status),
+            ));
         }
         let tracer = global::tracer(TRACER);
         let builder = tracer
@@ -174,7 +177,10 @@ mod otel {
         // Not drawn (no provider, or another generator): not left for an unrelated span.
         PRESET.set(None);
         if !attempt.is_success() {
-            let why = attempt.error.clone().unwrap_or_else(|| attempt.outcome.as_str().into());
+            let why = attempt
+                .error
+                .clone()
+                .unwrap_or_else(|| attempt.outcome.as_str().into());
             span.set_status(Status::error(why));
         }
         span.end_with_timestamp(start + attempt.duration);

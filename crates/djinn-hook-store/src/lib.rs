@@ -201,9 +201,9 @@ mod defer;
 mod hooks;
 #[allow(unreachable_pub, reason = "called by dispatch.rs")]
 mod limit_notes;
-mod notices;
 #[allow(unreachable_pub, reason = "called by dispatch.rs")]
 mod log;
+mod notices;
 #[allow(unreachable_pub, reason = "called by dispatch.rs")]
 mod outbox;
 #[allow(unreachable_pub, reason = "called by dispatch.rs")]

@@ -40,7 +40,11 @@ pub(crate) fn subject(tx: &Transaction<'_>, hook_id: i64) -> rusqlite::Result<Op
 
 /// Queues `notice` for the notification webhook, if one is configured and active (else, and
 /// for a notice about that webhook itself, nothing).
-pub(crate) fn notify(tx: &Transaction<'_>, notice: &Notice, now: OffsetDateTime) -> rusqlite::Result<()> {
+pub(crate) fn notify(
+    tx: &Transaction<'_>,
+    notice: &Notice,
+    now: OffsetDateTime,
+) -> rusqlite::Result<()> {
     if !notice.reportable() {
         return Ok(());
     }

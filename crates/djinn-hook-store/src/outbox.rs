@@ -278,10 +278,11 @@ fn complete_batch(tx: &Transaction<'_>, completions: &[Completion]) -> IResult<V
     let now = OffsetDateTime::now_utc();
     for c in completions {
         let (completed, hook_id) = complete(&mut stmts, c)?;
-        if completed.lease_held && matches!(c.decision.outcome, Outcome::Failed) {
-            if let Some(hook_id) = hook_id {
-                notify_failed(tx, hook_id, c, now)?;
-            }
+        if let (true, Some(hook_id)) = (
+            completed.lease_held && matches!(c.decision.outcome, Outcome::Failed),
+            hook_id,
+        ) {
+            notify_failed(tx, hook_id, c, now)?;
         }
         done.push(completed);
         let Some(hook_id) = hook_id else { continue };
@@ -363,7 +364,9 @@ fn notify_failed(
     now: OffsetDateTime,
 ) -> rusqlite::Result<()> {
     let test: bool = tx
-        .prepare_cached("SELECT e.test FROM tasks t JOIN events e ON e.id = t.event_id WHERE t.id = ?1")?
+        .prepare_cached(
+            "SELECT e.test FROM tasks t JOIN events e ON e.id = t.event_id WHERE t.id = ?1",
+        )?
         .query_row([c.task_id], |r| r.get(0))
         .optional()?
         .unwrap_or(true);

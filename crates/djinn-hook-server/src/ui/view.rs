@@ -99,10 +99,13 @@ impl HookRow {
 pub(crate) fn banner(hook: &Webhook) -> Option<String> {
     let url = redact_userinfo(&hook.payload_url);
     if let (false, Some(at)) = (hook.active, hook.disabled_at) {
-        let reason = hook.disabled_reason.as_deref().unwrap_or("no reason recorded");
-        let failing = hook
-            .failing_since
-            .map_or_else(String::new, |since| format!(", failing since {}", when(since)));
+        let reason = hook
+            .disabled_reason
+            .as_deref()
+            .unwrap_or("no reason recorded");
+        let failing = hook.failing_since.map_or_else(String::new, |since| {
+            format!(", failing since {}", when(since))
+        });
         return Some(format!(
             "Webhook {url} was disabled on {} after: {reason}{failing}. \
              Enable it again once its receiver is fixed.",

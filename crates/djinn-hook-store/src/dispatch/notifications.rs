@@ -54,7 +54,9 @@ impl Store {
     /// open this long after it first opened; `None` (the default): never. Checked when a
     /// failed probe reopens it, so the notice comes at most one open period late.
     pub fn set_breaker_notice_after(&self, after: Option<Duration>) {
-        let ms = after.map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1));
+        let ms = after.map_or(0, |d| {
+            u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+        });
         self.breaker_notice_after_ms.store(ms, Ordering::Relaxed);
     }
 
@@ -77,8 +79,10 @@ impl Store {
             (None, None) => Ok(None),
             (None, Some(hook)) if !hook.active => Ok(Some(hook)),
             (None, Some(hook)) => {
-                let mut update = WebhookUpdate::default();
-                update.active = Some(false);
+                let update = WebhookUpdate {
+                    active: Some(false),
+                    ..WebhookUpdate::default()
+                };
                 self.update_webhook(hook.id, update).map(Some)
             }
             (Some(target), None) => {
@@ -89,14 +93,16 @@ impl Store {
                 on_backend!(self, create_webhook(new)).map(Some)
             }
             (Some(target), Some(hook)) => {
-                let mut update = WebhookUpdate::default();
-                update.payload_url = Some(target.payload_url);
-                update.secret = match target.secret {
-                    Some(secret) => SecretUpdate::Set(secret),
-                    None => SecretUpdate::Remove,
+                let update = WebhookUpdate {
+                    payload_url: Some(target.payload_url),
+                    secret: match target.secret {
+                        Some(secret) => SecretUpdate::Set(secret),
+                        None => SecretUpdate::Remove,
+                    },
+                    standard_webhooks: Some(target.standard_webhooks),
+                    active: Some(true),
+                    ..WebhookUpdate::default()
                 };
-                update.standard_webhooks = Some(target.standard_webhooks);
-                update.active = Some(true);
                 self.update_webhook(hook.id, update).map(Some)
             }
         }

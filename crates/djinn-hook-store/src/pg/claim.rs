@@ -303,9 +303,7 @@ fn claim_in(
                         body: r.get(7),
                         attempt: attempt(r.get(2)),
                         redelivery: r.get(3),
-                        traceparent: r
-                            .get::<_, Option<&str>>(8)
-                            .and_then(TraceParent::parse),
+                        traceparent: r.get::<_, Option<&str>>(8).and_then(TraceParent::parse),
                     },
                 ));
             }

@@ -4,12 +4,12 @@ use const_format::formatcp;
 use postgres::{GenericClient, Row, Transaction};
 use time::OffsetDateTime;
 
+use super::notices::{notify, subject};
 use super::{PgStore, events_from_mask, namespace_id};
 use crate::claim::limits_from_row;
-use super::notices::{notify, subject};
 use crate::error::{Error, IResult, Result};
-use crate::notify::Notice;
 use crate::hooks::{SELECT_HOOK, timeout_ms};
+use crate::notify::Notice;
 use crate::sql::{from_ns, mask, to_ns};
 use crate::task_state::{FAILED, PENDING};
 use crate::types::{BreakerHold, LimitHold, LimitsUpdate, NewWebhook, Webhook, WebhookUpdate};
@@ -103,7 +103,11 @@ impl PgStore {
             };
             let merged = checked.merge(&update, stored, |url| url_taken(tx, ns, url, Some(id)))?;
             // Read before the update clears them: what the re-enabled notice reports.
-            let before = if merged.reactivated { subject(tx, id)? } else { None };
+            let before = if merged.reactivated {
+                subject(tx, id)?
+            } else {
+                None
+            };
             tx.execute(
                 "UPDATE webhooks SET payload_url = $2, ssl = $3, events = COALESCE($4, events),
                     standard_webhooks = COALESCE($5, standard_webhooks),

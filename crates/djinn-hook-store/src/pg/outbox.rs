@@ -339,10 +339,10 @@ fn complete_batch(tx: &mut Transaction<'_>, completions: &[Completion]) -> IResu
     }
     let now = OffsetDateTime::now_utc();
     for (c, task) in completions.iter().zip(&tasks) {
-        if let Some(task) = task.as_ref().filter(|t| t.lease_held) {
-            if matches!(c.decision.outcome, Outcome::Failed) {
-                notify_failed(tx, task, c, now)?;
-            }
+        if let Some(task) = task.as_ref().filter(|t| t.lease_held)
+            && matches!(c.decision.outcome, Outcome::Failed)
+        {
+            notify_failed(tx, task, c, now)?;
         }
     }
     // Disabling last, so it also fails tasks that this batch rescheduled.

@@ -19,7 +19,11 @@ fn with_operator(backend: &Backend) -> (Db, i64) {
     let db = backend.db();
     let mut target = NotificationTarget::new(OPERATOR);
     target.secret = Some("operator secret".into());
-    let hook = db.store.set_notification_webhook(Some(target)).unwrap().unwrap();
+    let hook = db
+        .store
+        .set_notification_webhook(Some(target))
+        .unwrap()
+        .unwrap();
     (db, hook.id)
 }
 
@@ -64,7 +68,10 @@ pub(crate) fn a_disabled_webhook_and_its_failed_task_are_reported(backend: &Back
     );
     assert_eq!(failed["event"]["type"], "build.finished");
     assert_eq!(failed["event"]["id"], tasks[0].request.event_id.to_string());
-    assert_eq!((failed["attempts"].as_u64(), failed["status"].as_u64()), (Some(1), Some(410)));
+    assert_eq!(
+        (failed["attempts"].as_u64(), failed["status"].as_u64()),
+        (Some(1), Some(410))
+    );
     let disabled = &notes[1];
     assert_eq!(disabled["type"], "webhook.disabled");
     assert_eq!(disabled["reason"], "the receiver answered 410 Gone");
@@ -137,7 +144,9 @@ pub(crate) fn nothing_is_queued_without_a_notification_webhook(backend: &Backend
 pub(crate) fn the_reserved_namespace_is_refused_to_users(backend: &Backend) {
     let (db, _) = with_operator(backend);
     let reserved = |err: Error| matches!(err, Error::InvalidNamespace { .. });
-    assert!(reserved(db.store.ensure_namespace("_djinn-hooks/mine").unwrap_err()));
+    assert!(reserved(
+        db.store.ensure_namespace("_djinn-hooks/mine").unwrap_err()
+    ));
     let new = NewWebhook::new(NOTIFICATIONS_NAMESPACE, "https://example.com/x");
     assert!(reserved(db.store.create_webhook(new).unwrap_err()));
     let sneaky = event(NOTIFICATIONS_NAMESPACE, EventType::Cron);
@@ -147,7 +156,8 @@ pub(crate) fn the_reserved_namespace_is_refused_to_users(backend: &Backend) {
 
 pub(crate) fn a_breaker_open_too_long_is_reported_once(backend: &Backend) {
     let (db, operator) = with_operator(backend);
-    db.store.set_breaker_notice_after(Some(Duration::from_millis(1)));
+    db.store
+        .set_breaker_notice_after(Some(Duration::from_millis(1)));
     let opening = |after_probe| BreakerOpening {
         destination: Destination::of("http://dead.example.com:80").unwrap(),
         failures: 5,
@@ -180,7 +190,10 @@ pub(crate) fn the_intake_trace_reaches_the_claim(backend: &Backend) {
         .accept_events(vec![traced, event("alice/ci", EventType::Images)])
         .unwrap();
     let tasks = db.claim_all(now());
-    let traces: Vec<_> = tasks.iter().map(|t| (t.request.event, t.request.traceparent)).collect();
+    let traces: Vec<_> = tasks
+        .iter()
+        .map(|t| (t.request.event, t.request.traceparent))
+        .collect();
     assert_eq!(
         traces,
         [(EventType::Cron, trace), (EventType::Images, None)]

@@ -34,8 +34,15 @@ impl Drop for Telemetry {
 /// exporter behind the SDK's batch processor, on a thread of its own) and the log subscriber
 /// with spans exported through it. Without, nothing: not a span is exported, and the log is
 /// installed as before (by `process::register`).
-pub(crate) fn telemetry(args: &OpsArgs, service: &'static str) -> anyhow::Result<Option<Telemetry>> {
-    let Some(base) = args.otlp_endpoint.as_deref().filter(|s| !s.trim().is_empty()) else {
+pub(crate) fn telemetry(
+    args: &OpsArgs,
+    service: &'static str,
+) -> anyhow::Result<Option<Telemetry>> {
+    let Some(base) = args
+        .otlp_endpoint
+        .as_deref()
+        .filter(|s| !s.trim().is_empty())
+    else {
         return Ok(None);
     };
     let endpoint = traces_url(base)?;
@@ -69,7 +76,10 @@ fn traces_url(base: &str) -> anyhow::Result<String> {
         .parse()
         .map_err(|err| Invalid(format!("--otlp-endpoint: {base:?}: {err}")))?;
     if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
-        return Err(Invalid(format!("--otlp-endpoint: {base:?}: expected an http(s) URL")).into());
+        return Err(Invalid(format!(
+            "--otlp-endpoint: {base:?}: expected an http(s) URL"
+        ))
+        .into());
     }
     Ok(format!("{}/v1/traces", base.trim().trim_end_matches('/')))
 }

@@ -153,7 +153,11 @@ fn a_trace_goes_from_the_intake_to_the_receiver(env: &Env) {
         .map(|(headers, _)| fields(headers["traceparent"].to_str().unwrap()))
         .collect();
     wait_until(&exported, "the attempts' spans", |got| {
-        spans(got).iter().filter(|s| s.name == "delivery attempt").count() == 2
+        spans(got)
+            .iter()
+            .filter(|s| s.name == "delivery attempt")
+            .count()
+            == 2
     });
     let spans = spans(&exported.lock().unwrap());
     let named = |name: &str, trace: &str| -> Vec<Exported> {
@@ -182,8 +186,14 @@ fn a_trace_goes_from_the_intake_to_the_receiver(env: &Env) {
             panic!("one attempt span in {trace}: {spans:#?}")
         };
         assert_eq!(commit.parent, intake.id);
-        assert_eq!(attempt.parent, intake.id, "the attempt continues the intake");
-        assert_eq!(&attempt.id, parent, "the receiver's parent is the attempt's span");
+        assert_eq!(
+            attempt.parent, intake.id,
+            "the attempt continues the intake"
+        );
+        assert_eq!(
+            &attempt.id, parent,
+            "the receiver's parent is the attempt's span"
+        );
         assert!(
             named("store", trace).iter().any(|s| s.parent == commit.id),
             "the store's call under the commit: {spans:#?}"
@@ -204,7 +214,10 @@ fn a_trace_goes_from_the_intake_to_the_receiver(env: &Env) {
     let [intake] = &named("intake", client_trace)[..] else {
         unreachable!()
     };
-    assert_eq!(intake.parent, client_span, "the intake continues the client's trace");
+    assert_eq!(
+        intake.parent, client_span,
+        "the intake continues the client's trace"
+    );
 }
 
 fn a_webhook_disabled_by_a_410_is_reported_signed(env: &Env) {
