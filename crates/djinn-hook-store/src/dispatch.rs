@@ -242,7 +242,9 @@ impl Store {
     pub const STOP_CHECK: Duration = Duration::from_millis(250);
 
     /// Returns the namespace named `name` (`owner/path`), creating it and any
-    /// missing ancestors (`owner/a` for `owner/a/b`) if needed.
+    /// missing ancestors (`owner/a` for `owner/a/b`) if needed. Names under `_djinn-hooks`
+    /// are reserved ([`NOTIFICATIONS_NAMESPACE`](crate::NOTIFICATIONS_NAMESPACE)):
+    /// [`Error::InvalidNamespace`].
     pub fn ensure_namespace(&self, name: &str) -> Result<Namespace> {
         crate::notify::refuse_reserved(name)?;
         on_backend!(self, ensure_namespace(name))
@@ -259,7 +261,8 @@ impl Store {
     }
 
     /// Creates a webhook after validating it ([`Error::Invalid`] lists every
-    /// bad field). The namespace must exist ([`Error::NamespaceNotFound`]).
+    /// bad field). The namespace must exist ([`Error::NamespaceNotFound`]) and not be
+    /// reserved ([`Error::InvalidNamespace`]; see [`Store::set_notification_webhook`]).
     pub fn create_webhook(&self, new: NewWebhook) -> Result<Webhook> {
         crate::notify::refuse_reserved(&new.namespace)?;
         on_backend!(self, create_webhook(new))
@@ -335,7 +338,10 @@ impl Store {
     /// event, so an event for a namespace nobody created is [`Error::NamespaceNotFound`]
     /// (naming it) and stores nothing: a mistyped namespace fails loudly rather than
     /// storing events no webhook will ever see. A namespace that exists but has no
-    /// matching webhook accepts the event with `matched: 0`.
+    /// matching webhook accepts the event with `matched: 0`. An event for a reserved namespace
+    /// (`_djinn-hooks/…`) is [`Error::InvalidNamespace`]. The event's
+    /// [`traceparent`](NewEvent::traceparent) is stored with it and handed to each of its
+    /// deliveries.
     pub fn accept_event(&self, event: NewEvent) -> Result<Accepted> {
         crate::notify::refuse_reserved(&event.namespace)?;
         on_backend!(self, accept_event(event))
