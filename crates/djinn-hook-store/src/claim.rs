@@ -8,16 +8,17 @@ use djinn_hook_outbox::{ClaimRequest, Claimed, LeaseToken, PutOff};
 use rusqlite::{OptionalExtension, Transaction, params};
 use time::OffsetDateTime;
 
+use crate::backend::Claims;
 use crate::error::{IResult, Result};
 use crate::liveness::ProcessId;
 use crate::outbox::lease_until;
 use crate::sql::{event_from_code, from_ns, to_ns, uuid_from_blob};
-use crate::store::Store;
+use crate::sqlite::SqliteBackend;
 use crate::task::{Secrets, Settings, TaskRow, claimed};
 use crate::task_state::PENDING;
 use crate::types::DeliveryLimits;
 
-impl Store {
+impl Claims for SqliteBackend {
     /// [`Store::claim`](crate::Store::claim) on SQLite: the rules are documented there.
     ///
     /// Not durable on return, unlike every other write: the claim commits without waiting for
@@ -30,7 +31,7 @@ impl Store {
     /// their cap: their due tasks count as held back); returns what it got, the webhook it
     /// served last and the webhooks it found at their cap. The leases are `holder`'s (a
     /// registered process), if given.
-    pub(crate) fn claim(
+    fn claim(
         &self,
         now: OffsetDateTime,
         claim: &ClaimRequest,
@@ -51,7 +52,7 @@ impl Store {
     ///
     /// Not durable on return, like a claim (it undoes one): lost in a machine crash, the tasks
     /// come back when their leases run out.
-    pub(crate) fn put_off(&self, put_off: &[PutOff]) -> Result<usize> {
+    fn put_off(&self, put_off: &[PutOff]) -> Result<usize> {
         self.write_unsynced("putting tasks off", |tx| {
             let mut task = tx.prepare_cached(formatcp!(
                 "UPDATE tasks SET next_at = ?3, lease = NULL, attempts = max(attempts - 1, 0)
@@ -78,7 +79,7 @@ impl Store {
     /// Records that the circuit breaker of `destination` closed: its shared breaker is
     /// removed, and the webhooks it held no longer show it. Not durable on return (lost, the
     /// breaker is still open to the others: its next probe closes it).
-    pub(crate) fn breaker_closed(&self, destination: &str) -> Result<()> {
+    fn breaker_closed(&self, destination: &str) -> Result<()> {
         self.write_unsynced("recording a closed breaker", |tx| {
             tx.prepare_cached("DELETE FROM breakers WHERE destination = ?1")?
                 .execute([destination])?;
@@ -131,7 +132,7 @@ pub(crate) type ClaimOutcome = (Claimed, Option<i64>, Vec<i64>);
 
 /// The claim's transaction, after webhook `cursor` and passing over those of `at_cap`.
 fn claim_in(
-    store: &Store,
+    store: &SqliteBackend,
     tx: &Transaction<'_>,
     now: OffsetDateTime,
     claim: &ClaimRequest,

@@ -169,6 +169,7 @@ struct ReadmeDoctests;
 
 mod at_cap;
 mod auto_prune;
+mod backend;
 mod claim;
 mod delivery_query;
 mod dispatch;
@@ -189,26 +190,17 @@ mod types;
 mod validate;
 mod webhook_rules;
 
-// The SQLite backend: `store::Store` and its methods here. Their `pub` is
-// crate-wide only: the public `Store` (dispatch.rs) calls them.
-#[allow(unreachable_pub, reason = "called by dispatch.rs")]
+// The SQLite backend: `sqlite::SqliteBackend` and its parts of the `backend::Backend` trait, one
+// file per area (as `pg/` for PostgreSQL).
 mod breakers;
-#[allow(unreachable_pub, reason = "called by dispatch.rs")]
 mod defer;
-#[allow(unreachable_pub, reason = "called by dispatch.rs")]
 mod hooks;
-#[allow(unreachable_pub, reason = "called by dispatch.rs")]
 mod limit_notes;
-#[allow(unreachable_pub, reason = "called by dispatch.rs")]
 mod log;
-#[allow(unreachable_pub, reason = "called by dispatch.rs")]
 mod outbox;
-#[allow(unreachable_pub, reason = "called by dispatch.rs")]
 mod process;
-#[allow(unreachable_pub, reason = "called by dispatch.rs")]
 mod queue_test;
-#[allow(unreachable_pub, reason = "called by dispatch.rs")]
-mod store;
+mod sqlite;
 
 pub use auto_prune::AutoPrune;
 pub use dispatch::{Store, WorkListener, is_postgres_url};

@@ -9,10 +9,11 @@ use rusqlite::{CachedStatement, OptionalExtension, Transaction, params};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::backend::Intake;
 use crate::error::{Error, IResult, Result};
 use crate::hooks::fail_pending;
 use crate::sql::{count, event_code, from_ns, headers_to_json, to_ns};
-use crate::store::{Store, namespace_id};
+use crate::sqlite::{SqliteBackend, namespace_id};
 use crate::task_state::{DONE as STATE_DONE, FAILED, FAILED as STATE_FAILED, PENDING};
 use crate::types::{Accepted, Completed, Counts, NewEvent};
 
@@ -20,11 +21,11 @@ use crate::types::{Accepted, Completed, Counts, NewEvent};
 /// are cut and marked truncated.
 pub const MAX_BODY: usize = 64 * 1024;
 
-impl Store {
+impl Intake for SqliteBackend {
     /// Accepts one event: stores it and queues one task per active webhook of
     /// its namespace that subscribes to its type, in one durable transaction.
     /// An unknown namespace is [`Error::NamespaceNotFound`] and stores nothing.
-    pub fn accept_event(&self, event: NewEvent) -> Result<Accepted> {
+    fn accept_event(&self, event: NewEvent) -> Result<Accepted> {
         self.write("accepting an event", |tx| {
             accept(tx, &mut Hooks::default(), &event, OffsetDateTime::now_utc())
         })
@@ -32,7 +33,7 @@ impl Store {
 
     /// Accepts many events in one transaction (one fsync: group commit). All or
     /// nothing: if one fails (e.g. an unknown namespace) none is stored.
-    pub fn accept_events(&self, events: Vec<NewEvent>) -> Result<Vec<Accepted>> {
+    fn accept_events(&self, events: Vec<NewEvent>) -> Result<Vec<Accepted>> {
         self.write("accepting events", |tx| {
             let now = OffsetDateTime::now_utc();
             let mut hooks = Hooks::default();
@@ -49,14 +50,14 @@ impl Store {
     /// still matches. The webhook's `failing_since` is set on a failed attempt
     /// (if unset) and cleared on success, and the webhook is disabled if asked
     /// (its other pending tasks are marked failed).
-    pub fn complete(&self, completions: &[Completion]) -> Result<Vec<Completed>> {
+    fn complete(&self, completions: &[Completion]) -> Result<Vec<Completed>> {
         self.write("completing tasks", |tx| complete_batch(tx, completions))
     }
 
     /// Queues the event of a recorded delivery again for that delivery's
     /// webhook, with the recorded request body and the same event id; the new
     /// task is flagged as a redelivery. Returns the new task's id.
-    pub fn redeliver(&self, delivery_id: i64) -> Result<i64> {
+    fn redeliver(&self, delivery_id: i64) -> Result<i64> {
         self.write("queueing a redelivery", |tx| {
             let (hook_id, event_row, body, truncated, active): (
                 i64,
@@ -99,7 +100,7 @@ impl Store {
     /// Makes a webhook's failed and waiting (not leased) tasks due now, e.g.
     /// after re-enabling it. Returns how many tasks were rescheduled. The
     /// webhook must be active ([`Error::WebhookInactive`]).
-    pub fn retry_now(&self, hook_id: i64) -> Result<u64> {
+    fn retry_now(&self, hook_id: i64) -> Result<u64> {
         self.write("rescheduling tasks", |tx| {
             let active: bool = tx
                 .prepare_cached("SELECT active FROM webhooks WHERE id = ?1")?
@@ -121,7 +122,7 @@ impl Store {
 
     /// When the next task of an active webhook becomes claimable (its due time
     /// or its lease's end), if any: a worker can sleep until then.
-    pub fn next_due_at(&self) -> Result<Option<OffsetDateTime>> {
+    fn next_due_at(&self) -> Result<Option<OffsetDateTime>> {
         self.read("finding the next due task", |conn| {
             let next: Option<i64> = conn
                 .prepare_cached(formatcp!(
@@ -136,7 +137,7 @@ impl Store {
 
     /// Counts for metrics: tasks pending, leased and failed, disabled
     /// webhooks, events and deliveries stored.
-    pub fn counts(&self) -> Result<Counts> {
+    fn counts(&self) -> Result<Counts> {
         self.read("counting", |conn| {
             let now = to_ns(OffsetDateTime::now_utc());
             Ok(conn.prepare_cached(

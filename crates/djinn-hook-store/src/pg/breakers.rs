@@ -6,19 +6,20 @@ use postgres::Row;
 use postgres::types::Type;
 use time::OffsetDateTime;
 
+use crate::backend::Breakers;
 use crate::breakers::{BREAKER_COLUMNS, open_for_ms, shared};
 use crate::error::Result;
-use crate::pg::PgStore;
+use crate::pg::PgBackend;
 use crate::sql::to_ns;
 
 fn read_shared(r: &Row) -> Option<SharedBreaker> {
     shared(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5))
 }
 
-impl PgStore {
+impl Breakers for PgBackend {
     /// [`Store::breaker_opened`](crate::Store::breaker_opened) on PostgreSQL, the rows in key
     /// order (so two writers never wait on each other in a circle).
-    pub(crate) fn breaker_opened(&self, openings: &[BreakerOpening]) -> Result<()> {
+    fn breaker_opened(&self, openings: &[BreakerOpening]) -> Result<()> {
         let mut openings: Vec<&BreakerOpening> = openings.iter().collect();
         openings.sort_by(|a, b| a.destination.cmp(&b.destination));
         self.claim_write("recording an open breaker", |tx| {
@@ -49,7 +50,7 @@ impl PgStore {
     }
 
     /// [`Store::open_breakers`](crate::Store::open_breakers) on PostgreSQL.
-    pub(crate) fn open_breakers(&self) -> Result<Vec<SharedBreaker>> {
+    fn open_breakers(&self) -> Result<Vec<SharedBreaker>> {
         self.read("reading the open breakers", |conn| {
             let rows = conn.query_typed(
                 &format!("SELECT {BREAKER_COLUMNS} FROM breakers ORDER BY destination"),
@@ -62,7 +63,7 @@ impl PgStore {
     /// [`Store::take_probe`](crate::Store::take_probe) on PostgreSQL: one conditional update
     /// (a second taker waits on the row's lock, then finds the condition false), and if it
     /// was not taken, a read of what holds it.
-    pub(crate) fn take_probe(
+    fn take_probe(
         &self,
         destination: &str,
         now: OffsetDateTime,
@@ -97,7 +98,7 @@ impl PgStore {
 
     /// As SQLite's: deletes the breakers whose open period ended before `before` with no probe
     /// out since.
-    pub(crate) fn clear_forgotten_breakers(&self, before: OffsetDateTime) -> Result<u64> {
+    fn clear_forgotten_breakers(&self, before: OffsetDateTime) -> Result<u64> {
         let before = to_ns(before);
         self.claim_write("clearing forgotten breakers", |tx| {
             Ok(tx.execute(

@@ -10,7 +10,8 @@ use postgres::Transaction;
 use postgres::types::Type;
 use time::OffsetDateTime;
 
-use super::{PgStore, attempt, event_from_code};
+use super::{PgBackend, attempt, event_from_code};
+use crate::backend::Claims;
 use crate::claim::limits_from_row;
 use crate::claim::{ClaimOutcome, SETTINGS_COLUMNS};
 use crate::error::{IResult, Result};
@@ -20,11 +21,11 @@ use crate::sql::{from_ns, to_ns};
 use crate::task::{Secrets, Settings, TaskRow, claimed};
 use crate::task_state::PENDING;
 
-impl PgStore {
+impl Claims for PgBackend {
     /// As SQLite's: starts after webhook `after`, passes over those of `at_cap`, returns the
     /// webhook it served last and those it found at their cap too; the leases are `holder`'s,
     /// if given.
-    pub(crate) fn claim(
+    fn claim(
         &self,
         now: OffsetDateTime,
         claim: &ClaimRequest,
@@ -37,7 +38,7 @@ impl PgStore {
         })
     }
 
-    pub(crate) fn put_off(&self, put_off: &[PutOff]) -> Result<usize> {
+    fn put_off(&self, put_off: &[PutOff]) -> Result<usize> {
         self.claim_write("putting tasks off", |tx| {
             // Tasks in id order, then their webhooks in id order: every writer locks rows of
             // one table in key order, so two of them never wait on each other in a circle.
@@ -87,7 +88,7 @@ impl PgStore {
         })
     }
 
-    pub(crate) fn breaker_closed(&self, destination: &str) -> Result<()> {
+    fn breaker_closed(&self, destination: &str) -> Result<()> {
         self.claim_write("recording a closed breaker", |tx| {
             tx.query_typed(
                 "DELETE FROM breakers WHERE destination = $1",
@@ -139,7 +140,7 @@ pub(crate) fn read_settings(hook_id: i64, r: &postgres::Row, at: usize) -> Setti
 /// index, oldest first; the tasks this claim leased are no longer due (their `next_at` is
 /// the lease's end), so a later round of the same webhook continues after them.
 fn claim_in(
-    store: &PgStore,
+    store: &PgBackend,
     tx: &mut Transaction<'_>,
     now: OffsetDateTime,
     claim: &ClaimRequest,

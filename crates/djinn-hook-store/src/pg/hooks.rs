@@ -4,7 +4,8 @@ use const_format::formatcp;
 use postgres::{GenericClient, Row, Transaction};
 use time::OffsetDateTime;
 
-use super::{PgStore, events_from_mask, namespace_id};
+use super::{PgBackend, events_from_mask, namespace_id};
+use crate::backend::Webhooks;
 use crate::claim::limits_from_row;
 use crate::error::{Error, IResult, Result};
 use crate::hooks::{SELECT_HOOK, timeout_ms};
@@ -13,8 +14,8 @@ use crate::task_state::{FAILED, PENDING};
 use crate::types::{BreakerHold, LimitHold, LimitsUpdate, NewWebhook, Webhook, WebhookUpdate};
 use crate::webhook_rules::{CheckedNew, CheckedUpdate, StoredHook, secret_change};
 
-impl PgStore {
-    pub(crate) fn create_webhook(&self, new: NewWebhook) -> Result<Webhook> {
+impl Webhooks for PgBackend {
+    fn create_webhook(&self, new: NewWebhook) -> Result<Webhook> {
         let checked = CheckedNew::check(&new)?;
         self.write("creating a webhook", |tx| {
             let ns = namespace_id(tx, &new.namespace)?;
@@ -45,11 +46,11 @@ impl PgStore {
         })
     }
 
-    pub(crate) fn webhook(&self, id: i64) -> Result<Option<Webhook>> {
+    fn webhook(&self, id: i64) -> Result<Option<Webhook>> {
         self.read("reading a webhook", |conn| hook_by_id(conn, id))
     }
 
-    pub(crate) fn webhooks(&self, namespace: &str) -> Result<Vec<Webhook>> {
+    fn webhooks(&self, namespace: &str) -> Result<Vec<Webhook>> {
         self.read("listing webhooks", |conn| {
             conn.query(
                 &format!("{SELECT_HOOK} WHERE n.name = $1 ORDER BY w.id"),
@@ -61,7 +62,7 @@ impl PgStore {
         })
     }
 
-    pub(crate) fn all_webhooks(&self) -> Result<Vec<Webhook>> {
+    fn all_webhooks(&self) -> Result<Vec<Webhook>> {
         self.read("listing webhooks", |conn| {
             conn.query(&format!("{SELECT_HOOK} ORDER BY w.id"), &[])?
                 .iter()
@@ -70,15 +71,15 @@ impl PgStore {
         })
     }
 
-    pub(crate) fn update_webhook(&self, id: i64, update: WebhookUpdate) -> Result<Webhook> {
+    fn update_webhook(&self, id: i64, update: WebhookUpdate) -> Result<Webhook> {
         self.update_webhook_with(id, update, LimitsUpdate::default())
     }
 
-    pub(crate) fn update_webhook_limits(&self, id: i64, limits: LimitsUpdate) -> Result<Webhook> {
+    fn update_webhook_limits(&self, id: i64, limits: LimitsUpdate) -> Result<Webhook> {
         self.update_webhook_with(id, WebhookUpdate::default(), limits)
     }
 
-    pub(crate) fn update_webhook_with(
+    fn update_webhook_with(
         &self,
         id: i64,
         update: WebhookUpdate,
@@ -143,7 +144,7 @@ impl PgStore {
         })
     }
 
-    pub(crate) fn delete_webhook(&self, id: i64) -> Result<()> {
+    fn delete_webhook(&self, id: i64) -> Result<()> {
         self.write("deleting a webhook", |tx| {
             tx.execute("DELETE FROM deliveries WHERE hook_id = $1", &[&id])?;
             let n = tx.execute("DELETE FROM webhooks WHERE id = $1", &[&id])?;
@@ -153,7 +154,9 @@ impl PgStore {
             Ok(())
         })
     }
+}
 
+impl PgBackend {
     fn set_secret(&self, tx: &mut Transaction<'_>, id: i64, secret: Option<&str>) -> IResult<()> {
         let sealed = match secret {
             Some(s) => Some(self.cipher.seal(id, s)?),

@@ -8,7 +8,8 @@ use postgres::types::ToSql;
 use postgres::{Client, Row};
 use time::OffsetDateTime;
 
-use super::{PgStore, event_from_code, headers, status};
+use super::{PgBackend, event_from_code, headers, status};
+use crate::backend::DeliveryLog;
 use crate::delivery_query::{Bind, FAILED_DELIVERY, PageQuery, Placeholders};
 use crate::error::{IResult, Result};
 use crate::log::{PRUNE_BATCH, outcome_named};
@@ -27,8 +28,8 @@ const SELECT_DELIVERY: &str = "SELECT d.id, d.hook_id, e.uuid, e.event, d.attemp
 // The SQL above spells out MAX_BODY.
 const _: () = assert!(crate::outbox::MAX_BODY == 65536);
 
-impl PgStore {
-    pub(crate) fn deliveries(&self, filter: DeliveryFilter, page: Page) -> Result<Paged<Delivery>> {
+impl DeliveryLog for PgBackend {
+    fn deliveries(&self, filter: DeliveryFilter, page: Page) -> Result<Paged<Delivery>> {
         let query = PageQuery::new(SELECT_DELIVERY, &filter, page, Placeholders::Dollar);
         self.read("listing deliveries", |conn| {
             let params: Vec<&(dyn ToSql + Sync)> = query
@@ -49,7 +50,7 @@ impl PgStore {
         })
     }
 
-    pub(crate) fn delivery(&self, id: i64) -> Result<Option<Delivery>> {
+    fn delivery(&self, id: i64) -> Result<Option<Delivery>> {
         self.read("reading a delivery", |conn| {
             conn.query_opt(&format!("{SELECT_DELIVERY} WHERE d.id = $1"), &[&id])?
                 .as_ref()
@@ -58,7 +59,7 @@ impl PgStore {
         })
     }
 
-    pub(crate) fn last_responses(&self, hook_ids: &[i64]) -> Result<HashMap<i64, LastResponse>> {
+    fn last_responses(&self, hook_ids: &[i64]) -> Result<HashMap<i64, LastResponse>> {
         self.read("reading last responses", |conn| {
             conn.query(
                 "SELECT d.hook_id, d.id, d.response_status, d.duration_ns, d.error, d.created_at
@@ -84,7 +85,7 @@ impl PgStore {
         })
     }
 
-    pub(crate) fn success_rates(
+    fn success_rates(
         &self,
         hook_ids: &[i64],
         since: OffsetDateTime,
@@ -114,7 +115,7 @@ impl PgStore {
 
     /// As SQLite's `prune_before`: deliveries, then events with nothing
     /// pending and no delivery left, by id, [`PRUNE_BATCH`] rows per transaction.
-    pub(crate) fn prune_before(&self, cutoff: OffsetDateTime) -> Result<Pruned> {
+    fn prune_before(&self, cutoff: OffsetDateTime) -> Result<Pruned> {
         let cutoff = to_ns(cutoff);
         let batch = PRUNE_BATCH as i64;
         let deliveries_end = self.read("pruning deliveries", |conn| {

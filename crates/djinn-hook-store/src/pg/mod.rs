@@ -32,10 +32,11 @@ pub(crate) use listen::WorkListener;
 pub(crate) use process::SessionKeeper;
 pub(crate) use schema::SCHEMA_VERSION;
 
+use crate::backend::Namespaces;
 use crate::error::{Engine, Error, IResult, Inner, Result};
 use crate::key::{Cipher, SecretKey};
 use crate::sql::{from_ns, to_ns};
-use crate::store::check_namespace;
+use crate::sqlite::check_namespace;
 use crate::types::Namespace;
 use crate::validate;
 
@@ -60,7 +61,7 @@ const RETRIES: usize = 5;
 type Manager = PostgresConnectionManager<NoTls>;
 
 /// The store on a PostgreSQL database.
-pub(crate) struct PgStore {
+pub(crate) struct PgBackend {
     pool: Pool<Manager>,
     /// For the listener's own connection (LISTEN needs one of its own).
     config: Config,
@@ -69,16 +70,16 @@ pub(crate) struct PgStore {
     url: String,
 }
 
-impl fmt::Debug for PgStore {
+impl fmt::Debug for PgBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PgStore").field("url", &self.url).finish()
+        f.debug_struct("PgBackend").field("url", &self.url).finish()
     }
 }
 
-impl PgStore {
+impl PgBackend {
     /// Connects to the database at `url` (`postgres://user@host:port/db`) and
     /// brings its schema up to date.
-    pub(crate) fn open(url: &str, key: SecretKey) -> Result<PgStore> {
+    pub(crate) fn open(url: &str, key: SecretKey) -> Result<PgBackend> {
         let shown = redact(url);
         let connect_err = |source: postgres::Error| Error::Connect {
             url: shown.clone(),
@@ -104,7 +105,7 @@ impl PgStore {
             .test_on_check_out(false)
             .connection_timeout(POOL_WAIT)
             .build_unchecked(Manager::new(config.clone(), NoTls));
-        Ok(PgStore {
+        Ok(PgBackend {
             pool,
             config,
             cipher: Cipher::new(&key),
@@ -198,8 +199,10 @@ impl PgStore {
     ) -> Result<std::sync::Arc<SessionKeeper>> {
         SessionKeeper::start(&self.config, me)
     }
+}
 
-    pub(crate) fn ensure_namespace(&self, name: &str) -> Result<Namespace> {
+impl Namespaces for PgBackend {
+    fn ensure_namespace(&self, name: &str) -> Result<Namespace> {
         check_namespace(name)?;
         self.write("creating a namespace", |tx| {
             let now = to_ns(OffsetDateTime::now_utc());
@@ -224,7 +227,7 @@ impl PgStore {
         })
     }
 
-    pub(crate) fn namespace(&self, name: &str) -> Result<Option<Namespace>> {
+    fn namespace(&self, name: &str) -> Result<Option<Namespace>> {
         self.read("reading a namespace", |conn| {
             Ok(conn
                 .query_opt(
@@ -235,7 +238,7 @@ impl PgStore {
         })
     }
 
-    pub(crate) fn namespaces(&self) -> Result<Vec<Namespace>> {
+    fn namespaces(&self) -> Result<Vec<Namespace>> {
         self.read("listing namespaces", |conn| {
             Ok(conn
                 .query(

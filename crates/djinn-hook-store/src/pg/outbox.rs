@@ -11,20 +11,21 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::hooks::fail_pending;
-use super::{CHANNEL, PgStore, namespace_id};
+use super::{CHANNEL, PgBackend, namespace_id};
+use crate::backend::Intake;
 use crate::error::{Error, IResult, Result};
 use crate::outbox::cap;
 use crate::sql::{count, event_code, from_ns, headers_to_json, to_ns};
 use crate::task_state::{DONE as STATE_DONE, FAILED, FAILED as STATE_FAILED, PENDING};
 use crate::types::{Accepted, Completed, Counts, NewEvent};
 
-impl PgStore {
-    pub(crate) fn accept_event(&self, event: NewEvent) -> Result<Accepted> {
+impl Intake for PgBackend {
+    fn accept_event(&self, event: NewEvent) -> Result<Accepted> {
         let mut accepted = self.accept_events(vec![event])?;
         Ok(accepted.remove(0))
     }
 
-    pub(crate) fn accept_events(&self, events: Vec<NewEvent>) -> Result<Vec<Accepted>> {
+    fn accept_events(&self, events: Vec<NewEvent>) -> Result<Vec<Accepted>> {
         self.write("accepting events", |tx| {
             let accepted = accept(tx, &events, OffsetDateTime::now_utc())?;
             if accepted.iter().any(|a| a.matched > 0) {
@@ -34,11 +35,11 @@ impl PgStore {
         })
     }
 
-    pub(crate) fn complete(&self, completions: &[Completion]) -> Result<Vec<Completed>> {
+    fn complete(&self, completions: &[Completion]) -> Result<Vec<Completed>> {
         self.write("completing tasks", |tx| complete_batch(tx, completions))
     }
 
-    pub(crate) fn redeliver(&self, delivery_id: i64) -> Result<i64> {
+    fn redeliver(&self, delivery_id: i64) -> Result<i64> {
         self.write("queueing a redelivery", |tx| {
             let row = tx
                 .query_opt(
@@ -78,7 +79,7 @@ impl PgStore {
         })
     }
 
-    pub(crate) fn retry_now(&self, hook_id: i64) -> Result<u64> {
+    fn retry_now(&self, hook_id: i64) -> Result<u64> {
         self.write("rescheduling tasks", |tx| {
             let active: bool = tx
                 .query_opt("SELECT active FROM webhooks WHERE id = $1", &[&hook_id])?
@@ -99,7 +100,7 @@ impl PgStore {
         })
     }
 
-    pub(crate) fn next_due_at(&self) -> Result<Option<OffsetDateTime>> {
+    fn next_due_at(&self) -> Result<Option<OffsetDateTime>> {
         self.read("finding the next due task", |conn| {
             Ok(conn
                 .query_opt(
@@ -113,7 +114,7 @@ impl PgStore {
         })
     }
 
-    pub(crate) fn counts(&self) -> Result<Counts> {
+    fn counts(&self) -> Result<Counts> {
         self.read("counting", |conn| {
             let now = to_ns(OffsetDateTime::now_utc());
             let r = conn.query_one(

@@ -17,7 +17,8 @@ use postgres::types::Type;
 use postgres::{Client, Config, NoTls};
 use time::OffsetDateTime;
 
-use super::PgStore;
+use super::PgBackend;
+use crate::backend::Processes;
 use crate::error::{Error, Result};
 use crate::liveness::{LOOK_EVERY, ProcessId, ProcessInfo, TakenBack};
 use crate::sql::{from_ns, to_ns};
@@ -185,7 +186,7 @@ impl LivenessSession {
     }
 }
 
-impl PgStore {
+impl PgBackend {
     /// Takes back the claims of every registered process other than `me` whose advisory lock
     /// is free (it is gone), and removes them, in one transaction: each is locked by this
     /// transaction as it is found (`pg_try_advisory_xact_lock`), so two processes looking at
@@ -238,9 +239,11 @@ impl PgStore {
                 .collect())
         })
     }
+}
 
+impl Processes for PgBackend {
     /// As SQLite's `retire`.
-    pub(crate) fn retire(&self, me: ProcessId, now: OffsetDateTime) -> Result<u64> {
+    fn retire(&self, me: ProcessId, now: OffsetDateTime) -> Result<u64> {
         self.write("handing back this process's claims", |tx| {
             let ids = vec![me.as_i64()];
             let n = tx.execute(
@@ -253,7 +256,7 @@ impl PgStore {
     }
 
     /// As SQLite's `release`.
-    pub(crate) fn release(&self, tasks: &[Release], now: OffsetDateTime) -> Result<usize> {
+    fn release(&self, tasks: &[Release], now: OffsetDateTime) -> Result<usize> {
         self.claim_write("handing back claimed tasks", |tx| {
             // In id order, as every writer locks tasks.
             let mut sorted: Vec<&Release> = tasks.iter().collect();

@@ -8,9 +8,10 @@ use djinn_hook_payload::EventType;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::PgStore;
+use super::PgBackend;
 use super::claim::read_settings;
 use super::outbox::insert_event;
+use crate::backend::TestDeliveries;
 use crate::claim::SETTINGS_COLUMNS;
 use crate::error::{Error, Result};
 use crate::liveness::ProcessId;
@@ -19,8 +20,8 @@ use crate::sql::{from_ns, to_ns};
 use crate::task::{TaskRow, claimed};
 use crate::task_state::PENDING;
 
-impl PgStore {
-    pub(crate) fn queue_test(
+impl TestDeliveries for PgBackend {
+    fn queue_test(
         &self,
         hook_id: i64,
         event: EventType,
