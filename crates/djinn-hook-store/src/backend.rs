@@ -73,14 +73,14 @@ impl<T> Backend for T where
 
 /// Namespaces (`sqlite.rs`, `pg/mod.rs`).
 pub(crate) trait Namespaces {
-    fn ensure_namespace(&self, name: &str) -> Result<Namespace>;
+    fn ensure_namespace(&self, name: &str, now: OffsetDateTime) -> Result<Namespace>;
     fn namespace(&self, name: &str) -> Result<Option<Namespace>>;
     fn namespaces(&self) -> Result<Vec<Namespace>>;
 }
 
 /// Webhooks (`hooks.rs`, `pg/hooks.rs`).
 pub(crate) trait Webhooks {
-    fn create_webhook(&self, new: NewWebhook) -> Result<Webhook>;
+    fn create_webhook(&self, new: NewWebhook, now: OffsetDateTime) -> Result<Webhook>;
     fn webhook(&self, id: i64) -> Result<Option<Webhook>>;
     fn webhooks(&self, namespace: &str) -> Result<Vec<Webhook>>;
     fn all_webhooks(&self) -> Result<Vec<Webhook>>;
@@ -105,13 +105,13 @@ pub(crate) trait Rotation {
 
 /// The outbox: accepting events, completing, redelivering (`outbox.rs`, `pg/outbox.rs`).
 pub(crate) trait Intake {
-    fn accept_event(&self, event: NewEvent) -> Result<Accepted>;
-    fn accept_events(&self, events: Vec<NewEvent>) -> Result<Vec<Accepted>>;
+    fn accept_event(&self, event: NewEvent, now: OffsetDateTime) -> Result<Accepted>;
+    fn accept_events(&self, events: Vec<NewEvent>, now: OffsetDateTime) -> Result<Vec<Accepted>>;
     fn complete(&self, completions: &[Completion]) -> Result<Vec<Completed>>;
-    fn redeliver(&self, delivery_id: i64) -> Result<i64>;
-    fn retry_now(&self, hook_id: i64) -> Result<u64>;
+    fn redeliver(&self, delivery_id: i64, now: OffsetDateTime) -> Result<i64>;
+    fn retry_now(&self, hook_id: i64, now: OffsetDateTime) -> Result<u64>;
     fn next_due_at(&self) -> Result<Option<OffsetDateTime>>;
-    fn counts(&self) -> Result<Counts>;
+    fn counts(&self, now: OffsetDateTime) -> Result<Counts>;
 }
 
 /// Claims (`claim.rs`, `pg/claim.rs`).
@@ -187,5 +187,6 @@ pub(crate) trait TestDeliveries {
         body: Vec<u8>,
         lease: Duration,
         holder: Option<ProcessId>,
+        now: OffsetDateTime,
     ) -> Result<Task>;
 }

@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 
 use crate::at_cap::AtCap;
 use crate::backend::Backend;
+use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::key::SecretKey;
 use crate::liveness::Process;
@@ -42,6 +43,8 @@ pub struct Store {
     claim_cursor: AtomicI64,
     /// The webhooks this `Store`'s claims found at their cap: its next claims pass over them.
     at_cap: AtCap,
+    /// Where this store reads the time ([`Store::with_clock`]).
+    clock: Arc<dyn Clock>,
     /// This process, once registered ([`Store::register_process`]).
     process: Mutex<Option<Arc<Process>>>,
     /// Tasks taken back from dead processes by this `Store`.
@@ -80,11 +83,31 @@ impl Store {
         self.database.backend()
     }
 
+    /// This store reading the time from `clock` instead of the system's: what every method
+    /// that does not take a time uses as "now" (see the `clock` module). For tests, with a
+    /// [`ManualClock`](crate::ManualClock): time passes when the test moves it.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Store {
+        self.clock = clock;
+        self
+    }
+
+    /// The time now, by this store's clock.
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    /// `hook` as shown now (an ended rotation overlap hidden).
+    fn shown(&self, hook: Webhook) -> Webhook {
+        crate::rotation::shown_at(hook, self.now())
+    }
+
     fn over(database: Database) -> Store {
         Store {
             database,
             claim_cursor: AtomicI64::new(0),
             at_cap: AtCap::default(),
+            clock: Arc::new(SystemClock),
             process: Mutex::new(None),
             taken_back: AtomicU64::new(0),
             stale_completions: AtomicU64::new(0),
@@ -247,7 +270,7 @@ impl Store {
     /// Returns the namespace named `name` (`owner/path`), creating it and any
     /// missing ancestors (`owner/a` for `owner/a/b`) if needed.
     pub fn ensure_namespace(&self, name: &str) -> Result<Namespace> {
-        self.backend().ensure_namespace(name)
+        self.backend().ensure_namespace(name, self.now())
     }
 
     /// The namespace named `name`, if it exists.
@@ -263,23 +286,35 @@ impl Store {
     /// Creates a webhook after validating it ([`Error::Invalid`] lists every
     /// bad field). The namespace must exist ([`Error::NamespaceNotFound`]).
     pub fn create_webhook(&self, new: NewWebhook) -> Result<Webhook> {
-        self.backend().create_webhook(new)
+        self.backend()
+            .create_webhook(new, self.now())
+            .map(|h| self.shown(h))
     }
 
     /// The webhook with this id, if any.
     pub fn webhook(&self, id: i64) -> Result<Option<Webhook>> {
-        self.backend().webhook(id)
+        Ok(self.backend().webhook(id)?.map(|h| self.shown(h)))
     }
 
     /// The webhooks of a namespace (`owner/path`), by id; empty if the namespace
     /// does not exist.
     pub fn webhooks(&self, namespace: &str) -> Result<Vec<Webhook>> {
-        self.backend().webhooks(namespace)
+        Ok(self
+            .backend()
+            .webhooks(namespace)?
+            .into_iter()
+            .map(|h| self.shown(h))
+            .collect())
     }
 
     /// Every webhook, by id.
     pub fn all_webhooks(&self) -> Result<Vec<Webhook>> {
-        self.backend().all_webhooks()
+        Ok(self
+            .backend()
+            .all_webhooks()?
+            .into_iter()
+            .map(|h| self.shown(h))
+            .collect())
     }
 
     /// Updates the given fields of a webhook, validating the result as on
@@ -287,7 +322,9 @@ impl Store {
     /// `disabled_at` and `failing_since`; deactivating marks its pending tasks
     /// failed (revive them with [`Store::retry_now`]).
     pub fn update_webhook(&self, id: i64, update: WebhookUpdate) -> Result<Webhook> {
-        self.backend().update_webhook(id, update)
+        self.backend()
+            .update_webhook(id, update)
+            .map(|h| self.shown(h))
     }
 
     /// [`Store::update_webhook`] and a change of its delivery limits, in one transaction: all
@@ -298,13 +335,17 @@ impl Store {
         update: WebhookUpdate,
         limits: LimitsUpdate,
     ) -> Result<Webhook> {
-        self.backend().update_webhook_with(id, update, limits)
+        self.backend()
+            .update_webhook_with(id, update, limits)
+            .map(|h| self.shown(h))
     }
 
     /// Changes a webhook's own delivery limits (validated as on create; [`Error::Invalid`]
     /// names the bad field). Takes effect at the worker's next claim of its tasks.
     pub fn update_webhook_limits(&self, id: i64, limits: LimitsUpdate) -> Result<Webhook> {
-        self.backend().update_webhook_limits(id, limits)
+        self.backend()
+            .update_webhook_limits(id, limits)
+            .map(|h| self.shown(h))
     }
 
     /// Rotates a webhook's signing secret: `secret` signs its deliveries from now on, and the
@@ -318,8 +359,10 @@ impl Store {
     /// is [`Error::Invalid`]; an unknown webhook [`Error::WebhookNotFound`].
     pub fn rotate_secret(&self, id: i64, secret: &str, overlap: Duration) -> Result<Webhook> {
         crate::rotation::check(secret, overlap)?;
-        let until = crate::rotation::overlap_end(OffsetDateTime::now_utc(), overlap);
-        self.backend().rotate_secret(id, secret, until)
+        let until = crate::rotation::overlap_end(self.now(), overlap);
+        self.backend()
+            .rotate_secret(id, secret, until)
+            .map(|h| self.shown(h))
     }
 
     /// Deletes a webhook with its tasks and its delivery log.
@@ -338,14 +381,14 @@ impl Store {
     /// storing events no webhook will ever see. A namespace that exists but has no
     /// matching webhook accepts the event with `matched: 0`.
     pub fn accept_event(&self, event: NewEvent) -> Result<Accepted> {
-        self.backend().accept_event(event)
+        self.backend().accept_event(event, self.now())
     }
 
     /// Accepts many events in one transaction (group commit). All or nothing:
     /// if one fails (e.g. an unknown namespace, as in [`Store::accept_event`])
     /// none is stored.
     pub fn accept_events(&self, events: Vec<NewEvent>) -> Result<Vec<Accepted>> {
-        self.backend().accept_events(events)
+        self.backend().accept_events(events, self.now())
     }
 
     /// Leases up to `limit` due tasks, no webhook capped: [`Store::claim`] with
@@ -513,7 +556,7 @@ impl Store {
         if tasks.is_empty() {
             return Ok(0);
         }
-        let released = self.backend().release(tasks, OffsetDateTime::now_utc())?;
+        let released = self.backend().release(tasks, self.now())?;
         self.at_cap.forget_all();
         Ok(released)
     }
@@ -527,14 +570,14 @@ impl Store {
     /// webhook, with the recorded request body and the same event id; the new
     /// task is flagged as a redelivery. Returns the new task's id.
     pub fn redeliver(&self, delivery_id: i64) -> Result<i64> {
-        self.backend().redeliver(delivery_id)
+        self.backend().redeliver(delivery_id, self.now())
     }
 
     /// Makes a webhook's failed and waiting (not leased) tasks due now. Returns
     /// how many tasks were rescheduled. The webhook must be active
     /// ([`Error::WebhookInactive`]).
     pub fn retry_now(&self, hook_id: i64) -> Result<u64> {
-        self.backend().retry_now(hook_id)
+        self.backend().retry_now(hook_id, self.now())
     }
 
     /// When the next task of an active webhook becomes claimable (its due time
@@ -546,7 +589,7 @@ impl Store {
     /// Counts for metrics: tasks pending, leased and failed, disabled
     /// webhooks, events and deliveries stored.
     pub fn counts(&self) -> Result<Counts> {
-        self.backend().counts()
+        self.backend().counts(self.now())
     }
 
     /// Deliveries matching `filter`, newest first, one page at a time.
@@ -582,10 +625,10 @@ impl Store {
     /// [`Store::prune_before`]. An age reaching before any date the clock
     /// can name prunes nothing.
     pub fn prune(&self, older_than: Duration) -> Result<Pruned> {
-        match crate::pruning::cutoff(older_than) {
+        let now = self.now();
+        match crate::pruning::cutoff(now, older_than) {
             Some(cutoff) => self.prune_before(cutoff),
             None => {
-                let now = OffsetDateTime::now_utc();
                 self.backend().clear_ended_rotations(now)?;
                 self.backend()
                     .clear_forgotten_breakers(now - FORGOTTEN_BREAKER)?;
@@ -601,7 +644,7 @@ impl Store {
     /// shared circuit breakers nobody probed for a day after their open period ended (no
     /// process had a task for their destination: their webhooks were deleted or moved).
     pub fn prune_before(&self, cutoff: OffsetDateTime) -> Result<Pruned> {
-        let now = OffsetDateTime::now_utc();
+        let now = self.now();
         self.backend().clear_ended_rotations(now)?;
         self.backend()
             .clear_forgotten_breakers(now - FORGOTTEN_BREAKER)?;
@@ -622,7 +665,7 @@ impl Store {
     ) -> Result<Task> {
         let holder = self.process_id();
         self.backend()
-            .queue_test(hook_id, event, body, lease, holder)
+            .queue_test(hook_id, event, body, lease, holder, self.now())
     }
 }
 
@@ -679,10 +722,10 @@ impl WorkListener {
 }
 
 /// The store as the delivery worker's outbox: each call is the `Store` method of the same
-/// name, at the current time.
+/// name, at the time by the store's clock ([`Store::now`]).
 impl Outbox for Store {
     fn claim(&self, claim: &ClaimRequest) -> std::result::Result<Claimed, OutboxError> {
-        Store::claim(self, OffsetDateTime::now_utc(), claim).map_err(OutboxError::new)
+        Store::claim(self, self.now(), claim).map_err(OutboxError::new)
     }
 
     fn complete(&self, done: &[Completion]) -> std::result::Result<(), OutboxError> {
@@ -712,8 +755,7 @@ impl Outbox for Store {
         destination: &Destination,
         until: OffsetDateTime,
     ) -> std::result::Result<ProbeTurn, OutboxError> {
-        Store::take_probe(self, destination.as_str(), OffsetDateTime::now_utc(), until)
-            .map_err(OutboxError::new)
+        Store::take_probe(self, destination.as_str(), self.now(), until).map_err(OutboxError::new)
     }
 
     fn limits_changed(&self, notes: &[LimitNote]) -> std::result::Result<(), OutboxError> {
@@ -721,7 +763,7 @@ impl Outbox for Store {
     }
 
     fn defer(&self, deferrals: &[Deferral]) -> std::result::Result<(), OutboxError> {
-        Store::defer(self, OffsetDateTime::now_utc(), deferrals)
+        Store::defer(self, self.now(), deferrals)
             .map(drop)
             .map_err(OutboxError::new)
     }

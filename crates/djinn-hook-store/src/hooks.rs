@@ -28,7 +28,7 @@ pub(crate) const SELECT_HOOK: &str =
 
 impl Webhooks for SqliteBackend {
     /// [`Store::create_webhook`](crate::Store::create_webhook) on SQLite.
-    fn create_webhook(&self, new: NewWebhook) -> Result<Webhook> {
+    fn create_webhook(&self, new: NewWebhook, now: OffsetDateTime) -> Result<Webhook> {
         let checked = CheckedNew::check(&new)?;
         self.write("creating a webhook", |tx| {
             let ns = namespace_id(tx, &new.namespace)?;
@@ -46,7 +46,7 @@ impl Webhooks for SqliteBackend {
                 mask(events),
                 new.active,
                 new.standard_webhooks,
-                to_ns(OffsetDateTime::now_utc()),
+                to_ns(now),
                 new.limits.max_in_flight,
                 timeout_ms(new.limits.timeout),
             ])?;

@@ -171,6 +171,7 @@ mod at_cap;
 mod auto_prune;
 mod backend;
 mod claim;
+mod clock;
 mod delivery_query;
 mod dispatch;
 mod error;
@@ -203,6 +204,7 @@ mod queue_test;
 mod sqlite;
 
 pub use auto_prune::AutoPrune;
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use dispatch::{Store, WorkListener, is_postgres_url};
 pub use error::{DatabaseError, Error, Result};
 pub use key::SecretKey;

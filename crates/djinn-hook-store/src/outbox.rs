@@ -25,17 +25,16 @@ impl Intake for SqliteBackend {
     /// Accepts one event: stores it and queues one task per active webhook of
     /// its namespace that subscribes to its type, in one durable transaction.
     /// An unknown namespace is [`Error::NamespaceNotFound`] and stores nothing.
-    fn accept_event(&self, event: NewEvent) -> Result<Accepted> {
+    fn accept_event(&self, event: NewEvent, now: OffsetDateTime) -> Result<Accepted> {
         self.write("accepting an event", |tx| {
-            accept(tx, &mut Hooks::default(), &event, OffsetDateTime::now_utc())
+            accept(tx, &mut Hooks::default(), &event, now)
         })
     }
 
     /// Accepts many events in one transaction (one fsync: group commit). All or
     /// nothing: if one fails (e.g. an unknown namespace) none is stored.
-    fn accept_events(&self, events: Vec<NewEvent>) -> Result<Vec<Accepted>> {
+    fn accept_events(&self, events: Vec<NewEvent>, now: OffsetDateTime) -> Result<Vec<Accepted>> {
         self.write("accepting events", |tx| {
-            let now = OffsetDateTime::now_utc();
             let mut hooks = Hooks::default();
             events
                 .iter()
@@ -57,7 +56,7 @@ impl Intake for SqliteBackend {
     /// Queues the event of a recorded delivery again for that delivery's
     /// webhook, with the recorded request body and the same event id; the new
     /// task is flagged as a redelivery. Returns the new task's id.
-    fn redeliver(&self, delivery_id: i64) -> Result<i64> {
+    fn redeliver(&self, delivery_id: i64, now: OffsetDateTime) -> Result<i64> {
         self.write("queueing a redelivery", |tx| {
             let (hook_id, event_row, body, truncated, active): (
                 i64,
@@ -87,12 +86,7 @@ impl Intake for SqliteBackend {
                     "INSERT INTO tasks (event_id, hook_id, state, next_at, redelivery, body)
                      VALUES (?1, ?2, {PENDING}, ?3, 1, ?4)"
                 ))?
-                .insert(params![
-                    event_row,
-                    hook_id,
-                    to_ns(OffsetDateTime::now_utc()),
-                    body
-                ])?;
+                .insert(params![event_row, hook_id, to_ns(now), body])?;
             Ok(task)
         })
     }
@@ -100,7 +94,7 @@ impl Intake for SqliteBackend {
     /// Makes a webhook's failed and waiting (not leased) tasks due now, e.g.
     /// after re-enabling it. Returns how many tasks were rescheduled. The
     /// webhook must be active ([`Error::WebhookInactive`]).
-    fn retry_now(&self, hook_id: i64) -> Result<u64> {
+    fn retry_now(&self, hook_id: i64, now: OffsetDateTime) -> Result<u64> {
         self.write("rescheduling tasks", |tx| {
             let active: bool = tx
                 .prepare_cached("SELECT active FROM webhooks WHERE id = ?1")?
@@ -115,7 +109,7 @@ impl Intake for SqliteBackend {
                     formatcp!("UPDATE tasks SET state = {PENDING}, next_at = ?2
                      WHERE hook_id = ?1 AND (state = {FAILED} OR (state = {PENDING} AND lease IS NULL))"),
                 )?
-                .execute(params![hook_id, to_ns(OffsetDateTime::now_utc())])?;
+                .execute(params![hook_id, to_ns(now)])?;
             Ok(n as u64)
         })
     }
@@ -137,9 +131,9 @@ impl Intake for SqliteBackend {
 
     /// Counts for metrics: tasks pending, leased and failed, disabled
     /// webhooks, events and deliveries stored.
-    fn counts(&self) -> Result<Counts> {
+    fn counts(&self, now: OffsetDateTime) -> Result<Counts> {
         self.read("counting", |conn| {
-            let now = to_ns(OffsetDateTime::now_utc());
+            let now = to_ns(now);
             Ok(conn.prepare_cached(
                 formatcp!("SELECT
                     (SELECT count(*) FROM tasks WHERE state = {PENDING} AND (lease IS NULL OR next_at <= ?1)),

@@ -9,12 +9,12 @@ use crate::error::Result;
 use crate::log::PRUNE_BATCH;
 use crate::types::Pruned;
 
-/// The time `older_than` before now; `None` when that reaches before any date the clock can
+/// The time `older_than` before `now`; `None` when that reaches before any date the clock can
 /// name, where a prune prunes nothing.
-pub(crate) fn cutoff(older_than: Duration) -> Option<OffsetDateTime> {
+pub(crate) fn cutoff(now: OffsetDateTime, older_than: Duration) -> Option<OffsetDateTime> {
     time::Duration::try_from(older_than)
         .ok()
-        .and_then(|age| OffsetDateTime::now_utc().checked_sub(age))
+        .and_then(|age| now.checked_sub(age))
 }
 
 /// Runs a prune in transactions of at most [`PRUNE_BATCH`] rows: `deliveries()` deletes a
@@ -75,8 +75,9 @@ mod tests {
 
     #[test]
     fn an_age_before_any_date_has_no_cutoff() {
-        assert_eq!(cutoff(Duration::MAX), None);
-        let day = cutoff(Duration::from_secs(86_400)).unwrap();
-        assert!(day < OffsetDateTime::now_utc());
+        let now = OffsetDateTime::now_utc();
+        assert_eq!(cutoff(now, Duration::MAX), None);
+        let day = cutoff(now, Duration::from_secs(86_400)).unwrap();
+        assert_eq!(now - day, time::Duration::DAY);
     }
 }

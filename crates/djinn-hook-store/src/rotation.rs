@@ -59,11 +59,16 @@ pub(crate) fn live(until: Option<i64>, now: OffsetDateTime) -> bool {
     until.is_some_and(|until| until > to_ns(now))
 }
 
-/// [`Webhook::secret_rotating_until`] from its column: `None` once the overlap has ended.
+/// [`Webhook::secret_rotating_until`] as stored: the public `Store` hides it once its clock
+/// is past it ([`shown_at`]).
 pub(crate) fn rotating_until(until: Option<i64>) -> Option<OffsetDateTime> {
-    until
-        .filter(|_| live(until, OffsetDateTime::now_utc()))
-        .map(from_ns)
+    until.map(from_ns)
+}
+
+/// `hook` as shown at `now`: an overlap that has ended is not shown (a prune deletes it).
+pub(crate) fn shown_at(mut hook: Webhook, now: OffsetDateTime) -> Webhook {
+    hook.secret_rotating_until = hook.secret_rotating_until.filter(|until| *until > now);
+    hook
 }
 
 impl Rotation for SqliteBackend {

@@ -174,10 +174,10 @@ impl SqliteBackend {
 impl Namespaces for SqliteBackend {
     /// Returns the namespace named `name` (`owner/path`), creating it and any
     /// missing ancestors (`owner/a` for `owner/a/b`) if needed.
-    fn ensure_namespace(&self, name: &str) -> Result<Namespace> {
+    fn ensure_namespace(&self, name: &str, now: OffsetDateTime) -> Result<Namespace> {
         check_namespace(name)?;
         self.write("creating a namespace", |tx| {
-            let now = to_ns(OffsetDateTime::now_utc());
+            let now = to_ns(now);
             let mut parent: Option<i64> = None;
             for prefix in validate::namespace_lineage(name) {
                 tx.prepare_cached(

@@ -5,8 +5,6 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
-use time::OffsetDateTime;
-
 use super::{Database, Store};
 use crate::error::{Error, Result};
 use crate::liveness::{Liveness, LivenessEvent, Process, ProcessId, ProcessInfo, TakenBack};
@@ -107,7 +105,7 @@ impl Store {
         let Some(process) = lock(&self.process).take() else {
             return Ok(0);
         };
-        let now = OffsetDateTime::now_utc();
+        let now = self.now();
         let handed_back = self.backend().retire(process.info.id, now)?;
         self.at_cap.forget_all();
         match &process.liveness {
@@ -137,7 +135,7 @@ impl Store {
 
     /// Takes back the claims of the processes `process` finds dead.
     pub(super) fn take_back_from(&self, process: &Process) -> Result<Vec<TakenBack>> {
-        let now = OffsetDateTime::now_utc();
+        let now = self.now();
         let me = process.info.id;
         let taken = match (&self.database, &process.liveness) {
             (Database::Sqlite(s), Liveness::File(_)) => {

@@ -15,7 +15,7 @@ use crate::types::{BreakerHold, LimitHold, LimitsUpdate, NewWebhook, Webhook, We
 use crate::webhook_rules::{CheckedNew, CheckedUpdate, StoredHook, secret_change};
 
 impl Webhooks for PgBackend {
-    fn create_webhook(&self, new: NewWebhook) -> Result<Webhook> {
+    fn create_webhook(&self, new: NewWebhook, now: OffsetDateTime) -> Result<Webhook> {
         let checked = CheckedNew::check(&new)?;
         self.write("creating a webhook", |tx| {
             let ns = namespace_id(tx, &new.namespace)?;
@@ -33,7 +33,7 @@ impl Webhooks for PgBackend {
                         &mask(events),
                         &new.active,
                         &new.standard_webhooks,
-                        &to_ns(OffsetDateTime::now_utc()),
+                        &to_ns(now),
                         &new.limits.max_in_flight.map(i64::from),
                         &timeout_ms(new.limits.timeout),
                     ],

@@ -202,10 +202,10 @@ impl PgBackend {
 }
 
 impl Namespaces for PgBackend {
-    fn ensure_namespace(&self, name: &str) -> Result<Namespace> {
+    fn ensure_namespace(&self, name: &str, now: OffsetDateTime) -> Result<Namespace> {
         check_namespace(name)?;
         self.write("creating a namespace", |tx| {
-            let now = to_ns(OffsetDateTime::now_utc());
+            let now = to_ns(now);
             let mut parent: Option<i64> = None;
             for prefix in validate::namespace_lineage(name) {
                 tx.execute(

@@ -20,14 +20,14 @@ use crate::task_state::{DONE as STATE_DONE, FAILED, FAILED as STATE_FAILED, PEND
 use crate::types::{Accepted, Completed, Counts, NewEvent};
 
 impl Intake for PgBackend {
-    fn accept_event(&self, event: NewEvent) -> Result<Accepted> {
-        let mut accepted = self.accept_events(vec![event])?;
+    fn accept_event(&self, event: NewEvent, now: OffsetDateTime) -> Result<Accepted> {
+        let mut accepted = self.accept_events(vec![event], now)?;
         Ok(accepted.remove(0))
     }
 
-    fn accept_events(&self, events: Vec<NewEvent>) -> Result<Vec<Accepted>> {
+    fn accept_events(&self, events: Vec<NewEvent>, now: OffsetDateTime) -> Result<Vec<Accepted>> {
         self.write("accepting events", |tx| {
-            let accepted = accept(tx, &events, OffsetDateTime::now_utc())?;
+            let accepted = accept(tx, &events, now)?;
             if accepted.iter().any(|a| a.matched > 0) {
                 announce(tx)?;
             }
@@ -39,7 +39,7 @@ impl Intake for PgBackend {
         self.write("completing tasks", |tx| complete_batch(tx, completions))
     }
 
-    fn redeliver(&self, delivery_id: i64) -> Result<i64> {
+    fn redeliver(&self, delivery_id: i64, now: OffsetDateTime) -> Result<i64> {
         self.write("queueing a redelivery", |tx| {
             let row = tx
                 .query_opt(
@@ -66,12 +66,7 @@ impl Intake for PgBackend {
                         "INSERT INTO tasks (event_id, hook_id, state, next_at, redelivery, body)
                      VALUES ($1, $2, {PENDING}, $3, true, $4) RETURNING id"
                     ),
-                    &[
-                        &event_row,
-                        &hook_id,
-                        &to_ns(OffsetDateTime::now_utc()),
-                        &body,
-                    ],
+                    &[&event_row, &hook_id, &to_ns(now), &body],
                 )?
                 .get(0);
             announce(tx)?;
@@ -79,7 +74,7 @@ impl Intake for PgBackend {
         })
     }
 
-    fn retry_now(&self, hook_id: i64) -> Result<u64> {
+    fn retry_now(&self, hook_id: i64, now: OffsetDateTime) -> Result<u64> {
         self.write("rescheduling tasks", |tx| {
             let active: bool = tx
                 .query_opt("SELECT active FROM webhooks WHERE id = $1", &[&hook_id])?
@@ -91,7 +86,7 @@ impl Intake for PgBackend {
             let n = tx.execute(
                 formatcp!("UPDATE tasks SET state = {PENDING}, next_at = $2
                  WHERE hook_id = $1 AND (state = {FAILED} OR (state = {PENDING} AND lease IS NULL))"),
-                &[&hook_id, &to_ns(OffsetDateTime::now_utc())],
+                &[&hook_id, &to_ns(now)],
             )?;
             if n > 0 {
                 announce(tx)?;
@@ -114,9 +109,9 @@ impl Intake for PgBackend {
         })
     }
 
-    fn counts(&self) -> Result<Counts> {
+    fn counts(&self, now: OffsetDateTime) -> Result<Counts> {
         self.read("counting", |conn| {
-            let now = to_ns(OffsetDateTime::now_utc());
+            let now = to_ns(now);
             let r = conn.query_one(
                 formatcp!("SELECT
                     (SELECT count(*) FROM tasks WHERE state = {PENDING} AND (lease IS NULL OR next_at <= $1)),

@@ -28,8 +28,8 @@ impl TestDeliveries for PgBackend {
         body: Vec<u8>,
         lease: Duration,
         holder: Option<ProcessId>,
+        now: OffsetDateTime,
     ) -> Result<Task> {
-        let now = OffsetDateTime::now_utc();
         let until = lease_until(now, lease);
         self.write("queueing a test delivery", |tx| {
             let hook = tx
