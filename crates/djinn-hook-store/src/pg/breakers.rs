@@ -8,12 +8,19 @@ use time::OffsetDateTime;
 
 use crate::backend::Breakers;
 use crate::breakers::{BREAKER_COLUMNS, open_for_ms, shared};
-use crate::error::Result;
+use crate::error::{IResult, Result};
 use crate::pg::PgBackend;
 use crate::sql::to_ns;
 
-fn read_shared(r: &Row) -> Option<SharedBreaker> {
-    shared(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5))
+fn read_shared(r: &Row) -> IResult<Option<SharedBreaker>> {
+    Ok(shared(
+        r.try_get(0)?,
+        r.try_get(1)?,
+        r.try_get(2)?,
+        r.try_get(3)?,
+        r.try_get(4)?,
+        r.try_get(5)?,
+    ))
 }
 
 impl Breakers for PgBackend {
@@ -56,7 +63,10 @@ impl Breakers for PgBackend {
                 &format!("SELECT {BREAKER_COLUMNS} FROM breakers ORDER BY destination"),
                 &[],
             )?;
-            Ok(rows.iter().filter_map(read_shared).collect())
+            rows.iter()
+                .map(read_shared)
+                .filter_map(Result::transpose)
+                .collect()
         })
     }
 
@@ -89,10 +99,8 @@ impl Breakers for PgBackend {
                 &format!("SELECT {BREAKER_COLUMNS} FROM breakers WHERE destination = $1"),
                 &[(&destination, Type::TEXT)],
             )?;
-            Ok(row
-                .first()
-                .and_then(read_shared)
-                .map_or(ProbeTurn::Closed, ProbeTurn::Held))
+            let shared = row.first().map(read_shared).transpose()?.flatten();
+            Ok(shared.map_or(ProbeTurn::Closed, ProbeTurn::Held))
         })
     }
 

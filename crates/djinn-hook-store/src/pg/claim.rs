@@ -62,7 +62,8 @@ impl Claims for PgBackend {
                         ],
                     )?
                     .first()
-                    .map(|r| r.get::<_, i64>(0));
+                    .map(|r| r.try_get::<_, i64>(0))
+                    .transpose()?;
             }
             // As on SQLite, the last put-off of a webhook's tasks is what it shows.
             let mut holds: BTreeMap<i64, &PutOff> = BTreeMap::new();
@@ -117,18 +118,18 @@ struct Candidate {
 }
 
 /// Reads a webhook's delivery settings ([`SETTINGS_COLUMNS`]) from column `at` on.
-pub(crate) fn read_settings(hook_id: i64, r: &postgres::Row, at: usize) -> Settings {
-    Settings {
+pub(crate) fn read_settings(hook_id: i64, r: &postgres::Row, at: usize) -> IResult<Settings> {
+    Ok(Settings {
         hook_id,
-        payload_url: r.get(at),
-        ssl: r.get(at + 1),
-        sealed_secret: r.get(at + 2),
-        standard_webhooks: r.get(at + 3),
-        failing_since: r.get::<_, Option<i64>>(at + 4).map(from_ns),
-        limits: limits_from_row(r.get(at + 5), r.get(at + 6)),
-        sealed_previous_secret: r.get(at + 7),
-        previous_secret_until: r.get(at + 8),
-    }
+        payload_url: r.try_get(at)?,
+        ssl: r.try_get(at + 1)?,
+        sealed_secret: r.try_get(at + 2)?,
+        standard_webhooks: r.try_get(at + 3)?,
+        failing_since: r.try_get::<_, Option<i64>>(at + 4)?.map(from_ns),
+        limits: limits_from_row(r.try_get(at + 5)?, r.try_get(at + 6)?),
+        sealed_previous_secret: r.try_get(at + 7)?,
+        previous_secret_until: r.try_get(at + 8)?,
+    })
 }
 
 /// The claim's transaction: returns what it got and the webhook it served last.
@@ -174,7 +175,9 @@ fn claim_in(
             &[(&now_ns, Type::INT8)],
         )?
         .iter()
-        .map(|r| r.get(0))
+        .map(|r| r.try_get(0))
+        .collect::<Result<Vec<i64>, _>>()?
+        .into_iter()
         .filter(|hook_id| {
             // Known to be at its cap: its due tasks are left behind, uncounted.
             let skip = at_cap.contains(hook_id);
@@ -209,12 +212,14 @@ fn claim_in(
     }
     let mut candidates: Vec<Candidate> = rows
         .iter()
-        .map(|r| Candidate {
-            hook: read_settings(r.get(0), r, 1),
-            secrets: None,
-            room: 0,
+        .map(|r| {
+            Ok(Candidate {
+                hook: read_settings(r.try_get(0)?, r, 1)?,
+                secrets: None,
+                room: 0,
+            })
         })
-        .collect();
+        .collect::<IResult<_>>()?;
     // Round-robin: those after the webhook the previous claim served last go first.
     let split = candidates.partition_point(|c| c.hook.hook_id <= cursor);
     candidates.rotate_left(split);
@@ -230,8 +235,8 @@ fn claim_in(
             &[(&ids, Type::INT8_ARRAY), (&now_ns, Type::INT8)],
         )?
         .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<IResult<_>>()?;
     candidates.retain_mut(|hook| {
         let leased = leased.get(&hook.hook.hook_id).copied().unwrap_or(0);
         hook.room = hook.hook.room(claim, leased);
@@ -258,7 +263,7 @@ fn claim_in(
             }
             // SKIP LOCKED: a task another transaction is changing (a completion, a put-off)
             // is left to it, not waited for.
-            let mut rows = tx.query_typed(
+            let rows = tx.query_typed(
                 formatcp!(
                     "WITH due AS (
                     SELECT id, next_at FROM tasks
@@ -282,7 +287,12 @@ fn claim_in(
                 ],
             )?;
             // RETURNING keeps no order: oldest due first, as asked.
-            rows.sort_by_key(|r| (r.get::<_, i64>(0), r.get::<_, i64>(1)));
+            let mut rows = rows
+                .into_iter()
+                .map(|r| Ok(((r.try_get::<_, i64>(0)?, r.try_get::<_, i64>(1)?), r)))
+                .collect::<IResult<Vec<_>>>()?;
+            rows.sort_by_key(|(key, _)| *key);
+            let rows: Vec<_> = rows.into_iter().map(|(_, r)| r).collect();
             let got = rows.len();
             if got > 0 {
                 last = Some(hook.hook.hook_id);
@@ -297,13 +307,13 @@ fn claim_in(
                     token,
                     until,
                     TaskRow {
-                        task_id: r.get(1),
-                        event_id: r.get(4),
-                        event: event_from_code(r.get(5))?,
-                        event_created_at: from_ns(r.get(6)),
-                        body: r.get(7),
-                        attempt: attempt(r.get(2)),
-                        redelivery: r.get(3),
+                        task_id: r.try_get(1)?,
+                        event_id: r.try_get(4)?,
+                        event: event_from_code(r.try_get(5)?)?,
+                        event_created_at: from_ns(r.try_get(6)?),
+                        body: r.try_get(7)?,
+                        attempt: attempt(r.try_get(2)?),
+                        redelivery: r.try_get(3)?,
                     },
                 ));
             }
@@ -321,7 +331,7 @@ fn claim_in(
                     ),
                     &[(&hook.hook.hook_id, Type::INT8), (&now_ns, Type::INT8)],
                 )?[0]
-                    .get::<_, bool>(0);
+                    .try_get::<_, bool>(0)?;
                 found_at_cap.push(hook.hook.hook_id);
                 continue;
             }

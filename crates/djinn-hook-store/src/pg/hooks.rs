@@ -38,7 +38,7 @@ impl Webhooks for PgBackend {
                         &timeout_ms(new.limits.timeout),
                     ],
                 )?
-                .get(0);
+                .try_get(0)?;
             if let Some(secret) = &new.secret {
                 self.set_secret(tx, id, Some(secret))?;
             }
@@ -94,11 +94,11 @@ impl Webhooks for PgBackend {
                     &[&id],
                 )?
                 .ok_or(Error::WebhookNotFound { id })?;
-            let ns: i64 = row.get(0);
+            let ns: i64 = row.try_get(0)?;
             let stored = StoredHook {
-                url: row.get(1),
-                active: row.get(2),
-                ssl: row.get(3),
+                url: row.try_get(1)?,
+                active: row.try_get(2)?,
+                ssl: row.try_get(3)?,
             };
             let merged = checked.merge(&update, stored, |url| url_taken(tx, ns, url, Some(id)))?;
             tx.execute(
@@ -208,34 +208,40 @@ pub(super) fn hook_by_id(conn: &mut impl GenericClient, id: i64) -> IResult<Opti
 
 fn row_hook(r: &Row) -> IResult<Webhook> {
     Ok(Webhook {
-        id: r.get(0),
-        namespace: r.get(1),
-        author_id: r.get(2),
-        payload_url: r.get(3),
-        ssl: r.get(4),
-        events: events_from_mask(r.get(5))?,
-        active: r.get(6),
-        standard_webhooks: r.get(7),
-        has_secret: r.get(8),
-        created_at: from_ns(r.get(9)),
-        disabled_reason: r.get(10),
-        disabled_at: r.get::<_, Option<i64>>(11).map(from_ns),
-        failing_since: r.get::<_, Option<i64>>(12).map(from_ns),
-        limits: limits_from_row(r.get(13), r.get(14)),
-        breaker: match (r.get::<_, Option<String>>(15), r.get::<_, Option<i64>>(16)) {
+        id: r.try_get(0)?,
+        namespace: r.try_get(1)?,
+        author_id: r.try_get(2)?,
+        payload_url: r.try_get(3)?,
+        ssl: r.try_get(4)?,
+        events: events_from_mask(r.try_get(5)?)?,
+        active: r.try_get(6)?,
+        standard_webhooks: r.try_get(7)?,
+        has_secret: r.try_get(8)?,
+        created_at: from_ns(r.try_get(9)?),
+        disabled_reason: r.try_get(10)?,
+        disabled_at: r.try_get::<_, Option<i64>>(11)?.map(from_ns),
+        failing_since: r.try_get::<_, Option<i64>>(12)?.map(from_ns),
+        limits: limits_from_row(r.try_get(13)?, r.try_get(14)?),
+        breaker: match (
+            r.try_get::<_, Option<String>>(15)?,
+            r.try_get::<_, Option<i64>>(16)?,
+        ) {
             (Some(destination), Some(until)) => Some(BreakerHold {
                 destination,
                 until: from_ns(until),
-                reason: r.get::<_, Option<String>>(17).unwrap_or_default(),
+                reason: r.try_get::<_, Option<String>>(17)?.unwrap_or_default(),
             }),
             _ => None,
         },
-        secret_rotating_until: crate::rotation::rotating_until(r.get(18)),
-        delivery_limit: r.get::<_, Option<i64>>(19).map(|limit| LimitHold {
-            limit: u32::try_from(limit).unwrap_or(0),
-            reason: r.get::<_, Option<String>>(20).unwrap_or_default(),
-            paused_until: r.get::<_, Option<i64>>(21).map(from_ns),
-        }),
-        in_flight: r.get::<_, i64>(22).try_into().unwrap_or(0),
+        secret_rotating_until: crate::rotation::rotating_until(r.try_get(18)?),
+        delivery_limit: match r.try_get::<_, Option<i64>>(19)? {
+            Some(limit) => Some(LimitHold {
+                limit: u32::try_from(limit).unwrap_or(0),
+                reason: r.try_get::<_, Option<String>>(20)?.unwrap_or_default(),
+                paused_until: r.try_get::<_, Option<i64>>(21)?.map(from_ns),
+            }),
+            None => None,
+        },
+        in_flight: r.try_get::<_, i64>(22)?.try_into().unwrap_or(0),
     })
 }

@@ -71,13 +71,13 @@ impl DeliveryLog for PgBackend {
             .iter()
             .map(|r| {
                 Ok((
-                    r.get::<_, i64>(0),
+                    r.try_get::<_, i64>(0)?,
                     LastResponse {
-                        delivery_id: r.get(1),
-                        code: status(r.get(2))?,
-                        duration: Duration::from_nanos(count(r.get(3))),
-                        error: r.get(4),
-                        created_at: from_ns(r.get(5)),
+                        delivery_id: r.try_get(1)?,
+                        code: status(r.try_get(2)?)?,
+                        duration: Duration::from_nanos(count(r.try_get(3)?)),
+                        error: r.try_get(4)?,
+                        created_at: from_ns(r.try_get(5)?),
                     },
                 ))
             })
@@ -100,16 +100,15 @@ impl DeliveryLog for PgBackend {
                 ),
                 &[&hook_ids, &to_ns(since)],
             )?;
-            Ok(rows
-                .iter()
+            rows.iter()
                 .map(|r| {
                     let rate = SuccessRate {
-                        attempts: count(r.get(1)),
-                        delivered: count(r.get(2)),
+                        attempts: count(r.try_get(1)?),
+                        delivered: count(r.try_get(2)?),
                     };
-                    (r.get(0), rate)
+                    Ok((r.try_get(0)?, rate))
                 })
-                .collect())
+                .collect()
         })
     }
 
@@ -152,8 +151,8 @@ impl DeliveryLog for PgBackend {
                         &[&after, &events_end, &batch],
                     )?
                     .iter()
-                    .map(|r| r.get(0))
-                    .collect();
+                    .map(|r| r.try_get(0))
+                    .collect::<Result<_, _>>()?;
                 Ok((ids.len(), ids.iter().max().copied()))
             })
         };
@@ -170,29 +169,29 @@ fn first_at_or_after(conn: &mut Client, table: &str, cutoff: i64) -> IResult<i64
             (SELECT max(id) + 1 FROM {table}),
             0)"
     );
-    Ok(conn.query_one(&sql, &[&cutoff])?.get(0))
+    Ok(conn.query_one(&sql, &[&cutoff])?.try_get(0)?)
 }
 
 fn row_delivery(r: &Row) -> IResult<Delivery> {
     Ok(Delivery {
-        id: r.get(0),
-        hook_id: r.get(1),
-        event_id: r.get(2),
-        event: event_from_code(r.get(3))?,
-        attempt: super::attempt(r.get(4)),
-        redelivery: r.get(5),
-        test: r.get(6),
-        request_headers: headers(r.get(7))?,
-        request_body: r.get(8),
-        request_truncated: r.get(9),
-        response_status: status(r.get(10))?,
-        response_headers: headers(r.get(11))?,
-        response_body: r.get(12),
-        response_truncated: r.get(13),
-        tls_verification_skipped: r.get(14),
-        duration: Duration::from_nanos(count(r.get(15))),
-        error: r.get(16),
-        created_at: from_ns(r.get(17)),
-        result: outcome_named(r.get(18)),
+        id: r.try_get(0)?,
+        hook_id: r.try_get(1)?,
+        event_id: r.try_get(2)?,
+        event: event_from_code(r.try_get(3)?)?,
+        attempt: super::attempt(r.try_get(4)?),
+        redelivery: r.try_get(5)?,
+        test: r.try_get(6)?,
+        request_headers: headers(r.try_get(7)?)?,
+        request_body: r.try_get(8)?,
+        request_truncated: r.try_get(9)?,
+        response_status: status(r.try_get(10)?)?,
+        response_headers: headers(r.try_get(11)?)?,
+        response_body: r.try_get(12)?,
+        response_truncated: r.try_get(13)?,
+        tls_verification_skipped: r.try_get(14)?,
+        duration: Duration::from_nanos(count(r.try_get(15)?)),
+        error: r.try_get(16)?,
+        created_at: from_ns(r.try_get(17)?),
+        result: outcome_named(r.try_get(18)?),
     })
 }

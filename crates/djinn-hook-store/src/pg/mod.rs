@@ -215,7 +215,7 @@ impl Namespaces for PgBackend {
                 )?;
                 let id: i64 = tx
                     .query_one("SELECT id FROM namespaces WHERE name = $1", &[&prefix])?
-                    .get(0);
+                    .try_get(0)?;
                 parent = Some(id);
             }
             let id = parent.expect("a namespace has at least two segments");
@@ -223,31 +223,30 @@ impl Namespaces for PgBackend {
                 "SELECT id, name, parent_id, created_at FROM namespaces WHERE id = $1",
                 &[&id],
             )?;
-            Ok(row_namespace(&row))
+            row_namespace(&row)
         })
     }
 
     fn namespace(&self, name: &str) -> Result<Option<Namespace>> {
         self.read("reading a namespace", |conn| {
-            Ok(conn
-                .query_opt(
-                    "SELECT id, name, parent_id, created_at FROM namespaces WHERE name = $1",
-                    &[&name],
-                )?
-                .map(|r| row_namespace(&r)))
+            conn.query_opt(
+                "SELECT id, name, parent_id, created_at FROM namespaces WHERE name = $1",
+                &[&name],
+            )?
+            .map(|r| row_namespace(&r))
+            .transpose()
         })
     }
 
     fn namespaces(&self) -> Result<Vec<Namespace>> {
         self.read("listing namespaces", |conn| {
-            Ok(conn
-                .query(
-                    "SELECT id, name, parent_id, created_at FROM namespaces ORDER BY name",
-                    &[],
-                )?
-                .iter()
-                .map(row_namespace)
-                .collect())
+            conn.query(
+                "SELECT id, name, parent_id, created_at FROM namespaces ORDER BY name",
+                &[],
+            )?
+            .iter()
+            .map(row_namespace)
+            .collect()
         })
     }
 }
@@ -255,7 +254,8 @@ impl Namespaces for PgBackend {
 /// The id of the namespace named `name`, or [`Error::NamespaceNotFound`].
 pub(crate) fn namespace_id(conn: &mut impl GenericClient, name: &str) -> IResult<i64> {
     conn.query_opt("SELECT id FROM namespaces WHERE name = $1", &[&name])?
-        .map(|r| r.get(0))
+        .map(|r| r.try_get(0))
+        .transpose()?
         .ok_or_else(|| {
             Inner::Store(Error::NamespaceNotFound {
                 namespace: name.to_owned(),
@@ -263,13 +263,13 @@ pub(crate) fn namespace_id(conn: &mut impl GenericClient, name: &str) -> IResult
         })
 }
 
-fn row_namespace(r: &Row) -> Namespace {
-    Namespace {
-        id: r.get(0),
-        name: r.get(1),
-        parent_id: r.get(2),
-        created_at: from_ns(r.get(3)),
-    }
+fn row_namespace(r: &Row) -> IResult<Namespace> {
+    Ok(Namespace {
+        id: r.try_get(0)?,
+        name: r.try_get(1)?,
+        parent_id: r.try_get(2)?,
+        created_at: from_ns(r.try_get(3)?),
+    })
 }
 
 /// Whether running the transaction again may succeed.

@@ -54,7 +54,13 @@ impl Intake for PgBackend {
                 Option<Vec<u8>>,
                 bool,
                 bool,
-            ) = (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
+            ) = (
+                row.try_get(0)?,
+                row.try_get(1)?,
+                row.try_get(2)?,
+                row.try_get(3)?,
+                row.try_get(4)?,
+            );
             if !active {
                 return Err(Error::WebhookInactive { id: hook_id }.into());
             }
@@ -68,7 +74,7 @@ impl Intake for PgBackend {
                     ),
                     &[&event_row, &hook_id, &to_ns(now), &body],
                 )?
-                .get(0);
+                .try_get(0)?;
             announce(tx)?;
             Ok(task)
         })
@@ -79,7 +85,7 @@ impl Intake for PgBackend {
             let active: bool = tx
                 .query_opt("SELECT active FROM webhooks WHERE id = $1", &[&hook_id])?
                 .ok_or(Error::WebhookNotFound { id: hook_id })?
-                .get(0);
+                .try_get(0)?;
             if !active {
                 return Err(Error::WebhookInactive { id: hook_id }.into());
             }
@@ -105,7 +111,8 @@ impl Intake for PgBackend {
                     ),
                     &[],
                 )?
-                .map(|r| from_ns(r.get(0))))
+                .map(|r| r.try_get(0).map(from_ns))
+                .transpose()?)
         })
     }
 
@@ -124,13 +131,13 @@ impl Intake for PgBackend {
                 &[&now],
             )?;
             Ok(Counts {
-                pending: count(r.get(0)),
-                leased: count(r.get(1)),
-                failed: count(r.get(2)),
-                disabled_hooks: count(r.get(3)),
-                events: count(r.get(4)),
-                deliveries: count(r.get(5)),
-                open_breakers: count(r.get(6)),
+                pending: count(r.try_get(0)?),
+                leased: count(r.try_get(1)?),
+                failed: count(r.try_get(2)?),
+                disabled_hooks: count(r.try_get(3)?),
+                events: count(r.try_get(4)?),
+                deliveries: count(r.try_get(5)?),
+                open_breakers: count(r.try_get(6)?),
             })
         })
     }
@@ -161,8 +168,8 @@ impl Hooks {
                     &[&ns],
                 )?
                 .iter()
-                .map(|r| (r.get(0), r.get(1)))
-                .collect();
+                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+                .collect::<IResult<_>>()?;
             self.by_namespace.insert(name.to_owned(), (ns, hooks));
         }
         Ok(&self.by_namespace[name])
@@ -213,8 +220,8 @@ fn accept(
             ],
         )?
         .iter()
-        .map(|r| r.get(0))
-        .collect();
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
     rows.sort_unstable();
     if !tasks.is_empty() {
         let event_rows: Vec<i64> = tasks.iter().map(|(i, _)| rows[*i]).collect();
@@ -266,7 +273,7 @@ pub(crate) fn insert_event(
             (&test, Type::BOOL),
         ],
     )?;
-    Ok(rows[0].get(0))
+    Ok(rows[0].try_get(0)?)
 }
 
 /// What a batch of completions does to one webhook's `failing_since`, in order
@@ -410,14 +417,14 @@ fn finish_tasks(
         .iter()
         .map(|r| {
             let task = Finished {
-                hook_id: r.get(1),
-                event_row: r.get(2),
-                body: r.get(3),
-                lease_held: r.get(4),
+                hook_id: r.try_get(1)?,
+                event_row: r.try_get(2)?,
+                body: r.try_get(3)?,
+                lease_held: r.try_get(4)?,
             };
-            (r.get(0), task)
+            Ok((r.try_get(0)?, task))
         })
-        .collect();
+        .collect::<IResult<_>>()?;
     Ok(completions
         .iter()
         .map(|c| {
@@ -491,8 +498,8 @@ fn record_attempts(
             ],
         )?
         .iter()
-        .map(|r| r.get(0))
-        .collect()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?
     };
     ids.sort_unstable();
     let mut ids = ids.into_iter();

@@ -19,7 +19,7 @@ use time::OffsetDateTime;
 
 use super::PgBackend;
 use crate::backend::Processes;
-use crate::error::{Error, Result};
+use crate::error::{Error, IResult, Result};
 use crate::liveness::{LOOK_EVERY, ProcessId, ProcessInfo, TakenBack};
 use crate::sql::{from_ns, to_ns};
 use crate::task_state::PENDING;
@@ -205,13 +205,15 @@ impl PgBackend {
                     &[(&me.as_i64(), Type::INT8)],
                 )?
                 .iter()
-                .map(|r| ProcessInfo {
-                    id: ProcessId::from_i64(r.get(0)),
-                    pid: u32::try_from(r.get::<_, i64>(1)).unwrap_or_default(),
-                    host: r.get(2),
-                    started_at: from_ns(r.get(3)),
+                .map(|r| {
+                    Ok(ProcessInfo {
+                        id: ProcessId::from_i64(r.try_get(0)?),
+                        pid: u32::try_from(r.try_get::<_, i64>(1)?).unwrap_or_default(),
+                        host: r.try_get(2)?,
+                        started_at: from_ns(r.try_get(3)?),
+                    })
                 })
-                .collect();
+                .collect::<IResult<_>>()?;
             if dead.is_empty() {
                 return Ok(Vec::new());
             }
@@ -225,8 +227,8 @@ impl PgBackend {
                     &[(&ids, Type::INT8_ARRAY), (&to_ns(now), Type::INT8)],
                 )?
                 .iter()
-                .map(|r| r.get(0))
-                .collect();
+                .map(|r| r.try_get(0))
+                .collect::<Result<_, _>>()?;
             Ok(dead
                 .into_iter()
                 .map(|process| {

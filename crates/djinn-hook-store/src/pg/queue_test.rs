@@ -40,11 +40,18 @@ impl TestDeliveries for PgBackend {
                     &[&hook_id],
                 )?
                 .ok_or(Error::WebhookNotFound { id: hook_id })?;
-            let settings = read_settings(hook_id, &hook, 1);
+            let settings = read_settings(hook_id, &hook, 1)?;
             let secrets = settings.open_secrets(&self.cipher, now)?;
             let event_id = Uuid::new_v4();
-            let event_row =
-                insert_event(tx, event_id, hook.get(0), event, &body, to_ns(now), true)?;
+            let event_row = insert_event(
+                tx,
+                event_id,
+                hook.try_get(0)?,
+                event,
+                &body,
+                to_ns(now),
+                true,
+            )?;
             let lease_token = LeaseToken::new();
             let task_id: i64 = tx
                 .query_one(
@@ -61,7 +68,7 @@ impl TestDeliveries for PgBackend {
                         &holder.map(ProcessId::as_i64),
                     ],
                 )?
-                .get(0);
+                .try_get(0)?;
             Ok(claimed(
                 &settings,
                 secrets,
