@@ -34,7 +34,8 @@ use crate::types::{
     NewEvent, NewWebhook, Page, Paged, Pruned, SuccessRate, Webhook, WebhookUpdate,
 };
 
-/// A backend: every part below. Implemented by each type that implements them all.
+/// A backend: every part below (`impl Backend for SqliteBackend {}` in `sqlite.rs`, and for
+/// `PgBackend` in `pg/mod.rs`, where the compiler checks that each has them all).
 pub(crate) trait Backend:
     Namespaces
     + Webhooks
@@ -50,24 +51,6 @@ pub(crate) trait Backend:
     + Send
     + Sync
     + Debug
-{
-}
-
-impl<T> Backend for T where
-    T: Namespaces
-        + Webhooks
-        + Rotation
-        + Intake
-        + Claims
-        + Breakers
-        + Deferrals
-        + LimitNotes
-        + DeliveryLog
-        + Processes
-        + TestDeliveries
-        + Send
-        + Sync
-        + Debug
 {
 }
 

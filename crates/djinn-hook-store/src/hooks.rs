@@ -208,12 +208,14 @@ fn set_secret(
 /// Whether a webhook of namespace `ns` other than `except` has the payload URL `url`.
 fn url_taken(conn: &Connection, ns: i64, url: &str, except: Option<i64>) -> IResult<bool> {
     Ok(conn
-        .prepare_cached(
-            "SELECT 1 FROM webhooks WHERE namespace_id = ?1 AND payload_url = ?2
-                AND id IS NOT ?3",
-        )?
+        .prepare_cached(URL_TAKEN)?
         .exists(params![ns, url, except])?)
 }
+
+/// [`url_taken`]'s query, for both backends (SQLite numbers `$1`, `$2`, ... as they first
+/// appear, which is their order here).
+pub(crate) const URL_TAKEN: &str = "SELECT 1 FROM webhooks
+    WHERE namespace_id = $1 AND payload_url = $2 AND id IS DISTINCT FROM $3";
 
 pub(crate) fn hook_by_id(conn: &Connection, id: i64) -> rusqlite::Result<Option<Webhook>> {
     conn.prepare_cached(&format!("{SELECT_HOOK} WHERE w.id = ?1"))?

@@ -175,6 +175,7 @@ mod clock;
 mod delivery_query;
 mod dispatch;
 mod error;
+mod intake;
 mod key;
 mod key_file;
 mod liveness;

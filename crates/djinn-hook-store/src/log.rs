@@ -152,14 +152,8 @@ impl DeliveryLog for SqliteBackend {
 /// the last id if none): a scan in id order that stops there, so its cost is
 /// the number of rows about to be pruned.
 fn first_at_or_after(conn: &Connection, table: &str, cutoff: i64) -> IResult<i64> {
-    let sql = format!(
-        "SELECT coalesce(
-            (SELECT id FROM {table} WHERE created_at >= ?1 ORDER BY id LIMIT 1),
-            (SELECT max(id) + 1 FROM {table}),
-            0)"
-    );
     Ok(conn
-        .prepare_cached(&sql)?
+        .prepare_cached(&pruning::first_at_or_after(table))?
         .query_row([cutoff], |r| r.get(0))?)
 }
 

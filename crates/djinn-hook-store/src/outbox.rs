@@ -1,6 +1,5 @@
 //! The outbox: accepting events, claiming and completing delivery tasks.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use const_format::formatcp;
@@ -12,6 +11,7 @@ use uuid::Uuid;
 use crate::backend::Intake;
 use crate::error::{Error, IResult, Result};
 use crate::hooks::fail_pending;
+use crate::intake::{Health, HookCache, health};
 use crate::sql::{count, event_code, from_ns, headers_to_json, to_ns};
 use crate::sqlite::{SqliteBackend, namespace_id};
 use crate::task_state::{DONE as STATE_DONE, FAILED, FAILED as STATE_FAILED, PENDING};
@@ -27,7 +27,7 @@ impl Intake for SqliteBackend {
     /// An unknown namespace is [`Error::NamespaceNotFound`] and stores nothing.
     fn accept_event(&self, event: NewEvent, now: OffsetDateTime) -> Result<Accepted> {
         self.write("accepting an event", |tx| {
-            accept(tx, &mut Hooks::default(), &event, now)
+            accept(tx, &mut HookCache::default(), &event, now)
         })
     }
 
@@ -35,7 +35,7 @@ impl Intake for SqliteBackend {
     /// nothing: if one fails (e.g. an unknown namespace) none is stored.
     fn accept_events(&self, events: Vec<NewEvent>, now: OffsetDateTime) -> Result<Vec<Accepted>> {
         self.write("accepting events", |tx| {
-            let mut hooks = Hooks::default();
+            let mut hooks = HookCache::default();
             events
                 .iter()
                 .map(|e| accept(tx, &mut hooks, e, now))
@@ -159,52 +159,39 @@ impl Intake for SqliteBackend {
     }
 }
 
-/// The matching-webhook candidates of the namespaces seen in one accept call.
-#[derive(Default)]
-struct Hooks {
-    /// namespace name -> (namespace id, [(hook id, event mask)]) of its active hooks.
-    by_namespace: HashMap<String, (i64, Vec<(i64, i64)>)>,
-}
-
-impl Hooks {
-    fn of(&mut self, tx: &Transaction<'_>, name: &str) -> IResult<&(i64, Vec<(i64, i64)>)> {
-        if !self.by_namespace.contains_key(name) {
-            let ns = namespace_id(tx, name)?;
-            let hooks = tx
-                .prepare_cached(
-                    "SELECT id, events FROM webhooks WHERE namespace_id = ?1 AND active = 1
-                     ORDER BY id",
-                )?
-                .query_map([ns], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            self.by_namespace.insert(name.to_owned(), (ns, hooks));
-        }
-        Ok(&self.by_namespace[name])
-    }
+/// Namespace `name`'s id and its active webhooks' ids and event masks.
+fn load_hooks(tx: &Transaction<'_>, name: &str) -> IResult<(i64, Vec<(i64, i64)>)> {
+    let ns = namespace_id(tx, name)?;
+    let hooks = tx
+        .prepare_cached(
+            "SELECT id, events FROM webhooks WHERE namespace_id = ?1 AND active = 1
+             ORDER BY id",
+        )?
+        .query_map([ns], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok((ns, hooks))
 }
 
 fn accept(
     tx: &Transaction<'_>,
-    hooks: &mut Hooks,
+    hooks: &mut HookCache,
     event: &NewEvent,
     now: OffsetDateTime,
 ) -> IResult<Accepted> {
-    let (ns, candidates) = hooks.of(tx, &event.namespace)?;
+    let subscribers = hooks.of(&event.namespace, |name| load_hooks(tx, name))?;
     let event_id = Uuid::new_v4();
     let now = to_ns(now);
-    let row = insert_event(tx, event_id, *ns, event.event, &event.payload, now, false)?;
-    let bit = mask_bit(event.event);
+    let ns = subscribers.namespace_id;
+    let row = insert_event(tx, event_id, ns, event.event, &event.payload, now, false)?;
     let mut matched = 0;
     // One single-row INSERT per matching webhook (an INSERT ... SELECT would need
     // a statement journal).
     let mut insert = tx.prepare_cached(formatcp!(
         "INSERT INTO tasks (event_id, hook_id, state, next_at) VALUES (?1, ?2, {PENDING}, ?3)"
     ))?;
-    for (hook, events) in candidates {
-        if events & bit != 0 {
-            insert.execute(params![row, hook, now])?;
-            matched += 1;
-        }
+    for hook in subscribers.matching(event.event) {
+        insert.execute(params![row, hook, now])?;
+        matched += 1;
     }
     Ok(Accepted { event_id, matched })
 }
@@ -243,49 +230,16 @@ pub(crate) fn lease_until(now: OffsetDateTime, lease: Duration) -> OffsetDateTim
         .unwrap_or(from_ns(i64::MAX))
 }
 
-fn mask_bit(event: djinn_hook_payload::EventType) -> i64 {
-    // 15 bits: always fits.
-    event.bit() as i64
-}
-
-/// What a batch of completions does to one webhook's `failing_since`, in order.
-#[derive(Clone, Copy)]
-enum Health {
-    /// The last attempt in the batch succeeded: clear it.
-    Clear,
-    /// Only failures, from this time: set it if unset.
-    FailingIfUnset(i64),
-    /// A success, then failures from this time: set it.
-    FailingFrom(i64),
-}
-
 fn complete_batch(tx: &Transaction<'_>, completions: &[Completion]) -> IResult<Vec<Completed>> {
-    let mut health: Vec<(i64, Health)> = Vec::new();
+    let mut finished = Vec::new();
     let mut done = Vec::with_capacity(completions.len());
     let mut stmts = CompleteStatements::new(tx)?;
     for c in completions {
         let (completed, hook_id) = complete(&mut stmts, c)?;
         done.push(completed);
-        let Some(hook_id) = hook_id else { continue };
-        let failed_at = to_ns(c.attempt.created_at);
-        let slot = match health.iter_mut().find(|(h, _)| *h == hook_id) {
-            Some((_, slot)) => slot,
-            None => {
-                let initial = match c.decision.outcome {
-                    Outcome::Delivered => Health::Clear,
-                    _ => Health::FailingIfUnset(failed_at),
-                };
-                health.push((hook_id, initial));
-                continue;
-            }
-        };
-        *slot = match (c.decision.outcome, *slot) {
-            (Outcome::Delivered, _) => Health::Clear,
-            (_, Health::Clear) => Health::FailingFrom(failed_at),
-            (_, kept) => kept,
-        };
+        finished.extend(hook_id.map(|hook_id| (hook_id, c)));
     }
-    for (hook_id, h) in health {
+    for (hook_id, h) in health(finished) {
         match h {
             Health::Clear => tx
                 .prepare_cached(

@@ -17,6 +17,18 @@ pub(crate) fn cutoff(now: OffsetDateTime, older_than: Duration) -> Option<Offset
         .and_then(|age| now.checked_sub(age))
 }
 
+/// The query of the id of the first row of `table` created at or after `$1` (one past the
+/// last id if none), for both backends: a scan in id order that stops there, so its cost is
+/// the number of rows about to be pruned.
+pub(crate) fn first_at_or_after(table: &str) -> String {
+    format!(
+        "SELECT coalesce(
+            (SELECT id FROM {table} WHERE created_at >= $1 ORDER BY id LIMIT 1),
+            (SELECT max(id) + 1 FROM {table}),
+            0)"
+    )
+}
+
 /// Runs a prune in transactions of at most [`PRUNE_BATCH`] rows: `deliveries()` deletes a
 /// batch of deliveries and says how many, until a batch comes up short; then `events(after)`
 /// deletes a batch of prunable events with ids above `after` and says how many and the

@@ -43,6 +43,9 @@ pub(crate) struct SqliteBackend {
     path: Option<PathBuf>,
 }
 
+/// Every part of the trait, each implemented in its area's file (`hooks.rs`, `outbox.rs`, ...).
+impl crate::backend::Backend for SqliteBackend {}
+
 impl SqliteBackend {
     /// Opens (creating if missing) the database file at `path` and brings its
     /// schema up to date. `key` encrypts webhook secrets; a wrong key is only

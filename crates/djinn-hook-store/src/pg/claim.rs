@@ -10,14 +10,14 @@ use postgres::Transaction;
 use postgres::types::Type;
 use time::OffsetDateTime;
 
-use super::{PgBackend, attempt, event_from_code};
+use super::PgBackend;
 use crate::backend::Claims;
 use crate::claim::limits_from_row;
 use crate::claim::{ClaimOutcome, SETTINGS_COLUMNS};
 use crate::error::{IResult, Result};
 use crate::liveness::ProcessId;
 use crate::outbox::lease_until;
-use crate::sql::{from_ns, to_ns};
+use crate::sql::{attempt, event_from_code, from_ns, to_ns};
 use crate::task::{Secrets, Settings, TaskRow, claimed};
 use crate::task_state::PENDING;
 

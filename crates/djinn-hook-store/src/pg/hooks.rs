@@ -4,12 +4,12 @@ use const_format::formatcp;
 use postgres::{GenericClient, Row, Transaction};
 use time::OffsetDateTime;
 
-use super::{PgBackend, events_from_mask, namespace_id};
+use super::{PgBackend, namespace_id};
 use crate::backend::Webhooks;
 use crate::claim::limits_from_row;
 use crate::error::{Error, IResult, Result};
-use crate::hooks::{SELECT_HOOK, timeout_ms};
-use crate::sql::{from_ns, mask, to_ns};
+use crate::hooks::{SELECT_HOOK, URL_TAKEN, timeout_ms};
+use crate::sql::{events_from_mask, from_ns, mask, to_ns};
 use crate::task_state::{FAILED, PENDING};
 use crate::types::{BreakerHold, LimitHold, LimitsUpdate, NewWebhook, Webhook, WebhookUpdate};
 use crate::webhook_rules::{CheckedNew, CheckedUpdate, StoredHook, secret_change};
@@ -190,13 +190,7 @@ fn url_taken(
     url: &str,
     except: Option<i64>,
 ) -> IResult<bool> {
-    Ok(conn
-        .query_opt(
-            "SELECT 1 FROM webhooks WHERE namespace_id = $1 AND payload_url = $2
-                AND id IS DISTINCT FROM $3",
-            &[&ns, &url, &except],
-        )?
-        .is_some())
+    Ok(conn.query_opt(URL_TAKEN, &[&ns, &url, &except])?.is_some())
 }
 
 pub(super) fn hook_by_id(conn: &mut impl GenericClient, id: i64) -> IResult<Option<Webhook>> {

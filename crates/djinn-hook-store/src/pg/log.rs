@@ -8,13 +8,15 @@ use postgres::types::ToSql;
 use postgres::{Client, Row};
 use time::OffsetDateTime;
 
-use super::{PgBackend, event_from_code, headers, status};
+use super::PgBackend;
 use crate::backend::DeliveryLog;
 use crate::delivery_query::{Bind, FAILED_DELIVERY, PageQuery, Placeholders};
 use crate::error::{IResult, Result};
 use crate::log::{PRUNE_BATCH, outcome_named};
 use crate::pruning;
-use crate::sql::{count, from_ns, to_ns};
+use crate::sql::{
+    attempt, count, event_from_code, from_ns, headers_from_json as headers, status, to_ns,
+};
 use crate::task_state::PENDING;
 use crate::types::{Delivery, DeliveryFilter, LastResponse, Page, Paged, Pruned, SuccessRate};
 
@@ -163,12 +165,7 @@ impl DeliveryLog for PgBackend {
 /// The id of the first row of `table` created at or after `cutoff` (one past
 /// the last id if none).
 fn first_at_or_after(conn: &mut Client, table: &str, cutoff: i64) -> IResult<i64> {
-    let sql = format!(
-        "SELECT coalesce(
-            (SELECT id FROM {table} WHERE created_at >= $1 ORDER BY id LIMIT 1),
-            (SELECT max(id) + 1 FROM {table}),
-            0)"
-    );
+    let sql = pruning::first_at_or_after(table);
     Ok(conn.query_one(&sql, &[&cutoff])?.try_get(0)?)
 }
 
@@ -178,7 +175,7 @@ fn row_delivery(r: &Row) -> IResult<Delivery> {
         hook_id: r.try_get(1)?,
         event_id: r.try_get(2)?,
         event: event_from_code(r.try_get(3)?)?,
-        attempt: super::attempt(r.try_get(4)?),
+        attempt: attempt(r.try_get(4)?),
         redelivery: r.try_get(5)?,
         test: r.try_get(6)?,
         request_headers: headers(r.try_get(7)?)?,

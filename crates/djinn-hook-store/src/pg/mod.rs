@@ -21,7 +21,6 @@ mod schema;
 use std::fmt;
 use std::time::Duration;
 
-use djinn_hook_payload::{EventSet, EventType};
 use postgres::error::SqlState;
 use postgres::{Client, Config, GenericClient, NoTls, Row, Transaction};
 use r2d2::Pool;
@@ -75,6 +74,9 @@ impl fmt::Debug for PgBackend {
         f.debug_struct("PgBackend").field("url", &self.url).finish()
     }
 }
+
+/// Every part of the trait, each implemented in its area's file (`hooks.rs`, `outbox.rs`, ...).
+impl crate::backend::Backend for PgBackend {}
 
 impl PgBackend {
     /// Connects to the database at `url` (`postgres://user@host:port/db`) and
@@ -281,42 +283,6 @@ fn retryable(e: &Engine) -> bool {
         e.code(),
         Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE
     )
-}
-
-/// The event type stored as `code` (its bit position).
-pub(crate) fn event_from_code(code: i64) -> IResult<EventType> {
-    usize::try_from(code)
-        .ok()
-        .and_then(|i| EventType::ALL.get(i).copied())
-        .ok_or_else(|| corrupt(format!("event code {code}")))
-}
-
-/// The event set stored as `mask`.
-pub(crate) fn events_from_mask(mask: i64) -> IResult<EventSet> {
-    u64::try_from(mask)
-        .ok()
-        .and_then(|m| EventSet::from_mask(m).ok())
-        .ok_or_else(|| corrupt(format!("event mask {mask:#x}")))
-}
-
-/// A stored status code as `u16`.
-pub(crate) fn status(code: Option<i64>) -> IResult<Option<u16>> {
-    code.map(|c| u16::try_from(c).map_err(|_| corrupt(format!("status {c}"))))
-        .transpose()
-}
-
-/// A stored attempt number as `u32`.
-pub(crate) fn attempt(n: i64) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
-}
-
-/// A stored JSON header list.
-pub(crate) fn headers(json: &str) -> IResult<Vec<(String, String)>> {
-    serde_json::from_str(json).map_err(|e| corrupt(format!("stored headers: {e}")))
-}
-
-fn corrupt(what: String) -> Inner {
-    Inner::Store(Error::Corrupt { what })
 }
 
 /// `url` with its password (in the user info or a `password=` parameter)

@@ -14,6 +14,7 @@ use super::hooks::fail_pending;
 use super::{CHANNEL, PgBackend, namespace_id};
 use crate::backend::Intake;
 use crate::error::{Error, IResult, Result};
+use crate::intake::{Health, HookCache, health};
 use crate::outbox::cap;
 use crate::sql::{count, event_code, from_ns, headers_to_json, to_ns};
 use crate::task_state::{DONE as STATE_DONE, FAILED, FAILED as STATE_FAILED, PENDING};
@@ -150,30 +151,18 @@ pub(crate) fn announce(tx: &mut Transaction<'_>) -> IResult<()> {
     Ok(())
 }
 
-/// The matching-webhook candidates of the namespaces seen in one accept call.
-#[derive(Default)]
-struct Hooks {
-    /// namespace name -> (namespace id, [(hook id, event mask)]) of its active hooks.
-    by_namespace: HashMap<String, (i64, Vec<(i64, i64)>)>,
-}
-
-impl Hooks {
-    fn of(&mut self, tx: &mut Transaction<'_>, name: &str) -> IResult<&(i64, Vec<(i64, i64)>)> {
-        if !self.by_namespace.contains_key(name) {
-            let ns = namespace_id(tx, name)?;
-            let hooks = tx
-                .query(
-                    "SELECT id, events FROM webhooks WHERE namespace_id = $1 AND active
-                     ORDER BY id",
-                    &[&ns],
-                )?
-                .iter()
-                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-                .collect::<IResult<_>>()?;
-            self.by_namespace.insert(name.to_owned(), (ns, hooks));
-        }
-        Ok(&self.by_namespace[name])
-    }
+/// Namespace `name`'s id and its active webhooks' ids and event masks.
+fn load_hooks(tx: &mut Transaction<'_>, name: &str) -> IResult<(i64, Vec<(i64, i64)>)> {
+    let ns = namespace_id(tx, name)?;
+    let hooks = tx
+        .query(
+            "SELECT id, events FROM webhooks WHERE namespace_id = $1 AND active ORDER BY id",
+            &[&ns],
+        )?
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<IResult<_>>()?;
+    Ok((ns, hooks))
 }
 
 /// Stores a batch of events and their tasks: two statements (array
@@ -184,21 +173,15 @@ fn accept(
     now: OffsetDateTime,
 ) -> IResult<Vec<Accepted>> {
     let now = to_ns(now);
-    let mut hooks = Hooks::default();
+    let mut hooks = HookCache::default();
     let (mut uuids, mut namespaces, mut codes, mut payloads) = (vec![], vec![], vec![], vec![]);
     // (index of the event in the batch, hook) for every task to queue.
     let mut tasks: Vec<(usize, i64)> = Vec::new();
     for (i, event) in events.iter().enumerate() {
-        let (ns, candidates) = hooks.of(tx, &event.namespace)?;
-        let bit = event.event.bit() as i64;
-        tasks.extend(
-            candidates
-                .iter()
-                .filter(|(_, events)| events & bit != 0)
-                .map(|(hook, _)| (i, *hook)),
-        );
+        let subscribers = hooks.of(&event.namespace, |name| load_hooks(tx, name))?;
+        tasks.extend(subscribers.matching(event.event).map(|hook| (i, hook)));
         uuids.push(Uuid::new_v4());
-        namespaces.push(*ns);
+        namespaces.push(subscribers.namespace_id);
         codes.push(event_code(event.event));
         payloads.push(event.payload.as_slice());
     }
@@ -276,44 +259,15 @@ pub(crate) fn insert_event(
     Ok(rows[0].try_get(0)?)
 }
 
-/// What a batch of completions does to one webhook's `failing_since`, in order
-/// (the same rule as SQLite's).
-#[derive(Clone, Copy)]
-enum Health {
-    /// The last attempt in the batch succeeded: clear it.
-    Clear,
-    /// Only failures, from this time: set it if unset.
-    FailingIfUnset(i64),
-    /// A success, then failures from this time: set it.
-    FailingFrom(i64),
-}
-
 fn complete_batch(tx: &mut Transaction<'_>, completions: &[Completion]) -> IResult<Vec<Completed>> {
     let tasks = finish_tasks(tx, completions)?;
     let done = record_attempts(tx, completions, &tasks)?;
-    let mut health: HashMap<i64, Health> = HashMap::new();
-    for (c, task) in completions.iter().zip(&tasks) {
-        let Some(task) = task else { continue };
-        let failed_at = to_ns(c.attempt.created_at);
-        health
-            .entry(task.hook_id)
-            .and_modify(|slot| {
-                *slot = match (c.decision.outcome, *slot) {
-                    (Outcome::Delivered, _) => Health::Clear,
-                    (_, Health::Clear) => Health::FailingFrom(failed_at),
-                    (_, kept) => kept,
-                }
-            })
-            .or_insert(match c.decision.outcome {
-                Outcome::Delivered => Health::Clear,
-                _ => Health::FailingIfUnset(failed_at),
-            });
-    }
-    // In webhook order, so two batches touching the same webhooks lock them in
-    // the same order (no deadlock between workers).
-    let mut health: Vec<(i64, Health)> = health.into_iter().collect();
-    health.sort_by_key(|(hook_id, _)| *hook_id);
-    for (hook_id, h) in health {
+    let finished = completions
+        .iter()
+        .zip(&tasks)
+        .filter_map(|(c, task)| task.as_ref().map(|task| (task.hook_id, c)));
+    // In webhook order (`health`), so two batches lock webhooks in the same order.
+    for (hook_id, h) in health(finished) {
         // Written only when it changes: a webhook's row is shared by every
         // worker, and an update would make the others wait for this commit.
         let id = (&hook_id as _, Type::INT8);
