@@ -171,6 +171,7 @@ mod at_cap;
 mod auto_prune;
 mod backend;
 mod claim;
+mod claim_rounds;
 mod clock;
 mod delivery_query;
 mod dispatch;
