@@ -1,5 +1,5 @@
 //! The seam between the public [`Store`](crate::Store) and its two backends, SQLite
-//! (`sqlite.rs` and its siblings: [`SqliteBackend`](crate::sqlite::SqliteBackend)) and
+//! (`sqlite.rs` and its siblings: `SqliteBackend`) and
 //! PostgreSQL (`pg/`: `PgBackend`).
 //!
 //! [`Backend`] is the one trait both implement; the compiler checks that each has every method.
@@ -20,13 +20,12 @@ use std::fmt::Debug;
 use std::time::Duration;
 
 use djinn_hook_outbox::{
-    BreakerOpening, ClaimRequest, Completion, Deferral, LimitNote, ProbeTurn, PutOff, Release,
-    SharedBreaker, Task,
+    BreakerOpening, ClaimRequest, Claimed, Completion, Deferral, LimitNote, ProbeTurn, PutOff,
+    Release, SharedBreaker, Task,
 };
 use djinn_hook_payload::EventType;
 use time::OffsetDateTime;
 
-use crate::claim::ClaimOutcome;
 use crate::error::Result;
 use crate::liveness::ProcessId;
 use crate::types::{
@@ -96,6 +95,9 @@ pub(crate) trait Intake {
     fn next_due_at(&self) -> Result<Option<OffsetDateTime>>;
     fn counts(&self, now: OffsetDateTime) -> Result<Counts>;
 }
+
+/// What a claim got, the webhook it served last and the webhooks it found at their cap.
+pub(crate) type ClaimOutcome = (Claimed, Option<i64>, Vec<i64>);
 
 /// Claims (`claim.rs`, `pg/claim.rs`).
 pub(crate) trait Claims {

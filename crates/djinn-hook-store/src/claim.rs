@@ -8,7 +8,7 @@ use djinn_hook_outbox::{ClaimRequest, Claimed, LeaseToken, PutOff};
 use rusqlite::{CachedStatement, OptionalExtension, Transaction, params};
 use time::OffsetDateTime;
 
-use crate::backend::Claims;
+use crate::backend::{ClaimOutcome, Claims};
 use crate::claim_rounds::{self, Candidate, TakeDue};
 use crate::error::{IResult, Result};
 use crate::liveness::ProcessId;
@@ -117,9 +117,6 @@ pub(crate) fn read_settings(
         previous_secret_until: r.get(at + 8)?,
     })
 }
-
-/// What a claim got, the webhook it served last and the webhooks it found at their cap.
-pub(crate) type ClaimOutcome = (Claimed, Option<i64>, Vec<i64>);
 
 /// The claim's transaction, after webhook `cursor` and passing over those of `at_cap`.
 fn claim_in(

@@ -250,7 +250,7 @@ fn row_hook(r: &rusqlite::Row<'_>) -> rusqlite::Result<Webhook> {
             }),
             _ => None,
         },
-        secret_rotating_until: crate::rotation::rotating_until(r.get(18)?),
+        secret_rotating_until: r.get::<_, Option<i64>>(18)?.map(from_ns),
         delivery_limit: r.get::<_, Option<i64>>(19)?.map(|limit| LimitHold {
             limit: u32::try_from(limit).unwrap_or(0),
             reason: r

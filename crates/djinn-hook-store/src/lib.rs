@@ -211,8 +211,8 @@ pub use dispatch::{Store, WorkListener, is_postgres_url};
 pub use error::{DatabaseError, Error, Result};
 pub use key::SecretKey;
 pub use liveness::{LivenessEvent, ProcessId, ProcessInfo, TakenBack};
-pub use log::{DEFAULT_RETENTION, PRUNE_BATCH};
 pub use outbox::MAX_BODY;
+pub use pruning::{DEFAULT_RETENTION, PRUNE_BATCH};
 pub use rotation::{DEFAULT_ROTATION_OVERLAP, MAX_ROTATION_OVERLAP};
 pub use types::{
     Accepted, BreakerHold, Completed, Counts, Delivery, DeliveryFilter, DeliveryLimits,

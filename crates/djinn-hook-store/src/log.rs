@@ -12,17 +12,11 @@ use time::OffsetDateTime;
 use crate::backend::DeliveryLog;
 use crate::delivery_query::{Bind, FAILED_DELIVERY, PageQuery, Placeholders};
 use crate::error::{IResult, Result};
-use crate::pruning;
+use crate::pruning::{self, PRUNE_BATCH};
 use crate::sql::{count, event_from_code, from_ns, headers_from_json, to_ns, uuid_from_blob};
 use crate::sqlite::SqliteBackend;
 use crate::task_state::PENDING;
 use crate::types::{Delivery, DeliveryFilter, LastResponse, Page, Paged, Pruned, SuccessRate};
-
-/// How long the log keeps deliveries and finished events by default (30 days, as the original).
-pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
-
-/// Rows deleted per prune transaction, so a prune never holds the write lock long.
-pub const PRUNE_BATCH: usize = 1000;
 
 const SELECT_DELIVERY: &str = "SELECT d.id, d.hook_id, e.uuid, e.event, d.attempt, d.redelivery,
         e.test, d.request_headers, substr(COALESCE(d.request_body, e.payload), 1, 65536),

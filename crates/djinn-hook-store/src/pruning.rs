@@ -6,8 +6,13 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use crate::error::Result;
-use crate::log::PRUNE_BATCH;
 use crate::types::Pruned;
+
+/// How long the log keeps deliveries and finished events by default (30 days, as the original).
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
+/// Rows deleted per prune transaction, so a prune never holds the write lock long.
+pub const PRUNE_BATCH: usize = 1000;
 
 /// The time `older_than` before `now`; `None` when that reaches before any date the clock can
 /// name, where a prune prunes nothing.

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use crate::backend::Rotation;
 use crate::error::{Error, Result};
 use crate::hooks::hook_by_id;
-use crate::sql::{from_ns, to_ns};
+use crate::sql::to_ns;
 use crate::sqlite::SqliteBackend;
 use crate::types::Webhook;
 use crate::validate::ValidationErrors;
@@ -57,12 +57,6 @@ pub(crate) fn overlap_end(now: OffsetDateTime, overlap: Duration) -> Option<i64>
 /// Whether a previous secret kept until `until` (stored ns) is still signed with at `now`.
 pub(crate) fn live(until: Option<i64>, now: OffsetDateTime) -> bool {
     until.is_some_and(|until| until > to_ns(now))
-}
-
-/// [`Webhook::secret_rotating_until`] as stored: the public `Store` hides it once its clock
-/// is past it ([`shown_at`]).
-pub(crate) fn rotating_until(until: Option<i64>) -> Option<OffsetDateTime> {
-    until.map(from_ns)
 }
 
 /// `hook` as shown at `now`: an overlap that has ended is not shown (a prune deletes it).

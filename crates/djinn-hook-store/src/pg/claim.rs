@@ -11,9 +11,10 @@ use postgres::types::Type;
 use time::OffsetDateTime;
 
 use super::PgBackend;
+use crate::backend::ClaimOutcome;
 use crate::backend::Claims;
+use crate::claim::SETTINGS_COLUMNS;
 use crate::claim::limits_from_row;
-use crate::claim::{ClaimOutcome, SETTINGS_COLUMNS};
 use crate::claim_rounds::{self, Candidate, TakeDue};
 use crate::error::{IResult, Result};
 use crate::liveness::ProcessId;

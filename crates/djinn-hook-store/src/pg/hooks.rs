@@ -227,7 +227,7 @@ fn row_hook(r: &Row) -> IResult<Webhook> {
             }),
             _ => None,
         },
-        secret_rotating_until: crate::rotation::rotating_until(r.try_get(18)?),
+        secret_rotating_until: r.try_get::<_, Option<i64>>(18)?.map(from_ns),
         delivery_limit: match r.try_get::<_, Option<i64>>(19)? {
             Some(limit) => Some(LimitHold {
                 limit: u32::try_from(limit).unwrap_or(0),

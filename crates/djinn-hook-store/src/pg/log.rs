@@ -12,8 +12,8 @@ use super::PgBackend;
 use crate::backend::DeliveryLog;
 use crate::delivery_query::{Bind, FAILED_DELIVERY, PageQuery, Placeholders};
 use crate::error::{IResult, Result};
-use crate::log::{PRUNE_BATCH, outcome_named};
-use crate::pruning;
+use crate::log::outcome_named;
+use crate::pruning::{self, PRUNE_BATCH};
 use crate::sql::{
     attempt, count, event_from_code, from_ns, headers_from_json as headers, status, to_ns,
 };
