@@ -122,6 +122,14 @@
 //! payload's size again). An attempt sends its claimed task's body unchanged,
 //! so the store neither receives nor compares a copy.
 //!
+//! # Time
+//!
+//! A `Store` reads the time from its [`Clock`]: the system's ([`SystemClock`]) unless
+//! [`Store::with_clock`] gives it another, such as a [`ManualClock`] that a test moves forward
+//! instead of sleeping (a rotation's overlap ending, an event growing old enough to prune).
+//! Methods that schedule against a time the caller chose take it as an argument
+//! ([`Store::claim`]'s `now`).
+//!
 //! # Tasks and their states
 //!
 //! Accepting an event queues one task per matching webhook, due at once.
