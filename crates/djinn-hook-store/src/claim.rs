@@ -20,18 +20,9 @@ use crate::task_state::PENDING;
 use crate::types::DeliveryLimits;
 
 impl Claims for SqliteBackend {
-    /// [`Store::claim`](crate::Store::claim) on SQLite: the rules are documented there.
-    ///
     /// Not durable on return, unlike every other write: the claim commits without waiting for
     /// an fsync (one fewer per claim). It becomes durable with the next durable commit on the
-    /// file (say, the completion of one of its tasks: in WAL mode that commit's fsync covers
-    /// every frame written before it). A claim lost in a machine crash is harmless: its tasks
-    /// are due again at once, as if their lease had run out, and the attempt it counted is not
-    /// counted.
-    /// Starts after webhook `after` and passes over the webhooks of `at_cap` (known to be at
-    /// their cap: their due tasks count as held back); returns what it got, the webhook it
-    /// served last and the webhooks it found at their cap. The leases are `holder`'s (a
-    /// registered process), if given.
+    /// file (in WAL mode that commit's fsync covers every frame written before it).
     fn claim(
         &self,
         now: OffsetDateTime,
@@ -45,14 +36,6 @@ impl Claims for SqliteBackend {
         })
     }
 
-    /// Puts claimed tasks back without an attempt (an open circuit breaker holds their
-    /// receiver): each is due again at its `until`, its lease dropped and its claim no
-    /// longer counted as an attempt, so the retry schedule is not used up; its webhook records
-    /// the breaker ([`Webhook::breaker`](crate::Webhook::breaker)). A task whose lease is no
-    /// longer current is left alone. Returns how many were put off.
-    ///
-    /// Not durable on return, like a claim (it undoes one): lost in a machine crash, the tasks
-    /// come back when their leases run out.
     fn put_off(&self, put_off: &[PutOff]) -> Result<usize> {
         self.write_unsynced("putting tasks off", |tx| {
             let mut task = tx.prepare_cached(formatcp!(
@@ -77,9 +60,6 @@ impl Claims for SqliteBackend {
         })
     }
 
-    /// Records that the circuit breaker of `destination` closed: its shared breaker is
-    /// removed, and the webhooks it held no longer show it. Not durable on return (lost, the
-    /// breaker is still open to the others: its next probe closes it).
     fn breaker_closed(&self, destination: &str) -> Result<()> {
         self.write_unsynced("recording a closed breaker", |tx| {
             tx.prepare_cached("DELETE FROM breakers WHERE destination = ?1")?

@@ -92,14 +92,9 @@ impl DeliveryLog for SqliteBackend {
         })
     }
 
-    /// [`Store::prune_before`](crate::Store::prune_before) on SQLite; an event's failed and
-    /// delivered tasks go with it.
-    ///
-    /// Rows are found by id, not through an index on their time (which every
-    /// insert would pay for): ids grow with time, so the rows to prune are
-    /// those before the first one created at or after `cutoff`. A row recorded
-    /// out of order (an attempt whose time lies before rows already logged)
-    /// goes with the next prune that passes it.
+    /// Rows are found by id, not through an index on their time (which every insert would pay
+    /// for): ids grow with time, so the rows to prune are those before the first one created at
+    /// or after `cutoff`. A row recorded out of order goes with the next prune that passes it.
     fn prune_before(&self, cutoff: OffsetDateTime) -> Result<Pruned> {
         let cutoff = to_ns(cutoff);
         let deliveries_end = self.read("pruning deliveries", |conn| {

@@ -22,17 +22,12 @@ use crate::types::{Accepted, Completed, Counts, NewEvent};
 pub const MAX_BODY: usize = 64 * 1024;
 
 impl Intake for SqliteBackend {
-    /// Accepts one event: stores it and queues one task per active webhook of
-    /// its namespace that subscribes to its type, in one durable transaction.
-    /// An unknown namespace is [`Error::NamespaceNotFound`] and stores nothing.
     fn accept_event(&self, event: NewEvent, now: OffsetDateTime) -> Result<Accepted> {
         self.write("accepting an event", |tx| {
             accept(tx, &mut HookCache::default(), &event, now)
         })
     }
 
-    /// Accepts many events in one transaction (one fsync: group commit). All or
-    /// nothing: if one fails (e.g. an unknown namespace) none is stored.
     fn accept_events(&self, events: Vec<NewEvent>, now: OffsetDateTime) -> Result<Vec<Accepted>> {
         self.write("accepting events", |tx| {
             let mut hooks = HookCache::default();
@@ -43,19 +38,10 @@ impl Intake for SqliteBackend {
         })
     }
 
-    /// Records attempts and applies their outcomes, all in one transaction
-    /// (group commit). Each attempt is always recorded, even if its lease was
-    /// lost; the outcome is applied to the task only while the lease token
-    /// still matches. The webhook's `failing_since` is set on a failed attempt
-    /// (if unset) and cleared on success, and the webhook is disabled if asked
-    /// (its other pending tasks are marked failed).
     fn complete(&self, completions: &[Completion]) -> Result<Vec<Completed>> {
         self.write("completing tasks", |tx| complete_batch(tx, completions))
     }
 
-    /// Queues the event of a recorded delivery again for that delivery's
-    /// webhook, with the recorded request body and the same event id; the new
-    /// task is flagged as a redelivery. Returns the new task's id.
     fn redeliver(&self, delivery_id: i64, now: OffsetDateTime) -> Result<i64> {
         self.write("queueing a redelivery", |tx| {
             let (hook_id, event_row, body, truncated, active): (
@@ -91,9 +77,6 @@ impl Intake for SqliteBackend {
         })
     }
 
-    /// Makes a webhook's failed and waiting (not leased) tasks due now, e.g.
-    /// after re-enabling it. Returns how many tasks were rescheduled. The
-    /// webhook must be active ([`Error::WebhookInactive`]).
     fn retry_now(&self, hook_id: i64, now: OffsetDateTime) -> Result<u64> {
         self.write("rescheduling tasks", |tx| {
             let active: bool = tx
@@ -114,8 +97,6 @@ impl Intake for SqliteBackend {
         })
     }
 
-    /// When the next task of an active webhook becomes claimable (its due time
-    /// or its lease's end), if any: a worker can sleep until then.
     fn next_due_at(&self) -> Result<Option<OffsetDateTime>> {
         self.read("finding the next due task", |conn| {
             let next: Option<i64> = conn
@@ -129,8 +110,6 @@ impl Intake for SqliteBackend {
         })
     }
 
-    /// Counts for metrics: tasks pending, leased and failed, disabled
-    /// webhooks, events and deliveries stored.
     fn counts(&self, now: OffsetDateTime) -> Result<Counts> {
         self.read("counting", |conn| {
             let now = to_ns(now);

@@ -95,10 +95,6 @@ impl Processes for SqliteBackend {
         })
     }
 
-    /// Hands back claimed tasks that were never attempted: each is due at `now`, its lease
-    /// dropped and its claim no longer counted as an attempt. A task whose lease is no longer
-    /// current is left alone. Returns how many were handed back. Not durable on return, like a
-    /// claim (it undoes one).
     fn release(&self, tasks: &[Release], now: OffsetDateTime) -> Result<usize> {
         self.write_unsynced("handing back claimed tasks", |tx| {
             let mut release = tx.prepare_cached(formatcp!(
