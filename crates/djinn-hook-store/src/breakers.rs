@@ -8,11 +8,12 @@ use djinn_hook_outbox::{BreakerOpening, Destination, ProbeTurn, SharedBreaker};
 use rusqlite::{Connection, OptionalExtension, params};
 use time::OffsetDateTime;
 
+use crate::backend::Breakers;
 use crate::error::{IResult, Result};
 use crate::notices::notify;
 use crate::notify::Notice;
 use crate::sql::{from_ns, to_ns};
-use crate::store::Store;
+use crate::sqlite::SqliteBackend;
 
 /// The columns [`shared`] reads, in its order.
 pub(crate) const BREAKER_COLUMNS: &str =
@@ -96,9 +97,9 @@ fn notice_if_long(
     notify(tx, &notice, now)
 }
 
-impl Store {
+impl Breakers for SqliteBackend {
     /// [`Store::breaker_opened`](crate::Store::breaker_opened) on SQLite.
-    pub(crate) fn breaker_opened(
+    fn breaker_opened(
         &self,
         openings: &[BreakerOpening],
         notice_after: Option<Duration>,
@@ -142,7 +143,7 @@ impl Store {
     }
 
     /// [`Store::open_breakers`](crate::Store::open_breakers) on SQLite.
-    pub(crate) fn open_breakers(&self) -> Result<Vec<SharedBreaker>> {
+    fn open_breakers(&self) -> Result<Vec<SharedBreaker>> {
         self.read("reading the open breakers", |conn| {
             let rows = conn
                 .prepare_cached(&format!(
@@ -156,7 +157,7 @@ impl Store {
 
     /// [`Store::take_probe`](crate::Store::take_probe) on SQLite: the update and the read
     /// that follows it in one write transaction, so two processes never both get it.
-    pub(crate) fn take_probe(
+    fn take_probe(
         &self,
         destination: &str,
         now: OffsetDateTime,
@@ -179,7 +180,7 @@ impl Store {
 
     /// Deletes the breakers whose open period ended before `before` with no probe out since:
     /// no process had a task for their destination.
-    pub(crate) fn clear_forgotten_breakers(&self, before: OffsetDateTime) -> Result<u64> {
+    fn clear_forgotten_breakers(&self, before: OffsetDateTime) -> Result<u64> {
         self.write_unsynced("clearing forgotten breakers", |tx| {
             let deleted = tx
                 .prepare_cached(

@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::{Backend, Store};
+use super::Store;
 use crate::error::Result;
 use crate::notify::NOTIFICATIONS_NAMESPACE;
 use crate::types::{NewWebhook, SecretUpdate, Webhook, WebhookUpdate};
@@ -86,11 +86,14 @@ impl Store {
                 self.update_webhook(hook.id, update).map(Some)
             }
             (Some(target), None) => {
-                on_backend!(self, ensure_namespace(NOTIFICATIONS_NAMESPACE))?;
+                self.backend()
+                    .ensure_namespace(NOTIFICATIONS_NAMESPACE, self.now())?;
                 let mut new = NewWebhook::new(NOTIFICATIONS_NAMESPACE, target.payload_url);
                 new.secret = target.secret;
                 new.standard_webhooks = target.standard_webhooks;
-                on_backend!(self, create_webhook(new)).map(Some)
+                self.backend()
+                    .create_webhook(new, self.now())
+                    .map(|h| Some(self.shown(h)))
             }
             (Some(target), Some(hook)) => {
                 let update = WebhookUpdate {
