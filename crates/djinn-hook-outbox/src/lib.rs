@@ -76,7 +76,7 @@ pub use crate::{
     lease::LeaseToken,
     outbox::{Outbox, OutboxError},
     release::Release,
-    request::{DeliveryRequest, WebhookSecret},
+    request::{CustomHeader, DeliveryRequest, WebhookSecret},
 };
 
 #[cfg(feature = "memory")]

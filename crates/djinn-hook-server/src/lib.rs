@@ -89,6 +89,7 @@ mod paths;
 pub mod payload_url;
 pub mod receiver;
 mod relay;
+mod recovery;
 mod reply;
 mod request_body;
 mod routes;
@@ -103,6 +104,7 @@ pub use config::{Config, ConfigError};
 pub use conn::{Limits, serve_connections};
 pub use error::ApiError;
 pub use receiver::{BindError, Received, Receiver};
+pub use recovery::{RECOVER_BATCH, parse_instant, recover_all};
 pub use send_test::{SentTest, send_test};
 #[cfg(feature = "ui")]
 pub use send_test::{StoreActions, TestLimits};

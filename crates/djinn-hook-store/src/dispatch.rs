@@ -23,7 +23,7 @@ use crate::pg::{self, PgStore};
 use crate::store::Store as Sqlite;
 use crate::types::{
     Accepted, Completed, Counts, Delivery, DeliveryFilter, LastResponse, LimitsUpdate, Namespace,
-    NewEvent, NewWebhook, Page, Paged, Pruned, SuccessRate, Webhook, WebhookUpdate,
+    NewEvent, NewWebhook, Page, Paged, Pruned, Recovery, SuccessRate, Webhook, WebhookUpdate,
 };
 
 /// The webhook store: namespaces, webhooks, the durable outbox of events and
@@ -516,6 +516,31 @@ impl Store {
     /// task is flagged as a redelivery. Returns the new task's id.
     pub fn redeliver(&self, delivery_id: i64) -> Result<i64> {
         on_backend!(self, redeliver(delivery_id))
+    }
+
+    /// Bulk recovery: queues again, for webhook `recovery.hook_id`, the events its deliveries
+    /// recorded in `[since, until)` carried (with `failed_only`, only events whose last
+    /// delivery to it failed), at most `limit` of them in one transaction. Returns how many it
+    /// queued; call again until it returns 0 (each call takes the next events).
+    ///
+    /// Each event is queued **once**: one task per event however many of its deliveries are
+    /// in the range, each with the newest one's recorded body and the same event id, flagged
+    /// as a redelivery (as [`redeliver`](Self::redeliver) queues it). Not queued: an event
+    /// with a task still pending for this webhook (a retry or a redelivery waiting, a recovery
+    /// run twice included); an event whose deliveries in the range a recovery already queued
+    /// (they are marked); test events. A delivery a recovery causes is a new delivery, so a
+    /// later recovery over it may send it again (with `failed_only`, only if it failed).
+    ///
+    /// The tasks are ordinary tasks of this webhook: a worker claims them under the webhook's
+    /// own cap and queue, so a large recovery does not crowd out other webhooks. The webhook
+    /// must exist ([`Error::WebhookNotFound`]) and be active ([`Error::WebhookInactive`]).
+    pub fn recover(&self, recovery: &Recovery, limit: usize) -> Result<u64> {
+        on_backend!(self, recover(recovery, limit))
+    }
+
+    /// How many events [`recover`](Self::recover) would queue now, for a progress bar.
+    pub fn recover_count(&self, recovery: &Recovery) -> Result<u64> {
+        on_backend!(self, recover_count(recovery))
     }
 
     /// Makes a webhook's failed and waiting (not leased) tasks due now. Returns

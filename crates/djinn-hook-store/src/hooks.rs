@@ -5,6 +5,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use time::OffsetDateTime;
 
 use crate::claim::limits_from_row;
+use crate::custom_headers;
 use crate::error::{Error, IResult, Result};
 use crate::sql::{events_from_mask, from_ns, mask, to_ns};
 use crate::store::{Store, namespace_id};
@@ -21,7 +22,8 @@ pub(crate) const SELECT_HOOK: &str =
         COALESCE(b.open_until, w.breaker_until), COALESCE(b.reason, w.breaker_reason),
         w.previous_secret_until, w.limit_now, w.limit_reason, w.limit_paused_until,
         (SELECT count(*) FROM tasks t WHERE t.hook_id = w.id AND t.state = 0
-            AND t.lease IS NOT NULL)
+            AND t.lease IS NOT NULL),
+        w.header_names
     FROM webhooks w JOIN namespaces n ON n.id = w.namespace_id
         LEFT JOIN breakers b ON b.destination = w.breaker_destination";
 
@@ -52,6 +54,9 @@ impl Store {
             let id = tx.last_insert_rowid();
             if let Some(secret) = &new.secret {
                 set_secret(self, tx, id, Some(secret))?;
+            }
+            if !new.headers.is_empty() {
+                set_headers(self, tx, id, &new.headers)?;
             }
             Ok(hook_by_id(tx, id)?.expect("just inserted"))
         })
@@ -136,6 +141,13 @@ impl Store {
             if let Some(secret) = secret_change(&update.secret) {
                 set_secret(self, tx, id, secret)?;
             }
+            if let Some(headers) = &update.headers {
+                let sealed: Option<Vec<u8>> = tx
+                    .prepare_cached("SELECT headers FROM webhooks WHERE id = ?1")?
+                    .query_row([id], |r| r.get(0))?;
+                let stored = custom_headers::open(&self.cipher, id, sealed.as_deref())?;
+                set_headers(self, tx, id, &custom_headers::merge(headers, &stored)?)?;
+            }
             if let Some(max) = limits.max_in_flight {
                 tx.prepare_cached("UPDATE webhooks SET max_in_flight = ?2 WHERE id = ?1")?
                     .execute(params![id, max])?;
@@ -199,6 +211,19 @@ fn set_secret(store: &Store, tx: &Transaction<'_>, id: i64, secret: Option<&str>
     Ok(())
 }
 
+/// Writes a webhook's custom headers (both columns; none clears them).
+fn set_headers(
+    store: &Store,
+    tx: &Transaction<'_>,
+    id: i64,
+    headers: &[(String, String)],
+) -> IResult<()> {
+    let (names, sealed) = custom_headers::seal(&store.cipher, id, headers)?;
+    tx.prepare_cached("UPDATE webhooks SET header_names = ?2, headers = ?3 WHERE id = ?1")?
+        .execute(params![id, names, sealed])?;
+    Ok(())
+}
+
 /// Whether a webhook of namespace `ns` other than `except` has the payload URL `url`.
 fn url_taken(conn: &Connection, ns: i64, url: &str, except: Option<i64>) -> IResult<bool> {
     Ok(conn
@@ -253,5 +278,6 @@ fn row_hook(r: &rusqlite::Row<'_>) -> rusqlite::Result<Webhook> {
             paused_until: r.get::<_, Option<i64>>(21).ok().flatten().map(from_ns),
         }),
         in_flight: r.get::<_, i64>(22)?.try_into().unwrap_or(0),
+        headers: custom_headers::names(r.get(23)?),
     })
 }

@@ -170,6 +170,7 @@ struct ReadmeDoctests;
 mod at_cap;
 mod auto_prune;
 mod claim;
+mod custom_headers;
 mod delivery_query;
 mod dispatch;
 mod error;
@@ -208,6 +209,8 @@ mod process;
 #[allow(unreachable_pub, reason = "called by dispatch.rs")]
 mod queue_test;
 #[allow(unreachable_pub, reason = "called by dispatch.rs")]
+mod recover;
+#[allow(unreachable_pub, reason = "called by dispatch.rs")]
 mod store;
 
 pub use auto_prune::AutoPrune;
@@ -221,6 +224,7 @@ pub use rotation::{DEFAULT_ROTATION_OVERLAP, MAX_ROTATION_OVERLAP};
 pub use types::{
     Accepted, BreakerHold, Completed, Counts, Delivery, DeliveryFilter, DeliveryLimits,
     LastResponse, LimitHold, LimitsUpdate, Namespace, NewEvent, NewWebhook, Page, Paged, Pruned,
-    SecretUpdate, SuccessRate, Webhook, WebhookUpdate,
+    Recovery, SecretUpdate, SuccessRate, Webhook, WebhookUpdate,
 };
+pub use custom_headers::{KEEP_HEADER_VALUE, MAX_HEADERS};
 pub use validate::ValidationErrors;

@@ -16,6 +16,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0007_process_liveness.sql"),
     include_str!("migrations/0008_adaptive_limit.sql"),
     include_str!("migrations/0009_breakers.sql"),
+    // 0010 is another change's, merged separately.
+    include_str!("migrations/0011_recovery_headers.sql"),
 ];
 
 /// The schema version this build writes.

@@ -127,6 +127,7 @@ pub(crate) fn read_settings(hook_id: i64, r: &postgres::Row, at: usize) -> Setti
         limits: limits_from_row(r.get(at + 5), r.get(at + 6)),
         sealed_previous_secret: r.get(at + 7),
         previous_secret_until: r.get(at + 8),
+        sealed_headers: r.get(at + 9),
     }
 }
 

@@ -15,6 +15,7 @@ mod log;
 mod outbox;
 mod process;
 mod queue_test;
+mod recover;
 mod rotation;
 mod schema;
 

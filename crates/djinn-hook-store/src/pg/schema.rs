@@ -16,6 +16,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_process_liveness.sql"),
     include_str!("migrations/0006_adaptive_limit.sql"),
     include_str!("migrations/0007_breakers.sql"),
+    // 0008 is another change's, merged separately.
+    include_str!("migrations/0009_recovery_headers.sql"),
 ];
 
 /// The PostgreSQL schema version this build writes.
