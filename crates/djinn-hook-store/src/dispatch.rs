@@ -595,8 +595,18 @@ impl Store {
     /// [`Store::prune_before`]. An age reaching before any date the clock
     /// can name prunes nothing.
     pub fn prune(&self, older_than: Duration) -> Result<Pruned> {
+        self.prune_with(older_than, |_| {})
+    }
+
+    /// [`prune`](Self::prune), telling `progress` the totals so far after each batch (a
+    /// progress bar's counts).
+    pub fn prune_with(
+        &self,
+        older_than: Duration,
+        mut progress: impl FnMut(&Pruned),
+    ) -> Result<Pruned> {
         match crate::pruning::cutoff(older_than) {
-            Some(cutoff) => self.prune_before(cutoff),
+            Some(cutoff) => self.prune_before_with(cutoff, &mut progress),
             None => {
                 let now = OffsetDateTime::now_utc();
                 on_backend!(self, clear_ended_rotations(now))?;
@@ -613,10 +623,18 @@ impl Store {
     /// shared circuit breakers nobody probed for a day after their open period ended (no
     /// process had a task for their destination: their webhooks were deleted or moved).
     pub fn prune_before(&self, cutoff: OffsetDateTime) -> Result<Pruned> {
+        self.prune_before_with(cutoff, &mut |_| {})
+    }
+
+    fn prune_before_with(
+        &self,
+        cutoff: OffsetDateTime,
+        progress: &mut dyn FnMut(&Pruned),
+    ) -> Result<Pruned> {
         let now = OffsetDateTime::now_utc();
         on_backend!(self, clear_ended_rotations(now))?;
         on_backend!(self, clear_forgotten_breakers(now - FORGOTTEN_BREAKER))?;
-        on_backend!(self, prune_before(cutoff))
+        on_backend!(self, prune_before(cutoff, progress))
     }
 
     /// Queues a test delivery of `body` as an `event` for one webhook (even an

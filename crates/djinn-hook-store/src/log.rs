@@ -105,7 +105,11 @@ impl Store {
     /// those before the first one created at or after `cutoff`. A row recorded
     /// out of order (an attempt whose time lies before rows already logged)
     /// goes with the next prune that passes it.
-    pub fn prune_before(&self, cutoff: OffsetDateTime) -> Result<Pruned> {
+    pub fn prune_before(
+        &self,
+        cutoff: OffsetDateTime,
+        progress: &mut dyn FnMut(&Pruned),
+    ) -> Result<Pruned> {
         let cutoff = to_ns(cutoff);
         let deliveries_end = self.read("pruning deliveries", |conn| {
             first_at_or_after(conn, "deliveries", cutoff)
@@ -143,7 +147,7 @@ impl Store {
                 Ok((ids.len(), ids.last().copied()))
             })
         };
-        pruning::in_batches(deliveries, events)
+        pruning::in_batches(deliveries, events, progress)
     }
 }
 

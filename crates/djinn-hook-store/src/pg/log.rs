@@ -114,7 +114,11 @@ impl PgStore {
 
     /// As SQLite's `prune_before`: deliveries, then events with nothing
     /// pending and no delivery left, by id, [`PRUNE_BATCH`] rows per transaction.
-    pub(crate) fn prune_before(&self, cutoff: OffsetDateTime) -> Result<Pruned> {
+    pub(crate) fn prune_before(
+        &self,
+        cutoff: OffsetDateTime,
+        progress: &mut dyn FnMut(&Pruned),
+    ) -> Result<Pruned> {
         let cutoff = to_ns(cutoff);
         let batch = PRUNE_BATCH as i64;
         let deliveries_end = self.read("pruning deliveries", |conn| {
@@ -156,7 +160,7 @@ impl PgStore {
                 Ok((ids.len(), ids.iter().max().copied()))
             })
         };
-        pruning::in_batches(deliveries, events)
+        pruning::in_batches(deliveries, events, progress)
     }
 }
 
