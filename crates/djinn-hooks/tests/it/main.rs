@@ -33,6 +33,7 @@ mod liveness;
 mod manual;
 mod many_processes;
 mod python_receiver;
+mod recovery;
 mod serve;
 mod serve_flood;
 mod serve_process;
