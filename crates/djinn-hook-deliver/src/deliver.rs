@@ -305,7 +305,12 @@ pub(crate) fn wire_headers<'a>(
     attempt.request_headers[..own]
         .iter()
         .map(|(name, value)| (name.as_str(), value.as_str()))
-        .chain(request.headers.iter().map(|h| (h.name.as_str(), h.expose())))
+        .chain(
+            request
+                .headers
+                .iter()
+                .map(|h| (h.name.as_str(), h.expose())),
+        )
         .collect()
 }
 

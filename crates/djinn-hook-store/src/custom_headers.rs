@@ -75,7 +75,11 @@ fn refused(name: &str) -> Option<&'static str> {
 
 /// Checks `headers` (name, value) as given, collecting an error naming each bad header. With
 /// `keep_allowed`, a value of [`KEEP_HEADER_VALUE`] passes (an update keeps the stored value).
-pub(crate) fn check(headers: &[(String, String)], keep_allowed: bool, errors: &mut ValidationErrors) {
+pub(crate) fn check(
+    headers: &[(String, String)],
+    keep_allowed: bool,
+    errors: &mut ValidationErrors,
+) {
     if headers.len() > MAX_HEADERS {
         errors.add(FIELD, format!("at most {MAX_HEADERS} headers"));
     }
@@ -89,18 +93,27 @@ pub(crate) fn check(headers: &[(String, String)], keep_allowed: bool, errors: &m
             errors.add(FIELD, format!("{name} {why}"));
             continue;
         }
-        if headers[..i].iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
+        if headers[..i]
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(name))
+        {
             errors.add(FIELD, format!("{name} is given twice"));
         }
         if value == KEEP_HEADER_VALUE {
             if !keep_allowed {
-                errors.add(FIELD, format!("{name}: `***` keeps a stored value, and there is none"));
+                errors.add(
+                    FIELD,
+                    format!("{name}: `***` keeps a stored value, and there is none"),
+                );
             }
             continue;
         }
         // The value is never quoted in a message: it is a secret.
         if value.is_empty() || value.len() > MAX_VALUE {
-            errors.add(FIELD, format!("{name}: the value must be 1 to {MAX_VALUE} bytes"));
+            errors.add(
+                FIELD,
+                format!("{name}: the value must be 1 to {MAX_VALUE} bytes"),
+            );
         } else if value.trim() != value || http::HeaderValue::from_str(value).is_err() {
             errors.add(
                 FIELD,
@@ -157,7 +170,10 @@ pub(crate) fn seal(
     let names: Vec<&str> = headers.iter().map(|(n, _)| n.as_str()).collect();
     let names = serde_json::to_string(&names).expect("strings serialise");
     let pairs = serde_json::to_string(headers).expect("strings serialise");
-    Ok((Some(names), Some(cipher.seal_labelled(hook_id, AAD_LABEL, &pairs)?)))
+    Ok((
+        Some(names),
+        Some(cipher.seal_labelled(hook_id, AAD_LABEL, &pairs)?),
+    ))
 }
 
 /// The stored pairs, decrypted (none for `None`).

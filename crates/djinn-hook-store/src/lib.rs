@@ -65,6 +65,10 @@
 //! (the request's `previous_secret`) and [`Webhook::secret_rotating_until`] says when; past
 //! it the previous secret is ignored, and a prune deletes it.
 //!
+//! A webhook's custom headers ([`NewWebhook::headers`]) are sealed the same way (under the
+//! webhook's id and a label of their own); [`Webhook::headers`] holds their names only, and a
+//! claim hands out the values in the request's `headers`.
+//!
 //! # Durability
 //!
 //! The file is in WAL mode with `synchronous=FULL`: every commit fsyncs the
@@ -214,6 +218,7 @@ mod recover;
 mod store;
 
 pub use auto_prune::AutoPrune;
+pub use custom_headers::{KEEP_HEADER_VALUE, MAX_HEADERS};
 pub use dispatch::{Store, WorkListener, is_postgres_url};
 pub use error::{DatabaseError, Error, Result};
 pub use key::SecretKey;
@@ -226,5 +231,4 @@ pub use types::{
     LastResponse, LimitHold, LimitsUpdate, Namespace, NewEvent, NewWebhook, Page, Paged, Pruned,
     Recovery, SecretUpdate, SuccessRate, Webhook, WebhookUpdate,
 };
-pub use custom_headers::{KEEP_HEADER_VALUE, MAX_HEADERS};
 pub use validate::ValidationErrors;

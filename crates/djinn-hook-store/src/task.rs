@@ -55,7 +55,11 @@ impl Settings {
             self.hook_id,
             self.sealed_headers.as_deref(),
         )?;
-        Ok((open(self.sealed_secret.as_deref())?, open(previous)?, headers))
+        Ok((
+            open(self.sealed_secret.as_deref())?,
+            open(previous)?,
+            headers,
+        ))
     }
 
     /// Leases this webhook may still take under `claim`, holding `leased` live ones: its cap

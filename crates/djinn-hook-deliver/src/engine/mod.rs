@@ -186,8 +186,8 @@ impl Engine {
         let overall = deliverer.timeout_of(request);
         let classify = |error| deliverer.classify(error, overall);
         // Encoded first, as ureq builds its call before it connects.
-        let (output, call) =
-            request::encode(&uri, &wire_headers(attempt, request), &request.body).map_err(classify)?;
+        let (output, call) = request::encode(&uri, &wire_headers(attempt, request), &request.body)
+            .map_err(classify)?;
         let addrs = deliverer.resolve(&uri, overall)?;
         let resolved = Instant::now();
         let tls = if uri.scheme_str() == Some("https") {

@@ -93,8 +93,15 @@ fn custom_headers_arrive_after_the_signature_and_are_recorded_masked_alike() {
     assert_same(&blocking, &evented);
     for attempt in [&blocking, &evented] {
         // The record: the delivery's own headers, then each custom one with its value masked.
-        let names: Vec<&str> = attempt.request_headers.iter().map(|(n, _)| n.as_str()).collect();
-        let signature = names.iter().position(|n| *n == "X-Djinn-CI-Signature").unwrap();
+        let names: Vec<&str> = attempt
+            .request_headers
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect();
+        let signature = names
+            .iter()
+            .position(|n| *n == "X-Djinn-CI-Signature")
+            .unwrap();
         assert_eq!(&names[signature + 1..], ["X-Api-Key", "X-Tenant"]);
         let masked: Vec<&str> = attempt.request_headers[signature + 1..]
             .iter()
@@ -110,7 +117,10 @@ fn custom_headers_arrive_after_the_signature_and_are_recorded_masked_alike() {
         assert_eq!(r.header("x-api-key"), Some(KEY));
         assert_eq!(r.header("x-tenant"), Some("acme"));
         assert_eq!(
-            r.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case("x-api-key")).count(),
+            r.headers
+                .iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case("x-api-key"))
+                .count(),
             1
         );
         assert!(r.header("x-djinn-ci-signature").is_some());

@@ -88,9 +88,7 @@ pub(crate) fn may_get(access: Option<&Access>, ns: &str, target: Target, uri: &U
         | Target::Test(_)
         | Target::RotateSecret(_)
         | Target::Redeliver(..)
-        | Target::Recover(_) => {
-            may_open(access, ns, uri).map(drop)
-        }
+        | Target::Recover(_) => may_open(access, ns, uri).map(drop),
     }
 }
 

@@ -209,7 +209,9 @@ impl HookForm {
                 continue;
             }
             match line.split_once(':') {
-                Some((name, value)) => pairs.push((name.trim().to_owned(), value.trim().to_owned())),
+                Some((name, value)) => {
+                    pairs.push((name.trim().to_owned(), value.trim().to_owned()))
+                }
                 // The line is not quoted: it may be a value alone, a secret.
                 None => errors.add(
                     "headers",

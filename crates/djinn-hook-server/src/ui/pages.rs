@@ -142,12 +142,10 @@ pub(crate) async fn get(
         | Target::Test(_)
         | Target::RotateSecret(_)
         | Target::Redeliver(..)
-        | Target::Recover(_) => {
-            Err(UiError::Status(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "this address takes a form (POST) only".into(),
-            ))
-        }
+        | Target::Recover(_) => Err(UiError::Status(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "this address takes a form (POST) only".into(),
+        )),
     }
 }
 
@@ -727,7 +725,11 @@ async fn recover(
                 &here,
                 Flash::ok(format!(
                     "{queued} {} queued to be sent again (each event once, with its event id)",
-                    if queued == 1 { "delivery" } else { "deliveries" }
+                    if queued == 1 {
+                        "delivery"
+                    } else {
+                        "deliveries"
+                    }
                 )),
             ))
         }

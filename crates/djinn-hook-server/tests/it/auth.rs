@@ -304,7 +304,12 @@ async fn a_read_only_token_sees_no_edit_buttons_and_cannot_write() {
         "Recent deliveries",
         r#"name="payload_url" value="https://example.com/hook""#,
     ])
-    .lacks(&[">Save</button>", "Delete webhook", "Send test delivery", "Send again"]);
+    .lacks(&[
+        ">Save</button>",
+        "Delete webhook",
+        "Send test delivery",
+        "Send again",
+    ]);
     assert_eq!(
         c.get(&format!("{LIST}/create")).await.status,
         StatusCode::FORBIDDEN
@@ -374,8 +379,15 @@ async fn a_write_only_token_reads_nothing_yet_writes_as_in_the_api() {
         .has(&["payload_url"])
         .lacks(&[&port, "Recent deliveries"]);
     // A bulk recovery, as `POST …/recover` in the API (nothing failed: none queued).
-    let recovered = c.post(&format!("{path}/recover"), &[("since", "24h")]).await;
-    assert_eq!(recovered.status, StatusCode::SEE_OTHER, "{}", recovered.body);
+    let recovered = c
+        .post(&format!("{path}/recover"), &[("since", "24h")])
+        .await;
+    assert_eq!(
+        recovered.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        recovered.body
+    );
     let deleted = c.post(&format!("{path}/delete"), &[]).await;
     assert_eq!(deleted.status, StatusCode::SEE_OTHER);
     assert!(ui.store.webhook(hook.id).unwrap().is_none());

@@ -317,7 +317,11 @@ async fn run(
     assert_eq!(hook.events.names(), ["invite.rejected", "cron"]);
     assert!(hook.has_secret, "a blank secret keeps it");
     assert_eq!(hook.headers, ["X-Api-Key"]);
-    let shown = client.find(Locator::Id("headers")).await?.prop("value").await?;
+    let shown = client
+        .find(Locator::Id("headers"))
+        .await?
+        .prop("value")
+        .await?;
     assert_eq!(shown.as_deref(), Some("X-Api-Key: ***\n"));
 
     // Remove the secret.
@@ -329,7 +333,11 @@ async fn run(
     press(client, "Save").await;
     assert!(!ui.store.webhook(hook.id).unwrap().unwrap().has_secret);
     assert!(body_text(client).await.contains("No secret is set"));
-    assert_eq!(ui.store.webhook(hook.id).unwrap().unwrap().headers, ["X-Api-Key"], "kept");
+    assert_eq!(
+        ui.store.webhook(hook.id).unwrap().unwrap().headers,
+        ["X-Api-Key"],
+        "kept"
+    );
     shot(client, dir, "08-hook-edited").await;
 
     // At phone width the page still fits: nothing wider than the window.
@@ -360,7 +368,10 @@ async fn run(
     // A bulk recovery of the last day's failed deliveries: none failed, none queued.
     press(client, "Send again").await;
     let text = body_text(client).await;
-    assert!(text.contains("0 deliveries queued to be sent again"), "{text}");
+    assert!(
+        text.contains("0 deliveries queued to be sent again"),
+        "{text}"
+    );
 
     // Delete.
     press(client, "Delete webhook").await;

@@ -640,25 +640,50 @@ async fn custom_headers_are_set_masked_kept_and_refused_through_the_form() {
 
     // Saved as shown, one line deleted: the value kept, the other header gone.
     let saved = c
-        .post(&path, &[("payload_url", &url), ("active", "on"), ("headers", "X-Api-Key: ***\n")])
+        .post(
+            &path,
+            &[
+                ("payload_url", &url),
+                ("active", "on"),
+                ("headers", "X-Api-Key: ***\n"),
+            ],
+        )
         .await;
     assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
-    assert_eq!(ui.store.webhook(hook.id).unwrap().unwrap().headers, ["X-Api-Key"]);
+    assert_eq!(
+        ui.store.webhook(hook.id).unwrap().unwrap().headers,
+        ["X-Api-Key"]
+    );
     let sent = c.post(&format!("{path}/test"), &[("event", "cron")]).await;
     let delivery = c.redirected(&sent).to_owned();
-    c.get(&delivery).await.has(&["X-Api-Key", "***"]).lacks(&[KEY]);
+    c.get(&delivery)
+        .await
+        .has(&["X-Api-Key", "***"])
+        .lacks(&[KEY]);
 
     // A header the delivery sets, and a line that is no header: errors under the field.
     let refused = c
-        .post(&path, &[("payload_url", &url), ("headers", "Host: evil.example\nnonsense")])
+        .post(
+            &path,
+            &[
+                ("payload_url", &url),
+                ("headers", "Host: evil.example\nnonsense"),
+            ],
+        )
         .await;
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
     refused.has(&[r#"id="headers-error""#, "line 2: write each header as"]);
     let refused = c
-        .post(&path, &[("payload_url", &url), ("headers", "Host: evil.example")])
+        .post(
+            &path,
+            &[("payload_url", &url), ("headers", "Host: evil.example")],
+        )
         .await;
     refused.has(&["Host is set by the delivery"]);
-    assert_eq!(ui.store.webhook(hook.id).unwrap().unwrap().headers, ["X-Api-Key"]);
+    assert_eq!(
+        ui.store.webhook(hook.id).unwrap().unwrap().headers,
+        ["X-Api-Key"]
+    );
 }
 
 #[tokio::test]
@@ -669,29 +694,52 @@ async fn a_bulk_recovery_through_the_form_queues_failed_events_once() {
     let hook = ui.hook("alice/ci", &receiver.url("/ok"));
     // A delivery that failed for good (the receiver was down then).
     ui.store
-        .accept_event(djinn_hook_store::NewEvent::new("alice/ci", EventType::Cron, b"{}".to_vec()))
+        .accept_event(djinn_hook_store::NewEvent::new(
+            "alice/ci",
+            EventType::Cron,
+            b"{}".to_vec(),
+        ))
         .unwrap();
     let now = time::OffsetDateTime::now_utc();
-    let task = ui.store.claim_due(now, 10, std::time::Duration::from_secs(60)).unwrap().remove(0);
+    let task = ui
+        .store
+        .claim_due(now, 10, std::time::Duration::from_secs(60))
+        .unwrap()
+        .remove(0);
     let mut attempt = Attempt::new(&task.request, now);
     attempt.outcome = AttemptOutcome::ConnectRefused;
-    let done = Completion::new(task.task_id, task.lease, attempt, Decision::new(Outcome::Failed));
+    let done = Completion::new(
+        task.task_id,
+        task.lease,
+        attempt,
+        Decision::new(Outcome::Failed),
+    );
     ui.store.complete_one(&done).unwrap();
 
     let path = format!("/ui/n/alice/ci/-/webhooks/{}", hook.id);
     let mut c = ui.client();
-    c.get(&path).await.has(&["Send again</button>", r#"name="since" value="24h""#]);
+    c.get(&path)
+        .await
+        .has(&["Send again</button>", r#"name="since" value="24h""#]);
     let recover = format!("{path}/recover");
     let fields = [("since", "1h"), ("until", ""), ("failed_only", "1")];
     let done = c.post(&recover, &fields).await;
     assert_eq!(c.redirected(&done), format!("{path}#recent"));
-    c.get(&path).await.has(&["1 delivery queued to be sent again"]);
+    c.get(&path)
+        .await
+        .has(&["1 delivery queued to be sent again"]);
     assert_eq!(ui.queued.load(std::sync::atomic::Ordering::SeqCst), 1);
-    assert_eq!(receiver.hits.load(std::sync::atomic::Ordering::SeqCst), 1, "sent");
+    assert_eq!(
+        receiver.hits.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "sent"
+    );
 
     // Twice: nothing more.
     c.post(&recover, &fields).await;
-    c.get(&path).await.has(&["0 deliveries queued to be sent again"]);
+    c.get(&path)
+        .await
+        .has(&["0 deliveries queued to be sent again"]);
     assert_eq!(receiver.hits.load(std::sync::atomic::Ordering::SeqCst), 1);
     // A time that is none: a red flash naming it.
     c.post(&recover, &[("since", "whenever")]).await;

@@ -42,7 +42,10 @@ async fn send(
     let status = response.status();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     let text = String::from_utf8(bytes.to_vec()).unwrap();
-    assert!(!text.contains(KEY), "an answer shows a header's value: {text}");
+    assert!(
+        !text.contains(KEY),
+        "an answer shows a header's value: {text}"
+    );
     (status, serde_json::from_str(&text).unwrap())
 }
 
@@ -56,7 +59,14 @@ async fn custom_headers_are_shown_masked_kept_by_their_mask_and_refused_by_name(
     let store = crate::store();
     let app = app(&crate::config(&[]), &store);
     let body = json!({"payload_url": "https://example.com/hook", "headers": {"X-Api-Key": KEY}});
-    let (status, hook) = send(&app, None, "POST", "/n/alice/ci/-/webhooks", &body.to_string()).await;
+    let (status, hook) = send(
+        &app,
+        None,
+        "POST",
+        "/n/alice/ci/-/webhooks",
+        &body.to_string(),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{hook}");
     assert_eq!(hook["headers"], json!({"X-Api-Key": "***"}));
     let path = format!("/n/alice/ci/-/webhooks/{}", hook["id"]);
@@ -65,7 +75,10 @@ async fn custom_headers_are_shown_masked_kept_by_their_mask_and_refused_by_name(
     let body = json!({"headers": {"X-Api-Key": "***", "X-Tenant": "acme"}});
     let (status, hook) = send(&app, None, "PATCH", &path, &body.to_string()).await;
     assert_eq!(status, StatusCode::OK, "{hook}");
-    assert_eq!(hook["headers"], json!({"X-Api-Key": "***", "X-Tenant": "***"}));
+    assert_eq!(
+        hook["headers"],
+        json!({"X-Api-Key": "***", "X-Tenant": "***"})
+    );
     store
         .accept_event(NewEvent::new("alice/ci", EventType::Cron, b"{}".to_vec()))
         .unwrap();
@@ -81,7 +94,10 @@ async fn custom_headers_are_shown_masked_kept_by_their_mask_and_refused_by_name(
         .collect();
     assert_eq!(sent, [("X-Api-Key", KEY), ("X-Tenant", "acme")]);
 
-    for (name, value) in [("Host", "evil.example"), ("X-Djinn-CI-Signature", "sha256=00")] {
+    for (name, value) in [
+        ("Host", "evil.example"),
+        ("X-Djinn-CI-Signature", "sha256=00"),
+    ] {
         let body = json!({"headers": {name: value}});
         let (status, error) = send(&app, None, "PATCH", &path, &body.to_string()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
@@ -104,11 +120,19 @@ fn a_failed_delivery(store: &Store) -> i64 {
         .accept_event(NewEvent::new("alice/ci", EventType::Cron, b"{}".to_vec()))
         .unwrap();
     let now = OffsetDateTime::now_utc();
-    let task = store.claim_due(now, 10, Duration::from_secs(60)).unwrap().remove(0);
+    let task = store
+        .claim_due(now, 10, Duration::from_secs(60))
+        .unwrap()
+        .remove(0);
     let mut attempt = Attempt::new(&task.request, now);
     attempt.response_status = Some(500);
     attempt.outcome = AttemptOutcome::HttpStatus;
-    let done = Completion::new(task.task_id, task.lease, attempt, Decision::new(Outcome::Failed));
+    let done = Completion::new(
+        task.task_id,
+        task.lease,
+        attempt,
+        Decision::new(Outcome::Failed),
+    );
     store.complete_one(&done).unwrap();
     hook.id
 }

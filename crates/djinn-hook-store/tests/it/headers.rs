@@ -50,7 +50,9 @@ pub(crate) fn headers_are_sealed_shown_by_name_and_claimed_with_their_values(bac
             let path = entry.unwrap().path();
             if path.is_file() {
                 let bytes = std::fs::read(&path).unwrap();
-                let found = bytes.windows(KEY_VALUE.len()).any(|w| w == KEY_VALUE.as_bytes());
+                let found = bytes
+                    .windows(KEY_VALUE.len())
+                    .any(|w| w == KEY_VALUE.as_bytes());
                 assert!(!found, "{} holds the value", path.display());
             }
         }
@@ -121,7 +123,10 @@ pub(crate) fn headers_that_would_override_the_delivery_or_are_malformed_are_refu
         let message = &errors.field("headers")[0];
         assert!(message.contains(named), "{name}: {message}");
         if !value.is_empty() && value != "***" {
-            assert!(!message.contains(value), "{name}: the value is quoted: {message}");
+            assert!(
+                !message.contains(value),
+                "{name}: the value is quoted: {message}"
+            );
         }
     }
     let mut twice = NewWebhook::new("alice/ci", "https://example.com/hook");

@@ -14,7 +14,9 @@ use crate::support::{Backend, Db, LEASE, completion, now};
 
 /// Completes `task` with `outcome` at `at` (delivered: 200; otherwise 500).
 fn finish(db: &Db, task: &Task, outcome: Outcome, at: OffsetDateTime) {
-    db.store.complete_one(&completion(task, outcome, at)).unwrap();
+    db.store
+        .complete_one(&completion(task, outcome, at))
+        .unwrap();
 }
 
 /// Three events to one webhook: the first delivered, the second failed, the third failed after
@@ -23,7 +25,11 @@ fn an_outage(db: &Db) -> (i64, [Uuid; 3]) {
     let hook = db.hook("alice/ci", "https://example.com/hook");
     let events = db.emit_all(
         "alice/ci",
-        &[EventType::BuildSubmitted, EventType::BuildStarted, EventType::BuildFinished],
+        &[
+            EventType::BuildSubmitted,
+            EventType::BuildStarted,
+            EventType::BuildFinished,
+        ],
     );
     let t = now();
     let tasks = db.claim_all(t);
@@ -33,7 +39,10 @@ fn an_outage(db: &Db) -> (i64, [Uuid; 3]) {
     finish(db, &tasks[2], Outcome::RetryAt(t), t);
     let retry = db.claim_all(now() + Duration::from_secs(1)).remove(0);
     finish(db, &retry, Outcome::Failed, now());
-    (hook.id, [events[0].event_id, events[1].event_id, events[2].event_id])
+    (
+        hook.id,
+        [events[0].event_id, events[1].event_id, events[2].event_id],
+    )
 }
 
 fn since_an_hour_ago(hook_id: i64) -> Recovery {
@@ -54,7 +63,11 @@ pub(crate) fn a_recovery_queues_each_failed_event_once_even_run_twice(backend: &
     let again = db.claim_all(now());
     let ids: HashSet<Uuid> = again.iter().map(|t| t.request.event_id).collect();
     assert_eq!(ids, HashSet::from([failed, retried]), "one task per event");
-    assert!(again.iter().all(|t| t.request.redelivery && t.request.hook_id == hook));
+    assert!(
+        again
+            .iter()
+            .all(|t| t.request.redelivery && t.request.hook_id == hook)
+    );
     for task in &again {
         finish(&db, task, Outcome::Delivered, now());
     }
@@ -133,14 +146,23 @@ pub(crate) fn a_recovered_backlog_does_not_crowd_out_other_webhooks(backend: &Ba
     for task in db.claim_all(t) {
         finish(&db, &task, Outcome::Failed, t);
     }
-    assert_eq!(db.store.recover(&since_an_hour_ago(big.id), 500).unwrap(), 200);
+    assert_eq!(
+        db.store.recover(&since_an_hour_ago(big.id), 500).unwrap(),
+        200
+    );
     // A webhook with one new event, after the recovered backlog was queued.
     let small = db.hook("small/ns", "https://small.example.com/hook");
     db.emit("small/ns", EventType::BuildFinished);
 
     // A claim of 10 serves both webhooks: the backlog waits in its own webhook's turn.
     let tasks = db.store.claim_due(now(), 10, LEASE).unwrap();
-    let small_tasks = tasks.iter().filter(|t| t.request.hook_id == small.id).count();
-    assert_eq!(small_tasks, 1, "the other webhook's event is in the first claim");
+    let small_tasks = tasks
+        .iter()
+        .filter(|t| t.request.hook_id == small.id)
+        .count();
+    assert_eq!(
+        small_tasks, 1,
+        "the other webhook's event is in the first claim"
+    );
     assert_eq!(tasks.len(), 10);
 }

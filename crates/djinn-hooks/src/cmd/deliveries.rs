@@ -228,7 +228,11 @@ fn recover(global: &Global, args: &RedeliverArgs) -> anyhow::Result<()> {
     } else {
         outln!(
             "{queued} {} of webhook {hook} queued again (each event once, same event id); `{} worker --until-idle` sends them",
-            if queued == 1 { "delivery" } else { "deliveries" },
+            if queued == 1 {
+                "delivery"
+            } else {
+                "deliveries"
+            },
             output::program()
         );
         Ok(())

@@ -93,7 +93,10 @@ fn changed_headers(
         .map(|name| (name.clone(), djinn_hook_store::KEEP_HEADER_VALUE.to_owned()))
         .collect();
     for (name, value) in set {
-        match headers.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(&name)) {
+        match headers
+            .iter_mut()
+            .find(|(n, _)| n.eq_ignore_ascii_case(&name))
+        {
             Some(kept) => *kept = (name, value),
             None => headers.push((name, value)),
         }

@@ -229,9 +229,16 @@ impl Progress {
         }
         if terminal {
             // A retry stays in the backlog: only a finished task moves the bar.
-            if !matches!(done.decision.outcome, Outcome::RetryAt(_) | Outcome::Throttled(_)) {
+            if !matches!(
+                done.decision.outcome,
+                Outcome::RetryAt(_) | Outcome::Throttled(_)
+            ) {
                 self.bar.inc(1);
-                if self.bar.length().is_some_and(|len| self.bar.position() > len) {
+                if self
+                    .bar
+                    .length()
+                    .is_some_and(|len| self.bar.position() > len)
+                {
                     self.bar.set_length(self.bar.position());
                 }
             }

@@ -37,7 +37,11 @@ fn no_progress_noise(run: &Run) {
 fn custom_headers_reach_the_receiver_and_the_log_shows_them_masked(env: &Env) {
     let receiver = Receiver::start("127.0.0.1:0", Secret::new(SECRET)).unwrap();
     let header = format!("X-Api-Key: {KEY}");
-    let id = env.create_hook(NS, &receiver.url(), &["--secret", SECRET, "--header", &header]);
+    let id = env.create_hook(
+        NS,
+        &receiver.url(),
+        &["--secret", SECRET, "--header", &header],
+    );
     let shown = env.run(&["--json", "hook", "show", &id], None);
     let hook: Value = serde_json::from_str(shown.ok()).unwrap();
     assert_eq!(hook["headers"], serde_json::json!({"X-Api-Key": "***"}));
@@ -48,7 +52,10 @@ fn custom_headers_reach_the_receiver_and_the_log_shows_them_masked(env: &Env) {
     emit(env, EventType::BuildFinished);
     let worker = env.run(&["worker", "--until-idle", "--allow-private-network"], None);
     worker.ok();
-    assert!(!worker.stderr.contains(KEY), "the log never shows the value");
+    assert!(
+        !worker.stderr.contains(KEY),
+        "the log never shows the value"
+    );
     let got = receiver.next_timeout(Duration::from_secs(5)).unwrap();
     assert!(got.signature_valid);
     assert_eq!(got.header("x-api-key"), Some(KEY));
@@ -68,12 +75,25 @@ fn custom_headers_reach_the_receiver_and_the_log_shows_them_masked(env: &Env) {
     let got = receiver.next_timeout(Duration::from_secs(5)).unwrap();
     assert_eq!(got.header("x-api-key"), Some(KEY));
     assert_eq!(got.header("x-tenant"), Some("acme"));
-    let updated = env.run(&["--json", "hook", "update", &id, "--remove-header", "x-api-key"], None);
+    let updated = env.run(
+        &[
+            "--json",
+            "hook",
+            "update",
+            &id,
+            "--remove-header",
+            "x-api-key",
+        ],
+        None,
+    );
     let hook: Value = serde_json::from_str(updated.ok()).unwrap();
     assert_eq!(hook["headers"], serde_json::json!({"X-Tenant": "***"}));
 
     // A header the delivery sets is refused, named; so is a removal of a header not there.
-    let refused = env.run(&["hook", "update", &id, "--header", "Host: evil.example"], None);
+    let refused = env.run(
+        &["hook", "update", &id, "--header", "Host: evil.example"],
+        None,
+    );
     assert_eq!(refused.code, 2, "{refused:?}");
     assert!(refused.stderr.contains("Host"), "{refused:?}");
     let missing = env.run(&["hook", "update", &id, "--remove-header", "X-Nope"], None);
@@ -87,22 +107,32 @@ fn a_bulk_redelivery_queues_each_failed_event_once_and_piped_shows_no_progress(e
     let down_url = format!("http://{}/hook", down.local_addr().unwrap());
     drop(down);
     let id = env.create_hook(NS, &down_url, &["--secret", SECRET]);
-    let sent: Vec<String> = [EventType::BuildSubmitted, EventType::BuildStarted, EventType::Cron]
-        .into_iter()
-        .map(|event| emit(env, event))
-        .collect();
+    let sent: Vec<String> = [
+        EventType::BuildSubmitted,
+        EventType::BuildStarted,
+        EventType::Cron,
+    ]
+    .into_iter()
+    .map(|event| emit(env, event))
+    .collect();
     let worker = env.run(&["worker", "--until-idle", "--allow-private-network"], None);
     worker.ok();
     no_progress_noise(&worker);
     // The operator turns the webhook off (its waiting retries fail), fixes it, turns it on.
     env.run(&["hook", "update", &id, "--inactive"], None).ok();
     let receiver = Receiver::start("127.0.0.1:0", Secret::new(SECRET)).unwrap();
-    env.run(&["hook", "update", &id, "--active", "--url", &receiver.url()], None)
-        .ok();
+    env.run(
+        &["hook", "update", &id, "--active", "--url", &receiver.url()],
+        None,
+    )
+    .ok();
 
     let recover = ["redeliver", "--hook", &id, "--failed", "--since", "1h"];
     let first = env.run(&recover, None);
-    assert!(first.ok().starts_with("3 deliveries of webhook"), "{first:?}");
+    assert!(
+        first.ok().starts_with("3 deliveries of webhook"),
+        "{first:?}"
+    );
     no_progress_noise(&first);
     assert_eq!(first.stderr, "");
     // Run twice: nothing more is queued.
@@ -123,7 +153,10 @@ fn a_bulk_redelivery_queues_each_failed_event_once_and_piped_shows_no_progress(e
     want.sort();
     assert_eq!(got, want, "each event once, with its event id");
     let third = env.run(&json, None);
-    assert_eq!(serde_json::from_str::<Value>(third.ok()).unwrap()["queued"], 0);
+    assert_eq!(
+        serde_json::from_str::<Value>(third.ok()).unwrap()["queued"],
+        0
+    );
 
     // Bad ranges are usage errors naming the flag.
     let bad = env.run(&["redeliver", "--hook", &id, "--since", "yesterday"], None);
