@@ -141,7 +141,7 @@ pub(crate) fn an_inactive_or_unknown_webhook_is_refused(backend: &Backend) {
 pub(crate) fn a_recovered_backlog_does_not_crowd_out_other_webhooks(backend: &Backend) {
     let db = backend.db();
     let big = db.hook("big/ns", "https://big.example.com/hook");
-    db.emit_all("big/ns", &vec![EventType::BuildFinished; 200]);
+    db.emit_all("big/ns", &[EventType::BuildFinished; 200]);
     let t = now();
     for task in db.claim_all(t) {
         finish(&db, &task, Outcome::Failed, t);
