@@ -200,6 +200,25 @@ impl HookForm {
         limits
     }
 
+    /// The custom headers as a refused form shows them again: no value typed is sent back
+    /// (they are secrets, as the secret is not), a header of a `stored` name as `Name: ***`
+    /// (kept if saved so), any other as `Name: ` to be typed again; a line that is no header is
+    /// left out (it may be a value alone).
+    pub(crate) fn masked_headers(&self, stored: &[String]) -> String {
+        let mask = djinn_hook_store::KEEP_HEADER_VALUE;
+        self.headers
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .map(|line| match line.split_once(':') {
+                Some((name, _)) if stored.iter().any(|s| s.eq_ignore_ascii_case(name.trim())) => {
+                    format!("{}: {mask}\n", name.trim())
+                }
+                Some((name, _)) => format!("{}: \n", name.trim()),
+                None => String::new(),
+            })
+            .collect()
+    }
+
     /// The custom headers as typed, one `Name: value` a line (blank lines skipped); a line
     /// without a colon is an error under the field. The store checks names and values.
     pub(crate) fn header_pairs(&self, errors: &mut ValidationErrors) -> Vec<(String, String)> {

@@ -416,6 +416,10 @@ async fn create(
             )),
         )),
         Err(UiError::Store(StoreError::Invalid(errors))) => {
+            let fields = HookForm {
+                headers: fields.masked_headers(&[]),
+                ..fields
+            };
             form_page(visitor, &links, &ns, fields, errors, None)
         }
         Err(err) => Err(err),
@@ -467,6 +471,7 @@ async fn update(
                 } else {
                     fields.payload_url.clone()
                 },
+                headers: fields.masked_headers(&hook.headers),
                 ..fields
             };
             edit_page(

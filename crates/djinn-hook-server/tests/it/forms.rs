@@ -673,13 +673,17 @@ async fn custom_headers_are_set_masked_kept_and_refused_through_the_form() {
         .await;
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
     refused.has(&[r#"id="headers-error""#, "line 2: write each header as"]);
+    let typed = "X-Api-Key: ***\nX-New: n3w-plaintext\nHost: evil.example\n";
     let refused = c
-        .post(
-            &path,
-            &[("payload_url", &url), ("headers", "Host: evil.example")],
-        )
+        .post(&path, &[("payload_url", &url), ("headers", typed)])
         .await;
-    refused.has(&["Host is set by the delivery"]);
+    // Shown again without a value typed: the stored one masked, the new one to type again.
+    refused
+        .has(&[
+            "Host is set by the delivery",
+            "X-Api-Key: ***\nX-New: \nHost: \n",
+        ])
+        .lacks(&["n3w-plaintext", "evil.example"]);
     assert_eq!(
         ui.store.webhook(hook.id).unwrap().unwrap().headers,
         ["X-Api-Key"]
