@@ -6,9 +6,10 @@ use djinn_hook_outbox::AttemptOutcome;
 use rusqlite::{OptionalExtension, Transaction, params};
 use time::OffsetDateTime;
 
+use crate::backend::Recoveries;
 use crate::error::{Error, IResult, Result};
 use crate::sql::to_ns;
-use crate::store::Store;
+use crate::sqlite::SqliteBackend;
 use crate::task_state::PENDING;
 use crate::types::Recovery;
 
@@ -29,9 +30,8 @@ pub(crate) const CANDIDATES: &str = formatcp!(
     SUCCESS = AttemptOutcome::Success.as_str()
 );
 
-impl Store {
-    /// [`Store::recover_count`](crate::Store::recover_count) on SQLite.
-    pub fn recover_count(&self, recovery: &Recovery) -> Result<u64> {
+impl Recoveries for SqliteBackend {
+    fn recover_count(&self, recovery: &Recovery) -> Result<u64> {
         self.read("counting a recovery", |conn| {
             check_hook(conn, recovery.hook_id)?;
             let n: i64 = conn
@@ -41,8 +41,7 @@ impl Store {
         })
     }
 
-    /// [`Store::recover`](crate::Store::recover) on SQLite.
-    pub fn recover(&self, recovery: &Recovery, limit: usize) -> Result<u64> {
+    fn recover(&self, recovery: &Recovery, limit: usize, now: OffsetDateTime) -> Result<u64> {
         self.write("queueing a recovery", |tx| {
             check_hook(tx, recovery.hook_id)?;
             let found: Vec<(i64, i64)> = tx
@@ -58,7 +57,7 @@ impl Store {
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )?
                 .collect::<rusqlite::Result<_>>()?;
-            let now = to_ns(OffsetDateTime::now_utc());
+            let now = to_ns(now);
             for &(event_row, delivery_id) in &found {
                 queue(tx, recovery, event_row, delivery_id, now)?;
             }

@@ -5,8 +5,9 @@ use const_format::formatcp;
 use postgres::GenericClient;
 use time::OffsetDateTime;
 
-use super::PgStore;
+use super::PgBackend;
 use super::outbox::announce;
+use crate::backend::Recoveries;
 use crate::error::{Error, IResult, Result};
 use crate::recover::{CANDIDATES, until_ns};
 use crate::sql::to_ns;
@@ -18,8 +19,8 @@ fn candidates() -> String {
     CANDIDATES.replace('?', "$")
 }
 
-impl PgStore {
-    pub(crate) fn recover_count(&self, recovery: &Recovery) -> Result<u64> {
+impl Recoveries for PgBackend {
+    fn recover_count(&self, recovery: &Recovery) -> Result<u64> {
         self.read("counting a recovery", |conn| {
             check_hook(conn, recovery.hook_id, "")?;
             let n: i64 = conn
@@ -32,12 +33,12 @@ impl PgStore {
                         &recovery.failed_only,
                     ],
                 )?
-                .get(0);
+                .try_get(0)?;
             Ok(u64::try_from(n).unwrap_or(0))
         })
     }
 
-    pub(crate) fn recover(&self, recovery: &Recovery, limit: usize) -> Result<u64> {
+    fn recover(&self, recovery: &Recovery, limit: usize, now: OffsetDateTime) -> Result<u64> {
         self.write("queueing a recovery", |tx| {
             // The row's lock: a second recovery of this webhook waits, then sees the marks.
             check_hook(tx, recovery.hook_id, " FOR NO KEY UPDATE")?;
@@ -53,9 +54,9 @@ impl PgStore {
                     ],
                 )?
                 .iter()
-                .map(|r| (r.get(0), r.get(1)))
-                .collect();
-            let now = to_ns(OffsetDateTime::now_utc());
+                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+                .collect::<IResult<_>>()?;
+            let now = to_ns(now);
             for &(event_row, delivery_id) in &found {
                 queue(tx, recovery, event_row, delivery_id, now)?;
             }
@@ -75,7 +76,7 @@ fn check_hook(conn: &mut impl GenericClient, hook_id: i64, lock: &str) -> IResul
             &[&hook_id],
         )?
         .ok_or(Error::WebhookNotFound { id: hook_id })?
-        .get(0);
+        .try_get(0)?;
     if !active {
         return Err(Error::WebhookInactive { id: hook_id }.into());
     }
@@ -90,12 +91,13 @@ fn queue(
     delivery_id: i64,
     now: i64,
 ) -> IResult<()> {
-    let body: Option<Vec<u8>> = tx
-        .query_opt(
-            "SELECT request_body FROM deliveries WHERE id = $1 AND NOT request_truncated",
-            &[&delivery_id],
-        )?
-        .and_then(|r| r.get(0));
+    let body: Option<Vec<u8>> = match tx.query_opt(
+        "SELECT request_body FROM deliveries WHERE id = $1 AND NOT request_truncated",
+        &[&delivery_id],
+    )? {
+        Some(row) => row.try_get(0)?,
+        None => None,
+    };
     tx.execute(
         formatcp!(
             "INSERT INTO tasks (event_id, hook_id, state, next_at, redelivery, body)
