@@ -80,9 +80,10 @@ impl fmt::Display for AttemptOutcome {
 
 /// Everything the delivery log keeps about one attempt.
 ///
-/// Request headers include the signature headers but never the secret. The request body is not
-/// here: an attempt sends its [`DeliveryRequest`](crate::DeliveryRequest)'s body unchanged (it
-/// signs those bytes), and the store already holds them. The response body is capped by the
+/// Request headers include the signature headers but never the secret, nor a custom header's
+/// value. The request body is not here: an attempt sends its
+/// [`DeliveryRequest`](crate::DeliveryRequest)'s body unchanged (it signs those bytes), and the
+/// store already holds them. The response body is capped by the
 /// deliverer; `response_truncated` says whether more followed. Made with [`Attempt::new`], then
 /// filled in by setting fields.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -104,7 +105,9 @@ pub struct Attempt {
     pub created_at: OffsetDateTime,
     /// Wall time from the start of the attempt to the end of reading the response body.
     pub duration: Duration,
-    /// The headers this crate set, in the order sent (ureq adds `Host` and `Content-Length`).
+    /// The headers this crate set, in the order sent (ureq adds `Host` and `Content-Length`);
+    /// the webhook's custom headers last, each value recorded as
+    /// [`CustomHeader::MASK`](crate::CustomHeader::MASK).
     pub request_headers: Vec<(String, String)>,
     /// The response status, when a response arrived.
     pub response_status: Option<u16>,

@@ -77,7 +77,7 @@ pub use crate::{
     lease::LeaseToken,
     outbox::{Outbox, OutboxError},
     release::Release,
-    request::{DeliveryRequest, WebhookSecret},
+    request::{CustomHeader, DeliveryRequest, WebhookSecret},
     trace::TraceParent,
 };
 

@@ -77,7 +77,7 @@ impl Claims for SqliteBackend {
 
 /// The columns of a webhook that a delivery needs (its secret still sealed).
 pub(crate) const SETTINGS_COLUMNS: &str = "payload_url, ssl, secret, standard_webhooks,
-    failing_since, max_in_flight, timeout_ms, previous_secret, previous_secret_until";
+    failing_since, max_in_flight, timeout_ms, previous_secret, previous_secret_until, headers";
 
 /// Reads [`SETTINGS_COLUMNS`] of webhook `hook_id` from column `at` on.
 pub(crate) fn read_settings(
@@ -95,6 +95,7 @@ pub(crate) fn read_settings(
         limits: limits_from_row(r.get(at + 5)?, r.get(at + 6)?),
         sealed_previous_secret: r.get(at + 7)?,
         previous_secret_until: r.get(at + 8)?,
+        sealed_headers: r.get(at + 9)?,
     })
 }
 

@@ -25,7 +25,7 @@ use crate::pg::{self, PgBackend};
 use crate::sqlite::SqliteBackend;
 use crate::types::{
     Accepted, Completed, Counts, Delivery, DeliveryFilter, LastResponse, LimitsUpdate, Namespace,
-    NewEvent, NewWebhook, Page, Paged, Pruned, SuccessRate, Webhook, WebhookUpdate,
+    NewEvent, NewWebhook, Page, Paged, Pruned, Recovery, SuccessRate, Webhook, WebhookUpdate,
 };
 
 /// The webhook store: namespaces, webhooks, the durable outbox of events and
@@ -601,6 +601,31 @@ impl Store {
         self.backend().redeliver(delivery_id, self.now())
     }
 
+    /// Bulk recovery: queues again, for webhook `recovery.hook_id`, the events its deliveries
+    /// recorded in `[since, until)` carried (with `failed_only`, only events whose last
+    /// delivery to it failed), at most `limit` of them in one transaction. Returns how many it
+    /// queued; call again until it returns 0 (each call takes the next events).
+    ///
+    /// Each event is queued **once**: one task per event however many of its deliveries are
+    /// in the range, each with the newest one's recorded body and the same event id, flagged
+    /// as a redelivery (as [`redeliver`](Self::redeliver) queues it). Not queued: an event
+    /// with a task still pending for this webhook (a retry or a redelivery waiting, a recovery
+    /// run twice included); an event whose deliveries in the range a recovery already queued
+    /// (they are marked); test events. A delivery a recovery causes is a new delivery, so a
+    /// later recovery over it may send it again (with `failed_only`, only if it failed).
+    ///
+    /// The tasks are ordinary tasks of this webhook: a worker claims them under the webhook's
+    /// own cap and queue, so a large recovery does not crowd out other webhooks. The webhook
+    /// must exist ([`Error::WebhookNotFound`]) and be active ([`Error::WebhookInactive`]).
+    pub fn recover(&self, recovery: &Recovery, limit: usize) -> Result<u64> {
+        self.backend().recover(recovery, limit, self.now())
+    }
+
+    /// How many events [`recover`](Self::recover) would queue now, for a progress bar.
+    pub fn recover_count(&self, recovery: &Recovery) -> Result<u64> {
+        self.backend().recover_count(recovery)
+    }
+
     /// Makes a webhook's failed and waiting (not leased) tasks due now. Returns
     /// how many tasks were rescheduled. The webhook must be active
     /// ([`Error::WebhookInactive`]).
@@ -653,9 +678,19 @@ impl Store {
     /// [`Store::prune_before`]. An age reaching before any date the clock
     /// can name prunes nothing.
     pub fn prune(&self, older_than: Duration) -> Result<Pruned> {
+        self.prune_with(older_than, |_| {})
+    }
+
+    /// [`prune`](Self::prune), telling `progress` the totals so far after each batch (a
+    /// progress bar's counts).
+    pub fn prune_with(
+        &self,
+        older_than: Duration,
+        mut progress: impl FnMut(&Pruned),
+    ) -> Result<Pruned> {
         let now = self.now();
         match crate::pruning::cutoff(now, older_than) {
-            Some(cutoff) => self.prune_before(cutoff),
+            Some(cutoff) => self.prune_before_with(cutoff, &mut progress),
             None => {
                 self.backend().clear_ended_rotations(now)?;
                 self.backend()
@@ -672,11 +707,19 @@ impl Store {
     /// shared circuit breakers nobody probed for a day after their open period ended (no
     /// process had a task for their destination: their webhooks were deleted or moved).
     pub fn prune_before(&self, cutoff: OffsetDateTime) -> Result<Pruned> {
+        self.prune_before_with(cutoff, &mut |_| {})
+    }
+
+    fn prune_before_with(
+        &self,
+        cutoff: OffsetDateTime,
+        progress: &mut dyn FnMut(&Pruned),
+    ) -> Result<Pruned> {
         let now = self.now();
         self.backend().clear_ended_rotations(now)?;
         self.backend()
             .clear_forgotten_breakers(now - FORGOTTEN_BREAKER)?;
-        self.backend().prune_before(cutoff)
+        self.backend().prune_before(cutoff, progress)
     }
 
     /// Queues a test delivery of `body` as an `event` for one webhook (even an

@@ -65,6 +65,10 @@
 //! (the request's `previous_secret`) and [`Webhook::secret_rotating_until`] says when; past
 //! it the previous secret is ignored, and a prune deletes it.
 //!
+//! A webhook's custom headers ([`NewWebhook::headers`]) are sealed the same way (under the
+//! webhook's id and a label of their own); [`Webhook::headers`] holds their names only, and a
+//! claim hands out the values in the request's `headers`.
+//!
 //! # Durability
 //!
 //! The file is in WAL mode with `synchronous=FULL`: every commit fsyncs the
@@ -181,6 +185,7 @@ mod backend;
 mod claim;
 mod claim_rounds;
 mod clock;
+mod custom_headers;
 mod delivery_query;
 mod dispatch;
 mod error;
@@ -215,10 +220,12 @@ mod notices;
 mod outbox;
 mod process;
 mod queue_test;
+mod recover;
 mod sqlite;
 
 pub use auto_prune::AutoPrune;
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use custom_headers::{KEEP_HEADER_VALUE, MAX_HEADERS};
 pub use dispatch::{NotificationTarget, Store, WorkListener, is_postgres_url};
 pub use error::{DatabaseError, Error, Result};
 pub use key::SecretKey;
@@ -230,6 +237,6 @@ pub use rotation::{DEFAULT_ROTATION_OVERLAP, MAX_ROTATION_OVERLAP};
 pub use types::{
     Accepted, BreakerHold, Completed, Counts, Delivery, DeliveryFilter, DeliveryLimits,
     LastResponse, LimitHold, LimitsUpdate, Namespace, NewEvent, NewWebhook, Page, Paged, Pruned,
-    SecretUpdate, SuccessRate, Webhook, WebhookUpdate,
+    Recovery, SecretUpdate, SuccessRate, Webhook, WebhookUpdate,
 };
 pub use validate::ValidationErrors;

@@ -122,6 +122,7 @@ pub(crate) fn read_settings(hook_id: i64, r: &postgres::Row, at: usize) -> IResu
         limits: limits_from_row(r.try_get(at + 5)?, r.try_get(at + 6)?),
         sealed_previous_secret: r.try_get(at + 7)?,
         previous_secret_until: r.try_get(at + 8)?,
+        sealed_headers: r.try_get(at + 9)?,
     })
 }
 

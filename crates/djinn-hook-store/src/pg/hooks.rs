@@ -8,6 +8,7 @@ use super::notices::{notify, subject};
 use super::{PgBackend, namespace_id};
 use crate::backend::Webhooks;
 use crate::claim::limits_from_row;
+use crate::custom_headers;
 use crate::error::{Error, IResult, Result};
 use crate::hooks::{SELECT_HOOK, URL_TAKEN, timeout_ms};
 use crate::notify::Notice;
@@ -43,6 +44,9 @@ impl Webhooks for PgBackend {
                 .try_get(0)?;
             if let Some(secret) = &new.secret {
                 self.set_secret(tx, id, Some(secret))?;
+            }
+            if !new.headers.is_empty() {
+                self.set_headers(tx, id, &new.headers)?;
             }
             Ok(hook_by_id(tx, id)?.expect("just inserted"))
         })
@@ -145,6 +149,13 @@ impl Webhooks for PgBackend {
             if let Some(secret) = secret_change(&update.secret) {
                 self.set_secret(tx, id, secret)?;
             }
+            if let Some(headers) = &update.headers {
+                let sealed: Option<Vec<u8>> = tx
+                    .query_one("SELECT headers FROM webhooks WHERE id = $1", &[&id])?
+                    .try_get(0)?;
+                let stored = custom_headers::open(&self.cipher, id, sealed.as_deref())?;
+                self.set_headers(tx, id, &custom_headers::merge(headers, &stored)?)?;
+            }
             if let Some(max) = limits.max_in_flight {
                 tx.execute(
                     "UPDATE webhooks SET max_in_flight = $2 WHERE id = $1",
@@ -185,6 +196,21 @@ impl PgBackend {
                 previous_secret_until = NULL
              WHERE id = $1",
             &[&id, &sealed],
+        )?;
+        Ok(())
+    }
+
+    /// As on SQLite: both columns of a webhook's custom headers.
+    fn set_headers(
+        &self,
+        tx: &mut Transaction<'_>,
+        id: i64,
+        headers: &[(String, String)],
+    ) -> IResult<()> {
+        let (names, sealed) = custom_headers::seal(&self.cipher, id, headers)?;
+        tx.execute(
+            "UPDATE webhooks SET header_names = $2, headers = $3 WHERE id = $1",
+            &[&id, &names, &sealed],
         )?;
         Ok(())
     }
@@ -254,5 +280,6 @@ fn row_hook(r: &Row) -> IResult<Webhook> {
             None => None,
         },
         in_flight: r.try_get::<_, i64>(22)?.try_into().unwrap_or(0),
+        headers: custom_headers::names(r.try_get(23)?),
     })
 }

@@ -16,6 +16,7 @@ mod notices;
 mod outbox;
 mod process;
 mod queue_test;
+mod recover;
 mod rotation;
 mod schema;
 

@@ -34,6 +34,7 @@ mod manual;
 mod many_processes;
 mod ops;
 mod python_receiver;
+mod recovery;
 mod serve;
 mod serve_flood;
 mod serve_process;
