@@ -33,6 +33,7 @@ pub(crate) async fn read(headers: &HeaderMap, body: Body, max: usize) -> Result<
 #[schema(as = CreateWebhookBody)]
 pub(crate) struct CreateWebhook {
     /// Where deliveries are POSTed: an http or https URL (required).
+    #[schema(required = true, value_type = String, min_length = 1)]
     pub(crate) payload_url: Option<String>,
     /// The signing secret; absent: deliveries are not signed.
     pub(crate) secret: Option<String>,
@@ -46,8 +47,10 @@ pub(crate) struct CreateWebhook {
     /// Also sign with the Standard Webhooks headers (default false).
     pub(crate) standard_webhooks: Option<bool>,
     /// Most deliveries to this webhook at once; absent or `null`: the worker's default.
+    #[schema(minimum = 1, maximum = 1000)]
     pub(crate) max_in_flight: Option<u32>,
     /// The overall timeout of one attempt, in milliseconds; absent or `null`: the worker's.
+    #[schema(minimum = 100, maximum = 120000)]
     pub(crate) timeout_ms: Option<u64>,
 }
 
@@ -75,11 +78,11 @@ pub(crate) struct UpdateWebhook {
     pub(crate) standard_webhooks: Option<bool>,
     /// Most deliveries at once; `null`: the worker's default.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<u32>)]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     pub(crate) max_in_flight: Option<Option<u32>>,
     /// The overall timeout of one attempt in milliseconds; `null`: the worker's default.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<u64>)]
+    #[schema(value_type = Option<u64>, minimum = 100, maximum = 120000)]
     pub(crate) timeout_ms: Option<Option<u64>>,
 }
 

@@ -18,11 +18,11 @@ use crate::request_body::{CreateWebhook, RotateSecret, UpdateWebhook};
 #[into_params(parameter_in = Path)]
 pub(super) struct Ns {
     /// The namespace's owner, its first segment (`alice` of `alice/ci`).
-    #[param(min_length = 1, pattern = "^[^/]+$")]
+    #[param(min_length = 1, pattern = "^[^/]+$", example = "alice")]
     owner: String,
     /// The namespace below its owner (`ci` of `alice/ci`); a child namespace's path has more
     /// segments (`parent/child`), which OpenAPI cannot show (see the description).
-    #[param(min_length = 1, pattern = "^[^/]+$")]
+    #[param(min_length = 1, pattern = "^[^/]+$", example = "ci")]
     path: String,
 }
 
@@ -31,7 +31,7 @@ pub(super) struct Ns {
 #[into_params(parameter_in = Path)]
 pub(super) struct HookId {
     /// The webhook's id.
-    #[param(minimum = 1)]
+    #[param(minimum = 1, example = 1)]
     id: i64,
 }
 
@@ -40,7 +40,7 @@ pub(super) struct HookId {
 #[into_params(parameter_in = Path)]
 pub(super) struct DeliveryId {
     /// The delivery's id.
-    #[param(minimum = 1)]
+    #[param(minimum = 1, example = 1)]
     delivery_id: i64,
 }
 
@@ -174,6 +174,8 @@ fn list_webhooks() {}
             headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
         (status = 403, description = "The token may not change this namespace",
             body = ErrorMessage),
+        (status = 404, description = "A namespace path no namespace can have (a blank \
+            segment, an encoded `/`)", body = ErrorMessage),
         (status = 413, description = "The body is over the size limit", body = ErrorMessage),
     ),
     security(("bearer" = ["write"])),
