@@ -115,3 +115,75 @@ pub(crate) async fn check(state: &AppState) -> Reply {
     };
     Reply::json(status, &body).header(axum::http::header::CACHE_CONTROL, "no-store")
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use axum::body::{Body, to_bytes};
+    use axum::http::{Request, StatusCode, header};
+    use djinn_hook_store::{SecretKey, Store};
+    use tower::ServiceExt as _;
+
+    use super::WorkerFlag;
+    use crate::{AppState, Config, Tokens, router};
+
+    async fn readyz(worker: Option<WorkerFlag>) -> (StatusCode, serde_json::Value) {
+        let config = Config::new("127.0.0.1:0", Tokens::new(["a-token-of-all-scopes"]).unwrap())
+            .unwrap();
+        let store = Arc::new(Store::open_in_memory(SecretKey::from_bytes([7; 32])).unwrap());
+        let mut state = AppState::new(&config, store, "127.0.0.1:8080".parse().unwrap(), || {});
+        state.worker = worker;
+        let response = router(state)
+            .oneshot(
+                Request::get("/readyz")
+                    .header(header::HOST, "127.0.0.1:8080")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let status = response.status();
+        let body = to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        (status, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_stopped_worker_is_503_a_running_one_and_none_200() {
+        let flag = WorkerFlag::default();
+        let running = flag.running();
+        let (status, body) = readyz(Some(flag.clone())).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["checks"]["worker"], "running");
+
+        drop(running); // the worker's thread ended
+        let (status, body) = readyz(Some(flag)).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "status": "unavailable",
+                "failed": ["worker"],
+                "checks": {"database": "ok", "worker": "stopped"},
+            })
+        );
+
+        let (status, body) = readyz(None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["checks"]["worker"], "none");
+    }
+
+    /// A panicking worker clears the flag too (the guard's drop runs while unwinding).
+    #[test]
+    fn a_panicking_worker_is_stopped() {
+        let flag = WorkerFlag::default();
+        let in_thread = flag.clone();
+        let joined = std::thread::spawn(move || {
+            let _running = in_thread.running();
+            panic!("the worker failed");
+        })
+        .join();
+        assert!(joined.is_err());
+        assert!(!flag.is_running());
+    }
+}
