@@ -348,8 +348,9 @@ pub(crate) struct Gate {
 }
 
 /// The auth layer: with tokens, 401 without a valid one (on every path but the public ones,
-/// [`Route::is_public`], the same answer whatever the path) and 403 out of its scope; without, 403 for a request not
-/// from a loopback name or with another origin. Runs before any body is read.
+/// [`Route::is_public`], the same answer whatever the path) and 403 out of its scope; without,
+/// 403 for a request not from a loopback name or with another origin (the public routes pass
+/// both). Runs before any body is read.
 pub(crate) async fn layer(
     State(state): State<Gate>,
     request: Request,

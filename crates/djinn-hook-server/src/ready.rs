@@ -129,8 +129,11 @@ mod tests {
     use crate::{AppState, Config, Tokens, router};
 
     async fn readyz(worker: Option<WorkerFlag>) -> (StatusCode, serde_json::Value) {
-        let config = Config::new("127.0.0.1:0", Tokens::new(["a-token-of-all-scopes"]).unwrap())
-            .unwrap();
+        let config = Config::new(
+            "127.0.0.1:0",
+            Tokens::new(["a-token-of-all-scopes"]).unwrap(),
+        )
+        .unwrap();
         let store = Arc::new(Store::open_in_memory(SecretKey::from_bytes([7; 32])).unwrap());
         let mut state = AppState::new(&config, store, "127.0.0.1:8080".parse().unwrap(), || {});
         state.worker = worker;

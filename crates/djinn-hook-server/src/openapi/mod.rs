@@ -10,14 +10,14 @@
 //!
 //! # Adding a route
 //!
-//! 1. Route it (`routes.rs`: a [`Route`](crate::routes::Route) or a `Call`) and answer it
+//! 1. Route it (`routes.rs`: a `Route` or a `Call`) and answer it
 //!    (`handlers.rs`).
 //! 2. Derive `utoipa::ToSchema` on the JSON types it reads and writes (`#[schema(as = Name)]`
 //!    names the component; `value_type` stands in for a type from another crate).
 //! 3. Write its operation in `paths.rs`: a `#[utoipa::path]` on an empty function, with every
-//!    status it answers (the error bodies are [`ErrorMessage`](schemas::ErrorMessage) and
-//!    [`FieldErrors`](schemas::FieldErrors)), its scope (`security(("bearer" = ["write"]))`),
-//!    and list it in [`ApiDoc`]'s `paths(…)`; [`operation_of`] must name it too (the compiler
+//!    status it answers (the error bodies are `ErrorMessage` and
+//!    `BadRequest`, in `schemas.rs`), its scope (`security(("bearer" = ["write"]))`),
+//!    and list it in `ApiDoc`'s `paths(…)`; `operation_of` must name it too (the compiler
 //!    asks: its match has no wildcard).
 //! 4. `cargo xtask openapi` rewrites `docs/openapi.json`; `.ci/schemathesis` then checks the
 //!    server against it.
