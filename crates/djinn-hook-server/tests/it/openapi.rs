@@ -67,10 +67,24 @@ async fn the_document_and_the_schemas_are_served_as_docs_holds_them_without_a_to
             path.display()
         );
     }
+    // An unknown event's schema is an unknown path: 401 without a token, as any unknown path
+    // is (which paths exist is not told to strangers), 404 with one.
     assert_eq!(
         get("/schemas/build.exploded.json").await.0,
-        StatusCode::NOT_FOUND
+        StatusCode::UNAUTHORIZED
     );
+    let app = router(crate::state(&crate::config(&[TOKEN])));
+    let response = app
+        .oneshot(
+            Request::get("/schemas/build.exploded.json")
+                .header(header::HOST, "127.0.0.1:8080")
+                .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
 
 /// The validator of `event`'s schema as served.
