@@ -130,9 +130,19 @@ impl Problem {
 /// Compares the files under `root` with [`generate`]; in [`Mode::Write`] also
 /// fixes them. Returns the files that were (for Write: have been fixed) stale.
 pub(crate) fn sync(root: &Path, mode: Mode) -> anyhow::Result<Vec<Stale>> {
-    let files = generate();
+    sync_files(root, &generate(), EXAMPLES_DIR, mode)
+}
+
+/// Compares `files` with those under `root`, and reports as stray every other file under
+/// `stray_dir`; in [`Mode::Write`] also fixes them.
+pub(crate) fn sync_files(
+    root: &Path,
+    files: &[Generated],
+    stray_dir: &str,
+    mode: Mode,
+) -> anyhow::Result<Vec<Stale>> {
     let mut stale = Vec::new();
-    for file in &files {
+    for file in files {
         let path = root.join(&file.path);
         let problem = match fs::read(&path) {
             Ok(bytes) => {
@@ -158,7 +168,7 @@ pub(crate) fn sync(root: &Path, mode: Mode) -> anyhow::Result<Vec<Stale>> {
             });
         }
     }
-    for path in files_under(root, EXAMPLES_DIR)? {
+    for path in files_under(root, stray_dir)? {
         if !files.iter().any(|file| file.path == path) {
             if mode == Mode::Write {
                 let full = root.join(&path);
@@ -181,15 +191,19 @@ pub(crate) fn write(root: &Path) -> anyhow::Result<Vec<Stale>> {
 
 /// `cargo xtask fixtures --check`: fails naming every stale file and the fix.
 pub(crate) fn check(root: &Path) -> anyhow::Result<()> {
-    let stale = sync(root, Mode::Check)?;
+    report(&sync(root, Mode::Check)?, COMMAND)
+}
+
+/// Fails naming every stale file and `command`, the fix; `Ok` when none is.
+pub(crate) fn report(stale: &[Stale], command: &str) -> anyhow::Result<()> {
     if stale.is_empty() {
         return Ok(());
     }
     let mut message = format!("{} generated file(s) are stale:\n", stale.len());
-    for file in &stale {
+    for file in stale {
         let _ = writeln!(message, "  {}: {}", file.path, file.problem.describe());
     }
-    let _ = write!(message, "run `{COMMAND}` to regenerate them");
+    let _ = write!(message, "run `{command}` to regenerate them");
     bail!(message)
 }
 

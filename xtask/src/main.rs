@@ -4,6 +4,8 @@
 //!   from the payload crate's examples and schema;
 //! - `cargo xtask fixtures --check`: write nothing, fail naming every stale,
 //!   missing or stray generated file;
+//! - `cargo xtask openapi [--check]`: regenerate (or check) `docs/openapi.json` and
+//!   `docs/schemas/`, the API's OpenAPI document and each event's JSON Schema;
 //! - `cargo xtask comments`: fail naming every comment line wider than 100 columns;
 //! - `cargo xtask manual [DIR]`: write the man pages and shell completions (default
 //!   `target/manual`).
@@ -12,17 +14,21 @@ mod comments;
 mod events_md;
 mod fixtures;
 mod manual;
+mod openapi;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::bail;
 
-const USAGE: &str = "usage: cargo xtask fixtures [--check] | comments | manual [DIR]
+const USAGE: &str =
+    "usage: cargo xtask fixtures [--check] | openapi [--check] | comments | manual [DIR]
 
 tasks:
   fixtures          regenerate docs/examples/ and docs/events.md
   fixtures --check  write nothing; fail if any generated file is stale
+  openapi           regenerate docs/openapi.json and docs/schemas/
+  openapi --check   write nothing; fail if either is stale
   comments          fail naming every comment line wider than 100 columns
   manual [DIR]      write man pages and shell completions into DIR (default target/manual)";
 
@@ -47,6 +53,16 @@ fn run(args: Vec<String>) -> anyhow::Result<()> {
         ["fixtures", "--check"] => {
             fixtures::check(&repo_root())?;
             println!("generated files are up to date");
+            Ok(())
+        }
+        ["openapi"] => {
+            let written = openapi::sync(&repo_root(), fixtures::Mode::Write)?;
+            println!("{}", fixtures::summary(&written));
+            Ok(())
+        }
+        ["openapi", "--check"] => {
+            openapi::check(&repo_root())?;
+            println!("docs/openapi.json and docs/schemas/ are up to date");
             Ok(())
         }
         ["comments"] => {

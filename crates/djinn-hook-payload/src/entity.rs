@@ -20,6 +20,7 @@ pub type Extra = Map<String, Value>;
 
 /// A Djinn CI user account.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct User {
     /// Unique ID of the user.
     pub id: i64,
@@ -29,6 +30,10 @@ pub struct User {
     pub username: String,
     /// When the account was created.
     #[serde(with = "crate::wire::timestamp")]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(with = "crate::json_schema::Timestamp")
+    )]
     pub created_at: OffsetDateTime,
     /// Keys this version does not know, with their values (see the crate docs).
     #[serde(flatten)]
@@ -50,6 +55,7 @@ wire_enum! {
 
 /// A namespace: a group of builds, images, objects, variables and keys.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct Namespace {
     /// Unique ID of the namespace.
     pub id: i64,
@@ -69,6 +75,10 @@ pub struct Namespace {
     pub visibility: Visibility,
     /// When the namespace was created.
     #[serde(with = "crate::wire::timestamp")]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(with = "crate::json_schema::Timestamp")
+    )]
     pub created_at: OffsetDateTime,
     /// API URL of the namespace.
     pub url: String,
@@ -161,6 +171,7 @@ wire_enum! {
 
 /// How a build was triggered.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct Trigger {
     /// What started the build.
     #[serde(rename = "type")]
@@ -177,6 +188,7 @@ pub struct Trigger {
 
 /// A build, the payload of the `build.*` events other than `build.tagged`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct Build {
     /// Unique ID of the build.
     pub id: i64,
@@ -202,12 +214,24 @@ pub struct Build {
     pub pinned: bool,
     /// When the build was submitted.
     #[serde(with = "crate::wire::timestamp")]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(with = "crate::json_schema::Timestamp")
+    )]
     pub created_at: OffsetDateTime,
     /// When the build started running.
     #[serde(with = "crate::wire::timestamp_option")]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(with = "crate::json_schema::TimestampOrNull", required)
+    )]
     pub started_at: Option<OffsetDateTime>,
     /// When the build finished.
     #[serde(with = "crate::wire::timestamp_option")]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(with = "crate::json_schema::TimestampOrNull", required)
+    )]
     pub finished_at: Option<OffsetDateTime>,
     /// API URL of the build.
     pub url: String,
@@ -238,6 +262,7 @@ pub struct Build {
 
 /// A tag added to a build, as listed in a `build.tagged` payload.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct Tag {
     /// The tag's name.
     pub name: String,
@@ -263,6 +288,7 @@ wire_enum! {
 
 /// A cron job: a manifest submitted as a build on a schedule.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct Cron {
     /// Unique ID of the cron job.
     pub id: i64,
@@ -280,12 +306,24 @@ pub struct Cron {
     pub manifest: String,
     /// When the cron job last ran, if it has.
     #[serde(default, with = "crate::wire::timestamp_option")]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(with = "crate::json_schema::TimestampOrNull")
+    )]
     pub prev_run: Option<OffsetDateTime>,
     /// When the cron job runs next.
     #[serde(with = "crate::wire::timestamp")]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(with = "crate::json_schema::Timestamp")
+    )]
     pub next_run: OffsetDateTime,
     /// When the cron job was created.
     #[serde(with = "crate::wire::timestamp")]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(with = "crate::json_schema::Timestamp")
+    )]
     pub created_at: OffsetDateTime,
     /// API URL of the cron job.
     pub url: String,
@@ -311,6 +349,7 @@ wire_enum! {
 
 /// The download an image was created from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct Download {
     /// The URL the image is downloaded from.
     pub source: String,
@@ -318,12 +357,24 @@ pub struct Download {
     pub error: Option<String>,
     /// When the download was queued.
     #[serde(with = "crate::wire::timestamp")]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(with = "crate::json_schema::Timestamp")
+    )]
     pub created_at: OffsetDateTime,
     /// When the download started.
     #[serde(with = "crate::wire::timestamp_option")]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(with = "crate::json_schema::TimestampOrNull", required)
+    )]
     pub started_at: Option<OffsetDateTime>,
     /// When the download finished.
     #[serde(with = "crate::wire::timestamp_option")]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(with = "crate::json_schema::TimestampOrNull", required)
+    )]
     pub finished_at: Option<OffsetDateTime>,
     /// Keys this version does not know, with their values (see the crate docs).
     #[serde(flatten)]
@@ -332,6 +383,7 @@ pub struct Download {
 
 /// A custom image builds can boot from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct Image {
     /// Unique ID of the image.
     pub id: i64,
@@ -347,6 +399,10 @@ pub struct Image {
     pub name: String,
     /// When the image was created.
     #[serde(with = "crate::wire::timestamp")]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(with = "crate::json_schema::Timestamp")
+    )]
     pub created_at: OffsetDateTime,
     /// API URL of the image.
     pub url: String,
@@ -366,6 +422,7 @@ pub struct Image {
 
 /// A file builds can have placed in their environment.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct Object {
     /// Unique ID of the object.
     pub id: i64,
@@ -388,6 +445,10 @@ pub struct Object {
     pub sha256: String,
     /// When the object was created.
     #[serde(with = "crate::wire::timestamp")]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(with = "crate::json_schema::Timestamp")
+    )]
     pub created_at: OffsetDateTime,
     /// API URL of the object.
     pub url: String,
@@ -408,6 +469,7 @@ pub struct Object {
 
 /// An environment variable set in builds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct Variable {
     /// Unique ID of the variable.
     pub id: i64,
@@ -427,6 +489,10 @@ pub struct Variable {
     pub masked: bool,
     /// When the variable was created.
     #[serde(with = "crate::wire::timestamp")]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(with = "crate::json_schema::Timestamp")
+    )]
     pub created_at: OffsetDateTime,
     /// API URL of the variable.
     pub url: String,
@@ -443,6 +509,7 @@ pub struct Variable {
 
 /// An SSH key placed in builds. The private key itself is never sent.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct Key {
     /// Unique ID of the key.
     pub id: i64,
@@ -458,9 +525,17 @@ pub struct Key {
     pub config: String,
     /// When the key was created.
     #[serde(with = "crate::wire::timestamp")]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(with = "crate::json_schema::Timestamp")
+    )]
     pub created_at: OffsetDateTime,
     /// When the key was last updated.
     #[serde(with = "crate::wire::timestamp")]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(with = "crate::json_schema::Timestamp")
+    )]
     pub updated_at: OffsetDateTime,
     /// API URL of the key.
     pub url: String,

@@ -11,6 +11,8 @@
 //! - [`example_payload`] gives a consistent example for every event;
 //!   [`EventType::payload_schema`] and [`ObjectSchema`] describe every field, for
 //!   the generated `docs/events.md`.
+//! - With the `json-schema` feature, [`event_schema`] is the JSON Schema (draft 2020-12) of
+//!   an event's payload, derived from these types with `schemars` (`docs/schemas/`).
 //!
 //! ```
 //! use djinn_hook_payload::{EventSet, EventType, Payload};
@@ -65,6 +67,8 @@ mod entity;
 mod error;
 mod event;
 mod examples;
+#[cfg(feature = "json-schema")]
+mod json_schema;
 mod notification;
 mod payload;
 mod schema;
@@ -78,6 +82,8 @@ pub use entity::{
 pub use error::{PayloadError, UnknownEvent};
 pub use event::{EventSet, EventType};
 pub use examples::{DEFAULT_API_SERVER, example_api_build, example_payload};
+#[cfg(feature = "json-schema")]
+pub use json_schema::event_schema;
 pub use notification::Notification;
 pub use payload::{
     Action, BuildTagged, CronChange, ImageChange, InviteAnswered, InviteSent, KeyChange,

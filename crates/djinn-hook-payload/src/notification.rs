@@ -10,6 +10,7 @@ use crate::entity::Extra;
 /// itself. `type` says what (`webhook.disabled`, `webhook.enabled`, `breaker.open`,
 /// `delivery.failed`); the other keys depend on it and are listed in docs/OPERATIONS.md.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 #[non_exhaustive]
 pub struct Notification {
     /// What happened, e.g. `webhook.disabled`.
@@ -17,6 +18,10 @@ pub struct Notification {
     pub kind: String,
     /// When djinn-hooks noticed it.
     #[serde(with = "crate::wire::timestamp")]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(with = "crate::json_schema::Timestamp")
+    )]
     pub created_at: OffsetDateTime,
     /// The details of this kind of notification.
     #[serde(flatten)]

@@ -28,6 +28,7 @@ wire_enum! {
 
 /// The payload of `build.tagged`: tags added to a build after submission.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct BuildTagged {
     /// The build that was tagged, its `tags` already including the new ones.
     pub build: Build,
@@ -45,6 +46,7 @@ pub struct BuildTagged {
 
 /// The payload of `invite.sent`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct InviteSent {
     /// The user who was invited.
     pub invitee: User,
@@ -59,6 +61,7 @@ pub struct InviteSent {
 
 /// The payload of `invite.accepted` and `invite.rejected`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct InviteAnswered {
     /// The user who was invited and answered.
     pub invitee: User,
@@ -74,6 +77,7 @@ macro_rules! change_payload {
     ($(#[$meta:meta])* $name:ident { $field:ident: $ty:ty, $doc:literal }) => {
         $(#[$meta])*
         #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
         pub struct $name {
             /// What happened to the entity.
             pub action: Action,

@@ -23,6 +23,7 @@ use crate::entity_json::Urls;
 use crate::error::ApiError;
 use crate::intake::{self, Intake};
 use crate::metrics::Metrics;
+use crate::ready::WorkerFlag;
 #[cfg(feature = "ui")]
 use crate::ui::UiState;
 use crate::{handlers, log};
@@ -45,6 +46,9 @@ pub struct AppState {
     /// The web UI, served beside the API ([`Config::ui`]).
     #[cfg(feature = "ui")]
     pub(crate) ui: Option<UiState>,
+    /// Whether the worker of this process runs, for `/readyz`; `None` when this server runs
+    /// none (an application serving [`router`] alone).
+    pub(crate) worker: Option<WorkerFlag>,
 }
 
 impl AppState {
@@ -79,6 +83,7 @@ impl AppState {
             accept_relayed_deliveries: config.accept_relayed_deliveries,
             #[cfg(feature = "ui")]
             ui: config.ui.clone(),
+            worker: None,
         }
     }
 

@@ -347,9 +347,10 @@ pub(crate) struct Gate {
     pub(crate) local: SocketAddr,
 }
 
-/// The auth layer: with tokens, 401 without a valid one (on every path but `/healthz`, the
-/// same answer whatever the path) and 403 out of its scope; without, 403 for a request not
-/// from a loopback name or with another origin. Runs before any body is read.
+/// The auth layer: with tokens, 401 without a valid one (on every path but the public ones,
+/// [`Route::is_public`], the same answer whatever the path) and 403 out of its scope; without,
+/// 403 for a request not from a loopback name or with another origin (the public routes pass
+/// both). Runs before any body is read.
 pub(crate) async fn layer(
     State(state): State<Gate>,
     request: Request,
@@ -357,7 +358,7 @@ pub(crate) async fn layer(
 ) -> Result<Response, ApiError> {
     let path = request.uri().path();
     let route = Route::parse(path);
-    if route == Some(Route::Healthz) {
+    if route.as_ref().is_some_and(Route::is_public) {
         return Ok(next.run(request).await);
     }
     // The web UI signs people in itself (a session cookie, CSRF tokens); without tokens it is

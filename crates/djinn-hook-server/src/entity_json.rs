@@ -31,7 +31,8 @@ pub use crate::paths::Urls;
 /// headers, each name with the value `***`). Never the secret nor a header's value, and never
 /// the payload URL's user-info: `https://user:pw@host/` is shown as
 /// `https://***@host/` (the store keeps it, and sends it as basic auth).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Webhook)]
 pub struct WebhookJson {
     id: i64,
     author_id: Option<i64>,
@@ -40,6 +41,7 @@ pub struct WebhookJson {
     namespace_id: i64,
     payload_url: String,
     ssl: bool,
+    #[schema(value_type = Vec<crate::openapi::EventName>)]
     events: EventSet,
     active: bool,
     /// The webhook's API URL; `null` without an API base URL.
@@ -55,13 +57,17 @@ pub struct WebhookJson {
     created_at: OffsetDateTime,
     max_in_flight: Option<u32>,
     timeout_ms: Option<u64>,
+    #[schema(value_type = Option<crate::openapi::BreakerHold>)]
     breaker: Option<BreakerHold>,
+    #[schema(value_type = Option<crate::openapi::LimitHold>)]
     delivery_limit: Option<LimitHold>,
     in_flight: u64,
     /// While a secret rotation's overlap lasts, when it ends (deliveries carry a signature
     /// with the previous secret too until then); else `null`.
     #[serde(with = "time::serde::rfc3339::option")]
     secret_rotating_until: Option<OffsetDateTime>,
+    /// The webhook's custom headers: each name, with the value `***`.
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
     headers: MaskedHeaders,
 }
 
@@ -122,7 +128,8 @@ impl WebhookJson {
 
 /// The answer to a secret rotation: the webhook, and the new secret only if it was generated
 /// (shown this once; a secret the caller gave is never echoed).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Rotated)]
 pub struct RotatedJson {
     #[serde(flatten)]
     webhook: WebhookJson,
@@ -149,7 +156,8 @@ pub(crate) fn generate_secret() -> Result<String, djinn_hook_sign::SignError> {
 /// A webhook's namespace, as the original's namespace entity names things: `name` is the last
 /// segment (`child`), `path` everything below the owner (`parent/child`); `owner` (ours) is the
 /// first segment, so `owner/path` is the namespace's full name.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = WebhookNamespace)]
 pub struct NamespaceJson {
     id: i64,
     parent_id: Option<i64>,
@@ -178,10 +186,13 @@ impl NamespaceJson {
 
 /// `last_response`: the original's `code`, `duration` (ns), `error`, `created_at`, and the
 /// `delivery_id` it comes from.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = LastResponse)]
 struct LastResponseJson {
     code: Option<u16>,
+    /// How long the attempt took, in nanoseconds.
     #[serde(serialize_with = "nanos")]
+    #[schema(value_type = u64)]
     duration: Duration,
     error: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
@@ -202,11 +213,13 @@ impl LastResponseJson {
 }
 
 /// One delivery attempt as lists show it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Delivery)]
 pub struct DeliveryJson {
     id: i64,
     hook_id: i64,
     event_id: Uuid,
+    #[schema(value_type = crate::openapi::EventName)]
     event: EventType,
     attempt: u32,
     redelivery: bool,
@@ -214,10 +227,13 @@ pub struct DeliveryJson {
     test: bool,
     /// The response status; `null` when no response came.
     code: Option<u16>,
+    /// How long the attempt took, in nanoseconds.
     #[serde(serialize_with = "nanos")]
+    #[schema(value_type = u64)]
     duration: Duration,
     /// The attempt's result: `success`, `http_status`, `redirect_not_followed`, `timeout`,
     /// `connect_refused`, `blocked`, `tls_error` or `other`.
+    #[schema(value_type = String)]
     result: &'static str,
     error: Option<String>,
     /// Any result but `success`.
@@ -252,7 +268,8 @@ impl DeliveryJson {
 
 /// One delivery attempt in full: the summary's fields, then `tls_verification_skipped` and the
 /// request and response as recorded.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = DeliveryFull)]
 pub struct DeliveryFullJson {
     #[serde(flatten)]
     summary: DeliveryJson,
@@ -276,10 +293,13 @@ impl DeliveryFullJson {
 /// A request or response: headers in order as `[name, value]` pairs, the body as UTF-8 text
 /// when it is valid UTF-8, else base64 (`body_encoding` says which), and whether the stored
 /// body was cut short.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Message)]
 struct MessageJson {
+    #[schema(value_type = Vec<Vec<String>>)]
     headers: Vec<(String, String)>,
     body: String,
+    #[schema(value_type = String)]
     body_encoding: &'static str,
     truncated: bool,
 }
@@ -303,9 +323,11 @@ impl MessageJson {
 }
 
 /// An accepted event: its id, type, and how many webhooks it was queued for.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Accepted)]
 pub struct AcceptedJson {
     event_id: Uuid,
+    #[schema(value_type = crate::openapi::EventName)]
     event: EventType,
     matched: usize,
 }
@@ -322,13 +344,28 @@ impl AcceptedJson {
 }
 
 /// A redelivery queued: the new task, the webhook, the event, and the delivery sent again.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Redelivery)]
 pub struct RedeliveryJson {
     queued: bool,
     task_id: i64,
     hook_id: i64,
     event_id: Uuid,
     redelivery_of: i64,
+}
+
+/// The answer to a bulk recovery: how many events were queued again.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Recovered)]
+pub struct RecoveredJson {
+    queued: u64,
+}
+
+impl RecoveredJson {
+    /// `queued` events queued again.
+    pub fn new(queued: u64) -> RecoveredJson {
+        RecoveredJson { queued }
+    }
 }
 
 impl RedeliveryJson {

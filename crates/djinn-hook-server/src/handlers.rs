@@ -60,6 +60,17 @@ pub(crate) async fn api(
             StatusCode::OK,
             &serde_json::json!({"status": "ok"}),
         )),
+        Route::Readyz => Ok(crate::ready::check(&state).await),
+        Route::OpenApi => Ok(Reply::bytes(
+            StatusCode::OK,
+            "application/json",
+            crate::openapi::document_text().as_bytes().to_vec(),
+        )),
+        Route::Schema(event) => Ok(Reply::bytes(
+            StatusCode::OK,
+            "application/schema+json",
+            crate::openapi::event_schema_text(event).into_bytes(),
+        )),
         Route::Metrics => {
             let (stats, backend, taken_back, stale) = state
                 .blocking(|store, _| {
@@ -397,7 +408,7 @@ impl Api<'_> {
         let queued = crate::recovery::recover_all(self.store, &recovery, drop)?;
         Ok(Reply::json(
             StatusCode::ACCEPTED,
-            &serde_json::json!({"queued": queued}),
+            &crate::entity_json::RecoveredJson::new(queued),
         ))
     }
 }

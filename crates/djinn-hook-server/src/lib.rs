@@ -1,7 +1,8 @@
 //! The HTTP front end of djinn-hooks, on axum (hyper + tokio) with tower layers: `serve`'s REST
-//! API (the original Djinn CI's webhook endpoints), event intake, `/healthz` and `/metrics`;
-//! the Webhooks tab, a server-rendered web UI under `/ui/` (`ui`); and a verifying webhook
-//! receiver for `listen`, the demo, tests and integrations.
+//! API (the original Djinn CI's webhook endpoints), event intake, `/healthz`, `/readyz`,
+//! `/metrics`, and the API's OpenAPI document ([`openapi`]); the Webhooks tab, a server-rendered
+//! web UI under `/ui/` (`ui`); and a verifying webhook receiver for `listen`, the demo, tests and
+//! integrations.
 //!
 //! - [`serve()`] runs the API and a delivery worker until a stop flag is set.
 //! - [`router`] is the API (and the web UI, when configured) as an axum `Router` over an
@@ -85,8 +86,10 @@ mod handlers;
 mod intake;
 pub mod log;
 mod metrics;
+pub mod openapi;
 mod paths;
 pub mod payload_url;
+mod ready;
 pub mod receiver;
 mod recovery;
 mod relay;

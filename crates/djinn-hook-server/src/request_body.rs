@@ -29,53 +29,85 @@ pub(crate) async fn read(headers: &HeaderMap, body: Body, max: usize) -> Result<
 }
 
 /// The body of `POST …/webhooks`. Unknown fields are ignored, as the original does.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[schema(as = CreateWebhookBody)]
 pub(crate) struct CreateWebhook {
+    /// Where deliveries are POSTed: an http or https URL (required).
+    #[schema(required = true, value_type = String, min_length = 1)]
     pub(crate) payload_url: Option<String>,
+    /// The signing secret; absent: deliveries are not signed.
     pub(crate) secret: Option<String>,
+    /// Verify the receiver's TLS certificate (default true).
     pub(crate) ssl: Option<bool>,
+    /// Deliver to it (default true).
     pub(crate) active: Option<bool>,
+    /// The events it gets; absent or empty: all of them.
+    #[schema(value_type = Option<Vec<super::openapi::EventName>>)]
     pub(crate) events: Option<Vec<String>>,
+    /// Also sign with the Standard Webhooks headers (default false).
     pub(crate) standard_webhooks: Option<bool>,
     /// Most deliveries to this webhook at once; absent or `null`: the worker's default.
+    #[schema(minimum = 1, maximum = 1000)]
     pub(crate) max_in_flight: Option<u32>,
     /// The overall timeout of one attempt, in milliseconds; absent or `null`: the worker's.
+    #[schema(minimum = 100, maximum = 120000)]
     pub(crate) timeout_ms: Option<u64>,
     /// Custom headers, `{"X-Api-Key": "value"}`; absent or `null`: none.
+    #[schema(value_type = Option<std::collections::BTreeMap<String, String>>)]
     pub(crate) headers: Option<HeaderPairs>,
 }
 
 /// The body of `PATCH …/webhooks/:id`: absent fields stay as they are; `"secret": null` or `""`
 /// removes the secret; `"events": null` or `[]` means all events; `"max_in_flight": null` and
 /// `"timeout_ms": null` return them to the worker's defaults.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[schema(as = UpdateWebhookBody)]
 pub(crate) struct UpdateWebhook {
+    /// Where deliveries are POSTed; a `***` user-info keeps the stored one.
     pub(crate) payload_url: Option<String>,
+    /// The new secret; `null` or `""` removes it.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
     pub(crate) secret: Option<Option<String>>,
+    /// Verify the receiver's TLS certificate.
     pub(crate) ssl: Option<bool>,
+    /// Deliver to it.
     pub(crate) active: Option<bool>,
+    /// The events it gets; `null` or empty: all of them.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Vec<super::openapi::EventName>>)]
     pub(crate) events: Option<Option<Vec<String>>>,
+    /// Also sign with the Standard Webhooks headers.
     pub(crate) standard_webhooks: Option<bool>,
+    /// Most deliveries at once; `null`: the worker's default.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     pub(crate) max_in_flight: Option<Option<u32>>,
+    /// The overall timeout of one attempt in milliseconds; `null`: the worker's default.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u64>, minimum = 100, maximum = 120000)]
     pub(crate) timeout_ms: Option<Option<u64>>,
     /// The whole new set of custom headers (`{}` or `null` removes them); a value `***` keeps
     /// the stored value of that name.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<std::collections::BTreeMap<String, String>>)]
     pub(crate) headers: Option<Option<HeaderPairs>>,
 }
 
 /// The body of `POST …/webhooks/:id/recover`: the range of deliveries whose events are sent
 /// again (RFC 3339 times; `until` absent: up to now), and whether only failed ones (default).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = RecoverBody)]
 pub(crate) struct Recover {
+    /// The start of the range (RFC 3339).
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub(crate) since: time::OffsetDateTime,
+    /// The end of the range (RFC 3339); absent or `null`: now.
     #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub(crate) until: Option<time::OffsetDateTime>,
+    /// Only events whose last delivery to this webhook failed (default true).
     #[serde(default = "yes")]
     pub(crate) failed_only: bool,
 }
@@ -123,9 +155,13 @@ impl<'de> Deserialize<'de> for HeaderPairs {
 /// The body of `POST …/webhooks/:id/rotate-secret` (an empty body, or `{}`, takes the
 /// defaults): the new secret (absent: one is generated and returned once) and how long the
 /// current one is still signed with, in seconds (absent: a day).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[schema(as = RotateSecretBody)]
 pub(crate) struct RotateSecret {
+    /// The new secret; absent: one is generated and returned once.
     pub(crate) secret: Option<String>,
+    /// How long the current secret still signs too, in seconds (default a day, at most 7 days).
+    #[schema(maximum = 604800)]
     pub(crate) overlap_seconds: Option<u64>,
 }
 

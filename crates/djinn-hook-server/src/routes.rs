@@ -7,6 +7,7 @@
 use axum::extract::FromRequestParts;
 use axum::http::Method;
 use axum::http::request::Parts;
+use djinn_hook_payload::EventType;
 
 use crate::error::ApiError;
 use crate::paths::{NamespacePath, Resource, id_of};
@@ -18,6 +19,12 @@ pub(crate) enum Route {
     Healthz,
     /// `/metrics`
     Metrics,
+    /// `/readyz`
+    Readyz,
+    /// `/openapi.json`
+    OpenApi,
+    /// `/schemas/<event>.json`
+    Schema(EventType),
     /// `/n/:username/:path/-/events`
     Events { ns: String },
     /// `/n/:username/:path/-/webhooks…`: the store's webhooks and deliveries.
@@ -99,7 +106,15 @@ impl Route {
         match path {
             "/healthz" | "/healthz/" => return Some(Route::Healthz),
             "/metrics" | "/metrics/" => return Some(Route::Metrics),
+            "/readyz" | "/readyz/" => return Some(Route::Readyz),
+            "/openapi.json" => return Some(Route::OpenApi),
             _ => {}
+        }
+        if let Some(name) = path
+            .strip_prefix("/schemas/")
+            .and_then(|rest| rest.strip_suffix(".json"))
+        {
+            return EventType::from_name(name).ok().map(Route::Schema);
         }
         let NamespacePath { ns, at } = NamespacePath::<ApiPath>::parse(path)?;
         Some(match at {
@@ -111,15 +126,28 @@ impl Route {
     /// The namespace the route is in, if any.
     pub(crate) fn namespace(&self) -> Option<&str> {
         match self {
-            Route::Healthz | Route::Metrics => None,
+            Route::Healthz | Route::Metrics | Route::Readyz | Route::OpenApi | Route::Schema(_) => {
+                None
+            }
             Route::Events { ns } | Route::Hooks { ns, .. } => Some(ns),
         }
+    }
+
+    /// Whether anyone may ask for this route, without a token: liveness, readiness and the
+    /// documents.
+    pub(crate) fn is_public(&self) -> bool {
+        matches!(
+            self,
+            Route::Healthz | Route::Readyz | Route::OpenApi | Route::Schema(_)
+        )
     }
 
     /// The methods the route answers (the `Allow` header of a 405).
     pub(crate) fn allowed(&self) -> Vec<Method> {
         match self {
-            Route::Healthz | Route::Metrics => vec![Method::GET],
+            Route::Healthz | Route::Metrics | Route::Readyz | Route::OpenApi | Route::Schema(_) => {
+                vec![Method::GET]
+            }
             Route::Events { .. } => vec![Method::POST],
             Route::Hooks { at, .. } => [Method::GET, Method::POST, Method::PATCH, Method::DELETE]
                 .into_iter()

@@ -33,6 +33,7 @@ use crate::config::Config;
 use crate::conn;
 use crate::log;
 use crate::metrics::Metrics;
+use crate::ready::WorkerFlag;
 
 /// How often the server looks at the stop flag.
 const STOP_CHECK: Duration = Duration::from_millis(50);
@@ -86,7 +87,9 @@ pub fn serve<O: Outbox>(
     };
     let bound = listener.local_addr().map_err(bind_error)?;
     let waker = worker.waker();
-    let state = AppState::new(&config, store, bound, move || waker.wake());
+    let mut state = AppState::new(&config, store, bound, move || waker.wake());
+    let worker_flag = WorkerFlag::default();
+    state.worker = Some(worker_flag.clone());
     let metrics = Arc::clone(&state.metrics);
     metrics.watch_breakers(worker.breakers());
     metrics.watch_limits(worker.limits());
@@ -131,7 +134,10 @@ pub fn serve<O: Outbox>(
     let prune_store = Arc::clone(&state.store);
     let prune_metrics = Arc::clone(&state.metrics);
     let stats = thread::scope(|scope| {
-        let worker = scope.spawn(|| worker.run(stop));
+        let worker = scope.spawn(|| {
+            let _running = worker_flag.running();
+            worker.run(stop)
+        });
         if let Some(auto) = config.auto_prune {
             scope.spawn(move || {
                 auto.run(&prune_store, stop, |outcome| match outcome {

@@ -56,6 +56,7 @@ pub(crate) trait Backend:
 
 /// Namespaces (`sqlite.rs`, `pg/mod.rs`).
 pub(crate) trait Namespaces {
+    fn check_reachable(&self) -> Result<()>;
     fn ensure_namespace(&self, name: &str, now: OffsetDateTime) -> Result<Namespace>;
     fn namespace(&self, name: &str) -> Result<Option<Namespace>>;
     fn namespaces(&self) -> Result<Vec<Namespace>>;

@@ -639,6 +639,14 @@ impl Store {
         self.backend().next_due_at()
     }
 
+    /// Whether the database can be reached now (a readiness probe): on SQLite the file is
+    /// opened afresh and read (the open connections would not notice it removed or
+    /// replaced); on PostgreSQL a pooled connection runs `SELECT 1`, waiting at most 2 s
+    /// for one.
+    pub fn check_reachable(&self) -> Result<()> {
+        self.backend().check_reachable()
+    }
+
     /// Counts for metrics: tasks pending, leased and failed, disabled
     /// webhooks, events and deliveries stored.
     pub fn counts(&self) -> Result<Counts> {

@@ -175,9 +175,37 @@ impl SqliteBackend {
         };
         run().map_err(|e| e.with(operation))
     }
+
+    /// Whether the database can be read now, on a connection of its own (the reader and the
+    /// writer stay open on a file that was removed or replaced, so they cannot tell): the file
+    /// at [`path`](Self::path) is opened read-only and its `namespaces` table read.
+    pub(crate) fn reachable(&self) -> Result<()> {
+        const OPERATION: &str = "checking the database";
+        let Some(path) = &self.path else {
+            return self.read(OPERATION, |conn| {
+                conn.prepare_cached("SELECT 1 FROM namespaces LIMIT 1")?
+                    .exists([])?;
+                Ok(())
+            });
+        };
+        let run = || -> IResult<()> {
+            let conn = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            conn.prepare("SELECT 1 FROM namespaces LIMIT 1")?
+                .exists([])?;
+            Ok(())
+        };
+        run().map_err(|e| e.with(OPERATION))
+    }
 }
 
 impl Namespaces for SqliteBackend {
+    fn check_reachable(&self) -> Result<()> {
+        self.reachable()
+    }
+
     /// Returns the namespace named `name` (`owner/path`), creating it and any
     /// missing ancestors (`owner/a` for `owner/a/b`) if needed.
     fn ensure_namespace(&self, name: &str, now: OffsetDateTime) -> Result<Namespace> {

@@ -55,6 +55,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a call waits for a free pooled connection.
 const POOL_WAIT: Duration = Duration::from_secs(30);
 
+/// How long a readiness check waits for a pooled connection: a probe answers within a few
+/// seconds, so an unreachable database is reported, not waited on for [`POOL_WAIT`].
+const REACHABLE_WAIT: Duration = Duration::from_secs(2);
+
 /// A transaction that failed on a deadlock or a serialisation failure is run
 /// again from the start, at most this many times.
 const RETRIES: usize = 5;
@@ -189,6 +193,19 @@ impl PgBackend {
         f(&mut conn).map_err(|e| e.with(operation))
     }
 
+    /// Whether the database answers now: a pooled connection (waiting at most
+    /// [`REACHABLE_WAIT`] for one) runs `SELECT 1`.
+    pub(crate) fn reachable(&self) -> Result<()> {
+        const OPERATION: &str = "checking the database";
+        let mut conn = self
+            .pool
+            .get_timeout(REACHABLE_WAIT)
+            .map_err(|e| Inner::from(e).with(OPERATION))?;
+        conn.simple_query("SELECT 1")
+            .map_err(|e| Inner::from(e).with(OPERATION))?;
+        Ok(())
+    }
+
     /// A listener on its own connection, woken when work is announced.
     pub(crate) fn work_listener(&self) -> Result<WorkListener> {
         WorkListener::connect(&self.config).map_err(|source| Error::Connect {
@@ -208,6 +225,10 @@ impl PgBackend {
 }
 
 impl Namespaces for PgBackend {
+    fn check_reachable(&self) -> Result<()> {
+        self.reachable()
+    }
+
     fn ensure_namespace(&self, name: &str, now: OffsetDateTime) -> Result<Namespace> {
         check_namespace(name)?;
         self.write("creating a namespace", |tx| {

@@ -80,6 +80,24 @@ impl Scratch {
     }
 }
 
+impl Scratch {
+    /// Terminates every connection to the database and drops it, now (a database server
+    /// gone mid-run, as far as its clients can tell).
+    pub(crate) fn drop_now(&self) {
+        let mut admin = postgres::Client::connect(&self.server, postgres::NoTls).unwrap();
+        admin
+            .execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = $1 AND pid <> pg_backend_pid()",
+                &[&self.name],
+            )
+            .unwrap();
+        admin
+            .batch_execute(&format!("DROP DATABASE {} WITH (FORCE)", self.name))
+            .unwrap();
+    }
+}
+
 impl Drop for Scratch {
     fn drop(&mut self) {
         if let Ok(mut admin) = postgres::Client::connect(&self.server, postgres::NoTls) {

@@ -1275,3 +1275,70 @@ fn auto_prune_is_on_by_default_and_can_be_turned_off() {
     let serve = Serve::start(&env, &["--no-auto-prune"], None);
     assert!(serve.logs().contains("auto_prune=off"), "{}", serve.logs());
 }
+
+/// `/readyz` and `/healthz` without a token (a server with one): both 200 while all is well.
+fn assert_ready(serve: &Serve) {
+    let ready = serve.call_with("GET", "/readyz", None, None, &[]);
+    assert_eq!(ready.status, 200, "{}\n{}", ready.text, serve.logs());
+    assert_eq!(
+        ready.json,
+        json!({"status": "ready", "failed": [], "checks": {"database": "ok", "worker": "running"}})
+    );
+}
+
+/// `/readyz` answers 503 naming the database, while `/healthz` (liveness) stays 200.
+fn assert_database_unreachable(serve: &Serve) {
+    let ready = serve.call_with("GET", "/readyz", None, None, &[]);
+    assert_eq!(ready.status, 503, "{}", ready.text);
+    assert_eq!(ready.json["status"], "unavailable");
+    assert_eq!(ready.json["failed"][0], "database", "{}", ready.text);
+    assert_eq!(ready.json["checks"]["database"], "unreachable");
+    let health = serve.call_with("GET", "/healthz", None, None, &[]);
+    assert_eq!(health.status, 200);
+}
+
+/// SQLite: the database's folder moved away mid-run. A permission change would not do: CI runs
+/// as root, whom file modes do not stop, and the server's open connections would still read
+/// the moved file anyway; `/readyz` opens the file afresh at its path, which no longer leads
+/// to it, whoever runs the test. Moved back, the server is ready again.
+#[test]
+fn readyz_is_503_while_the_sqlite_file_is_gone_from_its_path() {
+    let env = Env::new();
+    let data = env.path("data");
+    std::fs::create_dir(&data).unwrap();
+    let mut command = env.command(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--allow-private-network",
+    ]);
+    command
+        .env("DJINN_HOOKS_DB", data.join("hooks.db"))
+        .env("DJINN_HOOKS_TOKENS", TOKEN);
+    let serve = Serve::spawn(command, Some(TOKEN));
+    assert_ready(&serve);
+
+    let moved = env.path("data.moved");
+    std::fs::rename(&data, &moved).unwrap();
+    assert_database_unreachable(&serve);
+    assert!(serve.logs().contains("not ready"), "{}", serve.logs());
+
+    std::fs::rename(&moved, &data).unwrap();
+    assert_ready(&serve);
+}
+
+/// PostgreSQL: the throw-away database dropped mid-run (its connections terminated first).
+#[test]
+fn readyz_is_503_once_the_postgresql_database_is_dropped() {
+    let Some(server) = crate::fixtures::postgres_server() else {
+        return;
+    };
+    let env = Env::on_postgres(&server);
+    let serve = Serve::start(&env, &[], Some(TOKEN));
+    assert_ready(&serve);
+    env.postgres
+        .as_ref()
+        .expect("a PostgreSQL environment")
+        .drop_now();
+    assert_database_unreachable(&serve);
+}
