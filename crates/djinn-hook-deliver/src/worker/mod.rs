@@ -1,11 +1,31 @@
 //! The worker loop over a store's [`Outbox`]: [`Worker`] (what it does and promises is
 //! documented there), its [`WorkerConfig`], what it reports ([`Stats`], [`WorkerEvent`]) and
-//! its handles ([`WorkerWaker`], [`BreakerMonitor`]); the machinery is in `machinery.rs`.
+//! its handles ([`WorkerWaker`], [`BreakerMonitor`], [`LimitMonitor`]).
+//!
+//! How it is built: `schedule.rs` is the scheduling as a state machine (phases, claims,
+//! commits; events in, the next step out), tested without threads; `pool.rs` the delivery
+//! threads that carry its steps out, and the pool keeper; `claim.rs`, `record.rs` and
+//! `commit.rs` what a claim, a finished delivery and a commit do to the shared `state.rs`;
+//! `shared_breakers.rs` the breakers shared through the outbox. What they use:
+//! `hook_queue.rs` (the queue per webhook, round-robin), `queue_depth.rs` (its bounds),
+//! `limits.rs` (the adaptive limit per webhook), `breaker.rs` (the breaker per destination)
+//! and `store_thread.rs` (the one thread that calls the outbox).
 
+pub(crate) mod breaker;
+mod claim;
+mod commit;
 mod config;
 mod handles;
-mod machinery;
+mod hook_queue;
+pub(crate) mod limits;
+mod pool;
+mod queue_depth;
+mod record;
 mod report;
+mod schedule;
+mod shared_breakers;
+mod state;
+mod store_thread;
 
 use std::fmt;
 use std::sync::atomic::AtomicBool;
@@ -17,12 +37,12 @@ pub use config::WorkerConfig;
 pub use handles::{BreakerMonitor, LimitMonitor, WorkerWaker};
 pub use report::{Stats, WorkerEvent};
 
-#[cfg(doc)]
-use crate::breaker::BreakerConfig;
 use crate::deliver::{DeliverConfig, Deliverer};
 use crate::retry::RetryPolicy;
-use machinery::{Shared, lock};
+#[cfg(doc)]
+use breaker::BreakerConfig;
 use report::Observer;
+use state::{Shared, lock};
 
 /// Claims tasks from an [`Outbox`], delivers them on a pool of threads and commits the results
 /// in batches.

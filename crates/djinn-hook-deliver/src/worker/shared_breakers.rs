@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 use djinn_hook_outbox::{Claimed, Destination, Outbox, OutboxError, ProbeTurn};
 use time::OffsetDateTime;
 
-use super::{Run, State, lock};
-use crate::breaker::Gate;
-use crate::worker::Worker;
+use super::Worker;
+use super::breaker::Gate;
+use super::pool::Run;
+use super::state::{State, lock};
 
 /// How often, at most, claims are followed by a read of the shared breakers. Only claims that
 /// got tasks are: a process learns of a breaker another opened before it sends any of that
