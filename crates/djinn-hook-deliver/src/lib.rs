@@ -139,5 +139,5 @@ pub use crate::{
 pub use djinn_hook_outbox::{
     Attempt, AttemptOutcome, ClaimRequest, Claimed, Completion, Decision, Deferral,
     DeliveryRequest, Destination, LeaseToken, LimitNote, Outbox, OutboxError, Outcome, PutOff,
-    ReducedLimit, Release, Task, WebhookSecret,
+    ReducedLimit, Release, Shutdown, Task, WebhookSecret,
 };

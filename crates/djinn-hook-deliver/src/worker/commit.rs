@@ -186,7 +186,13 @@ impl<O: Outbox> Worker<'_, O> {
                 batch: batch.len(),
                 retry_in: backoff,
             });
-            thread::sleep(backoff);
+            // Cut short by a stop: a stopping worker tries its commits without waiting.
+            match run.stop {
+                Some(stop) => {
+                    stop.wait_timeout(backoff);
+                }
+                None => thread::sleep(backoff),
+            }
             backoff = (backoff * 2).min(Duration::from_secs(5));
         }
     }

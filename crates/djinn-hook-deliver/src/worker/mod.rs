@@ -28,10 +28,9 @@ mod state;
 mod store_thread;
 
 use std::fmt;
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
-use djinn_hook_outbox::Outbox;
+use djinn_hook_outbox::{Outbox, Shutdown};
 
 pub use config::WorkerConfig;
 pub use handles::{BreakerMonitor, LimitMonitor, WorkerWaker};
@@ -96,9 +95,11 @@ use state::{Shared, lock};
 /// - **Waking up**: when nothing is due the worker claims again after `poll_interval`, or as
 ///   soon as a [`WorkerWaker`] (from [`waker`](Self::waker)) is woken, e.g. right after new
 ///   events were committed.
-/// - **Stopping**: [`run`](Self::run) stops claiming when the flag is set, hands the queued
-///   tasks back to the outbox unattempted ([`Outbox::release`]: due again at once), lets the
-///   deliveries under way finish (each within its timeout), commits them and returns.
+/// - **Stopping**: [`run`](Self::run) stops claiming the moment its [`Shutdown`] is set (its
+///   waiting threads are woken, no polling), hands the queued tasks back to the outbox
+///   unattempted ([`Outbox::release`]: due again at once), lets the deliveries under way finish
+///   (each within its timeout), commits them (a failed commit is retried without waiting out
+///   its back-off) and returns.
 ///
 /// Runs of one worker do not overlap: a `run` or `run_until_idle` called while another is
 /// running waits for it to return.
@@ -202,7 +203,7 @@ impl<'o, O: Outbox> Worker<'o, O> {
 
     /// Runs until `stop` is set; then claims nothing more, hands back the queued tasks no
     /// thread has started, finishes and commits the deliveries under way, and returns.
-    pub fn run(&self, stop: &AtomicBool) -> Stats {
+    pub fn run(&self, stop: &Shutdown) -> Stats {
         self.run_inner(Some(stop))
     }
 }

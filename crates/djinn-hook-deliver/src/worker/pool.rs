@@ -3,12 +3,12 @@
 //! adds a thread for each delivery waiting on its receiver, and the run that starts them all.
 
 use std::collections::HashMap;
-use std::sync::MutexGuard;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, MutexGuard};
+use std::task::{Wake, Waker};
 use std::thread::{self, Scope};
 use std::time::{Duration, Instant};
 
-use djinn_hook_outbox::Outbox;
+use djinn_hook_outbox::{Outbox, Shutdown};
 use time::OffsetDateTime;
 
 use super::breaker::Gate;
@@ -21,9 +21,6 @@ use super::state::{Ended, Shared, Started, State, forget, hand_back_queue, lock,
 use super::store_thread::StoreThread;
 use super::{Stats, Worker, WorkerEvent};
 use crate::engine::Engine;
-
-/// Longest sleep between two looks at the stop flag.
-const STOP_CHECK: Duration = Duration::from_millis(50);
 
 /// A delivery under way longer than this is waiting on its receiver: its thread no longer
 /// counts as one of the pool's `concurrency` working threads, and the pool grows by one; the
@@ -51,11 +48,11 @@ const IDLE_RETIRE: Duration = Duration::from_secs(2);
 const DELIVERY_STACK: usize = 256 * 1024;
 
 impl<O: Outbox> Worker<'_, O> {
-    pub(crate) fn run_inner(&self, stop: Option<&AtomicBool>) -> Stats {
+    pub(crate) fn run_inner(&self, stop: Option<&Shutdown>) -> Stats {
         {
             let mut state = lock(&self.shared.state);
             while state.schedule.is_running() {
-                state = wait(&self.shared.changed, state, STOP_CHECK);
+                state = wait(&self.shared.changed, state, None);
             }
             let mut schedule = std::mem::take(&mut state.schedule);
             schedule.start(stop.is_none());
@@ -70,6 +67,9 @@ impl<O: Outbox> Worker<'_, O> {
             };
         }
         let running = Running(&self.shared);
+        // Wakes the threads that wait when the stop comes (unregistered when the run ends).
+        let _stop_wakes = stop
+            .map(|stop| stop.on_stop(Waker::from(Arc::new(StopWaker(Arc::clone(&self.shared))))));
         // Dropped (its thread joined) after the delivery threads returned, which wait for the
         // deliveries in it to end.
         let engine = Engine::start(self.deliverer.clone()).ok();
@@ -120,9 +120,6 @@ impl<O: Outbox> Worker<'_, O> {
         let mut idle_since: Option<Instant> = None;
         let mut state = lock(&shared.state);
         loop {
-            if run.stopped() && state.schedule.stop_requested() {
-                shared.notify(&state);
-            }
             let facts = state.facts(self.config.max_in_flight_bytes);
             let mut step = state.schedule.next(&facts, Instant::now());
             if step == Step::Deliver {
@@ -148,24 +145,17 @@ impl<O: Outbox> Worker<'_, O> {
                 Step::Claim => state = self.claim(state, run),
                 Step::Return => return,
                 Step::Deliver => unreachable!("handled above"),
-                Step::Wait(until) => {
+                Step::Wait(mut until) => {
                     if grown && state.threads > self.config.concurrency + state.slow {
                         let since = *idle_since.get_or_insert_with(Instant::now);
                         if since.elapsed() >= IDLE_RETIRE {
                             return;
                         }
+                        let retire = since + IDLE_RETIRE;
+                        until = Some(until.map_or(retire, |until| until.min(retire)));
                     }
-                    let timeout = until.map_or(STOP_CHECK, |until| {
-                        until
-                            .saturating_duration_since(Instant::now())
-                            .min(STOP_CHECK)
-                    });
                     state.waiting += 1;
-                    state = wait(
-                        &shared.changed,
-                        state,
-                        timeout.max(Duration::from_millis(1)),
-                    );
+                    state = wait(&shared.changed, state, until);
                     state.waiting -= 1;
                 }
             }
@@ -345,7 +335,11 @@ impl<O: Outbox> Worker<'_, O> {
             if slow < state.slow {
                 state.queue.unpark();
             }
-            state.slow = slow;
+            if slow != state.slow {
+                // Who may claim, and which webhooks' tasks may be taken, depends on it.
+                state.slow = slow;
+                shared.notify(&state);
+            }
             let working = state.threads.saturating_sub(state.slow);
             let room = (self.config.max_deliveries + self.config.concurrency)
                 .saturating_sub(state.threads);
@@ -433,7 +427,7 @@ fn spawn_delivery_thread<'scope>(
 
 /// The parameters of one run.
 pub(super) struct Run<'a, 'env> {
-    pub(super) stop: Option<&'a AtomicBool>,
+    pub(super) stop: Option<&'a Shutdown>,
     /// Where the outbox is called.
     pub(super) store: &'a StoreThread<'env>,
     /// Where deliveries to receivers not known to answer quickly wait (`None` if its thread
@@ -441,8 +435,14 @@ pub(super) struct Run<'a, 'env> {
     pub(super) engine: Option<&'a Engine>,
 }
 
-impl Run<'_, '_> {
-    fn stopped(&self) -> bool {
-        self.stop.is_some_and(|stop| stop.load(Ordering::Acquire))
+/// Tells a run's threads that the stop came, and wakes those that wait.
+struct StopWaker(Arc<Shared>);
+
+impl Wake for StopWaker {
+    fn wake(self: Arc<Self>) {
+        let mut state = lock(&self.0.state);
+        if state.schedule.stop_requested() {
+            self.0.changed.notify_all();
+        }
     }
 }

@@ -261,13 +261,20 @@ pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Waits on `condvar` until notified, or until `until` if given.
 pub(super) fn wait<'a, T>(
     condvar: &Condvar,
     guard: MutexGuard<'a, T>,
-    timeout: Duration,
+    until: Option<Instant>,
 ) -> MutexGuard<'a, T> {
-    condvar
-        .wait_timeout(guard, timeout)
-        .unwrap_or_else(PoisonError::into_inner)
-        .0
+    match until {
+        None => condvar.wait(guard).unwrap_or_else(PoisonError::into_inner),
+        Some(until) => {
+            let timeout = until.saturating_duration_since(Instant::now());
+            condvar
+                .wait_timeout(guard, timeout)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0
+        }
+    }
 }

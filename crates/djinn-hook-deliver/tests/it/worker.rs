@@ -2,14 +2,14 @@
 //! concurrency, stopping while deliveries are in flight, a failing store.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use djinn_hook_deliver::{
     ClaimRequest, Claimed, Completion, DeliveryRequest, LeaseToken, Outbox, OutboxError, Outcome,
-    PutOff, Release, RetryPolicy, Task, Worker, WorkerConfig, WorkerEvent,
+    PutOff, Release, RetryPolicy, Shutdown, Task, Worker, WorkerConfig, WorkerEvent,
 };
 use djinn_hook_sign::headers;
 use time::OffsetDateTime;
@@ -384,7 +384,7 @@ fn stop_finishes_deliveries_under_way_and_hands_back_the_queue() {
         Box::new(Reply::status(200)),
     ));
     let outbox = MemOutbox::with_tasks((0..40).map(|_| request(&server.url())));
-    let stop = AtomicBool::new(false);
+    let stop = Shutdown::new();
     let worker = Worker::new(&outbox, local_deliverer(), quick_policy(), fast_config(4));
     let stats = thread::scope(|scope| {
         let running = scope.spawn(|| worker.run(&stop));
@@ -392,7 +392,7 @@ fn stop_finishes_deliveries_under_way_and_hands_back_the_queue() {
         while server.request_count() < 4 && Instant::now() < deadline {
             thread::sleep(Duration::from_millis(5));
         }
-        stop.store(true, Ordering::SeqCst);
+        stop.stop();
         running.join().unwrap()
     });
 
@@ -421,7 +421,7 @@ fn stop_finishes_deliveries_under_way_and_hands_back_the_queue() {
 fn run_without_tasks_waits_for_work_until_stopped() {
     let server = Server::always(Reply::status(200));
     let outbox = MemOutbox::default();
-    let stop = AtomicBool::new(false);
+    let stop = Shutdown::new();
     let worker = Worker::new(&outbox, local_deliverer(), quick_policy(), fast_config(2));
     let stats = thread::scope(|scope| {
         let running = scope.spawn(|| worker.run(&stop));
@@ -436,7 +436,7 @@ fn run_without_tasks_waits_for_work_until_stopped() {
         while outbox.done(1).is_none() && Instant::now() < deadline {
             thread::sleep(Duration::from_millis(5));
         }
-        stop.store(true, Ordering::SeqCst);
+        stop.stop();
         running.join().unwrap()
     });
     assert_eq!(stats.delivered, 1);
@@ -635,7 +635,7 @@ fn run_until_idle_ends_once_the_last_completion_lands_after_an_empty_claim() {
 fn a_waker_makes_an_idle_worker_claim_at_once() {
     let server = Server::always(Reply::status(200));
     let outbox = MemOutbox::default();
-    let stop = AtomicBool::new(false);
+    let stop = Shutdown::new();
     let mut config = fast_config(2);
     config.poll_interval = Duration::from_secs(10);
     let worker = Worker::new(&outbox, local_deliverer(), quick_policy(), config);
@@ -655,7 +655,7 @@ fn a_waker_makes_an_idle_worker_claim_at_once() {
             thread::sleep(Duration::from_millis(2));
         }
         let latency = woken.elapsed();
-        stop.store(true, Ordering::SeqCst);
+        stop.stop();
         (running.join().unwrap(), latency)
     });
     assert_eq!(stats.delivered, 1);
