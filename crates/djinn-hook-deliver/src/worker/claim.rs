@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::sync::MutexGuard;
-use std::time::Instant;
 
 use djinn_hook_outbox::{ClaimRequest, Claimed, Destination, Outbox};
 
@@ -51,7 +50,7 @@ impl<O: Outbox> Worker<'_, O> {
         drop(state);
 
         // Taken before the claim, so the lease is never thought to last longer than it does.
-        let lease_until = Instant::now() + self.config.lease;
+        let lease_until = self.clock.now() + self.config.lease;
         let (claimed, read) = run
             .store
             .call(move || self.claim_and_read_breakers(&request, last_read));
@@ -67,7 +66,7 @@ impl<O: Outbox> Worker<'_, O> {
                 drop(state);
                 self.observe(WorkerEvent::ClaimFailed(&error));
                 state = lock(&shared.state);
-                let now = Instant::now();
+                let now = self.clock.now();
                 let poll = self.config.poll_interval;
                 let failed = ClaimResult::Failed;
                 state
@@ -85,7 +84,7 @@ impl<O: Outbox> Worker<'_, O> {
         } else {
             ClaimResult::Full
         };
-        let now = Instant::now();
+        let now = self.clock.now();
         let poll = self.config.poll_interval;
         state
             .schedule
@@ -126,14 +125,21 @@ impl<O: Outbox> Worker<'_, O> {
                 && !self.failing_too_long(&task)
                 && let Some(Gate::Hold { until, reason }) = state.breakers.holds(destination, now)
             {
-                put_off(&mut state, &task, destination, until, reason);
+                put_off(&mut state, &*self.clock, &task, destination, until, reason);
                 continue;
             }
             let hook_id = task.request.hook_id;
             if let Some(destination) = &destination
                 && let Some(until) = state.limits.paused_until(hook_id, now)
             {
-                put_off(&mut state, &task, destination, until, throttled_reason());
+                put_off(
+                    &mut state,
+                    &*self.clock,
+                    &task,
+                    destination,
+                    until,
+                    throttled_reason(),
+                );
                 continue;
             }
             let cap = state.limits.allowed(hook_id, self.cap_of(&task), now);

@@ -4,7 +4,7 @@
 
 use std::sync::MutexGuard;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use djinn_hook_outbox::{Completion, Deferral, Outbox, Outcome};
 
@@ -72,7 +72,7 @@ impl<O: Outbox> Worker<'_, O> {
                     forget(&mut state, completion.task_id);
                 }
             }
-            state.depth.record(batch.len(), Instant::now());
+            state.depth.record(batch.len(), self.clock.now());
             state.schedule.commit_ended(true);
             shared.nudge(&state);
             if state.delivering > 0 {

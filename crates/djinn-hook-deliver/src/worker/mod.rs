@@ -13,6 +13,7 @@
 
 pub(crate) mod breaker;
 mod claim;
+mod clock;
 mod commit;
 mod config;
 mod handles;
@@ -32,6 +33,7 @@ use std::sync::{Arc, Mutex};
 
 use djinn_hook_outbox::{Outbox, Shutdown};
 
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::WorkerConfig;
 pub use handles::{BreakerMonitor, LimitMonitor, WorkerWaker};
 pub use report::{Stats, WorkerEvent};
@@ -41,7 +43,7 @@ use crate::retry::RetryPolicy;
 #[cfg(doc)]
 use breaker::BreakerConfig;
 use report::Observer;
-use state::{Shared, lock};
+use state::{Shared, WorkerClock, lock};
 
 /// Claims tasks from an [`Outbox`], delivers them on a pool of threads and commits the results
 /// in batches.
@@ -110,6 +112,7 @@ pub struct Worker<'o, O: Outbox> {
     config: WorkerConfig,
     observer: Mutex<Option<Observer<'o>>>,
     shared: Arc<Shared>,
+    clock: WorkerClock,
 }
 
 impl<O: Outbox> fmt::Debug for Worker<'_, O> {
@@ -145,6 +148,7 @@ impl<'o, O: Outbox> Worker<'o, O> {
             },
             observer: Mutex::new(None),
             shared,
+            clock: WorkerClock::default(),
         }
     }
 
@@ -166,6 +170,21 @@ impl<'o, O: Outbox> Worker<'o, O> {
     /// Calls `observer` for every [`WorkerEvent`] (from the worker's threads, one at a time).
     pub fn with_observer(self, observer: impl FnMut(WorkerEvent<'_>) + Send + 'o) -> Self {
         *lock(&self.observer) = Some(Box::new(observer));
+        self
+    }
+
+    /// Reads the time from `clock` (the system's by default), e.g. a [`ManualClock`] that a
+    /// test moves instead of sleeping: poll intervals, pauses, breakers, leases and the pool's
+    /// timings all follow it. The deliveries themselves (their timeouts, the attempts' times)
+    /// keep the real time.
+    pub fn with_clock(mut self, clock: impl Clock + 'static) -> Self {
+        let clock: Arc<dyn Clock> = Arc::new(clock);
+        // A waiting thread wakes when the clock is moved, to look at the time again.
+        clock.wake_when_moved(std::task::Waker::from(Arc::new(state::WakeOnMove(
+            Arc::downgrade(&self.shared),
+        ))));
+        self.clock = WorkerClock(Arc::clone(&clock));
+        lock(&self.shared.state).clock = WorkerClock(clock);
         self
     }
 

@@ -9,7 +9,6 @@ use std::thread::{self, Scope};
 use std::time::{Duration, Instant};
 
 use djinn_hook_outbox::{Outbox, Shutdown};
-use time::OffsetDateTime;
 
 use super::breaker::Gate;
 use super::hook_queue::{HookQueues, Queued};
@@ -58,6 +57,7 @@ impl<O: Outbox> Worker<'_, O> {
             schedule.start(stop.is_none());
             *state = State {
                 schedule,
+                clock: state.clock.clone(),
                 threads: self.config.concurrency,
                 depth: QueueDepth::new(self.config.concurrency),
                 // Kept across runs: a destination does not recover because the worker restarted.
@@ -121,7 +121,7 @@ impl<O: Outbox> Worker<'_, O> {
         let mut state = lock(&shared.state);
         loop {
             let facts = state.facts(self.config.max_in_flight_bytes);
-            let mut step = state.schedule.next(&facts, Instant::now());
+            let mut step = state.schedule.next(&facts, self.clock.now());
             if step == Step::Deliver {
                 match self.take_task(&mut state) {
                     Some(queued) => {
@@ -147,15 +147,17 @@ impl<O: Outbox> Worker<'_, O> {
                 Step::Deliver => unreachable!("handled above"),
                 Step::Wait(mut until) => {
                     if grown && state.threads > self.config.concurrency + state.slow {
-                        let since = *idle_since.get_or_insert_with(Instant::now);
-                        if since.elapsed() >= IDLE_RETIRE {
+                        let since = *idle_since.get_or_insert_with(|| self.clock.now());
+                        if self.clock.now().saturating_duration_since(since) >= IDLE_RETIRE {
                             return;
                         }
                         let retire = since + IDLE_RETIRE;
                         until = Some(until.map_or(retire, |until| until.min(retire)));
                     }
                     state.waiting += 1;
-                    state = wait(&shared.changed, state, until);
+                    let timeout =
+                        until.map(|until| until.saturating_duration_since(self.clock.now()));
+                    state = wait(&shared.changed, state, timeout);
                     state.waiting -= 1;
                 }
             }
@@ -198,7 +200,7 @@ impl<O: Outbox> Worker<'_, O> {
         if !state
             .in_flight
             .get(&task.task_id)
-            .is_some_and(|task| task.lease_left_at_least(self.config.lease / 4))
+            .is_some_and(|task| task.lease_left_at_least(self.config.lease / 4, self.clock.now()))
         {
             // Its lease ran out while it was queued, or nearly: another worker may hold the
             // task now, or could claim it while this delivery is under way. Left to be
@@ -213,7 +215,7 @@ impl<O: Outbox> Worker<'_, O> {
             let gate;
             (state, gate) = self.breaker_gate(state, run, destination, task.task_id);
             if let Gate::Hold { until, reason } = gate {
-                put_off(&mut state, &task, destination, until, reason);
+                put_off(&mut state, &*self.clock, &task, destination, until, reason);
                 state.queue.done(hook_id);
                 return state;
             }
@@ -226,7 +228,7 @@ impl<O: Outbox> Worker<'_, O> {
             state.evented += 1;
             *state.evented_by_hook.entry(hook_id).or_default() += 1;
             drop(state);
-            let started = Instant::now();
+            let started = self.clock.now();
             let prepared = engine.prepare(&task.request);
             let to_record = std::sync::Arc::clone(&self.shared);
             engine.send(prepared, move |attempt| {
@@ -246,7 +248,7 @@ impl<O: Outbox> Worker<'_, O> {
         state.delivering += 1;
         let delivery = state.next_delivery;
         state.next_delivery += 1;
-        let started = Instant::now();
+        let started = self.clock.now();
         // A delivery to a receiver that answered slowly last time counts as waiting from
         // its start: the keeper adds a thread for it at its next look, not after `SLOW`.
         let expected_slow = state.limits.slow(hook_id);
@@ -287,13 +289,13 @@ impl<O: Outbox> Worker<'_, O> {
             &attempt,
             number,
             task.hook_failing_since,
-            OffsetDateTime::now_utc(),
+            self.clock.now_utc(),
         );
 
         state = lock(&shared.state);
         state.delivering -= 1;
         state.started.remove(&delivery);
-        let took = started.elapsed();
+        let took = self.clock.now().saturating_duration_since(started);
         if expected_slow || took >= slow_after {
             // Counted slow by the keeper (or about to be): no longer.
             state.slow = state.slow.saturating_sub(1);
@@ -317,7 +319,7 @@ impl<O: Outbox> Worker<'_, O> {
             if state.threads == 0 || state.schedule.phase() == Phase::Finished {
                 return;
             }
-            let now = Instant::now();
+            let now = self.clock.now();
             let State {
                 started, limits, ..
             } = &mut *state;

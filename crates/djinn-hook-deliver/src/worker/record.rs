@@ -6,7 +6,6 @@ use std::sync::MutexGuard;
 use std::time::{Duration, Instant};
 
 use djinn_hook_outbox::{Attempt, Completion, Decision, Destination, Outbox, Outcome, Task};
-use time::OffsetDateTime;
 
 use super::breaker::Change;
 use super::hook_queue::Queued;
@@ -38,12 +37,12 @@ impl<O: Outbox> Worker<'_, O> {
             }
         }
         state.queue.unpark();
-        let took = started.elapsed();
+        let took = self.clock.now().saturating_duration_since(started);
         let decision = self.policy.decide(
             &attempt,
             task.request.attempt,
             task.hook_failing_since,
-            OffsetDateTime::now_utc(),
+            self.clock.now_utc(),
         );
         self.record(state, run, task, destination, took, attempt, decision)
     }
@@ -67,15 +66,15 @@ impl<O: Outbox> Worker<'_, O> {
             .request
             .timeout
             .unwrap_or(self.deliverer.config().timeout);
-        let signal = Signal::of(&attempt, timeout, OffsetDateTime::now_utc());
+        let signal = Signal::of(&attempt, timeout, self.clock.now_utc());
         let cap = self.cap_of(&task);
         if let Some(change) =
             state
                 .limits
-                .record(hook_id, cap, signal, took >= SLOW, Instant::now())
+                .record(hook_id, cap, signal, took >= SLOW, self.clock.now())
         {
             state.queue.set_cap(hook_id, change.limit);
-            let note = state.limits.note(hook_id, Instant::now());
+            let note = state.limits.note(hook_id, self.clock.now());
             state.limit_notes.retain(|n| n.hook_id != hook_id);
             state.limit_notes.push(note);
             if let (Some(until), Some(destination)) = (change.paused_until, &destination) {
@@ -84,11 +83,11 @@ impl<O: Outbox> Worker<'_, O> {
         }
         if let (Outcome::Throttled(at), Some(until)) = (
             decision.outcome,
-            state.limits.paused_until(hook_id, Instant::now()),
+            state.limits.paused_until(hook_id, self.clock.now()),
         ) {
             // Not before its webhook's pause ends.
             let pause_end =
-                OffsetDateTime::now_utc() + until.saturating_duration_since(Instant::now());
+                self.clock.now_utc() + until.saturating_duration_since(self.clock.now());
             decision.outcome = Outcome::Throttled(at.max(pause_end));
         }
         // No wake-up for the slot this frees: this thread takes the next task itself.
@@ -97,7 +96,7 @@ impl<O: Outbox> Worker<'_, O> {
             && let Some(change) =
                 state
                     .breakers
-                    .record(&destination, task.task_id, &attempt, Instant::now())
+                    .record(&destination, task.task_id, &attempt, self.clock.now())
         {
             state = self.breaker_changed(state, &destination, change);
         }
@@ -124,7 +123,14 @@ impl<O: Outbox> Worker<'_, O> {
             .queue
             .take_where(|queued| queued.task.request.hook_id == hook_id);
         for Queued { task, .. } in queued {
-            put_off(state, &task, destination, until, throttled_reason());
+            put_off(
+                state,
+                &*self.clock,
+                &task,
+                destination,
+                until,
+                throttled_reason(),
+            );
         }
     }
 
@@ -133,7 +139,7 @@ impl<O: Outbox> Worker<'_, O> {
     /// does not keep a dead webhook enabled forever.
     pub(super) fn failing_too_long(&self, task: &Task) -> bool {
         task.hook_failing_since
-            .is_some_and(|since| OffsetDateTime::now_utc() - since >= self.policy.disable_after)
+            .is_some_and(|since| self.clock.now_utc() - since >= self.policy.disable_after)
     }
 
     /// Acts on a breaker's change: an opened breaker puts off the destination's queued tasks
@@ -157,9 +163,16 @@ impl<O: Outbox> Worker<'_, O> {
                         && !self.failing_too_long(&queued.task)
                 });
                 for Queued { task, .. } in queued {
-                    put_off(&mut state, &task, destination, until, reason.clone());
+                    put_off(
+                        &mut state,
+                        &*self.clock,
+                        &task,
+                        destination,
+                        until,
+                        reason.clone(),
+                    );
                 }
-                Some((until.saturating_duration_since(Instant::now()), reason))
+                Some((until.saturating_duration_since(self.clock.now()), reason))
             }
             Change::Closed => {
                 state.stats.breakers_closed += 1;

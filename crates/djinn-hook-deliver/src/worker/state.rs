@@ -3,7 +3,7 @@
 //! on it that every part of the worker uses.
 
 use std::collections::HashMap;
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use djinn_hook_outbox::{
@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 
 use super::Stats;
 use super::breaker::{BreakerConfig, BreakerStatus, Breakers};
+use super::clock::{Clock, SystemClock};
 use super::hook_queue::{HookQueues, Queued};
 use super::limits::{LimitReason, LimitStatus, Limits};
 use super::queue_depth::QueueDepth;
@@ -44,7 +45,8 @@ impl Shared {
 
     /// Every destination with a breaker that is open, probing, or counting failures.
     pub(super) fn breaker_statuses(&self) -> Vec<BreakerStatus> {
-        lock(&self.state).breakers.statuses(Instant::now())
+        let state = lock(&self.state);
+        state.breakers.statuses(state.clock.now())
     }
 
     /// Every webhook whose adaptive limit is not plainly at its cap.
@@ -52,7 +54,7 @@ impl Shared {
         let state = lock(&self.state);
         state
             .limits
-            .statuses(Instant::now(), |hook_id| state.queue.delivering(hook_id))
+            .statuses(state.clock.now(), |hook_id| state.queue.delivering(hook_id))
     }
 
     /// Wakes the waiting threads, if any (with the lock held, so none is missed).
@@ -77,6 +79,8 @@ impl Shared {
 pub(super) struct State {
     /// The run's phase, its claims and commits.
     pub(super) schedule: Schedule,
+    /// The worker's clock, for its handles.
+    pub(super) clock: WorkerClock,
     /// Claimed, waiting for a thread, by webhook.
     pub(super) queue: HookQueues,
     /// The breakers, by destination (kept across runs).
@@ -188,8 +192,8 @@ pub(super) struct InFlight {
 impl InFlight {
     /// Whether at least `margin` of its lease is left: a delivery started with less could
     /// still be under way, or its completion uncommitted, when the lease runs out.
-    pub(super) fn lease_left_at_least(&self, margin: Duration) -> bool {
-        Instant::now() + margin < self.lease_until
+    pub(super) fn lease_left_at_least(&self, margin: Duration, now: Instant) -> bool {
+        now + margin < self.lease_until
     }
 }
 
@@ -197,14 +201,15 @@ impl InFlight {
 /// flight until the outbox has it).
 pub(super) fn put_off(
     state: &mut State,
+    clock: &dyn Clock,
     task: &Task,
     destination: &Destination,
     until: Instant,
     reason: String,
 ) {
     state.breakers.held(destination, task.task_id);
-    let wait = until.saturating_duration_since(Instant::now());
-    let until = OffsetDateTime::now_utc() + wait;
+    let wait = until.saturating_duration_since(clock.now());
+    let until = clock.now_utc() + wait;
     state.put_offs.push(PutOff {
         task_id: task.task_id,
         lease: task.lease,
@@ -256,21 +261,52 @@ pub(super) fn forget(state: &mut State, task_id: i64) {
     }
 }
 
+/// A worker's [`Clock`] (the system's unless told otherwise).
+#[derive(Clone, Debug)]
+pub(super) struct WorkerClock(pub(super) Arc<dyn Clock>);
+
+impl Default for WorkerClock {
+    fn default() -> WorkerClock {
+        WorkerClock(Arc::new(SystemClock))
+    }
+}
+
+impl std::ops::Deref for WorkerClock {
+    type Target = dyn Clock + 'static;
+
+    fn deref(&self) -> &(dyn Clock + 'static) {
+        &*self.0
+    }
+}
+
+/// Wakes a worker's waiting threads when its clock is moved (holding the worker weakly: the
+/// clock may outlive it).
+pub(super) struct WakeOnMove(pub(super) Weak<Shared>);
+
+impl std::task::Wake for WakeOnMove {
+    fn wake(self: Arc<Self>) {
+        if let Some(shared) = self.0.upgrade() {
+            let state = lock(&shared.state);
+            shared.changed.notify_all();
+            drop(state);
+        }
+    }
+}
+
 /// Locks, ignoring poisoning (a panicking observer must not wedge the worker).
 pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Waits on `condvar` until notified, or until `until` if given.
+/// Waits on `condvar` until notified, or for `timeout` at most if given.
 pub(super) fn wait<'a, T>(
     condvar: &Condvar,
     guard: MutexGuard<'a, T>,
-    until: Option<Instant>,
+    timeout: Option<Duration>,
 ) -> MutexGuard<'a, T> {
-    match until {
+    match timeout {
         None => condvar.wait(guard).unwrap_or_else(PoisonError::into_inner),
-        Some(until) => {
-            let timeout = until.saturating_duration_since(Instant::now());
+        Some(timeout) => {
             condvar
                 .wait_timeout(guard, timeout)
                 .unwrap_or_else(PoisonError::into_inner)
