@@ -18,8 +18,9 @@ use djinn_hook_sign::Secret;
 use djinn_hook_store::{DeliveryFilter, Page, Store};
 use time::OffsetDateTime;
 
-use crate::peers::Peer;
-use crate::support::{DEADLINE, SECRET, closed_port, emit, hook, store, wait_for};
+use djinn_hook_testkit::{DEADLINE, Peer, closed_port, wait_for};
+
+use crate::support::{SECRET, emit, hook, store};
 
 /// Short timeouts: connect 500 ms, the whole attempt 1 s.
 fn deliverer() -> Deliverer {

@@ -19,8 +19,9 @@ use djinn_hook_sign::Secret;
 use djinn_hook_store::{DeliveryFilter, Page, Store};
 use time::OffsetDateTime;
 
-use crate::peers::Peer;
-use crate::support::{SECRET, closed_port, emit, hook, store, wait_for};
+use djinn_hook_testkit::{Peer, closed_port, wait_for};
+
+use crate::support::{SECRET, emit, hook, store};
 
 /// The `worker` command's defaults: 8 threads, a poll every second.
 fn worker_defaults() -> WorkerConfig {

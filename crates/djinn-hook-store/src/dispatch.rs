@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use djinn_hook_outbox::{
@@ -194,9 +194,10 @@ impl Store {
     /// [`work_listener`](Self::work_listener) hears) until `stop` is set, and returns the
     /// moment it is (the wait is interrupted: the stop is announced to the listener's
     /// connection, on a channel of its own, from the thread that stops). A listener that fails
-    /// is reported to `failed` and connected again after [`RECONNECT_DELAY`](Self::RECONNECT_DELAY),
-    /// and `wake` is called then, in case something was announced while it was down. Returns
-    /// at once on SQLite, which announces nothing across processes.
+    /// is reported to `failed` and connected again after
+    /// [`RECONNECT_DELAY`](Self::RECONNECT_DELAY), and `wake` is called then, in case something
+    /// was announced while it was down. Returns at once on SQLite, which announces nothing
+    /// across processes.
     ///
     /// For a long-running worker in a thread beside it: an event accepted by any process
     /// starts being delivered at once, not at the worker's next poll.
@@ -660,7 +661,10 @@ impl InterruptOnStop {
         #[cfg(feature = "postgres")]
         {
             let interrupt = listener.0.interrupt();
-            *self.current.lock().unwrap_or_else(PoisonError::into_inner) = Some(interrupt);
+            *self
+                .current
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(interrupt);
         }
         #[cfg(not(feature = "postgres"))]
         match listener.0 {}
@@ -673,7 +677,7 @@ impl std::task::Wake for InterruptOnStop {
         if let Some(current) = self
             .current
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .take()
         {
             // If this fails, the wait ends at its bound (`LOST_INTERRUPT_BOUND`) instead.

@@ -13,6 +13,7 @@ use djinn_hook_deliver::{
     WorkerEvent,
 };
 use djinn_hook_sign::headers;
+use djinn_hook_testkit::wait_for;
 use time::OffsetDateTime;
 
 use crate::server::{Reply, Server};
@@ -389,10 +390,7 @@ fn stop_finishes_deliveries_under_way_and_hands_back_the_queue() {
     let worker = Worker::new(&outbox, local_deliverer(), quick_policy(), fast_config(4));
     let stats = thread::scope(|scope| {
         let running = scope.spawn(|| worker.run(&stop));
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while server.request_count() < 4 && Instant::now() < deadline {
-            thread::sleep(Duration::from_millis(5));
-        }
+        wait_for("four deliveries under way", || server.request_count() >= 4);
         stop.stop();
         running.join().unwrap()
     });
@@ -427,16 +425,11 @@ fn run_without_tasks_waits_for_work_until_stopped() {
     let stats = thread::scope(|scope| {
         let running = scope.spawn(|| worker.run(&stop));
         // Work arrives while the worker polls: after it has found nothing twice.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while outbox.state.lock().unwrap().claims < 2 {
-            assert!(Instant::now() < deadline, "the worker never polled");
-            thread::sleep(Duration::from_millis(2));
-        }
+        wait_for("the worker polling twice", || {
+            outbox.state.lock().unwrap().claims >= 2
+        });
         outbox.add(1, request(&server.url()));
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while outbox.done(1).is_none() && Instant::now() < deadline {
-            thread::sleep(Duration::from_millis(5));
-        }
+        wait_for("the task delivered", || outbox.done(1).is_some());
         stop.stop();
         running.join().unwrap()
     });
@@ -648,24 +641,17 @@ fn a_waker_makes_an_idle_worker_claim_at_once() {
         let running = scope.spawn(|| worker.run(&stop));
         // The first claim found nothing (it counts itself and looks at the tasks under one
         // lock: the task added next is not in it).
-        wait_until(|| outbox.state.lock().unwrap().claims == 1);
+        wait_for("the first claim", || {
+            outbox.state.lock().unwrap().claims == 1
+        });
         outbox.add(1, request(&server.url()));
         waker.wake();
-        wait_until(|| outbox.done(1).is_some());
+        wait_for("the task delivered", || outbox.done(1).is_some());
         stop.stop();
         running.join().unwrap()
     });
     assert_eq!(stats.delivered, 1);
     assert_eq!(outbox.state.lock().unwrap().claims, 2);
-}
-
-/// Waits until `done` holds, failing the test after 10 s.
-fn wait_until(done: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting");
-        thread::sleep(Duration::from_millis(2));
-    }
 }
 
 #[test]
