@@ -1,7 +1,8 @@
-//! Faulty receivers on 127.0.0.1 ([`Peer`]), and [`closed_port`], one that is down: one that accepts connections and never answers, one that
-//! resets every connection, one that trickles its answer a byte a second, one that answers
-//! correctly but slowly, one that answers `429 Too Many Requests`. Dropping one stops its
-//! threads and closes its connections (a slow one then answers at once).
+//! Faulty receivers on 127.0.0.1 ([`Peer`]): one that accepts connections and never answers,
+//! one that resets every connection, one that trickles its answer a byte a second, one that
+//! answers correctly but slowly, one that answers `429 Too Many Requests`; and
+//! [`closed_port`], one that is down. Dropping a peer stops its threads and closes its
+//! connections (a slow one then answers at once).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
