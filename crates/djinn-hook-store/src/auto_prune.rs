@@ -7,7 +7,7 @@ use djinn_hook_outbox::Shutdown;
 
 use crate::dispatch::Store;
 use crate::error::Result;
-use crate::log::DEFAULT_RETENTION;
+use crate::pruning::DEFAULT_RETENTION;
 use crate::types::Pruned;
 
 /// Prunes every `every` what is older than `older_than` ([`Store::prune`]: bounded batches,
