@@ -7,12 +7,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use djinn_hook_outbox::{Attempt, AttemptOutcome, DeliveryRequest};
+use djinn_hook_outbox::{Attempt, AttemptOutcome, CustomHeader, DeliveryRequest};
 use djinn_hook_payload::{redact_userinfo, scrub_userinfo};
 use djinn_hook_sign::headers::{
     DELIVERY as DELIVERY_HEADER, EVENT as EVENT_HEADER, HOOK_ID as HOOK_ID_HEADER,
-    SIGNATURE as SIGNATURE_HEADER, WEBHOOK_ID as WEBHOOK_ID_HEADER,
-    WEBHOOK_SIGNATURE as WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP as WEBHOOK_TIMESTAMP_HEADER,
+    SIGNATURE as SIGNATURE_HEADER, TRACEPARENT as TRACEPARENT_HEADER,
+    WEBHOOK_ID as WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE as WEBHOOK_SIGNATURE_HEADER,
+    WEBHOOK_TIMESTAMP as WEBHOOK_TIMESTAMP_HEADER,
 };
 use djinn_hook_sign::{Secret, StandardSecret, sign, sign_standard, sign_standard_all};
 use time::OffsetDateTime;
@@ -153,7 +154,7 @@ impl Deliverer {
         if request.timeout.is_some() {
             post = post.config().timeout_global(Some(timeout)).build();
         }
-        for (name, value) in &attempt.request_headers {
+        for (name, value) in wire_headers(attempt, request) {
             post = post.header(name, value);
         }
         let response = post
@@ -222,14 +223,32 @@ impl Deliverer {
             .map_err(|error| self.classify(error, overall))
     }
 
-    /// The request headers, in the order sent.
+    /// The request headers as recorded, in the order sent: the delivery's own, then the
+    /// webhook's custom headers with their values masked ([`wire_headers`] sends the values).
     fn headers(
         &self,
         request: &DeliveryRequest,
         body: &[u8],
         timestamp: i64,
     ) -> Result<Vec<(String, String)>, DeliverError> {
-        let mut headers = Vec::with_capacity(10);
+        let mut headers = self.own_headers(request, body, timestamp)?;
+        headers.extend(
+            request
+                .headers
+                .iter()
+                .map(|h| (h.name.clone(), CustomHeader::MASK.to_owned())),
+        );
+        Ok(headers)
+    }
+
+    /// The headers the delivery itself sets (signed).
+    fn own_headers(
+        &self,
+        request: &DeliveryRequest,
+        body: &[u8],
+        timestamp: i64,
+    ) -> Result<Vec<(String, String)>, DeliverError> {
+        let mut headers = Vec::with_capacity(10 + request.headers.len());
         headers.extend([
             ("Accept".to_owned(), "*/*".to_owned()),
             (
@@ -244,6 +263,13 @@ impl Deliverer {
             (HOOK_ID_HEADER.to_owned(), request.hook_id.to_string()),
             (DELIVERY_HEADER.to_owned(), request.event_id.to_string()),
         ]);
+        if let Some(intake) = request.traceparent {
+            // The attempt's own span id, so the receiver's span is the attempt's child; the
+            // record keeps the header, which is how the attempt's span is named when exported.
+            let span_id = fastrand::u64(1..).to_be_bytes();
+            let sent = intake.child(span_id).to_string();
+            headers.push((TRACEPARENT_HEADER.to_owned(), sent));
+        }
         let Some(secret) = &request.secret else {
             return Ok(headers);
         };
@@ -271,6 +297,29 @@ impl Deliverer {
         }
         Ok(headers)
     }
+}
+
+/// The headers to put on the wire, in order: the attempt's recorded ones, with the masked
+/// values of the custom headers (the last ones, from [`Deliverer::prepare`]) replaced by the
+/// real ones. The real values never enter the [`Attempt`], so the log never holds them.
+pub(crate) fn wire_headers<'a>(
+    attempt: &'a Attempt,
+    request: &'a DeliveryRequest,
+) -> Vec<(&'a str, &'a str)> {
+    let own = attempt
+        .request_headers
+        .len()
+        .saturating_sub(request.headers.len());
+    attempt.request_headers[..own]
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .chain(
+            request
+                .headers
+                .iter()
+                .map(|h| (h.name.as_str(), h.expose())),
+        )
+        .collect()
 }
 
 /// Ends an attempt: its error (if any) recorded with the URL's credentials scrubbed, the URL

@@ -140,7 +140,7 @@ pub use crate::{
 /// The types this crate shares with the store, defined once in `djinn-hook-outbox` and
 /// re-exported here so a user of the deliverer alone needs one crate.
 pub use djinn_hook_outbox::{
-    Attempt, AttemptOutcome, ClaimRequest, Claimed, Completion, Decision, Deferral,
+    Attempt, AttemptOutcome, ClaimRequest, Claimed, Completion, CustomHeader, Decision, Deferral,
     DeliveryRequest, Destination, LeaseToken, LimitNote, Outbox, OutboxError, Outcome, PutOff,
-    ReducedLimit, Release, Shutdown, Task, WebhookSecret,
+    ReducedLimit, Release, Shutdown, Task, TraceParent, WebhookSecret,
 };

@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::request::DeliveryRequest;
+use crate::trace::TraceParent;
 
 /// What became of one attempt, for retry decisions, statistics and the delivery log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -79,9 +80,10 @@ impl fmt::Display for AttemptOutcome {
 
 /// Everything the delivery log keeps about one attempt.
 ///
-/// Request headers include the signature headers but never the secret. The request body is not
-/// here: an attempt sends its [`DeliveryRequest`](crate::DeliveryRequest)'s body unchanged (it
-/// signs those bytes), and the store already holds them. The response body is capped by the
+/// Request headers include the signature headers but never the secret, nor a custom header's
+/// value. The request body is not here: an attempt sends its
+/// [`DeliveryRequest`](crate::DeliveryRequest)'s body unchanged (it signs those bytes), and the
+/// store already holds them. The response body is capped by the
 /// deliverer; `response_truncated` says whether more followed. Made with [`Attempt::new`], then
 /// filled in by setting fields.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -103,7 +105,9 @@ pub struct Attempt {
     pub created_at: OffsetDateTime,
     /// Wall time from the start of the attempt to the end of reading the response body.
     pub duration: Duration,
-    /// The headers this crate set, in the order sent (ureq adds `Host` and `Content-Length`).
+    /// The headers this crate set, in the order sent (ureq adds `Host` and `Content-Length`);
+    /// the webhook's custom headers last, each value recorded as
+    /// [`CustomHeader::MASK`](crate::CustomHeader::MASK).
     pub request_headers: Vec<(String, String)>,
     /// The response status, when a response arrived.
     pub response_status: Option<u16>,
@@ -120,6 +124,10 @@ pub struct Attempt {
     pub tls_verification_skipped: bool,
     /// The classified outcome.
     pub outcome: AttemptOutcome,
+    /// The request's [`traceparent`](DeliveryRequest::traceparent): the intake's trace, whose
+    /// span is the parent of this attempt's (the attempt's own id is in the `traceparent`
+    /// request header it sent).
+    pub traceparent: Option<TraceParent>,
 }
 
 impl Attempt {
@@ -144,6 +152,7 @@ impl Attempt {
             error: None,
             tls_verification_skipped: false,
             outcome: AttemptOutcome::Other,
+            traceparent: request.traceparent,
         }
     }
 

@@ -68,6 +68,7 @@ mod outbox;
 mod release;
 mod request;
 mod shutdown;
+mod trace;
 
 pub use crate::{
     attempt::{Attempt, AttemptOutcome},
@@ -78,8 +79,9 @@ pub use crate::{
     lease::LeaseToken,
     outbox::{Outbox, OutboxError},
     release::Release,
-    request::{DeliveryRequest, WebhookSecret},
+    request::{CustomHeader, DeliveryRequest, WebhookSecret},
     shutdown::{OnStop, Shutdown, Stopped},
+    trace::TraceParent,
 };
 
 #[cfg(feature = "memory")]

@@ -1,4 +1,5 @@
-//! What to deliver: [`DeliveryRequest`] and the webhook's [`WebhookSecret`].
+//! What to deliver: [`DeliveryRequest`], the webhook's [`WebhookSecret`] and its
+//! [`CustomHeader`]s.
 
 use std::fmt;
 use std::sync::Arc;
@@ -6,6 +7,8 @@ use std::time::Duration;
 
 use djinn_hook_payload::{EventType, redact_userinfo};
 use uuid::Uuid;
+
+use crate::trace::TraceParent;
 
 /// A webhook's secret, as the user set it (the store decrypts it just before delivery).
 ///
@@ -47,6 +50,44 @@ impl fmt::Debug for WebhookSecret {
     }
 }
 
+/// A header a webhook's owner asked every delivery to carry (e.g. the `X-Api-Key` a receiver's
+/// gateway demands). Its value is treated as a secret: its `Debug` shows the name only, and the
+/// delivery log records it as [`CustomHeader::MASK`].
+///
+/// The store checks names and values when they are set (a valid HTTP header, not one the
+/// delivery sets itself); a deliverer sends them as they are.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CustomHeader {
+    /// The header's name, as the user wrote it.
+    pub name: String,
+    value: Arc<str>,
+}
+
+impl CustomHeader {
+    /// What is shown and recorded instead of a custom header's value.
+    pub const MASK: &'static str = "***";
+
+    /// A header `name: value`.
+    pub fn new(name: impl Into<String>, value: impl Into<Arc<str>>) -> CustomHeader {
+        CustomHeader {
+            name: name.into(),
+            value: value.into(),
+        }
+    }
+
+    /// The value itself. Never log it.
+    pub fn expose(&self) -> &str {
+        &self.value
+    }
+}
+
+impl fmt::Debug for CustomHeader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CustomHeader({}: <redacted>)", self.name)
+    }
+}
+
 /// One POST to make: the event, the webhook's delivery settings, and the exact body bytes.
 /// Its `Debug` shows the URL without its user-info.
 ///
@@ -84,12 +125,17 @@ pub struct DeliveryRequest {
     pub redelivery: bool,
     /// The webhook's own overall timeout for this attempt; `None`: the deliverer's default.
     pub timeout: Option<Duration>,
+    /// The trace of the event's intake (W3C Trace Context), if it had one: the attempt sends a
+    /// `traceparent` of the same trace, so the receiver continues it. `None`: no `traceparent`.
+    pub traceparent: Option<TraceParent>,
+    /// The webhook's custom headers, sent after the ones the delivery sets. Default: none.
+    pub headers: Vec<CustomHeader>,
 }
 
 impl DeliveryRequest {
     /// A first attempt (`attempt` 1) to POST `body` as `event` (with id `event_id`) of webhook
     /// `hook_id` to `url`: certificates verified (`ssl`), no secret (so no signature), no
-    /// Standard Webhooks headers, not a redelivery, the deliverer's timeout.
+    /// Standard Webhooks headers, not a redelivery, the deliverer's timeout, no trace.
     pub fn new(
         hook_id: i64,
         event_id: Uuid,
@@ -110,6 +156,8 @@ impl DeliveryRequest {
             attempt: 1,
             redelivery: false,
             timeout: None,
+            traceparent: None,
+            headers: Vec::new(),
         }
     }
 }
@@ -129,6 +177,8 @@ impl fmt::Debug for DeliveryRequest {
             .field("attempt", &self.attempt)
             .field("redelivery", &self.redelivery)
             .field("timeout", &self.timeout)
+            .field("traceparent", &self.traceparent)
+            .field("headers", &self.headers)
             .finish()
     }
 }

@@ -45,6 +45,10 @@ pub enum EventType {
     BuildPinned = 13,
     /// A build was unpinned.
     BuildUnpinned = 14,
+    /// Something happened to djinn-hooks itself (a webhook disabled, say): sent only to the
+    /// operator's notification webhook. Not a CI event: not in [`EventType::ALL`], never in a
+    /// webhook's mask, refused at the intake.
+    Notification = 32,
 }
 
 impl EventType {
@@ -85,6 +89,7 @@ impl EventType {
             EventType::SshKeys => "ssh_keys",
             EventType::BuildPinned => "build.pinned",
             EventType::BuildUnpinned => "build.unpinned",
+            EventType::Notification => "notification",
         }
     }
 
@@ -124,6 +129,10 @@ impl EventType {
             EventType::BuildUnpinned => {
                 "A build was unpinned. The payload is the build, with `pinned` false."
             }
+            EventType::Notification => {
+                "Something happened to djinn-hooks itself; sent only to the operator's \
+                 notification webhook."
+            }
         }
     }
 
@@ -132,7 +141,16 @@ impl EventType {
         1 << (self as u8)
     }
 
-    /// Looks an event up by its wire name.
+    /// The event whose bit is `1 << position` (the stored form of an event's type), the
+    /// notification's included.
+    pub fn from_position(position: u32) -> Option<EventType> {
+        EventType::ALL
+            .into_iter()
+            .chain([EventType::Notification])
+            .find(|event| event.bit().trailing_zeros() == position)
+    }
+
+    /// Looks a CI event up by its wire name (not `notification`, which no CI server sends).
     pub fn from_name(name: &str) -> Result<EventType, UnknownEvent> {
         EventType::ALL
             .into_iter()

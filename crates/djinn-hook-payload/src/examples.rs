@@ -16,6 +16,7 @@ use crate::entity::{
     Tag, Trigger, TriggerType, User, Variable, Visibility,
 };
 use crate::event::EventType;
+use crate::notification::Notification;
 use crate::payload::{
     Action, BuildTagged, CronChange, ImageChange, InviteAnswered, InviteSent, KeyChange,
     NamespaceChange, ObjectChange, Payload, VariableChange,
@@ -88,6 +89,7 @@ pub fn example_payload(event: EventType, api_server: &str) -> Payload {
             key: world.key(),
             extra: Extra::new(),
         }),
+        EventType::Notification => Payload::Notification(world.notification()),
     }
 }
 
@@ -120,6 +122,24 @@ struct World {
 }
 
 impl World {
+    /// A webhook of the example namespace disabled after its receiver answered 410.
+    fn notification(&self) -> Notification {
+        let details = serde_json::json!({
+            "webhook": {
+                "id": 1,
+                "namespace": "me/djinn",
+                "url": "https://hooks.example.com/djinn",
+            },
+            "reason": "the receiver answered 410 Gone",
+            "disabled_at": "2021-10-07T20:21:28Z",
+            "failing_since": "2021-10-07T20:21:28Z",
+        });
+        let serde_json::Value::Object(details) = details else {
+            unreachable!("a JSON object literal")
+        };
+        Notification::new("webhook.disabled", CREATED, details)
+    }
+
     fn new(api_server: &str) -> World {
         World {
             base: api_server.trim_end_matches('/').to_owned(),

@@ -65,6 +65,7 @@ mod entity;
 mod error;
 mod event;
 mod examples;
+mod notification;
 mod payload;
 mod schema;
 mod userinfo;
@@ -77,6 +78,7 @@ pub use entity::{
 pub use error::{PayloadError, UnknownEvent};
 pub use event::{EventSet, EventType};
 pub use examples::{DEFAULT_API_SERVER, example_api_build, example_payload};
+pub use notification::Notification;
 pub use payload::{
     Action, BuildTagged, CronChange, ImageChange, InviteAnswered, InviteSent, KeyChange,
     NamespaceChange, ObjectChange, Payload, VariableChange,

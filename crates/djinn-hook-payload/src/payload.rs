@@ -9,6 +9,7 @@ use crate::entity::{
 };
 use crate::error::PayloadError;
 use crate::event::EventType;
+use crate::notification::Notification;
 use crate::wire::wire_enum;
 
 wire_enum! {
@@ -148,6 +149,8 @@ pub enum Payload {
     Variables(VariableChange),
     /// `ssh_keys`.
     SshKeys(KeyChange),
+    /// `notification` (to the operator, about djinn-hooks itself).
+    Notification(Notification),
 }
 
 impl Payload {
@@ -175,6 +178,7 @@ impl Payload {
             EventType::Objects => Payload::Objects(decode(event, json)?),
             EventType::Variables => Payload::Variables(decode(event, json)?),
             EventType::SshKeys => Payload::SshKeys(decode(event, json)?),
+            EventType::Notification => Payload::Notification(decode(event, json)?),
         };
         payload.validate()?;
         Ok(payload)
@@ -198,6 +202,7 @@ impl Payload {
             Payload::Objects(_) => EventType::Objects,
             Payload::Variables(_) => EventType::Variables,
             Payload::SshKeys(_) => EventType::SshKeys,
+            Payload::Notification(_) => EventType::Notification,
         }
     }
 
@@ -307,6 +312,7 @@ impl Serialize for Payload {
             Payload::Objects(p) => p.serialize(serializer),
             Payload::Variables(p) => p.serialize(serializer),
             Payload::SshKeys(p) => p.serialize(serializer),
+            Payload::Notification(p) => p.serialize(serializer),
         }
     }
 }

@@ -124,6 +124,7 @@ impl EventType {
             EventType::Objects => &OBJECT_CHANGE,
             EventType::Variables => &VARIABLE_CHANGE,
             EventType::SshKeys => &KEY_CHANGE,
+            EventType::Notification => &NOTIFICATION,
         }
     }
 }
@@ -142,7 +143,7 @@ const fn field(
     }
 }
 
-use FieldType::{Boolean, Integer, Object, ObjectList, StringList, StringMap, Timestamp};
+use FieldType::{Boolean, Enum, Integer, Object, ObjectList, StringList, StringMap, Timestamp};
 const STRING: FieldType = FieldType::String;
 const NULL: bool = true;
 const SET: bool = false;
@@ -885,6 +886,32 @@ static VARIABLE_CHANGE: ObjectSchema = ObjectSchema {
     fields: &[
         ACTION,
         field("variable", Object(&VARIABLE), SET, "The variable."),
+    ],
+};
+
+static NOTIFICATION: ObjectSchema = ObjectSchema {
+    name: "notification",
+    title: "notification payload",
+    description: "Something happened to djinn-hooks itself; the other keys depend on `type` \
+                  (docs/OPERATIONS.md).",
+    fields: &[
+        field(
+            "type",
+            Enum(&[
+                "webhook.disabled",
+                "webhook.enabled",
+                "breaker.open",
+                "delivery.failed",
+            ]),
+            false,
+            "What happened.",
+        ),
+        field(
+            "created_at",
+            Timestamp,
+            false,
+            "When djinn-hooks noticed it.",
+        ),
     ],
 };
 

@@ -95,7 +95,9 @@ impl AppState {
     ) -> Result<T, ApiError> {
         let store = Arc::clone(&self.store);
         let urls = Arc::clone(&self.urls);
-        tokio::task::spawn_blocking(move || f(&store, &urls))
+        // The request's span goes along, so the store's calls show in its trace.
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || span.in_scope(|| f(&store, &urls)))
             .await
             .unwrap_or_else(|err| Err(ApiError::Internal(format!("a store call failed: {err}"))))
     }

@@ -27,8 +27,9 @@ pub use crate::paths::Urls;
 /// `max_in_flight` and `timeout_ms`: `null` for the worker's default, `breaker`: `null`, or
 /// the open circuit breaker that holds its deliveries, `delivery_limit`: `null` at its cap, or
 /// the adaptive limit a worker holds it to (`limit`, `reason`, `paused_until`), `in_flight`: its
-/// tasks claimed and not yet completed, and `secret_rotating_until`). Never the
-/// secret, and never the payload URL's user-info: `https://user:pw@host/` is shown as
+/// tasks claimed and not yet completed, `secret_rotating_until`, and `headers`: the custom
+/// headers, each name with the value `***`). Never the secret nor a header's value, and never
+/// the payload URL's user-info: `https://user:pw@host/` is shown as
 /// `https://***@host/` (the store keeps it, and sends it as basic auth).
 #[derive(Debug, Serialize)]
 pub struct WebhookJson {
@@ -61,6 +62,23 @@ pub struct WebhookJson {
     /// with the previous secret too until then); else `null`.
     #[serde(with = "time::serde::rfc3339::option")]
     secret_rotating_until: Option<OffsetDateTime>,
+    headers: MaskedHeaders,
+}
+
+/// A webhook's custom headers as shown: a JSON object of each name (in the order sent) with
+/// the value `***`.
+#[derive(Debug)]
+struct MaskedHeaders(Vec<String>);
+
+impl Serialize for MaskedHeaders {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for name in &self.0 {
+            map.serialize_entry(name, djinn_hook_store::KEEP_HEADER_VALUE)?;
+        }
+        map.end()
+    }
 }
 
 impl WebhookJson {
@@ -97,6 +115,7 @@ impl WebhookJson {
             delivery_limit: hook.delivery_limit.clone(),
             in_flight: hook.in_flight,
             secret_rotating_until: hook.secret_rotating_until,
+            headers: MaskedHeaders(hook.headers.clone()),
         }
     }
 }

@@ -11,8 +11,10 @@ use djinn_hook_payload::{EventType, Payload};
 use djinn_hook_sign::headers::EVENT as EVENT_HEADER;
 use djinn_hook_store::{
     DEFAULT_ROTATION_OVERLAP, DeliveryFilter, DeliveryLimits, Error as StoreError, LimitsUpdate,
-    MAX_ROTATION_OVERLAP, NewEvent, NewWebhook, Page, SecretUpdate, Store, Webhook, WebhookUpdate,
+    MAX_ROTATION_OVERLAP, NewEvent, NewWebhook, Page, Recovery, SecretUpdate, Store, Webhook,
+    WebhookUpdate,
 };
+use tracing::Instrument as _;
 
 use crate::app::AppState;
 use crate::entity_json::{
@@ -96,6 +98,7 @@ pub(crate) async fn api(
                         Call::ListDeliveries(id) => api.list_deliveries(&ns, id, &query),
                         Call::ShowDelivery(id, delivery) => api.show_delivery(&ns, id, delivery),
                         Call::Redeliver(id, delivery) => api.redeliver(&ns, id, delivery),
+                        Call::Recover(id) => api.recover(&ns, id, &body),
                     }
                 })
                 .await
@@ -127,9 +130,13 @@ async fn accept_event(
         crate::relay::refuse_delivery(headers)?;
     }
     let payload = Payload::parse(event, body).map_err(ApiError::payload)?;
+    let span = crate::trace::intake_span(&ns, event.name(), headers);
+    let mut new = NewEvent::new(ns, event, payload.to_body());
+    new.traceparent = crate::trace::traceparent(&span, headers);
     let accepted = state
         .intake
-        .accept(NewEvent::new(ns, event, payload.to_body()))
+        .accept(new, span.clone())
+        .instrument(span)
         .await?;
     state.metrics.event_accepted();
     Ok(Reply::json(
@@ -203,6 +210,7 @@ impl Api<'_> {
         limits.max_in_flight = input.max_in_flight;
         limits.timeout = input.timeout_ms.map(Duration::from_millis);
         new.limits = limits;
+        new.headers = input.headers.map(|h| h.0).unwrap_or_default();
         let hook = match self.store.create_webhook(new.clone()) {
             Err(StoreError::NamespaceNotFound { .. }) => {
                 self.store.ensure_namespace(ns)?;
@@ -244,6 +252,7 @@ impl Api<'_> {
             Some(Some(secret)) if !secret.is_empty() => SecretUpdate::Set(secret),
             Some(_) => SecretUpdate::Remove,
         };
+        update.headers = input.headers.map(|h| h.map(|h| h.0).unwrap_or_default());
         let mut limits = LimitsUpdate::default();
         limits.max_in_flight = input.max_in_flight;
         limits.timeout = input.timeout_ms.map(|ms| ms.map(Duration::from_millis));
@@ -374,6 +383,21 @@ impl Api<'_> {
         Ok(Reply::json(
             StatusCode::ACCEPTED,
             &RedeliveryJson::new(&d, task),
+        ))
+    }
+
+    /// Bulk recovery (`Store::recover`): queues the events of the webhook's (failed)
+    /// deliveries in the range, each once, and answers 202 with how many.
+    fn recover(&self, ns: &str, id: i64, body: &[u8]) -> Result<Reply> {
+        self.webhook(ns, id)?;
+        let input: request_body::Recover = request_body::parse(body)?;
+        let mut recovery = Recovery::new(id, input.since);
+        recovery.until = input.until;
+        recovery.failed_only = input.failed_only;
+        let queued = crate::recovery::recover_all(self.store, &recovery, drop)?;
+        Ok(Reply::json(
+            StatusCode::ACCEPTED,
+            &serde_json::json!({"queued": queued}),
         ))
     }
 }

@@ -18,6 +18,8 @@ const MAX_BATCH: usize = 256;
 /// One event waiting to be stored, and where its answer goes.
 struct Job {
     event: NewEvent,
+    /// The intake request's span: the commit's span is its child.
+    span: tracing::Span,
     answer: oneshot::Sender<Result<Accepted, Error>>,
 }
 
@@ -42,10 +44,18 @@ impl Intake {
     /// Stores one event (in a batch with whatever else is waiting) and returns its outcome: an
     /// event for an unknown namespace is `Error::NamespaceNotFound` and stores nothing, the
     /// store's one rule for every intake (see `Store::accept_event`).
-    pub(crate) async fn accept(&self, event: NewEvent) -> Result<Accepted, Error> {
+    pub(crate) async fn accept(
+        &self,
+        event: NewEvent,
+        span: tracing::Span,
+    ) -> Result<Accepted, Error> {
         let (answer, outcome) = oneshot::channel();
         self.jobs
-            .send(Job { event, answer })
+            .send(Job {
+                event,
+                span,
+                answer,
+            })
             .expect("the committer runs as long as an Intake exists");
         outcome
             .await
@@ -67,6 +77,13 @@ impl Committer {
 
 fn commit(store: &Store, batch: Vec<Job>, queued: &impl Fn()) {
     let events: Vec<NewEvent> = batch.iter().map(|job| job.event.clone()).collect();
+    // A commit span in each request's trace, all over the same transaction; the store's own
+    // spans go under the first.
+    let spans: Vec<tracing::Span> = batch
+        .iter()
+        .map(|job| tracing::info_span!(parent: &job.span, "commit", events = batch.len()))
+        .collect();
+    let _entered = spans.first().map(tracing::Span::enter);
     match store.accept_events(events) {
         Ok(accepted) => {
             if accepted.iter().any(|a| a.matched > 0) {
@@ -121,7 +138,7 @@ mod tests {
                             tokio::runtime::Builder::new_current_thread()
                                 .build()
                                 .unwrap()
-                                .block_on(intake.accept(event(ns)))
+                                .block_on(intake.accept(event(ns), tracing::Span::none()))
                         })
                     })
                     .collect();

@@ -89,12 +89,14 @@ mod metrics;
 mod paths;
 pub mod payload_url;
 pub mod receiver;
+mod recovery;
 mod relay;
 mod reply;
 mod request_body;
 mod routes;
 mod send_test;
 mod serve;
+mod trace;
 #[cfg(feature = "ui")]
 pub mod ui;
 
@@ -104,7 +106,10 @@ pub use config::{Config, ConfigError};
 pub use conn::{Limits, serve_connections};
 pub use error::ApiError;
 pub use receiver::{BindError, Received, Receiver};
+pub use recovery::{RECOVER_BATCH, parse_instant, recover_all};
 pub use send_test::{SentTest, send_test};
 #[cfg(feature = "ui")]
 pub use send_test::{StoreActions, TestLimits};
 pub use serve::{ServeError, serve};
+#[cfg(feature = "otel")]
+pub use trace::AttemptIds;

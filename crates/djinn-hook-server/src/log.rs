@@ -22,15 +22,36 @@ use crate::metrics::Metrics;
 /// Sends `tracing` events to stderr as logfmt lines, unless the program installed its own
 /// subscriber first.
 pub fn install() {
-    let layer = tracing_logfmt::builder()
+    let subscriber = tracing_subscriber::registry().with(logfmt());
+    // Already set (a library user's own subscriber, or a second server in one process): keep it.
+    let _ = tracing::subscriber::set_global_default(subscriber);
+}
+
+/// [`install`], and the spans (the intake, its commit, the store's calls for them) exported
+/// through `tracer` as OpenTelemetry spans. The program makes the tracer from the provider it
+/// installs as OpenTelemetry's global one, which exports the delivery attempts' spans.
+#[cfg(feature = "otel")]
+pub fn install_with_tracer<T>(tracer: T)
+where
+    T: opentelemetry::trace::Tracer + Send + Sync + 'static,
+    T::Span: Send + Sync,
+{
+    let spans = tracing_opentelemetry::layer().with_tracer(tracer);
+    let subscriber = tracing_subscriber::registry().with(logfmt()).with(spans);
+    let _ = tracing::subscriber::set_global_default(subscriber);
+}
+
+/// The logfmt layer: events only, without their spans' names (a span's fields still show).
+fn logfmt<S>() -> impl tracing_subscriber::Layer<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    tracing_logfmt::builder()
         .with_target(false)
         .with_span_name(false)
         .with_span_path(false)
         .layer()
-        .with_writer(std::io::stderr);
-    let subscriber = tracing_subscriber::registry().with(layer);
-    // Already set (a library user's own subscriber, or a second server in one process): keep it.
-    let _ = tracing::subscriber::set_global_default(subscriber);
+        .with_writer(std::io::stderr)
 }
 
 /// A duration in milliseconds, three decimals.
@@ -97,7 +118,10 @@ pub(crate) async fn request(
 /// one for each store failure and breaker change. `serve` and `worker` write the same lines.
 pub fn worker_event(event: &WorkerEvent<'_>) {
     match event {
-        WorkerEvent::Completed(done) => delivery(done),
+        WorkerEvent::Completed(done) => {
+            delivery(done);
+            attempt_span(done);
+        }
         WorkerEvent::ClaimFailed(error) => {
             tracing::error!(msg = "claiming tasks failed", error = chain(*error));
         }
@@ -178,6 +202,15 @@ pub fn handed_back(outcome: &djinn_hook_store::Result<u64>, timeout: Option<Dura
             error = chain(err),
         ),
     }
+}
+
+/// Exports a committed attempt as a span of its event's trace, if it has one (with the `otel`
+/// feature; [`worker_event`] does it for every attempt it logs). Without the feature, nothing.
+pub fn attempt_span(done: &Completion) {
+    #[cfg(feature = "otel")]
+    crate::trace::attempt_span(done);
+    #[cfg(not(feature = "otel"))]
+    let _ = done;
 }
 
 /// The line for one committed delivery attempt: the attempt's `result` and the task's

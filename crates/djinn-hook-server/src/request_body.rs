@@ -41,6 +41,8 @@ pub(crate) struct CreateWebhook {
     pub(crate) max_in_flight: Option<u32>,
     /// The overall timeout of one attempt, in milliseconds; absent or `null`: the worker's.
     pub(crate) timeout_ms: Option<u64>,
+    /// Custom headers, `{"X-Api-Key": "value"}`; absent or `null`: none.
+    pub(crate) headers: Option<HeaderPairs>,
 }
 
 /// The body of `PATCH …/webhooks/:id`: absent fields stay as they are; `"secret": null` or `""`
@@ -60,6 +62,62 @@ pub(crate) struct UpdateWebhook {
     pub(crate) max_in_flight: Option<Option<u32>>,
     #[serde(default, deserialize_with = "present")]
     pub(crate) timeout_ms: Option<Option<u64>>,
+    /// The whole new set of custom headers (`{}` or `null` removes them); a value `***` keeps
+    /// the stored value of that name.
+    #[serde(default, deserialize_with = "present")]
+    pub(crate) headers: Option<Option<HeaderPairs>>,
+}
+
+/// The body of `POST …/webhooks/:id/recover`: the range of deliveries whose events are sent
+/// again (RFC 3339 times; `until` absent: up to now), and whether only failed ones (default).
+#[derive(Debug, Deserialize)]
+pub(crate) struct Recover {
+    #[serde(with = "time::serde::rfc3339")]
+    pub(crate) since: time::OffsetDateTime,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub(crate) until: Option<time::OffsetDateTime>,
+    #[serde(default = "yes")]
+    pub(crate) failed_only: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A JSON object of header names and values, read in its order and with repeated names kept
+/// (the store refuses a name given twice, naming it). Its `Debug` shows the names only.
+#[derive(Default)]
+pub(crate) struct HeaderPairs(pub(crate) Vec<(String, String)>);
+
+impl std::fmt::Debug for HeaderPairs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(name, _)| name))
+            .finish()
+    }
+}
+
+impl<'de> Deserialize<'de> for HeaderPairs {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<HeaderPairs, D::Error> {
+        struct Pairs;
+        impl<'de> serde::de::Visitor<'de> for Pairs {
+            type Value = HeaderPairs;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object of header names and string values")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<HeaderPairs, A::Error> {
+                let mut pairs = Vec::new();
+                while let Some(pair) = map.next_entry::<String, String>()? {
+                    pairs.push(pair);
+                }
+                Ok(HeaderPairs(pairs))
+            }
+        }
+        d.deserialize_map(Pairs)
+    }
 }
 
 /// The body of `POST …/webhooks/:id/rotate-secret` (an empty body, or `{}`, takes the

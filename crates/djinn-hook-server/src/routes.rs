@@ -48,6 +48,8 @@ pub(crate) enum HookPath {
     Delivery(i64, i64),
     /// `webhooks/:id/deliveries/:delivery_id/redeliver`
     Redeliver(i64, i64),
+    /// `webhooks/:id/recover`
+    Recover(i64),
 }
 
 /// What a request on a [`HookPath`] asks of the store.
@@ -62,6 +64,7 @@ pub(crate) enum Call {
     ListDeliveries(i64),
     ShowDelivery(i64, i64),
     Redeliver(i64, i64),
+    Recover(i64),
 }
 
 impl Resource for ApiPath {
@@ -74,6 +77,7 @@ impl Resource for ApiPath {
             ["webhooks"] => HookPath::Webhooks,
             ["webhooks", id] => HookPath::Webhook(id_of(id)?),
             ["webhooks", id, "rotate-secret"] => HookPath::RotateSecret(id_of(id)?),
+            ["webhooks", id, "recover"] => HookPath::Recover(id_of(id)?),
             ["webhooks", id, "deliveries"] => HookPath::Deliveries(id_of(id)?),
             ["webhooks", id, "deliveries", d] => HookPath::Delivery(id_of(id)?, id_of(d)?),
             ["webhooks", id, "deliveries", d, "redeliver"] => {
@@ -139,6 +143,7 @@ impl HookPath {
             (P::Deliveries(id), Method::GET) => Call::ListDeliveries(id),
             (P::Delivery(id, d), Method::GET) => Call::ShowDelivery(id, d),
             (P::Redeliver(id, d), Method::POST) => Call::Redeliver(id, d),
+            (P::Recover(id), Method::POST) => Call::Recover(id),
             _ => return None,
         })
     }
@@ -200,6 +205,10 @@ mod tests {
             (
                 "/n/alice/ci/-/webhooks/7/rotate-secret",
                 hooks("alice/ci", P::RotateSecret(7)),
+            ),
+            (
+                "/n/alice/ci/-/webhooks/7/recover",
+                hooks("alice/ci", P::Recover(7)),
             ),
             (
                 "/n/al%20ice/c%2Fi/-/events",

@@ -21,3 +21,6 @@ pub const WEBHOOK_ID: &str = "webhook-id";
 pub const WEBHOOK_TIMESTAMP: &str = "webhook-timestamp";
 /// Standard Webhooks: the space-separated `v1,<base64>` signatures.
 pub const WEBHOOK_SIGNATURE: &str = "webhook-signature";
+/// W3C Trace Context: the trace of the event's intake, with the delivery attempt's span as the
+/// parent, so a receiver can continue the trace (sent only when the event has a trace).
+pub const TRACEPARENT: &str = "traceparent";

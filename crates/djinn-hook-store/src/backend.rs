@@ -30,7 +30,7 @@ use crate::error::Result;
 use crate::liveness::ProcessId;
 use crate::types::{
     Accepted, Completed, Counts, Delivery, DeliveryFilter, LastResponse, LimitsUpdate, Namespace,
-    NewEvent, NewWebhook, Page, Paged, Pruned, SuccessRate, Webhook, WebhookUpdate,
+    NewEvent, NewWebhook, Page, Paged, Pruned, Recovery, SuccessRate, Webhook, WebhookUpdate,
 };
 
 /// A backend: every part below (`impl Backend for SqliteBackend {}` in `sqlite.rs`, and for
@@ -47,6 +47,7 @@ pub(crate) trait Backend:
     + DeliveryLog
     + Processes
     + TestDeliveries
+    + Recoveries
     + Send
     + Sync
     + Debug
@@ -118,7 +119,11 @@ pub(crate) trait Claims {
 
 /// Shared circuit breakers (`breakers.rs`, `pg/breakers.rs`).
 pub(crate) trait Breakers {
-    fn breaker_opened(&self, openings: &[BreakerOpening]) -> Result<()>;
+    fn breaker_opened(
+        &self,
+        openings: &[BreakerOpening],
+        notice_after: Option<std::time::Duration>,
+    ) -> Result<()>;
     fn open_breakers(&self) -> Result<Vec<SharedBreaker>>;
     fn take_probe(
         &self,
@@ -150,7 +155,12 @@ pub(crate) trait DeliveryLog {
         hook_ids: &[i64],
         since: OffsetDateTime,
     ) -> Result<HashMap<i64, SuccessRate>>;
-    fn prune_before(&self, cutoff: OffsetDateTime) -> Result<Pruned>;
+    /// `progress` is told the totals so far after each batch.
+    fn prune_before(
+        &self,
+        cutoff: OffsetDateTime,
+        progress: &mut dyn FnMut(&Pruned),
+    ) -> Result<Pruned>;
 }
 
 /// Handing claims back (`process.rs`, `pg/process.rs`). How a dead process is found differs
@@ -161,6 +171,13 @@ pub(crate) trait Processes {
     fn retire(&self, me: ProcessId, now: OffsetDateTime) -> Result<u64>;
     /// Hands back claimed tasks, due at `now`.
     fn release(&self, tasks: &[Release], now: OffsetDateTime) -> Result<usize>;
+}
+
+/// Bulk recovery (`recover.rs`, `pg/recover.rs`).
+pub(crate) trait Recoveries {
+    /// The tasks it queues are due at `now`.
+    fn recover(&self, recovery: &Recovery, limit: usize, now: OffsetDateTime) -> Result<u64>;
+    fn recover_count(&self, recovery: &Recovery) -> Result<u64>;
 }
 
 /// Test deliveries (`queue_test.rs`, `pg/queue_test.rs`).

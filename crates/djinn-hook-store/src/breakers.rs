@@ -10,6 +10,8 @@ use time::OffsetDateTime;
 
 use crate::backend::Breakers;
 use crate::error::{IResult, Result};
+use crate::notices::notify;
+use crate::notify::Notice;
 use crate::sql::{from_ns, to_ns};
 use crate::sqlite::SqliteBackend;
 
@@ -64,19 +66,59 @@ fn breaker_of(conn: &Connection, destination: &str) -> IResult<Option<SharedBrea
         .flatten())
 }
 
+/// Queues a `breaker.open` notification for `destination` if its breaker first opened more
+/// than `after` before `now` and the operator was not told of this run of openings yet.
+fn notice_if_long(
+    tx: &rusqlite::Transaction<'_>,
+    destination: &str,
+    now: OffsetDateTime,
+    after: Duration,
+) -> rusqlite::Result<()> {
+    let since = now - after;
+    let row: Option<(String, i64, i64)> = tx
+        .prepare_cached(
+            "UPDATE breakers SET notified = 1
+             WHERE destination = ?1 AND notified = 0 AND open_since <= ?2
+             RETURNING reason, open_since, failures",
+        )?
+        .query_row(params![destination, to_ns(since)], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .optional()?;
+    let Some((reason, open_since, failures)) = row else {
+        return Ok(());
+    };
+    let notice = Notice::BreakerOpen {
+        destination: destination.to_owned(),
+        reason,
+        open_since: from_ns(open_since),
+        failures,
+    };
+    notify(tx, &notice, now)
+}
+
 impl Breakers for SqliteBackend {
     /// [`Store::breaker_opened`](crate::Store::breaker_opened) on SQLite.
-    fn breaker_opened(&self, openings: &[BreakerOpening]) -> Result<()> {
+    fn breaker_opened(
+        &self,
+        openings: &[BreakerOpening],
+        notice_after: Option<Duration>,
+    ) -> Result<()> {
         self.write_unsynced("recording an open breaker", |tx| {
+            let now = OffsetDateTime::now_utc();
+            // `open_since` is the first opening's: a reopening keeps it.
             let mut first = tx.prepare_cached(&format!(
-                "INSERT INTO breakers ({BREAKER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, NULL)
+                "INSERT INTO breakers ({BREAKER_COLUMNS}, open_since)
+                 VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6)
                  ON CONFLICT (destination) DO NOTHING"
             ))?;
             let mut again = tx.prepare_cached(&format!(
-                "INSERT INTO breakers ({BREAKER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, NULL)
+                "INSERT INTO breakers ({BREAKER_COLUMNS}, open_since)
+                 VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6)
                  ON CONFLICT (destination) DO UPDATE SET failures = excluded.failures,
                     reason = excluded.reason, open_for_ms = excluded.open_for_ms,
-                    open_until = excluded.open_until, probe_until = NULL"
+                    open_until = excluded.open_until, probe_until = NULL,
+                    open_since = COALESCE(breakers.open_since, excluded.open_since)"
             ))?;
             for o in openings {
                 let statement = if o.after_probe {
@@ -89,8 +131,12 @@ impl Breakers for SqliteBackend {
                     o.failures,
                     o.reason,
                     open_for_ms(o),
-                    to_ns(o.until)
+                    to_ns(o.until),
+                    to_ns(now)
                 ])?;
+                if let (true, Some(after)) = (o.after_probe, notice_after) {
+                    notice_if_long(tx, o.destination.as_str(), now, after)?;
+                }
             }
             Ok(())
         })

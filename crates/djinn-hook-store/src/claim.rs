@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use const_format::formatcp;
-use djinn_hook_outbox::{ClaimRequest, Claimed, LeaseToken, PutOff};
+use djinn_hook_outbox::{ClaimRequest, Claimed, LeaseToken, PutOff, TraceParent};
 use rusqlite::{CachedStatement, OptionalExtension, Transaction, params};
 use time::OffsetDateTime;
 
@@ -77,7 +77,7 @@ impl Claims for SqliteBackend {
 
 /// The columns of a webhook that a delivery needs (its secret still sealed).
 pub(crate) const SETTINGS_COLUMNS: &str = "payload_url, ssl, secret, standard_webhooks,
-    failing_since, max_in_flight, timeout_ms, previous_secret, previous_secret_until";
+    failing_since, max_in_flight, timeout_ms, previous_secret, previous_secret_until, headers";
 
 /// Reads [`SETTINGS_COLUMNS`] of webhook `hook_id` from column `at` on.
 pub(crate) fn read_settings(
@@ -95,6 +95,7 @@ pub(crate) fn read_settings(
         limits: limits_from_row(r.get(at + 5)?, r.get(at + 6)?),
         sealed_previous_secret: r.get(at + 7)?,
         previous_secret_until: r.get(at + 8)?,
+        sealed_headers: r.get(at + 9)?,
     })
 }
 
@@ -179,7 +180,7 @@ fn claim_in(
     let mut backend = SqliteTake {
         due: tx.prepare_cached(formatcp!(
             "SELECT t.id, t.attempts, t.redelivery, e.uuid, e.event, e.created_at,
-                COALESCE(t.body, e.payload), t.next_at
+                COALESCE(t.body, e.payload), t.next_at, e.traceparent
              FROM tasks t JOIN events e ON e.id = t.event_id
              WHERE t.hook_id = ?1 AND t.state = {PENDING} AND t.next_at <= ?2
                 AND (t.next_at, t.id) > (?3, ?4)
@@ -246,6 +247,10 @@ impl TakeDue for SqliteTake<'_> {
                         body: r.get(6)?,
                         attempt: attempt(r.get::<_, i64>(1)? + 1),
                         redelivery: r.get(2)?,
+                        traceparent: r
+                            .get::<_, Option<String>>(8)?
+                            .as_deref()
+                            .and_then(TraceParent::parse),
                     };
                     Ok(((r.get::<_, i64>(7)?, task_id), row))
                 },

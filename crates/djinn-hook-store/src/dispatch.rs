@@ -25,7 +25,7 @@ use crate::pg::{self, PgBackend};
 use crate::sqlite::SqliteBackend;
 use crate::types::{
     Accepted, Completed, Counts, Delivery, DeliveryFilter, LastResponse, LimitsUpdate, Namespace,
-    NewEvent, NewWebhook, Page, Paged, Pruned, SuccessRate, Webhook, WebhookUpdate,
+    NewEvent, NewWebhook, Page, Paged, Pruned, Recovery, SuccessRate, Webhook, WebhookUpdate,
 };
 
 /// The webhook store: namespaces, webhooks, the durable outbox of events and
@@ -51,6 +51,9 @@ pub struct Store {
     taken_back: AtomicU64,
     /// Attempts this `Store` recorded after their task's lease was lost.
     stale_completions: AtomicU64,
+    /// How long a breaker stays open before the operator is told, in ms; 0: never
+    /// ([`Store::set_breaker_notice_after`]).
+    breaker_notice_after_ms: AtomicU64,
 }
 
 /// The backends this build has: SQLite always, PostgreSQL with the `postgres` feature. What is
@@ -76,6 +79,10 @@ impl Database {
 
 // The public methods of process liveness, in a file of their own.
 mod liveness;
+// The operator's notification webhook, in a file of its own.
+mod notifications;
+
+pub use notifications::NotificationTarget;
 
 impl Store {
     /// The backend this store holds.
@@ -111,6 +118,7 @@ impl Store {
             process: Mutex::new(None),
             taken_back: AtomicU64::new(0),
             stale_completions: AtomicU64::new(0),
+            breaker_notice_after_ms: AtomicU64::new(0),
         }
     }
 
@@ -279,8 +287,11 @@ impl Store {
     pub const RECONNECT_DELAY: Duration = Duration::from_millis(250);
 
     /// Returns the namespace named `name` (`owner/path`), creating it and any
-    /// missing ancestors (`owner/a` for `owner/a/b`) if needed.
+    /// missing ancestors (`owner/a` for `owner/a/b`) if needed. Names under `_djinn-hooks`
+    /// are reserved ([`NOTIFICATIONS_NAMESPACE`](crate::NOTIFICATIONS_NAMESPACE)):
+    /// [`Error::InvalidNamespace`].
     pub fn ensure_namespace(&self, name: &str) -> Result<Namespace> {
+        crate::notify::refuse_reserved(name)?;
         self.backend().ensure_namespace(name, self.now())
     }
 
@@ -295,8 +306,10 @@ impl Store {
     }
 
     /// Creates a webhook after validating it ([`Error::Invalid`] lists every
-    /// bad field). The namespace must exist ([`Error::NamespaceNotFound`]).
+    /// bad field). The namespace must exist ([`Error::NamespaceNotFound`]) and not be
+    /// reserved ([`Error::InvalidNamespace`]; see [`Store::set_notification_webhook`]).
     pub fn create_webhook(&self, new: NewWebhook) -> Result<Webhook> {
+        crate::notify::refuse_reserved(&new.namespace)?;
         self.backend()
             .create_webhook(new, self.now())
             .map(|h| self.shown(h))
@@ -390,8 +403,12 @@ impl Store {
     /// event, so an event for a namespace nobody created is [`Error::NamespaceNotFound`]
     /// (naming it) and stores nothing: a mistyped namespace fails loudly rather than
     /// storing events no webhook will ever see. A namespace that exists but has no
-    /// matching webhook accepts the event with `matched: 0`.
+    /// matching webhook accepts the event with `matched: 0`. An event for a reserved namespace
+    /// (`_djinn-hooks/…`) is [`Error::InvalidNamespace`]. The event's
+    /// [`traceparent`](NewEvent::traceparent) is stored with it and handed to each of its
+    /// deliveries.
     pub fn accept_event(&self, event: NewEvent) -> Result<Accepted> {
+        crate::notify::refuse_reserved(&event.namespace)?;
         self.backend().accept_event(event, self.now())
     }
 
@@ -399,6 +416,9 @@ impl Store {
     /// if one fails (e.g. an unknown namespace, as in [`Store::accept_event`])
     /// none is stored.
     pub fn accept_events(&self, events: Vec<NewEvent>) -> Result<Vec<Accepted>> {
+        for event in &events {
+            crate::notify::refuse_reserved(&event.namespace)?;
+        }
         self.backend().accept_events(events, self.now())
     }
 
@@ -492,11 +512,19 @@ impl Store {
     /// breaker already recorded as it is: another process opened it first, and its period
     /// stands. An opening after a failed probe replaces it (its probe ended). Not durable on
     /// return, like a claim.
+    ///
+    /// A breaker reopened after a failed probe whose first opening is longer ago than
+    /// [`Store::set_breaker_notice_after`] queues a `breaker.open` notification, once per run
+    /// of openings, in the same transaction.
     pub fn breaker_opened(&self, openings: &[BreakerOpening]) -> Result<()> {
         if openings.is_empty() {
             return Ok(());
         }
-        self.backend().breaker_opened(openings)
+        let notice_after = match self.breaker_notice_after_ms.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(Duration::from_millis(ms)),
+        };
+        self.backend().breaker_opened(openings, notice_after)
     }
 
     /// Every shared breaker (open, or probing), by destination.
@@ -584,6 +612,31 @@ impl Store {
         self.backend().redeliver(delivery_id, self.now())
     }
 
+    /// Bulk recovery: queues again, for webhook `recovery.hook_id`, the events its deliveries
+    /// recorded in `[since, until)` carried (with `failed_only`, only events whose last
+    /// delivery to it failed), at most `limit` of them in one transaction. Returns how many it
+    /// queued; call again until it returns 0 (each call takes the next events).
+    ///
+    /// Each event is queued **once**: one task per event however many of its deliveries are
+    /// in the range, each with the newest one's recorded body and the same event id, flagged
+    /// as a redelivery (as [`redeliver`](Self::redeliver) queues it). Not queued: an event
+    /// with a task still pending for this webhook (a retry or a redelivery waiting, a recovery
+    /// run twice included); an event whose deliveries in the range a recovery already queued
+    /// (they are marked); test events. A delivery a recovery causes is a new delivery, so a
+    /// later recovery over it may send it again (with `failed_only`, only if it failed).
+    ///
+    /// The tasks are ordinary tasks of this webhook: a worker claims them under the webhook's
+    /// own cap and queue, so a large recovery does not crowd out other webhooks. The webhook
+    /// must exist ([`Error::WebhookNotFound`]) and be active ([`Error::WebhookInactive`]).
+    pub fn recover(&self, recovery: &Recovery, limit: usize) -> Result<u64> {
+        self.backend().recover(recovery, limit, self.now())
+    }
+
+    /// How many events [`recover`](Self::recover) would queue now, for a progress bar.
+    pub fn recover_count(&self, recovery: &Recovery) -> Result<u64> {
+        self.backend().recover_count(recovery)
+    }
+
     /// Makes a webhook's failed and waiting (not leased) tasks due now. Returns
     /// how many tasks were rescheduled. The webhook must be active
     /// ([`Error::WebhookInactive`]).
@@ -636,9 +689,19 @@ impl Store {
     /// [`Store::prune_before`]. An age reaching before any date the clock
     /// can name prunes nothing.
     pub fn prune(&self, older_than: Duration) -> Result<Pruned> {
+        self.prune_with(older_than, |_| {})
+    }
+
+    /// [`prune`](Self::prune), telling `progress` the totals so far after each batch (a
+    /// progress bar's counts).
+    pub fn prune_with(
+        &self,
+        older_than: Duration,
+        mut progress: impl FnMut(&Pruned),
+    ) -> Result<Pruned> {
         let now = self.now();
         match crate::pruning::cutoff(now, older_than) {
-            Some(cutoff) => self.prune_before(cutoff),
+            Some(cutoff) => self.prune_before_with(cutoff, &mut progress),
             None => {
                 self.backend().clear_ended_rotations(now)?;
                 self.backend()
@@ -655,11 +718,19 @@ impl Store {
     /// shared circuit breakers nobody probed for a day after their open period ended (no
     /// process had a task for their destination: their webhooks were deleted or moved).
     pub fn prune_before(&self, cutoff: OffsetDateTime) -> Result<Pruned> {
+        self.prune_before_with(cutoff, &mut |_| {})
+    }
+
+    fn prune_before_with(
+        &self,
+        cutoff: OffsetDateTime,
+        progress: &mut dyn FnMut(&Pruned),
+    ) -> Result<Pruned> {
         let now = self.now();
         self.backend().clear_ended_rotations(now)?;
         self.backend()
             .clear_forgotten_breakers(now - FORGOTTEN_BREAKER)?;
-        self.backend().prune_before(cutoff)
+        self.backend().prune_before(cutoff, progress)
     }
 
     /// Queues a test delivery of `body` as an `event` for one webhook (even an

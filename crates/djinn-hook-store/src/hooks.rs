@@ -6,7 +6,10 @@ use time::OffsetDateTime;
 
 use crate::backend::Webhooks;
 use crate::claim::limits_from_row;
+use crate::custom_headers;
 use crate::error::{Error, IResult, Result};
+use crate::notices::{notify, subject};
+use crate::notify::Notice;
 use crate::sql::{events_from_mask, from_ns, mask, to_ns};
 use crate::sqlite::{SqliteBackend, namespace_id};
 use crate::task_state::{FAILED, PENDING};
@@ -22,7 +25,8 @@ pub(crate) const SELECT_HOOK: &str =
         COALESCE(b.open_until, w.breaker_until), COALESCE(b.reason, w.breaker_reason),
         w.previous_secret_until, w.limit_now, w.limit_reason, w.limit_paused_until,
         (SELECT count(*) FROM tasks t WHERE t.hook_id = w.id AND t.state = 0
-            AND t.lease IS NOT NULL)
+            AND t.lease IS NOT NULL),
+        w.header_names
     FROM webhooks w JOIN namespaces n ON n.id = w.namespace_id
         LEFT JOIN breakers b ON b.destination = w.breaker_destination";
 
@@ -53,6 +57,9 @@ impl Webhooks for SqliteBackend {
             let id = tx.last_insert_rowid();
             if let Some(secret) = &new.secret {
                 set_secret(self, tx, id, Some(secret))?;
+            }
+            if !new.headers.is_empty() {
+                set_headers(self, tx, id, &new.headers)?;
             }
             Ok(hook_by_id(tx, id)?.expect("just inserted"))
         })
@@ -111,6 +118,8 @@ impl Webhooks for SqliteBackend {
                 .optional()?
                 .ok_or(Error::WebhookNotFound { id })?;
             let merged = checked.merge(&update, stored, |url| url_taken(tx, ns, url, Some(id)))?;
+            // Read before the update clears them: what the re-enabled notice reports.
+            let before = if merged.reactivated { subject(tx, id)? } else { None };
             tx.prepare_cached(
                 "UPDATE webhooks SET payload_url = ?2, ssl = ?3, events = COALESCE(?4, events),
                     standard_webhooks = COALESCE(?5, standard_webhooks), active = COALESCE(?6, active)
@@ -130,12 +139,28 @@ impl Webhooks for SqliteBackend {
                         failing_since = NULL WHERE id = ?1",
                 )?
                 .execute([id])?;
+                if let Some((hook, _, disabled_at @ Some(_), reason)) = before {
+                    // Only a webhook that djinn-hooks disabled: a user's own pause is no news.
+                    let notice = Notice::Enabled {
+                        hook,
+                        disabled_at,
+                        reason,
+                    };
+                    notify(tx, &notice, OffsetDateTime::now_utc())?;
+                }
             }
             if merged.deactivated {
                 fail_pending(tx, id)?;
             }
             if let Some(secret) = secret_change(&update.secret) {
                 set_secret(self, tx, id, secret)?;
+            }
+            if let Some(headers) = &update.headers {
+                let sealed: Option<Vec<u8>> = tx
+                    .prepare_cached("SELECT headers FROM webhooks WHERE id = ?1")?
+                    .query_row([id], |r| r.get(0))?;
+                let stored = custom_headers::open(&self.cipher, id, sealed.as_deref())?;
+                set_headers(self, tx, id, &custom_headers::merge(headers, &stored)?)?;
             }
             if let Some(max) = limits.max_in_flight {
                 tx.prepare_cached("UPDATE webhooks SET max_in_flight = ?2 WHERE id = ?1")?
@@ -205,6 +230,19 @@ fn set_secret(
     Ok(())
 }
 
+/// Writes a webhook's custom headers (both columns; none clears them).
+fn set_headers(
+    store: &SqliteBackend,
+    tx: &Transaction<'_>,
+    id: i64,
+    headers: &[(String, String)],
+) -> IResult<()> {
+    let (names, sealed) = custom_headers::seal(&store.cipher, id, headers)?;
+    tx.prepare_cached("UPDATE webhooks SET header_names = ?2, headers = ?3 WHERE id = ?1")?
+        .execute(params![id, names, sealed])?;
+    Ok(())
+}
+
 /// Whether a webhook of namespace `ns` other than `except` has the payload URL `url`.
 fn url_taken(conn: &Connection, ns: i64, url: &str, except: Option<i64>) -> IResult<bool> {
     Ok(conn
@@ -261,5 +299,6 @@ fn row_hook(r: &rusqlite::Row<'_>) -> rusqlite::Result<Webhook> {
             paused_until: r.get::<_, Option<i64>>(21).ok().flatten().map(from_ns),
         }),
         in_flight: r.get::<_, i64>(22)?.try_into().unwrap_or(0),
+        headers: custom_headers::names(r.get(23)?),
     })
 }

@@ -65,13 +65,24 @@ impl Cipher {
 
     /// `nonce || ciphertext || tag`, with a fresh random nonce.
     pub(crate) fn seal(&self, hook_id: i64, plaintext: &str) -> Result<Vec<u8>, Error> {
+        self.seal_labelled(hook_id, b"", plaintext)
+    }
+
+    /// [`seal`](Self::seal) with `label` bound beside the webhook id (the secret's label is
+    /// empty), so what is sealed for one use does not open for another.
+    pub(crate) fn seal_labelled(
+        &self,
+        hook_id: i64,
+        label: &[u8],
+        plaintext: &str,
+    ) -> Result<Vec<u8>, Error> {
         let mut nonce = [0u8; NONCE_LEN];
         self.rng.fill(&mut nonce).map_err(|_| Error::Random)?;
         let mut in_out = plaintext.as_bytes().to_vec();
         self.key
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
-                Aad::from(hook_id.to_be_bytes()),
+                Aad::from(aad(hook_id, label)),
                 &mut in_out,
             )
             .map_err(|_| Error::Corrupt {
@@ -93,6 +104,16 @@ impl Cipher {
     }
 
     pub(crate) fn open(&self, hook_id: i64, sealed: &[u8]) -> Result<String, Error> {
+        self.open_labelled(hook_id, b"", sealed)
+    }
+
+    /// [`open`](Self::open) of what [`seal_labelled`](Self::seal_labelled) sealed.
+    pub(crate) fn open_labelled(
+        &self,
+        hook_id: i64,
+        label: &[u8],
+        sealed: &[u8],
+    ) -> Result<String, Error> {
         let wrong = || Error::WrongSecretKey { hook_id };
         if sealed.len() < NONCE_LEN {
             return Err(wrong());
@@ -102,8 +123,16 @@ impl Cipher {
         let mut in_out = rest.to_vec();
         let plain = self
             .key
-            .open_in_place(nonce, Aad::from(hook_id.to_be_bytes()), &mut in_out)
+            .open_in_place(nonce, Aad::from(aad(hook_id, label)), &mut in_out)
             .map_err(|_| wrong())?;
         String::from_utf8(plain.to_vec()).map_err(|_| wrong())
     }
+}
+
+/// The associated data: the webhook id, then the label (empty for the secret, so secrets
+/// sealed before labels existed still open).
+fn aad(hook_id: i64, label: &[u8]) -> Vec<u8> {
+    let mut aad = hook_id.to_be_bytes().to_vec();
+    aad.extend_from_slice(label);
+    aad
 }

@@ -65,6 +65,10 @@
 //! (the request's `previous_secret`) and [`Webhook::secret_rotating_until`] says when; past
 //! it the previous secret is ignored, and a prune deletes it.
 //!
+//! A webhook's custom headers ([`NewWebhook::headers`]) are sealed the same way (under the
+//! webhook's id and a label of their own); [`Webhook::headers`] holds their names only, and a
+//! claim hands out the values in the request's `headers`.
+//!
 //! # Durability
 //!
 //! The file is in WAL mode with `synchronous=FULL`: every commit fsyncs the
@@ -181,6 +185,7 @@ mod backend;
 mod claim;
 mod claim_rounds;
 mod clock;
+mod custom_headers;
 mod delivery_query;
 mod dispatch;
 mod error;
@@ -189,6 +194,7 @@ mod key;
 mod key_file;
 mod liveness;
 mod lock_file;
+mod notify;
 #[cfg(feature = "postgres")]
 mod pg;
 mod pruning;
@@ -197,6 +203,7 @@ mod schema;
 mod sql;
 mod task;
 mod task_state;
+mod tracing_span;
 mod types;
 mod validate;
 mod webhook_rules;
@@ -208,23 +215,28 @@ mod defer;
 mod hooks;
 mod limit_notes;
 mod log;
+#[allow(unreachable_pub, reason = "called by the SQLite backend")]
+mod notices;
 mod outbox;
 mod process;
 mod queue_test;
+mod recover;
 mod sqlite;
 
 pub use auto_prune::AutoPrune;
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use dispatch::{Store, WorkListener, is_postgres_url};
+pub use custom_headers::{KEEP_HEADER_VALUE, MAX_HEADERS};
+pub use dispatch::{NotificationTarget, Store, WorkListener, is_postgres_url};
 pub use error::{DatabaseError, Error, Result};
 pub use key::SecretKey;
 pub use liveness::{LivenessEvent, ProcessId, ProcessInfo, TakenBack};
+pub use notify::NOTIFICATIONS_NAMESPACE;
 pub use outbox::MAX_BODY;
 pub use pruning::{DEFAULT_RETENTION, PRUNE_BATCH};
 pub use rotation::{DEFAULT_ROTATION_OVERLAP, MAX_ROTATION_OVERLAP};
 pub use types::{
     Accepted, BreakerHold, Completed, Counts, Delivery, DeliveryFilter, DeliveryLimits,
     LastResponse, LimitHold, LimitsUpdate, Namespace, NewEvent, NewWebhook, Page, Paged, Pruned,
-    SecretUpdate, SuccessRate, Webhook, WebhookUpdate,
+    Recovery, SecretUpdate, SuccessRate, Webhook, WebhookUpdate,
 };
 pub use validate::ValidationErrors;

@@ -95,7 +95,11 @@ impl DeliveryLog for SqliteBackend {
     /// Rows are found by id, not through an index on their time (which every insert would pay
     /// for): ids grow with time, so the rows to prune are those before the first one created at
     /// or after `cutoff`. A row recorded out of order goes with the next prune that passes it.
-    fn prune_before(&self, cutoff: OffsetDateTime) -> Result<Pruned> {
+    fn prune_before(
+        &self,
+        cutoff: OffsetDateTime,
+        progress: &mut dyn FnMut(&Pruned),
+    ) -> Result<Pruned> {
         let cutoff = to_ns(cutoff);
         let deliveries_end = self.read("pruning deliveries", |conn| {
             first_at_or_after(conn, "deliveries", cutoff)
@@ -133,7 +137,7 @@ impl DeliveryLog for SqliteBackend {
                 Ok((ids.len(), ids.last().copied()))
             })
         };
-        pruning::in_batches(deliveries, events)
+        pruning::in_batches(deliveries, events, progress)
     }
 }
 

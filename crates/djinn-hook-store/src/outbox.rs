@@ -12,6 +12,8 @@ use crate::backend::Intake;
 use crate::error::{Error, IResult, Result};
 use crate::hooks::fail_pending;
 use crate::intake::{Health, HookCache, health};
+use crate::notices::{notify, subject};
+use crate::notify::Notice;
 use crate::sql::{count, event_code, from_ns, headers_to_json, to_ns};
 use crate::sqlite::{SqliteBackend, namespace_id};
 use crate::task_state::{DONE as STATE_DONE, FAILED, FAILED as STATE_FAILED, PENDING};
@@ -162,6 +164,11 @@ fn accept(
     let now = to_ns(now);
     let ns = subscribers.namespace_id;
     let row = insert_event(tx, event_id, ns, event.event, &event.payload, now, false)?;
+    if let Some(traceparent) = event.traceparent {
+        // A second statement only for a traced event: the common insert stays as it was.
+        tx.prepare_cached("UPDATE events SET traceparent = ?2 WHERE id = ?1")?
+            .execute(params![row, traceparent.to_string()])?;
+    }
     let mut matched = 0;
     // One single-row INSERT per matching webhook (an INSERT ... SELECT would need
     // a statement journal).
@@ -213,8 +220,15 @@ fn complete_batch(tx: &Transaction<'_>, completions: &[Completion]) -> IResult<V
     let mut finished = Vec::new();
     let mut done = Vec::with_capacity(completions.len());
     let mut stmts = CompleteStatements::new(tx)?;
+    let now = OffsetDateTime::now_utc();
     for c in completions {
         let (completed, hook_id) = complete(&mut stmts, c)?;
+        if let (true, Some(hook_id)) = (
+            completed.lease_held && matches!(c.decision.outcome, Outcome::Failed),
+            hook_id,
+        ) {
+            notify_failed(tx, hook_id, c, now)?;
+        }
         done.push(completed);
         finished.extend(hook_id.map(|hook_id| (hook_id, c)));
     }
@@ -256,9 +270,51 @@ fn complete_batch(tx: &Transaction<'_>, completions: &[Completion]) -> IResult<V
             .execute(params![hook_id, reason, to_ns(c.attempt.created_at)])?;
         if n > 0 {
             fail_pending(tx, hook_id)?;
+            if let Some((hook, failing_since, _, _)) = subject(tx, hook_id)? {
+                let notice = Notice::Disabled {
+                    hook,
+                    reason: reason.clone(),
+                    disabled_at: c.attempt.created_at,
+                    failing_since,
+                };
+                notify(tx, &notice, now)?;
+            }
         }
     }
     Ok(done)
+}
+
+/// Tells the operator that `c`'s task failed for good (not for a test delivery's).
+fn notify_failed(
+    tx: &Transaction<'_>,
+    hook_id: i64,
+    c: &Completion,
+    now: OffsetDateTime,
+) -> rusqlite::Result<()> {
+    let test: bool = tx
+        .prepare_cached(
+            "SELECT e.test FROM tasks t JOIN events e ON e.id = t.event_id WHERE t.id = ?1",
+        )?
+        .query_row([c.task_id], |r| r.get(0))
+        .optional()?
+        .unwrap_or(true);
+    if test {
+        return Ok(());
+    }
+    let Some((hook, ..)) = subject(tx, hook_id)? else {
+        return Ok(());
+    };
+    let a = &c.attempt;
+    let notice = Notice::Failed {
+        hook,
+        event_id: a.event_id,
+        event: a.event,
+        attempts: a.attempt,
+        result: a.outcome.as_str(),
+        status: a.response_status,
+        error: a.error.clone(),
+    };
+    notify(tx, &notice, now)
 }
 
 /// The statements of one completion, taken from the statement cache once per

@@ -38,15 +38,18 @@ pub(crate) fn first_at_or_after(table: &str) -> String {
 /// batch of deliveries and says how many, until a batch comes up short; then `events(after)`
 /// deletes a batch of prunable events with ids above `after` and says how many and the
 /// highest id it looked at, until a batch comes up short. Events kept (still pending or
-/// logged) are stepped over by moving `after` past them.
+/// logged) are stepped over by moving `after` past them. `progress` is told the totals so far
+/// after each batch.
 pub(crate) fn in_batches(
     mut deliveries: impl FnMut() -> Result<usize>,
     mut events: impl FnMut(i64) -> Result<(usize, Option<i64>)>,
+    progress: &mut dyn FnMut(&Pruned),
 ) -> Result<Pruned> {
     let mut pruned = Pruned::default();
     loop {
         let n = deliveries()?;
         pruned.deliveries += n as u64;
+        progress(&pruned);
         if n < PRUNE_BATCH {
             break;
         }
@@ -55,6 +58,7 @@ pub(crate) fn in_batches(
     loop {
         let (n, last) = events(after)?;
         pruned.events += n as u64;
+        progress(&pruned);
         match last {
             Some(last) if n == PRUNE_BATCH => after = last,
             _ => break,
@@ -83,6 +87,7 @@ mod tests {
                 afters.push(after);
                 Ok(event_batches.next().expect("no batch after a short one"))
             },
+            &mut |_| {},
         )
         .unwrap();
         assert_eq!(pruned.deliveries, 2 * PRUNE_BATCH as u64 + 3);

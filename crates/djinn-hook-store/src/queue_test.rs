@@ -71,6 +71,7 @@ impl TestDeliveries for SqliteBackend {
                     body,
                     attempt: 1,
                     redelivery: false,
+                    traceparent: None,
                 },
             ))
         })

@@ -27,9 +27,9 @@ pub(crate) fn event_code(event: EventType) -> i64 {
 
 /// The event type stored as `code` (its bit position).
 pub(crate) fn event_from_code(code: i64) -> Result<EventType, Corrupt> {
-    usize::try_from(code)
+    u32::try_from(code)
         .ok()
-        .and_then(|i| EventType::ALL.get(i).copied())
+        .and_then(EventType::from_position)
         .ok_or_else(|| corrupt(format!("event code {code}")))
 }
 

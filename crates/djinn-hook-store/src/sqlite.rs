@@ -121,6 +121,7 @@ impl SqliteBackend {
         operation: &'static str,
         f: impl FnOnce(&Transaction<'_>) -> IResult<T>,
     ) -> Result<T> {
+        let _span = crate::tracing_span::enter(operation);
         let mut conn = lock(&self.writer);
         immediate(&mut conn, f).map_err(|e| e.with(operation))
     }
@@ -143,6 +144,7 @@ impl SqliteBackend {
         operation: &'static str,
         f: impl FnOnce(&Transaction<'_>) -> IResult<T>,
     ) -> Result<T> {
+        let _span = crate::tracing_span::enter(operation);
         let mut conn = lock(&self.writer);
         let run = || -> IResult<T> {
             conn.prepare_cached("PRAGMA synchronous = NORMAL")?
@@ -163,6 +165,7 @@ impl SqliteBackend {
         operation: &'static str,
         f: impl FnOnce(&Connection) -> IResult<T>,
     ) -> Result<T> {
+        let _span = crate::tracing_span::enter(operation);
         let mut conn = lock(self.reader.as_ref().unwrap_or(&self.writer));
         let run = || -> IResult<T> {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;

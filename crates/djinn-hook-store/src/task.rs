@@ -1,7 +1,9 @@
 //! A claimed [`Task`] from a webhook's delivery settings and one of its task rows, built the
 //! same way by both backends, for a claim and for a test delivery.
 
-use djinn_hook_outbox::{ClaimRequest, DeliveryRequest, LeaseToken, Task, WebhookSecret};
+use djinn_hook_outbox::{
+    ClaimRequest, CustomHeader, DeliveryRequest, LeaseToken, Task, TraceParent, WebhookSecret,
+};
 use djinn_hook_payload::EventType;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -23,15 +25,21 @@ pub(crate) struct Settings {
     /// nanoseconds).
     pub(crate) sealed_previous_secret: Option<Vec<u8>>,
     pub(crate) previous_secret_until: Option<i64>,
+    /// Its custom headers, sealed (`custom_headers.rs`).
+    pub(crate) sealed_headers: Option<Vec<u8>>,
 }
 
-/// A webhook's secrets, decrypted: the current one, and the one a rotation replaced while its
-/// overlap lasts.
-pub(crate) type Secrets = (Option<WebhookSecret>, Option<WebhookSecret>);
+/// A webhook's secrets, decrypted: the current one, the one a rotation replaced while its
+/// overlap lasts, and its custom headers.
+pub(crate) type Secrets = (
+    Option<WebhookSecret>,
+    Option<WebhookSecret>,
+    Vec<CustomHeader>,
+);
 
 impl Settings {
-    /// The current and (while its rotation's overlap lasts at `now`) the previous secret,
-    /// decrypted.
+    /// The current and (while its rotation's overlap lasts at `now`) the previous secret, and
+    /// the custom headers, decrypted.
     pub(crate) fn open_secrets(&self, cipher: &Cipher, now: OffsetDateTime) -> Result<Secrets> {
         let previous = self
             .sealed_previous_secret
@@ -42,7 +50,16 @@ impl Settings {
                 .open_optional(self.hook_id, sealed)
                 .map(|secret| secret.map(WebhookSecret::new))
         };
-        Ok((open(self.sealed_secret.as_deref())?, open(previous)?))
+        let headers = crate::custom_headers::open_for_delivery(
+            cipher,
+            self.hook_id,
+            self.sealed_headers.as_deref(),
+        )?;
+        Ok((
+            open(self.sealed_secret.as_deref())?,
+            open(previous)?,
+            headers,
+        ))
     }
 
     /// Leases this webhook may still take under `claim`, holding `leased` live ones: its cap
@@ -71,12 +88,14 @@ pub(crate) struct TaskRow {
     /// This attempt's number: claims of the task so far, this one included.
     pub(crate) attempt: u32,
     pub(crate) redelivery: bool,
+    /// The event's intake trace, if it had one.
+    pub(crate) traceparent: Option<TraceParent>,
 }
 
 /// The leased task of `row`, for the webhook of `hook` with its decrypted `secrets`.
 pub(crate) fn claimed(
     hook: &Settings,
-    (secret, previous_secret): Secrets,
+    (secret, previous_secret, headers): Secrets,
     lease: LeaseToken,
     lease_until: OffsetDateTime,
     row: TaskRow,
@@ -103,6 +122,8 @@ pub(crate) fn claimed(
             request.attempt = row.attempt;
             request.redelivery = row.redelivery;
             request.timeout = hook.limits.timeout;
+            request.traceparent = row.traceparent;
+            request.headers = headers;
             request
         },
     }

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use djinn_hook_outbox::AttemptOutcome;
+use djinn_hook_outbox::{AttemptOutcome, TraceParent};
 use djinn_hook_payload::{EventSet, EventType, redact_userinfo};
 use serde::{Serialize, Serializer};
 use time::OffsetDateTime;
@@ -86,6 +86,9 @@ pub struct Webhook {
     /// are signed with the previous secret too.
     #[serde(with = "time::serde::rfc3339::option")]
     pub secret_rotating_until: Option<OffsetDateTime>,
+    /// The names of its custom headers, in the order sent; their values are stored encrypted
+    /// and never returned (shown as `***`).
+    pub headers: Vec<String>,
 }
 
 /// A webhook's own delivery limits; `None` leaves a limit to the worker's default. Made with
@@ -173,6 +176,9 @@ pub struct NewWebhook {
     pub secret: Option<String>,
     /// Its own delivery limits; the default leaves them to the worker.
     pub limits: DeliveryLimits,
+    /// Custom headers (name, value) every delivery carries, e.g. an `X-Api-Key`; values are
+    /// stored encrypted like the secret. Names the delivery sets are refused. Default: none.
+    pub headers: Vec<(String, String)>,
 }
 
 impl NewWebhook {
@@ -190,6 +196,7 @@ impl NewWebhook {
             standard_webhooks: false,
             secret: None,
             limits: DeliveryLimits::default(),
+            headers: Vec::new(),
         }
     }
 }
@@ -206,6 +213,7 @@ impl fmt::Debug for NewWebhook {
             .field("standard_webhooks", &self.standard_webhooks)
             .field("secret", &self.secret.as_ref().map(|_| Redacted))
             .field("limits", &self.limits)
+            .field("headers", &HeaderNames(&self.headers))
             .finish()
     }
 }
@@ -227,6 +235,18 @@ impl fmt::Debug for Webhook {
             .field("disabled_reason", &self.disabled_reason)
             .field("disabled_at", &self.disabled_at)
             .field("failing_since", &self.failing_since)
+            .field("headers", &self.headers)
+            .finish()
+    }
+}
+
+/// Custom headers in a `Debug`: names, values masked.
+struct HeaderNames<'a>(&'a [(String, String)]);
+
+impl fmt::Debug for HeaderNames<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(name, _)| (name, Redacted)))
             .finish()
     }
 }
@@ -243,6 +263,7 @@ impl fmt::Debug for WebhookUpdate {
             .field("active", &self.active)
             .field("standard_webhooks", &self.standard_webhooks)
             .field("secret", &self.secret)
+            .field("headers", &self.headers.as_deref().map(HeaderNames))
             .finish()
     }
 }
@@ -293,6 +314,10 @@ pub struct WebhookUpdate {
     pub standard_webhooks: Option<bool>,
     /// Keep, remove or replace the secret.
     pub secret: SecretUpdate,
+    /// The new set of custom headers, replacing the stored one (an empty list removes them
+    /// all); a value of `***` ([`KEEP_HEADER_VALUE`](crate::KEEP_HEADER_VALUE)) keeps the
+    /// stored value of that name. `None` keeps them.
+    pub headers: Option<Vec<(String, String)>>,
 }
 
 /// An event to accept into the outbox ([`NewEvent::new`]).
@@ -305,6 +330,9 @@ pub struct NewEvent {
     pub event: EventType,
     /// The exact body to deliver (the payload JSON).
     pub payload: Vec<u8>,
+    /// The trace of its intake (W3C Trace Context), kept with the event so every delivery
+    /// continues it; default `None`.
+    pub traceparent: Option<TraceParent>,
 }
 
 impl NewEvent {
@@ -318,6 +346,7 @@ impl NewEvent {
             namespace: namespace.into(),
             event,
             payload: payload.into(),
+            traceparent: None,
         }
     }
 }
@@ -581,4 +610,34 @@ pub(crate) fn is_https(url: &str) -> bool {
     url.trim()
         .get(..8)
         .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+}
+
+/// A bulk recovery ([`Store::recover`](crate::Store::recover)): send again the events a
+/// webhook's deliveries in a time range carried.
+///
+/// Made with [`Recovery::new`] (failed ones only, no end), then changed by setting fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Recovery {
+    /// The webhook.
+    pub hook_id: i64,
+    /// Deliveries recorded at or after this time.
+    pub since: OffsetDateTime,
+    /// Deliveries recorded before this time; `None`: up to now.
+    pub until: Option<OffsetDateTime>,
+    /// Only events whose last delivery to this webhook failed (the default); `false`: every
+    /// event delivered in the range.
+    pub failed_only: bool,
+}
+
+impl Recovery {
+    /// The failed deliveries of webhook `hook_id` recorded since `since`.
+    pub fn new(hook_id: i64, since: OffsetDateTime) -> Recovery {
+        Recovery {
+            hook_id,
+            since,
+            until: None,
+            failed_only: true,
+        }
+    }
 }

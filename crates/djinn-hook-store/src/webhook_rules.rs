@@ -9,6 +9,7 @@
 
 use djinn_hook_payload::EventSet;
 
+use crate::custom_headers;
 use crate::error::{Error, IResult, Result};
 use crate::sqlite::check_namespace;
 use crate::types::{DeliveryLimits, LimitsUpdate, NewWebhook, SecretUpdate, WebhookUpdate};
@@ -41,6 +42,7 @@ impl CheckedNew {
         if let Some(secret) = &new.secret {
             validate::secret(secret, &mut errors);
         }
+        custom_headers::check(&new.headers, false, &mut errors);
         Ok(CheckedNew {
             errors,
             url: url.map(|(url, _)| url),
@@ -126,6 +128,9 @@ impl CheckedUpdate {
             .map(|e| validate::events(e, &mut errors));
         if let SecretUpdate::Set(secret) = &update.secret {
             validate::secret(secret, &mut errors);
+        }
+        if let Some(headers) = &update.headers {
+            custom_headers::check(headers, true, &mut errors);
         }
         CheckedUpdate {
             errors,

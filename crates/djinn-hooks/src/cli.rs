@@ -99,11 +99,10 @@ pub(crate) enum Command {
     /// Look at recorded delivery attempts.
     #[command(subcommand, after_long_help = DELIVERY_JSON_HELP)]
     Deliveries(DeliveriesCommand),
-    /// Queue a recorded delivery again (same event id, flagged as a redelivery).
-    Redeliver {
-        /// The delivery id (from `deliveries list`).
-        id: i64,
-    },
+    /// Queue a recorded delivery again (same event id, flagged as a redelivery), or, with
+    /// --hook and --since, every (failed) delivery of a webhook in a time range.
+    #[command(after_long_help = REDELIVER_HELP)]
+    Redeliver(RedeliverArgs),
     /// Delete delivery attempts and finished events older than a given age.
     Prune(PruneArgs),
     /// Print the X-Djinn-CI-Signature value for a body (a file, or stdin).
@@ -135,6 +134,39 @@ pub(crate) enum Command {
         /// The folder; created if missing. Existing pages of the same names are replaced.
         dir: PathBuf,
     },
+}
+
+/// After `redeliver --help`: what a bulk recovery queues.
+const REDELIVER_HELP: &str = "\
+With --hook, a bulk recovery: the events of the webhook's deliveries recorded from --since to
+--until (default: now) are queued again, each event once however many of its deliveries are
+in the range, with its event id and its last recorded body; with --failed, only events whose
+last delivery to the webhook failed. Run twice, it queues nothing the second time: an event
+with a delivery still waiting, or whose deliveries a recovery already queued, is skipped (a
+redelivery that fails is a new failed delivery, which a later recovery may send again). It
+prints how many it queued (--json: {\"queued\": N}), with a progress bar on a terminal. The
+tasks are the webhook's own: a worker sends them under its per-webhook cap, taking turns with
+the other webhooks. Times: RFC 3339 (2026-12-06T08:00:00Z), a UTC date and time
+(2026-12-06T08:00), or an age (24h, 2d).";
+
+/// `redeliver`
+#[derive(Debug, Args)]
+pub(crate) struct RedeliverArgs {
+    /// The delivery id (from `deliveries list`).
+    #[arg(required_unless_present = "hook", conflicts_with = "hook")]
+    pub(crate) id: Option<i64>,
+    /// Recover a webhook: queue again its deliveries from --since to --until.
+    #[arg(long, value_name = "ID", requires = "since")]
+    pub(crate) hook: Option<i64>,
+    /// Only events whose last delivery to the webhook failed (without it: every delivery).
+    #[arg(long, requires = "hook")]
+    pub(crate) failed: bool,
+    /// The start of the range: a time (2026-12-06T08:00:00Z) or an age (24h, 2d).
+    #[arg(long, value_name = "TIME", requires = "hook")]
+    pub(crate) since: Option<String>,
+    /// The end of the range [default: now].
+    #[arg(long, value_name = "TIME", requires = "hook")]
+    pub(crate) until: Option<String>,
 }
 
 /// `config …`
@@ -249,6 +281,10 @@ pub(crate) struct HookCreateArgs {
     /// The overall timeout of one attempt, e.g. 10s or 500ms [default: the worker's, 15s].
     #[arg(long, value_name = "DURATION")]
     pub(crate) timeout: Option<String>,
+    /// A header every delivery carries, e.g. 'X-Api-Key: value' (repeat for more). Stored
+    /// encrypted and shown as ***; names the delivery sets itself are refused.
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    pub(crate) headers: Vec<String>,
 }
 
 impl HookCreateArgs {
@@ -304,6 +340,13 @@ pub(crate) struct HookUpdateArgs {
     /// The overall timeout of one attempt, e.g. 10s or 500ms; `default` leaves it to the worker.
     #[arg(long, value_name = "DURATION|default")]
     pub(crate) timeout: Option<String>,
+    /// Add a custom header, or replace the value of the one of that name, e.g.
+    /// 'X-Api-Key: value' (repeat for more); the others are kept.
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    pub(crate) headers: Vec<String>,
+    /// Remove the custom header of this name (repeat for more).
+    #[arg(long = "remove-header", value_name = "NAME")]
+    pub(crate) remove_headers: Vec<String>,
 }
 
 /// `hook rotate-secret`
@@ -348,6 +391,32 @@ pub(crate) struct BreakerArgs {
     /// The longest a breaker stays open between two probes.
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
     pub(crate) breaker_max_open_for: std::time::Duration,
+}
+
+/// What `serve` and `worker` tell the operator: traces, and notifications about themselves.
+#[derive(Debug, Args)]
+pub(crate) struct OpsArgs {
+    /// Export traces over OTLP/HTTP (protobuf) to this collector, e.g. http://127.0.0.1:4318
+    /// (spans go to <URL>/v1/traces): the intake, its commit, the store's calls and each
+    /// delivery attempt, one trace per event, continued by the receiver through the
+    /// `traceparent` header. Off when unset.
+    #[arg(long, value_name = "URL", env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub(crate) otlp_endpoint: Option<String>,
+    /// Send notifications about djinn-hooks itself to this URL, signed as any delivery: a
+    /// webhook disabled or enabled again, a delivery failed for good, a breaker open too long.
+    /// Kept in the store as the one webhook of the namespace _djinn-hooks/notifications.
+    #[arg(long, value_name = "URL")]
+    pub(crate) notify_url: Option<String>,
+    /// A file whose contents (trailing newline removed) are the secret that signs the
+    /// notifications.
+    #[arg(long, value_name = "PATH", requires = "notify_url")]
+    pub(crate) notify_secret_file: Option<PathBuf>,
+    /// Send the notifications' Standard Webhooks headers too.
+    #[arg(long, requires = "notify_url")]
+    pub(crate) notify_standard_webhooks: bool,
+    /// Notify when a receiver's breaker is still open this long after it first opened.
+    #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
+    pub(crate) notify_breaker_after: std::time::Duration,
 }
 
 /// Pruning by itself, for `serve` and a long-running `worker`.
@@ -422,6 +491,8 @@ pub(crate) struct WorkerArgs {
     pub(crate) network: NetworkArgs,
     #[command(flatten)]
     pub(crate) auto_prune: AutoPruneArgs,
+    #[command(flatten)]
+    pub(crate) ops: OpsArgs,
 }
 
 /// `deliveries …`
@@ -558,6 +629,8 @@ pub(crate) struct ServeArgs {
     pub(crate) network: NetworkArgs,
     #[command(flatten)]
     pub(crate) auto_prune: AutoPruneArgs,
+    #[command(flatten)]
+    pub(crate) ops: OpsArgs,
 }
 
 /// `listen`

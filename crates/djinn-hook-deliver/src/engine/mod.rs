@@ -31,7 +31,7 @@ use mio::{Events, Poll, Token, Waker};
 use rustls::pki_types::ServerName;
 use time::OffsetDateTime;
 
-use crate::deliver::{Deliverer, finish};
+use crate::deliver::{Deliverer, finish, wire_headers};
 use crate::error::DeliverError;
 use exchange::{Ending, Exchange, Ready, Step};
 use tls::TlsConfigs;
@@ -186,8 +186,8 @@ impl Engine {
         let overall = deliverer.timeout_of(request);
         let classify = |error| deliverer.classify(error, overall);
         // Encoded first, as ureq builds its call before it connects.
-        let (output, call) =
-            request::encode(&uri, &attempt.request_headers, &request.body).map_err(classify)?;
+        let (output, call) = request::encode(&uri, &wire_headers(attempt, request), &request.body)
+            .map_err(classify)?;
         let addrs = deliverer.resolve(&uri, overall)?;
         let resolved = Instant::now();
         let tls = if uri.scheme_str() == Some("https") {

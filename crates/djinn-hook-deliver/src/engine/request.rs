@@ -8,12 +8,12 @@ use ureq_proto::client::{Await100Result, Call, SendRequestResult};
 /// The request's bytes and the call, ready to read the response once they are sent.
 pub(crate) fn encode(
     uri: &Uri,
-    headers: &[(String, String)],
+    headers: &[(&str, &str)],
     body: &[u8],
 ) -> Result<(Vec<u8>, Call<RecvResponse>), ureq::Error> {
     let mut builder = Request::post(uri.clone());
     for (name, value) in headers {
-        builder = builder.header(name.as_str(), value.as_str());
+        builder = builder.header(*name, *value);
     }
     let mut call = Call::new(builder.body(())?)?;
     call.header(header::CONTENT_LENGTH, HeaderValue::from(body.len()))?;

@@ -9,7 +9,9 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use djinn_hook_deliver::{Attempt, AttemptOutcome, Deliverer, DeliveryRequest, Engine};
+use djinn_hook_deliver::{
+    Attempt, AttemptOutcome, CustomHeader, Deliverer, DeliveryRequest, Engine, WebhookSecret,
+};
 
 use crate::server::{Reply, Server};
 use crate::tls::one_shot_tls_server;
@@ -73,6 +75,56 @@ fn a_normal_receiver_gets_the_same_request_and_gives_the_same_record() {
     assert_eq!(received[0].headers, received[1].headers);
     assert_eq!(received[0].body, received[1].body);
     assert_eq!(received[0].body, req.body);
+}
+
+#[test]
+fn custom_headers_arrive_after_the_signature_and_are_recorded_masked_alike() {
+    const KEY: &str = "k3y-plaintext-0c4b2e";
+    let server = Server::always(Reply::status(204));
+    let mut req = request(&server.url());
+    req.secret = Some(WebhookSecret::new("s3cret"));
+    req.headers = vec![
+        CustomHeader::new("X-Api-Key", KEY),
+        CustomHeader::new("X-Tenant", "acme"),
+    ];
+    assert!(!format!("{req:?}").contains(KEY));
+    let (blocking, evented) = both(&req);
+    assert_eq!(evented.outcome, AttemptOutcome::Success);
+    assert_same(&blocking, &evented);
+    for attempt in [&blocking, &evented] {
+        // The record: the delivery's own headers, then each custom one with its value masked.
+        let names: Vec<&str> = attempt
+            .request_headers
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect();
+        let signature = names
+            .iter()
+            .position(|n| *n == "X-Djinn-CI-Signature")
+            .unwrap();
+        assert_eq!(&names[signature + 1..], ["X-Api-Key", "X-Tenant"]);
+        let masked: Vec<&str> = attempt.request_headers[signature + 1..]
+            .iter()
+            .map(|(_, v)| v.as_str())
+            .collect();
+        assert_eq!(masked, [CustomHeader::MASK, CustomHeader::MASK]);
+        assert!(!format!("{attempt:?}").contains(KEY));
+    }
+    // The receiver got the values, on both paths, once each.
+    let received = server.requests();
+    assert_eq!(received.len(), 2);
+    for r in &received {
+        assert_eq!(r.header("x-api-key"), Some(KEY));
+        assert_eq!(r.header("x-tenant"), Some("acme"));
+        assert_eq!(
+            r.headers
+                .iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case("x-api-key"))
+                .count(),
+            1
+        );
+        assert!(r.header("x-djinn-ci-signature").is_some());
+    }
 }
 
 #[test]

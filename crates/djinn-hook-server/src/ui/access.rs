@@ -84,9 +84,11 @@ pub(crate) fn may_get(access: Option<&Access>, ns: &str, target: Target, uri: &U
     match target {
         Target::List | Target::Hook(_) | Target::Delivery(..) => may_read(access, ns, uri),
         Target::Create => may_write(access, ns, uri),
-        Target::Delete(_) | Target::Test(_) | Target::RotateSecret(_) | Target::Redeliver(..) => {
-            may_open(access, ns, uri).map(drop)
-        }
+        Target::Delete(_)
+        | Target::Test(_)
+        | Target::RotateSecret(_)
+        | Target::Redeliver(..)
+        | Target::Recover(_) => may_open(access, ns, uri).map(drop),
     }
 }
 

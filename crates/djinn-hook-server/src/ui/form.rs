@@ -62,6 +62,9 @@ pub(crate) struct HookForm {
     pub(crate) max_in_flight: String,
     /// The webhook's own per-attempt timeout in milliseconds, as typed; empty: the worker's.
     pub(crate) timeout_ms: String,
+    /// The custom headers, one `Name: value` a line; a stored one shows as `Name: ***`
+    /// (posted back as it is, it keeps its stored value).
+    pub(crate) headers: String,
 }
 
 impl HookForm {
@@ -80,6 +83,7 @@ impl HookForm {
             limits: String::new(),
             max_in_flight: String::new(),
             timeout_ms: String::new(),
+            headers: String::new(),
         }
     }
 
@@ -103,6 +107,11 @@ impl HookForm {
                 .limits
                 .timeout
                 .map_or_else(String::new, |t| t.as_millis().to_string()),
+            headers: hook
+                .headers
+                .iter()
+                .map(|name| format!("{name}: {}\n", djinn_hook_store::KEEP_HEADER_VALUE))
+                .collect(),
             disabled: hook
                 .disabled_reason
                 .as_ref()
@@ -134,6 +143,7 @@ impl HookForm {
             remove_secret: form.checked("remove_secret"),
             max_in_flight: form.get("max_in_flight").unwrap_or("").trim().to_owned(),
             timeout_ms: form.get("timeout").unwrap_or("").trim().to_owned(),
+            headers: form.get("headers").unwrap_or("").to_owned(),
             ..stored.map_or_else(HookForm::blank, HookForm::of)
         };
         (fields, secret)
@@ -188,6 +198,47 @@ impl HookForm {
         limits.timeout =
             number("timeout", &self.timeout_ms, "milliseconds", errors).map(Duration::from_millis);
         limits
+    }
+
+    /// The custom headers as a refused form shows them again: no value typed is sent back
+    /// (they are secrets, as the secret is not), a header of a `stored` name as `Name: ***`
+    /// (kept if saved so), any other as `Name: ` to be typed again; a line that is no header is
+    /// left out (it may be a value alone).
+    pub(crate) fn masked_headers(&self, stored: &[String]) -> String {
+        let mask = djinn_hook_store::KEEP_HEADER_VALUE;
+        self.headers
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .map(|line| match line.split_once(':') {
+                Some((name, _)) if stored.iter().any(|s| s.eq_ignore_ascii_case(name.trim())) => {
+                    format!("{}: {mask}\n", name.trim())
+                }
+                Some((name, _)) => format!("{}: \n", name.trim()),
+                None => String::new(),
+            })
+            .collect()
+    }
+
+    /// The custom headers as typed, one `Name: value` a line (blank lines skipped); a line
+    /// without a colon is an error under the field. The store checks names and values.
+    pub(crate) fn header_pairs(&self, errors: &mut ValidationErrors) -> Vec<(String, String)> {
+        let mut pairs = Vec::new();
+        for (n, line) in self.headers.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            match line.split_once(':') {
+                Some((name, value)) => {
+                    pairs.push((name.trim().to_owned(), value.trim().to_owned()))
+                }
+                // The line is not quoted: it may be a value alone, a secret.
+                None => errors.add(
+                    "headers",
+                    format!("line {}: write each header as `Name: value`", n + 1),
+                ),
+            }
+        }
+        pairs
     }
 
     /// The update: every field as posted. A typed secret replaces the stored one; "remove

@@ -15,6 +15,7 @@
 //! | POST | `/n/{ns}/-/webhooks/{id}/rotate-secret` | a new secret, the old one kept a while |
 //! | GET | `/n/{ns}/-/webhooks/{id}/deliveries/{delivery}` | one delivery |
 //! | POST | `/n/{ns}/-/webhooks/{id}/deliveries/{delivery}/redeliver` | queue it again |
+//! | POST | `/n/{ns}/-/webhooks/{id}/recover` | queue a range of deliveries again (bulk) |
 //! | GET, POST | `/signin`; POST `/signout` | exchange an API token for a session cookie |
 //! | GET | `/assets/style.css` | the one stylesheet |
 //!

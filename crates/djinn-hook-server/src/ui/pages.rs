@@ -23,7 +23,7 @@ use super::state::UiState;
 use super::templates::{
     DeliveryPage, EditExtras, FilterView, FormPage, IndexPage, ListPage, NamespaceRow, SecretPage,
 };
-use super::view::{DeliveryRow, DeliveryView, Health, HookRow};
+use super::view::{DeliveryRow, DeliveryView, Health, HookRow, banner};
 use super::visitor::Visitor;
 use crate::paths::NamespacePath;
 
@@ -138,12 +138,14 @@ pub(crate) async fn get(
         Target::Delivery(id, delivery) => {
             delivery_page(state, visitor, links, ns, id, delivery).await
         }
-        Target::Delete(_) | Target::Test(_) | Target::RotateSecret(_) | Target::Redeliver(..) => {
-            Err(UiError::Status(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "this address takes a form (POST) only".into(),
-            ))
-        }
+        Target::Delete(_)
+        | Target::Test(_)
+        | Target::RotateSecret(_)
+        | Target::Redeliver(..)
+        | Target::Recover(_) => Err(UiError::Status(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "this address takes a form (POST) only".into(),
+        )),
     }
 }
 
@@ -164,6 +166,7 @@ pub(crate) async fn post(
         Target::Test(id) => test(state, visitor, links, ns, id, form).await,
         Target::RotateSecret(id) => rotate_secret(state, visitor, links, ns, id, form).await,
         Target::Redeliver(id, delivery) => redeliver(state, links, ns, id, delivery).await,
+        Target::Recover(id) => recover(state, links, ns, id, form).await,
         Target::List | Target::Delivery(..) => Err(UiError::Status(
             StatusCode::METHOD_NOT_ALLOWED,
             "nothing to post here".into(),
@@ -186,6 +189,7 @@ async fn list(state: UiState, visitor: Visitor, links: Links, ns: String) -> Res
         visitor,
         title: format!("{ns} - Webhooks"),
         create_href: links.create(&ns),
+        banners: hooks.iter().filter_map(banner).collect(),
         hooks: hooks
             .iter()
             .map(|h| HookRow::new(&links, h, last.get(&h.id), rates.get(&h.id)))
@@ -296,6 +300,7 @@ async fn edit_page(
         delete_action: format!("{href}/delete"),
         test_action: format!("{href}/test"),
         rotate_action: format!("{href}/rotate-secret"),
+        recover_action: format!("{href}/recover"),
         rotating_until: hook.secret_rotating_until.map(super::view::when),
         test_event: hook
             .events
@@ -384,7 +389,8 @@ async fn create(
     let (fields, secret) = HookForm::posted(&form, None);
     let mut errors = own_intake(&state, &fields);
     let limits = fields.limits(&mut errors);
-    let new = fields.new_webhook(&ns, secret, limits);
+    let mut new = fields.new_webhook(&ns, secret, limits);
+    new.headers = fields.header_pairs(&mut errors);
     // A webhook loop or a limit that is not a number is refused like any invalid field, on the
     // same page.
     let created = if errors.is_empty() {
@@ -411,6 +417,10 @@ async fn create(
             )),
         )),
         Err(UiError::Store(StoreError::Invalid(errors))) => {
+            let fields = HookForm {
+                headers: fields.masked_headers(&[]),
+                ..fields
+            };
             form_page(visitor, &links, &ns, fields, errors, None)
         }
         Err(err) => Err(err),
@@ -429,8 +439,10 @@ async fn update(
     let (fields, secret) = HookForm::posted(&form, Some(&hook));
     let mut errors = precheck(&state, &fields, secret.as_ref());
     let limits = fields.limits(&mut errors);
+    let headers = fields.header_pairs(&mut errors);
     let result = if errors.is_empty() {
-        let update = fields.update(secret);
+        let mut update = fields.update(secret);
+        update.headers = Some(headers);
         // The form holds both limits: each is set, or returned to the worker's default.
         let mut change = LimitsUpdate::default();
         change.max_in_flight = Some(limits.max_in_flight);
@@ -460,6 +472,7 @@ async fn update(
                 } else {
                     fields.payload_url.clone()
                 },
+                headers: fields.masked_headers(&hook.headers),
                 ..fields
             };
             edit_page(
@@ -669,6 +682,66 @@ async fn redeliver(
         Err(UiError::Store(err @ StoreError::WebhookInactive { .. })) => Ok(see_other(
             &here,
             Flash::failed(format!("Not redelivered: {err}")),
+        )),
+        Err(err) => Err(err),
+    }
+}
+
+/// Bulk recovery: the events of the webhook's deliveries in the range typed (failed ones only
+/// unless unticked) queued again, each once (`Store::recover`); back to Recent deliveries with
+/// how many were queued.
+async fn recover(
+    state: UiState,
+    links: Links,
+    ns: String,
+    id: i64,
+    form: Form,
+) -> Result<Response> {
+    hook_in(&state, &ns, id).await?;
+    let here = format!("{}#recent", links.hook(&ns, id));
+    let now = time::OffsetDateTime::now_utc();
+    let since = crate::recovery::parse_instant(form.get("since").unwrap_or(""), now);
+    let until = match form.get("until").map(str::trim).filter(|t| !t.is_empty()) {
+        None => Ok(None),
+        Some(text) => crate::recovery::parse_instant(text, now).map(Some),
+    };
+    let (since, until) = match (since, until) {
+        (Ok(since), Ok(until)) => (since, until),
+        (Err(message), _) | (_, Err(message)) => {
+            return Ok(see_other(
+                &here,
+                Flash::failed(format!("Nothing queued: {message}")),
+            ));
+        }
+    };
+    let mut recovery = djinn_hook_store::Recovery::new(id, since);
+    recovery.until = until;
+    recovery.failed_only = form.checked("failed_only");
+    let queued = blocking::store(&state, move |store| {
+        crate::recovery::recover_all(store, &recovery, drop)
+    })
+    .await;
+    match queued {
+        Ok(queued) => {
+            if queued > 0 {
+                let actions = std::sync::Arc::clone(&state.inner.actions);
+                blocking::run(move || actions.queued()).await?;
+            }
+            Ok(see_other(
+                &here,
+                Flash::ok(format!(
+                    "{queued} {} queued to be sent again (each event once, with its event id)",
+                    if queued == 1 {
+                        "delivery"
+                    } else {
+                        "deliveries"
+                    }
+                )),
+            ))
+        }
+        Err(UiError::Store(err @ StoreError::WebhookInactive { .. })) => Ok(see_other(
+            &here,
+            Flash::failed(format!("Nothing queued: {err}")),
         )),
         Err(err) => Err(err),
     }

@@ -32,6 +32,8 @@ pub(crate) enum Target {
     Delivery(i64, i64),
     /// `webhooks/{id}/deliveries/{delivery}/redeliver`
     Redeliver(i64, i64),
+    /// `webhooks/{id}/recover`
+    Recover(i64),
 }
 
 impl Resource for Target {
@@ -46,6 +48,7 @@ impl Resource for Target {
             ["webhooks", hook, "delete"] => Target::Delete(id_of(hook)?),
             ["webhooks", hook, "test"] => Target::Test(id_of(hook)?),
             ["webhooks", hook, "rotate-secret"] => Target::RotateSecret(id_of(hook)?),
+            ["webhooks", hook, "recover"] => Target::Recover(id_of(hook)?),
             ["webhooks", hook, "deliveries", d] => Target::Delivery(id_of(hook)?, id_of(d)?),
             ["webhooks", hook, "deliveries", d, "redeliver"] => {
                 Target::Redeliver(id_of(hook)?, id_of(d)?)

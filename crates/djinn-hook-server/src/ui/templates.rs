@@ -67,6 +67,8 @@ pub(crate) struct ListPage {
     pub(crate) title: String,
     pub(crate) ns: String,
     pub(crate) create_href: String,
+    /// What the operator was told about these webhooks and still holds ([`banner`]).
+    pub(crate) banners: Vec<String>,
     pub(crate) hooks: Vec<HookRow>,
 }
 
@@ -86,6 +88,8 @@ pub(crate) struct EditExtras {
     pub(crate) delete_action: String,
     pub(crate) test_action: String,
     pub(crate) rotate_action: String,
+    /// Where the bulk recovery form posts.
+    pub(crate) recover_action: String,
     /// While a secret rotation's overlap lasts, when it ends.
     pub(crate) rotating_until: Option<String>,
     /// The event preselected for a test delivery: the webhook's first.

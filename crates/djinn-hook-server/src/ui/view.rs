@@ -93,6 +93,35 @@ impl HookRow {
     }
 }
 
+/// The banner a namespace's page shows for `hook` while what the operator's notification said
+/// still holds: disabled by djinn-hooks (when, why, failing since when), or its receiver's
+/// breaker open. `None` for a webhook in good order.
+pub(crate) fn banner(hook: &Webhook) -> Option<String> {
+    let url = redact_userinfo(&hook.payload_url);
+    if let (false, Some(at)) = (hook.active, hook.disabled_at) {
+        let reason = hook
+            .disabled_reason
+            .as_deref()
+            .unwrap_or("no reason recorded");
+        let failing = hook.failing_since.map_or_else(String::new, |since| {
+            format!(", failing since {}", when(since))
+        });
+        return Some(format!(
+            "Webhook {url} was disabled on {} after: {reason}{failing}. \
+             Enable it again once its receiver is fixed.",
+            when(at)
+        ));
+    }
+    hook.breaker.as_ref().map(|b| {
+        format!(
+            "Webhook {url}: its receiver is failing; deliveries to {} are held until {} ({}).",
+            b.destination,
+            when(b.until),
+            b.reason
+        )
+    })
+}
+
 /// One row of "Recent deliveries".
 #[derive(Clone, Debug)]
 pub(crate) struct DeliveryRow {

@@ -304,7 +304,12 @@ async fn a_read_only_token_sees_no_edit_buttons_and_cannot_write() {
         "Recent deliveries",
         r#"name="payload_url" value="https://example.com/hook""#,
     ])
-    .lacks(&[">Save</button>", "Delete webhook", "Send test delivery"]);
+    .lacks(&[
+        ">Save</button>",
+        "Delete webhook",
+        "Send test delivery",
+        "Send again",
+    ]);
     assert_eq!(
         c.get(&format!("{LIST}/create")).await.status,
         StatusCode::FORBIDDEN
@@ -317,6 +322,7 @@ async fn a_read_only_token_sees_no_edit_buttons_and_cannot_write() {
         (path.clone(), vec![("payload_url", "https://x.example/")]),
         (format!("{path}/delete"), vec![]),
         (format!("{path}/test"), vec![]),
+        (format!("{path}/recover"), vec![("since", "24h")]),
     ] {
         let refused = c.post(&action, &fields).await;
         assert_eq!(refused.status, StatusCode::FORBIDDEN, "{action}");
@@ -372,6 +378,16 @@ async fn a_write_only_token_reads_nothing_yet_writes_as_in_the_api() {
     refused
         .has(&["payload_url"])
         .lacks(&[&port, "Recent deliveries"]);
+    // A bulk recovery, as `POST …/recover` in the API (nothing failed: none queued).
+    let recovered = c
+        .post(&format!("{path}/recover"), &[("since", "24h")])
+        .await;
+    assert_eq!(
+        recovered.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        recovered.body
+    );
     let deleted = c.post(&format!("{path}/delete"), &[]).await;
     assert_eq!(deleted.status, StatusCode::SEE_OTHER);
     assert!(ui.store.webhook(hook.id).unwrap().is_none());

@@ -1,7 +1,8 @@
 //! The tab in a real browser: headless Chromium driven through chromedriver (WebDriver).
 //!
 //! Sign in, create a webhook through the form (after a refused first try), send a test
-//! delivery, open it, redeliver, edit the events, remove the secret, delete; a screenshot
+//! delivery, open it, redeliver, edit the events and add a custom header, remove the secret,
+//! run a bulk recovery, delete; a screenshot
 //! of each page goes to `target/ui-screenshots/`. The UI is nested under `/ci/hooks` of an
 //! application's router, as an embedding CI server mounts it, so every link, form, redirect
 //! and cookie the browser follows must carry the mount.
@@ -308,11 +309,20 @@ async fn run(
             boxed.click().await?;
         }
     }
+    // And a custom header, shown masked once saved.
+    type_into(client, "headers", "X-Api-Key: k3y-in-the-browser").await?;
     press(client, "Save").await;
     assert!(body_text(client).await.contains("Webhook has been updated"));
     let hook = ui.store.webhook(hooks[0].id).unwrap().unwrap();
     assert_eq!(hook.events.names(), ["invite.rejected", "cron"]);
     assert!(hook.has_secret, "a blank secret keeps it");
+    assert_eq!(hook.headers, ["X-Api-Key"]);
+    let shown = client
+        .find(Locator::Id("headers"))
+        .await?
+        .prop("value")
+        .await?;
+    assert_eq!(shown.as_deref(), Some("X-Api-Key: ***\n"));
 
     // Remove the secret.
     client
@@ -323,6 +333,11 @@ async fn run(
     press(client, "Save").await;
     assert!(!ui.store.webhook(hook.id).unwrap().unwrap().has_secret);
     assert!(body_text(client).await.contains("No secret is set"));
+    assert_eq!(
+        ui.store.webhook(hook.id).unwrap().unwrap().headers,
+        ["X-Api-Key"],
+        "kept"
+    );
     shot(client, dir, "08-hook-edited").await;
 
     // At phone width the page still fits: nothing wider than the window.
@@ -349,6 +364,14 @@ async fn run(
         .await?;
     let focused = client.active_element().await?.text().await?;
     assert_eq!(focused, "Skip to content");
+
+    // A bulk recovery of the last day's failed deliveries: none failed, none queued.
+    press(client, "Send again").await;
+    let text = body_text(client).await;
+    assert!(
+        text.contains("0 deliveries queued to be sent again"),
+        "{text}"
+    );
 
     // Delete.
     press(client, "Delete webhook").await;

@@ -618,3 +618,136 @@ async fn an_invalid_standard_webhooks_secret_is_refused_under_the_secret_field()
         "nothing changed"
     );
 }
+
+#[tokio::test]
+async fn custom_headers_are_set_masked_kept_and_refused_through_the_form() {
+    const KEY: &str = "k3y-plaintext-7d21c9";
+    let ui = Ui::open();
+    let receiver = Receiver::start();
+    let mut c = ui.client();
+    c.get(CREATE).await;
+    let url = receiver.url("/ok");
+    let headers = format!("X-Api-Key: {KEY}\r\nX-Tenant: acme\r\n");
+    let created = c
+        .post(CREATE, &[("payload_url", &url), ("headers", &headers)])
+        .await;
+    c.redirected(&created);
+    let hook = &ui.store.webhooks("alice/ci").unwrap()[0];
+    let path = format!("/ui/n/alice/ci/-/webhooks/{}", hook.id);
+    assert_eq!(hook.headers, ["X-Api-Key", "X-Tenant"]);
+    let edit = c.get(&path).await;
+    edit.has(&["X-Api-Key: ***\nX-Tenant: ***\n"]).lacks(&[KEY]);
+
+    // Saved as shown, one line deleted: the value kept, the other header gone.
+    let saved = c
+        .post(
+            &path,
+            &[
+                ("payload_url", &url),
+                ("active", "on"),
+                ("headers", "X-Api-Key: ***\n"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    assert_eq!(
+        ui.store.webhook(hook.id).unwrap().unwrap().headers,
+        ["X-Api-Key"]
+    );
+    let sent = c.post(&format!("{path}/test"), &[("event", "cron")]).await;
+    let delivery = c.redirected(&sent).to_owned();
+    c.get(&delivery)
+        .await
+        .has(&["X-Api-Key", "***"])
+        .lacks(&[KEY]);
+
+    // A header the delivery sets, and a line that is no header: errors under the field.
+    let refused = c
+        .post(
+            &path,
+            &[
+                ("payload_url", &url),
+                ("headers", "Host: evil.example\nnonsense"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    refused.has(&[r#"id="headers-error""#, "line 2: write each header as"]);
+    let typed = "X-Api-Key: ***\nX-New: n3w-plaintext\nHost: evil.example\n";
+    let refused = c
+        .post(&path, &[("payload_url", &url), ("headers", typed)])
+        .await;
+    // Shown again without a value typed: the stored one masked, the new one to type again.
+    refused
+        .has(&[
+            "Host is set by the delivery",
+            "X-Api-Key: ***\nX-New: \nHost: \n",
+        ])
+        .lacks(&["n3w-plaintext", "evil.example"]);
+    assert_eq!(
+        ui.store.webhook(hook.id).unwrap().unwrap().headers,
+        ["X-Api-Key"]
+    );
+}
+
+#[tokio::test]
+async fn a_bulk_recovery_through_the_form_queues_failed_events_once() {
+    use djinn_hook_deliver::{Attempt, AttemptOutcome, Completion, Decision, Outcome};
+    let ui = Ui::open();
+    let receiver = Receiver::start();
+    let hook = ui.hook("alice/ci", &receiver.url("/ok"));
+    // A delivery that failed for good (the receiver was down then).
+    ui.store
+        .accept_event(djinn_hook_store::NewEvent::new(
+            "alice/ci",
+            EventType::Cron,
+            b"{}".to_vec(),
+        ))
+        .unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let task = ui
+        .store
+        .claim_due(now, 10, std::time::Duration::from_secs(60))
+        .unwrap()
+        .remove(0);
+    let mut attempt = Attempt::new(&task.request, now);
+    attempt.outcome = AttemptOutcome::ConnectRefused;
+    let done = Completion::new(
+        task.task_id,
+        task.lease,
+        attempt,
+        Decision::new(Outcome::Failed),
+    );
+    ui.store.complete_one(&done).unwrap();
+
+    let path = format!("/ui/n/alice/ci/-/webhooks/{}", hook.id);
+    let mut c = ui.client();
+    c.get(&path)
+        .await
+        .has(&["Send again</button>", r#"name="since" value="24h""#]);
+    let recover = format!("{path}/recover");
+    let fields = [("since", "1h"), ("until", ""), ("failed_only", "1")];
+    let done = c.post(&recover, &fields).await;
+    assert_eq!(c.redirected(&done), format!("{path}#recent"));
+    c.get(&path)
+        .await
+        .has(&["1 delivery queued to be sent again"]);
+    assert_eq!(ui.queued.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(
+        receiver.hits.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "sent"
+    );
+
+    // Twice: nothing more.
+    c.post(&recover, &fields).await;
+    c.get(&path)
+        .await
+        .has(&["0 deliveries queued to be sent again"]);
+    assert_eq!(receiver.hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // A time that is none: a red flash naming it.
+    c.post(&recover, &[("since", "whenever")]).await;
+    c.get(&path)
+        .await
+        .has(&[r#"<p class="flash failed" role="status">Nothing queued: &#34;whenever&#34;"#]);
+}

@@ -9,6 +9,7 @@ mod forms;
 mod pages;
 mod props;
 mod receiver;
+mod recovery;
 mod sockets;
 mod support;
 mod test_deliveries;

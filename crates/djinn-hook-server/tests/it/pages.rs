@@ -381,9 +381,12 @@ async fn a_hook_disabled_by_the_delivery_layer_says_so_and_saving_active_revives
         .unwrap();
     let path = format!("/ui/n/alice/ci/-/webhooks/{}", hook.id);
     let mut c = ui.client();
-    c.get("/ui/n/alice/ci/-/webhooks")
-        .await
-        .has(&["disabled: 410 Gone"]);
+    // The tag on its row, and the banner atop the namespace's page.
+    c.get("/ui/n/alice/ci/-/webhooks").await.has(&[
+        "disabled: 410 Gone",
+        "role=\"alert\">Webhook https://gone.example/hook was disabled on ",
+        " after: 410 Gone",
+    ]);
     c.get(&path)
         .await
         .has(&["Deliveries stopped: the webhook was disabled after 410 Gone (since "]);
@@ -400,6 +403,9 @@ async fn a_hook_disabled_by_the_delivery_layer_says_so_and_saving_active_revives
     let revived = ui.store.webhook(hook.id).unwrap().unwrap();
     assert!(revived.active && revived.disabled_reason.is_none());
     c.get(&path).await.lacks(&["Deliveries stopped"]);
+    c.get("/ui/n/alice/ci/-/webhooks")
+        .await
+        .lacks(&["was disabled on"]);
 }
 
 #[tokio::test]
@@ -423,6 +429,7 @@ async fn an_open_breaker_is_shown_on_the_list_and_the_hook() {
     c.get("/ui/n/alice/ci/-/webhooks").await.has(&[
         "Breaker open: deliveries to http://down.example:80 held until ",
         ": 5 consecutive timeouts",
+        "its receiver is failing; deliveries to http://down.example:80 are held until ",
     ]);
     c.get(&format!("/ui/n/alice/ci/-/webhooks/{}", hook.id))
         .await

@@ -8,9 +8,15 @@ use time::OffsetDateTime;
 
 use crate::backend::Breakers;
 use crate::breakers::{BREAKER_COLUMNS, open_for_ms, shared};
+use std::time::Duration;
+
+use postgres::Transaction;
+
+use super::notices::notify;
 use crate::error::{IResult, Result};
+use crate::notify::Notice;
 use crate::pg::PgBackend;
-use crate::sql::to_ns;
+use crate::sql::{from_ns, to_ns};
 
 fn read_shared(r: &Row) -> IResult<Option<SharedBreaker>> {
     Ok(shared(
@@ -23,24 +29,58 @@ fn read_shared(r: &Row) -> IResult<Option<SharedBreaker>> {
     ))
 }
 
+/// Queues a `breaker.open` notification for `destination` if its breaker first opened more
+/// than `after` before `now` and the operator was not told of this run of openings yet.
+fn notice_if_long(
+    tx: &mut Transaction<'_>,
+    destination: &str,
+    now: OffsetDateTime,
+    after: Duration,
+) -> IResult<()> {
+    let row = tx.query_opt(
+        "UPDATE breakers SET notified = true
+         WHERE destination = $1 AND NOT notified AND open_since <= $2
+         RETURNING reason, open_since, failures",
+        &[&destination, &to_ns(now - after)],
+    )?;
+    let Some(row) = row else {
+        return Ok(());
+    };
+    let notice = Notice::BreakerOpen {
+        destination: destination.to_owned(),
+        reason: row.get(0),
+        open_since: from_ns(row.get(1)),
+        failures: row.get(2),
+    };
+    notify(tx, &notice, now)
+}
+
 impl Breakers for PgBackend {
     /// [`Store::breaker_opened`](crate::Store::breaker_opened) on PostgreSQL, the rows in key
     /// order (so two writers never wait on each other in a circle).
-    fn breaker_opened(&self, openings: &[BreakerOpening]) -> Result<()> {
+    fn breaker_opened(
+        &self,
+        openings: &[BreakerOpening],
+        notice_after: Option<Duration>,
+    ) -> Result<()> {
         let mut openings: Vec<&BreakerOpening> = openings.iter().collect();
         openings.sort_by(|a, b| a.destination.cmp(&b.destination));
         self.claim_write("recording an open breaker", |tx| {
+            let now = OffsetDateTime::now_utc();
             for o in &openings {
+                // `open_since` is the first opening's: a reopening keeps it.
                 let on_conflict = if o.after_probe {
                     "DO UPDATE SET failures = excluded.failures, reason = excluded.reason,
                         open_for_ms = excluded.open_for_ms, open_until = excluded.open_until,
-                        probe_until = NULL"
+                        probe_until = NULL,
+                        open_since = COALESCE(breakers.open_since, excluded.open_since)"
                 } else {
                     "DO NOTHING"
                 };
                 tx.query_typed(
                     &format!(
-                        "INSERT INTO breakers ({BREAKER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, NULL)
+                        "INSERT INTO breakers ({BREAKER_COLUMNS}, open_since)
+                         VALUES ($1, $2, $3, $4, $5, NULL, $6)
                          ON CONFLICT (destination) {on_conflict}"
                     ),
                     &[
@@ -49,8 +89,12 @@ impl Breakers for PgBackend {
                         (&o.reason, Type::TEXT),
                         (&open_for_ms(o), Type::INT8),
                         (&to_ns(o.until), Type::INT8),
+                        (&to_ns(now), Type::INT8),
                     ],
                 )?;
+                if let (true, Some(after)) = (o.after_probe, notice_after) {
+                    notice_if_long(tx, o.destination.as_str(), now, after)?;
+                }
             }
             Ok(())
         })

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use const_format::formatcp;
-use djinn_hook_outbox::{ClaimRequest, Claimed, LeaseToken, PutOff};
+use djinn_hook_outbox::{ClaimRequest, Claimed, LeaseToken, PutOff, TraceParent};
 use postgres::Transaction;
 use postgres::types::Type;
 use time::OffsetDateTime;
@@ -122,6 +122,7 @@ pub(crate) fn read_settings(hook_id: i64, r: &postgres::Row, at: usize) -> IResu
         limits: limits_from_row(r.try_get(at + 5)?, r.try_get(at + 6)?),
         sealed_previous_secret: r.try_get(at + 7)?,
         previous_secret_until: r.try_get(at + 8)?,
+        sealed_headers: r.try_get(at + 9)?,
     })
 }
 
@@ -284,7 +285,7 @@ impl TakeDue for PgTake<'_, '_> {
              FROM due, events e
              WHERE t.id = due.id AND e.id = t.event_id
              RETURNING due.next_at, t.id, t.attempts, t.redelivery, e.uuid, e.event,
-                e.created_at, COALESCE(t.body, e.payload)"
+                e.created_at, COALESCE(t.body, e.payload), e.traceparent"
             ),
             &[
                 (&hook.hook.hook_id, Type::INT8),
@@ -307,6 +308,9 @@ impl TakeDue for PgTake<'_, '_> {
                     body: r.try_get(7)?,
                     attempt: attempt(r.try_get(2)?),
                     redelivery: r.try_get(3)?,
+                    traceparent: r
+                        .try_get::<_, Option<&str>>(8)?
+                        .and_then(TraceParent::parse),
                 };
                 Ok(((r.try_get::<_, i64>(0)?, task_id), row))
             })

@@ -4,11 +4,14 @@ use const_format::formatcp;
 use postgres::{GenericClient, Row, Transaction};
 use time::OffsetDateTime;
 
+use super::notices::{notify, subject};
 use super::{PgBackend, namespace_id};
 use crate::backend::Webhooks;
 use crate::claim::limits_from_row;
+use crate::custom_headers;
 use crate::error::{Error, IResult, Result};
 use crate::hooks::{SELECT_HOOK, URL_TAKEN, timeout_ms};
+use crate::notify::Notice;
 use crate::sql::{events_from_mask, from_ns, mask, to_ns};
 use crate::task_state::{FAILED, PENDING};
 use crate::types::{BreakerHold, LimitHold, LimitsUpdate, NewWebhook, Webhook, WebhookUpdate};
@@ -41,6 +44,9 @@ impl Webhooks for PgBackend {
                 .try_get(0)?;
             if let Some(secret) = &new.secret {
                 self.set_secret(tx, id, Some(secret))?;
+            }
+            if !new.headers.is_empty() {
+                self.set_headers(tx, id, &new.headers)?;
             }
             Ok(hook_by_id(tx, id)?.expect("just inserted"))
         })
@@ -101,6 +107,12 @@ impl Webhooks for PgBackend {
                 ssl: row.try_get(3)?,
             };
             let merged = checked.merge(&update, stored, |url| url_taken(tx, ns, url, Some(id)))?;
+            // Read before the update clears them: what the re-enabled notice reports.
+            let before = if merged.reactivated {
+                subject(tx, id)?
+            } else {
+                None
+            };
             tx.execute(
                 "UPDATE webhooks SET payload_url = $2, ssl = $3, events = COALESCE($4, events),
                     standard_webhooks = COALESCE($5, standard_webhooks),
@@ -121,12 +133,28 @@ impl Webhooks for PgBackend {
                         failing_since = NULL WHERE id = $1",
                     &[&id],
                 )?;
+                if let Some((hook, _, disabled_at @ Some(_), reason)) = before {
+                    // Only a webhook that djinn-hooks disabled: a user's own pause is no news.
+                    let notice = Notice::Enabled {
+                        hook,
+                        disabled_at,
+                        reason,
+                    };
+                    notify(tx, &notice, OffsetDateTime::now_utc())?;
+                }
             }
             if merged.deactivated {
                 fail_pending(tx, id)?;
             }
             if let Some(secret) = secret_change(&update.secret) {
                 self.set_secret(tx, id, secret)?;
+            }
+            if let Some(headers) = &update.headers {
+                let sealed: Option<Vec<u8>> = tx
+                    .query_one("SELECT headers FROM webhooks WHERE id = $1", &[&id])?
+                    .try_get(0)?;
+                let stored = custom_headers::open(&self.cipher, id, sealed.as_deref())?;
+                self.set_headers(tx, id, &custom_headers::merge(headers, &stored)?)?;
             }
             if let Some(max) = limits.max_in_flight {
                 tx.execute(
@@ -168,6 +196,21 @@ impl PgBackend {
                 previous_secret_until = NULL
              WHERE id = $1",
             &[&id, &sealed],
+        )?;
+        Ok(())
+    }
+
+    /// As on SQLite: both columns of a webhook's custom headers.
+    fn set_headers(
+        &self,
+        tx: &mut Transaction<'_>,
+        id: i64,
+        headers: &[(String, String)],
+    ) -> IResult<()> {
+        let (names, sealed) = custom_headers::seal(&self.cipher, id, headers)?;
+        tx.execute(
+            "UPDATE webhooks SET header_names = $2, headers = $3 WHERE id = $1",
+            &[&id, &names, &sealed],
         )?;
         Ok(())
     }
@@ -237,5 +280,6 @@ fn row_hook(r: &Row) -> IResult<Webhook> {
             None => None,
         },
         in_flight: r.try_get::<_, i64>(22)?.try_into().unwrap_or(0),
+        headers: custom_headers::names(r.try_get(23)?),
     })
 }

@@ -116,7 +116,11 @@ impl DeliveryLog for PgBackend {
 
     /// As SQLite's `prune_before`: deliveries, then events with nothing
     /// pending and no delivery left, by id, [`PRUNE_BATCH`] rows per transaction.
-    fn prune_before(&self, cutoff: OffsetDateTime) -> Result<Pruned> {
+    fn prune_before(
+        &self,
+        cutoff: OffsetDateTime,
+        progress: &mut dyn FnMut(&Pruned),
+    ) -> Result<Pruned> {
         let cutoff = to_ns(cutoff);
         let batch = PRUNE_BATCH as i64;
         let deliveries_end = self.read("pruning deliveries", |conn| {
@@ -158,7 +162,7 @@ impl DeliveryLog for PgBackend {
                 Ok((ids.len(), ids.iter().max().copied()))
             })
         };
-        pruning::in_batches(deliveries, events)
+        pruning::in_batches(deliveries, events, progress)
     }
 }
 

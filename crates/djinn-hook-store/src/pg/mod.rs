@@ -12,9 +12,11 @@ mod hooks;
 mod limit_notes;
 mod listen;
 mod log;
+mod notices;
 mod outbox;
 mod process;
 mod queue_test;
+mod recover;
 mod rotation;
 mod schema;
 
@@ -150,6 +152,7 @@ impl PgBackend {
         settings: Option<&str>,
         mut f: impl FnMut(&mut Transaction<'_>) -> IResult<T>,
     ) -> Result<T> {
+        let _span = crate::tracing_span::enter(operation);
         let mut conn = self
             .pool
             .get()
@@ -178,6 +181,7 @@ impl PgBackend {
         operation: &'static str,
         f: impl FnOnce(&mut Client) -> IResult<T>,
     ) -> Result<T> {
+        let _span = crate::tracing_span::enter(operation);
         let mut conn = self
             .pool
             .get()

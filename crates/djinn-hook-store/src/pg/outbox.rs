@@ -11,10 +11,12 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::hooks::fail_pending;
+use super::notices::{notify, subject};
 use super::{CHANNEL, PgBackend, namespace_id};
 use crate::backend::Intake;
 use crate::error::{Error, IResult, Result};
 use crate::intake::{Health, HookCache, health};
+use crate::notify::Notice;
 use crate::outbox::cap;
 use crate::sql::{count, event_code, from_ns, headers_to_json, to_ns};
 use crate::task_state::{DONE as STATE_DONE, FAILED, FAILED as STATE_FAILED, PENDING};
@@ -175,6 +177,7 @@ fn accept(
     let now = to_ns(now);
     let mut hooks = HookCache::default();
     let (mut uuids, mut namespaces, mut codes, mut payloads) = (vec![], vec![], vec![], vec![]);
+    let mut traces: Vec<Option<String>> = Vec::with_capacity(events.len());
     // (index of the event in the batch, hook) for every task to queue.
     let mut tasks: Vec<(usize, i64)> = Vec::new();
     for (i, event) in events.iter().enumerate() {
@@ -184,14 +187,15 @@ fn accept(
         namespaces.push(subscribers.namespace_id);
         codes.push(event_code(event.event));
         payloads.push(event.payload.as_slice());
+        traces.push(event.traceparent.map(|t| t.to_string()));
     }
     // Rows go in in the batch's order, so the ids, sorted, are the events' in that order.
     let mut rows: Vec<i64> = tx
         .query_typed(
-            "INSERT INTO events (uuid, namespace_id, event, payload, created_at, test)
-             SELECT uuid, namespace_id, event, payload, $5, false
-             FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bytea[])
-                WITH ORDINALITY AS e (uuid, namespace_id, event, payload, n)
+            "INSERT INTO events (uuid, namespace_id, event, payload, created_at, test, traceparent)
+             SELECT uuid, namespace_id, event, payload, $5, false, traceparent
+             FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bytea[], $6::text[])
+                WITH ORDINALITY AS e (uuid, namespace_id, event, payload, traceparent, n)
              ORDER BY n
              RETURNING id",
             &[
@@ -200,6 +204,7 @@ fn accept(
                 (&codes, Type::INT8_ARRAY),
                 (&payloads, Type::BYTEA_ARRAY),
                 (&now, Type::INT8),
+                (&traces, Type::TEXT_ARRAY),
             ],
         )?
         .iter()
@@ -289,6 +294,14 @@ fn complete_batch(tx: &mut Transaction<'_>, completions: &[Completion]) -> IResu
             )?,
         };
     }
+    let now = OffsetDateTime::now_utc();
+    for (c, task) in completions.iter().zip(&tasks) {
+        if let Some(task) = task.as_ref().filter(|t| t.lease_held)
+            && matches!(c.decision.outcome, Outcome::Failed)
+        {
+            notify_failed(tx, task, c, now)?;
+        }
+    }
     // Disabling last, so it also fails tasks that this batch rescheduled.
     for (c, task) in completions.iter().zip(&tasks) {
         let (Some(reason), Some(task)) = (&c.decision.disable_hook, task) else {
@@ -301,9 +314,47 @@ fn complete_batch(tx: &mut Transaction<'_>, completions: &[Completion]) -> IResu
         )?;
         if n > 0 {
             fail_pending(tx, task.hook_id)?;
+            if let Some((hook, failing_since, _, _)) = subject(tx, task.hook_id)? {
+                let notice = Notice::Disabled {
+                    hook,
+                    reason: reason.clone(),
+                    disabled_at: c.attempt.created_at,
+                    failing_since,
+                };
+                notify(tx, &notice, now)?;
+            }
         }
     }
     Ok(done)
+}
+
+/// Tells the operator that `c`'s task failed for good (not for a test delivery's).
+fn notify_failed(
+    tx: &mut Transaction<'_>,
+    task: &Finished,
+    c: &Completion,
+    now: OffsetDateTime,
+) -> IResult<()> {
+    let test: bool = tx
+        .query_one("SELECT test FROM events WHERE id = $1", &[&task.event_row])?
+        .get(0);
+    if test {
+        return Ok(());
+    }
+    let Some((hook, ..)) = subject(tx, task.hook_id)? else {
+        return Ok(());
+    };
+    let a = &c.attempt;
+    let notice = Notice::Failed {
+        hook,
+        event_id: a.event_id,
+        event: a.event,
+        attempts: a.attempt,
+        result: a.outcome.as_str(),
+        status: a.response_status,
+        error: a.error.clone(),
+    };
+    notify(tx, &notice, now)
 }
 
 /// A completed task as the log needs it.

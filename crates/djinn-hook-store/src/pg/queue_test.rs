@@ -82,6 +82,7 @@ impl TestDeliveries for PgBackend {
                     body: body.clone(),
                     attempt: 1,
                     redelivery: false,
+                    traceparent: None,
                 },
             ))
         })

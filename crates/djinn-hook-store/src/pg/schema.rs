@@ -16,6 +16,9 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_process_liveness.sql"),
     include_str!("migrations/0006_adaptive_limit.sql"),
     include_str!("migrations/0007_breakers.sql"),
+    // 0008: idempotency keys, merged separately.
+    include_str!("migrations/0009_recovery_headers.sql"),
+    include_str!("migrations/0010_traces_notifications.sql"),
 ];
 
 /// The PostgreSQL schema version this build writes.

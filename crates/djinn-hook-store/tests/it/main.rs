@@ -7,14 +7,17 @@ mod claim;
 mod faults;
 mod files;
 mod flows;
+mod headers;
 mod hooks;
 mod leases;
 mod liveness;
 mod log;
+mod notify;
 mod pg;
 mod props;
 mod queue_test;
 mod race;
+mod recovery;
 mod schema;
 mod secrets;
 mod support;
@@ -126,6 +129,26 @@ conformance! {
         a_rotation_hands_out_both_secrets_until_its_overlap_ends,
         a_rotation_is_validated_and_its_ended_overlap_deleted_by_prune,
         an_invalid_whsec_secret_is_refused_at_create_update_and_rotation,
+    }
+    notify {
+        a_disabled_webhook_and_its_failed_task_are_reported,
+        the_notification_webhook_never_reports_itself,
+        nothing_is_queued_without_a_notification_webhook,
+        the_reserved_namespace_is_refused_to_users,
+        a_breaker_open_too_long_is_reported_once,
+        the_intake_trace_reaches_the_claim,
+    }
+    headers {
+        headers_are_sealed_shown_by_name_and_claimed_with_their_values,
+        an_update_replaces_the_set_and_a_masked_value_keeps_the_stored_one,
+        headers_that_would_override_the_delivery_or_are_malformed_are_refused,
+    }
+    recovery {
+        a_recovery_queues_each_failed_event_once_even_run_twice,
+        a_failed_recovery_can_be_recovered_again_and_batches_add_up,
+        the_range_bounds_and_test_events_are_respected,
+        an_inactive_or_unknown_webhook_is_refused,
+        a_recovered_backlog_does_not_crowd_out_other_webhooks,
     }
     queue_test {
         queues_one_leased_task_for_that_hook_only_with_its_secret,

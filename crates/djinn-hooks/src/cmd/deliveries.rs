@@ -1,12 +1,12 @@
 //! `deliveries list|show` and `redeliver`: the delivery log.
 
 use djinn_hook_payload::redact_userinfo;
-use djinn_hook_store::{Delivery, DeliveryFilter, Page};
+use djinn_hook_store::{Delivery, DeliveryFilter, Page, Recovery};
 
 use super::output::{self, Table};
 use super::store::{self, StoreResult as _};
 use super::{Global, invalid};
-use crate::cli::DeliveriesCommand;
+use crate::cli::{DeliveriesCommand, RedeliverArgs};
 use crate::entity_json::{DeliveryFullJson, DeliveryJson, PageJson, RedeliveryJson};
 
 /// Runs a `deliveries` subcommand.
@@ -174,8 +174,11 @@ fn show(global: &Global, id: i64) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs `redeliver`.
-pub(crate) fn redeliver(global: &Global, id: i64) -> anyhow::Result<()> {
+/// Runs `redeliver`: one delivery, or with `--hook` a bulk recovery.
+pub(crate) fn redeliver(global: &Global, args: &RedeliverArgs) -> anyhow::Result<()> {
+    let Some(id) = args.id else {
+        return recover(global, args);
+    };
     let store = store::open(global)?;
     let task = store.redeliver(id).or_fail()?;
     if global.json {
@@ -188,6 +191,48 @@ pub(crate) fn redeliver(global: &Global, id: i64) -> anyhow::Result<()> {
     } else {
         outln!(
             "delivery {id} queued again (same event id, flagged as a redelivery); `{} worker --until-idle` sends it",
+            output::program()
+        );
+        Ok(())
+    }
+}
+
+/// `redeliver --hook ID --since … [--until …] [--failed]`: a bulk recovery, in batches, with a
+/// progress bar on a terminal; prints how many deliveries it queued.
+fn recover(global: &Global, args: &RedeliverArgs) -> anyhow::Result<()> {
+    let hook = args.hook.expect("clap: --hook or an id");
+    let now = time::OffsetDateTime::now_utc();
+    let instant = |flag: &str, text: &str| match djinn_hook_server::parse_instant(text, now) {
+        Ok(at) => Ok(at),
+        Err(problem) => invalid!("{flag}: {problem}"),
+    };
+    let since = instant("--since", args.since.as_deref().expect("clap: --since"))?;
+    let mut recovery = Recovery::new(hook, since);
+    recovery.until = args
+        .until
+        .as_deref()
+        .map(|until| instant("--until", until))
+        .transpose()?;
+    if recovery.until.is_some_and(|until| until <= since) {
+        invalid!("--until: must be after --since");
+    }
+    recovery.failed_only = args.failed;
+    let store = store::open(global)?;
+    let total = store.recover_count(&recovery).or_fail()?;
+    let bar = super::progress::bar(total, &format!("queueing webhook {hook}'s deliveries"));
+    let queued = djinn_hook_server::recover_all(&store, &recovery, |n| bar.inc(n)).or_fail();
+    bar.finish_and_clear();
+    let queued = queued?;
+    if global.json {
+        output::print_json(&serde_json::json!({ "queued": queued }))
+    } else {
+        outln!(
+            "{queued} {} of webhook {hook} queued again (each event once, same event id); `{} worker --until-idle` sends them",
+            if queued == 1 {
+                "delivery"
+            } else {
+                "deliveries"
+            },
             output::program()
         );
         Ok(())

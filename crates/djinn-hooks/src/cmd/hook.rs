@@ -63,6 +63,47 @@ fn timeout(flag: &str, text: &str) -> anyhow::Result<Duration> {
     }
 }
 
+/// The `--header 'Name: value'` flags as (name, value); the store checks both.
+fn header_flags(flags: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    flags
+        .iter()
+        .map(|flag| match flag.split_once(':') {
+            Some((name, value)) => Ok((name.trim().to_owned(), value.trim().to_owned())),
+            // Not quoted: it may be a value alone, a secret.
+            None => invalid!("--header: write it as 'Name: value' (no colon in what was given)"),
+        })
+        .collect()
+}
+
+/// The new set of custom headers: the stored names (their values kept with `***`), each one
+/// `set` replacing the one of its name or added, those named in `remove` left out.
+fn changed_headers(
+    stored: &[String],
+    set: Vec<(String, String)>,
+    remove: &[String],
+) -> anyhow::Result<Vec<(String, String)>> {
+    for name in remove {
+        if !stored.iter().any(|s| s.eq_ignore_ascii_case(name)) {
+            invalid!("--remove-header: this webhook has no header {name:?}");
+        }
+    }
+    let mut headers: Vec<(String, String)> = stored
+        .iter()
+        .filter(|s| !remove.iter().any(|r| r.eq_ignore_ascii_case(s)))
+        .map(|name| (name.clone(), djinn_hook_store::KEEP_HEADER_VALUE.to_owned()))
+        .collect();
+    for (name, value) in set {
+        match headers
+            .iter_mut()
+            .find(|(n, _)| n.eq_ignore_ascii_case(&name))
+        {
+            Some(kept) => *kept = (name, value),
+            None => headers.push((name, value)),
+        }
+    }
+    Ok(headers)
+}
+
 /// Event names from `--events` (blank entries dropped; none means all events).
 fn events(names: &[String]) -> Vec<String> {
     names
@@ -91,6 +132,7 @@ fn create(global: &Global, args: &HookCreateArgs) -> anyhow::Result<()> {
         .map(|t| timeout("--timeout", t))
         .transpose()?;
     new.limits = limits;
+    new.headers = header_flags(&args.headers)?;
     let store = store::open(global)?;
     let hook = create_in(&store, new)?;
     if global.json {
@@ -181,6 +223,14 @@ fn update(global: &Global, args: &HookUpdateArgs) -> anyhow::Result<()> {
         Some(t) => Some(Some(timeout("--timeout", t)?)),
     };
     let store = store::open(global)?;
+    if !args.headers.is_empty() || !args.remove_headers.is_empty() {
+        let stored = get(&store, args.id)?;
+        update.headers = Some(changed_headers(
+            &stored.headers,
+            header_flags(&args.headers)?,
+            &args.remove_headers,
+        )?);
+    }
     if let Some(url) = &update.payload_url {
         // The URL as `hook show` prints it (user-info as ***) keeps the stored credentials.
         let stored = get(&store, args.id)?;
@@ -332,6 +382,18 @@ fn print_one(hook: &Webhook, last: Option<&LastResponse>) {
         ("events", hook.events.names().join(",")),
         ("active", active_cell(hook)),
         ("secret", secret_cell(hook)),
+        (
+            "headers",
+            if hook.headers.is_empty() {
+                "none".to_owned()
+            } else {
+                hook.headers
+                    .iter()
+                    .map(|name| format!("{name}: {}", djinn_hook_store::KEEP_HEADER_VALUE))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+        ),
         ("standard_webhooks", hook.standard_webhooks.to_string()),
         (
             "max_in_flight",

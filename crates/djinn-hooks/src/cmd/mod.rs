@@ -26,8 +26,10 @@ mod events;
 mod hook;
 mod listen;
 mod manual;
+mod ops;
 mod output;
 mod process;
+mod progress;
 mod prune;
 mod serve;
 mod sign;
@@ -84,7 +86,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Emit(args) => emit::run(&global, &args),
         Command::Worker(args) => worker::run(&global, &args),
         Command::Deliveries(command) => deliveries::run(&global, command),
-        Command::Redeliver { id } => deliveries::redeliver(&global, id),
+        Command::Redeliver(args) => deliveries::redeliver(&global, &args),
         Command::Prune(args) => prune::run(&global, &args),
         Command::Sign(args) => sign::sign(&global, &args),
         Command::Verify(args) => sign::verify(&global, &args),

@@ -10,7 +10,17 @@ use crate::cli::PruneArgs;
 pub(crate) fn run(global: &Global, args: &PruneArgs) -> anyhow::Result<()> {
     let age = parse_age(&args.older_than)?;
     let store = store::open(global)?;
-    let pruned = store.prune(age).or_fail()?;
+    let spinner = super::progress::spinner("pruning");
+    let pruned = store
+        .prune_with(age, |so_far| {
+            spinner.set_message(format!(
+                "pruning: {} deliveries and {} events so far",
+                so_far.deliveries, so_far.events
+            ));
+        })
+        .or_fail();
+    spinner.finish_and_clear();
+    let pruned = pruned?;
     if global.json {
         output::print_json(&pruned)
     } else {

@@ -38,8 +38,10 @@ pub(crate) fn run(global: &Global, args: &ServeArgs) -> anyhow::Result<()> {
     config.concurrency = Some(args.concurrency);
     config.accept_relayed_deliveries = args.accept_relayed_deliveries;
     config.auto_prune = args.auto_prune.schedule();
+    let telemetry = super::ops::telemetry(&args.ops, "serve")?;
     let store = Arc::new(store::open(global)?);
     super::process::register(&store)?;
+    super::ops::notifications(&store, &args.ops)?;
     super::process::raise_open_file_limit("serve", args.concurrency + args.max_deliveries);
     let stop = super::worker::stop_on_signal()?;
     super::process::bound_stop(Arc::clone(&store), stop.clone(), args.shutdown_timeout);
@@ -60,5 +62,6 @@ pub(crate) fn run(global: &Global, args: &ServeArgs) -> anyhow::Result<()> {
     )?);
     djinn_hook_server::serve(config, Arc::clone(&store), worker, &stop)?;
     super::process::retire(&store);
+    drop(telemetry);
     Ok(())
 }

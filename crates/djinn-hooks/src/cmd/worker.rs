@@ -1,6 +1,5 @@
 //! `worker`: deliver due tasks with retries, until idle or until SIGINT/SIGTERM.
 
-use std::io::{IsTerminal as _, Write as _};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,8 +25,10 @@ pub(crate) fn run(global: &Global, args: &WorkerArgs) -> anyhow::Result<()> {
         super::invalid!("--max-in-flight-per-hook: must be at least 1");
     }
     let breaker = breaker_config(&args.breakers)?;
+    let telemetry = super::ops::telemetry(&args.ops, "worker")?;
     let store = Arc::new(store::open(global)?);
     super::process::register(&store)?;
+    super::ops::notifications(&store, &args.ops)?;
     super::process::raise_open_file_limit("worker", args.concurrency + args.max_deliveries);
     let stop = if args.until_idle {
         None
@@ -36,8 +37,8 @@ pub(crate) fn run(global: &Global, args: &WorkerArgs) -> anyhow::Result<()> {
         super::process::bound_stop(Arc::clone(&store), stop.clone(), args.shutdown_timeout);
         Some(stop)
     };
-    let terminal = std::io::stderr().is_terminal();
-    let mut progress = Progress::default();
+    let terminal = super::progress::shown();
+    let mut progress = Progress::new(&store, args.until_idle);
     let mut config = WorkerConfig::default();
     config.concurrency = args.concurrency;
     config.max_deliveries = args.max_deliveries;
@@ -79,10 +80,9 @@ pub(crate) fn run(global: &Global, args: &WorkerArgs) -> anyhow::Result<()> {
         }),
     };
     drop(worker);
+    progress.bar.finish_and_clear();
     super::process::retire(&store);
-    if terminal {
-        eprintln!();
-    }
+    drop(telemetry);
     report(
         global,
         &stats,
@@ -190,22 +190,39 @@ fn report(global: &Global, stats: &Stats, store_counts: (u64, u64)) -> anyhow::R
     Ok(())
 }
 
-/// Counts for the progress line on a terminal; elsewhere, log lines (the same as `serve`'s).
-#[derive(Debug, Default)]
+/// Counts for the progress bar on a terminal (`--until-idle`: out of the backlog found at
+/// start; a spinner otherwise); elsewhere, log lines (the same as `serve`'s).
+#[derive(Debug)]
 struct Progress {
+    bar: indicatif::ProgressBar,
     delivered: u64,
     retrying: u64,
     failed: u64,
 }
 
 impl Progress {
+    fn new(store: &Store, until_idle: bool) -> Progress {
+        let bar = if !super::progress::shown() {
+            indicatif::ProgressBar::hidden()
+        } else if until_idle {
+            let backlog = store.counts().map_or(0, |counts| counts.pending);
+            super::progress::bar(backlog, "delivering")
+        } else {
+            super::progress::spinner("delivering")
+        };
+        Progress {
+            bar,
+            delivered: 0,
+            retrying: 0,
+            failed: 0,
+        }
+    }
+
     fn observe(&mut self, event: &WorkerEvent<'_>, terminal: bool) {
         let WorkerEvent::Completed(done) = event else {
-            if terminal && !matches!(event, WorkerEvent::BatchCommitted { .. }) {
-                // Below the progress line, which is drawn again at the next attempt.
-                eprintln!();
-            }
-            djinn_hook_server::log::worker_event(event);
+            // Above the bar, which is drawn again below it.
+            self.bar
+                .suspend(|| djinn_hook_server::log::worker_event(event));
             return;
         };
         match done.decision.outcome {
@@ -214,16 +231,31 @@ impl Progress {
             Outcome::Failed => self.failed += 1,
         }
         if terminal {
-            eprint!(
-                "\r\x1b[Kdelivered {}  retry {}  failed {}  (last: {} to hook {}: {})",
+            // The log line gives way to the progress bar, the trace does not.
+            djinn_hook_server::log::attempt_span(done);
+            // A retry stays in the backlog: only a finished task moves the bar.
+            if !matches!(
+                done.decision.outcome,
+                Outcome::RetryAt(_) | Outcome::Throttled(_)
+            ) {
+                self.bar.inc(1);
+                if self
+                    .bar
+                    .length()
+                    .is_some_and(|len| self.bar.position() > len)
+                {
+                    self.bar.set_length(self.bar.position());
+                }
+            }
+            self.bar.set_message(format!(
+                "delivered {}  retry {}  failed {}  (last: {} to hook {}: {})",
                 self.delivered,
                 self.retrying,
                 self.failed,
                 done.attempt.event,
                 done.attempt.hook_id,
                 status(done),
-            );
-            let _ = std::io::stderr().flush();
+            ));
         } else {
             djinn_hook_server::log::worker_event(event);
         }

@@ -32,7 +32,9 @@ mod listen;
 mod liveness;
 mod manual;
 mod many_processes;
+mod ops;
 mod python_receiver;
+mod recovery;
 mod serve;
 mod serve_flood;
 mod serve_process;
@@ -118,6 +120,7 @@ impl Env {
             .env_remove("DJINN_HOOKS_KEY_FILE")
             .env_remove("DJINN_HOOKS_TOKENS")
             .env_remove("DJINN_HOOKS_CONFIG")
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
             .env("NO_COLOR", "1");
         if self.postgres.is_some() {
             command.env("DJINN_HOOKS_KEY_FILE", self.path("hooks.key"));

@@ -169,7 +169,7 @@ impl Serve {
     }
 
     /// SIGTERM, then waits (15 s at most) and returns the exit code.
-    fn terminate(&mut self) -> i32 {
+    pub(crate) fn terminate(&mut self) -> i32 {
         let pid = self.child.id().to_string();
         let status = std::process::Command::new("kill")
             .args(["-TERM", &pid])

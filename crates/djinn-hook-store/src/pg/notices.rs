@@ -1,0 +1,64 @@
+//! PostgreSQL: writes a [`Notice`] as an event of the notifications namespace with a task for
+//! its webhook, in the caller's transaction (the same rules as SQLite's `notices.rs`).
+
+use const_format::formatcp;
+use postgres::Transaction;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::outbox::{announce, insert_event};
+use crate::error::IResult;
+use crate::notices::SubjectRow;
+use crate::notify::{NOTIFICATIONS_NAMESPACE, Notice, Subject};
+use crate::sql::{from_ns, to_ns};
+use crate::task_state::PENDING;
+
+/// The webhook `hook_id` as a notice names it, if it exists.
+pub(crate) fn subject(tx: &mut Transaction<'_>, hook_id: i64) -> IResult<Option<SubjectRow>> {
+    let row = tx.query_opt(
+        "SELECT n.name, w.payload_url, w.failing_since, w.disabled_at, w.disabled_reason
+         FROM webhooks w JOIN namespaces n ON n.id = w.namespace_id WHERE w.id = $1",
+        &[&hook_id],
+    )?;
+    Ok(row.map(|r| {
+        let subject = Subject {
+            hook_id,
+            namespace: r.get(0),
+            payload_url: r.get(1),
+        };
+        let at = |ns: Option<i64>| ns.map(from_ns);
+        (subject, at(r.get(2)), at(r.get(3)), r.get(4))
+    }))
+}
+
+/// Queues `notice` for the notification webhook, if one is configured and active (else, and
+/// for a notice about that webhook itself, nothing), and wakes idle workers.
+pub(crate) fn notify(
+    tx: &mut Transaction<'_>,
+    notice: &Notice,
+    now: OffsetDateTime,
+) -> IResult<()> {
+    if !notice.reportable() {
+        return Ok(());
+    }
+    let target = tx.query_opt(
+        "SELECT w.id, w.namespace_id FROM webhooks w JOIN namespaces n ON n.id = w.namespace_id
+         WHERE n.name = $1 AND w.active ORDER BY w.id LIMIT 1",
+        &[&NOTIFICATIONS_NAMESPACE],
+    )?;
+    let Some(target) = target else {
+        return Ok(());
+    };
+    let (hook, namespace): (i64, i64) = (target.get(0), target.get(1));
+    let at = to_ns(now);
+    let body = notice.body(now);
+    let kind = djinn_hook_payload::EventType::Notification;
+    let row = insert_event(tx, Uuid::new_v4(), namespace, kind, &body, at, false)?;
+    tx.execute(
+        formatcp!(
+            "INSERT INTO tasks (event_id, hook_id, state, next_at) VALUES ($1, $2, {PENDING}, $3)"
+        ),
+        &[&row, &hook, &at],
+    )?;
+    announce(tx)
+}
