@@ -7,20 +7,20 @@
 //! Timeouts and breaker periods are set short here; every wait is on a condition with a
 //! generous deadline, never on the clock.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use djinn_hook_deliver::{
-    BreakerConfig, DeliverConfig, Deliverer, RetryPolicy, Stats, Worker, WorkerConfig,
+    BreakerConfig, DeliverConfig, Deliverer, RetryPolicy, Shutdown, Stats, Worker, WorkerConfig,
 };
 use djinn_hook_server::Receiver;
 use djinn_hook_sign::Secret;
 use djinn_hook_store::{DeliveryFilter, Page, Store};
 use time::OffsetDateTime;
 
-use crate::peers::Peer;
-use crate::support::{DEADLINE, SECRET, closed_port, emit, hook, store, wait_for};
+use djinn_hook_testkit::{DEADLINE, Peer, closed_port, wait_for};
+
+use crate::support::{SECRET, emit, hook, store};
 
 /// Short timeouts: connect 500 ms, the whole attempt 1 s.
 fn deliverer() -> Deliverer {
@@ -80,7 +80,7 @@ fn a_dead_receivers_backlog_does_not_hold_up_a_healthy_one() {
     let cap = config.hook_cap();
     let worker = Worker::new(&store, deliverer(), RetryPolicy::default(), config);
     let monitor = worker.breakers();
-    let stop = AtomicBool::new(false);
+    let stop = Shutdown::new();
     let stats = thread::scope(|s| {
         let run = s.spawn(|| worker.run(&stop));
         // Every healthy delivery arrives while the dead receiver's backlog is older.
@@ -91,7 +91,7 @@ fn a_dead_receivers_backlog_does_not_hold_up_a_healthy_one() {
             store.webhook(dead_hook).unwrap().unwrap().breaker.is_some()
         });
         assert!(monitor.tasks_held() > 0);
-        stop.store(true, Ordering::SeqCst);
+        stop.stop();
         run.join().unwrap()
     });
 
@@ -233,14 +233,14 @@ fn a_receiver_that_comes_back_gets_its_backlog_with_its_retries_intact() {
     breaker.probe_hold = Duration::from_millis(100);
     let worker = Worker::new(&store, deliverer(), policy, config(4, breaker));
     let monitor = worker.breakers();
-    let stop = AtomicBool::new(false);
+    let stop = Shutdown::new();
     let stats: Stats = thread::scope(|s| {
         let run = s.spawn(|| worker.run(&stop));
         wait_for("the breaker to open", || monitor.open() == 1);
         let receiver = Receiver::start(&addr.to_string(), Secret::from(SECRET)).unwrap();
         receive(&receiver, 20);
         wait_for("the breaker to close", || monitor.open() == 0);
-        stop.store(true, Ordering::SeqCst);
+        stop.stop();
         run.join().unwrap()
     });
 
@@ -276,13 +276,13 @@ fn a_breaker_that_stays_open_does_not_keep_a_dead_webhook_enabled() {
     breaker.max_open_for = Duration::from_millis(200);
     breaker.probe_hold = Duration::from_millis(100);
     let worker = Worker::new(&store, deliverer(), policy, config(2, breaker));
-    let stop = AtomicBool::new(false);
+    let stop = Shutdown::new();
     let stats = thread::scope(|s| {
         let run = s.spawn(|| worker.run(&stop));
         wait_for("the webhook to be disabled", || {
             !store.webhook(hook_id).unwrap().unwrap().active
         });
-        stop.store(true, Ordering::SeqCst);
+        stop.stop();
         run.join().unwrap()
     });
     let hook = store.webhook(hook_id).unwrap().unwrap();

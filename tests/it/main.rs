@@ -5,7 +5,6 @@
 
 mod embedding;
 mod isolation;
-mod peers;
 mod starvation;
 mod support;
 mod worker_on_store;

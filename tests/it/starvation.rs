@@ -10,18 +10,18 @@
 //! pending; none lost, none delivered twice.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use djinn_hook_deliver::{DeliverConfig, LimitReason, Stats, Worker, WorkerConfig};
+use djinn_hook_deliver::{DeliverConfig, LimitReason, Shutdown, Stats, Worker, WorkerConfig};
 use djinn_hook_server::Receiver;
 use djinn_hook_sign::Secret;
 use djinn_hook_store::{DeliveryFilter, Page, Store};
 use time::OffsetDateTime;
 
-use crate::peers::Peer;
-use crate::support::{SECRET, closed_port, emit, hook, store, wait_for};
+use djinn_hook_testkit::{Peer, closed_port, wait_for};
+
+use crate::support::{SECRET, emit, hook, store};
 
 /// The `worker` command's defaults: 8 threads, a poll every second.
 fn worker_defaults() -> WorkerConfig {
@@ -69,13 +69,13 @@ impl Faulty {
     }
 }
 
-/// Sets the stop flag when dropped, so that a failed assertion ends the worker's run (and the
+/// Stops the worker when dropped, so that a failed assertion ends the worker's run (and the
 /// test) instead of leaving the scope waiting for it.
-struct StopOnDrop<'a>(&'a AtomicBool);
+struct StopOnDrop<'a>(&'a Shutdown);
 
 impl Drop for StopOnDrop<'_> {
     fn drop(&mut self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.0.stop();
     }
 }
 
@@ -170,7 +170,7 @@ fn scenario(config: WorkerConfig) {
 
     let worker = Worker::with_config(&store, config, default_delivery());
     let waker = worker.waker();
-    let stop = AtomicBool::new(false);
+    let stop = Shutdown::new();
     let stats: Stats = thread::scope(|s| {
         let run = s.spawn(|| worker.run(&stop));
         let _stop = StopOnDrop(&stop);
@@ -194,7 +194,7 @@ fn scenario(config: WorkerConfig) {
             assert_eq!(ids.len(), requests.len(), "an event sent twice");
         }
         drop(peers);
-        stop.store(true, Ordering::SeqCst);
+        stop.stop();
         run.join().unwrap()
     });
     assert_eq!(stats.abandoned, 0, "{stats:?}");
@@ -240,7 +240,7 @@ fn fifty_faulty_receivers_leave_a_healthy_one_served_within_a_second() {
 
     let worker = Worker::with_config(&store, WorkerConfig::default(), default_delivery());
     let waker = worker.waker();
-    let stop = AtomicBool::new(false);
+    let stop = Shutdown::new();
     thread::scope(|s| {
         let run = s.spawn(|| worker.run(&stop));
         let _stop = StopOnDrop(&stop);
@@ -265,7 +265,7 @@ fn fifty_faulty_receivers_leave_a_healthy_one_served_within_a_second() {
             assert!(got.is_some(), "event {round} not delivered within a second");
         }
         drop(faulty);
-        stop.store(true, Ordering::SeqCst);
+        stop.stop();
         run.join().unwrap()
     });
     let later = OffsetDateTime::now_utc() + Duration::from_secs(3_600);
@@ -294,7 +294,7 @@ fn a_throttling_receiver_is_paused_and_keeps_its_retries() {
     config.max_in_flight_per_hook = Some(8);
     let worker = Worker::with_config(&store, config, default_delivery());
     let limits = worker.limits();
-    let stop = AtomicBool::new(false);
+    let stop = Shutdown::new();
     let stats = thread::scope(|s| {
         let run = s.spawn(|| worker.run(&stop));
         let _stop = StopOnDrop(&stop);
@@ -344,7 +344,7 @@ fn a_throttling_receiver_is_paused_and_keeps_its_retries() {
         wait_for("the tasks to go out again", || {
             peer.requests().len() > before_pause_ends
         });
-        stop.store(true, Ordering::SeqCst);
+        stop.stop();
         run.join().unwrap()
     });
     assert!(stats.throttled > 0, "{stats:?}");
@@ -394,7 +394,7 @@ fn slow_receivers_hold_only_their_budget_of_a_small_pool() {
     config.max_in_flight_per_hook = Some(8);
     let worker = Worker::with_config(&store, config, default_delivery());
     let waker = worker.waker();
-    let stop = AtomicBool::new(false);
+    let stop = Shutdown::new();
     thread::scope(|s| {
         let run = s.spawn(|| worker.run(&stop));
         let _stop = StopOnDrop(&stop);
@@ -419,7 +419,7 @@ fn slow_receivers_hold_only_their_budget_of_a_small_pool() {
             "{connections} deliveries to the slow receivers at once"
         );
         drop(hanging);
-        stop.store(true, Ordering::SeqCst);
+        stop.stop();
         run.join().unwrap()
     });
 }

@@ -115,34 +115,32 @@
 #[cfg(doctest)]
 struct ReadmeDoctests;
 
-mod breaker;
 mod coalesce;
 mod deliver;
 mod engine;
 mod error;
-mod hook_queue;
-mod limits;
 mod once;
-mod queue_depth;
 mod retry;
 mod ssrf;
-mod store_thread;
 mod worker;
 
 pub use crate::{
-    breaker::{BreakerConfig, BreakerState, BreakerStatus},
     deliver::{DEFAULT_USER_AGENT, DeliverConfig, Deliverer},
     engine::{Engine, Prepared},
     error::DeliverError,
-    limits::{LimitReason, LimitStatus, MAX_PAUSE},
     retry::{RetryPolicy, THROTTLE_MIN},
     ssrf::{METADATA_ADDRESSES, METADATA_HOSTS, SsrfGuard},
-    worker::{BreakerMonitor, LimitMonitor, Stats, Worker, WorkerConfig, WorkerEvent, WorkerWaker},
+    worker::breaker::{BreakerConfig, BreakerState, BreakerStatus},
+    worker::limits::{LimitReason, LimitStatus, MAX_PAUSE},
+    worker::{
+        BreakerMonitor, Clock, LimitMonitor, ManualClock, Stats, SystemClock, Worker, WorkerConfig,
+        WorkerEvent, WorkerWaker,
+    },
 };
 /// The types this crate shares with the store, defined once in `djinn-hook-outbox` and
 /// re-exported here so a user of the deliverer alone needs one crate.
 pub use djinn_hook_outbox::{
     Attempt, AttemptOutcome, ClaimRequest, Claimed, Completion, CustomHeader, Decision, Deferral,
     DeliveryRequest, Destination, LeaseToken, LimitNote, Outbox, OutboxError, Outcome, PutOff,
-    ReducedLimit, Release, Task, TraceParent, WebhookSecret,
+    ReducedLimit, Release, Shutdown, Task, TraceParent, WebhookSecret,
 };

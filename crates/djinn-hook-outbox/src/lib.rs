@@ -40,7 +40,8 @@
 //! ```
 //!
 //! This crate does no I/O: the store (djinn-hook-store) implements [`Outbox`], the worker
-//! (djinn-hook-deliver) drives it.
+//! (djinn-hook-deliver) drives it. It also holds the one stop signal they share with the
+//! server and the binary, [`Shutdown`], which wakes blocking threads and async tasks alike.
 //!
 //! # Features
 //!
@@ -66,6 +67,7 @@ mod memory;
 mod outbox;
 mod release;
 mod request;
+mod shutdown;
 mod trace;
 
 pub use crate::{
@@ -78,6 +80,7 @@ pub use crate::{
     outbox::{Outbox, OutboxError},
     release::Release,
     request::{CustomHeader, DeliveryRequest, WebhookSecret},
+    shutdown::{OnStop, Shutdown, Stopped},
     trace::TraceParent,
 };
 

@@ -12,7 +12,6 @@
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
@@ -22,7 +21,7 @@ use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
-use djinn_hook_deliver::{DeliverConfig, Deliverer, RetryPolicy, Worker, WorkerConfig};
+use djinn_hook_deliver::{DeliverConfig, Deliverer, RetryPolicy, Shutdown, Worker, WorkerConfig};
 use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
 use djinn_hook_server::ui::{Access, Auth, UiState};
 use djinn_hook_server::{AppState, Config, StoreActions, Tokens};
@@ -115,8 +114,8 @@ fn main() -> ExitCode {
     );
     let waker = worker.waker();
     let worker_waker = worker.waker();
-    let stop = Arc::new(AtomicBool::new(false));
-    let worker_stop = Arc::clone(&stop);
+    let stop = Shutdown::new();
+    let worker_stop = stop.clone();
     let worker_thread = std::thread::spawn(move || worker.run(&worker_stop));
 
     let mut config = Config::new(&local.to_string(), Tokens::new([]).expect("no tokens"))
@@ -189,7 +188,7 @@ fn main() -> ExitCode {
     println!("web UI at {ui_url}: sign-in page below the mount: {ui_ok}");
 
     let outcome = arrivals.recv_timeout(Duration::from_secs(10));
-    stop.store(true, Ordering::SeqCst);
+    stop.stop();
     let _ = worker_thread.join();
     match outcome {
         Ok(_) if !ui_ok => {

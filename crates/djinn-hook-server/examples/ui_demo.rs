@@ -11,9 +11,8 @@
 //! with test deliveries sent by the deliverer and redeliveries by the worker, woken.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
-use djinn_hook_deliver::{DeliverConfig, Deliverer, RetryPolicy, Worker, WorkerConfig};
+use djinn_hook_deliver::{DeliverConfig, Deliverer, RetryPolicy, Shutdown, Worker, WorkerConfig};
 use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
 use djinn_hook_server::ui::{self, Auth, UiState};
 use djinn_hook_server::{Receiver, StoreActions};
@@ -65,8 +64,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         WorkerConfig::default(),
     );
     let waker = worker.waker();
-    static STOP: AtomicBool = AtomicBool::new(false);
-    std::thread::spawn(move || worker.run(&STOP));
+    // Never set: the worker runs as long as the process.
+    let never = Shutdown::new();
+    std::thread::spawn(move || worker.run(&never));
 
     let actions = StoreActions::new(Arc::clone(&store), deliverer(), Some(waker));
     let state = UiState::new(Arc::clone(&store), Auth::Open, Arc::new(actions))?;

@@ -4,7 +4,8 @@
 //! web UI under `/ui/` (`ui`); and a verifying webhook receiver for `listen`, the demo, tests and
 //! integrations.
 //!
-//! - [`serve()`] runs the API and a delivery worker until a stop flag is set.
+//! - [`serve()`] runs the API and a delivery worker until its stop (a
+//!   [`Shutdown`](djinn_hook_deliver::Shutdown)) is set.
 //! - [`router`] is the API (and the web UI, when configured) as an axum `Router` over an
 //!   [`AppState`], to serve or to nest under a path of an application's own router.
 //! - [`receiver`]: [`receiver::check`] one request, [`receiver::router`] to mount, or a

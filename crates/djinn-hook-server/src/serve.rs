@@ -13,18 +13,17 @@
 //! blocking pool. Delivery stays blocking: the `djinn-hook-deliver` `Worker` over the store,
 //! on its own threads; its observer feeds the delivery log lines and metrics.
 //!
-//! When `stop` is set (the binary sets it on SIGINT/SIGTERM) the server stops accepting,
+//! When `stop` is set (the binary sets it on SIGINT/SIGTERM; every part waiting on it wakes at
+//! once) the server stops accepting,
 //! answers the requests in progress, the worker hands its queued tasks back to the store (due
 //! again at once), finishes and commits the deliveries under way, and [`serve`] returns. (The
 //! binary bounds that wait, and hands back what is still under way when it runs out.)
 
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
-use std::time::Duration;
 
-use djinn_hook_deliver::{Outbox, Stats, Worker, WorkerEvent};
+use djinn_hook_deliver::{Outbox, Shutdown, Stats, Worker, WorkerEvent};
 use djinn_hook_store::Store;
 use tokio::net::TcpListener;
 
@@ -34,9 +33,6 @@ use crate::conn;
 use crate::log;
 use crate::metrics::Metrics;
 use crate::ready::WorkerFlag;
-
-/// How often the server looks at the stop flag.
-const STOP_CHECK: Duration = Duration::from_millis(50);
 
 /// Why `serve` stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -66,7 +62,7 @@ pub fn serve<O: Outbox>(
     config: Config,
     store: Arc<Store>,
     worker: Worker<'_, O>,
-    stop: &AtomicBool,
+    stop: &Shutdown,
 ) -> Result<Stats, ServeError> {
     let max_open_files = rlimit::getrlimit(rlimit::Resource::NOFILE)
         .ok()
@@ -161,7 +157,7 @@ pub fn serve<O: Outbox>(
             listener,
             app::router(state),
             limits,
-            stopped(stop),
+            stop.stopped(),
         ));
         // Ends the connections still open, and the handler state they hold (the intake's
         // committer ends with the last of it).
@@ -178,13 +174,6 @@ pub fn serve<O: Outbox>(
     });
     tracing::info!(msg = "stopped", attempts = stats.attempts);
     Ok(stats)
-}
-
-/// Completes once `stop` is set.
-pub(crate) async fn stopped(stop: &AtomicBool) {
-    while !stop.load(Ordering::SeqCst) {
-        tokio::time::sleep(STOP_CHECK).await;
-    }
 }
 
 /// The worker's events as metrics and log lines.

@@ -1,16 +1,14 @@
 //! [`AutoPrune`]: pruning on a schedule, for long-running processes (`serve`, `worker`), as
 //! the original pruned deliveries older than 30 days by itself.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use djinn_hook_outbox::Shutdown;
 
 use crate::dispatch::Store;
 use crate::error::Result;
 use crate::pruning::DEFAULT_RETENTION;
 use crate::types::Pruned;
-
-/// How often the stop flag is looked at while waiting for the next prune.
-const STOP_CHECK: Duration = Duration::from_millis(100);
 
 /// Prunes every `every` what is older than `older_than` ([`Store::prune`]: bounded batches,
 /// one transaction each, so a long prune never holds the writer for long).
@@ -33,19 +31,12 @@ impl Default for AutoPrune {
 }
 
 impl AutoPrune {
-    /// Prunes `store` on the schedule until `stop` is set, handing each outcome to `report`
-    /// (a failed prune is reported and tried again at the next turn). Blocks: run it on a
-    /// thread of its own.
-    pub fn run(&self, store: &Store, stop: &AtomicBool, mut report: impl FnMut(Result<Pruned>)) {
-        let mut next = Instant::now() + self.every;
-        while !stop.load(Ordering::SeqCst) {
-            let now = Instant::now();
-            if now < next {
-                std::thread::sleep(STOP_CHECK.min(next - now));
-                continue;
-            }
+    /// Prunes `store` on the schedule until `stop` is set (returning at once then, also in
+    /// the middle of a wait), handing each outcome to `report` (a failed prune is reported and
+    /// tried again at the next turn). Blocks: run it on a thread of its own.
+    pub fn run(&self, store: &Store, stop: &Shutdown, mut report: impl FnMut(Result<Pruned>)) {
+        while !stop.wait_timeout(self.every) {
             report(store.prune(self.older_than));
-            next = Instant::now() + self.every;
         }
     }
 }

@@ -3,13 +3,13 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use djinn_hook_outbox::{
     BreakerOpening, ClaimRequest, Claimed, Completion, Deferral, Destination, LimitNote, Outbox,
-    OutboxError, ProbeTurn, PutOff, Release, SharedBreaker, Task,
+    OutboxError, ProbeTurn, PutOff, Release, SharedBreaker, Shutdown, Task,
 };
 use djinn_hook_payload::EventType;
 use time::OffsetDateTime;
@@ -233,47 +233,58 @@ impl Store {
     }
 
     /// Calls `wake` each time work is announced on this database (what
-    /// [`work_listener`](Self::work_listener) hears) until `stop` is set, looking at it
-    /// every [`STOP_CHECK`](Self::STOP_CHECK). A listener that fails is reported to `failed`
-    /// and connected again, and `wake` is called then, in case something was announced while
-    /// it was down. Returns at once on SQLite, which announces nothing across processes.
+    /// [`work_listener`](Self::work_listener) hears) until `stop` is set, and returns the
+    /// moment it is (the wait is interrupted: the stop is announced to the listener's
+    /// connection, on a channel of its own, from the thread that stops). A listener that fails
+    /// is reported to `failed` and connected again after
+    /// [`RECONNECT_DELAY`](Self::RECONNECT_DELAY), and `wake` is called then, in case something
+    /// was announced while it was down. Returns at once on SQLite, which announces nothing
+    /// across processes.
     ///
     /// For a long-running worker in a thread beside it: an event accepted by any process
     /// starts being delivered at once, not at the worker's next poll.
     pub fn wake_on_new_work(
         &self,
-        stop: &AtomicBool,
+        stop: &Shutdown,
         wake: impl Fn(),
         mut failed: impl FnMut(&Error),
     ) {
+        let interrupt = Arc::new(InterruptOnStop::default());
+        let _on_stop = stop.on_stop(std::task::Waker::from(Arc::clone(&interrupt)));
         let mut listener = None;
-        while !stop.load(Ordering::SeqCst) {
+        while !stop.is_stopped() {
             let Some(current) = listener.as_mut() else {
                 match self.work_listener() {
                     Ok(None) => return,
-                    Ok(Some(fresh)) => listener = Some(fresh),
+                    Ok(Some(fresh)) => {
+                        interrupt.listening_with(&fresh);
+                        listener = Some(fresh);
+                    }
                     Err(err) => {
                         failed(&err);
-                        std::thread::sleep(Self::STOP_CHECK);
+                        stop.wait_timeout(Self::RECONNECT_DELAY);
                     }
                 }
+                // Looked at again after the listener is set: a stop set before then found
+                // nothing to interrupt.
                 continue;
             };
-            match current.wait(Self::STOP_CHECK) {
+            match current.wait(LOST_INTERRUPT_BOUND) {
                 Ok(true) => wake(),
                 Ok(false) => {}
                 Err(err) => {
                     failed(&err);
                     listener = None;
-                    std::thread::sleep(Self::STOP_CHECK);
+                    stop.wait_timeout(Self::RECONNECT_DELAY);
                     wake();
                 }
             }
         }
     }
 
-    /// How often [`wake_on_new_work`](Self::wake_on_new_work) looks at its stop flag.
-    pub const STOP_CHECK: Duration = Duration::from_millis(250);
+    /// How long [`wake_on_new_work`](Self::wake_on_new_work) waits before connecting a
+    /// listener again after one failed.
+    pub const RECONNECT_DELAY: Duration = Duration::from_millis(250);
 
     /// Returns the namespace named `name` (`owner/path`), creating it and any
     /// missing ancestors (`owner/a` for `owner/a/b`) if needed. Names under `_djinn-hooks`
@@ -768,6 +779,48 @@ pub fn is_postgres_url(url_or_path: &str) -> bool {
             .get(..scheme.len())
             .is_some_and(|s| s.eq_ignore_ascii_case(scheme))
     })
+}
+
+/// The longest a listener waits without looking at the stop: only an interruption that could
+/// not be announced (its connection failed) makes a stop wait this long.
+const LOST_INTERRUPT_BOUND: Duration = Duration::from_secs(60);
+
+/// Interrupts the wait of the listener of [`Store::wake_on_new_work`] when woken (by the stop).
+#[derive(Default)]
+struct InterruptOnStop {
+    #[cfg(feature = "postgres")]
+    current: Mutex<Option<pg::Interrupt>>,
+}
+
+impl InterruptOnStop {
+    /// `listener` is the one to interrupt from now on.
+    fn listening_with(&self, listener: &WorkListener) {
+        #[cfg(feature = "postgres")]
+        {
+            let interrupt = listener.0.interrupt();
+            *self
+                .current
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(interrupt);
+        }
+        #[cfg(not(feature = "postgres"))]
+        match listener.0 {}
+    }
+}
+
+impl std::task::Wake for InterruptOnStop {
+    fn wake(self: Arc<Self>) {
+        #[cfg(feature = "postgres")]
+        if let Some(current) = self
+            .current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+        {
+            // If this fails, the wait ends at its bound (`LOST_INTERRUPT_BOUND`) instead.
+            let _ = current.interrupt();
+        }
+    }
 }
 
 /// Blocks an idle worker until new work is announced ([`Store::work_listener`]).

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::breaker::BreakerConfig;
+use super::breaker::BreakerConfig;
 #[cfg(doc)]
 use crate::worker::{Worker, WorkerEvent, WorkerWaker};
 

@@ -3,18 +3,18 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::breaker::{BreakerState, BreakerStatus};
-use crate::limits::LimitStatus;
+use super::breaker::{BreakerState, BreakerStatus};
+use super::limits::LimitStatus;
+use super::state::Shared;
 #[cfg(doc)]
 use crate::worker::Worker;
-use crate::worker::machinery::Shared;
 
 /// Wakes a [`Worker`] that is waiting for due tasks, so it claims at once instead of at the end
 /// of its `poll_interval`. Cheap to clone and to call (a lock and a notification); waking a
 /// worker that is busy or not running does no harm (it claims once more).
 #[derive(Clone)]
 pub struct WorkerWaker {
-    pub(crate) shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
 }
 
 impl fmt::Debug for WorkerWaker {
@@ -34,7 +34,7 @@ impl WorkerWaker {
 /// any thread while the worker runs (it takes the worker's lock briefly).
 #[derive(Clone)]
 pub struct BreakerMonitor {
-    pub(crate) shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
 }
 
 impl fmt::Debug for BreakerMonitor {
@@ -71,7 +71,7 @@ impl BreakerMonitor {
 /// cheap to clone, safe to call from any thread while the worker runs.
 #[derive(Clone)]
 pub struct LimitMonitor {
-    pub(crate) shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
 }
 
 impl fmt::Debug for LimitMonitor {

@@ -1,28 +1,49 @@
 //! The worker loop over a store's [`Outbox`]: [`Worker`] (what it does and promises is
 //! documented there), its [`WorkerConfig`], what it reports ([`Stats`], [`WorkerEvent`]) and
-//! its handles ([`WorkerWaker`], [`BreakerMonitor`]); the machinery is in `machinery.rs`.
+//! its handles ([`WorkerWaker`], [`BreakerMonitor`], [`LimitMonitor`]).
+//!
+//! How it is built: `schedule.rs` is the scheduling as a state machine (phases, claims,
+//! commits; events in, the next step out), tested without threads; `pool.rs` the delivery
+//! threads that carry its steps out, and the pool keeper; `claim.rs`, `record.rs` and
+//! `commit.rs` what a claim, a finished delivery and a commit do to the shared `state.rs`;
+//! `shared_breakers.rs` the breakers shared through the outbox. What they use:
+//! `hook_queue.rs` (the queue per webhook, round-robin), `queue_depth.rs` (its bounds),
+//! `limits.rs` (the adaptive limit per webhook), `breaker.rs` (the breaker per destination)
+//! and `store_thread.rs` (the one thread that calls the outbox).
 
+pub(crate) mod breaker;
+mod claim;
+mod clock;
+mod commit;
 mod config;
 mod handles;
-mod machinery;
+mod hook_queue;
+pub(crate) mod limits;
+mod pool;
+mod queue_depth;
+mod record;
 mod report;
+mod schedule;
+mod shared_breakers;
+mod state;
+mod store_thread;
 
 use std::fmt;
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
-use djinn_hook_outbox::Outbox;
+use djinn_hook_outbox::{Outbox, Shutdown};
 
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::WorkerConfig;
 pub use handles::{BreakerMonitor, LimitMonitor, WorkerWaker};
 pub use report::{Stats, WorkerEvent};
 
-#[cfg(doc)]
-use crate::breaker::BreakerConfig;
 use crate::deliver::{DeliverConfig, Deliverer};
 use crate::retry::RetryPolicy;
-use machinery::{Shared, lock};
+#[cfg(doc)]
+use breaker::BreakerConfig;
 use report::Observer;
+use state::{Shared, WorkerClock, lock};
 
 /// Claims tasks from an [`Outbox`], delivers them on a pool of threads and commits the results
 /// in batches.
@@ -76,9 +97,11 @@ use report::Observer;
 /// - **Waking up**: when nothing is due the worker claims again after `poll_interval`, or as
 ///   soon as a [`WorkerWaker`] (from [`waker`](Self::waker)) is woken, e.g. right after new
 ///   events were committed.
-/// - **Stopping**: [`run`](Self::run) stops claiming when the flag is set, hands the queued
-///   tasks back to the outbox unattempted ([`Outbox::release`]: due again at once), lets the
-///   deliveries under way finish (each within its timeout), commits them and returns.
+/// - **Stopping**: [`run`](Self::run) stops claiming the moment its [`Shutdown`] is set (its
+///   waiting threads are woken, no polling), hands the queued tasks back to the outbox
+///   unattempted ([`Outbox::release`]: due again at once), lets the deliveries under way finish
+///   (each within its timeout), commits them (a failed commit is retried without waiting out
+///   its back-off) and returns.
 ///
 /// Runs of one worker do not overlap: a `run` or `run_until_idle` called while another is
 /// running waits for it to return.
@@ -89,6 +112,7 @@ pub struct Worker<'o, O: Outbox> {
     config: WorkerConfig,
     observer: Mutex<Option<Observer<'o>>>,
     shared: Arc<Shared>,
+    clock: WorkerClock,
 }
 
 impl<O: Outbox> fmt::Debug for Worker<'_, O> {
@@ -124,6 +148,7 @@ impl<'o, O: Outbox> Worker<'o, O> {
             },
             observer: Mutex::new(None),
             shared,
+            clock: WorkerClock::default(),
         }
     }
 
@@ -145,6 +170,21 @@ impl<'o, O: Outbox> Worker<'o, O> {
     /// Calls `observer` for every [`WorkerEvent`] (from the worker's threads, one at a time).
     pub fn with_observer(self, observer: impl FnMut(WorkerEvent<'_>) + Send + 'o) -> Self {
         *lock(&self.observer) = Some(Box::new(observer));
+        self
+    }
+
+    /// Reads the time from `clock` (the system's by default), e.g. a [`ManualClock`] that a
+    /// test moves instead of sleeping: poll intervals, pauses, breakers, leases and the pool's
+    /// timings all follow it. The deliveries themselves (their timeouts, the attempts' times)
+    /// keep the real time.
+    pub fn with_clock(mut self, clock: impl Clock + 'static) -> Self {
+        let clock: Arc<dyn Clock> = Arc::new(clock);
+        // A waiting thread wakes when the clock is moved, to look at the time again.
+        clock.wake_when_moved(std::task::Waker::from(Arc::new(state::WakeOnMove(
+            Arc::downgrade(&self.shared),
+        ))));
+        self.clock = WorkerClock(Arc::clone(&clock));
+        lock(&self.shared.state).clock = WorkerClock(clock);
         self
     }
 
@@ -182,7 +222,7 @@ impl<'o, O: Outbox> Worker<'o, O> {
 
     /// Runs until `stop` is set; then claims nothing more, hands back the queued tasks no
     /// thread has started, finishes and commits the deliveries under way, and returns.
-    pub fn run(&self, stop: &AtomicBool) -> Stats {
+    pub fn run(&self, stop: &Shutdown) -> Stats {
         self.run_inner(Some(stop))
     }
 }

@@ -2,16 +2,18 @@
 //! concurrency, stopping while deliveries are in flight, a failing store.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use djinn_hook_deliver::{
-    ClaimRequest, Claimed, Completion, DeliveryRequest, LeaseToken, Outbox, OutboxError, Outcome,
-    PutOff, Release, RetryPolicy, Task, Worker, WorkerConfig, WorkerEvent,
+    ClaimRequest, Claimed, Completion, DeliveryRequest, LeaseToken, ManualClock, Outbox,
+    OutboxError, Outcome, PutOff, Release, RetryPolicy, Shutdown, Task, Worker, WorkerConfig,
+    WorkerEvent,
 };
 use djinn_hook_sign::headers;
+use djinn_hook_testkit::wait_for;
 use time::OffsetDateTime;
 
 use crate::server::{Reply, Server};
@@ -384,15 +386,12 @@ fn stop_finishes_deliveries_under_way_and_hands_back_the_queue() {
         Box::new(Reply::status(200)),
     ));
     let outbox = MemOutbox::with_tasks((0..40).map(|_| request(&server.url())));
-    let stop = AtomicBool::new(false);
+    let stop = Shutdown::new();
     let worker = Worker::new(&outbox, local_deliverer(), quick_policy(), fast_config(4));
     let stats = thread::scope(|scope| {
         let running = scope.spawn(|| worker.run(&stop));
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while server.request_count() < 4 && Instant::now() < deadline {
-            thread::sleep(Duration::from_millis(5));
-        }
-        stop.store(true, Ordering::SeqCst);
+        wait_for("four deliveries under way", || server.request_count() >= 4);
+        stop.stop();
         running.join().unwrap()
     });
 
@@ -421,22 +420,17 @@ fn stop_finishes_deliveries_under_way_and_hands_back_the_queue() {
 fn run_without_tasks_waits_for_work_until_stopped() {
     let server = Server::always(Reply::status(200));
     let outbox = MemOutbox::default();
-    let stop = AtomicBool::new(false);
+    let stop = Shutdown::new();
     let worker = Worker::new(&outbox, local_deliverer(), quick_policy(), fast_config(2));
     let stats = thread::scope(|scope| {
         let running = scope.spawn(|| worker.run(&stop));
         // Work arrives while the worker polls: after it has found nothing twice.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while outbox.state.lock().unwrap().claims < 2 {
-            assert!(Instant::now() < deadline, "the worker never polled");
-            thread::sleep(Duration::from_millis(2));
-        }
+        wait_for("the worker polling twice", || {
+            outbox.state.lock().unwrap().claims >= 2
+        });
         outbox.add(1, request(&server.url()));
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while outbox.done(1).is_none() && Instant::now() < deadline {
-            thread::sleep(Duration::from_millis(5));
-        }
-        stop.store(true, Ordering::SeqCst);
+        wait_for("the task delivered", || outbox.done(1).is_some());
+        stop.stop();
         running.join().unwrap()
     });
     assert_eq!(stats.delivered, 1);
@@ -635,35 +629,29 @@ fn run_until_idle_ends_once_the_last_completion_lands_after_an_empty_claim() {
 fn a_waker_makes_an_idle_worker_claim_at_once() {
     let server = Server::always(Reply::status(200));
     let outbox = MemOutbox::default();
-    let stop = AtomicBool::new(false);
+    let stop = Shutdown::new();
     let mut config = fast_config(2);
     config.poll_interval = Duration::from_secs(10);
-    let worker = Worker::new(&outbox, local_deliverer(), quick_policy(), config);
+    // The clock stands still: the poll interval never ends, so only the wake-up can make the
+    // worker claim again.
+    let worker = Worker::new(&outbox, local_deliverer(), quick_policy(), config)
+        .with_clock(ManualClock::new());
     let waker = worker.waker();
-    let (stats, latency) = thread::scope(|scope| {
+    let stats = thread::scope(|scope| {
         let running = scope.spawn(|| worker.run(&stop));
-        // Let the worker find nothing and start waiting out its 10 s poll interval.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while outbox.state.lock().unwrap().claims == 0 && Instant::now() < deadline {
-            thread::sleep(Duration::from_millis(5));
-        }
-        thread::sleep(Duration::from_millis(50));
+        // The first claim found nothing (it counts itself and looks at the tasks under one
+        // lock: the task added next is not in it).
+        wait_for("the first claim", || {
+            outbox.state.lock().unwrap().claims == 1
+        });
         outbox.add(1, request(&server.url()));
-        let woken = Instant::now();
         waker.wake();
-        while outbox.done(1).is_none() && Instant::now() < deadline + Duration::from_secs(5) {
-            thread::sleep(Duration::from_millis(2));
-        }
-        let latency = woken.elapsed();
-        stop.store(true, Ordering::SeqCst);
-        (running.join().unwrap(), latency)
+        wait_for("the task delivered", || outbox.done(1).is_some());
+        stop.stop();
+        running.join().unwrap()
     });
     assert_eq!(stats.delivered, 1);
     assert_eq!(outbox.state.lock().unwrap().claims, 2);
-    assert!(
-        latency < Duration::from_secs(2),
-        "delivered {latency:?} after the wake-up"
-    );
 }
 
 #[test]

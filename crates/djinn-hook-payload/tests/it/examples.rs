@@ -12,14 +12,27 @@ fn pretty(payload: &Payload) -> String {
     String::from_utf8(payload.to_pretty()).unwrap()
 }
 
+/// The example payloads are stored once, in `docs/examples/` (written by `cargo xtask
+/// fixtures`, which also checks them): the files there are this test's snapshots.
 #[test]
-fn snapshots() {
+fn the_examples_in_the_docs_are_the_payloads() {
+    let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/examples");
+    let check = |file: &str, payload: &Payload| {
+        let path = docs.join(file);
+        let stored = std::fs::read_to_string(&path)
+            .unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+        assert!(
+            stored == pretty(payload),
+            "{} is not the example payload: run `cargo xtask fixtures` and review the diff",
+            path.display()
+        );
+    };
     for event in EventType::ALL {
         let payload = example_payload(event, DEFAULT_API_SERVER);
-        insta::assert_snapshot!(event.name(), pretty(&payload));
+        check(&format!("webhooks/{}.json", event.name()), &payload);
     }
     let build = Payload::BuildSubmitted(example_api_build(DEFAULT_API_SERVER));
-    insta::assert_snapshot!("api_build", pretty(&build));
+    check("api/build.json", &build);
 }
 
 #[test]

@@ -29,7 +29,7 @@ use r2d2::Pool;
 use r2d2_postgres::PostgresConnectionManager;
 use time::OffsetDateTime;
 
-pub(crate) use listen::WorkListener;
+pub(crate) use listen::{Interrupt, WorkListener};
 pub(crate) use process::SessionKeeper;
 pub(crate) use schema::SCHEMA_VERSION;
 

@@ -6,13 +6,12 @@
 //! keepalives, set short here). Another process's claim tries the lock: whoever gets it knows
 //! the holder is gone, and takes its claims back in the same transaction.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use const_format::formatcp;
-use djinn_hook_outbox::Release;
+use djinn_hook_outbox::{Release, Shutdown};
 use postgres::types::Type;
 use postgres::{Client, Config, NoTls};
 use time::OffsetDateTime;
@@ -54,7 +53,7 @@ pub(crate) struct SessionKeeper {
     config: Config,
     info: ProcessInfo,
     state: Mutex<KeeperState>,
-    stopped: AtomicBool,
+    stopped: Shutdown,
 }
 
 struct KeeperState {
@@ -75,7 +74,7 @@ impl SessionKeeper {
                 session: Some(session),
                 renewed_at: None,
             }),
-            stopped: AtomicBool::new(false),
+            stopped: Shutdown::new(),
         });
         let kept = Arc::clone(&keeper);
         // Without the thread (it could not start), the session is still looked at by this
@@ -83,8 +82,7 @@ impl SessionKeeper {
         let _ = thread::Builder::new()
             .name("djinn-liveness".to_owned())
             .spawn(move || {
-                while !kept.stopped.load(Ordering::SeqCst) {
-                    thread::sleep(LOOK_EVERY);
+                while !kept.stopped.wait_timeout(LOOK_EVERY) {
                     kept.repair();
                 }
             });
@@ -94,7 +92,7 @@ impl SessionKeeper {
     /// Connects the session again if it broke (or is not up); `true` if it was already up.
     fn repair(&self) -> bool {
         let mut state = self.lock();
-        if self.stopped.load(Ordering::SeqCst) {
+        if self.stopped.is_stopped() {
             return true;
         }
         if state.session.as_mut().is_some_and(LivenessSession::works) {
@@ -118,9 +116,9 @@ impl SessionKeeper {
                 .is_none_or(|at| at.elapsed() >= RENEW_GRACE)
     }
 
-    /// Ends the session (its lock goes with it) and the thread (within a second).
+    /// Ends the session (its lock goes with it) and the thread (at once).
     pub(crate) fn stop(&self) {
-        self.stopped.store(true, Ordering::SeqCst);
+        self.stopped.stop();
         self.lock().session = None;
     }
 

@@ -185,7 +185,7 @@ postgres_only! {
         emitter
             .create_webhook(djinn_hook_store::NewWebhook::new("alice/ci", "https://example.com/h"))
             .unwrap();
-        let stop = std::sync::atomic::AtomicBool::new(false);
+        let stop = djinn_hook_outbox::Shutdown::new();
         let (woken, wakes) = std::sync::mpsc::channel();
         std::thread::scope(|scope| {
             let listening = scope.spawn(|| {
@@ -206,7 +206,7 @@ postgres_only! {
                 }
             }
             assert!(woke, "an event accepted by another store never woke the listener");
-            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            stop.stop();
             listening.join().unwrap();
         });
     }
@@ -304,7 +304,7 @@ fn sqlite_has_no_cross_process_listener() {
     let db = db();
     assert!(db.store.work_listener().unwrap().is_none());
     // Nothing to listen for: returns at once, without being stopped.
-    let never = std::sync::atomic::AtomicBool::new(false);
+    let never = djinn_hook_outbox::Shutdown::new();
     db.store
         .wake_on_new_work(&never, || panic!("woken"), |err| panic!("{err}"));
 }

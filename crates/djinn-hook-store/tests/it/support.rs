@@ -55,67 +55,12 @@ pub(crate) fn postgres() -> Backend {
     }
 }
 
-pub(crate) const POSTGRES_URL: &str = "DJINN_TEST_POSTGRES_URL";
+pub(crate) use djinn_hook_testkit::{POSTGRES_URL, ScratchDatabase};
 
-/// A database made for one test on the server, dropped (with any connection
-/// still open to it) when the value is dropped, even if the test failed.
-#[derive(Debug)]
-pub(crate) struct ScratchDatabase {
-    server: String,
-    name: String,
-    /// The URL of this database.
-    pub(crate) url: String,
-}
-
-impl ScratchDatabase {
-    pub(crate) fn create(server: &str) -> ScratchDatabase {
-        let name = format!(
-            "djinn_test_{}_{:016x}",
-            std::process::id(),
-            fastrand::u64(..)
-        );
-        admin(server)
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .unwrap();
-        ScratchDatabase {
-            server: server.to_owned(),
-            url: with_database(server, &name),
-            name,
-        }
-    }
-}
-
-impl Drop for ScratchDatabase {
-    fn drop(&mut self) {
-        let dropped = admin(&self.server).batch_execute(&format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        ));
-        if let Err(e) = dropped {
-            eprintln!("could not drop test database {}: {e}", self.name);
-        }
-    }
-}
-
-/// A connection to the server's own database, to create and drop others.
-fn admin(server: &str) -> postgres::Client {
-    postgres::Client::connect(server, postgres::NoTls)
+/// A connection to `url`, to look at (or break) a database behind the store's back.
+fn admin(url: &str) -> postgres::Client {
+    postgres::Client::connect(url, postgres::NoTls)
         .unwrap_or_else(|e| panic!("cannot connect to {POSTGRES_URL}: {e}"))
-}
-
-/// `server` (a `postgres://` URL) with its database replaced by `name`.
-fn with_database(server: &str, name: &str) -> String {
-    let (base, query) = server.split_once('?').unwrap_or((server, ""));
-    let authority_start = base.find("://").expect("a postgres:// URL") + 3;
-    let base = match base[authority_start..].find('/') {
-        Some(slash) => &base[..authority_start + slash],
-        None => base,
-    };
-    if query.is_empty() {
-        format!("{base}/{name}")
-    } else {
-        format!("{base}/{name}?{query}")
-    }
 }
 
 /// A store on a fresh file or database; the file or database lives as long as the value.

@@ -26,7 +26,7 @@ pub(crate) fn run(global: &Global, args: &ListenArgs) -> anyhow::Result<()> {
         "listening on http://{} (204 on a valid signature, 401 otherwise); Ctrl-C stops",
         receiver.addr()
     );
-    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+    while !stop.is_stopped() {
         if let Some(received) = receiver.next_timeout(Duration::from_millis(200)) {
             if global.json {
                 outln!("{}", serde_json::to_string(&json_line(&received))?);

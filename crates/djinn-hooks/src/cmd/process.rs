@@ -5,16 +5,13 @@
 //! process exits.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
+use djinn_hook_deliver::Shutdown;
 use djinn_hook_store::Store;
 
 use super::store::StoreResult as _;
-
-/// How often the stop watch looks at the stop flag.
-const STOP_CHECK: Duration = Duration::from_millis(50);
 
 /// Registers this process with the store (a take-back of a dead process's claims is logged,
 /// the same line from `serve` and `worker`), taking back at once the claims of those found dead.
@@ -50,11 +47,9 @@ pub(crate) fn raise_open_file_limit(command: &str, deliveries: usize) {
 /// still holds ([`Store::retire_process`]: due again at once, for the next process) and ends
 /// it with exit code 0. A process that finishes in time returns from `main` first, which ends
 /// the thread with it.
-pub(crate) fn bound_stop(store: Arc<Store>, stop: Arc<AtomicBool>, timeout: Duration) {
+pub(crate) fn bound_stop(store: Arc<Store>, stop: Shutdown, timeout: Duration) {
     thread::spawn(move || {
-        while !stop.load(Ordering::SeqCst) {
-            thread::sleep(STOP_CHECK);
-        }
+        stop.wait();
         thread::sleep(timeout);
         djinn_hook_server::log::handed_back(&store.retire_process(), Some(timeout));
         std::process::exit(0);

@@ -44,7 +44,7 @@ pub(crate) fn run(global: &Global, args: &ServeArgs) -> anyhow::Result<()> {
     super::ops::notifications(&store, &args.ops)?;
     super::process::raise_open_file_limit("serve", args.concurrency + args.max_deliveries);
     let stop = super::worker::stop_on_signal()?;
-    super::process::bound_stop(Arc::clone(&store), Arc::clone(&stop), args.shutdown_timeout);
+    super::process::bound_stop(Arc::clone(&store), stop.clone(), args.shutdown_timeout);
     let mut worker_config = WorkerConfig::default();
     worker_config.concurrency = args.concurrency;
     worker_config.max_deliveries = args.max_deliveries;

@@ -1,11 +1,11 @@
 //! `worker`: deliver due tasks with retries, until idle or until SIGINT/SIGTERM.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use djinn_hook_deliver::{
-    BreakerConfig, Completion, DeliverConfig, Outcome, Stats, Worker, WorkerConfig, WorkerEvent,
+    BreakerConfig, Completion, DeliverConfig, Outcome, Shutdown, Stats, Worker, WorkerConfig,
+    WorkerEvent,
 };
 use djinn_hook_store::{AutoPrune, Store};
 
@@ -34,7 +34,7 @@ pub(crate) fn run(global: &Global, args: &WorkerArgs) -> anyhow::Result<()> {
         None
     } else {
         let stop = stop_on_signal()?;
-        super::process::bound_stop(Arc::clone(&store), Arc::clone(&stop), args.shutdown_timeout);
+        super::process::bound_stop(Arc::clone(&store), stop.clone(), args.shutdown_timeout);
         Some(stop)
     };
     let terminal = super::progress::shown();
@@ -270,10 +270,12 @@ fn status(done: &Completion) -> String {
     }
 }
 
-/// A flag that SIGINT or SIGTERM sets. The handler is installed once per process.
-pub(crate) fn stop_on_signal() -> anyhow::Result<Arc<AtomicBool>> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&stop);
-    ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))?;
+/// The stop that SIGINT or SIGTERM sets, waking every part that waits on it (the worker,
+/// `serve`, auto-prune, the PostgreSQL listener, the stop watch). The handler is installed once
+/// per process.
+pub(crate) fn stop_on_signal() -> anyhow::Result<Shutdown> {
+    let stop = Shutdown::new();
+    let signal = stop.clone();
+    ctrlc::set_handler(move || signal.stop())?;
     Ok(stop)
 }

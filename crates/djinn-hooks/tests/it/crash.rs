@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use djinn_hook_payload::{EventType, example_payload};
 use djinn_hook_sign::headers;
 use djinn_hook_store::{DeliveryFilter, Page, SecretKey, Store};
+pub(crate) use djinn_hook_testkit::wait_until;
 use serde_json::Value;
 
 use crate::{Env, serve_process};
@@ -33,16 +34,6 @@ fn rounds() -> usize {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(4)
-}
-
-/// Waits until `done` holds, checking every few milliseconds, for at most `limit`.
-#[track_caller]
-pub(crate) fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        thread::sleep(Duration::from_millis(5));
-    }
 }
 
 /// A receiver on 127.0.0.1 that records every request's (hook id, delivery id) as it arrives,

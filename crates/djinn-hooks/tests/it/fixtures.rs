@@ -1,7 +1,6 @@
 //! Shared by the tests and the drain bench (which includes this file with `#[path]`): a
-//! receiver that records deliveries, and a throw-away PostgreSQL database.
+//! receiver that records deliveries, and a throw-away PostgreSQL database (djinn-hook-testkit's).
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -45,69 +44,7 @@ pub(crate) fn receiver(delay: Duration) -> (String, Arc<Mutex<Vec<String>>>) {
 }
 
 /// A database created on the server for one test (or bench run), dropped when the value is.
-pub(crate) struct Scratch {
-    server: String,
-    name: String,
-    /// The URL of the database.
-    pub(crate) url: String,
-}
-
-impl Scratch {
-    pub(crate) fn create(server: &str) -> Scratch {
-        static MADE: AtomicU32 = AtomicU32::new(0);
-        let name = format!(
-            "djinn_test_{}_{}",
-            std::process::id(),
-            MADE.fetch_add(1, Ordering::Relaxed)
-        );
-        let mut admin = postgres::Client::connect(server, postgres::NoTls).unwrap();
-        // Two statements: CREATE DATABASE cannot share a (multi-statement) transaction.
-        admin
-            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .unwrap();
-        admin
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .unwrap();
-        // The server's URL with its database replaced (no query string in test URLs).
-        let at = server
-            .rfind('/')
-            .expect("a postgres:// URL with a database");
-        Scratch {
-            server: server.to_owned(),
-            url: format!("{}/{name}", &server[..at]),
-            name,
-        }
-    }
-}
-
-impl Scratch {
-    /// Terminates every connection to the database and drops it, now (a database server
-    /// gone mid-run, as far as its clients can tell).
-    pub(crate) fn drop_now(&self) {
-        let mut admin = postgres::Client::connect(&self.server, postgres::NoTls).unwrap();
-        admin
-            .execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                 WHERE datname = $1 AND pid <> pg_backend_pid()",
-                &[&self.name],
-            )
-            .unwrap();
-        admin
-            .batch_execute(&format!("DROP DATABASE {} WITH (FORCE)", self.name))
-            .unwrap();
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        if let Ok(mut admin) = postgres::Client::connect(&self.server, postgres::NoTls) {
-            let _ = admin.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ));
-        }
-    }
-}
+pub(crate) use djinn_hook_testkit::ScratchDatabase as Scratch;
 
 /// The PostgreSQL server from `DJINN_TEST_POSTGRES_URL`; `None` (the test says it was not
 /// run) when unset, unless `DJINN_TEST_POSTGRES_REQUIRED=1`.

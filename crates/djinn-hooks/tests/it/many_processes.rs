@@ -8,9 +8,10 @@
 use std::collections::{HashMap, HashSet};
 use std::process::{Child, Stdio};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
+use djinn_hook_testkit::wait_until;
 
 use crate::fixtures::{Scratch, postgres_server, receiver};
 use crate::{Env, agent, serve_process};
@@ -211,15 +212,6 @@ fn post_event(agent: &ureq::Agent, base: &str) -> String {
     assert_eq!(status, 202, "{text}");
     let reply: serde_json::Value = serde_json::from_str(&text).unwrap();
     reply["event_id"].as_str().unwrap().to_owned()
-}
-
-/// Polls `done` until it holds, failing after `budget`.
-fn wait_until(budget: Duration, what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + budget;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]

@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 use djinn_hook_outbox::{Claimed, Destination, Outbox, OutboxError, ProbeTurn};
 use time::OffsetDateTime;
 
-use super::{Run, State, lock};
-use crate::breaker::Gate;
-use crate::worker::Worker;
+use super::Worker;
+use super::breaker::Gate;
+use super::pool::Run;
+use super::state::{State, lock};
 
 /// How often, at most, claims are followed by a read of the shared breakers. Only claims that
 /// got tasks are: a process learns of a breaker another opened before it sends any of that
@@ -29,14 +30,14 @@ impl<O: Outbox> Worker<'_, O> {
         destination: &Destination,
         task_id: i64,
     ) -> (MutexGuard<'env, State>, Gate) {
-        let gate = state.breakers.gate(destination, task_id, Instant::now());
+        let gate = state.breakers.gate(destination, task_id, self.clock.now());
         if gate != Gate::Probe {
             return (state, gate);
         }
         drop(state);
         // The probe is this process's for as long as a claim would be: a process that dies
         // with it out frees it then.
-        let until = OffsetDateTime::now_utc() + self.config.lease;
+        let until = self.clock.now_utc() + self.config.lease;
         let asked = destination.clone();
         let turn = run
             .store
@@ -47,14 +48,14 @@ impl<O: Outbox> Worker<'_, O> {
             Ok(ProbeTurn::Held(shared)) => state.breakers.probe_refused(
                 destination,
                 Some(&shared),
-                Instant::now(),
-                OffsetDateTime::now_utc(),
+                self.clock.now(),
+                self.clock.now_utc(),
             ),
             Ok(ProbeTurn::Closed) => state.breakers.probe_refused(
                 destination,
                 None,
-                Instant::now(),
-                OffsetDateTime::now_utc(),
+                self.clock.now(),
+                self.clock.now_utc(),
             ),
         };
         (state, gate)
@@ -69,13 +70,14 @@ impl<O: Outbox> Worker<'_, O> {
         last_read: Option<Instant>,
     ) -> (Result<Claimed, OutboxError>, Option<ReadBreakers>) {
         let claimed = self.outbox.claim(request);
-        let due = last_read.is_none_or(|at| at.elapsed() >= READ_EVERY);
+        let now = self.clock.now();
+        let due = last_read.is_none_or(|at| now.saturating_duration_since(at) >= READ_EVERY);
         let read = (due && claimed.as_ref().is_ok_and(|c| !c.tasks.is_empty())).then(|| {
-            let at = Instant::now();
+            let at = self.clock.now();
             self.outbox.open_breakers().map(|shared| ReadBreakers {
                 shared,
                 at,
-                wall: OffsetDateTime::now_utc(),
+                wall: self.clock.now_utc(),
             })
         });
         (claimed, read.and_then(Result::ok))

@@ -1,7 +1,8 @@
-//! Faulty receivers on 127.0.0.1: one that accepts connections and never answers, one that
-//! resets every connection, one that trickles its answer a byte a second, one that answers
-//! correctly but slowly, one that answers `429 Too Many Requests`. Dropping one stops its
-//! threads and closes its connections (a slow one then answers at once).
+//! Faulty receivers on 127.0.0.1 ([`Peer`]): one that accepts connections and never answers,
+//! one that resets every connection, one that trickles its answer a byte a second, one that
+//! answers correctly but slowly, one that answers `429 Too Many Requests`; and
+//! [`closed_port`], one that is down. Dropping a peer stops its threads and closes its
+//! connections (a slow one then answers at once).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -11,7 +12,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 /// What a [`Peer`] does with a connection.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 enum Behaviour {
     /// Keeps it open and never reads or writes (until dropped).
     Hang,
@@ -26,7 +27,10 @@ enum Behaviour {
     Throttle(u64),
 }
 
-pub(crate) struct Peer {
+/// A faulty receiver on 127.0.0.1 (which fault: its constructor); dropping it stops its
+/// threads and closes its connections.
+#[derive(Debug)]
+pub struct Peer {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
     accepted: Arc<AtomicUsize>,
@@ -37,27 +41,27 @@ pub(crate) struct Peer {
 
 impl Peer {
     /// Accepts every connection and never answers.
-    pub(crate) fn hanging() -> Peer {
+    pub fn hanging() -> Peer {
         Peer::start(Behaviour::Hang)
     }
 
     /// Resets every connection after reading the start of the request.
-    pub(crate) fn resetting() -> Peer {
+    pub fn resetting() -> Peer {
         Peer::start(Behaviour::Reset)
     }
 
     /// Answers `204 No Content` one byte a second.
-    pub(crate) fn trickling() -> Peer {
+    pub fn trickling() -> Peer {
         Peer::start(Behaviour::Trickle)
     }
 
     /// Answers `204 No Content` after `delay`.
-    pub(crate) fn slow(delay: Duration) -> Peer {
+    pub fn slow(delay: Duration) -> Peer {
         Peer::start(Behaviour::Slow(delay))
     }
 
     /// Answers `429 Too Many Requests` with `Retry-After: <seconds>`.
-    pub(crate) fn throttling(seconds: u64) -> Peer {
+    pub fn throttling(seconds: u64) -> Peer {
         Peer::start(Behaviour::Throttle(seconds))
     }
 
@@ -112,17 +116,18 @@ impl Peer {
         }
     }
 
-    pub(crate) fn url(&self) -> String {
+    /// The URL to deliver to (`http://127.0.0.1:<port>/hook`).
+    pub fn url(&self) -> String {
         format!("http://{}/hook", self.addr)
     }
 
     /// Connections accepted so far.
-    pub(crate) fn accepted(&self) -> usize {
+    pub fn accepted(&self) -> usize {
         self.accepted.load(Ordering::SeqCst)
     }
 
     /// The delivery ids of the requests read so far, with when each came.
-    pub(crate) fn requests(&self) -> Vec<(String, Instant)> {
+    pub fn requests(&self) -> Vec<(String, Instant)> {
         self.requests.lock().unwrap().clone()
     }
 }
@@ -231,4 +236,13 @@ impl Drop for Peer {
             let _ = thread.join();
         }
     }
+}
+
+/// An address on 127.0.0.1 nobody listens on (yet): bound, noted, closed: a receiver that is
+/// down.
+pub fn closed_port() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
 }
