@@ -170,7 +170,7 @@ impl Store {
 
     /// The PostgreSQL schema version this build writes (the `schema_version`
     /// table); numbered on its own, its version 1 holds SQLite's 1 to 3, its 2 SQLite's 4, its 3
-    /// SQLite's 5, its 4 SQLite's 6, its 5 SQLite's 7.
+    /// SQLite's 5, its 4 SQLite's 6, its 5 SQLite's 7, its 6 to 8 SQLite's 8 to 10.
     #[cfg(feature = "postgres")]
     pub fn postgres_schema_version() -> i64 {
         pg::SCHEMA_VERSION
@@ -326,13 +326,23 @@ impl Store {
     /// (naming it) and stores nothing: a mistyped namespace fails loudly rather than
     /// storing events no webhook will ever see. A namespace that exists but has no
     /// matching webhook accepts the event with `matched: 0`.
+    ///
+    /// An event with an idempotency key ([`NewEvent::with_idempotency_key`]) whose key is
+    /// stored in its namespace, its window not over, is answered as the first time
+    /// ([`Accepted::replayed`]) and stores nothing, if its type and payload are the same;
+    /// else it is [`Error::IdempotencyConflict`]. The key is stored in the event's
+    /// transaction, and the check and the write are one step for every process on the file
+    /// or database: stores racing with one key store one event. A key that is not 1 to 255
+    /// printable ASCII characters is [`Error::InvalidIdempotencyKey`].
     pub fn accept_event(&self, event: NewEvent) -> Result<Accepted> {
         on_backend!(self, accept_event(event))
     }
 
     /// Accepts many events in one transaction (group commit). All or nothing:
-    /// if one fails (e.g. an unknown namespace, as in [`Store::accept_event`])
-    /// none is stored.
+    /// if one fails (e.g. an unknown namespace, as in [`Store::accept_event`], or an
+    /// idempotency key's conflict, whose error names its place in `events`) none is stored.
+    /// Events with one key in one call: the later ones are answered as replays of the first
+    /// (or refused as a conflict), as if sent after it.
     pub fn accept_events(&self, events: Vec<NewEvent>) -> Result<Vec<Accepted>> {
         on_backend!(self, accept_events(events))
     }
@@ -576,6 +586,7 @@ impl Store {
                 let now = OffsetDateTime::now_utc();
                 on_backend!(self, clear_ended_rotations(now))?;
                 on_backend!(self, clear_forgotten_breakers(now - FORGOTTEN_BREAKER))?;
+                on_backend!(self, clear_expired_keys(now))?;
                 Ok(Pruned::default())
             }
         }
@@ -586,11 +597,13 @@ impl Store {
     /// of at most [`PRUNE_BATCH`](crate::PRUNE_BATCH) rows. Both prunes also delete the
     /// previous secrets whose rotation overlap has ended ([`Store::rotate_secret`]), and the
     /// shared circuit breakers nobody probed for a day after their open period ended (no
-    /// process had a task for their destination: their webhooks were deleted or moved).
+    /// process had a task for their destination: their webhooks were deleted or moved), and
+    /// the idempotency keys whose window has ended ([`NewEvent::with_idempotency_key`]).
     pub fn prune_before(&self, cutoff: OffsetDateTime) -> Result<Pruned> {
         let now = OffsetDateTime::now_utc();
         on_backend!(self, clear_ended_rotations(now))?;
         on_backend!(self, clear_forgotten_breakers(now - FORGOTTEN_BREAKER))?;
+        on_backend!(self, clear_expired_keys(now))?;
         on_backend!(self, prune_before(cutoff))
     }
 

@@ -173,6 +173,7 @@ mod claim;
 mod delivery_query;
 mod dispatch;
 mod error;
+mod idempotency;
 mod key;
 mod key_file;
 mod liveness;
@@ -213,6 +214,9 @@ mod store;
 pub use auto_prune::AutoPrune;
 pub use dispatch::{Store, WorkListener, is_postgres_url};
 pub use error::{DatabaseError, Error, Result};
+pub use idempotency::{
+    DEFAULT_IDEMPOTENCY_WINDOW, IdempotencyKey, MAX_IDEMPOTENCY_KEY, check_idempotency_key,
+};
 pub use key::SecretKey;
 pub use liveness::{LivenessEvent, ProcessId, ProcessInfo, TakenBack};
 pub use log::{DEFAULT_RETENTION, PRUNE_BATCH};

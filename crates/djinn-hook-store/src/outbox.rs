@@ -11,7 +11,8 @@ use uuid::Uuid;
 
 use crate::error::{Error, IResult, Result};
 use crate::hooks::fail_pending;
-use crate::sql::{count, event_code, from_ns, headers_to_json, to_ns};
+use crate::idempotency::{StoredKey, check_keys, expires_at, fingerprint};
+use crate::sql::{count, event_code, from_ns, headers_to_json, to_ns, uuid_from_blob};
 use crate::store::{Store, namespace_id};
 use crate::task_state::{DONE as STATE_DONE, FAILED, FAILED as STATE_FAILED, PENDING};
 use crate::types::{Accepted, Completed, Counts, NewEvent};
@@ -25,21 +26,34 @@ impl Store {
     /// its namespace that subscribes to its type, in one durable transaction.
     /// An unknown namespace is [`Error::NamespaceNotFound`] and stores nothing.
     pub fn accept_event(&self, event: NewEvent) -> Result<Accepted> {
-        self.write("accepting an event", |tx| {
-            accept(tx, &mut Hooks::default(), &event, OffsetDateTime::now_utc())
-        })
+        let mut accepted = self.accept_events(vec![event])?;
+        Ok(accepted.remove(0))
     }
 
     /// Accepts many events in one transaction (one fsync: group commit). All or
-    /// nothing: if one fails (e.g. an unknown namespace) none is stored.
+    /// nothing: if one fails (e.g. an unknown namespace) none is stored. An event
+    /// whose idempotency key is stored (and not expired) is answered from it; the
+    /// writer's lock makes the look-up and the write one step for every process.
     pub fn accept_events(&self, events: Vec<NewEvent>) -> Result<Vec<Accepted>> {
+        check_keys(&events)?;
         self.write("accepting events", |tx| {
             let now = OffsetDateTime::now_utc();
             let mut hooks = Hooks::default();
             events
                 .iter()
-                .map(|e| accept(tx, &mut hooks, e, now))
+                .enumerate()
+                .map(|(i, e)| accept(tx, &mut hooks, e, i, now))
                 .collect()
+        })
+    }
+
+    /// Deletes the idempotency keys whose window ended by `now` (a prune's part); returns how
+    /// many.
+    pub(crate) fn clear_expired_keys(&self, now: OffsetDateTime) -> Result<u64> {
+        self.write("deleting expired idempotency keys", |tx| {
+            Ok(tx
+                .prepare_cached("DELETE FROM idempotency_keys WHERE expires_at <= ?1")?
+                .execute([to_ns(now)])? as u64)
         })
     }
 
@@ -192,11 +206,17 @@ fn accept(
     tx: &Transaction<'_>,
     hooks: &mut Hooks,
     event: &NewEvent,
-    now: OffsetDateTime,
+    index: usize,
+    at: OffsetDateTime,
 ) -> IResult<Accepted> {
     let (ns, candidates) = hooks.of(tx, &event.namespace)?;
+    let now = to_ns(at);
+    if let Some(key) = &event.idempotency
+        && let Some(stored) = stored_key(tx, *ns, &key.key, now)?
+    {
+        return Ok(stored.answer(event, index)?);
+    }
     let event_id = Uuid::new_v4();
-    let now = to_ns(now);
     let row = insert_event(tx, event_id, *ns, event.event, &event.payload, now, false)?;
     let bit = mask_bit(event.event);
     let mut matched = 0;
@@ -211,7 +231,50 @@ fn accept(
             matched += 1;
         }
     }
-    Ok(Accepted { event_id, matched })
+    if let Some(key) = &event.idempotency {
+        // Replaces an expired row of the same key, if a prune has not deleted it yet.
+        tx.prepare_cached(
+            "INSERT OR REPLACE INTO idempotency_keys
+                (namespace_id, key, fingerprint, event_uuid, event, matched, created_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?
+        .execute(params![
+            ns,
+            key.key,
+            fingerprint(event),
+            event_id.as_bytes(),
+            event_code(event.event),
+            matched as i64,
+            now,
+            to_ns(expires_at(at, key)),
+        ])?;
+    }
+    Ok(Accepted {
+        event_id,
+        matched,
+        replayed: false,
+    })
+}
+
+/// The stored, unexpired idempotency key `key` of namespace `ns`, if any.
+fn stored_key(
+    tx: &Transaction<'_>,
+    ns: i64,
+    key: &str,
+    now: i64,
+) -> rusqlite::Result<Option<StoredKey>> {
+    tx.prepare_cached(
+        "SELECT fingerprint, event_uuid, matched FROM idempotency_keys
+         WHERE namespace_id = ?1 AND key = ?2 AND expires_at > ?3",
+    )?
+    .query_row(params![ns, key, now], |r| {
+        Ok(StoredKey {
+            fingerprint: r.get(0)?,
+            event_id: uuid_from_blob(&r.get::<_, Vec<u8>>(1)?)?,
+            matched: usize::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+        })
+    })
+    .optional()
 }
 
 /// Stores an event (`created_at` in Unix ns; `test`: queued by

@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0007_process_liveness.sql"),
     include_str!("migrations/0008_adaptive_limit.sql"),
     include_str!("migrations/0009_breakers.sql"),
+    include_str!("migrations/0010_idempotency_keys.sql"),
 ];
 
 /// The schema version this build writes.

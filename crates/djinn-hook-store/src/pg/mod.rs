@@ -9,6 +9,7 @@ mod breakers;
 mod claim;
 mod defer;
 mod hooks;
+mod idempotency;
 mod limit_notes;
 mod listen;
 mod log;
@@ -312,7 +313,7 @@ pub(crate) fn headers(json: &str) -> IResult<Vec<(String, String)>> {
     serde_json::from_str(json).map_err(|e| corrupt(format!("stored headers: {e}")))
 }
 
-fn corrupt(what: String) -> Inner {
+pub(crate) fn corrupt(what: String) -> Inner {
     Inner::Store(Error::Corrupt { what })
 }
 
