@@ -6,6 +6,7 @@ mod api;
 mod auth;
 mod browser;
 mod forms;
+mod intake;
 mod pages;
 mod props;
 mod receiver;

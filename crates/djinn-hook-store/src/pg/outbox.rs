@@ -215,7 +215,9 @@ fn accept(
         vec![None; events.len()]
     };
     // The events to store, by their index in the batch.
-    let new: Vec<usize> = (0..events.len()).filter(|&i| answers[i].is_none()).collect();
+    let new: Vec<usize> = (0..events.len())
+        .filter(|&i| answers[i].is_none())
+        .collect();
     let (mut ids, mut namespaces, mut codes, mut payloads) = (vec![], vec![], vec![], vec![]);
     for &i in &new {
         ids.push(uuids[i]);

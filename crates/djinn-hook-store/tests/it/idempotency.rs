@@ -73,14 +73,14 @@ pub(crate) fn a_key_used_again_for_another_event_is_refused_naming_it(backend: &
         matches!(&other_type, Error::IdempotencyConflict { key, index: 0 } if key == "build-7"),
         "{other_type:?}"
     );
-    assert!(other_type.to_string().contains("\"build-7\""), "{other_type}");
+    assert!(
+        other_type.to_string().contains("\"build-7\""),
+        "{other_type}"
+    );
     let other_payload = NewEvent::new(NS, EventType::BuildFinished, br#"{"id":2}"#.to_vec())
         .with_idempotency_key("build-7", DEFAULT_IDEMPOTENCY_WINDOW);
     let err = db.store.accept_event(other_payload).unwrap_err();
-    assert!(
-        matches!(&err, Error::IdempotencyConflict { .. }),
-        "{err:?}"
-    );
+    assert!(matches!(&err, Error::IdempotencyConflict { .. }), "{err:?}");
     assert_eq!(stored(&db), (1, 1, 1));
 }
 
@@ -165,7 +165,10 @@ pub(crate) fn an_invalid_key_is_refused_and_stores_nothing(backend: &Backend) {
             matches!(&err, Error::InvalidIdempotencyKey { index: 1, .. }),
             "{err:?}"
         );
-        assert!(!err.to_string().contains('\t'), "the key is not quoted: {err}");
+        assert!(
+            !err.to_string().contains('\t'),
+            "the key is not quoted: {err}"
+        );
     }
     assert_eq!(stored(&db), (0, 0, 0));
 }
@@ -190,7 +193,11 @@ pub(crate) fn an_expired_key_is_free_again_and_pruned(backend: &Backend) {
     assert_eq!(stored(&db), (3, 3, 2));
     std::thread::sleep(Duration::from_millis(5));
     db.store.prune(Duration::from_secs(86_400)).unwrap();
-    assert_eq!(db.count_rows("idempotency_keys"), 1, "only the unexpired key is left");
+    assert_eq!(
+        db.count_rows("idempotency_keys"),
+        1,
+        "only the unexpired key is left"
+    );
     let again = db
         .store
         .accept_event(keyed(NS, EventType::Cron, "kept"))
@@ -225,16 +232,17 @@ pub(crate) fn stores_racing_with_one_key_store_one_event(backend: &Backend) {
                     let (barrier, key) = (&barrier, &key);
                     scope.spawn(move || {
                         barrier.wait();
-                        store
-                            .accept_event(keyed(NS, EventType::Cron, key))
-                            .unwrap()
+                        store.accept_event(keyed(NS, EventType::Cron, key)).unwrap()
                     })
                 })
                 .collect();
             threads.into_iter().map(|t| t.join().unwrap()).collect()
         });
         let first = answers.iter().filter(|a| !a.replayed).count();
-        assert_eq!(first, 1, "round {round}: one answer stored the event: {answers:?}");
+        assert_eq!(
+            first, 1,
+            "round {round}: one answer stored the event: {answers:?}"
+        );
         assert!(
             answers.iter().all(|a| a.event_id == answers[0].event_id),
             "round {round}: {answers:?}"
