@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::dispatch::Store;
 use crate::error::Result;
-use crate::log::DEFAULT_RETENTION;
+use crate::pruning::DEFAULT_RETENTION;
 use crate::types::Pruned;
 
 /// How often the stop flag is looked at while waiting for the next prune.

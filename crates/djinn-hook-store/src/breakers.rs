@@ -8,9 +8,10 @@ use djinn_hook_outbox::{BreakerOpening, Destination, ProbeTurn, SharedBreaker};
 use rusqlite::{Connection, OptionalExtension, params};
 use time::OffsetDateTime;
 
+use crate::backend::Breakers;
 use crate::error::{IResult, Result};
 use crate::sql::{from_ns, to_ns};
-use crate::store::Store;
+use crate::sqlite::SqliteBackend;
 
 /// The columns [`shared`] reads, in its order.
 pub(crate) const BREAKER_COLUMNS: &str =
@@ -63,9 +64,9 @@ fn breaker_of(conn: &Connection, destination: &str) -> IResult<Option<SharedBrea
         .flatten())
 }
 
-impl Store {
+impl Breakers for SqliteBackend {
     /// [`Store::breaker_opened`](crate::Store::breaker_opened) on SQLite.
-    pub(crate) fn breaker_opened(&self, openings: &[BreakerOpening]) -> Result<()> {
+    fn breaker_opened(&self, openings: &[BreakerOpening]) -> Result<()> {
         self.write_unsynced("recording an open breaker", |tx| {
             let mut first = tx.prepare_cached(&format!(
                 "INSERT INTO breakers ({BREAKER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, NULL)
@@ -96,7 +97,7 @@ impl Store {
     }
 
     /// [`Store::open_breakers`](crate::Store::open_breakers) on SQLite.
-    pub(crate) fn open_breakers(&self) -> Result<Vec<SharedBreaker>> {
+    fn open_breakers(&self) -> Result<Vec<SharedBreaker>> {
         self.read("reading the open breakers", |conn| {
             let rows = conn
                 .prepare_cached(&format!(
@@ -110,7 +111,7 @@ impl Store {
 
     /// [`Store::take_probe`](crate::Store::take_probe) on SQLite: the update and the read
     /// that follows it in one write transaction, so two processes never both get it.
-    pub(crate) fn take_probe(
+    fn take_probe(
         &self,
         destination: &str,
         now: OffsetDateTime,
@@ -133,7 +134,7 @@ impl Store {
 
     /// Deletes the breakers whose open period ended before `before` with no probe out since:
     /// no process had a task for their destination.
-    pub(crate) fn clear_forgotten_breakers(&self, before: OffsetDateTime) -> Result<u64> {
+    fn clear_forgotten_breakers(&self, before: OffsetDateTime) -> Result<u64> {
         self.write_unsynced("clearing forgotten breakers", |tx| {
             let deleted = tx
                 .prepare_cached(

@@ -1,36 +1,29 @@
 //! Claiming due tasks fairly across webhooks, each under its cap; putting claimed tasks off
 //! while a circuit breaker holds their receiver.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use const_format::formatcp;
 use djinn_hook_outbox::{ClaimRequest, Claimed, LeaseToken, PutOff};
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{CachedStatement, OptionalExtension, Transaction, params};
 use time::OffsetDateTime;
 
+use crate::backend::{ClaimOutcome, Claims};
+use crate::claim_rounds::{self, Candidate, TakeDue};
 use crate::error::{IResult, Result};
 use crate::liveness::ProcessId;
 use crate::outbox::lease_until;
-use crate::sql::{event_from_code, from_ns, to_ns, uuid_from_blob};
-use crate::store::Store;
-use crate::task::{Secrets, Settings, TaskRow, claimed};
+use crate::sql::{attempt, event_from_code, from_ns, to_ns, uuid_from_blob};
+use crate::sqlite::SqliteBackend;
+use crate::task::{Settings, TaskRow};
 use crate::task_state::PENDING;
 use crate::types::DeliveryLimits;
 
-impl Store {
-    /// [`Store::claim`](crate::Store::claim) on SQLite: the rules are documented there.
-    ///
+impl Claims for SqliteBackend {
     /// Not durable on return, unlike every other write: the claim commits without waiting for
     /// an fsync (one fewer per claim). It becomes durable with the next durable commit on the
-    /// file (say, the completion of one of its tasks: in WAL mode that commit's fsync covers
-    /// every frame written before it). A claim lost in a machine crash is harmless: its tasks
-    /// are due again at once, as if their lease had run out, and the attempt it counted is not
-    /// counted.
-    /// Starts after webhook `after` and passes over the webhooks of `at_cap` (known to be at
-    /// their cap: their due tasks count as held back); returns what it got, the webhook it
-    /// served last and the webhooks it found at their cap. The leases are `holder`'s (a
-    /// registered process), if given.
-    pub(crate) fn claim(
+    /// file (in WAL mode that commit's fsync covers every frame written before it).
+    fn claim(
         &self,
         now: OffsetDateTime,
         claim: &ClaimRequest,
@@ -43,15 +36,7 @@ impl Store {
         })
     }
 
-    /// Puts claimed tasks back without an attempt (an open circuit breaker holds their
-    /// receiver): each is due again at its `until`, its lease dropped and its claim no
-    /// longer counted as an attempt, so the retry schedule is not used up; its webhook records
-    /// the breaker ([`Webhook::breaker`](crate::Webhook::breaker)). A task whose lease is no
-    /// longer current is left alone. Returns how many were put off.
-    ///
-    /// Not durable on return, like a claim (it undoes one): lost in a machine crash, the tasks
-    /// come back when their leases run out.
-    pub(crate) fn put_off(&self, put_off: &[PutOff]) -> Result<usize> {
+    fn put_off(&self, put_off: &[PutOff]) -> Result<usize> {
         self.write_unsynced("putting tasks off", |tx| {
             let mut task = tx.prepare_cached(formatcp!(
                 "UPDATE tasks SET next_at = ?3, lease = NULL, attempts = max(attempts - 1, 0)
@@ -75,10 +60,7 @@ impl Store {
         })
     }
 
-    /// Records that the circuit breaker of `destination` closed: its shared breaker is
-    /// removed, and the webhooks it held no longer show it. Not durable on return (lost, the
-    /// breaker is still open to the others: its next probe closes it).
-    pub(crate) fn breaker_closed(&self, destination: &str) -> Result<()> {
+    fn breaker_closed(&self, destination: &str) -> Result<()> {
         self.write_unsynced("recording a closed breaker", |tx| {
             tx.prepare_cached("DELETE FROM breakers WHERE destination = ?1")?
                 .execute([destination])?;
@@ -116,22 +98,9 @@ pub(crate) fn read_settings(
     })
 }
 
-/// A webhook with due tasks, as a claim serves it.
-struct Candidate {
-    hook_id: i64,
-    hook: Settings,
-    /// Leases it may still take.
-    room: usize,
-    /// `(next_at, id)` of the last task taken: the next round continues after it.
-    after: (i64, i64),
-}
-
-/// What a claim got, the webhook it served last and the webhooks it found at their cap.
-pub(crate) type ClaimOutcome = (Claimed, Option<i64>, Vec<i64>);
-
 /// The claim's transaction, after webhook `cursor` and passing over those of `at_cap`.
 fn claim_in(
-    store: &Store,
+    store: &SqliteBackend,
     tx: &Transaction<'_>,
     now: OffsetDateTime,
     claim: &ClaimRequest,
@@ -190,12 +159,7 @@ fn claim_in(
         let hook = hook_stmt
             .query_row([hook_id], |r| {
                 let active: bool = r.get(0)?;
-                let hook = Candidate {
-                    hook_id,
-                    hook: read_settings(hook_id, r, 1)?,
-                    room: 0,
-                    after: (i64::MIN, i64::MIN),
-                };
+                let hook = Candidate::new(read_settings(hook_id, r, 1)?, 0);
                 Ok(active.then_some(hook))
             })
             .optional()?
@@ -212,109 +176,100 @@ fn claim_in(
         candidates.push(hook);
     }
 
-    let mut due = tx.prepare_cached(formatcp!(
-        "SELECT t.id, t.attempts, t.redelivery, e.uuid, e.event, e.created_at,
-            COALESCE(t.body, e.payload), t.next_at
-         FROM tasks t JOIN events e ON e.id = t.event_id
-         WHERE t.hook_id = ?1 AND t.state = {PENDING} AND t.next_at <= ?2
-            AND (t.next_at, t.id) > (?3, ?4)
-         ORDER BY t.next_at, t.id
-         LIMIT ?5"
-    ))?;
-    let mut lease_stmt = tx.prepare_cached(
-        "UPDATE tasks SET lease = ?2, next_at = ?3, attempts = attempts + 1, holder = ?4
-         WHERE id = ?1",
+    let mut backend = SqliteTake {
+        due: tx.prepare_cached(formatcp!(
+            "SELECT t.id, t.attempts, t.redelivery, e.uuid, e.event, e.created_at,
+                COALESCE(t.body, e.payload), t.next_at
+             FROM tasks t JOIN events e ON e.id = t.event_id
+             WHERE t.hook_id = ?1 AND t.state = {PENDING} AND t.next_at <= ?2
+                AND (t.next_at, t.id) > (?3, ?4)
+             ORDER BY t.next_at, t.id
+             LIMIT ?5"
+        ))?,
+        lease: tx.prepare_cached(
+            "UPDATE tasks SET lease = ?2, next_at = ?3, attempts = attempts + 1, holder = ?4
+             WHERE id = ?1",
+        )?,
+        due_after,
+        now_ns,
+        token,
+        until,
+        holder,
+    };
+    let rounds = claim_rounds::run(
+        candidates,
+        claim,
+        &store.cipher,
+        now,
+        (token, from_ns(until)),
+        &mut backend,
     )?;
-    // Decrypted once per webhook per claim: the current and the previous secret.
-    let mut secrets: HashMap<i64, Secrets> = HashMap::new();
-    let mut tasks = Vec::new();
-    let mut remaining = claim.limit;
-    let mut last = None;
-    // Rounds: each webhook left takes an equal share of what is left, so a claim smaller than
-    // the number of webhooks takes one task from each of the first ones (and the next claim
-    // continues after the last), and one with room to spare gives it to those with more due.
-    while remaining > 0 && !candidates.is_empty() {
-        let share = (remaining / candidates.len()).max(1);
-        let mut keep = Vec::with_capacity(candidates.len());
-        for mut hook in std::mem::take(&mut candidates) {
-            let want = share.min(hook.room).min(remaining);
-            if want == 0 {
-                keep.push(hook);
-                continue;
-            }
-            let rows = due
-                .query_map(
-                    params![
-                        hook.hook_id,
-                        now_ns,
-                        hook.after.0,
-                        hook.after.1,
-                        i64::try_from(want).unwrap_or(i64::MAX)
-                    ],
-                    |r| {
-                        Ok((
-                            r.get::<_, i64>(0)?,
-                            r.get::<_, i64>(1)?,
-                            r.get::<_, bool>(2)?,
-                            uuid_from_blob(&r.get::<_, Vec<u8>>(3)?)?,
-                            event_from_code(r.get(4)?)?,
-                            from_ns(r.get(5)?),
-                            r.get::<_, Vec<u8>>(6)?,
-                            r.get::<_, i64>(7)?,
-                        ))
-                    },
-                )?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            let got = rows.len();
-            if got > 0 {
-                last = Some(hook.hook_id);
-            }
-            let opened: Secrets = match secrets.get(&hook.hook_id) {
-                Some(secrets) => secrets.clone(),
-                None if got > 0 => {
-                    let opened = hook.hook.open_secrets(&store.cipher, now)?;
-                    secrets.insert(hook.hook_id, opened.clone());
-                    opened
-                }
-                None => (None, None),
-            };
-            for (task_id, attempts, redelivery, event_id, event, created_at, body, next_at) in rows
-            {
-                lease_stmt.execute(params![task_id, token.as_bytes(), until, holder])?;
-                hook.after = (next_at, task_id);
-                tasks.push(claimed(
-                    &hook.hook,
-                    opened.clone(),
-                    token,
-                    from_ns(until),
-                    TaskRow {
+    found_at_cap.extend(rounds.at_cap);
+    let claimed = Claimed {
+        tasks: rounds.tasks,
+        held_back: held_back || rounds.held_back,
+    };
+    Ok((claimed, rounds.last, found_at_cap))
+}
+
+/// A SQLite claim's statements: each webhook's due tasks walked by `(next_at, id)` after the
+/// last one taken.
+struct SqliteTake<'tx> {
+    due: CachedStatement<'tx>,
+    lease: CachedStatement<'tx>,
+    due_after: CachedStatement<'tx>,
+    now_ns: i64,
+    token: LeaseToken,
+    until: i64,
+    holder: Option<i64>,
+}
+
+impl TakeDue for SqliteTake<'_> {
+    fn take(&mut self, hook: &Candidate, want: usize) -> IResult<Vec<((i64, i64), TaskRow)>> {
+        let rows = self
+            .due
+            .query_map(
+                params![
+                    hook.hook.hook_id,
+                    self.now_ns,
+                    hook.after.0,
+                    hook.after.1,
+                    i64::try_from(want).unwrap_or(i64::MAX)
+                ],
+                |r| {
+                    let task_id: i64 = r.get(0)?;
+                    let row = TaskRow {
                         task_id,
-                        event_id,
-                        event,
-                        event_created_at: created_at,
-                        body,
-                        attempt: u32::try_from(attempts + 1).unwrap_or(u32::MAX),
-                        redelivery,
-                    },
-                ));
-            }
-            hook.room -= got;
-            remaining -= got;
-            if got < want {
-                // Nothing more due.
-                continue;
-            }
-            if hook.room == 0 {
-                held_back |=
-                    due_after.exists(params![hook.hook_id, now_ns, hook.after.0, hook.after.1])?;
-                found_at_cap.push(hook.hook_id);
-                continue;
-            }
-            keep.push(hook);
+                        event_id: uuid_from_blob(&r.get::<_, Vec<u8>>(3)?)?,
+                        event: event_from_code(r.get(4)?)?,
+                        event_created_at: from_ns(r.get(5)?),
+                        body: r.get(6)?,
+                        attempt: attempt(r.get::<_, i64>(1)? + 1),
+                        redelivery: r.get(2)?,
+                    };
+                    Ok(((r.get::<_, i64>(7)?, task_id), row))
+                },
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        for (_, row) in &rows {
+            self.lease.execute(params![
+                row.task_id,
+                self.token.as_bytes(),
+                self.until,
+                self.holder
+            ])?;
         }
-        candidates = keep;
+        Ok(rows)
     }
-    Ok((Claimed { tasks, held_back }, last, found_at_cap))
+
+    fn more_due(&mut self, hook: &Candidate) -> IResult<bool> {
+        Ok(self.due_after.exists(params![
+            hook.hook.hook_id,
+            self.now_ns,
+            hook.after.0,
+            hook.after.1
+        ])?)
+    }
 }
 
 /// A webhook's limits from its columns (a value out of range reads as unset).

@@ -6,14 +6,15 @@ use djinn_hook_outbox::Deferral;
 use rusqlite::params;
 use time::OffsetDateTime;
 
+use crate::backend::Deferrals;
 use crate::error::Result;
 use crate::sql::to_ns;
-use crate::store::Store;
+use crate::sqlite::SqliteBackend;
 use crate::task_state::PENDING;
 
-impl Store {
+impl Deferrals for SqliteBackend {
     /// [`Store::defer`](crate::Store::defer) on SQLite.
-    pub(crate) fn defer(&self, now: OffsetDateTime, deferrals: &[Deferral]) -> Result<usize> {
+    fn defer(&self, now: OffsetDateTime, deferrals: &[Deferral]) -> Result<usize> {
         self.write_unsynced("putting webhooks' tasks off", |tx| {
             let mut update = tx.prepare_cached(formatcp!(
                 "UPDATE tasks SET next_at = ?2, lease = NULL

@@ -15,12 +15,15 @@ use djinn_hook_payload::EventType;
 use time::OffsetDateTime;
 
 use crate::at_cap::AtCap;
+use crate::backend::Backend;
+use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
+use crate::idempotency::check_keys;
 use crate::key::SecretKey;
 use crate::liveness::Process;
 #[cfg(feature = "postgres")]
-use crate::pg::{self, PgStore};
-use crate::store::Store as Sqlite;
+use crate::pg::{self, PgBackend};
+use crate::sqlite::SqliteBackend;
 use crate::types::{
     Accepted, Completed, Counts, Delivery, DeliveryFilter, LastResponse, LimitsUpdate, Namespace,
     NewEvent, NewWebhook, Page, Paged, Pruned, SuccessRate, Webhook, WebhookUpdate,
@@ -35,12 +38,14 @@ use crate::types::{
 /// processes may use the same file or database at the same time.
 #[derive(Debug)]
 pub struct Store {
-    backend: Backend,
+    database: Database,
     /// The webhook this `Store`'s last claim served last: the next claim starts after it
     /// (round-robin across webhooks).
     claim_cursor: AtomicI64,
     /// The webhooks this `Store`'s claims found at their cap: its next claims pass over them.
     at_cap: AtCap,
+    /// Where this store reads the time ([`Store::with_clock`]).
+    clock: Arc<dyn Clock>,
     /// This process, once registered ([`Store::register_process`]).
     process: Mutex<Option<Arc<Process>>>,
     /// Tasks taken back from dead processes by this `Store`.
@@ -49,35 +54,61 @@ pub struct Store {
     stale_completions: AtomicU64,
 }
 
-/// The backends this build has: SQLite always, PostgreSQL with the `postgres` feature.
+/// The backends this build has: SQLite always, PostgreSQL with the `postgres` feature. What is
+/// common to both is reached through [`Database::backend`]; a match on this enum is only for
+/// what one backend alone has (a file path, a listener, how a process shows it is alive).
 #[derive(Debug)]
-enum Backend {
-    Sqlite(Sqlite),
+enum Database {
+    Sqlite(SqliteBackend),
     #[cfg(feature = "postgres")]
-    Postgres(PgStore),
+    Postgres(PgBackend),
 }
 
-/// Calls the same method on whichever backend `$store` holds. A method added to the `Store`
-/// goes through here, so it needs no `cfg` of its own.
-macro_rules! on_backend {
-    ($store:expr, $method:ident($($arg:expr),*)) => {
-        match &$store.backend {
-            Backend::Sqlite(s) => s.$method($($arg),*),
+impl Database {
+    /// The backend, whichever it is: the one place a `Store` method picks it.
+    fn backend(&self) -> &dyn Backend {
+        match self {
+            Database::Sqlite(s) => s,
             #[cfg(feature = "postgres")]
-            Backend::Postgres(s) => s.$method($($arg),*),
+            Database::Postgres(p) => p,
         }
-    };
+    }
 }
 
 // The public methods of process liveness, in a file of their own.
 mod liveness;
 
 impl Store {
-    fn over(backend: Backend) -> Store {
+    /// The backend this store holds.
+    fn backend(&self) -> &dyn Backend {
+        self.database.backend()
+    }
+
+    /// This store reading the time from `clock` instead of the system's: what every method
+    /// that does not take a time uses as "now" (see the `clock` module). For tests, with a
+    /// [`ManualClock`](crate::ManualClock): time passes when the test moves it.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Store {
+        self.clock = clock;
+        self
+    }
+
+    /// The time now, by this store's clock.
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    /// `hook` as shown now (an ended rotation overlap hidden).
+    fn shown(&self, hook: Webhook) -> Webhook {
+        crate::rotation::shown_at(hook, self.now())
+    }
+
+    fn over(database: Database) -> Store {
         Store {
-            backend,
+            database,
             claim_cursor: AtomicI64::new(0),
             at_cap: AtCap::default(),
+            clock: Arc::new(SystemClock),
             process: Mutex::new(None),
             taken_back: AtomicU64::new(0),
             stale_completions: AtomicU64::new(0),
@@ -88,7 +119,9 @@ impl Store {
     /// brings its schema up to date. `key` encrypts webhook secrets; a wrong key
     /// is only noticed when a secret is decrypted ([`Error::WrongSecretKey`]).
     pub fn open(path: impl AsRef<Path>, key: SecretKey) -> Result<Store> {
-        Ok(Store::over(Backend::Sqlite(Sqlite::open(path, key)?)))
+        Ok(Store::over(Database::Sqlite(SqliteBackend::open(
+            path, key,
+        )?)))
     }
 
     /// Connects to a PostgreSQL database (`postgres://user@host:port/db`; any
@@ -97,7 +130,7 @@ impl Store {
     /// `key`. An unreachable server is [`Error::Connect`].
     #[cfg(feature = "postgres")]
     pub fn open_postgres(url: &str, key: SecretKey) -> Result<Store> {
-        Ok(Store::over(Backend::Postgres(PgStore::open(url, key)?)))
+        Ok(Store::over(Database::Postgres(PgBackend::open(url, key)?)))
     }
 
     /// `Store::open_postgres` for a `postgres://` or `postgresql://` URL,
@@ -142,30 +175,32 @@ impl Store {
     /// An in-memory SQLite store (one connection, gone when dropped), for tests
     /// and tries; not durable, and not shared with other `Store`s.
     pub fn open_in_memory(key: SecretKey) -> Result<Store> {
-        Ok(Store::over(Backend::Sqlite(Sqlite::open_in_memory(key)?)))
+        Ok(Store::over(Database::Sqlite(
+            SqliteBackend::open_in_memory(key)?,
+        )))
     }
 
     /// The SQLite database file; `None` for an in-memory store or PostgreSQL.
     pub fn path(&self) -> Option<&Path> {
-        match &self.backend {
-            Backend::Sqlite(s) => s.path(),
+        match &self.database {
+            Database::Sqlite(s) => s.path(),
             #[cfg(feature = "postgres")]
-            Backend::Postgres(_) => None,
+            Database::Postgres(_) => None,
         }
     }
 
     /// Whether this store is on PostgreSQL.
     pub fn is_postgres(&self) -> bool {
-        match self.backend {
-            Backend::Sqlite(_) => false,
+        match self.database {
+            Database::Sqlite(_) => false,
             #[cfg(feature = "postgres")]
-            Backend::Postgres(_) => true,
+            Database::Postgres(_) => true,
         }
     }
 
     /// The SQLite schema version this build writes (`PRAGMA user_version`).
     pub fn schema_version() -> i64 {
-        Sqlite::schema_version()
+        SqliteBackend::schema_version()
     }
 
     /// The PostgreSQL schema version this build writes (the `schema_version`
@@ -183,10 +218,10 @@ impl Store {
     /// from any process. `None` on SQLite, which cannot signal across processes
     /// (a worker in the same process as the emitter is woken directly).
     pub fn work_listener(&self) -> Result<Option<WorkListener>> {
-        match &self.backend {
-            Backend::Sqlite(_) => Ok(None),
+        match &self.database {
+            Database::Sqlite(_) => Ok(None),
             #[cfg(feature = "postgres")]
-            Backend::Postgres(s) => Ok(Some(WorkListener(s.work_listener()?))),
+            Database::Postgres(s) => Ok(Some(WorkListener(s.work_listener()?))),
         }
     }
 
@@ -236,39 +271,51 @@ impl Store {
     /// Returns the namespace named `name` (`owner/path`), creating it and any
     /// missing ancestors (`owner/a` for `owner/a/b`) if needed.
     pub fn ensure_namespace(&self, name: &str) -> Result<Namespace> {
-        on_backend!(self, ensure_namespace(name))
+        self.backend().ensure_namespace(name, self.now())
     }
 
     /// The namespace named `name`, if it exists.
     pub fn namespace(&self, name: &str) -> Result<Option<Namespace>> {
-        on_backend!(self, namespace(name))
+        self.backend().namespace(name)
     }
 
     /// Every namespace, by name.
     pub fn namespaces(&self) -> Result<Vec<Namespace>> {
-        on_backend!(self, namespaces())
+        self.backend().namespaces()
     }
 
     /// Creates a webhook after validating it ([`Error::Invalid`] lists every
     /// bad field). The namespace must exist ([`Error::NamespaceNotFound`]).
     pub fn create_webhook(&self, new: NewWebhook) -> Result<Webhook> {
-        on_backend!(self, create_webhook(new))
+        self.backend()
+            .create_webhook(new, self.now())
+            .map(|h| self.shown(h))
     }
 
     /// The webhook with this id, if any.
     pub fn webhook(&self, id: i64) -> Result<Option<Webhook>> {
-        on_backend!(self, webhook(id))
+        Ok(self.backend().webhook(id)?.map(|h| self.shown(h)))
     }
 
     /// The webhooks of a namespace (`owner/path`), by id; empty if the namespace
     /// does not exist.
     pub fn webhooks(&self, namespace: &str) -> Result<Vec<Webhook>> {
-        on_backend!(self, webhooks(namespace))
+        Ok(self
+            .backend()
+            .webhooks(namespace)?
+            .into_iter()
+            .map(|h| self.shown(h))
+            .collect())
     }
 
     /// Every webhook, by id.
     pub fn all_webhooks(&self) -> Result<Vec<Webhook>> {
-        on_backend!(self, all_webhooks())
+        Ok(self
+            .backend()
+            .all_webhooks()?
+            .into_iter()
+            .map(|h| self.shown(h))
+            .collect())
     }
 
     /// Updates the given fields of a webhook, validating the result as on
@@ -276,7 +323,9 @@ impl Store {
     /// `disabled_at` and `failing_since`; deactivating marks its pending tasks
     /// failed (revive them with [`Store::retry_now`]).
     pub fn update_webhook(&self, id: i64, update: WebhookUpdate) -> Result<Webhook> {
-        on_backend!(self, update_webhook(id, update))
+        self.backend()
+            .update_webhook(id, update)
+            .map(|h| self.shown(h))
     }
 
     /// [`Store::update_webhook`] and a change of its delivery limits, in one transaction: all
@@ -287,13 +336,17 @@ impl Store {
         update: WebhookUpdate,
         limits: LimitsUpdate,
     ) -> Result<Webhook> {
-        on_backend!(self, update_webhook_with(id, update, limits))
+        self.backend()
+            .update_webhook_with(id, update, limits)
+            .map(|h| self.shown(h))
     }
 
     /// Changes a webhook's own delivery limits (validated as on create; [`Error::Invalid`]
     /// names the bad field). Takes effect at the worker's next claim of its tasks.
     pub fn update_webhook_limits(&self, id: i64, limits: LimitsUpdate) -> Result<Webhook> {
-        on_backend!(self, update_webhook_limits(id, limits))
+        self.backend()
+            .update_webhook_limits(id, limits)
+            .map(|h| self.shown(h))
     }
 
     /// Rotates a webhook's signing secret: `secret` signs its deliveries from now on, and the
@@ -307,13 +360,15 @@ impl Store {
     /// is [`Error::Invalid`]; an unknown webhook [`Error::WebhookNotFound`].
     pub fn rotate_secret(&self, id: i64, secret: &str, overlap: Duration) -> Result<Webhook> {
         crate::rotation::check(secret, overlap)?;
-        let until = crate::rotation::overlap_end(OffsetDateTime::now_utc(), overlap);
-        on_backend!(self, rotate_secret(id, secret, until))
+        let until = crate::rotation::overlap_end(self.now(), overlap);
+        self.backend()
+            .rotate_secret(id, secret, until)
+            .map(|h| self.shown(h))
     }
 
     /// Deletes a webhook with its tasks and its delivery log.
     pub fn delete_webhook(&self, id: i64) -> Result<()> {
-        on_backend!(self, delete_webhook(id))
+        self.backend().delete_webhook(id)
     }
 
     /// Accepts one event: stores it and queues one task per active webhook of
@@ -335,7 +390,8 @@ impl Store {
     /// or database: stores racing with one key store one event. A key that is not 1 to 255
     /// printable ASCII characters is [`Error::InvalidIdempotencyKey`].
     pub fn accept_event(&self, event: NewEvent) -> Result<Accepted> {
-        on_backend!(self, accept_event(event))
+        check_keys(std::slice::from_ref(&event))?;
+        self.backend().accept_event(event, self.now())
     }
 
     /// Accepts many events in one transaction (group commit). All or nothing:
@@ -344,7 +400,8 @@ impl Store {
     /// Events with one key in one call: the later ones are answered as replays of the first
     /// (or refused as a conflict), as if sent after it.
     pub fn accept_events(&self, events: Vec<NewEvent>) -> Result<Vec<Accepted>> {
-        on_backend!(self, accept_events(events))
+        check_keys(&events)?;
+        self.backend().accept_events(events, self.now())
     }
 
     /// Leases up to `limit` due tasks, no webhook capped: [`Store::claim`] with
@@ -400,7 +457,8 @@ impl Store {
         let after = self.claim_cursor.load(Ordering::Relaxed);
         let skip = self.at_cap.skip(now, claim);
         let (claimed, last, at_cap) =
-            on_backend!(self, claim(now, claim, after, holder, &skip.hooks))?;
+            self.backend()
+                .claim(now, claim, after, holder, &skip.hooks)?;
         self.at_cap.found(&skip, now, claim, &at_cap);
         if let Some(last) = last {
             self.claim_cursor.store(last, Ordering::Relaxed);
@@ -418,7 +476,7 @@ impl Store {
         if put_off.is_empty() {
             return Ok(0);
         }
-        let n = on_backend!(self, put_off(put_off))?;
+        let n = self.backend().put_off(put_off)?;
         self.at_cap.forget_all();
         Ok(n)
     }
@@ -428,7 +486,7 @@ impl Store {
     /// durable on return, like a claim: lost in a crash, the breaker stays open until its next
     /// probe closes it.
     pub fn breaker_closed(&self, destination: &str) -> Result<()> {
-        on_backend!(self, breaker_closed(destination))
+        self.backend().breaker_closed(destination)
     }
 
     /// Records breakers a worker opened, shared by every process on the file or database (a
@@ -440,12 +498,12 @@ impl Store {
         if openings.is_empty() {
             return Ok(());
         }
-        on_backend!(self, breaker_opened(openings))
+        self.backend().breaker_opened(openings)
     }
 
     /// Every shared breaker (open, or probing), by destination.
     pub fn open_breakers(&self) -> Result<Vec<SharedBreaker>> {
-        on_backend!(self, open_breakers())
+        self.backend().open_breakers()
     }
 
     /// Takes the probe of `destination`'s breaker at `now`, if its open period has ended and
@@ -459,7 +517,7 @@ impl Store {
         now: OffsetDateTime,
         until: OffsetDateTime,
     ) -> Result<ProbeTurn> {
-        on_backend!(self, take_probe(destination, now, until))
+        self.backend().take_probe(destination, now, until)
     }
 
     /// Puts off every due task of each webhook until its deferral's `until` (those not leased,
@@ -469,7 +527,7 @@ impl Store {
         if deferrals.is_empty() {
             return Ok(0);
         }
-        on_backend!(self, defer(now, deferrals))
+        self.backend().defer(now, deferrals)
     }
 
     /// Records webhooks' adaptive delivery limits as a worker changed them (shown as
@@ -479,7 +537,7 @@ impl Store {
         if notes.is_empty() {
             return Ok(());
         }
-        on_backend!(self, limits_changed(notes))
+        self.backend().limits_changed(notes)
     }
 
     /// Records attempts and applies their outcomes, all in one transaction
@@ -491,7 +549,7 @@ impl Store {
         if completions.is_empty() {
             return Ok(Vec::new());
         }
-        let completed = on_backend!(self, complete(completions))?;
+        let completed = self.backend().complete(completions)?;
         self.at_cap
             .freed(completions.iter().map(|c| c.attempt.hook_id));
         let stale = completed
@@ -511,7 +569,7 @@ impl Store {
         if tasks.is_empty() {
             return Ok(0);
         }
-        let released = on_backend!(self, release(tasks, OffsetDateTime::now_utc()))?;
+        let released = self.backend().release(tasks, self.now())?;
         self.at_cap.forget_all();
         Ok(released)
     }
@@ -525,42 +583,42 @@ impl Store {
     /// webhook, with the recorded request body and the same event id; the new
     /// task is flagged as a redelivery. Returns the new task's id.
     pub fn redeliver(&self, delivery_id: i64) -> Result<i64> {
-        on_backend!(self, redeliver(delivery_id))
+        self.backend().redeliver(delivery_id, self.now())
     }
 
     /// Makes a webhook's failed and waiting (not leased) tasks due now. Returns
     /// how many tasks were rescheduled. The webhook must be active
     /// ([`Error::WebhookInactive`]).
     pub fn retry_now(&self, hook_id: i64) -> Result<u64> {
-        on_backend!(self, retry_now(hook_id))
+        self.backend().retry_now(hook_id, self.now())
     }
 
     /// When the next task of an active webhook becomes claimable (its due time
     /// or its lease's end), if any: a worker can sleep until then.
     pub fn next_due_at(&self) -> Result<Option<OffsetDateTime>> {
-        on_backend!(self, next_due_at())
+        self.backend().next_due_at()
     }
 
     /// Counts for metrics: tasks pending, leased and failed, disabled
     /// webhooks, events and deliveries stored.
     pub fn counts(&self) -> Result<Counts> {
-        on_backend!(self, counts())
+        self.backend().counts(self.now())
     }
 
     /// Deliveries matching `filter`, newest first, one page at a time.
     pub fn deliveries(&self, filter: DeliveryFilter, page: Page) -> Result<Paged<Delivery>> {
-        on_backend!(self, deliveries(filter, page))
+        self.backend().deliveries(filter, page)
     }
 
     /// One delivery in full, if it exists.
     pub fn delivery(&self, id: i64) -> Result<Option<Delivery>> {
-        on_backend!(self, delivery(id))
+        self.backend().delivery(id)
     }
 
     /// The last delivery of each of these webhooks (the original's
     /// `last_response`), in one query. Webhooks with no delivery are absent.
     pub fn last_responses(&self, hook_ids: &[i64]) -> Result<HashMap<i64, LastResponse>> {
-        on_backend!(self, last_responses(hook_ids))
+        self.backend().last_responses(hook_ids)
     }
 
     /// Each webhook's delivery attempts made at or after `since` (e.g. the last
@@ -572,7 +630,7 @@ impl Store {
         hook_ids: &[i64],
         since: OffsetDateTime,
     ) -> Result<HashMap<i64, SuccessRate>> {
-        on_backend!(self, success_rates(hook_ids, since))
+        self.backend().success_rates(hook_ids, since)
     }
 
     /// Prunes deliveries, and finished events, older than `older_than`
@@ -580,13 +638,14 @@ impl Store {
     /// [`Store::prune_before`]. An age reaching before any date the clock
     /// can name prunes nothing.
     pub fn prune(&self, older_than: Duration) -> Result<Pruned> {
-        match crate::pruning::cutoff(older_than) {
+        let now = self.now();
+        match crate::pruning::cutoff(now, older_than) {
             Some(cutoff) => self.prune_before(cutoff),
             None => {
-                let now = OffsetDateTime::now_utc();
-                on_backend!(self, clear_ended_rotations(now))?;
-                on_backend!(self, clear_forgotten_breakers(now - FORGOTTEN_BREAKER))?;
-                on_backend!(self, clear_expired_keys(now))?;
+                self.backend().clear_ended_rotations(now)?;
+                self.backend()
+                    .clear_forgotten_breakers(now - FORGOTTEN_BREAKER)?;
+                self.backend().clear_expired_keys(now)?;
                 Ok(Pruned::default())
             }
         }
@@ -600,11 +659,12 @@ impl Store {
     /// process had a task for their destination: their webhooks were deleted or moved), and
     /// the idempotency keys whose window has ended ([`NewEvent::with_idempotency_key`]).
     pub fn prune_before(&self, cutoff: OffsetDateTime) -> Result<Pruned> {
-        let now = OffsetDateTime::now_utc();
-        on_backend!(self, clear_ended_rotations(now))?;
-        on_backend!(self, clear_forgotten_breakers(now - FORGOTTEN_BREAKER))?;
-        on_backend!(self, clear_expired_keys(now))?;
-        on_backend!(self, prune_before(cutoff))
+        let now = self.now();
+        self.backend().clear_ended_rotations(now)?;
+        self.backend()
+            .clear_forgotten_breakers(now - FORGOTTEN_BREAKER)?;
+        self.backend().clear_expired_keys(now)?;
+        self.backend().prune_before(cutoff)
     }
 
     /// Queues a test delivery of `body` as an `event` for one webhook (even an
@@ -620,7 +680,8 @@ impl Store {
         lease: Duration,
     ) -> Result<Task> {
         let holder = self.process_id();
-        on_backend!(self, queue_test(hook_id, event, body, lease, holder))
+        self.backend()
+            .queue_test(hook_id, event, body, lease, holder, self.now())
     }
 }
 
@@ -677,10 +738,10 @@ impl WorkListener {
 }
 
 /// The store as the delivery worker's outbox: each call is the `Store` method of the same
-/// name, at the current time.
+/// name, at the time by the store's clock ([`Store::now`]).
 impl Outbox for Store {
     fn claim(&self, claim: &ClaimRequest) -> std::result::Result<Claimed, OutboxError> {
-        Store::claim(self, OffsetDateTime::now_utc(), claim).map_err(OutboxError::new)
+        Store::claim(self, self.now(), claim).map_err(OutboxError::new)
     }
 
     fn complete(&self, done: &[Completion]) -> std::result::Result<(), OutboxError> {
@@ -710,8 +771,7 @@ impl Outbox for Store {
         destination: &Destination,
         until: OffsetDateTime,
     ) -> std::result::Result<ProbeTurn, OutboxError> {
-        Store::take_probe(self, destination.as_str(), OffsetDateTime::now_utc(), until)
-            .map_err(OutboxError::new)
+        Store::take_probe(self, destination.as_str(), self.now(), until).map_err(OutboxError::new)
     }
 
     fn limits_changed(&self, notes: &[LimitNote]) -> std::result::Result<(), OutboxError> {
@@ -719,7 +779,7 @@ impl Outbox for Store {
     }
 
     fn defer(&self, deferrals: &[Deferral]) -> std::result::Result<(), OutboxError> {
-        Store::defer(self, OffsetDateTime::now_utc(), deferrals)
+        Store::defer(self, self.now(), deferrals)
             .map(drop)
             .map_err(OutboxError::new)
     }

@@ -312,6 +312,12 @@ impl From<Error> for Inner {
     }
 }
 
+impl From<crate::sql::Corrupt> for Inner {
+    fn from(crate::sql::Corrupt(what): crate::sql::Corrupt) -> Self {
+        Inner::Store(Error::Corrupt { what })
+    }
+}
+
 impl Inner {
     pub(crate) fn with(self, operation: &'static str) -> Error {
         match self {

@@ -4,10 +4,11 @@ use const_format::formatcp;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use time::OffsetDateTime;
 
+use crate::backend::Webhooks;
 use crate::claim::limits_from_row;
 use crate::error::{Error, IResult, Result};
 use crate::sql::{events_from_mask, from_ns, mask, to_ns};
-use crate::store::{Store, namespace_id};
+use crate::sqlite::{SqliteBackend, namespace_id};
 use crate::task_state::{FAILED, PENDING};
 use crate::types::{BreakerHold, LimitHold, LimitsUpdate, NewWebhook, Webhook, WebhookUpdate};
 use crate::webhook_rules::{CheckedNew, CheckedUpdate, StoredHook, secret_change};
@@ -25,9 +26,9 @@ pub(crate) const SELECT_HOOK: &str =
     FROM webhooks w JOIN namespaces n ON n.id = w.namespace_id
         LEFT JOIN breakers b ON b.destination = w.breaker_destination";
 
-impl Store {
+impl Webhooks for SqliteBackend {
     /// [`Store::create_webhook`](crate::Store::create_webhook) on SQLite.
-    pub fn create_webhook(&self, new: NewWebhook) -> Result<Webhook> {
+    fn create_webhook(&self, new: NewWebhook, now: OffsetDateTime) -> Result<Webhook> {
         let checked = CheckedNew::check(&new)?;
         self.write("creating a webhook", |tx| {
             let ns = namespace_id(tx, &new.namespace)?;
@@ -45,7 +46,7 @@ impl Store {
                 mask(events),
                 new.active,
                 new.standard_webhooks,
-                to_ns(OffsetDateTime::now_utc()),
+                to_ns(now),
                 new.limits.max_in_flight,
                 timeout_ms(new.limits.timeout),
             ])?;
@@ -58,12 +59,12 @@ impl Store {
     }
 
     /// [`Store::webhook`](crate::Store::webhook) on SQLite.
-    pub fn webhook(&self, id: i64) -> Result<Option<Webhook>> {
+    fn webhook(&self, id: i64) -> Result<Option<Webhook>> {
         self.read("reading a webhook", |conn| Ok(hook_by_id(conn, id)?))
     }
 
     /// [`Store::webhooks`](crate::Store::webhooks) on SQLite.
-    pub fn webhooks(&self, namespace: &str) -> Result<Vec<Webhook>> {
+    fn webhooks(&self, namespace: &str) -> Result<Vec<Webhook>> {
         self.read("listing webhooks", |conn| {
             let mut stmt =
                 conn.prepare_cached(&format!("{SELECT_HOOK} WHERE n.name = ?1 ORDER BY w.id"))?;
@@ -73,7 +74,7 @@ impl Store {
     }
 
     /// [`Store::all_webhooks`](crate::Store::all_webhooks) on SQLite.
-    pub fn all_webhooks(&self) -> Result<Vec<Webhook>> {
+    fn all_webhooks(&self) -> Result<Vec<Webhook>> {
         self.read("listing webhooks", |conn| {
             let mut stmt = conn.prepare_cached(&format!("{SELECT_HOOK} ORDER BY w.id"))?;
             let rows = stmt.query_map([], row_hook)?;
@@ -82,12 +83,12 @@ impl Store {
     }
 
     /// [`Store::update_webhook`](crate::Store::update_webhook) on SQLite.
-    pub fn update_webhook(&self, id: i64, update: WebhookUpdate) -> Result<Webhook> {
+    fn update_webhook(&self, id: i64, update: WebhookUpdate) -> Result<Webhook> {
         self.update_webhook_with(id, update, LimitsUpdate::default())
     }
 
     /// [`Store::update_webhook_with`](crate::Store::update_webhook_with) on SQLite.
-    pub fn update_webhook_with(
+    fn update_webhook_with(
         &self,
         id: i64,
         update: WebhookUpdate,
@@ -149,13 +150,13 @@ impl Store {
     }
 
     /// [`Store::update_webhook_limits`](crate::Store::update_webhook_limits) on SQLite.
-    pub fn update_webhook_limits(&self, id: i64, limits: LimitsUpdate) -> Result<Webhook> {
+    fn update_webhook_limits(&self, id: i64, limits: LimitsUpdate) -> Result<Webhook> {
         self.update_webhook_with(id, WebhookUpdate::default(), limits)
     }
 
     /// [`Store::delete_webhook`](crate::Store::delete_webhook) on SQLite; its delivery log goes
     /// too, as a deleted webhook's log would otherwise point at nothing.
-    pub fn delete_webhook(&self, id: i64) -> Result<()> {
+    fn delete_webhook(&self, id: i64) -> Result<()> {
         self.write("deleting a webhook", |tx| {
             tx.prepare_cached("DELETE FROM deliveries WHERE hook_id = ?1")?
                 .execute([id])?;
@@ -185,7 +186,12 @@ pub(crate) fn fail_pending(tx: &Transaction<'_>, hook_id: i64) -> rusqlite::Resu
     Ok(())
 }
 
-fn set_secret(store: &Store, tx: &Transaction<'_>, id: i64, secret: Option<&str>) -> IResult<()> {
+fn set_secret(
+    store: &SqliteBackend,
+    tx: &Transaction<'_>,
+    id: i64,
+    secret: Option<&str>,
+) -> IResult<()> {
     let sealed = match secret {
         Some(s) => Some(store.cipher.seal(id, s)?),
         None => None,
@@ -202,12 +208,14 @@ fn set_secret(store: &Store, tx: &Transaction<'_>, id: i64, secret: Option<&str>
 /// Whether a webhook of namespace `ns` other than `except` has the payload URL `url`.
 fn url_taken(conn: &Connection, ns: i64, url: &str, except: Option<i64>) -> IResult<bool> {
     Ok(conn
-        .prepare_cached(
-            "SELECT 1 FROM webhooks WHERE namespace_id = ?1 AND payload_url = ?2
-                AND id IS NOT ?3",
-        )?
+        .prepare_cached(URL_TAKEN)?
         .exists(params![ns, url, except])?)
 }
+
+/// [`url_taken`]'s query, for both backends (SQLite numbers `$1`, `$2`, ... as they first
+/// appear, which is their order here).
+pub(crate) const URL_TAKEN: &str = "SELECT 1 FROM webhooks
+    WHERE namespace_id = $1 AND payload_url = $2 AND id IS DISTINCT FROM $3";
 
 pub(crate) fn hook_by_id(conn: &Connection, id: i64) -> rusqlite::Result<Option<Webhook>> {
     conn.prepare_cached(&format!("{SELECT_HOOK} WHERE w.id = ?1"))?
@@ -242,7 +250,7 @@ fn row_hook(r: &rusqlite::Row<'_>) -> rusqlite::Result<Webhook> {
             }),
             _ => None,
         },
-        secret_rotating_until: crate::rotation::rotating_until(r.get(18)?),
+        secret_rotating_until: r.get::<_, Option<i64>>(18)?.map(from_ns),
         delivery_limit: r.get::<_, Option<i64>>(19)?.map(|limit| LimitHold {
             limit: u32::try_from(limit).unwrap_or(0),
             reason: r

@@ -122,6 +122,14 @@
 //! payload's size again). An attempt sends its claimed task's body unchanged,
 //! so the store neither receives nor compares a copy.
 //!
+//! # Time
+//!
+//! A `Store` reads the time from its [`Clock`]: the system's ([`SystemClock`]) unless
+//! [`Store::with_clock`] gives it another, such as a [`ManualClock`] that a test moves forward
+//! instead of sleeping (a rotation's overlap ending, an event growing old enough to prune).
+//! Methods that schedule against a time the caller chose take it as an argument
+//! ([`Store::claim`]'s `now`).
+//!
 //! # Tasks and their states
 //!
 //! Accepting an event queues one task per matching webhook, due at once.
@@ -169,11 +177,15 @@ struct ReadmeDoctests;
 
 mod at_cap;
 mod auto_prune;
+mod backend;
 mod claim;
+mod claim_rounds;
+mod clock;
 mod delivery_query;
 mod dispatch;
 mod error;
 mod idempotency;
+mod intake;
 mod key;
 mod key_file;
 mod liveness;
@@ -190,28 +202,20 @@ mod types;
 mod validate;
 mod webhook_rules;
 
-// The SQLite backend: `store::Store` and its methods here. Their `pub` is
-// crate-wide only: the public `Store` (dispatch.rs) calls them.
-#[allow(unreachable_pub, reason = "called by dispatch.rs")]
+// The SQLite backend: `sqlite::SqliteBackend` and its parts of the `backend::Backend` trait, one
+// file per area (as `pg/` for PostgreSQL).
 mod breakers;
-#[allow(unreachable_pub, reason = "called by dispatch.rs")]
 mod defer;
-#[allow(unreachable_pub, reason = "called by dispatch.rs")]
 mod hooks;
-#[allow(unreachable_pub, reason = "called by dispatch.rs")]
 mod limit_notes;
-#[allow(unreachable_pub, reason = "called by dispatch.rs")]
 mod log;
-#[allow(unreachable_pub, reason = "called by dispatch.rs")]
 mod outbox;
-#[allow(unreachable_pub, reason = "called by dispatch.rs")]
 mod process;
-#[allow(unreachable_pub, reason = "called by dispatch.rs")]
 mod queue_test;
-#[allow(unreachable_pub, reason = "called by dispatch.rs")]
-mod store;
+mod sqlite;
 
 pub use auto_prune::AutoPrune;
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use dispatch::{Store, WorkListener, is_postgres_url};
 pub use error::{DatabaseError, Error, Result};
 pub use idempotency::{
@@ -219,8 +223,8 @@ pub use idempotency::{
 };
 pub use key::SecretKey;
 pub use liveness::{LivenessEvent, ProcessId, ProcessInfo, TakenBack};
-pub use log::{DEFAULT_RETENTION, PRUNE_BATCH};
 pub use outbox::MAX_BODY;
+pub use pruning::{DEFAULT_RETENTION, PRUNE_BATCH};
 pub use rotation::{DEFAULT_ROTATION_OVERLAP, MAX_ROTATION_OVERLAP};
 pub use types::{
     Accepted, BreakerHold, Completed, Counts, Delivery, DeliveryFilter, DeliveryLimits,

@@ -3,13 +3,14 @@
 use djinn_hook_outbox::LimitNote;
 use rusqlite::params;
 
+use crate::backend::LimitNotes;
 use crate::error::Result;
 use crate::sql::to_ns;
-use crate::store::Store;
+use crate::sqlite::SqliteBackend;
 
-impl Store {
+impl LimitNotes for SqliteBackend {
     /// [`Store::limits_changed`](crate::Store::limits_changed) on SQLite.
-    pub(crate) fn limits_changed(&self, notes: &[LimitNote]) -> Result<()> {
+    fn limits_changed(&self, notes: &[LimitNote]) -> Result<()> {
         self.write_unsynced("recording delivery limits", |tx| {
             let mut update = tx.prepare_cached(
                 "UPDATE webhooks SET limit_now = ?2, limit_reason = ?3, limit_paused_until = ?4

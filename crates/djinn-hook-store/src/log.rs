@@ -9,19 +9,14 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use time::OffsetDateTime;
 
+use crate::backend::DeliveryLog;
 use crate::delivery_query::{Bind, FAILED_DELIVERY, PageQuery, Placeholders};
 use crate::error::{IResult, Result};
-use crate::pruning;
+use crate::pruning::{self, PRUNE_BATCH};
 use crate::sql::{count, event_from_code, from_ns, headers_from_json, to_ns, uuid_from_blob};
-use crate::store::Store;
+use crate::sqlite::SqliteBackend;
 use crate::task_state::PENDING;
 use crate::types::{Delivery, DeliveryFilter, LastResponse, Page, Paged, Pruned, SuccessRate};
-
-/// How long the log keeps deliveries and finished events by default (30 days, as the original).
-pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
-
-/// Rows deleted per prune transaction, so a prune never holds the write lock long.
-pub const PRUNE_BATCH: usize = 1000;
 
 const SELECT_DELIVERY: &str = "SELECT d.id, d.hook_id, e.uuid, e.event, d.attempt, d.redelivery,
         e.test, d.request_headers, substr(COALESCE(d.request_body, e.payload), 1, 65536),
@@ -33,9 +28,9 @@ const SELECT_DELIVERY: &str = "SELECT d.id, d.hook_id, e.uuid, e.event, d.attemp
 // The SQL above spells out MAX_BODY.
 const _: () = assert!(crate::outbox::MAX_BODY == 65536);
 
-impl Store {
+impl DeliveryLog for SqliteBackend {
     /// [`Store::deliveries`](crate::Store::deliveries) on SQLite.
-    pub fn deliveries(&self, filter: DeliveryFilter, page: Page) -> Result<Paged<Delivery>> {
+    fn deliveries(&self, filter: DeliveryFilter, page: Page) -> Result<Paged<Delivery>> {
         let query = PageQuery::new(SELECT_DELIVERY, &filter, page, Placeholders::Question);
         self.read("listing deliveries", |conn| {
             let values = query.binds.iter().map(|bind| match *bind {
@@ -52,7 +47,7 @@ impl Store {
     }
 
     /// [`Store::delivery`](crate::Store::delivery) on SQLite.
-    pub fn delivery(&self, id: i64) -> Result<Option<Delivery>> {
+    fn delivery(&self, id: i64) -> Result<Option<Delivery>> {
         self.read("reading a delivery", |conn| {
             Ok(conn
                 .prepare_cached(&format!("{SELECT_DELIVERY} WHERE d.id = ?1"))?
@@ -62,14 +57,14 @@ impl Store {
     }
 
     /// [`Store::last_responses`](crate::Store::last_responses) on SQLite.
-    pub fn last_responses(&self, hook_ids: &[i64]) -> Result<HashMap<i64, LastResponse>> {
+    fn last_responses(&self, hook_ids: &[i64]) -> Result<HashMap<i64, LastResponse>> {
         self.read("reading last responses", |conn| {
             last_responses(conn, hook_ids)
         })
     }
 
     /// [`Store::success_rates`](crate::Store::success_rates) on SQLite.
-    pub fn success_rates(
+    fn success_rates(
         &self,
         hook_ids: &[i64],
         since: OffsetDateTime,
@@ -97,15 +92,10 @@ impl Store {
         })
     }
 
-    /// [`Store::prune_before`](crate::Store::prune_before) on SQLite; an event's failed and
-    /// delivered tasks go with it.
-    ///
-    /// Rows are found by id, not through an index on their time (which every
-    /// insert would pay for): ids grow with time, so the rows to prune are
-    /// those before the first one created at or after `cutoff`. A row recorded
-    /// out of order (an attempt whose time lies before rows already logged)
-    /// goes with the next prune that passes it.
-    pub fn prune_before(&self, cutoff: OffsetDateTime) -> Result<Pruned> {
+    /// Rows are found by id, not through an index on their time (which every insert would pay
+    /// for): ids grow with time, so the rows to prune are those before the first one created at
+    /// or after `cutoff`. A row recorded out of order goes with the next prune that passes it.
+    fn prune_before(&self, cutoff: OffsetDateTime) -> Result<Pruned> {
         let cutoff = to_ns(cutoff);
         let deliveries_end = self.read("pruning deliveries", |conn| {
             first_at_or_after(conn, "deliveries", cutoff)
@@ -151,14 +141,8 @@ impl Store {
 /// the last id if none): a scan in id order that stops there, so its cost is
 /// the number of rows about to be pruned.
 fn first_at_or_after(conn: &Connection, table: &str, cutoff: i64) -> IResult<i64> {
-    let sql = format!(
-        "SELECT coalesce(
-            (SELECT id FROM {table} WHERE created_at >= ?1 ORDER BY id LIMIT 1),
-            (SELECT max(id) + 1 FROM {table}),
-            0)"
-    );
     Ok(conn
-        .prepare_cached(&sql)?
+        .prepare_cached(&pruning::first_at_or_after(table))?
         .query_row([cutoff], |r| r.get(0))?)
 }
 

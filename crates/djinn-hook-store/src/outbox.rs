@@ -1,6 +1,5 @@
 //! The outbox: accepting events, claiming and completing delivery tasks.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use const_format::formatcp;
@@ -9,11 +8,13 @@ use rusqlite::{CachedStatement, OptionalExtension, Transaction, params};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::backend::Intake;
 use crate::error::{Error, IResult, Result};
 use crate::hooks::fail_pending;
-use crate::idempotency::{StoredKey, check_keys, expires_at, fingerprint};
+use crate::idempotency::{StoredKey, expires_at, fingerprint};
+use crate::intake::{Health, HookCache, health};
 use crate::sql::{count, event_code, from_ns, headers_to_json, to_ns, uuid_from_blob};
-use crate::store::{Store, namespace_id};
+use crate::sqlite::{SqliteBackend, namespace_id};
 use crate::task_state::{DONE as STATE_DONE, FAILED, FAILED as STATE_FAILED, PENDING};
 use crate::types::{Accepted, Completed, Counts, NewEvent};
 
@@ -21,24 +22,17 @@ use crate::types::{Accepted, Completed, Counts, NewEvent};
 /// are cut and marked truncated.
 pub const MAX_BODY: usize = 64 * 1024;
 
-impl Store {
-    /// Accepts one event: stores it and queues one task per active webhook of
-    /// its namespace that subscribes to its type, in one durable transaction.
-    /// An unknown namespace is [`Error::NamespaceNotFound`] and stores nothing.
-    pub fn accept_event(&self, event: NewEvent) -> Result<Accepted> {
-        let mut accepted = self.accept_events(vec![event])?;
+impl Intake for SqliteBackend {
+    fn accept_event(&self, event: NewEvent, now: OffsetDateTime) -> Result<Accepted> {
+        let mut accepted = self.accept_events(vec![event], now)?;
         Ok(accepted.remove(0))
     }
 
-    /// Accepts many events in one transaction (one fsync: group commit). All or
-    /// nothing: if one fails (e.g. an unknown namespace) none is stored. An event
-    /// whose idempotency key is stored (and not expired) is answered from it; the
+    /// An event whose idempotency key is stored (and not expired) is answered from it; the
     /// writer's lock makes the look-up and the write one step for every process.
-    pub fn accept_events(&self, events: Vec<NewEvent>) -> Result<Vec<Accepted>> {
-        check_keys(&events)?;
+    fn accept_events(&self, events: Vec<NewEvent>, now: OffsetDateTime) -> Result<Vec<Accepted>> {
         self.write("accepting events", |tx| {
-            let now = OffsetDateTime::now_utc();
-            let mut hooks = Hooks::default();
+            let mut hooks = HookCache::default();
             events
                 .iter()
                 .enumerate()
@@ -47,9 +41,7 @@ impl Store {
         })
     }
 
-    /// Deletes the idempotency keys whose window ended by `now` (a prune's part); returns how
-    /// many.
-    pub(crate) fn clear_expired_keys(&self, now: OffsetDateTime) -> Result<u64> {
+    fn clear_expired_keys(&self, now: OffsetDateTime) -> Result<u64> {
         self.write("deleting expired idempotency keys", |tx| {
             Ok(tx
                 .prepare_cached("DELETE FROM idempotency_keys WHERE expires_at <= ?1")?
@@ -57,20 +49,11 @@ impl Store {
         })
     }
 
-    /// Records attempts and applies their outcomes, all in one transaction
-    /// (group commit). Each attempt is always recorded, even if its lease was
-    /// lost; the outcome is applied to the task only while the lease token
-    /// still matches. The webhook's `failing_since` is set on a failed attempt
-    /// (if unset) and cleared on success, and the webhook is disabled if asked
-    /// (its other pending tasks are marked failed).
-    pub fn complete(&self, completions: &[Completion]) -> Result<Vec<Completed>> {
+    fn complete(&self, completions: &[Completion]) -> Result<Vec<Completed>> {
         self.write("completing tasks", |tx| complete_batch(tx, completions))
     }
 
-    /// Queues the event of a recorded delivery again for that delivery's
-    /// webhook, with the recorded request body and the same event id; the new
-    /// task is flagged as a redelivery. Returns the new task's id.
-    pub fn redeliver(&self, delivery_id: i64) -> Result<i64> {
+    fn redeliver(&self, delivery_id: i64, now: OffsetDateTime) -> Result<i64> {
         self.write("queueing a redelivery", |tx| {
             let (hook_id, event_row, body, truncated, active): (
                 i64,
@@ -100,20 +83,12 @@ impl Store {
                     "INSERT INTO tasks (event_id, hook_id, state, next_at, redelivery, body)
                      VALUES (?1, ?2, {PENDING}, ?3, 1, ?4)"
                 ))?
-                .insert(params![
-                    event_row,
-                    hook_id,
-                    to_ns(OffsetDateTime::now_utc()),
-                    body
-                ])?;
+                .insert(params![event_row, hook_id, to_ns(now), body])?;
             Ok(task)
         })
     }
 
-    /// Makes a webhook's failed and waiting (not leased) tasks due now, e.g.
-    /// after re-enabling it. Returns how many tasks were rescheduled. The
-    /// webhook must be active ([`Error::WebhookInactive`]).
-    pub fn retry_now(&self, hook_id: i64) -> Result<u64> {
+    fn retry_now(&self, hook_id: i64, now: OffsetDateTime) -> Result<u64> {
         self.write("rescheduling tasks", |tx| {
             let active: bool = tx
                 .prepare_cached("SELECT active FROM webhooks WHERE id = ?1")?
@@ -128,14 +103,12 @@ impl Store {
                     formatcp!("UPDATE tasks SET state = {PENDING}, next_at = ?2
                      WHERE hook_id = ?1 AND (state = {FAILED} OR (state = {PENDING} AND lease IS NULL))"),
                 )?
-                .execute(params![hook_id, to_ns(OffsetDateTime::now_utc())])?;
+                .execute(params![hook_id, to_ns(now)])?;
             Ok(n as u64)
         })
     }
 
-    /// When the next task of an active webhook becomes claimable (its due time
-    /// or its lease's end), if any: a worker can sleep until then.
-    pub fn next_due_at(&self) -> Result<Option<OffsetDateTime>> {
+    fn next_due_at(&self) -> Result<Option<OffsetDateTime>> {
         self.read("finding the next due task", |conn| {
             let next: Option<i64> = conn
                 .prepare_cached(formatcp!(
@@ -148,11 +121,9 @@ impl Store {
         })
     }
 
-    /// Counts for metrics: tasks pending, leased and failed, disabled
-    /// webhooks, events and deliveries stored.
-    pub fn counts(&self) -> Result<Counts> {
+    fn counts(&self, now: OffsetDateTime) -> Result<Counts> {
         self.read("counting", |conn| {
-            let now = to_ns(OffsetDateTime::now_utc());
+            let now = to_ns(now);
             Ok(conn.prepare_cached(
                 formatcp!("SELECT
                     (SELECT count(*) FROM tasks WHERE state = {PENDING} AND (lease IS NULL OR next_at <= ?1)),
@@ -178,58 +149,45 @@ impl Store {
     }
 }
 
-/// The matching-webhook candidates of the namespaces seen in one accept call.
-#[derive(Default)]
-struct Hooks {
-    /// namespace name -> (namespace id, [(hook id, event mask)]) of its active hooks.
-    by_namespace: HashMap<String, (i64, Vec<(i64, i64)>)>,
-}
-
-impl Hooks {
-    fn of(&mut self, tx: &Transaction<'_>, name: &str) -> IResult<&(i64, Vec<(i64, i64)>)> {
-        if !self.by_namespace.contains_key(name) {
-            let ns = namespace_id(tx, name)?;
-            let hooks = tx
-                .prepare_cached(
-                    "SELECT id, events FROM webhooks WHERE namespace_id = ?1 AND active = 1
-                     ORDER BY id",
-                )?
-                .query_map([ns], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            self.by_namespace.insert(name.to_owned(), (ns, hooks));
-        }
-        Ok(&self.by_namespace[name])
-    }
+/// Namespace `name`'s id and its active webhooks' ids and event masks.
+fn load_hooks(tx: &Transaction<'_>, name: &str) -> IResult<(i64, Vec<(i64, i64)>)> {
+    let ns = namespace_id(tx, name)?;
+    let hooks = tx
+        .prepare_cached(
+            "SELECT id, events FROM webhooks WHERE namespace_id = ?1 AND active = 1
+             ORDER BY id",
+        )?
+        .query_map([ns], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok((ns, hooks))
 }
 
 fn accept(
     tx: &Transaction<'_>,
-    hooks: &mut Hooks,
+    hooks: &mut HookCache,
     event: &NewEvent,
     index: usize,
     at: OffsetDateTime,
 ) -> IResult<Accepted> {
-    let (ns, candidates) = hooks.of(tx, &event.namespace)?;
+    let subscribers = hooks.of(&event.namespace, |name| load_hooks(tx, name))?;
     let now = to_ns(at);
+    let ns = subscribers.namespace_id;
     if let Some(key) = &event.idempotency
-        && let Some(stored) = stored_key(tx, *ns, &key.key, now)?
+        && let Some(stored) = stored_key(tx, ns, &key.key, now)?
     {
         return Ok(stored.answer(event, index)?);
     }
     let event_id = Uuid::new_v4();
-    let row = insert_event(tx, event_id, *ns, event.event, &event.payload, now, false)?;
-    let bit = mask_bit(event.event);
+    let row = insert_event(tx, event_id, ns, event.event, &event.payload, now, false)?;
     let mut matched = 0;
     // One single-row INSERT per matching webhook (an INSERT ... SELECT would need
     // a statement journal).
     let mut insert = tx.prepare_cached(formatcp!(
         "INSERT INTO tasks (event_id, hook_id, state, next_at) VALUES (?1, ?2, {PENDING}, ?3)"
     ))?;
-    for (hook, events) in candidates {
-        if events & bit != 0 {
-            insert.execute(params![row, hook, now])?;
-            matched += 1;
-        }
+    for hook in subscribers.matching(event.event) {
+        insert.execute(params![row, hook, now])?;
+        matched += 1;
     }
     if let Some(key) = &event.idempotency {
         // Replaces an expired row of the same key, if a prune has not deleted it yet.
@@ -311,49 +269,16 @@ pub(crate) fn lease_until(now: OffsetDateTime, lease: Duration) -> OffsetDateTim
         .unwrap_or(from_ns(i64::MAX))
 }
 
-fn mask_bit(event: djinn_hook_payload::EventType) -> i64 {
-    // 15 bits: always fits.
-    event.bit() as i64
-}
-
-/// What a batch of completions does to one webhook's `failing_since`, in order.
-#[derive(Clone, Copy)]
-enum Health {
-    /// The last attempt in the batch succeeded: clear it.
-    Clear,
-    /// Only failures, from this time: set it if unset.
-    FailingIfUnset(i64),
-    /// A success, then failures from this time: set it.
-    FailingFrom(i64),
-}
-
 fn complete_batch(tx: &Transaction<'_>, completions: &[Completion]) -> IResult<Vec<Completed>> {
-    let mut health: Vec<(i64, Health)> = Vec::new();
+    let mut finished = Vec::new();
     let mut done = Vec::with_capacity(completions.len());
     let mut stmts = CompleteStatements::new(tx)?;
     for c in completions {
         let (completed, hook_id) = complete(&mut stmts, c)?;
         done.push(completed);
-        let Some(hook_id) = hook_id else { continue };
-        let failed_at = to_ns(c.attempt.created_at);
-        let slot = match health.iter_mut().find(|(h, _)| *h == hook_id) {
-            Some((_, slot)) => slot,
-            None => {
-                let initial = match c.decision.outcome {
-                    Outcome::Delivered => Health::Clear,
-                    _ => Health::FailingIfUnset(failed_at),
-                };
-                health.push((hook_id, initial));
-                continue;
-            }
-        };
-        *slot = match (c.decision.outcome, *slot) {
-            (Outcome::Delivered, _) => Health::Clear,
-            (_, Health::Clear) => Health::FailingFrom(failed_at),
-            (_, kept) => kept,
-        };
+        finished.extend(hook_id.map(|hook_id| (hook_id, c)));
     }
-    for (hook_id, h) in health {
+    for (hook_id, h) in health(finished) {
         match h {
             Health::Clear => tx
                 .prepare_cached(

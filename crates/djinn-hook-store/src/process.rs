@@ -7,10 +7,11 @@ use djinn_hook_outbox::Release;
 use rusqlite::params;
 use time::OffsetDateTime;
 
+use crate::backend::Processes;
 use crate::error::Result;
 use crate::liveness::{ProcessId, ProcessInfo};
 use crate::sql::{from_ns, to_ns};
-use crate::store::Store;
+use crate::sqlite::SqliteBackend;
 use crate::task_state::PENDING;
 
 /// The live leases of one holder: pending tasks whose `next_at` (the lease's end) is still
@@ -19,7 +20,7 @@ use crate::task_state::PENDING;
 const HELD_BY: &str =
     formatcp!("state = {PENDING} AND next_at > ?2 AND lease IS NOT NULL AND holder = ?1");
 
-impl Store {
+impl SqliteBackend {
     /// Adds this process to the `processes` table.
     pub(crate) fn register_process(&self, me: &ProcessInfo) -> Result<()> {
         self.write("registering this process", |tx| {
@@ -76,10 +77,12 @@ impl Store {
             Ok(counts)
         })
     }
+}
 
+impl Processes for SqliteBackend {
     /// Makes every task `me` holds due at `now`, its claim still counted as an attempt (some
     /// may be under way), and removes `me` from the table; returns how many tasks.
-    pub(crate) fn retire(&self, me: ProcessId, now: OffsetDateTime) -> Result<u64> {
+    fn retire(&self, me: ProcessId, now: OffsetDateTime) -> Result<u64> {
         self.write("handing back this process's claims", |tx| {
             let n = tx
                 .prepare_cached(formatcp!(
@@ -92,11 +95,7 @@ impl Store {
         })
     }
 
-    /// Hands back claimed tasks that were never attempted: each is due at `now`, its lease
-    /// dropped and its claim no longer counted as an attempt. A task whose lease is no longer
-    /// current is left alone. Returns how many were handed back. Not durable on return, like a
-    /// claim (it undoes one).
-    pub(crate) fn release(&self, tasks: &[Release], now: OffsetDateTime) -> Result<usize> {
+    fn release(&self, tasks: &[Release], now: OffsetDateTime) -> Result<usize> {
         self.write_unsynced("handing back claimed tasks", |tx| {
             let mut release = tx.prepare_cached(formatcp!(
                 "UPDATE tasks SET lease = NULL, next_at = ?3, attempts = max(attempts - 1, 0)

@@ -6,15 +6,32 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use crate::error::Result;
-use crate::log::PRUNE_BATCH;
 use crate::types::Pruned;
 
-/// The time `older_than` before now; `None` when that reaches before any date the clock can
+/// How long the log keeps deliveries and finished events by default (30 days, as the original).
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
+/// Rows deleted per prune transaction, so a prune never holds the write lock long.
+pub const PRUNE_BATCH: usize = 1000;
+
+/// The time `older_than` before `now`; `None` when that reaches before any date the clock can
 /// name, where a prune prunes nothing.
-pub(crate) fn cutoff(older_than: Duration) -> Option<OffsetDateTime> {
+pub(crate) fn cutoff(now: OffsetDateTime, older_than: Duration) -> Option<OffsetDateTime> {
     time::Duration::try_from(older_than)
         .ok()
-        .and_then(|age| OffsetDateTime::now_utc().checked_sub(age))
+        .and_then(|age| now.checked_sub(age))
+}
+
+/// The query of the id of the first row of `table` created at or after `$1` (one past the
+/// last id if none), for both backends: a scan in id order that stops there, so its cost is
+/// the number of rows about to be pruned.
+pub(crate) fn first_at_or_after(table: &str) -> String {
+    format!(
+        "SELECT coalesce(
+            (SELECT id FROM {table} WHERE created_at >= $1 ORDER BY id LIMIT 1),
+            (SELECT max(id) + 1 FROM {table}),
+            0)"
+    )
 }
 
 /// Runs a prune in transactions of at most [`PRUNE_BATCH`] rows: `deliveries()` deletes a
@@ -75,8 +92,9 @@ mod tests {
 
     #[test]
     fn an_age_before_any_date_has_no_cutoff() {
-        assert_eq!(cutoff(Duration::MAX), None);
-        let day = cutoff(Duration::from_secs(86_400)).unwrap();
-        assert!(day < OffsetDateTime::now_utc());
+        let now = OffsetDateTime::now_utc();
+        assert_eq!(cutoff(now, Duration::MAX), None);
+        let day = cutoff(now, Duration::from_secs(86_400)).unwrap();
+        assert_eq!(now - day, time::Duration::DAY);
     }
 }

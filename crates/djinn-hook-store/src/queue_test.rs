@@ -9,26 +9,27 @@ use rusqlite::{OptionalExtension, params};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::backend::TestDeliveries;
 use crate::claim::{SETTINGS_COLUMNS, read_settings};
 use crate::error::{Error, Result};
 use crate::liveness::ProcessId;
 use crate::outbox::{insert_event, lease_until};
 use crate::sql::{from_ns, to_ns};
-use crate::store::Store;
+use crate::sqlite::SqliteBackend;
 use crate::task::{TaskRow, claimed};
 use crate::task_state::PENDING;
 
-impl Store {
+impl TestDeliveries for SqliteBackend {
     /// [`Store::queue_test`](crate::Store::queue_test) on SQLite: the rules are documented there.
-    pub fn queue_test(
+    fn queue_test(
         &self,
         hook_id: i64,
         event: EventType,
         body: Vec<u8>,
         lease: Duration,
         holder: Option<ProcessId>,
+        now: OffsetDateTime,
     ) -> Result<Task> {
-        let now = OffsetDateTime::now_utc();
         let until = lease_until(now, lease);
         self.write("queueing a test delivery", |tx| {
             let (namespace_id, hook) = tx

@@ -9,10 +9,11 @@ use std::time::Duration;
 use rusqlite::{OptionalExtension, params};
 use time::OffsetDateTime;
 
+use crate::backend::Rotation;
 use crate::error::{Error, Result};
 use crate::hooks::hook_by_id;
-use crate::sql::{from_ns, to_ns};
-use crate::store::Store;
+use crate::sql::to_ns;
+use crate::sqlite::SqliteBackend;
 use crate::types::Webhook;
 use crate::validate::ValidationErrors;
 
@@ -58,21 +59,15 @@ pub(crate) fn live(until: Option<i64>, now: OffsetDateTime) -> bool {
     until.is_some_and(|until| until > to_ns(now))
 }
 
-/// [`Webhook::secret_rotating_until`] from its column: `None` once the overlap has ended.
-pub(crate) fn rotating_until(until: Option<i64>) -> Option<OffsetDateTime> {
-    until
-        .filter(|_| live(until, OffsetDateTime::now_utc()))
-        .map(from_ns)
+/// `hook` as shown at `now`: an overlap that has ended is not shown (a prune deletes it).
+pub(crate) fn shown_at(mut hook: Webhook, now: OffsetDateTime) -> Webhook {
+    hook.secret_rotating_until = hook.secret_rotating_until.filter(|until| *until > now);
+    hook
 }
 
-impl Store {
+impl Rotation for SqliteBackend {
     /// [`Store::rotate_secret`](crate::Store::rotate_secret) on SQLite.
-    pub(crate) fn rotate_secret(
-        &self,
-        id: i64,
-        secret: &str,
-        until: Option<i64>,
-    ) -> Result<Webhook> {
+    fn rotate_secret(&self, id: i64, secret: &str, until: Option<i64>) -> Result<Webhook> {
         self.write("rotating a webhook secret", |tx| {
             let exists = tx
                 .prepare_cached("SELECT 1 FROM webhooks WHERE id = ?1")?
@@ -98,7 +93,7 @@ impl Store {
     }
 
     /// Clears the previous secrets whose overlap ended before `now`.
-    pub(crate) fn clear_ended_rotations(&self, now: OffsetDateTime) -> Result<u64> {
+    fn clear_ended_rotations(&self, now: OffsetDateTime) -> Result<u64> {
         self.write("clearing ended secret rotations", |tx| {
             Ok(tx
                 .prepare_cached(

@@ -1,4 +1,8 @@
-//! Conversions between the store's types and SQLite values.
+//! Conversions between the store's types and the values both backends store (times as Unix
+//! nanoseconds, events as bit positions and masks, headers as JSON): written once, used by
+//! SQLite and PostgreSQL alike. A stored value this build does not understand is [`Corrupt`],
+//! which each backend turns into its own error (`rusqlite::Error` inside a row mapper,
+//! [`Error::Corrupt`](crate::Error::Corrupt) on PostgreSQL).
 
 use djinn_hook_payload::{EventSet, EventType};
 use time::OffsetDateTime;
@@ -21,14 +25,16 @@ pub(crate) fn event_code(event: EventType) -> i64 {
     i64::from(event.bit().trailing_zeros())
 }
 
-pub(crate) fn event_from_code(code: i64) -> rusqlite::Result<EventType> {
+/// The event type stored as `code` (its bit position).
+pub(crate) fn event_from_code(code: i64) -> Result<EventType, Corrupt> {
     usize::try_from(code)
         .ok()
         .and_then(|i| EventType::ALL.get(i).copied())
         .ok_or_else(|| corrupt(format!("event code {code}")))
 }
 
-pub(crate) fn events_from_mask(mask: i64) -> rusqlite::Result<EventSet> {
+/// The event set stored as `mask`.
+pub(crate) fn events_from_mask(mask: i64) -> Result<EventSet, Corrupt> {
     u64::try_from(mask)
         .ok()
         .and_then(|m| EventSet::from_mask(m).ok())
@@ -40,7 +46,7 @@ pub(crate) fn mask(events: EventSet) -> i64 {
     events.mask() as i64
 }
 
-pub(crate) fn uuid_from_blob(blob: &[u8]) -> rusqlite::Result<Uuid> {
+pub(crate) fn uuid_from_blob(blob: &[u8]) -> Result<Uuid, Corrupt> {
     Uuid::from_slice(blob).map_err(|_| corrupt(format!("uuid of {} bytes", blob.len())))
 }
 
@@ -57,31 +63,47 @@ pub(crate) fn headers_to_json(headers: &[(String, String)]) -> String {
     String::from_utf8(json).expect("serde_json writes UTF-8")
 }
 
-pub(crate) fn headers_from_json(json: &str) -> rusqlite::Result<Vec<(String, String)>> {
+/// A stored JSON header list.
+pub(crate) fn headers_from_json(json: &str) -> Result<Vec<(String, String)>, Corrupt> {
     serde_json::from_str(json).map_err(|e| corrupt(format!("stored headers: {e}")))
 }
 
-/// A stored value this build does not understand, raised inside a row mapper.
-fn corrupt(what: String) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(
-        0,
-        rusqlite::types::Type::Null,
-        Box::new(CorruptValue(what)),
-    )
+/// A stored status code as `u16` (rusqlite reads a `u16` itself, with its own range check).
+#[cfg(feature = "postgres")]
+pub(crate) fn status(code: Option<i64>) -> Result<Option<u16>, Corrupt> {
+    code.map(|c| u16::try_from(c).map_err(|_| corrupt(format!("status {c}"))))
+        .transpose()
 }
 
-#[derive(Debug)]
-struct CorruptValue(String);
+/// A stored attempt number as `u32`.
+pub(crate) fn attempt(n: i64) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
 
-impl std::fmt::Display for CorruptValue {
+fn corrupt(what: String) -> Corrupt {
+    Corrupt(what)
+}
+
+/// A stored value this build does not understand: what it was.
+#[derive(Debug)]
+pub(crate) struct Corrupt(pub(crate) String);
+
+impl std::fmt::Display for Corrupt {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "corrupt stored value: {}", self.0)
     }
 }
 
-impl std::error::Error for CorruptValue {}
+impl std::error::Error for Corrupt {}
 
-/// Turns a count read from SQLite into `u64`.
+/// Inside a SQLite row mapper: a conversion failure, as rusqlite's own.
+impl From<Corrupt> for rusqlite::Error {
+    fn from(corrupt: Corrupt) -> rusqlite::Error {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Null, Box::new(corrupt))
+    }
+}
+
+/// Turns a stored count into `u64`.
 pub(crate) fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }

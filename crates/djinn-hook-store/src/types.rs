@@ -185,7 +185,7 @@ impl NewWebhook {
         NewWebhook {
             namespace: namespace.into(),
             author_id: None,
-            ssl: crate::validate::is_https(&payload_url),
+            ssl: is_https(&payload_url),
             payload_url,
             events: Vec::new(),
             active: true,
@@ -589,4 +589,13 @@ fn nanos<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 
 fn outcome_name<S: Serializer>(outcome: &AttemptOutcome, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(outcome.as_str())
+}
+
+/// Whether `url`, trimmed as validation trims it, is an https URL: where `ssl` (certificate
+/// verification) is on unless turned off. Here, not in `validate.rs`, which checks these types:
+/// [`NewWebhook::new`] needs it too.
+pub(crate) fn is_https(url: &str) -> bool {
+    url.trim()
+        .get(..8)
+        .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
 }

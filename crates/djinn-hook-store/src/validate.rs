@@ -8,6 +8,7 @@ use djinn_hook_payload::{EventSet, EventType};
 use serde::Serialize;
 
 use crate::types::DeliveryLimits;
+pub(crate) use crate::types::is_https;
 
 /// Validation failures by field name, serialised as the original's API error
 /// shape: `{"payload_url": ["..."], "events": ["unknown event \"x\""]}`.
@@ -164,14 +165,6 @@ pub(crate) fn events(names: &[String], errors: &mut ValidationErrors) -> Option<
     } else {
         set
     })
-}
-
-/// Whether `url`, trimmed as [`payload_url`] trims it, is an https URL: where `ssl` (certificate
-/// verification) is on unless turned off.
-pub(crate) fn is_https(url: &str) -> bool {
-    url.trim()
-        .get(..8)
-        .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
 }
 
 /// `ssl` true needs an https URL.

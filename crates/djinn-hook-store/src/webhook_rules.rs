@@ -10,7 +10,7 @@
 use djinn_hook_payload::EventSet;
 
 use crate::error::{Error, IResult, Result};
-use crate::store::check_namespace;
+use crate::sqlite::check_namespace;
 use crate::types::{DeliveryLimits, LimitsUpdate, NewWebhook, SecretUpdate, WebhookUpdate};
 use crate::validate::{self, ValidationErrors};
 

@@ -5,9 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
-use time::OffsetDateTime;
-
-use super::{Backend, Store};
+use super::{Database, Store};
 use crate::error::{Error, Result};
 use crate::liveness::{Liveness, LivenessEvent, Process, ProcessId, ProcessInfo, TakenBack};
 use crate::lock_file::{self, LockFile, Probe};
@@ -39,8 +37,8 @@ impl Store {
             return Ok(process.info.id);
         }
         let info = ProcessInfo::this(ProcessId::random());
-        let liveness = match &self.backend {
-            Backend::Sqlite(s) => match s.path() {
+        let liveness = match &self.database {
+            Database::Sqlite(s) => match s.path() {
                 Some(db) => {
                     let dir = lock_file::dir_of(db);
                     let lock =
@@ -55,7 +53,7 @@ impl Store {
                 None => Liveness::Alone,
             },
             #[cfg(feature = "postgres")]
-            Backend::Postgres(p) => Liveness::Session(p.liveness_session(&info)?),
+            Database::Postgres(p) => Liveness::Session(p.liveness_session(&info)?),
         };
         let process = Arc::new(Process {
             info,
@@ -107,8 +105,8 @@ impl Store {
         let Some(process) = lock(&self.process).take() else {
             return Ok(0);
         };
-        let now = OffsetDateTime::now_utc();
-        let handed_back = on_backend!(self, retire(process.info.id, now))?;
+        let now = self.now();
+        let handed_back = self.backend().retire(process.info.id, now)?;
         self.at_cap.forget_all();
         match &process.liveness {
             Liveness::File(lock) => lock.remove_file(),
@@ -137,10 +135,10 @@ impl Store {
 
     /// Takes back the claims of the processes `process` finds dead.
     pub(super) fn take_back_from(&self, process: &Process) -> Result<Vec<TakenBack>> {
-        let now = OffsetDateTime::now_utc();
+        let now = self.now();
         let me = process.info.id;
-        let taken = match (&self.backend, &process.liveness) {
-            (Backend::Sqlite(s), Liveness::File(_)) => {
+        let taken = match (&self.database, &process.liveness) {
+            (Database::Sqlite(s), Liveness::File(_)) => {
                 let dir = lock_file::dir_of(s.path().expect("a file store has a path"));
                 let mut dead = Vec::new();
                 let mut locks = Vec::new();
@@ -181,7 +179,7 @@ impl Store {
                 taken
             }
             #[cfg(feature = "postgres")]
-            (Backend::Postgres(p), Liveness::Session(keeper)) => {
+            (Database::Postgres(p), Liveness::Session(keeper)) => {
                 // A session that broke is connected again (this process's claims may have been
                 // taken back meanwhile: their completions are then stale), and for a while
                 // judges no one (they may all have lost theirs).

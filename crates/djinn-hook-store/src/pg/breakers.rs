@@ -6,19 +6,27 @@ use postgres::Row;
 use postgres::types::Type;
 use time::OffsetDateTime;
 
+use crate::backend::Breakers;
 use crate::breakers::{BREAKER_COLUMNS, open_for_ms, shared};
-use crate::error::Result;
-use crate::pg::PgStore;
+use crate::error::{IResult, Result};
+use crate::pg::PgBackend;
 use crate::sql::to_ns;
 
-fn read_shared(r: &Row) -> Option<SharedBreaker> {
-    shared(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5))
+fn read_shared(r: &Row) -> IResult<Option<SharedBreaker>> {
+    Ok(shared(
+        r.try_get(0)?,
+        r.try_get(1)?,
+        r.try_get(2)?,
+        r.try_get(3)?,
+        r.try_get(4)?,
+        r.try_get(5)?,
+    ))
 }
 
-impl PgStore {
+impl Breakers for PgBackend {
     /// [`Store::breaker_opened`](crate::Store::breaker_opened) on PostgreSQL, the rows in key
     /// order (so two writers never wait on each other in a circle).
-    pub(crate) fn breaker_opened(&self, openings: &[BreakerOpening]) -> Result<()> {
+    fn breaker_opened(&self, openings: &[BreakerOpening]) -> Result<()> {
         let mut openings: Vec<&BreakerOpening> = openings.iter().collect();
         openings.sort_by(|a, b| a.destination.cmp(&b.destination));
         self.claim_write("recording an open breaker", |tx| {
@@ -49,20 +57,23 @@ impl PgStore {
     }
 
     /// [`Store::open_breakers`](crate::Store::open_breakers) on PostgreSQL.
-    pub(crate) fn open_breakers(&self) -> Result<Vec<SharedBreaker>> {
+    fn open_breakers(&self) -> Result<Vec<SharedBreaker>> {
         self.read("reading the open breakers", |conn| {
             let rows = conn.query_typed(
                 &format!("SELECT {BREAKER_COLUMNS} FROM breakers ORDER BY destination"),
                 &[],
             )?;
-            Ok(rows.iter().filter_map(read_shared).collect())
+            rows.iter()
+                .map(read_shared)
+                .filter_map(Result::transpose)
+                .collect()
         })
     }
 
     /// [`Store::take_probe`](crate::Store::take_probe) on PostgreSQL: one conditional update
     /// (a second taker waits on the row's lock, then finds the condition false), and if it
     /// was not taken, a read of what holds it.
-    pub(crate) fn take_probe(
+    fn take_probe(
         &self,
         destination: &str,
         now: OffsetDateTime,
@@ -88,16 +99,14 @@ impl PgStore {
                 &format!("SELECT {BREAKER_COLUMNS} FROM breakers WHERE destination = $1"),
                 &[(&destination, Type::TEXT)],
             )?;
-            Ok(row
-                .first()
-                .and_then(read_shared)
-                .map_or(ProbeTurn::Closed, ProbeTurn::Held))
+            let shared = row.first().map(read_shared).transpose()?.flatten();
+            Ok(shared.map_or(ProbeTurn::Closed, ProbeTurn::Held))
         })
     }
 
     /// As SQLite's: deletes the breakers whose open period ended before `before` with no probe
     /// out since.
-    pub(crate) fn clear_forgotten_breakers(&self, before: OffsetDateTime) -> Result<u64> {
+    fn clear_forgotten_breakers(&self, before: OffsetDateTime) -> Result<u64> {
         let before = to_ns(before);
         self.claim_write("clearing forgotten breakers", |tx| {
             Ok(tx.execute(

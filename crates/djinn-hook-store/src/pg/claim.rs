@@ -10,21 +10,24 @@ use postgres::Transaction;
 use postgres::types::Type;
 use time::OffsetDateTime;
 
-use super::{PgStore, attempt, event_from_code};
+use super::PgBackend;
+use crate::backend::ClaimOutcome;
+use crate::backend::Claims;
+use crate::claim::SETTINGS_COLUMNS;
 use crate::claim::limits_from_row;
-use crate::claim::{ClaimOutcome, SETTINGS_COLUMNS};
+use crate::claim_rounds::{self, Candidate, TakeDue};
 use crate::error::{IResult, Result};
 use crate::liveness::ProcessId;
 use crate::outbox::lease_until;
-use crate::sql::{from_ns, to_ns};
-use crate::task::{Secrets, Settings, TaskRow, claimed};
+use crate::sql::{attempt, event_from_code, from_ns, to_ns};
+use crate::task::{Settings, TaskRow};
 use crate::task_state::PENDING;
 
-impl PgStore {
+impl Claims for PgBackend {
     /// As SQLite's: starts after webhook `after`, passes over those of `at_cap`, returns the
     /// webhook it served last and those it found at their cap too; the leases are `holder`'s,
     /// if given.
-    pub(crate) fn claim(
+    fn claim(
         &self,
         now: OffsetDateTime,
         claim: &ClaimRequest,
@@ -37,7 +40,7 @@ impl PgStore {
         })
     }
 
-    pub(crate) fn put_off(&self, put_off: &[PutOff]) -> Result<usize> {
+    fn put_off(&self, put_off: &[PutOff]) -> Result<usize> {
         self.claim_write("putting tasks off", |tx| {
             // Tasks in id order, then their webhooks in id order: every writer locks rows of
             // one table in key order, so two of them never wait on each other in a circle.
@@ -61,7 +64,8 @@ impl PgStore {
                         ],
                     )?
                     .first()
-                    .map(|r| r.get::<_, i64>(0));
+                    .map(|r| r.try_get::<_, i64>(0))
+                    .transpose()?;
             }
             // As on SQLite, the last put-off of a webhook's tasks is what it shows.
             let mut holds: BTreeMap<i64, &PutOff> = BTreeMap::new();
@@ -87,7 +91,7 @@ impl PgStore {
         })
     }
 
-    pub(crate) fn breaker_closed(&self, destination: &str) -> Result<()> {
+    fn breaker_closed(&self, destination: &str) -> Result<()> {
         self.claim_write("recording a closed breaker", |tx| {
             tx.query_typed(
                 "DELETE FROM breakers WHERE destination = $1",
@@ -106,28 +110,19 @@ impl PgStore {
     }
 }
 
-/// A webhook with due tasks, as a claim serves it.
-struct Candidate {
-    hook: Settings,
-    /// Its secrets, once decrypted (once per claim, if it gets a task).
-    secrets: Option<Secrets>,
-    /// Leases it may still take.
-    room: usize,
-}
-
 /// Reads a webhook's delivery settings ([`SETTINGS_COLUMNS`]) from column `at` on.
-pub(crate) fn read_settings(hook_id: i64, r: &postgres::Row, at: usize) -> Settings {
-    Settings {
+pub(crate) fn read_settings(hook_id: i64, r: &postgres::Row, at: usize) -> IResult<Settings> {
+    Ok(Settings {
         hook_id,
-        payload_url: r.get(at),
-        ssl: r.get(at + 1),
-        sealed_secret: r.get(at + 2),
-        standard_webhooks: r.get(at + 3),
-        failing_since: r.get::<_, Option<i64>>(at + 4).map(from_ns),
-        limits: limits_from_row(r.get(at + 5), r.get(at + 6)),
-        sealed_previous_secret: r.get(at + 7),
-        previous_secret_until: r.get(at + 8),
-    }
+        payload_url: r.try_get(at)?,
+        ssl: r.try_get(at + 1)?,
+        sealed_secret: r.try_get(at + 2)?,
+        standard_webhooks: r.try_get(at + 3)?,
+        failing_since: r.try_get::<_, Option<i64>>(at + 4)?.map(from_ns),
+        limits: limits_from_row(r.try_get(at + 5)?, r.try_get(at + 6)?),
+        sealed_previous_secret: r.try_get(at + 7)?,
+        previous_secret_until: r.try_get(at + 8)?,
+    })
 }
 
 /// The claim's transaction: returns what it got and the webhook it served last.
@@ -139,7 +134,7 @@ pub(crate) fn read_settings(hook_id: i64, r: &postgres::Row, at: usize) -> Setti
 /// index, oldest first; the tasks this claim leased are no longer due (their `next_at` is
 /// the lease's end), so a later round of the same webhook continues after them.
 fn claim_in(
-    store: &PgStore,
+    store: &PgBackend,
     tx: &mut Transaction<'_>,
     now: OffsetDateTime,
     claim: &ClaimRequest,
@@ -173,7 +168,9 @@ fn claim_in(
             &[(&now_ns, Type::INT8)],
         )?
         .iter()
-        .map(|r| r.get(0))
+        .map(|r| r.try_get(0))
+        .collect::<Result<Vec<i64>, _>>()?
+        .into_iter()
         .filter(|hook_id| {
             // Known to be at its cap: its due tasks are left behind, uncounted.
             let skip = at_cap.contains(hook_id);
@@ -208,12 +205,8 @@ fn claim_in(
     }
     let mut candidates: Vec<Candidate> = rows
         .iter()
-        .map(|r| Candidate {
-            hook: read_settings(r.get(0), r, 1),
-            secrets: None,
-            room: 0,
-        })
-        .collect();
+        .map(|r| Ok(Candidate::new(read_settings(r.try_get(0)?, r, 1)?, 0)))
+        .collect::<IResult<_>>()?;
     // Round-robin: those after the webhook the previous claim served last go first.
     let split = candidates.partition_point(|c| c.hook.hook_id <= cursor);
     candidates.rotate_left(split);
@@ -229,8 +222,8 @@ fn claim_in(
             &[(&ids, Type::INT8_ARRAY), (&now_ns, Type::INT8)],
         )?
         .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<IResult<_>>()?;
     candidates.retain_mut(|hook| {
         let leased = leased.get(&hook.hook.hook_id).copied().unwrap_or(0);
         hook.room = hook.hook.room(claim, leased);
@@ -242,91 +235,95 @@ fn claim_in(
         hook.room > 0
     });
 
-    let mut tasks = Vec::new();
-    let mut remaining = claim.limit;
-    let mut last = None;
-    // Rounds, as on SQLite: each webhook left takes an equal share of what is left.
-    while remaining > 0 && !candidates.is_empty() {
-        let share = (remaining / candidates.len()).max(1);
-        let mut keep = Vec::with_capacity(candidates.len());
-        for mut hook in std::mem::take(&mut candidates) {
-            let want = share.min(hook.room).min(remaining);
-            if want == 0 {
-                keep.push(hook);
-                continue;
-            }
-            // SKIP LOCKED: a task another transaction is changing (a completion, a put-off)
-            // is left to it, not waited for.
-            let mut rows = tx.query_typed(
-                formatcp!(
-                    "WITH due AS (
-                    SELECT id, next_at FROM tasks
-                    WHERE hook_id = $1 AND state = {PENDING} AND next_at <= $2
-                    ORDER BY next_at
-                    LIMIT $3
-                    FOR UPDATE SKIP LOCKED)
-                 UPDATE tasks t SET lease = $4, next_at = $5, attempts = t.attempts + 1, holder = $6
-                 FROM due, events e
-                 WHERE t.id = due.id AND e.id = t.event_id
-                 RETURNING due.next_at, t.id, t.attempts, t.redelivery, e.uuid, e.event,
-                    e.created_at, COALESCE(t.body, e.payload)"
-                ),
-                &[
-                    (&hook.hook.hook_id, Type::INT8),
-                    (&now_ns, Type::INT8),
-                    (&i64::try_from(want).unwrap_or(i64::MAX), Type::INT8),
-                    (token.as_uuid(), Type::UUID),
-                    (&to_ns(until), Type::INT8),
-                    (&holder, Type::INT8),
-                ],
-            )?;
-            // RETURNING keeps no order: oldest due first, as asked.
-            rows.sort_by_key(|r| (r.get::<_, i64>(0), r.get::<_, i64>(1)));
-            let got = rows.len();
-            if got > 0 {
-                last = Some(hook.hook.hook_id);
-                if hook.secrets.is_none() {
-                    hook.secrets = Some(hook.hook.open_secrets(&store.cipher, now)?);
-                }
-            }
-            for r in &rows {
-                tasks.push(claimed(
-                    &hook.hook,
-                    hook.secrets.clone().unwrap_or_default(),
-                    token,
-                    until,
-                    TaskRow {
-                        task_id: r.get(1),
-                        event_id: r.get(4),
-                        event: event_from_code(r.get(5))?,
-                        event_created_at: from_ns(r.get(6)),
-                        body: r.get(7),
-                        attempt: attempt(r.get(2)),
-                        redelivery: r.get(3),
-                    },
-                ));
-            }
-            hook.room -= got;
-            remaining -= got;
-            if got < want {
-                // Nothing more due (or the rest is being changed by someone else).
-                continue;
-            }
-            if hook.room == 0 {
-                held_back |= tx.query_typed(
-                    formatcp!(
-                        "SELECT EXISTS (SELECT 1 FROM tasks
-                            WHERE hook_id = $1 AND state = {PENDING} AND next_at <= $2)"
-                    ),
-                    &[(&hook.hook.hook_id, Type::INT8), (&now_ns, Type::INT8)],
-                )?[0]
-                    .get::<_, bool>(0);
-                found_at_cap.push(hook.hook.hook_id);
-                continue;
-            }
-            keep.push(hook);
-        }
-        candidates = keep;
+    let mut backend = PgTake {
+        tx,
+        now_ns,
+        token,
+        until: to_ns(until),
+        holder,
+    };
+    let rounds = claim_rounds::run(
+        candidates,
+        claim,
+        &store.cipher,
+        now,
+        (token, until),
+        &mut backend,
+    )?;
+    found_at_cap.extend(rounds.at_cap);
+    let claimed = Claimed {
+        tasks: rounds.tasks,
+        held_back: held_back || rounds.held_back,
+    };
+    Ok((claimed, rounds.last, found_at_cap))
+}
+
+/// A PostgreSQL claim's statements: the tasks it leases are no longer due (their `next_at` is
+/// the lease's end), so each take continues after the last without a key.
+struct PgTake<'a, 'tx> {
+    tx: &'a mut Transaction<'tx>,
+    now_ns: i64,
+    token: LeaseToken,
+    until: i64,
+    holder: Option<i64>,
+}
+
+impl TakeDue for PgTake<'_, '_> {
+    fn take(&mut self, hook: &Candidate, want: usize) -> IResult<Vec<((i64, i64), TaskRow)>> {
+        // SKIP LOCKED: a task another transaction is changing (a completion, a put-off)
+        // is left to it, not waited for.
+        let rows = self.tx.query_typed(
+            formatcp!(
+                "WITH due AS (
+                SELECT id, next_at FROM tasks
+                WHERE hook_id = $1 AND state = {PENDING} AND next_at <= $2
+                ORDER BY next_at
+                LIMIT $3
+                FOR UPDATE SKIP LOCKED)
+             UPDATE tasks t SET lease = $4, next_at = $5, attempts = t.attempts + 1, holder = $6
+             FROM due, events e
+             WHERE t.id = due.id AND e.id = t.event_id
+             RETURNING due.next_at, t.id, t.attempts, t.redelivery, e.uuid, e.event,
+                e.created_at, COALESCE(t.body, e.payload)"
+            ),
+            &[
+                (&hook.hook.hook_id, Type::INT8),
+                (&self.now_ns, Type::INT8),
+                (&i64::try_from(want).unwrap_or(i64::MAX), Type::INT8),
+                (self.token.as_uuid(), Type::UUID),
+                (&self.until, Type::INT8),
+                (&self.holder, Type::INT8),
+            ],
+        )?;
+        let mut rows = rows
+            .iter()
+            .map(|r| {
+                let task_id: i64 = r.try_get(1)?;
+                let row = TaskRow {
+                    task_id,
+                    event_id: r.try_get(4)?,
+                    event: event_from_code(r.try_get(5)?)?,
+                    event_created_at: from_ns(r.try_get(6)?),
+                    body: r.try_get(7)?,
+                    attempt: attempt(r.try_get(2)?),
+                    redelivery: r.try_get(3)?,
+                };
+                Ok(((r.try_get::<_, i64>(0)?, task_id), row))
+            })
+            .collect::<IResult<Vec<_>>>()?;
+        // RETURNING keeps no order: oldest due first, as asked.
+        rows.sort_by_key(|(key, _)| *key);
+        Ok(rows)
     }
-    Ok((Claimed { tasks, held_back }, last, found_at_cap))
+
+    fn more_due(&mut self, hook: &Candidate) -> IResult<bool> {
+        Ok(self.tx.query_typed(
+            formatcp!(
+                "SELECT EXISTS (SELECT 1 FROM tasks
+                    WHERE hook_id = $1 AND state = {PENDING} AND next_at <= $2)"
+            ),
+            &[(&hook.hook.hook_id, Type::INT8), (&self.now_ns, Type::INT8)],
+        )?[0]
+            .try_get::<_, bool>(0)?)
+    }
 }

@@ -5,14 +5,15 @@ use djinn_hook_outbox::Deferral;
 use postgres::types::Type;
 use time::OffsetDateTime;
 
+use crate::backend::Deferrals;
 use crate::error::Result;
-use crate::pg::PgStore;
+use crate::pg::PgBackend;
 use crate::sql::to_ns;
 use crate::task_state::PENDING;
 
-impl PgStore {
+impl Deferrals for PgBackend {
     /// [`Store::defer`](crate::Store::defer) on PostgreSQL: one statement.
-    pub(crate) fn defer(&self, now: OffsetDateTime, deferrals: &[Deferral]) -> Result<usize> {
+    fn defer(&self, now: OffsetDateTime, deferrals: &[Deferral]) -> Result<usize> {
         let ids: Vec<i64> = deferrals.iter().map(|d| d.hook_id).collect();
         let untils: Vec<i64> = deferrals.iter().map(|d| to_ns(d.until)).collect();
         let now = to_ns(now);

@@ -4,17 +4,18 @@ use const_format::formatcp;
 use postgres::{GenericClient, Row, Transaction};
 use time::OffsetDateTime;
 
-use super::{PgStore, events_from_mask, namespace_id};
+use super::{PgBackend, namespace_id};
+use crate::backend::Webhooks;
 use crate::claim::limits_from_row;
 use crate::error::{Error, IResult, Result};
-use crate::hooks::{SELECT_HOOK, timeout_ms};
-use crate::sql::{from_ns, mask, to_ns};
+use crate::hooks::{SELECT_HOOK, URL_TAKEN, timeout_ms};
+use crate::sql::{events_from_mask, from_ns, mask, to_ns};
 use crate::task_state::{FAILED, PENDING};
 use crate::types::{BreakerHold, LimitHold, LimitsUpdate, NewWebhook, Webhook, WebhookUpdate};
 use crate::webhook_rules::{CheckedNew, CheckedUpdate, StoredHook, secret_change};
 
-impl PgStore {
-    pub(crate) fn create_webhook(&self, new: NewWebhook) -> Result<Webhook> {
+impl Webhooks for PgBackend {
+    fn create_webhook(&self, new: NewWebhook, now: OffsetDateTime) -> Result<Webhook> {
         let checked = CheckedNew::check(&new)?;
         self.write("creating a webhook", |tx| {
             let ns = namespace_id(tx, &new.namespace)?;
@@ -32,12 +33,12 @@ impl PgStore {
                         &mask(events),
                         &new.active,
                         &new.standard_webhooks,
-                        &to_ns(OffsetDateTime::now_utc()),
+                        &to_ns(now),
                         &new.limits.max_in_flight.map(i64::from),
                         &timeout_ms(new.limits.timeout),
                     ],
                 )?
-                .get(0);
+                .try_get(0)?;
             if let Some(secret) = &new.secret {
                 self.set_secret(tx, id, Some(secret))?;
             }
@@ -45,11 +46,11 @@ impl PgStore {
         })
     }
 
-    pub(crate) fn webhook(&self, id: i64) -> Result<Option<Webhook>> {
+    fn webhook(&self, id: i64) -> Result<Option<Webhook>> {
         self.read("reading a webhook", |conn| hook_by_id(conn, id))
     }
 
-    pub(crate) fn webhooks(&self, namespace: &str) -> Result<Vec<Webhook>> {
+    fn webhooks(&self, namespace: &str) -> Result<Vec<Webhook>> {
         self.read("listing webhooks", |conn| {
             conn.query(
                 &format!("{SELECT_HOOK} WHERE n.name = $1 ORDER BY w.id"),
@@ -61,7 +62,7 @@ impl PgStore {
         })
     }
 
-    pub(crate) fn all_webhooks(&self) -> Result<Vec<Webhook>> {
+    fn all_webhooks(&self) -> Result<Vec<Webhook>> {
         self.read("listing webhooks", |conn| {
             conn.query(&format!("{SELECT_HOOK} ORDER BY w.id"), &[])?
                 .iter()
@@ -70,15 +71,15 @@ impl PgStore {
         })
     }
 
-    pub(crate) fn update_webhook(&self, id: i64, update: WebhookUpdate) -> Result<Webhook> {
+    fn update_webhook(&self, id: i64, update: WebhookUpdate) -> Result<Webhook> {
         self.update_webhook_with(id, update, LimitsUpdate::default())
     }
 
-    pub(crate) fn update_webhook_limits(&self, id: i64, limits: LimitsUpdate) -> Result<Webhook> {
+    fn update_webhook_limits(&self, id: i64, limits: LimitsUpdate) -> Result<Webhook> {
         self.update_webhook_with(id, WebhookUpdate::default(), limits)
     }
 
-    pub(crate) fn update_webhook_with(
+    fn update_webhook_with(
         &self,
         id: i64,
         update: WebhookUpdate,
@@ -93,11 +94,11 @@ impl PgStore {
                     &[&id],
                 )?
                 .ok_or(Error::WebhookNotFound { id })?;
-            let ns: i64 = row.get(0);
+            let ns: i64 = row.try_get(0)?;
             let stored = StoredHook {
-                url: row.get(1),
-                active: row.get(2),
-                ssl: row.get(3),
+                url: row.try_get(1)?,
+                active: row.try_get(2)?,
+                ssl: row.try_get(3)?,
             };
             let merged = checked.merge(&update, stored, |url| url_taken(tx, ns, url, Some(id)))?;
             tx.execute(
@@ -143,7 +144,7 @@ impl PgStore {
         })
     }
 
-    pub(crate) fn delete_webhook(&self, id: i64) -> Result<()> {
+    fn delete_webhook(&self, id: i64) -> Result<()> {
         self.write("deleting a webhook", |tx| {
             tx.execute("DELETE FROM deliveries WHERE hook_id = $1", &[&id])?;
             let n = tx.execute("DELETE FROM webhooks WHERE id = $1", &[&id])?;
@@ -153,7 +154,9 @@ impl PgStore {
             Ok(())
         })
     }
+}
 
+impl PgBackend {
     fn set_secret(&self, tx: &mut Transaction<'_>, id: i64, secret: Option<&str>) -> IResult<()> {
         let sealed = match secret {
             Some(s) => Some(self.cipher.seal(id, s)?),
@@ -187,13 +190,7 @@ fn url_taken(
     url: &str,
     except: Option<i64>,
 ) -> IResult<bool> {
-    Ok(conn
-        .query_opt(
-            "SELECT 1 FROM webhooks WHERE namespace_id = $1 AND payload_url = $2
-                AND id IS DISTINCT FROM $3",
-            &[&ns, &url, &except],
-        )?
-        .is_some())
+    Ok(conn.query_opt(URL_TAKEN, &[&ns, &url, &except])?.is_some())
 }
 
 pub(super) fn hook_by_id(conn: &mut impl GenericClient, id: i64) -> IResult<Option<Webhook>> {
@@ -205,34 +202,40 @@ pub(super) fn hook_by_id(conn: &mut impl GenericClient, id: i64) -> IResult<Opti
 
 fn row_hook(r: &Row) -> IResult<Webhook> {
     Ok(Webhook {
-        id: r.get(0),
-        namespace: r.get(1),
-        author_id: r.get(2),
-        payload_url: r.get(3),
-        ssl: r.get(4),
-        events: events_from_mask(r.get(5))?,
-        active: r.get(6),
-        standard_webhooks: r.get(7),
-        has_secret: r.get(8),
-        created_at: from_ns(r.get(9)),
-        disabled_reason: r.get(10),
-        disabled_at: r.get::<_, Option<i64>>(11).map(from_ns),
-        failing_since: r.get::<_, Option<i64>>(12).map(from_ns),
-        limits: limits_from_row(r.get(13), r.get(14)),
-        breaker: match (r.get::<_, Option<String>>(15), r.get::<_, Option<i64>>(16)) {
+        id: r.try_get(0)?,
+        namespace: r.try_get(1)?,
+        author_id: r.try_get(2)?,
+        payload_url: r.try_get(3)?,
+        ssl: r.try_get(4)?,
+        events: events_from_mask(r.try_get(5)?)?,
+        active: r.try_get(6)?,
+        standard_webhooks: r.try_get(7)?,
+        has_secret: r.try_get(8)?,
+        created_at: from_ns(r.try_get(9)?),
+        disabled_reason: r.try_get(10)?,
+        disabled_at: r.try_get::<_, Option<i64>>(11)?.map(from_ns),
+        failing_since: r.try_get::<_, Option<i64>>(12)?.map(from_ns),
+        limits: limits_from_row(r.try_get(13)?, r.try_get(14)?),
+        breaker: match (
+            r.try_get::<_, Option<String>>(15)?,
+            r.try_get::<_, Option<i64>>(16)?,
+        ) {
             (Some(destination), Some(until)) => Some(BreakerHold {
                 destination,
                 until: from_ns(until),
-                reason: r.get::<_, Option<String>>(17).unwrap_or_default(),
+                reason: r.try_get::<_, Option<String>>(17)?.unwrap_or_default(),
             }),
             _ => None,
         },
-        secret_rotating_until: crate::rotation::rotating_until(r.get(18)),
-        delivery_limit: r.get::<_, Option<i64>>(19).map(|limit| LimitHold {
-            limit: u32::try_from(limit).unwrap_or(0),
-            reason: r.get::<_, Option<String>>(20).unwrap_or_default(),
-            paused_until: r.get::<_, Option<i64>>(21).map(from_ns),
-        }),
-        in_flight: r.get::<_, i64>(22).try_into().unwrap_or(0),
+        secret_rotating_until: r.try_get::<_, Option<i64>>(18)?.map(from_ns),
+        delivery_limit: match r.try_get::<_, Option<i64>>(19)? {
+            Some(limit) => Some(LimitHold {
+                limit: u32::try_from(limit).unwrap_or(0),
+                reason: r.try_get::<_, Option<String>>(20)?.unwrap_or_default(),
+                paused_until: r.try_get::<_, Option<i64>>(21)?.map(from_ns),
+            }),
+            None => None,
+        },
+        in_flight: r.try_get::<_, i64>(22)?.try_into().unwrap_or(0),
     })
 }

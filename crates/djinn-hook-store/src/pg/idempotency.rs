@@ -67,7 +67,9 @@ pub(super) fn claim(
     for i in taken {
         let row = stored
             .get(&(plans[i].namespace, key_of(&events[i]).to_owned()))
-            .ok_or_else(|| super::corrupt(format!("idempotency key of event {i} vanished")))?;
+            .ok_or_else(|| crate::error::Error::Corrupt {
+                what: format!("idempotency key of event {i} vanished"),
+            })?;
         answers[i] = Some(row.answer(&events[i], i)?);
     }
     for (i, f) in later {

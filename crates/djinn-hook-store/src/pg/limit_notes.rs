@@ -3,14 +3,15 @@
 use djinn_hook_outbox::LimitNote;
 use postgres::types::Type;
 
+use crate::backend::LimitNotes;
 use crate::error::Result;
-use crate::pg::PgStore;
+use crate::pg::PgBackend;
 use crate::sql::to_ns;
 
-impl PgStore {
+impl LimitNotes for PgBackend {
     /// [`Store::limits_changed`](crate::Store::limits_changed) on PostgreSQL: one statement,
     /// the webhooks in key order (as completions lock them).
-    pub(crate) fn limits_changed(&self, notes: &[LimitNote]) -> Result<()> {
+    fn limits_changed(&self, notes: &[LimitNote]) -> Result<()> {
         let mut notes: Vec<&LimitNote> = notes.iter().collect();
         notes.sort_by_key(|note| note.hook_id);
         let ids: Vec<i64> = notes.iter().map(|n| n.hook_id).collect();

@@ -8,12 +8,15 @@ use postgres::types::ToSql;
 use postgres::{Client, Row};
 use time::OffsetDateTime;
 
-use super::{PgStore, event_from_code, headers, status};
+use super::PgBackend;
+use crate::backend::DeliveryLog;
 use crate::delivery_query::{Bind, FAILED_DELIVERY, PageQuery, Placeholders};
 use crate::error::{IResult, Result};
-use crate::log::{PRUNE_BATCH, outcome_named};
-use crate::pruning;
-use crate::sql::{count, from_ns, to_ns};
+use crate::log::outcome_named;
+use crate::pruning::{self, PRUNE_BATCH};
+use crate::sql::{
+    attempt, count, event_from_code, from_ns, headers_from_json as headers, status, to_ns,
+};
 use crate::task_state::PENDING;
 use crate::types::{Delivery, DeliveryFilter, LastResponse, Page, Paged, Pruned, SuccessRate};
 
@@ -27,8 +30,8 @@ const SELECT_DELIVERY: &str = "SELECT d.id, d.hook_id, e.uuid, e.event, d.attemp
 // The SQL above spells out MAX_BODY.
 const _: () = assert!(crate::outbox::MAX_BODY == 65536);
 
-impl PgStore {
-    pub(crate) fn deliveries(&self, filter: DeliveryFilter, page: Page) -> Result<Paged<Delivery>> {
+impl DeliveryLog for PgBackend {
+    fn deliveries(&self, filter: DeliveryFilter, page: Page) -> Result<Paged<Delivery>> {
         let query = PageQuery::new(SELECT_DELIVERY, &filter, page, Placeholders::Dollar);
         self.read("listing deliveries", |conn| {
             let params: Vec<&(dyn ToSql + Sync)> = query
@@ -49,7 +52,7 @@ impl PgStore {
         })
     }
 
-    pub(crate) fn delivery(&self, id: i64) -> Result<Option<Delivery>> {
+    fn delivery(&self, id: i64) -> Result<Option<Delivery>> {
         self.read("reading a delivery", |conn| {
             conn.query_opt(&format!("{SELECT_DELIVERY} WHERE d.id = $1"), &[&id])?
                 .as_ref()
@@ -58,7 +61,7 @@ impl PgStore {
         })
     }
 
-    pub(crate) fn last_responses(&self, hook_ids: &[i64]) -> Result<HashMap<i64, LastResponse>> {
+    fn last_responses(&self, hook_ids: &[i64]) -> Result<HashMap<i64, LastResponse>> {
         self.read("reading last responses", |conn| {
             conn.query(
                 "SELECT d.hook_id, d.id, d.response_status, d.duration_ns, d.error, d.created_at
@@ -70,13 +73,13 @@ impl PgStore {
             .iter()
             .map(|r| {
                 Ok((
-                    r.get::<_, i64>(0),
+                    r.try_get::<_, i64>(0)?,
                     LastResponse {
-                        delivery_id: r.get(1),
-                        code: status(r.get(2))?,
-                        duration: Duration::from_nanos(count(r.get(3))),
-                        error: r.get(4),
-                        created_at: from_ns(r.get(5)),
+                        delivery_id: r.try_get(1)?,
+                        code: status(r.try_get(2)?)?,
+                        duration: Duration::from_nanos(count(r.try_get(3)?)),
+                        error: r.try_get(4)?,
+                        created_at: from_ns(r.try_get(5)?),
                     },
                 ))
             })
@@ -84,7 +87,7 @@ impl PgStore {
         })
     }
 
-    pub(crate) fn success_rates(
+    fn success_rates(
         &self,
         hook_ids: &[i64],
         since: OffsetDateTime,
@@ -99,22 +102,21 @@ impl PgStore {
                 ),
                 &[&hook_ids, &to_ns(since)],
             )?;
-            Ok(rows
-                .iter()
+            rows.iter()
                 .map(|r| {
                     let rate = SuccessRate {
-                        attempts: count(r.get(1)),
-                        delivered: count(r.get(2)),
+                        attempts: count(r.try_get(1)?),
+                        delivered: count(r.try_get(2)?),
                     };
-                    (r.get(0), rate)
+                    Ok((r.try_get(0)?, rate))
                 })
-                .collect())
+                .collect()
         })
     }
 
     /// As SQLite's `prune_before`: deliveries, then events with nothing
     /// pending and no delivery left, by id, [`PRUNE_BATCH`] rows per transaction.
-    pub(crate) fn prune_before(&self, cutoff: OffsetDateTime) -> Result<Pruned> {
+    fn prune_before(&self, cutoff: OffsetDateTime) -> Result<Pruned> {
         let cutoff = to_ns(cutoff);
         let batch = PRUNE_BATCH as i64;
         let deliveries_end = self.read("pruning deliveries", |conn| {
@@ -151,8 +153,8 @@ impl PgStore {
                         &[&after, &events_end, &batch],
                     )?
                     .iter()
-                    .map(|r| r.get(0))
-                    .collect();
+                    .map(|r| r.try_get(0))
+                    .collect::<Result<_, _>>()?;
                 Ok((ids.len(), ids.iter().max().copied()))
             })
         };
@@ -163,35 +165,30 @@ impl PgStore {
 /// The id of the first row of `table` created at or after `cutoff` (one past
 /// the last id if none).
 fn first_at_or_after(conn: &mut Client, table: &str, cutoff: i64) -> IResult<i64> {
-    let sql = format!(
-        "SELECT coalesce(
-            (SELECT id FROM {table} WHERE created_at >= $1 ORDER BY id LIMIT 1),
-            (SELECT max(id) + 1 FROM {table}),
-            0)"
-    );
-    Ok(conn.query_one(&sql, &[&cutoff])?.get(0))
+    let sql = pruning::first_at_or_after(table);
+    Ok(conn.query_one(&sql, &[&cutoff])?.try_get(0)?)
 }
 
 fn row_delivery(r: &Row) -> IResult<Delivery> {
     Ok(Delivery {
-        id: r.get(0),
-        hook_id: r.get(1),
-        event_id: r.get(2),
-        event: event_from_code(r.get(3))?,
-        attempt: super::attempt(r.get(4)),
-        redelivery: r.get(5),
-        test: r.get(6),
-        request_headers: headers(r.get(7))?,
-        request_body: r.get(8),
-        request_truncated: r.get(9),
-        response_status: status(r.get(10))?,
-        response_headers: headers(r.get(11))?,
-        response_body: r.get(12),
-        response_truncated: r.get(13),
-        tls_verification_skipped: r.get(14),
-        duration: Duration::from_nanos(count(r.get(15))),
-        error: r.get(16),
-        created_at: from_ns(r.get(17)),
-        result: outcome_named(r.get(18)),
+        id: r.try_get(0)?,
+        hook_id: r.try_get(1)?,
+        event_id: r.try_get(2)?,
+        event: event_from_code(r.try_get(3)?)?,
+        attempt: attempt(r.try_get(4)?),
+        redelivery: r.try_get(5)?,
+        test: r.try_get(6)?,
+        request_headers: headers(r.try_get(7)?)?,
+        request_body: r.try_get(8)?,
+        request_truncated: r.try_get(9)?,
+        response_status: status(r.try_get(10)?)?,
+        response_headers: headers(r.try_get(11)?)?,
+        response_body: r.try_get(12)?,
+        response_truncated: r.try_get(13)?,
+        tls_verification_skipped: r.try_get(14)?,
+        duration: Duration::from_nanos(count(r.try_get(15)?)),
+        error: r.try_get(16)?,
+        created_at: from_ns(r.try_get(17)?),
+        result: outcome_named(r.try_get(18)?),
     })
 }

@@ -22,7 +22,6 @@ mod schema;
 use std::fmt;
 use std::time::Duration;
 
-use djinn_hook_payload::{EventSet, EventType};
 use postgres::error::SqlState;
 use postgres::{Client, Config, GenericClient, NoTls, Row, Transaction};
 use r2d2::Pool;
@@ -33,10 +32,11 @@ pub(crate) use listen::WorkListener;
 pub(crate) use process::SessionKeeper;
 pub(crate) use schema::SCHEMA_VERSION;
 
+use crate::backend::Namespaces;
 use crate::error::{Engine, Error, IResult, Inner, Result};
 use crate::key::{Cipher, SecretKey};
 use crate::sql::{from_ns, to_ns};
-use crate::store::check_namespace;
+use crate::sqlite::check_namespace;
 use crate::types::Namespace;
 use crate::validate;
 
@@ -61,7 +61,7 @@ const RETRIES: usize = 5;
 type Manager = PostgresConnectionManager<NoTls>;
 
 /// The store on a PostgreSQL database.
-pub(crate) struct PgStore {
+pub(crate) struct PgBackend {
     pool: Pool<Manager>,
     /// For the listener's own connection (LISTEN needs one of its own).
     config: Config,
@@ -70,16 +70,19 @@ pub(crate) struct PgStore {
     url: String,
 }
 
-impl fmt::Debug for PgStore {
+impl fmt::Debug for PgBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PgStore").field("url", &self.url).finish()
+        f.debug_struct("PgBackend").field("url", &self.url).finish()
     }
 }
 
-impl PgStore {
+/// Every part of the trait, each implemented in its area's file (`hooks.rs`, `outbox.rs`, ...).
+impl crate::backend::Backend for PgBackend {}
+
+impl PgBackend {
     /// Connects to the database at `url` (`postgres://user@host:port/db`) and
     /// brings its schema up to date.
-    pub(crate) fn open(url: &str, key: SecretKey) -> Result<PgStore> {
+    pub(crate) fn open(url: &str, key: SecretKey) -> Result<PgBackend> {
         let shown = redact(url);
         let connect_err = |source: postgres::Error| Error::Connect {
             url: shown.clone(),
@@ -105,7 +108,7 @@ impl PgStore {
             .test_on_check_out(false)
             .connection_timeout(POOL_WAIT)
             .build_unchecked(Manager::new(config.clone(), NoTls));
-        Ok(PgStore {
+        Ok(PgBackend {
             pool,
             config,
             cipher: Cipher::new(&key),
@@ -199,11 +202,13 @@ impl PgStore {
     ) -> Result<std::sync::Arc<SessionKeeper>> {
         SessionKeeper::start(&self.config, me)
     }
+}
 
-    pub(crate) fn ensure_namespace(&self, name: &str) -> Result<Namespace> {
+impl Namespaces for PgBackend {
+    fn ensure_namespace(&self, name: &str, now: OffsetDateTime) -> Result<Namespace> {
         check_namespace(name)?;
         self.write("creating a namespace", |tx| {
-            let now = to_ns(OffsetDateTime::now_utc());
+            let now = to_ns(now);
             let mut parent: Option<i64> = None;
             for prefix in validate::namespace_lineage(name) {
                 tx.execute(
@@ -213,7 +218,7 @@ impl PgStore {
                 )?;
                 let id: i64 = tx
                     .query_one("SELECT id FROM namespaces WHERE name = $1", &[&prefix])?
-                    .get(0);
+                    .try_get(0)?;
                 parent = Some(id);
             }
             let id = parent.expect("a namespace has at least two segments");
@@ -221,31 +226,30 @@ impl PgStore {
                 "SELECT id, name, parent_id, created_at FROM namespaces WHERE id = $1",
                 &[&id],
             )?;
-            Ok(row_namespace(&row))
+            row_namespace(&row)
         })
     }
 
-    pub(crate) fn namespace(&self, name: &str) -> Result<Option<Namespace>> {
+    fn namespace(&self, name: &str) -> Result<Option<Namespace>> {
         self.read("reading a namespace", |conn| {
-            Ok(conn
-                .query_opt(
-                    "SELECT id, name, parent_id, created_at FROM namespaces WHERE name = $1",
-                    &[&name],
-                )?
-                .map(|r| row_namespace(&r)))
+            conn.query_opt(
+                "SELECT id, name, parent_id, created_at FROM namespaces WHERE name = $1",
+                &[&name],
+            )?
+            .map(|r| row_namespace(&r))
+            .transpose()
         })
     }
 
-    pub(crate) fn namespaces(&self) -> Result<Vec<Namespace>> {
+    fn namespaces(&self) -> Result<Vec<Namespace>> {
         self.read("listing namespaces", |conn| {
-            Ok(conn
-                .query(
-                    "SELECT id, name, parent_id, created_at FROM namespaces ORDER BY name",
-                    &[],
-                )?
-                .iter()
-                .map(row_namespace)
-                .collect())
+            conn.query(
+                "SELECT id, name, parent_id, created_at FROM namespaces ORDER BY name",
+                &[],
+            )?
+            .iter()
+            .map(row_namespace)
+            .collect()
         })
     }
 }
@@ -253,7 +257,8 @@ impl PgStore {
 /// The id of the namespace named `name`, or [`Error::NamespaceNotFound`].
 pub(crate) fn namespace_id(conn: &mut impl GenericClient, name: &str) -> IResult<i64> {
     conn.query_opt("SELECT id FROM namespaces WHERE name = $1", &[&name])?
-        .map(|r| r.get(0))
+        .map(|r| r.try_get(0))
+        .transpose()?
         .ok_or_else(|| {
             Inner::Store(Error::NamespaceNotFound {
                 namespace: name.to_owned(),
@@ -261,13 +266,13 @@ pub(crate) fn namespace_id(conn: &mut impl GenericClient, name: &str) -> IResult
         })
 }
 
-fn row_namespace(r: &Row) -> Namespace {
-    Namespace {
-        id: r.get(0),
-        name: r.get(1),
-        parent_id: r.get(2),
-        created_at: from_ns(r.get(3)),
-    }
+fn row_namespace(r: &Row) -> IResult<Namespace> {
+    Ok(Namespace {
+        id: r.try_get(0)?,
+        name: r.try_get(1)?,
+        parent_id: r.try_get(2)?,
+        created_at: from_ns(r.try_get(3)?),
+    })
 }
 
 /// Whether running the transaction again may succeed.
@@ -279,42 +284,6 @@ fn retryable(e: &Engine) -> bool {
         e.code(),
         Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE
     )
-}
-
-/// The event type stored as `code` (its bit position).
-pub(crate) fn event_from_code(code: i64) -> IResult<EventType> {
-    usize::try_from(code)
-        .ok()
-        .and_then(|i| EventType::ALL.get(i).copied())
-        .ok_or_else(|| corrupt(format!("event code {code}")))
-}
-
-/// The event set stored as `mask`.
-pub(crate) fn events_from_mask(mask: i64) -> IResult<EventSet> {
-    u64::try_from(mask)
-        .ok()
-        .and_then(|m| EventSet::from_mask(m).ok())
-        .ok_or_else(|| corrupt(format!("event mask {mask:#x}")))
-}
-
-/// A stored status code as `u16`.
-pub(crate) fn status(code: Option<i64>) -> IResult<Option<u16>> {
-    code.map(|c| u16::try_from(c).map_err(|_| corrupt(format!("status {c}"))))
-        .transpose()
-}
-
-/// A stored attempt number as `u32`.
-pub(crate) fn attempt(n: i64) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
-}
-
-/// A stored JSON header list.
-pub(crate) fn headers(json: &str) -> IResult<Vec<(String, String)>> {
-    serde_json::from_str(json).map_err(|e| corrupt(format!("stored headers: {e}")))
-}
-
-pub(crate) fn corrupt(what: String) -> Inner {
-    Inner::Store(Error::Corrupt { what })
 }
 
 /// `url` with its password (in the user info or a `password=` parameter)

@@ -12,24 +12,24 @@ use uuid::Uuid;
 
 use super::hooks::fail_pending;
 use super::idempotency::{self, Plan};
-use super::{CHANNEL, PgStore, namespace_id};
+use super::{CHANNEL, PgBackend, namespace_id};
+use crate::backend::Intake;
 use crate::error::{Error, IResult, Result};
-use crate::idempotency::check_keys;
+use crate::intake::{Health, HookCache, health};
 use crate::outbox::cap;
 use crate::sql::{count, event_code, from_ns, headers_to_json, to_ns};
 use crate::task_state::{DONE as STATE_DONE, FAILED, FAILED as STATE_FAILED, PENDING};
 use crate::types::{Accepted, Completed, Counts, NewEvent};
 
-impl PgStore {
-    pub(crate) fn accept_event(&self, event: NewEvent) -> Result<Accepted> {
-        let mut accepted = self.accept_events(vec![event])?;
+impl Intake for PgBackend {
+    fn accept_event(&self, event: NewEvent, now: OffsetDateTime) -> Result<Accepted> {
+        let mut accepted = self.accept_events(vec![event], now)?;
         Ok(accepted.remove(0))
     }
 
-    pub(crate) fn accept_events(&self, events: Vec<NewEvent>) -> Result<Vec<Accepted>> {
-        check_keys(&events)?;
+    fn accept_events(&self, events: Vec<NewEvent>, now: OffsetDateTime) -> Result<Vec<Accepted>> {
         self.write("accepting events", |tx| {
-            let accepted = accept(tx, &events, OffsetDateTime::now_utc())?;
+            let accepted = accept(tx, &events, now)?;
             if accepted.iter().any(|a| a.matched > 0 && !a.replayed) {
                 announce(tx)?;
             }
@@ -37,7 +37,7 @@ impl PgStore {
         })
     }
 
-    pub(crate) fn clear_expired_keys(&self, now: OffsetDateTime) -> Result<u64> {
+    fn clear_expired_keys(&self, now: OffsetDateTime) -> Result<u64> {
         self.write("deleting expired idempotency keys", |tx| {
             Ok(tx.execute(
                 "DELETE FROM idempotency_keys WHERE expires_at <= $1",
@@ -46,11 +46,11 @@ impl PgStore {
         })
     }
 
-    pub(crate) fn complete(&self, completions: &[Completion]) -> Result<Vec<Completed>> {
+    fn complete(&self, completions: &[Completion]) -> Result<Vec<Completed>> {
         self.write("completing tasks", |tx| complete_batch(tx, completions))
     }
 
-    pub(crate) fn redeliver(&self, delivery_id: i64) -> Result<i64> {
+    fn redeliver(&self, delivery_id: i64, now: OffsetDateTime) -> Result<i64> {
         self.write("queueing a redelivery", |tx| {
             let row = tx
                 .query_opt(
@@ -65,7 +65,13 @@ impl PgStore {
                 Option<Vec<u8>>,
                 bool,
                 bool,
-            ) = (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
+            ) = (
+                row.try_get(0)?,
+                row.try_get(1)?,
+                row.try_get(2)?,
+                row.try_get(3)?,
+                row.try_get(4)?,
+            );
             if !active {
                 return Err(Error::WebhookInactive { id: hook_id }.into());
             }
@@ -77,32 +83,27 @@ impl PgStore {
                         "INSERT INTO tasks (event_id, hook_id, state, next_at, redelivery, body)
                      VALUES ($1, $2, {PENDING}, $3, true, $4) RETURNING id"
                     ),
-                    &[
-                        &event_row,
-                        &hook_id,
-                        &to_ns(OffsetDateTime::now_utc()),
-                        &body,
-                    ],
+                    &[&event_row, &hook_id, &to_ns(now), &body],
                 )?
-                .get(0);
+                .try_get(0)?;
             announce(tx)?;
             Ok(task)
         })
     }
 
-    pub(crate) fn retry_now(&self, hook_id: i64) -> Result<u64> {
+    fn retry_now(&self, hook_id: i64, now: OffsetDateTime) -> Result<u64> {
         self.write("rescheduling tasks", |tx| {
             let active: bool = tx
                 .query_opt("SELECT active FROM webhooks WHERE id = $1", &[&hook_id])?
                 .ok_or(Error::WebhookNotFound { id: hook_id })?
-                .get(0);
+                .try_get(0)?;
             if !active {
                 return Err(Error::WebhookInactive { id: hook_id }.into());
             }
             let n = tx.execute(
                 formatcp!("UPDATE tasks SET state = {PENDING}, next_at = $2
                  WHERE hook_id = $1 AND (state = {FAILED} OR (state = {PENDING} AND lease IS NULL))"),
-                &[&hook_id, &to_ns(OffsetDateTime::now_utc())],
+                &[&hook_id, &to_ns(now)],
             )?;
             if n > 0 {
                 announce(tx)?;
@@ -111,7 +112,7 @@ impl PgStore {
         })
     }
 
-    pub(crate) fn next_due_at(&self) -> Result<Option<OffsetDateTime>> {
+    fn next_due_at(&self) -> Result<Option<OffsetDateTime>> {
         self.read("finding the next due task", |conn| {
             Ok(conn
                 .query_opt(
@@ -121,13 +122,14 @@ impl PgStore {
                     ),
                     &[],
                 )?
-                .map(|r| from_ns(r.get(0))))
+                .map(|r| r.try_get(0).map(from_ns))
+                .transpose()?)
         })
     }
 
-    pub(crate) fn counts(&self) -> Result<Counts> {
+    fn counts(&self, now: OffsetDateTime) -> Result<Counts> {
         self.read("counting", |conn| {
-            let now = to_ns(OffsetDateTime::now_utc());
+            let now = to_ns(now);
             let r = conn.query_one(
                 formatcp!("SELECT
                     (SELECT count(*) FROM tasks WHERE state = {PENDING} AND (lease IS NULL OR next_at <= $1)),
@@ -140,13 +142,13 @@ impl PgStore {
                 &[&now],
             )?;
             Ok(Counts {
-                pending: count(r.get(0)),
-                leased: count(r.get(1)),
-                failed: count(r.get(2)),
-                disabled_hooks: count(r.get(3)),
-                events: count(r.get(4)),
-                deliveries: count(r.get(5)),
-                open_breakers: count(r.get(6)),
+                pending: count(r.try_get(0)?),
+                leased: count(r.try_get(1)?),
+                failed: count(r.try_get(2)?),
+                disabled_hooks: count(r.try_get(3)?),
+                events: count(r.try_get(4)?),
+                deliveries: count(r.try_get(5)?),
+                open_breakers: count(r.try_get(6)?),
             })
         })
     }
@@ -159,30 +161,18 @@ pub(crate) fn announce(tx: &mut Transaction<'_>) -> IResult<()> {
     Ok(())
 }
 
-/// The matching-webhook candidates of the namespaces seen in one accept call.
-#[derive(Default)]
-struct Hooks {
-    /// namespace name -> (namespace id, [(hook id, event mask)]) of its active hooks.
-    by_namespace: HashMap<String, (i64, Vec<(i64, i64)>)>,
-}
-
-impl Hooks {
-    fn of(&mut self, tx: &mut Transaction<'_>, name: &str) -> IResult<&(i64, Vec<(i64, i64)>)> {
-        if !self.by_namespace.contains_key(name) {
-            let ns = namespace_id(tx, name)?;
-            let hooks = tx
-                .query(
-                    "SELECT id, events FROM webhooks WHERE namespace_id = $1 AND active
-                     ORDER BY id",
-                    &[&ns],
-                )?
-                .iter()
-                .map(|r| (r.get(0), r.get(1)))
-                .collect();
-            self.by_namespace.insert(name.to_owned(), (ns, hooks));
-        }
-        Ok(&self.by_namespace[name])
-    }
+/// Namespace `name`'s id and its active webhooks' ids and event masks.
+fn load_hooks(tx: &mut Transaction<'_>, name: &str) -> IResult<(i64, Vec<(i64, i64)>)> {
+    let ns = namespace_id(tx, name)?;
+    let hooks = tx
+        .query(
+            "SELECT id, events FROM webhooks WHERE namespace_id = $1 AND active ORDER BY id",
+            &[&ns],
+        )?
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<IResult<_>>()?;
+    Ok((ns, hooks))
 }
 
 /// Stores a batch of events and their tasks: two statements (array
@@ -194,18 +184,13 @@ fn accept(
     at: OffsetDateTime,
 ) -> IResult<Vec<Accepted>> {
     let now = to_ns(at);
-    let mut hooks = Hooks::default();
+    let mut hooks = HookCache::default();
     let mut plans = Vec::with_capacity(events.len());
     for event in events {
-        let (namespace, candidates) = hooks.of(tx, &event.namespace)?;
-        let bit = event.event.bit() as i64;
+        let subscribers = hooks.of(&event.namespace, |name| load_hooks(tx, name))?;
         plans.push(Plan {
-            namespace: *namespace,
-            hooks: candidates
-                .iter()
-                .filter(|(_, events)| events & bit != 0)
-                .map(|(hook, _)| *hook)
-                .collect(),
+            namespace: subscribers.namespace_id,
+            hooks: subscribers.matching(event.event).collect(),
         });
     }
     let uuids: Vec<Uuid> = events.iter().map(|_| Uuid::new_v4()).collect();
@@ -243,8 +228,8 @@ fn accept(
             ],
         )?
         .iter()
-        .map(|r| r.get(0))
-        .collect();
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
     rows.sort_unstable();
     let (mut event_rows, mut hook_ids) = (vec![], vec![]);
     for (&i, &row) in new.iter().zip(&rows) {
@@ -303,47 +288,18 @@ pub(crate) fn insert_event(
             (&test, Type::BOOL),
         ],
     )?;
-    Ok(rows[0].get(0))
-}
-
-/// What a batch of completions does to one webhook's `failing_since`, in order
-/// (the same rule as SQLite's).
-#[derive(Clone, Copy)]
-enum Health {
-    /// The last attempt in the batch succeeded: clear it.
-    Clear,
-    /// Only failures, from this time: set it if unset.
-    FailingIfUnset(i64),
-    /// A success, then failures from this time: set it.
-    FailingFrom(i64),
+    Ok(rows[0].try_get(0)?)
 }
 
 fn complete_batch(tx: &mut Transaction<'_>, completions: &[Completion]) -> IResult<Vec<Completed>> {
     let tasks = finish_tasks(tx, completions)?;
     let done = record_attempts(tx, completions, &tasks)?;
-    let mut health: HashMap<i64, Health> = HashMap::new();
-    for (c, task) in completions.iter().zip(&tasks) {
-        let Some(task) = task else { continue };
-        let failed_at = to_ns(c.attempt.created_at);
-        health
-            .entry(task.hook_id)
-            .and_modify(|slot| {
-                *slot = match (c.decision.outcome, *slot) {
-                    (Outcome::Delivered, _) => Health::Clear,
-                    (_, Health::Clear) => Health::FailingFrom(failed_at),
-                    (_, kept) => kept,
-                }
-            })
-            .or_insert(match c.decision.outcome {
-                Outcome::Delivered => Health::Clear,
-                _ => Health::FailingIfUnset(failed_at),
-            });
-    }
-    // In webhook order, so two batches touching the same webhooks lock them in
-    // the same order (no deadlock between workers).
-    let mut health: Vec<(i64, Health)> = health.into_iter().collect();
-    health.sort_by_key(|(hook_id, _)| *hook_id);
-    for (hook_id, h) in health {
+    let finished = completions
+        .iter()
+        .zip(&tasks)
+        .filter_map(|(c, task)| task.as_ref().map(|task| (task.hook_id, c)));
+    // In webhook order (`health`), so two batches lock webhooks in the same order.
+    for (hook_id, h) in health(finished) {
         // Written only when it changes: a webhook's row is shared by every
         // worker, and an update would make the others wait for this commit.
         let id = (&hook_id as _, Type::INT8);
@@ -447,14 +403,14 @@ fn finish_tasks(
         .iter()
         .map(|r| {
             let task = Finished {
-                hook_id: r.get(1),
-                event_row: r.get(2),
-                body: r.get(3),
-                lease_held: r.get(4),
+                hook_id: r.try_get(1)?,
+                event_row: r.try_get(2)?,
+                body: r.try_get(3)?,
+                lease_held: r.try_get(4)?,
             };
-            (r.get(0), task)
+            Ok((r.try_get(0)?, task))
         })
-        .collect();
+        .collect::<IResult<_>>()?;
     Ok(completions
         .iter()
         .map(|c| {
@@ -528,8 +484,8 @@ fn record_attempts(
             ],
         )?
         .iter()
-        .map(|r| r.get(0))
-        .collect()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?
     };
     ids.sort_unstable();
     let mut ids = ids.into_iter();

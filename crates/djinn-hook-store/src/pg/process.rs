@@ -17,8 +17,9 @@ use postgres::types::Type;
 use postgres::{Client, Config, NoTls};
 use time::OffsetDateTime;
 
-use super::PgStore;
-use crate::error::{Error, Result};
+use super::PgBackend;
+use crate::backend::Processes;
+use crate::error::{Error, IResult, Result};
 use crate::liveness::{LOOK_EVERY, ProcessId, ProcessInfo, TakenBack};
 use crate::sql::{from_ns, to_ns};
 use crate::task_state::PENDING;
@@ -185,7 +186,7 @@ impl LivenessSession {
     }
 }
 
-impl PgStore {
+impl PgBackend {
     /// Takes back the claims of every registered process other than `me` whose advisory lock
     /// is free (it is gone), and removes them, in one transaction: each is locked by this
     /// transaction as it is found (`pg_try_advisory_xact_lock`), so two processes looking at
@@ -204,13 +205,15 @@ impl PgStore {
                     &[(&me.as_i64(), Type::INT8)],
                 )?
                 .iter()
-                .map(|r| ProcessInfo {
-                    id: ProcessId::from_i64(r.get(0)),
-                    pid: u32::try_from(r.get::<_, i64>(1)).unwrap_or_default(),
-                    host: r.get(2),
-                    started_at: from_ns(r.get(3)),
+                .map(|r| {
+                    Ok(ProcessInfo {
+                        id: ProcessId::from_i64(r.try_get(0)?),
+                        pid: u32::try_from(r.try_get::<_, i64>(1)?).unwrap_or_default(),
+                        host: r.try_get(2)?,
+                        started_at: from_ns(r.try_get(3)?),
+                    })
                 })
-                .collect();
+                .collect::<IResult<_>>()?;
             if dead.is_empty() {
                 return Ok(Vec::new());
             }
@@ -224,8 +227,8 @@ impl PgStore {
                     &[(&ids, Type::INT8_ARRAY), (&to_ns(now), Type::INT8)],
                 )?
                 .iter()
-                .map(|r| r.get(0))
-                .collect();
+                .map(|r| r.try_get(0))
+                .collect::<Result<_, _>>()?;
             Ok(dead
                 .into_iter()
                 .map(|process| {
@@ -238,9 +241,11 @@ impl PgStore {
                 .collect())
         })
     }
+}
 
+impl Processes for PgBackend {
     /// As SQLite's `retire`.
-    pub(crate) fn retire(&self, me: ProcessId, now: OffsetDateTime) -> Result<u64> {
+    fn retire(&self, me: ProcessId, now: OffsetDateTime) -> Result<u64> {
         self.write("handing back this process's claims", |tx| {
             let ids = vec![me.as_i64()];
             let n = tx.execute(
@@ -253,7 +258,7 @@ impl PgStore {
     }
 
     /// As SQLite's `release`.
-    pub(crate) fn release(&self, tasks: &[Release], now: OffsetDateTime) -> Result<usize> {
+    fn release(&self, tasks: &[Release], now: OffsetDateTime) -> Result<usize> {
         self.claim_write("handing back claimed tasks", |tx| {
             // In id order, as every writer locks tasks.
             let mut sorted: Vec<&Release> = tasks.iter().collect();

@@ -8,9 +8,10 @@ use djinn_hook_payload::EventType;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::PgStore;
+use super::PgBackend;
 use super::claim::read_settings;
 use super::outbox::insert_event;
+use crate::backend::TestDeliveries;
 use crate::claim::SETTINGS_COLUMNS;
 use crate::error::{Error, Result};
 use crate::liveness::ProcessId;
@@ -19,16 +20,16 @@ use crate::sql::{from_ns, to_ns};
 use crate::task::{TaskRow, claimed};
 use crate::task_state::PENDING;
 
-impl PgStore {
-    pub(crate) fn queue_test(
+impl TestDeliveries for PgBackend {
+    fn queue_test(
         &self,
         hook_id: i64,
         event: EventType,
         body: Vec<u8>,
         lease: Duration,
         holder: Option<ProcessId>,
+        now: OffsetDateTime,
     ) -> Result<Task> {
-        let now = OffsetDateTime::now_utc();
         let until = lease_until(now, lease);
         self.write("queueing a test delivery", |tx| {
             let hook = tx
@@ -39,11 +40,18 @@ impl PgStore {
                     &[&hook_id],
                 )?
                 .ok_or(Error::WebhookNotFound { id: hook_id })?;
-            let settings = read_settings(hook_id, &hook, 1);
+            let settings = read_settings(hook_id, &hook, 1)?;
             let secrets = settings.open_secrets(&self.cipher, now)?;
             let event_id = Uuid::new_v4();
-            let event_row =
-                insert_event(tx, event_id, hook.get(0), event, &body, to_ns(now), true)?;
+            let event_row = insert_event(
+                tx,
+                event_id,
+                hook.try_get(0)?,
+                event,
+                &body,
+                to_ns(now),
+                true,
+            )?;
             let lease_token = LeaseToken::new();
             let task_id: i64 = tx
                 .query_one(
@@ -60,7 +68,7 @@ impl PgStore {
                         &holder.map(ProcessId::as_i64),
                     ],
                 )?
-                .get(0);
+                .try_get(0)?;
             Ok(claimed(
                 &settings,
                 secrets,

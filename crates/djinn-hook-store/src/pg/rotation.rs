@@ -2,19 +2,15 @@
 
 use time::OffsetDateTime;
 
-use super::PgStore;
+use super::PgBackend;
 use super::hooks::hook_by_id;
+use crate::backend::Rotation;
 use crate::error::{Error, Result};
 use crate::sql::to_ns;
 use crate::types::Webhook;
 
-impl PgStore {
-    pub(crate) fn rotate_secret(
-        &self,
-        id: i64,
-        secret: &str,
-        until: Option<i64>,
-    ) -> Result<Webhook> {
+impl Rotation for PgBackend {
+    fn rotate_secret(&self, id: i64, secret: &str, until: Option<i64>) -> Result<Webhook> {
         self.write("rotating a webhook secret", |tx| {
             let sealed = self.cipher.seal(id, secret)?;
             let n = tx.execute(
@@ -33,7 +29,7 @@ impl PgStore {
         })
     }
 
-    pub(crate) fn clear_ended_rotations(&self, now: OffsetDateTime) -> Result<u64> {
+    fn clear_ended_rotations(&self, now: OffsetDateTime) -> Result<u64> {
         self.write("clearing ended secret rotations", |tx| {
             Ok(tx.execute(
                 "UPDATE webhooks SET previous_secret = NULL, previous_secret_until = NULL

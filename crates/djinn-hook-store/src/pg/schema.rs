@@ -44,7 +44,8 @@ pub(crate) fn migrate(client: &mut Client) -> Result<(), Error> {
         let found: i64 = tx
             .query_one("SELECT version FROM schema_version", &[])
             .map_err(reading)?
-            .get(0);
+            .try_get(0)
+            .map_err(reading)?;
         if found > SCHEMA_VERSION {
             return Err(Error::NewerSchema {
                 found,

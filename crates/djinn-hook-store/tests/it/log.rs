@@ -1,10 +1,11 @@
 //! The delivery log: pagination, filters, last responses, pruning.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use djinn_hook_outbox::Outcome;
 use djinn_hook_payload::EventType;
-use djinn_hook_store::{DeliveryFilter, Page};
+use djinn_hook_store::{Clock, DeliveryFilter, ManualClock, Page};
 use time::OffsetDateTime;
 
 use crate::support::{Backend, Db, completion, now};
@@ -174,7 +175,8 @@ pub(crate) fn success_rates_count_only_the_window(backend: &Backend) {
 }
 
 pub(crate) fn prune_removes_old_rows_and_keeps_recent_ones(backend: &Backend) {
-    let db = backend.db();
+    let clock = Arc::new(ManualClock::at_system_now());
+    let db = backend.db().with_clock(clock.clone());
     let hook = db.hook("alice/ci", "https://example.com/hook");
     let old = now() - Duration::from_secs(40 * 24 * 3600);
     // 1,005 old deliveries: more than one prune batch.
@@ -186,9 +188,10 @@ pub(crate) fn prune_removes_old_rows_and_keeps_recent_ones(backend: &Backend) {
     db.store
         .complete_one(&completion(&task, Outcome::RetryAt(tomorrow), old))
         .unwrap();
-    let cutoff = now();
-    std::thread::sleep(Duration::from_millis(5));
-    let recent_ids = deliver(&db, "alice/ci", 3, Outcome::Delivered, now());
+    clock.advance(Duration::from_millis(1));
+    let cutoff = clock.now();
+    clock.advance(Duration::from_millis(5));
+    let recent_ids = deliver(&db, "alice/ci", 3, Outcome::Delivered, clock.now());
     let stats = db.store.counts().unwrap();
     assert_eq!((stats.events, stats.deliveries), (1009, 1009));
 

@@ -103,6 +103,23 @@ postgres_only! {
         assert_eq!(store.path(), None);
     }
 
+    fn a_column_of_an_unexpected_type_is_an_error_not_a_panic(server: &str) {
+        let scratch = ScratchDatabase::create(server);
+        let store = Store::open_url(&scratch.url, key()).unwrap();
+        store.ensure_namespace("alice/ci").unwrap();
+        ::postgres::Client::connect(&scratch.url, ::postgres::NoTls)
+            .unwrap()
+            .batch_execute(
+                "ALTER TABLE namespaces ALTER COLUMN created_at TYPE TEXT USING created_at::TEXT",
+            )
+            .unwrap();
+        let err = store.namespaces().unwrap_err();
+        assert!(
+            matches!(err, Error::Database { operation: "listing namespaces", .. }),
+            "{err:?}"
+        );
+    }
+
     fn a_newer_database_is_refused_untouched(server: &str) {
         let scratch = ScratchDatabase::create(server);
         drop(Store::open_url(&scratch.url, key()).unwrap());

@@ -1,13 +1,14 @@
 //! Secrets: encrypted at rest, returned only by a claim, never in Debug; a wrong key is clear;
 //! a rotation's previous secret handed out only during its overlap.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use djinn_hook_outbox::WebhookSecret;
 use djinn_hook_payload::EventType;
 use djinn_hook_store::{
-    DEFAULT_RETENTION, DEFAULT_ROTATION_OVERLAP, Error, MAX_ROTATION_OVERLAP, NewWebhook,
-    SecretKey, SecretUpdate, Webhook, WebhookUpdate,
+    DEFAULT_RETENTION, DEFAULT_ROTATION_OVERLAP, Error, MAX_ROTATION_OVERLAP, ManualClock,
+    NewWebhook, SecretKey, SecretUpdate, Webhook, WebhookUpdate,
 };
 
 use crate::support::{Backend, LEASE, key, now};
@@ -256,7 +257,8 @@ pub(crate) fn a_rotation_hands_out_both_secrets_until_its_overlap_ends(backend: 
 }
 
 pub(crate) fn a_rotation_is_validated_and_its_ended_overlap_deleted_by_prune(backend: &Backend) {
-    let db = backend.db();
+    let clock = Arc::new(ManualClock::at_system_now());
+    let db = backend.db().with_clock(clock.clone());
     let mut new = NewWebhook::new("alice/ci", "https://example.com/hook");
     new.secret = Some(SECRET.into());
     let hook = db.create(new);
@@ -294,7 +296,7 @@ pub(crate) fn a_rotation_is_validated_and_its_ended_overlap_deleted_by_prune(bac
     // while a running overlap is left alone.
     rotate(&db, hook.id, "short", Duration::from_millis(200));
     rotate(&db, bare.id, "long", DEFAULT_ROTATION_OVERLAP);
-    std::thread::sleep(Duration::from_millis(300));
+    clock.advance(Duration::from_millis(300));
     assert!(db.stored_previous_secret(hook.id).is_some());
     assert_eq!(
         db.store

@@ -1,11 +1,14 @@
 //! Shared helpers: a store on a temporary file, events, attempts and completions.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use djinn_hook_outbox::{Attempt, AttemptOutcome, Completion, Decision, Outcome, Task};
 use djinn_hook_payload::EventType;
 use djinn_hook_sign::headers;
-use djinn_hook_store::{Accepted, NewEvent, NewWebhook, ProcessId, SecretKey, Store, Webhook};
+use djinn_hook_store::{
+    Accepted, Clock, NewEvent, NewWebhook, ProcessId, SecretKey, Store, Webhook,
+};
 use tempfile::TempDir;
 use time::OffsetDateTime;
 
@@ -127,6 +130,14 @@ enum Place {
 }
 
 impl Db {
+    /// This store reading the time from `clock` ([`Store::with_clock`]).
+    pub(crate) fn with_clock(self, clock: Arc<dyn Clock>) -> Db {
+        Db {
+            store: self.store.with_clock(clock),
+            place: self.place,
+        }
+    }
+
     /// The SQLite file (SQLite-only tests).
     pub(crate) fn path(&self) -> std::path::PathBuf {
         self.dir().join("hooks.db")

@@ -12,6 +12,7 @@ use rusqlite::{
 };
 use time::OffsetDateTime;
 
+use crate::backend::Namespaces;
 use crate::error::{Error, IResult, Inner, Result};
 use crate::key::{Cipher, SecretKey};
 use crate::schema;
@@ -35,14 +36,17 @@ pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 /// other `Store`s on the same file) wait on the busy timeout (30 s) instead of
 /// failing.
 #[derive(Debug)]
-pub struct Store {
+pub(crate) struct SqliteBackend {
     writer: Mutex<Connection>,
     reader: Option<Mutex<Connection>>,
     pub(crate) cipher: Cipher,
     path: Option<PathBuf>,
 }
 
-impl Store {
+/// Every part of the trait, each implemented in its area's file (`hooks.rs`, `outbox.rs`, ...).
+impl crate::backend::Backend for SqliteBackend {}
+
+impl SqliteBackend {
     /// Opens (creating if missing) the database file at `path` and brings its
     /// schema up to date. `key` encrypts webhook secrets; a wrong key is only
     /// noticed when a secret is decrypted ([`Error::WrongSecretKey`]).
@@ -53,7 +57,7 @@ impl Store {
     ///
     /// Every connection uses WAL, `synchronous=FULL` (a commit that returned is
     /// on disk), foreign keys and a busy timeout.
-    pub fn open(path: impl AsRef<Path>, key: SecretKey) -> Result<Store> {
+    pub(crate) fn open(path: impl AsRef<Path>, key: SecretKey) -> Result<SqliteBackend> {
         let path = path.as_ref();
         let open_err = |source: rusqlite::Error| Error::Open {
             path: path.to_owned(),
@@ -74,7 +78,7 @@ impl Store {
         )
         .map_err(open_err)?;
         configure(&reader, false).map_err(open_err)?;
-        Ok(Store {
+        Ok(SqliteBackend {
             writer: Mutex::new(writer),
             reader: Some(Mutex::new(reader)),
             cipher: Cipher::new(&key),
@@ -84,7 +88,7 @@ impl Store {
 
     /// An in-memory store (one connection, gone when dropped), for tests and
     /// tries; not durable, and not shared with other `Store`s.
-    pub fn open_in_memory(key: SecretKey) -> Result<Store> {
+    pub(crate) fn open_in_memory(key: SecretKey) -> Result<SqliteBackend> {
         let open_err = |source: rusqlite::Error| Error::Open {
             path: PathBuf::from(":memory:"),
             source: source.into(),
@@ -92,7 +96,7 @@ impl Store {
         let mut writer = Connection::open_in_memory().map_err(open_err)?;
         configure(&writer, true).map_err(open_err)?;
         schema::migrate(&mut writer)?;
-        Ok(Store {
+        Ok(SqliteBackend {
             writer: Mutex::new(writer),
             reader: None,
             cipher: Cipher::new(&key),
@@ -101,12 +105,12 @@ impl Store {
     }
 
     /// The database file, or `None` for an in-memory store.
-    pub fn path(&self) -> Option<&Path> {
+    pub(crate) fn path(&self) -> Option<&Path> {
         self.path.as_deref()
     }
 
     /// The schema version this build writes (`PRAGMA user_version`).
-    pub fn schema_version() -> i64 {
+    pub(crate) fn schema_version() -> i64 {
         schema::SCHEMA_VERSION
     }
 
@@ -168,13 +172,15 @@ impl Store {
         };
         run().map_err(|e| e.with(operation))
     }
+}
 
+impl Namespaces for SqliteBackend {
     /// Returns the namespace named `name` (`owner/path`), creating it and any
     /// missing ancestors (`owner/a` for `owner/a/b`) if needed.
-    pub fn ensure_namespace(&self, name: &str) -> Result<Namespace> {
+    fn ensure_namespace(&self, name: &str, now: OffsetDateTime) -> Result<Namespace> {
         check_namespace(name)?;
         self.write("creating a namespace", |tx| {
-            let now = to_ns(OffsetDateTime::now_utc());
+            let now = to_ns(now);
             let mut parent: Option<i64> = None;
             for prefix in validate::namespace_lineage(name) {
                 tx.prepare_cached(
@@ -193,7 +199,7 @@ impl Store {
     }
 
     /// The namespace named `name`, if it exists.
-    pub fn namespace(&self, name: &str) -> Result<Option<Namespace>> {
+    fn namespace(&self, name: &str) -> Result<Option<Namespace>> {
         self.read("reading a namespace", |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT id, name, parent_id, created_at FROM namespaces WHERE name = ?1",
@@ -203,7 +209,7 @@ impl Store {
     }
 
     /// Every namespace, by name.
-    pub fn namespaces(&self) -> Result<Vec<Namespace>> {
+    fn namespaces(&self) -> Result<Vec<Namespace>> {
         self.read("listing namespaces", |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT id, name, parent_id, created_at FROM namespaces ORDER BY name",
@@ -308,8 +314,9 @@ fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::Claims;
 
-    fn synchronous(store: &Store) -> i64 {
+    fn synchronous(store: &SqliteBackend) -> i64 {
         lock(&store.writer)
             .query_row("PRAGMA synchronous", [], |r| r.get(0))
             .unwrap()
@@ -317,7 +324,7 @@ mod tests {
 
     #[test]
     fn only_the_claim_commits_without_fsync() {
-        let store = Store::open_in_memory(SecretKey::from_bytes([3; 32])).unwrap();
+        let store = SqliteBackend::open_in_memory(SecretKey::from_bytes([3; 32])).unwrap();
         // 2 = FULL.
         assert_eq!(synchronous(&store), 2);
         let (claimed, _, _) = store
