@@ -165,7 +165,7 @@ impl Scope {
     /// Whether the scope covers `method` on `route`; the 403 message when it does not.
     fn permits(&self, route: &Route, method: &Method) -> Result<(), String> {
         let kind = match (route, method) {
-            (Route::Events { .. }, _) => Kind::Intake,
+            (Route::Events { .. } | Route::EventBatch { .. }, _) => Kind::Intake,
             (_, &Method::GET | &Method::HEAD) => Kind::Read,
             _ => Kind::Write,
         };

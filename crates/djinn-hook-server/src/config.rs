@@ -5,7 +5,7 @@ use std::net::{SocketAddr, ToSocketAddrs as _};
 use std::sync::Arc;
 use std::time::Duration;
 
-use djinn_hook_store::AutoPrune;
+use djinn_hook_store::{AutoPrune, DEFAULT_IDEMPOTENCY_WINDOW};
 
 use crate::auth::{TOKENS_ENV, Tokens};
 use crate::conn::Limits;
@@ -25,8 +25,16 @@ pub struct Config {
     /// The API's public base URL for the `url` fields of responses; `None`: `http://<bound
     /// address>`.
     pub base_url: Option<String>,
-    /// The largest request body accepted, in bytes. Default 1 MiB.
+    /// The largest request body accepted, in bytes. Default 1 MiB. In a batch
+    /// (`POST …/events/batch`), the largest payload of one event.
     pub max_body: usize,
+    /// The largest body of a batch of events (`POST …/events/batch`), in bytes. Default 16 MiB.
+    pub max_batch_body: usize,
+    /// The most events in one batch. Default 1,000.
+    pub max_batch_events: usize,
+    /// How long an event's idempotency key answers for it (`Idempotency-Key`). Default
+    /// [`DEFAULT_IDEMPOTENCY_WINDOW`] (24 hours).
+    pub idempotency_window: Duration,
     /// Threads running the HTTP side (connections are tasks on them). Default 2.
     pub http_threads: usize,
     /// The longest a request may take, body read included, before a 408. Default 30 s.
@@ -90,6 +98,9 @@ impl Config {
             tokens: Arc::new(tokens),
             base_url: None,
             max_body: 1024 * 1024,
+            max_batch_body: 16 * 1024 * 1024,
+            max_batch_events: 1000,
+            idempotency_window: DEFAULT_IDEMPOTENCY_WINDOW,
             http_threads: 2,
             request_timeout: Duration::from_secs(30),
             limits: Limits::default(),

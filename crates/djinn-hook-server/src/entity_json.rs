@@ -343,6 +343,26 @@ impl AcceptedJson {
     }
 }
 
+/// A batch of events accepted: each event's answer, in the batch's order.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = BatchAccepted)]
+pub struct BatchAcceptedJson {
+    events: Vec<AcceptedJson>,
+}
+
+impl BatchAcceptedJson {
+    /// The events of types `events`, accepted as `accepted` (in the same order).
+    pub fn new(events: &[EventType], accepted: &[Accepted]) -> BatchAcceptedJson {
+        BatchAcceptedJson {
+            events: events
+                .iter()
+                .zip(accepted)
+                .map(|(&event, accepted)| AcceptedJson::new(event, accepted))
+                .collect(),
+        }
+    }
+}
+
 /// A redelivery queued: the new task, the webhook, the event, and the delivery sent again.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[schema(as = Redelivery)]

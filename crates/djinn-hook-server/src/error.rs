@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use djinn_hook_payload::PayloadError;
 use djinn_hook_store::Error as StoreError;
 
+use crate::batch::BatchError;
 use crate::reply::Reply;
 use crate::request_body::BodyError;
 
@@ -44,12 +45,26 @@ pub enum ApiError {
         /// What is wrong with it.
         message: String,
     },
+    /// 400 `{path: [message], …}` naming several fields in order: the invalid items of a batch.
+    #[error("invalid: {}", .0.iter().map(|(f, m)| format!("{f}: {m}")).collect::<Vec<_>>().join("; "))]
+    InvalidFields(Vec<(String, String)>),
     /// 400 `{"message": …}`: a body that is not the JSON expected, or could not be read.
     #[error("{0}")]
     BadRequest(String),
     /// 413: a body over the limit, declared or read.
     #[error("request body larger than {0} bytes")]
     TooLarge(usize),
+    /// 413 with a message: a batch over one of its limits (events, an event's payload).
+    #[error("{0}")]
+    BatchTooLarge(String),
+    /// 409: a batch's event reuses an idempotency key for another event; `index` from 0.
+    #[error("[{index}]: {source}")]
+    BatchConflict {
+        /// The event's place in the batch.
+        index: usize,
+        /// What the store said.
+        source: StoreError,
+    },
     /// 500: something on our side failed (a panicked store call); the detail is logged only.
     #[error("internal error")]
     Internal(String),
@@ -84,6 +99,18 @@ impl ApiError {
             ),
             PayloadError::Rule { path, message, .. } => ApiError::invalid(path, message.clone()),
             _ => ApiError::invalid("payload", err.to_string()),
+        }
+    }
+}
+
+impl From<BatchError> for ApiError {
+    fn from(err: BatchError) -> ApiError {
+        match err {
+            BatchError::Invalid(fields) => ApiError::InvalidFields(fields),
+            err @ (BatchError::TooMany { .. } | BatchError::PayloadTooLarge { .. }) => {
+                ApiError::BatchTooLarge(err.to_string())
+            }
+            other => ApiError::BadRequest(other.to_string()),
         }
     }
 }
@@ -133,6 +160,15 @@ impl IntoResponse for ApiError {
                 errors.insert(field, vec![message]);
                 Reply::json(StatusCode::BAD_REQUEST, &errors).into_response()
             }
+            ApiError::InvalidFields(fields) => {
+                Reply::json(StatusCode::BAD_REQUEST, &InOrder(fields)).into_response()
+            }
+            ApiError::BatchTooLarge(_) => {
+                Reply::message(StatusCode::PAYLOAD_TOO_LARGE, message).into_response()
+            }
+            ApiError::BatchConflict { .. } => {
+                Reply::message(StatusCode::CONFLICT, message).into_response()
+            }
             ApiError::BadRequest(_) => {
                 Reply::message(StatusCode::BAD_REQUEST, message).into_response()
             }
@@ -165,7 +201,12 @@ fn store_error(err: StoreError) -> Response {
         | StoreError::DeliveryNotFound { .. } => {
             Reply::message(StatusCode::NOT_FOUND, err.to_string()).into_response()
         }
-        StoreError::WebhookInactive { .. } => {
+        StoreError::InvalidIdempotencyKey { reason, .. } => {
+            let mut errors = BTreeMap::new();
+            errors.insert(IDEMPOTENCY_KEY, vec![format!("it {reason}")]);
+            Reply::json(StatusCode::BAD_REQUEST, &errors).into_response()
+        }
+        StoreError::WebhookInactive { .. } | StoreError::IdempotencyConflict { .. } => {
             Reply::message(StatusCode::CONFLICT, err.to_string()).into_response()
         }
         other => {
@@ -177,6 +218,31 @@ fn store_error(err: StoreError) -> Response {
             response.extensions_mut().insert(ErrorDetail(chain(&other)));
             response
         }
+    }
+}
+
+/// The header of an event's idempotency key.
+pub(crate) const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+
+/// `{field: [message], …}` in the order given (one field's messages together), where a map
+/// would sort `[10]` before `[2]`.
+struct InOrder(Vec<(String, String)>);
+
+impl serde::Serialize for InOrder {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut fields: Vec<(&str, Vec<&str>)> = Vec::new();
+        for (field, message) in &self.0 {
+            match fields.iter_mut().find(|(f, _)| f == field) {
+                Some((_, messages)) => messages.push(message),
+                None => fields.push((field, vec![message])),
+            }
+        }
+        let mut map = s.serialize_map(Some(fields.len()))?;
+        for (field, messages) in fields {
+            map.serialize_entry(field, &messages)?;
+        }
+        map.end()
     }
 }
 

@@ -6,22 +6,23 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderName, Method, StatusCode, Uri, header};
 use djinn_hook_payload::{EventType, Payload};
 use djinn_hook_sign::headers::EVENT as EVENT_HEADER;
 use djinn_hook_store::{
     DEFAULT_ROTATION_OVERLAP, DeliveryFilter, DeliveryLimits, Error as StoreError, LimitsUpdate,
     MAX_ROTATION_OVERLAP, NewEvent, NewWebhook, Page, Recovery, SecretUpdate, Store, Webhook,
-    WebhookUpdate,
+    WebhookUpdate, check_idempotency_key,
 };
 use tracing::Instrument as _;
 
 use crate::app::AppState;
+use crate::batch::{self, BatchLimits};
 use crate::entity_json::{
-    AcceptedJson, DeliveryFullJson, DeliveryJson, RedeliveryJson, RotatedJson, Urls, WebhookJson,
-    generate_secret,
+    AcceptedJson, BatchAcceptedJson, DeliveryFullJson, DeliveryJson, RedeliveryJson, RotatedJson,
+    Urls, WebhookJson, generate_secret,
 };
-use crate::error::ApiError;
+use crate::error::{ApiError, IDEMPOTENCY_KEY};
 use crate::metrics;
 use crate::paths;
 use crate::reply::Reply;
@@ -49,8 +50,12 @@ pub(crate) async fn api(
             allow: allow.join(", "),
         });
     }
+    let max_body = match route {
+        Route::EventBatch { .. } => state.max_batch_body,
+        _ => state.max_body,
+    };
     let body = if routes::takes_body(&method) {
-        request_body::read(&headers, body, state.max_body).await?
+        request_body::read(&headers, body, max_body).await?
     } else {
         Bytes::new()
     };
@@ -93,6 +98,7 @@ pub(crate) async fn api(
             ))
         }
         Route::Events { ns } => accept_event(&state, ns, &headers, &body).await,
+        Route::EventBatch { ns } => accept_batch(&state, ns, &headers, body).await,
         Route::Hooks { ns, at } => {
             let call = at.call(&method).ok_or(ApiError::NoRoute)?;
             let own = (!state.accept_relayed_deliveries).then_some(state.local);
@@ -140,19 +146,107 @@ async fn accept_event(
     if !state.accept_relayed_deliveries {
         crate::relay::refuse_delivery(headers)?;
     }
+    let key = idempotency_key(headers)?;
     let payload = Payload::parse(event, body).map_err(ApiError::payload)?;
     let span = crate::trace::intake_span(&ns, event.name(), headers);
     let mut new = NewEvent::new(ns, event, payload.to_body());
     new.traceparent = crate::trace::traceparent(&span, headers);
+    if let Some(key) = key {
+        new = new.with_idempotency_key(key, state.idempotency_window);
+    }
     let accepted = state
         .intake
         .accept(new, span.clone())
         .instrument(span)
         .await?;
-    state.metrics.event_accepted();
+    state
+        .metrics
+        .events_accepted(std::slice::from_ref(&accepted));
+    let reply = Reply::json(StatusCode::ACCEPTED, &AcceptedJson::new(event, &accepted));
+    Ok(if accepted.replayed {
+        reply.header(REPLAYED, "true")
+    } else {
+        reply
+    })
+}
+
+/// The header set on an answer repeated for an idempotency key (Stripe's name).
+const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+
+/// The request's `Idempotency-Key`, if it sent one: one header, 1 to 255 printable ASCII
+/// characters (surrounding spaces dropped), or 400 naming the header.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>> {
+    let mut values = headers.get_all(IDEMPOTENCY_KEY).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(ApiError::invalid(
+            IDEMPOTENCY_KEY,
+            "must be sent once, not several times",
+        ));
+    }
+    let key = value
+        .to_str()
+        .map_err(|_| ApiError::invalid(IDEMPOTENCY_KEY, "is not printable ASCII"))?
+        .trim();
+    check_idempotency_key(key).map_err(|reason| ApiError::invalid(IDEMPOTENCY_KEY, reason))?;
+    Ok(Some(key.to_owned()))
+}
+
+/// Checks every event of a batch, then stores them all in one transaction (in a group
+/// commit), or none: 202 with each event's answer in order. Idempotency keys are per event
+/// (`idempotency_key` of an item); an `Idempotency-Key` header is refused rather than
+/// guessed at.
+async fn accept_batch(
+    state: &AppState,
+    ns: String,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<Reply> {
+    if headers.contains_key(IDEMPOTENCY_KEY) {
+        return Err(ApiError::invalid(
+            IDEMPOTENCY_KEY,
+            "is given per event in a batch: set each item's idempotency_key",
+        ));
+    }
+    if !state.accept_relayed_deliveries {
+        crate::relay::refuse_delivery(headers)?;
+    }
+    let limits = BatchLimits::new(state.max_batch_events, state.max_body);
+    // Up to --max-batch-body of JSON to parse and validate: off the async threads.
+    let items = tokio::task::spawn_blocking(move || batch::parse(&body, limits))
+        .await
+        .map_err(|err| ApiError::Internal(format!("checking a batch failed: {err}")))??;
+    let types: Vec<EventType> = items.iter().map(|item| item.event).collect();
+    let span = crate::trace::intake_span(&ns, "batch", headers);
+    let traceparent = crate::trace::traceparent(&span, headers);
+    let events = items
+        .into_iter()
+        .map(|item| {
+            let mut new = NewEvent::new(ns.clone(), item.event, item.payload.to_body());
+            new.traceparent = traceparent;
+            match item.idempotency_key {
+                Some(key) => new.with_idempotency_key(key, state.idempotency_window),
+                None => new,
+            }
+        })
+        .collect();
+    let accepted = state
+        .intake
+        .accept_all(events, span.clone())
+        .instrument(span)
+        .await
+        .map_err(|err| match err {
+            StoreError::IdempotencyConflict { index, .. } => {
+                ApiError::BatchConflict { index, source: err }
+            }
+            other => ApiError::Store(other),
+        })?;
+    state.metrics.events_accepted(&accepted);
     Ok(Reply::json(
         StatusCode::ACCEPTED,
-        &AcceptedJson::new(event, &accepted),
+        &BatchAcceptedJson::new(&types, &accepted),
     ))
 }
 

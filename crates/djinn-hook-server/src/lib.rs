@@ -11,6 +11,7 @@
 //! - [`receiver`]: [`receiver::check`] one request, [`receiver::router`] to mount, or a
 //!   ready [`Receiver`] on its own threads.
 //! - [`entity_json`]: the JSON shapes the API writes, shared with the command line's `--json`.
+//! - [`batch`]: a batch of events checked item by item, shared with `emit --batch`.
 //!
 //! Invariant: no request ever holds a thread while it waits on its client: connections are
 //! tasks on the async runtime, store calls run on its blocking pool, and every wait on a client
@@ -79,6 +80,7 @@ struct ReadmeDoctests;
 
 mod app;
 mod auth;
+pub mod batch;
 mod config;
 mod conn;
 pub mod entity_json;

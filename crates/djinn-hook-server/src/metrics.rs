@@ -49,6 +49,7 @@ struct RequestLabels {
 pub(crate) struct Metrics {
     registry: Registry,
     events_accepted: Counter,
+    idempotent_replays: Counter,
     deliveries: Family<DeliveryLabels, Counter>,
     delivery_duration: Histogram,
     hooks_disabled_by_worker: Counter,
@@ -78,8 +79,14 @@ impl Metrics {
         let events_accepted = Counter::default();
         registry.register(
             "events_accepted",
-            "Events accepted by POST /n/:username/:path/-/events",
+            "Events stored by POST /n/:username/:path/-/events and …/events/batch",
             events_accepted.clone(),
+        );
+        let idempotent_replays = Counter::default();
+        registry.register(
+            "idempotent_replays",
+            "Events answered again for an idempotency key already used, storing nothing",
+            idempotent_replays.clone(),
         );
         let deliveries = Family::<DeliveryLabels, Counter>::default();
         registry.register(
@@ -192,6 +199,7 @@ impl Metrics {
             prune_failures,
             registry,
             events_accepted,
+            idempotent_replays,
             deliveries,
             delivery_duration,
             hooks_disabled_by_worker,
@@ -242,9 +250,13 @@ impl Metrics {
         }
     }
 
-    /// One event accepted.
-    pub(crate) fn event_accepted(&self) {
-        self.events_accepted.inc();
+    /// Events accepted (stored, or answered again for their idempotency key).
+    pub(crate) fn events_accepted(&self, accepted: &[djinn_hook_store::Accepted]) {
+        let replays = accepted.iter().filter(|a| a.replayed).count() as u64;
+        self.events_accepted.inc_by(accepted.len() as u64 - replays);
+        if replays > 0 {
+            self.idempotent_replays.inc_by(replays);
+        }
     }
 
     /// One API request answered.

@@ -27,6 +27,8 @@ pub(crate) enum Route {
     Schema(EventType),
     /// `/n/:username/:path/-/events`
     Events { ns: String },
+    /// `/n/:username/:path/-/events/batch`
+    EventBatch { ns: String },
     /// `/n/:username/:path/-/webhooks…`: the store's webhooks and deliveries.
     Hooks { ns: String, at: HookPath },
 }
@@ -36,6 +38,8 @@ pub(crate) enum Route {
 pub(crate) enum ApiPath {
     /// `events`
     Events,
+    /// `events/batch`
+    EventBatch,
     /// `webhooks…`
     Hooks(HookPath),
 }
@@ -81,6 +85,7 @@ impl Resource for ApiPath {
     fn parse(segments: &[&str]) -> Option<ApiPath> {
         let hook = match segments {
             ["events"] => return Some(ApiPath::Events),
+            ["events", "batch"] => return Some(ApiPath::EventBatch),
             ["webhooks"] => HookPath::Webhooks,
             ["webhooks", id] => HookPath::Webhook(id_of(id)?),
             ["webhooks", id, "rotate-secret"] => HookPath::RotateSecret(id_of(id)?),
@@ -119,6 +124,7 @@ impl Route {
         let NamespacePath { ns, at } = NamespacePath::<ApiPath>::parse(path)?;
         Some(match at {
             ApiPath::Events => Route::Events { ns },
+            ApiPath::EventBatch => Route::EventBatch { ns },
             ApiPath::Hooks(at) => Route::Hooks { ns, at },
         })
     }
@@ -129,7 +135,7 @@ impl Route {
             Route::Healthz | Route::Metrics | Route::Readyz | Route::OpenApi | Route::Schema(_) => {
                 None
             }
-            Route::Events { ns } | Route::Hooks { ns, .. } => Some(ns),
+            Route::Events { ns } | Route::EventBatch { ns } | Route::Hooks { ns, .. } => Some(ns),
         }
     }
 
@@ -148,7 +154,7 @@ impl Route {
             Route::Healthz | Route::Metrics | Route::Readyz | Route::OpenApi | Route::Schema(_) => {
                 vec![Method::GET]
             }
-            Route::Events { .. } => vec![Method::POST],
+            Route::Events { .. } | Route::EventBatch { .. } => vec![Method::POST],
             Route::Hooks { at, .. } => [Method::GET, Method::POST, Method::PATCH, Method::DELETE]
                 .into_iter()
                 .filter(|method| at.call(method).is_some())
@@ -259,6 +265,11 @@ mod tests {
             ("/n/alice/ci/-/webhooks/99999999999999999999", None),
             ("/n/alice/ci/-/webhooks//", None),
             ("/n/alice/ci/-/builds", None),
+            (
+                "/n/alice/ci/-/events/batch/",
+                Some(Route::EventBatch { ns: ns("alice/ci") }),
+            ),
+            ("/n/alice/ci/-/events/other", None),
             ("/n/alice/ci/webhooks", None),
             ("/", None),
             ("/n/alice/ci/-/webhooks/1/deliveries/%zz", None),

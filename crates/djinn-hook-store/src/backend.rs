@@ -96,6 +96,8 @@ pub(crate) trait Intake {
     fn retry_now(&self, hook_id: i64, now: OffsetDateTime) -> Result<u64>;
     fn next_due_at(&self) -> Result<Option<OffsetDateTime>>;
     fn counts(&self, now: OffsetDateTime) -> Result<Counts>;
+    /// Deletes the idempotency keys whose window ended at or before `now`.
+    fn clear_expired_keys(&self, now: OffsetDateTime) -> Result<u64>;
 }
 
 /// What a claim got, the webhook it served last and the webhooks it found at their cap.

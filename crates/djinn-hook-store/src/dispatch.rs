@@ -18,6 +18,7 @@ use crate::at_cap::AtCap;
 use crate::backend::Backend;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
+use crate::idempotency::check_keys;
 use crate::key::SecretKey;
 use crate::liveness::Process;
 #[cfg(feature = "postgres")]
@@ -212,7 +213,7 @@ impl Store {
 
     /// The PostgreSQL schema version this build writes (the `schema_version`
     /// table); numbered on its own, its version 1 holds SQLite's 1 to 3, its 2 SQLite's 4, its 3
-    /// SQLite's 5, its 4 SQLite's 6, its 5 SQLite's 7.
+    /// SQLite's 5, its 4 SQLite's 6, its 5 SQLite's 7, its 6 to 8 SQLite's 8 to 10.
     #[cfg(feature = "postgres")]
     pub fn postgres_schema_version() -> i64 {
         pg::SCHEMA_VERSION
@@ -407,18 +408,30 @@ impl Store {
     /// (`_djinn-hooks/…`) is [`Error::InvalidNamespace`]. The event's
     /// [`traceparent`](NewEvent::traceparent) is stored with it and handed to each of its
     /// deliveries.
+    ///
+    /// An event with an idempotency key ([`NewEvent::with_idempotency_key`]) whose key is
+    /// stored in its namespace, its window not over, is answered as the first time
+    /// ([`Accepted::replayed`]) and stores nothing, if its type and payload are the same;
+    /// else it is [`Error::IdempotencyConflict`]. The key is stored in the event's
+    /// transaction, and the check and the write are one step for every process on the file
+    /// or database: stores racing with one key store one event. A key that is not 1 to 255
+    /// printable ASCII characters is [`Error::InvalidIdempotencyKey`].
     pub fn accept_event(&self, event: NewEvent) -> Result<Accepted> {
         crate::notify::refuse_reserved(&event.namespace)?;
+        check_keys(std::slice::from_ref(&event))?;
         self.backend().accept_event(event, self.now())
     }
 
     /// Accepts many events in one transaction (group commit). All or nothing:
-    /// if one fails (e.g. an unknown namespace, as in [`Store::accept_event`])
-    /// none is stored.
+    /// if one fails (e.g. an unknown namespace, as in [`Store::accept_event`], or an
+    /// idempotency key's conflict, whose error names its place in `events`) none is stored.
+    /// Events with one key in one call: the later ones are answered as replays of the first
+    /// (or refused as a conflict), as if sent after it.
     pub fn accept_events(&self, events: Vec<NewEvent>) -> Result<Vec<Accepted>> {
         for event in &events {
             crate::notify::refuse_reserved(&event.namespace)?;
         }
+        check_keys(&events)?;
         self.backend().accept_events(events, self.now())
     }
 
@@ -714,6 +727,7 @@ impl Store {
                 self.backend().clear_ended_rotations(now)?;
                 self.backend()
                     .clear_forgotten_breakers(now - FORGOTTEN_BREAKER)?;
+                self.backend().clear_expired_keys(now)?;
                 Ok(Pruned::default())
             }
         }
@@ -724,7 +738,8 @@ impl Store {
     /// of at most [`PRUNE_BATCH`](crate::PRUNE_BATCH) rows. Both prunes also delete the
     /// previous secrets whose rotation overlap has ended ([`Store::rotate_secret`]), and the
     /// shared circuit breakers nobody probed for a day after their open period ended (no
-    /// process had a task for their destination: their webhooks were deleted or moved).
+    /// process had a task for their destination: their webhooks were deleted or moved), and
+    /// the idempotency keys whose window has ended ([`NewEvent::with_idempotency_key`]).
     pub fn prune_before(&self, cutoff: OffsetDateTime) -> Result<Pruned> {
         self.prune_before_with(cutoff, &mut |_| {})
     }
@@ -738,6 +753,7 @@ impl Store {
         self.backend().clear_ended_rotations(now)?;
         self.backend()
             .clear_forgotten_breakers(now - FORGOTTEN_BREAKER)?;
+        self.backend().clear_expired_keys(now)?;
         self.backend().prune_before(cutoff, progress)
     }
 

@@ -96,6 +96,27 @@ pub enum Error {
         /// The id given.
         id: i64,
     },
+    /// An event's idempotency key was used before, within its window and in the same
+    /// namespace, for another event type or payload: nothing of the call was stored.
+    #[error(
+        "idempotency key {key:?} was already used for a different event (another type or \
+         payload) in this namespace"
+    )]
+    IdempotencyConflict {
+        /// The key.
+        key: String,
+        /// The event's place in the call (`accept_events`), from 0.
+        index: usize,
+    },
+    /// An event's idempotency key is not 1 to 255 printable ASCII characters: nothing of the
+    /// call was stored.
+    #[error("invalid idempotency key: it {reason}")]
+    InvalidIdempotencyKey {
+        /// The event's place in the call (`accept_events`), from 0.
+        index: usize,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// A redelivery was asked for a webhook that is not active.
     #[error("webhook {id} is not active; re-enable it before redelivering")]
     WebhookInactive {

@@ -189,6 +189,7 @@ mod custom_headers;
 mod delivery_query;
 mod dispatch;
 mod error;
+mod idempotency;
 mod intake;
 mod key;
 mod key_file;
@@ -228,6 +229,9 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use custom_headers::{KEEP_HEADER_VALUE, MAX_HEADERS};
 pub use dispatch::{NotificationTarget, Store, WorkListener, is_postgres_url};
 pub use error::{DatabaseError, Error, Result};
+pub use idempotency::{
+    DEFAULT_IDEMPOTENCY_WINDOW, IdempotencyKey, MAX_IDEMPOTENCY_KEY, check_idempotency_key,
+};
 pub use key::SecretKey;
 pub use liveness::{LivenessEvent, ProcessId, ProcessInfo, TakenBack};
 pub use notify::NOTIFICATIONS_NAMESPACE;

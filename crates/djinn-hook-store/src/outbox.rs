@@ -11,10 +11,11 @@ use uuid::Uuid;
 use crate::backend::Intake;
 use crate::error::{Error, IResult, Result};
 use crate::hooks::fail_pending;
+use crate::idempotency::{StoredKey, expires_at, fingerprint};
 use crate::intake::{Health, HookCache, health};
 use crate::notices::{notify, subject};
 use crate::notify::Notice;
-use crate::sql::{count, event_code, from_ns, headers_to_json, to_ns};
+use crate::sql::{count, event_code, from_ns, headers_to_json, to_ns, uuid_from_blob};
 use crate::sqlite::{SqliteBackend, namespace_id};
 use crate::task_state::{DONE as STATE_DONE, FAILED, FAILED as STATE_FAILED, PENDING};
 use crate::types::{Accepted, Completed, Counts, NewEvent};
@@ -25,18 +26,28 @@ pub const MAX_BODY: usize = 64 * 1024;
 
 impl Intake for SqliteBackend {
     fn accept_event(&self, event: NewEvent, now: OffsetDateTime) -> Result<Accepted> {
-        self.write("accepting an event", |tx| {
-            accept(tx, &mut HookCache::default(), &event, now)
-        })
+        let mut accepted = self.accept_events(vec![event], now)?;
+        Ok(accepted.remove(0))
     }
 
+    /// An event whose idempotency key is stored (and not expired) is answered from it; the
+    /// writer's lock makes the look-up and the write one step for every process.
     fn accept_events(&self, events: Vec<NewEvent>, now: OffsetDateTime) -> Result<Vec<Accepted>> {
         self.write("accepting events", |tx| {
             let mut hooks = HookCache::default();
             events
                 .iter()
-                .map(|e| accept(tx, &mut hooks, e, now))
+                .enumerate()
+                .map(|(i, e)| accept(tx, &mut hooks, e, i, now))
                 .collect()
+        })
+    }
+
+    fn clear_expired_keys(&self, now: OffsetDateTime) -> Result<u64> {
+        self.write("deleting expired idempotency keys", |tx| {
+            Ok(tx
+                .prepare_cached("DELETE FROM idempotency_keys WHERE expires_at <= ?1")?
+                .execute([to_ns(now)])? as u64)
         })
     }
 
@@ -157,12 +168,18 @@ fn accept(
     tx: &Transaction<'_>,
     hooks: &mut HookCache,
     event: &NewEvent,
-    now: OffsetDateTime,
+    index: usize,
+    at: OffsetDateTime,
 ) -> IResult<Accepted> {
     let subscribers = hooks.of(&event.namespace, |name| load_hooks(tx, name))?;
-    let event_id = Uuid::new_v4();
-    let now = to_ns(now);
+    let now = to_ns(at);
     let ns = subscribers.namespace_id;
+    if let Some(key) = &event.idempotency
+        && let Some(stored) = stored_key(tx, ns, &key.key, now)?
+    {
+        return Ok(stored.answer(event, index)?);
+    }
+    let event_id = Uuid::new_v4();
     let row = insert_event(tx, event_id, ns, event.event, &event.payload, now, false)?;
     if let Some(traceparent) = event.traceparent {
         // A second statement only for a traced event: the common insert stays as it was.
@@ -179,7 +196,50 @@ fn accept(
         insert.execute(params![row, hook, now])?;
         matched += 1;
     }
-    Ok(Accepted { event_id, matched })
+    if let Some(key) = &event.idempotency {
+        // Replaces an expired row of the same key, if a prune has not deleted it yet.
+        tx.prepare_cached(
+            "INSERT OR REPLACE INTO idempotency_keys
+                (namespace_id, key, fingerprint, event_uuid, event, matched, created_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?
+        .execute(params![
+            ns,
+            key.key,
+            fingerprint(event),
+            event_id.as_bytes(),
+            event_code(event.event),
+            matched as i64,
+            now,
+            to_ns(expires_at(at, key)),
+        ])?;
+    }
+    Ok(Accepted {
+        event_id,
+        matched,
+        replayed: false,
+    })
+}
+
+/// The stored, unexpired idempotency key `key` of namespace `ns`, if any.
+fn stored_key(
+    tx: &Transaction<'_>,
+    ns: i64,
+    key: &str,
+    now: i64,
+) -> rusqlite::Result<Option<StoredKey>> {
+    tx.prepare_cached(
+        "SELECT fingerprint, event_uuid, matched FROM idempotency_keys
+         WHERE namespace_id = ?1 AND key = ?2 AND expires_at > ?3",
+    )?
+    .query_row(params![ns, key, now], |r| {
+        Ok(StoredKey {
+            fingerprint: r.get(0)?,
+            event_id: uuid_from_blob(&r.get::<_, Vec<u8>>(1)?)?,
+            matched: usize::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+        })
+    })
+    .optional()
 }
 
 /// Stores an event (`created_at` in Unix ns; `test`: queued by

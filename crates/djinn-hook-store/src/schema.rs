@@ -16,7 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0007_process_liveness.sql"),
     include_str!("migrations/0008_adaptive_limit.sql"),
     include_str!("migrations/0009_breakers.sql"),
-    // 0010: idempotency keys, merged separately.
+    include_str!("migrations/0010_idempotency_keys.sql"),
     include_str!("migrations/0011_recovery_headers.sql"),
     include_str!("migrations/0012_traces_notifications.sql"),
 ];

@@ -9,6 +9,8 @@ use serde::{Serialize, Serializer};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::idempotency::IdempotencyKey;
+
 /// A namespace, addressed as `owner/path` (as in the original's
 /// `/n/:username/:path`); `path` may have several segments (`owner/parent/child`),
 /// whose parent is the namespace one segment shorter.
@@ -333,6 +335,8 @@ pub struct NewEvent {
     /// The trace of its intake (W3C Trace Context), kept with the event so every delivery
     /// continues it; default `None`.
     pub traceparent: Option<TraceParent>,
+    /// The client's idempotency key, if it gave one ([`NewEvent::with_idempotency_key`]).
+    pub idempotency: Option<IdempotencyKey>,
 }
 
 impl NewEvent {
@@ -347,7 +351,17 @@ impl NewEvent {
             event,
             payload: payload.into(),
             traceparent: None,
+            idempotency: None,
         }
+    }
+
+    /// This event under an idempotency `key` remembered for `window`: within it, the same key
+    /// with the same event type and payload in the same namespace answers as the first time
+    /// (the same [`Accepted`], [`Accepted::replayed`] set) and stores nothing; with another
+    /// type or payload it is [`Error::IdempotencyConflict`](crate::Error::IdempotencyConflict).
+    pub fn with_idempotency_key(mut self, key: impl Into<String>, window: Duration) -> NewEvent {
+        self.idempotency = Some(IdempotencyKey::new(key, window));
+        self
     }
 }
 
@@ -358,6 +372,9 @@ pub struct Accepted {
     pub event_id: Uuid,
     /// How many webhooks matched, i.e. how many tasks were queued (zero is fine).
     pub matched: usize,
+    /// Whether this is the answer given before to the same idempotency key: nothing was stored
+    /// this time, and `event_id` and `matched` are the first request's.
+    pub replayed: bool,
 }
 
 /// What [`Store::complete`](crate::Store::complete) did with one completion.

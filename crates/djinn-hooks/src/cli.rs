@@ -83,7 +83,10 @@ With --json, a delivery is printed as `serve` answers it:
 const EMIT_HELP: &str = "\
 The namespace must exist: it comes into being with its first webhook (`hook create`). An event
 for an unknown namespace is refused (exit code 1) and nothing is stored, as
-`POST /n/{ns}/-/events` answers 404.";
+`POST /n/{ns}/-/events` answers 404.
+
+A batch (--batch) is checked whole first: an invalid item is reported by its index and field
+(exit code 2) and nothing is stored. Each item may carry its own idempotency_key.";
 
 /// The top-level commands.
 #[derive(Debug, Subcommand)]
@@ -446,14 +449,28 @@ impl AutoPruneArgs {
 /// `emit`
 #[derive(Debug, Args)]
 pub(crate) struct EmitArgs {
-    /// The event name, e.g. build.finished (see `djinn-hooks events`).
-    pub(crate) event: String,
+    /// The event name, e.g. build.finished (see `djinn-hooks events`); none with --batch.
+    #[arg(required_unless_present = "batch", conflicts_with = "batch")]
+    pub(crate) event: Option<String>,
     /// The namespace, as OWNER/PATH; it must exist (see below).
     #[arg(long)]
     pub(crate) namespace: String,
     /// The JSON payload file; stdin when absent.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "batch")]
     pub(crate) payload: Option<PathBuf>,
+    /// A key naming this event, for retries: the same key with the same event type and
+    /// payload in the namespace, within --idempotency-window, prints the first event's id
+    /// and stores nothing; with another type or payload it is refused (exit code 1).
+    #[arg(long, value_name = "KEY", conflicts_with = "batch")]
+    pub(crate) idempotency_key: Option<String>,
+    /// How long an idempotency key answers for its event (e.g. 24h, 7d); `serve` has its own.
+    #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+    pub(crate) idempotency_window: std::time::Duration,
+    /// A batch of events to store all or none, in one transaction: a JSON array of
+    /// {"event": NAME, "payload": {...}, "idempotency_key": KEY (optional)}, as `POST
+    /// /n/{ns}/-/events/batch` takes (a file, or - for stdin).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) batch: Option<PathBuf>,
 }
 
 /// `worker`
@@ -608,9 +625,20 @@ pub(crate) struct ServeArgs {
     /// DJINN_HOOKS_TOKENS, comma-separated).
     #[arg(long)]
     pub(crate) token_file: Option<PathBuf>,
-    /// The largest request body accepted, in bytes.
+    /// The largest request body accepted, in bytes; in a batch, the largest payload of one
+    /// event.
     #[arg(long, default_value_t = 1024 * 1024)]
     pub(crate) max_body: usize,
+    /// The largest body of a batch of events (POST …/events/batch), in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub(crate) max_batch_body: usize,
+    /// The most events in one batch (POST …/events/batch).
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub(crate) max_batch_events: usize,
+    /// How long an event's idempotency key (the Idempotency-Key header, a batch item's
+    /// idempotency_key) answers for it (e.g. 24h, 7d); a prune deletes it after.
+    #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+    pub(crate) idempotency_window: std::time::Duration,
     /// How many threads run the HTTP side (connections are tasks on them: a slow or idle client
     /// holds none).
     #[arg(long, default_value_t = 2)]

@@ -64,6 +64,7 @@ Any path and method not listed is answered 404 (`{\"message\": \"not found\"}`) 
         paths::openapi_json,
         paths::event_schema,
         paths::accept_event,
+        paths::accept_batch,
         paths::list_webhooks,
         paths::create_webhook,
         paths::show_webhook,

@@ -6,10 +6,10 @@
 
 use utoipa::IntoParams;
 
-use super::schemas::{BadRequest, ErrorMessage, EventName, EventPayload};
+use super::schemas::{BadRequest, BatchItem, ErrorMessage, EventName, EventPayload};
 use crate::entity_json::{
-    AcceptedJson, DeliveryFullJson, DeliveryJson, RecoveredJson, RedeliveryJson, RotatedJson,
-    WebhookJson,
+    AcceptedJson, BatchAcceptedJson, DeliveryFullJson, DeliveryJson, RecoveredJson, RedeliveryJson,
+    RotatedJson, WebhookJson,
 };
 use crate::ready::ReadyJson;
 use crate::request_body::{CreateWebhook, Recover, RotateSecret, UpdateWebhook};
@@ -124,12 +124,18 @@ fn event_schema() {}
     params(
         Ns,
         ("X-Djinn-CI-Event" = EventName, Header, description = "The event's name"),
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 printable ASCII \
+            characters: a retry with the same key and event is answered as the first request \
+            was, and stores nothing"),
     ),
     request_body(content = EventPayload, content_type = "application/json",
         description = "The event's payload (`components/schemas/<event>`)"),
     responses(
-        (status = 202, description = "Stored; `matched` webhooks will get it",
+        (status = 202, description = "Stored (or, with `Idempotent-Replayed: true`, stored \
+            before under this idempotency key); `matched` webhooks will get it",
             body = AcceptedJson),
+        (status = 409, description = "The idempotency key was used for another event",
+            body = ErrorMessage),
         (status = 400, description = "A missing or unknown event header, malformed JSON, or \
             a payload that is not the event's", body = BadRequest),
         (status = 401, description = "No valid token", body = ErrorMessage,
@@ -143,6 +149,32 @@ fn event_schema() {}
     security(("bearer" = ["intake"])),
 )]
 fn accept_event() {}
+
+/// Accepts many events at once, all or none, in one transaction; an answer per event in
+/// order. An invalid item refuses the whole batch, each problem named by its item's index.
+#[utoipa::path(
+    post, path = "/n/{owner}/{path}/-/events/batch", tag = "intake",
+    operation_id = "accept_batch",
+    params(Ns),
+    request_body(content = Vec<BatchItem>, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Every event stored, answers in order",
+            body = BatchAcceptedJson),
+        (status = 400, description = "Malformed JSON, or items that are invalid (each named \
+            by index and field); nothing stored", body = BadRequest),
+        (status = 401, description = "No valid token", body = ErrorMessage,
+            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 403, description = "The token may not post events to this namespace",
+            body = ErrorMessage),
+        (status = 404, description = "No such namespace", body = ErrorMessage),
+        (status = 409, description = "An item's idempotency key was used for another event",
+            body = ErrorMessage),
+        (status = 413, description = "Too many items, or the body or an item over its limit",
+            body = ErrorMessage),
+    ),
+    security(("bearer" = ["intake"])),
+)]
+fn accept_batch() {}
 
 /// The namespace's webhooks.
 #[utoipa::path(

@@ -107,3 +107,18 @@ pub(crate) struct LimitHold {
     /// While paused after a 429 or 503, until when.
     paused_until: Option<time::OffsetDateTime>,
 }
+
+/// One event of a batch (`POST …/events/batch`).
+#[derive(utoipa::ToSchema)]
+#[allow(
+    dead_code,
+    reason = "a schema only: the server reads items in `batch.rs`"
+)]
+pub(crate) struct BatchItem {
+    /// The event's name.
+    event: EventName,
+    /// The event's payload (`components/schemas/<event>`).
+    payload: EventPayload,
+    /// The item's idempotency key (1 to 255 printable ASCII characters).
+    idempotency_key: Option<String>,
+}

@@ -27,7 +27,7 @@ fn operations(document: &Value) -> Vec<(Method, String, String)> {
 fn every_operation_is_a_route_the_server_answers() {
     let document = document();
     let operations = operations(&document);
-    assert_eq!(operations.len(), 15, "{operations:#?}");
+    assert_eq!(operations.len(), 17, "{operations:#?}");
     for (method, path, id) in &operations {
         let route = Route::parse(path).unwrap_or_else(|| panic!("{id}: {path} is no route"));
         assert!(route.allowed().contains(method), "{id}: {method} {path}");
@@ -59,6 +59,7 @@ fn every_call_is_in_the_document() {
         HookPath::Deliveries(7),
         HookPath::Delivery(7, 9),
         HookPath::Redeliver(7, 9),
+        HookPath::Recover(7),
     ];
     let mut calls = 0;
     for at in paths {
@@ -70,7 +71,7 @@ fn every_call_is_in_the_document() {
             }
         }
     }
-    assert_eq!(calls, 9);
+    assert_eq!(calls, 10);
 }
 
 #[test]

@@ -192,6 +192,30 @@ async fn token_scopes_are_403_outside_them() {
         call(&config, event("ci-token-0123456789")).await.status(),
         StatusCode::ACCEPTED
     );
+    let batch = |token: &str| {
+        let cron = djinn_hook_payload::example_payload(
+            djinn_hook_payload::EventType::Cron,
+            djinn_hook_payload::DEFAULT_API_SERVER,
+        )
+        .to_body();
+        Request::post("/n/alice/ci/-/events/batch")
+            .header("Authorization", bearer(token))
+            .body(Body::from(format!(
+                r#"[{{"event": "cron", "payload": {}}}]"#,
+                String::from_utf8(cron).unwrap()
+            )))
+            .unwrap()
+    };
+    assert_eq!(
+        call(&config, batch("ci-token-0123456789")).await.status(),
+        StatusCode::ACCEPTED
+    );
+    let refused = call(&config, batch("viewer-0123456789")).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        text(refused).await,
+        "{\n  \"message\": \"forbidden: this token may not post events\"\n}\n"
+    );
     let read = call(
         &config,
         get(

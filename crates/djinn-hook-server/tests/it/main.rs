@@ -6,6 +6,7 @@ mod api;
 mod auth;
 mod browser;
 mod forms;
+mod intake;
 mod openapi;
 mod pages;
 mod props;

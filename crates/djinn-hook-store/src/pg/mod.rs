@@ -9,6 +9,7 @@ mod breakers;
 mod claim;
 mod defer;
 mod hooks;
+mod idempotency;
 mod limit_notes;
 mod listen;
 mod log;

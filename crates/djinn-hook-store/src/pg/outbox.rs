@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::hooks::fail_pending;
+use super::idempotency::{self, Plan};
 use super::notices::{notify, subject};
 use super::{CHANNEL, PgBackend, namespace_id};
 use crate::backend::Intake;
@@ -31,10 +32,19 @@ impl Intake for PgBackend {
     fn accept_events(&self, events: Vec<NewEvent>, now: OffsetDateTime) -> Result<Vec<Accepted>> {
         self.write("accepting events", |tx| {
             let accepted = accept(tx, &events, now)?;
-            if accepted.iter().any(|a| a.matched > 0) {
+            if accepted.iter().any(|a| a.matched > 0 && !a.replayed) {
                 announce(tx)?;
             }
             Ok(accepted)
+        })
+    }
+
+    fn clear_expired_keys(&self, now: OffsetDateTime) -> Result<u64> {
+        self.write("deleting expired idempotency keys", |tx| {
+            Ok(tx.execute(
+                "DELETE FROM idempotency_keys WHERE expires_at <= $1",
+                &[&to_ns(now)],
+            )?)
         })
     }
 
@@ -168,26 +178,41 @@ fn load_hooks(tx: &mut Transaction<'_>, name: &str) -> IResult<(i64, Vec<(i64, i
 }
 
 /// Stores a batch of events and their tasks: two statements (array
-/// parameters) for the whole batch, plus two per namespace first seen.
+/// parameters) for the whole batch, plus two per namespace first seen, and two for
+/// the idempotency keys if any event has one. An event answered from its key is not stored.
 fn accept(
     tx: &mut Transaction<'_>,
     events: &[NewEvent],
-    now: OffsetDateTime,
+    at: OffsetDateTime,
 ) -> IResult<Vec<Accepted>> {
-    let now = to_ns(now);
+    let now = to_ns(at);
     let mut hooks = HookCache::default();
-    let (mut uuids, mut namespaces, mut codes, mut payloads) = (vec![], vec![], vec![], vec![]);
-    let mut traces: Vec<Option<String>> = Vec::with_capacity(events.len());
-    // (index of the event in the batch, hook) for every task to queue.
-    let mut tasks: Vec<(usize, i64)> = Vec::new();
-    for (i, event) in events.iter().enumerate() {
+    let mut plans = Vec::with_capacity(events.len());
+    for event in events {
         let subscribers = hooks.of(&event.namespace, |name| load_hooks(tx, name))?;
-        tasks.extend(subscribers.matching(event.event).map(|hook| (i, hook)));
-        uuids.push(Uuid::new_v4());
-        namespaces.push(subscribers.namespace_id);
-        codes.push(event_code(event.event));
-        payloads.push(event.payload.as_slice());
-        traces.push(event.traceparent.map(|t| t.to_string()));
+        plans.push(Plan {
+            namespace: subscribers.namespace_id,
+            hooks: subscribers.matching(event.event).collect(),
+        });
+    }
+    let uuids: Vec<Uuid> = events.iter().map(|_| Uuid::new_v4()).collect();
+    let mut answers = if events.iter().any(|e| e.idempotency.is_some()) {
+        idempotency::claim(tx, events, &plans, &uuids, at)?
+    } else {
+        vec![None; events.len()]
+    };
+    // The events to store, by their index in the batch.
+    let new: Vec<usize> = (0..events.len())
+        .filter(|&i| answers[i].is_none())
+        .collect();
+    let (mut ids, mut namespaces, mut codes, mut payloads) = (vec![], vec![], vec![], vec![]);
+    let mut traces: Vec<Option<String>> = Vec::with_capacity(new.len());
+    for &i in &new {
+        ids.push(uuids[i]);
+        namespaces.push(plans[i].namespace);
+        codes.push(event_code(events[i].event));
+        payloads.push(events[i].payload.as_slice());
+        traces.push(events[i].traceparent.map(|t| t.to_string()));
     }
     // Rows go in in the batch's order, so the ids, sorted, are the events' in that order.
     let mut rows: Vec<i64> = tx
@@ -199,7 +224,7 @@ fn accept(
              ORDER BY n
              RETURNING id",
             &[
-                (&uuids, Type::UUID_ARRAY),
+                (&ids, Type::UUID_ARRAY),
                 (&namespaces, Type::INT8_ARRAY),
                 (&codes, Type::INT8_ARRAY),
                 (&payloads, Type::BYTEA_ARRAY),
@@ -211,9 +236,14 @@ fn accept(
         .map(|r| r.try_get(0))
         .collect::<Result<_, _>>()?;
     rows.sort_unstable();
-    if !tasks.is_empty() {
-        let event_rows: Vec<i64> = tasks.iter().map(|(i, _)| rows[*i]).collect();
-        let hook_ids: Vec<i64> = tasks.iter().map(|(_, hook)| *hook).collect();
+    let (mut event_rows, mut hook_ids) = (vec![], vec![]);
+    for (&i, &row) in new.iter().zip(&rows) {
+        for &hook in &plans[i].hooks {
+            event_rows.push(row);
+            hook_ids.push(hook);
+        }
+    }
+    if !event_rows.is_empty() {
         tx.query_typed(
             formatcp!(
                 "INSERT INTO tasks (event_id, hook_id, state, next_at)
@@ -227,14 +257,16 @@ fn accept(
             ],
         )?;
     }
-    let mut matched = vec![0; events.len()];
-    for (i, _) in &tasks {
-        matched[*i] += 1;
+    for &i in &new {
+        answers[i] = Some(Accepted {
+            event_id: uuids[i],
+            matched: plans[i].hooks.len(),
+            replayed: false,
+        });
     }
-    Ok(uuids
+    Ok(answers
         .into_iter()
-        .zip(matched)
-        .map(|(event_id, matched)| Accepted { event_id, matched })
+        .map(|a| a.expect("every event answered"))
         .collect())
 }
 

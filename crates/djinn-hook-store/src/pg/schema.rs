@@ -7,7 +7,8 @@ use crate::error::Error;
 /// The migrations in order; migration `i` takes the schema to version `i + 1`.
 /// Never edit one that has shipped: add a new one. (The numbering is the
 /// PostgreSQL schema's own: its version 1 holds what SQLite's 1-3 hold, its 2
-/// SQLite's 4, its 3 SQLite's 5, its 4 SQLite's 6, its 5 SQLite's 7.)
+/// SQLite's 4, its 3 SQLite's 5, its 4 SQLite's 6, its 5 SQLite's 7, its 6 to 8 SQLite's 8
+/// to 10.)
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_isolation.sql"),
@@ -16,7 +17,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_process_liveness.sql"),
     include_str!("migrations/0006_adaptive_limit.sql"),
     include_str!("migrations/0007_breakers.sql"),
-    // 0008: idempotency keys, merged separately.
+    include_str!("migrations/0008_idempotency_keys.sql"),
     include_str!("migrations/0009_recovery_headers.sql"),
     include_str!("migrations/0010_traces_notifications.sql"),
 ];

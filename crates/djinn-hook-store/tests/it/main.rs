@@ -9,6 +9,7 @@ mod files;
 mod flows;
 mod headers;
 mod hooks;
+mod idempotency;
 mod leases;
 mod liveness;
 mod log;
@@ -97,6 +98,15 @@ conformance! {
         only_active_subscribed_hooks_of_the_namespace_match,
         tls_verification_is_on_unless_turned_off_for_an_https_url,
         payload_urls_are_what_the_http_client_can_send,
+    }
+    idempotency {
+        a_key_used_again_for_the_same_event_answers_as_first_and_stores_nothing,
+        a_key_used_again_for_another_event_is_refused_naming_it,
+        keys_belong_to_their_namespace,
+        one_key_twice_in_a_batch_stores_one_event_and_a_conflict_stores_nothing,
+        an_invalid_key_is_refused_and_stores_nothing,
+        an_expired_key_is_free_again_and_pruned,
+        stores_racing_with_one_key_store_one_event,
     }
     liveness {
         a_live_process_keeps_its_claims_a_dead_ones_come_back_at_once,

@@ -21,7 +21,7 @@ fn user_version(path: &std::path::Path) -> i64 {
 #[test]
 fn fresh_file_is_at_the_latest_version_in_wal_mode() {
     let db = db();
-    assert_eq!(Store::schema_version(), 11);
+    assert_eq!(Store::schema_version(), 12);
     assert_eq!(user_version(&db.path()), Store::schema_version());
     let conn = Connection::open(db.path()).unwrap();
     let mode: String = conn

@@ -161,6 +161,18 @@ impl Db {
         }
     }
 
+    /// How many rows `table` holds.
+    pub(crate) fn count_rows(&self, table: &str) -> i64 {
+        let sql = format!("SELECT count(*) FROM {table}");
+        match &self.place {
+            Place::File(_) => rusqlite::Connection::open(self.path())
+                .unwrap()
+                .query_row(&sql, [], |r| r.get(0))
+                .unwrap(),
+            Place::Postgres(scratch) => admin(&scratch.url).query_one(&sql, &[]).unwrap().get(0),
+        }
+    }
+
     /// A webhook's previous secret as stored (sealed), if any.
     pub(crate) fn stored_previous_secret(&self, hook_id: i64) -> Option<Vec<u8>> {
         match &self.place {

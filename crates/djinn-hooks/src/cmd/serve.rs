@@ -27,6 +27,12 @@ pub(crate) fn run(global: &Global, args: &ServeArgs) -> anyhow::Result<()> {
     if args.http_threads == 0 {
         super::invalid!("--http-threads: must be at least 1");
     }
+    if args.max_batch_events == 0 {
+        super::invalid!("--max-batch-events: must be at least 1");
+    }
+    if args.idempotency_window.is_zero() {
+        super::invalid!("--idempotency-window: must be longer than 0s");
+    }
     let breaker = super::worker::breaker_config(&args.breakers)?;
     let env_tokens = std::env::var(TOKENS_ENV).ok();
     let tokens = Tokens::load(args.token_file.as_deref(), env_tokens.as_deref())
@@ -34,6 +40,9 @@ pub(crate) fn run(global: &Global, args: &ServeArgs) -> anyhow::Result<()> {
     let mut config = Config::new(&args.listen, tokens).map_err(|err| Invalid(err.to_string()))?;
     config.base_url.clone_from(&args.base_url);
     config.max_body = args.max_body;
+    config.max_batch_body = args.max_batch_body;
+    config.max_batch_events = args.max_batch_events;
+    config.idempotency_window = args.idempotency_window;
     config.http_threads = args.http_threads;
     config.concurrency = Some(args.concurrency);
     config.accept_relayed_deliveries = args.accept_relayed_deliveries;

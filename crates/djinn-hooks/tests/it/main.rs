@@ -28,6 +28,7 @@ mod deliver;
 mod fixtures;
 mod full_disk;
 mod hook_test;
+mod intake;
 mod listen;
 mod liveness;
 mod manual;
@@ -154,6 +155,16 @@ impl Env {
         ];
         args.extend_from_slice(extra);
         serde_json::from_str(self.run(&args, None).ok()).expect("worker --json prints counters")
+    }
+
+    /// A store on this test's database, as the binary opens it.
+    pub(crate) fn store(&self) -> djinn_hook_store::Store {
+        let key_file = self.postgres.as_ref().map(|_| self.path("hooks.key"));
+        djinn_hook_store::Store::open_with_key_file(
+            std::path::Path::new(&self.database()),
+            key_file.as_deref(),
+        )
+        .expect("open the test's store")
     }
 
     /// Runs the binary with `args` and `stdin` (empty when `None`) and waits for it.
