@@ -68,14 +68,25 @@ pub(crate) trait Webhooks {
     fn webhook(&self, id: i64) -> Result<Option<Webhook>>;
     fn webhooks(&self, namespace: &str) -> Result<Vec<Webhook>>;
     fn all_webhooks(&self) -> Result<Vec<Webhook>>;
-    fn update_webhook(&self, id: i64, update: WebhookUpdate) -> Result<Webhook>;
+    fn update_webhook(
+        &self,
+        id: i64,
+        update: WebhookUpdate,
+        now: OffsetDateTime,
+    ) -> Result<Webhook>;
     fn update_webhook_with(
         &self,
         id: i64,
         update: WebhookUpdate,
         limits: LimitsUpdate,
+        now: OffsetDateTime,
     ) -> Result<Webhook>;
-    fn update_webhook_limits(&self, id: i64, limits: LimitsUpdate) -> Result<Webhook>;
+    fn update_webhook_limits(
+        &self,
+        id: i64,
+        limits: LimitsUpdate,
+        now: OffsetDateTime,
+    ) -> Result<Webhook>;
     fn delete_webhook(&self, id: i64) -> Result<()>;
 }
 
@@ -91,7 +102,7 @@ pub(crate) trait Rotation {
 pub(crate) trait Intake {
     fn accept_event(&self, event: NewEvent, now: OffsetDateTime) -> Result<Accepted>;
     fn accept_events(&self, events: Vec<NewEvent>, now: OffsetDateTime) -> Result<Vec<Accepted>>;
-    fn complete(&self, completions: &[Completion]) -> Result<Vec<Completed>>;
+    fn complete(&self, completions: &[Completion], now: OffsetDateTime) -> Result<Vec<Completed>>;
     fn redeliver(&self, delivery_id: i64, now: OffsetDateTime) -> Result<i64>;
     fn retry_now(&self, hook_id: i64, now: OffsetDateTime) -> Result<u64>;
     fn next_due_at(&self) -> Result<Option<OffsetDateTime>>;
@@ -126,6 +137,7 @@ pub(crate) trait Breakers {
         &self,
         openings: &[BreakerOpening],
         notice_after: Option<std::time::Duration>,
+        now: OffsetDateTime,
     ) -> Result<()>;
     fn open_breakers(&self) -> Result<Vec<SharedBreaker>>;
     fn take_probe(

@@ -103,9 +103,9 @@ impl Breakers for SqliteBackend {
         &self,
         openings: &[BreakerOpening],
         notice_after: Option<Duration>,
+        now: OffsetDateTime,
     ) -> Result<()> {
         self.write_unsynced("recording an open breaker", |tx| {
-            let now = OffsetDateTime::now_utc();
             // `open_since` is the first opening's: a reopening keeps it.
             let mut first = tx.prepare_cached(&format!(
                 "INSERT INTO breakers ({BREAKER_COLUMNS}, open_since)

@@ -348,7 +348,7 @@ impl Store {
     /// failed (revive them with [`Store::retry_now`]).
     pub fn update_webhook(&self, id: i64, update: WebhookUpdate) -> Result<Webhook> {
         self.backend()
-            .update_webhook(id, update)
+            .update_webhook(id, update, self.now())
             .map(|h| self.shown(h))
     }
 
@@ -361,7 +361,7 @@ impl Store {
         limits: LimitsUpdate,
     ) -> Result<Webhook> {
         self.backend()
-            .update_webhook_with(id, update, limits)
+            .update_webhook_with(id, update, limits, self.now())
             .map(|h| self.shown(h))
     }
 
@@ -369,7 +369,7 @@ impl Store {
     /// names the bad field). Takes effect at the worker's next claim of its tasks.
     pub fn update_webhook_limits(&self, id: i64, limits: LimitsUpdate) -> Result<Webhook> {
         self.backend()
-            .update_webhook_limits(id, limits)
+            .update_webhook_limits(id, limits, self.now())
             .map(|h| self.shown(h))
     }
 
@@ -537,7 +537,8 @@ impl Store {
             0 => None,
             ms => Some(Duration::from_millis(ms)),
         };
-        self.backend().breaker_opened(openings, notice_after)
+        self.backend()
+            .breaker_opened(openings, notice_after, self.now())
     }
 
     /// Every shared breaker (open, or probing), by destination.
@@ -588,7 +589,7 @@ impl Store {
         if completions.is_empty() {
             return Ok(Vec::new());
         }
-        let completed = self.backend().complete(completions)?;
+        let completed = self.backend().complete(completions, self.now())?;
         self.at_cap
             .freed(completions.iter().map(|c| c.attempt.hook_id));
         let stale = completed

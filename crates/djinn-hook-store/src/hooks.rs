@@ -90,8 +90,13 @@ impl Webhooks for SqliteBackend {
     }
 
     /// [`Store::update_webhook`](crate::Store::update_webhook) on SQLite.
-    fn update_webhook(&self, id: i64, update: WebhookUpdate) -> Result<Webhook> {
-        self.update_webhook_with(id, update, LimitsUpdate::default())
+    fn update_webhook(
+        &self,
+        id: i64,
+        update: WebhookUpdate,
+        now: OffsetDateTime,
+    ) -> Result<Webhook> {
+        self.update_webhook_with(id, update, LimitsUpdate::default(), now)
     }
 
     /// [`Store::update_webhook_with`](crate::Store::update_webhook_with) on SQLite.
@@ -100,6 +105,7 @@ impl Webhooks for SqliteBackend {
         id: i64,
         update: WebhookUpdate,
         limits: LimitsUpdate,
+        now: OffsetDateTime,
     ) -> Result<Webhook> {
         let checked = CheckedUpdate::check(&update, &limits);
         self.write("updating a webhook", |tx| {
@@ -146,7 +152,7 @@ impl Webhooks for SqliteBackend {
                         disabled_at,
                         reason,
                     };
-                    notify(tx, &notice, OffsetDateTime::now_utc())?;
+                    notify(tx, &notice, now)?;
                 }
             }
             if merged.deactivated {
@@ -175,8 +181,13 @@ impl Webhooks for SqliteBackend {
     }
 
     /// [`Store::update_webhook_limits`](crate::Store::update_webhook_limits) on SQLite.
-    fn update_webhook_limits(&self, id: i64, limits: LimitsUpdate) -> Result<Webhook> {
-        self.update_webhook_with(id, WebhookUpdate::default(), limits)
+    fn update_webhook_limits(
+        &self,
+        id: i64,
+        limits: LimitsUpdate,
+        now: OffsetDateTime,
+    ) -> Result<Webhook> {
+        self.update_webhook_with(id, WebhookUpdate::default(), limits, now)
     }
 
     /// [`Store::delete_webhook`](crate::Store::delete_webhook) on SQLite; its delivery log goes

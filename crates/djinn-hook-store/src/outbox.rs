@@ -51,8 +51,10 @@ impl Intake for SqliteBackend {
         })
     }
 
-    fn complete(&self, completions: &[Completion]) -> Result<Vec<Completed>> {
-        self.write("completing tasks", |tx| complete_batch(tx, completions))
+    fn complete(&self, completions: &[Completion], now: OffsetDateTime) -> Result<Vec<Completed>> {
+        self.write("completing tasks", |tx| {
+            complete_batch(tx, completions, now)
+        })
     }
 
     fn redeliver(&self, delivery_id: i64, now: OffsetDateTime) -> Result<i64> {
@@ -276,11 +278,14 @@ pub(crate) fn lease_until(now: OffsetDateTime, lease: Duration) -> OffsetDateTim
         .unwrap_or(from_ns(i64::MAX))
 }
 
-fn complete_batch(tx: &Transaction<'_>, completions: &[Completion]) -> IResult<Vec<Completed>> {
+fn complete_batch(
+    tx: &Transaction<'_>,
+    completions: &[Completion],
+    now: OffsetDateTime,
+) -> IResult<Vec<Completed>> {
     let mut finished = Vec::new();
     let mut done = Vec::with_capacity(completions.len());
     let mut stmts = CompleteStatements::new(tx)?;
-    let now = OffsetDateTime::now_utc();
     for c in completions {
         let (completed, hook_id) = complete(&mut stmts, c)?;
         if let (true, Some(hook_id)) = (

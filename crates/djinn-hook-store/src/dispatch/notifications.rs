@@ -88,26 +88,39 @@ impl Store {
             (Some(target), None) => {
                 self.backend()
                     .ensure_namespace(NOTIFICATIONS_NAMESPACE, self.now())?;
-                let mut new = NewWebhook::new(NOTIFICATIONS_NAMESPACE, target.payload_url);
-                new.secret = target.secret;
+                let mut new = NewWebhook::new(NOTIFICATIONS_NAMESPACE, target.payload_url.clone());
+                new.secret = target.secret.clone();
                 new.standard_webhooks = target.standard_webhooks;
-                self.backend()
-                    .create_webhook(new, self.now())
-                    .map(|h| Some(self.shown(h)))
-            }
-            (Some(target), Some(hook)) => {
-                let update = WebhookUpdate {
-                    payload_url: Some(target.payload_url),
-                    secret: match target.secret {
-                        Some(secret) => SecretUpdate::Set(secret),
-                        None => SecretUpdate::Remove,
+                match self.backend().create_webhook(new, self.now()) {
+                    Ok(hook) => Ok(Some(self.shown(hook))),
+                    // Processes started at once each found no webhook and made one; the first
+                    // won (the URL is unique in its namespace), the others take it as theirs.
+                    Err(err) => match self.webhooks(NOTIFICATIONS_NAMESPACE)?.into_iter().next() {
+                        Some(hook) => self.point_notification_webhook(hook, target).map(Some),
+                        None => Err(err),
                     },
-                    standard_webhooks: Some(target.standard_webhooks),
-                    active: Some(true),
-                    ..WebhookUpdate::default()
-                };
-                self.update_webhook(hook.id, update).map(Some)
+                }
             }
+            (Some(target), Some(hook)) => self.point_notification_webhook(hook, target).map(Some),
         }
+    }
+
+    /// Points the existing notification webhook `hook` at `target`, enabled.
+    fn point_notification_webhook(
+        &self,
+        hook: Webhook,
+        target: NotificationTarget,
+    ) -> Result<Webhook> {
+        let update = WebhookUpdate {
+            payload_url: Some(target.payload_url),
+            secret: match target.secret {
+                Some(secret) => SecretUpdate::Set(secret),
+                None => SecretUpdate::Remove,
+            },
+            standard_webhooks: Some(target.standard_webhooks),
+            active: Some(true),
+            ..WebhookUpdate::default()
+        };
+        self.update_webhook(hook.id, update)
     }
 }

@@ -62,11 +62,11 @@ impl Breakers for PgBackend {
         &self,
         openings: &[BreakerOpening],
         notice_after: Option<Duration>,
+        now: OffsetDateTime,
     ) -> Result<()> {
         let mut openings: Vec<&BreakerOpening> = openings.iter().collect();
         openings.sort_by(|a, b| a.destination.cmp(&b.destination));
         self.claim_write("recording an open breaker", |tx| {
-            let now = OffsetDateTime::now_utc();
             for o in &openings {
                 // `open_since` is the first opening's: a reopening keeps it.
                 let on_conflict = if o.after_probe {

@@ -77,12 +77,22 @@ impl Webhooks for PgBackend {
         })
     }
 
-    fn update_webhook(&self, id: i64, update: WebhookUpdate) -> Result<Webhook> {
-        self.update_webhook_with(id, update, LimitsUpdate::default())
+    fn update_webhook(
+        &self,
+        id: i64,
+        update: WebhookUpdate,
+        now: OffsetDateTime,
+    ) -> Result<Webhook> {
+        self.update_webhook_with(id, update, LimitsUpdate::default(), now)
     }
 
-    fn update_webhook_limits(&self, id: i64, limits: LimitsUpdate) -> Result<Webhook> {
-        self.update_webhook_with(id, WebhookUpdate::default(), limits)
+    fn update_webhook_limits(
+        &self,
+        id: i64,
+        limits: LimitsUpdate,
+        now: OffsetDateTime,
+    ) -> Result<Webhook> {
+        self.update_webhook_with(id, WebhookUpdate::default(), limits, now)
     }
 
     fn update_webhook_with(
@@ -90,6 +100,7 @@ impl Webhooks for PgBackend {
         id: i64,
         update: WebhookUpdate,
         limits: LimitsUpdate,
+        now: OffsetDateTime,
     ) -> Result<Webhook> {
         let checked = CheckedUpdate::check(&update, &limits);
         self.write("updating a webhook", |tx| {
@@ -140,7 +151,7 @@ impl Webhooks for PgBackend {
                         disabled_at,
                         reason,
                     };
-                    notify(tx, &notice, OffsetDateTime::now_utc())?;
+                    notify(tx, &notice, now)?;
                 }
             }
             if merged.deactivated {

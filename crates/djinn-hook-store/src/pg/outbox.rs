@@ -48,8 +48,10 @@ impl Intake for PgBackend {
         })
     }
 
-    fn complete(&self, completions: &[Completion]) -> Result<Vec<Completed>> {
-        self.write("completing tasks", |tx| complete_batch(tx, completions))
+    fn complete(&self, completions: &[Completion], now: OffsetDateTime) -> Result<Vec<Completed>> {
+        self.write("completing tasks", |tx| {
+            complete_batch(tx, completions, now)
+        })
     }
 
     fn redeliver(&self, delivery_id: i64, now: OffsetDateTime) -> Result<i64> {
@@ -296,7 +298,11 @@ pub(crate) fn insert_event(
     Ok(rows[0].try_get(0)?)
 }
 
-fn complete_batch(tx: &mut Transaction<'_>, completions: &[Completion]) -> IResult<Vec<Completed>> {
+fn complete_batch(
+    tx: &mut Transaction<'_>,
+    completions: &[Completion],
+    now: OffsetDateTime,
+) -> IResult<Vec<Completed>> {
     let tasks = finish_tasks(tx, completions)?;
     let done = record_attempts(tx, completions, &tasks)?;
     let finished = completions
@@ -326,7 +332,6 @@ fn complete_batch(tx: &mut Transaction<'_>, completions: &[Completion]) -> IResu
             )?,
         };
     }
-    let now = OffsetDateTime::now_utc();
     for (c, task) in completions.iter().zip(&tasks) {
         if let Some(task) = task.as_ref().filter(|t| t.lease_held)
             && matches!(c.decision.outcome, Outcome::Failed)

@@ -147,6 +147,7 @@ conformance! {
         the_reserved_namespace_is_refused_to_users,
         a_breaker_open_too_long_is_reported_once,
         the_intake_trace_reaches_the_claim,
+        processes_starting_at_once_share_one_notification_webhook,
     }
     headers {
         headers_are_sealed_shown_by_name_and_claimed_with_their_values,

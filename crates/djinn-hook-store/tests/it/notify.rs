@@ -199,3 +199,40 @@ pub(crate) fn the_intake_trace_reaches_the_claim(backend: &Backend) {
         [(EventType::Cron, trace), (EventType::Images, None)]
     );
 }
+
+pub(crate) fn processes_starting_at_once_share_one_notification_webhook(backend: &Backend) {
+    let db = backend.db();
+    // Several handles on one file or database, as `serve` and `worker` processes started
+    // together, each configuring the notification webhook at the same moment.
+    let stores: Vec<_> = (0..4).map(|_| db.reopen()).collect();
+    for round in 0..10 {
+        let url = format!("{OPERATOR}/{round}");
+        let start = std::sync::Barrier::new(stores.len());
+        let ids: Vec<i64> = std::thread::scope(|scope| {
+            let handles: Vec<_> = stores
+                .iter()
+                .map(|store| {
+                    let (start, url) = (&start, url.clone());
+                    scope.spawn(move || {
+                        start.wait();
+                        let hook = store
+                            .set_notification_webhook(Some(NotificationTarget::new(url)))
+                            .expect("every process starts")
+                            .expect("a webhook");
+                        hook.id
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let hooks = db.store.webhooks(NOTIFICATIONS_NAMESPACE).unwrap();
+        assert_eq!(hooks.len(), 1, "round {round}: {hooks:?}");
+        assert!(
+            ids.iter().all(|&id| id == hooks[0].id),
+            "round {round}: {ids:?}"
+        );
+        assert_eq!(hooks[0].payload_url, url);
+        // The next round starts from none again.
+        db.store.delete_webhook(hooks[0].id).unwrap();
+    }
+}
