@@ -4,6 +4,7 @@
 //! they report. The worker then delivers them as any other delivery: signed, retried, isolated
 //! by its per-webhook limits and breakers, so a dead notification receiver holds up no one.
 
+use djinn_hook_outbox::Attempt;
 use djinn_hook_payload::{EventType, Notification, redact_userinfo};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
@@ -83,6 +84,19 @@ impl Notice {
             | Notice::Enabled { hook, .. }
             | Notice::Failed { hook, .. } => refuse_reserved(&hook.namespace).is_ok(),
             Notice::BreakerOpen { .. } => true,
+        }
+    }
+
+    /// A task failed for good after `attempt`, its last.
+    pub(crate) fn failed(hook: Subject, attempt: &Attempt) -> Notice {
+        Notice::Failed {
+            hook,
+            event_id: attempt.event_id,
+            event: attempt.event,
+            attempts: attempt.attempt,
+            result: attempt.outcome.as_str(),
+            status: attempt.response_status,
+            error: attempt.error.clone(),
         }
     }
 

@@ -369,17 +369,7 @@ fn notify_failed(
     let Some((hook, ..)) = subject(tx, hook_id)? else {
         return Ok(());
     };
-    let a = &c.attempt;
-    let notice = Notice::Failed {
-        hook,
-        event_id: a.event_id,
-        event: a.event,
-        attempts: a.attempt,
-        result: a.outcome.as_str(),
-        status: a.response_status,
-        error: a.error.clone(),
-    };
-    notify(tx, &notice, now)
+    notify(tx, &Notice::failed(hook, &c.attempt), now)
 }
 
 /// The statements of one completion, taken from the statement cache once per

@@ -48,9 +48,9 @@ fn notice_if_long(
     };
     let notice = Notice::BreakerOpen {
         destination: destination.to_owned(),
-        reason: row.get(0),
-        open_since: from_ns(row.get(1)),
-        failures: row.get(2),
+        reason: row.try_get(0)?,
+        open_since: from_ns(row.try_get(1)?),
+        failures: row.try_get(2)?,
     };
     notify(tx, &notice, now)
 }

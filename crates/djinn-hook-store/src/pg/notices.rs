@@ -20,15 +20,21 @@ pub(crate) fn subject(tx: &mut Transaction<'_>, hook_id: i64) -> IResult<Option<
          FROM webhooks w JOIN namespaces n ON n.id = w.namespace_id WHERE w.id = $1",
         &[&hook_id],
     )?;
-    Ok(row.map(|r| {
-        let subject = Subject {
-            hook_id,
-            namespace: r.get(0),
-            payload_url: r.get(1),
-        };
-        let at = |ns: Option<i64>| ns.map(from_ns);
-        (subject, at(r.get(2)), at(r.get(3)), r.get(4))
-    }))
+    let Some(r) = row else {
+        return Ok(None);
+    };
+    let subject = Subject {
+        hook_id,
+        namespace: r.try_get(0)?,
+        payload_url: r.try_get(1)?,
+    };
+    let at = |ns: Option<i64>| ns.map(from_ns);
+    Ok(Some((
+        subject,
+        at(r.try_get(2)?),
+        at(r.try_get(3)?),
+        r.try_get(4)?,
+    )))
 }
 
 /// Queues `notice` for the notification webhook, if one is configured and active (else, and
@@ -49,7 +55,7 @@ pub(crate) fn notify(
     let Some(target) = target else {
         return Ok(());
     };
-    let (hook, namespace): (i64, i64) = (target.get(0), target.get(1));
+    let (hook, namespace): (i64, i64) = (target.try_get(0)?, target.try_get(1)?);
     let at = to_ns(now);
     let body = notice.body(now);
     let kind = djinn_hook_payload::EventType::Notification;

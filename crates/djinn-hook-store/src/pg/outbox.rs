@@ -374,24 +374,14 @@ fn notify_failed(
 ) -> IResult<()> {
     let test: bool = tx
         .query_one("SELECT test FROM events WHERE id = $1", &[&task.event_row])?
-        .get(0);
+        .try_get(0)?;
     if test {
         return Ok(());
     }
     let Some((hook, ..)) = subject(tx, task.hook_id)? else {
         return Ok(());
     };
-    let a = &c.attempt;
-    let notice = Notice::Failed {
-        hook,
-        event_id: a.event_id,
-        event: a.event,
-        attempts: a.attempt,
-        result: a.outcome.as_str(),
-        status: a.response_status,
-        error: a.error.clone(),
-    };
-    notify(tx, &notice, now)
+    notify(tx, &Notice::failed(hook, &c.attempt), now)
 }
 
 /// A completed task as the log needs it.
