@@ -16,7 +16,6 @@
 //! phase, default 4), `INTAKE_BENCH_ROUNDS` (default 2), `INTAKE_BENCH_BATCH` (events per
 //! batch, default 1000), `DJINN_BENCH_BIN` (run that build of `djinn-hooks` instead).
 
-use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
@@ -25,8 +24,11 @@ use std::time::{Duration, Instant};
 use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
 use djinn_hook_sign::headers;
 
-#[path = "../tests/it/serve_process.rs"]
-mod serve_process;
+#[allow(dead_code, reason = "this bench reads no memory figure")]
+#[path = "support/serve.rs"]
+mod serve;
+
+use serve::Serve;
 
 /// The namespace the load goes to.
 const NS: &str = "bench/intake";
@@ -50,7 +52,8 @@ fn main() {
     let phase = Duration::from_secs(seconds);
 
     let dir = tempfile::tempdir().expect("temp dir");
-    let serve = Serve::start(dir.path());
+    let db = dir.path().join("bench.db");
+    let serve = Serve::start(dir.path(), db.to_str().unwrap(), &[]);
     let created = agent()
         .post(format!("{}/n/{NS}/-/webhooks", serve.base))
         .header("Content-Type", "application/json")
@@ -124,7 +127,7 @@ fn main() {
         batched / plain,
         (1.0 - keyed / plain) * 100.0
     );
-    serve.stop();
+    serve.stop(Duration::from_secs(10));
 }
 
 /// One request of `mode`; returns how many events it stored.
@@ -220,63 +223,4 @@ fn agent() -> ureq::Agent {
         .timeout_global(Some(Duration::from_secs(60)))
         .build()
         .into()
-}
-
-/// `serve` in a folder with its defaults, killed on drop.
-struct Serve {
-    child: Child,
-    base: String,
-}
-
-impl Serve {
-    fn start(dir: &std::path::Path) -> Serve {
-        // DJINN_BENCH_BIN runs another build (a copy saved before a change, to compare).
-        let binary = std::env::var("DJINN_BENCH_BIN")
-            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_djinn-hooks").to_owned());
-        let mut command = Command::new(binary);
-        command
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--allow-private-network",
-            ])
-            .current_dir(dir)
-            .env("DJINN_HOOKS_DB", dir.join("bench.db"))
-            .env_remove("DJINN_HOOKS_TOKENS")
-            .env_remove("DJINN_HOOKS_KEY_FILE")
-            .env_remove("DJINN_HOOKS_CONFIG");
-        // Reads (and drops) the log lines, so the pipe never fills.
-        let spawned = serve_process::spawn(&mut command, drop);
-        // Not joined: it ends when `serve` does.
-        drop(spawned.reader);
-        let addr = spawned.addr.expect("serve printed its address");
-        Serve {
-            child: spawned.child,
-            base: format!("http://{addr}"),
-        }
-    }
-
-    /// SIGTERM and wait (10 s at most), then SIGKILL.
-    fn stop(mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }

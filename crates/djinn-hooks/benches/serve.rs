@@ -1,297 +1,262 @@
-//! Load test of `djinn-hooks serve`, on loopback only, bounded in time: events POSTed to
-//! `/n/:username/:path/-/events` from several keep-alive connections while the worker delivers
-//! them to a local receiver, next to the same server's `/healthz` rate in the same run.
+//! `djinn-hooks serve` end to end, on loopback only, bounded in time, on SQLite and (with
+//! `DJINN_TEST_POSTGRES_URL`) on PostgreSQL with the same client: wrk (2 threads, 8 keep-alive
+//! connections, 10 s) POSTs the `build.submitted` example to `/n/…/-/events` while `serve`'s own
+//! worker delivers every accepted event to a sink on loopback that answers 204. An event counts
+//! once it is accepted (202) and delivered: the rate is the events accepted over the time from
+//! wrk's start to the sink's receipt of the last of them.
 //!
-//! A second load phase runs with `SERVE_BENCH_IDLE` idle connections (default 10,000) held open
-//! on the server, and is compared with the first: throughput ratio and the server's memory.
+//! Printed per backend: events/s end to end, intake latency p50 / p99 (wrk's, POST to 202),
+//! `serve`'s peak RSS, and the ratio against Svix 1.100.0's figure from issue 25 (measured there
+//! with the same client and an nginx receiver; Svix is not run here, so that ratio compares
+//! this run with another machine's run).
 //!
-//! Not a divan benchmark: what it measures (throughput over seconds, end-to-end latency through
-//! the store and the worker to a receiver) is not a per-iteration time. `cargo bench -p
-//! djinn-hooks --bench serve` runs it and prints a Markdown table. Knobs (environment):
-//! `SERVE_BENCH_CONNECTIONS` (default 4), `SERVE_BENCH_SECONDS` (each load phase, default 5;
-//! keep it under the server's 10 s idle timeout, or the idle connections are closed during the
-//! second phase), `SERVE_BENCH_IDLE` (default 10000; 0 skips the second phase),
-//! `DJINN_BENCH_BIN` (run that build of `djinn-hooks` instead of this one).
+//! Not a divan benchmark: the figure is a rate over seconds. `cargo bench -p djinn-hooks
+//! --bench serve` runs it (wrk must be installed: `apt-get install -y wrk`). Knobs
+//! (environment): `SERVE_BENCH_SECONDS` (default 10), `SERVE_BENCH_CONNECTIONS` (default 8),
+//! `SERVE_BENCH_THREADS` (wrk's, default 2), `SERVE_BENCH_IDLE` (default 0: N idle
+//! connections held open on the SQLite server during a second run, to compare memory and
+//! rate), `DJINN_BENCH_BIN` (run that build of `djinn-hooks`).
 
-use std::collections::HashMap;
 use std::net::TcpStream;
-use std::process::{Child, Command};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Barrier, Mutex};
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
-use djinn_hook_server::Receiver;
-use djinn_hook_sign::Secret;
 use djinn_hook_sign::headers;
 
-#[path = "../tests/it/serve_process.rs"]
-mod serve_process;
+#[path = "support/serve.rs"]
+mod serve;
+#[allow(dead_code, reason = "this bench counts requests, not connections")]
+#[path = "support/sink.rs"]
+mod sink;
+
+use serve::Serve;
 
 /// The namespace the load goes to.
 const NS: &str = "bench/load";
 
-fn main() {
-    let connections = knob("SERVE_BENCH_CONNECTIONS", 4);
-    let seconds = knob("SERVE_BENCH_SECONDS", 5);
-    let idle = knob("SERVE_BENCH_IDLE", 10_000);
-    let load_for = Duration::from_secs(seconds);
-    let baseline_for = Duration::from_secs(3);
+/// Svix 1.100.0's end-to-end rates from issue 25 (same wrk client, nginx receiver), events/s:
+/// the SQLite-equivalent setup (memory or Redis queue) and PostgreSQL. Not measured here.
+const SVIX_SQLITE: f64 = 1_104.0;
+const SVIX_POSTGRES: f64 = 1_037.0;
 
+fn main() {
+    let load = Load {
+        seconds: knob("SERVE_BENCH_SECONDS", 10),
+        connections: knob("SERVE_BENCH_CONNECTIONS", 8),
+        threads: knob("SERVE_BENCH_THREADS", 2),
+    };
+    let idle = knob("SERVE_BENCH_IDLE", 0);
+    if Command::new("wrk").arg("--version").output().is_err() {
+        eprintln!("serve bench: wrk not found (apt-get install -y wrk); nothing measured");
+        return;
+    }
     let dir = tempfile::tempdir().expect("temp dir");
-    let receiver =
-        Receiver::start("127.0.0.1:0", Secret::new("bench")).expect("start the receiver");
-    let serve = Serve::start(dir.path());
-    let created = agent()
-        .post(format!("{}/n/{NS}/-/webhooks", serve.base))
+    let script = dir.path().join("post.lua");
+    std::fs::write(&script, wrk_script()).expect("write the wrk script");
+    let sink = sink::Server::start();
+
+    println!();
+    println!(
+        "serve end to end: wrk -t{} -c{} -d{}s, build.submitted, every accepted event delivered \
+         to a 204 sink on loopback; load average {}",
+        load.threads,
+        load.connections,
+        load.seconds,
+        load_average()
+    );
+    println!();
+    println!(
+        "| backend | events/s end to end | accepted / delivered | intake p50 / p99 | serve peak RSS \
+         | Svix (issue 25's figure, not this run's) | ratio |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+
+    let sqlite_db = dir.path().join("bench.db");
+    let sqlite_db = sqlite_db.to_str().unwrap();
+    let serve = start(dir.path(), sqlite_db, &sink);
+    let sqlite = run(&serve, &sink, &load, &script);
+    sqlite.print("SQLite", SVIX_SQLITE);
+    let idle_run = (idle > 0).then(|| with_idle(&serve, &sink, &load, &script, idle));
+    serve.stop(Duration::from_secs(10));
+
+    match std::env::var("DJINN_TEST_POSTGRES_URL") {
+        Ok(server) if !server.is_empty() => {
+            let scratch = djinn_hook_testkit::ScratchDatabase::create(&server);
+            let serve = start(dir.path(), &scratch.url, &sink);
+            run(&serve, &sink, &load, &script).print("PostgreSQL", SVIX_POSTGRES);
+            serve.stop(Duration::from_secs(10));
+        }
+        _ => println!("| PostgreSQL | not measured: DJINN_TEST_POSTGRES_URL is unset | | | | | |"),
+    }
+    println!();
+    if let Some(line) = idle_run {
+        println!("{line}");
+    }
+}
+
+/// The client's shape.
+struct Load {
+    seconds: u64,
+    connections: u64,
+    threads: u64,
+}
+
+/// `serve` on `db` with one webhook (with a secret: every delivery is signed) to the sink.
+fn start(dir: &std::path::Path, db: &str, sink: &sink::Server) -> Serve {
+    let serve = Serve::start(dir, db, &[]);
+    let created = ureq::post(format!("{}/n/{NS}/-/webhooks", serve.base))
         .header("Content-Type", "application/json")
         .send(format!(
             r#"{{"payload_url": "{}", "secret": "bench"}}"#,
-            receiver.url()
+            sink.url()
         ))
         .expect("create the webhook");
     assert_eq!(created.status().as_u16(), 201);
-
-    // Baseline: /healthz alone.
-    let healthz_idle = hammer(&serve.base, connections, baseline_for, |agent, base| {
-        get_healthz(agent, base);
-    });
-
-    let plain = load(&serve, &receiver, connections, load_for);
-    let rss_after_plain = serve.memory("VmRSS");
-
-    println!();
-    println!(
-        "serve load test: {connections} connections, {seconds} s of events, keep-alive, loopback"
-    );
-    println!();
-    println!("| measure | value | ratio to /healthz alone |");
-    println!("|---|---|---|");
-    println!(
-        "| /healthz alone (baseline, {connections} connections) | {:.0} req/s | 1.00 |",
-        healthz_idle.rate
-    );
-    plain.print(healthz_idle.rate);
-    println!(
-        "| serve peak RSS (VmHWM) after the load | {} | |",
-        mib(serve.memory("VmHWM"))
-    );
-    println!();
-
-    if idle > 0 {
-        let before = serve.memory("VmRSS");
-        let held: Vec<TcpStream> = (0..idle)
-            .map(|_| TcpStream::connect(serve.base.trim_start_matches("http://")).unwrap())
-            .collect();
-        // Let the server accept them all before measuring.
-        thread::sleep(Duration::from_millis(500));
-        let with_idle_rss = serve.memory("VmRSS");
-        let loaded = load(&serve, &receiver, connections, load_for);
-        let still_open = held.iter().filter(|c| is_open(c)).count();
-        println!("with {idle} idle connections held open (opened after the run above):");
-        println!();
-        println!("| measure | value | ratio to the run without |");
-        println!("|---|---|---|");
-        println!(
-            "| events accepted | {:.0} /s | {:.2} |",
-            loaded.accepted,
-            loaded.accepted / plain.accepted
-        );
-        println!(
-            "| deliveries | {:.0} /s | {:.2} |",
-            loaded.delivered_rate,
-            loaded.delivered_rate / plain.delivered_rate
-        );
-        println!(
-            "| intake latency p50 / p99 | {} / {} | |",
-            ms(loaded.intake.0),
-            ms(loaded.intake.1)
-        );
-        println!(
-            "| serve RSS: before opening / with them open / after this load | {} / {} / {} | +{} for the idle connections |",
-            mib(before),
-            mib(with_idle_rss),
-            mib(serve.memory("VmRSS")),
-            mib(with_idle_rss.saturating_sub(before))
-        );
-        println!(
-            "| serve peak RSS (VmHWM) | {} | (after the first run: {}) |",
-            mib(serve.memory("VmHWM")),
-            mib(rss_after_plain)
-        );
-        println!("| idle connections still open at the end | {still_open} of {idle} | |");
-        println!();
-        drop(held);
-    }
-    serve.stop();
+    serve
 }
 
-/// What one load phase measured.
-struct Phase {
-    /// Events accepted (202) per second.
-    accepted: f64,
-    /// `/healthz` per second on one more connection during the phase.
-    healthz: f64,
-    /// Deliveries per second, first POST to last arrival.
-    delivered_rate: f64,
-    /// POST sent to 202 read: p50, p99.
-    intake: (Duration, Duration),
-    /// POST sent to the receiver reading it: p50, p99, max.
-    end_to_end: (Duration, Duration, Duration),
-    total: usize,
+/// What one run measured.
+struct Figures {
+    accepted: u64,
     delivered: usize,
+    /// Events accepted and delivered per second.
+    rate: f64,
+    p50: String,
+    p99: String,
+    /// `serve`'s VmHWM, KiB.
+    peak_rss: u64,
 }
 
-impl Phase {
-    fn print(&self, baseline: f64) {
+impl Figures {
+    fn print(&self, backend: &str, svix: f64) {
         println!(
-            "| events accepted (POST /events, 202) | {:.0} /s | {:.2} |",
+            "| {backend} | {:.0} | {} / {} | {} / {} | {:.1} MiB | {svix:.0}/s | {:.1}x |",
+            self.rate,
             self.accepted,
-            self.accepted / baseline
-        );
-        println!(
-            "| /healthz during the load (1 more connection) | {:.0} req/s | {:.2} |",
-            self.healthz,
-            self.healthz / baseline
-        );
-        println!(
-            "| deliveries (first POST to last arrival) | {:.0} /s | {:.2} |",
-            self.delivered_rate,
-            self.delivered_rate / baseline
-        );
-        println!(
-            "| intake latency p50 / p99 (POST sent -> 202 read) | {} / {} | |",
-            ms(self.intake.0),
-            ms(self.intake.1)
-        );
-        println!(
-            "| end-to-end latency p50 / p99 / max (POST sent -> receiver got it) | {} / {} / {} | |",
-            ms(self.end_to_end.0),
-            ms(self.end_to_end.1),
-            ms(self.end_to_end.2)
-        );
-        println!(
-            "| events accepted / delivered | {} / {} | |",
-            self.total, self.delivered
+            self.delivered,
+            self.p50,
+            self.p99,
+            self.peak_rss as f64 / 1024.0,
+            self.rate / svix
         );
     }
 }
 
-/// Events POSTed from `connections` connections for `load_for` (one more connection on
-/// `/healthz`), then a bounded wait for every accepted event to reach the receiver.
-fn load(serve: &Serve, receiver: &Receiver, connections: u64, load_for: Duration) -> Phase {
-    let body = example_payload(EventType::BuildSubmitted, DEFAULT_API_SERVER).to_body();
-    let sent: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
-    let intake: Arc<Mutex<Vec<Duration>>> = Arc::default();
-    let stop = Arc::new(AtomicBool::new(false));
-    let healthz_load = {
-        let base = serve.base.clone();
-        let stop = Arc::clone(&stop);
-        thread::spawn(move || {
-            let agent = agent();
-            let start = Instant::now();
-            let mut n = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                get_healthz(&agent, &base);
-                n += 1;
-            }
-            n as f64 / start.elapsed().as_secs_f64()
-        })
-    };
-    let events = {
-        let sent = Arc::clone(&sent);
-        let intake = Arc::clone(&intake);
-        hammer(&serve.base, connections, load_for, move |agent, base| {
-            let start = Instant::now();
-            let reply = agent
-                .post(format!("{base}/n/{NS}/-/events"))
-                .header(headers::EVENT, "build.submitted")
-                .header("Content-Type", "application/json")
-                .send(&body[..])
-                .expect("POST an event");
-            assert_eq!(reply.status().as_u16(), 202);
-            let text = reply.into_body().read_to_string().unwrap();
-            intake.lock().unwrap().push(start.elapsed());
-            let accepted: serde_json::Value = serde_json::from_str(&text).unwrap();
-            let id = accepted["event_id"]
-                .as_str()
-                .unwrap_or_else(|| panic!("an event_id in {text}"))
-                .to_owned();
-            sent.lock().unwrap().insert(id, start);
-        })
-    };
-    stop.store(true, Ordering::Relaxed);
-    let healthz = healthz_load.join().unwrap();
-
-    // Wait (bounded) for every accepted event to be delivered; the first arrival of each counts.
-    let total = sent.lock().unwrap().len();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut arrived: HashMap<String, Instant> = HashMap::new();
-    while arrived.len() < total && Instant::now() < deadline {
-        if let Some(got) = receiver.next_timeout(Duration::from_millis(20)) {
-            assert!(got.signature_valid, "deliveries are signed");
-            let id = got.delivery().unwrap_or_default().to_owned();
-            arrived.entry(id).or_insert(got.at);
-        }
+/// One wrk run against `serve`, then a bounded wait for the sink to have every accepted event.
+fn run(serve: &Serve, sink: &sink::Server, load: &Load, script: &std::path::Path) -> Figures {
+    let before = sink.requests.load(std::sync::atomic::Ordering::SeqCst);
+    let delivered = || sink.requests.load(std::sync::atomic::Ordering::SeqCst) - before;
+    let start = Instant::now();
+    let output = Command::new("wrk")
+        .arg(format!("-t{}", load.threads))
+        .arg(format!("-c{}", load.connections))
+        .arg(format!("-d{}s", load.seconds))
+        .args(["--latency", "-s"])
+        .arg(script)
+        .arg(format!("{}/n/{NS}/-/events", serve.base))
+        .output()
+        .expect("run wrk");
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "wrk failed: {report}");
+    let requests = wrk_requests(&report);
+    let refused = wrk_field(&report, "Non-2xx or 3xx responses:").unwrap_or(0);
+    assert_eq!(refused, 0, "every event accepted: {report}");
+    let accepted = requests - refused;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while (delivered() as u64) < accepted && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(1));
     }
-    let sent = sent.lock().unwrap();
-    let mut latencies: Vec<Duration> = sent
-        .iter()
-        .filter_map(|(id, start)| {
-            arrived
-                .get(id)
-                .map(|at| at.saturating_duration_since(*start))
-        })
-        .collect();
-    latencies.sort();
-    let mut intake = intake.lock().unwrap().clone();
-    intake.sort();
-    let last_arrival = arrived.values().max().copied();
-    let first_sent = sent.values().min().copied();
-    let delivered = latencies.len();
-    let delivered_rate = match (first_sent, last_arrival) {
-        (Some(first), Some(last)) => delivered as f64 / last.duration_since(first).as_secs_f64(),
-        _ => 0.0,
-    };
-    assert_eq!(delivered, total, "every accepted event was delivered");
-    Phase {
-        accepted: events.rate,
-        healthz,
-        delivered_rate,
-        intake: (pct(&intake, 0.50), pct(&intake, 0.99)),
-        end_to_end: (
-            pct(&latencies, 0.50),
-            pct(&latencies, 0.99),
-            pct(&latencies, 1.0),
-        ),
-        total,
+    let elapsed = start.elapsed();
+    let delivered = delivered();
+    assert!(
+        delivered as u64 >= accepted,
+        "every accepted event delivered: {delivered} of {accepted}"
+    );
+    Figures {
+        accepted,
         delivered,
+        rate: accepted as f64 / elapsed.as_secs_f64(),
+        p50: wrk_percentile(&report, "50%"),
+        p99: wrk_percentile(&report, "99%"),
+        peak_rss: serve.memory("VmHWM"),
     }
 }
 
-/// The `p` quantile of sorted durations.
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[i]
+/// The same run with `idle` connections held open: the line to print.
+fn with_idle(
+    serve: &Serve,
+    sink: &sink::Server,
+    load: &Load,
+    script: &std::path::Path,
+    idle: u64,
+) -> String {
+    let before = serve.memory("VmRSS");
+    let held: Vec<TcpStream> = (0..idle)
+        .map(|_| TcpStream::connect(serve.base.trim_start_matches("http://")).unwrap())
+        .collect();
+    // Let the server accept them all before measuring.
+    thread::sleep(Duration::from_millis(500));
+    let with_idle_rss = serve.memory("VmRSS");
+    let figures = run(serve, sink, load, script);
+    drop(held);
+    format!(
+        "SQLite with {idle} idle connections held open: {:.0} events/s end to end, intake p50 / \
+         p99 {} / {}; serve RSS {:.1} MiB before opening them, {:.1} MiB with them open (+{:.1} MiB)",
+        figures.rate,
+        figures.p50,
+        figures.p99,
+        before as f64 / 1024.0,
+        with_idle_rss as f64 / 1024.0,
+        with_idle_rss.saturating_sub(before) as f64 / 1024.0
+    )
 }
 
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+/// wrk's Lua script: POST the `build.submitted` example with its event header.
+fn wrk_script() -> String {
+    let body = example_payload(EventType::BuildSubmitted, DEFAULT_API_SERVER).to_body();
+    let body = String::from_utf8(body).unwrap();
+    assert!(!body.contains("]==]"), "the body fits a Lua long string");
+    format!(
+        "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\n\
+         wrk.headers[\"{}\"] = \"build.submitted\"\nwrk.body = [==[{body}]==]\n",
+        headers::EVENT
+    )
 }
 
-fn mib(kib: u64) -> String {
-    format!("{:.1} MiB", kib as f64 / 1024.0)
+/// `12345 requests in 10.00s, …`: the count.
+fn wrk_requests(report: &str) -> u64 {
+    report
+        .lines()
+        .find(|l| l.contains(" requests in "))
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("a request count in wrk's report: {report}"))
 }
 
-/// Whether the server has not closed `stream` (nothing to read, no EOF).
-fn is_open(stream: &TcpStream) -> bool {
-    stream.set_nonblocking(true).unwrap();
-    let mut byte = [0u8; 1];
-    matches!(stream.peek(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+/// A `name: count` line of wrk's report.
+fn wrk_field(report: &str, name: &str) -> Option<u64> {
+    report
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(name))
+        .and_then(|rest| rest.trim().parse().ok())
+}
+
+/// A line of wrk's latency distribution (`    99%    4.70ms`), as printed.
+fn wrk_percentile(report: &str, which: &str) -> String {
+    report
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(which))
+        .map(|rest| rest.trim().to_owned())
+        .unwrap_or_else(|| "?".to_owned())
+}
+
+/// The 1-minute load average.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 /// An environment knob with a default.
@@ -300,132 +265,4 @@ fn knob(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// A keep-alive HTTP client: statuses as values, no proxy.
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .proxy(None)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .into()
-}
-
-fn get_healthz(agent: &ureq::Agent, base: &str) {
-    let mut reply = agent
-        .get(format!("{base}/healthz"))
-        .call()
-        .expect("GET /healthz");
-    assert_eq!(reply.status().as_u16(), 200);
-    reply.body_mut().read_to_vec().unwrap();
-}
-
-/// Requests per second of `connections` threads running `request` for `duration`.
-struct Rate {
-    rate: f64,
-}
-
-fn hammer(
-    base: &str,
-    connections: u64,
-    duration: Duration,
-    request: impl Fn(&ureq::Agent, &str) + Send + Sync + Clone + 'static,
-) -> Rate {
-    let count = Arc::new(AtomicU64::new(0));
-    let start_line = Arc::new(Barrier::new(connections as usize + 1));
-    let threads: Vec<_> = (0..connections)
-        .map(|_| {
-            let base = base.to_owned();
-            let count = Arc::clone(&count);
-            let start_line = Arc::clone(&start_line);
-            let request = request.clone();
-            thread::spawn(move || {
-                // Each connection opens before the clock starts.
-                let agent = agent();
-                get_healthz(&agent, &base);
-                start_line.wait();
-                let end = Instant::now() + duration;
-                while Instant::now() < end {
-                    request(&agent, &base);
-                    count.fetch_add(1, Ordering::Relaxed);
-                }
-            })
-        })
-        .collect();
-    start_line.wait();
-    let start = Instant::now();
-    for thread in threads {
-        thread.join().unwrap();
-    }
-    Rate {
-        rate: count.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64(),
-    }
-}
-
-/// `serve` in a folder, killed on drop.
-struct Serve {
-    child: Child,
-    base: String,
-}
-
-impl Serve {
-    fn start(dir: &std::path::Path) -> Serve {
-        // DJINN_BENCH_BIN runs another build (a copy saved before a change, to compare).
-        let binary = std::env::var("DJINN_BENCH_BIN")
-            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_djinn-hooks").to_owned());
-        let mut command = Command::new(binary);
-        command
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--allow-private-network",
-            ])
-            .current_dir(dir)
-            .env("DJINN_HOOKS_DB", dir.join("bench.db"))
-            .env_remove("DJINN_HOOKS_TOKENS")
-            .env_remove("DJINN_HOOKS_KEY_FILE");
-        // Reads (and drops) the log lines, so the pipe never fills.
-        let spawned = serve_process::spawn(&mut command, drop);
-        // Not joined: it ends when `serve` does.
-        drop(spawned.reader);
-        let addr = spawned.addr.expect("serve printed its address");
-        Serve {
-            child: spawned.child,
-            base: format!("http://{addr}"),
-        }
-    }
-
-    /// A `kB` line of the server's `/proc/<pid>/status` (`VmRSS`, `VmHWM`), in KiB.
-    fn memory(&self, key: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(key)?.strip_prefix(':'))
-            .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
-            .unwrap_or(0)
-    }
-
-    /// SIGTERM and wait (10 s at most).
-    fn stop(mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
