@@ -17,7 +17,8 @@
 //!
 //! `cargo bench -p djinn-hooks --bench callgrind` (valgrind must be installed: `apt-get install
 //! -y valgrind`); `DJINN_BENCH_BIN` measures another build of `djinn-hooks`; `CALLGRIND_ONLY`
-//! (`serve` or `worker`) runs one path.
+//! (`serve` or `worker`) runs one path; `CALLGRIND_KEEP=DIR` keeps each output file there
+//! (`callgrind-serve-N.out`, `callgrind-worker-N.out`) for `callgrind_annotate --inclusive=yes`.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -130,7 +131,7 @@ fn serve_run(sink: &sink::Server, n: usize) -> u64 {
         serve.stop(Duration::from_secs(120)),
         "serve exited on SIGTERM"
     );
-    instructions(&out)
+    instructions(&out, "serve", n)
 }
 
 /// `worker --until-idle` under callgrind over `n` queued events; its total instructions.
@@ -171,7 +172,7 @@ fn worker_run(sink: &sink::Server, n: usize) -> u64 {
         .expect("run the worker under valgrind");
     assert!(status.success(), "worker failed: {status}");
     wait_for(sink, before + n);
-    instructions(&out)
+    instructions(&out, "worker", n)
 }
 
 /// Waits (bounded) until the sink has answered `count` requests in all.
@@ -186,8 +187,13 @@ fn wait_for(sink: &sink::Server, count: usize) {
     );
 }
 
-/// The `summary:` (or `totals:`) line of a callgrind output file: instructions executed.
-fn instructions(out: &Path) -> u64 {
+/// The `summary:` (or `totals:`) line of a callgrind output file: instructions executed. The
+/// file is copied into `CALLGRIND_KEEP` if set.
+fn instructions(out: &Path, path: &str, n: usize) -> u64 {
+    if let Some(keep) = std::env::var_os("CALLGRIND_KEEP") {
+        let kept = Path::new(&keep).join(format!("callgrind-{path}-{n}.out"));
+        std::fs::copy(out, kept).expect("keep callgrind's output file");
+    }
     let text = std::fs::read_to_string(out).expect("callgrind's output file");
     text.lines()
         .find_map(|l| l.strip_prefix("summary:").or_else(|| l.strip_prefix("totals:")))
