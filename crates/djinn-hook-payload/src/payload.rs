@@ -371,13 +371,18 @@ mod tests {
                 b"{\"id\": \"x\"}".to_vec(),
                 format!("{text} trailing").into_bytes(),
                 text.replacen(':', ": 17, \"x\":", 1).into_bytes(),
-                text[..text.len() / 2].as_bytes().to_vec(),
+                text.as_bytes()[..text.len() / 2].to_vec(),
                 text.replacen('"', "'", 1).into_bytes(),
             ];
             for json in documents {
                 let plain = Payload::parse(event, &json);
                 let tracked = tracked_parse(event, &json);
-                assert_eq!(plain, tracked, "{event:?}: {}", String::from_utf8_lossy(&json));
+                assert_eq!(
+                    plain,
+                    tracked,
+                    "{event:?}: {}",
+                    String::from_utf8_lossy(&json)
+                );
             }
         }
     }

@@ -36,12 +36,18 @@ mod serve;
 #[allow(dead_code, reason = "this bench counts requests, not connections")]
 #[path = "support/sink.rs"]
 mod sink;
-#[allow(dead_code, reason = "this bench spawns its worker under valgrind itself")]
+#[allow(
+    dead_code,
+    reason = "this bench spawns its worker under valgrind itself"
+)]
 mod support;
 
 use serve::Serve;
 
 const NS: &str = "bench/callgrind";
+
+/// One measured path: `n` events through it, its process's instructions.
+type Run = fn(&sink::Server, usize) -> u64;
 const SECRET: &str = "bench";
 /// `serve`'s client connections, as wrk's in the `serve` bench.
 const CONNECTIONS: usize = 8;
@@ -70,8 +76,7 @@ fn main() {
     println!();
     println!("| path | I(N={small}) | I(N={large}) | instructions per event |");
     println!("|---|---|---|---|");
-    let paths: [(&str, fn(&sink::Server, usize) -> u64); 2] =
-        [("serve", serve_run), ("worker", worker_run)];
+    let paths: [(&str, Run); 2] = [("serve", serve_run), ("worker", worker_run)];
     for (name, run) in paths {
         if !only.is_empty() && only != name {
             continue;
@@ -196,7 +201,10 @@ fn instructions(out: &Path, path: &str, n: usize) -> u64 {
     }
     let text = std::fs::read_to_string(out).expect("callgrind's output file");
     text.lines()
-        .find_map(|l| l.strip_prefix("summary:").or_else(|| l.strip_prefix("totals:")))
+        .find_map(|l| {
+            l.strip_prefix("summary:")
+                .or_else(|| l.strip_prefix("totals:"))
+        })
         .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
         .expect("a summary line in callgrind's output")
 }
