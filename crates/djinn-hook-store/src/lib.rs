@@ -185,6 +185,7 @@ mod backend;
 mod claim;
 mod claim_rounds;
 mod clock;
+mod columns;
 mod custom_headers;
 mod delivery_query;
 mod dispatch;
@@ -199,6 +200,7 @@ mod notify;
 #[cfg(feature = "postgres")]
 mod pg;
 mod pruning;
+mod rows;
 mod rotation;
 mod schema;
 mod sql;

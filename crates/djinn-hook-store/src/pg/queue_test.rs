@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::PgBackend;
-use super::claim::read_settings;
+use crate::rows;
 use super::outbox::insert_event;
 use crate::backend::TestDeliveries;
 use crate::claim::SETTINGS_COLUMNS;
@@ -40,7 +40,7 @@ impl TestDeliveries for PgBackend {
                     &[&hook_id],
                 )?
                 .ok_or(Error::WebhookNotFound { id: hook_id })?;
-            let settings = read_settings(hook_id, &hook, 1)?;
+            let settings = rows::settings(hook_id, &hook, 1)?;
             let secrets = settings.open_secrets(&self.cipher, now)?;
             let event_id = Uuid::new_v4();
             let event_row = insert_event(
