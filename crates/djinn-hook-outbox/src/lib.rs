@@ -59,6 +59,7 @@ struct ReadmeDoctests;
 mod attempt;
 mod breaker;
 mod claim;
+mod clock;
 mod completion;
 mod destination;
 mod lease;
@@ -74,6 +75,7 @@ pub use crate::{
     attempt::{Attempt, AttemptOutcome},
     breaker::{BreakerOpening, ProbeTurn, SharedBreaker},
     claim::{ClaimRequest, Claimed, Task},
+    clock::{Clock, ManualClock, SystemClock},
     completion::{Completion, Decision, Deferral, LimitNote, Outcome, PutOff, ReducedLimit},
     destination::Destination,
     lease::LeaseToken,

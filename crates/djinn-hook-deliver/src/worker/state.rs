@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 
 use super::Stats;
 use super::breaker::{BreakerConfig, BreakerStatus, Breakers};
-use super::clock::{Clock, SystemClock};
+use djinn_hook_outbox::{Clock, SystemClock};
 use super::hook_queue::{HookQueues, Queued};
 use super::limits::{LimitReason, LimitStatus, Limits};
 use super::queue_depth::QueueDepth;
