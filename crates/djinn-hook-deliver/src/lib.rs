@@ -132,9 +132,7 @@ pub use crate::{
     ssrf::{METADATA_ADDRESSES, METADATA_HOSTS, SsrfGuard},
     worker::breaker::{BreakerConfig, BreakerState, BreakerStatus},
     worker::limits::{LimitReason, LimitStatus, MAX_PAUSE},
-    worker::{
-        BreakerMonitor, LimitMonitor, Stats, Worker, WorkerConfig, WorkerEvent, WorkerWaker,
-    },
+    worker::{BreakerMonitor, LimitMonitor, Stats, Worker, WorkerConfig, WorkerEvent, WorkerWaker},
 };
 /// The types this crate shares with the store, defined once in `djinn-hook-outbox` and
 /// re-exported here so a user of the deliverer alone needs one crate.

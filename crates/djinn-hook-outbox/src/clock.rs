@@ -126,19 +126,8 @@ impl Clock for ManualClock {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::task::Wake;
-
     use super::*;
-
-    #[derive(Default)]
-    struct Count(AtomicUsize);
-
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
+    use crate::wake_count::Count;
 
     #[test]
     fn a_manual_clock_moves_only_when_advanced_and_wakes_its_waiters() {
@@ -150,6 +139,6 @@ mod tests {
         clock.clone().advance(Duration::from_secs(90));
         assert_eq!(clock.now(), t0 + Duration::from_secs(90));
         assert_eq!(clock.now_utc(), wall0 + Duration::from_secs(90));
-        assert_eq!(woken.0.load(Ordering::SeqCst), 1);
+        assert_eq!(woken.get(), 1);
     }
 }

@@ -70,6 +70,8 @@ mod release;
 mod request;
 mod shutdown;
 mod trace;
+#[cfg(test)]
+mod wake_count;
 
 pub use crate::{
     attempt::{Attempt, AttemptOutcome},

@@ -8,10 +8,10 @@ use djinn_hook_outbox::{BreakerOpening, Destination, ProbeTurn, SharedBreaker};
 use rusqlite::{Connection, OptionalExtension, params};
 use time::OffsetDateTime;
 
-use crate::rows;
 use crate::backend::Breakers;
 use crate::error::{IResult, Result};
 use crate::notices::notify;
+use crate::rows;
 use crate::sql::{from_ns, to_ns};
 use crate::sqlite::SqliteBackend;
 
@@ -43,7 +43,6 @@ pub(crate) fn shared(
 pub(crate) fn open_for_ms(opening: &BreakerOpening) -> i64 {
     i64::try_from(opening.open_for.as_millis()).unwrap_or(i64::MAX)
 }
-
 
 /// The breaker of `destination`, if one is open.
 fn breaker_of(conn: &Connection, destination: &str) -> IResult<Option<SharedBreaker>> {

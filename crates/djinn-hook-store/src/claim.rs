@@ -8,12 +8,12 @@ use djinn_hook_outbox::{ClaimRequest, Claimed, LeaseToken, PutOff, TraceParent};
 use rusqlite::{CachedStatement, OptionalExtension, Transaction, params};
 use time::OffsetDateTime;
 
-use crate::rows;
 use crate::backend::{ClaimOutcome, Claims};
 use crate::claim_rounds::{self, Candidate, TakeDue};
 use crate::error::{IResult, Result};
 use crate::liveness::ProcessId;
 use crate::outbox::lease_until;
+use crate::rows;
 use crate::sql::{attempt, event_from_code, from_ns, to_ns, uuid_from_blob};
 use crate::sqlite::SqliteBackend;
 use crate::task::TaskRow;
@@ -78,7 +78,6 @@ impl Claims for SqliteBackend {
 /// The columns of a webhook that a delivery needs (its secret still sealed).
 pub(crate) const SETTINGS_COLUMNS: &str = "payload_url, ssl, secret, standard_webhooks,
     failing_since, max_in_flight, timeout_ms, previous_secret, previous_secret_until, headers";
-
 
 /// The claim's transaction, after webhook `cursor` and passing over those of `at_cap`.
 fn claim_in(
@@ -257,4 +256,3 @@ impl TakeDue for SqliteTake<'_> {
         ])?)
     }
 }
-

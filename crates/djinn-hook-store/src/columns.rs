@@ -12,7 +12,10 @@ use crate::sql::{Corrupt, uuid_from_blob};
 /// A value both engines read from a column: owned (`i64`, `bool`, `String`, `Vec<u8>` and
 /// their `Option`s), since a SQLite value cannot be borrowed from its row.
 #[cfg(feature = "postgres")]
-pub(crate) trait Value: rusqlite::types::FromSql + for<'a> postgres::types::FromSql<'a> {}
+pub(crate) trait Value:
+    rusqlite::types::FromSql + for<'a> postgres::types::FromSql<'a>
+{
+}
 
 #[cfg(feature = "postgres")]
 impl<T> Value for T where T: rusqlite::types::FromSql + for<'a> postgres::types::FromSql<'a> {}
@@ -45,7 +48,9 @@ impl Columns for rusqlite::Row<'_> {
     }
 
     fn uuid(&self, idx: usize) -> rusqlite::Result<Uuid> {
-        Ok(uuid_from_blob(&rusqlite::Row::get::<_, Vec<u8>>(self, idx)?)?)
+        Ok(uuid_from_blob(&rusqlite::Row::get::<_, Vec<u8>>(
+            self, idx,
+        )?)?)
     }
 }
 

@@ -4,12 +4,12 @@ use const_format::formatcp;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use time::OffsetDateTime;
 
-use crate::rows;
 use crate::backend::Webhooks;
 use crate::custom_headers;
 use crate::error::{Error, IResult, Result};
 use crate::notices::{notify, subject};
 use crate::notify::Notice;
+use crate::rows;
 use crate::sql::{mask, to_ns};
 use crate::sqlite::{SqliteBackend, namespace_id};
 use crate::task_state::{FAILED, PENDING};
@@ -89,16 +89,6 @@ impl Webhooks for SqliteBackend {
         })
     }
 
-    /// [`Store::update_webhook`](crate::Store::update_webhook) on SQLite.
-    fn update_webhook(
-        &self,
-        id: i64,
-        update: WebhookUpdate,
-        now: OffsetDateTime,
-    ) -> Result<Webhook> {
-        self.update_webhook_with(id, update, LimitsUpdate::default(), now)
-    }
-
     /// [`Store::update_webhook_with`](crate::Store::update_webhook_with) on SQLite.
     fn update_webhook_with(
         &self,
@@ -171,16 +161,6 @@ impl Webhooks for SqliteBackend {
             }
             Ok(hook_by_id(tx, id)?.expect("exists"))
         })
-    }
-
-    /// [`Store::update_webhook_limits`](crate::Store::update_webhook_limits) on SQLite.
-    fn update_webhook_limits(
-        &self,
-        id: i64,
-        limits: LimitsUpdate,
-        now: OffsetDateTime,
-    ) -> Result<Webhook> {
-        self.update_webhook_with(id, WebhookUpdate::default(), limits, now)
     }
 
     /// [`Store::delete_webhook`](crate::Store::delete_webhook) on SQLite; its delivery log goes
@@ -264,4 +244,3 @@ pub(crate) fn hook_by_id(conn: &Connection, id: i64) -> rusqlite::Result<Option<
         .query_row([id], |r| rows::webhook(r))
         .optional()
 }
-

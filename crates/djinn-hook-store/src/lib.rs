@@ -200,8 +200,8 @@ mod notify;
 #[cfg(feature = "postgres")]
 mod pg;
 mod pruning;
-mod rows;
 mod rotation;
+mod rows;
 mod schema;
 mod sql;
 mod task;

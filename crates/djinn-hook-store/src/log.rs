@@ -7,11 +7,11 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use time::OffsetDateTime;
 
-use crate::rows;
 use crate::backend::DeliveryLog;
 use crate::delivery_query::{Bind, FAILED_DELIVERY, PageQuery, Placeholders};
 use crate::error::{IResult, Result};
 use crate::pruning::{self, PRUNE_BATCH};
+use crate::rows;
 use crate::sql::to_ns;
 use crate::sqlite::SqliteBackend;
 use crate::task_state::PENDING;
@@ -151,5 +151,3 @@ fn last_responses(conn: &Connection, hook_ids: &[i64]) -> IResult<HashMap<i64, L
     let rows = stmt.query_map([ids], |r| rows::last_response(r))?;
     Ok(rows.collect::<rusqlite::Result<HashMap<_, _>>>()?)
 }
-
-

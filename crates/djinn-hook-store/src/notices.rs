@@ -6,9 +6,9 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::rows::{self, SubjectRow};
 use crate::notify::{NOTIFICATIONS_NAMESPACE, Notice};
 use crate::outbox::insert_event;
+use crate::rows::{self, SubjectRow};
 use crate::sql::to_ns;
 use crate::task_state::PENDING;
 

@@ -15,8 +15,8 @@ use crate::idempotency::{StoredKey, expires_at, fingerprint};
 use crate::intake::{Health, HookCache, health};
 use crate::notices::{notify, subject};
 use crate::notify::Notice;
-use crate::sql::{event_code, from_ns, headers_to_json, to_ns};
 use crate::rows;
+use crate::sql::{event_code, from_ns, headers_to_json, to_ns};
 use crate::sqlite::{SqliteBackend, namespace_id};
 use crate::task_state::{DONE as STATE_DONE, FAILED, FAILED as STATE_FAILED, PENDING};
 use crate::types::{Accepted, Completed, Counts, NewEvent};
@@ -320,14 +320,8 @@ fn complete_batch(
             .execute(params![hook_id, reason, to_ns(c.attempt.created_at)])?;
         if n > 0 {
             fail_pending(tx, hook_id)?;
-            if let Some((hook, failing_since, _, _)) = subject(tx, hook_id)? {
-                let notice = Notice::Disabled {
-                    hook,
-                    reason: reason.clone(),
-                    disabled_at: c.attempt.created_at,
-                    failing_since,
-                };
-                notify(tx, &notice, now)?;
+            if let Some(subject) = subject(tx, hook_id)? {
+                notify(tx, &Notice::disabled(subject, reason, &c.attempt), now)?;
             }
         }
     }

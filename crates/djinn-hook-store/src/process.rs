@@ -7,10 +7,10 @@ use djinn_hook_outbox::Release;
 use rusqlite::params;
 use time::OffsetDateTime;
 
-use crate::rows;
 use crate::backend::Processes;
 use crate::error::Result;
 use crate::liveness::{ProcessId, ProcessInfo};
+use crate::rows;
 use crate::sql::to_ns;
 use crate::sqlite::SqliteBackend;
 use crate::task_state::PENDING;

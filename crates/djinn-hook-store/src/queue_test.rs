@@ -11,10 +11,10 @@ use uuid::Uuid;
 
 use crate::backend::TestDeliveries;
 use crate::claim::SETTINGS_COLUMNS;
-use crate::rows;
 use crate::error::{Error, Result};
 use crate::liveness::ProcessId;
 use crate::outbox::{insert_event, lease_until};
+use crate::rows;
 use crate::sql::{from_ns, to_ns};
 use crate::sqlite::SqliteBackend;
 use crate::task::{TaskRow, claimed};

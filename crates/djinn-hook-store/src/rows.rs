@@ -14,13 +14,15 @@ use crate::custom_headers;
 use crate::idempotency::StoredKey;
 use crate::liveness::{ProcessId, ProcessInfo};
 use crate::notify::{Notice, Subject};
-use crate::sql::{attempt, count, event_from_code, events_from_mask, from_ns, headers_from_json, status};
-use crate::task::Settings;
-use crate::webhook_rules::StoredHook;
-use crate::types::{
-    BreakerHold, Counts, Delivery, DeliveryLimits, LastResponse, LimitHold, Namespace,
-    SuccessRate, Webhook,
+use crate::sql::{
+    attempt, count, event_from_code, events_from_mask, from_ns, headers_from_json, status,
 };
+use crate::task::Settings;
+use crate::types::{
+    BreakerHold, Counts, Delivery, DeliveryLimits, LastResponse, LimitHold, Namespace, SuccessRate,
+    Webhook,
+};
+use crate::webhook_rules::StoredHook;
 
 /// A webhook as a notice names it, with its `failing_since`, `disabled_at` and
 /// `disabled_reason`.
@@ -134,9 +136,7 @@ pub(crate) fn outcome_named(name: &str) -> AttemptOutcome {
 
 /// A webhook's id and its last response, from `hook_id, id, response_status, duration_ns,
 /// error, created_at` of its last delivery.
-pub(crate) fn last_response<R: Columns + ?Sized>(
-    r: &R,
-) -> Result<(i64, LastResponse), R::Error> {
+pub(crate) fn last_response<R: Columns + ?Sized>(r: &R) -> Result<(i64, LastResponse), R::Error> {
     Ok((
         r.get(0)?,
         LastResponse {

@@ -12,10 +12,10 @@ use rusqlite::{
 };
 use time::OffsetDateTime;
 
-use crate::rows;
 use crate::backend::Namespaces;
 use crate::error::{Error, IResult, Inner, Result};
 use crate::key::{Cipher, SecretKey};
+use crate::rows;
 use crate::schema;
 use crate::sql::to_ns;
 use crate::types::Namespace;
@@ -276,7 +276,6 @@ fn namespace_by_id(conn: &Connection, id: i64) -> rusqlite::Result<Option<Namesp
         .query_row([id], |r| rows::namespace(r))
         .optional()
 }
-
 
 /// Creates the database file with mode 0600 when it does not exist: SQLite would create it
 /// with the umask's mode (often 0644, readable by everyone), and the file holds every payload

@@ -5,9 +5,9 @@ use djinn_hook_outbox::{BreakerOpening, ProbeTurn, SharedBreaker};
 use postgres::types::Type;
 use time::OffsetDateTime;
 
-use crate::rows;
 use crate::backend::Breakers;
 use crate::breakers::{BREAKER_COLUMNS, open_for_ms};
+use crate::rows;
 use std::time::Duration;
 
 use postgres::Transaction;
@@ -16,7 +16,6 @@ use super::notices::notify;
 use crate::error::{IResult, Result};
 use crate::pg::PgBackend;
 use crate::sql::to_ns;
-
 
 /// Queues a `breaker.open` notification for `destination` if its breaker first opened more
 /// than `after` before `now` and the operator was not told of this run of openings yet.

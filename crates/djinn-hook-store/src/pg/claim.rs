@@ -11,7 +11,6 @@ use postgres::types::Type;
 use time::OffsetDateTime;
 
 use super::PgBackend;
-use crate::rows;
 use crate::backend::ClaimOutcome;
 use crate::backend::Claims;
 use crate::claim::SETTINGS_COLUMNS;
@@ -19,6 +18,7 @@ use crate::claim_rounds::{self, Candidate, TakeDue};
 use crate::error::{IResult, Result};
 use crate::liveness::ProcessId;
 use crate::outbox::lease_until;
+use crate::rows;
 use crate::sql::{attempt, event_from_code, from_ns, to_ns};
 use crate::task::TaskRow;
 use crate::task_state::PENDING;
@@ -109,7 +109,6 @@ impl Claims for PgBackend {
         })
     }
 }
-
 
 /// The claim's transaction: returns what it got and the webhook it served last.
 ///

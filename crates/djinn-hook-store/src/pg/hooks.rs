@@ -6,12 +6,12 @@ use time::OffsetDateTime;
 
 use super::notices::{notify, subject};
 use super::{PgBackend, namespace_id};
-use crate::rows;
 use crate::backend::Webhooks;
 use crate::custom_headers;
 use crate::error::{Error, IResult, Result};
 use crate::hooks::{SELECT_HOOK, URL_TAKEN, timeout_ms};
 use crate::notify::Notice;
+use crate::rows;
 use crate::sql::{mask, to_ns};
 use crate::task_state::{FAILED, PENDING};
 use crate::types::{LimitsUpdate, NewWebhook, Webhook, WebhookUpdate};
@@ -75,24 +75,6 @@ impl Webhooks for PgBackend {
                 .map(rows::webhook)
                 .collect()
         })
-    }
-
-    fn update_webhook(
-        &self,
-        id: i64,
-        update: WebhookUpdate,
-        now: OffsetDateTime,
-    ) -> Result<Webhook> {
-        self.update_webhook_with(id, update, LimitsUpdate::default(), now)
-    }
-
-    fn update_webhook_limits(
-        &self,
-        id: i64,
-        limits: LimitsUpdate,
-        now: OffsetDateTime,
-    ) -> Result<Webhook> {
-        self.update_webhook_with(id, WebhookUpdate::default(), limits, now)
     }
 
     fn update_webhook_with(
@@ -248,4 +230,3 @@ pub(super) fn hook_by_id(conn: &mut impl GenericClient, id: i64) -> IResult<Opti
         .map(rows::webhook)
         .transpose()
 }
-

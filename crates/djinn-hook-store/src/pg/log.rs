@@ -3,16 +3,16 @@
 use std::collections::HashMap;
 
 use const_format::formatcp;
-use postgres::types::ToSql;
 use postgres::Client;
+use postgres::types::ToSql;
 use time::OffsetDateTime;
 
 use super::PgBackend;
 use crate::backend::DeliveryLog;
 use crate::delivery_query::{Bind, FAILED_DELIVERY, PageQuery, Placeholders};
 use crate::error::{IResult, Result};
-use crate::rows;
 use crate::pruning::{self, PRUNE_BATCH};
+use crate::rows;
 use crate::sql::to_ns;
 use crate::task_state::PENDING;
 use crate::types::{Delivery, DeliveryFilter, LastResponse, Page, Paged, Pruned, SuccessRate};
@@ -88,9 +88,7 @@ impl DeliveryLog for PgBackend {
                 ),
                 &[&hook_ids, &to_ns(since)],
             )?;
-            rows.iter()
-                .map(rows::success_rate)
-                .collect()
+            rows.iter().map(rows::success_rate).collect()
         })
     }
 
@@ -152,4 +150,3 @@ fn first_at_or_after(conn: &mut Client, table: &str, cutoff: i64) -> IResult<i64
     let sql = pruning::first_at_or_after(table);
     Ok(conn.query_one(&sql, &[&cutoff])?.try_get(0)?)
 }
-

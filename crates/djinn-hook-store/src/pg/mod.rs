@@ -34,10 +34,10 @@ pub(crate) use listen::{Interrupt, WorkListener};
 pub(crate) use process::SessionKeeper;
 pub(crate) use schema::SCHEMA_VERSION;
 
-use crate::rows;
 use crate::backend::Namespaces;
 use crate::error::{Engine, Error, IResult, Inner, Result};
 use crate::key::{Cipher, SecretKey};
+use crate::rows;
 use crate::sql::to_ns;
 use crate::sqlite::check_namespace;
 use crate::types::Namespace;
@@ -291,7 +291,6 @@ pub(crate) fn namespace_id(conn: &mut impl GenericClient, name: &str) -> IResult
             })
         })
 }
-
 
 /// Whether running the transaction again may succeed.
 fn retryable(e: &Engine) -> bool {

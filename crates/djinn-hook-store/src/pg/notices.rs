@@ -8,8 +8,8 @@ use uuid::Uuid;
 
 use super::outbox::{announce, insert_event};
 use crate::error::IResult;
-use crate::rows::{self, SubjectRow};
 use crate::notify::{NOTIFICATIONS_NAMESPACE, Notice};
+use crate::rows::{self, SubjectRow};
 use crate::sql::to_ns;
 use crate::task_state::PENDING;
 

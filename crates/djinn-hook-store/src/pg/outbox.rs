@@ -344,14 +344,8 @@ fn complete_batch(
         )?;
         if n > 0 {
             fail_pending(tx, task.hook_id)?;
-            if let Some((hook, failing_since, _, _)) = subject(tx, task.hook_id)? {
-                let notice = Notice::Disabled {
-                    hook,
-                    reason: reason.clone(),
-                    disabled_at: c.attempt.created_at,
-                    failing_since,
-                };
-                notify(tx, &notice, now)?;
+            if let Some(subject) = subject(tx, task.hook_id)? {
+                notify(tx, &Notice::disabled(subject, reason, &c.attempt), now)?;
             }
         }
     }

@@ -17,10 +17,10 @@ use postgres::{Client, Config, NoTls};
 use time::OffsetDateTime;
 
 use super::PgBackend;
-use crate::rows;
 use crate::backend::Processes;
 use crate::error::{Error, IResult, Result};
 use crate::liveness::{LOOK_EVERY, ProcessId, ProcessInfo, TakenBack};
+use crate::rows;
 use crate::sql::to_ns;
 use crate::task_state::PENDING;
 

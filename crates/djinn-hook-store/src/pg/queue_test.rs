@@ -9,13 +9,13 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::PgBackend;
-use crate::rows;
 use super::outbox::insert_event;
 use crate::backend::TestDeliveries;
 use crate::claim::SETTINGS_COLUMNS;
 use crate::error::{Error, Result};
 use crate::liveness::ProcessId;
 use crate::outbox::lease_until;
+use crate::rows;
 use crate::sql::{from_ns, to_ns};
 use crate::task::{TaskRow, claimed};
 use crate::task_state::PENDING;
