@@ -174,8 +174,8 @@ impl<'o, O: Outbox> Worker<'o, O> {
     /// Reads the time from `clock` (the system's by default), e.g. a
     /// [`ManualClock`](crate::ManualClock) that a test moves instead of sleeping (the store's
     /// clock too, so one handle moves both): poll intervals, pauses, breakers, leases and the
-    /// pool's timings all follow it. The deliveries themselves (their timeouts, the attempts' times)
-    /// keep the real time.
+    /// pool's timings all follow it. The deliveries themselves (their timeouts, the attempts'
+    /// times) keep the real time.
     pub fn with_clock(mut self, clock: impl Clock + 'static) -> Self {
         let clock: Arc<dyn Clock> = Arc::new(clock);
         // A waiting thread wakes when the clock is moved, to look at the time again.
