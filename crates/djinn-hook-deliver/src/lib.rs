@@ -132,15 +132,13 @@ pub use crate::{
     ssrf::{METADATA_ADDRESSES, METADATA_HOSTS, SsrfGuard},
     worker::breaker::{BreakerConfig, BreakerState, BreakerStatus},
     worker::limits::{LimitReason, LimitStatus, MAX_PAUSE},
-    worker::{
-        BreakerMonitor, Clock, LimitMonitor, ManualClock, Stats, SystemClock, Worker, WorkerConfig,
-        WorkerEvent, WorkerWaker,
-    },
+    worker::{BreakerMonitor, LimitMonitor, Stats, Worker, WorkerConfig, WorkerEvent, WorkerWaker},
 };
 /// The types this crate shares with the store, defined once in `djinn-hook-outbox` and
 /// re-exported here so a user of the deliverer alone needs one crate.
 pub use djinn_hook_outbox::{
-    Attempt, AttemptOutcome, ClaimRequest, Claimed, Completion, CustomHeader, Decision, Deferral,
-    DeliveryRequest, Destination, LeaseToken, LimitNote, Outbox, OutboxError, Outcome, PutOff,
-    ReducedLimit, Release, Shutdown, Task, TraceParent, WebhookSecret,
+    Attempt, AttemptOutcome, ClaimRequest, Claimed, Clock, Completion, CustomHeader, Decision,
+    Deferral, DeliveryRequest, Destination, LeaseToken, LimitNote, ManualClock, Outbox,
+    OutboxError, Outcome, PutOff, ReducedLimit, Release, Shutdown, SystemClock, Task, TraceParent,
+    WebhookSecret,
 };

@@ -59,6 +59,7 @@ struct ReadmeDoctests;
 mod attempt;
 mod breaker;
 mod claim;
+mod clock;
 mod completion;
 mod destination;
 mod lease;
@@ -69,11 +70,14 @@ mod release;
 mod request;
 mod shutdown;
 mod trace;
+#[cfg(test)]
+mod wake_count;
 
 pub use crate::{
     attempt::{Attempt, AttemptOutcome},
     breaker::{BreakerOpening, ProbeTurn, SharedBreaker},
     claim::{ClaimRequest, Claimed, Task},
+    clock::{Clock, ManualClock, SystemClock},
     completion::{Completion, Decision, Deferral, LimitNote, Outcome, PutOff, ReducedLimit},
     destination::Destination,
     lease::LeaseToken,

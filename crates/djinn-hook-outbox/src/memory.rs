@@ -171,6 +171,19 @@ impl MemoryOutbox {
         self.state().hooks.entry(hook_id).or_default().max_in_flight = max_in_flight;
     }
 
+    /// Makes pending task `task_id` due now, as if the time of its retry had come: for a test
+    /// that would otherwise wait out a retry scheduled for later. A leased or finished task is
+    /// left as it is.
+    pub fn make_due(&self, task_id: i64) {
+        let mut state = self.state();
+        if let Some(stored) = state.tasks.get_mut(&task_id)
+            && stored.task.state == TaskState::Pending
+            && stored.task.lease.is_none()
+        {
+            stored.task.due_at = OffsetDateTime::now_utc();
+        }
+    }
+
     /// Every task, by id.
     pub fn tasks(&self) -> Vec<MemoryTask> {
         self.state()

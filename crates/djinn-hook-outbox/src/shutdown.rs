@@ -222,23 +222,11 @@ impl Drop for OnStop {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::task::Wake;
-
     use super::*;
-
-    /// Counts its wake-ups.
-    #[derive(Default)]
-    struct Count(AtomicUsize);
-
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
+    use crate::wake_count::Count;
 
     fn count(count: &Arc<Count>) -> usize {
-        count.0.load(Ordering::SeqCst)
+        count.get()
     }
 
     #[test]

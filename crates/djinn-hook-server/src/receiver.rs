@@ -8,6 +8,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::{Arc, mpsc};
+use std::task::{Wake, Waker};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -15,6 +16,7 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use djinn_hook_deliver::Shutdown;
 use djinn_hook_sign::Verifier;
 use djinn_hook_sign::headers;
 use tokio::sync::oneshot;
@@ -182,7 +184,9 @@ async fn receive(
 /// receiver stops it: it accepts no new connection and closes the open ones.
 pub struct Receiver {
     addr: SocketAddr,
-    rx: mpsc::Receiver<Received>,
+    rx: mpsc::Receiver<Message>,
+    /// The channel's sending side, for a [`Shutdown`] to wake [`Receiver::next_until`].
+    tx: mpsc::Sender<Message>,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -226,9 +230,12 @@ impl Receiver {
             tokio::net::TcpListener::from_std(std_listener).map_err(bind_error)?
         };
         let (tx, rx) = mpsc::channel();
-        let app = router(verifier, move |received| {
-            // A closed channel only means nobody reads any more.
-            let _ = tx.send(received);
+        let app = router(verifier, {
+            let tx = tx.clone();
+            move |received| {
+                // A closed channel only means nobody reads any more.
+                let _ = tx.send(Message::Received(received));
+            }
         });
         let (stop, stopped) = oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
@@ -247,6 +254,7 @@ impl Receiver {
         Ok(Receiver {
             addr: local,
             rx,
+            tx,
             stop: Some(stop),
             thread: Some(thread),
         })
@@ -264,12 +272,55 @@ impl Receiver {
 
     /// Waits up to `timeout` for the next request.
     pub fn next_timeout(&self, timeout: Duration) -> Option<Received> {
-        self.rx.recv_timeout(timeout).ok()
+        let deadline = Instant::now().checked_add(timeout);
+        loop {
+            let left = deadline.map_or(Duration::MAX, |d| {
+                d.saturating_duration_since(Instant::now())
+            });
+            match self.rx.recv_timeout(left).ok()? {
+                Message::Received(received) => return Some(received),
+                Message::Stop => {}
+            }
+        }
+    }
+
+    /// Waits for the next request until `stop` is set: `None` once it is (at once if it
+    /// already was), woken by the stop itself, with no polling interval.
+    pub fn next_until(&self, stop: &Shutdown) -> Option<Received> {
+        let _wake = stop.on_stop(Waker::from(Arc::new(StopMessage(self.tx.clone()))));
+        while !stop.is_stopped() {
+            // The receiver holds a sender, so the channel never closes while it is read.
+            if let Ok(Message::Received(received)) = self.rx.recv() {
+                return Some(received);
+            }
+        }
+        None
     }
 
     /// The requests received so far and not yet taken, without waiting.
     pub fn drain(&self) -> Vec<Received> {
-        self.rx.try_iter().collect()
+        self.rx
+            .try_iter()
+            .filter_map(|message| match message {
+                Message::Received(received) => Some(received),
+                Message::Stop => None,
+            })
+            .collect()
+    }
+}
+
+/// What a [`Receiver`]'s channel carries: a request, or word that a [`Shutdown`] was set.
+enum Message {
+    Received(Received),
+    Stop,
+}
+
+/// Wakes a [`Receiver::next_until`] by sending [`Message::Stop`] on its channel.
+struct StopMessage(mpsc::Sender<Message>);
+
+impl Wake for StopMessage {
+    fn wake(self: Arc<Self>) {
+        let _ = self.0.send(Message::Stop);
     }
 }
 

@@ -68,12 +68,15 @@ pub(crate) trait Webhooks {
     fn webhook(&self, id: i64) -> Result<Option<Webhook>>;
     fn webhooks(&self, namespace: &str) -> Result<Vec<Webhook>>;
     fn all_webhooks(&self) -> Result<Vec<Webhook>>;
+    /// An update of the webhook's settings alone: the same for every backend.
     fn update_webhook(
         &self,
         id: i64,
         update: WebhookUpdate,
         now: OffsetDateTime,
-    ) -> Result<Webhook>;
+    ) -> Result<Webhook> {
+        self.update_webhook_with(id, update, LimitsUpdate::default(), now)
+    }
     fn update_webhook_with(
         &self,
         id: i64,
@@ -81,12 +84,15 @@ pub(crate) trait Webhooks {
         limits: LimitsUpdate,
         now: OffsetDateTime,
     ) -> Result<Webhook>;
+    /// An update of the webhook's limits alone: the same for every backend.
     fn update_webhook_limits(
         &self,
         id: i64,
         limits: LimitsUpdate,
         now: OffsetDateTime,
-    ) -> Result<Webhook>;
+    ) -> Result<Webhook> {
+        self.update_webhook_with(id, WebhookUpdate::default(), limits, now)
+    }
     fn delete_webhook(&self, id: i64) -> Result<()>;
 }
 

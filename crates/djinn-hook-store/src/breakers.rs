@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use crate::backend::Breakers;
 use crate::error::{IResult, Result};
 use crate::notices::notify;
-use crate::notify::Notice;
+use crate::rows;
 use crate::sql::{from_ns, to_ns};
 use crate::sqlite::SqliteBackend;
 
@@ -44,24 +44,13 @@ pub(crate) fn open_for_ms(opening: &BreakerOpening) -> i64 {
     i64::try_from(opening.open_for.as_millis()).unwrap_or(i64::MAX)
 }
 
-fn read_shared(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<SharedBreaker>> {
-    Ok(shared(
-        &r.get::<_, String>(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-    ))
-}
-
 /// The breaker of `destination`, if one is open.
 fn breaker_of(conn: &Connection, destination: &str) -> IResult<Option<SharedBreaker>> {
     Ok(conn
         .prepare_cached(&format!(
             "SELECT {BREAKER_COLUMNS} FROM breakers WHERE destination = ?1"
         ))?
-        .query_row([destination], read_shared)
+        .query_row([destination], |r| rows::shared_breaker(r))
         .optional()?
         .flatten())
 }
@@ -75,24 +64,18 @@ fn notice_if_long(
     after: Duration,
 ) -> rusqlite::Result<()> {
     let since = now - after;
-    let row: Option<(String, i64, i64)> = tx
+    let notice = tx
         .prepare_cached(
             "UPDATE breakers SET notified = 1
              WHERE destination = ?1 AND notified = 0 AND open_since <= ?2
              RETURNING reason, open_since, failures",
         )?
         .query_row(params![destination, to_ns(since)], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            rows::breaker_notice(destination, r)
         })
         .optional()?;
-    let Some((reason, open_since, failures)) = row else {
+    let Some(notice) = notice else {
         return Ok(());
-    };
-    let notice = Notice::BreakerOpen {
-        destination: destination.to_owned(),
-        reason,
-        open_since: from_ns(open_since),
-        failures,
     };
     notify(tx, &notice, now)
 }
@@ -149,7 +132,7 @@ impl Breakers for SqliteBackend {
                 .prepare_cached(&format!(
                     "SELECT {BREAKER_COLUMNS} FROM breakers ORDER BY destination"
                 ))?
-                .query_map([], read_shared)?
+                .query_map([], |r| rows::shared_breaker(r))?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(rows.into_iter().flatten().collect())
         })

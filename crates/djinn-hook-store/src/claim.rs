@@ -13,11 +13,11 @@ use crate::claim_rounds::{self, Candidate, TakeDue};
 use crate::error::{IResult, Result};
 use crate::liveness::ProcessId;
 use crate::outbox::lease_until;
+use crate::rows;
 use crate::sql::{attempt, event_from_code, from_ns, to_ns, uuid_from_blob};
 use crate::sqlite::SqliteBackend;
-use crate::task::{Settings, TaskRow};
+use crate::task::TaskRow;
 use crate::task_state::PENDING;
-use crate::types::DeliveryLimits;
 
 impl Claims for SqliteBackend {
     /// Not durable on return, unlike every other write: the claim commits without waiting for
@@ -78,26 +78,6 @@ impl Claims for SqliteBackend {
 /// The columns of a webhook that a delivery needs (its secret still sealed).
 pub(crate) const SETTINGS_COLUMNS: &str = "payload_url, ssl, secret, standard_webhooks,
     failing_since, max_in_flight, timeout_ms, previous_secret, previous_secret_until, headers";
-
-/// Reads [`SETTINGS_COLUMNS`] of webhook `hook_id` from column `at` on.
-pub(crate) fn read_settings(
-    hook_id: i64,
-    r: &rusqlite::Row<'_>,
-    at: usize,
-) -> rusqlite::Result<Settings> {
-    Ok(Settings {
-        hook_id,
-        payload_url: r.get(at)?,
-        ssl: r.get(at + 1)?,
-        sealed_secret: r.get(at + 2)?,
-        standard_webhooks: r.get(at + 3)?,
-        failing_since: r.get::<_, Option<i64>>(at + 4)?.map(from_ns),
-        limits: limits_from_row(r.get(at + 5)?, r.get(at + 6)?),
-        sealed_previous_secret: r.get(at + 7)?,
-        previous_secret_until: r.get(at + 8)?,
-        sealed_headers: r.get(at + 9)?,
-    })
-}
 
 /// The claim's transaction, after webhook `cursor` and passing over those of `at_cap`.
 fn claim_in(
@@ -160,7 +140,7 @@ fn claim_in(
         let hook = hook_stmt
             .query_row([hook_id], |r| {
                 let active: bool = r.get(0)?;
-                let hook = Candidate::new(read_settings(hook_id, r, 1)?, 0);
+                let hook = Candidate::new(rows::settings(hook_id, r, 1)?, 0);
                 Ok(active.then_some(hook))
             })
             .optional()?
@@ -274,18 +254,5 @@ impl TakeDue for SqliteTake<'_> {
             hook.after.0,
             hook.after.1
         ])?)
-    }
-}
-
-/// A webhook's limits from its columns (a value out of range reads as unset).
-pub(crate) fn limits_from_row(
-    max_in_flight: Option<i64>,
-    timeout_ms: Option<i64>,
-) -> DeliveryLimits {
-    DeliveryLimits {
-        max_in_flight: max_in_flight.and_then(|n| u32::try_from(n).ok()),
-        timeout: timeout_ms
-            .and_then(|ms| u64::try_from(ms).ok())
-            .map(std::time::Duration::from_millis),
     }
 }

@@ -102,7 +102,7 @@ impl Store {
 
     /// The time now, by this store's clock.
     pub fn now(&self) -> OffsetDateTime {
-        self.clock.now()
+        self.clock.now_utc()
     }
 
     /// `hook` as shown now (an ended rotation overlap hidden).

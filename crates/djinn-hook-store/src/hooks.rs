@@ -5,16 +5,16 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use time::OffsetDateTime;
 
 use crate::backend::Webhooks;
-use crate::claim::limits_from_row;
 use crate::custom_headers;
 use crate::error::{Error, IResult, Result};
 use crate::notices::{notify, subject};
 use crate::notify::Notice;
-use crate::sql::{events_from_mask, from_ns, mask, to_ns};
+use crate::rows;
+use crate::sql::{mask, to_ns};
 use crate::sqlite::{SqliteBackend, namespace_id};
 use crate::task_state::{FAILED, PENDING};
-use crate::types::{BreakerHold, LimitHold, LimitsUpdate, NewWebhook, Webhook, WebhookUpdate};
-use crate::webhook_rules::{CheckedNew, CheckedUpdate, StoredHook, secret_change};
+use crate::types::{LimitsUpdate, NewWebhook, Webhook, WebhookUpdate};
+use crate::webhook_rules::{CheckedNew, CheckedUpdate, secret_change};
 
 /// A webhook as both backends read it (the same SQL on each), with its shared breaker and its
 /// live leases; `pg/hooks.rs` reads the same columns in the same order.
@@ -75,7 +75,7 @@ impl Webhooks for SqliteBackend {
         self.read("listing webhooks", |conn| {
             let mut stmt =
                 conn.prepare_cached(&format!("{SELECT_HOOK} WHERE n.name = ?1 ORDER BY w.id"))?;
-            let rows = stmt.query_map([namespace], row_hook)?;
+            let rows = stmt.query_map([namespace], |r| rows::webhook(r))?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
     }
@@ -84,19 +84,9 @@ impl Webhooks for SqliteBackend {
     fn all_webhooks(&self) -> Result<Vec<Webhook>> {
         self.read("listing webhooks", |conn| {
             let mut stmt = conn.prepare_cached(&format!("{SELECT_HOOK} ORDER BY w.id"))?;
-            let rows = stmt.query_map([], row_hook)?;
+            let rows = stmt.query_map([], |r| rows::webhook(r))?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
-    }
-
-    /// [`Store::update_webhook`](crate::Store::update_webhook) on SQLite.
-    fn update_webhook(
-        &self,
-        id: i64,
-        update: WebhookUpdate,
-        now: OffsetDateTime,
-    ) -> Result<Webhook> {
-        self.update_webhook_with(id, update, LimitsUpdate::default(), now)
     }
 
     /// [`Store::update_webhook_with`](crate::Store::update_webhook_with) on SQLite.
@@ -113,14 +103,7 @@ impl Webhooks for SqliteBackend {
                 .prepare_cached(
                     "SELECT namespace_id, payload_url, active, ssl FROM webhooks WHERE id = ?1",
                 )?
-                .query_row([id], |r| {
-                    let stored = StoredHook {
-                        url: r.get(1)?,
-                        active: r.get(2)?,
-                        ssl: r.get(3)?,
-                    };
-                    Ok((r.get::<_, i64>(0)?, stored))
-                })
+                .query_row([id], |r| rows::stored_hook(r))
                 .optional()?
                 .ok_or(Error::WebhookNotFound { id })?;
             let merged = checked.merge(&update, stored, |url| url_taken(tx, ns, url, Some(id)))?;
@@ -178,16 +161,6 @@ impl Webhooks for SqliteBackend {
             }
             Ok(hook_by_id(tx, id)?.expect("exists"))
         })
-    }
-
-    /// [`Store::update_webhook_limits`](crate::Store::update_webhook_limits) on SQLite.
-    fn update_webhook_limits(
-        &self,
-        id: i64,
-        limits: LimitsUpdate,
-        now: OffsetDateTime,
-    ) -> Result<Webhook> {
-        self.update_webhook_with(id, WebhookUpdate::default(), limits, now)
     }
 
     /// [`Store::delete_webhook`](crate::Store::delete_webhook) on SQLite; its delivery log goes
@@ -268,48 +241,6 @@ pub(crate) const URL_TAKEN: &str = "SELECT 1 FROM webhooks
 
 pub(crate) fn hook_by_id(conn: &Connection, id: i64) -> rusqlite::Result<Option<Webhook>> {
     conn.prepare_cached(&format!("{SELECT_HOOK} WHERE w.id = ?1"))?
-        .query_row([id], row_hook)
+        .query_row([id], |r| rows::webhook(r))
         .optional()
-}
-
-fn row_hook(r: &rusqlite::Row<'_>) -> rusqlite::Result<Webhook> {
-    Ok(Webhook {
-        id: r.get(0)?,
-        namespace: r.get(1)?,
-        author_id: r.get(2)?,
-        payload_url: r.get(3)?,
-        ssl: r.get(4)?,
-        events: events_from_mask(r.get(5)?)?,
-        active: r.get(6)?,
-        standard_webhooks: r.get(7)?,
-        has_secret: r.get(8)?,
-        created_at: from_ns(r.get(9)?),
-        disabled_reason: r.get(10)?,
-        disabled_at: r.get::<_, Option<i64>>(11)?.map(from_ns),
-        failing_since: r.get::<_, Option<i64>>(12)?.map(from_ns),
-        limits: limits_from_row(r.get(13)?, r.get(14)?),
-        breaker: match (
-            r.get::<_, Option<String>>(15)?,
-            r.get::<_, Option<i64>>(16)?,
-        ) {
-            (Some(destination), Some(until)) => Some(BreakerHold {
-                destination,
-                until: from_ns(until),
-                reason: r.get::<_, Option<String>>(17)?.unwrap_or_default(),
-            }),
-            _ => None,
-        },
-        secret_rotating_until: r.get::<_, Option<i64>>(18)?.map(from_ns),
-        delivery_limit: r.get::<_, Option<i64>>(19)?.map(|limit| LimitHold {
-            limit: u32::try_from(limit).unwrap_or(0),
-            reason: r
-                .get::<_, Option<String>>(20)
-                .ok()
-                .flatten()
-                .unwrap_or_default(),
-            paused_until: r.get::<_, Option<i64>>(21).ok().flatten().map(from_ns),
-        }),
-        in_flight: r.get::<_, i64>(22)?.try_into().unwrap_or(0),
-        headers: custom_headers::names(r.get(23)?),
-    })
 }

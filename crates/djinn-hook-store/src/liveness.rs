@@ -62,13 +62,13 @@ pub struct ProcessInfo {
 }
 
 impl ProcessInfo {
-    /// This process, about to register as `id`.
-    pub(crate) fn this(id: ProcessId) -> ProcessInfo {
+    /// This process, about to register as `id` at `now` (the store's clock).
+    pub(crate) fn this(id: ProcessId, now: OffsetDateTime) -> ProcessInfo {
         ProcessInfo {
             id,
             pid: std::process::id(),
             host: host_name(),
-            started_at: OffsetDateTime::now_utc(),
+            started_at: now,
         }
     }
 }

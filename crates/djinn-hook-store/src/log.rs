@@ -1,10 +1,8 @@
 //! The delivery log: queries and pruning.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use const_format::formatcp;
-use djinn_hook_outbox::AttemptOutcome;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use time::OffsetDateTime;
@@ -13,7 +11,8 @@ use crate::backend::DeliveryLog;
 use crate::delivery_query::{Bind, FAILED_DELIVERY, PageQuery, Placeholders};
 use crate::error::{IResult, Result};
 use crate::pruning::{self, PRUNE_BATCH};
-use crate::sql::{count, event_from_code, from_ns, headers_from_json, to_ns, uuid_from_blob};
+use crate::rows;
+use crate::sql::to_ns;
 use crate::sqlite::SqliteBackend;
 use crate::task_state::PENDING;
 use crate::types::{Delivery, DeliveryFilter, LastResponse, Page, Paged, Pruned, SuccessRate};
@@ -40,7 +39,7 @@ impl DeliveryLog for SqliteBackend {
             });
             let items = conn
                 .prepare_cached(&query.sql)?
-                .query_map(params_from_iter(values), row_delivery)?
+                .query_map(params_from_iter(values), |r| rows::delivery(r))?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(query.paged(items))
         })
@@ -51,7 +50,7 @@ impl DeliveryLog for SqliteBackend {
         self.read("reading a delivery", |conn| {
             Ok(conn
                 .prepare_cached(&format!("{SELECT_DELIVERY} WHERE d.id = ?1"))?
-                .query_row([id], row_delivery)
+                .query_row([id], |r| rows::delivery(r))
                 .optional()?)
         })
     }
@@ -79,15 +78,7 @@ impl DeliveryLog for SqliteBackend {
             ))?;
             // By each hook's index entries, filtered on time: a row recorded out of time
             // order is still counted in the right window.
-            let rows = stmt.query_map(params![ids, to_ns(since)], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    SuccessRate {
-                        attempts: count(r.get(1)?),
-                        delivered: count(r.get(2)?),
-                    },
-                ))
-            })?;
+            let rows = stmt.query_map(params![ids, to_ns(since)], |r| rows::success_rate(r))?;
             Ok(rows.collect::<rusqlite::Result<HashMap<_, _>>>()?)
         })
     }
@@ -157,47 +148,6 @@ fn last_responses(conn: &Connection, hook_ids: &[i64]) -> IResult<HashMap<i64, L
          FROM json_each(?1) j
          JOIN deliveries d ON d.id = (SELECT max(id) FROM deliveries WHERE hook_id = j.value)",
     )?;
-    let rows = stmt.query_map([ids], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            LastResponse {
-                delivery_id: r.get(1)?,
-                code: r.get(2)?,
-                duration: Duration::from_nanos(count(r.get(3)?)),
-                error: r.get(4)?,
-                created_at: from_ns(r.get(5)?),
-            },
-        ))
-    })?;
+    let rows = stmt.query_map([ids], |r| rows::last_response(r))?;
     Ok(rows.collect::<rusqlite::Result<HashMap<_, _>>>()?)
-}
-
-fn row_delivery(r: &rusqlite::Row<'_>) -> rusqlite::Result<Delivery> {
-    Ok(Delivery {
-        id: r.get(0)?,
-        hook_id: r.get(1)?,
-        event_id: uuid_from_blob(&r.get::<_, Vec<u8>>(2)?)?,
-        event: event_from_code(r.get(3)?)?,
-        attempt: r.get(4)?,
-        redelivery: r.get(5)?,
-        test: r.get(6)?,
-        request_headers: headers_from_json(&r.get::<_, String>(7)?)?,
-        request_body: r.get(8)?,
-        request_truncated: r.get(9)?,
-        response_status: r.get(10)?,
-        response_headers: headers_from_json(&r.get::<_, String>(11)?)?,
-        response_body: r.get(12)?,
-        response_truncated: r.get(13)?,
-        tls_verification_skipped: r.get(14)?,
-        duration: Duration::from_nanos(count(r.get(15)?)),
-        error: r.get(16)?,
-        created_at: from_ns(r.get(17)?),
-        result: outcome_named(&r.get::<_, String>(18)?),
-    })
-}
-
-/// A stored outcome name as the outcome (a name this build does not know, from a newer one,
-/// reads as [`AttemptOutcome::Other`]).
-pub(crate) fn outcome_named(name: &str) -> AttemptOutcome {
-    AttemptOutcome::from_name(name).unwrap_or(AttemptOutcome::Other)
 }

@@ -6,19 +6,11 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::notify::{NOTIFICATIONS_NAMESPACE, Notice, Subject};
+use crate::notify::{NOTIFICATIONS_NAMESPACE, Notice};
 use crate::outbox::insert_event;
-use crate::sql::{from_ns, to_ns};
+use crate::rows::{self, SubjectRow};
+use crate::sql::to_ns;
 use crate::task_state::PENDING;
-
-/// A webhook as a notice names it, with its `failing_since`, `disabled_at` and
-/// `disabled_reason`.
-pub(crate) type SubjectRow = (
-    Subject,
-    Option<OffsetDateTime>,
-    Option<OffsetDateTime>,
-    Option<String>,
-);
 
 /// The webhook `hook_id` as a notice names it, if it exists.
 pub(crate) fn subject(tx: &Transaction<'_>, hook_id: i64) -> rusqlite::Result<Option<SubjectRow>> {
@@ -26,15 +18,7 @@ pub(crate) fn subject(tx: &Transaction<'_>, hook_id: i64) -> rusqlite::Result<Op
         "SELECT n.name, w.payload_url, w.failing_since, w.disabled_at, w.disabled_reason
          FROM webhooks w JOIN namespaces n ON n.id = w.namespace_id WHERE w.id = ?1",
     )?
-    .query_row([hook_id], |r| {
-        let subject = Subject {
-            hook_id,
-            namespace: r.get(0)?,
-            payload_url: r.get(1)?,
-        };
-        let at = |ns: Option<i64>| ns.map(from_ns);
-        Ok((subject, at(r.get(2)?), at(r.get(3)?), r.get(4)?))
-    })
+    .query_row([hook_id], |r| rows::subject(hook_id, r))
     .optional()
 }
 

@@ -12,6 +12,7 @@ use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
+use crate::rows::SubjectRow;
 
 /// The namespace of the operator's notification webhook. Its owner segment, `_djinn-hooks`, is
 /// reserved: no namespace under it can be created and no webhook added, and the intake refuses
@@ -84,6 +85,18 @@ impl Notice {
             | Notice::Enabled { hook, .. }
             | Notice::Failed { hook, .. } => refuse_reserved(&hook.namespace).is_ok(),
             Notice::BreakerOpen { .. } => true,
+        }
+    }
+
+    /// The webhook of `subject` (as `notices.rs`'s `subject` reads it) disabled by `attempt`'s
+    /// answer, for `reason`.
+    pub(crate) fn disabled(subject: SubjectRow, reason: &str, attempt: &Attempt) -> Notice {
+        let (hook, failing_since, _, _) = subject;
+        Notice::Disabled {
+            hook,
+            reason: reason.to_owned(),
+            disabled_at: attempt.created_at,
+            failing_since,
         }
     }
 

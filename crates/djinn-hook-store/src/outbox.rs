@@ -15,7 +15,8 @@ use crate::idempotency::{StoredKey, expires_at, fingerprint};
 use crate::intake::{Health, HookCache, health};
 use crate::notices::{notify, subject};
 use crate::notify::Notice;
-use crate::sql::{count, event_code, from_ns, headers_to_json, to_ns, uuid_from_blob};
+use crate::rows;
+use crate::sql::{event_code, from_ns, headers_to_json, to_ns};
 use crate::sqlite::{SqliteBackend, namespace_id};
 use crate::task_state::{DONE as STATE_DONE, FAILED, FAILED as STATE_FAILED, PENDING};
 use crate::types::{Accepted, Completed, Counts, NewEvent};
@@ -138,17 +139,7 @@ impl Intake for SqliteBackend {
                     (SELECT count(*) FROM deliveries),
                     (SELECT count(*) FROM breakers)"),
             )?
-            .query_row([now], |r| {
-                Ok(Counts {
-                    pending: count(r.get(0)?),
-                    leased: count(r.get(1)?),
-                    failed: count(r.get(2)?),
-                    disabled_hooks: count(r.get(3)?),
-                    events: count(r.get(4)?),
-                    deliveries: count(r.get(5)?),
-                    open_breakers: count(r.get(6)?),
-                })
-            })?)
+            .query_row([now], |r| rows::counts(r))?)
         })
     }
 }
@@ -234,13 +225,7 @@ fn stored_key(
         "SELECT fingerprint, event_uuid, matched FROM idempotency_keys
          WHERE namespace_id = ?1 AND key = ?2 AND expires_at > ?3",
     )?
-    .query_row(params![ns, key, now], |r| {
-        Ok(StoredKey {
-            fingerprint: r.get(0)?,
-            event_id: uuid_from_blob(&r.get::<_, Vec<u8>>(1)?)?,
-            matched: usize::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
-        })
-    })
+    .query_row(params![ns, key, now], |r| rows::stored_key(r, 0))
     .optional()
 }
 
@@ -335,14 +320,8 @@ fn complete_batch(
             .execute(params![hook_id, reason, to_ns(c.attempt.created_at)])?;
         if n > 0 {
             fail_pending(tx, hook_id)?;
-            if let Some((hook, failing_since, _, _)) = subject(tx, hook_id)? {
-                let notice = Notice::Disabled {
-                    hook,
-                    reason: reason.clone(),
-                    disabled_at: c.attempt.created_at,
-                    failing_since,
-                };
-                notify(tx, &notice, now)?;
+            if let Some(subject) = subject(tx, hook_id)? {
+                notify(tx, &Notice::disabled(subject, reason, &c.attempt), now)?;
             }
         }
     }

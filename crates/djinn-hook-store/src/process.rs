@@ -10,7 +10,8 @@ use time::OffsetDateTime;
 use crate::backend::Processes;
 use crate::error::Result;
 use crate::liveness::{ProcessId, ProcessInfo};
-use crate::sql::{from_ns, to_ns};
+use crate::rows;
+use crate::sql::to_ns;
 use crate::sqlite::SqliteBackend;
 use crate::task_state::PENDING;
 
@@ -42,14 +43,7 @@ impl SqliteBackend {
         self.read("listing processes", |conn| {
             Ok(conn
                 .prepare_cached("SELECT id, pid, host, started_at FROM processes ORDER BY id")?
-                .query_map([], |r| {
-                    Ok(ProcessInfo {
-                        id: ProcessId::from_i64(r.get(0)?),
-                        pid: r.get(1)?,
-                        host: r.get(2)?,
-                        started_at: from_ns(r.get(3)?),
-                    })
-                })?
+                .query_map([], |r| rows::process(r))?
                 .collect::<rusqlite::Result<Vec<_>>>()?)
         })
     }

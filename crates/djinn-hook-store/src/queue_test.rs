@@ -10,10 +10,11 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::backend::TestDeliveries;
-use crate::claim::{SETTINGS_COLUMNS, read_settings};
+use crate::claim::SETTINGS_COLUMNS;
 use crate::error::{Error, Result};
 use crate::liveness::ProcessId;
 use crate::outbox::{insert_event, lease_until};
+use crate::rows;
 use crate::sql::{from_ns, to_ns};
 use crate::sqlite::SqliteBackend;
 use crate::task::{TaskRow, claimed};
@@ -37,7 +38,7 @@ impl TestDeliveries for SqliteBackend {
                     "SELECT namespace_id, {SETTINGS_COLUMNS} FROM webhooks WHERE id = ?1"
                 ))?
                 .query_row([hook_id], |r| {
-                    Ok((r.get::<_, i64>(0)?, read_settings(hook_id, r, 1)?))
+                    Ok((r.get::<_, i64>(0)?, rows::settings(hook_id, r, 1)?))
                 })
                 .optional()?
                 .ok_or(Error::WebhookNotFound { id: hook_id })?;

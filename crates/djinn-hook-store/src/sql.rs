@@ -68,8 +68,7 @@ pub(crate) fn headers_from_json(json: &str) -> Result<Vec<(String, String)>, Cor
     serde_json::from_str(json).map_err(|e| corrupt(format!("stored headers: {e}")))
 }
 
-/// A stored status code as `u16` (rusqlite reads a `u16` itself, with its own range check).
-#[cfg(feature = "postgres")]
+/// A stored status code as `u16`.
 pub(crate) fn status(code: Option<i64>) -> Result<Option<u16>, Corrupt> {
     code.map(|c| u16::try_from(c).map_err(|_| corrupt(format!("status {c}"))))
         .transpose()

@@ -15,8 +15,9 @@ use time::OffsetDateTime;
 use crate::backend::Namespaces;
 use crate::error::{Error, IResult, Inner, Result};
 use crate::key::{Cipher, SecretKey};
+use crate::rows;
 use crate::schema;
-use crate::sql::{from_ns, to_ns};
+use crate::sql::to_ns;
 use crate::types::Namespace;
 use crate::validate;
 
@@ -235,7 +236,7 @@ impl Namespaces for SqliteBackend {
             let mut stmt = conn.prepare_cached(
                 "SELECT id, name, parent_id, created_at FROM namespaces WHERE name = ?1",
             )?;
-            Ok(stmt.query_row([name], row_namespace).optional()?)
+            Ok(stmt.query_row([name], |r| rows::namespace(r)).optional()?)
         })
     }
 
@@ -245,7 +246,7 @@ impl Namespaces for SqliteBackend {
             let mut stmt = conn.prepare_cached(
                 "SELECT id, name, parent_id, created_at FROM namespaces ORDER BY name",
             )?;
-            let rows = stmt.query_map([], row_namespace)?;
+            let rows = stmt.query_map([], |r| rows::namespace(r))?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
     }
@@ -272,17 +273,8 @@ pub(crate) fn namespace_id(conn: &Connection, name: &str) -> IResult<i64> {
 
 fn namespace_by_id(conn: &Connection, id: i64) -> rusqlite::Result<Option<Namespace>> {
     conn.prepare_cached("SELECT id, name, parent_id, created_at FROM namespaces WHERE id = ?1")?
-        .query_row([id], row_namespace)
+        .query_row([id], |r| rows::namespace(r))
         .optional()
-}
-
-fn row_namespace(r: &rusqlite::Row<'_>) -> rusqlite::Result<Namespace> {
-    Ok(Namespace {
-        id: r.get(0)?,
-        name: r.get(1)?,
-        parent_id: r.get(2)?,
-        created_at: from_ns(r.get(3)?),
-    })
 }
 
 /// Creates the database file with mode 0600 when it does not exist: SQLite would create it

@@ -405,12 +405,14 @@ fn deliverer_loop(target: &Target, bodies: &[Body], n: usize) -> Raw {
 
 /// An [`Outbox`](djinn_hook_deliver::Outbox) in memory: tasks handed out once, completions
 /// counted and dropped. No store: what the worker loop and the deliverer cost by themselves.
-struct MemoryOutbox {
+/// Not djinn-hook-outbox's `MemoryOutbox`, which follows the store's rules (leases, caps, a
+/// look at every task for each one claimed): its own cost would be measured with the worker's.
+struct BareOutbox {
     tasks: std::sync::Mutex<Vec<djinn_hook_deliver::Task>>,
     completed: AtomicUsize,
 }
 
-impl djinn_hook_deliver::Outbox for MemoryOutbox {
+impl djinn_hook_deliver::Outbox for BareOutbox {
     fn claim(
         &self,
         claim: &djinn_hook_deliver::ClaimRequest,
@@ -439,7 +441,7 @@ impl djinn_hook_deliver::Outbox for MemoryOutbox {
     }
 }
 
-/// `Worker::run_until_idle` in this process over a [`MemoryOutbox`] of `n` tasks: the worker
+/// `Worker::run_until_idle` in this process over a [`BareOutbox`] of `n` tasks: the worker
 /// end to end minus SQLite. The CPU time is this process's (worker and server together).
 fn worker_without_store(target: &Target, bodies: &[Body], n: usize) -> Raw {
     let tasks = (0..n)
@@ -453,7 +455,7 @@ fn worker_without_store(target: &Target, bodies: &[Body], n: usize) -> Raw {
             max_in_flight: None,
         })
         .collect();
-    let outbox = MemoryOutbox {
+    let outbox = BareOutbox {
         tasks: std::sync::Mutex::new(tasks),
         completed: AtomicUsize::new(0),
     };

@@ -13,7 +13,6 @@
 
 pub(crate) mod breaker;
 mod claim;
-mod clock;
 mod commit;
 mod config;
 mod handles;
@@ -31,9 +30,8 @@ mod store_thread;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
-use djinn_hook_outbox::{Outbox, Shutdown};
+use djinn_hook_outbox::{Clock, Outbox, Shutdown};
 
-pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::WorkerConfig;
 pub use handles::{BreakerMonitor, LimitMonitor, WorkerWaker};
 pub use report::{Stats, WorkerEvent};
@@ -173,10 +171,11 @@ impl<'o, O: Outbox> Worker<'o, O> {
         self
     }
 
-    /// Reads the time from `clock` (the system's by default), e.g. a [`ManualClock`] that a
-    /// test moves instead of sleeping: poll intervals, pauses, breakers, leases and the pool's
-    /// timings all follow it. The deliveries themselves (their timeouts, the attempts' times)
-    /// keep the real time.
+    /// Reads the time from `clock` (the system's by default), e.g. a
+    /// [`ManualClock`](crate::ManualClock) that a test moves instead of sleeping (the store's
+    /// clock too, so one handle moves both): poll intervals, pauses, breakers, leases and the
+    /// pool's timings all follow it. The deliveries themselves (their timeouts, the attempts'
+    /// times) keep the real time.
     pub fn with_clock(mut self, clock: impl Clock + 'static) -> Self {
         let clock: Arc<dyn Clock> = Arc::new(clock);
         // A waiting thread wakes when the clock is moved, to look at the time again.

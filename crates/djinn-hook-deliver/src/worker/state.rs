@@ -13,13 +13,13 @@ use time::OffsetDateTime;
 
 use super::Stats;
 use super::breaker::{BreakerConfig, BreakerStatus, Breakers};
-use super::clock::{Clock, SystemClock};
 use super::hook_queue::{HookQueues, Queued};
 use super::limits::{LimitReason, LimitStatus, Limits};
 use super::queue_depth::QueueDepth;
 use super::schedule::{Facts, Schedule};
 #[cfg(doc)]
 use super::{WorkerWaker, pool::SLOW};
+use djinn_hook_outbox::{Clock, SystemClock};
 
 #[derive(Default)]
 pub(super) struct Shared {

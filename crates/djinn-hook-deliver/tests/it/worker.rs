@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 
 use djinn_hook_deliver::{
     ClaimRequest, Claimed, Completion, DeliveryRequest, LeaseToken, ManualClock, Outbox,
-    OutboxError, Outcome, PutOff, Release, RetryPolicy, Shutdown, Task, Worker, WorkerConfig,
+    OutboxError, Outcome, PutOff, Release, RetryPolicy, Shutdown, Worker, WorkerConfig,
     WorkerEvent,
 };
+use djinn_hook_outbox::{MemoryOutbox, MemoryTask, TaskState};
 use djinn_hook_sign::headers;
 use djinn_hook_testkit::wait_for;
 use time::OffsetDateTime;
@@ -19,10 +20,14 @@ use time::OffsetDateTime;
 use crate::server::{Reply, Server};
 use crate::{local_deliverer, request};
 
-/// A store in memory with the `Outbox` contract: due tasks claimed under a lease with a fresh
-/// token, completions applied only with the current token.
+/// djinn-hook-outbox's `MemoryOutbox` (the store's rules: leases, caps, attempts counted per
+/// claim, completions applied only under the current lease), with what these tests count
+/// around it: claims and their sizes, completion batches, releases, completions under a lease
+/// no longer current, and completes that fail on purpose.
 #[derive(Default)]
 struct MemOutbox {
+    inner: MemoryOutbox,
+    /// Held across each call to `inner`, so a count and the call it counts are one step.
     state: Mutex<State>,
     /// `complete` fails this many times first.
     fail_completes: AtomicUsize,
@@ -30,170 +35,77 @@ struct MemOutbox {
 
 #[derive(Default)]
 struct State {
-    tasks: HashMap<i64, MemTask>,
-    next_lease: u64,
-    /// The token of the newest claim.
+    /// Tasks handed out by claims, over all claims.
+    leased: usize,
+    /// The token of the newest claim that handed out tasks.
     newest_lease: Option<LeaseToken>,
     completed: Vec<Completion>,
     batches: Vec<usize>,
     claims: usize,
     /// Sizes of the claims that returned tasks, in order.
     claim_sizes: Vec<usize>,
-    /// Tasks put off.
-    put_off: usize,
     /// Tasks released (handed back by a stopping worker).
     released: usize,
     /// Completions whose lease was no longer current.
     late: usize,
 }
 
-/// A task as the store keeps it: its attempt number counts claims (a claim whose lease ran
-/// out, or whose task was put off and given back, is numbered as the store numbers it), and a
-/// completion under a stale lease is recorded but changes nothing.
-struct MemTask {
-    request: DeliveryRequest,
-    /// Claims counted so far, as the store's `attempts` column.
-    attempts: u32,
-    due: OffsetDateTime,
-    lease: Option<(LeaseToken, Instant)>,
-    done: Option<Outcome>,
-}
-
 impl MemOutbox {
     fn with_tasks(requests: impl IntoIterator<Item = DeliveryRequest>) -> MemOutbox {
         let outbox = MemOutbox::default();
-        for (id, request) in requests.into_iter().enumerate() {
-            outbox.add(id as i64 + 1, request);
+        for request in requests {
+            outbox.add(request);
         }
         outbox
     }
 
-    /// Adds task `id`, due now.
-    fn add(&self, id: i64, request: DeliveryRequest) {
-        self.state.lock().unwrap().tasks.insert(
-            id,
-            MemTask {
-                request,
-                attempts: 0,
-                due: OffsetDateTime::now_utc(),
-                lease: None,
-                done: None,
-            },
-        );
+    /// Adds a task, due now; its id (1, 2, ...).
+    fn add(&self, request: DeliveryRequest) -> i64 {
+        let _state = self.state.lock().unwrap();
+        self.inner.push(request)
     }
 
     fn completed(&self) -> Vec<Completion> {
         self.state.lock().unwrap().completed.clone()
     }
 
-    fn done(&self, task_id: i64) -> Option<Outcome> {
-        self.state.lock().unwrap().tasks[&task_id].done
+    fn task(&self, task_id: i64) -> MemoryTask {
+        let tasks = self.inner.tasks();
+        tasks.into_iter().find(|t| t.task_id == task_id).unwrap()
     }
 
-    /// Makes task `id`'s next attempt due now (a retry scheduled for later, without waiting).
-    fn make_due(&self, task_id: i64) {
-        let mut state = self.state.lock().unwrap();
-        state.tasks.get_mut(&task_id).unwrap().due = OffsetDateTime::now_utc();
+    /// How task `task_id` ended, if it has.
+    fn done(&self, task_id: i64) -> Option<Outcome> {
+        match self.task(task_id).state {
+            TaskState::Delivered => Some(Outcome::Delivered),
+            TaskState::Failed => Some(Outcome::Failed),
+            _ => None,
+        }
     }
 }
 
 impl Outbox for MemOutbox {
     fn claim(&self, claim: &ClaimRequest) -> Result<Claimed, OutboxError> {
-        let (limit, lease) = (claim.limit, claim.lease);
         let mut state = self.state.lock().unwrap();
+        let claimed = self.inner.claim(claim)?;
         state.claims += 1;
-        let now = OffsetDateTime::now_utc();
-        let leased = |task: &MemTask| {
-            task.lease
-                .as_ref()
-                .is_some_and(|(_, until)| *until > Instant::now())
-        };
-        // Live leases per webhook, against its cap (`max_in_flight × leases_per_slot`).
-        let mut held: HashMap<i64, usize> = HashMap::new();
-        for task in state
-            .tasks
-            .values()
-            .filter(|t| t.done.is_none() && leased(t))
-        {
-            *held.entry(task.request.hook_id).or_default() += 1;
+        if let Some(first) = claimed.tasks.first() {
+            state.claim_sizes.push(claimed.tasks.len());
+            state.leased += claimed.tasks.len();
+            state.newest_lease = Some(first.lease);
         }
-        let cap = claim.max_in_flight * claim.leases_per_slot.max(1);
-        let mut due: Vec<i64> = state
-            .tasks
-            .iter()
-            .filter(|(_, task)| task.done.is_none() && task.due <= now && !leased(task))
-            .map(|(id, _)| *id)
-            .collect();
-        due.sort_unstable();
-        let mut held_back = false;
-        let mut ids = Vec::new();
-        for id in due {
-            let hook = state.tasks[&id].request.hook_id;
-            let n = held.entry(hook).or_default();
-            if *n >= cap {
-                held_back = true;
-                continue;
-            }
-            *n += 1;
-            ids.push(id);
-        }
-        ids.truncate(limit);
-        if !ids.is_empty() {
-            state.claim_sizes.push(ids.len());
-        }
-        let mut claimed = Vec::new();
-        for id in ids {
-            state.next_lease += 1;
-            let token = LeaseToken::new();
-            state.newest_lease = Some(token);
-            let task = state.tasks.get_mut(&id).unwrap();
-            task.lease = Some((token, Instant::now() + lease));
-            task.attempts += 1;
-            task.request.attempt = task.attempts;
-            claimed.push(Task {
-                task_id: id,
-                lease: token,
-                lease_until: OffsetDateTime::now_utc() + lease,
-                event_created_at: OffsetDateTime::now_utc(),
-                request: task.request.clone(),
-                hook_failing_since: None,
-                max_in_flight: None,
-            });
-        }
-        Ok(Claimed {
-            tasks: claimed,
-            held_back,
-        })
+        Ok(claimed)
     }
 
     fn put_off(&self, put_off: &[PutOff]) -> Result<(), OutboxError> {
-        let mut state = self.state.lock().unwrap();
-        state.put_off += put_off.len();
-        for p in put_off {
-            let task = state.tasks.get_mut(&p.task_id).unwrap();
-            let current = task.lease.map(|(token, _)| token);
-            assert_eq!(current, Some(p.lease), "stale lease");
-            task.lease = None;
-            task.due = p.until;
-            // Put off, not attempted: the claim's count is taken back, as the store does.
-            task.attempts -= 1;
-        }
-        Ok(())
+        let _state = self.state.lock().unwrap();
+        self.inner.put_off(put_off)
     }
 
     fn release(&self, tasks: &[Release]) -> Result<(), OutboxError> {
         let mut state = self.state.lock().unwrap();
         state.released += tasks.len();
-        for r in tasks {
-            let task = state.tasks.get_mut(&r.task_id).unwrap();
-            let current = task.lease.map(|(token, _)| token);
-            assert_eq!(current, Some(r.lease), "stale lease");
-            task.lease = None;
-            task.due = OffsetDateTime::now_utc();
-            // Not attempted: the claim's count is taken back, as the store does.
-            task.attempts -= 1;
-        }
-        Ok(())
+        self.inner.release(tasks)
     }
 
     fn complete(&self, done: &[Completion]) -> Result<(), OutboxError> {
@@ -205,22 +117,17 @@ impl Outbox for MemOutbox {
             return Err(OutboxError::new("disk on fire"));
         }
         let mut state = self.state.lock().unwrap();
+        let tasks = self.inner.tasks();
+        state.late += done
+            .iter()
+            .filter(|c| {
+                let task = tasks.iter().find(|t| t.task_id == c.task_id);
+                task.is_none_or(|t| t.lease != Some(c.lease))
+            })
+            .count();
         state.batches.push(done.len());
-        for completion in done {
-            let task = state.tasks.get_mut(&completion.task_id).unwrap();
-            let current = task.lease.map(|(token, _)| token);
-            if current == Some(completion.lease) {
-                task.lease = None;
-                match completion.decision.outcome {
-                    Outcome::RetryAt(at) => task.due = at,
-                    outcome => task.done = Some(outcome),
-                }
-            } else {
-                state.late += 1;
-            }
-            state.completed.push(completion.clone());
-        }
-        Ok(())
+        state.completed.extend(done.iter().cloned());
+        self.inner.complete(done)
     }
 }
 
@@ -281,7 +188,7 @@ fn retries_run_out_then_the_task_fails() {
     let stats = worker.run_until_idle();
     assert_eq!((stats.attempts, stats.retries_scheduled), (2, 2));
     assert!(outbox.done(1).is_none());
-    outbox.make_due(1);
+    outbox.inner.make_due(1);
     let stats = worker.run_until_idle();
     // Schedule of two retries: three attempts.
     assert_eq!(stats.attempts, 1);
@@ -360,10 +267,11 @@ fn many_tasks_are_each_delivered_exactly_once() {
     assert_eq!(state.batches.iter().sum::<usize>(), tasks as usize);
     assert_eq!(state.batches, announced);
     assert!(
-        state
-            .tasks
-            .values()
-            .all(|task| task.done == Some(Outcome::Delivered))
+        outbox
+            .inner
+            .tasks()
+            .iter()
+            .all(|task| task.state == TaskState::Delivered)
     );
     // Claims come in batches: the queue is refilled (to 4 x concurrency) only once it is down to
     // 2 x. A claim may bring fewer than asked (the webhook's cap on live leases, which counts
@@ -406,12 +314,16 @@ fn stop_finishes_deliveries_under_way_and_hands_back_the_queue() {
     assert!(completed.iter().all(|c| c.attempt.is_success()));
     let state = outbox.state.lock().unwrap();
     assert_eq!(state.released as u64, stats.released);
-    let waiting: Vec<&MemTask> = state.tasks.values().filter(|t| t.done.is_none()).collect();
+    let tasks = outbox.inner.tasks();
+    let waiting: Vec<&MemoryTask> = tasks
+        .iter()
+        .filter(|t| t.state == TaskState::Pending)
+        .collect();
     assert_eq!(waiting.len() as u64, 40 - stats.attempts);
     assert!(
         waiting
             .iter()
-            .all(|t| t.lease.is_none() && t.attempts == 0 && t.due <= OffsetDateTime::now_utc()),
+            .all(|t| t.lease.is_none() && t.attempts == 0 && t.due_at <= OffsetDateTime::now_utc()),
         "every task not attempted is claimable at once, its attempt not counted"
     );
 }
@@ -428,7 +340,7 @@ fn run_without_tasks_waits_for_work_until_stopped() {
         wait_for("the worker polling twice", || {
             outbox.state.lock().unwrap().claims >= 2
         });
-        outbox.add(1, request(&server.url()));
+        assert_eq!(outbox.add(request(&server.url())), 1);
         wait_for("the task delivered", || outbox.done(1).is_some());
         stop.stop();
         running.join().unwrap()
@@ -498,7 +410,7 @@ fn a_task_whose_lease_runs_out_in_flight_is_not_delivered_twice() {
     let state = outbox.state.lock().unwrap();
     // Claimed again (new lease tokens) while in flight; completed with the newest token, so
     // not a late completion.
-    assert!(state.next_lease > 1, "never re-claimed");
+    assert!(state.leased > 1, "never re-claimed");
     assert_eq!(state.late, 0, "completed under an old lease");
     assert_eq!(Some(state.completed[0].lease), state.newest_lease);
 }
@@ -515,9 +427,10 @@ fn a_task_whose_lease_ran_out_in_the_queue_is_claimed_again_before_it_is_deliver
         let (outbox, unleased) = (Arc::clone(&outbox), Arc::clone(&unleased));
         Server::start(move |received, _| {
             let id: i64 = received.header(headers::HOOK_ID).unwrap().parse().unwrap();
-            let state = outbox.get().unwrap().state.lock().unwrap();
-            let lease = state.tasks[&id].lease.as_ref();
-            if lease.is_none_or(|(_, until)| Instant::now() >= *until) {
+            // Task `id` is webhook `id`'s (pushed in that order); while leased, it is due
+            // again when its lease runs out.
+            let task = outbox.get().unwrap().task(id);
+            if task.lease.is_none() || OffsetDateTime::now_utc() >= task.due_at {
                 unleased.fetch_add(1, Ordering::SeqCst);
             }
             Reply::After(Duration::from_millis(700), Box::new(Reply::status(200)))
@@ -644,7 +557,7 @@ fn a_waker_makes_an_idle_worker_claim_at_once() {
         wait_for("the first claim", || {
             outbox.state.lock().unwrap().claims == 1
         });
-        outbox.add(1, request(&server.url()));
+        assert_eq!(outbox.add(request(&server.url())), 1);
         waker.wake();
         wait_for("the task delivered", || outbox.done(1).is_some());
         stop.stop();

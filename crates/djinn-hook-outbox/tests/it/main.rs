@@ -154,6 +154,38 @@ fn a_retry_is_due_at_its_time_and_a_failure_is_final() {
 }
 
 #[test]
+fn make_due_brings_a_later_retry_forward_but_leaves_leased_and_finished_tasks() {
+    let outbox = MemoryOutbox::new();
+    let retried = outbox.push(request(1));
+    let failed = outbox.push(request(1));
+    let tasks = claim(&outbox, 2, MINUTE);
+    outbox
+        .complete(&[
+            completion(&tasks[0], Outcome::RetryAt(later())),
+            completion(&tasks[1], Outcome::Failed),
+        ])
+        .unwrap();
+    let leased = outbox.push(request(1));
+    let leased_task = claim(&outbox, 1, MINUTE);
+    assert_eq!(task_ids(&leased_task), [leased]);
+    assert!(
+        claim(&outbox, 10, MINUTE).is_empty(),
+        "the retry is not due yet"
+    );
+
+    for id in [retried, failed, leased] {
+        outbox.make_due(id);
+    }
+    let again = claim(&outbox, 10, MINUTE);
+    assert_eq!(
+        task_ids(&again),
+        [retried],
+        "only the pending, unleased one"
+    );
+    assert_eq!(state(&outbox, failed), (TaskState::Failed, 1));
+}
+
+#[test]
 fn a_throttled_attempt_is_recorded_but_not_counted() {
     let outbox = MemoryOutbox::new();
     let id = outbox.push(request(1));

@@ -17,6 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use djinn_hook_sign::headers;
+use djinn_hook_testkit::wait_for_async;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
@@ -144,14 +145,10 @@ async fn follow(client: &Client, text: &str) {
 async fn click_through(client: &Client, element: &fantoccini::elements::Element, what: &str) {
     let old = client.find(Locator::Css("main")).await.unwrap();
     element.click().await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while old.tag_name().await.is_ok() {
-        assert!(
-            Instant::now() < deadline,
-            "no new page after clicking {what:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_async(&format!("a new page after clicking {what:?}"), || async {
+        old.tag_name().await.is_err().then_some(())
+    })
+    .await;
     client
         .wait()
         .at_most(Duration::from_secs(20))

@@ -1,10 +1,11 @@
-//! The receiver as a library: signatures checked, answers 204/401/405, and a dropped receiver
-//! closes the connections it had open.
+//! The receiver as a library: signatures checked, answers 204/401/405, a wait for the next
+//! request that a `Shutdown` ends, and a dropped receiver closes the connections it had open.
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::time::Duration;
 
+use djinn_hook_deliver::Shutdown;
 use djinn_hook_server::Receiver;
 use djinn_hook_sign::Secret;
 use djinn_hook_sign::headers;
@@ -28,14 +29,51 @@ fn post(stream: &mut TcpStream, signature: &str, body: &str) -> String {
         .to_owned()
 }
 
-#[test]
-fn checks_signatures_and_hands_each_post_over() {
-    let secret = Secret::from("s3cret");
+/// A receiver checking with `secret`, and a connection to it.
+fn connected(secret: &Secret) -> (Receiver, TcpStream) {
     let receiver = Receiver::start("127.0.0.1:0", secret.clone()).unwrap();
-    let mut stream = TcpStream::connect(receiver.addr()).unwrap();
+    let stream = TcpStream::connect(receiver.addr()).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
+    (receiver, stream)
+}
+
+#[test]
+fn next_until_hands_a_request_over_and_returns_none_once_stopped() {
+    let secret = Secret::from("s3cret");
+    let (receiver, mut stream) = connected(&secret);
+    let stop = Shutdown::new();
+    let body = r#"{"id": 1}"#;
+    let good = djinn_hook_sign::sign(&secret, body.as_bytes()).to_string();
+    assert_eq!(post(&mut stream, &good, body), "HTTP/1.1 204 No Content");
+    let got = receiver
+        .next_until(&stop)
+        .expect("the request, before any stop");
+    assert_eq!(got.body, body.as_bytes());
+
+    // A waiter with nothing to receive is woken by the stop itself (it waits on nothing
+    // else: without the wake this test would hang, not pass late).
+    let waiting = std::thread::spawn({
+        let stop = stop.clone();
+        move || (receiver.next_until(&stop).is_none(), receiver)
+    });
+    stop.stop();
+    let (ended, receiver) = waiting.join().unwrap();
+    assert!(ended, "no request came, so the stop ended the wait");
+    // Once stopped, it returns at once, whatever has arrived.
+    assert_eq!(post(&mut stream, &good, body), "HTTP/1.1 204 No Content");
+    assert!(receiver.next_until(&stop).is_none());
+    assert!(
+        receiver.next_timeout(Duration::from_secs(10)).is_some(),
+        "still there to take"
+    );
+}
+
+#[test]
+fn checks_signatures_and_hands_each_post_over() {
+    let secret = Secret::from("s3cret");
+    let (receiver, mut stream) = connected(&secret);
     let body = r#"{"id": 1}"#;
     let good = djinn_hook_sign::sign(&secret, body.as_bytes()).to_string();
     assert_eq!(post(&mut stream, &good, body), "HTTP/1.1 204 No Content");

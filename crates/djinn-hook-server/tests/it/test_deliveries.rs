@@ -5,13 +5,14 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use djinn_hook_server::ui::Auth;
 use djinn_hook_server::{AppState, TestLimits};
 use djinn_hook_store::{DeliveryFilter, DeliveryLimits, NewWebhook, Page};
+use djinn_hook_testkit::wait_for_async;
 use tower::ServiceExt as _;
 
 use crate::support::{Client, Ui, serve_on_a_thread};
@@ -54,15 +55,6 @@ impl SlowReceiver {
 
     fn release(&self) {
         self.release.send_replace(true);
-    }
-}
-
-/// Waits until `done` holds, failing after 20 s (a bound, not a measurement).
-async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !done() {
-        assert!(Instant::now() < deadline, "still waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
@@ -129,7 +121,10 @@ fn test_deliveries_are_bounded_run_off_the_store_pool_and_recorded_when_the_requ
         // Two to `a` run; a third is refused at once, naming the per-webhook limit.
         let a1 = press_test(&c, a);
         let a2 = press_test(&c, a);
-        wait_until("two tests at the receiver", || receiver.arrived() == 2).await;
+        wait_for_async("two tests at the receiver", || async {
+            (receiver.arrived() == 2).then_some(())
+        })
+        .await;
         refused(
             &c,
             a,
@@ -138,7 +133,10 @@ fn test_deliveries_are_bounded_run_off_the_store_pool_and_recorded_when_the_requ
         .await;
         // One to `b` runs; then the server's limit is reached, for any webhook.
         let b1 = press_test(&c, b);
-        wait_until("three tests at the receiver", || receiver.arrived() == 3).await;
+        wait_for_async("three tests at the receiver", || async {
+            (receiver.arrived() == 3).then_some(())
+        })
+        .await;
         refused(
             &c,
             b,
@@ -178,20 +176,22 @@ fn test_deliveries_are_bounded_run_off_the_store_pool_and_recorded_when_the_requ
             filter.test = Some(true);
             ui.store.deliveries(filter, Page::new(1)).unwrap().items
         };
-        wait_until("the abandoned test recorded", || tests_of(a).len() == 2).await;
+        wait_for_async("the abandoned test recorded", || async {
+            (tests_of(a).len() == 2).then_some(())
+        })
+        .await;
         assert!(tests_of(a).iter().all(|d| d.response_status == Some(200)));
         assert_eq!(tests_of(b).len(), 1);
 
         // Each slot is given back once its delivery has ended: `a` takes tests again.
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let again = loop {
-            let page = c.clone().post(&test_path(a), &[("event", "cron")]).await;
-            if page.status != StatusCode::TOO_MANY_REQUESTS {
-                break page;
+        let again = wait_for_async("a slot of webhook a back", || {
+            let mut c = c.clone();
+            async move {
+                let page = c.post(&test_path(a), &[("event", "cron")]).await;
+                (page.status != StatusCode::TOO_MANY_REQUESTS).then_some(page)
             }
-            assert!(Instant::now() < deadline, "no slot of webhook a came back");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        };
+        })
+        .await;
         assert_eq!(again.status, StatusCode::SEE_OTHER, "{}", again.body);
         assert_eq!(tests_of(a).len(), 3);
     });

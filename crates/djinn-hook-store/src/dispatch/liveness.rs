@@ -36,7 +36,7 @@ impl Store {
         if let Some(process) = &*slot {
             return Ok(process.info.id);
         }
-        let info = ProcessInfo::this(ProcessId::random());
+        let info = ProcessInfo::this(ProcessId::random(), self.now());
         let liveness = match &self.database {
             Database::Sqlite(s) => match s.path() {
                 Some(db) => {

@@ -2,32 +2,20 @@
 //! and table as SQLite's `breakers.rs`).
 
 use djinn_hook_outbox::{BreakerOpening, ProbeTurn, SharedBreaker};
-use postgres::Row;
 use postgres::types::Type;
 use time::OffsetDateTime;
 
 use crate::backend::Breakers;
-use crate::breakers::{BREAKER_COLUMNS, open_for_ms, shared};
+use crate::breakers::{BREAKER_COLUMNS, open_for_ms};
+use crate::rows;
 use std::time::Duration;
 
 use postgres::Transaction;
 
 use super::notices::notify;
 use crate::error::{IResult, Result};
-use crate::notify::Notice;
 use crate::pg::PgBackend;
-use crate::sql::{from_ns, to_ns};
-
-fn read_shared(r: &Row) -> IResult<Option<SharedBreaker>> {
-    Ok(shared(
-        r.try_get(0)?,
-        r.try_get(1)?,
-        r.try_get(2)?,
-        r.try_get(3)?,
-        r.try_get(4)?,
-        r.try_get(5)?,
-    ))
-}
+use crate::sql::to_ns;
 
 /// Queues a `breaker.open` notification for `destination` if its breaker first opened more
 /// than `after` before `now` and the operator was not told of this run of openings yet.
@@ -46,12 +34,7 @@ fn notice_if_long(
     let Some(row) = row else {
         return Ok(());
     };
-    let notice = Notice::BreakerOpen {
-        destination: destination.to_owned(),
-        reason: row.try_get(0)?,
-        open_since: from_ns(row.try_get(1)?),
-        failures: row.try_get(2)?,
-    };
+    let notice = rows::breaker_notice(destination, &row)?;
     notify(tx, &notice, now)
 }
 
@@ -108,7 +91,7 @@ impl Breakers for PgBackend {
                 &[],
             )?;
             rows.iter()
-                .map(read_shared)
+                .map(rows::shared_breaker)
                 .filter_map(Result::transpose)
                 .collect()
         })
@@ -143,7 +126,7 @@ impl Breakers for PgBackend {
                 &format!("SELECT {BREAKER_COLUMNS} FROM breakers WHERE destination = $1"),
                 &[(&destination, Type::TEXT)],
             )?;
-            let shared = row.first().map(read_shared).transpose()?.flatten();
+            let shared = row.first().map(rows::shared_breaker).transpose()?.flatten();
             Ok(shared.map_or(ProbeTurn::Closed, ProbeTurn::Held))
         })
     }

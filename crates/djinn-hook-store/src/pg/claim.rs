@@ -14,13 +14,13 @@ use super::PgBackend;
 use crate::backend::ClaimOutcome;
 use crate::backend::Claims;
 use crate::claim::SETTINGS_COLUMNS;
-use crate::claim::limits_from_row;
 use crate::claim_rounds::{self, Candidate, TakeDue};
 use crate::error::{IResult, Result};
 use crate::liveness::ProcessId;
 use crate::outbox::lease_until;
+use crate::rows;
 use crate::sql::{attempt, event_from_code, from_ns, to_ns};
-use crate::task::{Settings, TaskRow};
+use crate::task::TaskRow;
 use crate::task_state::PENDING;
 
 impl Claims for PgBackend {
@@ -110,22 +110,6 @@ impl Claims for PgBackend {
     }
 }
 
-/// Reads a webhook's delivery settings ([`SETTINGS_COLUMNS`]) from column `at` on.
-pub(crate) fn read_settings(hook_id: i64, r: &postgres::Row, at: usize) -> IResult<Settings> {
-    Ok(Settings {
-        hook_id,
-        payload_url: r.try_get(at)?,
-        ssl: r.try_get(at + 1)?,
-        sealed_secret: r.try_get(at + 2)?,
-        standard_webhooks: r.try_get(at + 3)?,
-        failing_since: r.try_get::<_, Option<i64>>(at + 4)?.map(from_ns),
-        limits: limits_from_row(r.try_get(at + 5)?, r.try_get(at + 6)?),
-        sealed_previous_secret: r.try_get(at + 7)?,
-        previous_secret_until: r.try_get(at + 8)?,
-        sealed_headers: r.try_get(at + 9)?,
-    })
-}
-
 /// The claim's transaction: returns what it got and the webhook it served last.
 ///
 /// Caps hold across processes: the candidate webhooks' rows are locked (`FOR NO KEY UPDATE`,
@@ -206,7 +190,7 @@ fn claim_in(
     }
     let mut candidates: Vec<Candidate> = rows
         .iter()
-        .map(|r| Ok(Candidate::new(read_settings(r.try_get(0)?, r, 1)?, 0)))
+        .map(|r| Ok(Candidate::new(rows::settings(r.try_get(0)?, r, 1)?, 0)))
         .collect::<IResult<_>>()?;
     // Round-robin: those after the webhook the previous claim served last go first.
     let split = candidates.partition_point(|c| c.hook.hook_id <= cursor);

@@ -1,21 +1,21 @@
 //! Webhook create, read, update and delete on PostgreSQL.
 
 use const_format::formatcp;
-use postgres::{GenericClient, Row, Transaction};
+use postgres::{GenericClient, Transaction};
 use time::OffsetDateTime;
 
 use super::notices::{notify, subject};
 use super::{PgBackend, namespace_id};
 use crate::backend::Webhooks;
-use crate::claim::limits_from_row;
 use crate::custom_headers;
 use crate::error::{Error, IResult, Result};
 use crate::hooks::{SELECT_HOOK, URL_TAKEN, timeout_ms};
 use crate::notify::Notice;
-use crate::sql::{events_from_mask, from_ns, mask, to_ns};
+use crate::rows;
+use crate::sql::{mask, to_ns};
 use crate::task_state::{FAILED, PENDING};
-use crate::types::{BreakerHold, LimitHold, LimitsUpdate, NewWebhook, Webhook, WebhookUpdate};
-use crate::webhook_rules::{CheckedNew, CheckedUpdate, StoredHook, secret_change};
+use crate::types::{LimitsUpdate, NewWebhook, Webhook, WebhookUpdate};
+use crate::webhook_rules::{CheckedNew, CheckedUpdate, secret_change};
 
 impl Webhooks for PgBackend {
     fn create_webhook(&self, new: NewWebhook, now: OffsetDateTime) -> Result<Webhook> {
@@ -63,7 +63,7 @@ impl Webhooks for PgBackend {
                 &[&namespace],
             )?
             .iter()
-            .map(row_hook)
+            .map(rows::webhook)
             .collect()
         })
     }
@@ -72,27 +72,9 @@ impl Webhooks for PgBackend {
         self.read("listing webhooks", |conn| {
             conn.query(&format!("{SELECT_HOOK} ORDER BY w.id"), &[])?
                 .iter()
-                .map(row_hook)
+                .map(rows::webhook)
                 .collect()
         })
-    }
-
-    fn update_webhook(
-        &self,
-        id: i64,
-        update: WebhookUpdate,
-        now: OffsetDateTime,
-    ) -> Result<Webhook> {
-        self.update_webhook_with(id, update, LimitsUpdate::default(), now)
-    }
-
-    fn update_webhook_limits(
-        &self,
-        id: i64,
-        limits: LimitsUpdate,
-        now: OffsetDateTime,
-    ) -> Result<Webhook> {
-        self.update_webhook_with(id, WebhookUpdate::default(), limits, now)
     }
 
     fn update_webhook_with(
@@ -111,12 +93,7 @@ impl Webhooks for PgBackend {
                     &[&id],
                 )?
                 .ok_or(Error::WebhookNotFound { id })?;
-            let ns: i64 = row.try_get(0)?;
-            let stored = StoredHook {
-                url: row.try_get(1)?,
-                active: row.try_get(2)?,
-                ssl: row.try_get(3)?,
-            };
+            let (ns, stored) = rows::stored_hook(&row)?;
             let merged = checked.merge(&update, stored, |url| url_taken(tx, ns, url, Some(id)))?;
             // Read before the update clears them: what the re-enabled notice reports.
             let before = if merged.reactivated {
@@ -250,47 +227,6 @@ fn url_taken(
 pub(super) fn hook_by_id(conn: &mut impl GenericClient, id: i64) -> IResult<Option<Webhook>> {
     conn.query_opt(&format!("{SELECT_HOOK} WHERE w.id = $1"), &[&id])?
         .as_ref()
-        .map(row_hook)
+        .map(rows::webhook)
         .transpose()
-}
-
-fn row_hook(r: &Row) -> IResult<Webhook> {
-    Ok(Webhook {
-        id: r.try_get(0)?,
-        namespace: r.try_get(1)?,
-        author_id: r.try_get(2)?,
-        payload_url: r.try_get(3)?,
-        ssl: r.try_get(4)?,
-        events: events_from_mask(r.try_get(5)?)?,
-        active: r.try_get(6)?,
-        standard_webhooks: r.try_get(7)?,
-        has_secret: r.try_get(8)?,
-        created_at: from_ns(r.try_get(9)?),
-        disabled_reason: r.try_get(10)?,
-        disabled_at: r.try_get::<_, Option<i64>>(11)?.map(from_ns),
-        failing_since: r.try_get::<_, Option<i64>>(12)?.map(from_ns),
-        limits: limits_from_row(r.try_get(13)?, r.try_get(14)?),
-        breaker: match (
-            r.try_get::<_, Option<String>>(15)?,
-            r.try_get::<_, Option<i64>>(16)?,
-        ) {
-            (Some(destination), Some(until)) => Some(BreakerHold {
-                destination,
-                until: from_ns(until),
-                reason: r.try_get::<_, Option<String>>(17)?.unwrap_or_default(),
-            }),
-            _ => None,
-        },
-        secret_rotating_until: r.try_get::<_, Option<i64>>(18)?.map(from_ns),
-        delivery_limit: match r.try_get::<_, Option<i64>>(19)? {
-            Some(limit) => Some(LimitHold {
-                limit: u32::try_from(limit).unwrap_or(0),
-                reason: r.try_get::<_, Option<String>>(20)?.unwrap_or_default(),
-                paused_until: r.try_get::<_, Option<i64>>(21)?.map(from_ns),
-            }),
-            None => None,
-        },
-        in_flight: r.try_get::<_, i64>(22)?.try_into().unwrap_or(0),
-        headers: custom_headers::names(r.try_get(23)?),
-    })
 }

@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use crate::error::IResult;
 use crate::idempotency::{StoredKey, expires_at, fingerprint};
+use crate::rows;
 use crate::sql::{event_code, to_ns};
 use crate::types::{Accepted, NewEvent};
 
@@ -140,7 +141,9 @@ fn insert(
             (&now, Type::INT8),
         ],
     )?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
 }
 
 /// The stored rows of the keys of `events[i]` for each `i` of `which`.
@@ -162,20 +165,9 @@ fn read(
            ON k.namespace_id = w.namespace_id AND k.key = w.key",
         &[(&namespaces, Type::INT8_ARRAY), (&keys, Type::TEXT_ARRAY)],
     )?;
-    Ok(rows
-        .iter()
-        .map(|r| {
-            let matched: i64 = r.get(4);
-            (
-                (r.get(0), r.get(1)),
-                StoredKey {
-                    fingerprint: r.get(2),
-                    event_id: r.get(3),
-                    matched: usize::try_from(matched).unwrap_or(0),
-                },
-            )
-        })
-        .collect())
+    rows.iter()
+        .map(|r| Ok(((r.try_get(0)?, r.try_get(1)?), rows::stored_key(r, 2)?)))
+        .collect()
 }
 
 /// The columns of the keys to insert, as arrays.

@@ -1,22 +1,19 @@
 //! The delivery log on PostgreSQL: queries and pruning.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use const_format::formatcp;
+use postgres::Client;
 use postgres::types::ToSql;
-use postgres::{Client, Row};
 use time::OffsetDateTime;
 
 use super::PgBackend;
 use crate::backend::DeliveryLog;
 use crate::delivery_query::{Bind, FAILED_DELIVERY, PageQuery, Placeholders};
 use crate::error::{IResult, Result};
-use crate::log::outcome_named;
 use crate::pruning::{self, PRUNE_BATCH};
-use crate::sql::{
-    attempt, count, event_from_code, from_ns, headers_from_json as headers, status, to_ns,
-};
+use crate::rows;
+use crate::sql::to_ns;
 use crate::task_state::PENDING;
 use crate::types::{Delivery, DeliveryFilter, LastResponse, Page, Paged, Pruned, SuccessRate};
 
@@ -46,7 +43,7 @@ impl DeliveryLog for PgBackend {
             let items = conn
                 .query(&query.sql, &params)?
                 .iter()
-                .map(row_delivery)
+                .map(rows::delivery)
                 .collect::<IResult<Vec<_>>>()?;
             Ok(query.paged(items))
         })
@@ -56,7 +53,7 @@ impl DeliveryLog for PgBackend {
         self.read("reading a delivery", |conn| {
             conn.query_opt(&format!("{SELECT_DELIVERY} WHERE d.id = $1"), &[&id])?
                 .as_ref()
-                .map(row_delivery)
+                .map(rows::delivery)
                 .transpose()
         })
     }
@@ -71,18 +68,7 @@ impl DeliveryLog for PgBackend {
                 &[&hook_ids],
             )?
             .iter()
-            .map(|r| {
-                Ok((
-                    r.try_get::<_, i64>(0)?,
-                    LastResponse {
-                        delivery_id: r.try_get(1)?,
-                        code: status(r.try_get(2)?)?,
-                        duration: Duration::from_nanos(count(r.try_get(3)?)),
-                        error: r.try_get(4)?,
-                        created_at: from_ns(r.try_get(5)?),
-                    },
-                ))
-            })
+            .map(rows::last_response)
             .collect()
         })
     }
@@ -102,15 +88,7 @@ impl DeliveryLog for PgBackend {
                 ),
                 &[&hook_ids, &to_ns(since)],
             )?;
-            rows.iter()
-                .map(|r| {
-                    let rate = SuccessRate {
-                        attempts: count(r.try_get(1)?),
-                        delivered: count(r.try_get(2)?),
-                    };
-                    Ok((r.try_get(0)?, rate))
-                })
-                .collect()
+            rows.iter().map(rows::success_rate).collect()
         })
     }
 
@@ -171,28 +149,4 @@ impl DeliveryLog for PgBackend {
 fn first_at_or_after(conn: &mut Client, table: &str, cutoff: i64) -> IResult<i64> {
     let sql = pruning::first_at_or_after(table);
     Ok(conn.query_one(&sql, &[&cutoff])?.try_get(0)?)
-}
-
-fn row_delivery(r: &Row) -> IResult<Delivery> {
-    Ok(Delivery {
-        id: r.try_get(0)?,
-        hook_id: r.try_get(1)?,
-        event_id: r.try_get(2)?,
-        event: event_from_code(r.try_get(3)?)?,
-        attempt: attempt(r.try_get(4)?),
-        redelivery: r.try_get(5)?,
-        test: r.try_get(6)?,
-        request_headers: headers(r.try_get(7)?)?,
-        request_body: r.try_get(8)?,
-        request_truncated: r.try_get(9)?,
-        response_status: status(r.try_get(10)?)?,
-        response_headers: headers(r.try_get(11)?)?,
-        response_body: r.try_get(12)?,
-        response_truncated: r.try_get(13)?,
-        tls_verification_skipped: r.try_get(14)?,
-        duration: Duration::from_nanos(count(r.try_get(15)?)),
-        error: r.try_get(16)?,
-        created_at: from_ns(r.try_get(17)?),
-        result: outcome_named(r.try_get(18)?),
-    })
 }

@@ -25,7 +25,7 @@ use std::fmt;
 use std::time::Duration;
 
 use postgres::error::SqlState;
-use postgres::{Client, Config, GenericClient, NoTls, Row, Transaction};
+use postgres::{Client, Config, GenericClient, NoTls, Transaction};
 use r2d2::Pool;
 use r2d2_postgres::PostgresConnectionManager;
 use time::OffsetDateTime;
@@ -37,7 +37,8 @@ pub(crate) use schema::SCHEMA_VERSION;
 use crate::backend::Namespaces;
 use crate::error::{Engine, Error, IResult, Inner, Result};
 use crate::key::{Cipher, SecretKey};
-use crate::sql::{from_ns, to_ns};
+use crate::rows;
+use crate::sql::to_ns;
 use crate::sqlite::check_namespace;
 use crate::types::Namespace;
 use crate::validate;
@@ -251,7 +252,7 @@ impl Namespaces for PgBackend {
                 "SELECT id, name, parent_id, created_at FROM namespaces WHERE id = $1",
                 &[&id],
             )?;
-            row_namespace(&row)
+            rows::namespace(&row)
         })
     }
 
@@ -261,7 +262,7 @@ impl Namespaces for PgBackend {
                 "SELECT id, name, parent_id, created_at FROM namespaces WHERE name = $1",
                 &[&name],
             )?
-            .map(|r| row_namespace(&r))
+            .map(|r| rows::namespace(&r))
             .transpose()
         })
     }
@@ -273,7 +274,7 @@ impl Namespaces for PgBackend {
                 &[],
             )?
             .iter()
-            .map(row_namespace)
+            .map(rows::namespace)
             .collect()
         })
     }
@@ -289,15 +290,6 @@ pub(crate) fn namespace_id(conn: &mut impl GenericClient, name: &str) -> IResult
                 namespace: name.to_owned(),
             })
         })
-}
-
-fn row_namespace(r: &Row) -> IResult<Namespace> {
-    Ok(Namespace {
-        id: r.try_get(0)?,
-        name: r.try_get(1)?,
-        parent_id: r.try_get(2)?,
-        created_at: from_ns(r.try_get(3)?),
-    })
 }
 
 /// Whether running the transaction again may succeed.

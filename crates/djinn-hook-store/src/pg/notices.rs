@@ -8,9 +8,9 @@ use uuid::Uuid;
 
 use super::outbox::{announce, insert_event};
 use crate::error::IResult;
-use crate::notices::SubjectRow;
-use crate::notify::{NOTIFICATIONS_NAMESPACE, Notice, Subject};
-use crate::sql::{from_ns, to_ns};
+use crate::notify::{NOTIFICATIONS_NAMESPACE, Notice};
+use crate::rows::{self, SubjectRow};
+use crate::sql::to_ns;
 use crate::task_state::PENDING;
 
 /// The webhook `hook_id` as a notice names it, if it exists.
@@ -20,21 +20,7 @@ pub(crate) fn subject(tx: &mut Transaction<'_>, hook_id: i64) -> IResult<Option<
          FROM webhooks w JOIN namespaces n ON n.id = w.namespace_id WHERE w.id = $1",
         &[&hook_id],
     )?;
-    let Some(r) = row else {
-        return Ok(None);
-    };
-    let subject = Subject {
-        hook_id,
-        namespace: r.try_get(0)?,
-        payload_url: r.try_get(1)?,
-    };
-    let at = |ns: Option<i64>| ns.map(from_ns);
-    Ok(Some((
-        subject,
-        at(r.try_get(2)?),
-        at(r.try_get(3)?),
-        r.try_get(4)?,
-    )))
+    row.map(|r| rows::subject(hook_id, &r)).transpose()
 }
 
 /// Queues `notice` for the notification webhook, if one is configured and active (else, and

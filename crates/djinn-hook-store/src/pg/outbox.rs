@@ -19,7 +19,8 @@ use crate::error::{Error, IResult, Result};
 use crate::intake::{Health, HookCache, health};
 use crate::notify::Notice;
 use crate::outbox::cap;
-use crate::sql::{count, event_code, from_ns, headers_to_json, to_ns};
+use crate::rows;
+use crate::sql::{event_code, from_ns, headers_to_json, to_ns};
 use crate::task_state::{DONE as STATE_DONE, FAILED, FAILED as STATE_FAILED, PENDING};
 use crate::types::{Accepted, Completed, Counts, NewEvent};
 
@@ -145,15 +146,7 @@ impl Intake for PgBackend {
                     (SELECT count(*) FROM breakers)"),
                 &[&now],
             )?;
-            Ok(Counts {
-                pending: count(r.try_get(0)?),
-                leased: count(r.try_get(1)?),
-                failed: count(r.try_get(2)?),
-                disabled_hooks: count(r.try_get(3)?),
-                events: count(r.try_get(4)?),
-                deliveries: count(r.try_get(5)?),
-                open_breakers: count(r.try_get(6)?),
-            })
+            rows::counts(&r)
         })
     }
 }
@@ -351,14 +344,8 @@ fn complete_batch(
         )?;
         if n > 0 {
             fail_pending(tx, task.hook_id)?;
-            if let Some((hook, failing_since, _, _)) = subject(tx, task.hook_id)? {
-                let notice = Notice::Disabled {
-                    hook,
-                    reason: reason.clone(),
-                    disabled_at: c.attempt.created_at,
-                    failing_since,
-                };
-                notify(tx, &notice, now)?;
+            if let Some(subject) = subject(tx, task.hook_id)? {
+                notify(tx, &Notice::disabled(subject, reason, &c.attempt), now)?;
             }
         }
     }

@@ -20,7 +20,8 @@ use super::PgBackend;
 use crate::backend::Processes;
 use crate::error::{Error, IResult, Result};
 use crate::liveness::{LOOK_EVERY, ProcessId, ProcessInfo, TakenBack};
-use crate::sql::{from_ns, to_ns};
+use crate::rows;
+use crate::sql::to_ns;
 use crate::task_state::PENDING;
 
 /// The live leases of one holder (`$1`) at `$2`: pending tasks whose `next_at` (the lease's
@@ -203,14 +204,7 @@ impl PgBackend {
                     &[(&me.as_i64(), Type::INT8)],
                 )?
                 .iter()
-                .map(|r| {
-                    Ok(ProcessInfo {
-                        id: ProcessId::from_i64(r.try_get(0)?),
-                        pid: u32::try_from(r.try_get::<_, i64>(1)?).unwrap_or_default(),
-                        host: r.try_get(2)?,
-                        started_at: from_ns(r.try_get(3)?),
-                    })
-                })
+                .map(rows::process)
                 .collect::<IResult<_>>()?;
             if dead.is_empty() {
                 return Ok(Vec::new());

@@ -9,13 +9,13 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::PgBackend;
-use super::claim::read_settings;
 use super::outbox::insert_event;
 use crate::backend::TestDeliveries;
 use crate::claim::SETTINGS_COLUMNS;
 use crate::error::{Error, Result};
 use crate::liveness::ProcessId;
 use crate::outbox::lease_until;
+use crate::rows;
 use crate::sql::{from_ns, to_ns};
 use crate::task::{TaskRow, claimed};
 use crate::task_state::PENDING;
@@ -40,7 +40,7 @@ impl TestDeliveries for PgBackend {
                     &[&hook_id],
                 )?
                 .ok_or(Error::WebhookNotFound { id: hook_id })?;
-            let settings = read_settings(hook_id, &hook, 1)?;
+            let settings = rows::settings(hook_id, &hook, 1)?;
             let secrets = settings.open_secrets(&self.cipher, now)?;
             let event_id = Uuid::new_v4();
             let event_row = insert_event(

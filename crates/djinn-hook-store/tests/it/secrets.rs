@@ -257,7 +257,7 @@ pub(crate) fn a_rotation_hands_out_both_secrets_until_its_overlap_ends(backend: 
 }
 
 pub(crate) fn a_rotation_is_validated_and_its_ended_overlap_deleted_by_prune(backend: &Backend) {
-    let clock = Arc::new(ManualClock::at_system_now());
+    let clock = Arc::new(ManualClock::new());
     let db = backend.db().with_clock(clock.clone());
     let mut new = NewWebhook::new("alice/ci", "https://example.com/hook");
     new.secret = Some(SECRET.into());

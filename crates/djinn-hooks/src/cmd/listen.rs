@@ -1,8 +1,6 @@
 //! `listen`: a receiver for people building integrations; prints each delivery and checks its
 //! signature.
 
-use std::time::Duration;
-
 use djinn_hook_server::{Received, Receiver};
 use djinn_hook_sign::Verifier;
 use serde_json::Value;
@@ -26,13 +24,11 @@ pub(crate) fn run(global: &Global, args: &ListenArgs) -> anyhow::Result<()> {
         "listening on http://{} (204 on a valid signature, 401 otherwise); Ctrl-C stops",
         receiver.addr()
     );
-    while !stop.is_stopped() {
-        if let Some(received) = receiver.next_timeout(Duration::from_millis(200)) {
-            if global.json {
-                outln!("{}", serde_json::to_string(&json_line(&received))?);
-            } else {
-                outln!("{}", text_line(&received));
-            }
+    while let Some(received) = receiver.next_until(&stop) {
+        if global.json {
+            outln!("{}", serde_json::to_string(&json_line(&received))?);
+        } else {
+            outln!("{}", text_line(&received));
         }
     }
     Ok(())

@@ -21,6 +21,7 @@ use djinn_hook_payload::{EventType, example_payload};
 use djinn_hook_sign::headers;
 use djinn_hook_store::{DeliveryFilter, Page, SecretKey, Store};
 pub(crate) use djinn_hook_testkit::wait_until;
+use djinn_hook_testkit::wait_until_ok;
 use serde_json::Value;
 
 use crate::{Env, serve_process};
@@ -223,8 +224,7 @@ pub(crate) fn emit_events(env: &Env, count: usize) -> Vec<String> {
 /// Runs `worker --until-idle` until every (hook, event) pair has a successful attempt in the
 /// log: tasks of a killed worker come back once their lease runs out.
 fn drain(env: &Env, expected: &BTreeSet<(String, String)>) -> BTreeSet<(String, String)> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
+    wait_until_ok(Duration::from_secs(60), "every delivery", || {
         env.run(
             &[
                 "worker",
@@ -238,16 +238,14 @@ fn drain(env: &Env, expected: &BTreeSet<(String, String)>) -> BTreeSet<(String, 
         .ok();
         let delivered = delivered_pairs(env);
         if expected.is_subset(&delivered) {
-            return delivered;
+            return Ok(delivered);
         }
-        assert!(
-            Instant::now() < deadline,
-            "{} of {} deliveries still missing after 60 s",
-            expected.difference(&delivered).count(),
+        let missing = expected.difference(&delivered).count();
+        Err(format!(
+            "{missing} of {} deliveries missing",
             expected.len()
-        );
-        thread::sleep(Duration::from_millis(50));
-    }
+        ))
+    })
 }
 
 /// Every (hook id, event id) with a 2xx attempt in the delivery log.

@@ -1,6 +1,8 @@
-//! Shared by the tests and the drain bench (which includes this file with `#[path]`): a
-//! receiver that records deliveries, and a throw-away PostgreSQL database (djinn-hook-testkit's).
+//! Shared by the tests and the drain bench (which includes this file with `#[path]`): an axum
+//! app served on 127.0.0.1, a receiver that records deliveries, and a throw-away PostgreSQL
+//! database (djinn-hook-testkit's).
 
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -10,9 +12,6 @@ use djinn_hook_sign::headers;
 /// A receiver on 127.0.0.1 that answers 200 after `delay` and records the event id
 /// (`X-Djinn-CI-Delivery`) of every request: axum on a runtime of its own thread.
 pub(crate) fn receiver(delay: Duration) -> (String, Arc<Mutex<Vec<String>>>) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
     let got = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&got);
     let app = axum::Router::new().fallback(move |headers: axum::http::HeaderMap| {
@@ -30,6 +29,15 @@ pub(crate) fn receiver(delay: Duration) -> (String, Arc<Mutex<Vec<String>>>) {
             axum::http::StatusCode::OK
         }
     });
+    (format!("http://{}/hook", serve(app)), got)
+}
+
+/// Serves `app` on 127.0.0.1 (a free port) from a runtime on a thread of its own, for the rest
+/// of the test; its address.
+pub(crate) fn serve(app: axum::Router) -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
     thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -40,7 +48,7 @@ pub(crate) fn receiver(delay: Duration) -> (String, Arc<Mutex<Vec<String>>>) {
             axum::serve(listener, app).await.unwrap();
         });
     });
-    (url, got)
+    addr
 }
 
 /// A database created on the server for one test (or bench run), dropped when the value is.

@@ -418,7 +418,7 @@ fn a_rotated_secret_signs_with_both_during_the_overlap_and_the_new_one_after() {
             .any(|(_, v)| v.contains("third") || v.contains(&generated))
     );
     let key = SecretKey::load_or_create(&SecretKey::file_beside(&env.db())).unwrap();
-    let clock = std::sync::Arc::new(ManualClock::at_system_now());
+    let clock = std::sync::Arc::new(ManualClock::new());
     clock.advance(Duration::from_secs(2));
     let store = Store::open(env.db(), key).unwrap().with_clock(clock);
     let hook_id: i64 = id.parse().unwrap();

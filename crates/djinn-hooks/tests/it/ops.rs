@@ -4,17 +4,17 @@
 //! a 410.
 
 use std::sync::{Arc, Mutex};
-use std::thread;
-use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
 use djinn_hook_sign::{Secret, headers, verify};
+use djinn_hook_testkit::wait_for;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message as _;
 use serde_json::Value;
 
+use crate::fixtures::serve;
 use crate::serve::Serve;
 use crate::{Env, agent, post_event};
 
@@ -26,9 +26,6 @@ type Got = Arc<Mutex<Vec<(HeaderMap, Bytes)>>>;
 /// An axum server on 127.0.0.1 (its own thread and runtime) answering every request with
 /// `status` and recording it; its base URL.
 fn recorder(status: StatusCode) -> (String, Got) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
     let got: Got = Arc::default();
     let sink = Arc::clone(&got);
     let app = axum::Router::new().fallback(move |headers: HeaderMap, body: Bytes| {
@@ -38,26 +35,13 @@ fn recorder(status: StatusCode) -> (String, Got) {
             status
         }
     });
-    thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            axum::serve(listener, app).await.unwrap();
-        });
-    });
-    (base, got)
+    (format!("http://{}", serve(app)), got)
 }
 
-/// Waits (20 s at most) until `done` holds for what `got` recorded.
+/// Waits until `done` holds for what `got` recorded (failing after the testkit's deadline).
+#[track_caller]
 fn wait_until(got: &Got, what: &str, done: impl Fn(&[(HeaderMap, Bytes)]) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !done(&got.lock().unwrap()) {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        thread::sleep(Duration::from_millis(20));
-    }
+    wait_for(what, || done(&got.lock().unwrap()));
 }
 
 /// One exported span: name, trace id, span id, parent span id (hex), and its attributes.

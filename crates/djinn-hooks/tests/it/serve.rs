@@ -7,12 +7,13 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
 use djinn_hook_server::Receiver;
 use djinn_hook_sign::Secret;
 use djinn_hook_sign::headers;
+use djinn_hook_testkit::{wait_for, wait_for_ok};
 use serde_json::{Value, json};
 
 use crate::serve_process;
@@ -137,38 +138,34 @@ impl Serve {
         )
     }
 
-    /// Polls `GET path` until `done` holds for its JSON (10 s at most).
+    /// Polls `GET path` until `done` holds for its JSON.
+    #[track_caller]
     fn wait_for(&self, path: &str, done: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
+        wait_for_ok(path, || {
             let reply = self.call("GET", path, None);
             if done(&reply.json) {
-                return reply.json;
+                Ok(reply.json)
+            } else {
+                Err(reply.text)
             }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting on {path}: {}",
-                reply.text
-            );
-            thread::sleep(Duration::from_millis(50));
-        }
+        })
     }
 
-    /// Waits (5 s at most) for a log line containing `text`: a request's line is written just
-    /// after its response.
+    /// Waits for a log line containing `text`: a request's line is written just after its
+    /// response.
+    #[track_caller]
     pub(crate) fn wait_for_log(&self, text: &str) {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !self.logs().contains(text) {
-            assert!(
-                Instant::now() < deadline,
-                "no {text:?} in:\n{}",
-                self.logs()
-            );
-            thread::sleep(Duration::from_millis(10));
-        }
+        wait_for_ok(&format!("{text:?} in the log"), || {
+            let logs = self.logs();
+            if logs.contains(text) {
+                Ok(())
+            } else {
+                Err(logs)
+            }
+        });
     }
 
-    /// SIGTERM, then waits (15 s at most) and returns the exit code.
+    /// SIGTERM, then waits for it to exit and returns the exit code.
     pub(crate) fn terminate(&mut self) -> i32 {
         let pid = self.child.id().to_string();
         let status = std::process::Command::new("kill")
@@ -176,22 +173,16 @@ impl Serve {
             .status()
             .unwrap();
         assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                // The pipe is closed: the reader has every line once it ends.
-                if let Some(reader) = self.reader.take() {
-                    reader.join().unwrap();
-                }
-                return status.code().unwrap_or(-1);
-            }
-            assert!(
-                Instant::now() < deadline,
-                "serve did not stop: {}",
-                self.logs()
-            );
-            thread::sleep(Duration::from_millis(20));
+        let (child, logs) = (&mut self.child, &self.logs);
+        let status = wait_for_ok("serve to stop", || match child.try_wait().unwrap() {
+            Some(status) => Ok(status),
+            None => Err(logs.lock().unwrap().join("\n")),
+        });
+        // The pipe is closed: the reader has every line once it ends.
+        if let Some(reader) = self.reader.take() {
+            reader.join().unwrap();
         }
+        status.code().unwrap_or(-1)
     }
 }
 
@@ -403,8 +394,7 @@ fn lifecycle_create_list_get_update_deliveries_redeliver_delete() {
         "djinn_hooks_webhooks_disabled 0",
         r#"djinn_hooks_http_requests_total{code="202"} 3"#,
     ];
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    wait_for_ok("every wanted metric", || {
         let metrics = serve.call("GET", "/metrics", None).expect(200);
         assert!(
             metrics
@@ -417,11 +407,11 @@ fn lifecycle_create_list_get_update_deliveries_redeliver_delete() {
             .filter(|line| !metrics.text.lines().any(|l| l == *line))
             .collect();
         if missing.is_empty() {
-            break;
+            Ok(())
+        } else {
+            Err(format!("{missing:?}\n{}", metrics.text))
         }
-        assert!(Instant::now() < deadline, "{missing:?}\n{}", metrics.text);
-        thread::sleep(Duration::from_millis(20));
-    }
+    });
 
     // 409: a redelivery asked of an inactive webhook.
     serve
@@ -498,16 +488,10 @@ fn child_namespaces_and_pages_of_deliveries() {
         serve.post_event(ns, EventType::Cron).expect(202);
     }
     let deliveries = format!("{hooks}/{id}/deliveries");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while got.lock().unwrap().len() < 27 {
-        assert!(
-            Instant::now() < deadline,
-            "{}\n{}",
-            serve.call("GET", "/metrics", None).text,
-            got.lock().unwrap().len()
-        );
-        thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_ok("27 deliveries", || match got.lock().unwrap().len() {
+        27.. => Ok(()),
+        n => Err(format!("{}\n{n}", serve.call("GET", "/metrics", None).text)),
+    });
     let last_page = serve.wait_for(&format!("{deliveries}?page=2"), |v| {
         v.as_array().is_some_and(|a| a.len() == 2)
     });
@@ -925,11 +909,7 @@ fn sigterm_with_deliveries_in_flight_loses_none() {
             reply.json["event_id"].as_str().unwrap().to_owned()
         })
         .collect();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while got.lock().unwrap().is_empty() {
-        assert!(Instant::now() < deadline, "no delivery started");
-        thread::sleep(Duration::from_millis(10));
-    }
+    wait_for("a delivery started", || !got.lock().unwrap().is_empty());
     assert_eq!(serve.terminate(), 0, "{}", serve.logs());
     let logs = serve.logs();
     assert!(logs.contains("msg=\"worker stopped\""), "{logs}");
@@ -954,20 +934,14 @@ fn sigterm_with_deliveries_in_flight_loses_none() {
 
     // The rest is delivered on the next start.
     let serve = Serve::start(&env, &["--concurrency", "4"], None);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
+    wait_for_ok("every event delivered after the restart", || {
         let seen: BTreeSet<String> = got.lock().unwrap().iter().cloned().collect();
         if seen == ids {
-            break;
+            return Ok(());
         }
-        assert!(
-            Instant::now() < deadline,
-            "missing after restart: {:?}\n{}",
-            ids.difference(&seen).collect::<Vec<_>>(),
-            serve.logs()
-        );
-        thread::sleep(Duration::from_millis(20));
-    }
+        let missing: Vec<_> = ids.difference(&seen).collect();
+        Err(format!("missing: {missing:?}\n{}", serve.logs()))
+    });
 }
 
 #[test]
@@ -1027,15 +1001,11 @@ fn demo_keep_serving_shows_its_15_deliveries_in_the_web_ui() {
         url,
         format!("http://{listen}/ui/n/wallace.breen/blackmesa/-/webhooks")
     );
-    // The server may still be binding: try for a few seconds.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let page = loop {
-        match agent().get(&url).call() {
-            Ok(mut response) => break response.body_mut().read_to_string().unwrap(),
-            Err(_) if Instant::now() < deadline => thread::sleep(Duration::from_millis(20)),
-            Err(err) => panic!("{url}: {err}"),
-        }
-    };
+    // The server may still be binding: try until it answers.
+    let page = wait_for_ok(&url, || {
+        let mut response = agent().get(&url).call()?;
+        response.body_mut().read_to_string()
+    });
     demo.kill().unwrap();
     demo.wait().unwrap();
     assert!(page.contains("100% of 15 delivered"), "{page}");
@@ -1057,8 +1027,7 @@ fn metrics_show_an_open_breaker_and_the_tasks_it_holds() {
             .ok();
     }
     let serve = Serve::start(&env, &[], None);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    wait_for_ok("a breaker open and tasks held", || {
         let metrics = serve.call("GET", "/metrics", None).expect(200).text;
         let value = |name: &str| {
             metrics
@@ -1068,11 +1037,10 @@ fn metrics_show_an_open_breaker_and_the_tasks_it_holds() {
         if value("djinn_hooks_breakers_open") == Some(1)
             && value("djinn_hooks_tasks_held").is_some_and(|n| n > 0)
         {
-            break;
+            return Ok(());
         }
-        assert!(Instant::now() < deadline, "{metrics}");
-        thread::sleep(Duration::from_millis(20));
-    }
+        Err(metrics)
+    });
 }
 
 /// A receiver that answers `429 Too Many Requests` with `Retry-After: 60` to every request:
@@ -1107,15 +1075,14 @@ fn a_throttled_webhook_shows_its_pause_in_metrics_the_api_and_hook_show() {
     }
     let serve = Serve::start(&env, &[], None);
     let gauge = format!("djinn_hooks_webhook_delivery_limit{{hook=\"{id}\"}} 0");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    wait_for_ok(&gauge, || {
         let metrics = serve.call("GET", "/metrics", None).expect(200).text;
         if metrics.lines().any(|line| line == gauge) {
-            break;
+            Ok(())
+        } else {
+            Err(metrics)
         }
-        assert!(Instant::now() < deadline, "no `{gauge}` in {metrics}");
-        thread::sleep(Duration::from_millis(20));
-    }
+    });
     let hook = serve
         .call("GET", &format!("/n/{NS}/-/webhooks/{id}"), None)
         .expect(200);
@@ -1239,15 +1206,14 @@ fn serve_prunes_old_deliveries_by_itself_and_counts_them() {
     receiver
         .next_timeout(Duration::from_secs(10))
         .expect("delivered");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    wait_for_ok("a delivery pruned", || {
         let metrics = serve.call("GET", "/metrics", None).expect(200).text;
         if metrics.contains("djinn_hooks_pruned_deliveries_total 1") {
-            break;
+            Ok(())
+        } else {
+            Err(metrics)
         }
-        assert!(Instant::now() < deadline, "never pruned: {metrics}");
-        thread::sleep(Duration::from_millis(20));
-    }
+    });
     assert!(
         serve.logs().contains("msg=pruned deliveries=1 events=1"),
         "{}",

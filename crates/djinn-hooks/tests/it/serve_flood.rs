@@ -5,8 +5,9 @@
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpStream;
 use std::process::Command;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use djinn_hook_testkit::wait_for_ok;
 
 use crate::Env;
 use crate::serve::Serve;
@@ -101,15 +102,14 @@ fn a_connection_flood_past_the_fd_limit_never_stops_the_listener() {
 
     // After it: new connections are accepted and answered again.
     drop(flood);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
+    wait_for_ok("a new connection answered", || {
         let mut fresh = connect(serve.base.trim_start_matches("http://"));
         if healthz(&mut fresh) == "HTTP/1.1 200 OK" {
-            break;
+            Ok(())
+        } else {
+            Err(serve.logs())
         }
-        assert!(Instant::now() < deadline, "{}", serve.logs());
-        thread::sleep(Duration::from_millis(50));
-    }
+    });
     assert!(
         serve.child.try_wait().unwrap().is_none(),
         "serve is still running"

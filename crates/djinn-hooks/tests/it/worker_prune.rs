@@ -3,11 +3,12 @@
 //! the recent one.
 
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use djinn_hook_deliver::{Attempt, AttemptOutcome, Completion, Decision, Outcome, Task};
 use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
 use djinn_hook_store::{NewEvent, SecretKey, Store};
+use djinn_hook_testkit::wait_for_ok;
 use serde_json::Value;
 use time::OffsetDateTime;
 
@@ -82,15 +83,10 @@ fn a_long_running_worker_prunes_old_deliveries_and_keeps_recent_ones() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn worker");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while delivery_ids(&env) != [2] {
-        assert!(
-            Instant::now() < deadline,
-            "never pruned: {:?}",
-            delivery_ids(&env)
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_ok("the first delivery pruned", || match delivery_ids(&env) {
+        ids if ids == [2] => Ok(()),
+        ids => Err(format!("{ids:?}")),
+    });
     let status = std::process::Command::new("kill")
         .args(["-TERM", &worker.id().to_string()])
         .status()

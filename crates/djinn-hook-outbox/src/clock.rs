@@ -1,5 +1,6 @@
-//! [`Clock`]: where a worker reads the time, so a test can move it ([`ManualClock`]) instead of
-//! sleeping; [`SystemClock`] is the real one.
+//! [`Clock`]: where a worker and a store read the time, so a test can move it ([`ManualClock`])
+//! instead of sleeping; [`SystemClock`] is the real one. One clock for both sides of the
+//! outbox: a test moves a store's and a worker's time with one handle.
 
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -8,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 
-/// The time as a [`Worker`](crate::Worker) reads it (see
-/// [`Worker::with_clock`](crate::Worker::with_clock)): monotonic for its waits, leases and
-/// limits, wall-clock for what it writes to the outbox.
+/// The time as a worker and a store read it (djinn-hook-deliver's `Worker::with_clock`,
+/// djinn-hook-store's `Store::with_clock`): monotonic for a worker's waits, leases and
+/// limits, wall-clock for what is written to the outbox and what a store stamps and compares.
 pub trait Clock: Send + Sync + fmt::Debug {
     /// The monotonic time.
     fn now(&self) -> Instant;
@@ -41,8 +42,8 @@ impl Clock for SystemClock {
 }
 
 /// A clock that stands still until [`advance`](Self::advance)d, for tests: a worker's poll
-/// interval, pauses and breakers end when the test says, not after a real wait. Cheap to
-/// clone (the clones share the time).
+/// interval, pauses and breakers, a store's overlaps, leases and retention end when the test
+/// says, not after a real wait. Cheap to clone (the clones share the time).
 #[derive(Clone)]
 pub struct ManualClock {
     inner: Arc<Mutex<Manual>>,
@@ -73,10 +74,16 @@ impl Default for ManualClock {
 impl ManualClock {
     /// A clock at the present time, standing still.
     pub fn new() -> ManualClock {
+        ManualClock::starting_at(OffsetDateTime::now_utc())
+    }
+
+    /// A clock standing at the wall-clock time `now_utc` (its monotonic time starts at the
+    /// present).
+    pub fn starting_at(now_utc: OffsetDateTime) -> ManualClock {
         ManualClock {
             inner: Arc::new(Mutex::new(Manual {
                 now: Instant::now(),
-                now_utc: OffsetDateTime::now_utc(),
+                now_utc,
                 wakers: Vec::new(),
             })),
         }
@@ -119,19 +126,8 @@ impl Clock for ManualClock {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::task::Wake;
-
     use super::*;
-
-    #[derive(Default)]
-    struct Count(AtomicUsize);
-
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
+    use crate::wake_count::Count;
 
     #[test]
     fn a_manual_clock_moves_only_when_advanced_and_wakes_its_waiters() {
@@ -143,6 +139,6 @@ mod tests {
         clock.clone().advance(Duration::from_secs(90));
         assert_eq!(clock.now(), t0 + Duration::from_secs(90));
         assert_eq!(clock.now_utc(), wall0 + Duration::from_secs(90));
-        assert_eq!(woken.0.load(Ordering::SeqCst), 1);
+        assert_eq!(woken.get(), 1);
     }
 }
