@@ -1,7 +1,7 @@
 //! Claiming: one batch from the outbox (on the store thread), its tasks queued per webhook or
 //! put off when their destination's breaker is open or their webhook paused.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::MutexGuard;
 
 use djinn_hook_outbox::{ClaimRequest, Claimed, Destination, Outbox};
@@ -51,9 +51,14 @@ impl<O: Outbox> Worker<'_, O> {
 
         // Taken before the claim, so the lease is never thought to last longer than it does.
         let lease_until = self.clock.now() + self.config.lease;
-        let (claimed, read) = run
-            .store
-            .call(move || self.claim_and_read_breakers(&request, last_read));
+        let (claimed, read, renewed) = run.store.call(move || {
+            let (claimed, read) = self.claim_and_read_breakers(&request, last_read);
+            let renewed = match &claimed {
+                Ok(claimed) => self.renew_in_flight(claimed, lease_until),
+                Err(_) => HashSet::new(),
+            };
+            (claimed, read, renewed)
+        });
 
         let mut state = lock(&shared.state);
         if let Some(read) = read {
@@ -99,11 +104,9 @@ impl<O: Outbox> Worker<'_, O> {
         // Parsed once per webhook per claim.
         let mut destinations: HashMap<i64, Option<Destination>> = HashMap::new();
         for task in claimed {
-            if let Some(in_flight) = state.in_flight.get_mut(&task.task_id) {
-                // Still in flight from an earlier claim whose lease ran out: never deliver it
-                // twice at once; its completion carries the newest lease.
-                in_flight.lease = task.lease;
-                in_flight.lease_until = lease_until;
+            if renewed.contains(&task.task_id) {
+                // Still in flight from an earlier claim whose lease ran out: never delivered
+                // twice at once (its attempt may even have been committed meanwhile).
                 continue;
             }
             let bytes = task.request.body.len();
@@ -147,5 +150,24 @@ impl<O: Outbox> Worker<'_, O> {
         }
         shared.notify(&state);
         state
+    }
+
+    /// Gives the tasks of `claimed` still in flight from an earlier claim (whose lease ran out)
+    /// the new lease, and returns their ids. Called on the store thread right after the claim,
+    /// before any completion, put-off or release can be written there: each of those reads its
+    /// task's lease on that thread, so it is written under the lease the store holds, never
+    /// ignored as late. Decided here, not when the claim is queued: by then the earlier
+    /// attempt may be committed and gone from the in-flight set.
+    fn renew_in_flight(&self, claimed: &Claimed, lease_until: std::time::Instant) -> HashSet<i64> {
+        let mut state = lock(&self.shared.state);
+        let mut renewed = HashSet::new();
+        for task in &claimed.tasks {
+            if let Some(in_flight) = state.in_flight.get_mut(&task.task_id) {
+                in_flight.lease = task.lease;
+                in_flight.lease_until = lease_until;
+                renewed.insert(task.task_id);
+            }
+        }
+        renewed
     }
 }

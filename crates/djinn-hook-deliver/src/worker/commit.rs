@@ -6,7 +6,7 @@ use std::sync::MutexGuard;
 use std::thread;
 use std::time::Duration;
 
-use djinn_hook_outbox::{Completion, Deferral, Outbox, Outcome};
+use djinn_hook_outbox::{Completion, Deferral, LeaseToken, Outbox, Outcome};
 
 use super::pool::Run;
 use super::state::{State, forget, lock};
@@ -28,12 +28,7 @@ impl<O: Outbox> Worker<'_, O> {
                 continue;
             }
             let n = state.pending.len().min(self.config.complete_batch);
-            let mut batch: Vec<Completion> = state.pending.drain(..n).collect();
-            for completion in &mut batch {
-                if let Some(in_flight) = state.in_flight.get(&completion.task_id) {
-                    completion.lease = in_flight.lease;
-                }
-            }
+            let batch: Vec<Completion> = state.pending.drain(..n).collect();
             drop(state);
 
             let (batch, committed) = self.commit(batch, run);
@@ -91,11 +86,6 @@ impl<O: Outbox> Worker<'_, O> {
         run: &Run<'_, 'env>,
     ) -> MutexGuard<'env, State> {
         let mut put_offs = std::mem::take(&mut state.put_offs);
-        for put_off in &mut put_offs {
-            if let Some(in_flight) = state.in_flight.get(&put_off.task_id) {
-                put_off.lease = in_flight.lease;
-            }
-        }
         let opened = std::mem::take(&mut state.opened);
         let closed = std::mem::take(&mut state.closed);
         let limit_notes = std::mem::take(&mut state.limit_notes);
@@ -104,13 +94,17 @@ impl<O: Outbox> Worker<'_, O> {
             .map(|(hook_id, until)| Deferral { hook_id, until })
             .collect();
         let mut releases = std::mem::take(&mut state.releases);
-        for release in &mut releases {
-            if let Some(in_flight) = state.in_flight.get(&release.task_id) {
-                release.lease = in_flight.lease;
-            }
-        }
         drop(state);
         let (put_offs, released, result) = run.store.call(move || {
+            {
+                let state = lock(&self.shared.state);
+                for put_off in &mut put_offs {
+                    put_off.lease = current_lease(&state, put_off.task_id, put_off.lease);
+                }
+                for release in &mut releases {
+                    release.lease = current_lease(&state, release.task_id, release.lease);
+                }
+            }
             // Openings first: the other processes hold the destination from the next read.
             let result = self.outbox.breaker_opened(&opened);
             let result = result
@@ -167,6 +161,13 @@ impl<O: Outbox> Worker<'_, O> {
         loop {
             let result;
             (batch, result) = run.store.call(move || {
+                {
+                    let state = lock(&self.shared.state);
+                    for completion in &mut batch {
+                        completion.lease =
+                            current_lease(&state, completion.task_id, completion.lease);
+                    }
+                }
                 let result = self.outbox.complete(&batch);
                 if result.is_ok() {
                     self.forget_all(batch.iter().map(|c| c.task_id));
@@ -196,4 +197,15 @@ impl<O: Outbox> Worker<'_, O> {
             backoff = (backoff * 2).min(Duration::from_secs(5));
         }
     }
+}
+
+/// Task `task_id`'s newest lease: a claim that ran out while it was in flight may have claimed it
+/// again. Read on the store thread, where claims run too, so that no claim can come between the
+/// read and the write that uses it (a write under the older lease would be ignored as late, and
+/// the task, leased anew, delivered twice).
+fn current_lease(state: &State, task_id: i64, held: LeaseToken) -> LeaseToken {
+    state
+        .in_flight
+        .get(&task_id)
+        .map_or(held, |in_flight| in_flight.lease)
 }
