@@ -128,13 +128,16 @@ fn claim_in(
     ))?;
     let mut candidates = Vec::new();
     for hook_id in hook_ids {
+        // Found at its cap with tasks due within the last `RECHECK`: passed over without
+        // looking again (beside many receivers that never answer, a look at each was a large
+        // part of every claim).
+        if at_cap.contains(&hook_id) {
+            held_back = true;
+            continue;
+        }
         // A webhook with nothing due (its backlog put off by a breaker, say) is passed over
         // before its live leases are counted: that count walks every task due later.
         if !due_after.exists(params![hook_id, now_ns, i64::MIN, i64::MIN])? {
-            continue;
-        }
-        if at_cap.contains(&hook_id) {
-            held_back = true;
             continue;
         }
         let hook = hook_stmt

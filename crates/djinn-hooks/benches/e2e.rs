@@ -40,6 +40,8 @@ use djinn_hook_sign::headers;
 use djinn_hook_sign::{Secret, sign};
 use djinn_hook_store::{NewEvent, NewWebhook};
 
+#[path = "support/cpu.rs"]
+mod cpu;
 #[path = "support/sink.rs"]
 mod sink;
 mod support;
@@ -336,7 +338,8 @@ fn run_threads(target: &Target, n: usize, post: impl Fn(usize) + Sync) -> Raw {
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         if i >= n {
-                            *client_ticks.lock().unwrap() += cpu_time("/proc/thread-self/stat");
+                            *client_ticks.lock().unwrap() +=
+                                cpu::cpu_time("/proc/thread-self/stat");
                             return;
                         }
                         post(i);
@@ -495,15 +498,7 @@ struct Raw {
 
 /// This process's own CPU time (utime + stime, without reaped children), in 10 ms ticks.
 fn own_cpu_time() -> Duration {
-    cpu_time("/proc/self/stat")
-}
-
-/// utime + stime of a `/proc/.../stat` file (a process's or a thread's), in 10 ms ticks.
-fn cpu_time(stat_file: &str) -> Duration {
-    std::fs::read_to_string(stat_file)
-        .ok()
-        .and_then(|stat| cpu_ticks(&stat, 2))
-        .unwrap_or_default()
+    cpu::cpu_time("/proc/self/stat")
 }
 
 /// What one end-to-end run measured.
@@ -580,7 +575,7 @@ fn worker(db: &Path, key_file: &Path) -> (Duration, Duration, u64) {
         }
         // Read before reaping: once the process has exited (a zombie), this is its total.
         if let Ok(stat) = std::fs::read_to_string(&stat_file)
-            && let Some(time) = cpu_ticks(&stat, 4)
+            && let Some(time) = cpu::cpu_ticks(&stat, 4)
         {
             cpu = time;
         }
@@ -590,21 +585,6 @@ fn worker(db: &Path, key_file: &Path) -> (Duration, Duration, u64) {
         }
         thread::sleep(Duration::from_millis(5));
     }
-}
-
-/// CPU time from a `/proc/<pid>/stat` line, in clock ticks of 10 ms: utime + stime with
-/// `fields` = 2, plus cutime + cstime (reaped children) with 4. With 4, the worker's CPU time
-/// (under `DJINN_BENCH_WRAP`, the wrapper's plus the worker's, which it has reaped).
-fn cpu_ticks(stat: &str, fields: usize) -> Option<Duration> {
-    // The command name (field 2) is in parentheses and may hold spaces: count after it.
-    let rest = stat.get(stat.rfind(')')? + 2..)?;
-    let ticks = rest
-        .split_whitespace()
-        .skip(11)
-        .take(fields)
-        .map(|field| field.parse::<u64>().ok())
-        .sum::<Option<u64>>()?;
-    Some(Duration::from_millis(10 * ticks))
 }
 
 fn vm_hwm(status: &str) -> Option<u64> {

@@ -22,6 +22,8 @@ use djinn_hook_server::Receiver;
 use djinn_hook_sign::Secret;
 use djinn_hook_store::{NewEvent, NewWebhook};
 
+#[path = "support/cpu.rs"]
+mod cpu;
 #[path = "support/faulty.rs"]
 mod faulty;
 mod support;
@@ -69,40 +71,50 @@ fn main() {
             "isolation: N = {n} healthy deliveries beside K = {k} faulty receivers with {DEAD_TASKS} tasks each, {THREADS} threads"
         );
         let mut ratios = Vec::new();
+        let mut cpu_ratios = Vec::new();
         let (mut alone_total, mut beside_total) = (0.0, 0.0);
         for pair in 1..=pairs {
-            let alone = run(&receiver, &[], n);
-            let beside = run(&receiver, &faulty[..k], n);
+            let alone_run = run(&receiver, &[], n);
+            let beside_run = run(&receiver, &faulty[..k], n);
+            let (alone, beside) = (alone_run.took, beside_run.took);
             let (alone_rate, beside_rate) = (n as f64 / alone, n as f64 / beside);
             let ratio = 100.0 * beside_rate / alone_rate;
             println!(
-                "K = {k}, pair {pair}: alone {alone_rate:.0}/s ({alone:.2} s), beside them \
-                 {beside_rate:.0}/s ({beside:.2} s): {ratio:.0}%"
+                "K = {k}, pair {pair}: alone {alone_rate:.0}/s ({alone:.2} s, first delivery at \
+                 {:.3} s, worker CPU {:.2} s), beside them {beside_rate:.0}/s ({beside:.2} s, \
+                 first at {:.3} s, CPU {:.2} s): {ratio:.0}%",
+                alone_run.first, alone_run.cpu, beside_run.first, beside_run.cpu
             );
+            cpu_ratios.push(alone_run.cpu / beside_run.cpu.max(0.01) * 100.0);
             ratios.push(ratio);
             alone_total += alone;
             beside_total += beside;
         }
-        ratios.sort_by(f64::total_cmp);
-        let mid = ratios.len() / 2;
-        let median = if ratios.len() % 2 == 0 {
-            (ratios[mid - 1] + ratios[mid]) / 2.0
-        } else {
-            ratios[mid]
-        };
+        let (low, median, high) = spread(&mut ratios);
+        let (_, cpu_median, _) = spread(&mut cpu_ratios);
         println!(
-            "summary K = {k}: healthy rate beside them = {:.0}-{:.0}% of alone (median {median:.0}%, \
-             all pairs together {:.0}%)",
-            ratios[0],
-            ratios[ratios.len() - 1],
+            "summary K = {k}: healthy rate beside them = {low:.0}-{high:.0}% of alone (median \
+             {median:.0}%, all pairs together {:.0}%); worker CPU alone / beside: median \
+             {cpu_median:.0}%",
             100.0 * alone_total / beside_total
         );
     }
 }
 
-/// One run beside the `faulty` receivers; the seconds from the worker's spawn to the N-th
-/// healthy delivery.
-fn run(receiver: &Receiver, faulty: &[String], n: usize) -> f64 {
+/// The lowest, the median and the highest of `values` (sorted in place).
+fn spread(values: &mut [f64]) -> (f64, f64, f64) {
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    let median = if values.len() % 2 == 0 {
+        (values[mid - 1] + values[mid]) / 2.0
+    } else {
+        values[mid]
+    };
+    (values[0], median, values[values.len() - 1])
+}
+
+/// One run beside the `faulty` receivers.
+fn run(receiver: &Receiver, faulty: &[String], n: usize) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let (store, db, key_file) = support::fresh_store(&dir);
     let body = example_payload(EventType::BuildFinished, DEFAULT_API_SERVER).to_body();
@@ -130,16 +142,35 @@ fn run(receiver: &Receiver, faulty: &[String], n: usize) -> f64 {
     let mut worker = support::spawn_worker(&db, &key_file, THREADS, &[]);
     let deadline = started + Duration::from_secs(300);
     let mut got = 0;
+    let mut first = None;
     while got < n {
         let left = deadline.saturating_duration_since(Instant::now());
         let received = receiver
             .next_timeout(left)
             .expect("every healthy delivery arrives");
         assert!(received.signature_valid);
+        first.get_or_insert_with(|| started.elapsed());
         got += 1;
     }
-    let took = started.elapsed().as_secs_f64();
+    let took = started.elapsed();
+    let cpu = cpu::cpu_time(&format!("/proc/{}/stat", worker.id()));
     worker.kill().unwrap();
     worker.wait().unwrap();
-    took
+    Run {
+        took: took.as_secs_f64(),
+        first: first.unwrap_or(took).as_secs_f64(),
+        cpu: cpu.as_secs_f64(),
+    }
+}
+
+/// One run's times, in seconds from the worker's spawn.
+#[derive(Clone, Copy)]
+struct Run {
+    /// To the N-th healthy delivery.
+    took: f64,
+    /// To the first.
+    first: f64,
+    /// The worker's CPU time (user + system) until then: what the faulty receivers cost it,
+    /// whatever else the machine is doing.
+    cpu: f64,
 }
