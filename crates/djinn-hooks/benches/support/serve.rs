@@ -62,6 +62,12 @@ impl Serve {
         }
     }
 
+    /// The process's id (of the wrapper, if it runs under one).
+    #[allow(dead_code, reason = "only the cost bench attaches to it")]
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// A `kB` line of the server's `/proc/<pid>/status` (`VmRSS`, `VmHWM`), in KiB.
     pub(crate) fn memory(&self, key: &str) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
