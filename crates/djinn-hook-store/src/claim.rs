@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use const_format::formatcp;
-use djinn_hook_outbox::{ClaimRequest, Claimed, LeaseToken, PutOff, TraceParent};
+use djinn_hook_outbox::{ClaimRequest, Claimed, LeaseToken, PutOff};
 use rusqlite::{CachedStatement, OptionalExtension, Transaction, params};
 use time::OffsetDateTime;
 
@@ -14,7 +14,7 @@ use crate::error::{IResult, Result};
 use crate::liveness::ProcessId;
 use crate::outbox::lease_until;
 use crate::rows;
-use crate::sql::{attempt, event_from_code, from_ns, to_ns, uuid_from_blob};
+use crate::sql::{from_ns, to_ns};
 use crate::sqlite::SqliteBackend;
 use crate::task::TaskRow;
 use crate::task_state::PENDING;
@@ -162,7 +162,7 @@ fn claim_in(
 
     let mut backend = SqliteTake {
         due: tx.prepare_cached(formatcp!(
-            "SELECT t.id, t.attempts, t.redelivery, e.uuid, e.event, e.created_at,
+            "SELECT t.id, t.attempts + 1, t.redelivery, e.uuid, e.event, e.created_at,
                 COALESCE(t.body, e.payload), t.next_at, e.traceparent
              FROM tasks t JOIN events e ON e.id = t.event_id
              WHERE t.hook_id = ?1 AND t.state = {PENDING} AND t.next_at <= ?2
@@ -220,23 +220,7 @@ impl TakeDue for SqliteTake<'_> {
                     hook.after.1,
                     i64::try_from(want).unwrap_or(i64::MAX)
                 ],
-                |r| {
-                    let task_id: i64 = r.get(0)?;
-                    let row = TaskRow {
-                        task_id,
-                        event_id: uuid_from_blob(&r.get::<_, Vec<u8>>(3)?)?,
-                        event: event_from_code(r.get(4)?)?,
-                        event_created_at: from_ns(r.get(5)?),
-                        body: r.get(6)?,
-                        attempt: attempt(r.get::<_, i64>(1)? + 1),
-                        redelivery: r.get(2)?,
-                        traceparent: r
-                            .get::<_, Option<String>>(8)?
-                            .as_deref()
-                            .and_then(TraceParent::parse),
-                    };
-                    Ok(((r.get::<_, i64>(7)?, task_id), row))
-                },
+                |r| rows::claimed_task(r),
             )?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         for (_, row) in &rows {

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use djinn_hook_outbox::{AttemptOutcome, SharedBreaker};
+use djinn_hook_outbox::{AttemptOutcome, SharedBreaker, TraceParent};
 use time::OffsetDateTime;
 
 use crate::breakers::shared;
@@ -17,7 +17,7 @@ use crate::notify::{Notice, Subject};
 use crate::sql::{
     attempt, count, event_from_code, events_from_mask, from_ns, headers_from_json, status,
 };
-use crate::task::Settings;
+use crate::task::{Settings, TaskRow};
 use crate::types::{
     BreakerHold, Counts, Delivery, DeliveryLimits, LastResponse, LimitHold, Namespace, SuccessRate,
     Webhook,
@@ -32,6 +32,29 @@ pub(crate) type SubjectRow = (
     Option<OffsetDateTime>,
     Option<String>,
 );
+
+/// A task as a claim leased it, with the key the claim orders by (the time it was due, its
+/// id), from the columns `id, attempts, redelivery` of the task (its attempts counted after the
+/// claim's increment), `uuid, event, created_at` of its event, then the body it sends (the
+/// task's own, else the event's payload), the task's `next_at` before the claim and the
+/// event's `traceparent`.
+pub(crate) fn claimed_task<R: Columns + ?Sized>(r: &R) -> Result<((i64, i64), TaskRow), R::Error> {
+    let task_id = r.get(0)?;
+    let row = TaskRow {
+        task_id,
+        attempt: attempt(r.get(1)?),
+        redelivery: r.get(2)?,
+        event_id: r.uuid(3)?,
+        event: event_from_code(r.get(4)?)?,
+        event_created_at: from_ns(r.get(5)?),
+        body: r.get(6)?,
+        traceparent: r
+            .get::<Option<String>>(8)?
+            .as_deref()
+            .and_then(TraceParent::parse),
+    };
+    Ok(((r.get(7)?, task_id), row))
+}
 
 /// A webhook from the columns of `hooks.rs`'s `SELECT_HOOK`.
 pub(crate) fn webhook<R: Columns + ?Sized>(r: &R) -> Result<Webhook, R::Error> {

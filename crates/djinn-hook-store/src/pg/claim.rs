@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use const_format::formatcp;
-use djinn_hook_outbox::{ClaimRequest, Claimed, LeaseToken, PutOff, TraceParent};
+use djinn_hook_outbox::{ClaimRequest, Claimed, LeaseToken, PutOff};
 use postgres::Transaction;
 use postgres::types::Type;
 use time::OffsetDateTime;
@@ -19,7 +19,7 @@ use crate::error::{IResult, Result};
 use crate::liveness::ProcessId;
 use crate::outbox::lease_until;
 use crate::rows;
-use crate::sql::{attempt, event_from_code, from_ns, to_ns};
+use crate::sql::to_ns;
 use crate::task::TaskRow;
 use crate::task_state::PENDING;
 
@@ -257,7 +257,7 @@ impl TakeDue for PgTake<'_, '_> {
     fn take(&mut self, hook: &Candidate, want: usize) -> IResult<Vec<((i64, i64), TaskRow)>> {
         // SKIP LOCKED: a task another transaction is changing (a completion, a put-off)
         // is left to it, not waited for.
-        let rows = self.tx.query_typed(
+        let leased = self.tx.query_typed(
             formatcp!(
                 "WITH due AS (
                 SELECT id, next_at FROM tasks
@@ -268,8 +268,8 @@ impl TakeDue for PgTake<'_, '_> {
              UPDATE tasks t SET lease = $4, next_at = $5, attempts = t.attempts + 1, holder = $6
              FROM due, events e
              WHERE t.id = due.id AND e.id = t.event_id
-             RETURNING due.next_at, t.id, t.attempts, t.redelivery, e.uuid, e.event,
-                e.created_at, COALESCE(t.body, e.payload), e.traceparent"
+             RETURNING t.id, t.attempts, t.redelivery, e.uuid, e.event, e.created_at,
+                COALESCE(t.body, e.payload), due.next_at, e.traceparent"
             ),
             &[
                 (&hook.hook.hook_id, Type::INT8),
@@ -280,28 +280,13 @@ impl TakeDue for PgTake<'_, '_> {
                 (&self.holder, Type::INT8),
             ],
         )?;
-        let mut rows = rows
+        let mut taken = leased
             .iter()
-            .map(|r| {
-                let task_id: i64 = r.try_get(1)?;
-                let row = TaskRow {
-                    task_id,
-                    event_id: r.try_get(4)?,
-                    event: event_from_code(r.try_get(5)?)?,
-                    event_created_at: from_ns(r.try_get(6)?),
-                    body: r.try_get(7)?,
-                    attempt: attempt(r.try_get(2)?),
-                    redelivery: r.try_get(3)?,
-                    traceparent: r
-                        .try_get::<_, Option<&str>>(8)?
-                        .and_then(TraceParent::parse),
-                };
-                Ok(((r.try_get::<_, i64>(0)?, task_id), row))
-            })
+            .map(rows::claimed_task)
             .collect::<IResult<Vec<_>>>()?;
         // RETURNING keeps no order: oldest due first, as asked.
-        rows.sort_by_key(|(key, _)| *key);
-        Ok(rows)
+        taken.sort_by_key(|(key, _)| *key);
+        Ok(taken)
     }
 
     fn more_due(&mut self, hook: &Candidate) -> IResult<bool> {
