@@ -7,7 +7,9 @@
 pub(crate) const PENDING: i64 = 0;
 /// Given up on (failed for good, or its webhook was deactivated); kept for `retry_now`.
 pub(crate) const FAILED: i64 = 1;
-/// Delivered; kept until its event is pruned, so a late completion can still be logged.
+/// Delivered; kept until its event is pruned, so a late completion can still be logged. On
+/// PostgreSQL only a task with a body of its own (a redelivery's) is kept so; the others are
+/// deleted, and a late completion is logged from its attempt (`pg/outbox.rs`).
 pub(crate) const DONE: i64 = 2;
 
 #[cfg(test)]

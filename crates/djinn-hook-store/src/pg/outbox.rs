@@ -386,6 +386,13 @@ struct Finished {
 /// the tasks back; `None` for a task that no longer exists. A task completed
 /// twice in one batch takes the first outcome; the later ones find the lease
 /// released, as they would one after the other.
+///
+/// A delivered task is deleted rather than marked done (one WAL record where an update that
+/// leaves the pending indexes writes four), unless it carries a body of its own (a
+/// redelivery's, which the log of a late completion needs). A late completion of a task
+/// deleted so is still logged, from its attempt: the webhook and the event are looked up, and
+/// if either is gone (deleted, pruned) the attempt is not logged, as for a task they took
+/// with them.
 fn finish_tasks(
     tx: &mut Transaction<'_>,
     completions: &[Completion],
@@ -411,20 +418,29 @@ fn finish_tasks(
         )));
     }
     // One statement: the main query reads the tasks as they were before the
-    // update (their webhook, event and body, which it does not change).
+    // update and the delete (their webhook, event and body, which neither changes).
     let mut rows: HashMap<i64, Finished> = tx
         .query_typed(
-            "WITH c AS (
+            formatcp!(
+                "WITH c AS (
                 SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::bigint[], $4::bigint[],
                     $5::bigint[]) AS c (id, lease, state, next_at, uncounted)),
+             gone AS (
+                DELETE FROM tasks t USING c
+                WHERE t.id = c.id AND t.lease = c.lease AND c.state = {STATE_DONE}
+                    AND t.body IS NULL
+                RETURNING t.id),
              held AS (
                 UPDATE tasks t SET state = COALESCE(c.state, t.state),
                     next_at = COALESCE(c.next_at, t.next_at), lease = NULL,
                     attempts = GREATEST(t.attempts - c.uncounted, 0)
                 FROM c WHERE t.id = c.id AND t.lease = c.lease
+                    AND (c.state IS DISTINCT FROM {STATE_DONE} OR t.body IS NOT NULL)
                 RETURNING t.id)
-             SELECT t.id, t.hook_id, t.event_id, t.body, t.id IN (SELECT id FROM held)
-             FROM tasks t WHERE t.id = ANY($1)",
+             SELECT t.id, t.hook_id, t.event_id, t.body,
+                t.id IN (SELECT id FROM held UNION ALL SELECT id FROM gone)
+             FROM tasks t WHERE t.id = ANY($1)"
+            ),
             &[
                 (&ids, Type::INT8_ARRAY),
                 (&leases, Type::UUID_ARRAY),
@@ -444,6 +460,36 @@ fn finish_tasks(
             Ok((r.try_get(0)?, task))
         })
         .collect::<IResult<_>>()?;
+    // Tasks gone before this batch: delivered (and deleted) by another claim, or taken with
+    // their webhook or event. Their attempts are logged if both still exist.
+    let missing: Vec<&Completion> = completions
+        .iter()
+        .filter(|c| !rows.contains_key(&c.task_id))
+        .collect();
+    if !missing.is_empty() {
+        let tasks: Vec<i64> = missing.iter().map(|c| c.task_id).collect();
+        let hooks: Vec<i64> = missing.iter().map(|c| c.attempt.hook_id).collect();
+        let events: Vec<Uuid> = missing.iter().map(|c| c.attempt.event_id).collect();
+        for r in tx.query_typed(
+            "SELECT m.task, m.hook, e.id
+             FROM unnest($1::bigint[], $2::bigint[], $3::uuid[]) AS m (task, hook, event)
+                JOIN events e ON e.uuid = m.event
+             WHERE EXISTS (SELECT 1 FROM webhooks w WHERE w.id = m.hook)",
+            &[
+                (&tasks, Type::INT8_ARRAY),
+                (&hooks, Type::INT8_ARRAY),
+                (&events, Type::UUID_ARRAY),
+            ],
+        )? {
+            let task = Finished {
+                hook_id: r.try_get(1)?,
+                event_row: r.try_get(2)?,
+                body: None,
+                lease_held: false,
+            };
+            rows.insert(r.try_get(0)?, task);
+        }
+    }
     Ok(completions
         .iter()
         .map(|c| {

@@ -77,6 +77,7 @@ conformance! {
         delivered_task_is_finished_and_logged,
         retry_then_fail_then_retry_now,
         lease_expiry_gives_the_task_back_and_a_late_completion_is_still_logged,
+        a_late_completion_after_the_task_was_delivered_is_still_logged,
         a_batch_with_one_bad_namespace_stores_nothing,
         a_completion_batch_is_one_transaction,
         disabling_a_hook_fails_its_tasks_and_reenabling_clears_it,
