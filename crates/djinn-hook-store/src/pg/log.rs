@@ -137,6 +137,8 @@ impl DeliveryLog for PgBackend {
                     .iter()
                     .map(|r| r.try_get(0))
                     .collect::<Result<_, _>>()?;
+                // Their tasks (failed, or a redelivery's kept): no foreign key cascades them.
+                tx.execute("DELETE FROM tasks WHERE event_id = ANY($1)", &[&ids])?;
                 Ok((ids.len(), ids.iter().max().copied()))
             })
         };

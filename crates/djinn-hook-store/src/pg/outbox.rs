@@ -59,8 +59,13 @@ impl Intake for PgBackend {
         self.write("queueing a redelivery", |tx| {
             let row = tx
                 .query_opt(
+                    // The event's row locked as a foreign key would: a prune cannot delete it
+                    // before this task is in.
                     "SELECT d.hook_id, d.event_id, d.request_body, d.request_truncated, w.active
-                     FROM deliveries d JOIN webhooks w ON w.id = d.hook_id WHERE d.id = $1",
+                     FROM deliveries d JOIN webhooks w ON w.id = d.hook_id
+                        JOIN events e ON e.id = d.event_id
+                     WHERE d.id = $1
+                     FOR KEY SHARE OF e",
                     &[&delivery_id],
                 )?
                 .ok_or(Error::DeliveryNotFound { id: delivery_id })?;

@@ -91,6 +91,17 @@ fn queue(
     delivery_id: i64,
     now: i64,
 ) -> IResult<()> {
+    // The event's row locked as a foreign key would: a prune cannot delete it before this task
+    // is in. Pruned already, it has no delivery left to recover.
+    if tx
+        .query_opt(
+            "SELECT 1 FROM events WHERE id = $1 FOR KEY SHARE",
+            &[&event_row],
+        )?
+        .is_none()
+    {
+        return Ok(());
+    }
     let body: Option<Vec<u8>> = match tx.query_opt(
         "SELECT request_body FROM deliveries WHERE id = $1 AND NOT request_truncated",
         &[&delivery_id],

@@ -334,6 +334,25 @@ pub(crate) fn redelivery_resends_the_recorded_body_with_the_same_event_id(backen
     ));
 }
 
+pub(crate) fn pruning_an_event_takes_its_failed_task(backend: &Backend) {
+    let db = backend.db();
+    db.hook("alice/ci", "https://example.com/hook");
+    db.emit("alice/ci", EventType::Variables);
+    let task = db.claim_all(now()).remove(0);
+    let later = now() + Duration::from_secs(3600);
+    db.store
+        .complete_one(&completion(&task, Outcome::Failed, later))
+        .unwrap();
+    assert_eq!(db.store.counts().unwrap().failed, 1);
+    let pruned = db
+        .store
+        .prune_before(later + Duration::from_secs(1))
+        .unwrap();
+    assert_eq!((pruned.events, pruned.deliveries), (1, 1));
+    let stats = db.store.counts().unwrap();
+    assert_eq!((stats.events, stats.failed, stats.pending), (0, 0, 0));
+}
+
 pub(crate) fn an_event_outlives_pruning_while_a_delivery_refers_to_it(backend: &Backend) {
     let db = backend.db();
     db.hook("alice/ci", "https://example.com/hook");

@@ -83,6 +83,7 @@ conformance! {
         disabling_a_hook_fails_its_tasks_and_reenabling_clears_it,
         redelivery_resends_the_recorded_body_with_the_same_event_id,
         an_event_outlives_pruning_while_a_delivery_refers_to_it,
+        pruning_an_event_takes_its_failed_task,
         deleting_a_hook_takes_its_tasks_and_log,
         bodies_are_capped_and_marked_truncated,
         claim_respects_limit_and_due_order,

@@ -85,7 +85,7 @@ postgres_only! {
         for opener in openers {
             opener.join().unwrap().unwrap();
         }
-        assert_eq!(Store::postgres_schema_version(), 10);
+        assert_eq!(Store::postgres_schema_version(), 11);
         assert_eq!(schema_version(&scratch.url), Store::postgres_schema_version());
         let rows: i64 = ::postgres::Client::connect(&scratch.url, ::postgres::NoTls)
             .unwrap()
