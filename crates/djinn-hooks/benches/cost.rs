@@ -89,7 +89,10 @@ fn main() {
         let db = db.to_str().unwrap();
         match strace {
             true => sqlite_run(run, &sub, db, &key_file, &sink, events).print(run, events),
-            false => println!("| {} | not counted: strace is not installed | | |", run.name()),
+            false => println!(
+                "| {} | not counted: strace is not installed | | |",
+                run.name()
+            ),
         }
     }
     println!();
@@ -170,7 +173,10 @@ fn sqlite_run(
             post_events(&serve.base, events);
             wait_delivered(sink, before, events);
             detach(strace);
-            assert!(serve.stop(Duration::from_secs(20)), "serve stopped on SIGTERM");
+            assert!(
+                serve.stop(Duration::from_secs(20)),
+                "serve stopped on SIGTERM"
+            );
         }
         Run::Drain => {
             queue(db, key_file, &sink.url(), events);
@@ -201,7 +207,14 @@ fn sqlite_run(
 /// `out`; returns once it is attached.
 fn attach_strace(pid: u32, out: &Path) -> Child {
     let child = Command::new("strace")
-        .args(["-f", "-y", "-qq", "-e", "trace=pwrite64,fsync,fdatasync", "-o"])
+        .args([
+            "-f",
+            "-y",
+            "-qq",
+            "-e",
+            "trace=pwrite64,fsync,fdatasync",
+            "-o",
+        ])
         .arg(out)
         .args(["-p", &pid.to_string()])
         .stdin(Stdio::null())
@@ -303,7 +316,10 @@ fn pg_run(
             let serve = Serve::start(dir, db, &[]);
             post_events(&serve.base, events);
             wait_delivered(sink, before_sink, events);
-            assert!(serve.stop(Duration::from_secs(20)), "serve stopped on SIGTERM");
+            assert!(
+                serve.stop(Duration::from_secs(20)),
+                "serve stopped on SIGTERM"
+            );
         }
         Run::Drain => {
             let mut worker = worker(db, key_file, None);
@@ -346,7 +362,10 @@ impl Serve {
             ))
             .expect("create the webhook");
         assert_eq!(created.status().as_u16(), 201);
-        assert!(self.stop(Duration::from_secs(20)), "serve stopped on SIGTERM");
+        assert!(
+            self.stop(Duration::from_secs(20)),
+            "serve stopped on SIGTERM"
+        );
     }
 }
 
@@ -425,7 +444,14 @@ fn worker(db: &str, key_file: &Path, trace: Option<&Path>) -> Child {
         Some(trace) => {
             let mut command = Command::new("strace");
             command
-                .args(["-f", "-y", "-qq", "-e", "trace=pwrite64,fsync,fdatasync", "-o"])
+                .args([
+                    "-f",
+                    "-y",
+                    "-qq",
+                    "-e",
+                    "trace=pwrite64,fsync,fdatasync",
+                    "-o",
+                ])
                 .arg(trace)
                 .arg(&binary);
             command

@@ -145,9 +145,7 @@ pub(crate) fn lease_expiry_gives_the_task_back_and_a_late_completion_is_still_lo
     assert_eq!((stats.pending, stats.leased, stats.failed), (0, 0, 0));
 }
 
-pub(crate) fn a_late_completion_after_the_task_was_delivered_is_still_logged(
-    backend: &Backend,
-) {
+pub(crate) fn a_late_completion_after_the_task_was_delivered_is_still_logged(backend: &Backend) {
     let db = backend.db();
     let hook = db.hook("alice/ci", "https://example.com/hook");
     let accepted = db.emit("alice/ci", EventType::Images);
@@ -167,7 +165,11 @@ pub(crate) fn a_late_completion_after_the_task_was_delivered_is_still_logged(
         .complete_one(&completion(&first, Outcome::Delivered, t0 + lease))
         .unwrap();
     assert!(!late.lease_held);
-    let late = db.store.delivery(late.delivery_id.unwrap()).unwrap().unwrap();
+    let late = db
+        .store
+        .delivery(late.delivery_id.unwrap())
+        .unwrap()
+        .unwrap();
     assert_eq!((late.hook_id, late.event_id), (hook.id, accepted.event_id));
     assert_eq!(late.request_body, first.request.body);
     let log = db
@@ -177,7 +179,10 @@ pub(crate) fn a_late_completion_after_the_task_was_delivered_is_still_logged(
     assert_eq!(log.items.len(), 2);
     let stats = db.store.counts().unwrap();
     assert_eq!((stats.pending, stats.leased, stats.failed), (0, 0, 0));
-    assert!(db.claim_all(t0 + lease * 3).is_empty(), "delivered for good");
+    assert!(
+        db.claim_all(t0 + lease * 3).is_empty(),
+        "delivered for good"
+    );
 }
 
 pub(crate) fn a_batch_with_one_bad_namespace_stores_nothing(backend: &Backend) {
