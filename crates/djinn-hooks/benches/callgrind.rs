@@ -30,6 +30,9 @@ use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
 use djinn_hook_sign::headers;
 use djinn_hook_store::{NewEvent, NewWebhook};
 
+#[path = "support/knobs.rs"]
+mod knobs;
+use knobs::knob;
 #[allow(dead_code, reason = "this bench reads no memory figure")]
 #[path = "support/serve.rs"]
 mod serve;
@@ -207,12 +210,4 @@ fn instructions(out: &Path, path: &str, n: usize) -> u64 {
         })
         .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
         .expect("a summary line in callgrind's output")
-}
-
-/// An environment knob with a default.
-fn knob(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }

@@ -27,9 +27,7 @@
 //! `DJINN_TEST_POSTGRES_URL` names the server (without it only SQLite is measured);
 //! `DJINN_BENCH_BIN` runs another build. `cargo test --benches` runs it with N = 40.
 
-use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::thread;
@@ -37,8 +35,13 @@ use std::time::{Duration, Instant};
 
 use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
 use djinn_hook_sign::headers;
-use djinn_hook_store::{NewEvent, NewWebhook, SecretKey, Store};
+use djinn_hook_store::{NewWebhook, Store};
 
+#[path = "support/backlog.rs"]
+mod backlog;
+#[path = "support/knobs.rs"]
+mod knobs;
+use knobs::{knob, load_average};
 #[allow(dead_code, reason = "this bench reads no memory figure")]
 #[path = "support/serve.rs"]
 mod serve;
@@ -64,7 +67,7 @@ fn main() {
     };
     let sink = sink::Server::start();
     let dir = tempfile::tempdir().expect("temp dir");
-    let key_file = key_file(dir.path());
+    let key_file = serve::key_file(dir.path());
     let strace = Command::new("strace")
         .arg("-V")
         .stdout(Stdio::null())
@@ -410,13 +413,7 @@ fn queue(db: &str, key_file: &Path, receiver: &str, events: usize) {
     store
         .create_webhook(NewWebhook::new(NS, receiver))
         .expect("create the webhook");
-    let payload = example_payload(EventType::BuildSubmitted, DEFAULT_API_SERVER).to_body();
-    for start in (0..events).step_by(1000) {
-        let batch = (start..events.min(start + 1000))
-            .map(|_| NewEvent::new(NS, EventType::BuildSubmitted, payload.clone()))
-            .collect();
-        store.accept_events(batch).expect("queue the backlog");
-    }
+    backlog::queue(&store, NS, EventType::BuildSubmitted, events);
 }
 
 /// Every event delivered once, nothing left pending or leased.
@@ -471,35 +468,4 @@ fn worker(db: &str, key_file: &Path, trace: Option<&Path>) -> Child {
         command.env_remove("DJINN_HOOKS_KEY_FILE");
     }
     command.spawn().expect("spawn the worker")
-}
-
-/// The key `serve` and the worker use on PostgreSQL, written once into `dir/bench.key` (the
-/// file `Serve::start` looks for there).
-fn key_file(dir: &Path) -> PathBuf {
-    let path = dir.join("bench.key");
-    let key = SecretKey::generate().expect("a key");
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
-        .and_then(|mut file| file.write_all(key.as_bytes()))
-        .expect("write the key file");
-    path
-}
-
-/// The 1-minute load average.
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().map(str::to_owned))
-        .unwrap_or_default()
-}
-
-/// An environment knob with a default.
-fn knob(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }

@@ -15,9 +15,14 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
-use djinn_hook_store::{NewEvent, NewWebhook, SecretKey, Store};
+use djinn_hook_payload::EventType;
+use djinn_hook_store::{NewWebhook, SecretKey, Store};
 
+#[path = "support/backlog.rs"]
+mod backlog;
+#[path = "support/knobs.rs"]
+mod knobs;
+use knobs::knob;
 #[allow(dead_code, reason = "the bench needs only part of the tests' helpers")]
 #[path = "../tests/it/fixtures.rs"]
 mod fixtures;
@@ -101,13 +106,7 @@ fn drain(
     store
         .create_webhook(NewWebhook::new(NS, receiver))
         .expect("create the webhook");
-    let payload = example_payload(EventType::BuildFinished, DEFAULT_API_SERVER).to_body();
-    for start in (0..events).step_by(1000) {
-        let batch = (start..events.min(start + 1000))
-            .map(|_| NewEvent::new(NS, EventType::BuildFinished, payload.clone()))
-            .collect();
-        store.accept_events(batch).expect("queue the backlog");
-    }
+    backlog::queue(&store, NS, EventType::BuildFinished, events);
     let concurrency = concurrency.to_string();
     let started = Instant::now();
     let workers: Vec<_> = (0..processes)
@@ -143,11 +142,4 @@ fn row(backend: &str, processes: usize, events: usize, rate: f64, base: f64) {
         events as f64 / rate,
         rate / base
     );
-}
-
-fn knob(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }

@@ -24,6 +24,9 @@ use std::time::{Duration, Instant};
 use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
 use djinn_hook_sign::headers;
 
+#[path = "support/knobs.rs"]
+mod knobs;
+use knobs::knob;
 #[allow(dead_code, reason = "this bench reads no memory figure")]
 #[path = "support/serve.rs"]
 mod serve;
@@ -205,14 +208,6 @@ fn hammer(
         thread.join().unwrap();
     }
     count.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
-}
-
-/// An environment knob with a default.
-fn knob(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 /// A keep-alive HTTP client: statuses as values, no proxy.

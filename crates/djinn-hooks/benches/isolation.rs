@@ -22,15 +22,20 @@
 
 use std::time::{Duration, Instant};
 
-use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
+use djinn_hook_payload::EventType;
 use djinn_hook_server::Receiver;
 use djinn_hook_sign::Secret;
-use djinn_hook_store::{NewEvent, NewWebhook};
+use djinn_hook_store::NewWebhook;
 
+#[path = "support/backlog.rs"]
+mod backlog;
 #[path = "support/cpu.rs"]
 mod cpu;
 #[path = "support/faulty.rs"]
 mod faulty;
+#[path = "support/knobs.rs"]
+mod knobs;
+use knobs::knob;
 mod support;
 
 /// The `worker` command's default.
@@ -40,20 +45,14 @@ const SECRET: &str = "It's a Secret to Everybody";
 
 fn main() {
     let bench = std::env::args().any(|a| a == "--bench");
-    let env = |name: &str, default: usize| {
-        std::env::var(name)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
     // `cargo test --benches` runs a token N.
     let n = if bench {
-        env("DJINN_BENCH_N", 60_000)
+        knob("DJINN_BENCH_N", 60_000)
     } else {
         200
     };
     let pairs = if bench {
-        env("DJINN_BENCH_PAIRS", 3)
+        knob("DJINN_BENCH_PAIRS", 3)
     } else {
         1
     };
@@ -122,18 +121,12 @@ fn spread(values: &mut [f64]) -> (f64, f64, f64) {
 fn run(receiver: &Receiver, faulty: &[String], n: usize) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let (store, db, key_file) = support::fresh_store(&dir);
-    let body = example_payload(EventType::BuildFinished, DEFAULT_API_SERVER).to_body();
     let add = |ns: &str, url: &str, count: usize| {
         store.ensure_namespace(ns).unwrap();
         let mut hook = NewWebhook::new(ns, url);
         hook.secret = Some(SECRET.to_owned());
         store.create_webhook(hook).unwrap();
-        let events: Vec<NewEvent> = (0..count)
-            .map(|_| NewEvent::new(ns, EventType::BuildFinished, body.clone()))
-            .collect();
-        for batch in events.chunks(1_000) {
-            store.accept_events(batch.to_vec()).unwrap();
-        }
+        backlog::queue(&store, ns, EventType::BuildFinished, count);
     };
     for (i, url) in faulty.iter().enumerate() {
         add(&format!("faulty/ns{i}"), url, DEAD_TASKS);

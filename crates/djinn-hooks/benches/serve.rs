@@ -25,6 +25,9 @@ use std::time::{Duration, Instant};
 use djinn_hook_payload::{DEFAULT_API_SERVER, EventType, example_payload};
 use djinn_hook_sign::headers;
 
+#[path = "support/knobs.rs"]
+mod knobs;
+use knobs::{knob, load_average};
 #[path = "support/serve.rs"]
 mod serve;
 #[allow(dead_code, reason = "this bench counts requests, not connections")]
@@ -255,20 +258,4 @@ fn wrk_percentile(report: &str, which: &str) -> String {
         .find_map(|l| l.trim().strip_prefix(which))
         .map(|rest| rest.trim().to_owned())
         .unwrap_or_else(|| "?".to_owned())
-}
-
-/// The 1-minute load average.
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().map(str::to_owned))
-        .unwrap_or_default()
-}
-
-/// An environment knob with a default.
-fn knob(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }

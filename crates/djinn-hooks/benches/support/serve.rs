@@ -103,8 +103,8 @@ impl Drop for Serve {
 }
 
 /// A random store key in `dir/bench.key` (mode 0600: a key file others may read is refused),
-/// written once.
-fn key_file(dir: &Path) -> std::path::PathBuf {
+/// written once: the key `serve` is started with, which a bench's own worker may share.
+pub(crate) fn key_file(dir: &Path) -> std::path::PathBuf {
     let path = dir.join("bench.key");
     if let Ok(mut file) = std::fs::OpenOptions::new()
         .write(true)
