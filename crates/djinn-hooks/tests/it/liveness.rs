@@ -29,6 +29,9 @@ const COMES_BACK_WITHIN: Duration = Duration::from_secs(10);
 struct Logged {
     child: Child,
     lines: Arc<Mutex<Vec<String>>>,
+    /// The thread reading stderr, until it ends (the process has exited and its last lines
+    /// are in `lines`).
+    reader: Option<thread::JoinHandle<()>>,
 }
 
 impl Logged {
@@ -43,13 +46,27 @@ impl Logged {
         let stderr = child.stderr.take().unwrap();
         let lines = Arc::new(Mutex::new(Vec::new()));
         let keep = Arc::clone(&lines);
-        thread::spawn(move || {
+        let reader = thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 keep.lock().unwrap().push(line);
             }
         });
-        Logged { child, lines }
+        Logged {
+            child,
+            lines,
+            reader: Some(reader),
+        }
+    }
+
+    /// Waits for the process to exit and for its last stderr lines to be read: the exit is
+    /// seen before the reader thread has necessarily taken what the process wrote last.
+    fn wait(&mut self) -> std::process::ExitStatus {
+        let status = self.child.wait().unwrap();
+        if let Some(reader) = self.reader.take() {
+            reader.join().expect("the stderr reader");
+        }
+        status
     }
 
     fn logged(&self, what: &str) -> bool {
@@ -318,7 +335,7 @@ fn sigterm_hands_everything_back_within_the_shutdown_timeout(env: &Env) {
     );
     let stopped_at = Instant::now();
     signal(&worker.child, "TERM");
-    let status = worker.child.wait().unwrap();
+    let status = worker.wait();
     let took = stopped_at.elapsed();
     assert!(status.success(), "{status:?}");
     // The bound: the shutdown timeout, and the time to hand back (generous on a loaded machine).
