@@ -111,7 +111,7 @@ pub(crate) trait Intake {
     fn complete(&self, completions: &[Completion], now: OffsetDateTime) -> Result<Vec<Completed>>;
     fn redeliver(&self, delivery_id: i64, now: OffsetDateTime) -> Result<i64>;
     fn retry_now(&self, hook_id: i64, now: OffsetDateTime) -> Result<u64>;
-    fn next_due_at(&self) -> Result<Option<OffsetDateTime>>;
+    fn next_due_at(&self, now: OffsetDateTime) -> Result<Option<OffsetDateTime>>;
     fn counts(&self, now: OffsetDateTime) -> Result<Counts>;
     /// Deletes the idempotency keys whose window ended at or before `now`.
     fn clear_expired_keys(&self, now: OffsetDateTime) -> Result<u64>;

@@ -661,7 +661,7 @@ impl Store {
     /// When the next task of an active webhook becomes claimable (its due time
     /// or its lease's end), if any: a worker can sleep until then.
     pub fn next_due_at(&self) -> Result<Option<OffsetDateTime>> {
-        self.backend().next_due_at()
+        self.backend().next_due_at(self.now())
     }
 
     /// Whether the database can be reached now (a readiness probe): on SQLite the file is

@@ -16,19 +16,31 @@ use crate::task_state::{FAILED, PENDING};
 use crate::types::{LimitsUpdate, NewWebhook, Webhook, WebhookUpdate};
 use crate::webhook_rules::{CheckedNew, CheckedUpdate, secret_change};
 
-/// A webhook as both backends read it (the same SQL on each), with its shared breaker and its
-/// live leases; `pg/hooks.rs` reads the same columns in the same order.
-pub(crate) const SELECT_HOOK: &str =
-    "SELECT w.id, n.name, w.author_id, w.payload_url, w.ssl, w.events, w.active,
-        w.standard_webhooks, w.secret IS NOT NULL, w.created_at, w.disabled_reason, w.disabled_at,
-        w.failing_since, w.max_in_flight, w.timeout_ms, w.breaker_destination,
-        COALESCE(b.open_until, w.breaker_until), COALESCE(b.reason, w.breaker_reason),
-        w.previous_secret_until, w.limit_now, w.limit_reason, w.limit_paused_until,
-        (SELECT count(*) FROM tasks t WHERE t.hook_id = w.id AND t.state = 0
-            AND t.lease IS NOT NULL),
-        w.header_names
-    FROM webhooks w JOIN namespaces n ON n.id = w.namespace_id
-        LEFT JOIN breakers b ON b.destination = w.breaker_destination";
+/// A webhook as both backends read it (the same SQL on each but for `$leased`, the count of
+/// its tasks under a lease), with its shared breaker; `rows::webhook` reads the columns.
+macro_rules! select_hook {
+    ($leased:literal) => {
+        concat!(
+            "SELECT w.id, n.name, w.author_id, w.payload_url, w.ssl, w.events, w.active,
+                w.standard_webhooks, w.secret IS NOT NULL, w.created_at, w.disabled_reason,
+                w.disabled_at, w.failing_since, w.max_in_flight, w.timeout_ms,
+                w.breaker_destination, COALESCE(b.open_until, w.breaker_until),
+                COALESCE(b.reason, w.breaker_reason), w.previous_secret_until, w.limit_now,
+                w.limit_reason, w.limit_paused_until, ",
+            $leased,
+            ", w.header_names
+            FROM webhooks w JOIN namespaces n ON n.id = w.namespace_id
+                LEFT JOIN breakers b ON b.destination = w.breaker_destination"
+        )
+    };
+}
+pub(crate) use select_hook;
+
+/// [`select_hook`] on SQLite, whose leases are the tasks' own columns.
+const SELECT_HOOK: &str = select_hook!(
+    "(SELECT count(*) FROM tasks t WHERE t.hook_id = w.id AND t.state = 0
+        AND t.lease IS NOT NULL)"
+);
 
 impl Webhooks for SqliteBackend {
     /// [`Store::create_webhook`](crate::Store::create_webhook) on SQLite.

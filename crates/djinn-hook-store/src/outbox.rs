@@ -113,7 +113,7 @@ impl Intake for SqliteBackend {
         })
     }
 
-    fn next_due_at(&self) -> Result<Option<OffsetDateTime>> {
+    fn next_due_at(&self, _now: OffsetDateTime) -> Result<Option<OffsetDateTime>> {
         self.read("finding the next due task", |conn| {
             let next: Option<i64> = conn
                 .prepare_cached(formatcp!(

@@ -108,10 +108,15 @@ fn main() {
                  | commit records / event | xact_commit / event | WAL syncs / event |"
             );
             println!("|---|---|---|---|---|---|");
+            let mut by_relation = Vec::new();
             for run in [Run::Serve, Run::Drain] {
                 let scratch = djinn_hook_testkit::ScratchDatabase::create(&server);
-                pg_run(run, dir.path(), &server, &scratch, &key_file, &sink, events)
-                    .print(run, events);
+                let counts = pg_run(run, dir.path(), &server, &scratch, &key_file, &sink, events);
+                counts.print(run, events);
+                by_relation.push((run, counts));
+            }
+            for (run, counts) in by_relation {
+                counts.print_by_relation(run, events);
             }
         }
         _ => println!("PostgreSQL: not measured: DJINN_TEST_POSTGRES_URL is unset"),
@@ -246,6 +251,8 @@ struct PgCounts {
     commits: i64,
     xact_commit: i64,
     syncs: i64,
+    /// Records and bytes by relation and record type, most records first.
+    by_relation: Vec<(String, i64, i64)>,
 }
 
 impl PgCounts {
@@ -261,6 +268,24 @@ impl PgCounts {
             per(self.xact_commit),
             per(self.syncs)
         );
+    }
+
+    /// Where the run's records went, a line per relation and record type.
+    fn print_by_relation(&self, run: Run, events: usize) {
+        let per = |n: i64| n as f64 / events as f64;
+        println!();
+        println!(
+            "{}: records / event and bytes / event by relation",
+            run.name()
+        );
+        println!();
+        println!("| relation, record type | records / event | bytes / event |");
+        println!("|---|---|---|");
+        for (what, records, bytes) in &self.by_relation {
+            if per(*records) >= 0.05 {
+                println!("| {what} | {:.2} | {:.0} |", per(*records), per(*bytes));
+            }
+        }
     }
 }
 
@@ -343,8 +368,25 @@ fn pg_run(
             &[&before.lsn, &after.lsn],
         )
         .expect("read the run's WAL");
+    // The first block a record touches names its relation (its file node, this database's).
+    let by_relation = inspect
+        .query(
+            r#"SELECT COALESCE(c.relname, '-') || ', ' || w.resource_manager || '/' || w.record_type,
+                count(*)::bigint, sum(w.record_length + w.fpi_length)::bigint
+             FROM pg_get_wal_records_info($1::text::pg_lsn,
+                LEAST($2::text::pg_lsn, pg_current_wal_flush_lsn())) w
+             LEFT JOIN pg_class c
+                ON c.relfilenode = substring(w.block_ref from 'rel \d+/\d+/(\d+)')::oid
+             GROUP BY 1 ORDER BY 2 DESC"#,
+            &[&before.lsn, &after.lsn],
+        )
+        .expect("read the run's WAL by relation")
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
     check_delivered(db, key_file, events);
     PgCounts {
+        by_relation,
         records: stats.get(0),
         bytes: stats.get(1),
         fpi_bytes: stats.get(2),

@@ -49,13 +49,17 @@ impl Claims for PgBackend {
             let mut hook_of = vec![None; put_off.len()];
             for i in order {
                 let p = &put_off[i];
+                // The lease ends with its attempt given back: the task keeps the count of
+                // its ended attempts.
                 hook_of[i] = tx
                     .query_typed(
                         formatcp!(
-                            "UPDATE tasks SET next_at = $3, lease = NULL,
-                            attempts = GREATEST(attempts - 1, 0)
-                         WHERE id = $1 AND lease = $2 AND state = {PENDING}
-                         RETURNING hook_id"
+                            "WITH held AS (
+                                DELETE FROM task_leases WHERE task_id = $1 AND lease = $2
+                                RETURNING task_id)
+                             UPDATE tasks t SET next_at = $3
+                             FROM held WHERE t.id = held.task_id AND t.state = {PENDING}
+                             RETURNING t.hook_id"
                         ),
                         &[
                             (&p.task_id, Type::INT8),
@@ -110,14 +114,21 @@ impl Claims for PgBackend {
     }
 }
 
+/// Task `t` has no live lease at `$2` (the claim's now). Leases are kept apart, in
+/// `task_leases` (see migration 12), and a claim leaves the task's row as it is.
+pub(super) const NOT_LEASED: &str =
+    "NOT EXISTS (SELECT 1 FROM task_leases l WHERE l.task_id = t.id AND l.until > $2)";
+
 /// The claim's transaction: returns what it got and the webhook it served last.
 ///
 /// Caps hold across processes: the candidate webhooks' rows are locked (`FOR NO KEY UPDATE`,
 /// skipping those another claim is serving unless that is all of them) before their live
 /// leases are counted, in a statement of its own that sees every claim committed before the
 /// lock was taken. Each webhook's due tasks are then one walk of the `(hook_id, next_at)`
-/// index, oldest first; the tasks this claim leased are no longer due (their `next_at` is
-/// the lease's end), so a later round of the same webhook continues after them.
+/// index, oldest first, past those with a live lease (at most the webhook's leases, which its
+/// cap bounds); the leases this claim wrote are live, so a later round of the same webhook
+/// continues after them. Leases live in `task_leases`, which PostgreSQL does not log: a claim
+/// writes no WAL for its tasks.
 fn claim_in(
     store: &PgBackend,
     tx: &mut Transaction<'_>,
@@ -148,7 +159,9 @@ fn claim_in(
              SELECT w.id FROM webhooks w
              WHERE w.id IN (SELECT id FROM pending WHERE id IS NOT NULL) AND w.active
                 AND EXISTS (SELECT 1 FROM tasks t
-                            WHERE t.hook_id = w.id AND t.state = {PENDING} AND t.next_at <= $1)"
+                            WHERE t.hook_id = w.id AND t.state = {PENDING} AND t.next_at <= $1
+                                AND NOT EXISTS (SELECT 1 FROM task_leases l
+                                                WHERE l.task_id = t.id AND l.until > $1))"
             ),
             &[(&now_ns, Type::INT8)],
         )?
@@ -200,8 +213,8 @@ fn claim_in(
     let leased: HashMap<i64, i64> = tx
         .query_typed(
             formatcp!(
-                "SELECT hook_id, count(*) FROM tasks
-             WHERE hook_id = ANY($1) AND state = {PENDING} AND lease IS NOT NULL AND next_at > $2
+                "SELECT hook_id, count(*) FROM task_leases
+             WHERE hook_id = ANY($1) AND until > $2
              GROUP BY hook_id"
             ),
             &[(&ids, Type::INT8_ARRAY), (&now_ns, Type::INT8)],
@@ -243,8 +256,8 @@ fn claim_in(
     Ok((claimed, rounds.last, found_at_cap))
 }
 
-/// A PostgreSQL claim's statements: the tasks it leases are no longer due (their `next_at` is
-/// the lease's end), so each take continues after the last without a key.
+/// A PostgreSQL claim's statements: the tasks it leases have a live lease, so each take
+/// continues after the last without a key.
 struct PgTake<'a, 'tx> {
     tx: &'a mut Transaction<'tx>,
     now_ns: i64,
@@ -254,37 +267,75 @@ struct PgTake<'a, 'tx> {
 }
 
 impl TakeDue for PgTake<'_, '_> {
+    /// Two statements: the leases are written first, then the tasks read in a statement of
+    /// its own, whose snapshot sees any completion or put-off that a lease's write waited for
+    /// (a completion deletes its lease and its task together): a task gone or put off meanwhile
+    /// is not taken, and its new lease is deleted.
     fn take(&mut self, hook: &Candidate, want: usize) -> IResult<Vec<((i64, i64), TaskRow)>> {
-        // SKIP LOCKED: a task another transaction is changing (a completion, a put-off)
-        // is left to it, not waited for.
-        let leased = self.tx.query_typed(
+        let leased: Vec<i64> = self
+            .tx
+            .query_typed(
+                formatcp!(
+                    "WITH due AS (
+                    SELECT t.id, t.next_at, t.attempts FROM tasks t
+                    WHERE t.hook_id = $1 AND t.state = {PENDING} AND t.next_at <= $2
+                        AND {NOT_LEASED}
+                    ORDER BY t.next_at
+                    LIMIT $3)
+                 INSERT INTO task_leases AS l (task_id, hook_id, due_at, lease, until, attempt,
+                    holder)
+                 SELECT id, $1, next_at, $4, $5, attempts + 1, $6 FROM due
+                 ON CONFLICT (task_id) DO UPDATE SET due_at = EXCLUDED.due_at,
+                    lease = EXCLUDED.lease, until = EXCLUDED.until, holder = EXCLUDED.holder,
+                    attempt = GREATEST(l.attempt + 1, EXCLUDED.attempt)
+                 WHERE l.until <= $2
+                 RETURNING task_id"
+                ),
+                &[
+                    (&hook.hook.hook_id, Type::INT8),
+                    (&self.now_ns, Type::INT8),
+                    (&i64::try_from(want).unwrap_or(i64::MAX), Type::INT8),
+                    (self.token.as_uuid(), Type::UUID),
+                    (&self.until, Type::INT8),
+                    (&self.holder, Type::INT8),
+                ],
+            )?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?;
+        if leased.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = self.tx.query_typed(
             formatcp!(
-                "WITH due AS (
-                SELECT id, next_at FROM tasks
-                WHERE hook_id = $1 AND state = {PENDING} AND next_at <= $2
-                ORDER BY next_at
-                LIMIT $3
-                FOR UPDATE SKIP LOCKED)
-             UPDATE tasks t SET lease = $4, next_at = $5, attempts = t.attempts + 1, holder = $6
-             FROM due, events e
-             WHERE t.id = due.id AND e.id = t.event_id
-             RETURNING t.id, t.attempts, t.redelivery, e.uuid, e.event, e.created_at,
-                COALESCE(t.body, e.payload), due.next_at, e.traceparent"
+                "SELECT t.id, l.attempt, t.redelivery, e.uuid, e.event, e.created_at,
+                    COALESCE(t.body, e.payload), t.next_at, e.traceparent
+                 FROM task_leases l JOIN tasks t ON t.id = l.task_id
+                    JOIN events e ON e.id = t.event_id
+                 WHERE l.task_id = ANY($1) AND l.lease = $2 AND t.state = {PENDING}
+                    AND t.next_at = l.due_at"
             ),
             &[
-                (&hook.hook.hook_id, Type::INT8),
-                (&self.now_ns, Type::INT8),
-                (&i64::try_from(want).unwrap_or(i64::MAX), Type::INT8),
+                (&leased, Type::INT8_ARRAY),
                 (self.token.as_uuid(), Type::UUID),
-                (&self.until, Type::INT8),
-                (&self.holder, Type::INT8),
             ],
         )?;
-        let mut taken = leased
+        let mut taken = rows
             .iter()
             .map(rows::claimed_task)
             .collect::<IResult<Vec<_>>>()?;
-        // RETURNING keeps no order: oldest due first, as asked.
+        if taken.len() < leased.len() {
+            let kept: HashSet<i64> = taken.iter().map(|(_, task)| task.task_id).collect();
+            let gone: Vec<i64> = leased.into_iter().filter(|id| !kept.contains(id)).collect();
+            self.tx.query_typed(
+                "DELETE FROM task_leases WHERE task_id = ANY($1) AND lease = $2",
+                &[
+                    (&gone, Type::INT8_ARRAY),
+                    (self.token.as_uuid(), Type::UUID),
+                ],
+            )?;
+        }
+        // Neither statement keeps an order: oldest due first, as asked.
         taken.sort_by_key(|(key, _)| *key);
         Ok(taken)
     }
@@ -292,8 +343,9 @@ impl TakeDue for PgTake<'_, '_> {
     fn more_due(&mut self, hook: &Candidate) -> IResult<bool> {
         Ok(self.tx.query_typed(
             formatcp!(
-                "SELECT EXISTS (SELECT 1 FROM tasks
-                    WHERE hook_id = $1 AND state = {PENDING} AND next_at <= $2)"
+                "SELECT EXISTS (SELECT 1 FROM tasks t
+                    WHERE t.hook_id = $1 AND t.state = {PENDING} AND t.next_at <= $2
+                        AND {NOT_LEASED})"
             ),
             &[(&hook.hook.hook_id, Type::INT8), (&self.now_ns, Type::INT8)],
         )?[0]

@@ -21,10 +21,11 @@ impl Deferrals for PgBackend {
             let rows = tx.query_typed(
                 &format!(
                     "WITH d AS (SELECT * FROM unnest($1::bigint[], $2::bigint[]) AS d (hook_id, until))
-                     UPDATE tasks t SET next_at = d.until, lease = NULL
+                     UPDATE tasks t SET next_at = d.until
                      FROM d
                      WHERE t.hook_id = d.hook_id AND t.state = {PENDING} AND t.next_at < d.until
-                        AND (t.lease IS NULL OR t.next_at <= $3)
+                        AND NOT EXISTS (SELECT 1 FROM task_leases l
+                                        WHERE l.task_id = t.id AND l.until > $3)
                      RETURNING t.id"
                 ),
                 &[

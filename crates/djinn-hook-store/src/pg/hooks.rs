@@ -9,7 +9,13 @@ use super::{PgBackend, namespace_id};
 use crate::backend::Webhooks;
 use crate::custom_headers;
 use crate::error::{Error, IResult, Result};
-use crate::hooks::{SELECT_HOOK, URL_TAKEN, timeout_ms};
+use crate::hooks::{URL_TAKEN, select_hook, timeout_ms};
+
+/// [`select_hook`] on PostgreSQL, whose leases are kept apart (`task_leases`).
+const SELECT_HOOK: &str = select_hook!(
+    "(SELECT count(*) FROM task_leases l JOIN tasks t ON t.id = l.task_id
+        WHERE l.hook_id = w.id AND t.state = 0)"
+);
 use crate::notify::Notice;
 use crate::rows;
 use crate::sql::{mask, to_ns};
@@ -163,6 +169,8 @@ impl Webhooks for PgBackend {
     fn delete_webhook(&self, id: i64) -> Result<()> {
         self.write("deleting a webhook", |tx| {
             tx.execute("DELETE FROM deliveries WHERE hook_id = $1", &[&id])?;
+            tx.execute("DELETE FROM task_leases WHERE hook_id = $1", &[&id])?;
+            tx.execute("DELETE FROM tasks WHERE hook_id = $1", &[&id])?;
             let n = tx.execute("DELETE FROM webhooks WHERE id = $1", &[&id])?;
             if n == 0 {
                 return Err(Error::WebhookNotFound { id }.into());

@@ -126,6 +126,7 @@ impl DeliveryLog for PgBackend {
                             SELECT e.id FROM events e
                             WHERE e.id > $1 AND e.id < $2
                                 AND NOT EXISTS (SELECT 1 FROM tasks t
+                                    JOIN webhooks w ON w.id = t.hook_id
                                     WHERE t.event_id = e.id AND t.state = {PENDING})
                                 AND NOT EXISTS (SELECT 1 FROM deliveries d
                                     WHERE d.event_id = e.id)
@@ -137,7 +138,8 @@ impl DeliveryLog for PgBackend {
                     .iter()
                     .map(|r| r.try_get(0))
                     .collect::<Result<_, _>>()?;
-                // Their tasks (failed, or a redelivery's kept): no foreign key cascades them.
+                // Their tasks (failed, a redelivery's kept, or queued for a webhook deleted at
+                // that moment): no foreign key cascades them.
                 tx.execute("DELETE FROM tasks WHERE event_id = ANY($1)", &[&ids])?;
                 Ok((ids.len(), ids.iter().max().copied()))
             })

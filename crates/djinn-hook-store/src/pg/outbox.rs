@@ -10,6 +10,7 @@ use postgres::types::Type;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::claim::NOT_LEASED;
 use super::hooks::fail_pending;
 use super::idempotency::{self, Plan};
 use super::notices::{notify, subject};
@@ -111,8 +112,10 @@ impl Intake for PgBackend {
                 return Err(Error::WebhookInactive { id: hook_id }.into());
             }
             let n = tx.execute(
-                formatcp!("UPDATE tasks SET state = {PENDING}, next_at = $2
-                 WHERE hook_id = $1 AND (state = {FAILED} OR (state = {PENDING} AND lease IS NULL))"),
+                formatcp!(
+                    "UPDATE tasks t SET state = {PENDING}, next_at = $2
+                 WHERE hook_id = $1 AND (state = {FAILED} OR (state = {PENDING} AND {NOT_LEASED}))"
+                ),
                 &[&hook_id, &to_ns(now)],
             )?;
             if n > 0 {
@@ -122,18 +125,38 @@ impl Intake for PgBackend {
         })
     }
 
-    fn next_due_at(&self) -> Result<Option<OffsetDateTime>> {
+    fn next_due_at(&self, now: OffsetDateTime) -> Result<Option<OffsetDateTime>> {
         self.read("finding the next due task", |conn| {
+            // Per webhook with pending tasks (a skip scan of `tasks_hook_due`), its first task
+            // without a live lease; and the end of the first live lease.
             Ok(conn
-                .query_opt(
+                .query_one(
                     formatcp!(
-                        "SELECT t.next_at FROM tasks t JOIN webhooks w ON w.id = t.hook_id
-                     WHERE t.state = {PENDING} AND w.active ORDER BY t.next_at LIMIT 1"
+                        "WITH RECURSIVE pending (id) AS (
+                        (SELECT hook_id FROM tasks WHERE state = {PENDING} ORDER BY hook_id LIMIT 1)
+                        UNION ALL
+                        SELECT (SELECT t.hook_id FROM tasks t
+                                WHERE t.state = {PENDING} AND t.hook_id > p.id
+                                ORDER BY t.hook_id LIMIT 1)
+                        FROM pending p WHERE p.id IS NOT NULL)
+                     SELECT min(at) FROM (
+                        SELECT (SELECT t.next_at FROM tasks t
+                                WHERE t.hook_id = w.id AND t.state = {PENDING}
+                                    AND NOT EXISTS (SELECT 1 FROM task_leases l
+                                                    WHERE l.task_id = t.id AND l.until > $1)
+                                ORDER BY t.next_at LIMIT 1) AS at
+                        FROM webhooks w
+                        WHERE w.id IN (SELECT id FROM pending WHERE id IS NOT NULL) AND w.active
+                        UNION ALL
+                        SELECT min(l.until) FROM task_leases l
+                            JOIN webhooks w ON w.id = l.hook_id AND w.active
+                            JOIN tasks t ON t.id = l.task_id AND t.state = {PENDING}
+                        WHERE l.until > $1) AS firsts"
                     ),
-                    &[],
+                    &[&to_ns(now)],
                 )?
-                .map(|r| r.try_get(0).map(from_ns))
-                .transpose()?)
+                .try_get::<_, Option<i64>>(0)?
+                .map(from_ns))
         })
     }
 
@@ -141,14 +164,19 @@ impl Intake for PgBackend {
         self.read("counting", |conn| {
             let now = to_ns(now);
             let r = conn.query_one(
-                formatcp!("SELECT
-                    (SELECT count(*) FROM tasks WHERE state = {PENDING} AND (lease IS NULL OR next_at <= $1)),
-                    (SELECT count(*) FROM tasks WHERE state = {PENDING} AND lease IS NOT NULL AND next_at > $1),
+                formatcp!(
+                    "SELECT
+                    (SELECT count(*) FROM tasks t WHERE state = {PENDING}
+                        AND NOT EXISTS (SELECT 1 FROM task_leases l
+                                        WHERE l.task_id = t.id AND l.until > $1)),
+                    (SELECT count(*) FROM task_leases l JOIN tasks t ON t.id = l.task_id
+                        WHERE t.state = {PENDING} AND l.until > $1),
                     (SELECT count(*) FROM tasks WHERE state = {FAILED}),
                     (SELECT count(*) FROM webhooks WHERE NOT active AND disabled_at IS NOT NULL),
                     (SELECT count(*) FROM events),
                     (SELECT count(*) FROM deliveries),
-                    (SELECT count(*) FROM breakers)"),
+                    (SELECT count(*) FROM breakers)"
+                ),
                 &[&now],
             )?;
             rows::counts(&r)
@@ -430,20 +458,24 @@ fn finish_tasks(
                 "WITH c AS (
                 SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::bigint[], $4::bigint[],
                     $5::bigint[]) AS c (id, lease, state, next_at, uncounted)),
+             held AS (
+                DELETE FROM task_leases l USING c
+                WHERE l.task_id = c.id AND l.lease = c.lease
+                RETURNING l.task_id, l.attempt),
              gone AS (
-                DELETE FROM tasks t USING c
-                WHERE t.id = c.id AND t.lease = c.lease AND c.state = {STATE_DONE}
+                DELETE FROM tasks t USING c, held
+                WHERE t.id = c.id AND held.task_id = c.id AND c.state = {STATE_DONE}
                     AND t.body IS NULL
                 RETURNING t.id),
-             held AS (
+             kept AS (
                 UPDATE tasks t SET state = COALESCE(c.state, t.state),
-                    next_at = COALESCE(c.next_at, t.next_at), lease = NULL,
-                    attempts = GREATEST(t.attempts - c.uncounted, 0)
-                FROM c WHERE t.id = c.id AND t.lease = c.lease
+                    next_at = COALESCE(c.next_at, t.next_at),
+                    attempts = GREATEST(held.attempt - c.uncounted, 0)
+                FROM c, held WHERE t.id = c.id AND held.task_id = c.id
                     AND (c.state IS DISTINCT FROM {STATE_DONE} OR t.body IS NOT NULL)
                 RETURNING t.id)
              SELECT t.id, t.hook_id, t.event_id, t.body,
-                t.id IN (SELECT id FROM held UNION ALL SELECT id FROM gone)
+                t.id IN (SELECT id FROM kept UNION ALL SELECT id FROM gone)
              FROM tasks t WHERE t.id = ANY($1)"
             ),
             &[

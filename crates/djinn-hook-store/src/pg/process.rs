@@ -15,6 +15,7 @@ use djinn_hook_outbox::{Release, Shutdown};
 use postgres::types::Type;
 use postgres::{Client, Config, NoTls};
 use time::OffsetDateTime;
+use uuid::Uuid;
 
 use super::PgBackend;
 use crate::backend::Processes;
@@ -24,11 +25,11 @@ use crate::rows;
 use crate::sql::to_ns;
 use crate::task_state::PENDING;
 
-/// The live leases of one holder (`$1`) at `$2`: pending tasks whose `next_at` (the lease's
-/// end) is still ahead. No index of holders: a take-back is rare, and walks the pending tasks
-/// due later (`tasks_due`), which spares every claim and completion an index write.
-const HELD_BY: &str =
-    formatcp!("state = {PENDING} AND next_at > $2 AND lease IS NOT NULL AND holder = ANY($1)");
+/// Ends the live leases of the holders `$1` at `$2` (unlogged rows, indexed by holder): their
+/// tasks, whose `next_at` a claim leaves as it was, are due again at once. The rows stay, ended,
+/// so the attempt each counted still counts: the next claim of the task counts the one after.
+const END_LEASES_OF: &str =
+    "UPDATE task_leases SET until = $2 WHERE holder = ANY($1) AND until > $2 RETURNING holder";
 
 /// The server's TCP keepalives on the liveness session: idle time before the first probe, the
 /// time between probes, and how many may go unanswered. A host that vanished (power cut,
@@ -212,10 +213,7 @@ impl PgBackend {
             let ids: Vec<i64> = dead.iter().map(|p| p.id.as_i64()).collect();
             let holders: Vec<i64> = tx
                 .query_typed(
-                    formatcp!(
-                        "UPDATE tasks SET lease = NULL, next_at = $2 WHERE {HELD_BY}
-                         RETURNING holder"
-                    ),
+                    END_LEASES_OF,
                     &[(&ids, Type::INT8_ARRAY), (&to_ns(now), Type::INT8)],
                 )?
                 .iter()
@@ -240,32 +238,28 @@ impl Processes for PgBackend {
     fn retire(&self, me: ProcessId, now: OffsetDateTime) -> Result<u64> {
         self.write("handing back this process's claims", |tx| {
             let ids = vec![me.as_i64()];
-            let n = tx.execute(
-                formatcp!("UPDATE tasks SET lease = NULL, next_at = $2 WHERE {HELD_BY}"),
-                &[&ids, &to_ns(now)],
-            )?;
+            let n = tx.execute(END_LEASES_OF, &[&ids, &to_ns(now)])?;
             tx.execute("DELETE FROM processes WHERE id = $1", &[&me.as_i64()])?;
             Ok(n)
         })
     }
 
     /// As SQLite's `release`.
-    fn release(&self, tasks: &[Release], now: OffsetDateTime) -> Result<usize> {
+    fn release(&self, tasks: &[Release], _now: OffsetDateTime) -> Result<usize> {
         self.claim_write("handing back claimed tasks", |tx| {
-            // In id order, as every writer locks tasks.
-            let mut sorted: Vec<&Release> = tasks.iter().collect();
-            sorted.sort_by_key(|t| t.task_id);
-            let mut n = 0;
-            for task in &sorted {
-                n += tx.execute(
-                    formatcp!(
-                        "UPDATE tasks SET lease = NULL, next_at = $3,
-                            attempts = GREATEST(attempts - 1, 0)
-                         WHERE id = $1 AND lease = $2 AND state = {PENDING}"
-                    ),
-                    &[&task.task_id, task.lease.as_uuid(), &to_ns(now)],
-                )?;
-            }
+            // Ending the lease is all: the attempt it counted is not the task's, and the task,
+            // its due time unchanged by the claim, is due again at once (first in line).
+            let ids: Vec<i64> = tasks.iter().map(|t| t.task_id).collect();
+            let leases: Vec<Uuid> = tasks.iter().map(|t| *t.lease.as_uuid()).collect();
+            let n = tx.execute(
+                formatcp!(
+                    "DELETE FROM task_leases l
+                     USING unnest($1::bigint[], $2::uuid[]) AS r (id, lease), tasks t
+                     WHERE l.task_id = r.id AND l.lease = r.lease
+                        AND t.id = l.task_id AND t.state = {PENDING}"
+                ),
+                &[&ids, &leases],
+            )?;
             Ok(n as usize)
         })
     }

@@ -56,19 +56,24 @@ impl TestDeliveries for PgBackend {
             let task_id: i64 = tx
                 .query_one(
                     formatcp!(
-                        "INSERT INTO tasks (event_id, hook_id, state, next_at, lease, attempts,
-                            holder)
-                         VALUES ($1, $2, {PENDING}, $3, $4, 1, $5) RETURNING id"
+                        "INSERT INTO tasks (event_id, hook_id, state, next_at)
+                         VALUES ($1, $2, {PENDING}, $3) RETURNING id"
                     ),
-                    &[
-                        &event_row,
-                        &hook_id,
-                        &to_ns(until),
-                        lease_token.as_uuid(),
-                        &holder.map(ProcessId::as_i64),
-                    ],
+                    &[&event_row, &hook_id, &to_ns(now)],
                 )?
                 .try_get(0)?;
+            tx.execute(
+                "INSERT INTO task_leases (task_id, hook_id, due_at, lease, until, attempt, holder)
+                 VALUES ($1, $2, $3, $4, $5, 1, $6)",
+                &[
+                    &task_id,
+                    &hook_id,
+                    &to_ns(now),
+                    lease_token.as_uuid(),
+                    &to_ns(until),
+                    &holder.map(ProcessId::as_i64),
+                ],
+            )?;
             Ok(claimed(
                 &settings,
                 secrets,

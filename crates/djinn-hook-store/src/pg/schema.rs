@@ -21,6 +21,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0009_recovery_headers.sql"),
     include_str!("migrations/0010_traces_notifications.sql"),
     include_str!("migrations/0011_no_task_event_key.sql"),
+    include_str!("migrations/0012_leases_apart.sql"),
 ];
 
 /// The PostgreSQL schema version this build writes.

@@ -85,7 +85,7 @@ postgres_only! {
         for opener in openers {
             opener.join().unwrap().unwrap();
         }
-        assert_eq!(Store::postgres_schema_version(), 11);
+        assert_eq!(Store::postgres_schema_version(), 12);
         assert_eq!(schema_version(&scratch.url), Store::postgres_schema_version());
         let rows: i64 = ::postgres::Client::connect(&scratch.url, ::postgres::NoTls)
             .unwrap()
@@ -118,6 +118,77 @@ postgres_only! {
             matches!(err, Error::Database { operation: "listing namespaces", .. }),
             "{err:?}"
         );
+    }
+
+    fn losing_every_lease_makes_the_tasks_under_way_due_again(server: &str) {
+        // Leases live in an unlogged table, which a server crash (or a failover) empties:
+        // the tasks under way are due again, and the first holder's late report is refused.
+        let scratch = ScratchDatabase::create(server);
+        let store = Store::open_url(&scratch.url, key()).unwrap();
+        store.ensure_namespace("alice/ci").unwrap();
+        store
+            .create_webhook(djinn_hook_store::NewWebhook::new(
+                "alice/ci",
+                "http://127.0.0.1:9/hook",
+            ))
+            .unwrap();
+        store
+            .accept_event(event("alice/ci", EventType::BuildSubmitted))
+            .unwrap();
+        let now = time::OffsetDateTime::now_utc();
+        let first = store.claim_due(now, 10, Duration::from_secs(300)).unwrap();
+        assert_eq!(first.len(), 1);
+        assert!(store.claim_due(now, 10, Duration::from_secs(300)).unwrap().is_empty());
+        ::postgres::Client::connect(&scratch.url, ::postgres::NoTls)
+            .unwrap()
+            .batch_execute("TRUNCATE task_leases")
+            .unwrap();
+        let again = store.claim_due(now, 10, Duration::from_secs(300)).unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].task_id, first[0].task_id);
+        assert_ne!(again[0].lease, first[0].lease);
+        let late = crate::support::completion(&first[0], djinn_hook_outbox::Outcome::Delivered, now);
+        let applied = store.complete(&[late]).unwrap();
+        assert!(!applied[0].lease_held, "the lost lease's report is late");
+        let counts = store.counts().unwrap();
+        assert_eq!((counts.pending, counts.leased), (0, 1), "still the second claim's");
+    }
+
+    fn a_task_queued_for_a_webhook_deleted_meanwhile_is_pruned(server: &str) {
+        // No foreign key ties a task to its webhook: a task an intake queued as the webhook
+        // was deleted is never claimed, and does not keep its event from being pruned.
+        let scratch = ScratchDatabase::create(server);
+        let store = Store::open_url(&scratch.url, key()).unwrap();
+        store.ensure_namespace("alice/ci").unwrap();
+        let hook = store
+            .create_webhook(djinn_hook_store::NewWebhook::new(
+                "alice/ci",
+                "http://127.0.0.1:9/hook",
+            ))
+            .unwrap();
+        store
+            .accept_event(event("alice/ci", EventType::BuildSubmitted))
+            .unwrap();
+        let mut admin = ::postgres::Client::connect(&scratch.url, ::postgres::NoTls).unwrap();
+        // As if the deletion had committed between the intake's read and its insert: the
+        // webhook's row alone goes.
+        admin
+            .execute("DELETE FROM webhooks WHERE id = $1", &[&hook.id])
+            .unwrap();
+        let orphans: i64 = admin
+            .query_one("SELECT count(*) FROM tasks", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(orphans, 1);
+        let now = time::OffsetDateTime::now_utc();
+        assert!(store.claim_due(now, 10, Duration::from_secs(300)).unwrap().is_empty());
+        let pruned = store.prune(Duration::ZERO).unwrap();
+        assert_eq!(pruned.events, 1);
+        let left: i64 = admin
+            .query_one("SELECT count(*) FROM tasks", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(left, 0);
     }
 
     fn a_newer_database_is_refused_untouched(server: &str) {

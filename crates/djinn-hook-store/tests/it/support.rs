@@ -221,7 +221,7 @@ impl Db {
                 )
                 .unwrap();
                 conn.execute(
-                    "UPDATE tasks SET holder = $1 WHERE holder = $2",
+                    "UPDATE task_leases SET holder = $1 WHERE holder = $2",
                     &[&dead, &from.as_i64()],
                 )
                 .unwrap();
