@@ -99,7 +99,11 @@
 //! lease token and expiry in one write transaction, so two workers never get
 //! the same task, and a crashed worker's tasks become due again when the lease
 //! runs out. [`Store::complete`] always records the attempt, but applies the
-//! outcome only while the lease token still matches.
+//! outcome only while the lease token still matches. On PostgreSQL the leases
+//! are kept apart from the tasks, in an unlogged table: a claim writes no WAL for
+//! its tasks, and a server crash or a failover, which lose that table, make the
+//! tasks under way due again, as their holders' deaths would (at least once,
+//! never lost).
 //!
 //! # Processes
 //!

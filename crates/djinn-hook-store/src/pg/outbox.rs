@@ -414,14 +414,15 @@ struct Finished {
     lease_held: bool,
 }
 
-/// Applies the outcomes whose lease still holds, in one statement (the lease
-/// check and the change together: a claim cannot slip in between), and reads
-/// the tasks back; `None` for a task that no longer exists. A task completed
-/// twice in one batch takes the first outcome; the later ones find the lease
-/// released, as they would one after the other.
+/// Applies the outcomes whose lease still holds, in one statement (the lease's
+/// row deleted and the change made together: a claim writing a new lease waits for
+/// this commit, then sees the task gone or changed), and reads the tasks back; `None` for a
+/// task that no longer exists. A task completed twice in one batch takes the first outcome;
+/// the later ones find the lease ended, as they would one after the other. A retry's task
+/// takes the attempt count its lease carried.
 ///
-/// A delivered task is deleted rather than marked done (one WAL record where an update that
-/// leaves the pending indexes writes four), unless it carries a body of its own (a
+/// A delivered task is deleted rather than marked done (one WAL record where an update writes
+/// a new row version and its key's entry), unless it carries a body of its own (a
 /// redelivery's, which the log of a late completion needs). A late completion of a task
 /// deleted so is still logged, from its attempt: the webhook and the event are looked up, and
 /// if either is gone (deleted, pruned) the attempt is not logged, as for a task they took
