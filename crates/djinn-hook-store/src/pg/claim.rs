@@ -54,11 +54,11 @@ impl Claims for PgBackend {
                 hook_of[i] = tx
                     .query_typed(
                         formatcp!(
-                            "WITH held AS (
+                            "WITH l AS (
                                 DELETE FROM task_leases WHERE task_id = $1 AND lease = $2
-                                RETURNING task_id)
+                                RETURNING task_id, hook_id, due_at)
                              UPDATE tasks t SET next_at = $3
-                             FROM held WHERE t.id = held.task_id AND t.state = {PENDING}
+                             FROM l WHERE {TASK_OF_LEASE}
                              RETURNING t.hook_id"
                         ),
                         &[
@@ -113,6 +113,12 @@ impl Claims for PgBackend {
         })
     }
 }
+
+/// Task `t` is the one lease `l` is of, found by the index a claim walks (`tasks_hook_due`:
+/// `tasks` has no other): a claim leaves the task's `next_at` as it was, and its lease keeps it.
+pub(super) const TASK_OF_LEASE: &str = formatcp!(
+    "t.hook_id = l.hook_id AND t.state = {PENDING} AND t.next_at = l.due_at AND t.id = l.task_id"
+);
 
 /// Task `t` has no live lease at `$2` (the claim's now). Leases are kept apart, in
 /// `task_leases` (see migration 12), and a claim leaves the task's row as it is.
@@ -310,10 +316,9 @@ impl TakeDue for PgTake<'_, '_> {
             formatcp!(
                 "SELECT t.id, l.attempt, t.redelivery, e.uuid, e.event, e.created_at,
                     COALESCE(t.body, e.payload), t.next_at, e.traceparent
-                 FROM task_leases l JOIN tasks t ON t.id = l.task_id
+                 FROM task_leases l JOIN tasks t ON {TASK_OF_LEASE}
                     JOIN events e ON e.id = t.event_id
-                 WHERE l.task_id = ANY($1) AND l.lease = $2 AND t.state = {PENDING}
-                    AND t.next_at = l.due_at"
+                 WHERE l.task_id = ANY($1) AND l.lease = $2"
             ),
             &[
                 (&leased, Type::INT8_ARRAY),

@@ -13,8 +13,9 @@ use crate::hooks::{URL_TAKEN, select_hook, timeout_ms};
 
 /// [`select_hook`] on PostgreSQL, whose leases are kept apart (`task_leases`).
 const SELECT_HOOK: &str = select_hook!(
-    "(SELECT count(*) FROM task_leases l JOIN tasks t ON t.id = l.task_id
-        WHERE l.hook_id = w.id AND t.state = 0)"
+    "(SELECT count(*) FROM task_leases l JOIN tasks t ON t.hook_id = l.hook_id AND t.state = 0
+            AND t.next_at = l.due_at AND t.id = l.task_id
+        WHERE l.hook_id = w.id)"
 );
 use crate::notify::Notice;
 use crate::rows;
@@ -138,7 +139,7 @@ impl Webhooks for PgBackend {
                 }
             }
             if merged.deactivated {
-                fail_pending(tx, id)?;
+                fail_pending(tx, id, now)?;
             }
             if let Some(secret) = secret_change(&update.secret) {
                 self.set_secret(tx, id, secret)?;
@@ -212,12 +213,21 @@ impl PgBackend {
     }
 }
 
-/// Marks a webhook's pending tasks failed (it was deactivated or disabled).
-/// Leases are kept, so a worker still holding one can report a delivery.
-pub(crate) fn fail_pending(tx: &mut Transaction<'_>, hook_id: i64) -> IResult<()> {
+/// Marks a webhook's pending tasks failed (it was deactivated or disabled), but those under a
+/// live lease at `now`: their holder reports their outcome, which fails them if it is not a
+/// delivery and the webhook is still inactive (`fail_retried`).
+pub(crate) fn fail_pending(
+    tx: &mut Transaction<'_>,
+    hook_id: i64,
+    now: OffsetDateTime,
+) -> IResult<()> {
     tx.execute(
-        formatcp!("UPDATE tasks SET state = {FAILED} WHERE hook_id = $1 AND state = {PENDING}"),
-        &[&hook_id],
+        formatcp!(
+            "UPDATE tasks t SET state = {FAILED} WHERE hook_id = $1 AND state = {PENDING}
+                AND NOT EXISTS (SELECT 1 FROM task_leases l
+                                WHERE l.task_id = t.id AND l.until > $2)"
+        ),
+        &[&hook_id, &to_ns(now)],
     )?;
     Ok(())
 }

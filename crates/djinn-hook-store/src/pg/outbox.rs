@@ -1,7 +1,7 @@
 //! The outbox on PostgreSQL: accepting events and completing delivery tasks (claims are in
 //! `claim.rs`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use const_format::formatcp;
 use djinn_hook_outbox::{Attempt, Completion, Outcome};
@@ -10,7 +10,7 @@ use postgres::types::Type;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::claim::NOT_LEASED;
+use super::claim::{NOT_LEASED, TASK_OF_LEASE};
 use super::hooks::fail_pending;
 use super::idempotency::{self, Plan};
 use super::notices::{notify, subject};
@@ -150,7 +150,7 @@ impl Intake for PgBackend {
                         UNION ALL
                         SELECT min(l.until) FROM task_leases l
                             JOIN webhooks w ON w.id = l.hook_id AND w.active
-                            JOIN tasks t ON t.id = l.task_id AND t.state = {PENDING}
+                            JOIN tasks t ON {TASK_OF_LEASE}
                         WHERE l.until > $1) AS firsts"
                     ),
                     &[&to_ns(now)],
@@ -169,8 +169,8 @@ impl Intake for PgBackend {
                     (SELECT count(*) FROM tasks t WHERE state = {PENDING}
                         AND NOT EXISTS (SELECT 1 FROM task_leases l
                                         WHERE l.task_id = t.id AND l.until > $1)),
-                    (SELECT count(*) FROM task_leases l JOIN tasks t ON t.id = l.task_id
-                        WHERE t.state = {PENDING} AND l.until > $1),
+                    (SELECT count(*) FROM task_leases l JOIN tasks t ON {TASK_OF_LEASE}
+                        WHERE l.until > $1),
                     (SELECT count(*) FROM tasks WHERE state = {FAILED}),
                     (SELECT count(*) FROM webhooks WHERE NOT active AND disabled_at IS NOT NULL),
                     (SELECT count(*) FROM events),
@@ -358,6 +358,7 @@ fn complete_batch(
             )?,
         };
     }
+    fail_retried(tx, completions, &tasks, now)?;
     for (c, task) in completions.iter().zip(&tasks) {
         if let Some(task) = task.as_ref().filter(|t| t.lease_held)
             && matches!(c.decision.outcome, Outcome::Failed)
@@ -376,13 +377,47 @@ fn complete_batch(
             &[&task.hook_id, reason, &to_ns(c.attempt.created_at)],
         )?;
         if n > 0 {
-            fail_pending(tx, task.hook_id)?;
+            fail_pending(tx, task.hook_id, now)?;
             if let Some(subject) = subject(tx, task.hook_id)? {
                 notify(tx, &Notice::disabled(subject, reason, &c.attempt), now)?;
             }
         }
     }
     Ok(done)
+}
+
+/// Fails the tasks this batch put back to wait for a retry whose webhook was deactivated or
+/// disabled while they were under way (which left them pending: `fail_pending` passes over
+/// tasks under a live lease, so that their outcome is applied).
+fn fail_retried(
+    tx: &mut Transaction<'_>,
+    completions: &[Completion],
+    tasks: &[Option<Finished>],
+    now: OffsetDateTime,
+) -> IResult<()> {
+    let retried: BTreeSet<i64> = completions
+        .iter()
+        .zip(tasks)
+        .filter(|(c, _)| {
+            matches!(
+                c.decision.outcome,
+                Outcome::RetryAt(_) | Outcome::Throttled(_)
+            )
+        })
+        .filter_map(|(_, task)| task.as_ref().filter(|t| t.lease_held))
+        .map(|task| task.hook_id)
+        .collect();
+    if retried.is_empty() {
+        return Ok(());
+    }
+    let retried: Vec<i64> = retried.into_iter().collect();
+    for r in tx.query_typed(
+        "SELECT id FROM webhooks WHERE id = ANY($1) AND NOT active ORDER BY id",
+        &[(&retried, Type::INT8_ARRAY)],
+    )? {
+        fail_pending(tx, r.try_get(0)?, now)?;
+    }
+    Ok(())
 }
 
 /// Tells the operator that `c`'s task failed for good (not for a test delivery's).
@@ -433,15 +468,16 @@ fn finish_tasks(
 ) -> IResult<Vec<Option<Finished>>> {
     let mut seen = HashSet::new();
     let (mut ids, mut leases, mut states, mut next_ats) = (vec![], vec![], vec![], vec![]);
-    let mut uncounted: Vec<i64> = vec![];
+    let (mut uncounted, mut hooks): (Vec<i64>, Vec<i64>) = (vec![], vec![]);
     for c in completions.iter().filter(|c| seen.insert(c.task_id)) {
         let (state, next_at) = match c.decision.outcome {
             Outcome::Delivered => (Some(STATE_DONE), None),
-            // A task failed meanwhile (its webhook disabled) stays failed.
+            // A retry of a webhook disabled meanwhile is failed after (`fail_retried`).
             Outcome::RetryAt(at) | Outcome::Throttled(at) => (None, Some(to_ns(at))),
             Outcome::Failed => (Some(STATE_FAILED), None),
         };
         ids.push(c.task_id);
+        hooks.push(c.attempt.hook_id);
         leases.push(*c.lease.as_uuid());
         states.push(state);
         next_ats.push(next_at);
@@ -451,33 +487,31 @@ fn finish_tasks(
             Outcome::Throttled(_)
         )));
     }
-    // One statement: the main query reads the tasks as they were before the
-    // update and the delete (their webhook, event and body, which neither changes).
+    // One statement: the leases deleted, the outcomes applied to their tasks (found by the
+    // webhook and due time the lease kept), the tasks read back from what was applied.
     let mut rows: HashMap<i64, Finished> = tx
         .query_typed(
             formatcp!(
                 "WITH c AS (
                 SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::bigint[], $4::bigint[],
                     $5::bigint[]) AS c (id, lease, state, next_at, uncounted)),
-             held AS (
+             l AS (
                 DELETE FROM task_leases l USING c
                 WHERE l.task_id = c.id AND l.lease = c.lease
-                RETURNING l.task_id, l.attempt),
+                RETURNING l.task_id, l.hook_id, l.due_at, l.attempt),
              gone AS (
-                DELETE FROM tasks t USING c, held
-                WHERE t.id = c.id AND held.task_id = c.id AND c.state = {STATE_DONE}
+                DELETE FROM tasks t USING c, l
+                WHERE {TASK_OF_LEASE} AND c.id = l.task_id AND c.state = {STATE_DONE}
                     AND t.body IS NULL
-                RETURNING t.id),
+                RETURNING t.id, t.hook_id, t.event_id, t.body),
              kept AS (
                 UPDATE tasks t SET state = COALESCE(c.state, t.state),
                     next_at = COALESCE(c.next_at, t.next_at),
-                    attempts = GREATEST(held.attempt - c.uncounted, 0)
-                FROM c, held WHERE t.id = c.id AND held.task_id = c.id
+                    attempts = GREATEST(l.attempt - c.uncounted, 0)
+                FROM c, l WHERE {TASK_OF_LEASE} AND c.id = l.task_id
                     AND (c.state IS DISTINCT FROM {STATE_DONE} OR t.body IS NOT NULL)
-                RETURNING t.id)
-             SELECT t.id, t.hook_id, t.event_id, t.body,
-                t.id IN (SELECT id FROM kept UNION ALL SELECT id FROM gone)
-             FROM tasks t WHERE t.id = ANY($1)"
+                RETURNING t.id, t.hook_id, t.event_id, t.body)
+             SELECT * FROM gone UNION ALL SELECT * FROM kept"
             ),
             &[
                 (&ids, Type::INT8_ARRAY),
@@ -488,16 +522,34 @@ fn finish_tasks(
             ],
         )?
         .iter()
-        .map(|r| {
-            let task = Finished {
-                hook_id: r.try_get(1)?,
-                event_row: r.try_get(2)?,
-                body: r.try_get(3)?,
-                lease_held: r.try_get(4)?,
-            };
-            Ok((r.try_get(0)?, task))
-        })
+        .map(|r| finished(r, true))
         .collect::<IResult<_>>()?;
+    // Late completions (another claim holds the task now, or it is gone): a pending task is
+    // read from its webhook's pending tasks (rare: a lease that ran out in flight).
+    let late: Vec<(i64, i64)> = ids
+        .iter()
+        .zip(&hooks)
+        .filter(|(id, _)| !rows.contains_key(id))
+        .map(|(&id, &hook)| (id, hook))
+        .collect();
+    if !late.is_empty() {
+        let (late_ids, late_hooks): (Vec<i64>, Vec<i64>) = late.into_iter().unzip();
+        for r in tx.query_typed(
+            formatcp!(
+                "SELECT t.id, t.hook_id, t.event_id, t.body
+                 FROM unnest($1::bigint[], $2::bigint[]) AS m (id, hook)
+                    CROSS JOIN LATERAL (SELECT * FROM tasks t
+                        WHERE t.hook_id = m.hook AND t.state = {PENDING} AND t.id = m.id) t"
+            ),
+            &[
+                (&late_ids, Type::INT8_ARRAY),
+                (&late_hooks, Type::INT8_ARRAY),
+            ],
+        )? {
+            let (id, task) = finished(&r, false)?;
+            rows.insert(id, task);
+        }
+    }
     // Tasks gone before this batch: delivered (and deleted) by another claim, or taken with
     // their webhook or event. Their attempts are logged if both still exist.
     let missing: Vec<&Completion> = completions
@@ -541,6 +593,17 @@ fn finish_tasks(
             })
         })
         .collect())
+}
+
+/// A task read back by `finish_tasks` (id, webhook, event, body) as its id and [`Finished`].
+fn finished(r: &postgres::Row, lease_held: bool) -> IResult<(i64, Finished)> {
+    let task = Finished {
+        hook_id: r.try_get(1)?,
+        event_row: r.try_get(2)?,
+        body: r.try_get(3)?,
+        lease_held,
+    };
+    Ok((r.try_get(0)?, task))
 }
 
 /// Records every attempt whose task still exists, in one statement.

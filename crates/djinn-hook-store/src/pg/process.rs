@@ -18,12 +18,12 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::PgBackend;
+use super::claim::TASK_OF_LEASE;
 use crate::backend::Processes;
 use crate::error::{Error, IResult, Result};
 use crate::liveness::{LOOK_EVERY, ProcessId, ProcessInfo, TakenBack};
 use crate::rows;
 use crate::sql::to_ns;
-use crate::task_state::PENDING;
 
 /// Ends the live leases of the holders `$1` at `$2` (unlogged rows, indexed by holder): their
 /// tasks, whose `next_at` a claim leaves as it was, are due again at once. The rows stay, ended,
@@ -255,8 +255,7 @@ impl Processes for PgBackend {
                 formatcp!(
                     "DELETE FROM task_leases l
                      USING unnest($1::bigint[], $2::uuid[]) AS r (id, lease), tasks t
-                     WHERE l.task_id = r.id AND l.lease = r.lease
-                        AND t.id = l.task_id AND t.state = {PENDING}"
+                     WHERE l.task_id = r.id AND l.lease = r.lease AND {TASK_OF_LEASE}"
                 ),
                 &[&ids, &leases],
             )?;

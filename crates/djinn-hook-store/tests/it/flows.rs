@@ -229,6 +229,43 @@ pub(crate) fn a_completion_batch_is_one_transaction(backend: &Backend) {
     assert_eq!((stats.pending, stats.deliveries), (0, 5));
 }
 
+/// A webhook deactivated while two of its tasks are under way: the one delivered is not left
+/// failed (a retry of it would send it twice), the one to retry is failed.
+pub(crate) fn a_hook_deactivated_in_flight_keeps_the_delivery_and_fails_the_retry(
+    backend: &Backend,
+) {
+    let db = backend.db();
+    let hook = db.hook("alice/ci", "https://example.com/hook");
+    db.emit_all(
+        "alice/ci",
+        &[EventType::BuildStarted, EventType::BuildFinished],
+    );
+    let t = now();
+    let tasks = db.claim_all(t);
+    assert_eq!(tasks.len(), 2);
+    db.store
+        .update_webhook(hook.id, {
+            let mut update = WebhookUpdate::default();
+            update.active = Some(false);
+            update
+        })
+        .unwrap();
+    let done = db
+        .store
+        .complete(&[
+            completion(&tasks[0], Outcome::Delivered, t),
+            completion(&tasks[1], Outcome::RetryAt(t + Duration::from_secs(60)), t),
+        ])
+        .unwrap();
+    assert!(done.iter().all(|d| d.delivery_id.is_some()), "both logged");
+    let counts = db.store.counts().unwrap();
+    assert_eq!(
+        (counts.failed, counts.pending, counts.leased),
+        (1, 0, 0),
+        "the retry failed, the delivery not"
+    );
+}
+
 pub(crate) fn disabling_a_hook_fails_its_tasks_and_reenabling_clears_it(backend: &Backend) {
     let db = backend.db();
     let hook = db.hook("alice/ci", "https://example.com/hook");

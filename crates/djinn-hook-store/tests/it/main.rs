@@ -81,6 +81,7 @@ conformance! {
         a_batch_with_one_bad_namespace_stores_nothing,
         a_completion_batch_is_one_transaction,
         disabling_a_hook_fails_its_tasks_and_reenabling_clears_it,
+        a_hook_deactivated_in_flight_keeps_the_delivery_and_fails_the_retry,
         redelivery_resends_the_recorded_body_with_the_same_event_id,
         an_event_outlives_pruning_while_a_delivery_refers_to_it,
         pruning_an_event_takes_its_failed_task,

@@ -42,3 +42,8 @@ DROP INDEX deliveries_hook_time;
 -- deletes it.
 ALTER TABLE events DROP CONSTRAINT events_namespace_id_fkey;
 ALTER TABLE tasks DROP CONSTRAINT tasks_hook_id_fkey;
+
+-- The tasks' key: a completion, a put-off and a release find their task by the webhook and the
+-- due time its lease kept, in tasks_hook_due; the rare readers of a task by its id alone (a
+-- late completion) walk its webhook's pending tasks.
+ALTER TABLE tasks DROP CONSTRAINT tasks_pkey;
