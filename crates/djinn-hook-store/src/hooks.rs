@@ -34,6 +34,7 @@ macro_rules! select_hook {
         )
     };
 }
+#[cfg(feature = "postgres")]
 pub(crate) use select_hook;
 
 /// [`select_hook`] on SQLite, whose leases are the tasks' own columns.
