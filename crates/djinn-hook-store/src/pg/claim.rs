@@ -152,7 +152,9 @@ fn claim_in(
     let mut found_at_cap = Vec::new();
 
     // The active webhooks with due tasks: a skip scan over the pending tasks' webhooks (one
-    // index seek each).
+    // index seek each), then each one's first due task without a live lease, a walk of its
+    // index past its leased ones (a subquery with a limit, which the planner keeps per webhook
+    // rather than join every pending task to the leases).
     let due_hooks: Vec<i64> = tx
         .query_typed(
             formatcp!(
@@ -164,10 +166,11 @@ fn claim_in(
                 FROM pending p WHERE p.id IS NOT NULL)
              SELECT w.id FROM webhooks w
              WHERE w.id IN (SELECT id FROM pending WHERE id IS NOT NULL) AND w.active
-                AND EXISTS (SELECT 1 FROM tasks t
-                            WHERE t.hook_id = w.id AND t.state = {PENDING} AND t.next_at <= $1
-                                AND NOT EXISTS (SELECT 1 FROM task_leases l
-                                                WHERE l.task_id = t.id AND l.until > $1))"
+                AND (SELECT true FROM tasks t
+                     WHERE t.hook_id = w.id AND t.state = {PENDING} AND t.next_at <= $1
+                        AND NOT EXISTS (SELECT 1 FROM task_leases l
+                                        WHERE l.task_id = t.id AND l.until > $1)
+                     ORDER BY t.next_at, t.id LIMIT 1)"
             ),
             &[(&now_ns, Type::INT8)],
         )?
@@ -286,7 +289,7 @@ impl TakeDue for PgTake<'_, '_> {
                     SELECT t.id, t.next_at, t.attempts FROM tasks t
                     WHERE t.hook_id = $1 AND t.state = {PENDING} AND t.next_at <= $2
                         AND {NOT_LEASED}
-                    ORDER BY t.next_at
+                    ORDER BY t.next_at, t.id
                     LIMIT $3)
                  INSERT INTO task_leases AS l (task_id, hook_id, due_at, lease, until, attempt,
                     holder)
@@ -350,7 +353,8 @@ impl TakeDue for PgTake<'_, '_> {
             formatcp!(
                 "SELECT EXISTS (SELECT 1 FROM tasks t
                     WHERE t.hook_id = $1 AND t.state = {PENDING} AND t.next_at <= $2
-                        AND {NOT_LEASED})"
+                        AND {NOT_LEASED}
+                    ORDER BY t.next_at, t.id LIMIT 1)"
             ),
             &[(&hook.hook.hook_id, Type::INT8), (&self.now_ns, Type::INT8)],
         )?[0]

@@ -488,7 +488,9 @@ fn finish_tasks(
         )));
     }
     // One statement: the leases deleted, the outcomes applied to their tasks (found by the
-    // webhook and due time the lease kept), the tasks read back from what was applied.
+    // webhook and due time the lease kept: one seek of `tasks_hook_due` each, which `l`
+    // carrying the outcomes leaves the planner no other way to join), the tasks read back
+    // from what was applied.
     let mut rows: HashMap<i64, Finished> = tx
         .query_typed(
             formatcp!(
@@ -498,18 +500,18 @@ fn finish_tasks(
              l AS (
                 DELETE FROM task_leases l USING c
                 WHERE l.task_id = c.id AND l.lease = c.lease
-                RETURNING l.task_id, l.hook_id, l.due_at, l.attempt),
+                RETURNING l.task_id, l.hook_id, l.due_at, l.attempt, c.state, c.next_at,
+                    c.uncounted),
              gone AS (
-                DELETE FROM tasks t USING c, l
-                WHERE {TASK_OF_LEASE} AND c.id = l.task_id AND c.state = {STATE_DONE}
-                    AND t.body IS NULL
+                DELETE FROM tasks t USING l
+                WHERE {TASK_OF_LEASE} AND l.state = {STATE_DONE} AND t.body IS NULL
                 RETURNING t.id, t.hook_id, t.event_id, t.body),
              kept AS (
-                UPDATE tasks t SET state = COALESCE(c.state, t.state),
-                    next_at = COALESCE(c.next_at, t.next_at),
-                    attempts = GREATEST(l.attempt - c.uncounted, 0)
-                FROM c, l WHERE {TASK_OF_LEASE} AND c.id = l.task_id
-                    AND (c.state IS DISTINCT FROM {STATE_DONE} OR t.body IS NOT NULL)
+                UPDATE tasks t SET state = COALESCE(l.state, t.state),
+                    next_at = COALESCE(l.next_at, t.next_at),
+                    attempts = GREATEST(l.attempt - l.uncounted, 0)
+                FROM l WHERE {TASK_OF_LEASE}
+                    AND (l.state IS DISTINCT FROM {STATE_DONE} OR t.body IS NOT NULL)
                 RETURNING t.id, t.hook_id, t.event_id, t.body)
              SELECT * FROM gone UNION ALL SELECT * FROM kept"
             ),

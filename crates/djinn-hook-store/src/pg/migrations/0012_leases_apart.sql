@@ -47,3 +47,7 @@ ALTER TABLE tasks DROP CONSTRAINT tasks_hook_id_fkey;
 -- due time its lease kept, in tasks_hook_due; the rare readers of a task by its id alone (a
 -- late completion) walk its webhook's pending tasks.
 ALTER TABLE tasks DROP CONSTRAINT tasks_pkey;
+-- With the id last, that lookup is one entry even when many tasks share a due time (an
+-- intake batch's do).
+DROP INDEX tasks_hook_due;
+CREATE INDEX tasks_hook_due ON tasks (hook_id, next_at, id) WHERE state = 0;
