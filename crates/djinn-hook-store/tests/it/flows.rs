@@ -243,13 +243,7 @@ pub(crate) fn a_hook_deactivated_in_flight_keeps_the_delivery_and_fails_the_retr
     let t = now();
     let tasks = db.claim_all(t);
     assert_eq!(tasks.len(), 2);
-    db.store
-        .update_webhook(hook.id, {
-            let mut update = WebhookUpdate::default();
-            update.active = Some(false);
-            update
-        })
-        .unwrap();
+    set_active(&db, hook.id, false);
     let done = db
         .store
         .complete(&[
@@ -363,13 +357,7 @@ pub(crate) fn redelivery_resends_the_recorded_body_with_the_same_event_id(backen
         db.store.redeliver(9999).unwrap_err(),
         Error::DeliveryNotFound { id: 9999 }
     ));
-    db.store
-        .update_webhook(hook.id, {
-            let mut update = WebhookUpdate::default();
-            update.active = Some(false);
-            update
-        })
-        .unwrap();
+    set_active(&db, hook.id, false);
     assert!(matches!(
         db.store.redeliver(delivery_id).unwrap_err(),
         Error::WebhookInactive { id } if id == hook.id
@@ -590,4 +578,11 @@ pub(crate) fn the_log_does_not_store_the_payload_twice(backend: &Backend) {
         let d = db.store.delivery(id).unwrap().unwrap();
         assert_eq!(d.request_body, task.request.body);
     }
+}
+
+/// Turns webhook `id` on or off.
+fn set_active(db: &crate::support::Db, id: i64, active: bool) {
+    let mut update = WebhookUpdate::default();
+    update.active = Some(active);
+    db.store.update_webhook(id, update).unwrap();
 }

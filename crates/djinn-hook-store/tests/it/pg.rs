@@ -59,6 +59,24 @@ macro_rules! postgres_only {
     };
 }
 
+/// A fresh database with one webhook in `alice/ci` and one event queued for it.
+#[cfg(feature = "postgres")]
+fn one_event_for_one_webhook(server: &str) -> (ScratchDatabase, Store, djinn_hook_store::Webhook) {
+    let scratch = ScratchDatabase::create(server);
+    let store = Store::open_url(&scratch.url, key()).unwrap();
+    store.ensure_namespace("alice/ci").unwrap();
+    let hook = store
+        .create_webhook(djinn_hook_store::NewWebhook::new(
+            "alice/ci",
+            "http://127.0.0.1:9/hook",
+        ))
+        .unwrap();
+    store
+        .accept_event(event("alice/ci", EventType::BuildSubmitted))
+        .unwrap();
+    (scratch, store, hook)
+}
+
 #[cfg(feature = "postgres")]
 fn schema_version(url: &str) -> i64 {
     ::postgres::Client::connect(url, ::postgres::NoTls)
@@ -123,18 +141,7 @@ postgres_only! {
     fn losing_every_lease_makes_the_tasks_under_way_due_again(server: &str) {
         // Leases live in an unlogged table, which a server crash (or a failover) empties:
         // the tasks under way are due again, and the first holder's late report is refused.
-        let scratch = ScratchDatabase::create(server);
-        let store = Store::open_url(&scratch.url, key()).unwrap();
-        store.ensure_namespace("alice/ci").unwrap();
-        store
-            .create_webhook(djinn_hook_store::NewWebhook::new(
-                "alice/ci",
-                "http://127.0.0.1:9/hook",
-            ))
-            .unwrap();
-        store
-            .accept_event(event("alice/ci", EventType::BuildSubmitted))
-            .unwrap();
+        let (scratch, store, _) = one_event_for_one_webhook(server);
         let now = time::OffsetDateTime::now_utc();
         let first = store.claim_due(now, 10, Duration::from_secs(300)).unwrap();
         assert_eq!(first.len(), 1);
@@ -157,18 +164,7 @@ postgres_only! {
     fn a_task_queued_for_a_webhook_deleted_meanwhile_is_pruned(server: &str) {
         // No foreign key ties a task to its webhook: a task an intake queued as the webhook
         // was deleted is never claimed, and does not keep its event from being pruned.
-        let scratch = ScratchDatabase::create(server);
-        let store = Store::open_url(&scratch.url, key()).unwrap();
-        store.ensure_namespace("alice/ci").unwrap();
-        let hook = store
-            .create_webhook(djinn_hook_store::NewWebhook::new(
-                "alice/ci",
-                "http://127.0.0.1:9/hook",
-            ))
-            .unwrap();
-        store
-            .accept_event(event("alice/ci", EventType::BuildSubmitted))
-            .unwrap();
+        let (scratch, store, hook) = one_event_for_one_webhook(server);
         let mut admin = ::postgres::Client::connect(&scratch.url, ::postgres::NoTls).unwrap();
         // As if the deletion had committed between the intake's read and its insert: the
         // webhook's row alone goes.
