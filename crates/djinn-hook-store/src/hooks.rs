@@ -16,11 +16,11 @@ use crate::task_state::{FAILED, PENDING};
 use crate::types::{LimitsUpdate, NewWebhook, Webhook, WebhookUpdate};
 use crate::webhook_rules::{CheckedNew, CheckedUpdate, secret_change};
 
-/// A webhook as both backends read it (the same SQL on each but for `$leased`, the count of
-/// its tasks under a lease), with its shared breaker; `rows::webhook` reads the columns.
+/// A webhook as both backends read it (the same SQL on each but for `$leased`, a constant: the
+/// count of its tasks under a lease), with its shared breaker; `rows::webhook` reads the columns.
 macro_rules! select_hook {
-    ($leased:literal) => {
-        concat!(
+    ($leased:expr) => {
+        const_format::concatcp!(
             "SELECT w.id, n.name, w.author_id, w.payload_url, w.ssl, w.events, w.active,
                 w.standard_webhooks, w.secret IS NOT NULL, w.created_at, w.disabled_reason,
                 w.disabled_at, w.failing_since, w.max_in_flight, w.timeout_ms,

@@ -120,10 +120,32 @@ pub(super) const TASK_OF_LEASE: &str = formatcp!(
     "t.hook_id = l.hook_id AND t.state = {PENDING} AND t.next_at = l.due_at AND t.id = l.task_id"
 );
 
-/// Task `t` has no live lease at `$2` (the claim's now). Leases are kept apart, in
+/// Task `t` has no live lease at the parameter `$now` (say `"$2"`). Leases are kept apart, in
 /// `task_leases` (see migration 12), and a claim leaves the task's row as it is.
-pub(super) const NOT_LEASED: &str =
-    "NOT EXISTS (SELECT 1 FROM task_leases l WHERE l.task_id = t.id AND l.until > $2)";
+macro_rules! not_leased {
+    ($now:literal) => {
+        concat!(
+            "NOT EXISTS (SELECT 1 FROM task_leases l WHERE l.task_id = t.id AND l.until > ",
+            $now,
+            ")"
+        )
+    };
+}
+pub(super) use not_leased;
+
+/// [`not_leased`] at `$2`, where the claim's statements bind their now.
+pub(super) const NOT_LEASED: &str = not_leased!("$2");
+
+/// `pending (id)`: the webhooks with pending tasks, one index seek each (a skip scan of
+/// `tasks_hook_due`), the last row `NULL`.
+pub(super) const PENDING_HOOKS: &str = formatcp!(
+    "WITH RECURSIVE pending (id) AS (
+        (SELECT hook_id FROM tasks WHERE state = {PENDING} ORDER BY hook_id LIMIT 1)
+        UNION ALL
+        SELECT (SELECT t.hook_id FROM tasks t WHERE t.state = {PENDING} AND t.hook_id > p.id
+                ORDER BY t.hook_id LIMIT 1)
+        FROM pending p WHERE p.id IS NOT NULL)"
+);
 
 /// The claim's transaction: returns what it got and the webhook it served last.
 ///
@@ -151,26 +173,21 @@ fn claim_in(
     let mut held_back = false;
     let mut found_at_cap = Vec::new();
 
-    // The active webhooks with due tasks: a skip scan over the pending tasks' webhooks (one
-    // index seek each), then each one's first due task without a live lease, a walk of its
-    // index past its leased ones (a subquery with a limit, which the planner keeps per webhook
-    // rather than join every pending task to the leases).
+    // The active webhooks with due tasks: the pending tasks' webhooks, then each one's first
+    // due task without a live lease, a walk of its index past its leased ones (a subquery with
+    // a limit, which the planner keeps per webhook rather than join every pending task to the
+    // leases).
     let due_hooks: Vec<i64> = tx
         .query_typed(
             formatcp!(
-                "WITH RECURSIVE pending (id) AS (
-                (SELECT hook_id FROM tasks WHERE state = {PENDING} ORDER BY hook_id LIMIT 1)
-                UNION ALL
-                SELECT (SELECT t.hook_id FROM tasks t WHERE t.state = {PENDING} AND t.hook_id > p.id
-                        ORDER BY t.hook_id LIMIT 1)
-                FROM pending p WHERE p.id IS NOT NULL)
+                "{PENDING_HOOKS}
              SELECT w.id FROM webhooks w
              WHERE w.id IN (SELECT id FROM pending WHERE id IS NOT NULL) AND w.active
                 AND (SELECT true FROM tasks t
                      WHERE t.hook_id = w.id AND t.state = {PENDING} AND t.next_at <= $1
-                        AND NOT EXISTS (SELECT 1 FROM task_leases l
-                                        WHERE l.task_id = t.id AND l.until > $1)
-                     ORDER BY t.next_at, t.id LIMIT 1)"
+                        AND {not_leased}
+                     ORDER BY t.next_at, t.id LIMIT 1)",
+                not_leased = not_leased!("$1")
             ),
             &[(&now_ns, Type::INT8)],
         )?

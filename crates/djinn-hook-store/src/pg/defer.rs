@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 use crate::backend::Deferrals;
 use crate::error::Result;
 use crate::pg::PgBackend;
+use crate::pg::claim::not_leased;
 use crate::sql::to_ns;
 use crate::task_state::PENDING;
 
@@ -24,9 +25,9 @@ impl Deferrals for PgBackend {
                      UPDATE tasks t SET next_at = d.until
                      FROM d
                      WHERE t.hook_id = d.hook_id AND t.state = {PENDING} AND t.next_at < d.until
-                        AND NOT EXISTS (SELECT 1 FROM task_leases l
-                                        WHERE l.task_id = t.id AND l.until > $3)
-                     RETURNING t.id"
+                        AND {not_leased}
+                     RETURNING t.id",
+                    not_leased = not_leased!("$3")
                 ),
                 &[
                     (&ids, Type::INT8_ARRAY),

@@ -4,25 +4,24 @@ use const_format::formatcp;
 use postgres::{GenericClient, Transaction};
 use time::OffsetDateTime;
 
+use super::claim::{NOT_LEASED, TASK_OF_LEASE};
 use super::notices::{notify, subject};
 use super::{PgBackend, namespace_id};
 use crate::backend::Webhooks;
 use crate::custom_headers;
 use crate::error::{Error, IResult, Result};
 use crate::hooks::{URL_TAKEN, select_hook, timeout_ms};
-
-/// [`select_hook`] on PostgreSQL, whose leases are kept apart (`task_leases`).
-const SELECT_HOOK: &str = select_hook!(
-    "(SELECT count(*) FROM task_leases l JOIN tasks t ON t.hook_id = l.hook_id AND t.state = 0
-            AND t.next_at = l.due_at AND t.id = l.task_id
-        WHERE l.hook_id = w.id)"
-);
 use crate::notify::Notice;
 use crate::rows;
 use crate::sql::{mask, to_ns};
 use crate::task_state::{FAILED, PENDING};
 use crate::types::{LimitsUpdate, NewWebhook, Webhook, WebhookUpdate};
 use crate::webhook_rules::{CheckedNew, CheckedUpdate, secret_change};
+
+/// [`select_hook`] on PostgreSQL, whose leases are kept apart (`task_leases`).
+const SELECT_HOOK: &str = select_hook!(formatcp!(
+    "(SELECT count(*) FROM task_leases l JOIN tasks t ON {TASK_OF_LEASE} WHERE l.hook_id = w.id)"
+));
 
 impl Webhooks for PgBackend {
     fn create_webhook(&self, new: NewWebhook, now: OffsetDateTime) -> Result<Webhook> {
@@ -224,8 +223,7 @@ pub(crate) fn fail_pending(
     tx.execute(
         formatcp!(
             "UPDATE tasks t SET state = {FAILED} WHERE hook_id = $1 AND state = {PENDING}
-                AND NOT EXISTS (SELECT 1 FROM task_leases l
-                                WHERE l.task_id = t.id AND l.until > $2)"
+                AND {NOT_LEASED}"
         ),
         &[&hook_id, &to_ns(now)],
     )?;

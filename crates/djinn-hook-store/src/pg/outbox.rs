@@ -10,7 +10,7 @@ use postgres::types::Type;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::claim::{NOT_LEASED, TASK_OF_LEASE};
+use super::claim::{NOT_LEASED, PENDING_HOOKS, TASK_OF_LEASE, not_leased};
 use super::hooks::fail_pending;
 use super::idempotency::{self, Plan};
 use super::notices::{notify, subject};
@@ -127,31 +127,24 @@ impl Intake for PgBackend {
 
     fn next_due_at(&self, now: OffsetDateTime) -> Result<Option<OffsetDateTime>> {
         self.read("finding the next due task", |conn| {
-            // Per webhook with pending tasks (a skip scan of `tasks_hook_due`), its first task
-            // without a live lease; and the end of the first live lease.
+            // Per webhook with pending tasks, its first task without a live lease; and the end
+            // of the first live lease.
             Ok(conn
                 .query_one(
                     formatcp!(
-                        "WITH RECURSIVE pending (id) AS (
-                        (SELECT hook_id FROM tasks WHERE state = {PENDING} ORDER BY hook_id LIMIT 1)
-                        UNION ALL
-                        SELECT (SELECT t.hook_id FROM tasks t
-                                WHERE t.state = {PENDING} AND t.hook_id > p.id
-                                ORDER BY t.hook_id LIMIT 1)
-                        FROM pending p WHERE p.id IS NOT NULL)
+                        "{PENDING_HOOKS}
                      SELECT min(at) FROM (
                         SELECT (SELECT t.next_at FROM tasks t
-                                WHERE t.hook_id = w.id AND t.state = {PENDING}
-                                    AND NOT EXISTS (SELECT 1 FROM task_leases l
-                                                    WHERE l.task_id = t.id AND l.until > $1)
-                                ORDER BY t.next_at LIMIT 1) AS at
+                                WHERE t.hook_id = w.id AND t.state = {PENDING} AND {not_leased}
+                                ORDER BY t.next_at, t.id LIMIT 1) AS at
                         FROM webhooks w
                         WHERE w.id IN (SELECT id FROM pending WHERE id IS NOT NULL) AND w.active
                         UNION ALL
                         SELECT min(l.until) FROM task_leases l
                             JOIN webhooks w ON w.id = l.hook_id AND w.active
                             JOIN tasks t ON {TASK_OF_LEASE}
-                        WHERE l.until > $1) AS firsts"
+                        WHERE l.until > $1) AS firsts",
+                        not_leased = not_leased!("$1")
                     ),
                     &[&to_ns(now)],
                 )?
@@ -166,16 +159,15 @@ impl Intake for PgBackend {
             let r = conn.query_one(
                 formatcp!(
                     "SELECT
-                    (SELECT count(*) FROM tasks t WHERE state = {PENDING}
-                        AND NOT EXISTS (SELECT 1 FROM task_leases l
-                                        WHERE l.task_id = t.id AND l.until > $1)),
+                    (SELECT count(*) FROM tasks t WHERE state = {PENDING} AND {not_leased}),
                     (SELECT count(*) FROM task_leases l JOIN tasks t ON {TASK_OF_LEASE}
                         WHERE l.until > $1),
                     (SELECT count(*) FROM tasks WHERE state = {FAILED}),
                     (SELECT count(*) FROM webhooks WHERE NOT active AND disabled_at IS NOT NULL),
                     (SELECT count(*) FROM events),
                     (SELECT count(*) FROM deliveries),
-                    (SELECT count(*) FROM breakers)"
+                    (SELECT count(*) FROM breakers)",
+                    not_leased = not_leased!("$1")
                 ),
                 &[&now],
             )?;
