@@ -103,14 +103,13 @@ fn serve_run(sink: &sink::Server, n: usize) -> u64 {
         db.to_str().unwrap(),
         &["valgrind", "--tool=callgrind", &out_arg],
     );
-    let created = ureq::post(format!("{}/n/{NS}/-/webhooks", serve.base))
-        .header("Content-Type", "application/json")
-        .send(format!(
+    serve.create_webhook(
+        NS,
+        &format!(
             r#"{{"payload_url": "{}", "secret": "{SECRET}"}}"#,
             sink.url()
-        ))
-        .expect("create the webhook");
-    assert_eq!(created.status().as_u16(), 201);
+        ),
+    );
     let body = example_payload(EventType::BuildSubmitted, DEFAULT_API_SERVER).to_body();
     let before = sink.requests.load(Ordering::SeqCst);
     thread::scope(|scope| {

@@ -175,7 +175,7 @@ fn sqlite_run(
     let before = sink.requests.load(Ordering::SeqCst);
     match run {
         Run::Serve => {
-            Serve::start(dir, db, &[]).create_webhook(sink);
+            set_up(dir, db, sink);
             let serve = Serve::start(dir, db, &[]);
             let strace = attach_strace(serve.pid(), &trace);
             post_events(&serve.base, events);
@@ -332,7 +332,7 @@ fn pg_run(
         .batch_execute("CREATE EXTENSION IF NOT EXISTS pg_walinspect")
         .expect("pg_walinspect (PostgreSQL 15's contrib)");
     match run {
-        Run::Serve => Serve::start(dir, db, &[]).create_webhook(sink),
+        Run::Serve => set_up(dir, db, sink),
         Run::Drain => queue(db, key_file, &sink.url(), events),
     }
     // Processes that ended report their statistics as they exit; the WAL writer its own
@@ -396,22 +396,18 @@ fn pg_run(
     }
 }
 
-impl Serve {
-    /// One webhook (with a secret: every delivery is signed) to the sink; then stops.
-    fn create_webhook(self, sink: &sink::Server) {
-        let created = ureq::post(format!("{}/n/{NS}/-/webhooks", self.base))
-            .header("Content-Type", "application/json")
-            .send(format!(
-                r#"{{"payload_url": "{}", "secret": "bench"}}"#,
-                sink.url()
-            ))
-            .expect("create the webhook");
-        assert_eq!(created.status().as_u16(), 201);
-        assert!(
-            self.stop(Duration::from_secs(20)),
-            "serve stopped on SIGTERM"
-        );
-    }
+/// Starts `serve` on `db` to set it up: one webhook (with a secret: every delivery is signed) to
+/// the sink; then stops it.
+fn set_up(dir: &Path, db: &str, sink: &sink::Server) {
+    let serve = Serve::start(dir, db, &[]);
+    serve.create_webhook(
+        NS,
+        &format!(r#"{{"payload_url": "{}", "secret": "bench"}}"#, sink.url()),
+    );
+    assert!(
+        serve.stop(Duration::from_secs(20)),
+        "serve stopped on SIGTERM"
+    );
 }
 
 /// POSTs `events` `build.submitted` events, one per request, over `CONNECTIONS` keep-alive

@@ -57,12 +57,10 @@ fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = dir.path().join("bench.db");
     let serve = Serve::start(dir.path(), db.to_str().unwrap(), &[]);
-    let created = agent()
-        .post(format!("{}/n/{NS}/-/webhooks", serve.base))
-        .header("Content-Type", "application/json")
-        .send(r#"{"payload_url": "http://127.0.0.1:9/hook", "events": ["build.started"]}"#)
-        .expect("create the webhook");
-    assert_eq!(created.status().as_u16(), 201);
+    serve.create_webhook(
+        NS,
+        r#"{"payload_url": "http://127.0.0.1:9/hook", "events": ["build.started"]}"#,
+    );
 
     let payload = example_payload(EventType::BuildFinished, DEFAULT_API_SERVER).to_body();
     let payload = String::from_utf8(payload).unwrap();

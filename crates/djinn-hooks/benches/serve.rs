@@ -115,14 +115,10 @@ struct Load {
 /// `serve` on `db` with one webhook (with a secret: every delivery is signed) to the sink.
 fn start(dir: &std::path::Path, db: &str, sink: &sink::Server) -> Serve {
     let serve = Serve::start(dir, db, &[]);
-    let created = ureq::post(format!("{}/n/{NS}/-/webhooks", serve.base))
-        .header("Content-Type", "application/json")
-        .send(format!(
-            r#"{{"payload_url": "{}", "secret": "bench"}}"#,
-            sink.url()
-        ))
-        .expect("create the webhook");
-    assert_eq!(created.status().as_u16(), 201);
+    serve.create_webhook(
+        NS,
+        &format!(r#"{{"payload_url": "{}", "secret": "bench"}}"#, sink.url()),
+    );
     serve
 }
 

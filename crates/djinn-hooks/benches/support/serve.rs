@@ -62,6 +62,16 @@ impl Serve {
         }
     }
 
+    /// Creates a webhook in namespace `ns` from `body`, its JSON as the API takes it; it must
+    /// be created.
+    pub(crate) fn create_webhook(&self, ns: &str, body: &str) {
+        let created = ureq::post(format!("{}/n/{ns}/-/webhooks", self.base))
+            .header("Content-Type", "application/json")
+            .send(body)
+            .expect("create the webhook");
+        assert_eq!(created.status().as_u16(), 201);
+    }
+
     /// The process's id (of the wrapper, if it runs under one).
     #[allow(dead_code, reason = "only the cost bench attaches to it")]
     pub(crate) fn pid(&self) -> u32 {
