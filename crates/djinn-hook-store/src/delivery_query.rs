@@ -1,7 +1,7 @@
 //! The delivery log's listing as SQL, for both backends: the `WHERE` clause of a
-//! [`DeliveryFilter`] and the page's `LIMIT`/`OFFSET`, numbered in the backend's placeholder
-//! style, with the values to bind in a form each backend turns into its own; and the one
-//! definition of a failed delivery. Each backend keeps its `SELECT` and its row mapping.
+//! [`DeliveryFilter`] and the page's `LIMIT`/`OFFSET`, in the backend's dialect, with the
+//! values to bind in a form each backend turns into its own; and the one definition of a
+//! failed delivery. Each backend keeps its `SELECT` and its row mapping.
 
 use uuid::Uuid;
 
@@ -12,14 +12,19 @@ use crate::types::{DeliveryFilter, Page, Paged};
 /// `success` (as `Delivery::failed`).
 pub(crate) const FAILED_DELIVERY: &str = "(d.result <> 'success')";
 
-/// How a backend numbers its placeholders.
+/// Which backend's SQL to write: they number placeholders differently and find an event by
+/// its id differently.
 #[derive(Clone, Copy, Debug)]
-pub(crate) enum Placeholders {
-    /// `?1`, `?2`, ... (SQLite).
-    Question,
-    /// `$1`, `$2`, ... (PostgreSQL).
+pub(crate) enum Dialect {
+    /// `?1`, `?2`, ...; an event by its indexed id.
+    Sqlite,
+    /// `$1`, `$2`, ...; an event by the row its id carries (`event_row`, read from the filter's
+    /// id with the database's key), or through the older ids' index if it carries none.
     #[cfg(feature = "postgres")]
-    Dollar,
+    Postgres {
+        /// The row the filter's event id carries.
+        event_row: Option<i64>,
+    },
 }
 
 /// A value the listing binds; each backend stores these its own way (a UUID is a blob on
@@ -54,23 +59,31 @@ impl PageQuery {
         select: &str,
         filter: &DeliveryFilter,
         page: Page,
-        style: Placeholders,
+        dialect: Dialect,
     ) -> PageQuery {
         let mut clauses = Vec::new();
         let mut binds = Vec::new();
         let mut bind = |value: Bind| {
             binds.push(value);
-            match style {
-                Placeholders::Question => format!("?{}", binds.len()),
+            match dialect {
+                Dialect::Sqlite => format!("?{}", binds.len()),
                 #[cfg(feature = "postgres")]
-                Placeholders::Dollar => format!("${}", binds.len()),
+                Dialect::Postgres { .. } => format!("${}", binds.len()),
             }
         };
         if let Some(hook) = filter.hook_id {
             clauses.push(format!("d.hook_id = {}", bind(Bind::Int(hook))));
         }
         if let Some(event) = filter.event_id {
-            clauses.push(format!("e.uuid = {}", bind(Bind::Uuid(event))));
+            let id = bind(Bind::Uuid(event));
+            clauses.push(match dialect {
+                Dialect::Sqlite => format!("e.uuid = {id}"),
+                #[cfg(feature = "postgres")]
+                Dialect::Postgres { event_row } => {
+                    let row = event_row.map(|row| bind(Bind::Int(row)));
+                    crate::pg::event_matching(&id, row.as_deref())
+                }
+            });
         }
         if let Some(event) = filter.event_type {
             clauses.push(format!("e.event = {}", bind(Bind::Int(event_code(event)))));

@@ -163,6 +163,10 @@
 //! [`WorkListener`] to block on instead of polling. Commits are durable as the
 //! server is configured (`synchronous_commit`), but a claim's, which does not
 //! wait for the flush, as on SQLite. The connection is not encrypted (no TLS).
+//! An event's id is a version 8 UUID that carries its row, masked with a key the
+//! database keeps (on SQLite a random version 4 UUID); payloads and recorded
+//! headers are stored compressed (zstd with a dictionary) and read back as they
+//! were.
 //!
 //! # Features
 //!
@@ -170,7 +174,8 @@
 //!   so every build has it.
 //! - `postgres`: the PostgreSQL backend (`Store::open_postgres`, `postgres://` URLs in
 //!   [`Store::open_url`]). It brings the `postgres` client and the async runtime under it
-//!   (tokio); a build without it answers a PostgreSQL URL with [`Error::NotBuilt`].
+//!   (tokio), and zstd (a C library, built by its crate); a build without it answers a
+//!   PostgreSQL URL with [`Error::NotBuilt`].
 #![warn(missing_docs)]
 
 #[cfg(not(feature = "sqlite"))]

@@ -8,7 +8,7 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use time::OffsetDateTime;
 
 use crate::backend::DeliveryLog;
-use crate::delivery_query::{Bind, FAILED_DELIVERY, PageQuery, Placeholders};
+use crate::delivery_query::{Bind, Dialect, FAILED_DELIVERY, PageQuery};
 use crate::error::{IResult, Result};
 use crate::pruning::{self, PRUNE_BATCH};
 use crate::rows;
@@ -30,7 +30,7 @@ const _: () = assert!(crate::outbox::MAX_BODY == 65536);
 impl DeliveryLog for SqliteBackend {
     /// [`Store::deliveries`](crate::Store::deliveries) on SQLite.
     fn deliveries(&self, filter: DeliveryFilter, page: Page) -> Result<Paged<Delivery>> {
-        let query = PageQuery::new(SELECT_DELIVERY, &filter, page, Placeholders::Question);
+        let query = PageQuery::new(SELECT_DELIVERY, &filter, page, Dialect::Sqlite);
         self.read("listing deliveries", |conn| {
             let values = query.binds.iter().map(|bind| match *bind {
                 Bind::Int(n) => Value::Integer(n),

@@ -368,7 +368,9 @@ impl NewEvent {
 /// The outcome of accepting one event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Accepted {
-    /// The event's id (UUID v4), shared by all its deliveries.
+    /// The event's id, shared by all its deliveries: a random UUID (version 4) on SQLite; on
+    /// PostgreSQL a version 8 UUID that carries its event's row, masked (not a count a receiver
+    /// can read).
     pub event_id: Uuid,
     /// How many webhooks matched, i.e. how many tasks were queued (zero is fine).
     pub matched: usize,

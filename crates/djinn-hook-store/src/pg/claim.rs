@@ -11,6 +11,7 @@ use postgres::types::Type;
 use time::OffsetDateTime;
 
 use super::PgBackend;
+use super::packed::Packed;
 use crate::backend::ClaimOutcome;
 use crate::backend::Claims;
 use crate::claim::SETTINGS_COLUMNS;
@@ -335,7 +336,8 @@ impl TakeDue for PgTake<'_, '_> {
         let rows = self.tx.query_typed(
             formatcp!(
                 "SELECT t.id, l.attempt, t.redelivery, e.uuid, e.event, e.created_at,
-                    COALESCE(t.body, e.payload), t.next_at, e.traceparent
+                    COALESCE(t.body, e.payload, ''::bytea), t.next_at, e.traceparent,
+                    CASE WHEN t.body IS NULL THEN e.payload_packed END
                  FROM task_leases l JOIN tasks t ON {TASK_OF_LEASE}
                     JOIN events e ON e.id = t.event_id
                  WHERE l.task_id = ANY($1) AND l.lease = $2"
@@ -347,7 +349,13 @@ impl TakeDue for PgTake<'_, '_> {
         )?;
         let mut taken = rows
             .iter()
-            .map(rows::claimed_task)
+            .map(|r| {
+                let (key, mut task) = rows::claimed_task(r)?;
+                if let Some(packed) = r.try_get::<_, Option<&[u8]>>(9)? {
+                    task.body = Packed::Payload.unpack(packed)?;
+                }
+                Ok((key, task))
+            })
             .collect::<IResult<Vec<_>>>()?;
         if taken.len() < leased.len() {
             let kept: HashSet<i64> = taken.iter().map(|(_, task)| task.task_id).collect();

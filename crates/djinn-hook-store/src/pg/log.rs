@@ -3,34 +3,71 @@
 use std::collections::HashMap;
 
 use const_format::formatcp;
-use postgres::Client;
 use postgres::types::ToSql;
+use postgres::{Client, Row};
 use time::OffsetDateTime;
 
 use super::PgBackend;
+use super::event_ids::EventIds;
+use super::packed::Packed;
 use crate::backend::DeliveryLog;
-use crate::delivery_query::{Bind, FAILED_DELIVERY, PageQuery, Placeholders};
+use crate::delivery_query::{Bind, Dialect, FAILED_DELIVERY, PageQuery};
 use crate::error::{IResult, Result};
+use crate::outbox::MAX_BODY;
 use crate::pruning::{self, PRUNE_BATCH};
 use crate::rows;
-use crate::sql::to_ns;
+use crate::sql::{headers_from_json, to_ns};
 use crate::task_state::PENDING;
 use crate::types::{Delivery, DeliveryFilter, LastResponse, Page, Paged, Pruned, SuccessRate};
 
+// Rows written since schema 14 hold their headers and payload packed (packed.rs): the plain
+// columns read as empty and `delivery` fills them in from the last three.
 const SELECT_DELIVERY: &str = "SELECT d.id, d.hook_id, e.uuid, e.event, d.attempt, d.redelivery,
-        e.test, d.request_headers, substring(COALESCE(d.request_body, e.payload) FROM 1 FOR 65536),
-        d.request_truncated OR octet_length(COALESCE(d.request_body, e.payload)) > 65536,
-        d.response_status, d.response_headers, d.response_body, d.response_truncated,
-        d.tls_verification_skipped, d.duration_ns, d.error, d.created_at, d.result
+        e.test, COALESCE(d.request_headers, '[]'),
+        substring(COALESCE(d.request_body, e.payload, ''::bytea) FROM 1 FOR 65536),
+        d.request_truncated
+            OR COALESCE(octet_length(COALESCE(d.request_body, e.payload)) > 65536, false),
+        d.response_status, COALESCE(d.response_headers, '[]'), d.response_body,
+        d.response_truncated, d.tls_verification_skipped, d.duration_ns, d.error, d.created_at,
+        d.result, d.request_headers_packed, d.response_headers_packed,
+        CASE WHEN d.request_body IS NULL THEN e.payload_packed END
     FROM deliveries d JOIN events e ON e.id = d.event_id";
 
 // The SQL above spells out MAX_BODY.
 const _: () = assert!(crate::outbox::MAX_BODY == 65536);
 
+/// A logged attempt from `SELECT_DELIVERY`'s columns.
+fn delivery(r: &Row) -> IResult<Delivery> {
+    let mut delivery = rows::delivery(r)?;
+    let headers = |packed: &[u8]| headers_from_json(&Packed::Headers.unpack_text(packed)?);
+    if let Some(packed) = r.try_get::<_, Option<&[u8]>>(19)? {
+        delivery.request_headers = headers(packed)?;
+    }
+    if let Some(packed) = r.try_get::<_, Option<&[u8]>>(20)? {
+        delivery.response_headers = headers(packed)?;
+    }
+    if let Some(packed) = r.try_get::<_, Option<&[u8]>>(21)? {
+        let mut payload = Packed::Payload.unpack(packed)?;
+        delivery.request_truncated |= payload.len() > MAX_BODY;
+        payload.truncate(MAX_BODY);
+        delivery.request_body = payload;
+    }
+    Ok(delivery)
+}
+
 impl DeliveryLog for PgBackend {
     fn deliveries(&self, filter: DeliveryFilter, page: Page) -> Result<Paged<Delivery>> {
-        let query = PageQuery::new(SELECT_DELIVERY, &filter, page, Placeholders::Dollar);
         self.read("listing deliveries", |conn| {
+            let event_row = match filter.event_id {
+                Some(id) => EventIds::load(conn)?.row_of(id),
+                None => None,
+            };
+            let query = PageQuery::new(
+                SELECT_DELIVERY,
+                &filter,
+                page,
+                Dialect::Postgres { event_row },
+            );
             let params: Vec<&(dyn ToSql + Sync)> = query
                 .binds
                 .iter()
@@ -43,7 +80,7 @@ impl DeliveryLog for PgBackend {
             let items = conn
                 .query(&query.sql, &params)?
                 .iter()
-                .map(rows::delivery)
+                .map(delivery)
                 .collect::<IResult<Vec<_>>>()?;
             Ok(query.paged(items))
         })
@@ -53,7 +90,7 @@ impl DeliveryLog for PgBackend {
         self.read("reading a delivery", |conn| {
             conn.query_opt(&format!("{SELECT_DELIVERY} WHERE d.id = $1"), &[&id])?
                 .as_ref()
-                .map(rows::delivery)
+                .map(delivery)
                 .transpose()
         })
     }

@@ -8,6 +8,7 @@
 mod breakers;
 mod claim;
 mod defer;
+mod event_ids;
 mod hooks;
 mod idempotency;
 mod limit_notes;
@@ -15,6 +16,7 @@ mod listen;
 mod log;
 mod notices;
 mod outbox;
+mod packed;
 mod process;
 mod queue_test;
 mod recover;
@@ -30,6 +32,7 @@ use r2d2::Pool;
 use r2d2_postgres::PostgresConnectionManager;
 use time::OffsetDateTime;
 
+pub(crate) use event_ids::matching as event_matching;
 pub(crate) use listen::{Interrupt, WorkListener};
 pub(crate) use process::SessionKeeper;
 pub(crate) use schema::SCHEMA_VERSION;

@@ -4,7 +4,6 @@
 use const_format::formatcp;
 use postgres::Transaction;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use super::outbox::{announce, insert_event};
 use crate::error::IResult;
@@ -45,7 +44,7 @@ pub(crate) fn notify(
     let at = to_ns(now);
     let body = notice.body(now);
     let kind = djinn_hook_payload::EventType::Notification;
-    let row = insert_event(tx, Uuid::new_v4(), namespace, kind, &body, at, false)?;
+    let (row, _) = insert_event(tx, namespace, kind, &body, at, false)?;
     tx.execute(
         formatcp!(
             "INSERT INTO tasks (event_id, hook_id, state, next_at) VALUES ($1, $2, {PENDING}, $3)"

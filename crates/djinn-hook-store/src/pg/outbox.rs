@@ -11,9 +11,11 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::claim::{NOT_LEASED, PENDING_HOOKS, TASK_OF_LEASE, not_leased};
+use super::event_ids::{EventIds, ROW_OF_EACH_ID};
 use super::hooks::fail_pending;
 use super::idempotency::{self, Plan};
 use super::notices::{notify, subject};
+use super::packed::Packed;
 use super::{CHANNEL, PgBackend, namespace_id};
 use crate::backend::Intake;
 use crate::error::{Error, IResult, Result};
@@ -32,13 +34,7 @@ impl Intake for PgBackend {
     }
 
     fn accept_events(&self, events: Vec<NewEvent>, now: OffsetDateTime) -> Result<Vec<Accepted>> {
-        self.write("accepting events", |tx| {
-            let accepted = accept(tx, &events, now)?;
-            if accepted.iter().any(|a| a.matched > 0 && !a.replayed) {
-                announce(tx)?;
-            }
-            Ok(accepted)
-        })
+        self.write("accepting events", |tx| accept(tx, &events, now))
     }
 
     fn clear_expired_keys(&self, now: OffsetDateTime) -> Result<u64> {
@@ -197,9 +193,10 @@ fn load_hooks(tx: &mut Transaction<'_>, name: &str) -> IResult<(i64, Vec<(i64, i
     Ok((ns, hooks))
 }
 
-/// Stores a batch of events and their tasks: two statements (array
-/// parameters) for the whole batch, plus two per namespace first seen, and two for
-/// the idempotency keys if any event has one. An event answered from its key is not stored.
+/// Stores a batch of events and their tasks, and wakes the workers if any task was queued: two
+/// statements (array parameters) for the whole batch, plus two per namespace first seen, and
+/// two for the idempotency keys if any event has one. An event answered from its key is not
+/// stored.
 fn accept(
     tx: &mut Transaction<'_>,
     events: &[NewEvent],
@@ -215,7 +212,10 @@ fn accept(
             hooks: subscribers.matching(event.event).collect(),
         });
     }
-    let uuids: Vec<Uuid> = events.iter().map(|_| Uuid::new_v4()).collect();
+    // Every event's row and id, drawn before the idempotency keys are written with the ids;
+    // an event answered from its key leaves its row unused.
+    let (rows, uuids): (Vec<i64>, Vec<Uuid>) =
+        EventIds::draw(tx, events.len())?.into_iter().unzip();
     let mut answers = if events.iter().any(|e| e.idempotency.is_some()) {
         idempotency::claim(tx, events, &plans, &uuids, at)?
     } else {
@@ -227,53 +227,53 @@ fn accept(
         .collect();
     let (mut ids, mut namespaces, mut codes, mut payloads) = (vec![], vec![], vec![], vec![]);
     let mut traces: Vec<Option<String>> = Vec::with_capacity(new.len());
+    let mut new_rows = Vec::with_capacity(new.len());
     for &i in &new {
+        new_rows.push(rows[i]);
         ids.push(uuids[i]);
         namespaces.push(plans[i].namespace);
         codes.push(event_code(events[i].event));
-        payloads.push(events[i].payload.as_slice());
+        payloads.push(Packed::Payload.pack(&events[i].payload));
         traces.push(events[i].traceparent.map(|t| t.to_string()));
     }
-    // Rows go in in the batch's order, so the ids, sorted, are the events' in that order.
-    let mut rows: Vec<i64> = tx
-        .query_typed(
-            "INSERT INTO events (uuid, namespace_id, event, payload, created_at, test, traceparent)
-             SELECT uuid, namespace_id, event, payload, $5, false, traceparent
-             FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bytea[], $6::text[])
-                WITH ORDINALITY AS e (uuid, namespace_id, event, payload, traceparent, n)
-             ORDER BY n
-             RETURNING id",
+    let (mut event_rows, mut hook_ids) = (vec![], vec![]);
+    for (&i, &row) in new.iter().zip(&new_rows) {
+        for &hook in &plans[i].hooks {
+            event_rows.push(row);
+            hook_ids.push(hook);
+        }
+    }
+    // The events, their tasks and the workers' wake-up in one statement: the rows are known,
+    // and no key ties a task to its event's insert.
+    if !new.is_empty() {
+        tx.query_typed(
+            formatcp!(
+                "WITH stored AS (
+                    INSERT INTO events (id, uuid, namespace_id, event, payload_packed, created_at,
+                        test, traceparent)
+                    SELECT id, uuid, namespace_id, event, payload, $6, false, traceparent
+                    FROM unnest($1::bigint[], $2::uuid[], $3::bigint[], $4::bigint[],
+                        $5::bytea[], $7::text[])
+                        AS e (id, uuid, namespace_id, event, payload, traceparent)
+                ), queued AS (
+                    INSERT INTO tasks (event_id, hook_id, state, next_at)
+                    SELECT event_id, hook_id, {PENDING}, $6
+                    FROM unnest($8::bigint[], $9::bigint[]) AS t (event_id, hook_id)
+                    RETURNING 1
+                )
+                SELECT pg_notify($10, '') WHERE EXISTS (SELECT 1 FROM queued)"
+            ),
             &[
+                (&new_rows, Type::INT8_ARRAY),
                 (&ids, Type::UUID_ARRAY),
                 (&namespaces, Type::INT8_ARRAY),
                 (&codes, Type::INT8_ARRAY),
                 (&payloads, Type::BYTEA_ARRAY),
                 (&now, Type::INT8),
                 (&traces, Type::TEXT_ARRAY),
-            ],
-        )?
-        .iter()
-        .map(|r| r.try_get(0))
-        .collect::<Result<_, _>>()?;
-    rows.sort_unstable();
-    let (mut event_rows, mut hook_ids) = (vec![], vec![]);
-    for (&i, &row) in new.iter().zip(&rows) {
-        for &hook in &plans[i].hooks {
-            event_rows.push(row);
-            hook_ids.push(hook);
-        }
-    }
-    if !event_rows.is_empty() {
-        tx.query_typed(
-            formatcp!(
-                "INSERT INTO tasks (event_id, hook_id, state, next_at)
-             SELECT event_id, hook_id, {PENDING}, $3 FROM unnest($1::bigint[], $2::bigint[])
-                AS t (event_id, hook_id)"
-            ),
-            &[
                 (&event_rows, Type::INT8_ARRAY),
                 (&hook_ids, Type::INT8_ARRAY),
-                (&now, Type::INT8),
+                (&CHANNEL, Type::TEXT),
             ],
         )?;
     }
@@ -291,29 +291,30 @@ fn accept(
 }
 
 /// Stores an event (`created_at` in Unix ns; `test`: queued by `queue_test`);
-/// returns its row id.
+/// returns its row and its id.
 pub(crate) fn insert_event(
     tx: &mut Transaction<'_>,
-    event_id: Uuid,
     namespace_id: i64,
     event: djinn_hook_payload::EventType,
     payload: &[u8],
     created_at: i64,
     test: bool,
-) -> IResult<i64> {
-    let rows = tx.query_typed(
-        "INSERT INTO events (uuid, namespace_id, event, payload, created_at, test)
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+) -> IResult<(i64, Uuid)> {
+    let (row, id) = EventIds::draw(tx, 1)?[0];
+    tx.execute_typed(
+        "INSERT INTO events (id, uuid, namespace_id, event, payload_packed, created_at, test)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
         &[
-            (&event_id, Type::UUID),
+            (&row, Type::INT8),
+            (&id, Type::UUID),
             (&namespace_id, Type::INT8),
             (&event_code(event), Type::INT8),
-            (&payload, Type::BYTEA),
+            (&Packed::Payload.pack(payload), Type::BYTEA),
             (&created_at, Type::INT8),
             (&test, Type::BOOL),
         ],
     )?;
-    Ok(rows[0].try_get(0)?)
+    Ok((row, id))
 }
 
 fn complete_batch(
@@ -554,15 +555,21 @@ fn finish_tasks(
         let tasks: Vec<i64> = missing.iter().map(|c| c.task_id).collect();
         let hooks: Vec<i64> = missing.iter().map(|c| c.attempt.hook_id).collect();
         let events: Vec<Uuid> = missing.iter().map(|c| c.attempt.event_id).collect();
+        let ids = EventIds::load(tx)?;
+        let carried: Vec<Option<i64>> = events.iter().map(|&id| ids.row_of(id)).collect();
         for r in tx.query_typed(
-            "SELECT m.task, m.hook, e.id
-             FROM unnest($1::bigint[], $2::bigint[], $3::uuid[]) AS m (task, hook, event)
-                JOIN events e ON e.uuid = m.event
-             WHERE EXISTS (SELECT 1 FROM webhooks w WHERE w.id = m.hook)",
+            formatcp!(
+                "SELECT m.task, m.hook, e.id
+                 FROM unnest($1::bigint[], $2::bigint[], $3::uuid[], $4::bigint[])
+                    AS m (task, hook, event, row)
+                    JOIN LATERAL ({ROW_OF_EACH_ID}) e ON true
+                 WHERE EXISTS (SELECT 1 FROM webhooks w WHERE w.id = m.hook)"
+            ),
             &[
                 (&tasks, Type::INT8_ARRAY),
                 (&hooks, Type::INT8_ARRAY),
                 (&events, Type::UUID_ARRAY),
+                (&carried, Type::INT8_ARRAY),
             ],
         )? {
             let task = Finished {
@@ -620,16 +627,17 @@ fn record_attempts(
     } else {
         use Type as T;
         tx.query_typed(
-            "INSERT INTO deliveries (hook_id, event_id, attempt, redelivery, request_headers,
-                request_body, request_truncated, response_status, response_headers,
+            "INSERT INTO deliveries (hook_id, event_id, attempt, redelivery,
+                request_headers_packed, request_body, request_truncated, response_status,
+                response_headers_packed,
                 response_body, response_truncated, tls_verification_skipped, duration_ns,
                 error, created_at, result)
              SELECT hook_id, event_id, attempt, redelivery, request_headers, request_body,
                 request_truncated, response_status, response_headers, response_body,
                 response_truncated, tls_verification_skipped, duration_ns, error, created_at,
                 result
-             FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::boolean[], $5::text[],
-                $6::bytea[], $7::boolean[], $8::bigint[], $9::text[], $10::bytea[],
+             FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::boolean[], $5::bytea[],
+                $6::bytea[], $7::boolean[], $8::bigint[], $9::bytea[], $10::bytea[],
                 $11::boolean[], $12::boolean[], $13::bigint[], $14::text[], $15::bigint[],
                 $16::text[])
                 WITH ORDINALITY AS r (hook_id, event_id, attempt, redelivery, request_headers,
@@ -643,11 +651,11 @@ fn record_attempts(
                 (&rows.event_id, T::INT8_ARRAY),
                 (&rows.attempt, T::INT8_ARRAY),
                 (&rows.redelivery, T::BOOL_ARRAY),
-                (&rows.request_headers, T::TEXT_ARRAY),
+                (&rows.request_headers, T::BYTEA_ARRAY),
                 (&rows.request_body, T::BYTEA_ARRAY),
                 (&rows.request_truncated, T::BOOL_ARRAY),
                 (&rows.response_status, T::INT8_ARRAY),
-                (&rows.response_headers, T::TEXT_ARRAY),
+                (&rows.response_headers, T::BYTEA_ARRAY),
                 (&rows.response_body, T::BYTEA_ARRAY),
                 (&rows.response_truncated, T::BOOL_ARRAY),
                 (&rows.tls_verification_skipped, T::BOOL_ARRAY),
@@ -685,11 +693,11 @@ struct Rows {
     event_id: Vec<i64>,
     attempt: Vec<i64>,
     redelivery: Vec<bool>,
-    request_headers: Vec<String>,
+    request_headers: Vec<Vec<u8>>,
     request_body: Vec<Option<Vec<u8>>>,
     request_truncated: Vec<bool>,
     response_status: Vec<Option<i64>>,
-    response_headers: Vec<String>,
+    response_headers: Vec<Vec<u8>>,
     response_body: Vec<Vec<u8>>,
     response_truncated: Vec<bool>,
     tls_verification_skipped: Vec<bool>,
@@ -714,12 +722,12 @@ impl Rows {
         self.attempt.push(i64::from(a.attempt));
         self.redelivery.push(a.redelivery);
         self.request_headers
-            .push(headers_to_json(&a.request_headers));
+            .push(Packed::Headers.pack(headers_to_json(&a.request_headers).as_bytes()));
         self.request_body.push(request_body);
         self.request_truncated.push(request_truncated);
         self.response_status.push(a.response_status.map(i64::from));
         self.response_headers
-            .push(headers_to_json(&a.response_headers));
+            .push(Packed::Headers.pack(headers_to_json(&a.response_headers).as_bytes()));
         self.response_body.push(response_body.to_vec());
         self.response_truncated
             .push(a.response_truncated || response_cut);

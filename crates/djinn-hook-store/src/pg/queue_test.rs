@@ -6,7 +6,6 @@ use const_format::formatcp;
 use djinn_hook_outbox::{LeaseToken, Task};
 use djinn_hook_payload::EventType;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use super::PgBackend;
 use super::outbox::insert_event;
@@ -42,16 +41,8 @@ impl TestDeliveries for PgBackend {
                 .ok_or(Error::WebhookNotFound { id: hook_id })?;
             let settings = rows::settings(hook_id, &hook, 1)?;
             let secrets = settings.open_secrets(&self.cipher, now)?;
-            let event_id = Uuid::new_v4();
-            let event_row = insert_event(
-                tx,
-                event_id,
-                hook.try_get(0)?,
-                event,
-                &body,
-                to_ns(now),
-                true,
-            )?;
+            let (event_row, event_id) =
+                insert_event(tx, hook.try_get(0)?, event, &body, to_ns(now), true)?;
             let lease_token = LeaseToken::new();
             let task_id: i64 = tx
                 .query_one(

@@ -8,7 +8,8 @@ use crate::error::Error;
 /// Never edit one that has shipped: add a new one. (The numbering is the
 /// PostgreSQL schema's own: its version 1 holds what SQLite's 1-3 hold, its 2
 /// SQLite's 4, its 3 SQLite's 5, its 4 SQLite's 6, its 5 SQLite's 7, its 6 to 8 SQLite's 8
-/// to 10; its 11, one foreign key fewer, has no SQLite counterpart.)
+/// to 10; its 11 to 14 (a foreign key fewer, leases kept apart, event ids that carry their
+/// rows, packed payloads and headers) have no SQLite counterpart.)
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_isolation.sql"),
@@ -22,6 +23,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0010_traces_notifications.sql"),
     include_str!("migrations/0011_no_task_event_key.sql"),
     include_str!("migrations/0012_leases_apart.sql"),
+    include_str!("migrations/0013_event_ids_carry_rows.sql"),
+    include_str!("migrations/0014_packed_payloads.sql"),
 ];
 
 /// The PostgreSQL schema version this build writes.

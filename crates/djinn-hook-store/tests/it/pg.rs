@@ -103,7 +103,7 @@ postgres_only! {
         for opener in openers {
             opener.join().unwrap().unwrap();
         }
-        assert_eq!(Store::postgres_schema_version(), 12);
+        assert_eq!(Store::postgres_schema_version(), 14);
         assert_eq!(schema_version(&scratch.url), Store::postgres_schema_version());
         let rows: i64 = ::postgres::Client::connect(&scratch.url, ::postgres::NoTls)
             .unwrap()
@@ -374,4 +374,154 @@ fn sqlite_has_no_cross_process_listener() {
     let never = djinn_hook_outbox::Shutdown::new();
     db.store
         .wake_on_new_work(&never, || panic!("woken"), |err| panic!("{err}"));
+}
+
+postgres_only! {
+    fn an_event_id_carries_its_row_and_an_id_minted_before_is_still_found(server: &str) {
+        use djinn_hook_store::{DeliveryFilter, Page};
+        use djinn_hook_outbox::Outcome;
+
+        use crate::support::{completion, now};
+
+        let (scratch, store, _hook) = one_event_for_one_webhook(server);
+        let mut admin = ::postgres::Client::connect(&scratch.url, ::postgres::NoTls).unwrap();
+        // A second event, whose id is turned into one minted before schema 13 (version 4).
+        store
+            .accept_event(event("alice/ci", EventType::BuildSubmitted))
+            .unwrap();
+        let older = uuid::Uuid::new_v4();
+        let rows: Vec<(i64, uuid::Uuid)> = admin
+            .query("SELECT id, uuid FROM events ORDER BY id", &[])
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        let minted = rows[0].1;
+        assert_eq!(minted.get_version_num(), 8, "{minted}");
+        assert_ne!(rows[0].1, rows[1].1);
+        admin
+            .execute("UPDATE events SET uuid = $1 WHERE id = $2", &[&older, &rows[1].0])
+            .unwrap();
+
+        // Each delivered, then reported again once its task is gone (a late report, whose
+        // attempt is logged with its event found by id): two attempts of each event.
+        let tasks = store.claim_due(now(), 10, Duration::from_secs(60)).unwrap();
+        assert_eq!(tasks.len(), 2);
+        for task in &tasks {
+            let done = completion(task, Outcome::Delivered, now());
+            store.complete_one(&done).unwrap();
+            store.complete_one(&done).unwrap();
+        }
+        for id in [minted, older] {
+            let logged = store
+                .deliveries(DeliveryFilter::event(id), Page::default())
+                .unwrap();
+            assert_eq!(logged.items.len(), 2, "attempts of {id}");
+            assert!(logged.items.iter().all(|d| d.event_id == id));
+        }
+        // An id of the same shape that was never minted names nothing.
+        let stranger = uuid::Uuid::from_u128(minted.as_u128() ^ 1);
+        assert!(
+            store
+                .deliveries(DeliveryFilter::event(stranger), Page::default())
+                .unwrap()
+                .items
+                .is_empty()
+        );
+
+        // The older ids' index serves their lookup as the store writes it (event_ids.rs's
+        // LEGACY_ID), and a new event enters no index of ids.
+        admin.batch_execute("SET enable_seqscan = off").unwrap();
+        let plan: String = admin
+            .query(
+                "EXPLAIN SELECT e.id FROM events e
+                 WHERE e.uuid = $1 AND get_byte(uuid_send(e.uuid), 6) >> 4 <> 8",
+                &[&older],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect();
+        assert!(plan.contains("events_uuid_legacy"), "{plan}");
+        let indexed: i64 = admin
+            .query_one(
+                "SELECT count(*) FROM events WHERE get_byte(uuid_send(uuid), 6) >> 4 <> 8",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(indexed, 1);
+    }
+}
+
+postgres_only! {
+    fn rows_written_before_packing_read_as_packed_ones_do(server: &str) {
+        use djinn_hook_outbox::Outcome;
+
+        use crate::support::{completion, now};
+
+        let (scratch, store, _hook) = one_event_for_one_webhook(server);
+        store
+            .accept_event(event("alice/ci", EventType::BuildStarted))
+            .unwrap();
+        let mut admin = ::postgres::Client::connect(&scratch.url, ::postgres::NoTls).unwrap();
+        let tasks = store.claim_due(now(), 10, Duration::from_secs(60)).unwrap();
+        assert_eq!(tasks.len(), 2);
+        let mut logged = Vec::new();
+        for task in &tasks {
+            let done = store
+                .complete_one(&completion(task, Outcome::Delivered, now()))
+                .unwrap();
+            logged.push(store.delivery(done.delivery_id.unwrap()).unwrap().unwrap());
+        }
+        // Written packed: nothing plain.
+        let plain: i64 = admin
+            .query_one(
+                "SELECT count(*) FILTER (WHERE payload IS NOT NULL OR payload_packed IS NULL)
+                    + (SELECT count(*) FROM deliveries WHERE request_headers IS NOT NULL
+                        OR response_headers IS NOT NULL OR request_headers_packed IS NULL)
+                 FROM events",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(plain, 0);
+        // The first event and attempt as a build before schema 14 wrote them.
+        let delivery = &logged[0];
+        let event_row: i64 = admin
+            .query_one(
+                "SELECT id FROM events WHERE uuid = $1",
+                &[&tasks[0].request.event_id],
+            )
+            .unwrap()
+            .get(0);
+        admin
+            .execute(
+                "UPDATE events SET payload = $1, payload_packed = NULL WHERE id = $2",
+                &[&tasks[0].request.body, &event_row],
+            )
+            .unwrap();
+        admin
+            .execute(
+                "UPDATE deliveries SET request_headers = $1, response_headers = $2,
+                    request_headers_packed = NULL, response_headers_packed = NULL
+                 WHERE id = $3",
+                &[
+                    &serde_json::to_string(&delivery.request_headers).unwrap(),
+                    &serde_json::to_string(&delivery.response_headers).unwrap(),
+                    &delivery.id,
+                ],
+            )
+            .unwrap();
+        for before in &logged {
+            assert_eq!(&store.delivery(before.id).unwrap().unwrap(), before);
+        }
+        // Claimed again (a redelivery of each), each sends its payload as it was.
+        for (task, before) in tasks.iter().zip(&logged) {
+            store.redeliver(before.id).unwrap();
+            let again = store.claim_due(now(), 10, Duration::from_secs(60)).unwrap();
+            assert_eq!(again.len(), 1);
+            assert_eq!(again[0].request.body, task.request.body);
+        }
+    }
 }
