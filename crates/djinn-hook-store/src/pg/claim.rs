@@ -333,6 +333,8 @@ impl TakeDue for PgTake<'_, '_> {
         if leased.is_empty() {
             return Ok(Vec::new());
         }
+        // An event stored since schema 14 has its payload packed (packed.rs): the body column
+        // reads as empty and the last column, unpacked, takes its place.
         let rows = self.tx.query_typed(
             formatcp!(
                 "SELECT t.id, l.attempt, t.redelivery, e.uuid, e.event, e.created_at,

@@ -21,6 +21,9 @@ use crate::error::IResult;
 /// the planner use the index.
 pub(crate) const LEGACY_ID: &str = "get_byte(uuid_send(e.uuid), 6) >> 4 <> 8";
 
+/// The database's key (migration 13's table holds one row).
+const KEY: &str = "SELECT key FROM event_id_key";
+
 /// The low 62 bits, which hold the masked row.
 const ROW_BITS: u64 = (1 << 62) - 1;
 
@@ -32,9 +35,7 @@ pub(crate) struct EventIds {
 impl EventIds {
     /// The key, read from the database.
     pub(crate) fn load(client: &mut impl GenericClient) -> IResult<EventIds> {
-        let key: Vec<u8> = client
-            .query_one("SELECT key FROM event_id_key", &[])?
-            .try_get(0)?;
+        let key: Vec<u8> = client.query_one(KEY, &[])?.try_get(0)?;
         Ok(EventIds::new(&key))
     }
 
@@ -49,9 +50,11 @@ impl EventIds {
     pub(crate) fn draw(client: &mut impl GenericClient, n: usize) -> IResult<Vec<(i64, Uuid)>> {
         let n = i64::try_from(n).unwrap_or(i64::MAX);
         let row = client.query_typed_one(
-            "SELECT (SELECT key FROM event_id_key),
-                ARRAY(SELECT nextval(pg_get_serial_sequence('events', 'id'))
-                    FROM generate_series(1, $1))",
+            const_format::formatcp!(
+                "SELECT ({KEY}),
+                    ARRAY(SELECT nextval(pg_get_serial_sequence('events', 'id'))
+                        FROM generate_series(1, $1))"
+            ),
             &[(&n, Type::INT8)],
         )?;
         let ids = EventIds::new(&row.try_get::<_, Vec<u8>>(0)?);

@@ -34,7 +34,13 @@ impl Intake for PgBackend {
     }
 
     fn accept_events(&self, events: Vec<NewEvent>, now: OffsetDateTime) -> Result<Vec<Accepted>> {
-        self.write("accepting events", |tx| accept(tx, &events, now))
+        // Packed before the transaction, which would otherwise hold the idempotency keys'
+        // locks meanwhile, and pack again if it were run again.
+        let payloads: Vec<Vec<u8>> = events
+            .iter()
+            .map(|e| Packed::Payload.pack(&e.payload))
+            .collect();
+        self.write("accepting events", |tx| accept(tx, &events, &payloads, now))
     }
 
     fn clear_expired_keys(&self, now: OffsetDateTime) -> Result<u64> {
@@ -47,8 +53,13 @@ impl Intake for PgBackend {
     }
 
     fn complete(&self, completions: &[Completion], now: OffsetDateTime) -> Result<Vec<Completed>> {
+        // Packed before the transaction, which holds the tasks' and leases' rows meanwhile.
+        let headers: Vec<PackedHeaders> = completions
+            .iter()
+            .map(|c| PackedHeaders::of(&c.attempt))
+            .collect();
         self.write("completing tasks", |tx| {
-            complete_batch(tx, completions, now)
+            complete_batch(tx, completions, &headers, now)
         })
     }
 
@@ -193,13 +204,15 @@ fn load_hooks(tx: &mut Transaction<'_>, name: &str) -> IResult<(i64, Vec<(i64, i
     Ok((ns, hooks))
 }
 
-/// Stores a batch of events and their tasks, and wakes the workers if any task was queued: two
+/// Stores a batch of events (`packed_payloads[i]`: event `i`'s payload, packed) and their
+/// tasks, and wakes the workers if any task was queued: two
 /// statements (array parameters) for the whole batch, plus two per namespace first seen, and
 /// two for the idempotency keys if any event has one. An event answered from its key is not
 /// stored.
 fn accept(
     tx: &mut Transaction<'_>,
     events: &[NewEvent],
+    packed_payloads: &[Vec<u8>],
     at: OffsetDateTime,
 ) -> IResult<Vec<Accepted>> {
     let now = to_ns(at);
@@ -233,7 +246,7 @@ fn accept(
         ids.push(uuids[i]);
         namespaces.push(plans[i].namespace);
         codes.push(event_code(events[i].event));
-        payloads.push(Packed::Payload.pack(&events[i].payload));
+        payloads.push(packed_payloads[i].as_slice());
         traces.push(events[i].traceparent.map(|t| t.to_string()));
     }
     let (mut event_rows, mut hook_ids) = (vec![], vec![]);
@@ -320,10 +333,11 @@ pub(crate) fn insert_event(
 fn complete_batch(
     tx: &mut Transaction<'_>,
     completions: &[Completion],
+    headers: &[PackedHeaders],
     now: OffsetDateTime,
 ) -> IResult<Vec<Completed>> {
     let tasks = finish_tasks(tx, completions)?;
-    let done = record_attempts(tx, completions, &tasks)?;
+    let done = record_attempts(tx, completions, headers, &tasks)?;
     let finished = completions
         .iter()
         .zip(&tasks)
@@ -607,18 +621,20 @@ fn finished(r: &postgres::Row, lease_held: bool) -> IResult<(i64, Finished)> {
     Ok((r.try_get(0)?, task))
 }
 
-/// Records every attempt whose task still exists, in one statement.
+/// Records every attempt whose task still exists (`headers[i]`: completion `i`'s, packed), in
+/// one statement.
 fn record_attempts(
     tx: &mut Transaction<'_>,
     completions: &[Completion],
+    headers: &[PackedHeaders],
     tasks: &[Option<Finished>],
 ) -> IResult<Vec<Completed>> {
     let mut rows = Rows::default();
-    for (c, task) in completions.iter().zip(tasks) {
+    for ((c, headers), task) in completions.iter().zip(headers).zip(tasks) {
         let Some(task) = task else { continue };
         // As on SQLite, the log stores a request body only if it is not the event's payload:
         // the task's own body (a redelivery's), if it has one.
-        rows.push(task, &c.attempt, task.body.as_deref());
+        rows.push(task, &c.attempt, headers, task.body.as_deref());
     }
     // Rows go in in the batch's order (ORDER BY n), each taking the next id,
     // so the ids, sorted, are the rows' in that order.
@@ -686,18 +702,34 @@ fn record_attempts(
         .collect())
 }
 
+/// An attempt's request and response headers, as the log stores them.
+struct PackedHeaders {
+    request: Vec<u8>,
+    response: Vec<u8>,
+}
+
+impl PackedHeaders {
+    fn of(attempt: &Attempt) -> PackedHeaders {
+        let pack = |headers| Packed::Headers.pack(headers_to_json(headers).as_bytes());
+        PackedHeaders {
+            request: pack(&attempt.request_headers),
+            response: pack(&attempt.response_headers),
+        }
+    }
+}
+
 /// The delivery rows of one batch, column by column (one array parameter each).
 #[derive(Default)]
-struct Rows {
+struct Rows<'a> {
     hook_id: Vec<i64>,
     event_id: Vec<i64>,
     attempt: Vec<i64>,
     redelivery: Vec<bool>,
-    request_headers: Vec<Vec<u8>>,
+    request_headers: Vec<&'a [u8]>,
     request_body: Vec<Option<Vec<u8>>>,
     request_truncated: Vec<bool>,
     response_status: Vec<Option<i64>>,
-    response_headers: Vec<Vec<u8>>,
+    response_headers: Vec<&'a [u8]>,
     response_body: Vec<Vec<u8>>,
     response_truncated: Vec<bool>,
     tls_verification_skipped: Vec<bool>,
@@ -707,8 +739,14 @@ struct Rows {
     result: Vec<&'static str>,
 }
 
-impl Rows {
-    fn push(&mut self, task: &Finished, a: &Attempt, body: Option<&[u8]>) {
+impl<'a> Rows<'a> {
+    fn push(
+        &mut self,
+        task: &Finished,
+        a: &Attempt,
+        headers: &'a PackedHeaders,
+        body: Option<&[u8]>,
+    ) {
         let (request_body, request_truncated) = match body {
             None => (None, false),
             Some(body) => {
@@ -721,13 +759,11 @@ impl Rows {
         self.event_id.push(task.event_row);
         self.attempt.push(i64::from(a.attempt));
         self.redelivery.push(a.redelivery);
-        self.request_headers
-            .push(Packed::Headers.pack(headers_to_json(&a.request_headers).as_bytes()));
+        self.request_headers.push(&headers.request);
         self.request_body.push(request_body);
         self.request_truncated.push(request_truncated);
         self.response_status.push(a.response_status.map(i64::from));
-        self.response_headers
-            .push(Packed::Headers.pack(headers_to_json(&a.response_headers).as_bytes()));
+        self.response_headers.push(&headers.response);
         self.response_body.push(response_body.to_vec());
         self.response_truncated
             .push(a.response_truncated || response_cut);

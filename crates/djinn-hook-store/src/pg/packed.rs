@@ -87,18 +87,19 @@ impl Packed {
 
     /// `bytes`, packed.
     pub(crate) fn pack(self, bytes: &[u8]) -> Vec<u8> {
-        let frame = CONTEXTS.with_borrow_mut(|contexts| {
+        // The version byte, then the frame written straight after it.
+        let mut packed = vec![0; 1 + zstd::zstd_safe::compress_bound(bytes.len())];
+        packed[0] = CURRENT;
+        let written = CONTEXTS.with_borrow_mut(|contexts| {
             contexts.compressors[self.index()]
                 .get_or_insert_with(|| {
                     zstd::bulk::Compressor::with_prepared_dictionary(&ENCODERS[self.index()])
                         .expect("a compression context can be made")
                 })
-                .compress(bytes)
-                .expect("compressing into a growing buffer cannot run out of room")
+                .compress_to_buffer(bytes, &mut packed[1..])
+                .expect("a buffer of zstd's bound for the input has room for its frame")
         });
-        let mut packed = Vec::with_capacity(1 + frame.len());
-        packed.push(CURRENT);
-        packed.extend_from_slice(&frame);
+        packed.truncate(1 + written);
         packed
     }
 
